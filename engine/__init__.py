@@ -1,0 +1,23 @@
+"""engine: a small reverse-mode autograd engine over NumPy (CPU) and CuPy (GPU).
+
+>>> from engine import Tensor
+>>> w = Tensor([2.0], requires_grad=True)
+>>> (w * 3).sum().backward(); w.grad.item()
+3.0
+"""
+
+from engine.backend import gpu_available
+from engine.function import Function, enable_grad, is_grad_enabled, no_grad
+from engine.functional import concatenate, maximum, minimum, pad, stack, where
+from engine.gradcheck import GradcheckError, gradcheck
+from engine.rng import manual_seed
+from engine.tensor import Tensor
+
+zeros, ones, full, empty = Tensor.zeros, Tensor.ones, Tensor.full, Tensor.empty
+randn, rand, arange = Tensor.randn, Tensor.rand, Tensor.arange
+
+__all__ = [
+    "Function", "GradcheckError", "Tensor", "arange", "concatenate", "empty", "enable_grad", "full",
+    "gpu_available", "gradcheck", "is_grad_enabled", "manual_seed", "maximum", "minimum", "no_grad",
+    "ones", "pad", "rand", "randn", "stack", "where", "zeros",
+]

@@ -1,0 +1,124 @@
+"""The one place that knows about NumPy vs CuPy.
+
+Every op is written against an array module ``xp``; this file picks it.
+CuPy is imported only when a GPU is asked for, so CPU users never need it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+DEVICES = ("cpu", "gpu")
+GPU_HELP = (
+    "device='gpu' needs CuPy and a CUDA device. Install it with `pip install -e \".[gpu]\"` "
+    "or the cupy-cudaXXx wheel matching your CUDA driver (e.g. `pip install cupy-cuda12x`)."
+)
+
+
+def _cupy():
+    """Import CuPy and check that a CUDA device is present, or raise with install help."""
+    try:
+        import cupy
+    except ImportError as e:
+        raise RuntimeError(f"{GPU_HELP} (import failed: {e})") from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # no driver, no device
+        raise RuntimeError(f"{GPU_HELP} (no CUDA device: {e})") from None
+    if count < 1:
+        raise RuntimeError(f"{GPU_HELP} (no CUDA device found)")
+    return cupy
+
+
+def gpu_available() -> bool:
+    """True when CuPy imports and sees a CUDA device.
+
+    >>> isinstance(gpu_available(), bool)
+    True
+    """
+    try:
+        _cupy()
+        return True
+    except RuntimeError:
+        return False
+
+
+def check_device(device: str) -> str:
+    """Normalize a device name ("cpu", "gpu"; "cuda" is an alias of "gpu")."""
+    if device == "cuda" or (isinstance(device, str) and device.startswith("cuda:")):
+        device = "gpu"
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
+    return device
+
+
+def get_xp(device: str):
+    """The array module for a device name: numpy for "cpu", cupy for "gpu".
+
+    >>> get_xp("cpu").__name__
+    'numpy'
+    """
+    return np if check_device(device) == "cpu" else _cupy()
+
+
+def array_module(arr: Any):
+    """The array module an array belongs to (numpy unless it is a CuPy array)."""
+    if type(arr) is np.ndarray or "cupy" not in sys.modules:
+        return np
+    cupy = sys.modules["cupy"]
+    return cupy if isinstance(arr, cupy.ndarray) else np
+
+
+def device_of(arr: Any) -> str:
+    """ "cpu" or "gpu" for a backend array."""
+    return "cpu" if array_module(arr) is np else "gpu"
+
+
+def to_device(arr: Any, device: str):
+    """Copy ``arr`` to ``device`` (no copy when it is already there)."""
+    device = check_device(device)
+    if device_of(arr) == device:
+        return arr
+    if device == "cpu":
+        return arr.get()
+    return _cupy().asarray(arr)
+
+
+def to_numpy(arr: Any) -> np.ndarray:
+    """A NumPy array for any backend array."""
+    return arr if isinstance(arr, np.ndarray) else arr.get()
+
+
+def scatter_add(target, index, values) -> None:
+    """``target[index] += values`` with duplicate indices summed, in place."""
+    if array_module(target) is np:
+        np.add.at(target, index, values)
+    else:
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
+
+
+_scipy_erf = None
+
+
+def erf(x):
+    """Elementwise error function on either backend."""
+    global _scipy_erf
+    xp = array_module(x)
+    if xp is not np:
+        import cupyx.scipy.special
+
+        return cupyx.scipy.special.erf(x)
+    if _scipy_erf is None:
+        try:
+            from scipy.special import erf as f
+        except ImportError:  # scipy is optional: math.erf is exact but slow
+            import math
+
+            f = np.frompyfunc(math.erf, 1, 1)
+        _scipy_erf = f
+    return np.asarray(_scipy_erf(x), dtype=x.dtype)

@@ -1,0 +1,124 @@
+"""`Function`: the base of every op. An op is a forward and a backward on raw arrays.
+
+``Op.apply(*tensors, **params)`` runs ``forward`` on the tensors' arrays, wraps the
+result in a Tensor and, when a gradient is needed, records the op as the result's
+``_ctx`` so that ``Tensor.backward`` can call ``backward`` later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, ClassVar
+
+from engine.backend import array_module
+
+Tensor: Any = None  # set by engine.tensor (import cycle: Tensor methods call ops)
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops record a graph right now."""
+    return _grad_enabled
+
+
+class _GradMode(contextlib.ContextDecorator):
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def __enter__(self):
+        global _grad_enabled
+        self.prev, _grad_enabled = _grad_enabled, self.enabled
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.prev
+        return False
+
+
+def no_grad() -> _GradMode:
+    """Context manager / decorator: ops inside record no graph.
+
+    >>> from engine import Tensor
+    >>> x = Tensor([1.0], requires_grad=True)
+    >>> with no_grad():
+    ...     (x * 2).requires_grad
+    False
+    """
+    return _GradMode(False)
+
+
+def enable_grad() -> _GradMode:
+    """Context manager / decorator: turn graph recording back on inside ``no_grad``."""
+    return _GradMode(True)
+
+
+class Function:
+    """Base class of every op. Subclasses define ``forward`` and ``backward``.
+
+    - ``forward(self, *arrays, **params) -> array``; it may stash what backward needs
+      with ``self.save_for_backward(...)`` or as attributes.
+    - ``backward(self, grad) -> array | tuple`` gives one gradient per positional input
+      (None where no gradient flows), each of that input's shape.
+    ``self.xp`` is the array module, ``self.needs_input_grad`` says which inputs want one.
+    """
+
+    registry: ClassVar[dict[str, type[Function]]] = {}
+    differentiable: ClassVar[bool] = True
+
+    __slots__ = ("xp", "parents", "needs_input_grad", "saved", "_versions", "freed")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        Function.registry[cls.__name__] = cls
+
+    def save_for_backward(self, *arrays) -> None:
+        self.saved = arrays
+
+    def forward(self, *arrays, **params):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        """Run the op on Tensors (None allowed for optional inputs) and record it."""
+        fn = cls()
+        arrays = [None if t is None else t.data for t in inputs]
+        fn.xp = array_module(arrays[0] if arrays[0] is not None else arrays[1])
+        fn.saved = ()
+        out = fn.forward(*arrays, **params)
+        needs = _grad_enabled and cls.differentiable and any(
+            t is not None and t.requires_grad for t in inputs
+        )
+        result = Tensor(out, requires_grad=needs)
+        if needs:
+            fn.parents = inputs
+            fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
+            fn.freed = False
+            # Version counters of every tensor whose array backward will read.
+            saved_ids = {id(a) for a in fn.saved}
+            fn._versions = [(t, t._version) for t in inputs if t is not None and id(t.data) in saved_ids]
+            if id(result.data) in saved_ids:
+                fn._versions.append((result, 0))
+            result._ctx = fn
+        return result
+
+    def check_versions(self) -> None:
+        for t, version in self._versions:
+            if t._version != version:
+                raise RuntimeError(
+                    f"one of the tensors needed for the backward of {type(self).__name__} "
+                    f"(shape {t.shape}) was modified in place after it was used "
+                    f"(version {version} -> {t._version}); compute it out of place instead"
+                )
+
+    def free(self) -> None:
+        """Drop saved arrays and the links to inputs once backward has used them."""
+        self.saved = ()
+        self.parents = None
+        self._versions = ()
+        self.freed = True
+        if hasattr(self, "__dict__"):  # arrays an op kept as attributes (masks, stats)
+            self.__dict__.clear()

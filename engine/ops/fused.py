@@ -1,0 +1,208 @@
+"""Fused ops: one forward and one analytic backward each, for speed and memory.
+
+Each equals its composition from primitives (tests/engine/test_fused.py proves it).
+"""
+
+from __future__ import annotations
+
+import math
+
+from engine.backend import device_of, scatter_add
+from engine.function import Function
+from engine.rng import generator
+
+
+class Softmax(Function):
+    def forward(self, x, axis=-1):
+        y = x - x.max(axis=axis, keepdims=True)
+        self.xp.exp(y, out=y)
+        y /= y.sum(axis=axis, keepdims=True)
+        self.axis = axis
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        gy = g * y
+        gy -= y * gy.sum(axis=self.axis, keepdims=True)
+        return gy
+
+
+class LogSoftmax(Function):
+    def forward(self, x, axis=-1):
+        xp = self.xp
+        y = x - x.max(axis=axis, keepdims=True)
+        y -= xp.log(xp.exp(y).sum(axis=axis, keepdims=True))
+        self.axis = axis
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        return g - self.xp.exp(y) * g.sum(axis=self.axis, keepdims=True)
+
+
+def check_ids(ids, n: int, what: str) -> None:
+    """Raise ValueError naming the first id outside [0, n)."""
+    if ids.size == 0:
+        return
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= n:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"{what} {bad} is out of range [0, {n})")
+
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy over the last axis of ``logits`` (…, C) with int targets (…).
+
+    The (N, C) softmax is recomputed in backward from the saved logits and
+    log-sum-exp, so no extra (N, C) array lives between forward and backward.
+    """
+
+    def forward(self, logits, targets=None, ignore_index=-100, reduction="mean"):
+        xp = self.xp
+        n_class = logits.shape[-1]
+        flat = logits.reshape(-1, n_class)  # (N, C)
+        t = targets.reshape(-1)
+        valid = t != ignore_index
+        check_ids(t[valid], n_class, "target id")
+        t = xp.where(valid, t, 0)
+        m = flat.max(axis=1, keepdims=True)
+        shifted = flat - m
+        xp.exp(shifted, out=shifted)
+        lse = xp.log(shifted.sum(axis=1)) + m[:, 0]  # (N,)
+        rows = xp.arange(flat.shape[0])
+        loss = (lse - flat[rows, t]) * valid
+        self.save_for_backward(logits)
+        self.lse, self.t, self.valid, self.rows, self.reduction = lse, t, valid, rows, reduction
+        if reduction == "none":
+            return loss.reshape(targets.shape)
+        if reduction == "sum":
+            return loss.sum()
+        self.n_valid = int(valid.sum())
+        return loss.sum() / logits.dtype.type(self.n_valid) if self.n_valid else loss.sum() * logits.dtype.type("nan")
+
+    def backward(self, g):
+        (logits,) = self.saved
+        xp = self.xp
+        n_class = logits.shape[-1]
+        grad = logits.reshape(-1, n_class) - self.lse[:, None]
+        xp.exp(grad, out=grad)  # softmax
+        grad[self.rows, self.t] -= 1
+        if self.reduction == "none":
+            scale = g.reshape(-1) * self.valid
+        elif self.reduction == "sum":
+            scale = g * self.valid
+        else:
+            scale = (g / max(self.n_valid, 1)) * self.valid
+        grad *= scale.astype(grad.dtype)[:, None]
+        return grad.reshape(logits.shape)
+
+
+class LayerNorm(Function):
+    """LayerNorm over the last axis; ``weight``/``bias`` (C,) may be None."""
+
+    def forward(self, x, weight=None, bias=None, eps=1e-5):
+        xp = self.xp
+        xc = x - x.mean(axis=-1, keepdims=True)
+        var = (xc * xc).mean(axis=-1, keepdims=True)
+        rstd = 1 / xp.sqrt(var + eps)  # (..., 1)
+        xhat = xc
+        xhat *= rstd
+        self.save_for_backward(weight)
+        self.xhat, self.rstd = xhat, rstd
+        out = xhat * weight if weight is not None else xhat.copy()
+        if bias is not None:
+            out += bias
+        return out
+
+    def backward(self, g):
+        (weight,) = self.saved
+        xhat, rstd = self.xhat, self.rstd
+        c = xhat.shape[-1]
+        lead = tuple(range(g.ndim - 1))
+        gw = (g * xhat).sum(axis=lead) if self.needs_input_grad[1] else None
+        gb = g.sum(axis=lead) if self.needs_input_grad[2] else None
+        gx = None
+        if self.needs_input_grad[0]:
+            gxhat = g * weight if weight is not None else g
+            proj = (gxhat * xhat).sum(axis=-1, keepdims=True) / c
+            gx = gxhat - gxhat.sum(axis=-1, keepdims=True) / c
+            gx -= xhat * proj
+            gx *= rstd
+        return gx, gw, gb
+
+
+class Embedding(Function):
+    """Rows of ``weight`` (V, D) picked by integer ``ids``; backward scatter-adds."""
+
+    def forward(self, weight, ids=None):
+        check_ids(ids, weight.shape[0], "token id")
+        self.ids, self.w_shape = ids, weight.shape
+        return weight[ids]
+
+    def backward(self, g):
+        grad = self.xp.zeros(self.w_shape, dtype=g.dtype)
+        scatter_add(grad, self.ids.reshape(-1), g.reshape(-1, self.w_shape[1]))
+        return grad
+
+
+def dropout_mask(shape, p: float, dtype, xp, device: str):
+    """Inverted-dropout scale: 0 with probability p, else 1/(1-p)."""
+    keep = generator(device).random(shape, dtype="float32") >= p
+    return keep.astype(dtype) * dtype.type(1 / (1 - p))
+
+
+class Dropout(Function):
+    def forward(self, x, p=0.5):
+        self.mask = dropout_mask(x.shape, p, x.dtype, self.xp, device_of(x))
+        return x * self.mask
+
+    def backward(self, g):
+        return g * self.mask
+
+
+class ScaledDotProductAttention(Function):
+    """softmax(q kᵀ · scale + mask) v with optional dropout on the weights.
+
+    q (…, T, D), k (…, S, D), v (…, S, Dv). ``keep`` is a bool mask broadcastable to
+    (…, T, S), True where a query may attend to a key. Saves the (…, T, S) weights.
+    """
+
+    def forward(self, q, k, v, keep=None, dropout_p=0.0, scale=None):
+        xp = self.xp
+        scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+        s = q @ xp.swapaxes(k, -1, -2)  # (…, T, S)
+        s *= q.dtype.type(scale)
+        if keep is not None:
+            s = xp.where(keep, s, q.dtype.type(-math.inf))
+        s -= s.max(axis=-1, keepdims=True)
+        xp.exp(s, out=s)
+        s /= s.sum(axis=-1, keepdims=True)
+        p = s
+        self.drop = None
+        if dropout_p > 0:
+            self.drop = dropout_mask(p.shape, dropout_p, p.dtype, xp, device_of(p))
+            pd = p * self.drop
+        else:
+            pd = p
+        self.save_for_backward(q, k, v)
+        self.p, self.scale = p, scale
+        return pd @ v
+
+    def backward(self, g):
+        q, k, v = self.saved
+        xp = self.xp
+        p, drop = self.p, self.drop
+        pd = p * drop if drop is not None else p
+        gv = xp.swapaxes(pd, -1, -2) @ g
+        gp = g @ xp.swapaxes(v, -1, -2)  # (…, T, S)
+        if drop is not None:
+            gp *= drop
+        gs = gp
+        gs -= (gp * p).sum(axis=-1, keepdims=True)
+        gs *= p
+        gs *= q.dtype.type(self.scale)
+        gq = gs @ k
+        gk = xp.swapaxes(gs, -1, -2) @ q
+        return gq, gk, gv

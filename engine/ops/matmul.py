@@ -1,0 +1,60 @@
+"""Matrix products, with NumPy's matmul broadcasting and 1-D rules."""
+
+from __future__ import annotations
+
+from engine.function import Function
+from engine.ops.elementwise import sum_to
+
+
+class MatMul(Function):
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul needs at least 1-D inputs, got shapes {a.shape} and {b.shape}")
+        k_a, k_b = a.shape[-1], (b.shape[0] if b.ndim == 1 else b.shape[-2])
+        if k_a != k_b:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned ({k_a} != {k_b})")
+        self.save_for_backward(a, b)
+        return a @ b
+
+    def backward(self, g):
+        a, b = self.saved
+        xp = self.xp
+        # Promote 1-D operands to matrices so one rule covers every case.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if a.ndim == 1:
+            g = xp.expand_dims(g, -2)
+        if b.ndim == 1:
+            g = xp.expand_dims(g, -1)
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = sum_to(g @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if self.needs_input_grad[1]:
+            if b2.ndim == 2 and a2.ndim > 2:
+                # (..., K) x (..., N) summed over every batch entry in one BLAS call.
+                gb = a2.reshape(-1, a2.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+            else:
+                gb = sum_to(xp.swapaxes(a2, -1, -2) @ g, b2.shape)
+            gb = gb.reshape(b.shape)
+        return ga, gb
+
+
+class Linear(Function):
+    """``x @ w.T + b`` with w of shape (out, in), as torch.nn.Linear; b may be None."""
+
+    def forward(self, x, w, b=None):
+        if x.shape[-1] != w.shape[1]:
+            raise ValueError(f"linear: input shape {x.shape} does not match weight shape {w.shape} (in={w.shape[1]})")
+        self.save_for_backward(x, w)
+        out = x.reshape(-1, x.shape[-1]) @ w.T  # one 2-D BLAS call for any leading shape
+        if b is not None:
+            out += b
+        return out.reshape(*x.shape[:-1], w.shape[0])
+
+    def backward(self, g):
+        x, w = self.saved
+        g2 = g.reshape(-1, g.shape[-1])  # (N, out)
+        gx = (g2 @ w).reshape(x.shape) if self.needs_input_grad[0] else None
+        gw = g2.T @ x.reshape(-1, x.shape[-1]) if self.needs_input_grad[1] else None
+        gb = g2.sum(axis=0) if self.needs_input_grad[2] else None
+        return gx, gw, gb

@@ -1,0 +1,702 @@
+"""The user-facing `Tensor`: an array, an optional gradient and a link to the op that made it.
+
+It holds no math: every method calls an op from ``engine.ops``. ``backward`` walks the
+graph in reverse topological order (iterative, so depth is unlimited).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from engine import function
+from engine.backend import array_module, check_device, device_of, get_xp, to_device, to_numpy
+from engine.function import Function, is_grad_enabled
+from engine.ops import elementwise as E
+from engine.ops import matmul as M
+from engine.ops import movement as Mv
+from engine.ops import reduce as R
+from engine.rng import generator
+
+
+def _as_array(data: Any, dtype=None, device: str | None = None):
+    """Backend array for ``data``. Python floats become float32; arrays keep their dtype."""
+    if isinstance(data, Tensor):
+        data = data.data
+    xp = get_xp(device) if device is not None else array_module(data)
+    if dtype is None and not hasattr(data, "dtype"):
+        arr = np.asarray(data)
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        return arr if xp is np else xp.asarray(arr)
+    if device is not None and device_of(data) != check_device(device) and hasattr(data, "dtype"):
+        data = to_device(data, device)
+    return xp.asarray(data, dtype=dtype)
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it for reverse-mode autodiff.
+
+    >>> x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad.numpy().tolist()
+    [2.0, 4.0, 6.0]
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_version", "_retains_grad", "__weakref__")
+    __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device: str | None = None):
+        arr = data if (dtype is None and device is None and type(data) is np.ndarray) else _as_array(
+            data, dtype, device
+        )
+        if type(arr) is not np.ndarray and not hasattr(arr, "__cuda_array_interface__"):
+            arr = np.asarray(arr)  # NumPy scalars from reductions become 0-d arrays
+        if requires_grad and arr.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require grad, got dtype {arr.dtype}")
+        self.data = arr
+        self.grad: Tensor | None = None
+        self.requires_grad = requires_grad
+        self._ctx: Function | None = None
+        self._version = 0
+        self._retains_grad = False
+
+    # ---- properties -------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*reversed(range(self.ndim)))
+
+    def size(self, dim: int | None = None):
+        """The shape, or one of its entries (torch's ``x.size(0)``)."""
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        body = np.array2string(to_numpy(self.data), separator=", ", precision=4, threshold=20, prefix="Tensor(")
+        extra = f", dtype={self.dtype}, device={self.device}"
+        if self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"Tensor({body}{extra})"
+
+    # ---- conversion ---------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """A NumPy array (copied from the GPU when needed; shares memory on the CPU)."""
+        return to_numpy(self.data)
+
+    def item(self) -> float | int | bool:
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def to(self, device: str) -> Tensor:
+        """This tensor on ``device`` ("cpu" or "gpu"); differentiable."""
+        device = check_device(device)
+        if device == self.device:
+            return self
+        get_xp(device)  # raises with install help when the GPU is missing
+        return E.ToDevice.apply(self, device=device)
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def astype(self, dtype) -> Tensor:
+        """A copy cast to ``dtype``; differentiable between float dtypes."""
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        if dtype.kind != "f":
+            return Tensor(self.data.astype(dtype))
+        return E.Cast.apply(self, dtype=dtype)
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+    def half(self) -> Tensor:
+        return self.astype(np.float16)
+
+    def detach(self) -> Tensor:
+        """The same array, cut from the graph."""
+        return Tensor(self.data)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        if flag and self.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
+        self.requires_grad = flag
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        self._retains_grad = True
+
+    # ---- autograd -----------------------------------------------------------------------
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        ``grad`` is the upstream gradient (needed unless self has one element).
+        The graph's saved arrays are freed afterwards unless ``retain_graph``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad (no input has requires_grad=True)")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without grad needs a scalar (one element), got shape {self.shape}; "
+                    "pass grad= of that shape"
+                )
+            g = array_module(self.data).ones(self.shape, dtype=self.dtype)
+        else:
+            g = _as_array(grad, dtype=self.dtype, device=self.device)
+            if g.shape != self.shape:
+                raise ValueError(f"backward(): grad has shape {g.shape} but the tensor has shape {self.shape}")
+        backpropagate(self, g, retain_graph)
+
+    # ---- in-place (only outside the graph) ------------------------------------------------
+    def _check_inplace(self, what: str) -> None:
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError(
+                f"in-place {what} on a tensor that requires grad; use an out-of-place op "
+                "or wrap the update in `with no_grad():`"
+            )
+        self._version += 1
+
+    def __setitem__(self, index, value) -> None:
+        self._check_inplace("assignment")
+        self.data[_index_array(index)] = value.data if isinstance(value, Tensor) else value
+
+    def _inplace(self, name: str, other) -> Tensor:
+        self._check_inplace(name)
+        other = other.data if isinstance(other, Tensor) else other
+        getattr(array_module(self.data), name)(self.data, other, out=self.data, casting="same_kind")
+        return self
+
+    def add_(self, other) -> Tensor:
+        return self._inplace("add", other)
+
+    def sub_(self, other) -> Tensor:
+        return self._inplace("subtract", other)
+
+    def mul_(self, other) -> Tensor:
+        return self._inplace("multiply", other)
+
+    def div_(self, other) -> Tensor:
+        return self._inplace("divide", other)
+
+    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
+
+    def zero_(self) -> Tensor:
+        self._check_inplace("zero_")
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value) -> Tensor:
+        self._check_inplace("fill_")
+        self.data[...] = value
+        return self
+
+    def copy_(self, src) -> Tensor:
+        self._check_inplace("copy_")
+        src = src.data if isinstance(src, Tensor) else src
+        self.data[...] = to_device(src, self.device) if hasattr(src, "dtype") else src
+        return self
+
+    # ---- binary arithmetic ------------------------------------------------------------------
+    def _binary(self, op: type[Function], other, reflected: bool = False) -> Tensor:
+        other = self._coerce(other)
+        a, b = (other, self) if reflected else (self, other)
+        try:
+            return op.apply(a, b)
+        except ValueError:
+            try:
+                np.broadcast_shapes(a.shape, b.shape)
+            except ValueError:
+                raise ValueError(f"{op.__name__}: cannot broadcast shapes {a.shape} and {b.shape}") from None
+            raise
+
+    def _coerce(self, other) -> Tensor:
+        """``other`` as a Tensor that can meet ``self``: same device, a compatible dtype."""
+        if not isinstance(other, Tensor):
+            # Numbers and raw arrays take a float tensor's dtype, so nothing leaks float64.
+            if self.dtype.kind == "f":
+                dtype = self.dtype
+            else:
+                dtype = np.float32 if isinstance(other, float) else None
+            return Tensor(_as_array(other, dtype=dtype, device=self.device))
+        if other.device != self.device:
+            raise RuntimeError(f"tensors are on different devices: {self.device} and {other.device}; use .to()")
+        if other.dtype != self.dtype:
+            if self.dtype.kind == "f" and other.dtype.kind == "f":
+                raise TypeError(
+                    f"dtype mismatch: {self.dtype} and {other.dtype}; cast one with .astype() "
+                    "(no silent upcasting)"
+                )
+            if other.dtype.kind != "f" and self.dtype.kind == "f":
+                return Tensor(other.data.astype(self.dtype))
+        return other
+
+    def _promote_self(self, other) -> Tensor:
+        """An int/bool self meeting a float Tensor is cast to the float dtype."""
+        if isinstance(other, Tensor) and self.dtype.kind != "f" and other.dtype.kind == "f":
+            return Tensor(self.data.astype(other.dtype))
+        return self
+
+    def __add__(self, other):
+        return self._promote_self(other)._binary(E.Add, other)
+
+    def __radd__(self, other):
+        return self._binary(E.Add, other, reflected=True)
+
+    def __sub__(self, other):
+        return self._promote_self(other)._binary(E.Sub, other)
+
+    def __rsub__(self, other):
+        return self._binary(E.Sub, other, reflected=True)
+
+    def __mul__(self, other):
+        return self._promote_self(other)._binary(E.Mul, other)
+
+    def __rmul__(self, other):
+        return self._binary(E.Mul, other, reflected=True)
+
+    def __truediv__(self, other):
+        return self._promote_self(other)._binary(E.Div, other)
+
+    def __rtruediv__(self, other):
+        return self._binary(E.Div, other, reflected=True)
+
+    def __pow__(self, other):
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            return E.PowScalar.apply(self, p=other)
+        return self._binary(E.Pow, other)
+
+    def __rpow__(self, other):
+        return self._binary(E.Pow, other, reflected=True)
+
+    def __matmul__(self, other):
+        return M.MatMul.apply(self, self._coerce(other))
+
+    def __rmatmul__(self, other):
+        return M.MatMul.apply(self._coerce(other), self)
+
+    def __neg__(self):
+        return E.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    # Comparisons give bool tensors with no gradient.
+    def _compare(self, fn, other) -> Tensor:
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor(fn(self.data, other))
+
+    def __lt__(self, other):
+        return self._compare(lambda a, b: a < b, other)
+
+    def __le__(self, other):
+        return self._compare(lambda a, b: a <= b, other)
+
+    def __gt__(self, other):
+        return self._compare(lambda a, b: a > b, other)
+
+    def __ge__(self, other):
+        return self._compare(lambda a, b: a >= b, other)
+
+    def __eq__(self, other):  # type: ignore[override]
+        return self._compare(lambda a, b: a == b, other)
+
+    def __ne__(self, other):  # type: ignore[override]
+        return self._compare(lambda a, b: a != b, other)
+
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
+        return int(self.item())
+
+    # ---- elementwise --------------------------------------------------------------------------
+    def exp(self) -> Tensor:
+        return E.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return E.Log.apply(self)
+
+    def sqrt(self) -> Tensor:
+        return E.Sqrt.apply(self)
+
+    def tanh(self) -> Tensor:
+        return E.Tanh.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return E.Sigmoid.apply(self)
+
+    def relu(self) -> Tensor:
+        return E.Relu.apply(self)
+
+    def gelu(self, approximate: str = "tanh") -> Tensor:
+        return E.Gelu.apply(self, approximate=approximate)
+
+    def sin(self) -> Tensor:
+        return E.Sin.apply(self)
+
+    def cos(self) -> Tensor:
+        return E.Cos.apply(self)
+
+    def abs(self) -> Tensor:
+        return E.Abs.apply(self)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        return E.Clip.apply(self, lo=min, hi=max)
+
+    clamp = clip
+
+    def maximum(self, other) -> Tensor:
+        return self._binary(E.Maximum, other)
+
+    def minimum(self, other) -> Tensor:
+        return self._binary(E.Minimum, other)
+
+    def masked_fill(self, mask, value: float) -> Tensor:
+        """Entries where ``mask`` (bool, broadcastable) is True become ``value``."""
+        mask = mask.data if isinstance(mask, Tensor) else mask
+        return Mv.MaskedFill.apply(self, mask=mask, value=value)
+
+    def tril(self, k: int = 0) -> Tensor:
+        return Mv.Tri.apply(self, k=k, upper=False)
+
+    def triu(self, k: int = 0) -> Tensor:
+        return Mv.Tri.apply(self, k=k, upper=True)
+
+    # ---- reductions ---------------------------------------------------------------------------
+    def sum(self, axis=None, keepdims: bool = False) -> Tensor:
+        return R.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False) -> Tensor:
+        return R.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims: bool = False) -> Tensor:
+        return R.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims: bool = False) -> Tensor:
+        return R.Min.apply(self, axis=axis, keepdims=keepdims)
+
+    def logsumexp(self, axis=None, keepdims: bool = False) -> Tensor:
+        return R.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        """Variance with NumPy's ``ddof`` (0 by default; torch's default is ddof=1)."""
+        axes = R.normalize_axis(axis, self.ndim)
+        n = math.prod(self.shape[a] for a in axes)
+        d = self - self.mean(axis=axes, keepdims=True)
+        return (d * d).sum(axis=axes, keepdims=keepdims) * (1.0 / max(n - ddof, 0) if n > ddof else math.nan)
+
+    def std(self, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return Tensor(self.data.argmax(axis=axis, keepdims=keepdims))
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        return Tensor(self.data.argmin(axis=axis, keepdims=keepdims))
+
+    # ---- movement -----------------------------------------------------------------------------
+    def reshape(self, *shape) -> Tensor:
+        shape = _shape_arg(shape)
+        try:
+            target = _resolve_shape(self.shape, shape)
+        except ValueError:
+            raise ValueError(
+                f"cannot reshape tensor of shape {self.shape} ({self.numel()} elements) into {tuple(shape)}"
+            ) from None
+        return self if target == self.shape else Mv.Reshape.apply(self, shape=target)
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = start_dim % self.ndim, end_dim % self.ndim
+        return self.reshape(*self.shape[:s], -1, *self.shape[e + 1 :])
+
+    def permute(self, *axes) -> Tensor:
+        axes = tuple(a % self.ndim for a in _shape_arg(axes))
+        if sorted(axes) != list(range(self.ndim)):
+            raise ValueError(f"permute: {axes} is not a permutation of the {self.ndim} axes of shape {self.shape}")
+        return Mv.Transpose.apply(self, axes=axes)
+
+    def transpose(self, *axes) -> Tensor:
+        """NumPy's transpose: no axes reverses them, else a full permutation.
+        Two axes on a tensor of more than two dims swap them, as torch does."""
+        if not axes:
+            return self.T
+        if len(axes) == 2 and self.ndim != 2:
+            return self.swapaxes(*axes)
+        return self.permute(*axes)
+
+    def swapaxes(self, a: int, b: int) -> Tensor:
+        axes = list(range(self.ndim))
+        axes[a], axes[b] = axes[b], axes[a]
+        return self.permute(*axes)
+
+    def broadcast_to(self, *shape) -> Tensor:
+        shape = tuple(_shape_arg(shape))
+        try:
+            np.broadcast_shapes(self.shape, shape)
+            if len(shape) < self.ndim or np.broadcast_shapes(self.shape, shape) != shape:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"cannot broadcast shape {self.shape} to {shape}") from None
+        return self if shape == self.shape else Mv.BroadcastTo.apply(self, shape=shape)
+
+    def expand(self, *shape) -> Tensor:
+        """torch's expand: -1 keeps a dimension."""
+        shape = list(_shape_arg(shape))
+        lead = len(shape) - self.ndim
+        for i in range(lead, len(shape)):
+            if shape[i] == -1:
+                shape[i] = self.shape[i - lead]
+        return self.broadcast_to(*shape)
+
+    def squeeze(self, axis=None) -> Tensor:
+        if axis is None:
+            return self.reshape([s for s in self.shape if s != 1])
+        axes = R.normalize_axis(axis, self.ndim)
+        for a in axes:
+            if self.shape[a] != 1:
+                raise ValueError(f"cannot squeeze axis {a} of size {self.shape[a]} (shape {self.shape})")
+        return self.reshape([s for i, s in enumerate(self.shape) if i not in axes])
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        axis = axis % (self.ndim + 1)
+        return self.reshape(*self.shape[:axis], 1, *self.shape[axis:])
+
+    def __getitem__(self, index) -> Tensor:
+        return Mv.GetItem.apply(self, index=_index_array(index))
+
+    def split(self, split_size_or_sections, axis: int = 0) -> list[Tensor]:
+        """torch's split: an int chunk size, or a list of section sizes."""
+        n = self.shape[axis]
+        if isinstance(split_size_or_sections, int):
+            sizes = [min(split_size_or_sections, n - i) for i in range(0, n, split_size_or_sections)]
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n:
+                raise ValueError(f"split sizes {sizes} do not add up to {n} (axis {axis} of shape {self.shape})")
+        out, start = [], 0
+        index = [slice(None)] * self.ndim
+        for s in sizes:
+            index[axis] = slice(start, start + s)
+            out.append(self[tuple(index)])
+            start += s
+        return out
+
+    def chunk(self, chunks: int, axis: int = 0) -> list[Tensor]:
+        return self.split(-(-self.shape[axis] // chunks), axis=axis)
+
+    def pad(self, pad_width, value: float = 0.0) -> Tensor:
+        """NumPy-style constant padding: ``pad_width`` is ((before, after), ...) per axis."""
+        pad_width = tuple(tuple(p) for p in np.broadcast_to(np.asarray(pad_width), (self.ndim, 2)).tolist())
+        return Mv.Pad.apply(self, pad_width=pad_width, value=value)
+
+    # ---- factories ----------------------------------------------------------------------------
+    @staticmethod
+    def zeros(*shape, dtype="float32", device: str = "cpu", requires_grad: bool = False) -> Tensor:
+        return Tensor(get_xp(device).zeros(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def ones(*shape, dtype="float32", device: str = "cpu", requires_grad: bool = False) -> Tensor:
+        return Tensor(get_xp(device).ones(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def full(shape, fill_value, dtype="float32", device: str = "cpu", requires_grad: bool = False) -> Tensor:
+        return Tensor(get_xp(device).full(_shape_arg((shape,)), fill_value, dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def empty(*shape, dtype="float32", device: str = "cpu") -> Tensor:
+        return Tensor(get_xp(device).empty(_shape_arg(shape), dtype=dtype))
+
+    @staticmethod
+    def randn(*shape, dtype="float32", device: str = "cpu", requires_grad: bool = False, generator=None) -> Tensor:
+        """Standard normal samples from the seeded default generator (see ``engine.manual_seed``)."""
+        gen = generator or _default_generator(device)
+        return Tensor(gen.standard_normal(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def rand(*shape, dtype="float32", device: str = "cpu", requires_grad: bool = False, generator=None) -> Tensor:
+        """Uniform [0, 1) samples from the seeded default generator."""
+        gen = generator or _default_generator(device)
+        return Tensor(gen.random(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+
+    @staticmethod
+    def arange(start, stop=None, step=1, dtype=None, device: str = "cpu") -> Tensor:
+        if dtype is None:
+            is_int = all(isinstance(v, int) for v in (start, stop if stop is not None else 0, step))
+            dtype = "int64" if is_int else "float32"
+        args = (start,) if stop is None else (start, stop, step)
+        return Tensor(get_xp(device).arange(*args, dtype=dtype))
+
+    def zeros_like(self, **kw) -> Tensor:
+        return Tensor.zeros(*self.shape, **{"dtype": self.dtype, "device": self.device, **kw})
+
+    def ones_like(self, **kw) -> Tensor:
+        return Tensor.ones(*self.shape, **{"dtype": self.dtype, "device": self.device, **kw})
+
+    def full_like(self, fill_value, **kw) -> Tensor:
+        return Tensor.full(self.shape, fill_value, **{"dtype": self.dtype, "device": self.device, **kw})
+
+    def randn_like(self, **kw) -> Tensor:
+        return Tensor.randn(*self.shape, **{"dtype": self.dtype, "device": self.device, **kw})
+
+    def rand_like(self, **kw) -> Tensor:
+        return Tensor.rand(*self.shape, **{"dtype": self.dtype, "device": self.device, **kw})
+
+
+function.Tensor = Tensor
+
+
+def _default_generator(device: str):
+    return generator(check_device(device))
+
+
+def _shape_arg(shape) -> tuple:
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def _resolve_shape(old: tuple, new: Sequence[int]) -> tuple:
+    """Fill in a single -1 and check the element count, like NumPy."""
+    new = [int(s) for s in new]
+    size = math.prod(old)
+    if new.count(-1) > 1:
+        raise ValueError("only one -1 allowed")
+    if -1 in new:
+        known = math.prod(s for s in new if s != -1)
+        if known == 0 or size % known:
+            raise ValueError("bad -1")
+        new[new.index(-1)] = size // known
+    if math.prod(new) != size or any(s < 0 for s in new):
+        raise ValueError("size mismatch")
+    return tuple(new)
+
+
+def _index_array(index):
+    """Replace Tensors inside an index by their arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def backpropagate(root: Tensor, grad, retain_graph: bool) -> None:
+    """Reverse-mode sweep from ``root`` with upstream ``grad``."""
+    grads = {id(root): grad}
+    for node in _toposort(root):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        ctx = node._ctx
+        if ctx is None or node._retains_grad:
+            _accumulate(node, g)
+            if ctx is None:
+                continue
+        ctx.check_versions()
+        in_grads = ctx.backward(g)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        for parent, pg, need in zip(ctx.parents, in_grads, ctx.needs_input_grad):
+            if not need or pg is None:
+                continue
+            key = id(parent)
+            prev = grads.get(key)
+            grads[key] = pg if prev is None else prev + pg
+        if not retain_graph:
+            ctx.free()
+
+
+def _accumulate(leaf: Tensor, g) -> None:
+    if g.dtype != leaf.dtype:
+        g = g.astype(leaf.dtype)
+    if g.shape != leaf.shape:
+        g = array_module(g).broadcast_to(g, leaf.shape)
+    if leaf.grad is None:
+        leaf.grad = Tensor(g.copy())  # own the array: g may alias another leaf's gradient
+    else:
+        leaf.grad.data += g
+
+
+def _toposort(root: Tensor) -> list[Tensor]:
+    """Tensors reachable from ``root`` that require grad, outputs before inputs. Iterative."""
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        ctx = node._ctx
+        if ctx is None:
+            continue
+        if ctx.freed:
+            raise RuntimeError(
+                "trying to backward through the graph a second time: its saved arrays were freed "
+                "by the first backward(); pass retain_graph=True to the first call if you need this"
+            )
+        for parent in ctx.parents:
+            if parent is not None and parent.requires_grad and id(parent) not in visited:
+                stack.append((parent, False))
+    order.reverse()
+    return order
