@@ -1,0 +1,110 @@
+"""``save``/``load`` of a name → array dict: safetensors, or .npz as a fallback.
+
+Writes are atomic (temp file + rename), so a crash never leaves a half-written file
+under the real name. Loads verify a SHA-256 of every tensor's bytes stored in the
+file's metadata, so a truncated or corrupted file raises instead of loading garbage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from engine import Tensor
+from engine.backend import to_numpy
+
+_DIGEST_KEY = "tinygrad_gpt.sha256"
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = arrays[name]
+        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _as_numpy(state_dict: dict) -> dict[str, np.ndarray]:
+    out = {}
+    for k, v in state_dict.items():
+        if not isinstance(k, str):
+            raise TypeError(f"state_dict keys must be str, got {k!r}")
+        out[k] = np.ascontiguousarray(to_numpy(v.data if isinstance(v, Tensor) else np.asarray(v)))
+    return out
+
+
+def atomic_write(path: str | Path, write) -> Path:
+    """Call ``write(tmp_path)`` then rename onto ``path`` (same folder, so the rename is atomic)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def save(state_dict: dict, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+    """Save name → array (NumPy, CuPy or Tensor) to ``path``; ``.npz`` selects the NumPy format.
+
+    >>> import tempfile, os
+    >>> p = save({"w": np.ones(2, dtype=np.float32)}, os.path.join(tempfile.mkdtemp(), "m.safetensors"))
+    >>> load(p)["w"].tolist()
+    [1.0, 1.0]
+    """
+    arrays = _as_numpy(state_dict)
+    meta = {**(metadata or {}), _DIGEST_KEY: _digest(arrays)}
+    path = Path(path)
+    if path.suffix == ".npz":
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.savez(f, __metadata__=np.array(json.dumps(meta)), **arrays)
+    else:
+        from safetensors.numpy import save_file
+
+        def write(tmp):
+            save_file(arrays, tmp, metadata=meta)
+    return atomic_write(path, write)
+
+
+def load(path: str | Path, with_metadata: bool = False):
+    """Load what ``save`` wrote: name → NumPy array (and the metadata dict if asked)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint file at {path}")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            meta = json.loads(str(arrays.pop("__metadata__"))) if "__metadata__" in arrays else {}
+        else:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="numpy") as f:
+                meta = f.metadata() or {}
+                arrays = {k: f.get_tensor(k) for k in f.keys()}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise ValueError(f"cannot read {path}: the file is truncated or corrupted ({e})") from None
+    except Exception as e:  # safetensors raises its own error type
+        if type(e).__name__ == "SafetensorError":
+            raise ValueError(f"cannot read {path}: the file is truncated or corrupted ({e})") from None
+        raise
+    expected = meta.pop(_DIGEST_KEY, None)
+    if expected is None:
+        raise ValueError(f"{path} has no checksum; it was not written by nn.save")
+    if _digest(arrays) != expected:
+        raise ValueError(f"{path} is corrupted: its tensors do not match the checksum saved with them")
+    return (arrays, meta) if with_metadata else arrays
