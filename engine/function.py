@@ -8,6 +8,7 @@ result in a Tensor and, when a gradient is needed, records the op as the result'
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from engine.backend import array_module
@@ -25,19 +26,23 @@ def is_grad_enabled() -> bool:
 class _GradMode(contextlib.ContextDecorator):
     def __init__(self, enabled: bool):
         self.enabled = enabled
+        # A stack, not one slot: a decorated function may recurse, and a decorator reuses
+        # one instance for every call, so each __enter__ must keep its own previous state.
+        self.prev: list[bool] = []
 
     def __enter__(self):
         global _grad_enabled
-        self.prev, _grad_enabled = _grad_enabled, self.enabled
+        self.prev.append(_grad_enabled)
+        _grad_enabled = self.enabled
 
     def __exit__(self, *exc):
         global _grad_enabled
-        _grad_enabled = self.prev
+        _grad_enabled = self.prev.pop()
         return False
 
 
-def no_grad() -> _GradMode:
-    """Context manager / decorator: ops inside record no graph.
+def no_grad(fn: Callable | None = None):
+    """Context manager / decorator (``@no_grad()`` or ``@no_grad``): ops inside record no graph.
 
     >>> from engine import Tensor
     >>> x = Tensor([1.0], requires_grad=True)
@@ -45,12 +50,12 @@ def no_grad() -> _GradMode:
     ...     (x * 2).requires_grad
     False
     """
-    return _GradMode(False)
+    return _GradMode(False) if fn is None else _GradMode(False)(fn)
 
 
-def enable_grad() -> _GradMode:
+def enable_grad(fn: Callable | None = None):
     """Context manager / decorator: turn graph recording back on inside ``no_grad``."""
-    return _GradMode(True)
+    return _GradMode(True) if fn is None else _GradMode(True)(fn)
 
 
 class Function:
