@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -96,12 +95,13 @@ def load(path: str | Path, with_metadata: bool = False):
             with safe_open(str(path), framework="numpy") as f:
                 meta = f.metadata() or {}
                 arrays = {k: f.get_tensor(k) for k in f.keys()}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
-        raise ValueError(f"cannot read {path}: the file is truncated or corrupted ({e})") from None
-    except Exception as e:  # safetensors raises its own error type
-        if type(e).__name__ == "SafetensorError":
-            raise ValueError(f"cannot read {path}: the file is truncated or corrupted ({e})") from None
-        raise
+    except Exception as e:
+        # Damaged bytes surface as whatever the parser trips on: BadZipFile, SafetensorError, but
+        # also tokenize.TokenError (a mangled .npy header) or NotImplementedError (mangled zip
+        # flags). All of them mean one thing to the caller.
+        raise ValueError(
+            f"cannot read {path}: the file is truncated or corrupted ({type(e).__name__}: {e})"
+        ) from None
     expected = meta.pop(_DIGEST_KEY, None)
     if expected is None:
         raise ValueError(f"{path} has no checksum; it was not written by nn.save")
