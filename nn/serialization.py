@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -43,10 +43,15 @@ def atomic_write(path: str | Path, write) -> Path:
     """Call ``write(tmp_path)`` then rename onto ``path`` (same folder, so the rename is atomic)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    # Not tempfile.mkstemp: its files are 0600 (so are safetensors' own), and the rename keeps
+    # that, so a checkpoint would be unreadable to anyone else. Create with 0o666 so the umask
+    # decides, as open() does, and put that mode back after ``write``.
+    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    mode = os.stat(tmp).st_mode & 0o777
     try:
         write(tmp)
+        os.chmod(tmp, mode)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
