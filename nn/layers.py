@@ -153,9 +153,7 @@ class SinusoidalPositionalEncoding(Module):
         self.register_buffer("table", Tensor(table.astype(dtype)))
 
     def forward(self, positions) -> Tensor:
-        positions = positions.data if isinstance(positions, Tensor) else np.asarray(positions)
-        if positions.size and int(positions.max()) >= self.max_len:
-            raise ValueError(f"position {int(positions.max())} is beyond max_len {self.max_len}")
+        positions = _positions(positions, self.max_len, "max_len")
         return self.table[to_device(positions, self.table.device)]
 
 
@@ -163,7 +161,25 @@ class LearnedPositionalEmbedding(Embedding):
     """A trained table of position vectors (GPT-2's ``wpe``)."""
 
     def forward(self, positions) -> Tensor:
-        positions = positions.data if isinstance(positions, Tensor) else positions
-        if positions.size and int(positions.max()) >= self.num_embeddings:
-            raise ValueError(f"position {int(positions.max())} is beyond the {self.num_embeddings} learned positions")
-        return super().forward(positions)
+        return super().forward(_positions(positions, self.num_embeddings, "the number of learned positions"))
+
+
+def _positions(positions, n: int, what: str):
+    """Integer position ids (Tensor, array or list) checked to lie in [0, n).
+
+    A negative position would otherwise index the table from its end and silently
+    return the encoding of a late position.
+    """
+    if isinstance(positions, Tensor):
+        positions = positions.data
+    elif not hasattr(positions, "dtype"):  # a list; NumPy and CuPy arrays pass through
+        positions = np.asarray(positions)
+    if positions.dtype.kind not in "iu":
+        raise TypeError(f"positions must be integers, got dtype {positions.dtype}")
+    if positions.size:
+        lo, hi = int(positions.min()), int(positions.max())
+        if lo < 0:
+            raise ValueError(f"position {lo} is negative")
+        if hi >= n:
+            raise ValueError(f"position {hi} is beyond {what} {n}")
+    return positions
