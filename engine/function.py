@@ -98,25 +98,31 @@ class Function:
             t is not None and t.requires_grad for t in inputs
         )
         result = Tensor(out, requires_grad=needs)
+        if getattr(out, "base", None) is not None:
+            _share_version_with_base(result, inputs)
         if needs:
             fn.parents = inputs
             fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
             fn.freed = False
-            # Version counters of every tensor whose array backward will read.
+            # Version counters (the shared cells, not the tensors: keeping `result` here
+            # would make a result <-> ctx reference cycle that only the gc could free)
+            # of every tensor whose array backward will read.
             saved_ids = {id(a) for a in fn.saved}
-            fn._versions = [(t, t._version) for t in inputs if t is not None and id(t.data) in saved_ids]
+            fn._versions = [
+                (t._vc, t._vc[0], t.shape) for t in inputs if t is not None and id(t.data) in saved_ids
+            ]
             if id(result.data) in saved_ids:
-                fn._versions.append((result, 0))
+                fn._versions.append((result._vc, result._vc[0], result.shape))
             result._ctx = fn
         return result
 
     def check_versions(self) -> None:
-        for t, version in self._versions:
-            if t._version != version:
+        for cell, version, shape in self._versions:
+            if cell[0] != version:
                 raise RuntimeError(
                     f"one of the tensors needed for the backward of {type(self).__name__} "
-                    f"(shape {t.shape}) was modified in place after it was used "
-                    f"(version {version} -> {t._version}); compute it out of place instead"
+                    f"(shape {shape}) was modified in place after it was used "
+                    f"(version {version} -> {cell[0]}); compute it out of place instead"
                 )
 
     def free(self) -> None:
@@ -127,3 +133,20 @@ class Function:
         self.freed = True
         if hasattr(self, "__dict__"):  # arrays an op kept as attributes (masks, stats)
             self.__dict__.clear()
+
+
+def _memory_owner(arr):
+    """The array that owns the memory ``arr`` views (``arr`` itself when it owns it)."""
+    while getattr(arr, "base", None) is not None:
+        arr = arr.base
+    return arr
+
+
+def _share_version_with_base(result, inputs) -> None:
+    """A view (reshape, transpose, basic indexing) shares its input's version counter, as in
+    PyTorch, so an in-place change through the view is seen by backward of the input's users."""
+    owner = _memory_owner(result.data)
+    for t in inputs:
+        if t is not None and _memory_owner(t.data) is owner:
+            result._vc = t._vc
+            return

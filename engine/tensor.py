@@ -46,7 +46,8 @@ class Tensor:
     [2.0, 4.0, 6.0]
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_version", "_retains_grad", "__weakref__")
+    # _vc: the version counter, a one-element list shared by views and detach() of one array.
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_vc", "_retains_grad", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device: str | None = None):
@@ -61,7 +62,7 @@ class Tensor:
         self.grad: Tensor | None = None
         self.requires_grad = requires_grad
         self._ctx: Function | None = None
-        self._version = 0
+        self._vc = [0]
         self._retains_grad = False
 
     # ---- properties -------------------------------------------------------------------
@@ -80,6 +81,16 @@ class Tensor:
     @property
     def device(self) -> str:
         return device_of(self.data)
+
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's memory was modified in place (bump it after writing
+        to ``.data`` directly, so that a pending backward that saved it raises)."""
+        return self._vc[0]
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        self._vc[0] = value
 
     @property
     def is_leaf(self) -> bool:
@@ -151,8 +162,11 @@ class Tensor:
         return self.astype(np.float16)
 
     def detach(self) -> Tensor:
-        """The same array, cut from the graph."""
-        return Tensor(self.data)
+        """The same array, cut from the graph (it shares the version counter: an in-place
+        change through the detached tensor is still caught by a pending backward)."""
+        out = Tensor(self.data)
+        out._vc = self._vc
+        return out
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.dtype.kind != "f":
@@ -193,7 +207,7 @@ class Tensor:
                 f"in-place {what} on a tensor that requires grad; use an out-of-place op "
                 "or wrap the update in `with no_grad():`"
             )
-        self._version += 1
+        self._vc[0] += 1
 
     def __setitem__(self, index, value) -> None:
         self._check_inplace("assignment")
