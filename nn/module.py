@@ -113,20 +113,44 @@ class Module:
             elif p.grad is not None:
                 p.grad.data[...] = 0
 
+    def _apply(self, fn) -> Module:
+        """Replace the array of every parameter (and its grad) and buffer by ``fn(array)``, in place:
+        the Parameter objects are kept, so optimizers and tied weights still point at them."""
+        for p in self.parameters():
+            p.data = fn(p.data)
+            if p.grad is not None:
+                p.grad.data = fn(p.grad.data)
+        for m in self.modules():
+            for name, buf in m._buffers.items():
+                moved = Tensor(fn(buf.data))
+                m._buffers[name] = moved
+                object.__setattr__(m, name, moved)
+        return self
+
     def to(self, device: str) -> Module:
         """Move every parameter and buffer to ``device`` in place (Parameter objects are kept)."""
         device = check_device(device)
         get_xp(device)  # helpful error when the GPU is missing
-        for p in self.parameters():
-            p.data = to_device(p.data, device)
-            if p.grad is not None:
-                p.grad.data = to_device(p.grad.data, device)
-        for m in self.modules():
-            for name, buf in m._buffers.items():
-                moved = Tensor(to_device(buf.data, device))
-                m._buffers[name] = moved
-                object.__setattr__(m, name, moved)
-        return self
+        return self._apply(lambda a: to_device(a, device))
+
+    def astype(self, dtype) -> Module:
+        """Cast every floating-point parameter and buffer to ``dtype`` in place, e.g. float64 for
+        gradcheck (like torch's ``module.double()``). Integer buffers are left alone.
+
+        >>> from nn import Linear
+        >>> Linear(2, 3).astype("float64").weight.dtype
+        dtype('float64')
+        """
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"Module.astype casts to a floating-point dtype, got {dtype}")
+        return self._apply(lambda a: a.astype(dtype, copy=False) if a.dtype.kind == "f" else a)
+
+    def double(self) -> Module:
+        return self.astype(np.float64)
+
+    def float(self) -> Module:
+        return self.astype(np.float32)
 
     @property
     def device(self) -> str:
