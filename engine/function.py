@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from engine.backend import array_module
+from engine.backend import array_module, device_of
 
 Tensor: Any = None  # set by engine.tensor (import cycle: Tensor methods call ops)
 
@@ -89,6 +89,8 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors (None allowed for optional inputs) and record it."""
+        if len(inputs) > 1:
+            _check_same_kind(cls.__name__, inputs)
         fn = cls()
         arrays = [None if t is None else t.data for t in inputs]
         fn.xp = array_module(arrays[0] if arrays[0] is not None else arrays[1])
@@ -133,6 +135,32 @@ class Function:
         self.freed = True
         if hasattr(self, "__dict__"):  # arrays an op kept as attributes (masks, stats)
             self.__dict__.clear()
+
+
+def _check_same_kind(op: str, inputs) -> None:
+    """Inputs of one op live on one device, and its float inputs share one dtype.
+
+    The engine never upcasts silently (float32 + float64 would give float64 everywhere
+    downstream), so ``F.linear(x32, w64)`` raises like ``x32 + w64`` does.
+    """
+    first = fdtype = None
+    for t in inputs:
+        if t is None:
+            continue
+        a = t.data
+        if first is None:
+            first = a
+        elif type(a) is not type(first):
+            raise RuntimeError(
+                f"{op}: tensors are on different devices: {device_of(first)} and {device_of(a)}; use .to()"
+            )
+        if a.dtype.kind == "f":
+            if fdtype is None:
+                fdtype = a.dtype
+            elif a.dtype != fdtype:
+                raise TypeError(
+                    f"{op}: dtype mismatch: {fdtype} and {a.dtype}; cast one with .astype() (no silent upcasting)"
+                )
 
 
 def _memory_owner(arr):
