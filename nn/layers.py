@@ -104,6 +104,9 @@ class GELU(Module):
     def forward(self, x: Tensor) -> Tensor:
         return F.gelu(x, self.approximate)
 
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
 
 class ReLU(Module):
     def forward(self, x: Tensor) -> Tensor:
