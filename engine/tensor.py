@@ -251,8 +251,9 @@ class Tensor:
 
     # ---- binary arithmetic ------------------------------------------------------------------
     def _binary(self, op: type[Function], other, reflected: bool = False) -> Tensor:
-        other = self._coerce(other)
-        a, b = (other, self) if reflected else (self, other)
+        a, b = self._operands(other)
+        if reflected:
+            a, b = b, a
         try:
             return op.apply(a, b)
         except ValueError:
@@ -283,49 +284,59 @@ class Tensor:
                 return Tensor(other.data.astype(self.dtype))
         return other
 
-    def _promote_self(self, other) -> Tensor:
-        """An int/bool self meeting a float Tensor is cast to the float dtype."""
-        if isinstance(other, Tensor) and self.dtype.kind != "f" and other.dtype.kind == "f":
-            return Tensor(self.data.astype(other.dtype))
-        return self
+    def _operands(self, other) -> tuple[Tensor, Tensor]:
+        """``(self, other)`` ready to meet: ``other`` coerced, and an int/bool ``self`` cast to
+        ``other``'s float dtype (so ``int_tensor * 0.5`` is float32, not NumPy's float64)."""
+        other = self._coerce(other)
+        if self.dtype.kind != "f" and other.dtype.kind == "f":
+            return Tensor(self.data.astype(other.dtype)), other
+        return self, other
 
     def __add__(self, other):
-        return self._promote_self(other)._binary(E.Add, other)
+        return self._binary(E.Add, other)
 
     def __radd__(self, other):
         return self._binary(E.Add, other, reflected=True)
 
     def __sub__(self, other):
-        return self._promote_self(other)._binary(E.Sub, other)
+        return self._binary(E.Sub, other)
 
     def __rsub__(self, other):
         return self._binary(E.Sub, other, reflected=True)
 
     def __mul__(self, other):
-        return self._promote_self(other)._binary(E.Mul, other)
+        return self._binary(E.Mul, other)
 
     def __rmul__(self, other):
         return self._binary(E.Mul, other, reflected=True)
 
+    def _float_for_div(self, other) -> Tensor:
+        """Integer / integer is float32 (torch's rule), not NumPy's float64."""
+        if self.dtype.kind == "f" or getattr(other, "dtype", np.dtype("int64")).kind == "f":
+            return self
+        return self.astype(np.float32)
+
     def __truediv__(self, other):
-        return self._promote_self(other)._binary(E.Div, other)
+        return self._float_for_div(other)._binary(E.Div, other)
 
     def __rtruediv__(self, other):
-        return self._binary(E.Div, other, reflected=True)
+        return self._float_for_div(other)._binary(E.Div, other, reflected=True)
 
     def __pow__(self, other):
         if isinstance(other, (int, float)) and not isinstance(other, bool):
-            return E.PowScalar.apply(self, p=other)
+            base = self if self.dtype.kind == "f" or isinstance(other, int) else self.astype(np.float32)
+            return E.PowScalar.apply(base, p=other)
         return self._binary(E.Pow, other)
 
     def __rpow__(self, other):
         return self._binary(E.Pow, other, reflected=True)
 
     def __matmul__(self, other):
-        return M.MatMul.apply(self, self._coerce(other))
+        return M.MatMul.apply(*self._operands(other))
 
     def __rmatmul__(self, other):
-        return M.MatMul.apply(self._coerce(other), self)
+        a, b = self._operands(other)
+        return M.MatMul.apply(b, a)
 
     def __neg__(self):
         return E.Neg.apply(self)
