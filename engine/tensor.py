@@ -588,13 +588,13 @@ class Tensor:
     def randn(*shape, dtype="float32", device: str = "cpu", requires_grad: bool = False, generator=None) -> Tensor:
         """Standard normal samples from the seeded default generator (see ``engine.manual_seed``)."""
         gen = generator or _default_generator(device)
-        return Tensor(gen.standard_normal(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+        return Tensor(_sample(gen.standard_normal, _shape_arg(shape), dtype), requires_grad=requires_grad)
 
     @staticmethod
     def rand(*shape, dtype="float32", device: str = "cpu", requires_grad: bool = False, generator=None) -> Tensor:
         """Uniform [0, 1) samples from the seeded default generator."""
         gen = generator or _default_generator(device)
-        return Tensor(gen.random(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+        return Tensor(_sample(gen.random, _shape_arg(shape), dtype), requires_grad=requires_grad)
 
     @staticmethod
     def arange(start, stop=None, step=1, dtype=None, device: str = "cpu") -> Tensor:
@@ -625,6 +625,17 @@ function.Tensor = Tensor
 
 def _default_generator(device: str):
     return generator(check_device(device))
+
+
+def _sample(method, shape: tuple, dtype):
+    """Draw with a generator ``method`` in ``dtype``. Generators draw only float32/float64,
+    so float16 is drawn in float32 and cast (the stream is the float32 one)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"random samples need a floating-point dtype, got {dtype}")
+    if dtype in (np.float32, np.float64):
+        return method(shape, dtype=dtype)
+    return method(shape, dtype=np.float32).astype(dtype)
 
 
 def _shape_arg(shape) -> tuple:
