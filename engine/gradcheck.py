@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from engine.backend import array_module, to_numpy
 from engine.function import no_grad
 from engine.tensor import Tensor
 
@@ -18,7 +19,7 @@ class GradcheckError(AssertionError):
 def _eval(fn, inputs):
     with no_grad():
         out = fn(*inputs)
-    return out.data.astype(np.float64) if isinstance(out, Tensor) else np.asarray(out, dtype=np.float64)
+    return to_numpy(out.data).astype(np.float64) if isinstance(out, Tensor) else np.asarray(out, dtype=np.float64)
 
 
 def gradcheck(
@@ -57,31 +58,33 @@ def gradcheck(
     for i in checked:
         t = inputs[i]
         analytic = np.zeros(t.shape) if t.grad is None else t.grad.numpy().astype(np.float64)
-        flat = t.data.reshape(-1)  # a view: perturb in place, restore after
-        entries = range(flat.size)
-        if max_entries is not None and flat.size > max_entries:
-            entries = sorted(rng.choice(flat.size, size=max_entries, replace=False).tolist())
+        # Perturb t.data in place through a full index (a reshape(-1) "view" would be a
+        # copy for a non-contiguous array, and the perturbation would be lost), restore after.
+        data = t.data
+        entries = range(t.numel())
+        if max_entries is not None and t.numel() > max_entries:
+            entries = sorted(rng.choice(t.numel(), size=max_entries, replace=False).tolist())
         for j in entries:
-            orig = flat[j].item()
-            flat[j] = orig + eps
+            index = tuple(int(k) for k in np.unravel_index(j, t.shape))
+            orig = data[index].item()
+            data[index] = orig + eps
             plus = _eval(fn, inputs)
-            flat[j] = orig - eps
+            data[index] = orig - eps
             minus = _eval(fn, inputs)
-            flat[j] = orig
+            data[index] = orig
             numeric = float(((plus - minus) * v).sum() / (2 * eps))
-            got = float(analytic.reshape(-1)[j])
+            got = float(analytic[index])
             if not abs(got - numeric) <= atol + rtol * abs(numeric):
-                index = np.unravel_index(j, t.shape) if t.ndim else ()
                 raise GradcheckError(
-                    f"gradcheck: input {i} (shape {t.shape}) at index {tuple(int(k) for k in index)}: "
+                    f"gradcheck: input {i} (shape {t.shape}) at index {index}: "
                     f"analytic {got!r} vs numeric {numeric!r}"
                 )
         # One random direction over the whole input.
         u = rng.standard_normal(t.shape)
-        base = t.data.copy()
-        t.data[...] = base + eps * u
+        base = data.copy()
+        t.data[...] = base + eps * array_module(data).asarray(u, dtype=data.dtype)
         plus = _eval(fn, inputs)
-        t.data[...] = base - eps * u
+        t.data[...] = base - eps * array_module(data).asarray(u, dtype=data.dtype)
         minus = _eval(fn, inputs)
         t.data[...] = base
         numeric = float(((plus - minus) * v).sum() / (2 * eps))
