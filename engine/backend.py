@@ -66,10 +66,12 @@ def get_xp(device: str):
 
 def array_module(arr: Any):
     """The array module an array belongs to (numpy unless it is a CuPy array)."""
-    if type(arr) is np.ndarray or "cupy" not in sys.modules:
+    if type(arr) is np.ndarray:
         return np
-    cupy = sys.modules["cupy"]
-    return cupy if isinstance(arr, cupy.ndarray) else np
+    # sys.modules["cupy"] may be None (an import blocked on purpose) or a failed half-import.
+    cupy = sys.modules.get("cupy")
+    ndarray = getattr(cupy, "ndarray", None)
+    return cupy if ndarray is not None and isinstance(arr, ndarray) else np
 
 
 def device_of(arr: Any) -> str:
