@@ -677,14 +677,15 @@ def backpropagate(root: Tensor, grad, retain_graph: bool) -> None:
     grads = {id(root): grad}
     for node in _toposort(root):
         g = grads.pop(id(node), None)
-        if g is None:
-            continue
         ctx = node._ctx
+        if g is None:  # no gradient reached it (an op returned None): still free its arrays
+            if ctx is not None and not retain_graph:
+                ctx.free()
+            continue
         if ctx is None or node._retains_grad:
             _accumulate(node, g)
             if ctx is None:
                 continue
-        ctx.check_versions()
         in_grads = ctx.backward(g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
@@ -710,7 +711,10 @@ def _accumulate(leaf: Tensor, g) -> None:
 
 
 def _toposort(root: Tensor) -> list[Tensor]:
-    """Tensors reachable from ``root`` that require grad, outputs before inputs. Iterative."""
+    """Tensors reachable from ``root`` that require grad, outputs before inputs. Iterative.
+
+    It also checks every op's version counters, so that an in-place change raises before
+    any gradient is accumulated (no leaf is left with half a gradient)."""
     order: list[Tensor] = []
     visited: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
@@ -731,6 +735,7 @@ def _toposort(root: Tensor) -> list[Tensor]:
                 "trying to backward through the graph a second time: its saved arrays were freed "
                 "by the first backward(); pass retain_graph=True to the first call if you need this"
             )
+        ctx.check_versions()
         for parent in ctx.parents:
             if parent is not None and parent.requires_grad and id(parent) not in visited:
                 stack.append((parent, False))
