@@ -15,9 +15,13 @@ from engine.tensor import Tensor
 
 zeros, ones, full, empty = Tensor.zeros, Tensor.ones, Tensor.full, Tensor.empty
 randn, rand, arange = Tensor.randn, Tensor.rand, Tensor.arange
+# engine.zeros_like(x) is x.zeros_like(): shape, dtype and device of x.
+zeros_like, ones_like, full_like = Tensor.zeros_like, Tensor.ones_like, Tensor.full_like
+randn_like, rand_like = Tensor.randn_like, Tensor.rand_like
 
 __all__ = [
     "Function", "GradcheckError", "Tensor", "arange", "concatenate", "empty", "enable_grad", "full",
     "gpu_available", "gradcheck", "is_grad_enabled", "manual_seed", "maximum", "minimum", "no_grad",
-    "ones", "pad", "rand", "randn", "stack", "where", "zeros",
+    "ones", "pad", "rand", "randn", "stack", "where", "zeros", "zeros_like", "ones_like", "full_like",
+    "randn_like", "rand_like",
 ]

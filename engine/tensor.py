@@ -605,6 +605,13 @@ class Tensor:
         return Tensor(get_xp(device).arange(*args, dtype=dtype))
 
     def zeros_like(self, **kw) -> Tensor:
+        """Zeros with this tensor's shape, dtype and device (``dtype=``, ``device=``,
+        ``requires_grad=`` override them). Also ``engine.zeros_like(x)``; likewise the
+        ones/full/randn/rand variants below.
+
+        >>> Tensor([1.0, 2.0]).zeros_like().tolist()
+        [0.0, 0.0]
+        """
         return Tensor.zeros(*self.shape, **{"dtype": self.dtype, "device": self.device, **kw})
 
     def ones_like(self, **kw) -> Tensor:
