@@ -273,5 +273,9 @@ def sample_next(logits: np.ndarray, temperature: float, top_k: int | None, top_p
         probs = np.zeros_like(probs)
         np.put_along_axis(probs, order, sorted_p, axis=-1)
         probs /= probs.sum(axis=-1, keepdims=True)
-    u = rng.random((probs.shape[0], 1))
-    return np.minimum((np.cumsum(probs, axis=-1) < u).sum(axis=-1), probs.shape[-1] - 1)
+    # Inverse CDF: the first id whose cumulative mass exceeds u·total. Scaling u by the rounded total
+    # (not assuming it is 1) and clamping to the last id still in play keeps removed ids out of reach.
+    cdf = np.cumsum(probs, axis=-1)
+    u = rng.random((probs.shape[0], 1)) * cdf[:, -1:]
+    last = probs.shape[-1] - 1 - np.argmax(probs[:, ::-1] > 0, axis=-1)
+    return np.minimum((cdf <= u).sum(axis=-1), last)
