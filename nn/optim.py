@@ -109,7 +109,8 @@ class SGD(Optimizer):
         mu = group["momentum"]
         if mu:
             if "momentum_buffer" not in state:
-                state["momentum_buffer"] = grad.copy()
+                # In the parameter's dtype, as Adam's moments are and as load_state_dict restores it.
+                state["momentum_buffer"] = grad.astype(p.dtype, copy=True)
             else:
                 buf = state["momentum_buffer"]
                 buf *= mu
