@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Time our GPT training step on the CPU, optionally against PyTorch (bench/torch_train.py).
+
+One step = a batch, forward with the loss, backward, gradient clipping at 1.0, AdamW(lr 1e-3,
+betas (0.9, 0.99), weight decay 0.1 on 2-D weights) and zero_grad, on the char-level model of
+../shared/bench/torch_ref.py (learned positions, tied head, GPT-2 init, dropout 0, biases):
+
+    S: n_layer 4, n_head 4, n_embd 128, block 64, batch 12   (4.005 GFLOP/iter)
+    M: n_layer 6, n_head 6, n_embd 384, block 256, batch 8   (145.7 GFLOP/iter)
+
+Each measured program runs in its own subprocess, so its peak RSS (ru_maxrss) is its own. With
+--vs-torch the two programs alternate (ours, torch, ours, torch, ...) for --rounds rounds and the
+medians and the ours/torch ratios of tokens/s and peak RSS are printed. FLOPs per iteration are
+(6N + 12·L·C·T)·B·T with N the parameters without the position embedding; MFU is against a float32
+2048³ NumPy matmul measured by this script before and after the runs (the better of the two).
+
+    python bench/bench_train.py --config S --vs-torch
+    python bench/bench_train.py --config M --vs-torch --iters 10 --warmup 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from pathlib import Path
+
+from _common import (
+    BENCH_DIR,
+    BETAS,
+    CONFIGS,
+    EPS,
+    GRAD_CLIP,
+    LR,
+    PHASES,
+    SEED,
+    VOCAB,
+    WEIGHT_DECAY,
+    add_repo_to_path,
+    append_json,
+    batch_source,
+    contended_mark,
+    finish_result,
+    flops_per_iter,
+    machine_info,
+    matmul_peak_gflops,
+    med,
+    peak_rss_mib,
+    print_result,
+    run_worker,
+    time_training,
+    write_json,
+)
+
+
+def ours_worker(args, iters: int, warmup: int) -> None:
+    """The measured program for our engine (runs in a subprocess of the driver)."""
+    add_repo_to_path()
+    import nn
+    from tinygrad_gpt.config import GPTConfig
+    from tinygrad_gpt.model import GPT
+
+    rss_import = peak_rss_mib()
+    cfg = CONFIGS[args.config]
+    L, H, C, T, B = (cfg[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "batch_size"))
+    get_batch, data_desc = batch_source(T, B, args.random_data)
+    config = GPTConfig(vocab_size=VOCAB, block_size=T, n_layer=L, n_head=H, n_embd=C, dropout=0.0, bias=True,
+                       pos_encoding="learned", tie_weights=True)
+    model = GPT(config, seed=SEED)
+    model.train()
+    opt = model.optimizer(LR, WEIGHT_DECAY, BETAS, EPS)
+    params = model.parameters()
+    n_params = model.num_parameters()
+    n_nopos = model.num_parameters(exclude=("transformer.wpe.weight",))
+    flops = flops_per_iter(n_nopos, L, C, T, B)
+    if abs(model.estimate_flops_per_token() * B * T - flops) > 1:
+        print(f"note: model.estimate_flops_per_token() gives {model.estimate_flops_per_token() * B * T:.0f} "
+              f"FLOP/iter, the benchmark formula {flops}")
+    rss_setup = peak_rss_mib()
+    print(f"ours  config {args.config} L={L} H={H} C={C} T={T} B={B}  params {n_params} (excl. wpe {n_nopos})  "
+          f"{flops / 1e9:.4f} GFLOP/iter  data: {data_desc}")
+    sys.stdout.flush()
+
+    def step():
+        opt.step()
+        opt.zero_grad()
+
+    res = time_training(
+        get_batch,
+        forward=lambda x, y: model(x, y)[1],
+        backward=lambda loss: loss.backward(),
+        clip=lambda: nn.optim.clip_grad_norm_(params, GRAD_CLIP),
+        step=step,
+        loss_value=lambda loss: loss.item(),
+        iters=iters, warmup=warmup)
+    res.update(impl="ours", config=args.config, iters=iters, warmup=warmup, data=data_desc, n_params=n_params,
+               n_params_nopos=n_nopos, rss_after_import_mib=rss_import, rss_after_setup_mib=rss_setup)
+    finish_result(res, B * T, flops)
+    print_result(res, args.peak_gflops)
+    if args.json_out:
+        write_json(args.json_out, res)
+
+
+def summarize(name: str, runs: list[dict], peak: float) -> dict:
+    s = dict(runs=len(runs), contended=sum(r["others_cores"] > 0.05 for r in runs),
+             ms_per_iter=med([r["ms_median"]["total"] for r in runs]),
+             ms_per_iter_min=min(r["ms_total_min"] for r in runs),
+             tokens_per_s=med([r["tokens_per_s"] for r in runs]),
+             gflops=med([r["gflops"] for r in runs]),
+             peak_rss_mib=med([r["peak_rss_mib"] for r in runs]),
+             rss_after_import_mib=med([r["rss_after_import_mib"] for r in runs]),
+             rss_after_setup_mib=med([r["rss_after_setup_mib"] for r in runs]),
+             others_cores=med([r["others_cores"] for r in runs]),
+             phases_ms={k: med([r["ms_median"][k] for r in runs]) for k in PHASES})
+    s["mfu"] = s["gflops"] / peak if peak > 0 else float("nan")
+    tot = s["phases_ms"]["total"]
+    mfu = f"{100 * s['mfu']:.1f}%" if peak > 0 else "n/a"
+    print(f"{name}: {len(runs)} run(s), medians: {s['ms_per_iter']:.2f} ms/iter  {s['tokens_per_s']:.0f} tokens/s  "
+          f"{s['gflops']:.2f} GFLOP/s  MFU {mfu}  peak RSS {s['peak_rss_mib']:.0f} MiB "
+          f"(imports {s['rss_after_import_mib']:.0f}, after setup {s['rss_after_setup_mib']:.0f})  "
+          f"others {s['others_cores']:.2f} cores, {s['contended']} contended; "
+          f"fastest iter {s['ms_per_iter_min']:.2f} ms")
+    print("  phases ms (share): " + "  ".join(
+        f"{k} {s['phases_ms'][k]:.2f} ({100 * s['phases_ms'][k] / tot:.0f}%)" for k in PHASES if k != "total"))
+    return s
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", choices=sorted(CONFIGS), default="S")
+    ap.add_argument("--iters", type=int, default=0, help="timed iterations per run (0: S 100, M 20)")
+    ap.add_argument("--warmup", type=int, default=-1, help="untimed iterations first (-1: S 10, M 3)")
+    ap.add_argument("--vs-torch", action="store_true", help="alternate with bench/torch_train.py, print ratios")
+    ap.add_argument("--rounds", type=int, default=0, help="runs of each program (0: 3 with --vs-torch, else 1)")
+    ap.add_argument("--torch-python", default=sys.executable, help="python that has torch==2.13.0")
+    ap.add_argument("--random-data", action="store_true",
+                    help=f"uniform random ids in [0, {VOCAB}) instead of the corpus")
+    ap.add_argument("--no-peak", action="store_true", help="skip the matmul peak (no MFU)")
+    ap.add_argument("--json", default="", help="append the summary as one JSON line to this file")
+    ap.add_argument("-v", "--verbose", action="store_true", help="show each run's own report")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--peak-gflops", type=float, default=0.0, help=argparse.SUPPRESS)
+    ap.add_argument("--json-out", default="", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    cfg = CONFIGS[args.config]
+    iters = args.iters or cfg["iters"]
+    warmup = cfg["warmup"] if args.warmup < 0 else args.warmup
+    if args.worker:
+        return ours_worker(args, iters, warmup)
+
+    rounds = args.rounds or (3 if args.vs_torch else 1)
+    info = machine_info()
+    print(f"{datetime.datetime.now().isoformat(timespec='seconds')}  {info['cpu']}, {info['cores']} cores, "
+          f"python {info['python']}, numpy {info['numpy']}, {info['blas']}")
+    print(f"config {args.config}: {', '.join(f'{k} {v}' for k, v in cfg.items() if k not in ('iters', 'warmup'))}; "
+          f"{iters} timed iters after {warmup} warm-up, {rounds} round(s)"
+          + ("; random data" if args.random_data else ""))
+    peaks = [] if args.no_peak else [matmul_peak_gflops()]
+    if peaks:
+        print(f"float32 2048^3 NumPy matmul: {peaks[0]:.1f} GFLOP/s")
+    sys.stdout.flush()
+
+    common = ["--config", args.config, "--iters", str(iters), "--warmup", str(warmup)]
+    common += ["--random-data"] if args.random_data else []
+    programs = {"ours": [sys.executable, str(Path(__file__).resolve()), "--worker", *common]}
+    if args.vs_torch:
+        programs["torch"] = [args.torch_python, str(BENCH_DIR / "torch_train.py"), *common]
+    runs: dict[str, list[dict]] = {k: [] for k in programs}
+    for r in range(rounds):
+        for name, cmd in programs.items():
+            res = run_worker(cmd, echo=args.verbose)
+            runs[name].append(res)
+            print(f"  round {r + 1} {name:5s} {res['ms_median']['total']:9.2f} ms/iter "
+                  f"{res['tokens_per_s']:8.0f} tok/s "
+                  f"{res['gflops']:7.2f} GFLOP/s  RSS {res['peak_rss_mib']:6.0f} MiB  loss {res['last_loss']:.3f}  "
+                  f"others {res['others_cores']:.2f} cores{contended_mark(res)}")
+            sys.stdout.flush()
+    if not args.no_peak:
+        peaks.append(matmul_peak_gflops())
+        print(f"float32 2048^3 NumPy matmul after the runs: {peaks[-1]:.1f} GFLOP/s; MFU uses {max(peaks):.1f}")
+    peak = max(peaks) if peaks else 0.0
+
+    summary = dict(date=datetime.datetime.now().isoformat(timespec="seconds"), machine=info, config=args.config,
+                   iters=iters, warmup=warmup, rounds=rounds, random_data=args.random_data, peak_gflops=peak,
+                   peaks=peaks, runs=runs)
+    summary["ours"] = summarize("ours", runs["ours"], peak)
+    if args.vs_torch:
+        summary["torch"] = summarize("torch", runs["torch"], peak)
+        o, t = summary["ours"], summary["torch"]
+        paired = med([a["tokens_per_s"] / b["tokens_per_s"] for a, b in zip(runs["ours"], runs["torch"])])
+        ratios = dict(tokens_per_s=o["tokens_per_s"] / t["tokens_per_s"], tokens_per_s_paired=paired,
+                      fastest_iter=t["ms_per_iter_min"] / o["ms_per_iter_min"],
+                      peak_rss=o["peak_rss_mib"] / t["peak_rss_mib"],
+                      phases={k: o["phases_ms"][k] / t["phases_ms"][k] for k in PHASES})
+        summary["ratios"] = ratios
+        print(f"ours/torch: tokens/s {ratios['tokens_per_s']:.3f} (median of per-round ratios {paired:.3f}), "
+              f"fastest iterations {ratios['fastest_iter']:.3f}; peak RSS {ratios['peak_rss']:.2f}")
+        print("  time ratio by phase: " + "  ".join(f"{k} {v:.1f}x" for k, v in ratios["phases"].items()))
+    if args.json:
+        append_json(args.json, summary)
+
+
+if __name__ == "__main__":
+    main()
