@@ -35,7 +35,8 @@ def _as_numpy(state_dict: dict) -> dict[str, np.ndarray]:
     for k, v in state_dict.items():
         if not isinstance(k, str):
             raise TypeError(f"state_dict keys must be str, got {k!r}")
-        out[k] = np.ascontiguousarray(to_numpy(v.data if isinstance(v, Tensor) else np.asarray(v)))
+        # asarray(order="C"), not ascontiguousarray: that one turns a 0-d array into shape (1,).
+        out[k] = np.asarray(to_numpy(v.data if isinstance(v, Tensor) else np.asarray(v)), order="C")
     return out
 
 
