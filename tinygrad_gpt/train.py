@@ -234,6 +234,17 @@ def _plot(log_path: Path, png: Path) -> Path | None:
     return png
 
 
+def _sample_start(tok) -> list[int]:
+    """The prompt of the final sample: GPT-2's end-of-text token, a newline, or else token 0
+    (a char vocabulary has no newline when the corpus is one line)."""
+    if tok.name == "gpt2":
+        return [tok.eot_token]
+    try:
+        return tok.encode("\n")
+    except ValueError:
+        return [0]
+
+
 # ---- the run -------------------------------------------------------------------------------------
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run training as configured; returns the final figures (losses, iterations, speed)."""
@@ -363,7 +374,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     plot = _plot(log_path, out_dir / "loss.png") if cfg.plot else None
     sample = ""
     if cfg.sample_tokens > 0:
-        start = [tok.eot_token] if tok.name == "gpt2" else tok.encode("\n")
+        start = _sample_start(tok)
         ids = model.generate(np.array([start], dtype=np.int64), cfg.sample_tokens, temperature=0.8, top_k=200,
                              seed=cfg.seed)
         sample = tok.decode(ids[0, len(start):].tolist())
