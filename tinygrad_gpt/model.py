@@ -125,6 +125,7 @@ class GPT(nn.Module):
         seed: int | None = None,
         stop_token: int | None = None,
         use_cache: bool = True,
+        vocab_limit: int | None = None,
     ) -> np.ndarray:
         """Sample ``max_new_tokens`` after the prompt ``idx`` (B, T); returns (B, T + new) ids.
 
@@ -132,6 +133,8 @@ class GPT(nn.Module):
         than block_size is cropped to its last block_size tokens, as nanoGPT does (the cache is
         then refilled from the cropped context, so results equal the no-cache path).
         ``temperature=0`` is greedy. Stops early once every row has produced ``stop_token``.
+        ``vocab_limit`` samples only ids below it: a tokenizer smaller than a vocabulary padded
+        for speed (50257 in 50304) cannot decode the others.
 
         >>> m = GPT(GPTConfig.from_preset("baby", vocab_size=65), seed=0)
         >>> m.generate(np.zeros((1, 3), dtype=np.int64), 5, temperature=0).shape
@@ -143,6 +146,8 @@ class GPT(nn.Module):
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         if top_p is not None and not 0 < top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        if vocab_limit is not None and not 1 <= vocab_limit <= self.config.vocab_size:
+            raise ValueError(f"vocab_limit must be in [1, {self.config.vocab_size}], got {vocab_limit}")
         idx = to_numpy(self._check_idx(idx)).astype(np.int64)
         if idx.shape[1] == 0:
             raise ValueError("generate needs a prompt of at least one token")
@@ -162,6 +167,7 @@ class GPT(nn.Module):
                             caches = [nn.KVCache(bs) for _ in range(self.config.n_layer)]
                         h = self.hidden(idx[:, -bs:], caches)  # (re)fill from the cropped context
                     logits = to_numpy(self.lm_head(h[:, -1, :]).data).astype(np.float64)  # (B, V)
+                    logits = logits[:, :vocab_limit]
                     nxt = sample_next(logits, temperature, top_k, top_p, rng)
                     idx = np.concatenate([idx, nxt[:, None]], axis=1)
                     if stop_token is not None:

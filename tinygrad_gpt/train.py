@@ -378,7 +378,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.sample_tokens > 0:
         start = _sample_start(tok)
         ids = model.generate(np.array([start], dtype=np.int64), cfg.sample_tokens, temperature=0.8, top_k=200,
-                             seed=cfg.seed)
+                             seed=cfg.seed, vocab_limit=tok.vocab_size)
         sample = tok.decode(ids[0, len(start):].tolist())
         print("---- sample ----")
         print(sample)
