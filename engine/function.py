@@ -8,6 +8,7 @@ result in a Tensor and, when a gradient is needed, records the op as the result'
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -15,29 +16,35 @@ from engine.backend import array_module, device_of
 
 Tensor: Any = None  # set by engine.tensor (import cycle: Tensor methods call ops)
 
-_grad_enabled = True
+class _GradState(threading.local):
+    """Grad mode is per thread, as in PyTorch: a ``no_grad`` block in one thread (an eval
+    or a data thread) must not switch off the graph that another thread is recording."""
+
+    def __init__(self):
+        self.enabled = True
+        # Previous states, a stack: a decorator reuses one _GradMode for every call, and a
+        # decorated function may recurse, so the state to restore cannot live on the instance.
+        self.prev: list[bool] = []
+
+
+_state = _GradState()
 
 
 def is_grad_enabled() -> bool:
-    """Whether ops record a graph right now."""
-    return _grad_enabled
+    """Whether ops record a graph right now (in this thread)."""
+    return _state.enabled
 
 
 class _GradMode(contextlib.ContextDecorator):
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        # A stack, not one slot: a decorated function may recurse, and a decorator reuses
-        # one instance for every call, so each __enter__ must keep its own previous state.
-        self.prev: list[bool] = []
 
     def __enter__(self):
-        global _grad_enabled
-        self.prev.append(_grad_enabled)
-        _grad_enabled = self.enabled
+        _state.prev.append(_state.enabled)
+        _state.enabled = self.enabled
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.prev.pop()
+        _state.enabled = _state.prev.pop()
         return False
 
 
@@ -96,7 +103,7 @@ class Function:
         fn.xp = array_module(arrays[0] if arrays[0] is not None else arrays[1])
         fn.saved = ()
         out = fn.forward(*arrays, **params)
-        needs = _grad_enabled and cls.differentiable and any(
+        needs = _state.enabled and cls.differentiable and any(
             t is not None and t.requires_grad for t in inputs
         )
         result = Tensor(out, requires_grad=needs)
