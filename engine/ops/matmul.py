@@ -22,10 +22,11 @@ class MatMul(Function):
         # Promote 1-D operands to matrices so one rule covers every case.
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        if a.ndim == 1:
-            g = xp.expand_dims(g, -2)
+        # Restore the dropped axes, the last first: 1-D @ 1-D gives a 0-d g that becomes (1, 1).
         if b.ndim == 1:
             g = xp.expand_dims(g, -1)
+        if a.ndim == 1:
+            g = xp.expand_dims(g, -2)
         ga = gb = None
         if self.needs_input_grad[0]:
             ga = sum_to(g @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
