@@ -80,7 +80,8 @@ class PowScalar(Function):
 
     def forward(self, a, p: float):
         self.save_for_backward(a)
-        self.p = p
+        # A NumPy float64 exponent is not "weak" like a Python float: it would upcast float32.
+        self.p = p = p.item() if hasattr(p, "item") else p
         return a**p
 
     def backward(self, g):
