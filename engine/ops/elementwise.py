@@ -228,6 +228,9 @@ class Clip(Function):
 
     def forward(self, a, lo=None, hi=None):
         self.save_for_backward(a)
+        if a.dtype.kind == "f":  # bounds in a's dtype: NumPy float64 scalars would upcast float32
+            lo = None if lo is None else a.dtype.type(lo)
+            hi = None if hi is None else a.dtype.type(hi)
         self.lo, self.hi = lo, hi
         return self.xp.clip(a, lo, hi)
 
