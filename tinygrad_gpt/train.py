@@ -77,23 +77,30 @@ class TrainingDiverged(RuntimeError):
 
 
 # ---- command line -------------------------------------------------------------------------------
-def _parse_value(text: str, default: Any):
-    """Turn a flag's text into the type of the field's default."""
+def _parse_value(text: str, default: Any, optional: bool = False):
+    """Turn a flag's text into the type of ``default``; "none" is None for ``optional`` fields."""
     if isinstance(default, bool):
         if text.lower() in ("1", "true", "yes"):
             return True
         if text.lower() in ("0", "false", "no"):
             return False
         raise ValueError(f"expected true/false, got {text!r}")
-    if text.lower() == "none":
+    if optional and text.lower() == "none":
         return None
     for cast in (int, float):
         if isinstance(default, cast):
             return cast(text)
-    try:
-        return json.loads(text)  # ints and floats for fields whose default is None
-    except json.JSONDecodeError:
-        return text
+    return text
+
+
+def _typed_default(f: dataclasses.Field, default: Any) -> tuple[Any, bool]:
+    """A value of the field's type (its default, or for a None default one read off the annotation,
+    so that ``--data 2024`` stays a path and ``--lr_decay_iters 50`` an int), and whether None is allowed."""
+    annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    optional = default is None or "None" in annotation
+    if default is None:
+        default = {"int": 0, "float": 0.0, "bool": False}.get(annotation.split("|")[0].strip(), "")
+    return default, optional
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -134,13 +141,13 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     preset_defaults = GPTConfig()
     for name, value in values.items():
         if name in train_fields:
-            target, default = train_kw, getattr(defaults, name)
+            target, (default, optional) = train_kw, _typed_default(train_fields[name], getattr(defaults, name))
         elif name in model_fields:
-            target, default = model_kw, getattr(preset_defaults, name)
+            target, (default, optional) = model_kw, _typed_default(model_fields[name], getattr(preset_defaults, name))
         else:
             p.error(f"unknown field {name!r} in --config")
         try:
-            target[name] = _parse_value(value, default) if isinstance(value, str) else value
+            target[name] = _parse_value(value, default, optional) if isinstance(value, str) else value
         except ValueError as e:
             p.error(f"--{name}: {e}")
     try:
