@@ -115,6 +115,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p = argparse.ArgumentParser(
         prog="train_gpt.py", description="Train a GPT. Any TrainConfig or GPTConfig field is a flag.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,  # a mistyped flag (--max_iter) is an error, not a silent prefix match
     )
     p.add_argument("--config", help="JSON file of field: value overrides")
     for name, f in train_fields.items():
