@@ -47,7 +47,7 @@ from _common import (
     med,
     peak_rss_mib,
     print_result,
-    run_worker,
+    run_measured,
     time_training,
     write_json,
 )
@@ -135,6 +135,9 @@ def main(argv=None) -> None:
     ap.add_argument("--torch-python", default=sys.executable, help="python that has torch==2.13.0")
     ap.add_argument("--random-data", action="store_true",
                     help=f"uniform random ids in [0, {VOCAB}) instead of the corpus")
+    ap.add_argument("--quiet-wait", type=float, default=60.0,
+                    help="before each run, wait up to this many seconds for other processes to use < 0.25 cores")
+    ap.add_argument("--retries", type=int, default=0, help="rerun a CONTENDED run up to this many times")
     ap.add_argument("--no-peak", action="store_true", help="skip the matmul peak (no MFU)")
     ap.add_argument("--json", default="", help="append the summary as one JSON line to this file")
     ap.add_argument("-v", "--verbose", action="store_true", help="show each run's own report")
@@ -168,7 +171,7 @@ def main(argv=None) -> None:
     runs: dict[str, list[dict]] = {k: [] for k in programs}
     for r in range(rounds):
         for name, cmd in programs.items():
-            res = run_worker(cmd, echo=args.verbose)
+            res = run_measured(cmd, args.verbose, args.quiet_wait, args.retries)
             runs[name].append(res)
             print(f"  round {r + 1} {name:5s} {res['ms_median']['total']:9.2f} ms/iter "
                   f"{res['tokens_per_s']:8.0f} tok/s "
