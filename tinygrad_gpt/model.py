@@ -212,6 +212,7 @@ class GPT(nn.Module):
             if not f.is_file():
                 raise FileNotFoundError(f"{f} not found: from_pretrained needs a Hugging Face GPT-2 folder")
         hf = json.loads(cfg_file.read_text())
+        cls._check_hf_config(hf, cfg_file)
         config = GPTConfig(
             vocab_size=hf["vocab_size"], block_size=hf.get("n_positions", hf.get("n_ctx", 1024)),
             n_layer=hf["n_layer"], n_head=hf["n_head"], n_embd=hf["n_embd"], dropout=0.0, bias=True,
@@ -228,6 +229,28 @@ class GPT(nn.Module):
             sd.setdefault("lm_head.weight", sd.get("transformer.wte.weight"))
         model.load_state_dict(sd)
         return model
+
+    @staticmethod
+    def _check_hf_config(hf: dict, where: Path) -> None:
+        """Refuse GPT-2 variants this model would load without complaint but compute differently."""
+        problems = []
+        act = hf.get("activation_function", "gelu_new")
+        if act not in ("gelu_new", "gelu_pytorch_tanh"):
+            problems.append(f"activation_function {act!r} (only GPT-2's tanh GELU, 'gelu_new')")
+        eps = hf.get("layer_norm_epsilon", 1e-5)
+        if eps != 1e-5:
+            problems.append(f"layer_norm_epsilon {eps!r} (only 1e-05)")
+        if not hf.get("scale_attn_weights", True):
+            problems.append("scale_attn_weights False (attention is always scaled by 1/sqrt(head size))")
+        if hf.get("scale_attn_by_inverse_layer_idx", False):
+            problems.append("scale_attn_by_inverse_layer_idx True")
+        n_inner = hf.get("n_inner")
+        if n_inner is not None and n_inner != 4 * hf["n_embd"]:
+            problems.append(f"n_inner {n_inner} (only 4 * n_embd = {4 * hf['n_embd']})")
+        if hf.get("add_cross_attention", False):
+            problems.append("add_cross_attention True")
+        if problems:
+            raise ValueError(f"{where} describes a GPT-2 variant this GPT does not compute: " + "; ".join(problems))
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Write ``config.json`` + ``model.safetensors`` that ``transformers.GPT2LMHeadModel`` loads."""
