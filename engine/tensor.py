@@ -494,11 +494,16 @@ class Tensor:
         return Mv.Transpose.apply(self, axes=axes)
 
     def transpose(self, *axes) -> Tensor:
-        """NumPy's transpose: no axes reverses them, else a full permutation.
-        Two axes on a tensor of more than two dims swap them, as torch does."""
+        """NumPy's transpose: no axes reverses them, a tuple is a full permutation.
+        Two axes swap them, as torch does, on any number of dims: on a 2-D tensor
+        ``x.transpose(0, 1)`` is ``x.T`` (torch), not the identity permutation (NumPy).
+
+        >>> Tensor([[1.0, 2.0]]).transpose(0, 1).shape
+        (2, 1)
+        """
         if not axes:
             return self.T
-        if len(axes) == 2 and self.ndim != 2:
+        if len(axes) == 2:
             return self.swapaxes(*axes)
         return self.permute(*axes)
 
