@@ -248,6 +248,20 @@ def test_matmul_broadcasts_and_reduces_gradients(shapes):
     np.testing.assert_allclose(y.grad.numpy(), gb, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("shape, axes", [((2, 3), (0, 1)), ((2, 3), (1, 0)), ((2, 3), (-1, 0)),
+                                         ((2, 3, 4), (0, 2)), ((2, 3, 4), (2, 1))], ids=str)
+def test_transpose_with_two_axes_swaps_them_as_torch(shape, axes):
+    a = RNG.standard_normal(shape)
+    x = leaf(a)
+    y = x.transpose(*axes)
+    np.testing.assert_array_equal(y.numpy(), np.swapaxes(a, *axes))
+    g = RNG.standard_normal(y.shape)
+    y.backward(g)
+    np.testing.assert_array_equal(x.grad.numpy(), np.swapaxes(g, *axes))
+    np.testing.assert_array_equal(x.transpose().numpy(), a.T)
+    np.testing.assert_array_equal(x.transpose(tuple(reversed(range(a.ndim)))).numpy(), a.T)
+
+
 def test_unary_minus_and_pos():
     a = RNG.standard_normal(5)
     x = leaf(a)
