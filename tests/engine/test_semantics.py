@@ -225,11 +225,7 @@ def test_binary_ops_broadcast_and_reduce_gradients(name, shapes, device):
 
 @pytest.mark.parametrize("shapes", [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)),
                                     ((1, 3, 4), (2, 4, 5)), ((4,), (2, 4, 5)), ((2, 3, 4), (4,)),
-                                    ((4,), (4, 5)), ((3, 4), (4,)),
-                                    pytest.param(((4,), (4,)), marks=pytest.mark.xfail(
-                                        strict=True, raises=np.exceptions.AxisError,
-                                        reason="engine/ops/matmul.py: MatMul.backward calls expand_dims(g, -2) "
-                                               "on the 0-d gradient of vector @ vector"))], ids=str)
+                                    ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,))], ids=str)
 def test_matmul_broadcasts_and_reduces_gradients(shapes):
     sa, sb = shapes
     a, b = RNG.standard_normal(sa), RNG.standard_normal(sb)
