@@ -16,6 +16,7 @@ from engine.backend import array_module, device_of
 
 Tensor: Any = None  # set by engine.tensor (import cycle: Tensor methods call ops)
 
+
 class _GradState(threading.local):
     """Grad mode is per thread, as in PyTorch: a ``no_grad`` block in one thread (an eval
     or a data thread) must not switch off the graph that another thread is recording."""
