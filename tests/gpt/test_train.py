@@ -1,0 +1,421 @@
+"""The training loop: exact resume (with dropout, after Ctrl-C), atomic and checked checkpoints,
+divergence handling, logs and configuration checks."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nn
+from tinygrad_gpt import train as T
+from tinygrad_gpt.checkpoint import load_checkpoint, save_checkpoint
+from tinygrad_gpt.model import GPT
+
+ROOT = Path(__file__).resolve().parents[2]
+TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 30
+MODEL = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16}
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Prepared data goes to tmp_path, and the 1024³ matmul that measures peak FLOP/s is skipped."""
+    monkeypatch.setenv("TINYGRAD_GPT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(T, "measure_matmul_peak", lambda *a, **k: 1e10)
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    path = tmp_path / "input.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+def config(corpus: Path, out_dir: Path, **overrides) -> T.TrainConfig:
+    # warmup and decay are set explicitly so that the schedule does not depend on max_iters
+    # (by default it decays over max_iters, so a run extended on resume would change course).
+    kw = dict(data=str(corpus), out_dir=str(out_dir), batch_size=4, max_iters=12, eval_interval=4, eval_iters=2,
+              lr=3e-3, warmup_iters=2, lr_decay_iters=12, progress=False, plot=False, sample_tokens=0,
+              model=dict(MODEL))
+    kw.update(overrides)
+    return T.TrainConfig(**kw)
+
+
+def log_rows(out_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (out_dir / "log.jsonl").read_text().splitlines()]
+
+
+def losses(out_dir: Path) -> list[tuple[int, float]]:
+    return [(r["iter"], r["loss"]) for r in log_rows(out_dir) if "loss" in r]
+
+
+def evals(out_dir: Path) -> dict[int, tuple[float, float]]:
+    return {r["iter"]: (r["train_loss"], r["val_loss"]) for r in log_rows(out_dir) if "val_loss" in r}
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    sa, oa, ia = load_checkpoint(a)
+    sb, ob, ib = load_checkpoint(b)
+    assert ia["iter"] == ib["iter"]
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
+    for i in oa["state"]:
+        for k, v in oa["state"][i].items():
+            np.testing.assert_array_equal(v, ob["state"][i][k], err_msg=f"optimizer {i} {k}")
+
+
+def no_temp_files(out_dir: Path) -> bool:
+    return not [p.name for p in out_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+# ---- exact resume -----------------------------------------------------------------------------
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_resumed_run_repeats_the_uninterrupted_one_exactly(corpus, tmp_path, dropout):
+    model = {**MODEL, "dropout": dropout}
+    a, b = tmp_path / "a", tmp_path / "b"
+    result = T.train(config(corpus, a, model=model))
+    assert result["iters"] == 12
+    T.train(config(corpus, b, model=model, max_iters=8))
+    assert load_checkpoint(b / "ckpt.safetensors")[2]["iter"] == 8
+    T.train(config(corpus, b, model=model, max_iters=12, resume=True))
+    assert [i for i, _ in losses(a)] == list(range(12))
+    assert losses(b) == losses(a)  # exact, iteration by iteration
+    assert evals(b) == evals(a)
+    assert_same_weights(a / "ckpt.safetensors", b / "ckpt.safetensors")
+
+
+def test_dropout_changes_the_losses(corpus, tmp_path):
+    # Guards the test above: with dropout the loss sequence depends on the restored RNG stream.
+    T.train(config(corpus, tmp_path / "a", max_iters=4))
+    T.train(config(corpus, tmp_path / "b", max_iters=4, model={**MODEL, "dropout": 0.2}))
+    assert losses(tmp_path / "a")[1:] != losses(tmp_path / "b")[1:]
+
+
+def test_resume_keeps_the_checkpoints_identity(corpus, tmp_path):
+    out = tmp_path / "out"
+    T.train(config(corpus, out, max_iters=4))
+    # A resumed run takes its shape, data order and hyper-parameters from the checkpoint.
+    T.train(config(corpus, out, max_iters=6, resume=True, lr=1.0, seed=99, model={**MODEL, "n_layer": 3}))
+    _, _, info = load_checkpoint(out / "ckpt.safetensors")
+    assert info["iter"] == 6
+    assert info["model_config"]["n_layer"] == 1
+    assert info["train_config"]["lr"] == 3e-3 and info["train_config"]["seed"] == 1337
+    assert info["train_config"]["max_iters"] == 6
+
+
+def _interrupt_after(monkeypatch, n_steps: int) -> None:
+    """Deliver SIGINT to this process right after the n-th optimizer step, as Ctrl-C would."""
+    make = GPT.optimizer
+
+    def optimizer(self, *args, **kwargs):
+        opt = make(self, *args, **kwargs)
+        step, calls = opt.step, [0]
+
+        def interrupting_step():
+            step()
+            calls[0] += 1
+            if calls[0] == n_steps:
+                signal.raise_signal(signal.SIGINT)
+
+        opt.step = interrupting_step
+        return opt
+
+    monkeypatch.setattr(GPT, "optimizer", optimizer)
+
+
+@pytest.mark.parametrize("stop_at", [6, 8])  # between evals, and on an eval iteration
+def test_ctrl_c_checkpoints_and_resume_continues_exactly(corpus, tmp_path, monkeypatch, capsys, stop_at):
+    a, b = tmp_path / "a", tmp_path / "b"
+    model = {**MODEL, "dropout": 0.1}
+    T.train(config(corpus, a, model=model))
+    with monkeypatch.context() as m:
+        _interrupt_after(m, stop_at)
+        result = T.train(config(corpus, b, model=model))
+    assert result["iters"] == stop_at
+    assert f"stopped at iteration {stop_at}; resume with --resume" in capsys.readouterr().out
+    assert load_checkpoint(b / "ckpt.safetensors")[2]["iter"] == stop_at
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    T.train(config(corpus, b, model=model, resume=True))
+    assert losses(b) == losses(a)
+    assert_same_weights(a / "ckpt.safetensors", b / "ckpt.safetensors")
+
+
+def test_sigint_to_a_training_process_saves_and_exits_cleanly(corpus, tmp_path):
+    out = tmp_path / "out"
+    args = [sys.executable, str(ROOT / "examples" / "train_gpt.py"), "--data", str(corpus), "--out_dir", str(out),
+            "--n_layer", "1", "--n_head", "2", "--n_embd", "16", "--block_size", "16", "--batch_size", "4",
+            "--max_iters", "100000", "--eval_interval", "100000", "--eval_iters", "1", "--progress", "false",
+            "--plot", "false", "--sample_tokens", "0"]
+    env = {**os.environ, "TINYGRAD_GPT_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (out / "log.jsonl").is_file() and (out / "log.jsonl").read_text().count('"loss"') >= 3:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()[0]
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, output
+    assert "interrupt: saving a checkpoint" in output
+    stopped = int(output.split("stopped at iteration ")[1].split(";")[0])
+    assert stopped >= 3
+    _, _, info = load_checkpoint(out / "ckpt.safetensors")
+    assert info["iter"] == stopped
+    assert [i for i, _ in losses(out)] == list(range(stopped))
+    assert no_temp_files(out)
+    result = T.train(T.TrainConfig(out_dir=str(out), resume=True, max_iters=stopped + 2, progress=False,
+                                   plot=False, sample_tokens=0))
+    assert result["iters"] == stopped + 2
+    assert [i for i, _ in losses(out)] == list(range(stopped + 2))
+
+
+# ---- checkpoints ------------------------------------------------------------------------------------
+def test_checkpoint_holds_everything_to_resume(corpus, tmp_path):
+    out = tmp_path / "out"
+    T.train(config(corpus, out, max_iters=5))
+    assert sorted(p.name for p in out.iterdir()) == ["best.safetensors", "ckpt.safetensors", "log.jsonl"]
+    sd, optim, info = load_checkpoint(out / "ckpt.safetensors")
+    assert info["iter"] == 5
+    assert set(info) >= {"best_val", "train_config", "model_config", "tokenizer", "loader", "engine_rng"}
+    assert info["tokenizer"]["name"] == "char" and info["tokenizer"]["chars"] == "".join(sorted(set(TEXT)))
+    model = GPT(T.GPTConfig(**info["model_config"]))
+    assert sd.keys() == model.state_dict().keys()
+    assert all(s["step"] == 5 for s in optim["state"].values())
+    best = load_checkpoint(out / "best.safetensors")[2]
+    val = {i: v for i, (_, v) in evals(out).items()}
+    assert sorted(val) == [0, 4, 5]
+    assert best["best_val"] == min(val.values()) == val[best["iter"]]
+
+
+def test_save_and_load_checkpoint_round_trip(tmp_path):
+    model = GPT(T.GPTConfig(vocab_size=7, block_size=4, n_layer=1, n_head=1, n_embd=4), seed=0)
+    opt = model.optimizer(lr=0.1, weight_decay=0.1)
+    _, loss = model(np.zeros((1, 4), dtype=np.int64), np.ones((1, 4), dtype=np.int64))
+    loss.backward()
+    opt.step()
+    info = {"iter": 3, "note": "é", "nested": {"a": [1, 2]}}
+    save_checkpoint(tmp_path / "c.safetensors", model, opt, info)
+    sd, optim, got = load_checkpoint(tmp_path / "c.safetensors")
+    assert got == info
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(sd[k], v)
+    fresh = GPT(model.config, seed=1)
+    fresh_opt = fresh.optimizer(lr=0.5, weight_decay=0.0)
+    fresh.load_state_dict(sd)
+    fresh_opt.load_state_dict(optim)
+    assert fresh_opt.state_dict()["param_groups"] == opt.state_dict()["param_groups"]
+    mine, theirs = opt.state_dict()["state"], fresh_opt.state_dict()["state"]
+    assert mine.keys() == theirs.keys()
+    for i in mine:
+        assert mine[i]["step"] == theirs[i]["step"] == 1
+        np.testing.assert_array_equal(mine[i]["exp_avg_sq"], theirs[i]["exp_avg_sq"])
+
+
+def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(corpus, tmp_path, monkeypatch):
+    import safetensors.numpy
+
+    out = tmp_path / "out"
+    real, calls = safetensors.numpy.save_file, [0]
+
+    def failing_save_file(arrays, path, metadata=None):
+        calls[0] += 1
+        if calls[0] == 1:
+            return real(arrays, path, metadata=metadata)
+        Path(path).write_bytes(b"half a checkpoint")  # the disk fills up mid-write
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", failing_save_file)
+    with pytest.raises(OSError, match="No space left"):
+        T.train(config(corpus, out))
+    assert calls[0] == 2  # iteration 0 saved, iteration 4 failed
+    assert no_temp_files(out)
+    _, _, info = load_checkpoint(out / "ckpt.safetensors")
+    assert info["iter"] == 0
+
+
+def _flip_byte(path: Path, offset_from_end: int) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[-offset_from_end] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "empty"])
+def test_corrupted_checkpoint_raises_a_clear_error_on_resume(corpus, tmp_path, damage):
+    out = tmp_path / "out"
+    T.train(config(corpus, out, max_iters=4))
+    ckpt = out / "ckpt.safetensors"
+    if damage == "flip":
+        _flip_byte(ckpt, 100)  # inside the tensor bytes
+    elif damage == "truncate":
+        ckpt.write_bytes(ckpt.read_bytes()[:-200])
+    else:
+        ckpt.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"ckpt\.safetensors.*(corrupted|truncated)"):
+        T.train(config(corpus, out, max_iters=8, resume=True))
+    # The command line turns it into one line and exit status 2.
+    assert T.main(["--out_dir", str(out), "--resume", "true", "--progress", "false"]) == 2
+
+
+def test_resume_of_a_file_that_is_not_a_training_checkpoint(corpus, tmp_path):
+    out = tmp_path / "out"
+    nn.save({"w": np.zeros(2, dtype=np.float32)}, out / "ckpt.safetensors")
+    with pytest.raises(ValueError, match="not a tinygrad_gpt training checkpoint"):
+        T.train(config(corpus, out, resume=True))
+
+
+def test_resume_without_a_checkpoint(corpus, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint at .*ckpt\.safetensors"):
+        T.train(config(corpus, tmp_path / "empty", resume=True))
+
+
+# ---- divergence -------------------------------------------------------------------------------------
+def _nan_loss_after(monkeypatch, n_calls: int) -> None:
+    """Training forward passes (not evals) after the n-th return a NaN loss."""
+    forward, calls = GPT.forward, [0]
+
+    def nan_forward(self, idx, targets=None):
+        logits, loss = forward(self, idx, targets)
+        if self.training:
+            calls[0] += 1
+            if calls[0] > n_calls:
+                loss = loss * float("nan")
+        return logits, loss
+
+    monkeypatch.setattr(GPT, "forward", nan_forward)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(corpus, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    _nan_loss_after(monkeypatch, 6)
+    with pytest.raises(T.TrainingDiverged, match=r"loss is nan at iteration 6.*last good checkpoint is .*ckpt"):
+        T.train(config(corpus, out))
+    _, _, info = load_checkpoint(out / "ckpt.safetensors")
+    assert info["iter"] == 4
+    assert [i for i, _ in losses(out)] == list(range(6))  # the NaN step is not logged as a loss
+    assert no_temp_files(out)
+    # The checkpoint it kept resumes.
+    monkeypatch.undo()
+    monkeypatch.setenv("TINYGRAD_GPT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(T, "measure_matmul_peak", lambda *a, **k: 1e10)
+    assert T.train(config(corpus, out, resume=True))["iters"] == 12
+
+
+def test_non_finite_loss_exits_1_from_the_command_line(corpus, tmp_path, monkeypatch, capsys):
+    _nan_loss_after(monkeypatch, 2)
+    argv = ["--data", str(corpus), "--out_dir", str(tmp_path / "out"), "--max_iters", "5", "--eval_iters", "1",
+            "--n_layer", "1", "--n_embd", "16", "--n_head", "2", "--block_size", "16", "--batch_size", "2",
+            "--progress", "false", "--plot", "false", "--sample_tokens", "0"]
+    assert T.main(argv) == 1
+    assert "error: training diverged: loss is nan at iteration 2" in capsys.readouterr().out
+
+
+# ---- logs, plot, sample -----------------------------------------------------------------------------
+def test_log_plot_and_sample(corpus, tmp_path, capsys):
+    out = tmp_path / "out"
+    result = T.train(config(corpus, out, max_iters=6, plot=True, sample_tokens=30))
+    rows = log_rows(out)
+    steps = [r for r in rows if "loss" in r]
+    assert [r["iter"] for r in steps] == list(range(6))
+    for r in steps:
+        assert set(r) == {"iter", "loss", "lr", "ms", "tokens_per_s", "mfu"}
+        assert np.isfinite(r["loss"]) and r["ms"] > 0 and r["tokens_per_s"] > 0 and r["mfu"] > 0
+    # warmup_iters=2, cosine to step 12: the learning rates the schedule gives
+    expected_lr = [nn.optim.CosineWithWarmup(None, 3e-3, 1e-4, 2, 12).lr_at(i) for i in range(6)]
+    assert [r["lr"] for r in steps] == expected_lr
+    assert sorted(evals(out)) == [0, 4, 6]
+    assert result["iters"] == 6 and result["val_loss"] == evals(out)[6][1]
+    assert result["best_val_loss"] == min(v for _, v in evals(out).values())
+    assert Path(result["plot"]) == out / "loss.png" and (out / "loss.png").stat().st_size > 0
+    text = capsys.readouterr().out
+    sample = text.split("---- sample ----\n")[1].split("\n----------------")[0]
+    assert len(sample) == 30 and set(sample) <= set(TEXT)
+
+
+def test_final_sample_when_the_corpus_has_no_newline(tmp_path):
+    path = tmp_path / "one_line.txt"
+    path.write_text("abcdefghij" * 60, encoding="utf-8")  # no "\n" in the char vocabulary
+    result = T.train(config(path, tmp_path / "out", max_iters=2, sample_tokens=5))
+    assert result["iters"] == 2
+
+
+def test_training_lowers_the_loss(corpus, tmp_path):
+    out = tmp_path / "out"
+    T.train(config(corpus, out, max_iters=60, eval_interval=60, lr=1e-2, warmup_iters=5, lr_decay_iters=60))
+    e = evals(out)
+    assert e[60][0] < e[0][0] - 1.0  # from about log(vocab) = 3.1
+
+
+def test_grad_accum_averages(corpus, tmp_path, monkeypatch):
+    # One batch of 4 equals two accumulated batches of 2 drawn from the same stream. Compared by
+    # gradient norm, as AdamW's steps would hide a gradient scaled by a constant.
+    norms = []
+    clip = nn.optim.clip_grad_norm_
+
+    def recording_clip(params, max_norm):
+        norms.append(clip(params, max_norm))
+        return norms[-1]
+
+    monkeypatch.setattr(nn.optim, "clip_grad_norm_", recording_clip)
+    T.train(config(corpus, tmp_path / "a", max_iters=3, batch_size=4, grad_clip=1e9))
+    T.train(config(corpus, tmp_path / "b", max_iters=3, batch_size=2, grad_accum=2, grad_clip=1e9))
+    assert len(norms) == 6
+    np.testing.assert_allclose(norms[3:], norms[:3], rtol=1e-5)
+    la, lb = losses(tmp_path / "a"), losses(tmp_path / "b")
+    np.testing.assert_allclose([x for _, x in la], [x for _, x in lb], rtol=1e-5)
+
+
+# ---- configuration ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("kw, match", [
+    (dict(preset="gpt5"), "unknown preset 'gpt5'"),
+    (dict(tokenizer="bpe"), "tokenizer must be"),
+    (dict(dtype="int8"), "dtype must be"),
+    (dict(batch_size=0), "batch_size must be >= 1"),
+    (dict(grad_accum=0), "grad_accum must be >= 1"),
+    (dict(eval_interval=0), "eval_interval must be >= 1"),
+    (dict(max_iters=-1), "max_iters must be >= 0"),
+])
+def test_bad_train_config_is_named(kw, match):
+    with pytest.raises(ValueError, match=match):
+        T.TrainConfig(**kw)
+
+
+def test_bad_model_override_is_named(corpus, tmp_path):
+    with pytest.raises(ValueError, match=r"n_embd 16 is not divisible by n_head 3"):
+        T.train(config(corpus, tmp_path / "out", model={**MODEL, "n_head": 3}))
+    with pytest.raises(ValueError, match=r"vocab_size 5 is smaller than the tokenizer's 23"):
+        T.train(config(corpus, tmp_path / "out", model={**MODEL, "vocab_size": 5}))
+
+
+def test_block_size_longer_than_the_validation_split(corpus, tmp_path):
+    with pytest.raises(ValueError, match="block_size"):
+        T.train(config(corpus, tmp_path / "out", model={**MODEL, "block_size": 512}))
+
+
+def test_dtype_is_used(corpus, tmp_path):
+    out = tmp_path / "out"
+    T.train(config(corpus, out, max_iters=2, dtype="float64"))
+    sd, optim, _ = load_checkpoint(out / "ckpt.safetensors")
+    assert all(v.dtype == np.float64 for v in sd.values())
+    assert all(s["exp_avg"].dtype == np.float64 for s in optim["state"].values())
+    with pytest.raises(ValueError, match="dtype must be"):
+        T.TrainConfig(dtype="float16")
+
+
+def test_final_sample_with_a_model_vocabulary_padded_past_the_tokenizers(corpus, tmp_path):
+    # vocab_size may exceed the tokenizer's (padding to a multiple of 64 is common); the ids the
+    # tokenizer does not have must not be sampled, or decoding them fails after training.
+    result = T.train(config(corpus, tmp_path / "out", max_iters=2, sample_tokens=200,
+                            model={**MODEL, "vocab_size": 64}))
+    assert result["iters"] == 2
