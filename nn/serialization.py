@@ -92,7 +92,8 @@ def load(path: str | Path, with_metadata: bool = False):
         raise FileNotFoundError(f"no checkpoint file at {path}")
     try:
         if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
+            # Our own file object: np.load(path) leaks its handle when the zip fails to parse.
+            with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             meta = json.loads(str(arrays.pop("__metadata__"))) if "__metadata__" in arrays else {}
         else:
