@@ -58,13 +58,14 @@ class Module:
     def children(self) -> Iterator[Module]:
         return (m for _, m in self.named_children())
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """Every module below (and including) this one, depth first. Iterative."""
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """Every module below (and including) this one, depth first. Iterative.
+        A module registered in two places is listed once, unless ``remove_duplicate=False``."""
         stack = [(prefix, self)]
         seen: set[int] = set()
         while stack:
             name, mod = stack.pop()
-            if id(mod) in seen:
+            if remove_duplicate and id(mod) in seen:
                 continue
             seen.add(id(mod))
             yield name, mod
@@ -75,9 +76,10 @@ class Module:
         return (m for _, m in self.named_modules())
 
     def named_parameters(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, Parameter) pairs; a tied parameter appears once, under its first name."""
+        """(dotted name, Parameter) pairs; a tied parameter appears once, under its first name,
+        unless ``remove_duplicate=False`` (then under every name, shared sub-modules included)."""
         seen: set[int] = set()
-        for mod_name, mod in self.named_modules(prefix):
+        for mod_name, mod in self.named_modules(prefix, remove_duplicate):
             for name, value in vars(mod).items():
                 if isinstance(value, Parameter):
                     if remove_duplicate and id(value) in seen:
