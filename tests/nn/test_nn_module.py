@@ -76,6 +76,18 @@ def test_tied_parameter_appears_once():
     assert list(model.state_dict()) == GPT_NAMES + ["lm_head.weight"]
 
 
+def test_shared_submodule_is_counted_once_but_saved_under_both_names():
+    shared = nn.Linear(2, 3)
+    model = nn.Sequential(shared, nn.ReLU(), nn.Linear(3, 2), nn.ReLU())
+    model.extra = shared  # the same module in a second place, as in weight-shared blocks
+    assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert model.num_parameters() == 6 + 3 + 6 + 2
+    assert [n for n, _ in model.named_modules()] == ["", "0", "1", "2", "3"]
+    # torch's layout: every name is in the state dict, so such checkpoints load strictly
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias", "extra.weight", "extra.bias"]
+    model.load_state_dict(model.state_dict())
+
+
 def test_num_parameters_counts_tied_once():
     model = TinyGPT(vocab=11, block=6, c=4, n_layer=2)
     c = 4
