@@ -32,11 +32,17 @@ class Optimizer:
             raise ValueError("optimizer got an empty parameter list")
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups: list[dict] = []
+        seen: set[int] = set()
         for g in groups:
             group = {**defaults, **g, "params": list(g["params"])}
             for p in group["params"]:
                 if not isinstance(p, Tensor) or not p.requires_grad:
                     raise TypeError("optimizer params must be Tensors with requires_grad=True")
+                # step() would update it once per appearance, e.g. a bias put in both the decay
+                # and the no-decay group, or a tied weight listed under each of its names.
+                if id(p) in seen:
+                    raise ValueError(f"a parameter of shape {p.shape} is given to the optimizer more than once")
+                seen.add(id(p))
             self.param_groups.append(group)
         self.state: dict[int, dict] = {}  # id(param) -> state arrays
 
