@@ -229,6 +229,17 @@ def test_optimizer_argument_errors():
         optim.SGD([Tensor(np.ones(2))], lr=0.1)  # does not require grad
 
 
+def test_a_parameter_given_twice_is_rejected():
+    """It would be stepped twice per step(): e.g. a bias in both the decay and no-decay group."""
+    w, b = nn.Parameter(Tensor(np.ones(2))), nn.Parameter(Tensor(np.ones(2)))
+    with pytest.raises(ValueError, match="more than once"):
+        optim.AdamW([{"params": [w, b]}, {"params": [b], "weight_decay": 0.0}])
+    with pytest.raises(ValueError, match="more than once"):
+        optim.SGD([w, b, w], lr=0.1)
+    model = nn.Linear(2, 2)
+    optim.SGD(model.parameters(), lr=0.1)  # parameters() lists tied weights once, so this is fine
+
+
 # ---- clipping ---------------------------------------------------------------------------------
 @given(shapes=st.lists(st.tuples(st.integers(1, 4), st.integers(1, 4)), min_size=1, max_size=4),
        max_norm=st.floats(0.01, 100), seed=st.integers(0, 2**32 - 1))
