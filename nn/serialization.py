@@ -90,6 +90,8 @@ def load(path: str | Path, with_metadata: bool = False):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
+    if path.suffix != ".npz":
+        from safetensors import safe_open  # outside the try: a missing package is not a bad file
     try:
         if path.suffix == ".npz":
             # Our own file object: np.load(path) leaks its handle when the zip fails to parse.
@@ -97,8 +99,6 @@ def load(path: str | Path, with_metadata: bool = False):
                 arrays = {k: z[k] for k in z.files}
             meta = json.loads(str(arrays.pop("__metadata__"))) if "__metadata__" in arrays else {}
         else:
-            from safetensors import safe_open
-
             with safe_open(str(path), framework="numpy") as f:
                 meta = f.metadata() or {}
                 arrays = {k: f.get_tensor(k) for k in f.keys()}
