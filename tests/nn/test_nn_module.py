@@ -123,11 +123,13 @@ def test_train_eval_propagate_to_every_module():
     assert not any(m.training for m in model.modules())
 
 
-def test_dropout_inside_a_model_is_identity_in_eval():
+def test_dropout_inside_a_model_follows_its_mode():
     engine.manual_seed(0)
     model = TinyGPT().eval()
     idx = np.array([[1, 2, 3, 4]])
     np.testing.assert_array_equal(model(idx).numpy(), model(idx).numpy())
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 4)))
+    np.testing.assert_array_equal(model.transformer.drop(x).numpy(), x.numpy())  # identity in eval
     model.train()
     engine.manual_seed(1)
     a = model(idx).numpy()
