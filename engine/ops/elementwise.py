@@ -91,7 +91,7 @@ class PowScalar(Function):
 
 
 class Pow(Function):
-    """``a ** b`` for two tensors (b's gradient needs a > 0)."""
+    """``a ** b`` for two tensors (b's gradient needs a > 0, or a == 0 with b >= 0, where it is 0)."""
 
     def forward(self, a, b):
         out = a**b
@@ -100,8 +100,15 @@ class Pow(Function):
 
     def backward(self, g):
         a, b, out = self.saved
-        ga = sum_to(g * b * a ** (b - 1), a.shape) if self.needs_input_grad[0] else None
-        gb = sum_to(g * out * self.xp.log(a), b.shape) if self.needs_input_grad[1] else None
+        xp = self.xp
+        ga = gb = None
+        # Where the formulas would meet 0 * inf = nan the `where`s swap in a harmless operand,
+        # giving 0 as torch does: a**0 is constant in a (even at a == 0), and 0**b is constant
+        # in b for b >= 0 (out is 0 or 1 there, times log(1) = 0).
+        if self.needs_input_grad[0]:
+            ga = sum_to(g * b * a ** xp.where(b == 0, 1, b - 1), a.shape)
+        if self.needs_input_grad[1]:
+            gb = sum_to(g * out * xp.log(xp.where((a == 0) & (b >= 0), 1, a)), b.shape)
         return ga, gb
 
 
