@@ -87,6 +87,8 @@ class PowScalar(Function):
     def backward(self, g):
         (a,) = self.saved
         p = self.p
+        if p == 0:  # a**0 is constant; p * a**-1 would give 0 * inf = nan at a == 0 (torch gives 0)
+            return self.xp.zeros_like(g)
         return g * (p * a ** (p - 1)) if p != 2 else g * (2 * a)
 
 
