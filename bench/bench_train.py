@@ -85,14 +85,25 @@ def ours_worker(args, iters: int, warmup: int) -> None:
         opt.step()
         opt.zero_grad()
 
-    res = time_training(
-        get_batch,
-        forward=lambda x, y: model(x, y)[1],
-        backward=lambda loss: loss.backward(),
-        clip=lambda: nn.optim.clip_grad_norm_(params, GRAD_CLIP),
-        step=step,
-        loss_value=lambda loss: loss.item(),
-        iters=iters, warmup=warmup)
+    def measure():
+        return time_training(
+            get_batch,
+            forward=lambda x, y: model(x, y)[1],
+            backward=lambda loss: loss.backward(),
+            clip=lambda: nn.optim.clip_grad_norm_(params, GRAD_CLIP),
+            step=step,
+            loss_value=lambda loss: loss.item(),
+            iters=iters, warmup=warmup)
+
+    if args.profile:  # the profiler's overhead inflates the timings: use for shares, not speed
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        res = prof.runcall(measure)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(args.profile)
+    else:
+        res = measure()
     res.update(impl="ours", config=args.config, iters=iters, warmup=warmup, data=data_desc, n_params=n_params,
                n_params_nopos=n_nopos, rss_after_import_mib=rss_import, rss_after_setup_mib=rss_setup)
     finish_result(res, B * T, flops)
@@ -140,6 +151,8 @@ def main(argv=None) -> None:
     ap.add_argument("--retries", type=int, default=0, help="rerun a CONTENDED run up to this many times")
     ap.add_argument("--no-peak", action="store_true", help="skip the matmul peak (no MFU)")
     ap.add_argument("--json", default="", help="append the summary as one JSON line to this file")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="cProfile our step and print the N functions with most own time (implies -v)")
     ap.add_argument("-v", "--verbose", action="store_true", help="show each run's own report")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--peak-gflops", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -165,7 +178,9 @@ def main(argv=None) -> None:
 
     common = ["--config", args.config, "--iters", str(iters), "--warmup", str(warmup)]
     common += ["--random-data"] if args.random_data else []
-    programs = {"ours": [sys.executable, str(Path(__file__).resolve()), "--worker", *common]}
+    programs = {"ours": [sys.executable, str(Path(__file__).resolve()), "--worker", *common,
+                         *(["--profile", str(args.profile)] if args.profile else [])]}
+    args.verbose = args.verbose or bool(args.profile)
     if args.vs_torch:
         programs["torch"] = [args.torch_python, str(BENCH_DIR / "torch_train.py"), *common]
     runs: dict[str, list[dict]] = {k: [] for k in programs}
