@@ -370,7 +370,7 @@ def _torch_basic_index(T, x, index):
         elif isinstance(it, int):
             x = x.select(dim, it)
         else:
-            x = x.index_select(dim, T.as_tensor(np.arange(x.shape[dim])[it]))
+            x = x.index_select(dim, T.as_tensor(np.arange(x.shape[dim])[it].copy()))
             dim += 1
     return x
 
@@ -442,7 +442,7 @@ SPECS.update({
     "Reshape": Spec(reshape_case(), lambda a, shape: a.reshape(shape), lambda a, shape: np.reshape(a, shape),
                     torch=lambda T, a, shape: a.reshape(shape)),
     "Transpose": Spec(permute_case(), lambda a, axes: a.permute(*axes), lambda a, axes: np.transpose(a, axes),
-                      torch=lambda T, a, axes: a.permute(*axes)),
+                      torch=lambda T, a, axes: a.permute(tuple(axes))),
     "BroadcastTo": Spec(broadcast_to_case(), lambda a, shape: a.broadcast_to(shape), np.broadcast_to,
                         torch=lambda T, a, shape: a.broadcast_to(shape)),
     "GetItem": Spec(basic_index_case(), lambda a, index: a[index], lambda a, index: a[index],
@@ -603,7 +603,7 @@ def _attention_fn(q, k, v, seed=None, **params):
     return F.scaled_dot_product_attention(q, k, v, **params)
 
 
-def _keep_ref(t, s, causal, window, mask):
+def keep_mask_ref(t, s, causal, window, mask):
     """Keep-mask built from positions: query i sits at S-T+i (aligned to the end of the keys)."""
     qpos = np.arange(s - t, s)[:, None]
     kpos = np.arange(s)[None, :]
@@ -618,7 +618,7 @@ def _keep_ref(t, s, causal, window, mask):
 def _attention_ref(q, k, v, causal, window, mask, dropout_p, scale, seed=None):
     t, s = q.shape[-2], k.shape[-2]
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
-    scores = np.where(_keep_ref(t, s, causal, window, mask), q @ np.swapaxes(k, -1, -2) * scale, -np.inf)
+    scores = np.where(keep_mask_ref(t, s, causal, window, mask), q @ np.swapaxes(k, -1, -2) * scale, -np.inf)
     p = _softmax_ref(scores, -1)
     if dropout_p:
         p = p * _dropout_keep(seed, p.shape, dropout_p) / (1 - dropout_p)
@@ -797,6 +797,17 @@ def _torch_index(T, a, index):
     return a[T.as_tensor(np.asarray(index))]
 
 
+@st.composite
+def zero_base_case(draw, scalar=False):
+    """Non-negative bases with exact zeros, integer exponents >= 1 (``p`` also 0): smooth there."""
+    sa, sb = draw(broadcast_shapes()).input_shapes
+    rng = np.random.default_rng(draw(SEEDS))
+    a = np.where(rng.random(sa) < 0.3, 0.0, fill(rng, sa, "positive"))
+    if scalar:
+        return Case((a,), {"p": draw(st.sampled_from([0, 1, 2, 3]))})
+    return Case((a, rng.integers(1, 4, size=sb).astype(np.float64)), {})
+
+
 SCALARS = (-1.5, 0.5, 2.0)
 
 
@@ -847,7 +858,7 @@ DERIVED: dict[str, Spec] = {
         torch=lambda T, a, axis: a.unsqueeze(axis),
     ),
     "expand": Spec(expand_case(), lambda a, shape: a.expand(*shape), _expand_ref,
-                   torch=lambda T, a, shape: a.expand(*shape)),
+                   torch=lambda T, a, shape: a.expand(tuple(shape))),
     "swapaxes": Spec(two_axes_case(), lambda x, ax1, ax2: x.swapaxes(ax1, ax2),
                      lambda x, ax1, ax2: np.swapaxes(x, ax1, ax2),
                      torch=lambda T, x, ax1, ax2: T.swapaxes(x, ax1, ax2)),
@@ -856,8 +867,8 @@ DERIVED: dict[str, Spec] = {
                                lambda x, ax1, ax2: np.swapaxes(x, ax1, ax2),
                                torch=lambda T, x, ax1, ax2: x.transpose(ax1, ax2)),
     "transpose_reverse": Spec(unary(), lambda a: a.transpose(), np.transpose,
-                              torch=lambda T, a: a.permute(*reversed(range(a.ndim)))),
-    "T": Spec(unary(), lambda a: a.T, lambda a: a.T, torch=lambda T, a: a.permute(*reversed(range(a.ndim)))),
+                              torch=lambda T, a: a.permute(tuple(reversed(range(a.ndim))))),
+    "T": Spec(unary(), lambda a: a.T, lambda a: a.T, torch=lambda T, a: a.permute(tuple(reversed(range(a.ndim))))),
     "getitem_int_array": Spec(int_array_index_case(), lambda a, index: a[index], lambda a, index: a[index],
                               torch=_torch_index),
     "getitem_bool_mask": Spec(
@@ -913,6 +924,9 @@ DERIVED: dict[str, Spec] = {
         unary("nonzero", p=st.sampled_from([2, 3, -1, -2])), lambda a, p: a**p, lambda a, p: a ** float(p),
         torch=lambda T, a, p: a**p,
     ),
+    "pow_zero_base": Spec(zero_base_case(), lambda a, b: a**b, lambda a, b: a**b, torch=lambda T, a, b: a**b),
+    "pow_scalar_zero_base": Spec(zero_base_case(scalar=True), lambda a, p: a**p, lambda a, p: a ** float(p),
+                                 torch=lambda T, a, p: a**p),
     "pow_both_tensors_broadcast": Spec(
         binary("positive", "real"), lambda a, b: a ** b.sum(), lambda a, b: a ** b.sum(),
         torch=lambda T, a, b: a ** b.sum(),

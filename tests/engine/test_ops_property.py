@@ -47,6 +47,11 @@ def test_every_differentiable_op_has_a_spec():
     assert not set(SPECS) & set(DERIVED)
 
 
+def test_every_spec_has_a_torch_twin_or_a_reason():
+    for name, spec in ALL_SPECS.items():
+        assert (spec.torch is None) != (spec.torch_skip is None), f"{name}: give torch= or torch_skip="
+
+
 # ---- helpers ------------------------------------------------------------------------------------
 
 
