@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
+import pytest
 from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -51,6 +52,31 @@ class Spec:
     out_dtype: Callable[[np.dtype], np.dtype] | None = None  # output dtype for an input dtype (default: same)
     skip: Callable[[str, np.dtype], str | None] = field(default=lambda device, dtype: None)
     ref_devices: tuple = ("cpu", "gpu")  # devices whose forward the NumPy ref can predict
+
+
+DEVICES = [  # parametrize tests over these: CuPy runs only where a CUDA device is present
+    "cpu",
+    pytest.param("gpu", marks=[pytest.mark.gpu,
+                               pytest.mark.skipif(not engine.gpu_available(), reason="needs CuPy and a CUDA device")]),
+]
+
+
+def on_device(value, device):
+    """Move the arrays inside a parameter (masks, indices, targets; nested in tuples and
+    dicts) to ``device``."""
+    if device == "cpu":
+        return value
+    if isinstance(value, np.ndarray):
+        import cupy
+
+        return cupy.asarray(value)
+    if isinstance(value, Tensor):
+        return value.to(device)
+    if isinstance(value, tuple):
+        return tuple(on_device(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: on_device(v, device) for k, v in value.items()}
+    return value
 
 
 # ---- value and shape strategies -------------------------------------------------------------

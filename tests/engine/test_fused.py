@@ -16,12 +16,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from op_specs import (
+    DEVICES,
     attention_case,
     cross_entropy_case,
     embedding_case,
     keep_mask_ref,
     layer_norm_case,
     linear_case,
+    on_device,
     unary,
 )
 
@@ -29,13 +31,6 @@ import engine
 import engine.functional as F
 from engine import Tensor
 from engine.backend import array_module, to_numpy
-
-DEVICES = [
-    "cpu",
-    pytest.param("gpu", marks=[pytest.mark.gpu,
-                               pytest.mark.skipif(not engine.gpu_available(), reason="needs CuPy and a CUDA device")]),
-]
-
 
 # ---- compositions from primitives --------------------------------------------------------------
 
@@ -108,14 +103,6 @@ def assert_same(fused, composed, arrays, device, params=None, seed=0):
         ga = np.zeros(a.shape) if a.grad is None else a.grad.numpy()
         gb = np.zeros(b.shape) if b.grad is None else b.grad.numpy()
         np.testing.assert_allclose(ga, gb, rtol=1e-9, atol=1e-12, err_msg=f"gradient of input {i}")
-
-
-def on_device(x, device):
-    if device == "cpu" or not isinstance(x, np.ndarray):
-        return x
-    import cupy
-
-    return cupy.asarray(x)
 
 
 # ---- tests --------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from op_specs import ALL_SPECS, DERIVED, SPECS, broadcast_shapes, fill, shapes
+from op_specs import ALL_SPECS, DERIVED, DEVICES, SPECS, broadcast_shapes, fill, on_device, shapes
 
 import engine
 import engine.functional as F
@@ -23,11 +23,6 @@ from engine import Tensor, gradcheck
 from engine.backend import device_of
 from engine.function import Function
 
-DEVICES = [
-    "cpu",
-    pytest.param("gpu", marks=[pytest.mark.gpu,
-                               pytest.mark.skipif(not engine.gpu_available(), reason="needs CuPy and a CUDA device")]),
-]
 NAMES = sorted(ALL_SPECS)
 
 
@@ -53,23 +48,6 @@ def test_every_spec_has_a_torch_twin_or_a_reason():
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-
-
-def on_device(value, device):
-    """Move the arrays inside a parameter (masks, indices, targets) to ``device``."""
-    if device == "cpu":
-        return value
-    if isinstance(value, np.ndarray):
-        import cupy
-
-        return cupy.asarray(value)
-    if isinstance(value, Tensor):
-        return value.to(device)
-    if isinstance(value, tuple):
-        return tuple(on_device(v, device) for v in value)
-    if isinstance(value, dict):
-        return {k: on_device(v, device) for k, v in value.items()}
-    return value
 
 
 def leaves(case, device, dtype, requires_grad=True):
