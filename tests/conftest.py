@@ -1,7 +1,7 @@
 """Hypothesis profiles for the whole test suite.
 
 - "ci" (default): a fixed budget of derandomized examples, so every CI run draws the same ones.
-- "dev": hypothesis' usual random search with a moderate budget, for local runs.
+- "dev": hypothesis' usual random search (100 examples, a local example database), for local runs.
 - "thorough": many more examples, for a long hunt before a release.
 
 Pick one with HYPOTHESIS_PROFILE=dev or ``pytest --hypothesis-profile=thorough``.
@@ -11,8 +11,9 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# No deadline: a gradcheck on a 5x5x5x5 input takes a while, and CI machines are noisy.
 _common = {"deadline": None, "print_blob": True, "suppress_health_check": [HealthCheck.too_slow]}
-settings.register_profile("ci", max_examples=15, derandomize=True, **_common)
-settings.register_profile("dev", max_examples=50, **_common)
+settings.register_profile("ci", max_examples=15, derandomize=True, database=None, **_common)
+settings.register_profile("dev", **_common)  # hypothesis' defaults: 100 random examples, failures replayed
 settings.register_profile("thorough", max_examples=300, **_common)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
