@@ -261,7 +261,20 @@ def machine_info() -> dict:
             blas = f"{deps.get('name')} {deps.get('version')}"
         except Exception:  # noqa: BLE001 - best effort only
             pass
-    return dict(cpu=model, cores=os.cpu_count(), python=platform.python_version(), numpy=np.__version__, blas=blas)
+    return dict(cpu=model, cores=os.cpu_count(), python=platform.python_version(), numpy=np.__version__, blas=blas,
+                commit=git_commit())
+
+
+def git_commit() -> str:
+    """HEAD's short hash, with '+dirty' when engine/, nn/ or tinygrad_gpt/ differ from it: the code
+    under test changes often, and a figure means little without the version it measured."""
+    try:
+        run = lambda *a: subprocess.run(["git", "-C", str(REPO), *a], capture_output=True, text=True,  # noqa: E731
+                                        timeout=10).stdout.strip()
+        head = run("rev-parse", "--short", "HEAD") or "?"
+        return head + ("+dirty" if run("status", "--porcelain", "engine", "nn", "tinygrad_gpt") else "")
+    except (OSError, subprocess.SubprocessError):
+        return "?"
 
 
 def run_worker(cmd: Sequence[str], echo: bool = False, timeout: float | None = None) -> dict:

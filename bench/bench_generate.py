@@ -106,7 +106,7 @@ def main(argv=None) -> None:
 
     info = machine_info()
     print(f"{datetime.datetime.now().isoformat(timespec='seconds')}  {info['cpu']}, {info['cores']} cores, "
-          f"python {info['python']}, numpy {info['numpy']}, {info['blas']}")
+          f"python {info['python']}, numpy {info['numpy']}, {info['blas']}, commit {info['commit']}")
     print(f"greedy, batch 1, prompt {args.prompt_len} random ids, {args.new_tokens} new tokens, "
           f"{args.rounds} round(s)")
     sys.stdout.flush()

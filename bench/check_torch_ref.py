@@ -21,7 +21,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import BENCH_DIR, CONFIGS, PHASES, REPO, add_repo_to_path, append_json, med, run_worker, wait_for_quiet
+from _common import (
+    BENCH_DIR,
+    CONFIGS,
+    PHASES,
+    REPO,
+    add_repo_to_path,
+    append_json,
+    machine_info,
+    med,
+    run_worker,
+    wait_for_quiet,
+)
 
 TOLERANCE = 0.05
 
@@ -69,6 +80,8 @@ def main(argv=None) -> None:
     if not ref.is_file():
         sys.exit(f"{ref} not found; pass --torch-ref PATH/torch_ref.py")
     data = corpus_file()
+    info = machine_info()
+    print(f"{info['cpu']}, {info['cores']} cores, python {info['python']}, numpy {info['numpy']}, {info['blas']}")
     print(f"{datetime.datetime.now().isoformat(timespec='seconds')}  config {args.config}, {iters} timed iters "
           f"after {warmup} warm-up, {args.rounds} rounds; reference {ref}")
     mine_cmd = [args.torch_python, str(BENCH_DIR / "torch_train.py"), "--config", args.config,
@@ -88,8 +101,8 @@ def main(argv=None) -> None:
                   f"tok/s {res['gflops']:7.2f} GFLOP/s  RSS {res['peak_rss_mib']:6.0f} MiB  "
                   f"others {res['others_cores']:.2f} cores{flag}")
             sys.stdout.flush()
-    summary = dict(date=datetime.datetime.now().isoformat(timespec="seconds"), config=args.config, iters=iters,
-                   warmup=warmup, rounds=args.rounds, runs=runs)
+    summary = dict(date=datetime.datetime.now().isoformat(timespec="seconds"), machine=info, config=args.config,
+                   iters=iters, warmup=warmup, rounds=args.rounds, runs=runs)
     for name, rs in runs.items():
         s = dict(tokens_per_s=med([r["tokens_per_s"] for r in rs]), peak_rss_mib=med([r["peak_rss_mib"] for r in rs]),
                  phases_ms={k: med([r["ms_median"][k] for r in rs]) for k in PHASES},
