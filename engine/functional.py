@@ -134,6 +134,19 @@ def scaled_dot_product_attention(
     return Fu.ScaledDotProductAttention.apply(q, k, v, keep=keep, dropout_p=dropout_p, scale=scale)
 
 
+def self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0, window: int | None = None) -> Tensor:
+    """Causal multi-head self-attention from a fused projection: qkv (B, T, 3C) → (B, T, C).
+
+    The same as splitting qkv into q, k, v, reshaping each to (B, n_head, T, C/n_head),
+    calling ``scaled_dot_product_attention`` and merging the heads, in one op.
+    """
+    B, T, C3 = qkv.shape
+    if qkv.ndim != 3 or C3 % 3 or (C3 // 3) % n_head:
+        raise ValueError(f"self_attention: qkv shape {qkv.shape} is not (B, T, 3C) with C divisible by {n_head}")
+    keep = attention_mask(T, T, window, qkv.device)
+    return Fu.SelfAttention.apply(qkv, n_head=n_head, keep=keep, dropout_p=dropout_p)
+
+
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` with weight (out, in), as torch.nn.functional.linear."""
     return M.Linear.apply(x, weight, bias)

@@ -66,15 +66,16 @@ class CausalSelfAttention(Module):
         B, T, C = x.shape
         if C != self.n_embd:
             raise ValueError(f"CausalSelfAttention expects (B, T, {self.n_embd}), got {x.shape}")
-        nh, hs = self.n_head, C // self.n_head
-        qkv = self.c_attn(x).reshape(B, T, 3, nh, hs).permute(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        if cache is not None:
-            k, v = cache.append(k, v)  # (B, nh, S, hs), S = tokens so far
-        y = F.scaled_dot_product_attention(
-            q, k, v, causal=True, window=self.window, dropout_p=self.dropout if self.training else 0.0
-        )  # (B, nh, T, hs)
-        y = y.permute(0, 2, 1, 3).reshape(B, T, C)
+        qkv = self.c_attn(x)  # (B, T, 3C)
+        dropout_p = self.dropout if self.training else 0.0
+        if cache is None:
+            y = F.self_attention(qkv, self.n_head, dropout_p, self.window)  # one fused op
+        else:
+            nh, hs = self.n_head, C // self.n_head
+            heads = qkv.reshape(B, T, 3, nh, hs).permute(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
+            k, v = cache.append(heads[1], heads[2])  # (B, nh, S, hs), S = tokens so far
+            y = F.scaled_dot_product_attention(heads[0], k, v, causal=True, window=self.window, dropout_p=dropout_p)
+            y = y.permute(0, 2, 1, 3).reshape(B, T, C)  # (B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
     def extra_repr(self) -> str:

@@ -162,6 +162,46 @@ class Dropout(Function):
         return g * self.mask
 
 
+def attention_forward(fn: Function, q, k, v, keep, dropout_p: float, scale):
+    """softmax(q kᵀ · scale, masked) v on arrays; keeps on ``fn`` what backward needs."""
+    xp = fn.xp
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    s = q @ xp.swapaxes(k, -1, -2)  # (…, T, S)
+    s *= q.dtype.type(scale)
+    if keep is not None:
+        s = xp.where(keep, s, q.dtype.type(-math.inf))
+    s -= s.max(axis=-1, keepdims=True)
+    xp.exp(s, out=s)
+    s /= s.sum(axis=-1, keepdims=True)
+    p = s
+    fn.drop = None
+    if dropout_p > 0:
+        fn.drop = dropout_mask(p.shape, dropout_p, p.dtype, xp, device_of(p))
+        pd = p * fn.drop
+    else:
+        pd = p
+    fn.p, fn.scale = p, scale
+    return pd @ v
+
+
+def attention_backward(fn: Function, q, k, v, g):
+    """(gq, gk, gv) for ``attention_forward``'s output gradient ``g``."""
+    xp = fn.xp
+    p, drop = fn.p, fn.drop
+    pd = p * drop if drop is not None else p
+    gv = xp.swapaxes(pd, -1, -2) @ g
+    gp = g @ xp.swapaxes(v, -1, -2)  # (…, T, S)
+    if drop is not None:
+        gp *= drop
+    gs = gp
+    gs -= (gp * p).sum(axis=-1, keepdims=True)
+    gs *= p
+    gs *= q.dtype.type(fn.scale)
+    gq = gs @ k
+    gk = xp.swapaxes(gs, -1, -2) @ q
+    return gq, gk, gv
+
+
 class ScaledDotProductAttention(Function):
     """softmax(q kᵀ · scale + mask) v with optional dropout on the weights.
 
@@ -170,39 +210,39 @@ class ScaledDotProductAttention(Function):
     """
 
     def forward(self, q, k, v, keep=None, dropout_p=0.0, scale=None):
-        xp = self.xp
-        scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
-        s = q @ xp.swapaxes(k, -1, -2)  # (…, T, S)
-        s *= q.dtype.type(scale)
-        if keep is not None:
-            s = xp.where(keep, s, q.dtype.type(-math.inf))
-        s -= s.max(axis=-1, keepdims=True)
-        xp.exp(s, out=s)
-        s /= s.sum(axis=-1, keepdims=True)
-        p = s
-        self.drop = None
-        if dropout_p > 0:
-            self.drop = dropout_mask(p.shape, dropout_p, p.dtype, xp, device_of(p))
-            pd = p * self.drop
-        else:
-            pd = p
         self.save_for_backward(q, k, v)
-        self.p, self.scale = p, scale
-        return pd @ v
+        return attention_forward(self, q, k, v, keep, dropout_p, scale)
 
     def backward(self, g):
-        q, k, v = self.saved
-        xp = self.xp
-        p, drop = self.p, self.drop
-        pd = p * drop if drop is not None else p
-        gv = xp.swapaxes(pd, -1, -2) @ g
-        gp = g @ xp.swapaxes(v, -1, -2)  # (…, T, S)
-        if drop is not None:
-            gp *= drop
-        gs = gp
-        gs -= (gp * p).sum(axis=-1, keepdims=True)
-        gs *= p
-        gs *= q.dtype.type(self.scale)
-        gq = gs @ k
-        gk = xp.swapaxes(gs, -1, -2) @ q
-        return gq, gk, gv
+        return attention_backward(self, *self.saved, g)
+
+
+class SelfAttention(Function):
+    """Multi-head attention straight from a fused projection: qkv (B, T, 3C) → (B, T, C).
+
+    Equals splitting qkv into q, k, v, reshaping each to (B, nh, T, hs), attending and
+    merging the heads back, but its backward writes dqkv into one array instead of
+    summing three zero-padded slices.
+    """
+
+    def forward(self, qkv, n_head=1, keep=None, dropout_p=0.0, scale=None):
+        B, T, C3 = qkv.shape
+        C = C3 // 3
+        heads = qkv.reshape(B, T, 3, n_head, C // n_head).transpose(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
+        q, k, v = heads[0], heads[1], heads[2]
+        self.save_for_backward(qkv)
+        y = attention_forward(self, q, k, v, keep, dropout_p, scale)  # (B, nh, T, hs)
+        return y.transpose(0, 2, 1, 3).reshape(B, T, C)
+
+    def backward(self, g):
+        (qkv,) = self.saved
+        B, T, C3 = qkv.shape
+        C = C3 // 3
+        nh = self.p.shape[1]
+        heads = qkv.reshape(B, T, 3, nh, C // nh).transpose(2, 0, 3, 1, 4)
+        g = g.reshape(B, T, nh, C // nh).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
+        grads = attention_backward(self, heads[0], heads[1], heads[2], g)
+        dqkv = self.xp.empty((B, T, 3, nh, C // nh), dtype=g.dtype)
+        for i, gi in enumerate(grads):
+            dqkv[:, :, i] = gi.transpose(0, 2, 1, 3)
+        return dqkv.reshape(B, T, C3)

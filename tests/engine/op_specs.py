@@ -680,6 +680,39 @@ SPECS.update({
     "ScaledDotProductAttention": Spec(attention_case(), _attention_fn, _attention_ref, torch=_torch_attention),
 })
 
+
+@st.composite
+def self_attention_case(draw):
+    b, t, n_head, hs = (draw(st.integers(1, 3)), draw(st.integers(1, MAX_SIDE)), draw(st.integers(1, 3)),
+                        draw(st.integers(1, 3)))
+    window = draw(st.one_of(st.none(), st.integers(1, t)))
+    rng = np.random.default_rng(draw(SEEDS))
+    return Case((fill(rng, (b, t, 3 * n_head * hs)),), {"n_head": n_head, "window": window})
+
+
+def _split_heads(qkv, n_head):
+    """(B, T, 3C) -> q, k, v each (B, nh, T, hs), by plain NumPy."""
+    b, t, c3 = qkv.shape
+    parts = np.split(qkv, 3, axis=-1)
+    return [p.reshape(b, t, n_head, c3 // 3 // n_head).transpose(0, 2, 1, 3) for p in parts]
+
+
+def _self_attention_ref(qkv, n_head, window):
+    q, k, v = _split_heads(qkv, n_head)
+    y = _attention_ref(q, k, v, True, window, None, 0.0, None)
+    return y.transpose(0, 2, 1, 3).reshape(qkv.shape[0], qkv.shape[1], -1)
+
+
+def _torch_self_attention(T, qkv, n_head, window):
+    b, t, c3 = qkv.shape
+    q, k, v = (p.reshape(b, t, n_head, -1).transpose(1, 2) for p in qkv.split(c3 // 3, dim=-1))
+    y = _torch_attention(T, q, k, v, True, window, None, 0.0, None)
+    return y.transpose(1, 2).reshape(b, t, -1)
+
+
+SPECS["SelfAttention"] = Spec(self_attention_case(), lambda qkv, n_head, window: F.self_attention(
+    qkv, n_head, window=window), _self_attention_ref, torch=_torch_self_attention)
+
 # ---- derived: Tensor-level ops built from primitives, and API variants ----------------------------
 
 
