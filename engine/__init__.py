@@ -6,6 +6,7 @@
 3.0
 """
 
+from engine.amp import autocast
 from engine.backend import gpu_available
 from engine.function import Function, enable_grad, is_grad_enabled, no_grad
 from engine.functional import concatenate, maximum, minimum, pad, stack, where
@@ -20,7 +21,7 @@ zeros_like, ones_like, full_like = Tensor.zeros_like, Tensor.ones_like, Tensor.f
 randn_like, rand_like = Tensor.randn_like, Tensor.rand_like
 
 __all__ = [
-    "Function", "GradcheckError", "Tensor", "arange", "concatenate", "empty", "enable_grad", "full",
+    "Function", "GradcheckError", "Tensor", "arange", "autocast", "concatenate", "empty", "enable_grad", "full",
     "gpu_available", "gradcheck", "is_grad_enabled", "manual_seed", "maximum", "minimum", "no_grad",
     "ones", "pad", "rand", "randn", "stack", "where", "zeros", "zeros_like", "ones_like", "full_like",
     "randn_like", "rand_like",

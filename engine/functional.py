@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+from engine.amp import autocast_dtype
 from engine.backend import get_xp
 from engine.function import Function
 from engine.ops import elementwise as E
@@ -149,7 +150,7 @@ def self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0, window: int
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` with weight (out, in), as torch.nn.functional.linear."""
-    return M.Linear.apply(x, weight, bias)
+    return M.Linear.apply(x, weight, bias, compute_dtype=autocast_dtype() if x.dtype == "float32" else None)
 
 
 def gelu(x: Tensor, approximate: str = "tanh") -> Tensor:

@@ -7,7 +7,7 @@
 (3, 2)
 """
 
-from nn import init, optim
+from nn import amp, init, optim
 from nn.attention import CausalSelfAttention, KVCache
 from nn.layers import (
     GELU,
@@ -25,7 +25,7 @@ from nn.module import Module, ModuleDict, ModuleList, Parameter, Sequential
 from nn.serialization import load, save
 
 __all__ = [
-    "GELU", "MLP", "CausalSelfAttention", "Dropout", "Embedding", "KVCache", "LayerNorm",
+    "GELU", "MLP", "amp", "CausalSelfAttention", "Dropout", "Embedding", "KVCache", "LayerNorm",
     "LearnedPositionalEmbedding", "Linear", "Module", "ModuleDict", "ModuleList", "Parameter", "ReLU",
     "Sequential", "SinusoidalPositionalEncoding", "Tanh", "init", "load", "optim", "save",
 ]

@@ -61,10 +61,10 @@ class TrainConfig:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {sorted(PRESETS)}")
         if self.tokenizer not in ("char", "gpt2"):
             raise ValueError(f"tokenizer must be 'char' or 'gpt2', got {self.tokenizer!r}")
-        if self.dtype not in ("float32", "float64"):
-            # Half precision would need loss scaling and float32 master weights (AdamW's eps=1e-8
-            # is 0 in float16), which this loop does not have.
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.dtype not in ("float32", "float64", "float16"):
+            # float16 means mixed precision: float32 master weights and optimizer state, float16
+            # matmuls (engine.autocast) and dynamic loss scaling. NumPy/CuPy have no bfloat16.
+            raise ValueError(f"dtype must be float32, float64 or float16 (mixed precision), got {self.dtype!r}")
         for name in ("batch_size", "grad_accum", "eval_interval", "eval_iters"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -183,7 +183,8 @@ def estimate_loss(model: GPT, data, cfg: TrainConfig, block_size: int) -> dict[s
         losses = []
         for _ in range(cfg.eval_iters):
             x, y = loader.get_batch()
-            _, loss = model(to_device(x, cfg.device), to_device(y, cfg.device))
+            with engine.autocast("float16", enabled=cfg.dtype == "float16"):
+                _, loss = model(to_device(x, cfg.device), to_device(y, cfg.device))
             losses.append(loss.item())
         out[split] = float(np.mean(losses))
     model.train()
@@ -286,7 +287,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     data.loader("val", block, cfg.batch_size)  # fails early when val is shorter than a block
 
     engine.manual_seed(cfg.seed)
-    model = GPT(model_cfg, seed=cfg.seed).astype(cfg.dtype).to(cfg.device)
+    mixed = cfg.dtype == "float16"
+    model = GPT(model_cfg, seed=cfg.seed).astype("float32" if mixed else cfg.dtype).to(cfg.device)
+    scaler = nn.amp.GradScaler(enabled=mixed)
+    autocast = engine.autocast("float16", enabled=mixed)
     optimizer = model.optimizer(cfg.lr, cfg.weight_decay, betas=(cfg.beta1, cfg.beta2))
     schedule = nn.optim.CosineWithWarmup(optimizer, cfg.lr, cfg.min_lr, cfg.warmup_iters,
                                          cfg.lr_decay_iters or cfg.max_iters)
@@ -295,6 +299,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         model.load_state_dict(model_sd)
         optimizer.load_state_dict(optim_sd)
         train_loader.load_state_dict(resume_info["loader"])
+        scaler.load_state_dict(resume_info.get("scaler", scaler.state_dict()))
         engine.rng.set_state(resume_info["engine_rng"])
         start_iter, best_val = resume_info["iter"], resume_info["best_val"]
         print(f"resumed from {ckpt_path} at iteration {start_iter}")
@@ -315,6 +320,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             "iter": it, "best_val": best_val, "train_config": dataclasses.asdict(cfg),
             "model_config": model_cfg.to_dict(), "tokenizer": tok.to_dict(),
             "loader": train_loader.state_dict(), "engine_rng": engine.rng.get_state(),
+            "scaler": scaler.state_dict(),
         }
         save_checkpoint(path, model, optimizer, info)
 
@@ -356,16 +362,19 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             loss_sum = 0.0
             for _ in range(cfg.grad_accum):
                 x, y = train_loader.get_batch()
-                _, loss = model(to_device(x, cfg.device), to_device(y, cfg.device))
-                (loss * (1.0 / cfg.grad_accum)).backward()
+                with autocast:
+                    _, loss = model(to_device(x, cfg.device), to_device(y, cfg.device))
+                scaler.scale(loss * (1.0 / cfg.grad_accum)).backward()
                 loss_sum += loss.item()
             loss_value = loss_sum / cfg.grad_accum
             if not math.isfinite(loss_value):
                 raise TrainingDiverged(f"loss is {loss_value} at iteration {it}; stopped without saving, "
                                        f"the last good checkpoint is {ckpt_path}")
-            if cfg.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            if cfg.grad_clip > 0 and not scaler.found_inf:
                 nn.optim.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
+            scaler.step(optimizer)  # skipped when a float16 gradient overflowed
+            scaler.update()
             optimizer.zero_grad()
             dt = time.perf_counter() - t0
             tokens_done += tokens_per_iter

@@ -41,13 +41,22 @@ class MatMul(Function):
 
 
 class Linear(Function):
-    """``x @ w.T + b`` with w of shape (out, in), as torch.nn.Linear; b may be None."""
+    """``x @ w.T + b`` with w of shape (out, in), as torch.nn.Linear; b may be None.
 
-    def forward(self, x, w, b=None):
+    With ``compute_dtype`` (autocast) the product runs in that dtype and the result, like
+    every gradient, comes back in the inputs' dtype.
+    """
+
+    def forward(self, x, w, b=None, compute_dtype=None):
         if x.shape[-1] != w.shape[1]:
             raise ValueError(f"linear: input shape {x.shape} does not match weight shape {w.shape} (in={w.shape[1]})")
         self.save_for_backward(x, w)
-        out = x.reshape(-1, x.shape[-1]) @ w.T  # one 2-D BLAS call for any leading shape
+        self.compute_dtype = compute_dtype
+        x2 = x.reshape(-1, x.shape[-1])  # one 2-D BLAS call for any leading shape
+        if compute_dtype is not None:
+            out = (x2.astype(compute_dtype) @ w.astype(compute_dtype).T).astype(x.dtype)
+        else:
+            out = x2 @ w.T
         if b is not None:
             out += b
         return out.reshape(*x.shape[:-1], w.shape[0])
@@ -55,7 +64,11 @@ class Linear(Function):
     def backward(self, g):
         x, w = self.saved
         g2 = g.reshape(-1, g.shape[-1])  # (N, out)
-        gx = (g2 @ w).reshape(x.shape) if self.needs_input_grad[0] else None
-        gw = g2.T @ x.reshape(-1, x.shape[-1]) if self.needs_input_grad[1] else None
+        x2 = x.reshape(-1, x.shape[-1])
         gb = g2.sum(axis=0) if self.needs_input_grad[2] else None
+        cd = self.compute_dtype
+        if cd is not None:
+            g2, w, x2 = g2.astype(cd), w.astype(cd), x2.astype(cd)
+        gx = (g2 @ w).astype(x.dtype, copy=False).reshape(x.shape) if self.needs_input_grad[0] else None
+        gw = (g2.T @ x2).astype(x.dtype, copy=False) if self.needs_input_grad[1] else None
         return gx, gw, gb
