@@ -6,6 +6,7 @@ CuPy is imported only when a GPU is asked for, so CPU users never need it.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -19,7 +20,12 @@ GPU_HELP = (
 
 
 def _cupy():
-    """Import CuPy and check that a CUDA device is present, or raise with install help."""
+    """Import CuPy and check that a CUDA device is present, or raise with install help.
+
+    float32 matmuls use TF32 tensor cores by default (``CUPY_TF32=1``, read when CuPy is first
+    imported); set ``CUPY_TF32=0`` beforehand, or call ``set_tf32(False)`` first, for full float32.
+    """
+    os.environ.setdefault("CUPY_TF32", "1")
     try:
         import cupy
     except ImportError as e:
@@ -31,6 +37,13 @@ def _cupy():
     if count < 1:
         raise RuntimeError(f"{GPU_HELP} (no CUDA device found)")
     return cupy
+
+
+def set_tf32(enabled: bool) -> None:
+    """Allow (or forbid) TF32 for float32 matmuls on the GPU. Takes effect only before CuPy is imported."""
+    if "cupy" in sys.modules and sys.modules["cupy"] is not None:
+        raise RuntimeError("set_tf32 must be called before the GPU is first used (CuPy reads CUPY_TF32 on import)")
+    os.environ["CUPY_TF32"] = "1" if enabled else "0"
 
 
 def gpu_available() -> bool:

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 import engine
 import nn
 from engine import Tensor, no_grad
-from engine.backend import get_xp, to_device
+from engine.backend import get_xp, set_tf32, to_device
 from tinygrad_gpt.checkpoint import load_checkpoint, save_checkpoint
 from tinygrad_gpt.config import PRESETS, GPTConfig
 from tinygrad_gpt.data import prepare
@@ -36,6 +37,7 @@ class TrainConfig:
     out_dir: str = "out"
     device: str = "cpu"
     dtype: str = "float32"  # of parameters, activations and optimizer state: "float32" | "float64"
+    tf32: bool = True  # on the GPU, float32 matmuls on TF32 tensor cores
     batch_size: int = 12
     grad_accum: int = 1
     max_iters: int = 2000
@@ -261,6 +263,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run training as configured; returns the final figures (losses, iterations, speed)."""
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.device == "gpu" and "cupy" not in sys.modules:
+        set_tf32(cfg.tf32)
     get_xp(cfg.device)  # fails at once, with install help, when the GPU is missing
     ckpt_path, best_path, log_path = out_dir / "ckpt.safetensors", out_dir / "best.safetensors", out_dir / "log.jsonl"
 
