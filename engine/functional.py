@@ -40,6 +40,7 @@ def cross_entropy(logits: Tensor, targets, ignore_index: int = -100, reduction: 
 
     Targets equal to ``ignore_index`` add no loss and are left out of the mean.
 
+    >>> import numpy as np
     >>> cross_entropy(Tensor([[0.0, 0.0]]), np.array([1])).item()  # log(2)
     0.6931...
     """

@@ -187,7 +187,7 @@ class Gelu(Function):
         self.approximate = approximate
         if approximate == "tanh":
             # In place, two arrays instead of six: t = tanh(k·(a + c·a³)), out = 0.5·a·(1 + t).
-            t = a * a
+            t = xp.multiply(a, a, out=xp.empty_like(a))  # out=: stays an array for 0-d input
             t *= 0.044715 * _SQRT_2_OVER_PI
             t += _SQRT_2_OVER_PI
             t *= a
@@ -207,7 +207,7 @@ class Gelu(Function):
         if self.approximate == "tanh":
             # d/da = 0.5·(1 + t) + 0.5·a·(1 − t²)·k·(1 + 3c·a²), in place.
             t = self.t
-            d = a * a
+            d = xp.multiply(a, a, out=xp.empty_like(a))
             d *= 3 * 0.044715 * _SQRT_2_OVER_PI
             d += _SQRT_2_OVER_PI
             d *= a
