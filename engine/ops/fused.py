@@ -100,10 +100,17 @@ class CrossEntropy(Function):
 
 
 class LayerNorm(Function):
-    """LayerNorm over the last axis; ``weight``/``bias`` (C,) may be None."""
+    """LayerNorm over the last axis; ``weight``/``bias`` (C,) may be None.
+
+    float16 is normalized in float32 and rounded once at the end, as torch does: on a row of
+    close values ``x - mean`` cancels most of float16's ~3 digits.
+    """
 
     def forward(self, x, weight=None, bias=None, eps=1e-5):
         xp = self.xp
+        self.dtypes = [None if a is None else a.dtype for a in (x, weight, bias)]
+        work = "float32" if x.dtype.itemsize < 4 else x.dtype
+        x = x.astype(work, copy=False)
         xc = x - x.mean(axis=-1, keepdims=True)
         var = (xc * xc).mean(axis=-1, keepdims=True)
         rstd = 1 / xp.sqrt(var + eps)  # (..., 1)
@@ -111,26 +118,27 @@ class LayerNorm(Function):
         xhat *= rstd
         self.save_for_backward(weight)
         self.xhat, self.rstd = xhat, rstd
-        out = xhat * weight if weight is not None else xhat.copy()
+        out = xhat * weight.astype(work, copy=False) if weight is not None else xhat.copy()
         if bias is not None:
             out += bias
-        return out
+        return out.astype(self.dtypes[0], copy=False)
 
     def backward(self, g):
         (weight,) = self.saved
         xhat, rstd = self.xhat, self.rstd
+        g = g.astype(xhat.dtype, copy=False)
         c = xhat.shape[-1]
         lead = tuple(range(g.ndim - 1))
         gw = (g * xhat).sum(axis=lead) if self.needs_input_grad[1] else None
         gb = g.sum(axis=lead) if self.needs_input_grad[2] else None
         gx = None
         if self.needs_input_grad[0]:
-            gxhat = g * weight if weight is not None else g
+            gxhat = g * weight.astype(xhat.dtype, copy=False) if weight is not None else g
             proj = (gxhat * xhat).sum(axis=-1, keepdims=True) / c
             gx = gxhat - gxhat.sum(axis=-1, keepdims=True) / c
             gx -= xhat * proj
             gx *= rstd
-        return gx, gw, gb
+        return tuple(None if a is None else a.astype(d, copy=False) for a, d in zip((gx, gw, gb), self.dtypes))
 
 
 class Embedding(Function):
