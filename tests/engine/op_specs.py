@@ -921,8 +921,8 @@ DERIVED: dict[str, Spec] = {
     "swapaxes": Spec(two_axes_case(), lambda x, ax1, ax2: x.swapaxes(ax1, ax2),
                      lambda x, ax1, ax2: np.swapaxes(x, ax1, ax2),
                      torch=lambda T, x, ax1, ax2: T.swapaxes(x, ax1, ax2)),
-    # Two axes swap, as in torch; on 2-D tensors the engine follows NumPy (a full permutation).
-    "transpose_two_axes": Spec(two_axes_case(min_dims=3), lambda x, ax1, ax2: x.transpose(ax1, ax2),
+    # Two axes swap, as in torch, on any number of dims (2-D included: x.transpose(0, 1) is x.T).
+    "transpose_two_axes": Spec(two_axes_case(min_dims=2), lambda x, ax1, ax2: x.transpose(ax1, ax2),
                                lambda x, ax1, ax2: np.swapaxes(x, ax1, ax2),
                                torch=lambda T, x, ax1, ax2: x.transpose(ax1, ax2)),
     "transpose_reverse": Spec(unary(), lambda a: a.transpose(), np.transpose,

@@ -161,8 +161,8 @@ def test_backward_matches_central_differences(name, device, data):
     seed = data.draw(st.integers(0, 2**16), label="gradcheck seed")
     params = on_device(case.params, device)
 
-    # The leaves stay on the CPU and the op runs on ``device``: gradcheck mixes the outputs
-    # with NumPy arrays, which CuPy arrays refuse (the ToDevice steps are checked on the way).
+    # The leaves stay on the CPU and the op runs on ``device``, so the perturbations are exact
+    # float64 NumPy updates and the ToDevice round trip is checked on the way.
     def fn(*ts):
         return joined(spec.fn(*(t.to(device) for t in ts), **params)).to("cpu")
 
