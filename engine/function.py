@@ -83,7 +83,8 @@ class Function:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        Function.registry[cls.__name__] = cls
+        if not cls.__name__.startswith("_"):  # private bases (e.g. _Extremum) are not ops
+            Function.registry[cls.__name__] = cls
 
     def save_for_backward(self, *arrays) -> None:
         self.saved = arrays
