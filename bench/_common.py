@@ -123,6 +123,23 @@ def run_measured(cmd: Sequence[str], echo: bool, quiet_wait_s: float, retries: i
 
 
 def peak_rss_mib() -> float:
+    """This program's peak resident set size in MiB: VmHWM from /proc/self/status.
+
+    Not ``ru_maxrss``: Linux carries a parent's peak RSS into a child across fork/vfork + exec, so a
+    subprocess's ``ru_maxrss`` is at least its launcher's peak (a driver that held 790 MiB gives
+    every child ru_maxrss >= 790 MiB). VmHWM belongs to the process's own address space. Falls back
+    to ``ru_maxrss`` where /proc is missing."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return ru_maxrss_mib()
+
+
+def ru_maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
@@ -183,7 +200,7 @@ def finish_result(res: dict, tokens_per_iter: int, flops: int) -> dict:
     """Add throughput figures to a ``time_training`` result."""
     ms = res["ms_median"]["total"]
     res.update(tokens_per_iter=tokens_per_iter, flops_per_iter=flops, tokens_per_s=tokens_per_iter / (ms / 1e3),
-               gflops=flops / (ms / 1e3) / 1e9, peak_rss_mib=peak_rss_mib())
+               gflops=flops / (ms / 1e3) / 1e9, peak_rss_mib=peak_rss_mib(), ru_maxrss_mib=ru_maxrss_mib())
     return res
 
 
@@ -224,6 +241,14 @@ def matmul_peak_gflops(n: int = 2048, reps: int = 5) -> float:
         np.matmul(a, b, out=out)
         times.append(time.perf_counter() - t0)
     return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def matmul_peak_subprocess(n: int = 2048, reps: int = 5) -> float:
+    """``matmul_peak_gflops`` in a fresh process, so the driver's own memory stays small."""
+    code = (f"import sys; sys.path.insert(0, {str(BENCH_DIR)!r}); "
+            f"from _common import matmul_peak_gflops; print(matmul_peak_gflops({n}, {reps}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return float(out.split()[-1])
 
 
 def machine_info() -> dict:

@@ -8,7 +8,7 @@ betas (0.9, 0.99), weight decay 0.1 on 2-D weights) and zero_grad, on the char-l
     S: n_layer 4, n_head 4, n_embd 128, block 64, batch 12   (4.005 GFLOP/iter)
     M: n_layer 6, n_head 6, n_embd 384, block 256, batch 8   (145.7 GFLOP/iter)
 
-Each measured program runs in its own subprocess, so its peak RSS (ru_maxrss) is its own. With
+Each measured program runs in its own subprocess, so its peak RSS (VmHWM) is its own. With
 --vs-torch the two programs alternate (ours, torch, ours, torch, ...) for --rounds rounds and the
 medians and the ours/torch ratios of tokens/s and peak RSS are printed. FLOPs per iteration are
 (6N + 12·L·C·T)·B·T with N the parameters without the position embedding; MFU is against a float32
@@ -43,7 +43,7 @@ from _common import (
     finish_result,
     flops_per_iter,
     machine_info,
-    matmul_peak_gflops,
+    matmul_peak_subprocess,
     med,
     peak_rss_mib,
     print_result,
@@ -171,7 +171,7 @@ def main(argv=None) -> None:
     print(f"config {args.config}: {', '.join(f'{k} {v}' for k, v in cfg.items() if k not in ('iters', 'warmup'))}; "
           f"{iters} timed iters after {warmup} warm-up, {rounds} round(s)"
           + ("; random data" if args.random_data else ""))
-    peaks = [] if args.no_peak else [matmul_peak_gflops()]
+    peaks = [] if args.no_peak else [matmul_peak_subprocess()]
     if peaks:
         print(f"float32 2048^3 NumPy matmul: {peaks[0]:.1f} GFLOP/s")
     sys.stdout.flush()
@@ -194,7 +194,7 @@ def main(argv=None) -> None:
                   f"others {res['others_cores']:.2f} cores{contended_mark(res)}")
             sys.stdout.flush()
     if not args.no_peak:
-        peaks.append(matmul_peak_gflops())
+        peaks.append(matmul_peak_subprocess())
         print(f"float32 2048^3 NumPy matmul after the runs: {peaks[-1]:.1f} GFLOP/s; MFU uses {max(peaks):.1f}")
     peak = max(peaks) if peaks else 0.0
 

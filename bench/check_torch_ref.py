@@ -93,8 +93,13 @@ def main(argv=None) -> None:
                 waited, load = wait_for_quiet(args.quiet_wait)
                 if waited >= 2.5:
                     print(f"    (waited {waited:.0f}s for a quiet machine; load now {load:.2f} cores)")
-            res = (run_worker(mine_cmd) if name == "torch_train"
-                   else run_torch_ref(args.torch_python, ref, data, cfg, iters, warmup))
+            if name == "torch_train":
+                res = run_worker(mine_cmd)
+                # torch_ref.py reports ru_maxrss (which a child inherits from its launcher's peak);
+                # compare like with like. Both exceed this driver's own peak by far.
+                res["vmhwm_mib"], res["peak_rss_mib"] = res["peak_rss_mib"], res["ru_maxrss_mib"]
+            else:
+                res = run_torch_ref(args.torch_python, ref, data, cfg, iters, warmup)
             runs[name].append(res)
             flag = "  <-- CONTENDED" if res["others_cores"] > 0.05 else ""
             print(f"  round {r + 1} {name:11s} {res['ms_median']['total']:9.2f} ms/iter {res['tokens_per_s']:8.0f} "
