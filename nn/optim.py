@@ -216,7 +216,27 @@ class ConstantLR(LRSchedule):
         return self.lr
 
 
-class CosineWithWarmup(LRSchedule):
+class WarmupDecay(LRSchedule):
+    """Linear warmup to ``lr`` over ``warmup_steps``, a decay to ``min_lr`` at ``decay_steps``, then flat.
+    Subclasses give the decay's shape: ``decay_fraction(ratio)`` for ratio in [0, 1), from 1 down to 0."""
+
+    def __init__(self, optimizer: Optimizer | None, lr: float, min_lr: float, warmup_steps: int, decay_steps: int):
+        super().__init__(optimizer)
+        self.lr, self.min_lr, self.warmup, self.decay = lr, min_lr, warmup_steps, decay_steps
+
+    def decay_fraction(self, ratio: float) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def lr_at(self, step: int) -> float:
+        if step < self.warmup:
+            return self.lr * (step + 1) / (self.warmup + 1)
+        if step >= self.decay:
+            return self.min_lr
+        ratio = (step - self.warmup) / max(1, self.decay - self.warmup)
+        return self.min_lr + self.decay_fraction(ratio) * (self.lr - self.min_lr)
+
+
+class CosineWithWarmup(WarmupDecay):
     """nanoGPT's schedule: linear warmup to ``lr``, cosine decay to ``min_lr`` at ``decay_steps``, then flat.
 
     >>> s = CosineWithWarmup(None, lr=1.0, min_lr=0.1, warmup_steps=10, decay_steps=110)
@@ -224,30 +244,16 @@ class CosineWithWarmup(LRSchedule):
     (0.909, 0.55, 0.1)
     """
 
-    def __init__(self, optimizer: Optimizer | None, lr: float, min_lr: float, warmup_steps: int, decay_steps: int):
-        super().__init__(optimizer)
-        self.lr, self.min_lr, self.warmup, self.decay = lr, min_lr, warmup_steps, decay_steps
-
-    def lr_at(self, step: int) -> float:
-        if step < self.warmup:
-            return self.lr * (step + 1) / (self.warmup + 1)
-        if step >= self.decay:
-            return self.min_lr
-        ratio = (step - self.warmup) / max(1, self.decay - self.warmup)
-        return self.min_lr + 0.5 * (1 + math.cos(math.pi * ratio)) * (self.lr - self.min_lr)
+    def decay_fraction(self, ratio: float) -> float:
+        return 0.5 * (1 + math.cos(math.pi * ratio))
 
 
-class LinearWarmupDecay(LRSchedule):
-    """Linear warmup to ``lr``, then linear decay to ``min_lr`` at ``decay_steps``, then flat."""
+class LinearWarmupDecay(WarmupDecay):
+    """Linear warmup to ``lr``, then linear decay to ``min_lr`` at ``decay_steps``, then flat.
 
-    def __init__(self, optimizer: Optimizer | None, lr: float, min_lr: float, warmup_steps: int, decay_steps: int):
-        super().__init__(optimizer)
-        self.lr, self.min_lr, self.warmup, self.decay = lr, min_lr, warmup_steps, decay_steps
+    >>> round(LinearWarmupDecay(None, lr=1.0, min_lr=0.0, warmup_steps=0, decay_steps=4).lr_at(1), 3)
+    0.75
+    """
 
-    def lr_at(self, step: int) -> float:
-        if step < self.warmup:
-            return self.lr * (step + 1) / (self.warmup + 1)
-        if step >= self.decay:
-            return self.min_lr
-        ratio = (step - self.warmup) / max(1, self.decay - self.warmup)
-        return self.lr + ratio * (self.min_lr - self.lr)
+    def decay_fraction(self, ratio: float) -> float:
+        return 1 - ratio
