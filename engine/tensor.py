@@ -460,7 +460,12 @@ class Tensor:
         return (d * d).sum(axis=axes, keepdims=keepdims) * (1.0 / max(n - ddof, 0) if n > ddof else math.nan)
 
     def std(self, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        return self.var(axis=axis, keepdims=keepdims, ddof=ddof).sqrt()
+        """Standard deviation; where it is 0 its gradient is 0, as in torch (sqrt'(0) would give nan)."""
+        v = self.var(axis=axis, keepdims=keepdims, ddof=ddof)
+        positive = v.data > 0
+        one, zero = (Tensor(array_module(v.data).asarray(c, dtype=v.dtype)) for c in (1, 0))
+        safe = E.Where.apply(v, one, cond=positive)  # 1 where var is 0
+        return E.Where.apply(safe.sqrt(), zero, cond=positive)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
         return Tensor(self.data.argmax(axis=axis, keepdims=keepdims))
