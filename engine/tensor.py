@@ -574,6 +574,8 @@ class Tensor:
 
     def pad(self, pad_width, value: float = 0.0) -> Tensor:
         """NumPy-style constant padding: ``pad_width`` is ((before, after), ...) per axis."""
+        if self.ndim == 0:
+            raise ValueError("pad needs a tensor with at least one dimension, got a 0-d tensor")
         pad_width = tuple(tuple(p) for p in np.broadcast_to(np.asarray(pad_width), (self.ndim, 2)).tolist())
         return Mv.Pad.apply(self, pad_width=pad_width, value=value)
 

@@ -272,3 +272,8 @@ def test_inplace_update_after_backward_is_the_optimizer_pattern():
             x -= 0.1 * x.grad
         w.grad = x.grad = None
     assert x._version == 3 and w._version == 3
+
+
+def test_pad_of_a_0d_tensor_says_why():
+    with pytest.raises(ValueError, match="0-d"):
+        Tensor(np.float32(2)).pad(1)
