@@ -161,70 +161,12 @@ def run_peak(args) -> dict:
 
 # ---- torch --------------------------------------------------------------------------------------
 def torch_model(shape: dict):
-    """nanoGPT's GPT, as ../shared/bench/torch_ref.py builds it (SDPA attention, tanh GELU,
-    pre-LN, tied head without bias, biases elsewhere, GPT-2 init)."""
-    import torch
-    import torch.nn as tnn
-    import torch.nn.functional as tF
+    """nanoGPT's GPT, as ../shared/bench/torch_ref.py builds it: bench/torch_train.py's TorchGPT,
+    the same model the CPU comparison uses (SDPA attention, tanh GELU, pre-LN, tied head, GPT-2 init)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ itself, for torch_train
+    from torch_train import TorchGPT
 
-    class Attention(tnn.Module):
-        def __init__(self, c, nh):
-            super().__init__()
-            self.nh = nh
-            self.c_attn = tnn.Linear(c, 3 * c)
-            self.c_proj = tnn.Linear(c, c)
-
-        def forward(self, x):
-            B, T, C = x.shape
-            q, k, v = self.c_attn(x).split(C, dim=2)
-            q, k, v = (t.view(B, T, self.nh, C // self.nh).transpose(1, 2) for t in (q, k, v))
-            y = tF.scaled_dot_product_attention(q, k, v, is_causal=True)
-            return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
-
-    class MLP(tnn.Module):
-        def __init__(self, c):
-            super().__init__()
-            self.c_fc, self.gelu, self.c_proj = tnn.Linear(c, 4 * c), tnn.GELU(approximate="tanh"), tnn.Linear(4 * c, c)
-
-        def forward(self, x):
-            return self.c_proj(self.gelu(self.c_fc(x)))
-
-    class Block(tnn.Module):
-        def __init__(self, c, nh):
-            super().__init__()
-            self.ln_1, self.attn = tnn.LayerNorm(c), Attention(c, nh)
-            self.ln_2, self.mlp = tnn.LayerNorm(c), MLP(c)
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class GPT(tnn.Module):
-        def __init__(self, vocab_size, block_size, n_layer, n_head, n_embd):
-            super().__init__()
-            self.wte, self.wpe = tnn.Embedding(vocab_size, n_embd), tnn.Embedding(block_size, n_embd)
-            self.h = tnn.ModuleList(Block(n_embd, n_head) for _ in range(n_layer))
-            self.ln_f = tnn.LayerNorm(n_embd)
-            self.lm_head = tnn.Linear(n_embd, vocab_size, bias=False)
-            self.lm_head.weight = self.wte.weight
-            for m in self.modules():
-                if isinstance(m, (tnn.Linear, tnn.Embedding)):
-                    tnn.init.normal_(m.weight, 0.0, 0.02)
-                if isinstance(m, tnn.Linear) and m.bias is not None:
-                    tnn.init.zeros_(m.bias)
-            for name, p in self.named_parameters():
-                if name.endswith("c_proj.weight"):
-                    tnn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * n_layer))
-
-        def forward(self, idx, targets):
-            B, T = idx.shape
-            x = self.wte(idx) + self.wpe(torch.arange(T, device=idx.device))
-            for blk in self.h:
-                x = blk(x)
-            logits = self.lm_head(self.ln_f(x))
-            return tF.cross_entropy(logits.float().view(B * T, -1), targets.view(B * T))
-
-    return GPT(**shape)
+    return TorchGPT(**shape)
 
 
 def run_torch(args, mode: str, deadline: float) -> dict:
@@ -251,7 +193,7 @@ def run_torch(args, mode: str, deadline: float) -> dict:
 
     def step():
         with torch.autocast(device_type=dev, dtype=torch.float16, enabled=amp):
-            loss = model(x, y)
+            _, loss = model(x, y)
         scaler.scale(loss).backward()
         scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)
