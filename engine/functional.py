@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from engine.amp import autocast_dtype
 from engine.backend import get_xp
-from engine.function import Function
 from engine.ops import elementwise as E
 from engine.ops import fused as Fu
 from engine.ops import matmul as M
@@ -221,9 +220,3 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 
 def pad(x: Tensor, pad_width, value: float = 0.0) -> Tensor:
     return x.pad(pad_width, value)
-
-
-def all_ops() -> dict[str, type[Function]]:
-    """Every registered op class by name (the tests enumerate this)."""
-    return dict(Function.registry)
-
