@@ -6,6 +6,13 @@
 3.0
 """
 
+import os
+
+# OpenBLAS's idle threads spin for 2^28 cycles (~0.1 s) after every matmul, holding a core that
+# our elementwise threads (engine/parallel.py) need; 2^16 cycles keeps matmuls as fast. Read by
+# OpenBLAS when NumPy is first imported, so it only helps where engine is imported before NumPy.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
+
 from engine.amp import autocast
 from engine.backend import gpu_available
 from engine.function import Function, enable_grad, is_grad_enabled, no_grad

@@ -6,6 +6,7 @@ import math
 
 from engine.backend import erf
 from engine.function import Function
+from engine.parallel import parallel_for
 
 
 def sum_to(grad, shape: tuple):
@@ -183,21 +184,28 @@ class Gelu(Function):
 
     def forward(self, a, approximate: str = "tanh"):
         xp = self.xp
-        self.save_for_backward(a)
         self.approximate = approximate
         if approximate == "tanh":
-            # In place, two arrays instead of six: t = tanh(k·(a + c·a³)), out = 0.5·a·(1 + t).
-            t = xp.multiply(a, a, out=xp.empty_like(a))  # out=: stays an array for 0-d input
-            t *= 0.044715 * _SQRT_2_OVER_PI
-            t += _SQRT_2_OVER_PI
-            t *= a
-            xp.tanh(t, out=t)
-            self.t = t
-            out = t + 1
-            out *= a
-            out *= 0.5
+            a = _contiguous(a)
+            self.save_for_backward(a)
+            self.t, out = xp.empty_like(a), xp.empty_like(a)
+            a1, t1, out1 = a.reshape(-1), self.t.reshape(-1), out.reshape(-1)
+
+            def kernel(lo, hi):  # t = tanh(k·(a + c·a³)), out = 0.5·a·(1 + t), in place
+                x, t, o = a1[lo:hi], t1[lo:hi], out1[lo:hi]
+                xp.multiply(x, x, out=t)
+                t *= 0.044715 * _SQRT_2_OVER_PI
+                t += _SQRT_2_OVER_PI
+                t *= x
+                xp.tanh(t, out=t)
+                xp.add(t, 1, out=o)
+                o *= x
+                o *= 0.5
+
+            parallel_for(xp, a.size, kernel)
             return out
         if approximate == "none":
+            self.save_for_backward(a)
             return 0.5 * a * (1 + erf(a * (1 / math.sqrt(2))))
         raise ValueError(f"gelu approximate must be 'tanh' or 'none', got {approximate!r}")
 
@@ -205,23 +213,30 @@ class Gelu(Function):
         xp = self.xp
         (a,) = self.saved
         if self.approximate == "tanh":
-            # d/da = 0.5·(1 + t) + 0.5·a·(1 − t²)·k·(1 + 3c·a²), in place.
+            # d/da = 0.5·(1 + t) + 0.5·a·(1 − t²)·k·(1 + 3c·a²), times g, in place; one thread,
+            # since without a tanh the work is too cheap to pay for a hand-off (bench/RESULTS.md).
             t = self.t
             d = xp.multiply(a, a, out=xp.empty_like(a))
             d *= 3 * 0.044715 * _SQRT_2_OVER_PI
             d += _SQRT_2_OVER_PI
             d *= a
-            s = t * t
+            s = xp.multiply(t, t, out=xp.empty_like(t))
             s -= 1
             d *= s
             d *= -0.5
-            d += t * 0.5
+            s = xp.multiply(t, 0.5, out=s)
+            d += s
             d += 0.5
             d *= g
             return d
         cdf = 0.5 * (1 + erf(a * (1 / math.sqrt(2))))
         pdf = xp.exp(-0.5 * a * a) * (1 / math.sqrt(2 * math.pi))
         return g * (cdf + a * pdf)
+
+
+def _contiguous(a):
+    """``a`` itself when C-contiguous, else a C-contiguous copy (0-d stays 0-d, unlike ascontiguousarray)."""
+    return a if a.flags.c_contiguous else a.copy()
 
 
 class Sin(Function):

@@ -9,6 +9,7 @@ import math
 
 from engine.backend import device_of, scatter_add
 from engine.function import Function
+from engine.parallel import parallel_for
 from engine.rng import generator
 
 
@@ -109,35 +110,45 @@ class LayerNorm(Function):
     def forward(self, x, weight=None, bias=None, eps=1e-5):
         xp = self.xp
         self.dtypes = [None if a is None else a.dtype for a in (x, weight, bias)]
-        work = "float32" if x.dtype.itemsize < 4 else x.dtype
-        x = x.astype(work, copy=False)
-        xc = x - x.mean(axis=-1, keepdims=True)
-        var = (xc * xc).mean(axis=-1, keepdims=True)
-        rstd = 1 / xp.sqrt(var + eps)  # (..., 1)
-        xhat = xc
+        work = xp.dtype("float32") if x.dtype.itemsize < 4 else x.dtype
+        C = x.shape[-1]
+        x2 = x.astype(work, copy=False).reshape(-1, C)  # (N, C)
+        w = None if weight is None else weight.astype(work, copy=False)
+        # Row sums by einsum: 3x NumPy's .sum(-1) on rows this short, and x·x without a temporary.
+        xhat = x2 - (xp.einsum("nc->n", x2) * work.type(1 / C))[:, None]
+        var = xp.einsum("nc,nc->n", xhat, xhat)
+        var *= work.type(1 / C)
+        var += work.type(eps)
+        rstd = xp.reciprocal(xp.sqrt(var, out=var), out=var)[:, None]  # (N, 1)
         xhat *= rstd
-        self.save_for_backward(weight)
-        self.xhat, self.rstd = xhat, rstd
-        out = xhat * weight.astype(work, copy=False) if weight is not None else xhat.copy()
+        out = xhat * w if w is not None else xhat.copy()
         if bias is not None:
             out += bias
-        return out.astype(self.dtypes[0], copy=False)
+        self.save_for_backward(w)
+        self.xhat, self.rstd = xhat, rstd
+        return out.reshape(x.shape).astype(self.dtypes[0], copy=False)
 
     def backward(self, g):
-        (weight,) = self.saved
-        xhat, rstd = self.xhat, self.rstd
-        g = g.astype(xhat.dtype, copy=False)
-        c = xhat.shape[-1]
-        lead = tuple(range(g.ndim - 1))
-        gw = (g * xhat).sum(axis=lead) if self.needs_input_grad[1] else None
-        gb = g.sum(axis=lead) if self.needs_input_grad[2] else None
-        gx = None
-        if self.needs_input_grad[0]:
-            gxhat = g * weight.astype(xhat.dtype, copy=False) if weight is not None else g
-            proj = (gxhat * xhat).sum(axis=-1, keepdims=True) / c
-            gx = gxhat - gxhat.sum(axis=-1, keepdims=True) / c
+        xp = self.xp
+        (w,) = self.saved
+        xhat, rstd = self.xhat, self.rstd  # (N, C), (N, 1)
+        N, C = xhat.shape
+        g2 = g.astype(xhat.dtype, copy=False).reshape(N, C)
+        need_x, need_w, need_b = self.needs_input_grad
+        gx = gw = gb = None
+        if need_b:
+            gb = xp.ones(N, dtype=g2.dtype) @ g2  # column sums as one GEMV: 2x .sum(0)
+        if need_w:
+            gw = xp.einsum("nc,nc->c", g2, xhat)
+        if need_x:  # gx = rstd · (gxhat − mean(gxhat) − xhat · mean(gxhat · xhat)), gxhat = g·w
+            gx = g2 * w if w is not None else g2.copy()
+            inv_c = xhat.dtype.type(1 / C)
+            proj = xp.einsum("nc,nc->n", gx, xhat)[:, None]
+            proj *= inv_c
+            gx -= (xp.einsum("nc->n", gx) * inv_c)[:, None]
             gx -= xhat * proj
             gx *= rstd
+            gx = gx.reshape(g.shape)
         return tuple(None if a is None else a.astype(d, copy=False) for a, d in zip((gx, gw, gb), self.dtypes))
 
 
@@ -174,13 +185,29 @@ def attention_forward(fn: Function, q, k, v, keep, dropout_p: float, scale):
     """softmax(q kᵀ · scale, masked) v on arrays; keeps on ``fn`` what backward needs."""
     xp = fn.xp
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
-    s = q @ xp.swapaxes(k, -1, -2)  # (…, T, S)
-    s *= q.dtype.type(scale)
+    s = q @ xp.swapaxes(k, -1, -2)  # (…, T, S), a fresh C-contiguous array
+    T, S = s.shape[-2:]
+    s3 = s.reshape(-1, T, S)
+    masked = masked_rows = None
     if keep is not None:
-        s = xp.where(keep, s, q.dtype.type(-math.inf))
-    s -= s.max(axis=-1, keepdims=True)
-    xp.exp(s, out=s)
-    s /= s.sum(axis=-1, keepdims=True)
+        masked = ~xp.broadcast_to(keep, keep.shape[:-2] + (T, S))
+        if masked.size == T * S:  # one (T, S) mask for every head: the usual causal case
+            masked = masked.reshape(T, S)
+        else:  # a mask per batch entry or head
+            masked_rows = xp.broadcast_to(masked, s.shape).reshape(-1, T, S)
+    scale_, neg_inf = q.dtype.type(scale), q.dtype.type(-math.inf)
+
+    def softmax_kernel(lo, hi):  # rows lo:hi of (…, T, S), in place, on several threads
+        x = s3[lo:hi]
+        x *= scale_
+        if masked is not None:
+            xp.copyto(x, neg_inf, where=masked if masked_rows is None else masked_rows[lo:hi])
+        x -= x.max(axis=-1, keepdims=True)
+        xp.exp(x, out=x)
+        r = xp.einsum("nts->nt", x)[..., None]  # row sums: einsum is 3x .sum(-1) here
+        x *= xp.reciprocal(r, out=r)
+
+    parallel_for(xp, len(s3), softmax_kernel, row_size=T * S)
     p = s
     fn.drop = None
     if dropout_p > 0:
@@ -198,11 +225,11 @@ def attention_backward(fn: Function, q, k, v, g):
     p, drop = fn.p, fn.drop
     pd = p * drop if drop is not None else p
     gv = xp.swapaxes(pd, -1, -2) @ g
-    gp = g @ xp.swapaxes(v, -1, -2)  # (…, T, S)
+    gs = g @ xp.swapaxes(v, -1, -2)  # (…, T, S): dL/dp, then dL/ds in place
     if drop is not None:
-        gp *= drop
-    gs = gp
-    gs -= (gp * p).sum(axis=-1, keepdims=True)
+        gs *= drop
+    # ds = p · (dp − Σ dp·p) · scale, in place; the row dot by einsum, without a (…, T, S) temporary
+    gs -= xp.einsum("...ts,...ts->...t", gs, p)[..., None]
     gs *= p
     gs *= q.dtype.type(fn.scale)
     gq = gs @ k

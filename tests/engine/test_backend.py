@@ -183,3 +183,15 @@ def test_freed_array_memory_is_reused_without_page_faults():
     # 20 steps of 16 MiB: 4096 pages each when the freed memory goes back to the OS, none when reused.
     assert faults("default") > 20 * 4096 // 2
     assert faults("") < 4096
+
+
+@pytest.mark.parametrize("index", [[2, 0, 2, 1, 2], [-1, 2, 0, -3, 0], [], [1]])
+def test_scatter_add_rows_equals_add_at(index):
+    rng = np.random.default_rng(0)
+    index = np.array(index, dtype=np.int64)
+    values = rng.standard_normal((len(index), 4))
+    target = rng.standard_normal((3, 4))
+    expected = target.copy()
+    np.add.at(expected, index, values)
+    scatter_add(target, index, values)
+    np.testing.assert_allclose(target, expected, rtol=1e-12, atol=1e-12)

@@ -1,0 +1,106 @@
+"""Elementwise work on every core.
+
+NumPy's BLAS already runs matmuls on all cores, but each ufunc runs on one. NumPy releases the
+GIL inside a ufunc, so a kernel split into row ranges runs in parallel on a few Python threads.
+Each thread also walks its range in chunks of about ``CHUNK`` elements, so that a kernel's
+several passes over one chunk stay in the core's L2 cache.
+
+Only the CPU uses this; CuPy kernels are parallel already.
+
+For the split to pay off OpenBLAS must not keep a core busy after each matmul: its idle threads
+spin for 2^28 cycles (~0.1 s) by default. ``engine/__init__.py`` lowers that to 2^16 cycles
+through ``OPENBLAS_THREAD_TIMEOUT``, which OpenBLAS reads when NumPy is first imported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+THREADS_ENV = "TINYGRAD_GPT_THREADS"
+CHUNK = 1 << 16  # elements per call of a kernel: 256 KiB of float32, a few arrays fit in L2
+MIN_PARALLEL = 1 << 15  # below this many elements a thread hand-off costs more than it saves
+
+
+def _default_threads() -> int:
+    env = os.environ.get(THREADS_ENV, "")
+    if env:
+        return max(1, int(env))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+_threads = _default_threads()
+_pool: ThreadPoolExecutor | None = None
+
+
+def get_num_threads() -> int:
+    """Threads used for elementwise work on the CPU (default: the cores this process may use).
+
+    >>> get_num_threads() >= 1
+    True
+    """
+    return _threads
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads for elementwise work on the CPU (1: no threads). BLAS is not affected.
+
+    >>> old = get_num_threads(); set_num_threads(1); get_num_threads()
+    1
+    >>> set_num_threads(old)
+    """
+    global _threads, _pool
+    if int(n) < 1:
+        raise ValueError(f"set_num_threads needs n >= 1, got {n}")
+    _threads = int(n)
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+
+
+def parallel_for(xp, n: int, kernel: Callable[[int, int], Any], row_size: int = 1) -> list:
+    """Call ``kernel(lo, hi)`` on consecutive chunks that cover ``range(n)`` exactly once.
+
+    ``n`` counts rows of ``row_size`` elements each (1 for a flat array). A kernel must write
+    only its rows ``lo:hi``, since chunks run at the same time on different threads. The chunks
+    do not depend on the number of threads, so neither does any result: a kernel that returns a
+    partial sum gives the same partials, which come back as a list in chunk order. On CuPy, or
+    for work under ``MIN_PARALLEL`` elements, there is one chunk ``(0, n)``.
+
+    >>> out = np.zeros(10)
+    >>> def fill(lo, hi): out[lo:hi] = np.arange(lo, hi); return hi - lo
+    >>> parallel_for(np, 10, fill), out.tolist() == list(range(10))
+    ([10], True)
+    """
+    global _pool
+    if xp is not np or n * row_size < MIN_PARALLEL or n < 2:
+        return [kernel(0, n)]
+    step = max(1, CHUNK // max(1, row_size))
+    starts = range(0, n, step)
+    results: list = [None] * len(starts)
+
+    def run(first: int, last: int) -> None:  # chunks first..last-1
+        for i in range(first, last):
+            results[i] = kernel(starts[i], min(n, starts[i] + step))
+
+    parts = min(_threads, len(starts))
+    bounds = [len(starts) * i // parts for i in range(parts + 1)]
+    if parts == 1:
+        run(0, len(starts))
+        return results
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=_threads - 1, thread_name_prefix="engine-elementwise")
+    futures = [_pool.submit(run, bounds[i], bounds[i + 1]) for i in range(1, parts)]
+    try:
+        run(bounds[0], bounds[1])
+    finally:
+        for f in futures:
+            f.result()  # re-raises a worker's exception here
+    return results

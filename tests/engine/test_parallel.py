@@ -1,0 +1,145 @@
+"""engine.parallel: chunks cover the work exactly once, and no result depends on the thread count.
+
+The threaded kernels only run on arrays over ``MIN_PARALLEL`` elements, which the property tests'
+small arrays never reach, so each threaded op is checked here on big inputs: bit-identical across
+thread counts, and equal to the plain NumPy formula in float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import engine.functional as F
+from engine import Tensor
+from engine.parallel import CHUNK, MIN_PARALLEL, get_num_threads, parallel_for, set_num_threads
+
+
+@pytest.fixture
+def threads():
+    """Run a body under several thread counts, restoring the default afterwards."""
+    old = get_num_threads()
+    yield set_num_threads
+    set_num_threads(old)
+
+
+@pytest.mark.parametrize("n,row_size", [(1, MIN_PARALLEL), (10, 1), (MIN_PARALLEL, 1), (3 * CHUNK + 7, 1),
+                                        (1000, 129), (5, CHUNK * 2)])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_chunks_cover_every_row_once(threads, n, row_size, n_threads):
+    threads(n_threads)
+    hits = np.zeros(n, dtype=np.int64)
+    chunks = parallel_for(np, n, lambda lo, hi: (np.add.at(hits, np.arange(lo, hi), 1), (lo, hi))[1], row_size)
+    assert (hits == 1).all()
+    assert chunks[0][0] == 0 and chunks[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))  # in order, no gaps
+    threads(1)
+    assert parallel_for(np, n, lambda lo, hi: (lo, hi), row_size) == chunks  # same chunks on 1 thread
+
+
+def test_worker_exception_reaches_the_caller(threads):
+    threads(2)
+
+    def kernel(lo, hi):
+        if lo > 0:
+            raise RuntimeError(f"bad chunk {lo}")
+
+    with pytest.raises(RuntimeError, match="bad chunk"):
+        parallel_for(np, 4 * CHUNK, kernel)
+
+
+def test_set_num_threads_rejects_zero():
+    with pytest.raises(ValueError, match="n >= 1"):
+        set_num_threads(0)
+
+
+def run_op(op, arrays, seed=0):
+    """Forward and backward of ``op`` on fresh leaf tensors: (output, input grads) as arrays."""
+    ts = [Tensor(a, requires_grad=True) for a in arrays]
+    out = op(*ts)
+    g = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
+    out.backward(g)
+    return [out.data] + [t.grad.data for t in ts], g
+
+
+def same_under_threads(threads, op, arrays):
+    results = []
+    for n in (1, 2, 3):
+        threads(n)
+        results.append(run_op(op, arrays)[0])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+    return results[0]
+
+
+def gelu_reference(x, g):
+    k, c = math.sqrt(2 / math.pi), 0.044715
+    t = np.tanh(k * (x + c * x**3))
+    return 0.5 * x * (1 + t), g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x))
+
+
+@pytest.mark.parametrize("shape", [(300, 257), (3 * CHUNK + 5,)])
+def test_gelu_threads_equal_one_thread_and_formula(threads, shape):
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32) * 3
+    assert x.size >= MIN_PARALLEL
+    out, gx = same_under_threads(threads, F.gelu, [x])
+    _, g = run_op(F.gelu, [x])
+    ref_out, ref_gx = gelu_reference(x.astype(np.float64), g.astype(np.float64))
+    np.testing.assert_allclose(out, ref_out, rtol=2e-6, atol=2e-6)
+    # The derivative's two terms cancel for x near -3, each about 16·|g|: float32 rounding of
+    # ~1e-6 absolute there, so atol 1e-5 (the threaded and 1-thread results are bit-equal above).
+    np.testing.assert_allclose(gx, ref_gx, rtol=2e-5, atol=1e-5)
+
+
+def attention_reference(q, k, v, keep, g):
+    """softmax(q kᵀ/√d, masked) v and its gradients, in float64, by the textbook formulas."""
+    s = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    s = np.where(keep, s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    gv = np.swapaxes(p, -1, -2) @ g
+    gp = g @ np.swapaxes(v, -1, -2)
+    gs = p * (gp - (gp * p).sum(-1, keepdims=True)) / math.sqrt(q.shape[-1])
+    return p @ v, gs @ k, np.swapaxes(gs, -1, -2) @ q, gv
+
+
+@pytest.mark.parametrize("mask", ["causal", "per_batch", "none"])
+def test_attention_threads_equal_one_thread_and_formula(threads, mask):
+    rng = np.random.default_rng(2)
+    B, H, T, D = 3, 4, 96, 16  # B·H·T·T = 110,592 scores: threaded
+    q, k, v = (rng.standard_normal((B, H, T, D)).astype(np.float32) for _ in range(3))
+    keep = {"causal": np.tril(np.ones((T, T), bool)),
+            "per_batch": rng.random((B, 1, T, T)) < 0.7,
+            "none": np.ones((T, T), bool)}[mask]
+    keep[..., :, 0] = True  # every query sees a key: no all-masked (nan) rows
+    op = lambda q_, k_, v_: F.scaled_dot_product_attention(q_, k_, v_, causal=False, mask=keep)  # noqa: E731
+    results = same_under_threads(threads, op, [q, k, v])
+    _, g = run_op(op, [q, k, v])
+    ref = attention_reference(*(a.astype(np.float64) for a in (q, k, v)), keep, g.astype(np.float64))
+    for got, want in zip(results, ref):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def layer_norm_reference(x, w, b, g, eps=1e-5):
+    mean = x.mean(-1, keepdims=True)
+    rstd = 1 / np.sqrt(((x - mean) ** 2).mean(-1, keepdims=True) + eps)
+    xhat = (x - mean) * rstd
+    gxhat = g * w
+    gx = rstd * (gxhat - gxhat.mean(-1, keepdims=True) - xhat * (gxhat * xhat).mean(-1, keepdims=True))
+    lead = tuple(range(x.ndim - 1))
+    return xhat * w + b, gx, (g * xhat).sum(lead), g.sum(lead)
+
+
+def test_layer_norm_threads_equal_one_thread_and_formula(threads):
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((7, 300, 48)) * 2 + 1).astype(np.float32)  # 100,800 elements, 2,100 rows
+    w, b = (rng.standard_normal(48).astype(np.float32) for _ in range(2))
+    op = lambda x_, w_, b_: F.layer_norm(x_, w_, b_)  # noqa: E731
+    results = same_under_threads(threads, op, [x, w, b])
+    _, g = run_op(op, [x, w, b])
+    ref = layer_norm_reference(*(a.astype(np.float64) for a in (x, w, b, g)))
+    for got, want in zip(results, ref):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
