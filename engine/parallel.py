@@ -23,7 +23,9 @@ import numpy as np
 
 THREADS_ENV = "TINYGRAD_GPT_THREADS"
 CHUNK = 1 << 16  # elements per call of a kernel: 256 KiB of float32, a few arrays fit in L2
-MIN_PARALLEL = 1 << 15  # below this many elements a thread hand-off costs more than it saves
+MIN_PARALLEL = 1 << 15  # below this many elements a thread hand-off costs more than a tanh/exp saves
+MIN_PARALLEL_CHEAP = 1 << 20  # the same for kernels of cheap passes (+, *), which gain only once
+#                               their arrays outgrow the caches and memory bandwidth is the limit
 
 
 def _default_threads() -> int:
@@ -65,14 +67,16 @@ def set_num_threads(n: int) -> None:
         _pool = None
 
 
-def parallel_for(xp, n: int, kernel: Callable[[int, int], Any], row_size: int = 1) -> list:
+def parallel_for(xp, n: int, kernel: Callable[[int, int], Any], row_size: int = 1,
+                 min_parallel: int = MIN_PARALLEL) -> list:
     """Call ``kernel(lo, hi)`` on consecutive chunks that cover ``range(n)`` exactly once.
 
     ``n`` counts rows of ``row_size`` elements each (1 for a flat array). A kernel must write
     only its rows ``lo:hi``, since chunks run at the same time on different threads. The chunks
     do not depend on the number of threads, so neither does any result: a kernel that returns a
     partial sum gives the same partials, which come back as a list in chunk order. On CuPy, or
-    for work under ``MIN_PARALLEL`` elements, there is one chunk ``(0, n)``.
+    for work under ``min_parallel`` elements, there is one chunk ``(0, n)``: pass
+    ``MIN_PARALLEL_CHEAP`` for a kernel without transcendental functions.
 
     >>> out = np.zeros(10)
     >>> def fill(lo, hi): out[lo:hi] = np.arange(lo, hi); return hi - lo
@@ -80,7 +84,7 @@ def parallel_for(xp, n: int, kernel: Callable[[int, int], Any], row_size: int = 
     ([10], True)
     """
     global _pool
-    if xp is not np or n * row_size < MIN_PARALLEL or n < 2:
+    if xp is not np or n * row_size < min_parallel or n < 2:
         return [kernel(0, n)]
     step = max(1, CHUNK // max(1, row_size))
     starts = range(0, n, step)

@@ -9,7 +9,7 @@ import math
 
 from engine.backend import device_of, scatter_add
 from engine.function import Function
-from engine.parallel import parallel_for
+from engine.parallel import MIN_PARALLEL_CHEAP, parallel_for
 from engine.rng import generator
 
 
@@ -228,10 +228,16 @@ def attention_backward(fn: Function, q, k, v, g):
     gs = g @ xp.swapaxes(v, -1, -2)  # (…, T, S): dL/dp, then dL/ds in place
     if drop is not None:
         gs *= drop
-    # ds = p · (dp − Σ dp·p) · scale, in place; the row dot by einsum, without a (…, T, S) temporary
-    gs -= xp.einsum("...ts,...ts->...t", gs, p)[..., None]
-    gs *= p
-    gs *= q.dtype.type(fn.scale)
+    T, S = gs.shape[-2:]
+    gs3, p3, scale = gs.reshape(-1, T, S), p.reshape(-1, T, S), q.dtype.type(fn.scale)
+
+    def softmax_grad_kernel(lo, hi):  # ds = p · (dp − Σ dp·p) · scale, in place, rows lo:hi
+        x, pp = gs3[lo:hi], p3[lo:hi]
+        x -= xp.einsum("nts,nts->nt", x, pp)[..., None]  # the row dot without a temporary
+        x *= pp
+        x *= scale
+
+    parallel_for(xp, len(gs3), softmax_grad_kernel, row_size=T * S, min_parallel=MIN_PARALLEL_CHEAP)
     gq = gs @ k
     gk = xp.swapaxes(gs, -1, -2) @ q
     return gq, gk, gv

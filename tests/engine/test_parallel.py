@@ -14,7 +14,7 @@ import pytest
 
 import engine.functional as F
 from engine import Tensor
-from engine.parallel import CHUNK, MIN_PARALLEL, get_num_threads, parallel_for, set_num_threads
+from engine.parallel import CHUNK, MIN_PARALLEL, MIN_PARALLEL_CHEAP, get_num_threads, parallel_for, set_num_threads
 
 
 @pytest.fixture
@@ -81,10 +81,10 @@ def gelu_reference(x, g):
     return 0.5 * x * (1 + t), g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x))
 
 
-@pytest.mark.parametrize("shape", [(300, 257), (3 * CHUNK + 5,)])
+@pytest.mark.parametrize("shape", [(300, 257), (3 * CHUNK + 5,), (1030, 1024)])  # the last: backward threaded too
 def test_gelu_threads_equal_one_thread_and_formula(threads, shape):
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32) * 3
-    assert x.size >= MIN_PARALLEL
+    assert x.size >= MIN_PARALLEL and (x.size >= MIN_PARALLEL_CHEAP or shape != (1030, 1024))
     out, gx = same_under_threads(threads, F.gelu, [x])
     _, g = run_op(F.gelu, [x])
     ref_out, ref_gx = gelu_reference(x.astype(np.float64), g.astype(np.float64))
@@ -106,10 +106,10 @@ def attention_reference(q, k, v, keep, g):
     return p @ v, gs @ k, np.swapaxes(gs, -1, -2) @ q, gv
 
 
-@pytest.mark.parametrize("mask", ["causal", "per_batch", "none"])
-def test_attention_threads_equal_one_thread_and_formula(threads, mask):
+@pytest.mark.parametrize("mask,T", [("causal", 96), ("per_batch", 96), ("none", 96), ("causal", 520)])
+def test_attention_threads_equal_one_thread_and_formula(threads, mask, T):
     rng = np.random.default_rng(2)
-    B, H, T, D = 3, 4, 96, 16  # B·H·T·T = 110,592 scores: threaded
+    B, H, D = 3, 4, 16  # B·H·T·T: 110,592 scores (forward threaded), or 3.2M (backward threaded too)
     q, k, v = (rng.standard_normal((B, H, T, D)).astype(np.float32) for _ in range(3))
     keep = {"causal": np.tril(np.ones((T, T), bool)),
             "per_batch": rng.random((B, 1, T, T)) < 0.7,
