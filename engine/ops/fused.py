@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from engine.backend import device_of, scatter_add
 from engine.function import Function
 from engine.parallel import MIN_PARALLEL_CHEAP, parallel_for
@@ -181,65 +183,113 @@ class Dropout(Function):
         return g * self.mask
 
 
-def attention_forward(fn: Function, q, k, v, keep, dropout_p: float, scale):
-    """softmax(q kᵀ · scale, masked) v on arrays; keeps on ``fn`` what backward needs."""
-    xp = fn.xp
-    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
-    s = q @ xp.swapaxes(k, -1, -2)  # (…, T, S), a fresh C-contiguous array
+ATTENTION_BLOCK = 64  # query rows per block (32 was slower at T = 256: smaller GEMMs, more calls)
+
+
+def query_blocks(masked, T: int, S: int, xp) -> list[tuple[int, int, int, int]]:
+    """[(t0, t1, k0, k1)]: query rows t0:t1 attend only keys k0:k1, the rest of their rows masked.
+
+    With a causal mask, block i skips the keys after its last query: about half of qkᵀ, the
+    softmax and p·v. One block (0, T, 0, S) without a shared (T, S) mask, on CuPy, or for short T.
+
+    >>> query_blocks(~np.tril(np.ones((256, 256), bool)), 256, 256, np)
+    [(0, 64, 0, 64), (64, 128, 0, 128), (128, 192, 0, 192), (192, 256, 0, 256)]
+    """
+    if masked is None or masked.ndim != 2 or xp is not np or T < 2 * ATTENTION_BLOCK:
+        return [(0, T, 0, S)]
+    blocks = []
+    for t0 in range(0, T, ATTENTION_BLOCK):
+        t1 = min(T, t0 + ATTENTION_BLOCK)
+        seen = np.flatnonzero(~masked[t0:t1].all(axis=0))  # keys some query of the block sees
+        k0, k1 = (int(seen[0]), int(seen[-1]) + 1) if len(seen) else (0, S)
+        blocks.append((t0, t1, k0, k1))
+    return blocks
+
+
+def softmax_rows_(xp, s, masked, scale) -> None:
+    """s (…, T, S) ← softmax(s · scale) over its last axis, in place, -inf where ``masked``
+    ((T, S), or (…, T, S) per batch entry, or None). Threaded over the leading entries."""
     T, S = s.shape[-2:]
     s3 = s.reshape(-1, T, S)
-    masked = masked_rows = None
-    if keep is not None:
-        masked = ~xp.broadcast_to(keep, keep.shape[:-2] + (T, S))
-        if masked.size == T * S:  # one (T, S) mask for every head: the usual causal case
-            masked = masked.reshape(T, S)
-        else:  # a mask per batch entry or head
-            masked_rows = xp.broadcast_to(masked, s.shape).reshape(-1, T, S)
-    scale_, neg_inf = q.dtype.type(scale), q.dtype.type(-math.inf)
+    per_row = masked is not None and masked.ndim == 3
+    scale, neg_inf = s.dtype.type(scale), s.dtype.type(-math.inf)
 
-    def softmax_kernel(lo, hi):  # rows lo:hi of (…, T, S), in place, on several threads
+    def kernel(lo, hi):
         x = s3[lo:hi]
-        x *= scale_
+        x *= scale
         if masked is not None:
-            xp.copyto(x, neg_inf, where=masked if masked_rows is None else masked_rows[lo:hi])
+            xp.copyto(x, neg_inf, where=masked[lo:hi] if per_row else masked)
         x -= x.max(axis=-1, keepdims=True)
         xp.exp(x, out=x)
         r = xp.einsum("nts->nt", x)[..., None]  # row sums: einsum is 3x .sum(-1) here
         x *= xp.reciprocal(r, out=r)
 
-    parallel_for(xp, len(s3), softmax_kernel, row_size=T * S)
-    p = s
-    fn.drop = None
-    if dropout_p > 0:
-        fn.drop = dropout_mask(p.shape, dropout_p, p.dtype, xp, device_of(p))
-        pd = p * fn.drop
-    else:
-        pd = p
-    fn.p, fn.scale = p, scale
-    return pd @ v
+    parallel_for(xp, len(s3), kernel, row_size=T * S)
 
 
-def attention_backward(fn: Function, q, k, v, g):
-    """(gq, gk, gv) for ``attention_forward``'s output gradient ``g``."""
-    xp = fn.xp
-    p, drop = fn.p, fn.drop
-    pd = p * drop if drop is not None else p
-    gv = xp.swapaxes(pd, -1, -2) @ g
-    gs = g @ xp.swapaxes(v, -1, -2)  # (…, T, S): dL/dp, then dL/ds in place
-    if drop is not None:
-        gs *= drop
+def softmax_rows_backward_(xp, gs, p, scale) -> None:
+    """gs (…, T, S) ← p · (gs − Σ gs·p) · scale in place: from dL/dp to dL/d(scores)."""
     T, S = gs.shape[-2:]
-    gs3, p3, scale = gs.reshape(-1, T, S), p.reshape(-1, T, S), q.dtype.type(fn.scale)
+    gs3, p3, scale = gs.reshape(-1, T, S), p.reshape(-1, T, S), gs.dtype.type(scale)
 
-    def softmax_grad_kernel(lo, hi):  # ds = p · (dp − Σ dp·p) · scale, in place, rows lo:hi
+    def kernel(lo, hi):
         x, pp = gs3[lo:hi], p3[lo:hi]
         x -= xp.einsum("nts,nts->nt", x, pp)[..., None]  # the row dot without a temporary
         x *= pp
         x *= scale
 
-    parallel_for(xp, len(gs3), softmax_grad_kernel, row_size=T * S, min_parallel=MIN_PARALLEL_CHEAP)
-    gq = gs @ k
-    gk = xp.swapaxes(gs, -1, -2) @ q
+    parallel_for(xp, len(gs3), kernel, row_size=T * S, min_parallel=MIN_PARALLEL_CHEAP)
+
+
+def attention_forward(fn: Function, q, k, v, keep, dropout_p: float, scale):
+    """softmax(q kᵀ · scale, masked) v on arrays; keeps on ``fn`` what backward needs."""
+    xp = fn.xp
+    fn.scale = scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    T, S = q.shape[-2], k.shape[-2]
+    lead = q.shape[:-2]
+    masked = None
+    if keep is not None:
+        masked = ~xp.broadcast_to(keep, keep.shape[:-2] + (T, S))
+        if masked.size == T * S:  # one (T, S) mask for every head: the usual causal case
+            masked = masked.reshape(T, S)
+        else:  # a mask per batch entry or head
+            masked = xp.broadcast_to(masked, lead + (T, S)).reshape(-1, T, S)
+    fn.blocks = query_blocks(masked, T, S, xp)
+    fn.drop = dropout_mask(lead + (T, S), dropout_p, q.dtype, xp, device_of(q)) if dropout_p > 0 else None
+    fn.p = []
+    y = None if len(fn.blocks) == 1 else xp.empty(lead + (T, v.shape[-1]), dtype=q.dtype)
+    for t0, t1, k0, k1 in fn.blocks:
+        p = q[..., t0:t1, :] @ xp.swapaxes(k[..., k0:k1, :], -1, -2)  # (…, t1-t0, k1-k0), fresh
+        m = masked if masked is None or len(fn.blocks) == 1 else masked[t0:t1, k0:k1]
+        softmax_rows_(xp, p, None if m is None or not m.any() else m, scale)
+        fn.p.append(p)
+        pd = p if fn.drop is None else p * fn.drop[..., t0:t1, k0:k1]
+        if y is None:
+            return pd @ v
+        y[..., t0:t1, :] = pd @ v[..., k0:k1, :]
+    return y
+
+
+def attention_backward(fn: Function, q, k, v, g):
+    """(gq, gk, gv) for ``attention_forward``'s output gradient ``g``."""
+    xp = fn.xp
+    one = len(fn.blocks) == 1
+    if not one:  # block slices of contiguous copies make better BLAS operands than head views of qkv
+        q, k, v = xp.ascontiguousarray(q), xp.ascontiguousarray(k), xp.ascontiguousarray(v)
+    gq, gk, gv = (None, None, None) if one else (xp.empty_like(q), xp.zeros_like(k), xp.zeros_like(v))
+    for (t0, t1, k0, k1), p in zip(fn.blocks, fn.p):
+        drop = None if fn.drop is None else fn.drop[..., t0:t1, k0:k1]
+        gb, qb, kb, vb = g[..., t0:t1, :], q[..., t0:t1, :], k[..., k0:k1, :], v[..., k0:k1, :]
+        pd = p if drop is None else p * drop
+        gs = gb @ xp.swapaxes(vb, -1, -2)  # dL/dp, then dL/d(scores) in place
+        if drop is not None:
+            gs *= drop
+        softmax_rows_backward_(xp, gs, p, fn.scale)
+        if one:
+            return gs @ kb, xp.swapaxes(gs, -1, -2) @ qb, xp.swapaxes(pd, -1, -2) @ gb
+        gv[..., k0:k1, :] += xp.swapaxes(pd, -1, -2) @ gb
+        gq[..., t0:t1, :] = gs @ kb
+        gk[..., k0:k1, :] += xp.swapaxes(gs, -1, -2) @ qb
     return gq, gk, gv
 
 
@@ -272,6 +322,7 @@ class SelfAttention(Function):
         heads = qkv.reshape(B, T, 3, n_head, C // n_head).transpose(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
         q, k, v = heads[0], heads[1], heads[2]
         self.save_for_backward(qkv)
+        self.n_head = n_head
         y = attention_forward(self, q, k, v, keep, dropout_p, scale)  # (B, nh, T, hs)
         return y.transpose(0, 2, 1, 3).reshape(B, T, C)
 
@@ -279,7 +330,7 @@ class SelfAttention(Function):
         (qkv,) = self.saved
         B, T, C3 = qkv.shape
         C = C3 // 3
-        nh = self.p.shape[1]
+        nh = self.n_head
         heads = qkv.reshape(B, T, 3, nh, C // nh).transpose(2, 0, 3, 1, 4)
         g = g.reshape(B, T, nh, C // nh).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
         grads = attention_backward(self, heads[0], heads[1], heads[2], g)

@@ -143,3 +143,26 @@ def test_layer_norm_threads_equal_one_thread_and_formula(threads):
     ref = layer_norm_reference(*(a.astype(np.float64) for a in (x, w, b, g)))
     for got, want in zip(results, ref):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("window,dropout_p", [(None, 0.0), (40, 0.0), (1, 0.0), (None, 0.3), (70, 0.3)])
+def test_blocked_attention_equals_one_block(monkeypatch, window, dropout_p):
+    """Causal attention over T >= 4 blocks skips the masked keys block by block: it must equal
+    the one-block computation, dropout included (the mask is drawn once for all blocks)."""
+    import engine
+    import engine.ops.fused as fused
+
+    rng = np.random.default_rng(4)
+    B, T, n_head, hs = 2, 4 * fused.ATTENTION_BLOCK + 7, 3, 8
+    qkv = rng.standard_normal((B, T, 3 * n_head * hs)).astype(np.float32)
+
+    def run():  # [output, dqkv]
+        engine.manual_seed(0)  # the same dropout mask in both runs
+        return run_op(lambda x: F.self_attention(x, n_head, dropout_p=dropout_p, window=window), [qkv])[0]
+
+    assert len(fused.query_blocks(~F.attention_mask(T, T, window), T, T, np)) >= 4
+    blocked = run()
+    monkeypatch.setattr(fused, "ATTENTION_BLOCK", 10**9)
+    single = run()
+    for a, b in zip(blocked, single):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
