@@ -18,6 +18,7 @@ import numpy as np
 
 from engine import Tensor, no_grad
 from engine.backend import array_module, to_device, to_numpy
+from engine.parallel import MIN_PARALLEL_CHEAP, parallel_for
 
 
 class Optimizer:
@@ -138,24 +139,41 @@ class Adam(Optimizer):
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        if wd and self.decoupled:
-            p.data *= 1 - lr * wd
-        elif wd:
+        if wd and not self.decoupled:
             grad = grad + wd * p.data
         if not state:
             state["step"] = 0
             state["exp_avg"] = xp.zeros_like(p.data)
             state["exp_avg_sq"] = xp.zeros_like(p.data)
         state["step"] += 1
-        m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
-        m *= b1
-        m += (1 - b1) * grad
-        v *= b2
-        v += (1 - b2) * grad * grad
-        denom = xp.sqrt(v)
-        denom /= math.sqrt(1 - b2**t)
-        denom += eps
-        p.data -= (lr / (1 - b1**t)) * m / denom
+        t = state["step"]
+        step_size, bias_sqrt = lr / (1 - b1**t), math.sqrt(1 - b2**t)
+        decay = 1 - lr * wd if wd and self.decoupled else None
+
+        def kernel(p_, m, v, g):  # in place, with one temporary: 13 passes over a chunk in cache
+            if decay is not None:
+                p_ *= decay
+            m *= b1
+            tmp = xp.multiply(g, 1 - b1)
+            m += tmp
+            v *= b2
+            xp.multiply(g, g, out=tmp)
+            tmp *= 1 - b2
+            v += tmp
+            xp.sqrt(v, out=tmp)  # denom = sqrt(v / (1 - b2^t)) + eps, as torch
+            tmp /= bias_sqrt
+            tmp += eps
+            xp.divide(m, tmp, out=tmp)
+            tmp *= step_size
+            p_ -= tmp
+
+        arrays = (p.data, state["exp_avg"], state["exp_avg_sq"], grad)
+        if all(a.flags.c_contiguous for a in arrays) and p.data.ndim:
+            flat = [a.reshape(-1) for a in arrays]
+            parallel_for(xp, len(flat[0]), lambda lo, hi: kernel(*(a[lo:hi] for a in flat)),
+                         min_parallel=MIN_PARALLEL_CHEAP)
+        else:
+            kernel(*arrays)
 
 
 class AdamW(Adam):
@@ -178,12 +196,21 @@ def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
     grads = [p.grad.data for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    total = math.sqrt(sum(float((g.astype("float64") ** 2).sum()) for g in grads))
+    total = math.sqrt(sum(_square_sum(g) for g in grads))
     coef = max_norm / (total + 1e-6)
     if coef < 1:
         for g in grads:
             g *= g.dtype.type(coef)
     return total
+
+
+def _square_sum(g) -> float:
+    """Σ g² as one BLAS dot, accumulated in g's float type (float16 widened to float32) as torch's
+    norm is; 3x faster than summing g.astype(float64)**2 for float32 grads."""
+    g = g.reshape(-1)
+    if g.dtype.itemsize < 4:
+        g = g.astype("float32")
+    return float(array_module(g).vdot(g, g))
 
 
 class LRSchedule:

@@ -65,7 +65,8 @@ class Linear(Function):
         x, w = self.saved
         g2 = g.reshape(-1, g.shape[-1])  # (N, out)
         x2 = x.reshape(-1, x.shape[-1])
-        gb = g2.sum(axis=0) if self.needs_input_grad[2] else None
+        xp = self.xp
+        gb = xp.ones(len(g2), dtype=g2.dtype) @ g2 if self.needs_input_grad[2] else None  # GEMV: 2x .sum(0)
         cd = self.compute_dtype
         if cd is not None:
             g2, w, x2 = g2.astype(cd), w.astype(cd), x2.astype(cd)

@@ -307,3 +307,33 @@ def test_schedule_step_writes_every_group_and_constant():
     c = optim.ConstantLR(opt, lr=0.3)
     assert [c.step() for _ in range(3)] == [0.3, 0.3, 0.3]
     assert [g["lr"] for g in opt.param_groups] == [0.3, 0.3]
+
+
+@pytest.mark.parametrize("name", ["adam_l2", "adamw_betas"])
+def test_adam_on_a_big_parameter_is_thread_count_independent(name):
+    """Parameters over engine.parallel.MIN_PARALLEL_CHEAP elements are updated in chunks on several
+    threads: three steps must be bit-identical to one thread and match the reference."""
+    from engine.parallel import MIN_PARALLEL_CHEAP, get_num_threads, set_num_threads
+
+    make, rule, hp = CASES[name]
+    rng = np.random.default_rng(5)
+    p0 = rng.standard_normal((1030, 1024)).astype(np.float32)
+    gs = [rng.standard_normal(p0.shape).astype(np.float32) for _ in range(3)]
+    assert p0.size >= MIN_PARALLEL_CHEAP
+    results, old = [], get_num_threads()
+    try:
+        for n in (1, 2):
+            set_num_threads(n)
+            p = Tensor(p0.copy(), requires_grad=True)
+            opt = make([p], **hp)
+            for g in gs:
+                p.grad = Tensor(g)
+                opt.step()
+            results.append(p.data)
+    finally:
+        set_num_threads(old)
+    np.testing.assert_array_equal(results[0], results[1])
+    ref, state = p0.astype(np.float64), {}
+    for g in gs:
+        ref = rule(ref, g.astype(np.float64), state, **hp)
+    np.testing.assert_allclose(results[1], ref, rtol=1e-5, atol=1e-6)
