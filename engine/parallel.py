@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 
@@ -67,38 +66,36 @@ def set_num_threads(n: int) -> None:
         _pool = None
 
 
-def parallel_for(xp, n: int, kernel: Callable[[int, int], Any], row_size: int = 1,
-                 min_parallel: int = MIN_PARALLEL) -> list:
+def parallel_for(xp, n: int, kernel: Callable[[int, int], None], row_size: int = 1,
+                 min_parallel: int = MIN_PARALLEL) -> None:
     """Call ``kernel(lo, hi)`` on consecutive chunks that cover ``range(n)`` exactly once.
 
     ``n`` counts rows of ``row_size`` elements each (1 for a flat array). A kernel must write
-    only its rows ``lo:hi``, since chunks run at the same time on different threads. The chunks
-    do not depend on the number of threads, so neither does any result: a kernel that returns a
-    partial sum gives the same partials, which come back as a list in chunk order. On CuPy, or
-    for work under ``min_parallel`` elements, there is one chunk ``(0, n)``: pass
+    only its rows ``lo:hi``, since chunks run at the same time on different threads; each thread
+    gets an equal share of the rows and walks it in chunks of about ``CHUNK`` elements. On CuPy,
+    or for work under ``min_parallel`` elements, there is one call ``kernel(0, n)``: pass
     ``MIN_PARALLEL_CHEAP`` for a kernel without transcendental functions.
 
     >>> out = np.zeros(10)
-    >>> def fill(lo, hi): out[lo:hi] = np.arange(lo, hi); return hi - lo
-    >>> parallel_for(np, 10, fill), out.tolist() == list(range(10))
-    ([10], True)
+    >>> def fill(lo, hi): out[lo:hi] = np.arange(lo, hi)
+    >>> parallel_for(np, 10, fill); out.tolist() == list(range(10))
+    True
     """
     global _pool
     if xp is not np or n * row_size < min_parallel or n < 2:
-        return [kernel(0, n)]
+        kernel(0, n)
+        return
     step = max(1, CHUNK // max(1, row_size))
-    starts = range(0, n, step)
-    results: list = [None] * len(starts)
+    parts = min(_threads, n)
+    bounds = [n * i // parts for i in range(parts + 1)]
 
-    def run(first: int, last: int) -> None:  # chunks first..last-1
-        for i in range(first, last):
-            results[i] = kernel(starts[i], min(n, starts[i] + step))
+    def run(lo: int, hi: int) -> None:
+        for start in range(lo, hi, step):
+            kernel(start, min(hi, start + step))
 
-    parts = min(_threads, len(starts))
-    bounds = [len(starts) * i // parts for i in range(parts + 1)]
     if parts == 1:
-        run(0, len(starts))
-        return results
+        run(0, n)
+        return
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=_threads - 1, thread_name_prefix="engine-elementwise")
     futures = [_pool.submit(run, bounds[i], bounds[i + 1]) for i in range(1, parts)]
@@ -107,4 +104,3 @@ def parallel_for(xp, n: int, kernel: Callable[[int, int], Any], row_size: int = 
     finally:
         for f in futures:
             f.result()  # re-raises a worker's exception here
-    return results

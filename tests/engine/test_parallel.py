@@ -31,12 +31,15 @@ def threads():
 def test_chunks_cover_every_row_once(threads, n, row_size, n_threads):
     threads(n_threads)
     hits = np.zeros(n, dtype=np.int64)
-    chunks = parallel_for(np, n, lambda lo, hi: (np.add.at(hits, np.arange(lo, hi), 1), (lo, hi))[1], row_size)
+    chunks = []
+
+    def kernel(lo, hi):
+        chunks.append((lo, hi))  # list.append is atomic under the GIL
+        hits[lo:hi] += 1  # disjoint rows: no race
+
+    parallel_for(np, n, kernel, row_size)
     assert (hits == 1).all()
-    assert chunks[0][0] == 0 and chunks[-1][1] == n
-    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))  # in order, no gaps
-    threads(1)
-    assert parallel_for(np, n, lambda lo, hi: (lo, hi), row_size) == chunks  # same chunks on 1 thread
+    assert all(hi - lo <= max(1, CHUNK // row_size) or (lo, hi) == (0, n) for lo, hi in chunks)
 
 
 def test_worker_exception_reaches_the_caller(threads):
