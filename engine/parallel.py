@@ -81,26 +81,56 @@ def parallel_for(xp, n: int, kernel: Callable[[int, int], None], row_size: int =
     >>> parallel_for(np, 10, fill); out.tolist() == list(range(10))
     True
     """
-    global _pool
-    if xp is not np or n * row_size < min_parallel or n < 2:
+    if xp is not np or n * row_size < min_parallel or n < 2 or _threads == 1:
         kernel(0, n)
         return
     step = max(1, CHUNK // max(1, row_size))
     parts = min(_threads, n)
     bounds = [n * i // parts for i in range(parts + 1)]
+    _run_shares([[(kernel, lo, min(bounds[i + 1], lo + step)) for lo in range(bounds[i], bounds[i + 1], step)]
+                 for i in range(parts)])
 
-    def run(lo: int, hi: int) -> None:
-        for start in range(lo, hi, step):
-            kernel(start, min(hi, start + step))
 
-    if parts == 1:
-        run(0, n)
+def parallel_jobs(xp, jobs: list[tuple[Callable[[int, int], None], int]],
+                  min_parallel: int = MIN_PARALLEL_CHEAP) -> None:
+    """Run several flat kernels ``(kernel, n)`` (e.g. one optimizer update per parameter) as one
+    pool of ``CHUNK``-element chunks, shared out to the threads by element count.
+
+    >>> a, b = np.zeros(3), np.zeros(5)
+    >>> def add_one(x): return lambda lo, hi: np.add(x[lo:hi], 1, out=x[lo:hi])
+    >>> parallel_jobs(np, [(add_one(a), 3), (add_one(b), 5)]); float(a.sum() + b.sum())
+    8.0
+    """
+    total = sum(n for _, n in jobs)
+    if xp is not np or total < min_parallel or _threads == 1:
+        for kernel, n in jobs:
+            kernel(0, n)
+        return
+    chunks = [(kernel, lo, min(n, lo + CHUNK)) for kernel, n in jobs for lo in range(0, n, CHUNK)]
+    shares: list[list] = [[] for _ in range(_threads)]
+    done = 0
+    for chunk in chunks:  # contiguous runs of chunks, about total / threads elements each
+        shares[min(_threads - 1, done * _threads // total)].append(chunk)
+        done += chunk[2] - chunk[1]
+    _run_shares([s for s in shares if s])
+
+
+def _run_shares(shares: list[list[tuple[Callable[[int, int], None], int, int]]]) -> None:
+    """Run each share's ``kernel(lo, hi)`` calls in order, share 0 in this thread, the rest on the pool."""
+    global _pool
+
+    def run(share) -> None:
+        for kernel, lo, hi in share:
+            kernel(lo, hi)
+
+    if len(shares) == 1:
+        run(shares[0])
         return
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=_threads - 1, thread_name_prefix="engine-elementwise")
-    futures = [_pool.submit(run, bounds[i], bounds[i + 1]) for i in range(1, parts)]
+    futures = [_pool.submit(run, share) for share in shares[1:]]
     try:
-        run(bounds[0], bounds[1])
+        run(shares[0])
     finally:
         for f in futures:
             f.result()  # re-raises a worker's exception here

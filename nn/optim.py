@@ -18,7 +18,7 @@ import numpy as np
 
 from engine import Tensor, no_grad
 from engine.backend import array_module, to_device, to_numpy
-from engine.parallel import MIN_PARALLEL_CHEAP, parallel_for
+from engine.parallel import parallel_jobs
 
 
 class Optimizer:
@@ -59,14 +59,21 @@ class Optimizer:
 
     @no_grad()
     def step(self) -> None:
+        jobs = []
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                self.update(p, p.grad.data, self.state.setdefault(id(p), {}), group)
+                job = self.update(p, p.grad.data, self.state.setdefault(id(p), {}), group)
+                if job is not None:
+                    jobs.append(job)
                 p._version += 1
+        if jobs:
+            parallel_jobs(array_module(jobs[0][2]), [job[:2] for job in jobs])
 
-    def update(self, p: Tensor, grad, state: dict, group: dict) -> None:  # pragma: no cover - abstract
+    def update(self, p: Tensor, grad, state: dict, group: dict):  # pragma: no cover - abstract
+        """Update ``p`` in place; or return ``(kernel, n, array)``: ``kernel(lo, hi)`` updates the
+        flat elements lo:hi of the n, run by ``step`` together with every other parameter's."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -168,12 +175,11 @@ class Adam(Optimizer):
             p_ -= tmp
 
         arrays = (p.data, state["exp_avg"], state["exp_avg_sq"], grad)
-        if all(a.flags.c_contiguous for a in arrays) and p.data.ndim:
-            flat = [a.reshape(-1) for a in arrays]
-            parallel_for(xp, len(flat[0]), lambda lo, hi: kernel(*(a[lo:hi] for a in flat)),
-                         min_parallel=MIN_PARALLEL_CHEAP)
-        else:
+        if not (all(a.flags.c_contiguous for a in arrays) and p.data.ndim):
             kernel(*arrays)
+            return None
+        flat = [a.reshape(-1) for a in arrays]
+        return (lambda lo, hi: kernel(*(a[lo:hi] for a in flat))), len(flat[0]), p.data
 
 
 class AdamW(Adam):
