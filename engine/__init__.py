@@ -18,6 +18,7 @@ from engine.backend import gpu_available
 from engine.function import Function, enable_grad, is_grad_enabled, no_grad
 from engine.functional import concatenate, maximum, minimum, pad, stack, where
 from engine.gradcheck import GradcheckError, gradcheck
+from engine.parallel import get_num_threads, set_num_threads
 from engine.rng import manual_seed
 from engine.tensor import Tensor
 
@@ -29,7 +30,7 @@ randn_like, rand_like = Tensor.randn_like, Tensor.rand_like
 
 __all__ = [
     "Function", "GradcheckError", "Tensor", "arange", "autocast", "concatenate", "empty", "enable_grad", "full",
-    "gpu_available", "gradcheck", "is_grad_enabled", "manual_seed", "maximum", "minimum", "no_grad",
-    "ones", "pad", "rand", "randn", "stack", "where", "zeros", "zeros_like", "ones_like", "full_like",
-    "randn_like", "rand_like",
+    "get_num_threads", "gpu_available", "gradcheck", "is_grad_enabled", "manual_seed", "maximum", "minimum", "no_grad",
+    "ones", "pad", "rand", "randn", "set_num_threads", "stack", "where", "zeros", "zeros_like", "ones_like",
+    "full_like", "randn_like", "rand_like",
 ]

@@ -5,7 +5,15 @@ GIL inside a ufunc, so a kernel split into row ranges runs in parallel on a few 
 Each thread also walks its range in chunks of about ``CHUNK`` elements, so that a kernel's
 several passes over one chunk stay in the core's L2 cache.
 
-Only the CPU uses this; CuPy kernels are parallel already.
+A hand-off to a thread costs tens of microseconds, so (measured in bench/RESULTS.md):
+- kernels with a tanh or exp (GELU forward, the attention softmax) go parallel from
+  ``MIN_PARALLEL`` elements;
+- kernels of cheap passes (GELU and softmax backward, optimizer updates) only from
+  ``MIN_PARALLEL_CHEAP``, where their arrays outgrow the caches;
+- single ufuncs and LayerNorm's short rows stay on one thread: two were slower.
+
+Only the CPU uses this; CuPy kernels are parallel already. ``TINYGRAD_GPT_THREADS=1`` or
+``engine.set_num_threads(1)`` turns it off; results do not depend on the thread count.
 
 For the split to pay off OpenBLAS must not keep a core busy after each matmul: its idle threads
 spin for 2^28 cycles (~0.1 s) by default. ``engine/__init__.py`` lowers that to 2^16 cycles

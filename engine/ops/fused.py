@@ -252,7 +252,7 @@ def attention_forward(fn: Function, q, k, v, keep, dropout_p: float, scale):
     if keep is not None:
         masked = ~xp.broadcast_to(keep, keep.shape[:-2] + (T, S))
         if masked.size == T * S:  # one (T, S) mask for every head: the usual causal case
-            masked = masked.reshape(T, S)
+            masked = masked.reshape(T, S) if masked.any() else None  # None: a decoding step sees all keys
         else:  # a mask per batch entry or head
             masked = xp.broadcast_to(masked, lead + (T, S)).reshape(-1, T, S)
     fn.blocks = query_blocks(masked, T, S, xp)
