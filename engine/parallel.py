@@ -49,6 +49,16 @@ _threads = _default_threads()
 _pool: ThreadPoolExecutor | None = None
 
 
+def _forget_pool_in_child() -> None:
+    """A forked child has none of the parent's pool threads: work queued to them would wait forever."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def get_num_threads() -> int:
     """Threads used for elementwise work on the CPU (default: the cores this process may use).
 

@@ -8,6 +8,8 @@ thread counts, and equal to the plain NumPy formula in float64.
 from __future__ import annotations
 
 import math
+import os
+import time
 
 import numpy as np
 import pytest
@@ -169,3 +171,25 @@ def test_blocked_attention_equals_one_block(monkeypatch, window, dropout_p):
     single = run()
     for a, b in zip(blocked, single):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_can_use_the_threads(threads):
+    """The pool's threads do not survive fork(); a child must start its own, not hang."""
+    threads(2)
+    x = np.random.default_rng(6).standard_normal(4 * CHUNK).astype(np.float32)
+    expected = F.gelu(Tensor(x)).data  # starts the parent's pool
+    pid = os.fork()
+    if pid == 0:  # child: exit 0 only if the threaded GELU finishes and agrees
+        ok = np.array_equal(F.gelu(Tensor(x)).data, expected)
+        os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 20  # the child needs well under a second
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            pytest.fail("the forked child hung in parallel_for")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
