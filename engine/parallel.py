@@ -38,7 +38,9 @@ MIN_PARALLEL_CHEAP = 1 << 20  # the same for kernels of cheap passes (+, *), whi
 def _default_threads() -> int:
     env = os.environ.get(THREADS_ENV, "")
     if env:
-        return max(1, int(env))
+        if not env.strip().isdigit() or int(env) < 1:
+            raise ValueError(f"{THREADS_ENV} must be a positive integer (threads for elementwise work), got {env!r}")
+        return int(env)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows

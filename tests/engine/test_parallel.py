@@ -193,3 +193,14 @@ def test_a_forked_child_can_use_the_threads(threads):
             pytest.fail("the forked child hung in parallel_for")
         time.sleep(0.05)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_bad_thread_count_in_the_environment_is_named(value):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TINYGRAD_GPT_THREADS=value)
+    out = subprocess.run([sys.executable, "-c", "import engine"], env=env, capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    assert out.returncode != 0 and "TINYGRAD_GPT_THREADS must be a positive integer" in out.stderr
