@@ -161,32 +161,55 @@ class CpuMonitor:
                     minflt=ru1.ru_minflt - self.ru0.ru_minflt)
 
 
+def ours_model(config: str):
+    """Our GPT and AdamW for a benchmark config, as ../shared/bench/torch_ref.py builds torch's:
+    (model, optimizer). Learned positions, tied head, GPT-2 init, dropout 0, biases."""
+    add_repo_to_path()
+    from tinygrad_gpt.config import GPTConfig
+    from tinygrad_gpt.model import GPT
+
+    cfg = CONFIGS[config]
+    model = GPT(GPTConfig(vocab_size=VOCAB, block_size=cfg["block_size"], n_layer=cfg["n_layer"],
+                          n_head=cfg["n_head"], n_embd=cfg["n_embd"], dropout=0.0, bias=True,
+                          pos_encoding="learned", tie_weights=True), seed=SEED)
+    model.train()
+    return model, model.optimizer(LR, WEIGHT_DECAY, BETAS, EPS)
+
+
+def timed_step(get_batch: Callable, forward: Callable, backward: Callable, clip: Callable,
+               step: Callable) -> tuple[dict[str, float], object]:
+    """One training step, each phase timed with perf_counter (all CPU work is synchronous):
+    ({phase: ms, "total": ms}, forward's output)."""
+    t0 = time.perf_counter()
+    x, y = get_batch()
+    t1 = time.perf_counter()
+    out = forward(x, y)
+    t2 = time.perf_counter()
+    backward(out)
+    t3 = time.perf_counter()
+    clip()
+    t4 = time.perf_counter()
+    step()
+    t5 = time.perf_counter()
+    ms = {k: (b - a) * 1e3 for k, a, b in (("data", t0, t1), ("forward", t1, t2), ("backward", t2, t3),
+                                            ("clip", t3, t4), ("step", t4, t5), ("total", t0, t5))}
+    return ms, out
+
+
 def time_training(get_batch: Callable, forward: Callable, backward: Callable, clip: Callable, step: Callable,
                   loss_value: Callable, iters: int, warmup: int) -> dict:
-    """Run ``warmup + iters`` training steps, timing each phase with perf_counter (all CPU work is
-    synchronous). Returns per-phase medians/means (ms) over the last ``iters`` and the CPU monitor's
-    figures for those iterations only."""
+    """Run ``warmup + iters`` training steps (``timed_step``). Returns per-phase medians/means (ms)
+    over the last ``iters`` and the CPU monitor's figures for those iterations only."""
     phases: dict[str, list[float]] = {k: [] for k in PHASES}
     mon, loss = None, float("nan")
     for it in range(warmup + iters):
         if it == warmup:
             mon = CpuMonitor().start()
-        t0 = time.perf_counter()
-        x, y = get_batch()
-        t1 = time.perf_counter()
-        out = forward(x, y)
-        t2 = time.perf_counter()
-        backward(out)
-        t3 = time.perf_counter()
-        clip()
-        t4 = time.perf_counter()
-        step()
-        t5 = time.perf_counter()
+        ms, out = timed_step(get_batch, forward, backward, clip, step)
         loss = loss_value(out)
         if it >= warmup:
-            for k, a, b in (("data", t0, t1), ("forward", t1, t2), ("backward", t2, t3),
-                            ("clip", t3, t4), ("step", t4, t5), ("total", t0, t5)):
-                phases[k].append((b - a) * 1e3)
+            for k in PHASES:
+                phases[k].append(ms[k])
     cpu = mon.stop() if mon else {}
     tot = sorted(phases["total"])
     return dict(

@@ -14,21 +14,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
-from _common import (
-    BETAS,
-    CONFIGS,
-    EPS,
-    GRAD_CLIP,
-    LR,
-    PHASES,
-    SEED,
-    VOCAB,
-    WEIGHT_DECAY,
-    add_repo_to_path,
-    batch_source,
-)
+from _common import CONFIGS, GRAD_CLIP, PHASES, batch_source, ours_model, timed_step
 
 
 def main(argv=None) -> None:
@@ -40,36 +27,21 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, nargs=2, default=(1, 2), metavar=("A", "B"))
     args = ap.parse_args(argv)
 
-    add_repo_to_path()
+    model, opt = ours_model(args.config)  # puts the repository on sys.path
     import engine.parallel
     import nn
-    from tinygrad_gpt.config import GPTConfig
-    from tinygrad_gpt.model import GPT
 
     cfg = CONFIGS[args.config]
-    L, H, C, T, B = (cfg[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "batch_size"))
-    get_batch, _ = batch_source(T, B)
-    model = GPT(GPTConfig(vocab_size=VOCAB, block_size=T, n_layer=L, n_head=H, n_embd=C, dropout=0.0, bias=True,
-                          pos_encoding="learned", tie_weights=True), seed=SEED)
-    opt = model.optimizer(LR, WEIGHT_DECAY, BETAS, EPS)
+    get_batch, _ = batch_source(cfg["block_size"], cfg["batch_size"])
     params = model.parameters()
 
     def step() -> dict[str, float]:
-        t = [time.perf_counter()]
-        x, y = get_batch()
-        t.append(time.perf_counter())
-        loss = model(x, y)[1]
-        t.append(time.perf_counter())
-        loss.backward()
-        t.append(time.perf_counter())
-        nn.optim.clip_grad_norm_(params, GRAD_CLIP)
-        t.append(time.perf_counter())
-        opt.step()
-        opt.zero_grad()
-        t.append(time.perf_counter())
-        ms = {k: (t[i + 1] - t[i]) * 1e3 for i, k in enumerate(PHASES[:-1])}
-        ms["total"] = (t[-1] - t[0]) * 1e3
-        return ms
+        def update():
+            opt.step()
+            opt.zero_grad()
+
+        return timed_step(get_batch, forward=lambda x, y: model(x, y)[1], backward=lambda loss: loss.backward(),
+                          clip=lambda: nn.optim.clip_grad_norm_(params, GRAD_CLIP), step=update)[0]
 
     for _ in range(args.warmup):
         step()

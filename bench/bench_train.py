@@ -27,15 +27,10 @@ from pathlib import Path
 
 from _common import (
     BENCH_DIR,
-    BETAS,
     CONFIGS,
-    EPS,
     GRAD_CLIP,
-    LR,
     PHASES,
-    SEED,
     VOCAB,
-    WEIGHT_DECAY,
     add_repo_to_path,
     append_json,
     batch_source,
@@ -45,6 +40,7 @@ from _common import (
     machine_info,
     matmul_peak_subprocess,
     med,
+    ours_model,
     peak_rss_mib,
     print_result,
     run_measured,
@@ -57,18 +53,12 @@ def ours_worker(args, iters: int, warmup: int) -> None:
     """The measured program for our engine (runs in a subprocess of the driver)."""
     add_repo_to_path()
     import nn
-    from tinygrad_gpt.config import GPTConfig
-    from tinygrad_gpt.model import GPT
 
     rss_import = peak_rss_mib()
     cfg = CONFIGS[args.config]
     L, H, C, T, B = (cfg[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "batch_size"))
     get_batch, data_desc = batch_source(T, B, args.random_data)
-    config = GPTConfig(vocab_size=VOCAB, block_size=T, n_layer=L, n_head=H, n_embd=C, dropout=0.0, bias=True,
-                       pos_encoding="learned", tie_weights=True)
-    model = GPT(config, seed=SEED)
-    model.train()
-    opt = model.optimizer(LR, WEIGHT_DECAY, BETAS, EPS)
+    model, opt = ours_model(args.config)
     params = model.parameters()
     n_params = model.num_parameters()
     n_nopos = model.num_parameters(exclude=("transformer.wpe.weight",))
