@@ -59,7 +59,7 @@ class Optimizer:
 
     @no_grad()
     def step(self) -> None:
-        jobs = []
+        jobs, xp = [], None
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -67,13 +67,14 @@ class Optimizer:
                 job = self.update(p, p.grad.data, self.state.setdefault(id(p), {}), group)
                 if job is not None:
                     jobs.append(job)
+                    xp = array_module(p.data)
                 p._version += 1
         if jobs:
-            parallel_jobs(array_module(jobs[0][2]), [job[:2] for job in jobs])
+            parallel_jobs(xp, jobs)
 
     def update(self, p: Tensor, grad, state: dict, group: dict):  # pragma: no cover - abstract
-        """Update ``p`` in place; or return ``(kernel, n, array)``: ``kernel(lo, hi)`` updates the
-        flat elements lo:hi of the n, run by ``step`` together with every other parameter's."""
+        """Update ``p`` in place; or return ``(kernel, n)``: ``kernel(lo, hi)`` updates the flat
+        elements lo:hi of p's n, run by ``step`` together with every other parameter's."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -179,7 +180,7 @@ class Adam(Optimizer):
             kernel(*arrays)
             return None
         flat = [a.reshape(-1) for a in arrays]
-        return (lambda lo, hi: kernel(*(a[lo:hi] for a in flat))), len(flat[0]), p.data
+        return (lambda lo, hi: kernel(*(a[lo:hi] for a in flat))), len(flat[0])
 
 
 class AdamW(Adam):

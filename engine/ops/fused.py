@@ -11,6 +11,7 @@ import numpy as np
 
 from engine.backend import device_of, scatter_add
 from engine.function import Function
+from engine.ops.elementwise import column_sums
 from engine.parallel import MIN_PARALLEL_CHEAP, parallel_for
 from engine.rng import generator
 
@@ -139,7 +140,7 @@ class LayerNorm(Function):
         need_x, need_w, need_b = self.needs_input_grad
         gx = gw = gb = None
         if need_b:
-            gb = xp.ones(N, dtype=g2.dtype) @ g2  # column sums as one GEMV: 2x .sum(0)
+            gb = column_sums(g2)
         if need_w:
             gw = xp.einsum("nc,nc->c", g2, xhat)
         if need_x:  # gx = rstd · (gxhat − mean(gxhat) − xhat · mean(gxhat · xhat)), gxhat = g·w

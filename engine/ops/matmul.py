@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.function import Function
-from engine.ops.elementwise import sum_to
+from engine.ops.elementwise import column_sums, sum_to
 
 
 class MatMul(Function):
@@ -65,8 +65,7 @@ class Linear(Function):
         x, w = self.saved
         g2 = g.reshape(-1, g.shape[-1])  # (N, out)
         x2 = x.reshape(-1, x.shape[-1])
-        xp = self.xp
-        gb = xp.ones(len(g2), dtype=g2.dtype) @ g2 if self.needs_input_grad[2] else None  # GEMV: 2x .sum(0)
+        gb = column_sums(g2) if self.needs_input_grad[2] else None
         cd = self.compute_dtype
         if cd is not None:
             g2, w, x2 = g2.astype(cd), w.astype(cd), x2.astype(cd)
