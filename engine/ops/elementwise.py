@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from engine.backend import array_module, erf
 from engine.function import Function
 from engine.parallel import MIN_PARALLEL_CHEAP, parallel_for
@@ -201,15 +203,17 @@ class Gelu(Function):
             self.h, out = xp.empty_like(a), xp.empty_like(a)
             a1, h1, out1 = a.reshape(-1), self.h.reshape(-1), out.reshape(-1)
 
-            def kernel(lo, hi):  # h = (1 + tanh(k·(a + c·a³))) / 2, out = a·h, in place
+            def kernel(lo, hi):  # h = (1 + tanh(u)) / 2 = 1 / (1 + exp(-2u)), u = k·(a + c·a³); out = a·h
                 x, h, o = a1[lo:hi], h1[lo:hi], out1[lo:hi]
                 xp.multiply(x, x, out=h)
-                h *= 0.044715 * _SQRT_2_OVER_PI
-                h += _SQRT_2_OVER_PI
-                h *= x
-                xp.tanh(h, out=h)
+                h *= -2 * 0.044715 * _SQRT_2_OVER_PI
+                h -= 2 * _SQRT_2_OVER_PI
+                h *= x  # -2u
+                # exp costs half of tanh in NumPy; where exp(-2u) overflows to inf, h = 0 as it should.
+                with np.errstate(over="ignore"):
+                    xp.exp(h, out=h)
                 h += 1
-                h *= 0.5
+                xp.divide(1, h, out=h)
                 xp.multiply(x, h, out=o)
 
             parallel_for(xp, a.size, kernel)

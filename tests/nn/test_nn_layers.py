@@ -1,7 +1,9 @@
 """Every layer in float64: forward against a NumPy formula, gradients of inputs AND parameters
 against central differences (engine.gradcheck), shapes and configs drawn by hypothesis."""
 
+import decimal
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -102,6 +104,30 @@ def test_gelu(lead, dim, approximate, seed):
     layer = nn.GELU(approximate)
     np.testing.assert_allclose(layer(Tensor(x)).numpy(), want, rtol=1e-12, atol=1e-12)
     gradcheck(lambda t: layer(t), Tensor(x, requires_grad=True))
+
+
+def _gelu_tanh_exact(x: float) -> float:
+    """x·(1 + tanh u)/2 in 60-digit decimal arithmetic: 1 + tanh u = 2/(1 + e^(-2u)), no cancellation."""
+    with decimal.localcontext() as ctx:
+        ctx.prec, ctx.Emax, ctx.Emin = 60, decimal.MAX_EMAX, decimal.MIN_EMIN
+        d = decimal.Decimal(x)
+        u = decimal.Decimal(math.sqrt(2 / math.pi)) * (d + decimal.Decimal(0.044715) * d**3)
+        return float(d / (1 + (-2 * u).exp()))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_tanh_far_tails_are_finite_and_silent(dtype):
+    # Forward computes (1 + tanh u)/2 as 1/(1 + exp(-2u)); exp overflows for very negative u.
+    x = np.array([-1e4, -100, -45, -20, -5, 0, 5, 20, 100, 1e4], dtype=dtype)
+    want = np.array([_gelu_tanh_exact(v) for v in x.tolist()]).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = Tensor(x, requires_grad=True)
+        y = nn.GELU()(t)
+        y.sum().backward()
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-6 if dtype == np.float32 else 1e-12, atol=0)
+    assert y.dtype == dtype and np.all(np.isfinite(t.grad.numpy()))
+    np.testing.assert_array_equal(t.grad.numpy()[[0, 1, -2, -1]], [0, 0, 1, 1])
 
 
 def test_gelu_default_is_tanh():
