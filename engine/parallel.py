@@ -12,6 +12,9 @@ A hand-off to a thread costs tens of microseconds, so (measured in bench/RESULTS
   ``MIN_PARALLEL_CHEAP``, where their arrays outgrow the caches;
 - single ufuncs and LayerNorm's short rows stay on one thread: two were slower.
 
+Attention's batched matmuls of small matrices also run here (``parallel_batched``): OpenBLAS is
+set to one thread and each of our threads multiplies its share of the batch.
+
 Only the CPU uses this; CuPy kernels are parallel already. ``TINYGRAD_GPT_THREADS=1`` or
 ``engine.set_num_threads(1)`` turns it off; results do not depend on the thread count.
 
@@ -22,6 +25,8 @@ through ``OPENBLAS_THREAD_TIMEOUT``, which OpenBLAS reads when NumPy is first im
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -71,7 +76,8 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads for elementwise work on the CPU (1: no threads). BLAS is not affected.
+    """Use ``n`` threads for elementwise work on the CPU (1: no threads). BLAS keeps its own
+    threads, except for attention's batched matmuls, which run on these (``parallel_batched``).
 
     >>> old = get_num_threads(); set_num_threads(1); get_num_threads()
     1
@@ -133,6 +139,65 @@ def parallel_jobs(xp, jobs: list[tuple[Callable[[int, int], None], int]],
         shares[min(_threads - 1, done * _threads // total)].append(chunk)
         done += chunk[2] - chunk[1]
     _run_shares([s for s in shares if s])
+
+
+def _find_openblas():
+    """(get_num_threads, set_num_threads) of the OpenBLAS that NumPy loaded, or None (another
+    BLAS, or not found). Symbols of the scipy-openblas wheels are prefixed and end in 64_."""
+    np_dir = os.path.dirname(np.__file__)
+    paths = []
+    for libs in (np_dir + ".libs", os.path.join(np_dir, ".dylibs")):  # the NumPy wheels' own copy first
+        paths += glob.glob(os.path.join(libs, "*openblas*"))
+    try:
+        with open("/proc/self/maps") as f:  # Linux: a system OpenBLAS this process has loaded
+            paths += sorted({line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line})
+    except OSError:
+        pass
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas_", "openblas_"):
+            for suffix in ("64_", ""):
+                try:
+                    get = getattr(lib, f"{prefix}get_num_threads{suffix}")
+                    put = getattr(lib, f"{prefix}set_num_threads{suffix}")
+                except AttributeError:
+                    continue
+                get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
+                return get, put
+    return None
+
+
+_openblas = _find_openblas()
+
+
+def parallel_batched(xp, n: int, kernel: Callable[[int, int], None], row_size: int = 1) -> None:
+    """``kernel(lo, hi)`` over entries ``lo:hi`` of a batch of small matmuls (attention's heads).
+
+    NumPy calls BLAS once per matrix of a batched matmul, and OpenBLAS splits each 64-row
+    matrix poorly over two threads (40-60 GFLOP/s). Instead, BLAS is set to one thread and the
+    batch is shared out to our threads: each runs its own matrices, and whatever elementwise
+    work the kernel does on them while they are in cache. That gives the same bits for any
+    thread count. One call ``kernel(0, n)`` (BLAS untouched) on CuPy, without OpenBLAS, for a
+    single entry or under ``MIN_PARALLEL`` elements in all.
+
+    >>> out = np.zeros((4, 2, 2))
+    >>> def square(lo, hi): np.matmul(np.ones((hi - lo, 2, 2)), np.ones((hi - lo, 2, 2)), out=out[lo:hi])
+    >>> parallel_batched(np, 4, square, row_size=4); float(out.sum())
+    32.0
+    """
+    if xp is not np or _openblas is None or n < 2 or n * row_size < MIN_PARALLEL:
+        kernel(0, n)
+        return
+    get_blas_threads, set_blas_threads = _openblas
+    blas_threads = get_blas_threads()
+    set_blas_threads(1)
+    try:
+        parallel_for(xp, n, kernel, row_size, min_parallel=0)
+    finally:
+        set_blas_threads(blas_threads)
 
 
 def _run_shares(shares: list[list[tuple[Callable[[int, int], None], int, int]]]) -> None:

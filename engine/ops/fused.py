@@ -12,7 +12,7 @@ import numpy as np
 from engine.backend import device_of, scatter_add
 from engine.function import Function
 from engine.ops.elementwise import column_sums
-from engine.parallel import MIN_PARALLEL_CHEAP, parallel_for
+from engine.parallel import parallel_batched
 from engine.rng import generator
 
 
@@ -207,46 +207,43 @@ def query_blocks(masked, T: int, S: int, xp) -> list[tuple[int, int, int, int]]:
     return blocks
 
 
-def softmax_rows_(xp, s, masked, scale) -> None:
-    """s (…, T, S) ← softmax(s · scale) over its last axis, in place, -inf where ``masked``
-    ((T, S), or (…, T, S) per batch entry, or None). Threaded over the leading entries."""
-    T, S = s.shape[-2:]
-    s3 = s.reshape(-1, T, S)
-    scale = s.dtype.type(scale)
-    # The mask as an additive 0 / -inf bias: one add instead of a copyto(where=), 2.5x faster.
-    bias = None if masked is None else xp.where(masked, s.dtype.type(-math.inf), s.dtype.type(0))
-
-    def kernel(lo, hi):
-        x = s3[lo:hi]
-        x *= scale
-        if bias is not None:
-            x += bias[lo:hi] if bias.ndim == 3 else bias
-        x -= x.max(axis=-1, keepdims=True)
-        xp.exp(x, out=x)
-        r = xp.einsum("nts->nt", x)[..., None]  # row sums: einsum is 3x .sum(-1) here
-        x *= xp.reciprocal(r, out=r)
-
-    parallel_for(xp, len(s3), kernel, row_size=T * S)
+def softmax_rows_(xp, s, bias, scale) -> None:
+    """s (…, T, S) ← softmax(s · scale + bias) over its last axis, in place. ``bias`` is an
+    additive 0 / -inf mask broadcastable to s (one add, 2.5x faster than copyto(where=)), or None."""
+    s *= s.dtype.type(scale)
+    if bias is not None:
+        s += bias
+    s -= s.max(axis=-1, keepdims=True)
+    xp.exp(s, out=s)
+    r = xp.einsum("...s->...", s)[..., None]  # row sums: einsum is 3x .sum(-1) on short rows
+    s *= xp.reciprocal(r, out=r)
 
 
 def softmax_rows_backward_(xp, gs, p, scale) -> None:
     """gs (…, T, S) ← p · (gs − Σ gs·p) · scale in place: from dL/dp to dL/d(scores)."""
-    T, S = gs.shape[-2:]
-    gs3, p3, scale = gs.reshape(-1, T, S), p.reshape(-1, T, S), gs.dtype.type(scale)
-
-    def kernel(lo, hi):
-        x, pp = gs3[lo:hi], p3[lo:hi]
-        x -= xp.einsum("nts,nts->nt", x, pp)[..., None]  # the row dot without a temporary
-        x *= pp
-        x *= scale
-
-    parallel_for(xp, len(gs3), kernel, row_size=T * S, min_parallel=MIN_PARALLEL_CHEAP)
+    gs -= xp.einsum("...s,...s->...", gs, p)[..., None]  # the row dot without a temporary
+    gs *= p
+    gs *= gs.dtype.type(scale)
 
 
-def attention_forward(fn: Function, q, k, v, keep, dropout_p: float, scale):
-    """softmax(q kᵀ · scale, masked) v on arrays; keeps on ``fn`` what backward needs."""
+def _mask_bias(masked, dtype, xp):
+    """The bool mask as an additive bias: -inf where masked, else 0 (None for None)."""
+    return None if masked is None else xp.where(masked, dtype.type(-math.inf), dtype.type(0))
+
+
+def attention_forward(fn: Function, q, k, v, keep, dropout_p: float, scale, out=None):
+    """softmax(q kᵀ · scale, masked) v on arrays, written into ``out`` (…, T, Dv) if given (any
+    strides, e.g. a head-transposed view); keeps on ``fn`` what backward needs.
+
+    Work is split over the first axis (the batch) by ``parallel_batched``: each share runs its
+    q kᵀ, softmax and p·v while they are in cache, with one BLAS thread.
+    """
     xp = fn.xp
     fn.scale = scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    if q.ndim == 2:  # no batch axis to split: add one
+        y = attention_forward(fn, q[None], k[None], v[None], keep, dropout_p, scale,
+                              None if out is None else out[None])
+        return y[0]
     T, S = q.shape[-2], k.shape[-2]
     lead = q.shape[:-2]
     masked = None
@@ -255,43 +252,65 @@ def attention_forward(fn: Function, q, k, v, keep, dropout_p: float, scale):
         if masked.size == T * S:  # one (T, S) mask for every head: the usual causal case
             masked = masked.reshape(T, S) if masked.any() else None  # None: a decoding step sees all keys
         else:  # a mask per batch entry or head
-            masked = xp.broadcast_to(masked, lead + (T, S)).reshape(-1, T, S)
+            masked = xp.broadcast_to(masked, lead + (T, S))
     fn.blocks = query_blocks(masked, T, S, xp)
-    fn.drop = dropout_mask(lead + (T, S), dropout_p, q.dtype, xp, device_of(q)) if dropout_p > 0 else None
+    fn.drop = drop = dropout_mask(lead + (T, S), dropout_p, q.dtype, xp, device_of(q)) if dropout_p > 0 else None
     fn.p = []
-    y = None if len(fn.blocks) == 1 else xp.empty(lead + (T, v.shape[-1]), dtype=q.dtype)
+    y = xp.empty(lead + (T, v.shape[-1]), dtype=q.dtype) if out is None else out
     for t0, t1, k0, k1 in fn.blocks:
-        p = q[..., t0:t1, :] @ xp.swapaxes(k[..., k0:k1, :], -1, -2)  # (…, t1-t0, k1-k0), fresh
-        m = masked if masked is None or len(fn.blocks) == 1 else masked[t0:t1, k0:k1]
-        softmax_rows_(xp, p, None if m is None or not m.any() else m, scale)
+        p = xp.empty(lead + (t1 - t0, k1 - k0), dtype=q.dtype)
+        shared_bias = None
+        if masked is not None and masked.ndim == 2 and masked[t0:t1, k0:k1].any():
+            shared_bias = _mask_bias(masked[t0:t1, k0:k1], p.dtype, xp)
+
+        def kernel(lo, hi, t0=t0, t1=t1, k0=k0, k1=k1, p=p, shared_bias=shared_bias):  # batch entries lo:hi
+            pb = p[lo:hi]
+            xp.matmul(q[lo:hi, ..., t0:t1, :], xp.swapaxes(k[lo:hi, ..., k0:k1, :], -1, -2), out=pb)
+            bias = shared_bias if masked is None or masked.ndim == 2 else _mask_bias(masked[lo:hi], p.dtype, xp)
+            softmax_rows_(xp, pb, bias, scale)
+            pd = pb if drop is None else pb * drop[lo:hi, ..., t0:t1, k0:k1]
+            xp.matmul(pd, v[lo:hi, ..., k0:k1, :], out=y[lo:hi, ..., t0:t1, :])
+
+        parallel_batched(xp, lead[0], kernel, p[0].size)
         fn.p.append(p)
-        pd = p if fn.drop is None else p * fn.drop[..., t0:t1, k0:k1]
-        if y is None:
-            return pd @ v
-        y[..., t0:t1, :] = pd @ v[..., k0:k1, :]
     return y
 
 
-def attention_backward(fn: Function, q, k, v, g):
-    """(gq, gk, gv) for ``attention_forward``'s output gradient ``g``."""
+def attention_backward(fn: Function, q, k, v, g, out=None):
+    """(gq, gk, gv) for ``attention_forward``'s output gradient ``g``, written into ``out`` =
+    (gq, gk, gv) arrays if given (any strides, e.g. views of one dqkv array)."""
     xp = fn.xp
+    if q.ndim == 2:
+        grads = attention_backward(fn, q[None], k[None], v[None], g[None],
+                                   None if out is None else tuple(a[None] for a in out))
+        return tuple(a[0] for a in grads)
     one = len(fn.blocks) == 1
     if not one:  # block slices of contiguous copies make better BLAS operands than head views of qkv
         q, k, v = xp.ascontiguousarray(q), xp.ascontiguousarray(k), xp.ascontiguousarray(v)
-    gq, gk, gv = (None, None, None) if one else (xp.empty_like(q), xp.zeros_like(k), xp.zeros_like(v))
+    gq, gk, gv = (xp.empty_like(q), xp.empty_like(k), xp.empty_like(v)) if out is None else out
+    if not one:  # blocks add into the rows of k and v they share
+        gk[...] = 0
+        gv[...] = 0
     for (t0, t1, k0, k1), p in zip(fn.blocks, fn.p):
-        drop = None if fn.drop is None else fn.drop[..., t0:t1, k0:k1]
-        gb, qb, kb, vb = g[..., t0:t1, :], q[..., t0:t1, :], k[..., k0:k1, :], v[..., k0:k1, :]
-        pd = p if drop is None else p * drop
-        gs = gb @ xp.swapaxes(vb, -1, -2)  # dL/dp, then dL/d(scores) in place
-        if drop is not None:
-            gs *= drop
-        softmax_rows_backward_(xp, gs, p, fn.scale)
-        if one:
-            return gs @ kb, xp.swapaxes(gs, -1, -2) @ qb, xp.swapaxes(pd, -1, -2) @ gb
-        gv[..., k0:k1, :] += xp.swapaxes(pd, -1, -2) @ gb
-        gq[..., t0:t1, :] = gs @ kb
-        gk[..., k0:k1, :] += xp.swapaxes(gs, -1, -2) @ qb
+
+        def kernel(lo, hi, t0=t0, t1=t1, k0=k0, k1=k1, p=p):  # batch entries lo:hi
+            gb, qb, kb, vb, pb = (g[lo:hi, ..., t0:t1, :], q[lo:hi, ..., t0:t1, :], k[lo:hi, ..., k0:k1, :],
+                                  v[lo:hi, ..., k0:k1, :], p[lo:hi])
+            drop = None if fn.drop is None else fn.drop[lo:hi, ..., t0:t1, k0:k1]
+            pd = pb if drop is None else pb * drop
+            gs = gb @ xp.swapaxes(vb, -1, -2)  # dL/dp, then dL/d(scores) in place
+            if drop is not None:
+                gs *= drop
+            softmax_rows_backward_(xp, gs, pb, fn.scale)
+            xp.matmul(gs, kb, out=gq[lo:hi, ..., t0:t1, :])
+            if one:
+                xp.matmul(xp.swapaxes(gs, -1, -2), qb, out=gk[lo:hi])
+                xp.matmul(xp.swapaxes(pd, -1, -2), gb, out=gv[lo:hi])
+            else:
+                gk[lo:hi, ..., k0:k1, :] += xp.swapaxes(gs, -1, -2) @ qb
+                gv[lo:hi, ..., k0:k1, :] += xp.swapaxes(pd, -1, -2) @ gb
+
+        parallel_batched(xp, q.shape[0], kernel, p[0].size)
     return gq, gk, gv
 
 
@@ -325,8 +344,9 @@ class SelfAttention(Function):
         q, k, v = heads[0], heads[1], heads[2]
         self.save_for_backward(qkv)
         self.n_head = n_head
-        y = attention_forward(self, q, k, v, keep, dropout_p, scale)  # (B, nh, T, hs)
-        return y.transpose(0, 2, 1, 3).reshape(B, T, C)
+        y = self.xp.empty((B, T, n_head, C // n_head), dtype=qkv.dtype)
+        attention_forward(self, q, k, v, keep, dropout_p, scale, out=y.transpose(0, 2, 1, 3))  # heads merged
+        return y.reshape(B, T, C)
 
     def backward(self, g):
         (qkv,) = self.saved
@@ -335,8 +355,7 @@ class SelfAttention(Function):
         nh = self.n_head
         heads = qkv.reshape(B, T, 3, nh, C // nh).transpose(2, 0, 3, 1, 4)
         g = g.reshape(B, T, nh, C // nh).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
-        grads = attention_backward(self, heads[0], heads[1], heads[2], g)
         dqkv = self.xp.empty((B, T, 3, nh, C // nh), dtype=g.dtype)
-        for i, gi in enumerate(grads):
-            dqkv[:, :, i] = gi.transpose(0, 2, 1, 3)
+        dheads = dqkv.transpose(2, 0, 3, 1, 4)  # (3, B, nh, T, hs) views, as the heads of qkv
+        attention_backward(self, heads[0], heads[1], heads[2], g, out=(dheads[0], dheads[1], dheads[2]))
         return dqkv.reshape(B, T, C3)

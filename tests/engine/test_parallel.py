@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import engine.functional as F
+import engine.parallel as parallel
 from engine import Tensor
 from engine.parallel import CHUNK, MIN_PARALLEL, MIN_PARALLEL_CHEAP, get_num_threads, parallel_for, set_num_threads
 
@@ -204,3 +205,47 @@ def test_bad_thread_count_in_the_environment_is_named(value):
     out = subprocess.run([sys.executable, "-c", "import engine"], env=env, capture_output=True, text=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     assert out.returncode != 0 and "TINYGRAD_GPT_THREADS must be a positive integer" in out.stderr
+
+
+@pytest.mark.skipif(parallel._openblas is None, reason="NumPy's BLAS is not an OpenBLAS we can find")
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_parallel_batched_equals_one_matmul_and_restores_blas_threads(threads, n_threads):
+    """Shared-out batched matmuls equal NumPy's batched matmul on one BLAS thread, bit for bit,
+    cover every entry once, and leave OpenBLAS's thread count as it was, also after an error."""
+    threads(n_threads)
+    get_blas_threads, set_blas_threads = parallel._openblas
+    before = get_blas_threads()
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((9, 64, 48)).astype(np.float32)
+    b = rng.standard_normal((9, 48, 64)).astype(np.float32)
+    out, hits = np.empty((9, 64, 64), np.float32), np.zeros(9, int)
+    seen = []
+
+    def kernel(lo, hi):
+        seen.append(get_blas_threads())
+        hits[lo:hi] += 1
+        np.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi])
+
+    parallel.parallel_batched(np, 9, kernel, row_size=64 * 64)
+    assert (hits == 1).all() and set(seen) == {1} and get_blas_threads() == before
+    set_blas_threads(1)
+    try:
+        want = a @ b
+    finally:
+        set_blas_threads(before)
+    np.testing.assert_array_equal(out, want)
+
+    def failing(lo, hi):
+        raise RuntimeError("bad share")
+
+    with pytest.raises(RuntimeError, match="bad share"):
+        parallel.parallel_batched(np, 9, failing, row_size=64 * 64)
+    assert get_blas_threads() == before
+
+
+def test_parallel_batched_leaves_small_or_single_batches_to_blas(threads):
+    threads(2)
+    calls = []
+    parallel.parallel_batched(np, 1, lambda lo, hi: calls.append((lo, hi)), row_size=10**6)
+    parallel.parallel_batched(np, 4, lambda lo, hi: calls.append((lo, hi)), row_size=4)
+    assert calls == [(0, 1), (0, 4)]
