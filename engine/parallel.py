@@ -181,7 +181,8 @@ def parallel_batched(xp, n: int, kernel: Callable[[int, int], None], row_size: i
     batch is shared out to our threads: each runs its own matrices, and whatever elementwise
     work the kernel does on them while they are in cache. That gives the same bits for any
     thread count. One call ``kernel(0, n)`` (BLAS untouched) on CuPy, without OpenBLAS, for a
-    single entry or under ``MIN_PARALLEL`` elements in all.
+    single entry or under ``MIN_PARALLEL`` elements in all. OpenBLAS's thread count is
+    process-wide: a matmul that another thread of the program runs meanwhile also gets one.
 
     >>> out = np.zeros((4, 2, 2))
     >>> def square(lo, hi): np.matmul(np.ones((hi - lo, 2, 2)), np.ones((hi - lo, 2, 2)), out=out[lo:hi])
