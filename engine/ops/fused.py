@@ -5,6 +5,7 @@ Each equals its composition from primitives (tests/engine/test_fused.py proves i
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -226,17 +227,36 @@ def softmax_rows_backward_(xp, gs, p, scale) -> None:
     gs *= gs.dtype.type(scale)
 
 
+def _matmul_into(xp, a, b, out) -> None:
+    """out[...] = a @ b, straight into ``out`` (any strides) on NumPy. CuPy takes the copy: its
+    matmul's ``out=`` on strided views is not verified on hardware."""
+    if xp is np:
+        np.matmul(a, b, out=out)
+    else:
+        out[...] = a @ b
+
+
 def _mask_bias(masked, dtype, xp):
     """The bool mask as an additive bias: -inf where masked, else 0 (None for None)."""
     return None if masked is None else xp.where(masked, dtype.type(-math.inf), dtype.type(0))
+
+
+def _forward_block(xp, q, k, v, y, p, block, bias, drop, scale, lo, hi) -> None:
+    """Query rows t0:t1 of batch entries lo:hi: p ← softmax(q kᵀ · scale + bias), y ← p v (dropped)."""
+    t0, t1, k0, k1 = block
+    pb = p[lo:hi]
+    _matmul_into(xp, q[lo:hi, ..., t0:t1, :], xp.swapaxes(k[lo:hi, ..., k0:k1, :], -1, -2), pb)
+    softmax_rows_(xp, pb, bias if bias is None or bias.ndim == 2 else bias[lo:hi], scale)
+    pd = pb if drop is None else pb * drop[lo:hi, ..., t0:t1, k0:k1]
+    _matmul_into(xp, pd, v[lo:hi, ..., k0:k1, :], y[lo:hi, ..., t0:t1, :])
 
 
 def attention_forward(fn: Function, q, k, v, keep, dropout_p: float, scale, out=None):
     """softmax(q kᵀ · scale, masked) v on arrays, written into ``out`` (…, T, Dv) if given (any
     strides, e.g. a head-transposed view); keeps on ``fn`` what backward needs.
 
-    Work is split over the first axis (the batch) by ``parallel_batched``: each share runs its
-    q kᵀ, softmax and p·v while they are in cache, with one BLAS thread.
+    Each block of query rows is split over the first axis (the batch) by ``parallel_batched``:
+    each share runs its q kᵀ, softmax and p·v while they are in cache, on one BLAS thread.
     """
     xp = fn.xp
     fn.scale = scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
@@ -254,26 +274,38 @@ def attention_forward(fn: Function, q, k, v, keep, dropout_p: float, scale, out=
         else:  # a mask per batch entry or head
             masked = xp.broadcast_to(masked, lead + (T, S))
     fn.blocks = query_blocks(masked, T, S, xp)
-    fn.drop = drop = dropout_mask(lead + (T, S), dropout_p, q.dtype, xp, device_of(q)) if dropout_p > 0 else None
+    fn.drop = dropout_mask(lead + (T, S), dropout_p, q.dtype, xp, device_of(q)) if dropout_p > 0 else None
     fn.p = []
     y = xp.empty(lead + (T, v.shape[-1]), dtype=q.dtype) if out is None else out
     for t0, t1, k0, k1 in fn.blocks:
         p = xp.empty(lead + (t1 - t0, k1 - k0), dtype=q.dtype)
-        shared_bias = None
-        if masked is not None and masked.ndim == 2 and masked[t0:t1, k0:k1].any():
-            shared_bias = _mask_bias(masked[t0:t1, k0:k1], p.dtype, xp)
-
-        def kernel(lo, hi, t0=t0, t1=t1, k0=k0, k1=k1, p=p, shared_bias=shared_bias):  # batch entries lo:hi
-            pb = p[lo:hi]
-            xp.matmul(q[lo:hi, ..., t0:t1, :], xp.swapaxes(k[lo:hi, ..., k0:k1, :], -1, -2), out=pb)
-            bias = shared_bias if masked is None or masked.ndim == 2 else _mask_bias(masked[lo:hi], p.dtype, xp)
-            softmax_rows_(xp, pb, bias, scale)
-            pd = pb if drop is None else pb * drop[lo:hi, ..., t0:t1, k0:k1]
-            xp.matmul(pd, v[lo:hi, ..., k0:k1, :], out=y[lo:hi, ..., t0:t1, :])
-
-        parallel_batched(xp, lead[0], kernel, p[0].size)
+        m = None if masked is None else masked[..., t0:t1, k0:k1]  # per batch entry: one block, all of it
+        bias = _mask_bias(m, p.dtype, xp) if m is not None and m.any() else None
+        block = functools.partial(_forward_block, xp, q, k, v, y, p, (t0, t1, k0, k1), bias, fn.drop, scale)
+        parallel_batched(xp, lead[0], block, p[0].size)
         fn.p.append(p)
     return y
+
+
+def _backward_block(xp, q, k, v, g, p, block, drop, scale, grads, one, lo, hi) -> None:
+    """Query rows t0:t1 of batch entries lo:hi: their gq, and their part of gk and gv."""
+    t0, t1, k0, k1 = block
+    gq, gk, gv = grads
+    gb, qb, kb, vb, pb = (g[lo:hi, ..., t0:t1, :], q[lo:hi, ..., t0:t1, :], k[lo:hi, ..., k0:k1, :],
+                          v[lo:hi, ..., k0:k1, :], p[lo:hi])
+    drop = None if drop is None else drop[lo:hi, ..., t0:t1, k0:k1]
+    pd = pb if drop is None else pb * drop
+    gs = gb @ xp.swapaxes(vb, -1, -2)  # dL/dp, then dL/d(scores) in place
+    if drop is not None:
+        gs *= drop
+    softmax_rows_backward_(xp, gs, pb, scale)
+    _matmul_into(xp, gs, kb, gq[lo:hi, ..., t0:t1, :])
+    if one:
+        _matmul_into(xp, xp.swapaxes(gs, -1, -2), qb, gk[lo:hi])
+        _matmul_into(xp, xp.swapaxes(pd, -1, -2), gb, gv[lo:hi])
+    else:  # blocks share keys: add
+        gk[lo:hi, ..., k0:k1, :] += xp.swapaxes(gs, -1, -2) @ qb
+        gv[lo:hi, ..., k0:k1, :] += xp.swapaxes(pd, -1, -2) @ gb
 
 
 def attention_backward(fn: Function, q, k, v, g, out=None):
@@ -287,31 +319,14 @@ def attention_backward(fn: Function, q, k, v, g, out=None):
     one = len(fn.blocks) == 1
     if not one:  # block slices of contiguous copies make better BLAS operands than head views of qkv
         q, k, v = xp.ascontiguousarray(q), xp.ascontiguousarray(k), xp.ascontiguousarray(v)
-    gq, gk, gv = (xp.empty_like(q), xp.empty_like(k), xp.empty_like(v)) if out is None else out
-    if not one:  # blocks add into the rows of k and v they share
-        gk[...] = 0
-        gv[...] = 0
-    for (t0, t1, k0, k1), p in zip(fn.blocks, fn.p):
-
-        def kernel(lo, hi, t0=t0, t1=t1, k0=k0, k1=k1, p=p):  # batch entries lo:hi
-            gb, qb, kb, vb, pb = (g[lo:hi, ..., t0:t1, :], q[lo:hi, ..., t0:t1, :], k[lo:hi, ..., k0:k1, :],
-                                  v[lo:hi, ..., k0:k1, :], p[lo:hi])
-            drop = None if fn.drop is None else fn.drop[lo:hi, ..., t0:t1, k0:k1]
-            pd = pb if drop is None else pb * drop
-            gs = gb @ xp.swapaxes(vb, -1, -2)  # dL/dp, then dL/d(scores) in place
-            if drop is not None:
-                gs *= drop
-            softmax_rows_backward_(xp, gs, pb, fn.scale)
-            xp.matmul(gs, kb, out=gq[lo:hi, ..., t0:t1, :])
-            if one:
-                xp.matmul(xp.swapaxes(gs, -1, -2), qb, out=gk[lo:hi])
-                xp.matmul(xp.swapaxes(pd, -1, -2), gb, out=gv[lo:hi])
-            else:
-                gk[lo:hi, ..., k0:k1, :] += xp.swapaxes(gs, -1, -2) @ qb
-                gv[lo:hi, ..., k0:k1, :] += xp.swapaxes(pd, -1, -2) @ gb
-
-        parallel_batched(xp, q.shape[0], kernel, p[0].size)
-    return gq, gk, gv
+    grads = (xp.empty_like(q), xp.empty_like(k), xp.empty_like(v)) if out is None else out
+    if not one:
+        grads[1][...] = 0
+        grads[2][...] = 0
+    for block, p in zip(fn.blocks, fn.p):
+        part = functools.partial(_backward_block, xp, q, k, v, g, p, block, fn.drop, fn.scale, grads, one)
+        parallel_batched(xp, q.shape[0], part, p[0].size)
+    return grads
 
 
 class ScaledDotProductAttention(Function):
