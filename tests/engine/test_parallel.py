@@ -249,3 +249,34 @@ def test_parallel_batched_leaves_small_or_single_batches_to_blas(threads):
     parallel.parallel_batched(np, 1, lambda lo, hi: calls.append((lo, hi)), row_size=10**6)
     parallel.parallel_batched(np, 4, lambda lo, hi: calls.append((lo, hi)), row_size=4)
     assert calls == [(0, 1), (0, 4)]
+
+
+class _OtherArrayModule:
+    """NumPy under another name: ops take their CuPy branches (``xp is not np``) on the CPU."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+@pytest.mark.parametrize("T", [40, 300])  # one block; several blocks on NumPy
+def test_attention_on_another_array_module_equals_numpy(T):
+    """The branches CuPy takes (one block, one call, results assigned instead of matmul out= into
+    strided views) give what NumPy's blocked, shared-out path gives."""
+    import engine.ops.fused as fused
+
+    rng = np.random.default_rng(8)
+    B, n_head, hs = 3, 2, 8
+    qkv = rng.standard_normal((B, T, 3 * n_head * hs)).astype(np.float32)
+    g = rng.standard_normal((B, T, n_head * hs)).astype(np.float32)
+    keep = F.attention_mask(T, T)  # (T, T) bool array
+    results = []
+    for xp in (np, _OtherArrayModule()):
+        op = fused.SelfAttention()
+        op.xp, op.saved = xp, ()
+        y = op.forward(qkv, n_head=n_head, keep=keep)
+        blocked = xp is np and T >= 2 * fused.ATTENTION_BLOCK
+        assert len(op.blocks) == (-(-T // fused.ATTENTION_BLOCK) if blocked else 1)
+        results.append((y, op.backward(g)))
+    (y_np, d_np), (y_other, d_other) = results
+    np.testing.assert_allclose(y_other, y_np, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(d_other, d_np, rtol=1e-5, atol=1e-6)
