@@ -317,8 +317,6 @@ def attention_backward(fn: Function, q, k, v, g, out=None):
                                    None if out is None else tuple(a[None] for a in out))
         return tuple(a[0] for a in grads)
     one = len(fn.blocks) == 1
-    if not one:  # block slices of contiguous copies make better BLAS operands than head views of qkv
-        q, k, v = xp.ascontiguousarray(q), xp.ascontiguousarray(k), xp.ascontiguousarray(v)
     grads = (xp.empty_like(q), xp.empty_like(k), xp.empty_like(v)) if out is None else out
     if not one:
         grads[1][...] = 0
