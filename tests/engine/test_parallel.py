@@ -243,12 +243,14 @@ def test_parallel_batched_equals_one_matmul_and_restores_blas_threads(threads, n
     assert get_blas_threads() == before
 
 
-def test_parallel_batched_leaves_small_or_single_batches_to_blas(threads):
+def test_parallel_batched_leaves_small_or_single_batches_and_other_blas_alone(threads, monkeypatch):
     threads(2)
     calls = []
     parallel.parallel_batched(np, 1, lambda lo, hi: calls.append((lo, hi)), row_size=10**6)
     parallel.parallel_batched(np, 4, lambda lo, hi: calls.append((lo, hi)), row_size=4)
-    assert calls == [(0, 1), (0, 4)]
+    monkeypatch.setattr(parallel, "_openblas", None)  # e.g. NumPy on MKL or Accelerate
+    parallel.parallel_batched(np, 8, lambda lo, hi: calls.append((lo, hi)), row_size=10**6)
+    assert calls == [(0, 1), (0, 4), (0, 8)]
 
 
 class _OtherArrayModule:
