@@ -16,7 +16,8 @@ Attention's batched matmuls of small matrices also run here (``parallel_batched`
 set to one thread and each of our threads multiplies its share of the batch.
 
 Only the CPU uses this; CuPy kernels are parallel already. ``TINYGRAD_GPT_THREADS=1`` or
-``engine.set_num_threads(1)`` turns it off; results do not depend on the thread count.
+``engine.set_num_threads(1)`` turns it off (attention's batched matmuls then run on one core);
+results do not depend on the thread count.
 
 For the split to pay off OpenBLAS must not keep a core busy after each matmul: its idle threads
 spin for 2^28 cycles (~0.1 s) by default. ``engine/__init__.py`` lowers that to 2^16 cycles
