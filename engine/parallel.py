@@ -145,6 +145,11 @@ def parallel_jobs(xp, jobs: list[tuple[Callable[[int, int], None], int]],
 def _find_openblas():
     """(get_num_threads, set_num_threads) of the OpenBLAS that NumPy loaded, or None (another
     BLAS, or not found). Symbols of the scipy-openblas wheels are prefixed and end in 64_."""
+    try:  # NumPy on MKL or Accelerate: leave its BLAS alone, even if some other OpenBLAS is loaded
+        if "openblas" not in np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"].lower():
+            return None
+    except Exception:  # an older NumPy without mode="dicts": look for the library anyway
+        pass
     np_dir = os.path.dirname(np.__file__)
     paths = []
     for libs in (np_dir + ".libs", os.path.join(np_dir, ".dylibs")):  # the NumPy wheels' own copy first
