@@ -184,8 +184,8 @@ def parallel_batched(xp, n: int, kernel: Callable[[int, int], None], row_size: i
 
     NumPy calls BLAS once per matrix of a batched matmul, and OpenBLAS splits each 64-row
     matrix poorly over two threads (40-60 GFLOP/s). Instead, BLAS is set to one thread and the
-    batch is shared out to our threads: each runs its own matrices, and whatever elementwise
-    work the kernel does on them while they are in cache. That gives the same bits for any
+    batch is shared out to our threads, one call each: each runs its own matrices, and whatever
+    elementwise work the kernel does on them while they are in cache. That gives the same bits for any
     thread count. One call ``kernel(0, n)`` (BLAS untouched) on CuPy, without OpenBLAS, for a
     single entry or under ``MIN_PARALLEL`` elements in all. OpenBLAS's thread count is
     process-wide: a matmul that another thread of the program runs meanwhile also gets one.
@@ -201,8 +201,10 @@ def parallel_batched(xp, n: int, kernel: Callable[[int, int], None], row_size: i
     get_blas_threads, set_blas_threads = _openblas
     blas_threads = get_blas_threads()
     set_blas_threads(1)
-    try:
-        parallel_for(xp, n, kernel, row_size, min_parallel=0)
+    parts = min(_threads, n)
+    bounds = [n * i // parts for i in range(parts + 1)]
+    try:  # one call per thread: smaller chunks were slower (more, smaller matmul calls)
+        _run_shares([[(kernel, bounds[i], bounds[i + 1])] for i in range(parts)])
     finally:
         set_blas_threads(blas_threads)
 
