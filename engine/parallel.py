@@ -111,11 +111,7 @@ def parallel_for(xp, n: int, kernel: Callable[[int, int], None], row_size: int =
     if xp is not np or n * row_size < min_parallel or n < 2 or _threads == 1:
         kernel(0, n)
         return
-    step = max(1, CHUNK // max(1, row_size))
-    parts = min(_threads, n)
-    bounds = [n * i // parts for i in range(parts + 1)]
-    _run_shares([[(kernel, lo, min(bounds[i + 1], lo + step)) for lo in range(bounds[i], bounds[i + 1], step)]
-                 for i in range(parts)])
+    _run_shares(_row_shares(kernel, n, step=max(1, CHUNK // max(1, row_size))))
 
 
 def parallel_jobs(xp, jobs: list[tuple[Callable[[int, int], None], int]],
@@ -185,8 +181,8 @@ def parallel_batched(xp, n: int, kernel: Callable[[int, int], None], row_size: i
     NumPy calls BLAS once per matrix of a batched matmul, and OpenBLAS splits each 64-row
     matrix poorly over two threads (40-60 GFLOP/s). Instead, BLAS is set to one thread and the
     batch is shared out to our threads, one call each: each runs its own matrices, and whatever
-    elementwise work the kernel does on them while they are in cache. That gives the same bits for any
-    thread count. One call ``kernel(0, n)`` (BLAS untouched) on CuPy, without OpenBLAS, for a
+    elementwise work the kernel does on them while they are in cache. That gives the same bits
+    for any thread count. One call ``kernel(0, n)`` (BLAS untouched) on CuPy, without OpenBLAS, for a
     single entry or under ``MIN_PARALLEL`` elements in all. OpenBLAS's thread count is
     process-wide: a matmul that another thread of the program runs meanwhile also gets one.
 
@@ -201,12 +197,19 @@ def parallel_batched(xp, n: int, kernel: Callable[[int, int], None], row_size: i
     get_blas_threads, set_blas_threads = _openblas
     blas_threads = get_blas_threads()
     set_blas_threads(1)
-    parts = min(_threads, n)
-    bounds = [n * i // parts for i in range(parts + 1)]
     try:  # one call per thread: smaller chunks were slower (more, smaller matmul calls)
-        _run_shares([[(kernel, bounds[i], bounds[i + 1])] for i in range(parts)])
+        _run_shares(_row_shares(kernel, n, step=n))
     finally:
         set_blas_threads(blas_threads)
+
+
+def _row_shares(kernel: Callable[[int, int], None], n: int, step: int) -> list[list[tuple]]:
+    """Rows 0:n in equal shares, one per thread (at most n), each a list of ``(kernel, lo, hi)``
+    chunks of at most ``step`` rows."""
+    parts = min(_threads, n)
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return [[(kernel, lo, min(bounds[i + 1], lo + step)) for lo in range(bounds[i], bounds[i + 1], step)]
+            for i in range(parts)]
 
 
 def _run_shares(shares: list[list[tuple[Callable[[int, int], None], int, int]]]) -> None:

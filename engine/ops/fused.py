@@ -237,8 +237,8 @@ def _matmul_into(xp, a, b, out) -> None:
 
 
 def _mask_bias(masked, dtype, xp):
-    """The bool mask as an additive bias: -inf where masked, else 0 (None for None)."""
-    return None if masked is None else xp.where(masked, dtype.type(-math.inf), dtype.type(0))
+    """The bool mask as an additive bias: -inf where masked, else 0."""
+    return xp.where(masked, dtype.type(-math.inf), dtype.type(0))
 
 
 def _forward_block(xp, q, k, v, y, p, block, bias, drop, scale, lo, hi) -> None:
