@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -62,6 +64,37 @@ def _cupy():
     import cupy
 
     return cupy
+
+
+# The engine's fused ops (engine/ops/fused.py, Gelu) and nn.optim's AdamW call these kernels for
+# float32/float16 CuPy arrays. TINYGRAD_GPT_CUDA_KERNELS=0 (or ``set_enabled(False)``) keeps the
+# composed CuPy path instead, e.g. to compare the two.
+_enabled = os.environ.get("TINYGRAD_GPT_CUDA_KERNELS", "1") != "0"
+
+
+def set_enabled(enabled: bool) -> bool:
+    """Use the fused kernels in the engine's ops (True, the default) or not; returns the old setting.
+
+    >>> old = set_enabled(False); set_enabled(old)
+    False
+    """
+    global _enabled
+    old, _enabled = _enabled, bool(enabled)
+    return old
+
+
+def kernels_for(*arrays) -> Any:
+    """This module when every array is a float32/float16 CuPy array and the kernels are on, else None.
+
+    >>> kernels_for(np.ones(3, np.float32)) is None  # NumPy arrays take the composed path
+    True
+    """
+    for a in arrays:
+        if a is None:
+            continue
+        if not (_enabled and type(a).__module__.startswith("cupy") and a.dtype in (np.float32, np.float16)):
+            return None
+    return sys.modules[__name__]
 
 
 # =================================================================================================
@@ -1203,6 +1236,123 @@ def flash_attention_backward(q, k, v, out, lse, g, window: int | None = None, sc
         dk[...] = 0
         dv[...] = 0
     return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
+
+
+# -------------------------------------------------------------------------------------------------
+# Attention in blocks of query rows on cuBLAS (tensor cores), recomputed in backward
+# -------------------------------------------------------------------------------------------------
+ATTENTION_BLOCK_ROWS = 256  # query rows per block: (…, 256, S) scores live at a time
+# Which causal attention the engine's ops use on CuPy: "blocked" (below) or "flash" (the tiled
+# kernels above). Both keep memory linear in T; on an H200 at gpt2's shapes the blocked one is
+# faster, because its products run on tensor cores (see bench/RESULTS.md).
+attention_impl = os.environ.get("TINYGRAD_GPT_ATTENTION", "blocked")
+
+
+def attention_blocks(t: int, s: int, window: int | None, rows: int | None = None):
+    """[(t0, t1, k0, k1)]: query rows t0:t1 see only keys k0:k1 under the causal (banded) mask.
+
+    >>> attention_blocks(4, 6, None, rows=2)
+    [(0, 2, 0, 4), (2, 4, 0, 6)]
+    """
+    off, blocks, rows = s - t, [], rows or ATTENTION_BLOCK_ROWS
+    for t0 in range(0, t, rows):
+        t1 = min(t, t0 + rows)
+        k0 = max(0, t0 + off - window + 1) if window else 0
+        blocks.append((t0, t1, k0, min(s, t1 + off)))
+    return blocks
+
+
+def _block_bias(block, t: int, s: int, window: int | None, dtype):
+    """The additive 0 / -inf mask of one block's (t1-t0, k1-k0) scores, or None if it sees every key."""
+    cp = _cupy()
+    t0, t1, k0, k1 = block
+    off = s - t
+    if k1 - 1 <= t0 + off and not (window and k0 <= t1 - 1 + off - window):
+        return None
+    pos = cp.arange(t0 + off, t1 + off)[:, None]
+    key = cp.arange(k0, k1)[None, :]
+    keep = key <= pos
+    if window:
+        keep &= key > pos - window
+    return cp.where(keep, dtype.type(0), dtype.type(-math.inf))
+
+
+def _block_probs(qs, k, block, t, s, window):
+    """softmax(qs kᵀ + mask) of one block: qs (…, rows, D) already scaled, k (…, S, D)."""
+    cp = _cupy()
+    t0, t1, k0, k1 = block
+    scores = cp.matmul(qs, cp.swapaxes(k[..., k0:k1, :], -1, -2))  # (…, rows, keys)
+    bias = _block_bias(block, t, s, window, scores.dtype)
+    if bias is not None:
+        scores += bias
+    return softmax(scores)
+
+
+def blocked_attention(q, k, v, window: int | None = None, scale: float | None = None, drop=None):
+    """The same attention as :func:`flash_attention` -> ``(out, None)``, by blocks of query rows.
+
+    Each block's scores (…, 256, keys) come from one batched cuBLAS product (TF32 tensor cores for
+    float32 when CuPy allows them), then the softmax kernel and a second product with v; only the
+    keys a block can see are read. Nothing but the output is kept: memory linear in T, and
+    backward recomputes each block's probabilities. ``drop`` (…, T, S), optional: the dropout
+    scale applied to the probabilities (0 or 1/(1-p), as engine.ops.fused.dropout_mask makes it).
+    """
+    cp = _cupy()
+    _, window, scale = _flash_args(q, k, v, window, scale)
+    q, k, v = (cp.ascontiguousarray(a) for a in (q, k, v))
+    t, s = q.shape[-2], k.shape[-2]
+    out = cp.empty(q.shape[:-1] + (v.shape[-1],), dtype=q.dtype)
+    for block in attention_blocks(t, s, window):
+        t0, t1, k0, k1 = block
+        p = _block_probs(q[..., t0:t1, :] * q.dtype.type(scale), k, block, t, s, window)
+        if drop is not None:
+            p *= drop[..., t0:t1, k0:k1]
+        out[..., t0:t1, :] = cp.matmul(p, v[..., k0:k1, :])
+    return out, None
+
+
+def blocked_attention_backward(q, k, v, out, lse, g, window: int | None = None, scale: float | None = None,
+                               drop=None):
+    """``(dq, dk, dv)`` of :func:`blocked_attention` (``out`` and ``lse`` unused): per block, the
+    probabilities are recomputed, then five batched products and the softmax-backward kernel."""
+    cp = _cupy()
+    _, window, scale = _flash_args(q, k, v, window, scale)
+    q, k, v = (cp.ascontiguousarray(a) for a in (q, k, v))
+    g = cp.ascontiguousarray(g.astype(q.dtype, copy=False))
+    t, s = q.shape[-2], k.shape[-2]
+    dq, dk, dv = cp.empty_like(q), cp.zeros_like(k), cp.zeros_like(v)
+    sc = q.dtype.type(scale)
+    for block in attention_blocks(t, s, window):
+        t0, t1, k0, k1 = block
+        qs, gb = q[..., t0:t1, :] * sc, g[..., t0:t1, :]
+        kb, vb = k[..., k0:k1, :], v[..., k0:k1, :]
+        p = _block_probs(qs, k, block, t, s, window)
+        dp = cp.matmul(gb, cp.swapaxes(vb, -1, -2))  # dL/d(dropped probabilities)
+        if drop is not None:
+            d = drop[..., t0:t1, k0:k1]
+            dp *= d
+            dv[..., k0:k1, :] += cp.matmul(cp.swapaxes(p * d, -1, -2), gb)
+        else:
+            dv[..., k0:k1, :] += cp.matmul(cp.swapaxes(p, -1, -2), gb)
+        ds = softmax_backward(p, dp)  # dL/d(scaled scores)
+        dq[..., t0:t1, :] = cp.matmul(ds, kb) * sc
+        dk[..., k0:k1, :] += cp.matmul(cp.swapaxes(ds, -1, -2), qs)
+    return dq, dk, dv
+
+
+def attention(q, k, v, window: int | None = None, scale: float | None = None, drop=None):
+    """Causal attention on CuPy by ``attention_impl`` -> ``(out, lse or None)``, memory linear in T
+    (with ``drop``, the dropout scale of every (…, T, S) weight, always the blocked one)."""
+    if attention_impl == "flash" and drop is None:
+        return flash_attention(q, k, v, window, scale)
+    return blocked_attention(q, k, v, window, scale, drop)
+
+
+def attention_backward(q, k, v, out, lse, g, window: int | None = None, scale: float | None = None, drop=None):
+    """``(dq, dk, dv)`` of :func:`attention`, by the implementation that computed ``lse``."""
+    if lse is not None:
+        return flash_attention_backward(q, k, v, out, lse, g, window, scale)
+    return blocked_attention_backward(q, k, v, out, lse, g, window, scale, drop)
 
 
 def _flat_heads(a):

@@ -132,7 +132,8 @@ def scaled_dot_product_attention(
         if mask.dtype != bool:
             raise TypeError(f"attention mask must be bool (True = attend), got {mask.dtype}")
         keep = mask if keep is None else (keep & mask)
-    return Fu.ScaledDotProductAttention.apply(q, k, v, keep=keep, dropout_p=dropout_p, scale=scale)
+    return Fu.ScaledDotProductAttention.apply(q, k, v, keep=keep, dropout_p=dropout_p, scale=scale,
+                                              causal=causal and mask is None, window=window)
 
 
 def self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0, window: int | None = None) -> Tensor:
@@ -145,7 +146,7 @@ def self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0, window: int
     if qkv.ndim != 3 or C3 % 3 or (C3 // 3) % n_head:
         raise ValueError(f"self_attention: qkv shape {qkv.shape} is not (B, T, 3C) with C divisible by {n_head}")
     keep = attention_mask(T, T, window, qkv.device)
-    return Fu.SelfAttention.apply(qkv, n_head=n_head, keep=keep, dropout_p=dropout_p)
+    return Fu.SelfAttention.apply(qkv, n_head=n_head, keep=keep, dropout_p=dropout_p, causal=True, window=window)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -3,6 +3,8 @@
 - "ci" (default): a fixed budget of derandomized examples, so every CI run draws the same ones.
 - "dev": hypothesis' usual random search (100 examples, a local example database), for local runs.
 - "thorough": many more examples, for a long hunt before a release.
+- "gpu": 5 derandomized examples, for scripts/gpu_check.sh, whose GPU tests share a 6-minute
+  budget with the benchmarks (on a fresh machine every CuPy kernel is compiled on first use).
 
 Pick one with HYPOTHESIS_PROFILE=dev or ``pytest --hypothesis-profile=thorough``.
 """
@@ -16,4 +18,5 @@ _common = {"deadline": None, "print_blob": True, "suppress_health_check": [Healt
 settings.register_profile("ci", max_examples=15, derandomize=True, database=None, **_common)
 settings.register_profile("dev", **_common)  # hypothesis' defaults: 100 random examples, failures replayed
 settings.register_profile("thorough", max_examples=300, **_common)
+settings.register_profile("gpu", max_examples=5, derandomize=True, database=None, **_common)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

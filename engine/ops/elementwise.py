@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from engine.backend import array_module, erf
+from engine.cuda import kernels_for
 from engine.function import Function
 from engine.parallel import MIN_PARALLEL_CHEAP, parallel_for
 
@@ -197,6 +198,10 @@ class Gelu(Function):
     def forward(self, a, approximate: str = "tanh"):
         xp = self.xp
         self.approximate = approximate
+        self.cuda = kernels_for(a) if approximate == "tanh" else None
+        if self.cuda is not None:  # one fused kernel each way; backward recomputes tanh from a
+            self.save_for_backward(a)
+            return self.cuda.gelu(a)
         if approximate == "tanh":
             a = _contiguous(a)
             self.save_for_backward(a)
@@ -226,6 +231,8 @@ class Gelu(Function):
     def backward(self, g):
         xp = self.xp
         (a,) = self.saved
+        if self.cuda is not None:
+            return self.cuda.gelu_backward(a, g)
         if self.approximate == "tanh":
             # With t = 2h − 1: d/da = h + a·(1 − t²)·k·(1 + 3c·a²)/2 = h·(1 + 2k·a·(1 + 3c·a²)·(1 − h)),
             # 9 passes instead of 12.

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from engine.backend import device_of, scatter_add
+from engine.cuda import kernels_for
 from engine.function import Function
 from engine.ops.elementwise import column_sums
 from engine.parallel import parallel_batched
@@ -19,6 +20,11 @@ from engine.rng import generator
 
 class Softmax(Function):
     def forward(self, x, axis=-1):
+        self.cuda = kernels_for(x) if x.ndim and axis in (-1, x.ndim - 1) else None
+        if self.cuda is not None:  # one block per row, online max and sum
+            y = self.cuda.softmax(x)
+            self.save_for_backward(y)
+            return y
         y = x - x.max(axis=axis, keepdims=True)
         self.xp.exp(y, out=y)
         y /= y.sum(axis=axis, keepdims=True)
@@ -28,6 +34,8 @@ class Softmax(Function):
 
     def backward(self, g):
         (y,) = self.saved
+        if self.cuda is not None:
+            return self.cuda.softmax_backward(y, g)
         gy = g * y
         gy -= y * gy.sum(axis=self.axis, keepdims=True)
         return gy
@@ -68,6 +76,14 @@ class CrossEntropy(Function):
         xp = self.xp
         n_class = logits.shape[-1]
         flat = logits.reshape(-1, n_class)  # (N, C)
+        self.cuda = kernels_for(logits)
+        if self.cuda is not None:  # one pass over each row: loss and log-sum-exp, no (N, C) temporary
+            loss_rows, self.lse = self.cuda.cross_entropy(flat, targets, ignore_index)
+            loss, self.n_valid = self.cuda.cross_entropy_reduce(loss_rows, targets, ignore_index, reduction,
+                                                               logits.dtype, xp)
+            self.save_for_backward(logits)
+            self.targets, self.ignore_index, self.reduction = targets, ignore_index, reduction
+            return loss
         t = targets.reshape(-1)
         valid = t != ignore_index
         check_ids(t[valid], n_class, "target id")
@@ -91,6 +107,12 @@ class CrossEntropy(Function):
         (logits,) = self.saved
         xp = self.xp
         n_class = logits.shape[-1]
+        if self.cuda is not None:  # (softmax − onehot) · row scale, written once
+            scale = self.cuda.cross_entropy_row_scale(g, self.targets, self.ignore_index, self.reduction,
+                                                      self.n_valid, xp)
+            grad = self.cuda.cross_entropy_backward(logits.reshape(-1, n_class), self.lse, self.targets, scale,
+                                                    self.ignore_index)
+            return grad.reshape(logits.shape)
         grad = logits.reshape(-1, n_class) - self.lse[:, None]
         xp.exp(grad, out=grad)  # softmax
         grad[self.rows, self.t] -= 1
@@ -114,6 +136,11 @@ class LayerNorm(Function):
     def forward(self, x, weight=None, bias=None, eps=1e-5):
         xp = self.xp
         self.dtypes = [None if a is None else a.dtype for a in (x, weight, bias)]
+        self.cuda = kernels_for(x, weight, bias) if x.ndim and x.shape[-1] else None
+        if self.cuda is not None:  # one block per row; float32 statistics
+            y, self.mean, self.rstd = self.cuda.layer_norm(x, weight, bias, eps)
+            self.save_for_backward(x, weight)
+            return y
         work = xp.dtype("float32") if x.dtype.itemsize < 4 else x.dtype
         C = x.shape[-1]
         x2 = x.astype(work, copy=False).reshape(-1, C)  # (N, C)
@@ -134,6 +161,9 @@ class LayerNorm(Function):
 
     def backward(self, g):
         xp = self.xp
+        if self.cuda is not None:
+            x, weight = self.saved
+            return self.cuda.layer_norm_backward(x, weight, self.mean, self.rstd, g, *self.needs_input_grad)
         (w,) = self.saved
         xhat, rstd = self.xhat, self.rstd  # (N, C), (N, 1)
         N, C = xhat.shape
@@ -327,18 +357,44 @@ def attention_backward(fn: Function, q, k, v, g, out=None):
     return grads
 
 
+def _attention_kernels(q, k, v, causal: bool):
+    """engine.cuda when this attention can run on its kernels: on CuPy, causal, no extra mask."""
+    cuda = kernels_for(q, k, v) if causal else None
+    return cuda if cuda is not None and cuda.flash_supported(q, k, v) else None
+
+
+def _cuda_attention(fn: Function, q, k, v, dropout_p: float, window, scale):
+    """Forward by engine.cuda.attention; keeps on ``fn`` what its backward needs."""
+    fn.window, fn.scale = window, scale
+    fn.drop = dropout_mask(q.shape[:-1] + (k.shape[-2],), dropout_p, q.dtype, fn.xp, device_of(q)) \
+        if dropout_p > 0 else None
+    fn.out, fn.lse = fn.cuda.attention(q, k, v, window, scale, fn.drop)
+    return fn.out
+
+
+def _cuda_attention_backward(fn: Function, q, k, v, g):
+    return fn.cuda.attention_backward(q, k, v, fn.out, fn.lse, g, fn.window, fn.scale, fn.drop)
+
+
 class ScaledDotProductAttention(Function):
     """softmax(q kᵀ · scale + mask) v with optional dropout on the weights.
 
     q (…, T, D), k (…, S, D), v (…, S, Dv). ``keep`` is a bool mask broadcastable to
-    (…, T, S), True where a query may attend to a key. Saves the (…, T, S) weights.
+    (…, T, S), True where a query may attend to a key. Saves the (…, T, S) weights, except on
+    CuPy when ``causal`` says keep is exactly ``attention_mask(T, S, window)``: then
+    engine.cuda.attention keeps only the output (and the dropout scale, if any), memory O(T).
     """
 
-    def forward(self, q, k, v, keep=None, dropout_p=0.0, scale=None):
+    def forward(self, q, k, v, keep=None, dropout_p=0.0, scale=None, causal=False, window=None):
         self.save_for_backward(q, k, v)
+        self.cuda = _attention_kernels(q, k, v, causal)
+        if self.cuda is not None:
+            return _cuda_attention(self, q, k, v, dropout_p, window, scale)
         return attention_forward(self, q, k, v, keep, dropout_p, scale)
 
     def backward(self, g):
+        if self.cuda is not None:
+            return _cuda_attention_backward(self, *self.saved, g)
         return attention_backward(self, *self.saved, g)
 
 
@@ -347,16 +403,20 @@ class SelfAttention(Function):
 
     Equals splitting qkv into q, k, v, reshaping each to (B, nh, T, hs), attending and
     merging the heads back, but its backward writes dqkv into one array instead of
-    summing three zero-padded slices.
+    summing three zero-padded slices. ``causal``/``window``: as ScaledDotProductAttention.
     """
 
-    def forward(self, qkv, n_head=1, keep=None, dropout_p=0.0, scale=None):
+    def forward(self, qkv, n_head=1, keep=None, dropout_p=0.0, scale=None, causal=False, window=None):
         B, T, C3 = qkv.shape
         C = C3 // 3
         heads = qkv.reshape(B, T, 3, n_head, C // n_head).transpose(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
         q, k, v = heads[0], heads[1], heads[2]
         self.save_for_backward(qkv)
         self.n_head = n_head
+        self.cuda = _attention_kernels(q, k, v, causal)
+        if self.cuda is not None:
+            y = _cuda_attention(self, q, k, v, dropout_p, window, scale)  # (B, nh, T, hs)
+            return y.transpose(0, 2, 1, 3).reshape(B, T, C)  # heads merged (a copy)
         y = self.xp.empty((B, T, n_head, C // n_head), dtype=qkv.dtype)
         attention_forward(self, q, k, v, keep, dropout_p, scale, out=y.transpose(0, 2, 1, 3))  # heads merged
         return y.reshape(B, T, C)
@@ -370,5 +430,10 @@ class SelfAttention(Function):
         g = g.reshape(B, T, nh, C // nh).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
         dqkv = self.xp.empty((B, T, 3, nh, C // nh), dtype=g.dtype)
         dheads = dqkv.transpose(2, 0, 3, 1, 4)  # (3, B, nh, T, hs) views, as the heads of qkv
-        attention_backward(self, heads[0], heads[1], heads[2], g, out=(dheads[0], dheads[1], dheads[2]))
+        if self.cuda is not None:
+            grads = _cuda_attention_backward(self, heads[0], heads[1], heads[2], g)
+            for d, grad in zip(dheads, grads):
+                d[...] = grad
+        else:
+            attention_backward(self, heads[0], heads[1], heads[2], g, out=(dheads[0], dheads[1], dheads[2]))
         return dqkv.reshape(B, T, C3)
