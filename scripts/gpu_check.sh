@@ -8,8 +8,9 @@
 # Steps (each under its own `timeout`; a failure is recorded and the next step runs):
 #   1. env        nvidia-smi, python/numpy/cupy/torch versions          -> $OUT/env.txt
 #   2. pytest     python -m pytest -m gpu -q -p no:cacheprovider tests/  -> $OUT/pytest_gpu.txt
-#                 as two runs: tests/engine/test_cuda_kernels.py (engine/cuda.py's kernels) first,
-#                 then the other gpu-marked tests; about 90 s together
+#                 as two runs: engine/cuda.py's kernels and their wiring into the ops first
+#                 (test_cuda_kernels.py, test_cuda_dispatch.py), then the other gpu-marked tests;
+#                 100 s at most together, with hypothesis' "gpu" profile (5 examples a test)
 #   3. bench      bench/bench_gpu.py: gpt2 124M, batch 8, block 1024, ours vs PyTorch eager,
 #                 TF32 and fp16, tokens/s, MFU, peak memory           -> $OUT/bench_gpu.{jsonl,log}
 #   4. shakespeare scripts/gpu_shakespeare.py: nanoGPT shakespeare-char shape for 120 s of wall
@@ -102,6 +103,7 @@ export -f env_info
 run_step env 40 "$OUT/env.txt" bash -c env_info
 
 # ---- 2. GPU tests ----------------------------------------------------------------------------
+export HYPOTHESIS_PROFILE=gpu # 5 examples per property test (tests/conftest.py): the suite fits its 90 s
 PYTEST_ARGS=(-m gpu -q -p no:cacheprovider -rfEs)
 if "$PY" -c "import pytest_timeout" 2>/dev/null; then
     PYTEST_ARGS+=(--timeout=60) # one hung kernel fails its test, not the whole step
@@ -109,11 +111,11 @@ fi
 # The kernel tests first, on their own (their summary survives a timeout of the rest), then every
 # other gpu-marked test: together `pytest -m gpu tests/`, about 90 s at most.
 T_PYTEST=$(date +%s)
-KERNELS=tests/engine/test_cuda_kernels.py
+KERNELS=(tests/engine/test_cuda_kernels.py tests/engine/test_cuda_dispatch.py)
 run_step pytest-kernels "$(clamp $(($(left) - 270)) 30 60)" "$OUT/pytest_gpu.txt" \
-    "$PY" -m pytest "${PYTEST_ARGS[@]}" "$KERNELS"
-run_step pytest-rest "$(clamp $((90 - ($(date +%s) - T_PYTEST))) 20 90)" "$OUT/pytest_gpu.txt" \
-    "$PY" -m pytest "${PYTEST_ARGS[@]}" --ignore="$KERNELS" tests/
+    "$PY" -m pytest "${PYTEST_ARGS[@]}" "${KERNELS[@]}"
+run_step pytest-rest "$(clamp $((100 - ($(date +%s) - T_PYTEST))) 20 100)" "$OUT/pytest_gpu.txt" \
+    "$PY" -m pytest "${PYTEST_ARGS[@]}" "${KERNELS[@]/#/--ignore=}" tests/
 
 # ---- 3. training-step benchmark ----------------------------------------------------------------
 BENCH_BUDGET=$(clamp $(($(left) - 180)) 30 170)

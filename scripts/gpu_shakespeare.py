@@ -89,7 +89,7 @@ def main(argv=None) -> int:
             xp.cuda.Device().synchronize()
 
     model.train()
-    it, losses, first_step_s = 0, [], None
+    it, losses, pending, first_step_s = 0, [], [], None
     t0 = time.perf_counter()
     last_print = t0
     while True:
@@ -104,21 +104,24 @@ def main(argv=None) -> int:
             nn.optim.clip_grad_norm_(model.parameters(), args.grad_clip)
         opt.step()
         opt.zero_grad()
-        value = loss.item()
-        losses.append(value)
-        if not math.isfinite(value):
-            print(f"iter {it}: loss {value}: diverged", flush=True)
-            break
+        pending.append(loss.data)  # read in groups of 10: a read per step would stall the queue
         if first_step_s is None:
             sync()
             first_step_s = time.perf_counter() - t0
         it += 1
+        if len(pending) >= 10:
+            losses += [float(v) for v in pending]
+            pending = []
+            if not math.isfinite(losses[-1]):
+                print(f"iter {it}: loss {losses[-1]}: diverged", flush=True)
+                break
         now = time.perf_counter()
-        if now - last_print >= 15 or it in (1, 10):
+        if losses and (now - last_print >= 15 or it in (10, 100)):
             recent = losses[-20:]
             print(f"iter {it:5d}  {now - t0:6.1f} s  lr {lr:.2e}  loss {sum(recent) / len(recent):.4f}  "
                   f"{it * tokens_per_iter / (now - t0):,.0f} tokens/s", flush=True)
             last_print = now
+    losses += [float(v) for v in pending]
     sync()
     train_s = time.perf_counter() - t0
 
