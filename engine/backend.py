@@ -161,6 +161,8 @@ def scatter_add(target, index, values) -> None:
                 target[ids[starts]] += np.add.reduceat(values[order], starts, axis=0)
             return
         np.add.at(target, index, values)
+    elif hasattr(array_module(target).add, "at"):  # CuPy >= 13 (its cupyx.scatter_add is deprecated)
+        array_module(target).add.at(target, index, values)
     else:
         import cupyx
 
@@ -177,7 +179,7 @@ def erf(x):
     if xp is not np:
         import cupyx.scipy.special
 
-        return cupyx.scipy.special.erf(x)
+        return cupyx.scipy.special.erf(x).astype(x.dtype, copy=False)  # float16 would come back wider
     if _scipy_erf is None:
         try:
             from scipy.special import erf as f

@@ -4,7 +4,7 @@
 For every case, forward + backward at gpt2's shapes (batch 8, block 1024, width 768, 12 heads,
 vocab 50257): the kernel pair (e.g. ``layer_norm`` + ``layer_norm_backward``) against the
 engine's composed op run through autograd with the kernels off (``F.layer_norm(x, w, b)`` then
-``backward``). Attention twice: the flash kernels, and the blocked cuBLAS path. Prints one JSON
+``backward``). Prints one JSON
 line per case: milliseconds (CUDA events, median of --reps after 3 warmups), the largest
 relative difference of the outputs and gradients, and for attention the CuPy pool's peak bytes.
 The kernels are wired into the engine only where this says they pay.
@@ -111,15 +111,10 @@ def main(argv=None) -> int:
         o, lse = C.flash_attention(q, k, v)
         return (o, *C.flash_attention_backward(q, k, v, o, lse, go))
 
-    def blocked():
-        o, _ = C.blocked_attention(q, k, v)
-        return (o, *C.blocked_attention_backward(q, k, v, o, None, go))
-
     def attention_composed():
         return composed(lambda q_, k_, v_: F.scaled_dot_product_attention(q_, k_, v_, causal=True), [q, k, v], go)
 
     cases["attention"] = (flash, attention_composed)
-    cases["attention_blocked"] = (blocked, attention_composed)
     only = {c for c in args.only.split(",") if c}
     pool = cp.get_default_memory_pool()
     for name, (kern, comp) in cases.items():

@@ -13,6 +13,10 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# Full float32 matmuls on the GPU: the tests compare float32 results with float32 tolerances, and
+# TF32 (the engine's default for training, engine.backend) keeps only 10 mantissa bits.
+os.environ.setdefault("CUPY_TF32", "0")
+
 # No deadline: a gradcheck on a 5x5x5x5 input takes a while, and CI machines are noisy.
 _common = {"deadline": None, "print_blob": True, "suppress_health_check": [HealthCheck.too_slow]}
 settings.register_profile("ci", max_examples=15, derandomize=True, database=None, **_common)

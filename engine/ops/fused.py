@@ -357,23 +357,22 @@ def attention_backward(fn: Function, q, k, v, g, out=None):
     return grads
 
 
-def _attention_kernels(q, k, v, causal: bool):
-    """engine.cuda when this attention can run on its kernels: on CuPy, causal, no extra mask."""
-    cuda = kernels_for(q, k, v) if causal else None
+def _attention_kernels(q, k, v, causal: bool, dropout_p: float):
+    """engine.cuda when this attention can run as its tiled flash kernels: on CuPy, causal, no
+    extra mask, no dropout."""
+    cuda = kernels_for(q, k, v) if causal and not dropout_p else None
     return cuda if cuda is not None and cuda.flash_supported(q, k, v) else None
 
 
-def _cuda_attention(fn: Function, q, k, v, dropout_p: float, window, scale):
-    """Forward by engine.cuda.attention; keeps on ``fn`` what its backward needs."""
+def _cuda_attention(fn: Function, q, k, v, window, scale):
+    """Forward by engine.cuda.flash_attention; keeps on ``fn`` what its backward needs."""
     fn.window, fn.scale = window, scale
-    fn.drop = dropout_mask(q.shape[:-1] + (k.shape[-2],), dropout_p, q.dtype, fn.xp, device_of(q)) \
-        if dropout_p > 0 else None
-    fn.out, fn.lse = fn.cuda.attention(q, k, v, window, scale, fn.drop)
+    fn.out, fn.lse = fn.cuda.flash_attention(q, k, v, window, scale)
     return fn.out
 
 
 def _cuda_attention_backward(fn: Function, q, k, v, g):
-    return fn.cuda.attention_backward(q, k, v, fn.out, fn.lse, g, fn.window, fn.scale, fn.drop)
+    return fn.cuda.flash_attention_backward(q, k, v, fn.out, fn.lse, g, fn.window, fn.scale)
 
 
 class ScaledDotProductAttention(Function):
@@ -381,15 +380,15 @@ class ScaledDotProductAttention(Function):
 
     q (…, T, D), k (…, S, D), v (…, S, Dv). ``keep`` is a bool mask broadcastable to
     (…, T, S), True where a query may attend to a key. Saves the (…, T, S) weights, except on
-    CuPy when ``causal`` says keep is exactly ``attention_mask(T, S, window)``: then
-    engine.cuda.attention keeps only the output (and the dropout scale, if any), memory O(T).
+    CuPy when ``causal`` says keep is exactly ``attention_mask(T, S, window)`` and there is no
+    dropout: then the flash kernels keep only the output and its log-sum-exp, memory O(T).
     """
 
     def forward(self, q, k, v, keep=None, dropout_p=0.0, scale=None, causal=False, window=None):
         self.save_for_backward(q, k, v)
-        self.cuda = _attention_kernels(q, k, v, causal)
+        self.cuda = _attention_kernels(q, k, v, causal, dropout_p)
         if self.cuda is not None:
-            return _cuda_attention(self, q, k, v, dropout_p, window, scale)
+            return _cuda_attention(self, q, k, v, window, scale)
         return attention_forward(self, q, k, v, keep, dropout_p, scale)
 
     def backward(self, g):
@@ -413,9 +412,9 @@ class SelfAttention(Function):
         q, k, v = heads[0], heads[1], heads[2]
         self.save_for_backward(qkv)
         self.n_head = n_head
-        self.cuda = _attention_kernels(q, k, v, causal)
+        self.cuda = _attention_kernels(q, k, v, causal, dropout_p)
         if self.cuda is not None:
-            y = _cuda_attention(self, q, k, v, dropout_p, window, scale)  # (B, nh, T, hs)
+            y = _cuda_attention(self, q, k, v, window, scale)  # (B, nh, T, hs)
             return y.transpose(0, 2, 1, 3).reshape(B, T, C)  # heads merged (a copy)
         y = self.xp.empty((B, T, n_head, C // n_head), dtype=qkv.dtype)
         attention_forward(self, q, k, v, keep, dropout_p, scale, out=y.transpose(0, 2, 1, 3))  # heads merged

@@ -293,8 +293,3 @@ class FakeCupy:
     empty_like = staticmethod(np.empty_like)
     zeros = staticmethod(np.zeros)
     zeros_like = staticmethod(np.zeros_like)
-    # for engine.cuda's blocked attention, whose products are plain CuPy
-    matmul = staticmethod(np.matmul)
-    swapaxes = staticmethod(np.swapaxes)
-    arange = staticmethod(np.arange)
-    where = staticmethod(np.where)
