@@ -147,7 +147,8 @@ def scatter_add(target, index, values) -> None:
     >>> t = np.zeros((3, 2)); scatter_add(t, np.array([2, 0, 2]), np.ones((3, 2))); t[:, 0].tolist()
     [1.0, 0.0, 2.0]
     """
-    if array_module(target) is np:
+    xp = array_module(target)
+    if xp is np:
         rows_by_ids = isinstance(index, np.ndarray) and index.ndim == 1 and index.dtype.kind in "iu"
         if rows_by_ids and values.shape == index.shape + target.shape[1:]:
             # Rows by a 1-D index (embedding backward): sort, then one add.reduceat per run of equal
@@ -161,8 +162,8 @@ def scatter_add(target, index, values) -> None:
                 target[ids[starts]] += np.add.reduceat(values[order], starts, axis=0)
             return
         np.add.at(target, index, values)
-    elif hasattr(array_module(target).add, "at"):  # CuPy >= 13 (its cupyx.scatter_add is deprecated)
-        array_module(target).add.at(target, index, values)
+    elif hasattr(xp.add, "at"):  # CuPy >= 13 (its cupyx.scatter_add is deprecated)
+        xp.add.at(target, index, values)
     else:
         import cupyx
 

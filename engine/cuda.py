@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.backend import array_module
+
 __all__ = [
     "softmax", "softmax_backward", "layer_norm", "layer_norm_backward", "gelu", "gelu_backward",
     "cross_entropy", "cross_entropy_backward", "cross_entropy_row_scale", "cross_entropy_reduce",
@@ -91,9 +93,7 @@ def kernels_for(*arrays) -> Any:
     True
     """
     for a in arrays:
-        if a is None:
-            continue
-        if not (_enabled and type(a).__module__.startswith("cupy") and a.dtype in (np.float32, np.float16)):
+        if a is not None and not (_enabled and array_module(a) is not np and a.dtype in (np.float32, np.float16)):
             return None
     return sys.modules[__name__]
 

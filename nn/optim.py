@@ -210,11 +210,7 @@ def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
     grads = [p.grad.data for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    xp = array_module(grads[0])
-    if xp is np:
-        total = math.sqrt(sum(_square_sum(g) for g in grads))
-    else:  # on the device: one sync for the total, not one per gradient
-        total = float(xp.sqrt(sum(_square_sum(g, to_float=False) for g in grads)))
+    total = math.sqrt(float(sum(_square_sum(g) for g in grads)))  # on CuPy: one sync, for the total
     coef = max_norm / (total + 1e-6)
     if coef < 1:
         for g in grads:
@@ -222,18 +218,17 @@ def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
     return total
 
 
-def _square_sum(g, to_float: bool = True):
+def _square_sum(g):
     """Σ g², accumulated in g's float type (float16 widened to float32) as torch's norm is.
 
-    NumPy: one BLAS dot, 3x faster than summing g.astype(float64)**2. ``to_float=False`` (CuPy):
-    a 0-d device array from a queued reduction; CuPy's vdot would wait for its result.
+    NumPy: a float from one BLAS dot, 3x faster than summing g.astype(float64)**2. CuPy: a 0-d
+    device array from a queued reduction (CuPy's vdot would wait for its result).
     """
     g = g.reshape(-1)
     if g.dtype.itemsize < 4:
         g = g.astype("float32")
-    if to_float:
-        return float(array_module(g).vdot(g, g))
-    return array_module(g).square(g).sum()
+    xp = array_module(g)
+    return float(np.vdot(g, g)) if xp is np else xp.square(g).sum()
 
 
 class LRSchedule:
