@@ -9,9 +9,11 @@ for each setting and their ratio. Settings (--compare):
     threads          1 elementwise thread (A) against --threads N (B)
     batched-matmul   attention's batched matmuls as one NumPy call on multithreaded BLAS (A)
                      against engine.parallel.parallel_batched: one BLAS thread, batch shared out (B)
+    cpu-kernels      the composed NumPy ops (A) against engine.cpu's compiled kernels (B)
 
     python bench/ab.py --config S --blocks 20 --block-iters 5
     python bench/ab.py --config M --blocks 6 --block-iters 2 --compare batched-matmul
+    python bench/ab.py --config S --compare cpu-kernels
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def main(argv=None) -> None:
     ap.add_argument("--blocks", type=int, default=20, help="blocks per setting, alternating")
     ap.add_argument("--block-iters", type=int, default=5, help="iterations per block")
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--compare", choices=("threads", "batched-matmul"), default="threads")
+    ap.add_argument("--compare", choices=("threads", "batched-matmul", "cpu-kernels"), default="threads")
     ap.add_argument("--threads", type=int, default=2, help="B's elementwise threads with --compare threads")
     args = ap.parse_args(argv)
 
@@ -52,6 +54,12 @@ def main(argv=None) -> None:
     if args.compare == "threads":
         settings = {"threads=1": lambda: engine.parallel.set_num_threads(1),
                     f"threads={args.threads}": lambda: engine.parallel.set_num_threads(args.threads)}
+    elif args.compare == "cpu-kernels":
+        import engine.cpu
+
+        if not engine.cpu.available():
+            raise SystemExit("--compare cpu-kernels needs numba (pip install -e \".[cpu]\")")
+        settings = {"composed": lambda: engine.cpu.set_enabled(False), "compiled": lambda: engine.cpu.set_enabled(True)}
     else:
         if openblas is None:
             raise SystemExit("--compare batched-matmul needs NumPy's OpenBLAS, which engine.parallel did not find")

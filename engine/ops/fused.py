@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from engine.backend import device_of, scatter_add
+from engine.cpu import kernels_for as cpu_kernels_for
 from engine.cuda import kernels_for
 from engine.function import Function
 from engine.ops.elementwise import column_sums
@@ -145,16 +146,22 @@ class LayerNorm(Function):
         C = x.shape[-1]
         x2 = x.astype(work, copy=False).reshape(-1, C)  # (N, C)
         w = None if weight is None else weight.astype(work, copy=False)
-        # Row sums by einsum: 3x NumPy's .sum(-1) on rows this short, and x·x without a temporary.
-        xhat = x2 - (xp.einsum("nc->n", x2) * work.type(1 / C))[:, None]
-        var = xp.einsum("nc,nc->n", xhat, xhat)
-        var *= work.type(1 / C)
-        var += work.type(eps)
-        rstd = xp.reciprocal(xp.sqrt(var, out=var), out=var)[:, None]  # (N, 1)
-        xhat *= rstd
-        out = xhat * w if w is not None else xhat.copy()
-        if bias is not None:
-            out += bias
+        self.cpu = cpu_kernels_for(x2, w, bias) if x2.size else None
+        if self.cpu is not None:  # compiled: one pass per row
+            b = None if bias is None else bias.astype(work, copy=False)
+            out, xhat, rstd = self.cpu.layer_norm(np.ascontiguousarray(x2), w, b, eps)
+            rstd = rstd[:, None]
+        else:
+            # Row sums by einsum: 3x NumPy's .sum(-1) on rows this short, and x·x without a temporary.
+            xhat = x2 - (xp.einsum("nc->n", x2) * work.type(1 / C))[:, None]
+            var = xp.einsum("nc,nc->n", xhat, xhat)
+            var *= work.type(1 / C)
+            var += work.type(eps)
+            rstd = xp.reciprocal(xp.sqrt(var, out=var), out=var)[:, None]  # (N, 1)
+            xhat *= rstd
+            out = xhat * w if w is not None else xhat.copy()
+            if bias is not None:
+                out += bias
         self.save_for_backward(w)
         self.xhat, self.rstd = xhat, rstd
         return out.reshape(x.shape).astype(self.dtypes[0], copy=False)
@@ -169,6 +176,11 @@ class LayerNorm(Function):
         N, C = xhat.shape
         g2 = g.astype(xhat.dtype, copy=False).reshape(N, C)
         need_x, need_w, need_b = self.needs_input_grad
+        if self.cpu is not None:
+            gx, gw, gb = self.cpu.layer_norm_backward(np.ascontiguousarray(g2), xhat, rstd.reshape(-1), w,
+                                                      need_x, need_w, need_b)
+            gx = None if gx is None else gx.reshape(g.shape)
+            return tuple(None if a is None else a.astype(d, copy=False) for a, d in zip((gx, gw, gb), self.dtypes))
         gx = gw = gb = None
         if need_b:
             gb = column_sums(g2)
@@ -241,6 +253,11 @@ def query_blocks(masked, T: int, S: int, xp) -> list[tuple[int, int, int, int]]:
 def softmax_rows_(xp, s, bias, scale) -> None:
     """s (…, T, S) ← softmax(s · scale + bias) over its last axis, in place. ``bias`` is an
     additive 0 / -inf mask broadcastable to s (one add, 2.5x faster than copyto(where=)), or None."""
+    shared = bias is None or (bias.ndim == 2 and bias.shape[-1] == s.shape[-1])  # one (T, S) mask for all
+    cpu = cpu_kernels_for(s, bias) if shared and s.flags.c_contiguous else None
+    if cpu is not None:  # compiled: three passes instead of eight
+        cpu.softmax_rows_(s, bias, scale)
+        return
     s *= s.dtype.type(scale)
     if bias is not None:
         s += bias
@@ -252,6 +269,10 @@ def softmax_rows_(xp, s, bias, scale) -> None:
 
 def softmax_rows_backward_(xp, gs, p, scale) -> None:
     """gs (…, T, S) ← p · (gs − Σ gs·p) · scale in place: from dL/dp to dL/d(scores)."""
+    cpu = cpu_kernels_for(gs, p) if gs.flags.c_contiguous and p.flags.c_contiguous else None
+    if cpu is not None:
+        cpu.softmax_rows_backward_(gs, p, scale)
+        return
     gs -= xp.einsum("...s,...s->...", gs, p)[..., None]  # the row dot without a temporary
     gs *= p
     gs *= gs.dtype.type(scale)

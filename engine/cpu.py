@@ -1,0 +1,380 @@
+"""Fused CPU kernels, compiled by numba when it is installed (the ``cpu`` extra).
+
+NumPy makes one pass over memory per ufunc, and a broadcast along rows (``x - mean[:, None]``)
+costs 2-3 passes: LayerNorm is seven such passes forward and nine backward, GELU's backward nine,
+an AdamW update thirteen. Each kernel here is the same arithmetic as the composed NumPy op in
+one pass over its rows, written as plain loops that numba compiles (and caches on disk).
+
+The ops call them for float32/float64 NumPy arrays (:func:`kernels_for`); without numba, or
+with ``TINYGRAD_GPT_CPU_KERNELS=0`` / :func:`set_enabled`, they take the composed NumPy path,
+which the tests hold every kernel to (tests/engine/test_cpu_kernels.py). Kernels take a row range
+``lo:hi`` and release the GIL, so ``engine.parallel`` shares rows out to its threads exactly as it
+does for NumPy kernels, and results do not depend on the thread count.
+
+===========================  ================================================================
+``layer_norm``               ``(y, xhat, rstd)`` over the last axis, two-pass mean/variance
+``layer_norm_backward``      ``dx``; ``dw``/``db`` by one BLAS/einsum reduction each
+``softmax_rows_``            attention's softmax in place: scale, mask and row max in one pass,
+                             NumPy's exp, then the row sums and the division in one
+``softmax_rows_backward_``   ``p·(g − Σ g·p)·scale`` in place, one pass per row
+``gelu``                     GPT-2's tanh GELU as ``x / (1 + exp(-2u))``: the exp is NumPy's
+                             (vectorized; numba's is a scalar libm call), the rest fused
+``gelu_backward``            one pass from the saved ``h = 1 / (1 + exp(-2u))``
+``adamw``                    AdamW in place, bit-for-bit ``nn.optim.AdamW``'s NumPy update
+===========================  ================================================================
+
+Sums over a row run in the array's dtype, reassociated so that they vectorize: they differ from
+NumPy's ``einsum`` in the last bits only (within 1e-6 relative in float32, tested).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from engine.parallel import MIN_PARALLEL_CHEAP, parallel_for
+
+SQRT_2_OVER_PI = math.sqrt(2 / math.pi)  # as engine/ops/elementwise.py's Gelu
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+_enabled = os.environ.get("TINYGRAD_GPT_CPU_KERNELS", "1") != "0"
+_numba: Any = None  # the module once imported; False when it is not installed
+
+
+def set_enabled(enabled: bool) -> bool:
+    """Use the compiled kernels in the engine's CPU ops (True, the default) or not; returns the old setting.
+
+    >>> old = set_enabled(False); set_enabled(old)
+    False
+    """
+    global _enabled
+    old, _enabled = _enabled, bool(enabled)
+    return old
+
+
+def available() -> bool:
+    """True when numba imports (it is imported on the first call, which takes ~0.3 s).
+
+    >>> isinstance(available(), bool)
+    True
+    """
+    global _numba
+    if _numba is None:
+        try:
+            import numba
+        except ImportError:
+            numba = False
+        _numba = numba
+    return _numba is not False
+
+
+def kernels_for(*arrays) -> Any:
+    """This module when the kernels are on, numba is installed, and every array (None skipped) is a
+    float32 or float64 NumPy array of one dtype; else None (the op takes its composed path).
+
+    >>> kernels_for(np.ones(3, np.int64)) is None
+    True
+    """
+    dtype = None
+    for a in arrays:
+        if a is None:
+            continue
+        if type(a) is not np.ndarray or a.dtype not in _DTYPES or (dtype is not None and a.dtype != dtype):
+            return None
+        dtype = a.dtype
+    return sys.modules[__name__] if _enabled and dtype is not None and available() else None
+
+
+# Flat kernels slice their range first and loop from 0: an index from range(lo, hi) might be
+# negative as far as numba knows, and its wrap-around check stops the loop from vectorizing (8x).
+# error_model="numpy": x / 0 gives inf or nan as in NumPy, with no check that, again, stops SIMD.
+def _jit(fn: Callable) -> Callable:
+    """``fn`` compiled by numba on its first call: no GIL, cached on disk, float sums reassociated
+    (so they vectorize) and a·b + c fused. No fast-math beyond that: NaN and inf propagate."""
+    return _lazy_njit(fn, fastmath={"reassoc", "contract"})
+
+
+def _jit_exact(fn: Callable) -> Callable:
+    """``fn`` compiled without any fast-math: each operation rounds as NumPy's ufunc does."""
+    return _lazy_njit(fn, fastmath=False)
+
+
+def _lazy_njit(fn: Callable, fastmath) -> Callable:
+    compiled = None
+
+    def call(*args):
+        nonlocal compiled
+        if compiled is None:
+            if not available():
+                raise RuntimeError("engine.cpu's kernels need numba: pip install -e \".[cpu]\"")
+            compiled = _numba.njit(nogil=True, cache=True, fastmath=fastmath, error_model="numpy")(fn)
+        return compiled(*args)
+
+    call.__name__ = call.__qualname__ = fn.__name__
+    call.__doc__ = fn.__doc__
+    return call
+
+
+# ------------------------------------------------------------------------------------------------
+# LayerNorm over the last axis of x (N, C)
+# ------------------------------------------------------------------------------------------------
+@_jit
+def _layer_norm_rows(x, w, b, eps, y, xhat, rstd, lo, hi):
+    """Rows lo:hi: xhat = (x − mean)·rstd, y = xhat·w + b, rstd = 1/sqrt(var + eps)."""
+    C = x.shape[1]
+    zero, one, n_c = x.dtype.type(0), x.dtype.type(1), x.dtype.type(C)
+    for n in range(lo, hi):
+        s = zero
+        for c in range(C):
+            s += x[n, c]
+        mean = s / n_c
+        v = zero
+        for c in range(C):  # two passes over the row (in L1), as the NumPy path: no cancellation
+            d = x[n, c] - mean
+            v += d * d
+        r = one / np.sqrt(v / n_c + eps)
+        for c in range(C):
+            h = (x[n, c] - mean) * r
+            xhat[n, c] = h
+            y[n, c] = h * w[c] + b[c]
+        rstd[n] = r
+
+
+@_jit
+def _layer_norm_backward_rows(g, xhat, rstd, w, gx, lo, hi):
+    """Rows lo:hi: gx = rstd·(gxhat − mean(gxhat) − xhat·mean(gxhat·xhat)), gxhat = g·w."""
+    C = g.shape[1]
+    zero, n_c = g.dtype.type(0), g.dtype.type(C)
+    for n in range(lo, hi):
+        s1 = zero
+        s2 = zero
+        for c in range(C):
+            gh = g[n, c] * w[c]
+            s1 += gh
+            s2 += gh * xhat[n, c]
+        s1 /= n_c
+        s2 /= n_c
+        r = rstd[n]
+        for c in range(C):
+            gx[n, c] = r * (g[n, c] * w[c] - s1 - xhat[n, c] * s2)
+
+
+def layer_norm(x, weight, bias, eps: float):
+    """``(y, xhat, rstd)`` for x (N, C) C-contiguous; weight/bias (C,) or None.
+
+    >>> y, xhat, rstd = layer_norm(np.array([[1.0, 3.0]]), None, None, 0.0)
+    >>> y.tolist(), rstd.tolist()
+    ([[-1.0, 1.0]], [1.0])
+    """
+    N, C = x.shape
+    w = np.ones(C, x.dtype) if weight is None else weight
+    b = np.zeros(C, x.dtype) if bias is None else bias
+    y, xhat, rstd = np.empty_like(x), np.empty_like(x), np.empty(N, x.dtype)
+    eps = x.dtype.type(eps)
+    parallel_for(np, N, lambda lo, hi: _layer_norm_rows(x, w, b, eps, y, xhat, rstd, lo, hi), row_size=C,
+                 min_parallel=MIN_PARALLEL_CHEAP // 4)
+    return y, xhat, rstd
+
+
+def layer_norm_backward(g, xhat, rstd, weight, need_x: bool, need_w: bool, need_b: bool):
+    """``(gx, gw, gb)`` (None where not needed) for ``layer_norm``'s output gradient g (N, C).
+
+    >>> gx, gw, gb = layer_norm_backward(np.ones((1, 2)), np.array([[-1.0, 1.0]]), np.ones(1), None, True, True, True)
+    >>> gx.tolist(), gw.tolist(), gb.tolist()  # a constant shift of the output has no gradient in x
+    ([[0.0, 0.0]], [-1.0, 1.0], [1.0, 1.0])
+    """
+    N, C = g.shape
+    gx = gw = gb = None
+    if need_x:
+        w = np.ones(C, g.dtype) if weight is None else weight
+        gx = np.empty_like(g)
+        parallel_for(np, N, lambda lo, hi: _layer_norm_backward_rows(g, xhat, rstd, w, gx, lo, hi), row_size=C,
+                     min_parallel=MIN_PARALLEL_CHEAP // 4)
+    if need_w:
+        gw = np.einsum("nc,nc->c", g, xhat)
+    if need_b:
+        gb = np.ones(N, g.dtype) @ g  # one GEMV
+    return gx, gw, gb
+
+
+# ------------------------------------------------------------------------------------------------
+# Softmax over the last axis, in place, for attention's scores
+# ------------------------------------------------------------------------------------------------
+@_jit
+def _softmax_shift_rows(s, bias, scale):
+    """s (R, S) ← s·scale + bias[r % Tb] − its row max; bias (Tb, S), or (0, S) for none."""
+    R, S = s.shape
+    tb = bias.shape[0]
+    for r in range(R):
+        m = -np.inf
+        if tb:
+            for c in range(S):
+                v = s[r, c] * scale + bias[r % tb, c]
+                s[r, c] = v
+                m = max(m, v)
+        else:
+            for c in range(S):
+                v = s[r, c] * scale
+                s[r, c] = v
+                m = max(m, v)
+        for c in range(S):
+            s[r, c] -= m
+
+
+@_jit
+def _normalize_rows(s):
+    """s (R, S) ← s / its row sum."""
+    R, S = s.shape
+    zero, one = s.dtype.type(0), s.dtype.type(1)
+    for r in range(R):
+        t = zero
+        for c in range(S):
+            t += s[r, c]
+        t = one / t
+        for c in range(S):
+            s[r, c] *= t
+
+
+@_jit
+def _softmax_backward_rows(gs, p, scale):
+    """gs (R, S) ← p·(gs − Σ gs·p)·scale, row by row."""
+    R, S = gs.shape
+    zero = gs.dtype.type(0)
+    for r in range(R):
+        d = zero
+        for c in range(S):
+            d += gs[r, c] * p[r, c]
+        for c in range(S):
+            gs[r, c] = (gs[r, c] - d) * p[r, c] * scale
+
+
+def softmax_rows_(s, bias, scale: float) -> None:
+    """s (…, T, S) C-contiguous ← softmax(s·scale + bias) over the last axis, in place; bias (T, S)
+    (0 or −inf, as attention's mask) or None. The exp is NumPy's, between two compiled passes.
+
+    >>> s = np.zeros((1, 2, 2)); softmax_rows_(s, np.array([[0.0, -np.inf], [0.0, 0.0]]), 1.0); s.tolist()
+    [[[1.0, 0.0], [0.5, 0.5]]]
+    """
+    s2 = s.reshape(-1, s.shape[-1])
+    bias = np.zeros((0, s.shape[-1]), s.dtype) if bias is None else bias
+    _softmax_shift_rows(s2, bias, s.dtype.type(scale))
+    np.exp(s2, out=s2)
+    _normalize_rows(s2)
+
+
+def softmax_rows_backward_(gs, p, scale: float) -> None:
+    """gs (…, T, S) ← p·(gs − Σ gs·p)·scale in place (dL/dp to dL/d(scores)); both C-contiguous.
+
+    >>> gs = np.array([[1.0, 0.0]]); softmax_rows_backward_(gs, np.array([[0.5, 0.5]]), 1.0); gs.tolist()
+    [[0.25, -0.25]]
+    """
+    _softmax_backward_rows(gs.reshape(-1, gs.shape[-1]), p.reshape(-1, p.shape[-1]), gs.dtype.type(scale))
+
+
+# ------------------------------------------------------------------------------------------------
+# GELU, tanh approximation: out = a·h, h = (1 + tanh u)/2 = 1/(1 + exp(−2u)), u = k·(a + c·a³)
+# ------------------------------------------------------------------------------------------------
+@_jit
+def _gelu_exponent(a, h, lo, hi):
+    """h[lo:hi] = −2u."""
+    k2, k2c = a.dtype.type(-2 * SQRT_2_OVER_PI), a.dtype.type(-2 * SQRT_2_OVER_PI * 0.044715)
+    a, h = a[lo:hi], h[lo:hi]
+    for i in range(a.size):
+        x = a[i]
+        h[i] = x * (k2 + k2c * x * x)
+
+
+@_jit
+def _gelu_finish(a, h, out, lo, hi):
+    """h[lo:hi] = 1/(1 + h) (h holds exp(−2u); inf gives 0), out = a·h."""
+    one = a.dtype.type(1)
+    a, h, out = a[lo:hi], h[lo:hi], out[lo:hi]
+    for i in range(a.size):
+        t = one / (one + h[i])
+        h[i] = t
+        out[i] = a[i] * t
+
+
+@_jit
+def _gelu_backward_flat(a, h, g, d, lo, hi):
+    """d = g·h·(1 + 2k·a·(1 + 3c·a²)·(1 − h)), the same formula as Gelu.backward's NumPy path."""
+    one = a.dtype.type(1)
+    k6c, k2 = a.dtype.type(6 * 0.044715 * SQRT_2_OVER_PI), a.dtype.type(2 * SQRT_2_OVER_PI)
+    a, h, g, d = a[lo:hi], h[lo:hi], g[lo:hi], d[lo:hi]
+    for i in range(a.size):
+        x = a[i]
+        t = h[i]
+        d[i] = g[i] * (t * (one + x * (k6c * x * x + k2) * (one - t)))
+
+
+def gelu(a):
+    """``(out, h)`` for a C-contiguous array a; ``h`` is what ``gelu_backward`` needs.
+
+    >>> out, h = gelu(np.array([0.0, 1.0]))
+    >>> [round(v, 4) for v in out.tolist()]
+    [0.0, 0.8412]
+    """
+    a1 = a.reshape(-1)
+    out, h = np.empty_like(a), np.empty_like(a)
+    out1, h1 = out.reshape(-1), h.reshape(-1)
+
+    def kernel(lo, hi):
+        _gelu_exponent(a1, h1, lo, hi)
+        with np.errstate(over="ignore"):  # exp(−2u) = inf where u ≪ 0: h = 0, as it should be
+            np.exp(h1[lo:hi], out=h1[lo:hi])
+        _gelu_finish(a1, h1, out1, lo, hi)
+
+    parallel_for(np, a.size, kernel)
+    return out, h
+
+
+def gelu_backward(a, h, g):
+    """dL/da for C-contiguous a, h (from ``gelu``) and g.
+
+    >>> a = np.array([0.0]); gelu_backward(a, gelu(a)[1], np.ones(1)).tolist()  # GELU'(0) = 1/2
+    [0.5]
+    """
+    d = np.empty_like(a)
+    a1, h1, g1, d1 = a.reshape(-1), h.reshape(-1), g.reshape(-1), d.reshape(-1)
+    parallel_for(np, a.size, lambda lo, hi: _gelu_backward_flat(a1, h1, g1, d1, lo, hi),
+                 min_parallel=MIN_PARALLEL_CHEAP // 4)
+    return d
+
+
+# ------------------------------------------------------------------------------------------------
+# AdamW, in place on flat arrays
+# ------------------------------------------------------------------------------------------------
+@_jit_exact
+def _adamw_flat(p, m, v, g, decay, b1, one_minus_b1, b2, one_minus_b2, bias_sqrt, eps, step_size, lo, hi):
+    """The update of nn.optim.Adam's NumPy kernel, one element at a time in its order of roundings."""
+    p, m, v, g = p[lo:hi], m[lo:hi], v[lo:hi], g[lo:hi]
+    for i in range(p.size):
+        gi = g[i]
+        pi = p[i] * decay
+        mi = m[i] * b1 + gi * one_minus_b1
+        vi = v[i] * b2 + (gi * gi) * one_minus_b2
+        m[i] = mi
+        v[i] = vi
+        p[i] = pi - (mi / (np.sqrt(vi) / bias_sqrt + eps)) * step_size
+
+
+def adamw(p, m, v, g, lr: float, betas: tuple[float, float], eps: float, weight_decay: float, step: int,
+          decoupled: bool = True) -> Callable[[int, int], None]:
+    """A kernel ``(lo, hi)`` that updates flat p, m, v in place from flat g (nn.optim's parallel_jobs
+    shares it out). Every constant is rounded to the arrays' dtype once, as NumPy does.
+
+    >>> p, m, v, g = np.ones(2), np.zeros(2), np.zeros(2), np.ones(2)
+    >>> adamw(p, m, v, g, lr=0.1, betas=(0.9, 0.999), eps=0.0, weight_decay=0.0, step=1)(0, 2); p.tolist()
+    [0.9, 0.9]
+    """
+    t = p.dtype.type
+    b1, b2 = betas
+    decay = 1 - lr * weight_decay if weight_decay and decoupled else 1.0
+    consts = (t(decay), t(b1), t(1 - b1), t(b2), t(1 - b2), t(math.sqrt(1 - b2**step)), t(eps),
+              t(lr / (1 - b1**step)))
+    return lambda lo, hi: _adamw_flat(p, m, v, g, *consts, lo, hi)

@@ -1,0 +1,322 @@
+"""engine.cpu's compiled kernels equal the composed NumPy ops they replace.
+
+Each op runs twice on the same inputs, kernels on and off (``engine.cpu.set_enabled``), and the
+values, every gradient and the dtypes must agree: in float64 to 1e-12 (the kernels' sums are
+reassociated, so not to the bit), in float32 to float32 rounding. AdamW must agree to the bit, in
+both dtypes. Each test also asserts which path ran, so a kernel that silently fell back would
+fail. The kernels' gradients are also checked by central differences in float64 here; the rest of
+the suite (test_fused.py, test_ops_property.py) runs with the kernels on, so it checks them too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import engine
+import engine.cpu
+import engine.functional as F
+import nn
+from engine import Tensor
+
+pytestmark = pytest.mark.skipif(not engine.cpu.available(), reason="needs numba (the cpu extra)")
+
+TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-6)}
+
+
+@contextlib.contextmanager
+def softmax_kernel_calls():
+    """Counts calls of engine.cpu's attention softmax kernels (forward, backward) inside the block."""
+    calls = {"forward": 0, "backward": 0}
+    fwd, bwd = engine.cpu.softmax_rows_, engine.cpu.softmax_rows_backward_
+
+    def count_fwd(*a):
+        calls["forward"] += 1
+        return fwd(*a)
+
+    def count_bwd(*a):
+        calls["backward"] += 1
+        return bwd(*a)
+
+    engine.cpu.softmax_rows_, engine.cpu.softmax_rows_backward_ = count_fwd, count_bwd
+    try:
+        yield calls
+    finally:
+        engine.cpu.softmax_rows_, engine.cpu.softmax_rows_backward_ = fwd, bwd
+
+
+def run(fn, arrays, kernels: bool, upstream=None, kernel_marker=None):
+    """(output, grads, which path) of fn on fresh leaf tensors, kernels on or off. The path is the
+    ctx's kernel module, or with ``kernel_marker`` engine.cpu if its kernels ran both ways, else None."""
+    old = engine.cpu.set_enabled(kernels)
+    try:
+        leaves = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+        if kernel_marker is not None:
+            with kernel_marker() as calls:
+                out = fn(*leaves)
+                g = np.random.default_rng(1).standard_normal(out.shape) if upstream is None else upstream
+                out.backward(Tensor(g.astype(out.dtype)))
+            cpu = engine.cpu if calls["forward"] and calls["backward"] else None
+            return out.numpy(), [t.grad.numpy() for t in leaves], cpu
+        out = fn(*leaves)
+        cpu = out._ctx.cpu
+        g = upstream if upstream is not None else np.random.default_rng(1).standard_normal(out.shape)
+        out.backward(Tensor(g.astype(out.dtype)))
+        return out.numpy(), [t.grad.numpy() for t in leaves], cpu
+    finally:
+        engine.cpu.set_enabled(old)
+
+
+def assert_same_path_results(fn, arrays, dtype, kernel_marker=None, check_path=True):
+    """Both paths agree to TOL; in float32 each is also compared with float64's result, and where
+    the input is ill-conditioned (a large offset) the kernel may be off only as far as the composed path."""
+    out_k, grads_k, cpu_k = run(fn, arrays, True, kernel_marker=kernel_marker)
+    out_c, grads_c, cpu_c = run(fn, arrays, False, kernel_marker=kernel_marker)
+    if check_path:
+        assert cpu_k is engine.cpu and cpu_c is None, "the kernel path (on) and the composed path (off) both ran"
+    assert out_k.dtype == out_c.dtype == dtype
+    assert all(gk.dtype == gc.dtype == dtype for gk, gc in zip(grads_k, grads_c))
+    if dtype == np.float64:
+        for k, c in zip([out_k, *grads_k], [out_c, *grads_c]):
+            np.testing.assert_allclose(k, c, **TOL[dtype])
+        return
+    out_t, grads_t, _ = run(fn, [a.astype(np.float64) for a in arrays], False, kernel_marker=kernel_marker)
+    for k, c, t in zip([out_k, *grads_k], [out_c, *grads_c], [out_t, *grads_t]):
+        scale = max(np.abs(t).max(), 1.0)  # relative, or absolute where the true values are small
+        err_k, err_c = np.abs(k - t).max() / scale, np.abs(c - t).max() / scale
+        assert err_k <= max(2 * err_c, 1e-5), (err_k, err_c)
+
+
+def layer_norm_inputs(draw_shape, c, affine, dtype, seed, offset=0.0):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((*draw_shape, c)) * rng.uniform(0.1, 10) + offset).astype(dtype)
+    arrays = [x]
+    if affine:
+        arrays += [rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)]
+    return arrays
+
+
+@given(lead=st.lists(st.integers(1, 5), min_size=0, max_size=2), c=st.integers(1, 70), affine=st.booleans(),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**16), offset=st.sampled_from([0.0, 1e3]))
+def test_layer_norm_kernel_equals_composed(lead, c, affine, dtype, seed, offset):
+    arrays = layer_norm_inputs(lead, c, affine, dtype, seed, offset)
+    assert_same_path_results(lambda x, *wb: F.layer_norm(x, *wb) if wb else F.layer_norm(x), arrays, dtype)
+
+
+@pytest.mark.parametrize("weight,bias", [(True, False), (False, True)])
+def test_layer_norm_kernel_one_affine_input(weight, bias):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 9))
+    p = rng.standard_normal(9)
+
+    def fn(x, p):
+        return F.layer_norm(x, p if weight else None, p if bias else None)
+
+    assert_same_path_results(fn, [x, p], np.float64)
+
+
+def test_layer_norm_kernel_above_the_thread_threshold_and_thread_count_independent():
+    """(2048, 384) is split over threads; the bits must not depend on how many."""
+    arrays = layer_norm_inputs((8, 256), 384, True, np.float32, 3)
+    assert_same_path_results(F.layer_norm, arrays, np.float32)
+    old = engine.get_num_threads()
+    try:
+        engine.set_num_threads(1)
+        one = run(F.layer_norm, arrays, True)
+        engine.set_num_threads(2)
+        two = run(F.layer_norm, arrays, True)
+    finally:
+        engine.set_num_threads(old)
+    np.testing.assert_array_equal(one[0], two[0])
+    for a, b in zip(one[1], two[1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_layer_norm_kernel_nan_row_and_non_contiguous_input():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((9, 7))
+    x[3, 2] = np.nan  # NaN stays in its row, as in the composed path (no fast-math nnan)
+    w, b = rng.standard_normal(7), rng.standard_normal(7)
+    outs = {}
+    for on in (True, False):
+        old = engine.cpu.set_enabled(on)
+        try:
+            with np.errstate(invalid="ignore"):
+                outs[on] = F.layer_norm(Tensor(x), Tensor(w), Tensor(b)).numpy()
+        finally:
+            engine.cpu.set_enabled(old)
+    assert np.isnan(outs[True][3]).all() and np.isfinite(np.delete(outs[True], 3, axis=0)).all()
+    np.testing.assert_allclose(outs[True], outs[False], rtol=1e-12, atol=1e-12)
+    xt = rng.standard_normal((7, 9)).T  # a transposed view: not C-contiguous
+    assert not xt.flags.c_contiguous
+    assert_same_path_results(lambda t: F.layer_norm(t), [xt], np.float64)
+
+
+@pytest.mark.parametrize("kernels", [True, False])
+def test_layer_norm_gradcheck_both_paths(kernels):
+    rng = np.random.default_rng(4)
+    x, w, b = (Tensor(a, requires_grad=True) for a in (rng.standard_normal((3, 5)), rng.standard_normal(5),
+                                                       rng.standard_normal(5)))
+    old = engine.cpu.set_enabled(kernels)
+    try:
+        assert F.layer_norm(x, w, b)._ctx.cpu is (engine.cpu if kernels else None)
+        assert engine.gradcheck(lambda *t: F.layer_norm(*t), x, w, b)
+    finally:
+        engine.cpu.set_enabled(old)
+
+
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3), dtype=st.sampled_from([np.float64, np.float32]),
+       seed=st.integers(0, 2**16), scale=st.sampled_from([1.0, 30.0]))
+def test_gelu_kernel_equals_composed(shape, dtype, seed, scale):
+    x = (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
+    assert_same_path_results(F.gelu, [x], dtype)
+
+
+def test_gelu_kernel_tails_and_specials():
+    x = np.array([-np.inf, -200.0, -20.0, -5.0, -1e-30, 0.0, 1e-30, 5.0, 20.0, 200.0, np.inf, np.nan], np.float32)
+    for on in (True, False):
+        old = engine.cpu.set_enabled(on)
+        try:
+            with np.errstate(invalid="ignore"):
+                t = Tensor(x, requires_grad=True)
+                y = F.gelu(t)
+                assert (y._ctx.cpu is engine.cpu) == on
+                y.backward(Tensor(np.ones_like(x)))
+            result = (y.numpy(), t.grad.numpy())
+        finally:
+            engine.cpu.set_enabled(old)
+        if on:
+            kernel = result
+    np.testing.assert_array_equal(np.isnan(kernel[0]), np.isnan(result[0]))
+    np.testing.assert_allclose(kernel[0], result[0], rtol=2e-6, atol=0)
+    np.testing.assert_allclose(kernel[1], result[1], rtol=2e-6, atol=1e-30)
+
+
+def test_gelu_kernel_large_array_and_gradcheck():
+    x = np.random.default_rng(5).standard_normal((300, 400)).astype(np.float32)  # above the thread threshold
+    assert_same_path_results(F.gelu, [x], np.float32)
+    t = Tensor(np.random.default_rng(6).standard_normal((4, 5)), requires_grad=True)
+    assert F.gelu(t)._ctx.cpu is engine.cpu
+    assert engine.gradcheck(F.gelu, t)
+
+
+@given(t=st.sampled_from([1, 5, 64, 130]), extra=st.sampled_from([0, 3]), d=st.integers(1, 9),
+       mask=st.sampled_from(["causal", "none", "shared", "per-batch", "window"]),
+       dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**16))
+def test_attention_softmax_kernels_equal_composed(t, extra, d, mask, dtype, seed):
+    """T = 130 takes the 64-query blocks; a mask per batch entry keeps the composed forward softmax."""
+    rng = np.random.default_rng(seed)
+    s = t + extra
+    q = (rng.standard_normal((2, 3, t, d)) * 2).astype(dtype)
+    k, v = (rng.standard_normal((2, 3, s, d)).astype(dtype) for _ in range(2))
+    keep = {"none": None, "causal": None, "window": None, "shared": rng.random((t, s)) < 0.7,
+            "per-batch": rng.random((2, 1, t, s)) < 0.7}[mask]
+    if keep is not None:
+        keep[..., 0] = True  # no query without a key
+    causal, window = mask in ("causal", "window"), (3 if mask == "window" else None)
+
+    def fn(q, k, v):
+        return F.scaled_dot_product_attention(q, k, v, causal=causal, mask=keep, window=window)
+
+    if mask == "per-batch":  # the forward keeps the composed softmax (a mask per batch entry), backward not
+        with softmax_kernel_calls() as calls:
+            out = fn(*(Tensor(a, requires_grad=True) for a in (q, k, v)))
+            out.backward(Tensor(np.ones(out.shape, dtype)))
+        assert calls["backward"] and bool(calls["forward"]) == bool(keep.all())  # all-True: no mask at all
+        assert_same_path_results(fn, [q, k, v], dtype, kernel_marker=softmax_kernel_calls, check_path=False)
+        return
+    assert_same_path_results(fn, [q, k, v], dtype, kernel_marker=softmax_kernel_calls)
+
+
+def test_self_attention_kernels_thread_count_independent_and_gradcheck():
+    rng = np.random.default_rng(9)
+    qkv = rng.standard_normal((4, 70, 3 * 16)).astype(np.float32)
+    old = engine.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2):
+            engine.set_num_threads(n)
+            results.append(run(lambda t: F.self_attention(t, 2), [qkv], True, kernel_marker=softmax_kernel_calls))
+    finally:
+        engine.set_num_threads(old)
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1][0], results[1][1][0])
+    assert_same_path_results(lambda t: F.self_attention(t, 2), [qkv], np.float32, kernel_marker=softmax_kernel_calls)
+    x = Tensor(rng.standard_normal((2, 6, 3 * 4)), requires_grad=True)
+    with softmax_kernel_calls() as calls:
+        assert engine.gradcheck(lambda t: F.self_attention(t, 2), x)
+    assert calls["forward"] and calls["backward"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opt_cls,kwargs", [(nn.optim.AdamW, dict(weight_decay=0.1)),
+                                            (nn.optim.Adam, dict(weight_decay=0.01)),
+                                            (nn.optim.AdamW, dict(weight_decay=0.0))])
+def test_adam_kernel_bit_for_bit(dtype, opt_cls, kwargs):
+    rng = np.random.default_rng(7)
+    shapes = [(37, 5), (11,), (3, 4, 2), (700, 800)]  # the last above parallel_jobs' threshold
+    init = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(dtype) for s in shapes] for _ in range(4)]
+    finals = []
+    for on in (True, False):
+        old = engine.cpu.set_enabled(on)
+        try:
+            params = [nn.Parameter(Tensor(a.copy())) for a in init]
+            opt = opt_cls(params, lr=3e-3, betas=(0.9, 0.99), eps=1e-8, **kwargs)
+            for step_grads in grads:
+                for p, g in zip(params, step_grads):
+                    p.grad = Tensor(g.copy())
+                opt.step()
+            finals.append([p.numpy().copy() for p in params] + [opt.state[id(p)]["exp_avg_sq"] for p in params])
+        finally:
+            engine.cpu.set_enabled(old)
+    for a, b in zip(*finals):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(finals[0][0], init[0])  # it did update
+
+
+def test_gpt_training_steps_match_composed():
+    from tinygrad_gpt.config import GPTConfig
+    from tinygrad_gpt.model import GPT
+
+    cfg = GPTConfig(block_size=16, vocab_size=50, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 50, (3, 16))
+    y = rng.integers(0, 50, (3, 16))
+    losses = {}
+    for on in (True, False):
+        old = engine.cpu.set_enabled(on)
+        try:
+            model = GPT(cfg, seed=0)
+            opt = nn.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+            losses[on] = []
+            for _ in range(3):
+                _, loss = model(x, y)
+                loss.backward()
+                opt.step()
+                opt.zero_grad()
+                losses[on].append(loss.item())
+        finally:
+            engine.cpu.set_enabled(old)
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-5)
+    assert losses[True][2] < losses[True][0]
+
+
+def test_kernels_for_rules():
+    f32, f64 = np.ones(3, np.float32), np.ones(3)
+    assert engine.cpu.kernels_for(f32, None, f32) is engine.cpu
+    assert engine.cpu.kernels_for(f64) is engine.cpu
+    assert engine.cpu.kernels_for(f32, f64) is None  # mixed dtypes
+    assert engine.cpu.kernels_for(np.ones(3, np.float16)) is None
+    assert engine.cpu.kernels_for(np.ones(3, np.int64)) is None
+    assert engine.cpu.kernels_for(None) is None
+    old = engine.cpu.set_enabled(False)
+    try:
+        assert engine.cpu.kernels_for(f32) is None
+    finally:
+        engine.cpu.set_enabled(old)
