@@ -169,6 +169,28 @@ def test_layer_norm_gradcheck_both_paths(kernels):
         engine.cpu.set_enabled(old)
 
 
+def test_exp_float32_within_two_ulp_and_its_ends():
+    """engine.cpu.exp_ (float32): within 2 ulp of the true exp on [-87, 88.37], exactly 0 below
+    (masked scores must weigh nothing), inf above, NaN kept. float64 is NumPy's exp, unchanged."""
+    rng = np.random.default_rng(10)
+    x = np.concatenate([rng.uniform(-100, 100, 200_000), rng.uniform(-1, 1, 50_000), np.arange(-87, 89, 0.25),
+                        [0.0, -0.0, 1e-30, -1e-30, 88.37, -86.99, -87.01, 88.38, 1e4, -1e4]]).astype(np.float32)
+    y = x.copy()
+    engine.cpu.exp_(y)
+    true = np.exp(x.astype(np.float64))
+    inside = (x >= -87.0) & (x <= np.float32(88.37626))
+    ulp = np.spacing(true[inside].astype(np.float32)).astype(np.float64)
+    assert (np.abs(y[inside] - true[inside]) <= 2 * ulp).all()
+    assert (y[x < -87.0] == 0).all() and np.isposinf(y[x > np.float32(88.37627)]).all()
+    special = np.array([np.nan, -np.inf, np.inf], np.float32)
+    engine.cpu.exp_(special)
+    assert np.isnan(special[0]) and special[1] == 0 and np.isposinf(special[2])
+    x64 = rng.uniform(-50, 50, 1000)
+    y64 = x64.copy()
+    engine.cpu.exp_(y64)
+    np.testing.assert_array_equal(y64, np.exp(x64))
+
+
 @given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3), dtype=st.sampled_from([np.float64, np.float32]),
        seed=st.integers(0, 2**16), scale=st.sampled_from([1.0, 30.0]))
 def test_gelu_kernel_equals_composed(shape, dtype, seed, scale):
