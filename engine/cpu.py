@@ -110,7 +110,11 @@ def _jit(fastmath: tuple[str, ...] = ("reassoc", "contract")) -> Callable[[Calla
             if compiled is None:
                 if not available():
                     raise RuntimeError("engine.cpu's kernels need numba: pip install -e \".[cpu]\"")
-                compiled = _numba.njit(nogil=True, cache=True, fastmath=set(fastmath), error_model="numpy")(fn)
+                options = dict(nogil=True, fastmath=set(fastmath), error_model="numpy")
+                try:
+                    compiled = _numba.njit(cache=True, **options)(fn)
+                except RuntimeError:  # no writable cache directory: compile in every process instead
+                    compiled = _numba.njit(**options)(fn)
             return compiled(*args)
 
         call.__name__ = call.__qualname__ = fn.__name__

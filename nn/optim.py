@@ -16,7 +16,6 @@ from collections.abc import Iterable
 
 import numpy as np
 
-import engine.cpu
 from engine import Tensor, no_grad
 from engine.backend import array_module, to_device, to_numpy
 from engine.cpu import kernels_for as cpu_kernels_for
@@ -168,9 +167,10 @@ class Adam(Optimizer):
             cuda.adamw_flat(param, g, exp_avg, exp_avg_sq, t, lr, (b1, b2), eps, wd)
             return None
 
-        if cpu_kernels_for(*arrays) is not None and all(a.flags.c_contiguous for a in arrays) and p.data.ndim:
-            flat = [a.reshape(-1) for a in arrays]  # compiled: the same roundings as kernel() below, one pass
-            return engine.cpu.adamw(*flat, lr, (b1, b2), eps, wd, t, self.decoupled), len(flat[0])
+        cpu = cpu_kernels_for(*arrays) if all(a.flags.c_contiguous for a in arrays) and p.data.ndim else None
+        if cpu is not None:  # compiled: the same roundings as kernel() below, in one pass
+            flat = [a.reshape(-1) for a in arrays]
+            return cpu.adamw(*flat, lr, (b1, b2), eps, wd, t, self.decoupled), len(flat[0])
 
         def kernel(p_, m, v, g):  # in place, with one temporary: 13 passes over a chunk in cache
             if decay is not None:

@@ -148,8 +148,7 @@ class LayerNorm(Function):
         w = None if weight is None else weight.astype(work, copy=False)
         self.cpu = cpu_kernels_for(x2, w, bias) if x2.size else None
         if self.cpu is not None:  # compiled: one pass per row
-            b = None if bias is None else bias.astype(work, copy=False)
-            out, xhat, rstd = self.cpu.layer_norm(np.ascontiguousarray(x2), w, b, eps)
+            out, xhat, rstd = self.cpu.layer_norm(np.ascontiguousarray(x2), w, bias, eps)
             rstd = rstd[:, None]
         else:
             # Row sums by einsum: 3x NumPy's .sum(-1) on rows this short, and x·x without a temporary.
