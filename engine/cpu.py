@@ -68,7 +68,7 @@ def available() -> bool:
     if _numba is None:
         try:
             import numba
-        except ImportError:
+        except Exception:  # not installed, or a numba that does not support this NumPy: composed ops
             numba = False
         _numba = numba
     return _numba is not False
