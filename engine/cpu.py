@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -108,13 +109,9 @@ def _jit(fastmath: tuple[str, ...] = ("reassoc", "contract")) -> Callable[[Calla
         def call(*args):
             nonlocal compiled
             if compiled is None:
-                if not available():
-                    raise RuntimeError("engine.cpu's kernels need numba: pip install -e \".[cpu]\"")
-                options = dict(nogil=True, fastmath=set(fastmath), error_model="numpy")
-                try:
-                    compiled = _numba.njit(cache=True, **options)(fn)
-                except RuntimeError:  # no writable cache directory: compile in every process instead
-                    compiled = _numba.njit(**options)(fn)
+                with _compile_lock:  # the first call may come from several of engine.parallel's threads
+                    if compiled is None:
+                        compiled = _compile(fn, fastmath)
             return compiled(*args)
 
         call.__name__ = call.__qualname__ = fn.__name__
@@ -122,6 +119,20 @@ def _jit(fastmath: tuple[str, ...] = ("reassoc", "contract")) -> Callable[[Calla
         return call
 
     return wrap
+
+
+_compile_lock = threading.Lock()
+
+
+def _compile(fn: Callable, fastmath: tuple[str, ...]) -> Callable:
+    if not available():
+        raise RuntimeError("engine.cpu's kernels need numba: pip install -e \".[cpu]\"")
+    options = dict(nogil=True, fastmath=set(fastmath), error_model="numpy")
+    try:
+        dispatcher = _numba.njit(cache=True, **options)(fn)
+    except RuntimeError:  # no writable cache directory: compile in every process instead
+        dispatcher = _numba.njit(**options)(fn)
+    return dispatcher
 
 
 # ------------------------------------------------------------------------------------------------
