@@ -309,16 +309,11 @@ def machine_info() -> dict:
             blas = f"{deps.get('name')} {deps.get('version')}"
         except Exception:  # noqa: BLE001 - best effort only
             pass
-    try:
-        import numba
+    add_repo_to_path()
+    import engine.cpu
 
-        kernels = f"numba {numba.__version__}"
-        if os.environ.get("TINYGRAD_GPT_CPU_KERNELS", "1") == "0":
-            kernels += ", off (TINYGRAD_GPT_CPU_KERNELS=0)"
-    except ImportError:
-        kernels = "off (no numba)"
     return dict(cpu=model, cores=os.cpu_count(), python=platform.python_version(), numpy=np.__version__, blas=blas,
-                cpu_kernels=kernels, commit=git_commit())
+                cpu_kernels=engine.cpu.describe(), commit=git_commit())
 
 
 def git_commit() -> str:

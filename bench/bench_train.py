@@ -157,7 +157,7 @@ def main(argv=None) -> None:
     rounds = args.rounds or (3 if args.vs_torch else 1)
     info = machine_info()
     print(f"{datetime.datetime.now().isoformat(timespec='seconds')}  {info['cpu']}, {info['cores']} cores, "
-          f"python {info['python']}, numpy {info['numpy']}, {info['blas']}, kernels {info['cpu_kernels']}, "
+          f"python {info['python']}, numpy {info['numpy']}, {info['blas']}, {info['cpu_kernels']}, "
           f"commit {info['commit']}")
     print(f"config {args.config}: {', '.join(f'{k} {v}' for k, v in cfg.items() if k not in ('iters', 'warmup'))}; "
           f"{iters} timed iters after {warmup} warm-up, {rounds} round(s)"

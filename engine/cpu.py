@@ -78,6 +78,19 @@ def available() -> bool:
     return _numba is not False
 
 
+def describe() -> str:
+    """What the CPU ops run on, for logs: compiled kernels and numba's version, or why not.
+
+    >>> describe().startswith(("compiled kernels", "composed NumPy ops"))
+    True
+    """
+    if not available():
+        return "composed NumPy ops (numba not installed: pip install -e \".[cpu]\" for compiled kernels)"
+    if not _enabled:
+        return "composed NumPy ops (compiled kernels off: TINYGRAD_GPT_CPU_KERNELS=0 or set_enabled(False))"
+    return f"compiled kernels (numba {_numba.__version__})"
+
+
 def kernels_for(*arrays) -> Any:
     """This module when the kernels are on, numba is installed, and every array (None skipped) is a
     float32 or float64 NumPy array of one dtype; else None (the op takes its composed path).
