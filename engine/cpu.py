@@ -19,7 +19,7 @@ does for NumPy kernels, and results do not depend on the thread count.
 ``softmax_rows_backward_``   ``p·(g − Σ g·p)·scale`` in place, one pass per row
 ``exp_``                     exp in place; for float32 a vectorized polynomial (2x NumPy's here)
 ``gelu``                     GPT-2's tanh GELU as ``x / (1 + exp(-2u))``, three passes in cache
-``gelu_backward``            one pass from the saved ``h = 1 / (1 + exp(-2u))``
+``gelu_backward``            recomputes ``exp(-2u)`` from the input (nothing else is saved)
 ``adamw``                    AdamW in place, bit-for-bit ``nn.optim.AdamW``'s NumPy update
 ===========================  ================================================================
 
@@ -385,47 +385,54 @@ def _gelu_finish(a, h, out, lo, hi):
 
 
 @_jit()
-def _gelu_backward_flat(a, h, g, d, lo, hi):
-    """d = g·h·(1 + 2k·a·(1 + 3c·a²)·(1 − h)), the same formula as Gelu.backward's NumPy path."""
+def _gelu_backward_from_exp(a, e, g, d, lo, hi):
+    """d = g·h·(1 + 2k·a·(1 + 3c·a²)·(1 − h)), h = 1/(1 + e), e = exp(−2u): Gelu.backward's formula."""
     one = a.dtype.type(1)
     k6c, k2 = a.dtype.type(6 * 0.044715 * SQRT_2_OVER_PI), a.dtype.type(2 * SQRT_2_OVER_PI)
-    a, h, g, d = a[lo:hi], h[lo:hi], g[lo:hi], d[lo:hi]
+    a, e, g, d = a[lo:hi], e[lo:hi], g[lo:hi], d[lo:hi]
     for i in range(a.size):
         x = a[i]
-        t = h[i]
+        t = one / (one + e[i])
         d[i] = g[i] * (t * (one + x * (k6c * x * x + k2) * (one - t)))
 
 
 def gelu(a):
-    """``(out, h)`` for a C-contiguous array a; ``h`` is what ``gelu_backward`` needs.
+    """GELU (tanh) of a C-contiguous array. Its backward recomputes what it needs from ``a``, as
+    torch's does, so nothing else is kept (at M, 12.6 MB a layer less, at the same speed).
 
-    >>> out, h = gelu(np.array([0.0, 1.0]))
-    >>> [round(v, 4) for v in out.tolist()]
+    >>> [round(v, 4) for v in gelu(np.array([0.0, 1.0])).tolist()]
     [0.0, 0.8412]
     """
     a1 = a.reshape(-1)
-    out, h = np.empty_like(a), np.empty_like(a)
-    out1, h1 = out.reshape(-1), h.reshape(-1)
+    out = np.empty_like(a)
+    out1 = out.reshape(-1)
 
-    def kernel(lo, hi):
-        _gelu_exponent(a1, h1, lo, hi)
-        exp_(h1[lo:hi])  # exp(−2u) = inf where u ≪ 0: h = 0, as it should be
-        _gelu_finish(a1, h1, out1, lo, hi)
+    def kernel(lo, hi):  # three passes over a chunk in cache
+        h = np.empty(hi - lo, a.dtype)
+        _gelu_exponent(a1[lo:hi], h, 0, hi - lo)
+        exp_(h)  # exp(−2u) = inf where u ≪ 0: h = 0, as it should be
+        _gelu_finish(a1[lo:hi], h, out1[lo:hi], 0, hi - lo)
 
     parallel_for(np, a.size, kernel)
-    return out, h
+    return out
 
 
-def gelu_backward(a, h, g):
-    """dL/da for C-contiguous a, h (from ``gelu``) and g.
+def gelu_backward(a, g):
+    """dL/da for C-contiguous a and g.
 
-    >>> a = np.array([0.0]); gelu_backward(a, gelu(a)[1], np.ones(1)).tolist()  # GELU'(0) = 1/2
+    >>> gelu_backward(np.array([0.0]), np.ones(1)).tolist()  # GELU'(0) = 1/2
     [0.5]
     """
     d = np.empty_like(a)
-    a1, h1, g1, d1 = a.reshape(-1), h.reshape(-1), g.reshape(-1), d.reshape(-1)
-    parallel_for(np, a.size, lambda lo, hi: _gelu_backward_flat(a1, h1, g1, d1, lo, hi),
-                 min_parallel=MIN_PARALLEL_ONE_PASS)
+    a1, g1, d1 = a.reshape(-1), g.reshape(-1), d.reshape(-1)
+
+    def kernel(lo, hi):
+        e = np.empty(hi - lo, a.dtype)
+        _gelu_exponent(a1[lo:hi], e, 0, hi - lo)
+        exp_(e)
+        _gelu_backward_from_exp(a1[lo:hi], e, g1[lo:hi], d1[lo:hi], 0, hi - lo)
+
+    parallel_for(np, a.size, kernel)
     return d
 
 
