@@ -8,8 +8,8 @@ one pass over its rows, written as plain loops that numba compiles (and caches o
 The ops call them for float32/float64 NumPy arrays (:func:`kernels_for`); without numba, or
 with ``TINYGRAD_GPT_CPU_KERNELS=0`` / :func:`set_enabled`, they take the composed NumPy path,
 which the tests hold every kernel to (tests/engine/test_cpu_kernels.py). Kernels take a row range
-``lo:hi`` and release the GIL, so ``engine.parallel`` shares rows out to its threads exactly as it
-does for NumPy kernels, and results do not depend on the thread count.
+``lo:hi`` (or a slice of a flat array) and release the GIL, so ``engine.parallel`` shares them out to
+its threads exactly as it does NumPy kernels, and results do not depend on the thread count.
 
 ===========================  ================================================================
 ``layer_norm``               ``(y, xhat, rstd)`` over the last axis, two-pass mean/variance
@@ -108,8 +108,9 @@ def kernels_for(*arrays) -> Any:
     return sys.modules[__name__] if _enabled and dtype is not None and available() else None
 
 
-# Flat kernels slice their range first and loop from 0: an index from range(lo, hi) might be
-# negative as far as numba knows, and its wrap-around check stops the loop from vectorizing (8x).
+# Flat kernels get their slice from the caller and loop over range(size): an index from
+# range(lo, hi) might be negative as far as numba knows, and its wrap-around check stops the loop
+# from vectorizing (8x).
 # error_model="numpy": x / 0 gives inf or nan as in NumPy, with no check that, again, stops SIMD.
 def _jit(fastmath: tuple[str, ...] = ("reassoc", "contract")) -> Callable[[Callable], Callable]:
     """Decorator: ``fn`` compiled by numba on its first call, without the GIL, cached on disk.
@@ -364,32 +365,27 @@ def softmax_rows_backward_(gs, p, scale: float) -> None:
 # GELU, tanh approximation: out = a·h, h = (1 + tanh u)/2 = 1/(1 + exp(−2u)), u = k·(a + c·a³)
 # ------------------------------------------------------------------------------------------------
 @_jit()
-def _gelu_exponent(a, h, lo, hi):
-    """h[lo:hi] = −2u."""
+def _gelu_exponent(a, h):
+    """h = −2u = −2k·(a + c·a³)."""
     k2, k2c = a.dtype.type(-2 * SQRT_2_OVER_PI), a.dtype.type(-2 * SQRT_2_OVER_PI * 0.044715)
-    a, h = a[lo:hi], h[lo:hi]
     for i in range(a.size):
         x = a[i]
         h[i] = x * (k2 + k2c * x * x)
 
 
 @_jit()
-def _gelu_finish(a, h, out, lo, hi):
-    """h[lo:hi] = 1/(1 + h) (h holds exp(−2u); inf gives 0), out = a·h."""
+def _gelu_finish(a, e, out):
+    """out = a / (1 + e), e = exp(−2u) (inf gives 0)."""
     one = a.dtype.type(1)
-    a, h, out = a[lo:hi], h[lo:hi], out[lo:hi]
     for i in range(a.size):
-        t = one / (one + h[i])
-        h[i] = t
-        out[i] = a[i] * t
+        out[i] = a[i] * (one / (one + e[i]))
 
 
 @_jit()
-def _gelu_backward_from_exp(a, e, g, d, lo, hi):
+def _gelu_backward_from_exp(a, e, g, d):
     """d = g·h·(1 + 2k·a·(1 + 3c·a²)·(1 − h)), h = 1/(1 + e), e = exp(−2u): Gelu.backward's formula."""
     one = a.dtype.type(1)
     k6c, k2 = a.dtype.type(6 * 0.044715 * SQRT_2_OVER_PI), a.dtype.type(2 * SQRT_2_OVER_PI)
-    a, e, g, d = a[lo:hi], e[lo:hi], g[lo:hi], d[lo:hi]
     for i in range(a.size):
         x = a[i]
         t = one / (one + e[i])
@@ -408,10 +404,10 @@ def gelu(a):
     out1 = out.reshape(-1)
 
     def kernel(lo, hi):  # three passes over a chunk in cache
-        h = np.empty(hi - lo, a.dtype)
-        _gelu_exponent(a1[lo:hi], h, 0, hi - lo)
-        exp_(h)  # exp(−2u) = inf where u ≪ 0: h = 0, as it should be
-        _gelu_finish(a1[lo:hi], h, out1[lo:hi], 0, hi - lo)
+        e = np.empty(hi - lo, a.dtype)
+        _gelu_exponent(a1[lo:hi], e)
+        exp_(e)  # exp(−2u) = inf where u ≪ 0: the output is 0, as it should be
+        _gelu_finish(a1[lo:hi], e, out1[lo:hi])
 
     parallel_for(np, a.size, kernel)
     return out
@@ -428,9 +424,9 @@ def gelu_backward(a, g):
 
     def kernel(lo, hi):
         e = np.empty(hi - lo, a.dtype)
-        _gelu_exponent(a1[lo:hi], e, 0, hi - lo)
+        _gelu_exponent(a1[lo:hi], e)
         exp_(e)
-        _gelu_backward_from_exp(a1[lo:hi], e, g1[lo:hi], d1[lo:hi], 0, hi - lo)
+        _gelu_backward_from_exp(a1[lo:hi], e, g1[lo:hi], d1[lo:hi])
 
     parallel_for(np, a.size, kernel)
     return d
@@ -440,9 +436,8 @@ def gelu_backward(a, g):
 # AdamW, in place on flat arrays
 # ------------------------------------------------------------------------------------------------
 @_jit(fastmath=())
-def _adamw_flat(p, m, v, g, decay, b1, one_minus_b1, b2, one_minus_b2, bias_sqrt, eps, step_size, lo, hi):
+def _adamw_flat(p, m, v, g, decay, b1, one_minus_b1, b2, one_minus_b2, bias_sqrt, eps, step_size):
     """The update of nn.optim.Adam's NumPy kernel, one element at a time in its order of roundings."""
-    p, m, v, g = p[lo:hi], m[lo:hi], v[lo:hi], g[lo:hi]
     for i in range(p.size):
         gi = g[i]
         pi = p[i] * decay
@@ -467,4 +462,4 @@ def adamw(p, m, v, g, lr: float, betas: tuple[float, float], eps: float, weight_
     decay = 1 - lr * weight_decay if weight_decay and decoupled else 1.0
     consts = (t(decay), t(b1), t(1 - b1), t(b2), t(1 - b2), t(math.sqrt(1 - b2**step)), t(eps),
               t(lr / (1 - b1**step)))
-    return lambda lo, hi: _adamw_flat(p, m, v, g, *consts, lo, hi)
+    return lambda lo, hi: _adamw_flat(p[lo:hi], m[lo:hi], v[lo:hi], g[lo:hi], *consts)

@@ -167,9 +167,9 @@ class Adam(Optimizer):
             cuda.adamw_flat(param, g, exp_avg, exp_avg_sq, t, lr, (b1, b2), eps, wd)
             return None
 
-        cpu = cpu_kernels_for(*arrays) if all(a.flags.c_contiguous for a in arrays) and p.data.ndim else None
+        flat = [a.reshape(-1) for a in arrays] if all(a.flags.c_contiguous for a in arrays) and p.data.ndim else None
+        cpu = cpu_kernels_for(*arrays) if flat is not None else None
         if cpu is not None:  # compiled: the same roundings as kernel() below, in one pass
-            flat = [a.reshape(-1) for a in arrays]
             return cpu.adamw(*flat, lr, (b1, b2), eps, wd, t, self.decoupled), len(flat[0])
 
         def kernel(p_, m, v, g):  # in place, with one temporary: 13 passes over a chunk in cache
@@ -189,10 +189,9 @@ class Adam(Optimizer):
             tmp *= step_size
             p_ -= tmp
 
-        if not (all(a.flags.c_contiguous for a in arrays) and p.data.ndim):
+        if flat is None:
             kernel(*arrays)
             return None
-        flat = [a.reshape(-1) for a in arrays]
         return (lambda lo, hi: kernel(*(a[lo:hi] for a in flat))), len(flat[0])
 
 
