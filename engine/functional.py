@@ -221,3 +221,14 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 
 def pad(x: Tensor, pad_width, value: float = 0.0) -> Tensor:
     return x.pad(pad_width, value)
+
+
+# ---- activations (torch.nn.functional names) -----------------------------------------------------
+
+# ---- reductions and scans --------------------------------------------------------------------------
+
+# ---- shape, indexing and linear algebra ----------------------------------------------------------
+
+# ---- losses ----------------------------------------------------------------------------------------
+
+# ---- convolution, pooling and resampling -----------------------------------------------------------

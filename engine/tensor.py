@@ -579,6 +579,8 @@ class Tensor:
         pad_width = tuple(tuple(p) for p in np.broadcast_to(np.asarray(pad_width), (self.ndim, 2)).tolist())
         return Mv.Pad.apply(self, pad_width=pad_width, value=value)
 
+    # ---- linear algebra (torch names) ---------------------------------------------------------
+
     # ---- factories ----------------------------------------------------------------------------
     @staticmethod
     def zeros(*shape, dtype="float32", device: str = "cpu", requires_grad: bool = False) -> Tensor:

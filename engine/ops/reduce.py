@@ -7,16 +7,44 @@ import math
 from engine.function import Function
 
 
-def normalize_axis(axis, ndim: int) -> tuple:
-    """``axis`` as a sorted tuple of non-negative ints; None means all axes."""
+def dim_arg(op: str, dim=None, axis=None):
+    """The one axis argument of ``op``: torch's ``dim`` or NumPy's ``axis``, not both.
+
+    >>> dim_arg("sum", dim=1)
+    1
+    """
+    if dim is not None and axis is not None:
+        raise TypeError(f"{op}: got both dim={dim!r} and axis={axis!r}; pass one of them")
+    return axis if dim is None else dim
+
+
+def keepdim_arg(op: str, keepdim=None, keepdims=None) -> bool:
+    """torch's ``keepdim`` or NumPy's ``keepdims`` (False when neither is given), not both."""
+    if keepdim is not None and keepdims is not None:
+        raise TypeError(f"{op}: got both keepdim and keepdims; pass one of them")
+    return bool(keepdim if keepdims is None else keepdims)
+
+
+def normalize_axis(axis, ndim: int, op: str = "reduction") -> tuple:
+    """``axis`` as a sorted tuple of non-negative ints; None means all axes.
+
+    A 0-d tensor accepts dim 0 and -1 as torch does (there is nothing to reduce: ``()``).
+
+    >>> normalize_axis(-1, 3), normalize_axis(None, 2), normalize_axis(-1, 0)
+    ((2,), (0, 1), ())
+    """
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dims")
-        out.append(a % ndim if ndim else 0)
+        if not isinstance(a, int) or isinstance(a, bool):
+            raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {a!r}")
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise IndexError(f"{op}: dim {a} is out of range for a tensor with {ndim} dims "
+                             f"(expected one in [{-max(ndim, 1)}, {max(ndim, 1) - 1}])")
+        if ndim:
+            out.append(a % ndim)
     return tuple(sorted(set(out)))
 
 

@@ -17,6 +17,7 @@ onto PyTorch for the parity tests (``torch_skip`` says why an op has no torch tw
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -999,5 +1000,19 @@ DERIVED: dict[str, Spec] = {
         torch=lambda T, a, c: a.masked_fill(a < c, c),
     ),
 }
+
+# Each op family of the torch-named API keeps its specs in a file of its own (specs_<family>.py,
+# which imports its helpers from this module); all of them join the one registry here.
+for _family in ("specs_elementwise", "specs_reduce", "specs_shape", "specs_losses", "specs_spatial"):
+    try:
+        _module = importlib.import_module(_family)
+    except ModuleNotFoundError as e:
+        if e.name != _family:
+            raise
+        continue
+    for _table, _more in ((SPECS, _module.SPECS), (DERIVED, _module.DERIVED)):
+        _clash = set(_more) & (set(SPECS) | set(DERIVED))
+        assert not _clash, f"{_family}: specs named twice: {sorted(_clash)}"
+        _table.update(_more)
 
 ALL_SPECS: dict[str, Spec] = {**SPECS, **DERIVED}
