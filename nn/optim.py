@@ -307,3 +307,6 @@ class LinearWarmupDecay(WarmupDecay):
 
     def decay_fraction(self, ratio: float) -> float:
         return 1 - ratio
+
+
+from nn import lr_scheduler  # noqa: E402  torch.optim.lr_scheduler's place: nn.optim.lr_scheduler.StepLR
