@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from engine import Tensor, no_grad
+from engine import Tensor, enable_grad, no_grad
 from engine.backend import array_module, to_device, to_numpy
 from engine.cpu import kernels_for as cpu_kernels_for
 from engine.cuda import kernels_for
@@ -309,4 +309,451 @@ class LinearWarmupDecay(WarmupDecay):
         return 1 - ratio
 
 
-from nn import lr_scheduler  # noqa: E402  torch.optim.lr_scheduler's place: nn.optim.lr_scheduler.StepLR
+
+# ---- more of torch.optim: each update follows torch's single-tensor rule, operation for operation ----
+
+
+def _lerp_(avg, target, weight: float) -> None:
+    """avg ← avg + weight·(target − avg) in place, rounded as torch's lerp_ (its two forms by weight)."""
+    if weight < 0.5:
+        avg += weight * (target - avg)
+    else:
+        avg[...] = target - (target - avg) * (1 - weight)
+
+
+def _signed_grad(grad, group: dict):
+    return -grad if group.get("maximize") else grad
+
+
+class RMSprop(Optimizer):
+    """RMSprop (optionally centered, with momentum), as torch.optim.RMSprop."""
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False, maximize: bool = False):
+        _check_hyper("RMSprop", lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum, alpha=alpha)
+        super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                         centered=centered, maximize=maximize)
+
+    def update(self, p, grad, state, group):
+        xp = array_module(p.data)
+        grad = _signed_grad(grad, group)
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = xp.zeros_like(p.data)
+            if group["momentum"] > 0:
+                state["momentum_buffer"] = xp.zeros_like(p.data)
+            if group["centered"]:
+                state["grad_avg"] = xp.zeros_like(p.data)
+        state["step"] += 1
+        alpha, eps, lr = group["alpha"], group["eps"], group["lr"]
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        square_avg = state["square_avg"]
+        square_avg *= alpha
+        square_avg += (1 - alpha) * (grad * grad)
+        if group["centered"]:
+            _lerp_(state["grad_avg"], grad, 1 - alpha)
+            avg = xp.sqrt(square_avg - state["grad_avg"] * state["grad_avg"])
+        else:
+            avg = xp.sqrt(square_avg)
+        avg += eps
+        if group["momentum"] > 0:
+            buf = state["momentum_buffer"]
+            buf *= group["momentum"]
+            buf += grad / avg
+            p.data -= lr * buf
+        else:
+            p.data -= lr * (grad / avg)
+
+
+class Adagrad(Optimizer):
+    """Adagrad with lr decay, as torch.optim.Adagrad."""
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, maximize: bool = False):
+        _check_hyper("Adagrad", lr=lr, eps=eps, weight_decay=weight_decay, lr_decay=lr_decay,
+                     initial_accumulator_value=initial_accumulator_value)
+        super().__init__(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
+
+    def update(self, p, grad, state, group):
+        xp = array_module(p.data)
+        grad = _signed_grad(grad, group)
+        if not state:
+            state["step"] = 0
+            state["sum"] = xp.full_like(p.data, group["initial_accumulator_value"])
+        state["step"] += 1
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        state["sum"] += grad * grad
+        std = xp.sqrt(state["sum"])
+        std += group["eps"]
+        p.data -= clr * (grad / std)
+
+
+class Adadelta(Optimizer):
+    """Adadelta, as torch.optim.Adadelta."""
+
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
+                 maximize: bool = False):
+        _check_hyper("Adadelta", lr=lr, eps=eps, weight_decay=weight_decay, rho=rho)
+        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+
+    def update(self, p, grad, state, group):
+        xp = array_module(p.data)
+        grad = _signed_grad(grad, group)
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = xp.zeros_like(p.data)
+            state["acc_delta"] = xp.zeros_like(p.data)
+        state["step"] += 1
+        rho, eps = group["rho"], group["eps"]
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        square_avg *= rho
+        square_avg += (1 - rho) * (grad * grad)
+        std = xp.sqrt(square_avg + eps)
+        delta = xp.sqrt(acc_delta + eps)
+        delta /= std
+        delta *= grad
+        acc_delta *= rho
+        acc_delta += (1 - rho) * (delta * delta)
+        p.data -= group["lr"] * delta
+
+
+class Adamax(Optimizer):
+    """Adamax (Adam with the infinity norm), as torch.optim.Adamax."""
+
+    def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, maximize: bool = False):
+        _check_hyper("Adamax", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
+
+    def update(self, p, grad, state, group):
+        xp = array_module(p.data)
+        grad = _signed_grad(grad, group)
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(p.data)
+            state["exp_inf"] = xp.zeros_like(p.data)
+        state["step"] += 1
+        (b1, b2), eps = group["betas"], group["eps"]
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        _lerp_(state["exp_avg"], grad, 1 - b1)
+        exp_inf = state["exp_inf"]
+        exp_inf *= b2
+        xp.maximum(exp_inf, xp.abs(grad) + eps, out=exp_inf)
+        clr = group["lr"] / (1 - b1 ** state["step"])
+        p.data -= clr * (state["exp_avg"] / exp_inf)
+
+
+class NAdam(Optimizer):
+    """NAdam (Adam with Nesterov momentum and momentum decay), as torch.optim.NAdam."""
+
+    def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False,
+                 maximize: bool = False):
+        _check_hyper("NAdam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas, momentum_decay=momentum_decay)
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                         momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
+                         maximize=maximize)
+
+    def update(self, p, grad, state, group):
+        xp = array_module(p.data)
+        grad = _signed_grad(grad, group)
+        if not state:
+            state["step"] = 0
+            state["mu_product"] = 1.0
+            state["exp_avg"] = xp.zeros_like(p.data)
+            state["exp_avg_sq"] = xp.zeros_like(p.data)
+        state["step"] += 1
+        t, lr, (b1, b2), wd = state["step"], group["lr"], group["betas"], group["weight_decay"]
+        if wd:
+            if group["decoupled_weight_decay"]:
+                p.data *= 1 - lr * wd
+            else:
+                grad = grad + wd * p.data
+        mu = b1 * (1.0 - 0.5 * 0.96 ** (t * group["momentum_decay"]))
+        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * group["momentum_decay"]))
+        # torch keeps the running product in a float32 scalar tensor: round it the same way.
+        mu_product = float(np.float32(state["mu_product"]) * np.float32(mu))
+        state["mu_product"] = mu_product
+        _lerp_(state["exp_avg"], grad, 1 - b1)
+        exp_avg_sq = state["exp_avg_sq"]
+        exp_avg_sq *= b2
+        exp_avg_sq += (1 - b2) * (grad * grad)
+        denom = xp.sqrt(exp_avg_sq / (1 - b2**t))
+        denom += group["eps"]
+        p.data += (-lr * (1.0 - mu) / (1.0 - mu_product)) * (grad / denom)
+        p.data += ((-lr * mu_next) / (1.0 - mu_product * mu_next)) * (state["exp_avg"] / denom)
+
+
+class RAdam(Optimizer):
+    """RAdam (rectified Adam), as torch.optim.RAdam."""
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, maximize: bool = False):
+        _check_hyper("RAdam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+
+    def update(self, p, grad, state, group):
+        xp = array_module(p.data)
+        grad = _signed_grad(grad, group)
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(p.data)
+            state["exp_avg_sq"] = xp.zeros_like(p.data)
+        state["step"] += 1
+        t, lr, (b1, b2), wd = state["step"], group["lr"], group["betas"], group["weight_decay"]
+        if wd:
+            if group["decoupled_weight_decay"]:
+                p.data *= 1 - lr * wd
+            else:
+                grad = grad + wd * p.data
+        _lerp_(state["exp_avg"], grad, 1 - b1)
+        exp_avg_sq = state["exp_avg_sq"]
+        exp_avg_sq *= b2
+        exp_avg_sq += (1 - b2) * (grad * grad)
+        bias1, bias2 = 1 - b1**t, 1 - b2**t
+        corrected = state["exp_avg"] / bias1
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t = rho_inf - 2 * t * (b2**t) / bias2
+        if rho_t > 5.0:  # the variance is tractable: rectified adaptive step
+            rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+            root = xp.sqrt(exp_avg_sq)
+            root += group["eps"]
+            p.data -= corrected * lr * (bias2**0.5 / root) * rect
+        else:  # early steps: plain momentum SGD
+            p.data -= corrected * lr
+
+
+def _check_hyper(name: str, **values) -> None:
+    """torch's argument checks: non-negative rates, betas and momenta in [0, 1)."""
+    for key, value in values.items():
+        if key == "betas":
+            for i, b in enumerate(value):
+                if not 0.0 <= b < 1.0:
+                    raise ValueError(f"{name}: invalid beta parameter at index {i}: {b}")
+        elif key in ("alpha", "rho") and not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name}: invalid {key} value: {value}")
+        elif value < 0.0:
+            raise ValueError(f"{name}: invalid {key} value: {value}")
+
+
+class LBFGS(Optimizer):
+    """L-BFGS with optional strong-Wolfe line search, as torch.optim.LBFGS: ``step(closure)``, where
+    the closure clears the gradients, computes the loss, calls backward and returns the loss.
+
+    >>> import nn
+    >>> w = nn.Parameter([3.0, -2.0])
+    >>> opt = LBFGS([w], line_search_fn="strong_wolfe")
+    >>> def closure():
+    ...     opt.zero_grad(); loss = (w * w).sum(); loss.backward(); return loss
+    >>> _ = opt.step(closure); [round(v, 6) + 0.0 for v in w.tolist()]
+    [0.0, 0.0]
+    """
+
+    def __init__(self, params, lr: float = 1, max_iter: int = 20, max_eval: int | None = None,
+                 tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: int = 100,
+                 line_search_fn: str | None = None):
+        if not 0.0 <= lr:
+            raise ValueError(f"LBFGS: invalid learning rate: {lr}")
+        if line_search_fn not in (None, "strong_wolfe"):
+            raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got {line_search_fn!r}")
+        max_eval = max_iter * 5 // 4 if max_eval is None else max_eval
+        super().__init__(params, lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
+                         tolerance_change=tolerance_change, history_size=history_size, line_search_fn=line_search_fn)
+        if len(self.param_groups) != 1:
+            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+        self._lbfgs_params = self.param_groups[0]["params"]
+
+    def _flat_grad(self):
+        xp = array_module(self._lbfgs_params[0].data)
+        return xp.concatenate([xp.zeros(p.data.size, p.dtype) if p.grad is None else p.grad.data.reshape(-1)
+                               for p in self._lbfgs_params])
+
+    def _add_grad(self, step_size: float, update) -> None:
+        offset = 0
+        for p in self._lbfgs_params:
+            n = p.data.size
+            p.data += step_size * update[offset:offset + n].reshape(p.shape)
+            offset += n
+
+    def _evaluate(self, closure, x, t: float, d):
+        """Loss and flat gradient at x + t·d, then the parameters back at x."""
+        self._add_grad(t, d)
+        with enable_grad():
+            loss = float(closure())
+        flat_grad = self._flat_grad()
+        for p, saved in zip(self._lbfgs_params, x):
+            p.data[...] = saved
+        return loss, flat_grad
+
+    @no_grad()
+    def step(self, closure=None):  # type: ignore[override]
+        """Run up to ``max_iter`` L-BFGS iterations; returns the closure's first loss."""
+        if closure is None:
+            raise RuntimeError("LBFGS.step needs a closure that computes the loss and its gradients")
+        group = self.param_groups[0]
+        lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
+        tol_grad, tol_change, history = group["tolerance_grad"], group["tolerance_change"], group["history_size"]
+        state = self.state.setdefault(id(self._lbfgs_params[0]), {})
+        state.setdefault("func_evals", 0)
+        state.setdefault("n_iter", 0)
+        with enable_grad():
+            orig_loss = closure()
+        loss = float(orig_loss)
+        current_evals = 1
+        state["func_evals"] += 1
+        flat_grad = self._flat_grad()
+        xp = array_module(flat_grad)
+        if float(xp.abs(flat_grad).max()) <= tol_grad:
+            return orig_loss
+        d, t = state.get("d"), state.get("t")
+        old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
+        h_diag, prev_flat_grad, prev_loss = state.get("H_diag"), state.get("prev_flat_grad"), state.get("prev_loss")
+        n_iter = 0
+        while n_iter < max_iter:
+            n_iter += 1
+            state["n_iter"] += 1
+            if state["n_iter"] == 1:  # steepest descent first
+                d, old_dirs, old_stps, ro, h_diag = -flat_grad, [], [], [], 1
+            else:  # two-loop recursion over the last ``history`` (y, s) pairs
+                y = flat_grad - prev_flat_grad
+                s = d * t
+                ys = float(y @ s)
+                if ys > 1e-10:
+                    if len(old_dirs) == history:
+                        old_dirs.pop(0)
+                        old_stps.pop(0)
+                        ro.pop(0)
+                    old_dirs.append(y)
+                    old_stps.append(s)
+                    ro.append(1.0 / ys)
+                    h_diag = ys / float(y @ y)
+                al = [0.0] * len(old_dirs)
+                q = -flat_grad
+                for i in range(len(old_dirs) - 1, -1, -1):
+                    al[i] = float(old_stps[i] @ q) * ro[i]
+                    q = q - al[i] * old_dirs[i]
+                d = r = q * h_diag
+                for i in range(len(old_dirs)):
+                    be_i = float(old_dirs[i] @ r) * ro[i]
+                    r += (al[i] - be_i) * old_stps[i]
+            prev_flat_grad = flat_grad.copy()
+            prev_loss = loss
+            t = min(1.0, 1.0 / float(xp.abs(flat_grad).sum())) * lr if state["n_iter"] == 1 else lr
+            gtd = float(flat_grad @ d)
+            if gtd > -tol_change:  # not a descent direction
+                break
+            ls_evals = 0
+            if group["line_search_fn"] == "strong_wolfe":
+                x_init = [p.data.copy() for p in self._lbfgs_params]
+                loss, flat_grad, t, ls_evals = _strong_wolfe(
+                    lambda x, step, direction: self._evaluate(closure, x, step, direction),
+                    x_init, t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals)
+                self._add_grad(t, d)
+                opt_cond = float(xp.abs(flat_grad).max()) <= tol_grad
+            else:
+                self._add_grad(t, d)
+                opt_cond = False
+                if n_iter != max_iter:
+                    with enable_grad():
+                        loss = float(closure())
+                    flat_grad = self._flat_grad()
+                    opt_cond = float(xp.abs(flat_grad).max()) <= tol_grad
+                    ls_evals = 1
+            current_evals += ls_evals
+            state["func_evals"] += ls_evals
+            if (n_iter == max_iter or current_evals >= max_eval or opt_cond
+                    or float(xp.abs(d * t).max()) <= tol_change or abs(loss - prev_loss) < tol_change):
+                break
+        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag,
+                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
+        for p in self._lbfgs_params:
+            p._version += 1
+        return orig_loss
+
+
+def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None) -> float:
+    """Minimizer of the cubic through (x1, f1, g1) and (x2, f2, g2), clamped to ``bounds``."""
+    lo, hi = bounds if bounds is not None else ((x1, x2) if x1 <= x2 else (x2, x1))
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    d2_square = d1**2 - g1 * g2
+    if d2_square < 0:
+        return (lo + hi) / 2.0
+    d2 = math.sqrt(d2_square)
+    if x1 <= x2:
+        min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+    else:
+        min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+    return min(max(min_pos, lo), hi)
+
+
+def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
+    """torch's strong-Wolfe line search (bracketing, then zoom by cubic interpolation)."""
+    xp = array_module(d)
+    d_norm = float(xp.abs(d).max())
+    g = g.copy()
+    f_new, g_new = obj_func(x, t, d)
+    ls_evals, gtd_new = 1, float(g_new @ d)
+    t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
+    done, ls_iter = False, 0
+    while ls_iter < max_ls:  # bracket an interval holding a point that satisfies the conditions
+        if f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev):
+            bracket, bracket_f, bracket_g, bracket_gtd = [t_prev, t], [f_prev, f_new], [g_prev, g_new.copy()], \
+                [gtd_prev, gtd_new]
+            break
+        if abs(gtd_new) <= -c2 * gtd:
+            bracket, bracket_f, bracket_g, done = [t], [f_new], [g_new], True
+            break
+        if gtd_new >= 0:
+            bracket, bracket_f, bracket_g, bracket_gtd = [t_prev, t], [f_prev, f_new], [g_prev, g_new.copy()], \
+                [gtd_prev, gtd_new]
+            break
+        tmp = t
+        t = _cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds=(t + 0.01 * (t - t_prev), t * 10))
+        t_prev, f_prev, g_prev, gtd_prev = tmp, f_new, g_new.copy(), gtd_new
+        f_new, g_new = obj_func(x, t, d)
+        ls_evals += 1
+        gtd_new = float(g_new @ d)
+        ls_iter += 1
+    if ls_iter == max_ls:
+        bracket, bracket_f, bracket_g = [0, t], [f, f_new], [g, g_new]
+    insuf_progress = False
+    low, high = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
+    while not done and ls_iter < max_ls:  # zoom
+        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
+            break
+        t = _cubic_interpolate(bracket[0], bracket_f[0], bracket_gtd[0], bracket[1], bracket_f[1], bracket_gtd[1])
+        eps = 0.1 * (max(bracket) - min(bracket))
+        if min(max(bracket) - t, t - min(bracket)) < eps:
+            if insuf_progress or t >= max(bracket) or t <= min(bracket):
+                t = max(bracket) - eps if abs(t - max(bracket)) < abs(t - min(bracket)) else min(bracket) + eps
+                insuf_progress = False
+            else:
+                insuf_progress = True
+        else:
+            insuf_progress = False
+        f_new, g_new = obj_func(x, t, d)
+        ls_evals += 1
+        gtd_new = float(g_new @ d)
+        ls_iter += 1
+        if f_new > (f + c1 * t * gtd) or f_new >= bracket_f[low]:
+            bracket[high], bracket_f[high], bracket_g[high], bracket_gtd[high] = t, f_new, g_new.copy(), gtd_new
+            low, high = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True
+            elif gtd_new * (bracket[high] - bracket[low]) >= 0:
+                bracket[high], bracket_f[high] = bracket[low], bracket_f[low]
+                bracket_g[high], bracket_gtd[high] = bracket_g[low], bracket_gtd[low]
+            bracket[low], bracket_f[low], bracket_g[low], bracket_gtd[low] = t, f_new, g_new.copy(), gtd_new
+    return bracket_f[low], bracket_g[low], bracket[low], ls_evals
+
+
+from nn import lr_scheduler  # noqa: E402, F401  torch.optim.lr_scheduler's place: nn.optim.lr_scheduler.StepLR
