@@ -325,6 +325,26 @@ def _signed_grad(grad, group: dict):
     return -grad if group.get("maximize") else grad
 
 
+def _decay_square_(avg, grad, keep: float) -> None:
+    """avg ← keep·avg + (1 − keep)·grad², in place (every RMS-style running average)."""
+    avg *= keep
+    avg += (1 - keep) * (grad * grad)
+
+
+def _adam_moments(p, grad, state: dict, group: dict):
+    """NAdam/RAdam's shared start: step count, L2 or decoupled weight decay, both moments.
+    Returns the (decayed) gradient and the step number."""
+    t, lr, (b1, b2), wd = state["step"], group["lr"], group["betas"], group["weight_decay"]
+    if wd:
+        if group["decoupled_weight_decay"]:
+            p.data *= 1 - lr * wd
+        else:
+            grad = grad + wd * p.data
+    _lerp_(state["exp_avg"], grad, 1 - b1)
+    _decay_square_(state["exp_avg_sq"], grad, b2)
+    return grad, t
+
+
 class RMSprop(Optimizer):
     """RMSprop (optionally centered, with momentum), as torch.optim.RMSprop."""
 
@@ -349,8 +369,7 @@ class RMSprop(Optimizer):
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p.data
         square_avg = state["square_avg"]
-        square_avg *= alpha
-        square_avg += (1 - alpha) * (grad * grad)
+        _decay_square_(square_avg, grad, alpha)
         if group["centered"]:
             _lerp_(state["grad_avg"], grad, 1 - alpha)
             avg = xp.sqrt(square_avg - state["grad_avg"] * state["grad_avg"])
@@ -412,14 +431,12 @@ class Adadelta(Optimizer):
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p.data
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
-        square_avg *= rho
-        square_avg += (1 - rho) * (grad * grad)
+        _decay_square_(square_avg, grad, rho)
         std = xp.sqrt(square_avg + eps)
         delta = xp.sqrt(acc_delta + eps)
         delta /= std
         delta *= grad
-        acc_delta *= rho
-        acc_delta += (1 - rho) * (delta * delta)
+        _decay_square_(acc_delta, delta, rho)
         p.data -= group["lr"] * delta
 
 
@@ -470,22 +487,14 @@ class NAdam(Optimizer):
             state["exp_avg"] = xp.zeros_like(p.data)
             state["exp_avg_sq"] = xp.zeros_like(p.data)
         state["step"] += 1
-        t, lr, (b1, b2), wd = state["step"], group["lr"], group["betas"], group["weight_decay"]
-        if wd:
-            if group["decoupled_weight_decay"]:
-                p.data *= 1 - lr * wd
-            else:
-                grad = grad + wd * p.data
+        grad, t = _adam_moments(p, grad, state, group)
+        lr, (b1, b2) = group["lr"], group["betas"]
         mu = b1 * (1.0 - 0.5 * 0.96 ** (t * group["momentum_decay"]))
         mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * group["momentum_decay"]))
         # torch keeps the running product in a float32 scalar tensor: round it the same way.
         mu_product = float(np.float32(state["mu_product"]) * np.float32(mu))
         state["mu_product"] = mu_product
-        _lerp_(state["exp_avg"], grad, 1 - b1)
-        exp_avg_sq = state["exp_avg_sq"]
-        exp_avg_sq *= b2
-        exp_avg_sq += (1 - b2) * (grad * grad)
-        denom = xp.sqrt(exp_avg_sq / (1 - b2**t))
+        denom = xp.sqrt(state["exp_avg_sq"] / (1 - b2**t))
         denom += group["eps"]
         p.data += (-lr * (1.0 - mu) / (1.0 - mu_product)) * (grad / denom)
         p.data += ((-lr * mu_next) / (1.0 - mu_product * mu_next)) * (state["exp_avg"] / denom)
@@ -508,16 +517,8 @@ class RAdam(Optimizer):
             state["exp_avg"] = xp.zeros_like(p.data)
             state["exp_avg_sq"] = xp.zeros_like(p.data)
         state["step"] += 1
-        t, lr, (b1, b2), wd = state["step"], group["lr"], group["betas"], group["weight_decay"]
-        if wd:
-            if group["decoupled_weight_decay"]:
-                p.data *= 1 - lr * wd
-            else:
-                grad = grad + wd * p.data
-        _lerp_(state["exp_avg"], grad, 1 - b1)
-        exp_avg_sq = state["exp_avg_sq"]
-        exp_avg_sq *= b2
-        exp_avg_sq += (1 - b2) * (grad * grad)
+        grad, t = _adam_moments(p, grad, state, group)
+        lr, (b1, b2), exp_avg_sq = group["lr"], group["betas"], state["exp_avg_sq"]
         bias1, bias2 = 1 - b1**t, 1 - b2**t
         corrected = state["exp_avg"] / bias1
         rho_inf = 2 / (1 - b2) - 1
