@@ -55,11 +55,12 @@ def main(argv=None) -> None:
         settings = {"threads=1": lambda: engine.parallel.set_num_threads(1),
                     f"threads={args.threads}": lambda: engine.parallel.set_num_threads(args.threads)}
     elif args.compare == "cpu-kernels":
-        import engine.cpu
+        import engine.kernels
 
-        if not engine.cpu.available():
+        if not engine.kernels.enabled("cpu"):
             raise SystemExit("--compare cpu-kernels needs numba (pip install -e \".[cpu]\")")
-        settings = {"composed": lambda: engine.cpu.set_enabled(False), "compiled": lambda: engine.cpu.set_enabled(True)}
+        settings = {"composed": lambda: engine.kernels.set_enabled(False, "cpu"),
+                    "compiled": lambda: engine.kernels.set_enabled(True, "cpu")}
     else:
         if openblas is None:
             raise SystemExit("--compare batched-matmul needs NumPy's OpenBLAS, which engine.parallel did not find")

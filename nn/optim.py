@@ -16,11 +16,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+import engine
 from engine import Tensor, no_grad
 from engine.backend import array_module, to_device, to_numpy
-from engine.cpu import kernels_for as cpu_kernels_for
-from engine.cuda import kernels_for
-from engine.parallel import parallel_jobs
 
 
 class Optimizer:
@@ -61,22 +59,13 @@ class Optimizer:
 
     @no_grad()
     def step(self) -> None:
-        jobs, xp = [], None
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                job = self.update(p, p.grad.data, self.state.setdefault(id(p), {}), group)
-                if job is not None:
-                    jobs.append(job)
-                    xp = array_module(p.data)
-                p._version += 1
-        if jobs:
-            parallel_jobs(xp, jobs)
+                if p.grad is not None:
+                    self.update(p, p.grad.data, self.state.setdefault(id(p), {}), group)
 
-    def update(self, p: Tensor, grad, state: dict, group: dict):  # pragma: no cover - abstract
-        """Update ``p`` in place; or return ``(kernel, n)``: ``kernel(lo, hi)`` updates the flat
-        elements lo:hi of p's n, run by ``step`` together with every other parameter's."""
+    def update(self, p: Tensor, grad, state: dict, group: dict) -> None:  # pragma: no cover - abstract
+        """Update ``p`` in place through its in-place ops (``p.sub_``, ...), which bump its version."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -134,7 +123,7 @@ class SGD(Optimizer):
                 buf += (1 - group["dampening"]) * grad
             buf = state["momentum_buffer"]
             grad = grad + mu * buf if group["nesterov"] else buf
-        p.data -= group["lr"] * grad
+        p.sub_(group["lr"] * grad)
 
 
 class Adam(Optimizer):
@@ -146,53 +135,21 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0):
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
 
-    def update(self, p, grad, state, group):
-        xp = array_module(p.data)
-        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        if wd and not self.decoupled:
-            grad = grad + wd * p.data
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(p.data)
-            state["exp_avg_sq"] = xp.zeros_like(p.data)
-        state["step"] += 1
-        t = state["step"]
-        step_size, bias_sqrt = lr / (1 - b1**t), math.sqrt(1 - b2**t)
-        decay = 1 - lr * wd if wd and self.decoupled else None
-        arrays = (p.data, state["exp_avg"], state["exp_avg_sq"], grad)
-        cuda = kernels_for(*arrays) if self.decoupled else None
-        if cuda is not None and all(a.dtype == np.float32 and a.flags.c_contiguous for a in arrays):
-            # On CuPy: the whole update in one fused kernel, with the same float32 roundings as below.
-            param, exp_avg, exp_avg_sq, g = (a.reshape(-1) for a in arrays)
-            cuda.adamw_flat(param, g, exp_avg, exp_avg_sq, t, lr, (b1, b2), eps, wd)
-            return None
-
-        flat = [a.reshape(-1) for a in arrays] if all(a.flags.c_contiguous for a in arrays) and p.data.ndim else None
-        cpu = cpu_kernels_for(*arrays) if flat is not None else None
-        if cpu is not None:  # compiled: the same roundings as kernel() below, in one pass
-            return cpu.adamw(*flat, lr, (b1, b2), eps, wd, t, self.decoupled), len(flat[0])
-
-        def kernel(p_, m, v, g):  # in place, with one temporary: 13 passes over a chunk in cache
-            if decay is not None:
-                p_ *= decay
-            m *= b1
-            tmp = xp.multiply(g, 1 - b1)
-            m += tmp
-            v *= b2
-            xp.multiply(g, g, out=tmp)
-            tmp *= 1 - b2
-            v += tmp
-            xp.sqrt(v, out=tmp)  # denom = sqrt(v / (1 - b2^t)) + eps, as torch
-            tmp /= bias_sqrt
-            tmp += eps
-            xp.divide(m, tmp, out=tmp)
-            tmp *= step_size
-            p_ -= tmp
-
-        if flat is None:
-            kernel(*arrays)
-            return None
-        return (lambda lo, hi: kernel(*(a[lo:hi] for a in flat))), len(flat[0])
+    @no_grad()
+    def step(self) -> None:
+        """One step for every parameter with a gradient, through ``engine.adam_`` (one group at a time)."""
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            states = [self.state.setdefault(id(p), {}) for p in params]
+            for p, state in zip(params, states):
+                if not state:
+                    xp = array_module(p.data)
+                    state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
+                state["step"] += 1
+            engine.adam_(params, [p.grad.data for p in params], [s["exp_avg"] for s in states],
+                         [s["exp_avg_sq"] for s in states], [s["step"] for s in states], lr=group["lr"],
+                         betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
+                         decoupled=self.decoupled)
 
 
 class AdamW(Adam):
