@@ -1,7 +1,7 @@
-"""A CPU emulator for engine/cuda.py's kernels: the real CUDA source, compiled as C++ with g++.
+"""A CPU emulator for engine/kernels/cuda/'s kernels: the real CUDA source, compiled as C++ with g++.
 
-``FakeCupy`` stands in for the ``cupy`` module inside engine.cuda (tests monkeypatch
-``engine.cuda._cupy``): its arrays are NumPy arrays, and its ``RawKernel`` /
+``FakeCupy`` stands in for the ``cupy`` module inside engine.kernels.cuda (tests monkeypatch
+``engine.kernels.cuda._cupy``): its arrays are NumPy arrays, and its ``RawKernel`` /
 ``ElementwiseKernel`` compile the kernel source into a shared library and run it on the CPU.
 
 How a launch is emulated: one pthread per CUDA thread of a block; the threads walk the grid's
@@ -277,7 +277,7 @@ class ElementwiseKernel:
 
 
 class FakeCupy:
-    """The slice of the ``cupy`` namespace that engine.cuda uses, on NumPy arrays."""
+    """The slice of the ``cupy`` namespace that engine.kernels.cuda uses, on NumPy arrays."""
 
     ndarray = np.ndarray
     float16, float32, float64, int64, bool_ = np.float16, np.float32, np.float64, np.int64, np.bool_

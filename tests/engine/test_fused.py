@@ -96,7 +96,6 @@ def cpu_path(request):
     engine.kernels.set_enabled(old, "cpu")
 
 
-
 def assert_same(fused, composed, arrays, device, params=None, seed=0):
     """Run both on fresh float64 leaves with one random upstream gradient; compare everything."""
     params = params or {}
