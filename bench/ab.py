@@ -9,7 +9,7 @@ for each setting and their ratio. Settings (--compare):
     threads          1 elementwise thread (A) against --threads N (B)
     batched-matmul   attention's batched matmuls as one NumPy call on multithreaded BLAS (A)
                      against engine.parallel.parallel_batched: one BLAS thread, batch shared out (B)
-    cpu-kernels      the composed NumPy ops (A) against engine.cpu's compiled kernels (B)
+    cpu-kernels      the ops' references (A) against engine/kernels/cpu's compiled kernels (B)
 
     python bench/ab.py --config S --blocks 20 --block-iters 5
     python bench/ab.py --config M --blocks 6 --block-iters 2 --compare batched-matmul
