@@ -40,15 +40,15 @@ def _layer_norm_backward_rows(g, x, mean, rstd, w, gx, xhat, lo, hi):
     C = g.shape[1]
     zero, n_c = g.dtype.type(0), g.dtype.type(C)
     for n in range(lo, hi):
+        m, r = mean[n], rstd[n]
+        for c in range(C):  # its own pass (in L1): the row sums below then round as they did on a saved xhat
+            xhat[n, c] = (x[n, c] - m) * r
         s1 = zero
         s2 = zero
-        m, r = mean[n], rstd[n]
         for c in range(C):
-            h = (x[n, c] - m) * r
-            xhat[n, c] = h
             gh = g[n, c] * w[c]
             s1 += gh
-            s2 += gh * h
+            s2 += gh * xhat[n, c]
         s1 /= n_c
         s2 /= n_c
         for c in range(C):
