@@ -222,7 +222,7 @@ _EW_TYPES = {"float32": ("float", np.float32), "bool": ("bool", np.bool_), "int6
 
 
 class ElementwiseKernel:
-    """Emulates cupy.ElementwiseKernel for same-shaped contiguous arrays and scalar parameters."""
+    """Emulates cupy.ElementwiseKernel for same-shaped arrays (outputs contiguous) and scalar parameters."""
 
     def __init__(self, in_params: str, out_params: str, operation: str, name: str = "kernel", **kwargs):
         self.ins = [p.split() for p in in_params.split(",")]
@@ -243,7 +243,8 @@ class ElementwiseKernel:
         for a, (typ, pname) in zip(ins, self.ins):
             ctype, dt = ("T", t_dtype) if typ == "T" else _EW_TYPES[typ]
             if isinstance(a, np.ndarray):
-                if a.dtype != dt or a.size != n or not a.flags.c_contiguous:
+                a = np.ascontiguousarray(a)  # CuPy reads inputs through their strides: the same values
+                if a.dtype != dt or a.size != n:
                     raise TypeError(f"{self.name}({pname}): expected {n} contiguous {np.dtype(dt)}, "
                                     f"got {a.dtype} {a.shape}")
                 lines.append(f"const {ctype} {pname} = ((const {ctype}*)tg_a[{len(ptrs)}])[i];")

@@ -51,7 +51,8 @@ def _layer_norm(rng, dtype, backend):
 
 
 def _gelu(rng, dtype, backend):
-    return F.gelu, [_normal(rng, _shape(rng, 2), dtype, 3)]
+    x = _normal(rng, _shape(rng, int(rng.integers(0, 3))), dtype, 3)
+    return F.gelu, [x.T if rng.random() < 0.5 else x]  # a transposed view too: not C-contiguous
 
 
 def _cross_entropy(rng, dtype, backend):
@@ -134,7 +135,7 @@ def backend(request, monkeypatch):
 def run(fn, arrays, on: bool, backend: str, seed: int):
     old = engine.kernels.set_enabled(on, backend)
     try:
-        ts = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+        ts = [Tensor(a.copy(order="K"), requires_grad=True) for a in arrays]  # K: a transposed view stays one
         out = fn(*ts)
         out.backward(Tensor(np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)))
         return out.numpy(), [t.grad.numpy() for t in ts]

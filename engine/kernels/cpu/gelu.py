@@ -46,6 +46,7 @@ def gelu(a):
     >>> [round(v, 4) for v in gelu(np.array([0.0, 1.0])).tolist()]
     [0.0, 0.8412]
     """
+    a = _contiguous(a)
     a1 = a.reshape(-1)
     out = np.empty_like(a)
     out1 = out.reshape(-1)
@@ -66,6 +67,7 @@ def gelu_backward(a, g):
     >>> gelu_backward(np.array([0.0]), np.ones(1)).tolist()  # GELU'(0) = 1/2
     [0.5]
     """
+    a, g = _contiguous(a), _contiguous(g)
     d = np.empty_like(a)
     a1, g1, d1 = a.reshape(-1), g.reshape(-1), d.reshape(-1)
 
@@ -78,6 +80,10 @@ def gelu_backward(a, g):
     parallel_for(np, a.size, kernel)
     return d
 
+
+def _contiguous(a):
+    """``a`` itself when C-contiguous, else a C-contiguous copy (0-d stays 0-d, unlike ascontiguousarray)."""
+    return a if a.flags.c_contiguous else a.copy()
 
 
 register("gelu", "cpu", gelu, gelu_backward)
