@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+import engine.functional as F  # noqa: E402
 import engine.kernels as K  # noqa: E402
 import engine.kernels.cuda as C  # noqa: E402
-import engine.functional as F  # noqa: E402
 from engine import Tensor  # noqa: E402
 
 
