@@ -147,7 +147,6 @@ def _load_backends() -> None:
     constants they share. Neither imports numba nor CuPy: those load on a kernel's first call."""
     global _loaded, _cpu
     if not _loaded:
-        _loaded = True
         from engine.kernels import cpu, cuda  # noqa: F401
 
-        _cpu = cpu
+        _cpu, _loaded = cpu, True
