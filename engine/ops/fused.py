@@ -437,6 +437,11 @@ class ScaledDotProductAttention(Function):
     table has an "attention" kernel (CUDA), ``causal`` says keep is exactly ``attention_mask(T, S,
     window)`` and there is no dropout: then the flash kernels keep only the output and its
     log-sum-exp, memory O(T).
+
+    The reference math, per block of query rows, is ``_forward_block`` (p = softmax(q kᵀ·scale +
+    bias), y = p v) and ``_backward_block`` (dp = g vᵀ, ds = p·(dp − Σ dp·p)·scale, dq = ds k,
+    dk = dsᵀ q, dv = pᵀ g); ``attention_forward``/``attention_backward`` only cut the work into
+    blocks (causal ones skip masked keys) and share them out to the threads.
     """
 
     def forward(self, q, k, v, keep=None, dropout_p=0.0, scale=None, causal=False, window=None):
