@@ -1,6 +1,6 @@
 """Repository-wide pytest hooks (tests/conftest.py holds the hypothesis profiles).
 
-engine/cpu.py's doctests run its compiled kernels, which need numba (the ``cpu`` extra): without
+engine/kernels/cpu/'s doctests run its compiled kernels, which need numba (the ``cpu`` extra): without
 it they are skipped, as tests/engine/test_cpu_kernels.py is, and the ops take their NumPy paths.
 """
 
@@ -8,11 +8,11 @@ import pytest
 
 
 def pytest_collection_modifyitems(config, items):
-    import engine.cpu
+    import engine.kernels.cpu
 
-    if engine.cpu.available():
+    if engine.kernels.cpu.available():
         return
     skip = pytest.mark.skip(reason="needs numba (pip install -e \".[cpu]\")")
     for item in items:
-        if item.nodeid.startswith("engine/cpu.py::"):
+        if item.nodeid.startswith("engine/kernels/cpu/"):
             item.add_marker(skip)

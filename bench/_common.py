@@ -310,10 +310,10 @@ def machine_info() -> dict:
         except Exception:  # noqa: BLE001 - best effort only
             pass
     add_repo_to_path()
-    import engine.cpu
+    import engine.kernels
 
     return dict(cpu=model, cores=os.cpu_count(), python=platform.python_version(), numpy=np.__version__, blas=blas,
-                cpu_kernels=engine.cpu.describe(), commit=git_commit())
+                cpu_kernels=engine.kernels.describe(), commit=git_commit())
 
 
 def git_commit() -> str:

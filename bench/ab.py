@@ -9,7 +9,7 @@ for each setting and their ratio. Settings (--compare):
     threads          1 elementwise thread (A) against --threads N (B)
     batched-matmul   attention's batched matmuls as one NumPy call on multithreaded BLAS (A)
                      against engine.parallel.parallel_batched: one BLAS thread, batch shared out (B)
-    cpu-kernels      the composed NumPy ops (A) against engine.cpu's compiled kernels (B)
+    cpu-kernels      the ops' references (A) against engine/kernels/cpu's compiled kernels (B)
 
     python bench/ab.py --config S --blocks 20 --block-iters 5
     python bench/ab.py --config M --blocks 6 --block-iters 2 --compare batched-matmul
@@ -55,11 +55,12 @@ def main(argv=None) -> None:
         settings = {"threads=1": lambda: engine.parallel.set_num_threads(1),
                     f"threads={args.threads}": lambda: engine.parallel.set_num_threads(args.threads)}
     elif args.compare == "cpu-kernels":
-        import engine.cpu
+        import engine.kernels
 
-        if not engine.cpu.available():
+        if not engine.kernels.enabled("cpu"):
             raise SystemExit("--compare cpu-kernels needs numba (pip install -e \".[cpu]\")")
-        settings = {"composed": lambda: engine.cpu.set_enabled(False), "compiled": lambda: engine.cpu.set_enabled(True)}
+        settings = {"composed": lambda: engine.kernels.set_enabled(False, "cpu"),
+                    "compiled": lambda: engine.kernels.set_enabled(True, "cpu")}
     else:
         if openblas is None:
             raise SystemExit("--compare batched-matmul needs NumPy's OpenBLAS, which engine.parallel did not find")

@@ -37,19 +37,19 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--device", default="gpu", choices=["gpu", "cpu"], help="cpu: a smoke test of this script")
-    ap.add_argument("--kernels", type=int, default=1, help="0: the composed ops (engine.cuda.set_enabled(False))")
+    ap.add_argument("--kernels", type=int, default=1, help="0: the composed ops (engine.kernels.set_enabled(False))")
     args = ap.parse_args(argv)
     os.environ.setdefault("CUPY_TF32", "1")
     import numpy as np
 
-    import engine.cuda
+    import engine.kernels
     import nn
     from engine.backend import get_xp, to_device
     from engine.function import Function
     from tinygrad_gpt.config import GPTConfig
     from tinygrad_gpt.model import GPT
 
-    engine.cuda.set_enabled(bool(args.kernels))
+    engine.kernels.set_enabled(bool(args.kernels), "cuda")
     dev = args.device
     xp = get_xp(dev)
     cfg = GPTConfig(vocab_size=args.vocab, block_size=args.block, n_layer=args.n_layer, n_head=args.n_head,

@@ -6,19 +6,13 @@
 3.0
 """
 
-import os
-
-# OpenBLAS's idle threads spin for 2^28 cycles (~0.1 s) after every matmul, holding a core that
-# our elementwise threads (engine/parallel.py) need; 2^16 cycles keeps matmuls as fast. Read by
-# OpenBLAS when NumPy is first imported, so it only helps where engine is imported before NumPy.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
-
 from engine.amp import autocast
 from engine.backend import gpu_available
 from engine.function import Function, enable_grad, is_grad_enabled, no_grad
 from engine.functional import concatenate, maximum, minimum, pad, stack, where
 from engine.gradcheck import GradcheckError, gradcheck
-from engine.parallel import get_num_threads, set_num_threads
+from engine.ops.optim import adam_
+from engine.parallel import get_num_threads, set_num_threads, tune_cpu
 from engine.rng import manual_seed
 from engine.tensor import Tensor
 
@@ -39,3 +33,5 @@ __all__ = [
     "ones", "pad", "rand", "randn", "set_num_threads", "stack", "where", "zeros", "zeros_like", "ones_like",
     "full_like", "randn_like", "rand_like",
 ]
+# -- kernels and optimizer steps (issue 14) --
+__all__ += ["adam_", "tune_cpu"]

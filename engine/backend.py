@@ -59,9 +59,6 @@ def gpu_available() -> bool:
         return False
 
 
-MALLOC_ENV = "TINYGRAD_GPT_MALLOC"
-
-
 def keep_freed_memory(mmap_threshold: int = 256 << 20, trim_threshold: int = 1 << 30) -> bool:
     """Tell glibc's malloc to reuse freed array memory instead of handing it back to the OS.
 
@@ -69,7 +66,7 @@ def keep_freed_memory(mmap_threshold: int = 256 << 20, trim_threshold: int = 1 <
     every temporary of a training step page-faults its memory in again, one fault per 4 KiB:
     about a fifth of a small GPT's CPU step (bench/RESULTS.md, 2026-11-26). Raising the mmap
     and trim thresholds keeps that memory in the heap for the next step; peak RSS is unchanged.
-    Called once on ``import engine``; set ``TINYGRAD_GPT_MALLOC=default`` to skip it. Returns
+    Never called on import: ``engine.tune_cpu()`` calls it (the training CLI does). Returns
     whether it took effect (False off glibc, e.g. macOS or musl).
 
     >>> isinstance(keep_freed_memory(), bool)
@@ -87,10 +84,6 @@ def keep_freed_memory(mmap_threshold: int = 256 << 20, trim_threshold: int = 1 <
         )
     except (OSError, AttributeError):  # not glibc
         return False
-
-
-if os.environ.get(MALLOC_ENV, "") != "default":
-    keep_freed_memory()
 
 
 def check_device(device: str) -> str:

@@ -20,8 +20,9 @@ Only the CPU uses this; CuPy kernels are parallel already. ``TINYGRAD_GPT_THREAD
 results do not depend on the thread count.
 
 For the split to pay off OpenBLAS must not keep a core busy after each matmul: its idle threads
-spin for 2^28 cycles (~0.1 s) by default. ``engine/__init__.py`` lowers that to 2^16 cycles
-through ``OPENBLAS_THREAD_TIMEOUT``, which OpenBLAS reads when NumPy is first imported.
+spin for 2^28 cycles (~0.1 s) by default; ``OPENBLAS_THREAD_TIMEOUT=16`` (2^16 cycles) keeps
+matmuls as fast. OpenBLAS reads it when NumPy is first imported, so a program sets it before
+that; :func:`tune_cpu` sets it for the processes it starts and tunes malloc.
 """
 
 from __future__ import annotations
@@ -136,6 +137,29 @@ def parallel_jobs(xp, jobs: list[tuple[Callable[[int, int], None], int]],
         shares[min(_threads - 1, done * _threads // total)].append(chunk)
         done += chunk[2] - chunk[1]
     _run_shares([s for s in shares if s])
+
+
+OPENBLAS_THREAD_TIMEOUT = "16"
+
+
+def tune_cpu() -> dict[str, bool]:
+    """Tune this process for training on the CPU; nothing in the engine calls it on import, so a
+    program that imports ``engine`` behaves as before until it asks. It does two things:
+
+    - glibc's malloc keeps freed array memory for the next step (``backend.keep_freed_memory``):
+      about a fifth of a small GPT's CPU step went to page faults without it;
+    - ``OPENBLAS_THREAD_TIMEOUT`` (idle OpenBLAS threads stop spinning after 2^16 cycles) for child
+      processes. OpenBLAS reads it when it loads: for this process, set it before importing NumPy.
+
+    Returns what took effect.
+
+    >>> sorted(tune_cpu())
+    ['keep_freed_memory', 'openblas_thread_timeout']
+    """
+    from engine.backend import keep_freed_memory
+
+    timeout = os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", OPENBLAS_THREAD_TIMEOUT) == OPENBLAS_THREAD_TIMEOUT
+    return {"keep_freed_memory": keep_freed_memory(), "openblas_thread_timeout": timeout}
 
 
 def _find_openblas():

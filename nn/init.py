@@ -23,8 +23,7 @@ from engine.rng import generator as default_generator
 
 def _fill(t: Tensor, values: np.ndarray) -> Tensor:
     with no_grad():
-        t.data[...] = to_device(values.astype(t.dtype, copy=False), t.device)
-        t._version += 1
+        t[...] = to_device(values.astype(t.dtype, copy=False), t.device)  # bumps its version
     return t
 
 

@@ -188,8 +188,7 @@ class Module:
             for k, p in own.items():
                 if k in state_dict:
                     value = state_dict[k].data if isinstance(state_dict[k], Tensor) else state_dict[k]
-                    p.data[...] = to_device(np.asarray(to_numpy(value), dtype=p.dtype), p.device)
-                    p._version += 1
+                    p[...] = to_device(np.asarray(to_numpy(value), dtype=p.dtype), p.device)  # bumps its version
         return missing, unexpected
 
     # ---- printing -----------------------------------------------------------------------------

@@ -16,11 +16,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+import engine
 from engine import Tensor, enable_grad, no_grad
 from engine.backend import array_module, to_device, to_numpy
-from engine.cpu import kernels_for as cpu_kernels_for
-from engine.cuda import kernels_for
-from engine.parallel import parallel_jobs
 
 
 class Optimizer:
@@ -61,22 +59,13 @@ class Optimizer:
 
     @no_grad()
     def step(self) -> None:
-        jobs, xp = [], None
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                job = self.update(p, p.grad.data, self.state.setdefault(id(p), {}), group)
-                if job is not None:
-                    jobs.append(job)
-                    xp = array_module(p.data)
-                p._version += 1
-        if jobs:
-            parallel_jobs(xp, jobs)
+                if p.grad is not None:
+                    self.update(p, p.grad.data, self.state.setdefault(id(p), {}), group)
 
-    def update(self, p: Tensor, grad, state: dict, group: dict):  # pragma: no cover - abstract
-        """Update ``p`` in place; or return ``(kernel, n)``: ``kernel(lo, hi)`` updates the flat
-        elements lo:hi of p's n, run by ``step`` together with every other parameter's."""
+    def update(self, p: Tensor, grad, state: dict, group: dict) -> None:  # pragma: no cover - abstract
+        """Update ``p`` in place through its in-place ops (``p.sub_``, ...), which bump its version."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -134,7 +123,7 @@ class SGD(Optimizer):
                 buf += (1 - group["dampening"]) * grad
             buf = state["momentum_buffer"]
             grad = grad + mu * buf if group["nesterov"] else buf
-        p.data -= group["lr"] * grad
+        p.sub_(group["lr"] * grad)
 
 
 class Adam(Optimizer):
@@ -146,53 +135,21 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0):
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
 
-    def update(self, p, grad, state, group):
-        xp = array_module(p.data)
-        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        if wd and not self.decoupled:
-            grad = grad + wd * p.data
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(p.data)
-            state["exp_avg_sq"] = xp.zeros_like(p.data)
-        state["step"] += 1
-        t = state["step"]
-        step_size, bias_sqrt = lr / (1 - b1**t), math.sqrt(1 - b2**t)
-        decay = 1 - lr * wd if wd and self.decoupled else None
-        arrays = (p.data, state["exp_avg"], state["exp_avg_sq"], grad)
-        cuda = kernels_for(*arrays) if self.decoupled else None
-        if cuda is not None and all(a.dtype == np.float32 and a.flags.c_contiguous for a in arrays):
-            # On CuPy: the whole update in one fused kernel, with the same float32 roundings as below.
-            param, exp_avg, exp_avg_sq, g = (a.reshape(-1) for a in arrays)
-            cuda.adamw_flat(param, g, exp_avg, exp_avg_sq, t, lr, (b1, b2), eps, wd)
-            return None
-
-        flat = [a.reshape(-1) for a in arrays] if all(a.flags.c_contiguous for a in arrays) and p.data.ndim else None
-        cpu = cpu_kernels_for(*arrays) if flat is not None else None
-        if cpu is not None:  # compiled: the same roundings as kernel() below, in one pass
-            return cpu.adamw(*flat, lr, (b1, b2), eps, wd, t, self.decoupled), len(flat[0])
-
-        def kernel(p_, m, v, g):  # in place, with one temporary: 13 passes over a chunk in cache
-            if decay is not None:
-                p_ *= decay
-            m *= b1
-            tmp = xp.multiply(g, 1 - b1)
-            m += tmp
-            v *= b2
-            xp.multiply(g, g, out=tmp)
-            tmp *= 1 - b2
-            v += tmp
-            xp.sqrt(v, out=tmp)  # denom = sqrt(v / (1 - b2^t)) + eps, as torch
-            tmp /= bias_sqrt
-            tmp += eps
-            xp.divide(m, tmp, out=tmp)
-            tmp *= step_size
-            p_ -= tmp
-
-        if flat is None:
-            kernel(*arrays)
-            return None
-        return (lambda lo, hi: kernel(*(a[lo:hi] for a in flat))), len(flat[0])
+    @no_grad()
+    def step(self) -> None:
+        """One step for every parameter with a gradient, through ``engine.adam_`` (one group at a time)."""
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            states = [self.state.setdefault(id(p), {}) for p in params]
+            for p, state in zip(params, states):
+                if not state:
+                    xp = array_module(p.data)
+                    state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
+                state["step"] += 1
+            engine.adam_(params, [p.grad.data for p in params], [s["exp_avg"] for s in states],
+                         [s["exp_avg_sq"] for s in states], [s["step"] for s in states], lr=group["lr"],
+                         betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
+                         decoupled=self.decoupled)
 
 
 class AdamW(Adam):
@@ -337,7 +294,7 @@ def _adam_moments(p, grad, state: dict, group: dict):
     t, lr, (b1, b2), wd = state["step"], group["lr"], group["betas"], group["weight_decay"]
     if wd:
         if group["decoupled_weight_decay"]:
-            p.data *= 1 - lr * wd
+            p.mul_(1 - lr * wd)
         else:
             grad = grad + wd * p.data
     _lerp_(state["exp_avg"], grad, 1 - b1)
@@ -380,9 +337,9 @@ class RMSprop(Optimizer):
             buf = state["momentum_buffer"]
             buf *= group["momentum"]
             buf += grad / avg
-            p.data -= lr * buf
+            p.sub_(lr * buf)
         else:
-            p.data -= lr * (grad / avg)
+            p.sub_(lr * (grad / avg))
 
 
 class Adagrad(Optimizer):
@@ -408,7 +365,7 @@ class Adagrad(Optimizer):
         state["sum"] += grad * grad
         std = xp.sqrt(state["sum"])
         std += group["eps"]
-        p.data -= clr * (grad / std)
+        p.sub_(clr * (grad / std))
 
 
 class Adadelta(Optimizer):
@@ -437,7 +394,7 @@ class Adadelta(Optimizer):
         delta /= std
         delta *= grad
         _decay_square_(acc_delta, delta, rho)
-        p.data -= group["lr"] * delta
+        p.sub_(group["lr"] * delta)
 
 
 class Adamax(Optimizer):
@@ -464,7 +421,7 @@ class Adamax(Optimizer):
         exp_inf *= b2
         xp.maximum(exp_inf, xp.abs(grad) + eps, out=exp_inf)
         clr = group["lr"] / (1 - b1 ** state["step"])
-        p.data -= clr * (state["exp_avg"] / exp_inf)
+        p.sub_(clr * (state["exp_avg"] / exp_inf))
 
 
 class NAdam(Optimizer):
@@ -496,8 +453,8 @@ class NAdam(Optimizer):
         state["mu_product"] = mu_product
         denom = xp.sqrt(state["exp_avg_sq"] / (1 - b2**t))
         denom += group["eps"]
-        p.data += (-lr * (1.0 - mu) / (1.0 - mu_product)) * (grad / denom)
-        p.data += ((-lr * mu_next) / (1.0 - mu_product * mu_next)) * (state["exp_avg"] / denom)
+        p.add_((-lr * (1.0 - mu) / (1.0 - mu_product)) * (grad / denom))
+        p.add_(((-lr * mu_next) / (1.0 - mu_product * mu_next)) * (state["exp_avg"] / denom))
 
 
 class RAdam(Optimizer):
@@ -527,9 +484,9 @@ class RAdam(Optimizer):
             rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
             root = xp.sqrt(exp_avg_sq)
             root += group["eps"]
-            p.data -= corrected * lr * (bias2**0.5 / root) * rect
+            p.sub_(corrected * lr * (bias2**0.5 / root) * rect)
         else:  # early steps: plain momentum SGD
-            p.data -= corrected * lr
+            p.sub_(corrected * lr)
 
 
 def _check_hyper(name: str, **values) -> None:
@@ -581,7 +538,7 @@ class LBFGS(Optimizer):
         offset = 0
         for p in self._lbfgs_params:
             n = p.data.size
-            p.data += step_size * update[offset:offset + n].reshape(p.shape)
+            p.add_(step_size * update[offset:offset + n].reshape(p.shape))
             offset += n
 
     def _evaluate(self, closure, x, t: float, d):
@@ -591,7 +548,7 @@ class LBFGS(Optimizer):
             loss = float(closure())
         flat_grad = self._flat_grad()
         for p, saved in zip(self._lbfgs_params, x):
-            p.data[...] = saved
+            p.copy_(saved)
         return loss, flat_grad
 
     @no_grad()
@@ -675,8 +632,6 @@ class LBFGS(Optimizer):
                 break
         state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag,
                      prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
-        for p in self._lbfgs_params:
-            p._version += 1
         return orig_loss
 
 

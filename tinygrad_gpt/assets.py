@@ -34,6 +34,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from nn.serialization import atomic_write
+
 __all__ = [
     "AssetError",
     "Wheel",
@@ -134,19 +136,11 @@ def sha256_hex(data: bytes) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file and ``os.replace``, so readers never see half a file.
+    """Write ``data`` to ``path`` through nn.serialization's ``atomic_write``, so readers never see half a file.
 
     >>> write_atomic(cache_dir() / "notes" / "hello.txt", b"hi")  # doctest: +SKIP
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def _offline_hint(wheel: Wheel, cache: Path) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 import engine
-import engine.cpu
+import engine.kernels
 import nn
 from engine import Tensor, no_grad
 from engine.backend import get_xp, set_tf32, to_device
@@ -320,7 +320,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     print(f"data: {data.train.n_tokens:,} train / {data.val.n_tokens:,} val tokens; "
           f"{tokens_per_iter} tokens/iter on {cfg.device}; matmul peak {peak / 1e9:.0f} GFLOP/s")
     if cfg.device == "cpu":
-        print(f"ops: {engine.cpu.describe()}")
+        print(f"ops: {engine.kernels.describe()}")
 
     def checkpoint(it: int, path: Path = ckpt_path) -> None:
         info = {

@@ -1,6 +1,10 @@
 """Fused ops: one forward and one analytic backward each, for speed and memory.
 
-Each equals its composition from primitives (tests/engine/test_fused.py proves it).
+Each op's ``forward`` and ``backward`` are its readable reference, written once against ``xp``.
+A speed kernel for it may sit in engine/kernels/<backend>/; the op looks the (forward, backward)
+pair up once (``lookup``) and runs it in place of the reference, with the same inputs, outputs
+and saved arrays. Each op equals its composition from primitives (tests/engine/test_fused.py),
+and each kernel equals its op's reference (tests/engine/test_kernel_table.py).
 """
 
 from __future__ import annotations
@@ -10,34 +14,37 @@ import math
 
 import numpy as np
 
-from engine.backend import device_of, scatter_add
-from engine.cpu import kernels_for as cpu_kernels_for
-from engine.cuda import kernels_for
+from engine.backend import device_of, erf, scatter_add
 from engine.function import Function
+from engine.kernels import lookup
 from engine.ops.elementwise import column_sums
 from engine.parallel import parallel_batched
 from engine.rng import generator
 
+SQRT_2_OVER_PI = math.sqrt(2 / math.pi)  # GELU's tanh approximation: u = SQRT_2_OVER_PI·(a + GELU_C·a³)
+GELU_C = 0.044715
+
 
 class Softmax(Function):
+    """softmax over ``axis``; backward from the saved output y."""
+
     def forward(self, x, axis=-1):
-        self.cuda = kernels_for(x) if x.ndim and axis in (-1, x.ndim - 1) else None
-        if self.cuda is not None:  # one block per row, online max and sum
-            y = self.cuda.softmax(x)
-            self.save_for_backward(y)
-            return y
-        y = x - x.max(axis=axis, keepdims=True)
-        self.xp.exp(y, out=y)
-        y /= y.sum(axis=axis, keepdims=True)
         self.axis = axis
+        self.kernel = lookup("softmax", x) if x.ndim and axis in (-1, x.ndim - 1) else None
+        if self.kernel:
+            y = self.kernel[0](x)
+        else:
+            y = x - x.max(axis=axis, keepdims=True)
+            self.xp.exp(y, out=y)
+            y /= y.sum(axis=axis, keepdims=True)
         self.save_for_backward(y)
         return y
 
     def backward(self, g):
         (y,) = self.saved
-        if self.cuda is not None:
-            return self.cuda.softmax_backward(y, g)
-        gy = g * y
+        if self.kernel:
+            return self.kernel[1](y, g)
+        gy = g * y  # dx = y·(g − Σ g·y)
         gy -= y * gy.sum(axis=self.axis, keepdims=True)
         return gy
 
@@ -69,66 +76,60 @@ def check_ids(ids, n: int, what: str) -> None:
 class CrossEntropy(Function):
     """Softmax cross-entropy over the last axis of ``logits`` (…, C) with int targets (…).
 
-    The (N, C) softmax is recomputed in backward from the saved logits and
-    log-sum-exp, so no extra (N, C) array lives between forward and backward.
+    The (N, C) softmax is recomputed in backward from the saved logits and log-sum-exp, so no
+    extra (N, C) array lives between forward and backward. The kernel pair replaces the per-row
+    part: forward ``(logits (N, C), targets (N,), ignore_index) -> (loss rows (N,), lse (N,))``,
+    backward ``(logits, lse, targets, row scale (N,), ignore_index) -> dlogits (N, C)``.
     """
 
     def forward(self, logits, targets=None, ignore_index=-100, reduction="mean"):
         xp = self.xp
         n_class = logits.shape[-1]
-        flat = logits.reshape(-1, n_class)  # (N, C)
-        self.cuda = kernels_for(logits)
-        if self.cuda is not None:  # one pass over each row: loss and log-sum-exp, no (N, C) temporary
-            loss_rows, self.lse = self.cuda.cross_entropy(flat, targets, ignore_index)
-            loss, self.n_valid = self.cuda.cross_entropy_reduce(loss_rows, targets, ignore_index, reduction,
-                                                               logits.dtype, xp)
-            self.save_for_backward(logits)
-            self.targets, self.ignore_index, self.reduction = targets, ignore_index, reduction
-            return loss
-        t = targets.reshape(-1)
+        flat, t = logits.reshape(-1, n_class), targets.reshape(-1)  # (N, C), (N,)
         valid = t != ignore_index
         check_ids(t[valid], n_class, "target id")
-        t = xp.where(valid, t, 0)
-        m = flat.max(axis=1, keepdims=True)
-        shifted = flat - m
-        xp.exp(shifted, out=shifted)
-        lse = xp.log(shifted.sum(axis=1)) + m[:, 0]  # (N,)
-        rows = xp.arange(flat.shape[0])
-        loss = (lse - flat[rows, t]) * valid
-        self.save_for_backward(logits)
-        self.lse, self.t, self.valid, self.rows, self.reduction = lse, t, valid, rows, reduction
+        self.kernel = lookup("cross_entropy", logits)
+        if self.kernel:
+            loss, lse = self.kernel[0](flat, t, ignore_index)
+        else:  # lse = log Σ exp(logits) per row, loss = lse − the target's logit
+            m = flat.max(axis=1, keepdims=True)
+            shifted = flat - m
+            xp.exp(shifted, out=shifted)
+            lse = xp.log(shifted.sum(axis=1)) + m[:, 0]  # (N,)
+            loss = (lse - flat[xp.arange(flat.shape[0]), xp.where(valid, t, 0)]) * valid
+        self.save_for_backward(logits, lse)
+        self.t, self.valid, self.ignore_index, self.reduction = t, valid, ignore_index, reduction
         if reduction == "none":
-            return loss.reshape(targets.shape)
+            return loss.reshape(targets.shape).astype(logits.dtype, copy=False)
         if reduction == "sum":
-            return loss.sum()
+            return loss.sum().astype(logits.dtype, copy=False)
         self.n_valid = int(valid.sum())
-        return loss.sum() / logits.dtype.type(self.n_valid) if self.n_valid else loss.sum() * logits.dtype.type("nan")
+        total = loss.sum() / loss.dtype.type(self.n_valid) if self.n_valid else loss.sum() * loss.dtype.type("nan")
+        return total.astype(logits.dtype, copy=False)
 
     def backward(self, g):
-        (logits,) = self.saved
+        logits, lse = self.saved
         xp = self.xp
-        n_class = logits.shape[-1]
-        if self.cuda is not None:  # (softmax − onehot) · row scale, written once
-            scale = self.cuda.cross_entropy_row_scale(g, self.targets, self.ignore_index, self.reduction,
-                                                      self.n_valid, xp)
-            grad = self.cuda.cross_entropy_backward(logits.reshape(-1, n_class), self.lse, self.targets, scale,
-                                                    self.ignore_index)
-            return grad.reshape(logits.shape)
-        grad = logits.reshape(-1, n_class) - self.lse[:, None]
-        xp.exp(grad, out=grad)  # softmax
-        grad[self.rows, self.t] -= 1
-        if self.reduction == "none":
+        flat = logits.reshape(-1, logits.shape[-1])
+        if self.reduction == "none":  # each row's factor: g's entry, g, or g / n_valid; 0 on ignored rows
             scale = g.reshape(-1) * self.valid
         elif self.reduction == "sum":
             scale = g * self.valid
         else:
             scale = (g / max(self.n_valid, 1)) * self.valid
+        if self.kernel:
+            return self.kernel[1](flat, lse, self.t, scale, self.ignore_index).reshape(logits.shape)
+        grad = flat - lse[:, None]  # (softmax − onehot) · scale
+        xp.exp(grad, out=grad)
+        grad[xp.arange(flat.shape[0]), xp.where(self.valid, self.t, 0)] -= 1
         grad *= scale.astype(grad.dtype)[:, None]
         return grad.reshape(logits.shape)
 
 
 class LayerNorm(Function):
-    """LayerNorm over the last axis; ``weight``/``bias`` (C,) may be None.
+    """LayerNorm over the last axis; ``weight``/``bias`` (C,) may be None. Saves x, weight and the
+    row statistics mean, rstd (…,): ``forward(x, weight, bias, eps) -> (y, mean, rstd)`` and
+    ``backward(x, weight, mean, rstd, g, need_x, need_w, need_b) -> (gx, gw, gb)`` are the kernel pair.
 
     float16 is normalized in float32 and rounded once at the end, as torch does: on a row of
     close values ``x - mean`` cancels most of float16's ~3 digits.
@@ -137,64 +138,98 @@ class LayerNorm(Function):
     def forward(self, x, weight=None, bias=None, eps=1e-5):
         xp = self.xp
         self.dtypes = [None if a is None else a.dtype for a in (x, weight, bias)]
-        self.cuda = kernels_for(x, weight, bias) if x.ndim and x.shape[-1] else None
-        if self.cuda is not None:  # one block per row; float32 statistics
-            y, self.mean, self.rstd = self.cuda.layer_norm(x, weight, bias, eps)
-            self.save_for_backward(x, weight)
-            return y
-        work = xp.dtype("float32") if x.dtype.itemsize < 4 else x.dtype
-        C = x.shape[-1]
-        x2 = x.astype(work, copy=False).reshape(-1, C)  # (N, C)
-        w = None if weight is None else weight.astype(work, copy=False)
-        self.cpu = cpu_kernels_for(x2, w, bias) if x2.size else None
-        if self.cpu is not None:  # compiled: one pass per row
-            out, xhat, rstd = self.cpu.layer_norm(np.ascontiguousarray(x2), w, bias, eps)
-            rstd = rstd[:, None]
+        self.kernel = lookup("layer_norm", x, weight, bias) if x.ndim and x.size else None
+        if self.kernel:
+            y, mean, rstd = self.kernel[0](x, weight, bias, eps)
         else:
+            work = xp.dtype("float32") if x.dtype.itemsize < 4 else x.dtype
+            C = x.shape[-1]
+            x2 = x.astype(work, copy=False).reshape(-1, C)  # (N, C)
             # Row sums by einsum: 3x NumPy's .sum(-1) on rows this short, and x·x without a temporary.
-            xhat = x2 - (xp.einsum("nc->n", x2) * work.type(1 / C))[:, None]
+            mean = xp.einsum("nc->n", x2) * work.type(1 / C)  # (N,)
+            xhat = x2 - mean[:, None]
             var = xp.einsum("nc,nc->n", xhat, xhat)
             var *= work.type(1 / C)
             var += work.type(eps)
-            rstd = xp.reciprocal(xp.sqrt(var, out=var), out=var)[:, None]  # (N, 1)
-            xhat *= rstd
-            out = xhat * w if w is not None else xhat.copy()
+            rstd = xp.reciprocal(xp.sqrt(var, out=var), out=var)  # (N,)
+            xhat *= rstd[:, None]
+            y = xhat * weight.astype(work, copy=False) if weight is not None else xhat
             if bias is not None:
-                out += bias
-        self.save_for_backward(w)
-        self.xhat, self.rstd = xhat, rstd
-        return out.reshape(x.shape).astype(self.dtypes[0], copy=False)
+                y += bias
+            y = y.reshape(x.shape).astype(x.dtype, copy=False)
+            mean, rstd = mean.reshape(x.shape[:-1]), rstd.reshape(x.shape[:-1])
+        self.save_for_backward(x, weight, mean, rstd)
+        return y
 
     def backward(self, g):
-        xp = self.xp
-        if self.cuda is not None:
-            x, weight = self.saved
-            return self.cuda.layer_norm_backward(x, weight, self.mean, self.rstd, g, *self.needs_input_grad)
-        (w,) = self.saved
-        xhat, rstd = self.xhat, self.rstd  # (N, C), (N, 1)
-        N, C = xhat.shape
-        g2 = g.astype(xhat.dtype, copy=False).reshape(N, C)
+        x, weight, mean, rstd = self.saved
         need_x, need_w, need_b = self.needs_input_grad
-        if self.cpu is not None:
-            gx, gw, gb = self.cpu.layer_norm_backward(np.ascontiguousarray(g2), xhat, rstd.reshape(-1), w,
-                                                      need_x, need_w, need_b)
-            gx = None if gx is None else gx.reshape(g.shape)
-            return tuple(None if a is None else a.astype(d, copy=False) for a, d in zip((gx, gw, gb), self.dtypes))
-        gx = gw = gb = None
-        if need_b:
-            gb = column_sums(g2)
-        if need_w:
-            gw = xp.einsum("nc,nc->c", g2, xhat)
-        if need_x:  # gx = rstd · (gxhat − mean(gxhat) − xhat · mean(gxhat · xhat)), gxhat = g·w
-            gx = g2 * w if w is not None else g2.copy()
-            inv_c = xhat.dtype.type(1 / C)
-            proj = xp.einsum("nc,nc->n", gx, xhat)[:, None]
-            proj *= inv_c
-            gx -= (xp.einsum("nc->n", gx) * inv_c)[:, None]
-            gx -= xhat * proj
-            gx *= rstd
-            gx = gx.reshape(g.shape)
-        return tuple(None if a is None else a.astype(d, copy=False) for a, d in zip((gx, gw, gb), self.dtypes))
+        if self.kernel:
+            grads = self.kernel[1](x, weight, mean, rstd, g, need_x, need_w, need_b)
+        else:
+            xp = self.xp
+            C = x.shape[-1]
+            work = mean.dtype
+            x2, g2 = x.astype(work, copy=False).reshape(-1, C), g.astype(work, copy=False).reshape(-1, C)  # (N, C)
+            rstd2 = rstd.reshape(-1, 1)  # (N, 1)
+            xhat = x2 - mean.reshape(-1, 1)
+            xhat *= rstd2
+            gx = gw = gb = None
+            if need_b:
+                gb = column_sums(g2)
+            if need_w:
+                gw = xp.einsum("nc,nc->c", g2, xhat)
+            if need_x:  # gx = rstd · (gxhat − mean(gxhat) − xhat · mean(gxhat · xhat)), gxhat = g·w
+                gx = g2 * weight.astype(work, copy=False) if weight is not None else g2.copy()
+                inv_c = work.type(1 / C)
+                proj = xp.einsum("nc,nc->n", gx, xhat)[:, None]
+                proj *= inv_c
+                gx -= (xp.einsum("nc->n", gx) * inv_c)[:, None]
+                gx -= xhat * proj
+                gx *= rstd2
+                gx = gx.reshape(x.shape)
+            grads = (gx, gw, gb)
+        return tuple(None if a is None else a.astype(d, copy=False) for a, d in zip(grads, self.dtypes))
+
+
+def _gelu_tanh_h(xp, a):
+    """h = (1 + tanh u)/2 = 1/(1 + exp(−2u)), u = SQRT_2_OVER_PI·(a + GELU_C·a³): exp costs half
+    of tanh in NumPy, and where exp(−2u) overflows to inf, h = 0 as it should."""
+    with np.errstate(over="ignore"):
+        e = xp.exp(a * (-2 * SQRT_2_OVER_PI) * (1 + GELU_C * a * a))
+    return 1 / (1 + e)
+
+
+class Gelu(Function):
+    """GELU: GPT-2's tanh approximation (with kernels) or exact ``x·Φ(x)`` with approximate="none".
+
+    tanh: out = a·h, h = (1 + tanh u)/2; backward recomputes h from a, so only a is saved.
+    """
+
+    def forward(self, a, approximate: str = "tanh"):
+        if approximate not in ("tanh", "none"):
+            raise ValueError(f"gelu approximate must be 'tanh' or 'none', got {approximate!r}")
+        self.approximate = approximate
+        self.save_for_backward(a)
+        self.kernel = lookup("gelu", a) if approximate == "tanh" else None
+        if self.kernel:
+            return self.kernel[0](a)
+        if approximate == "none":
+            return 0.5 * a * (1 + erf(a * (1 / math.sqrt(2))))
+        return a * _gelu_tanh_h(self.xp, a)
+
+    def backward(self, g):
+        (a,) = self.saved
+        if self.kernel:
+            return self.kernel[1](a, g)
+        xp = self.xp
+        if self.approximate == "none":
+            cdf = 0.5 * (1 + erf(a * (1 / math.sqrt(2))))
+            pdf = xp.exp(-0.5 * a * a) * (1 / math.sqrt(2 * math.pi))
+            return g * (cdf + a * pdf)
+        # With t = 2h − 1: d/da = h + a·(1 − t²)·k·(1 + 3c·a²)/2 = h·(1 + 2k·a·(1 + 3c·a²)·(1 − h))
+        h = _gelu_tanh_h(xp, a)
+        return g * (h * (1 + 2 * SQRT_2_OVER_PI * a * (1 + 3 * GELU_C * a * a) * (1 - h)))
 
 
 class Embedding(Function):
@@ -253,9 +288,9 @@ def softmax_rows_(xp, s, bias, scale) -> None:
     """s (…, T, S) ← softmax(s · scale + bias) over its last axis, in place. ``bias`` is an
     additive 0 / -inf mask broadcastable to s (one add, 2.5x faster than copyto(where=)), or None."""
     shared = bias is None or (bias.ndim == 2 and bias.shape[-1] == s.shape[-1])  # one (T, S) mask for all
-    cpu = cpu_kernels_for(s, bias) if shared and s.flags.c_contiguous else None
-    if cpu is not None:  # compiled: three passes instead of eight
-        cpu.softmax_rows_(s, bias, scale)
+    kernel = lookup("attention_softmax", s, bias) if shared and s.flags.c_contiguous else None
+    if kernel:
+        kernel[0](s, bias, scale)
         return
     s *= s.dtype.type(scale)
     if bias is not None:
@@ -268,9 +303,9 @@ def softmax_rows_(xp, s, bias, scale) -> None:
 
 def softmax_rows_backward_(xp, gs, p, scale) -> None:
     """gs (…, T, S) ← p · (gs − Σ gs·p) · scale in place: from dL/dp to dL/d(scores)."""
-    cpu = cpu_kernels_for(gs, p) if gs.flags.c_contiguous and p.flags.c_contiguous else None
-    if cpu is not None:
-        cpu.softmax_rows_backward_(gs, p, scale)
+    kernel = lookup("attention_softmax", gs, p) if gs.flags.c_contiguous and p.flags.c_contiguous else None
+    if kernel:
+        kernel[1](gs, p, scale)
         return
     gs -= xp.einsum("...s,...s->...", gs, p)[..., None]  # the row dot without a temporary
     gs *= p
@@ -377,43 +412,46 @@ def attention_backward(fn: Function, q, k, v, g, out=None):
     return grads
 
 
-def _attention_kernels(q, k, v, causal: bool, dropout_p: float):
-    """engine.cuda when this attention can run as its tiled flash kernels: on CuPy, causal, no
-    extra mask, no dropout."""
-    cuda = kernels_for(q, k, v) if causal and not dropout_p else None
-    return cuda if cuda is not None and cuda.flash_supported(q, k, v) else None
-
-
-def _cuda_attention(fn: Function, q, k, v, window, scale):
-    """Forward by engine.cuda.flash_attention; keeps on ``fn`` what its backward needs."""
+def _flash_attention(fn: Function, q, k, v, causal: bool, dropout_p: float, window, scale):
+    """The output of the table's "attention" kernel where it runs this call (causal, no extra mask, no
+    dropout, shapes it supports), keeping on ``fn`` what its backward needs; else None."""
+    fn.kernel = lookup("attention", q, k, v) if causal and not dropout_p else None
+    out = fn.kernel[0](q, k, v, window, scale) if fn.kernel else None
+    if out is None:
+        fn.kernel = None
+        return None
+    fn.out, fn.lse = out
     fn.window, fn.scale = window, scale
-    fn.out, fn.lse = fn.cuda.flash_attention(q, k, v, window, scale)
     return fn.out
 
 
-def _cuda_attention_backward(fn: Function, q, k, v, g):
-    return fn.cuda.flash_attention_backward(q, k, v, fn.out, fn.lse, g, fn.window, fn.scale)
+def _flash_attention_backward(fn: Function, q, k, v, g):
+    return fn.kernel[1](q, k, v, fn.out, fn.lse, g, fn.window, fn.scale)
 
 
 class ScaledDotProductAttention(Function):
     """softmax(q kᵀ · scale + mask) v with optional dropout on the weights.
 
     q (…, T, D), k (…, S, D), v (…, S, Dv). ``keep`` is a bool mask broadcastable to
-    (…, T, S), True where a query may attend to a key. Saves the (…, T, S) weights, except on
-    CuPy when ``causal`` says keep is exactly ``attention_mask(T, S, window)`` and there is no
-    dropout: then the flash kernels keep only the output and its log-sum-exp, memory O(T).
+    (…, T, S), True where a query may attend to a key. Saves the (…, T, S) weights, except where the
+    table has an "attention" kernel (CUDA), ``causal`` says keep is exactly ``attention_mask(T, S,
+    window)`` and there is no dropout: then the flash kernels keep only the output and its
+    log-sum-exp, memory O(T).
+
+    The reference math, per block of query rows, is ``_forward_block`` (p = softmax(q kᵀ·scale +
+    bias), y = p v) and ``_backward_block`` (dp = g vᵀ, ds = p·(dp − Σ dp·p)·scale, dq = ds k,
+    dk = dsᵀ q, dv = pᵀ g); ``attention_forward``/``attention_backward`` only cut the work into
+    blocks (causal ones skip masked keys) and share them out to the threads.
     """
 
     def forward(self, q, k, v, keep=None, dropout_p=0.0, scale=None, causal=False, window=None):
         self.save_for_backward(q, k, v)
-        self.cuda = _attention_kernels(q, k, v, causal, dropout_p)
-        if self.cuda is not None:
-            return _cuda_attention(self, q, k, v, window, scale)
-        return attention_forward(self, q, k, v, keep, dropout_p, scale)
+        y = _flash_attention(self, q, k, v, causal, dropout_p, window, scale)
+        return y if y is not None else attention_forward(self, q, k, v, keep, dropout_p, scale)
 
     def backward(self, g):
-        if self.cuda is not None:
-            return _cuda_attention_backward(self, *self.saved, g)
+        if self.kernel:
+            return _flash_attention_backward(self, *self.saved, g)
         return attention_backward(self, *self.saved, g)
 
 
@@ -432,9 +470,8 @@ class SelfAttention(Function):
         q, k, v = heads[0], heads[1], heads[2]
         self.save_for_backward(qkv)
         self.n_head = n_head
-        self.cuda = _attention_kernels(q, k, v, causal, dropout_p)
-        if self.cuda is not None:
-            y = _cuda_attention(self, q, k, v, window, scale)  # (B, nh, T, hs)
+        y = _flash_attention(self, q, k, v, causal, dropout_p, window, scale)  # (B, nh, T, hs)
+        if y is not None:
             return y.transpose(0, 2, 1, 3).reshape(B, T, C)  # heads merged (a copy)
         y = self.xp.empty((B, T, n_head, C // n_head), dtype=qkv.dtype)
         attention_forward(self, q, k, v, keep, dropout_p, scale, out=y.transpose(0, 2, 1, 3))  # heads merged
@@ -449,8 +486,8 @@ class SelfAttention(Function):
         g = g.reshape(B, T, nh, C // nh).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
         dqkv = self.xp.empty((B, T, 3, nh, C // nh), dtype=g.dtype)
         dheads = dqkv.transpose(2, 0, 3, 1, 4)  # (3, B, nh, T, hs) views, as the heads of qkv
-        if self.cuda is not None:
-            grads = _cuda_attention_backward(self, heads[0], heads[1], heads[2], g)
+        if self.kernel:
+            grads = _flash_attention_backward(self, heads[0], heads[1], heads[2], g)
             for d, grad in zip(dheads, grads):
                 d[...] = grad
         else:

@@ -1,7 +1,7 @@
-"""A CPU emulator for engine/cuda.py's kernels: the real CUDA source, compiled as C++ with g++.
+"""A CPU emulator for engine/kernels/cuda/'s kernels: the real CUDA source, compiled as C++ with g++.
 
-``FakeCupy`` stands in for the ``cupy`` module inside engine.cuda (tests monkeypatch
-``engine.cuda._cupy``): its arrays are NumPy arrays, and its ``RawKernel`` /
+``FakeCupy`` stands in for the ``cupy`` module inside engine.kernels.cuda (tests monkeypatch
+``engine.kernels.cuda._cupy``): its arrays are NumPy arrays, and its ``RawKernel`` /
 ``ElementwiseKernel`` compile the kernel source into a shared library and run it on the CPU.
 
 How a launch is emulated: one pthread per CUDA thread of a block; the threads walk the grid's
@@ -222,7 +222,7 @@ _EW_TYPES = {"float32": ("float", np.float32), "bool": ("bool", np.bool_), "int6
 
 
 class ElementwiseKernel:
-    """Emulates cupy.ElementwiseKernel for same-shaped contiguous arrays and scalar parameters."""
+    """Emulates cupy.ElementwiseKernel for same-shaped arrays (outputs contiguous) and scalar parameters."""
 
     def __init__(self, in_params: str, out_params: str, operation: str, name: str = "kernel", **kwargs):
         self.ins = [p.split() for p in in_params.split(",")]
@@ -243,7 +243,8 @@ class ElementwiseKernel:
         for a, (typ, pname) in zip(ins, self.ins):
             ctype, dt = ("T", t_dtype) if typ == "T" else _EW_TYPES[typ]
             if isinstance(a, np.ndarray):
-                if a.dtype != dt or a.size != n or not a.flags.c_contiguous:
+                a = np.ascontiguousarray(a)  # CuPy reads inputs through their strides: the same values
+                if a.dtype != dt or a.size != n:
                     raise TypeError(f"{self.name}({pname}): expected {n} contiguous {np.dtype(dt)}, "
                                     f"got {a.dtype} {a.shape}")
                 lines.append(f"const {ctype} {pname} = ((const {ctype}*)tg_a[{len(ptrs)}])[i];")
@@ -277,7 +278,7 @@ class ElementwiseKernel:
 
 
 class FakeCupy:
-    """The slice of the ``cupy`` namespace that engine.cuda uses, on NumPy arrays."""
+    """The slice of the ``cupy`` namespace that engine.kernels.cuda uses, on NumPy arrays."""
 
     ndarray = np.ndarray
     float16, float32, float64, int64, bool_ = np.float16, np.float32, np.float64, np.int64, np.bool_

@@ -1,6 +1,6 @@
-"""engine.cpu's compiled kernels equal the composed NumPy ops they replace.
+"""engine/kernels/cpu/'s compiled kernels equal the references of the ops they replace.
 
-Each op runs twice on the same inputs, kernels on and off (``engine.cpu.set_enabled``), and the
+Each op runs twice on the same inputs, kernels on and off (``engine.kernels.set_enabled``), and the
 values, every gradient and the dtypes must agree: in float64 to 1e-12 (the kernels' sums are
 reassociated, so not to the bit), in float32 to float32 rounding. AdamW must agree to the bit, in
 both dtypes. Each test also asserts which path ran, so a kernel that silently fell back would
@@ -18,21 +18,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import engine
-import engine.cpu
 import engine.functional as F
+import engine.kernels
+import engine.kernels.cpu
 import nn
 from engine import Tensor
 
-pytestmark = pytest.mark.skipif(not engine.cpu.available(), reason="needs numba (the cpu extra)")
+pytestmark = pytest.mark.skipif(not engine.kernels.cpu.available(), reason="needs numba (the cpu extra)")
 
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-6)}
 
 
 @contextlib.contextmanager
 def softmax_kernel_calls():
-    """Counts calls of engine.cpu's attention softmax kernels (forward, backward) inside the block."""
+    """Counts calls of the table's attention softmax kernels (forward, backward) inside the block."""
     calls = {"forward": 0, "backward": 0}
-    fwd, bwd = engine.cpu.softmax_rows_, engine.cpu.softmax_rows_backward_
+    key = ("attention_softmax", "cpu")
+    fwd, bwd = engine.kernels.kernels[key]
 
     def count_fwd(*a):
         calls["forward"] += 1
@@ -42,17 +44,17 @@ def softmax_kernel_calls():
         calls["backward"] += 1
         return bwd(*a)
 
-    engine.cpu.softmax_rows_, engine.cpu.softmax_rows_backward_ = count_fwd, count_bwd
+    engine.kernels.kernels[key] = (count_fwd, count_bwd)
     try:
         yield calls
     finally:
-        engine.cpu.softmax_rows_, engine.cpu.softmax_rows_backward_ = fwd, bwd
+        engine.kernels.kernels[key] = (fwd, bwd)
 
 
 def run(fn, arrays, kernels: bool, upstream=None, kernel_marker=None):
     """(output, grads, which path) of fn on fresh leaf tensors, kernels on or off. The path is the
-    ctx's kernel module, or with ``kernel_marker`` engine.cpu if its kernels ran both ways, else None."""
-    old = engine.cpu.set_enabled(kernels)
+    ctx's kernel pair, or with ``kernel_marker`` "kernel" if its kernels ran both ways; else None."""
+    old = engine.kernels.set_enabled(kernels, "cpu")
     try:
         leaves = [Tensor(a.copy(), requires_grad=True) for a in arrays]
         if kernel_marker is not None:
@@ -60,15 +62,15 @@ def run(fn, arrays, kernels: bool, upstream=None, kernel_marker=None):
                 out = fn(*leaves)
                 g = np.random.default_rng(1).standard_normal(out.shape) if upstream is None else upstream
                 out.backward(Tensor(g.astype(out.dtype)))
-            cpu = engine.cpu if calls["forward"] and calls["backward"] else None
+            cpu = "kernel" if calls["forward"] and calls["backward"] else None
             return out.numpy(), [t.grad.numpy() for t in leaves], cpu
         out = fn(*leaves)
-        cpu = out._ctx.cpu
+        cpu = out._ctx.kernel
         g = upstream if upstream is not None else np.random.default_rng(1).standard_normal(out.shape)
         out.backward(Tensor(g.astype(out.dtype)))
         return out.numpy(), [t.grad.numpy() for t in leaves], cpu
     finally:
-        engine.cpu.set_enabled(old)
+        engine.kernels.set_enabled(old, "cpu")
 
 
 def assert_same_path_results(fn, arrays, dtype, kernel_marker=None, check_path=True):
@@ -77,7 +79,7 @@ def assert_same_path_results(fn, arrays, dtype, kernel_marker=None, check_path=T
     out_k, grads_k, cpu_k = run(fn, arrays, True, kernel_marker=kernel_marker)
     out_c, grads_c, cpu_c = run(fn, arrays, False, kernel_marker=kernel_marker)
     if check_path:
-        assert cpu_k is engine.cpu and cpu_c is None, "the kernel path (on) and the composed path (off) both ran"
+        assert cpu_k and cpu_c is None, "the kernel path (on) and the composed path (off) both ran"
     assert out_k.dtype == out_c.dtype == dtype
     assert all(gk.dtype == gc.dtype == dtype for gk, gc in zip(grads_k, grads_c))
     if dtype == np.float64:
@@ -143,12 +145,12 @@ def test_layer_norm_kernel_nan_row_and_non_contiguous_input():
     w, b = rng.standard_normal(7), rng.standard_normal(7)
     outs = {}
     for on in (True, False):
-        old = engine.cpu.set_enabled(on)
+        old = engine.kernels.set_enabled(on, "cpu")
         try:
             with np.errstate(invalid="ignore"):
                 outs[on] = F.layer_norm(Tensor(x), Tensor(w), Tensor(b)).numpy()
         finally:
-            engine.cpu.set_enabled(old)
+            engine.kernels.set_enabled(old, "cpu")
     assert np.isnan(outs[True][3]).all() and np.isfinite(np.delete(outs[True], 3, axis=0)).all()
     np.testing.assert_allclose(outs[True], outs[False], rtol=1e-12, atol=1e-12)
     xt = rng.standard_normal((7, 9)).T  # a transposed view: not C-contiguous
@@ -161,22 +163,22 @@ def test_layer_norm_gradcheck_both_paths(kernels):
     rng = np.random.default_rng(4)
     x, w, b = (Tensor(a, requires_grad=True) for a in (rng.standard_normal((3, 5)), rng.standard_normal(5),
                                                        rng.standard_normal(5)))
-    old = engine.cpu.set_enabled(kernels)
+    old = engine.kernels.set_enabled(kernels, "cpu")
     try:
-        assert F.layer_norm(x, w, b)._ctx.cpu is (engine.cpu if kernels else None)
+        assert bool(F.layer_norm(x, w, b)._ctx.kernel) == kernels
         assert engine.gradcheck(lambda *t: F.layer_norm(*t), x, w, b)
     finally:
-        engine.cpu.set_enabled(old)
+        engine.kernels.set_enabled(old, "cpu")
 
 
 def test_exp_float32_within_two_ulp_and_its_ends():
-    """engine.cpu.exp_ (float32): within 2 ulp of the true exp on [-87, 88.37], exactly 0 below
+    """engine.kernels.cpu.exp_ (float32): within 2 ulp of the true exp on [-87, 88.37], exactly 0 below
     (masked scores must weigh nothing), inf above, NaN kept. float64 is NumPy's exp, unchanged."""
     rng = np.random.default_rng(10)
     x = np.concatenate([rng.uniform(-100, 100, 200_000), rng.uniform(-1, 1, 50_000), np.arange(-87, 89, 0.25),
                         [0.0, -0.0, 1e-30, -1e-30, 88.37, -86.99, -87.01, 88.38, 1e4, -1e4]]).astype(np.float32)
     y = x.copy()
-    engine.cpu.exp_(y)
+    engine.kernels.cpu.exp_(y)
     with np.errstate(over="ignore"):  # x = 1e4: inf, as it should be
         true = np.exp(x.astype(np.float64))
     inside = (x >= -87.0) & (x <= np.float32(88.37626))
@@ -184,11 +186,11 @@ def test_exp_float32_within_two_ulp_and_its_ends():
     assert (np.abs(y[inside] - true[inside]) <= 2 * ulp).all()
     assert (y[x < -87.0] == 0).all() and np.isposinf(y[x > np.float32(88.37627)]).all()
     special = np.array([np.nan, -np.inf, np.inf], np.float32)
-    engine.cpu.exp_(special)
+    engine.kernels.cpu.exp_(special)
     assert np.isnan(special[0]) and special[1] == 0 and np.isposinf(special[2])
     x64 = rng.uniform(-50, 50, 1000)
     y64 = x64.copy()
-    engine.cpu.exp_(y64)
+    engine.kernels.cpu.exp_(y64)
     np.testing.assert_array_equal(y64, np.exp(x64))
 
 
@@ -202,16 +204,16 @@ def test_gelu_kernel_equals_composed(shape, dtype, seed, scale):
 def test_gelu_kernel_tails_and_specials():
     x = np.array([-np.inf, -200.0, -20.0, -5.0, -1e-30, 0.0, 1e-30, 5.0, 20.0, 200.0, np.inf, np.nan], np.float32)
     for on in (True, False):
-        old = engine.cpu.set_enabled(on)
+        old = engine.kernels.set_enabled(on, "cpu")
         try:
             with np.errstate(invalid="ignore"):
                 t = Tensor(x, requires_grad=True)
                 y = F.gelu(t)
-                assert (y._ctx.cpu is engine.cpu) == on
+                assert bool(y._ctx.kernel) == on
                 y.backward(Tensor(np.ones_like(x)))
             result = (y.numpy(), t.grad.numpy())
         finally:
-            engine.cpu.set_enabled(old)
+            engine.kernels.set_enabled(old, "cpu")
         if on:
             kernel = result
     np.testing.assert_array_equal(np.isnan(kernel[0]), np.isnan(result[0]))
@@ -223,7 +225,7 @@ def test_gelu_kernel_large_array_and_gradcheck():
     x = np.random.default_rng(5).standard_normal((300, 400)).astype(np.float32)  # above the thread threshold
     assert_same_path_results(F.gelu, [x], np.float32)
     t = Tensor(np.random.default_rng(6).standard_normal((4, 5)), requires_grad=True)
-    assert F.gelu(t)._ctx.cpu is engine.cpu
+    assert F.gelu(t)._ctx.kernel
     assert engine.gradcheck(F.gelu, t)
 
 
@@ -286,7 +288,7 @@ def test_adam_kernel_bit_for_bit(dtype, opt_cls, kwargs):
     grads = [[rng.standard_normal(s).astype(dtype) for s in shapes] for _ in range(4)]
     finals = []
     for on in (True, False):
-        old = engine.cpu.set_enabled(on)
+        old = engine.kernels.set_enabled(on, "cpu")
         try:
             params = [nn.Parameter(Tensor(a.copy())) for a in init]
             opt = opt_cls(params, lr=3e-3, betas=(0.9, 0.99), eps=1e-8, **kwargs)
@@ -296,7 +298,7 @@ def test_adam_kernel_bit_for_bit(dtype, opt_cls, kwargs):
                 opt.step()
             finals.append([p.numpy().copy() for p in params] + [opt.state[id(p)]["exp_avg_sq"] for p in params])
         finally:
-            engine.cpu.set_enabled(old)
+            engine.kernels.set_enabled(old, "cpu")
     for a, b in zip(*finals):
         assert a.dtype == dtype
         np.testing.assert_array_equal(a, b)
@@ -313,7 +315,7 @@ def test_gpt_training_steps_match_composed():
     y = rng.integers(0, 50, (3, 16))
     losses = {}
     for on in (True, False):
-        old = engine.cpu.set_enabled(on)
+        old = engine.kernels.set_enabled(on, "cpu")
         try:
             model = GPT(cfg, seed=0)
             opt = nn.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
@@ -325,21 +327,22 @@ def test_gpt_training_steps_match_composed():
                 opt.zero_grad()
                 losses[on].append(loss.item())
         finally:
-            engine.cpu.set_enabled(old)
+            engine.kernels.set_enabled(old, "cpu")
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-5)
     assert losses[True][2] < losses[True][0]
 
 
-def test_kernels_for_rules():
+def test_lookup_rules():
     f32, f64 = np.ones(3, np.float32), np.ones(3)
-    assert engine.cpu.kernels_for(f32, None, f32) is engine.cpu
-    assert engine.cpu.kernels_for(f64) is engine.cpu
-    assert engine.cpu.kernels_for(f32, f64) is None  # mixed dtypes
-    assert engine.cpu.kernels_for(np.ones(3, np.float16)) is None
-    assert engine.cpu.kernels_for(np.ones(3, np.int64)) is None
-    assert engine.cpu.kernels_for(None) is None
-    old = engine.cpu.set_enabled(False)
+    assert engine.kernels.lookup("gelu", f32) == engine.kernels.kernels[("gelu", "cpu")]
+    assert engine.kernels.lookup("layer_norm", f64, None, f64) == engine.kernels.kernels[("layer_norm", "cpu")]
+    assert engine.kernels.lookup("layer_norm", f32, f64) is None  # mixed dtypes
+    assert engine.kernels.lookup("gelu", np.ones(3, np.float16)) is None
+    assert engine.kernels.lookup("gelu", np.ones(3, np.int64)) is None
+    assert engine.kernels.lookup("gelu", None) is None
+    assert engine.kernels.lookup("softmax", f32) is None  # no CPU softmax kernel: the reference
+    old = engine.kernels.set_enabled(False, "cpu")
     try:
-        assert engine.cpu.kernels_for(f32) is None
+        assert engine.kernels.lookup("gelu", f32) is None
     finally:
-        engine.cpu.set_enabled(old)
+        engine.kernels.set_enabled(old, "cpu")

@@ -1,10 +1,10 @@
-"""The engine's ops and nn.optim.AdamW with engine/cuda.py's kernels wired in equal the composed path.
+"""The engine's ops and nn.optim.AdamW with engine/kernels/cuda/'s kernels wired in equal their references.
 
 Each check runs an op forward and backward twice, once through the kernels and once composed, and
 compares values and gradients; it also asserts that the kernel path was really taken. Two modes:
 - CPU (always, where g++ works): the kernels run in tests/engine/cuda_emu.py's emulator on NumPy
-  arrays (``kernels_for`` is patched to hand them float32 NumPy arrays).
-- GPU (marked ``gpu``): real CuPy, kernels switched with ``engine.cuda.set_enabled``.
+  arrays (``engine.kernels.backend_of`` is patched to send float32/float16 NumPy arrays to "cuda").
+- GPU (marked ``gpu``): real CuPy, kernels switched with ``engine.kernels.set_enabled``.
 """
 
 from __future__ import annotations
@@ -14,17 +14,14 @@ import numpy as np
 import pytest
 
 import engine
-import engine.cuda as C
 import engine.functional as F
-import engine.ops.elementwise
-import engine.ops.fused
+import engine.kernels
+import engine.kernels.cuda as C
 import nn
 import nn.optim
 from engine import Tensor
 from tinygrad_gpt.config import GPTConfig
 from tinygrad_gpt.model import GPT
-
-PATCHED = (engine.ops.fused, engine.ops.elementwise, nn.optim)
 
 
 class DispatchChecks:
@@ -39,7 +36,7 @@ class DispatchChecks:
         engine.manual_seed(0)  # the same dropout draws on both paths
         ts = [Tensor(a, requires_grad=True, device=self.DEVICE) for a in arrays]
         y = fn(*ts)
-        took = getattr(y._ctx, "cuda", None) is not None  # read before backward frees the ctx
+        took = bool(getattr(y._ctx, "kernel", None))  # read before backward frees the ctx
         y.backward(Tensor(upstream, device=self.DEVICE))
         return y.numpy(), [t.grad.numpy() for t in ts], took
 
@@ -157,13 +154,13 @@ class DispatchChecks:
         np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
 
 
-def _emulated_kernels_for(*arrays):
+def _emulated_backend_of(arrays):
     ok = all(a is None or (isinstance(a, np.ndarray) and a.dtype in (np.float32, np.float16)) for a in arrays)
-    return C if ok else None
+    return "cuda" if ok else None
 
 
 class TestDispatchInCPUEmulator(DispatchChecks):
-    """engine.cuda runs on cuda_emu.FakeCupy: the CUDA source as C++ threads, on NumPy arrays."""
+    """engine.kernels.cuda runs on cuda_emu.FakeCupy: the CUDA source as C++ threads, on NumPy arrays."""
 
     @pytest.fixture(autouse=True)
     def _emulate(self, monkeypatch):
@@ -178,8 +175,7 @@ class TestDispatchInCPUEmulator(DispatchChecks):
         C._elementwise.cache_clear()
 
     def kernels(self, on: bool):
-        for mod in PATCHED:
-            self.monkeypatch.setattr(mod, "kernels_for", _emulated_kernels_for if on else (lambda *a: None))
+        self.monkeypatch.setattr(engine.kernels, "backend_of", _emulated_backend_of if on else (lambda arrays: None))
 
 
 @pytest.mark.gpu
@@ -189,12 +185,12 @@ class TestDispatchOnGPU(DispatchChecks):
 
     @pytest.fixture(autouse=True)
     def _restore(self):
-        old = C.set_enabled(True)
+        old = engine.kernels.set_enabled(True, "cuda")
         yield
-        C.set_enabled(old)
+        engine.kernels.set_enabled(old, "cuda")
 
     def kernels(self, on: bool):
-        C.set_enabled(on)
+        engine.kernels.set_enabled(on, "cuda")
 
     def test_attention_memory_is_linear_in_t(self):
         """Pool bytes of a self-attention forward + backward at T=4096 are about twice those at
@@ -223,6 +219,6 @@ class TestDispatchOnGPU(DispatchChecks):
         assert 1.5 < large / small < 2.6, (small, large)
 
 
-def test_numpy_arrays_never_take_the_kernels():
-    assert C.kernels_for(np.ones(3, np.float32)) is None
-    assert C.kernels_for(None, np.ones(3, np.float16)) is None
+def test_numpy_arrays_never_take_the_cuda_kernels():
+    assert engine.kernels.backend_of([np.ones(3, np.float32)]) == "cpu"
+    assert engine.kernels.backend_of([None, np.ones(3, np.float16)]) is None

@@ -1,4 +1,4 @@
-"""engine/cuda.py: fused CUDA kernels and their NumPy references.
+"""engine/kernels/cuda/: the CUDA kernels and their NumPy twins (cuda_references.py).
 
 Two layers of checks:
 - CPU (always run): each NumPy reference equals the engine's composed op, values and gradients,
@@ -22,12 +22,13 @@ import textwrap
 from pathlib import Path
 
 import cuda_emu
+import cuda_references as R
 import numpy as np
 import pytest
 
 import engine
-import engine.cuda as C
 import engine.functional as F
+import engine.kernels.cuda as C
 import nn
 from engine import Tensor
 
@@ -50,13 +51,13 @@ def test_importing_engine_cuda_does_not_import_cupy():
         import sys
         sys.modules["cupy"] = None  # any `import cupy` now fails
         import numpy as np
-        import engine.cuda as C
+        import engine.kernels.cuda as C
         x = np.arange(6.0).reshape(2, 3)
-        print(C.softmax_reference(x).shape, "cupy" in sys.modules and sys.modules["cupy"] is not None)
+        print(len(C.source("rows.cu", False)) > 0, "cupy" in sys.modules and sys.modules["cupy"] is not None)
     """)
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["(2,", "3)", "False"]
+    assert out.stdout.split() == ["True", "False"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("cupy") is None, reason="CuPy (for its NVRTC bindings) not installed")
@@ -71,8 +72,9 @@ def test_every_kernel_source_compiles_with_nvrtc():
         except Exception as e:
             print("no nvrtc:", e)
             sys.exit(77)
-        from engine.cuda import _main
-        sys.exit(_main())
+        sys.path.insert(0, "scripts")
+        from nvrtc_check import main
+        sys.exit(main())
     """)
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=600)
     if out.returncode == 77:
@@ -84,8 +86,8 @@ def test_softmax_reference_matches_engine():
     rng = np.random.default_rng(0)
     x, g = rng.standard_normal((2, 3, 17)), rng.standard_normal((2, 3, 17))
     y, (dx,) = grads_of(lambda t: F.softmax(t, axis=-1), [x], g)
-    np.testing.assert_allclose(C.softmax_reference(x), y, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(C.softmax_backward_reference(C.softmax_reference(x), g), dx, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(R.softmax_reference(x), y, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(R.softmax_backward_reference(R.softmax_reference(x), g), dx, rtol=1e-10, atol=1e-13)
 
 
 @pytest.mark.parametrize("affine", [(True, True), (True, False), (False, True), (False, False)])
@@ -101,11 +103,11 @@ def test_layer_norm_reference_matches_engine(affine):
         return F.layer_norm(ts[0], next(it) if w is not None else None, next(it) if b is not None else None)
 
     y, grads = grads_of(fn, arrays, g)
-    ry, mean, rstd = C.layer_norm_reference(x, w, b)
+    ry, mean, rstd = R.layer_norm_reference(x, w, b)
     np.testing.assert_allclose(ry, y, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(mean, x.mean(-1), rtol=1e-12)
     np.testing.assert_allclose(rstd, 1 / np.sqrt(x.var(-1) + 1e-5), rtol=1e-10)
-    dx, dw, db = C.layer_norm_backward_reference(x, w, mean, rstd, g)
+    dx, dw, db = R.layer_norm_backward_reference(x, w, mean, rstd, g)
     np.testing.assert_allclose(dx, grads[0], rtol=1e-10, atol=1e-12)
     it = iter(grads[1:])
     if w is not None:
@@ -118,8 +120,8 @@ def test_gelu_reference_matches_engine():
     x = np.linspace(-6, 6, 101)
     g = np.random.default_rng(2).standard_normal(101)
     y, (dx,) = grads_of(lambda t: F.gelu(t, approximate="tanh"), [x], g)
-    np.testing.assert_allclose(C.gelu_reference(x), y, rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(C.gelu_backward_reference(x, g), dx, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(R.gelu_reference(x), y, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(R.gelu_backward_reference(x, g), dx, rtol=1e-12, atol=1e-14)
 
 
 def ce_case(rng, n=12, v=9, ignore_index=-1, ignored=(1, 5, 6)):
@@ -137,23 +139,23 @@ def test_cross_entropy_reference_matches_engine(reduction, ignore_index):
     upstream = rng.standard_normal(t.shape) if reduction == "none" else np.array(rng.standard_normal())
     loss, (dlogits,) = grads_of(lambda z: F.cross_entropy(z, t, ignore_index=ignore_index, reduction=reduction),
                                 [logits], upstream)
-    rows, lse = C.cross_entropy_reference(logits, t, ignore_index)
-    ref_loss, n_valid = C.cross_entropy_reduce(rows, t, ignore_index, reduction)
+    rows, lse = R.cross_entropy_reference(logits, t, ignore_index)
+    ref_loss, n_valid = R.cross_entropy_reduce(rows, t, ignore_index, reduction)
     np.testing.assert_allclose(ref_loss, loss, rtol=1e-12)
-    scale = C.cross_entropy_row_scale(upstream, t, ignore_index, reduction, n_valid)
-    grad = C.cross_entropy_backward_reference(logits, lse, t, scale.astype(np.float64), ignore_index)
+    scale = R.cross_entropy_row_scale(upstream, t, ignore_index, reduction, n_valid)
+    grad = R.cross_entropy_backward_reference(logits, lse, t, scale.astype(np.float64), ignore_index)
     np.testing.assert_allclose(grad, dlogits, rtol=1e-6, atol=1e-7)  # the row scale is float32
 
 
 def test_cross_entropy_reference_with_every_row_ignored_gives_nan_and_zero_grad():
     rng = np.random.default_rng(4)
     logits, t = ce_case(rng, n=3, ignored=(0, 1, 2))
-    rows, lse = C.cross_entropy_reference(logits, t, -1)
-    loss, n_valid = C.cross_entropy_reduce(rows, t, -1, "mean")
+    rows, lse = R.cross_entropy_reference(logits, t, -1)
+    loss, n_valid = R.cross_entropy_reduce(rows, t, -1, "mean")
     assert np.isnan(loss) and n_valid == 0
     assert np.isnan(F.cross_entropy(Tensor(logits), t, ignore_index=-1).item())
-    scale = C.cross_entropy_row_scale(np.array(1.0), t, -1, "mean", n_valid)
-    assert not C.cross_entropy_backward_reference(logits, lse, t, scale, -1).any()
+    scale = R.cross_entropy_row_scale(np.array(1.0), t, -1, "mean", n_valid)
+    assert not R.cross_entropy_backward_reference(logits, lse, t, scale, -1).any()
 
 
 def test_cross_entropy_target_check_matches_the_engine_message():
@@ -213,7 +215,7 @@ def test_adamw_flat_reference_is_bitwise_nn_optim_adamw(layout):
     mask = flat({k: np.full(a.shape, a.ndim >= 2) for k, a in values.items()}, order).astype(bool)
     for i, grads in enumerate(steps, start=1):
         kw = {"decay_range": (0, n_decay)} if layout == "range" else {"decay_mask": mask}
-        C.adamw_flat_reference(p, flat(grads, order), m, v, i, lr, betas, eps, wd, **kw)
+        R.adamw_flat_reference(p, flat(grads, order), m, v, i, lr, betas, eps, wd, **kw)
     for k, arr in unflat(p, values, order).items():
         np.testing.assert_array_equal(arr, expected[k], err_msg=k)
 
@@ -238,14 +240,14 @@ def test_flash_attention_reference_matches_engine_sdpa(B, H, T, S, D, window, bm
     g = rng.standard_normal((B, H, T, D))
     y, (dq, dk, dv) = grads_of(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, causal=True, window=window),
                                [q, k, v], g)
-    out, lse = C.flash_attention_reference(q, k, v, window=window, block_m=bm, block_n=bn)
+    out, lse = R.flash_attention_reference(q, k, v, window=window, block_m=bm, block_n=bn)
     np.testing.assert_allclose(out, y, rtol=1e-10, atol=1e-12)
     # lse is the log-sum-exp of the masked scaled scores
     s = q @ k.swapaxes(-1, -2) / math.sqrt(D)
     keep = F.attention_mask(T, S, window)
     ref_lse = np.log(np.where(keep, np.exp(s), 0).sum(-1))
     np.testing.assert_allclose(lse, ref_lse, rtol=1e-10, atol=1e-12)
-    got = C.flash_attention_backward_reference(q, k, v, out, lse, g, window=window, block_m=bm, block_n=bn)
+    got = R.flash_attention_backward_reference(q, k, v, out, lse, g, window=window, block_m=bm, block_n=bn)
     for name, a, b in zip(("dq", "dk", "dv"), got, (dq, dk, dv)):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11, err_msg=name)
 
@@ -303,11 +305,11 @@ class KernelChecks:
         g = rng.standard_normal(shape).astype(np.float32)
         y = C.softmax(self.gpu(x))
         assert y.shape == x.shape and y.dtype == np.float32
-        np.testing.assert_allclose(self.host(y), C.softmax_reference(x.astype(np.float64)), rtol=2e-5, atol=1e-7)
+        np.testing.assert_allclose(self.host(y), R.softmax_reference(x.astype(np.float64)), rtol=2e-5, atol=1e-7)
         ey, (edx,) = self.engine_grads(lambda t: F.softmax(t), [x], g)
         np.testing.assert_allclose(self.host(y), ey, rtol=2e-5, atol=1e-7)
         dx = C.softmax_backward(y, self.gpu(g))
-        ref_dx = C.softmax_backward_reference(C.softmax_reference(x.astype(np.float64)), g.astype(np.float64))
+        ref_dx = R.softmax_backward_reference(R.softmax_reference(x.astype(np.float64)), g.astype(np.float64))
         np.testing.assert_allclose(self.host(dx), ref_dx, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(self.host(dx), edx, rtol=1e-4, atol=1e-6)
 
@@ -316,12 +318,12 @@ class KernelChecks:
         x = rng.standard_normal((6, 40)).astype(np.float32)
         x[:, 20:] = -np.inf  # a causal-mask-like row tail
         y = self.host(C.softmax(self.gpu(x)))
-        np.testing.assert_allclose(y, C.softmax_reference(x.astype(np.float64)), rtol=2e-5, atol=1e-7)
+        np.testing.assert_allclose(y, R.softmax_reference(x.astype(np.float64)), rtol=2e-5, atol=1e-7)
         assert not y[:, 20:].any()
         h = rng.standard_normal((5, 333)).astype(np.float16)
         yh = C.softmax(self.gpu(h))
         assert yh.dtype == np.float16
-        np.testing.assert_allclose(self.host(yh).astype(np.float64), C.softmax_reference(h.astype(np.float64)),
+        np.testing.assert_allclose(self.host(yh).astype(np.float64), R.softmax_reference(h.astype(np.float64)),
                                    rtol=2e-3, atol=1e-4)
 
     # ---- layer norm -----------------------------------------------------------------------------
@@ -337,7 +339,7 @@ class KernelChecks:
         on = (lambda a: None if a is None else self.gpu(a))  # noqa: E731
         y, mean, rstd = C.layer_norm(self.gpu(x), on(w), on(b))
         x64 = x.astype(np.float64)
-        ry, rmean, rrstd = C.layer_norm_reference(x64, w, b)
+        ry, rmean, rrstd = R.layer_norm_reference(x64, w, b)
         np.testing.assert_allclose(self.host(y), ry, rtol=1e-4, atol=2e-5)
         np.testing.assert_allclose(self.host(mean), rmean, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(self.host(rstd), rrstd, rtol=1e-4)
@@ -347,7 +349,7 @@ class KernelChecks:
             ey, egrads = self.engine_grads(lambda t: F.layer_norm(t), [x], g)
         np.testing.assert_allclose(self.host(y), ey, rtol=1e-4, atol=2e-5)
         dx, dw, db = C.layer_norm_backward(self.gpu(x), None if w is None else self.gpu(w), mean, rstd, self.gpu(g))
-        rdx, rdw, rdb = C.layer_norm_backward_reference(x64, w, rmean, rrstd, g.astype(np.float64))
+        rdx, rdw, rdb = R.layer_norm_backward_reference(x64, w, rmean, rrstd, g.astype(np.float64))
         np.testing.assert_allclose(self.host(dx), rdx, rtol=1e-3, atol=1e-4)
         np.testing.assert_allclose(self.host(dx), egrads[0], rtol=1e-3, atol=1e-4)
         np.testing.assert_allclose(self.host(db), rdb, rtol=1e-4, atol=1e-3)
@@ -366,14 +368,14 @@ class KernelChecks:
         y = C.gelu(self.gpu(x))
         dx = C.gelu_backward(self.gpu(x), self.gpu(g))
         x64, g64 = x.astype(np.float64), g.astype(np.float64)
-        np.testing.assert_allclose(self.host(y), C.gelu_reference(x64), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(self.host(dx), C.gelu_backward_reference(x64, g64), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(self.host(y), R.gelu_reference(x64), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(self.host(dx), R.gelu_backward_reference(x64, g64), rtol=1e-4, atol=1e-5)
         ey, (edx,) = self.engine_grads(lambda t: F.gelu(t), [x], g)
         np.testing.assert_allclose(self.host(y), ey, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(self.host(dx), edx, rtol=1e-4, atol=1e-5)
         yh = C.gelu(self.gpu(x.astype(np.float16)))
         assert yh.dtype == np.float16
-        ref16 = C.gelu_reference(x.astype(np.float16).astype(np.float64))
+        ref16 = R.gelu_reference(x.astype(np.float16).astype(np.float64))
         np.testing.assert_allclose(self.host(yh).astype(np.float64), ref16, rtol=2e-3, atol=2e-3)
 
     # ---- cross-entropy --------------------------------------------------------------------------
@@ -388,17 +390,17 @@ class KernelChecks:
         t[[3, 17, 18]] = ignore
         upstream = rng.standard_normal(n).astype(np.float32) if reduction == "none" else np.float32(1.7)
         rows, lse = C.cross_entropy(self.gpu(logits), self.gpu(t), ignore)
-        rrows, rlse = C.cross_entropy_reference(logits.astype(np.float64), t, ignore)
+        rrows, rlse = R.cross_entropy_reference(logits.astype(np.float64), t, ignore)
         np.testing.assert_allclose(self.host(lse), rlse, rtol=1e-6, atol=1e-5)
         np.testing.assert_allclose(self.host(rows), rrows, rtol=1e-5, atol=2e-5)
-        loss, n_valid = C.cross_entropy_reduce(rows, self.gpu(t), ignore, reduction)
+        loss, n_valid = R.cross_entropy_reduce(rows, self.gpu(t), ignore, reduction)
         eloss, (egrad,) = self.engine_grads(
             lambda z: F.cross_entropy(z, self.gpu(t), ignore_index=ignore, reduction=reduction), [logits], upstream)
         np.testing.assert_allclose(self.host(loss), eloss, rtol=1e-5, atol=2e-5)
-        scale = C.cross_entropy_row_scale(self.gpu(upstream), self.gpu(t), ignore, reduction, n_valid)
+        scale = R.cross_entropy_row_scale(self.gpu(upstream), self.gpu(t), ignore, reduction, n_valid)
         grad = C.cross_entropy_backward(self.gpu(logits), lse, self.gpu(t), scale, ignore)
         assert grad.shape == logits.shape and grad.dtype == np.float32
-        rgrad = C.cross_entropy_backward_reference(logits.astype(np.float64), rlse, t,
+        rgrad = R.cross_entropy_backward_reference(logits.astype(np.float64), rlse, t,
                                                    self.host(scale).astype(np.float64), ignore)
         np.testing.assert_allclose(self.host(grad), rgrad, rtol=1e-4, atol=1e-7)
         np.testing.assert_allclose(self.host(grad), egrad, rtol=1e-4, atol=1e-7)
@@ -418,11 +420,11 @@ class KernelChecks:
         logits = (rng.standard_normal((8, 1000)) * 2).astype(np.float16)
         t = rng.integers(0, 1000, size=8)
         rows, lse = C.cross_entropy(self.gpu(logits), self.gpu(t))
-        rrows, rlse = C.cross_entropy_reference(logits.astype(np.float64), t)
+        rrows, rlse = R.cross_entropy_reference(logits.astype(np.float64), t)
         np.testing.assert_allclose(self.host(rows), rrows, rtol=1e-4, atol=1e-4)
         grad = C.cross_entropy_backward(self.gpu(logits), lse, self.gpu(t), self.gpu(np.ones(8, np.float32)))
         assert grad.dtype == np.float16
-        rgrad = C.cross_entropy_backward_reference(logits.astype(np.float64), rlse, t, np.ones(8))
+        rgrad = R.cross_entropy_backward_reference(logits.astype(np.float64), rlse, t, np.ones(8))
         np.testing.assert_allclose(self.host(grad).astype(np.float64), rgrad, rtol=1e-2, atol=1e-3)
 
     # ---- AdamW ----------------------------------------------------------------------------------
@@ -466,14 +468,14 @@ class KernelChecks:
         out, lse = C.flash_attention(self.gpu(q), self.gpu(k), self.gpu(v), window=window)
         assert out.shape == q.shape and out.dtype == np.float32 and lse.shape == (B, H, T)
         q64, k64, v64, g64 = (a.astype(np.float64) for a in (q, k, v, g))
-        rout, rlse = C.flash_attention_reference(q64, k64, v64, window=window)
+        rout, rlse = R.flash_attention_reference(q64, k64, v64, window=window)
         np.testing.assert_allclose(self.host(out), rout, rtol=1e-4, atol=2e-5)
         np.testing.assert_allclose(self.host(lse), rlse, rtol=1e-5, atol=2e-5)
         ey, (edq, edk, edv) = self.engine_grads(
             lambda a, b, c: F.scaled_dot_product_attention(a, b, c, causal=True, window=window), [q, k, v], g)
         np.testing.assert_allclose(self.host(out), ey, rtol=1e-4, atol=2e-5)
         grads = C.flash_attention_backward(self.gpu(q), self.gpu(k), self.gpu(v), out, lse, self.gpu(g), window=window)
-        rgrads = C.flash_attention_backward_reference(q64, k64, v64, rout, rlse, g64, window=window)
+        rgrads = R.flash_attention_backward_reference(q64, k64, v64, rout, rlse, g64, window=window)
         for name, a, r, e in zip(("dq", "dk", "dv"), grads, rgrads, (edq, edk, edv)):
             np.testing.assert_allclose(self.host(a), r, rtol=1e-3, atol=1e-4, err_msg=name)
             np.testing.assert_allclose(self.host(a), e, rtol=1e-3, atol=1e-4, err_msg=name)
@@ -483,7 +485,7 @@ class KernelChecks:
         qkv = self.gpu(rng.standard_normal((2, 40, 3, 4, 32)).astype(np.float32)).transpose(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]  # (B, H, T, D) views, as nn.CausalSelfAttention makes them
         out, _ = C.flash_attention(q, k, v, scale=0.3)
-        rout, _ = C.flash_attention_reference(*(self.host(a).astype(np.float64) for a in (q, k, v)), scale=0.3)
+        rout, _ = R.flash_attention_reference(*(self.host(a).astype(np.float64) for a in (q, k, v)), scale=0.3)
         np.testing.assert_allclose(self.host(out), rout, rtol=1e-4, atol=2e-5)
 
     @pytest.mark.parametrize("window", [None, 33])
@@ -494,12 +496,12 @@ class KernelChecks:
         out, lse = C.flash_attention(self.gpu(q), self.gpu(k), self.gpu(v), window=window)
         assert out.dtype == np.float16 and lse.dtype == np.float32
         q64, k64, v64, g64 = (a.astype(np.float64) for a in (q, k, v, g))
-        rout, rlse = C.flash_attention_reference(q64, k64, v64, window=window)
+        rout, rlse = R.flash_attention_reference(q64, k64, v64, window=window)
         np.testing.assert_allclose(self.host(out).astype(np.float64), rout, rtol=1e-2, atol=3e-3)
         np.testing.assert_allclose(self.host(lse), rlse, rtol=1e-3, atol=1e-3)
         grads = C.flash_attention_backward(self.gpu(q), self.gpu(k), self.gpu(v), out, lse, self.gpu(g), window=window)
         for name, a, r in zip(("dq", "dk", "dv"), grads,
-                              C.flash_attention_backward_reference(q64, k64, v64, rout, rlse, g64, window=window)):
+                              R.flash_attention_backward_reference(q64, k64, v64, rout, rlse, g64, window=window)):
             assert a.dtype == np.float16
             np.testing.assert_allclose(self.host(a).astype(np.float64), r, rtol=2e-2, atol=2e-2 * np.abs(r).max(),
                                        err_msg=name)
@@ -548,7 +550,7 @@ def emulator_works() -> bool:
 
 
 class TestKernelsInCPUEmulator(KernelChecks):
-    """The same checks with engine.cuda's CuPy swapped for cuda_emu.FakeCupy: the CUDA source runs
+    """The same checks with engine.kernels.cuda's CuPy swapped for cuda_emu.FakeCupy: the CUDA source runs
     as C++ threads on the CPU (needs g++), the composed path on the CPU engine."""
 
     DEVICE = "cpu"

@@ -3,7 +3,7 @@
 The fused ops (one forward and one hand-written backward each) are speed paths; the
 compositions below use only Tensor primitives, so these tests pin both the forward and the
 analytic backward to what autograd derives on its own. Each test runs twice on the CPU: with
-engine.cpu's compiled kernels and with the composed NumPy ops. Inputs come from the same hypothesis
+engine/kernels/cpu's compiled kernels and with the ops' references. Inputs come from the same hypothesis
 strategies as the property tests (op_specs). The dropout-attention gradient is also checked
 against central differences there (spec "attention_dropout", re-seeded inside the function).
 """
@@ -29,8 +29,8 @@ from op_specs import (
 )
 
 import engine
-import engine.cpu
 import engine.functional as F
+import engine.kernels
 from engine import Tensor
 from engine.backend import array_module, to_numpy
 
@@ -87,14 +87,13 @@ def gelu_tanh_composed(x):
 
 @pytest.fixture(autouse=True, scope="module", params=["compiled", "composed"])
 def cpu_path(request):
-    """Every test here twice on the CPU: with engine.cpu's compiled kernels (where numba is
-    installed) and with the composed NumPy ops, so both stay pinned to the compositions."""
-    if request.param == "compiled" and not engine.cpu.available():
+    """Every test here twice on the CPU: with the kernel table's compiled kernels (where numba is
+    installed) and with the ops' references, so both stay pinned to the compositions."""
+    if request.param == "compiled" and not engine.kernels.enabled("cpu"):
         pytest.skip("needs numba (the cpu extra)")
-    old = engine.cpu.set_enabled(request.param == "compiled")
+    old = engine.kernels.set_enabled(request.param == "compiled", "cpu")
     yield request.param
-    engine.cpu.set_enabled(old)
-
+    engine.kernels.set_enabled(old, "cpu")
 
 
 def assert_same(fused, composed, arrays, device, params=None, seed=0):

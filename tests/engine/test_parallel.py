@@ -207,6 +207,19 @@ def test_bad_thread_count_in_the_environment_is_named(value):
     assert out.returncode != 0 and "TINYGRAD_GPT_THREADS must be a positive integer" in out.stderr
 
 
+def test_import_engine_changes_nothing_and_tune_cpu_does():
+    """``import engine`` leaves the environment as it was; ``engine.tune_cpu()`` sets what it documents."""
+    import subprocess
+    import sys
+
+    code = ("import os, engine; a = os.environ.get('OPENBLAS_THREAD_TIMEOUT'); done = engine.tune_cpu(); "
+            "print(a, os.environ.get('OPENBLAS_THREAD_TIMEOUT'), done['openblas_thread_timeout'])")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    assert out.stdout.split() == ["None", parallel.OPENBLAS_THREAD_TIMEOUT, "True"]
+
+
 @pytest.mark.skipif(parallel._openblas is None, reason="NumPy's BLAS is not an OpenBLAS we can find")
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 def test_parallel_batched_equals_one_matmul_and_restores_blas_threads(threads, n_threads):

@@ -1,0 +1,194 @@
+"""Tests generated from the kernel table (engine/kernels/): every registered kernel equals its op's
+reference, values and gradients, on random shapes including odd sizes.
+
+Each (op, backend) in the table needs a case in CASES: a kernel can't land without one
+(``test_every_kernel_has_a_case``). Each case runs the op twice on the same inputs, kernels on and
+off, checks that the kernel pair really ran (its calls are counted) and compares the results. CPU
+kernels need numba; CUDA kernels run on CuPy arrays on a GPU, or here in tests/engine/cuda_emu.py's
+emulator on NumPy arrays (needs g++).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+
+import cuda_emu
+import numpy as np
+import pytest
+
+import engine
+import engine.functional as F
+import engine.kernels
+import engine.kernels.cuda as C
+import nn
+from engine import Tensor
+
+SEEDS = (0, 1, 2)
+
+
+def _shape(rng, lead_dims: int, last: int | None = None) -> tuple[int, ...]:
+    """Odd sizes too: leading sides 1-5, a last side 1-67 unless given."""
+    lead = tuple(int(n) for n in rng.integers(1, 6, lead_dims))
+    return lead + (int(rng.integers(1, 68)) if last is None else last,)
+
+
+def _normal(rng, shape, dtype, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+# name -> case(rng, dtype, backend): (fn of tensors -> tensor, input arrays)
+def _softmax(rng, dtype, backend):
+    return (lambda x: F.softmax(x, -1)), [_normal(rng, _shape(rng, 2), dtype, 3)]
+
+
+def _layer_norm(rng, dtype, backend):
+    shape = _shape(rng, 2)
+    return F.layer_norm, [_normal(rng, shape, dtype, 2) + 1, _normal(rng, shape[-1:], dtype),
+                          _normal(rng, shape[-1:], dtype)]
+
+
+def _gelu(rng, dtype, backend):
+    x = _normal(rng, _shape(rng, int(rng.integers(0, 3))), dtype, 3)
+    return F.gelu, [x.T if rng.random() < 0.5 else x]  # a transposed view too: not C-contiguous
+
+
+def _cross_entropy(rng, dtype, backend):
+    shape = _shape(rng, 1)
+    t = rng.integers(0, shape[-1], shape[:-1])
+    t[0] = -100  # one ignored row
+    return (lambda z: F.cross_entropy(z, Tensor(t))), [_normal(rng, shape, dtype, 2)]
+
+
+def _attention(rng, dtype, backend):
+    b, h, t = (int(n) for n in rng.integers(1, 4, 3))
+    d = 4 * int(rng.integers(1, 5)) if backend == "cuda" else int(rng.integers(1, 9))  # flash: d % 4 == 0
+    q, k, v = (_normal(rng, (b, h, t + 5, d), dtype) for _ in range(3))
+    return (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, causal=True)), [q, k, v]
+
+
+CASES = {"softmax": _softmax, "layer_norm": _layer_norm, "gelu": _gelu, "cross_entropy": _cross_entropy,
+         "attention": _attention, "attention_softmax": _attention}
+UPDATES = {"adamw"}  # kernels without a gradient: compared over optimizer steps instead
+
+
+def test_every_kernel_has_a_case():
+    for name, _, _, _ in engine.kernels.table():
+        assert name in CASES or name in UPDATES, f"kernel {name!r} has no case in test_kernel_table.py"
+
+
+def test_engine_kernels_prints_the_table():
+    out = subprocess.run([sys.executable, "-m", "engine.kernels"], capture_output=True, text=True, check=True)
+    for name, backend, _, _ in engine.kernels.table():
+        assert any(line.split()[:2] == [name, backend] for line in out.stdout.splitlines()), (name, backend)
+
+
+def test_engine_kernels_off_runs_every_op_on_its_reference():
+    code = ("import numpy as np, engine.kernels as K\n"
+            "print(K.lookup('gelu', np.ones(3, np.float32)), K.describe())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "ENGINE_KERNELS": "off"})
+    assert out.stdout.startswith("None references")
+
+
+@contextlib.contextmanager
+def counted(key):
+    """Count the calls of one table entry's forward and backward inside the block."""
+    calls = [0, 0]
+    fwd, bwd = engine.kernels.kernels[key]
+
+    def wrap(i, f):
+        def call(*a, **kw):
+            calls[i] += 1
+            return f(*a, **kw)
+        return call
+
+    engine.kernels.kernels[key] = (wrap(0, fwd), None if bwd is None else wrap(1, bwd))
+    try:
+        yield calls
+    finally:
+        engine.kernels.kernels[key] = (fwd, bwd)
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def backend(request, monkeypatch):
+    """The backend under test, on NumPy arrays: the CPU kernels, or the CUDA kernels in the emulator."""
+    if request.param == "cpu":
+        if not engine.kernels.enabled("cpu"):
+            pytest.skip("needs numba (the cpu extra)")
+        yield "cpu"
+        return
+    if not cuda_emu.compiler_works():
+        pytest.skip("the CUDA emulator needs g++ with pthreads and _Float16")
+    monkeypatch.setattr(C, "_cupy", lambda: cuda_emu.FakeCupy)
+    monkeypatch.setattr(engine.kernels, "backend_of", lambda arrays: "cuda" if all(
+        a is None or (type(a) is np.ndarray and a.dtype in (np.float32, np.float16)) for a in arrays) else None)
+    C._raw_kernel.cache_clear()
+    C._elementwise.cache_clear()
+    yield "cuda"
+    C._raw_kernel.cache_clear()
+    C._elementwise.cache_clear()
+
+
+def run(fn, arrays, on: bool, backend: str, seed: int):
+    old = engine.kernels.set_enabled(on, backend)
+    try:
+        ts = [Tensor(a.copy(order="K"), requires_grad=True) for a in arrays]  # K: a transposed view stays one
+        out = fn(*ts)
+        out.backward(Tensor(np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)))
+        return out.numpy(), [t.grad.numpy() for t in ts]
+    finally:
+        engine.kernels.set_enabled(old, backend)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("seed", SEEDS)
+def test_kernel_equals_reference(backend, name, seed):
+    if (name, backend) not in engine.kernels.kernels:
+        pytest.skip(f"no {backend} kernel for {name}")
+    for dtype in (np.float32, np.float64) if backend == "cpu" else (np.float32,):
+        fn, arrays = CASES[name](np.random.default_rng(seed), dtype, backend)
+        with counted((name, backend)) as calls:
+            out_k, grads_k = run(fn, arrays, True, backend, seed)
+        assert calls[0] and calls[1], f"the {backend} kernels of {name} did not run: {calls}"
+        with counted((name, backend)) as calls:
+            out_r, grads_r = run(fn, arrays, False, backend, seed)
+        assert calls == [0, 0]
+        tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-5)
+        pairs = [("value", out_k, out_r)] + [(f"grad {i}", a, b) for i, (a, b) in enumerate(zip(grads_k, grads_r))]
+        for what, k, r in pairs:
+            assert k.dtype == r.dtype == dtype, what
+            np.testing.assert_allclose(k, r, err_msg=f"{name} {backend} {dtype.__name__} {what}",
+                                       **{**tol, "atol": tol["atol"] * max(1.0, float(np.abs(r).max()))})
+
+
+@pytest.mark.parametrize("decay", [0.1, 0.0])
+def test_adamw_kernel_equals_reference(backend, decay):
+    """Bit for bit on the CPU. The CUDA kernel rounds (1 − b2)·g·g in another order than the
+    reference's g·g·(1 − b2), so an element may differ in its last bit."""
+    rng = np.random.default_rng(3)
+    shapes = [(37, 5), (11,), (3, 4, 2)]
+    init = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(3)]
+    finals = []
+    for on in (True, False):
+        with counted(("adamw", backend)) as calls:
+            old = engine.kernels.set_enabled(on, backend)
+            try:
+                params = [nn.Parameter(Tensor(a.copy())) for a in init]
+                opt = nn.optim.AdamW(params, lr=3e-3, betas=(0.9, 0.95), weight_decay=decay)
+                for step in grads:
+                    for p, g in zip(params, step):
+                        p.grad = Tensor(g.copy())
+                    opt.step()
+            finally:
+                engine.kernels.set_enabled(old, backend)
+        assert bool(calls[0]) == on
+        finals.append([p.numpy() for p in params])
+    for a, b in zip(*finals):
+        if backend == "cpu":
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
