@@ -22,16 +22,10 @@ from engine.parallel import get_num_threads, set_num_threads
 from engine.rng import manual_seed
 from engine.tensor import Tensor
 
-zeros, ones, full, empty = Tensor.zeros, Tensor.ones, Tensor.full, Tensor.empty
-randn, rand, arange = Tensor.randn, Tensor.rand, Tensor.arange
 # engine.zeros_like(x) is x.zeros_like(): shape, dtype and device of x.
-zeros_like, ones_like, full_like = Tensor.zeros_like, Tensor.ones_like, Tensor.full_like
-randn_like, rand_like = Tensor.randn_like, Tensor.rand_like
-
-# torch-named top-level functions (issue 15), one block per op family:
-# -- factories, random and reductions --
-# -- elementwise and activations --
-# -- shape, indexing and linear algebra --
+from engine.factories import (
+    arange, empty, full, full_like, ones, ones_like, rand, rand_like, randn, randn_like, zeros, zeros_like,
+)
 
 __all__ = [
     "Function", "GradcheckError", "Tensor", "arange", "autocast", "concatenate", "empty", "enable_grad", "full",
@@ -39,3 +33,29 @@ __all__ = [
     "ones", "pad", "rand", "randn", "set_num_threads", "stack", "where", "zeros", "zeros_like", "ones_like",
     "full_like", "randn_like", "rand_like",
 ]
+
+# torch-named top-level functions (issue 15), one block per op family:
+# -- factories, random and reductions --
+from engine import return_types  # noqa: E402
+from engine.dtypes import (  # noqa: E402
+    bool, double, float, float16, float32, float64, half, int, int8, int16, int32, int64, long, short, uint8,
+)
+from engine.factories import (  # noqa: E402
+    as_tensor, bernoulli, empty_like, eye, from_numpy, linspace, logspace, multinomial, normal, randint,
+    randint_like, randperm, tensor,
+)
+from engine.reductions import (  # noqa: E402
+    all, amax, amin, aminmax, any, argmax, argmin, argsort, count_nonzero, cummax, cummin, cumprod, cumsum,
+    kthvalue, logcumsumexp, logsumexp, max, mean, median, msort, nansum, norm, prod, sort, std, std_mean, sum,
+    topk, unique, var, var_mean, min,
+)
+__all__ += [
+    "return_types", "bool", "double", "float", "float16", "float32", "float64", "half", "int", "int8", "int16",
+    "int32", "int64", "long", "short", "uint8", "as_tensor", "bernoulli", "empty_like", "eye", "from_numpy",
+    "linspace", "logspace", "multinomial", "normal", "randint", "randint_like", "randperm", "tensor", "all", "amax",
+    "amin", "aminmax", "any", "argmax", "argmin", "argsort", "count_nonzero", "cummax", "cummin", "cumprod", "cumsum",
+    "kthvalue", "logcumsumexp", "logsumexp", "max", "mean", "median", "min", "msort", "nansum", "norm", "prod", "sort",
+    "std", "std_mean", "sum", "topk", "unique", "var", "var_mean",
+]
+# -- elementwise and activations --
+# -- shape, indexing and linear algebra --
