@@ -164,7 +164,7 @@ class Tensor:
         for a in args:
             if isinstance(a, Tensor):
                 device, dtype = a.device, a.dtype
-            elif isinstance(a, str) and (a in ("cpu", "gpu", "cuda") or a.startswith("cuda:")):
+            elif isinstance(a, str) and (a in ("cpu", "gpu", "cuda") or a.startswith("cuda:") or not _is_dtype(a)):
                 device = a
             elif a is not None:
                 dtype = a
@@ -1141,6 +1141,14 @@ def _sample(method, shape: tuple, dtype):
     if dtype in (np.float32, np.float64):
         return method(shape, dtype=dtype)
     return method(shape, dtype=np.float32).astype(dtype)
+
+
+def _is_dtype(name: str) -> bool:
+    try:
+        to_dtype(name)
+    except TypeError:
+        return False
+    return True
 
 
 def _safe_pow(s: Tensor, e: float) -> Tensor:
