@@ -532,6 +532,7 @@ class Tensor:
         return R.Mean.apply(x, axis=d, keepdims=k)
 
     def nansum(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        R.normalize_axis(R.dim_arg("nansum", dim, axis), self.ndim, "nansum")
         x = self.masked_fill(self != self, 0.0) if self.dtype.kind == "f" else self
         return x.sum(dim, keepdim, axis=axis, keepdims=keepdims)
 
@@ -597,10 +598,14 @@ class Tensor:
 
     def amax(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """The largest entries over ``dim`` (None: all; int or tuple); ties split the gradient evenly."""
-        return R.Max.apply(self, axis=R.dim_arg("amax", dim, axis), keepdims=R.keepdim_arg("amax", keepdim, keepdims))
+        d = R.dim_arg("amax", dim, axis)
+        R.normalize_axis(d, self.ndim, "amax")  # errors name amax
+        return R.Max.apply(self, axis=d, keepdims=R.keepdim_arg("amax", keepdim, keepdims))
 
     def amin(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
-        return R.Min.apply(self, axis=R.dim_arg("amin", dim, axis), keepdims=R.keepdim_arg("amin", keepdim, keepdims))
+        d = R.dim_arg("amin", dim, axis)
+        R.normalize_axis(d, self.ndim, "amin")
+        return R.Min.apply(self, axis=d, keepdims=R.keepdim_arg("amin", keepdim, keepdims))
 
     def aminmax(self, *, dim=None, keepdim=False):
         """``(min, max)`` as a named tuple, over all entries or one dim."""
@@ -614,7 +619,9 @@ class Tensor:
             _, idx = self.reshape(-1)._arg_extremum(op, 0, False)
             return Tensor(idx.reshape((1,) * self.ndim if k else ()))
         ax, idx = self._arg_extremum(op, d, k)
-        return Tensor(idx if k or self.ndim == 0 else idx.squeeze(ax))
+        if self.ndim == 0:
+            return Tensor(idx.reshape(()))
+        return Tensor(idx if k else idx.squeeze(ax))
 
     def argmax(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """The int64 index of the largest entry (flat when no dim; the first on ties)."""
@@ -724,7 +731,7 @@ class Tensor:
             return x.abs().sum(axes, keepdim)
         if p == 2:
             return _safe_pow((x * x).sum(axes, keepdim), 0.5)
-        return _safe_pow((x.abs() ** float(p)).sum(axes, keepdim), 1.0 / p)
+        return _safe_pow(_safe_pow(x.abs(), float(p)).sum(axes, keepdim), 1.0 / p)  # 0 at 0 for p < 1 too
 
     # ---- scans and sorting ----------------------------------------------------------------------
     def _scan(self, op: str, fn: type[Function], dim, axis, dtype=None) -> Tensor:

@@ -107,7 +107,10 @@ class _Extremum(Function):
 
     def forward(self, a, axis=None, keepdims=False):
         self.axes = normalize_axis(axis, a.ndim, self.reduce_name)
-        if any(a.shape[i] == 0 for i in self.axes) or (a.size == 0 and not self.axes and axis is None):
+        if a.size == 0 and axis is None:
+            raise RuntimeError(f"{self.reduce_name}(): cannot reduce an empty tensor of shape {a.shape} "
+                               "without a dim (specify the dim)")
+        if any(a.shape[i] == 0 for i in self.axes):
             raise IndexError(f"{self.reduce_name}(): cannot reduce an empty axis of a tensor of shape "
                              f"{a.shape} (the reduction has no identity)")
         self.in_shape, self.keepdims = a.shape, keepdims
