@@ -155,7 +155,8 @@ def _not_a_tensor(op: str, inputs) -> None:
     for i, t in enumerate(inputs):
         if t is not None and not isinstance(t, Tensor):
             kind = type(t)
-            name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__.split('.')[0]}.{kind.__name__}"
+            module = kind.__module__.split(".")[0]
+            name = kind.__name__ if module == "builtins" else f"{module}.{kind.__name__}"
             raise TypeError(f"{op.lower()}: argument {i} must be a Tensor, got {name}; wrap it with engine.tensor(...)")
 
 

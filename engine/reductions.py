@@ -33,5 +33,35 @@ def _method(name: str):
     return fn
 
 
-for _name in __all__:
-    globals()[_name] = _method(_name)
+all = _method("all")  # noqa: A001
+amax = _method("amax")
+amin = _method("amin")
+aminmax = _method("aminmax")
+any = _method("any")  # noqa: A001
+argmax = _method("argmax")
+argmin = _method("argmin")
+argsort = _method("argsort")
+count_nonzero = _method("count_nonzero")
+cummax = _method("cummax")
+cummin = _method("cummin")
+cumprod = _method("cumprod")
+cumsum = _method("cumsum")
+kthvalue = _method("kthvalue")
+logcumsumexp = _method("logcumsumexp")
+logsumexp = _method("logsumexp")
+max = _method("max")  # noqa: A001
+mean = _method("mean")
+median = _method("median")
+min = _method("min")  # noqa: A001
+msort = _method("msort")
+nansum = _method("nansum")
+norm = _method("norm")
+prod = _method("prod")
+sort = _method("sort")
+std = _method("std")
+std_mean = _method("std_mean")
+sum = _method("sum")  # noqa: A001
+topk = _method("topk")
+unique = _method("unique")
+var = _method("var")
+var_mean = _method("var_mean")

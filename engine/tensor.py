@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from engine import function, return_types
-from engine.dtypes import to_dtype
 from engine.backend import array_module, check_device, device_of, get_xp, to_device, to_numpy
+from engine.dtypes import to_dtype
 from engine.function import Function, is_grad_enabled
 from engine.ops import elementwise as E
 from engine.ops import matmul as M
@@ -863,7 +863,8 @@ class Tensor:
             vals, inv, counts = np.unique(xm, return_inverse=True, return_counts=True)
             inv = inv.reshape(self.shape)
         else:
-            vals, inv, counts = np.unique(xm, return_inverse=True, return_counts=True, axis=self._one_dim("unique", dim))
+            axis = self._one_dim("unique", dim)
+            vals, inv, counts = np.unique(xm, return_inverse=True, return_counts=True, axis=axis)
             inv = inv.reshape(-1)
         out = [Tensor(vals, device=self.device)]
         if return_inverse:

@@ -173,13 +173,17 @@ def test_topk_and_kthvalue_reject_k_out_of_range():
         torch.zeros(3).topk(4)
 
 
+def _as_tuple(x):
+    return x if isinstance(x, tuple) else (x,)
+
+
 def test_msort_and_unique():
     a = np.array([[3, 1], [1, 2], [3, 1]])
     t, tt = Tensor(a), torch.tensor(a)
     same(t.msort(), tt.msort())
     for kw in ({}, {"return_inverse": True}, {"return_counts": True}, {"return_inverse": True, "return_counts": True}):
         ours, theirs = t.unique(**kw), torch.unique(tt, **kw)
-        for o, th in zip(ours if isinstance(ours, tuple) else (ours,), theirs if isinstance(theirs, tuple) else (theirs,)):
+        for o, th in zip(_as_tuple(ours), _as_tuple(theirs)):
             same(o, th, str(kw))
     ours, theirs = t.unique(dim=0, return_inverse=True), torch.unique(tt, dim=0, return_inverse=True)
     same(ours[0], theirs[0])
