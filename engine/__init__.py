@@ -8,6 +8,22 @@
 
 from engine.amp import autocast
 from engine.backend import gpu_available
+
+# engine.zeros_like(x) is x.zeros_like(): shape, dtype and device of x.
+from engine.factories import (
+    arange,
+    empty,
+    full,
+    full_like,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randn,
+    randn_like,
+    zeros,
+    zeros_like,
+)
 from engine.function import Function, enable_grad, is_grad_enabled, no_grad
 from engine.functional import concatenate, maximum, minimum, pad, stack, where
 from engine.gradcheck import GradcheckError, gradcheck
@@ -15,17 +31,6 @@ from engine.ops.optim import adam_
 from engine.parallel import get_num_threads, set_num_threads, tune_cpu
 from engine.rng import manual_seed
 from engine.tensor import Tensor
-
-zeros, ones, full, empty = Tensor.zeros, Tensor.ones, Tensor.full, Tensor.empty
-randn, rand, arange = Tensor.randn, Tensor.rand, Tensor.arange
-# engine.zeros_like(x) is x.zeros_like(): shape, dtype and device of x.
-zeros_like, ones_like, full_like = Tensor.zeros_like, Tensor.ones_like, Tensor.full_like
-randn_like, rand_like = Tensor.randn_like, Tensor.rand_like
-
-# torch-named top-level functions (issue 15), one block per op family:
-# -- factories, random and reductions --
-# -- elementwise and activations --
-# -- shape, indexing and linear algebra --
 
 __all__ = [
     "Function", "GradcheckError", "Tensor", "arange", "autocast", "concatenate", "empty", "enable_grad", "full",
@@ -35,3 +40,84 @@ __all__ = [
 ]
 # -- kernels and optimizer steps (issue 14) --
 __all__ += ["adam_", "tune_cpu"]
+
+# torch-named top-level functions (issue 15), one block per op family:
+# -- factories, random and reductions --
+from engine import return_types  # noqa: E402
+from engine.dtypes import (  # noqa: E402
+    bool,
+    double,
+    float,
+    float16,
+    float32,
+    float64,
+    half,
+    int,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    short,
+    uint8,
+)
+from engine.factories import (  # noqa: E402
+    as_tensor,
+    bernoulli,
+    empty_like,
+    eye,
+    from_numpy,
+    linspace,
+    logspace,
+    multinomial,
+    normal,
+    randint,
+    randint_like,
+    randperm,
+    tensor,
+)
+from engine.reductions import (  # noqa: E402
+    all,
+    amax,
+    amin,
+    aminmax,
+    any,
+    argmax,
+    argmin,
+    argsort,
+    count_nonzero,
+    cummax,
+    cummin,
+    cumprod,
+    cumsum,
+    kthvalue,
+    logcumsumexp,
+    logsumexp,
+    max,
+    mean,
+    median,
+    min,
+    msort,
+    nansum,
+    norm,
+    prod,
+    sort,
+    std,
+    std_mean,
+    sum,
+    topk,
+    unique,
+    var,
+    var_mean,
+)
+
+__all__ += [
+    "return_types", "bool", "double", "float", "float16", "float32", "float64", "half", "int", "int8", "int16",
+    "int32", "int64", "long", "short", "uint8", "as_tensor", "bernoulli", "empty_like", "eye", "from_numpy",
+    "linspace", "logspace", "multinomial", "normal", "randint", "randint_like", "randperm", "tensor", "all", "amax",
+    "amin", "aminmax", "any", "argmax", "argmin", "argsort", "count_nonzero", "cummax", "cummin", "cumprod", "cumsum",
+    "kthvalue", "logcumsumexp", "logsumexp", "max", "mean", "median", "min", "msort", "nansum", "norm", "prod", "sort",
+    "std", "std_mean", "sum", "topk", "unique", "var", "var_mean",
+]
+# -- elementwise and activations --
+# -- shape, indexing and linear algebra --

@@ -98,6 +98,9 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors (None allowed for optional inputs) and record it."""
+        for t in inputs:
+            if t is not None and not isinstance(t, Tensor):
+                _not_a_tensor(cls.__name__, inputs)
         if len(inputs) > 1:
             _check_same_kind(cls.__name__, inputs)
         fn = cls()
@@ -144,6 +147,17 @@ class Function:
         self.freed = True
         if hasattr(self, "__dict__"):  # arrays an op kept as attributes (masks, stats)
             self.__dict__.clear()
+
+
+def _not_a_tensor(op: str, inputs) -> None:
+    """Raise the TypeError for the first input that is not a Tensor (a NumPy array, a list, a
+    number): without it the op fails deep inside with a cryptic error."""
+    for i, t in enumerate(inputs):
+        if t is not None and not isinstance(t, Tensor):
+            kind = type(t)
+            module = kind.__module__.split(".")[0]
+            name = kind.__name__ if module == "builtins" else f"{module}.{kind.__name__}"
+            raise TypeError(f"{op.lower()}: argument {i} must be a Tensor, got {name}; wrap it with engine.tensor(...)")
 
 
 def _check_same_kind(op: str, inputs) -> None:

@@ -151,7 +151,8 @@ def self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0, window: int
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` with weight (out, in), as torch.nn.functional.linear."""
-    return M.Linear.apply(x, weight, bias, compute_dtype=autocast_dtype() if x.dtype == "float32" else None)
+    fp32 = getattr(x, "dtype", None) == "float32"  # a non-Tensor x gets Function.apply's TypeError
+    return M.Linear.apply(x, weight, bias, compute_dtype=autocast_dtype() if fp32 else None)
 
 
 def gelu(x: Tensor, approximate: str = "tanh") -> Tensor:

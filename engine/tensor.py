@@ -12,13 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from engine import function
+from engine import function, return_types
 from engine.backend import array_module, check_device, device_of, get_xp, to_device, to_numpy
+from engine.dtypes import to_dtype
 from engine.function import Function, is_grad_enabled
 from engine.ops import elementwise as E
 from engine.ops import matmul as M
 from engine.ops import movement as Mv
 from engine.ops import reduce as R
+from engine.ops import scan as R_scan
 from engine.rng import generator
 
 
@@ -107,6 +109,26 @@ class Tensor:
     def numel(self) -> int:
         return int(self.data.size)
 
+    nelement = numel
+
+    def dim(self) -> int:
+        """The number of dimensions (torch's ``x.dim()``)."""
+        return self.ndim
+
+    ndimension = dim
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device == "gpu"
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.data.nbytes)
+
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -132,20 +154,36 @@ class Tensor:
     def tolist(self):
         return self.numpy().tolist()
 
-    def to(self, device: str) -> Tensor:
-        """This tensor on ``device`` ("cpu" or "gpu"); differentiable."""
-        device = check_device(device)
-        if device == self.device:
-            return self
-        get_xp(device)  # raises with install help when the GPU is missing
-        return E.ToDevice.apply(self, device=device)
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: bool = False) -> Tensor:
+        """torch's forms: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)``
+        (its device and dtype), and ``device=``/``dtype=``; differentiable.
+
+        >>> Tensor([1.5]).to("float64").dtype, Tensor([1.5]).to("cpu", "int64").tolist()
+        (dtype('float64'), [1])
+        """
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, str) and (a in ("cpu", "gpu", "cuda") or a.startswith("cuda:") or not _is_dtype(a)):
+                device = a
+            elif a is not None:
+                dtype = a
+        out = self
+        if device is not None:
+            device = check_device(device)
+            if device != self.device:
+                get_xp(device)  # raises with install help when the GPU is missing
+                out = E.ToDevice.apply(self, device=device)
+        if dtype is not None:
+            out = out.astype(dtype)
+        return out.clone() if copy and out is self else out
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
 
     def astype(self, dtype) -> Tensor:
         """A copy cast to ``dtype``; differentiable between float dtypes."""
-        dtype = np.dtype(dtype)
+        dtype = to_dtype(dtype)
         if dtype == self.dtype:
             return self
         if dtype.kind != "f":
@@ -160,6 +198,43 @@ class Tensor:
 
     def half(self) -> Tensor:
         return self.astype(np.float16)
+
+    def long(self) -> Tensor:
+        return self.astype(np.int64)
+
+    def int(self) -> Tensor:
+        return self.astype(np.int32)
+
+    def bool(self) -> Tensor:
+        return self.astype(np.bool_)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor in ``other``'s dtype."""
+        return self.astype(other.dtype)
+
+    def type(self, dtype=None):
+        """The dtype's name (no argument) or a cast to ``dtype``."""
+        return str(self.dtype) if dtype is None else self.astype(dtype)
+
+    def clone(self) -> Tensor:
+        """A copy with its own memory; differentiable (the gradient passes through)."""
+        return E.Cast.apply(self, dtype=self.dtype)
+
+    def contiguous(self) -> Tensor:
+        """This tensor if its memory is C-contiguous, else a contiguous copy (differentiable)."""
+        if self.data.flags.c_contiguous:
+            return self
+        return self.clone() if self.ndim <= 1 else self.reshape(-1).reshape(self.shape)
+
+    def is_contiguous(self) -> bool:
+        return bool(self.data.flags.c_contiguous)
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.kind == "f"
+
+    def element_size(self) -> int:
+        """Bytes per entry."""
+        return self.dtype.itemsize
 
     def detach(self) -> Tensor:
         """The same array, cut from the graph (it shares the version counter: an in-place
@@ -437,41 +512,366 @@ class Tensor:
         return Mv.Tri.apply(self, k=k, upper=True)
 
     # ---- reductions ---------------------------------------------------------------------------
-    def sum(self, axis=None, keepdims: bool = False) -> Tensor:
-        return R.Sum.apply(self, axis=axis, keepdims=keepdims)
+    # torch's positional order (dim, keepdim); NumPy's axis=/keepdims= spellings are accepted too.
+    def sum(self, dim=None, keepdim=None, *, dtype=None, axis=None, keepdims=None) -> Tensor:
+        """Sum over ``dim`` (None: all; int, tuple or list). Integer and bool tensors sum to int64.
 
-    def mean(self, axis=None, keepdims: bool = False) -> Tensor:
-        return R.Mean.apply(self, axis=axis, keepdims=keepdims)
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).sum(1, True).tolist()
+        [[3.0], [7.0]]
+        """
+        d, k = R.dim_arg("sum", dim, axis), R.keepdim_arg("sum", keepdim, keepdims)
+        x = self.to(dtype) if dtype is not None else (self.astype(np.int64) if self.dtype.kind in "biu" else self)
+        return R.Sum.apply(x, axis=d, keepdims=k)
 
-    def max(self, axis=None, keepdims: bool = False) -> Tensor:
-        return R.Max.apply(self, axis=axis, keepdims=keepdims)
+    def mean(self, dim=None, keepdim=None, *, dtype=None, axis=None, keepdims=None) -> Tensor:
+        """Mean over ``dim``; floating-point tensors only (or pass ``dtype=``). Empty: nan."""
+        d, k = R.dim_arg("mean", dim, axis), R.keepdim_arg("mean", keepdim, keepdims)
+        x = self.to(dtype) if dtype is not None else self
+        if x.dtype.kind != "f":
+            raise RuntimeError(f"mean(): needs a floating-point tensor, got {x.dtype}; pass dtype= or cast first")
+        return R.Mean.apply(x, axis=d, keepdims=k)
 
-    def min(self, axis=None, keepdims: bool = False) -> Tensor:
-        return R.Min.apply(self, axis=axis, keepdims=keepdims)
+    def nansum(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        R.normalize_axis(R.dim_arg("nansum", dim, axis), self.ndim, "nansum")
+        x = self.masked_fill(self != self, 0.0) if self.dtype.kind == "f" else self
+        return x.sum(dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def logsumexp(self, axis=None, keepdims: bool = False) -> Tensor:
-        return R.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
+    def prod(self, dim=None, keepdim=None, *, dtype=None, axis=None, keepdims=None) -> Tensor:
+        """Product over ``dim``; its gradient is exact where entries are 0."""
+        d, k = R.dim_arg("prod", dim, axis), R.keepdim_arg("prod", keepdim, keepdims)
+        x = self.to(dtype) if dtype is not None else (self.astype(np.int64) if self.dtype.kind in "biu" else self)
+        return R.Prod.apply(x, axis=d, keepdims=k)
 
-    def var(self, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        """Variance with NumPy's ``ddof`` (0 by default; torch's default is ddof=1)."""
-        axes = R.normalize_axis(axis, self.ndim)
+    def _one_dim(self, op: str, dim) -> int:
+        """A single dim (int) as a non-negative int; 0 for a 0-d tensor."""
+        if isinstance(dim, (tuple, list)) or isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"{op}(): dim must be an int, got {dim!r}")
+        axes = R.normalize_axis(int(dim), self.ndim, op)
+        return axes[0] if axes else 0
+
+    def _pick(self, op: str, index, axis: int, keepdim: bool, kind):
+        """(values, indices) of ``index`` (keepdim shape) along ``axis``; values carry the gradient."""
+        x = self.reshape(1) if self.ndim == 0 else self
+        values = R_scan.TakeAlong.apply(x, index=index, axis=axis)
+        if self.ndim == 0:
+            return kind(values.reshape(()), Tensor(index.reshape(())))
+        if not keepdim:
+            values = values.squeeze(axis)
+            index = index.squeeze(axis)
+        return kind(values, Tensor(index))
+
+    def _arg_extremum(self, op: str, dim, keepdim: bool):
+        """The keepdim int64 index array of the max/min along ``dim`` (first one on ties; nan wins)."""
+        axis = self._one_dim(op, dim)
+        x = self.data.reshape(1) if self.ndim == 0 else self.data
+        if x.shape[axis] == 0:
+            raise IndexError(f"{op}(): cannot reduce dim {axis} of size 0 (shape {self.shape})")
+        xp = array_module(x)
+        fn = xp.argmax if op in ("max", "argmax") else xp.argmin
+        return axis, xp.expand_dims(fn(x, axis=axis), axis).astype(np.int64)
+
+    def max(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        """No dim: the largest entry (the gradient splits evenly among ties). With a dim: a
+        named tuple ``(values, indices)``, the first index on ties, the gradient to it.
+        ``x.max(other)`` is ``maximum``.
+
+        >>> v, i = Tensor([[1.0, 5.0, 5.0]]).max(1); (v.tolist(), i.tolist())
+        ([5.0], [1])
+        """
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        d, k = R.dim_arg("max", dim, axis), R.keepdim_arg("max", keepdim, keepdims)
+        if d is None:
+            return R.Max.apply(self)
+        ax, idx = self._arg_extremum("max", d, k)
+        return self._pick("max", idx, ax, k, return_types.max)
+
+    def min(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        """Like ``max``: the smallest entry, or ``(values, indices)`` along a dim."""
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        d, k = R.dim_arg("min", dim, axis), R.keepdim_arg("min", keepdim, keepdims)
+        if d is None:
+            return R.Min.apply(self)
+        ax, idx = self._arg_extremum("min", d, k)
+        return self._pick("min", idx, ax, k, return_types.min)
+
+    def amax(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        """The largest entries over ``dim`` (None: all; int or tuple); ties split the gradient evenly."""
+        d = R.dim_arg("amax", dim, axis)
+        R.normalize_axis(d, self.ndim, "amax")  # errors name amax
+        return R.Max.apply(self, axis=d, keepdims=R.keepdim_arg("amax", keepdim, keepdims))
+
+    def amin(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        d = R.dim_arg("amin", dim, axis)
+        R.normalize_axis(d, self.ndim, "amin")
+        return R.Min.apply(self, axis=d, keepdims=R.keepdim_arg("amin", keepdim, keepdims))
+
+    def aminmax(self, *, dim=None, keepdim=False):
+        """``(min, max)`` as a named tuple, over all entries or one dim."""
+        return return_types.aminmax(self.amin(dim, keepdim), self.amax(dim, keepdim))
+
+    def _argext(self, op: str, dim, keepdim, axis, keepdims) -> Tensor:
+        d, k = R.dim_arg(op, dim, axis), R.keepdim_arg(op, keepdim, keepdims)
+        if d is None:
+            if self.numel() == 0:
+                raise RuntimeError(f"{op}(): cannot take the {op} of an empty tensor without a dim")
+            _, idx = self.reshape(-1)._arg_extremum(op, 0, False)
+            return Tensor(idx.reshape((1,) * self.ndim if k else ()))
+        ax, idx = self._arg_extremum(op, d, k)
+        if self.ndim == 0:
+            return Tensor(idx.reshape(()))
+        return Tensor(idx if k else idx.squeeze(ax))
+
+    def argmax(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        """The int64 index of the largest entry (flat when no dim; the first on ties)."""
+        return self._argext("argmax", dim, keepdim, axis, keepdims)
+
+    def argmin(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        return self._argext("argmin", dim, keepdim, axis, keepdims)
+
+    def logsumexp(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        """``log(sum(exp(x)))`` over ``dim``, computed stably."""
+        d, k = R.dim_arg("logsumexp", dim, axis), R.keepdim_arg("logsumexp", keepdim, keepdims)
+        x = self if self.dtype.kind == "f" else self.astype(np.float32)
+        return R.LogSumExp.apply(x, axis=d, keepdims=k)
+
+    def _correction(self, op: str, dim, unbiased, keepdim, correction, ddof):
+        """Sort out torch's var(dim, unbiased, keepdim) / var(dim, *, correction, keepdim) forms,
+        and the old NumPy form var(axis, keepdims, ddof)."""
+        if isinstance(dim, bool):  # x.var(True): unbiased
+            dim, unbiased = None, dim
+        if keepdim is not None and not isinstance(keepdim, bool) and isinstance(keepdim, int):
+            unbiased, keepdim, ddof = None, unbiased, keepdim  # (axis, keepdims, ddof)
+        given = [c for c in (unbiased, correction, ddof) if c is not None]
+        if len(given) > 1:
+            raise TypeError(f"{op}(): pass one of unbiased=, correction= and ddof=")
+        if unbiased is not None:
+            return dim, keepdim, int(bool(unbiased))
+        return dim, keepdim, (1 if not given else given[0])
+
+    def var(self, dim=None, unbiased=None, keepdim=None, *, correction=None, ddof=None,
+            axis=None, keepdims=None) -> Tensor:
+        """Variance over ``dim`` with torch's ``correction`` (default 1; ``unbiased=`` and NumPy's
+        ``ddof=`` spell it too): sum((x - mean)^2) / max(N - correction, 0), inf or nan at 0 as torch.
+
+        >>> Tensor([1.0, 2.0, 3.0, 4.0]).var().item()
+        1.666...
+        """
+        dim, keepdim, c = self._correction("var", dim, unbiased, keepdim, correction, ddof)
+        d, k = R.dim_arg("var", dim, axis), R.keepdim_arg("var", keepdim, keepdims)
+        if self.dtype.kind != "f":
+            raise RuntimeError(f"var(): needs a floating-point tensor, got {self.dtype}")
+        axes = R.normalize_axis(d, self.ndim, "var")
         n = math.prod(self.shape[a] for a in axes)
-        d = self - self.mean(axis=axes, keepdims=True)
-        return (d * d).sum(axis=axes, keepdims=keepdims) * (1.0 / max(n - ddof, 0) if n > ddof else math.nan)
+        dev = self - self.mean(axes, True)
+        ss = (dev * dev).sum(axes, k)
+        if n > c:
+            return ss * (1.0 / (n - c))
+        with np.errstate(invalid="ignore"):
+            return ss * math.inf  # x / 0 = inf and 0 / 0 = nan, as torch
 
-    def std(self, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        """Standard deviation; where it is 0 its gradient is 0, as in torch (sqrt'(0) would give nan)."""
-        v = self.var(axis=axis, keepdims=keepdims, ddof=ddof)
-        positive = v.data > 0
-        one, zero = (Tensor(array_module(v.data).asarray(c, dtype=v.dtype)) for c in (1, 0))
-        safe = E.Where.apply(v, one, cond=positive)  # 1 where var is 0
-        return E.Where.apply(safe.sqrt(), zero, cond=positive)
+    def std(self, dim=None, unbiased=None, keepdim=None, *, correction=None, ddof=None,
+            axis=None, keepdims=None) -> Tensor:
+        """Standard deviation (see ``var``); where it is 0 its gradient is 0, as in torch."""
+        v = self.var(dim, unbiased, keepdim, correction=correction, ddof=ddof, axis=axis, keepdims=keepdims)
+        return _safe_sqrt(v)
 
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        return Tensor(self.data.argmax(axis=axis, keepdims=keepdims))
+    def var_mean(self, dim=None, unbiased=None, keepdim=None, *, correction=None, ddof=None,
+                 axis=None, keepdims=None) -> tuple[Tensor, Tensor]:
+        """``(var, mean)`` as torch.var_mean."""
+        v = self.var(dim, unbiased, keepdim, correction=correction, ddof=ddof, axis=axis, keepdims=keepdims)
+        dim, keepdim, _ = self._correction("var_mean", dim, unbiased, keepdim, correction, ddof)
+        d, k = R.dim_arg("var_mean", dim, axis), R.keepdim_arg("var_mean", keepdim, keepdims)
+        return v, self.mean(R.normalize_axis(d, self.ndim, "var_mean"), k)
 
-    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        return Tensor(self.data.argmin(axis=axis, keepdims=keepdims))
+    def std_mean(self, dim=None, unbiased=None, keepdim=None, *, correction=None, ddof=None,
+                 axis=None, keepdims=None) -> tuple[Tensor, Tensor]:
+        """``(std, mean)`` as torch.std_mean."""
+        v, m = self.var_mean(dim, unbiased, keepdim, correction=correction, ddof=ddof, axis=axis, keepdims=keepdims)
+        return _safe_sqrt(v), m
+
+    def any(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        """Whether any entry is nonzero (bool, no gradient)."""
+        d, k = R.dim_arg("any", dim, axis), R.keepdim_arg("any", keepdim, keepdims)
+        return Tensor(self.data.astype(bool).any(axis=R.normalize_axis(d, self.ndim, "any"), keepdims=k))
+
+    def all(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        """Whether every entry is nonzero (bool, no gradient)."""
+        d, k = R.dim_arg("all", dim, axis), R.keepdim_arg("all", keepdim, keepdims)
+        return Tensor(self.data.astype(bool).all(axis=R.normalize_axis(d, self.ndim, "all"), keepdims=k))
+
+    def count_nonzero(self, dim=None, *, axis=None) -> Tensor:
+        """How many entries are nonzero (int64)."""
+        axes = R.normalize_axis(R.dim_arg("count_nonzero", dim, axis), self.ndim, "count_nonzero")
+        return Tensor((self.data != 0).sum(axis=axes).astype(np.int64))
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
+        """The vector p-norm over ``dim`` (None: all entries): p = 1, 2 / 'fro', inf, -inf, 0
+        or any other number. The gradient of the 2-norm at 0 is 0, as torch.
+
+        >>> Tensor([3.0, 4.0]).norm().item()
+        5.0
+        """
+        x = self.to(dtype) if dtype is not None else self
+        if x.dtype.kind != "f":
+            raise RuntimeError(f"norm(): needs a floating-point tensor, got {x.dtype}")
+        if p == "fro" or p is None:
+            p = 2
+        if isinstance(p, str):
+            raise ValueError(f"norm(): p={p!r} is not supported (use a number, 'fro', inf or -inf)")
+        axes = R.normalize_axis(dim, x.ndim, "norm")
+        if p == math.inf:
+            return x.abs().amax(axes, keepdim)
+        if p == -math.inf:
+            return x.abs().amin(axes, keepdim)
+        if p == 0:
+            return (x != 0).astype(x.dtype).sum(axes, keepdim)
+        if p == 1:
+            return x.abs().sum(axes, keepdim)
+        if p == 2:
+            return _safe_pow((x * x).sum(axes, keepdim), 0.5)
+        return _safe_pow(_safe_pow(x.abs(), float(p)).sum(axes, keepdim), 1.0 / p)  # 0 at 0 for p < 1 too
+
+    # ---- scans and sorting ----------------------------------------------------------------------
+    def _scan(self, op: str, fn: type[Function], dim, axis, dtype=None) -> Tensor:
+        d = R.dim_arg(op, dim, axis)
+        if d is None:
+            raise TypeError(f"{op}(): missing the required argument 'dim'")
+        ax = self._one_dim(op, d)
+        x = self.to(dtype) if dtype is not None else (self.astype(np.int64) if self.dtype.kind in "biu" else self)
+        if x.ndim == 0:
+            return fn.apply(x.reshape(1), axis=0).reshape(())
+        return fn.apply(x, axis=ax)
+
+    def cumsum(self, dim=None, *, dtype=None, axis=None) -> Tensor:
+        """Running sum along ``dim`` (required, as in torch); integers give int64.
+
+        >>> Tensor([1.0, 2.0, 3.0]).cumsum(0).tolist()
+        [1.0, 3.0, 6.0]
+        """
+        return self._scan("cumsum", R_scan.Cumsum, dim, axis, dtype)
+
+    def cumprod(self, dim=None, *, dtype=None, axis=None) -> Tensor:
+        """Running product along ``dim``; the gradient is exact where entries are 0."""
+        return self._scan("cumprod", R_scan.Cumprod, dim, axis, dtype)
+
+    def logcumsumexp(self, dim=None, *, axis=None) -> Tensor:
+        """``log(cumsum(exp(x)))`` along ``dim``, computed stably."""
+        x = self if self.dtype.kind == "f" else self.astype(np.float32)
+        return x._scan("logcumsumexp", R_scan.LogCumSumExp, dim, axis)
+
+    def _cumext(self, op: str, dim, axis):
+        d = R.dim_arg(op, dim, axis)
+        if d is None:
+            raise TypeError(f"{op}(): missing the required argument 'dim'")
+        ax = self._one_dim(op, d)
+        x = self.data.reshape(1) if self.ndim == 0 else self.data
+        xp = array_module(x)
+        xm = to_numpy(x)  # ufunc.accumulate is NumPy's; index bookkeeping on the host
+        acc = (np.maximum if op == "cummax" else np.minimum).accumulate(xm, axis=ax)
+        hit = (xm == acc) | (np.isnan(xm) if xm.dtype.kind == "f" else False)  # the latest tie wins
+        pos = np.arange(xm.shape[ax] if xm.ndim else 1).reshape([-1 if i == ax else 1 for i in range(xm.ndim)])
+        idx = np.maximum.accumulate(np.where(hit, pos, 0), axis=ax).astype(np.int64)
+        idx = xp.asarray(idx) if xp is not np else idx
+        x_t = self.reshape(1) if self.ndim == 0 else self
+        values = R_scan.TakeAlong.apply(x_t, index=idx, axis=ax)
+        kind = return_types.cummax if op == "cummax" else return_types.cummin
+        if self.ndim == 0:
+            return kind(values.reshape(()), Tensor(idx.reshape(())))
+        return kind(values, Tensor(idx))
+
+    def cummax(self, dim=None, *, axis=None):
+        """Running max along ``dim``: ``(values, indices)`` (the latest index on ties, as torch)."""
+        return self._cumext("cummax", dim, axis)
+
+    def cummin(self, dim=None, *, axis=None):
+        return self._cumext("cummin", dim, axis)
+
+    def _argsort(self, op: str, dim: int, descending: bool):
+        """Stable argsort along ``dim`` (nan sorts as the largest) as a keepdim-free int64 array."""
+        ax = self._one_dim(op, dim)
+        x = self.data.reshape(1) if self.ndim == 0 else self.data
+        xp = array_module(x)
+        if not descending:
+            return ax, xp.argsort(x, axis=ax, kind="stable").astype(np.int64)
+        # Stable descending: sort the reversed array ascending, reverse back, map the positions.
+        n = x.shape[ax]
+        rev = xp.flip(xp.argsort(xp.flip(x, ax), axis=ax, kind="stable"), ax)
+        return ax, (n - 1 - rev).astype(np.int64)
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        """``(values, indices)`` sorted along ``dim``; ties keep their order (always stable).
+
+        >>> Tensor([3.0, 1.0, 2.0]).sort().indices.tolist()
+        [1, 2, 0]
+        """
+        ax, idx = self._argsort("sort", dim, descending)
+        return self._pick("sort", idx, ax, True, return_types.sort)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        ax, idx = self._argsort("argsort", dim, descending)
+        return Tensor(idx.reshape(()) if self.ndim == 0 else idx)
+
+    def msort(self) -> Tensor:
+        return self.sort(0).values
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+        """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)``."""
+        ax = self._one_dim("topk", dim)
+        n = self.shape[ax] if self.ndim else 1
+        if not 0 <= k <= n:
+            raise RuntimeError(f"topk(): k={k} is out of range for dim {ax} of size {n} (shape {self.shape})")
+        ax, idx = self._argsort("topk", dim, largest)
+        idx = idx[(slice(None),) * ax + (slice(0, k),)]
+        return self._pick("topk", idx, ax, True, return_types.topk)
+
+    def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False):
+        """The ``k``-th smallest entry (1-based) along ``dim``: ``(values, indices)``."""
+        ax = self._one_dim("kthvalue", dim)
+        n = self.shape[ax] if self.ndim else 1
+        if not 1 <= k <= n:
+            raise RuntimeError(f"kthvalue(): k={k} is out of range for dim {ax} of size {n} (shape {self.shape})")
+        ax, idx = self._argsort("kthvalue", dim, False)
+        idx = idx[(slice(None),) * ax + (slice(k - 1, k),)]
+        return self._pick("kthvalue", idx, ax, keepdim, return_types.kthvalue)
+
+    def median(self, dim=None, keepdim: bool = False, *, axis=None):
+        """No dim: the lower median (nan if any entry is nan; ties share the gradient).
+        With a dim: ``(values, indices)`` of the lower median along it."""
+        d = R.dim_arg("median", dim, axis)
+        if d is None:
+            return R.Median.apply(self)
+        ax, idx = self._argsort("median", d, False)
+        x = self.data.reshape(1) if self.ndim == 0 else self.data
+        n = x.shape[ax]
+        if n == 0:
+            raise IndexError(f"median(): cannot reduce dim {ax} of size 0 (shape {self.shape})")
+        xp = array_module(x)
+        pick = idx[(slice(None),) * ax + (slice((n - 1) // 2, (n - 1) // 2 + 1),)]
+        if x.dtype.kind == "f":  # a slice with a nan has median nan, at its first nan
+            nan = xp.isnan(x)
+            first_nan = xp.expand_dims(xp.argmax(nan, axis=ax), ax).astype(np.int64)
+            pick = xp.where(xp.expand_dims(nan.any(axis=ax), ax), first_nan, pick)
+        return self._pick("median", pick, ax, keepdim, return_types.median)
+
+    def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,  # noqa: A002
+               dim=None):
+        """The distinct entries, sorted (no gradient); optionally the inverse map and counts."""
+        xm = self.numpy()
+        if dim is None:
+            vals, inv, counts = np.unique(xm, return_inverse=True, return_counts=True)
+            inv = inv.reshape(self.shape)
+        else:
+            axis = self._one_dim("unique", dim)
+            vals, inv, counts = np.unique(xm, return_inverse=True, return_counts=True, axis=axis)
+            inv = inv.reshape(-1)
+        out = [Tensor(vals, device=self.device)]
+        if return_inverse:
+            out.append(Tensor(inv.astype(np.int64), device=self.device))
+        if return_counts:
+            out.append(Tensor(counts.astype(np.int64), device=self.device))
+        return out[0] if len(out) == 1 else tuple(out)
 
     # ---- movement -----------------------------------------------------------------------------
     def reshape(self, *shape) -> Tensor:
@@ -582,63 +982,155 @@ class Tensor:
     # ---- linear algebra (torch names) ---------------------------------------------------------
 
     # ---- factories ----------------------------------------------------------------------------
+    # The implementations live in engine/factories.py (engine.zeros, engine.randint, ...).
     @staticmethod
-    def zeros(*shape, dtype="float32", device: str = "cpu", requires_grad: bool = False) -> Tensor:
-        return Tensor(get_xp(device).zeros(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+    def zeros(*size, **kw) -> Tensor:
+        from engine import factories
+        return factories.zeros(*size, **kw)
 
     @staticmethod
-    def ones(*shape, dtype="float32", device: str = "cpu", requires_grad: bool = False) -> Tensor:
-        return Tensor(get_xp(device).ones(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad)
+    def ones(*size, **kw) -> Tensor:
+        from engine import factories
+        return factories.ones(*size, **kw)
 
     @staticmethod
-    def full(shape, fill_value, dtype="float32", device: str = "cpu", requires_grad: bool = False) -> Tensor:
-        return Tensor(get_xp(device).full(_shape_arg((shape,)), fill_value, dtype=dtype), requires_grad=requires_grad)
+    def full(size, fill_value, **kw) -> Tensor:
+        from engine import factories
+        return factories.full(size, fill_value, **kw)
 
     @staticmethod
-    def empty(*shape, dtype="float32", device: str = "cpu") -> Tensor:
-        return Tensor(get_xp(device).empty(_shape_arg(shape), dtype=dtype))
+    def empty(*size, **kw) -> Tensor:
+        from engine import factories
+        return factories.empty(*size, **kw)
 
     @staticmethod
-    def randn(*shape, dtype="float32", device: str = "cpu", requires_grad: bool = False, generator=None) -> Tensor:
+    def randn(*size, **kw) -> Tensor:
         """Standard normal samples from the seeded default generator (see ``engine.manual_seed``)."""
-        gen = generator or _default_generator(device)
-        return Tensor(_sample(gen.standard_normal, _shape_arg(shape), dtype), requires_grad=requires_grad)
+        from engine import factories
+        return factories.randn(*size, **kw)
 
     @staticmethod
-    def rand(*shape, dtype="float32", device: str = "cpu", requires_grad: bool = False, generator=None) -> Tensor:
+    def rand(*size, **kw) -> Tensor:
         """Uniform [0, 1) samples from the seeded default generator."""
-        gen = generator or _default_generator(device)
-        return Tensor(_sample(gen.random, _shape_arg(shape), dtype), requires_grad=requires_grad)
+        from engine import factories
+        return factories.rand(*size, **kw)
 
     @staticmethod
-    def arange(start, stop=None, step=1, dtype=None, device: str = "cpu") -> Tensor:
-        if dtype is None:
-            is_int = all(isinstance(v, int) for v in (start, stop if stop is not None else 0, step))
-            dtype = "int64" if is_int else "float32"
-        args = (start,) if stop is None else (start, stop, step)
-        return Tensor(get_xp(device).arange(*args, dtype=dtype))
+    def arange(start, end=None, step=1, **kw) -> Tensor:
+        from engine import factories
+        return factories.arange(start, end, step, **kw)
 
     def zeros_like(self, **kw) -> Tensor:
         """Zeros with this tensor's shape, dtype and device (``dtype=``, ``device=``,
         ``requires_grad=`` override them). Also ``engine.zeros_like(x)``; likewise the
-        ones/full/randn/rand variants below.
+        ones/full/empty/randn/rand/randint variants below.
 
         >>> Tensor([1.0, 2.0]).zeros_like().tolist()
         [0.0, 0.0]
         """
-        return Tensor.zeros(*self.shape, **{"dtype": self.dtype, "device": self.device, **kw})
+        from engine import factories
+        return factories.zeros_like(self, **kw)
 
     def ones_like(self, **kw) -> Tensor:
-        return Tensor.ones(*self.shape, **{"dtype": self.dtype, "device": self.device, **kw})
+        from engine import factories
+        return factories.ones_like(self, **kw)
+
+    def empty_like(self, **kw) -> Tensor:
+        from engine import factories
+        return factories.empty_like(self, **kw)
 
     def full_like(self, fill_value, **kw) -> Tensor:
-        return Tensor.full(self.shape, fill_value, **{"dtype": self.dtype, "device": self.device, **kw})
+        from engine import factories
+        return factories.full_like(self, fill_value, **kw)
 
     def randn_like(self, **kw) -> Tensor:
-        return Tensor.randn(*self.shape, **{"dtype": self.dtype, "device": self.device, **kw})
+        from engine import factories
+        return factories.randn_like(self, **kw)
 
     def rand_like(self, **kw) -> Tensor:
-        return Tensor.rand(*self.shape, **{"dtype": self.dtype, "device": self.device, **kw})
+        from engine import factories
+        return factories.rand_like(self, **kw)
+
+    def randint_like(self, low: int = 0, high: int | None = None, **kw) -> Tensor:
+        from engine import factories
+        return factories.randint_like(self, low, high, **kw)
+
+    # new_*: this tensor's dtype and device unless given, as torch.
+    def _new(self, kw: dict) -> dict:
+        return {"dtype": self.dtype, "device": self.device, **kw}
+
+    def new_zeros(self, *size, **kw) -> Tensor:
+        """Zeros of ``size`` with this tensor's dtype and device.
+
+        >>> Tensor([1, 2]).new_zeros(2, 2).dtype
+        dtype('int64')
+        """
+        from engine import factories
+        return factories.zeros(*size, **self._new(kw))
+
+    def new_ones(self, *size, **kw) -> Tensor:
+        from engine import factories
+        return factories.ones(*size, **self._new(kw))
+
+    def new_empty(self, *size, **kw) -> Tensor:
+        from engine import factories
+        return factories.empty(*size, **self._new(kw))
+
+    def new_full(self, size, fill_value, **kw) -> Tensor:
+        from engine import factories
+        return factories.full(size, fill_value, **self._new(kw))
+
+    def new_tensor(self, data, **kw) -> Tensor:
+        from engine import factories
+        return factories.tensor(data, **self._new(kw))
+
+    # In-place initialisers: outside the graph, they bump the version counter like add_.
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+        """Fill with U(a, b) samples."""
+        self._check_inplace("uniform_")
+        gen = generator or _default_generator(self.device)
+        self.data[...] = _sample(gen.random, self.shape, self.dtype) * (b - a) + a
+        return self
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+        """Fill with N(mean, std²) samples."""
+        self._check_inplace("normal_")
+        gen = generator or _default_generator(self.device)
+        self.data[...] = _sample(gen.standard_normal, self.shape, self.dtype) * std + mean
+        return self
+
+    def bernoulli_(self, p: float = 0.5, *, generator=None) -> Tensor:
+        """Fill with 0/1 samples, 1 with probability ``p`` (a float or a tensor)."""
+        self._check_inplace("bernoulli_")
+        gen = generator or _default_generator(self.device)
+        p = p.data if isinstance(p, Tensor) else p
+        self.data[...] = gen.random(self.shape, dtype=np.float64) < p
+        return self
+
+    def random_(self, low: int = 0, high: int | None = None, *, generator=None) -> Tensor:
+        """Fill with random ints in [low, high) (``random_(high)`` too)."""
+        from engine import factories
+        if high is None:
+            low, high = 0, low
+        vals = factories.randint(low, high, self.shape, generator=generator, device=self.device)
+        self._check_inplace("random_")
+        self.data[...] = vals.data
+        return self
+
+    def exponential_(self, lambd: float = 1.0, *, generator=None) -> Tensor:
+        self._check_inplace("exponential_")
+        gen = generator or _default_generator(self.device)
+        self.data[...] = -array_module(self.data).log1p(-gen.random(self.shape, dtype=np.float64)) / lambd
+        return self
+
+    def bernoulli(self, p: float | None = None, *, generator=None) -> Tensor:
+        """0/1 samples with probabilities from this tensor (or ``p``), in its dtype."""
+        from engine import factories
+        return factories.bernoulli(self, p, generator=generator)
+
+    def multinomial(self, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
+        from engine import factories
+        return factories.multinomial(self, num_samples, replacement, generator=generator)
 
 
 function.Tensor = Tensor
@@ -657,6 +1149,27 @@ def _sample(method, shape: tuple, dtype):
     if dtype in (np.float32, np.float64):
         return method(shape, dtype=dtype)
     return method(shape, dtype=np.float32).astype(dtype)
+
+
+def _is_dtype(name: str) -> bool:
+    try:
+        to_dtype(name)
+    except TypeError:
+        return False
+    return True
+
+
+def _safe_pow(s: Tensor, e: float) -> Tensor:
+    """``s ** e`` for s >= 0 that is 0 with gradient 0 where s is 0 (sqrt's kink), as torch's
+    norm and std; nan and inf pass through."""
+    nonzero = s.data != 0
+    one, zero = (Tensor(array_module(s.data).asarray(c, dtype=s.dtype)) for c in (1, 0))
+    safe = E.Where.apply(s, one, cond=nonzero)
+    return E.Where.apply(safe.sqrt() if e == 0.5 else safe ** e, zero, cond=nonzero)
+
+
+def _safe_sqrt(v: Tensor) -> Tensor:
+    return _safe_pow(v, 0.5)
 
 
 def _shape_arg(shape) -> tuple:

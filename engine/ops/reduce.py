@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+
+import numpy as np
 
 from engine.function import Function
 
@@ -59,8 +62,10 @@ def expand_reduced(g, in_shape: tuple, axes: tuple, keepdims: bool):
 
 
 class Sum(Function):
+    """Sum over ``axis``; the gradient broadcasts back. An empty axis sums to 0."""
+
     def forward(self, a, axis=None, keepdims=False):
-        self.axes = normalize_axis(axis, a.ndim)
+        self.axes = normalize_axis(axis, a.ndim, "sum")
         self.in_shape, self.keepdims = a.shape, keepdims
         return a.sum(axis=self.axes, keepdims=keepdims)
 
@@ -70,30 +75,48 @@ class Sum(Function):
 
 
 class Mean(Function):
+    """Mean over ``axis``; the mean of an empty axis is nan, as in torch."""
+
     def forward(self, a, axis=None, keepdims=False):
-        self.axes = normalize_axis(axis, a.ndim)
+        xp = self.xp
+        self.axes = normalize_axis(axis, a.ndim, "mean")
         self.in_shape, self.keepdims = a.shape, keepdims
         self.count = math.prod(a.shape[i] for i in self.axes)
+        if self.count == 0:  # NumPy warns; torch quietly gives nan
+            shape = [1 if i in self.axes else s for i, s in enumerate(a.shape)] if keepdims else \
+                [s for i, s in enumerate(a.shape) if i not in self.axes]
+            return xp.full(shape, xp.nan, dtype=a.dtype)
         return a.mean(axis=self.axes, keepdims=keepdims)
 
     def backward(self, g):
         g = expand_reduced(g, self.in_shape, self.axes, self.keepdims)
-        return self.xp.broadcast_to(g / self.count, self.in_shape)
+        return self.xp.broadcast_to(g / max(self.count, 1), self.in_shape)
+
+
+def _reduced_shape(shape: tuple, axes: tuple, keepdims: bool) -> list:
+    if keepdims:
+        return [1 if i in axes else s for i, s in enumerate(shape)]
+    return [s for i, s in enumerate(shape) if i not in axes]
 
 
 class _Extremum(Function):
-    """max/min: the gradient goes to the extreme entries, split evenly among ties."""
+    """amax/amin (and max/min without a dim): the gradient goes to the extreme entries,
+    split evenly among ties, as torch does."""
 
     reduce_name = ""
 
     def forward(self, a, axis=None, keepdims=False):
-        if a.size == 0:
-            raise ValueError(f"{self.reduce_name}() of an empty tensor of shape {a.shape}")
-        self.axes = normalize_axis(axis, a.ndim)
+        self.axes = normalize_axis(axis, a.ndim, self.reduce_name)
+        if a.size == 0 and axis is None:
+            raise RuntimeError(f"{self.reduce_name}(): cannot reduce an empty tensor of shape {a.shape} "
+                               "without a dim (specify the dim)")
+        if any(a.shape[i] == 0 for i in self.axes):
+            raise IndexError(f"{self.reduce_name}(): cannot reduce an empty axis of a tensor of shape "
+                             f"{a.shape} (the reduction has no identity)")
         self.in_shape, self.keepdims = a.shape, keepdims
         out = getattr(a, self.reduce_name)(axis=self.axes, keepdims=True)
         self.save_for_backward(a, out)
-        return out if keepdims else out.reshape([s for i, s in enumerate(a.shape) if i not in self.axes])
+        return out if keepdims else out.reshape(_reduced_shape(a.shape, self.axes, False))
 
     def backward(self, g):
         a, out = self.saved
@@ -115,15 +138,71 @@ class LogSumExp(Function):
 
     def forward(self, a, axis=None, keepdims=False):
         xp = self.xp
-        self.axes = normalize_axis(axis, a.ndim)
+        self.axes = normalize_axis(axis, a.ndim, "logsumexp")
         self.in_shape, self.keepdims = a.shape, keepdims
-        m = a.max(axis=self.axes, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows give -inf, not nan
-        out = xp.log(xp.exp(a - m).sum(axis=self.axes, keepdims=True)) + m
+        if a.size == 0:  # log(0) = -inf, as torch
+            out = xp.full(_reduced_shape(a.shape, self.axes, True), -xp.inf, dtype=a.dtype)
+        else:
+            m = a.max(axis=self.axes, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows give -inf, not nan
+            with _quiet(xp):
+                out = xp.log(xp.exp(a - m).sum(axis=self.axes, keepdims=True)) + m
         self.save_for_backward(a, out)
-        return out if keepdims else out.reshape([s for i, s in enumerate(a.shape) if i not in self.axes])
+        return out if keepdims else out.reshape(_reduced_shape(a.shape, self.axes, False))
 
     def backward(self, g):
         a, out = self.saved
         g = expand_reduced(g, self.in_shape, self.axes, self.keepdims)
         return g * self.xp.exp(a - out)
+
+
+class Prod(Function):
+    """Product over ``axis``. Its gradient is the product of the *other* entries, taken as
+    (exclusive prefix product) * (exclusive suffix product), so zeros are exact: one zero
+    gets the product of the rest, and with several zeros every gradient is 0."""
+
+    def forward(self, a, axis=None, keepdims=False):
+        self.axes = normalize_axis(axis, a.ndim, "prod")
+        self.in_shape, self.keepdims = a.shape, keepdims
+        self.save_for_backward(a)
+        return a.prod(axis=self.axes, keepdims=keepdims)
+
+    def backward(self, g):
+        xp, (a,) = self.xp, self.saved
+        g = expand_reduced(g, self.in_shape, self.axes, self.keepdims)
+        rest = [i for i in range(a.ndim) if i not in self.axes]
+        order = rest + list(self.axes)
+        flat = a.transpose(order).reshape(*[a.shape[i] for i in rest], -1)  # (..., N)
+        ones = xp.ones(flat.shape[:-1] + (1,), dtype=a.dtype)
+        left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+        right = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(flat, -1)[..., :-1]], axis=-1), axis=-1), -1)
+        others = (left * right).reshape([a.shape[i] for i in order]).transpose(xp.argsort(xp.asarray(order)).tolist())
+        return (g * others).astype(a.dtype, copy=False)
+
+
+def _quiet(xp):
+    """NumPy's errstate (inf/nan arithmetic is expected, as in torch); CuPy never warns."""
+    return np.errstate(all="ignore") if xp is np else contextlib.nullcontext()
+
+
+class Median(Function):
+    """The lower median of all entries (nan if any is nan), as ``torch.median()`` without a
+    dim; the gradient is split evenly among the entries equal to it, as torch does."""
+
+    def forward(self, a):
+        xp = self.xp
+        if a.size == 0:
+            raise IndexError("median(): cannot compute the median of an empty tensor without a dim")
+        flat = a.reshape(-1)
+        nan = xp.isnan(flat) if a.dtype.kind == "f" else None
+        if nan is not None and bool(nan.any()):
+            out = xp.asarray(xp.nan, dtype=a.dtype)
+        else:
+            out = xp.sort(flat)[(flat.size - 1) // 2]
+        self.save_for_backward(a, out)
+        return xp.asarray(out, dtype=a.dtype).reshape(())
+
+    def backward(self, g):
+        xp, (a, out) = self.xp, self.saved
+        hit = ((a == out) | (xp.isnan(a) & xp.isnan(out))).astype(g.dtype)
+        return hit * (g / hit.sum())

@@ -38,12 +38,12 @@ from engine.backend import array_module, to_numpy
 
 
 def softmax_composed(x, axis=-1):
-    e = (x - x.max(axis=axis, keepdims=True)).exp()
+    e = (x - x.amax(axis=axis, keepdims=True)).exp()
     return e / e.sum(axis=axis, keepdims=True)
 
 
 def log_softmax_composed(x, axis=-1):
-    shifted = x - x.max(axis=axis, keepdims=True)
+    shifted = x - x.amax(axis=axis, keepdims=True)
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
 
 

@@ -639,6 +639,6 @@ def test_training_step_with_functional_ops_matches_numpy():
 def test_std_gradient_is_zero_where_std_is_zero():
     # torch's convention: a constant slice has std 0 and gradient 0 (sqrt'(0) alone would give nan).
     x = Tensor(np.array([[1.0, 1.0], [1.0, 2.0]]), requires_grad=True)
-    x.std(axis=1).sum().backward()
+    x.std(axis=1, correction=0).sum().backward()
     # Row 2: std = |a - b| / 2, so d/da = sign(a - b) / 2.
     np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 0.0], [-0.5, 0.5]])

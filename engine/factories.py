@@ -1,0 +1,393 @@
+"""torch-named factories and random sampling: ``engine.tensor``, ``zeros``, ``arange``,
+``randint``, ``normal``, ``multinomial``, ... (also reachable as ``Tensor`` methods).
+
+Random draws come from the seeded default generator of the device (``engine.manual_seed``)
+or from ``generator=`` (a ``numpy.random.Generator`` or its CuPy twin).
+
+>>> import engine
+>>> engine.tensor([1, 2]).dtype, engine.tensor([1.5]).dtype
+(dtype('int64'), dtype('float32'))
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from engine.backend import array_module, check_device, get_xp
+from engine.dtypes import to_dtype
+from engine.rng import generator as _default
+from engine.tensor import Tensor, _as_array, _sample
+
+_builtin_bool = bool
+
+
+def _size(size: tuple, kw_size, op: str) -> tuple:
+    """torch's size forms: ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or ``f(size=(2, 3))``."""
+    if kw_size is not None:
+        if size:
+            raise TypeError(f"{op}(): give the size positionally or as size=, not both")
+        size = (kw_size,)
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    if any(isinstance(s, float) or isinstance(s, _builtin_bool) for s in size):
+        raise TypeError(f"{op}(): size must be ints, got {size!r}")
+    try:
+        out = tuple(int(s) for s in size)
+    except TypeError:
+        raise TypeError(f"{op}(): size must be ints, got {size!r}") from None
+    if any(s < 0 for s in out):
+        raise RuntimeError(f"{op}(): negative dimension in size {out}")
+    return out
+
+
+def _device(device) -> str:
+    return "cpu" if device is None else check_device(device)
+
+
+def _make(arr, requires_grad: bool) -> Tensor:
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+# ---- from data ---------------------------------------------------------------------------------
+
+
+def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor (always a copy) from data: nested lists of Python floats become float32,
+    ints int64, bools bool; arrays and Tensors keep their dtype.
+
+    >>> tensor([[1.0, 2.0]], requires_grad=True).shape
+    (1, 2)
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    dtype = to_dtype(dtype)
+    if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
+        data = [d.numpy() if isinstance(d, Tensor) else d for d in data]
+    arr = _as_array(data, dtype=dtype, device=device)
+    if device is None and hasattr(data, "dtype"):
+        arr = arr.copy()
+    elif device is not None and arr is data:
+        arr = arr.copy()
+    return _make(arr, requires_grad)
+
+
+def as_tensor(data: Any, dtype=None, device=None) -> Tensor:
+    """Like ``tensor`` but shares memory with a NumPy (or CuPy) array, or returns the Tensor
+    itself, when dtype and device already match."""
+    dtype = to_dtype(dtype)
+    if isinstance(data, Tensor):
+        if (dtype is None or data.dtype == dtype) and (device is None or data.device == check_device(device)):
+            return data
+        out = data.to(device) if device is not None else data
+        return out.to(dtype) if dtype is not None else out
+    return Tensor(_as_array(data, dtype=dtype, device=device))
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing ``array``'s memory and dtype (writes to one show in the other).
+
+    >>> a = np.zeros(2); t = from_numpy(a); a[0] = 5; t.tolist()
+    [5.0, 0.0]
+    """
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy(): expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
+# ---- filled ------------------------------------------------------------------------------------
+
+
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
+    """Zeros of ``size`` (float32 unless ``dtype=``).
+
+    >>> zeros(2, 3).shape, zeros((2, 3)).shape, zeros(size=(2,)).shape
+    ((2, 3), (2, 3), (2,))
+    """
+    shape = _size(size, kw.pop("size", None), "zeros")
+    _no_extra("zeros", kw)
+    return _make(get_xp(_device(device)).zeros(shape, dtype=to_dtype(dtype) or np.float32), requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
+    shape = _size(size, kw.pop("size", None), "ones")
+    _no_extra("ones", kw)
+    return _make(get_xp(_device(device)).ones(shape, dtype=to_dtype(dtype) or np.float32), requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
+    """Uninitialised memory of ``size`` (float32 unless ``dtype=``)."""
+    shape = _size(size, kw.pop("size", None), "empty")
+    _no_extra("empty", kw)
+    return _make(get_xp(_device(device)).empty(shape, dtype=to_dtype(dtype) or np.float32), requires_grad)
+
+
+def _fill_dtype(fill_value):
+    """torch's dtype for a fill value: bool, int64 for ints, float32 for floats."""
+    if isinstance(fill_value, (_builtin_bool, np.bool_)):
+        return np.dtype(np.bool_)
+    if isinstance(fill_value, (int, np.integer)):
+        return np.dtype(np.int64)
+    return np.dtype(np.float32)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``size`` filled with ``fill_value``; the dtype follows the value as in torch.
+
+    >>> full((2,), 7).dtype, full((2,), 7.5).tolist()
+    (dtype('int64'), [7.5, 7.5])
+    """
+    shape = _size((size,), None, "full")
+    dtype = to_dtype(dtype) or _fill_dtype(fill_value)
+    return _make(get_xp(_device(device)).full(shape, fill_value, dtype=dtype), requires_grad)
+
+
+def _no_extra(op: str, kw: dict) -> None:
+    if kw:
+        raise TypeError(f"{op}() got unexpected keyword arguments {sorted(kw)}")
+
+
+def _like(input: Tensor, dtype, device) -> tuple:  # noqa: A002
+    return (input.shape, to_dtype(dtype) or input.dtype, _device(device) if device is not None else input.device)
+
+
+def zeros_like(input: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
+    """Zeros with ``input``'s shape, dtype and device (unless overridden)."""
+    shape, dtype, device = _like(input, dtype, device)
+    return zeros(shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def ones_like(input: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
+    shape, dtype, device = _like(input, dtype, device)
+    return ones(shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def empty_like(input: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
+    shape, dtype, device = _like(input, dtype, device)
+    return empty(shape, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full_like(input: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:  # noqa: A002
+    shape, dtype, device = _like(input, dtype, device)
+    return full(shape, fill_value, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def rand_like(input: Tensor, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:  # noqa: A002
+    shape, dtype, device = _like(input, dtype, device)
+    return rand(shape, dtype=dtype, device=device, requires_grad=requires_grad, generator=generator)
+
+
+def randn_like(input: Tensor, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:  # noqa: A002
+    shape, dtype, device = _like(input, dtype, device)
+    return randn(shape, dtype=dtype, device=device, requires_grad=requires_grad, generator=generator)
+
+
+def randint_like(input: Tensor, low: int = 0, high: int | None = None, *, dtype=None, device=None,  # noqa: A002
+                 requires_grad: bool = False, generator=None) -> Tensor:
+    """Random ints in [low, high) with ``input``'s shape and dtype (``randint_like(x, high)`` too)."""
+    if high is None:
+        low, high = 0, low
+    shape, dtype, device = _like(input, dtype, device)
+    return randint(low, high, shape, dtype=dtype, device=device, requires_grad=requires_grad, generator=generator)
+
+
+# ---- ranges ------------------------------------------------------------------------------------
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """torch's arange: all ints give int64, any float gives float32 (computed in float64).
+
+    >>> arange(3).tolist(), arange(0, 1, 0.25).dtype
+    ([0, 1, 2], dtype('float32'))
+    """
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise RuntimeError("arange(): step must be nonzero")
+    vals = (start, end, step)
+    dtype = to_dtype(dtype)
+    if dtype is None:
+        is_int = all(isinstance(v, (int, np.integer)) and not isinstance(v, _builtin_bool) for v in vals)
+        dtype = np.dtype(np.int64) if is_int else np.dtype(np.float32)
+    xp = get_xp(_device(device))
+    n = max(math.ceil((end - start) / step), 0)
+    if dtype.kind in "iu" and all(isinstance(v, (int, np.integer)) for v in vals):
+        arr = xp.arange(start, end, step, dtype=dtype)
+    else:
+        arr = (start + xp.arange(n, dtype=np.float64) * step).astype(dtype)
+    return _make(arr, requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` (float32 unless ``dtype=``).
+
+    >>> linspace(0, 1, 3).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    if steps < 0:
+        raise RuntimeError("linspace(): number of steps must be non-negative")
+    xp = get_xp(_device(device))
+    return _make(xp.linspace(start, end, steps, dtype=np.float64).astype(to_dtype(dtype) or np.float32), requires_grad)
+
+
+def logspace(start: float, end: float, steps: int, base: float = 10.0, *, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    """``base ** linspace(start, end, steps)``."""
+    xp = get_xp(_device(device))
+    vals = base ** xp.linspace(start, end, steps, dtype=np.float64)
+    return _make(vals.astype(to_dtype(dtype) or np.float32), requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """The ``n`` x ``m`` identity (``m`` defaults to ``n``).
+
+    >>> eye(2, 3).tolist()
+    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    """
+    return _make(get_xp(_device(device)).eye(n, n if m is None else m, dtype=to_dtype(dtype) or np.float32),
+                 requires_grad)
+
+
+# ---- random ------------------------------------------------------------------------------------
+
+
+def _gen(generator, device: str):
+    return generator if generator is not None else _default(device)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
+    """Uniform [0, 1) samples (float32 unless ``dtype=``), reproducible under ``manual_seed``."""
+    shape = _size(size, kw.pop("size", None), "rand")
+    _no_extra("rand", kw)
+    device = _device(device)
+    return _make(_sample(_gen(generator, device).random, shape, to_dtype(dtype) or np.float32), requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
+    """Standard normal samples (float32 unless ``dtype=``)."""
+    shape = _size(size, kw.pop("size", None), "randn")
+    _no_extra("randn", kw)
+    device = _device(device)
+    return _make(_sample(_gen(generator, device).standard_normal, shape, to_dtype(dtype) or np.float32),
+                 requires_grad)
+
+
+def _uniform01(gen, shape, xp):
+    return gen.random(shape, dtype=np.float64) if shape else xp.asarray(gen.random(dtype=np.float64))
+
+
+def randint(low: int = 0, high: int | None = None, size=None, *, generator=None, dtype=None, device=None,
+            requires_grad: bool = False) -> Tensor:
+    """Random ints in [low, high): ``randint(high, size)`` or ``randint(low, high, size)`` (int64).
+
+    >>> randint(0, 3, (4,)).dtype
+    dtype('int64')
+    """
+    if size is None:  # randint(high, size)
+        if high is None:
+            raise TypeError("randint(): missing the required argument 'size'")
+        low, high, size = 0, low, high
+    if high is None:
+        raise TypeError("randint(): missing the required argument 'high'")
+    if low >= high:
+        raise RuntimeError(f"randint(): expected low < high, got low={low}, high={high}")
+    shape = _size((size,), None, "randint")
+    device = _device(device)
+    xp = get_xp(device)
+    gen = _gen(generator, device)
+    if hasattr(gen, "integers"):
+        arr = gen.integers(low, high, size=shape, dtype=np.int64)
+    else:  # a generator with floats only: floor of a scaled uniform
+        arr = (low + xp.floor(_uniform01(gen, shape, xp) * (high - low))).astype(np.int64)
+    return _make(xp.asarray(arr).astype(to_dtype(dtype) or np.int64), requires_grad)
+
+
+def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A random permutation of ``0 .. n-1`` (int64)."""
+    device = _device(device)
+    xp = get_xp(device)
+    gen = _gen(generator, device)
+    arr = gen.permutation(n) if hasattr(gen, "permutation") else xp.argsort(_uniform01(gen, (n,), xp))
+    return _make(xp.asarray(arr).astype(to_dtype(dtype) or np.int64), requires_grad)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
+    """Normal samples, torch.normal's forms: tensor ``mean`` and/or ``std`` (broadcast against
+    each other), or floats and ``size``. No gradient flows to ``mean`` or ``std``.
+
+    >>> normal(2.0, 0.5, (3,)).shape
+    (3,)
+    """
+    tensors = [t for t in (mean, std) if isinstance(t, Tensor)]
+    if tensors:
+        if size is not None:
+            raise TypeError("normal(): size= only goes with float mean and std")
+        ref = tensors[0]
+        fdt = next((t.dtype for t in tensors if t.dtype.kind == "f"), np.dtype(np.float32))
+        if isinstance(std, Tensor) and bool((std.data < 0).any()):
+            raise RuntimeError("normal(): std must be >= 0")
+        shape = np.broadcast_shapes(*(t.shape for t in tensors))
+        dev = ref.device
+        m = mean.data if isinstance(mean, Tensor) else mean
+        s = std.data if isinstance(std, Tensor) else std
+        z = _sample(_gen(generator, dev).standard_normal, tuple(shape), fdt)
+        return _make((m + s * z).astype(to_dtype(dtype) or fdt), requires_grad)
+    if size is None:
+        raise TypeError("normal(): give size= when mean and std are floats")
+    if std < 0:
+        raise RuntimeError(f"normal(): std must be >= 0, got {std}")
+    out = randn(size, generator=generator, dtype=dtype, device=device)
+    return _make(out.data * out.data.dtype.type(std) + out.data.dtype.type(mean), requires_grad)
+
+
+def bernoulli(input: Tensor, p: float | None = None, *, generator=None) -> Tensor:  # noqa: A002
+    """0/1 samples, 1 with probability ``input`` (or ``p``), in ``input``'s dtype."""
+    probs = input.data if p is None else p
+    xp = array_module(input.data)
+    if p is None and (bool((probs < 0).any()) or bool((probs > 1).any())):
+        raise RuntimeError("bernoulli(): probabilities must be in [0, 1]")
+    u = _uniform01(_gen(generator, input.device), input.shape, xp)
+    return Tensor((u < probs).astype(input.dtype))
+
+
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:  # noqa: A002
+    """``num_samples`` category indices (int64) per row of non-negative weights ``input`` (C,)
+    or (B, C). Without replacement the draws of a row are distinct.
+
+    >>> sorted(multinomial(tensor([1.0, 1.0, 1.0]), 3).tolist())
+    [0, 1, 2]
+    """
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial(): input must be 1-D or 2-D, got shape {input.shape}")
+    w = input.data.astype(np.float64)
+    xp = array_module(w)
+    w2 = w.reshape(-1, w.shape[-1])  # (B, C)
+    if bool((w2 < 0).any()) or not bool(xp.isfinite(w2).all()):
+        raise RuntimeError("multinomial(): probabilities must be finite and non-negative")
+    if bool((w2.sum(-1) <= 0).any()):
+        raise RuntimeError("multinomial(): every row must have a positive sum")
+    if num_samples <= 0:
+        raise RuntimeError(f"multinomial(): num_samples must be positive, got {num_samples}")
+    gen = _gen(generator, input.device)
+    b, c = w2.shape
+    if replacement:
+        cdf = xp.cumsum(w2, axis=-1)
+        cdf = cdf / cdf[:, -1:]
+        u = _uniform01(gen, (b, num_samples), xp)
+        idx = xp.stack([xp.searchsorted(cdf[i], u[i], side="right") for i in range(b)])
+        idx = xp.minimum(idx, c - 1)
+    else:
+        if num_samples > c or bool(((w2 > 0).sum(-1) < num_samples).any()):
+            raise RuntimeError(f"multinomial(): cannot draw {num_samples} distinct samples from "
+                               f"{c} categories (some with zero weight) without replacement")
+        # Exponential races: the first num_samples arrivals of rates w are a draw without replacement.
+        u = _uniform01(gen, (b, c), xp)
+        with np.errstate(divide="ignore"):
+            t = -xp.log1p(-u) / w2
+        idx = xp.argsort(t, axis=-1, kind="stable")[:, :num_samples]
+    idx = idx.astype(np.int64)
+    return Tensor(idx.reshape(num_samples) if input.ndim == 1 else idx)
+
