@@ -28,14 +28,18 @@ randn, rand, arange = Tensor.randn, Tensor.rand, Tensor.arange
 zeros_like, ones_like, full_like = Tensor.zeros_like, Tensor.ones_like, Tensor.full_like
 randn_like, rand_like = Tensor.randn_like, Tensor.rand_like
 
-# torch-named top-level functions (issue 15), one block per op family:
-# -- factories, random and reductions --
-# -- elementwise and activations --
-# -- shape, indexing and linear algebra --
-
 __all__ = [
     "Function", "GradcheckError", "Tensor", "arange", "autocast", "concatenate", "empty", "enable_grad", "full",
     "get_num_threads", "gpu_available", "gradcheck", "is_grad_enabled", "manual_seed", "maximum", "minimum", "no_grad",
     "ones", "pad", "rand", "randn", "set_num_threads", "stack", "where", "zeros", "zeros_like", "ones_like",
     "full_like", "randn_like", "rand_like",
 ]
+
+# torch-named top-level functions (issue 15), one block per op family:
+# -- factories, random and reductions --
+# -- elementwise and activations --
+from engine import pointwise as _pointwise  # noqa: E402  (engine.abs, engine.atan2, engine.eq, ...)
+
+globals().update({_n: getattr(_pointwise, _n) for _n in _pointwise.__all__})
+__all__ += _pointwise.__all__
+# -- shape, indexing and linear algebra --

@@ -1122,6 +1122,32 @@ def _on(other, ref: Tensor):
     return other
 
 
+# In-place forms (``x.sqrt_()``, ``x.clamp_(0, 1)``, ...): the out-of-place result written into x,
+# outside the graph only; the result must cast back to x's dtype (``int_tensor.sqrt_()`` raises).
+_INPLACE = [
+    "abs", "absolute", "neg", "negative", "sign", "sgn", "floor", "ceil", "round", "trunc", "fix", "frac", "sqrt",
+    "rsqrt", "square", "reciprocal", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "erf", "erfc", "erfinv",
+    "sin", "cos", "tan", "asin", "acos", "atan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "asinh",
+    "acosh", "atanh", "sigmoid", "relu", "clamp", "clip", "clamp_min", "clamp_max", "nan_to_num", "atan2", "hypot",
+    "logaddexp", "copysign", "fmax", "fmin", "lerp", "float_power", "true_divide", "eq", "ne", "lt", "le", "gt",
+    "ge", "greater", "greater_equal", "less", "less_equal", "not_equal",
+]
+
+
+def _inplace_method(name: str):
+    def method(self: Tensor, *args, **kwargs) -> Tensor:
+        return self._inplace_result(name + "_", getattr(self, name)(*args, **kwargs).detach())
+
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"In-place ``{name}``: writes ``self.{name}(...)`` into self and returns self."
+    return method
+
+
+for _name in _INPLACE:
+    if not hasattr(Tensor, _name + "_"):
+        setattr(Tensor, _name + "_", _inplace_method(_name))
+
+
 def _default_generator(device: str):
     return generator(check_device(device))
 
