@@ -382,7 +382,9 @@ def softsign(input: Tensor) -> Tensor:  # noqa: A002
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """relu6(input + 3) / 6; gradient 1/6 strictly inside (-3, 3)."""
     x = _float_input(input, "hardsigmoid")
-    return _maybe_inplace(input, (A.Hardtanh.apply(x, min_val=-3.0, max_val=3.0) + 3) / 6, inplace)
+    inside = (x > -3) & (x < 3)  # torch's gradient test: none at ±3 or at a nan
+    outside = ((x.detach().clamp(-3.0, 3.0) + 3) / 6)  # 0, 1 or nan, constant
+    return _maybe_inplace(input, where(inside, (x + 3) / 6, outside), inplace)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -411,7 +413,7 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
     >>> threshold(Tensor([0.5, 2.0]), 1.0, -1.0).tolist()
     [-1.0, 2.0]
     """
-    return _maybe_inplace(input, where(input > threshold, input, value), inplace)
+    return _maybe_inplace(input, where(input <= threshold, value, input), inplace)  # nan stays nan
 
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002
@@ -419,13 +421,14 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002
     if lambd < 0:
         raise RuntimeError(f"softshrink: lambd must be non-negative, got {lambd}")
     x = _float_input(input, "softshrink")
-    return where(x > lambd, x - lambd, where(x < -lambd, x + lambd, 0.0))
+    inside = (x >= -lambd) & (x <= lambd)  # torch's test: a nan is outside (and stays nan)
+    return where(inside, x * 0, x - x.sign() * lambd)
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002
     """input where |input| > lambd, else 0."""
     x = _float_input(input, "hardshrink")
-    return where((x > lambd) | (x < -lambd), x, 0.0)
+    return where((x >= -lambd) & (x <= lambd), 0.0, x)  # a nan stays nan, as torch
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
@@ -532,7 +535,7 @@ def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Ten
 
 
 def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:  # noqa: A002
-    return _maybe_inplace(input, where(input > threshold, input, value), True)
+    return _maybe_inplace(input, where(input <= threshold, value, input), True)
 
 
 def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:  # noqa: A002

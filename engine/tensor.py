@@ -495,7 +495,7 @@ class Tensor:
         """
         if self.dtype.kind != "f":
             raise NotImplementedError(f"lerp: not implemented for dtype {self.dtype} (needs a float tensor)")
-        return self + weight * (end - self)
+        return E.Lerp.apply(self, self._coerce(end), self._coerce(weight))
 
     # Comparisons give bool tensors with no gradient.
     def _compare(self, fn, other) -> Tensor:

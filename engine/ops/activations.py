@@ -24,7 +24,8 @@ class Hardtanh(Function):
 
     def backward(self, g):
         (a,) = self.saved
-        return self.xp.where((a > self.lo) & (a < self.hi), g, g.dtype.type(0))
+        # torch zeroes it where a <= min_val or a >= max_val: a nan passes the gradient on
+        return self.xp.where((a <= self.lo) | (a >= self.hi), g.dtype.type(0), g)
 
 
 class LeakyRelu(Function):
@@ -51,14 +52,14 @@ class Elu(Function):
         self.coefs = t(alpha * scale), t(scale), t(input_scale)
         neg, pos, inp = self.coefs
         with np.errstate(over="ignore"):
-            return xp.where(a > 0, a * pos, xp.expm1(a * inp) * neg)
+            return xp.where(a <= 0, xp.expm1(a * inp) * neg, a * pos)
 
     def backward(self, g):
         (a,) = self.saved
         neg, pos, inp = self.coefs
         xp = self.xp
-        with np.errstate(over="ignore"):
-            return xp.where(a > 0, g * pos, g * (inp * neg) * xp.exp(a * inp))
+        with np.errstate(over="ignore"):  # torch's branch test is a <= 0: nan takes the linear side
+            return xp.where(a <= 0, g * (inp * neg) * xp.exp(a * inp), g * pos)
 
 
 def _sigmoid(xp, a):
@@ -138,4 +139,4 @@ class Hardswish(Function):
         xp = self.xp
         t = a.dtype.type
         mid = g * (a / t(3) + t(0.5))
-        return xp.where(a < -3, t(0), xp.where(a <= 3, mid, g))
+        return xp.where(a <= -3, t(0), xp.where(a < 3, mid, g))  # torch: 0 at -3, 1 at 3

@@ -105,7 +105,12 @@ class PowScalar(Function):
         p = self.p
         if p == 0:  # a**0 is constant; p * a**-1 would give 0 * inf = nan at a == 0 (torch gives 0)
             return self.xp.zeros_like(g)
-        return g * (p * a ** (p - 1)) if p != 2 else g * (2 * a)
+        if p == 2:
+            return g * (2 * a)
+        q, xp = p - 1, self.xp
+        with np.errstate(all="ignore"):  # a**±0.5 as (r)sqrt, as torch: nan at -inf, -inf at -0.0
+            aq = xp.sqrt(a) if q == 0.5 else 1 / xp.sqrt(a) if q == -0.5 else a**q
+        return g * (p * aq)
 
 
 class Pow(Function):
@@ -188,7 +193,8 @@ class Relu(Function):
         return out
 
     def backward(self, g):
-        return g * (self.saved[0] > 0)
+        # torch zeroes the gradient where out <= 0: a nan input passes it on
+        return self.xp.where(self.saved[0] <= 0, g.dtype.type(0), g)
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -294,7 +300,11 @@ class Abs(Function):
         return self.xp.abs(a)
 
     def backward(self, g):
-        return g * self.xp.sign(self.saved[0])
+        a = self.saved[0]
+        sign = self.xp.sign(a)
+        if a.dtype.kind == "f":  # torch: sgn(nan) = 0, so no gradient through a nan
+            sign = self.xp.where(self.xp.isnan(a), a.dtype.type(0), sign)
+        return g * sign
 
 
 class Clip(Function):
@@ -318,9 +328,10 @@ class Clip(Function):
         return g * mask
 
 
-def _tie_weights(wins, ties, dtype):
-    """1 where a wins, 0.5 on a tie, 0 otherwise, in ``dtype`` (no float64 leak)."""
-    return wins.astype(dtype) + ties.astype(dtype) * dtype.type(0.5)
+def _tie_weights(loses, ties, dtype):
+    """An operand's share of the gradient: 0 where it loses, 0.5 on a tie, else 1 (also where a nan
+    is involved: torch passes the whole gradient to both then), in ``dtype`` (no float64 leak)."""
+    return 1 - loses.astype(dtype) - ties.astype(dtype) * dtype.type(0.5)
 
 
 class Maximum(Function):
@@ -332,8 +343,8 @@ class Maximum(Function):
 
     def backward(self, g):
         a, b = self.saved
-        wa = _tie_weights(a > b, a == b, g.dtype)
-        return sum_to(g * wa, a.shape), sum_to(g * (1 - wa), b.shape)
+        return sum_to(g * _tie_weights(a < b, a == b, g.dtype), a.shape), \
+            sum_to(g * _tie_weights(a > b, a == b, g.dtype), b.shape)
 
 
 class Minimum(Function):
@@ -345,8 +356,8 @@ class Minimum(Function):
 
     def backward(self, g):
         a, b = self.saved
-        wa = _tie_weights(a < b, a == b, g.dtype)
-        return sum_to(g * wa, a.shape), sum_to(g * (1 - wa), b.shape)
+        return sum_to(g * _tie_weights(a > b, a == b, g.dtype), a.shape), \
+            sum_to(g * _tie_weights(a < b, a == b, g.dtype), b.shape)
 
 
 class Where(Function):
@@ -483,7 +494,7 @@ Atan = _unary("Atan", lambda xp, a: xp.arctan(a), lambda xp, a, y: 1 / (a * a + 
 Sinh = _unary("Sinh", lambda xp, a: xp.sinh(a), lambda xp, a, y: xp.cosh(a), "Hyperbolic sine.")
 Cosh = _unary("Cosh", lambda xp, a: xp.cosh(a), lambda xp, a, y: xp.sinh(a), "Hyperbolic cosine.")
 Asinh = _unary("Asinh", lambda xp, a: xp.arcsinh(a), lambda xp, a, y: 1 / xp.sqrt(a * a + 1), "Inverse sinh.")
-Acosh = _unary("Acosh", lambda xp, a: xp.arccosh(a), lambda xp, a, y: 1 / xp.sqrt((a - 1) * (a + 1)),
+Acosh = _unary("Acosh", lambda xp, a: xp.arccosh(a), lambda xp, a, y: 1 / xp.sqrt(a * a - 1),
                "Inverse cosh on [1, inf).")
 Atanh = _unary("Atanh", lambda xp, a: xp.arctanh(a), lambda xp, a, y: 1 / (1 - a * a), "Inverse tanh on (-1, 1).")
 
@@ -570,8 +581,8 @@ class Atan2(Function):
 
     def backward(self, g):
         a, b = self.saved
-        with np.errstate(all="ignore"):
-            r = g / (a * a + b * b)
+        with np.errstate(all="ignore"):  # 0 at the origin, as torch
+            r = self.xp.where((a == 0) & (b == 0), g.dtype.type(0), g / (a * a + b * b))
         return sum_to(r * b, a.shape), sum_to(-r * a, b.shape)
 
 
@@ -618,7 +629,8 @@ class Copysign(Function):
     def backward(self, g):
         a, out = self.saved
         xp = self.xp
-        ratio = xp.where(a == 0, g.dtype.type(0), xp.sign(out) * xp.sign(a)).astype(g.dtype, copy=False)
+        with np.errstate(all="ignore"):  # torch's out / a: nan at a = ±inf
+            ratio = xp.where(a == 0, g.dtype.type(0), out / a).astype(g.dtype, copy=False)
         return sum_to(g * ratio, a.shape), xp.zeros(self.b_shape, g.dtype)
 
 
@@ -700,3 +712,25 @@ class NanToNum(Function):
 
     def backward(self, g):
         return self.xp.where(self.xp.isfinite(self.saved[0]), g, g.dtype.type(0))
+
+
+class Lerp(Function):
+    """start + weight * (end - start), in torch's two-sided form (exact at both ends, finite where
+    one end is infinite): ``end - (end - start) * (1 - weight)`` where |weight| >= 0.5."""
+
+    def forward(self, start, end, weight):
+        xp = self.xp
+        self.save_for_backward(start, end, weight)
+        with np.errstate(all="ignore"):
+            d = end - start
+            return xp.where(xp.abs(weight) < 0.5, start + weight * d, end - d * (1 - weight))
+
+    def backward(self, g):
+        start, end, weight = self.saved
+        ga = sum_to(g * (1 - weight), start.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(g * weight, end.shape) if self.needs_input_grad[1] else None
+        gw = None
+        if self.needs_input_grad[2]:
+            with np.errstate(all="ignore"):
+                gw = sum_to(g * (end - start), weight.shape)
+        return ga, gb, gw

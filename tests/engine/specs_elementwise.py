@@ -133,6 +133,14 @@ def pair(draw, a_domain="real", b_domain="real"):
 
 
 @st.composite
+def lerp_case(draw, tensor_weight):
+    shapes_ = draw(broadcast_shapes(3 if tensor_weight else 2)).input_shapes
+    rng = np.random.default_rng(draw(SEEDS))
+    arrays = tuple(fill(rng, s) for s in shapes_)
+    return Case(arrays, {} if tensor_weight else {"w": draw(st.sampled_from([0.25, 0.5, 0.9, 1.5]))})
+
+
+@st.composite
 def clamp_case(draw):
     """a, min, max on three disjoint grids (a = 0.3k, min = 0.3k + 0.1, max = 0.3k + 0.2): no ties,
     min > max happens; ``which`` drops min or max."""
@@ -175,6 +183,8 @@ SPECS.update({
                      torch=lambda T, a, b: T.copysign(a, b)),
     "Fmax": Spec(no_tie_pair(), lambda a, b: a.fmax(b), np.fmax, torch=lambda T, a, b: T.fmax(a, b)),
     "Fmin": Spec(no_tie_pair(), lambda a, b: engine.fmin(a, b), np.fmin, torch=lambda T, a, b: T.fmin(a, b)),
+    "Lerp": Spec(lerp_case(True), engine.lerp, lambda a, b, w: a + w * (b - a),
+                 torch=lambda T, a, b, w: T.lerp(a, b, w)),
     "ClampTensor": Spec(clamp_case(), _clamp_fn, _clamp_ref, torch=_clamp_torch),
     "NanToNum": Spec(unary(nan=st.sampled_from([0.0, 1.5]), posinf=st.sampled_from([None, 9.0]),
                            neginf=st.sampled_from([None, -9.0])),
@@ -299,14 +309,6 @@ def _cos_ref(a, b, dim):
     return ((a / na) * (b / nb)).sum(dim)
 
 
-@st.composite
-def lerp_case(draw, tensor_weight):
-    shapes_ = draw(broadcast_shapes(3 if tensor_weight else 2)).input_shapes
-    rng = np.random.default_rng(draw(SEEDS))
-    arrays = tuple(fill(rng, s) for s in shapes_)
-    return Case(arrays, {} if tensor_weight else {"w": draw(st.sampled_from([0.25, 0.5, 0.9, 1.5]))})
-
-
 DERIVED: dict[str, Spec] = {
     "gelu_default_exact": Spec(unary(), F.gelu, lambda a: 0.5 * a * (1 + _erf(a / math.sqrt(2))),
                                torch=lambda T, a: T.nn.functional.gelu(a)),
@@ -345,8 +347,6 @@ DERIVED: dict[str, Spec] = {
     "cosine_similarity": Spec(norm_case(two=True), lambda a, b, dim: F.cosine_similarity(a, b, dim), _cos_ref,
                               torch=lambda T, a, b, dim: T.nn.functional.cosine_similarity(a, b, dim)),
     "lerp_scalar_weight": Spec(lerp_case(False), lambda a, b, w: a.lerp(b, w), lambda a, b, w: a + w * (b - a),
-                               torch=lambda T, a, b, w: T.lerp(a, b, w)),
-    "lerp_tensor_weight": Spec(lerp_case(True), engine.lerp, lambda a, b, w: a + w * (b - a),
                                torch=lambda T, a, b, w: T.lerp(a, b, w)),
     "square": Spec(unary(), engine.square, np.square, torch=lambda T, a: T.square(a)),
     "frac": Spec(scaled("real", 1.5, avoid=_INTS), lambda a: a.frac(), lambda a: a - np.trunc(a),
