@@ -441,7 +441,9 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
         raise RuntimeError(f"prelu: weight of shape {weight.shape} must have 1 entry or one per channel "
                            f"(input.shape[1]) for input of shape {input.shape}")
     w = weight.reshape(()) if weight.numel() == 1 else weight.reshape(-1, *([1] * (input.ndim - 2)))
-    return where(input > 0, input, w * input)
+    pos = input > 0
+    negative_part = where(pos, 0.0, input)  # so weight's gradient is 0, not 0 * inf, where input = +inf
+    return where(pos, input, w * negative_part)
 
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,  # noqa: A002

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.function import Function
+from engine.ops.elementwise import _sigmoid
 
 
 class Hardtanh(Function):
@@ -60,10 +61,6 @@ class Elu(Function):
         xp = self.xp
         with np.errstate(over="ignore"):  # torch's branch test is a <= 0: nan takes the linear side
             return xp.where(a <= 0, g * (inp * neg) * xp.exp(a * inp), g * pos)
-
-
-def _sigmoid(xp, a):
-    return 0.5 * (1 + xp.tanh(0.5 * a))  # stable for large |a|
 
 
 class Silu(Function):

@@ -175,9 +175,17 @@ class Tanh(Function):
         return g * (1 - y * y)
 
 
+def _sigmoid(xp, a):
+    """1 / (1 + exp(-a)) without overflow, and with full relative precision in the far negative tail
+    (0.5 * (1 + tanh(a / 2)) rounds to 0 there: sigmoid(-25) would be 0 in float32, not 1.4e-11)."""
+    with np.errstate(over="ignore"):
+        e = xp.exp(-xp.abs(a))  # in (0, 1]
+        return xp.where(a >= 0, 1, e) / (1 + e)
+
+
 class Sigmoid(Function):
     def forward(self, a):
-        out = 0.5 * (1 + self.xp.tanh(0.5 * a))  # stable for large |a|, unlike 1/(1+exp(-a))
+        out = _sigmoid(self.xp, a)
         self.save_for_backward(out)
         return out
 

@@ -100,7 +100,11 @@ BINARY.update({
     "lerp_scalar": (lambda a, b: a.lerp(b, 0.75), lambda T, a, b: a.lerp(b, 0.75)),
     "where_scalar_other": (lambda a, b: engine.where(a > b, a, 0.5), lambda T, a, b: T.where(a > b, a, 0.5)),
 })
-NO_TORCH_GRAD = {"floor_divide"}  # torch: "derivative for aten::floor_divide is not implemented"
+NO_TORCH_GRAD = {"floor_divide"}
+# torch's own gradient at a nan input differs between its scalar path (short tensors: as ours) and its
+# vectorized one (64+ entries: 0 or nan) for these, so it is not compared there.
+NAN_GRAD_UNSPECIFIED = {"relu6", "hardtanh", "hardtanh_args", "elu", "elu_2", "selu", "celu_0.5", "hardswish",
+                        "softshrink", "hardshrink"}  # torch: "derivative for aten::floor_divide is not implemented"
 BINARY["floor_divide"] = (lambda a, b: a // b, lambda T, a, b: a // b)
 
 TERNARY = {
@@ -116,7 +120,7 @@ def compare(ours, theirs, what, dtype):
     np.testing.assert_allclose(ours, theirs, equal_nan=True, err_msg=what, **TOL[dtype])
 
 
-def run_both(fn, tfn, arrays, dtype, grads=True, seed=0):
+def run_both(fn, tfn, arrays, dtype, grads=True, seed=0, nan_grads=True):
     np_dtype, t_dtype = DTYPES[dtype]
     ts = [Tensor(a.astype(np_dtype), requires_grad=True) for a in arrays]
     tts = [torch.tensor(a.astype(np_dtype), dtype=t_dtype, requires_grad=True) for a in arrays]
@@ -133,6 +137,9 @@ def run_both(fn, tfn, arrays, dtype, grads=True, seed=0):
     for i, (t, tt) in enumerate(zip(ts, tts)):
         ours = np.zeros(t.shape, np_dtype) if t.grad is None else t.grad.numpy()
         theirs = torch.zeros(tt.shape, dtype=t_dtype) if tt.grad is None else tt.grad
+        if not nan_grads:
+            keep = ~np.isnan(arrays[i])
+            ours, theirs = ours[keep], theirs[torch.as_tensor(keep)]
         compare(ours, theirs, f"gradient of input {i}", dtype)
 
 
@@ -142,7 +149,7 @@ def run_both(fn, tfn, arrays, dtype, grads=True, seed=0):
 def test_unary_matches_torch_at_special_points(name, dtype, data):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
     a = draw_values(rng, data.draw(shapes(0, 3), label="shape"))
-    run_both(*UNARY[name], [a], dtype)
+    run_both(*UNARY[name], [a], dtype, nan_grads=name not in NAN_GRAD_UNSPECIFIED)
 
 
 @pytest.mark.parametrize("dtype", sorted(DTYPES))
@@ -159,7 +166,9 @@ def test_binary_matches_torch_at_special_points_and_ties(name, dtype, data):
 @given(data=st.data())
 def test_ternary_matches_torch_at_special_points_and_ties(name, dtype, data):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
-    shapes_ = data.draw(broadcast_shapes(3, max_dims=3), label="shapes").input_shapes
+    drawn = data.draw(broadcast_shapes(3, max_dims=3), label="shapes")
+    # torch's clamp and lerp write into the first operand's shape: it must be the broadcast shape
+    shapes_ = (drawn.result_shape, *drawn.input_shapes[1:])
     run_both(*TERNARY[name], [draw_values(rng, s, finite=True) for s in shapes_], dtype)
 
 
@@ -201,7 +210,10 @@ def test_glu_prelu_cosine_similarity_match_torch(dtype, data):
     run_both(lambda x: F.glu(x, dim), lambda T, x: T.nn.functional.glu(x, dim), [draw_values(rng, even)], dtype)
     w = draw_values(rng, (shape[1],) if data.draw(st.booleans(), label="per channel") else (1,), finite=True)
     run_both(F.prelu, lambda T, x, w: T.nn.functional.prelu(x, w), [draw_values(rng, shape), w], dtype)
-    a, b = draw_values(rng, shape, finite=True), draw_values(rng, shape, finite=True)
+    # zero vectors stay (eps clamps their norm); the 1e-3 entries go: float32's rounding of x / |x| over a
+    # norm of 1e-3 is 1e-4 absolute in the gradient, noise rather than a convention
+    a, b = (draw_values(rng, shape, finite=True) for _ in range(2))
+    a, b = (np.where(np.abs(v) == 1e-3, 0.5, v) for v in (a, b))
     run_both(lambda x, y: F.cosine_similarity(x, y, dim), lambda T, x, y: T.nn.functional.cosine_similarity(x, y, dim),
              [a, b], dtype)
 
