@@ -120,4 +120,8 @@ __all__ += [
     "std", "std_mean", "sum", "topk", "unique", "var", "var_mean",
 ]
 # -- elementwise and activations --
+from engine import pointwise as _pointwise  # noqa: E402  (engine.abs, engine.atan2, engine.eq, ...)
+
+globals().update({_n: getattr(_pointwise, _n) for _n in _pointwise.__all__})
+__all__ += _pointwise.__all__
 # -- shape, indexing and linear algebra --

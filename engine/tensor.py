@@ -21,6 +21,7 @@ from engine.ops import matmul as M
 from engine.ops import movement as Mv
 from engine.ops import reduce as R
 from engine.ops import scan as R_scan
+from engine.ops.fused import Gelu
 from engine.rng import generator
 
 
@@ -325,12 +326,12 @@ class Tensor:
         return self
 
     # ---- binary arithmetic ------------------------------------------------------------------
-    def _binary(self, op: type[Function], other, reflected: bool = False) -> Tensor:
+    def _binary(self, op: type[Function], other, reflected: bool = False, **params) -> Tensor:
         a, b = self._operands(other)
         if reflected:
             a, b = b, a
         try:
-            return op.apply(a, b)
+            return op.apply(a, b, **params)
         except ValueError:
             try:
                 np.broadcast_shapes(a.shape, b.shape)
@@ -339,13 +340,21 @@ class Tensor:
             raise
 
     def _coerce(self, other) -> Tensor:
-        """``other`` as a Tensor that can meet ``self``: same device, a compatible dtype."""
+        """``other`` as a Tensor that can meet ``self``: same device, a compatible dtype (torch's
+        promotion: a Python number takes the tensor's dtype within its kind, an int tensor meeting
+        a float becomes float32, int64 meeting int32 is int64)."""
         if not isinstance(other, Tensor):
             # Numbers and raw arrays take a float tensor's dtype, so nothing leaks float64.
             if self.dtype.kind == "f":
                 dtype = self.dtype
+            elif isinstance(other, float):
+                dtype = np.float32
+            elif isinstance(other, bool):
+                dtype = self.dtype
+            elif isinstance(other, int) and self.dtype.kind in "iu":
+                dtype = self.dtype
             else:
-                dtype = np.float32 if isinstance(other, float) else None
+                dtype = None
             return Tensor(_as_array(other, dtype=dtype, device=self.device))
         if other.device != self.device:
             raise RuntimeError(f"tensors are on different devices: {self.device} and {other.device}; use .to()")
@@ -366,6 +375,13 @@ class Tensor:
         if self.dtype.kind != "f" and other.dtype.kind == "f":
             return Tensor(self.data.astype(other.dtype)), other
         return self, other
+
+    def _float_operands(self, other) -> tuple[Tensor, Tensor]:
+        """Operands of a float-only op (atan2, hypot, ...): two int/bool operands become float32."""
+        a, b = self._operands(other)
+        if a.dtype.kind != "f":
+            a, b = a.astype(np.float32), b.astype(np.float32)
+        return a, b
 
     def __add__(self, other):
         return self._binary(E.Add, other)
@@ -397,9 +413,25 @@ class Tensor:
     def __rtruediv__(self, other):
         return self._float_for_div(other)._binary(E.Div, other, reflected=True)
 
+    def __floordiv__(self, other):
+        return self.floor_divide(other)
+
+    def __rfloordiv__(self, other):
+        return self._binary(E.RoundedDiv, other, reflected=True, mode="floor")
+
+    def __mod__(self, other):
+        return self.remainder(other)
+
+    def __rmod__(self, other):
+        return self._binary(E.Remainder, other, reflected=True)
+
     def __pow__(self, other):
         if isinstance(other, (int, float)) and not isinstance(other, bool):
+            if self.dtype.kind in "iub" and isinstance(other, int) and other < 0:
+                raise RuntimeError("pow: integers to negative integer powers are not allowed")
             base = self if self.dtype.kind == "f" or isinstance(other, int) else self.astype(np.float32)
+            if base.dtype == np.bool_:
+                base = base.astype(np.int64)
             return E.PowScalar.apply(base, p=other)
         return self._binary(E.Pow, other)
 
@@ -414,14 +446,143 @@ class Tensor:
         return M.MatMul.apply(b, a)
 
     def __neg__(self):
+        if self.dtype == np.bool_:
+            raise RuntimeError("negation, the `-` operator, on a bool tensor is not supported; use ~ or logical_not()")
         return E.Neg.apply(self)
 
     def __pos__(self):
         return self
 
+    def __abs__(self):
+        return self.abs()
+
+    def add(self, other, *, alpha=1) -> Tensor:
+        """``self + alpha * other`` (torch.add).
+
+        >>> Tensor([1.0, 2.0]).add(Tensor([1.0, 1.0]), alpha=3).tolist()
+        [4.0, 5.0]
+        """
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, *, alpha=1) -> Tensor:
+        """``self - alpha * other`` (torch.sub)."""
+        return self - (other if alpha == 1 else other * alpha)
+
+    subtract = sub
+
+    def mul(self, other) -> Tensor:
+        return self * other
+
+    multiply = mul
+
+    def div(self, other, *, rounding_mode: str | None = None) -> Tensor:
+        """True division, or rounded toward zero (``"trunc"``) or down (``"floor"``); rounded
+        results keep an integer dtype and have zero gradient, as in torch.
+
+        >>> Tensor([-7, 7]).div(2, rounding_mode="trunc").tolist()
+        [-3, 3]
+        >>> Tensor([-7, 7]).div(2, rounding_mode="floor").tolist()
+        [-4, 3]
+        """
+        if rounding_mode is None:
+            return self / other
+        if rounding_mode not in ("trunc", "floor"):
+            raise RuntimeError(
+                f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
+            )
+        return self._binary(E.RoundedDiv, other, mode=rounding_mode)
+
+    divide = div
+
+    def true_divide(self, other) -> Tensor:
+        return self / other
+
+    def floor_divide(self, other) -> Tensor:
+        """Division rounded down, Python's ``//`` (torch.floor_divide)."""
+        return self._binary(E.RoundedDiv, other, mode="floor")
+
+    def remainder(self, other) -> Tensor:
+        """Python's ``%``: the result has the divisor's sign (torch.remainder).
+
+        >>> Tensor([-3, 3]).remainder(2).tolist()
+        [1, 1]
+        """
+        return self._binary(E.Remainder, other)
+
+    def fmod(self, other) -> Tensor:
+        """C's fmod: the result has the dividend's sign.
+
+        >>> Tensor([-3, 3]).fmod(2).tolist()
+        [-1, 1]
+        """
+        return self._binary(E.Fmod, other)
+
+    def pow(self, exponent) -> Tensor:
+        """``self ** exponent`` (a number or a tensor)."""
+        return self**exponent
+
+    def float_power(self, exponent) -> Tensor:
+        """``self ** exponent`` computed in float64, as torch.float_power."""
+        exponent = exponent.double() if isinstance(exponent, Tensor) else exponent
+        return self.double() ** exponent
+
+    def atan2(self, other) -> Tensor:
+        """The angle of (other, self), in (-pi, pi]."""
+        return E.Atan2.apply(*self._float_operands(other))
+
+    arctan2 = atan2
+
+    def hypot(self, other) -> Tensor:
+        """sqrt(self² + other²) without overflow."""
+        return E.Hypot.apply(*self._float_operands(other))
+
+    def logaddexp(self, other) -> Tensor:
+        """log(exp(self) + exp(other)) without overflow."""
+        return E.LogAddExp.apply(*self._float_operands(other))
+
+    def logaddexp2(self, other) -> Tensor:
+        """log2(2**self + 2**other)."""
+        a, b = self._float_operands(other)
+        return (a * _LN2).logaddexp(b * _LN2) * (1 / _LN2)
+
+    def copysign(self, other) -> Tensor:
+        """|self| with the sign of ``other`` (float result; no gradient flows to ``other``)."""
+        return E.Copysign.apply(*self._float_operands(other))
+
+    def maximum(self, other) -> Tensor:
+        return self._binary(E.Maximum, other)
+
+    def minimum(self, other) -> Tensor:
+        return self._binary(E.Minimum, other)
+
+    def fmax(self, other) -> Tensor:
+        """Elementwise max that ignores nan (nan only where both are nan)."""
+        return self._binary(E.Fmax, other)
+
+    def fmin(self, other) -> Tensor:
+        """Elementwise min that ignores nan."""
+        return self._binary(E.Fmin, other)
+
+    def lerp(self, end, weight) -> Tensor:
+        """``self + weight * (end - self)``; ``weight`` a number or a tensor.
+
+        >>> Tensor([0.0, 2.0]).lerp(Tensor([4.0, 4.0]), 0.5).tolist()
+        [2.0, 3.0]
+        """
+        if self.dtype.kind != "f":
+            raise NotImplementedError(f"lerp: not implemented for dtype {self.dtype} (needs a float tensor)")
+        return E.Lerp.apply(self, self._coerce(end), self._coerce(weight))
+
     # Comparisons give bool tensors with no gradient.
     def _compare(self, fn, other) -> Tensor:
-        other = other.data if isinstance(other, Tensor) else other
+        if isinstance(other, Tensor):
+            if other.device != self.device:
+                raise RuntimeError(
+                    f"tensors are on different devices: {self.device} and {other.device}; use .to()"
+                )
+            other = other.data
+        elif isinstance(other, (list, tuple)):
+            other = array_module(self.data).asarray(other)
         return Tensor(fn(self.data, other))
 
     def __lt__(self, other):
@@ -444,6 +605,148 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    lt, le, gt, ge, eq, ne = __lt__, __le__, __gt__, __ge__, __eq__, __ne__
+    less, less_equal, greater, greater_equal, not_equal = lt, le, gt, ge, ne
+
+    def isclose(self, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
+        """|self - other| <= atol + rtol * |other|, elementwise (bool); infinities equal themselves.
+
+        >>> Tensor([1.0, 2.0]).isclose(Tensor([1.0 + 1e-7, 2.1])).tolist()
+        [True, False]
+        """
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor(array_module(self.data).isclose(self.data, other, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+    def allclose(self, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+        """Whether every entry ``isclose``."""
+        return bool(self.isclose(other, rtol, atol, equal_nan).data.all())
+
+    def equal(self, other) -> bool:
+        """True when both have the same shape and the same values.
+
+        >>> Tensor([1, 2]).equal(Tensor([1, 2]))
+        True
+        """
+        if not isinstance(other, Tensor):
+            raise TypeError(f"equal(): argument 'other' must be Tensor, not {type(other).__name__}")
+        return self.shape == other.shape and bool((self.data == _on(other, self)).all())
+
+    # Logical ops take any dtype (nonzero is True) and give bool.
+    def logical_and(self, other) -> Tensor:
+        return Tensor(array_module(self.data).logical_and(self.data, _on(other, self)))
+
+    def logical_or(self, other) -> Tensor:
+        return Tensor(array_module(self.data).logical_or(self.data, _on(other, self)))
+
+    def logical_xor(self, other) -> Tensor:
+        return Tensor(array_module(self.data).logical_xor(self.data, _on(other, self)))
+
+    def logical_not(self) -> Tensor:
+        return Tensor(array_module(self.data).logical_not(self.data))
+
+    # Bitwise ops and shifts take integer and bool tensors (bool & bool is bool).
+    def _bitwise(self, name: str, other, reflected: bool = False) -> Tensor:
+        a, b = self, self._coerce(other)
+        if a.dtype.kind not in "iub" or b.dtype.kind not in "iub":
+            bad = a.dtype if a.dtype.kind not in "iub" else b.dtype
+            raise NotImplementedError(f"{name}: not implemented for dtype {bad} (needs integer or bool tensors)")
+        if reflected:
+            a, b = b, a
+        x, y = a.data, b.data
+        if name in ("left_shift", "right_shift") and x.dtype == np.bool_:
+            x = x.astype(np.int64)
+        return Tensor(getattr(array_module(x), name)(x, y))
+
+    def bitwise_and(self, other) -> Tensor:
+        return self._bitwise("bitwise_and", other)
+
+    def bitwise_or(self, other) -> Tensor:
+        return self._bitwise("bitwise_or", other)
+
+    def bitwise_xor(self, other) -> Tensor:
+        return self._bitwise("bitwise_xor", other)
+
+    def bitwise_not(self) -> Tensor:
+        if self.dtype.kind not in "iub":
+            raise NotImplementedError(f"bitwise_not: not implemented for dtype {self.dtype}")
+        return Tensor(array_module(self.data).invert(self.data))
+
+    def bitwise_left_shift(self, other) -> Tensor:
+        return self._bitwise("left_shift", other)
+
+    def bitwise_right_shift(self, other) -> Tensor:
+        return self._bitwise("right_shift", other)
+
+    __and__, __or__, __xor__, __invert__ = bitwise_and, bitwise_or, bitwise_xor, bitwise_not
+    __lshift__, __rshift__ = bitwise_left_shift, bitwise_right_shift
+
+    def __rand__(self, other):
+        return self._bitwise("bitwise_and", other, reflected=True)
+
+    def __ror__(self, other):
+        return self._bitwise("bitwise_or", other, reflected=True)
+
+    def __rxor__(self, other):
+        return self._bitwise("bitwise_xor", other, reflected=True)
+
+    def __rlshift__(self, other):
+        return self._bitwise("left_shift", other, reflected=True)
+
+    def __rrshift__(self, other):
+        return self._bitwise("right_shift", other, reflected=True)
+
+    def _inplace_result(self, what: str, out: Tensor) -> Tensor:
+        """Write ``out`` into self (in-place op outside the graph); its dtype must cast to self's."""
+        if out.dtype != self.dtype and not np.can_cast(out.dtype, self.dtype, casting="same_kind"):
+            raise RuntimeError(f"{what}: result type {out.dtype} can't be cast to the desired output type "
+                               f"{self.dtype}")
+        self._check_inplace(what)
+        self.data[...] = out.data
+        return self
+
+    def bitwise_and_(self, other) -> Tensor:
+        return self._inplace_result("bitwise_and_", self.bitwise_and(other))
+
+    def bitwise_or_(self, other) -> Tensor:
+        return self._inplace_result("bitwise_or_", self.bitwise_or(other))
+
+    def bitwise_xor_(self, other) -> Tensor:
+        return self._inplace_result("bitwise_xor_", self.bitwise_xor(other))
+
+    def bitwise_left_shift_(self, other) -> Tensor:
+        return self._inplace_result("bitwise_left_shift_", self.bitwise_left_shift(other))
+
+    def bitwise_right_shift_(self, other) -> Tensor:
+        return self._inplace_result("bitwise_right_shift_", self.bitwise_right_shift(other))
+
+    def logical_and_(self, other) -> Tensor:
+        return self._inplace_result("logical_and_", self.logical_and(other))
+
+    def logical_or_(self, other) -> Tensor:
+        return self._inplace_result("logical_or_", self.logical_or(other))
+
+    def logical_xor_(self, other) -> Tensor:
+        return self._inplace_result("logical_xor_", self.logical_xor(other))
+
+    def logical_not_(self) -> Tensor:
+        return self._inplace_result("logical_not_", self.logical_not())
+
+    def floor_divide_(self, other) -> Tensor:
+        return self._inplace_result("floor_divide_", self.floor_divide(other).detach())
+
+    def remainder_(self, other) -> Tensor:
+        return self._inplace_result("remainder_", self.remainder(other).detach())
+
+    def fmod_(self, other) -> Tensor:
+        return self._inplace_result("fmod_", self.fmod(other).detach())
+
+    def pow_(self, exponent) -> Tensor:
+        return self._inplace_result("pow_", self.pow(exponent).detach())
+
+    __iand__, __ior__, __ixor__ = bitwise_and_, bitwise_or_, bitwise_xor_
+    __ilshift__, __irshift__ = bitwise_left_shift_, bitwise_right_shift_
+    __ifloordiv__, __imod__, __ipow__ = floor_divide_, remainder_, pow_
+
     def __bool__(self) -> bool:
         return bool(self.item())
 
@@ -459,46 +762,210 @@ class Tensor:
         return int(self.item())
 
     # ---- elementwise --------------------------------------------------------------------------
+    # Float functions of an int/bool tensor compute in float32, as in torch (never float64).
+    def _float(self) -> Tensor:
+        return self if self.dtype.kind == "f" else self.astype(np.float32)
+
     def exp(self) -> Tensor:
-        return E.Exp.apply(self)
+        return E.Exp.apply(self._float())
+
+    def exp2(self) -> Tensor:
+        return E.Exp2.apply(self._float())
+
+    def expm1(self) -> Tensor:
+        return E.Expm1.apply(self._float())
 
     def log(self) -> Tensor:
-        return E.Log.apply(self)
+        return E.Log.apply(self._float())
+
+    def log2(self) -> Tensor:
+        return E.Log2.apply(self._float())
+
+    def log10(self) -> Tensor:
+        return E.Log10.apply(self._float())
+
+    def log1p(self) -> Tensor:
+        return E.Log1p.apply(self._float())
 
     def sqrt(self) -> Tensor:
-        return E.Sqrt.apply(self)
+        """Square root; its gradient at 0 is inf, as in torch."""
+        return E.Sqrt.apply(self._float())
 
-    def tanh(self) -> Tensor:
-        return E.Tanh.apply(self)
+    def rsqrt(self) -> Tensor:
+        return E.Rsqrt.apply(self._float())
 
-    def sigmoid(self) -> Tensor:
-        return E.Sigmoid.apply(self)
+    def square(self) -> Tensor:
+        """``self ** 2`` (an int or bool tensor gives int64 for bool, else its own dtype)."""
+        return (self.astype(np.int64) if self.dtype == np.bool_ else self) ** 2
 
-    def relu(self) -> Tensor:
-        return E.Relu.apply(self)
+    def reciprocal(self) -> Tensor:
+        return E.Reciprocal.apply(self._float())
 
-    def gelu(self, approximate: str = "tanh") -> Tensor:
-        return E.Gelu.apply(self, approximate=approximate)
+    def erf(self) -> Tensor:
+        return E.Erf.apply(self._float())
+
+    def erfc(self) -> Tensor:
+        return E.Erfc.apply(self._float())
+
+    def erfinv(self) -> Tensor:
+        return E.Erfinv.apply(self._float())
 
     def sin(self) -> Tensor:
-        return E.Sin.apply(self)
+        return E.Sin.apply(self._float())
 
     def cos(self) -> Tensor:
-        return E.Cos.apply(self)
+        return E.Cos.apply(self._float())
+
+    def tan(self) -> Tensor:
+        return E.Tan.apply(self._float())
+
+    def asin(self) -> Tensor:
+        return E.Asin.apply(self._float())
+
+    def acos(self) -> Tensor:
+        return E.Acos.apply(self._float())
+
+    def atan(self) -> Tensor:
+        return E.Atan.apply(self._float())
+
+    def sinh(self) -> Tensor:
+        return E.Sinh.apply(self._float())
+
+    def cosh(self) -> Tensor:
+        return E.Cosh.apply(self._float())
+
+    def tanh(self) -> Tensor:
+        return E.Tanh.apply(self._float())
+
+    def asinh(self) -> Tensor:
+        return E.Asinh.apply(self._float())
+
+    def acosh(self) -> Tensor:
+        return E.Acosh.apply(self._float())
+
+    def atanh(self) -> Tensor:
+        return E.Atanh.apply(self._float())
+
+    arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+    def sigmoid(self) -> Tensor:
+        return E.Sigmoid.apply(self._float())
+
+    def relu(self) -> Tensor:
+        """max(self, 0); its gradient at 0 is 0, as in torch."""
+        return E.Relu.apply(self)
+
+    def gelu(self, approximate: str = "none") -> Tensor:
+        """GELU: exact ``x * Phi(x)`` by default (torch's), ``approximate="tanh"`` GPT-2's form."""
+        return Gelu.apply(self._float(), approximate=approximate)
+
+    def softmax(self, dim: int, dtype=None) -> Tensor:
+        """Softmax along ``dim`` (torch's Tensor.softmax; ``dtype`` casts the input first)."""
+        from engine import functional
+
+        return functional.softmax(self, dim, dtype=dtype)
+
+    def log_softmax(self, dim: int, dtype=None) -> Tensor:
+        from engine import functional
+
+        return functional.log_softmax(self, dim, dtype=dtype)
+
+    def hardshrink(self, lambd: float = 0.5) -> Tensor:
+        from engine import functional
+
+        return functional.hardshrink(self, lambd)
 
     def abs(self) -> Tensor:
+        """|self|; its gradient at 0 is 0, as in torch."""
         return E.Abs.apply(self)
 
-    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
-        return E.Clip.apply(self, lo=min, hi=max)
+    absolute = abs
+
+    def neg(self) -> Tensor:
+        return -self
+
+    negative = neg
+
+    def sign(self) -> Tensor:
+        """-1, 0 or 1 (0 for nan, as torch); zero gradient."""
+        return E.Rounding.apply(self, mode="sign")
+
+    sgn = sign
+
+    def floor(self) -> Tensor:
+        return E.Rounding.apply(self, mode="floor")
+
+    def ceil(self) -> Tensor:
+        return E.Rounding.apply(self, mode="ceil")
+
+    def trunc(self) -> Tensor:
+        return E.Rounding.apply(self, mode="trunc")
+
+    fix = trunc
+
+    def round(self, decimals: int = 0) -> Tensor:
+        """Round half to even, to ``decimals`` places (torch.round); zero gradient.
+
+        >>> Tensor([0.5, 1.5, 1.2345]).round().tolist()
+        [0.0, 2.0, 1.0]
+        """
+        return E.Rounding.apply(self, mode="round", decimals=decimals)
+
+    def frac(self) -> Tensor:
+        """``self - trunc(self)``; gradient 1."""
+        return self - self.trunc()
+
+    def clip(self, min=None, max=None) -> Tensor:  # noqa: A002
+        """Clamp to [min, max]; either may be None, a number or a tensor (broadcast). Gradient, as
+        torch: to self where min <= self <= max; to a tensor ``min`` where self < min, to a tensor
+        ``max`` where self > max (``max`` wins where min > max).
+
+        >>> Tensor([-2.0, 0.5, 2.0]).clamp(-1, 1).tolist()
+        [-1.0, 0.5, 1.0]
+        """
+        if min is None and max is None:
+            raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+        x = self
+        if x.dtype.kind != "f" and any(isinstance(v, float) or (isinstance(v, Tensor) and v.dtype.kind == "f")
+                                       for v in (min, max)):
+            x = x.astype(np.float32 if not any(isinstance(v, Tensor) for v in (min, max))
+                         else next(v.dtype for v in (min, max) if isinstance(v, Tensor) and v.dtype.kind == "f"))
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            lo = None if min is None else x._coerce(min)
+            hi = None if max is None else x._coerce(max)
+            return E.ClampTensor.apply(x, lo, hi)
+        return E.Clip.apply(x, lo=min, hi=max)
 
     clamp = clip
 
-    def maximum(self, other) -> Tensor:
-        return self._binary(E.Maximum, other)
+    def clamp_min(self, min) -> Tensor:  # noqa: A002
+        return self.clamp(min=min)
 
-    def minimum(self, other) -> Tensor:
-        return self._binary(E.Minimum, other)
+    def clamp_max(self, max) -> Tensor:  # noqa: A002
+        return self.clamp(max=max)
+
+    def nan_to_num(self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+        """nan → ``nan``, ±inf → ``posinf``/``neginf`` (default: the dtype's largest finite values).
+
+        >>> Tensor([float("nan"), 1.0]).nan_to_num().tolist()
+        [0.0, 1.0]
+        """
+        return E.NanToNum.apply(self, nan=nan, posinf=posinf, neginf=neginf)
+
+    def isnan(self) -> Tensor:
+        return Tensor(array_module(self.data).isnan(self.data))
+
+    def isinf(self) -> Tensor:
+        return Tensor(array_module(self.data).isinf(self.data))
+
+    def isposinf(self) -> Tensor:
+        return Tensor(self.data == np.inf) if self.dtype.kind == "f" else self.zeros_like(dtype=bool)
+
+    def isneginf(self) -> Tensor:
+        return Tensor(self.data == -np.inf) if self.dtype.kind == "f" else self.zeros_like(dtype=bool)
+
+    def isfinite(self) -> Tensor:
+        return Tensor(array_module(self.data).isfinite(self.data))
 
     def masked_fill(self, mask, value: float) -> Tensor:
         """Entries where ``mask`` (bool, broadcastable) is True become ``value``."""
@@ -1134,6 +1601,44 @@ class Tensor:
 
 
 function.Tensor = Tensor
+
+
+_LN2 = math.log(2)
+
+
+def _on(other, ref: Tensor):
+    """``other``'s array (a Tensor on ``ref``'s device, or a number/array) for a raw xp op."""
+    if isinstance(other, Tensor):
+        if other.device != ref.device:
+            raise RuntimeError(f"tensors are on different devices: {ref.device} and {other.device}; use .to()")
+        return other.data
+    return other
+
+
+# In-place forms (``x.sqrt_()``, ``x.clamp_(0, 1)``, ...): the out-of-place result written into x,
+# outside the graph only; the result must cast back to x's dtype (``int_tensor.sqrt_()`` raises).
+_INPLACE = [
+    "abs", "absolute", "neg", "negative", "sign", "sgn", "floor", "ceil", "round", "trunc", "fix", "frac", "sqrt",
+    "rsqrt", "square", "reciprocal", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "erf", "erfc", "erfinv",
+    "sin", "cos", "tan", "asin", "acos", "atan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "asinh",
+    "acosh", "atanh", "sigmoid", "relu", "clamp", "clip", "clamp_min", "clamp_max", "nan_to_num", "atan2", "hypot",
+    "logaddexp", "copysign", "fmax", "fmin", "lerp", "float_power", "true_divide", "eq", "ne", "lt", "le", "gt",
+    "ge", "greater", "greater_equal", "less", "less_equal", "not_equal",
+]
+
+
+def _inplace_method(name: str):
+    def method(self: Tensor, *args, **kwargs) -> Tensor:
+        return self._inplace_result(name + "_", getattr(self, name)(*args, **kwargs).detach())
+
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"In-place ``{name}``: writes ``self.{name}(...)`` into self and returns self."
+    return method
+
+
+for _name in _INPLACE:
+    if not hasattr(Tensor, _name + "_"):
+        setattr(Tensor, _name + "_", _inplace_method(_name))
 
 
 def _default_generator(device: str):

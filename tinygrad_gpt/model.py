@@ -28,7 +28,7 @@ class Block(nn.Module):
         self.ln_1 = nn.LayerNorm(c.n_embd, bias=c.bias)
         self.attn = nn.CausalSelfAttention(c.n_embd, c.n_head, c.dropout, c.bias, window=window)
         self.ln_2 = nn.LayerNorm(c.n_embd, bias=c.bias)
-        self.mlp = nn.MLP(c.n_embd, dropout=c.dropout, bias=c.bias)
+        self.mlp = nn.MLP(c.n_embd, dropout=c.dropout, bias=c.bias, approximate="tanh")
 
     def forward(self, x: Tensor, cache: nn.KVCache | None = None) -> Tensor:
         x = x + self.attn(self.ln_1(x), cache)

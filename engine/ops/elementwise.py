@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from engine.backend import array_module
+import math
+from typing import Any
+
+import numpy as np
+
+from engine.backend import array_module, erf
 from engine.function import Function
 
 
@@ -97,7 +102,12 @@ class PowScalar(Function):
         p = self.p
         if p == 0:  # a**0 is constant; p * a**-1 would give 0 * inf = nan at a == 0 (torch gives 0)
             return self.xp.zeros_like(g)
-        return g * (p * a ** (p - 1)) if p != 2 else g * (2 * a)
+        if p == 2:
+            return g * (2 * a)
+        q, xp = p - 1, self.xp
+        with np.errstate(all="ignore"):  # a**±0.5 as (r)sqrt, as torch: nan at -inf, -inf at -0.0
+            aq = xp.sqrt(a) if q == 0.5 else 1 / xp.sqrt(a) if q == -0.5 else a**q
+        return g * (p * aq)
 
 
 class Pow(Function):
@@ -115,8 +125,8 @@ class Pow(Function):
         # Where the formulas would meet 0 * inf = nan the `where`s swap in a harmless operand,
         # giving 0 as torch does: a**0 is constant in a (even at a == 0), and 0**b is constant
         # in b for b >= 0 (out is 0 or 1 there, times log(1) = 0).
-        if self.needs_input_grad[0]:
-            ga = sum_to(g * b * a ** xp.where(b == 0, 1, b - 1), a.shape)
+        if self.needs_input_grad[0]:  # where b == 0 the gradient is 0, even at a = 0 or ±inf (b·a**(b-1) = 0·inf)
+            ga = sum_to(xp.where(b == 0, g.dtype.type(0), g * b * a ** xp.where(b == 0, 1, b - 1)), a.shape)
         if self.needs_input_grad[1]:
             gb = sum_to(g * out * xp.log(xp.where((a == 0) & (b >= 0), 1, a)), b.shape)
         return ga, gb
@@ -162,9 +172,17 @@ class Tanh(Function):
         return g * (1 - y * y)
 
 
+def _sigmoid(xp, a):
+    """1 / (1 + exp(-a)) without overflow, and with full relative precision in the far negative tail
+    (0.5 * (1 + tanh(a / 2)) rounds to 0 there: sigmoid(-25) would be 0 in float32, not 1.4e-11)."""
+    with np.errstate(over="ignore"):
+        e = xp.exp(-xp.abs(a))  # in (0, 1]
+        return xp.where(a >= 0, 1, e) / (1 + e)
+
+
 class Sigmoid(Function):
     def forward(self, a):
-        out = 0.5 * (1 + self.xp.tanh(0.5 * a))  # stable for large |a|, unlike 1/(1+exp(-a))
+        out = _sigmoid(self.xp, a)
         self.save_for_backward(out)
         return out
 
@@ -180,7 +198,8 @@ class Relu(Function):
         return out
 
     def backward(self, g):
-        return g * (self.saved[0] > 0)
+        # torch zeroes the gradient where out <= 0: a nan input passes it on
+        return self.xp.where(self.saved[0] <= 0, g.dtype.type(0), g)
 
 
 class Sin(Function):
@@ -207,7 +226,11 @@ class Abs(Function):
         return self.xp.abs(a)
 
     def backward(self, g):
-        return g * self.xp.sign(self.saved[0])
+        a = self.saved[0]
+        sign = self.xp.sign(a)
+        if a.dtype.kind == "f":  # torch: sgn(nan) = 0, so no gradient through a nan
+            sign = self.xp.where(self.xp.isnan(a), a.dtype.type(0), sign)
+        return g * sign
 
 
 class Clip(Function):
@@ -231,9 +254,10 @@ class Clip(Function):
         return g * mask
 
 
-def _tie_weights(wins, ties, dtype):
-    """1 where a wins, 0.5 on a tie, 0 otherwise, in ``dtype`` (no float64 leak)."""
-    return wins.astype(dtype) + ties.astype(dtype) * dtype.type(0.5)
+def _tie_weights(loses, ties, dtype):
+    """An operand's share of the gradient: 0 where it loses, 0.5 on a tie, else 1 (also where a nan
+    is involved: torch passes the whole gradient to both then), in ``dtype`` (no float64 leak)."""
+    return 1 - loses.astype(dtype) - ties.astype(dtype) * dtype.type(0.5)
 
 
 class Maximum(Function):
@@ -245,8 +269,8 @@ class Maximum(Function):
 
     def backward(self, g):
         a, b = self.saved
-        wa = _tie_weights(a > b, a == b, g.dtype)
-        return sum_to(g * wa, a.shape), sum_to(g * (1 - wa), b.shape)
+        return sum_to(g * _tie_weights(a < b, a == b, g.dtype), a.shape), \
+            sum_to(g * _tie_weights(a > b, a == b, g.dtype), b.shape)
 
 
 class Minimum(Function):
@@ -258,8 +282,8 @@ class Minimum(Function):
 
     def backward(self, g):
         a, b = self.saved
-        wa = _tie_weights(a < b, a == b, g.dtype)
-        return sum_to(g * wa, a.shape), sum_to(g * (1 - wa), b.shape)
+        return sum_to(g * _tie_weights(a > b, a == b, g.dtype), a.shape), \
+            sum_to(g * _tie_weights(a < b, a == b, g.dtype), b.shape)
 
 
 class Where(Function):
@@ -304,4 +328,335 @@ class ToDevice(Function):
         return to_device(g, self.src)
 
 
-from engine.ops.fused import Gelu  # noqa: E402,F401  (moved to fused.py; E.Gelu callers until the merge)
+# ---- torch's elementwise math (issue 15) -------------------------------------------------------------
+# Each unary op is one line of forward and one line of derivative, as in PyTorch's derivatives.yaml:
+# ``f(xp, a)`` gives the output, ``df(xp, a, y)`` dy/da from the input ``a`` and the output ``y``.
+# Inputs are float arrays (Tensor casts int/bool inputs to float32 first).
+
+_LN2, _LN10 = math.log(2), math.log(10)
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+
+
+class _Unary(Function):
+    """y = f(a) elementwise; backward multiplies by df(a, y)."""
+
+    @staticmethod
+    def f(xp, a):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def df(xp, a, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, a):
+        with np.errstate(all="ignore"):  # log(0), asin(2), ...: inf/nan as in torch, silently
+            out = self.f(self.xp, a)
+        out = self.xp.asarray(out, dtype=a.dtype)  # 0-d NumPy results come back as scalars
+        self.save_for_backward(a, out)
+        return out
+
+    def backward(self, g):
+        a, y = self.saved
+        with np.errstate(all="ignore"):
+            return (g * self.df(self.xp, a, y)).astype(g.dtype, copy=False)
+
+
+def _unary(name: str, f, df, doc: str) -> type[Function]:
+    """A registered unary op class named ``name``."""
+    return type(name, (_Unary,), {"f": staticmethod(f), "df": staticmethod(df), "__doc__": doc,
+                                  "__module__": __name__, "__qualname__": name})
+
+
+def erfinv(x):
+    """Inverse error function on either backend (SciPy's/CuPy's; Newton on erf without SciPy)."""
+    xp = array_module(x)
+    if xp is not np:
+        import cupyx.scipy.special
+
+        return cupyx.scipy.special.erfinv(x).astype(x.dtype, copy=False)
+    try:
+        from scipy.special import erfinv as f
+    except ImportError:
+        w = np.asarray(x, dtype=np.float64)
+        with np.errstate(all="ignore"):  # Giles' single-precision start, then Newton steps in float64
+            t = -np.log((1 - w) * (1 + w))
+            y = w * np.where(t < 5, 0.8862269 + 0.2 * (t - 2.5), 1.4 + 0.3 * np.sqrt(t))
+            for _ in range(8):
+                y = y - (erf(y) - w) / (_TWO_OVER_SQRT_PI * np.exp(-y * y))
+            y = np.where(np.abs(w) == 1, np.sign(w) * np.inf, np.where(np.abs(w) > 1, np.nan, y))
+        return np.asarray(y, dtype=x.dtype)
+    return np.asarray(f(x), dtype=x.dtype)
+
+
+def _erfc(x):
+    xp = array_module(x)
+    if xp is not np:
+        import cupyx.scipy.special
+
+        return cupyx.scipy.special.erfc(x).astype(x.dtype, copy=False)
+    try:
+        from scipy.special import erfc as f
+    except ImportError:
+        return 1 - erf(x)
+    return np.asarray(f(x), dtype=x.dtype)
+
+
+Exp2 = _unary("Exp2", lambda xp, a: xp.exp2(a), lambda xp, a, y: y * _LN2, "2 ** a.")
+Expm1 = _unary("Expm1", lambda xp, a: xp.expm1(a), lambda xp, a, y: y + 1, "exp(a) - 1, exact near 0.")
+Log2 = _unary("Log2", lambda xp, a: xp.log2(a), lambda xp, a, y: 1 / (a * _LN2), "Base-2 logarithm.")
+Log10 = _unary("Log10", lambda xp, a: xp.log10(a), lambda xp, a, y: 1 / (a * _LN10), "Base-10 logarithm.")
+Log1p = _unary("Log1p", lambda xp, a: xp.log1p(a), lambda xp, a, y: 1 / (a + 1), "log(1 + a), exact near 0.")
+Rsqrt = _unary("Rsqrt", lambda xp, a: 1 / xp.sqrt(a), lambda xp, a, y: -0.5 * y * y * y, "1 / sqrt(a).")
+Reciprocal = _unary("Reciprocal", lambda xp, a: 1 / a, lambda xp, a, y: -(y * y), "1 / a.")
+Erf = _unary("Erf", lambda xp, a: erf(a), lambda xp, a, y: _TWO_OVER_SQRT_PI * xp.exp(-a * a), "Error function.")
+Erfc = _unary("Erfc", lambda xp, a: _erfc(a), lambda xp, a, y: -_TWO_OVER_SQRT_PI * xp.exp(-a * a),
+              "1 - erf(a), exact in the tails.")
+Erfinv = _unary("Erfinv", lambda xp, a: erfinv(a), lambda xp, a, y: (math.sqrt(math.pi) / 2) * xp.exp(y * y),
+                "Inverse error function on (-1, 1).")
+Tan = _unary("Tan", lambda xp, a: xp.tan(a), lambda xp, a, y: 1 + y * y, "Tangent.")
+Asin = _unary("Asin", lambda xp, a: xp.arcsin(a), lambda xp, a, y: 1 / xp.sqrt(1 - a * a), "Arcsine.")
+Acos = _unary("Acos", lambda xp, a: xp.arccos(a), lambda xp, a, y: -1 / xp.sqrt(1 - a * a), "Arccosine.")
+Atan = _unary("Atan", lambda xp, a: xp.arctan(a), lambda xp, a, y: 1 / (a * a + 1), "Arctangent.")
+Sinh = _unary("Sinh", lambda xp, a: xp.sinh(a), lambda xp, a, y: xp.cosh(a), "Hyperbolic sine.")
+Cosh = _unary("Cosh", lambda xp, a: xp.cosh(a), lambda xp, a, y: xp.sinh(a), "Hyperbolic cosine.")
+Asinh = _unary("Asinh", lambda xp, a: xp.arcsinh(a), lambda xp, a, y: 1 / xp.sqrt(a * a + 1), "Inverse sinh.")
+Acosh = _unary("Acosh", lambda xp, a: xp.arccosh(a), lambda xp, a, y: 1 / xp.sqrt(a * a - 1),
+               "Inverse cosh on [1, inf).")
+Atanh = _unary("Atanh", lambda xp, a: xp.arctanh(a), lambda xp, a, y: 1 / (1 - a * a), "Inverse tanh on (-1, 1).")
+
+
+class Rounding(Function):
+    """sign, floor, ceil, round (``decimals``, half to even) and trunc: piecewise constant, so the
+    gradient is 0 everywhere (torch's convention at the jumps too). Integer inputs come back unchanged
+    (sign: -1/0/1); sign(nan) is 0, as in torch."""
+
+    def forward(self, a, mode="floor", decimals=0):
+        xp = self.xp
+        if mode == "sign":
+            out = xp.sign(a)
+            return xp.where(xp.isnan(a), a.dtype.type(0), out) if a.dtype.kind == "f" else out
+        if a.dtype.kind != "f":
+            return a.copy()
+        if mode == "round":
+            return xp.round(a, decimals)
+        return {"floor": xp.floor, "ceil": xp.ceil, "trunc": xp.trunc}[mode](a)
+
+    def backward(self, g):
+        return self.xp.zeros_like(g)
+
+
+class RoundedDiv(Function):
+    """``a / b`` rounded toward zero ("trunc") or down ("floor", Python's ``//``); gradient 0, as torch."""
+
+    def forward(self, a, b, mode="floor"):
+        xp = self.xp
+        self.shapes = a.shape, b.shape
+        with np.errstate(all="ignore"):
+            if mode == "floor":
+                return xp.floor_divide(a, b)
+            if a.dtype.kind == "f" or b.dtype.kind == "f":
+                return xp.trunc(a / b)
+            return xp.floor_divide(xp.abs(a), xp.abs(b)) * (xp.sign(a) * xp.sign(b))  # exact for int64
+
+    def backward(self, g):
+        sa, sb = self.shapes
+        xp = self.xp
+        return xp.zeros(sa, g.dtype), xp.zeros(sb, g.dtype)
+
+
+class Fmod(Function):
+    """C's fmod: the remainder of ``a / b`` truncated, with ``a``'s sign. d/db = -trunc(a / b)."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        with np.errstate(all="ignore"):
+            return self.xp.fmod(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        gb = None
+        if self.needs_input_grad[1]:
+            with np.errstate(all="ignore"):
+                gb = sum_to(-g * self.xp.trunc(a / b), b.shape)
+        return sum_to(g, a.shape), gb
+
+
+class Remainder(Function):
+    """Python's ``%``: the remainder with ``b``'s sign. d/db = -floor(a / b)."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        with np.errstate(all="ignore"):
+            return self.xp.remainder(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        gb = None
+        if self.needs_input_grad[1]:
+            with np.errstate(all="ignore"):
+                gb = sum_to(-g * self.xp.floor_divide(a, b), b.shape)
+        return sum_to(g, a.shape), gb
+
+
+class Atan2(Function):
+    """atan2(a, b): the angle of the point (b, a)."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return self.xp.arctan2(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        with np.errstate(all="ignore"):  # 0 at the origin, as torch
+            r = self.xp.where((a == 0) & (b == 0), g.dtype.type(0), g / (a * a + b * b))
+        return sum_to(r * b, a.shape), sum_to(-r * a, b.shape)
+
+
+class Hypot(Function):
+    """sqrt(a² + b²) without overflow."""
+
+    def forward(self, a, b):
+        out = self.xp.hypot(a, b)
+        self.save_for_backward(a, b, out)
+        return out
+
+    def backward(self, g):
+        a, b, out = self.saved
+        with np.errstate(all="ignore"):
+            r = g / out
+        return sum_to(r * a, a.shape), sum_to(r * b, b.shape)
+
+
+class LogAddExp(Function):
+    """log(exp(a) + exp(b)) without overflow."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return self.xp.logaddexp(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        xp = self.xp
+        with np.errstate(all="ignore"):  # torch's form: nan where both are -inf or both +inf
+            ga = sum_to(g / (1 + xp.exp(b - a)), a.shape) if self.needs_input_grad[0] else None
+            gb = sum_to(g / (1 + xp.exp(a - b)), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Copysign(Function):
+    """|a| with b's sign bit. d/da = ±1 (0 where a == 0, as torch); no gradient to b (it is 0)."""
+
+    def forward(self, a, b):
+        out = self.xp.copysign(a, b)
+        self.save_for_backward(a, out)
+        self.b_shape = b.shape
+        return out
+
+    def backward(self, g):
+        a, out = self.saved
+        xp = self.xp
+        with np.errstate(all="ignore"):  # torch's out / a: nan at a = ±inf
+            ratio = xp.where(a == 0, g.dtype.type(0), out / a).astype(g.dtype, copy=False)
+        return sum_to(g * ratio, a.shape), xp.zeros(self.b_shape, g.dtype)
+
+
+class _NanAware(Function):
+    """fmax/fmin: a nan loses to a number. The gradient goes wholly to the winner, to ``a`` on a tie
+    (torch's rule for fmax/fmin, unlike maximum/minimum which split ties)."""
+
+    pick: Any = None  # "fmax" or "fmin"
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return getattr(self.xp, self.pick)(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        xp = self.xp
+        a_wins = ((a >= b) if self.pick == "fmax" else (a <= b)) | xp.isnan(b)
+        zero = g.dtype.type(0)
+        return sum_to(xp.where(a_wins, g, zero), a.shape), sum_to(xp.where(a_wins, zero, g), b.shape)
+
+
+class Fmax(_NanAware):
+    pick = "fmax"
+
+
+class Fmin(_NanAware):
+    pick = "fmin"
+
+
+class ClampTensor(Function):
+    """clamp(a, lo, hi) with tensor bounds (either None), torch's gradients: ``a`` gets it where
+    lo <= a <= hi; ``lo`` where a < lo (and lo < hi); ``hi`` where a > hi or hi < lo (hi wins then)."""
+
+    def forward(self, a, lo=None, hi=None):
+        xp = self.xp
+        self.save_for_backward(a, lo, hi)
+        out = a
+        if lo is not None:
+            out = xp.maximum(out, lo)
+        if hi is not None:
+            out = xp.minimum(out, hi)
+        return xp.broadcast_to(out, xp.broadcast_shapes(*(x.shape for x in (a, lo, hi) if x is not None))).copy()
+
+    def backward(self, g):
+        a, lo, hi = self.saved
+        xp = self.xp
+        zero = g.dtype.type(0)
+        keep = xp.ones(g.shape, dtype=bool)
+        if lo is not None:
+            keep = keep & (a >= lo)
+        if hi is not None:
+            keep = keep & (a <= hi)
+        ga = sum_to(xp.where(keep, g, zero), a.shape)
+        glo = ghi = None
+        if lo is not None and self.needs_input_grad[1]:
+            below = a < lo if hi is None else (a < lo) & (lo < hi)
+            glo = sum_to(xp.where(below, g, zero), lo.shape)
+        if hi is not None and self.needs_input_grad[2]:
+            above = a > hi if lo is None else (a > hi) | (hi < lo)
+            ghi = sum_to(xp.where(above, g, zero), hi.shape)
+        return ga, glo, ghi
+
+
+class NanToNum(Function):
+    """nan → ``nan``, +inf → ``posinf``, -inf → ``neginf`` (default: the dtype's largest finite values).
+    The gradient passes where ``a`` is finite, as torch."""
+
+    def forward(self, a, nan=0.0, posinf=None, neginf=None):
+        self.save_for_backward(a)
+        if a.dtype.kind != "f":
+            return a.copy()
+        info = np.finfo(a.dtype)
+        hi = info.max if posinf is None else posinf
+        lo = info.min if neginf is None else neginf
+        xp = self.xp
+        out = xp.where(xp.isnan(a), a.dtype.type(nan), a)
+        out = xp.where(out == np.inf, a.dtype.type(hi), out)
+        return xp.where(out == -np.inf, a.dtype.type(lo), out)
+
+    def backward(self, g):
+        return self.xp.where(self.xp.isfinite(self.saved[0]), g, g.dtype.type(0))
+
+
+class Lerp(Function):
+    """start + weight * (end - start), in torch's two-sided form (exact at both ends, finite where
+    one end is infinite): ``end - (end - start) * (1 - weight)`` where |weight| >= 0.5."""
+
+    def forward(self, start, end, weight):
+        xp = self.xp
+        self.save_for_backward(start, end, weight)
+        with np.errstate(all="ignore"):
+            d = end - start
+            return xp.where(xp.abs(weight) < 0.5, start + weight * d, end - d * (1 - weight))
+
+    def backward(self, g):
+        start, end, weight = self.saved
+        ga = sum_to(g * (1 - weight), start.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(g * weight, end.shape) if self.needs_input_grad[1] else None
+        gw = None
+        if self.needs_input_grad[2]:
+            with np.errstate(all="ignore"):
+                gw = sum_to(g * (end - start), weight.shape)
+        return ga, gb, gw

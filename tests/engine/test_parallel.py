@@ -81,6 +81,11 @@ def same_under_threads(threads, op, arrays):
     return results[0]
 
 
+def gelu_tanh(x):
+    """GPT-2's tanh GELU (F.gelu's default is torch's exact form)."""
+    return F.gelu(x, approximate="tanh")
+
+
 def gelu_reference(x, g):
     k, c = math.sqrt(2 / math.pi), 0.044715
     t = np.tanh(k * (x + c * x**3))
@@ -91,8 +96,8 @@ def gelu_reference(x, g):
 def test_gelu_threads_equal_one_thread_and_formula(threads, shape):
     x = np.random.default_rng(1).standard_normal(shape).astype(np.float32) * 3
     assert x.size >= MIN_PARALLEL and (x.size >= MIN_PARALLEL_CHEAP or shape != (1030, 1024))
-    out, gx = same_under_threads(threads, F.gelu, [x])
-    _, g = run_op(F.gelu, [x])
+    out, gx = same_under_threads(threads, gelu_tanh, [x])
+    _, g = run_op(gelu_tanh, [x])
     ref_out, ref_gx = gelu_reference(x.astype(np.float64), g.astype(np.float64))
     np.testing.assert_allclose(out, ref_out, rtol=2e-6, atol=2e-6)
     # The derivative's two terms cancel for x near -3, each about 16·|g|: float32 rounding of
@@ -179,10 +184,10 @@ def test_a_forked_child_can_use_the_threads(threads):
     """The pool's threads do not survive fork(); a child must start its own, not hang."""
     threads(2)
     x = np.random.default_rng(6).standard_normal(4 * CHUNK).astype(np.float32)
-    expected = F.gelu(Tensor(x)).data  # starts the parent's pool
+    expected = F.gelu(Tensor(x), approximate="tanh").data  # starts the parent's pool
     pid = os.fork()
     if pid == 0:  # child: exit 0 only if the threaded GELU finishes and agrees
-        ok = np.array_equal(F.gelu(Tensor(x)).data, expected)
+        ok = np.array_equal(F.gelu(Tensor(x), approximate="tanh").data, expected)
         os._exit(0 if ok else 1)
     deadline = time.monotonic() + 20  # the child needs well under a second
     while True:
