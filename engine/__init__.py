@@ -16,7 +16,8 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
 from engine.amp import autocast
 from engine.backend import gpu_available
 from engine.function import Function, enable_grad, is_grad_enabled, no_grad
-from engine.functional import concatenate, maximum, minimum, pad, stack, where
+from engine.functional import concatenate, maximum, minimum, stack, where
+from engine.functional import numpy_pad as pad
 from engine.gradcheck import GradcheckError, gradcheck
 from engine.parallel import get_num_threads, set_num_threads
 from engine.rng import manual_seed
@@ -28,14 +29,33 @@ randn, rand, arange = Tensor.randn, Tensor.rand, Tensor.arange
 zeros_like, ones_like, full_like = Tensor.zeros_like, Tensor.ones_like, Tensor.full_like
 randn_like, rand_like = Tensor.randn_like, Tensor.rand_like
 
-# torch-named top-level functions (issue 15), one block per op family:
-# -- factories, random and reductions --
-# -- elementwise and activations --
-# -- shape, indexing and linear algebra --
-
 __all__ = [
     "Function", "GradcheckError", "Tensor", "arange", "autocast", "concatenate", "empty", "enable_grad", "full",
     "get_num_threads", "gpu_available", "gradcheck", "is_grad_enabled", "manual_seed", "maximum", "minimum", "no_grad",
     "ones", "pad", "rand", "randn", "set_num_threads", "stack", "where", "zeros", "zeros_like", "ones_like",
     "full_like", "randn_like", "rand_like",
+]
+
+# torch-named top-level functions (issue 15), one block per op family:
+# -- factories, random and reductions --
+# -- elementwise and activations --
+# -- shape, indexing and linear algebra --
+from engine.functional import (  # noqa: E402, I001
+    cat, concat, addmm, atleast_1d, atleast_2d, atleast_3d, baddbmm, bmm, broadcast_tensors, broadcast_to,
+    cartesian_prod, chunk, column_stack, diag, diag_embed, diagonal, dot, dstack, einsum, flatten, flip, fliplr,
+    flipud, gather, ger, hstack, index_add, index_copy, index_fill, index_select, inner, kron, masked_fill,
+    masked_scatter, masked_select, matmul, meshgrid, mm, movedim, moveaxis, mv, narrow, nonzero, outer, permute,
+    repeat_interleave, reshape, roll, row_stack, scatter, scatter_add, scatter_reduce, split, squeeze, swapaxes,
+    swapdims, t, take, take_along_dim, tensor_split, tensordot, tile, trace, transpose, tril, triu, unbind,
+    unflatten, unsqueeze, vdot, vstack,
+)
+__all__ += [
+    "cat", "concat", "addmm", "atleast_1d", "atleast_2d", "atleast_3d", "baddbmm", "bmm", "broadcast_tensors",
+    "broadcast_to", "cartesian_prod", "chunk", "column_stack", "diag", "diag_embed", "diagonal", "dot",
+    "dstack", "einsum", "flatten", "flip", "fliplr", "flipud", "gather", "ger", "hstack", "index_add",
+    "index_copy", "index_fill", "index_select", "inner", "kron", "masked_fill", "masked_scatter",
+    "masked_select", "matmul", "meshgrid", "mm", "movedim", "moveaxis", "mv", "narrow", "nonzero", "outer",
+    "permute", "repeat_interleave", "reshape", "roll", "row_stack", "scatter", "scatter_add", "scatter_reduce",
+    "split", "squeeze", "swapaxes", "swapdims", "t", "take", "take_along_dim", "tensor_split", "tensordot",
+    "tile", "trace", "transpose", "tril", "triu", "unbind", "unflatten", "unsqueeze", "vdot", "vstack",
 ]
