@@ -246,7 +246,7 @@ def concatenate(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int 
             if j != d and a != b:
                 raise Mv.ShapeError(f"cat: Sizes of tensors must match except in dimension {d}. Expected size {b} "
                                     f"but got size {a} for tensor number {i} in the list (shapes {ref} and {t.shape})")
-    return tensors[0] * 1 if len(tensors) == 1 else Mv.Concatenate.apply(*tensors, axis=d)
+    return Mv.Concatenate.apply(*tensors, axis=d)
 
 
 def stack(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None = None) -> Tensor:

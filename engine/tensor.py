@@ -525,10 +525,8 @@ class Tensor:
         if len(dims) != self.ndim:
             raise RuntimeError(f"permute: number of dims don't match in permute: shape {self.shape} "
                                f"has {self.ndim} dims but {len(dims)} were given")
-        axes = Mv.wrap_dims(dims, self.ndim, "permute")
-        if self.ndim == 0:
-            return self
-        return self if axes == tuple(range(self.ndim)) else Mv.Transpose.apply(self, axes=axes)
+        axes = Mv.wrap_dims(dims, self.ndim, "permute") if self.ndim else ()
+        return Mv.Transpose.apply(self, axes=axes)
 
     def transpose(self, *axes) -> Tensor:
         """torch's ``transpose(dim0, dim1)`` swaps two dims, on any number of dims; NumPy's forms

@@ -102,10 +102,12 @@ class Einsum(Function):
             known = "".join(c for c in letters if c in seen)
             gk = xp.einsum(f"{','.join([self.output, *(s for s, _ in others)])}->{known}", g, *(x for _, x in others))
             # (known letters) -> (letters): broadcast the letters this operand alone sums over.
-            gk = gk.reshape([sizes[c] if c in known else 1 for c in letters])
-            gl = xp.broadcast_to(gk, [sizes[c] for c in letters])
+            if known != letters:
+                gk = gk.reshape([sizes[c] if c in known else 1 for c in letters])
+                gk = xp.broadcast_to(gk, [sizes[c] for c in letters]).copy()
+            gl = gk.astype(a.dtype, copy=False)
             if len(letters) == len(subs):
-                grads.append(xp.ascontiguousarray(gl).astype(a.dtype, copy=False))
+                grads.append(gl)
                 continue
             # A repeated letter: only the diagonal entries were read, so only they get gradient.
             grad = xp.zeros(a.shape, dtype=a.dtype)
