@@ -25,7 +25,8 @@ from engine.factories import (
     zeros_like,
 )
 from engine.function import Function, enable_grad, is_grad_enabled, no_grad
-from engine.functional import concatenate, maximum, minimum, pad, stack, where
+from engine.functional import concatenate, maximum, minimum, stack, where
+from engine.functional import numpy_pad as pad
 from engine.gradcheck import GradcheckError, gradcheck
 from engine.ops.optim import adam_
 from engine.parallel import get_num_threads, set_num_threads, tune_cpu
@@ -125,3 +126,22 @@ from engine import pointwise as _pointwise  # noqa: E402  (engine.abs, engine.at
 globals().update({_n: getattr(_pointwise, _n) for _n in _pointwise.__all__})
 __all__ += _pointwise.__all__
 # -- shape, indexing and linear algebra --
+from engine.functional import (  # noqa: E402, I001
+    cat, concat, addmm, atleast_1d, atleast_2d, atleast_3d, baddbmm, bmm, broadcast_tensors, broadcast_to,
+    cartesian_prod, chunk, column_stack, diag, diag_embed, diagonal, dot, dstack, einsum, flatten, flip, fliplr,
+    flipud, gather, ger, hstack, index_add, index_copy, index_fill, index_select, inner, kron, masked_fill,
+    masked_scatter, masked_select, matmul, meshgrid, mm, movedim, moveaxis, mv, narrow, nonzero, outer, permute,
+    repeat_interleave, reshape, roll, row_stack, scatter, scatter_add, scatter_reduce, split, squeeze, swapaxes,
+    swapdims, t, take, take_along_dim, tensor_split, tensordot, tile, trace, transpose, tril, triu, unbind,
+    unflatten, unsqueeze, vdot, vstack,
+)
+__all__ += [
+    "cat", "concat", "addmm", "atleast_1d", "atleast_2d", "atleast_3d", "baddbmm", "bmm", "broadcast_tensors",
+    "broadcast_to", "cartesian_prod", "chunk", "column_stack", "diag", "diag_embed", "diagonal", "dot",
+    "dstack", "einsum", "flatten", "flip", "fliplr", "flipud", "gather", "ger", "hstack", "index_add",
+    "index_copy", "index_fill", "index_select", "inner", "kron", "masked_fill", "masked_scatter",
+    "masked_select", "matmul", "meshgrid", "mm", "movedim", "moveaxis", "mv", "narrow", "nonzero", "outer",
+    "permute", "repeat_interleave", "reshape", "roll", "row_stack", "scatter", "scatter_add", "scatter_reduce",
+    "split", "squeeze", "swapaxes", "swapdims", "t", "take", "take_along_dim", "tensor_split", "tensordot",
+    "tile", "trace", "transpose", "tril", "triu", "unbind", "unflatten", "unsqueeze", "vdot", "vstack",
+]

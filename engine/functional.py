@@ -9,7 +9,10 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
+
+import numpy as np
 
 from engine.amp import autocast_dtype
 from engine.backend import get_xp
@@ -18,6 +21,7 @@ from engine.ops import elementwise as E
 from engine.ops import fused as Fu
 from engine.ops import matmul as M
 from engine.ops import movement as Mv
+from engine.ops.reduce import dim_arg
 from engine.tensor import Tensor
 
 
@@ -273,32 +277,54 @@ def _same_kind(tensors: Sequence[Tensor], what: str) -> list[Tensor]:
     return tensors
 
 
-def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
-    tensors = _same_kind(tensors, "concatenate")
+def concatenate(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing dim (torch's ``cat``; ``axis`` is NumPy's name for ``dim``).
+
+    >>> concatenate([Tensor([1.0]), Tensor([2.0, 3.0])]).tolist()
+    [1.0, 2.0, 3.0]
+    """
+    tensors = _same_kind(tensors, "cat")
     ref = tensors[0].shape
-    for t in tensors:
-        if t.ndim != len(ref) or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref)) if i != axis % len(ref)):
-            raise ValueError(f"concatenate: shapes {ref} and {t.shape} differ outside axis {axis}")
-    return Mv.Concatenate.apply(*tensors, axis=axis)
+    if not ref:
+        raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
+    d = Mv.wrap_dim(dim_arg("cat", dim, axis) or 0, len(ref), "cat")
+    for i, t in enumerate(tensors):
+        if t.ndim != len(ref):
+            raise Mv.ShapeError(f"cat: Tensors must have same number of dimensions: got {len(ref)} and {t.ndim} "
+                                f"(shapes {ref} and {t.shape})")
+        for j, (a, b) in enumerate(zip(t.shape, ref)):
+            if j != d and a != b:
+                raise Mv.ShapeError(f"cat: Sizes of tensors must match except in dimension {d}. Expected size {b} "
+                                    f"but got size {a} for tensor number {i} in the list (shapes {ref} and {t.shape})")
+    return Mv.Concatenate.apply(*tensors, axis=d)
 
 
-def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join equal-shape tensors along a new axis."""
+def stack(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Join equal-shape tensors along a new dim ``dim``.
+
+    >>> stack([Tensor([1.0, 2.0]), Tensor([3.0, 4.0])], dim=1).shape
+    (2, 2)
+    """
     tensors = _same_kind(tensors, "stack")
-    for t in tensors:
+    d = Mv.wrap_dim(dim_arg("stack", dim, axis) or 0, tensors[0].ndim + 1, "stack")
+    for i, t in enumerate(tensors):
         if t.shape != tensors[0].shape:
-            raise ValueError(f"stack: shapes {tensors[0].shape} and {t.shape} differ")
-    return Mv.Stack.apply(*tensors, axis=axis)
+            raise Mv.ShapeError(f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} at "
+                                f"entry 0 and {list(t.shape)} at entry {i}")
+    return Mv.Stack.apply(*tensors, axis=d)
 
 
-def pad(x: Tensor, pad_width, value: float = 0.0) -> Tensor:
+def numpy_pad(x: Tensor, pad_width, value: float = 0.0) -> Tensor:
+    """NumPy-style constant padding (``engine.pad``): ``pad_width`` is ((before, after), ...) per
+    axis, one pair for every axis, or one int. ``F.pad`` takes torch's flat form instead.
+
+    >>> numpy_pad(Tensor([1.0]), 1).tolist()
+    [0.0, 1.0, 0.0]
+    """
     return x.pad(pad_width, value)
 
 
 # ---- activations (torch.nn.functional names) -----------------------------------------------------
-
-import numpy as np  # noqa: E402
 
 from engine.ops import activations as A  # noqa: E402
 
@@ -549,6 +575,340 @@ def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, traini
 # ---- reductions and scans --------------------------------------------------------------------------
 
 # ---- shape, indexing and linear algebra ----------------------------------------------------------
+
+
+def _tensor_method(name: str, doc: str):
+    """``engine.<name>(input, ...)``: torch's function form of the Tensor method ``name``."""
+
+    def fn(input: Tensor, *args, **kwargs):  # noqa: A002 - torch's name
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(input).__name__}")
+        return getattr(input, name)(*args, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"{doc} The same as ``input.{name}(...)``."
+    return fn
+
+
+cat = concat = concatenate
+reshape = _tensor_method("reshape", "``input`` with a new shape (one -1 inferred).")
+flatten = _tensor_method("flatten", "Merge dims ``start_dim..end_dim`` into one.")
+unflatten = _tensor_method("unflatten", "Split dim ``dim`` into ``sizes``.")
+squeeze = _tensor_method("squeeze", "Drop size-1 dims (all, or those among ``dim``).")
+unsqueeze = _tensor_method("unsqueeze", "Insert a size-1 dim at ``dim``.")
+permute = _tensor_method("permute", "Reorder the dims.")
+transpose = _tensor_method("transpose", "Swap dims ``dim0`` and ``dim1``.")
+swapaxes = swapdims = _tensor_method("swapaxes", "Swap two dims.")
+movedim = moveaxis = _tensor_method("movedim", "Move dims ``source`` to ``destination``.")
+t = _tensor_method("t", "Transpose of a tensor with at most 2 dims.")
+broadcast_to = _tensor_method("broadcast_to", "``input`` broadcast to ``shape``.")
+narrow = _tensor_method("narrow", "``length`` entries of dim ``dim`` from ``start``.")
+split = _tensor_method("split", "Pieces of ``split_size_or_sections`` along ``dim``.")
+chunk = _tensor_method("chunk", "``chunks`` pieces of ceil(n / chunks) entries along ``dim``.")
+tensor_split = _tensor_method("tensor_split", "Near-equal pieces, or the pieces between indices, along ``dim``.")
+unbind = _tensor_method("unbind", "The slices along ``dim``, that dim removed.")
+flip = _tensor_method("flip", "Reverse the order along ``dims``.")
+fliplr = _tensor_method("fliplr", "Reverse dim 1.")
+flipud = _tensor_method("flipud", "Reverse dim 0.")
+roll = _tensor_method("roll", "Shift cyclically along ``dims`` (none: the flattened tensor).")
+tile = _tensor_method("tile", "Repeat the whole tensor ``dims`` times per dim.")
+repeat_interleave = _tensor_method("repeat_interleave", "Repeat each entry ``repeats`` times along ``dim``.")
+gather = _tensor_method("gather", "Entries of ``input`` at ``index`` along ``dim``.")
+take_along_dim = _tensor_method("take_along_dim", "Entries at ``indices`` along ``dim`` (broadcasting).")
+take = _tensor_method("take", "Entries of the flattened tensor at ``index``.")
+index_select = _tensor_method("index_select", "Entries ``index`` of dim ``dim``.")
+scatter = _tensor_method("scatter", "``input`` with ``src`` written at ``index`` along ``dim``.")
+scatter_add = _tensor_method("scatter_add", "``input`` plus ``src`` added at ``index`` along ``dim``.")
+scatter_reduce = _tensor_method("scatter_reduce", "``src`` reduced into ``input`` at ``index`` along ``dim``.")
+index_add = _tensor_method("index_add", "``input`` with ``alpha * source`` added at entries ``index`` of ``dim``.")
+index_fill = _tensor_method("index_fill", "Entries ``index`` of dim ``dim`` set to ``value``.")
+index_copy = _tensor_method("index_copy", "Entries ``index`` of dim ``dim`` replaced by ``source``.")
+masked_fill = _tensor_method("masked_fill", "``value`` where ``mask`` is True.")
+masked_select = _tensor_method("masked_select", "The entries where ``mask`` is True, 1-D.")
+masked_scatter = _tensor_method("masked_scatter", "Positions where ``mask`` is True filled from ``source``.")
+nonzero = _tensor_method("nonzero", "Indices of the nonzero entries (int64).")
+tril = _tensor_method("tril", "The lower triangle (on and below ``diagonal``) of the last two dims.")
+triu = _tensor_method("triu", "The upper triangle (on and above ``diagonal``) of the last two dims.")
+diag = _tensor_method("diag", "1-D: a matrix with that diagonal; 2-D: the diagonal.")
+diagonal = _tensor_method("diagonal", "The diagonal of dims ``dim1``, ``dim2`` as the last dim.")
+diag_embed = _tensor_method("diag_embed", "Last-dim vectors as diagonals of matrices.")
+trace = _tensor_method("trace", "Sum of the main diagonal of a matrix.")
+matmul = _tensor_method("matmul", "Matrix product with batching and 1-D rules.")
+mm = _tensor_method("mm", "Matrix product of two 2-D tensors.")
+bmm = _tensor_method("bmm", "Batched matrix product of two 3-D tensors.")
+mv = _tensor_method("mv", "Matrix times vector.")
+dot = _tensor_method("dot", "Inner product of two 1-D tensors.")
+vdot = _tensor_method("vdot", "Inner product of two 1-D (real) tensors.")
+inner = _tensor_method("inner", "Sum over the last dims of both.")
+outer = ger = _tensor_method("outer", "Outer product of two 1-D tensors.")
+addmm = _tensor_method("addmm", "``beta * input + alpha * (mat1 @ mat2)``.")
+baddbmm = _tensor_method("baddbmm", "``beta * input + alpha * bmm(batch1, batch2)``.")
+kron = _tensor_method("kron", "Kronecker product.")
+
+
+def hstack(tensors: Sequence[Tensor]) -> Tensor:
+    """Concatenate along dim 1 (dim 0 for 1-D tensors).
+
+    >>> hstack([Tensor([1.0]), Tensor([2.0])]).tolist()
+    [1.0, 2.0]
+    """
+    tensors = atleast_1d(*tensors) if len(tensors) != 1 else [atleast_1d(tensors[0])]
+    return concatenate(tensors, dim=0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors: Sequence[Tensor]) -> Tensor:
+    """Concatenate along dim 0, 1-D tensors as rows.
+
+    >>> vstack([Tensor([1.0, 2.0]), Tensor([3.0, 4.0])]).shape
+    (2, 2)
+    """
+    return concatenate([atleast_2d(t) for t in tensors], dim=0)
+
+
+row_stack = vstack
+
+
+def dstack(tensors: Sequence[Tensor]) -> Tensor:
+    """Concatenate along dim 2, after making every tensor at least 3-D."""
+    return concatenate([atleast_3d(t) for t in tensors], dim=2)
+
+
+def column_stack(tensors: Sequence[Tensor]) -> Tensor:
+    """Stack 0-d and 1-D tensors as columns; 2-D tensors are joined along dim 1."""
+    return hstack([t.reshape(-1, 1) if t.ndim <= 1 else t for t in tensors])
+
+
+def _atleast(nd: int, shape_for):
+    def fn(*tensors):
+        out = [t if t.ndim >= nd else t.reshape(shape_for(t.shape)) for t in _unpack(tensors)]
+        return out[0] if len(out) == 1 else tuple(out)
+
+    return fn
+
+
+def _unpack(tensors):
+    return tuple(tensors[0]) if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) else tensors
+
+
+atleast_1d = _atleast(1, lambda s: (1,))
+atleast_2d = _atleast(2, lambda s: (1, *s) if s else (1, 1))
+atleast_3d = _atleast(3, lambda s: (1, 1, 1) if not s else (1, s[0], 1) if len(s) == 1 else (*s, 1))
+atleast_1d.__doc__ = "``input`` with at least 1 dim (0-d becomes (1,))."
+atleast_2d.__doc__ = "``input`` with at least 2 dims ((n,) becomes (1, n))."
+atleast_3d.__doc__ = "``input`` with at least 3 dims ((n,) becomes (1, n, 1), (m, n) becomes (m, n, 1))."
+
+
+def broadcast_tensors(*tensors: Tensor) -> tuple:
+    """Every tensor broadcast to their common shape."""
+    shape = np.broadcast_shapes(*(t.shape for t in tensors))
+    return tuple(t.broadcast_to(*shape) for t in tensors)
+
+
+def meshgrid(*tensors: Tensor, indexing: str = "ij") -> tuple:
+    """Coordinate grids of 1-D (or 0-d) tensors; "ij": dim i follows tensor i, "xy": the first two swapped.
+
+    >>> [g.tolist() for g in meshgrid(Tensor([1.0, 2.0]), Tensor([3.0]))]
+    [[[1.0], [2.0]], [[3.0], [3.0]]]
+    """
+    tensors = _unpack(tensors)
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but received: {indexing}")
+    for t in tensors:
+        if t.ndim > 1:
+            raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got shape {t.shape}")
+    sizes = [t.numel() for t in tensors]
+    swap = indexing == "xy" and len(tensors) >= 2
+    if swap:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    out = []
+    for i, t in enumerate(tensors):
+        at = {0: 1, 1: 0}.get(i, i) if swap else i
+        shape = [1] * len(tensors)
+        shape[at] = -1
+        out.append(t.reshape(shape).broadcast_to(*sizes))
+    return tuple(out)
+
+
+def cartesian_prod(*tensors: Tensor) -> Tensor:
+    """Every combination of entries of 1-D tensors, as rows (one tensor: itself).
+
+    >>> cartesian_prod(Tensor([1.0, 2.0]), Tensor([3.0])).tolist()
+    [[1.0, 3.0], [2.0, 3.0]]
+    """
+    if len(tensors) == 1:
+        return tensors[0]
+    return stack([g.reshape(-1) for g in meshgrid(*tensors, indexing="ij")], dim=1)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot vectors of a tensor of class indices: shape (*, num_classes); -1 takes max + 1.
+
+    >>> one_hot(Tensor([0, 2], dtype="int64")).tolist()
+    [[1, 0, 0], [0, 0, 1]]
+    """
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"one_hot(): argument 'input' must be a Tensor, not {type(tensor).__name__}")
+    if tensor.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot is only applicable to index tensor of type LongTensor, got {tensor.dtype}")
+    ids = tensor.data
+    if num_classes == -1:
+        if ids.size == 0:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(ids.max()) + 1
+    if ids.size and int(ids.min()) < 0:
+        raise RuntimeError("one_hot: Class values must be non-negative.")
+    if ids.size and int(ids.max()) >= num_classes:
+        raise RuntimeError("one_hot: Class values must be smaller than num_classes.")
+    xp = get_xp(tensor.device)
+    return Tensor((ids[..., None] == xp.arange(num_classes)).astype(np.int64))
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:  # noqa: A002
+    """torch.nn.functional.pad: ``pad`` is flat, (left, right) for the last dim, then the one before,
+    ... Negative widths crop. Modes "constant" (``value``, default 0), "reflect", "replicate",
+    "circular"; every mode is differentiable. NumPy's nested ``pad_width`` is still accepted.
+
+    >>> pad(Tensor([[1.0, 2.0, 3.0]]), (2, 1), mode="reflect").tolist()
+    [[3.0, 2.0, 1.0, 2.0, 3.0, 2.0]]
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"pad(): argument 'input' must be a Tensor, not {type(input).__name__}")
+    if isinstance(pad, (int, np.integer)) or any(isinstance(p, (tuple, list)) for p in pad):
+        if isinstance(mode, (int, float)):  # the old pad(x, pad_width, value) call
+            mode, value = "constant", mode
+        if mode != "constant":
+            raise ValueError("pad: a NumPy-style pad_width works with mode 'constant' only")
+        return input.pad(pad, 0.0 if value is None else value)
+    widths = [int(p) for p in pad]
+    if len(widths) % 2 or len(widths) // 2 > input.ndim:
+        raise RuntimeError(f"Padding length should be less than or equal to two times the input dimension but got "
+                           f"padding length {len(widths)} and input of dimension {input.ndim}")
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    if mode != "constant":
+        if value not in (None, 0):
+            raise ValueError(f"Padding mode \"{mode}\" doesn't take in value argument")
+        k = len(widths) // 2
+        if input.ndim not in (k + 1, k + 2) or k > 3:
+            raise NotImplementedError(f"Padding size {len(widths)} is not supported for {input.ndim}D input tensor "
+                                      f"(non-constant modes pad the last 1-3 dims of a (N, C, ...) or (C, ...) input)")
+    per_dim = [(input.ndim - 1 - i, widths[2 * i], widths[2 * i + 1]) for i in range(len(widths) // 2)]
+    x = input
+    crop = [slice(None)] * input.ndim
+    for d, lo, hi in per_dim:  # negative widths crop first
+        crop[d] = slice(max(-lo, 0), x.shape[d] - max(-hi, 0))
+    if any(lo < 0 or hi < 0 for _, lo, hi in per_dim):
+        x = x[tuple(crop)]
+    grow = [(d, max(lo, 0), max(hi, 0)) for d, lo, hi in per_dim]
+    if mode == "constant":
+        pad_width = [(0, 0)] * input.ndim
+        for d, lo, hi in grow:
+            pad_width[d] = (lo, hi)
+        return x.pad(pad_width, 0.0 if value is None else value) if any(lo or hi for _, lo, hi in grow) else x * 1
+    for d, lo, hi in grow:
+        if not (lo or hi):
+            continue
+        n = x.shape[d]
+        pos = np.arange(-lo, n + hi)
+        if mode == "reflect":
+            if lo >= n or hi >= n:
+                raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input dimension, "
+                                   f"but got: padding ({lo}, {hi}) at dimension {d} of input {list(x.shape)}")
+            idx = np.where(pos < 0, -pos, np.where(pos >= n, 2 * (n - 1) - pos, pos))
+        elif mode == "replicate":
+            if n == 0:
+                raise RuntimeError(f"pad: replicate needs a non-empty dimension {d}, got shape {x.shape}")
+            idx = np.clip(pos, 0, n - 1)
+        else:
+            if lo > n or hi > n:
+                raise RuntimeError(f"Padding value causes wrapping around more than once (padding ({lo}, {hi}) "
+                                   f"at dimension {d} of size {n})")
+            idx = pos % n
+        x = x.index_select(d, idx)
+    return x
+
+
+def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
+    """Sum over ``dims``: the last ``dims`` dims of a with the first of b, or ([a dims], [b dims]).
+
+    >>> tensordot(Tensor([[1.0, 2.0]]), Tensor([[3.0], [4.0]]), dims=([1], [0])).tolist()
+    [[11.0]]
+    """
+    if isinstance(dims, (int, np.integer)):
+        if dims < 0:
+            raise RuntimeError(f"tensordot expects dims >= 0, but got dims={dims}")
+        da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        da, db = ([d] if isinstance(d, (int, np.integer)) else list(d) for d in dims)
+    da, db = Mv.wrap_dims(da, a.ndim, "tensordot"), Mv.wrap_dims(db, b.ndim, "tensordot")
+    if len(da) != len(db):
+        raise RuntimeError(f"both dimension lists should have same length, got {list(da)} and {list(db)}")
+    for x, y in zip(da, db):
+        if a.shape[x] != b.shape[y]:
+            raise Mv.ShapeError(f"contracted dimensions need to match, but first has size {a.shape[x]} in dim {x} "
+                                f"and second has size {b.shape[y]} in dim {y}")
+    free_a = [d for d in range(a.ndim) if d not in da]
+    free_b = [d for d in range(b.ndim) if d not in db]
+    k = math.prod(a.shape[d] for d in da)
+    a2 = a.permute(*free_a, *da).reshape(-1, k)  # (free a, contracted)
+    b2 = b.permute(*db, *free_b).reshape(k, -1)  # (contracted, free b)
+    return (a2 @ b2).reshape(*(a.shape[d] for d in free_a), *(b.shape[d] for d in free_b))
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """torch.einsum: ``einsum("ij,jk->ik", a, b)`` or ``einsum(eq, [a, b])``; ellipses, implicit
+    output (letters seen once, sorted), repeated letters (diagonals, ``"ii->"`` is the trace) and
+    size-1 broadcasting. Differentiable in every operand (its gradient is another einsum).
+
+    >>> einsum("ii->", Tensor([[1.0, 2.0], [3.0, 4.0]])).item()
+    5.0
+    """
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    for i, o in enumerate(operands):
+        if not isinstance(o, Tensor):
+            raise TypeError(f"einsum(): operand {i} must be a Tensor, not {type(o).__name__}")
+    eq = equation.replace(" ", "")
+    lhs, arrow, out = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum(): {len(terms)} operands in the equation {equation!r} but {len(operands)} given")
+    used = set(eq) - set(".,->")
+    if not all(c.isalpha() and c.isascii() for c in used):
+        raise ValueError(f"einsum(): invalid subscript in equation {equation!r}: only letters a-z, A-Z and ...")
+    free = iter(c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used)
+    n_ell = max((o.ndim - len(s.replace("...", "")) for s, o in zip(terms, operands) if "..." in s), default=0)
+    ell = "".join(next(free) for _ in range(n_ell))
+    subs = []
+    for s, o in zip(terms, operands):
+        k = o.ndim - len(s.replace("...", "")) if "..." in s else 0
+        full = s.replace("...", ell[n_ell - k :] if k else "")
+        if len(full) != o.ndim:
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(s.replace('...', ''))}) "
+                               f"does not match the number of dimensions ({o.ndim}) for operand {len(subs)}"
+                               + ("" if "..." in s else " and no ellipsis was given"))
+        subs.append(full)
+    if arrow:
+        out = out.replace("...", ell)
+    else:
+        counts = "".join(subs)
+        out = ell + "".join(sorted(c for c in set(counts) - set(ell) if counts.count(c) == 1))
+    sizes: dict[str, int] = {}
+    for s, o in zip(subs, operands):
+        for c, n in zip(s, o.shape):
+            if sizes.get(c, 1) != 1 and n not in (1, sizes[c]):
+                raise Mv.ShapeError(f"einsum(): subscript {c} has size {n} for operand {subs.index(s)} which does "
+                                    f"not broadcast with previously seen size {sizes[c]}")
+            sizes[c] = max(sizes.get(c, 1), n)
+    for c in out:
+        if c not in sizes:
+            raise ValueError(f"einsum(): output subscript {c} does not appear in the equation for any input operand")
+    # Size-1 dims that meet bigger ones broadcast (differentiably) so each letter has one size.
+    ops = []
+    for s, o in zip(subs, operands):
+        want = tuple(sizes[c] for c in s)
+        ops.append(o if o.shape == want or len(set(s)) != len(s) else o.broadcast_to(*want))
+    return M.Einsum.apply(*ops, equation=",".join(subs) + "->" + out)
 
 # ---- losses ----------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from engine import function, return_types
-from engine.backend import array_module, check_device, device_of, get_xp, to_device, to_numpy
+from engine.backend import array_module, check_device, device_of, get_xp, scatter_add, to_device, to_numpy
 from engine.dtypes import to_dtype
 from engine.function import Function, is_grad_enabled
 from engine.ops import elementwise as E
@@ -287,7 +287,7 @@ class Tensor:
 
     def __setitem__(self, index, value) -> None:
         self._check_inplace("assignment")
-        self.data[_index_array(index)] = value.data if isinstance(value, Tensor) else value
+        Mv.set_item(self.data, _index_array(index), value.data if isinstance(value, Tensor) else value)
 
     def _inplace(self, name: str, other) -> Tensor:
         self._check_inplace(name)
@@ -967,16 +967,15 @@ class Tensor:
     def isfinite(self) -> Tensor:
         return Tensor(array_module(self.data).isfinite(self.data))
 
-    def masked_fill(self, mask, value: float) -> Tensor:
-        """Entries where ``mask`` (bool, broadcastable) is True become ``value``."""
-        mask = mask.data if isinstance(mask, Tensor) else mask
-        return Mv.MaskedFill.apply(self, mask=mask, value=value)
+    def masked_fill(self, mask, value) -> Tensor:
+        """Entries where ``mask`` (bool, broadcastable) is True become ``value`` (a number or a 0-d tensor)."""
+        return Mv.masked_fill(self, mask, value)
 
-    def tril(self, k: int = 0) -> Tensor:
-        return Mv.Tri.apply(self, k=k, upper=False)
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return Mv.tri(self, diagonal, upper=False)
 
-    def triu(self, k: int = 0) -> Tensor:
-        return Mv.Tri.apply(self, k=k, upper=True)
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return Mv.tri(self, diagonal, upper=True)
 
     # ---- reductions ---------------------------------------------------------------------------
     # torch's positional order (dim, keepdim); NumPy's axis=/keepdims= spellings are accepted too.
@@ -1342,111 +1341,724 @@ class Tensor:
 
     # ---- movement -----------------------------------------------------------------------------
     def reshape(self, *shape) -> Tensor:
+        """torch's reshape/view: ``x.reshape(2, -1)`` or ``x.reshape((2, -1))``; one -1 is inferred.
+
+        >>> Tensor([1.0, 2.0, 3.0, 4.0]).reshape(2, -1).shape
+        (2, 2)
+        """
         shape = _shape_arg(shape)
         try:
             target = _resolve_shape(self.shape, shape)
         except ValueError:
-            raise ValueError(
-                f"cannot reshape tensor of shape {self.shape} ({self.numel()} elements) into {tuple(shape)}"
+            raise Mv.ShapeError(
+                f"shape '{list(shape)}' is invalid for input of size {self.numel()}: cannot reshape a tensor of "
+                f"shape {self.shape} into {tuple(shape)}"
             ) from None
         return self if target == self.shape else Mv.Reshape.apply(self, shape=target)
 
     view = reshape
 
+    def view_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
+
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge dims ``start_dim..end_dim`` into one (a 0-d tensor becomes 1-D)."""
         if self.ndim == 0:
+            Mv.wrap_dim(start_dim, 0, "flatten"), Mv.wrap_dim(end_dim, 0, "flatten")
             return self.reshape(1)
-        s, e = start_dim % self.ndim, end_dim % self.ndim
+        s, e = Mv.wrap_dim(start_dim, self.ndim, "flatten"), Mv.wrap_dim(end_dim, self.ndim, "flatten")
+        if s > e:
+            raise RuntimeError(f"flatten() has invalid args: start_dim {start_dim} cannot come after end_dim {end_dim}")
         return self.reshape(*self.shape[:s], -1, *self.shape[e + 1 :])
 
-    def permute(self, *axes) -> Tensor:
-        axes = tuple(a % self.ndim for a in _shape_arg(axes))
-        if sorted(axes) != list(range(self.ndim)):
-            raise ValueError(f"permute: {axes} is not a permutation of the {self.ndim} axes of shape {self.shape}")
+    def unflatten(self, dim: int, sizes) -> Tensor:
+        """Split dim ``dim`` into ``sizes`` (one -1 allowed).
+
+        >>> Tensor.zeros(2, 6).unflatten(1, (3, -1)).shape
+        (2, 3, 2)
+        """
+        d = Mv.wrap_dim(dim, self.ndim, "unflatten")
+        try:
+            sizes = _resolve_shape((self.shape[d],), sizes)
+        except ValueError:
+            raise Mv.ShapeError(f"unflatten: sizes {tuple(sizes)} don't multiply up to the size of dim {dim} "
+                                f"({self.shape[d]}) of shape {self.shape}") from None
+        return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1 :])
+
+    def permute(self, *dims) -> Tensor:
+        dims = _shape_arg(dims)
+        if len(dims) != self.ndim:
+            raise RuntimeError(f"permute: number of dims don't match in permute: shape {self.shape} "
+                               f"has {self.ndim} dims but {len(dims)} were given")
+        axes = Mv.wrap_dims(dims, self.ndim, "permute") if self.ndim else ()
         return Mv.Transpose.apply(self, axes=axes)
 
     def transpose(self, *axes) -> Tensor:
-        """NumPy's transpose: no axes reverses them, a tuple is a full permutation.
-        Two axes swap them, as torch does, on any number of dims: on a 2-D tensor
-        ``x.transpose(0, 1)`` is ``x.T`` (torch), not the identity permutation (NumPy).
+        """torch's ``transpose(dim0, dim1)`` swaps two dims, on any number of dims; NumPy's forms
+        also work: no dims reverses them, a full tuple permutes.
 
         >>> Tensor([[1.0, 2.0]]).transpose(0, 1).shape
         (2, 1)
         """
         if not axes:
             return self.T
-        if len(axes) == 2:
+        if len(axes) == 2 and not isinstance(axes[0], (tuple, list)):
             return self.swapaxes(*axes)
         return self.permute(*axes)
 
-    def swapaxes(self, a: int, b: int) -> Tensor:
+    def swapaxes(self, axis0: int, axis1: int) -> Tensor:
+        a, b = Mv.wrap_dim(axis0, self.ndim, "transpose"), Mv.wrap_dim(axis1, self.ndim, "transpose")
+        if a == b or self.ndim == 0:
+            return self
         axes = list(range(self.ndim))
         axes[a], axes[b] = axes[b], axes[a]
-        return self.permute(*axes)
+        return Mv.Transpose.apply(self, axes=tuple(axes))
+
+    swapdims = swapaxes
+
+    def movedim(self, source, destination) -> Tensor:
+        """Move dims ``source`` to positions ``destination`` (ints or sequences), the rest keep their order.
+
+        >>> Tensor.zeros(2, 3, 4).movedim(0, -1).shape
+        (3, 4, 2)
+        """
+        src, dst = Mv.wrap_dims(source, self.ndim, "movedim"), Mv.wrap_dims(destination, self.ndim, "movedim")
+        if len(src) != len(dst):
+            raise RuntimeError(f"movedim: Invalid source or destination dims: source ({list(src)} dims) should "
+                               f"contain the same number of dims as destination ({list(dst)} dims)")
+        order = [d for d in range(self.ndim) if d not in src]
+        for d, s in sorted(zip(dst, src)):
+            order.insert(d, s)
+        return self.permute(*order) if self.ndim else self
+
+    moveaxis = movedim
+
+    def t(self) -> Tensor:
+        """Transpose of a tensor with at most 2 dims (torch's ``t()``)."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return self.T
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - torch's name
+        """The last two dims swapped (a batch of matrices transposed)."""
+        if self.ndim < 2:
+            raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. Got {self.ndim}-D "
+                               "tensor.")
+        return self.swapaxes(-2, -1)
 
     def broadcast_to(self, *shape) -> Tensor:
         shape = tuple(_shape_arg(shape))
         try:
-            np.broadcast_shapes(self.shape, shape)
             if len(shape) < self.ndim or np.broadcast_shapes(self.shape, shape) != shape:
                 raise ValueError
         except ValueError:
-            raise ValueError(f"cannot broadcast shape {self.shape} to {shape}") from None
+            raise Mv.ShapeError(f"The expanded size of the tensor cannot broadcast shape {self.shape} to {shape} "
+                                "(each dim must match or be 1)") from None
         return self if shape == self.shape else Mv.BroadcastTo.apply(self, shape=shape)
 
-    def expand(self, *shape) -> Tensor:
-        """torch's expand: -1 keeps a dimension."""
-        shape = list(_shape_arg(shape))
+    def expand(self, *sizes) -> Tensor:
+        """torch's expand: size-1 dims grow to ``sizes``, -1 keeps a dim, new dims go in front.
+
+        >>> Tensor([[1.0], [2.0]]).expand(-1, 3).shape
+        (2, 3)
+        """
+        shape = list(_shape_arg(sizes))
         lead = len(shape) - self.ndim
-        for i in range(lead, len(shape)):
-            if shape[i] == -1:
+        if lead < 0:
+            raise RuntimeError(f"expand: the number of sizes provided ({len(shape)}) must be greater or equal to "
+                               f"the number of dimensions in the tensor ({self.ndim})")
+        for i, s in enumerate(shape):
+            if s == -1:
+                if i < lead:
+                    raise RuntimeError(f"expand: -1 is not allowed in a leading, non-existing dimension {i}")
                 shape[i] = self.shape[i - lead]
         return self.broadcast_to(*shape)
 
-    def squeeze(self, axis=None) -> Tensor:
-        if axis is None:
-            return self.reshape([s for s in self.shape if s != 1])
-        axes = R.normalize_axis(axis, self.ndim)
-        for a in axes:
-            if self.shape[a] != 1:
-                raise ValueError(f"cannot squeeze axis {a} of size {self.shape[a]} (shape {self.shape})")
-        return self.reshape([s for i, s in enumerate(self.shape) if i not in axes])
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.expand(*other.shape)
 
-    def unsqueeze(self, axis: int) -> Tensor:
-        axis = axis % (self.ndim + 1)
-        return self.reshape(*self.shape[:axis], 1, *self.shape[axis:])
+    def squeeze(self, dim=None, axis=None) -> Tensor:
+        """Drop size-1 dims: all of them, or those among ``dim`` (an int or a tuple); as in torch
+        a named dim whose size is not 1 is left alone.
+
+        >>> Tensor.zeros(1, 3, 1).squeeze().shape, Tensor.zeros(1, 3).squeeze(1).shape
+        ((3,), (1, 3))
+        """
+        dim = R.dim_arg("squeeze", dim, axis)
+        if dim is None:
+            dims = tuple(i for i, s in enumerate(self.shape) if s == 1)
+        else:
+            dims = Mv.wrap_dims(dim, self.ndim, "squeeze") if self.ndim else ()
+        drop = [d for d in dims if self.shape[d] == 1]
+        return self.reshape([s for i, s in enumerate(self.shape) if i not in drop])
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        d = Mv.wrap_dim(dim, self.ndim + 1, "unsqueeze")
+        return self.reshape(*self.shape[:d], 1, *self.shape[d:])
 
     def __getitem__(self, index) -> Tensor:
-        return Mv.GetItem.apply(self, index=_index_array(index))
+        """Indexing as torch: ints, slices, None, ``...``, int and bool Tensors, arrays and lists.
+        Advanced indices follow NumPy's placement rules once every int has selected its dim
+        (torch's order). Backward scatters into place, repeated entries summed.
 
-    def split(self, split_size_or_sections, axis: int = 0) -> list[Tensor]:
-        """torch's split: an int chunk size, or a list of section sizes."""
-        n = self.shape[axis]
-        if isinstance(split_size_or_sections, int):
-            sizes = [min(split_size_or_sections, n - i) for i in range(0, n, split_size_or_sections)]
-        else:
-            sizes = list(split_size_or_sections)
-            if sum(sizes) != n:
-                raise ValueError(f"split sizes {sizes} do not add up to {n} (axis {axis} of shape {self.shape})")
-        out, start = [], 0
-        index = [slice(None)] * self.ndim
-        for s in sizes:
-            index[axis] = slice(start, start + s)
-            out.append(self[tuple(index)])
-            start += s
+        >>> Tensor.zeros(2, 3, 4)[1, :, [0, 1]].shape
+        (3, 2)
+        """
+        out = self
+        for step in Mv.torch_index_steps(_index_array(index), array_module(self.data)):
+            out = Mv.GetItem.apply(out, index=step)
         return out
 
-    def chunk(self, chunks: int, axis: int = 0) -> list[Tensor]:
-        return self.split(-(-self.shape[axis] // chunks), axis=axis)
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        """``length`` entries of dim ``dim`` from ``start`` (a view in torch; here a slice)."""
+        d = Mv.wrap_dim(dim, self.ndim, "narrow")
+        n = self.shape[d]
+        start = int(start) + (n if start < 0 else 0)
+        if not 0 <= start <= n:
+            raise IndexError(f"narrow: start ({start}) out of range for dim {dim} of size {n}")
+        if length < 0 or start + length > n:
+            raise RuntimeError(f"narrow: start ({start}) + length ({length}) exceeds dimension size ({n}) of dim {dim}")
+        return self[(slice(None),) * d + (slice(start, start + length),)]
+
+    def _slices(self, d: int, bounds) -> list[Tensor]:
+        """Consecutive pieces ``[lo, hi)`` of dim ``d`` (basic slices: views, gradients scatter back)."""
+        return [self[(slice(None),) * d + (slice(lo, hi),)] for lo, hi in bounds]
+
+    def split(self, split_size_or_sections, dim: int | None = None, axis: int | None = None) -> list[Tensor]:
+        """torch's split: pieces of ``split_size`` (the last may be smaller), or of the listed sizes.
+
+        >>> [p.shape for p in Tensor.zeros(5).split(2)]
+        [(2,), (2,), (1,)]
+        """
+        dim = R.dim_arg("split", dim, axis)
+        d = Mv.wrap_dim(0 if dim is None else dim, self.ndim, "split")
+        if self.ndim == 0:
+            raise RuntimeError("split expects at least a 1-dimensional tensor")
+        n = self.shape[d]
+        if isinstance(split_size_or_sections, (int, np.integer)):
+            size = int(split_size_or_sections)
+            if size < 0 or (size == 0 and n > 0):
+                raise RuntimeError(f"split expects split_size be non-negative (and positive for a non-empty dim), "
+                                   f"but got split_size={size}")
+            sizes = [min(size, n - i) for i in range(0, n, size)] if n else [0]
+        else:
+            sizes = [int(s) for s in split_size_or_sections]
+            if sum(sizes) != n or any(s < 0 for s in sizes):
+                raise Mv.ShapeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
+                                    f"size at dimension {dim} of shape {self.shape}), but got split_sizes={sizes}")
+        starts = np.cumsum([0, *sizes]).tolist()
+        return self._slices(d, zip(starts[:-1], starts[1:]))
+
+    def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
+        """torch's chunk: pieces of ceil(n / chunks) entries, so there may be fewer than ``chunks``.
+
+        >>> [p.shape for p in Tensor.zeros(6).chunk(4)]
+        [(2,), (2,), (2,)]
+        """
+        if chunks <= 0:
+            raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+        d = Mv.wrap_dim(dim, self.ndim, "chunk")
+        n = self.shape[d]
+        return self.split(max(-(-n // chunks), 1), dim=d)
+
+    def tensor_split(self, indices_or_sections, dim: int = 0) -> list[Tensor]:
+        """NumPy's array_split: ``sections`` near-equal pieces (the first n % sections one longer),
+        or the pieces between the listed indices."""
+        d = Mv.wrap_dim(dim, self.ndim, "tensor_split")
+        n = self.shape[d]
+        if isinstance(indices_or_sections, Tensor):
+            indices_or_sections = indices_or_sections.tolist()
+        if isinstance(indices_or_sections, (int, np.integer)):
+            k = int(indices_or_sections)
+            if k <= 0:
+                raise RuntimeError(f"tensor_split: number of sections must be larger than 0, got {k}")
+            cuts = [i * (n // k) + min(i, n % k) for i in range(k + 1)]
+        else:
+            cuts = [0, *(min(max(int(i) + (n if i < 0 else 0), 0), n) for i in indices_or_sections), n]
+        return self._slices(d, ((lo, max(lo, hi)) for lo, hi in zip(cuts[:-1], cuts[1:])))
+
+    def unbind(self, dim: int = 0) -> tuple:
+        """The slices along ``dim``, that dim removed."""
+        if self.ndim == 0:
+            raise RuntimeError("unbind: dimension specified as 0 but tensor has no dimensions")
+        d = Mv.wrap_dim(dim, self.ndim, "unbind")
+        return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
+
+    def flip(self, *dims) -> Tensor:
+        """Reverse the order of entries along ``dims``.
+
+        >>> Tensor([[1.0, 2.0]]).flip(1).tolist()
+        [[2.0, 1.0]]
+        """
+        dims = Mv.wrap_dims(_shape_arg(dims), self.ndim, "flip")
+        if not dims or self.ndim == 0:
+            return self * 1
+        return self[tuple(slice(None, None, -1) if i in dims else slice(None) for i in range(self.ndim))]
+
+    def fliplr(self) -> Tensor:
+        if self.ndim < 2:
+            raise RuntimeError("fliplr: Input must be >= 2-d.")
+        return self.flip(1)
+
+    def flipud(self) -> Tensor:
+        if self.ndim < 1:
+            raise RuntimeError("flipud: Input must be >= 1-d.")
+        return self.flip(0)
+
+    def roll(self, shifts, dims=None) -> Tensor:
+        """Shift entries cyclically along ``dims`` (no dims: the flattened tensor, shape kept).
+
+        >>> Tensor([1.0, 2.0, 3.0]).roll(1).tolist()
+        [3.0, 1.0, 2.0]
+        """
+        if dims is None:
+            if not isinstance(shifts, (int, np.integer)) and len(shifts) != 1:
+                raise RuntimeError(f"roll: shifts {shifts} need dims when there is more than one")
+            return self.flatten().roll(shifts, 0).reshape(self.shape)
+        shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+        dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims: {len(dims)}")
+        out = self
+        for s, dim in zip(shifts, dims):
+            d = Mv.wrap_dim(dim, self.ndim, "roll")
+            n = self.shape[d] if self.ndim else 1
+            s = int(s) % n if n else 0
+            if s and self.ndim:
+                tail, head = out._slices(d, [(n - s, n), (0, n - s)])
+                out = Tensor._cat([tail, head], d)
+        return out if out is not self else self * 1
+
+    @staticmethod
+    def _cat(tensors, d: int) -> Tensor:
+        return tensors[0] if len(tensors) == 1 else Mv.Concatenate.apply(*tensors, axis=d)
+
+    def repeat(self, *sizes) -> Tensor:
+        """torch's repeat (NumPy's tile): the whole tensor ``sizes[i]`` times along dim i; extra
+        leading sizes add dims.
+
+        >>> Tensor([1.0, 2.0]).repeat(2).tolist()
+        [1.0, 2.0, 1.0, 2.0]
+        """
+        sizes = tuple(int(s) for s in _shape_arg(sizes))
+        if len(sizes) < self.ndim:
+            raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions "
+                               f"of tensor (repeat {sizes} of shape {self.shape})")
+        if any(s < 0 for s in sizes):
+            raise RuntimeError(f"repeat: repeats can not be negative, got {sizes}")
+        shape = (1,) * (len(sizes) - self.ndim) + self.shape
+        x = self.reshape([v for s in shape for v in (1, s)])  # (1, s0, 1, s1, ...)
+        x = x.broadcast_to([v for r, s in zip(sizes, shape) for v in (r, s)])  # (r0, s0, r1, s1, ...)
+        return x.reshape([r * s for r, s in zip(sizes, shape)])
+
+    def tile(self, *dims) -> Tensor:
+        """torch.tile: repeat with ``dims`` padded with leading 1s to the tensor's ndim."""
+        dims = tuple(_shape_arg(dims))
+        return self.repeat(*((1,) * (self.ndim - len(dims)) + dims))
+
+    def repeat_interleave(self, repeats, dim: int | None = None, *, output_size: int | None = None) -> Tensor:
+        """Repeat each entry ``repeats`` times (an int, or a 1-D int tensor, one count per entry)
+        along ``dim``; no dim: of the flattened tensor.
+
+        >>> Tensor([1.0, 2.0]).repeat_interleave(2).tolist()
+        [1.0, 1.0, 2.0, 2.0]
+        """
+        x = self.flatten() if dim is None else self
+        d = 0 if dim is None else Mv.wrap_dim(dim, self.ndim, "repeat_interleave")
+        n = x.shape[d] if x.ndim else 1
+        if isinstance(repeats, (int, np.integer)):
+            if repeats < 0:
+                raise RuntimeError(f"repeat_interleave: repeats can not be negative, got {repeats}")
+            if x.ndim == 0:
+                x = x.reshape(1)
+            x = x.unsqueeze(d + 1)
+            shape = list(x.shape)
+            shape[d + 1] = int(repeats)
+            return x.broadcast_to(shape).reshape(*x.shape[:d], -1, *x.shape[d + 2 :])
+        counts = np.asarray(to_numpy(repeats.data) if isinstance(repeats, Tensor) else repeats).reshape(-1)
+        if counts.size == 1:
+            return self.repeat_interleave(int(counts[0]), dim)
+        if counts.size != n or (counts < 0).any():
+            raise RuntimeError(f"repeat_interleave: repeats must have the same size as input along dim "
+                               f"({counts.size} vs {n}) and be non-negative")
+        idx = np.repeat(np.arange(n), counts)
+        return x.index_select(d, idx)
 
     def pad(self, pad_width, value: float = 0.0) -> Tensor:
-        """NumPy-style constant padding: ``pad_width`` is ((before, after), ...) per axis."""
+        """NumPy-style constant padding: ``pad_width`` is ((before, after), ...) per axis, or one
+        pair for every axis, or one int (``engine.functional.pad`` takes torch's flat form)."""
         if self.ndim == 0:
             raise ValueError("pad needs a tensor with at least one dimension, got a 0-d tensor")
         pad_width = tuple(tuple(p) for p in np.broadcast_to(np.asarray(pad_width), (self.ndim, 2)).tolist())
         return Mv.Pad.apply(self, pad_width=pad_width, value=value)
 
+    # indexing: gather / scatter / index_* / masks -----------------------------------------------
+    def _int_index(self, index, op: str):
+        """An integer index (Tensor, array or list) as an int64 array on this tensor's device."""
+        if isinstance(index, Tensor):
+            a = index.data
+        elif hasattr(index, "dtype"):
+            a = index
+        else:
+            a = np.asarray(index, dtype=np.int64) if not isinstance(index, np.ndarray) else index
+        if a.dtype.kind not in "iu":
+            raise RuntimeError(f"{op}(): Expected dtype int64 for index, got {a.dtype}")
+        return array_module(self.data).asarray(a)
+
+    def _along(self, d: int, index):
+        """The advanced index that reads ``self[..., index[i, j, ...], ...]`` with ``index`` on dim
+        ``d`` and the other dims of ``index`` counting along (torch's gather/scatter rule)."""
+        xp = array_module(self.data)
+        grids = list(xp.ogrid[tuple(slice(n) for n in index.shape)]) if index.ndim else []
+        if index.ndim:
+            grids[d] = index
+        return tuple(grids) if index.ndim else (index,)
+
+    def _check_gather_index(self, op: str, d: int, index, src=None) -> None:
+        if index.ndim != max(self.ndim, 1) and not (self.ndim == 0 and index.ndim == 0):
+            raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as input tensor "
+                               f"(index {index.shape}, input {self.shape})")
+        for i, n in enumerate(index.shape):
+            if self.ndim and i != d and n > self.shape[i] and op == "gather":
+                raise RuntimeError(f"{op}(): Size does not match at dimension {i} expected index {index.shape} "
+                                   f"to be no larger than self {self.shape} apart from dimension {d}")
+            if src is not None and (n > src.shape[i] or (i != d and self.ndim and n > self.shape[i])):
+                raise RuntimeError(f"{op}(): Expected index {index.shape} to be no larger than self {self.shape} "
+                                   f"apart from dimension {d} and to be no larger size than src {src.shape}")
+        n = self.shape[d] if self.ndim else 1
+        if index.size and (int(index.min()) < -n or int(index.max()) >= n):
+            raise IndexError(f"{op}(): index {int(index.max()) if index.max() >= n else int(index.min())} is out "
+                             f"of bounds for dimension {d} with size {n}")
+
+    def gather(self, dim: int, index) -> Tensor:
+        """``out[i][j][k] = self[index[i][j][k]][j][k]`` for dim 0 (likewise other dims); ``index``
+        has self's ndim and may be smaller in every dim.
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).gather(1, Tensor([[1], [0]], dtype="int64")).tolist()
+        [[2.0], [3.0]]
+        """
+        d = Mv.wrap_dim(dim, self.ndim, "gather")
+        index = self._int_index(index, "gather")
+        self._check_gather_index("gather", d, index)
+        x = self.reshape(1) if self.ndim == 0 else self
+        out = Mv.GetItem.apply(x, index=self._along(d, index.reshape(index.shape or (1,))))
+        return out.reshape(index.shape)
+
+    def take_along_dim(self, indices, dim: int | None = None) -> Tensor:
+        """NumPy's take_along_axis: ``indices`` broadcast against self outside ``dim``; no dim:
+        of the flattened tensor."""
+        indices = self._int_index(indices, "take_along_dim")
+        if dim is None:
+            return self.flatten().gather(0, indices.reshape(-1))
+        d = Mv.wrap_dim(dim, self.ndim, "take_along_dim")
+        if indices.ndim != self.ndim:
+            raise RuntimeError(f"take_along_dim(): input and indices should have the same number of dimensions, "
+                               f"but got {self.ndim} dimensions for input, and {indices.ndim} dimensions for indices")
+        shape = list(np.broadcast_shapes(tuple(1 if i == d else s for i, s in enumerate(self.shape)),
+                                         tuple(1 if i == d else s for i, s in enumerate(indices.shape))))
+        xs, ix = list(shape), list(shape)
+        xs[d], ix[d] = self.shape[d], indices.shape[d]
+        xp = array_module(self.data)
+        return self.broadcast_to(*xs).gather(d, xp.broadcast_to(indices, ix))
+
+    def take(self, index) -> Tensor:
+        """Entries of the flattened tensor at ``index``; the result has ``index``'s shape."""
+        index = self._int_index(index, "take")
+        n = self.numel()
+        if index.size and (int(index.min()) < -n or int(index.max()) >= n):
+            raise IndexError(f"take(): index out of range for a tensor of {n} elements")
+        return self.reshape(-1)[index]
+
+    def index_select(self, dim: int, index) -> Tensor:
+        """Entries ``index`` (1-D int) of dim ``dim``.
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).index_select(0, Tensor([1], dtype="int64")).tolist()
+        [[3.0, 4.0]]
+        """
+        d = Mv.wrap_dim(dim, self.ndim, "index_select")
+        index = self._int_index(index, "index_select")
+        if index.ndim > 1:
+            raise IndexError(f"index_select(): Index is supposed to be a vector, got shape {index.shape}")
+        n = self.shape[d] if self.ndim else 1
+        if index.size and (int(index.min()) < -n or int(index.max()) >= n):
+            raise IndexError(f"index_select(): index out of range in self (dim {dim} has size {n})")
+        if self.ndim == 0:
+            return self.reshape(1)[index.reshape(-1)].reshape(index.shape)
+        return Mv.GetItem.apply(self, index=(slice(None),) * d + (index.reshape(-1),))
+
+    def _scatter_index(self, op: str, dim: int, index, src=None):
+        d = Mv.wrap_dim(dim, self.ndim, op)
+        index = self._int_index(index, op)
+        self._check_gather_index(op, d, index, src)
+        return d, index, self._along(d, index)
+
+    def _src_like(self, src, index, op: str) -> Tensor:
+        """``src`` cut to ``index``'s shape (torch reads only that corner of a larger src)."""
+        if not isinstance(src, Tensor):
+            return Tensor(array_module(self.data).full(index.shape, src, dtype=self.dtype))
+        if src.dtype != self.dtype:
+            raise RuntimeError(f"{op}(): Expected self.dtype to be equal to src.dtype ({self.dtype} vs {src.dtype})")
+        if src.shape != index.shape:
+            src = src[tuple(slice(0, n) for n in index.shape)]
+        return src
+
+    def _hit(self, where) -> Any:
+        """Bool mask of the positions an advanced index reaches."""
+        hit = array_module(self.data).zeros(self.shape, dtype=bool)
+        hit[where] = True
+        return hit
+
+    def scatter(self, dim: int, index, src=None, value=None, *, reduce: str | None = None) -> Tensor:
+        """Out-of-place torch scatter: ``out[index[i][j]][j] = src[i][j]`` (dim 0), ``src`` a tensor
+        or a scalar (``value=``). ``reduce`` "add"/"multiply" combines with self instead.
+
+        >>> Tensor.zeros(3).scatter(0, Tensor([2, 0], dtype="int64"), Tensor([5.0, 6.0])).tolist()
+        [6.0, 0.0, 5.0]
+        """
+        src = value if src is None else src
+        if src is None:
+            raise TypeError("scatter(): pass src (a tensor or a number) or value")
+        _, index, where = self._scatter_index("scatter", dim, index, src if isinstance(src, Tensor) else None)
+        if not isinstance(src, Tensor) and reduce is None:
+            return Mv.MaskedFill.apply(self, mask=self._hit(where), value=src)
+        src = self._src_like(src, index, "scatter")
+        if reduce is not None:
+            modes = {"add": "sum", "multiply": "prod"}
+            if reduce not in modes:
+                raise RuntimeError(f"scatter(): reduce argument must be either add or multiply, got {reduce!r}")
+            return self.scatter_reduce(dim, index, src, modes[reduce])
+        kept = Mv.MaskedFill.apply(self, mask=self._hit(where), value=0.0)
+        return kept + Mv.IndexPut.apply(src, index=where, shape=self.shape)
+
+    def scatter_add(self, dim: int, index, src: Tensor) -> Tensor:
+        """``self`` plus ``src`` added at ``index`` along ``dim`` (repeated positions add up)."""
+        _, index, where = self._scatter_index("scatter_add", dim, index, src)
+        src = self._src_like(src, index, "scatter_add")
+        return self + Mv.IndexAccumulate.apply(src, index=where, shape=self.shape)
+
+    def scatter_reduce(self, dim: int, index, src: Tensor, reduce: str, *, include_self: bool = True) -> Tensor:
+        """Reduce ``src`` into ``self`` at ``index``: "sum", "prod", "mean", "amax" or "amin";
+        ``include_self=False`` leaves self's values out at the positions that get any.
+
+        >>> idx = Tensor([0, 0], dtype="int64")
+        >>> Tensor([1.0, 1.0]).scatter_reduce(0, idx, Tensor([2.0, 4.0]), "amax").tolist()
+        [4.0, 1.0]
+        """
+        if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+            raise RuntimeError(f"scatter_reduce(): reduce argument must be one of sum, prod, mean, amax, amin, "
+                               f"got {reduce!r}")
+        _, index, where = self._scatter_index("scatter_reduce", dim, index, src)
+        src = self._src_like(src, index, "scatter_reduce")
+        if reduce in ("amax", "amin", "prod"):
+            return Mv.ScatterReduce.apply(self, src, index=where, reduce=reduce, include_self=include_self)
+        hit = self._hit(where)
+        base = self if include_self else Mv.MaskedFill.apply(self, mask=hit, value=0.0)
+        total = base + Mv.IndexAccumulate.apply(src, index=where, shape=self.shape)
+        if reduce == "sum":
+            return total
+        xp = array_module(self.data)
+        count = (xp.ones(self.shape, dtype=self.dtype) if include_self else (~hit).astype(self.dtype))
+        scatter_add(count, where, xp.ones(index.shape, dtype=self.dtype))
+        return total * Tensor(1 / xp.maximum(count, 1))
+
+    def index_add(self, dim: int, index, source: Tensor, *, alpha: float = 1) -> Tensor:
+        """``self`` with ``alpha * source`` added at entries ``index`` (1-D) of dim ``dim``."""
+        d, index = self._index_dim("index_add", dim, index, source)
+        added = Mv.IndexAccumulate.apply(source, index=(slice(None),) * d + (index,), shape=self.shape)
+        return self + (added if alpha == 1 else added * alpha)
+
+    def _index_dim(self, op: str, dim: int, index, source=None):
+        d = Mv.wrap_dim(dim, self.ndim, op)
+        index = self._int_index(index, op).reshape(-1)
+        n = self.shape[d] if self.ndim else 1
+        if index.size and (int(index.min()) < -n or int(index.max()) >= n):
+            raise IndexError(f"{op}(): index out of range for dim {dim} of size {n}")
+        if source is not None:
+            want = self.shape[:d] + (len(index),) + self.shape[d + 1 :] if self.ndim else (len(index),)
+            if source.shape != want and not (self.ndim == 0 and source.ndim == 0):
+                raise RuntimeError(f"{op}(): source shape {source.shape} must be {want} (self {self.shape}, "
+                                   f"{len(index)} indices along dim {dim})")
+        return d, index
+
+    def index_fill(self, dim: int, index, value) -> Tensor:
+        """Entries ``index`` of dim ``dim`` set to ``value``."""
+        d, index = self._index_dim("index_fill", dim, index)
+        hit = self._hit((slice(None),) * d + (index,))
+        return self.masked_fill(Tensor(hit), value)
+
+    def index_copy(self, dim: int, index, source: Tensor) -> Tensor:
+        """Entries ``index`` of dim ``dim`` replaced by ``source``'s slices."""
+        d, index = self._index_dim("index_copy", dim, index, source)
+        where = (slice(None),) * d + (index,)
+        kept = Mv.MaskedFill.apply(self, mask=self._hit(where), value=0.0)
+        return kept + Mv.IndexPut.apply(source, index=where, shape=self.shape)
+
+    def masked_select(self, mask) -> Tensor:
+        """The entries where ``mask`` (broadcast with self) is True, as a 1-D tensor."""
+        m = mask.data if isinstance(mask, Tensor) else array_module(self.data).asarray(mask)
+        if m.dtype != bool:
+            raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {m.dtype}")
+        shape = np.broadcast_shapes(self.shape, m.shape)
+        x = self.broadcast_to(*shape)
+        return Mv.GetItem.apply(x, index=array_module(m).broadcast_to(m, shape))
+
+    def masked_scatter(self, mask, source: Tensor) -> Tensor:
+        """``self`` with the positions where ``mask`` is True filled, in order, from ``source``."""
+        m = mask.data if isinstance(mask, Tensor) else array_module(self.data).asarray(mask)
+        if m.dtype != bool:
+            raise RuntimeError(f"masked_scatter: expected BoolTensor for mask, got {m.dtype}")
+        m = array_module(m).broadcast_to(m, self.shape)
+        k = int(m.sum())
+        if source.numel() < k:
+            raise RuntimeError(f"masked_scatter: Number of elements of source < number of ones in mask "
+                               f"({source.numel()} < {k})")
+        kept = Mv.MaskedFill.apply(self, mask=m, value=0.0)
+        return kept + Mv.IndexPut.apply(source.reshape(-1)[:k], index=m, shape=self.shape)
+
+    def nonzero(self, *, as_tuple: bool = False):
+        """Indices of the nonzero entries: an int64 (N, ndim) tensor, or one 1-D tensor per dim."""
+        xp = array_module(self.data)
+        idx = xp.nonzero(self.data.reshape(1) if self.ndim == 0 else self.data)
+        if as_tuple:
+            return tuple(Tensor(i.astype(np.int64)) for i in idx) if self.ndim else (Tensor(idx[0].astype(np.int64)),)
+        return Tensor(xp.stack(idx, axis=-1).astype(np.int64)[:, : self.ndim])
+
+    def where(self, condition, other) -> Tensor:
+        """``self`` where ``condition``, else ``other`` (torch's ``x.where(cond, y)``)."""
+        from engine.functional import where
+
+        return where(condition, self, other)
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        """The diagonal of dims ``dim1``, ``dim2`` (shifted by ``offset``), as the last dim.
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).diagonal().tolist()
+        [1.0, 4.0]
+        """
+        d1, d2 = Mv.wrap_dim(dim1, self.ndim, "diagonal"), Mv.wrap_dim(dim2, self.ndim, "diagonal")
+        if d1 == d2:
+            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        x = self.movedim((d1, d2), (-2, -1))
+        n, m = x.shape[-2:]
+        length = max(min(n, m - offset) if offset >= 0 else min(n + offset, m), 0)
+        rows = np.arange(length) + max(-offset, 0)
+        return Mv.GetItem.apply(x, index=(Ellipsis, rows, rows + offset))
+
+    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+        """Each last-dim vector as the diagonal (``offset``) of a matrix in dims ``dim1``, ``dim2``."""
+        nd = self.ndim + 1
+        d1, d2 = Mv.wrap_dim(dim1, nd, "diag_embed"), Mv.wrap_dim(dim2, nd, "diag_embed")
+        if d1 == d2:
+            raise RuntimeError(f"diag_embed: diagonal dimensions cannot be identical {dim1}, {dim2}")
+        k = self.shape[-1] if self.ndim else 1
+        x = self.reshape(1) if self.ndim == 0 else self
+        n = k + abs(offset)
+        rows = np.arange(k) + max(-offset, 0)
+        out = Mv.IndexPut.apply(x, index=(Ellipsis, rows, rows + offset), shape=(*x.shape[:-1], n, n))
+        return out.movedim((-2, -1), (d1, d2)) if (d1, d2) != (nd - 2, nd - 1) else out
+
+    def diag(self, diagonal: int = 0) -> Tensor:
+        """1-D: a square matrix with this vector on diagonal ``diagonal``; 2-D: that diagonal."""
+        if self.ndim == 1:
+            return self.diag_embed(diagonal)
+        if self.ndim == 2:
+            return self.diagonal(diagonal)
+        raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {self.ndim}D")
+
+    def trace(self) -> Tensor:
+        """Sum of the main diagonal of a 2-D tensor."""
+        if self.ndim != 2:
+            raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {self.ndim}")
+        return self.diagonal().sum()
+
     # ---- linear algebra (torch names) ---------------------------------------------------------
+    def matmul(self, other: Tensor) -> Tensor:
+        """``self @ other`` with torch's batching and 1-D rules."""
+        return self @ other
+
+    def mm(self, mat2: Tensor) -> Tensor:
+        """Matrix product of two 2-D tensors (no broadcasting).
+
+        >>> Tensor([[1.0, 2.0]]).mm(Tensor([[3.0], [4.0]])).tolist()
+        [[11.0]]
+        """
+        for name, t in (("self", self), ("mat2", mat2)):
+            if t.ndim != 2:
+                raise RuntimeError(f"mm: {name} must be a matrix, got shape {t.shape}")
+        if self.shape[1] != mat2.shape[0]:
+            raise Mv.ShapeError(f"mm: mat1 and mat2 shapes cannot be multiplied ({self.shape[0]}x{self.shape[1]} "
+                                f"and {mat2.shape[0]}x{mat2.shape[1]})")
+        return self @ mat2
+
+    def bmm(self, mat2: Tensor) -> Tensor:
+        """Batched matrix product of (B, n, m) and (B, m, p), batch sizes equal."""
+        for name, t in (("batch1", self), ("batch2", mat2)):
+            if t.ndim != 3:
+                raise RuntimeError(f"bmm: {name} must be a 3D tensor, got shape {t.shape}")
+        if self.shape[0] != mat2.shape[0] or self.shape[2] != mat2.shape[1]:
+            raise Mv.ShapeError(f"bmm: Expected size for first two dimensions of batch2 tensor to be: "
+                                f"[{self.shape[0]}, {self.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}] "
+                                f"(batch1 {self.shape}, batch2 {mat2.shape})")
+        return self @ mat2
+
+    def mv(self, vec: Tensor) -> Tensor:
+        """Matrix (n, m) times vector (m,)."""
+        if self.ndim != 2 or vec.ndim != 1 or self.shape[1] != vec.shape[0]:
+            raise Mv.ShapeError(f"mv: size mismatch, got input ({self.shape[0] if self.ndim else ''}), "
+                                f"mat {self.shape}, vec {vec.shape}")
+        return self @ vec
+
+    def dot(self, other: Tensor) -> Tensor:
+        """Inner product of two 1-D tensors of one length."""
+        if self.ndim != 1 or other.ndim != 1:
+            raise RuntimeError(f"dot: 1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
+        if self.shape != other.shape:
+            raise Mv.ShapeError(f"dot: inconsistent tensor size, expected tensor [{self.shape[0]}] and src "
+                                f"[{other.shape[0]}] to have the same number of elements")
+        return self @ other
+
+    vdot = dot  # real tensors: no conjugate
+
+    def inner(self, other: Tensor) -> Tensor:
+        """Sum over the last dims of both (a product with a scalar when either is 0-d)."""
+        if self.ndim == 0 or other.ndim == 0:
+            return self * other
+        from engine.functional import tensordot
+
+        return tensordot(self, other, dims=([-1], [-1]))
+
+    def outer(self, vec2: Tensor) -> Tensor:
+        """Outer product of two 1-D tensors: (n,) x (m,) -> (n, m)."""
+        if self.ndim != 1 or vec2.ndim != 1:
+            raise RuntimeError(f"outer: expected 1-D tensors, got shapes {self.shape} and {vec2.shape}")
+        return self.reshape(-1, 1) * vec2.reshape(1, -1)
+
+    ger = outer
+
+    def addmm(self, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+        """``beta * self + alpha * (mat1 @ mat2)``, mat1 and mat2 2-D, self broadcast to the result."""
+        prod = mat1.mm(mat2)
+        return _scaled(self, beta) + _scaled(prod, alpha)
+
+    def baddbmm(self, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+        """``beta * self + alpha * bmm(batch1, batch2)``."""
+        return _scaled(self, beta) + _scaled(batch1.bmm(batch2), alpha)
+
+    def kron(self, other: Tensor) -> Tensor:
+        """Kronecker product: blocks ``self[i, j] * other`` (dims padded with leading 1s).
+
+        >>> Tensor([1.0, 2.0]).kron(Tensor([1.0, 10.0])).tolist()
+        [1.0, 10.0, 2.0, 20.0]
+        """
+        nd = max(self.ndim, other.ndim)
+        a = self.reshape((1,) * (nd - self.ndim) + self.shape)
+        b = other.reshape((1,) * (nd - other.ndim) + other.shape)
+        a = a.reshape([v for s in a.shape for v in (s, 1)])  # (a0, 1, a1, 1, ...)
+        b = b.reshape([v for s in b.shape for v in (1, s)])  # (1, b0, 1, b1, ...)
+        return (a * b).reshape([x * y for x, y in zip(a.shape[::2], b.shape[1::2])])
 
     # ---- factories ----------------------------------------------------------------------------
     # The implementations live in engine/factories.py (engine.zeros, engine.randint, ...).
@@ -1698,6 +2310,10 @@ def _resolve_shape(old: tuple, new: Sequence[int]) -> tuple:
     if math.prod(new) != size or any(s < 0 for s in new):
         raise ValueError("size mismatch")
     return tuple(new)
+
+
+def _scaled(t: Tensor, c: float) -> Tensor:
+    return t if c == 1 else t * c
 
 
 def _index_array(index):

@@ -72,3 +72,47 @@ class Linear(Function):
         gx = (g2 @ w).astype(x.dtype, copy=False).reshape(x.shape) if self.needs_input_grad[0] else None
         gw = (g2.T @ x2).astype(x.dtype, copy=False) if self.needs_input_grad[1] else None
         return gx, gw, gb
+
+
+class Einsum(Function):
+    """``einsum(equation, *operands)`` with an explicit equation of letters only ("ij,jk->ik").
+
+    Ellipses and size-1 broadcasting are resolved before (``Tensor``-level ``einsum``), so each
+    letter has one size. The gradient of an operand is another einsum: the upstream gradient
+    with the other operands, onto that operand's letters. Letters only that operand has (summed
+    away) are broadcast back; a repeated letter ("ii") writes the gradient onto the diagonal.
+    """
+
+    def forward(self, *arrays, equation=""):
+        self.inputs, self.output = equation.split("->")[0].split(","), equation.split("->")[1]
+        self.save_for_backward(*arrays)
+        return self.xp.einsum(equation, *arrays)
+
+    def backward(self, g):
+        arrays, xp = self.saved, self.xp
+        sizes = {c: n for subs, a in zip(self.inputs, arrays) for c, n in zip(subs, a.shape)}
+        grads = []
+        for i, (subs, a) in enumerate(zip(self.inputs, arrays)):
+            if not self.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            others = [(s, x) for j, (s, x) in enumerate(zip(self.inputs, arrays)) if j != i]
+            seen = "".join([self.output, *(s for s, _ in others)])
+            letters = "".join(dict.fromkeys(subs))  # unique, in order of first appearance
+            known = "".join(c for c in letters if c in seen)
+            gk = xp.einsum(f"{','.join([self.output, *(s for s, _ in others)])}->{known}", g, *(x for _, x in others))
+            # (known letters) -> (letters): broadcast the letters this operand alone sums over.
+            if known != letters:
+                gk = gk.reshape([sizes[c] if c in known else 1 for c in letters])
+                gk = xp.broadcast_to(gk, [sizes[c] for c in letters]).copy()
+            gl = gk.astype(a.dtype, copy=False)
+            if len(letters) == len(subs):
+                grads.append(gl)
+                continue
+            # A repeated letter: only the diagonal entries were read, so only they get gradient.
+            grad = xp.zeros(a.shape, dtype=a.dtype)
+            where = [xp.arange(sizes[c]).reshape([-1 if d == letters.index(c) else 1 for d in range(len(letters))])
+                     for c in subs]
+            grad[tuple(where)] = gl
+            grads.append(grad)
+        return tuple(grads)

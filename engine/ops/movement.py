@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from engine.backend import scatter_add
+import numpy as np
+
+from engine.backend import array_module, scatter_add
 from engine.function import Function
 from engine.ops.elementwise import sum_to
 
@@ -123,3 +125,194 @@ class Tri(Function):
 
     def backward(self, g):
         return g * self.keep
+
+
+class ShapeError(ValueError, RuntimeError):
+    """Shapes that do not fit an op. torch raises RuntimeError where NumPy raises ValueError;
+    this is both, so ``except RuntimeError`` (torch code) and ``except ValueError`` both catch it."""
+
+
+class IndexPut(Function):
+    """``zeros(shape)`` with ``out[index] = src``: the inverse of gathering ``src`` from ``index``.
+
+    Positions are unique in the differentiable uses (scatter, diag_embed); where ``index`` repeats
+    one, the last write wins in the forward (NumPy's order) and backward reads ``g[index]`` for
+    every copy, as torch's scatter does.
+    """
+
+    def forward(self, src, index=None, shape=()):
+        self.index = index
+        out = self.xp.zeros(shape, dtype=src.dtype)
+        out[index] = src
+        return out
+
+    def backward(self, g):
+        return g[self.index]
+
+
+class IndexAccumulate(Function):
+    """``zeros(shape)`` with ``out[index] += src``, duplicates summed: the adjoint of ``a[index]``
+    (scatter_add, index_add, put with accumulate)."""
+
+    def forward(self, src, index=None, shape=()):
+        self.index = index
+        out = self.xp.zeros(shape, dtype=src.dtype)
+        scatter_add(out, index, src)
+        return out
+
+    def backward(self, g):
+        return g[self.index]
+
+
+class ScatterReduce(Function):
+    """``out = a`` then ``out[index] = reduce(out[index], src)`` for reduce "amax", "amin" or "prod".
+
+    ``include_self=False`` starts the reduction at each hit position from ``src`` alone.
+    amax/amin send the gradient to every entry equal to the result, split evenly among ties
+    (as torch does); prod's gradient is the product of the others (out / entry, entries nonzero).
+    """
+
+    def forward(self, a, src, index=None, reduce="amax", include_self=True):
+        xp = self.xp
+        ufunc = {"amax": xp.maximum, "amin": xp.minimum, "prod": xp.multiply}[reduce]
+        self.index, self.reduce, self.include_self = index, reduce, include_self
+        out = a.copy()
+        hit = xp.zeros(a.shape, dtype=bool)
+        hit[index] = True
+        if not include_self:
+            identity = {"amax": -xp.inf, "amin": xp.inf, "prod": 1}[reduce]
+            out[hit] = identity
+        ufunc.at(out, index, src)
+        self.hit = hit
+        self.save_for_backward(a, src, out)
+        return out
+
+    def backward(self, g):
+        a, src, out = self.saved
+        xp, index = self.xp, self.index
+        self_counts = xp.ones(a.shape, dtype=bool) if self.include_self else ~self.hit
+        if self.reduce == "prod":
+            ga = xp.where(self_counts, g * out / xp.where(a == 0, 1, a), 0) if self.include_self else \
+                xp.where(self.hit, 0, g)
+            gsrc = (g * out)[index] / src
+            return ga.astype(g.dtype, copy=False), gsrc.astype(g.dtype, copy=False)
+        a_wins = self_counts & (a == out)  # (…) entries of a equal to the result
+        src_wins = src == out[index]  # (…) entries of src equal to the result
+        count = a_wins.astype(g.dtype)
+        scatter_add(count, index, src_wins.astype(g.dtype))
+        share = g / xp.where(count == 0, 1, count)
+        return xp.where(a_wins, share, 0).astype(g.dtype, copy=False), \
+            xp.where(src_wins, share[index], 0).astype(g.dtype, copy=False)
+
+
+# ---- helpers for the Tensor methods: dims and torch's indexing rules ---------------------------
+
+
+def wrap_dim(dim, ndim: int, op: str) -> int:
+    """``dim`` as a non-negative int; IndexError as torch's when out of range (0-d accepts 0, -1).
+
+    >>> wrap_dim(-1, 3, "flip")
+    2
+    """
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return int(dim) % n
+
+
+def wrap_dims(dims, ndim: int, op: str) -> tuple:
+    """A dim or a sequence of dims, each wrapped; duplicates raise as in torch."""
+    dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    out = tuple(wrap_dim(d, ndim, op) for d in dims)
+    if len(set(out)) != len(out):
+        raise RuntimeError(f"{op}: dim {dims} appears multiple times in the list of dims")
+    return out
+
+
+def _index_item(i, xp):
+    """One entry of an index, as NumPy indexing takes it: 0-d integer arrays become ints (torch
+    selects with them, as with an int), lists and arrays become arrays of ``xp``."""
+    if isinstance(i, (slice, int, np.integer)) or i is None or i is Ellipsis:
+        return i
+    a = i if hasattr(i, "dtype") else np.asarray(i)
+    if a.dtype.kind not in "iub":
+        raise IndexError(f"tensors used as indices must be long, int or bool tensors, got {a.dtype}")
+    if a.ndim == 0 and a.dtype.kind in "iu":
+        return int(a)
+    return a if xp is np or not isinstance(a, np.ndarray) else xp.asarray(a)
+
+
+def torch_index_steps(index, xp=np) -> list:
+    """``index`` as one or two NumPy indices applied in turn, so that the result has torch's shape.
+
+    torch selects with every int first, then indexes the rest with NumPy's rules; NumPy counts an
+    int as an advanced index, so ``x[1, :, [0, 1]]`` of a (2, 3, 4) tensor is (2, 3) there, but
+    (3, 2) in torch. Where ints meet arrays, the ints go first (a view) and the arrays second.
+
+    >>> torch_index_steps((1, slice(None), [0, 1]))
+    [(1, slice(None, None, None), slice(None, None, None)), (slice(None, None, None), array([0, 1]))]
+    """
+    items = [_index_item(i, xp) for i in (index if isinstance(index, tuple) else (index,))]
+    is_int = [isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in items]
+    is_adv = [hasattr(i, "ndim") or isinstance(i, bool) for i in items]
+    if not (any(is_int) and any(is_adv)):
+        return [tuple(items) if isinstance(index, tuple) else items[0]]
+    first, second = [], []
+    for i, it, adv in zip(items, is_int, is_adv):
+        if it:
+            first.append(i)
+        elif adv:
+            if not isinstance(i, bool):  # a bool array spans its ndim dims; True/False spans none
+                first.extend([slice(None)] * (i.ndim if i.dtype.kind == "b" else 1))
+            second.append(i)
+        else:
+            first.append(i)
+            second.append(i if i is Ellipsis else slice(None))  # a new (None) dim is kept whole
+    return [tuple(first), tuple(second)]
+
+
+def set_item(data, index, value) -> None:
+    """``data[index] = value`` in place, with torch's placement of advanced-index dims."""
+    xp = array_module(data)
+    if xp is not np and isinstance(value, np.ndarray):
+        value = xp.asarray(value)
+    steps = torch_index_steps(index, xp)
+    target = data[steps[0]] if len(steps) == 2 else data  # ints and slices: a view of data
+    target[steps[-1]] = value
+
+
+def _mask_array(t, mask, op: str):
+    m = getattr(mask, "data", mask)
+    m = array_module(t.data).asarray(m) if not hasattr(m, "dtype") else m
+    if m.dtype != bool:
+        raise RuntimeError(f"{op}: expected a bool mask, got dtype {m.dtype}")
+    try:
+        if np.broadcast_shapes(m.shape, t.shape) != t.shape:
+            raise ValueError
+    except ValueError:
+        raise ShapeError(f"{op}: the mask of shape {m.shape} must broadcast to the tensor's shape {t.shape}") from None
+    return m
+
+
+def masked_fill(t, mask, value):
+    """``t`` with ``value`` (a number, or a 0-d tensor that then gets its gradient) where ``mask``."""
+    m = _mask_array(t, mask, "masked_fill")
+    if hasattr(value, "_ctx"):  # a Tensor
+        if value.ndim != 0:
+            raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
+        if not value.requires_grad:
+            return MaskedFill.apply(t, mask=m, value=value.item())
+        from engine.ops.elementwise import Where
+
+        return Where.apply(value.astype(t.dtype), t, cond=m)
+    return MaskedFill.apply(t, mask=m, value=value)
+
+
+def tri(t, diagonal: int, upper: bool):
+    if t.ndim < 2:
+        raise RuntimeError(f"{'triu' if upper else 'tril'}: input tensor must have at least 2 dimensions, "
+                           f"got shape {t.shape}")
+    return Tri.apply(t, k=int(diagonal), upper=upper)

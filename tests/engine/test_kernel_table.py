@@ -52,7 +52,8 @@ def _layer_norm(rng, dtype, backend):
 
 def _gelu(rng, dtype, backend):
     x = _normal(rng, _shape(rng, int(rng.integers(0, 3))), dtype, 3)
-    return (lambda t: F.gelu(t, approximate="tanh")), [x.T if rng.random() < 0.5 else x]  # a transposed view too: not C-contiguous
+    # a transposed view too: not C-contiguous
+    return (lambda t: F.gelu(t, approximate="tanh")), [x.T if rng.random() < 0.5 else x]
 
 
 def _cross_entropy(rng, dtype, backend):
