@@ -421,13 +421,17 @@ def _class_targets(input: Tensor, target, fn: str):
     if input.ndim == 0:
         raise RuntimeError(f"{fn}: input must have a class dimension, got a 0-d tensor")
     want = () if input.ndim == 1 else (input.shape[0], *input.shape[2:])
+    if input.ndim == 1 and t.shape != ():
+        if t.shape != (1,):
+            raise ValueError(f"{fn}: For 1D input, 1D target must have size 1, but got target size: {t.shape}")
+        t = t.reshape(())
     if t.shape != want:
         if input.ndim >= 2 and (t.ndim == 0 or t.shape[0] != input.shape[0]):
             got = t.shape[0] if t.ndim else 1
             raise ValueError(f"{fn}: Expected input batch_size ({input.shape[0]}) to match target batch_size "
                              f"({got}); input {input.shape}, target {t.shape}")
-        raise RuntimeError(f"{fn}: target shape {t.shape} must be input shape {input.shape} without its class "
-                           f"dimension (dim {0 if input.ndim == 1 else 1}): {want}")
+        raise RuntimeError(f"{fn}: Expected target size {want}, got {t.shape} (input {input.shape}, classes on "
+                           "dim 1)")
     return t, input.shape[0 if input.ndim == 1 else 1]
 
 
@@ -636,7 +640,8 @@ def huber_loss(input: Tensor, target, reduction: str = "mean", delta: float = 1.
 
 def _clamped_log(x: Tensor) -> Tensor:
     """log(x) clamped below at -100, as torch's binary_cross_entropy (so log 0 is finite)."""
-    return x.log().clip(min=-100.0) if x.numel() else x.log()
+    with np.errstate(divide="ignore"):  # log 0 = -inf, then clamped: no warning, as torch
+        return x.log().clip(min=-100.0)
 
 
 def binary_cross_entropy(input: Tensor, target, weight=None, size_average=None, reduce=None,
