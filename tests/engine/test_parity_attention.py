@@ -53,7 +53,7 @@ def attention_case(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     lead = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=2)))
     L, S, E, Ev = (draw(st.integers(1, 5)) for _ in range(4))
-    q, k, v = rng.standard_normal((*lead, L, E)), rng.standard_normal((*lead, S, E)), rng.standard_normal((*lead, S, Ev))
+    q, k, v = (rng.standard_normal((*lead, n, e)) for n, e in ((L, E), (S, E), (S, Ev)))
     return rng, q, k, v
 
 
