@@ -720,3 +720,217 @@ def kl_div(input: Tensor, target, size_average=None, reduce=None, reduction: str
     return _reduce(loss, reduction)
 
 # ---- convolution, pooling and resampling -----------------------------------------------------------
+
+
+def _softplus(x: Tensor) -> Tensor:
+    """log(1 + e^x) without overflow: max(x, 0) + log(1 + e^-|x|)."""
+    return x.relu() + ((-x.abs()).exp() + 1).log()
+
+
+def poisson_nll_loss(input: Tensor, target, log_input: bool = True, full: bool = False, size_average=None,
+                     eps: float = 1e-8, reduce=None, reduction: str = "mean") -> Tensor:
+    """Poisson NLL: exp(input) - target·input (``log_input``), else input - target·log(input + eps);
+    ``full`` adds Stirling's term where target > 1.
+
+    >>> poisson_nll_loss(Tensor([0.0]), Tensor([1.0])).item()
+    1.0
+    """
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    input, target = _pointwise("poisson_nll_loss", input, target, reduction, warn=False)
+    loss = input.exp() - target * input if log_input else input - target * (input + eps).log()
+    if full:
+        t = target.data
+        big = t > 1
+        safe = where(big, target, 1.0)
+        stirling = safe * safe.log() - safe + (safe * (2 * math.pi)).log() * 0.5
+        loss = loss + where(big, stirling, 0.0)
+    return _reduce(loss, reduction)
+
+
+def gaussian_nll_loss(input: Tensor, target, var, full: bool = False, eps: float = 1e-6,
+                      reduction: str = "mean") -> Tensor:
+    """Gaussian NLL: 0.5 (log var + (input - target)² / var) (+ 0.5 log 2π if ``full``). ``var`` is
+    clamped below at ``eps`` for the value only (its gradient passes unclamped, as torch).
+
+    >>> gaussian_nll_loss(Tensor([1.0]), Tensor([1.0]), Tensor([1.0])).item()
+    0.0
+    """
+    fn = "gaussian_nll_loss"
+    reduction = _reduction_arg(None, None, reduction)
+    _need_tensor(input, fn, "input")
+    target = _float_tensor(target, input, fn, "target")
+    if not isinstance(var, Tensor):
+        var = Tensor(get_xp(input.device).full(input.shape, var, dtype=input.dtype), device=input.device)
+    if var.shape != input.shape:
+        if input.shape[:-1] == var.shape:
+            var = var.unsqueeze(-1)
+        elif not (input.shape[:-1] == var.shape[:-1] and var.shape[-1:] == (1,)):
+            raise ValueError(f"{fn}: var is of incorrect size: var {var.shape}, input {input.shape}")
+    v = var.data
+    if v.size and float(v.min()) < 0:
+        raise ValueError(f"{fn}: var has negative entry/entries")
+    var = var + (get_xp(var.device).maximum(v, var.dtype.type(eps)) - v)  # clamped value, identity gradient
+    d = input - target
+    loss = (var.log() + d * d / var) * 0.5
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction)
+
+
+def soft_margin_loss(input: Tensor, target, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-target · input)) for targets ±1.
+
+    >>> round(soft_margin_loss(Tensor([0.0]), Tensor([1.0])).item(), 4)
+    0.6931
+    """
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    input, target = _pointwise("soft_margin_loss", input, target, reduction, warn=False)
+    return _reduce(_softplus(-(target * input)), reduction)
+
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target, margin: float = 0, size_average=None,
+                        reduce=None, reduction: str = "mean") -> Tensor:
+    """max(0, -target · (input1 - input2) + margin).
+
+    >>> margin_ranking_loss(Tensor([1.0]), Tensor([2.0]), Tensor([1.0])).item()
+    1.0
+    """
+    fn = "margin_ranking_loss"
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    _need_tensor(input1, fn, "input1")
+    _need_tensor(input2, fn, "input2")
+    target = _float_tensor(target, input1, fn, "target")
+    if not (input1.ndim == input2.ndim == target.ndim):
+        raise RuntimeError(f"{fn}: All input tensors should have same dimension but got sizes: input1: "
+                           f"{input1.shape}, input2: {input2.shape}, target: {target.shape}")
+    return _reduce((-(target * (input1 - input2)) + margin).relu(), reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target, margin: float = 1.0, size_average=None, reduce=None,
+                         reduction: str = "mean") -> Tensor:
+    """input where target is 1, max(0, margin - input) where target is -1.
+
+    >>> hinge_embedding_loss(Tensor([0.3, 0.3]), Tensor([1.0, -1.0]), reduction="none").tolist()
+    [0.30000001192092896, 0.699999988079071]
+    """
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    input, target = _pointwise("hinge_embedding_loss", input, target, reduction, warn=False)
+    t = target.data
+    loss = where(t != 1, (-input + margin).relu(), 0.0) + where(t != -1, input, 0.0)
+    return _reduce(loss, reduction)
+
+
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target, margin: float = 0, size_average=None,
+                          reduce=None, reduction: str = "mean") -> Tensor:
+    """1 - cos(input1, input2) where target is 1, max(0, cos - margin) where target is -1;
+    rows on the last axis of (N, D) or (D,) inputs.
+
+    >>> cosine_embedding_loss(Tensor([[1.0, 0.0]]), Tensor([[0.0, 1.0]]), Tensor([1.0])).item()
+    1.0
+    """
+    fn = "cosine_embedding_loss"
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    _need_tensor(input1, fn, "input1")
+    _need_tensor(input2, fn, "input2")
+    if input1.shape != input2.shape or input1.ndim not in (1, 2):
+        raise RuntimeError(f"{fn}: input1 {input1.shape} and input2 {input2.shape} must both be (N, D) or (D,)")
+    target = _float_tensor(target, input1, fn, "target")
+    if target.shape != input1.shape[:-1]:
+        raise RuntimeError(f"{fn}: target shape {target.shape} must be {input1.shape[:-1]} for inputs {input1.shape}")
+    eps = 1e-12
+    dot = (input1 * input2).sum(-1)
+    cos = dot / (((input1 * input1).sum(-1) + eps) * ((input2 * input2).sum(-1) + eps)).sqrt()
+    t = target.data
+    loss = where(t == 1, 1 - cos, 0.0) + where(t == -1, (cos - margin).relu(), 0.0)
+    return _reduce(loss, reduction)
+
+
+def _pairwise_distance(a: Tensor, b: Tensor, p: float, eps: float) -> Tensor:
+    """‖a - b + eps‖_p over the last axis, as torch.nn.functional.pairwise_distance."""
+    d = a - b + eps
+    if p == 2:
+        return (d * d).sum(-1).sqrt()
+    if p == 1:
+        return d.abs().sum(-1)
+    return (d.abs() ** p).sum(-1) ** (1 / p)
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0, p: float = 2,
+                        eps: float = 1e-6, swap: bool = False, size_average=None, reduce=None,
+                        reduction: str = "mean") -> Tensor:
+    """max(0, margin + d(anchor, positive) - d(anchor, negative)) with the p-norm distance; ``swap``
+    uses min(d(a, n), d(p, n)).
+
+    >>> triplet_margin_loss(Tensor([[0.0]]), Tensor([[0.0]]), Tensor([[3.0]])).item()
+    0.0
+    """
+    fn = "triplet_margin_loss"
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    for name, t in (("anchor", anchor), ("positive", positive), ("negative", negative)):
+        _need_tensor(t, fn, name)
+    if not (anchor.ndim == positive.ndim == negative.ndim) or anchor.ndim not in (1, 2):
+        raise RuntimeError(f"{fn}: anchor {anchor.shape}, positive {positive.shape} and negative "
+                           f"{negative.shape} must all be (N, D) or (D,)")
+    if margin <= 0:
+        raise ValueError(f"{fn}: expected margin to be greater than 0, got {margin} instead")
+    d_ap = _pairwise_distance(anchor, positive, p, eps)
+    d_an = _pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_an = d_an.minimum(_pairwise_distance(positive, negative, p, eps))
+    return _reduce((d_ap - d_an + margin).relu(), reduction)
+
+
+def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0, weight=None, size_average=None,
+                      reduce=None, reduction: str = "mean") -> Tensor:
+    """Σ_{j ≠ y} max(0, margin - input[y] + input[j])^p / C per row of input (N, C) / (C,), int target.
+
+    >>> import numpy as np
+    >>> multi_margin_loss(Tensor([[0.0, 1.0]]), np.array([1])).item()
+    0.0
+    """
+    fn = "multi_margin_loss"
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    _need_tensor(input, fn, "input")
+    if p not in (1, 2):
+        raise ValueError(f"{fn}: only p == 1 and p == 2 supported, got {p}")
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"{fn}: input must be (N, C) or (C,), got {input.shape}")
+    t = _array(target)
+    if not hasattr(t, "dtype") or t.dtype.kind not in "iu":
+        raise RuntimeError(f"{fn}: expected target dtype to be an integer type, got {getattr(t, 'dtype', type(t))}")
+    rows = input.reshape(-1, input.shape[-1]) if input.ndim == 1 else input  # (N, C)
+    n, c = rows.shape
+    t = t.reshape(-1)
+    if t.shape != (n,):
+        raise RuntimeError(f"{fn}: inconsistent target size: {t.shape} for input of size {input.shape}")
+    _check_bounds(t, t == t, c, fn)
+    xp = get_xp(input.device)
+    picked = rows[xp.arange(n), t].reshape(n, 1)  # (N, 1)
+    m = (rows - picked + margin).relu()
+    if p == 2:
+        m = m * m
+    w = _class_weight(weight, c, input, fn)
+    if w is not None:
+        m = m * w[t][:, None]
+    other = xp.arange(c)[None, :] != t[:, None]  # (N, C): j != y
+    loss = (m * other.astype(input.dtype)).sum(1) / c  # (N,)
+    if input.ndim == 1:
+        loss = loss.reshape(())
+    return _reduce(loss, reduction)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target, weight=None, size_average=None, reduce=None,
+                                reduction: str = "mean") -> Tensor:
+    """-(y log σ(x) + (1 - y) log σ(-x)), weighted, averaged over the classes (last axis).
+
+    >>> round(multilabel_soft_margin_loss(Tensor([[0.0, 0.0]]), Tensor([[1.0, 0.0]])).item(), 4)
+    0.6931
+    """
+    fn = "multilabel_soft_margin_loss"
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    input, target = _pointwise(fn, input, target, reduction, warn=False)
+    loss = target * _softplus(-input) + (1 - target) * _softplus(input)
+    if weight is not None:
+        loss = loss * _float_tensor(weight, input, fn, "weight")
+    loss = loss.sum(-1) / input.shape[-1] if input.ndim else loss
+    return _reduce(loss, reduction)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import engine.functional as F
@@ -61,7 +61,6 @@ dtypes = st.sampled_from([np.float64, np.float32])
 scales = st.sampled_from([None, 0.3, 2.0])
 
 
-@settings(max_examples=30, deadline=None)
 @given(case=attention_case(), dtype=dtypes, scale=scales, causal=st.booleans())
 def test_no_mask_and_is_causal(case, dtype, scale, causal):
     """is_causal is top-left aligned as torch's, whatever L and S."""
@@ -69,7 +68,6 @@ def test_no_mask_and_is_causal(case, dtype, scale, causal):
     compare(q, k, v, dtype, rng, is_causal=causal, scale=scale)
 
 
-@settings(max_examples=30, deadline=None)
 @given(case=attention_case(), dtype=dtypes, scale=scales, per_batch=st.booleans(), p=st.sampled_from([0.3, 0.7, 1.0]))
 def test_bool_mask(case, dtype, scale, per_batch, p):
     """True = attend; some rows may see no key at all (torch gives 0 there)."""
@@ -79,7 +77,6 @@ def test_bool_mask(case, dtype, scale, per_batch, p):
     compare(q, k, v, dtype, rng, mask=rng.random(shape) < p, scale=scale)
 
 
-@settings(max_examples=30, deadline=None)
 @given(case=attention_case(), dtype=dtypes, scale=scales, per_batch=st.booleans(), mask_grad=st.booleans())
 def test_float_mask_is_added_to_the_scores(case, dtype, scale, per_batch, mask_grad):
     rng, q, k, v = case
@@ -90,7 +87,6 @@ def test_float_mask_is_added_to_the_scores(case, dtype, scale, per_batch, mask_g
     compare(q, k, v, dtype, rng, mask=bias, mask_grad=mask_grad and not np.isinf(bias).any(), scale=scale)
 
 
-@settings(max_examples=20, deadline=None)
 @given(data=st.data(), dtype=dtypes, causal=st.booleans())
 def test_enable_gqa_repeats_key_value_heads(data, dtype, causal):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import engine.functional as F
@@ -68,7 +68,6 @@ def class_case(draw, probs=False):
     return rng, x, target
 
 
-@settings(max_examples=40, deadline=None)
 @given(case=class_case(), dtype=dtypes, reduction=st.sampled_from(REDUCTIONS), weighted=st.booleans(),
        smoothing=st.sampled_from([0.0, 0.0, 0.1, 0.7, 1.0]), ignore=st.sampled_from([None, -100, 0, 2]))
 def test_cross_entropy_class_indices(case, dtype, reduction, weighted, smoothing, ignore):
@@ -87,7 +86,6 @@ def test_cross_entropy_class_indices(case, dtype, reduction, weighted, smoothing
              lambda a, tt: torch.nn.functional.cross_entropy(a, tt, **tkw), [x], [True], dtype, rng, consts=(t,))
 
 
-@settings(max_examples=30, deadline=None)
 @given(case=class_case(probs=True), dtype=dtypes, reduction=st.sampled_from(REDUCTIONS), weighted=st.booleans(),
        smoothing=st.sampled_from([0.0, 0.2]), target_grad=st.booleans())
 def test_cross_entropy_probabilities(case, dtype, reduction, weighted, smoothing, target_grad):
@@ -102,7 +100,6 @@ def test_cross_entropy_probabilities(case, dtype, reduction, weighted, smoothing
              [x, p], [True, target_grad], dtype, rng)
 
 
-@settings(max_examples=30, deadline=None)
 @given(case=class_case(), dtype=dtypes, reduction=st.sampled_from(REDUCTIONS), weighted=st.booleans(),
        ignore=st.sampled_from([-100, 1]))
 def test_nll_loss(case, dtype, reduction, weighted, ignore):
@@ -190,7 +187,6 @@ POINTWISE = [("mse_loss", {}), ("l1_loss", {}), ("smooth_l1_loss", {}), ("smooth
              ("kl_div", {}), ("kl_div", {"log_target": True}), ("soft_margin_loss", {})]
 
 
-@settings(max_examples=15, deadline=None)
 @pytest.mark.parametrize("name,kw", POINTWISE)
 @given(case=pair_case(), dtype=dtypes, reduction=st.sampled_from(REDUCTIONS + ["batchmean"]),
        target_grad=st.booleans())
@@ -205,7 +201,7 @@ def test_pointwise_losses(name, kw, case, dtype, reduction, target_grad):
         # probabilities, some exactly 0 (where torch's target gradient is nan: not compared)
         y = np.abs(y) * (rng.random(y.shape) < 0.8) if not target_grad else np.abs(y) + 0.01
     if name == "soft_margin_loss":
-        y = np.where(y > 0, 1.0, -1.0)
+        y, target_grad = np.where(y > 0, 1.0, -1.0), False  # torch: not differentiable in target
     fn, tfn = _pointwise(name, reduction=reduction, **kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch warns on 'mean' kl_div
@@ -221,7 +217,6 @@ def test_gradients_at_the_kinks_match_torch(name, kw):
     run_both(*_pointwise(name, reduction="sum", **kw), [x, y], [True, True], np.float64, np.random.default_rng(0))
 
 
-@settings(max_examples=30, deadline=None)
 @given(case=pair_case(), dtype=dtypes, reduction=st.sampled_from(REDUCTIONS), weighted=st.booleans(),
        pos_weighted=st.booleans(), target_grad=st.booleans())
 def test_binary_cross_entropy_with_logits(case, dtype, reduction, weighted, pos_weighted, target_grad):
@@ -240,7 +235,6 @@ def test_binary_cross_entropy_with_logits(case, dtype, reduction, weighted, pos_
              [x, t], [True, target_grad], dtype, rng)
 
 
-@settings(max_examples=30, deadline=None)
 @given(case=pair_case(), dtype=dtypes, reduction=st.sampled_from(REDUCTIONS), weighted=st.booleans(),
        target_grad=st.booleans())
 def test_binary_cross_entropy(case, dtype, reduction, weighted, target_grad):
@@ -278,3 +272,89 @@ def test_empty_mean_is_nan_as_torch():
     for name in ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"):
         assert np.isnan(getattr(F, name)(Tensor(e), Tensor(e)).item())
         assert np.isnan(getattr(torch.nn.functional, name)(torch.tensor(e), torch.tensor(e)).item())
+
+
+# ---- the rest of torch's losses -----------------------------------------------------------------
+
+
+@given(case=pair_case(), dtype=dtypes, reduction=st.sampled_from(REDUCTIONS), log_input=st.booleans(),
+       full=st.booleans(), target_grad=st.booleans())
+def test_poisson_nll_loss(case, dtype, reduction, log_input, full, target_grad):
+    rng, x, _ = case
+    if not log_input:
+        x = np.abs(x) + 0.1
+    t = rng.poisson(2.0, x.shape) + (rng.random(x.shape) if target_grad else 0)
+    kw = {"log_input": log_input, "full": full, "reduction": reduction}
+    run_both(lambda a, b: F.poisson_nll_loss(a, b, **kw), lambda a, b: torch.nn.functional.poisson_nll_loss(a, b, **kw),
+             [x, t], [True, target_grad and not full], dtype, rng)
+
+
+@given(case=pair_case(), dtype=dtypes, reduction=st.sampled_from(REDUCTIONS), full=st.booleans(),
+       var_kind=st.sampled_from(["same", "drop_last", "keep_one", "float"]))
+def test_gaussian_nll_loss(case, dtype, reduction, full, var_kind):
+    rng, x, y = case
+    if x.ndim == 0 and var_kind in ("drop_last", "keep_one"):
+        var_kind = "same"
+    shape = {"same": x.shape, "drop_last": x.shape[:-1], "keep_one": (*x.shape[:-1], 1), "float": None}[var_kind]
+    if shape is None:
+        run_both(lambda a, b: F.gaussian_nll_loss(a, b, 0.7, full=full, reduction=reduction),
+                 lambda a, b: torch.nn.functional.gaussian_nll_loss(a, b, 0.7, full=full, reduction=reduction),
+                 [x, y], [True, True], dtype, rng)
+        return
+    var = rng.random(shape) + 0.05
+    var.flat[: var.size // 3] = 1e-9  # below eps: clamped for the value, not for the gradient
+    run_both(lambda a, b, v: F.gaussian_nll_loss(a, b, v, full=full, reduction=reduction),
+             lambda a, b, v: torch.nn.functional.gaussian_nll_loss(a, b, v, full=full, reduction=reduction),
+             [x, y, var], [True, True, True], dtype, rng)
+
+
+def _pm1(rng, shape):
+    return np.where(rng.random(shape) < 0.5, 1.0, -1.0)
+
+
+@given(case=pair_case(), dtype=dtypes, reduction=st.sampled_from(REDUCTIONS), margin=st.sampled_from([0.0, 0.5]))
+def test_margin_ranking_and_hinge_embedding(case, dtype, reduction, margin):
+    rng, x, y = case
+    t = _pm1(rng, x.shape)
+    run_both(lambda a, b, c: F.margin_ranking_loss(a, b, c, margin, reduction=reduction),
+             lambda a, b, c: torch.nn.functional.margin_ranking_loss(a, b, c, margin, reduction=reduction),
+             [x, y, t], [True, True, False], dtype, rng)
+    t = np.where(rng.random(x.shape) < 0.2, 0.5, t)  # a target that is neither 1 nor -1 takes both terms
+    run_both(lambda a, c: F.hinge_embedding_loss(a, c, margin + 1, reduction=reduction),
+             lambda a, c: torch.nn.functional.hinge_embedding_loss(a, c, margin + 1, reduction=reduction),
+             [x, t], [True, False], dtype, rng)
+
+
+@given(seed=st.integers(0, 2**16), dtype=dtypes, reduction=st.sampled_from(REDUCTIONS), batched=st.booleans(),
+       margin=st.sampled_from([0.0, 0.3]), p=st.sampled_from([1, 2, 3]), swap=st.booleans())
+def test_cosine_embedding_and_triplet_margin(seed, dtype, reduction, batched, margin, p, swap):
+    rng = np.random.default_rng(seed)
+    shape = (rng.integers(1, 5), rng.integers(1, 5)) if batched else (rng.integers(1, 5),)
+    a, b, c = (rng.standard_normal(shape) for _ in range(3))
+    t = _pm1(rng, shape[:-1])
+    run_both(lambda x, y, z: F.cosine_embedding_loss(x, y, z, margin, reduction=reduction),
+             lambda x, y, z: torch.nn.functional.cosine_embedding_loss(x, y, z, margin, reduction=reduction),
+             [a, b, t], [True, True, False], dtype, rng)
+    kw = {"margin": margin + 1, "p": p, "swap": swap, "reduction": reduction}
+    run_both(lambda x, y, z: F.triplet_margin_loss(x, y, z, **kw),
+             lambda x, y, z: torch.nn.functional.triplet_margin_loss(x, y, z, **kw),
+             [a, b, c], [True, True, True], dtype, rng)
+
+
+@given(seed=st.integers(0, 2**16), dtype=dtypes, reduction=st.sampled_from(REDUCTIONS), batched=st.booleans(),
+       p=st.sampled_from([1, 2]), weighted=st.booleans())
+def test_multi_margin_and_multilabel_soft_margin(seed, dtype, reduction, batched, p, weighted):
+    rng = np.random.default_rng(seed)
+    c = int(rng.integers(1, 5))
+    shape = (int(rng.integers(1, 5)), c) if batched else (c,)
+    x = rng.standard_normal(shape)
+    t = rng.integers(0, c, shape[:-1]).astype(np.int64)
+    w = (rng.random(c) + 0.1).astype(dtype) if weighted else None
+    tw = None if w is None else torch.as_tensor(w)
+    run_both(lambda a, tt: F.multi_margin_loss(a, tt, p, 0.8, w, reduction=reduction),
+             lambda a, tt: torch.nn.functional.multi_margin_loss(a, tt, p, 0.8, tw, reduction=reduction),
+             [x], [True], dtype, rng, consts=(t,))
+    y = (rng.random(shape) < 0.5).astype(np.float64)
+    run_both(lambda a, b: F.multilabel_soft_margin_loss(a, b, w, reduction=reduction),
+             lambda a, b: torch.nn.functional.multilabel_soft_margin_loss(a, b, tw, reduction=reduction),
+             [x, y], [True, True], dtype, rng)
