@@ -266,7 +266,8 @@ def run_ours(args, mode: str, deadline: float) -> dict:
 
         def step():
             logits = half.lm_head(half.hidden(x))
-            loss = F.cross_entropy(logits.astype("float32"), y)  # the loss in float32, as autocast does
+            logits = logits.astype("float32").reshape(-1, logits.shape[-1])  # the loss in float32, as autocast does
+            loss = F.cross_entropy(logits, y.reshape(-1))
             (loss * state["scale"]).backward()
             inv = np.float32(1 / state["scale"])
             for p16, p32 in pairs:

@@ -74,7 +74,8 @@ class CausalSelfAttention(Module):
             nh, hs = self.n_head, C // self.n_head
             heads = qkv.reshape(B, T, 3, nh, hs).permute(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
             k, v = cache.append(heads[1], heads[2])  # (B, nh, S, hs), S = tokens so far
-            y = F.scaled_dot_product_attention(heads[0], k, v, causal=True, window=self.window, dropout_p=dropout_p)
+            mask = F.causal_lower_right(T, k.shape[-2], window=self.window)  # queries are the last T of S
+            y = F.scaled_dot_product_attention(heads[0], k, v, attn_mask=mask, dropout_p=dropout_p)
             y = y.permute(0, 2, 1, 3).reshape(B, T, C)  # (B, T, C)
         return self.resid_dropout(self.c_proj(y))
 

@@ -118,7 +118,7 @@ def main(argv=None) -> int:
         return (o, *C.flash_attention_backward(q, k, v, o, lse, go))
 
     def attention_composed():
-        return composed(lambda q_, k_, v_: F.scaled_dot_product_attention(q_, k_, v_, causal=True), [q, k, v], go)
+        return composed(lambda q_, k_, v_: F.scaled_dot_product_attention(q_, k_, v_, is_causal=True), [q, k, v], go)
 
     cases["attention"] = (flash, attention_composed)
     only = {c for c in args.only.split(",") if c}

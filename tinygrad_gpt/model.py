@@ -111,7 +111,9 @@ class GPT(nn.Module):
         loss = None
         if targets is not None:
             targets = targets.data if isinstance(targets, Tensor) else targets
-            loss = F.cross_entropy(logits, targets, ignore_index=-1)
+            if targets.shape != logits.shape[:-1]:
+                raise ValueError(f"GPT: targets shape {targets.shape} must be (B, T) = {logits.shape[:-1]}")
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
     # ---- generation -------------------------------------------------------------------------

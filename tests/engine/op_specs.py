@@ -531,6 +531,13 @@ def _cross_entropy_ref(logits, targets, ignore_index, reduction):
     return loss.sum() if reduction == "sum" else loss.sum() / valid.sum()
 
 
+def cross_entropy_last(logits, targets, ignore_index, reduction):
+    """F.cross_entropy with classes on the LAST axis of any-rank logits: rows (N, C) for torch's layout."""
+    out = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=ignore_index,
+                          reduction=reduction)
+    return out.reshape(targets.shape) if reduction == "none" else out
+
+
 def _torch_cross_entropy(T, logits, targets, ignore_index, reduction):
     c = logits.shape[-1]
     out = T.nn.functional.cross_entropy(logits.reshape(-1, c), T.as_tensor(targets).reshape(-1),
@@ -624,10 +631,18 @@ def attention_case(draw, dropout=False):
     return Case((q, k, v), params)
 
 
+def attention_call(q, k, v, causal, window, mask, dropout_p, scale):
+    """The case's (causal aligned to the end of the keys, window, bool mask) as F's torch arguments."""
+    t, s = q.shape[-2], k.shape[-2]
+    if causal:
+        mask = F.causal_lower_right(t, s, window) if mask is None else F.attention_mask(t, s, window, q.device) & mask
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
+
+
 def _attention_fn(q, k, v, seed=None, **params):
     if seed is not None:
         engine.manual_seed(seed)
-    return F.scaled_dot_product_attention(q, k, v, **params)
+    return attention_call(q, k, v, **params)
 
 
 def keep_mask_ref(t, s, causal, window, mask):
@@ -671,7 +686,7 @@ SPECS.update({
                     torch=lambda T, x, axis: T.softmax(x, axis)),
     "LogSoftmax": Spec(unary(min_dims=1, axis=an_axis), lambda x, axis: F.log_softmax(x, axis),
                        _log_softmax_ref, torch=lambda T, x, axis: T.log_softmax(x, axis)),
-    "CrossEntropy": Spec(cross_entropy_case(), F.cross_entropy, _cross_entropy_ref, torch=_torch_cross_entropy),
+    "CrossEntropy": Spec(cross_entropy_case(), cross_entropy_last, _cross_entropy_ref, torch=_torch_cross_entropy),
     "LayerNorm": Spec(layer_norm_case(), _layer_norm_fn, _layer_norm_ref, torch=_torch_layer_norm),
     "Embedding": Spec(embedding_case(), lambda w, ids: F.embedding(ids, w), lambda w, ids: w[ids],
                       torch=lambda T, w, ids: T.nn.functional.embedding(T.as_tensor(ids), w)),

@@ -250,7 +250,8 @@ def test_attention_softmax_kernels_equal_composed(t, extra, d, mask, dtype, seed
     causal, window = mask in ("causal", "window"), (3 if mask == "window" else None)
 
     def fn(q, k, v):
-        return F.scaled_dot_product_attention(q, k, v, causal=causal, mask=keep, window=window)
+        mask = F.causal_lower_right(t, s, window) if causal else keep
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
     if mask == "per-batch":  # the forward keeps the composed softmax (a mask per batch entry), backward not
         with softmax_kernel_calls() as calls:

@@ -18,8 +18,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from op_specs import (
     DEVICES,
+    attention_call,
     attention_case,
     cross_entropy_case,
+    cross_entropy_last,
     embedding_case,
     keep_mask_ref,
     layer_norm_case,
@@ -138,7 +140,7 @@ def test_log_softmax_equals_composition(device, case):
 def test_cross_entropy_equals_composition(device, case):
     """ignore_index, every reduction, classes on the last axis of any-rank logits."""
     params = dict(case.params, targets=on_device(case.params["targets"], device))
-    assert_same(F.cross_entropy, cross_entropy_composed, case.arrays, device, params)
+    assert_same(cross_entropy_last, cross_entropy_composed, case.arrays, device, params)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -159,7 +161,7 @@ def test_layer_norm_equals_composition(device, case):
 def test_attention_equals_composition(device, case):
     """Causal (aligned to the end of the keys), windowed, bool masks (True = attend), scales."""
     params = dict(case.params, mask=on_device(case.params["mask"], device))
-    assert_same(F.scaled_dot_product_attention, attention_composed, case.arrays, device, params)
+    assert_same(attention_call, attention_composed, case.arrays, device, params)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -171,7 +173,7 @@ def test_attention_dropout_equals_composition_with_the_same_mask(device, case):
 
     def fused(q, k, v, **kw):
         engine.manual_seed(seed)
-        return F.scaled_dot_product_attention(q, k, v, **kw)
+        return attention_call(q, k, v, **kw)
 
     assert_same(fused, lambda *a, **kw: attention_composed(*a, **kw, seed=seed), case.arrays, device, params)
 
@@ -180,10 +182,10 @@ def test_causal_attention_is_aligned_to_the_end_of_the_keys():
     """With T < S (a KV-cache step) query i sits at position S-T+i: the last query sees every key."""
     rng = np.random.default_rng(0)
     q, k, v = (Tensor(rng.standard_normal(s)) for s in ((2, 3), (5, 3), (5, 4)))
-    out = F.scaled_dot_product_attention(q, k, v, causal=True).numpy()
-    full = F.scaled_dot_product_attention(q[1:], k, v, causal=False).numpy()
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=F.causal_lower_right(2, 5)).numpy()
+    full = F.scaled_dot_product_attention(q[1:], k, v).numpy()
     np.testing.assert_allclose(out[1:], full, rtol=1e-12)
-    first = F.scaled_dot_product_attention(q[:1], k[:4], v[:4], causal=False).numpy()
+    first = F.scaled_dot_product_attention(q[:1], k[:4], v[:4]).numpy()
     np.testing.assert_allclose(out[:1], first, rtol=1e-12)
 
 

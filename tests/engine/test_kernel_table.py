@@ -67,7 +67,7 @@ def _attention(rng, dtype, backend):
     b, h, t = (int(n) for n in rng.integers(1, 4, 3))
     d = 4 * int(rng.integers(1, 5)) if backend == "cuda" else int(rng.integers(1, 9))  # flash: d % 4 == 0
     q, k, v = (_normal(rng, (b, h, t + 5, d), dtype) for _ in range(3))
-    return (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, causal=True)), [q, k, v]
+    return (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)), [q, k, v]
 
 
 CASES = {"softmax": _softmax, "layer_norm": _layer_norm, "gelu": _gelu, "cross_entropy": _cross_entropy,

@@ -126,7 +126,7 @@ def test_attention_threads_equal_one_thread_and_formula(threads, mask, T):
             "per_batch": rng.random((B, 1, T, T)) < 0.7,
             "none": np.ones((T, T), bool)}[mask]
     keep[..., :, 0] = True  # every query sees a key: no all-masked (nan) rows
-    op = lambda q_, k_, v_: F.scaled_dot_product_attention(q_, k_, v_, causal=False, mask=keep)  # noqa: E731
+    op = lambda q_, k_, v_: F.scaled_dot_product_attention(q_, k_, v_, attn_mask=keep)  # noqa: E731
     results = same_under_threads(threads, op, [q, k, v])
     _, g = run_op(op, [q, k, v])
     ref = attention_reference(*(a.astype(np.float64) for a in (q, k, v)), keep, g.astype(np.float64))

@@ -13,7 +13,8 @@ from engine import Tensor
 def composed(qkv, n_head, window=None, dropout_p=0.0):
     B, T, C3 = qkv.shape
     heads = qkv.reshape(B, T, 3, n_head, C3 // 3 // n_head).permute(2, 0, 3, 1, 4)
-    y = F.scaled_dot_product_attention(heads[0], heads[1], heads[2], window=window, dropout_p=dropout_p)
+    y = F.scaled_dot_product_attention(heads[0], heads[1], heads[2], dropout_p=dropout_p, is_causal=True,
+                                       window=window)
     return y.permute(0, 2, 1, 3).reshape(B, T, C3 // 3)
 
 
