@@ -54,6 +54,8 @@ def im2col(xpad, kernel, stride, dilation, out, groups=1):
     One strided slab copy per kernel offset: 5x faster in NumPy than a single copy of the whole
     ``as_strided`` window view, whose innermost run (Cg values) is too short for its copy loop.
     """
+    if len(kernel) == 2 and (k := _compiled(xpad)) is not None:
+        return k.im2col2d(xpad, kernel, stride, dilation, out, groups)
     xp = _xp_of(xpad)
     n, c, nd = xpad.shape[0], xpad.shape[-1], len(kernel)
     cg = c // groups
@@ -67,6 +69,8 @@ def im2col(xpad, kernel, stride, dilation, out, groups=1):
 
 def col2im(cols, n, padded, kernel, stride, dilation, out, groups=1):
     """Adjoint of im2col: (G, N·L, Kp·Cg) -> (N, *Sp, C), overlapping windows summed."""
+    if len(kernel) == 2 and (k := _compiled(cols)) is not None:
+        return k.col2im2d(cols, n, padded, kernel, stride, dilation, out, groups)
     xp = _xp_of(cols)
     cg = cols.shape[-1] // math.prod(kernel)
     cv = cols.reshape(groups, n, *out, *kernel, cg)
@@ -82,6 +86,13 @@ def _xp_of(a):
     from engine.backend import array_module
 
     return array_module(a)
+
+
+def _compiled(*arrays):
+    """engine/ops/spatial_numba.py when its compiled kernels can take these arrays, else None."""
+    from engine.ops import spatial_numba
+
+    return spatial_numba.kernels_for(*arrays)
 
 
 def weight_matrix(w, groups):
@@ -287,6 +298,12 @@ class MaxPoolNd(Function):
     def forward(self, x, kernel=(1,), stride=(1,), padding=(0,), dilation=(1,), out=(1,)):
         xp = self.xp
         pads = _pool_pads(x.shape[-len(kernel):], kernel, stride, padding, dilation, out)
+        self.compiled = _compiled(x) if len(kernel) == 2 and x.ndim == 4 else None
+        if self.compiled is not None:
+            best, self.arg = self.compiled.max_pool2d(x, kernel, stride, padding, dilation, out)
+            self.args = (x.shape, None, pads, kernel, stride, dilation, out)
+            self.empty = best == -xp.inf if any(padding) else None
+            return best
         xpad = _padded_first(xp, x, pads, -xp.inf)
         slabs = [xpad[(Ellipsis, *_offset_slices(offs, stride, dilation, out))]
                  for offs in itertools.product(*(range(k) for k in kernel))]
@@ -298,9 +315,9 @@ class MaxPoolNd(Function):
         arg = xp.zeros(best.shape, dtype=xp.int16 if len(slabs) < 2**15 else xp.int64)
         for i in range(len(slabs) - 1, -1, -1):
             xp.copyto(arg, i, where=slabs[i] == best)
-        if best.dtype.kind == "f" and xp.isnan(best).any():  # a NaN window points at its first NaN
+        if best.dtype.kind == "f" and xp.isnan(best).any():  # a NaN window points at its last NaN, as torch
             nan = xp.isnan(best)
-            for i in range(len(slabs) - 1, -1, -1):
+            for i in range(len(slabs)):
                 xp.copyto(arg, i, where=nan & xp.isnan(slabs[i]))
         self.arg, self.args = arg, (x.shape, xpad.shape, pads, kernel, stride, dilation, out)
         # torch never reads the padding: a window whose real entries are all -inf (or that has none)
@@ -329,8 +346,15 @@ class MaxPoolNd(Function):
     def backward(self, g):
         xp = self.xp
         shape, padded, pads, kernel, stride, dilation, out = self.args
-        res = xp.zeros(padded, dtype=g.dtype)
         zero = g.dtype.type(0)
+        g_all, nd = g, len(kernel)
+        if self.empty is not None:  # windows with no real maximum get their gradient below
+            g = xp.where(self.empty, zero, g)
+        if self.compiled is not None:
+            gx = self.compiled.max_pool2d_backward(g, self.arg, shape, kernel, stride, tuple(p for p, _ in pads),
+                                                   dilation)
+            return self._empty_windows(g_all, gx)
+        res = xp.zeros(padded, dtype=g.dtype)
         # windows that never overlap (stride >= dilated kernel on every axis) write, not add
         disjoint = all(s >= d * (k - 1) + 1 for s, d, k in zip(stride, dilation, kernel))
         for i, offs in enumerate(itertools.product(*(range(k) for k in kernel))):
@@ -339,13 +363,19 @@ class MaxPoolNd(Function):
                 xp.multiply(g, self.arg == i, out=dst)
             else:
                 dst += xp.where(self.arg == i, g, zero)
-        nd = len(kernel)
         gx = res[(Ellipsis, *(slice(lo, lo + n) for n, (lo, _) in zip(shape[-nd:], pads)))]
-        if self.empty is not None and self.empty.any():  # torch sends these to their reported index
-            idx = self.indices()
-            ok = self.empty & (idx < math.prod(shape[-nd:]))
-            gx = gx + scatter_rows(xp, xp.where(ok, g, zero), xp.where(ok, idx, 0), shape, nd)
-        return gx
+        return self._empty_windows(g_all, gx)
+
+    def _empty_windows(self, g, gx):
+        """torch sends the gradient of a window whose real entries are all -inf (or that has none)
+        to the index it reports for it (its first in-range offset)."""
+        if self.empty is None or not self.empty.any():
+            return gx
+        xp, shape, nd = self.xp, self.args[0], len(self.args[3])
+        idx = self.indices()
+        ok = self.empty & (idx < math.prod(shape[-nd:]))
+        zero = g.dtype.type(0)
+        return gx + scatter_rows(xp, xp.where(ok, g, zero), xp.where(ok, idx, 0), shape, nd)
 
 
 def avg_divisor(xp, size, kernel, stride, padding, out, count_include_pad, dtype):

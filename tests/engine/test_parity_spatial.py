@@ -10,13 +10,24 @@ import numpy as np
 import pytest
 
 import engine.functional as F
-from engine import Tensor
+from engine import Tensor, cpu
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.parity
 TF = torch.nn.functional
 
 RTOL, ATOL = 1e-7, 1e-9
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def kernel_path(request):
+    """Every test runs twice: with engine/ops/spatial_numba.py's kernels and on the NumPy reference."""
+    old = cpu.set_enabled(request.param == "compiled")
+    if request.param == "compiled" and not cpu.available():
+        cpu.set_enabled(old)
+        pytest.skip("numba is not installed")
+    yield request.param
+    cpu.set_enabled(old)
 
 
 def run_both(ours, theirs, arrays, rng, n_out=1):
@@ -256,3 +267,31 @@ def test_float32_stays_float32_and_matches_torch():
     for f in (lambda t: F.max_pool2d(t, 2), lambda t: F.avg_pool2d(t, 3, 2, 1),
               lambda t: F.interpolate(t, scale_factor=2, mode="bilinear"), lambda t: F.adaptive_avg_pool2d(t, 3)):
         assert f(Tensor(x)).dtype == np.float32
+
+
+def test_a_conv_pool_chain_matches_torch():
+    """conv2d outputs are channels-last in memory: the next ops (relu, max_pool2d, conv2d) read them so."""
+    rng = np.random.default_rng(14)
+    x, w1, w2 = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal((5, 4, 2, 2))
+
+    def ours(x, w1, w2):
+        h = F.max_pool2d(F.relu(F.conv2d(x, w1, padding=1)), 2, ceil_mode=True)
+        return F.conv2d(F.avg_pool2d(h, 2, 1, 1), w2, stride=2)
+
+    def theirs(x, w1, w2):
+        h = TF.max_pool2d(TF.relu(TF.conv2d(x, w1, padding=1)), 2, ceil_mode=True)
+        return TF.conv2d(TF.avg_pool2d(h, 2, 1, 1), w2, stride=2)
+
+    run_both(ours, theirs, [x, w1, w2], rng)
+
+
+def test_max_pool_nan_and_inf_as_torch():
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((1, 2, 5, 5))
+    x[0, 0, 1, 1] = x[0, 0, 1, 2] = np.nan
+    x[0, 1, :2, :2] = -np.inf
+    for kw in (dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2, ceil_mode=True)):
+        o, oi = F.max_pool2d(Tensor(x), return_indices=True, **kw)
+        t, ti = TF.max_pool2d(torch.tensor(x), return_indices=True, **kw)
+        np.testing.assert_array_equal(o.numpy(), t.numpy())
+        np.testing.assert_array_equal(oi.numpy(), ti.numpy())
