@@ -131,11 +131,21 @@ def _crop(xp, a_cl, pads, size):
 # ---- convolution -----------------------------------------------------------------------------------
 
 
+CHUNK_BYTES = 16 << 20  # a convolution builds its columns for this many bytes of images at a time
+
+
+def batch_chunks(n: int, per_image: int):
+    """(lo, hi) ranges of images whose im2col columns take about CHUNK_BYTES (at least one image)."""
+    step = max(1, CHUNK_BYTES // max(per_image, 1))
+    return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
+
+
 class ConvNd(Function):
     """N-d convolution (cross-correlation, as torch): x (N, C, *S), w (O, C/G, *K), b (O,) or None.
 
-    ``padding`` is ((lo, hi), ...) per spatial axis. Forward: im2col + a grouped sgemm; the padded
-    input (not the K-times larger columns) is kept and the columns are rebuilt in backward.
+    ``padding`` is ((lo, hi), ...) per spatial axis. Forward: im2col + a grouped sgemm, a chunk of
+    images at a time, so the columns (Kp times the input) never exist for the whole batch; only
+    the input is kept, and backward rebuilds each chunk's columns for the weight gradient.
     """
 
     def forward(self, x, w, b=None, stride=(1,), padding=((0, 0),), dilation=(1,), groups=1):
@@ -143,36 +153,48 @@ class ConvNd(Function):
         kernel = w.shape[2:]
         out = tuple(out_size(n, k, s, d, lo, hi) for n, k, s, d, (lo, hi)
                     in zip(x.shape[2:], kernel, stride, dilation, padding))
-        xpad = padded_channels_last(xp, x, padding)
-        cols = im2col(xpad, kernel, stride, dilation, out, groups)  # (G, N·L, Kp·Cg)
-        wm = weight_matrix(w, groups)  # (G, Og, Kp·Cg)
-        y = cols @ wm.transpose(0, 2, 1)  # (G, N·L, Og)
-        del cols
-        y = _from_groups(xp, y, (x.shape[0], *out))  # (N, O, *out)
+        n, c, L = x.shape[0], x.shape[1], math.prod(out)
+        wmt = weight_matrix(w, groups).transpose(0, 2, 1)  # (G, Kp·Cg, Og)
+        y = xp.empty((groups, n * L, wmt.shape[2]), dtype=x.dtype)  # (G, N·L, Og)
+        for lo, hi in batch_chunks(n, L * math.prod(kernel) * c * x.itemsize):
+            xpad = padded_channels_last(xp, x[lo:hi], padding)
+            cols = im2col(xpad, kernel, stride, dilation, out, groups)  # (G, n·L, Kp·Cg)
+            xp.matmul(cols, wmt, out=y[:, lo * L:hi * L])
+        y = _from_groups(xp, y, (n, *out))  # (N, O, *out)
         if b is not None:
             y += b.reshape(-1, *(1,) * len(out))
         self.save_for_backward(x, w)
-        self.xpad, self.args = xpad, (kernel, stride, dilation, out, groups, padding)
+        self.args = (kernel, stride, dilation, out, groups, padding)
         return y
 
     def backward(self, g):
         xp = self.xp
         x, w = self.saved
         kernel, stride, dilation, out, groups, padding = self.args
+        n, c, L = x.shape[0], x.shape[1], math.prod(out)
         gg = _to_groups(xp, xp.moveaxis(g, 1, -1), groups)  # (G, N·L, Og)
         gx = gw = gb = None
         if self.needs_input_grad[2]:
             gb = column_sums(xp.moveaxis(g, 1, -1).reshape(-1, g.shape[1]))
-        wm = weight_matrix(w, groups)
-        if self.needs_input_grad[1]:
-            cols = im2col(self.xpad, kernel, stride, dilation, out, groups)
-            # (colsᵀ g)ᵀ, not gᵀ cols: OpenBLAS is ~8x slower with the long N·L axis as gᵀ's inner one
-            gw = weight_from_matrix((cols.transpose(0, 2, 1) @ gg).transpose(0, 2, 1), w.shape)
-            del cols
-        if self.needs_input_grad[0]:
-            gcols = gg @ wm  # (G, N·L, Kp·Cg)
-            res = col2im(gcols, x.shape[0], self.xpad.shape[1:-1], kernel, stride, dilation, out, groups)
-            gx = _crop(xp, res, padding, x.shape[2:])
+        wm = weight_matrix(w, groups)  # (G, Og, Kp·Cg)
+        gwm = xp.zeros(wm.shape[:1] + wm.shape[2:] + wm.shape[1:2], dtype=w.dtype) \
+            if self.needs_input_grad[1] else None  # (G, Kp·Cg, Og)
+        gxl = xp.empty((n, *x.shape[2:], c), dtype=x.dtype) if self.needs_input_grad[0] else None
+        for lo, hi in batch_chunks(n, L * math.prod(kernel) * c * x.itemsize):
+            xpad = padded_channels_last(xp, x[lo:hi], padding)
+            gc = gg[:, lo * L:hi * L]
+            if gwm is not None:
+                cols = im2col(xpad, kernel, stride, dilation, out, groups)
+                # colsᵀ g, not gᵀ cols: OpenBLAS is ~8x slower with the long N·L axis inside gᵀ
+                gwm += cols.transpose(0, 2, 1) @ gc
+                del cols
+            if gxl is not None:
+                res = col2im(gc @ wm, hi - lo, xpad.shape[1:-1], kernel, stride, dilation, out, groups)
+                gxl[lo:hi] = res[(slice(None), *(slice(a, a + m) for (a, _), m in zip(padding, x.shape[2:])))]
+        if gwm is not None:
+            gw = weight_from_matrix(gwm.transpose(0, 2, 1), w.shape)
+        if gxl is not None:
+            gx = xp.moveaxis(gxl, -1, 1)
         return gx, gw, gb
 
 

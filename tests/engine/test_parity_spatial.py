@@ -295,3 +295,15 @@ def test_max_pool_nan_and_inf_as_torch():
         t, ti = TF.max_pool2d(torch.tensor(x), return_indices=True, **kw)
         np.testing.assert_array_equal(o.numpy(), t.numpy())
         np.testing.assert_array_equal(oi.numpy(), ti.numpy())
+
+
+def test_conv_in_batch_chunks_matches_torch(monkeypatch):
+    """ConvNd builds its columns a few images at a time: chunks of one image give torch's values too."""
+    from engine.ops import spatial
+
+    monkeypatch.setattr(spatial, "CHUNK_BYTES", 1)
+    rng = np.random.default_rng(16)
+    for kw in (dict(padding=1), dict(stride=2, groups=2, dilation=(1, 2))):
+        arrays = [rng.standard_normal((3, 4, 7, 8)), rng.standard_normal((6, 4 // kw.get("groups", 1), 3, 3)),
+                  rng.standard_normal(6)]
+        run_both(lambda *t, kw=kw: F.conv2d(*t, **kw), lambda *t, kw=kw: TF.conv2d(*t, **kw), arrays, rng)
