@@ -70,8 +70,23 @@ def _attention(rng, dtype, backend):
     return (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)), [q, k, v]
 
 
+def _conv2d(rng, dtype, backend):
+    """im2col/col2im run inside conv2d's forward and backward: strided, dilated, padded, grouped."""
+    groups = int(rng.integers(1, 3))
+    n, h, w = (int(v) for v in rng.integers(1, 7, 3))
+    x = _normal(rng, (n, 2 * groups, h + 2, w + 2), dtype)
+    weight = _normal(rng, (2 * groups, 2, 2, 3), dtype)
+    stride, dilation = tuple(int(v) for v in rng.integers(1, 3, 2)), tuple(int(v) for v in rng.integers(1, 3, 2))
+    return (lambda a, b: F.conv2d(a, b, None, stride, 1, dilation, groups)), [x, weight]
+
+
+def _max_pool2d(rng, dtype, backend):
+    x = _normal(rng, (2, 3, int(rng.integers(2, 8)), int(rng.integers(2, 8))), dtype)
+    return (lambda a: F.max_pool2d(a, 2, 1, 1, 1, ceil_mode=bool(rng.random() < 0.5))), [x]
+
+
 CASES = {"softmax": _softmax, "layer_norm": _layer_norm, "gelu": _gelu, "cross_entropy": _cross_entropy,
-         "attention": _attention, "attention_softmax": _attention}
+         "attention": _attention, "attention_softmax": _attention, "im2col2d": _conv2d, "max_pool2d": _max_pool2d}
 UPDATES = {"adamw"}  # kernels without a gradient: compared over optimizer steps instead
 
 

@@ -1,0 +1,153 @@
+"""Compiled 2-D kernels for engine/ops/spatial.py: im2col, col2im and max pooling (numba).
+
+In the table as ``("im2col2d", "cpu")``: (im2col2d, col2im2d), col2im being im2col's adjoint, and
+``("max_pool2d", "cpu")``: (max_pool2d, max_pool2d_backward).
+
+Each ``*2d`` function takes and returns exactly what its NumPy reference in spatial.py does
+(``im2col``, ``col2im``, ``MaxPoolNd``'s forward/backward for two spatial axes), for float32/float64
+NumPy arrays of any strides. The loops run over the batch: ``engine.parallel`` gives each of its
+threads (``engine.set_num_threads``) a range of images, and the kernels release the GIL.
+Without numba (or with ``ENGINE_KERNELS=off``) ``lookup`` finds no kernel and the ops take the
+NumPy path; tests/engine/test_parity_spatial.py holds both paths to torch.
+
+=================  ==========================================================================
+``im2col2d``       xpad (N, Hp, Wp, C) -> cols (G, N·Oh·Ow, kh·kw·Cg), one pass, no temporaries
+``col2im2d``       cols (G, N·L, kh·kw·Cg) -> (N, Hp, Wp, C), overlaps summed per image
+``max_pool2d``     x (N, C, H, W) -> (best, arg): max and first argmax offset per window, padding
+                   read as -inf without a padded copy; a NaN wins (the last one, as torch's kernel)
+``max_pool2d_backward``  g, arg -> gx (N, C, H, W): each gradient to its window's argmax
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.kernels import register
+from engine.kernels.cpu import jit
+from engine.parallel import MIN_PARALLEL_CHEAP, parallel_for
+
+
+@jit(fastmath=())
+def _im2col_rows(xpad, cols, kh, kw, sh, sw, dh, dw, oh, ow, groups, lo, hi):
+    cg = xpad.shape[3] // groups
+    for n in range(lo, hi):
+        for i in range(oh):
+            for j in range(ow):
+                r = (n * oh + i) * ow + j
+                for a in range(kh):
+                    y = i * sh + a * dh
+                    for b in range(kw):
+                        x = j * sw + b * dw
+                        base = (a * kw + b) * cg
+                        for g in range(groups):
+                            for c in range(cg):
+                                cols[g, r, base + c] = xpad[n, y, x, g * cg + c]
+
+
+@jit(fastmath=())
+def _col2im_rows(cols, res, kh, kw, sh, sw, dh, dw, oh, ow, groups, lo, hi):
+    cg = res.shape[3] // groups
+    for n in range(lo, hi):
+        for i in range(oh):
+            for j in range(ow):
+                r = (n * oh + i) * ow + j
+                for a in range(kh):
+                    y = i * sh + a * dh
+                    for b in range(kw):
+                        x = j * sw + b * dw
+                        base = (a * kw + b) * cg
+                        for g in range(groups):
+                            for c in range(cg):
+                                res[n, y, x, g * cg + c] += cols[g, r, base + c]
+
+
+def im2col2d(xpad, kernel, stride, dilation, out, groups=1):
+    """spatial.im2col for two spatial axes: (N, Hp, Wp, C) -> (G, N·Oh·Ow, kh·kw·Cg)."""
+    n, c = xpad.shape[0], xpad.shape[3]
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out
+    cols = np.empty((groups, n * oh * ow, kh * kw * (c // groups)), dtype=xpad.dtype)
+    parallel_for(np, n, lambda lo, hi: _im2col_rows(xpad, cols, kh, kw, sh, sw, dh, dw, oh, ow, groups, lo, hi),
+                 row_size=oh * ow * kh * kw * c, min_parallel=MIN_PARALLEL_CHEAP)
+    return cols
+
+
+def col2im2d(cols, n, padded, kernel, stride, dilation, out, groups=1):
+    """spatial.col2im for two spatial axes: (G, N·L, kh·kw·Cg) -> (N, Hp, Wp, C)."""
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out
+    c = groups * (cols.shape[2] // (kh * kw))
+    res = np.zeros((n, *padded, c), dtype=cols.dtype)
+    parallel_for(np, n, lambda lo, hi: _col2im_rows(cols, res, kh, kw, sh, sw, dh, dw, oh, ow, groups, lo, hi),
+                 row_size=oh * ow * kh * kw * c, min_parallel=MIN_PARALLEL_CHEAP)
+    return res
+
+
+@jit(fastmath=())
+def _max_pool_rows(x, best, arg, kh, kw, sh, sw, ph, pw, dh, dw, lo, hi):
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    oh, ow = best.shape[2], best.shape[3]
+    ninf = -np.inf
+    for n in range(lo, hi):
+        for i in range(oh):
+            for j in range(ow):
+                for c in range(C):
+                    m = ninf
+                    k = 0
+                    for a in range(kh):
+                        y = i * sh - ph + a * dh
+                        for b in range(kw):
+                            xx = j * sw - pw + b * dw
+                            v = x[n, c, y, xx] if 0 <= y < H and 0 <= xx < W else ninf
+                            if v > m or np.isnan(v):
+                                m = v
+                                k = a * kw + b
+                    best[n, c, i, j] = m
+                    arg[n, c, i, j] = k
+
+
+@jit(fastmath=())
+def _max_pool_backward_rows(g, arg, gx, kh, kw, sh, sw, ph, pw, dh, dw, lo, hi):
+    C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
+    oh, ow = g.shape[2], g.shape[3]
+    for n in range(lo, hi):
+        for i in range(oh):
+            for j in range(ow):
+                for c in range(C):
+                    k = arg[n, c, i, j]
+                    y = i * sh - ph + (k // kw) * dh
+                    xx = j * sw - pw + (k % kw) * dw
+                    if 0 <= y < H and 0 <= xx < W:
+                        gx[n, c, y, xx] += g[n, c, i, j]
+
+
+def _like_layout(x, shape, dtype):
+    """An empty (N, C, h, w) array, channels-last in memory when x is (so the next ops stay so)."""
+    if x.strides[1] < x.strides[3]:
+        return np.empty((shape[0], shape[2], shape[3], shape[1]), dtype=dtype).transpose(0, 3, 1, 2)
+    return np.empty(shape, dtype=dtype)
+
+
+def max_pool2d(x, kernel, stride, padding, dilation, out):
+    """MaxPoolNd's forward for (N, C, H, W): (best, arg int16 flat kernel offset), as the NumPy path."""
+    n, c = x.shape[:2]
+    best = _like_layout(x, (n, c, *out), x.dtype)
+    arg = _like_layout(x, (n, c, *out), np.int16)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    parallel_for(np, n, lambda lo, hi: _max_pool_rows(x, best, arg, kh, kw, sh, sw, ph, pw, dh, dw, lo, hi),
+                 row_size=c * out[0] * out[1] * kh * kw, min_parallel=MIN_PARALLEL_CHEAP)
+    return best, arg
+
+
+def max_pool2d_backward(g, arg, shape, kernel, stride, padding, dilation):
+    """gx (N, C, H, W) with each g entry added at its window's argmax (padding entries dropped)."""
+    gx = _like_layout(g, shape, g.dtype)
+    gx[...] = 0
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    parallel_for(np, shape[0],
+                 lambda lo, hi: _max_pool_backward_rows(g, arg, gx, kh, kw, sh, sw, ph, pw, dh, dw, lo, hi),
+                 row_size=g[0].size, min_parallel=MIN_PARALLEL_CHEAP)
+    return gx
+
+
+register("im2col2d", "cpu", im2col2d, col2im2d)
+register("max_pool2d", "cpu", max_pool2d, max_pool2d_backward)
