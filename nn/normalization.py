@@ -162,7 +162,8 @@ class _InstanceNorm(_NormBase):
         var = (d * d).mean(axis=axes, keepdims=True)
         if self.training and self.track_running_stats:
             n = int(np.prod(input.shape[2:]))
-            factor = self._factor()
+            # torch's instance_norm: no num_batches_tracked count, momentum None means 0.1
+            factor = 0.1 if self.momentum is None else self.momentum
             m = mean.data.reshape(input.shape[:2]).mean(axis=0)
             v = (var.data.reshape(input.shape[:2]) * (n / max(n - 1, 1))).mean(axis=0)
             self._update(m, v, factor)
