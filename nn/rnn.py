@@ -200,9 +200,6 @@ class RNN(RNNBase):
         hn = F.stack([s[0] for s in finals], 0)
         return self._output(out, batched), (hn if batched else hn.squeeze(1))
 
-    def extra_repr(self) -> str:
-        s = super().extra_repr()
-        return s + (f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else "")
 
 
 class LSTM(RNNBase):

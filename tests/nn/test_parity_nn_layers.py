@@ -144,8 +144,8 @@ def test_lstm_proj_and_initial_states(dtype):
     cfg = {"num_layers": 2, "proj_size": 2, "bidirectional": True}
     h0, c0 = rnd(4, 3, 2, seed=1), rnd(4, 3, 5, seed=2)
     run(torch.nn.LSTM(3, 5, **cfg), nn.LSTM(3, 5, **cfg), [rnd(4, 3, 3), (h0, c0)], dtype, True,
-        call=lambda m, x, hc: m(x, tuple(torch.tensor(a, dtype=x.dtype) if m.__module__.startswith("torch") else _t(a, x.dtype)
-                                          for a in hc)))
+        call=lambda m, x, hc: m(x, tuple(torch.tensor(a, dtype=x.dtype) if m.__module__.startswith("torch")
+                                         else _t(a, x.dtype) for a in hc)))
     run(torch.nn.LSTM(3, 5, proj_size=3), nn.LSTM(3, 5, proj_size=3), [rnd(4, 3)], dtype, False)  # unbatched
 
 
