@@ -13,6 +13,7 @@ True
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -31,46 +32,184 @@ def _gen(generator: np.random.Generator | None) -> np.random.Generator:
     return generator if generator is not None else default_generator("cpu")
 
 
-def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
-    """Fill with N(mean, std²)."""
-    return _fill(t, _gen(generator).normal(mean, std, size=t.shape))
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """torch's recommended gain for a nonlinearity.
+
+    >>> round(calculate_gain("tanh"), 4)
+    1.6667
+    """
+    linear = ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
+    if nonlinearity in linear or nonlinearity == "sigmoid":
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif not isinstance(param, bool) and isinstance(param, (int, float)):
+            slope = param
+        else:
+            raise ValueError(f"negative_slope {param} not a valid number")
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
-def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
-    """Fill with U(a, b)."""
-    return _fill(t, _gen(generator).uniform(a, b, size=t.shape))
-
-
-def zeros_(t: Tensor) -> Tensor:
-    return _fill(t, np.zeros(t.shape))
-
-
-def ones_(t: Tensor) -> Tensor:
-    return _fill(t, np.ones(t.shape))
-
-
-def fans(shape: tuple) -> tuple[int, int]:
+def _calculate_fan_in_and_fan_out(t) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight of shape (out, in, *kernel), as torch computes them."""
+    shape = tuple(t.shape) if hasattr(t, "shape") else tuple(t)
     if len(shape) < 2:
-        raise ValueError(f"fan in/out needs a tensor with at least 2 dims, got shape {shape}")
+        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
     receptive = math.prod(shape[2:])
     return shape[1] * receptive, shape[0] * receptive
 
 
-def xavier_uniform_(t: Tensor, gain: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
+def fans(shape: tuple) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight shape (kept for old callers)."""
+    return _calculate_fan_in_and_fan_out(shape)
+
+
+def _fan(t, mode: str) -> int:
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
+    """Fill with U(a, b)."""
+    return _fill(tensor, _gen(generator).uniform(a, b, size=tensor.shape))
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
+            generator: np.random.Generator | None = None) -> Tensor:
+    """Fill with N(mean, std²)."""
+    return _fill(tensor, _gen(generator).normal(mean, std, size=tensor.shape))
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  generator: np.random.Generator | None = None) -> Tensor:
+    """N(mean, std²) truncated to [a, b] (out-of-range draws are redrawn: the same distribution
+    as torch's inverse-CDF sampling).
+
+    >>> t = trunc_normal_(Tensor.zeros(1000), std=1.0, a=-0.5, b=0.5)
+    >>> bool((t.numpy() >= -0.5).all() and (t.numpy() <= 0.5).all())
+    True
+    """
+    gen = _gen(generator)
+    v = gen.normal(mean, std, size=tensor.shape)
+    for _ in range(1000):
+        bad = (v < a) | (v > b)
+        if not bad.any():
+            break
+        v[bad] = gen.normal(mean, std, size=int(bad.sum()))
+    return _fill(tensor, np.clip(v, a, b))
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    return _fill(tensor, np.full(tensor.shape, val))
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    return _fill(tensor, np.zeros(tensor.shape))
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    return _fill(tensor, np.ones(tensor.shape))
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """The identity matrix (2-D tensors only)."""
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    return _fill(tensor, np.eye(*tensor.shape))
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """The Dirac delta in a {3, 4, 5}-D conv weight: identity on channels, per group."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    sizes = tensor.shape
+    if sizes[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    out_per = sizes[0] // groups
+    min_dim = min(out_per, sizes[1])
+    w = np.zeros(sizes)
+    centre = tuple(s // 2 for s in sizes[2:])
+    for g in range(groups):
+        for d in range(min_dim):
+            w[(g * out_per + d, d, *centre)] = 1
+    return _fill(tensor, w)
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
     """Glorot: U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out))."""
-    fan_in, fan_out = fans(t.shape)
-    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(t, -bound, bound, generator)
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    bound = gain * math.sqrt(6.0 / float(fan_in + fan_out))
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
+    """Glorot: N(0, std²) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return normal_(tensor, 0.0, std, generator)
 
 
 def kaiming_uniform_(
-    t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+    tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
     generator: np.random.Generator | None = None,
 ) -> Tensor:
     """He: U(-b, b) with b = gain * sqrt(3 / fan). torch.nn.Linear uses a=sqrt(5)."""
-    fan_in, fan_out = fans(t.shape)
-    fan = {"fan_in": fan_in, "fan_out": fan_out}[mode]
-    gains = {"linear": 1.0, "relu": math.sqrt(2.0), "tanh": 5.0 / 3, "leaky_relu": math.sqrt(2.0 / (1 + a * a))}
-    bound = gains[nonlinearity] * math.sqrt(3.0 / fan)
-    return uniform_(t, -bound, bound, generator)
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+        return tensor
+    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
+    bound = math.sqrt(3.0) * std
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(
+    tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+    generator: np.random.Generator | None = None,
+) -> Tensor:
+    """He: N(0, std²) with std = gain / sqrt(fan)."""
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
+        return tensor
+    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
+    return normal_(tensor, 0.0, std, generator)
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
+    """A (semi-)orthogonal matrix from the QR of a Gaussian one (dims after the first flattened)."""
+    if tensor.ndim < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    flat = _gen(generator).normal(0.0, 1.0, size=(rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, gain * q.reshape(tensor.shape))
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: np.random.Generator | None = None) -> Tensor:
+    """A 2-D matrix with ``ceil(sparsity * rows)`` zeros per column, the rest N(0, std²)."""
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    gen = _gen(generator)
+    w = gen.normal(0.0, std, size=(rows, cols))
+    for c in range(cols):
+        w[gen.permutation(rows)[: math.ceil(sparsity * rows)], c] = 0
+    return _fill(tensor, w)

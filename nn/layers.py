@@ -1,4 +1,8 @@
-"""Layers built only from engine ops: no layer defines its own backward."""
+"""Layers built only from engine ops: no layer defines its own backward.
+
+Names, constructor signatures, defaults, default initialization and parameter names are
+torch.nn's, so a torch ``state_dict`` (as NumPy arrays) loads with ``load_state_dict``.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,32 @@ import math
 import numpy as np
 
 import engine.functional as F
-from engine import Tensor
-from engine.backend import to_device
+from engine import Tensor, no_grad
+from engine.backend import to_device, to_numpy
 from nn import init
+from nn.activation import GELU, ReLU, Tanh  # noqa: F401 - re-exported (old import path)
 from nn.module import Module, Parameter
 
 
-def _param(shape, dtype, device) -> Parameter:
-    return Parameter(Tensor.zeros(*shape, dtype=dtype, device=device))
+def _param(shape, dtype=None, device=None) -> Parameter:
+    return Parameter(Tensor.zeros(*shape, dtype=dtype or "float32", device=device or "cpu"))
+
+
+def _ids(x):
+    """Integer ids as an array (Tensor, NumPy/CuPy array or list)."""
+    if isinstance(x, Tensor):
+        return x.data
+    return x if hasattr(x, "dtype") else np.asarray(x)
+
+
+class Identity(Module):
+    """Returns its input; takes (and ignores) any constructor arguments, as torch's."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, input):
+        return input
 
 
 class Linear(Module):
@@ -24,98 +46,411 @@ class Linear(Module):
     (4, 2)
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 dtype="float32", device: str = "cpu"):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = _param((out_features, in_features), dtype, device)
         self.bias = _param((out_features,), dtype, device) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
-            bound = 1 / math.sqrt(in_features) if in_features else 0
+            fan_in = self.in_features
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x: Tensor) -> Tensor:
-        if x.shape[-1] != self.in_features:
-            raise ValueError(f"Linear({self.in_features}, {self.out_features}) got input of shape {x.shape}")
-        return F.linear(x, self.weight, self.bias)
+    def forward(self, input: Tensor) -> Tensor:
+        if input.shape[-1:] != (self.in_features,):
+            raise ValueError(f"Linear({self.in_features}, {self.out_features}) got input of shape {input.shape}")
+        return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Bilinear(Module):
+    """y = x1ᵀ A x2 + b with A (out, in1, in2); init U(±1/sqrt(in1)) as torch.
+
+    >>> Bilinear(2, 3, 4)(Tensor.randn(5, 2), Tensor.randn(5, 3)).shape
+    (5, 4)
+    """
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True,
+                 device=None, dtype=None):
+        super().__init__()
+        self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
+        self.weight = _param((out_features, in1_features, in2_features), dtype, device)
+        self.bias = _param((out_features,), dtype, device) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.weight.shape[1])
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
+        if input1.shape[-1] != self.in1_features or input2.shape[-1] != self.in2_features \
+                or input1.shape[:-1] != input2.shape[:-1]:
+            raise RuntimeError(f"Bilinear: input1 {input1.shape} and input2 {input2.shape} do not match "
+                               f"({self.in1_features}, {self.in2_features}) with equal leading dims")
+        lead = input1.shape[:-1]
+        o, i, j = self.weight.shape
+        x1 = input1.reshape(-1, i)  # (N, in1)
+        x2 = input2.reshape(-1, j)  # (N, in2)
+        t = (x1 @ self.weight.permute(1, 0, 2).reshape(i, o * j)).reshape(-1, o, j)  # (N, out, in2)
+        y = (t * x2.reshape(-1, 1, j)).sum(axis=-1)  # (N, out)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*lead, o)
+
+    def extra_repr(self) -> str:
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+class Flatten(Module):
+    """Flattens dims ``start_dim..end_dim`` (default: all but the batch dim)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        return input.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Expands dim ``dim`` into ``unflattened_size``."""
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, unflattened_size
+
+    def forward(self, input: Tensor) -> Tensor:
+        d = self.dim % input.ndim
+        return input.reshape(*input.shape[:d], *self.unflattened_size, *input.shape[d + 1:])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={tuple(self.unflattened_size)}"
 
 
 class Embedding(Module):
-    """A lookup table (num, dim) indexed by integer ids. Initialized N(0, 1) as torch does.
+    """A lookup table (num, dim) indexed by integer ids. Initialized N(0, 1) as torch does;
+    the ``padding_idx`` row starts at zero and gets no gradient; ``max_norm`` renormalizes the
+    looked-up rows in place first.
 
     >>> Embedding(10, 4)(np.array([[1, 2, 3]])).shape
     (1, 3, 4)
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype="float32", device: str = "cpu"):
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                 sparse: bool = False, _weight=None, _freeze: bool = False, device=None, dtype=None):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.weight = _param((num_embeddings, embedding_dim), dtype, device)
-        init.normal_(self.weight)
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise AssertionError("Padding_idx must be within num_embeddings")
+            padding_idx = padding_idx % num_embeddings
+        self.padding_idx, self.max_norm, self.norm_type = padding_idx, max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
+        if scale_grad_by_freq or sparse:
+            raise NotImplementedError("Embedding: scale_grad_by_freq and sparse are not supported")
+        if _weight is None:
+            self.weight = _param((num_embeddings, embedding_dim), dtype, device)
+            self.reset_parameters()
+        else:
+            w = _weight if isinstance(_weight, Tensor) else Tensor(np.asarray(_weight))
+            if w.shape != (num_embeddings, embedding_dim):
+                raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
+            self.weight = Parameter(w.data.copy())
+        self.weight.requires_grad = not _freeze
 
-    def forward(self, ids) -> Tensor:
-        return F.embedding(ids, self.weight)
+    def reset_parameters(self) -> None:
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with no_grad():
+                self.weight.data[self.padding_idx] = 0
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx: int | None = None,
+                        max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        sparse: bool = False) -> Embedding:
+        """An Embedding holding a copy of ``embeddings`` (2-D); frozen unless ``freeze=False``."""
+        w = embeddings.data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        if w.ndim != 2:
+            raise AssertionError("Embeddings parameter is expected to be 2-dimensional")
+        return cls(w.shape[0], w.shape[1], _weight=w, _freeze=freeze, padding_idx=padding_idx,
+                   max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+
+    def _renorm(self, ids) -> None:
+        """torch's embedding_renorm_: rows used by ``ids`` with norm > max_norm scaled to max_norm."""
+        with no_grad():
+            w = self.weight.data
+            rows = np.unique(to_numpy(ids).reshape(-1))
+            xp_rows = to_device(rows, self.weight.device)
+            sub = w[xp_rows]
+            norms = (abs(sub) ** self.norm_type).sum(axis=1) ** (1.0 / self.norm_type)
+            scale = self.max_norm / (norms + 1e-7)
+            scale[norms <= self.max_norm] = 1
+            self.weight[xp_rows] = sub * scale[:, None].astype(w.dtype)  # bumps its version
+
+    def forward(self, input) -> Tensor:
+        ids = _ids(input)
+        if self.max_norm is not None:
+            self._renorm(ids)
+        out = F.embedding(ids, self.weight)
+        if self.padding_idx is not None and self.weight.requires_grad:
+            # the padding row's value is looked up but gets no gradient
+            keep = (ids != self.padding_idx)[..., None]
+            out = F.where(keep, out, out.detach())
+        return out
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        return s
+
+
+class EmbeddingBag(Module):
+    """Sums, means or maxes of bags of embeddings: ``input`` 2-D (B, N) gives B bags of N ids;
+    1-D with ``offsets`` gives bags starting at each offset.
+
+    >>> bag = EmbeddingBag(10, 3, mode="sum")
+    >>> bag(np.array([1, 2, 4, 5]), np.array([0, 2])).shape
+    (2, 3)
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, max_norm: float | None = None,
+                 norm_type: float = 2.0, scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                 _weight=None, include_last_offset: bool = False, padding_idx: int | None = None,
+                 device=None, dtype=None):
+        super().__init__()
+        if mode not in ("sum", "mean", "max"):
+            raise ValueError(f"mode has to be one of sum, mean or max, got {mode!r}")
+        self.num_embeddings, self.embedding_dim, self.mode = num_embeddings, embedding_dim, mode
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
+        self.include_last_offset = include_last_offset
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise AssertionError("padding_idx must be within num_embeddings")
+            padding_idx = padding_idx % num_embeddings
+        self.padding_idx = padding_idx
+        if _weight is None:
+            self.weight = _param((num_embeddings, embedding_dim), dtype, device)
+            self.reset_parameters()
+        else:
+            self.weight = Parameter(_weight.data.copy() if isinstance(_weight, Tensor) else np.array(_weight))
+
+    def reset_parameters(self) -> None:
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with no_grad():
+                self.weight.data[self.padding_idx] = 0
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze: bool = True, max_norm=None, norm_type: float = 2.0,
+                        scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                        include_last_offset: bool = False, padding_idx: int | None = None) -> EmbeddingBag:
+        w = embeddings.data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        bag = cls(w.shape[0], w.shape[1], max_norm, norm_type, scale_grad_by_freq, mode, sparse, w,
+                  include_last_offset, padding_idx)
+        bag.weight.requires_grad = not freeze
+        return bag
+
+    def forward(self, input, offsets=None, per_sample_weights=None) -> Tensor:
+        ids = to_numpy(_ids(input))
+        if ids.ndim == 2:
+            if offsets is not None:
+                raise ValueError("if input is 2D, then offsets has to be None")
+            offs = np.arange(0, ids.size, ids.shape[1]) if ids.shape[1] else np.zeros(ids.shape[0], dtype=np.int64)
+            ids_flat = ids.reshape(-1)
+            ends = list(offs[1:]) + [ids_flat.size]
+        elif ids.ndim == 1:
+            if offsets is None:
+                raise ValueError("offsets has to be a 1D Tensor but got None")
+            offs = to_numpy(_ids(offsets)).astype(np.int64)
+            ids_flat = ids
+            if self.include_last_offset:
+                offs, ends = offs[:-1], list(offs[1:])
+            else:
+                ends = list(offs[1:]) + [ids_flat.size]
+        else:
+            raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {ids.ndim}")
+        if per_sample_weights is not None and self.mode != "sum":
+            raise NotImplementedError("embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                                      f"supported for mode='sum' (got mode='{self.mode}')")
+        rows = F.embedding(to_device(ids_flat.astype(np.int64), self.weight.device), self.weight)  # (M, D)
+        if per_sample_weights is not None:
+            rows = rows * per_sample_weights.reshape(-1, 1)
+        keep = np.ones(ids_flat.shape, dtype=bool) if self.padding_idx is None else ids_flat != self.padding_idx
+        bags = []
+        for lo, hi in zip(offs, ends):
+            idx = np.arange(lo, hi)[keep[lo:hi]]
+            if idx.size == 0:
+                bags.append(Tensor.zeros(self.embedding_dim, dtype=self.weight.dtype, device=self.weight.device))
+                continue
+            sel = rows[to_device(idx, self.weight.device)]  # (n, D)
+            bags.append(sel.sum(axis=0) if self.mode == "sum" else sel.mean(axis=0) if self.mode == "mean"
+                        else sel.amax(axis=0))
+        if not bags:
+            return Tensor.zeros(0, self.embedding_dim, dtype=self.weight.dtype, device=self.weight.device)
+        return F.stack(bags, 0)
+
+    def extra_repr(self) -> str:
+        s = f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        return s
 
 
 class LayerNorm(Module):
-    """LayerNorm over the last axis, with an optional bias (GPT-2 has one; some models don't)."""
+    """LayerNorm over the trailing ``normalized_shape`` dims (an int or a tuple), as torch's.
 
-    def __init__(self, dim: int, eps: float = 1e-5, bias: bool = True, dtype="float32", device: str = "cpu"):
+    >>> LayerNorm(4)(Tensor.randn(2, 4)).shape
+    (2, 4)
+    """
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
+                 device=None, dtype=None):
         super().__init__()
-        self.dim, self.eps = dim, eps
-        self.weight = init.ones_(_param((dim,), dtype, device))
-        self.bias = _param((dim,), dtype, device) if bias else None
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        if elementwise_affine:
+            self.weight = init.ones_(_param(self.normalized_shape, dtype, device))
+            self.bias = _param(self.normalized_shape, dtype, device) if bias else None
+        else:
+            self.weight = self.bias = None
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.layer_norm(x, self.weight, self.bias, self.eps)
+    @property
+    def dim(self) -> int:
+        """The size of the normalized axis (GPT's old name; 1-D normalized_shape only)."""
+        return self.normalized_shape[-1]
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        k = len(self.normalized_shape)
+        if input.shape[input.ndim - k:] != self.normalized_shape:
+            raise RuntimeError(f"LayerNorm: expected input with shape [*, {', '.join(map(str, self.normalized_shape))}]"
+                               f", but got input of size {input.shape}")
+        if k == 1:
+            return F.layer_norm(input, self.weight, self.bias, self.eps)
+        axes = tuple(range(input.ndim - k, input.ndim))
+        mean = input.mean(axis=axes, keepdims=True)
+        d = input - mean
+        y = d / ((d * d).mean(axis=axes, keepdims=True) + self.eps).sqrt()
+        if self.weight is not None:
+            y = y * self.weight
+        if self.bias is not None:
+            y = y + self.bias
+        return y
 
     def extra_repr(self) -> str:
-        return f"{self.dim}, eps={self.eps}, bias={self.bias is not None}"
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
 
 
 class Dropout(Module):
-    """Zeroes entries with probability p in train mode only."""
+    """Zeroes entries with probability p in train mode only, scaling the rest by 1/(1-p)."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
-        self.p = p
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p, self.inplace = p, inplace
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training)
+    def forward(self, input: Tensor) -> Tensor:
+        if self.p == 1 and self.training:
+            return input * 0.0
+        return F.dropout(input, self.p, self.training)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
-class GELU(Module):
-    def __init__(self, approximate: str = "tanh"):
-        super().__init__()
-        self.approximate = approximate
+class _DropoutNd(Dropout):
+    """Zeroes whole channels: one draw per (N, C) entry, broadcast over the ``_nd`` trailing dims."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.gelu(x, self.approximate)
+    _nd = 1
 
-    def extra_repr(self) -> str:
-        return f"approximate={self.approximate!r}"
+    def forward(self, input: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return input
+        nd = self._nd
+        if input.ndim not in (nd + 1, nd + 2):
+            raise RuntimeError(f"{type(self).__name__}: Expected {nd + 1}D or {nd + 2}D input, "
+                               f"but received a {input.ndim}D input")
+        mask_shape = input.shape[: input.ndim - nd] + (1,) * nd
+        keep = Tensor.rand(*mask_shape, dtype=input.dtype, device=input.device).data >= self.p
+        scale = 0.0 if self.p == 1 else 1.0 / (1 - self.p)
+        return input * Tensor(keep.astype(input.dtype) * input.dtype.type(scale))
 
 
-class ReLU(Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x)
+class Dropout1d(_DropoutNd):
+    """Channel dropout for (N, C, L) or (C, L) inputs."""
+
+    _nd = 1
 
 
-class Tanh(Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return F.tanh(x)
+class Dropout2d(_DropoutNd):
+    """Channel dropout for (N, C, H, W) or (C, H, W) inputs."""
+
+    _nd = 2
+
+
+class Dropout3d(_DropoutNd):
+    """Channel dropout for (N, C, D, H, W) or (C, D, H, W) inputs."""
+
+    _nd = 3
+
+
+class AlphaDropout(Dropout):
+    """Dropout that keeps SELU's zero mean and unit variance (dropped entries go to -alpha')."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return input
+        if self.p == 1:
+            return input * 0.0
+        alpha = 1.7580993408473766
+        p = self.p
+        a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
+        keep = (Tensor.rand(*input.shape, dtype=input.dtype, device=input.device).data >= p).astype(input.dtype)
+        b = (keep - 1) * (alpha * a) + alpha * a * p
+        return input * Tensor(keep * input.dtype.type(a)) + Tensor(b.astype(input.dtype))
+
+
+class FeatureAlphaDropout(AlphaDropout):
+    """Alpha dropout of whole channels."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return input
+        alpha = 1.7580993408473766
+        p = self.p
+        a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
+        shape = input.shape[:2] + (1,) * (input.ndim - 2)
+        keep = (Tensor.rand(*shape, dtype=input.dtype, device=input.device).data >= p).astype(input.dtype)
+        b = (keep - 1) * (alpha * a) + alpha * a * p
+        return input * Tensor(keep * input.dtype.type(a)) + Tensor(b.astype(input.dtype))
 
 
 class MLP(Module):
@@ -153,7 +488,7 @@ class SinusoidalPositionalEncoding(Module):
         table = np.zeros((max_len, dim))
         table[:, 0::2] = np.sin(pos * freq)
         table[:, 1::2] = np.cos(pos * freq[: dim // 2])
-        self.register_buffer("table", Tensor(table.astype(dtype)))
+        self.register_buffer("table", Tensor(table.astype(dtype)), persistent=False)
 
     def forward(self, positions) -> Tensor:
         positions = _positions(positions, self.max_len, "max_len")

@@ -1,9 +1,16 @@
-"""`Module`, `Parameter` and the containers: the bookkeeping of layers, not their math."""
+"""`Module`, `Parameter` and the containers: the bookkeeping of layers, not their math.
+
+Names follow torch.nn.Module: ``named_parameters``, ``named_buffers``, ``state_dict`` keys,
+``load_state_dict`` (returning ``missing_keys``/``unexpected_keys``), hooks and ``repr``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import itertools
+import operator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -18,16 +25,61 @@ class Parameter(Tensor):
     True
     """
 
-    def __init__(self, data: Any, requires_grad: bool = True):
+    def __init__(self, data: Any = None, requires_grad: bool = True):
+        if data is None:
+            data = np.zeros((0,), dtype=np.float32)
         super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
+    def __deepcopy__(self, memo):
+        out = Parameter(self.data.copy(), requires_grad=self.requires_grad)
+        memo[id(self)] = out
+        return out
+
+
+class _IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` returns, as torch's ``_IncompatibleKeys``."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"_IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
+
+
+class RemovableHandle:
+    """Returned by ``register_*_hook``; ``remove()`` unregisters the hook."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict):
+        self._hooks = hooks
+        self.id = next(RemovableHandle._ids)
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def _addindent(s: str, n: int) -> str:
+    lines = s.split("\n")
+    if len(lines) == 1:
+        return s
+    return lines[0] + "\n" + "\n".join(" " * n + line for line in lines[1:])
+
 
 class Module:
-    """Base class of layers. Parameters and sub-modules are found from attributes, in the
-    order they were assigned, so names are stable: ``h.0.attn.c_attn.weight``.
+    """Base class of layers. Parameters, buffers and sub-modules are found from attributes, in
+    the order they were assigned, so names are stable: ``h.0.attn.c_attn.weight``.
 
     >>> class Affine(Module):
     ...     def __init__(self):
@@ -42,71 +94,226 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        for hook in list(self._forward_pre_hooks.values()):
+            res = hook(self, args)
+            if res is not None:
+                args = res if isinstance(res, tuple) else (res,)
+        state = None
+        if self._backward_hooks:
+            args, state = self._hook_inputs(args)
+        out = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            res = hook(self, args, out)
+            if res is not None:
+                out = res
+        if state is not None and isinstance(out, Tensor) and out.requires_grad:
+            from nn._hooks import _BackwardHookOutput
+
+            out = _BackwardHookOutput.apply(out, state=state)
+        return out
+
+    def _hook_inputs(self, args):
+        from engine import is_grad_enabled
+        from nn._hooks import _BackwardHookInput, _HookState
+
+        if not is_grad_enabled():
+            return args, None
+        waiting = {i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad}
+        state = _HookState(self, list(self._backward_hooks.values()), len(args), waiting)
+        args = tuple(_BackwardHookInput.apply(a, state=state, index=i) if i in waiting else a
+                     for i, a in enumerate(args))
+        return args, state
+
+    # ---- attributes: buffers follow assignment ---------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        buffers = self.__dict__.get("_buffers")
+        if buffers is not None and name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)")
+            buffers[name] = value
+        elif isinstance(value, (Parameter, Module)) and "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign parameters or modules before Module.__init__() call")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self.__dict__.get("_buffers", {}).pop(name, None)
+        self.__dict__.get("_non_persistent_buffers_set", set()).discard(name)
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """A tensor that is not trained but moves with ``to()``; saved in ``state_dict`` when
+        ``persistent`` (torch's BatchNorm running statistics), not saved otherwise (a sinusoid table)."""
+        if not isinstance(name, str):
+            raise TypeError(f"buffer name should be a string, got {type(name).__name__}")
+        if "." in name or name == "":
+            raise KeyError(f'buffer name can\'t contain "." or be empty, got {name!r}')
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
+                            "(Tensor or None required)")
+        if name in self.__dict__ and name not in self._buffers:
+            raise KeyError(f"attribute '{name}' already exists")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+        object.__setattr__(self, name, tensor)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
+                            "(nn.Parameter or None required)")
+        setattr(self, name, param)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        if not isinstance(name, str) or "." in name or name == "":
+            raise KeyError(f'module name can\'t contain ".", got: {name!r}')
+        setattr(self, name, module)
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        mod = self
+        for item in target.split(".") if target else []:
+            mod = getattr(mod, item, None)
+            if not isinstance(mod, Module):
+                raise AttributeError(f"{type(self).__name__} has no submodule `{target}`")
+        return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        mod_path, _, name = target.rpartition(".")
+        p = getattr(self.get_submodule(mod_path), name, None)
+        if not isinstance(p, Parameter):
+            raise AttributeError(f"`{target}` is not an nn.Parameter")
+        return p
+
+    def get_buffer(self, target: str) -> Tensor:
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._buffers:
+            raise AttributeError(f"`{target}` is not a buffer")
+        return mod._buffers[name]
 
     # ---- traversal --------------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Module]]:
-        for name, value in vars(self).items():
-            if isinstance(value, Module):
+        seen: set[int] = set()
+        for name, value in list(vars(self).items()):
+            if isinstance(value, Module) and id(value) not in seen:
+                seen.add(id(value))
                 yield name, value
 
     def children(self) -> Iterator[Module]:
         return (m for _, m in self.named_children())
 
-    def named_modules(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+    def _own_children(self) -> list[tuple[str, Module]]:
+        return [(n, v) for n, v in vars(self).items() if isinstance(v, Module)]
+
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         """Every module below (and including) this one, depth first. Iterative.
         A module registered in two places is listed once, unless ``remove_duplicate=False``."""
+        if isinstance(memo, str):  # the old positional order was (prefix, remove_duplicate)
+            memo, prefix = None, memo
+        seen: set[int] = set() if memo is None else memo
         stack = [(prefix, self)]
-        seen: set[int] = set()
         while stack:
             name, mod = stack.pop()
-            if remove_duplicate and id(mod) in seen:
-                continue
-            seen.add(id(mod))
+            if remove_duplicate:
+                if id(mod) in seen:
+                    continue
+                seen.add(id(mod))
             yield name, mod
-            kids = [(f"{name}.{n}" if name else n, m) for n, m in mod.named_children()]
+            kids = [(f"{name}.{n}" if name else n, m) for n, m in mod._own_children()]
             stack.extend(reversed(kids))
 
     def modules(self) -> Iterator[Module]:
         return (m for _, m in self.named_modules())
 
-    def named_parameters(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+    def _named_members(self, get, prefix: str, recurse: bool, remove_duplicate: bool):
+        seen: set[int] = set()
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        for mod_name, mod in mods:
+            for name, value in get(mod):
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                seen.add(id(value))
+                yield (f"{mod_name}.{name}" if mod_name else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, Parameter) pairs; a tied parameter appears once, under its first name,
         unless ``remove_duplicate=False`` (then under every name, shared sub-modules included)."""
-        seen: set[int] = set()
-        for mod_name, mod in self.named_modules(prefix, remove_duplicate):
-            for name, value in vars(mod).items():
-                if isinstance(value, Parameter):
-                    if remove_duplicate and id(value) in seen:
-                        continue
-                    seen.add(id(value))
-                    yield (f"{mod_name}.{name}" if mod_name else name), value
+        return self._named_members(_own_parameters, prefix, recurse, remove_duplicate)
 
-    def parameters(self) -> list[Parameter]:
-        return [p for _, p in self.named_parameters()]
+    def parameters(self, recurse: bool = True) -> list[Parameter]:
+        return [p for _, p in self.named_parameters(recurse=recurse)]
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        return self._named_members(lambda m: list(m._buffers.items()), prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> list[Tensor]:
+        return [b for _, b in self.named_buffers(recurse=recurse)]
 
     def num_parameters(self, exclude: tuple[str, ...] = ()) -> int:
         """Total parameter count (tied ones counted once), minus any named in ``exclude``."""
         return sum(p.numel() for n, p in self.named_parameters() if n not in exclude)
 
-    def register_buffer(self, name: str, tensor: Tensor) -> None:
-        """A non-trainable tensor that moves with ``to()`` but is not saved (e.g. a sinusoid table)."""
-        self._buffers[name] = tensor
-        object.__setattr__(self, name, tensor)
+    def apply(self, fn: Callable[[Module], None]) -> Module:
+        """Call ``fn`` on every sub-module (children first) and then on this module, as torch."""
+        order = list(self.named_modules())
+        for _, m in reversed(order):
+            fn(m)
+        return self
+
+    # ---- hooks ------------------------------------------------------------------------------------
+    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, args)`` runs before forward; it may return new args (a tuple or one value)."""
+        handle = RemovableHandle(self._forward_pre_hooks)
+        self._forward_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, args, output)`` runs after forward; it may return a replacement output."""
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
+
+    def register_full_backward_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` runs when the gradient of the module's output
+        is computed. Here ``grad_input`` holds the gradients of the tensor inputs that require grad
+        (None for the others) once backward reaches them; ``grad_output`` those of the outputs.
+        The hook must return None (replacing gradients is not supported)."""
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        return handle
 
     # ---- modes and devices --------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
 
     def eval(self) -> Module:
         return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
@@ -115,7 +322,7 @@ class Module:
             elif p.grad is not None:
                 p.grad.data[...] = 0
 
-    def _apply(self, fn) -> Module:
+    def _apply(self, fn, buffers_too: Callable | None = None) -> Module:
         """Replace the array of every parameter (and its grad) and buffer by ``fn(array)``, in place:
         the Parameter objects are kept, so optimizers and tied weights still point at them."""
         for p in self.parameters():
@@ -123,17 +330,38 @@ class Module:
             if p.grad is not None:
                 p.grad.data = fn(p.grad.data)
         for m in self.modules():
-            for name, buf in m._buffers.items():
+            for name, buf in list(m._buffers.items()):
+                if buf is None:
+                    continue
                 moved = Tensor(fn(buf.data))
                 m._buffers[name] = moved
                 object.__setattr__(m, name, moved)
         return self
 
-    def to(self, device: str) -> Module:
-        """Move every parameter and buffer to ``device`` in place (Parameter objects are kept)."""
-        device = check_device(device)
-        get_xp(device)  # helpful error when the GPU is missing
-        return self._apply(lambda a: to_device(a, device))
+    def to(self, *args, **kwargs) -> Module:
+        """Move (``device``) and/or cast floating-point entries (``dtype``) of every parameter and
+        buffer in place (Parameter objects are kept): ``m.to("gpu")``, ``m.to(np.float64)``,
+        ``m.to(device="cpu", dtype="float64")``."""
+        device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, str) and not _is_dtype_name(a):
+                device = a
+            else:
+                dtype = a
+        if dtype is not None:
+            self.astype(dtype)
+        if device is not None:
+            device = check_device(device)
+            get_xp(device)  # helpful error when the GPU is missing
+            self._apply(lambda a: to_device(a, device))
+        return self
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
 
     def astype(self, dtype) -> Module:
         """Cast every floating-point parameter and buffer to ``dtype`` in place, e.g. float64 for
@@ -154,58 +382,116 @@ class Module:
     def float(self) -> Module:
         return self.astype(np.float32)
 
+    def half(self) -> Module:
+        return self.astype(np.float16)
+
     @property
     def device(self) -> str:
         ps = self.parameters()
         return ps[0].device if ps else "cpu"
 
     # ---- state --------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Name -> NumPy array copy for every parameter (tied ones under each of their names)."""
-        return {n: to_numpy(p.data).copy() for n, p in self.named_parameters(remove_duplicate=False)}
+    def _state_items(self, keep_vars: bool = False) -> Iterator[tuple[str, Tensor]]:
+        """(key, tensor) in torch's state_dict order: a module's parameters, then its persistent
+        buffers, then its children's, depth first. Shared entries appear under every name."""
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
+            pre = f"{mod_name}." if mod_name else ""
+            for name, p in _own_parameters(mod):
+                if p is not None:
+                    yield pre + name, p
+            for name, b in mod._buffers.items():
+                if b is not None and name not in mod._non_persistent_buffers_set:
+                    yield pre + name, b
 
-    def load_state_dict(self, state_dict: dict, strict: bool = True) -> tuple[list[str], list[str]]:
-        """Copy arrays into the parameters. A strict load reports missing keys, unexpected keys
-        and shape mismatches together; returns (missing, unexpected) otherwise."""
-        own = dict(self.named_parameters(remove_duplicate=False))
+    def state_dict(self, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> dict:
+        """Name -> NumPy array copy for every parameter and persistent buffer (tied ones under
+        each of their names); ``keep_vars=True`` gives the tensors themselves."""
+        out = OrderedDict() if destination is None else destination
+        for k, t in self._state_items():
+            out[prefix + k] = t if keep_vars else to_numpy(t.data).copy()
+        return out
+
+    def load_state_dict(self, state_dict: dict, strict: bool = True, assign: bool = False) -> _IncompatibleKeys:
+        """Copy arrays (NumPy, CuPy, Tensor, or anything with ``.numpy()``) into the parameters and
+        persistent buffers. Returns ``(missing_keys, unexpected_keys)``; a strict load raises a
+        RuntimeError naming them; a shape mismatch always raises."""
+        own = OrderedDict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        mismatched = [
-            f"{k}: checkpoint {tuple(np.shape(state_dict[k]))} vs model {own[k].shape}"
-            for k in own
-            if k in state_dict and tuple(np.shape(state_dict[k])) != own[k].shape
-        ]
+        mismatched = []
+        values = {}
+        for k, t in own.items():
+            if k not in state_dict:
+                continue
+            value = _to_array(state_dict[k])
+            if tuple(np.shape(value)) != t.shape:
+                mismatched.append(f"size mismatch for {k}: copying a param with shape {tuple(np.shape(value))} "
+                                  f"from checkpoint, the shape in current model is {t.shape}.")
+            values[k] = value
         problems = []
-        if strict and missing:
-            problems.append(f"missing keys: {missing}")
         if strict and unexpected:
-            problems.append(f"unexpected keys: {unexpected}")
-        if mismatched:
-            problems.append(f"shape mismatches: {mismatched}")
+            problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+        if strict and missing:
+            problems.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+        problems += mismatched
         if problems:
-            raise ValueError(f"load_state_dict into {type(self).__name__} failed; " + "; ".join(problems))
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems))
         with no_grad():
-            for k, p in own.items():
-                if k in state_dict:
-                    value = state_dict[k].data if isinstance(state_dict[k], Tensor) else state_dict[k]
-                    p[...] = to_device(np.asarray(to_numpy(value), dtype=p.dtype), p.device)  # bumps its version
-        return missing, unexpected
+            for k, value in values.items():
+                t = own[k]
+                t.copy_(to_device(np.asarray(value, dtype=t.dtype), t.device))  # bumps its version
+        return _IncompatibleKeys(missing, unexpected)
 
     # ---- printing -----------------------------------------------------------------------------
     def extra_repr(self) -> str:
         return ""
 
+    def _get_name(self) -> str:
+        return type(self).__name__
+
     def __repr__(self) -> str:
-        kids = list(self.named_children())
-        head = f"{type(self).__name__}({self.extra_repr()}"
-        if not kids:
-            return head + ")"
-        body = "".join(f"\n  ({n}): " + repr(m).replace("\n", "\n  ") for n, m in kids)
-        return head + body + "\n)"
+        lines = self.extra_repr().split("\n") if self.extra_repr() else []
+        lines += [f"({n}): " + _addindent(repr(m), 2) for n, m in self._own_children()]
+        head = self._get_name() + "("
+        if lines:
+            if len(lines) == 1 and not self._own_children():
+                return head + lines[0] + ")"
+            return head + "\n  " + "\n  ".join(lines) + "\n)"
+        return head + ")"
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()))
+
+
+def _is_dtype_name(name: str) -> bool:
+    try:
+        np.dtype(name)
+    except TypeError:
+        return False
+    return True
+
+
+def _own_parameters(mod: Module) -> list[tuple[str, Parameter]]:
+    return [(n, v) for n, v in vars(mod).items() if isinstance(v, Parameter)]
+
+
+def _to_array(value):
+    if isinstance(value, Tensor):
+        return to_numpy(value.data)
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        return value.detach().cpu().numpy()
+    return to_numpy(value) if hasattr(value, "dtype") else np.asarray(value)
+
+
+def _child_index(n: int, idx: int) -> int:
+    idx = operator.index(idx)
+    if not -n <= idx < n:
+        raise IndexError(f"index {idx} is out of range")
+    return idx % n
 
 
 class Sequential(Module):
-    """Modules applied in order.
+    """Modules applied in order; also built from an OrderedDict (names kept).
 
     >>> from nn import Linear, ReLU
     >>> net = Sequential(Linear(2, 4), ReLU(), Linear(4, 1))
@@ -213,71 +499,316 @@ class Sequential(Module):
     (3, 1)
     """
 
-    def __init__(self, *modules: Module):
+    def __init__(self, *args: Module):
         super().__init__()
+        if len(args) == 1 and isinstance(args[0], (OrderedDict, dict)):
+            for k, m in args[0].items():
+                self.add_module(k, m)
+        else:
+            for i, m in enumerate(args):
+                self.add_module(str(i), m)
+
+    def _items(self) -> list[tuple[str, Module]]:
+        return self._own_children()
+
+    def _reset(self, modules: Iterable[Module]) -> None:
+        for n, _ in self._items():
+            object.__delattr__(self, n)
         for i, m in enumerate(modules):
-            setattr(self, str(i), m)
+            self.add_module(str(i), m)
 
     def __iter__(self) -> Iterator[Module]:
-        return iter(list(self.children()))
+        return iter([m for _, m in self._items()])
 
     def __len__(self) -> int:
-        return len(list(self.children()))
+        return len(self._items())
 
-    def __getitem__(self, i: int) -> Module:
-        return list(self.children())[i]
+    def __getitem__(self, idx):
+        items = self._items()
+        if isinstance(idx, slice):
+            return type(self)(OrderedDict(items[idx]))
+        return items[_child_index(len(items), idx)][1]
 
-    def forward(self, x):
-        for m in self.children():
-            x = m(x)
-        return x
+    def __setitem__(self, idx: int, module: Module) -> None:
+        items = self._items()
+        setattr(self, items[_child_index(len(items), idx)][0], module)
+
+    def __delitem__(self, idx) -> None:
+        items = self._items()
+        drop = items[idx] if isinstance(idx, slice) else [items[_child_index(len(items), idx)]]
+        for n, _ in drop:
+            object.__delattr__(self, n)
+        # torch renumbers the remaining modules 0, 1, ...
+        kept = [m for _, m in self._items()]
+        self._reset(kept)
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        if not isinstance(module, Module):
+            raise AssertionError(f"module should be of type: {Module}")
+        mods = list(self)
+        n = len(mods)
+        if not -n <= index <= n:
+            raise IndexError(f"Index out of range: {index}")
+        mods.insert(index % (n + 1) if index < 0 else index, module)
+        self._reset(mods)
+        return self
+
+    def extend(self, sequential: Iterable[Module]) -> Sequential:
+        for m in sequential:
+            self.append(m)
+        return self
+
+    def pop(self, key: int) -> Module:
+        v = self[key]
+        del self[key]
+        return v
+
+    def __add__(self, other: Sequential) -> Sequential:
+        return Sequential(*list(self), *list(other))
+
+    def forward(self, input):
+        for m in self:
+            input = m(input)
+        return input
 
 
 class ModuleList(Module):
     """A list of modules, named 0, 1, 2, … (GPT's ``h``)."""
 
-    def __init__(self, modules=()):
+    def __init__(self, modules: Iterable[Module] | None = None):
         super().__init__()
-        for m in modules:
+        for m in modules or ():
             self.append(m)
+
+    def _items(self) -> list[tuple[str, Module]]:
+        return self._own_children()
+
+    def _reset(self, modules: Iterable[Module]) -> None:
+        for n, _ in self._items():
+            object.__delattr__(self, n)
+        for i, m in enumerate(modules):
+            self.add_module(str(i), m)
 
     def append(self, module: Module) -> ModuleList:
         if not isinstance(module, Module):
             raise TypeError(f"ModuleList holds Modules, got {type(module).__name__}")
-        setattr(self, str(len(self)), module)
+        self.add_module(str(len(self)), module)
         return self
 
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        mods = list(self)
+        mods.insert(index, module)
+        self._reset(mods)
+
+    def pop(self, key: int = -1) -> Module:
+        v = self[key]
+        del self[key]
+        return v
+
     def __len__(self) -> int:
-        return sum(1 for _ in self.named_children())
+        return len(self._items())
 
     def __iter__(self) -> Iterator[Module]:
-        return iter(list(self.children()))
+        return iter([m for _, m in self._items()])
 
-    def __getitem__(self, i: int) -> Module:
-        return list(self.children())[i]
+    def __getitem__(self, idx):
+        items = self._items()
+        if isinstance(idx, slice):
+            return type(self)([m for _, m in items[idx]])
+        return items[_child_index(len(items), idx)][1]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        items = self._items()
+        setattr(self, items[_child_index(len(items), idx)][0], module)
+
+    def __delitem__(self, idx) -> None:
+        mods = list(self)
+        del mods[idx]
+        self._reset(mods)
+
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
+        return self.extend(modules)
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        return ModuleList([*self, *other])
+
+    def __repr__(self) -> str:
+        """torch's: runs of identical children print once, as ``(0-2): 3 x Linear(...)``."""
+        items = self._items()
+        if not items:
+            return "ModuleList()"
+        lines, i = [], 0
+        reprs = [repr(m) for _, m in items]
+        while i < len(items):
+            j = i
+            while j + 1 < len(items) and reprs[j + 1] == reprs[i]:
+                j += 1
+            if j == i:
+                lines.append(f"({i}): " + _addindent(reprs[i], 2))
+            else:
+                lines.append(f"({i}-{j}): {j - i + 1} x " + _addindent(reprs[i], 2))
+            i = j + 1
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):
     """A dict of modules (GPT's ``transformer``)."""
 
-    def __init__(self, modules: dict[str, Module] | None = None):
+    def __init__(self, modules: dict[str, Module] | Iterable | None = None):
         super().__init__()
-        for k, m in (modules or {}).items():
-            self[k] = m
+        if modules is not None:
+            self.update(modules)
 
     def __setitem__(self, key: str, module: Module) -> None:
         if not isinstance(module, Module):
             raise TypeError(f"ModuleDict holds Modules, got {type(module).__name__}")
-        setattr(self, key, module)
+        self.add_module(key, module)
 
     def __getitem__(self, key: str) -> Module:
-        return dict(self.named_children())[key]
+        return dict(self._own_children())[key]
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        object.__delattr__(self, key)
 
     def __contains__(self, key: str) -> bool:
-        return key in dict(self.named_children())
+        return key in dict(self._own_children())
+
+    def __len__(self) -> int:
+        return len(self._own_children())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
 
     def keys(self):
-        return dict(self.named_children()).keys()
+        return dict(self._own_children()).keys()
+
+    def values(self):
+        return dict(self._own_children()).values()
 
     def items(self):
-        return dict(self.named_children()).items()
+        return dict(self._own_children()).items()
+
+    def pop(self, key: str) -> Module:
+        v = self[key]
+        del self[key]
+        return v
+
+    def clear(self) -> None:
+        for k in list(self.keys()):
+            del self[k]
+
+    def update(self, modules) -> None:
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for k, m in pairs:
+            self[k] = m
+
+
+class ParameterList(Module):
+    """A list of Parameters, named 0, 1, 2, …; plain tensors and arrays become Parameters."""
+
+    def __init__(self, values: Iterable | None = None):
+        super().__init__()
+        for v in values or ():
+            self.append(v)
+
+    def _items(self) -> list[tuple[str, Parameter]]:
+        return _own_parameters(self)
+
+    def append(self, value) -> ParameterList:
+        setattr(self, str(len(self)), value if isinstance(value, Parameter) else Parameter(value))
+        return self
+
+    def extend(self, values: Iterable) -> ParameterList:
+        for v in values:
+            self.append(v)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter([p for _, p in self._items()])
+
+    def __getitem__(self, idx):
+        items = self._items()
+        if isinstance(idx, slice):
+            return ParameterList([p for _, p in items[idx]])
+        return items[_child_index(len(items), idx)][1]
+
+    def __setitem__(self, idx: int, value) -> None:
+        items = self._items()
+        value = value if isinstance(value, Parameter) else Parameter(value)
+        setattr(self, items[_child_index(len(items), idx)][0], value)
+
+    def __iadd__(self, values: Iterable) -> ParameterList:
+        return self.extend(values)
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"({n}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
+                         for n, p in self._items())
+
+
+class ParameterDict(Module):
+    """A dict of Parameters; plain tensors and arrays become Parameters."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __setitem__(self, key: str, value) -> None:
+        setattr(self, key, value if isinstance(value, Parameter) else Parameter(value))
+
+    def __getitem__(self, key: str) -> Parameter:
+        return dict(_own_parameters(self))[key]
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        object.__delattr__(self, key)
+
+    def __contains__(self, key: str) -> bool:
+        return key in dict(_own_parameters(self))
+
+    def __len__(self) -> int:
+        return len(_own_parameters(self))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def keys(self):
+        return dict(_own_parameters(self)).keys()
+
+    def values(self):
+        return dict(_own_parameters(self)).values()
+
+    def items(self):
+        return dict(_own_parameters(self)).items()
+
+    def get(self, key: str, default=None):
+        return self[key] if key in self else default
+
+    def pop(self, key: str) -> Parameter:
+        v = self[key]
+        del self[key]
+        return v
+
+    def update(self, parameters) -> None:
+        pairs = parameters.items() if hasattr(parameters, "items") else parameters
+        for k, v in pairs:
+            self[k] = v
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"({n}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
+                         for n, p in _own_parameters(self))

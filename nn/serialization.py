@@ -62,16 +62,86 @@ def atomic_write(path: str | Path, write) -> Path:
     return path
 
 
-def save(state_dict: dict, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
-    """Save name → array (NumPy, CuPy or Tensor) to ``path``; ``.npz`` selects the NumPy format.
+_TREE_KEY = "tinygrad_gpt.tree"
+
+
+def _is_flat(obj) -> bool:
+    return isinstance(obj, dict) and all(isinstance(k, str) and _is_array(v) for k, v in obj.items())
+
+
+def _is_array(v) -> bool:
+    return isinstance(v, Tensor) or (hasattr(v, "dtype") and hasattr(v, "shape"))
+
+
+def _flatten(obj, arrays: dict, path: str):
+    """A JSON tree of ``obj`` with every array moved into ``arrays`` (under its path)."""
+    from nn.module import Module
+
+    if isinstance(obj, Module):
+        obj = obj.state_dict()
+    if _is_array(obj):
+        arrays[path] = obj
+        return {"__array__": path}
+    if isinstance(obj, dict):
+        keys = list(obj)
+        if all(isinstance(k, str) for k in keys):
+            return {"__dict__": [[k, _flatten(obj[k], arrays, f"{path}/{k}" if path else k)] for k in keys]}
+        if all(isinstance(k, int) for k in keys):  # an optimizer's state, keyed by param index
+            return {"__intdict__": [[k, _flatten(obj[k], arrays, f"{path}/{k}" if path else str(k))] for k in keys]}
+        raise TypeError(f"nn.save: dict keys must be all str or all int, got {keys!r}")
+    if isinstance(obj, (list, tuple)):
+        kind = "__list__" if isinstance(obj, list) else "__tuple__"
+        return {kind: [_flatten(v, arrays, f"{path}/{i}") for i, v in enumerate(obj)]}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, (np.integer, np.floating, np.bool_)):
+        return obj.item()
+    raise TypeError(f"nn.save cannot store {type(obj).__name__} at {path or 'the top level'!r}")
+
+
+def _unflatten(tree, arrays: dict):
+    if isinstance(tree, dict):
+        if "__array__" in tree:
+            return arrays[tree["__array__"]]
+        if "__dict__" in tree:
+            return {k: _unflatten(v, arrays) for k, v in tree["__dict__"]}
+        if "__intdict__" in tree:
+            return {int(k): _unflatten(v, arrays) for k, v in tree["__intdict__"]}
+        if "__list__" in tree:
+            return [_unflatten(v, arrays) for v in tree["__list__"]]
+        if "__tuple__" in tree:
+            return tuple(_unflatten(v, arrays) for v in tree["__tuple__"])
+    return tree
+
+
+def save(obj, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+    """Save a Module (its state_dict), a state dict (name → NumPy/CuPy array or Tensor), or a
+    dict holding state dicts and plain values (``{"model": m.state_dict(), "optim": opt.state_dict(),
+    "step": 10}``) to ``path``; ``.npz`` selects the NumPy format. Atomic, and checksummed.
 
     >>> import tempfile, os
     >>> p = save({"w": np.ones(2, dtype=np.float32)}, os.path.join(tempfile.mkdtemp(), "m.safetensors"))
     >>> load(p)["w"].tolist()
     [1.0, 1.0]
     """
-    arrays = _as_numpy(state_dict)
-    meta = {**(metadata or {}), _DIGEST_KEY: _digest(arrays)}
+    from nn.module import Module
+
+    if isinstance(obj, Module):
+        obj = obj.state_dict()
+    if not isinstance(obj, dict):
+        raise TypeError(f"nn.save takes a Module or a dict, got {type(obj).__name__}")
+    bad = [k for k in obj if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"nn.save: top-level keys must be str, got {bad[0]!r}")
+    meta = dict(metadata or {})
+    if _is_flat(obj):
+        arrays = _as_numpy(obj)
+    else:
+        raw: dict = {}
+        tree = _flatten(obj, raw, "")
+        arrays = _as_numpy(raw)
+        meta[_TREE_KEY] = json.dumps(tree)
+    meta[_DIGEST_KEY] = _digest(arrays)
     path = Path(path)
     if path.suffix == ".npz":
         def write(tmp):
@@ -86,7 +156,8 @@ def save(state_dict: dict, path: str | Path, metadata: dict[str, str] | None = N
 
 
 def load(path: str | Path, with_metadata: bool = False):
-    """Load what ``save`` wrote: name → NumPy array (and the metadata dict if asked)."""
+    """Load what ``save`` wrote: name → NumPy array, or the nested dict that was saved (and the
+    metadata dict if asked). Raises ValueError on a truncated or corrupted file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
@@ -114,4 +185,6 @@ def load(path: str | Path, with_metadata: bool = False):
         raise ValueError(f"{path} has no checksum; it was not written by nn.save")
     if _digest(arrays) != expected:
         raise ValueError(f"{path} is corrupted: its tensors do not match the checksum saved with them")
-    return (arrays, meta) if with_metadata else arrays
+    tree = meta.pop(_TREE_KEY, None)
+    obj = arrays if tree is None else _unflatten(json.loads(tree), arrays)
+    return (obj, meta) if with_metadata else obj

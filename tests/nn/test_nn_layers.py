@@ -123,15 +123,16 @@ def test_gelu_tanh_far_tails_are_finite_and_silent(dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         t = Tensor(x, requires_grad=True)
-        y = nn.GELU()(t)
+        y = nn.GELU("tanh")(t)
         y.sum().backward()
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-6 if dtype == np.float32 else 1e-12, atol=0)
     assert y.dtype == dtype and np.all(np.isfinite(t.grad.numpy()))
     np.testing.assert_array_equal(t.grad.numpy()[[0, 1, -2, -1]], [0, 0, 1, 1])
 
 
-def test_gelu_default_is_tanh():
-    assert nn.GELU().approximate == "tanh"
+def test_gelu_default_is_exact_as_torch_and_gpt_mlp_passes_tanh():
+    assert nn.GELU().approximate == "none"
+    assert nn.MLP(4).gelu.approximate == "tanh"
 
 
 @given(lead=lead_shapes, dim=st.integers(1, 6), seed=seeds)
@@ -166,8 +167,9 @@ def test_dropout_train_statistics_and_eval_identity():
     layer.eval()
     xe = Tensor(np.random.default_rng(0).standard_normal((3, 4)))
     np.testing.assert_array_equal(layer(xe).numpy(), xe.numpy())
+    assert not nn.Dropout(1.0)(x).numpy().any()  # torch allows p=1: everything dropped
     with pytest.raises(ValueError):
-        nn.Dropout(1.0)
+        nn.Dropout(1.1)
     with pytest.raises(ValueError):
         nn.Dropout(-0.1)
 

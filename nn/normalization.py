@@ -1,0 +1,279 @@
+"""Normalization layers composed from engine ops: BatchNorm, InstanceNorm, GroupNorm, RMSNorm,
+LocalResponseNorm (LayerNorm lives in nn.layers). Parameters, buffers and their state_dict
+keys are torch's (``weight``, ``bias``, ``running_mean``, ``running_var``, ``num_batches_tracked``).
+
+>>> from engine import Tensor
+>>> BatchNorm1d(3)(Tensor.randn(4, 3)).shape
+(4, 3)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine import Tensor, no_grad
+from nn import init
+from nn.module import Module, Parameter
+
+
+def _zeros(shape, dtype, device) -> Tensor:
+    return Tensor.zeros(*shape, dtype=dtype or "float32", device=device or "cpu")
+
+
+class _NormBase(Module):
+    """Shared state of BatchNorm and InstanceNorm: affine weight/bias and running statistics."""
+
+    _ndims: tuple[int, ...] = ()  # accepted input dims
+    _batch_stats = True  # BatchNorm: statistics over (N, *spatial); InstanceNorm: per sample
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = Parameter(_zeros((num_features,), dtype, device))
+            self.bias = Parameter(_zeros((num_features,), dtype, device))
+        else:
+            self.weight = self.bias = None
+        if track_running_stats:
+            self.register_buffer("running_mean", _zeros((num_features,), dtype, device))
+            self.register_buffer("running_var", _zeros((num_features,), dtype, device))
+            self.register_buffer("num_batches_tracked", Tensor.zeros((), dtype="int64", device=device or "cpu"))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            with no_grad():
+                self.running_mean.data[...] = 0
+                self.running_var.data[...] = 1
+                self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.ndim not in self._ndims:
+            want = " or ".join(f"{d}D" for d in self._ndims)
+            raise ValueError(f"expected {want} input (got {input.ndim}D input)")
+
+    def _factor(self) -> float:
+        """The running-average weight of this batch (momentum, or 1/n for momentum=None)."""
+        with no_grad():
+            self.num_batches_tracked.add_(1)
+        if self.momentum is None:
+            return 1.0 / float(self.num_batches_tracked.item())
+        return self.momentum
+
+    def _update(self, mean, var_unbiased, factor: float) -> None:
+        with no_grad():
+            rm, rv = self.running_mean, self.running_var
+            rm.copy_((1 - factor) * rm.data + factor * mean.astype(rm.dtype))
+            rv.copy_((1 - factor) * rv.data + factor * var_unbiased.astype(rv.dtype))
+
+    def _affine(self, y: Tensor, shape) -> Tensor:
+        if self.weight is not None:
+            y = y * self.weight.reshape(shape)
+        if self.bias is not None:
+            y = y + self.bias.reshape(shape)
+        return y
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None or not self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    def forward(self, input: Tensor) -> Tensor:
+        self._check_input_dim(input)
+        if input.shape[1] != self.num_features:
+            raise RuntimeError(f"running_mean should contain {input.shape[1]} elements not {self.num_features}")
+        axes = (0, *range(2, input.ndim))
+        shape = (1, self.num_features) + (1,) * (input.ndim - 2)
+        use_batch = self.training or self.running_mean is None
+        if not use_batch:
+            mean = self.running_mean.reshape(shape)
+            var = self.running_var.reshape(shape)
+            return self._affine((input - mean) / (var + self.eps).sqrt(), shape)
+        n = input.numel() // self.num_features
+        if self.training and n <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+        mean = input.mean(axis=axes, keepdims=True)
+        d = input - mean
+        var = (d * d).mean(axis=axes, keepdims=True)
+        if self.training and self.track_running_stats:
+            factor = self._factor()
+            self._update(mean.data.reshape(-1), var.data.reshape(-1) * (n / max(n - 1, 1)), factor)
+        return self._affine(d / (var + self.eps).sqrt(), shape)
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization of (N, C) or (N, C, L) inputs over N (and L)."""
+
+    _ndims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization of (N, C, H, W) inputs over N, H, W."""
+
+    _ndims = (4,)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization of (N, C, D, H, W) inputs."""
+
+    _ndims = (5,)
+
+
+class _InstanceNorm(_NormBase):
+    _spatial = 1
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
+                 track_running_stats: bool = False, device=None, dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+
+    def forward(self, input: Tensor) -> Tensor:
+        s = self._spatial
+        if input.ndim not in (s + 1, s + 2):
+            raise ValueError(f"expected {s + 1}D or {s + 2}D input (got {input.ndim}D input)")
+        if input.ndim == s + 1:  # unbatched (C, *spatial)
+            return self.forward(input.unsqueeze(0)).squeeze(0)
+        if input.shape[1] != self.num_features and self.affine:
+            raise ValueError(f"expected input's size at dim=1 to match num_features ({self.num_features}), "
+                             f"but got: {input.shape[1]}.")
+        axes = tuple(range(2, input.ndim))
+        shape = (1, input.shape[1]) + (1,) * s
+        if not self.training and self.track_running_stats:
+            mean = self.running_mean.reshape(shape)
+            var = self.running_var.reshape(shape)
+            return self._affine((input - mean) / (var + self.eps).sqrt(), shape)
+        mean = input.mean(axis=axes, keepdims=True)  # (N, C, 1...)
+        d = input - mean
+        var = (d * d).mean(axis=axes, keepdims=True)
+        if self.training and self.track_running_stats:
+            n = int(np.prod(input.shape[2:]))
+            # torch's instance_norm: no num_batches_tracked count, momentum None means 0.1
+            factor = 0.1 if self.momentum is None else self.momentum
+            m = mean.data.reshape(input.shape[:2]).mean(axis=0)
+            v = (var.data.reshape(input.shape[:2]) * (n / max(n - 1, 1))).mean(axis=0)
+            self._update(m, v, factor)
+        return self._affine(d / (var + self.eps).sqrt(), shape)
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Per-sample, per-channel normalization of (N, C, L) or (C, L) inputs."""
+
+    _spatial = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Per-sample, per-channel normalization of (N, C, H, W) or (C, H, W) inputs."""
+
+    _spatial = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    _spatial = 3
+
+
+class GroupNorm(Module):
+    """Normalizes each of ``num_groups`` channel groups of every sample; per-channel affine."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 device=None, dtype=None):
+        super().__init__()
+        if num_channels % num_groups != 0:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        if affine:
+            self.weight = Parameter(_zeros((num_channels,), dtype, device))
+            self.bias = Parameter(_zeros((num_channels,), dtype, device))
+        else:
+            self.weight = self.bias = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim < 2 or input.shape[1] != self.num_channels:
+            raise RuntimeError(f"GroupNorm: expected input of shape (N, {self.num_channels}, *), got {input.shape}")
+        n = input.shape[0]
+        x = input.reshape(n, self.num_groups, -1)  # (N, G, C/G * spatial)
+        mean = x.mean(axis=2, keepdims=True)
+        d = x - mean
+        y = (d / ((d * d).mean(axis=2, keepdims=True) + self.eps).sqrt()).reshape(input.shape)
+        if self.affine:
+            shape = (1, self.num_channels) + (1,) * (input.ndim - 2)
+            y = y * self.weight.reshape(shape) + self.bias.reshape(shape)
+        return y
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class RMSNorm(Module):
+    """x / sqrt(mean(x², trailing normalized_shape dims) + eps) * weight; ``eps=None`` uses the
+    input dtype's machine epsilon, as torch."""
+
+    def __init__(self, normalized_shape, eps: float | None = None, elementwise_affine: bool = True,
+                 device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        self.weight = Parameter(_zeros(self.normalized_shape, dtype, device)) if elementwise_affine else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        k = len(self.normalized_shape)
+        if x.shape[x.ndim - k:] != self.normalized_shape:
+            raise RuntimeError(f"RMSNorm: expected input with shape [*, {', '.join(map(str, self.normalized_shape))}]"
+                               f", but got input of size {x.shape}")
+        eps = float(np.finfo(x.dtype).eps) if self.eps is None else self.eps
+        axes = tuple(range(x.ndim - k, x.ndim))
+        y = x / ((x * x).mean(axis=axes, keepdims=True) + eps).sqrt()
+        return y * self.weight if self.weight is not None else y
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class LocalResponseNorm(Module):
+    """x / (k + alpha/size * Σ x² over ``size`` neighbouring channels)^beta, as torch."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim < 3:
+            raise ValueError(f"Expected 3D or higher dimensionality input (got {input.ndim} dimensions)")
+        if input.numel() == 0:
+            return input
+        c, size = input.shape[1], self.size
+        pad = [(0, 0)] * input.ndim
+        pad[1] = (size // 2, (size - 1) // 2)
+        sq = (input * input).pad(pad)  # (N, C + size - 1, ...)
+        acc = sq[:, 0:c]
+        for i in range(1, size):
+            acc = acc + sq[:, i:i + c]
+        div = (acc * (self.alpha / size) + self.k) ** self.beta
+        return input / div
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

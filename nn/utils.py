@@ -1,0 +1,124 @@
+"""torch.nn.utils: gradient clipping and parameter <-> vector conversion.
+
+>>> from engine import Tensor
+>>> p = Tensor([3.0, 4.0], requires_grad=True); p.grad = Tensor([3.0, 4.0])
+>>> round(clip_grad_norm_([p], 1.0).item(), 4)
+5.0
+>>> [round(g, 4) for g in p.grad.tolist()]
+[0.6, 0.8]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from engine import Tensor, no_grad
+from engine.backend import array_module, to_numpy
+
+
+def _params(parameters) -> list[Tensor]:
+    if isinstance(parameters, Tensor):
+        return [parameters]
+    return list(parameters)
+
+
+def _norm(g, norm_type: float) -> float:
+    """||g||_p in float64 on the host (one number per gradient)."""
+    a = to_numpy(g).astype(np.float64).reshape(-1)
+    if a.size == 0:
+        return 0.0
+    if norm_type == math.inf:
+        return float(np.abs(a).max())
+    if norm_type == -math.inf:
+        return float(np.abs(a).min())
+    if norm_type == 0:
+        return float((a != 0).sum())
+    if norm_type == 2:
+        return float(math.sqrt(np.dot(a, a)))
+    return float((np.abs(a) ** norm_type).sum() ** (1.0 / norm_type))
+
+
+def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None) -> Tensor:
+    """The norm of the norms of ``tensors`` (as if concatenated into one vector)."""
+    ts = [t.data if isinstance(t, Tensor) else t for t in _params(tensors)]
+    norm_type = float(norm_type)
+    if not ts:
+        return Tensor(np.asarray(0.0, dtype=np.float32))
+    norms = [_norm(t, norm_type) for t in ts]
+    if norm_type == math.inf:
+        total = max(norms)
+    elif norm_type == -math.inf:
+        total = min(norms)
+    elif norm_type == 0:
+        total = sum(norms)
+    else:
+        total = float(np.sum(np.asarray(norms) ** norm_type) ** (1.0 / norm_type))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so "
+                           "it cannot be clipped. To disable this error and scale the gradients by the non-finite "
+                           "norm anyway, set `error_if_nonfinite=False`")
+    return Tensor(np.asarray(total, dtype=ts[0].dtype))
+
+
+def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None) -> None:
+    """Scale every gradient by min(1, max_norm / (total_norm + 1e-6))."""
+    total = float(total_norm.item() if isinstance(total_norm, Tensor) else total_norm)
+    coef = min(float(max_norm) / (total + 1e-6), 1.0)
+    with no_grad():
+        for p in _params(parameters):
+            if p.grad is not None:
+                p.grad.mul_(p.grad.dtype.type(coef))
+
+
+def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False, foreach=None) -> Tensor:
+    """Scale gradients in place so that their total ``norm_type`` norm is at most ``max_norm``;
+    returns the total norm before clipping as a 0-d Tensor, as torch."""
+    params = [p for p in _params(parameters) if p.grad is not None]
+    if not params:
+        return Tensor(np.asarray(0.0, dtype=np.float32))
+    total = get_total_norm([p.grad for p in params], norm_type, error_if_nonfinite)
+    clip_grads_with_norm_(params, max_norm, total)
+    return total
+
+
+def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float, foreach=None) -> None:
+    """Clamp every gradient entry into [-clip_value, clip_value] in place."""
+    clip_value = float(clip_value)
+    with no_grad():
+        for p in _params(parameters):
+            if p.grad is not None:
+                p.grad.copy_(array_module(p.grad.data).clip(p.grad.data, -clip_value, clip_value))
+
+
+def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
+    """All parameters flattened and joined into one 1-D tensor (differentiable).
+
+    >>> parameters_to_vector([Tensor([[1.0, 2.0]]), Tensor([3.0])]).tolist()
+    [1.0, 2.0, 3.0]
+    """
+    from engine import concatenate
+
+    ps = _params(parameters)
+    return concatenate([p.reshape(-1) for p in ps], 0)
+
+
+def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
+    """Copy consecutive slices of the 1-D ``vec`` into the parameters (in place)."""
+    if not isinstance(vec, Tensor):
+        raise TypeError(f"expected torch.Tensor, but got: {type(vec).__name__}")
+    if vec.ndim != 1:
+        raise RuntimeError(f"vector_to_parameters expects a 1-D vector, got shape {vec.shape}")
+    ps = _params(parameters)
+    need = sum(p.numel() for p in ps)
+    if vec.numel() != need:
+        raise RuntimeError(f"vector has {vec.numel()} entries but the parameters hold {need}")
+    i = 0
+    with no_grad():
+        for p in ps:
+            n = p.numel()
+            p.copy_(vec.data[i:i + n].reshape(p.shape).astype(p.dtype, copy=False))
+            i += n
