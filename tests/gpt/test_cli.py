@@ -339,11 +339,11 @@ def test_help_describes_every_flag_in_groups_and_lists_the_presets(env):
     assert "--progress, --no-progress" in text and "--resume [CKPT]" in text
 
 
-def test_tinygrad_gpt_commands(env):
+def test_tinygrad_gpt_commands(env, capsys):
     r = run(CLI, [], env)
     assert r.returncode == 2 and "{train,sample,prepare}" in r.stderr
-    r = run(CLI, ["fly"], env)
-    assert r.returncode == 2 and "unknown command 'fly'" in r.stderr
+    assert cli.main(["fly"]) == 2 and "unknown command 'fly'" in capsys.readouterr().err
+    assert cli.main(["--help"]) == 0 and "sample    sample text" in capsys.readouterr().out
 
 
 def test_console_script_is_declared_in_setup_cfg():
@@ -354,11 +354,13 @@ def test_console_script_is_declared_in_setup_cfg():
 
 
 # ---- resume ---------------------------------------------------------------------------------------
-def test_bare_resume_continues_at_min_lr_past_the_horizon_and_refuses_a_changed_model(corpus, env, tmp_path):
+def test_bare_resume_continues_at_min_lr_past_the_horizon_and_refuses_a_changed_model(corpus, env, tmp_path,
+                                                                                          monkeypatch):
     out = tmp_path / "out"
     flags = ["--data", str(corpus), *TINY_FLAGS, "--warmup_iters", "1", "--min_lr", "2e-4", "--eval_interval", "2"]
-    r = run(CLI, ["train", *flags, "--out_dir", str(out), "--max_iters", "4"], env)
-    assert r.returncode == 0, r.stdout + r.stderr
+    monkeypatch.setenv("TINYGRAD_GPT_CACHE", env["TINYGRAD_GPT_CACHE"])
+    monkeypatch.setattr(T, "measure_matmul_peak", lambda *a, **k: 1e10)
+    assert cli.train_main([*flags, "--out_dir", str(out), "--max_iters", "4"]) == 0
     # bare --resume (out_dir given) with a larger --max_iters: the schedule's horizon stays 4
     r = run(CLI, ["train", "--resume", "--out_dir", str(out), "--max_iters", "7"], env)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -495,16 +497,19 @@ def test_a_missing_extra_is_one_line_and_exit_2(env, tmp_path):
                         'pip install -e ".[examples]"\n')
 
 
-def test_plot_asked_for_without_matplotlib_fails_before_training(corpus, env, tmp_path):
-    no_mpl = _without(tmp_path, "matplotlib", env)
-    args = ["--data", str(corpus), *TINY_FLAGS[:-3], "--out_dir", str(tmp_path / "out"), "--max_iters", "2"]
-    r = run(TRAIN, [*args, "--plot"], no_mpl)
+def test_plot_asked_for_without_matplotlib_fails_before_training(corpus, env, tmp_path, monkeypatch, capsys):
+    args = ["--data", str(corpus), *TINY_FLAGS[:-3], "--sample_tokens", "0", "--out_dir", str(tmp_path / "out"),
+            "--max_iters", "2"]
+    r = run(TRAIN, [*args, "--plot"], _without(tmp_path, "matplotlib", env))
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert 'error: --plot needs matplotlib, which is not installed: pip install -e ".[examples]"' in r.stderr
+    assert r.stderr == 'error: --plot needs matplotlib, which is not installed: pip install -e ".[examples]"\n'
     assert not (tmp_path / "out" / "ckpt.safetensors").exists()
-    r = run(TRAIN, args, no_mpl)  # not asked for: the run goes on and says why there is no plot
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert 'plot skipped: matplotlib is not installed (pip install -e ".[examples]")' in r.stdout
+    # Not asked for (the default): the run goes on and says why there is no plot.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
+    monkeypatch.setenv("TINYGRAD_GPT_CACHE", env["TINYGRAD_GPT_CACHE"])
+    monkeypatch.setattr(T, "measure_matmul_peak", lambda *a, **k: 1e10)
+    assert cli.train_main(args) == 0
+    assert 'plot skipped: matplotlib is not installed (pip install -e ".[examples]")' in capsys.readouterr().out
 
 
 # ---- sample: streaming, prompt files, Hugging Face folders ------------------------------------------

@@ -17,7 +17,6 @@ from tinygrad_gpt import train as T
 from tinygrad_gpt.checkpoint import load_checkpoint, save_checkpoint
 from tinygrad_gpt.model import GPT
 
-ROOT = Path(__file__).resolve().parents[2]
 TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 30
 MODEL = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16}
 
