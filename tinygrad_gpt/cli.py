@@ -280,6 +280,10 @@ def train_main(argv: list[str] | None = None, prog: str | None = None) -> int:
         engine.tune_cpu()
     try:
         result = fit(cfg)
+        if result["stopped"] == "interrupt":
+            print(f"resume with: {prog} --resume {shlex.quote(result['checkpoint'])}", flush=True)
+            return 130
+        return 0
     except MissingExtra as e:
         print(e, file=sys.stderr)
         return 2
@@ -289,14 +293,10 @@ def train_main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as e:
         print(f"error: {e}")
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the second Ctrl-C, or one before training started
         ckpt = resume_path(cfg) if cfg.resume else Path(cfg.out_dir) / "ckpt.safetensors"
-        print(f"\naborted; the last checkpoint ({ckpt}) is left as it was")
+        print(f"\naborted; the last checkpoint ({ckpt}) is left as it was", flush=True)
         return 130
-    if result["stopped"] == "interrupt":
-        print(f"resume with: {prog} --resume {shlex.quote(result['checkpoint'])}", flush=True)
-        return 130
-    return 0
 
 
 # ---- sample ------------------------------------------------------------------------------------

@@ -233,8 +233,9 @@ def setup(cfg: TrainConfig) -> Run:
             raise FileNotFoundError(f"--resume: no checkpoint at {path}")
         model_sd, optim_sd, info = load_checkpoint(path)
         cfg, notes = _resumed_config(cfg, info, path)
-    elif cfg.lr_decay_iters is None:
-        cfg = dataclasses.replace(cfg, lr_decay_iters=cfg.max_iters)  # the horizon a resume keeps
+    else:  # what a resume keeps: the schedule's horizon, and the data wherever it is resumed from
+        horizon = cfg.max_iters if cfg.lr_decay_iters is None else cfg.lr_decay_iters
+        cfg = dataclasses.replace(cfg, lr_decay_iters=horizon, data=str(Path(cfg.data).resolve()) if cfg.data else None)
 
     data = prepare(cfg.data, cfg.tokenizer)
     if info:
@@ -271,6 +272,13 @@ def train_step(model: nn.Module, optimizer: nn.optim.Optimizer, batches: Iterato
     ``.item()`` waits for the GPU, so read it every few steps, not every one.
 
     ``amp`` runs the forward in float16 (``engine.autocast``); give it a ``scaler`` (``nn.amp.GradScaler``).
+
+    >>> run = setup(TrainConfig(model={"n_layer": 1}))  # doctest: +SKIP
+    >>> for it in range(100):  # doctest: +SKIP
+    ...     run.schedule.step(it)
+    ...     loss = train_step(run.model, run.optimizer, run.loader)
+    ...     if it % 10 == 9:
+    ...         print(it, loss.item())
     """
     scaled = scaler is not None and scaler.enabled
     total = None
@@ -298,7 +306,11 @@ def train_step(model: nn.Module, optimizer: nn.optim.Optimizer, batches: Iterato
 @no_grad()
 def evaluate(model: nn.Module, data: PreparedData, *, block_size: int, batch_size: int, iters: int, seed: int,
              device: str = "cpu", amp: bool = False) -> dict[str, float]:
-    """Mean loss over ``iters`` batches of each split, in eval mode; the same batches for the same ``seed``."""
+    """Mean loss over ``iters`` batches of each split, in eval mode; the same batches for the same ``seed``.
+
+    >>> evaluate(run.model, run.data, block_size=64, batch_size=12, iters=20, seed=0)  # doctest: +SKIP
+    {'train': 1.61..., 'val': 1.79...}
+    """
     was_training = model.training
     model.eval()
     out = {}
@@ -493,6 +505,9 @@ def fit(cfg: TrainConfig) -> dict[str, Any]:
     Evaluates every ``eval_interval`` iterations and at the end, writing out_dir/ckpt.safetensors
     then (and best.safetensors at a new best val loss). Raises :class:`TrainingDiverged` on a
     non-finite loss, within ``log_interval`` steps and before any checkpoint holds it.
+
+    >>> fit(TrainConfig(max_iters=200, max_time="1m", progress=False))["val_loss"]  # doctest: +SKIP
+    2.31...
     """
     run = setup(cfg)
     cfg = run.cfg
