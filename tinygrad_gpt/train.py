@@ -518,54 +518,65 @@ def fit(cfg: TrainConfig) -> dict[str, Any]:
     tokens_per_iter = cfg.batch_size * cfg.grad_accum * run.model_cfg.block_size
     peak = measure_matmul_peak(cfg.device)
     _print_header(run, tokens_per_iter, peak)
-
     bar = None
     if cfg.progress:
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.max_iters, initial=run.start_iter, dynamic_ncols=True, desc="train")
-    say = bar.write if bar else print
-    last = {"iter": None, "train": math.nan, "val": math.nan}
-    it, stopped = run.start_iter, None
     with _StopFlag() as stop, open(log_path, "a") as file:
         log = _StepLog(run, file, bar, tokens_per_iter, run.model.estimate_flops_per_token() * tokens_per_iter, peak)
         budget = f", at most {cfg.max_time:g} s" if cfg.max_time else ""
-        print(f"training: iterations {it} to {cfg.max_iters}{budget}; Ctrl-C stops with a checkpoint", flush=True)
+        print(f"training: iterations {run.start_iter} to {cfg.max_iters}{budget}; Ctrl-C stops with a checkpoint",
+              flush=True)
         t_run = time.perf_counter()
-        while True:
-            if it >= cfg.max_iters:
-                stopped = "max_iters"
-            elif cfg.max_time and time.perf_counter() - t_run >= cfg.max_time:
-                stopped = "max_time"
-            if it % cfg.eval_interval == 0 or stopped:
-                log.flush()  # a NaN raises here, before the checkpoint
-                last = _eval_and_checkpoint(run, it, file, say)
-                log.restart_clock()
-            if stopped:
-                break
-            if stop.requested:
-                log.flush()
-                run.checkpoint(it)
-                stopped = "interrupt"
-                break
-            lr = run.schedule.step(it)
-            loss = train_step(run.model, run.optimizer, run.loader, grad_accum=cfg.grad_accum, grad_clip=cfg.grad_clip,
-                              scaler=run.scaler, amp=cfg.dtype == "float16", device=cfg.device)
-            log.add(it, lr, loss)
-            it += 1
+        it, stopped, last = _loop(run, log, stop, t_run, say=bar.write if bar else print)
     if bar:
         bar.close()
     elapsed = time.perf_counter() - t_run
-    done = it - run.start_iter
     results = {"iters": it, "stopped": stopped, "eval_iter": last["iter"], "train_loss": last["train"],
                "val_loss": last["val"], "best_val_loss": run.best_val, "seconds": elapsed,
-               "tokens_per_s": done * tokens_per_iter / elapsed if elapsed > 0 else 0.0,
+               "tokens_per_s": (it - run.start_iter) * tokens_per_iter / elapsed if elapsed > 0 else 0.0,
                "first_step_s": log.first_step_s, "checkpoint": str(run.ckpt_path), "log": str(log_path), "plot": None}
-    if stopped == "interrupt":
+    _report(run, results, log_path)
+    return results
+
+
+def _loop(run: Run, log: _StepLog, stop: _StopFlag, t_run: float, say) -> tuple[int, str, dict[str, Any]]:
+    """Steps until max_iters, the time budget or Ctrl-C, evaluating and checkpointing on the way."""
+    cfg, it, stopped = run.cfg, run.start_iter, None
+    last = {"iter": None, "train": math.nan, "val": math.nan}
+    while True:
+        if it >= cfg.max_iters:
+            stopped = "max_iters"
+        elif cfg.max_time and time.perf_counter() - t_run >= cfg.max_time:
+            stopped = "max_time"
+        if it % cfg.eval_interval == 0 or stopped:
+            log.flush()  # a NaN raises here, before the checkpoint
+            last = _eval_and_checkpoint(run, it, log.file, say)
+            log.restart_clock()
+        if stopped:
+            return it, stopped, last
+        if stop.requested:
+            log.flush()
+            run.checkpoint(it)
+            return it, "interrupt", last
+        lr = run.schedule.step(it)
+        loss = train_step(run.model, run.optimizer, run.loader, grad_accum=cfg.grad_accum, grad_clip=cfg.grad_clip,
+                          scaler=run.scaler, amp=cfg.dtype == "float16", device=cfg.device)
+        log.add(it, lr, loss)
+        it += 1
+
+
+def _report(run: Run, results: dict[str, Any], log_path: Path) -> None:
+    """The end of a run: for an interrupted one its iteration and last eval only; else the plot,
+    the sample and the final figures."""
+    cfg, it = run.cfg, results["iters"]
+    if results["stopped"] == "interrupt":
         print(f"interrupted at iteration {it}; checkpoint written to {run.ckpt_path}")
-        if last["iter"] is not None:
-            print(f"last eval (iteration {last['iter']}): train loss {last['train']:.4f}, val loss {last['val']:.4f}")
-        return results
+        if results["eval_iter"] is not None:
+            print(f"last eval (iteration {results['eval_iter']}): train loss {results['train_loss']:.4f}, "
+                  f"val loss {results['val_loss']:.4f}")
+        return
     if cfg.plot:
         plot = _plot(log_path, run.out_dir / "loss.png")
         results["plot"] = str(plot) if plot else None
@@ -573,12 +584,11 @@ def fit(cfg: TrainConfig) -> dict[str, Any]:
         print("---- sample ----")
         print(_sample(run))
         print("----------------")
-    if stopped == "max_time":
+    if results["stopped"] == "max_time":
         print(f"stopped at iteration {it} on the time budget of {cfg.max_time:g} s")
-    print(f"done: {it} iterations in {elapsed:.1f} s ({results['tokens_per_s']:,.0f} tokens/s); final eval: "
-          f"train loss {last['train']:.4f}, val loss {last['val']:.4f} (best {run.best_val:.4f}); "
-          f"checkpoint {run.ckpt_path}")
-    return results
+    print(f"done: {it} iterations in {results['seconds']:.1f} s ({results['tokens_per_s']:,.0f} tokens/s); "
+          f"final eval: train loss {results['train_loss']:.4f}, val loss {results['val_loss']:.4f} "
+          f"(best {run.best_val:.4f}); checkpoint {run.ckpt_path}")
 
 
 def _eval_and_checkpoint(run: Run, it: int, file, say) -> dict[str, Any]:
