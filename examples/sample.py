@@ -21,4 +21,6 @@ if (ROOT / "tinygrad_gpt").is_dir():  # the code of the clone this example is in
 from tinygrad_gpt.cli import sample_main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(sample_main())
+    status = sample_main()
+    if status:  # 0 returns quietly, so that runpy and `python -i` need not catch SystemExit
+        sys.exit(status)

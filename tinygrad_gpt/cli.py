@@ -149,9 +149,9 @@ def train_parser(prog: str = "tinygrad-gpt train") -> argparse.ArgumentParser:
                     "plays, on the CPU\n(2000 iterations, val loss about 1.9 in about 2 minutes).",
         epilog="Booleans are bare flags with --no- forms (--no-progress). --config FILE takes a JSON object of "
                "the same\nnames; flags given on the command line override it.")
-    presets = "\n".join("  " + describe_preset(n, 65 if n == "baby" else None) for n in PRESETS)
+    presets = "\n".join("  " + describe_preset(n, 80 if n == "baby" else None) for n in PRESETS)
     groups = {g: p.add_argument_group(g) for g in GROUPS}
-    groups["model"].description = (f"presets (baby with the Shakespeare char vocabulary of 65, the others with "
+    groups["model"].description = (f"presets (baby with the Shakespeare char vocabulary of 80, the others with "
                                    f"GPT-2's 50257):\n{presets}")
     types = _field_types()
     for name, (group, text, shown) in TRAIN_FLAGS.items():
@@ -355,24 +355,26 @@ def encode_prompt(tok, prompt: str | None) -> list[int]:
 def sample_parser(prog: str = "tinygrad-gpt sample") -> argparse.ArgumentParser:
     from tinygrad_gpt.tokenizer import ENDOFTEXT
 
-    p = argparse.ArgumentParser(prog=prog, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                allow_abbrev=False, description="Sample text from a trained GPT or a local "
-                                "Hugging Face GPT-2 folder. The same seed gives the same samples.")
-    p.add_argument("--checkpoint", default="out",
-                   help="training output folder, checkpoint file, or HF GPT-2 folder (config.json + model.safetensors)")
+    p = argparse.ArgumentParser(prog=prog, formatter_class=_Formatter, allow_abbrev=False,
+                                description="Sample text from a trained GPT or a local Hugging Face GPT-2 folder. "
+                                "The same seed gives the same samples.")
+    p.add_argument("--checkpoint", default="out", help="training output folder, checkpoint file, or HF GPT-2 "
+                   "folder (config.json + model.safetensors) (default: out)")
     prompt = p.add_mutually_exclusive_group()
     prompt.add_argument("--prompt", default=None,
                         help=f"text to continue (default: a newline, or {ENDOFTEXT} for the gpt2 tokenizer)")
-    prompt.add_argument("--prompt_file", default=None, help="read the prompt from this UTF-8 file")
-    p.add_argument("--num_samples", type=int, default=1, help="samples to draw (as one batch unless --stream)")
-    p.add_argument("--max_new_tokens", type=int, default=200, help="tokens to generate after the prompt")
-    p.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
-    p.add_argument("--top_k", type=_optional(int), default=200, help="keep the k most likely tokens; none: all")
-    p.add_argument("--top_p", type=_optional(float), default=None, help="nucleus sampling mass; none: off")
-    p.add_argument("--seed", type=_optional(int), default=1337, help="none: a fresh random seed")
+    prompt.add_argument("--prompt_file", default=None, help="read the prompt from this UTF-8 file (default: none)")
+    p.add_argument("--num_samples", type=int, default=1, help="samples to draw, as one batch (default: 1)")
+    p.add_argument("--max_new_tokens", type=int, default=200, help="tokens to generate after the prompt (default: 200)")
+    p.add_argument("--temperature", type=float, default=0.8, help="0 is greedy (default: 0.8)")
+    p.add_argument("--top_k", type=_optional(int), default=200,
+                   help="keep the k most likely tokens; none: all (default: 200)")
+    p.add_argument("--top_p", type=_optional(float), default=None,
+                   help="nucleus sampling mass; none: off (default: none)")
+    p.add_argument("--seed", type=_optional(int), default=1337, help="none: a fresh random seed (default: 1337)")
     p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=False,
-                   help="print tokens as they are generated; several samples are then drawn one after another "
-                        "(seeds seed, seed+1, ...)")
+                   help="print tokens as they are generated; several samples are then drawn one after another, "
+                        "seeded seed, seed+1, ... (default: off)")
     return p
 
 
@@ -462,9 +464,10 @@ def prepare_main(argv: list[str] | None = None, prog: str | None = None) -> int:
     from tinygrad_gpt.data import prepare
 
     ap = argparse.ArgumentParser(prog=prog or _prog("prepare"), description=prepare_main.__doc__,
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=_Formatter)
     ap.add_argument("--data", default=None, help="UTF-8 text file or folder of .txt files (default: Shakespeare)")
-    ap.add_argument("--tokenizer", choices=["char", "gpt2"], default="char", help="character-level or GPT-2's BPE")
+    ap.add_argument("--tokenizer", choices=["char", "gpt2"], default="char",
+                    help="character-level or GPT-2's BPE (default: char)")
     ap.add_argument("--out_dir", default=None,
                     help="cache folder for prepared data (default: ~/.cache/tinygrad_gpt/data)")
     args = ap.parse_args(argv)
