@@ -372,7 +372,7 @@ def sample_parser(prog: str = "tinygrad-gpt sample") -> argparse.ArgumentParser:
     p.add_argument("--top_p", type=_optional(float), default=None,
                    help="nucleus sampling mass; none: off (default: none)")
     p.add_argument("--seed", type=_optional(int), default=1337, help="none: a fresh random seed (default: 1337)")
-    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=False,
+    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,  # None: no "(default: False)"
                    help="print tokens as they are generated; several samples are then drawn one after another, "
                         "seeded seed, seed+1, ... (default: off)")
     return p

@@ -524,3 +524,15 @@ def test_parse_duration(text, seconds):
 def test_parse_duration_refuses(text):
     with pytest.raises(ValueError, match="expected a duration"):
         T.parse_duration(text)
+
+
+@pytest.mark.parametrize("target", ["folder", "file"])
+def test_resume_from_a_checkpoint_path_continues_beside_it(corpus, tmp_path, target):
+    out = tmp_path / "run"
+    T.fit(config(corpus, out, max_iters=2))
+    path = out if target == "folder" else out / "ckpt.safetensors"
+    assert T.resume_path(T.TrainConfig(resume=str(path))) == out / "ckpt.safetensors"
+    result = T.fit(T.TrainConfig(resume=str(path), max_iters=4, progress=False, plot=False, sample_tokens=0))
+    assert result["iters"] == 4 and result["checkpoint"] == str(out / "ckpt.safetensors")
+    assert load_checkpoint(out / "ckpt.safetensors")[2]["iter"] == 4
+    assert [i for i, _ in losses(out)] == [0, 1, 2, 3]
