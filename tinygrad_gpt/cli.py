@@ -15,6 +15,7 @@ import dataclasses
 import json
 import shlex
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,21 @@ from tinygrad_gpt.train import TrainConfig, TrainingDiverged, fit, parse_duratio
 # ---- train: flags -------------------------------------------------------------------------------
 GROUPS = ("model", "data", "optimization", "evaluation and logging", "system")
 _BABY = PRESETS["baby"]
-_RESUME_HELP = ("continue a run exactly (model, optimizer, schedule horizon, data order): bare, from "
-                "out_dir/ckpt.safetensors; or give a checkpoint file or folder. Only the run's length "
-                "(--max_iters, --max_time, --lr_decay_iters), evaluation, logging and device may change; "
-                "a changed model or optimizer flag is an error. Past the old horizon the LR stays at "
-                "min_lr unless --lr_decay_iters is given")
+_RESUME_HELP = "continue a run exactly: bare, out_dir/ckpt.safetensors; or a checkpoint file or folder (see below)"
+EPILOG = [
+    "Booleans are bare flags with --no- forms (--no-progress). --config FILE takes a JSON object of the same "
+    "names; the flags on the command line override it.",
+    "Resume: a resumed run continues exactly as if it had never stopped. It keeps the checkpoint's model, "
+    "optimizer state, data order and LR schedule, the schedule's horizon included. Only the run's length "
+    "(--max_iters, --max_time, --lr_decay_iters), evaluation, logging, --out_dir and --device may change; a "
+    "changed model or optimizer flag is an error that names it. Past the old horizon a larger --max_iters "
+    "continues at the schedule's end value (min_lr), unless --lr_decay_iters stretches the cosine to a new "
+    "horizon; the run says which in one line.",
+    "Ctrl-C finishes the step, writes the checkpoint, prints the command that resumes it and exits with status "
+    "130; a second Ctrl-C aborts at once (130), leaving the last checkpoint as it was. Exit status 1: the loss "
+    "became NaN or infinite (caught within --log_interval steps, before a checkpoint holds it); 2: bad flags or "
+    "data, or a missing extra.",
+]
 
 # name: (group, description, default shown or None to show the dataclass default)
 TRAIN_FLAGS: dict[str, tuple[str, str, str | None]] = {
@@ -147,8 +158,7 @@ def train_parser(prog: str = "tinygrad-gpt train") -> argparse.ArgumentParser:
         prog=prog, formatter_class=_Formatter, allow_abbrev=False,  # --max_iter is an error, not --max_iters
         description="Train a GPT. With no flags: the character-level `baby` GPT on the embedded Shakespeare "
                     "plays, on the CPU\n(2000 iterations, val loss about 1.9 in about 2 minutes).",
-        epilog="Booleans are bare flags with --no- forms (--no-progress). --config FILE takes a JSON object of "
-               "the same\nnames; flags given on the command line override it.")
+        epilog="\n\n".join(textwrap.fill(paragraph, 108) for paragraph in EPILOG))
     presets = "\n".join("  " + describe_preset(n, 80 if n == "baby" else None) for n in PRESETS)
     groups = {g: p.add_argument_group(g) for g in GROUPS}
     groups["model"].description = (f"presets (baby with the Shakespeare char vocabulary of 80, the others with "

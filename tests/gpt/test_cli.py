@@ -337,6 +337,11 @@ def test_help_describes_every_flag_in_groups_and_lists_the_presets(env):
     assert "--max_iters MAX_ITERS         optimizer steps of the run (default: 2000)" in text
     assert "--log_interval LOG_INTERVAL   read the loss back and log it every this many steps (default: 10)" in text
     assert "--progress, --no-progress" in text and "--resume [CKPT]" in text
+    # the resume rules, stated (the epilog is wrapped: compare without line breaks)
+    flat = " ".join(text.split())
+    assert "It keeps the checkpoint's model, optimizer state, data order and LR schedule" in flat
+    assert "a larger --max_iters continues at the schedule's end value (min_lr), unless --lr_decay_iters" in flat
+    assert "a changed model or optimizer flag is an error that names it" in flat
 
 
 def test_tinygrad_gpt_commands(env, capsys):
