@@ -11,16 +11,15 @@ layers from `nn`, gradients from `engine`.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-# Let `python examples/mlp_digits.py` work from a clone without `pip install -e .`.
-if importlib.util.find_spec("nn") is None or importlib.util.find_spec("engine") is None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+if (ROOT / "nn").is_dir():  # the code of the clone this example is in, installed or not
+    sys.path.insert(0, str(ROOT))
 
 from tqdm import tqdm  # noqa: E402
 
@@ -28,10 +27,12 @@ import engine  # noqa: E402
 import engine.functional as F  # noqa: E402
 import nn  # noqa: E402
 from engine import Tensor, no_grad  # noqa: E402
+from tinygrad_gpt.extras import MissingExtra, require  # noqa: E402
 
 
 def load_data(seed: int):
     """Pixels scaled to [0, 1], flattened to 64 features; a stratified 80/20 train/test split."""
+    require("sklearn", "examples", "examples/mlp_digits.py")  # one line naming the extra, not a traceback
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -108,4 +109,8 @@ def main(argv: list[str] | None = None) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except MissingExtra as e:
+        print(e, file=sys.stderr)
+        sys.exit(2)

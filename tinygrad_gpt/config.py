@@ -61,6 +61,33 @@ class GPTConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def num_parameters(self, exclude_positions: bool = False) -> int:
+        """Parameters of the GPT this config builds, counted without building it (tied head once).
+
+        >>> GPTConfig.from_preset("gpt2").num_parameters()
+        124439808
+        """
+        c, b = self.n_embd, int(self.bias)
+        per_layer = 12 * c * c + (2 + 2 * b) * c + b * (3 * c + c + 4 * c + c)  # 2 LayerNorms, attention, MLP
+        n = self.n_layer * per_layer + (1 + b) * c + self.vocab_size * c  # blocks, ln_f, wte
+        if self.pos_encoding == "learned" and not exclude_positions:
+            n += self.block_size * c
+        if not self.tie_weights:
+            n += self.vocab_size * c
+        return n
+
+
+def describe_preset(name: str, vocab_size: int | None = None) -> str:
+    """One line: the preset's parameters, layers, width and context.
+
+    >>> describe_preset("gpt2")
+    'gpt2: 124M params, 12 layers, 768 wide, context 1024'
+    """
+    cfg = GPTConfig.from_preset(name, **({"vocab_size": vocab_size} if vocab_size else {}))
+    n = cfg.num_parameters()
+    size = f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M" if n >= 1e7 else f"{n / 1e6:.1f}M"
+    return f"{name}: {size} params, {cfg.n_layer} layers, {cfg.n_embd} wide, context {cfg.block_size}"
+
 
 def _gpt3(n_layer: int, n_embd: int, n_head: int) -> dict:
     # GPT-3 paper, Table 2.1; context 2048; dense and locally banded layers alternate.

@@ -128,6 +128,7 @@ class GPT(nn.Module):
         stop_token: int | None = None,
         use_cache: bool = True,
         vocab_limit: int | None = None,
+        callback=None,
     ) -> np.ndarray:
         """Sample ``max_new_tokens`` after the prompt ``idx`` (B, T); returns (B, T + new) ids.
 
@@ -136,7 +137,8 @@ class GPT(nn.Module):
         then refilled from the cropped context, so results equal the no-cache path).
         ``temperature=0`` is greedy. Stops early once every row has produced ``stop_token``.
         ``vocab_limit`` samples only ids below it: a tokenizer smaller than a vocabulary padded
-        for speed (50257 in 50304) cannot decode the others.
+        for speed (50257 in 50304) cannot decode the others. ``callback(ids)`` gets each step's
+        new ids (B,) as they are drawn, for streaming.
 
         >>> m = GPT(GPTConfig.from_preset("baby", vocab_size=65), seed=0)
         >>> m.generate(np.zeros((1, 3), dtype=np.int64), 5, temperature=0).shape
@@ -172,6 +174,8 @@ class GPT(nn.Module):
                     logits = logits[:, :vocab_limit]
                     nxt = sample_next(logits, temperature, top_k, top_p, rng)
                     idx = np.concatenate([idx, nxt[:, None]], axis=1)
+                    if callback is not None:
+                        callback(nxt)
                     if stop_token is not None:
                         stopped |= nxt == stop_token
                         if stopped.all():

@@ -1,16 +1,27 @@
-"""The training loop behind ``examples/train_gpt.py``: data, model, AdamW, cosine LR,
-eval, atomic checkpoints with exact resume, JSONL logs, a loss plot and a final sample.
+"""The training loop in pieces you can call from your own loop:
+
+- ``setup(cfg)`` builds a :class:`Run`: data, model, AdamW, the cosine schedule, and with
+  ``cfg.resume`` everything restored from a checkpoint;
+- ``train_step(model, optimizer, batches, ...)`` takes one optimizer step and returns the loss
+  on the device, unread (reading it waits for the GPU);
+- ``evaluate(model, data, ...)`` gives the mean train and val losses;
+- ``fit(cfg)`` runs them: logs, atomic checkpoints, Ctrl-C, a time budget, a plot and a sample.
+
+The command line (``tinygrad-gpt train``, examples/train_gpt.py) is :mod:`tinygrad_gpt.cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
+import io
 import json
 import math
+import os
+import re
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +35,37 @@ from engine import Tensor, no_grad
 from engine.backend import get_xp, set_tf32, to_device
 from tinygrad_gpt.checkpoint import load_checkpoint, save_checkpoint
 from tinygrad_gpt.config import PRESETS, GPTConfig
-from tinygrad_gpt.data import prepare
+from tinygrad_gpt.data import BatchLoader, PreparedData, prepare
+from tinygrad_gpt.extras import MissingExtra, require
 from tinygrad_gpt.model import GPT
+
+
+def parse_duration(text: str | float) -> float:
+    """Seconds in a duration: a number of seconds, or ``"90s"``, ``"2m"``, ``"1.5h"``, ``"1h30m"``.
+
+    >>> parse_duration("2m"), parse_duration("1h30m"), parse_duration("45"), parse_duration(7)
+    (120.0, 5400.0, 45.0, 7.0)
+    """
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    s = str(text).strip().lower()
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)([hms]?)", s)
+    units = [u for _, u in parts]
+    if (not parts or "".join(n + u for n, u in parts) != s or ("" in units and len(parts) > 1)
+            or len(set(units)) != len(units)):
+        raise ValueError(f"expected a duration such as 90, 90s, 2m, 1.5h or 1h30m, got {text!r}")
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
+    return sum(float(n) * scale[u] for n, u in parts)
 
 
 @dataclass
 class TrainConfig:
-    """Everything about a run except the model's shape. Defaults: the CPU Shakespeare run."""
+    """Everything about a run except the model's shape. Defaults: the CPU Shakespeare run.
+
+    On resume (``resume=True`` or a checkpoint path) the checkpoint's values are kept; only the
+    fields you give (for a config built in code: those that differ from these defaults) count, and
+    only the run's length, logging and device may change (:data:`RUN_SETTINGS`).
+    """
 
     preset: str = "baby"
     data: str | None = None  # None: the embedded Shakespeare plays
@@ -42,21 +77,23 @@ class TrainConfig:
     batch_size: int = 12
     grad_accum: int = 1
     max_iters: int = 2000
+    max_time: float | None = None  # seconds (or "2m", "1h30m"): stop, evaluate and checkpoint then
     lr: float = 1e-3
     min_lr: float = 1e-4
     warmup_iters: int = 100
-    lr_decay_iters: int | None = None  # default: max_iters
+    lr_decay_iters: int | None = None  # default: max_iters of the first run
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.99
     grad_clip: float = 1.0
     eval_interval: int = 250
     eval_iters: int = 20
+    log_interval: int = 10  # the loss is read back from the device every this many steps
     seed: int = 1337
-    resume: bool = False
+    resume: bool | str = False  # True: out_dir/ckpt.safetensors; or a checkpoint file or folder
     sample_tokens: int = 300
     progress: bool = True
-    plot: bool = True
+    plot: bool = True  # when matplotlib is installed (the examples extra)
     model: dict[str, Any] = field(default_factory=dict)  # GPTConfig overrides
 
     def __post_init__(self):
@@ -68,96 +105,228 @@ class TrainConfig:
             # float16 means mixed precision: float32 master weights and optimizer state, float16
             # matmuls (engine.autocast) and dynamic loss scaling. NumPy/CuPy have no bfloat16.
             raise ValueError(f"dtype must be float32, float64 or float16 (mixed precision), got {self.dtype!r}")
-        for name in ("batch_size", "grad_accum", "eval_interval", "eval_iters"):
+        for name in ("batch_size", "grad_accum", "eval_interval", "eval_iters", "log_interval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_iters < 0:
             raise ValueError(f"max_iters must be >= 0, got {self.max_iters}")
+        if self.max_time is not None:
+            self.max_time = parse_duration(self.max_time)
+            if not self.max_time > 0:
+                raise ValueError(f"max_time must be > 0, got {self.max_time}")
+
+
+# Fields a resumed run may change; every other one (and the model) is the checkpoint's.
+RUN_SETTINGS = ("max_iters", "max_time", "lr_decay_iters", "eval_interval", "eval_iters", "log_interval",
+                "sample_tokens", "progress", "plot", "device", "tf32", "out_dir", "resume")
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-# ---- command line -------------------------------------------------------------------------------
-def _parse_value(text: str, default: Any, optional: bool = False):
-    """Turn a flag's text into the type of ``default``; "none" is None for ``optional`` fields."""
-    if isinstance(default, bool):
-        if text.lower() in ("1", "true", "yes"):
-            return True
-        if text.lower() in ("0", "false", "no"):
-            return False
-        raise ValueError(f"expected true/false, got {text!r}")
-    if optional and text.lower() == "none":
-        return None
-    for cast in (int, float):
-        if isinstance(default, cast):
-            return cast(text)
-    return text
+def given_fields(cfg: TrainConfig) -> set[str]:
+    """The fields the user set: the command line records them; in code, those that differ from
+    the defaults. The model overrides in ``cfg.model`` are always given."""
+    given = getattr(cfg, "_given", None)
+    if given is not None:
+        return set(given)
+    return {f.name for f in dataclasses.fields(cfg)
+            if f.name != "model" and f.default is not dataclasses.MISSING and getattr(cfg, f.name) != f.default}
 
 
-def _typed_default(f: dataclasses.Field, default: Any) -> tuple[Any, bool]:
-    """A value of the field's type (its default, or for a None default one read off the annotation,
-    so that ``--data 2024`` stays a path and ``--lr_decay_iters 50`` an int), and whether None is allowed."""
-    annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-    optional = default is None or "None" in annotation
-    if default is None:
-        default = {"int": 0, "float": 0.0, "bool": False}.get(annotation.split("|")[0].strip(), "")
-    return default, optional
+def resume_path(cfg: TrainConfig) -> Path:
+    """The checkpoint ``cfg.resume`` names: out_dir's ckpt.safetensors, or the file or folder given."""
+    if isinstance(cfg.resume, str):
+        path = Path(cfg.resume)
+        return path / "ckpt.safetensors" if path.is_dir() else path
+    return Path(cfg.out_dir) / "ckpt.safetensors"
 
 
-def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    """Flags for every TrainConfig and GPTConfig field (``--key=value`` or ``--key value``),
-    plus ``--config FILE`` (JSON of the same keys, overridden by later flags).
+def _resumed_config(cfg: TrainConfig, info: dict[str, Any], path: Path) -> tuple[TrainConfig, list[str]]:
+    """The checkpoint's config with the run settings the user gave; a changed model or run identity
+    (data, seed, optimizer, ...) is an error naming the flag. Also one line on the LR schedule."""
+    saved, saved_model, given = info["train_config"], info["model_config"], given_fields(cfg)
+    advice = "a resumed run keeps its checkpoint's settings; drop the flag, or start a new run with another --out_dir"
+    for name in sorted(given - set(RUN_SETTINGS)):
+        mine, theirs = getattr(cfg, name), saved.get(name)
+        if name == "data" and mine and theirs:
+            mine, theirs = Path(mine).resolve(), Path(theirs).resolve()
+        if mine != theirs:
+            raise ValueError(f"--{name} {mine} differs from the checkpoint's {theirs} ({path}): {advice}")
+    for name, value in sorted(cfg.model.items()):
+        if saved_model.get(name) != value:
+            raise ValueError(f"--{name} {value} differs from the checkpoint's model ({name} {saved_model.get(name)}, "
+                             f"{path}): {advice}")
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    kw = {k: v for k, v in saved.items() if k in names}
+    kw.update({k: getattr(cfg, k) for k in given & set(RUN_SETTINGS)})
+    kw["resume"] = cfg.resume
+    if "out_dir" not in given:
+        kw["out_dir"] = str(path.parent)
+    horizon = saved.get("lr_decay_iters") or saved["max_iters"]  # None in checkpoints of older versions
+    notes = []
+    if "lr_decay_iters" in given and cfg.lr_decay_iters is not None and cfg.lr_decay_iters != horizon:
+        notes.append(f"resume: the LR schedule now decays to min_lr at iteration {cfg.lr_decay_iters} "
+                     f"(it did at {horizon})")
+    else:
+        kw["lr_decay_iters"] = horizon
+        if kw["max_iters"] > max(horizon, info["iter"]):
+            notes.append(f"resume: the LR schedule ended at iteration {horizon}; the LR stays at min_lr "
+                         f"{kw['min_lr']:g} up to {kw['max_iters']} (give --lr_decay_iters to stretch the cosine)")
+    return TrainConfig(**kw), notes
 
-    >>> parse_args(["--max_iters=10", "--n_layer", "2"]).model
-    {'n_layer': 2}
+
+# ---- the pieces ---------------------------------------------------------------------------------
+@dataclass
+class Run:
+    """What :func:`setup` builds: all that :func:`fit` uses, ready for a loop of your own."""
+
+    cfg: TrainConfig
+    model_cfg: GPTConfig
+    data: PreparedData
+    tokenizer: Any
+    model: GPT
+    optimizer: nn.optim.AdamW
+    schedule: nn.optim.CosineWithWarmup
+    scaler: nn.amp.GradScaler
+    loader: BatchLoader  # the training batches, an iterator of (x, y)
+    start_iter: int = 0
+    best_val: float = math.inf
+    resumed_from: Path | None = None
+    notes: list[str] = field(default_factory=list)  # how a resume was resolved, to print
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.cfg.out_dir)
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out_dir / "ckpt.safetensors"
+
+    def checkpoint(self, it: int, path: Path | None = None) -> Path:
+        """Write everything needed to resume exactly at iteration ``it`` (atomically)."""
+        info = {
+            "iter": it, "best_val": self.best_val, "train_config": dataclasses.asdict(self.cfg),
+            "model_config": self.model_cfg.to_dict(), "tokenizer": self.tokenizer.to_dict(),
+            "loader": self.loader.state_dict(), "engine_rng": engine.rng.get_state(),
+            "scaler": self.scaler.state_dict(),
+        }
+        return save_checkpoint(path or self.ckpt_path, self.model, self.optimizer, info)
+
+
+def setup(cfg: TrainConfig) -> Run:
+    """Data, model, optimizer, schedule and batches for ``cfg``; with ``cfg.resume``, as the checkpoint left them.
+
+    >>> run = setup(TrainConfig(max_iters=2, model={"n_layer": 1}))  # doctest: +SKIP
+    >>> loss = train_step(run.model, run.optimizer, run.loader)  # doctest: +SKIP
     """
-    train_fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name != "model"}
-    model_fields = {f.name: f for f in dataclasses.fields(GPTConfig)}
-    p = argparse.ArgumentParser(
-        prog="train_gpt.py", description="Train a GPT. Any TrainConfig or GPTConfig field is a flag.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        allow_abbrev=False,  # a mistyped flag (--max_iter) is an error, not a silent prefix match
-    )
-    p.add_argument("--config", help="JSON file of field: value overrides")
-    for name, f in train_fields.items():
-        default = f.default if f.default is not dataclasses.MISSING else None
-        p.add_argument(f"--{name}", default=None, help=f"default {default!r}")
-    for name in model_fields:
-        p.add_argument(f"--{name}", default=None, help="model field (default from the preset)")
-    args = p.parse_args(argv)
-    values: dict[str, Any] = {}
-    if args.config:
-        path = Path(args.config)
+    if cfg.plot and "plot" in given_fields(cfg):
+        require("matplotlib", "examples", "--plot")  # asked for: fail now, not after training
+    if cfg.device == "gpu" and "cupy" not in sys.modules:
+        set_tf32(cfg.tf32)
+    get_xp(cfg.device)  # fails at once, with install help, when the GPU is missing
+    info, notes, path = None, [], None
+    if cfg.resume:
+        path = resume_path(cfg)
         if not path.is_file():
-            p.error(f"--config file {path} not found")
-        try:
-            values.update(json.loads(path.read_text()))
-        except json.JSONDecodeError as e:
-            p.error(f"--config {path} is not valid JSON: {e}")
-    for name, text in vars(args).items():
-        if name != "config" and text is not None:
-            values[name] = text
-    train_kw: dict[str, Any] = {}
-    model_kw: dict[str, Any] = {}
-    defaults = TrainConfig()
-    preset_defaults = GPTConfig()
-    for name, value in values.items():
-        if name in train_fields:
-            target, (default, optional) = train_kw, _typed_default(train_fields[name], getattr(defaults, name))
-        elif name in model_fields:
-            target, (default, optional) = model_kw, _typed_default(model_fields[name], getattr(preset_defaults, name))
-        else:
-            p.error(f"unknown field {name!r} in --config")
-        try:
-            target[name] = _parse_value(value, default, optional) if isinstance(value, str) else value
-        except ValueError as e:
-            p.error(f"--{name}: {e}")
+            raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+        model_sd, optim_sd, info = load_checkpoint(path)
+        cfg, notes = _resumed_config(cfg, info, path)
+    else:  # what a resume keeps: the schedule's horizon, and the data wherever it is resumed from
+        horizon = cfg.max_iters if cfg.lr_decay_iters is None else cfg.lr_decay_iters
+        cfg = dataclasses.replace(cfg, lr_decay_iters=horizon, data=str(Path(cfg.data).resolve()) if cfg.data else None)
+
+    data = prepare(cfg.data, cfg.tokenizer)
+    if info:
+        model_cfg = GPTConfig(**info["model_config"])
+    else:
+        model_cfg = GPTConfig.from_preset(cfg.preset, **{"vocab_size": data.vocab_size, **cfg.model})
+    if model_cfg.vocab_size < data.vocab_size:
+        raise ValueError(f"vocab_size {model_cfg.vocab_size} is smaller than the tokenizer's {data.vocab_size}")
+    loader = data.loader("train", model_cfg.block_size, cfg.batch_size, seed=cfg.seed)
+    data.loader("val", model_cfg.block_size, cfg.batch_size)  # fails early when val is shorter than a block
+
+    engine.manual_seed(cfg.seed)
+    mixed = cfg.dtype == "float16"
+    model = GPT(model_cfg, seed=cfg.seed).astype("float32" if mixed else cfg.dtype).to(cfg.device)
+    optimizer = model.optimizer(cfg.lr, cfg.weight_decay, betas=(cfg.beta1, cfg.beta2))
+    schedule = nn.optim.CosineWithWarmup(optimizer, cfg.lr, cfg.min_lr, cfg.warmup_iters, cfg.lr_decay_iters)
+    run = Run(cfg, model_cfg, data, data.tokenizer(), model, optimizer, schedule, nn.amp.GradScaler(enabled=mixed),
+              loader, resumed_from=path, notes=notes)
+    if info:
+        model.load_state_dict(model_sd)
+        optimizer.load_state_dict(optim_sd)
+        loader.load_state_dict(info["loader"])
+        run.scaler.load_state_dict(info.get("scaler", run.scaler.state_dict()))
+        engine.rng.set_state(info["engine_rng"])
+        run.start_iter, run.best_val = info["iter"], info["best_val"]
+    return run
+
+
+def train_step(model: nn.Module, optimizer: nn.optim.Optimizer, batches: Iterator, *, grad_accum: int = 1,
+               grad_clip: float = 1.0, scaler: nn.amp.GradScaler | None = None, amp: bool = False,
+               device: str = "cpu") -> Tensor:
+    """One optimizer step: ``grad_accum`` micro-batches ``(x, y)`` from ``batches``, backward, clipping at
+    ``grad_clip`` (0: off), the step, zero_grad. Returns the mean loss, detached and still on the device:
+    ``.item()`` waits for the GPU, so read it every few steps, not every one.
+
+    ``amp`` runs the forward in float16 (``engine.autocast``); give it a ``scaler`` (``nn.amp.GradScaler``).
+
+    >>> run = setup(TrainConfig(model={"n_layer": 1}))  # doctest: +SKIP
+    >>> for it in range(100):  # doctest: +SKIP
+    ...     run.schedule.step(it)
+    ...     loss = train_step(run.model, run.optimizer, run.loader)
+    ...     if it % 10 == 9:
+    ...         print(it, loss.item())
+    """
+    scaled = scaler is not None and scaler.enabled
+    total = None
+    for _ in range(grad_accum):
+        x, y = next(batches)
+        with engine.autocast("float16", enabled=amp):
+            _, loss = model(to_device(x, device), to_device(y, device))
+        scaled_loss = loss * (1.0 / grad_accum) if grad_accum > 1 else loss
+        (scaler.scale(scaled_loss) if scaled else scaled_loss).backward()
+        total = loss.detach() if total is None else total + loss.detach()
+    if scaled:
+        scaler.unscale_(optimizer)
+        if grad_clip > 0 and not scaler.found_inf:
+            nn.optim.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer)  # skipped when a float16 gradient overflowed
+        scaler.update()
+    else:
+        if grad_clip > 0:
+            nn.optim.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+    optimizer.zero_grad()
+    return total * (1.0 / grad_accum) if grad_accum > 1 else total
+
+
+@no_grad()
+def evaluate(model: nn.Module, data: PreparedData, *, block_size: int, batch_size: int, iters: int, seed: int,
+             device: str = "cpu", amp: bool = False) -> dict[str, float]:
+    """Mean loss over ``iters`` batches of each split, in eval mode; the same batches for the same ``seed``.
+
+    >>> evaluate(run.model, run.data, block_size=64, batch_size=12, iters=20, seed=0)  # doctest: +SKIP
+    {'train': 1.61..., 'val': 1.79...}
+    """
+    was_training = model.training
+    model.eval()
+    out = {}
     try:
-        return TrainConfig(**train_kw, model=model_kw)
-    except ValueError as e:
-        p.error(str(e))
+        for split in ("train", "val"):
+            loader = data.loader(split, block_size, batch_size, seed=seed)
+            losses = []
+            for _ in range(iters):
+                x, y = loader.get_batch()
+                with engine.autocast("float16", enabled=amp):
+                    _, loss = model(to_device(x, device), to_device(y, device))
+                losses.append(loss.detach())
+            out[split] = float(np.mean([loss.item() for loss in losses]))  # one wait for the queue
+    finally:
+        model.train(was_training)
+    return out
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -176,26 +345,8 @@ def measure_matmul_peak(device: str = "cpu", n: int = 1024, repeats: int = 5) ->
     return 2 * n**3 / best
 
 
-@no_grad()
-def estimate_loss(model: GPT, data, cfg: TrainConfig, block_size: int) -> dict[str, float]:
-    """Mean loss over ``eval_iters`` batches per split; the same batches at every eval."""
-    model.eval()
-    out = {}
-    for split in ("train", "val"):
-        loader = data.loader(split, block_size, cfg.batch_size, seed=cfg.seed + 1)
-        losses = []
-        for _ in range(cfg.eval_iters):
-            x, y = loader.get_batch()
-            with engine.autocast("float16", enabled=cfg.dtype == "float16"):
-                _, loss = model(to_device(x, cfg.device), to_device(y, cfg.device))
-            losses.append(loss.item())
-        out[split] = float(np.mean(losses))
-    model.train()
-    return out
-
-
 class _StopFlag:
-    """SIGINT sets a flag so the loop stops at a step boundary and checkpoints; a second one aborts."""
+    """The first SIGINT sets a flag (the loop stops at the step's end and checkpoints); a second aborts."""
 
     def __init__(self):
         self.requested = False
@@ -208,7 +359,8 @@ class _StopFlag:
                 signal.signal(signal.SIGINT, self.prev)
                 raise KeyboardInterrupt
             self.requested = True
-            print("\ninterrupt: saving a checkpoint at the end of this step (Ctrl-C again to abort)", flush=True)
+            # os.write, not print: print is not reentrant, and the loop may be printing right now.
+            _write_now("\ninterrupt: finishing this step, then saving a checkpoint (Ctrl-C again to abort)\n")
 
         try:
             signal.signal(signal.SIGINT, handler)
@@ -224,6 +376,69 @@ class _StopFlag:
         return False
 
 
+def _write_now(text: str) -> None:
+    try:
+        os.write(sys.stdout.fileno(), text.encode())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # no real file behind stdout (captured)
+        try:
+            print(text, end="", flush=True)
+        except RuntimeError:  # reentrant call: the loop was printing
+            pass
+
+
+class _StepLog:
+    """Keeps each step's loss on the device and reads them all every ``log_interval`` steps (and
+    before evals and checkpoints): one wait for the GPU per interval, and a NaN is caught before
+    anything is saved. Writes log.jsonl rows and the progress line."""
+
+    def __init__(self, run: Run, file, bar, tokens_per_iter: int, flops_per_iter: float, peak: float):
+        self.run, self.file, self.bar = run, file, bar
+        self.tokens_per_iter, self.flops_per_iter, self.peak = tokens_per_iter, flops_per_iter, peak
+        self.pending: list[tuple[int, float, Tensor]] = []
+        self.first_step_s: float | None = None
+        self.restart_clock()
+
+    def restart_clock(self) -> None:
+        self.t_mark = time.perf_counter()
+
+    def add(self, it: int, lr: float, loss: Tensor) -> None:
+        self.pending.append((it, lr, loss))
+        if self.bar:
+            self.bar.update(1)
+        if (it + 1) % self.run.cfg.log_interval == 0 or self.first_step_s is None:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        values = [loss.item() for _, _, loss in self.pending]  # the first read waits for the queue
+        dt = (time.perf_counter() - self.t_mark) / len(values)
+        if self.first_step_s is None:
+            self.first_step_s = dt
+        rows = []
+        for (it, lr, _), value in zip(self.pending, values):
+            if not math.isfinite(value):
+                self.pending = []
+                self._write(rows)
+                raise TrainingDiverged(f"loss is {value} at iteration {it}; stopped without saving, "
+                                       f"the last good checkpoint is {self.run.ckpt_path}")
+            rows.append({"iter": it, "loss": value, "lr": lr, "ms": dt * 1e3, "tokens_per_s": self.tokens_per_iter / dt,
+                         "mfu": self.flops_per_iter / dt / self.peak})
+        self.pending = []
+        self._write(rows)
+        last, mean = rows[-1], sum(r["loss"] for r in rows) / len(rows)
+        if self.bar:
+            self.bar.set_postfix(loss=f"{mean:.4f}", tok_s=f"{last['tokens_per_s']:,.0f}", mfu=f"{last['mfu']:.0%}")
+        else:
+            print(f"iter {last['iter']}: loss {mean:.4f}, lr {last['lr']:.2e}, {last['ms']:.1f} ms/iter, "
+                  f"{last['tokens_per_s']:,.0f} tokens/s, mfu {last['mfu']:.1%}", flush=True)
+        self.restart_clock()
+
+    def _write(self, rows: list[dict]) -> None:
+        self.file.write("".join(json.dumps(r) + "\n" for r in rows))
+        self.file.flush()
+
+
 def _plot(log_path: Path, png: Path) -> Path | None:
     try:
         import matplotlib
@@ -231,6 +446,7 @@ def _plot(log_path: Path, png: Path) -> Path | None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        print(f"plot skipped: matplotlib is not installed ({MissingExtra.install_hint('examples')})")
         return None
     rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     steps = [r for r in rows if "loss" in r]
@@ -259,178 +475,141 @@ def _sample_start(tok) -> list[int]:
         return [0]
 
 
-# ---- the run -------------------------------------------------------------------------------------
-def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Run training as configured; returns the final figures (losses, iterations, speed)."""
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.device == "gpu" and "cupy" not in sys.modules:
-        set_tf32(cfg.tf32)
-    get_xp(cfg.device)  # fails at once, with install help, when the GPU is missing
-    ckpt_path, best_path, log_path = out_dir / "ckpt.safetensors", out_dir / "best.safetensors", out_dir / "log.jsonl"
+def _sample(run: Run) -> str:
+    start = _sample_start(run.tokenizer)
+    ids = run.model.generate(np.array([start], dtype=np.int64), run.cfg.sample_tokens, temperature=0.8, top_k=200,
+                             seed=run.cfg.seed, vocab_limit=run.tokenizer.vocab_size)
+    return run.tokenizer.decode(ids[0, len(start):].tolist())
 
-    resume_info = None
-    if cfg.resume:
-        if not ckpt_path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt_path}")
-        model_sd, optim_sd, resume_info = load_checkpoint(ckpt_path)
-        saved = resume_info["train_config"]
-        # The run's identity comes from the checkpoint; length and logging may change.
-        keep = {"max_iters", "eval_interval", "eval_iters", "progress", "plot", "sample_tokens", "resume", "device"}
-        cfg = TrainConfig(**{**saved, **{k: getattr(cfg, k) for k in keep}})
 
-    data = prepare(cfg.data, cfg.tokenizer)
-    tok = data.tokenizer()
-    if resume_info:
-        model_cfg = GPTConfig(**resume_info["model_config"])
-    else:
-        model_cfg = GPTConfig.from_preset(cfg.preset, **{"vocab_size": data.vocab_size, **cfg.model})
-    if model_cfg.vocab_size < data.vocab_size:
-        raise ValueError(f"vocab_size {model_cfg.vocab_size} is smaller than the tokenizer's {data.vocab_size}")
-    block = model_cfg.block_size
-    train_loader = data.loader("train", block, cfg.batch_size, seed=cfg.seed)
-    data.loader("val", block, cfg.batch_size)  # fails early when val is shorter than a block
-
-    engine.manual_seed(cfg.seed)
-    mixed = cfg.dtype == "float16"
-    model = GPT(model_cfg, seed=cfg.seed).astype("float32" if mixed else cfg.dtype).to(cfg.device)
-    scaler = nn.amp.GradScaler(enabled=mixed)
-    autocast = engine.autocast("float16", enabled=mixed)
-    optimizer = model.optimizer(cfg.lr, cfg.weight_decay, betas=(cfg.beta1, cfg.beta2))
-    schedule = nn.optim.CosineWithWarmup(optimizer, cfg.lr, cfg.min_lr, cfg.warmup_iters,
-                                         cfg.lr_decay_iters or cfg.max_iters)
-    start_iter, best_val = 0, math.inf
-    if resume_info:
-        model.load_state_dict(model_sd)
-        optimizer.load_state_dict(optim_sd)
-        train_loader.load_state_dict(resume_info["loader"])
-        scaler.load_state_dict(resume_info.get("scaler", scaler.state_dict()))
-        engine.rng.set_state(resume_info["engine_rng"])
-        start_iter, best_val = resume_info["iter"], resume_info["best_val"]
-        print(f"resumed from {ckpt_path} at iteration {start_iter}")
-    elif log_path.exists():
-        log_path.unlink()  # a fresh run starts a fresh log
-
-    n_params = model.num_parameters(exclude=("transformer.wpe.weight",))
-    tokens_per_iter = cfg.batch_size * cfg.grad_accum * block
-    peak = measure_matmul_peak(cfg.device)
-    flops_per_iter = model.estimate_flops_per_token() * tokens_per_iter
-    print(f"model: {cfg.preset} {model_cfg.n_layer}L {model_cfg.n_head}H {model_cfg.n_embd}C block {block}, "
-          f"{n_params / 1e6:.2f}M params, vocab {model_cfg.vocab_size} ({tok.name})")
-    print(f"data: {data.train.n_tokens:,} train / {data.val.n_tokens:,} val tokens; "
+def _print_header(run: Run, tokens_per_iter: int, peak: float) -> None:
+    cfg, m = run.cfg, run.model_cfg
+    n_params = run.model.num_parameters(exclude=("transformer.wpe.weight",))
+    if run.resumed_from:
+        print(f"resumed from {run.resumed_from} at iteration {run.start_iter}")
+    for note in run.notes:
+        print(note)
+    print(f"model: {cfg.preset} {m.n_layer}L {m.n_head}H {m.n_embd}C block {m.block_size}, "
+          f"{n_params / 1e6:.2f}M params, vocab {m.vocab_size} ({run.tokenizer.name})")
+    print(f"data: {run.data.train.n_tokens:,} train / {run.data.val.n_tokens:,} val tokens; "
           f"{tokens_per_iter} tokens/iter on {cfg.device}; matmul peak {peak / 1e9:.0f} GFLOP/s")
     if cfg.device == "cpu":
         print(f"ops: {engine.kernels.describe()}")
 
-    def checkpoint(it: int, path: Path = ckpt_path) -> None:
-        info = {
-            "iter": it, "best_val": best_val, "train_config": dataclasses.asdict(cfg),
-            "model_config": model_cfg.to_dict(), "tokenizer": tok.to_dict(),
-            "loader": train_loader.state_dict(), "engine_rng": engine.rng.get_state(),
-            "scaler": scaler.state_dict(),
-        }
-        save_checkpoint(path, model, optimizer, info)
 
+# ---- the run -------------------------------------------------------------------------------------
+def fit(cfg: TrainConfig) -> dict[str, Any]:
+    """Train as configured. Returns the figures: ``stopped`` is "max_iters", "max_time" or
+    "interrupt" (Ctrl-C: checkpointed, and the losses are those of the last eval, at ``eval_iter``).
+
+    Evaluates every ``eval_interval`` iterations and at the end, writing out_dir/ckpt.safetensors
+    then (and best.safetensors at a new best val loss). Raises :class:`TrainingDiverged` on a
+    non-finite loss, within ``log_interval`` steps and before any checkpoint holds it.
+
+    >>> fit(TrainConfig(max_iters=200, max_time="1m", progress=False))["val_loss"]  # doctest: +SKIP
+    2.31...
+    """
+    run = setup(cfg)
+    cfg = run.cfg
+    run.out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run.out_dir / "log.jsonl"
+    if not run.resumed_from and log_path.exists():
+        log_path.unlink()  # a fresh run starts a fresh log
+    tokens_per_iter = cfg.batch_size * cfg.grad_accum * run.model_cfg.block_size
+    peak = measure_matmul_peak(cfg.device)
+    _print_header(run, tokens_per_iter, peak)
     bar = None
     if cfg.progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.max_iters, initial=start_iter, dynamic_ncols=True, desc="train")
-    last = {"train": math.nan, "val": math.nan}
-    it = start_iter
-    t_run = time.perf_counter()
-    tokens_done = 0
-    with _StopFlag() as stop, open(log_path, "a") as log:
-        while True:
-            if it % cfg.eval_interval == 0 or it == cfg.max_iters:
-                last = estimate_loss(model, data, cfg, block)
-                log.write(json.dumps({"iter": it, "train_loss": last["train"], "val_loss": last["val"]}) + "\n")
-                log.flush()
-                msg = f"iter {it}: train loss {last['train']:.4f}, val loss {last['val']:.4f}"
-                (bar.write if bar else print)(msg)
-                if not math.isfinite(last["val"]):
-                    raise TrainingDiverged(f"validation loss is {last['val']} at iteration {it}; "
-                                           f"the last good checkpoint is {ckpt_path}")
-                if last["val"] < best_val:
-                    best_val = last["val"]
-                    if it > 0:
-                        checkpoint(it, best_path)
-                if it > start_iter or not resume_info:
-                    checkpoint(it)
-            if it >= cfg.max_iters:
-                break
-            if stop.requested:
-                checkpoint(it)
-                (bar.write if bar else print)(f"stopped at iteration {it}; resume with --resume")
-                break
-
-            t0 = time.perf_counter()
-            lr = schedule.step(it)
-            loss_sum = 0.0
-            for _ in range(cfg.grad_accum):
-                x, y = train_loader.get_batch()
-                with autocast:
-                    _, loss = model(to_device(x, cfg.device), to_device(y, cfg.device))
-                scaler.scale(loss * (1.0 / cfg.grad_accum)).backward()
-                loss_sum += loss.item()
-            loss_value = loss_sum / cfg.grad_accum
-            if not math.isfinite(loss_value):
-                raise TrainingDiverged(f"loss is {loss_value} at iteration {it}; stopped without saving, "
-                                       f"the last good checkpoint is {ckpt_path}")
-            scaler.unscale_(optimizer)
-            if cfg.grad_clip > 0 and not scaler.found_inf:
-                nn.optim.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)  # skipped when a float16 gradient overflowed
-            scaler.update()
-            optimizer.zero_grad()
-            dt = time.perf_counter() - t0
-            tokens_done += tokens_per_iter
-            tps = tokens_per_iter / dt
-            mfu = flops_per_iter / dt / peak
-            log.write(json.dumps({"iter": it, "loss": loss_value, "lr": lr, "ms": dt * 1e3,
-                                  "tokens_per_s": tps, "mfu": mfu}) + "\n")
-            it += 1
-            if bar:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tps:,.0f}", mfu=f"{mfu:.0%}")
+        bar = tqdm(total=cfg.max_iters, initial=run.start_iter, dynamic_ncols=True, desc="train")
+    with _StopFlag() as stop, open(log_path, "a") as file:
+        log = _StepLog(run, file, bar, tokens_per_iter, run.model.estimate_flops_per_token() * tokens_per_iter, peak)
+        budget = f", at most {cfg.max_time:g} s" if cfg.max_time else ""
+        print(f"training: iterations {run.start_iter} to {cfg.max_iters}{budget}; Ctrl-C stops with a checkpoint",
+              flush=True)
+        t_run = time.perf_counter()
+        it, stopped, last = _loop(run, log, stop, t_run, say=bar.write if bar else print)
     if bar:
         bar.close()
     elapsed = time.perf_counter() - t_run
-
-    plot = _plot(log_path, out_dir / "loss.png") if cfg.plot else None
-    sample = ""
-    if cfg.sample_tokens > 0:
-        start = _sample_start(tok)
-        ids = model.generate(np.array([start], dtype=np.int64), cfg.sample_tokens, temperature=0.8, top_k=200,
-                             seed=cfg.seed, vocab_limit=tok.vocab_size)
-        sample = tok.decode(ids[0, len(start):].tolist())
-        print("---- sample ----")
-        print(sample)
-        print("----------------")
-    results = {"iters": it, "train_loss": last["train"], "val_loss": last["val"], "best_val_loss": best_val,
-               "seconds": elapsed, "tokens_per_s": tokens_done / elapsed if elapsed > 0 else 0.0,
-               "checkpoint": str(ckpt_path), "log": str(log_path), "plot": str(plot) if plot else None}
-    print(f"done: {it} iterations in {elapsed:.1f} s ({results['tokens_per_s']:,.0f} tokens/s); "
-          f"final train loss {last['train']:.4f}, val loss {last['val']:.4f} (best {best_val:.4f}); "
-          f"checkpoint {ckpt_path}")
+    results = {"iters": it, "stopped": stopped, "eval_iter": last["iter"], "train_loss": last["train"],
+               "val_loss": last["val"], "best_val_loss": run.best_val, "seconds": elapsed,
+               "tokens_per_s": (it - run.start_iter) * tokens_per_iter / elapsed if elapsed > 0 else 0.0,
+               "first_step_s": log.first_step_s, "checkpoint": str(run.ckpt_path), "log": str(log_path), "plot": None}
+    _report(run, results, log_path)
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point: parse flags, train, and turn expected failures into one clear line."""
-    cfg = parse_args(argv)
-    try:
-        train(cfg)
-    except TrainingDiverged as e:
-        print(f"error: training diverged: {e}")
-        return 1
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f"error: {e}")
-        return 2
-    except KeyboardInterrupt:
-        print("aborted")
-        return 130
-    return 0
+def _loop(run: Run, log: _StepLog, stop: _StopFlag, t_run: float, say) -> tuple[int, str, dict[str, Any]]:
+    """Steps until max_iters, the time budget or Ctrl-C, evaluating and checkpointing on the way."""
+    cfg, it, stopped = run.cfg, run.start_iter, None
+    last = {"iter": None, "train": math.nan, "val": math.nan}
+    while True:
+        if it >= cfg.max_iters:
+            stopped = "max_iters"
+        elif cfg.max_time and time.perf_counter() - t_run >= cfg.max_time:
+            stopped = "max_time"
+        if it % cfg.eval_interval == 0 or stopped:
+            log.flush()  # a NaN raises here, before the checkpoint
+            last = _eval_and_checkpoint(run, it, log.file, say)
+            log.restart_clock()
+        if stopped:
+            return it, stopped, last
+        if stop.requested:
+            log.flush()
+            run.checkpoint(it)
+            return it, "interrupt", last
+        lr = run.schedule.step(it)
+        loss = train_step(run.model, run.optimizer, run.loader, grad_accum=cfg.grad_accum, grad_clip=cfg.grad_clip,
+                          scaler=run.scaler, amp=cfg.dtype == "float16", device=cfg.device)
+        log.add(it, lr, loss)
+        it += 1
 
 
-__all__ = ["Tensor", "TrainConfig", "TrainingDiverged", "main", "parse_args", "train"]
+def _report(run: Run, results: dict[str, Any], log_path: Path) -> None:
+    """The end of a run: for an interrupted one its iteration and last eval only; else the plot,
+    the sample and the final figures."""
+    cfg, it = run.cfg, results["iters"]
+    if results["stopped"] == "interrupt":
+        print(f"interrupted at iteration {it}; checkpoint written to {run.ckpt_path}")
+        if results["eval_iter"] is not None:
+            print(f"last eval (iteration {results['eval_iter']}): train loss {results['train_loss']:.4f}, "
+                  f"val loss {results['val_loss']:.4f}")
+        return
+    if cfg.plot:
+        plot = _plot(log_path, run.out_dir / "loss.png")
+        results["plot"] = str(plot) if plot else None
+    if cfg.sample_tokens > 0:
+        print("---- sample ----")
+        print(_sample(run))
+        print("----------------")
+    if results["stopped"] == "max_time":
+        print(f"stopped at iteration {it} on the time budget of {cfg.max_time:g} s")
+    print(f"done: {it} iterations in {results['seconds']:.1f} s ({results['tokens_per_s']:,.0f} tokens/s); "
+          f"final eval: train loss {results['train_loss']:.4f}, val loss {results['val_loss']:.4f} "
+          f"(best {run.best_val:.4f}); checkpoint {run.ckpt_path}")
+
+
+def _eval_and_checkpoint(run: Run, it: int, file, say) -> dict[str, Any]:
+    """Evaluate at iteration ``it``, log it, and write the checkpoints (best.safetensors at a new best)."""
+    cfg, m = run.cfg, run.model_cfg
+    losses = evaluate(run.model, run.data, block_size=m.block_size, batch_size=cfg.batch_size, iters=cfg.eval_iters,
+                      seed=cfg.seed + 1, device=cfg.device, amp=cfg.dtype == "float16")
+    file.write(json.dumps({"iter": it, "train_loss": losses["train"], "val_loss": losses["val"]}) + "\n")
+    file.flush()
+    say(f"iter {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+    if not math.isfinite(losses["val"]):
+        raise TrainingDiverged(f"validation loss is {losses['val']} at iteration {it}; "
+                               f"the last good checkpoint is {run.ckpt_path}")
+    if losses["val"] < run.best_val:
+        run.best_val = losses["val"]
+        if it > 0:
+            run.checkpoint(it, run.out_dir / "best.safetensors")
+    if it > run.start_iter or not run.resumed_from:
+        run.checkpoint(it)
+    return {"iter": it, **losses}
+
+
+__all__ = ["RUN_SETTINGS", "Run", "TrainConfig", "TrainingDiverged", "evaluate", "fit", "given_fields",
+           "parse_duration", "resume_path", "setup", "train_step"]

@@ -1,23 +1,22 @@
-"""The training loop: exact resume (with dropout, after Ctrl-C), atomic and checked checkpoints,
-divergence handling, logs and configuration checks."""
+"""The training loop: its pieces (setup, train_step, evaluate, fit), exact resume (with dropout,
+after Ctrl-C), resume rules, atomic and checked checkpoints, divergence handling, logs, the
+loss read once per log interval, the time budget and configuration checks. The command lines
+in subprocesses are tests/gpt/test_cli.py."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import engine
 import nn
+from tinygrad_gpt import cli
 from tinygrad_gpt import train as T
 from tinygrad_gpt.checkpoint import load_checkpoint, save_checkpoint
 from tinygrad_gpt.model import GPT
 
-ROOT = Path(__file__).resolve().parents[2]
 TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 30
 MODEL = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16}
 
@@ -79,11 +78,11 @@ def no_temp_files(out_dir: Path) -> bool:
 def test_resumed_run_repeats_the_uninterrupted_one_exactly(corpus, tmp_path, dropout):
     model = {**MODEL, "dropout": dropout}
     a, b = tmp_path / "a", tmp_path / "b"
-    result = T.train(config(corpus, a, model=model))
+    result = T.fit(config(corpus, a, model=model))
     assert result["iters"] == 12
-    T.train(config(corpus, b, model=model, max_iters=8))
+    T.fit(config(corpus, b, model=model, max_iters=8))
     assert load_checkpoint(b / "ckpt.safetensors")[2]["iter"] == 8
-    T.train(config(corpus, b, model=model, max_iters=12, resume=True))
+    T.fit(config(corpus, b, model=model, max_iters=12, resume=True))
     assert [i for i, _ in losses(a)] == list(range(12))
     assert losses(b) == losses(a)  # exact, iteration by iteration
     assert evals(b) == evals(a)
@@ -92,21 +91,54 @@ def test_resumed_run_repeats_the_uninterrupted_one_exactly(corpus, tmp_path, dro
 
 def test_dropout_changes_the_losses(corpus, tmp_path):
     # Guards the test above: with dropout the loss sequence depends on the restored RNG stream.
-    T.train(config(corpus, tmp_path / "a", max_iters=4))
-    T.train(config(corpus, tmp_path / "b", max_iters=4, model={**MODEL, "dropout": 0.2}))
+    T.fit(config(corpus, tmp_path / "a", max_iters=4))
+    T.fit(config(corpus, tmp_path / "b", max_iters=4, model={**MODEL, "dropout": 0.2}))
     assert losses(tmp_path / "a")[1:] != losses(tmp_path / "b")[1:]
 
 
 def test_resume_keeps_the_checkpoints_identity(corpus, tmp_path):
     out = tmp_path / "out"
-    T.train(config(corpus, out, max_iters=4))
-    # A resumed run takes its shape, data order and hyper-parameters from the checkpoint.
-    T.train(config(corpus, out, max_iters=6, resume=True, lr=1.0, seed=99, model={**MODEL, "n_layer": 3}))
+    T.fit(config(corpus, out, max_iters=4))
+    # The same settings, or only the run's length changed: fine; the identity comes from the checkpoint.
+    T.fit(T.TrainConfig(out_dir=str(out), resume=True, max_iters=6, progress=False, plot=False, sample_tokens=0))
     _, _, info = load_checkpoint(out / "ckpt.safetensors")
     assert info["iter"] == 6
     assert info["model_config"]["n_layer"] == 1
-    assert info["train_config"]["lr"] == 3e-3 and info["train_config"]["seed"] == 1337
-    assert info["train_config"]["max_iters"] == 6
+    assert info["train_config"]["lr"] == 3e-3 and info["train_config"]["batch_size"] == 4
+    assert info["train_config"]["max_iters"] == 6 and info["train_config"]["lr_decay_iters"] == 12
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(model={**MODEL, "n_layer": 3}), r"--n_layer 3 differs from the checkpoint's model \(n_layer 1"),
+    (dict(lr=1.0), r"--lr 1.0 differs from the checkpoint's 0.003"),
+    (dict(seed=99), r"--seed 99 differs from the checkpoint's 1337"),
+    (dict(preset="gpt2"), r"--preset gpt2 differs from the checkpoint's baby"),
+])
+def test_resume_refuses_a_changed_model_or_run_identity(corpus, tmp_path, change, message):
+    out = tmp_path / "out"
+    T.fit(config(corpus, out, max_iters=2))
+    with pytest.raises(ValueError, match=message):
+        T.fit(config(corpus, out, max_iters=4, resume=True, **change))
+    assert load_checkpoint(out / "ckpt.safetensors")[2]["iter"] == 2  # untouched
+
+
+def test_resume_past_the_schedules_horizon_stays_at_min_lr(corpus, tmp_path, capsys):
+    out = tmp_path / "out"
+    kw = dict(lr_decay_iters=None, warmup_iters=1, min_lr=2e-4)
+    T.fit(config(corpus, out, max_iters=5, **kw))  # the horizon is this run's max_iters, 5
+    capsys.readouterr()
+    T.fit(config(corpus, out, max_iters=8, resume=True, **kw))
+    assert "the LR stays at min_lr 0.0002 up to 8 (give --lr_decay_iters" in capsys.readouterr().out
+    lrs = {r["iter"]: r["lr"] for r in log_rows(out) if "lr" in r}
+    schedule = nn.optim.CosineWithWarmup(None, 3e-3, 2e-4, 1, 5)
+    assert [lrs[i] for i in range(5)] == [schedule.lr_at(i) for i in range(5)]
+    assert [lrs[i] for i in range(5, 8)] == [2e-4] * 3  # not a new cosine over 8 steps
+    # --lr_decay_iters given on resume stretches the cosine to it, and says so.
+    T.fit(config(corpus, out, max_iters=10, resume=True, **{**kw, "lr_decay_iters": 20}))
+    assert "the LR schedule now decays to min_lr at iteration 20 (it did at 5)" in capsys.readouterr().out
+    lrs = {r["iter"]: r["lr"] for r in log_rows(out) if "lr" in r}
+    stretched = nn.optim.CosineWithWarmup(None, 3e-3, 2e-4, 1, 20)
+    assert [lrs[i] for i in (8, 9)] == [stretched.lr_at(8), stretched.lr_at(9)]
 
 
 def _interrupt_after(monkeypatch, n_steps: int) -> None:
@@ -133,58 +165,28 @@ def _interrupt_after(monkeypatch, n_steps: int) -> None:
 def test_ctrl_c_checkpoints_and_resume_continues_exactly(corpus, tmp_path, monkeypatch, capsys, stop_at):
     a, b = tmp_path / "a", tmp_path / "b"
     model = {**MODEL, "dropout": 0.1}
-    T.train(config(corpus, a, model=model))
+    T.fit(config(corpus, a, model=model))
+    capsys.readouterr()
     with monkeypatch.context() as m:
         _interrupt_after(m, stop_at)
-        result = T.train(config(corpus, b, model=model))
-    assert result["iters"] == stop_at
-    assert f"stopped at iteration {stop_at}; resume with --resume" in capsys.readouterr().out
+        result = T.fit(config(corpus, b, model=model))
+    assert result["iters"] == stop_at and result["stopped"] == "interrupt"
+    text = capsys.readouterr().out
+    assert f"interrupted at iteration {stop_at}; checkpoint written to {b / 'ckpt.safetensors'}" in text
+    assert "done:" not in text and "final" not in text  # no final figures for a run that did not finish
+    assert f"last eval (iteration {stop_at - stop_at % 4}): train loss" in text
+    assert result["eval_iter"] == stop_at - stop_at % 4
     assert load_checkpoint(b / "ckpt.safetensors")[2]["iter"] == stop_at
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
-    T.train(config(corpus, b, model=model, resume=True))
+    T.fit(config(corpus, b, model=model, resume=True))
     assert losses(b) == losses(a)
     assert_same_weights(a / "ckpt.safetensors", b / "ckpt.safetensors")
-
-
-def test_sigint_to_a_training_process_saves_and_exits_cleanly(corpus, tmp_path):
-    out = tmp_path / "out"
-    args = [sys.executable, str(ROOT / "examples" / "train_gpt.py"), "--data", str(corpus), "--out_dir", str(out),
-            "--n_layer", "1", "--n_head", "2", "--n_embd", "16", "--block_size", "16", "--batch_size", "4",
-            "--max_iters", "100000", "--eval_interval", "100000", "--eval_iters", "1", "--progress", "false",
-            "--plot", "false", "--sample_tokens", "0"]
-    env = {**os.environ, "TINYGRAD_GPT_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if (out / "log.jsonl").is_file() and (out / "log.jsonl").read_text().count('"loss"') >= 3:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.communicate()[0]
-        proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, output
-    assert "interrupt: saving a checkpoint" in output
-    stopped = int(output.split("stopped at iteration ")[1].split(";")[0])
-    assert stopped >= 3
-    _, _, info = load_checkpoint(out / "ckpt.safetensors")
-    assert info["iter"] == stopped
-    assert [i for i, _ in losses(out)] == list(range(stopped))
-    assert no_temp_files(out)
-    result = T.train(T.TrainConfig(out_dir=str(out), resume=True, max_iters=stopped + 2, progress=False,
-                                   plot=False, sample_tokens=0))
-    assert result["iters"] == stopped + 2
-    assert [i for i, _ in losses(out)] == list(range(stopped + 2))
 
 
 # ---- checkpoints ------------------------------------------------------------------------------------
 def test_checkpoint_holds_everything_to_resume(corpus, tmp_path):
     out = tmp_path / "out"
-    T.train(config(corpus, out, max_iters=5))
+    T.fit(config(corpus, out, max_iters=5))
     assert sorted(p.name for p in out.iterdir()) == ["best.safetensors", "ckpt.safetensors", "log.jsonl"]
     sd, optim, info = load_checkpoint(out / "ckpt.safetensors")
     assert info["iter"] == 5
@@ -238,7 +240,7 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(corpus, tmp_pat
 
     monkeypatch.setattr(safetensors.numpy, "save_file", failing_save_file)
     with pytest.raises(OSError, match="No space left"):
-        T.train(config(corpus, out))
+        T.fit(config(corpus, out))
     assert calls[0] == 2  # iteration 0 saved, iteration 4 failed
     assert no_temp_files(out)
     _, _, info = load_checkpoint(out / "ckpt.safetensors")
@@ -254,7 +256,7 @@ def _flip_byte(path: Path, offset_from_end: int) -> None:
 @pytest.mark.parametrize("damage", ["flip", "truncate", "empty"])
 def test_corrupted_checkpoint_raises_a_clear_error_on_resume(corpus, tmp_path, damage):
     out = tmp_path / "out"
-    T.train(config(corpus, out, max_iters=4))
+    T.fit(config(corpus, out, max_iters=4))
     ckpt = out / "ckpt.safetensors"
     if damage == "flip":
         _flip_byte(ckpt, 100)  # inside the tensor bytes
@@ -263,21 +265,21 @@ def test_corrupted_checkpoint_raises_a_clear_error_on_resume(corpus, tmp_path, d
     else:
         ckpt.write_bytes(b"")
     with pytest.raises(ValueError, match=r"ckpt\.safetensors.*(corrupted|truncated)"):
-        T.train(config(corpus, out, max_iters=8, resume=True))
+        T.fit(config(corpus, out, max_iters=8, resume=True))
     # The command line turns it into one line and exit status 2.
-    assert T.main(["--out_dir", str(out), "--resume", "true", "--progress", "false"]) == 2
+    assert cli.train_main(["--out_dir", str(out), "--resume", "--no-progress"]) == 2
 
 
 def test_resume_of_a_file_that_is_not_a_training_checkpoint(corpus, tmp_path):
     out = tmp_path / "out"
     nn.save({"w": np.zeros(2, dtype=np.float32)}, out / "ckpt.safetensors")
     with pytest.raises(ValueError, match="not a tinygrad_gpt training checkpoint"):
-        T.train(config(corpus, out, resume=True))
+        T.fit(config(corpus, out, resume=True))
 
 
 def test_resume_without_a_checkpoint(corpus, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no checkpoint at .*ckpt\.safetensors"):
-        T.train(config(corpus, tmp_path / "empty", resume=True))
+        T.fit(config(corpus, tmp_path / "empty", resume=True))
 
 
 # ---- divergence -------------------------------------------------------------------------------------
@@ -300,7 +302,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(corpus, tmp_pa
     out = tmp_path / "out"
     _nan_loss_after(monkeypatch, 6)
     with pytest.raises(T.TrainingDiverged, match=r"loss is nan at iteration 6.*last good checkpoint is .*ckpt"):
-        T.train(config(corpus, out))
+        T.fit(config(corpus, out))
     _, _, info = load_checkpoint(out / "ckpt.safetensors")
     assert info["iter"] == 4
     assert [i for i, _ in losses(out)] == list(range(6))  # the NaN step is not logged as a loss
@@ -309,22 +311,22 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(corpus, tmp_pa
     monkeypatch.undo()
     monkeypatch.setenv("TINYGRAD_GPT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(T, "measure_matmul_peak", lambda *a, **k: 1e10)
-    assert T.train(config(corpus, out, resume=True))["iters"] == 12
+    assert T.fit(config(corpus, out, resume=True))["iters"] == 12
 
 
 def test_non_finite_loss_exits_1_from_the_command_line(corpus, tmp_path, monkeypatch, capsys):
     _nan_loss_after(monkeypatch, 2)
     argv = ["--data", str(corpus), "--out_dir", str(tmp_path / "out"), "--max_iters", "5", "--eval_iters", "1",
             "--n_layer", "1", "--n_embd", "16", "--n_head", "2", "--block_size", "16", "--batch_size", "2",
-            "--progress", "false", "--plot", "false", "--sample_tokens", "0"]
-    assert T.main(argv) == 1
+            "--no-progress", "--no-plot", "--sample_tokens", "0"]
+    assert cli.train_main(argv) == 1
     assert "error: training diverged: loss is nan at iteration 2" in capsys.readouterr().out
 
 
 # ---- logs, plot, sample -----------------------------------------------------------------------------
 def test_log_plot_and_sample(corpus, tmp_path, capsys):
     out = tmp_path / "out"
-    result = T.train(config(corpus, out, max_iters=6, plot=True, sample_tokens=30))
+    result = T.fit(config(corpus, out, max_iters=6, plot=True, sample_tokens=30))
     rows = log_rows(out)
     steps = [r for r in rows if "loss" in r]
     assert [r["iter"] for r in steps] == list(range(6))
@@ -346,13 +348,13 @@ def test_log_plot_and_sample(corpus, tmp_path, capsys):
 def test_final_sample_when_the_corpus_has_no_newline(tmp_path):
     path = tmp_path / "one_line.txt"
     path.write_text("abcdefghij" * 60, encoding="utf-8")  # no "\n" in the char vocabulary
-    result = T.train(config(path, tmp_path / "out", max_iters=2, sample_tokens=5))
+    result = T.fit(config(path, tmp_path / "out", max_iters=2, sample_tokens=5))
     assert result["iters"] == 2
 
 
 def test_training_lowers_the_loss(corpus, tmp_path):
     out = tmp_path / "out"
-    T.train(config(corpus, out, max_iters=60, eval_interval=60, lr=1e-2, warmup_iters=5, lr_decay_iters=60))
+    T.fit(config(corpus, out, max_iters=60, eval_interval=60, lr=1e-2, warmup_iters=5, lr_decay_iters=60))
     e = evals(out)
     assert e[60][0] < e[0][0] - 1.0  # from about log(vocab) = 3.1
 
@@ -368,8 +370,8 @@ def test_grad_accum_averages(corpus, tmp_path, monkeypatch):
         return norms[-1]
 
     monkeypatch.setattr(nn.optim, "clip_grad_norm_", recording_clip)
-    T.train(config(corpus, tmp_path / "a", max_iters=3, batch_size=4, grad_clip=1e9))
-    T.train(config(corpus, tmp_path / "b", max_iters=3, batch_size=2, grad_accum=2, grad_clip=1e9))
+    T.fit(config(corpus, tmp_path / "a", max_iters=3, batch_size=4, grad_clip=1e9))
+    T.fit(config(corpus, tmp_path / "b", max_iters=3, batch_size=2, grad_accum=2, grad_clip=1e9))
     assert len(norms) == 6
     np.testing.assert_allclose(norms[3:], norms[:3], rtol=1e-5)
     la, lb = losses(tmp_path / "a"), losses(tmp_path / "b")
@@ -393,19 +395,19 @@ def test_bad_train_config_is_named(kw, match):
 
 def test_bad_model_override_is_named(corpus, tmp_path):
     with pytest.raises(ValueError, match=r"n_embd 16 is not divisible by n_head 3"):
-        T.train(config(corpus, tmp_path / "out", model={**MODEL, "n_head": 3}))
+        T.fit(config(corpus, tmp_path / "out", model={**MODEL, "n_head": 3}))
     with pytest.raises(ValueError, match=r"vocab_size 5 is smaller than the tokenizer's 23"):
-        T.train(config(corpus, tmp_path / "out", model={**MODEL, "vocab_size": 5}))
+        T.fit(config(corpus, tmp_path / "out", model={**MODEL, "vocab_size": 5}))
 
 
 def test_block_size_longer_than_the_validation_split(corpus, tmp_path):
     with pytest.raises(ValueError, match="block_size"):
-        T.train(config(corpus, tmp_path / "out", model={**MODEL, "block_size": 512}))
+        T.fit(config(corpus, tmp_path / "out", model={**MODEL, "block_size": 512}))
 
 
 def test_dtype_is_used(corpus, tmp_path):
     out = tmp_path / "out"
-    T.train(config(corpus, out, max_iters=2, dtype="float64"))
+    T.fit(config(corpus, out, max_iters=2, dtype="float64"))
     sd, optim, _ = load_checkpoint(out / "ckpt.safetensors")
     assert all(v.dtype == np.float64 for v in sd.values())
     assert all(s["exp_avg"].dtype == np.float64 for s in optim["state"].values())
@@ -415,19 +417,122 @@ def test_dtype_is_used(corpus, tmp_path):
 
 def test_float16_is_mixed_precision_with_float32_master_weights(corpus, tmp_path):
     out = tmp_path / "out"
-    result = T.train(config(corpus, out, max_iters=3, dtype="float16"))
+    result = T.fit(config(corpus, out, max_iters=3, dtype="float16"))
     sd, optim, info = load_checkpoint(out / "ckpt.safetensors")
     assert all(v.dtype == np.float32 for v in sd.values())
     assert all(s["exp_avg"].dtype == np.float32 for s in optim["state"].values())
     assert info["scaler"]["scale"] > 0 and np.isfinite(result["val_loss"])
     # float16 matmuls track the float32 run closely at this size.
-    ref = T.train(config(corpus, tmp_path / "ref", max_iters=3))
+    ref = T.fit(config(corpus, tmp_path / "ref", max_iters=3))
     assert abs(result["val_loss"] - ref["val_loss"]) < 0.05
 
 
 def test_final_sample_with_a_model_vocabulary_padded_past_the_tokenizers(corpus, tmp_path):
     # vocab_size may exceed the tokenizer's (padding to a multiple of 64 is common); the ids the
     # tokenizer does not have must not be sampled, or decoding them fails after training.
-    result = T.train(config(corpus, tmp_path / "out", max_iters=2, sample_tokens=200,
+    result = T.fit(config(corpus, tmp_path / "out", max_iters=2, sample_tokens=200,
                             model={**MODEL, "vocab_size": 64}))
     assert result["iters"] == 2
+
+
+# ---- the pieces, and the loss read once per log interval ----------------------------------------
+def test_a_loop_of_the_pieces_repeats_fit(corpus, tmp_path):
+    # setup + schedule + train_step + evaluate, as a user's own loop: the same losses as fit.
+    a = tmp_path / "a"
+    T.fit(config(corpus, a, max_iters=6, eval_interval=6))
+    run = T.setup(config(corpus, tmp_path / "b", max_iters=6, eval_interval=6))
+    mine = []
+    for it in range(6):
+        run.schedule.step(it)
+        mine.append(T.train_step(run.model, run.optimizer, run.loader, grad_clip=run.cfg.grad_clip).item())
+    assert [(i, v) for i, v in enumerate(mine)] == losses(a)
+    got = T.evaluate(run.model, run.data, block_size=16, batch_size=4, iters=2, seed=run.cfg.seed + 1)
+    assert (got["train"], got["val"]) == evals(a)[6]
+    assert run.model.training  # evaluate puts the mode back
+
+
+def test_train_step_does_not_read_the_loss(corpus, tmp_path, monkeypatch):
+    run = T.setup(config(corpus, tmp_path / "out", grad_accum=3))
+
+    def no_read(self):
+        raise AssertionError("train_step read a value back from the device")
+
+    for name in ("item", "numpy", "tolist", "__float__"):
+        monkeypatch.setattr(engine.Tensor, name, no_read)
+    loss = T.train_step(run.model, run.optimizer, run.loader, grad_accum=3)
+    monkeypatch.undo()
+    assert isinstance(loss, engine.Tensor) and loss.shape == () and not loss.requires_grad
+    assert 2.0 < loss.item() < 4.0
+
+
+def test_the_loss_is_read_once_per_log_interval(corpus, tmp_path, monkeypatch):
+    # Record how many optimizer steps were done whenever a loss is read back: after the first step,
+    # every log_interval steps, and at the evals (iterations 0 and 25), never in between.
+    steps, reads = [0], []
+    make = GPT.optimizer
+
+    def counting_optimizer(self, *args, **kwargs):
+        opt = make(self, *args, **kwargs)
+        step = opt.step
+
+        def counted():
+            step()
+            steps[0] += 1
+
+        opt.step = counted
+        return opt
+
+    item = engine.Tensor.item
+
+    def recorded_item(self):
+        reads.append(steps[0])
+        return item(self)
+
+    monkeypatch.setattr(GPT, "optimizer", counting_optimizer)
+    monkeypatch.setattr(engine.Tensor, "item", recorded_item)
+    T.fit(config(corpus, tmp_path / "out", max_iters=25, eval_interval=1000, log_interval=10))
+    assert sorted(set(reads)) == [0, 1, 10, 20, 25]
+    assert [i for i, _ in losses(tmp_path / "out")] == list(range(25))  # every step still logged
+
+
+def test_non_finite_loss_is_caught_within_a_log_interval_before_a_checkpoint(corpus, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    _nan_loss_after(monkeypatch, 4)
+    with pytest.raises(T.TrainingDiverged, match=r"loss is nan at iteration 4"):
+        T.fit(config(corpus, out, max_iters=20, eval_interval=1000, log_interval=3))
+    assert [i for i, _ in losses(out)] == [0, 1, 2, 3]  # read at steps 1, 3 and 6: iteration 4 is caught at 6
+    assert load_checkpoint(out / "ckpt.safetensors")[2]["iter"] == 0
+
+
+def test_max_time_stops_with_a_final_eval_and_a_checkpoint(corpus, tmp_path, capsys):
+    out = tmp_path / "out"
+    result = T.fit(config(corpus, out, max_iters=10**6, eval_interval=10**6, max_time="0.5s"))
+    n = result["iters"]
+    assert result["stopped"] == "max_time" and 1 <= n < 10**6
+    assert sorted(evals(out)) == [0, n] and result["eval_iter"] == n
+    assert load_checkpoint(out / "ckpt.safetensors")[2]["iter"] == n
+    assert f"stopped at iteration {n} on the time budget of 0.5 s" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90.0), ("90s", 90.0), ("2m", 120.0), ("1.5h", 5400.0),
+                                           ("1h30m", 5400.0), ("1m30s", 90.0), (".5s", 0.5)])
+def test_parse_duration(text, seconds):
+    assert T.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "2x", "1m1m", "5 m", "1s2m3", "-1"])
+def test_parse_duration_refuses(text):
+    with pytest.raises(ValueError, match="expected a duration"):
+        T.parse_duration(text)
+
+
+@pytest.mark.parametrize("target", ["folder", "file"])
+def test_resume_from_a_checkpoint_path_continues_beside_it(corpus, tmp_path, target):
+    out = tmp_path / "run"
+    T.fit(config(corpus, out, max_iters=2))
+    path = out if target == "folder" else out / "ckpt.safetensors"
+    assert T.resume_path(T.TrainConfig(resume=str(path))) == out / "ckpt.safetensors"
+    result = T.fit(T.TrainConfig(resume=str(path), max_iters=4, progress=False, plot=False, sample_tokens=0))
+    assert result["iters"] == 4 and result["checkpoint"] == str(out / "ckpt.safetensors")
+    assert load_checkpoint(out / "ckpt.safetensors")[2]["iter"] == 4
+    assert [i for i, _ in losses(out)] == [0, 1, 2, 3]
