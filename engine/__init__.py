@@ -15,9 +15,10 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
 
 from engine.amp import autocast
 from engine.backend import gpu_available
-from engine.function import Function, enable_grad, is_grad_enabled, no_grad
+from engine.draw import draw
+from engine.function import Function, enable_grad, is_grad_enabled, name_scope, no_grad
 from engine.functional import concatenate, maximum, minimum, pad, stack, where
-from engine.gradcheck import GradcheckError, gradcheck
+from engine.gradcheck import GradcheckError, gradcheck, gradcheck_model
 from engine.parallel import get_num_threads, set_num_threads
 from engine.rng import manual_seed
 from engine.tensor import Tensor
@@ -39,3 +40,4 @@ __all__ = [
     "ones", "pad", "rand", "randn", "set_num_threads", "stack", "where", "zeros", "zeros_like", "ones_like",
     "full_like", "randn_like", "rand_like",
 ]
+__all__ += ["draw", "gradcheck_model", "name_scope"]  # instruments for learners (issue 23)
