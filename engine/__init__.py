@@ -8,6 +8,7 @@
 
 from engine.amp import autocast
 from engine.backend import gpu_available
+from engine.draw import draw
 
 # engine.zeros_like(x) is x.zeros_like(): shape, dtype and device of x.
 from engine.factories import (
@@ -24,10 +25,10 @@ from engine.factories import (
     zeros,
     zeros_like,
 )
-from engine.function import Function, enable_grad, is_grad_enabled, no_grad
+from engine.function import Function, enable_grad, is_grad_enabled, name_scope, no_grad
 from engine.functional import concatenate, maximum, minimum, stack, where
 from engine.functional import numpy_pad as pad
-from engine.gradcheck import GradcheckError, gradcheck
+from engine.gradcheck import GradcheckError, gradcheck, gradcheck_model
 from engine.ops.optim import adam_
 from engine.parallel import get_num_threads, set_num_threads, tune_cpu
 from engine.rng import manual_seed
@@ -39,6 +40,7 @@ __all__ = [
     "ones", "pad", "rand", "randn", "set_num_threads", "stack", "where", "zeros", "zeros_like", "ones_like",
     "full_like", "randn_like", "rand_like",
 ]
+__all__ += ["draw", "gradcheck_model", "name_scope"]  # instruments for learners (issue 23)
 # -- kernels and optimizer steps (issue 14) --
 __all__ += ["adam_", "tune_cpu"]
 

@@ -26,9 +26,31 @@ class _GradState(threading.local):
         # Previous states, a stack: a decorator reuses one _GradMode for every call, and a
         # decorated function may recurse, so the state to restore cannot live on the instance.
         self.prev: list[bool] = []
+        # Names of the modules being called, outermost first (nn.Module.__call__ pushes them): each
+        # recorded op keeps them as ``scope``, so engine.draw can group a graph by layer.
+        self.scope: tuple[str, ...] = ()
 
 
 _state = _GradState()
+
+
+@contextlib.contextmanager
+def name_scope(name: str):
+    """Ops recorded inside belong to ``name`` (nested scopes join with "."), for ``engine.draw``.
+
+    >>> from engine import Tensor
+    >>> x = Tensor([1.0], requires_grad=True)
+    >>> with name_scope("block"):
+    ...     y = x * 2
+    >>> y._ctx.scope
+    ('block',)
+    """
+    prev = _state.scope
+    _state.scope = (*prev, name)
+    try:
+        yield
+    finally:
+        _state.scope = prev
 
 
 def is_grad_enabled() -> bool:
@@ -79,7 +101,7 @@ class Function:
     registry: ClassVar[dict[str, type[Function]]] = {}
     differentiable: ClassVar[bool] = True
 
-    __slots__ = ("xp", "parents", "needs_input_grad", "saved", "_versions", "freed")
+    __slots__ = ("xp", "parents", "needs_input_grad", "saved", "_versions", "freed", "scope")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -118,6 +140,7 @@ class Function:
             fn.parents = inputs
             fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
             fn.freed = False
+            fn.scope = _state.scope
             # Version counters (the shared cells, not the tensors: keeping `result` here
             # would make a result <-> ctx reference cycle that only the gc could free)
             # of every tensor whose array backward will read.
