@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from engine import Tensor, no_grad
+from engine import Tensor, name_scope, no_grad
 from engine.backend import check_device, get_xp, to_device, to_numpy
 
 
@@ -103,6 +103,15 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
+        # Ops recorded inside carry the module's name in its parent ("h", "3", "attn"), so that
+        # engine.draw groups the graph by layer and folds repeated blocks. The root has none.
+        name = self.__dict__.get("_scope_name")
+        if name is None:
+            return self._call(args, kwargs)
+        with name_scope(name):
+            return self._call(args, kwargs)
+
+    def _call(self, args: tuple, kwargs: dict):
         for hook in list(self._forward_pre_hooks.values()):
             res = hook(self, args)
             if res is not None:
@@ -142,6 +151,8 @@ class Module:
             buffers[name] = value
         elif isinstance(value, (Parameter, Module)) and "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign parameters or modules before Module.__init__() call")
+        if isinstance(value, Module):
+            value.__dict__["_scope_name"] = name  # its name under this parent (the last one if shared)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:

@@ -122,3 +122,6 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
             n = p.numel()
             p.copy_(vec.data[i:i + n].reshape(p.shape).astype(p.dtype, copy=False))
             i += n
+
+
+from nn.watch import Watcher, watch  # noqa: E402,F401  (nn.utils.watch, as the issue names it)

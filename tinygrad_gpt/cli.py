@@ -86,6 +86,8 @@ TRAIN_FLAGS: dict[str, tuple[str, str, str | None]] = {
     "progress": ("evaluation and logging", "a progress bar (else a line per log interval)", "on"),
     "plot": ("evaluation and logging", "write loss.png (needs matplotlib: the examples extra)",
              "on when matplotlib is installed"),
+    "watch": ("evaluation and logging", "every N steps, record each layer's activation, gradient and update "
+              "statistics to watch.jsonl and watch.png (nn.utils.watch; 0: off)", None),
     "device": ("system", "where to train", None),
     "dtype": ("system", "float32, float64, or float16 (mixed precision: float32 master weights, loss scaling)",
               None),

@@ -94,6 +94,7 @@ class TrainConfig:
     sample_tokens: int = 300
     progress: bool = True
     plot: bool = True  # when matplotlib is installed (the examples extra)
+    watch: int = 0  # record each layer's activation/gradient/update statistics every this many steps (0: off)
     model: dict[str, Any] = field(default_factory=dict)  # GPTConfig overrides
 
     def __post_init__(self):
@@ -110,6 +111,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_iters < 0:
             raise ValueError(f"max_iters must be >= 0, got {self.max_iters}")
+        if self.watch < 0:
+            raise ValueError(f"watch must be >= 0 (0: off), got {self.watch}")
         if self.max_time is not None:
             self.max_time = parse_duration(self.max_time)
             if not self.max_time > 0:
@@ -118,7 +121,7 @@ class TrainConfig:
 
 # Fields a resumed run may change; every other one (and the model) is the checkpoint's.
 RUN_SETTINGS = ("max_iters", "max_time", "lr_decay_iters", "eval_interval", "eval_iters", "log_interval",
-                "sample_tokens", "progress", "plot", "device", "tf32", "out_dir", "resume")
+                "sample_tokens", "progress", "plot", "watch", "device", "tf32", "out_dir", "resume")
 
 
 class TrainingDiverged(RuntimeError):
@@ -523,6 +526,9 @@ def fit(cfg: TrainConfig) -> dict[str, Any]:
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.max_iters, initial=run.start_iter, dynamic_ncols=True, desc="train")
+    # nn.utils.watch: forward hooks and a wrapped optimizer.step; nothing is attached when off.
+    watcher = nn.utils.watch(run.model, run.optimizer, every=cfg.watch, log=run.out_dir / "watch.jsonl") \
+        if cfg.watch else None
     with _StopFlag() as stop, open(log_path, "a") as file:
         log = _StepLog(run, file, bar, tokens_per_iter, run.model.estimate_flops_per_token() * tokens_per_iter, peak)
         budget = f", at most {cfg.max_time:g} s" if cfg.max_time else ""
@@ -533,10 +539,19 @@ def fit(cfg: TrainConfig) -> dict[str, Any]:
     if bar:
         bar.close()
     elapsed = time.perf_counter() - t_run
+    watch_plot = None
+    if watcher is not None:
+        watcher.remove()
+        if watcher.history and cfg.plot:
+            try:
+                watch_plot = str(watcher.plot(run.out_dir / "watch.png"))
+            except ImportError:
+                print(f"watch plot skipped: matplotlib is not installed ({MissingExtra.install_hint('examples')})")
     results = {"iters": it, "stopped": stopped, "eval_iter": last["iter"], "train_loss": last["train"],
                "val_loss": last["val"], "best_val_loss": run.best_val, "seconds": elapsed,
                "tokens_per_s": (it - run.start_iter) * tokens_per_iter / elapsed if elapsed > 0 else 0.0,
-               "first_step_s": log.first_step_s, "checkpoint": str(run.ckpt_path), "log": str(log_path), "plot": None}
+               "first_step_s": log.first_step_s, "checkpoint": str(run.ckpt_path), "log": str(log_path), "plot": None,
+               "watch_plot": watch_plot}
     _report(run, results, log_path)
     return results
 

@@ -105,8 +105,8 @@ def test_gpt_graph_folds_its_blocks(tmp_path):
     idx = np.random.default_rng(0).integers(0, 11, size=(2, 8))
     _, loss = model(idx, idx)
     dot = engine.draw(loss, names=model.named_parameters())
-    if any("blocks like" in line for line in dot.source.splitlines()):  # module scopes recorded by nn
-        assert engine.draw(loss, collapse=False).source.count("\n") > dot.source.count("\n")
+    assert any("blocks like" in line for line in dot.source.splitlines()), dot.source  # scopes recorded by nn
+    assert engine.draw(loss, collapse=False).source.count("\n") > dot.source.count("\n")
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot program is not installed")
@@ -178,3 +178,12 @@ def test_gradcheck_model_catches_a_planted_wrong_backward(capsys):
     assert "✗ FAIL" in table
     fails = [line.split()[0] for line in table.splitlines() if "FAIL" in line]
     assert set(fails) == {"a.weight", "a.bias"}  # b sits after the wrong op: its gradient is right
+
+
+def test_module_calls_record_their_names_as_scopes():
+    """Each op made inside a module's forward carries the module path, as named_modules() gives it."""
+    model = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.Tanh()))
+    y = model(Tensor(np.ones((1, 2), np.float32), requires_grad=True))
+    assert y._ctx.scope == ("1", "0")  # the Tanh inside the inner Sequential
+    assert y._ctx.parents[0]._ctx.scope == ("0",)  # the Linear
+    assert dict(model.named_modules())["1.0"] is model[1][0]

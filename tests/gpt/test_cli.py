@@ -490,6 +490,26 @@ def test_max_time_stops_on_time_with_an_eval_and_a_checkpoint(corpus, env, tmp_p
     assert load_checkpoint(out / "ckpt.safetensors")[2]["iter"] == n
 
 
+# ---- --watch ----------------------------------------------------------------------------------------
+def test_watch_records_every_n_steps_to_a_jsonl_and_a_png(corpus, env, tmp_path):
+    out = tmp_path / "out"
+    flags = [f for f in TINY_FLAGS if f != "--no-plot"]
+    r = run(TRAIN, ["--data", str(corpus), *flags, "--out_dir", str(out), "--max_iters", "5", "--watch", "2"], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    records = [json.loads(line) for line in (out / "watch.jsonl").read_text().splitlines()]
+    assert [rec["step"] for rec in records] == [0, 2, 4]  # optimizer steps 0..4, every 2nd
+    layers = records[0]["layers"]
+    assert any(name.startswith("transformer.h.0") for name in layers), sorted(layers)
+    assert all(np.isfinite(row["std"]) for row in layers.values())
+    assert (out / "watch.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_without_watch_no_watch_log_is_written(corpus, env, tmp_path):
+    r = run(TRAIN, ["--data", str(corpus), *TINY_FLAGS, "--out_dir", str(tmp_path / "out"), "--max_iters", "2"], env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not (tmp_path / "out" / "watch.jsonl").exists()
+
+
 # ---- missing extras ------------------------------------------------------------------------------
 def _without(tmp_path: Path, module: str, env: dict) -> dict:
     """An environment where importing ``module`` fails as if it were not installed."""
