@@ -35,8 +35,9 @@ _state = _GradState()
 
 
 @contextlib.contextmanager
-def name_scope(name: str):
-    """Ops recorded inside belong to ``name`` (nested scopes join with "."), for ``engine.draw``.
+def name_scope(name: str | tuple[str, ...]):
+    """Ops recorded inside belong to ``name`` (nested scopes join with "."), for ``engine.draw``;
+    a tuple of names enters each in turn (nn modules give their path, ``("h", "0", "attn")``).
 
     >>> from engine import Tensor
     >>> x = Tensor([1.0], requires_grad=True)
@@ -46,7 +47,7 @@ def name_scope(name: str):
     ('block',)
     """
     prev = _state.scope
-    _state.scope = (*prev, name)
+    _state.scope = (*prev, *((name,) if isinstance(name, str) else name))
     try:
         yield
     finally:

@@ -77,6 +77,23 @@ def _addindent(s: str, n: int) -> str:
     return lines[0] + "\n" + "\n".join(" " * n + line for line in lines[1:])
 
 
+_calling: list = []  # the modules whose __call__ is running, innermost last
+_tree_version = 0  # bumped whenever a module is assigned anywhere: cached paths are then rebuilt
+
+
+def _path_from_caller(module: Module) -> tuple[str, ...]:
+    """``module``'s path below the module now running its forward: () for the outermost call; its
+    class name when the caller does not hold it (a module called from another's forward)."""
+    if not _calling:
+        return ()
+    caller = _calling[-1]
+    cache = caller.__dict__.get("_subpaths")
+    if cache is None or cache[:2] != (_tree_version, id(caller)):  # id: a deepcopy carries the cache along
+        paths = {id(m): tuple(n.split(".")) for n, m in caller.named_modules() if n}
+        cache = caller.__dict__["_subpaths"] = (_tree_version, id(caller), paths)
+    return cache[2].get(id(module)) or (type(module).__name__,)
+
+
 class Module:
     """Base class of layers. Parameters, buffers and sub-modules are found from attributes, in
     the order they were assigned, so names are stable: ``h.0.attn.c_attn.weight``.
@@ -103,13 +120,19 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
-        # Ops recorded inside carry the module's name in its parent ("h", "3", "attn"), so that
-        # engine.draw groups the graph by layer and folds repeated blocks. The root has none.
-        name = self.__dict__.get("_scope_name")
-        if name is None:
-            return self._call(args, kwargs)
-        with name_scope(name):
-            return self._call(args, kwargs)
+        # Ops recorded inside carry the module's path, as named_modules() spells it ("transformer",
+        # "h", "3", "attn"), so that engine.draw groups the graph by layer and folds repeated blocks.
+        # The path is relative to the module whose forward calls this one (containers such as
+        # ModuleDict are never called themselves); the outermost module adds none.
+        path = _path_from_caller(self)
+        _calling.append(self)
+        try:
+            if not path:
+                return self._call(args, kwargs)
+            with name_scope(path):
+                return self._call(args, kwargs)
+        finally:
+            _calling.pop()
 
     def _call(self, args: tuple, kwargs: dict):
         for hook in list(self._forward_pre_hooks.values()):
@@ -152,7 +175,8 @@ class Module:
         elif isinstance(value, (Parameter, Module)) and "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign parameters or modules before Module.__init__() call")
         if isinstance(value, Module):
-            value.__dict__["_scope_name"] = name  # its name under this parent (the last one if shared)
+            global _tree_version
+            _tree_version += 1  # the cached submodule paths of every module are stale
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:

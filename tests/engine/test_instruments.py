@@ -187,3 +187,22 @@ def test_module_calls_record_their_names_as_scopes():
     assert y._ctx.scope == ("1", "0")  # the Tanh inside the inner Sequential
     assert y._ctx.parents[0]._ctx.scope == ("0",)  # the Linear
     assert dict(model.named_modules())["1.0"] is model[1][0]
+
+
+def test_scopes_are_full_paths_through_containers_that_are_never_called():
+    """GPT keeps its layers in a ModuleDict (``transformer``) that its forward reaches into: the ops
+    still carry the whole path, so they sit with their parameters (``transformer.h.0...``)."""
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8, dropout=0.0), seed=0)
+    idx = np.random.default_rng(0).integers(0, 11, size=(1, 8))
+    _, loss = model(idx, idx)
+    scopes, stack, seen = set(), [loss], set()
+    while stack:
+        t = stack.pop()
+        if t._ctx is None or id(t) in seen:
+            continue
+        seen.add(id(t))
+        scopes.add(".".join(t._ctx.scope))
+        stack.extend(p for p in t._ctx.parents if p is not None)
+    modules = {n for n, _ in model.named_modules()}
+    assert {"transformer.h.0.attn", "transformer.h.1.mlp.c_fc", "transformer.ln_f"} <= scopes
+    assert scopes <= modules, scopes - modules
