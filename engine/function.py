@@ -34,10 +34,10 @@ class _GradState(threading.local):
 _state = _GradState()
 
 
-@contextlib.contextmanager
-def name_scope(name: str | tuple[str, ...]):
+class name_scope:
     """Ops recorded inside belong to ``name`` (nested scopes join with "."), for ``engine.draw``;
     a tuple of names enters each in turn (nn modules give their path, ``("h", "0", "attn")``).
+    A class, not a generator: nn.Module.__call__ enters one per module call, so it must be cheap.
 
     >>> from engine import Tensor
     >>> x = Tensor([1.0], requires_grad=True)
@@ -46,12 +46,18 @@ def name_scope(name: str | tuple[str, ...]):
     >>> y._ctx.scope
     ('block',)
     """
-    prev = _state.scope
-    _state.scope = (*prev, *((name,) if isinstance(name, str) else name))
-    try:
-        yield
-    finally:
-        _state.scope = prev
+
+    __slots__ = ("names", "prev")
+
+    def __init__(self, name: str | tuple[str, ...]):
+        self.names = (name,) if isinstance(name, str) else tuple(name)
+
+    def __enter__(self) -> None:
+        self.prev = _state.scope
+        _state.scope = self.prev + self.names
+
+    def __exit__(self, *exc) -> None:
+        _state.scope = self.prev
 
 
 def is_grad_enabled() -> bool:

@@ -82,13 +82,11 @@ _tree_version = 0  # bumped whenever a module is assigned anywhere: cached paths
 
 
 def _path_from_caller(module: Module) -> tuple[str, ...]:
-    """``module``'s path below the module now running its forward: () for the outermost call; its
-    class name when the caller does not hold it (a module called from another's forward)."""
-    if not _calling:
-        return ()
+    """``module``'s path below the module now running its forward (there is one), or its class name
+    when that module does not hold it (a module called from another one's forward)."""
     caller = _calling[-1]
     cache = caller.__dict__.get("_subpaths")
-    if cache is None or cache[:2] != (_tree_version, id(caller)):  # id: a deepcopy carries the cache along
+    if cache is None or cache[0] != _tree_version or cache[1] != id(caller):  # a deepcopy carries the cache
         paths = {id(m): tuple(n.split(".")) for n, m in caller.named_modules() if n}
         cache = caller.__dict__["_subpaths"] = (_tree_version, id(caller), paths)
     return cache[2].get(id(module)) or (type(module).__name__,)
@@ -124,7 +122,7 @@ class Module:
         # "h", "3", "attn"), so that engine.draw groups the graph by layer and folds repeated blocks.
         # The path is relative to the module whose forward calls this one (containers such as
         # ModuleDict are never called themselves); the outermost module adds none.
-        path = _path_from_caller(self)
+        path = _path_from_caller(self) if _calling else ()
         _calling.append(self)
         try:
             if not path:
