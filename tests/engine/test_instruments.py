@@ -140,6 +140,50 @@ def test_gradcheck_model_passes_on_nn_layers(capsys):
     assert next(iter(model.parameters())).dtype == np.float32  # the user's model is not cast
 
 
+def _first(out):
+    """A scalar from a layer's output, or from the first of the outputs it returns (RNNs, attention)."""
+    out = out[0] if isinstance(out, tuple) else out
+    return (out * out).sum()
+
+
+# layer factory, input shape: one of each family of parametrized nn layers (train mode)
+LAYERS = {
+    "Conv1d": (lambda: nn.Conv1d(2, 3, 3, stride=2, padding=1), (2, 2, 7)),
+    "Conv2d_groups": (lambda: nn.Conv2d(4, 4, 3, padding=1, groups=2, dilation=1), (1, 4, 5, 5)),
+    "ConvTranspose2d": (lambda: nn.ConvTranspose2d(2, 3, 3, stride=2, output_padding=1), (1, 2, 3, 3)),
+    "BatchNorm2d": (lambda: nn.BatchNorm2d(3), (4, 3, 2, 2)),
+    "GroupNorm": (lambda: nn.GroupNorm(2, 4), (2, 4, 3)),
+    "RMSNorm": (lambda: nn.RMSNorm(5), (3, 5)),
+    "Embedding": (lambda: nn.Embedding(7, 4), None),
+    "Bilinear": (lambda: nn.Bilinear(3, 3, 2), "pair"),
+    "RNN": (lambda: nn.RNN(3, 4, num_layers=2, batch_first=True), (2, 3, 3)),
+    "GRU": (lambda: nn.GRU(3, 4, bidirectional=True), (3, 2, 3)),
+    "LSTM_proj": (lambda: nn.LSTM(3, 4, proj_size=2), (3, 2, 3)),
+    "MultiheadAttention": (lambda: nn.MultiheadAttention(4, 2, batch_first=True), "qkv"),
+    "TransformerEncoderLayer": (lambda: nn.TransformerEncoderLayer(4, 2, dim_feedforward=8, dropout=0.0,
+                                                                   batch_first=True), (2, 3, 4)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_gradcheck_model_passes_on_each_family_of_nn_layers(name):
+    make, shape = LAYERS[name]
+    engine.manual_seed(0)
+    layer = make()
+    rng = np.random.default_rng(1)
+    if shape is None:  # ids
+        inputs = Tensor(rng.integers(0, 7, size=(2, 3)))
+    elif shape == "pair":
+        inputs = (Tensor(rng.normal(size=(2, 3))), Tensor(rng.normal(size=(2, 3))))
+    elif shape == "qkv":
+        x = Tensor(rng.normal(size=(2, 3, 4)))
+        inputs = (x, x, x)
+    else:
+        inputs = Tensor(rng.normal(size=shape))
+    rows = engine.gradcheck_model(layer, inputs, _first, verbose=False)
+    assert rows and all(r["ok"] for r in rows), rows
+
+
 def test_gradcheck_model_passes_on_a_gpt_with_dropout_in_train_mode():
     model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8, dropout=0.1), seed=0)
     model.train()
