@@ -127,7 +127,7 @@ class DistributedDataParallel(Module):
 
     # ---- forward and the gradient sync ------------------------------------------------------------
     def forward(self, *args, **kwargs):
-        if self._launched:
+        if self._launched or any(b.pending != len(b.params) for b in self.buckets):  # as torch's DDP
             raise RuntimeError("DistributedDataParallel: the previous backward left gradient buckets unreduced "
                                "(a parameter got no gradient); call finish_gradient_sync() after such a backward")
         if self.broadcast_buffers and self.world_size > 1:
@@ -152,7 +152,7 @@ class DistributedDataParallel(Module):
             self.require_backward_grad_sync = prev
 
     def _grad_ready(self, p) -> None:
-        if not self.require_backward_grad_sync or self.world_size == 1:
+        if not self.require_backward_grad_sync:  # (one rank still all-reduces: the same path, tested alone)
             return
         bucket = self._bucket_of[id(p)]
         bucket.pending -= 1
@@ -180,12 +180,13 @@ class DistributedDataParallel(Module):
                     b.request.Wait()
             b.request, b.pending = None, len(b.params)
         self._launched = 0
-        self.flat.grad *= 1.0 / self.world_size  # the sum over ranks -> the mean
+        if self.world_size > 1:
+            self.flat.grad *= 1.0 / self.world_size  # the sum over ranks -> the mean
 
     def finish_gradient_sync(self) -> None:
         """Reduce the buckets that a backward left waiting (a parameter without a gradient counts as
         zero) and wait for all: needed only after a backward in which some parameter got no gradient."""
-        if self.world_size == 1 or not self.require_backward_grad_sync:
+        if not self.require_backward_grad_sync:
             return
         if not self._launched and all(b.pending == len(b.params) for b in self.buckets):
             return  # nothing is waiting
@@ -201,15 +202,14 @@ class DistributedDataParallel(Module):
     def allreduce_blocking_(self) -> None:
         """Average the whole flat gradient buffer in one blocking all-reduce (the reference the
         bucketed, overlapped path must equal; also handy after a ``no_sync`` backward)."""
-        if self.world_size == 1:
-            return
         if self.gpu:
             self._nccl.wait(self._nccl.start(self.flat.grad))
         else:
             from mpi4py import MPI
 
             self.comm.Allreduce(MPI.IN_PLACE, self.flat.grad, op=MPI.SUM)
-        self.flat.grad *= 1.0 / self.world_size
+        if self.world_size > 1:
+            self.flat.grad *= 1.0 / self.world_size
 
     def remove_hooks(self) -> None:
         for h in self._handles:
