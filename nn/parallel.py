@@ -69,7 +69,7 @@ class DistributedDataParallel(Module):
         comm = world() if comm is None else comm
         object.__setattr__(self, "comm", comm)  # not a submodule, not in state_dict
         self.rank, self.world_size = comm.Get_rank(), comm.Get_size()
-        self.broadcast_buffers = broadcast_buffers
+        self.broadcast_buffers, self.bucket_cap_mb = broadcast_buffers, bucket_cap_mb
         self.require_backward_grad_sync = True
         names = {id(p): n for n, p in module.named_parameters()}
         params = [p for p in module.parameters() if p.requires_grad]

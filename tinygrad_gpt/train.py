@@ -167,6 +167,7 @@ def _resumed_config(cfg: TrainConfig, info: dict[str, Any], path: Path) -> tuple
     kw = {k: v for k, v in saved.items() if k in names}
     kw.update({k: getattr(cfg, k) for k in given & set(RUN_SETTINGS)})
     kw["resume"] = cfg.resume
+    kw["ddp"] = cfg.ddp  # how this run was launched, not the checkpoint's
     if "out_dir" not in given:
         kw["out_dir"] = str(path.parent)
     horizon = saved.get("lr_decay_iters") or saved["max_iters"]  # None in checkpoints of older versions
@@ -268,10 +269,13 @@ def setup(cfg: TrainConfig) -> Run:
     if info:
         model.load_state_dict(model_sd)
         optimizer.load_state_dict(optim_sd)
-        if not cfg.ddp:
-            if "rng" not in info["loader"]:
-                raise ValueError(f"{path} was written by a --ddp run: resume it with --ddp (mpiexec -n 1 works)")
+        if not cfg.ddp and "rng" in info["loader"]:
             loader.load_state_dict(info["loader"])
+        elif not cfg.ddp:  # a --ddp run's checkpoint, resumed by one process: the batches of 1 rank out of 1
+            from tinygrad_gpt.ddp import RankLoader
+
+            run.loader = RankLoader(data.split("train"), model_cfg.block_size, cfg.batch_size, cfg.seed, 0, 1)
+            run.loader.load_state_dict({"step": info["iter"] * cfg.grad_accum})
         run.scaler.load_state_dict(info.get("scaler", run.scaler.state_dict()))
         engine.rng.set_state(info["engine_rng"])
         run.start_iter, run.best_val = info["iter"], info["best_val"]
@@ -513,6 +517,10 @@ def _print_header(run: Run, tokens_per_iter: int, peak: float) -> None:
           f"{tokens_per_iter} tokens/iter on {cfg.device}; matmul peak {peak / 1e9:.0f} GFLOP/s")
     if cfg.device == "cpu":
         print(f"ops: {engine.kernels.describe()}")
+    if run.ddp is not None:
+        d = run.ddp
+        print(f"ddp: {d.world_size} ranks ({'NCCL' if d.gpu else 'MPI'}), batch {cfg.batch_size} per rank, "
+              f"{len(d.buckets)} gradient bucket(s) of about {d.bucket_cap_mb:g} MB")
 
 
 # ---- the run -------------------------------------------------------------------------------------
