@@ -295,6 +295,7 @@ def train_main(argv: list[str] | None = None, prog: str | None = None) -> int:
             from tinygrad_gpt import ddp
 
             result = ddp.guard(lambda: fit(cfg), codes=_exit_status)
+            prog = f"mpiexec -n {ddp.comm().Get_size()} {prog} --ddp"  # for the resume command below
         else:
             result = fit(cfg)
         if result["stopped"] == "interrupt":
