@@ -160,6 +160,15 @@ class DistributedDataParallel(Module):
             self._launch(bucket)
             if self._launched == len(self.buckets):
                 self._wait_all()
+        elif self._launched and not self.gpu:
+            self._progress()
+
+    def _progress(self) -> None:
+        """Let MPI move the all-reduces in flight along: without a progress thread MPICH advances a
+        non-blocking collective only inside MPI calls, so each gradient hook makes one (a cheap Test)."""
+        for b in self.buckets:
+            if b.request is not None:
+                b.request.Test()
 
     def _launch(self, bucket: _Bucket) -> None:
         view = self.flat.grad[bucket.lo:bucket.hi]

@@ -131,7 +131,10 @@ def guard(fn: Callable[[], Any], codes: Callable[[BaseException], int] = lambda 
     except BaseException as e:  # noqa: BLE001 - any error must end every rank
         if isinstance(e, SystemExit) and not e.code:
             raise
-        c = comm()
+        try:
+            c = comm()
+        except ImportError:  # no MPI at all (the error may be just that): nothing to abort
+            raise e from None
         rank, size = c.Get_rank(), c.Get_size()
         tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
         msg = f"rank {rank} of {size} failed: {type(e).__name__}: {e}"
