@@ -110,3 +110,47 @@ def test_post_accumulate_grad_hook_errors_as_torch():
     x = Tensor([1.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="non-leaf"):
         (x * 2).register_post_accumulate_grad_hook(print)
+
+
+def test_adam_on_flat_buffers_is_one_update(monkeypatch):
+    """engine.adam_ joins parameters whose arrays (p, m, v, g) are neighbours in flat buffers into one
+    update, with the same result as one update per parameter."""
+    import engine.ops.optim as O
+
+    rng = np.random.default_rng(4)
+    shapes = [(3, 4), (4,), (2, 2, 2)]
+    n = sum(int(np.prod(s)) for s in shapes)
+    p0, m0, v0, g0 = rng.standard_normal(n), rng.standard_normal(n), rng.random(n), rng.standard_normal(n)
+
+    def views(flat):
+        out, lo = [], 0
+        for s in shapes:
+            size = int(np.prod(s))
+            out.append(flat[lo:lo + size].reshape(s))
+            lo += size
+        return out
+
+    runs = []
+    for joined in (True, False):
+        params = [Tensor(a.copy(), requires_grad=True) for a in views(p0)]
+        if joined:
+            flat = engine.flatten_parameters(params)
+            m, v, g = m0.copy(), v0.copy(), g0.copy()
+            ms, vs, gs = views(m), views(v), views(g)
+            assert np.shares_memory(flat.data, params[0].data)
+        else:
+            ms, vs, gs = [a.copy() for a in views(m0)], [a.copy() for a in views(v0)], [a.copy() for a in views(g0)]
+        jobs = []
+
+        def run_jobs(xp, js, jobs=jobs):
+            jobs.append(len(js))
+            for kernel, size in js:
+                kernel(0, size)
+
+        monkeypatch.setattr(O, "parallel_jobs", run_jobs)
+        engine.adam_(params, gs, ms, vs, [3] * len(shapes), lr=0.1, weight_decay=0.1)
+        runs.append((jobs, [p.numpy() for p in params], ms, vs))
+    (jobs_flat, p_flat, m_flat, v_flat), (jobs_each, p_each, m_each, v_each) = runs
+    assert jobs_flat == [1] and jobs_each == [len(shapes)]
+    for a, b in zip(p_flat + m_flat + v_flat, p_each + m_each + v_each):
+        np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
