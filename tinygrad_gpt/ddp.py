@@ -104,6 +104,19 @@ def attach(run, resume_step: int | None = None) -> None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
 
 
+def use_local_gpu() -> int:
+    """Make GPU ``i`` of this node current on the node's ``i``-th rank (modulo the GPU count); its index."""
+    from mpi4py import MPI
+
+    from engine.backend import get_xp
+
+    cp = get_xp("gpu")
+    local = comm().Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
+    index = local % cp.cuda.runtime.getDeviceCount()
+    cp.cuda.Device(index).use()
+    return index
+
+
 def rank0_first(fn: Callable[[], Any]) -> Any:
     """``fn()`` on rank 0, then on the others (e.g. data preparation that fills a cache: no race)."""
     c = comm()
@@ -145,4 +158,4 @@ def guard(fn: Callable[[], Any], codes: Callable[[BaseException], int] = lambda 
             c.Abort(codes(e))
 
 
-__all__ = ["RankLoader", "attach", "check_same", "comm", "guard", "rank0_first", "stop_votes"]
+__all__ = ["RankLoader", "attach", "check_same", "comm", "guard", "rank0_first", "stop_votes", "use_local_gpu"]

@@ -247,6 +247,8 @@ def setup(cfg: TrainConfig) -> Run:
     if cfg.ddp:  # rank 0 prepares (and caches) the data first, then the others read it
         from tinygrad_gpt import ddp
 
+        if cfg.device == "gpu":
+            ddp.use_local_gpu()  # one GPU per rank of a node, before the model is built
         data = ddp.rank0_first(lambda: prepare(cfg.data, cfg.tokenizer))
     else:
         data = prepare(cfg.data, cfg.tokenizer)
