@@ -80,9 +80,9 @@ class DistributedDataParallel(Module):
         self.flat = engine.flatten_parameters(params)
         self.gpu = type(self.flat.data).__module__.startswith("cupy")
         self._nccl = _NcclAllReduce(comm) if self.gpu else None
-        self._broadcast(self.flat.data)
-        for b in self.module.buffers():
-            self._broadcast(b.data)
+        self._broadcast(self.flat.data)  # rank 0's values everywhere: trained and frozen parameters, buffers
+        for t in [p for p in module.parameters() if not p.requires_grad] + module.buffers():
+            self._broadcast(t.data)
         self.buckets = self._make_buckets(bucket_cap_mb)
         self._bucket_of = {id(p): b for b in self.buckets for p in b.params}
         self._span = {id(p): span for p, span in zip(self.flat.params, self.flat.spans)}
