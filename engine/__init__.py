@@ -43,6 +43,9 @@ __all__ = [
 __all__ += ["draw", "gradcheck_model", "name_scope"]  # instruments for learners (issue 23)
 # -- kernels and optimizer steps (issue 14) --
 __all__ += ["adam_", "tune_cpu"]
+from engine.flat import FlatParameters, flatten_parameters  # noqa: E402  (flat buffers, issue 20/21)
+
+__all__ += ["FlatParameters", "flatten_parameters"]
 
 # torch-named top-level functions (issue 15), one block per op family:
 # -- factories, random and reductions --

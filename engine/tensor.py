@@ -50,7 +50,10 @@ class Tensor:
     """
 
     # _vc: the version counter, a one-element list shared by views and detach() of one array.
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_vc", "_retains_grad", "__weakref__")
+    # Leaves only, unset until used (engine.flat, register_post_accumulate_grad_hook): _grad_buffer, an
+    # array that backward writes the first gradient into; _post_acc_hooks, called after each accumulation.
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_vc", "_retains_grad", "_grad_buffer", "_post_acc_hooks",
+                 "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device: str | None = None):
@@ -275,6 +278,25 @@ class Tensor:
             if g.shape != self.shape:
                 raise ValueError(f"backward(): grad has shape {g.shape} but the tensor has shape {self.shape}")
         backpropagate(self, g, retain_graph)
+
+    def register_post_accumulate_grad_hook(self, hook) -> _HookHandle:
+        """Call ``hook(self)`` each time backward has accumulated a gradient into this leaf's ``.grad``
+        (torch's name). Returns a handle whose ``remove()`` unregisters it.
+
+        >>> w = Tensor([1.0, 2.0], requires_grad=True)
+        >>> h = w.register_post_accumulate_grad_hook(lambda t: print("grad", t.grad.tolist()))
+        >>> (w * 3).sum().backward()
+        grad [3.0, 3.0]
+        >>> h.remove()
+        """
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._ctx is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        hooks = getattr(self, "_post_acc_hooks", None)
+        if hooks is None:
+            hooks = self._post_acc_hooks = {}
+        return _HookHandle(hooks, hook)
 
     # ---- in-place (only outside the graph) ------------------------------------------------
     def _check_inplace(self, what: str) -> None:
@@ -2355,14 +2377,45 @@ def backpropagate(root: Tensor, grad, retain_graph: bool) -> None:
 
 
 def _accumulate(leaf: Tensor, g) -> None:
+    """Add ``g`` into ``leaf.grad`` in place (the first one is copied: ``g`` may alias another leaf's
+    gradient, or into the leaf's ``_grad_buffer``, a view of a flat buffer), then run its hooks."""
     if g.dtype != leaf.dtype:
         g = g.astype(leaf.dtype)
     if g.shape != leaf.shape:
         g = array_module(g).broadcast_to(g, leaf.shape)
     if leaf.grad is None:
-        leaf.grad = Tensor(g.copy())  # own the array: g may alias another leaf's gradient
+        buf = getattr(leaf, "_grad_buffer", None)
+        if buf is None:
+            leaf.grad = Tensor(g.copy())
+        else:
+            array_module(buf).copyto(buf, g)
+            leaf.grad = Tensor(buf)
     else:
         leaf.grad.data += g
+    hooks = getattr(leaf, "_post_acc_hooks", None)
+    if hooks:
+        for hook in list(hooks.values()):
+            hook(leaf)
+
+
+class _HookHandle:
+    """What ``register_post_accumulate_grad_hook`` returns: ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict, hook):
+        self.hooks, self.id = hooks, _HookHandle._next_id
+        _HookHandle._next_id += 1
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
+
+    def __enter__(self) -> _HookHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
 
 
 def _toposort(root: Tensor) -> list[Tensor]:

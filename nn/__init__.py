@@ -8,7 +8,7 @@ Names, signatures, defaults and state_dict keys are torch.nn's.
 (3, 2)
 """
 
-from nn import amp, init, optim, utils
+from nn import amp, init, optim, parallel, utils
 from nn.activation import (
     CELU,
     ELU,
@@ -119,7 +119,7 @@ from nn.transformer import (
 )
 
 __all__ = [
-    "amp", "init", "optim", "utils", "load", "save",
+    "amp", "init", "optim", "parallel", "utils", "load", "save",
     # bookkeeping and containers
     "Module", "ModuleDict", "ModuleList", "Parameter", "ParameterDict", "ParameterList", "Sequential",
     # GPT's own layers

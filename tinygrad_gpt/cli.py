@@ -94,6 +94,8 @@ TRAIN_FLAGS: dict[str, tuple[str, str, str | None]] = {
     "tf32": ("system", "on the GPU, float32 matmuls on TF32 tensor cores", "on"),
     "seed": ("system", "seeds the weights, dropout and the data order", None),
     "resume": ("system", _RESUME_HELP, "off"),
+    "ddp": ("system", "data-parallel over the ranks of `mpiexec -n N` (pip install .[dist]); --batch_size is per rank; "
+                      "a resume may change N", "off"),
 }
 CHOICES = {"preset": list(PRESETS), "tokenizer": ["char", "gpt2"], "device": ["cpu", "gpu"],
            "dtype": ["float32", "float64", "float16"], "pos_encoding": ["learned", "sinusoidal"],
@@ -289,7 +291,13 @@ def train_main(argv: list[str] | None = None, prog: str | None = None) -> int:
     cfg = parse_train_args(argv, prog)
     engine.tune_cpu()
     try:
-        result = fit(cfg)
+        if cfg.ddp:  # an error on any rank ends every rank (MPI Abort) with a message naming the rank
+            from tinygrad_gpt import ddp
+
+            result = ddp.guard(lambda: fit(cfg), codes=_exit_status)
+            prog = f"mpiexec -n {ddp.comm().Get_size()} {prog} --ddp"  # for the resume command below
+        else:
+            result = fit(cfg)
         if result["stopped"] == "interrupt":
             print(f"resume with: {prog} --resume {shlex.quote(result['checkpoint'])}", flush=True)
             return 130
@@ -307,6 +315,15 @@ def train_main(argv: list[str] | None = None, prog: str | None = None) -> int:
         ckpt = resume_path(cfg) if cfg.resume else Path(cfg.out_dir) / "ckpt.safetensors"
         print(f"\naborted; the last checkpoint ({ckpt}) is left as it was", flush=True)
         return 130
+
+
+def _exit_status(e: BaseException) -> int:
+    """The status ``--ddp`` aborts with when a rank fails: what :func:`train_main` returns for that error."""
+    if isinstance(e, TrainingDiverged):
+        return 1
+    if isinstance(e, KeyboardInterrupt):
+        return 130
+    return 2 if isinstance(e, (MissingExtra, ValueError, FileNotFoundError, RuntimeError, ImportError)) else 1
 
 
 # ---- sample ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ The command line (``tinygrad-gpt train``, examples/train_gpt.py) is :mod:`tinygr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -95,6 +96,7 @@ class TrainConfig:
     progress: bool = True
     plot: bool = True  # when matplotlib is installed (the examples extra)
     watch: int = 0  # record each layer's activation/gradient/update statistics every this many steps (0: off)
+    ddp: bool = False  # data-parallel over the ranks of `mpiexec -n N` (tinygrad_gpt.ddp); batch_size is per rank
     model: dict[str, Any] = field(default_factory=dict)  # GPTConfig overrides
 
     def __post_init__(self):
@@ -121,7 +123,7 @@ class TrainConfig:
 
 # Fields a resumed run may change; every other one (and the model) is the checkpoint's.
 RUN_SETTINGS = ("max_iters", "max_time", "lr_decay_iters", "eval_interval", "eval_iters", "log_interval",
-                "sample_tokens", "progress", "plot", "watch", "device", "tf32", "out_dir", "resume")
+                "sample_tokens", "progress", "plot", "watch", "device", "tf32", "out_dir", "resume", "ddp")
 
 
 class TrainingDiverged(RuntimeError):
@@ -165,6 +167,7 @@ def _resumed_config(cfg: TrainConfig, info: dict[str, Any], path: Path) -> tuple
     kw = {k: v for k, v in saved.items() if k in names}
     kw.update({k: getattr(cfg, k) for k in given & set(RUN_SETTINGS)})
     kw["resume"] = cfg.resume
+    kw["ddp"] = cfg.ddp  # how this run was launched, not the checkpoint's
     if "out_dir" not in given:
         kw["out_dir"] = str(path.parent)
     horizon = saved.get("lr_decay_iters") or saved["max_iters"]  # None in checkpoints of older versions
@@ -198,6 +201,7 @@ class Run:
     best_val: float = math.inf
     resumed_from: Path | None = None
     notes: list[str] = field(default_factory=list)  # how a resume was resolved, to print
+    ddp: Any = None  # nn.parallel.DistributedDataParallel around model under --ddp (tinygrad_gpt.ddp)
 
     @property
     def out_dir(self) -> Path:
@@ -240,7 +244,14 @@ def setup(cfg: TrainConfig) -> Run:
         horizon = cfg.max_iters if cfg.lr_decay_iters is None else cfg.lr_decay_iters
         cfg = dataclasses.replace(cfg, lr_decay_iters=horizon, data=str(Path(cfg.data).resolve()) if cfg.data else None)
 
-    data = prepare(cfg.data, cfg.tokenizer)
+    if cfg.ddp:  # rank 0 prepares (and caches) the data first, then the others read it
+        from tinygrad_gpt import ddp
+
+        if cfg.device == "gpu":
+            ddp.use_local_gpu()  # one GPU per rank of a node, before the model is built
+        data = ddp.rank0_first(lambda: prepare(cfg.data, cfg.tokenizer))
+    else:
+        data = prepare(cfg.data, cfg.tokenizer)
     if info:
         model_cfg = GPTConfig(**info["model_config"])
     else:
@@ -260,21 +271,30 @@ def setup(cfg: TrainConfig) -> Run:
     if info:
         model.load_state_dict(model_sd)
         optimizer.load_state_dict(optim_sd)
-        loader.load_state_dict(info["loader"])
+        if not cfg.ddp and "rng" in info["loader"]:
+            loader.load_state_dict(info["loader"])
+        elif not cfg.ddp:  # a --ddp run's checkpoint, resumed by one process: the batches of 1 rank out of 1
+            from tinygrad_gpt.ddp import RankLoader
+
+            run.loader = RankLoader(data.split("train"), model_cfg.block_size, cfg.batch_size, cfg.seed, 0, 1)
+            run.loader.load_state_dict({"step": info["iter"] * cfg.grad_accum})
         run.scaler.load_state_dict(info.get("scaler", run.scaler.state_dict()))
         engine.rng.set_state(info["engine_rng"])
         run.start_iter, run.best_val = info["iter"], info["best_val"]
+    if cfg.ddp:  # every rank: same config and data checked, rank 0's weights, its own batches
+        ddp.attach(run, resume_step=run.start_iter * cfg.grad_accum)
     return run
 
 
 def train_step(model: nn.Module, optimizer: nn.optim.Optimizer, batches: Iterator, *, grad_accum: int = 1,
                grad_clip: float = 1.0, scaler: nn.amp.GradScaler | None = None, amp: bool = False,
-               device: str = "cpu") -> Tensor:
+               device: str = "cpu", ddp: nn.parallel.DistributedDataParallel | None = None) -> Tensor:
     """One optimizer step: ``grad_accum`` micro-batches ``(x, y)`` from ``batches``, backward, clipping at
     ``grad_clip`` (0: off), the step, zero_grad. Returns the mean loss, detached and still on the device:
     ``.item()`` waits for the GPU, so read it every few steps, not every one.
 
     ``amp`` runs the forward in float16 (``engine.autocast``); give it a ``scaler`` (``nn.amp.GradScaler``).
+    ``ddp`` (wrapping ``model``): the gradients are averaged over the ranks in the last micro-step's backward.
 
     >>> run = setup(TrainConfig(model={"n_layer": 1}))  # doctest: +SKIP
     >>> for it in range(100):  # doctest: +SKIP
@@ -285,12 +305,13 @@ def train_step(model: nn.Module, optimizer: nn.optim.Optimizer, batches: Iterato
     """
     scaled = scaler is not None and scaler.enabled
     total = None
-    for _ in range(grad_accum):
+    for i in range(grad_accum):
         x, y = next(batches)
         with engine.autocast("float16", enabled=amp):
             _, loss = model(to_device(x, device), to_device(y, device))
         scaled_loss = loss * (1.0 / grad_accum) if grad_accum > 1 else loss
-        (scaler.scale(scaled_loss) if scaled else scaled_loss).backward()
+        with ddp.no_sync() if ddp is not None and i < grad_accum - 1 else contextlib.nullcontext():
+            (scaler.scale(scaled_loss) if scaled else scaled_loss).backward()
         total = loss.detach() if total is None else total + loss.detach()
     if scaled:
         scaler.unscale_(optimizer)
@@ -498,6 +519,10 @@ def _print_header(run: Run, tokens_per_iter: int, peak: float) -> None:
           f"{tokens_per_iter} tokens/iter on {cfg.device}; matmul peak {peak / 1e9:.0f} GFLOP/s")
     if cfg.device == "cpu":
         print(f"ops: {engine.kernels.describe()}")
+    if run.ddp is not None:
+        d = run.ddp
+        print(f"ddp: {d.world_size} ranks ({'NCCL' if d.gpu else 'MPI'}), batch {cfg.batch_size} per rank, "
+              f"{len(d.buckets)} gradient bucket(s) of about {d.bucket_cap_mb:g} MB")
 
 
 # ---- the run -------------------------------------------------------------------------------------
@@ -516,20 +541,22 @@ def fit(cfg: TrainConfig) -> dict[str, Any]:
     cfg = run.cfg
     run.out_dir.mkdir(parents=True, exist_ok=True)
     log_path = run.out_dir / "log.jsonl"
-    if not run.resumed_from and log_path.exists():
+    main = run.ddp is None or run.ddp.rank == 0  # under --ddp the other ranks write no files
+    if not run.resumed_from and log_path.exists() and main:
         log_path.unlink()  # a fresh run starts a fresh log
-    tokens_per_iter = cfg.batch_size * cfg.grad_accum * run.model_cfg.block_size
+    ranks = run.ddp.world_size if run.ddp else 1
+    tokens_per_iter = cfg.batch_size * cfg.grad_accum * run.model_cfg.block_size * ranks
     peak = measure_matmul_peak(cfg.device)
     _print_header(run, tokens_per_iter, peak)
     bar = None
-    if cfg.progress:
+    if cfg.progress and not (run.ddp and run.ddp.rank):
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.max_iters, initial=run.start_iter, dynamic_ncols=True, desc="train")
     # nn.utils.watch: forward hooks and a wrapped optimizer.step; nothing is attached when off.
     watcher = nn.utils.watch(run.model, run.optimizer, every=cfg.watch, log=run.out_dir / "watch.jsonl") \
-        if cfg.watch else None
-    with _StopFlag() as stop, open(log_path, "a") as file:
+        if cfg.watch and main else None
+    with _StopFlag() as stop, open(log_path if main else os.devnull, "a") as file:
         log = _StepLog(run, file, bar, tokens_per_iter, run.model.estimate_flops_per_token() * tokens_per_iter, peak)
         budget = f", at most {cfg.max_time:g} s" if cfg.max_time else ""
         print(f"training: iterations {run.start_iter} to {cfg.max_iters}{budget}; Ctrl-C stops with a checkpoint",
@@ -552,7 +579,8 @@ def fit(cfg: TrainConfig) -> dict[str, Any]:
                "tokens_per_s": (it - run.start_iter) * tokens_per_iter / elapsed if elapsed > 0 else 0.0,
                "first_step_s": log.first_step_s, "checkpoint": str(run.ckpt_path), "log": str(log_path), "plot": None,
                "watch_plot": watch_plot}
-    _report(run, results, log_path)
+    if main:
+        _report(run, results, log_path)
     return results
 
 
@@ -560,24 +588,34 @@ def _loop(run: Run, log: _StepLog, stop: _StopFlag, t_run: float, say) -> tuple[
     """Steps until max_iters, the time budget or Ctrl-C, evaluating and checkpointing on the way."""
     cfg, it, stopped = run.cfg, run.start_iter, None
     last = {"iter": None, "train": math.nan, "val": math.nan}
+    main = run.ddp is None or run.ddp.rank == 0  # under --ddp rank 0 alone evaluates and checkpoints
     while True:
+        out_of_time = bool(cfg.max_time) and time.perf_counter() - t_run >= cfg.max_time
+        interrupted = stop.requested
+        if run.ddp is not None:  # every rank stops on the same step
+            from tinygrad_gpt.ddp import stop_votes
+
+            interrupted, out_of_time = stop_votes(run.ddp.comm, interrupted, out_of_time)
         if it >= cfg.max_iters:
             stopped = "max_iters"
-        elif cfg.max_time and time.perf_counter() - t_run >= cfg.max_time:
+        elif out_of_time:
             stopped = "max_time"
-        if it % cfg.eval_interval == 0 or stopped:
+        if (it % cfg.eval_interval == 0 or stopped) and main:
             log.flush()  # a NaN raises here, before the checkpoint
             last = _eval_and_checkpoint(run, it, log.file, say)
             log.restart_clock()
-        if stopped:
-            return it, stopped, last
-        if stop.requested:
-            log.flush()
-            run.checkpoint(it)
-            return it, "interrupt", last
+        if stopped or interrupted:
+            if interrupted and not stopped and main:
+                log.flush()
+                run.checkpoint(it)
+            if run.ddp is not None:
+                run.ddp.comm.Barrier()  # the others wait for rank 0's checkpoint
+            return it, stopped or "interrupt", last
+        if run.ddp is not None and it % cfg.eval_interval == 0:
+            run.ddp.comm.Barrier()
         lr = run.schedule.step(it)
         loss = train_step(run.model, run.optimizer, run.loader, grad_accum=cfg.grad_accum, grad_clip=cfg.grad_clip,
-                          scaler=run.scaler, amp=cfg.dtype == "float16", device=cfg.device)
+                          scaler=run.scaler, amp=cfg.dtype == "float16", device=cfg.device, ddp=run.ddp)
         log.add(it, lr, loss)
         it += 1
 

@@ -66,7 +66,7 @@ def adam_(params: Sequence, grads: Sequence, exp_avgs: Sequence, exp_avg_sqs: Se
     >>> [round(v, 4) for v in w.tolist()], w._version  # one in-place update
     ([0.9, 0.9], 1)
     """
-    jobs, xp = [], None
+    jobs, xp, runs = [], None, []
     with no_grad():
         for p, g, m, v, step in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
             p._check_inplace("adam_")  # bumps p's version, as an in-place op does
@@ -75,11 +75,42 @@ def adam_(params: Sequence, grads: Sequence, exp_avgs: Sequence, exp_avg_sqs: Se
             arrays = (p.data, m, v, g)
             if all(a.flags.c_contiguous for a in arrays):
                 flat = [a.reshape(-1) for a in arrays]
-                kernel = lookup("adamw", *flat)
+                if runs and runs[-1][1] == step and all(map(_follows, runs[-1][0], flat)):
+                    # views of flat buffers (engine.flatten_parameters): neighbours become one update
+                    runs[-1] = ([_join(a, b) for a, b in zip(runs[-1][0], flat)], step)
+                else:
+                    runs.append((flat, step))
             else:  # the whole array as one row: only the reference takes it
-                flat, kernel = [a[None] for a in arrays], None
+                flat = [a[None] for a in arrays]
+                jobs.append((adamw(*flat, lr, betas, eps, weight_decay, step, decoupled), 1))
+            xp = array_module(p.data)
+        for flat, step in runs:
+            kernel = lookup("adamw", *flat)
             update = kernel[0] if kernel else adamw
             jobs.append((update(*flat, lr, betas, eps, weight_decay, step, decoupled), len(flat[0])))
-            xp = array_module(p.data)
         if jobs:
             parallel_jobs(xp, jobs)
+
+
+def _address(a) -> int:
+    return a.__array_interface__["data"][0] if hasattr(a, "__array_interface__") else a.data.ptr
+
+
+def _owner(a):
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
+
+
+def _follows(a, b) -> bool:
+    """Whether 1-d ``b`` starts where 1-d ``a`` ends, both in one contiguous array of one dtype."""
+    owner = _owner(a)
+    return (a.dtype == b.dtype and _owner(b) is owner and getattr(owner, "flags", None) is not None
+            and owner.flags.c_contiguous and _address(b) == _address(a) + a.nbytes)
+
+
+def _join(a, b):
+    """The 1-d view of ``a`` followed by ``b`` (see :func:`_follows`)."""
+    owner = _owner(a)
+    start = (_address(a) - _address(owner)) // a.itemsize
+    return owner.reshape(-1)[start:start + a.size + b.size]
