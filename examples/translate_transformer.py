@@ -138,6 +138,9 @@ class Translator(nn.Module):
         self.tgt_embed = nn.Embedding(tgt_vocab, d_model, padding_idx=PAD)  # also the output projection
         nn.init.normal_(self.src_embed.weight, std=d_model ** -0.5)  # × sqrt(d) below gives unit scale
         nn.init.normal_(self.tgt_embed.weight, std=d_model ** -0.5)
+        with no_grad():  # PAD's row starts at zero, as nn.Embedding(padding_idx=) leaves it
+            self.src_embed.weight[PAD] = 0.0
+            self.tgt_embed.weight[PAD] = 0.0
         self.register_buffer("pe", Tensor(sinusoidal_positions(max_len, d_model)), persistent=False)
         self.transformer = nn.Transformer(d_model, nhead, layers, layers, dim_feedforward, dropout,
                                           batch_first=True)
