@@ -374,6 +374,7 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{time.perf_counter() - start:.0f} s", flush=True)
     train_s = time.perf_counter() - start
 
+    t_eval = time.perf_counter()
     refs = [french(int(n)) for n in test]
     hyps = translate_numbers(model, src_vocab, tgt_vocab, test)
     acc = float(np.mean([h == r for h, r in zip(hyps, refs)]))
@@ -381,7 +382,7 @@ def main(argv: list[str] | None = None) -> dict:
     nb = min(args.beam_eval, len(test))
     beam_hyps = translate_numbers(model, src_vocab, tgt_vocab, test[:nb], beam=args.beam)
     beam_acc = float(np.mean([h == r for h, r in zip(beam_hyps, refs[:nb])]))
-    print(f"trained {step} steps in {train_s:.0f} s")
+    print(f"trained {step} steps in {train_s:.0f} s; evaluation took {time.perf_counter() - t_eval:.0f} s")
     print(f"held-out exact match (greedy, {len(test)} numbers): {acc:.4f}   BLEU {bleu:.2f}")
     print(f"held-out exact match (beam {args.beam}, first {nb}): {beam_acc:.4f}  "
           f"(greedy on those: {np.mean([h == r for h, r in zip(hyps[:nb], refs[:nb])]):.4f})")
