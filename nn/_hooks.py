@@ -1,9 +1,9 @@
-"""Identity ops that let ``Module.register_full_backward_hook`` see gradients (private: not
-engine ops, so they are not in the op registry)."""
+"""What ``Module.register_full_backward_hook`` keeps per module call. The gradients arrive through
+engine's ``GradTap`` (an identity op whose backward calls back) on each input and on the output."""
 
 from __future__ import annotations
 
-from engine.function import Function
+from engine import Tensor
 
 
 class _HookState:
@@ -15,36 +15,23 @@ class _HookState:
         self.grad_output = None
         self.waiting = waiting
 
+    def input_grad(self, index: int):
+        """The callback for input ``index``'s tap."""
+
+        def on_grad(g) -> None:
+            self.grad_input[index] = Tensor(g)
+            self.waiting.discard(index)
+            self.maybe_fire()
+
+        return on_grad
+
+    def output_grad(self, g) -> None:
+        self.grad_output = (Tensor(g),)
+        self.maybe_fire()
+
     def maybe_fire(self) -> None:
         if self.grad_output is not None and not self.waiting:
             for hook in self.hooks:
                 res = hook(self.module, tuple(self.grad_input), self.grad_output)
                 if res is not None:
                     raise RuntimeError("backward hooks that return new gradients are not supported")
-
-
-class _BackwardHookInput(Function):
-    def forward(self, x, state=None, index=0):
-        self.state, self.index = state, index
-        return x.view()
-
-    def backward(self, grad):
-        from engine.tensor import Tensor
-
-        self.state.grad_input[self.index] = Tensor(grad)
-        self.state.waiting.discard(self.index)
-        self.state.maybe_fire()
-        return grad
-
-
-class _BackwardHookOutput(Function):
-    def forward(self, x, state=None):
-        self.state = state
-        return x.view()
-
-    def backward(self, grad):
-        from engine.tensor import Tensor
-
-        self.state.grad_output = (Tensor(grad),)
-        self.state.maybe_fire()
-        return grad

@@ -16,6 +16,7 @@ import numpy as np
 
 from engine import Tensor, name_scope, no_grad
 from engine.backend import check_device, get_xp, to_device, to_numpy
+from engine.ops.hooks import GradTap
 
 
 class Parameter(Tensor):
@@ -146,20 +147,18 @@ class Module:
             if res is not None:
                 out = res
         if state is not None and isinstance(out, Tensor) and out.requires_grad:
-            from nn._hooks import _BackwardHookOutput
-
-            out = _BackwardHookOutput.apply(out, state=state)
+            out = GradTap.apply(out, on_grad=state.output_grad)
         return out
 
     def _hook_inputs(self, args):
         from engine import is_grad_enabled
-        from nn._hooks import _BackwardHookInput, _HookState
+        from nn._hooks import _HookState
 
         if not is_grad_enabled():
             return args, None
         waiting = {i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad}
         state = _HookState(self, list(self._backward_hooks.values()), len(args), waiting)
-        args = tuple(_BackwardHookInput.apply(a, state=state, index=i) if i in waiting else a
+        args = tuple(GradTap.apply(a, on_grad=state.input_grad(i)) if i in waiting else a
                      for i, a in enumerate(args))
         return args, state
 

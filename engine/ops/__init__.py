@@ -1,3 +1,3 @@
 """The primitive ops, grouped by family. Importing this package registers them all."""
 
-from engine.ops import activations, elementwise, fused, matmul, movement, reduce, scan, spatial  # noqa: F401
+from engine.ops import activations, elementwise, fused, hooks, matmul, movement, reduce, scan, spatial  # noqa: F401

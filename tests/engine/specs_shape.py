@@ -15,11 +15,12 @@ import itertools
 import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
-from op_specs import MAX_SIDE, SEEDS, Case, Spec, broadcast_shapes, fill, shapes
+from op_specs import MAX_SIDE, SEEDS, Case, Spec, broadcast_shapes, fill, shapes, unary
 
 import engine
 import engine.functional as F
 from engine import Tensor
+from engine.ops.hooks import GradTap
 
 
 def _rng(draw):
@@ -567,6 +568,8 @@ def hvstack_case(draw, joined_dim: int = 1):
 
 
 SPECS: dict[str, Spec] = {
+    "GradTap": Spec(unary(), lambda a: GradTap.apply(a, on_grad=lambda g: None), lambda a: a,
+                    torch_skip="the identity; torch's nearest is Tensor.register_hook"),
     "IndexPut": Spec(
         scatter_case(unique=True), lambda a, src, dim, index: a.scatter(dim, Tensor(index), src),
         lambda a, src, dim, index: _scatter_ref(a, src, dim, index),
