@@ -259,3 +259,21 @@ def test_non_strict_load_reports_and_loads_what_matches():
     np.testing.assert_array_equal(model[0].bias.numpy(), bias)
     with pytest.raises(RuntimeError, match="0.weight"):  # a wrong shape is never silently skipped
         model.load_state_dict({"0.weight": np.zeros((3, 4))}, strict=False)
+
+
+def test_full_backward_hook_sees_the_input_and_output_gradients():
+    """y = x @ W.T: grad_output is the upstream gradient, grad_input = grad_output @ W."""
+    lin = nn.Linear(3, 2, bias=False)
+    seen = []
+    handle = lin.register_full_backward_hook(lambda m, gi, go: seen.append((m, gi, go)))
+    x = Tensor(np.arange(6, dtype=np.float32).reshape(2, 3), requires_grad=True)
+    upstream = np.array([[1.0, -2.0], [0.5, 3.0]], dtype=np.float32)
+    (lin(x) * Tensor(upstream)).sum().backward()
+    (module, grad_input, grad_output), = seen
+    assert module is lin
+    np.testing.assert_allclose(grad_output[0].numpy(), upstream)
+    np.testing.assert_allclose(grad_input[0].numpy(), upstream @ lin.weight.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), upstream @ lin.weight.numpy(), rtol=1e-6)  # passed on unchanged
+    handle.remove()
+    lin(x).sum().backward()
+    assert len(seen) == 1
