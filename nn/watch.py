@@ -138,34 +138,43 @@ class Watcher:
         if not self.history:
             raise RuntimeError("watch: nothing recorded yet (run a training step first)")
         last = self.history[-1]
-        fig, axes = plt.subplots(2, 2, figsize=(13, 8))
+        # The nonlinearities (tanh/GELU/ReLU outputs) are what makemore watches; other layers only
+        # when a model has none. Colours run from the first layer (dark) to the last (light).
+        watched = [n for n, row in last["layers"].items() if row["kind"] in ("tanh", "gelu", "relu")]
+        watched = watched or list(last["layers"])
+        weights = [n for n in last["params"] if _is_weight(n)]
+        fig, axes = plt.subplots(2, 2, figsize=(16, 9))
+        colour = plt.get_cmap("viridis")
         ax = axes[0][0]
-        for name, row in last["layers"].items():
-            if row["kind"] in ("tanh", "gelu", "relu") and row["hist"]:
+        for i, name in enumerate(watched):
+            row = last["layers"][name]
+            if row["hist"]:
                 lo, hi = row["hist_range"]
-                centers = np.linspace(lo, hi, len(row["hist"]) + 1)
-                ax.plot((centers[1:] + centers[:-1]) / 2, row["hist"], label=name)
+                edges = np.linspace(lo, hi, len(row["hist"]) + 1)
+                ax.plot((edges[1:] + edges[:-1]) / 2, row["hist"], label=name,
+                        color=colour(i / max(len(watched) - 1, 1)))
         ax.set_title(f"activation histograms (step {last['step']})")
-        ax.legend(fontsize=6)
+        _legend(ax)
         steps = [h["step"] for h in self.history]
         for ax, key, title in ((axes[0][1], "std", "activation std"),
                                (axes[1][0], "saturated", "saturated / dead fraction")):
-            for name in last["layers"]:
+            for i, name in enumerate(watched):
                 ys = [h["layers"].get(name, {}).get(key, h["layers"].get(name, {}).get("dead", np.nan))
                       for h in self.history]
                 if not all(y is None or np.isnan(y) for y in ys):
-                    ax.plot(steps, ys, label=name)
+                    ax.plot(steps, ys, label=name, color=colour(i / max(len(watched) - 1, 1)))
             ax.set_title(title)
-            ax.legend(fontsize=6)
+            ax.set_xlabel("step")
+            _legend(ax)
         ax = axes[1][1]
-        for name in last["params"]:
+        for i, name in enumerate(weights):
             ys = [math.log10(h["params"][name]["update_ratio"] + 1e-20) if "update_ratio" in h["params"].get(name, {})
                   else np.nan for h in self.history]
-            if _is_weight(name):
-                ax.plot(steps, ys, label=name)
+            ax.plot(steps, ys, label=name, color=colour(i / max(len(weights) - 1, 1)))
         ax.axhline(-3, color="k", linestyle="--", linewidth=0.8)  # makemore's rule of thumb: about 1e-3
-        ax.set_title("log10 update / data ratio per parameter")
-        ax.legend(fontsize=5)
+        ax.set_title("log10 update / data ratio per weight")
+        ax.set_xlabel("step")
+        _legend(ax)
         fig.tight_layout()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,6 +191,14 @@ class Watcher:
         if self.optimizer is not None and self._original_step is not None:
             self.optimizer.step = self._original_step
             self._original_step = None
+
+
+def _legend(ax) -> None:
+    """The legend right of the panel, in a column small enough for two dozen names."""
+    handles = ax.get_legend_handles_labels()[0]
+    if handles:
+        ax.legend(fontsize=6 if len(handles) <= 12 else 5, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  frameon=False)
 
 
 def _is_weight(name: str) -> bool:
