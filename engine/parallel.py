@@ -21,8 +21,8 @@ results do not depend on the thread count.
 
 For the split to pay off OpenBLAS must not keep a core busy after each matmul: its idle threads
 spin for 2^28 cycles (~0.1 s) by default; ``OPENBLAS_THREAD_TIMEOUT=16`` (2^16 cycles) keeps
-matmuls as fast. OpenBLAS reads it when NumPy is first imported, so a program sets it before
-that; :func:`tune_cpu` sets it for the processes it starts and tunes malloc.
+matmuls as fast. OpenBLAS reads it when its threads start: :func:`tune_cpu` sets it and restarts
+them, whenever NumPy was imported, and tunes malloc.
 """
 
 from __future__ import annotations
@@ -140,26 +140,64 @@ def parallel_jobs(xp, jobs: list[tuple[Callable[[int, int], None], int]],
 
 
 OPENBLAS_THREAD_TIMEOUT = "16"
+TUNE_ENV = "TINYGRAD_GPT_TUNE_CPU"  # "0": tune_cpu() changes nothing (opt-out)
 
 
 def tune_cpu() -> dict[str, bool]:
-    """Tune this process for training on the CPU; nothing in the engine calls it on import, so a
-    program that imports ``engine`` behaves as before until it asks. It does two things:
+    """Tune this process for training on the CPU. Nothing in the engine calls it on import (``import
+    engine`` leaves the process as it was); ``tinygrad_gpt``'s training entry calls it, and so may
+    any program, whether it imported NumPy first or not. ``TINYGRAD_GPT_TUNE_CPU=0`` turns it into a
+    no-op. Call it at start-up, before other threads run matmuls. It does two things:
 
     - glibc's malloc keeps freed array memory for the next step (``backend.keep_freed_memory``):
       about a fifth of a small GPT's CPU step went to page faults without it;
-    - ``OPENBLAS_THREAD_TIMEOUT`` (idle OpenBLAS threads stop spinning after 2^16 cycles) for child
-      processes. OpenBLAS reads it when it loads: for this process, set it before importing NumPy.
+    - idle OpenBLAS threads stop spinning after 2^16 cycles instead of 2^28 (~0.1 s after every
+      matmul, a core that our elementwise threads need). OpenBLAS reads ``OPENBLAS_THREAD_TIMEOUT``
+      only when its threads start, so this sets it (unless the user did), finds the loaded OpenBLAS
+      through ``threadpoolctl``, has it re-read its environment and stops its threads; the next
+      matmul starts them again with the short timeout. Child processes inherit the variable.
 
     Returns what took effect.
 
     >>> sorted(tune_cpu())
     ['keep_freed_memory', 'openblas_thread_timeout']
     """
+    if os.environ.get(TUNE_ENV, "").strip() == "0":
+        return {"keep_freed_memory": False, "openblas_thread_timeout": False}
     from engine.backend import keep_freed_memory
 
-    timeout = os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", OPENBLAS_THREAD_TIMEOUT) == OPENBLAS_THREAD_TIMEOUT
-    return {"keep_freed_memory": keep_freed_memory(), "openblas_thread_timeout": timeout}
+    global _openblas_restarted_with
+    timeout = os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", OPENBLAS_THREAD_TIMEOUT)
+    if _openblas_restarted_with != timeout:  # once per value: a second call costs nothing
+        _openblas_restarted_with = timeout if _restart_openblas_threads() else None
+    return {"keep_freed_memory": keep_freed_memory(), "openblas_thread_timeout": _openblas_restarted_with is not None}
+
+
+_openblas_restarted_with: str | None = None  # the OPENBLAS_THREAD_TIMEOUT the running OpenBLAS threads read
+
+
+def _restart_openblas_threads() -> bool:
+    """Make every loaded pthreads OpenBLAS re-read its environment (``openblas_read_env``) and stop
+    its thread pool (``blas_thread_shutdown_``), which its next call starts again with the settings
+    read. True if at least one was restarted; False without threadpoolctl, without OpenBLAS (MKL,
+    Accelerate), for an OpenMP build (its threads are OpenMP's) or when the symbols are missing."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return False
+    done = False
+    for lib_info in threadpool_info():
+        if lib_info.get("internal_api") != "openblas" or lib_info.get("threading_layer") != "pthreads":
+            continue
+        try:
+            lib = ctypes.CDLL(lib_info["filepath"])
+            read_env, shutdown = lib.openblas_read_env, lib.blas_thread_shutdown_
+        except (OSError, AttributeError, KeyError):
+            continue
+        read_env()
+        shutdown()
+        done = True
+    return done
 
 
 def _find_openblas():

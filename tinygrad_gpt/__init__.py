@@ -1,10 +1,7 @@
-"""GPT-2/GPT-3 models, tokenizers and data on the tinygrad_gpt engine."""
+"""GPT-2/GPT-3 models, tokenizers and data on the tinygrad_gpt engine.
 
-import os
+Importing it changes nothing in the process; training (``train.setup``, the ``train`` command)
+calls ``engine.tune_cpu()`` (``TINYGRAD_GPT_TUNE_CPU=0`` to opt out).
+"""
 
-# The training program's CPU setting, here because OpenBLAS reads it once, when NumPy first loads
-# (engine imports NumPy): its idle threads then stop spinning after 2^16 cycles instead of ~0.1 s
-# after every matmul, a core our elementwise threads need. engine.parallel.OPENBLAS_THREAD_TIMEOUT.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
-
-import engine  # noqa: E402, F401
+import engine  # noqa: F401

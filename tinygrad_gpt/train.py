@@ -230,6 +230,8 @@ def setup(cfg: TrainConfig) -> Run:
     """
     if cfg.plot and "plot" in given_fields(cfg):
         require("matplotlib", "examples", "--plot")  # asked for: fail now, not after training
+    if cfg.device == "cpu":
+        engine.tune_cpu()  # malloc, OpenBLAS idle spinning, whatever was imported first (TINYGRAD_GPT_TUNE_CPU=0: off)
     if cfg.device == "gpu" and "cupy" not in sys.modules:
         set_tf32(cfg.tf32)
     get_xp(cfg.device)  # fails at once, with install help, when the GPU is missing
