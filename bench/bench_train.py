@@ -16,12 +16,22 @@ medians and the ours/torch ratios of tokens/s and peak RSS are printed. FLOPs pe
 
     python bench/bench_train.py --config S --vs-torch
     python bench/bench_train.py --config M --vs-torch --iters 10 --warmup 2
+
+--user-script (issue 21) times the step as a user's script runs it instead (bench/user_train.py:
+NumPy imported first, public API, engine.tune_cpu() the only setup) against a minimal torch loop of
+the same model, and runs ../shared/bench/torch_ref.py in the same rounds: the torch loop's median
+must be within 3% of torch_ref's, or the comparison is not trusted. Medians and fastest iterations
+are both reported. --tune-variants none,malloc,blas adds our step without tune_cpu or with one part.
+
+    python bench/bench_train.py --config S --user-script --rounds 5
+    python bench/bench_train.py --config S --user-script --tune-variants none,malloc,blas
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import sys
 from pathlib import Path
 
@@ -45,8 +55,10 @@ from _common import (
     print_result,
     run_measured,
     time_training,
+    wait_for_quiet,
     write_json,
 )
+from check_torch_ref import default_torch_ref
 
 
 def ours_worker(args, iters: int, warmup: int) -> None:
@@ -103,14 +115,15 @@ def ours_worker(args, iters: int, warmup: int) -> None:
 
 
 def summarize(name: str, runs: list[dict], peak: float) -> dict:
+    nan = math.nan  # torch_ref.py reports neither its fastest iteration nor its RSS after imports
     s = dict(runs=len(runs), contended=sum(r["others_cores"] > 0.05 for r in runs),
              ms_per_iter=med([r["ms_median"]["total"] for r in runs]),
-             ms_per_iter_min=min(r["ms_total_min"] for r in runs),
+             ms_per_iter_min=min(r.get("ms_total_min", nan) for r in runs),
              tokens_per_s=med([r["tokens_per_s"] for r in runs]),
              gflops=med([r["gflops"] for r in runs]),
              peak_rss_mib=med([r["peak_rss_mib"] for r in runs]),
-             rss_after_import_mib=med([r["rss_after_import_mib"] for r in runs]),
-             rss_after_setup_mib=med([r["rss_after_setup_mib"] for r in runs]),
+             rss_after_import_mib=med([r.get("rss_after_import_mib", nan) for r in runs]),
+             rss_after_setup_mib=med([r.get("rss_after_setup_mib", nan) for r in runs]),
              others_cores=med([r["others_cores"] for r in runs]),
              phases_ms={k: med([r["ms_median"][k] for r in runs]) for k in PHASES})
     s["mfu"] = s["gflops"] / peak if peak > 0 else float("nan")
@@ -132,6 +145,10 @@ def main(argv=None) -> None:
     ap.add_argument("--iters", type=int, default=0, help="timed iterations per run (0: S 100, M 20)")
     ap.add_argument("--warmup", type=int, default=-1, help="untimed iterations first (-1: S 10, M 3)")
     ap.add_argument("--vs-torch", action="store_true", help="alternate with bench/torch_train.py, print ratios")
+    ap.add_argument("--user-script", action="store_true",
+                    help="bench/user_train.py (ours and a minimal torch loop) and torch_ref.py, alternating")
+    ap.add_argument("--tune-variants", default="", help="with --user-script: also ours with --tune none/malloc/blas")
+    ap.add_argument("--torch-ref", default=str(default_torch_ref()))
     ap.add_argument("--rounds", type=int, default=0, help="runs of each program (0: 3 with --vs-torch, else 1)")
     ap.add_argument("--torch-python", default=sys.executable, help="python that has torch==2.13.0")
     ap.add_argument("--random-data", action="store_true",
@@ -154,6 +171,8 @@ def main(argv=None) -> None:
     if args.worker:
         return ours_worker(args, iters, warmup)
 
+    if args.user_script:
+        return user_script_main(args, iters, warmup)
     rounds = args.rounds or (3 if args.vs_torch else 1)
     info = machine_info()
     print(f"{datetime.datetime.now().isoformat(timespec='seconds')}  {info['cpu']}, {info['cores']} cores, "
@@ -205,6 +224,83 @@ def main(argv=None) -> None:
         print(f"ours/torch: tokens/s {ratios['tokens_per_s']:.3f} (median of per-round ratios {paired:.3f}), "
               f"fastest iterations {ratios['fastest_iter']:.3f}; peak RSS {ratios['peak_rss']:.2f}")
         print("  time ratio by phase: " + "  ".join(f"{k} {v:.1f}x" for k, v in ratios["phases"].items()))
+    if args.json:
+        append_json(args.json, summary)
+
+
+TORCH_REF_TOLERANCE = 0.03  # the minimal torch loop's median against torch_ref.py's, same run
+
+
+def user_script_main(args, iters: int, warmup: int) -> None:
+    """--user-script: ours, the minimal torch loop and torch_ref.py, each in its own process, alternating."""
+    from check_torch_ref import corpus_file, run_torch_ref
+
+
+    rounds = args.rounds or 3
+    info = machine_info()
+    print(f"{datetime.datetime.now().isoformat(timespec='seconds')}  {info['cpu']}, {info['cores']} cores, "
+          f"python {info['python']}, numpy {info['numpy']}, {info['blas']}, {info['cpu_kernels']}, "
+          f"commit {info['commit']}")
+    cfg = CONFIGS[args.config]
+    print(f"user-script mode, config {args.config}: {iters} timed iters after {warmup} warm-up, {rounds} round(s)")
+    peaks = [] if args.no_peak else [matmul_peak_subprocess()]
+    common = ["--config", args.config, "--iters", str(iters), "--warmup", str(warmup)]
+    script = str(BENCH_DIR / "user_train.py")
+    programs: dict[str, list[str] | None] = {"ours": [sys.executable, script, "--impl", "ours", *common]}
+    for v in filter(None, args.tune_variants.split(",")):
+        programs[f"ours-tune-{v}"] = [sys.executable, script, "--impl", "ours", "--tune", v, *common]
+    programs["torch"] = [args.torch_python, script, "--impl", "torch", *common]
+    ref = Path(args.torch_ref)
+    data = None
+    if ref.is_file():
+        programs["torch_ref"], data = None, corpus_file()
+    else:
+        print(f"note: {ref} not found: no torch_ref check (pass --torch-ref)")
+    runs: dict[str, list[dict]] = {k: [] for k in programs}
+    for r in range(rounds):
+        for name, cmd in programs.items():
+            if cmd is None:
+                if args.quiet_wait > 0:
+                    wait_for_quiet(args.quiet_wait)
+                res = run_torch_ref(args.torch_python, ref, data, cfg, iters, warmup)
+                res.setdefault("ms_total_min", math.nan)
+            else:
+                res = run_measured(cmd, args.verbose, args.quiet_wait, args.retries)
+            runs[name].append(res)
+            print(f"  round {r + 1} {name:16s} median {res['ms_median']['total']:9.2f} ms/iter  fastest "
+                  f"{res['ms_total_min']:9.2f}  {res['tokens_per_s']:8.0f} tok/s  RSS {res['peak_rss_mib']:6.0f} MiB  "
+                  f"others {res['others_cores']:.2f} cores{contended_mark(res)}")
+            sys.stdout.flush()
+    if not args.no_peak:
+        peaks.append(matmul_peak_subprocess())
+        print(f"float32 2048^3 NumPy matmul before/after: {peaks[0]:.1f} / {peaks[-1]:.1f} GFLOP/s")
+    peak = max(peaks) if peaks else 0.0
+    summary = dict(date=datetime.datetime.now().isoformat(timespec="seconds"), machine=info, mode="user-script",
+                   config=args.config, iters=iters, warmup=warmup, rounds=rounds, peak_gflops=peak, peaks=peaks,
+                   runs=runs)
+    for name in programs:
+        summary[name] = summarize(name, runs[name], peak)
+    o, t = summary["ours"], summary["torch"]
+    ratios = dict(tokens_per_s=o["tokens_per_s"] / t["tokens_per_s"],
+                  tokens_per_s_paired=med([a["tokens_per_s"] / b["tokens_per_s"]
+                                           for a, b in zip(runs["ours"], runs["torch"])]),
+                  fastest_iter=t["ms_per_iter_min"] / o["ms_per_iter_min"],
+                  peak_rss=o["peak_rss_mib"] / t["peak_rss_mib"])
+    print(f"ours/torch (user script): tokens/s by medians {ratios['tokens_per_s']:.3f} (median of per-round ratios "
+          f"{ratios['tokens_per_s_paired']:.3f}), by fastest iterations {ratios['fastest_iter']:.3f}; "
+          f"peak RSS {ratios['peak_rss']:.2f}" + (f"; ours at {100 * o['mfu']:.1f}% of the sgemm peak" if peak else ""))
+    if "torch_ref" in summary:
+        tr = t["ms_per_iter"] / summary["torch_ref"]["ms_per_iter"]
+        ok = abs(tr - 1) <= TORCH_REF_TOLERANCE
+        ratios["torch_vs_torch_ref_ms"] = tr
+        print(f"torch loop / torch_ref.py median ms/iter: {tr:.3f} ({'within' if ok else 'OUTSIDE'} "
+              f"{100 * TORCH_REF_TOLERANCE:.0f}%{'' if ok else ': the torch side is not trusted in this run'})")
+    for name in programs:
+        if name.startswith("ours-tune-"):
+            v = summary[name]
+            print(f"  {name}/ours median ms/iter {v['ms_per_iter'] / o['ms_per_iter']:.3f}, "
+                  f"fastest {v['ms_per_iter_min'] / o['ms_per_iter_min']:.3f}")
+    summary["ratios"] = ratios
     if args.json:
         append_json(args.json, summary)
 

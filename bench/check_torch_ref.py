@@ -37,6 +37,14 @@ from _common import (
 TOLERANCE = 0.05
 
 
+def default_torch_ref() -> Path:
+    """../shared/bench/torch_ref.py next to the checkout, or next to the folder of git worktrees."""
+    for root in (REPO.parent, REPO.parent.parent):
+        if (root / "shared" / "bench" / "torch_ref.py").is_file():
+            return root / "shared" / "bench" / "torch_ref.py"
+    return REPO.parent / "shared" / "bench" / "torch_ref.py"
+
+
 def corpus_file() -> Path:
     add_repo_to_path()
     from tinygrad_gpt import assets
@@ -67,7 +75,7 @@ def main(argv=None) -> None:
     ap.add_argument("--iters", type=int, default=0, help="timed iterations per run (0: the config's default)")
     ap.add_argument("--warmup", type=int, default=-1, help="untimed iterations first (-1: the config's default)")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--torch-ref", default=str(REPO.parent / "shared" / "bench" / "torch_ref.py"))
+    ap.add_argument("--torch-ref", default=str(default_torch_ref()))
     ap.add_argument("--torch-python", default=sys.executable, help="python that has torch==2.13.0")
     ap.add_argument("--quiet-wait", type=float, default=60.0,
                     help="before each run, wait up to this many seconds for other processes to use < 0.25 cores")
