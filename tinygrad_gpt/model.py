@@ -159,21 +159,28 @@ class GPT(nn.Module):
         bs = self.config.block_size
         caches: list[nn.KVCache] | None = None
         stopped = np.zeros(idx.shape[0], dtype=bool)
+        n = idx.shape[1]  # ids so far: out[:, :n], written in place (no copy of the whole context per token)
+        out = np.empty((idx.shape[0], n + max_new_tokens), dtype=np.int64)
+        out[:, :n] = idx
         was_training = self.training
         self.eval()
         try:
             with no_grad():
                 for _ in range(max_new_tokens):
                     if use_cache and caches is not None and caches[0].length < bs:
-                        h = self.hidden(idx[:, -1:], caches)  # one new token
+                        h = self.hidden(out[:, n - 1 : n], caches)  # one new token
                     else:
-                        if use_cache:
-                            caches = [nn.KVCache(bs) for _ in range(self.config.n_layer)]
-                        h = self.hidden(idx[:, -bs:], caches)  # (re)fill from the cropped context
-                    logits = to_numpy(self.lm_head(h[:, -1, :]).data).astype(np.float64)  # (B, V)
-                    logits = logits[:, :vocab_limit]
+                        if use_cache:  # the caches keep their arrays: a refill writes over them
+                            caches = caches or [nn.KVCache(bs) for _ in range(self.config.n_layer)]
+                            for cache in caches:
+                                cache.length = 0
+                        h = self.hidden(out[:, max(0, n - bs) : n], caches)  # (re)fill from the cropped context
+                    logits = to_numpy(self.lm_head(h[:, -1, :]).data)[:, :vocab_limit]  # (B, V)
+                    if temperature != 0:  # greedy's argmax is the same in float32
+                        logits = logits.astype(np.float64)
                     nxt = sample_next(logits, temperature, top_k, top_p, rng)
-                    idx = np.concatenate([idx, nxt[:, None]], axis=1)
+                    out[:, n] = nxt
+                    n += 1
                     if callback is not None:
                         callback(nxt)
                     if stop_token is not None:
@@ -182,7 +189,7 @@ class GPT(nn.Module):
                             break
         finally:
             self.train(was_training)
-        return idx
+        return np.ascontiguousarray(out[:, :n])  # a copy only after an early stop
 
     # ---- accounting -------------------------------------------------------------------------
     def estimate_flops_per_token(self, seq_len: int | None = None) -> float:
