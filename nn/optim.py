@@ -141,6 +141,7 @@ class Adam(Optimizer):
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             states = [self.state.setdefault(id(p), {}) for p in params]
+            _flat_adam_moments(params, states, group)  # flat parameters: flat moments, one joined update
             for p, state in zip(params, states):
                 if not state:
                     xp = array_module(p.data)
@@ -713,3 +714,44 @@ def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_chang
 
 
 from nn import lr_scheduler  # noqa: E402, F401  torch.optim.lr_scheduler's place: nn.optim.lr_scheduler.StepLR
+
+
+# -- flat moment buffers for flat parameters (issue 21) --
+def _address(a) -> int:
+    return a.data.ptr if hasattr(a.data, "ptr") else a.__array_interface__["data"][0]  # CuPy / NumPy
+
+
+def _one_run(arrays: list) -> bool:
+    """Whether ``arrays`` are C-contiguous, of one dtype, and each starts where the previous one ends."""
+    if not all(a.flags.c_contiguous and a.dtype == arrays[0].dtype for a in arrays):
+        return False
+    return all(_address(a) + a.nbytes == _address(b) for a, b in zip(arrays, arrays[1:]))
+
+
+def _flat_adam_moments(params: list, states: list[dict], group: dict) -> None:
+    """Adam's fast path for flat parameters (``engine.flatten_parameters`` of one param group): when the
+    group's parameters are one contiguous run of a flat buffer, keep ``exp_avg`` and ``exp_avg_sq`` as views
+    of two flat buffers laid out the same way, so that ``engine.adam_`` joins the whole group into one update
+    (the same elementwise arithmetic, so the same bits). Values move over once: on the first step, and after
+    ``load_state_dict`` (which gives each parameter its own arrays). Otherwise it leaves the state alone."""
+    if len(params) < 2 or group.get("amsgrad") or not _one_run([p.data for p in params]):
+        return
+    if any(s and ("exp_avg" not in s or "exp_avg_sq" not in s) for s in states):
+        return  # a state layout this path does not know
+    if all(states) and _one_run([s["exp_avg"] for s in states]) and _one_run([s["exp_avg_sq"] for s in states]):
+        return  # already flat
+    if len({s.get("step", 0) for s in states}) > 1:
+        return  # engine.adam_ joins only parameters at the same step
+    first = params[0].data
+    xp, n = array_module(first), sum(p.data.size for p in params)
+    exp_avg, exp_avg_sq = xp.zeros(n, dtype=first.dtype), xp.zeros(n, dtype=first.dtype)
+    lo = 0
+    for p, s in zip(params, states):
+        hi = lo + p.data.size
+        m, v = exp_avg[lo:hi].reshape(p.data.shape), exp_avg_sq[lo:hi].reshape(p.data.shape)
+        if s:
+            m[...], v[...] = s["exp_avg"], s["exp_avg_sq"]
+        else:
+            s["step"] = 0
+        s["exp_avg"], s["exp_avg_sq"] = m, v
+        lo = hi

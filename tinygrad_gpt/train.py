@@ -222,6 +222,9 @@ class Run:
         return save_checkpoint(path or self.ckpt_path, self.model, self.optimizer, info)
 
 
+FLAT_BUFFERS = True  # parameters and gradients as views of one flat buffer per optimizer group (issue 21)
+
+
 def setup(cfg: TrainConfig) -> Run:
     """Data, model, optimizer, schedule and batches for ``cfg``; with ``cfg.resume``, as the checkpoint left them.
 
@@ -267,6 +270,9 @@ def setup(cfg: TrainConfig) -> Run:
     mixed = cfg.dtype == "float16"
     model = GPT(model_cfg, seed=cfg.seed).astype("float32" if mixed else cfg.dtype).to(cfg.device)
     optimizer = model.optimizer(cfg.lr, cfg.weight_decay, betas=(cfg.beta1, cfg.beta2))
+    if FLAT_BUFFERS and not cfg.ddp:  # (DDP flattens the whole model for its buckets itself)
+        for group in optimizer.param_groups:  # one flat buffer per group: AdamW updates each in one pass
+            engine.flatten_parameters(group["params"])
     schedule = nn.optim.CosineWithWarmup(optimizer, cfg.lr, cfg.min_lr, cfg.warmup_iters, cfg.lr_decay_iters)
     run = Run(cfg, model_cfg, data, data.tokenizer(), model, optimizer, schedule, nn.amp.GradScaler(enabled=mixed),
               loader, resumed_from=path, notes=notes)
