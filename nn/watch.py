@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import Tensor
+from engine import Tensor, is_grad_enabled
 
 TANH_SATURATED = 0.97  # |tanh| above this: the gradient through it is below 6% (makemore's threshold)
 GELU_FLAT = -3.0  # GELU inputs below this: its slope is under 1.2% (the flat left tail)
@@ -72,7 +72,10 @@ class Watcher:
 
     def _hook(self, name: str):
         def hook(module, inputs, output):
-            if not self.recording or not isinstance(output, Tensor):
+            # Only a training forward is recorded: evaluation and sampling between two steps run under
+            # no_grad (or in eval mode) and would cost a histogram per layer per batch or token.
+            if not self.recording or not isinstance(output, Tensor) or not module.training \
+                    or not is_grad_enabled():
                 return None
             out = output.numpy()
             row = {"kind": _kind(module), **_stats(out)}

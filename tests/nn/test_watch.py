@@ -84,3 +84,28 @@ def test_hooks_come_off_and_outputs_are_unchanged():
     assert all(not m._forward_hooks for m in model.modules())
     out = model(x)
     assert np.array_equal(out.numpy(), plain) and w.history == []
+
+
+def test_evaluation_and_eval_mode_forwards_are_not_recorded():
+    # A recording step in which an evaluation (no_grad) and an eval-mode forward of other inputs run
+    # after the training forward: the record still holds the training forward's figures (and the
+    # extra forwards cost no histograms).
+    model, x = _model_and_data()
+    opt = nn.optim.SGD(model.parameters(), lr=0.1)
+    want = model[1](model[0](x)).numpy().astype(np.float64)
+    w = watch(model, opt, every=1)
+    loss = model(x).sum()
+    with engine.no_grad():
+        model(x * 100)
+    model.eval()
+    model(x * 100)
+    model.train()
+    loss.backward()
+    opt.step()
+    rec = w.history[-1]["layers"]["1"]
+    assert rec["std"] == pytest.approx(want.std(), rel=1e-6)
+    assert "grad_std" in rec
+    with engine.no_grad():  # between two recorded steps: nothing is kept
+        model(x)
+    assert w._outputs == {}
+    w.remove()
