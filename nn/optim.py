@@ -103,13 +103,18 @@ class SGD(Optimizer):
     """SGD with momentum, dampening, Nesterov and L2 weight decay, as torch.optim.SGD."""
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None):
+        # torch's positional order (weight_decay before nesterov); foreach/differentiable/fused are
+        # accepted as torch's and are no-ops here (one NumPy update per parameter, never in a graph).
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
-                         weight_decay=weight_decay)
+                         weight_decay=weight_decay, maximize=maximize, foreach=foreach,
+                         differentiable=differentiable, fused=fused)
 
     def update(self, p, grad, state, group):
+        grad = -grad if group.get("maximize") else grad
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p.data
         mu = group["momentum"]
@@ -132,13 +137,21 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, decoupled_weight_decay: bool = False):
+        # foreach/capturable/differentiable/fused: torch's keywords, accepted and no-ops here.
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         foreach=foreach, maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         fused=fused, decoupled_weight_decay=decoupled_weight_decay or self.decoupled)
 
     @no_grad()
     def step(self) -> None:
         """One step for every parameter with a gradient, through ``engine.adam_`` (one group at a time)."""
         for group in self.param_groups:
+            if _adam_needs_composed(group, self.decoupled):
+                _adam_composed_step(self, group)
+                continue
             params = [p for p in group["params"] if p.grad is not None]
             states = [self.state.setdefault(id(p), {}) for p in params]
             for p, state in zip(params, states):
@@ -158,8 +171,12 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         foreach=foreach, maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         fused=fused)
 
 
 def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
@@ -306,7 +323,9 @@ class RMSprop(Optimizer):
     """RMSprop (optionally centered, with momentum), as torch.optim.RMSprop."""
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, maximize: bool = False):
+                 momentum: float = 0.0, centered: bool = False, capturable: bool = False,
+                 foreach: bool | None = None, maximize: bool = False, differentiable: bool = False):
+        # capturable/foreach/differentiable: torch's keywords (and order), no-ops here.
         _check_hyper("RMSprop", lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum, alpha=alpha)
         super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                          centered=centered, maximize=maximize)
@@ -346,7 +365,8 @@ class Adagrad(Optimizer):
     """Adagrad with lr decay, as torch.optim.Adagrad."""
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, maximize: bool = False):
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False, fused: bool | None = None):
         _check_hyper("Adagrad", lr=lr, eps=eps, weight_decay=weight_decay, lr_decay=lr_decay,
                      initial_accumulator_value=initial_accumulator_value)
         super().__init__(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
@@ -372,7 +392,8 @@ class Adadelta(Optimizer):
     """Adadelta, as torch.optim.Adadelta."""
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
-                 maximize: bool = False):
+                 foreach: bool | None = None, *, capturable: bool = False, maximize: bool = False,
+                 differentiable: bool = False):
         _check_hyper("Adadelta", lr=lr, eps=eps, weight_decay=weight_decay, rho=rho)
         super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
 
@@ -401,7 +422,8 @@ class Adamax(Optimizer):
     """Adamax (Adam with the infinity norm), as torch.optim.Adamax."""
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, maximize: bool = False):
+                 weight_decay: float = 0.0, foreach: bool | None = None, *, maximize: bool = False,
+                 differentiable: bool = False, capturable: bool = False):
         _check_hyper("Adamax", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
 
@@ -429,7 +451,8 @@ class NAdam(Optimizer):
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False,
-                 maximize: bool = False):
+                 *, foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False):
         _check_hyper("NAdam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas, momentum_decay=momentum_decay)
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                          momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
@@ -461,7 +484,8 @@ class RAdam(Optimizer):
     """RAdam (rectified Adam), as torch.optim.RAdam."""
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, maximize: bool = False):
+                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False):
         _check_hyper("RAdam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                          decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
@@ -713,3 +737,42 @@ def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_chang
 
 
 from nn import lr_scheduler  # noqa: E402, F401  torch.optim.lr_scheduler's place: nn.optim.lr_scheduler.StepLR
+
+# ---- Adam/AdamW's amsgrad, maximize and decoupled_weight_decay: torch's single-tensor rule in NumPy ----
+
+
+def _adam_needs_composed(group: dict, decoupled: bool) -> bool:
+    """True where engine.adam_ (plain Adam/AdamW) does not cover the group's options."""
+    return bool(group.get("amsgrad") or group.get("maximize")
+                or group.get("decoupled_weight_decay", decoupled) != decoupled)
+
+
+def _adam_composed_step(opt: Optimizer, group: dict) -> None:
+    """One Adam step for ``group``'s parameters, operation for operation as torch's _single_tensor_adam."""
+    lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+    for p in group["params"]:
+        if p.grad is None:
+            continue
+        xp = array_module(p.data)
+        grad = -p.grad.data if group["maximize"] else p.grad.data
+        state = opt.state.setdefault(id(p), {})
+        if not state:
+            state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:
+            state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+        if wd:
+            if group["decoupled_weight_decay"]:
+                p.mul_(1 - lr * wd)
+            else:
+                grad = grad + wd * p.data
+        state["step"] += 1
+        _lerp_(state["exp_avg"], grad, 1 - b1)
+        _decay_square_(state["exp_avg_sq"], grad, b2)
+        step_size = lr / (1 - b1 ** state["step"])
+        bc2_sqrt = math.sqrt(1 - b2 ** state["step"])
+        sq = state["exp_avg_sq"]
+        if group["amsgrad"]:
+            xp.maximum(state["max_exp_avg_sq"], sq, out=state["max_exp_avg_sq"])
+            sq = state["max_exp_avg_sq"]
+        denom = xp.sqrt(sq) / bc2_sqrt + eps
+        p.sub_(step_size * (state["exp_avg"] / denom))
