@@ -2302,3 +2302,4 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     y = input.reshape(*lead, c, h // r, r, w // r, r)
     y = y.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
     return y.reshape(*lead, c * r * r, h // r, w // r)
+from engine.ctc import ctc_loss  # noqa: E402, F401  (issue 17: CTC composed of engine ops)
