@@ -40,8 +40,8 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
     alignments give inf, or 0 with ``zero_infinity``.
 
     >>> lp = Tensor(np.log(np.full((3, 1, 2), 0.5)), requires_grad=True)
-    >>> round(ctc_loss(lp, np.array([[1]]), [3], [1], reduction="sum").item(), 4)  # 3 paths of 1/8
-    0.9808
+    >>> round(ctc_loss(lp, np.array([[1]]), [3], [1], reduction="sum").item(), 4)  # -log(6/8): 6 paths give "1"
+    0.2877
     """
     if not isinstance(log_probs, Tensor) or log_probs.dtype.kind != "f":
         raise TypeError(f"ctc_loss: log_probs must be a float Tensor, got {type(log_probs).__name__}")
