@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
@@ -57,12 +58,14 @@ class RemovableHandle:
 
     _ids = itertools.count()
 
-    def __init__(self, hooks: dict):
-        self._hooks = hooks
+    def __init__(self, hooks: dict, flags=()):
+        self._hooks, self._flags = hooks, flags
         self.id = next(RemovableHandle._ids)
 
     def remove(self) -> None:
         self._hooks.pop(self.id, None)
+        for f in self._flags:
+            f.discard(self.id)
 
     def __enter__(self) -> RemovableHandle:
         return self
@@ -114,6 +117,10 @@ class Module:
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_backward_hooks", OrderedDict())
+        # handle ids registered with with_kwargs / always_call (torch's attribute names)
+        object.__setattr__(self, "_forward_pre_hooks_with_kwargs", set())
+        object.__setattr__(self, "_forward_hooks_with_kwargs", set())
+        object.__setattr__(self, "_forward_hooks_always_called", set())
 
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
@@ -134,18 +141,43 @@ class Module:
             _calling.pop()
 
     def _call(self, args: tuple, kwargs: dict):
-        for hook in list(self._forward_pre_hooks.values()):
-            res = hook(self, args)
-            if res is not None:
-                args = res if isinstance(res, tuple) else (res,)
+        pre_kw = getattr(self, "_forward_pre_hooks_with_kwargs", ())
+        for hid, hook in list(self._forward_pre_hooks.items()):
+            if hid in pre_kw:  # hook(module, args, kwargs) -> None or (args, kwargs)
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    if not (isinstance(res, tuple) and len(res) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {res}.")
+                    args, kwargs = res
+            else:
+                res = hook(self, args)
+                if res is not None:
+                    args = res if isinstance(res, tuple) else (res,)
         state = None
         if self._backward_hooks:
             args, state = self._hook_inputs(args)
-        out = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            res = hook(self, args, out)
-            if res is not None:
-                out = res
+        with_kw = getattr(self, "_forward_hooks_with_kwargs", ())
+        always = getattr(self, "_forward_hooks_always_called", ())
+        called: set = set()
+        try:
+            out = self.forward(*args, **kwargs)
+            for hid, hook in list(self._forward_hooks.items()):
+                called.add(hid)
+                res = hook(self, args, kwargs, out) if hid in with_kw else hook(self, args, out)
+                if res is not None:
+                    out = res
+        except Exception:
+            # torch: hooks registered with always_call run even when forward (or a hook) raised,
+            # with output None; an error inside them is only a warning, the first error propagates.
+            for hid, hook in list(self._forward_hooks.items()):
+                if hid in always and hid not in called:
+                    try:
+                        hook(self, args, kwargs, None) if hid in with_kw else hook(self, args, None)
+                    except Exception as e:
+                        warnings.warn("module forward hook with ``always_call=True`` raised an exception that "
+                                      f"was silenced as another error was raised in forward: {e}", stacklevel=2)
+            raise
         if state is not None and isinstance(out, Tensor) and out.requires_grad:
             out = GradTap.apply(out, on_grad=state.output_grad)
         return out
@@ -310,26 +342,41 @@ class Module:
         return self
 
     # ---- hooks ------------------------------------------------------------------------------------
-    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
-        """``hook(module, args)`` runs before forward; it may return new args (a tuple or one value)."""
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
+    def _add_hook(self, hooks: dict, hook: Callable, prepend: bool, flags=()) -> RemovableHandle:
+        handle = RemovableHandle(hooks, flags)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        for f in flags:
+            f.add(handle.id)
         return handle
 
-    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
-        """``hook(module, args, output)`` runs after forward; it may return a replacement output."""
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        return handle
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args)`` runs before forward; it may return new args (a tuple or one value).
+        With ``with_kwargs``: ``hook(module, args, kwargs)`` returning None or ``(args, kwargs)``.
+        ``prepend`` runs it before the hooks already registered.
 
-    def register_full_backward_hook(self, hook: Callable) -> RemovableHandle:
+        >>> lin = Module(); h = lin.register_forward_pre_hook(lambda m, a: None, prepend=True); h.remove()
+        """
+        return self._add_hook(self._forward_pre_hooks, hook, prepend,
+                              (self._forward_pre_hooks_with_kwargs,) if with_kwargs else ())
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """``hook(module, args, output)`` runs after forward; it may return a replacement output.
+        ``with_kwargs``: ``hook(module, args, kwargs, output)``; ``always_call``: it also runs (with
+        output None) when forward raises; ``prepend``: before the hooks already registered."""
+        flags = ((self._forward_hooks_with_kwargs,) if with_kwargs else ()) + (
+            (self._forward_hooks_always_called,) if always_call else ())
+        return self._add_hook(self._forward_hooks, hook, prepend, flags)
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False) -> RemovableHandle:
         """``hook(module, grad_input, grad_output)`` runs when the gradient of the module's output
         is computed. Here ``grad_input`` holds the gradients of the tensor inputs that require grad
         (None for the others) once backward reaches them; ``grad_output`` those of the outputs.
         The hook must return None (replacing gradients is not supported)."""
-        handle = RemovableHandle(self._backward_hooks)
-        self._backward_hooks[handle.id] = hook
-        return handle
+        return self._add_hook(self._backward_hooks, hook, prepend)
 
     # ---- modes and devices --------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
