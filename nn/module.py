@@ -884,7 +884,14 @@ class ParameterDict(Module):
         return v
 
     def update(self, parameters) -> None:
-        pairs = parameters.items() if hasattr(parameters, "items") else parameters
+        """As torch: an OrderedDict, a ParameterDict or pairs keep their order; a plain mapping
+        (dict) is taken in sorted key order."""
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            pairs = list(parameters.items())
+        elif hasattr(parameters, "items"):
+            pairs = sorted(parameters.items())
+        else:
+            pairs = parameters
         for k, v in pairs:
             self[k] = v
 
