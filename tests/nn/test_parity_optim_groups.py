@@ -116,3 +116,48 @@ def test_state_keys_with_amsgrad():
     p.grad = Tensor(np.ones(3))
     opt.step()
     assert set(opt.state_dict()["state"][0]) == {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
+
+
+SCHEDULERS = {
+    "StepLR": lambda m, o: m.StepLR(o, step_size=3, gamma=0.5),
+    "MultiStepLR": lambda m, o: m.MultiStepLR(o, milestones=[2, 5], gamma=0.3),
+    "ExponentialLR": lambda m, o: m.ExponentialLR(o, gamma=0.8),
+    "CosineAnnealingLR": lambda m, o: m.CosineAnnealingLR(o, T_max=5, eta_min=0.001),
+    "CosineAnnealingWarmRestarts": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.01),
+    "LambdaLR": lambda m, o: m.LambdaLR(o, lr_lambda=lambda e: 0.9 ** e),
+    "LinearLR": lambda m, o: m.LinearLR(o, start_factor=0.2, end_factor=0.9, total_iters=6),
+    "OneCycleLR": lambda m, o: m.OneCycleLR(o, max_lr=[0.5, 0.1], total_steps=12),
+    "SequentialLR": lambda m, o: m.SequentialLR(
+        o, [m.LinearLR(o, start_factor=0.1, total_iters=3), m.ExponentialLR(o, gamma=0.9)], milestones=[4]),
+    "ReduceLROnPlateau": lambda m, o: m.ReduceLROnPlateau(o, factor=0.5, patience=1, threshold=0.5),
+}
+
+
+@pytest.mark.parametrize("sched", sorted(SCHEDULERS))
+@pytest.mark.parametrize("name", ["SGD_maximize", "Adam_amsgrad", "AdamW_defaults", "RMSprop_all"])
+def test_ten_steps_under_a_scheduler_equal_torch(name, sched):
+    """Optimizer + scheduler, two param groups: parameters and every group's lr (and OneCycleLR's
+    momentum/betas) equal torch's after each of ten steps."""
+    opt, topt, ours, theirs = _make(name, np.float64)
+    s = SCHEDULERS[sched](nn.optim.lr_scheduler, opt)
+    ts = SCHEDULERS[sched](torch.optim.lr_scheduler, topt)
+    for step in range(10):
+        for p, t, g in zip(ours, theirs, _grads(step, np.float64)):
+            p.grad = Tensor(g.copy())
+            t.grad = torch.tensor(g.copy())
+        opt.step()
+        topt.step()
+        if sched == "ReduceLROnPlateau":
+            metric = float(sum((p.numpy() ** 2).sum() for p in ours))  # a loss that plateaus and wobbles
+            s.step(metric)
+            ts.step(metric)
+        else:
+            s.step()
+            ts.step()
+        for g, tg in zip(opt.param_groups, topt.param_groups):
+            assert g["lr"] == pytest.approx(tg["lr"], rel=1e-12, abs=0)
+            for k in ("momentum", "betas"):
+                if k in tg:
+                    assert g[k] == pytest.approx(tg[k], rel=1e-12)
+        for p, t in zip(ours, theirs):
+            np.testing.assert_allclose(p.numpy(), t.detach().numpy(), rtol=1e-10, atol=1e-10)
