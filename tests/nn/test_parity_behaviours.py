@@ -123,3 +123,29 @@ def test_load_state_dict_non_strict_returns_torchs_namedtuple():
     assert missing == ["1.running_var"] and unexpected == ["extra.weight"]
     with pytest.raises(RuntimeError, match="running_var"):
         o.load_state_dict(sd)
+
+
+def test_layer_constructor_signatures_are_torchs():
+    """Parameter names and defaults of every nn layer that torch.nn also has (RNN/GRU/LSTM: torch
+    spells theirs *args; Hardtanh: torch's deprecated min_value/max_value are left out)."""
+    import inspect
+
+    skip_names = {"args", "kwargs", "min_value", "max_value"}
+    for name in nn.__all__:
+        ours = getattr(nn, name)
+        theirs = getattr(torch.nn, name, None)
+        if not (isinstance(ours, type) and issubclass(ours, nn.Module)) or theirs is None:
+            continue
+        tp = inspect.signature(theirs.__init__).parameters
+        op = inspect.signature(ours.__init__).parameters
+        if "args" in tp and len(tp) <= 3:
+            continue
+        missing = [k for k in tp if k not in op and k not in skip_names]
+        assert not missing, (name, missing)
+        for k in tp:
+            if k in op and tp[k].default is not inspect.Parameter.empty:
+                want, got = tp[k].default, op[k].default
+                if callable(want):  # torch's F.relu default: ours is the engine's relu
+                    assert getattr(got, "__name__", None) == want.__name__, (name, k)
+                else:
+                    assert got == want, (name, k, got, want)
