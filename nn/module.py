@@ -255,6 +255,23 @@ class Module:
                 raise AttributeError(f"{type(self).__name__} has no submodule `{target}`")
         return mod
 
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """Put ``module`` at the dotted path ``target`` ("block.0.attn"), as torch; with ``strict``
+        the last name must already hold a submodule.
+
+        >>> m = Module(); m.set_submodule("head", Module()); type(m.head).__name__
+        'Module'
+        """
+        if not target:
+            raise ValueError("Cannot set the submodule without a target name!")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        if strict and not isinstance(getattr(parent, name, None), Module):
+            raise AttributeError(f"{type(parent).__name__} has no submodule `{name}`")
+        setattr(parent, name, module)
+
     def get_parameter(self, target: str) -> Parameter:
         mod_path, _, name = target.rpartition(".")
         p = getattr(self.get_submodule(mod_path), name, None)
@@ -894,6 +911,29 @@ class ParameterDict(Module):
             pairs = parameters
         for k, v in pairs:
             self[k] = v
+
+    def clear(self) -> None:
+        for k in list(self.keys()):
+            del self[k]
+
+    def copy(self) -> ParameterDict:
+        """A new ParameterDict holding the same Parameter objects, in the same order."""
+        return ParameterDict(OrderedDict(self.items()))
+
+    def popitem(self) -> tuple[str, Parameter]:
+        """Remove and return the last inserted (key, Parameter)."""
+        if not len(self):
+            raise KeyError("popitem(): dictionary is empty")
+        k = list(self.keys())[-1]
+        return k, self.pop(k)
+
+    def setdefault(self, key: str, default=None) -> Parameter:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def fromkeys(self, keys, default=None) -> ParameterDict:
+        return ParameterDict((k, default) for k in keys)
 
     def extra_repr(self) -> str:
         return "\n".join(f"({n}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"

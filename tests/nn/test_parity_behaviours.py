@@ -149,3 +149,20 @@ def test_layer_constructor_signatures_are_torchs():
                     assert getattr(got, "__name__", None) == want.__name__, (name, k)
                 else:
                     assert got == want, (name, k, got, want)
+
+
+def test_parameter_dict_methods_and_set_submodule_as_torch():
+    def run(m, P):
+        d = m.ParameterDict(OrderedDict(w=P(np.ones(2)), b=P(np.zeros(1)), c=P(np.ones(3))))
+        log = [d.popitem()[0], list(d.keys()), list(d.copy().keys()), tuple(d.setdefault("z", P(np.ones(4))).shape),
+               tuple(d.setdefault("w", P(np.ones(5))).shape), list(d.fromkeys(["a", "b"], P(np.ones(1))).keys())]
+        d.clear()
+        log.append(len(d))
+        net = m.Sequential(m.Linear(1, 1), m.Sequential(m.ReLU(), m.Tanh()))
+        net.set_submodule("1.0", m.Identity())
+        log.append([type(c).__name__ for c in net[1]])
+        with pytest.raises(AttributeError):
+            net.set_submodule("1.5", m.ReLU(), strict=True)
+        return log
+
+    assert run(nn, nn.Parameter) == run(torch.nn, lambda a: torch.nn.Parameter(torch.tensor(a)))
