@@ -50,6 +50,29 @@ class Optimizer:
     def _params(self) -> list[Tensor]:
         return [p for g in self.param_groups for p in g["params"]]
 
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group (e.g. layers unfrozen for fine-tuning); unset hyper-parameters take the
+        optimizer's defaults, as torch.
+
+        >>> from nn import Linear
+        >>> a, b = Linear(2, 2), Linear(2, 1)
+        >>> opt = SGD(a.parameters(), lr=0.1); opt.add_param_group({"params": b.parameters(), "lr": 0.01})
+        >>> [g["lr"] for g in opt.param_groups]
+        [0.1, 0.01]
+        """
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        params = param_group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for p in self._params()}
+        for p in params:
+            if not isinstance(p, Tensor) or not p.requires_grad:
+                raise TypeError("optimizer params must be Tensors with requires_grad=True")
+            if id(p) in seen:
+                raise ValueError("some parameters appear in more than one parameter group")
+            seen.add(id(p))
+        self.param_groups.append({**self.defaults, **param_group, "params": params})
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self._params():
             if set_to_none:
@@ -331,7 +354,8 @@ class RMSprop(Optimizer):
                  foreach: bool | None = None, maximize: bool = False, differentiable: bool = False):
         # capturable/foreach/differentiable: torch's keywords (and order), no-ops here.
         _check_hyper("RMSprop", lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum, alpha=alpha)
-        super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+        super().__init__(params, capturable=capturable, foreach=foreach, differentiable=differentiable,
+                         lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                          centered=centered, maximize=maximize)
 
     def update(self, p, grad, state, group):
@@ -373,7 +397,8 @@ class Adagrad(Optimizer):
                  maximize: bool = False, differentiable: bool = False, fused: bool | None = None):
         _check_hyper("Adagrad", lr=lr, eps=eps, weight_decay=weight_decay, lr_decay=lr_decay,
                      initial_accumulator_value=initial_accumulator_value)
-        super().__init__(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+        super().__init__(params, foreach=foreach, differentiable=differentiable, fused=fused,
+                         lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                          initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
 
     def update(self, p, grad, state, group):
@@ -399,7 +424,8 @@ class Adadelta(Optimizer):
                  foreach: bool | None = None, *, capturable: bool = False, maximize: bool = False,
                  differentiable: bool = False):
         _check_hyper("Adadelta", lr=lr, eps=eps, weight_decay=weight_decay, rho=rho)
-        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -429,7 +455,8 @@ class Adamax(Optimizer):
                  weight_decay: float = 0.0, foreach: bool | None = None, *, maximize: bool = False,
                  differentiable: bool = False, capturable: bool = False):
         _check_hyper("Adamax", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -458,7 +485,8 @@ class NAdam(Optimizer):
                  *, foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False):
         _check_hyper("NAdam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas, momentum_decay=momentum_decay)
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                          momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
                          maximize=maximize)
 
@@ -491,7 +519,8 @@ class RAdam(Optimizer):
                  weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False):
         _check_hyper("RAdam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                          decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
 
     def update(self, p, grad, state, group):

@@ -161,3 +161,39 @@ def test_ten_steps_under_a_scheduler_equal_torch(name, sched):
                     assert g[k] == pytest.approx(tg[k], rel=1e-12)
         for p, t in zip(ours, theirs):
             np.testing.assert_allclose(p.numpy(), t.detach().numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("cls", ["SGD", "Adam", "RMSprop"])
+def test_add_param_group_as_torch(cls):
+    """A group added after three steps (fine-tuning an unfrozen layer) with its own lr; the
+    remaining steps equal torch's, and a parameter given twice raises as torch."""
+    rng = np.random.default_rng(0)
+    a = [rng.normal(size=s) for s in SHAPES]
+    ours = [nn.Parameter(x.copy()) for x in a]
+    theirs = [torch.nn.Parameter(torch.tensor(x.copy())) for x in a]
+    opt = getattr(nn.optim, cls)(ours[:1], lr=0.05)
+    topt = getattr(torch.optim, cls)(theirs[:1], lr=0.05)
+    for step in range(6):
+        if step == 3:
+            opt.add_param_group({"params": ours[1:], "lr": 0.01})
+            topt.add_param_group({"params": theirs[1:], "lr": 0.01})
+            assert [sorted(g) for g in opt.param_groups] == [sorted(g) for g in topt.param_groups]
+        for p, t, g in zip(ours, theirs, _grads(step, np.float64)):
+            p.grad = Tensor(g.copy())
+            t.grad = torch.tensor(g.copy())
+        opt.step()
+        topt.step()
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.numpy(), t.detach().numpy(), rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="more than one"):
+        opt.add_param_group({"params": [ours[0]]})
+
+
+@pytest.mark.parametrize("cls", NAMES)
+def test_param_group_keys_and_defaults_are_torchs(cls):
+    o = getattr(nn.optim, cls)([nn.Parameter(np.ones(2))]).param_groups[0]
+    t = getattr(torch.optim, cls)([torch.nn.Parameter(torch.ones(2))]).param_groups[0]
+    assert sorted(o) == sorted(t)
+    for k in t:
+        if k != "params":
+            assert o[k] == t[k], (k, o[k], t[k])
