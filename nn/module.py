@@ -117,6 +117,7 @@ class Module:
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_backward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
         # handle ids registered with with_kwargs / always_call (torch's attribute names)
         object.__setattr__(self, "_forward_pre_hooks_with_kwargs", set())
         object.__setattr__(self, "_forward_hooks_with_kwargs", set())
@@ -180,6 +181,10 @@ class Module:
             raise
         if state is not None and isinstance(out, Tensor) and out.requires_grad:
             out = GradTap.apply(out, on_grad=state.output_grad)
+        pre = getattr(self, "_backward_pre_hooks", None)
+        if pre and isinstance(out, Tensor) and out.requires_grad:
+            # applied last, so backward reaches it first: torch runs pre-hooks before full hooks
+            out = GradTap.apply(out, on_grad=self._backward_pre_caller(list(pre.values())))
         return out
 
     def _hook_inputs(self, args):
@@ -394,6 +399,20 @@ class Module:
         (None for the others) once backward reaches them; ``grad_output`` those of the outputs.
         The hook must return None (replacing gradients is not supported)."""
         return self._add_hook(self._backward_hooks, hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output)`` runs when the gradient of the module's output is known,
+        before the gradients of its inputs are computed (and before full backward hooks). It must
+        return None (replacing gradients is not supported)."""
+        return self._add_hook(self._backward_pre_hooks, hook, prepend)
+
+    def _backward_pre_caller(self, hooks: list):
+        def on_grad(g) -> None:
+            for hook in hooks:
+                if hook(self, (Tensor(g),)) is not None:
+                    raise RuntimeError("backward pre-hooks that return new gradients are not supported")
+
+        return on_grad
 
     # ---- modes and devices --------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:

@@ -112,3 +112,29 @@ def test_removed_hooks_and_flags_are_gone():
     h = mod.register_forward_hook(lambda *a: None, with_kwargs=True, always_call=True)
     h.remove()
     assert not mod._forward_hooks and not mod._forward_hooks_with_kwargs and not mod._forward_hooks_always_called
+
+
+def _run_backward_pre_hook(m, T):
+    torch.manual_seed(0)
+    tlin = torch.nn.Linear(3, 2).double()
+    if m is nn:
+        lin = nn.Linear(3, 2)
+        lin.to("float64")
+        lin.load_state_dict({k: v.detach().numpy() for k, v in tlin.state_dict().items()})
+    else:
+        lin = tlin
+    order = []
+    lin.register_full_backward_hook(lambda mod_, gi, go: order.append(("full", _arr(gi[0]).tolist())))
+    lin.register_full_backward_pre_hook(lambda mod_, go: order.append(("pre", _arr(go[0]).tolist())))
+    y = lin(T(np.arange(6.0).reshape(2, 3)))
+    (y * T(np.array([[1.0, -2.0], [0.5, 3.0]]))).sum().backward()
+    return order
+
+
+def test_full_backward_pre_hook_runs_first_with_grad_output_as_torch():
+    ours = _run_backward_pre_hook(nn, lambda a: Tensor(np.asarray(a, dtype=np.float64), requires_grad=True))
+    theirs = _run_backward_pre_hook(torch.nn, lambda a: torch.tensor(np.asarray(a, dtype=np.float64),
+                                                                      requires_grad=True))
+    assert [k for k, _ in ours] == [k for k, _ in theirs] == ["pre", "full"]
+    for (_, a), (_, b) in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
