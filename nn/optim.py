@@ -809,3 +809,78 @@ def _adam_composed_step(opt: Optimizer, group: dict) -> None:
             sq = state["max_exp_avg_sq"]
         denom = xp.sqrt(sq) / bc2_sqrt + eps
         p.sub_(step_size * (state["exp_avg"] / denom))
+
+
+# ---- torch's step(closure) and step hooks, for every optimizer (wrapped once, here at the end) ----
+
+
+def _with_closure_and_hooks(step):
+    """Wrap an optimizer's ``step``: run the step pre-hooks, call ``closure`` (with grad enabled)
+    for optimizers whose step takes none (LBFGS takes its own), step, run the post-hooks, and
+    return the closure's loss, as torch.optim.Optimizer.step does."""
+    import functools
+    import inspect
+
+    if getattr(step, "_with_hooks", False):
+        return step
+    own_closure = "closure" in inspect.signature(step).parameters
+
+    @functools.wraps(step)
+    def wrapper(self, *args, **kwargs):
+        for hook in list(getattr(self, "_step_pre_hooks", {}).values()):
+            res = hook(self, args, kwargs)
+            if res is not None:
+                args, kwargs = res
+        if own_closure:
+            out = step(self, *args, **kwargs)
+        else:
+            closure = kwargs.pop("closure", None)
+            if args:
+                closure, args = args[0], args[1:]
+            out = None
+            if closure is not None:
+                with enable_grad():
+                    out = closure()
+            step(self, *args, **kwargs)
+        for hook in list(getattr(self, "_step_post_hooks", {}).values()):
+            hook(self, args, kwargs)
+        return out
+
+    wrapper._with_hooks = True
+    return wrapper
+
+
+def _register_step_hook(self: Optimizer, kind: str, hook):
+    from collections import OrderedDict
+
+    from nn.module import RemovableHandle
+
+    hooks = self.__dict__.setdefault(kind, OrderedDict())
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def _register_step_pre_hook(self: Optimizer, hook):
+    """``hook(optimizer, args, kwargs)`` before each step; may return new ``(args, kwargs)``."""
+    return _register_step_hook(self, "_step_pre_hooks", hook)
+
+
+def _register_step_post_hook(self: Optimizer, hook):
+    """``hook(optimizer, args, kwargs)`` after each step."""
+    return _register_step_hook(self, "_step_post_hooks", hook)
+
+
+def _init_subclass(cls, **kwargs):
+    # user-defined optimizers get the same step(closure) and hooks
+    if "step" in cls.__dict__:
+        cls.step = _with_closure_and_hooks(cls.__dict__["step"])
+
+
+Optimizer.register_step_pre_hook = _register_step_pre_hook
+Optimizer.register_step_post_hook = _register_step_post_hook
+Optimizer.__init_subclass__ = classmethod(_init_subclass)
+for _cls in [Optimizer, *[c for c in list(globals().values()) if isinstance(c, type) and issubclass(c, Optimizer)]]:
+    if "step" in _cls.__dict__:
+        _cls.step = _with_closure_and_hooks(_cls.__dict__["step"])
+del _cls

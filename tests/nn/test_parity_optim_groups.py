@@ -197,3 +197,33 @@ def test_param_group_keys_and_defaults_are_torchs(cls):
     for k in t:
         if k != "params":
             assert o[k] == t[k], (k, o[k], t[k])
+
+
+@pytest.mark.parametrize("cls", ["SGD", "Adam", "RMSprop", "LBFGS"])
+def test_step_closure_and_step_hooks_as_torch(cls):
+    """step(closure) returns the closure's loss and steps on the gradients it made; step pre- and
+    post-hooks run around each step, in torch's order."""
+    def run(lib, P, T):
+        w = P(np.array([1.0, -2.0, 0.5]))
+        opt = getattr(lib.optim, cls)([w], lr=0.1)
+        log = []
+        opt.register_step_pre_hook(lambda o, a, k: log.append("pre"))
+        h = opt.register_step_post_hook(lambda o, a, k: log.append("post"))
+
+        def closure():
+            opt.zero_grad()
+            loss = (w * w * T(np.array([1.0, 2.0, 3.0]))).sum()
+            loss.backward()
+            log.append("closure")
+            return loss
+
+        losses = [float(opt.step(closure).item()) for _ in range(3)]
+        h.remove()
+        opt.step(closure)
+        return log, losses, w.detach().numpy().copy() if hasattr(w, "detach") else w.numpy()
+
+    o_log, o_losses, o_w = run(nn, nn.Parameter, lambda a: Tensor(a))
+    t_log, t_losses, t_w = run(torch, lambda a: torch.nn.Parameter(torch.tensor(a)), lambda a: torch.tensor(a))
+    assert o_log == t_log
+    np.testing.assert_allclose(o_losses, t_losses, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(o_w), t_w, rtol=1e-10, atol=1e-12)
