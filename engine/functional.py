@@ -525,7 +525,11 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     x = _float_input(input, "hardsigmoid")
     inside = (x > -3) & (x < 3)  # torch's gradient test: none at ±3 or at a nan
     outside = ((x.detach().clamp(-3.0, 3.0) + 3) / 6)  # 0, 1 or nan, constant
-    return _maybe_inplace(input, where(inside, (x + 3) / 6, outside), inplace)
+    # torch's backward multiplies by 1.0f / 6.0f, a float32 constant, in every dtype (float64 too);
+    # the forward is exact: the value of (x + 3) / 6 plus (a - a) = 0, the slope that constant.
+    a = x * float(np.float32(1 / 6))
+    ramp = ((x + 3) / 6).detach() + (a - a.detach())
+    return _maybe_inplace(input, where(inside, ramp, outside), inplace)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -2302,3 +2306,4 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     y = input.reshape(*lead, c, h // r, r, w // r, r)
     y = y.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
     return y.reshape(*lead, c * r * r, h // r, w // r)
+from engine.ctc import ctc_loss  # noqa: E402, F401  (issue 17: CTC composed of engine ops)

@@ -39,6 +39,10 @@ class Identity(Module):
         return input
 
 
+class _ShapeError(RuntimeError, ValueError):
+    """A shape mismatch: RuntimeError as torch raises it, and ValueError as this library did."""
+
+
 class Linear(Module):
     """y = x Wᵀ + b, with W (out, in). Initialized as torch does: U(±1/sqrt(in)).
 
@@ -62,7 +66,12 @@ class Linear(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         if input.shape[-1:] != (self.in_features,):
-            raise ValueError(f"Linear({self.in_features}, {self.out_features}) got input of shape {input.shape}")
+            # torch's RuntimeError and message; a ValueError too, for callers that caught ours before.
+            rows = math.prod(input.shape[:-1]) if input.ndim > 1 else 1
+            cols = input.shape[-1] if input.ndim else 1
+            raise _ShapeError(f"Linear({self.in_features}, {self.out_features}) got input of shape {input.shape}: "
+                              f"mat1 and mat2 shapes cannot be multiplied ({rows}x{cols} "
+                              f"and {self.in_features}x{self.out_features})")
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:

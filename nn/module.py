@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import operator
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
@@ -57,12 +58,14 @@ class RemovableHandle:
 
     _ids = itertools.count()
 
-    def __init__(self, hooks: dict):
-        self._hooks = hooks
+    def __init__(self, hooks: dict, flags=()):
+        self._hooks, self._flags = hooks, flags
         self.id = next(RemovableHandle._ids)
 
     def remove(self) -> None:
         self._hooks.pop(self.id, None)
+        for f in self._flags:
+            f.discard(self.id)
 
     def __enter__(self) -> RemovableHandle:
         return self
@@ -114,6 +117,11 @@ class Module:
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "_backward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_pre_hooks", OrderedDict())
+        # handle ids registered with with_kwargs / always_call (torch's attribute names)
+        object.__setattr__(self, "_forward_pre_hooks_with_kwargs", set())
+        object.__setattr__(self, "_forward_hooks_with_kwargs", set())
+        object.__setattr__(self, "_forward_hooks_always_called", set())
 
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
@@ -134,20 +142,49 @@ class Module:
             _calling.pop()
 
     def _call(self, args: tuple, kwargs: dict):
-        for hook in list(self._forward_pre_hooks.values()):
-            res = hook(self, args)
-            if res is not None:
-                args = res if isinstance(res, tuple) else (res,)
+        pre_kw = getattr(self, "_forward_pre_hooks_with_kwargs", ())
+        for hid, hook in list(self._forward_pre_hooks.items()):
+            if hid in pre_kw:  # hook(module, args, kwargs) -> None or (args, kwargs)
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    if not (isinstance(res, tuple) and len(res) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {res}.")
+                    args, kwargs = res
+            else:
+                res = hook(self, args)
+                if res is not None:
+                    args = res if isinstance(res, tuple) else (res,)
         state = None
         if self._backward_hooks:
             args, state = self._hook_inputs(args)
-        out = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            res = hook(self, args, out)
-            if res is not None:
-                out = res
+        with_kw = getattr(self, "_forward_hooks_with_kwargs", ())
+        always = getattr(self, "_forward_hooks_always_called", ())
+        called: set = set()
+        try:
+            out = self.forward(*args, **kwargs)
+            for hid, hook in list(self._forward_hooks.items()):
+                called.add(hid)
+                res = hook(self, args, kwargs, out) if hid in with_kw else hook(self, args, out)
+                if res is not None:
+                    out = res
+        except Exception:
+            # torch: hooks registered with always_call run even when forward (or a hook) raised,
+            # with output None; an error inside them is only a warning, the first error propagates.
+            for hid, hook in list(self._forward_hooks.items()):
+                if hid in always and hid not in called:
+                    try:
+                        hook(self, args, kwargs, None) if hid in with_kw else hook(self, args, None)
+                    except Exception as e:
+                        warnings.warn("module forward hook with ``always_call=True`` raised an exception that "
+                                      f"was silenced as another error was raised in forward: {e}", stacklevel=2)
+            raise
         if state is not None and isinstance(out, Tensor) and out.requires_grad:
             out = GradTap.apply(out, on_grad=state.output_grad)
+        pre = getattr(self, "_backward_pre_hooks", None)
+        if pre and isinstance(out, Tensor) and out.requires_grad:
+            # applied last, so backward reaches it first: torch runs pre-hooks before full hooks
+            out = GradTap.apply(out, on_grad=self._backward_pre_caller(list(pre.values())))
         return out
 
     def _hook_inputs(self, args):
@@ -222,6 +259,23 @@ class Module:
             if not isinstance(mod, Module):
                 raise AttributeError(f"{type(self).__name__} has no submodule `{target}`")
         return mod
+
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """Put ``module`` at the dotted path ``target`` ("block.0.attn"), as torch; with ``strict``
+        the last name must already hold a submodule.
+
+        >>> m = Module(); m.set_submodule("head", Module()); type(m.head).__name__
+        'Module'
+        """
+        if not target:
+            raise ValueError("Cannot set the submodule without a target name!")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        if strict and not isinstance(getattr(parent, name, None), Module):
+            raise AttributeError(f"{type(parent).__name__} has no submodule `{name}`")
+        setattr(parent, name, module)
 
     def get_parameter(self, target: str) -> Parameter:
         mod_path, _, name = target.rpartition(".")
@@ -310,26 +364,55 @@ class Module:
         return self
 
     # ---- hooks ------------------------------------------------------------------------------------
-    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
-        """``hook(module, args)`` runs before forward; it may return new args (a tuple or one value)."""
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
+    def _add_hook(self, hooks: dict, hook: Callable, prepend: bool, flags=()) -> RemovableHandle:
+        handle = RemovableHandle(hooks, flags)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        for f in flags:
+            f.add(handle.id)
         return handle
 
-    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
-        """``hook(module, args, output)`` runs after forward; it may return a replacement output."""
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        return handle
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args)`` runs before forward; it may return new args (a tuple or one value).
+        With ``with_kwargs``: ``hook(module, args, kwargs)`` returning None or ``(args, kwargs)``.
+        ``prepend`` runs it before the hooks already registered.
 
-    def register_full_backward_hook(self, hook: Callable) -> RemovableHandle:
+        >>> lin = Module(); h = lin.register_forward_pre_hook(lambda m, a: None, prepend=True); h.remove()
+        """
+        return self._add_hook(self._forward_pre_hooks, hook, prepend,
+                              (self._forward_pre_hooks_with_kwargs,) if with_kwargs else ())
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """``hook(module, args, output)`` runs after forward; it may return a replacement output.
+        ``with_kwargs``: ``hook(module, args, kwargs, output)``; ``always_call``: it also runs (with
+        output None) when forward raises; ``prepend``: before the hooks already registered."""
+        flags = ((self._forward_hooks_with_kwargs,) if with_kwargs else ()) + (
+            (self._forward_hooks_always_called,) if always_call else ())
+        return self._add_hook(self._forward_hooks, hook, prepend, flags)
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False) -> RemovableHandle:
         """``hook(module, grad_input, grad_output)`` runs when the gradient of the module's output
         is computed. Here ``grad_input`` holds the gradients of the tensor inputs that require grad
         (None for the others) once backward reaches them; ``grad_output`` those of the outputs.
         The hook must return None (replacing gradients is not supported)."""
-        handle = RemovableHandle(self._backward_hooks)
-        self._backward_hooks[handle.id] = hook
-        return handle
+        return self._add_hook(self._backward_hooks, hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output)`` runs when the gradient of the module's output is known,
+        before the gradients of its inputs are computed (and before full backward hooks). It must
+        return None (replacing gradients is not supported)."""
+        return self._add_hook(self._backward_pre_hooks, hook, prepend)
+
+    def _backward_pre_caller(self, hooks: list):
+        def on_grad(g) -> None:
+            for hook in hooks:
+                if hook(self, (Tensor(g),)) is not None:
+                    raise RuntimeError("backward pre-hooks that return new gradients are not supported")
+
+        return on_grad
 
     # ---- modes and devices --------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
@@ -837,9 +920,39 @@ class ParameterDict(Module):
         return v
 
     def update(self, parameters) -> None:
-        pairs = parameters.items() if hasattr(parameters, "items") else parameters
+        """As torch: an OrderedDict, a ParameterDict or pairs keep their order; a plain mapping
+        (dict) is taken in sorted key order."""
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            pairs = list(parameters.items())
+        elif hasattr(parameters, "items"):
+            pairs = sorted(parameters.items())
+        else:
+            pairs = parameters
         for k, v in pairs:
             self[k] = v
+
+    def clear(self) -> None:
+        for k in list(self.keys()):
+            del self[k]
+
+    def copy(self) -> ParameterDict:
+        """A new ParameterDict holding the same Parameter objects, in the same order."""
+        return ParameterDict(OrderedDict(self.items()))
+
+    def popitem(self) -> tuple[str, Parameter]:
+        """Remove and return the last inserted (key, Parameter)."""
+        if not len(self):
+            raise KeyError("popitem(): dictionary is empty")
+        k = list(self.keys())[-1]
+        return k, self.pop(k)
+
+    def setdefault(self, key: str, default=None) -> Parameter:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def fromkeys(self, keys, default=None) -> ParameterDict:
+        return ParameterDict((k, default) for k in keys)
 
     def extra_repr(self) -> str:
         return "\n".join(f"({n}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"

@@ -50,6 +50,29 @@ class Optimizer:
     def _params(self) -> list[Tensor]:
         return [p for g in self.param_groups for p in g["params"]]
 
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group (e.g. layers unfrozen for fine-tuning); unset hyper-parameters take the
+        optimizer's defaults, as torch.
+
+        >>> from nn import Linear
+        >>> a, b = Linear(2, 2), Linear(2, 1)
+        >>> opt = SGD(a.parameters(), lr=0.1); opt.add_param_group({"params": b.parameters(), "lr": 0.01})
+        >>> [g["lr"] for g in opt.param_groups]
+        [0.1, 0.01]
+        """
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        params = param_group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for p in self._params()}
+        for p in params:
+            if not isinstance(p, Tensor) or not p.requires_grad:
+                raise TypeError("optimizer params must be Tensors with requires_grad=True")
+            if id(p) in seen:
+                raise ValueError("some parameters appear in more than one parameter group")
+            seen.add(id(p))
+        self.param_groups.append({**self.defaults, **param_group, "params": params})
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self._params():
             if set_to_none:
@@ -103,13 +126,18 @@ class SGD(Optimizer):
     """SGD with momentum, dampening, Nesterov and L2 weight decay, as torch.optim.SGD."""
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None):
+        # torch's positional order (weight_decay before nesterov); foreach/differentiable/fused are
+        # accepted as torch's and are no-ops here (one NumPy update per parameter, never in a graph).
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
-                         weight_decay=weight_decay)
+                         weight_decay=weight_decay, maximize=maximize, foreach=foreach,
+                         differentiable=differentiable, fused=fused)
 
     def update(self, p, grad, state, group):
+        grad = -grad if group.get("maximize") else grad
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p.data
         mu = group["momentum"]
@@ -132,13 +160,21 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, decoupled_weight_decay: bool = False):
+        # foreach/capturable/differentiable/fused: torch's keywords, accepted and no-ops here.
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         foreach=foreach, maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         fused=fused, decoupled_weight_decay=decoupled_weight_decay or self.decoupled)
 
     @no_grad()
     def step(self) -> None:
         """One step for every parameter with a gradient, through ``engine.adam_`` (one group at a time)."""
         for group in self.param_groups:
+            if _adam_needs_composed(group, self.decoupled):
+                _adam_composed_step(self, group)
+                continue
             params = [p for p in group["params"] if p.grad is not None]
             states = [self.state.setdefault(id(p), {}) for p in params]
             _flat_adam_moments(params, states, group)  # flat parameters: flat moments, one joined update
@@ -159,12 +195,20 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         foreach=foreach, maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         fused=fused)
 
 
 def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
     """Scale gradients so their global L2 norm is at most ``max_norm``; return the norm before clipping.
+
+    Not torch's name: use ``nn.utils.clip_grad_norm_`` (torch.nn.utils' signature, a Tensor norm,
+    norm_type, error_if_nonfinite). This L2-only form, returning a float, stays for the GPT
+    trainer's hot loop (one BLAS dot per gradient, one device sync on CuPy).
 
     >>> p = Tensor([3.0, 4.0], requires_grad=True); p.grad = Tensor([3.0, 4.0])
     >>> clip_grad_norm_([p], 1.0)
@@ -307,9 +351,12 @@ class RMSprop(Optimizer):
     """RMSprop (optionally centered, with momentum), as torch.optim.RMSprop."""
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, maximize: bool = False):
+                 momentum: float = 0.0, centered: bool = False, capturable: bool = False,
+                 foreach: bool | None = None, maximize: bool = False, differentiable: bool = False):
+        # capturable/foreach/differentiable: torch's keywords (and order), no-ops here.
         _check_hyper("RMSprop", lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum, alpha=alpha)
-        super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+        super().__init__(params, capturable=capturable, foreach=foreach, differentiable=differentiable,
+                         lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                          centered=centered, maximize=maximize)
 
     def update(self, p, grad, state, group):
@@ -347,10 +394,12 @@ class Adagrad(Optimizer):
     """Adagrad with lr decay, as torch.optim.Adagrad."""
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, maximize: bool = False):
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False, fused: bool | None = None):
         _check_hyper("Adagrad", lr=lr, eps=eps, weight_decay=weight_decay, lr_decay=lr_decay,
                      initial_accumulator_value=initial_accumulator_value)
-        super().__init__(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+        super().__init__(params, foreach=foreach, differentiable=differentiable, fused=fused,
+                         lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                          initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
 
     def update(self, p, grad, state, group):
@@ -373,9 +422,11 @@ class Adadelta(Optimizer):
     """Adadelta, as torch.optim.Adadelta."""
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
-                 maximize: bool = False):
+                 foreach: bool | None = None, *, capturable: bool = False, maximize: bool = False,
+                 differentiable: bool = False):
         _check_hyper("Adadelta", lr=lr, eps=eps, weight_decay=weight_decay, rho=rho)
-        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -402,9 +453,11 @@ class Adamax(Optimizer):
     """Adamax (Adam with the infinity norm), as torch.optim.Adamax."""
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, maximize: bool = False):
+                 weight_decay: float = 0.0, foreach: bool | None = None, *, maximize: bool = False,
+                 differentiable: bool = False, capturable: bool = False):
         _check_hyper("Adamax", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -430,9 +483,11 @@ class NAdam(Optimizer):
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False,
-                 maximize: bool = False):
+                 *, foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False):
         _check_hyper("NAdam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas, momentum_decay=momentum_decay)
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                          momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
                          maximize=maximize)
 
@@ -462,9 +517,11 @@ class RAdam(Optimizer):
     """RAdam (rectified Adam), as torch.optim.RAdam."""
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, maximize: bool = False):
+                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False):
         _check_hyper("RAdam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                          decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
 
     def update(self, p, grad, state, group):
@@ -755,3 +812,117 @@ def _flat_adam_moments(params: list, states: list[dict], group: dict) -> None:
             s["step"] = 0
         s["exp_avg"], s["exp_avg_sq"] = m, v
         lo = hi
+
+# ---- Adam/AdamW's amsgrad, maximize and decoupled_weight_decay: torch's single-tensor rule in NumPy ----
+
+
+def _adam_needs_composed(group: dict, decoupled: bool) -> bool:
+    """True where engine.adam_ (plain Adam/AdamW) does not cover the group's options."""
+    return bool(group.get("amsgrad") or group.get("maximize")
+                or group.get("decoupled_weight_decay", decoupled) != decoupled)
+
+
+def _adam_composed_step(opt: Optimizer, group: dict) -> None:
+    """One Adam step for ``group``'s parameters, operation for operation as torch's _single_tensor_adam."""
+    lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+    for p in group["params"]:
+        if p.grad is None:
+            continue
+        xp = array_module(p.data)
+        grad = -p.grad.data if group["maximize"] else p.grad.data
+        state = opt.state.setdefault(id(p), {})
+        if not state:
+            state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:
+            state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+        if wd:
+            if group["decoupled_weight_decay"]:
+                p.mul_(1 - lr * wd)
+            else:
+                grad = grad + wd * p.data
+        state["step"] += 1
+        _lerp_(state["exp_avg"], grad, 1 - b1)
+        _decay_square_(state["exp_avg_sq"], grad, b2)
+        step_size = lr / (1 - b1 ** state["step"])
+        bc2_sqrt = math.sqrt(1 - b2 ** state["step"])
+        sq = state["exp_avg_sq"]
+        if group["amsgrad"]:
+            xp.maximum(state["max_exp_avg_sq"], sq, out=state["max_exp_avg_sq"])
+            sq = state["max_exp_avg_sq"]
+        denom = xp.sqrt(sq) / bc2_sqrt + eps
+        p.sub_(step_size * (state["exp_avg"] / denom))
+
+
+# ---- torch's step(closure) and step hooks, for every optimizer (wrapped once, here at the end) ----
+
+
+def _with_closure_and_hooks(step):
+    """Wrap an optimizer's ``step``: run the step pre-hooks, call ``closure`` (with grad enabled)
+    for optimizers whose step takes none (LBFGS takes its own), step, run the post-hooks, and
+    return the closure's loss, as torch.optim.Optimizer.step does."""
+    import functools
+    import inspect
+
+    if getattr(step, "_with_hooks", False):
+        return step
+    own_closure = "closure" in inspect.signature(step).parameters
+
+    @functools.wraps(step)
+    def wrapper(self, *args, **kwargs):
+        for hook in list(getattr(self, "_step_pre_hooks", {}).values()):
+            res = hook(self, args, kwargs)
+            if res is not None:
+                args, kwargs = res
+        if own_closure:
+            out = step(self, *args, **kwargs)
+        else:
+            closure = kwargs.pop("closure", None)
+            if args:
+                closure, args = args[0], args[1:]
+            out = None
+            if closure is not None:
+                with enable_grad():
+                    out = closure()
+            step(self, *args, **kwargs)
+        for hook in list(getattr(self, "_step_post_hooks", {}).values()):
+            hook(self, args, kwargs)
+        return out
+
+    wrapper._with_hooks = True
+    return wrapper
+
+
+def _register_step_hook(self: Optimizer, kind: str, hook):
+    from collections import OrderedDict
+
+    from nn.module import RemovableHandle
+
+    hooks = self.__dict__.setdefault(kind, OrderedDict())
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def _register_step_pre_hook(self: Optimizer, hook):
+    """``hook(optimizer, args, kwargs)`` before each step; may return new ``(args, kwargs)``."""
+    return _register_step_hook(self, "_step_pre_hooks", hook)
+
+
+def _register_step_post_hook(self: Optimizer, hook):
+    """``hook(optimizer, args, kwargs)`` after each step."""
+    return _register_step_hook(self, "_step_post_hooks", hook)
+
+
+def _init_subclass(cls, **kwargs):
+    # user-defined optimizers get the same step(closure) and hooks
+    if "step" in cls.__dict__:
+        cls.step = _with_closure_and_hooks(cls.__dict__["step"])
+
+
+Optimizer.register_step_pre_hook = _register_step_pre_hook
+Optimizer.register_step_post_hook = _register_step_post_hook
+Optimizer.__init_subclass__ = classmethod(_init_subclass)
+for _cls in [Optimizer, *[c for c in list(globals().values()) if isinstance(c, type) and issubclass(c, Optimizer)]]:
+    if "step" in _cls.__dict__:
+        _cls.step = _with_closure_and_hooks(_cls.__dict__["step"])
+del _cls

@@ -63,6 +63,11 @@ def atomic_write(path: str | Path, write) -> Path:
 
 
 _TREE_KEY = "tinygrad_gpt.tree"
+# The tree (non-array values such as the step, and the nesting) is checksummed too: a flipped
+# digit in it would otherwise load as a wrong step or learning rate. Files from before this key
+# carry no tree digest and load as they did.
+_TREE_DIGEST_KEY = "tinygrad_gpt.tree.sha256"
+_ORDER_KEY = "tinygrad_gpt.order"
 
 
 def _is_flat(obj) -> bool:
@@ -136,11 +141,14 @@ def save(obj, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
     meta = dict(metadata or {})
     if _is_flat(obj):
         arrays = _as_numpy(obj)
+        # safetensors stores names sorted; keep the state dict's own order (torch's OrderedDict)
+        meta[_ORDER_KEY] = json.dumps(list(arrays))
     else:
         raw: dict = {}
         tree = _flatten(obj, raw, "")
         arrays = _as_numpy(raw)
         meta[_TREE_KEY] = json.dumps(tree)
+        meta[_TREE_DIGEST_KEY] = hashlib.sha256(meta[_TREE_KEY].encode()).hexdigest()
     meta[_DIGEST_KEY] = _digest(arrays)
     path = Path(path)
     if path.suffix == ".npz":
@@ -186,5 +194,17 @@ def load(path: str | Path, with_metadata: bool = False):
     if _digest(arrays) != expected:
         raise ValueError(f"{path} is corrupted: its tensors do not match the checksum saved with them")
     tree = meta.pop(_TREE_KEY, None)
+    tree_digest = meta.pop(_TREE_DIGEST_KEY, None)
+    if tree_digest is not None and (tree is None or hashlib.sha256(tree.encode()).hexdigest() != tree_digest):
+        raise ValueError(f"{path} is corrupted: its nested structure does not match the checksum saved with it")
+    order = meta.pop(_ORDER_KEY, None)
+    if tree is None and order is not None:
+        try:
+            names = json.loads(order)
+        except ValueError:
+            names = None
+        if not isinstance(names, list) or sorted(names) != sorted(arrays):
+            raise ValueError(f"{path} is corrupted: its list of tensor names does not match its tensors")
+        arrays = {k: arrays[k] for k in names}
     obj = arrays if tree is None else _unflatten(json.loads(tree), arrays)
     return (obj, meta) if with_metadata else obj
