@@ -16,22 +16,43 @@ class _HookState:
         self.waiting = waiting
 
     def input_grad(self, index: int):
-        """The callback for input ``index``'s tap."""
+        """The callback for input ``index``'s tap: the hooks fire at the last input gradient to arrive,
+        and what they return for that input replaces its gradient."""
 
-        def on_grad(g) -> None:
+        def on_grad(g):
             self.grad_input[index] = Tensor(g)
             self.waiting.discard(index)
-            self.maybe_fire()
+            if self.grad_output is None or self.waiting:
+                return None
+            replaced = self.fire()
+            for i, (old, new) in enumerate(zip(self.grad_input, replaced)):
+                if i != index and new is not old:
+                    raise RuntimeError(f"backward hook of {type(self.module).__name__}: it replaced the gradient of "
+                                       f"input {i}, which had already flowed on (only the last input's gradient, "
+                                       "e.g. a one-input layer's, can be replaced here)")
+            new = replaced[index]
+            return None if new is None or new is self.grad_input[index] else _array(new)
 
         return on_grad
 
     def output_grad(self, g) -> None:
         self.grad_output = (Tensor(g),)
-        self.maybe_fire()
+        if not self.waiting:  # no input needs a gradient: the hooks see grad_input of Nones now
+            self.fire()
 
-    def maybe_fire(self) -> None:
-        if self.grad_output is not None and not self.waiting:
-            for hook in self.hooks:
-                res = hook(self.module, tuple(self.grad_input), self.grad_output)
-                if res is not None:
-                    raise RuntimeError("backward hooks that return new gradients are not supported")
+    def fire(self) -> tuple:
+        """Run the hooks in order; a hook that returns a tuple replaces grad_input for the next (torch)."""
+        grad_input = tuple(self.grad_input)
+        for hook in self.hooks:
+            res = hook(self.module, grad_input, self.grad_output)
+            if res is not None:
+                res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+                if len(res) != len(grad_input):
+                    raise RuntimeError(f"backward hook of {type(self.module).__name__} returned {len(res)} "
+                                       f"gradients for {len(grad_input)} inputs")
+                grad_input = res
+        return grad_input
+
+
+def _array(t):
+    return t.data if isinstance(t, Tensor) else t

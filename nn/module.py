@@ -407,10 +407,18 @@ class Module:
         return self._add_hook(self._backward_pre_hooks, hook, prepend)
 
     def _backward_pre_caller(self, hooks: list):
-        def on_grad(g) -> None:
+        def on_grad(g):
+            # torch: a pre-hook may return a new grad_output, which the next hook and backward then see
+            grad_output, replaced = (Tensor(g),), False
             for hook in hooks:
-                if hook(self, (Tensor(g),)) is not None:
-                    raise RuntimeError("backward pre-hooks that return new gradients are not supported")
+                res = hook(self, grad_output)
+                if res is not None:
+                    grad_output = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+                    replaced = True
+            if not replaced:
+                return None
+            new = grad_output[0]
+            return new.data if isinstance(new, Tensor) else new
 
         return on_grad
 

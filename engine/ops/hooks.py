@@ -1,5 +1,5 @@
-"""GradTap: the identity, whose backward shows the gradient passing through to a callback.
-``nn.Module``'s full backward hooks put one on each input and on the output of a module call."""
+"""GradTap: the identity, whose backward shows the gradient passing through to a callback, which may
+replace it. ``nn.Module``'s full backward hooks put one on each input and on the output of a module call."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from engine.function import Function
 
 
 class GradTap(Function):
-    """y = x; backward calls ``on_grad(g)`` with the gradient of y, then passes g on unchanged.
+    """y = x; backward calls ``on_grad(g)`` with the gradient of y and passes g on, or what ``on_grad``
+    returned in its place (an array of g's shape; None keeps g).
 
     >>> from engine import Tensor
     >>> x = Tensor([1.0, 2.0], requires_grad=True)
@@ -22,6 +23,10 @@ class GradTap(Function):
         return x.view()
 
     def backward(self, g):
-        if self.on_grad is not None:
-            self.on_grad(g)
-        return g
+        replaced = self.on_grad(g) if self.on_grad is not None else None
+        if replaced is None:
+            return g
+        if tuple(replaced.shape) != tuple(g.shape):
+            raise RuntimeError(f"GradTap: a hook returned a gradient of shape {tuple(replaced.shape)} "
+                               f"for one of shape {tuple(g.shape)}")
+        return replaced.astype(g.dtype, copy=False)

@@ -140,13 +140,45 @@ def test_full_backward_pre_hook_runs_first_with_grad_output_as_torch():
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="a backward hook that returns new gradients needs engine's GradTap to pass a replacement "
-                          "on (engine/ops/hooks.py, outside nn); today it raises RuntimeError")
-def test_full_backward_hook_may_replace_grad_input():
-    lin = nn.Linear(2, 2)
-    lin.register_full_backward_hook(lambda mod_, gi, go: (gi[0] * 0,))
-    x = Tensor(np.ones((1, 2)), requires_grad=True)
-    lin.to("float64")
-    lin(x).sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((1, 2)))
+def _run_replacing_hooks(m, T):
+    """A Linear whose pre-hook doubles grad_output and whose full hook adds 1 to grad_input; a second
+    full hook sees the first one's replacement. Returns what the hooks saw and the gradients."""
+    torch.manual_seed(0)
+    tlin = torch.nn.Linear(3, 2).double()
+    if m is torch.nn:
+        lin = tlin
+    else:
+        lin = nn.Linear(3, 2).double()
+        lin.load_state_dict({k: v.detach().numpy() for k, v in tlin.state_dict().items()})
+    seen = []
+    lin.register_full_backward_pre_hook(lambda mod_, go: (go[0] * 2,))
+    lin.register_full_backward_hook(lambda mod_, gi, go: (gi[0] + 1,))
+    lin.register_full_backward_hook(lambda mod_, gi, go: seen.append((_arr(gi[0]), _arr(go[0]))))
+    x = T(np.arange(6.0).reshape(2, 3))
+    (lin(x) * T(np.array([[1.0, -2.0], [0.5, 3.0]]))).sum().backward()
+    return seen, _arr(x.grad), _arr(lin.weight.grad)
+
+
+def test_backward_hooks_may_replace_gradients_as_torch():
+    ours = _run_replacing_hooks(nn, lambda a: Tensor(np.asarray(a, dtype=np.float64), requires_grad=True))
+    theirs = _run_replacing_hooks(torch.nn, lambda a: torch.tensor(np.asarray(a, dtype=np.float64),
+                                                                     requires_grad=True))
+    (gi, go), x_grad, w_grad = ours[0][0], ours[1], ours[2]
+    (tgi, tgo), tx_grad, tw_grad = theirs[0][0], theirs[1], theirs[2]
+    for a, b in ((gi, tgi), (go, tgo), (x_grad, tx_grad), (w_grad, tw_grad)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    # and the replacement is real: grad_output doubled, then 1 added to the input's gradient
+    np.testing.assert_allclose(go, 2 * np.array([[1.0, -2.0], [0.5, 3.0]]))
+
+
+def test_backward_hook_replacing_an_earlier_input_is_refused():
+    class Add(nn.Module):
+        def forward(self, a, b):
+            return a * b
+
+    mod = Add()
+    mod.register_full_backward_hook(lambda mod_, gi, go: (gi[0] * 0, gi[1] * 0))  # both: one has flowed on
+    a = Tensor(np.ones(2), requires_grad=True)
+    b = Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(RuntimeError, match="replaced the gradient of input [01], which had already flowed on"):
+        mod(a, b).sum().backward()
