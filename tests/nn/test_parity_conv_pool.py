@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import nn
+from engine import Tensor
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.parity
@@ -50,6 +51,8 @@ CASES = [
     ("upsample_linear", lambda m: m.Upsample(scale_factor=2, mode="linear"), rnd(2, 2, 5)),
     ("upsampling_bilinear2d", lambda m: m.UpsamplingBilinear2d(scale_factor=2), rnd(1, 2, 3, 3)),
     ("upsampling_nearest2d", lambda m: m.UpsamplingNearest2d(size=(5, 7)), rnd(1, 2, 3, 3)),
+    ("lppool2d", lambda m: m.LPPool2d(2, 2, stride=1), rnd(2, 2, 4, 5)),
+    ("lppool1d_p3_ceil", lambda m: m.LPPool1d(3, 2, ceil_mode=True), np.abs(rnd(2, 3, 7)) + 0.1),
     ("pixelshuffle", lambda m: m.PixelShuffle(2), rnd(2, 8, 2, 3)),
     ("pixelunshuffle", lambda m: m.PixelUnshuffle(2), rnd(2, 2, 4, 6)),
     ("unfold", lambda m: m.Unfold((2, 3), dilation=1, padding=1, stride=2), rnd(2, 3, 5, 5)),
@@ -92,3 +95,25 @@ def test_default_init_bounds_match_torch():
             assert a.max() <= b
             if a.size >= 300:
                 assert a.max() >= 0.98 * b, (k, a.max(), b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dims", [1, 2])
+def test_max_unpool_equals_torch(dims, dtype):
+    shape = (2, 3, 9) if dims == 1 else (2, 3, 5, 6)
+    x = distinct(*shape).astype(dtype)
+    outs = {}
+    for lib in ("torch", "ours"):
+        m = torch.nn if lib == "torch" else nn
+        pool = (m.MaxPool1d if dims == 1 else m.MaxPool2d)(2, stride=2, padding=1, return_indices=True)
+        unpool = (m.MaxUnpool1d if dims == 1 else m.MaxUnpool2d)(2, stride=2, padding=1)
+        xt = torch.tensor(x, requires_grad=True) if lib == "torch" else Tensor(x, requires_grad=True)
+        y, idx = pool(xt)
+        z = unpool(y, idx, output_size=shape[2:])
+        w = np.random.default_rng(1).standard_normal(tuple(z.shape)).astype(dtype)
+        (z * (torch.tensor(w) if lib == "torch" else w)).sum().backward()
+        to_np = (lambda t: t.detach().numpy()) if lib == "torch" else (lambda t: t.numpy())
+        outs[lib] = (to_np(z), to_np(xt.grad), repr(unpool))
+    np.testing.assert_array_equal(outs["ours"][0], outs["torch"][0])
+    np.testing.assert_array_equal(outs["ours"][1], outs["torch"][1])
+    assert outs["ours"][2] == outs["torch"][2]
