@@ -1324,6 +1324,35 @@ class Tensor:
         idx = idx[(slice(None),) * ax + (slice(k - 1, k),)]
         return self._pick("kthvalue", idx, ax, keepdim, return_types.kthvalue)
 
+    def mode(self, dim: int = -1, keepdim: bool = False):
+        """The most frequent entry along ``dim`` (the smallest one on a tie of counts) and the index of
+        its last occurrence, as torch: ``(values, indices)``; values carry the gradient.
+
+        >>> Tensor([3.0, 1.0, 2.0, 1.0, 3.0]).mode().indices.item()
+        3
+        """
+        ax = self._one_dim("mode", dim)
+        x = self.data.reshape(1) if self.ndim == 0 else self.data
+        n = x.shape[ax]
+        if n == 0:
+            raise IndexError(f"mode(): cannot reduce dim {ax} of size 0 (shape {self.shape})")
+        xp = array_module(x)
+        rows = xp.moveaxis(x, ax, -1).reshape(-1, n)  # (M, n)
+        m = rows.shape[0]
+        order = xp.argsort(rows, axis=1, kind="stable")  # equal values keep their original order
+        s = xp.take_along_axis(rows, order, axis=1)
+        new = xp.ones((m, n), dtype=bool)
+        new[:, 1:] = s[:, 1:] != s[:, :-1]
+        run = xp.cumsum(new, axis=1) - 1  # (M, n) run id of each sorted entry
+        flat = (xp.arange(m)[:, None] * n + run).reshape(-1)
+        counts = xp.bincount(flat, minlength=m * n).reshape(m, n)  # entries per (row, run)
+        best = xp.argmax(counts, axis=1)  # first run with the top count: the smallest value
+        end = (run <= best[:, None]).sum(axis=1) - 1  # its last sorted entry: the last occurrence
+        idx = xp.take_along_axis(order, end[:, None], axis=1).astype(np.int64)  # (M, 1)
+        lead = tuple(s for i, s in enumerate(x.shape) if i != ax)
+        idx = xp.moveaxis(idx.reshape(*lead, 1), -1, ax)
+        return self._pick("mode", idx, ax, keepdim, return_types.mode)
+
     def median(self, dim=None, keepdim: bool = False, *, axis=None):
         """No dim: the lower median (nan if any entry is nan; ties share the gradient).
         With a dim: ``(values, indices)`` of the lower median along it."""
@@ -1530,7 +1559,7 @@ class Tensor:
         (3, 2)
         """
         out = self
-        for step in Mv.torch_index_steps(_index_array(index), array_module(self.data)):
+        for step in Mv.torch_index_steps(Mv.torch_ellipses(_index_array(index), self.ndim), array_module(self.data)):
             out = Mv.GetItem.apply(out, index=step)
         return out
 
@@ -1885,6 +1914,60 @@ class Tensor:
         count = (xp.ones(self.shape, dtype=self.dtype) if include_self else (~hit).astype(self.dtype))
         scatter_add(count, where, xp.ones(index.shape, dtype=self.dtype))
         return total * Tensor(1 / xp.maximum(count, 1))
+
+    def _put_index(self, indices, values, op: str):
+        """torch's ``indices`` (a tuple of int/bool Tensors or arrays, one per leading dim) as one
+        NumPy index, and ``values`` as a Tensor of self's dtype broadcast to what it selects."""
+        if not isinstance(indices, (tuple, list)):
+            raise TypeError(f"{op}(): indices must be a tuple of Tensors, got {type(indices).__name__}")
+        xp = array_module(self.data)
+        where = []
+        for i in indices:
+            a = i.data if isinstance(i, Tensor) else (slice(None) if i is None else xp.asarray(i))
+            if not isinstance(a, slice) and a.dtype.kind not in "iub":
+                raise IndexError(f"{op}(): tensors used as indices must be long, int, byte or bool, got {a.dtype}")
+            where.append(a)
+        where = tuple(where)
+        try:
+            shape = self.data[where].shape
+        except IndexError as e:
+            raise IndexError(f"{op}(): {e} (self {self.shape})") from None
+        v = values if isinstance(values, Tensor) else Tensor(xp.asarray(values, dtype=self.dtype))
+        if v.dtype != self.dtype:
+            v = v.astype(self.dtype)
+        try:
+            v = v.broadcast_to(*shape) if v.shape != shape else v
+        except ValueError:
+            raise RuntimeError(f"{op}(): values of shape {values.shape} cannot be broadcast to the indexed "
+                               f"shape {shape} (self {self.shape})") from None
+        return where, v
+
+    def index_put(self, indices, values, accumulate: bool = False) -> Tensor:
+        """Out-of-place ``self[indices] = values`` (``+=`` with ``accumulate``, repeated positions
+        summed), as torch's index_put; gradients reach self and values.
+
+        >>> Tensor.zeros(3).index_put((Tensor([0, 0], dtype="int64"),), Tensor(1.0), accumulate=True).tolist()
+        [2.0, 0.0, 0.0]
+        """
+        where, v = self._put_index(indices, values, "index_put")
+        if accumulate:
+            return self + Mv.IndexAccumulate.apply(v, index=where, shape=self.shape)
+        kept = Mv.MaskedFill.apply(self, mask=self._hit(where), value=0.0)
+        return kept + Mv.IndexPut.apply(v, index=where, shape=self.shape)
+
+    def index_put_(self, indices, values, accumulate: bool = False) -> Tensor:
+        """In-place ``self[indices] = values`` (``+=`` with ``accumulate``); returns self.
+
+        >>> Tensor.zeros(3).index_put_((Tensor([2], dtype="int64"),), Tensor([5.0])).tolist()
+        [0.0, 0.0, 5.0]
+        """
+        where, v = self._put_index(indices, values, "index_put_")
+        self._check_inplace("index_put_")
+        if accumulate:
+            scatter_add(self.data, where, v.data)
+        else:
+            self.data[where] = v.data
+        return self
 
     def index_add(self, dim: int, index, source: Tensor, *, alpha: float = 1) -> Tensor:
         """``self`` with ``alpha * source`` added at entries ``index`` (1-D) of dim ``dim``."""
