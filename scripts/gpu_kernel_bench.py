@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     w, b = r(C_) + 1, r(C_)
     cases["layer_norm"] = (
         lambda: (lambda y, m, s: (y, *C.layer_norm_backward(x, w, m, s, g)))(*C.layer_norm(x, w, b)),
-        lambda: composed(lambda x_, w_, b_: F.layer_norm(x_, w_, b_), [x, w, b], g),
+        lambda: composed(lambda x_, w_, b_: F.layer_norm(x_, x_.shape[-1:], w_, b_), [x, w, b], g),
     )
     h, gh = r(N, 4 * C_), r(N, 4 * C_)
     cases["gelu"] = (

@@ -70,7 +70,7 @@ class DispatchChecks:
         g = rng.standard_normal(x.shape).astype(np.float32)
         if affine:
             w, b = (rng.standard_normal(48).astype(np.float32) for _ in range(2))
-            self.check(lambda x_, w_, b_: F.layer_norm(x_, w_, b_), [x, w, b], g, rtol=1e-4)
+            self.check(lambda x_, w_, b_: F.layer_norm(x_, x_.shape[-1:], w_, b_), [x, w, b], g, rtol=1e-4)
         else:
             self.check(F.layer_norm, [x], g, rtol=1e-4)
 
