@@ -14,7 +14,7 @@ import numpy as np
 
 from engine import function, return_types
 from engine.backend import array_module, check_device, device_of, get_xp, scatter_add, to_device, to_numpy
-from engine.dtypes import to_dtype
+from engine.dtypes import result_type, to_dtype
 from engine.function import Function, is_grad_enabled
 from engine.ops import elementwise as E
 from engine.ops import matmul as M
@@ -382,6 +382,8 @@ class Tensor:
             raise RuntimeError(f"tensors are on different devices: {self.device} and {other.device}; use .to()")
         if other.dtype != self.dtype:
             if self.dtype.kind == "f" and other.dtype.kind == "f":
+                if other.ndim == 0 and self.ndim:  # torch: a 0-d tensor never widens one with dims
+                    return other.astype(self.dtype)
                 raise TypeError(
                     f"dtype mismatch: {self.dtype} and {other.dtype}; cast one with .astype() "
                     "(no silent upcasting)"
@@ -391,19 +393,42 @@ class Tensor:
         return other
 
     def _operands(self, other) -> tuple[Tensor, Tensor]:
-        """``(self, other)`` ready to meet: ``other`` coerced, and an int/bool ``self`` cast to
-        ``other``'s float dtype (so ``int_tensor * 0.5`` is float32, not NumPy's float64)."""
-        other = self._coerce(other)
-        if self.dtype.kind != "f" and other.dtype.kind == "f":
-            return Tensor(self.data.astype(other.dtype)), other
-        return self, other
+        """``(self, other)`` ready to meet, both of torch's result dtype (``engine.result_type``): an
+        int tensor meeting 0.5 is float32, int32 meeting a 0-d int64 tensor stays int32, uint8 meeting
+        int8 is int16. Two floats of different dtypes, both with dims (or both 0-d), raise: the engine
+        never upcasts silently."""
+        if isinstance(other, Tensor) and other.dtype == self.dtype:
+            if other.device != self.device:
+                raise RuntimeError(f"tensors are on different devices: {self.device} and {other.device}; use .to()")
+            return self, other
+        if self.dtype.kind == "f" and isinstance(other, (int, float)):  # a float tensor keeps its dtype
+            return self, Tensor(_as_array(other, dtype=self.dtype, device=self.device))
+        if not isinstance(other, (Tensor, int, float, np.number, np.bool_)):
+            other = self._coerce(other)  # raw arrays and lists: a float tensor's dtype, else their own
+        if isinstance(other, Tensor):
+            if other.device != self.device:
+                raise RuntimeError(f"tensors are on different devices: {self.device} and {other.device}; use .to()")
+            if other.dtype == self.dtype:
+                return self, other
+            if self.dtype.kind == other.dtype.kind == "f" and (self.ndim == 0) == (other.ndim == 0):
+                raise TypeError(f"dtype mismatch: {self.dtype} and {other.dtype}; cast one with .astype() "
+                                "(no silent upcasting)")
+        target = result_type(self, other)
+        if isinstance(other, Tensor):
+            b = other.astype(target)
+        elif isinstance(other, (int, np.integer)) and target.kind in "iu":  # wraps as torch: uint8 - 2
+            b = Tensor(_as_array(np.asarray(other, dtype=np.int64).astype(target), device=self.device))
+        else:
+            b = Tensor(_as_array(other, dtype=target, device=self.device))
+        return self.astype(target), b
 
     def _float_operands(self, other) -> tuple[Tensor, Tensor]:
         """Operands of a float-only op (atan2, hypot, ...): two int/bool operands become float32."""
-        a, b = self._operands(other)
-        if a.dtype.kind != "f":
-            a, b = a.astype(np.float32), b.astype(np.float32)
-        return a, b
+        if self.dtype.kind != "f" and not (isinstance(other, Tensor) and other.dtype.kind == "f"):
+            # computed in float32 from the start: a number is not wrapped into an integer dtype first
+            a = self.astype(np.float32)
+            return a._operands(other.astype(np.float32) if isinstance(other, Tensor) else other)
+        return self._operands(other)
 
     def __add__(self, other):
         return self._binary(E.Add, other)
@@ -455,6 +480,9 @@ class Tensor:
             if base.dtype == np.bool_:
                 base = base.astype(np.int64)
             return E.PowScalar.apply(base, p=other)
+        if self.dtype == np.bool_ and (isinstance(other, bool) or getattr(other, "dtype", None) == np.bool_):
+            return (self.astype(np.int64) ** other.astype(np.int64) if isinstance(other, Tensor) else
+                    self.astype(np.int64) ** int(other)).astype(np.bool_)  # bool ** bool is bool, as torch
         return self._binary(E.Pow, other)
 
     def __rpow__(self, other):
@@ -605,6 +633,8 @@ class Tensor:
             other = other.data
         elif isinstance(other, (list, tuple)):
             other = array_module(self.data).asarray(other)
+        elif isinstance(other, int) and not isinstance(other, bool) and self.dtype.kind in "iu":
+            other = np.asarray(other, dtype=np.int64).astype(self.dtype)  # torch wraps it: uint8 < -2 is True
         return Tensor(fn(self.data, other))
 
     def __lt__(self, other):
@@ -668,7 +698,7 @@ class Tensor:
 
     # Bitwise ops and shifts take integer and bool tensors (bool & bool is bool).
     def _bitwise(self, name: str, other, reflected: bool = False) -> Tensor:
-        a, b = self, self._coerce(other)
+        a, b = self._operands(other)
         if a.dtype.kind not in "iub" or b.dtype.kind not in "iub":
             bad = a.dtype if a.dtype.kind not in "iub" else b.dtype
             raise NotImplementedError(f"{name}: not implemented for dtype {bad} (needs integer or bool tensors)")
