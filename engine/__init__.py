@@ -154,3 +154,6 @@ __all__ += [
 from engine.dtypes import can_cast, promote_types, result_type  # noqa: E402
 
 __all__ += ["can_cast", "promote_types", "result_type"]
+from engine.reductions import dist, logit, mode, nanmean, select  # noqa: E402
+
+__all__ += ["dist", "logit", "mode", "nanmean", "select"]

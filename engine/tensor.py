@@ -1054,6 +1054,18 @@ class Tensor:
         x = self.masked_fill(self != self, 0.0) if self.dtype.kind == "f" else self
         return x.sum(dim, keepdim, axis=axis, keepdims=keepdims)
 
+    def nanmean(self, dim=None, keepdim=None, *, dtype=None, axis=None, keepdims=None) -> Tensor:
+        """Mean over ``dim`` of the entries that are not nan (nan where all are), as torch.nanmean.
+
+        >>> Tensor([1.0, float("nan"), 3.0]).nanmean().item()
+        2.0
+        """
+        x = self.astype(dtype) if dtype is not None else self
+        if x.dtype.kind != "f":
+            raise RuntimeError(f"nanmean(): expected a floating point tensor as input, got {x.dtype}")
+        count = (x == x).astype(x.dtype).sum(dim, keepdim, axis=axis, keepdims=keepdims)
+        return x.nansum(dim, keepdim, axis=axis, keepdims=keepdims) / count
+
     def prod(self, dim=None, keepdim=None, *, dtype=None, axis=None, keepdims=None) -> Tensor:
         """Product over ``dim``; its gradient is exact where entries are 0."""
         d, k = R.dim_arg("prod", dim, axis), R.keepdim_arg("prod", keepdim, keepdims)
@@ -1382,6 +1394,49 @@ class Tensor:
         lead = tuple(s for i, s in enumerate(x.shape) if i != ax)
         idx = xp.moveaxis(idx.reshape(*lead, 1), -1, ax)
         return self._pick("mode", idx, ax, keepdim, return_types.mode)
+
+    def select(self, dim: int, index: int) -> Tensor:
+        """The slice at ``index`` of dim ``dim``, that dim removed (torch.select: ``x[:, index]`` for dim 1).
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).select(1, -1).tolist()
+        [2.0, 4.0]
+        """
+        d = Mv.wrap_dim(dim, self.ndim, "select")
+        n = self.shape[d]
+        if not -n <= int(index) < n:
+            raise IndexError(f"select(): index {index} out of range for tensor of size {self.shape} at dimension {d}")
+        return self[(slice(None),) * d + (int(index),)]
+
+    def logit(self, eps: float | None = None) -> Tensor:
+        """log(p / (1 - p)), with p clamped to [eps, 1 - eps] first when ``eps`` is given (torch.logit).
+
+        >>> Tensor([0.5]).logit().tolist()
+        [0.0]
+        """
+        p = self.astype(np.float32) if self.dtype.kind != "f" else self
+        if eps is not None:
+            p = p.clamp(eps, 1 - eps)
+        return (p / (1 - p)).log()
+
+    def dist(self, other, p: float = 2) -> Tensor:
+        """The ``p``-norm of ``self - other`` (broadcast), as torch.dist.
+
+        >>> Tensor([3.0, 0.0]).dist(Tensor([0.0, 4.0])).item()
+        5.0
+        """
+        return (self - other).norm(p)
+
+    def short(self) -> Tensor:
+        return self.astype(np.int16)
+
+    def byte(self) -> Tensor:
+        return self.astype(np.uint8)
+
+    def char(self) -> Tensor:
+        return self.astype(np.int8)
+
+    def is_complex(self) -> bool:
+        return self.dtype.kind == "c"
 
     def median(self, dim=None, keepdim: bool = False, *, axis=None):
         """No dim: the lower median (nan if any entry is nan; ties share the gradient).
