@@ -3,7 +3,7 @@
 
 For every case, forward + backward at gpt2's shapes (batch 8, block 1024, width 768, 12 heads,
 vocab 50257): the kernel pair (e.g. ``layer_norm`` + ``layer_norm_backward``) against the
-engine's composed op run through autograd with the kernels off (``F.layer_norm(x, w, b)`` then
+engine's composed op run through autograd with the kernels off (``F.layer_norm(x, x.shape[-1:], w, b)`` then
 ``backward``). Prints one JSON
 line per case: milliseconds (CUDA events, median of --reps after 3 warmups), the largest
 relative difference of the outputs and gradients, and for attention the CuPy pool's peak bytes.
