@@ -634,7 +634,7 @@ class Tensor:
         elif isinstance(other, (list, tuple)):
             other = array_module(self.data).asarray(other)
         elif isinstance(other, int) and not isinstance(other, bool) and self.dtype.kind in "iu":
-            other = np.asarray(other, dtype=np.int64).astype(self.dtype)  # torch wraps it: uint8 < -2 is True
+            other = int(np.asarray(other, dtype=np.int64).astype(self.dtype))  # torch wraps it: uint8 < -2 is True
         return Tensor(fn(self.data, other))
 
     def __lt__(self, other):
