@@ -150,3 +150,10 @@ __all__ += [
     "split", "squeeze", "swapaxes", "swapdims", "t", "take", "take_along_dim", "tensor_split", "tensordot",
     "tile", "trace", "transpose", "tril", "triu", "unbind", "unflatten", "unsqueeze", "vdot", "vstack",
 ]
+# -- type promotion as torch (issue 15) --
+from engine.dtypes import can_cast, promote_types, result_type  # noqa: E402
+
+__all__ += ["can_cast", "promote_types", "result_type"]
+from engine.reductions import dist, logit, mode, nanmean, select  # noqa: E402
+
+__all__ += ["dist", "logit", "mode", "nanmean", "select"]

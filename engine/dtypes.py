@@ -7,6 +7,8 @@ dtype('int64')
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 float32 = float = np.dtype(np.float32)  # noqa: A001
@@ -36,3 +38,80 @@ def to_dtype(dtype) -> np.dtype | None:
         return np.dtype(dtype)
     except TypeError:
         raise TypeError(f"unknown dtype {dtype!r}; use engine.float32, engine.int64, ... or a NumPy dtype") from None
+
+
+# ---- type promotion as torch's (torch.promote_types, torch.result_type, torch.can_cast) ----------
+
+
+def _category(dt: np.dtype) -> int:
+    """0 bool, 1 integer, 2 floating point: torch never lowers an operand's category."""
+    return 0 if dt.kind == "b" else 1 if dt.kind in "iu" else 2
+
+
+def promote_types(type1, type2) -> np.dtype:
+    """The smallest dtype both ``type1`` and ``type2`` cast to without losing category or range, as
+    torch.promote_types: an integer meeting a float takes the float's dtype (NumPy would widen it).
+
+    >>> promote_types(int32, float16)
+    dtype('float16')
+    """
+    a, b = to_dtype(type1), to_dtype(type2)
+    if _category(a) != _category(b) and 2 in (_category(a), _category(b)):
+        return a if _category(a) == 2 else b
+    return np.promote_types(a, b)
+
+
+def _operand_dtype(x) -> tuple[np.dtype, int]:
+    """(dtype, priority) of a result_type operand: 2 a tensor with dims, 1 a 0-d tensor, 0 a number
+    (a Python float counts as the default float32, an int as int64, as torch's wrapped numbers)."""
+    if isinstance(x, (builtins.bool, np.bool_)):
+        return bool, 0
+    if isinstance(x, (np.integer, np.floating)):
+        return np.dtype(x.dtype), 0
+    if isinstance(x, builtins.int):
+        return int64, 0
+    if isinstance(x, builtins.float):
+        return float32, 0
+    dt = getattr(x, "dtype", None)
+    if dt is None:
+        raise TypeError(f"result_type: expected a Tensor or a number, got {type(x).__name__}")
+    return np.dtype(dt), (2 if len(x.shape) else 1)
+
+
+def result_type(tensor1, tensor2) -> np.dtype:
+    """The dtype torch gives an arithmetic op on ``tensor1`` and ``tensor2`` (Tensors or numbers):
+    the highest category wins; within it, tensors with dims outrank 0-d tensors, which outrank numbers.
+
+    >>> import engine
+    >>> result_type(engine.tensor([1, 2], dtype=int32), 5)
+    dtype('int32')
+    >>> result_type(engine.tensor([1, 2], dtype=int32), 2.5)
+    dtype('float32')
+    """
+    groups: dict = {}
+    for x in (tensor1, tensor2):
+        dt, prio = _operand_dtype(x)
+        groups[prio] = dt if prio not in groups else promote_types(groups[prio], dt)
+
+    def combine(higher, lower):  # torch's combine_categories
+        if higher is None:
+            return lower
+        if lower is None:
+            return higher
+        if _category(higher) == 2:
+            return higher
+        if _category(higher) == 0 or _category(lower) == 2:
+            return promote_types(higher, lower)
+        return higher
+
+    return combine(groups.get(2), combine(groups.get(1), groups.get(0)))
+
+
+def can_cast(from_, to) -> builtins.bool:
+    """True where torch allows a same-kind cast: never from float to integer or bool, nor from
+    integer to bool (any size within a category is fine).
+
+    >>> can_cast(float64, int32), can_cast(int64, int8)
+    (False, True)
+    """
+    return _category(to_dtype(from_)) <= _category(to_dtype(to))

@@ -85,29 +85,99 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
     return softmax(-input, dim, axis=axis)
 
 
-def layer_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
-    """LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * weight + bias."""
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,  # noqa: A002
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """torch.nn.functional.layer_norm: (x - mean) / sqrt(var + eps) * weight + bias, the statistics
+    over the last ``len(normalized_shape)`` dims, which must equal ``normalized_shape``.
+
+    >>> layer_norm(Tensor([[1.0, 3.0]]), (2,), eps=0.0).tolist()
+    [[-1.0, 1.0]]
+    """
+    if not isinstance(input, Tensor):
+        _not_a_tensor("layer_norm", [input])
+    if normalized_shape is None or isinstance(normalized_shape, Tensor):
+        raise TypeError("layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5): normalized_shape "
+                        f"must be an int or a tuple of ints, got {type(normalized_shape).__name__} (the "
+                        "signature is torch's: pass input.shape[-1:] before weight)")
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else \
+        tuple(int(n) for n in normalized_shape)
+    k = len(shape)
+    if k == 0 or input.shape[input.ndim - k:] != shape or input.ndim < k:
+        raise RuntimeError(f"layer_norm: expected input with shape [*, {', '.join(map(str, shape))}], "
+                           f"but got input of size {input.shape}")
     for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and p.shape != x.shape[-1:]:
-            raise ValueError(f"layer_norm: {name} shape {p.shape} must be ({x.shape[-1]},) for input shape {x.shape}")
-    return Fu.LayerNorm.apply(x, weight, bias, eps=eps)
+        if p is not None and p.shape != shape:
+            raise RuntimeError(f"layer_norm: {name} shape {p.shape} must be normalized_shape {shape} "
+                               f"(input shape {input.shape})")
+    if k == 1:
+        return Fu.LayerNorm.apply(input, weight, bias, eps=eps)
+    # several normalized dims: one row of prod(shape) entries each, the fused op over the last axis
+    lead = input.shape[: input.ndim - k]
+    flat = input.reshape(*lead, math.prod(shape))
+    y = Fu.LayerNorm.apply(flat, None if weight is None else weight.reshape(-1),
+                           None if bias is None else bias.reshape(-1), eps=eps)
+    return y.reshape(input.shape)
 
 
-def embedding(ids, weight: Tensor) -> Tensor:
-    """Rows of ``weight`` (V, D) for integer ``ids`` (…) -> (…, D). Ids outside [0, V) raise."""
-    ids = _array(ids)
+def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,  # noqa: A002
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """torch.nn.functional.embedding: rows of ``weight`` (V, D) for integer ids ``input`` (…) -> (…, D).
+
+    ``padding_idx``: that row gets no gradient. ``max_norm``: the looked-up rows whose ``norm_type``
+    norm exceeds it are rescaled in place to norm ``max_norm`` first (as torch). ``scale_grad_by_freq``:
+    each row's gradient is divided by how often its id occurs in ``input``. Ids outside [0, V) raise.
+
+    >>> embedding(Tensor([1], dtype="int64"), Tensor([[0.0, 1.0], [2.0, 3.0]])).tolist()
+    [[2.0, 3.0]]
+    """
+    ids = _array(input)
     if not hasattr(ids, "dtype") or ids.dtype.kind not in "iu":
-        raise TypeError(f"embedding ids must be an integer array, got {getattr(ids, 'dtype', type(ids))}")
-    return Fu.Embedding.apply(weight, ids=ids)
+        raise TypeError(f"embedding: input (ids) must be an integer tensor, got {getattr(ids, 'dtype', type(ids))}")
+    if not isinstance(weight, Tensor):
+        _not_a_tensor("embedding", [weight])
+    if weight.ndim != 2:
+        raise RuntimeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+    if sparse:
+        raise NotImplementedError("embedding: sparse gradients are not supported; pass sparse=False")
+    V = weight.shape[0]
+    if padding_idx is not None:
+        if not -V <= padding_idx < V:
+            raise ValueError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({V})")
+        padding_idx = padding_idx % V
+    xp = get_xp(weight.device)
+    if max_norm is not None:
+        Fu.check_ids(ids, V, "token id")
+        rows = xp.unique(xp.asarray(ids).reshape(-1))
+        sub = weight.data[rows]
+        norms = (xp.abs(sub) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+        scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(weight.dtype)
+        weight.data[rows] = sub * scale[:, None]  # in place, outside the graph, as torch's embedding_renorm_
+        weight._vc[0] += 1
+    out = Fu.Embedding.apply(weight, ids=ids)
+    if scale_grad_by_freq:
+        flat = xp.asarray(ids).reshape(-1)
+        freq = xp.bincount(flat, minlength=V)[flat].reshape(ids.shape)[..., None].astype(weight.dtype)
+        out = out.detach() + (out - out.detach()) * Tensor(1 / freq)  # value unchanged, gradient / count
+    if padding_idx is not None and weight.requires_grad:
+        out = where(Tensor(xp.asarray(ids != padding_idx)[..., None]), out, out.detach())
+    return out
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
-    """Zero each entry with probability ``p`` and scale the rest by 1/(1-p); identity when not training."""
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Zero each entry with probability ``p`` and scale the rest by 1/(1-p); identity when not training.
+    ``inplace`` writes the result into ``input`` (outside the graph only, else it is out of place).
+
+    >>> dropout(Tensor([1.0, 2.0]), 0.5, training=False).tolist()
+    [1.0, 2.0]
+    """
     if not 0 <= p < 1:
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")
     if not training or p == 0:
-        return x
-    return Fu.Dropout.apply(x, p=p)
+        return input
+    out = Fu.Dropout.apply(input, p=p)
+    if inplace and not out.requires_grad:
+        return input.copy_(out)
+    return out
 
 
 @functools.lru_cache(maxsize=64)

@@ -65,3 +65,11 @@ topk = _method("topk")
 unique = _method("unique")
 var = _method("var")
 var_mean = _method("var_mean")
+
+# -- torch names added for issue 15's audit --
+mode = _method("mode")
+nanmean = _method("nanmean")
+select = _method("select")
+logit = _method("logit")
+dist = _method("dist")
+__all__ += ["mode", "nanmean", "select", "logit", "dist"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from engine import function, return_types
 from engine.backend import array_module, check_device, device_of, get_xp, scatter_add, to_device, to_numpy
-from engine.dtypes import to_dtype
+from engine.dtypes import result_type, to_dtype
 from engine.function import Function, is_grad_enabled
 from engine.ops import elementwise as E
 from engine.ops import matmul as M
@@ -382,6 +382,8 @@ class Tensor:
             raise RuntimeError(f"tensors are on different devices: {self.device} and {other.device}; use .to()")
         if other.dtype != self.dtype:
             if self.dtype.kind == "f" and other.dtype.kind == "f":
+                if other.ndim == 0 and self.ndim:  # torch: a 0-d tensor never widens one with dims
+                    return other.astype(self.dtype)
                 raise TypeError(
                     f"dtype mismatch: {self.dtype} and {other.dtype}; cast one with .astype() "
                     "(no silent upcasting)"
@@ -391,19 +393,42 @@ class Tensor:
         return other
 
     def _operands(self, other) -> tuple[Tensor, Tensor]:
-        """``(self, other)`` ready to meet: ``other`` coerced, and an int/bool ``self`` cast to
-        ``other``'s float dtype (so ``int_tensor * 0.5`` is float32, not NumPy's float64)."""
-        other = self._coerce(other)
-        if self.dtype.kind != "f" and other.dtype.kind == "f":
-            return Tensor(self.data.astype(other.dtype)), other
-        return self, other
+        """``(self, other)`` ready to meet, both of torch's result dtype (``engine.result_type``): an
+        int tensor meeting 0.5 is float32, int32 meeting a 0-d int64 tensor stays int32, uint8 meeting
+        int8 is int16. Two floats of different dtypes, both with dims (or both 0-d), raise: the engine
+        never upcasts silently."""
+        if isinstance(other, Tensor) and other.dtype == self.dtype:
+            if other.device != self.device:
+                raise RuntimeError(f"tensors are on different devices: {self.device} and {other.device}; use .to()")
+            return self, other
+        if self.dtype.kind == "f" and isinstance(other, (int, float)):  # a float tensor keeps its dtype
+            return self, Tensor(_as_array(other, dtype=self.dtype, device=self.device))
+        if not isinstance(other, (Tensor, int, float, np.number, np.bool_)):
+            other = self._coerce(other)  # raw arrays and lists: a float tensor's dtype, else their own
+        if isinstance(other, Tensor):
+            if other.device != self.device:
+                raise RuntimeError(f"tensors are on different devices: {self.device} and {other.device}; use .to()")
+            if other.dtype == self.dtype:
+                return self, other
+            if self.dtype.kind == other.dtype.kind == "f" and (self.ndim == 0) == (other.ndim == 0):
+                raise TypeError(f"dtype mismatch: {self.dtype} and {other.dtype}; cast one with .astype() "
+                                "(no silent upcasting)")
+        target = result_type(self, other)
+        if isinstance(other, Tensor):
+            b = other.astype(target)
+        elif isinstance(other, (int, np.integer)) and target.kind in "iu":  # wraps as torch: uint8 - 2
+            b = Tensor(_as_array(np.asarray(other, dtype=np.int64).astype(target), device=self.device))
+        else:
+            b = Tensor(_as_array(other, dtype=target, device=self.device))
+        return self.astype(target), b
 
     def _float_operands(self, other) -> tuple[Tensor, Tensor]:
         """Operands of a float-only op (atan2, hypot, ...): two int/bool operands become float32."""
-        a, b = self._operands(other)
-        if a.dtype.kind != "f":
-            a, b = a.astype(np.float32), b.astype(np.float32)
-        return a, b
+        if self.dtype.kind != "f" and not (isinstance(other, Tensor) and other.dtype.kind == "f"):
+            # computed in float32 from the start: a number is not wrapped into an integer dtype first
+            a = self.astype(np.float32)
+            return a._operands(other.astype(np.float32) if isinstance(other, Tensor) else other)
+        return self._operands(other)
 
     def __add__(self, other):
         return self._binary(E.Add, other)
@@ -455,6 +480,9 @@ class Tensor:
             if base.dtype == np.bool_:
                 base = base.astype(np.int64)
             return E.PowScalar.apply(base, p=other)
+        if self.dtype == np.bool_ and (isinstance(other, bool) or getattr(other, "dtype", None) == np.bool_):
+            return (self.astype(np.int64) ** other.astype(np.int64) if isinstance(other, Tensor) else
+                    self.astype(np.int64) ** int(other)).astype(np.bool_)  # bool ** bool is bool, as torch
         return self._binary(E.Pow, other)
 
     def __rpow__(self, other):
@@ -605,6 +633,8 @@ class Tensor:
             other = other.data
         elif isinstance(other, (list, tuple)):
             other = array_module(self.data).asarray(other)
+        elif isinstance(other, int) and not isinstance(other, bool) and self.dtype.kind in "iu":
+            other = int(np.asarray(other, dtype=np.int64).astype(self.dtype))  # torch wraps it: uint8 < -2 is True
         return Tensor(fn(self.data, other))
 
     def __lt__(self, other):
@@ -668,7 +698,7 @@ class Tensor:
 
     # Bitwise ops and shifts take integer and bool tensors (bool & bool is bool).
     def _bitwise(self, name: str, other, reflected: bool = False) -> Tensor:
-        a, b = self, self._coerce(other)
+        a, b = self._operands(other)
         if a.dtype.kind not in "iub" or b.dtype.kind not in "iub":
             bad = a.dtype if a.dtype.kind not in "iub" else b.dtype
             raise NotImplementedError(f"{name}: not implemented for dtype {bad} (needs integer or bool tensors)")
@@ -1024,6 +1054,18 @@ class Tensor:
         x = self.masked_fill(self != self, 0.0) if self.dtype.kind == "f" else self
         return x.sum(dim, keepdim, axis=axis, keepdims=keepdims)
 
+    def nanmean(self, dim=None, keepdim=None, *, dtype=None, axis=None, keepdims=None) -> Tensor:
+        """Mean over ``dim`` of the entries that are not nan (nan where all are), as torch.nanmean.
+
+        >>> Tensor([1.0, float("nan"), 3.0]).nanmean().item()
+        2.0
+        """
+        x = self.astype(dtype) if dtype is not None else self
+        if x.dtype.kind != "f":
+            raise RuntimeError(f"nanmean(): expected a floating point tensor as input, got {x.dtype}")
+        count = (x == x).astype(x.dtype).sum(dim, keepdim, axis=axis, keepdims=keepdims)
+        return x.nansum(dim, keepdim, axis=axis, keepdims=keepdims) / count
+
     def prod(self, dim=None, keepdim=None, *, dtype=None, axis=None, keepdims=None) -> Tensor:
         """Product over ``dim``; its gradient is exact where entries are 0."""
         d, k = R.dim_arg("prod", dim, axis), R.keepdim_arg("prod", keepdim, keepdims)
@@ -1324,6 +1366,78 @@ class Tensor:
         idx = idx[(slice(None),) * ax + (slice(k - 1, k),)]
         return self._pick("kthvalue", idx, ax, keepdim, return_types.kthvalue)
 
+    def mode(self, dim: int = -1, keepdim: bool = False):
+        """The most frequent entry along ``dim`` (the smallest one on a tie of counts) and the index of
+        its last occurrence, as torch: ``(values, indices)``; values carry the gradient.
+
+        >>> Tensor([3.0, 1.0, 2.0, 1.0, 3.0]).mode().indices.item()
+        3
+        """
+        ax = self._one_dim("mode", dim)
+        x = self.data.reshape(1) if self.ndim == 0 else self.data
+        n = x.shape[ax]
+        if n == 0:
+            raise IndexError(f"mode(): cannot reduce dim {ax} of size 0 (shape {self.shape})")
+        xp = array_module(x)
+        rows = xp.moveaxis(x, ax, -1).reshape(-1, n)  # (M, n)
+        m = rows.shape[0]
+        order = xp.argsort(rows, axis=1, kind="stable")  # equal values keep their original order
+        s = xp.take_along_axis(rows, order, axis=1)
+        new = xp.ones((m, n), dtype=bool)
+        new[:, 1:] = s[:, 1:] != s[:, :-1]
+        run = xp.cumsum(new, axis=1) - 1  # (M, n) run id of each sorted entry
+        flat = (xp.arange(m)[:, None] * n + run).reshape(-1)
+        counts = xp.bincount(flat, minlength=m * n).reshape(m, n)  # entries per (row, run)
+        best = xp.argmax(counts, axis=1)  # first run with the top count: the smallest value
+        end = (run <= best[:, None]).sum(axis=1) - 1  # its last sorted entry: the last occurrence
+        idx = xp.take_along_axis(order, end[:, None], axis=1).astype(np.int64)  # (M, 1)
+        lead = tuple(s for i, s in enumerate(x.shape) if i != ax)
+        idx = xp.moveaxis(idx.reshape(*lead, 1), -1, ax)
+        return self._pick("mode", idx, ax, keepdim, return_types.mode)
+
+    def select(self, dim: int, index: int) -> Tensor:
+        """The slice at ``index`` of dim ``dim``, that dim removed (torch.select: ``x[:, index]`` for dim 1).
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).select(1, -1).tolist()
+        [2.0, 4.0]
+        """
+        d = Mv.wrap_dim(dim, self.ndim, "select")
+        n = self.shape[d]
+        if not -n <= int(index) < n:
+            raise IndexError(f"select(): index {index} out of range for tensor of size {self.shape} at dimension {d}")
+        return self[(slice(None),) * d + (int(index),)]
+
+    def logit(self, eps: float | None = None) -> Tensor:
+        """log(p / (1 - p)), with p clamped to [eps, 1 - eps] first when ``eps`` is given (torch.logit).
+
+        >>> Tensor([0.5]).logit().tolist()
+        [0.0]
+        """
+        p = self.astype(np.float32) if self.dtype.kind != "f" else self
+        if eps is not None:
+            p = p.clamp(eps, 1 - eps)
+        return (p / (1 - p)).log()
+
+    def dist(self, other, p: float = 2) -> Tensor:
+        """The ``p``-norm of ``self - other`` (broadcast), as torch.dist.
+
+        >>> Tensor([3.0, 0.0]).dist(Tensor([0.0, 4.0])).item()
+        5.0
+        """
+        return (self - other).norm(p)
+
+    def short(self) -> Tensor:
+        return self.astype(np.int16)
+
+    def byte(self) -> Tensor:
+        return self.astype(np.uint8)
+
+    def char(self) -> Tensor:
+        return self.astype(np.int8)
+
+    def is_complex(self) -> bool:
+        return self.dtype.kind == "c"
+
     def median(self, dim=None, keepdim: bool = False, *, axis=None):
         """No dim: the lower median (nan if any entry is nan; ties share the gradient).
         With a dim: ``(values, indices)`` of the lower median along it."""
@@ -1530,7 +1644,7 @@ class Tensor:
         (3, 2)
         """
         out = self
-        for step in Mv.torch_index_steps(_index_array(index), array_module(self.data)):
+        for step in Mv.torch_index_steps(Mv.torch_ellipses(_index_array(index), self.ndim), array_module(self.data)):
             out = Mv.GetItem.apply(out, index=step)
         return out
 
@@ -1885,6 +1999,60 @@ class Tensor:
         count = (xp.ones(self.shape, dtype=self.dtype) if include_self else (~hit).astype(self.dtype))
         scatter_add(count, where, xp.ones(index.shape, dtype=self.dtype))
         return total * Tensor(1 / xp.maximum(count, 1))
+
+    def _put_index(self, indices, values, op: str):
+        """torch's ``indices`` (a tuple of int/bool Tensors or arrays, one per leading dim) as one
+        NumPy index, and ``values`` as a Tensor of self's dtype broadcast to what it selects."""
+        if not isinstance(indices, (tuple, list)):
+            raise TypeError(f"{op}(): indices must be a tuple of Tensors, got {type(indices).__name__}")
+        xp = array_module(self.data)
+        where = []
+        for i in indices:
+            a = i.data if isinstance(i, Tensor) else (slice(None) if i is None else xp.asarray(i))
+            if not isinstance(a, slice) and a.dtype.kind not in "iub":
+                raise IndexError(f"{op}(): tensors used as indices must be long, int, byte or bool, got {a.dtype}")
+            where.append(a)
+        where = tuple(where)
+        try:
+            shape = self.data[where].shape
+        except IndexError as e:
+            raise IndexError(f"{op}(): {e} (self {self.shape})") from None
+        v = values if isinstance(values, Tensor) else Tensor(xp.asarray(values, dtype=self.dtype))
+        if v.dtype != self.dtype:
+            v = v.astype(self.dtype)
+        try:
+            v = v.broadcast_to(*shape) if v.shape != shape else v
+        except ValueError:
+            raise RuntimeError(f"{op}(): values of shape {values.shape} cannot be broadcast to the indexed "
+                               f"shape {shape} (self {self.shape})") from None
+        return where, v
+
+    def index_put(self, indices, values, accumulate: bool = False) -> Tensor:
+        """Out-of-place ``self[indices] = values`` (``+=`` with ``accumulate``, repeated positions
+        summed), as torch's index_put; gradients reach self and values.
+
+        >>> Tensor.zeros(3).index_put((Tensor([0, 0], dtype="int64"),), Tensor(1.0), accumulate=True).tolist()
+        [2.0, 0.0, 0.0]
+        """
+        where, v = self._put_index(indices, values, "index_put")
+        if accumulate:
+            return self + Mv.IndexAccumulate.apply(v, index=where, shape=self.shape)
+        kept = Mv.MaskedFill.apply(self, mask=self._hit(where), value=0.0)
+        return kept + Mv.IndexPut.apply(v, index=where, shape=self.shape)
+
+    def index_put_(self, indices, values, accumulate: bool = False) -> Tensor:
+        """In-place ``self[indices] = values`` (``+=`` with ``accumulate``); returns self.
+
+        >>> Tensor.zeros(3).index_put_((Tensor([2], dtype="int64"),), Tensor([5.0])).tolist()
+        [0.0, 0.0, 5.0]
+        """
+        where, v = self._put_index(indices, values, "index_put_")
+        self._check_inplace("index_put_")
+        if accumulate:
+            scatter_add(self.data, where, v.data)
+        else:
+            self.data[where] = v.data
+        return self
 
     def index_add(self, dim: int, index, source: Tensor, *, alpha: float = 1) -> Tensor:
         """``self`` with ``alpha * source`` added at entries ``index`` (1-D) of dim ``dim``."""

@@ -361,7 +361,7 @@ class LayerNorm(Module):
             raise RuntimeError(f"LayerNorm: expected input with shape [*, {', '.join(map(str, self.normalized_shape))}]"
                                f", but got input of size {input.shape}")
         if k == 1:
-            return F.layer_norm(input, self.weight, self.bias, self.eps)
+            return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
         axes = tuple(range(input.ndim - k, input.ndim))
         mean = input.mean(axis=axes, keepdims=True)
         d = input - mean

@@ -3,7 +3,7 @@
 
 For every case, forward + backward at gpt2's shapes (batch 8, block 1024, width 768, 12 heads,
 vocab 50257): the kernel pair (e.g. ``layer_norm`` + ``layer_norm_backward``) against the
-engine's composed op run through autograd with the kernels off (``F.layer_norm(x, w, b)`` then
+engine's composed op run through autograd with the kernels off (``F.layer_norm(x, x.shape[-1:], w, b)`` then
 ``backward``). Prints one JSON
 line per case: milliseconds (CUDA events, median of --reps after 3 warmups), the largest
 relative difference of the outputs and gradients, and for attention the CuPy pool's peak bytes.
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     w, b = r(C_) + 1, r(C_)
     cases["layer_norm"] = (
         lambda: (lambda y, m, s: (y, *C.layer_norm_backward(x, w, m, s, g)))(*C.layer_norm(x, w, b)),
-        lambda: composed(lambda x_, w_, b_: F.layer_norm(x_, w_, b_), [x, w, b], g),
+        lambda: composed(lambda x_, w_, b_: F.layer_norm(x_, x_.shape[-1:], w_, b_), [x, w, b], g),
     )
     h, gh = r(N, 4 * C_), r(N, 4 * C_)
     cases["gelu"] = (

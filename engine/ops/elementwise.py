@@ -445,11 +445,18 @@ class Rounding(Function):
         return self.xp.zeros_like(g)
 
 
+def _no_int_zero_divisor(b, op: str) -> None:
+    """torch raises on an integer division by zero (NumPy would give 0 with a warning)."""
+    if b.dtype.kind in "iub" and bool((b == 0).any()):
+        raise RuntimeError(f"ZeroDivisionError: {op} of an integer tensor by zero")
+
+
 class RoundedDiv(Function):
     """``a / b`` rounded toward zero ("trunc") or down ("floor", Python's ``//``); gradient 0, as torch."""
 
     def forward(self, a, b, mode="floor"):
         xp = self.xp
+        _no_int_zero_divisor(b, f"div(rounding_mode={mode!r})")
         self.shapes = a.shape, b.shape
         with np.errstate(all="ignore"):
             if mode == "floor":
@@ -468,6 +475,7 @@ class Fmod(Function):
     """C's fmod: the remainder of ``a / b`` truncated, with ``a``'s sign. d/db = -trunc(a / b)."""
 
     def forward(self, a, b):
+        _no_int_zero_divisor(b, "fmod")
         self.save_for_backward(a, b)
         with np.errstate(all="ignore"):
             return self.xp.fmod(a, b)
@@ -485,6 +493,7 @@ class Remainder(Function):
     """Python's ``%``: the remainder with ``b``'s sign. d/db = -floor(a / b)."""
 
     def forward(self, a, b):
+        _no_int_zero_divisor(b, "remainder")
         self.save_for_backward(a, b)
         with np.errstate(all="ignore"):
             return self.xp.remainder(a, b)

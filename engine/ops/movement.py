@@ -273,12 +273,35 @@ def torch_index_steps(index, xp=np) -> list:
     return [tuple(first), tuple(second)]
 
 
+def torch_ellipses(index, ndim: int):
+    """``index`` with the Ellipses after the first dropped where torch ignores them.
+
+    torch (unlike NumPy) accepts several ``...``: the first spans the dims no other item names and
+    each later one moves past the last dim, so it is a no-op when nothing but ``:`` and ``...``
+    follows it, or when the first spans no dim. Anything else would index past the last dim.
+
+    >>> torch_ellipses((Ellipsis, 0, Ellipsis), 3)
+    (Ellipsis, 0)
+    """
+    if not isinstance(index, tuple) or sum(i is Ellipsis for i in index) < 2:
+        return index
+    named = sum(0 if i is None or i is Ellipsis or isinstance(i, bool) else
+                (i.ndim if getattr(i, "dtype", None) is not None and i.dtype.kind == "b" else 1) for i in index)
+    first, second = [k for k, i in enumerate(index) if i is Ellipsis][:2]  # `is`: arrays have no ==
+    if ndim - named == 0:  # every ... spans nothing
+        return index[: first + 1] + tuple(i for i in index[first + 1 :] if i is not Ellipsis)
+    tail = index[second:]
+    if all(i is Ellipsis or (isinstance(i, slice) and i == slice(None)) for i in tail):
+        return index[:second]
+    raise IndexError(f"index {index!r}: a second '...' would index past the last dim of a {ndim}-d tensor")
+
+
 def set_item(data, index, value) -> None:
     """``data[index] = value`` in place, with torch's placement of advanced-index dims."""
     xp = array_module(data)
     if xp is not np and isinstance(value, np.ndarray):
         value = xp.asarray(value)
-    steps = torch_index_steps(index, xp)
+    steps = torch_index_steps(torch_ellipses(index, data.ndim), xp)
     target = data[steps[0]] if len(steps) == 2 else data  # ints and slices: a view of data
     target[steps[-1]] = value
 

@@ -568,7 +568,7 @@ def _split_affine(rest, has_weight, has_bias):
 
 
 def _layer_norm_fn(x, *rest, has_weight, has_bias, eps):
-    return F.layer_norm(x, *_split_affine(rest, has_weight, has_bias), eps=eps)
+    return F.layer_norm(x, x.shape[-1:], *_split_affine(rest, has_weight, has_bias), eps=eps)
 
 
 def _layer_norm_ref(x, *rest, has_weight, has_bias, eps):

@@ -29,6 +29,11 @@ pytestmark = pytest.mark.skipif(not engine.kernels.cpu.available(), reason="need
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-6)}
 
 
+def _ln(x, weight=None, bias=None, eps=1e-5):
+    """F.layer_norm over the last dim (torch's signature takes normalized_shape second)."""
+    return F.layer_norm(x, x.shape[-1:], weight, bias, eps)
+
+
 def gelu_tanh(x):
     """GPT-2's tanh GELU (F.gelu's default is torch's exact form)."""
     return F.gelu(x, approximate="tanh")
@@ -111,7 +116,7 @@ def layer_norm_inputs(draw_shape, c, affine, dtype, seed, offset=0.0):
        dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2**16), offset=st.sampled_from([0.0, 1e3]))
 def test_layer_norm_kernel_equals_composed(lead, c, affine, dtype, seed, offset):
     arrays = layer_norm_inputs(lead, c, affine, dtype, seed, offset)
-    assert_same_path_results(lambda x, *wb: F.layer_norm(x, *wb) if wb else F.layer_norm(x), arrays, dtype)
+    assert_same_path_results(_ln, arrays, dtype)
 
 
 @pytest.mark.parametrize("weight,bias", [(True, False), (False, True)])
@@ -121,7 +126,7 @@ def test_layer_norm_kernel_one_affine_input(weight, bias):
     p = rng.standard_normal(9)
 
     def fn(x, p):
-        return F.layer_norm(x, p if weight else None, p if bias else None)
+        return _ln(x, p if weight else None, p if bias else None)
 
     assert_same_path_results(fn, [x, p], np.float64)
 
@@ -129,13 +134,13 @@ def test_layer_norm_kernel_one_affine_input(weight, bias):
 def test_layer_norm_kernel_above_the_thread_threshold_and_thread_count_independent():
     """(2048, 384) is split over threads; the bits must not depend on how many."""
     arrays = layer_norm_inputs((8, 256), 384, True, np.float32, 3)
-    assert_same_path_results(F.layer_norm, arrays, np.float32)
+    assert_same_path_results(_ln, arrays, np.float32)
     old = engine.get_num_threads()
     try:
         engine.set_num_threads(1)
-        one = run(F.layer_norm, arrays, True)
+        one = run(_ln, arrays, True)
         engine.set_num_threads(2)
-        two = run(F.layer_norm, arrays, True)
+        two = run(_ln, arrays, True)
     finally:
         engine.set_num_threads(old)
     np.testing.assert_array_equal(one[0], two[0])
@@ -153,14 +158,14 @@ def test_layer_norm_kernel_nan_row_and_non_contiguous_input():
         old = engine.kernels.set_enabled(on, "cpu")
         try:
             with np.errstate(invalid="ignore"):
-                outs[on] = F.layer_norm(Tensor(x), Tensor(w), Tensor(b)).numpy()
+                outs[on] = _ln(Tensor(x), Tensor(w), Tensor(b)).numpy()
         finally:
             engine.kernels.set_enabled(old, "cpu")
     assert np.isnan(outs[True][3]).all() and np.isfinite(np.delete(outs[True], 3, axis=0)).all()
     np.testing.assert_allclose(outs[True], outs[False], rtol=1e-12, atol=1e-12)
     xt = rng.standard_normal((7, 9)).T  # a transposed view: not C-contiguous
     assert not xt.flags.c_contiguous
-    assert_same_path_results(lambda t: F.layer_norm(t), [xt], np.float64)
+    assert_same_path_results(_ln, [xt], np.float64)
 
 
 @pytest.mark.parametrize("kernels", [True, False])
@@ -170,8 +175,8 @@ def test_layer_norm_gradcheck_both_paths(kernels):
                                                        rng.standard_normal(5)))
     old = engine.kernels.set_enabled(kernels, "cpu")
     try:
-        assert bool(F.layer_norm(x, w, b)._ctx.kernel) == kernels
-        assert engine.gradcheck(lambda *t: F.layer_norm(*t), x, w, b)
+        assert bool(_ln(x, w, b)._ctx.kernel) == kernels
+        assert engine.gradcheck(_ln, x, w, b)
     finally:
         engine.kernels.set_enabled(old, "cpu")
 

@@ -129,7 +129,7 @@ def test_ops_called_directly_refuse_mixed_float_dtypes_too():
     with pytest.raises(TypeError, match=r"(?s)float32.*float64"):
         F.linear(x32, leaf((2, 3), np.float64))
     with pytest.raises(TypeError, match=r"(?s)float32.*float64"):
-        F.layer_norm(x32, leaf((3,), np.float64), leaf((3,), np.float64))
+        F.layer_norm(x32, (3,), leaf((3,), np.float64), leaf((3,), np.float64))
     with pytest.raises(TypeError, match=r"(?s)float64.*float32"):
         F.scaled_dot_product_attention(x64[None], x32[None], x32[None])
     with pytest.raises(TypeError):

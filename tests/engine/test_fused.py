@@ -152,8 +152,8 @@ def test_layer_norm_equals_composition(device, case):
     weight = rest.pop(0) if case.params["has_weight"] else None
     bias = rest.pop(0) if case.params["has_bias"] else None
     eps = case.params["eps"]
-    assert_same(lambda x, w, b: F.layer_norm(x, w, b, eps=eps), lambda x, w, b: layer_norm_composed(x, w, b, eps),
-                (x, weight, bias), device)
+    assert_same(lambda x, w, b: F.layer_norm(x, x.shape[-1:], w, b, eps=eps),
+                lambda x, w, b: layer_norm_composed(x, w, b, eps), (x, weight, bias), device)
 
 
 @pytest.mark.parametrize("device", DEVICES)

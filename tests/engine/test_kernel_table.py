@@ -29,6 +29,11 @@ from engine import Tensor
 SEEDS = (0, 1, 2)
 
 
+def _ln(x, weight=None, bias=None, eps=1e-5):
+    """F.layer_norm over the last dim (torch's signature takes normalized_shape second)."""
+    return F.layer_norm(x, x.shape[-1:], weight, bias, eps)
+
+
 def _shape(rng, lead_dims: int, last: int | None = None) -> tuple[int, ...]:
     """Odd sizes too: leading sides 1-5, a last side 1-67 unless given."""
     lead = tuple(int(n) for n in rng.integers(1, 6, lead_dims))
@@ -46,7 +51,7 @@ def _softmax(rng, dtype, backend):
 
 def _layer_norm(rng, dtype, backend):
     shape = _shape(rng, 2)
-    return F.layer_norm, [_normal(rng, shape, dtype, 2) + 1, _normal(rng, shape[-1:], dtype),
+    return _ln, [_normal(rng, shape, dtype, 2) + 1, _normal(rng, shape[-1:], dtype),
                           _normal(rng, shape[-1:], dtype)]
 
 

@@ -148,7 +148,7 @@ def test_layer_norm_threads_equal_one_thread_and_formula(threads):
     rng = np.random.default_rng(3)
     x = (rng.standard_normal((7, 300, 48)) * 2 + 1).astype(np.float32)  # 100,800 elements, 2,100 rows
     w, b = (rng.standard_normal(48).astype(np.float32) for _ in range(2))
-    op = lambda x_, w_, b_: F.layer_norm(x_, w_, b_)  # noqa: E731
+    op = lambda x_, w_, b_: F.layer_norm(x_, x_.shape[-1:], w_, b_)  # noqa: E731
     results = same_under_threads(threads, op, [x, w, b])
     _, g = run_op(op, [x, w, b])
     ref = layer_norm_reference(*(a.astype(np.float64) for a in (x, w, b, g)))
