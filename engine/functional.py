@@ -2322,8 +2322,9 @@ def lstm_layer(input: Tensor, h0: Tensor, c0: Tensor, weight_ih: Tensor, weight_
     >>> out.shape, hn.shape, cn.shape
     ((5, 2, 4), (2, 4), (2, 4))
     """
-    _not_a_tensor("lstm_layer", [input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh]) if not all(
-        t is None or isinstance(t, Tensor) for t in (input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh)) else None
+    args = (input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh)
+    if not all(t is None or isinstance(t, Tensor) for t in args):
+        _not_a_tensor("lstm_layer", args)
     if (bias_ih is None) != (bias_hh is None):
         raise ValueError("lstm_layer: give both bias_ih and bias_hh or neither")
     if input.ndim != 3 or weight_ih.ndim != 2 or weight_hh.ndim != 2:
