@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 
 from engine.function import Function
+from engine.parallel import parallel_for
 
 
 def _quiet(xp):
@@ -98,7 +99,7 @@ class LSTMLayer(Function):
         hs = out[:T]
         perm = _internal_order(xp, H)
         whh = w_hh[perm]  # (4H, H) internal order, unscaled
-        i, f, o, g = act[..., :H], act[..., H:2 * H], act[..., 2 * H:3 * H], act[..., 3 * H:]
+        f = act[..., H:2 * H]
         # The previous step's h and c for every t (h0/c0 at the sequence start).
         if reverse:
             h_prev = xp.concatenate([hs[1:], h0[None]], 0)
@@ -108,14 +109,21 @@ class LSTMLayer(Function):
             c_prev = xp.concatenate([c0[None], cs[:-1]], 0)
         # Everything that does not depend on the recurrent gradient, for all steps at once:
         # dz = coef * dc for i, f, g; dz_o = dh * tanh(c)·o(1-o); dc += dh * o(1 - tanh²c).
-        with _quiet(xp):
-            tc = _tanh(xp, cs)
+        # Independent per step, so the steps are shared out to the threads (NumPy drops the GIL).
         coef = xp.empty_like(act)  # (T, B, 4H), internal order [i, f, o, g]
-        coef[..., :H] = g * i * (1 - i)
-        coef[..., H:2 * H] = c_prev * f * (1 - f)
-        coef[..., 2 * H:3 * H] = tc * o * (1 - o)
-        coef[..., 3 * H:] = i * (1 - g * g)
-        dc_from_h = o * (1 - tc * tc)  # (T, B, H)
+        dc_from_h = xp.empty_like(cs)  # (T, B, H)
+
+        def precompute(lo, hi):
+            i, f, o, g = (act[lo:hi, :, k * H:(k + 1) * H] for k in range(4))
+            with _quiet(xp):
+                tc = _tanh(xp, cs[lo:hi])
+            xp.multiply(g * i, 1 - i, out=coef[lo:hi, :, :H])
+            xp.multiply(c_prev[lo:hi] * f, 1 - f, out=coef[lo:hi, :, H:2 * H])
+            xp.multiply(tc * o, 1 - o, out=coef[lo:hi, :, 2 * H:3 * H])
+            xp.multiply(i, 1 - g * g, out=coef[lo:hi, :, 3 * H:])
+            xp.multiply(o, 1 - tc * tc, out=dc_from_h[lo:hi])
+
+        parallel_for(xp, T, precompute, row_size=B * 4 * H)
         dz = xp.empty_like(act)  # (T, B, 4H)
         dh = xp.zeros_like(h0)
         dc = grad[T].copy()  # the gradient of c_n
