@@ -2376,4 +2376,43 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     y = input.reshape(*lead, c, h // r, r, w // r, r)
     y = y.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
     return y.reshape(*lead, c * r * r, h // r, w // r)
-from engine.ctc import ctc_loss  # noqa: E402, F401  (issue 17: CTC composed of engine ops)
+# ---- CTC (engine/ctc.py, composed of engine ops) and recurrent layers (engine/ops/recurrent.py) -----
+
+from engine.ctc import ctc_loss  # noqa: E402, F401
+from engine.ops import recurrent as _Rec  # noqa: E402
+
+
+def lstm_layer(input: Tensor, h0: Tensor, c0: Tensor, weight_ih: Tensor, weight_hh: Tensor,  # noqa: A002
+               bias_ih: Tensor | None = None, bias_hh: Tensor | None = None,
+               reverse: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """One LSTM layer in one direction over a whole sequence, as one fused op (torch's gate order
+    i, f, g, o and weight shapes). input (T, B, I), h0 and c0 (B, H), weight_ih (4H, I),
+    weight_hh (4H, H), biases (4H,) or both None. ``reverse`` runs from t = T-1 down to 0.
+    Returns (output (T, B, H), h_n (B, H), c_n (B, H)).
+
+    >>> x, h = Tensor.randn(5, 2, 3), Tensor.zeros(2, 4)
+    >>> out, hn, cn = lstm_layer(x, h, h, Tensor.randn(16, 3), Tensor.randn(16, 4))
+    >>> out.shape, hn.shape, cn.shape
+    ((5, 2, 4), (2, 4), (2, 4))
+    """
+    args = (input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh)
+    if not all(t is None or isinstance(t, Tensor) for t in args):
+        _not_a_tensor("lstm_layer", args)
+    if (bias_ih is None) != (bias_hh is None):
+        raise ValueError("lstm_layer: give both bias_ih and bias_hh or neither")
+    if input.ndim != 3 or weight_ih.ndim != 2 or weight_hh.ndim != 2:
+        raise ValueError(f"lstm_layer: expected input (T, B, I), weight_ih (4H, I), weight_hh (4H, H); got "
+                         f"input {input.shape}, weight_ih {weight_ih.shape}, weight_hh {weight_hh.shape}")
+    T, B, n_in = input.shape
+    H = weight_hh.shape[1]
+    if weight_hh.shape != (4 * H, H) or weight_ih.shape != (4 * H, n_in):
+        raise ValueError(f"lstm_layer: weight_ih {weight_ih.shape} and weight_hh {weight_hh.shape} do not fit "
+                         f"input {input.shape} (want ({4 * H}, {n_in}) and ({4 * H}, {H}))")
+    if h0.shape != (B, H) or c0.shape != (B, H):
+        raise ValueError(f"lstm_layer: h0 {h0.shape} and c0 {c0.shape} must both be ({B}, {H})")
+    if bias_ih is not None and (bias_ih.shape != (4 * H,) or bias_hh.shape != (4 * H,)):
+        raise ValueError(f"lstm_layer: bias_ih {bias_ih.shape} and bias_hh {bias_hh.shape} must be ({4 * H},)")
+    if T == 0:
+        raise ValueError("lstm_layer: the input has no time steps (T = 0)")
+    packed = _Rec.LSTMLayer.apply(input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, reverse=bool(reverse))
+    return packed[:T], packed[0 if reverse else T - 1], packed[T]

@@ -19,6 +19,9 @@ from nn import init
 from nn.module import Module, Parameter
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+# nn.LSTM runs each layer/direction as one fused op (F.lstm_layer) when it can (no proj_size, T > 0);
+# False forces the per-step composition (the reference the fused op is tested against).
+FUSED_LSTM = True
 
 
 def _zeros(shape, dtype, device) -> Tensor:
@@ -217,13 +220,34 @@ class LSTM(RNNBase):
         real_h = self.proj_size or self.hidden_size
         h0 = self._state(None if hx is None else hx[0], x.shape[1], real_h, batched, "hx[0]", x)
         c0 = self._state(None if hx is None else hx[1], x.shape[1], self.hidden_size, batched, "hx[1]", x)
-        out, finals = self._run(x, [(h0[k], c0[k]) for k in range(h0.shape[0])],
-                                lambda xt, s, w: _lstm_step(xt, s[0], s[1], *w))
+        states = [(h0[k], c0[k]) for k in range(h0.shape[0])]
+        if FUSED_LSTM and self.proj_size == 0 and x.shape[0] > 0:
+            out, finals = self._run_fused(x, states)
+        else:
+            out, finals = self._run(x, states, lambda xt, s, w: _lstm_step(xt, s[0], s[1], *w))
         hn = F.stack([s[0] for s in finals], 0)
         cn = F.stack([s[1] for s in finals], 0)
         if not batched:
             hn, cn = hn.squeeze(1), cn.squeeze(1)
         return self._output(out, batched), (hn, cn)
+
+
+    def _run_fused(self, x: Tensor, states: list):
+        """As ``_run``, one F.lstm_layer per layer and direction: x (T, N, C) -> (T, N, D·H)."""
+        dirs = 2 if self.bidirectional else 1
+        finals = []
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(dirs):
+                w_ih, w_hh, b_ih, b_hh, _ = self._weights(layer, d)
+                h0, c0 = states[layer * dirs + d]
+                out, hn, cn = F.lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=bool(d))
+                outs.append(out)
+                finals.append((hn, cn))
+            x = outs[0] if dirs == 1 else F.concatenate(outs, -1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        return x, finals
 
 
 class GRU(RNNBase):
