@@ -4,9 +4,7 @@ An LSTM composed of per-step engine ops records ~15 graph nodes per time step, a
 input projection is a small matmul. ``LSTMLayer`` instead
 
 - projects every time step at once: X (T·B, I) @ W_ihᵀ + b, one big matmul;
-- runs the recurrence with one (B, H) @ (H, 4H) matmul and a few whole-array gate updates per step,
-  the batch split between the threads for the whole sequence (rows never interact: one hand-off
-  per sequence, and the gate arithmetic, which NumPy runs on one thread, runs on every core);
+- runs the recurrence with one (B, H) @ (H, 4H) matmul and a few whole-array gate updates per step;
 - in backward, walks the steps in reverse (one (B, 4H) @ (4H, H) matmul each for dh), then gets
   dW_hh, dW_ih, dX and the biases from single matmuls over all T·B rows.
 
@@ -22,7 +20,7 @@ from __future__ import annotations
 import contextlib
 
 from engine.function import Function
-from engine.parallel import parallel_batched, parallel_for
+from engine.parallel import parallel_for
 
 
 def _quiet(xp):
@@ -70,29 +68,23 @@ class LSTMLayer(Function):
             act += (b_ih + b_hh)[perm] * scale
         out = xp.empty((T + 1, B, H), dtype=x.dtype)
         cs = xp.empty((T, B, H), dtype=x.dtype)  # c_t, kept for backward
-
-        def recur(lo, hi):
-            """The recurrence for batch rows lo:hi: rows never interact, so each thread takes its
-            own rows through every step (one hand-off per sequence, not one per step)."""
-            h, c = h0[lo:hi], c0[lo:hi]
-            with _quiet(xp):
-                for t in (range(T - 1, -1, -1) if reverse else range(T)):
-                    a = act[t, lo:hi]  # (b, 4H): scaled pre-activations, then in place the activated gates
-                    a += h @ whh_t
-                    xp.exp(a, out=a)
-                    a += 1
-                    xp.reciprocal(a, out=a)  # σ(z) for i, f, o; σ(2z) for g
-                    i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-                    g *= 2
-                    g -= 1  # tanh(z) = 2σ(2z) - 1
-                    c = f * c
-                    c += i * g
-                    cs[t, lo:hi] = c
-                    h = out[t, lo:hi]
-                    xp.multiply(o, _tanh(xp, c), out=h)
-            out[T, lo:hi] = c
-
-        parallel_batched(xp, B, recur, row_size=T * 4 * H)
+        h, c = h0, c0
+        with _quiet(xp):
+            for t in (range(T - 1, -1, -1) if reverse else range(T)):
+                a = act[t]  # (B, 4H): scaled pre-activations, then in place the activated gates
+                a += h @ whh_t
+                xp.exp(a, out=a)
+                a += 1
+                xp.reciprocal(a, out=a)  # σ(z) for i, f, o; σ(2z) for g
+                i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+                g *= 2
+                g -= 1  # tanh(z) = 2σ(2z) - 1
+                c = f * c
+                c += i * g
+                cs[t] = c
+                h = out[t]
+                xp.multiply(o, _tanh(xp, c), out=h)
+        out[T] = c
         self.save_for_backward(x, h0, c0, w_ih, w_hh, out)
         self.act, self.cs, self.reverse = act, cs, reverse
         self.has_bias = b_ih is not None
@@ -133,27 +125,18 @@ class LSTMLayer(Function):
 
         parallel_for(xp, T, precompute, row_size=B * 4 * H)
         dz = xp.empty_like(act)  # (T, B, 4H)
-        dh_0 = xp.zeros_like(h0)  # the gradients of h0 and c0, row by row as the threads finish
-        dc_0 = xp.empty_like(c0)
-
-        def bptt(lo, hi):
-            """Backpropagation through time for batch rows lo:hi (independent of the other rows)."""
-            dh = dh_0[lo:hi]
-            dc = grad[T, lo:hi].copy()  # the gradient of c_n
-            for t in (range(T) if reverse else range(T - 1, -1, -1)):
-                dh += grad[t, lo:hi]
-                dc += dh * dc_from_h[t, lo:hi]
-                d, cf = dz[t, lo:hi], coef[t, lo:hi]
-                d3, c3 = d.reshape(hi - lo, 4, H), cf.reshape(hi - lo, 4, H)  # views
-                xp.multiply(c3[:, :2], dc[:, None, :], out=d3[:, :2])  # i, f
-                xp.multiply(cf[:, 3 * H:], dc, out=d[:, 3 * H:])
-                xp.multiply(cf[:, 2 * H:3 * H], dh, out=d[:, 2 * H:3 * H])
-                dh = d @ whh  # (b, 4H) @ (4H, H)
-                dc = dc * f[t, lo:hi]
-            dh_0[lo:hi], dc_0[lo:hi] = dh, dc
-
-        parallel_batched(xp, B, bptt, row_size=T * 4 * H)
-        dh, dc = dh_0, dc_0
+        dh = xp.zeros_like(h0)
+        dc = grad[T].copy()  # the gradient of c_n
+        for t in (range(T) if reverse else range(T - 1, -1, -1)):
+            dh += grad[t]
+            dc += dh * dc_from_h[t]
+            d = dz[t]
+            d3, c3 = d.reshape(B, 4, H), coef[t].reshape(B, 4, H)  # views
+            xp.multiply(c3[:, :2], dc[:, None, :], out=d3[:, :2])  # i, f
+            xp.multiply(coef[t, :, 3 * H:], dc, out=d[:, 3 * H:])
+            xp.multiply(coef[t, :, 2 * H:3 * H], dh, out=d[:, 2 * H:3 * H])
+            dh = d @ whh  # (B, 4H) @ (4H, H)
+            dc = dc * f[t]
         dz2 = dz.reshape(T * B, 4 * H)
         need = self.needs_input_grad
         gx = (dz2 @ w_ih[perm]).reshape(x.shape) if need[0] else None

@@ -122,29 +122,3 @@ def test_lstm_layer_errors_name_the_op_and_shapes():
         F.lstm_layer(Tensor.zeros(0, 2, 4), h, h, w_ih, w_hh)
     with pytest.raises(TypeError, match="lstm_layer: argument 0"):
         F.lstm_layer(np.zeros((3, 2, 4)), h, h, w_ih, w_hh)
-
-
-@pytest.mark.parametrize("reverse", [False, True])
-def test_batch_split_between_threads_gives_the_one_thread_result(reverse, monkeypatch):
-    # Large enough that the recurrence is shared out to the threads (batch rows never interact);
-    # the results must not depend on the thread count, in float64 to 1e-13.
-    rng = np.random.default_rng(0)
-    T, B, n_in, H = 12, 9, 6, 16
-    arrays = [rng.standard_normal(s) for s in ((T, B, n_in), (B, H), (B, H), (4 * H, n_in), (4 * H, H), (4 * H,),
-                                                (4 * H,))]
-    weights = rng.standard_normal((T, B, H))
-
-    def run(threads):
-        monkeypatch.setattr(engine.parallel, "MIN_PARALLEL", 1)
-        prev = engine.get_num_threads()
-        engine.set_num_threads(threads)
-        try:
-            ts = [Tensor(a, requires_grad=True) for a in arrays]
-            out, hn, cn = F.lstm_layer(*ts, reverse=reverse)
-            ((out * Tensor(weights)).sum() + (hn * hn).sum() + cn.sum()).backward()
-            return [out.numpy(), hn.numpy(), cn.numpy()] + [t.grad.numpy() for t in ts]
-        finally:
-            engine.set_num_threads(prev)
-
-    for a, b in zip(run(1), run(3)):
-        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
