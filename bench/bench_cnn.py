@@ -8,8 +8,8 @@ The model (same shapes on both sides, same initial weights, no conv biases):
       -> adaptive_avg_pool 1 -> linear 10 -> cross-entropy
 
 One step = forward with the loss, backward, plain SGD (lr 0.01) and zeroing the gradients.
-Batch-norm uses the batch statistics (training mode); ours is written here with engine ops
-(mean/var over (N, H, W)), torch's is nn.BatchNorm2d. Each measured program runs in its own
+Batch-norm uses the batch statistics and updates running statistics (training mode): ours is
+F.batch_norm (one fused op, engine/ops/norm.py), torch's is nn.BatchNorm2d. Each measured program runs in its own
 subprocess (its own peak RSS), ours and torch alternate for --rounds rounds, and the medians and
 ours/torch ratios (images/s, peak RSS) are printed. ``--conv`` instead times conv2d forward +
 backward alone at three shapes.
@@ -79,18 +79,13 @@ def ours_program():
     from engine import Tensor
 
     params = {k: Tensor(v, requires_grad=True) for k, v in init_params().items()}
-
-    def batch_norm(x, w, b, eps=1e-5):  # training-mode BN over (N, H, W), biased variance as torch
-        mean = x.mean(axis=(0, 2, 3), keepdims=True)
-        xc = x - mean
-        var = (xc * xc).mean(axis=(0, 2, 3), keepdims=True)
-        return xc / (var + eps).sqrt() * w.reshape(1, -1, 1, 1) + b.reshape(1, -1, 1, 1)
+    running = {i: (Tensor(np.zeros(c, np.float32)), Tensor(np.ones(c, np.float32))) for i, c in enumerate(WIDTHS[1:])}
 
     def forward(x, y):
         h = Tensor(x)
         for i in range(len(WIDTHS) - 1):
             h = F.conv2d(h, params[f"conv{i}"], padding=1)
-            h = F.relu(batch_norm(h, params[f"bn{i}.weight"], params[f"bn{i}.bias"]))
+            h = F.relu(F.batch_norm(h, *running[i], params[f"bn{i}.weight"], params[f"bn{i}.bias"], training=True))
             if i in POOL_AFTER:
                 h = F.max_pool2d(h, 2)
         h = F.adaptive_avg_pool2d(h, 1).reshape(BATCH, -1)
