@@ -120,6 +120,39 @@ def _max_pool_backward_rows(g, arg, gx, kh, kw, sh, sw, ph, pw, dh, dw, lo, hi):
                         gx[n, c, y, xx] += g[n, c, i, j]
 
 
+@jit(fastmath=())
+def _max_pool_cl_rows(x, best, arg, kh, kw, sh, sw, ph, pw, dh, dw, lo, hi):
+    """_max_pool_rows for channels-last x (N, H, W, C) -> best, arg (N, oh, ow, C): the channel loop
+    innermost reads whole pixels, each window offset one contiguous run, with branch-free selects
+    into an int32 scratch row (an int16 select stops the loop from vectorizing: 8x)."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    oh, ow = best.shape[1], best.shape[2]
+    m = np.empty(C, x.dtype)
+    k32 = np.empty(C, np.int32)
+    for n in range(lo, hi):
+        for i in range(oh):
+            for j in range(ow):
+                m[:] = -np.inf
+                k32[:] = 0
+                for a in range(kh):
+                    y = i * sh - ph + a * dh
+                    if y < 0 or y >= H:
+                        continue  # padding reads as -inf: never above the running max
+                    for b in range(kw):
+                        xx = j * sw - pw + b * dw
+                        if xx < 0 or xx >= W:
+                            continue
+                        k = np.int32(a * kw + b)
+                        for c in range(C):
+                            v = x[n, y, xx, c]
+                            take = (v > m[c]) | (v != v)  # a NaN wins, the last one (as the NCHW loop)
+                            m[c] = v if take else m[c]
+                            k32[c] = k if take else k32[c]
+                for c in range(C):
+                    best[n, i, j, c] = m[c]
+                    arg[n, i, j, c] = k32[c]
+
+
 def _like_layout(x, shape, dtype):
     """An empty (N, C, h, w) array, channels-last in memory when x is (so the next ops stay so)."""
     if x.strides[1] < x.strides[3]:
@@ -133,6 +166,12 @@ def max_pool2d(x, kernel, stride, padding, dilation, out):
     best = _like_layout(x, (n, c, *out), x.dtype)
     arg = _like_layout(x, (n, c, *out), np.int16)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    xl = x.transpose(0, 2, 3, 1)
+    if xl.flags.c_contiguous:  # a convolution's output: a channels-first view of channels-last memory
+        bl, al = best.transpose(0, 2, 3, 1), arg.transpose(0, 2, 3, 1)
+        parallel_for(np, n, lambda lo, hi: _max_pool_cl_rows(xl, bl, al, kh, kw, sh, sw, ph, pw, dh, dw, lo, hi),
+                     row_size=c * out[0] * out[1] * kh * kw, min_parallel=MIN_PARALLEL_CHEAP)
+        return best, arg
     parallel_for(np, n, lambda lo, hi: _max_pool_rows(x, best, arg, kh, kw, sh, sw, ph, pw, dh, dw, lo, hi),
                  row_size=c * out[0] * out[1] * kh * kw, min_parallel=MIN_PARALLEL_CHEAP)
     return best, arg

@@ -1,0 +1,68 @@
+"""engine/kernels/cpu/spatial.py's channels-last paths equal the NumPy references of spatial.py.
+
+A convolution returns a channels-first view of channels-last memory, and the kernels take a faster
+loop for such inputs. Each case runs the op with kernels on and off on the same channels-last input
+(values, argmax indices, gradients), and also on a plain channels-first copy, so both kernel loops
+are held to the reference; NaN, -inf, padding, dilation and ceil_mode included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import engine
+import engine.functional as F
+import engine.kernels
+import engine.kernels.cpu
+from engine import Tensor
+
+pytestmark = pytest.mark.skipif(not engine.kernels.cpu.available(), reason="needs numba (the cpu extra)")
+
+
+def channels_last(a):
+    """The same values as a (N, C, H, W) view of channels-last memory."""
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+def run_pool(x, on, **kw):
+    old = engine.kernels.set_enabled(on, "cpu")
+    try:
+        t = Tensor(x.copy(order="K"), requires_grad=True)
+        out, idx = F.max_pool2d(t, return_indices=True, **kw)
+        g = np.random.default_rng(1).standard_normal(out.shape).astype(x.dtype)
+        out.backward(Tensor(g))
+        return out.numpy(), idx.numpy(), t.grad.numpy()
+    finally:
+        engine.kernels.set_enabled(old, "cpu")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", [
+    dict(kernel_size=2),
+    dict(kernel_size=3, stride=2, padding=1),
+    dict(kernel_size=2, stride=1, padding=1, dilation=2),
+    dict(kernel_size=3, stride=2, ceil_mode=True),
+])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_max_pool2d_kernel_equals_reference(dtype, kw, seed):
+    rng = np.random.default_rng(seed)
+    n, c, h, w = 2, int(rng.integers(1, 20)), int(rng.integers(5, 10)), int(rng.integers(5, 10))
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    x.flat[rng.integers(0, x.size, 3)] = np.nan  # a NaN wins its window
+    x.flat[rng.integers(0, x.size, 3)] = -np.inf
+    x[0, 0, :2, :2] = 0.5  # ties: the first maximum
+    ref = run_pool(x, False, **kw)
+    for layout in (channels_last(x), x):
+        got = run_pool(layout, True, **kw)
+        for what, a, b in zip(("value", "indices"), got, ref):
+            np.testing.assert_array_equal(a, b, err_msg=f"{what} {kw} {dtype.__name__}")
+        # overlapping windows add into one input in another order: float rounding only
+        tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(got[2], ref[2], err_msg=f"grad {kw} {dtype.__name__}", **tol)
+
+
+def test_max_pool2d_keeps_channels_last():
+    x = channels_last(np.random.default_rng(0).standard_normal((2, 8, 6, 6)).astype(np.float32))
+    out = F.max_pool2d(Tensor(x), 2).numpy()
+    assert out.transpose(0, 2, 3, 1).flags.c_contiguous  # the next convolution reads it without a copy
