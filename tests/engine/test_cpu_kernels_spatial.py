@@ -66,3 +66,52 @@ def test_max_pool2d_keeps_channels_last():
     x = channels_last(np.random.default_rng(0).standard_normal((2, 8, 6, 6)).astype(np.float32))
     out = F.max_pool2d(Tensor(x), 2).numpy()
     assert out.transpose(0, 2, 3, 1).flags.c_contiguous  # the next convolution reads it without a copy
+
+
+def run_bn(x, on, training, affine, rng_seed=2):
+    rng = np.random.default_rng(rng_seed)
+    c = x.shape[1]
+    old = engine.kernels.set_enabled(on, "cpu")
+    try:
+        t = Tensor(x.copy(order="K"), requires_grad=True)
+        w = Tensor(rng.standard_normal(c).astype(x.dtype), requires_grad=True) if affine else None
+        b = Tensor(rng.standard_normal(c).astype(x.dtype), requires_grad=True) if affine else None
+        rm, rv = Tensor(rng.standard_normal(c).astype(x.dtype)), Tensor(rng.random(c).astype(x.dtype) + 0.5)
+        out = F.batch_norm(t, rm, rv, w, b, training=training, momentum=0.3)
+        out.backward(Tensor(rng.standard_normal(out.shape).astype(x.dtype)))
+        res = [out.numpy(), t.grad.numpy(), rm.numpy(), rv.numpy()]
+        return res + ([w.grad.numpy(), b.grad.numpy()] if affine else [])
+    finally:
+        engine.kernels.set_enabled(old, "cpu")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", [(5, 3), (4, 7, 9), (8, 16, 6, 5)])
+def test_batch_norm_kernel_equals_reference(dtype, training, affine, shape):
+    rng = np.random.default_rng(len(shape))
+    x = (rng.standard_normal(shape) * 3 + 5).astype(dtype)  # an offset mean: the centering matters
+    ref = run_bn(x, False, training, affine)
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
+    for layout in ((channels_last(x), x) if x.ndim == 4 else (x,)):
+        got = run_bn(layout, True, training, affine)
+        for what, a, b in zip(("y", "grad x", "running_mean", "running_var", "grad w", "grad b"), got, ref):
+            assert a.dtype == b.dtype == dtype, what
+            np.testing.assert_allclose(a, b, err_msg=f"{what} {shape} {dtype.__name__}", **tol)
+
+
+def test_batch_norm_kernel_runs_and_keeps_channels_last():
+    calls = []
+    fwd, bwd = engine.kernels.kernels[("batch_norm", "cpu")]
+    engine.kernels.kernels[("batch_norm", "cpu")] = (lambda *a: calls.append(0) or fwd(*a),
+                                                     lambda *a: calls.append(1) or bwd(*a))
+    try:
+        x = channels_last(np.random.default_rng(0).standard_normal((4, 8, 5, 5)).astype(np.float32))
+        t = Tensor(x, requires_grad=True)
+        out = F.batch_norm(t, None, None, training=True)
+        out.sum().backward()
+    finally:
+        engine.kernels.kernels[("batch_norm", "cpu")] = (fwd, bwd)
+    assert calls == [0, 1]
+    assert out.numpy().transpose(0, 2, 3, 1).flags.c_contiguous
