@@ -115,3 +115,27 @@ def test_batch_norm_kernel_runs_and_keeps_channels_last():
         engine.kernels.kernels[("batch_norm", "cpu")] = (fwd, bwd)
     assert calls == [0, 1]
     assert out.numpy().transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", [1, 3, 5, 16])  # below and above SHORT_RUN: both im2col/col2im loops
+@pytest.mark.parametrize("stride,dilation,padding", [(1, 1, 1), (2, 1, 0), (1, (2, 1), 2), (2, (1, 2), 1)])
+def test_conv2d_im2col_kernels_equal_reference(dtype, c, stride, dilation, padding):
+    rng = np.random.default_rng(c)
+    x = rng.standard_normal((3, c, 7, 6)).astype(dtype)
+    w = rng.standard_normal((4, c, 3, 2)).astype(dtype)
+    g = rng.standard_normal(F.conv2d(Tensor(x), Tensor(w), stride=stride, padding=padding,
+                                     dilation=dilation).shape).astype(dtype)
+    res = []
+    for on in (True, False):
+        old = engine.kernels.set_enabled(on, "cpu")
+        try:
+            tx, tw = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+            out = F.conv2d(tx, tw, stride=stride, padding=padding, dilation=dilation)
+            out.backward(Tensor(g))
+            res.append([out.numpy(), tx.grad.numpy(), tw.grad.numpy()])
+        finally:
+            engine.kernels.set_enabled(old, "cpu")
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    for what, a, b in zip(("value", "grad x", "grad w"), *res):
+        np.testing.assert_allclose(a, b, err_msg=what, **tol)

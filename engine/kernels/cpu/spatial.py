@@ -62,11 +62,54 @@ def _col2im_rows(cols, res, kh, kw, sh, sw, dh, dw, oh, ow, groups, lo, hi):
                                 res[n, y, x, g * cg + c] += cols[g, r, base + c]
 
 
+SHORT_RUN = 8  # below this many channels the per-pixel loop of _im2col_rows is too short: _im2col_runs
+#               copies runs of kw·C instead (3 channels: 3.9 -> 1.6 ms for 64 images of 32×32, one thread);
+#               from 16 channels on the per-pixel loop vectorizes and is the faster (8 vs 10 ms)
+
+
+@jit(fastmath=())
+def _im2col_runs(xr, cols, kh, kw, c, sh, sw, dh, oh, ow, lo, hi):
+    """_im2col_rows for groups 1 and no horizontal dilation, on xr (N, Hp, Wp·C): the kw·C values
+    of one kernel row are one contiguous run in both arrays."""
+    run = kw * c
+    for n in range(lo, hi):
+        for i in range(oh):
+            for j in range(ow):
+                r = (n * oh + i) * ow + j
+                src = j * sw * c
+                for a in range(kh):
+                    y = i * sh + a * dh
+                    dst = a * run
+                    for t in range(run):
+                        cols[r, dst + t] = xr[n, y, src + t]
+
+
+@jit(fastmath=())
+def _col2im_runs(cols, res, kh, kw, c, sh, sw, dh, oh, ow, lo, hi):
+    """The adjoint of _im2col_runs: res (N, Hp, Wp·C) += each run."""
+    run = kw * c
+    for n in range(lo, hi):
+        for i in range(oh):
+            for j in range(ow):
+                r = (n * oh + i) * ow + j
+                src = j * sw * c
+                for a in range(kh):
+                    y = i * sh + a * dh
+                    dst = a * run
+                    for t in range(run):
+                        res[n, y, src + t] += cols[r, dst + t]
+
+
 def im2col2d(xpad, kernel, stride, dilation, out, groups=1):
     """spatial.im2col for two spatial axes: (N, Hp, Wp, C) -> (G, N·Oh·Ow, kh·kw·Cg)."""
     n, c = xpad.shape[0], xpad.shape[3]
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out
     cols = np.empty((groups, n * oh * ow, kh * kw * (c // groups)), dtype=xpad.dtype)
+    if groups == 1 and dw == 1 and c < SHORT_RUN and xpad.flags.c_contiguous:
+        xr, c2 = xpad.reshape(n, xpad.shape[1], -1), cols[0]
+        parallel_for(np, n, lambda lo, hi: _im2col_runs(xr, c2, kh, kw, c, sh, sw, dh, oh, ow, lo, hi),
+                     row_size=oh * ow * kh * kw * c, min_parallel=MIN_PARALLEL_CHEAP)
+        return cols
     parallel_for(np, n, lambda lo, hi: _im2col_rows(xpad, cols, kh, kw, sh, sw, dh, dw, oh, ow, groups, lo, hi),
                  row_size=oh * ow * kh * kw * c, min_parallel=MIN_PARALLEL_CHEAP)
     return cols
@@ -77,6 +120,11 @@ def col2im2d(cols, n, padded, kernel, stride, dilation, out, groups=1):
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out
     c = groups * (cols.shape[2] // (kh * kw))
     res = np.zeros((n, *padded, c), dtype=cols.dtype)
+    if groups == 1 and dw == 1 and c < SHORT_RUN and cols.flags.c_contiguous:
+        rr, c2 = res.reshape(n, padded[0], -1), cols[0]
+        parallel_for(np, n, lambda lo, hi: _col2im_runs(c2, rr, kh, kw, c, sh, sw, dh, oh, ow, lo, hi),
+                     row_size=oh * ow * kh * kw * c, min_parallel=MIN_PARALLEL_CHEAP)
+        return res
     parallel_for(np, n, lambda lo, hi: _col2im_rows(cols, res, kh, kw, sh, sw, dh, dw, oh, ow, groups, lo, hi),
                  row_size=oh * ow * kh * kw * c, min_parallel=MIN_PARALLEL_CHEAP)
     return res
