@@ -2416,3 +2416,39 @@ def lstm_layer(input: Tensor, h0: Tensor, c0: Tensor, weight_ih: Tensor, weight_
         raise ValueError("lstm_layer: the input has no time steps (T = 0)")
     packed = _Rec.LSTMLayer.apply(input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, reverse=bool(reverse))
     return packed[:T], packed[0 if reverse else T - 1], packed[T]
+
+
+# ---- batch normalization (engine/ops/norm.py) ---------------------------------------------------------
+
+from engine.ops import norm as Nm  # noqa: E402
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalization of (N, C, *S) per channel, as torch.nn.functional.batch_norm.
+
+    ``training``: normalize with this batch's mean and biased variance, and move ``running_mean`` and
+    ``running_var`` (when given) in place towards the batch's mean and unbiased variance by ``momentum``.
+    Otherwise normalize with the running statistics. One fused op (engine/ops/norm.py).
+
+    >>> x = Tensor([[1.0], [3.0]])
+    >>> batch_norm(x, None, None, training=True).numpy().ravel().round(3).tolist()
+    [-1.0, 1.0]
+    """
+    if not isinstance(input, Tensor):
+        _not_a_tensor("batch_norm", (input,))
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input of at least 2 dimensions (N, C, ...), got shape {input.shape}")
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and t.shape != (c,):
+            raise RuntimeError(f"batch_norm: {name} should contain {c} elements (the input's channels, input shape "
+                               f"{input.shape}), got shape {t.shape}")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: running_mean and running_var must be defined in evaluation mode")
+    if training and input.numel() // max(c, 1) <= 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+    return Nm.BatchNorm.apply(input, weight, bias, running_mean=_array(running_mean), running_var=_array(running_var),
+                              training=bool(training), momentum=float(momentum), eps=float(eps))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import engine.functional as F
 from engine import Tensor, no_grad
 from nn import init
 from nn.module import Module, Parameter
@@ -96,23 +97,17 @@ class _BatchNorm(_NormBase):
         self._check_input_dim(input)
         if input.shape[1] != self.num_features:
             raise RuntimeError(f"running_mean should contain {input.shape[1]} elements not {self.num_features}")
-        axes = (0, *range(2, input.ndim))
-        shape = (1, self.num_features) + (1,) * (input.ndim - 2)
         use_batch = self.training or self.running_mean is None
-        if not use_batch:
-            mean = self.running_mean.reshape(shape)
-            var = self.running_var.reshape(shape)
-            return self._affine((input - mean) / (var + self.eps).sqrt(), shape)
-        n = input.numel() // self.num_features
-        if self.training and n <= 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
-        mean = input.mean(axis=axes, keepdims=True)
-        d = input - mean
-        var = (d * d).mean(axis=axes, keepdims=True)
+        factor = 0.0
         if self.training and self.track_running_stats:
+            if input.numel() // self.num_features <= 1:
+                raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
             factor = self._factor()
-            self._update(mean.data.reshape(-1), var.data.reshape(-1) * (n / max(n - 1, 1)), factor)
-        return self._affine(d / (var + self.eps).sqrt(), shape)
+        # one fused op (engine/ops/norm.py); it moves the running statistics in place when training
+        track = self.training and self.track_running_stats
+        return F.batch_norm(input, self.running_mean if track or not use_batch else None,
+                            self.running_var if track or not use_batch else None, self.weight, self.bias,
+                            training=use_batch, momentum=factor, eps=self.eps)
 
 
 class BatchNorm1d(_BatchNorm):

@@ -465,3 +465,67 @@ DERIVED: dict[str, Spec] = {
     **{f"interpolate_{m.replace('-', '_')}": Spec(interp_case(m), _interp_fn, _interp_ref, torch=_torch_interp)
        for m in ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")},
 }
+
+
+# ---- batch normalization (engine/ops/norm.py) ----------------------------------------------------
+
+
+@st.composite
+def batch_norm_case(draw):
+    """x (N, C, *S) with at least two values per channel; affine parts and running stats optional."""
+    nd = draw(st.integers(0, 2))
+    spatial = _ints(draw, 1, 4, nd)
+    n = draw(st.integers(1 if math.prod(spatial) >= 2 else 2, 3))
+    c = draw(st.integers(1, 3))
+    rng = np.random.default_rng(draw(SEEDS))
+    has_weight, has_bias = draw(st.booleans()), draw(st.booleans())
+    arrays = [fill(rng, (n, c, *spatial))]
+    if has_weight:
+        arrays.append(fill(rng, (c,)))
+    if has_bias:
+        arrays.append(fill(rng, (c,)))
+    training = draw(st.booleans())
+    stats = training is False or draw(st.booleans())
+    return Case(tuple(arrays), {
+        "has_weight": has_weight, "has_bias": has_bias, "training": training,
+        "running_mean": fill(rng, (c,)) if stats else None,
+        "running_var": fill(rng, (c,), "positive") if stats else None,
+        "momentum": draw(st.sampled_from([0.1, 0.5])), "eps": draw(st.sampled_from([1e-5, 1e-2]))})
+
+
+def _bn_split(rest, has_weight, has_bias):
+    rest = list(rest)
+    return (rest.pop(0) if has_weight else None), (rest.pop(0) if has_bias else None)
+
+
+def _batch_norm_fn(x, *rest, has_weight, has_bias, training, running_mean, running_var, momentum, eps):
+    from engine import Tensor
+
+    # copies: training updates the running statistics in place, and a spec is called many times
+    rm = None if running_mean is None else Tensor(running_mean.copy()).to(x.device)
+    rv = None if running_var is None else Tensor(running_var.copy()).to(x.device)
+    return F.batch_norm(x, rm, rv, *_bn_split(rest, has_weight, has_bias), training=training, momentum=momentum,
+                        eps=eps)
+
+
+def _batch_norm_ref(x, *rest, has_weight, has_bias, training, running_mean, running_var, momentum, eps):
+    w, b = _bn_split(rest, has_weight, has_bias)
+    axes = (0, *range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+    else:
+        mean, var = running_mean, running_var
+    y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+    y = y * w.reshape(shape) if w is not None else y
+    return y + b.reshape(shape) if b is not None else y
+
+
+def _torch_batch_norm(T, x, *rest, has_weight, has_bias, training, running_mean, running_var, momentum, eps):
+    rm = None if running_mean is None else T.tensor(running_mean, dtype=x.dtype)
+    rv = None if running_var is None else T.tensor(running_var, dtype=x.dtype)
+    return T.nn.functional.batch_norm(x, rm, rv, *_bn_split(rest, has_weight, has_bias), training=training,
+                                      momentum=momentum, eps=eps)
+
+
+SPECS["BatchNorm"] = Spec(batch_norm_case(), _batch_norm_fn, _batch_norm_ref, torch=_torch_batch_norm, half=False)

@@ -90,8 +90,15 @@ def _max_pool2d(rng, dtype, backend):
     return (lambda a: F.max_pool2d(a, 2, 1, 1, 1, ceil_mode=bool(rng.random() < 0.5))), [x]
 
 
+def _batch_norm(rng, dtype, backend):
+    x = _normal(rng, (int(rng.integers(2, 5)), 3, int(rng.integers(1, 6)), 4), dtype, 2) + 1
+    return (lambda a, w, b: F.batch_norm(a, None, None, w, b, training=True)), [
+        x, _normal(rng, (3,), dtype), _normal(rng, (3,), dtype)]
+
+
 CASES = {"softmax": _softmax, "layer_norm": _layer_norm, "gelu": _gelu, "cross_entropy": _cross_entropy,
-         "attention": _attention, "attention_softmax": _attention, "im2col2d": _conv2d, "max_pool2d": _max_pool2d}
+         "attention": _attention, "attention_softmax": _attention, "im2col2d": _conv2d, "max_pool2d": _max_pool2d,
+         "batch_norm": _batch_norm}
 UPDATES = {"adamw"}  # kernels without a gradient: compared over optimizer steps instead
 
 
