@@ -225,3 +225,20 @@ def test_softmax_of_a_0d_tensor_is_one_and_takes_dtype():
     assert F.log_softmax(x, -1).item() == 0.0
     assert F.softmax(Tensor([1.0, 2.0]), dim=0, dtype="float64").dtype == np.float64
     assert F.softmax(Tensor([1, 2]), 0, dtype="float32").dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_relu_backward_zeroes_inf_and_passes_nan_inputs_as_torch(dtype):
+    # relu's backward is a bit mask: an inf gradient where out <= 0 must give 0 (not inf·0 = nan),
+    # a nan input passes its gradient on, broadcast gradients work.
+    x = np.array([[-1.0, 0.0, 2.0, np.nan, 3.0, -0.0]], dtype=dtype)
+    g = np.array([[np.inf, 5.0, np.nan, 7.0, -np.inf, np.nan]], dtype=dtype)
+    ours = Tensor(x, requires_grad=True)
+    ours.relu().backward(Tensor(g))
+    theirs = torch.tensor(x, requires_grad=True)
+    theirs.relu().backward(torch.tensor(g))
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+    assert ours.grad.dtype == x.dtype
+    ours = Tensor(np.tile(x, (3, 1)), requires_grad=True)
+    ours.relu().sum().backward()  # a broadcast (stride-0) gradient of ones
+    np.testing.assert_array_equal(ours.grad.numpy(), np.tile([[0, 0, 1, 1, 1, 0]], (3, 1)).astype(dtype))
