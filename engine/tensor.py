@@ -378,8 +378,7 @@ class Tensor:
             else:
                 dtype = None
             return Tensor(_as_array(other, dtype=dtype, device=self.device))
-        if other.device != self.device:
-            raise RuntimeError(f"tensors are on different devices: {self.device} and {other.device}; use .to()")
+        _same_device(self, other)
         if other.dtype != self.dtype:
             if self.dtype.kind == "f" and other.dtype.kind == "f":
                 if other.ndim == 0 and self.ndim:  # torch: a 0-d tensor never widens one with dims
@@ -398,16 +397,14 @@ class Tensor:
         int8 is int16. Two floats of different dtypes, both with dims (or both 0-d), raise: the engine
         never upcasts silently."""
         if isinstance(other, Tensor) and other.dtype == self.dtype:
-            if other.device != self.device:
-                raise RuntimeError(f"tensors are on different devices: {self.device} and {other.device}; use .to()")
+            _same_device(self, other)
             return self, other
         if self.dtype.kind == "f" and isinstance(other, (int, float)):  # a float tensor keeps its dtype
             return self, Tensor(_as_array(other, dtype=self.dtype, device=self.device))
         if not isinstance(other, (Tensor, int, float, np.number, np.bool_)):
             other = self._coerce(other)  # raw arrays and lists: a float tensor's dtype, else their own
         if isinstance(other, Tensor):
-            if other.device != self.device:
-                raise RuntimeError(f"tensors are on different devices: {self.device} and {other.device}; use .to()")
+            _same_device(self, other)
             if other.dtype == self.dtype:
                 return self, other
             if self.dtype.kind == other.dtype.kind == "f" and (self.ndim == 0) == (other.ndim == 0):
@@ -626,10 +623,7 @@ class Tensor:
     # Comparisons give bool tensors with no gradient.
     def _compare(self, fn, other) -> Tensor:
         if isinstance(other, Tensor):
-            if other.device != self.device:
-                raise RuntimeError(
-                    f"tensors are on different devices: {self.device} and {other.device}; use .to()"
-                )
+            _same_device(self, other)
             other = other.data
         elif isinstance(other, (list, tuple)):
             other = array_module(self.data).asarray(other)
@@ -2408,11 +2402,16 @@ function.Tensor = Tensor
 _LN2 = math.log(2)
 
 
+def _same_device(a: Tensor, b: Tensor) -> None:
+    """Raise the one error for two tensors on different devices (ops never move data silently)."""
+    if a.device != b.device:
+        raise RuntimeError(f"tensors are on different devices: {a.device} and {b.device}; use .to()")
+
+
 def _on(other, ref: Tensor):
     """``other``'s array (a Tensor on ``ref``'s device, or a number/array) for a raw xp op."""
     if isinstance(other, Tensor):
-        if other.device != ref.device:
-            raise RuntimeError(f"tensors are on different devices: {ref.device} and {other.device}; use .to()")
+        _same_device(ref, other)
         return other.data
     return other
 
