@@ -1,0 +1,111 @@
+"""Linear-algebra ops with a reference backward: inverse, determinant, log|det|, solve, Cholesky,
+the symmetric eigen-decomposition. Inputs are (..., n, n) batches; xp.linalg batches them.
+
+The formulas are the standard matrix-calculus ones (as torch's): for Y = A⁻¹, gA = -Yᵀ g Yᵀ;
+for d = det A, gA = g·d·A⁻ᵀ; for X = A⁻¹B, gB = A⁻ᵀ g and gA = -gB Xᵀ.
+"""
+
+from __future__ import annotations
+
+from engine.function import Function
+
+
+def _mT(a):
+    return a.swapaxes(-1, -2)
+
+
+class Inverse(Function):
+    """A⁻¹ of (..., n, n); backward -A⁻ᵀ g A⁻ᵀ."""
+
+    def forward(self, a):
+        y = self.xp.linalg.inv(a)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        yt = _mT(y)
+        return -(yt @ g @ yt)
+
+
+class Det(Function):
+    """det A of (..., n, n) -> (...); backward g·det·A⁻ᵀ (A invertible)."""
+
+    def forward(self, a):
+        d = self.xp.linalg.det(a)
+        self.save_for_backward(a, d)
+        return d
+
+    def backward(self, g):
+        a, d = self.saved
+        return (g * d)[..., None, None] * _mT(self.xp.linalg.inv(a))
+
+
+class LogAbsDet(Function):
+    """log|det A| of (..., n, n) -> (...); backward g·A⁻ᵀ."""
+
+    def forward(self, a):
+        _, logabs = self.xp.linalg.slogdet(a)
+        self.save_for_backward(a)
+        return logabs.astype(a.dtype, copy=False)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return g[..., None, None] * _mT(self.xp.linalg.inv(a))
+
+
+class Solve(Function):
+    """X = A⁻¹B for A (..., n, n) and B (..., n, k) of the same batch shape; backward
+    gB = A⁻ᵀ g, gA = -gB Xᵀ."""
+
+    def forward(self, a, b):
+        x = self.xp.linalg.solve(a, b)
+        self.save_for_backward(a, x)
+        return x
+
+    def backward(self, g):
+        a, x = self.saved
+        gb = self.xp.linalg.solve(_mT(a), g)
+        return -(gb @ _mT(x)), gb
+
+
+class Cholesky(Function):
+    """Lower L with A = L Lᵀ (A symmetric positive definite, its lower triangle read); backward
+    as torch's (Murray 2016): gA = L⁻ᵀ Φ L⁻¹ with Φ = ½(T + tril(T, -1)ᵀ), T = tril(Lᵀ gL)."""
+
+    def forward(self, a):
+        L = self.xp.linalg.cholesky(a)
+        self.save_for_backward(L)
+        return L
+
+    def backward(self, g):
+        (L,) = self.saved
+        xp = self.xp
+        t = xp.tril(_mT(L) @ g)
+        phi = 0.5 * (t + _mT(xp.tril(t, -1)))
+        linv = xp.linalg.inv(L)  # L⁻¹ (triangular; n is small in everyday use)
+        return _mT(linv) @ phi @ linv
+
+
+class EighPacked(Function):
+    """Eigenvalues w (..., n) ascending and eigenvectors V (..., n, n) of a symmetric A, packed as
+    (..., n, n + 1) = [V | w] so that one op carries both (the public eigh splits them).
+    Backward (distinct eigenvalues): gA = V (diag(gw) + sym(Vᵀ gV ∘ F)) Vᵀ, F_ij = 1/(w_j - w_i)."""
+
+    def forward(self, a):
+        w, v = self.xp.linalg.eigh(a)
+        self.save_for_backward(w, v)
+        return self.xp.concatenate([v, w[..., None, :].swapaxes(-1, -2)], axis=-1)
+
+    def backward(self, g):
+        w, v = self.saved
+        xp = self.xp
+        gv, gw = g[..., :-1], g[..., -1]
+        n = w.shape[-1]
+        diff = w[..., None, :] - w[..., :, None]  # (..., n, n): w_j - w_i
+        eye = xp.eye(n, dtype=bool)
+        f = xp.where(eye, 0, 1 / xp.where(eye, 1, diff))
+        inner = (_mT(v) @ gv) * f
+        inner = inner + xp.eye(n, dtype=w.dtype) * gw[..., None, :]
+        ga = v @ inner @ _mT(v)
+        return 0.5 * (ga + _mT(ga))  # torch reads A as symmetric: the symmetric part
