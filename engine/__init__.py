@@ -163,3 +163,7 @@ import sys as _sys  # noqa: E402
 from engine import torch_more as _torch_more  # noqa: E402
 
 __all__ += _torch_more.install(_sys.modules[__name__])
+from engine import functional as _functional  # noqa: E402
+from engine import functional_more as _functional_more  # noqa: E402
+
+_functional_more.install(_functional)
