@@ -196,6 +196,9 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
             raise RuntimeError(f"group_norm: Expected {name} to be a vector of size equal to the number of channels "
                                f"in input, but got {name} of shape {list(t.shape)} and input of shape "
                                f"{list(input.shape)}")
+    if input.numel() and input.numel() // (n * num_groups) <= 1:  # one value per group: var is 0/0
+        raise ValueError(f"group_norm: Expected more than 1 value per group, got input size {list(input.shape)} "
+                         f"with num_groups={num_groups}")
     x = input.reshape(n, num_groups, -1)
     mean = x.mean(-1, keepdim=True)
     var = x.var(-1, keepdim=True, correction=0)

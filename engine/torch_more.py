@@ -76,10 +76,16 @@ def _square(op: str, a: Tensor) -> Tensor:
 def _beta_alpha(inp: Tensor, prod: Tensor, beta, alpha) -> Tensor:
     """``beta * input + alpha * prod``; beta = 0 ignores input (nan and inf in it included), as torch."""
     prod = prod if alpha == 1 else prod * alpha
-    if beta == 0:
-        shape = np.broadcast_shapes(inp.shape, prod.shape)
-        return prod if prod.shape == shape else prod.broadcast_to(shape)
+    if beta == 0:  # input's values are ignored, its gradient is zero (as torch)
+        return prod + _zero_link(inp)
     return (inp if beta == 1 else inp * beta) + prod
+
+
+def _zero_link(x: Tensor) -> Tensor:
+    """Zeros of x's shape whose gradient to x is zero (not None), whatever x holds (nan included)."""
+    import engine
+
+    return engine.where(engine.zeros(x.shape, dtype=np.bool_, device=x.device), x, engine.zeros_like(x))
 
 
 # ---- Tensor methods ----------------------------------------------------------------------------------
@@ -151,6 +157,8 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None
     if input.ndim == 0:
         raise RuntimeError("diff expects input to be at least one-dimensional")
     d = _wrap(dim, input.ndim, "diff")
+    if n == 0:  # torch: the input itself, prepend/append ignored
+        return input
     parts = [p for p in (prepend, input, append) if p is not None]
     x = input
     if len(parts) > 1:
@@ -751,8 +759,8 @@ def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803
     import engine
 
     _square("linalg.matrix_power", A)
-    if n == 0:
-        return engine.eye(A.shape[-1], dtype=A.dtype, device=A.device).expand(*A.shape)
+    if n == 0:  # the identity, with a zero gradient to A
+        return engine.eye(A.shape[-1], dtype=A.dtype, device=A.device) + _zero_link(A)
     if n < 0:
         A, n = inv(A), -n
     result, base = None, A
