@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 import engine  # noqa: E402
 import engine.functional as F  # noqa: E402
 
-LOSS_MODULES = ("engine.ctc", "engine.functional_more")  # F's functions written in their own file (F also imports helpers: not listed)
+# F's functions written in their own file (F also imports helpers: not listed)
+LOSS_MODULES = ("engine.ctc", "engine.functional_more")
 from engine import Tensor  # noqa: E402
 from engine.function import Function  # noqa: E402
 
