@@ -65,3 +65,194 @@ def test_std_mean_var_mean_with_inf_as_torch(fn):
         theirs = getattr(torch, fn)(torch.tensor(v))
         for o, t in zip(ours, theirs):
             np.testing.assert_array_equal(o.numpy(), t.numpy())
+
+
+# ---- ops without a gradient, or outside the registry's draws: direct torch comparisons ---------------
+
+import engine.functional as F  # noqa: E402
+import torch.nn.functional as TF  # noqa: E402
+
+RNG = np.random.default_rng(0)
+A = RNG.standard_normal((3, 4, 4))
+X = RNG.integers(0, 6, 20)
+
+
+def _same(ours, theirs):
+    ours = ours if isinstance(ours, tuple) else (ours,)
+    theirs = theirs if isinstance(theirs, tuple) else (theirs,)
+    assert len(ours) == len(theirs)
+    for o, t in zip(ours, theirs):
+        assert o.shape == tuple(t.shape), (o.shape, t.shape)
+        assert str(o.dtype) == str(t.dtype).replace("torch.", ""), (o.dtype, t.dtype)
+        np.testing.assert_allclose(o.numpy(), t.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+NO_GRAD_CASES = {
+    "bincount": (lambda E: E.tensor(X).bincount(minlength=8)),
+    "bincount_weights": (lambda E: E.tensor(X).bincount(E.tensor(X * 0.5))),
+    "bincount_weights_float32": (lambda E: E.bincount(E.tensor(X), E.tensor((X * 0.5).astype(np.float32)))),
+    "histc": (lambda E: E.tensor(A).histc(7)),
+    "histc_range": (lambda E: E.histc(E.tensor(A), 5, -1, 1)),
+    "unique_consecutive": (lambda E: E.tensor(np.sort(X)).unique_consecutive(return_inverse=True, return_counts=True)),
+    "unique_consecutive_dim": (lambda E: E.tensor(X.reshape(10, 2) // 3).unique_consecutive(dim=0,
+                                                                                           return_inverse=True)),
+    "searchsorted_right": (lambda E: E.searchsorted(E.tensor(np.sort(X)), E.tensor(X[:5]), right=True)),
+    "searchsorted_side_int32": (lambda E: E.searchsorted(E.tensor(np.sort(X)), E.tensor(X[:5]), side="right",
+                                                         out_int32=True)),
+    "searchsorted_batched": (lambda E: E.searchsorted(E.tensor(np.sort(A, -1)), E.tensor(A[..., :2]))),
+    "bucketize": (lambda E: E.bucketize(E.tensor(A), E.tensor([-1.0, 0, 1]))),
+    "tril_indices": (lambda E: E.tril_indices(3, 4, 1)),
+    "triu_indices": (lambda E: E.triu_indices(4, 3, -1)),
+    "argwhere": (lambda E: E.argwhere(E.tensor(X.reshape(4, 5) > 2))),
+    "signbit": (lambda E: E.tensor([-0.0, 1, -2]).signbit()),
+    "heaviside": (lambda E: E.tensor([-1.0, 0, 2]).heaviside(E.tensor([0.5]))),
+    "matrix_rank": (lambda E: E.linalg.matrix_rank(E.tensor(A[:, :, :2] @ A[:, :2, :]))),
+    "svdvals_via_svd": (lambda E: E.linalg.svd(E.tensor(A), full_matrices=False)[1]),
+    "qr_r_abs": (lambda E: E.linalg.qr(E.tensor(A))[1].abs()),
+    "fill_diagonal_": (lambda E: E.zeros(3, 5).fill_diagonal_(2.0)),
+    "fill_diagonal_wrap": (lambda E: E.zeros(7, 2).fill_diagonal_(2.0, wrap=True)),
+    "fill_diagonal_3d": (lambda E: E.zeros(3, 3, 3).fill_diagonal_(2.0)),
+    "masked_fill_": (lambda E: E.zeros(3).masked_fill_(E.tensor([True, False, True]), 2.0)),
+    "index_add_": (lambda E: E.zeros(3).index_add_(0, E.tensor([0, 0, 2]), E.tensor([1.0, 2, 3]))),
+    "scatter_add_": (lambda E: E.zeros(3).scatter_add_(0, E.tensor([0, 0, 2]), E.tensor([1.0, 2, 3]))),
+    "tril_": (lambda E: E.tensor(A[0]).tril_(-1)),
+    "addcmul_": (lambda E: E.tensor(A[0]).addcmul_(E.tensor(A[1]), E.tensor(A[2]), value=0.5)),
+    "t_": (lambda E: E.tensor(A[0]).t_()),
+    "unsqueeze_": (lambda E: E.tensor(A[0]).unsqueeze_(1)),
+    "squeeze_": (lambda E: E.tensor(A[:1]).squeeze_(0)),
+    "transpose_": (lambda E: E.tensor(A).transpose_(0, 2)),
+    "diff_n0": (lambda E: E.tensor(A).diff(0, append=E.tensor(A))),
+    "diff_bool": (lambda E: E.tensor(X > 2).diff()),
+    "rot90_int": (lambda E: E.tensor(X.reshape(4, 5)).rot90(3)),
+    "deg2rad_int": (lambda E: E.tensor(X).deg2rad()),
+    "mH": (lambda E: E.tensor(A).mH),
+    "H": (lambda E: E.tensor(A[0]).H),
+    "broadcast_shapes": (lambda E: E.tensor(list(E.broadcast_shapes((2, 1), (3,), 1)))),
+    "rms_norm_default_eps_float32": (lambda E: (F if E is engine else TF).rms_norm(
+        E.tensor(np.array([[0.047, 0.0], [1.0, 2.0]], dtype=np.float32)), (2,))),
+    "logdet_negative_det_is_nan": (lambda E: E.tensor([[0.0, 1.0], [1.0, 0.0]]).logdet()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NO_GRAD_CASES))
+def test_no_grad_op_matches_torch(name):
+    fn = NO_GRAD_CASES[name]
+    _same(fn(engine), fn(torch))
+
+
+def test_torch_level_helpers():
+    assert engine.numel(engine.zeros(2, 3)) == 6 and engine.is_tensor(engine.zeros(1))
+    assert engine.is_floating_point(engine.zeros(1)) and not engine.is_floating_point(engine.tensor([1]))
+    assert engine.get_default_dtype() == np.float32
+    x = engine.tensor([1.0], requires_grad=True)
+    with engine.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert (x * 2).requires_grad
+    engine.set_grad_enabled(False)
+    assert not engine.is_grad_enabled()
+    engine.set_grad_enabled(True)
+    assert engine.is_grad_enabled()
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_grid_sample_matches_torch(mode, padding_mode, align_corners):
+    x, g = RNG.standard_normal((2, 3, 5, 4)), RNG.uniform(-1.3, 1.3, (2, 3, 7, 2))
+    ours = [engine.tensor(a, requires_grad=True) for a in (x, g)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, g)]
+    o = F.grid_sample(*ours, mode, padding_mode, align_corners)
+    t = TF.grid_sample(*theirs, mode, padding_mode, align_corners)
+    _same(o, t)
+    up = RNG.standard_normal(o.shape)
+    o.backward(up)
+    t.backward(torch.tensor(up))
+    np.testing.assert_allclose(ours[0].grad.numpy(), theirs[0].grad.numpy(), rtol=1e-10, atol=1e-12)
+    if mode == "bilinear":
+        np.testing.assert_allclose(ours[1].grad.numpy(), theirs[1].grad.numpy(), rtol=1e-8, atol=1e-10)
+
+
+def test_instance_norm_running_stats_move_as_torch():
+    x = RNG.standard_normal((2, 6, 5))
+    rm, rv = engine.zeros(6, dtype=engine.float64), engine.ones(6, dtype=engine.float64)
+    trm, trv = torch.zeros(6, dtype=torch.float64), torch.ones(6, dtype=torch.float64)
+    _same(F.instance_norm(engine.tensor(x), rm, rv, momentum=0.3), TF.instance_norm(torch.tensor(x), trm, trv,
+                                                                                  momentum=0.3))
+    _same((rm, rv), (trm, trv))
+    _same(F.instance_norm(engine.tensor(x), rm, rv, use_input_stats=False),
+          TF.instance_norm(torch.tensor(x), trm, trv, use_input_stats=False))
+
+
+def test_channel_dropouts_drop_whole_channels_with_rate_p():
+    engine.manual_seed(0)
+    for fn, shape in ((F.dropout1d, (4000, 3, 5)), (F.dropout2d, (1000, 3, 2, 4)), (F.dropout3d, (500, 3, 2, 2, 2)),
+                      (F.dropout1d, (3000, 5))):
+        y = fn(engine.ones(*shape), 0.25).numpy()
+        first = y.reshape(shape[0], -1) if len(shape) == 2 else y.reshape(shape[0] * shape[1], -1)
+        assert (first == first[:, :1]).all()  # one value per channel
+        assert np.all((first == 0) | np.isclose(first, 1 / 0.75, rtol=1e-6))
+        assert abs((first[:, 0] == 0).mean() - 0.25) < 0.03
+        assert fn(engine.ones(*shape), 0.25, training=False).numpy().min() == 1
+    with pytest.raises(RuntimeError, match="dropout2d: Expected 3D or 4D input"):
+        F.dropout2d(engine.ones(2, 3), 0.5)
+
+
+def test_alpha_dropouts_keep_mean_and_variance():
+    engine.manual_seed(1)
+    for z in (F.alpha_dropout(engine.randn(200_000), 0.3, training=True),
+              F.feature_alpha_dropout(engine.randn(2000, 50, 4), 0.3, training=True)):
+        assert abs(z.mean().item()) < 0.02 and abs(z.std().item() - 1) < 0.02
+    x = engine.randn(10)
+    assert F.alpha_dropout(x, 0.5) is x  # training=False by default, as torch
+
+
+def test_gumbel_softmax_soft_and_hard():
+    engine.manual_seed(2)
+    logits = engine.randn(6, 5, requires_grad=True)
+    y = F.gumbel_softmax(logits, tau=0.5)
+    np.testing.assert_allclose(y.sum(-1).numpy(), 1, rtol=1e-6)
+    h = F.gumbel_softmax(logits, hard=True)
+    assert set(np.unique(h.numpy())) <= {0.0, 1.0} and (h.numpy().sum(-1) == 1).all()
+    h.sum().backward()
+    assert logits.grad is not None
+    # one class far ahead wins almost always
+    big = engine.tensor([[0.0, 30.0, 0.0]])
+    assert F.gumbel_softmax(big, hard=True).numpy().argmax() == 1
+
+
+@pytest.mark.parametrize("name", ["max_pool1d", "max_pool2d", "adaptive_max_pool2d"])
+def test_with_indices_spellings(name):
+    x = RNG.standard_normal((2, 3, 6, 6))[..., 0, :] if name.endswith("1d") else RNG.standard_normal((2, 3, 6, 6))
+    arg = 3 if name.startswith("adaptive") else 2
+    o = getattr(F, name + "_with_indices")(engine.tensor(x), arg)
+    t = getattr(TF, name + "_with_indices")(torch.tensor(x), arg)
+    _same(tuple(o), tuple(t))
+
+
+def test_bad_input_errors_name_the_op_and_shapes():
+    with pytest.raises(RuntimeError, match=r"linalg.inv: A must be batches of square matrices.*\(2, 3\)"):
+        engine.linalg.inv(engine.zeros(2, 3))
+    with pytest.raises(RuntimeError, match="singular"):
+        engine.linalg.inv(engine.zeros(2, 2))
+    with pytest.raises(RuntimeError, match="linalg.solve: Incompatible shapes"):
+        engine.linalg.solve(engine.eye(3), engine.zeros(2, 1))
+    with pytest.raises(RuntimeError, match="positive-definite"):
+        engine.linalg.cholesky(-engine.eye(2))
+    with pytest.raises(RuntimeError, match="cross: inputs dimension 0 must have length 3"):
+        engine.cross(engine.zeros(2), engine.zeros(2), dim=0)
+    with pytest.raises(RuntimeError, match="addmv: size mismatch"):
+        engine.zeros(2).addmv(engine.zeros(2, 3), engine.zeros(2))
+    with pytest.raises(RuntimeError, match="bincount only supports 1-d non-negative integral inputs"):
+        engine.tensor([-1, 2]).bincount()
+    with pytest.raises(RuntimeError, match="group_norm: Expected number of channels"):
+        F.group_norm(engine.zeros(2, 3, 4), 2)
+    with pytest.raises(RuntimeError, match="bilinear: shapes don't match"):
+        F.bilinear(engine.zeros(2, 3), engine.zeros(2, 4), engine.zeros(5, 3, 3))
+    with pytest.raises(TypeError, match="pairwise_distance: argument 'x1' must be a Tensor"):
+        F.pairwise_distance(np.zeros(3), engine.zeros(3))
+    with pytest.raises(RuntimeError, match="sum_to_size: size \\[3\\] is not expandable"):
+        engine.zeros(2, 4).sum_to_size(3)
+    with pytest.raises(RuntimeError, match="quantile\\(\\) q values must be in the range"):
+        engine.zeros(3).quantile(1.5)
+    with pytest.raises(NotImplementedError, match="linalg.svd: the gradient is not implemented"):
+        engine.linalg.svd(engine.zeros(2, 2, requires_grad=True))
