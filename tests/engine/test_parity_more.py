@@ -69,8 +69,9 @@ def test_std_mean_var_mean_with_inf_as_torch(fn):
 
 # ---- ops without a gradient, or outside the registry's draws: direct torch comparisons ---------------
 
-import engine.functional as F  # noqa: E402
 import torch.nn.functional as TF  # noqa: E402
+
+import engine.functional as F  # noqa: E402
 
 RNG = np.random.default_rng(0)
 A = RNG.standard_normal((3, 4, 4))
