@@ -53,7 +53,7 @@ class Tensor:
     # Leaves only, unset until used (engine.flat, register_post_accumulate_grad_hook): _grad_buffer, an
     # array that backward writes the first gradient into; _post_acc_hooks, called after each accumulation.
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_vc", "_retains_grad", "_grad_buffer", "_post_acc_hooks",
-                 "__weakref__")
+                 "_grad_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device: str | None = None):
@@ -296,6 +296,22 @@ class Tensor:
         hooks = getattr(self, "_post_acc_hooks", None)
         if hooks is None:
             hooks = self._post_acc_hooks = {}
+        return _HookHandle(hooks, hook)
+
+    def register_hook(self, hook) -> _HookHandle:
+        """Call ``hook(grad)`` when backward computes this tensor's gradient (leaf or not); a Tensor it
+        returns replaces the gradient (as torch). Returns a handle whose ``remove()`` unregisters it.
+
+        >>> w = Tensor([1.0, 2.0], requires_grad=True)
+        >>> h = w.register_hook(lambda g: g * 2)
+        >>> (w * 3).sum().backward(); w.grad.tolist()
+        [6.0, 6.0]
+        """
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        hooks = getattr(self, "_grad_hooks", None)
+        if hooks is None:
+            hooks = self._grad_hooks = {}
         return _HookHandle(hooks, hook)
 
     # ---- in-place (only outside the graph) ------------------------------------------------
@@ -2551,6 +2567,11 @@ def backpropagate(root: Tensor, grad, retain_graph: bool) -> None:
     grads = {id(root): grad}
     for node in _toposort(root):
         g = grads.pop(id(node), None)
+        if g is not None and getattr(node, "_grad_hooks", None):  # register_hook: may replace the gradient
+            for hook in list(node._grad_hooks.values()):
+                out = hook(Tensor(g))
+                if out is not None:
+                    g = out.data if isinstance(out, Tensor) else out
         ctx = node._ctx
         if g is None:  # no gradient reached it (an op returned None): still free its arrays
             if ctx is not None and not retain_graph:

@@ -23,6 +23,7 @@ from engine.backend import array_module
 from engine.function import _GradMode, is_grad_enabled
 from engine.ops import linalg as L
 from engine.ops import movement as Mv
+from engine.ops import special  # noqa: F401  (registers Lgamma, Digamma, Trigamma)
 from engine.tensor import Tensor
 
 # ---- helpers ------------------------------------------------------------------------------------------
@@ -1066,6 +1067,232 @@ def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None
     return (mid * dxs).cumsum(d)
 
 
+# ---- more Tensor methods: windows, medians, norms, special functions, integer helpers ---------------
+
+
+def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:  # noqa: A002
+    """Sliding windows of ``size`` with stride ``step`` along ``dimension``, as a new last dim:
+    (..., n, ...) -> (..., (n - size) // step + 1, ..., size) (torch's Tensor.unfold).
+
+    >>> import engine
+    >>> engine.arange(5).unfold(0, 2, 2).tolist()
+    [[0, 1], [2, 3]]
+    """
+    x = input.reshape(1) if input.ndim == 0 else input
+    d = _wrap(dimension, x.ndim, "unfold")
+    n = x.shape[d]
+    if size > n:
+        raise RuntimeError(f"unfold: maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"unfold: step is {step} but must be > 0")
+    nw = (n - size) // step + 1
+    idx = (np.arange(nw)[:, None] * step + np.arange(size)).reshape(-1)
+    out = x.index_select(d, Tensor(idx).to(x.device))
+    out = out.reshape(x.shape[:d] + (nw, size) + x.shape[d + 1:]).movedim(d + 1, -1)
+    return out.reshape(out.shape[1:]) if input.ndim == 0 else out
+
+
+def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False):  # noqa: A002
+    """The lower median ignoring nan (nan only where a slice is all nan); with ``dim``,
+    ``(values, indices)`` as torch.nanmedian."""
+    from engine import return_types
+
+    x = input.reshape(-1) if dim is None else (input.reshape(1) if input.ndim == 0 else input)
+    ax = 0 if dim is None else _wrap(dim, x.ndim, "nanmedian")
+    xp = array_module(x.data)
+    if x.shape[ax] == 0:
+        raise IndexError(f"nanmedian(): cannot reduce dim {ax} of size 0 (shape {input.shape})")
+    order = xp.argsort(x.data, axis=ax, kind="stable")  # nan sorts last
+    k = (~xp.isnan(x.data)).sum(axis=ax, keepdims=True) if x.dtype.kind == "f" else \
+        xp.full(x.shape[:ax] + (1,) + x.shape[ax + 1:], x.shape[ax])
+    pos = xp.maximum(k - 1, 0) // 2
+    pick = xp.take_along_axis(order, pos, axis=ax).astype(np.int64)
+    if dim is None:
+        return x._pick("nanmedian", pick, 0, False, return_types.median).values
+    out = x._pick("nanmedian", pick, ax, keepdim, return_types.median)
+    if input.ndim == 0:
+        return return_types.median(out.values.reshape(()), out.indices.reshape(()))
+    return out
+
+
+def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:  # noqa: A002
+    """Each slice along ``dim`` whose p-norm exceeds ``maxnorm`` is scaled down to it (as torch)."""
+    import engine
+
+    if input.ndim <= 1:
+        raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {input.ndim} dimensions")
+    d = _wrap(dim, input.ndim, "renorm")
+    others = tuple(i for i in range(input.ndim) if i != d)
+    norms = input.norm(p, others, keepdim=True)
+    factor = engine.where(norms > maxnorm, maxnorm / (norms + 1e-7), engine.ones_like(norms))
+    return input * factor
+
+
+def _int_binary(op: str, fn_name: str):
+    def fn(input: Tensor, other) -> Tensor:  # noqa: A002
+        other = _t(other, input)
+        if input.dtype.kind not in "iub" or other.dtype.kind not in "iub":
+            bad = input.dtype if input.dtype.kind == "f" else other.dtype
+            raise RuntimeError(f"\"{op}_cpu\" not implemented for '{bad}'")
+        a, b = input._operands(other)
+        return Tensor(getattr(array_module(a.data), fn_name)(a.data, b.data))
+
+    fn.__name__ = op
+    fn.__doc__ = f"Elementwise {op} of integer tensors (no gradient)."
+    return fn
+
+
+gcd = _int_binary("gcd", "gcd")
+lcm = _int_binary("lcm", "lcm")
+
+
+def ldexp(input: Tensor, other) -> Tensor:  # noqa: A002
+    """``input * 2 ** other`` (float result; the gradient flows to input)."""
+    e = _t(other, input)
+    return _float(input) * (2.0 ** _float(e).detach()).astype(_float(input).dtype)
+
+
+def nextafter(input: Tensor, other) -> Tensor:  # noqa: A002
+    """The next float after input towards other (no gradient)."""
+    a, b = input._operands(_t(other, input))
+    return Tensor(array_module(a.data).nextafter(a.data, b.data))
+
+
+def angle(input: Tensor) -> Tensor:  # noqa: A002
+    """Argument of a real number: π where negative, 0 elsewhere, nan kept (float32 for integers)."""
+    x = _float(input)
+    xp = array_module(x.data)
+    return Tensor(xp.where(xp.isnan(x.data), x.data, xp.where(x.data < 0, math.pi, 0.0)).astype(x.dtype))
+
+
+def isreal(input: Tensor) -> Tensor:  # noqa: A002
+    """True everywhere (the engine has no complex dtypes)."""
+    return Tensor(array_module(input.data).ones(input.shape, dtype=bool))
+
+
+def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:  # noqa: A002
+    """Out-of-place put: write (or add) ``source`` into the flattened input at ``index``."""
+    n = input.numel()
+    idx = index.data.reshape(-1).astype(np.int64)
+    if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
+        raise IndexError(f"put: index out of range for tensor of {n} elements")
+    idx = Tensor(idx % n if n else idx)
+    flat = input.reshape(-1)
+    src = source.reshape(-1)
+    out = flat.index_add(0, idx, src) if accumulate else flat.index_copy(0, idx, src)
+    return out.reshape(input.shape)
+
+
+def lgamma(input: Tensor) -> Tensor:  # noqa: A002
+    """log|Γ(x)| (float32 for integer input); gradient digamma.
+
+    >>> import engine
+    >>> round(engine.tensor([5.0]).lgamma().item(), 4)
+    3.1781
+    """
+
+    return special.Lgamma.apply(_float(input))
+
+
+def digamma(input: Tensor) -> Tensor:  # noqa: A002
+    """ψ(x) = d/dx log Γ(x); gradient trigamma."""
+
+    return special.Digamma.apply(_float(input))
+
+
+def polygamma(n: int, input: Tensor) -> Tensor:  # noqa: A002
+    """ψ⁽ⁿ⁾(x) for n = 0 (digamma) and n = 1 (trigamma, no gradient)."""
+
+    if n == 0:
+        return digamma(input)
+    if n == 1:
+        return special.Trigamma.apply(_float(input))
+    if n < 0:
+        raise RuntimeError(f"polygamma(n, x) does not support negative n, got {n}")
+    raise NotImplementedError(f"polygamma: order n = {n} is not implemented (n = 0, 1 are)")
+
+
+def mvlgamma(input: Tensor, p: int) -> Tensor:  # noqa: A002
+    """Multivariate log-gamma of dimension p: Σᵢ lgamma(x - i/2) + p(p-1)/4·log π (all x > (p-1)/2)."""
+    x = _float(input)
+    if bool((x.data <= (p - 1) / 2).any()):
+        raise RuntimeError(f"All elements must be greater than (p-1)/2 = {(p - 1) / 2}")
+    out = lgamma(x)
+    for i in range(1, p):
+        out = out + lgamma(x - i / 2)
+    return out + p * (p - 1) / 4 * math.log(math.pi)
+
+
+def _polygamma_method(self: Tensor, n: int) -> Tensor:
+    return polygamma(n, self)
+
+
+def _random_fill(name: str, sample: Callable[[Tensor], Tensor]) -> Callable:
+    def method(self: Tensor, *args, generator=None, **kwargs) -> Tensor:
+        import engine
+
+        if self.dtype.kind != "f":
+            raise RuntimeError(f"{name}: expects a floating point tensor, got {self.dtype}")
+        with engine.no_grad():
+            vals = sample(self, *args, **kwargs)
+        self._check_inplace(name)
+        self.data[...] = vals.data.astype(self.dtype)
+        return self
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Fill in place with {name[:-1]} samples (engine's generator, engine.manual_seed)."
+    return method
+
+
+def _geometric(x: Tensor, p: float) -> Tensor:
+    import engine
+
+    if not 0 < p < 1:
+        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+    u = engine.rand_like(x.astype(np.float64))
+    return (((1 - u).log() / math.log1p(-p)).ceil()).clamp_min(1)
+
+
+def _log_normal(x: Tensor, mean: float = 1, std: float = 2) -> Tensor:
+    import engine
+
+    if std <= 0:
+        raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
+    return (engine.randn_like(x) * std + mean).exp()
+
+
+def _cauchy(x: Tensor, median: float = 0, sigma: float = 1) -> Tensor:
+    import engine
+
+    return ((engine.rand_like(x.astype(np.float64)) - 0.5) * math.pi).tan() * sigma + median
+
+
+def seed() -> int:
+    """Seed the generators with a fresh random seed and return it (torch.seed)."""
+    import os
+
+    import engine
+
+    s = int.from_bytes(os.urandom(8), "little") >> 1
+    engine.manual_seed(s)
+    return s
+
+
+MORE_TENSOR_METHODS = {
+    "unfold": unfold, "nanmedian": nanmedian, "renorm": renorm, "gcd": gcd, "lcm": lcm, "ldexp": ldexp,
+    "nextafter": nextafter, "angle": angle, "isreal": isreal, "put": put, "lgamma": lgamma, "digamma": digamma,
+    "polygamma": _polygamma_method, "mvlgamma": mvlgamma, "resolve_conj": lambda self: self,
+    "resolve_neg": lambda self: self, "cuda": lambda self, device=None, non_blocking=False: self.to("gpu"),
+    "geometric_": _random_fill("geometric_", _geometric), "log_normal_": _random_fill("log_normal_", _log_normal),
+    "cauchy_": _random_fill("cauchy_", _cauchy),
+}
+MORE_TORCH_FUNCTIONS = {
+    "nanmedian": nanmedian, "renorm": renorm, "gcd": gcd, "lcm": lcm, "ldexp": ldexp, "nextafter": nextafter,
+    "angle": angle, "isreal": isreal, "lgamma": lgamma, "digamma": digamma, "polygamma": polygamma,
+    "mvlgamma": mvlgamma, "seed": seed, "resolve_conj": lambda input: input,  # noqa: A006
+}
+
+
 # ---- install --------------------------------------------------------------------------------------
 
 
@@ -1081,7 +1308,8 @@ TENSOR_METHODS = {
     "searchsorted": lambda self, sorted_sequence=None, *a, **k: searchsorted(self, *a, **k),
 }
 TENSOR_METHODS["searchsorted"] = None  # torch has no Tensor.searchsorted with this order; keep it top-level
-INPLACE = ["masked_fill", "index_fill", "scatter", "scatter_add", "index_add", "index_copy", "addcmul",
+INPLACE = ["renorm", "lgamma", "digamma", "polygamma", "mvlgamma", "gcd", "lcm", "ldexp", "nextafter", "put",
+           "masked_fill", "index_fill", "scatter", "scatter_add", "index_add", "index_copy", "addcmul",
            "addcdiv", "addmm", "tril", "triu", "masked_scatter", "addmv", "addbmm", "baddbmm", "addr", "xlogy",
            "deg2rad", "rad2deg", "sinc", "diag_embed", "index_put", "put", "renorm", "lerp", "hypot",
            "logit", "digamma", "fmod", "remainder", "floor_divide", "sub", "mul", "div", "add", "pow",
@@ -1108,7 +1336,7 @@ TORCH_FUNCTIONS = {
 def install(engine_module: types.ModuleType) -> list[str]:
     """Attach the Tensor methods, and put the top-level functions and ``linalg`` on ``engine_module``
     (only names it does not have yet). Returns the top-level names added."""
-    for name, fn in TENSOR_METHODS.items():
+    for name, fn in {**TENSOR_METHODS, **MORE_TENSOR_METHODS}.items():
         if fn is not None and not hasattr(Tensor, name):
             setattr(Tensor, name, fn)
     for name in INPLACE:
@@ -1126,7 +1354,7 @@ def install(engine_module: types.ModuleType) -> list[str]:
             return self.T
         Tensor.H = property(_h, doc="Conjugate transpose of a matrix (real: T).")
     added = []
-    for name, fn in TORCH_FUNCTIONS.items():
+    for name, fn in {**TORCH_FUNCTIONS, **MORE_TORCH_FUNCTIONS}.items():
         if not hasattr(engine_module, name):
             setattr(engine_module, name, fn)
             added.append(name)

@@ -707,3 +707,86 @@ DERIVED.update({
                         torch=lambda T, x, g, padding_mode, align_corners: T.nn.functional.grid_sample(
                             x, g, "bilinear", padding_mode, align_corners)),
 })
+
+
+# ---- special functions, windows and the other late additions ------------------------------------------
+
+
+@st.composite
+def gamma_case(draw):
+    """Away from the poles (0, -1, -2, ...), where lgamma and digamma blow up."""
+    rng = _rng(draw)
+    shape = draw(shapes(0, 3))
+    x = rng.uniform(-3.5, 6, shape)
+    assume(np.all(np.abs(x - np.round(x)) > 0.1) if x.size else True)
+    return Case((np.asarray(x, dtype=np.float64),), {})
+
+
+def _lgamma_ref(x):
+    return np.vectorize(math.lgamma, otypes=[np.float64])(x)
+
+
+def _digamma_ref(x, h=1e-5):
+    # independent of the engine's series: Richardson-extrapolated central differences of math.lgamma
+    lg = np.vectorize(math.lgamma, otypes=[np.float64])
+    d1 = (lg(x + h) - lg(x - h)) / (2 * h)
+    d2 = (lg(x + 2 * h) - lg(x - 2 * h)) / (4 * h)
+    return (4 * d1 - d2) / 3
+
+
+@st.composite
+def unfold_case(draw):
+    rng = _rng(draw)
+    shape = draw(shapes(1, 3))
+    nd = len(shape)
+    dim = draw(st.integers(-nd, nd - 1))
+    n = shape[dim]
+    return Case((fill(rng, shape),), {"dimension": dim, "size": draw(st.integers(1, n)),
+                                      "step": draw(st.integers(1, 3))})
+
+
+def _unfold_ref(a, dimension, size, step):
+    d = dimension % a.ndim
+    n = a.shape[d]
+    starts = range(0, n - size + 1, step)
+    wins = [np.moveaxis(np.take(a, range(s, s + size), axis=d), d, -1) for s in starts]
+    return np.stack(wins, axis=d)
+
+
+@st.composite
+def renorm_case(draw):
+    rng = _rng(draw)
+    shape = draw(shapes(2, 3))
+    nd = len(shape)
+    dim = draw(st.integers(-nd, nd - 1))
+    a = fill(rng, shape, "nonzero")
+    p = draw(st.sampled_from([1.0, 2.0, 3.0]))
+    others = tuple(i for i in range(nd) if i != dim % nd)
+    norms = (np.abs(a) ** p).sum(others) ** (1 / p)
+    maxnorm = float(np.median(norms))
+    assume(np.abs(norms - maxnorm).min() > 0.05 or norms.size == 1)
+    return Case((a,), {"p": p, "dim": dim, "maxnorm": maxnorm + 0.01})
+
+
+def _renorm_ref(a, p, dim, maxnorm):
+    d = dim % a.ndim
+    others = tuple(i for i in range(a.ndim) if i != d)
+    norms = (np.abs(a) ** p).sum(others, keepdims=True) ** (1 / p)
+    return a * np.where(norms > maxnorm, maxnorm / (norms + 1e-7), 1.0)
+
+
+SPECS.update({
+    "Lgamma": Spec(gamma_case(), lambda a: a.lgamma(), _lgamma_ref, torch=lambda T, a: a.lgamma(), half=False),
+    "Digamma": Spec(gamma_case(), lambda a: engine.digamma(a), _digamma_ref, torch=lambda T, a: a.digamma(),
+                    half=False),
+})
+DERIVED.update({
+    "unfold_windows": Spec(unfold_case(), lambda a, dimension, size, step: a.unfold(dimension, size, step),
+                           _unfold_ref, torch=lambda T, a, dimension, size, step: a.unfold(dimension, size, step)),
+    "renorm": Spec(renorm_case(), lambda a, p, dim, maxnorm: a.renorm(p, dim, maxnorm), _renorm_ref,
+                   torch=lambda T, a, p, dim, maxnorm: a.renorm(p, dim, maxnorm)),
+    "mvlgamma": Spec(gamma_case().filter(lambda c: c.arrays[0].size == 0 or c.arrays[0].min() > 1.1),
+                     lambda a: a.mvlgamma(2),
+                     lambda a: _lgamma_ref(a) + _lgamma_ref(a - 0.5) + 0.5 * math.log(math.pi),
+                     torch=lambda T, a: a.mvlgamma(2), half=False),
+})

@@ -257,3 +257,58 @@ def test_bad_input_errors_name_the_op_and_shapes():
         engine.zeros(3).quantile(1.5)
     with pytest.raises(NotImplementedError, match="linalg.svd: the gradient is not implemented"):
         engine.linalg.svd(engine.zeros(2, 2, requires_grad=True))
+
+
+def test_register_hook_sees_and_replaces_gradients_as_torch():
+    results = []
+    for E in (engine, torch):
+        w = E.tensor([1.0, 2.0], requires_grad=True)
+        y = w * 3
+        seen = []
+        y.register_hook(lambda g, seen=seen: seen.append(g.tolist()) or g * 10)
+        handle = w.register_hook(lambda g: g + 1)
+        (y * y).sum().backward()
+        handle.remove()
+        w.grad = None
+        (w * 2).sum().backward()
+        results.append((seen, w.grad.tolist()))
+    assert results[0] == results[1]
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        engine.zeros(2).register_hook(lambda g: g)
+
+
+LATE_CASES = {
+    "unfold_0d": lambda E: E.tensor(3.0).unfold(0, 1, 1),
+    "nanmedian": lambda E: E.tensor([[1.0, float("nan"), 3.0, 2.0], [float("nan")] * 4]).nanmedian(),
+    "nanmedian_dim_values": lambda E: E.tensor([[1.0, float("nan"), 3.0, 2.0], [5.0, 4, 1, 0]]).nanmedian(1)[0],
+    "gcd": lambda E: E.tensor([12, -18, 0, 7]).gcd(E.tensor([8, 12, 5, 0])),
+    "lcm": lambda E: E.lcm(E.tensor([4, 6, 0]), E.tensor([6, 4, 3])),
+    "nextafter": lambda E: E.tensor([1.0, -1.0]).nextafter(E.tensor([2.0, -2.0])),
+    "angle": lambda E: E.tensor([-1.0, 0.0, 2.0, float("nan")]).angle(),
+    "angle_int": lambda E: E.tensor([-1, 0, 2]).angle(),
+    "isreal": lambda E: E.tensor([1.0, 2.0]).isreal(),
+    "polygamma1": lambda E: E.tensor([0.3, 1.0, 2.5, -1.5, 7.0], dtype=E.float64).polygamma(1),
+    "lgamma_poles": lambda E: E.tensor([0.0, -1.0, -2.5, float("inf"), float("nan")]).lgamma(),
+    "digamma_poles": lambda E: E.tensor([0.0, -1.0, -2.5, float("inf"), float("nan")]).digamma(),
+    "lgamma_int": lambda E: E.tensor([1, 2, 10]).lgamma(),
+    "put": lambda E: E.zeros(2, 3).put(E.tensor([0, -1]), E.tensor([5.0, 6.0])),
+    "put_accumulate": lambda E: E.zeros(2, 3).put(E.tensor([1, 1]), E.tensor([5.0, 6.0]), accumulate=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LATE_CASES))
+def test_late_additions_match_torch(name):
+    fn = LATE_CASES[name]
+    ours, theirs = fn(engine), fn(torch)
+    assert ours.shape == tuple(theirs.shape) and str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-9, equal_nan=True)
+
+
+def test_random_fills_follow_their_distributions():
+    engine.manual_seed(3)
+    g = engine.zeros(100_000).geometric_(0.3).numpy()
+    assert g.min() >= 1 and abs(g.mean() - 1 / 0.3) < 0.05
+    ln = engine.zeros(100_000, dtype=engine.float64).log_normal_(0.0, 0.5).numpy()
+    assert abs(np.log(ln).mean()) < 0.01 and abs(np.log(ln).std() - 0.5) < 0.01
+    c = engine.zeros(100_000).cauchy_(1.0, 2.0).numpy()
+    assert abs(np.median(c) - 1.0) < 0.05 and abs(np.percentile(c, 75) - np.percentile(c, 25) - 4.0) < 0.1
