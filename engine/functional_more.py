@@ -464,6 +464,85 @@ FUNCTIONS = {
 }
 
 
+# ---- embedding_bag and the 3-d pooling spellings ------------------------------------------------------
+
+
+def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, max_norm=None,  # noqa: A002
+                  norm_type: float = 2, scale_grad_by_freq: bool = False, mode: str = "mean",
+                  sparse: bool = False, per_sample_weights: Tensor | None = None,
+                  include_last_offset: bool = False, padding_idx: int | None = None) -> Tensor:
+    """Sum, mean or max of the embedding rows of each bag: input (B, N) (one bag per row) or 1-D with
+    ``offsets`` (bag starts); padding_idx entries are left out; an empty bag gives zeros, as torch."""
+    E = _E()  # noqa: N806
+    _need("embedding_bag", weight, "weight")
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"embedding_bag: mode has to be one of sum, mean or max, got {mode!r}")
+    if max_norm is not None or scale_grad_by_freq:
+        raise NotImplementedError("embedding_bag: max_norm and scale_grad_by_freq are not supported here")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                                  f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
+                                  "on GitHub.")
+    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = np.asarray(idx.get() if hasattr(idx, "get") else idx).astype(np.int64)
+    n_rows = weight.shape[0]
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += n_rows
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ValueError("embedding_bag: if input is 2D, then offsets has to be None, as input is treated "
+                             "is a mini-batch of fixed length sequences.")
+        b, n = idx.shape
+        bag = np.repeat(np.arange(b), n)
+        flat = idx.reshape(-1)
+    elif idx.ndim == 1:
+        if offsets is None:
+            raise ValueError("embedding_bag: offsets has to be a 1D Tensor but got None")
+        off = offsets.data if isinstance(offsets, Tensor) else np.asarray(offsets)
+        off = np.asarray(off.get() if hasattr(off, "get") else off).astype(np.int64)
+        if include_last_offset:
+            off = off[:-1]
+        b = len(off)
+        bag = np.searchsorted(off, np.arange(len(idx)), side="right") - 1
+        flat = idx
+    else:
+        raise ValueError(f"embedding_bag: input has to be 1D or 2D Tensor, but got Tensor of dimension {idx.ndim}")
+    if flat.size and (flat.min() < 0 or flat.max() >= n_rows):
+        raise IndexError(f"embedding_bag: index out of range in self (weight has {n_rows} rows)")
+    keep = np.ones(len(flat), dtype=bool) if padding_idx is None else flat != padding_idx
+    keep &= bag >= 0
+    rows = weight[Tensor(flat[keep]).to(weight.device)]  # (K, D)
+    if per_sample_weights is not None:
+        psw = per_sample_weights.reshape(-1)[Tensor(np.flatnonzero(keep)).to(weight.device)]
+        rows = rows * psw.unsqueeze(-1)
+    bags = Tensor(bag[keep]).to(weight.device)
+    d = weight.shape[1]
+    if mode == "max":
+        out = E.zeros(b, d, dtype=weight.dtype, device=weight.device)
+        if rows.shape[0]:
+            out = out.scatter_reduce(0, bags.unsqueeze(-1).expand(-1, d), rows, "amax", include_self=False)
+        return out
+    out = E.zeros(b, d, dtype=weight.dtype, device=weight.device).index_add(0, bags, rows)
+    if mode == "mean":
+        counts = np.bincount(bag[keep], minlength=b).astype(weight.dtype)
+        out = out / Tensor(np.maximum(counts, 1)[:, None]).to(weight.device)
+    return out
+
+
+def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False):  # noqa: A002
+    """Max over torch's adaptive windows of (N, C, D, H, W); ``return_indices``: flat indices into D·H·W."""
+    return _F()._adaptive_max("adaptive_max_pool3d", 3, input, output_size, return_indices)
+
+
+def lp_pool3d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:  # noqa: A002
+    """Power-average pooling over 3-d windows: (sum of x^p over each window)^(1/p)."""
+    return _F()._lp_pool("lp_pool3d", 3, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+FUNCTIONS.update({"embedding_bag": embedding_bag, "adaptive_max_pool3d": adaptive_max_pool3d,
+                  "lp_pool3d": lp_pool3d})
+
+
 def install(F) -> None:  # noqa: N803
     """Add the functions ``F`` (engine.functional) lacks, and the ``*_with_indices`` spellings."""
     for name, fn in FUNCTIONS.items():

@@ -862,6 +862,63 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
                  (x, empty, Tensor(np.zeros((0,), dtype=np.int64)), empty))
 
 
+def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
+    """exp(A) of (..., n, n) matrices by scaling and squaring a degree-18 Taylor polynomial (error
+    below float64's epsilon once ‖A/2^s‖₁ <= 1); differentiable through the matmuls."""
+    import engine
+
+    _square("linalg.matrix_exp", A)
+    n = A.shape[-1]
+    norm = float(array_module(A.data).abs(A.data).sum(-2).max()) if A.numel() else 0.0
+    s = max(0, math.ceil(math.log2(norm))) if norm > 1 and math.isfinite(norm) else 0
+    x = A * (0.5**s) if s else A
+    eye = engine.eye(n, dtype=A.dtype, device=A.device)
+    # Horner: I + x(I + x/2(I + x/3(... (I + x/18))))
+    out = eye + x * (1 / 18)
+    for k in range(17, 0, -1):
+        out = eye + (x @ out) * (1 / k)
+    for _ in range(s):
+        out = out @ out
+    return out
+
+
+def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
+    """Condition number: σ_max/σ_min (p None or 2), σ_min/σ_max (p = -2), else ‖A‖_p·‖A⁻¹‖_p."""
+    if p in (None, 2, -2):
+        s = svdvals(A)
+        r = s[..., 0] / s[..., -1]
+        return r if p != -2 else 1 / r
+    return matrix_norm(A, p) * matrix_norm(inv(A), p)
+
+
+def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
+    """The tensor inverse over the first ``ind`` dims (A reshaped to a square matrix)."""
+    lead, rest = A.shape[:ind], A.shape[ind:]
+    m, k = math.prod(lead), math.prod(rest)
+    if m != k:
+        raise RuntimeError(f"linalg.tensorinv: Expected self to satisfy the requirement prod(self.shape[ind:]) == "
+                           f"prod(self.shape[:ind]), but got {k} != {m}")
+    return inv(A.reshape(m, k)).reshape(rest + lead)
+
+
+def tensorsolve(A: Tensor, B: Tensor, dims=None) -> Tensor:  # noqa: N803
+    """X with tensordot(A, X, X.ndim) = B."""
+    if dims is not None:
+        dims = [d % A.ndim for d in dims]
+        A = A.movedim(dims, list(range(A.ndim - len(dims), A.ndim)))  # noqa: N806
+    rest = A.shape[B.ndim:]
+    m = math.prod(B.shape)
+    return solve(A.reshape(m, math.prod(rest)), B.reshape(m)).reshape(rest)
+
+
+def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool = False,  # noqa: N803
+                     unitriangular: bool = False):
+    """Deprecated torch.triangular_solve: (solution of op(A) X = b, A's copy)."""
+    a = A.mT if transpose else A
+    x = solve_triangular(a, b, upper=upper != transpose, unitriangular=unitriangular)
+    return _make("triangular_solve", ("solution", "cloned_coefficient"), (x, A * 1))
+
+
 def _linalg_module() -> types.ModuleType:
     import engine
 
@@ -872,7 +929,8 @@ def _linalg_module() -> types.ModuleType:
         "svd": svd, "svdvals": svdvals, "qr": qr, "pinv": pinv, "matrix_rank": matrix_rank,
         "matrix_power": matrix_power, "vector_norm": vector_norm, "matrix_norm": matrix_norm,
         "norm": linalg_norm, "vecdot": vecdot, "multi_dot": multi_dot, "cross": linalg_cross,
-        "diagonal": linalg_diagonal, "lstsq": lstsq, "matmul": engine.matmul,
+        "diagonal": linalg_diagonal, "lstsq": lstsq, "matmul": engine.matmul, "matrix_exp": matrix_exp,
+        "cond": cond, "tensorinv": tensorinv, "tensorsolve": tensorsolve,
     }.items():
         setattr(mod, name, fn)
     return mod
@@ -1280,7 +1338,9 @@ def seed() -> int:
 
 MORE_TENSOR_METHODS = {
     "unfold": unfold, "nanmedian": nanmedian, "renorm": renorm, "gcd": gcd, "lcm": lcm, "ldexp": ldexp,
-    "nextafter": nextafter, "angle": angle, "isreal": isreal, "put": put, "lgamma": lgamma, "digamma": digamma,
+    "nextafter": nextafter, "angle": angle, "isreal": isreal, "put": put, "matrix_exp": matrix_exp,
+    "triangular_solve": lambda self, A, upper=True, transpose=False, unitriangular=False: triangular_solve(
+        self, A, upper, transpose, unitriangular), "lgamma": lgamma, "digamma": digamma,
     "polygamma": _polygamma_method, "mvlgamma": mvlgamma, "resolve_conj": lambda self: self,
     "resolve_neg": lambda self: self, "cuda": lambda self, device=None, non_blocking=False: self.to("gpu"),
     "geometric_": _random_fill("geometric_", _geometric), "log_normal_": _random_fill("log_normal_", _log_normal),
@@ -1289,7 +1349,8 @@ MORE_TENSOR_METHODS = {
 MORE_TORCH_FUNCTIONS = {
     "nanmedian": nanmedian, "renorm": renorm, "gcd": gcd, "lcm": lcm, "ldexp": ldexp, "nextafter": nextafter,
     "angle": angle, "isreal": isreal, "lgamma": lgamma, "digamma": digamma, "polygamma": polygamma,
-    "mvlgamma": mvlgamma, "seed": seed, "resolve_conj": lambda input: input,  # noqa: A006
+    "mvlgamma": mvlgamma, "seed": seed, "matrix_exp": matrix_exp, "triangular_solve": triangular_solve,
+    "resolve_conj": lambda input: input,  # noqa: A006
 }
 
 

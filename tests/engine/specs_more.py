@@ -790,3 +790,78 @@ DERIVED.update({
                      lambda a: _lgamma_ref(a) + _lgamma_ref(a - 0.5) + 0.5 * math.log(math.pi),
                      torch=lambda T, a: a.mvlgamma(2), half=False),
 })
+
+
+# ---- matrix_exp, the tensor solves, embedding_bag -----------------------------------------------------
+
+
+@st.composite
+def expm_case(draw):
+    rng = _rng(draw)
+    batch = draw(shapes(0, 1, max_side=2))
+    n = draw(st.integers(1, 4))
+    scale = draw(st.sampled_from([0.3, 1.0, 3.0]))  # 3.0: a few squarings
+    return Case((rng.uniform(-1, 1, batch + (n, n)) * scale,), {})
+
+
+def _expm_ref(a):
+    # independent of the engine's Taylor: eigen-decomposition of the (complex) matrix, batch by batch
+    out = np.empty_like(a)
+    for idx in np.ndindex(*a.shape[:-2]):
+        w, v = np.linalg.eig(a[idx])
+        out[idx] = (v @ np.diag(np.exp(w)) @ np.linalg.inv(v)).real
+    return out
+
+
+@st.composite
+def bag_case(draw):
+    rng = _rng(draw)
+    rows, d = draw(st.integers(2, 6)), draw(st.integers(1, 3))
+    mode = draw(st.sampled_from(["sum", "mean", "max"]))
+    w = fill(rng, (rows, d), "distinct")  # max without ties
+    if draw(st.booleans()):
+        idx = rng.integers(0, rows, (draw(st.integers(1, 3)), draw(st.integers(1, 4))))
+        offsets = None
+    else:
+        idx = rng.integers(0, rows, draw(st.integers(1, 7)))
+        offsets = np.sort(np.concatenate([[0], rng.integers(0, len(idx) + 1, draw(st.integers(0, 3)))]))
+    if mode == "max":  # a bag's max must be unique per column: distinct rows in a bag
+        assume(all(len(set(b)) == len(b) for b in _bags(idx, offsets)))
+    return Case((w,), {"index": idx, "offsets": offsets, "mode": mode})
+
+
+def _bags(idx, offsets):
+    if offsets is None:
+        return [list(r) for r in idx]
+    ends = list(offsets[1:]) + [len(idx)]
+    return [list(idx[a:b]) for a, b in zip(offsets, ends)]
+
+
+def _bag_ref(w, index, offsets, mode):
+    out = []
+    for b in _bags(index, offsets):
+        rows = w[b] if b else np.zeros((0, w.shape[1]))
+        if not b:
+            out.append(np.zeros(w.shape[1]))
+        else:
+            out.append({"sum": rows.sum(0), "mean": rows.mean(0), "max": rows.max(0)}[mode])
+    return np.array(out).reshape(-1, w.shape[1])
+
+
+def _bag_fn(w, index, offsets, mode):
+    return F.embedding_bag(engine.tensor(index), w, None if offsets is None else engine.tensor(offsets), mode=mode)
+
+
+def _bag_torch(T, w, index, offsets, mode):
+    return T.nn.functional.embedding_bag(T.tensor(index), w, None if offsets is None else T.tensor(offsets),
+                                         mode=mode)
+
+
+DERIVED.update({
+    "linalg_matrix_exp": Spec(expm_case(), lambda a: engine.linalg.matrix_exp(a), _expm_ref,
+                              torch=lambda T, a: T.linalg.matrix_exp(a), **LINALG),
+    "linalg_tensorsolve": Spec(square_case(rhs=True, vector_rhs=True).filter(lambda c: c.arrays[0].ndim == 2),
+                               lambda a, b: engine.linalg.tensorsolve(a, b), np.linalg.tensorsolve,
+                               torch=lambda T, a, b: T.linalg.tensorsolve(a, b), **LINALG),
+    "embedding_bag": Spec(bag_case(), _bag_fn, _bag_ref, torch=_bag_torch),
+})

@@ -312,3 +312,51 @@ def test_random_fills_follow_their_distributions():
     assert abs(np.log(ln).mean()) < 0.01 and abs(np.log(ln).std() - 0.5) < 0.01
     c = engine.zeros(100_000).cauchy_(1.0, 2.0).numpy()
     assert abs(np.median(c) - 1.0) < 0.05 and abs(np.percentile(c, 75) - np.percentile(c, 25) - 4.0) < 0.1
+
+
+def _values_and_grads(fn, *arrays):
+    """fn(module, functional, *tensors) on engine and torch: outputs and input gradients."""
+    res = []
+    for E, FF in ((engine, F), (torch, TF)):
+        ts = [E.tensor(a, requires_grad=True) for a in arrays]
+        out = fn(E, FF, *ts)
+        out = tuple(out) if isinstance(out, tuple) else (out,)
+        diff_outs = [o for o in out if o.requires_grad]
+        if diff_outs:
+            sum((o * E.tensor(np.cos(np.arange(o.numel())).reshape(o.shape))).sum() for o in diff_outs).backward()
+        res.append(([o.detach().numpy() for o in out], [t.grad.numpy() for t in ts]))
+    return res
+
+
+LATE_GRAD_CASES = {
+    "adaptive_max_pool3d": (lambda E, FF, x: FF.adaptive_max_pool3d(x, (2, 3, 2), True),
+                            (RNG.standard_normal((2, 3, 5, 6, 4)),)),
+    "lp_pool3d": (lambda E, FF, x: FF.lp_pool3d(x.abs() + 0.1, 2, 2), (RNG.standard_normal((1, 2, 4, 4, 4)),)),
+    "cond": (lambda E, FF, a: E.linalg.cond(a), (A + 3 * np.eye(4),)),
+    "tensorinv": (lambda E, FF, a: E.linalg.tensorinv(a, 1),
+                  (RNG.standard_normal((4, 2, 2)) + 3 * np.eye(4).reshape(4, 2, 2),)),
+    "triangular_solve": (lambda E, FF, b, a: tuple(E.triangular_solve(b, a)),
+                         (RNG.standard_normal((4, 2)), A[0] + 3 * np.eye(4))),
+    "triangular_solve_transpose": (lambda E, FF, b, a: tuple(b.triangular_solve(a, upper=False, transpose=True)),
+                                   (RNG.standard_normal((4, 2)), A[0] + 3 * np.eye(4))),
+    "embedding_bag_padding_idx": (lambda E, FF, w: FF.embedding_bag(E.tensor([[1, 2, 0], [0, 0, 3]]), w,
+                                                                    padding_idx=0),
+                                  (RNG.standard_normal((5, 3)),)),
+    "embedding_bag_per_sample_weights": (
+        lambda E, FF, w, p: FF.embedding_bag(E.tensor([1, 2, 4, 4, 0]), w, E.tensor([0, 2, 2]), mode="sum",
+                                             per_sample_weights=p),
+        (RNG.standard_normal((5, 3)), RNG.standard_normal(5))),
+    "embedding_bag_include_last_offset": (
+        lambda E, FF, w: FF.embedding_bag(E.tensor([1, 2, 4, 4, 0]), w, E.tensor([0, 2, 2, 5]), mode="mean",
+                                          include_last_offset=True),
+        (RNG.standard_normal((5, 3)),)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LATE_GRAD_CASES))
+def test_late_differentiable_additions_match_torch(name):
+    fn, arrays = LATE_GRAD_CASES[name]
+    (o1, g1), (o2, g2) = _values_and_grads(fn, *arrays)
+    for a, b in zip(o1 + g1, o2 + g2):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
