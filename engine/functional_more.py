@@ -539,8 +539,13 @@ def lp_pool3d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mo
     return _F()._lp_pool("lp_pool3d", 3, input, norm_type, kernel_size, stride, ceil_mode)
 
 
+def max_unpool3d(input: Tensor, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:  # noqa: A002
+    """Partial inverse of max_pool3d (with ``return_indices=True``): zeros except at the maxima."""
+    return _F()._max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding, output_size)
+
+
 FUNCTIONS.update({"embedding_bag": embedding_bag, "adaptive_max_pool3d": adaptive_max_pool3d,
-                  "lp_pool3d": lp_pool3d})
+                  "lp_pool3d": lp_pool3d, "max_unpool3d": max_unpool3d})
 
 
 def install(F) -> None:  # noqa: N803

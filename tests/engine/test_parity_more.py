@@ -332,6 +332,8 @@ LATE_GRAD_CASES = {
     "adaptive_max_pool3d": (lambda E, FF, x: FF.adaptive_max_pool3d(x, (2, 3, 2), True),
                             (RNG.standard_normal((2, 3, 5, 6, 4)),)),
     "lp_pool3d": (lambda E, FF, x: FF.lp_pool3d(x.abs() + 0.1, 2, 2), (RNG.standard_normal((1, 2, 4, 4, 4)),)),
+    "max_unpool3d": (lambda E, FF, x: FF.max_unpool3d(*FF.max_pool3d(x, 2, return_indices=True), 2),
+                     (RNG.standard_normal((2, 3, 4, 6, 4)),)),
     "cond": (lambda E, FF, a: E.linalg.cond(a), (A + 3 * np.eye(4),)),
     "tensorinv": (lambda E, FF, a: E.linalg.tensorinv(a, 1),
                   (RNG.standard_normal((4, 2, 2)) + 3 * np.eye(4).reshape(4, 2, 2),)),
