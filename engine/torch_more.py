@@ -1354,6 +1354,173 @@ MORE_TORCH_FUNCTIONS = {
 }
 
 
+# ---- statistics, scatters into slices, dtype info, grad-mode and tensor-introspection helpers ---------
+
+
+def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:  # noqa: A002
+    """Covariance of the rows (variables) of a (vars, obs) matrix (1-D: one variable), as torch.cov."""
+    if fweights is not None or aweights is not None:
+        raise NotImplementedError("cov: fweights and aweights are not supported here")
+    if input.ndim > 2:
+        raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with "
+                           f"{input.ndim} dimensions")
+    x = _float(input)
+    x = x.reshape(1, -1) if x.ndim < 2 else x
+    n = x.shape[1]
+    xc = x - x.mean(1, keepdim=True)
+    c = (xc @ xc.mT) / builtins.max(n - correction, 0)
+    return c.reshape(()) if input.ndim < 2 or input.shape[0] == 1 else c  # one variable: 0-d, as torch
+
+
+def corrcoef(input: Tensor) -> Tensor:  # noqa: A002
+    """Pearson correlation coefficients of the rows, clipped to [-1, 1] (as torch.corrcoef)."""
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    d = c.diagonal().sqrt()
+    return (c / d.unsqueeze(1) / d.unsqueeze(0)).clamp(-1, 1)
+
+
+def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:  # noqa: A002
+    """input with its slice ``index`` along ``dim`` replaced by src (gradients to both)."""
+    d = _wrap(dim, input.ndim, "select_scatter")
+    n = input.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select_scatter(): index {index} out of range for tensor of size {list(input.shape)} at "
+                         f"dimension {d}")
+    want = input.shape[:d] + input.shape[d + 1:]
+    if src.shape != want:
+        raise RuntimeError(f"select_scatter: expected src to have a size equal to the slice of self. src size = "
+                           f"{list(src.shape)}, slice size = {list(want)}")
+    return input.index_copy(d, Tensor(np.array([index % n])).to(input.device), src.unsqueeze(d))
+
+
+def slice_scatter(input: Tensor, src: Tensor, dim: int = 0, start: int | None = None,  # noqa: A002
+                  end: int | None = None, step: int = 1) -> Tensor:
+    """input with ``input[..., start:end:step, ...]`` (along dim) replaced by src."""
+    d = _wrap(dim, input.ndim, "slice_scatter")
+    idx = np.arange(input.shape[d])[slice(start, end, step)]
+    want = input.shape[:d] + (len(idx),) + input.shape[d + 1:]
+    if src.shape != want:
+        raise RuntimeError(f"slice_scatter: expected src to have a size equal to the slice of self. src size = "
+                           f"{list(src.shape)}, slice size = {list(want)}")
+    if len(idx) == 0:
+        return input * 1
+    return input.index_copy(d, Tensor(idx).to(input.device), src)
+
+
+def diagonal_scatter(input: Tensor, src: Tensor, offset: int = 0, dim1: int = 0,  # noqa: A002
+                     dim2: int = 1) -> Tensor:
+    """input with its diagonal (offset, dim1, dim2) replaced by src."""
+    d1, d2 = _wrap(dim1, input.ndim, "diagonal_scatter"), _wrap(dim2, input.ndim, "diagonal_scatter")
+    x = input.movedim((d1, d2), (-2, -1))
+    h, w = x.shape[-2:]
+    rows = np.arange(builtins.max(0, -offset), h)
+    cols = rows + offset
+    keep = (cols >= 0) & (cols < w)
+    rows, cols = rows[keep], cols[keep]
+    want = x.shape[:-2] + (len(rows),)
+    if src.shape != want:
+        raise RuntimeError(f"diagonal_scatter: expected src to have a size equal to the diagonal of self. "
+                           f"src size = {list(src.shape)}, diagonal size = {list(want)}")
+    flat = x.reshape(x.shape[:-2] + (h * w,))
+    if len(rows):
+        flat = flat.index_copy(flat.ndim - 1, Tensor(rows * w + cols).to(input.device), src)
+    return flat.reshape(x.shape).movedim((-2, -1), (d1, d2))
+
+
+_FInfo = namedtuple("finfo", ["bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype"])
+_IInfo = namedtuple("iinfo", ["bits", "max", "min", "dtype"])
+
+
+def finfo(dtype=None):
+    """Machine limits of a float dtype as Python numbers (eps, max, min, tiny, bits, resolution), as
+    torch.finfo.
+
+    >>> import engine
+    >>> engine.finfo(engine.float16).max
+    65504.0
+    """
+    f = np.finfo(np.float32 if dtype is None else dtype)
+    return _FInfo(f.bits, float(f.eps), float(f.max), float(f.min), float(f.tiny), float(f.smallest_normal),
+                  float(10.0 ** -f.precision), f.dtype.name)
+
+
+def iinfo(dtype):
+    """Machine limits of an integer dtype as Python ints (max, min, bits), as torch.iinfo."""
+    i = np.iinfo(dtype)
+    return _IInfo(i.bits, int(i.max), int(i.min), i.dtype.name)
+
+
+def inference_mode(mode: bool = True):
+    """``no_grad`` under torch's name (context manager or decorator)."""
+    import engine
+
+    if callable(mode):  # used as a bare decorator
+        return engine.no_grad(mode)
+    return engine.no_grad() if mode else engine.enable_grad()
+
+
+def is_nonzero(input: Tensor) -> bool:  # noqa: A002
+    """The truth value of a one-element tensor."""
+    if input.numel() != 1:
+        what = "no values" if input.numel() == 0 else "more than one value"
+        raise RuntimeError(f"Boolean value of Tensor with {what} is ambiguous")
+    return bool(input.data.reshape(-1)[0] != 0)
+
+
+def is_same_size(input: Tensor, other: Tensor) -> bool:  # noqa: A002
+    """Whether the two shapes are equal."""
+    return input.shape == other.shape
+
+
+def unravel_index(indices, shape) -> tuple:
+    """Coordinates of flat ``indices`` in ``shape`` (int64 tensors), as torch.unravel_index."""
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    n = math.prod(shape)
+    if (idx < -n).any() or (idx >= n).any():
+        raise RuntimeError(f"unravel_index: index out of bounds for shape {list(shape)}")
+    out = np.unravel_index(np.asarray(idx) % builtins.max(n, 1), shape)
+    return tuple(Tensor(np.asarray(o, dtype=np.int64)) for o in out)
+
+
+def _stride(self: Tensor, dim: int | None = None):
+    """Strides in elements (torch's Tensor.stride)."""
+    st = tuple(s // self.data.itemsize for s in self.data.strides)
+    return st if dim is None else st[_wrap(dim, self.ndim, "stride")]
+
+
+def _detach_(self: Tensor) -> Tensor:
+    """Detach in place: self leaves the graph and stops requiring grad."""
+    self._ctx = None
+    self.requires_grad = False
+    return self
+
+
+MORE_TENSOR_METHODS.update({
+    "cov": cov, "corrcoef": corrcoef, "select_scatter": select_scatter, "slice_scatter": slice_scatter,
+    "diagonal_scatter": diagonal_scatter, "stride": _stride, "detach_": _detach_,
+    "is_signed": lambda self: self.dtype.kind in "fi",
+    "get_device": lambda self: -1 if self.device == "cpu" else 0,
+    "data_ptr": lambda self: int(self.data.ctypes.data) if isinstance(self.data, np.ndarray)
+    else int(self.data.data.ptr),
+    "is_nonzero": is_nonzero, "is_same_size": is_same_size,
+})
+MORE_TORCH_FUNCTIONS.update({
+    "cov": cov, "corrcoef": corrcoef, "select_scatter": select_scatter, "slice_scatter": slice_scatter,
+    "diagonal_scatter": diagonal_scatter, "finfo": finfo, "iinfo": iinfo, "inference_mode": inference_mode,
+    "is_nonzero": is_nonzero, "is_same_size": is_same_size, "unravel_index": unravel_index,
+})
+# torch.* spellings of F functions whose leading positional parameters are the same as F's
+F_ALIASES = ["cosine_similarity", "pairwise_distance", "pdist", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+             "conv_transpose2d", "conv_transpose3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
+             "layer_norm", "group_norm", "rms_norm", "pixel_shuffle", "pixel_unshuffle", "selu", "celu", "rrelu",
+             "hardshrink", "threshold", "prelu", "bilinear", "dropout", "alpha_dropout", "feature_alpha_dropout",
+             "adaptive_avg_pool1d", "adaptive_max_pool1d", "cosine_embedding_loss", "hinge_embedding_loss",
+             "margin_ranking_loss", "triplet_margin_loss"]
+
+
 # ---- install --------------------------------------------------------------------------------------
 
 
@@ -1369,7 +1536,8 @@ TENSOR_METHODS = {
     "searchsorted": lambda self, sorted_sequence=None, *a, **k: searchsorted(self, *a, **k),
 }
 TENSOR_METHODS["searchsorted"] = None  # torch has no Tensor.searchsorted with this order; keep it top-level
-INPLACE = ["renorm", "lgamma", "digamma", "polygamma", "mvlgamma", "gcd", "lcm", "ldexp", "nextafter", "put",
+INPLACE = ["cumsum", "cumprod", "renorm", "lgamma", "digamma", "polygamma", "mvlgamma", "gcd", "lcm", "ldexp",
+           "nextafter", "put",
            "masked_fill", "index_fill", "scatter", "scatter_add", "index_add", "index_copy", "addcmul",
            "addcdiv", "addmm", "tril", "triu", "masked_scatter", "addmv", "addbmm", "baddbmm", "addr", "xlogy",
            "deg2rad", "rad2deg", "sinc", "diag_embed", "index_put", "put", "renorm", "lerp", "hypot",
@@ -1419,6 +1587,14 @@ def install(engine_module: types.ModuleType) -> list[str]:
         if not hasattr(engine_module, name):
             setattr(engine_module, name, fn)
             added.append(name)
+    import engine.functional as F  # noqa: N812
+
+    for name in F_ALIASES:
+        if hasattr(F, name) and not hasattr(engine_module, name):
+            setattr(engine_module, name, getattr(F, name))
+            added.append(name)
+    if not hasattr(Tensor, "grad_fn"):
+        Tensor.grad_fn = property(lambda self: self._ctx, doc="The op that made this tensor (None for a leaf).")
     if not hasattr(engine_module, "linalg"):
         engine_module.linalg = _linalg_module()
         added.append("linalg")

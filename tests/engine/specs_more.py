@@ -865,3 +865,83 @@ DERIVED.update({
                                torch=lambda T, a, b: T.linalg.tensorsolve(a, b), **LINALG),
     "embedding_bag": Spec(bag_case(), _bag_fn, _bag_ref, torch=_bag_torch),
 })
+
+
+# ---- cov / corrcoef and the *_scatter family ------------------------------------------------------------
+
+
+@st.composite
+def cov_case(draw):
+    rng = _rng(draw)
+    shape = draw(st.sampled_from([(2, 4), (3, 5), (1, 3), (4,)]))
+    return Case((fill(rng, shape),), {"correction": draw(st.sampled_from([0, 1]))})
+
+
+@st.composite
+def scatter_slice_case(draw, kind):
+    rng = _rng(draw)
+    shape = draw(shapes(2, 3, min_side=2))
+    nd = len(shape)
+    a = fill(rng, shape)
+    if kind == "select":
+        dim = draw(st.integers(-nd, nd - 1))
+        index = draw(st.integers(-shape[dim], shape[dim] - 1))
+        src = fill(rng, tuple(s for i, s in enumerate(shape) if i != dim % nd))
+        return Case((a, src), {"dim": dim, "index": index})
+    if kind == "slice":
+        dim = draw(st.integers(-nd, nd - 1))
+        start, step = draw(st.integers(0, shape[dim] - 1)), draw(st.integers(1, 2))
+        n = len(range(start, shape[dim], step))
+        s = list(shape)
+        s[dim] = n
+        return Case((a, fill(rng, s)), {"dim": dim, "start": start, "step": step})
+    d1, d2 = draw(st.permutations(range(nd)))[:2]
+    offset = draw(st.integers(-1, 1))
+    diag = np.diagonal(a, offset, d1, d2)
+    assume(diag.size > 0)
+    return Case((a, fill(rng, diag.shape)), {"offset": offset, "dim1": d1, "dim2": d2})
+
+
+def _select_scatter_ref(a, src, dim, index):
+    out = a.copy()
+    idx = [slice(None)] * a.ndim
+    idx[dim] = index
+    out[tuple(idx)] = src
+    return out
+
+
+def _slice_scatter_ref(a, src, dim, start, step):
+    out = a.copy()
+    idx = [slice(None)] * a.ndim
+    idx[dim] = slice(start, None, step)
+    out[tuple(idx)] = src
+    return out
+
+
+def _diagonal_scatter_ref(a, src, offset, dim1, dim2):
+    out = np.moveaxis(a.copy(), (dim1, dim2), (-2, -1))
+    h, w = out.shape[-2:]
+    for k in range(src.shape[-1]):
+        i, j = (k, k + offset) if offset >= 0 else (k - offset, k)
+        out[..., i, j] = src[..., k]
+    return np.moveaxis(out, (-2, -1), (dim1, dim2))
+
+
+DERIVED.update({
+    "cov": Spec(cov_case(), lambda a, correction: engine.cov(a, correction=correction),
+                lambda a, correction: np.cov(a, ddof=correction),
+                torch=lambda T, a, correction: T.cov(a, correction=correction)),
+    "corrcoef": Spec(cov_case().filter(lambda c: c.arrays[0].ndim == 2 and c.arrays[0].shape[0] > 1),
+                     lambda a, correction: a.corrcoef(), lambda a, correction: np.corrcoef(a),
+                     torch=lambda T, a, correction: a.corrcoef()),
+    "select_scatter": Spec(scatter_slice_case("select"),
+                           lambda a, s, dim, index: engine.select_scatter(a, s, dim, index), _select_scatter_ref,
+                           torch=lambda T, a, s, dim, index: T.select_scatter(a, s, dim, index)),
+    "slice_scatter": Spec(scatter_slice_case("slice"),
+                          lambda a, s, dim, start, step: a.slice_scatter(s, dim, start, None, step), _slice_scatter_ref,
+                          torch=lambda T, a, s, dim, start, step: T.slice_scatter(a, s, dim, start, None, step)),
+    "diagonal_scatter": Spec(scatter_slice_case("diagonal"),
+                             lambda a, s, offset, dim1, dim2: engine.diagonal_scatter(a, s, offset, dim1, dim2),
+                             _diagonal_scatter_ref,
+                             torch=lambda T, a, s, offset, dim1, dim2: T.diagonal_scatter(a, s, offset, dim1, dim2)),
+})

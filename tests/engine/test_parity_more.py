@@ -362,3 +362,39 @@ def test_late_differentiable_additions_match_torch(name):
     for a, b in zip(o1 + g1, o2 + g2):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_dtype_info_grad_mode_and_introspection_helpers_as_torch():
+    for ours, theirs in ((engine.float32, torch.float32), (engine.float16, torch.float16),
+                         (engine.float64, torch.float64)):
+        for attr in ("eps", "max", "min", "tiny", "bits", "resolution"):
+            assert float(getattr(engine.finfo(ours), attr)) == float(getattr(torch.finfo(theirs), attr)), attr
+    assert engine.finfo().eps == torch.finfo().eps
+    for ours, theirs in ((engine.int32, torch.int32), (engine.uint8, torch.uint8), (engine.int64, torch.int64)):
+        assert (engine.iinfo(ours).max, engine.iinfo(ours).min) == (torch.iinfo(theirs).max, torch.iinfo(theirs).min)
+    got = [t.tolist() for t in engine.unravel_index(engine.tensor([4, 7, -1]), (2, 4))]
+    assert got == [t.tolist() for t in torch.unravel_index(torch.tensor([4, 7, -1]), (2, 4))]
+    x = engine.tensor([1.0], requires_grad=True)
+    with engine.inference_mode():
+        assert not (x * 2).requires_grad
+    assert (x * 2).grad_fn is not None and x.grad_fn is None
+    assert engine.zeros(2, 3, 4).stride() == torch.zeros(2, 3, 4).stride()
+    assert engine.zeros(2, 3).t().stride(1) == torch.zeros(2, 3).t().stride(1)
+    assert engine.tensor([1]).is_signed() and not engine.tensor([1], dtype=engine.uint8).is_signed()
+    assert engine.zeros(1).get_device() == torch.zeros(1).get_device()
+    assert engine.tensor([2.0]).is_nonzero() and engine.is_same_size(engine.zeros(2), engine.zeros(2))
+    y = x * 2
+    y.detach_()
+    assert not y.requires_grad and y.grad_fn is None
+    np.testing.assert_allclose(engine.tensor(A).cumsum_(1).numpy(), torch.tensor(A).cumsum_(1).numpy())
+
+
+@pytest.mark.parametrize("name", ["cosine_similarity", "pairwise_distance", "pdist", "layer_norm", "dropout"])
+def test_torch_level_spellings_of_functional(name):
+    a, b = RNG.standard_normal((3, 5)), RNG.standard_normal((3, 5))
+    args = {"cosine_similarity": (a, b), "pairwise_distance": (a, b), "pdist": (a,), "layer_norm": (a, (5,)),
+            "dropout": (a, 0.5, False)}[name]
+
+    def call(E):
+        return getattr(E, name)(*(E.tensor(v) if isinstance(v, np.ndarray) else v for v in args))
+    _same(call(engine), call(torch))
