@@ -116,6 +116,16 @@ def pos_params(fn) -> list[str] | None:
     return out
 
 
+def all_params(fn) -> tuple[set[str], bool] | None:
+    """Every parameter name, and whether it takes **kwargs; None when not introspectable."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    names = {p.name for p in sig.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return names, any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+
+
 def compare(ns_name, names, ours, theirs, verbose) -> tuple[list[str], list[str]]:
     missing, differ = [], []
     for n in names:
@@ -127,9 +137,16 @@ def compare(ns_name, names, ours, theirs, verbose) -> tuple[list[str], list[str]
         a, b = pos_params(getattr(ours, n)), pos_params(getattr(theirs, n))
         if a is None or b is None or "*" in a or "*" in b:
             continue
+        a, b = [x for x in a if x != "out"], [x for x in b if x != "out"]
         k = min(len(a), len(b))
         if a[:k] != b[:k] or len(a) < len(b):
             differ.append(f"{n}: ours {a} torch {b}")
+            continue
+        pa, pb = all_params(getattr(ours, n)), all_params(getattr(theirs, n))
+        if pa and pb and not pa[1]:
+            lacking = sorted(pb[0] - pa[0] - {"out", "_stacklevel", "inplace", "sparse", "layout", "pin_memory"})
+            if lacking:
+                differ.append(f"{n}: keywords torch has and ours lacks: {lacking}")
     print(f"== {ns_name}: {len(missing)} missing of {len(names)}")
     print("  missing:", " ".join(missing))
     if differ:
