@@ -702,10 +702,23 @@ def _no_grad_linalg(op: str, A: Tensor) -> None:
 
 
 def svd(A: Tensor, full_matrices: bool = True):  # noqa: N803
-    """(U, S, Vh) of (..., m, n) matrices (forward only: no gradient yet)."""
-    _no_grad_linalg("svd", A)
-    u, s, vh = array_module(A.data).linalg.svd(A.data, full_matrices=full_matrices)
-    return _make("svd", ("U", "S", "Vh"), (Tensor(u), Tensor(s), Tensor(vh)))
+    """(U, S, Vh) of (..., m, n) matrices. Differentiable with ``full_matrices=False`` (or square A):
+    the gradient needs distinct nonzero singular values and a loss that does not depend on the signs
+    of the singular vectors, as torch's."""
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.svd: The input tensor A must have at least 2 dimensions, got {A.shape}")
+    m, n = A.shape[-2:]
+    if full_matrices and m != n:
+        _no_grad_linalg("svd (full_matrices=True on a non-square matrix)", A)
+        u, s, vh = array_module(A.data).linalg.svd(A.data, full_matrices=True)
+        return _make("svd", ("U", "S", "Vh"), (Tensor(u), Tensor(s), Tensor(vh)))
+    k = builtins.min(m, n)
+    packed = L.SvdPacked.apply(A)
+    batch = A.shape[:-2]
+    u = packed[..., : m * k].reshape(batch + (m, k))
+    s = packed[..., m * k: m * k + k]
+    vh = packed[..., m * k + k:].reshape(batch + (k, n))
+    return _make("svd", ("U", "S", "Vh"), (u, s, vh))
 
 
 def svdvals(A: Tensor) -> Tensor:  # noqa: N803

@@ -109,3 +109,47 @@ class EighPacked(Function):
         inner = inner + xp.eye(n, dtype=w.dtype) * gw[..., None, :]
         ga = v @ inner @ _mT(v)
         return 0.5 * (ga + _mT(ga))  # torch reads A as symmetric: the symmetric part
+
+
+class SvdPacked(Function):
+    """Reduced SVD A = U diag(S) Vh of (..., m, n), k = min(m, n), packed per matrix as
+    [U (m·k) | S (k) | Vh (k·n)] so that one op carries all three (the public svd splits them).
+    Backward as torch's (distinct nonzero singular values; a loss that depends on U and Vh only
+    through sign-invariant quantities):
+    gA = U [(skew(UᵀgU) S + S skew(VᵀgV)) / E + diag(gS)] Vh + the parts of gU, gVh outside the
+    column spaces, E_ij = S_j² - S_i²."""
+
+    def forward(self, a):
+        xp = self.xp
+        u, s, vh = xp.linalg.svd(a, full_matrices=False)
+        self.save_for_backward(u, s, vh)
+        batch = a.shape[:-2]
+        return xp.concatenate([u.reshape(batch + (-1,)), s, vh.reshape(batch + (-1,))], axis=-1)
+
+    def backward(self, g):
+        u, s, vh = self.saved
+        xp = self.xp
+        m, k = u.shape[-2:]
+        n = vh.shape[-1]
+        gu = g[..., : m * k].reshape(u.shape)
+        gs = g[..., m * k: m * k + k]
+        gvh = g[..., m * k + k:].reshape(vh.shape)
+        v, gv = _mT(vh), _mT(gvh)
+        uhgu = _mT(u) @ gu
+        uhgu = uhgu - _mT(uhgu)
+        vhgv = _mT(v) @ gv
+        vhgv = vhgv - _mT(vhgv)
+        s2 = s * s
+        e = s2[..., None, :] - s2[..., :, None]
+        eye = xp.eye(k, dtype=bool)
+        e = xp.where(eye, 1, e)
+        ret = (uhgu * s[..., None, :] + s[..., :, None] * vhgv) / e
+        ret = ret + eye * gs[..., None, :]
+        ga = u @ ret @ vh
+        if m > k:  # gU outside U's columns
+            gusinv = gu / s[..., None, :]
+            ga = ga + (gusinv - u @ (_mT(u) @ gusinv)) @ vh
+        if n > k:  # gVh outside Vh's rows
+            sinvgvh = gvh / s[..., :, None]
+            ga = ga + u @ (sinvgvh - (sinvgvh @ v) @ vh)
+        return ga

@@ -945,3 +945,21 @@ DERIVED.update({
                              _diagonal_scatter_ref,
                              torch=lambda T, a, s, offset, dim1, dim2: T.diagonal_scatter(a, s, offset, dim1, dim2)),
 })
+
+
+def _svd_fn(a):
+    u, s, vh = engine.linalg.svd(a, full_matrices=False)
+    return s, u * u, vh * vh  # squared entries: independent of each singular pair's sign
+
+
+def _svd_ref(a):
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    return s, u * u, vh * vh
+
+
+def _svd_torch(T, a):
+    u, s, vh = T.linalg.svd(a, full_matrices=False)
+    return s, u * u, vh * vh
+
+
+SPECS["SvdPacked"] = Spec(singular_gap_case(), _svd_fn, _svd_ref, torch=_svd_torch, **LINALG)
