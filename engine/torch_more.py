@@ -722,13 +722,11 @@ def svd(A: Tensor, full_matrices: bool = True):  # noqa: N803
 
 
 def svdvals(A: Tensor) -> Tensor:  # noqa: N803
-    """Singular values (descending) of (..., m, n) matrices; gradient through eigh of AᵀA (distinct
-    nonzero singular values)."""
+    """Singular values (descending) of (..., m, n) matrices; the gradient (U diag(gS) Vh) needs
+    distinct nonzero singular values."""
     if A.ndim < 2:
         raise RuntimeError(f"linalg.svdvals: The input tensor A must have at least 2 dimensions, got {A.shape}")
-    g = A.mT @ A if A.shape[-1] <= A.shape[-2] else A @ A.mT
-    w = eigvalsh(g).clamp_min(0).sqrt()
-    return w.flip(-1)
+    return svd(A, full_matrices=False)[1]
 
 
 def qr(A: Tensor, mode: str = "reduced"):  # noqa: N803
