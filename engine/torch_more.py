@@ -730,11 +730,20 @@ def svdvals(A: Tensor) -> Tensor:  # noqa: N803
 
 
 def qr(A: Tensor, mode: str = "reduced"):  # noqa: N803
-    """(Q, R) of (..., m, n) matrices (forward only: no gradient yet)."""
-    _no_grad_linalg("qr", A)
+    """(Q, R) of (..., m, n) matrices. Differentiable for m >= n in 'reduced' mode (and square A in
+    'complete' mode), A of full column rank, as torch; other shapes and modes are forward-only."""
     if mode not in ("reduced", "complete", "r"):
         raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), "
                            "'r', or 'complete'")
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.qr: The input tensor A must have at least 2 dimensions, got {A.shape}")
+    m, n = A.shape[-2:]
+    if mode != "r" and m >= n and (mode == "reduced" or m == n):
+        packed = L.QrPacked.apply(A)
+        batch = A.shape[:-2]
+        return _make("qr", ("Q", "R"), (packed[..., : m * n].reshape(batch + (m, n)),
+                                        packed[..., m * n:].reshape(batch + (n, n))))
+    _no_grad_linalg(f"qr (mode='{mode}', shape {A.shape})", A)
     xp = array_module(A.data)
     q, r = xp.linalg.qr(A.data, mode="complete" if mode == "complete" else "reduced")
     if mode == "r":

@@ -153,3 +153,27 @@ class SvdPacked(Function):
             sinvgvh = gvh / s[..., :, None]
             ga = ga + u @ (sinvgvh - (sinvgvh @ v) @ vh)
         return ga
+
+
+class QrPacked(Function):
+    """Reduced QR A = Q R of (..., m, n) with m >= n, packed per matrix as [Q (m·n) | R (n·n)].
+    Backward (A of full column rank): M = R gRᵀ - gQᵀ Q, gA = (gQ + Q copyltu(M)) R⁻ᵀ with
+    copyltu(M) = tril(M) + tril(M, -1)ᵀ (Walter & Lehmann; Seeger et al. 2017)."""
+
+    def forward(self, a):
+        xp = self.xp
+        q, r = xp.linalg.qr(a, mode="reduced")
+        self.save_for_backward(q, r)
+        batch = a.shape[:-2]
+        return xp.concatenate([q.reshape(batch + (-1,)), r.reshape(batch + (-1,))], axis=-1)
+
+    def backward(self, g):
+        q, r = self.saved
+        xp = self.xp
+        m, n = q.shape[-2:]
+        gq = g[..., : m * n].reshape(q.shape)
+        gr = g[..., m * n:].reshape(r.shape)
+        mm = r @ _mT(gr) - _mT(gq) @ q
+        copyltu = xp.tril(mm) + _mT(xp.tril(mm, -1))
+        rhs = gq + q @ copyltu  # (..., m, n); gA = rhs R⁻ᵀ, i.e. solve R Xᵀ = rhsᵀ
+        return _mT(xp.linalg.solve(r, _mT(rhs)))

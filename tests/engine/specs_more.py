@@ -963,3 +963,12 @@ def _svd_torch(T, a):
 
 
 SPECS["SvdPacked"] = Spec(singular_gap_case(), _svd_fn, _svd_ref, torch=_svd_torch, **LINALG)
+
+
+@st.composite
+def tall_case(draw):
+    return draw(square_case(rect=draw(st.booleans())))
+
+
+SPECS["QrPacked"] = Spec(tall_case(), lambda a: tuple(engine.linalg.qr(a)), lambda a: tuple(np.linalg.qr(a)),
+                         torch=lambda T, a: tuple(T.linalg.qr(a)), **LINALG)

@@ -110,6 +110,8 @@ NO_GRAD_CASES = {
     "matrix_rank": (lambda E: E.linalg.matrix_rank(E.tensor(A[:, :, :2] @ A[:, :2, :]))),
     "svdvals_via_svd": (lambda E: E.linalg.svd(E.tensor(A), full_matrices=False)[1]),
     "qr_r_abs": (lambda E: E.linalg.qr(E.tensor(A))[1].abs()),
+    "qr_wide_forward": (lambda E: E.linalg.qr(E.tensor(A[0, :3]))[1]),
+    "qr_complete_tall_forward": (lambda E: E.linalg.qr(E.tensor(A[0, :, :3]), mode="complete")[0]),
     "fill_diagonal_": (lambda E: E.zeros(3, 5).fill_diagonal_(2.0)),
     "fill_diagonal_wrap": (lambda E: E.zeros(7, 2).fill_diagonal_(2.0, wrap=True)),
     "fill_diagonal_3d": (lambda E: E.zeros(3, 3, 3).fill_diagonal_(2.0)),
