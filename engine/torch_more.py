@@ -1098,8 +1098,10 @@ class set_grad_enabled(_GradMode):  # noqa: N801 - torch's name
 
 
 def get_default_dtype():
-    """float32: the engine's default float dtype."""
-    return np.dtype(np.float32)
+    """The factories' default float dtype (float32 unless engine.set_default_dtype changed it)."""
+    from engine.factories import default_dtype
+
+    return default_dtype()
 
 
 def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:  # noqa: N803
@@ -1532,6 +1534,9 @@ MORE_TORCH_FUNCTIONS.update({
     "diagonal_scatter": diagonal_scatter, "finfo": finfo, "iinfo": iinfo, "inference_mode": inference_mode,
     "is_nonzero": is_nonzero, "is_same_size": is_same_size, "unravel_index": unravel_index,
 })
+from engine.factories import set_default_dtype  # noqa: E402
+
+MORE_TORCH_FUNCTIONS["set_default_dtype"] = set_default_dtype
 # torch.* spellings of F functions whose leading positional parameters are the same as F's
 F_ALIASES = ["cosine_similarity", "pairwise_distance", "pdist", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
              "conv_transpose2d", "conv_transpose3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",

@@ -400,3 +400,22 @@ def test_torch_level_spellings_of_functional(name):
     def call(E):
         return getattr(E, name)(*(E.tensor(v) if isinstance(v, np.ndarray) else v for v in args))
     _same(call(engine), call(torch))
+
+
+def test_set_default_dtype_changes_the_factories_as_torch():
+    def dtypes(E):
+        return [str(t.dtype).replace("torch.", "") for t in (
+            E.zeros(2), E.ones(1), E.empty(1), E.tensor([1.0]), E.tensor(2.5), E.tensor([1]), E.rand(2), E.randn(2),
+            E.arange(0, 1, 0.5), E.arange(3), E.full((2,), 1.5), E.linspace(0, 1, 3), E.eye(2),
+            E.ones(1, dtype=E.float32))]
+    try:
+        for d in ("float64", "float32"):
+            engine.set_default_dtype(getattr(engine, d))
+            torch.set_default_dtype(getattr(torch, d))
+            assert dtypes(engine) == dtypes(torch)
+            assert str(engine.get_default_dtype()) == str(torch.get_default_dtype()).replace("torch.", "")
+    finally:
+        engine.set_default_dtype(engine.float32)
+        torch.set_default_dtype(torch.float32)
+    with pytest.raises(TypeError, match="set_default_dtype only supports float32 and float64"):
+        engine.set_default_dtype(engine.int64)
