@@ -1546,6 +1546,122 @@ F_ALIASES = ["cosine_similarity", "pairwise_distance", "pdist", "conv1d", "conv2
              "margin_ranking_loss", "triplet_margin_loss"]
 
 
+# ---- last aliases and small helpers -------------------------------------------------------------------
+
+
+def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
+    """Bool tensor: whether each entry of ``elements`` is in ``test_elements`` (torch.isin)."""
+    a = elements.data if isinstance(elements, Tensor) else np.asarray(elements)
+    b = test_elements.data if isinstance(test_elements, Tensor) else np.asarray(test_elements)
+    xp = array_module(a)
+    return Tensor(xp.isin(a, b, invert=invert))
+
+
+def rsub(input: Tensor, other, *, alpha: float = 1) -> Tensor:  # noqa: A002
+    """``other - alpha * input``."""
+    return other - (input if alpha == 1 else input * alpha)
+
+
+def frexp(input: Tensor):  # noqa: A002
+    """(mantissa, exponent int32) with input = mantissa · 2**exponent (no gradient)."""
+    m, e = array_module(input.data).frexp(input.data)
+    return _make("frexp", ("mantissa", "exponent"), (Tensor(m), Tensor(e.astype(np.int32))))
+
+
+def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
+    """(L Lᵀ)⁻¹ from a Cholesky factor L (upper: (Uᵀ U)⁻¹)."""
+    a = L.mT @ L if upper else L @ L.mT
+    return inv(a)
+
+
+def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
+    """X with (L Lᵀ) X = B from a Cholesky factor L (upper: (Uᵀ U))."""
+    a = L.mT @ L if upper else L @ L.mT
+    return solve(a, B)
+
+
+def embedding(weight: Tensor, indices, padding_idx: int = -1, scale_grad_by_freq: bool = False,
+              sparse: bool = False) -> Tensor:
+    """torch.embedding (weight first, unlike F.embedding)."""
+    import engine.functional as F  # noqa: N812
+
+    return F.embedding(indices, weight, padding_idx=None if padding_idx < 0 else padding_idx)
+
+
+def _window(name: str, fn: Callable[[np.ndarray, int], np.ndarray]):
+    def window(window_length: int, periodic: bool = True, *, dtype=None, device=None,
+               requires_grad: bool = False) -> Tensor:
+        from engine.factories import default_dtype
+
+        if window_length < 0:
+            raise RuntimeError(f"{name} requires non-negative window_length, got window_length={window_length}")
+        if window_length <= 1:
+            w = np.ones(window_length)
+        else:
+            n = window_length + 1 if periodic else window_length
+            w = fn(np.arange(n), n)[:window_length]
+        return Tensor(w.astype(dtype or default_dtype()), requires_grad=requires_grad, device=device)
+
+    window.__name__ = name
+    window.__doc__ = f"torch.{name}: the window of ``window_length`` samples (periodic by default)."
+    return window
+
+
+hann_window = _window("hann_window", lambda k, n: 0.5 - 0.5 * np.cos(2 * np.pi * k / (n - 1)))
+hamming_window = _window("hamming_window", lambda k, n: 0.54 - 0.46 * np.cos(2 * np.pi * k / (n - 1)))
+blackman_window = _window("blackman_window", lambda k, n: 0.42 - 0.5 * np.cos(2 * np.pi * k / (n - 1))
+                          + 0.08 * np.cos(4 * np.pi * k / (n - 1)))
+bartlett_window = _window("bartlett_window", lambda k, n: 1 - np.abs(2 * k / (n - 1) - 1))
+
+
+def _torch_svd(self: Tensor, some: bool = True, compute_uv: bool = True):
+    """Deprecated torch.svd: (U, S, V) with V (not Vh)."""
+    u, s, vh = svd(self, full_matrices=not some)
+    return _make("svd", ("U", "S", "V"), (u, s, vh.mT))
+
+
+MORE_TENSOR_METHODS.update({
+    "isin": isin, "frexp": frexp, "cholesky_inverse": cholesky_inverse,
+    "cholesky_solve": lambda self, input2, upper=False: cholesky_solve(self, input2, upper),
+    "adjoint": lambda self: self.mT, "conj": lambda self: self, "conj_physical": lambda self: self,
+    "is_conj": lambda self: False, "is_neg": lambda self: False, "is_inference": lambda self: False,
+    "split_with_sizes": lambda self, split_sizes, dim=0: tuple(self.split(list(split_sizes), dim)),
+    "unsafe_split": lambda self, split_size, dim=0: tuple(self.split(split_size, dim)),
+    "unsafe_chunk": lambda self, chunks, dim=0: tuple(self.chunk(chunks, dim)),
+    "narrow_copy": lambda self, dim, start, length: self.narrow(dim, start, length) * 1,
+    "prelu": lambda self, weight: __import__("engine.functional", fromlist=["prelu"]).prelu(self, weight),
+    "qr": lambda self, some=True: qr(self, "reduced" if some else "complete"), "svd": _torch_svd,
+    "storage_offset": lambda self: 0 if self.data.base is None else int(
+        (self.data.__array_interface__["data"][0] - self.data.base.__array_interface__["data"][0])
+        // self.data.itemsize) if isinstance(self.data, np.ndarray) and isinstance(self.data.base, np.ndarray)
+    else 0,
+})
+MORE_TORCH_FUNCTIONS.update({
+    "isin": isin, "rsub": rsub, "frexp": frexp, "cholesky_inverse": cholesky_inverse,
+    "cholesky_solve": cholesky_solve, "embedding": embedding, "hann_window": hann_window,
+    "hamming_window": hamming_window, "blackman_window": blackman_window, "bartlett_window": bartlett_window,
+    "adjoint": lambda input: input.mT, "conj": lambda input: input,  # noqa: A006
+    "resolve_neg": lambda input: input, "is_complex": lambda input: False,  # noqa: A006
+    "is_signed": lambda input: input.dtype.kind in "fi",  # noqa: A006
+    "clone": lambda input: input.clone(), "detach": lambda input: input.detach(),  # noqa: A006
+    "asarray": lambda obj, *, dtype=None, device=None, copy=None, requires_grad=False: _asarray(obj, dtype, device,
+                                                                                              requires_grad),
+    "chain_matmul": lambda *matrices: multi_dot(matrices), "qr": lambda input, some=True: qr(  # noqa: A006
+        input, "reduced" if some else "complete"),
+    "svd": lambda input, some=True, compute_uv=True: _torch_svd(input, some, compute_uv),  # noqa: A006
+    "initial_seed": lambda: __import__("engine.rng", fromlist=["_seed"])._seed or 0,
+    "get_rng_state": lambda: __import__("engine.rng", fromlist=["get_state"]).get_state(),
+    "set_rng_state": lambda state: __import__("engine.rng", fromlist=["set_state"]).set_state(state),
+})
+
+
+def _asarray(obj, dtype, device, requires_grad):
+    import engine
+
+    t = engine.as_tensor(obj, dtype=dtype, device=device)
+    return t.requires_grad_() if requires_grad else t
+
+
 # ---- install --------------------------------------------------------------------------------------
 
 
@@ -1618,6 +1734,14 @@ def install(engine_module: types.ModuleType) -> list[str]:
         if hasattr(F, name) and not hasattr(engine_module, name):
             setattr(engine_module, name, getattr(F, name))
             added.append(name)
+    for name in dir(Tensor):  # torch.abs_(t), torch.zero_(t), ...: the in-place methods as functions
+        if name.endswith("_") and not name.startswith("_") and not hasattr(engine_module, name):
+            setattr(engine_module, name, getattr(Tensor, name))
+            added.append(name)
+    if not hasattr(Tensor, "retains_grad"):
+        Tensor.retains_grad = property(lambda self: bool(self._retains_grad), doc="Whether retain_grad() was called.")
+    if not hasattr(Tensor, "is_cpu"):
+        Tensor.is_cpu = property(lambda self: self.device == "cpu", doc="Whether the tensor lives on the CPU.")
     if not hasattr(Tensor, "grad_fn"):
         Tensor.grad_fn = property(lambda self: self._ctx, doc="The op that made this tensor (None for a leaf).")
     if not hasattr(engine_module, "linalg"):
