@@ -29,16 +29,27 @@ class Inverse(Function):
 
 
 class Det(Function):
-    """det A of (..., n, n) -> (...); backward g·det·A⁻ᵀ (A invertible)."""
+    """det A of (..., n, n) -> (...); backward g·adj(A)ᵀ (= g·det·A⁻ᵀ when A is invertible). The
+    adjugate comes from the SVD A = U S Vᵀ: adj(A) = det(U)det(V)·V diag(∏_{j≠i} s_j) Uᵀ, so a
+    singular A (rank n-1 included) gets torch's finite gradient instead of an inversion error."""
 
     def forward(self, a):
-        d = self.xp.linalg.det(a)
-        self.save_for_backward(a, d)
-        return d
+        self.save_for_backward(a)
+        return self.xp.linalg.det(a)
 
     def backward(self, g):
-        a, d = self.saved
-        return (g * d)[..., None, None] * _mT(self.xp.linalg.inv(a))
+        (a,) = self.saved
+        xp = self.xp
+        n = a.shape[-1]
+        if n == 0:
+            return xp.zeros_like(a)
+        u, s, vh = xp.linalg.svd(a)
+        ones = xp.ones(s.shape[:-1] + (1,), dtype=s.dtype)
+        left = xp.cumprod(xp.concatenate([ones, s[..., :-1]], -1), -1)  # ∏_{j<i} s_j
+        right = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(s, -1)[..., :-1]], -1), -1), -1)  # ∏_{j>i}
+        sign = xp.linalg.det(u) * xp.linalg.det(vh)
+        adj = sign[..., None, None] * (_mT(vh) * (left * right)[..., None, :]) @ _mT(u)
+        return g[..., None, None] * _mT(adj)
 
 
 class LogAbsDet(Function):

@@ -453,3 +453,18 @@ def test_windows_match_torch(name, n, periodic):
     assert ours.dtype == np.float32 and ours.shape == tuple(theirs.shape)
     # torch evaluates the cosines in float32: ~1 ulp of 1.0 apart from ours (computed in float64)
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_det_gradient_of_a_singular_matrix_is_the_adjugate():
+    """Central differences (not torch, which returns 0 for a rank n-1 input in 2.13) check det's
+    gradient where A⁻¹ does not exist: d det/dA = adj(A)ᵀ."""
+    a = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [0.0, 1.0, 1.0]])  # rank 2
+    t = engine.tensor(a, requires_grad=True)
+    engine.linalg.det(t).backward()
+    h, numeric = 1e-6, np.zeros_like(a)
+    for i, j in np.ndindex(3, 3):
+        d = np.zeros_like(a)
+        d[i, j] = h
+        numeric[i, j] = (np.linalg.det(a + d) - np.linalg.det(a - d)) / (2 * h)
+    np.testing.assert_allclose(t.grad.numpy(), numeric, atol=1e-8)
+    assert np.abs(numeric).max() > 1  # a real, nonzero gradient
