@@ -939,6 +939,87 @@ def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool =
     return _make("triangular_solve", ("solution", "cloned_coefficient"), (x, A * 1))
 
 
+def lu_factor(A: Tensor, *, pivot: bool = True):  # noqa: N803
+    """(LU, pivots) of (..., m, n) by Gaussian elimination with partial pivoting (LAPACK's getrf
+    choices: the first largest |entry| of each column), composed from engine ops so the gradient
+    flows; pivots are 1-based int32, as torch."""
+    import engine
+
+    if not pivot:
+        raise NotImplementedError("lu_factor: pivot=False is not supported on the CPU (as torch)")
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.lu_factor: The input tensor A must have at least 2 dimensions, got {A.shape}")
+    m, n = A.shape[-2:]
+    k = builtins.min(m, n)
+    x = A
+    batch = A.shape[:-2]
+    pivots = np.zeros(batch + (k,), dtype=np.int32)
+    xp = array_module(A.data)
+    for j in range(k):
+        col = xp.abs(x.data[..., j:, j])
+        piv = (col.argmax(-1) + j) if col.shape[-1] else np.zeros(batch, dtype=np.int64)
+        piv = np.asarray(piv.get() if hasattr(piv, "get") else piv)
+        pivots[..., j] = piv + 1
+        perm = np.broadcast_to(np.arange(m), batch + (m,)).copy()
+        rows = perm[..., j].copy()
+        np.put_along_axis(perm, np.asarray(piv)[..., None], rows[..., None], -1)
+        perm[..., j] = piv
+        if (perm != np.arange(m)).any():
+            idx = Tensor(np.broadcast_to(perm[..., None], batch + (m, n)).copy()).to(A.device)
+            x = x.gather(x.ndim - 2, idx)
+        if j + 1 >= m:
+            continue
+        pivot_value = x[..., j, j]
+        lcol = x[..., j + 1:, j] / pivot_value.unsqueeze(-1)  # (..., m-j-1)
+        trail = x[..., j + 1:, j + 1:] - lcol.unsqueeze(-1) * x[..., j, j + 1:].unsqueeze(-2)
+        lower = engine.cat([x[..., j + 1:, :j], lcol.unsqueeze(-1), trail], -1)
+        x = engine.cat([x[..., : j + 1, :], lower], -2)
+    return _make("lu_factor", ("LU", "pivots"), (x, Tensor(pivots).to(A.device)))
+
+
+def _perm_from_pivots(pivots: np.ndarray, m: int) -> np.ndarray:
+    """perm with A[perm] = L U from LAPACK's 1-based pivots: row i of LU is row perm[i] of A."""
+    batch = pivots.shape[:-1]
+    perm = np.broadcast_to(np.arange(m), batch + (m,)).copy()
+    for j in range(pivots.shape[-1]):
+        p = pivots[..., j].astype(np.int64) - 1
+        a = perm[..., j].copy()
+        b = np.take_along_axis(perm, p[..., None], -1)[..., 0]
+        perm[..., j] = b
+        np.put_along_axis(perm, p[..., None], a[..., None], -1)
+    return perm
+
+
+def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True, unpack_pivots: bool = True):  # noqa: N803
+    """(P, L, U) with A = P L U from lu_factor's output."""
+    import engine
+
+    m, n = LU_data.shape[-2:]
+    k = builtins.min(m, n)
+    piv = LU_pivots.data
+    perm = _perm_from_pivots(np.asarray(piv.get() if hasattr(piv, "get") else piv), m)
+    eye = np.eye(m, dtype=LU_data.dtype)
+    p = np.swapaxes(eye[perm], -1, -2)  # P[perm[i], i] = 1
+    lower = LU_data[..., :, :k].tril(-1) + engine.eye(m, k, dtype=LU_data.dtype, device=LU_data.device)
+    upper = LU_data[..., :k, :].triu()
+    return _make("lu_unpack", ("P", "L", "U"), (Tensor(np.ascontiguousarray(p)).to(LU_data.device), lower, upper))
+
+
+def lu(A: Tensor, *, pivot: bool = True):  # noqa: N803
+    """(P, L, U) with A = P L U (partial pivoting, differentiable through L and U)."""
+    lu_, piv = lu_factor(A, pivot=pivot)
+    p, lower, upper = lu_unpack(lu_, piv)
+    return _make("lu", ("P", "L", "U"), (p, lower, upper))
+
+
+def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoint: bool = False) -> Tensor:  # noqa: N803
+    """X with A X = B (left=False: X A = B; adjoint: Aᵀ) from lu_factor's output."""
+    p, lower, upper = lu_unpack(LU, pivots)
+    a = p @ lower @ upper
+    a = a.mT if adjoint else a
+    return solve(a, B, left=left)
+
+
 def _linalg_module() -> types.ModuleType:
     import engine
 
@@ -950,7 +1031,8 @@ def _linalg_module() -> types.ModuleType:
         "matrix_power": matrix_power, "vector_norm": vector_norm, "matrix_norm": matrix_norm,
         "norm": linalg_norm, "vecdot": vecdot, "multi_dot": multi_dot, "cross": linalg_cross,
         "diagonal": linalg_diagonal, "lstsq": lstsq, "matmul": engine.matmul, "matrix_exp": matrix_exp,
-        "cond": cond, "tensorinv": tensorinv, "tensorsolve": tensorsolve,
+        "cond": cond, "tensorinv": tensorinv, "tensorsolve": tensorsolve, "lu_factor": lu_factor, "lu": lu,
+        "lu_solve": lu_solve,
     }.items():
         setattr(mod, name, fn)
     return mod
@@ -1637,7 +1719,7 @@ MORE_TENSOR_METHODS.update({
     else 0,
 })
 MORE_TORCH_FUNCTIONS.update({
-    "isin": isin, "rsub": rsub, "frexp": frexp, "cholesky_inverse": cholesky_inverse,
+    "isin": isin, "rsub": rsub, "frexp": frexp, "lu_unpack": lu_unpack, "cholesky_inverse": cholesky_inverse,
     "cholesky_solve": cholesky_solve, "embedding": embedding, "hann_window": hann_window,
     "hamming_window": hamming_window, "blackman_window": blackman_window, "bartlett_window": bartlett_window,
     "adjoint": lambda input: input.mT, "conj": lambda input: input,  # noqa: A006

@@ -972,3 +972,31 @@ def tall_case(draw):
 
 SPECS["QrPacked"] = Spec(tall_case(), lambda a: tuple(engine.linalg.qr(a)), lambda a: tuple(np.linalg.qr(a)),
                          torch=lambda T, a: tuple(T.linalg.qr(a)), **LINALG)
+
+
+def _lu_factor_ref(a):
+    """Plain getrf: partial pivoting on the first largest |entry|, elimination in place."""
+    out = np.array(a, dtype=np.float64, copy=True)
+    m, n = out.shape[-2:]
+    for idx in np.ndindex(*out.shape[:-2]):
+        x = out[idx]
+        for j in range(min(m, n)):
+            p = j + int(np.argmax(np.abs(x[j:, j])))
+            x[[j, p]] = x[[p, j]]
+            if j + 1 < m:
+                x[j + 1:, j] /= x[j, j]
+                x[j + 1:, j + 1:] -= np.outer(x[j + 1:, j], x[j, j + 1:])
+    return out
+
+
+@st.composite
+def lu_case(draw):
+    c = draw(square_case(rect=draw(st.booleans())))
+    a = c.arrays[0]
+    if draw(st.booleans()):  # wide too
+        a = np.swapaxes(a, -1, -2).copy()
+    return Case((a,), {})
+
+
+DERIVED["linalg_lu_factor"] = Spec(lu_case(), lambda a: engine.linalg.lu_factor(a)[0], _lu_factor_ref,
+                                   torch=lambda T, a: T.linalg.lu_factor(a)[0], **LINALG)

@@ -437,6 +437,12 @@ ALIAS_CASES = {
     "zero__function": lambda E: E.zero_(E.tensor(A)),
     "asarray": lambda E: E.asarray([1.0, 2.0]),
     "storage_offset": lambda E: E.tensor([E.tensor(A)[1:, 2:].storage_offset()]),
+    "lu_pivots": lambda E: E.linalg.lu_factor(E.tensor(A))[1],
+    "lu_P": lambda E: E.linalg.lu(E.tensor(A[:, :3]))[0],
+    "lu_unpack": lambda E: tuple(E.lu_unpack(*E.linalg.lu_factor(E.tensor(A)))),
+    "lu_solve": lambda E: E.linalg.lu_solve(*E.linalg.lu_factor(E.tensor(A[0])), E.tensor(A[1, :, :2])),
+    "lu_solve_adjoint": lambda E: E.linalg.lu_solve(*E.linalg.lu_factor(E.tensor(A[0])), E.tensor(A[1, :, :2]),
+                                                    adjoint=True),
 }
 
 
