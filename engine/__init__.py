@@ -157,3 +157,12 @@ __all__ += ["can_cast", "promote_types", "result_type"]
 from engine.reductions import dist, logit, mode, nanmean, select  # noqa: E402
 
 __all__ += ["dist", "logit", "mode", "nanmean", "select"]
+# -- more torch names: Tensor methods, top-level functions and engine.linalg (issue 15, round 2) --
+import sys as _sys  # noqa: E402
+
+from engine import functional as _functional  # noqa: E402
+from engine import functional_more as _functional_more  # noqa: E402
+from engine import torch_more as _torch_more  # noqa: E402
+
+_functional_more.install(_functional)
+__all__ += _torch_more.install(_sys.modules[__name__])

@@ -51,6 +51,28 @@ def _make(arr, requires_grad: bool) -> Tensor:
     return Tensor(arr, requires_grad=requires_grad)
 
 
+_DEFAULT_DTYPE = [np.dtype(np.float32)]  # engine.set_default_dtype changes it (factories only)
+
+
+def default_dtype() -> np.dtype:
+    """The float dtype factories use when none is given (float32 unless set_default_dtype changed it)."""
+    return _DEFAULT_DTYPE[0]
+
+
+def set_default_dtype(d) -> None:
+    """torch.set_default_dtype for the factories (zeros, ones, rand, arange with floats, tensor of Python
+    floats, ...): float32 or float64. A float op on an integer tensor still gives float32.
+
+    >>> set_default_dtype("float64"); zeros(1).dtype
+    dtype('float64')
+    >>> set_default_dtype("float32")
+    """
+    dt = to_dtype(d)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"set_default_dtype only supports float32 and float64 here, got {dt}")
+    _DEFAULT_DTYPE[0] = np.dtype(dt)
+
+
 # ---- from data ---------------------------------------------------------------------------------
 
 
@@ -67,6 +89,8 @@ def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> T
     if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
         data = [d.numpy() if isinstance(d, Tensor) else d for d in data]
     arr = _as_array(data, dtype=dtype, device=device)
+    if dtype is None and not hasattr(data, "dtype") and arr.dtype == np.float32 and default_dtype() != np.float32:
+        arr = arr.astype(default_dtype())  # Python floats take the default dtype
     if device is None and hasattr(data, "dtype"):
         arr = arr.copy()
     elif device is not None and arr is data:
@@ -108,20 +132,20 @@ def zeros(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> 
     """
     shape = _size(size, kw.pop("size", None), "zeros")
     _no_extra("zeros", kw)
-    return _make(get_xp(_device(device)).zeros(shape, dtype=to_dtype(dtype) or np.float32), requires_grad)
+    return _make(get_xp(_device(device)).zeros(shape, dtype=to_dtype(dtype) or default_dtype()), requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     shape = _size(size, kw.pop("size", None), "ones")
     _no_extra("ones", kw)
-    return _make(get_xp(_device(device)).ones(shape, dtype=to_dtype(dtype) or np.float32), requires_grad)
+    return _make(get_xp(_device(device)).ones(shape, dtype=to_dtype(dtype) or default_dtype()), requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     """Uninitialised memory of ``size`` (float32 unless ``dtype=``)."""
     shape = _size(size, kw.pop("size", None), "empty")
     _no_extra("empty", kw)
-    return _make(get_xp(_device(device)).empty(shape, dtype=to_dtype(dtype) or np.float32), requires_grad)
+    return _make(get_xp(_device(device)).empty(shape, dtype=to_dtype(dtype) or default_dtype()), requires_grad)
 
 
 def _fill_dtype(fill_value):
@@ -130,7 +154,7 @@ def _fill_dtype(fill_value):
         return np.dtype(np.bool_)
     if isinstance(fill_value, (int, np.integer)):
         return np.dtype(np.int64)
-    return np.dtype(np.float32)
+    return default_dtype()
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -210,7 +234,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: b
     dtype = to_dtype(dtype)
     if dtype is None:
         is_int = all(isinstance(v, (int, np.integer)) and not isinstance(v, _builtin_bool) for v in vals)
-        dtype = np.dtype(np.int64) if is_int else np.dtype(np.float32)
+        dtype = np.dtype(np.int64) if is_int else default_dtype()
     xp = get_xp(_device(device))
     n = max(math.ceil((end - start) / step), 0)
     if dtype.kind in "iu" and all(isinstance(v, (int, np.integer)) for v in vals):
@@ -229,7 +253,8 @@ def linspace(start: float, end: float, steps: int, *, dtype=None, device=None, r
     if steps < 0:
         raise RuntimeError("linspace(): number of steps must be non-negative")
     xp = get_xp(_device(device))
-    return _make(xp.linspace(start, end, steps, dtype=np.float64).astype(to_dtype(dtype) or np.float32), requires_grad)
+    return _make(xp.linspace(start, end, steps, dtype=np.float64).astype(to_dtype(dtype) or default_dtype()),
+                 requires_grad)
 
 
 def logspace(start: float, end: float, steps: int, base: float = 10.0, *, dtype=None, device=None,
@@ -237,7 +262,7 @@ def logspace(start: float, end: float, steps: int, base: float = 10.0, *, dtype=
     """``base ** linspace(start, end, steps)``."""
     xp = get_xp(_device(device))
     vals = base ** xp.linspace(start, end, steps, dtype=np.float64)
-    return _make(vals.astype(to_dtype(dtype) or np.float32), requires_grad)
+    return _make(vals.astype(to_dtype(dtype) or default_dtype()), requires_grad)
 
 
 def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -246,7 +271,7 @@ def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad:
     >>> eye(2, 3).tolist()
     [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
     """
-    return _make(get_xp(_device(device)).eye(n, n if m is None else m, dtype=to_dtype(dtype) or np.float32),
+    return _make(get_xp(_device(device)).eye(n, n if m is None else m, dtype=to_dtype(dtype) or default_dtype()),
                  requires_grad)
 
 
@@ -262,7 +287,7 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = F
     shape = _size(size, kw.pop("size", None), "rand")
     _no_extra("rand", kw)
     device = _device(device)
-    return _make(_sample(_gen(generator, device).random, shape, to_dtype(dtype) or np.float32), requires_grad)
+    return _make(_sample(_gen(generator, device).random, shape, to_dtype(dtype) or default_dtype()), requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
@@ -270,7 +295,7 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = 
     shape = _size(size, kw.pop("size", None), "randn")
     _no_extra("randn", kw)
     device = _device(device)
-    return _make(_sample(_gen(generator, device).standard_normal, shape, to_dtype(dtype) or np.float32),
+    return _make(_sample(_gen(generator, device).standard_normal, shape, to_dtype(dtype) or default_dtype()),
                  requires_grad)
 
 

@@ -53,7 +53,7 @@ class Tensor:
     # Leaves only, unset until used (engine.flat, register_post_accumulate_grad_hook): _grad_buffer, an
     # array that backward writes the first gradient into; _post_acc_hooks, called after each accumulation.
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_vc", "_retains_grad", "_grad_buffer", "_post_acc_hooks",
-                 "__weakref__")
+                 "_grad_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device: str | None = None):
@@ -298,6 +298,22 @@ class Tensor:
             hooks = self._post_acc_hooks = {}
         return _HookHandle(hooks, hook)
 
+    def register_hook(self, hook) -> _HookHandle:
+        """Call ``hook(grad)`` when backward computes this tensor's gradient (leaf or not); a Tensor it
+        returns replaces the gradient (as torch). Returns a handle whose ``remove()`` unregisters it.
+
+        >>> w = Tensor([1.0, 2.0], requires_grad=True)
+        >>> h = w.register_hook(lambda g: g * 2)
+        >>> (w * 3).sum().backward(); w.grad.tolist()
+        [6.0, 6.0]
+        """
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        hooks = getattr(self, "_grad_hooks", None)
+        if hooks is None:
+            hooks = self._grad_hooks = {}
+        return _HookHandle(hooks, hook)
+
     # ---- in-place (only outside the graph) ------------------------------------------------
     def _check_inplace(self, what: str) -> None:
         if self.requires_grad and is_grad_enabled():
@@ -309,7 +325,10 @@ class Tensor:
 
     def __setitem__(self, index, value) -> None:
         self._check_inplace("assignment")
-        Mv.set_item(self.data, _index_array(index), value.data if isinstance(value, Tensor) else value)
+        try:
+            Mv.set_item(self.data, _index_array(index), value.data if isinstance(value, Tensor) else value)
+        except IndexError as e:
+            raise IndexError(_torch_words(str(e))) from None
 
     def _inplace(self, name: str, other) -> Tensor:
         self._check_inplace(name)
@@ -394,8 +413,7 @@ class Tensor:
     def _operands(self, other) -> tuple[Tensor, Tensor]:
         """``(self, other)`` ready to meet, both of torch's result dtype (``engine.result_type``): an
         int tensor meeting 0.5 is float32, int32 meeting a 0-d int64 tensor stays int32, uint8 meeting
-        int8 is int16. Two floats of different dtypes, both with dims (or both 0-d), raise: the engine
-        never upcasts silently."""
+        int8 is int16. float32 meeting float64 (both with dims, or both 0-d) is float64, as torch."""
         if isinstance(other, Tensor) and other.dtype == self.dtype:
             _same_device(self, other)
             return self, other
@@ -407,9 +425,6 @@ class Tensor:
             _same_device(self, other)
             if other.dtype == self.dtype:
                 return self, other
-            if self.dtype.kind == other.dtype.kind == "f" and (self.ndim == 0) == (other.ndim == 0):
-                raise TypeError(f"dtype mismatch: {self.dtype} and {other.dtype}; cast one with .astype() "
-                                "(no silent upcasting)")
         target = result_type(self, other)
         if isinstance(other, Tensor):
             b = other.astype(target)
@@ -433,10 +448,22 @@ class Tensor:
     def __radd__(self, other):
         return self._binary(E.Add, other, reflected=True)
 
+    def _check_bool_sub(self, other) -> None:
+        """torch refuses ``-`` with a bool tensor on either side (with a message on what to use)."""
+        other_bool = isinstance(other, (bool, np.bool_)) or getattr(other, "dtype", None) == np.bool_
+        if self.dtype == np.bool_ and other_bool:
+            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
+                               "Use the `^` or `logical_xor()` operator instead.")
+        if self.dtype == np.bool_ or (isinstance(other, Tensor) and other.dtype == np.bool_):
+            raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+                               "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+
     def __sub__(self, other):
+        self._check_bool_sub(other)
         return self._binary(E.Sub, other)
 
     def __rsub__(self, other):
+        self._check_bool_sub(other)
         return self._binary(E.Sub, other, reflected=True)
 
     def __mul__(self, other):
@@ -485,10 +512,18 @@ class Tensor:
     def __rpow__(self, other):
         return self._binary(E.Pow, other, reflected=True)
 
+    def _same_float_dtype(self, op: str, other) -> None:
+        """torch's matmul refuses two float dtypes (it promotes only elementwise ops)."""
+        if isinstance(other, Tensor) and self.dtype.kind == other.dtype.kind == "f" and self.dtype != other.dtype:
+            raise TypeError(f"{op}: dtype mismatch: {self.dtype} and {other.dtype}; expected both operands to "
+                            "have the same dtype (cast one with .to())")
+
     def __matmul__(self, other):
+        self._same_float_dtype("matmul", other)
         return M.MatMul.apply(*self._operands(other))
 
     def __rmatmul__(self, other):
+        self._same_float_dtype("matmul", other)
         a, b = self._operands(other)
         return M.MatMul.apply(b, a)
 
@@ -1638,8 +1673,12 @@ class Tensor:
         (3, 2)
         """
         out = self
-        for step in Mv.torch_index_steps(Mv.torch_ellipses(_index_array(index), self.ndim), array_module(self.data)):
-            out = Mv.GetItem.apply(out, index=step)
+        try:
+            for step in Mv.torch_index_steps(Mv.torch_ellipses(_index_array(index), self.ndim),
+                                             array_module(self.data)):
+                out = Mv.GetItem.apply(out, index=step)
+        except IndexError as e:  # NumPy says "axis"; torch says "dimension"
+            raise IndexError(_torch_words(str(e))) from None
         return out
 
     def narrow(self, dim: int, start: int, length: int) -> Tensor:
@@ -1752,6 +1791,8 @@ class Tensor:
         dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
         if len(shifts) != len(dims):
             raise RuntimeError(f"roll: shifts and dimensions must align. shifts: {len(shifts)}, dims: {len(dims)}")
+        if self.ndim == 0 and dims:  # torch: a 0-d tensor has no dim to roll along
+            raise IndexError(f"roll: Dimension specified as {dims[0]} but tensor has no dimensions")
         out = self
         for s, dim in zip(shifts, dims):
             d = Mv.wrap_dim(dim, self.ndim, "roll")
@@ -2505,6 +2546,11 @@ def _scaled(t: Tensor, c: float) -> Tensor:
     return t if c == 1 else t * c
 
 
+def _torch_words(message: str) -> str:
+    """A NumPy index error in torch's words: "out of bounds for axis 0" -> "... for dimension 0"."""
+    return message.replace("for axis", "for dimension").replace("axis ", "dimension ")
+
+
 def _index_array(index):
     """Replace Tensors inside an index by their arrays."""
     if isinstance(index, Tensor):
@@ -2521,6 +2567,11 @@ def backpropagate(root: Tensor, grad, retain_graph: bool) -> None:
     grads = {id(root): grad}
     for node in _toposort(root):
         g = grads.pop(id(node), None)
+        if g is not None and getattr(node, "_grad_hooks", None):  # register_hook: may replace the gradient
+            for hook in list(node._grad_hooks.values()):
+                out = hook(Tensor(g))
+                if out is not None:
+                    g = out.data if isinstance(out, Tensor) else out
         ctx = node._ctx
         if g is None:  # no gradient reached it (an op returned None): still free its arrays
             if ctx is not None and not retain_graph:

@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 import engine  # noqa: E402
 import engine.functional as F  # noqa: E402
 
-LOSS_MODULES = ("engine.ctc",)  # F's functions written in their own file (F also imports helpers: not listed)
+# F's functions written in their own file (F also imports helpers: not listed)
+LOSS_MODULES = ("engine.ctc", "engine.functional_more")
 from engine import Tensor  # noqa: E402
 from engine.function import Function  # noqa: E402
 
@@ -102,6 +103,10 @@ def render() -> str:
         *_api_table(F, "F.", functional),
         "",
     ]
+    linalg = getattr(engine, "linalg", None)
+    if linalg is not None:  # torch.linalg's names (issue 15)
+        names = [n for n in vars(linalg) if not n.startswith("_") and callable(getattr(linalg, n))]
+        lines += [f"## `engine.linalg` ({len(names)})", "", *_api_table(linalg, "engine.linalg.", names), ""]
     return "\n".join(lines)
 
 

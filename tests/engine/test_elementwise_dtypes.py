@@ -11,8 +11,8 @@ import engine
 from engine import Tensor
 
 
-def t(values, dtype):
-    return Tensor(np.array(values, dtype=dtype))
+def t(values, dtype, requires_grad=False):
+    return Tensor(np.array(values, dtype=dtype), requires_grad=requires_grad)
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64, np.uint8, np.bool_])
@@ -45,9 +45,24 @@ def test_tensors_with_dims_promote_as_torch():
     assert (t([True], np.bool_) + t([1], np.uint8)).dtype == np.uint8
 
 
-def test_two_float_dtypes_with_dims_still_refuse_to_upcast():
-    with pytest.raises(TypeError, match=r"float32 and float64"):
-        t([1.0], np.float32) + t([1.0], np.float64)
+def test_two_float_dtypes_promote_as_torch():
+    x = t([1.0, 2.0], np.float32, requires_grad=True)
+    y = t([3.0, 4.0], np.float64, requires_grad=True)
+    z = x * y
+    assert z.dtype == np.float64 and z.tolist() == [3.0, 8.0]
+    z.sum().backward()  # each gradient comes back in its own input's dtype
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [3.0, 4.0]
+    assert y.grad.dtype == np.float64 and y.grad.tolist() == [1.0, 2.0]
+    assert (t([1.0], np.float32) + t(2.0, np.float64)).dtype == np.float32  # a 0-d tensor never widens
+    assert (t([1], np.int64) + t([1.0], np.float16)).dtype == np.float16
+
+
+def test_bool_subtraction_raises_as_torch():
+    a = t([True, False], np.bool_)
+    with pytest.raises(RuntimeError, match="two bool tensors is not supported"):
+        a - a
+    with pytest.raises(RuntimeError, match="two bool tensors is not supported"):
+        a - True
 
 
 def test_bool_arithmetic():

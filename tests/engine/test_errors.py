@@ -115,13 +115,15 @@ def test_item_of_many_elements_and_unknown_device():
 
 @pytest.mark.parametrize("da, db", [(np.float32, np.float64), (np.float64, np.float32),
                                     (np.float16, np.float32)])
-def test_mixing_float_dtypes_raises_type_error(da, db):
+def test_mixing_float_dtypes_promotes_elementwise_and_raises_in_matmul(da, db):
     a, b = leaf((2, 3), da), leaf((2, 3), db)
     both = rf"(?s)({np.dtype(da).name}.*{np.dtype(db).name}|{np.dtype(db).name}.*{np.dtype(da).name})"
+    wide = np.promote_types(da, db)  # torch promotes elementwise ops (float16 + float32 is float32)
     for op in (lambda p, q: p + q, lambda p, q: p * q, lambda p, q: p - q, lambda p, q: p / q,
-               lambda p, q: p**q, lambda p, q: p.maximum(q), lambda p, q: p @ q.T):
-        with pytest.raises(TypeError, match=both):
-            op(a, b)
+               lambda p, q: p**q, lambda p, q: p.maximum(q)):
+        assert op(a, b).dtype == wide
+    with pytest.raises(TypeError, match=both):  # torch's matmul refuses mixed dtypes too
+        a @ b.T
 
 
 def test_ops_called_directly_refuse_mixed_float_dtypes_too():

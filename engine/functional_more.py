@@ -1,0 +1,559 @@
+"""torch.nn.functional names engine.functional lacked (issue 15, second round), composed from existing
+ops so the engine derives their backward: distances, bilinear, gumbel_softmax, channel dropouts, the
+group/instance/RMS/local-response norms, two margin losses, affine_grid and grid_sample.
+Installed into ``engine.functional`` by ``engine/__init__.py``.
+
+>>> import engine, engine.functional as F
+>>> F.pairwise_distance(engine.tensor([[0.0, 0.0]]), engine.tensor([[3.0, 4.0]]), eps=0.0).tolist()
+[5.0]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from engine.tensor import Tensor
+
+
+def _F():
+    import engine.functional as F
+
+    return F
+
+
+def _E():
+    import engine
+
+    return engine
+
+
+def _need(op: str, x, name: str = "input") -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: argument '{name}' must be a Tensor, got {type(x).__name__}; wrap it with "
+                        "engine.tensor(...)")
+    return x
+
+
+# ---- distances and bilinear --------------------------------------------------------------------------
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """``‖x1 - x2 + eps‖_p`` over the last dim (broadcast), as torch."""
+    _need("pairwise_distance", x1, "x1")
+    _need("pairwise_distance", x2, "x2")
+    nd = max(x1.ndim, x2.ndim)
+    d = x1 - x2 + eps
+    if nd == 0:
+        return d.abs()
+    return d.norm(p, -1, keepdim)
+
+
+def pdist(input: Tensor, p: float = 2) -> Tensor:  # noqa: A002
+    """Distances between each pair of rows of (N, M), upper triangle row by row: (N(N-1)/2,)."""
+    _need("pdist", input)
+    if input.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    n = input.shape[0]
+    i, j = np.triu_indices(n, 1)
+    a = input[Tensor(i).to(input.device)]
+    b = input[Tensor(j).to(input.device)]
+    return (a - b).norm(p, -1)
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``y_o = x1ᵀ W_o x2 + b_o``: input1 (..., n), input2 (..., m), weight (out, n, m) -> (..., out)."""
+    for name, t in (("input1", input1), ("input2", input2), ("weight", weight)):
+        _need("bilinear", t, name)
+    if weight.ndim != 3 or input1.shape[-1] != weight.shape[1] or input2.shape[-1] != weight.shape[2]:
+        raise RuntimeError(f"bilinear: shapes don't match: input1 {input1.shape}, input2 {input2.shape}, weight "
+                           f"{weight.shape} (expected (..., n), (..., m), (out, n, m))")
+    if input1.shape[:-1] != input2.shape[:-1]:
+        raise RuntimeError(f"bilinear: input1 and input2 must have the same leading dims, got {input1.shape} and "
+                           f"{input2.shape}")
+    y = _E().einsum("...i,oij,...j->...o", input1, weight, input2)
+    return y if bias is None else y + bias
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
+    """Softmax of (logits + Gumbel noise) / tau; ``hard``: one-hot of the argmax in the forward with the
+    soft gradient (straight-through). Noise from engine's generator (engine.manual_seed)."""
+    _need("gumbel_softmax", logits, "logits")
+    u = _E().rand_like(logits)
+    gumbels = -(-(u.clamp_min(np.finfo(logits.dtype).tiny)).log()).log()  # -log(Exp(1)) samples
+    y = _F().softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return y
+    index = y.argmax(dim, keepdim=True)
+    y_hard = _E().zeros_like(y).scatter(dim, index, 1.0)
+    return y_hard - y.detach() + y
+
+
+# ---- dropouts ----------------------------------------------------------------------------------------
+
+
+def _check_p(p: float) -> None:
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _channel_mask(x: Tensor, p: float, batched_ndim: int) -> Tensor:
+    """Bernoulli(1 - p) keep mask of shape (N, C, 1, ...) (or (C, 1, ...) unbatched), dtype of x."""
+    batched = x.ndim == batched_ndim
+    shape = x.shape[:2] if batched else x.shape[:1]
+    shape = shape + (1,) * (x.ndim - len(shape))
+    keep = _E().rand(*shape, dtype=x.dtype, device=x.device) >= p
+    return keep.astype(x.dtype)
+
+
+def _feature_dropout(op: str, nd: int):
+    def fn(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
+        _need(op, input)
+        _check_p(p)
+        if input.ndim not in (nd + 1, nd + 2):
+            raise RuntimeError(f"{op}: Expected {nd + 1}D or {nd + 2}D input, but received a {input.ndim}D input "
+                               f"(shape {input.shape})")
+        if not training or p == 0:
+            return input
+        if p == 1:
+            return input * 0
+        out = input * _channel_mask(input, p, nd + 2) * (1 / (1 - p))
+        return input.copy_(out) if inplace and not out.requires_grad else out
+
+    fn.__name__ = op
+    fn.__doc__ = (f"Zero whole channels of (N, C, {nd}-d) or (C, {nd}-d) input with probability p, scale the rest "
+                  "by 1/(1-p) (identity when not training), as torch.")
+    return fn
+
+
+dropout1d = _feature_dropout("dropout1d", 1)
+dropout2d = _feature_dropout("dropout2d", 2)
+dropout3d = _feature_dropout("dropout3d", 3)
+
+_SELU_ALPHA_PRIME = -1.7580993408473766  # -selu's scale * alpha
+
+
+def _alpha(input: Tensor, p: float, keep: Tensor) -> Tensor:
+    a = ((1 - p) * (1 + p * _SELU_ALPHA_PRIME**2)) ** -0.5
+    b = -a * _SELU_ALPHA_PRIME * p
+    return (input * keep + _SELU_ALPHA_PRIME * (1 - keep)) * a + b
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Dropout for SELU networks: dropped entries take selu's negative saturation value and an affine
+    map keeps mean 0 and variance 1, as torch."""
+    _need("alpha_dropout", input)
+    _check_p(p)
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0
+    keep = (_E().rand_like(input) >= p).astype(input.dtype)
+    return _alpha(input, p, keep)
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,  # noqa: A002
+                          inplace: bool = False) -> Tensor:
+    """alpha_dropout that drops whole channels of (N, C, ...)."""
+    _need("feature_alpha_dropout", input)
+    _check_p(p)
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0
+    shape = input.shape[:2] + (1,) * (input.ndim - 2)
+    keep = (_E().rand(*shape, dtype=input.dtype, device=input.device) >= p).astype(input.dtype)
+    return _alpha(input, p, keep)
+
+
+# ---- norms -------------------------------------------------------------------------------------------
+
+
+def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, c: int) -> Tensor:
+    shape = (1, c) + (1,) * (y.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,  # noqa: A002
+               eps: float = 1e-5) -> Tensor:
+    """Normalize (N, C, *) over each group of C/num_groups channels (and all spatial dims), then the
+    per-channel affine, as torch."""
+    _need("group_norm", input)
+    if input.ndim < 2:
+        raise RuntimeError(f"group_norm: Expected at least 2 dimensions for input tensor but received {input.ndim}")
+    n, c = input.shape[:2]
+    if c % num_groups:
+        raise RuntimeError(f"group_norm: Expected number of channels in input to be divisible by num_groups, but got "
+                           f"input of shape {list(input.shape)} and num_groups={num_groups}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != (c,):
+            raise RuntimeError(f"group_norm: Expected {name} to be a vector of size equal to the number of channels "
+                               f"in input, but got {name} of shape {list(t.shape)} and input of shape "
+                               f"{list(input.shape)}")
+    if input.numel() and input.numel() // (n * num_groups) <= 1:  # one value per group: var is 0/0
+        raise ValueError(f"group_norm: Expected more than 1 value per group, got input size {list(input.shape)} "
+                         f"with num_groups={num_groups}")
+    x = input.reshape(n, num_groups, -1)
+    mean = x.mean(-1, keepdim=True)
+    var = x.var(-1, keepdim=True, correction=0)
+    y = ((x - mean) / (var + eps).sqrt()).reshape(input.shape)
+    return _affine(y, weight, bias, c)
+
+
+def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var: Tensor | None = None,  # noqa: A002
+                  weight: Tensor | None = None, bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalize each (sample, channel) of (N, C, *) over its spatial dims; running stats (when given)
+    move towards the batch-averaged statistics, as torch."""
+    _need("instance_norm", input)
+    if input.ndim < 3:
+        raise ValueError(f"instance_norm: expected an input of at least 3 dimensions (N, C, ...), got shape "
+                         f"{input.shape}")
+    c = input.shape[1]
+    axes = tuple(range(2, input.ndim))
+    if use_input_stats:
+        mean = input.mean(axes, keepdim=True)
+        var = input.var(axes, keepdim=True, correction=0)
+        if running_mean is not None or running_var is not None:
+            m = math.prod(input.shape[2:])
+            with _E().no_grad():
+                if running_mean is not None:
+                    running_mean.mul_(1 - momentum).add_(mean.detach().reshape(input.shape[0], c).mean(0) * momentum)
+                if running_var is not None:
+                    unbiased = var.detach().reshape(input.shape[0], c) * (m / max(m - 1, 1))
+                    running_var.mul_(1 - momentum).add_(unbiased.mean(0) * momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: Expected running_mean and running_var to be defined when "
+                             "use_input_stats is false")
+        shape = (1, c) + (1,) * (input.ndim - 2)
+        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
+    y = (input - mean) / (var + eps).sqrt()
+    return _affine(y, weight, bias, c)
+
+
+def rms_norm(input: Tensor, normalized_shape: Sequence[int] | int, weight: Tensor | None = None,  # noqa: A002
+             eps: float | None = None) -> Tensor:
+    """``x / sqrt(mean(x², last dims) + eps) * weight``; eps None: the dtype's machine epsilon, as torch."""
+    _need("rms_norm", input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if input.shape[input.ndim - k:] != shape or k > input.ndim:
+        raise RuntimeError(f"rms_norm: Given normalized_shape={list(shape)}, expected input with shape "
+                           f"[*, {', '.join(map(str, shape))}], but got input of size {list(input.shape)}")
+    if weight is not None and weight.shape != shape:
+        raise RuntimeError(f"rms_norm: weight shape {weight.shape} must equal normalized_shape {shape}")
+    eps = float(np.finfo(input.dtype).eps) if eps is None else eps
+    axes = tuple(range(input.ndim - k, input.ndim))
+    y = input * ((input * input).mean(axes, keepdim=True) + eps).rsqrt() if k else input * (input * input + eps).rsqrt()
+    return y if weight is None else y * weight
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,  # noqa: A002
+                        k: float = 1.0) -> Tensor:
+    """Divide each entry by (k + alpha · mean of squares over ``size`` neighbouring channels)^beta,
+    channels zero-padded by size//2 before and (size-1)//2 after, as torch."""
+    _need("local_response_norm", input)
+    if input.ndim < 3:
+        raise ValueError(f"local_response_norm: Expected 3D or higher dimensionality input (got {input.ndim} "
+                         "dimensions)")
+    if input.numel() == 0:
+        return input
+    c = input.shape[1]
+    sq = input * input
+    pad = [0, 0] * (input.ndim - 2) + [size // 2, (size - 1) // 2]
+    padded = _F().pad(sq, pad)
+    acc = None
+    for j in range(size):
+        part = padded.narrow(1, j, c)
+        acc = part if acc is None else acc + part
+    div = (acc * (alpha / size) + k) ** beta
+    return input / div
+
+
+# ---- losses ------------------------------------------------------------------------------------------
+
+
+def multilabel_margin_loss(input: Tensor, target, size_average=None, reduce=None,  # noqa: A002
+                           reduction: str = "mean") -> Tensor:
+    """Multi-class multi-label hinge loss: for each sample, sum over its target classes j (target row
+    read up to the first -1) and non-target classes i of max(0, 1 - (x_j - x_i)), divided by C."""
+    F = _F()  # noqa: N806
+    reduction = F._reduction_arg(size_average, reduce, reduction)
+    _need("multilabel_margin_loss", input)
+    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = t.get() if hasattr(t, "get") else np.asarray(t)
+    if input.ndim > 2 or t.shape != input.shape:
+        raise RuntimeError(f"multilabel_margin_loss: inconsistent target size: {list(t.shape)} for input of size: "
+                           f"{list(input.shape)}")
+    x = input.reshape(1, -1) if input.ndim < 2 else input
+    tt = t.reshape(x.shape).astype(np.int64)
+    n, c = x.shape
+    count = np.zeros((n, c))  # how often class j is listed as a target (before the first -1)
+    is_target = np.zeros((n, c), dtype=bool)
+    for r in range(n):
+        for j in tt[r]:
+            if j < 0:
+                break
+            if j >= c:
+                raise IndexError(f"multilabel_margin_loss: target {j} is out of bounds for {c} classes")
+            count[r, j] += 1
+            is_target[r, j] = True
+    w = count[:, :, None] * (~is_target)[:, None, :]  # (N, C_j, C_i)
+    margins = (1 - (x.unsqueeze(2) - x.unsqueeze(1))).relu()  # (N, C_j, C_i): 1 - (x_j - x_i)
+    loss = (margins * Tensor(w.astype(x.dtype)).to(x.device)).sum((1, 2)) / c
+    if input.ndim < 2:
+        loss = loss.reshape(()) if input.ndim == 1 else loss.reshape(())
+    return F._reduce(loss, reduction)
+
+
+def triplet_margin_with_distance_loss(anchor: Tensor, positive: Tensor, negative: Tensor, *,
+                                      distance_function: Callable | None = None, margin: float = 1.0,
+                                      swap: bool = False, reduction: str = "mean") -> Tensor:
+    """max(d(a, p) - d(a, n) + margin, 0) with any distance (default pairwise_distance), as torch."""
+    F = _F()  # noqa: N806
+    reduction = F._reduction_arg(None, None, reduction)
+    if margin <= 0:
+        raise ValueError(f"triplet_margin_with_distance_loss: expected margin to be greater than 0, got {margin} "
+                         "instead")
+    dist = distance_function if distance_function is not None else pairwise_distance
+    dp, dn = dist(anchor, positive), dist(anchor, negative)
+    if swap:
+        dn = _E().minimum(dn, dist(positive, negative))
+    return F._reduce((dp - dn + margin).clamp_min(0), reduction)
+
+
+# ---- spatial transformers ----------------------------------------------------------------------------
+
+
+def _lin(n: int, align_corners: bool, dtype, device) -> Tensor:
+    """n normalized coordinates in [-1, 1] (pixel centres when not align_corners)."""
+    if n <= 1:
+        v = np.zeros(n)
+    else:
+        v = np.linspace(-1, 1, n)
+        if not align_corners:
+            v = v * (n - 1) / n
+    return Tensor(v.astype(dtype)).to(device)
+
+
+def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool | None = None) -> Tensor:
+    """Sampling grid (N, H, W, 2) (or (N, D, H, W, 3)) of the affine maps theta (N, 2, 3) (or (N, 3, 4)),
+    as torch (align_corners None means False)."""
+    _need("affine_grid", theta, "theta")
+    align = bool(align_corners)
+    size = tuple(size)
+    if len(size) == 4:
+        n, _, h, w = size
+        if theta.shape != (n, 2, 3):
+            raise ValueError(f"affine_grid: Expected a batch of 2D affine matrices of shape Nx2x3 for size "
+                             f"{list(size)}. Got {list(theta.shape)}.")
+        xs, ys = _lin(w, align, theta.dtype, theta.device), _lin(h, align, theta.dtype, theta.device)
+        base = _E().stack([xs.reshape(1, w).expand(h, w), ys.reshape(h, 1).expand(h, w),
+                           _E().ones(h, w, dtype=theta.dtype, device=theta.device)], -1)  # (H, W, 3)
+        return (base.reshape(1, h * w, 3) @ theta.mT).reshape(n, h, w, 2)
+    if len(size) == 5:
+        n, _, d, h, w = size
+        if theta.shape != (n, 3, 4):
+            raise ValueError(f"affine_grid: Expected a batch of 3D affine matrices of shape Nx3x4 for size "
+                             f"{list(size)}. Got {list(theta.shape)}.")
+        xs, ys, zs = (_lin(k, align, theta.dtype, theta.device) for k in (w, h, d))
+        shape = (d, h, w)
+        base = _E().stack([xs.reshape(1, 1, w).expand(*shape), ys.reshape(1, h, 1).expand(*shape),
+                           zs.reshape(d, 1, 1).expand(*shape),
+                           _E().ones(*shape, dtype=theta.dtype, device=theta.device)], -1)
+        return (base.reshape(1, d * h * w, 4) @ theta.mT).reshape(n, d, h, w, 3)
+    raise NotImplementedError(f"affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
+                              f"respectively. Got size {list(size)}.")
+
+
+def _unnormalize(g: Tensor, n: int, align: bool) -> Tensor:
+    return (g + 1) * ((n - 1) / 2) if align else ((g + 1) * n - 1) / 2
+
+
+def _reflect(x: Tensor, n: int, align: bool) -> Tensor:
+    """Reflect pixel coordinates into range (torch's reflect_coordinates), then clip."""
+    if align:
+        lo, span = 0.0, 2.0 * (n - 1)
+    else:
+        lo, span = -0.5, 2.0 * n
+    if span <= 0:
+        return x * 0
+    half = span / 2
+    y = (x - lo).abs()
+    flips = (y / half).floor()
+    extra = y - flips * half  # fmod(y, half), differentiable in y
+    odd = (flips.data % 2) == 1
+    out = _E().where(Tensor(odd).to(x.device), (half - extra) + lo, extra + lo)
+    return out.clamp(0, n - 1)
+
+
+def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mode: str = "zeros",  # noqa: A002
+                align_corners: bool | None = None) -> Tensor:
+    """Sample 4-D input (N, C, H, W) at grid (N, Ho, Wo, 2) of (x, y) in [-1, 1]: bilinear or nearest,
+    padding zeros, border or reflection; gradients to input and grid (bilinear), as torch."""
+    _need("grid_sample", input)
+    _need("grid_sample", grid, "grid")
+    if mode not in ("bilinear", "nearest"):
+        raise NotImplementedError(f"grid_sample: mode '{mode}' is not supported here (bilinear, nearest)")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+                         f"'reflection', but got: '{padding_mode}'")
+    if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
+        raise RuntimeError(f"grid_sample: expected 4-D input (N, C, H, W) and grid (N, Ho, Wo, 2) with the same N, "
+                           f"got input {input.shape} and grid {grid.shape}")
+    align = bool(align_corners)
+    n, c, h, w = input.shape
+    ho, wo = grid.shape[1:3]
+    ix = _unnormalize(grid[..., 0], w, align)  # (N, Ho, Wo)
+    iy = _unnormalize(grid[..., 1], h, align)
+    if padding_mode == "border":
+        ix, iy = ix.clamp(0, w - 1), iy.clamp(0, h - 1)
+    elif padding_mode == "reflection":
+        ix, iy = _reflect(ix, w, align), _reflect(iy, h, align)
+    flat = input.reshape(n, c, h * w)
+    xp = np
+
+    def tap(xi, yi, weight):
+        """weight (N, Ho, Wo) times input at integer (xi, yi) arrays (N, Ho, Wo); zero outside."""
+        inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+        idx = (xp.clip(yi, 0, h - 1) * w + xp.clip(xi, 0, w - 1)).reshape(n, 1, ho * wo)
+        idx = xp.broadcast_to(idx, (n, c, ho * wo))
+        vals = flat.gather(2, Tensor(np.ascontiguousarray(idx)).to(input.device)).reshape(n, c, ho, wo)
+        mask = Tensor(inside.astype(input.dtype)).to(input.device)
+        return vals * (weight * mask).unsqueeze(1)
+
+    gx, gy = ix.data, iy.data
+    gx, gy = (v.get() if hasattr(v, "get") else v for v in (gx, gy))
+    if mode == "nearest":  # round half to even, as torch's nearbyint
+        xi, yi = np.rint(gx).astype(np.int64), np.rint(gy).astype(np.int64)
+        return tap(xi, yi, _E().ones_like(ix).detach())
+    x0, y0 = np.floor(gx).astype(np.int64), np.floor(gy).astype(np.int64)
+    fx, fy = ix - Tensor(x0.astype(ix.dtype)).to(ix.device), iy - Tensor(y0.astype(iy.dtype)).to(iy.device)
+    return (tap(x0, y0, (1 - fx) * (1 - fy)) + tap(x0 + 1, y0, fx * (1 - fy))
+            + tap(x0, y0 + 1, (1 - fx) * fy) + tap(x0 + 1, y0 + 1, fx * fy))
+
+
+# ---- names that are torch spellings of existing functions --------------------------------------------
+
+
+def _with_indices(name: str) -> Callable:
+    def fn(*args, **kwargs):
+        kwargs["return_indices"] = True
+        return getattr(_F(), name)(*args, **kwargs)
+
+    fn.__name__ = name + "_with_indices"
+    fn.__doc__ = f"``{name}(..., return_indices=True)``: (output, indices)."
+    return fn
+
+
+FUNCTIONS = {
+    "pairwise_distance": pairwise_distance, "pdist": pdist, "bilinear": bilinear, "gumbel_softmax": gumbel_softmax,
+    "dropout1d": dropout1d, "dropout2d": dropout2d, "dropout3d": dropout3d, "alpha_dropout": alpha_dropout,
+    "feature_alpha_dropout": feature_alpha_dropout, "group_norm": group_norm, "instance_norm": instance_norm,
+    "rms_norm": rms_norm, "local_response_norm": local_response_norm,
+    "multilabel_margin_loss": multilabel_margin_loss,
+    "triplet_margin_with_distance_loss": triplet_margin_with_distance_loss, "affine_grid": affine_grid,
+    "grid_sample": grid_sample,
+}
+
+
+# ---- embedding_bag and the 3-d pooling spellings ------------------------------------------------------
+
+
+def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, max_norm=None,  # noqa: A002
+                  norm_type: float = 2, scale_grad_by_freq: bool = False, mode: str = "mean",
+                  sparse: bool = False, per_sample_weights: Tensor | None = None,
+                  include_last_offset: bool = False, padding_idx: int | None = None) -> Tensor:
+    """Sum, mean or max of the embedding rows of each bag: input (B, N) (one bag per row) or 1-D with
+    ``offsets`` (bag starts); padding_idx entries are left out; an empty bag gives zeros, as torch."""
+    E = _E()  # noqa: N806
+    _need("embedding_bag", weight, "weight")
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"embedding_bag: mode has to be one of sum, mean or max, got {mode!r}")
+    if max_norm is not None or scale_grad_by_freq:
+        raise NotImplementedError("embedding_bag: max_norm and scale_grad_by_freq are not supported here")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                                  f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
+                                  "on GitHub.")
+    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = np.asarray(idx.get() if hasattr(idx, "get") else idx).astype(np.int64)
+    n_rows = weight.shape[0]
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += n_rows
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ValueError("embedding_bag: if input is 2D, then offsets has to be None, as input is treated "
+                             "is a mini-batch of fixed length sequences.")
+        b, n = idx.shape
+        bag = np.repeat(np.arange(b), n)
+        flat = idx.reshape(-1)
+    elif idx.ndim == 1:
+        if offsets is None:
+            raise ValueError("embedding_bag: offsets has to be a 1D Tensor but got None")
+        off = offsets.data if isinstance(offsets, Tensor) else np.asarray(offsets)
+        off = np.asarray(off.get() if hasattr(off, "get") else off).astype(np.int64)
+        if include_last_offset:
+            off = off[:-1]
+        b = len(off)
+        bag = np.searchsorted(off, np.arange(len(idx)), side="right") - 1
+        flat = idx
+    else:
+        raise ValueError(f"embedding_bag: input has to be 1D or 2D Tensor, but got Tensor of dimension {idx.ndim}")
+    if flat.size and (flat.min() < 0 or flat.max() >= n_rows):
+        raise IndexError(f"embedding_bag: index out of range in self (weight has {n_rows} rows)")
+    keep = np.ones(len(flat), dtype=bool) if padding_idx is None else flat != padding_idx
+    keep &= bag >= 0
+    rows = weight[Tensor(flat[keep]).to(weight.device)]  # (K, D)
+    if per_sample_weights is not None:
+        psw = per_sample_weights.reshape(-1)[Tensor(np.flatnonzero(keep)).to(weight.device)]
+        rows = rows * psw.unsqueeze(-1)
+    bags = Tensor(bag[keep]).to(weight.device)
+    d = weight.shape[1]
+    if mode == "max":
+        out = E.zeros(b, d, dtype=weight.dtype, device=weight.device)
+        if rows.shape[0]:
+            out = out.scatter_reduce(0, bags.unsqueeze(-1).expand(-1, d), rows, "amax", include_self=False)
+        return out
+    out = E.zeros(b, d, dtype=weight.dtype, device=weight.device).index_add(0, bags, rows)
+    if mode == "mean":
+        counts = np.bincount(bag[keep], minlength=b).astype(weight.dtype)
+        out = out / Tensor(np.maximum(counts, 1)[:, None]).to(weight.device)
+    return out
+
+
+def adaptive_max_pool3d(input: Tensor, output_size, return_indices: bool = False):  # noqa: A002
+    """Max over torch's adaptive windows of (N, C, D, H, W); ``return_indices``: flat indices into D·H·W."""
+    return _F()._adaptive_max("adaptive_max_pool3d", 3, input, output_size, return_indices)
+
+
+def lp_pool3d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:  # noqa: A002
+    """Power-average pooling over 3-d windows: (sum of x^p over each window)^(1/p)."""
+    return _F()._lp_pool("lp_pool3d", 3, input, norm_type, kernel_size, stride, ceil_mode)
+
+
+def max_unpool3d(input: Tensor, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:  # noqa: A002
+    """Partial inverse of max_pool3d (with ``return_indices=True``): zeros except at the maxima."""
+    return _F()._max_unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding, output_size)
+
+
+FUNCTIONS.update({"embedding_bag": embedding_bag, "adaptive_max_pool3d": adaptive_max_pool3d,
+                  "lp_pool3d": lp_pool3d, "max_unpool3d": max_unpool3d})
+
+
+def install(F) -> None:  # noqa: N803
+    """Add the functions ``F`` (engine.functional) lacks, and the ``*_with_indices`` spellings."""
+    for name, fn in FUNCTIONS.items():
+        if not hasattr(F, name):
+            setattr(F, name, fn)
+    for name in ("max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+                 "adaptive_max_pool3d"):
+        if hasattr(F, name) and not hasattr(F, name + "_with_indices"):
+            setattr(F, name + "_with_indices", _with_indices(name))

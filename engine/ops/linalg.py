@@ -1,0 +1,190 @@
+"""Linear-algebra ops with a reference backward: inverse, determinant, log|det|, solve, Cholesky,
+the symmetric eigen-decomposition. Inputs are (..., n, n) batches; xp.linalg batches them.
+
+The formulas are the standard matrix-calculus ones (as torch's): for Y = A⁻¹, gA = -Yᵀ g Yᵀ;
+for d = det A, gA = g·d·A⁻ᵀ; for X = A⁻¹B, gB = A⁻ᵀ g and gA = -gB Xᵀ.
+"""
+
+from __future__ import annotations
+
+from engine.function import Function
+
+
+def _mT(a):
+    return a.swapaxes(-1, -2)
+
+
+class Inverse(Function):
+    """A⁻¹ of (..., n, n); backward -A⁻ᵀ g A⁻ᵀ."""
+
+    def forward(self, a):
+        y = self.xp.linalg.inv(a)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        yt = _mT(y)
+        return -(yt @ g @ yt)
+
+
+class Det(Function):
+    """det A of (..., n, n) -> (...); backward g·adj(A)ᵀ (= g·det·A⁻ᵀ when A is invertible). The
+    adjugate comes from the SVD A = U S Vᵀ: adj(A) = det(U)det(V)·V diag(∏_{j≠i} s_j) Uᵀ, so a
+    singular A (rank n-1 included) gets torch's finite gradient instead of an inversion error."""
+
+    def forward(self, a):
+        self.save_for_backward(a)
+        return self.xp.linalg.det(a)
+
+    def backward(self, g):
+        (a,) = self.saved
+        xp = self.xp
+        n = a.shape[-1]
+        if n == 0:
+            return xp.zeros_like(a)
+        u, s, vh = xp.linalg.svd(a)
+        ones = xp.ones(s.shape[:-1] + (1,), dtype=s.dtype)
+        left = xp.cumprod(xp.concatenate([ones, s[..., :-1]], -1), -1)  # ∏_{j<i} s_j
+        right = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(s, -1)[..., :-1]], -1), -1), -1)  # ∏_{j>i}
+        sign = xp.linalg.det(u) * xp.linalg.det(vh)
+        adj = sign[..., None, None] * (_mT(vh) * (left * right)[..., None, :]) @ _mT(u)
+        return g[..., None, None] * _mT(adj)
+
+
+class LogAbsDet(Function):
+    """log|det A| of (..., n, n) -> (...); backward g·A⁻ᵀ."""
+
+    def forward(self, a):
+        _, logabs = self.xp.linalg.slogdet(a)
+        self.save_for_backward(a)
+        return logabs.astype(a.dtype, copy=False)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return g[..., None, None] * _mT(self.xp.linalg.inv(a))
+
+
+class Solve(Function):
+    """X = A⁻¹B for A (..., n, n) and B (..., n, k) of the same batch shape; backward
+    gB = A⁻ᵀ g, gA = -gB Xᵀ."""
+
+    def forward(self, a, b):
+        x = self.xp.linalg.solve(a, b)
+        self.save_for_backward(a, x)
+        return x
+
+    def backward(self, g):
+        a, x = self.saved
+        gb = self.xp.linalg.solve(_mT(a), g)
+        return -(gb @ _mT(x)), gb
+
+
+class Cholesky(Function):
+    """Lower L with A = L Lᵀ (A symmetric positive definite, its lower triangle read); backward
+    as torch's (Murray 2016): gA = L⁻ᵀ Φ L⁻¹ with Φ = ½(T + tril(T, -1)ᵀ), T = tril(Lᵀ gL)."""
+
+    def forward(self, a):
+        L = self.xp.linalg.cholesky(a)
+        self.save_for_backward(L)
+        return L
+
+    def backward(self, g):
+        (L,) = self.saved
+        xp = self.xp
+        t = xp.tril(_mT(L) @ g)
+        phi = 0.5 * (t + _mT(xp.tril(t, -1)))
+        linv = xp.linalg.inv(L)  # L⁻¹ (triangular; n is small in everyday use)
+        return _mT(linv) @ phi @ linv
+
+
+class EighPacked(Function):
+    """Eigenvalues w (..., n) ascending and eigenvectors V (..., n, n) of a symmetric A, packed as
+    (..., n, n + 1) = [V | w] so that one op carries both (the public eigh splits them).
+    Backward (distinct eigenvalues): gA = V (diag(gw) + sym(Vᵀ gV ∘ F)) Vᵀ, F_ij = 1/(w_j - w_i)."""
+
+    def forward(self, a):
+        w, v = self.xp.linalg.eigh(a)
+        self.save_for_backward(w, v)
+        return self.xp.concatenate([v, w[..., None, :].swapaxes(-1, -2)], axis=-1)
+
+    def backward(self, g):
+        w, v = self.saved
+        xp = self.xp
+        gv, gw = g[..., :-1], g[..., -1]
+        n = w.shape[-1]
+        diff = w[..., None, :] - w[..., :, None]  # (..., n, n): w_j - w_i
+        eye = xp.eye(n, dtype=bool)
+        f = xp.where(eye, 0, 1 / xp.where(eye, 1, diff))
+        inner = (_mT(v) @ gv) * f
+        inner = inner + xp.eye(n, dtype=w.dtype) * gw[..., None, :]
+        ga = v @ inner @ _mT(v)
+        return 0.5 * (ga + _mT(ga))  # torch reads A as symmetric: the symmetric part
+
+
+class SvdPacked(Function):
+    """Reduced SVD A = U diag(S) Vh of (..., m, n), k = min(m, n), packed per matrix as
+    [U (m·k) | S (k) | Vh (k·n)] so that one op carries all three (the public svd splits them).
+    Backward as torch's (distinct nonzero singular values; a loss that depends on U and Vh only
+    through sign-invariant quantities):
+    gA = U [(skew(UᵀgU) S + S skew(VᵀgV)) / E + diag(gS)] Vh + the parts of gU, gVh outside the
+    column spaces, E_ij = S_j² - S_i²."""
+
+    def forward(self, a):
+        xp = self.xp
+        u, s, vh = xp.linalg.svd(a, full_matrices=False)
+        self.save_for_backward(u, s, vh)
+        batch = a.shape[:-2]
+        return xp.concatenate([u.reshape(batch + (-1,)), s, vh.reshape(batch + (-1,))], axis=-1)
+
+    def backward(self, g):
+        u, s, vh = self.saved
+        xp = self.xp
+        m, k = u.shape[-2:]
+        n = vh.shape[-1]
+        gu = g[..., : m * k].reshape(u.shape)
+        gs = g[..., m * k: m * k + k]
+        gvh = g[..., m * k + k:].reshape(vh.shape)
+        v, gv = _mT(vh), _mT(gvh)
+        uhgu = _mT(u) @ gu
+        uhgu = uhgu - _mT(uhgu)
+        vhgv = _mT(v) @ gv
+        vhgv = vhgv - _mT(vhgv)
+        s2 = s * s
+        e = s2[..., None, :] - s2[..., :, None]
+        eye = xp.eye(k, dtype=bool)
+        e = xp.where(eye, 1, e)
+        ret = (uhgu * s[..., None, :] + s[..., :, None] * vhgv) / e
+        ret = ret + eye * gs[..., None, :]
+        ga = u @ ret @ vh
+        if m > k:  # gU outside U's columns
+            gusinv = gu / s[..., None, :]
+            ga = ga + (gusinv - u @ (_mT(u) @ gusinv)) @ vh
+        if n > k:  # gVh outside Vh's rows
+            sinvgvh = gvh / s[..., :, None]
+            ga = ga + u @ (sinvgvh - (sinvgvh @ v) @ vh)
+        return ga
+
+
+class QrPacked(Function):
+    """Reduced QR A = Q R of (..., m, n) with m >= n, packed per matrix as [Q (m·n) | R (n·n)].
+    Backward (A of full column rank): M = R gRᵀ - gQᵀ Q, gA = (gQ + Q copyltu(M)) R⁻ᵀ with
+    copyltu(M) = tril(M) + tril(M, -1)ᵀ (Walter & Lehmann; Seeger et al. 2017)."""
+
+    def forward(self, a):
+        xp = self.xp
+        q, r = xp.linalg.qr(a, mode="reduced")
+        self.save_for_backward(q, r)
+        batch = a.shape[:-2]
+        return xp.concatenate([q.reshape(batch + (-1,)), r.reshape(batch + (-1,))], axis=-1)
+
+    def backward(self, g):
+        q, r = self.saved
+        xp = self.xp
+        m, n = q.shape[-2:]
+        gq = g[..., : m * n].reshape(q.shape)
+        gr = g[..., m * n:].reshape(r.shape)
+        mm = r @ _mT(gr) - _mT(gq) @ q
+        copyltu = xp.tril(mm) + _mT(xp.tril(mm, -1))
+        rhs = gq + q @ copyltu  # (..., m, n); gA = rhs R⁻ᵀ, i.e. solve R Xᵀ = rhsᵀ
+        return _mT(xp.linalg.solve(r, _mT(rhs)))

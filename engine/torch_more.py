@@ -1,0 +1,1832 @@
+"""torch names engine lacked (issue 15, second round), composed from existing ops where possible, so
+the engine derives their backward: Tensor methods (addcmul, diff, cross, rot90, in-place forms, ...),
+top-level functions (cdist, block_diag, searchsorted, ...), ``engine.linalg`` and F extras
+(group_norm, rms_norm, grid_sample, ...). Installed by ``engine/__init__.py``; nothing else imports it.
+
+>>> import engine
+>>> engine.tensor([1.0, 4.0, 9.0]).diff().tolist()
+[3.0, 5.0]
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import math
+import types
+from collections import namedtuple
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from engine.backend import array_module
+from engine.function import _GradMode, is_grad_enabled
+from engine.ops import linalg as L
+from engine.ops import movement as Mv
+from engine.ops import special  # noqa: F401  (registers Lgamma, Digamma, Trigamma)
+from engine.tensor import Tensor
+
+# ---- helpers ------------------------------------------------------------------------------------------
+
+_RESULTS: dict = {}
+
+
+def _make(name: str, fields: tuple, values: tuple):
+    """A named result tuple like torch.return_types (``eigh(A).eigenvalues``)."""
+    if name not in _RESULTS:
+        _RESULTS[name] = namedtuple(name, fields)
+    return _RESULTS[name](*values)
+
+
+
+def _t(x, like: Tensor | None = None) -> Tensor:
+    """A Tensor from a Tensor, number, list or array (numbers take ``like``'s float dtype)."""
+    if isinstance(x, Tensor):
+        return x
+    if like is not None and isinstance(x, (int, float)) and like.dtype.kind == "f":
+        return Tensor(np.asarray(x, dtype=like.dtype)).to(like.device)
+    return Tensor(np.asarray(x)).to(like.device if like is not None else "cpu")
+
+
+def _need(op: str, x, name: str = "input") -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: argument '{name}' must be a Tensor, got {type(x).__name__}; wrap it with "
+                        "engine.tensor(...)")
+    return x
+
+
+def _float(x: Tensor) -> Tensor:
+    """Integer/bool inputs of a float op become float32, as torch."""
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+
+def _wrap(dim: int, ndim: int, op: str) -> int:
+    return Mv.wrap_dim(dim, ndim, op)
+
+
+def _square(op: str, a: Tensor) -> Tensor:
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise RuntimeError(f"{op}: A must be batches of square matrices, but they are "
+                           f"{a.shape[-2] if a.ndim >= 2 else '?'} by {a.shape[-1] if a.ndim else '?'} matrices "
+                           f"(shape {a.shape})")
+    if a.dtype.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating point tensor, got {a.dtype}")
+    return a
+
+
+def _beta_alpha(inp: Tensor, prod: Tensor, beta, alpha) -> Tensor:
+    """``beta * input + alpha * prod``; beta = 0 ignores input (nan and inf in it included), as torch."""
+    prod = prod if alpha == 1 else prod * alpha
+    if beta == 0:  # input's values are ignored, its gradient is zero (as torch)
+        return prod + _zero_link(inp)
+    return (inp if beta == 1 else inp * beta) + prod
+
+
+def _zero_link(x: Tensor) -> Tensor:
+    """Zeros of x's shape whose gradient to x is zero (not None), whatever x holds (nan included)."""
+    import engine
+
+    return engine.where(engine.zeros(x.shape, dtype=np.bool_, device=x.device), x, engine.zeros_like(x))
+
+
+# ---- Tensor methods ----------------------------------------------------------------------------------
+
+
+def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: float = 1) -> Tensor:  # noqa: A002
+    """``input + value * tensor1 * tensor2`` (broadcast).
+
+    >>> import engine
+    >>> engine.tensor([1.0]).addcmul(engine.tensor([2.0]), engine.tensor([3.0]), value=0.5).tolist()
+    [4.0]
+    """
+    prod = tensor1 * tensor2
+    return input + (prod if value == 1 else prod * value)
+
+
+def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: float = 1) -> Tensor:  # noqa: A002
+    """``input + value * tensor1 / tensor2`` (broadcast).
+
+    >>> import engine
+    >>> engine.tensor([1.0]).addcdiv(engine.tensor([3.0]), engine.tensor([2.0])).tolist()
+    [2.5]
+    """
+    if tensor1.dtype.kind in "iub" and tensor2.dtype.kind in "iub":
+        raise RuntimeError("addcdiv: integer division with addcdiv is no longer supported; use torch.addcmul "
+                           "with the reciprocal, or float tensors")
+    q = tensor1 / tensor2
+    return input + (q if value == 1 else q * value)
+
+
+def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:  # noqa: A002
+    """``beta * input + alpha * (mat @ vec)``; mat (n, m), vec (m,).
+
+    >>> import engine
+    >>> engine.zeros(2).addmv(engine.eye(2), engine.tensor([1.0, 2.0])).tolist()
+    [1.0, 2.0]
+    """
+    if mat.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"addmv: vector + matrix @ vector expected, got {input.ndim}, {mat.ndim}, {vec.ndim} "
+                           f"dims (shapes {input.shape}, {mat.shape}, {vec.shape})")
+    if mat.shape[1] != vec.shape[0]:
+        raise RuntimeError(f"addmv: size mismatch, mat: {mat.shape}, vec: {vec.shape}")
+    return _beta_alpha(input, mat @ vec, beta, alpha)
+
+
+def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:  # noqa: A002
+    """``beta * input + alpha * sum_b batch1[b] @ batch2[b]``; batch1 (B, n, m), batch2 (B, m, p)."""
+    if batch1.ndim != 3 or batch2.ndim != 3:
+        raise RuntimeError(f"addbmm: batch1 and batch2 must be 3D tensors, got shapes {batch1.shape} and "
+                           f"{batch2.shape}")
+    return _beta_alpha(input, batch1.bmm(batch2).sum(0), beta, alpha)
+
+
+def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:  # noqa: A002
+    """``beta * input + alpha * outer(vec1, vec2)``."""
+    if vec1.ndim != 1 or vec2.ndim != 1:
+        raise RuntimeError(f"addr: expected 1-D vectors, got shapes {vec1.shape} and {vec2.shape}")
+    return _beta_alpha(input, vec1.outer(vec2), beta, alpha)
+
+
+def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None,  # noqa: A002
+         append: Tensor | None = None) -> Tensor:
+    """n-th forward difference along ``dim`` (prepend/append joined first), as torch.diff.
+
+    >>> import engine
+    >>> engine.tensor([1.0, 4.0, 9.0]).diff(n=2).tolist()
+    [2.0]
+    """
+    if input.ndim == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
+    d = _wrap(dim, input.ndim, "diff")
+    if n == 0:  # torch: the input itself, prepend/append ignored
+        return input
+    parts = [p for p in (prepend, input, append) if p is not None]
+    x = input
+    if len(parts) > 1:
+        parts = [_t(p, input) for p in parts]
+        parts = [p if p.ndim else p.reshape((1,) * input.ndim).expand(*input.shape[:d], 1, *input.shape[d + 1:])
+                 for p in parts]
+        x = parts[0].cat(parts[1:], d) if hasattr(parts[0], "cat") else _cat(parts, d)
+    for _ in range(n):
+        m = x.shape[d]
+        if m == 0:
+            break
+        hi = x.narrow(d, 1, m - 1)
+        lo = x.narrow(d, 0, m - 1)
+        x = (hi ^ lo) if x.dtype == np.bool_ else hi - lo
+    return x
+
+
+def _cat(ts, d):
+    import engine
+
+    return engine.cat(ts, d)
+
+
+def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:  # noqa: A002
+    """3-vector cross product along ``dim`` (None: the first dim of size 3, as torch.cross).
+
+    >>> import engine
+    >>> engine.tensor([1.0, 0, 0]).cross(engine.tensor([0.0, 1, 0])).tolist()
+    [0.0, 0.0, 1.0]
+    """
+    shape = np.broadcast_shapes(input.shape, other.shape)
+    a, b = input.broadcast_to(shape), other.broadcast_to(shape)
+    if dim is None:
+        dim = next((i for i, s in enumerate(shape) if s == 3), None)
+        if dim is None:
+            raise RuntimeError(f"cross: no dimension of size 3 in input (shape {tuple(shape)})")
+    d = _wrap(dim, len(shape), "cross")
+    if shape[d] != 3:
+        raise RuntimeError(f"cross: inputs dimension {dim} must have length 3, got shapes {input.shape} and "
+                           f"{other.shape}")
+    a0, a1, a2 = a.unbind(d)
+    b0, b1, b2 = b.unbind(d)
+    import engine
+
+    return engine.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
+
+
+def ravel(input: Tensor) -> Tensor:  # noqa: A002
+    """The flattened tensor (1-D)."""
+    return input.reshape(-1)
+
+
+def rot90(input: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:  # noqa: A002
+    """Rotate by 90°·k in the plane of ``dims`` (from the first towards the second), as torch.rot90.
+
+    >>> import engine
+    >>> engine.tensor([[1, 2], [3, 4]]).rot90().tolist()
+    [[2, 4], [1, 3]]
+    """
+    dims = tuple(dims)
+    if len(dims) != 2:
+        raise RuntimeError(f"rot90: expected total rotation dims == 2, but got dims = {len(dims)}")
+    if input.ndim < 2:
+        raise RuntimeError(f"rot90: expected total dims >= 2, but got total dims = {input.ndim}")
+    d0, d1 = (_wrap(d, input.ndim, "rot90") for d in dims)
+    if d0 == d1:
+        raise RuntimeError(f"rot90: expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
+    k %= 4
+    if k == 1:
+        return input.flip(d1).transpose(d0, d1)
+    if k == 2:
+        return input.flip(d0, d1)
+    if k == 3:
+        return input.flip(d0).transpose(d0, d1)
+    return input * 1 if input.dtype.kind == "f" else input.clone()
+
+
+def xlogy(input, other) -> Tensor:  # noqa: A002
+    """``input * log(other)``, 0 where input is 0 (unless other is nan), as torch.xlogy."""
+    import engine
+
+    x = _t(input, other if isinstance(other, Tensor) else None)
+    y = _t(other, x)
+    x, y = _float(x), _float(y)
+    zero = (x == 0) & ~y.isnan()
+    safe_y = engine.where(zero, engine.ones_like(y), y)
+    return engine.where(zero, engine.zeros_like(x * safe_y), x * safe_y.log())
+
+
+def deg2rad(input: Tensor) -> Tensor:  # noqa: A002
+    """Degrees to radians (float32 for integer input)."""
+    return _float(input) * (math.pi / 180)
+
+
+def rad2deg(input: Tensor) -> Tensor:  # noqa: A002
+    """Radians to degrees (float32 for integer input)."""
+    return _float(input) * (180 / math.pi)
+
+
+def sinc(input: Tensor) -> Tensor:  # noqa: A002
+    """sin(πx)/(πx), 1 at 0 (gradient 0 there), as torch.sinc."""
+    import engine
+
+    x = _float(input)
+    zero = x == 0
+    safe = engine.where(zero, engine.ones_like(x), x) * math.pi
+    return engine.where(zero, engine.ones_like(x), safe.sin() / safe)
+
+
+def signbit(input: Tensor) -> Tensor:  # noqa: A002
+    """True where the sign bit is set (-0.0 included); no gradient."""
+    return Tensor(array_module(input.data).signbit(input.data))
+
+
+def positive(input: Tensor) -> Tensor:  # noqa: A002
+    """``input`` itself (torch.positive); bool input raises as torch."""
+    if input.dtype == np.bool_:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return input
+
+
+def heaviside(input: Tensor, values: Tensor) -> Tensor:  # noqa: A002
+    """0 where input < 0, 1 where > 0, ``values`` where 0 (no gradient, as torch)."""
+    import engine
+
+    if input.dtype != values.dtype and values.ndim and input.ndim:
+        raise RuntimeError(f"heaviside is not yet implemented for tensors with different dtypes ({input.dtype} "
+                           f"and {values.dtype})")
+    out = engine.where(input == 0, values.astype(input.dtype), (input > 0).astype(input.dtype))
+    return out.detach()
+
+
+def argwhere(input: Tensor) -> Tensor:  # noqa: A002
+    """(n, ndim) int64 indices of the nonzero entries (torch.argwhere)."""
+    return input.nonzero()
+
+
+def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:  # noqa: A002
+    """Counts of each value of a 1-D non-negative int tensor (weighted sums with ``weights``).
+
+    >>> import engine
+    >>> engine.tensor([0, 1, 1, 3]).bincount().tolist()
+    [1, 2, 0, 1]
+    """
+    if input.ndim != 1 or input.dtype.kind not in "iub":
+        raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs, got shape {input.shape} "
+                           f"and dtype {input.dtype}")
+    xp = array_module(input.data)
+    if input.numel() and int(input.data.min()) < 0:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs (got a negative value)")
+    if weights is not None and weights.shape != input.shape:
+        raise RuntimeError(f"bincount: weights should be 1-d and have the same length as input, got shapes "
+                           f"{weights.shape} and {input.shape}")
+    n = builtins.max(int(minlength), int(input.data.max()) + 1 if input.numel() else 0)
+    if weights is None:
+        return Tensor(xp.bincount(input.data, minlength=n).astype(np.int64))
+    out = xp.zeros(n, dtype=weights.dtype if weights.dtype.kind == "f" else np.float64)
+    xp.add.at(out, input.data, weights.data)
+    return Tensor(out)
+
+
+def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
+    """Histogram of ``bins`` equal bins over [min, max] (min = max = 0: the data's range), as torch."""
+    if input.dtype.kind != "f":
+        raise RuntimeError(f"histc: \"histogram_cpu\" not implemented for '{input.dtype}'")
+    x = input.data.reshape(-1)
+    xp = array_module(x)
+    lo, hi = float(min), float(max)
+    if lo == hi and x.size:
+        lo, hi = float(x.min()), float(x.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if lo > hi:
+        raise RuntimeError(f"histc: max must be larger than min, got min={min} max={max}")
+    x = x[(x >= lo) & (x <= hi)]
+    idx = ((x - lo) * (bins / (hi - lo))).astype(np.int64)
+    idx = xp.minimum(idx, bins - 1)
+    return Tensor(xp.bincount(idx, minlength=bins).astype(input.dtype))
+
+
+def unique_consecutive(input: Tensor, return_inverse: bool = False, return_counts: bool = False,  # noqa: A002
+                       dim: int | None = None):
+    """Collapse runs of equal consecutive entries (flattened, or slices along ``dim``), as torch.
+
+    >>> import engine
+    >>> engine.tensor([1, 1, 2, 2, 3, 1]).unique_consecutive().tolist()
+    [1, 2, 3, 1]
+    """
+    xp = array_module(input.data)
+    if dim is None:
+        x = input.data.reshape(-1)
+        if x.size == 0:
+            out, starts = x, xp.zeros(0, dtype=np.int64)
+        else:
+            change = xp.concatenate([xp.ones(1, dtype=bool), x[1:] != x[:-1]])
+            starts = xp.flatnonzero(change)
+            out = x[starts]
+        inverse_shape, n = input.shape, x.size
+    else:
+        d = _wrap(dim, input.ndim, "unique_consecutive")
+        x = xp.moveaxis(input.data, d, 0)
+        n = x.shape[0]
+        if n == 0:
+            starts = xp.zeros(0, dtype=np.int64)
+        else:
+            flat = x.reshape(n, -1)
+            change = xp.concatenate([xp.ones(1, dtype=bool), (flat[1:] != flat[:-1]).any(axis=1)])
+            starts = xp.flatnonzero(change)
+        out = xp.moveaxis(x[starts], 0, d)
+        inverse_shape = (n,)
+    result = [Tensor(xp.ascontiguousarray(out))]
+    if return_inverse:
+        inv = xp.zeros(n, dtype=np.int64)
+        if n:
+            inv[starts[1:]] = 1
+            inv = xp.cumsum(inv)
+        result.append(Tensor(inv.reshape(inverse_shape)))
+    if return_counts:
+        result.append(Tensor(xp.diff(xp.append(starts, n)).astype(np.int64)))
+    return result[0] if len(result) == 1 else tuple(result)
+
+
+def _sections_split(op: str, min_dims: int, dim: int):
+    def split(input: Tensor, indices_or_sections) -> tuple:  # noqa: A002
+        if input.ndim < min_dims:
+            raise RuntimeError(f"torch.{op} requires a tensor with at least {min_dims} dimension, but got a "
+                               f"tensor with {input.ndim} dimensions!")
+        d = 0 if (op == "hsplit" and input.ndim == 1) else dim
+        if isinstance(indices_or_sections, int) and input.shape[d] % indices_or_sections:
+            raise RuntimeError(f"torch.{op} attempted to split along dimension {d}, but the size of the dimension "
+                               f"{input.shape[d]} is not divisible by the split_size {indices_or_sections}!")
+        return tuple(input.tensor_split(indices_or_sections, d))
+
+    split.__name__ = op
+    split.__doc__ = f"torch.{op}: tensor_split along dim {dim} (sections must divide it evenly)."
+    return split
+
+
+vsplit = _sections_split("vsplit", 2, 0)
+hsplit = _sections_split("hsplit", 1, 1)
+dsplit = _sections_split("dsplit", 3, 2)
+
+
+def sum_to_size(input: Tensor, *size) -> Tensor:  # noqa: A002
+    """Sum ``input`` down to ``size`` (which must broadcast to input's shape), as torch."""
+    size = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
+    try:
+        if np.broadcast_shapes(size, input.shape) != input.shape:
+            raise ValueError
+    except ValueError:
+        raise RuntimeError(f"sum_to_size: size {list(size)} is not expandable to size {list(input.shape)}") from None
+    lead = input.ndim - len(size)
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(size) if s == 1 and input.shape[lead + i] != 1)
+    out = input.sum(axes, keepdim=True) if axes else input
+    return out.reshape(size)
+
+
+def quantile(input: Tensor, q, dim: int | None = None, keepdim: bool = False, *,  # noqa: A002
+             interpolation: str = "linear") -> Tensor:
+    """The q-th quantiles along ``dim`` (None: all entries) with torch's interpolation modes; the
+    gradient flows to the (one or two) entries each quantile interpolates between.
+
+    >>> import engine
+    >>> engine.tensor([1.0, 2.0, 3.0, 4.0]).quantile(0.5).item()
+    2.5
+    """
+    if input.dtype.kind != "f":
+        raise RuntimeError(f"quantile() input tensor must be either float or double dtype, got {input.dtype}")
+    qs = q.data if isinstance(q, Tensor) else np.asarray(q, dtype=np.float64)
+    qs = np.asarray(qs.get() if hasattr(qs, "get") else qs, dtype=np.float64)
+    if qs.ndim > 1:
+        raise RuntimeError("quantile() q must be a scalar or 1D tensor")
+    if ((qs < 0) | (qs > 1)).any():
+        raise RuntimeError("quantile() q values must be in the range [0, 1]")
+    if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
+        raise ValueError(f"quantile() interpolation must be one of linear, lower, higher, midpoint or nearest. "
+                         f"Got {interpolation}")
+    x = input.reshape(-1) if dim is None else input
+    d = 0 if dim is None else _wrap(dim, input.ndim, "quantile")
+    if x.ndim == 0:
+        x = x.reshape(1)
+    n = x.shape[d]
+    if n == 0:
+        raise RuntimeError("quantile() input tensor must be non-empty")
+    srt = x.sort(d)[0]
+    outs = []
+    for qv in qs.reshape(-1):
+        pos = qv * (n - 1)
+        lo, hi = int(math.floor(pos)), int(math.ceil(pos))
+        frac = pos - lo
+        if interpolation == "lower":
+            hi, frac = lo, 0.0
+        elif interpolation == "higher":
+            lo, frac = hi, 0.0
+        elif interpolation == "nearest":
+            lo = hi = int(np.round(pos))  # round half to even, as torch
+            frac = 0.0
+        elif interpolation == "midpoint":
+            frac = 0.5 if hi != lo else 0.0
+        a = srt.narrow(d, lo, 1)
+        v = a if hi == lo or frac == 0 else a.lerp(srt.narrow(d, hi, 1), frac)
+        if not keepdim:
+            v = v.squeeze(d)
+        elif dim is None:
+            v = v.reshape((1,) * input.ndim)
+        outs.append(v)
+    if qs.ndim == 0:
+        return outs[0]
+    import engine
+
+    return engine.stack(outs, 0)
+
+
+def nanquantile(input: Tensor, q, dim: int | None = None, keepdim: bool = False, *,  # noqa: A002
+                interpolation: str = "linear") -> Tensor:
+    """quantile ignoring nan (only for a tensor without nan along the reduced dims, else raises)."""
+    if bool(input.isnan().any()):
+        raise NotImplementedError("nanquantile: inputs with nan are not supported yet")
+    return quantile(input, q, dim, keepdim, interpolation=interpolation)
+
+
+def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False, right: bool = False,  # noqa: A002
+                 side: str | None = None, sorter: Tensor | None = None) -> Tensor:
+    """Insertion indices of ``input`` in the last dim of ``sorted_sequence`` (1-D, or the same
+    leading dims as input), as torch.searchsorted.
+
+    >>> import engine
+    >>> engine.searchsorted(engine.tensor([1, 3, 5]), engine.tensor([3, 6])).tolist()
+    [1, 3]
+    """
+    if side is not None:
+        if side not in ("left", "right"):
+            raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but got {side}")
+        if right and side == "left":
+            raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites, got side of left "
+                               "while right was True")
+        right = side == "right"
+    seq = sorted_sequence.data
+    xp = array_module(seq)
+    if sorter is not None:
+        seq = xp.take_along_axis(seq, sorter.data, axis=-1)
+    scalar = not isinstance(input, Tensor)
+    vals = xp.asarray(input.data if isinstance(input, Tensor) else input)
+    how = "right" if right else "left"
+    if seq.ndim == 1:
+        out = xp.searchsorted(seq, vals, side=how)
+    else:
+        if seq.shape[:-1] != vals.shape[:-1]:
+            raise RuntimeError(f"torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
+                               f"dimensions of boundaries tensor and input value tensor must match, but we got "
+                               f"boundaries tensor {list(sorted_sequence.shape)} and input value tensor "
+                               f"{list(vals.shape)}")
+        out = xp.empty(vals.shape, dtype=np.int64)
+        for idx in np.ndindex(*seq.shape[:-1]):
+            out[idx] = xp.searchsorted(seq[idx], vals[idx], side=how)
+    out = xp.asarray(out, dtype=np.int32 if out_int32 else np.int64)
+    return Tensor(out.reshape(()) if scalar else out)
+
+
+def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool = False) -> Tensor:  # noqa: A002
+    """Bucket index of each entry of ``input`` in the 1-D ``boundaries`` (torch.bucketize)."""
+    if boundaries.ndim != 1:
+        raise RuntimeError(f"bucketize: boundaries tensor must be 1 dimension, but got dim({boundaries.ndim})")
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+
+
+# ---- in-place forms (outside the graph only, as the engine's other in-place ops) ---------------------
+
+
+def _inplace_via(name: str) -> Callable:
+    def method(self: Tensor, *args, **kwargs) -> Tensor:
+        return self._inplace_result(name + "_", getattr(self, name)(*args, **kwargs).detach())
+
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"In-place ``{name}``: writes ``self.{name}(...)`` into self and returns self."
+    return method
+
+
+def _reshape_inplace(name: str) -> Callable:
+    """In-place shape changes (t_, transpose_, squeeze_, unsqueeze_): self takes the new view."""
+    def method(self: Tensor, *args, **kwargs) -> Tensor:
+        out = getattr(self, name)(*args, **kwargs)
+        self._check_inplace(name + "_")
+        self.data = out.data
+        return self
+
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"In-place ``{name}``: self becomes ``self.{name}(...)`` and is returned."
+    return method
+
+
+def fill_diagonal_(self: Tensor, fill_value: float, wrap: bool = False) -> Tensor:
+    """Fill the main diagonal (all dims equal for ndim > 2) with ``fill_value``, in place, as torch.
+
+    >>> import engine
+    >>> engine.zeros(2, 2).fill_diagonal_(1.0).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    if self.ndim < 2:
+        raise RuntimeError(f"fill_diagonal_: dimensions must larger than 1, got {self.ndim}")
+    if self.ndim > 2 and len(set(self.shape)) != 1:
+        raise RuntimeError(f"fill_diagonal_: all dimensions of input must be of equal length, got {self.shape}")
+    self._check_inplace("fill_diagonal_")
+    if self.ndim == 2:
+        h, w = self.shape
+        flat = self.data.reshape(-1) if self.data.flags.c_contiguous else None
+        if flat is not None:
+            end = h * w if wrap or h <= w else w * w
+            flat[:end:w + 1] = fill_value
+        else:
+            n = builtins.min(h, w)
+            self.data[np.arange(n), np.arange(n)] = fill_value
+    else:
+        n = self.shape[0]
+        self.data[(np.arange(n),) * self.ndim] = fill_value
+    return self
+
+
+# ---- linalg (engine.linalg) --------------------------------------------------------------------------
+
+
+def inv(A: Tensor) -> Tensor:  # noqa: N803
+    """Inverse of (..., n, n) matrices.
+
+    >>> import engine
+    >>> engine.linalg.inv(engine.tensor([[2.0, 0], [0, 4.0]])).tolist()
+    [[0.5, 0.0], [0.0, 0.25]]
+    """
+    _square("linalg.inv", _need("linalg.inv", A, "A"))
+    try:
+        return L.Inverse.apply(A)
+    except np.linalg.LinAlgError:
+        raise RuntimeError("linalg.inv: The diagonal element 1 is zero, the inversion could not be completed "
+                           "because the input matrix is singular.") from None
+
+
+def det(A: Tensor) -> Tensor:  # noqa: N803
+    """Determinant of (..., n, n) matrices -> (...)."""
+    return L.Det.apply(_square("linalg.det", _need("linalg.det", A, "A")))
+
+
+def slogdet(A: Tensor):  # noqa: N803
+    """(sign, log|det|) of (..., n, n) matrices; the gradient flows through log|det|."""
+    _square("linalg.slogdet", _need("linalg.slogdet", A, "A"))
+    sign, _ = array_module(A.data).linalg.slogdet(A.data)
+    return _make("slogdet", ("sign", "logabsdet"), (Tensor(sign.astype(A.dtype)), L.LogAbsDet.apply(A)))
+
+
+def logdet(A: Tensor) -> Tensor:  # noqa: N803
+    """log det A: nan where det < 0, -inf where det = 0 (as torch.logdet)."""
+    import engine
+
+    sign, logabs = slogdet(A)
+    return engine.where(sign < 0, engine.full_like(logabs, math.nan),
+                        engine.where(sign == 0, engine.full_like(logabs, -math.inf), logabs))
+
+
+def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
+    """X with A X = B (left=False: X A = B); B a vector batch (..., n) or matrices (..., n, k)."""
+    _square("linalg.solve", _need("linalg.solve", A, "A"))
+    _need("linalg.solve", B, "B")
+    if not left:
+        return solve(A.mT, B.mT).mT
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and B.shape == A.shape[:-1])
+    b = B.unsqueeze(-1) if vector else B
+    if b.shape[-2] != A.shape[-1]:
+        raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
+                           f"({A.shape[-2]}x{A.shape[-1]} and {b.shape[-2]}x{b.shape[-1]})")
+    batch = np.broadcast_shapes(A.shape[:-2], b.shape[:-2])
+    a = A.broadcast_to(batch + A.shape[-2:]) if A.shape[:-2] != batch else A
+    b = b.broadcast_to(batch + b.shape[-2:]) if b.shape[:-2] != batch else b
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"linalg.solve: Expected A and B to have the same dtype, but found A of type {A.dtype} "
+                           f"and B of type {B.dtype} instead")
+    try:
+        x = L.Solve.apply(a, b)
+    except np.linalg.LinAlgError:
+        raise RuntimeError("linalg.solve: The solver failed because the input matrix is singular.") from None
+    return x.squeeze(-1) if vector else x
+
+
+def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,  # noqa: N803
+                     unitriangular: bool = False) -> Tensor:
+    """X with A X = B for triangular A (only its upper/lower triangle is read)."""
+    import engine
+
+    _square("linalg.solve_triangular", A)
+    a = A.triu() if upper else A.tril()
+    if unitriangular:
+        n = A.shape[-1]
+        eye = engine.eye(n, dtype=A.dtype, device=A.device)
+        a = a * (1 - eye) + eye
+    return solve(a, B, left=left)
+
+
+def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
+    """Lower Cholesky factor L (A = L Lᵀ) of symmetric positive-definite (..., n, n) matrices
+    (upper=True: Lᵀ); only the lower triangle of A is read."""
+    _square("linalg.cholesky", _need("linalg.cholesky", A, "A"))
+    try:
+        out = L.Cholesky.apply(A)
+    except np.linalg.LinAlgError:
+        raise RuntimeError("linalg.cholesky: The factorization could not be completed because the input is not "
+                           "positive-definite.") from None
+    return out.mT if upper else out
+
+
+def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False):  # noqa: N803
+    """(L, info): info 0 on success (errors raise here, like check_errors=True)."""
+    out = cholesky(A, upper=upper)
+    return _make("cholesky_ex", ("L", "info"), (out, Tensor(np.zeros(A.shape[:-2], dtype=np.int32))))
+
+
+def inv_ex(A: Tensor, *, check_errors: bool = False):  # noqa: N803
+    """(inverse, info): info 0 on success (errors raise here, like check_errors=True)."""
+    return _make("inv_ex", ("inverse", "info"), (inv(A), Tensor(np.zeros(A.shape[:-2], dtype=np.int32))))
+
+
+def eigh(A: Tensor, UPLO: str = "L"):  # noqa: N803
+    """(eigenvalues ascending (..., n), eigenvectors (..., n, n)) of symmetric matrices; the gradient
+    needs distinct eigenvalues (as torch). Only the ``UPLO`` triangle is read."""
+    _square("linalg.eigh", _need("linalg.eigh", A, "A"))
+    if UPLO not in ("L", "U"):
+        raise RuntimeError(f"linalg.eigh: Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
+    a = A if UPLO == "L" else A.mT
+    packed = L.EighPacked.apply(a)
+    n = A.shape[-1]
+    return _make("eigh", ("eigenvalues", "eigenvectors"), (packed[..., n], packed[..., :n]))
+
+
+def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
+    """Eigenvalues (ascending) of symmetric matrices."""
+    return eigh(A, UPLO)[0]
+
+
+def _no_grad_linalg(op: str, A: Tensor) -> None:
+    if A.requires_grad and is_grad_enabled():
+        raise NotImplementedError(f"linalg.{op}: the gradient is not implemented here yet; call it under "
+                                  "engine.no_grad() or on a detached tensor")
+
+
+def svd(A: Tensor, full_matrices: bool = True):  # noqa: N803
+    """(U, S, Vh) of (..., m, n) matrices. Differentiable with ``full_matrices=False`` (or square A):
+    the gradient needs distinct nonzero singular values and a loss that does not depend on the signs
+    of the singular vectors, as torch's."""
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.svd: The input tensor A must have at least 2 dimensions, got {A.shape}")
+    m, n = A.shape[-2:]
+    if full_matrices and m != n:
+        _no_grad_linalg("svd (full_matrices=True on a non-square matrix)", A)
+        u, s, vh = array_module(A.data).linalg.svd(A.data, full_matrices=True)
+        return _make("svd", ("U", "S", "Vh"), (Tensor(u), Tensor(s), Tensor(vh)))
+    k = builtins.min(m, n)
+    packed = L.SvdPacked.apply(A)
+    batch = A.shape[:-2]
+    u = packed[..., : m * k].reshape(batch + (m, k))
+    s = packed[..., m * k: m * k + k]
+    vh = packed[..., m * k + k:].reshape(batch + (k, n))
+    return _make("svd", ("U", "S", "Vh"), (u, s, vh))
+
+
+def svdvals(A: Tensor) -> Tensor:  # noqa: N803
+    """Singular values (descending) of (..., m, n) matrices; the gradient (U diag(gS) Vh) needs
+    distinct nonzero singular values."""
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.svdvals: The input tensor A must have at least 2 dimensions, got {A.shape}")
+    return svd(A, full_matrices=False)[1]
+
+
+def qr(A: Tensor, mode: str = "reduced"):  # noqa: N803
+    """(Q, R) of (..., m, n) matrices. Differentiable for m >= n in 'reduced' mode (and square A in
+    'complete' mode), A of full column rank, as torch; other shapes and modes are forward-only."""
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), "
+                           "'r', or 'complete'")
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.qr: The input tensor A must have at least 2 dimensions, got {A.shape}")
+    m, n = A.shape[-2:]
+    if mode != "r" and m >= n and (mode == "reduced" or m == n):
+        packed = L.QrPacked.apply(A)
+        batch = A.shape[:-2]
+        return _make("qr", ("Q", "R"), (packed[..., : m * n].reshape(batch + (m, n)),
+                                        packed[..., m * n:].reshape(batch + (n, n))))
+    _no_grad_linalg(f"qr (mode='{mode}', shape {A.shape})", A)
+    xp = array_module(A.data)
+    q, r = xp.linalg.qr(A.data, mode="complete" if mode == "complete" else "reduced")
+    if mode == "r":
+        q = xp.zeros((0,), dtype=A.dtype)
+    return _make("qr", ("Q", "R"), (Tensor(q), Tensor(r)))
+
+
+def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N803
+    """Moore-Penrose pseudo-inverse of full-rank (..., m, n) matrices (via the normal equations, so
+    the gradient is exact there); rank-deficient input raises."""
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.pinv: The input tensor A must have at least 2 dimensions, got {A.shape}")
+    m, n = A.shape[-2:]
+    try:
+        if m >= n:
+            return solve(A.mT @ A, A.mT)
+        return solve(A @ A.mT, A).mT
+    except RuntimeError:
+        raise RuntimeError(f"linalg.pinv: only full-rank matrices are supported here (shape {A.shape})") from None
+
+
+def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N803
+    """Rank of (..., m, n) matrices (int64, no gradient)."""
+    xp = array_module(A.data)
+    s = xp.linalg.svd(A.data, compute_uv=False)
+    tol_r = rtol if rtol is not None else (0.0 if atol is not None and atol > 0 else
+                                           builtins.max(A.shape[-2:]) * np.finfo(A.dtype).eps)
+    tol = xp.maximum(atol or 0.0, tol_r * s.max(axis=-1, initial=0)[..., None])
+    return Tensor((s > tol).sum(axis=-1).astype(np.int64))
+
+
+def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803
+    """A to the integer power n (n < 0: of the inverse), by repeated squaring."""
+    import engine
+
+    _square("linalg.matrix_power", A)
+    if n == 0:  # the identity, with a zero gradient to A
+        return engine.eye(A.shape[-1], dtype=A.dtype, device=A.device) + _zero_link(A)
+    if n < 0:
+        A, n = inv(A), -n
+    result, base = None, A
+    while n:
+        if n & 1:
+            result = base if result is None else result @ base
+        n >>= 1
+        if n:
+            base = base @ base
+    return result
+
+
+def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002
+    """The vector ``ord``-norm over ``dim`` (None: all entries), as torch.linalg.vector_norm."""
+    if isinstance(ord, str):
+        raise RuntimeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
+    x = x.to(dtype) if dtype is not None else x
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point tensor as input. Got {x.dtype}")
+    return x.norm(ord, dim, keepdim)
+
+
+def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: N803, A002
+    """Matrix norm over the two ``dim``: 'fro', 'nuc', inf, -inf, 1, -1, 2, -2 (as torch)."""
+    A = A.to(dtype) if dtype is not None else A  # noqa: N806
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions, got {A.shape}")
+    d0, d1 = (_wrap(d, A.ndim, "linalg.matrix_norm") for d in dim)
+    if ord == "fro":
+        return A.norm(2, (d0, d1), keepdim)
+    if ord in (1, -1, math.inf, -math.inf):
+        inner, outer = (d0, d1) if ord in (1, -1) else (d1, d0)
+        s = A.abs().sum(inner, keepdim=True)
+        r = s.amax(outer, keepdim=True) if ord > 0 else s.amin(outer, keepdim=True)
+        return r if keepdim else r.squeeze((d0, d1) if hasattr(r, "squeeze") else None)
+    if ord in ("nuc", 2, -2):
+        moved = A.movedim((d0, d1), (-2, -1))
+        s = svdvals(moved)
+        r = s.sum(-1) if ord == "nuc" else (s.amax(-1) if ord == 2 else s.amin(-1))
+        if keepdim:
+            r = r.unsqueeze(builtins.min(d0, d1)).unsqueeze(builtins.max(d0, d1))
+        return r
+    raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+
+
+def linalg_norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: N803, A002
+    """torch.linalg.norm: the vector norm (1-D dim or ord None over all), else the matrix norm."""
+    if isinstance(dim, int):
+        dim = (dim,)
+    if ord is None:
+        return vector_norm(A, 2, dim, keepdim, dtype=dtype) if dim is None or len(dim) == 1 else \
+            matrix_norm(A, "fro", dim, keepdim, dtype=dtype)
+    if dim is None:
+        if A.ndim == 1:
+            return vector_norm(A, ord, None, keepdim, dtype=dtype)
+        if A.ndim == 2:
+            return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
+        raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. Got "
+                           f"{A.ndim}D.")
+    if len(dim) == 1:
+        return vector_norm(A, ord, dim, keepdim, dtype=dtype)
+    return matrix_norm(A, ord, dim, keepdim, dtype=dtype)
+
+
+def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
+    """Dot products along ``dim`` (broadcast)."""
+    return (x * y).sum(dim)
+
+
+def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
+    """Chain of matrix products (first may be 1-D, last may be 1-D), left to right."""
+    if len(tensors) < 2:
+        raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
+    out = tensors[0]
+    for t in tensors[1:]:
+        out = out @ t
+    return out
+
+
+def linalg_cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:  # noqa: A002
+    """torch.linalg.cross: as cross, with dim = -1 by default."""
+    return cross(input, other, dim)
+
+
+def linalg_diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:  # noqa: N803
+    """torch.linalg.diagonal: the diagonal of the last two dims by default."""
+    return A.diagonal(offset, dim1, dim2)
+
+
+def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
+    """Least-squares solution of full-column-rank A X ≈ B via the normal equations (differentiable)."""
+    vector = B.ndim == A.ndim - 1
+    b = B.unsqueeze(-1) if vector else B
+    x = solve(A.mT @ A, A.mT @ b)
+    x = x.squeeze(-1) if vector else x
+    empty = Tensor(np.zeros((0,), dtype=A.dtype))
+    return _make("lstsq", ("solution", "residuals", "rank", "singular_values"),
+                 (x, empty, Tensor(np.zeros((0,), dtype=np.int64)), empty))
+
+
+def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
+    """exp(A) of (..., n, n) matrices by scaling and squaring a degree-18 Taylor polynomial (error
+    below float64's epsilon once ‖A/2^s‖₁ <= 1); differentiable through the matmuls."""
+    import engine
+
+    _square("linalg.matrix_exp", A)
+    n = A.shape[-1]
+    norm = float(array_module(A.data).abs(A.data).sum(-2).max()) if A.numel() else 0.0
+    s = max(0, math.ceil(math.log2(norm))) if norm > 1 and math.isfinite(norm) else 0
+    x = A * (0.5**s) if s else A
+    eye = engine.eye(n, dtype=A.dtype, device=A.device)
+    # Horner: I + x(I + x/2(I + x/3(... (I + x/18))))
+    out = eye + x * (1 / 18)
+    for k in range(17, 0, -1):
+        out = eye + (x @ out) * (1 / k)
+    for _ in range(s):
+        out = out @ out
+    return out
+
+
+def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
+    """Condition number: σ_max/σ_min (p None or 2), σ_min/σ_max (p = -2), else ‖A‖_p·‖A⁻¹‖_p."""
+    if p in (None, 2, -2):
+        s = svdvals(A)
+        r = s[..., 0] / s[..., -1]
+        return r if p != -2 else 1 / r
+    return matrix_norm(A, p) * matrix_norm(inv(A), p)
+
+
+def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
+    """The tensor inverse over the first ``ind`` dims (A reshaped to a square matrix)."""
+    lead, rest = A.shape[:ind], A.shape[ind:]
+    m, k = math.prod(lead), math.prod(rest)
+    if m != k:
+        raise RuntimeError(f"linalg.tensorinv: Expected self to satisfy the requirement prod(self.shape[ind:]) == "
+                           f"prod(self.shape[:ind]), but got {k} != {m}")
+    return inv(A.reshape(m, k)).reshape(rest + lead)
+
+
+def tensorsolve(A: Tensor, B: Tensor, dims=None) -> Tensor:  # noqa: N803
+    """X with tensordot(A, X, X.ndim) = B."""
+    if dims is not None:
+        dims = [d % A.ndim for d in dims]
+        A = A.movedim(dims, list(range(A.ndim - len(dims), A.ndim)))  # noqa: N806
+    rest = A.shape[B.ndim:]
+    m = math.prod(B.shape)
+    return solve(A.reshape(m, math.prod(rest)), B.reshape(m)).reshape(rest)
+
+
+def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool = False,  # noqa: N803
+                     unitriangular: bool = False):
+    """Deprecated torch.triangular_solve: (solution of op(A) X = b, A's copy)."""
+    a = A.mT if transpose else A
+    x = solve_triangular(a, b, upper=upper != transpose, unitriangular=unitriangular)
+    return _make("triangular_solve", ("solution", "cloned_coefficient"), (x, A * 1))
+
+
+def lu_factor(A: Tensor, *, pivot: bool = True):  # noqa: N803
+    """(LU, pivots) of (..., m, n) by Gaussian elimination with partial pivoting (LAPACK's getrf
+    choices: the first largest |entry| of each column), composed from engine ops so the gradient
+    flows; pivots are 1-based int32, as torch."""
+    import engine
+
+    if not pivot:
+        raise NotImplementedError("lu_factor: pivot=False is not supported on the CPU (as torch)")
+    if A.ndim < 2:
+        raise RuntimeError(f"linalg.lu_factor: The input tensor A must have at least 2 dimensions, got {A.shape}")
+    m, n = A.shape[-2:]
+    k = builtins.min(m, n)
+    x = A
+    batch = A.shape[:-2]
+    pivots = np.zeros(batch + (k,), dtype=np.int32)
+    xp = array_module(A.data)
+    for j in range(k):
+        col = xp.abs(x.data[..., j:, j])
+        piv = (col.argmax(-1) + j) if col.shape[-1] else np.zeros(batch, dtype=np.int64)
+        piv = np.asarray(piv.get() if hasattr(piv, "get") else piv)
+        pivots[..., j] = piv + 1
+        perm = np.broadcast_to(np.arange(m), batch + (m,)).copy()
+        rows = perm[..., j].copy()
+        np.put_along_axis(perm, np.asarray(piv)[..., None], rows[..., None], -1)
+        perm[..., j] = piv
+        if (perm != np.arange(m)).any():
+            idx = Tensor(np.broadcast_to(perm[..., None], batch + (m, n)).copy()).to(A.device)
+            x = x.gather(x.ndim - 2, idx)
+        if j + 1 >= m:
+            continue
+        pivot_value = x[..., j, j]
+        lcol = x[..., j + 1:, j] / pivot_value.unsqueeze(-1)  # (..., m-j-1)
+        trail = x[..., j + 1:, j + 1:] - lcol.unsqueeze(-1) * x[..., j, j + 1:].unsqueeze(-2)
+        lower = engine.cat([x[..., j + 1:, :j], lcol.unsqueeze(-1), trail], -1)
+        x = engine.cat([x[..., : j + 1, :], lower], -2)
+    return _make("lu_factor", ("LU", "pivots"), (x, Tensor(pivots).to(A.device)))
+
+
+def _perm_from_pivots(pivots: np.ndarray, m: int) -> np.ndarray:
+    """perm with A[perm] = L U from LAPACK's 1-based pivots: row i of LU is row perm[i] of A."""
+    batch = pivots.shape[:-1]
+    perm = np.broadcast_to(np.arange(m), batch + (m,)).copy()
+    for j in range(pivots.shape[-1]):
+        p = pivots[..., j].astype(np.int64) - 1
+        a = perm[..., j].copy()
+        b = np.take_along_axis(perm, p[..., None], -1)[..., 0]
+        perm[..., j] = b
+        np.put_along_axis(perm, p[..., None], a[..., None], -1)
+    return perm
+
+
+def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True, unpack_pivots: bool = True):  # noqa: N803
+    """(P, L, U) with A = P L U from lu_factor's output."""
+    import engine
+
+    m, n = LU_data.shape[-2:]
+    k = builtins.min(m, n)
+    piv = LU_pivots.data
+    perm = _perm_from_pivots(np.asarray(piv.get() if hasattr(piv, "get") else piv), m)
+    eye = np.eye(m, dtype=LU_data.dtype)
+    p = np.swapaxes(eye[perm], -1, -2)  # P[perm[i], i] = 1
+    lower = LU_data[..., :, :k].tril(-1) + engine.eye(m, k, dtype=LU_data.dtype, device=LU_data.device)
+    upper = LU_data[..., :k, :].triu()
+    return _make("lu_unpack", ("P", "L", "U"), (Tensor(np.ascontiguousarray(p)).to(LU_data.device), lower, upper))
+
+
+def lu(A: Tensor, *, pivot: bool = True):  # noqa: N803
+    """(P, L, U) with A = P L U (partial pivoting, differentiable through L and U)."""
+    lu_, piv = lu_factor(A, pivot=pivot)
+    p, lower, upper = lu_unpack(lu_, piv)
+    return _make("lu", ("P", "L", "U"), (p, lower, upper))
+
+
+def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoint: bool = False) -> Tensor:  # noqa: N803
+    """X with A X = B (left=False: X A = B; adjoint: Aᵀ) from lu_factor's output."""
+    p, lower, upper = lu_unpack(LU, pivots)
+    a = p @ lower @ upper
+    a = a.mT if adjoint else a
+    return solve(a, B, left=left)
+
+
+def _linalg_module() -> types.ModuleType:
+    import engine
+
+    mod = types.ModuleType("engine.linalg", "torch.linalg's everyday functions on engine Tensors.")
+    for name, fn in {
+        "inv": inv, "det": det, "slogdet": slogdet, "solve": solve, "solve_triangular": solve_triangular,
+        "cholesky": cholesky, "cholesky_ex": cholesky_ex, "inv_ex": inv_ex, "eigh": eigh, "eigvalsh": eigvalsh,
+        "svd": svd, "svdvals": svdvals, "qr": qr, "pinv": pinv, "matrix_rank": matrix_rank,
+        "matrix_power": matrix_power, "vector_norm": vector_norm, "matrix_norm": matrix_norm,
+        "norm": linalg_norm, "vecdot": vecdot, "multi_dot": multi_dot, "cross": linalg_cross,
+        "diagonal": linalg_diagonal, "lstsq": lstsq, "matmul": engine.matmul, "matrix_exp": matrix_exp,
+        "cond": cond, "tensorinv": tensorinv, "tensorsolve": tensorsolve, "lu_factor": lu_factor, "lu": lu,
+        "lu_solve": lu_solve,
+    }.items():
+        setattr(mod, name, fn)
+    return mod
+
+
+# ---- top-level functions -----------------------------------------------------------------------------
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
+    """p-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M) -> (..., P, R); the
+    2-norm's gradient at distance 0 is 0, as torch.
+
+    >>> import engine
+    >>> engine.cdist(engine.tensor([[0.0, 0.0]]), engine.tensor([[3.0, 4.0]])).tolist()
+    [[5.0]]
+    """
+    if x1.ndim < 2 or x2.ndim < 2:
+        raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D, X2 got: {x2.ndim}D")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"cdist: X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: "
+                           f"{x2.shape[-1]}")
+    if p < 0:
+        raise RuntimeError(f"cdist only supports non-negative p values, got {p}")
+    d = x1.unsqueeze(-2) - x2.unsqueeze(-3)  # (..., P, R, M)
+    return d.norm(p, -1)
+
+
+def block_diag(*tensors: Tensor) -> Tensor:
+    """Block-diagonal matrix of 0-, 1- and 2-D tensors (as torch.block_diag).
+
+    >>> import engine
+    >>> engine.block_diag(engine.tensor([[1.0]]), engine.tensor([[2.0, 3.0]])).tolist()
+    [[1.0, 0.0, 0.0], [0.0, 2.0, 3.0]]
+    """
+    import engine
+
+    mats = []
+    for i, t in enumerate(tensors):
+        if t.ndim > 2:
+            raise RuntimeError(f"torch.block_diag: Input tensors must have 2 or fewer dimensions. Input {i} has "
+                               f"{t.ndim} dimensions")
+        mats.append(t.reshape(1, 1) if t.ndim == 0 else t.reshape(1, -1) if t.ndim == 1 else t)
+    if not mats:
+        return engine.zeros(1, 0)
+    dtype = mats[0].dtype
+    for m in mats[1:]:
+        dtype = np.promote_types(dtype, m.dtype)
+    cols = builtins.sum(m.shape[1] for m in mats)
+    rows, c0 = [], 0
+    for m in mats:
+        m = m.astype(dtype)
+        left = c0
+        right = cols - c0 - m.shape[1]
+        parts = [p for p in (engine.zeros(m.shape[0], left, dtype=dtype, device=m.device), m,
+                             engine.zeros(m.shape[0], right, dtype=dtype, device=m.device))]
+        rows.append(engine.cat(parts, 1))
+        c0 += m.shape[1]
+    return engine.cat(rows, 0)
+
+
+def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> Tensor:  # noqa: A002
+    """All length-r combinations of the entries of a 1-D tensor, rows in lexicographic order."""
+    import engine
+
+    if input.ndim != 1:
+        raise RuntimeError(f"Expect a 1D vector, but got shape {list(input.shape)}")
+    n = input.shape[0]
+    make = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    idx = np.array(list(make(range(n), r)), dtype=np.int64).reshape(-1, r)
+    if idx.shape[0] == 0:
+        return engine.empty(0, *([r] if r > 0 else []), dtype=input.dtype) if r else engine.empty(0, dtype=input.dtype)
+    return input[Tensor(idx).to(input.device)]
+
+
+def diagflat(input: Tensor, offset: int = 0) -> Tensor:  # noqa: A002
+    """2-D matrix with the flattened input on diagonal ``offset``."""
+    return input.reshape(-1).diag(offset)
+
+
+def _tri_indices(op: str, row: int, col: int, offset: int, upper: bool, dtype, device) -> Tensor:
+    r, c = np.triu_indices(row, offset, col) if upper else np.tril_indices(row, offset, col)
+    return Tensor(np.stack([r, c]).astype(dtype or np.int64)).to(device)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device="cpu", layout=None) -> Tensor:
+    """(2, N) int64 coordinates of the lower triangle of a row x col matrix."""
+    return _tri_indices("tril_indices", row, col, offset, False, dtype, device)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device="cpu", layout=None) -> Tensor:
+    """(2, N) int64 coordinates of the upper triangle of a row x col matrix."""
+    return _tri_indices("triu_indices", row, col, offset, True, dtype, device)
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    """The broadcast shape of ``shapes`` (ints or tuples), as torch.broadcast_shapes."""
+    try:
+        return tuple(np.broadcast_shapes(*((s,) if isinstance(s, int) else tuple(s) for s in shapes)))
+    except ValueError:
+        raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape: {shapes}") from None
+
+
+def numel(input: Tensor) -> int:  # noqa: A002
+    """Number of entries."""
+    return input.numel()
+
+
+def is_tensor(obj) -> bool:
+    """True for an engine Tensor."""
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input: Tensor) -> bool:  # noqa: A002
+    """True for a float dtype."""
+    return input.dtype.kind == "f"
+
+
+class set_grad_enabled(_GradMode):  # noqa: N801 - torch's name
+    """Context manager/decorator, or a plain call, switching graph recording on or off (as torch).
+
+    >>> import engine
+    >>> with engine.set_grad_enabled(False):
+    ...     engine.is_grad_enabled()
+    False
+    """
+
+    def __init__(self, mode: bool):
+        from engine.function import _state
+
+        super().__init__(bool(mode))
+        self._before = _state.enabled
+        _state.enabled = bool(mode)  # a plain call takes effect at once, as torch
+
+    def __enter__(self):
+        from engine.function import _state
+
+        _state.prev.append(self._before)
+        _state.enabled = self.enabled
+
+    def __call__(self, fn):
+        from engine.function import _state
+
+        _state.enabled = self._before  # as a decorator it only applies inside the call
+        return super().__call__(fn)
+
+
+def get_default_dtype():
+    """The factories' default float dtype (float32 unless engine.set_default_dtype changed it)."""
+    from engine.factories import default_dtype
+
+    return default_dtype()
+
+
+def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:  # noqa: N803
+    """Vandermonde matrix of a 1-D tensor: columns x**(N-1), ..., x**0 (increasing: reversed)."""
+    import engine
+
+    if x.ndim != 1:
+        raise RuntimeError(f"x must be a one-dimensional tensor, got shape {x.shape}")
+    n = x.shape[0] if N is None else N
+    if n < 0:
+        raise RuntimeError("N must be non-negative.")
+    cols = [engine.ones_like(x) if k == 0 else (x if k == 1 else x ** k) for k in range(n)]
+    if not increasing:
+        cols = cols[::-1]
+    return engine.stack(cols, 1) if cols else engine.empty(x.shape[0], 0, dtype=x.dtype)
+
+
+def trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
+    """Trapezoid-rule integral of y along ``dim`` (spacing dx, or sample points x)."""
+    d = _wrap(dim, y.ndim, "trapezoid")
+    n = y.shape[d]
+    if n == 0:
+        return y.sum(d)
+    mid = (y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) * 0.5
+    if x is None:
+        return mid.sum(d) * (1.0 if dx is None else dx)
+    dxs = diff(x, dim=-1 if x.ndim == 1 else dim)
+    if x.ndim == 1:
+        dxs = dxs.reshape((-1,) + (1,) * (y.ndim - d - 1))
+    return (mid * dxs).sum(d)
+
+
+def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
+    """Running trapezoid-rule integral of y along ``dim`` (one entry fewer than y)."""
+    d = _wrap(dim, y.ndim, "cumulative_trapezoid")
+    n = y.shape[d]
+    mid = (y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) * 0.5 if n else y
+    if x is None:
+        return mid.cumsum(d) * (1.0 if dx is None else dx)
+    dxs = diff(x, dim=-1 if x.ndim == 1 else dim)
+    if x.ndim == 1:
+        dxs = dxs.reshape((-1,) + (1,) * (y.ndim - d - 1))
+    return (mid * dxs).cumsum(d)
+
+
+# ---- more Tensor methods: windows, medians, norms, special functions, integer helpers ---------------
+
+
+def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:  # noqa: A002
+    """Sliding windows of ``size`` with stride ``step`` along ``dimension``, as a new last dim:
+    (..., n, ...) -> (..., (n - size) // step + 1, ..., size) (torch's Tensor.unfold).
+
+    >>> import engine
+    >>> engine.arange(5).unfold(0, 2, 2).tolist()
+    [[0, 1], [2, 3]]
+    """
+    x = input.reshape(1) if input.ndim == 0 else input
+    d = _wrap(dimension, x.ndim, "unfold")
+    n = x.shape[d]
+    if size > n:
+        raise RuntimeError(f"unfold: maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"unfold: step is {step} but must be > 0")
+    nw = (n - size) // step + 1
+    idx = (np.arange(nw)[:, None] * step + np.arange(size)).reshape(-1)
+    out = x.index_select(d, Tensor(idx).to(x.device))
+    out = out.reshape(x.shape[:d] + (nw, size) + x.shape[d + 1:]).movedim(d + 1, -1)
+    return out.reshape(out.shape[1:]) if input.ndim == 0 else out
+
+
+def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False):  # noqa: A002
+    """The lower median ignoring nan (nan only where a slice is all nan); with ``dim``,
+    ``(values, indices)`` as torch.nanmedian."""
+    from engine import return_types
+
+    x = input.reshape(-1) if dim is None else (input.reshape(1) if input.ndim == 0 else input)
+    ax = 0 if dim is None else _wrap(dim, x.ndim, "nanmedian")
+    xp = array_module(x.data)
+    if x.shape[ax] == 0:
+        raise IndexError(f"nanmedian(): cannot reduce dim {ax} of size 0 (shape {input.shape})")
+    order = xp.argsort(x.data, axis=ax, kind="stable")  # nan sorts last
+    k = (~xp.isnan(x.data)).sum(axis=ax, keepdims=True) if x.dtype.kind == "f" else \
+        xp.full(x.shape[:ax] + (1,) + x.shape[ax + 1:], x.shape[ax])
+    pos = xp.maximum(k - 1, 0) // 2
+    pick = xp.take_along_axis(order, pos, axis=ax).astype(np.int64)
+    if dim is None:
+        return x._pick("nanmedian", pick, 0, False, return_types.median).values
+    out = x._pick("nanmedian", pick, ax, keepdim, return_types.median)
+    if input.ndim == 0:
+        return return_types.median(out.values.reshape(()), out.indices.reshape(()))
+    return out
+
+
+def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:  # noqa: A002
+    """Each slice along ``dim`` whose p-norm exceeds ``maxnorm`` is scaled down to it (as torch)."""
+    import engine
+
+    if input.ndim <= 1:
+        raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {input.ndim} dimensions")
+    d = _wrap(dim, input.ndim, "renorm")
+    others = tuple(i for i in range(input.ndim) if i != d)
+    norms = input.norm(p, others, keepdim=True)
+    factor = engine.where(norms > maxnorm, maxnorm / (norms + 1e-7), engine.ones_like(norms))
+    return input * factor
+
+
+def _int_binary(op: str, fn_name: str):
+    def fn(input: Tensor, other) -> Tensor:  # noqa: A002
+        other = _t(other, input)
+        if input.dtype.kind not in "iub" or other.dtype.kind not in "iub":
+            bad = input.dtype if input.dtype.kind == "f" else other.dtype
+            raise RuntimeError(f"\"{op}_cpu\" not implemented for '{bad}'")
+        a, b = input._operands(other)
+        return Tensor(getattr(array_module(a.data), fn_name)(a.data, b.data))
+
+    fn.__name__ = op
+    fn.__doc__ = f"Elementwise {op} of integer tensors (no gradient)."
+    return fn
+
+
+gcd = _int_binary("gcd", "gcd")
+lcm = _int_binary("lcm", "lcm")
+
+
+def ldexp(input: Tensor, other) -> Tensor:  # noqa: A002
+    """``input * 2 ** other`` (float result; the gradient flows to input)."""
+    e = _t(other, input)
+    return _float(input) * (2.0 ** _float(e).detach()).astype(_float(input).dtype)
+
+
+def nextafter(input: Tensor, other) -> Tensor:  # noqa: A002
+    """The next float after input towards other (no gradient)."""
+    a, b = input._operands(_t(other, input))
+    return Tensor(array_module(a.data).nextafter(a.data, b.data))
+
+
+def angle(input: Tensor) -> Tensor:  # noqa: A002
+    """Argument of a real number: π where negative, 0 elsewhere, nan kept (float32 for integers)."""
+    x = _float(input)
+    xp = array_module(x.data)
+    return Tensor(xp.where(xp.isnan(x.data), x.data, xp.where(x.data < 0, math.pi, 0.0)).astype(x.dtype))
+
+
+def isreal(input: Tensor) -> Tensor:  # noqa: A002
+    """True everywhere (the engine has no complex dtypes)."""
+    return Tensor(array_module(input.data).ones(input.shape, dtype=bool))
+
+
+def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:  # noqa: A002
+    """Out-of-place put: write (or add) ``source`` into the flattened input at ``index``."""
+    n = input.numel()
+    idx = index.data.reshape(-1).astype(np.int64)
+    if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
+        raise IndexError(f"put: index out of range for tensor of {n} elements")
+    idx = Tensor(idx % n if n else idx)
+    flat = input.reshape(-1)
+    src = source.reshape(-1)
+    out = flat.index_add(0, idx, src) if accumulate else flat.index_copy(0, idx, src)
+    return out.reshape(input.shape)
+
+
+def lgamma(input: Tensor) -> Tensor:  # noqa: A002
+    """log|Γ(x)| (float32 for integer input); gradient digamma.
+
+    >>> import engine
+    >>> round(engine.tensor([5.0]).lgamma().item(), 4)
+    3.1781
+    """
+
+    return special.Lgamma.apply(_float(input))
+
+
+def digamma(input: Tensor) -> Tensor:  # noqa: A002
+    """ψ(x) = d/dx log Γ(x); gradient trigamma."""
+
+    return special.Digamma.apply(_float(input))
+
+
+def polygamma(n: int, input: Tensor) -> Tensor:  # noqa: A002
+    """ψ⁽ⁿ⁾(x) for n = 0 (digamma) and n = 1 (trigamma, no gradient)."""
+
+    if n == 0:
+        return digamma(input)
+    if n == 1:
+        return special.Trigamma.apply(_float(input))
+    if n < 0:
+        raise RuntimeError(f"polygamma(n, x) does not support negative n, got {n}")
+    raise NotImplementedError(f"polygamma: order n = {n} is not implemented (n = 0, 1 are)")
+
+
+def mvlgamma(input: Tensor, p: int) -> Tensor:  # noqa: A002
+    """Multivariate log-gamma of dimension p: Σᵢ lgamma(x - i/2) + p(p-1)/4·log π (all x > (p-1)/2)."""
+    x = _float(input)
+    if bool((x.data <= (p - 1) / 2).any()):
+        raise RuntimeError(f"All elements must be greater than (p-1)/2 = {(p - 1) / 2}")
+    out = lgamma(x)
+    for i in range(1, p):
+        out = out + lgamma(x - i / 2)
+    return out + p * (p - 1) / 4 * math.log(math.pi)
+
+
+def _polygamma_method(self: Tensor, n: int) -> Tensor:
+    return polygamma(n, self)
+
+
+def _random_fill(name: str, sample: Callable[[Tensor], Tensor]) -> Callable:
+    def method(self: Tensor, *args, generator=None, **kwargs) -> Tensor:
+        import engine
+
+        if self.dtype.kind != "f":
+            raise RuntimeError(f"{name}: expects a floating point tensor, got {self.dtype}")
+        with engine.no_grad():
+            vals = sample(self, *args, **kwargs)
+        self._check_inplace(name)
+        self.data[...] = vals.data.astype(self.dtype)
+        return self
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Fill in place with {name[:-1]} samples (engine's generator, engine.manual_seed)."
+    return method
+
+
+def _geometric(x: Tensor, p: float) -> Tensor:
+    import engine
+
+    if not 0 < p < 1:
+        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+    u = engine.rand_like(x.astype(np.float64))
+    return (((1 - u).log() / math.log1p(-p)).ceil()).clamp_min(1)
+
+
+def _log_normal(x: Tensor, mean: float = 1, std: float = 2) -> Tensor:
+    import engine
+
+    if std <= 0:
+        raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
+    return (engine.randn_like(x) * std + mean).exp()
+
+
+def _cauchy(x: Tensor, median: float = 0, sigma: float = 1) -> Tensor:
+    import engine
+
+    return ((engine.rand_like(x.astype(np.float64)) - 0.5) * math.pi).tan() * sigma + median
+
+
+def seed() -> int:
+    """Seed the generators with a fresh random seed and return it (torch.seed)."""
+    import os
+
+    import engine
+
+    s = int.from_bytes(os.urandom(8), "little") >> 1
+    engine.manual_seed(s)
+    return s
+
+
+MORE_TENSOR_METHODS = {
+    "unfold": unfold, "nanmedian": nanmedian, "renorm": renorm, "gcd": gcd, "lcm": lcm, "ldexp": ldexp,
+    "nextafter": nextafter, "angle": angle, "isreal": isreal, "put": put, "matrix_exp": matrix_exp,
+    "triangular_solve": lambda self, A, upper=True, transpose=False, unitriangular=False: triangular_solve(
+        self, A, upper, transpose, unitriangular), "lgamma": lgamma, "digamma": digamma,
+    "polygamma": _polygamma_method, "mvlgamma": mvlgamma, "resolve_conj": lambda self: self,
+    "resolve_neg": lambda self: self, "cuda": lambda self, device=None, non_blocking=False: self.to("gpu"),
+    "geometric_": _random_fill("geometric_", _geometric), "log_normal_": _random_fill("log_normal_", _log_normal),
+    "cauchy_": _random_fill("cauchy_", _cauchy),
+}
+MORE_TORCH_FUNCTIONS = {
+    "nanmedian": nanmedian, "renorm": renorm, "gcd": gcd, "lcm": lcm, "ldexp": ldexp, "nextafter": nextafter,
+    "angle": angle, "isreal": isreal, "lgamma": lgamma, "digamma": digamma, "polygamma": polygamma,
+    "mvlgamma": mvlgamma, "seed": seed, "matrix_exp": matrix_exp, "triangular_solve": triangular_solve,
+    "resolve_conj": lambda input: input,  # noqa: A006
+}
+
+
+# ---- statistics, scatters into slices, dtype info, grad-mode and tensor-introspection helpers ---------
+
+
+def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:  # noqa: A002
+    """Covariance of the rows (variables) of a (vars, obs) matrix (1-D: one variable), as torch.cov."""
+    if fweights is not None or aweights is not None:
+        raise NotImplementedError("cov: fweights and aweights are not supported here")
+    if input.ndim > 2:
+        raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with "
+                           f"{input.ndim} dimensions")
+    x = _float(input)
+    x = x.reshape(1, -1) if x.ndim < 2 else x
+    n = x.shape[1]
+    xc = x - x.mean(1, keepdim=True)
+    c = (xc @ xc.mT) / builtins.max(n - correction, 0)
+    return c.reshape(()) if input.ndim < 2 or input.shape[0] == 1 else c  # one variable: 0-d, as torch
+
+
+def corrcoef(input: Tensor) -> Tensor:  # noqa: A002
+    """Pearson correlation coefficients of the rows, clipped to [-1, 1] (as torch.corrcoef)."""
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    d = c.diagonal().sqrt()
+    return (c / d.unsqueeze(1) / d.unsqueeze(0)).clamp(-1, 1)
+
+
+def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:  # noqa: A002
+    """input with its slice ``index`` along ``dim`` replaced by src (gradients to both)."""
+    d = _wrap(dim, input.ndim, "select_scatter")
+    n = input.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select_scatter(): index {index} out of range for tensor of size {list(input.shape)} at "
+                         f"dimension {d}")
+    want = input.shape[:d] + input.shape[d + 1:]
+    if src.shape != want:
+        raise RuntimeError(f"select_scatter: expected src to have a size equal to the slice of self. src size = "
+                           f"{list(src.shape)}, slice size = {list(want)}")
+    return input.index_copy(d, Tensor(np.array([index % n])).to(input.device), src.unsqueeze(d))
+
+
+def slice_scatter(input: Tensor, src: Tensor, dim: int = 0, start: int | None = None,  # noqa: A002
+                  end: int | None = None, step: int = 1) -> Tensor:
+    """input with ``input[..., start:end:step, ...]`` (along dim) replaced by src."""
+    d = _wrap(dim, input.ndim, "slice_scatter")
+    idx = np.arange(input.shape[d])[slice(start, end, step)]
+    want = input.shape[:d] + (len(idx),) + input.shape[d + 1:]
+    if src.shape != want:
+        raise RuntimeError(f"slice_scatter: expected src to have a size equal to the slice of self. src size = "
+                           f"{list(src.shape)}, slice size = {list(want)}")
+    if len(idx) == 0:
+        return input * 1
+    return input.index_copy(d, Tensor(idx).to(input.device), src)
+
+
+def diagonal_scatter(input: Tensor, src: Tensor, offset: int = 0, dim1: int = 0,  # noqa: A002
+                     dim2: int = 1) -> Tensor:
+    """input with its diagonal (offset, dim1, dim2) replaced by src."""
+    d1, d2 = _wrap(dim1, input.ndim, "diagonal_scatter"), _wrap(dim2, input.ndim, "diagonal_scatter")
+    x = input.movedim((d1, d2), (-2, -1))
+    h, w = x.shape[-2:]
+    rows = np.arange(builtins.max(0, -offset), h)
+    cols = rows + offset
+    keep = (cols >= 0) & (cols < w)
+    rows, cols = rows[keep], cols[keep]
+    want = x.shape[:-2] + (len(rows),)
+    if src.shape != want:
+        raise RuntimeError(f"diagonal_scatter: expected src to have a size equal to the diagonal of self. "
+                           f"src size = {list(src.shape)}, diagonal size = {list(want)}")
+    flat = x.reshape(x.shape[:-2] + (h * w,))
+    if len(rows):
+        flat = flat.index_copy(flat.ndim - 1, Tensor(rows * w + cols).to(input.device), src)
+    return flat.reshape(x.shape).movedim((-2, -1), (d1, d2))
+
+
+_FInfo = namedtuple("finfo", ["bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype"])
+_IInfo = namedtuple("iinfo", ["bits", "max", "min", "dtype"])
+
+
+def finfo(dtype=None):
+    """Machine limits of a float dtype as Python numbers (eps, max, min, tiny, bits, resolution), as
+    torch.finfo.
+
+    >>> import engine
+    >>> engine.finfo(engine.float16).max
+    65504.0
+    """
+    f = np.finfo(np.float32 if dtype is None else dtype)
+    return _FInfo(f.bits, float(f.eps), float(f.max), float(f.min), float(f.tiny), float(f.smallest_normal),
+                  float(10.0 ** -f.precision), f.dtype.name)
+
+
+def iinfo(dtype):
+    """Machine limits of an integer dtype as Python ints (max, min, bits), as torch.iinfo."""
+    i = np.iinfo(dtype)
+    return _IInfo(i.bits, int(i.max), int(i.min), i.dtype.name)
+
+
+def inference_mode(mode: bool = True):
+    """``no_grad`` under torch's name (context manager or decorator)."""
+    import engine
+
+    if callable(mode):  # used as a bare decorator
+        return engine.no_grad(mode)
+    return engine.no_grad() if mode else engine.enable_grad()
+
+
+def is_nonzero(input: Tensor) -> bool:  # noqa: A002
+    """The truth value of a one-element tensor."""
+    if input.numel() != 1:
+        what = "no values" if input.numel() == 0 else "more than one value"
+        raise RuntimeError(f"Boolean value of Tensor with {what} is ambiguous")
+    return bool(input.data.reshape(-1)[0] != 0)
+
+
+def is_same_size(input: Tensor, other: Tensor) -> bool:  # noqa: A002
+    """Whether the two shapes are equal."""
+    return input.shape == other.shape
+
+
+def unravel_index(indices, shape) -> tuple:
+    """Coordinates of flat ``indices`` in ``shape`` (int64 tensors), as torch.unravel_index."""
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    n = math.prod(shape)
+    if (idx < -n).any() or (idx >= n).any():
+        raise RuntimeError(f"unravel_index: index out of bounds for shape {list(shape)}")
+    out = np.unravel_index(np.asarray(idx) % builtins.max(n, 1), shape)
+    return tuple(Tensor(np.asarray(o, dtype=np.int64)) for o in out)
+
+
+def _stride(self: Tensor, dim: int | None = None):
+    """Strides in elements (torch's Tensor.stride)."""
+    st = tuple(s // self.data.itemsize for s in self.data.strides)
+    return st if dim is None else st[_wrap(dim, self.ndim, "stride")]
+
+
+def _detach_(self: Tensor) -> Tensor:
+    """Detach in place: self leaves the graph and stops requiring grad."""
+    self._ctx = None
+    self.requires_grad = False
+    return self
+
+
+MORE_TENSOR_METHODS.update({
+    "cov": cov, "corrcoef": corrcoef, "select_scatter": select_scatter, "slice_scatter": slice_scatter,
+    "diagonal_scatter": diagonal_scatter, "stride": _stride, "detach_": _detach_,
+    "is_signed": lambda self: self.dtype.kind in "fi",
+    "get_device": lambda self: -1 if self.device == "cpu" else 0,
+    "data_ptr": lambda self: int(self.data.ctypes.data) if isinstance(self.data, np.ndarray)
+    else int(self.data.data.ptr),
+    "is_nonzero": is_nonzero, "is_same_size": is_same_size,
+})
+MORE_TORCH_FUNCTIONS.update({
+    "cov": cov, "corrcoef": corrcoef, "select_scatter": select_scatter, "slice_scatter": slice_scatter,
+    "diagonal_scatter": diagonal_scatter, "finfo": finfo, "iinfo": iinfo, "inference_mode": inference_mode,
+    "is_nonzero": is_nonzero, "is_same_size": is_same_size, "unravel_index": unravel_index,
+})
+from engine.factories import set_default_dtype  # noqa: E402
+
+MORE_TORCH_FUNCTIONS["set_default_dtype"] = set_default_dtype
+# torch.* spellings of F functions whose leading positional parameters are the same as F's
+F_ALIASES = ["cosine_similarity", "pairwise_distance", "pdist", "conv1d", "conv2d", "conv3d", "conv_transpose1d",
+             "conv_transpose2d", "conv_transpose3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
+             "layer_norm", "group_norm", "rms_norm", "pixel_shuffle", "pixel_unshuffle", "selu", "celu", "rrelu",
+             "hardshrink", "threshold", "prelu", "bilinear", "dropout", "alpha_dropout", "feature_alpha_dropout",
+             "adaptive_avg_pool1d", "adaptive_max_pool1d", "cosine_embedding_loss", "hinge_embedding_loss",
+             "margin_ranking_loss", "triplet_margin_loss"]
+
+
+# ---- last aliases and small helpers -------------------------------------------------------------------
+
+
+def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
+    """Bool tensor: whether each entry of ``elements`` is in ``test_elements`` (torch.isin)."""
+    a = elements.data if isinstance(elements, Tensor) else np.asarray(elements)
+    b = test_elements.data if isinstance(test_elements, Tensor) else np.asarray(test_elements)
+    xp = array_module(a)
+    return Tensor(xp.isin(a, b, invert=invert))
+
+
+def rsub(input: Tensor, other, *, alpha: float = 1) -> Tensor:  # noqa: A002
+    """``other - alpha * input``."""
+    return other - (input if alpha == 1 else input * alpha)
+
+
+def frexp(input: Tensor):  # noqa: A002
+    """(mantissa, exponent int32) with input = mantissa · 2**exponent (no gradient)."""
+    m, e = array_module(input.data).frexp(input.data)
+    return _make("frexp", ("mantissa", "exponent"), (Tensor(m), Tensor(e.astype(np.int32))))
+
+
+def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
+    """(L Lᵀ)⁻¹ from a Cholesky factor L (upper: (Uᵀ U)⁻¹)."""
+    a = L.mT @ L if upper else L @ L.mT
+    return inv(a)
+
+
+def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
+    """X with (L Lᵀ) X = B from a Cholesky factor L (upper: (Uᵀ U))."""
+    a = L.mT @ L if upper else L @ L.mT
+    return solve(a, B)
+
+
+def embedding(weight: Tensor, indices, padding_idx: int = -1, scale_grad_by_freq: bool = False,
+              sparse: bool = False) -> Tensor:
+    """torch.embedding (weight first, unlike F.embedding)."""
+    import engine.functional as F  # noqa: N812
+
+    return F.embedding(indices, weight, padding_idx=None if padding_idx < 0 else padding_idx)
+
+
+def _window(name: str, fn: Callable[[np.ndarray, int], np.ndarray]):
+    def window(window_length: int, periodic: bool = True, *, dtype=None, device=None,
+               requires_grad: bool = False) -> Tensor:
+        from engine.factories import default_dtype
+
+        if window_length < 0:
+            raise RuntimeError(f"{name} requires non-negative window_length, got window_length={window_length}")
+        if window_length <= 1:
+            w = np.ones(window_length)
+        else:
+            n = window_length + 1 if periodic else window_length
+            w = fn(np.arange(n), n)[:window_length]
+        return Tensor(w.astype(dtype or default_dtype()), requires_grad=requires_grad, device=device)
+
+    window.__name__ = name
+    window.__doc__ = f"torch.{name}: the window of ``window_length`` samples (periodic by default)."
+    return window
+
+
+hann_window = _window("hann_window", lambda k, n: 0.5 - 0.5 * np.cos(2 * np.pi * k / (n - 1)))
+hamming_window = _window("hamming_window", lambda k, n: 0.54 - 0.46 * np.cos(2 * np.pi * k / (n - 1)))
+blackman_window = _window("blackman_window", lambda k, n: 0.42 - 0.5 * np.cos(2 * np.pi * k / (n - 1))
+                          + 0.08 * np.cos(4 * np.pi * k / (n - 1)))
+bartlett_window = _window("bartlett_window", lambda k, n: 1 - np.abs(2 * k / (n - 1) - 1))
+
+
+def _torch_svd(self: Tensor, some: bool = True, compute_uv: bool = True):
+    """Deprecated torch.svd: (U, S, V) with V (not Vh)."""
+    u, s, vh = svd(self, full_matrices=not some)
+    return _make("svd", ("U", "S", "V"), (u, s, vh.mT))
+
+
+MORE_TENSOR_METHODS.update({
+    "isin": isin, "frexp": frexp, "cholesky_inverse": cholesky_inverse,
+    "cholesky_solve": lambda self, input2, upper=False: cholesky_solve(self, input2, upper),
+    "adjoint": lambda self: self.mT, "conj": lambda self: self, "conj_physical": lambda self: self,
+    "is_conj": lambda self: False, "is_neg": lambda self: False, "is_inference": lambda self: False,
+    "split_with_sizes": lambda self, split_sizes, dim=0: tuple(self.split(list(split_sizes), dim)),
+    "unsafe_split": lambda self, split_size, dim=0: tuple(self.split(split_size, dim)),
+    "unsafe_chunk": lambda self, chunks, dim=0: tuple(self.chunk(chunks, dim)),
+    "narrow_copy": lambda self, dim, start, length: self.narrow(dim, start, length) * 1,
+    "prelu": lambda self, weight: __import__("engine.functional", fromlist=["prelu"]).prelu(self, weight),
+    "qr": lambda self, some=True: qr(self, "reduced" if some else "complete"), "svd": _torch_svd,
+    "storage_offset": lambda self: 0 if self.data.base is None else int(
+        (self.data.__array_interface__["data"][0] - self.data.base.__array_interface__["data"][0])
+        // self.data.itemsize) if isinstance(self.data, np.ndarray) and isinstance(self.data.base, np.ndarray)
+    else 0,
+})
+MORE_TORCH_FUNCTIONS.update({
+    "isin": isin, "rsub": rsub, "frexp": frexp, "lu_unpack": lu_unpack, "cholesky_inverse": cholesky_inverse,
+    "cholesky_solve": cholesky_solve, "embedding": embedding, "hann_window": hann_window,
+    "hamming_window": hamming_window, "blackman_window": blackman_window, "bartlett_window": bartlett_window,
+    "adjoint": lambda input: input.mT, "conj": lambda input: input,  # noqa: A006
+    "resolve_neg": lambda input: input, "is_complex": lambda input: False,  # noqa: A006
+    "is_signed": lambda input: input.dtype.kind in "fi",  # noqa: A006
+    "clone": lambda input: input.clone(), "detach": lambda input: input.detach(),  # noqa: A006
+    "asarray": lambda obj, *, dtype=None, device=None, copy=None, requires_grad=False: _asarray(obj, dtype, device,
+                                                                                              requires_grad),
+    "chain_matmul": lambda *matrices: multi_dot(matrices), "qr": lambda input, some=True: qr(  # noqa: A006
+        input, "reduced" if some else "complete"),
+    "svd": lambda input, some=True, compute_uv=True: _torch_svd(input, some, compute_uv),  # noqa: A006
+    "initial_seed": lambda: __import__("engine.rng", fromlist=["_seed"])._seed or 0,
+    "get_rng_state": lambda: __import__("engine.rng", fromlist=["get_state"]).get_state(),
+    "set_rng_state": lambda state: __import__("engine.rng", fromlist=["set_state"]).set_state(state),
+})
+
+
+def _asarray(obj, dtype, device, requires_grad):
+    import engine
+
+    t = engine.as_tensor(obj, dtype=dtype, device=device)
+    return t.requires_grad_() if requires_grad else t
+
+
+# ---- install --------------------------------------------------------------------------------------
+
+
+TENSOR_METHODS = {
+    "addcmul": addcmul, "addcdiv": addcdiv, "addmv": addmv, "addbmm": addbmm, "addr": addr, "diff": diff,
+    "cross": cross, "ravel": ravel, "rot90": rot90, "xlogy": xlogy, "deg2rad": deg2rad, "rad2deg": rad2deg,
+    "sinc": sinc, "signbit": signbit, "positive": positive, "heaviside": heaviside, "argwhere": argwhere,
+    "bincount": bincount, "histc": histc, "unique_consecutive": unique_consecutive, "vsplit": vsplit,
+    "hsplit": hsplit, "dsplit": dsplit, "sum_to_size": sum_to_size, "quantile": quantile,
+    "nanquantile": nanquantile, "inverse": inv, "det": det, "logdet": logdet, "slogdet": slogdet,
+    "matrix_power": matrix_power, "pinverse": lambda self, rcond=1e-15: pinv(self),
+    "cholesky": lambda self, upper=False: cholesky(self, upper=upper), "fill_diagonal_": fill_diagonal_,
+    "searchsorted": lambda self, sorted_sequence=None, *a, **k: searchsorted(self, *a, **k),
+}
+TENSOR_METHODS["searchsorted"] = None  # torch has no Tensor.searchsorted with this order; keep it top-level
+INPLACE = ["cumsum", "cumprod", "renorm", "lgamma", "digamma", "polygamma", "mvlgamma", "gcd", "lcm", "ldexp",
+           "nextafter", "put",
+           "masked_fill", "index_fill", "scatter", "scatter_add", "index_add", "index_copy", "addcmul",
+           "addcdiv", "addmm", "tril", "triu", "masked_scatter", "addmv", "addbmm", "baddbmm", "addr", "xlogy",
+           "deg2rad", "rad2deg", "sinc", "diag_embed", "index_put", "put", "renorm", "lerp", "hypot",
+           "logit", "digamma", "fmod", "remainder", "floor_divide", "sub", "mul", "div", "add", "pow",
+           "heaviside", "logical_not", "logical_and", "logical_or", "logical_xor"]
+RESHAPE_INPLACE = ["t", "transpose", "squeeze", "unsqueeze", "swapaxes", "swapdims"]
+
+TORCH_FUNCTIONS = {
+    "argwhere": argwhere, "rot90": rot90, "broadcast_shapes": broadcast_shapes, "combinations": combinations,
+    "diagflat": diagflat, "cross": cross, "block_diag": block_diag, "cdist": cdist, "addmv": addmv,
+    "addbmm": addbmm, "addr": addr, "addcmul": addcmul, "addcdiv": addcdiv, "quantile": quantile,
+    "nanquantile": nanquantile, "unique_consecutive": unique_consecutive, "bincount": bincount, "histc": histc,
+    "searchsorted": searchsorted, "bucketize": bucketize, "diff": diff, "numel": numel, "is_tensor": is_tensor,
+    "is_floating_point": is_floating_point, "set_grad_enabled": set_grad_enabled,
+    "get_default_dtype": get_default_dtype, "xlogy": xlogy, "heaviside": heaviside, "tril_indices": tril_indices,
+    "triu_indices": triu_indices, "vander": vander, "trapezoid": trapezoid, "trapz": trapezoid,
+    "cumulative_trapezoid": cumulative_trapezoid, "deg2rad": deg2rad, "rad2deg": rad2deg, "sinc": sinc,
+    "signbit": signbit, "positive": positive, "ravel": ravel, "vsplit": vsplit, "hsplit": hsplit,
+    "dsplit": dsplit, "inverse": inv, "det": det, "logdet": logdet, "slogdet": slogdet,
+    "matrix_power": matrix_power, "pinverse": lambda input, rcond=1e-15: pinv(input),  # noqa: A006
+    "cholesky": lambda input, upper=False: cholesky(input, upper=upper),  # noqa: A006
+}
+
+
+def install(engine_module: types.ModuleType) -> list[str]:
+    """Attach the Tensor methods, and put the top-level functions and ``linalg`` on ``engine_module``
+    (only names it does not have yet). Returns the top-level names added."""
+    for name, fn in {**TENSOR_METHODS, **MORE_TENSOR_METHODS}.items():
+        if fn is not None and not hasattr(Tensor, name):
+            setattr(Tensor, name, fn)
+    for name in INPLACE:
+        if hasattr(Tensor, name) and not hasattr(Tensor, name + "_"):
+            setattr(Tensor, name + "_", _inplace_via(name))
+    for name in RESHAPE_INPLACE:
+        if hasattr(Tensor, name) and not hasattr(Tensor, name + "_"):
+            setattr(Tensor, name + "_", _reshape_inplace(name))
+    if not hasattr(Tensor, "mH"):
+        Tensor.mH = property(lambda self: self.mT, doc="Conjugate transpose of the last two dims (real: mT).")
+    if not hasattr(Tensor, "H"):
+        def _h(self):
+            if self.ndim > 2:
+                raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
+            return self.T
+        Tensor.H = property(_h, doc="Conjugate transpose of a matrix (real: T).")
+    added = []
+    for name, fn in {**TORCH_FUNCTIONS, **MORE_TORCH_FUNCTIONS}.items():
+        if not hasattr(engine_module, name):
+            setattr(engine_module, name, fn)
+            added.append(name)
+    import engine.functional as F  # noqa: N812
+
+    for name in F_ALIASES:
+        if hasattr(F, name) and not hasattr(engine_module, name):
+            setattr(engine_module, name, getattr(F, name))
+            added.append(name)
+    for name in dir(Tensor):  # torch.abs_(t), torch.zero_(t), ...: the in-place methods as functions
+        if name.endswith("_") and not name.startswith("_") and not hasattr(engine_module, name):
+            setattr(engine_module, name, getattr(Tensor, name))
+            added.append(name)
+    if not hasattr(Tensor, "retains_grad"):
+        Tensor.retains_grad = property(lambda self: bool(self._retains_grad), doc="Whether retain_grad() was called.")
+    if not hasattr(Tensor, "is_cpu"):
+        Tensor.is_cpu = property(lambda self: self.device == "cpu", doc="Whether the tensor lives on the CPU.")
+    if not hasattr(Tensor, "grad_fn"):
+        Tensor.grad_fn = property(lambda self: self._ctx, doc="The op that made this tensor (None for a leaf).")
+    if not hasattr(engine_module, "linalg"):
+        engine_module.linalg = _linalg_module()
+        added.append("linalg")
+    return added
