@@ -211,8 +211,8 @@ def _check_same_kind(op: str, inputs) -> None:
             if fdtype is None:
                 fdtype = a.dtype
             elif a.dtype != fdtype:
-                raise TypeError(
-                    f"{op}: dtype mismatch: {fdtype} and {a.dtype}; cast one with .astype() (no silent upcasting)"
+                raise RuntimeError(  # as torch: a fused op or a matmul takes one float dtype
+                    f"{op}: dtype mismatch: {fdtype} and {a.dtype}; cast one with .to()"
                 )
 
 

@@ -402,10 +402,7 @@ class Tensor:
             if self.dtype.kind == "f" and other.dtype.kind == "f":
                 if other.ndim == 0 and self.ndim:  # torch: a 0-d tensor never widens one with dims
                     return other.astype(self.dtype)
-                raise TypeError(
-                    f"dtype mismatch: {self.dtype} and {other.dtype}; cast one with .astype() "
-                    "(no silent upcasting)"
-                )
+                raise RuntimeError(f"dtype mismatch: {self.dtype} and {other.dtype}; cast one with .to()")
             if other.dtype.kind != "f" and self.dtype.kind == "f":
                 return Tensor(other.data.astype(self.dtype))
         return other
@@ -515,8 +512,8 @@ class Tensor:
     def _same_float_dtype(self, op: str, other) -> None:
         """torch's matmul refuses two float dtypes (it promotes only elementwise ops)."""
         if isinstance(other, Tensor) and self.dtype.kind == other.dtype.kind == "f" and self.dtype != other.dtype:
-            raise TypeError(f"{op}: dtype mismatch: {self.dtype} and {other.dtype}; expected both operands to "
-                            "have the same dtype (cast one with .to())")
+            raise RuntimeError(f"{op}: expected both operands to have the same dtype, but got {self.dtype} (shape "
+                               f"{self.shape}) and {other.dtype} (shape {other.shape}); cast one with .to()")
 
     def __matmul__(self, other):
         self._same_float_dtype("matmul", other)
