@@ -179,3 +179,84 @@ class LSTMLayer(Function):
         return (gx, dh if need[1] else None, dc if need[2] else None, g_wih, g_whh,
                 gb if self.has_bias and need[5] else None,
                 gb.copy() if self.has_bias and need[6] else None)
+
+
+class GRULayer(Function):
+    """One GRU layer in one direction over a whole sequence (torch's gate order r, z, n).
+
+        r = σ(W_ir x + b_ir + W_hr h + b_hr),  z = σ(W_iz x + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x + b_in + r·(W_hn h + b_hn)),  h' = (1 - z)·n + z·h = n + z·(h - n)
+
+    forward(x (T, B, I), h0 (B, H), w_ih (3H, I), w_hh (3H, H), b_ih (3H,) | None, b_hh (3H,) | None,
+    reverse=False) -> (T, B, H), h_t in time order; h_n is row T-1 (row 0 when ``reverse``).
+    As LSTMLayer: the input projection of all steps is one matmul, each step one (B, H) @ (H, 3H)
+    matmul and whole-array gate updates; backward keeps the per-step gate gradients and gets the
+    weight and input gradients from single matmuls over all T·B rows.
+    """
+
+    def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+        xp = self.xp
+        T, B, _ = x.shape
+        H = w_hh.shape[1]
+        gi = (x.reshape(T * B, -1) @ w_ih.T).reshape(T, B, 3 * H)  # all steps at once
+        if b_ih is not None:
+            gi += b_ih
+        whh_t = w_hh.T  # (H, 3H)
+        out = xp.empty((T, B, H), dtype=x.dtype)
+        saved = xp.empty((T, B, 4 * H), dtype=x.dtype)  # per step [r | z | n | W_hn h + b_hn], for backward
+        h = h0
+        with _quiet(xp):
+            for t in (range(T - 1, -1, -1) if reverse else range(T)):
+                gh = h @ whh_t  # (B, 3H)
+                if b_hh is not None:
+                    gh += b_hh
+                s = saved[t]
+                rz = gi[t, :, :2 * H] + gh[:, :2 * H]
+                xp.negative(rz, out=rz)
+                xp.exp(rz, out=rz)
+                rz += 1
+                xp.reciprocal(rz, out=s[:, :2 * H])  # σ: r, z
+                r, z = s[:, :H], s[:, H:2 * H]
+                s[:, 3 * H:] = gh[:, 2 * H:]
+                n = _tanh(xp, gi[t, :, 2 * H:] + r * gh[:, 2 * H:])
+                s[:, 2 * H:3 * H] = n
+                h_new = out[t]
+                xp.subtract(h, n, out=h_new)
+                h_new *= z
+                h_new += n
+                h = h_new
+        self.save_for_backward(x, h0, w_ih, w_hh, out)
+        self.gates, self.reverse, self.has_bias = saved, reverse, b_ih is not None
+        return out
+
+    def backward(self, grad):
+        xp = self.xp
+        x, h0, w_ih, w_hh, out = self.saved
+        gates, reverse = self.gates, self.reverse
+        T, B, _ = x.shape
+        H = w_hh.shape[1]
+        if reverse:
+            h_prev = xp.concatenate([out[1:], h0[None]], 0)
+        else:
+            h_prev = xp.concatenate([h0[None], out[:-1]], 0)
+        dgi = xp.empty((T, B, 3 * H), dtype=x.dtype)  # gradients of the pre-activations, input side
+        dgh = xp.empty((T, B, 3 * H), dtype=x.dtype)  # and recurrent side (n: r times the input side's)
+        dh = xp.zeros_like(h0)
+        for t in (range(T) if reverse else range(T - 1, -1, -1)):
+            dh = dh + grad[t]
+            r, z, n, ghn = (gates[t, :, k * H:(k + 1) * H] for k in range(4))
+            da_n = dh * (1 - z) * (1 - n * n)
+            dgi[t, :, :H] = da_n * ghn * r * (1 - r)
+            dgi[t, :, H:2 * H] = dh * (h_prev[t] - n) * z * (1 - z)
+            dgi[t, :, 2 * H:] = da_n
+            dgh[t, :, :2 * H] = dgi[t, :, :2 * H]
+            dgh[t, :, 2 * H:] = da_n * r
+            dh = dh * z + dgh[t] @ w_hh  # (B, 3H) @ (3H, H)
+        dgi2, dgh2 = dgi.reshape(T * B, 3 * H), dgh.reshape(T * B, 3 * H)
+        need = self.needs_input_grad
+        gx = (dgi2 @ w_ih).reshape(x.shape) if need[0] else None
+        g_wih = dgi2.T @ x.reshape(T * B, -1) if need[2] else None
+        g_whh = dgh2.T @ h_prev.reshape(T * B, H) if need[3] else None
+        gb_ih = dgi2.sum(0) if self.has_bias and need[4] else None
+        gb_hh = dgh2.sum(0) if self.has_bias and need[5] else None
+        return gx, dh if need[1] else None, g_wih, g_whh, gb_ih, gb_hh
