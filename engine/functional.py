@@ -2418,6 +2418,42 @@ def lstm_layer(input: Tensor, h0: Tensor, c0: Tensor, weight_ih: Tensor, weight_
     return packed[:T], packed[0 if reverse else T - 1], packed[T]
 
 
+
+def gru_layer(input: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,  # noqa: A002
+              bias_ih: Tensor | None = None, bias_hh: Tensor | None = None,
+              reverse: bool = False) -> tuple[Tensor, Tensor]:
+    """One GRU layer in one direction over a whole sequence, as one fused op (torch's gate order
+    r, z, n and weight shapes). input (T, B, I), h0 (B, H), weight_ih (3H, I), weight_hh (3H, H),
+    biases (3H,) or both None. ``reverse`` runs from t = T-1 down to 0.
+    Returns (output (T, B, H), h_n (B, H)).
+
+    >>> x, h = Tensor.randn(5, 2, 3), Tensor.zeros(2, 4)
+    >>> out, hn = gru_layer(x, h, Tensor.randn(12, 3), Tensor.randn(12, 4))
+    >>> out.shape, hn.shape
+    ((5, 2, 4), (2, 4))
+    """
+    args = (input, h0, weight_ih, weight_hh, bias_ih, bias_hh)
+    if not all(t is None or isinstance(t, Tensor) for t in args):
+        _not_a_tensor("gru_layer", args)
+    if (bias_ih is None) != (bias_hh is None):
+        raise ValueError("gru_layer: give both bias_ih and bias_hh or neither")
+    if input.ndim != 3 or weight_ih.ndim != 2 or weight_hh.ndim != 2:
+        raise ValueError(f"gru_layer: expected input (T, B, I), weight_ih (3H, I), weight_hh (3H, H); got "
+                         f"input {input.shape}, weight_ih {weight_ih.shape}, weight_hh {weight_hh.shape}")
+    T, B, n_in = input.shape
+    H = weight_hh.shape[1]
+    if weight_hh.shape != (3 * H, H) or weight_ih.shape != (3 * H, n_in):
+        raise ValueError(f"gru_layer: weight_ih {weight_ih.shape} and weight_hh {weight_hh.shape} do not fit "
+                         f"input {input.shape} (want ({3 * H}, {n_in}) and ({3 * H}, {H}))")
+    if h0.shape != (B, H):
+        raise ValueError(f"gru_layer: h0 {h0.shape} must be ({B}, {H})")
+    if bias_ih is not None and (bias_ih.shape != (3 * H,) or bias_hh.shape != (3 * H,)):
+        raise ValueError(f"gru_layer: bias_ih {bias_ih.shape} and bias_hh {bias_hh.shape} must be ({3 * H},)")
+    if T == 0:
+        raise ValueError("gru_layer: the input has no time steps (T = 0)")
+    out = _Rec.GRULayer.apply(input, h0, weight_ih, weight_hh, bias_ih, bias_hh, reverse=bool(reverse))
+    return out, out[0 if reverse else T - 1]
+
 # ---- batch normalization (engine/ops/norm.py) ---------------------------------------------------------
 
 from engine.ops import norm as Nm  # noqa: E402

@@ -22,6 +22,8 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 # nn.LSTM runs each layer/direction as one fused op (F.lstm_layer) when it can (no proj_size, T > 0);
 # False forces the per-step composition (the reference the fused op is tested against).
 FUSED_LSTM = True
+# nn.GRU likewise runs F.gru_layer per layer and direction (T > 0); False: the per-step composition.
+FUSED_GRU = True
 
 
 def _zeros(shape, dtype, device) -> Tensor:
@@ -263,10 +265,29 @@ class GRU(RNNBase):
     def forward(self, input: Tensor, hx: Tensor | None = None):
         x, batched = self._prepare(input, self.hidden_size)
         h0 = self._state(hx, x.shape[1], self.hidden_size, batched, "hx", x)
-        out, finals = self._run(x, [(h0[k],) for k in range(h0.shape[0])],
-                                lambda xt, s, w: (_gru_step(xt, s[0], w[0], w[1], w[2], w[3]),))
+        if FUSED_GRU and x.shape[0] > 0:
+            out, finals = self._run_fused(x, h0)
+        else:
+            out, finals = self._run(x, [(h0[k],) for k in range(h0.shape[0])],
+                                    lambda xt, s, w: (_gru_step(xt, s[0], w[0], w[1], w[2], w[3]),))
         hn = F.stack([s[0] for s in finals], 0)
         return self._output(out, batched), (hn if batched else hn.squeeze(1))
+
+    def _run_fused(self, x: Tensor, h0: Tensor):
+        """As ``_run``, one F.gru_layer per layer and direction: x (T, N, C) -> (T, N, D·H)."""
+        dirs = 2 if self.bidirectional else 1
+        finals = []
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(dirs):
+                w_ih, w_hh, b_ih, b_hh, _ = self._weights(layer, d)
+                out, hn = F.gru_layer(x, h0[layer * dirs + d], w_ih, w_hh, b_ih, b_hh, reverse=bool(d))
+                outs.append(out)
+                finals.append((hn,))
+            x = outs[0] if dirs == 1 else F.concatenate(outs, -1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        return x, finals
 
 
 class RNNCellBase(Module):

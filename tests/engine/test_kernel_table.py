@@ -96,9 +96,24 @@ def _batch_norm(rng, dtype, backend):
         x, _normal(rng, (3,), dtype), _normal(rng, (3,), dtype)]
 
 
+def _lstm_layer(rng, dtype, backend):
+    """The recurrence of F.lstm_layer, both directions, odd sizes, some saturated gates (scale 2)."""
+    t, b, i, h = (int(v) for v in rng.integers(1, 8, 4))
+    reverse = bool(rng.random() < 0.5)
+    arrays = [_normal(rng, (t, b, i), dtype, 2), _normal(rng, (b, h), dtype), _normal(rng, (b, h), dtype),
+              _normal(rng, (4 * h, i), dtype), _normal(rng, (4 * h, h), dtype), _normal(rng, (4 * h,), dtype),
+              _normal(rng, (4 * h,), dtype)]
+
+    def fn(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+        out, _, cn = F.lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=reverse)
+        return F.cat([out, cn[None]], 0)  # (T + 1, B, H): c_n's gradient path too
+
+    return fn, arrays
+
+
 CASES = {"softmax": _softmax, "layer_norm": _layer_norm, "gelu": _gelu, "cross_entropy": _cross_entropy,
          "attention": _attention, "attention_softmax": _attention, "im2col2d": _conv2d, "max_pool2d": _max_pool2d,
-         "batch_norm": _batch_norm}
+         "batch_norm": _batch_norm, "lstm_layer": _lstm_layer}
 UPDATES = {"adamw"}  # kernels without a gradient: compared over optimizer steps instead
 
 
