@@ -151,10 +151,20 @@ class ConvNd(Function):
         out = tuple(out_size(n, k, s, d, lo, hi) for n, k, s, d, (lo, hi)
                     in zip(x.shape[2:], kernel, stride, dilation, padding))
         n, c, L = x.shape[0], x.shape[1], math.prod(out)
+        per_image = L * math.prod(kernel) * c * x.itemsize
+        keep = is_grad_enabled() and n * per_image <= KEEP_COLS_BYTES
+        self.save_for_backward(x, w)
+        self.args = (kernel, stride, dilation, out, groups, padding)
+        self.kernel = lookup("conv2d", x, w) if len(kernel) == 2 and groups == 1 and x.size and w.size else None
+        if self.kernel:
+            y2, self.cols = self.kernel[0](x, w, stride, padding, dilation, keep)  # (N·L, O) rows
+            y = xp.moveaxis(y2.reshape(n, *out, -1), -1, 1)
+            if b is not None:
+                y += b.reshape(-1, *(1,) * len(out))
+            return y
         wmt = weight_matrix(w, groups).transpose(0, 2, 1)  # (G, Kp·Cg, Og)
         y = xp.empty((groups, n * L, wmt.shape[2]), dtype=x.dtype)  # (G, N·L, Og)
-        per_image = L * math.prod(kernel) * c * x.itemsize
-        self.cols = [] if is_grad_enabled() and n * per_image <= KEEP_COLS_BYTES else None
+        self.cols = [] if keep else None
         for lo, hi in batch_chunks(n, per_image):
             xpad = padded_channels_last(xp, x[lo:hi], padding)
             cols = im2col(xpad, kernel, stride, dilation, out, groups)  # (G, n·L, Kp·Cg)
@@ -164,8 +174,6 @@ class ConvNd(Function):
         y = _from_groups(xp, y, (n, *out))  # (N, O, *out)
         if b is not None:
             y += b.reshape(-1, *(1,) * len(out))
-        self.save_for_backward(x, w)
-        self.args = (kernel, stride, dilation, out, groups, padding)
         return y
 
     def backward(self, g):
@@ -177,6 +185,10 @@ class ConvNd(Function):
         gx = gw = gb = None
         if self.needs_input_grad[2]:
             gb = column_sums(xp.moveaxis(g, 1, -1).reshape(-1, g.shape[1]))
+        if self.kernel:
+            gxl, gw = self.kernel[1](xp.moveaxis(g, 1, -1).reshape(-1, g.shape[1]), x, w, self.cols, stride,
+                                     padding, dilation, *self.needs_input_grad[:2])
+            return None if gxl is None else xp.moveaxis(gxl, -1, 1), gw, gb
         wm = weight_matrix(w, groups)  # (G, Og, Kp·Cg)
         gwm = xp.zeros(wm.shape[:1] + wm.shape[2:] + wm.shape[1:2], dtype=w.dtype) \
             if self.needs_input_grad[1] else None  # (G, Kp·Cg, Og)
