@@ -43,6 +43,8 @@ def run_pool(x, on, **kw):
     dict(kernel_size=3, stride=2, padding=1),
     dict(kernel_size=2, stride=1, padding=1, dilation=2),
     dict(kernel_size=3, stride=2, ceil_mode=True),
+    dict(kernel_size=(2, 3)),  # windows tile the input (backward's branch-free loop), edges left over
+    dict(kernel_size=(3, 2), ceil_mode=True),  # tiles too, but the last windows run past the edge
 ])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_max_pool2d_kernel_equals_reference(dtype, kw, seed):

@@ -209,6 +209,23 @@ def _max_pool_cl_rows(x, best, arg, kh, kw, sh, sw, ph, pw, dh, dw, lo, hi):
                     arg[n, i, j, c] = k32[c]
 
 
+@jit(fastmath=())
+def _max_pool_backward_tiles(g, arg, gx, kh, kw, lo, hi):
+    """max_pool2d_backward for channels-last g, arg (N, oh, ow, C) -> gx (N, H, W, C) when the
+    windows tile the input (stride = kernel, no padding or dilation): each entry of a window gets
+    its g or 0, a branch-free select over the channels (~10x the general loop's speed)."""
+    oh, ow, C = g.shape[1], g.shape[2], g.shape[3]
+    zero = g.dtype.type(0)
+    for n in range(lo, hi):
+        for i in range(oh):
+            for j in range(ow):
+                for a in range(kh):
+                    for b in range(kw):
+                        k = np.int16(a * kw + b)
+                        for c in range(C):
+                            gx[n, i * kh + a, j * kw + b, c] = g[n, i, j, c] if arg[n, i, j, c] == k else zero
+
+
 def _like_layout(x, shape, dtype):
     """An empty (N, C, h, w) array, channels-last in memory when x is (so the next ops stay so)."""
     if x.strides[1] < x.strides[3]:
@@ -236,11 +253,25 @@ def max_pool2d(x, kernel, stride, padding, dilation, out):
 def max_pool2d_backward(g, arg, shape, kernel, stride, padding, dilation):
     """gx (N, C, H, W) with each g entry added at its window's argmax (padding entries dropped)."""
     gx = _like_layout(g, shape, g.dtype)
-    gx[...] = 0
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    parallel_for(np, shape[0],
-                 lambda lo, hi: _max_pool_backward_rows(g, arg, gx, kh, kw, sh, sw, ph, pw, dh, dw, lo, hi),
-                 row_size=g[0].size, min_parallel=MIN_PARALLEL_CHEAP)
+    oh, ow = g.shape[2:]
+    gl, al, gxl = g.transpose(0, 2, 3, 1), arg.transpose(0, 2, 3, 1), gx.transpose(0, 2, 3, 1)
+    if ((sh, sw) == (kh, kw) and (ph, pw, dh, dw) == (0, 0, 1, 1) and oh * sh <= shape[2] and ow * sw <= shape[3]
+            and gl.flags.c_contiguous and al.flags.c_contiguous and gxl.flags.c_contiguous):
+        def tiles(lo, hi):  # windows tile the input: every covered entry written once, no zeroing pass
+            _max_pool_backward_tiles(gl, al, gxl, kh, kw, lo, hi)
+            gxl[lo:hi, oh * sh:] = 0
+            gxl[lo:hi, :, ow * sw:] = 0
+
+        parallel_for(np, shape[0], tiles, row_size=gx[0].size, min_parallel=MIN_PARALLEL_CHEAP)
+        return gx
+
+    def run(lo, hi):  # each thread zeroes its own images (in its cache), then adds into them
+        gx[lo:hi] = 0
+        _max_pool_backward_rows(g, arg, gx, kh, kw, sh, sw, ph, pw, dh, dw, lo, hi)
+
+    # gx's size counts: zeroing it is most of the work (2x2 pooling: 4x g's size)
+    parallel_for(np, shape[0], run, row_size=gx[0].size, min_parallel=MIN_PARALLEL_CHEAP)
     return gx
 
 
