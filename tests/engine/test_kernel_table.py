@@ -97,9 +97,16 @@ def _batch_norm(rng, dtype, backend):
         x, _normal(rng, (3,), dtype), _normal(rng, (3,), dtype)]
 
 
+def _relu(rng, dtype, backend):
+    """Above the kernel's 2^16-element minimum, channels-last as after a convolution."""
+    x = _normal(rng, (2, 8, int(rng.integers(64, 80)), 67), dtype)
+    return F.relu, [np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)]
+
+
 CASES = {"softmax": _softmax, "layer_norm": _layer_norm, "gelu": _gelu, "cross_entropy": _cross_entropy,
          "attention": _attention, "attention_softmax": _attention, "im2col2d": _conv2d, "max_pool2d": _max_pool2d,
-         "batch_norm": _batch_norm, "conv2d": lambda rng, dtype, backend: _conv2d(rng, dtype, backend, 1)}
+         "batch_norm": _batch_norm, "conv2d": lambda rng, dtype, backend: _conv2d(rng, dtype, backend, 1),
+         "relu": _relu}
 UPDATES = {"adamw"}  # kernels without a gradient: compared over optimizer steps instead
 
 

@@ -143,4 +143,4 @@ def exp_(x) -> None:
 
 
 
-from engine.kernels.cpu import adamw, attention, batch_norm, gelu, layer_norm, spatial  # noqa: E402,F401  (they register)
+from engine.kernels.cpu import adamw, attention, batch_norm, gelu, layer_norm, relu, spatial  # noqa: E402,F401  (they register)
