@@ -147,7 +147,7 @@ def test_conv2d_im2col_kernels_equal_reference(dtype, c, stride, dilation, paddi
 @pytest.mark.parametrize("c", [1, 3, 16])  # the two im2col loops of the pipeline
 @pytest.mark.parametrize("stride,dilation,padding", [(1, 1, 1), (2, 1, 0), (1, (2, 1), 2), (2, (1, 2), (1, 0)),
                                                      (1, (1, 2), "same")])  # "same" pads W unevenly here
-@pytest.mark.parametrize("pipe_bytes,keep_bytes", [(1 << 20, 64 << 20), (1, 64 << 20), (1, 0), (2000, 0)])
+@pytest.mark.parametrize("pipe_bytes,keep_bytes", [(1 << 20, 16 << 20), (1, 16 << 20), (1, 0), (2000, 0)])
 def test_conv2d_pipeline_kernel_equals_reference(monkeypatch, dtype, c, stride, dilation, padding, pipe_bytes,
                                                  keep_bytes):
     """("conv2d", "cpu") against ConvNd's reference (im2col kernels off too): one chunk or chunks of
