@@ -143,7 +143,8 @@ class ConvNd(Function):
     ``padding`` is ((lo, hi), ...) per spatial axis. Forward: im2col + a grouped sgemm, a chunk of
     images at a time. With grad enabled and at most ``KEEP_COLS_BYTES`` of columns (Kp times the
     input), forward keeps each chunk's columns for the weight gradient; above that they never exist
-    for the whole batch, and backward rebuilds each chunk's columns from the input.
+    for the whole batch, and backward rebuilds each chunk's columns from the input. The kernel
+    ``("conv2d", cpu)`` (groups 1, two spatial axes) runs the same steps as a per-thread pipeline.
     """
 
     def forward(self, x, w, b=None, stride=(1,), padding=((0, 0),), dilation=(1,), groups=1):
@@ -194,7 +195,7 @@ class ConvNd(Function):
         gwm = xp.zeros(wm.shape[:1] + wm.shape[2:] + wm.shape[1:2], dtype=w.dtype) \
             if self.needs_input_grad[1] else None  # (G, Kp·Cg, Og)
         gxl = xp.empty((n, *x.shape[2:], c), dtype=x.dtype) if self.needs_input_grad[0] else None
-        padded = tuple(m + a + b for m, (a, b) in zip(x.shape[2:], padding))
+        padded = tuple(m + p0 + p1 for m, (p0, p1) in zip(x.shape[2:], padding))
         for i, (lo, hi) in enumerate(batch_chunks(n, L * math.prod(kernel) * c * x.itemsize)):
             gc = gg[:, lo * L:hi * L]
             if gwm is not None:
