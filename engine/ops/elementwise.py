@@ -9,6 +9,7 @@ import numpy as np
 
 from engine.backend import array_module, erf
 from engine.function import Function
+from engine.kernels import lookup
 
 
 def sum_to(grad, shape: tuple):
@@ -193,11 +194,16 @@ class Sigmoid(Function):
 
 class Relu(Function):
     def forward(self, a):
-        out = self.xp.maximum(a, 0)
+        self.kernel = lookup("relu", a) if a.size >= 1 << 16 else None  # one pass on all cores (small: NumPy)
+        out = self.kernel[0](a) if self.kernel else None
+        out = self.xp.maximum(a, 0) if out is None else out
         self.save_for_backward(out)
         return out
 
     def backward(self, g):
+        gx = self.kernel[1](self.saved[0], g) if self.kernel and lookup("relu", g) else None
+        if gx is not None:
+            return gx
         # torch zeroes the gradient where out <= 0 (a nan input passes it on; an inf gradient becomes
         # 0, not nan, so no multiply by the mask). Branch-free as a bit mask: g AND all-ones words where
         # kept, all-zeros elsewhere; np.where on a random sign pattern mispredicts (9.4 vs 1.9 ms at 2M).

@@ -21,7 +21,7 @@ import itertools
 import math
 
 from engine.backend import scatter_add
-from engine.function import Function
+from engine.function import Function, is_grad_enabled
 from engine.kernels import lookup
 from engine.ops.elementwise import column_sums
 
@@ -126,6 +126,9 @@ def _crop(xp, a_cl, pads, size):
 
 
 CHUNK_BYTES = 16 << 20  # a convolution builds its columns for this many bytes of images at a time
+KEEP_COLS_BYTES = 16 << 20  # up to this many bytes of columns, forward keeps them for the weight
+#   gradient: worth it for few channels (3: rebuilding costs ~2 ms of 64 32×32 images); from 16 on,
+#   conv2d's pipeline rebuilds them in cache as fast as it reads them back (and RSS stays lower)
 
 
 def batch_chunks(n: int, per_image: int):
@@ -138,8 +141,10 @@ class ConvNd(Function):
     """N-d convolution (cross-correlation, as torch): x (N, C, *S), w (O, C/G, *K), b (O,) or None.
 
     ``padding`` is ((lo, hi), ...) per spatial axis. Forward: im2col + a grouped sgemm, a chunk of
-    images at a time, so the columns (Kp times the input) never exist for the whole batch; only
-    the input is kept, and backward rebuilds each chunk's columns for the weight gradient.
+    images at a time. With grad enabled and at most ``KEEP_COLS_BYTES`` of columns (Kp times the
+    input), forward keeps each chunk's columns for the weight gradient; above that they never exist
+    for the whole batch, and backward rebuilds each chunk's columns from the input. The kernel
+    ``("conv2d", cpu)`` (groups 1, two spatial axes) runs the same steps as a per-thread pipeline.
     """
 
     def forward(self, x, w, b=None, stride=(1,), padding=((0, 0),), dilation=(1,), groups=1):
@@ -148,17 +153,29 @@ class ConvNd(Function):
         out = tuple(out_size(n, k, s, d, lo, hi) for n, k, s, d, (lo, hi)
                     in zip(x.shape[2:], kernel, stride, dilation, padding))
         n, c, L = x.shape[0], x.shape[1], math.prod(out)
+        per_image = L * math.prod(kernel) * c * x.itemsize
+        keep = is_grad_enabled() and n * per_image <= KEEP_COLS_BYTES
+        self.save_for_backward(x, w)
+        self.args = (kernel, stride, dilation, out, groups, padding)
+        self.kernel = lookup("conv2d", x, w) if len(kernel) == 2 and groups == 1 and x.size and w.size else None
+        if self.kernel:
+            y2, self.cols = self.kernel[0](x, w, stride, padding, dilation, keep)  # (N·L, O) rows
+            y = xp.moveaxis(y2.reshape(n, *out, -1), -1, 1)
+            if b is not None:
+                y += b.reshape(-1, *(1,) * len(out))
+            return y
         wmt = weight_matrix(w, groups).transpose(0, 2, 1)  # (G, Kp·Cg, Og)
         y = xp.empty((groups, n * L, wmt.shape[2]), dtype=x.dtype)  # (G, N·L, Og)
-        for lo, hi in batch_chunks(n, L * math.prod(kernel) * c * x.itemsize):
+        self.cols = [] if keep else None
+        for lo, hi in batch_chunks(n, per_image):
             xpad = padded_channels_last(xp, x[lo:hi], padding)
             cols = im2col(xpad, kernel, stride, dilation, out, groups)  # (G, n·L, Kp·Cg)
             xp.matmul(cols, wmt, out=y[:, lo * L:hi * L])
+            if self.cols is not None:
+                self.cols.append(cols)
         y = _from_groups(xp, y, (n, *out))  # (N, O, *out)
         if b is not None:
             y += b.reshape(-1, *(1,) * len(out))
-        self.save_for_backward(x, w)
-        self.args = (kernel, stride, dilation, out, groups, padding)
         return y
 
     def backward(self, g):
@@ -170,20 +187,25 @@ class ConvNd(Function):
         gx = gw = gb = None
         if self.needs_input_grad[2]:
             gb = column_sums(xp.moveaxis(g, 1, -1).reshape(-1, g.shape[1]))
+        if self.kernel:
+            gxl, gw = self.kernel[1](xp.moveaxis(g, 1, -1).reshape(-1, g.shape[1]), x, w, self.cols, stride,
+                                     padding, dilation, *self.needs_input_grad[:2])
+            return None if gxl is None else xp.moveaxis(gxl, -1, 1), gw, gb
         wm = weight_matrix(w, groups)  # (G, Og, Kp·Cg)
         gwm = xp.zeros(wm.shape[:1] + wm.shape[2:] + wm.shape[1:2], dtype=w.dtype) \
             if self.needs_input_grad[1] else None  # (G, Kp·Cg, Og)
         gxl = xp.empty((n, *x.shape[2:], c), dtype=x.dtype) if self.needs_input_grad[0] else None
-        for lo, hi in batch_chunks(n, L * math.prod(kernel) * c * x.itemsize):
-            xpad = padded_channels_last(xp, x[lo:hi], padding)
+        padded = tuple(m + p0 + p1 for m, (p0, p1) in zip(x.shape[2:], padding))
+        for i, (lo, hi) in enumerate(batch_chunks(n, L * math.prod(kernel) * c * x.itemsize)):
             gc = gg[:, lo * L:hi * L]
             if gwm is not None:
-                cols = im2col(xpad, kernel, stride, dilation, out, groups)
+                cols = self.cols[i] if self.cols is not None else \
+                    im2col(padded_channels_last(xp, x[lo:hi], padding), kernel, stride, dilation, out, groups)
                 # colsᵀ g, not gᵀ cols: OpenBLAS is ~8x slower with the long N·L axis inside gᵀ
                 gwm += cols.transpose(0, 2, 1) @ gc
                 del cols
             if gxl is not None:
-                res = col2im(gc @ wm, hi - lo, xpad.shape[1:-1], kernel, stride, dilation, out, groups)
+                res = col2im(gc @ wm, hi - lo, padded, kernel, stride, dilation, out, groups)
                 gxl[lo:hi] = res[(slice(None), *(slice(a, a + m) for (a, _), m in zip(padding, x.shape[2:])))]
         if gwm is not None:
             gw = weight_from_matrix(gwm.transpose(0, 2, 1), w.shape)

@@ -43,6 +43,8 @@ def run_pool(x, on, **kw):
     dict(kernel_size=3, stride=2, padding=1),
     dict(kernel_size=2, stride=1, padding=1, dilation=2),
     dict(kernel_size=3, stride=2, ceil_mode=True),
+    dict(kernel_size=(2, 3)),  # windows tile the input (backward's branch-free loop), edges left over
+    dict(kernel_size=(3, 2), ceil_mode=True),  # tiles too, but the last windows run past the edge
 ])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_max_pool2d_kernel_equals_reference(dtype, kw, seed):
@@ -139,3 +141,55 @@ def test_conv2d_im2col_kernels_equal_reference(dtype, c, stride, dilation, paddi
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
     for what, a, b in zip(("value", "grad x", "grad w"), *res):
         np.testing.assert_allclose(a, b, err_msg=what, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", [1, 3, 16])  # the two im2col loops of the pipeline
+@pytest.mark.parametrize("stride,dilation,padding", [(1, 1, 1), (2, 1, 0), (1, (2, 1), 2), (2, (1, 2), (1, 0)),
+                                                     (1, (1, 2), "same")])  # "same" pads W unevenly here
+@pytest.mark.parametrize("pipe_bytes,keep_bytes", [(1 << 20, 16 << 20), (1, 16 << 20), (1, 0), (2000, 0)])
+def test_conv2d_pipeline_kernel_equals_reference(monkeypatch, dtype, c, stride, dilation, padding, pipe_bytes,
+                                                 keep_bytes):
+    """("conv2d", "cpu") against ConvNd's reference (im2col kernels off too): one chunk or chunks of
+    one or a few images (PIPE_BYTES), columns kept from forward or rebuilt (KEEP_COLS_BYTES), a bias."""
+    import engine.kernels.cpu.spatial as ks
+    import engine.ops.spatial as ops
+
+    monkeypatch.setattr(ks, "PIPE_BYTES", pipe_bytes)
+    monkeypatch.setattr(ops, "KEEP_COLS_BYTES", keep_bytes)
+    rng = np.random.default_rng(c)
+    x = channels_last(rng.standard_normal((5, c, 9, 7)).astype(dtype))
+    w = rng.standard_normal((6, c, 3, 2)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation)
+    g = rng.standard_normal(F.conv2d(Tensor(x), Tensor(w), **kw).shape).astype(dtype)
+    res = []
+    for on in (True, False):
+        old = engine.kernels.set_enabled(on, "cpu")
+        try:
+            tx, tw, tb = (Tensor(a, requires_grad=True) for a in (x, w, b))
+            out = F.conv2d(tx, tw, tb, **kw)
+            out.backward(Tensor(g))
+            res.append([out.numpy(), tx.grad.numpy(), tw.grad.numpy(), tb.grad.numpy()])
+        finally:
+            engine.kernels.set_enabled(old, "cpu")
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    for what, a, r in zip(("value", "grad x", "grad w", "grad b"), *res):
+        np.testing.assert_allclose(a, r, err_msg=what, **tol)
+
+
+def test_conv2d_pipeline_kernel_runs_and_skips_unneeded_grads():
+    """The kernel is the path taken (forward and backward), and only the wanted gradients exist."""
+    calls = []
+    fwd, bwd = engine.kernels.kernels[("conv2d", "cpu")]
+    engine.kernels.kernels[("conv2d", "cpu")] = (lambda *a: calls.append(0) or fwd(*a),
+                                                lambda *a: calls.append(1) or bwd(*a))
+    try:
+        x = channels_last(np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32))
+        tw = Tensor(np.random.default_rng(1).standard_normal((5, 3, 3, 3)).astype(np.float32), requires_grad=True)
+        tx = Tensor(x)
+        F.conv2d(tx, tw, padding=1).sum().backward()
+    finally:
+        engine.kernels.kernels[("conv2d", "cpu")] = (fwd, bwd)
+    assert calls == [0, 1]
+    assert tx.grad is None and tw.grad.shape == (5, 3, 3, 3)

@@ -75,9 +75,10 @@ def _attention(rng, dtype, backend):
     return (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)), [q, k, v]
 
 
-def _conv2d(rng, dtype, backend):
-    """im2col/col2im run inside conv2d's forward and backward: strided, dilated, padded, grouped."""
-    groups = int(rng.integers(1, 3))
+def _conv2d(rng, dtype, backend, groups=None):
+    """im2col/col2im run inside conv2d's forward and backward: strided, dilated, padded, grouped
+    (groups 1 runs the "conv2d" pipeline kernel, which calls its own loops, not im2col2d)."""
+    groups = int(rng.integers(2, 4)) if groups is None else groups
     n, h, w = (int(v) for v in rng.integers(1, 7, 3))
     x = _normal(rng, (n, 2 * groups, h + 2, w + 2), dtype)
     weight = _normal(rng, (2 * groups, 2, 2, 3), dtype)
@@ -111,9 +112,16 @@ def _lstm_layer(rng, dtype, backend):
     return fn, arrays
 
 
+def _relu(rng, dtype, backend):
+    """Above the kernel's 2^16-element minimum, channels-last as after a convolution."""
+    x = _normal(rng, (2, 8, int(rng.integers(64, 80)), 67), dtype)
+    return F.relu, [np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)]
+
+
 CASES = {"softmax": _softmax, "layer_norm": _layer_norm, "gelu": _gelu, "cross_entropy": _cross_entropy,
          "attention": _attention, "attention_softmax": _attention, "im2col2d": _conv2d, "max_pool2d": _max_pool2d,
-         "batch_norm": _batch_norm, "lstm_layer": _lstm_layer}
+         "batch_norm": _batch_norm, "lstm_layer": _lstm_layer,
+         "conv2d": lambda rng, dtype, backend: _conv2d(rng, dtype, backend, 1), "relu": _relu}
 UPDATES = {"adamw"}  # kernels without a gradient: compared over optimizer steps instead
 
 

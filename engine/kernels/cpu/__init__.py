@@ -143,4 +143,13 @@ def exp_(x) -> None:
 
 
 
-from engine.kernels.cpu import adamw, attention, batch_norm, gelu, layer_norm, recurrent, spatial  # noqa: E402,F401  (they register)
+from engine.kernels.cpu import (  # noqa: E402,F401  (they register)
+    adamw,
+    attention,
+    batch_norm,
+    gelu,
+    layer_norm,
+    recurrent,
+    relu,
+    spatial,
+)
