@@ -18,11 +18,12 @@ import numpy as np
 from engine.amp import autocast_dtype
 from engine.backend import get_xp
 from engine.function import _not_a_tensor
-from engine.ops import elementwise as E
-from engine.ops import fused as Fu
-from engine.ops import matmul as M
-from engine.ops import movement as Mv
-from engine.ops import spatial as S
+from engine.ops import elementwise as elementwise_ops
+from engine.ops import fused as fused_ops
+from engine.ops import matmul as matmul_ops
+from engine.ops import movement as movement_ops
+from engine.ops import spatial as spatial_ops
+from engine.ops.movement import ShapeError, wrap_dim, wrap_dims
 from engine.ops.reduce import dim_arg
 from engine.tensor import Tensor
 
@@ -64,13 +65,13 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
     >>> softmax(Tensor([1.0, 1.0]), dim=0).tolist()
     [0.5, 0.5]
     """
-    return _softmax_like(Fu.Softmax, input, dim, dtype, axis, "softmax")
+    return _softmax_like(fused_ops.Softmax, input, dim, dtype, axis, "softmax")
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None, *,  # noqa: A002
                 axis: int | None = None) -> Tensor:
     """Numerically stable log-softmax along ``dim`` (``axis`` is an alias; None: the last axis)."""
-    return _softmax_like(Fu.LogSoftmax, input, dim, dtype, axis, "log_softmax")
+    return _softmax_like(fused_ops.LogSoftmax, input, dim, dtype, axis, "log_softmax")
 
 
 def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None, *,  # noqa: A002
@@ -110,12 +111,12 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,  #
             raise RuntimeError(f"layer_norm: {name} shape {p.shape} must be normalized_shape {shape} "
                                f"(input shape {input.shape})")
     if k == 1:
-        return Fu.LayerNorm.apply(input, weight, bias, eps=eps)
+        return fused_ops.LayerNorm.apply(input, weight, bias, eps=eps)
     # several normalized dims: one row of prod(shape) entries each, the fused op over the last axis
     lead = input.shape[: input.ndim - k]
     flat = input.reshape(*lead, math.prod(shape))
-    y = Fu.LayerNorm.apply(flat, None if weight is None else weight.reshape(-1),
-                           None if bias is None else bias.reshape(-1), eps=eps)
+    y = fused_ops.LayerNorm.apply(flat, None if weight is None else weight.reshape(-1),
+                                  None if bias is None else bias.reshape(-1), eps=eps)
     return y.reshape(input.shape)
 
 
@@ -146,14 +147,14 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm: f
         padding_idx = padding_idx % V
     xp = get_xp(weight.device)
     if max_norm is not None:
-        Fu.check_ids(ids, V, "token id")
+        fused_ops.check_ids(ids, V, "token id")
         rows = xp.unique(xp.asarray(ids).reshape(-1))
         sub = weight.data[rows]
         norms = (xp.abs(sub) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
         scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(weight.dtype)
         weight.data[rows] = sub * scale[:, None]  # in place, outside the graph, as torch's embedding_renorm_
         weight._vc[0] += 1
-    out = Fu.Embedding.apply(weight, ids=ids)
+    out = fused_ops.Embedding.apply(weight, ids=ids)
     if scale_grad_by_freq:
         flat = xp.asarray(ids).reshape(-1)
         freq = xp.bincount(flat, minlength=V)[flat].reshape(ids.shape)[..., None].astype(weight.dtype)
@@ -174,7 +175,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")
     if not training or p == 0:
         return input
-    out = Fu.Dropout.apply(input, p=p)
+    out = fused_ops.Dropout.apply(input, p=p)
     if inplace and not out.requires_grad:
         return input.copy_(out)
     return out
@@ -363,8 +364,8 @@ def scaled_dot_product_attention(
             keep = keep | dead
         else:
             dead = None
-    y = Fu.ScaledDotProductAttention.apply(q, k, v, keep=keep, dropout_p=dropout_p, scale=scale, causal=fast,
-                                           window=window if fast else None)
+    y = fused_ops.ScaledDotProductAttention.apply(q, k, v, keep=keep, dropout_p=dropout_p, scale=scale, causal=fast,
+                                                  window=window if fast else None)
     return y if dead is None else y * (~dead).astype(y.dtype)
 
 
@@ -378,13 +379,13 @@ def self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0, window: int
     if qkv.ndim != 3 or C3 % 3 or (C3 // 3) % n_head:
         raise ValueError(f"self_attention: qkv shape {qkv.shape} is not (B, T, 3C) with C divisible by {n_head}")
     keep = attention_mask(T, T, window, qkv.device)
-    return Fu.SelfAttention.apply(qkv, n_head=n_head, keep=keep, dropout_p=dropout_p, causal=True, window=window)
+    return fused_ops.SelfAttention.apply(qkv, n_head=n_head, keep=keep, dropout_p=dropout_p, causal=True, window=window)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` with weight (out, in), as torch.nn.functional.linear."""
     fp32 = getattr(x, "dtype", None) == "float32"  # a non-Tensor x gets Function.apply's TypeError
-    return M.Linear.apply(x, weight, bias, compute_dtype=autocast_dtype() if fp32 else None)
+    return matmul_ops.Linear.apply(x, weight, bias, compute_dtype=autocast_dtype() if fp32 else None)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
@@ -435,7 +436,7 @@ def where(condition, input=None, other=None) -> Tensor | tuple:  # noqa: A002
         dtype = "float32" if isinstance(input, float) or isinstance(other, float) else None
         a = Tensor(input, dtype=dtype, device=device)
         b = a._coerce(other)
-    return E.Where.apply(a, b, cond=cond)
+    return elementwise_ops.Where.apply(a, b, cond=cond)
 
 
 def maximum(input: Tensor, other) -> Tensor:  # noqa: A002
@@ -470,16 +471,16 @@ def concatenate(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int 
     ref = tensors[0].shape
     if not ref:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
-    d = Mv.wrap_dim(dim_arg("cat", dim, axis) or 0, len(ref), "cat")
+    d = wrap_dim(dim_arg("cat", dim, axis) or 0, len(ref), "cat")
     for i, t in enumerate(tensors):
         if t.ndim != len(ref):
-            raise Mv.ShapeError(f"cat: Tensors must have same number of dimensions: got {len(ref)} and {t.ndim} "
-                                f"(shapes {ref} and {t.shape})")
+            raise ShapeError(f"cat: Tensors must have same number of dimensions: got {len(ref)} and {t.ndim} "
+                             f"(shapes {ref} and {t.shape})")
         for j, (a, b) in enumerate(zip(t.shape, ref)):
             if j != d and a != b:
-                raise Mv.ShapeError(f"cat: Sizes of tensors must match except in dimension {d}. Expected size {b} "
-                                    f"but got size {a} for tensor number {i} in the list (shapes {ref} and {t.shape})")
-    return Mv.Concatenate.apply(*tensors, axis=d)
+                raise ShapeError(f"cat: Sizes of tensors must match except in dimension {d}. Expected size {b} "
+                                 f"but got size {a} for tensor number {i} in the list (shapes {ref} and {t.shape})")
+    return movement_ops.Concatenate.apply(*tensors, axis=d)
 
 
 def stack(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None = None) -> Tensor:
@@ -489,12 +490,12 @@ def stack(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None
     (2, 2)
     """
     tensors = _same_kind(tensors, "stack")
-    d = Mv.wrap_dim(dim_arg("stack", dim, axis) or 0, tensors[0].ndim + 1, "stack")
+    d = wrap_dim(dim_arg("stack", dim, axis) or 0, tensors[0].ndim + 1, "stack")
     for i, t in enumerate(tensors):
         if t.shape != tensors[0].shape:
-            raise Mv.ShapeError(f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} at "
-                                f"entry 0 and {list(t.shape)} at entry {i}")
-    return Mv.Stack.apply(*tensors, axis=d)
+            raise ShapeError(f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} at "
+                             f"entry 0 and {list(t.shape)} at entry {i}")
+    return movement_ops.Stack.apply(*tensors, axis=d)
 
 
 def numpy_pad(x: Tensor, pad_width, value: float = 0.0) -> Tensor:
@@ -509,7 +510,7 @@ def numpy_pad(x: Tensor, pad_width, value: float = 0.0) -> Tensor:
 
 # ---- activations (torch.nn.functional names) -----------------------------------------------------
 
-from engine.ops import activations as A  # noqa: E402
+from engine.ops import activations as activations_ops  # noqa: E402
 
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
@@ -533,7 +534,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     """clamp(input, min_val, max_val), with gradient 1 only strictly inside (torch's rule)."""
     if min_val > max_val:
         raise ValueError("hardtanh: min_val cannot be greater than max_val")
-    return _maybe_inplace(input, A.Hardtanh.apply(input, min_val=min_val, max_val=max_val), inplace)
+    return _maybe_inplace(input, activations_ops.Hardtanh.apply(input, min_val=min_val, max_val=max_val), inplace)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -542,18 +543,18 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     >>> leaky_relu(Tensor([-2.0, 3.0]), 0.5).tolist()
     [-1.0, 3.0]
     """
-    return _maybe_inplace(input, A.LeakyRelu.apply(_float_input(input, "leaky_relu"), negative_slope=negative_slope),
-                          inplace)
+    y = activations_ops.LeakyRelu.apply(_float_input(input, "leaky_relu"), negative_slope=negative_slope)
+    return _maybe_inplace(input, y, inplace)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
     """input for input > 0, else alpha * (exp(input) - 1)."""
-    return _maybe_inplace(input, A.Elu.apply(_float_input(input, "elu"), alpha=alpha), inplace)
+    return _maybe_inplace(input, activations_ops.Elu.apply(_float_input(input, "elu"), alpha=alpha), inplace)
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """scale * elu(input, alpha) with the self-normalizing constants."""
-    out = A.Elu.apply(_float_input(input, "selu"), alpha=_SELU_ALPHA, scale=_SELU_SCALE)
+    out = activations_ops.Elu.apply(_float_input(input, "selu"), alpha=_SELU_ALPHA, scale=_SELU_SCALE)
     return _maybe_inplace(input, out, inplace)
 
 
@@ -561,18 +562,18 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  #
     """max(0, input) + min(0, alpha * (exp(input / alpha) - 1))."""
     if alpha == 0:
         raise RuntimeError("ZeroDivisionError: celu alpha must not be 0")
-    out = A.Elu.apply(_float_input(input, "celu"), alpha=alpha, input_scale=1 / alpha)
+    out = activations_ops.Elu.apply(_float_input(input, "celu"), alpha=alpha, input_scale=1 / alpha)
     return _maybe_inplace(input, out, inplace)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """input * sigmoid(input) (swish)."""
-    return _maybe_inplace(input, A.Silu.apply(_float_input(input, "silu")), inplace)
+    return _maybe_inplace(input, activations_ops.Silu.apply(_float_input(input, "silu")), inplace)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """input * tanh(softplus(input))."""
-    return _maybe_inplace(input, A.Mish.apply(_float_input(input, "mish")), inplace)
+    return _maybe_inplace(input, activations_ops.Mish.apply(_float_input(input, "mish")), inplace)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
@@ -581,7 +582,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     >>> round(softplus(Tensor([0.0])).item(), 4)
     0.6931
     """
-    return A.Softplus.apply(_float_input(input, "softplus"), beta=beta, threshold=threshold)
+    return activations_ops.Softplus.apply(_float_input(input, "softplus"), beta=beta, threshold=threshold)
 
 
 def softsign(input: Tensor) -> Tensor:  # noqa: A002
@@ -604,7 +605,7 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """input * relu6(input + 3) / 6."""
-    return _maybe_inplace(input, A.Hardswish.apply(_float_input(input, "hardswish")), inplace)
+    return _maybe_inplace(input, activations_ops.Hardswish.apply(_float_input(input, "hardswish")), inplace)
 
 
 def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
@@ -613,7 +614,7 @@ def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
     >>> round(logsigmoid(Tensor([0.0])).item(), 4)
     -0.6931
     """
-    return A.LogSigmoid.apply(_float_input(input, "logsigmoid"))
+    return activations_ops.LogSigmoid.apply(_float_input(input, "logsigmoid"))
 
 
 def tanhshrink(input: Tensor) -> Tensor:  # noqa: A002
@@ -693,9 +694,9 @@ def _norm(x: Tensor, p: float, dim: int) -> Tensor:
     s = (x * x).sum(dim, keepdims=True) if p == 2 else (x.abs() ** p).sum(dim, keepdims=True)
     positive = s.data > 0
     one, zero = s.ones_like(), s.zeros_like()
-    safe = E.Where.apply(s, one, cond=positive)
+    safe = elementwise_ops.Where.apply(s, one, cond=positive)
     root = safe.sqrt() if p == 2 else safe ** (1.0 / p)
-    return E.Where.apply(root, zero, cond=positive)
+    return elementwise_ops.Where.apply(root, zero, cond=positive)
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:  # noqa: A002
@@ -1027,13 +1028,13 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
         da, db = list(range(a.ndim - dims, a.ndim)), list(range(dims))
     else:
         da, db = ([d] if isinstance(d, (int, np.integer)) else list(d) for d in dims)
-    da, db = Mv.wrap_dims(da, a.ndim, "tensordot"), Mv.wrap_dims(db, b.ndim, "tensordot")
+    da, db = wrap_dims(da, a.ndim, "tensordot"), wrap_dims(db, b.ndim, "tensordot")
     if len(da) != len(db):
         raise RuntimeError(f"both dimension lists should have same length, got {list(da)} and {list(db)}")
     for x, y in zip(da, db):
         if a.shape[x] != b.shape[y]:
-            raise Mv.ShapeError(f"contracted dimensions need to match, but first has size {a.shape[x]} in dim {x} "
-                                f"and second has size {b.shape[y]} in dim {y}")
+            raise ShapeError(f"contracted dimensions need to match, but first has size {a.shape[x]} in dim {x} "
+                             f"and second has size {b.shape[y]} in dim {y}")
     free_a = [d for d in range(a.ndim) if d not in da]
     free_b = [d for d in range(b.ndim) if d not in db]
     k = math.prod(a.shape[d] for d in da)
@@ -1084,8 +1085,8 @@ def einsum(equation: str, *operands) -> Tensor:
     for s, o in zip(subs, operands):
         for c, n in zip(s, o.shape):
             if sizes.get(c, 1) != 1 and n not in (1, sizes[c]):
-                raise Mv.ShapeError(f"einsum(): subscript {c} has size {n} for operand {subs.index(s)} which does "
-                                    f"not broadcast with previously seen size {sizes[c]}")
+                raise ShapeError(f"einsum(): subscript {c} has size {n} for operand {subs.index(s)} which does "
+                                 f"not broadcast with previously seen size {sizes[c]}")
             sizes[c] = max(sizes.get(c, 1), n)
     for c in out:
         if c not in sizes:
@@ -1095,7 +1096,7 @@ def einsum(equation: str, *operands) -> Tensor:
     for s, o in zip(subs, operands):
         want = tuple(sizes[c] for c in s)
         ops.append(o if o.shape == want or len(set(s)) != len(s) else o.broadcast_to(*want))
-    return M.Einsum.apply(*ops, equation=",".join(subs) + "->" + out)
+    return matmul_ops.Einsum.apply(*ops, equation=",".join(subs) + "->" + out)
 
 # ---- losses ----------------------------------------------------------------------------------------
 # torch.nn.functional's losses, each composed from engine ops (gradients come from the engine);
@@ -1280,7 +1281,7 @@ def cross_entropy(
     flat = t.reshape(-1)
     if w is None and label_smoothing == 0:  # the fused op: one pass, no (M, C) log-probabilities kept
         try:
-            loss = Fu.CrossEntropy.apply(rows, targets=flat, ignore_index=ignore_index, reduction=reduction)
+            loss = fused_ops.CrossEntropy.apply(rows, targets=flat, ignore_index=ignore_index, reduction=reduction)
         except ValueError as e:
             if "out of range" in str(e):
                 raise IndexError(f"{fn}: {e} (input {input.shape}, target {t.shape})") from e
@@ -1770,7 +1771,7 @@ def _conv(op: str, nd: int, input, weight, bias, stride, padding, dilation, grou
         raise RuntimeError(f"{op}: Calculated padded input size per channel: ({_sp_dims(padded)}). "
                            f"Kernel size: ({_sp_dims(eff)}). Kernel size can't be greater than actual input size "
                            f"(input {list(x.shape)}, weight {list(weight.shape)})")
-    out = S.ConvNd.apply(x, weight, bias, stride=stride, padding=pads, dilation=dilation, groups=groups)
+    out = spatial_ops.ConvNd.apply(x, weight, bias, stride=stride, padding=pads, dilation=dilation, groups=groups)
     return out[0] if unbatched else out
 
 
@@ -1840,8 +1841,8 @@ def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding
     if any(o <= 0 for o in out):
         raise RuntimeError(f"{op}: Given input size per channel: ({_sp_dims(x.shape[2:])}). Calculated output "
                            f"size per channel: ({_sp_dims(out)}). Output size is too small")
-    y = S.ConvTransposeNd.apply(x, weight, bias, stride=stride, padding=pad, dilation=dilation, groups=groups,
-                                out=out)
+    y = spatial_ops.ConvTransposeNd.apply(x, weight, bias, stride=stride, padding=pad, dilation=dilation, groups=groups,
+                                          out=out)
     return y[0] if unbatched else y
 
 
@@ -1893,12 +1894,13 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     """
     x, unbatched = _sp_input(input, 2, "unfold")
     k, d, pads, s = _fold_args("unfold", kernel_size, dilation, padding, stride)
-    blocks = [S.out_size(n, kk, ss, dd, lo, hi) for n, kk, ss, dd, (lo, hi) in zip(x.shape[2:], k, s, d, pads)]
+    blocks = [spatial_ops.out_size(n, kk, ss, dd, lo, hi)
+              for n, kk, ss, dd, (lo, hi) in zip(x.shape[2:], k, s, d, pads)]
     if any(b <= 0 for b in blocks):
         raise RuntimeError(f"unfold: Given input with spatial size {tuple(x.shape[2:])}, kernel_size={k}, "
                            f"dilation={d}, padding={tuple(lo for lo, _ in pads)}, calculated shape of the array "
                            f"of sliding blocks as {tuple(blocks)}, but its components must be at least one.")
-    y = S.Unfold.apply(x, kernel=k, stride=s, padding=pads, dilation=d)
+    y = spatial_ops.Unfold.apply(x, kernel=k, stride=s, padding=pads, dilation=d)
     return y[0] if unbatched else y
 
 
@@ -1917,7 +1919,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
     size = _sp_tuple(output_size, 2, "output_size", "fold")
     k, d, pads, s = _fold_args("fold", kernel_size, dilation, padding, stride)
     kp = k[0] * k[1]
-    blocks = [S.out_size(n, kk, ss, dd, lo, hi) for n, kk, ss, dd, (lo, hi) in zip(size, k, s, d, pads)]
+    blocks = [spatial_ops.out_size(n, kk, ss, dd, lo, hi) for n, kk, ss, dd, (lo, hi) in zip(size, k, s, d, pads)]
     if cols.shape[1] % kp:
         raise RuntimeError(f"fold: expected size of input's dimension 1 to be divisible by the product of "
                            f"kernel_size {k}, but got input of size {list(input.shape)}")
@@ -1927,8 +1929,8 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
                            f"dimension 2 to match the calculated number of sliding blocks "
                            f"{blocks[0]} * {blocks[1]} = {blocks[0] * blocks[1]}, but got input of size "
                            f"{list(input.shape)}")
-    y = S.Fold.apply(cols, shape=(cols.shape[0], cols.shape[1] // kp, *size), kernel=k, stride=s, padding=pads,
-                     dilation=d)
+    y = spatial_ops.Fold.apply(cols, shape=(cols.shape[0], cols.shape[1] // kp, *size), kernel=k, stride=s,
+                               padding=pads, dilation=d)
     return y[0] if unbatched else y
 
 
@@ -1949,7 +1951,7 @@ def _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
             raise RuntimeError(f"{op}: pad should be smaller than or equal to half of kernel size, but got "
                                f"pad={pp}, kernel_size={kk} and dilation={dd}")
     size = x.shape[-nd:]
-    out = tuple(S.pool_out_size(n, kk, ss, pp, dd, ceil_mode) for n, kk, ss, pp, dd in zip(size, k, s, p, d))
+    out = tuple(spatial_ops.pool_out_size(n, kk, ss, pp, dd, ceil_mode) for n, kk, ss, pp, dd in zip(size, k, s, p, d))
     if any(o <= 0 for o in out):
         raise RuntimeError(f"{op}: Given input size: ({'x'.join(str(v) for v in x.shape[1:])}). Calculated "
                            f"output size: ({'x'.join(str(v) for v in (*x.shape[1:-nd], *out))}). "
@@ -1960,7 +1962,7 @@ def _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
 def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     x, unbatched = _sp_input(input, nd, op)
     k, s, p, d, out = _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
-    y = S.MaxPoolNd.apply(x, kernel=k, stride=s, padding=p, dilation=d, out=out)
+    y = spatial_ops.MaxPoolNd.apply(x, kernel=k, stride=s, padding=p, dilation=d, out=out)
     if not return_indices:
         return y[0] if unbatched else y
     fn = y._ctx if y._ctx is not None else _max_pool_ctx(x, k, s, p, d, out)
@@ -1970,7 +1972,7 @@ def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, 
 
 def _max_pool_ctx(x, k, s, p, d, out):
     """A MaxPoolNd run outside the graph (no grad needed) to recover the argmax indices."""
-    fn = S.MaxPoolNd()
+    fn = spatial_ops.MaxPoolNd()
     fn.xp = get_xp(x.device)
     fn.forward(x.data, kernel=k, stride=s, padding=p, dilation=d, out=out)
     return fn
@@ -2027,7 +2029,7 @@ def _max_unpool(op, nd, input, indices, kernel_size, stride, padding, output_siz
         bad = int(idx.max()) if int(idx.max()) >= total else int(idx.min())
         raise RuntimeError(f"{op}: Found an invalid max index: {bad} (output volumes are of size "
                            f"{'x'.join(str(o) for o in out)})")
-    y = S.MaxUnpool.apply(x, indices=idx.astype(np.int64) if idx.dtype != np.int64 else idx, out=out)
+    y = spatial_ops.MaxUnpool.apply(x, indices=idx.astype(np.int64) if idx.dtype != np.int64 else idx, out=out)
     return y[0] if unbatched else y
 
 
@@ -2051,8 +2053,8 @@ def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_incl
     k, s, p, _, out = _pool_args(op, nd, x, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and divisor_override == 0:
         raise RuntimeError(f"{op}: divisor must be not zero")
-    y = S.AvgPoolNd.apply(x, kernel=k, stride=s, padding=p, out=out, count_include_pad=count_include_pad,
-                          divisor_override=divisor_override)
+    y = spatial_ops.AvgPoolNd.apply(x, kernel=k, stride=s, padding=p, out=out, count_include_pad=count_include_pad,
+                                    divisor_override=divisor_override)
     return y[0] if unbatched else y
 
 
@@ -2122,7 +2124,7 @@ def _adaptive_size(op, nd, x, output_size):
 def _adaptive_matrix(n_in: int, n_out: int, dtype, device) -> Tensor:
     """(Out, In) averaging matrix of torch's adaptive windows."""
     m = np.zeros((n_out, n_in))
-    for i, (a, b) in enumerate(S.adaptive_bounds(n_in, n_out)):
+    for i, (a, b) in enumerate(spatial_ops.adaptive_bounds(n_in, n_out)):
         m[i, a:b] = 1.0 / (b - a)
     return Tensor(m.astype(dtype), device=device)
 
@@ -2175,13 +2177,13 @@ def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
 def _adaptive_max(op, nd, input, output_size, return_indices):
     x, unbatched = _sp_input(input, nd, op)
     out = _adaptive_size(op, nd, x, output_size)
-    y = S.AdaptiveMaxPoolNd.apply(x, out=out)
+    y = spatial_ops.AdaptiveMaxPoolNd.apply(x, out=out)
     if not return_indices:
         return y[0] if unbatched else y
     if y._ctx is not None:
         idx = y._ctx.idx
     else:
-        fn = S.AdaptiveMaxPoolNd()
+        fn = spatial_ops.AdaptiveMaxPoolNd()
         fn.xp = get_xp(x.device)
         fn.forward(x.data, out=out)
         idx = fn.idx
@@ -2456,7 +2458,7 @@ def gru_layer(input: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,  
 
 # ---- batch normalization (engine/ops/norm.py) ---------------------------------------------------------
 
-from engine.ops import norm as Nm  # noqa: E402
+from engine.ops import norm as norm_ops  # noqa: E402
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
@@ -2486,5 +2488,6 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         raise ValueError("batch_norm: running_mean and running_var must be defined in evaluation mode")
     if training and input.numel() // max(c, 1) <= 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
-    return Nm.BatchNorm.apply(input, weight, bias, running_mean=_array(running_mean), running_var=_array(running_var),
-                              training=bool(training), momentum=float(momentum), eps=float(eps))
+    return norm_ops.BatchNorm.apply(input, weight, bias, running_mean=_array(running_mean),
+                                    running_var=_array(running_var), training=bool(training),
+                                    momentum=float(momentum), eps=float(eps))

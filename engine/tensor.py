@@ -16,12 +16,13 @@ from engine import function, return_types
 from engine.backend import array_module, check_device, device_of, get_xp, scatter_add, to_device, to_numpy
 from engine.dtypes import result_type, to_dtype
 from engine.function import Function, is_grad_enabled
-from engine.ops import elementwise as E
-from engine.ops import matmul as M
-from engine.ops import movement as Mv
-from engine.ops import reduce as R
-from engine.ops import scan as R_scan
+from engine.ops import elementwise as elementwise_ops
+from engine.ops import matmul as matmul_ops
+from engine.ops import movement as movement_ops
+from engine.ops import reduce as reduce_ops
+from engine.ops import scan as scan_ops
 from engine.ops.fused import Gelu
+from engine.ops.movement import ShapeError, wrap_dim, wrap_dims
 from engine.rng import generator
 
 
@@ -177,7 +178,7 @@ class Tensor:
             device = check_device(device)
             if device != self.device:
                 get_xp(device)  # raises with install help when the GPU is missing
-                out = E.ToDevice.apply(self, device=device)
+                out = elementwise_ops.ToDevice.apply(self, device=device)
         if dtype is not None:
             out = out.astype(dtype)
         return out.clone() if copy and out is self else out
@@ -192,7 +193,7 @@ class Tensor:
             return self
         if dtype.kind != "f":
             return Tensor(self.data.astype(dtype))
-        return E.Cast.apply(self, dtype=dtype)
+        return elementwise_ops.Cast.apply(self, dtype=dtype)
 
     def float(self) -> Tensor:
         return self.astype(np.float32)
@@ -222,7 +223,7 @@ class Tensor:
 
     def clone(self) -> Tensor:
         """A copy with its own memory; differentiable (the gradient passes through)."""
-        return E.Cast.apply(self, dtype=self.dtype)
+        return elementwise_ops.Cast.apply(self, dtype=self.dtype)
 
     def contiguous(self) -> Tensor:
         """This tensor if its memory is C-contiguous, else a contiguous copy (differentiable)."""
@@ -326,7 +327,7 @@ class Tensor:
     def __setitem__(self, index, value) -> None:
         self._check_inplace("assignment")
         try:
-            Mv.set_item(self.data, _index_array(index), value.data if isinstance(value, Tensor) else value)
+            movement_ops.set_item(self.data, _index_array(index), value.data if isinstance(value, Tensor) else value)
         except IndexError as e:
             raise IndexError(_torch_words(str(e))) from None
 
@@ -440,10 +441,10 @@ class Tensor:
         return self._operands(other)
 
     def __add__(self, other):
-        return self._binary(E.Add, other)
+        return self._binary(elementwise_ops.Add, other)
 
     def __radd__(self, other):
-        return self._binary(E.Add, other, reflected=True)
+        return self._binary(elementwise_ops.Add, other, reflected=True)
 
     def _check_bool_sub(self, other) -> None:
         """torch refuses ``-`` with a bool tensor on either side (with a message on what to use)."""
@@ -457,17 +458,17 @@ class Tensor:
 
     def __sub__(self, other):
         self._check_bool_sub(other)
-        return self._binary(E.Sub, other)
+        return self._binary(elementwise_ops.Sub, other)
 
     def __rsub__(self, other):
         self._check_bool_sub(other)
-        return self._binary(E.Sub, other, reflected=True)
+        return self._binary(elementwise_ops.Sub, other, reflected=True)
 
     def __mul__(self, other):
-        return self._binary(E.Mul, other)
+        return self._binary(elementwise_ops.Mul, other)
 
     def __rmul__(self, other):
-        return self._binary(E.Mul, other, reflected=True)
+        return self._binary(elementwise_ops.Mul, other, reflected=True)
 
     def _float_for_div(self, other) -> Tensor:
         """Integer / integer is float32 (torch's rule), not NumPy's float64."""
@@ -476,22 +477,22 @@ class Tensor:
         return self.astype(np.float32)
 
     def __truediv__(self, other):
-        return self._float_for_div(other)._binary(E.Div, other)
+        return self._float_for_div(other)._binary(elementwise_ops.Div, other)
 
     def __rtruediv__(self, other):
-        return self._float_for_div(other)._binary(E.Div, other, reflected=True)
+        return self._float_for_div(other)._binary(elementwise_ops.Div, other, reflected=True)
 
     def __floordiv__(self, other):
         return self.floor_divide(other)
 
     def __rfloordiv__(self, other):
-        return self._binary(E.RoundedDiv, other, reflected=True, mode="floor")
+        return self._binary(elementwise_ops.RoundedDiv, other, reflected=True, mode="floor")
 
     def __mod__(self, other):
         return self.remainder(other)
 
     def __rmod__(self, other):
-        return self._binary(E.Remainder, other, reflected=True)
+        return self._binary(elementwise_ops.Remainder, other, reflected=True)
 
     def __pow__(self, other):
         if isinstance(other, (int, float)) and not isinstance(other, bool):
@@ -500,14 +501,14 @@ class Tensor:
             base = self if self.dtype.kind == "f" or isinstance(other, int) else self.astype(np.float32)
             if base.dtype == np.bool_:
                 base = base.astype(np.int64)
-            return E.PowScalar.apply(base, p=other)
+            return elementwise_ops.PowScalar.apply(base, p=other)
         if self.dtype == np.bool_ and (isinstance(other, bool) or getattr(other, "dtype", None) == np.bool_):
             return (self.astype(np.int64) ** other.astype(np.int64) if isinstance(other, Tensor) else
                     self.astype(np.int64) ** int(other)).astype(np.bool_)  # bool ** bool is bool, as torch
-        return self._binary(E.Pow, other)
+        return self._binary(elementwise_ops.Pow, other)
 
     def __rpow__(self, other):
-        return self._binary(E.Pow, other, reflected=True)
+        return self._binary(elementwise_ops.Pow, other, reflected=True)
 
     def _same_float_dtype(self, op: str, other) -> None:
         """torch's matmul refuses two float dtypes (it promotes only elementwise ops)."""
@@ -517,17 +518,17 @@ class Tensor:
 
     def __matmul__(self, other):
         self._same_float_dtype("matmul", other)
-        return M.MatMul.apply(*self._operands(other))
+        return matmul_ops.MatMul.apply(*self._operands(other))
 
     def __rmatmul__(self, other):
         self._same_float_dtype("matmul", other)
         a, b = self._operands(other)
-        return M.MatMul.apply(b, a)
+        return matmul_ops.MatMul.apply(b, a)
 
     def __neg__(self):
         if self.dtype == np.bool_:
             raise RuntimeError("negation, the `-` operator, on a bool tensor is not supported; use ~ or logical_not()")
-        return E.Neg.apply(self)
+        return elementwise_ops.Neg.apply(self)
 
     def __pos__(self):
         return self
@@ -569,7 +570,7 @@ class Tensor:
             raise RuntimeError(
                 f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
             )
-        return self._binary(E.RoundedDiv, other, mode=rounding_mode)
+        return self._binary(elementwise_ops.RoundedDiv, other, mode=rounding_mode)
 
     divide = div
 
@@ -578,7 +579,7 @@ class Tensor:
 
     def floor_divide(self, other) -> Tensor:
         """Division rounded down, Python's ``//`` (torch.floor_divide)."""
-        return self._binary(E.RoundedDiv, other, mode="floor")
+        return self._binary(elementwise_ops.RoundedDiv, other, mode="floor")
 
     def remainder(self, other) -> Tensor:
         """Python's ``%``: the result has the divisor's sign (torch.remainder).
@@ -586,7 +587,7 @@ class Tensor:
         >>> Tensor([-3, 3]).remainder(2).tolist()
         [1, 1]
         """
-        return self._binary(E.Remainder, other)
+        return self._binary(elementwise_ops.Remainder, other)
 
     def fmod(self, other) -> Tensor:
         """C's fmod: the result has the dividend's sign.
@@ -594,7 +595,7 @@ class Tensor:
         >>> Tensor([-3, 3]).fmod(2).tolist()
         [-1, 1]
         """
-        return self._binary(E.Fmod, other)
+        return self._binary(elementwise_ops.Fmod, other)
 
     def pow(self, exponent) -> Tensor:
         """``self ** exponent`` (a number or a tensor)."""
@@ -607,17 +608,17 @@ class Tensor:
 
     def atan2(self, other) -> Tensor:
         """The angle of (other, self), in (-pi, pi]."""
-        return E.Atan2.apply(*self._float_operands(other))
+        return elementwise_ops.Atan2.apply(*self._float_operands(other))
 
     arctan2 = atan2
 
     def hypot(self, other) -> Tensor:
         """sqrt(self² + other²) without overflow."""
-        return E.Hypot.apply(*self._float_operands(other))
+        return elementwise_ops.Hypot.apply(*self._float_operands(other))
 
     def logaddexp(self, other) -> Tensor:
         """log(exp(self) + exp(other)) without overflow."""
-        return E.LogAddExp.apply(*self._float_operands(other))
+        return elementwise_ops.LogAddExp.apply(*self._float_operands(other))
 
     def logaddexp2(self, other) -> Tensor:
         """log2(2**self + 2**other)."""
@@ -626,21 +627,21 @@ class Tensor:
 
     def copysign(self, other) -> Tensor:
         """|self| with the sign of ``other`` (float result; no gradient flows to ``other``)."""
-        return E.Copysign.apply(*self._float_operands(other))
+        return elementwise_ops.Copysign.apply(*self._float_operands(other))
 
     def maximum(self, other) -> Tensor:
-        return self._binary(E.Maximum, other)
+        return self._binary(elementwise_ops.Maximum, other)
 
     def minimum(self, other) -> Tensor:
-        return self._binary(E.Minimum, other)
+        return self._binary(elementwise_ops.Minimum, other)
 
     def fmax(self, other) -> Tensor:
         """Elementwise max that ignores nan (nan only where both are nan)."""
-        return self._binary(E.Fmax, other)
+        return self._binary(elementwise_ops.Fmax, other)
 
     def fmin(self, other) -> Tensor:
         """Elementwise min that ignores nan."""
-        return self._binary(E.Fmin, other)
+        return self._binary(elementwise_ops.Fmin, other)
 
     def lerp(self, end, weight) -> Tensor:
         """``self + weight * (end - self)``; ``weight`` a number or a tensor.
@@ -650,7 +651,7 @@ class Tensor:
         """
         if self.dtype.kind != "f":
             raise NotImplementedError(f"lerp: not implemented for dtype {self.dtype} (needs a float tensor)")
-        return E.Lerp.apply(self, self._coerce(end), self._coerce(weight))
+        return elementwise_ops.Lerp.apply(self, self._coerce(end), self._coerce(weight))
 
     # Comparisons give bool tensors with no gradient.
     def _compare(self, fn, other) -> Tensor:
@@ -845,93 +846,93 @@ class Tensor:
         return self if self.dtype.kind == "f" else self.astype(np.float32)
 
     def exp(self) -> Tensor:
-        return E.Exp.apply(self._float())
+        return elementwise_ops.Exp.apply(self._float())
 
     def exp2(self) -> Tensor:
-        return E.Exp2.apply(self._float())
+        return elementwise_ops.Exp2.apply(self._float())
 
     def expm1(self) -> Tensor:
-        return E.Expm1.apply(self._float())
+        return elementwise_ops.Expm1.apply(self._float())
 
     def log(self) -> Tensor:
-        return E.Log.apply(self._float())
+        return elementwise_ops.Log.apply(self._float())
 
     def log2(self) -> Tensor:
-        return E.Log2.apply(self._float())
+        return elementwise_ops.Log2.apply(self._float())
 
     def log10(self) -> Tensor:
-        return E.Log10.apply(self._float())
+        return elementwise_ops.Log10.apply(self._float())
 
     def log1p(self) -> Tensor:
-        return E.Log1p.apply(self._float())
+        return elementwise_ops.Log1p.apply(self._float())
 
     def sqrt(self) -> Tensor:
         """Square root; its gradient at 0 is inf, as in torch."""
-        return E.Sqrt.apply(self._float())
+        return elementwise_ops.Sqrt.apply(self._float())
 
     def rsqrt(self) -> Tensor:
-        return E.Rsqrt.apply(self._float())
+        return elementwise_ops.Rsqrt.apply(self._float())
 
     def square(self) -> Tensor:
         """``self ** 2`` (an int or bool tensor gives int64 for bool, else its own dtype)."""
         return (self.astype(np.int64) if self.dtype == np.bool_ else self) ** 2
 
     def reciprocal(self) -> Tensor:
-        return E.Reciprocal.apply(self._float())
+        return elementwise_ops.Reciprocal.apply(self._float())
 
     def erf(self) -> Tensor:
-        return E.Erf.apply(self._float())
+        return elementwise_ops.Erf.apply(self._float())
 
     def erfc(self) -> Tensor:
-        return E.Erfc.apply(self._float())
+        return elementwise_ops.Erfc.apply(self._float())
 
     def erfinv(self) -> Tensor:
-        return E.Erfinv.apply(self._float())
+        return elementwise_ops.Erfinv.apply(self._float())
 
     def sin(self) -> Tensor:
-        return E.Sin.apply(self._float())
+        return elementwise_ops.Sin.apply(self._float())
 
     def cos(self) -> Tensor:
-        return E.Cos.apply(self._float())
+        return elementwise_ops.Cos.apply(self._float())
 
     def tan(self) -> Tensor:
-        return E.Tan.apply(self._float())
+        return elementwise_ops.Tan.apply(self._float())
 
     def asin(self) -> Tensor:
-        return E.Asin.apply(self._float())
+        return elementwise_ops.Asin.apply(self._float())
 
     def acos(self) -> Tensor:
-        return E.Acos.apply(self._float())
+        return elementwise_ops.Acos.apply(self._float())
 
     def atan(self) -> Tensor:
-        return E.Atan.apply(self._float())
+        return elementwise_ops.Atan.apply(self._float())
 
     def sinh(self) -> Tensor:
-        return E.Sinh.apply(self._float())
+        return elementwise_ops.Sinh.apply(self._float())
 
     def cosh(self) -> Tensor:
-        return E.Cosh.apply(self._float())
+        return elementwise_ops.Cosh.apply(self._float())
 
     def tanh(self) -> Tensor:
-        return E.Tanh.apply(self._float())
+        return elementwise_ops.Tanh.apply(self._float())
 
     def asinh(self) -> Tensor:
-        return E.Asinh.apply(self._float())
+        return elementwise_ops.Asinh.apply(self._float())
 
     def acosh(self) -> Tensor:
-        return E.Acosh.apply(self._float())
+        return elementwise_ops.Acosh.apply(self._float())
 
     def atanh(self) -> Tensor:
-        return E.Atanh.apply(self._float())
+        return elementwise_ops.Atanh.apply(self._float())
 
     arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
 
     def sigmoid(self) -> Tensor:
-        return E.Sigmoid.apply(self._float())
+        return elementwise_ops.Sigmoid.apply(self._float())
 
     def relu(self) -> Tensor:
         """max(self, 0); its gradient at 0 is 0, as in torch."""
-        return E.Relu.apply(self)
+        return elementwise_ops.Relu.apply(self)
 
     def gelu(self, approximate: str = "none") -> Tensor:
         """GELU: exact ``x * Phi(x)`` by default (torch's), ``approximate="tanh"`` GPT-2's form."""
@@ -955,7 +956,7 @@ class Tensor:
 
     def abs(self) -> Tensor:
         """|self|; its gradient at 0 is 0, as in torch."""
-        return E.Abs.apply(self)
+        return elementwise_ops.Abs.apply(self)
 
     absolute = abs
 
@@ -966,18 +967,18 @@ class Tensor:
 
     def sign(self) -> Tensor:
         """-1, 0 or 1 (0 for nan, as torch); zero gradient."""
-        return E.Rounding.apply(self, mode="sign")
+        return elementwise_ops.Rounding.apply(self, mode="sign")
 
     sgn = sign
 
     def floor(self) -> Tensor:
-        return E.Rounding.apply(self, mode="floor")
+        return elementwise_ops.Rounding.apply(self, mode="floor")
 
     def ceil(self) -> Tensor:
-        return E.Rounding.apply(self, mode="ceil")
+        return elementwise_ops.Rounding.apply(self, mode="ceil")
 
     def trunc(self) -> Tensor:
-        return E.Rounding.apply(self, mode="trunc")
+        return elementwise_ops.Rounding.apply(self, mode="trunc")
 
     fix = trunc
 
@@ -987,7 +988,7 @@ class Tensor:
         >>> Tensor([0.5, 1.5, 1.2345]).round().tolist()
         [0.0, 2.0, 1.0]
         """
-        return E.Rounding.apply(self, mode="round", decimals=decimals)
+        return elementwise_ops.Rounding.apply(self, mode="round", decimals=decimals)
 
     def frac(self) -> Tensor:
         """``self - trunc(self)``; gradient 1."""
@@ -1011,8 +1012,8 @@ class Tensor:
         if isinstance(min, Tensor) or isinstance(max, Tensor):
             lo = None if min is None else x._coerce(min)
             hi = None if max is None else x._coerce(max)
-            return E.ClampTensor.apply(x, lo, hi)
-        return E.Clip.apply(x, lo=min, hi=max)
+            return elementwise_ops.ClampTensor.apply(x, lo, hi)
+        return elementwise_ops.Clip.apply(x, lo=min, hi=max)
 
     clamp = clip
 
@@ -1028,7 +1029,7 @@ class Tensor:
         >>> Tensor([float("nan"), 1.0]).nan_to_num().tolist()
         [0.0, 1.0]
         """
-        return E.NanToNum.apply(self, nan=nan, posinf=posinf, neginf=neginf)
+        return elementwise_ops.NanToNum.apply(self, nan=nan, posinf=posinf, neginf=neginf)
 
     def isnan(self) -> Tensor:
         return Tensor(array_module(self.data).isnan(self.data))
@@ -1047,13 +1048,13 @@ class Tensor:
 
     def masked_fill(self, mask, value) -> Tensor:
         """Entries where ``mask`` (bool, broadcastable) is True become ``value`` (a number or a 0-d tensor)."""
-        return Mv.masked_fill(self, mask, value)
+        return movement_ops.masked_fill(self, mask, value)
 
     def tril(self, diagonal: int = 0) -> Tensor:
-        return Mv.tri(self, diagonal, upper=False)
+        return movement_ops.tri(self, diagonal, upper=False)
 
     def triu(self, diagonal: int = 0) -> Tensor:
-        return Mv.tri(self, diagonal, upper=True)
+        return movement_ops.tri(self, diagonal, upper=True)
 
     # ---- reductions ---------------------------------------------------------------------------
     # torch's positional order (dim, keepdim); NumPy's axis=/keepdims= spellings are accepted too.
@@ -1063,20 +1064,20 @@ class Tensor:
         >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).sum(1, True).tolist()
         [[3.0], [7.0]]
         """
-        d, k = R.dim_arg("sum", dim, axis), R.keepdim_arg("sum", keepdim, keepdims)
+        d, k = reduce_ops.dim_arg("sum", dim, axis), reduce_ops.keepdim_arg("sum", keepdim, keepdims)
         x = self.to(dtype) if dtype is not None else (self.astype(np.int64) if self.dtype.kind in "biu" else self)
-        return R.Sum.apply(x, axis=d, keepdims=k)
+        return reduce_ops.Sum.apply(x, axis=d, keepdims=k)
 
     def mean(self, dim=None, keepdim=None, *, dtype=None, axis=None, keepdims=None) -> Tensor:
         """Mean over ``dim``; floating-point tensors only (or pass ``dtype=``). Empty: nan."""
-        d, k = R.dim_arg("mean", dim, axis), R.keepdim_arg("mean", keepdim, keepdims)
+        d, k = reduce_ops.dim_arg("mean", dim, axis), reduce_ops.keepdim_arg("mean", keepdim, keepdims)
         x = self.to(dtype) if dtype is not None else self
         if x.dtype.kind != "f":
             raise RuntimeError(f"mean(): needs a floating-point tensor, got {x.dtype}; pass dtype= or cast first")
-        return R.Mean.apply(x, axis=d, keepdims=k)
+        return reduce_ops.Mean.apply(x, axis=d, keepdims=k)
 
     def nansum(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
-        R.normalize_axis(R.dim_arg("nansum", dim, axis), self.ndim, "nansum")
+        reduce_ops.normalize_axis(reduce_ops.dim_arg("nansum", dim, axis), self.ndim, "nansum")
         x = self.masked_fill(self != self, 0.0) if self.dtype.kind == "f" else self
         return x.sum(dim, keepdim, axis=axis, keepdims=keepdims)
 
@@ -1094,21 +1095,21 @@ class Tensor:
 
     def prod(self, dim=None, keepdim=None, *, dtype=None, axis=None, keepdims=None) -> Tensor:
         """Product over ``dim``; its gradient is exact where entries are 0."""
-        d, k = R.dim_arg("prod", dim, axis), R.keepdim_arg("prod", keepdim, keepdims)
+        d, k = reduce_ops.dim_arg("prod", dim, axis), reduce_ops.keepdim_arg("prod", keepdim, keepdims)
         x = self.to(dtype) if dtype is not None else (self.astype(np.int64) if self.dtype.kind in "biu" else self)
-        return R.Prod.apply(x, axis=d, keepdims=k)
+        return reduce_ops.Prod.apply(x, axis=d, keepdims=k)
 
     def _one_dim(self, op: str, dim) -> int:
         """A single dim (int) as a non-negative int; 0 for a 0-d tensor."""
         if isinstance(dim, (tuple, list)) or isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
             raise TypeError(f"{op}(): dim must be an int, got {dim!r}")
-        axes = R.normalize_axis(int(dim), self.ndim, op)
+        axes = reduce_ops.normalize_axis(int(dim), self.ndim, op)
         return axes[0] if axes else 0
 
     def _pick(self, op: str, index, axis: int, keepdim: bool, kind):
         """(values, indices) of ``index`` (keepdim shape) along ``axis``; values carry the gradient."""
         x = self.reshape(1) if self.ndim == 0 else self
-        values = R_scan.TakeAlong.apply(x, index=index, axis=axis)
+        values = scan_ops.TakeAlong.apply(x, index=index, axis=axis)
         if self.ndim == 0:
             return kind(values.reshape(()), Tensor(index.reshape(())))
         if not keepdim:
@@ -1136,9 +1137,9 @@ class Tensor:
         """
         if isinstance(dim, Tensor):
             return self.maximum(dim)
-        d, k = R.dim_arg("max", dim, axis), R.keepdim_arg("max", keepdim, keepdims)
+        d, k = reduce_ops.dim_arg("max", dim, axis), reduce_ops.keepdim_arg("max", keepdim, keepdims)
         if d is None:
-            return R.Max.apply(self)
+            return reduce_ops.Max.apply(self)
         ax, idx = self._arg_extremum("max", d, k)
         return self._pick("max", idx, ax, k, return_types.max)
 
@@ -1146,29 +1147,29 @@ class Tensor:
         """Like ``max``: the smallest entry, or ``(values, indices)`` along a dim."""
         if isinstance(dim, Tensor):
             return self.minimum(dim)
-        d, k = R.dim_arg("min", dim, axis), R.keepdim_arg("min", keepdim, keepdims)
+        d, k = reduce_ops.dim_arg("min", dim, axis), reduce_ops.keepdim_arg("min", keepdim, keepdims)
         if d is None:
-            return R.Min.apply(self)
+            return reduce_ops.Min.apply(self)
         ax, idx = self._arg_extremum("min", d, k)
         return self._pick("min", idx, ax, k, return_types.min)
 
     def amax(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """The largest entries over ``dim`` (None: all; int or tuple); ties split the gradient evenly."""
-        d = R.dim_arg("amax", dim, axis)
-        R.normalize_axis(d, self.ndim, "amax")  # errors name amax
-        return R.Max.apply(self, axis=d, keepdims=R.keepdim_arg("amax", keepdim, keepdims))
+        d = reduce_ops.dim_arg("amax", dim, axis)
+        reduce_ops.normalize_axis(d, self.ndim, "amax")  # errors name amax
+        return reduce_ops.Max.apply(self, axis=d, keepdims=reduce_ops.keepdim_arg("amax", keepdim, keepdims))
 
     def amin(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
-        d = R.dim_arg("amin", dim, axis)
-        R.normalize_axis(d, self.ndim, "amin")
-        return R.Min.apply(self, axis=d, keepdims=R.keepdim_arg("amin", keepdim, keepdims))
+        d = reduce_ops.dim_arg("amin", dim, axis)
+        reduce_ops.normalize_axis(d, self.ndim, "amin")
+        return reduce_ops.Min.apply(self, axis=d, keepdims=reduce_ops.keepdim_arg("amin", keepdim, keepdims))
 
     def aminmax(self, *, dim=None, keepdim=False):
         """``(min, max)`` as a named tuple, over all entries or one dim."""
         return return_types.aminmax(self.amin(dim, keepdim), self.amax(dim, keepdim))
 
     def _argext(self, op: str, dim, keepdim, axis, keepdims) -> Tensor:
-        d, k = R.dim_arg(op, dim, axis), R.keepdim_arg(op, keepdim, keepdims)
+        d, k = reduce_ops.dim_arg(op, dim, axis), reduce_ops.keepdim_arg(op, keepdim, keepdims)
         if d is None:
             if self.numel() == 0:
                 raise RuntimeError(f"{op}(): cannot take the {op} of an empty tensor without a dim")
@@ -1188,9 +1189,9 @@ class Tensor:
 
     def logsumexp(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """``log(sum(exp(x)))`` over ``dim``, computed stably."""
-        d, k = R.dim_arg("logsumexp", dim, axis), R.keepdim_arg("logsumexp", keepdim, keepdims)
+        d, k = reduce_ops.dim_arg("logsumexp", dim, axis), reduce_ops.keepdim_arg("logsumexp", keepdim, keepdims)
         x = self if self.dtype.kind == "f" else self.astype(np.float32)
-        return R.LogSumExp.apply(x, axis=d, keepdims=k)
+        return reduce_ops.LogSumExp.apply(x, axis=d, keepdims=k)
 
     def _correction(self, op: str, dim, unbiased, keepdim, correction, ddof):
         """Sort out torch's var(dim, unbiased, keepdim) / var(dim, *, correction, keepdim) forms,
@@ -1215,10 +1216,10 @@ class Tensor:
         1.666...
         """
         dim, keepdim, c = self._correction("var", dim, unbiased, keepdim, correction, ddof)
-        d, k = R.dim_arg("var", dim, axis), R.keepdim_arg("var", keepdim, keepdims)
+        d, k = reduce_ops.dim_arg("var", dim, axis), reduce_ops.keepdim_arg("var", keepdim, keepdims)
         if self.dtype.kind != "f":
             raise RuntimeError(f"var(): needs a floating-point tensor, got {self.dtype}")
-        axes = R.normalize_axis(d, self.ndim, "var")
+        axes = reduce_ops.normalize_axis(d, self.ndim, "var")
         n = math.prod(self.shape[a] for a in axes)
         dev = self - self.mean(axes, True)
         ss = (dev * dev).sum(axes, k)
@@ -1238,8 +1239,8 @@ class Tensor:
         """``(var, mean)`` as torch.var_mean."""
         v = self.var(dim, unbiased, keepdim, correction=correction, ddof=ddof, axis=axis, keepdims=keepdims)
         dim, keepdim, _ = self._correction("var_mean", dim, unbiased, keepdim, correction, ddof)
-        d, k = R.dim_arg("var_mean", dim, axis), R.keepdim_arg("var_mean", keepdim, keepdims)
-        return v, self.mean(R.normalize_axis(d, self.ndim, "var_mean"), k)
+        d, k = reduce_ops.dim_arg("var_mean", dim, axis), reduce_ops.keepdim_arg("var_mean", keepdim, keepdims)
+        return v, self.mean(reduce_ops.normalize_axis(d, self.ndim, "var_mean"), k)
 
     def std_mean(self, dim=None, unbiased=None, keepdim=None, *, correction=None, ddof=None,
                  axis=None, keepdims=None) -> tuple[Tensor, Tensor]:
@@ -1249,17 +1250,17 @@ class Tensor:
 
     def any(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """Whether any entry is nonzero (bool, no gradient)."""
-        d, k = R.dim_arg("any", dim, axis), R.keepdim_arg("any", keepdim, keepdims)
-        return Tensor(self.data.astype(bool).any(axis=R.normalize_axis(d, self.ndim, "any"), keepdims=k))
+        d, k = reduce_ops.dim_arg("any", dim, axis), reduce_ops.keepdim_arg("any", keepdim, keepdims)
+        return Tensor(self.data.astype(bool).any(axis=reduce_ops.normalize_axis(d, self.ndim, "any"), keepdims=k))
 
     def all(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """Whether every entry is nonzero (bool, no gradient)."""
-        d, k = R.dim_arg("all", dim, axis), R.keepdim_arg("all", keepdim, keepdims)
-        return Tensor(self.data.astype(bool).all(axis=R.normalize_axis(d, self.ndim, "all"), keepdims=k))
+        d, k = reduce_ops.dim_arg("all", dim, axis), reduce_ops.keepdim_arg("all", keepdim, keepdims)
+        return Tensor(self.data.astype(bool).all(axis=reduce_ops.normalize_axis(d, self.ndim, "all"), keepdims=k))
 
     def count_nonzero(self, dim=None, *, axis=None) -> Tensor:
         """How many entries are nonzero (int64)."""
-        axes = R.normalize_axis(R.dim_arg("count_nonzero", dim, axis), self.ndim, "count_nonzero")
+        axes = reduce_ops.normalize_axis(reduce_ops.dim_arg("count_nonzero", dim, axis), self.ndim, "count_nonzero")
         return Tensor((self.data != 0).sum(axis=axes).astype(np.int64))
 
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
@@ -1276,7 +1277,7 @@ class Tensor:
             p = 2
         if isinstance(p, str):
             raise ValueError(f"norm(): p={p!r} is not supported (use a number, 'fro', inf or -inf)")
-        axes = R.normalize_axis(dim, x.ndim, "norm")
+        axes = reduce_ops.normalize_axis(dim, x.ndim, "norm")
         if p == math.inf:
             return x.abs().amax(axes, keepdim)
         if p == -math.inf:
@@ -1291,7 +1292,7 @@ class Tensor:
 
     # ---- scans and sorting ----------------------------------------------------------------------
     def _scan(self, op: str, fn: type[Function], dim, axis, dtype=None) -> Tensor:
-        d = R.dim_arg(op, dim, axis)
+        d = reduce_ops.dim_arg(op, dim, axis)
         if d is None:
             raise TypeError(f"{op}(): missing the required argument 'dim'")
         ax = self._one_dim(op, d)
@@ -1306,19 +1307,19 @@ class Tensor:
         >>> Tensor([1.0, 2.0, 3.0]).cumsum(0).tolist()
         [1.0, 3.0, 6.0]
         """
-        return self._scan("cumsum", R_scan.Cumsum, dim, axis, dtype)
+        return self._scan("cumsum", scan_ops.Cumsum, dim, axis, dtype)
 
     def cumprod(self, dim=None, *, dtype=None, axis=None) -> Tensor:
         """Running product along ``dim``; the gradient is exact where entries are 0."""
-        return self._scan("cumprod", R_scan.Cumprod, dim, axis, dtype)
+        return self._scan("cumprod", scan_ops.Cumprod, dim, axis, dtype)
 
     def logcumsumexp(self, dim=None, *, axis=None) -> Tensor:
         """``log(cumsum(exp(x)))`` along ``dim``, computed stably."""
         x = self if self.dtype.kind == "f" else self.astype(np.float32)
-        return x._scan("logcumsumexp", R_scan.LogCumSumExp, dim, axis)
+        return x._scan("logcumsumexp", scan_ops.LogCumSumExp, dim, axis)
 
     def _cumext(self, op: str, dim, axis):
-        d = R.dim_arg(op, dim, axis)
+        d = reduce_ops.dim_arg(op, dim, axis)
         if d is None:
             raise TypeError(f"{op}(): missing the required argument 'dim'")
         ax = self._one_dim(op, d)
@@ -1331,7 +1332,7 @@ class Tensor:
         idx = np.maximum.accumulate(np.where(hit, pos, 0), axis=ax).astype(np.int64)
         idx = xp.asarray(idx) if xp is not np else idx
         x_t = self.reshape(1) if self.ndim == 0 else self
-        values = R_scan.TakeAlong.apply(x_t, index=idx, axis=ax)
+        values = scan_ops.TakeAlong.apply(x_t, index=idx, axis=ax)
         kind = return_types.cummax if op == "cummax" else return_types.cummin
         if self.ndim == 0:
             return kind(values.reshape(()), Tensor(idx.reshape(())))
@@ -1427,7 +1428,7 @@ class Tensor:
         >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).select(1, -1).tolist()
         [2.0, 4.0]
         """
-        d = Mv.wrap_dim(dim, self.ndim, "select")
+        d = wrap_dim(dim, self.ndim, "select")
         n = self.shape[d]
         if not -n <= int(index) < n:
             raise IndexError(f"select(): index {index} out of range for tensor of size {self.shape} at dimension {d}")
@@ -1467,9 +1468,9 @@ class Tensor:
     def median(self, dim=None, keepdim: bool = False, *, axis=None):
         """No dim: the lower median (nan if any entry is nan; ties share the gradient).
         With a dim: ``(values, indices)`` of the lower median along it."""
-        d = R.dim_arg("median", dim, axis)
+        d = reduce_ops.dim_arg("median", dim, axis)
         if d is None:
-            return R.Median.apply(self)
+            return reduce_ops.Median.apply(self)
         ax, idx = self._argsort("median", d, False)
         x = self.data.reshape(1) if self.ndim == 0 else self.data
         n = x.shape[ax]
@@ -1512,11 +1513,11 @@ class Tensor:
         try:
             target = _resolve_shape(self.shape, shape)
         except ValueError:
-            raise Mv.ShapeError(
+            raise ShapeError(
                 f"shape '{list(shape)}' is invalid for input of size {self.numel()}: cannot reshape a tensor of "
                 f"shape {self.shape} into {tuple(shape)}"
             ) from None
-        return self if target == self.shape else Mv.Reshape.apply(self, shape=target)
+        return self if target == self.shape else movement_ops.Reshape.apply(self, shape=target)
 
     view = reshape
 
@@ -1528,9 +1529,9 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         """Merge dims ``start_dim..end_dim`` into one (a 0-d tensor becomes 1-D)."""
         if self.ndim == 0:
-            Mv.wrap_dim(start_dim, 0, "flatten"), Mv.wrap_dim(end_dim, 0, "flatten")
+            wrap_dim(start_dim, 0, "flatten"), wrap_dim(end_dim, 0, "flatten")
             return self.reshape(1)
-        s, e = Mv.wrap_dim(start_dim, self.ndim, "flatten"), Mv.wrap_dim(end_dim, self.ndim, "flatten")
+        s, e = wrap_dim(start_dim, self.ndim, "flatten"), wrap_dim(end_dim, self.ndim, "flatten")
         if s > e:
             raise RuntimeError(f"flatten() has invalid args: start_dim {start_dim} cannot come after end_dim {end_dim}")
         return self.reshape(*self.shape[:s], -1, *self.shape[e + 1 :])
@@ -1541,12 +1542,12 @@ class Tensor:
         >>> Tensor.zeros(2, 6).unflatten(1, (3, -1)).shape
         (2, 3, 2)
         """
-        d = Mv.wrap_dim(dim, self.ndim, "unflatten")
+        d = wrap_dim(dim, self.ndim, "unflatten")
         try:
             sizes = _resolve_shape((self.shape[d],), sizes)
         except ValueError:
-            raise Mv.ShapeError(f"unflatten: sizes {tuple(sizes)} don't multiply up to the size of dim {dim} "
-                                f"({self.shape[d]}) of shape {self.shape}") from None
+            raise ShapeError(f"unflatten: sizes {tuple(sizes)} don't multiply up to the size of dim {dim} "
+                             f"({self.shape[d]}) of shape {self.shape}") from None
         return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1 :])
 
     def permute(self, *dims) -> Tensor:
@@ -1554,8 +1555,8 @@ class Tensor:
         if len(dims) != self.ndim:
             raise RuntimeError(f"permute: number of dims don't match in permute: shape {self.shape} "
                                f"has {self.ndim} dims but {len(dims)} were given")
-        axes = Mv.wrap_dims(dims, self.ndim, "permute") if self.ndim else ()
-        return Mv.Transpose.apply(self, axes=axes)
+        axes = wrap_dims(dims, self.ndim, "permute") if self.ndim else ()
+        return movement_ops.Transpose.apply(self, axes=axes)
 
     def transpose(self, *axes) -> Tensor:
         """torch's ``transpose(dim0, dim1)`` swaps two dims, on any number of dims; NumPy's forms
@@ -1571,12 +1572,12 @@ class Tensor:
         return self.permute(*axes)
 
     def swapaxes(self, axis0: int, axis1: int) -> Tensor:
-        a, b = Mv.wrap_dim(axis0, self.ndim, "transpose"), Mv.wrap_dim(axis1, self.ndim, "transpose")
+        a, b = wrap_dim(axis0, self.ndim, "transpose"), wrap_dim(axis1, self.ndim, "transpose")
         if a == b or self.ndim == 0:
             return self
         axes = list(range(self.ndim))
         axes[a], axes[b] = axes[b], axes[a]
-        return Mv.Transpose.apply(self, axes=tuple(axes))
+        return movement_ops.Transpose.apply(self, axes=tuple(axes))
 
     swapdims = swapaxes
 
@@ -1586,7 +1587,7 @@ class Tensor:
         >>> Tensor.zeros(2, 3, 4).movedim(0, -1).shape
         (3, 4, 2)
         """
-        src, dst = Mv.wrap_dims(source, self.ndim, "movedim"), Mv.wrap_dims(destination, self.ndim, "movedim")
+        src, dst = wrap_dims(source, self.ndim, "movedim"), wrap_dims(destination, self.ndim, "movedim")
         if len(src) != len(dst):
             raise RuntimeError(f"movedim: Invalid source or destination dims: source ({list(src)} dims) should "
                                f"contain the same number of dims as destination ({list(dst)} dims)")
@@ -1617,9 +1618,9 @@ class Tensor:
             if len(shape) < self.ndim or np.broadcast_shapes(self.shape, shape) != shape:
                 raise ValueError
         except ValueError:
-            raise Mv.ShapeError(f"The expanded size of the tensor cannot broadcast shape {self.shape} to {shape} "
-                                "(each dim must match or be 1)") from None
-        return self if shape == self.shape else Mv.BroadcastTo.apply(self, shape=shape)
+            raise ShapeError(f"The expanded size of the tensor cannot broadcast shape {self.shape} to {shape} "
+                             "(each dim must match or be 1)") from None
+        return self if shape == self.shape else movement_ops.BroadcastTo.apply(self, shape=shape)
 
     def expand(self, *sizes) -> Tensor:
         """torch's expand: size-1 dims grow to ``sizes``, -1 keeps a dim, new dims go in front.
@@ -1649,16 +1650,16 @@ class Tensor:
         >>> Tensor.zeros(1, 3, 1).squeeze().shape, Tensor.zeros(1, 3).squeeze(1).shape
         ((3,), (1, 3))
         """
-        dim = R.dim_arg("squeeze", dim, axis)
+        dim = reduce_ops.dim_arg("squeeze", dim, axis)
         if dim is None:
             dims = tuple(i for i, s in enumerate(self.shape) if s == 1)
         else:
-            dims = Mv.wrap_dims(dim, self.ndim, "squeeze") if self.ndim else ()
+            dims = wrap_dims(dim, self.ndim, "squeeze") if self.ndim else ()
         drop = [d for d in dims if self.shape[d] == 1]
         return self.reshape([s for i, s in enumerate(self.shape) if i not in drop])
 
     def unsqueeze(self, dim: int) -> Tensor:
-        d = Mv.wrap_dim(dim, self.ndim + 1, "unsqueeze")
+        d = wrap_dim(dim, self.ndim + 1, "unsqueeze")
         return self.reshape(*self.shape[:d], 1, *self.shape[d:])
 
     def __getitem__(self, index) -> Tensor:
@@ -1671,16 +1672,16 @@ class Tensor:
         """
         out = self
         try:
-            for step in Mv.torch_index_steps(Mv.torch_ellipses(_index_array(index), self.ndim),
-                                             array_module(self.data)):
-                out = Mv.GetItem.apply(out, index=step)
+            for step in movement_ops.torch_index_steps(movement_ops.torch_ellipses(_index_array(index), self.ndim),
+                                                       array_module(self.data)):
+                out = movement_ops.GetItem.apply(out, index=step)
         except IndexError as e:  # NumPy says "axis"; torch says "dimension"
             raise IndexError(_torch_words(str(e))) from None
         return out
 
     def narrow(self, dim: int, start: int, length: int) -> Tensor:
         """``length`` entries of dim ``dim`` from ``start`` (a view in torch; here a slice)."""
-        d = Mv.wrap_dim(dim, self.ndim, "narrow")
+        d = wrap_dim(dim, self.ndim, "narrow")
         n = self.shape[d]
         start = int(start) + (n if start < 0 else 0)
         if not 0 <= start <= n:
@@ -1699,8 +1700,8 @@ class Tensor:
         >>> [p.shape for p in Tensor.zeros(5).split(2)]
         [(2,), (2,), (1,)]
         """
-        dim = R.dim_arg("split", dim, axis)
-        d = Mv.wrap_dim(0 if dim is None else dim, self.ndim, "split")
+        dim = reduce_ops.dim_arg("split", dim, axis)
+        d = wrap_dim(0 if dim is None else dim, self.ndim, "split")
         if self.ndim == 0:
             raise RuntimeError("split expects at least a 1-dimensional tensor")
         n = self.shape[d]
@@ -1713,8 +1714,8 @@ class Tensor:
         else:
             sizes = [int(s) for s in split_size_or_sections]
             if sum(sizes) != n or any(s < 0 for s in sizes):
-                raise Mv.ShapeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
-                                    f"size at dimension {dim} of shape {self.shape}), but got split_sizes={sizes}")
+                raise ShapeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
+                                 f"size at dimension {dim} of shape {self.shape}), but got split_sizes={sizes}")
         starts = np.cumsum([0, *sizes]).tolist()
         return self._slices(d, zip(starts[:-1], starts[1:]))
 
@@ -1726,14 +1727,14 @@ class Tensor:
         """
         if chunks <= 0:
             raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
-        d = Mv.wrap_dim(dim, self.ndim, "chunk")
+        d = wrap_dim(dim, self.ndim, "chunk")
         n = self.shape[d]
         return self.split(max(-(-n // chunks), 1), dim=d)
 
     def tensor_split(self, indices_or_sections, dim: int = 0) -> list[Tensor]:
         """NumPy's array_split: ``sections`` near-equal pieces (the first n % sections one longer),
         or the pieces between the listed indices."""
-        d = Mv.wrap_dim(dim, self.ndim, "tensor_split")
+        d = wrap_dim(dim, self.ndim, "tensor_split")
         n = self.shape[d]
         if isinstance(indices_or_sections, Tensor):
             indices_or_sections = indices_or_sections.tolist()
@@ -1750,7 +1751,7 @@ class Tensor:
         """The slices along ``dim``, that dim removed."""
         if self.ndim == 0:
             raise RuntimeError("unbind: dimension specified as 0 but tensor has no dimensions")
-        d = Mv.wrap_dim(dim, self.ndim, "unbind")
+        d = wrap_dim(dim, self.ndim, "unbind")
         return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
 
     def flip(self, *dims) -> Tensor:
@@ -1759,7 +1760,7 @@ class Tensor:
         >>> Tensor([[1.0, 2.0]]).flip(1).tolist()
         [[2.0, 1.0]]
         """
-        dims = Mv.wrap_dims(_shape_arg(dims), self.ndim, "flip")
+        dims = wrap_dims(_shape_arg(dims), self.ndim, "flip")
         if not dims or self.ndim == 0:
             return self * 1
         return self[tuple(slice(None, None, -1) if i in dims else slice(None) for i in range(self.ndim))]
@@ -1792,7 +1793,7 @@ class Tensor:
             raise IndexError(f"roll: Dimension specified as {dims[0]} but tensor has no dimensions")
         out = self
         for s, dim in zip(shifts, dims):
-            d = Mv.wrap_dim(dim, self.ndim, "roll")
+            d = wrap_dim(dim, self.ndim, "roll")
             n = self.shape[d] if self.ndim else 1
             s = int(s) % n if n else 0
             if s and self.ndim:
@@ -1802,7 +1803,7 @@ class Tensor:
 
     @staticmethod
     def _cat(tensors, d: int) -> Tensor:
-        return tensors[0] if len(tensors) == 1 else Mv.Concatenate.apply(*tensors, axis=d)
+        return tensors[0] if len(tensors) == 1 else movement_ops.Concatenate.apply(*tensors, axis=d)
 
     def repeat(self, *sizes) -> Tensor:
         """torch's repeat (NumPy's tile): the whole tensor ``sizes[i]`` times along dim i; extra
@@ -1835,7 +1836,7 @@ class Tensor:
         [1.0, 1.0, 2.0, 2.0]
         """
         x = self.flatten() if dim is None else self
-        d = 0 if dim is None else Mv.wrap_dim(dim, self.ndim, "repeat_interleave")
+        d = 0 if dim is None else wrap_dim(dim, self.ndim, "repeat_interleave")
         n = x.shape[d] if x.ndim else 1
         if isinstance(repeats, (int, np.integer)):
             if repeats < 0:
@@ -1861,7 +1862,7 @@ class Tensor:
         if self.ndim == 0:
             raise ValueError("pad needs a tensor with at least one dimension, got a 0-d tensor")
         pad_width = tuple(tuple(p) for p in np.broadcast_to(np.asarray(pad_width), (self.ndim, 2)).tolist())
-        return Mv.Pad.apply(self, pad_width=pad_width, value=value)
+        return movement_ops.Pad.apply(self, pad_width=pad_width, value=value)
 
     # indexing: gather / scatter / index_* / masks -----------------------------------------------
     def _int_index(self, index, op: str):
@@ -1908,11 +1909,11 @@ class Tensor:
         >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).gather(1, Tensor([[1], [0]], dtype="int64")).tolist()
         [[2.0], [3.0]]
         """
-        d = Mv.wrap_dim(dim, self.ndim, "gather")
+        d = wrap_dim(dim, self.ndim, "gather")
         index = self._int_index(index, "gather")
         self._check_gather_index("gather", d, index)
         x = self.reshape(1) if self.ndim == 0 else self
-        out = Mv.GetItem.apply(x, index=self._along(d, index.reshape(index.shape or (1,))))
+        out = movement_ops.GetItem.apply(x, index=self._along(d, index.reshape(index.shape or (1,))))
         return out.reshape(index.shape)
 
     def take_along_dim(self, indices, dim: int | None = None) -> Tensor:
@@ -1921,7 +1922,7 @@ class Tensor:
         indices = self._int_index(indices, "take_along_dim")
         if dim is None:
             return self.flatten().gather(0, indices.reshape(-1))
-        d = Mv.wrap_dim(dim, self.ndim, "take_along_dim")
+        d = wrap_dim(dim, self.ndim, "take_along_dim")
         if indices.ndim != self.ndim:
             raise RuntimeError(f"take_along_dim(): input and indices should have the same number of dimensions, "
                                f"but got {self.ndim} dimensions for input, and {indices.ndim} dimensions for indices")
@@ -1946,7 +1947,7 @@ class Tensor:
         >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).index_select(0, Tensor([1], dtype="int64")).tolist()
         [[3.0, 4.0]]
         """
-        d = Mv.wrap_dim(dim, self.ndim, "index_select")
+        d = wrap_dim(dim, self.ndim, "index_select")
         index = self._int_index(index, "index_select")
         if index.ndim > 1:
             raise IndexError(f"index_select(): Index is supposed to be a vector, got shape {index.shape}")
@@ -1955,10 +1956,10 @@ class Tensor:
             raise IndexError(f"index_select(): index out of range in self (dim {dim} has size {n})")
         if self.ndim == 0:
             return self.reshape(1)[index.reshape(-1)].reshape(index.shape)
-        return Mv.GetItem.apply(self, index=(slice(None),) * d + (index.reshape(-1),))
+        return movement_ops.GetItem.apply(self, index=(slice(None),) * d + (index.reshape(-1),))
 
     def _scatter_index(self, op: str, dim: int, index, src=None):
-        d = Mv.wrap_dim(dim, self.ndim, op)
+        d = wrap_dim(dim, self.ndim, op)
         index = self._int_index(index, op)
         self._check_gather_index(op, d, index, src)
         return d, index, self._along(d, index)
@@ -1991,21 +1992,21 @@ class Tensor:
             raise TypeError("scatter(): pass src (a tensor or a number) or value")
         _, index, where = self._scatter_index("scatter", dim, index, src if isinstance(src, Tensor) else None)
         if not isinstance(src, Tensor) and reduce is None:
-            return Mv.MaskedFill.apply(self, mask=self._hit(where), value=src)
+            return movement_ops.MaskedFill.apply(self, mask=self._hit(where), value=src)
         src = self._src_like(src, index, "scatter")
         if reduce is not None:
             modes = {"add": "sum", "multiply": "prod"}
             if reduce not in modes:
                 raise RuntimeError(f"scatter(): reduce argument must be either add or multiply, got {reduce!r}")
             return self.scatter_reduce(dim, index, src, modes[reduce])
-        kept = Mv.MaskedFill.apply(self, mask=self._hit(where), value=0.0)
-        return kept + Mv.IndexPut.apply(src, index=where, shape=self.shape)
+        kept = movement_ops.MaskedFill.apply(self, mask=self._hit(where), value=0.0)
+        return kept + movement_ops.IndexPut.apply(src, index=where, shape=self.shape)
 
     def scatter_add(self, dim: int, index, src: Tensor) -> Tensor:
         """``self`` plus ``src`` added at ``index`` along ``dim`` (repeated positions add up)."""
         _, index, where = self._scatter_index("scatter_add", dim, index, src)
         src = self._src_like(src, index, "scatter_add")
-        return self + Mv.IndexAccumulate.apply(src, index=where, shape=self.shape)
+        return self + movement_ops.IndexAccumulate.apply(src, index=where, shape=self.shape)
 
     def scatter_reduce(self, dim: int, index, src: Tensor, reduce: str, *, include_self: bool = True) -> Tensor:
         """Reduce ``src`` into ``self`` at ``index``: "sum", "prod", "mean", "amax" or "amin";
@@ -2021,10 +2022,10 @@ class Tensor:
         _, index, where = self._scatter_index("scatter_reduce", dim, index, src)
         src = self._src_like(src, index, "scatter_reduce")
         if reduce in ("amax", "amin", "prod"):
-            return Mv.ScatterReduce.apply(self, src, index=where, reduce=reduce, include_self=include_self)
+            return movement_ops.ScatterReduce.apply(self, src, index=where, reduce=reduce, include_self=include_self)
         hit = self._hit(where)
-        base = self if include_self else Mv.MaskedFill.apply(self, mask=hit, value=0.0)
-        total = base + Mv.IndexAccumulate.apply(src, index=where, shape=self.shape)
+        base = self if include_self else movement_ops.MaskedFill.apply(self, mask=hit, value=0.0)
+        total = base + movement_ops.IndexAccumulate.apply(src, index=where, shape=self.shape)
         if reduce == "sum":
             return total
         xp = array_module(self.data)
@@ -2068,9 +2069,9 @@ class Tensor:
         """
         where, v = self._put_index(indices, values, "index_put")
         if accumulate:
-            return self + Mv.IndexAccumulate.apply(v, index=where, shape=self.shape)
-        kept = Mv.MaskedFill.apply(self, mask=self._hit(where), value=0.0)
-        return kept + Mv.IndexPut.apply(v, index=where, shape=self.shape)
+            return self + movement_ops.IndexAccumulate.apply(v, index=where, shape=self.shape)
+        kept = movement_ops.MaskedFill.apply(self, mask=self._hit(where), value=0.0)
+        return kept + movement_ops.IndexPut.apply(v, index=where, shape=self.shape)
 
     def index_put_(self, indices, values, accumulate: bool = False) -> Tensor:
         """In-place ``self[indices] = values`` (``+=`` with ``accumulate``); returns self.
@@ -2089,11 +2090,11 @@ class Tensor:
     def index_add(self, dim: int, index, source: Tensor, *, alpha: float = 1) -> Tensor:
         """``self`` with ``alpha * source`` added at entries ``index`` (1-D) of dim ``dim``."""
         d, index = self._index_dim("index_add", dim, index, source)
-        added = Mv.IndexAccumulate.apply(source, index=(slice(None),) * d + (index,), shape=self.shape)
+        added = movement_ops.IndexAccumulate.apply(source, index=(slice(None),) * d + (index,), shape=self.shape)
         return self + (added if alpha == 1 else added * alpha)
 
     def _index_dim(self, op: str, dim: int, index, source=None):
-        d = Mv.wrap_dim(dim, self.ndim, op)
+        d = wrap_dim(dim, self.ndim, op)
         index = self._int_index(index, op).reshape(-1)
         n = self.shape[d] if self.ndim else 1
         if index.size and (int(index.min()) < -n or int(index.max()) >= n):
@@ -2115,8 +2116,8 @@ class Tensor:
         """Entries ``index`` of dim ``dim`` replaced by ``source``'s slices."""
         d, index = self._index_dim("index_copy", dim, index, source)
         where = (slice(None),) * d + (index,)
-        kept = Mv.MaskedFill.apply(self, mask=self._hit(where), value=0.0)
-        return kept + Mv.IndexPut.apply(source, index=where, shape=self.shape)
+        kept = movement_ops.MaskedFill.apply(self, mask=self._hit(where), value=0.0)
+        return kept + movement_ops.IndexPut.apply(source, index=where, shape=self.shape)
 
     def masked_select(self, mask) -> Tensor:
         """The entries where ``mask`` (broadcast with self) is True, as a 1-D tensor."""
@@ -2125,7 +2126,7 @@ class Tensor:
             raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {m.dtype}")
         shape = np.broadcast_shapes(self.shape, m.shape)
         x = self.broadcast_to(*shape)
-        return Mv.GetItem.apply(x, index=array_module(m).broadcast_to(m, shape))
+        return movement_ops.GetItem.apply(x, index=array_module(m).broadcast_to(m, shape))
 
     def masked_scatter(self, mask, source: Tensor) -> Tensor:
         """``self`` with the positions where ``mask`` is True filled, in order, from ``source``."""
@@ -2137,8 +2138,8 @@ class Tensor:
         if source.numel() < k:
             raise RuntimeError(f"masked_scatter: Number of elements of source < number of ones in mask "
                                f"({source.numel()} < {k})")
-        kept = Mv.MaskedFill.apply(self, mask=m, value=0.0)
-        return kept + Mv.IndexPut.apply(source.reshape(-1)[:k], index=m, shape=self.shape)
+        kept = movement_ops.MaskedFill.apply(self, mask=m, value=0.0)
+        return kept + movement_ops.IndexPut.apply(source.reshape(-1)[:k], index=m, shape=self.shape)
 
     def nonzero(self, *, as_tuple: bool = False):
         """Indices of the nonzero entries: an int64 (N, ndim) tensor, or one 1-D tensor per dim."""
@@ -2160,26 +2161,26 @@ class Tensor:
         >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).diagonal().tolist()
         [1.0, 4.0]
         """
-        d1, d2 = Mv.wrap_dim(dim1, self.ndim, "diagonal"), Mv.wrap_dim(dim2, self.ndim, "diagonal")
+        d1, d2 = wrap_dim(dim1, self.ndim, "diagonal"), wrap_dim(dim2, self.ndim, "diagonal")
         if d1 == d2:
             raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
         x = self.movedim((d1, d2), (-2, -1))
         n, m = x.shape[-2:]
         length = max(min(n, m - offset) if offset >= 0 else min(n + offset, m), 0)
         rows = np.arange(length) + max(-offset, 0)
-        return Mv.GetItem.apply(x, index=(Ellipsis, rows, rows + offset))
+        return movement_ops.GetItem.apply(x, index=(Ellipsis, rows, rows + offset))
 
     def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
         """Each last-dim vector as the diagonal (``offset``) of a matrix in dims ``dim1``, ``dim2``."""
         nd = self.ndim + 1
-        d1, d2 = Mv.wrap_dim(dim1, nd, "diag_embed"), Mv.wrap_dim(dim2, nd, "diag_embed")
+        d1, d2 = wrap_dim(dim1, nd, "diag_embed"), wrap_dim(dim2, nd, "diag_embed")
         if d1 == d2:
             raise RuntimeError(f"diag_embed: diagonal dimensions cannot be identical {dim1}, {dim2}")
         k = self.shape[-1] if self.ndim else 1
         x = self.reshape(1) if self.ndim == 0 else self
         n = k + abs(offset)
         rows = np.arange(k) + max(-offset, 0)
-        out = Mv.IndexPut.apply(x, index=(Ellipsis, rows, rows + offset), shape=(*x.shape[:-1], n, n))
+        out = movement_ops.IndexPut.apply(x, index=(Ellipsis, rows, rows + offset), shape=(*x.shape[:-1], n, n))
         return out.movedim((-2, -1), (d1, d2)) if (d1, d2) != (nd - 2, nd - 1) else out
 
     def diag(self, diagonal: int = 0) -> Tensor:
@@ -2211,8 +2212,8 @@ class Tensor:
             if t.ndim != 2:
                 raise RuntimeError(f"mm: {name} must be a matrix, got shape {t.shape}")
         if self.shape[1] != mat2.shape[0]:
-            raise Mv.ShapeError(f"mm: mat1 and mat2 shapes cannot be multiplied ({self.shape[0]}x{self.shape[1]} "
-                                f"and {mat2.shape[0]}x{mat2.shape[1]})")
+            raise ShapeError(f"mm: mat1 and mat2 shapes cannot be multiplied ({self.shape[0]}x{self.shape[1]} "
+                             f"and {mat2.shape[0]}x{mat2.shape[1]})")
         return self @ mat2
 
     def bmm(self, mat2: Tensor) -> Tensor:
@@ -2221,16 +2222,16 @@ class Tensor:
             if t.ndim != 3:
                 raise RuntimeError(f"bmm: {name} must be a 3D tensor, got shape {t.shape}")
         if self.shape[0] != mat2.shape[0] or self.shape[2] != mat2.shape[1]:
-            raise Mv.ShapeError(f"bmm: Expected size for first two dimensions of batch2 tensor to be: "
-                                f"[{self.shape[0]}, {self.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}] "
-                                f"(batch1 {self.shape}, batch2 {mat2.shape})")
+            raise ShapeError(f"bmm: Expected size for first two dimensions of batch2 tensor to be: "
+                             f"[{self.shape[0]}, {self.shape[2]}] but got: [{mat2.shape[0]}, {mat2.shape[1]}] "
+                             f"(batch1 {self.shape}, batch2 {mat2.shape})")
         return self @ mat2
 
     def mv(self, vec: Tensor) -> Tensor:
         """Matrix (n, m) times vector (m,)."""
         if self.ndim != 2 or vec.ndim != 1 or self.shape[1] != vec.shape[0]:
-            raise Mv.ShapeError(f"mv: size mismatch, got input ({self.shape[0] if self.ndim else ''}), "
-                                f"mat {self.shape}, vec {vec.shape}")
+            raise ShapeError(f"mv: size mismatch, got input ({self.shape[0] if self.ndim else ''}), "
+                             f"mat {self.shape}, vec {vec.shape}")
         return self @ vec
 
     def dot(self, other: Tensor) -> Tensor:
@@ -2238,8 +2239,8 @@ class Tensor:
         if self.ndim != 1 or other.ndim != 1:
             raise RuntimeError(f"dot: 1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
         if self.shape != other.shape:
-            raise Mv.ShapeError(f"dot: inconsistent tensor size, expected tensor [{self.shape[0]}] and src "
-                                f"[{other.shape[0]}] to have the same number of elements")
+            raise ShapeError(f"dot: inconsistent tensor size, expected tensor [{self.shape[0]}] and src "
+                             f"[{other.shape[0]}] to have the same number of elements")
         return self @ other
 
     vdot = dot  # real tensors: no conjugate
@@ -2508,8 +2509,8 @@ def _safe_pow(s: Tensor, e: float) -> Tensor:
     norm and std; nan and inf pass through."""
     nonzero = s.data != 0
     one, zero = (Tensor(array_module(s.data).asarray(c, dtype=s.dtype)) for c in (1, 0))
-    safe = E.Where.apply(s, one, cond=nonzero)
-    return E.Where.apply(safe.sqrt() if e == 0.5 else safe ** e, zero, cond=nonzero)
+    safe = elementwise_ops.Where.apply(s, one, cond=nonzero)
+    return elementwise_ops.Where.apply(safe.sqrt() if e == 0.5 else safe ** e, zero, cond=nonzero)
 
 
 def _safe_sqrt(v: Tensor) -> Tensor:

@@ -21,8 +21,8 @@ import numpy as np
 
 from engine.backend import array_module
 from engine.function import _GradMode, is_grad_enabled
-from engine.ops import linalg as L
-from engine.ops import movement as Mv
+from engine.ops import linalg as linalg_ops
+from engine.ops import movement as movement_ops
 from engine.ops import special  # noqa: F401  (registers Lgamma, Digamma, Trigamma)
 from engine.tensor import Tensor
 
@@ -61,7 +61,7 @@ def _float(x: Tensor) -> Tensor:
 
 
 def _wrap(dim: int, ndim: int, op: str) -> int:
-    return Mv.wrap_dim(dim, ndim, op)
+    return movement_ops.wrap_dim(dim, ndim, op)
 
 
 def _square(op: str, a: Tensor) -> Tensor:
@@ -590,7 +590,7 @@ def inv(A: Tensor) -> Tensor:  # noqa: N803
     """
     _square("linalg.inv", _need("linalg.inv", A, "A"))
     try:
-        return L.Inverse.apply(A)
+        return linalg_ops.Inverse.apply(A)
     except np.linalg.LinAlgError:
         raise RuntimeError("linalg.inv: The diagonal element 1 is zero, the inversion could not be completed "
                            "because the input matrix is singular.") from None
@@ -598,14 +598,14 @@ def inv(A: Tensor) -> Tensor:  # noqa: N803
 
 def det(A: Tensor) -> Tensor:  # noqa: N803
     """Determinant of (..., n, n) matrices -> (...)."""
-    return L.Det.apply(_square("linalg.det", _need("linalg.det", A, "A")))
+    return linalg_ops.Det.apply(_square("linalg.det", _need("linalg.det", A, "A")))
 
 
 def slogdet(A: Tensor):  # noqa: N803
     """(sign, log|det|) of (..., n, n) matrices; the gradient flows through log|det|."""
     _square("linalg.slogdet", _need("linalg.slogdet", A, "A"))
     sign, _ = array_module(A.data).linalg.slogdet(A.data)
-    return _make("slogdet", ("sign", "logabsdet"), (Tensor(sign.astype(A.dtype)), L.LogAbsDet.apply(A)))
+    return _make("slogdet", ("sign", "logabsdet"), (Tensor(sign.astype(A.dtype)), linalg_ops.LogAbsDet.apply(A)))
 
 
 def logdet(A: Tensor) -> Tensor:  # noqa: N803
@@ -635,7 +635,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
         raise RuntimeError(f"linalg.solve: Expected A and B to have the same dtype, but found A of type {A.dtype} "
                            f"and B of type {B.dtype} instead")
     try:
-        x = L.Solve.apply(a, b)
+        x = linalg_ops.Solve.apply(a, b)
     except np.linalg.LinAlgError:
         raise RuntimeError("linalg.solve: The solver failed because the input matrix is singular.") from None
     return x.squeeze(-1) if vector else x
@@ -660,7 +660,7 @@ def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
     (upper=True: Lᵀ); only the lower triangle of A is read."""
     _square("linalg.cholesky", _need("linalg.cholesky", A, "A"))
     try:
-        out = L.Cholesky.apply(A)
+        out = linalg_ops.Cholesky.apply(A)
     except np.linalg.LinAlgError:
         raise RuntimeError("linalg.cholesky: The factorization could not be completed because the input is not "
                            "positive-definite.") from None
@@ -685,7 +685,7 @@ def eigh(A: Tensor, UPLO: str = "L"):  # noqa: N803
     if UPLO not in ("L", "U"):
         raise RuntimeError(f"linalg.eigh: Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
     a = A if UPLO == "L" else A.mT
-    packed = L.EighPacked.apply(a)
+    packed = linalg_ops.EighPacked.apply(a)
     n = A.shape[-1]
     return _make("eigh", ("eigenvalues", "eigenvectors"), (packed[..., n], packed[..., :n]))
 
@@ -713,7 +713,7 @@ def svd(A: Tensor, full_matrices: bool = True):  # noqa: N803
         u, s, vh = array_module(A.data).linalg.svd(A.data, full_matrices=True)
         return _make("svd", ("U", "S", "Vh"), (Tensor(u), Tensor(s), Tensor(vh)))
     k = builtins.min(m, n)
-    packed = L.SvdPacked.apply(A)
+    packed = linalg_ops.SvdPacked.apply(A)
     batch = A.shape[:-2]
     u = packed[..., : m * k].reshape(batch + (m, k))
     s = packed[..., m * k: m * k + k]
@@ -739,7 +739,7 @@ def qr(A: Tensor, mode: str = "reduced"):  # noqa: N803
         raise RuntimeError(f"linalg.qr: The input tensor A must have at least 2 dimensions, got {A.shape}")
     m, n = A.shape[-2:]
     if mode != "r" and m >= n and (mode == "reduced" or m == n):
-        packed = L.QrPacked.apply(A)
+        packed = linalg_ops.QrPacked.apply(A)
         batch = A.shape[:-2]
         return _make("qr", ("Q", "R"), (packed[..., : m * n].reshape(batch + (m, n)),
                                         packed[..., m * n:].reshape(batch + (n, n))))
