@@ -30,7 +30,7 @@ def _attend_one(q, k, v, start, stop, scale, y):
     s = np.empty(stop - start, q.dtype)
     for b in range(B):
         for h in range(nh):
-            m = -np.inf
+            m = q.dtype.type(-np.inf)
             for j in range(start, stop):
                 acc = q.dtype.type(0)
                 for d in range(hs):
