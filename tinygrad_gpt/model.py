@@ -16,6 +16,7 @@ import engine.functional as F
 import nn
 from engine import Tensor, no_grad
 from engine.backend import array_module, to_numpy
+from tinygrad_gpt import decode
 from tinygrad_gpt.config import GPTConfig
 
 
@@ -43,6 +44,8 @@ class GPT(nn.Module):
     >>> logits.shape, loss.shape
     ((2, 8, 65), ())
     """
+
+    fast_decode = True  # generate's one-token steps on raw arrays (decode.py); False: through forward
 
     def __init__(self, config: GPTConfig, seed: int | None = None):
         super().__init__()
@@ -164,18 +167,25 @@ class GPT(nn.Module):
         out[:, :n] = idx
         was_training = self.training
         self.eval()
+        decoder = None  # the speed path for one new token a step (tinygrad_gpt/decode.py)
+        if use_cache and self.fast_decode and decode.supported(self):
+            decoder = decode.Decoder(self, idx.shape[0])
         try:
             with no_grad():
                 for _ in range(max_new_tokens):
                     if use_cache and caches is not None and caches[0].length < bs:
-                        h = self.hidden(out[:, n - 1 : n], caches)  # one new token
+                        if decoder is not None:
+                            logits = decoder.step(out[:, n - 1], caches)[:, :vocab_limit]  # (B, V)
+                        else:
+                            h = self.hidden(out[:, n - 1 : n], caches)  # one new token
+                            logits = to_numpy(self.lm_head(h[:, -1, :]).data)[:, :vocab_limit]  # (B, V)
                     else:
                         if use_cache:  # the caches keep their arrays: a refill writes over them
                             caches = caches or [nn.KVCache(bs) for _ in range(self.config.n_layer)]
                             for cache in caches:
                                 cache.length = 0
                         h = self.hidden(out[:, max(0, n - bs) : n], caches)  # (re)fill from the cropped context
-                    logits = to_numpy(self.lm_head(h[:, -1, :]).data)[:, :vocab_limit]  # (B, V)
+                        logits = to_numpy(self.lm_head(h[:, -1, :]).data)[:, :vocab_limit]  # (B, V)
                     if temperature != 0:  # greedy's argmax is the same in float32
                         logits = logits.astype(np.float64)
                     nxt = sample_next(logits, temperature, top_k, top_p, rng)
