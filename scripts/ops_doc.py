@@ -105,7 +105,8 @@ def render() -> str:
     ]
     linalg = getattr(engine, "linalg", None)
     if linalg is not None:  # torch.linalg's names (issue 15)
-        names = [n for n in vars(linalg) if not n.startswith("_") and callable(getattr(linalg, n))]
+        names = getattr(linalg, "__all__", None) or [n for n in vars(linalg) if not n.startswith("_")
+                                                     and callable(getattr(linalg, n))]
         lines += [f"## `engine.linalg` ({len(names)})", "", *_api_table(linalg, "engine.linalg.", names), ""]
     return "\n".join(lines)
 
