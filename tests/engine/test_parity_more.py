@@ -474,3 +474,14 @@ def test_det_gradient_of_a_singular_matrix_is_the_adjugate():
         numeric[i, j] = (np.linalg.det(a + d) - np.linalg.det(a - d)) / (2 * h)
     np.testing.assert_allclose(t.grad.numpy(), numeric, atol=1e-8)
     assert np.abs(numeric).max() > 1  # a real, nonzero gradient
+
+
+def test_engine_linalg_is_an_importable_module_as_torch_linalg():
+    import importlib
+
+    mod = importlib.import_module("engine.linalg")
+    assert mod is engine.linalg and "linalg" in engine.__all__
+    from engine.linalg import cross, norm, solve  # noqa: F401  (torch.linalg's spellings)
+
+    assert cross(engine.tensor([1.0, 0, 0]), engine.tensor([0.0, 1, 0])).tolist() == [0.0, 0.0, 1.0]
+    assert abs(norm(engine.tensor([3.0, 4.0])).item() - 5.0) < 1e-6
