@@ -8,7 +8,8 @@ betas (0.9, 0.99), weight decay 0.1 on 2-D weights) and zero_grad, on the char-l
     S: n_layer 4, n_head 4, n_embd 128, block 64, batch 12   (4.005 GFLOP/iter)
     M: n_layer 6, n_head 6, n_embd 384, block 256, batch 8   (145.7 GFLOP/iter)
 
-Each measured program runs in its own subprocess, so its peak RSS (VmHWM) is its own. With
+Our program calls ``engine.tune_cpu()`` first, as the training CLI does. Each measured program runs
+in its own subprocess, so its peak RSS (VmHWM) is its own. With
 --vs-torch the two programs alternate (ours, torch, ours, torch, ...) for --rounds rounds and the
 medians and the ours/torch ratios of tokens/s and peak RSS are printed. FLOPs per iteration are
 (6N + 12·L·C·T)·B·T with N the parameters without the position embedding; MFU is against a float32
@@ -64,8 +65,10 @@ from check_torch_ref import default_torch_ref
 def ours_worker(args, iters: int, warmup: int) -> None:
     """The measured program for our engine (runs in a subprocess of the driver)."""
     add_repo_to_path()
+    import engine
     import nn
 
+    engine.tune_cpu()  # as the training CLI does (train.setup); without it M ran 25% slower (session 9)
     rss_import = peak_rss_mib()
     cfg = CONFIGS[args.config]
     L, H, C, T, B = (cfg[k] for k in ("n_layer", "n_head", "n_embd", "block_size", "batch_size"))
