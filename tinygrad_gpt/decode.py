@@ -3,8 +3,10 @@
 After the prompt has filled the KV caches through the model (the reference path), each new token
 runs here: the same layers on (B, C) rows, no Tensor wrappers or graph bookkeeping, matmuls into
 preallocated buffers, K/V written in place into the caches, attention for the one query as a
-numba loop over the cache (no (T, S) scores, no mask). At batch 1 a step reads every weight once
-(~475 MB at gpt2-124M), so it is memory-bound; the aim is to spend little more than those reads.
+table kernel over the cache (engine.ops.fused.attend_one_query: no (T, S) scores, no mask);
+LayerNorm and GELU through engine.functional (their kernels when the table has them). At batch 1 a
+step reads every weight once (~475 MB at gpt2-124M), so it is memory-bound; the aim is to spend
+little more than those reads.
 tests/gpt/test_decode.py checks it against the reference path (logits and greedy tokens).
 """
 
@@ -14,58 +16,15 @@ import math
 
 import numpy as np
 
-from engine.kernels.cpu import available as numba_available
-from engine.kernels.cpu import jit
-from engine.kernels.cpu.layer_norm import _layer_norm_rows
-from engine.ops.fused import GELU_C, SQRT_2_OVER_PI
-
-
-@jit()
-def _attend_one(q, k, v, start, stop, scale, y):
-    """y[b, h] = softmax(scale·k[b, h, start:stop] @ q[b, h]) @ v[b, h, start:stop].
-
-    q, y (B, nh, hs); k, v (B, nh, S_max, hs): one query per (b, h) against cached positions.
-    """
-    B, nh, hs = q.shape
-    s = np.empty(stop - start, q.dtype)
-    for b in range(B):
-        for h in range(nh):
-            m = q.dtype.type(-np.inf)
-            for j in range(start, stop):
-                acc = q.dtype.type(0)
-                for d in range(hs):
-                    acc += k[b, h, j, d] * q[b, h, d]
-                acc *= scale
-                s[j - start] = acc
-                m = max(m, acc)
-            tot = q.dtype.type(0)
-            for j in range(stop - start):
-                e = np.exp(s[j] - m)
-                s[j] = e
-                tot += e
-            inv = q.dtype.type(1) / tot
-            for d in range(hs):
-                y[b, h, d] = 0
-            for j in range(start, stop):
-                p = s[j - start] * inv
-                for d in range(hs):
-                    y[b, h, d] += p * v[b, h, j, d]
-
-
-@jit()
-def _gelu_tanh_(a):
-    """a = GELU_tanh(a) in place: a / (1 + exp(−2k·(a + c·a³))) (a flat array)."""
-    k2, k2c = a.dtype.type(-2 * SQRT_2_OVER_PI), a.dtype.type(-2 * SQRT_2_OVER_PI * GELU_C)
-    one = a.dtype.type(1)
-    for i in range(a.size):
-        x = a[i]
-        a[i] = x * (one / (one + np.exp(x * (k2 + k2c * x * x))))
+import engine.functional as F
+from engine import Tensor
+from engine.ops.fused import attend_one_query
 
 
 def supported(model) -> bool:
-    """True when ``model`` can decode here: NumPy float32/float64 weights and numba installed."""
+    """True when ``model`` can decode here: NumPy float32/float64 weights."""
     w = model.transformer.wte.weight.data
-    return numba_available() and type(w) is np.ndarray and w.dtype in (np.float32, np.float64)
+    return type(w) is np.ndarray and w.dtype in (np.float32, np.float64)
 
 
 class Decoder:
@@ -102,18 +61,16 @@ class Decoder:
         self.lm = arr(model.lm_head.weight)  # (V, C), C-contiguous: logits = W @ h, no copy
         self.nh, self.hs = c.n_head, C // c.n_head
         self.scale = dt.type(1.0 / math.sqrt(self.hs))
-        self.ones, self.zeros = np.ones(C, dt), np.zeros(C, dt)
         # (B, ·) buffers, written over every step
         self.x, self.h = np.empty((B, C), dt), np.empty((B, C), dt)
         self.qkv, self.y, self.o = np.empty((B, 3 * C), dt), np.empty((B, C), dt), np.empty((B, C), dt)
         self.f = np.empty((B, m.c_fc.weight.shape[0]), dt)
         self.logits = np.empty((B, self.lm.shape[0]), dt)
-        self.mean, self.rstd = np.empty(B, dt), np.empty(B, dt)
 
-    def _ln(self, x, w, b, eps, out):
-        w = self.ones if w is None else w
-        b = self.zeros if b is None else b
-        _layer_norm_rows(x, w, b, x.dtype.type(eps), out, self.mean, self.rstd, 0, x.shape[0])
+    @staticmethod
+    def _ln(x, w, b, eps, out):
+        w, b = (None if a is None else Tensor(a) for a in (w, b))
+        out[...] = F.layer_norm(Tensor(x), x.shape[-1:], w, b, eps).data
 
     @staticmethod
     def _linear(x, wb, out):
@@ -140,12 +97,12 @@ class Decoder:
             cache.v[:, :, pos] = qkv[:, 2]
             cache.length = pos + 1
             start = 0 if L["window"] is None else max(0, pos + 1 - L["window"])
-            _attend_one(qkv[:, 0], cache.k, cache.v, start, pos + 1, self.scale, self.y.reshape(B, nh, hs))
+            attend_one_query(qkv[:, 0], cache.k, cache.v, start, pos + 1, self.scale, self.y.reshape(B, nh, hs))
             self._linear(self.y, L["proj"], self.o)
             x += self.o
             self._ln(x, *L["ln2"], L["eps2"], h)
             self._linear(h, L["fc"], self.f)
-            _gelu_tanh_(self.f.reshape(-1))
+            self.f[...] = F.gelu(Tensor(self.f), approximate="tanh").data
             self._linear(self.f, L["mproj"], self.o)
             x += self.o
         w, b, eps = self.lnf

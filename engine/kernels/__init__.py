@@ -128,13 +128,14 @@ def describe(backend: str = "cpu") -> str:
 
 
 def table() -> list[tuple[str, str, str, bool]]:
-    """Rows (op, backend, "forward + backward" or "update" (no gradient), enabled), sorted by op.
+    """Rows (op, backend, "forward + backward" or "no gradient" (AdamW's update, decode's attention),
+    enabled), sorted by op.
 
     >>> ("gelu", "cuda", "forward + backward") in [row[:3] for row in table()]
     True
     """
     _load_backends()
-    return [(name, backend, "forward + backward" if bwd is not None else "update", enabled(backend))
+    return [(name, backend, "forward + backward" if bwd is not None else "no gradient", enabled(backend))
             for (name, backend), (_, bwd) in sorted(kernels.items())]
 
 

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from engine.backend import device_of, erf, scatter_add
+from engine.backend import array_module, device_of, erf, scatter_add
 from engine.function import Function
 from engine.kernels import lookup
 from engine.ops.elementwise import column_sums
@@ -198,6 +198,25 @@ def _gelu_tanh_h(xp, a):
     with np.errstate(over="ignore"):
         e = xp.exp(a * (-2 * SQRT_2_OVER_PI) * (1 + GELU_C * a * a))
     return 1 / (1 + e)
+
+
+def attend_one_query(q, k, v, start: int, stop: int, scale: float, out) -> None:
+    """One decode step's attention on raw arrays, in place: out (B, nh, hs) = softmax(scale ·
+    k[:, :, start:stop] @ q) @ v[:, :, start:stop] for one query per (batch, head) against a KV cache
+    k, v (B, nh, S_max, hs). No graph, no mask, no (T, S) scores: GPT.generate's speed path.
+
+    >>> q = np.ones((1, 1, 2)); kv = np.zeros((1, 1, 4, 2)); kv[0, 0, :2] = [[1, 0], [0, 1]]
+    >>> out = np.empty((1, 1, 2)); attend_one_query(q, kv, kv, 0, 2, 1.0, out); out.tolist()
+    [[[0.5, 0.5]]]
+    """
+    kernel = lookup("attention_decode", q, k, v)
+    if kernel:
+        return kernel[0](q, k, v, start, stop, q.dtype.type(scale), out)
+    xp = array_module(q)
+    s = xp.einsum("bhsd,bhd->bhs", k[:, :, start:stop], q) * q.dtype.type(scale)  # (B, nh, S)
+    s = xp.exp(s - s.max(-1, keepdims=True))
+    s /= s.sum(-1, keepdims=True)
+    out[...] = xp.einsum("bhs,bhsd->bhd", s, v[:, :, start:stop])
 
 
 class Gelu(Function):

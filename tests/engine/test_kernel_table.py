@@ -123,11 +123,12 @@ CASES = {"softmax": _softmax, "layer_norm": _layer_norm, "gelu": _gelu, "cross_e
          "batch_norm": _batch_norm, "lstm_layer": _lstm_layer,
          "conv2d": lambda rng, dtype, backend: _conv2d(rng, dtype, backend, 1), "relu": _relu}
 UPDATES = {"adamw"}  # kernels without a gradient: compared over optimizer steps instead
+INFERENCE = {"attention_decode"}  # no gradient: values compared in test_attention_decode_kernel_equals_reference
 
 
 def test_every_kernel_has_a_case():
     for name, _, _, _ in engine.kernels.table():
-        assert name in CASES or name in UPDATES, f"kernel {name!r} has no case in test_kernel_table.py"
+        assert name in {*CASES, *UPDATES, *INFERENCE}, f"kernel {name!r} has no case in test_kernel_table.py"
 
 
 def test_engine_kernels_prints_the_table():
@@ -213,6 +214,36 @@ def test_kernel_equals_reference(backend, name, seed):
             assert k.dtype == r.dtype == dtype, what
             np.testing.assert_allclose(k, r, err_msg=f"{name} {backend} {dtype.__name__} {what}",
                                        **{**tol, "atol": tol["atol"] * max(1.0, float(np.abs(r).max()))})
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_attention_decode_kernel_equals_reference(backend, seed):
+    """GPT.generate's one-query attention over a KV cache: odd sizes, a window (start > 0), scores
+    large enough that the max shift matters."""
+    from engine.ops.fused import attend_one_query
+
+    if ("attention_decode", backend) not in engine.kernels.kernels:
+        pytest.skip(f"no {backend} kernel for attention_decode")
+    rng = np.random.default_rng(seed)
+    for dtype in (np.float32, np.float64):
+        b, nh, hs, s_max = (int(v) for v in rng.integers(1, 6, 4) + np.array([0, 0, 0, 4]))
+        stop = int(rng.integers(1, s_max + 1))
+        start = int(rng.integers(0, stop))
+        q = _normal(rng, (b, nh, hs), dtype, 3)
+        k, v = _normal(rng, (b, nh, s_max, hs), dtype, 3), _normal(rng, (b, nh, s_max, hs), dtype)
+        outs = []
+        for on in (True, False):
+            old = engine.kernels.set_enabled(on, backend)
+            try:
+                with counted(("attention_decode", backend)) as calls:
+                    out = np.full((b, nh, hs), np.nan, dtype)
+                    attend_one_query(q, k, v, start, stop, 0.5, out)
+                assert calls[0] == on
+            finally:
+                engine.kernels.set_enabled(old, backend)
+            outs.append(out)
+        tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(outs[0], outs[1], **tol)
 
 
 @pytest.mark.parametrize("decay", [0.1, 0.0])

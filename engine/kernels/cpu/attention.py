@@ -82,3 +82,39 @@ def softmax_rows_backward_(gs, p, scale: float) -> None:
 
 
 register("attention_softmax", "cpu", softmax_rows_, softmax_rows_backward_)
+
+
+@jit()
+def attend_one_query(q, k, v, start, stop, scale, y):
+    """y[b, h] = softmax(scale·k[b, h, start:stop] @ q[b, h]) @ v[b, h, start:stop], in place.
+
+    q, y (B, nh, hs); k, v (B, nh, S_max, hs): one query per (b, h) against cached positions (a
+    decode step: no (T, S) scores, no mask). Reference: engine.ops.fused.attend_one_query.
+    """
+    B, nh, hs = q.shape
+    s = np.empty(stop - start, q.dtype)
+    for b in range(B):
+        for h in range(nh):
+            m = q.dtype.type(-np.inf)
+            for j in range(start, stop):
+                acc = q.dtype.type(0)
+                for d in range(hs):
+                    acc += k[b, h, j, d] * q[b, h, d]
+                acc *= scale
+                s[j - start] = acc
+                m = max(m, acc)
+            tot = q.dtype.type(0)
+            for j in range(stop - start):
+                e = np.exp(s[j] - m)
+                s[j] = e
+                tot += e
+            inv = q.dtype.type(1) / tot
+            for d in range(hs):
+                y[b, h, d] = 0
+            for j in range(start, stop):
+                p = s[j - start] * inv
+                for d in range(hs):
+                    y[b, h, d] += p * v[b, h, j, d]
+
+
+register("attention_decode", "cpu", attend_one_query)  # inference only: no gradient
