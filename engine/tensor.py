@@ -2563,7 +2563,9 @@ def _index_array(index):
 def backpropagate(root: Tensor, grad, retain_graph: bool) -> None:
     """Reverse-mode sweep from ``root`` with upstream ``grad``."""
     grads = {id(root): grad}
-    for node in _toposort(root):
+    order = _toposort(root)
+    for i, node in enumerate(order):
+        order[i] = None  # the list would keep every intermediate's array alive to the end of the sweep
         g = grads.pop(id(node), None)
         if g is not None and getattr(node, "_grad_hooks", None):  # register_hook: may replace the gradient
             for hook in list(node._grad_hooks.values()):
