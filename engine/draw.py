@@ -39,6 +39,14 @@ def _graphviz():
     return graphviz
 
 
+def _tensor_of(p: Tensor) -> Tensor:
+    """A parent as the user sees it: the tensor itself while it lives (ctx.parents holds graph
+    references for non-leaf inputs, engine.tensor._GraphRef)."""
+    real = getattr(p, "_real", None)
+    t = None if real is None else real()
+    return p if t is None else t
+
+
 def _collect(root: Tensor) -> list[Tensor]:
     """Every tensor of root's graph, root first, each once (iterative)."""
     seen, order, stack = set(), [], [root]
@@ -54,7 +62,7 @@ def _collect(root: Tensor) -> list[Tensor]:
         if ctx.freed:
             raise RuntimeError("engine.draw: the graph was freed by backward(); draw before backward(), "
                                "or call backward(retain_graph=True)")
-        stack.extend(p for p in ctx.parents if p is not None)
+        stack.extend(_tensor_of(p) for p in ctx.parents if p is not None)
     return order
 
 
@@ -150,6 +158,7 @@ def draw(root: Tensor, filename: str | Path | None = None, format: str = "svg", 
         if t._ctx is None:
             continue
         for p in t._ctx.parents:
+            p = None if p is None else _tensor_of(p)
             if p is not None and node_id(p) != node_id(t):
                 edges.add((node_id(p), node_id(t)))
     for a, b in sorted(edges):

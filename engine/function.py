@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from engine.backend import array_module, device_of
 
 Tensor: Any = None  # set by engine.tensor (import cycle: Tensor methods call ops)
+graph_ref: Any = None  # engine.tensor.graph_ref: what ctx.parents keeps of an input
 
 
 class _GradState(threading.local):
@@ -144,7 +145,7 @@ class Function:
         if getattr(out, "base", None) is not None:
             _share_version_with_base(result, inputs)
         if needs:
-            fn.parents = inputs
+            fn.parents = tuple(graph_ref(t) for t in inputs)  # not the arrays of non-leaf inputs
             fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
             fn.freed = False
             fn.scope = _state.scope

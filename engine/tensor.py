@@ -54,7 +54,7 @@ class Tensor:
     # Leaves only, unset until used (engine.flat, register_post_accumulate_grad_hook): _grad_buffer, an
     # array that backward writes the first gradient into; _post_acc_hooks, called after each accumulation.
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_vc", "_retains_grad", "_grad_buffer", "_post_acc_hooks",
-                 "_grad_hooks", "__weakref__")
+                 "_grad_hooks", "_gref", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device: str | None = None):
@@ -257,6 +257,7 @@ class Tensor:
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward."""
         self._retains_grad = True
+        _hold_in_graph(self)
 
     # ---- autograd -----------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
@@ -313,6 +314,7 @@ class Tensor:
         hooks = getattr(self, "_grad_hooks", None)
         if hooks is None:
             hooks = self._grad_hooks = {}
+        _hold_in_graph(self)
         return _HookHandle(hooks, hook)
 
     # ---- in-place (only outside the graph) ------------------------------------------------
@@ -2438,6 +2440,71 @@ class Tensor:
 function.Tensor = Tensor
 
 
+class _GraphRef(Tensor):
+    """What an op's ``ctx.parents`` holds for a non-leaf input: the tensor's place in the graph (the
+    op that made it, its shape and dtype) without its array. The graph needs no input's array (the
+    op saved the ones its backward reads), so an intermediate that nothing else holds is freed, as
+    in torch: GPT's residual adds kept every block's Linear outputs alive to the end of backward
+    (M: 36 MiB). While the tensor lives, ``data`` is its array and backward runs its hooks and
+    ``retain_grad`` on it. One per tensor (``t._gref``), so every use meets at one node.
+    """
+
+    __slots__ = ("_real", "_meta")
+
+    def __init__(self, t: Tensor):  # no Tensor.__init__: there is no array to hold
+        import weakref
+
+        self.grad, self.requires_grad, self._ctx, self._vc, self._retains_grad = None, True, t._ctx, t._vc, False
+        self._real = weakref.ref(t)
+        self._meta = (t.shape, t.dtype, t.device)
+
+    @property
+    def data(self):
+        t = self._real()
+        if t is None:
+            raise RuntimeError("this intermediate tensor was freed: the graph keeps no input's array")
+        return t.data
+
+    @property
+    def shape(self) -> tuple:
+        return self._meta[0]
+
+    @property
+    def ndim(self) -> int:
+        return len(self._meta[0])
+
+    @property
+    def dtype(self):
+        return self._meta[1]
+
+    @property
+    def device(self) -> str:
+        return self._meta[2]
+
+
+def graph_ref(t):
+    """What ``ctx.parents`` keeps for input ``t``: ``t`` itself for a leaf or None, else its
+    ``_GraphRef`` (see there), strong when ``t`` has hooks or ``retain_grad``."""
+    if t is None or t._ctx is None:
+        return t
+    ref = getattr(t, "_gref", None)
+    if ref is None:
+        ref = t._gref = _GraphRef(t)
+        if t._retains_grad or getattr(t, "_grad_hooks", None):
+            _hold_in_graph(t)
+    return ref
+
+
+def _hold_in_graph(t: Tensor) -> None:
+    """A tensor with hooks or ``retain_grad`` is kept alive by its graph node: backward must reach it."""
+    ref = getattr(t, "_gref", None)
+    if ref is not None:
+        ref._real = lambda: t
+
+
+function.graph_ref = graph_ref
+
+
 _LN2 = math.log(2)
 
 
@@ -2563,8 +2630,13 @@ def _index_array(index):
 def backpropagate(root: Tensor, grad, retain_graph: bool) -> None:
     """Reverse-mode sweep from ``root`` with upstream ``grad``."""
     grads = {id(root): grad}
-    for node in _toposort(root):
+    order = _toposort(root)
+    for i, node in enumerate(order):
+        order[i] = None  # the list would keep every intermediate's array alive to the end of the sweep
         g = grads.pop(id(node), None)
+        if type(node) is _GraphRef:  # the tensor itself while it lives: its hooks, retain_grad
+            real = node._real()
+            node = node if real is None else real
         if g is not None and getattr(node, "_grad_hooks", None):  # register_hook: may replace the gradient
             for hook in list(node._grad_hooks.values()):
                 out = hook(Tensor(g))
