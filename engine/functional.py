@@ -2381,7 +2381,35 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
 # ---- CTC (engine/ctc.py, composed of engine ops) and recurrent layers (engine/ops/recurrent.py) -----
 
 from engine.ctc import ctc_loss  # noqa: E402, F401
-from engine.ops import recurrent as _Rec  # noqa: E402
+from engine.ops import recurrent as recurrent_ops  # noqa: E402
+
+
+def _check_recurrent_layer(op: str, gates: int, input: Tensor, states: dict, weight_ih: Tensor,  # noqa: A002
+                           weight_hh: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None) -> int:
+    """The argument checks of one fused recurrent layer with ``gates`` weight blocks (LSTM 4, GRU 3):
+    input (T, B, I), each state (B, H), weight_ih (gates·H, I), weight_hh (gates·H, H). Returns T."""
+    args = (input, *states.values(), weight_ih, weight_hh, bias_ih, bias_hh)
+    if not all(t is None or isinstance(t, Tensor) for t in args):
+        _not_a_tensor(op, args)
+    if (bias_ih is None) != (bias_hh is None):
+        raise ValueError(f"{op}: give both bias_ih and bias_hh or neither")
+    g = gates
+    if input.ndim != 3 or weight_ih.ndim != 2 or weight_hh.ndim != 2:
+        raise ValueError(f"{op}: expected input (T, B, I), weight_ih ({g}H, I), weight_hh ({g}H, H); got "
+                         f"input {input.shape}, weight_ih {weight_ih.shape}, weight_hh {weight_hh.shape}")
+    T, B, n_in = input.shape
+    H = weight_hh.shape[1]
+    if weight_hh.shape != (g * H, H) or weight_ih.shape != (g * H, n_in):
+        raise ValueError(f"{op}: weight_ih {weight_ih.shape} and weight_hh {weight_hh.shape} do not fit "
+                         f"input {input.shape} (want ({g * H}, {n_in}) and ({g * H}, {H}))")
+    if any(t.shape != (B, H) for t in states.values()):
+        given = " and ".join(f"{name} {t.shape}" for name, t in states.items())
+        raise ValueError(f"{op}: {given} must {'both ' if len(states) > 1 else ''}be ({B}, {H})")
+    if bias_ih is not None and (bias_ih.shape != (g * H,) or bias_hh.shape != (g * H,)):
+        raise ValueError(f"{op}: bias_ih {bias_ih.shape} and bias_hh {bias_hh.shape} must be ({g * H},)")
+    if T == 0:
+        raise ValueError(f"{op}: the input has no time steps (T = 0)")
+    return T
 
 
 def lstm_layer(input: Tensor, h0: Tensor, c0: Tensor, weight_ih: Tensor, weight_hh: Tensor,  # noqa: A002
@@ -2397,26 +2425,8 @@ def lstm_layer(input: Tensor, h0: Tensor, c0: Tensor, weight_ih: Tensor, weight_
     >>> out.shape, hn.shape, cn.shape
     ((5, 2, 4), (2, 4), (2, 4))
     """
-    args = (input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh)
-    if not all(t is None or isinstance(t, Tensor) for t in args):
-        _not_a_tensor("lstm_layer", args)
-    if (bias_ih is None) != (bias_hh is None):
-        raise ValueError("lstm_layer: give both bias_ih and bias_hh or neither")
-    if input.ndim != 3 or weight_ih.ndim != 2 or weight_hh.ndim != 2:
-        raise ValueError(f"lstm_layer: expected input (T, B, I), weight_ih (4H, I), weight_hh (4H, H); got "
-                         f"input {input.shape}, weight_ih {weight_ih.shape}, weight_hh {weight_hh.shape}")
-    T, B, n_in = input.shape
-    H = weight_hh.shape[1]
-    if weight_hh.shape != (4 * H, H) or weight_ih.shape != (4 * H, n_in):
-        raise ValueError(f"lstm_layer: weight_ih {weight_ih.shape} and weight_hh {weight_hh.shape} do not fit "
-                         f"input {input.shape} (want ({4 * H}, {n_in}) and ({4 * H}, {H}))")
-    if h0.shape != (B, H) or c0.shape != (B, H):
-        raise ValueError(f"lstm_layer: h0 {h0.shape} and c0 {c0.shape} must both be ({B}, {H})")
-    if bias_ih is not None and (bias_ih.shape != (4 * H,) or bias_hh.shape != (4 * H,)):
-        raise ValueError(f"lstm_layer: bias_ih {bias_ih.shape} and bias_hh {bias_hh.shape} must be ({4 * H},)")
-    if T == 0:
-        raise ValueError("lstm_layer: the input has no time steps (T = 0)")
-    packed = _Rec.LSTMLayer.apply(input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, reverse=bool(reverse))
+    T = _check_recurrent_layer("lstm_layer", 4, input, {"h0": h0, "c0": c0}, weight_ih, weight_hh, bias_ih, bias_hh)
+    packed = recurrent_ops.LSTMLayer.apply(input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, reverse=bool(reverse))
     return packed[:T], packed[0 if reverse else T - 1], packed[T]
 
 
@@ -2434,26 +2444,8 @@ def gru_layer(input: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,  
     >>> out.shape, hn.shape
     ((5, 2, 4), (2, 4))
     """
-    args = (input, h0, weight_ih, weight_hh, bias_ih, bias_hh)
-    if not all(t is None or isinstance(t, Tensor) for t in args):
-        _not_a_tensor("gru_layer", args)
-    if (bias_ih is None) != (bias_hh is None):
-        raise ValueError("gru_layer: give both bias_ih and bias_hh or neither")
-    if input.ndim != 3 or weight_ih.ndim != 2 or weight_hh.ndim != 2:
-        raise ValueError(f"gru_layer: expected input (T, B, I), weight_ih (3H, I), weight_hh (3H, H); got "
-                         f"input {input.shape}, weight_ih {weight_ih.shape}, weight_hh {weight_hh.shape}")
-    T, B, n_in = input.shape
-    H = weight_hh.shape[1]
-    if weight_hh.shape != (3 * H, H) or weight_ih.shape != (3 * H, n_in):
-        raise ValueError(f"gru_layer: weight_ih {weight_ih.shape} and weight_hh {weight_hh.shape} do not fit "
-                         f"input {input.shape} (want ({3 * H}, {n_in}) and ({3 * H}, {H}))")
-    if h0.shape != (B, H):
-        raise ValueError(f"gru_layer: h0 {h0.shape} must be ({B}, {H})")
-    if bias_ih is not None and (bias_ih.shape != (3 * H,) or bias_hh.shape != (3 * H,)):
-        raise ValueError(f"gru_layer: bias_ih {bias_ih.shape} and bias_hh {bias_hh.shape} must be ({3 * H},)")
-    if T == 0:
-        raise ValueError("gru_layer: the input has no time steps (T = 0)")
-    out = _Rec.GRULayer.apply(input, h0, weight_ih, weight_hh, bias_ih, bias_hh, reverse=bool(reverse))
+    T = _check_recurrent_layer("gru_layer", 3, input, {"h0": h0}, weight_ih, weight_hh, bias_ih, bias_hh)
+    out = recurrent_ops.GRULayer.apply(input, h0, weight_ih, weight_hh, bias_ih, bias_hh, reverse=bool(reverse))
     return out, out[0 if reverse else T - 1]
 
 # ---- batch normalization (engine/ops/norm.py) ---------------------------------------------------------

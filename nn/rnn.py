@@ -54,6 +54,37 @@ def _gru_step(x, h, w_ih, w_hh, b_ih, b_hh):
     return (1 - z) * n + z * h
 
 
+def _stepwise(step):
+    """A layer for ``RNNBase._run`` from a cell ``step(x_t, state, weights) -> state`` (h first),
+    composed of engine ops step by step."""
+
+    def layer(x: Tensor, state: tuple, weights: tuple, reverse: bool):
+        T = x.shape[0]
+        seq = [None] * T
+        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            state = step(x[t], state, weights)
+            seq[t] = state[0]
+        out = F.stack(seq, 0) if T else Tensor.zeros(0, x.shape[1], state[0].shape[-1], dtype=x.dtype,
+                                                     device=x.device)
+        return out, state
+
+    return layer
+
+
+def _lstm_layer(x: Tensor, state: tuple, weights: tuple, reverse: bool):
+    """A layer for ``RNNBase._run``: one fused F.lstm_layer -> (output, (h_n, c_n))."""
+    w_ih, w_hh, b_ih, b_hh, _ = weights
+    out, hn, cn = F.lstm_layer(x, *state, w_ih, w_hh, b_ih, b_hh, reverse=reverse)
+    return out, (hn, cn)
+
+
+def _gru_layer(x: Tensor, state: tuple, weights: tuple, reverse: bool):
+    """A layer for ``RNNBase._run``: one fused F.gru_layer -> (output, (h_n,))."""
+    w_ih, w_hh, b_ih, b_hh, _ = weights
+    out, hn = F.gru_layer(x, *state, w_ih, w_hh, b_ih, b_hh, reverse=reverse)
+    return out, (hn,)
+
+
 class RNNBase(Module):
     """Shared constructor and parameters of RNN, LSTM and GRU."""
 
@@ -138,26 +169,20 @@ class RNNBase(Module):
             raise RuntimeError(f"Expected {what} size {want}, got {h.shape}")
         return h
 
-    def _run(self, x: Tensor, states: list, step):
-        """Run every layer and direction. ``states[k]`` is the initial state tuple of layer/dir k;
-        ``step(x_t, state, weights) -> state`` whose first entry is the output h."""
+    def _run(self, x: Tensor, states: list, layer):
+        """Run every layer and direction: x (T, N, C) -> (T, N, D·H), with dropout between layers.
+        ``states[k]`` is the initial state tuple of layer/direction k and ``layer(x, state, weights,
+        reverse) -> (output (T, N, H), final state)`` runs one of them (a fused op, or ``_stepwise``)."""
         dirs = 2 if self.bidirectional else 1
-        T = x.shape[0]
         finals = []
-        for layer in range(self.num_layers):
+        for i in range(self.num_layers):
             outs = []
             for d in range(dirs):
-                w = self._weights(layer, d)
-                state = states[layer * dirs + d]
-                seq = [None] * T
-                for t in (range(T - 1, -1, -1) if d else range(T)):
-                    state = step(x[t], state, w)
-                    seq[t] = state[0]
-                outs.append(F.stack(seq, 0) if T else Tensor.zeros(0, x.shape[1], state[0].shape[-1],
-                                                                    dtype=x.dtype, device=x.device))
-                finals.append(state)
+                out, final = layer(x, states[i * dirs + d], self._weights(i, d), bool(d))
+                outs.append(out)
+                finals.append(final)
             x = outs[0] if dirs == 1 else F.concatenate(outs, -1)
-            if self.dropout and self.training and layer < self.num_layers - 1:
+            if self.dropout and self.training and i < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
         return x, finals
 
@@ -200,8 +225,8 @@ class RNN(RNNBase):
         x, batched = self._prepare(input, self.hidden_size)
         h0 = self._state(hx, x.shape[1], self.hidden_size, batched, "hx", x)
         relu = self.nonlinearity == "relu"
-        out, finals = self._run(x, [(h0[k],) for k in range(h0.shape[0])],
-                                lambda xt, s, w: (_rnn_step(xt, s[0], w[0], w[1], w[2], w[3], relu),))
+        step = _stepwise(lambda xt, s, w: (_rnn_step(xt, s[0], w[0], w[1], w[2], w[3], relu),))
+        out, finals = self._run(x, [(h0[k],) for k in range(h0.shape[0])], step)
         hn = F.stack([s[0] for s in finals], 0)
         return self._output(out, batched), (hn if batched else hn.squeeze(1))
 
@@ -224,32 +249,14 @@ class LSTM(RNNBase):
         c0 = self._state(None if hx is None else hx[1], x.shape[1], self.hidden_size, batched, "hx[1]", x)
         states = [(h0[k], c0[k]) for k in range(h0.shape[0])]
         if FUSED_LSTM and self.proj_size == 0 and x.shape[0] > 0:
-            out, finals = self._run_fused(x, states)
+            out, finals = self._run(x, states, _lstm_layer)
         else:
-            out, finals = self._run(x, states, lambda xt, s, w: _lstm_step(xt, s[0], s[1], *w))
+            out, finals = self._run(x, states, _stepwise(lambda xt, s, w: _lstm_step(xt, s[0], s[1], *w)))
         hn = F.stack([s[0] for s in finals], 0)
         cn = F.stack([s[1] for s in finals], 0)
         if not batched:
             hn, cn = hn.squeeze(1), cn.squeeze(1)
         return self._output(out, batched), (hn, cn)
-
-
-    def _run_fused(self, x: Tensor, states: list):
-        """As ``_run``, one F.lstm_layer per layer and direction: x (T, N, C) -> (T, N, D·H)."""
-        dirs = 2 if self.bidirectional else 1
-        finals = []
-        for layer in range(self.num_layers):
-            outs = []
-            for d in range(dirs):
-                w_ih, w_hh, b_ih, b_hh, _ = self._weights(layer, d)
-                h0, c0 = states[layer * dirs + d]
-                out, hn, cn = F.lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=bool(d))
-                outs.append(out)
-                finals.append((hn, cn))
-            x = outs[0] if dirs == 1 else F.concatenate(outs, -1)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, True)
-        return x, finals
 
 
 class GRU(RNNBase):
@@ -265,29 +272,13 @@ class GRU(RNNBase):
     def forward(self, input: Tensor, hx: Tensor | None = None):
         x, batched = self._prepare(input, self.hidden_size)
         h0 = self._state(hx, x.shape[1], self.hidden_size, batched, "hx", x)
+        states = [(h0[k],) for k in range(h0.shape[0])]
         if FUSED_GRU and x.shape[0] > 0:
-            out, finals = self._run_fused(x, h0)
+            out, finals = self._run(x, states, _gru_layer)
         else:
-            out, finals = self._run(x, [(h0[k],) for k in range(h0.shape[0])],
-                                    lambda xt, s, w: (_gru_step(xt, s[0], w[0], w[1], w[2], w[3]),))
+            out, finals = self._run(x, states, _stepwise(lambda xt, s, w: (_gru_step(xt, s[0], *w[:4]),)))
         hn = F.stack([s[0] for s in finals], 0)
         return self._output(out, batched), (hn if batched else hn.squeeze(1))
-
-    def _run_fused(self, x: Tensor, h0: Tensor):
-        """As ``_run``, one F.gru_layer per layer and direction: x (T, N, C) -> (T, N, D·H)."""
-        dirs = 2 if self.bidirectional else 1
-        finals = []
-        for layer in range(self.num_layers):
-            outs = []
-            for d in range(dirs):
-                w_ih, w_hh, b_ih, b_hh, _ = self._weights(layer, d)
-                out, hn = F.gru_layer(x, h0[layer * dirs + d], w_ih, w_hh, b_ih, b_hh, reverse=bool(d))
-                outs.append(out)
-                finals.append((hn,))
-            x = outs[0] if dirs == 1 else F.concatenate(outs, -1)
-            if self.dropout and self.training and layer < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, True)
-        return x, finals
 
 
 class RNNCellBase(Module):
