@@ -15,6 +15,7 @@ reference, and float32 results to no more than twice the reference's own error a
 from __future__ import annotations
 
 import threading
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -60,28 +61,38 @@ def jit(fastmath: tuple[str, ...] = ("reassoc", "contract")) -> Callable[[Callab
     def wrap(fn: Callable) -> Callable:
         compiled = None
 
-        def call(*args):
+        def dispatcher():
             nonlocal compiled
             if compiled is None:
                 with _compile_lock:  # the first call may come from several of engine.parallel's threads
                     if compiled is None:
                         compiled = _compile(fn, fastmath)
-            return compiled(*args)
+            return compiled
+
+        def call(*args):
+            return (compiled if compiled is not None else dispatcher())(*args)
 
         call.__name__ = call.__qualname__ = fn.__name__
         call.__doc__ = fn.__doc__
+        call.dispatcher = dispatcher  # what another kernel calls (see _compile)
         return call
 
     return wrap
 
 
-_compile_lock = threading.Lock()
+_compile_lock = threading.RLock()  # reentrant: compiling a kernel compiles its callees
 
 
 def _compile(fn: Callable, fastmath: tuple[str, ...]) -> Callable:
     if not available():
         raise RuntimeError("engine.kernels.cpu needs numba: pip install -e \".[cpu]\"")
     options = dict(nogil=True, fastmath=set(fastmath), error_model="numpy")
+    # A kernel may call another @jit kernel: numba needs that one's dispatcher, not its lazy wrapper.
+    callees = {name: g.dispatcher() for name in fn.__code__.co_names
+               if hasattr(g := fn.__globals__.get(name), "dispatcher")}
+    if callees:
+        fn = types.FunctionType(fn.__code__, {**fn.__globals__, **callees}, fn.__name__, fn.__defaults__,
+                                fn.__closure__)
     try:
         dispatcher = _numba.njit(cache=True, **options)(fn)
     except RuntimeError:  # no writable cache directory: compile in every process instead
@@ -104,8 +115,15 @@ def _exp_float32(x, out):
     """out = exp(x) for flat float32 arrays (x may be out): exp(x) = 2^k · exp(f), x = k·ln 2 + f,
     |f| ≤ ln 2 / 2, exp(f) by cephes' expf polynomial, 2^k added to the result's exponent bits."""
     n = x.size
-    mantissa, k_int = np.empty(n, np.float32), np.empty(n, np.int32)  # no writes to x: it may be out
-    for i in range(n):
+    exp_float32_into(x, out, np.empty(n, np.float32), np.empty(n, np.int32))
+
+
+@jit(fastmath=("contract",))
+def exp_float32_into(x, out, mantissa, k_int):
+    """As _exp_float32 with caller-owned scratch (at least x.size long each): mantissa float32, k_int
+    int32. For kernels that take an exp inside a loop (the LSTM step) without allocating."""
+    n = x.size
+    for i in range(n):  # no writes to x before the last pass: it may be out
         v = x[i]
         vc = min(max(v, np.float32(_EXP_LO)), np.float32(_EXP_HI))
         k = np.floor(vc * np.float32(_LOG2E) + np.float32(0.5))

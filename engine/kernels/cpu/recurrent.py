@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.kernels import register
-from engine.kernels.cpu import _EXP_HI, _EXP_LO, _LN2_HI, _LN2_LO, _LOG2E, exp_, jit
+from engine.kernels.cpu import exp_, exp_float32_into, jit
 
 
 # The kernels take flat arrays and slice one row's gate blocks: a[b, 1, j] or a[b, H + j] index
@@ -51,58 +51,16 @@ def _hidden(a, e2, h, n_b, H):
             hb[j] = ao[j] * (two / (one + eb[j]) - one)
 
 
-@jit(fastmath=("contract",))  # no reassociation: exp's polynomial is evaluated as written
-def _step_forward_f32(a, rec, c_prev, c, h, e2, kint, n_b, H):
-    """One float32 step in one call: a (B·4H) ← exp(a + rec) (engine.kernels.cpu's exp, inlined),
-    then as _gates (a ← the activated gates, c ← f·c_prev + i·g), e2 ← exp(-2c), and as _hidden h."""
-
-    def exp_into(x, y, out, m):
-        """out[:m] = exp(x[:m] + y[:m]) (y None: exp(x)); out may be x. As _exp_float32."""
-        for k in range(m):
-            v = x[k] + y[k] if y is not None else x[k]
-            vc = min(max(v, np.float32(_EXP_LO)), np.float32(_EXP_HI))
-            q = np.floor(vc * np.float32(_LOG2E) + np.float32(0.5))
-            f = (vc - q * np.float32(_LN2_HI)) - q * np.float32(_LN2_LO)
-            p = np.float32(1.9875691500e-4)
-            p = p * f + np.float32(1.3981999507e-3)
-            p = p * f + np.float32(8.3334519073e-3)
-            p = p * f + np.float32(4.1665795894e-2)
-            p = p * f + np.float32(1.6666665459e-1)
-            p = p * f + np.float32(5.0000001201e-1)
-            p = p * f * f + f + np.float32(1)
-            ki = np.int32(q)
-            if not ((v >= np.float32(_EXP_LO)) & (v <= np.float32(_EXP_HI))):
-                p = np.float32(0) if v < np.float32(_EXP_LO) else v * np.float32(1e38)
-                ki = np.int32(0)
-            out[k] = p
-            kint[k] = ki
-        bits = out.view(np.int32)
-        for k in range(m):
-            bits[k] = bits[k] + (kint[k] << 23)
-
-    exp_into(a, rec, a, a.size)
-    one, two = np.float32(1), np.float32(2)
-    for b in range(n_b):
-        r = 4 * H * b
-        ai, af, ao, ag = a[r:r + H], a[r + H:r + 2 * H], a[r + 2 * H:r + 3 * H], a[r + 3 * H:r + 4 * H]
-        cp, cb, eb = c_prev[b * H:(b + 1) * H], c[b * H:(b + 1) * H], e2[b * H:(b + 1) * H]
-        for j in range(H):
-            i = one / (one + ai[j])
-            f = one / (one + af[j])
-            o = one / (one + ao[j])
-            g = (one / (one + ag[j])) * two - one
-            ai[j] = i
-            af[j] = f
-            ao[j] = o
-            ag[j] = g
-            cc = f * cp[j] + i * g
-            cb[j] = cc
-            eb[j] = cc * -two
-    exp_into(e2, None, e2, e2.size)
-    for b in range(n_b):
-        ao, eb, hb = a[4 * H * b + 2 * H:4 * H * b + 3 * H], e2[b * H:(b + 1) * H], h[b * H:(b + 1) * H]
-        for j in range(H):
-            hb[j] = ao[j] * (two / (one + eb[j]) - one)
+@jit()
+def _step_forward_f32(a, rec, c_prev, c, h, e2, mantissa, kint, n_b, H):
+    """One float32 step in one call (no Python between the passes): a (B·4H) ← exp(a + rec), then
+    _gates (a ← the activated gates, c ← f·c_prev + i·g), e2 ← exp(-2c), and _hidden (h)."""
+    for k in range(a.size):
+        a[k] += rec[k]
+    exp_float32_into(a, a, mantissa, kint)
+    _gates(a, c_prev, c, e2, n_b, H)
+    exp_float32_into(e2, e2, mantissa, kint)
+    _hidden(a, e2, h, n_b, H)
 
 
 @jit()
@@ -150,14 +108,14 @@ def lstm_forward_steps(act, whh_t, h0, c0, out, cs, reverse):
     h, c = np.ascontiguousarray(h0, dt), np.ascontiguousarray(c0, dt)
     rec = np.empty((B, H4), dt)  # h_{t-1} @ W_hhᵀ
     e2 = np.empty((B, H), dt)
-    kint = np.empty(B * H4, np.int32)  # the exp's 2^k exponents
+    mantissa, kint = np.empty(B * H4, np.float32), np.empty(B * H4, np.int32)  # the exp's scratch
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
         a = act[t]
         np.matmul(h, whh_t, out=rec)
         if dt == np.float32:
             c_new, h = cs[t], out[t]
             _step_forward_f32(a.reshape(-1), rec.reshape(-1), c.reshape(-1), c_new.reshape(-1), h.reshape(-1),
-                              e2.reshape(-1), kint, B, H)
+                              e2.reshape(-1), mantissa, kint, B, H)
             c = c_new
             continue
         a += rec
