@@ -144,26 +144,24 @@ def _alpha(input: Tensor, p: float, keep: Tensor) -> Tensor:
 def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:  # noqa: A002
     """Dropout for SELU networks: dropped entries take selu's negative saturation value and an affine
     map keeps mean 0 and variance 1, as torch."""
-    _need("alpha_dropout", input)
-    _check_p(p)
-    if not training or p == 0:
-        return input
-    if p == 1:
-        return input * 0
-    keep = (_E().rand_like(input) >= p).astype(input.dtype)
-    return _alpha(input, p, keep)
+    return _alpha_dropout("alpha_dropout", input, p, training, input.ndim if isinstance(input, Tensor) else 0)
 
 
 def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,  # noqa: A002
                           inplace: bool = False) -> Tensor:
     """alpha_dropout that drops whole channels of (N, C, ...)."""
-    _need("feature_alpha_dropout", input)
+    return _alpha_dropout("feature_alpha_dropout", input, p, training, 2)
+
+
+def _alpha_dropout(op: str, input: Tensor, p: float, training: bool, mask_dims: int) -> Tensor:  # noqa: A002
+    """alpha dropout with one keep decision per index of the first ``mask_dims`` dims (all: elementwise)."""
+    _need(op, input)
     _check_p(p)
     if not training or p == 0:
         return input
     if p == 1:
         return input * 0
-    shape = input.shape[:2] + (1,) * (input.ndim - 2)
+    shape = input.shape[:mask_dims] + (1,) * (input.ndim - mask_dims)
     keep = (_E().rand(*shape, dtype=input.dtype, device=input.device) >= p).astype(input.dtype)
     return _alpha(input, p, keep)
 
