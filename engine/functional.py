@@ -1126,9 +1126,10 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss.sum() * float("nan") if loss.numel() == 0 else loss.mean()
 
 
-def _need_tensor(x, fn: str, name: str) -> Tensor:
+def _need_tensor(x, fn: str, name: str = "input") -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{fn}: {name} must be a Tensor, got {type(x).__name__}")
+        raise TypeError(f"{fn}: argument '{name}' must be a Tensor, got {type(x).__name__}; wrap it with "
+                        "engine.tensor(...)")
     return x
 
 

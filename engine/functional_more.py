@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from engine.functional import _need_tensor
 from engine.tensor import Tensor
 
 
@@ -30,20 +31,14 @@ def _E():
     return engine
 
 
-def _need(op: str, x, name: str = "input") -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: argument '{name}' must be a Tensor, got {type(x).__name__}; wrap it with "
-                        "engine.tensor(...)")
-    return x
-
 
 # ---- distances and bilinear --------------------------------------------------------------------------
 
 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
     """``‖x1 - x2 + eps‖_p`` over the last dim (broadcast), as torch."""
-    _need("pairwise_distance", x1, "x1")
-    _need("pairwise_distance", x2, "x2")
+    _need_tensor(x1, "pairwise_distance", "x1")
+    _need_tensor(x2, "pairwise_distance", "x2")
     nd = max(x1.ndim, x2.ndim)
     d = x1 - x2 + eps
     if nd == 0:
@@ -53,7 +48,7 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
 
 def pdist(input: Tensor, p: float = 2) -> Tensor:  # noqa: A002
     """Distances between each pair of rows of (N, M), upper triangle row by row: (N(N-1)/2,)."""
-    _need("pdist", input)
+    _need_tensor(input, "pdist", "input")
     if input.ndim != 2:
         raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
     n = input.shape[0]
@@ -66,7 +61,7 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:  # noqa: A002
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``y_o = x1ᵀ W_o x2 + b_o``: input1 (..., n), input2 (..., m), weight (out, n, m) -> (..., out)."""
     for name, t in (("input1", input1), ("input2", input2), ("weight", weight)):
-        _need("bilinear", t, name)
+        _need_tensor(t, "bilinear", name)
     if weight.ndim != 3 or input1.shape[-1] != weight.shape[1] or input2.shape[-1] != weight.shape[2]:
         raise RuntimeError(f"bilinear: shapes don't match: input1 {input1.shape}, input2 {input2.shape}, weight "
                            f"{weight.shape} (expected (..., n), (..., m), (out, n, m))")
@@ -80,7 +75,7 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
 def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
     """Softmax of (logits + Gumbel noise) / tau; ``hard``: one-hot of the argmax in the forward with the
     soft gradient (straight-through). Noise from engine's generator (engine.manual_seed)."""
-    _need("gumbel_softmax", logits, "logits")
+    _need_tensor(logits, "gumbel_softmax", "logits")
     u = _E().rand_like(logits)
     gumbels = -(-(u.clamp_min(np.finfo(logits.dtype).tiny)).log()).log()  # -log(Exp(1)) samples
     y = _F().softmax((logits + gumbels) / tau, dim)
@@ -110,7 +105,7 @@ def _channel_mask(x: Tensor, p: float, batched_ndim: int) -> Tensor:
 
 def _feature_dropout(op: str, nd: int):
     def fn(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
-        _need(op, input)
+        _need_tensor(input, op, "input")
         _check_p(p)
         if input.ndim not in (nd + 1, nd + 2):
             raise RuntimeError(f"{op}: Expected {nd + 1}D or {nd + 2}D input, but received a {input.ndim}D input "
@@ -155,7 +150,7 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
 
 def _alpha_dropout(op: str, input: Tensor, p: float, training: bool, mask_dims: int) -> Tensor:  # noqa: A002
     """alpha dropout with one keep decision per index of the first ``mask_dims`` dims (all: elementwise)."""
-    _need(op, input)
+    _need_tensor(input, op, "input")
     _check_p(p)
     if not training or p == 0:
         return input
@@ -182,7 +177,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
                eps: float = 1e-5) -> Tensor:
     """Normalize (N, C, *) over each group of C/num_groups channels (and all spatial dims), then the
     per-channel affine, as torch."""
-    _need("group_norm", input)
+    _need_tensor(input, "group_norm", "input")
     if input.ndim < 2:
         raise RuntimeError(f"group_norm: Expected at least 2 dimensions for input tensor but received {input.ndim}")
     n, c = input.shape[:2]
@@ -209,7 +204,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
                   momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Normalize each (sample, channel) of (N, C, *) over its spatial dims; running stats (when given)
     move towards the batch-averaged statistics, as torch."""
-    _need("instance_norm", input)
+    _need_tensor(input, "instance_norm", "input")
     if input.ndim < 3:
         raise ValueError(f"instance_norm: expected an input of at least 3 dimensions (N, C, ...), got shape "
                          f"{input.shape}")
@@ -239,7 +234,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
 def rms_norm(input: Tensor, normalized_shape: Sequence[int] | int, weight: Tensor | None = None,  # noqa: A002
              eps: float | None = None) -> Tensor:
     """``x / sqrt(mean(x², last dims) + eps) * weight``; eps None: the dtype's machine epsilon, as torch."""
-    _need("rms_norm", input)
+    _need_tensor(input, "rms_norm", "input")
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
     if input.shape[input.ndim - k:] != shape or k > input.ndim:
@@ -257,7 +252,7 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
                         k: float = 1.0) -> Tensor:
     """Divide each entry by (k + alpha · mean of squares over ``size`` neighbouring channels)^beta,
     channels zero-padded by size//2 before and (size-1)//2 after, as torch."""
-    _need("local_response_norm", input)
+    _need_tensor(input, "local_response_norm", "input")
     if input.ndim < 3:
         raise ValueError(f"local_response_norm: Expected 3D or higher dimensionality input (got {input.ndim} "
                          "dimensions)")
@@ -284,7 +279,7 @@ def multilabel_margin_loss(input: Tensor, target, size_average=None, reduce=None
     read up to the first -1) and non-target classes i of max(0, 1 - (x_j - x_i)), divided by C."""
     F = _F()  # noqa: N806
     reduction = F._reduction_arg(size_average, reduce, reduction)
-    _need("multilabel_margin_loss", input)
+    _need_tensor(input, "multilabel_margin_loss", "input")
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
     t = t.get() if hasattr(t, "get") else np.asarray(t)
     if input.ndim > 2 or t.shape != input.shape:
@@ -344,7 +339,7 @@ def _lin(n: int, align_corners: bool, dtype, device) -> Tensor:
 def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool | None = None) -> Tensor:
     """Sampling grid (N, H, W, 2) (or (N, D, H, W, 3)) of the affine maps theta (N, 2, 3) (or (N, 3, 4)),
     as torch (align_corners None means False)."""
-    _need("affine_grid", theta, "theta")
+    _need_tensor(theta, "affine_grid", "theta")
     align = bool(align_corners)
     size = tuple(size)
     if len(size) == 4:
@@ -396,8 +391,8 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
                 align_corners: bool | None = None) -> Tensor:
     """Sample 4-D input (N, C, H, W) at grid (N, Ho, Wo, 2) of (x, y) in [-1, 1]: bilinear or nearest,
     padding zeros, border or reflection; gradients to input and grid (bilinear), as torch."""
-    _need("grid_sample", input)
-    _need("grid_sample", grid, "grid")
+    _need_tensor(input, "grid_sample", "input")
+    _need_tensor(grid, "grid_sample", "grid")
     if mode not in ("bilinear", "nearest"):
         raise NotImplementedError(f"grid_sample: mode '{mode}' is not supported here (bilinear, nearest)")
     if padding_mode not in ("zeros", "border", "reflection"):
@@ -472,7 +467,7 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
     """Sum, mean or max of the embedding rows of each bag: input (B, N) (one bag per row) or 1-D with
     ``offsets`` (bag starts); padding_idx entries are left out; an empty bag gives zeros, as torch."""
     E = _E()  # noqa: N806
-    _need("embedding_bag", weight, "weight")
+    _need_tensor(weight, "embedding_bag", "weight")
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"embedding_bag: mode has to be one of sum, mean or max, got {mode!r}")
     if max_norm is not None or scale_grad_by_freq:

@@ -20,9 +20,11 @@ import numpy as np
 import engine
 from engine.backend import array_module
 from engine.function import is_grad_enabled
+from engine.functional import _need_tensor
 from engine.ops import linalg as linalg_ops
+from engine.ops.movement import wrap_dim
 from engine.tensor import Tensor
-from engine.torch_more import _make, _need, _square, _wrap, _zero_link
+from engine.torch_more import _make, _square, _zero_link
 from engine.torch_more import cross as _cross
 
 
@@ -33,7 +35,7 @@ def inv(A: Tensor) -> Tensor:  # noqa: N803
     >>> engine.linalg.inv(engine.tensor([[2.0, 0], [0, 4.0]])).tolist()
     [[0.5, 0.0], [0.0, 0.25]]
     """
-    _square("linalg.inv", _need("linalg.inv", A, "A"))
+    _square("linalg.inv", _need_tensor(A, "linalg.inv", "A"))
     try:
         return linalg_ops.Inverse.apply(A)
     except np.linalg.LinAlgError:
@@ -43,12 +45,12 @@ def inv(A: Tensor) -> Tensor:  # noqa: N803
 
 def det(A: Tensor) -> Tensor:  # noqa: N803
     """Determinant of (..., n, n) matrices -> (...)."""
-    return linalg_ops.Det.apply(_square("linalg.det", _need("linalg.det", A, "A")))
+    return linalg_ops.Det.apply(_square("linalg.det", _need_tensor(A, "linalg.det", "A")))
 
 
 def slogdet(A: Tensor):  # noqa: N803
     """(sign, log|det|) of (..., n, n) matrices; the gradient flows through log|det|."""
-    _square("linalg.slogdet", _need("linalg.slogdet", A, "A"))
+    _square("linalg.slogdet", _need_tensor(A, "linalg.slogdet", "A"))
     sign, _ = array_module(A.data).linalg.slogdet(A.data)
     return _make("slogdet", ("sign", "logabsdet"), (Tensor(sign.astype(A.dtype)), linalg_ops.LogAbsDet.apply(A)))
 
@@ -64,8 +66,8 @@ def logdet(A: Tensor) -> Tensor:  # noqa: N803
 
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
     """X with A X = B (left=False: X A = B); B a vector batch (..., n) or matrices (..., n, k)."""
-    _square("linalg.solve", _need("linalg.solve", A, "A"))
-    _need("linalg.solve", B, "B")
+    _square("linalg.solve", _need_tensor(A, "linalg.solve", "A"))
+    _need_tensor(B, "linalg.solve", "B")
     if not left:
         return solve(A.mT, B.mT).mT
     vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and B.shape == A.shape[:-1])
@@ -103,7 +105,7 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,  #
 def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
     """Lower Cholesky factor L (A = L Lᵀ) of symmetric positive-definite (..., n, n) matrices
     (upper=True: Lᵀ); only the lower triangle of A is read."""
-    _square("linalg.cholesky", _need("linalg.cholesky", A, "A"))
+    _square("linalg.cholesky", _need_tensor(A, "linalg.cholesky", "A"))
     try:
         out = linalg_ops.Cholesky.apply(A)
     except np.linalg.LinAlgError:
@@ -126,7 +128,7 @@ def inv_ex(A: Tensor, *, check_errors: bool = False):  # noqa: N803
 def eigh(A: Tensor, UPLO: str = "L"):  # noqa: N803
     """(eigenvalues ascending (..., n), eigenvectors (..., n, n)) of symmetric matrices; the gradient
     needs distinct eigenvalues (as torch). Only the ``UPLO`` triangle is read."""
-    _square("linalg.eigh", _need("linalg.eigh", A, "A"))
+    _square("linalg.eigh", _need_tensor(A, "linalg.eigh", "A"))
     if UPLO not in ("L", "U"):
         raise RuntimeError(f"linalg.eigh: Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
     a = A if UPLO == "L" else A.mT
@@ -254,7 +256,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     A = A.to(dtype) if dtype is not None else A  # noqa: N806
     if A.ndim < 2:
         raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions, got {A.shape}")
-    d0, d1 = (_wrap(d, A.ndim, "linalg.matrix_norm") for d in dim)
+    d0, d1 = (wrap_dim(d, A.ndim, "linalg.matrix_norm") for d in dim)
     if ord == "fro":
         return A.norm(2, (d0, d1), keepdim)
     if ord in (1, -1, math.inf, -math.inf):

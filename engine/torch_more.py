@@ -21,8 +21,8 @@ import numpy as np
 
 from engine.backend import array_module
 from engine.function import _GradMode
-from engine.ops import movement as movement_ops
 from engine.ops import special  # noqa: F401  (registers Lgamma, Digamma, Trigamma)
+from engine.ops.movement import wrap_dim
 from engine.tensor import Tensor
 
 # ---- helpers ------------------------------------------------------------------------------------------
@@ -47,20 +47,10 @@ def _t(x, like: Tensor | None = None) -> Tensor:
     return Tensor(np.asarray(x)).to(like.device if like is not None else "cpu")
 
 
-def _need(op: str, x, name: str = "input") -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: argument '{name}' must be a Tensor, got {type(x).__name__}; wrap it with "
-                        "engine.tensor(...)")
-    return x
-
 
 def _float(x: Tensor) -> Tensor:
     """Integer/bool inputs of a float op become float32, as torch."""
     return x if x.dtype.kind == "f" else x.astype(np.float32)
-
-
-def _wrap(dim: int, ndim: int, op: str) -> int:
-    return movement_ops.wrap_dim(dim, ndim, op)
 
 
 def _square(op: str, a: Tensor) -> Tensor:
@@ -156,7 +146,7 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None
     """
     if input.ndim == 0:
         raise RuntimeError("diff expects input to be at least one-dimensional")
-    d = _wrap(dim, input.ndim, "diff")
+    d = wrap_dim(dim, input.ndim, "diff")
     if n == 0:  # torch: the input itself, prepend/append ignored
         return input
     parts = [p for p in (prepend, input, append) if p is not None]
@@ -195,7 +185,7 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:  # no
         dim = next((i for i, s in enumerate(shape) if s == 3), None)
         if dim is None:
             raise RuntimeError(f"cross: no dimension of size 3 in input (shape {tuple(shape)})")
-    d = _wrap(dim, len(shape), "cross")
+    d = wrap_dim(dim, len(shape), "cross")
     if shape[d] != 3:
         raise RuntimeError(f"cross: inputs dimension {dim} must have length 3, got shapes {input.shape} and "
                            f"{other.shape}")
@@ -223,7 +213,7 @@ def rot90(input: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:  #
         raise RuntimeError(f"rot90: expected total rotation dims == 2, but got dims = {len(dims)}")
     if input.ndim < 2:
         raise RuntimeError(f"rot90: expected total dims >= 2, but got total dims = {input.ndim}")
-    d0, d1 = (_wrap(d, input.ndim, "rot90") for d in dims)
+    d0, d1 = (wrap_dim(d, input.ndim, "rot90") for d in dims)
     if d0 == d1:
         raise RuntimeError(f"rot90: expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
     k %= 4
@@ -358,7 +348,7 @@ def unique_consecutive(input: Tensor, return_inverse: bool = False, return_count
             out = x[starts]
         inverse_shape, n = input.shape, x.size
     else:
-        d = _wrap(dim, input.ndim, "unique_consecutive")
+        d = wrap_dim(dim, input.ndim, "unique_consecutive")
         x = xp.moveaxis(input.data, d, 0)
         n = x.shape[0]
         if n == 0:
@@ -437,7 +427,7 @@ def quantile(input: Tensor, q, dim: int | None = None, keepdim: bool = False, *,
         raise ValueError(f"quantile() interpolation must be one of linear, lower, higher, midpoint or nearest. "
                          f"Got {interpolation}")
     x = input.reshape(-1) if dim is None else input
-    d = 0 if dim is None else _wrap(dim, input.ndim, "quantile")
+    d = 0 if dim is None else wrap_dim(dim, input.ndim, "quantile")
     if x.ndim == 0:
         x = x.reshape(1)
     n = x.shape[d]
@@ -761,7 +751,7 @@ def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
 
 def trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
     """Trapezoid-rule integral of y along ``dim`` (spacing dx, or sample points x)."""
-    d = _wrap(dim, y.ndim, "trapezoid")
+    d = wrap_dim(dim, y.ndim, "trapezoid")
     n = y.shape[d]
     if n == 0:
         return y.sum(d)
@@ -776,7 +766,7 @@ def trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, di
 
 def cumulative_trapezoid(y: Tensor, x: Tensor | None = None, *, dx: float | None = None, dim: int = -1) -> Tensor:
     """Running trapezoid-rule integral of y along ``dim`` (one entry fewer than y)."""
-    d = _wrap(dim, y.ndim, "cumulative_trapezoid")
+    d = wrap_dim(dim, y.ndim, "cumulative_trapezoid")
     n = y.shape[d]
     mid = (y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1)) * 0.5 if n else y
     if x is None:
@@ -799,7 +789,7 @@ def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:  # no
     [[0, 1], [2, 3]]
     """
     x = input.reshape(1) if input.ndim == 0 else input
-    d = _wrap(dimension, x.ndim, "unfold")
+    d = wrap_dim(dimension, x.ndim, "unfold")
     n = x.shape[d]
     if size > n:
         raise RuntimeError(f"unfold: maximum size for tensor at dimension {d} is {n} but size is {size}")
@@ -818,7 +808,7 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False):  # 
     from engine import return_types
 
     x = input.reshape(-1) if dim is None else (input.reshape(1) if input.ndim == 0 else input)
-    ax = 0 if dim is None else _wrap(dim, x.ndim, "nanmedian")
+    ax = 0 if dim is None else wrap_dim(dim, x.ndim, "nanmedian")
     xp = array_module(x.data)
     if x.shape[ax] == 0:
         raise IndexError(f"nanmedian(): cannot reduce dim {ax} of size 0 (shape {input.shape})")
@@ -841,7 +831,7 @@ def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:  # noqa
 
     if input.ndim <= 1:
         raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {input.ndim} dimensions")
-    d = _wrap(dim, input.ndim, "renorm")
+    d = wrap_dim(dim, input.ndim, "renorm")
     others = tuple(i for i in range(input.ndim) if i != d)
     norms = input.norm(p, others, keepdim=True)
     factor = engine.where(norms > maxnorm, maxnorm / (norms + 1e-7), engine.ones_like(norms))
@@ -1045,7 +1035,7 @@ def corrcoef(input: Tensor) -> Tensor:  # noqa: A002
 
 def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:  # noqa: A002
     """input with its slice ``index`` along ``dim`` replaced by src (gradients to both)."""
-    d = _wrap(dim, input.ndim, "select_scatter")
+    d = wrap_dim(dim, input.ndim, "select_scatter")
     n = input.shape[d]
     if not -n <= index < n:
         raise IndexError(f"select_scatter(): index {index} out of range for tensor of size {list(input.shape)} at "
@@ -1060,7 +1050,7 @@ def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor: 
 def slice_scatter(input: Tensor, src: Tensor, dim: int = 0, start: int | None = None,  # noqa: A002
                   end: int | None = None, step: int = 1) -> Tensor:
     """input with ``input[..., start:end:step, ...]`` (along dim) replaced by src."""
-    d = _wrap(dim, input.ndim, "slice_scatter")
+    d = wrap_dim(dim, input.ndim, "slice_scatter")
     idx = np.arange(input.shape[d])[slice(start, end, step)]
     want = input.shape[:d] + (len(idx),) + input.shape[d + 1:]
     if src.shape != want:
@@ -1074,7 +1064,7 @@ def slice_scatter(input: Tensor, src: Tensor, dim: int = 0, start: int | None = 
 def diagonal_scatter(input: Tensor, src: Tensor, offset: int = 0, dim1: int = 0,  # noqa: A002
                      dim2: int = 1) -> Tensor:
     """input with its diagonal (offset, dim1, dim2) replaced by src."""
-    d1, d2 = _wrap(dim1, input.ndim, "diagonal_scatter"), _wrap(dim2, input.ndim, "diagonal_scatter")
+    d1, d2 = wrap_dim(dim1, input.ndim, "diagonal_scatter"), wrap_dim(dim2, input.ndim, "diagonal_scatter")
     x = input.movedim((d1, d2), (-2, -1))
     h, w = x.shape[-2:]
     rows = np.arange(builtins.max(0, -offset), h)
@@ -1150,7 +1140,7 @@ def unravel_index(indices, shape) -> tuple:
 def _stride(self: Tensor, dim: int | None = None):
     """Strides in elements (torch's Tensor.stride)."""
     st = tuple(s // self.data.itemsize for s in self.data.strides)
-    return st if dim is None else st[_wrap(dim, self.ndim, "stride")]
+    return st if dim is None else st[wrap_dim(dim, self.ndim, "stride")]
 
 
 def _detach_(self: Tensor) -> Tensor:
