@@ -7,6 +7,7 @@ graph in reverse topological order (iterative, so depth is unlimited).
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -2452,8 +2453,6 @@ class _GraphRef(Tensor):
     __slots__ = ("_real", "_meta")
 
     def __init__(self, t: Tensor):  # no Tensor.__init__: there is no array to hold
-        import weakref
-
         self.grad, self.requires_grad, self._ctx, self._vc, self._retains_grad = None, True, t._ctx, t._vc, False
         self._real = weakref.ref(t)
         self._meta = (t.shape, t.dtype, t.device)
