@@ -195,8 +195,9 @@ class Sigmoid(Function):
 class Relu(Function):
     def forward(self, a):
         self.kernel = lookup("relu", a) if a.size >= 1 << 16 else None  # one pass on all cores (small: NumPy)
-        out = self.kernel[0](a) if self.kernel else None
-        out = self.xp.maximum(a, 0) if out is None else out
+        out = self.kernel[0](a) if self.kernel else None  # None: a layout the kernel does not take
+        if out is None:
+            self.kernel, out = None, self.xp.maximum(a, 0)
         self.save_for_backward(out)
         return out
 
