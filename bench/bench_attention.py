@@ -29,15 +29,16 @@ SHAPES = {"S": (12, 64, 128, 4), "M": (8, 256, 384, 6)}  # B, T, C, n_head (as t
 
 
 def run_once(qkv, g, keep, n_head):
-    """(forward ms, backward ms) of one SelfAttention call."""
+    """(forward ms, backward ms, forward + backward CPU ms of all threads) of one SelfAttention call.
+    The CPU time hardly moves when other processes take the cores (wall time does, 2-3x here)."""
     fn = SelfAttention()
     fn.xp, fn.saved = np, ()
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     fn.forward(qkv, n_head=n_head, keep=keep, causal=True)
     t1 = time.perf_counter()
     fn.backward(g)
-    t2 = time.perf_counter()
-    return (t1 - t0) * 1e3, (t2 - t1) * 1e3
+    t2, c2 = time.perf_counter(), time.process_time()
+    return (t1 - t0) * 1e3, (t2 - t1) * 1e3, (c2 - c0) * 1e3
 
 
 def bench(shape: str, rounds: int, block: int) -> None:
@@ -67,12 +68,12 @@ def bench(shape: str, rounds: int, block: int) -> None:
     for name, ts in times.items():
         if ts:
             f, b = statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts)
-            tot = statistics.median(t[0] + t[1] for t in ts)
-            print(f"  {name}: forward {f:7.3f} ms  backward {b:7.3f} ms  total {tot:7.3f} ms")
+            tot, cpu = statistics.median(t[0] + t[1] for t in ts), statistics.median(t[2] for t in ts)
+            print(f"  {name}: forward {f:7.3f} ms  backward {b:7.3f} ms  total {tot:7.3f} ms  (CPU {cpu:7.3f} ms)")
     if times["B"]:
-        a = statistics.median(t[0] + t[1] for t in times["A"])
-        b = statistics.median(t[0] + t[1] for t in times["B"])
-        print(f"  B/A total: {b / a:.3f} ({(1 - b / a) * 100:.0f}% less time)")
+        for what, key in (("wall", lambda t: t[0] + t[1]), ("CPU", lambda t: t[2])):
+            a, b = statistics.median(map(key, times["A"])), statistics.median(map(key, times["B"]))
+            print(f"  B/A total {what}: {b / a:.3f} ({(1 - b / a) * 100:.0f}% less)")
 
 
 def _toggle(entry, name: str) -> None:

@@ -98,35 +98,44 @@ register("attention_softmax", "cpu", softmax_rows_, softmax_rows_backward_)
 ENTRY_BYTES = 1 << 18  # batch entries per step: about this many bytes of p (L2 is 512 KiB)
 
 
+SOFTMAX_CHUNK = 4096  # elements of rows per exp call: 16 KiB of float32, in L1 through the passes
+
+
 @jit()
 def _softmax_rows_f32(s, bias, scale, mantissa, k_int):
-    """s (R, S) float32 ← softmax(s·scale + bias[r % Tb]) per row; bias (Tb, S), or (0, S) for none.
-    mantissa, k_int: exp's scratch, S long each."""
+    """s (R, S) float32, C-contiguous ← softmax(s·scale + bias[r % Tb]) per row; bias (Tb, S), or
+    (0, S) for none. Rows go in chunks of ``mantissa.size // S``: shift, exp (mantissa, k_int: its
+    scratch), normalize, while the chunk is in L1."""
     R, S = s.shape
     tb = bias.shape[0]
     one = np.float32(1)
-    for r in range(R):
-        row = s[r]
-        m = np.float32(-np.inf)
-        if tb:
+    flat = s.reshape(-1)
+    rows = max(1, mantissa.size // S)
+    for r0 in range(0, R, rows):
+        r1 = min(R, r0 + rows)
+        for r in range(r0, r1):
+            m = np.float32(-np.inf)
+            if tb:
+                for c in range(S):
+                    v = s[r, c] * scale + bias[r % tb, c]
+                    s[r, c] = v
+                    m = max(m, v)
+            else:
+                for c in range(S):
+                    v = s[r, c] * scale
+                    s[r, c] = v
+                    m = max(m, v)
             for c in range(S):
-                v = row[c] * scale + bias[r % tb, c]
-                row[c] = v
-                m = max(m, v)
-        else:
+                s[r, c] -= m
+        chunk = flat[r0 * S:r1 * S]
+        exp_float32_into(chunk, chunk, mantissa, k_int)
+        for r in range(r0, r1):
+            t = np.float32(0)
             for c in range(S):
-                v = row[c] * scale
-                row[c] = v
-                m = max(m, v)
-        for c in range(S):
-            row[c] -= m
-        exp_float32_into(row, row, mantissa, k_int)
-        t = np.float32(0)
-        for c in range(S):
-            t += row[c]
-        t = one / t
-        for c in range(S):
-            row[c] *= t
+                t += s[r, c]
+            t = one / t
+            for c in range(S):
+                s[r, c] *= t
 
 
 @jit()
@@ -180,7 +189,8 @@ def attention_blocks_forward(q, k, v, blocks, biases, scale: float, y):
     entry = sum(p[0].nbytes for p in ps)
 
     def share(lo: int, hi: int) -> None:
-        scratch = (np.empty(S, np.float32), np.empty(S, np.int32))
+        n = max(S, SOFTMAX_CHUNK)
+        scratch = (np.empty(n, np.float32), np.empty(n, np.int32))
         for e0 in (steps := _entry_steps(lo, hi, entry)):
             e1 = min(hi, e0 + steps.step)
             for (t0, t1, k0, k1), p, bias in zip(blocks, ps, biases):
