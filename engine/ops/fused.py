@@ -360,7 +360,9 @@ def attention_forward(fn: Function, q, k, v, keep, dropout_p: float, scale, out=
     strides, e.g. a head-transposed view); keeps on ``fn`` what backward needs.
 
     Each block of query rows is split over the first axis (the batch) by ``parallel_batched``:
-    each share runs its q kᵀ, softmax and p·v while they are in cache, on one BLAS thread.
+    each share runs its q kᵀ, softmax and p·v while they are in cache, on one BLAS thread. The
+    table's "attention_blocks" kernel (one mask for all entries, no dropout) does the same blocks
+    in one ``parallel_batched`` call, with the same ``fn.p``; backward then runs its pair.
     """
     xp = fn.xp
     fn.scale = scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
