@@ -360,7 +360,9 @@ def attention_forward(fn: Function, q, k, v, keep, dropout_p: float, scale, out=
     strides, e.g. a head-transposed view); keeps on ``fn`` what backward needs.
 
     Each block of query rows is split over the first axis (the batch) by ``parallel_batched``:
-    each share runs its q kᵀ, softmax and p·v while they are in cache, on one BLAS thread.
+    each share runs its q kᵀ, softmax and p·v while they are in cache, on one BLAS thread. The
+    table's "attention_blocks" kernel (one mask for all entries, no dropout) does the same blocks
+    in one ``parallel_batched`` call, with the same ``fn.p``; backward then runs its pair.
     """
     xp = fn.xp
     fn.scale = scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
@@ -381,10 +383,18 @@ def attention_forward(fn: Function, q, k, v, keep, dropout_p: float, scale, out=
     fn.drop = dropout_mask(lead + (T, S), dropout_p, q.dtype, xp, device_of(q)) if dropout_p > 0 else None
     fn.p = []
     y = xp.empty(lead + (T, v.shape[-1]), dtype=q.dtype) if out is None else out
+    biases = []
     for t0, t1, k0, k1 in fn.blocks:
-        p = xp.empty(lead + (t1 - t0, k1 - k0), dtype=q.dtype)
         m = None if masked is None else masked[..., t0:t1, k0:k1]  # per batch entry: one block, all of it
-        bias = _mask_bias(m, p.dtype, xp) if m is not None and m.any() else None
+        biases.append(_mask_bias(m, q.dtype, xp) if m is not None and m.any() else None)
+    # the table's kernel runs all blocks at once: one mask for all entries, no dropout
+    fn.block_kernel = lookup("attention_blocks", q, k, v) if fn.drop is None and (
+        masked is None or masked.ndim == 2) else None
+    if fn.block_kernel:
+        fn.p = fn.block_kernel[0](q, k, v, fn.blocks, biases, scale, y)
+        return y
+    for (t0, t1, k0, k1), bias in zip(fn.blocks, biases):
+        p = xp.empty(lead + (t1 - t0, k1 - k0), dtype=q.dtype)
         block = functools.partial(_forward_block, xp, q, k, v, y, p, (t0, t1, k0, k1), bias, fn.drop, scale)
         parallel_batched(xp, lead[0], block, p[0].size)
         fn.p.append(p)
@@ -422,6 +432,9 @@ def attention_backward(fn: Function, q, k, v, g, out=None):
         return tuple(a[0] for a in grads)
     one = len(fn.blocks) == 1
     grads = (xp.empty_like(q), xp.empty_like(k), xp.empty_like(v)) if out is None else out
+    if fn.block_kernel:
+        fn.block_kernel[1](q, k, v, g, fn.p, fn.blocks, fn.scale, grads)
+        return grads
     if not one:
         grads[1][...] = 0
         grads[2][...] = 0

@@ -41,24 +41,24 @@ def gelu_tanh(x):
 
 @contextlib.contextmanager
 def softmax_kernel_calls():
-    """Counts calls of the table's attention softmax kernels (forward, backward) inside the block."""
+    """Counts calls of the table's attention kernels (forward, backward) inside the block: the softmax
+    pair, or "attention_blocks" (all query blocks at once, its own softmax) where that one runs."""
     calls = {"forward": 0, "backward": 0}
-    key = ("attention_softmax", "cpu")
-    fwd, bwd = engine.kernels.kernels[key]
+    keys = [("attention_softmax", "cpu"), ("attention_blocks", "cpu")]
+    pairs = {key: engine.kernels.kernels[key] for key in keys}
 
-    def count_fwd(*a):
-        calls["forward"] += 1
-        return fwd(*a)
+    def counting(f, what):
+        def call(*a):
+            calls[what] += 1
+            return f(*a)
+        return call
 
-    def count_bwd(*a):
-        calls["backward"] += 1
-        return bwd(*a)
-
-    engine.kernels.kernels[key] = (count_fwd, count_bwd)
+    for key, (fwd, bwd) in pairs.items():
+        engine.kernels.kernels[key] = (counting(fwd, "forward"), counting(bwd, "backward"))
     try:
         yield calls
     finally:
-        engine.kernels.kernels[key] = (fwd, bwd)
+        engine.kernels.kernels.update(pairs)
 
 
 def run(fn, arrays, kernels: bool, upstream=None, kernel_marker=None):

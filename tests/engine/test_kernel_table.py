@@ -75,6 +75,30 @@ def _attention(rng, dtype, backend):
     return (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)), [q, k, v]
 
 
+def _attention_softmax(rng, dtype, backend):
+    """As _attention with the "attention_blocks" kernel out of the table (it runs its own softmax)."""
+    fn, arrays = _attention(rng, dtype, backend)
+
+    def without_blocks(*ts):
+        blocks = engine.kernels.kernels.pop(("attention_blocks", backend), None)
+        try:
+            return fn(*ts)  # forward picks the path; backward follows it
+        finally:
+            if blocks is not None:
+                engine.kernels.kernels[("attention_blocks", backend)] = blocks
+
+    return without_blocks, arrays
+
+
+def _attention_blocks(rng, dtype, backend):
+    """Self-attention long enough for several query blocks (T > 128), odd sizes, sometimes a window
+    (blocks that do not start at key 0, so no block sees every key)."""
+    b, nh, hs = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(1, 9))
+    t = int(rng.integers(128, 200)) if rng.random() < 0.75 else int(rng.integers(1, 9))
+    window = int(rng.integers(1, 80)) if rng.random() < 0.4 else None
+    return (lambda qkv: F.self_attention(qkv, nh, window=window)), [_normal(rng, (b, t, 3 * nh * hs), dtype)]
+
+
 def _conv2d(rng, dtype, backend, groups=None):
     """im2col/col2im run inside conv2d's forward and backward: strided, dilated, padded, grouped
     (groups 1 runs the "conv2d" pipeline kernel, which calls its own loops, not im2col2d)."""
@@ -119,7 +143,8 @@ def _relu(rng, dtype, backend):
 
 
 CASES = {"softmax": _softmax, "layer_norm": _layer_norm, "gelu": _gelu, "cross_entropy": _cross_entropy,
-         "attention": _attention, "attention_softmax": _attention, "im2col2d": _conv2d, "max_pool2d": _max_pool2d,
+         "attention": _attention, "attention_softmax": _attention_softmax,
+         "attention_blocks": _attention_blocks, "im2col2d": _conv2d, "max_pool2d": _max_pool2d,
          "batch_norm": _batch_norm, "lstm_layer": _lstm_layer,
          "conv2d": lambda rng, dtype, backend: _conv2d(rng, dtype, backend, 1), "relu": _relu}
 UPDATES = {"adamw"}  # kernels without a gradient: compared over optimizer steps instead
