@@ -17,6 +17,7 @@ import numpy as np
 
 from engine import Tensor, no_grad
 from engine.backend import array_module, to_numpy
+from engine.ops.optim import sum_squares
 
 
 def _params(parameters) -> list[Tensor]:
@@ -30,8 +31,8 @@ def _norm(g, norm_type: float) -> float:
     a = to_numpy(g).reshape(-1)
     if a.size == 0:
         return 0.0
-    if norm_type == 2:  # einsum casts chunk by chunk: no float64 copy of the gradient (S: 4.3 -> 0.7 ms)
-        return float(math.sqrt(np.einsum("i,i->", a, a, dtype=np.float64)))
+    if norm_type == 2:  # float64 sum without a float64 copy of the gradient (S: 4.3 -> 0.1 ms)
+        return math.sqrt(sum_squares(a))
     if norm_type == math.inf:  # exact in any float dtype
         return float(np.abs(a).max())
     if norm_type == -math.inf:

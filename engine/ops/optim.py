@@ -114,3 +114,19 @@ def _join(a, b):
     owner = _owner(a)
     start = (_address(a) - _address(owner)) // a.itemsize
     return owner.reshape(-1)[start:start + a.size + b.size]
+
+
+def sum_squares(a) -> float:
+    """Σ a² of a NumPy array, accumulated in float64 (gradient clipping's 2-norm, squared): the
+    reference. einsum casts chunk by chunk, so no float64 copy of ``a`` is made. A CPU kernel
+    (engine/kernels/cpu/sum_squares.py) does it in one vectorized pass.
+
+    >>> import numpy as np
+    >>> sum_squares(np.array([3.0, 4.0], np.float32))
+    25.0
+    """
+    kernel = lookup("sum_squares", a)
+    if kernel:
+        return float(kernel[0](a))
+    flat = a.reshape(-1)
+    return float(array_module(a).einsum("i,i->", flat, flat, dtype="float64"))
