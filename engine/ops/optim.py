@@ -75,14 +75,14 @@ def adam_(params: Sequence, grads: Sequence, exp_avgs: Sequence, exp_avg_sqs: Se
             arrays = (p.data, m, v, g)
             if all(a.flags.c_contiguous for a in arrays):
                 flat = [a.reshape(-1) for a in arrays]
-                starts = [_address(a) for a in flat]  # once per array: an address costs ~1 us
-                ends = [s + a.nbytes for s, a in zip(starts, flat)]
                 last = runs[-1] if runs else None
-                if last and last.step == step and starts == last.ends and all(map(_same_buffer, last.first, flat)):
-                    # views of flat buffers (engine.flatten_parameters): neighbours become one update
-                    last.ends, last.size = ends, last.size + flat[0].size
+                # views of flat buffers (engine.flatten_parameters): neighbours become one update. The
+                # addresses (~1 us each) only once the buffers match, so unflattened parameters skip them.
+                if (last and last.step == step and all(map(_same_buffer, last.first, flat))
+                        and last.ends() == [_address(a) for a in flat]):
+                    last.size += flat[0].size
                 else:
-                    runs.append(_Run(flat, starts, ends, flat[0].size, step))
+                    runs.append(_Run(flat, step))
             else:  # the whole array as one row: only the reference takes it
                 flat = [a[None] for a in arrays]
                 jobs.append((adamw(*flat, lr, betas, eps, weight_decay, step, decoupled), 1))
@@ -116,20 +116,28 @@ def _same_buffer(a, b) -> bool:
 
 
 class _Run:
-    """Neighbouring parameters of one step in flat buffers: ``first`` (p, m, v, g of the first one, 1-d)
-    start at addresses ``starts``, the run ends at ``ends`` and holds ``size`` elements per array."""
+    """Neighbouring parameters of one step in flat buffers: ``first`` holds p, m, v, g of the first one
+    (1-d), and the run ``size`` elements of each."""
 
-    __slots__ = ("first", "starts", "ends", "size", "step")
+    __slots__ = ("first", "size", "step", "_starts")
 
-    def __init__(self, first: list, starts: list[int], ends: list[int], size: int, step: int):
-        self.first, self.starts, self.ends, self.size, self.step = first, starts, ends, size, step
+    def __init__(self, first: list, step: int):
+        self.first, self.size, self.step, self._starts = first, first[0].size, step, None
+
+    def starts(self) -> list[int]:
+        if self._starts is None:
+            self._starts = [_address(a) for a in self.first]
+        return self._starts
+
+    def ends(self) -> list[int]:
+        return [start + self.size * a.itemsize for start, a in zip(self.starts(), self.first)]
 
     def views(self) -> list:
         """The run's 1-d views of p, m, v and g (the first parameter's own arrays when it is alone)."""
         if self.size == self.first[0].size:
             return self.first
         out = []
-        for a, start in zip(self.first, self.starts):
+        for a, start in zip(self.first, self.starts()):
             owner = _owner(a)
             lo = (start - _address(owner)) // a.itemsize
             out.append(owner.reshape(-1)[lo:lo + self.size])
