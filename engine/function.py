@@ -128,19 +128,23 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors (None allowed for optional inputs) and record it."""
+        # One pass over the inputs: their arrays, and whether any wants a gradient.
+        arrays, any_grad = [], False
         for t in inputs:
-            if t is not None and not isinstance(t, Tensor):
+            if t is None:
+                arrays.append(None)
+            elif isinstance(t, Tensor):
+                arrays.append(t.data)
+                any_grad = any_grad or t.requires_grad
+            else:
                 _not_a_tensor(cls.__name__, inputs)
-        if len(inputs) > 1:
-            _check_same_kind(cls.__name__, inputs)
+        if len(arrays) > 1:
+            _check_same_kind(cls.__name__, arrays)
         fn = cls()
-        arrays = [None if t is None else t.data for t in inputs]
         fn.xp = array_module(arrays[0] if arrays[0] is not None else arrays[1])
         fn.saved = ()
         out = fn.forward(*arrays, **params)
-        needs = _state.enabled and cls.differentiable and any(
-            t is not None and t.requires_grad for t in inputs
-        )
+        needs = any_grad and _state.enabled and cls.differentiable
         result = Tensor(out, requires_grad=needs)
         if getattr(out, "base", None) is not None:
             _share_version_with_base(result, inputs)
@@ -152,12 +156,13 @@ class Function:
             # Version counters (the shared cells, not the tensors: keeping `result` here
             # would make a result <-> ctx reference cycle that only the gc could free)
             # of every tensor whose array backward will read.
-            saved_ids = {id(a) for a in fn.saved}
-            fn._versions = [
-                (t._vc, t._vc[0], t.shape) for t in inputs if t is not None and id(t.data) in saved_ids
-            ]
-            if id(result.data) in saved_ids:
-                fn._versions.append((result._vc, result._vc[0], result.shape))
+            versions = []
+            if fn.saved:
+                saved_ids = {id(a) for a in fn.saved}
+                versions = [(t._vc, t._vc[0], t.shape) for t in inputs if t is not None and id(t.data) in saved_ids]
+                if id(result.data) in saved_ids:
+                    versions.append((result._vc, result._vc[0], result.shape))
+            fn._versions = versions
             result._ctx = fn
         return result
 
@@ -191,17 +196,16 @@ def _not_a_tensor(op: str, inputs) -> None:
             raise TypeError(f"{op.lower()}: argument {i} must be a Tensor, got {name}; wrap it with engine.tensor(...)")
 
 
-def _check_same_kind(op: str, inputs) -> None:
-    """Inputs of one op live on one device, and its float inputs share one dtype.
+def _check_same_kind(op: str, arrays) -> None:
+    """The arrays of one op's inputs live on one device, and its float inputs share one dtype.
 
     The engine never upcasts silently (float32 + float64 would give float64 everywhere
     downstream), so ``F.linear(x32, w64)`` raises like ``x32 + w64`` does.
     """
     first = fdtype = None
-    for t in inputs:
-        if t is None:
+    for a in arrays:
+        if a is None:
             continue
-        a = t.data
         if first is None:
             first = a
         elif type(a) is not type(first):

@@ -142,6 +142,9 @@ class Module:
             _calling.pop()
 
     def _call(self, args: tuple, kwargs: dict):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
+                or getattr(self, "_backward_pre_hooks", None)):
+            return self.forward(*args, **kwargs)  # no hooks (the usual case): skip their bookkeeping
         pre_kw = getattr(self, "_forward_pre_hooks_with_kwargs", ())
         for hid, hook in list(self._forward_pre_hooks.items()):
             if hid in pre_kw:  # hook(module, args, kwargs) -> None or (args, kwargs)

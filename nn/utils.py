@@ -17,6 +17,7 @@ import numpy as np
 
 from engine import Tensor, no_grad
 from engine.backend import array_module, to_numpy
+from engine.ops.optim import sum_squares
 
 
 def _params(parameters) -> list[Tensor]:
@@ -27,17 +28,18 @@ def _params(parameters) -> list[Tensor]:
 
 def _norm(g, norm_type: float) -> float:
     """||g||_p in float64 on the host (one number per gradient)."""
-    a = to_numpy(g).astype(np.float64).reshape(-1)
+    a = to_numpy(g).reshape(-1)
     if a.size == 0:
         return 0.0
-    if norm_type == math.inf:
+    if norm_type == 2:  # float64 sum without a float64 copy of the gradient (S: 4.3 -> 0.1 ms)
+        return math.sqrt(sum_squares(a))
+    if norm_type == math.inf:  # exact in any float dtype
         return float(np.abs(a).max())
     if norm_type == -math.inf:
         return float(np.abs(a).min())
     if norm_type == 0:
         return float((a != 0).sum())
-    if norm_type == 2:
-        return float(math.sqrt(np.dot(a, a)))
+    a = a.astype(np.float64)
     return float((np.abs(a) ** norm_type).sum() ** (1.0 / norm_type))
 
 

@@ -75,25 +75,30 @@ def adam_(params: Sequence, grads: Sequence, exp_avgs: Sequence, exp_avg_sqs: Se
             arrays = (p.data, m, v, g)
             if all(a.flags.c_contiguous for a in arrays):
                 flat = [a.reshape(-1) for a in arrays]
-                if runs and runs[-1][1] == step and all(map(_follows, runs[-1][0], flat)):
-                    # views of flat buffers (engine.flatten_parameters): neighbours become one update
-                    runs[-1] = ([_join(a, b) for a, b in zip(runs[-1][0], flat)], step)
+                last = runs[-1] if runs else None
+                # views of flat buffers (engine.flatten_parameters): neighbours become one update. The
+                # addresses (~1 us each) only once the buffers match, so unflattened parameters skip them.
+                if (last and last.step == step and all(map(_same_buffer, last.first, flat))
+                        and last.ends() == [_address(a) for a in flat]):
+                    last.size += flat[0].size
                 else:
-                    runs.append((flat, step))
+                    runs.append(_Run(flat, step))
             else:  # the whole array as one row: only the reference takes it
                 flat = [a[None] for a in arrays]
                 jobs.append((adamw(*flat, lr, betas, eps, weight_decay, step, decoupled), 1))
             xp = array_module(p.data)
-        for flat, step in runs:
+        for run in runs:
+            flat = run.views()
             kernel = lookup("adamw", *flat)
             update = kernel[0] if kernel else adamw
-            jobs.append((update(*flat, lr, betas, eps, weight_decay, step, decoupled), len(flat[0])))
+            jobs.append((update(*flat, lr, betas, eps, weight_decay, run.step, decoupled), run.size))
         if jobs:
             parallel_jobs(xp, jobs)
 
 
 def _address(a) -> int:
-    return a.__array_interface__["data"][0] if hasattr(a, "__array_interface__") else a.data.ptr
+    face = getattr(a, "__array_interface__", None)  # NumPy (a new dict each time); CuPy has data.ptr
+    return face["data"][0] if face is not None else a.data.ptr
 
 
 def _owner(a):
@@ -102,15 +107,54 @@ def _owner(a):
     return a
 
 
-def _follows(a, b) -> bool:
-    """Whether 1-d ``b`` starts where 1-d ``a`` ends, both in one contiguous array of one dtype."""
+def _same_buffer(a, b) -> bool:
+    """Whether 1-d ``a`` and ``b`` are views of one C-contiguous array, of one dtype (so that a view
+    from ``a``'s start to ``b``'s end is valid memory when ``b`` starts where ``a`` ends)."""
     owner = _owner(a)
     return (a.dtype == b.dtype and _owner(b) is owner and getattr(owner, "flags", None) is not None
-            and owner.flags.c_contiguous and _address(b) == _address(a) + a.nbytes)
+            and owner.flags.c_contiguous)
 
 
-def _join(a, b):
-    """The 1-d view of ``a`` followed by ``b`` (see :func:`_follows`)."""
-    owner = _owner(a)
-    start = (_address(a) - _address(owner)) // a.itemsize
-    return owner.reshape(-1)[start:start + a.size + b.size]
+class _Run:
+    """Neighbouring parameters of one step in flat buffers: ``first`` holds p, m, v, g of the first one
+    (1-d), and the run ``size`` elements of each."""
+
+    __slots__ = ("first", "size", "step", "_starts")
+
+    def __init__(self, first: list, step: int):
+        self.first, self.size, self.step, self._starts = first, first[0].size, step, None
+
+    def starts(self) -> list[int]:
+        if self._starts is None:
+            self._starts = [_address(a) for a in self.first]
+        return self._starts
+
+    def ends(self) -> list[int]:
+        return [start + self.size * a.itemsize for start, a in zip(self.starts(), self.first)]
+
+    def views(self) -> list:
+        """The run's 1-d views of p, m, v and g (the first parameter's own arrays when it is alone)."""
+        if self.size == self.first[0].size:
+            return self.first
+        out = []
+        for a, start in zip(self.first, self.starts()):
+            owner = _owner(a)
+            lo = (start - _address(owner)) // a.itemsize
+            out.append(owner.reshape(-1)[lo:lo + self.size])
+        return out
+
+
+def sum_squares(a) -> float:
+    """Σ a² of a NumPy array, accumulated in float64 (gradient clipping's 2-norm, squared): the
+    reference. einsum casts chunk by chunk, so no float64 copy of ``a`` is made. A CPU kernel
+    (engine/kernels/cpu/sum_squares.py) does it in one vectorized pass.
+
+    >>> import numpy as np
+    >>> sum_squares(np.array([3.0, 4.0], np.float32))
+    25.0
+    """
+    kernel = lookup("sum_squares", a)
+    if kernel:
+        return float(kernel[0](a))
+    flat = a.reshape(-1)
+    return float(array_module(a).einsum("i,i->", flat, flat, dtype="float64"))

@@ -149,11 +149,13 @@ CASES = {"softmax": _softmax, "layer_norm": _layer_norm, "gelu": _gelu, "cross_e
          "conv2d": lambda rng, dtype, backend: _conv2d(rng, dtype, backend, 1), "relu": _relu}
 UPDATES = {"adamw"}  # kernels without a gradient: compared over optimizer steps instead
 INFERENCE = {"attention_decode"}  # no gradient: values compared in test_attention_decode_kernel_equals_reference
+REDUCTIONS = {"sum_squares"}  # a float, no gradient: compared in test_sum_squares_kernel_equals_reference
 
 
 def test_every_kernel_has_a_case():
     for name, _, _, _ in engine.kernels.table():
-        assert name in {*CASES, *UPDATES, *INFERENCE}, f"kernel {name!r} has no case in test_kernel_table.py"
+        known = {*CASES, *UPDATES, *INFERENCE, *REDUCTIONS}
+        assert name in known, f"kernel {name!r} has no case in test_kernel_table.py"
 
 
 def test_engine_kernels_prints_the_table():
@@ -299,3 +301,32 @@ def test_adamw_kernel_equals_reference(backend, decay):
             np.testing.assert_array_equal(a, b)
         else:
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sum_squares_kernel_equals_reference(dtype):
+    """The float64 sum of squares (clip_grad_norm_'s 2-norm): kernel and einsum reference agree to
+    float64 rounding (the kernel reassociates), against an exact math.fsum; nan and inf propagate."""
+    import math
+
+    from engine.ops.optim import sum_squares
+
+    rng = np.random.default_rng(5)
+    for shape in [(0,), (1,), (7,), (37, 5), (3, 4, 1001)]:
+        a = (rng.standard_normal(shape) * 3).astype(dtype)
+        exact = math.fsum(float(v) ** 2 for v in a.reshape(-1).tolist())  # products of floats: exact in float64
+        outs = []
+        for on in (True, False):
+            with counted(("sum_squares", "cpu")) as calls:
+                old = engine.kernels.set_enabled(on, "cpu")
+                try:
+                    outs.append(sum_squares(a))
+                finally:
+                    engine.kernels.set_enabled(old, "cpu")
+            assert bool(calls[0]) == on
+        for out in outs:
+            assert out == pytest.approx(exact, rel=1e-13, abs=0.0)
+    for bad, want in [(np.nan, math.isnan), (np.inf, math.isinf)]:
+        a = np.ones(100, dtype)
+        a[37] = bad
+        assert want(sum_squares(a))

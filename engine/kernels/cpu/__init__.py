@@ -170,4 +170,5 @@ from engine.kernels.cpu import (  # noqa: E402,F401  (they register)
     recurrent,
     relu,
     spatial,
+    sum_squares,
 )
