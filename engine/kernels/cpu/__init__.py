@@ -165,6 +165,7 @@ from engine.kernels.cpu import (  # noqa: E402,F401  (they register)
     adamw,
     attention,
     batch_norm,
+    embedding,
     gelu,
     layer_norm,
     recurrent,
