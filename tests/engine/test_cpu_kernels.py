@@ -403,8 +403,8 @@ def test_embedding_backward_kernel_adds_rows_in_input_order(dtype, shape):
 def test_gelu_float32_one_pass_same_bits_as_three_passes():
     """The float32 GELU kernels fuse _gelu_exponent, exp_ and the finishing pass into one loop
     (exp_float32_scalar inline); each value must keep the three passes' bits: saturated, tiny,
-    nan/inf and ±0 inputs."""
-    from engine.kernels.cpu import exp_
+    nan/inf and ±0 inputs, and exp's clamps (−87, 88.38) reached from both sides."""
+    from engine.kernels.cpu import exp_, exp_float32_scalar
     from engine.kernels.cpu import gelu as G
 
     rng = np.random.default_rng(11)
@@ -414,10 +414,16 @@ def test_gelu_float32_one_pass_same_bits_as_three_passes():
     g = rng.standard_normal(a.size).astype(np.float32)
     e = np.empty_like(a)
     G._gelu_exponent(a, e)
+    v = e.copy()
     exp_(e)
     three = np.empty_like(a)
     G._gelu_finish(a, e, three)
     three_bwd = np.empty_like(a)
     G._gelu_backward_from_exp(a, e, g, three_bwd)
+    v[:9] = [np.nan, np.inf, -np.inf, -87.0, -87.00001, 88.37626, 88.3763, -0.0, 0.0]
+    e2 = v.copy()
+    exp_(e2)
+    scalar = np.array([exp_float32_scalar(x) for x in v[:2000]], np.float32)
+    np.testing.assert_array_equal(scalar.view(np.int32), e2[:2000].view(np.int32))
     np.testing.assert_array_equal(G.gelu(a).view(np.int32), three.view(np.int32))
     np.testing.assert_array_equal(G.gelu_backward(a, g).view(np.int32), three_bwd.view(np.int32))
