@@ -357,3 +357,73 @@ def test_lookup_rules():
         assert engine.kernels.lookup("gelu", f32) is None
     finally:
         engine.kernels.set_enabled(old, "cpu")
+
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(8, 256), (3, 7), (1,)])
+def test_embedding_backward_kernel_adds_rows_in_input_order(dtype, shape):
+    """Embedding's scatter-add: each id's rows summed one by one in input order (a plain loop gives
+    the expected bits, nan/inf rows and -0.0 included) on any thread count; the reference (sort and
+    reduceat, which may round in another order) agrees to TOL."""
+    rng = np.random.default_rng(5)
+    V, D = 80, 384 if len(shape) == 2 else 5
+    ids = rng.integers(0, V, shape)
+    weight = rng.standard_normal((V, D)).astype(dtype)
+    g = rng.standard_normal(shape + (D,)).astype(dtype)
+    g.reshape(-1, D)[0, :3] = [np.nan, np.inf, -0.0]
+    g.reshape(-1, D)[-1, 1:3] = [-np.inf, -0.0]
+    expected = np.zeros((V, D), dtype)
+    for i, row in zip(ids.reshape(-1), g.reshape(-1, D)):
+        expected[i] += row
+
+    def go(kernels, threads):
+        old, old_threads = engine.kernels.set_enabled(kernels, "cpu"), engine.get_num_threads()
+        try:
+            engine.set_num_threads(threads)
+            w = Tensor(weight.copy(), requires_grad=True)
+            out = F.embedding(Tensor(ids), w)
+            assert (out._ctx.kernel is not None) == kernels
+            out.backward(Tensor(g))
+            return out.numpy(), w.grad.numpy()
+        finally:
+            engine.kernels.set_enabled(old, "cpu")
+            engine.set_num_threads(old_threads)
+
+    out_r, grad_r = go(False, 2)
+    for threads in (1, 2):
+        out_k, grad_k = go(True, threads)
+        assert out_k.dtype == grad_k.dtype == dtype
+        np.testing.assert_array_equal(out_k, weight[ids])
+        np.testing.assert_array_equal(grad_k, expected)
+        np.testing.assert_array_equal(np.signbit(grad_k), np.signbit(expected))
+        np.testing.assert_allclose(grad_k, grad_r, **TOL[dtype])
+
+
+def test_gelu_float32_one_pass_same_bits_as_three_passes():
+    """The float32 GELU kernels fuse _gelu_exponent, exp_ and the finishing pass into one loop
+    (exp_float32_scalar inline); each value must keep the three passes' bits: saturated, tiny,
+    nan/inf and ±0 inputs, and exp's clamps (−87, 88.38) reached from both sides."""
+    from engine.kernels.cpu import exp_, exp_float32_scalar
+    from engine.kernels.cpu import gelu as G
+
+    rng = np.random.default_rng(11)
+    a = np.concatenate([(rng.standard_normal(200_001) * 4).astype(np.float32),
+                        np.linspace(-70, 70, 50_001, dtype=np.float32),
+                        np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-40, 3.4e38, -3.4e38], np.float32)])
+    g = rng.standard_normal(a.size).astype(np.float32)
+    e = np.empty_like(a)
+    G._gelu_exponent(a, e)
+    v = e.copy()
+    exp_(e)
+    three = np.empty_like(a)
+    G._gelu_finish(a, e, three)
+    three_bwd = np.empty_like(a)
+    G._gelu_backward_from_exp(a, e, g, three_bwd)
+    v[:9] = [np.nan, np.inf, -np.inf, -87.0, -87.00001, 88.37626, 88.3763, -0.0, 0.0]
+    e2 = v.copy()
+    exp_(e2)
+    scalar = np.array([exp_float32_scalar(x) for x in v[:2000]], np.float32)
+    np.testing.assert_array_equal(scalar.view(np.int32), e2[:2000].view(np.int32))
+    np.testing.assert_array_equal(G.gelu(a).view(np.int32), three.view(np.int32))
+    np.testing.assert_array_equal(G.gelu_backward(a, g).view(np.int32), three_bwd.view(np.int32))

@@ -142,11 +142,19 @@ def _relu(rng, dtype, backend):
     return F.relu, [np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)]
 
 
+def _embedding(rng, dtype, backend):
+    """Repeated ids (rows that sum), some vocabulary rows never used, odd sizes."""
+    V, D = int(rng.integers(1, 12)), int(rng.integers(1, 68))
+    ids = rng.integers(0, V, _shape(rng, 1, int(rng.integers(1, 40))))
+    return (lambda w: F.embedding(Tensor(ids), w)), [_normal(rng, (V, D), dtype)]
+
+
 CASES = {"softmax": _softmax, "layer_norm": _layer_norm, "gelu": _gelu, "cross_entropy": _cross_entropy,
          "attention": _attention, "attention_softmax": _attention_softmax,
          "attention_blocks": _attention_blocks, "im2col2d": _conv2d, "max_pool2d": _max_pool2d,
          "batch_norm": _batch_norm, "lstm_layer": _lstm_layer,
-         "conv2d": lambda rng, dtype, backend: _conv2d(rng, dtype, backend, 1), "relu": _relu}
+         "conv2d": lambda rng, dtype, backend: _conv2d(rng, dtype, backend, 1), "relu": _relu,
+         "embedding": _embedding}
 UPDATES = {"adamw"}  # kernels without a gradient: compared over optimizer steps instead
 INFERENCE = {"attention_decode"}  # no gradient: values compared in test_attention_decode_kernel_equals_reference
 REDUCTIONS = {"sum_squares"}  # a float, no gradient: compared in test_sum_squares_kernel_equals_reference

@@ -146,6 +146,38 @@ def exp_float32_into(x, out, mantissa, k_int):
         bits[i] = p_bits[i] + (k_int[i] << 23)  # k in [-125, 127]: the exponent field stays in [1, 254]
 
 
+@jit()
+def _float32_bits(x):
+    """The int32 with x's bits (float32 x); np.float32(x) first: numba views only a fresh scalar."""
+    return np.float32(x).view(np.int32)
+
+
+@jit()
+def _bits_float32(i):
+    """The float32 with int32 i's bits."""
+    return np.int32(i).view(np.float32)
+
+
+@jit(fastmath=("contract",))
+def exp_float32_scalar(v):
+    """exp_float32_into's arithmetic on one float32 (the same bits), for a kernel's own loop: a
+    kernel that takes exp of what it computed, then uses it, stays one pass over its arrays."""
+    vc = min(max(v, np.float32(_EXP_LO)), np.float32(_EXP_HI))
+    k = np.floor(vc * np.float32(_LOG2E) + np.float32(0.5))
+    f = (vc - k * np.float32(_LN2_HI)) - k * np.float32(_LN2_LO)
+    p = np.float32(1.9875691500e-4)
+    p = p * f + np.float32(1.3981999507e-3)
+    p = p * f + np.float32(8.3334519073e-3)
+    p = p * f + np.float32(4.1665795894e-2)
+    p = p * f + np.float32(1.6666665459e-1)
+    p = p * f + np.float32(5.0000001201e-1)
+    p = p * f * f + f + np.float32(1)
+    inside = (v >= np.float32(_EXP_LO)) & (v <= np.float32(_EXP_HI))  # else 0, inf, or NaN (v·1e38 keeps it)
+    q = p if inside else (np.float32(0) if v < np.float32(_EXP_LO) else v * np.float32(1e38))
+    k_int = np.int32(k) if inside else np.int32(0)
+    return _bits_float32(np.int32(_float32_bits(q) + (k_int << np.int32(23))))  # one value each: numba's view
+
+
 def exp_(x) -> None:
     """x ← exp(x) in place for a C-contiguous float array: the kernel above for float32, NumPy's exp else.
 
@@ -165,6 +197,7 @@ from engine.kernels.cpu import (  # noqa: E402,F401  (they register)
     adamw,
     attention,
     batch_norm,
+    embedding,
     gelu,
     layer_norm,
     recurrent,

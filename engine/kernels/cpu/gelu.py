@@ -1,12 +1,13 @@
-"""GPT-2's tanh GELU (the reference: engine/ops/fused.py's Gelu), three passes over each
-cache-sized chunk: out = a·h, h = (1 + tanh u)/2 = 1/(1 + exp(−2u)), u = k·(a + c·a³)."""
+"""GPT-2's tanh GELU (the reference: engine/ops/fused.py's Gelu): out = a·h, h = (1 + tanh u)/2 =
+1/(1 + exp(−2u)), u = k·(a + c·a³). float32: one pass (exp_float32_scalar inline); float64: three
+passes over each cache-sized chunk (NumPy's exp between them)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from engine.kernels import register
-from engine.kernels.cpu import exp_, jit
+from engine.kernels.cpu import exp_, exp_float32_scalar, jit
 from engine.ops.fused import GELU_C, SQRT_2_OVER_PI
 from engine.parallel import parallel_for
 
@@ -39,6 +40,44 @@ def _gelu_backward_from_exp(a, e, g, d):
         d[i] = g[i] * (t * (one + x * (k6c * x * x + k2) * (one - t)))
 
 
+@jit()
+def _gelu_exponent1(x):
+    """−2u for one float32, as _gelu_exponent (the same flags, so the same bits)."""
+    return x * (np.float32(-2 * SQRT_2_OVER_PI) + np.float32(-2 * SQRT_2_OVER_PI * GELU_C) * x * x)
+
+
+@jit()
+def _gelu_finish1(x, e):
+    """a / (1 + e) for one float32, as _gelu_finish."""
+    one = np.float32(1)
+    return x * (one / (one + e))
+
+
+@jit()
+def _gelu_backward1(x, e, g):
+    """One float32 of _gelu_backward_from_exp."""
+    one = np.float32(1)
+    k6c, k2 = np.float32(6 * GELU_C * SQRT_2_OVER_PI), np.float32(2 * SQRT_2_OVER_PI)
+    t = one / (one + e)
+    return g * (t * (one + x * (k6c * x * x + k2) * (one - t)))
+
+
+@jit(fastmath=("contract",))
+def _gelu_float32(a, out):
+    """The three float32 passes in one (same bits): 30% faster a chunk, no scratch array."""
+    for i in range(a.size):
+        x = a[i]
+        out[i] = _gelu_finish1(x, exp_float32_scalar(_gelu_exponent1(x)))
+
+
+@jit(fastmath=("contract",))
+def _gelu_backward_float32(a, g, d):
+    """The three float32 backward passes in one (same bits)."""
+    for i in range(a.size):
+        x = a[i]
+        d[i] = _gelu_backward1(x, exp_float32_scalar(_gelu_exponent1(x)), g[i])
+
+
 def gelu(a):
     """GELU (tanh) of a C-contiguous array. Its backward recomputes what it needs from ``a``, as
     torch's does, so nothing else is kept (at M, 12.6 MB a layer less, at the same speed).
@@ -52,6 +91,9 @@ def gelu(a):
     out1 = out.reshape(-1)
 
     def kernel(lo, hi):  # three passes over a chunk in cache
+        if a.dtype == np.float32:
+            _gelu_float32(a1[lo:hi], out1[lo:hi])
+            return
         e = np.empty(hi - lo, a.dtype)
         _gelu_exponent(a1[lo:hi], e)
         exp_(e)  # exp(−2u) = inf where u ≪ 0: the output is 0, as it should be
@@ -72,6 +114,9 @@ def gelu_backward(a, g):
     a1, g1, d1 = a.reshape(-1), g.reshape(-1), d.reshape(-1)
 
     def kernel(lo, hi):
+        if a.dtype == np.float32:
+            _gelu_backward_float32(a1[lo:hi], g1[lo:hi], d1[lo:hi])
+            return
         e = np.empty(hi - lo, a.dtype)
         _gelu_exponent(a1[lo:hi], e)
         exp_(e)

@@ -35,24 +35,37 @@ def _layer_norm_rows(x, w, b, eps, y, mean, rstd, lo, hi):
 
 
 @jit()
-def _layer_norm_backward_rows(g, x, mean, rstd, w, gx, xhat, lo, hi):
-    """Rows lo:hi: gx = rstd·(gxhat − mean(gxhat) − xhat·mean(gxhat·xhat)), gxhat = g·w; xhat kept for dw."""
-    C = g.shape[1]
+def _layer_norm_backward_blocks(g, x, mean, rstd, w, gx, part, block, lo, hi):
+    """Row blocks lo:hi (``block`` rows each): gx = rstd·(gxhat − mean(gxhat) − xhat·mean(gxhat·xhat)),
+    gxhat = g·w; and each block's column sums part[b, 0] = Σ g·xhat (for dw), part[b, 1] = Σ g (db)."""
+    N, C = g.shape
     zero, n_c = g.dtype.type(0), g.dtype.type(C)
-    for n in range(lo, hi):
-        m, r = mean[n], rstd[n]
-        for c in range(C):  # its own pass (in L1): the row sums below then round as they did on a saved xhat
-            xhat[n, c] = (x[n, c] - m) * r
-        s1 = zero
-        s2 = zero
-        for c in range(C):
-            gh = g[n, c] * w[c]
-            s1 += gh
-            s2 += gh * xhat[n, c]
-        s1 /= n_c
-        s2 /= n_c
-        for c in range(C):
-            gx[n, c] = r * (g[n, c] * w[c] - s1 - xhat[n, c] * s2)
+    xhat = np.empty(C, g.dtype)  # one row, in L1
+    for blk in range(lo, hi):
+        gw, gb = part[blk, 0], part[blk, 1]
+        gw[:] = zero
+        gb[:] = zero
+        for n in range(blk * block, min(N, (blk + 1) * block)):
+            m, r = mean[n], rstd[n]
+            for c in range(C):  # its own pass: the row sums below then round as they did on a saved xhat
+                xhat[c] = (x[n, c] - m) * r
+            s1 = zero
+            s2 = zero
+            for c in range(C):
+                gh = g[n, c] * w[c]
+                s1 += gh
+                s2 += gh * xhat[c]
+            s1 /= n_c
+            s2 /= n_c
+            for c in range(C):
+                gx[n, c] = r * (g[n, c] * w[c] - s1 - xhat[c] * s2)
+                gw[c] += g[n, c] * xhat[c]
+                gb[c] += g[n, c]
+
+
+# Rows per block of partial column sums (dw, db): blocks, not threads, fix the order of the sums,
+# so the bits do not depend on the thread count; 32 blocks at M's 2048 rows.
+_BLOCK = 64
 
 
 def layer_norm_forward(x, weight, bias, eps: float):
@@ -88,15 +101,19 @@ def layer_norm_backward(x, weight, mean, rstd, g, need_x: bool, need_w: bool, ne
     N = x2.shape[0]
     gx = gw = gb = None
     need_w = need_w and weight is not None
-    if need_x or need_w:
+    if need_x or need_w:  # one pass over x and g: gx, and dw/db from per-block partial sums
         w = np.ones(C, x.dtype) if weight is None else weight
-        gx, xhat = np.empty_like(x2), np.empty_like(x2)
+        gx = np.empty_like(x2)
+        blocks = -(-N // _BLOCK)
+        part = np.empty((blocks, 2, C), x.dtype)  # (blocks, [dw, db], C)
         m, r = mean.reshape(-1), rstd.reshape(-1)
-        parallel_for(np, N, lambda lo, hi: _layer_norm_backward_rows(g2, x2, m, r, w, gx, xhat, lo, hi),
-                     row_size=C, min_parallel=MIN_PARALLEL_ONE_PASS)
-        gw = np.einsum("nc,nc->c", g2, xhat) if need_w else None
+        parallel_for(np, blocks, lambda lo, hi: _layer_norm_backward_blocks(g2, x2, m, r, w, gx, part, _BLOCK, lo, hi),
+                     row_size=_BLOCK * C, min_parallel=MIN_PARALLEL_ONE_PASS)
+        sums = part.sum(axis=0)  # (2, C)
+        gw = sums[0] if need_w else None
+        gb = sums[1] if need_b else None
         gx = gx.reshape(x.shape) if need_x else None
-    if need_b:
+    elif need_b:
         gb = np.ones(N, g2.dtype) @ g2  # one GEMV
     return gx, gw, gb
 
