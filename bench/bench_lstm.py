@@ -86,6 +86,7 @@ def ours_program(args):
         def forward(self, x):
             return self.head(self.lstm(self.emb(x))[0])
 
+    engine.tune_cpu()  # as examples/char_lstm.py and bench_cnn.py do: malloc and OpenBLAS idle threads
     model = CharRNN()
     model.load_state_dict(init_params(args.emb, args.hidden))
     opt = nn.optim.SGD(model.parameters(), lr=LR)
