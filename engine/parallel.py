@@ -238,7 +238,8 @@ _openblas = _find_openblas()
 
 
 def parallel_batched(xp, n: int, kernel: Callable[[int, int], None], row_size: int = 1) -> None:
-    """``kernel(lo, hi)`` over entries ``lo:hi`` of a batch of small matmuls (attention's heads).
+    """``kernel(lo, hi)`` over entries ``lo:hi`` of a batch of small matmuls (attention's heads, the
+    LSTM recurrence's batch rows).
 
     NumPy calls BLAS once per matrix of a batched matmul, and OpenBLAS splits each 64-row
     matrix poorly over two threads (40-60 GFLOP/s). Instead, BLAS is set to one thread and the

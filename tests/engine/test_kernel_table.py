@@ -251,6 +251,50 @@ def test_kernel_equals_reference(backend, name, seed):
                                        **{**tol, "atol": tol["atol"] * max(1.0, float(np.abs(r).max()))})
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lstm_layer_kernel_shares_batch_rows_out(reverse, monkeypatch):
+    """Above parallel_batched's minimum the CPU recurrence runs per share of batch rows, one share
+    per thread (an odd batch: unequal shares); values and gradients equal the reference's."""
+    from engine import parallel
+    from engine.kernels.cpu import recurrent
+
+    if ("lstm_layer", "cpu") not in engine.kernels.kernels or parallel._openblas is None:
+        pytest.skip("needs the CPU lstm_layer kernel and NumPy on OpenBLAS")
+    monkeypatch.setattr(parallel, "_threads", 2)
+    monkeypatch.setattr(parallel, "_pool", None)
+    shares = []
+    def spy(name):
+        real = getattr(recurrent, name)
+
+        def call(*a):
+            shares.append((name, a[0].shape[1]))  # the share's batch rows
+            return real(*a)
+        return call
+
+    for name in ("_forward_rows", "_backward_rows"):
+        monkeypatch.setattr(recurrent, name, spy(name))
+    rng = np.random.default_rng(7)
+    t, b, i, h = 16, 9, 5, 64  # b * t * 4h = 36864 >= MIN_PARALLEL
+    assert b * t * 4 * h >= parallel.MIN_PARALLEL
+    for dtype in (np.float32, np.float64):
+        arrays = [_normal(rng, (t, b, i), dtype, 2), _normal(rng, (b, h), dtype), _normal(rng, (b, h), dtype),
+                  _normal(rng, (4 * h, i), dtype), _normal(rng, (4 * h, h), dtype, 0.3), _normal(rng, (4 * h,), dtype),
+                  _normal(rng, (4 * h,), dtype)]
+
+        def fn(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+            out, _, cn = F.lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=reverse)
+            return F.cat([out, cn[None]], 0)
+
+        shares.clear()
+        out_k, grads_k = run(fn, arrays, True, "cpu", 0)
+        assert sorted(shares) == [("_backward_rows", 4), ("_backward_rows", 5), ("_forward_rows", 4),
+                                  ("_forward_rows", 5)], shares
+        out_r, grads_r = run(fn, arrays, False, "cpu", 0)
+        tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-5)
+        for k, r in zip([out_k, *grads_k], [out_r, *grads_r]):
+            np.testing.assert_allclose(k, r, **{**tol, "atol": tol["atol"] * max(1.0, float(np.abs(r).max()))})
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_attention_decode_kernel_equals_reference(backend, seed):
     """GPT.generate's one-query attention over a KV cache: odd sizes, a window (start > 0), scores

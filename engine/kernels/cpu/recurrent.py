@@ -6,6 +6,8 @@ the matmul into a preallocated buffer (OpenBLAS), the vectorized float32 exp of 
 (engine.kernels.cpu.exp_) and one pass for the gates, c and h, with a second exp for tanh(c);
 backward is the matmul for dh and one pass from (dh, dc) to the four gate gradients and dc_prev.
 The pair does what ``_forward_steps``/``_backward_steps`` of the op do, on the same arrays.
+Batch rows never mix, so each of engine.parallel's threads runs the steps of its share of the
+rows (OpenBLAS on one thread): one hand-off per layer instead of an OpenBLAS wake-up per step.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 
 from engine.kernels import register
 from engine.kernels.cpu import exp_, exp_float32_into, jit
+from engine.parallel import parallel_batched
 
 
 # The kernels take flat arrays and slice one row's gate blocks: a[b, 1, j] or a[b, H + j] index
@@ -97,11 +100,28 @@ def lstm_forward_steps(act, whh_t, h0, c0, out, cs, reverse):
     """The recurrence in place: act (T, B, 4H) scaled pre-activations of the input -> activated
     gates; out[:T] (T, B, H) ← h_t, cs (T, B, H) ← c_t. Returns c of the last step run.
 
+    Batch rows never mix, so the rows are shared out once to the threads (``parallel_batched``:
+    BLAS on one thread, each thread its rows' steps): a step's matmul is too small for OpenBLAS's
+    two threads to beat the wake-up of its second one, which every step paid.
+
     >>> act = np.zeros((1, 1, 4), np.float32); out = np.empty((2, 1, 1), np.float32)
     >>> cs = np.empty((1, 1, 1), np.float32); z = np.zeros((1, 1), np.float32)
     >>> _ = lstm_forward_steps(act, np.zeros((1, 4), np.float32), z, z, out, cs, False); act.tolist()
     [[[0.5, 0.5, 0.5, 0.0]]]
     """
+    T, B, H4 = act.shape
+    c_last = np.empty((B, H4 // 4), act.dtype)
+
+    def rows(lo, hi):  # act[t, lo:hi], out[t, lo:hi], cs[t, lo:hi] stay contiguous
+        c_last[lo:hi] = _forward_rows(act[:, lo:hi], whh_t, h0[lo:hi], c0[lo:hi], out[:, lo:hi], cs[:, lo:hi],
+                                      reverse)
+
+    parallel_batched(np, B, rows, row_size=T * H4)
+    return c_last
+
+
+def _forward_rows(act, whh_t, h0, c0, out, cs, reverse):
+    """lstm_forward_steps on a slice of batch rows (views whose act[t] etc. are contiguous)."""
     T, B, H4 = act.shape
     H = H4 // 4
     dt = act.dtype
@@ -132,6 +152,7 @@ def lstm_forward_steps(act, whh_t, h0, c0, out, cs, reverse):
 def lstm_backward_steps(act, cs, c_prev, whh, grad, reverse):
     """Back through the steps: act (T, B, 4H) activated gates, cs and c_prev (T, B, H), whh
     (4H, H) internal order, grad (T + 1, B, H) -> (dz (T, B, 4H), dh0 (B, H), dc0 (B, H)).
+    Batch rows are shared out to the threads as in ``lstm_forward_steps``.
 
     >>> a = np.full((1, 1, 4), 0.5); z = np.zeros((1, 1, 1))
     >>> dz, dh, dc = lstm_backward_steps(a, z, z, np.zeros((4, 1)), np.ones((2, 1, 1)), False); dc.tolist()
@@ -140,19 +161,34 @@ def lstm_backward_steps(act, cs, c_prev, whh, grad, reverse):
     T, B, H4 = act.shape
     H = H4 // 4
     dt = act.dtype
-    grad = np.ascontiguousarray(grad, dt)
+    dz = np.empty_like(act)
+    dh0, dc0 = np.empty((B, H), dt), np.empty((B, H), dt)
+
+    def rows(lo, hi):
+        _backward_rows(act[:, lo:hi], cs[:, lo:hi], c_prev[:, lo:hi], whh, grad[:, lo:hi], reverse, dz[:, lo:hi],
+                       dh0[lo:hi], dc0[lo:hi])
+
+    parallel_batched(np, B, rows, row_size=T * H4)
+    return dz, dh0, dc0
+
+
+def _backward_rows(act, cs, c_prev, whh, grad, reverse, dz, dh0, dc0):
+    """lstm_backward_steps on a slice of batch rows, into dz, dh0 and dc0 (views of the results)."""
+    T, B, H4 = act.shape
+    H = H4 // 4
+    dt = act.dtype
     tc = cs * dt.type(-2)  # (T, B, H) tanh(c_t), for every step at once
     exp_(tc)
     _tanh_from_exp(tc.reshape(-1))
-    c_prev = np.ascontiguousarray(c_prev, dt)
-    dz = np.empty_like(act)
     dhm = np.zeros((B, H), dt)
-    dc = grad[T].copy()
+    dc = grad[T].astype(dt)  # a contiguous copy
     for t in (range(T) if reverse else range(T - 1, -1, -1)):
-        _step_backward(act[t].reshape(-1), tc[t].reshape(-1), c_prev[t].reshape(-1), grad[t].reshape(-1),
+        _step_backward(np.ascontiguousarray(act[t]).reshape(-1), tc[t].reshape(-1),
+                       np.ascontiguousarray(c_prev[t], dt).reshape(-1), np.ascontiguousarray(grad[t], dt).reshape(-1),
                        dhm.reshape(-1), dc.reshape(-1), dz[t].reshape(-1), B, H)
         np.matmul(dz[t], whh, out=dhm)
-    return dz, dhm, dc
+    dh0[...] = dhm
+    dc0[...] = dc
 
 
 register("lstm_layer", "cpu", lstm_forward_steps, lstm_backward_steps)
