@@ -2,11 +2,12 @@
 
 After the prompt has filled the KV caches through the model (the reference path), each new token
 runs here: the same layers on (B, C) rows, no Tensor wrappers or graph bookkeeping, matmuls into
-preallocated buffers, K/V written in place into the caches, attention for the one query as a
-table kernel over the cache (engine.ops.fused.attend_one_query: no (T, S) scores, no mask);
-LayerNorm and GELU through engine.functional (their kernels when the table has them). At batch 1 a
-step reads every weight once (~475 MB at gpt2-124M), so it is memory-bound; the aim is to spend
-little more than those reads.
+preallocated buffers (engine.ops.matmul.rows_times_weight: a GEMV at batch 1, a kernel for a few
+rows), K/V written in place into the caches, attention for the one query as a table kernel over
+the cache (engine.ops.fused.attend_one_query: no (T, S) scores, no mask); LayerNorm and GELU
+through engine.functional (their kernels when the table has them). At batch 1 a step reads every
+weight once (~475 MB at gpt2-124M), so it is memory-bound; the aim is to spend little more than
+those reads.
 tests/gpt/test_decode.py checks it against the reference path (logits and greedy tokens).
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 import engine.functional as F
 from engine import Tensor
 from engine.ops.fused import attend_one_query
+from engine.ops.matmul import rows_times_weight
 
 
 def supported(model) -> bool:
@@ -75,10 +77,7 @@ class Decoder:
     @staticmethod
     def _linear(x, wb, out):
         w, b = wb  # w (N, K), x (B, K) → out (B, N)
-        if x.shape[0] == 1:
-            np.dot(w, x[0], out=out[0])  # one gemv
-        else:
-            np.matmul(x, w.T, out=out)
+        rows_times_weight(x, w, out)  # a GEMV at batch 1; a kernel for a few rows
         if b is not None:
             out += b
 

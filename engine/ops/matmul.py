@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from engine.backend import array_module
 from engine.function import Function
+from engine.kernels import lookup
 from engine.ops.elementwise import column_sums, sum_to
 
 
@@ -38,6 +40,25 @@ class MatMul(Function):
                 gb = sum_to(xp.swapaxes(a2, -1, -2) @ g, b2.shape)
             gb = gb.reshape(b.shape)
         return ga, gb
+
+
+def rows_times_weight(x, w, out) -> None:
+    """``out (B, N) = x (B, K) @ w (N, K)ᵀ`` in place on raw arrays, for the few rows of one decode
+    step of GPT.generate (no graph): a GEMV at B = 1, else one matmul. The kernel table's
+    ``("rows_matmul", backend)`` runs it when the backend has one (engine/kernels/cpu/rows_matmul.py).
+
+    >>> import numpy as np; out = np.empty((2, 1))
+    >>> rows_times_weight(np.ones((2, 3)), np.arange(3.0)[None], out); out.tolist()
+    [[3.0], [3.0]]
+    """
+    kernel = lookup("rows_matmul", x, w)
+    if kernel:
+        return kernel[0](x, w, out)
+    xp = array_module(x)
+    if x.shape[0] == 1 and out[0].flags.c_contiguous:  # dot's out must be contiguous
+        xp.dot(w, x[0], out=out[0])
+    else:
+        xp.matmul(x, w.T, out=out)
 
 
 class Linear(Function):

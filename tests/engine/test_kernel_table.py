@@ -156,7 +156,7 @@ CASES = {"softmax": _softmax, "layer_norm": _layer_norm, "gelu": _gelu, "cross_e
          "conv2d": lambda rng, dtype, backend: _conv2d(rng, dtype, backend, 1), "relu": _relu,
          "embedding": _embedding}
 UPDATES = {"adamw"}  # kernels without a gradient: compared over optimizer steps instead
-INFERENCE = {"attention_decode"}  # no gradient: values compared in test_attention_decode_kernel_equals_reference
+INFERENCE = {"attention_decode", "rows_matmul"}  # no gradient: values compared in test_*_kernel_equals_reference
 REDUCTIONS = {"sum_squares"}  # a float, no gradient: compared in test_sum_squares_kernel_equals_reference
 
 
@@ -293,6 +293,43 @@ def test_lstm_layer_kernel_shares_batch_rows_out(reverse, monkeypatch):
         tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-5)
         for k, r in zip([out_k, *grads_k], [out_r, *grads_r]):
             np.testing.assert_allclose(k, r, **{**tol, "atol": tol["atol"] * max(1.0, float(np.abs(r).max()))})
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rows_matmul_kernel_equals_reference(backend, seed):
+    """GPT.generate's decode matmul out = x @ wᵀ for a few rows: odd sizes (w's last rows not a
+    multiple of four, an odd row of x), batch 1 and above the kernel's 16 rows (NumPy there), a
+    strided out, and a size the threads share."""
+    from engine.ops.matmul import rows_times_weight
+
+    if ("rows_matmul", backend) not in engine.kernels.kernels:
+        pytest.skip(f"no {backend} kernel for rows_matmul")
+    rng = np.random.default_rng(seed)
+    sizes = [(1, 5, 3), (2, 7, 9), (3, 13, 67), (5, 6, 1), (16, 9, 5), (17, 4, 3), (7, 4099, 65)]
+    for dtype in (np.float32, np.float64):
+        for b, n, k in sizes:
+            x, w = _normal(rng, (b, k), dtype), _normal(rng, (n, k), dtype)
+            for strided in (False, True):
+                outs = []
+                for on in (True, False):
+                    full = np.full((b, 2 * n if strided else n), np.nan, dtype)
+                    out = full[:, ::2] if strided else full
+                    old = engine.kernels.set_enabled(on, backend)
+                    try:
+                        with counted(("rows_matmul", backend)) as calls:
+                            rows_times_weight(x, w, out)
+                    finally:
+                        engine.kernels.set_enabled(old, backend)
+                    assert calls[0] == on, calls
+                    outs.append(out.copy())
+                    if strided:
+                        assert np.isnan(full[:, 1::2]).all()  # only out's own entries written
+                tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+                scale = max(1.0, float(np.abs(x).max() * np.abs(w).max() * k))
+                np.testing.assert_allclose(outs[0], outs[1], rtol=tol["rtol"], atol=tol["atol"] * scale,
+                                           err_msg=f"{dtype.__name__} {(b, n, k)} strided={strided}")
+                np.testing.assert_allclose(outs[1], x.astype(np.float64) @ w.astype(np.float64).T,
+                                           rtol=tol["rtol"], atol=tol["atol"] * scale)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -202,6 +202,7 @@ from engine.kernels.cpu import (  # noqa: E402,F401  (they register)
     layer_norm,
     recurrent,
     relu,
+    rows_matmul,
     spatial,
     sum_squares,
 )
