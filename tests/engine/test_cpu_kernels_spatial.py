@@ -20,6 +20,13 @@ from engine import Tensor
 pytestmark = pytest.mark.skipif(not engine.kernels.cpu.available(), reason="needs numba (the cpu extra)")
 
 
+def _scaled(tol: dict, ref) -> dict:
+    """atol times the reference's largest magnitude (as test_kernel_table.py): a weight gradient is a
+    sum of many products, and an entry that cancels to a small value keeps the rounding error of
+    the large terms, which depends on the BLAS kernel's summation order (AVX2 vs AVX-512)."""
+    return {**tol, "atol": tol["atol"] * max(1.0, float(np.abs(ref).max(initial=0.0)))}
+
+
 def channels_last(a):
     """The same values as a (N, C, H, W) view of channels-last memory."""
     return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
@@ -140,7 +147,7 @@ def test_conv2d_im2col_kernels_equal_reference(dtype, c, stride, dilation, paddi
             engine.kernels.set_enabled(old, "cpu")
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
     for what, a, b in zip(("value", "grad x", "grad w"), *res):
-        np.testing.assert_allclose(a, b, err_msg=what, **tol)
+        np.testing.assert_allclose(a, b, err_msg=what, **_scaled(tol, b))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -175,7 +182,7 @@ def test_conv2d_pipeline_kernel_equals_reference(monkeypatch, dtype, c, stride, 
             engine.kernels.set_enabled(old, "cpu")
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
     for what, a, r in zip(("value", "grad x", "grad w", "grad b"), *res):
-        np.testing.assert_allclose(a, r, err_msg=what, **tol)
+        np.testing.assert_allclose(a, r, err_msg=what, **_scaled(tol, r))
 
 
 def test_conv2d_pipeline_kernel_runs_and_skips_unneeded_grads():
