@@ -44,8 +44,11 @@ def padded_channels_last(xp, x, pads, value=0.0):
     if not any(lo or hi for lo, hi in pads):
         return xc
     sp = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
-    out = xp.full((x.shape[0], *sp, x.shape[1]), value, dtype=x.dtype)
+    out = xp.empty((x.shape[0], *sp, x.shape[1]), dtype=x.dtype)
     out[(slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads)))] = xc
+    for axis, (n, (lo, hi)) in enumerate(zip(x.shape[2:], pads), start=1):  # only the borders get `value`
+        out[(slice(None),) * axis + (slice(0, lo),)] = value
+        out[(slice(None),) * axis + (slice(lo + n, lo + n + hi),)] = value
     return out
 
 
