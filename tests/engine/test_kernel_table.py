@@ -335,18 +335,21 @@ def test_rows_matmul_kernel_equals_reference(backend, seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_attention_decode_kernel_equals_reference(backend, seed):
     """GPT.generate's one-query attention over a KV cache: odd sizes, a window (start > 0), scores
-    large enough that the max shift matters."""
+    large enough that the max shift matters; and a size whose (batch, head) pairs go to the threads."""
     from engine.ops.fused import attend_one_query
 
     if ("attention_decode", backend) not in engine.kernels.kernels:
         pytest.skip(f"no {backend} kernel for attention_decode")
     rng = np.random.default_rng(seed)
-    for dtype in (np.float32, np.float64):
+    for dtype, big in ((np.float32, False), (np.float64, False), (np.float32, True), (np.float64, True)):
         b, nh, hs, s_max = (int(v) for v in rng.integers(1, 6, 4) + np.array([0, 0, 0, 4]))
-        stop = int(rng.integers(1, s_max + 1))
-        start = int(rng.integers(0, stop))
+        if big:  # over MIN_DECODE_PARALLEL: the (b, h) pairs are shared out to the threads (odd counts)
+            b, nh, hs, s_max = 7, 3, 67, 240
+        stop = int(rng.integers(1, s_max + 1)) if not big else s_max - 3
+        start = int(rng.integers(0, stop)) if not big else 5
+        scale = 3 if not big else 1 / np.sqrt(hs)  # big: scores O(1), so float32 dots of 67 terms agree to 1e-5
         q = _normal(rng, (b, nh, hs), dtype, 3)
-        k, v = _normal(rng, (b, nh, s_max, hs), dtype, 3), _normal(rng, (b, nh, s_max, hs), dtype)
+        k, v = _normal(rng, (b, nh, s_max, hs), dtype, scale), _normal(rng, (b, nh, s_max, hs), dtype)
         outs = []
         for on in (True, False):
             old = engine.kernels.set_enabled(on, backend)

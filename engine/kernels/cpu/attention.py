@@ -256,36 +256,69 @@ register("attention_blocks", "cpu", attention_blocks_forward, attention_blocks_b
 
 
 @jit()
+def _attend_rows(q, k, v, start, stop, scale, y, lo, hi):
+    """attend_one_query for the (batch, head) pairs lo:hi of B·nh (b = i // nh, h = i % nh); y's
+    row is summed in a local array and written once."""
+    nh, hs = q.shape[1], q.shape[2]
+    n = stop - start
+    s = np.empty(n, q.dtype)
+    acc = np.empty(hs, q.dtype)
+    zero = q.dtype.type(0)
+    for i in range(lo, hi):
+        b, h = i // nh, i % nh
+        qv, kb, vb = q[b, h], k[b, h, start:stop], v[b, h, start:stop]
+        m = q.dtype.type(-np.inf)
+        for j in range(n):
+            kr = kb[j]
+            dot = zero
+            for d in range(hs):
+                dot += kr[d] * qv[d]
+            dot *= scale
+            s[j] = dot
+            m = max(m, dot)
+        tot = zero
+        for j in range(n):
+            e = np.exp(s[j] - m)
+            s[j] = e
+            tot += e
+        inv = q.dtype.type(1) / tot
+        for d in range(hs):
+            acc[d] = zero
+        for j in range(n):
+            p = s[j] * inv
+            vr = vb[j]
+            for d in range(hs):
+                acc[d] += p * vr[d]
+        for d in range(hs):
+            y[b, h, d] = acc[d]
+
+
+MIN_DECODE_PARALLEL = 1 << 18  # cached K entries read per call (B·nh·positions·hs) before the pairs are
+#                                shared out: at batch 8 (~400K at 64 positions) the reads come from memory
+#                                and two threads halve them; at batch 1 a hand-off costs more
+
+
 def attend_one_query(q, k, v, start, stop, scale, y):
     """y[b, h] = softmax(scale·k[b, h, start:stop] @ q[b, h]) @ v[b, h, start:stop], in place.
 
     q, y (B, nh, hs); k, v (B, nh, S_max, hs): one query per (b, h) against cached positions (a
     decode step: no (T, S) scores, no mask). Reference: engine.ops.fused.attend_one_query.
+    The (b, h) pairs go to the threads when the cache reads are large (``MIN_DECODE_PARALLEL``).
+
+    >>> q = np.ones((1, 1, 2)); kv = np.zeros((1, 1, 4, 2)); kv[0, 0, :2] = [[1, 0], [0, 1]]
+    >>> y = np.empty((1, 1, 2)); attend_one_query(q, kv, kv, 0, 2, 1.0, y); y.tolist()
+    [[[0.5, 0.5]]]
     """
     B, nh, hs = q.shape
-    s = np.empty(stop - start, q.dtype)
-    for b in range(B):
-        for h in range(nh):
-            m = q.dtype.type(-np.inf)
-            for j in range(start, stop):
-                acc = q.dtype.type(0)
-                for d in range(hs):
-                    acc += k[b, h, j, d] * q[b, h, d]
-                acc *= scale
-                s[j - start] = acc
-                m = max(m, acc)
-            tot = q.dtype.type(0)
-            for j in range(stop - start):
-                e = np.exp(s[j] - m)
-                s[j] = e
-                tot += e
-            inv = q.dtype.type(1) / tot
-            for d in range(hs):
-                y[b, h, d] = 0
-            for j in range(start, stop):
-                p = s[j - start] * inv
-                for d in range(hs):
-                    y[b, h, d] += p * v[b, h, j, d]
+    pairs = B * nh
+
+    def rows(lo, hi):
+        _attend_rows(q, k, v, start, stop, scale, y, lo, hi)
+
+    if pairs * (stop - start) * hs < MIN_DECODE_PARALLEL:
+        rows(0, pairs)
+    else:
+        parallel_batched(np, pairs, rows, row_size=(stop - start) * hs)
 
 
 register("attention_decode", "cpu", attend_one_query)  # inference only: no gradient
