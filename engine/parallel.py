@@ -237,6 +237,16 @@ def _find_openblas():
 _openblas = _find_openblas()
 
 
+def numpy_on_openblas() -> bool:
+    """True when NumPy's BLAS is an OpenBLAS whose thread count this module can set (the one the
+    CPU kernels that share matmuls out to the threads were measured against).
+
+    >>> isinstance(numpy_on_openblas(), bool)
+    True
+    """
+    return _openblas is not None
+
+
 def parallel_batched(xp, n: int, kernel: Callable[[int, int], None], row_size: int = 1) -> None:
     """``kernel(lo, hi)`` over entries ``lo:hi`` of a batch of small matmuls (attention's heads, the
     LSTM recurrence's batch rows).

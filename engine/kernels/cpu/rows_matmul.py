@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.kernels import register
 from engine.kernels.cpu import jit
-from engine.parallel import parallel_batched
+from engine.parallel import numpy_on_openblas, parallel_batched
 
 MAX_ROWS = 16  # above this OpenBLAS's GEMM caught up (b16: 48 vs 67 ms, b32 not measured)
 
@@ -71,7 +71,8 @@ def rows_matmul(x, w, out) -> None:
     """
     B = x.shape[0]
     fits = (2 <= B <= MAX_ROWS and x.dtype == w.dtype == out.dtype and x.dtype in (np.float32, np.float64)
-            and x.flags.c_contiguous and w.flags.c_contiguous)
+            and x.flags.c_contiguous and w.flags.c_contiguous
+            and numpy_on_openblas())  # measured against OpenBLAS's GEMM; another BLAS keeps its own
     if not fits:
         if B == 1 and out[0].flags.c_contiguous:
             np.dot(w, x[0], out=out[0])
