@@ -54,6 +54,12 @@ def rows_times_weight(x, w, out) -> None:
     kernel = lookup("rows_matmul", x, w)
     if kernel:
         return kernel[0](x, w, out)
+    rows_times_weight_blas(x, w, out)
+
+
+def rows_times_weight_blas(x, w, out) -> None:
+    """rows_times_weight's reference, on the backend's BLAS: a GEMV at B = 1, else one matmul (the
+    kernel falls back to it outside the shapes it was measured on)."""
     xp = array_module(x)
     if x.shape[0] == 1 and out[0].flags.c_contiguous:  # dot's out must be contiguous
         xp.dot(w, x[0], out=out[0])

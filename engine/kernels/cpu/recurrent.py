@@ -21,6 +21,8 @@ from engine.parallel import parallel_batched
 
 # The kernels take flat arrays and slice one row's gate blocks: a[b, 1, j] or a[b, H + j] index
 # with a check numba cannot drop (the index might be negative), and that stops the SIMD (5x).
+# _gates and _hidden are the float64 step's passes around NumPy's exp; _step_forward_f32 inlines
+# the same arithmetic (one kernel for both, the exp picked by a flag, ran 1.5x slower in float32).
 @jit()
 def _gates(a, c_prev, c, e2, n_b, H):
     """a (B·4H) = exp(-z) for i, f, o and exp(-2z) for g (internal order [i, f, o, g]) ->
@@ -173,6 +175,7 @@ def lstm_backward_steps(act, cs, c_prev, whh, grad, reverse):
     T, B, H4 = act.shape
     H = H4 // 4
     dt = act.dtype
+    grad, c_prev = np.ascontiguousarray(grad, dt), np.ascontiguousarray(c_prev, dt)  # [t, lo:hi] contiguous
     dz = np.empty_like(act)
     dh0, dc0 = np.empty((B, H), dt), np.empty((B, H), dt)
 
@@ -193,10 +196,9 @@ def _backward_rows(act, cs, c_prev, whh, grad, reverse, dz, dh0, dc0):
     exp_(tc)
     _tanh_from_exp(tc.reshape(-1))
     dhm = np.zeros((B, H), dt)
-    dc = grad[T].astype(dt)  # a contiguous copy
+    dc = grad[T].copy()
     for t in (range(T) if reverse else range(T - 1, -1, -1)):
-        _step_backward(np.ascontiguousarray(act[t]).reshape(-1), tc[t].reshape(-1),
-                       np.ascontiguousarray(c_prev[t], dt).reshape(-1), np.ascontiguousarray(grad[t], dt).reshape(-1),
+        _step_backward(act[t].reshape(-1), tc[t].reshape(-1), c_prev[t].reshape(-1), grad[t].reshape(-1),
                        dhm.reshape(-1), dc.reshape(-1), dz[t].reshape(-1), B, H)
         np.matmul(dz[t], whh, out=dhm)
     dh0[...] = dhm

@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.kernels import register
 from engine.kernels.cpu import jit
+from engine.ops.matmul import rows_times_weight_blas
 from engine.parallel import numpy_on_openblas, parallel_batched
 
 MAX_ROWS = 16  # above this OpenBLAS's GEMM caught up (b16: 48 vs 67 ms, b32 not measured)
@@ -63,7 +64,7 @@ def _rows_wt(x, w, out, lo, hi):
 
 
 def rows_matmul(x, w, out) -> None:
-    """out (B, N) = x (B, K) @ w (N, K)ᵀ in place; 2 ≤ B ≤ MAX_ROWS here, else NumPy as the reference.
+    """out (B, N) = x (B, K) @ w (N, K)ᵀ in place; 2 ≤ B ≤ MAX_ROWS here, else the reference's BLAS calls.
 
     >>> out = np.empty((2, 5), np.float32); rows_matmul(np.ones((2, 3), np.float32), np.ones((5, 3), np.float32), out)
     >>> out.tolist()[0]
@@ -71,20 +72,12 @@ def rows_matmul(x, w, out) -> None:
     """
     B = x.shape[0]
     fits = (2 <= B <= MAX_ROWS and x.dtype == w.dtype == out.dtype and x.dtype in (np.float32, np.float64)
-            and x.flags.c_contiguous and w.flags.c_contiguous
+            and x.flags.c_contiguous and w.flags.c_contiguous and out.flags.c_contiguous
             and numpy_on_openblas())  # measured against OpenBLAS's GEMM; another BLAS keeps its own
     if not fits:
-        if B == 1 and out[0].flags.c_contiguous:
-            np.dot(w, x[0], out=out[0])
-        else:
-            np.matmul(x, w.T, out=out)
+        rows_times_weight_blas(x, w, out)
         return
-    if out.flags.c_contiguous:
-        parallel_batched(np, w.shape[0], lambda lo, hi: _rows_wt(x, w, out, lo, hi), row_size=B * x.shape[1])
-    else:
-        res = np.empty(out.shape, out.dtype)
-        parallel_batched(np, w.shape[0], lambda lo, hi: _rows_wt(x, w, res, lo, hi), row_size=B * x.shape[1])
-        out[...] = res
+    parallel_batched(np, w.shape[0], lambda lo, hi: _rows_wt(x, w, out, lo, hi), row_size=B * x.shape[1])
 
 
 register("rows_matmul", "cpu", rows_matmul)  # inference only: no gradient
