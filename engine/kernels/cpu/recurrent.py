@@ -142,11 +142,17 @@ def _forward_rows(act, whh_t, h0, c0, out, cs, reverse):
     H = H4 // 4
     dt = act.dtype
     h, c = np.ascontiguousarray(h0, dt), np.ascontiguousarray(c0, dt)
+    w = np.ascontiguousarray(whh_t.T)  # (4H, H); the op passes whh_t as a view of it, so no copy
+    rec_t = np.empty((H4, B), dt)  # W_hh h_{t-1}ᵀ, then transposed into rec
     rec = np.empty((B, H4), dt)  # h_{t-1} @ W_hhᵀ
     e2 = np.empty((B, H), dt)
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
         a = act[t]
-        np.matmul(h, whh_t, out=rec)
+        # (4H, H) @ (H, B) and a transposing copy, not (B, H) @ (H, 4H): OpenBLAS packs the
+        # weights differently for the two, and the first is 1.7x faster at B 16, H 256 on one
+        # AVX-512 thread (106 + 10 vs 181 us, Zen 4; 8% on an Intel Xeon).
+        np.matmul(w, h.T, out=rec_t)
+        rec[...] = rec_t.T
         if dt == np.float32:
             c_new, h = cs[t], out[t]
             _step_forward_f32(a.reshape(-1), rec.reshape(-1), c.reshape(-1), c_new.reshape(-1), h.reshape(-1), B, H)
