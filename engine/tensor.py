@@ -321,23 +321,76 @@ class Tensor:
         _hold_in_graph(self)
         return _HookHandle(hooks, hook)
 
-    # ---- in-place (only outside the graph) ------------------------------------------------
+    # ---- in-place ops ------------------------------------------------------------------------
+    # Outside the graph (no_grad, or nothing involved requires grad) an in-place op writes into the
+    # array and bumps the version counter. In grad mode, when self is a non-leaf that requires grad
+    # or the value written requires grad, it is recorded as torch records it: the out-of-place
+    # result becomes self (``_become``), so ``out += identity`` or ``outputs[t] = h`` backpropagate.
     def _check_inplace(self, what: str) -> None:
+        """For in-place ops with no graph form: refuse a tensor that requires grad in grad mode."""
         if self.requires_grad and is_grad_enabled():
             raise RuntimeError(
-                f"in-place {what} on a tensor that requires grad; use an out-of-place op "
-                "or wrap the update in `with no_grad():`"
+                f"in-place {what}: " + (_LEAF_INPLACE if self._ctx is None else "this op is not recorded in the "
+                                        "graph on a tensor that requires grad") +
+                "; use an out-of-place op or wrap the update in `with no_grad():`"
             )
         self._vc[0] += 1
 
+    def _records_inplace(self, what: str, *values) -> bool:
+        """Whether an in-place op goes into the graph: grad mode, and self or a value written
+        requires grad. A leaf that requires grad raises torch's error (an optimizer step belongs
+        in ``no_grad``)."""
+        if not is_grad_enabled():
+            return False
+        if self.requires_grad and self._ctx is None:
+            raise RuntimeError(f"in-place {what}: {_LEAF_INPLACE}; wrap the update in `with no_grad():`")
+        return self.requires_grad or any(isinstance(v, Tensor) and v.requires_grad for v in values)
+
+    def _become(self, out: Tensor, what: str, same_shape: bool = True) -> Tensor:
+        """Self takes ``out``'s array and its place in the graph (an in-place op in grad mode).
+
+        Ops that used self before hold the node of its old value (``ctx.parents`` keeps a
+        ``_GraphRef``, or a leaf that wanted no gradient), so their gradients still reach the old
+        value; that array is not written (a backward may have saved it). A view of self taken
+        before does not see the change, unlike torch's views.
+        """
+        if same_shape and out.shape != self.shape:
+            raise RuntimeError(f"{what}: output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(out.shape)}")
+        if out.dtype != self.dtype:
+            out = out.astype(self.dtype)
+        if getattr(out.data, "base", None) is not None:  # a view (of self's old array, say): own memory
+            out = out.clone()
+        old = self._gref
+        if old is not None:  # that node is the old value now: self's hooks and retain_grad leave it
+            old._real = _gone
+            self._gref = None
+        self.data, self._ctx, self.requires_grad, self._vc = out.data, out._ctx, out.requires_grad, out._vc
+        return self
+
     def __setitem__(self, index, value) -> None:
+        if self._records_inplace("assignment", value):
+            v = value if isinstance(value, Tensor) else Tensor(_as_array(value, dtype=self.dtype, device=self.device))
+            _same_device(self, v)
+            if v.dtype != self.dtype:
+                v = v.astype(self.dtype)
+            try:
+                out = movement_ops.SetItem.apply(self, v, index=_index_array(index))
+            except IndexError as e:
+                raise IndexError(_torch_words(str(e))) from None
+            self._become(out, "assignment")
+            return
         self._check_inplace("assignment")
         try:
             movement_ops.set_item(self.data, _index_array(index), value.data if isinstance(value, Tensor) else value)
         except IndexError as e:
             raise IndexError(_torch_words(str(e))) from None
 
+    _OUT_OF_PLACE = {"add": "__add__", "subtract": "__sub__", "multiply": "__mul__", "divide": "__truediv__"}
+
     def _inplace(self, name: str, other) -> Tensor:
+        if self._records_inplace(name + "_", other):
+            return self._inplace_result(name + "_", getattr(self, Tensor._OUT_OF_PLACE[name])(other))
         self._check_inplace(name)
         other = other.data if isinstance(other, Tensor) else other
         getattr(array_module(self.data), name)(self.data, other, out=self.data, casting="same_kind")
@@ -357,17 +410,33 @@ class Tensor:
 
     __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
+    def _cleared(self) -> Tensor:
+        """Zeros of self's shape that stay in the graph after self (a zero gradient to it)."""
+        return movement_ops.MaskedFill.apply(self, mask=True, value=0)
+
     def zero_(self) -> Tensor:
+        if self._records_inplace("zero_"):
+            return self._become(self._cleared(), "zero_")
         self._check_inplace("zero_")
         self.data[...] = 0
         return self
 
     def fill_(self, value) -> Tensor:
+        if self._records_inplace("fill_", value):
+            v = value if isinstance(value, Tensor) else Tensor(_as_array(value, dtype=self.dtype, device=self.device))
+            if v.ndim != 0:
+                raise RuntimeError("fill_ only supports 0-dimension value tensor but got tensor with "
+                                   f"{v.ndim} dimensions.")
+            return self._become(self._cleared() + v.astype(self.dtype), "fill_")
         self._check_inplace("fill_")
-        self.data[...] = value
+        self.data[...] = value.data if isinstance(value, Tensor) else value
         return self
 
     def copy_(self, src) -> Tensor:
+        if self._records_inplace("copy_", src):
+            src = src if isinstance(src, Tensor) else Tensor(_as_array(src, dtype=self.dtype, device=self.device))
+            _same_device(self, src)
+            return self._become(self._cleared() + src.astype(self.dtype), "copy_")
         self._check_inplace("copy_")
         src = src.data if isinstance(src, Tensor) else src
         self.data[...] = to_device(src, self.device) if hasattr(src, "dtype") else src
@@ -781,10 +850,13 @@ class Tensor:
         return self._bitwise("right_shift", other, reflected=True)
 
     def _inplace_result(self, what: str, out: Tensor) -> Tensor:
-        """Write ``out`` into self (in-place op outside the graph); its dtype must cast to self's."""
+        """Write ``out`` (self's op out of place) into self, or in grad mode make it self (``_become``);
+        its dtype must cast to self's."""
         if out.dtype != self.dtype and not np.can_cast(out.dtype, self.dtype, casting="same_kind"):
             raise RuntimeError(f"{what}: result type {out.dtype} can't be cast to the desired output type "
                                f"{self.dtype}")
+        if self._records_inplace(what, out):
+            return self._become(out, what)
         self._check_inplace(what)
         self.data[...] = out.data
         return self
@@ -817,16 +889,16 @@ class Tensor:
         return self._inplace_result("logical_not_", self.logical_not())
 
     def floor_divide_(self, other) -> Tensor:
-        return self._inplace_result("floor_divide_", self.floor_divide(other).detach())
+        return self._inplace_result("floor_divide_", self.floor_divide(other))
 
     def remainder_(self, other) -> Tensor:
-        return self._inplace_result("remainder_", self.remainder(other).detach())
+        return self._inplace_result("remainder_", self.remainder(other))
 
     def fmod_(self, other) -> Tensor:
-        return self._inplace_result("fmod_", self.fmod(other).detach())
+        return self._inplace_result("fmod_", self.fmod(other))
 
     def pow_(self, exponent) -> Tensor:
-        return self._inplace_result("pow_", self.pow(exponent).detach())
+        return self._inplace_result("pow_", self.pow(exponent))
 
     __iand__, __ior__, __ixor__ = bitwise_and_, bitwise_or_, bitwise_xor_
     __ilshift__, __irshift__ = bitwise_left_shift_, bitwise_right_shift_
@@ -2085,6 +2157,8 @@ class Tensor:
         >>> Tensor.zeros(3).index_put_((Tensor([2], dtype="int64"),), Tensor([5.0])).tolist()
         [0.0, 0.0, 5.0]
         """
+        if self._records_inplace("index_put_", values):
+            return self._become(self.index_put(indices, values, accumulate), "index_put_")
         where, v = self._put_index(indices, values, "index_put_")
         self._check_inplace("index_put_")
         if accumulate:
@@ -2507,6 +2581,13 @@ def _hold_in_graph(t: Tensor) -> None:
 
 function.graph_ref = graph_ref
 
+_LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation"  # torch's words
+
+
+def _gone():
+    """What a graph node's ``_real`` becomes when its tensor moved on (an in-place op in the graph)."""
+    return None
+
 
 _LN2 = math.log(2)
 
@@ -2539,7 +2620,7 @@ _INPLACE = [
 
 def _inplace_method(name: str):
     def method(self: Tensor, *args, **kwargs) -> Tensor:
-        return self._inplace_result(name + "_", getattr(self, name)(*args, **kwargs).detach())
+        return self._inplace_result(name + "_", getattr(self, name)(*args, **kwargs))
 
     method.__name__ = method.__qualname__ = name + "_"
     method.__doc__ = f"In-place ``{name}``: writes ``self.{name}(...)`` into self and returns self."
@@ -2735,8 +2816,8 @@ def _toposort(root: Tensor) -> list[Tensor]:
                 "by the first backward(); pass retain_graph=True to the first call if you need this"
             )
         ctx.check_versions()
-        for parent in ctx.parents:
-            if parent is not None and parent.requires_grad and id(parent) not in visited:
+        for parent, need in zip(ctx.parents, ctx.needs_input_grad):  # the edges recorded as wanting a gradient
+            if need and id(parent) not in visited:
                 stack.append((parent, False))
     order.reverse()
     return order

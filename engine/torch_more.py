@@ -520,7 +520,7 @@ def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool
 
 def _inplace_via(name: str) -> Callable:
     def method(self: Tensor, *args, **kwargs) -> Tensor:
-        return self._inplace_result(name + "_", getattr(self, name)(*args, **kwargs).detach())
+        return self._inplace_result(name + "_", getattr(self, name)(*args, **kwargs))
 
     method.__name__ = method.__qualname__ = name + "_"
     method.__doc__ = f"In-place ``{name}``: writes ``self.{name}(...)`` into self and returns self."
@@ -531,6 +531,8 @@ def _reshape_inplace(name: str) -> Callable:
     """In-place shape changes (t_, transpose_, squeeze_, unsqueeze_): self takes the new view."""
     def method(self: Tensor, *args, **kwargs) -> Tensor:
         out = getattr(self, name)(*args, **kwargs)
+        if self._records_inplace(name + "_"):
+            return self._become(out, name + "_", same_shape=False)
         self._check_inplace(name + "_")
         self.data = out.data
         return self

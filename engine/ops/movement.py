@@ -150,6 +150,31 @@ class IndexPut(Function):
         return g[self.index]
 
 
+class SetItem(Function):
+    """``a[index] = v`` out of place (what an assignment into a tensor in the graph records): the
+    entries written get v's gradient, the rest a's; v was broadcast to what the index selects.
+    Where an advanced index repeats a position the last write wins and each copy of v reads it."""
+
+    def forward(self, a, v, index=None):
+        self.index, self.v_shape = index, v.shape
+        out = a.copy()
+        set_item(out, index, v)
+        return out
+
+    def backward(self, g):
+        ga = gv = None
+        if self.needs_input_grad[0]:
+            ga = g.copy()
+            set_item(ga, self.index, 0)
+        if self.needs_input_grad[1]:
+            steps = torch_index_steps(torch_ellipses(self.index, g.ndim), self.xp)
+            sel = g
+            for step in steps:
+                sel = sel[step]
+            gv = sum_to(sel, self.v_shape)
+        return ga, gv
+
+
 class IndexAccumulate(Function):
     """``zeros(shape)`` with ``out[index] += src``, duplicates summed: the adjoint of ``a[index]``
     (scatter_add, index_add, put with accumulate)."""

@@ -567,7 +567,45 @@ def hvstack_case(draw, joined_dim: int = 1):
     return Case(tuple(arrays), {})
 
 
+@st.composite
+def setitem_case(draw):
+    """a (1-3 dims) and the value written at an index of it: an int, a slice, unique ints (an
+    advanced index) or a bool mask on dim 0, with a value of the selected shape or one that
+    broadcasts to it (its trailing dims)."""
+    shape = draw(shapes(1, 3))
+    rng = _rng(draw)
+    n = shape[0]
+    kind = draw(st.sampled_from(["int", "slice", "ints", "mask"]))
+    if kind == "int":
+        index = draw(st.integers(-n, n - 1))
+    elif kind == "slice":
+        lo = draw(st.integers(0, n - 1))
+        index = (slice(lo, draw(st.integers(lo + 1, n))),)
+    elif kind == "ints":
+        index = rng.permutation(n)[: draw(st.integers(1, n))]
+    else:
+        index = rng.random(shape) < 0.5
+    selected = np.zeros(shape)[index].shape
+    vshape = selected[draw(st.integers(0, len(selected))):]  # trailing dims: broadcast over the rest
+    return Case((fill(rng, shape), fill(rng, vshape)), {"index": index})
+
+
+def _setitem_fn(a, v, index):
+    y = a * 1  # a non-leaf: the assignment is recorded in the graph
+    y[index] = v
+    return y
+
+
+def _setitem_ref(a, v, index):
+    out = a.copy()
+    out[index] = v
+    return out
+
+
 SPECS: dict[str, Spec] = {
+    "SetItem": Spec(setitem_case(), _setitem_fn, _setitem_ref,
+                    torch=lambda T, a, v, index: _setitem_fn(a, v, index if isinstance(index, (int, tuple))
+                                                             else T.from_numpy(index))),
     "GradTap": Spec(unary(), lambda a: GradTap.apply(a, on_grad=lambda g: None), lambda a: a,
                     torch_skip="the identity; torch's nearest is Tensor.register_hook"),
     "IndexPut": Spec(
