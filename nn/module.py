@@ -113,6 +113,8 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_parameter_names", set())  # names registered as parameters (None included)
+        object.__setattr__(self, "_module_names", set())  # and as sub-modules
         object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
@@ -202,37 +204,76 @@ class Module:
                      for i, a in enumerate(args))
         return args, state
 
-    # ---- attributes: buffers follow assignment ---------------------------------------------------
+    # ---- attributes: parameters, buffers and sub-modules follow assignment -----------------------
+    # Parameters and sub-modules live in __dict__ like any attribute; the names registered as one or
+    # the other are remembered, so that (as in torch) ``m.bias = None`` keeps ``bias`` a parameter slot
+    # and a later ``m.bias = Tensor(...)`` is refused.
     def __setattr__(self, name: str, value: Any) -> None:
-        buffers = self.__dict__.get("_buffers")
-        if buffers is not None and name in buffers:
-            if value is not None and not isinstance(value, Tensor):
-                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)")
-            buffers[name] = value
-        elif isinstance(value, (Parameter, Module)) and "_buffers" not in self.__dict__:
-            raise AttributeError("cannot assign parameters or modules before Module.__init__() call")
-        if isinstance(value, Module):
+        d = self.__dict__
+        buffers = d.get("_buffers")
+        if isinstance(value, Parameter):
+            if buffers is None:
+                raise AttributeError("cannot assign parameters before Module.__init__() call")
+            self._forget_name(name)  # a buffer or module of that name stops being one (torch)
+            d["_parameter_names"].add(name)
+        elif name in d.get("_parameter_names", ()):
+            if value is not None:
+                raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' "
+                                "(nn.Parameter or None expected)")
+        elif isinstance(value, Module):
+            if buffers is None:
+                raise AttributeError("cannot assign module before Module.__init__() call")
+            self._forget_name(name)
+            d["_module_names"].add(name)
             global _tree_version
             _tree_version += 1  # the cached submodule paths of every module are stale
+        elif name in d.get("_module_names", ()):
+            if value is not None:
+                raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
+                                "(nn.Module or None expected)")
+        elif buffers is not None and name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' (Tensor or None expected)")
+            buffers[name] = value
         object.__setattr__(self, name, value)
 
+    def _forget_name(self, name: str) -> None:
+        """Drop ``name`` from every registry (parameter, module, buffer), before it is registered anew."""
+        d = self.__dict__
+        for registry in ("_parameter_names", "_module_names", "_non_persistent_buffers_set"):
+            d.get(registry, set()).discard(name)
+        d.get("_buffers", {}).pop(name, None)
+
     def __delattr__(self, name: str) -> None:
-        self.__dict__.get("_buffers", {}).pop(name, None)
-        self.__dict__.get("_non_persistent_buffers_set", set()).discard(name)
+        self._forget_name(name)
         object.__delattr__(self, name)
+
+    def _check_new_name(self, kind: str, name: Any, registry: Any) -> None:
+        """torch's checks, in torch's order, of a name given to register_parameter/register_buffer
+        ("parameter", "buffer") or add_module ("module"); ``registry`` holds the names already of
+        that kind, which may be registered again."""
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {_typename(name)}")
+        taken = hasattr(self, name) and name not in registry
+        if kind == "module" and taken:
+            raise KeyError(f"attribute '{name}' already exists")
+        if "." in name:
+            raise KeyError(f'module name can\'t contain ".", got: {name}' if kind == "module"
+                           else f'{kind} name can\'t contain "."')
+        if name == "":
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+        if taken:
+            raise KeyError(f"attribute '{name}' already exists")
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """A tensor that is not trained but moves with ``to()``; saved in ``state_dict`` when
         ``persistent`` (torch's BatchNorm running statistics), not saved otherwise (a sinusoid table)."""
-        if not isinstance(name, str):
-            raise TypeError(f"buffer name should be a string, got {type(name).__name__}")
-        if "." in name or name == "":
-            raise KeyError(f'buffer name can\'t contain "." or be empty, got {name!r}')
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        self._check_new_name("buffer", name, self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
+            raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
                             "(Tensor or None required)")
-        if name in self.__dict__ and name not in self._buffers:
-            raise KeyError(f"attribute '{name}' already exists")
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -241,26 +282,37 @@ class Module:
         object.__setattr__(self, name, tensor)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        self._check_new_name("parameter", name, self._parameter_names)
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
+            raise TypeError(f"cannot assign '{_typename(param)}' object to parameter '{name}' "
                             "(nn.Parameter or None required)")
-        setattr(self, name, param)
+        self._parameter_names.add(name)
+        object.__setattr__(self, name, param)
 
     def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        if not isinstance(name, str) or "." in name or name == "":
-            raise KeyError(f'module name can\'t contain ".", got: {name!r}')
-        setattr(self, name, module)
+            raise TypeError(f"{_typename(module)} is not a Module subclass")
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign module before Module.__init__() call")
+        self._check_new_name("module", name, self._module_names)
+        self._module_names.add(name)
+        global _tree_version
+        _tree_version += 1
+        object.__setattr__(self, name, module)
 
     register_module = add_module
 
     def get_submodule(self, target: str) -> Module:
+        """The module at the dotted path ``target`` ("" is this one); errors name the missing part."""
         mod = self
         for item in target.split(".") if target else []:
-            mod = getattr(mod, item, None)
+            if not hasattr(mod, item):
+                raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
+            mod = getattr(mod, item)
             if not isinstance(mod, Module):
-                raise AttributeError(f"{type(self).__name__} has no submodule `{target}`")
+                raise AttributeError(f"`{item}` is not an nn.Module")
         return mod
 
     def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
@@ -280,19 +332,24 @@ class Module:
             raise AttributeError(f"{type(parent).__name__} has no submodule `{name}`")
         setattr(parent, name, module)
 
-    def get_parameter(self, target: str) -> Parameter:
+    def _get_attribute(self, target: str) -> tuple[Module, str, Any]:
         mod_path, _, name = target.rpartition(".")
-        p = getattr(self.get_submodule(mod_path), name, None)
+        mod = self.get_submodule(mod_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        return mod, name, getattr(mod, name)
+
+    def get_parameter(self, target: str) -> Parameter:
+        _, name, p = self._get_attribute(target)
         if not isinstance(p, Parameter):
-            raise AttributeError(f"`{target}` is not an nn.Parameter")
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
         return p
 
     def get_buffer(self, target: str) -> Tensor:
-        mod_path, _, name = target.rpartition(".")
-        mod = self.get_submodule(mod_path)
+        mod, name, buf = self._get_attribute(target)
         if name not in mod._buffers:
-            raise AttributeError(f"`{target}` is not a buffer")
-        return mod._buffers[name]
+            raise AttributeError(f"`{name}` is not a buffer")
+        return buf
 
     # ---- traversal --------------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Module]]:
@@ -360,10 +417,17 @@ class Module:
         return sum(p.numel() for n, p in self.named_parameters() if n not in exclude)
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
-        """Call ``fn`` on every sub-module (children first) and then on this module, as torch."""
-        order = list(self.named_modules())
-        for _, m in reversed(order):
-            fn(m)
+        """Call ``fn`` on every sub-module (children first, in order, each child's own subtree
+        before the next child) and then on this module, as torch. A module held in two places is
+        visited twice, as torch's recursion does. Iterative (post-order with a stack)."""
+        stack: list[tuple[Module, bool]] = [(self, False)]
+        while stack:
+            mod, children_done = stack.pop()
+            if children_done:
+                fn(mod)
+                continue
+            stack.append((mod, True))
+            stack.extend((child, False) for child in reversed(list(mod.children())))
         return self
 
     # ---- hooks ------------------------------------------------------------------------------------
@@ -541,6 +605,8 @@ class Module:
         """Copy arrays (NumPy, CuPy, Tensor, or anything with ``.numpy()``) into the parameters and
         persistent buffers. Returns ``(missing_keys, unexpected_keys)``; a strict load raises a
         RuntimeError naming them; a shape mismatch always raises."""
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         own = OrderedDict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -556,9 +622,9 @@ class Module:
             values[k] = value
         problems = []
         if strict and unexpected:
-            problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+            problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
         if strict and missing:
-            problems.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+            problems.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
         problems += mismatched
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems))
@@ -595,6 +661,12 @@ def _is_dtype_name(name: str) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _typename(obj: Any) -> str:
+    """The type's dotted name, as ``torch.typename`` spells it in errors ("int", "engine.tensor.Tensor")."""
+    cls = type(obj)
+    return cls.__qualname__ if cls.__module__ in ("", "builtins") else f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _own_parameters(mod: Module) -> list[tuple[str, Parameter]]:
@@ -639,7 +711,7 @@ class Sequential(Module):
 
     def _reset(self, modules: Iterable[Module]) -> None:
         for n, _ in self._items():
-            object.__delattr__(self, n)
+            delattr(self, n)
         for i, m in enumerate(modules):
             self.add_module(str(i), m)
 
@@ -663,7 +735,7 @@ class Sequential(Module):
         items = self._items()
         drop = items[idx] if isinstance(idx, slice) else [items[_child_index(len(items), idx)]]
         for n, _ in drop:
-            object.__delattr__(self, n)
+            delattr(self, n)
         # torch renumbers the remaining modules 0, 1, ...
         kept = [m for _, m in self._items()]
         self._reset(kept)
@@ -715,7 +787,7 @@ class ModuleList(Module):
 
     def _reset(self, modules: Iterable[Module]) -> None:
         for n, _ in self._items():
-            object.__delattr__(self, n)
+            delattr(self, n)
         for i, m in enumerate(modules):
             self.add_module(str(i), m)
 
@@ -805,7 +877,7 @@ class ModuleDict(Module):
     def __delitem__(self, key: str) -> None:
         if key not in self:
             raise KeyError(key)
-        object.__delattr__(self, key)
+        delattr(self, key)
 
     def __contains__(self, key: str) -> bool:
         return key in dict(self._own_children())
@@ -902,7 +974,7 @@ class ParameterDict(Module):
     def __delitem__(self, key: str) -> None:
         if key not in self:
             raise KeyError(key)
-        object.__delattr__(self, key)
+        delattr(self, key)
 
     def __contains__(self, key: str) -> bool:
         return key in dict(_own_parameters(self))

@@ -1,0 +1,132 @@
+"""Module API and layer behaviours swept against torch as the oracle: registration checks and their
+errors, assignment to registered names, apply order, get_submodule/get_parameter/get_buffer errors,
+load_state_dict's messages; then layers' reprs, state_dict keys, init statistics and input checks."""
+
+import numpy as np
+import pytest
+
+import nn
+from engine import Tensor
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.parity
+
+
+def _outcome(fn):
+    """(error type name, message) or ("OK", result) of calling ``fn``."""
+    try:
+        return "OK", fn()
+    except Exception as e:  # noqa: BLE001 - the error is the outcome compared
+        return type(e).__name__, str(e)
+
+
+def _same_outcome(torch_fn, ours_fn, message: bool = True):
+    t, o = _outcome(torch_fn), _outcome(ours_fn)
+    assert t[0] == o[0], (t, o)
+    if message or t[0] == "OK":
+        assert t[1] == o[1], (t, o)
+
+
+def _both(fn, message: bool = True):
+    """Run ``fn(lib, make_tensor, make_parameter)`` with torch and with ours; same outcome."""
+    _same_outcome(lambda: fn(torch.nn, lambda *s: torch.zeros(*s), lambda *s: torch.nn.Parameter(torch.zeros(*s))),
+                  lambda: fn(nn, lambda *s: Tensor(np.zeros(s, np.float32)),
+                             lambda *s: nn.Parameter(np.zeros(s, np.float32))), message)
+
+
+@pytest.mark.parametrize("name", ["a.b", "", 3, "foo", "weight", "forward"])
+@pytest.mark.parametrize("kind", ["parameter", "buffer", "module"])
+def test_registering_a_bad_or_taken_name_raises_as_torch(kind, name):
+    def fn(lib, tensor, param):
+        m = lib.Linear(1, 1)
+        m.foo = 3
+        if kind == "parameter":
+            m.register_parameter(name, None)
+        elif kind == "buffer":
+            m.register_buffer(name, None)
+        else:
+            m.add_module(name, lib.ReLU())
+        return [n for n, _ in m.named_parameters()], [n for n, _ in m.named_children()]
+
+    _both(fn)
+
+
+@pytest.mark.parametrize("case", ["tensor_to_param", "none_then_tensor", "module_to_param", "int_to_module",
+                                  "none_then_int_to_module", "param_to_buffer", "module_over_buffer",
+                                  "param_over_attribute", "register_none_then_tensor", "int_to_buffer"])
+def test_assigning_to_a_registered_name_follows_torch(case):
+    """torch keeps a name registered as a parameter (module) slot after ``= None`` and refuses a
+    value of another kind there; a Parameter or Module assigned over a buffer takes its place."""
+
+    def fn(lib, tensor, param):
+        m = lib.Sequential(lib.Linear(2, 3), lib.BatchNorm1d(3))
+        lin, bn = m[0], m[1]
+        if case == "tensor_to_param":
+            lin.bias = tensor(3)
+        elif case == "none_then_tensor":
+            lin.bias = None
+            lin.bias = tensor(3)
+        elif case == "module_to_param":
+            lin.bias = lib.ReLU()
+        elif case == "int_to_module":
+            setattr(m, "0", 3)
+        elif case == "none_then_int_to_module":
+            setattr(m, "0", None)
+            setattr(m, "0", 3)
+        elif case == "param_to_buffer":
+            bn.running_mean = param(3)
+        elif case == "module_over_buffer":
+            bn.running_mean = lib.ReLU()
+        elif case == "param_over_attribute":
+            lin.foo = 3
+            lin.foo = param(1)
+        elif case == "register_none_then_tensor":
+            lin.register_parameter("extra", None)
+            lin.extra = tensor(1)
+        elif case == "int_to_buffer":
+            bn.running_mean = 3
+        return ([n for n, _ in m.named_parameters()], [n for n, _ in m.named_buffers()],
+                [n for n, _ in m.named_modules()], list(m.state_dict()))
+
+    _both(fn, message=False)
+
+
+def test_delattr_unregisters_parameters_buffers_and_modules():
+    def fn(lib, tensor, param):
+        m = lib.Sequential(lib.Linear(2, 3), lib.BatchNorm1d(3))
+        del m[0].weight
+        del m[1].running_var
+        delattr(m, "1")
+        m.add_module("1", lib.Tanh())
+        return list(m.state_dict()), [n for n, _ in m.named_modules()]
+
+    _both(fn)
+
+
+def test_apply_visits_children_in_order_then_the_module():
+    def fn(lib, tensor, param):
+        shared = lib.Tanh()
+        m = lib.Sequential(lib.Linear(1, 1), lib.Sequential(lib.ReLU(), shared), shared)
+        seen = []
+        assert m.apply(lambda x: seen.append(type(x).__name__)) is m
+        return seen
+
+    _both(fn)
+
+
+@pytest.mark.parametrize("target", ["a.foo", "a.weight", "zz", "a.in_features", "q.weight", "a.nope", "a", ""])
+@pytest.mark.parametrize("getter", ["get_submodule", "get_parameter", "get_buffer"])
+def test_get_submodule_parameter_buffer_errors_as_torch(getter, target):
+    def fn(lib, tensor, param):
+        m = lib.Module()
+        m.a = lib.BatchNorm1d(2)
+        got = getattr(m, getter)(target)
+        return type(got).__name__
+
+    _both(fn)
+
+
+def test_load_state_dict_error_messages_as_torch():
+    _same_outcome(lambda: torch.nn.Linear(2, 3).load_state_dict({"weight": torch.zeros(3, 2), "x": torch.zeros(1)}),
+                  lambda: nn.Linear(2, 3).load_state_dict({"weight": np.zeros((3, 2)), "x": np.zeros(1)}))
+    _same_outcome(lambda: torch.nn.Linear(2, 3).load_state_dict(3), lambda: nn.Linear(2, 3).load_state_dict(3))
