@@ -643,16 +643,19 @@ class Module:
 
     def __repr__(self) -> str:
         lines = self.extra_repr().split("\n") if self.extra_repr() else []
-        lines += [f"({n}): " + _addindent(repr(m), 2) for n, m in self._own_children()]
+        children = [(n, v) for n, v in vars(self).items()
+                    if isinstance(v, Module) or (v is None and n in self.__dict__.get("_module_names", ()))]
+        lines += [f"({n}): " + _addindent(repr(m), 2) for n, m in children]
         head = self._get_name() + "("
         if lines:
-            if len(lines) == 1 and not self._own_children():
+            if len(lines) == 1 and not children:
                 return head + lines[0] + ")"
             return head + "\n  " + "\n  ".join(lines) + "\n)"
         return head + ")"
 
     def __dir__(self):
-        return sorted(set(super().__dir__()))
+        # torch leaves out names that are not identifiers, such as a Sequential's "0", "1"
+        return sorted({k for k in super().__dir__() if not k[0].isdigit()})
 
 
 def _is_dtype_name(name: str) -> bool:
@@ -751,7 +754,7 @@ class Sequential(Module):
         n = len(mods)
         if not -n <= index <= n:
             raise IndexError(f"Index out of range: {index}")
-        mods.insert(index % (n + 1) if index < 0 else index, module)
+        mods.insert(index + n if index < 0 else index, module)
         self._reset(mods)
         return self
 
@@ -766,7 +769,32 @@ class Sequential(Module):
         return v
 
     def __add__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
         return Sequential(*list(self), *list(other))
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return self.extend(list(other))
+
+    def __mul__(self, other: int) -> Sequential:
+        """``seq * 3``: a new Sequential holding the same module objects three times over (torch)."""
+        if not isinstance(other, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(other)}")
+        if other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+        return Sequential(*(list(self) * other))
+
+    def __rmul__(self, other: int) -> Sequential:
+        return self.__mul__(other)
+
+    def __imul__(self, other: int) -> Sequential:
+        if not isinstance(other, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(other)}")
+        if other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+        return self.extend(list(self) * (other - 1))
 
     def forward(self, input):
         for m in self:
@@ -953,8 +981,8 @@ class ParameterList(Module):
         return self.extend(values)
 
     def extra_repr(self) -> str:
-        return "\n".join(f"({n}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
-                         for n, p in self._items())
+        return "\n".join(f"  ({n}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
+                          for n, p in self._items())
 
 
 class ParameterDict(Module):
@@ -1038,5 +1066,5 @@ class ParameterDict(Module):
         return ParameterDict((k, default) for k in keys)
 
     def extra_repr(self) -> str:
-        return "\n".join(f"({n}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
-                         for n, p in _own_parameters(self))
+        return "\n".join(f"  ({n}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
+                          for n, p in _own_parameters(self))

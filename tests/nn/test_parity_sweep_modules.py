@@ -130,3 +130,51 @@ def test_load_state_dict_error_messages_as_torch():
     _same_outcome(lambda: torch.nn.Linear(2, 3).load_state_dict({"weight": torch.zeros(3, 2), "x": torch.zeros(1)}),
                   lambda: nn.Linear(2, 3).load_state_dict({"weight": np.zeros((3, 2)), "x": np.zeros(1)}))
     _same_outcome(lambda: torch.nn.Linear(2, 3).load_state_dict(3), lambda: nn.Linear(2, 3).load_state_dict(3))
+
+
+def _kinds(mods):
+    return [type(m).__name__ for m in mods]
+
+
+@pytest.mark.parametrize("case", ["insert_negative", "add_list", "iadd", "iadd_list", "mul", "rmul", "imul",
+                                  "mul_zero", "mul_float", "dir_digits", "none_child_repr"])
+def test_sequential_operators_as_torch(case):
+    def fn(lib, tensor, param):
+        s = lib.Sequential(lib.ReLU(), lib.Tanh())
+        if case == "insert_negative":
+            s.insert(-1, lib.Sigmoid())
+        elif case == "add_list":
+            s = s + [lib.ELU()]
+        elif case == "iadd":
+            s += lib.Sequential(lib.ELU())
+        elif case == "iadd_list":
+            s += [lib.ELU()]
+        elif case == "mul":
+            s = s * 2
+        elif case == "rmul":
+            s = 3 * s
+        elif case == "imul":
+            s *= 2
+        elif case == "mul_zero":
+            s = s * 0
+        elif case == "mul_float":
+            s = s * 1.5
+        elif case == "dir_digits":
+            return [k for k in dir(s) if k[0].isdigit()]
+        elif case == "none_child_repr":
+            s.add_module("x", None)
+            return repr(s)
+        return _kinds(s), [n for n, _ in s.named_children()], len(s)
+
+    _both(fn, message=False)
+
+
+def test_parameter_list_and_dict_repr_indent_as_torch():
+    """torch indents each entry of their extra_repr by two spaces (then the Module repr adds its own)."""
+    for n in (1, 2):
+        t = repr(torch.nn.ParameterList([torch.nn.Parameter(torch.zeros(2, 3)) for _ in range(n)]))
+        o = repr(nn.ParameterList([nn.Parameter(np.zeros((2, 3), np.float32)) for _ in range(n)]))
+        assert o == t.replace("torch.float32", "float32")
+    t = repr(torch.nn.ParameterDict({"b": torch.nn.Parameter(torch.zeros(2)), "a": torch.nn.Parameter(torch.zeros(3))}))
+    o = repr(nn.ParameterDict({"b": nn.Parameter(np.zeros(2, np.float32)), "a": nn.Parameter(np.zeros(3, np.float32))}))
+    assert o == t.replace("torch.FloatTensor", "float32")
