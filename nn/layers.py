@@ -7,6 +7,7 @@ torch.nn's, so a torch ``state_dict`` (as NumPy arrays) loads with ``load_state_
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -27,6 +28,29 @@ def _ids(x):
     if isinstance(x, Tensor):
         return x.data
     return x if hasattr(x, "dtype") else np.asarray(x)
+
+
+class _IndexOutOfRange(IndexError, ValueError):
+    """torch's embedding error (an IndexError); a ValueError too, as the engine's id checks raise."""
+
+
+class _BagIndexOutOfRange(RuntimeError, ValueError):
+    """torch's embedding_bag error (a RuntimeError); a ValueError too, as the engine's id checks raise."""
+
+
+def _check_ids(ids, n: int, op: str) -> None:
+    """torch's checks of embedding ids: an integer dtype (RuntimeError), every id in [0, n)."""
+    if ids.dtype.kind not in "iu":
+        raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                           f"Long, Int; but got {ids.dtype} instead (while checking arguments for {op})")
+    if not ids.size:
+        return
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= n:
+        bad = lo if lo < 0 else hi
+        if op == "embedding":
+            raise _IndexOutOfRange(f"index out of range in self (id {bad} is not in [0, {n}))")
+        raise _BagIndexOutOfRange(f"Index {bad} is not in the valid range [0, {n})")
 
 
 class Identity(Module):
@@ -211,6 +235,7 @@ class Embedding(Module):
 
     def forward(self, input) -> Tensor:
         ids = _ids(input)
+        _check_ids(ids, self.num_embeddings, "embedding")
         if self.max_norm is not None:
             self._renorm(ids)
         out = F.embedding(ids, self.weight)
@@ -280,6 +305,7 @@ class EmbeddingBag(Module):
 
     def forward(self, input, offsets=None, per_sample_weights=None) -> Tensor:
         ids = to_numpy(_ids(input))
+        _check_ids(ids, self.num_embeddings, "embedding_bag")
         if ids.ndim == 2:
             if offsets is not None:
                 raise ValueError("if input is 2D, then offsets has to be None")
@@ -396,18 +422,41 @@ class Dropout(Module):
 
 
 class _DropoutNd(Dropout):
-    """Zeroes whole channels: one draw per (N, C) entry, broadcast over the ``_nd`` trailing dims."""
+    """Zeroes whole channels: one draw per (N, C) entry (per C for an unbatched input), broadcast
+    over the spatial dims. The accepted ranks and the odd cases are torch's F.dropout{1,2,3}d's."""
 
     _nd = 1
 
+    def _drawn_dims(self, ndim: int) -> int:
+        """How many leading dims get their own draw. Dropout1d refuses ranks other than 2 and 3;
+        Dropout2d/3d warn about them. Dropout2d reads any input as (N, C, ...), a 3D one included."""
+        nd, name = self._nd, f"dropout{self._nd}d"
+        if ndim not in (nd + 1, nd + 2):
+            if nd == 1:
+                raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {ndim}D input. Note that "
+                                   "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+                                   "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or "
+                                   "3D inputs).")
+            warnings.warn(f"{name}: Received a {ndim}-D input to {name}, which is deprecated and will result in an "
+                          "error in a future release. To retain the behavior and silence this warning, please use "
+                          f"dropout instead. Note that {name} exists to provide channel-wise dropout on inputs with "
+                          f"{nd} spatial dimensions, a channel dimension, and an optional batch dimension (i.e. "
+                          f"{nd + 1}D or {nd + 2}D inputs).", stacklevel=3)
+        if nd == 2:
+            if ndim == 3:
+                warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                              "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel "
+                              "dim. This behavior will change in a future release to interpret the input as one "
+                              "without a batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise "
+                              "dropout behavior, please switch to using dropout1d instead.", stacklevel=3)
+            return min(2, ndim)
+        return 2 if ndim == nd + 2 else 1
+
     def forward(self, input: Tensor) -> Tensor:
+        drawn = self._drawn_dims(input.ndim)
         if not self.training or self.p == 0:
             return input
-        nd = self._nd
-        if input.ndim not in (nd + 1, nd + 2):
-            raise RuntimeError(f"{type(self).__name__}: Expected {nd + 1}D or {nd + 2}D input, "
-                               f"but received a {input.ndim}D input")
-        mask_shape = input.shape[: input.ndim - nd] + (1,) * nd
+        mask_shape = input.shape[:drawn] + (1,) * (input.ndim - drawn)
         keep = Tensor.rand(*mask_shape, dtype=input.dtype, device=input.device).data >= self.p
         scale = 0.0 if self.p == 1 else 1.0 / (1 - self.p)
         return input * Tensor(keep.astype(input.dtype) * input.dtype.type(scale))

@@ -2,6 +2,8 @@
 errors, assignment to registered names, apply order, get_submodule/get_parameter/get_buffer errors,
 load_state_dict's messages; then layers' reprs, state_dict keys, init statistics and input checks."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -178,3 +180,48 @@ def test_parameter_list_and_dict_repr_indent_as_torch():
     t = repr(torch.nn.ParameterDict({"b": torch.nn.Parameter(torch.zeros(2)), "a": torch.nn.Parameter(torch.zeros(3))}))
     o = repr(nn.ParameterDict({"b": nn.Parameter(np.zeros(2, np.float32)), "a": nn.Parameter(np.zeros(3, np.float32))}))
     assert o == t.replace("torch.FloatTensor", "float32")
+
+
+def _constant_dims(out: np.ndarray, x: np.ndarray) -> list[int]:
+    """The dims along which the dropout mask (out / x) never changes."""
+    mask = out / x
+    return [d for d in range(x.ndim) if np.all(mask == np.take(mask, [0], axis=d))]
+
+
+@pytest.mark.parametrize("layer,ndim", [("Dropout1d", 2), ("Dropout1d", 3), ("Dropout1d", 4),
+                                        ("Dropout2d", 2), ("Dropout2d", 3), ("Dropout2d", 4), ("Dropout2d", 5),
+                                        ("Dropout3d", 3), ("Dropout3d", 4), ("Dropout3d", 5)])
+def test_channel_dropout_ranks_and_mask_shape_as_torch(layer, ndim):
+    """Which ranks are refused (Dropout1d) or only warned about (2d/3d), in train and eval, and
+    over which dims one draw is shared (torch reads a 3D Dropout2d input as (N, C, L))."""
+    x = np.random.default_rng(0).uniform(1, 2, (6,) * ndim)
+    t_mod, o_mod = getattr(torch.nn, layer)(0.5), getattr(nn, layer)(0.5)
+    for train in (False, True):
+        t_mod.train(train)
+        o_mod.train(train)
+        with warnings.catch_warnings(record=True) as t_warned:
+            warnings.simplefilter("always")
+            t = _outcome(lambda: t_mod(torch.tensor(x)).numpy())
+        with warnings.catch_warnings(record=True) as o_warned:
+            warnings.simplefilter("always")
+            o = _outcome(lambda: o_mod(Tensor(x)).numpy())
+        assert t[0] == o[0], (t, o)
+        assert [str(w.message) for w in o_warned] == [str(w.message) for w in t_warned]
+        if t[0] == "OK":
+            if train:
+                assert _constant_dims(o[1], x) == _constant_dims(t[1], x)
+            else:
+                np.testing.assert_array_equal(o[1], t[1])
+
+
+@pytest.mark.parametrize("ids", [[10], [-1], [1.0]])
+@pytest.mark.parametrize("layer", ["Embedding", "EmbeddingBag"])
+def test_embedding_bad_ids_raise_torchs_error_type(layer, ids):
+    with pytest.raises(Exception) as t_err:
+        getattr(torch.nn, layer)(10, 3)(torch.tensor([ids]))
+    with pytest.raises(type(t_err.value)):
+        getattr(nn, layer)(10, 3)(np.array([ids]))
+
+
+def test_groupnorm_indivisible_channels_message_as_torch():
+    _same_outcome(lambda: torch.nn.GroupNorm(3, 4), lambda: nn.GroupNorm(3, 4))
