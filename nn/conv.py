@@ -107,7 +107,10 @@ class _ConvNd(Module):
                  else (out_channels, in_channels // groups)) + self.kernel_size
         dt, dev = dtype or "float32", device or "cpu"
         self.weight = Parameter(Tensor.zeros(*shape, dtype=dt, device=dev))
-        self.bias = Parameter(Tensor.zeros(out_channels, dtype=dt, device=dev)) if bias else None
+        if bias:
+            self.bias = Parameter(Tensor.zeros(out_channels, dtype=dt, device=dev))
+        else:
+            self.register_parameter("bias", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -78,7 +78,10 @@ class Linear(Module):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = _param((out_features, in_features), dtype, device)
-        self.bias = _param((out_features,), dtype, device) if bias else None
+        if bias:
+            self.bias = _param((out_features,), dtype, device)
+        else:
+            self.register_parameter("bias", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -114,7 +117,10 @@ class Bilinear(Module):
         super().__init__()
         self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
         self.weight = _param((out_features, in1_features, in2_features), dtype, device)
-        self.bias = _param((out_features,), dtype, device) if bias else None
+        if bias:
+            self.bias = _param((out_features,), dtype, device)
+        else:
+            self.register_parameter("bias", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -366,9 +372,13 @@ class LayerNorm(Module):
         self.eps, self.elementwise_affine = eps, elementwise_affine
         if elementwise_affine:
             self.weight = init.ones_(_param(self.normalized_shape, dtype, device))
-            self.bias = _param(self.normalized_shape, dtype, device) if bias else None
+            if bias:
+                self.bias = _param(self.normalized_shape, dtype, device)
+            else:
+                self.register_parameter("bias", None)
         else:
-            self.weight = self.bias = None
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
 
     @property
     def dim(self) -> int:

@@ -41,6 +41,19 @@ class Parameter(Tensor):
         return out
 
 
+class _NextableList(list):
+    """A list that is also its own iterator: ``next(m.parameters())`` gives the first parameter as
+    torch's generator does, while ``for`` loops and indexing see an ordinary list."""
+
+    _next = 0
+
+    def __next__(self):
+        if self._next >= len(self):
+            raise StopIteration
+        self._next += 1
+        return self[self._next - 1]
+
+
 class _IncompatibleKeys(NamedTuple):
     """What ``load_state_dict`` returns, as torch's ``_IncompatibleKeys``."""
 
@@ -403,14 +416,27 @@ class Module:
         return self._named_members(_own_parameters, prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> list[Parameter]:
-        return [p for _, p in self.named_parameters(recurse=recurse)]
+        """A list (code here reuses it) that ``next()`` also steps through, as torch's generator."""
+        return _NextableList(p for _, p in self.named_parameters(recurse=recurse))
 
     def named_buffers(self, prefix: str = "", recurse: bool = True,
                       remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
         return self._named_members(lambda m: list(m._buffers.items()), prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> list[Tensor]:
-        return [b for _, b in self.named_buffers(recurse=recurse)]
+        return _NextableList(b for _, b in self.named_buffers(recurse=recurse))
+
+    @property
+    def _parameters(self) -> OrderedDict:
+        """A snapshot of torch's ``_parameters``: this module's own parameter slots (None included)."""
+        names = self.__dict__.get("_parameter_names", ())
+        return OrderedDict((n, v) for n, v in vars(self).items() if isinstance(v, Parameter) or n in names)
+
+    @property
+    def _modules(self) -> OrderedDict:
+        """A snapshot of torch's ``_modules``: this module's own children (None slots included)."""
+        names = self.__dict__.get("_module_names", ())
+        return OrderedDict((n, v) for n, v in vars(self).items() if isinstance(v, Module) or n in names)
 
     def num_parameters(self, exclude: tuple[str, ...] = ()) -> int:
         """Total parameter count (tied ones counted once), minus any named in ``exclude``."""

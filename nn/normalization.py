@@ -34,9 +34,13 @@ class _NormBase(Module):
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(_zeros((num_features,), dtype, device))
-            self.bias = Parameter(_zeros((num_features,), dtype, device)) if bias else None
+            if bias:
+                self.bias = Parameter(_zeros((num_features,), dtype, device))
+            else:
+                self.register_parameter("bias", None)
         else:
-            self.weight = self.bias = None
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
         if track_running_stats:
             self.register_buffer("running_mean", _zeros((num_features,), dtype, device))
             self.register_buffer("running_var", _zeros((num_features,), dtype, device))
@@ -190,9 +194,13 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         if affine:
             self.weight = Parameter(_zeros((num_channels,), dtype, device))
-            self.bias = Parameter(_zeros((num_channels,), dtype, device)) if bias else None
+            if bias:
+                self.bias = Parameter(_zeros((num_channels,), dtype, device))
+            else:
+                self.register_parameter("bias", None)
         else:
-            self.weight = self.bias = None
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -232,7 +240,10 @@ class RMSNorm(Module):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(int(s) for s in normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        self.weight = Parameter(_zeros(self.normalized_shape, dtype, device)) if elementwise_affine else None
+        if elementwise_affine:
+            self.weight = Parameter(_zeros(self.normalized_shape, dtype, device))
+        else:
+            self.register_parameter("weight", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

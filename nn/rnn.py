@@ -291,7 +291,8 @@ class RNNCellBase(Module):
             self.bias_ih = Parameter(_zeros((num_chunks * hidden_size,), dtype, device))
             self.bias_hh = Parameter(_zeros((num_chunks * hidden_size,), dtype, device))
         else:
-            self.bias_ih = self.bias_hh = None
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

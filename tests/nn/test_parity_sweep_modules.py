@@ -225,3 +225,47 @@ def test_embedding_bad_ids_raise_torchs_error_type(layer, ids):
 
 def test_groupnorm_indivisible_channels_message_as_torch():
     _same_outcome(lambda: torch.nn.GroupNorm(3, 4), lambda: nn.GroupNorm(3, 4))
+
+
+SLOT_MAKERS = {
+    "linear_nobias": lambda m: m.Linear(2, 3, bias=False),
+    "bilinear_nobias": lambda m: m.Bilinear(2, 2, 3, bias=False),
+    "layernorm_noaffine": lambda m: m.LayerNorm(3, elementwise_affine=False),
+    "layernorm_nobias": lambda m: m.LayerNorm(3, bias=False),
+    "conv_nobias": lambda m: m.Conv1d(1, 1, 1, bias=False),
+    "convT_nobias": lambda m: m.ConvTranspose2d(1, 1, 1, bias=False),
+    "batchnorm_noaffine": lambda m: m.BatchNorm1d(2, affine=False),
+    "batchnorm_nostats": lambda m: m.BatchNorm1d(2, track_running_stats=False),
+    "instancenorm": lambda m: m.InstanceNorm1d(2),
+    "groupnorm_noaffine": lambda m: m.GroupNorm(1, 2, affine=False),
+    "groupnorm_nobias": lambda m: m.GroupNorm(1, 2, bias=False),
+    "rmsnorm_noaffine": lambda m: m.RMSNorm(3, elementwise_affine=False),
+    "rnncell_nobias": lambda m: m.RNNCell(2, 2, bias=False),
+    "lstm_nobias": lambda m: m.LSTM(2, 2, bias=False),
+    "mha": lambda m: m.MultiheadAttention(8, 2),
+    "mha_kdim_nobias": lambda m: m.MultiheadAttention(8, 2, kdim=3, bias=False),
+    "mha_bias_kv": lambda m: m.MultiheadAttention(8, 2, add_bias_kv=True),
+    "sequential": lambda m: m.Sequential(m.Linear(1, 1), m.ReLU()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SLOT_MAKERS))
+def test_parameter_module_and_buffer_slots_as_torch(name):
+    """The registered names (None slots included), as torch's _parameters/_modules/_buffers keys;
+    a Tensor assigned to a None parameter slot is refused as torch refuses it."""
+    t, o = SLOT_MAKERS[name](torch.nn), SLOT_MAKERS[name](nn)
+    assert list(o._parameters) == list(t._parameters)
+    assert list(o._modules) == list(t._modules)
+    assert list(o._buffers) == list(t._buffers)
+    for slot in [k for k, v in t._parameters.items() if v is None]:
+        with pytest.raises(TypeError):
+            setattr(t, slot, torch.zeros(1))
+        with pytest.raises(TypeError):
+            setattr(o, slot, Tensor(np.zeros(1, np.float32)))
+
+
+def test_next_of_parameters_and_buffers_gives_the_first_as_torch():
+    t, o = torch.nn.BatchNorm1d(3), nn.BatchNorm1d(3)
+    assert next(o.parameters()) is o.weight and next(t.parameters()) is t.weight
+    assert next(o.buffers()) is o.running_mean and next(t.buffers()) is t.running_mean
+    assert [p.shape for p in o.parameters()] == [tuple(p.shape) for p in t.parameters()]
