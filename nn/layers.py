@@ -53,6 +53,29 @@ def _check_ids(ids, n: int, op: str) -> None:
         raise _BagIndexOutOfRange(f"Index {bad} is not in the valid range [0, {n})")
 
 
+def _renorm_rows(weight: Parameter, ids, max_norm: float, norm_type: float) -> None:
+    """torch's embedding_renorm_: rows used by ``ids`` with norm > max_norm scaled to max_norm, in place."""
+    with no_grad():
+        w = weight.data
+        rows = np.unique(to_numpy(ids).reshape(-1))
+        xp_rows = to_device(rows, weight.device)
+        sub = w[xp_rows]
+        norms = (abs(sub) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+        scale = max_norm / (norms + 1e-7)
+        scale[norms <= max_norm] = 1
+        weight[xp_rows] = sub * scale[:, None].astype(w.dtype)  # bumps its version
+
+
+def _scale_grad_by_freq(rows: Tensor, ids) -> Tensor:
+    """``rows`` (..., D), looked up by ``ids`` (...): the same values, with the gradient of each
+    lookup divided by how often its id occurs in ``ids`` (torch's ``scale_grad_by_freq``)."""
+    flat = to_numpy(ids).reshape(-1)
+    _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    scale = (1.0 / counts[inverse]).reshape(*np.shape(ids), 1).astype(rows.dtype)
+    frozen = rows.detach()
+    return frozen + (rows - frozen) * Tensor(to_device(scale, rows.device))  # value: rows exactly
+
+
 class Identity(Module):
     """Returns its input; takes (and ignores) any constructor arguments, as torch's."""
 
@@ -168,20 +191,29 @@ class Unflatten(Module):
 
     def __init__(self, dim: int, unflattened_size):
         super().__init__()
-        self.dim, self.unflattened_size = dim, unflattened_size
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError("unflattened_size must be a tuple of ints, but found type "
+                            f"{type(unflattened_size).__name__}")
+        for pos, size in enumerate(unflattened_size):
+            if not isinstance(size, int):
+                raise TypeError(f"unflattened_size must be tuple of ints, but found element of type "
+                                f"{type(size).__name__} at pos {pos}")
+        self.dim, self.unflattened_size = dim, unflattened_size  # kept as given: a list prints as a list
 
     def forward(self, input: Tensor) -> Tensor:
         d = self.dim % input.ndim
         return input.reshape(*input.shape[:d], *self.unflattened_size, *input.shape[d + 1:])
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, unflattened_size={tuple(self.unflattened_size)}"
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class Embedding(Module):
     """A lookup table (num, dim) indexed by integer ids. Initialized N(0, 1) as torch does;
     the ``padding_idx`` row starts at zero and gets no gradient; ``max_norm`` renormalizes the
-    looked-up rows in place first.
+    looked-up rows in place first; ``scale_grad_by_freq`` divides each row's gradient by how often
+    its id occurs in the batch. ``sparse=True`` is accepted, but the gradient stays a dense array
+    (equal to torch's sparse gradient made dense).
 
     >>> Embedding(10, 4)(np.array([[1, 2, 3]])).shape
     (1, 3, 4)
@@ -198,8 +230,6 @@ class Embedding(Module):
             padding_idx = padding_idx % num_embeddings
         self.padding_idx, self.max_norm, self.norm_type = padding_idx, max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
-        if scale_grad_by_freq or sparse:
-            raise NotImplementedError("Embedding: scale_grad_by_freq and sparse are not supported")
         if _weight is None:
             self.weight = _param((num_embeddings, embedding_dim), dtype, device)
             self.reset_parameters()
@@ -227,24 +257,14 @@ class Embedding(Module):
         return cls(w.shape[0], w.shape[1], _weight=w, _freeze=freeze, padding_idx=padding_idx,
                    max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
 
-    def _renorm(self, ids) -> None:
-        """torch's embedding_renorm_: rows used by ``ids`` with norm > max_norm scaled to max_norm."""
-        with no_grad():
-            w = self.weight.data
-            rows = np.unique(to_numpy(ids).reshape(-1))
-            xp_rows = to_device(rows, self.weight.device)
-            sub = w[xp_rows]
-            norms = (abs(sub) ** self.norm_type).sum(axis=1) ** (1.0 / self.norm_type)
-            scale = self.max_norm / (norms + 1e-7)
-            scale[norms <= self.max_norm] = 1
-            self.weight[xp_rows] = sub * scale[:, None].astype(w.dtype)  # bumps its version
-
     def forward(self, input) -> Tensor:
         ids = _ids(input)
         _check_ids(ids, self.num_embeddings, "embedding")
         if self.max_norm is not None:
-            self._renorm(ids)
+            _renorm_rows(self.weight, ids, self.max_norm, self.norm_type)
         out = F.embedding(ids, self.weight)
+        if self.scale_grad_by_freq:
+            out = _scale_grad_by_freq(out, ids)
         if self.padding_idx is not None and self.weight.requires_grad:
             # the padding row's value is looked up but gets no gradient
             keep = (ids != self.padding_idx)[..., None]
@@ -259,6 +279,10 @@ class Embedding(Module):
             s += f", max_norm={self.max_norm}"
         if self.norm_type != 2:
             s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq is not False:
+            s += f", scale_grad_by_freq={self.scale_grad_by_freq}"
+        if self.sparse is not False:
+            s += ", sparse=True"
         return s
 
 
@@ -332,7 +356,15 @@ class EmbeddingBag(Module):
         if per_sample_weights is not None and self.mode != "sum":
             raise NotImplementedError("embedding_bag: per_sample_weights was not None. per_sample_weights is only "
                                       f"supported for mode='sum' (got mode='{self.mode}')")
+        if self.mode == "max" and self.scale_grad_by_freq:  # torch checks these at the call
+            raise ValueError("max mode does not support scaling the gradient by the frequency")
+        if self.mode == "max" and self.sparse:
+            raise ValueError("max mode does not support sparse weights")
+        if self.max_norm is not None:
+            _renorm_rows(self.weight, ids_flat, self.max_norm, self.norm_type)
         rows = F.embedding(to_device(ids_flat.astype(np.int64), self.weight.device), self.weight)  # (M, D)
+        if self.scale_grad_by_freq:
+            rows = _scale_grad_by_freq(rows, ids_flat)
         if per_sample_weights is not None:
             rows = rows * per_sample_weights.reshape(-1, 1)
         keep = np.ones(ids_flat.shape, dtype=bool) if self.padding_idx is None else ids_flat != self.padding_idx
@@ -350,7 +382,14 @@ class EmbeddingBag(Module):
         return F.stack(bags, 0)
 
     def extra_repr(self) -> str:
-        s = f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}"
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm!r}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type!r}"
+        if self.scale_grad_by_freq is not False:
+            s += f", scale_grad_by_freq={self.scale_grad_by_freq!r}"
+        s += f", mode={self.mode!r}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
         return s

@@ -194,7 +194,8 @@ def _constant_dims(out: np.ndarray, x: np.ndarray) -> list[int]:
 def test_channel_dropout_ranks_and_mask_shape_as_torch(layer, ndim):
     """Which ranks are refused (Dropout1d) or only warned about (2d/3d), in train and eval, and
     over which dims one draw is shared (torch reads a 3D Dropout2d input as (N, C, L))."""
-    x = np.random.default_rng(0).uniform(1, 2, (6,) * ndim)
+    # 16 draws along the first two dims: a mask that happens to be constant there is (almost) impossible
+    x = np.random.default_rng(0).uniform(1, 2, ((16, 16) + (3,) * ndim)[:ndim])
     t_mod, o_mod = getattr(torch.nn, layer)(0.5), getattr(nn, layer)(0.5)
     for train in (False, True):
         t_mod.train(train)
@@ -269,3 +270,52 @@ def test_next_of_parameters_and_buffers_gives_the_first_as_torch():
     assert next(o.parameters()) is o.weight and next(t.parameters()) is t.weight
     assert next(o.buffers()) is o.running_mean and next(t.buffers()) is t.running_mean
     assert [p.shape for p in o.parameters()] == [tuple(p.shape) for p in t.parameters()]
+
+
+@pytest.mark.parametrize("kwargs", [dict(scale_grad_by_freq=True), dict(sparse=True),
+                                    dict(scale_grad_by_freq=True, padding_idx=1, max_norm=1.5)])
+def test_embedding_scale_grad_by_freq_and_sparse_as_torch(kwargs):
+    """The weight gradient (torch's sparse one made dense) and the renormalised weight."""
+    ids = np.array([[1, 2, 2, 5], [2, 5, 0, 1]])
+    t = torch.nn.Embedding(6, 3, **kwargs).double()
+    o = nn.Embedding(6, 3, **kwargs).double()
+    assert repr(o) == repr(t)
+    o.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
+    g = np.random.default_rng(0).standard_normal((2, 4, 3))
+    (t(torch.tensor(ids)) * torch.tensor(g)).sum().backward()
+    (o(ids) * Tensor(g)).sum().backward()
+    t_grad = t.weight.grad.to_dense() if t.weight.grad.is_sparse else t.weight.grad
+    np.testing.assert_allclose(o.weight.grad.numpy(), t_grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(o.weight.numpy(), t.weight.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+# Not compared: EmbeddingBag(scale_grad_by_freq=True)'s gradient. torch 2.13's CPU kernel scales some
+# rows by another id's count (ids [[1, 2, 2], [2, 5, 1]] give id 2 a gradient of 1.5 and id 5 one of
+# 1/3, where Embedding gives 1 and 1); ours divides by each id's own count, as documented.
+@pytest.mark.parametrize("kwargs", [dict(mode="mean", max_norm=1.0),
+                                    dict(mode="max", max_norm=0.5, norm_type=1.0),
+                                    dict(mode="max", scale_grad_by_freq=True)])
+def test_embedding_bag_max_norm_and_scale_grad_by_freq_as_torch(kwargs):
+    ids = np.array([[1, 2, 2], [2, 5, 1]])
+    t, o = torch.nn.EmbeddingBag(6, 3, **kwargs).double(), nn.EmbeddingBag(6, 3, **kwargs).double()
+    assert repr(o) == repr(t)
+    o.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
+    g = np.random.default_rng(0).standard_normal((2, 3))
+    called = _outcome(lambda: t(torch.tensor(ids))), _outcome(lambda: o(ids))
+    assert called[0][0] == called[1][0], called
+    if called[0][0] != "OK":
+        return
+    t_out, o_out = called[0][1], called[1][1]
+    np.testing.assert_allclose(o_out.numpy(), t_out.detach().numpy(), rtol=1e-12, atol=1e-12)
+    (t_out * torch.tensor(g)).sum().backward()
+    (o_out * Tensor(g)).sum().backward()
+    np.testing.assert_allclose(o.weight.grad.numpy(), t.weight.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [[2, 3], (2, 3), (2, 3.0), 6])
+def test_unflatten_keeps_size_as_given_and_checks_it_as_torch(size):
+    _same_outcome(lambda: repr(torch.nn.Unflatten(1, size)), lambda: repr(nn.Unflatten(1, size)))
+
+
+def test_rnn_cell_repr_prints_nonlinearity_unquoted_as_torch():
+    assert repr(nn.RNNCell(3, 4, nonlinearity="relu")) == repr(torch.nn.RNNCell(3, 4, nonlinearity="relu"))
