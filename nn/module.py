@@ -634,7 +634,8 @@ class Module:
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         own = OrderedDict(self._state_items())
-        missing = [k for k in own if k not in state_dict]
+        optional = self._optional_state_keys(state_dict)
+        missing = [k for k in own if k not in state_dict and k not in optional]
         unexpected = [k for k in state_dict if k not in own]
         mismatched = []
         values = {}
@@ -659,6 +660,21 @@ class Module:
                 t = own[k]
                 t.copy_(to_device(np.asarray(value, dtype=t.dtype), t.device))  # bumps its version
         return _IncompatibleKeys(missing, unexpected)
+
+    # Names of state a checkpoint may lack; the module keeps its own value (torch's norm layers fill
+    # a missing ``num_batches_tracked`` in when the checkpoint predates it).
+    _optional_state: tuple[str, ...] = ()
+
+    def _optional_state_keys(self, state_dict) -> set[str]:
+        """Keys of ``_optional_state`` entries, unless the checkpoint's torch metadata (``_metadata``,
+        kept by torch's state_dict) says its module version (2 or more) saves them."""
+        metadata = getattr(state_dict, "_metadata", None) or {}
+        keys = set()
+        for name, mod in self.named_modules(remove_duplicate=False):
+            version = metadata.get(name, {}).get("version")
+            if version is None or version < 2:
+                keys.update((f"{name}.{k}" if name else k) for k in mod._optional_state)
+        return keys
 
     # ---- printing -----------------------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -26,6 +26,7 @@ class _NormBase(Module):
 
     _ndims: tuple[int, ...] = ()  # accepted input dims
     _batch_stats = True  # BatchNorm: statistics over (N, *spatial); InstanceNorm: per sample
+    _optional_state = ("num_batches_tracked",)  # older checkpoints lack it: the current value is kept
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):

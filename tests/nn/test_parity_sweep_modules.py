@@ -319,3 +319,17 @@ def test_unflatten_keeps_size_as_given_and_checks_it_as_torch(size):
 
 def test_rnn_cell_repr_prints_nonlinearity_unquoted_as_torch():
     assert repr(nn.RNNCell(3, 4, nonlinearity="relu")) == repr(torch.nn.RNNCell(3, 4, nonlinearity="relu"))
+
+
+@pytest.mark.parametrize("with_metadata", [False, True])
+def test_load_state_dict_without_num_batches_tracked_as_torch(with_metadata):
+    """A checkpoint without num_batches_tracked loads (the count is kept), unless torch's metadata
+    says the norm layer's version saved it."""
+    t = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.BatchNorm1d(3))
+    o = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    t_sd = t.state_dict()
+    del t_sd["1.num_batches_tracked"]
+    o_sd = t_sd if with_metadata else {k: v.numpy() for k, v in t_sd.items()}
+    t_res = _outcome(lambda: tuple(t.load_state_dict(t_sd if with_metadata else dict(t_sd))))
+    o_res = _outcome(lambda: tuple(o.load_state_dict(o_sd)))
+    assert t_res == o_res
