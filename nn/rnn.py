@@ -12,6 +12,7 @@ GRU; ``_reverse`` for the backward direction), all initialized U(-1/sqrt(hidden)
 from __future__ import annotations
 
 import math
+import warnings
 
 import engine.functional as F
 from engine import Tensor
@@ -98,10 +99,16 @@ class RNNBase(Module):
         if not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1 or isinstance(dropout, bool):
             raise ValueError("dropout should be a number in range [0, 1] representing the probability of an "
                              "element being zeroed")
-        if not isinstance(hidden_size, int) or hidden_size <= 0:
-            raise ValueError("hidden_size must be an integer greater than zero")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
+                          f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
+                          stacklevel=3)
+        if not isinstance(hidden_size, int):
+            raise TypeError(f"hidden_size should be of type int, got: {type(hidden_size).__name__}")
+        if hidden_size <= 0:
+            raise ValueError("hidden_size must be greater than zero")
         if not isinstance(num_layers, int) or num_layers <= 0:
-            raise ValueError("num_layers must be an integer greater than zero")
+            raise ValueError("num_layers must be greater than zero")
         if proj_size < 0:
             raise ValueError("proj_size should be a positive integer or zero to disable projections")
         if proj_size >= hidden_size:
@@ -133,6 +140,19 @@ class RNNBase(Module):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
         g = lambda n: getattr(self, n + sfx, None)  # noqa: E731
         return g("weight_ih"), g("weight_hh"), g("bias_ih"), g("bias_hh"), g("weight_hr")
+
+    @property
+    def _flat_weights_names(self) -> list[str]:
+        """torch's: every weight name, layer by layer and direction by direction."""
+        dirs = 2 if self.bidirectional else 1
+        kinds = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if self.bias else []) + (
+            ["weight_hr"] if self.proj_size > 0 else [])
+        return [f"{k}_l{layer}" + ("_reverse" if d else "")
+                for layer in range(self.num_layers) for d in range(dirs) for k in kinds]
+
+    @property
+    def _flat_weights(self) -> list[Parameter]:
+        return [getattr(self, n) for n in self._flat_weights_names]
 
     @property
     def all_weights(self) -> list[list[Parameter]]:

@@ -333,3 +333,25 @@ def test_load_state_dict_without_num_batches_tracked_as_torch(with_metadata):
     t_res = _outcome(lambda: tuple(t.load_state_dict(t_sd if with_metadata else dict(t_sd))))
     o_res = _outcome(lambda: tuple(o.load_state_dict(o_sd)))
     assert t_res == o_res
+
+
+@pytest.mark.parametrize("kwargs", [dict(hidden_size=0), dict(hidden_size=3.0), dict(num_layers=0),
+                                    dict(dropout=0.5), dict(dropout=0.5, num_layers=2), dict(dropout=1.5)])
+@pytest.mark.parametrize("layer", ["RNN", "LSTM", "GRU"])
+def test_recurrent_constructor_checks_and_dropout_warning_as_torch(layer, kwargs):
+    kwargs = dict(dict(input_size=2, hidden_size=3), **kwargs)
+    with warnings.catch_warnings(record=True) as t_warned:
+        warnings.simplefilter("always")
+        t = _outcome(lambda: repr(getattr(torch.nn, layer)(**kwargs)))
+    with warnings.catch_warnings(record=True) as o_warned:
+        warnings.simplefilter("always")
+        o = _outcome(lambda: repr(getattr(nn, layer)(**kwargs)))
+    assert o == t
+    assert [str(w.message) for w in o_warned] == [str(w.message) for w in t_warned]
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(num_layers=2, bidirectional=True), dict(bias=False, proj_size=1)])
+def test_lstm_flat_weights_names_as_torch(kwargs):
+    t, o = torch.nn.LSTM(2, 3, **kwargs), nn.LSTM(2, 3, **kwargs)
+    assert o._flat_weights_names == t._flat_weights_names
+    assert [w.shape for w in o._flat_weights] == [tuple(w.shape) for w in t._flat_weights]
