@@ -227,6 +227,10 @@ class Module:
         if isinstance(value, Parameter):
             if buffers is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
+            if "." in name:  # torch registers it through register_parameter's checks
+                raise KeyError('parameter name can\'t contain "."')
+            if name == "":
+                raise KeyError('parameter name can\'t be empty string ""')
             self._forget_name(name)  # a buffer or module of that name stops being one (torch)
             d["_parameter_names"].add(name)
         elif name in d.get("_parameter_names", ()):
@@ -1036,6 +1040,9 @@ class ParameterDict(Module):
             self.update(parameters)
 
     def __setitem__(self, key: str, value) -> None:
+        if not isinstance(key, str):
+            raise TypeError("Index given to ParameterDict cannot be used as a key as it is not a string (type is "
+                            f"'{type(key).__name__}'). Open an issue on github if you need non-string keys.")
         setattr(self, key, value if isinstance(value, Parameter) else Parameter(value))
 
     def __getitem__(self, key: str) -> Parameter:

@@ -355,3 +355,11 @@ def test_lstm_flat_weights_names_as_torch(kwargs):
     t, o = torch.nn.LSTM(2, 3, **kwargs), nn.LSTM(2, 3, **kwargs)
     assert o._flat_weights_names == t._flat_weights_names
     assert [w.shape for w in o._flat_weights] == [tuple(w.shape) for w in t._flat_weights]
+
+
+@pytest.mark.parametrize("key", ["a.b", "", 3, "ok"])
+def test_parameter_dict_key_checks_as_torch(key):
+    def fn(lib, tensor, param):
+        return list(lib.ParameterDict([(key, param(1))]).keys())
+
+    _both(fn)
