@@ -917,7 +917,7 @@ class ModuleList(Module):
         """torch's: runs of identical children print once, as ``(0-2): 3 x Linear(...)``."""
         items = self._items()
         if not items:
-            return "ModuleList()"
+            return self._get_name() + "()"
         lines, i = [], 0
         reprs = [repr(m) for _, m in items]
         while i < len(items):
@@ -929,7 +929,7 @@ class ModuleList(Module):
             else:
                 lines.append(f"({i}-{j}): {j - i + 1} x " + _addindent(reprs[i], 2))
             i = j + 1
-        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):

@@ -363,3 +363,13 @@ def test_parameter_dict_key_checks_as_torch(key):
         return list(lib.ParameterDict([(key, param(1))]).keys())
 
     _both(fn)
+
+
+def test_module_list_subclass_repr_uses_its_class_name_as_torch():
+    def fn(lib, tensor, param):
+        class Blocks(lib.ModuleList):
+            pass
+
+        return repr(Blocks()), repr(Blocks([lib.ReLU(), lib.ReLU(), lib.Tanh()]))
+
+    _both(fn)
