@@ -160,26 +160,14 @@ class Module:
         if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
                 or getattr(self, "_backward_pre_hooks", None)):
             return self.forward(*args, **kwargs)  # no hooks (the usual case): skip their bookkeeping
-        pre_kw = getattr(self, "_forward_pre_hooks_with_kwargs", ())
-        for hid, hook in list(self._forward_pre_hooks.items()):
-            if hid in pre_kw:  # hook(module, args, kwargs) -> None or (args, kwargs)
-                res = hook(self, args, kwargs)
-                if res is not None:
-                    if not (isinstance(res, tuple) and len(res) == 2):
-                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
-                                           f"but got {res}.")
-                    args, kwargs = res
-            else:
-                res = hook(self, args)
-                if res is not None:
-                    args = res if isinstance(res, tuple) else (res,)
-        state = None
-        if self._backward_hooks:
-            args, state = self._hook_inputs(args)
         with_kw = getattr(self, "_forward_hooks_with_kwargs", ())
         always = getattr(self, "_forward_hooks_always_called", ())
         called: set = set()
+        state = None
         try:
+            args, kwargs = self._run_forward_pre_hooks(args, kwargs)
+            if self._backward_hooks:
+                args, state = self._hook_inputs(args)
             out = self.forward(*args, **kwargs)
             for hid, hook in list(self._forward_hooks.items()):
                 called.add(hid)
@@ -187,8 +175,8 @@ class Module:
                 if res is not None:
                     out = res
         except Exception:
-            # torch: hooks registered with always_call run even when forward (or a hook) raised,
-            # with output None; an error inside them is only a warning, the first error propagates.
+            # torch: hooks registered with always_call run even when a pre-hook, forward or a hook
+            # raised, with output None; an error inside them is only a warning, the first error propagates.
             for hid, hook in list(self._forward_hooks.items()):
                 if hid in always and hid not in called:
                     try:
@@ -204,6 +192,22 @@ class Module:
             # applied last, so backward reaches it first: torch runs pre-hooks before full hooks
             out = GradTap.apply(out, on_grad=self._backward_pre_caller(list(pre.values())))
         return out
+
+    def _run_forward_pre_hooks(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        pre_kw = getattr(self, "_forward_pre_hooks_with_kwargs", ())
+        for hid, hook in list(self._forward_pre_hooks.items()):
+            if hid in pre_kw:  # hook(module, args, kwargs) -> None or (args, kwargs)
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    if not (isinstance(res, tuple) and len(res) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {res}.")
+                    args, kwargs = res
+            else:
+                res = hook(self, args)
+                if res is not None:
+                    args = res if isinstance(res, tuple) else (res,)
+        return args, kwargs
 
     def _hook_inputs(self, args):
         from engine import is_grad_enabled

@@ -373,3 +373,23 @@ def test_module_list_subclass_repr_uses_its_class_name_as_torch():
         return repr(Blocks()), repr(Blocks([lib.ReLU(), lib.ReLU(), lib.Tanh()]))
 
     _both(fn)
+
+
+def test_always_call_forward_hook_runs_when_a_pre_hook_raises_as_torch():
+    def fn(lib, tensor, param):
+        m = lib.Linear(2, 2)
+        seen = []
+
+        def bad_pre_hook(mod, args):
+            raise ValueError("pre-hook failed")
+
+        m.register_forward_pre_hook(bad_pre_hook)
+        m.register_forward_hook(lambda mod, args, out: seen.append(out), always_call=True)
+        m.register_forward_hook(lambda mod, args, out: seen.append("plain"))
+        try:
+            m(tensor(1, 2))
+        except ValueError as e:
+            seen.append(str(e))
+        return seen
+
+    _both(fn)
