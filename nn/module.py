@@ -137,6 +137,11 @@ class Module:
         object.__setattr__(self, "_forward_pre_hooks_with_kwargs", set())
         object.__setattr__(self, "_forward_hooks_with_kwargs", set())
         object.__setattr__(self, "_forward_hooks_always_called", set())
+        # state_dict / load_state_dict hooks (torch's attribute names)
+        object.__setattr__(self, "_state_dict_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_state_dict_hooks", OrderedDict())
+        object.__setattr__(self, "_load_state_dict_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_load_state_dict_post_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
@@ -615,9 +620,11 @@ class Module:
         return ps[0].device if ps else "cpu"
 
     # ---- state --------------------------------------------------------------------------------
-    def _state_items(self, keep_vars: bool = False) -> Iterator[tuple[str, Tensor]]:
+    def _state_items(self, extra_state: bool = False) -> Iterator[tuple[str, Any]]:
         """(key, tensor) in torch's state_dict order: a module's parameters, then its persistent
-        buffers, then its children's, depth first. Shared entries appear under every name."""
+        buffers, then its children's, depth first. Shared entries appear under every name. With
+        ``extra_state``, a module that overrides ``get_extra_state`` also gives ("..._extra_state",
+        the module) after its buffers."""
         for mod_name, mod in self.named_modules(remove_duplicate=False):
             pre = f"{mod_name}." if mod_name else ""
             for name, p in _own_parameters(mod):
@@ -626,48 +633,137 @@ class Module:
             for name, b in mod._buffers.items():
                 if b is not None and name not in mod._non_persistent_buffers_set:
                     yield pre + name, b
+            if extra_state and type(mod).get_extra_state is not Module.get_extra_state:
+                yield pre + "_extra_state", mod
 
-    def state_dict(self, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> dict:
+    def _named_modules_post_order(self) -> Iterator[tuple[str, Module]]:
+        """(name, module), every child's subtree before its parent (torch's order for the hooks run
+        after a module's state is saved or loaded)."""
+        stack: list[tuple[str, Module, bool]] = [("", self, False)]
+        while stack:
+            name, mod, children_done = stack.pop()
+            if children_done:
+                yield name, mod
+                continue
+            stack.append((name, mod, True))
+            stack.extend((f"{name}.{n}" if name else n, m, False) for n, m in reversed(mod._own_children()))
+
+    def get_extra_state(self) -> Any:
+        """Override (with ``set_extra_state``) to save any picklable object under "_extra_state"."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called.")
+
+    def set_extra_state(self, state: Any) -> None:
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called.")
+
+    def register_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, prefix, keep_vars)`` runs before ``state_dict`` saves this module's state."""
+        return self._add_hook(self._state_dict_pre_hooks, hook, False)
+
+    def register_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata)`` runs once this module's entries (its
+        children's included) are in ``state_dict``; it may edit the dict in place, and returns None."""
+        return self._add_hook(self._state_dict_hooks, hook, False)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs)`` runs before ``load_state_dict`` reads this module's entries; it may edit the
+        (copied) state_dict, e.g. to rename old keys."""
+        return self._add_hook(self._load_state_dict_pre_hooks, hook, False)
+
+    def register_load_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, incompatible_keys)`` runs after ``load_state_dict`` copied the values; it may
+        edit ``incompatible_keys.missing_keys``/``unexpected_keys`` in place before strict checks them."""
+        return self._add_hook(self._load_state_dict_post_hooks, hook, False)
+
+    def state_dict(self, *args, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> dict:
         """Name -> NumPy array copy for every parameter and persistent buffer (tied ones under
-        each of their names); ``keep_vars=True`` gives the tensors themselves."""
+        each of their names); ``keep_vars=True`` gives the tensors themselves. A module's
+        ``get_extra_state()`` (when overridden) is saved as "<module>._extra_state"."""
+        if args:  # torch's deprecated positional form: state_dict(destination, prefix, keep_vars)
+            destination, prefix, keep_vars = (list(args) + [destination, prefix, keep_vars][len(args):])[:3]
         out = OrderedDict() if destination is None else destination
-        for k, t in self._state_items():
-            out[prefix + k] = t if keep_vars else to_numpy(t.data).copy()
+        for name, mod in self.named_modules(remove_duplicate=False):
+            for hook in getattr(mod, "_state_dict_pre_hooks", {}).values():
+                hook(mod, prefix + (f"{name}." if name else ""), keep_vars)
+        for k, v in self._state_items(extra_state=True):
+            if isinstance(v, Module):
+                out[prefix + k] = v.get_extra_state()
+            else:
+                out[prefix + k] = v if keep_vars else to_numpy(v.data).copy()
+        for name, mod in self._named_modules_post_order():
+            for hook in getattr(mod, "_state_dict_hooks", {}).values():
+                if hook(mod, out, prefix + (f"{name}." if name else ""), {}) is not None:
+                    raise RuntimeError("state_dict post-hook must return None")
         return out
 
     def load_state_dict(self, state_dict: dict, strict: bool = True, assign: bool = False) -> _IncompatibleKeys:
         """Copy arrays (NumPy, CuPy, Tensor, or anything with ``.numpy()``) into the parameters and
-        persistent buffers. Returns ``(missing_keys, unexpected_keys)``; a strict load raises a
-        RuntimeError naming them; a shape mismatch always raises."""
+        persistent buffers (and ``set_extra_state`` of modules that save extra state). Returns
+        ``(missing_keys, unexpected_keys)``. As torch: entries of the right shape are copied first,
+        then a strict load raises a RuntimeError naming missing and unexpected keys; a shape
+        mismatch always raises."""
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        own = OrderedDict(self._state_items())
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)  # pre-hooks may edit it; the caller's dict is left alone
+        if metadata is not None:
+            state_dict._metadata = metadata
+        missing: list[str] = []
+        unexpected: list[str] = []
+        errors: list[str] = []
+        for name, mod in self.named_modules(remove_duplicate=False):
+            for hook in getattr(mod, "_load_state_dict_pre_hooks", {}).values():
+                hook(mod, state_dict, f"{name}." if name else "", (metadata or {}).get(name, {}), strict,
+                     missing, unexpected, errors)
+        own = OrderedDict(self._state_items(extra_state=True))
         optional = self._optional_state_keys(state_dict)
-        missing = [k for k in own if k not in state_dict and k not in optional]
-        unexpected = [k for k in state_dict if k not in own]
-        mismatched = []
+        missing += [k for k in own if k not in state_dict and k not in optional]
+        unexpected += self._unexpected_keys(state_dict)
         values = {}
         for k, t in own.items():
             if k not in state_dict:
                 continue
+            if isinstance(t, Module):  # extra state: any object
+                values[k] = state_dict[k]
+                continue
             value = _to_array(state_dict[k])
             if tuple(np.shape(value)) != t.shape:
-                mismatched.append(f"size mismatch for {k}: copying a param with shape {tuple(np.shape(value))} "
-                                  f"from checkpoint, the shape in current model is {t.shape}.")
+                errors.append(f"size mismatch for {k}: copying a param with shape {tuple(np.shape(value))} "
+                              f"from checkpoint, the shape in current model is {t.shape}.")
+                continue
             values[k] = value
-        problems = []
-        if strict and unexpected:
-            problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
-        if strict and missing:
-            problems.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
-        problems += mismatched
-        if problems:
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems))
         with no_grad():
             for k, value in values.items():
                 t = own[k]
-                t.copy_(to_device(np.asarray(value, dtype=t.dtype), t.device))  # bumps its version
-        return _IncompatibleKeys(missing, unexpected)
+                if isinstance(t, Module):
+                    t.set_extra_state(value)
+                else:
+                    t.copy_(to_device(np.asarray(value, dtype=t.dtype), t.device))  # bumps its version
+        result = _IncompatibleKeys(missing, unexpected)
+        for _, mod in self._named_modules_post_order():
+            for hook in getattr(mod, "_load_state_dict_post_hooks", {}).values():
+                if hook(mod, result) is not None:
+                    raise RuntimeError("load_state_dict post-hook must return None")
+        if strict and unexpected:
+            errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+        if strict and missing:
+            errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
+        return result
+
+    def _unexpected_keys(self, state_dict) -> list[str]:
+        """Keys naming nothing here, in torch's order: module by module (depth first), each taking
+        the keys under its prefix whose next name is neither one of its entries nor a child."""
+        unexpected = []
+        for name, mod in self.named_modules(remove_duplicate=False):
+            pre = f"{name}." if name else ""
+            known = set(mod._modules) | {n for n, p in _own_parameters(mod) if p is not None} | {
+                n for n, b in mod._buffers.items() if b is not None and n not in mod._non_persistent_buffers_set}
+            for key in state_dict:
+                if key.startswith(pre) and key != pre + "_extra_state" and key[len(pre):].split(".", 1)[0] not in known:
+                    unexpected.append(key)
+        return unexpected
 
     # Names of state a checkpoint may lack; the module keeps its own value (torch's norm layers fill
     # a missing ``num_batches_tracked`` in when the checkpoint predates it).

@@ -393,3 +393,102 @@ def test_always_call_forward_hook_runs_when_a_pre_hook_raises_as_torch():
         return seen
 
     _both(fn)
+
+
+def _plain(sd) -> dict:
+    """A state_dict's values as NumPy arrays (other objects, such as extra state, kept)."""
+    return {k: (v.detach().numpy() if hasattr(v, "detach") else v) for k, v in sd.items()}
+
+
+def _extra_state_model(lib):
+    class Counter(lib.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lib.Linear(2, 2)
+            self.count = 0
+
+        def get_extra_state(self):
+            return {"count": self.count}
+
+        def set_extra_state(self, state):
+            self.count = state["count"]
+
+    m = lib.Sequential(Counter(), lib.BatchNorm1d(2))
+    m[0].count = 7
+    return m
+
+
+def test_extra_state_is_saved_and_loaded_as_torch():
+    t, o = _extra_state_model(torch.nn), _extra_state_model(nn)
+    assert list(o.state_dict()) == list(t.state_dict())
+    assert o.state_dict()["0._extra_state"] == t.state_dict()["0._extra_state"] == {"count": 7}
+    sd = _plain(t.state_dict())
+    sd["0._extra_state"] = {"count": 3}
+    o.load_state_dict(sd)
+    assert o[0].count == 3
+    t_sd = t.state_dict()
+    del sd["0._extra_state"], t_sd["0._extra_state"]
+    _same_outcome(lambda: _extra_state_model(torch.nn).load_state_dict(t_sd),
+                  lambda: _extra_state_model(nn).load_state_dict(sd))
+    with pytest.raises(RuntimeError):
+        nn.Linear(1, 1).get_extra_state()
+
+
+@pytest.mark.parametrize("keys", [["x", "0.bias"], ["0.q.w", "zz", "1.bias", "0.bias"], ["1.weight", "0.nope"]])
+def test_unexpected_keys_in_torchs_order(keys):
+    """torch lists unexpected keys module by module (depth first), not in the checkpoint's order."""
+    def fn(lib, tensor, param):
+        m = lib.Sequential(lib.Linear(1, 1), lib.ReLU())
+        sd = {k: np.zeros(1, np.float32) if lib is nn else torch.zeros(1) for k in keys}
+        return tuple(m.load_state_dict(sd, strict=False))
+
+    _both(fn)
+
+
+def test_strict_failure_still_copies_matching_entries_as_torch():
+    def fn(lib, tensor, param):
+        m = lib.Linear(2, 2)
+        sd = {"weight": np.ones((2, 2), np.float32) if lib is nn else torch.ones(2, 2), "extra": tensor(1)}
+        try:
+            m.load_state_dict(sd)
+        except RuntimeError:
+            pass
+        return float(m.weight.detach().sum()) if lib is torch.nn else float(m.weight.sum())
+
+    _both(fn)
+
+
+def test_state_dict_and_load_state_dict_hooks_as_torch():
+    def fn(lib, tensor, param):
+        m = lib.Sequential(lib.Linear(2, 2), lib.Linear(2, 1))
+        log = []
+        m[0].register_state_dict_pre_hook(lambda mod, prefix, keep_vars: log.append(("pre", prefix, keep_vars)))
+        m.register_state_dict_pre_hook(lambda mod, prefix, keep_vars: log.append(("pre", prefix, keep_vars)))
+
+        def drop_bias(mod, sd, prefix, local_metadata):
+            log.append(("post", prefix))
+            sd.pop(prefix + "bias")
+
+        m[1].register_state_dict_post_hook(drop_bias)
+        m.register_state_dict_post_hook(lambda mod, sd, prefix, meta: log.append(("post", prefix, list(sd))))
+        sd = m.state_dict()
+
+        def rename(mod, sd, prefix, meta, strict, missing, unexpected, errors):
+            log.append(("load-pre", prefix))
+            if prefix + "old_weight" in sd:
+                sd[prefix + "weight"] = sd.pop(prefix + "old_weight")
+
+        def forgive_bias(mod, keys):
+            log.append(("load-post", list(keys.missing_keys)))
+            keys.missing_keys[:] = [k for k in keys.missing_keys if not k.endswith("bias")]
+
+        m[1].register_load_state_dict_pre_hook(rename)
+        handle = m.register_load_state_dict_post_hook(forgive_bias)
+        sd["1.old_weight"] = sd.pop("1.weight")
+        result = m.load_state_dict(sd)
+        handle.remove()
+        log.append(tuple(result))
+        log.append("1.old_weight" in sd)  # the caller's dict is not edited
+        return log
+
+    _both(fn)
