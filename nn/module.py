@@ -698,7 +698,9 @@ class Module:
 
     def load_state_dict(self, state_dict: dict, strict: bool = True, assign: bool = False) -> _IncompatibleKeys:
         """Copy arrays (NumPy, CuPy, Tensor, or anything with ``.numpy()``) into the parameters and
-        persistent buffers (and ``set_extra_state`` of modules that save extra state). Returns
+        persistent buffers (and ``set_extra_state`` of modules that save extra state); with
+        ``assign`` the checkpoint's arrays replace them (new Parameter objects, the checkpoint's dtype,
+        ``requires_grad`` kept). Returns
         ``(missing_keys, unexpected_keys)``. As torch: entries of the right shape are copied first,
         then a strict load raises a RuntimeError naming missing and unexpected keys; a shape
         mismatch always raises."""
@@ -737,6 +739,12 @@ class Module:
                 t = own[k]
                 if isinstance(t, Module):
                     t.set_extra_state(value)
+                elif assign:  # torch: the checkpoint's values (and dtype) replace the tensors themselves
+                    owner_path, _, name = k.rpartition(".")
+                    array = to_device(np.array(value), t.device)
+                    setattr(self.get_submodule(owner_path), name,
+                            Parameter(array, requires_grad=t.requires_grad) if isinstance(t, Parameter)
+                            else Tensor(array))
                 else:
                     t.copy_(to_device(np.asarray(value, dtype=t.dtype), t.device))  # bumps its version
         result = _IncompatibleKeys(missing, unexpected)

@@ -492,3 +492,18 @@ def test_state_dict_and_load_state_dict_hooks_as_torch():
         return log
 
     _both(fn)
+
+
+def test_load_state_dict_assign_replaces_tensors_as_torch():
+    def fn(lib, tensor, param):
+        m = lib.Sequential(lib.Linear(2, 2), lib.BatchNorm1d(2))
+        m[0].bias.requires_grad_(False)
+        old = m[0].weight
+        sd = {k: (v.double() if lib is torch.nn else v.astype(np.float64)) if k.endswith(("weight", "mean")) else v
+              for k, v in m.state_dict().items()}
+        m.load_state_dict(sd, assign=True)
+        return (m[0].weight is old, type(m[0].weight).__name__, str(m[0].weight.dtype).replace("torch.", ""),
+                m[0].bias.requires_grad, str(m[1].running_mean.dtype).replace("torch.", ""),
+                [n for n, _ in m.named_parameters()], [n for n, _ in m.named_buffers()])
+
+    _both(fn)
