@@ -335,6 +335,8 @@ class EmbeddingBag(Module):
 
     def forward(self, input, offsets=None, per_sample_weights=None) -> Tensor:
         ids = to_numpy(_ids(input))
+        if ids.ndim not in (1, 2):
+            raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {ids.ndim}")
         _check_ids(ids, self.num_embeddings, "embedding_bag")
         if ids.ndim == 2:
             if offsets is not None:

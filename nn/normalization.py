@@ -151,6 +151,8 @@ class _InstanceNorm(_NormBase):
                              f"but got: {input.shape[1]}.")
         axes = tuple(range(2, input.ndim))
         shape = (1, input.shape[1]) + (1,) * s
+        if (self.training or not self.track_running_stats) and int(np.prod(input.shape[2:])) == 1:
+            raise ValueError(f"Expected more than 1 spatial element when training, got input size {input.shape}")
         if not self.training and self.track_running_stats:
             mean = self.running_mean.reshape(shape)
             var = self.running_var.reshape(shape)

@@ -163,7 +163,9 @@ class RNNBase(Module):
     def _prepare(self, input: Tensor, hx_shape_h: int):
         """(input as (T, N, C), batched flag)."""
         if input.ndim not in (2, 3):
-            raise ValueError(f"{self.mode}: Expected input to be 2D or 3D, got {input.ndim}D instead")
+            name = "RNN" if self.mode.startswith("RNN") else self.mode  # torch's words, "tensor" for RNN only
+            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D "
+                             f"{'tensor ' if name == 'RNN' else ''}instead")
         batched = input.ndim == 3
         if not batched:
             input = input.unsqueeze(1)

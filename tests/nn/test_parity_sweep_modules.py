@@ -507,3 +507,26 @@ def test_load_state_dict_assign_replaces_tensors_as_torch():
                 [n for n, _ in m.named_parameters()], [n for n, _ in m.named_buffers()])
 
     _both(fn)
+
+
+@pytest.mark.parametrize("layer,shape", [("RNN", (1, 1, 1, 3)), ("LSTM", (1, 1, 1, 3)), ("GRU", (3,))])
+def test_recurrent_rank_error_message_as_torch(layer, shape):
+    _same_outcome(lambda: getattr(torch.nn, layer)(3, 4)(torch.zeros(shape)),
+                  lambda: getattr(nn, layer)(3, 4)(Tensor(np.zeros(shape, np.float32))))
+
+
+@pytest.mark.parametrize("track,train,shape", [(False, True, (2, 3, 1)), (False, False, (3, 1)),
+                                               (True, False, (2, 3, 1)), (True, True, (2, 3, 2))])
+def test_instance_norm_needs_more_than_one_spatial_element_as_torch(track, train, shape):
+    t, o = torch.nn.InstanceNorm1d(3, track_running_stats=track), nn.InstanceNorm1d(3, track_running_stats=track)
+    t.train(train)
+    o.train(train)
+    t_res = _outcome(lambda: t(torch.ones(shape)).shape)
+    o_res = _outcome(lambda: o(Tensor(np.ones(shape, np.float32))).shape)
+    assert t_res[0] == o_res[0], (t_res, o_res)
+
+
+def test_softmax2d_and_embedding_bag_rank_errors_as_torch():
+    _same_outcome(lambda: torch.nn.Softmax2d()(torch.zeros(2, 3)), lambda: nn.Softmax2d()(Tensor(np.zeros((2, 3)))))
+    _same_outcome(lambda: torch.nn.EmbeddingBag(5, 2)(torch.zeros(2, 2, 2)),
+                  lambda: nn.EmbeddingBag(5, 2)(np.zeros((2, 2, 2), np.float32)))
