@@ -276,3 +276,18 @@ class PReLU(Module):
         return f"num_parameters={self.num_parameters}"
 
 
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU: in training a negative slope drawn from U(lower, upper) per element,
+    in eval the fixed slope (lower + upper) / 2."""
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False):
+        super().__init__()
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.rrelu(input, self.lower, self.upper, self.training)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}" + (", inplace=True" if self.inplace else "")

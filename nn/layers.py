@@ -630,3 +630,45 @@ def _positions(positions, n: int, what: str):
         if hi >= n:
             raise ValueError(f"position {hi} is beyond {what} {n}")
     return positions
+
+
+class CosineSimilarity(Module):
+    """Cosine similarity of ``x1`` and ``x2`` along ``dim`` (norms clamped below by ``eps``)."""
+
+    def __init__(self, dim: int = 1, eps: float = 1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    """The p-norm of ``x1 - x2 + eps`` over the last dim, as torch's pairwise_distance."""
+
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        diff = x1 - x2 + self.eps
+        return diff.norm(self.norm, dim=-1, keepdim=self.keepdim)
+
+
+class ChannelShuffle(Module):
+    """Splits the channels (dim 1) into ``groups`` and interleaves them: (N, g·k, *) -> (N, k·g, *)."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input: Tensor) -> Tensor:
+        n, c, *rest = input.shape
+        if c % self.groups:
+            raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels and "
+                               f"{self.groups} groups.")
+        x = input.reshape(n, self.groups, c // self.groups, *rest).transpose(1, 2)
+        return x.reshape(n, c, *rest)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"

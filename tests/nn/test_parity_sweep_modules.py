@@ -530,3 +530,47 @@ def test_softmax2d_and_embedding_bag_rank_errors_as_torch():
     _same_outcome(lambda: torch.nn.Softmax2d()(torch.zeros(2, 3)), lambda: nn.Softmax2d()(Tensor(np.zeros((2, 3)))))
     _same_outcome(lambda: torch.nn.EmbeddingBag(5, 2)(torch.zeros(2, 2, 2)),
                   lambda: nn.EmbeddingBag(5, 2)(np.zeros((2, 2, 2), np.float32)))
+
+
+_R = np.random.default_rng(1).standard_normal
+ADDED_LAYERS = {
+    "convT3d": (lambda m: m.ConvTranspose3d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2),
+                [_R((1, 4, 3, 3, 3))]),
+    "maxpool3d": (lambda m: m.MaxPool3d(2, stride=1, padding=1), [_R((1, 2, 4, 4, 4))]),
+    "avgpool3d": (lambda m: m.AvgPool3d(2, divisor_override=3), [_R((1, 2, 4, 4, 4))]),
+    "adaptive3d": (lambda m: m.AdaptiveAvgPool3d((2, 3, None)), [_R((1, 2, 5, 5, 4))]),
+    "rrelu": (lambda m: m.RReLU(0.1, 0.3), [_R((3, 4))]),
+    "cosine": (lambda m: m.CosineSimilarity(dim=-1), [_R((3, 4)), _R((3, 4))]),
+    "pdist": (lambda m: m.PairwiseDistance(), [_R((3, 4)), _R((3, 4))]),
+    "pdist_p1_keepdim": (lambda m: m.PairwiseDistance(p=1.0, keepdim=True), [_R((3, 4)), _R((3, 4))]),
+    "pdist_1d": (lambda m: m.PairwiseDistance(), [_R(4), _R(4)]),
+    "channel_shuffle": (lambda m: m.ChannelShuffle(3), [_R((2, 6, 2, 2))]),
+    "constant_pad": (lambda m: m.ConstantPad2d((1, 0, 2, 1), 3.5), [_R((1, 2, 3, 3))]),
+    "zero_pad": (lambda m: m.ZeroPad1d(2), [_R((2, 3))]),
+    "reflection_pad": (lambda m: m.ReflectionPad2d((1, 2, 0, 1)), [_R((1, 2, 4, 4))]),
+    "replication_pad": (lambda m: m.ReplicationPad3d(1), [_R((1, 1, 2, 3, 3))]),
+    "circular_pad": (lambda m: m.CircularPad2d((1, 1, 2, 0)), [_R((1, 2, 3, 3))]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADDED_LAYERS))
+def test_added_layers_match_torch_in_eval(name):
+    """Layers torch has that were missing: repr, state_dict, output and gradients (eval mode)."""
+    from tests.nn.parity_helpers import compare, copy_state
+
+    make, inputs = ADDED_LAYERS[name]
+    t, o = make(torch.nn).double(), make(nn).double()
+    assert repr(o) == repr(t)
+    copy_state(t, o)
+    compare(torch, t, o, inputs, train=False)
+
+
+def test_rrelu_in_training_draws_slopes_between_lower_and_upper():
+    x = -np.ones((200,))
+    y = nn.RReLU(0.1, 0.3)(Tensor(x)).numpy()
+    assert np.all((-y >= 0.1) & (-y <= 0.3)) and np.unique(y).size > 1
+
+
+def test_circular_pad_rank_error_as_torch():
+    _same_outcome(lambda: torch.nn.CircularPad2d(1)(torch.zeros(3, 3)),
+                  lambda: nn.CircularPad2d(1)(Tensor(np.zeros((3, 3)))))
