@@ -141,6 +141,10 @@ class RNNBase(Module):
         g = lambda n: getattr(self, n + sfx, None)  # noqa: E731
         return g("weight_ih"), g("weight_hh"), g("bias_ih"), g("bias_hh"), g("weight_hr")
 
+    def flatten_parameters(self) -> None:
+        """torch packs the weights into one cuDNN buffer here; the weights are used as they are, so
+        this does nothing (code written for torch calls it)."""
+
     @property
     def _flat_weights_names(self) -> list[str]:
         """torch's: every weight name, layer by layer and direction by direction."""

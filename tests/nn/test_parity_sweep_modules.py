@@ -574,3 +574,8 @@ def test_rrelu_in_training_draws_slopes_between_lower_and_upper():
 def test_circular_pad_rank_error_as_torch():
     _same_outcome(lambda: torch.nn.CircularPad2d(1)(torch.zeros(3, 3)),
                   lambda: nn.CircularPad2d(1)(Tensor(np.zeros((3, 3)))))
+
+
+def test_flatten_parameters_is_callable_as_torch():
+    t, o = torch.nn.LSTM(2, 3), nn.LSTM(2, 3)
+    assert t.flatten_parameters() is None and o.flatten_parameters() is None
