@@ -856,7 +856,7 @@ class Sequential(Module):
 
     def __init__(self, *args: Module):
         super().__init__()
-        if len(args) == 1 and isinstance(args[0], (OrderedDict, dict)):
+        if len(args) == 1 and isinstance(args[0], OrderedDict):  # torch: a plain dict is not taken
             for k, m in args[0].items():
                 self.add_module(k, m)
         else:

@@ -579,3 +579,10 @@ def test_circular_pad_rank_error_as_torch():
 def test_flatten_parameters_is_callable_as_torch():
     t, o = torch.nn.LSTM(2, 3), nn.LSTM(2, 3)
     assert t.flatten_parameters() is None and o.flatten_parameters() is None
+
+
+def test_sequential_takes_an_ordered_dict_but_not_a_plain_dict_as_torch():
+    def fn(lib, tensor, param):
+        return [n for n, _ in lib.Sequential({"a": lib.ReLU()}).named_children()]
+
+    _both(fn, message=False)
