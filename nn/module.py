@@ -241,7 +241,7 @@ class Module:
             if name == "":
                 raise KeyError('parameter name can\'t be empty string ""')
             self._forget_name(name)  # a buffer or module of that name stops being one (torch)
-            d["_parameter_names"].add(name)
+            d.setdefault("_parameter_names", set()).add(name)
         elif name in d.get("_parameter_names", ()):
             if value is not None:
                 raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' "
@@ -250,7 +250,7 @@ class Module:
             if buffers is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
             self._forget_name(name)
-            d["_module_names"].add(name)
+            d.setdefault("_module_names", set()).add(name)
             global _tree_version
             _tree_version += 1  # the cached submodule paths of every module are stale
         elif name in d.get("_module_names", ()):
@@ -310,11 +310,11 @@ class Module:
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign parameter before Module.__init__() call")
-        self._check_new_name("parameter", name, self._parameter_names)
+        self._check_new_name("parameter", name, self.__dict__.get("_parameter_names", set()))
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{_typename(param)}' object to parameter '{name}' "
                             "(nn.Parameter or None required)")
-        self._parameter_names.add(name)
+        self.__dict__.setdefault("_parameter_names", set()).add(name)
         object.__setattr__(self, name, param)
 
     def add_module(self, name: str, module: Module | None) -> None:
@@ -322,8 +322,8 @@ class Module:
             raise TypeError(f"{_typename(module)} is not a Module subclass")
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign module before Module.__init__() call")
-        self._check_new_name("module", name, self._module_names)
-        self._module_names.add(name)
+        self._check_new_name("module", name, self.__dict__.get("_module_names", set()))
+        self.__dict__.setdefault("_module_names", set()).add(name)
         global _tree_version
         _tree_version += 1
         object.__setattr__(self, name, module)
