@@ -7,6 +7,7 @@ torch.nn's, so a torch ``state_dict`` (as NumPy arrays) loads with ``load_state_
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -27,6 +28,52 @@ def _ids(x):
     if isinstance(x, Tensor):
         return x.data
     return x if hasattr(x, "dtype") else np.asarray(x)
+
+
+class _IndexOutOfRange(IndexError, ValueError):
+    """torch's embedding error (an IndexError); a ValueError too, as the engine's id checks raise."""
+
+
+class _BagIndexOutOfRange(RuntimeError, ValueError):
+    """torch's embedding_bag error (a RuntimeError); a ValueError too, as the engine's id checks raise."""
+
+
+def _check_ids(ids, n: int, op: str) -> None:
+    """torch's checks of embedding ids: an integer dtype (RuntimeError), every id in [0, n)."""
+    if ids.dtype.kind not in "iu":
+        raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar types: "
+                           f"Long, Int; but got {ids.dtype} instead (while checking arguments for {op})")
+    if not ids.size:
+        return
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= n:
+        bad = lo if lo < 0 else hi
+        if op == "embedding":
+            raise _IndexOutOfRange(f"index out of range in self (id {bad} is not in [0, {n}))")
+        raise _BagIndexOutOfRange(f"Index {bad} is not in the valid range [0, {n})")
+
+
+def _renorm_rows(weight: Parameter, ids, max_norm: float, norm_type: float) -> None:
+    """torch's embedding_renorm_: rows used by ``ids`` with norm > max_norm scaled to max_norm, in place."""
+    with no_grad():
+        w = weight.data
+        rows = np.unique(to_numpy(ids).reshape(-1))
+        xp_rows = to_device(rows, weight.device)
+        sub = w[xp_rows]
+        norms = (abs(sub) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+        scale = max_norm / (norms + 1e-7)
+        scale[norms <= max_norm] = 1
+        weight[xp_rows] = sub * scale[:, None].astype(w.dtype)  # bumps its version
+
+
+def _scale_grad_by_freq(rows: Tensor, ids) -> Tensor:
+    """``rows`` (..., D), looked up by ``ids`` (...): the same values, with the gradient of each
+    lookup divided by how often its id occurs in ``ids`` (torch's ``scale_grad_by_freq``)."""
+    flat = to_numpy(ids).reshape(-1)
+    _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    scale = (1.0 / counts[inverse]).reshape(*np.shape(ids), 1).astype(rows.dtype)
+    frozen = rows.detach()
+    return frozen + (rows - frozen) * Tensor(to_device(scale, rows.device))  # value: rows exactly
 
 
 class Identity(Module):
@@ -54,7 +101,10 @@ class Linear(Module):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = _param((out_features, in_features), dtype, device)
-        self.bias = _param((out_features,), dtype, device) if bias else None
+        if bias:
+            self.bias = _param((out_features,), dtype, device)
+        else:
+            self.register_parameter("bias", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -90,7 +140,10 @@ class Bilinear(Module):
         super().__init__()
         self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
         self.weight = _param((out_features, in1_features, in2_features), dtype, device)
-        self.bias = _param((out_features,), dtype, device) if bias else None
+        if bias:
+            self.bias = _param((out_features,), dtype, device)
+        else:
+            self.register_parameter("bias", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -138,20 +191,29 @@ class Unflatten(Module):
 
     def __init__(self, dim: int, unflattened_size):
         super().__init__()
-        self.dim, self.unflattened_size = dim, unflattened_size
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError("unflattened_size must be a tuple of ints, but found type "
+                            f"{type(unflattened_size).__name__}")
+        for pos, size in enumerate(unflattened_size):
+            if not isinstance(size, int):
+                raise TypeError(f"unflattened_size must be tuple of ints, but found element of type "
+                                f"{type(size).__name__} at pos {pos}")
+        self.dim, self.unflattened_size = dim, unflattened_size  # kept as given: a list prints as a list
 
     def forward(self, input: Tensor) -> Tensor:
         d = self.dim % input.ndim
         return input.reshape(*input.shape[:d], *self.unflattened_size, *input.shape[d + 1:])
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, unflattened_size={tuple(self.unflattened_size)}"
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class Embedding(Module):
     """A lookup table (num, dim) indexed by integer ids. Initialized N(0, 1) as torch does;
     the ``padding_idx`` row starts at zero and gets no gradient; ``max_norm`` renormalizes the
-    looked-up rows in place first.
+    looked-up rows in place first; ``scale_grad_by_freq`` divides each row's gradient by how often
+    its id occurs in the batch. ``sparse=True`` is accepted, but the gradient stays a dense array
+    (equal to torch's sparse gradient made dense).
 
     >>> Embedding(10, 4)(np.array([[1, 2, 3]])).shape
     (1, 3, 4)
@@ -168,8 +230,6 @@ class Embedding(Module):
             padding_idx = padding_idx % num_embeddings
         self.padding_idx, self.max_norm, self.norm_type = padding_idx, max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
-        if scale_grad_by_freq or sparse:
-            raise NotImplementedError("Embedding: scale_grad_by_freq and sparse are not supported")
         if _weight is None:
             self.weight = _param((num_embeddings, embedding_dim), dtype, device)
             self.reset_parameters()
@@ -197,23 +257,14 @@ class Embedding(Module):
         return cls(w.shape[0], w.shape[1], _weight=w, _freeze=freeze, padding_idx=padding_idx,
                    max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
 
-    def _renorm(self, ids) -> None:
-        """torch's embedding_renorm_: rows used by ``ids`` with norm > max_norm scaled to max_norm."""
-        with no_grad():
-            w = self.weight.data
-            rows = np.unique(to_numpy(ids).reshape(-1))
-            xp_rows = to_device(rows, self.weight.device)
-            sub = w[xp_rows]
-            norms = (abs(sub) ** self.norm_type).sum(axis=1) ** (1.0 / self.norm_type)
-            scale = self.max_norm / (norms + 1e-7)
-            scale[norms <= self.max_norm] = 1
-            self.weight[xp_rows] = sub * scale[:, None].astype(w.dtype)  # bumps its version
-
     def forward(self, input) -> Tensor:
         ids = _ids(input)
+        _check_ids(ids, self.num_embeddings, "embedding")
         if self.max_norm is not None:
-            self._renorm(ids)
+            _renorm_rows(self.weight, ids, self.max_norm, self.norm_type)
         out = F.embedding(ids, self.weight)
+        if self.scale_grad_by_freq:
+            out = _scale_grad_by_freq(out, ids)
         if self.padding_idx is not None and self.weight.requires_grad:
             # the padding row's value is looked up but gets no gradient
             keep = (ids != self.padding_idx)[..., None]
@@ -228,6 +279,10 @@ class Embedding(Module):
             s += f", max_norm={self.max_norm}"
         if self.norm_type != 2:
             s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq is not False:
+            s += f", scale_grad_by_freq={self.scale_grad_by_freq}"
+        if self.sparse is not False:
+            s += ", sparse=True"
         return s
 
 
@@ -280,6 +335,9 @@ class EmbeddingBag(Module):
 
     def forward(self, input, offsets=None, per_sample_weights=None) -> Tensor:
         ids = to_numpy(_ids(input))
+        if ids.ndim not in (1, 2):
+            raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {ids.ndim}")
+        _check_ids(ids, self.num_embeddings, "embedding_bag")
         if ids.ndim == 2:
             if offsets is not None:
                 raise ValueError("if input is 2D, then offsets has to be None")
@@ -300,7 +358,15 @@ class EmbeddingBag(Module):
         if per_sample_weights is not None and self.mode != "sum":
             raise NotImplementedError("embedding_bag: per_sample_weights was not None. per_sample_weights is only "
                                       f"supported for mode='sum' (got mode='{self.mode}')")
+        if self.mode == "max" and self.scale_grad_by_freq:  # torch checks these at the call
+            raise ValueError("max mode does not support scaling the gradient by the frequency")
+        if self.mode == "max" and self.sparse:
+            raise ValueError("max mode does not support sparse weights")
+        if self.max_norm is not None:
+            _renorm_rows(self.weight, ids_flat, self.max_norm, self.norm_type)
         rows = F.embedding(to_device(ids_flat.astype(np.int64), self.weight.device), self.weight)  # (M, D)
+        if self.scale_grad_by_freq:
+            rows = _scale_grad_by_freq(rows, ids_flat)
         if per_sample_weights is not None:
             rows = rows * per_sample_weights.reshape(-1, 1)
         keep = np.ones(ids_flat.shape, dtype=bool) if self.padding_idx is None else ids_flat != self.padding_idx
@@ -318,7 +384,14 @@ class EmbeddingBag(Module):
         return F.stack(bags, 0)
 
     def extra_repr(self) -> str:
-        s = f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}"
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm!r}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type!r}"
+        if self.scale_grad_by_freq is not False:
+            s += f", scale_grad_by_freq={self.scale_grad_by_freq!r}"
+        s += f", mode={self.mode!r}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
         return s
@@ -340,9 +413,13 @@ class LayerNorm(Module):
         self.eps, self.elementwise_affine = eps, elementwise_affine
         if elementwise_affine:
             self.weight = init.ones_(_param(self.normalized_shape, dtype, device))
-            self.bias = _param(self.normalized_shape, dtype, device) if bias else None
+            if bias:
+                self.bias = _param(self.normalized_shape, dtype, device)
+            else:
+                self.register_parameter("bias", None)
         else:
-            self.weight = self.bias = None
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
 
     @property
     def dim(self) -> int:
@@ -396,18 +473,41 @@ class Dropout(Module):
 
 
 class _DropoutNd(Dropout):
-    """Zeroes whole channels: one draw per (N, C) entry, broadcast over the ``_nd`` trailing dims."""
+    """Zeroes whole channels: one draw per (N, C) entry (per C for an unbatched input), broadcast
+    over the spatial dims. The accepted ranks and the odd cases are torch's F.dropout{1,2,3}d's."""
 
     _nd = 1
 
+    def _drawn_dims(self, ndim: int) -> int:
+        """How many leading dims get their own draw. Dropout1d refuses ranks other than 2 and 3;
+        Dropout2d/3d warn about them. Dropout2d reads any input as (N, C, ...), a 3D one included."""
+        nd, name = self._nd, f"dropout{self._nd}d"
+        if ndim not in (nd + 1, nd + 2):
+            if nd == 1:
+                raise RuntimeError(f"dropout1d: Expected 2D or 3D input, but received a {ndim}D input. Note that "
+                                   "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+                                   "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or "
+                                   "3D inputs).")
+            warnings.warn(f"{name}: Received a {ndim}-D input to {name}, which is deprecated and will result in an "
+                          "error in a future release. To retain the behavior and silence this warning, please use "
+                          f"dropout instead. Note that {name} exists to provide channel-wise dropout on inputs with "
+                          f"{nd} spatial dimensions, a channel dimension, and an optional batch dimension (i.e. "
+                          f"{nd + 1}D or {nd + 2}D inputs).", stacklevel=3)
+        if nd == 2:
+            if ndim == 3:
+                warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                              "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel "
+                              "dim. This behavior will change in a future release to interpret the input as one "
+                              "without a batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise "
+                              "dropout behavior, please switch to using dropout1d instead.", stacklevel=3)
+            return min(2, ndim)
+        return 2 if ndim == nd + 2 else 1
+
     def forward(self, input: Tensor) -> Tensor:
+        drawn = self._drawn_dims(input.ndim)
         if not self.training or self.p == 0:
             return input
-        nd = self._nd
-        if input.ndim not in (nd + 1, nd + 2):
-            raise RuntimeError(f"{type(self).__name__}: Expected {nd + 1}D or {nd + 2}D input, "
-                               f"but received a {input.ndim}D input")
-        mask_shape = input.shape[: input.ndim - nd] + (1,) * nd
+        mask_shape = input.shape[:drawn] + (1,) * (input.ndim - drawn)
         keep = Tensor.rand(*mask_shape, dtype=input.dtype, device=input.device).data >= self.p
         scale = 0.0 if self.p == 1 else 1.0 / (1 - self.p)
         return input * Tensor(keep.astype(input.dtype) * input.dtype.type(scale))
@@ -530,3 +630,45 @@ def _positions(positions, n: int, what: str):
         if hi >= n:
             raise ValueError(f"position {hi} is beyond {what} {n}")
     return positions
+
+
+class CosineSimilarity(Module):
+    """Cosine similarity of ``x1`` and ``x2`` along ``dim`` (norms clamped below by ``eps``)."""
+
+    def __init__(self, dim: int = 1, eps: float = 1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    """The p-norm of ``x1 - x2 + eps`` over the last dim, as torch's pairwise_distance."""
+
+    def __init__(self, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1: Tensor, x2: Tensor) -> Tensor:
+        diff = x1 - x2 + self.eps
+        return diff.norm(self.norm, dim=-1, keepdim=self.keepdim)
+
+
+class ChannelShuffle(Module):
+    """Splits the channels (dim 1) into ``groups`` and interleaves them: (N, g·k, *) -> (N, k·g, *)."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input: Tensor) -> Tensor:
+        n, c, *rest = input.shape
+        if c % self.groups:
+            raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels and "
+                               f"{self.groups} groups.")
+        x = input.reshape(n, self.groups, c // self.groups, *rest).transpose(1, 2)
+        return x.reshape(n, c, *rest)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"

@@ -41,6 +41,19 @@ class Parameter(Tensor):
         return out
 
 
+class _NextableList(list):
+    """A list that is also its own iterator: ``next(m.parameters())`` gives the first parameter as
+    torch's generator does, while ``for`` loops and indexing see an ordinary list."""
+
+    _next = 0
+
+    def __next__(self):
+        if self._next >= len(self):
+            raise StopIteration
+        self._next += 1
+        return self[self._next - 1]
+
+
 class _IncompatibleKeys(NamedTuple):
     """What ``load_state_dict`` returns, as torch's ``_IncompatibleKeys``."""
 
@@ -113,6 +126,8 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_parameter_names", set())  # names registered as parameters (None included)
+        object.__setattr__(self, "_module_names", set())  # and as sub-modules
         object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
         object.__setattr__(self, "_forward_hooks", OrderedDict())
@@ -122,6 +137,11 @@ class Module:
         object.__setattr__(self, "_forward_pre_hooks_with_kwargs", set())
         object.__setattr__(self, "_forward_hooks_with_kwargs", set())
         object.__setattr__(self, "_forward_hooks_always_called", set())
+        # state_dict / load_state_dict hooks (torch's attribute names)
+        object.__setattr__(self, "_state_dict_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_state_dict_hooks", OrderedDict())
+        object.__setattr__(self, "_load_state_dict_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_load_state_dict_post_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
@@ -145,26 +165,14 @@ class Module:
         if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks
                 or getattr(self, "_backward_pre_hooks", None)):
             return self.forward(*args, **kwargs)  # no hooks (the usual case): skip their bookkeeping
-        pre_kw = getattr(self, "_forward_pre_hooks_with_kwargs", ())
-        for hid, hook in list(self._forward_pre_hooks.items()):
-            if hid in pre_kw:  # hook(module, args, kwargs) -> None or (args, kwargs)
-                res = hook(self, args, kwargs)
-                if res is not None:
-                    if not (isinstance(res, tuple) and len(res) == 2):
-                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
-                                           f"but got {res}.")
-                    args, kwargs = res
-            else:
-                res = hook(self, args)
-                if res is not None:
-                    args = res if isinstance(res, tuple) else (res,)
-        state = None
-        if self._backward_hooks:
-            args, state = self._hook_inputs(args)
         with_kw = getattr(self, "_forward_hooks_with_kwargs", ())
         always = getattr(self, "_forward_hooks_always_called", ())
         called: set = set()
+        state = None
         try:
+            args, kwargs = self._run_forward_pre_hooks(args, kwargs)
+            if self._backward_hooks:
+                args, state = self._hook_inputs(args)
             out = self.forward(*args, **kwargs)
             for hid, hook in list(self._forward_hooks.items()):
                 called.add(hid)
@@ -172,8 +180,8 @@ class Module:
                 if res is not None:
                     out = res
         except Exception:
-            # torch: hooks registered with always_call run even when forward (or a hook) raised,
-            # with output None; an error inside them is only a warning, the first error propagates.
+            # torch: hooks registered with always_call run even when a pre-hook, forward or a hook
+            # raised, with output None; an error inside them is only a warning, the first error propagates.
             for hid, hook in list(self._forward_hooks.items()):
                 if hid in always and hid not in called:
                     try:
@@ -190,6 +198,22 @@ class Module:
             out = GradTap.apply(out, on_grad=self._backward_pre_caller(list(pre.values())))
         return out
 
+    def _run_forward_pre_hooks(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        pre_kw = getattr(self, "_forward_pre_hooks_with_kwargs", ())
+        for hid, hook in list(self._forward_pre_hooks.items()):
+            if hid in pre_kw:  # hook(module, args, kwargs) -> None or (args, kwargs)
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    if not (isinstance(res, tuple) and len(res) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {res}.")
+                    args, kwargs = res
+            else:
+                res = hook(self, args)
+                if res is not None:
+                    args = res if isinstance(res, tuple) else (res,)
+        return args, kwargs
+
     def _hook_inputs(self, args):
         from engine import is_grad_enabled
         from nn._hooks import _HookState
@@ -202,37 +226,80 @@ class Module:
                      for i, a in enumerate(args))
         return args, state
 
-    # ---- attributes: buffers follow assignment ---------------------------------------------------
+    # ---- attributes: parameters, buffers and sub-modules follow assignment -----------------------
+    # Parameters and sub-modules live in __dict__ like any attribute; the names registered as one or
+    # the other are remembered, so that (as in torch) ``m.bias = None`` keeps ``bias`` a parameter slot
+    # and a later ``m.bias = Tensor(...)`` is refused.
     def __setattr__(self, name: str, value: Any) -> None:
-        buffers = self.__dict__.get("_buffers")
-        if buffers is not None and name in buffers:
-            if value is not None and not isinstance(value, Tensor):
-                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)")
-            buffers[name] = value
-        elif isinstance(value, (Parameter, Module)) and "_buffers" not in self.__dict__:
-            raise AttributeError("cannot assign parameters or modules before Module.__init__() call")
-        if isinstance(value, Module):
+        d = self.__dict__
+        buffers = d.get("_buffers")
+        if isinstance(value, Parameter):
+            if buffers is None:
+                raise AttributeError("cannot assign parameters before Module.__init__() call")
+            if "." in name:  # torch registers it through register_parameter's checks
+                raise KeyError('parameter name can\'t contain "."')
+            if name == "":
+                raise KeyError('parameter name can\'t be empty string ""')
+            self._forget_name(name)  # a buffer or module of that name stops being one (torch)
+            d.setdefault("_parameter_names", set()).add(name)
+        elif name in d.get("_parameter_names", ()):
+            if value is not None:
+                raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' "
+                                "(nn.Parameter or None expected)")
+        elif isinstance(value, Module):
+            if buffers is None:
+                raise AttributeError("cannot assign module before Module.__init__() call")
+            self._forget_name(name)
+            d.setdefault("_module_names", set()).add(name)
             global _tree_version
             _tree_version += 1  # the cached submodule paths of every module are stale
+        elif name in d.get("_module_names", ()):
+            if value is not None:
+                raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
+                                "(nn.Module or None expected)")
+        elif buffers is not None and name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' (Tensor or None expected)")
+            buffers[name] = value
         object.__setattr__(self, name, value)
 
+    def _forget_name(self, name: str) -> None:
+        """Drop ``name`` from every registry (parameter, module, buffer), before it is registered anew."""
+        d = self.__dict__
+        for registry in ("_parameter_names", "_module_names", "_non_persistent_buffers_set"):
+            d.get(registry, set()).discard(name)
+        d.get("_buffers", {}).pop(name, None)
+
     def __delattr__(self, name: str) -> None:
-        self.__dict__.get("_buffers", {}).pop(name, None)
-        self.__dict__.get("_non_persistent_buffers_set", set()).discard(name)
+        self._forget_name(name)
         object.__delattr__(self, name)
+
+    def _check_new_name(self, kind: str, name: Any, registry: Any) -> None:
+        """torch's checks, in torch's order, of a name given to register_parameter/register_buffer
+        ("parameter", "buffer") or add_module ("module"); ``registry`` holds the names already of
+        that kind, which may be registered again."""
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {_typename(name)}")
+        taken = hasattr(self, name) and name not in registry
+        if kind == "module" and taken:
+            raise KeyError(f"attribute '{name}' already exists")
+        if "." in name:
+            raise KeyError(f'module name can\'t contain ".", got: {name}' if kind == "module"
+                           else f'{kind} name can\'t contain "."')
+        if name == "":
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+        if taken:
+            raise KeyError(f"attribute '{name}' already exists")
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """A tensor that is not trained but moves with ``to()``; saved in ``state_dict`` when
         ``persistent`` (torch's BatchNorm running statistics), not saved otherwise (a sinusoid table)."""
-        if not isinstance(name, str):
-            raise TypeError(f"buffer name should be a string, got {type(name).__name__}")
-        if "." in name or name == "":
-            raise KeyError(f'buffer name can\'t contain "." or be empty, got {name!r}')
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        self._check_new_name("buffer", name, self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
+            raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
                             "(Tensor or None required)")
-        if name in self.__dict__ and name not in self._buffers:
-            raise KeyError(f"attribute '{name}' already exists")
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -241,26 +308,37 @@ class Module:
         object.__setattr__(self, name, tensor)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        self._check_new_name("parameter", name, self.__dict__.get("_parameter_names", set()))
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
+            raise TypeError(f"cannot assign '{_typename(param)}' object to parameter '{name}' "
                             "(nn.Parameter or None required)")
-        setattr(self, name, param)
+        self.__dict__.setdefault("_parameter_names", set()).add(name)
+        object.__setattr__(self, name, param)
 
     def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        if not isinstance(name, str) or "." in name or name == "":
-            raise KeyError(f'module name can\'t contain ".", got: {name!r}')
-        setattr(self, name, module)
+            raise TypeError(f"{_typename(module)} is not a Module subclass")
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign module before Module.__init__() call")
+        self._check_new_name("module", name, self.__dict__.get("_module_names", set()))
+        self.__dict__.setdefault("_module_names", set()).add(name)
+        global _tree_version
+        _tree_version += 1
+        object.__setattr__(self, name, module)
 
     register_module = add_module
 
     def get_submodule(self, target: str) -> Module:
+        """The module at the dotted path ``target`` ("" is this one); errors name the missing part."""
         mod = self
         for item in target.split(".") if target else []:
-            mod = getattr(mod, item, None)
+            if not hasattr(mod, item):
+                raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
+            mod = getattr(mod, item)
             if not isinstance(mod, Module):
-                raise AttributeError(f"{type(self).__name__} has no submodule `{target}`")
+                raise AttributeError(f"`{item}` is not an nn.Module")
         return mod
 
     def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
@@ -280,19 +358,24 @@ class Module:
             raise AttributeError(f"{type(parent).__name__} has no submodule `{name}`")
         setattr(parent, name, module)
 
-    def get_parameter(self, target: str) -> Parameter:
+    def _get_attribute(self, target: str) -> tuple[Module, str, Any]:
         mod_path, _, name = target.rpartition(".")
-        p = getattr(self.get_submodule(mod_path), name, None)
+        mod = self.get_submodule(mod_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        return mod, name, getattr(mod, name)
+
+    def get_parameter(self, target: str) -> Parameter:
+        _, name, p = self._get_attribute(target)
         if not isinstance(p, Parameter):
-            raise AttributeError(f"`{target}` is not an nn.Parameter")
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
         return p
 
     def get_buffer(self, target: str) -> Tensor:
-        mod_path, _, name = target.rpartition(".")
-        mod = self.get_submodule(mod_path)
+        mod, name, buf = self._get_attribute(target)
         if name not in mod._buffers:
-            raise AttributeError(f"`{target}` is not a buffer")
-        return mod._buffers[name]
+            raise AttributeError(f"`{name}` is not a buffer")
+        return buf
 
     # ---- traversal --------------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Module]]:
@@ -346,24 +429,44 @@ class Module:
         return self._named_members(_own_parameters, prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> list[Parameter]:
-        return [p for _, p in self.named_parameters(recurse=recurse)]
+        """A list (code here reuses it) that ``next()`` also steps through, as torch's generator."""
+        return _NextableList(p for _, p in self.named_parameters(recurse=recurse))
 
     def named_buffers(self, prefix: str = "", recurse: bool = True,
                       remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
         return self._named_members(lambda m: list(m._buffers.items()), prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> list[Tensor]:
-        return [b for _, b in self.named_buffers(recurse=recurse)]
+        return _NextableList(b for _, b in self.named_buffers(recurse=recurse))
+
+    @property
+    def _parameters(self) -> OrderedDict:
+        """A snapshot of torch's ``_parameters``: this module's own parameter slots (None included)."""
+        names = self.__dict__.get("_parameter_names", ())
+        return OrderedDict((n, v) for n, v in vars(self).items() if isinstance(v, Parameter) or n in names)
+
+    @property
+    def _modules(self) -> OrderedDict:
+        """A snapshot of torch's ``_modules``: this module's own children (None slots included)."""
+        names = self.__dict__.get("_module_names", ())
+        return OrderedDict((n, v) for n, v in vars(self).items() if isinstance(v, Module) or n in names)
 
     def num_parameters(self, exclude: tuple[str, ...] = ()) -> int:
         """Total parameter count (tied ones counted once), minus any named in ``exclude``."""
         return sum(p.numel() for n, p in self.named_parameters() if n not in exclude)
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
-        """Call ``fn`` on every sub-module (children first) and then on this module, as torch."""
-        order = list(self.named_modules())
-        for _, m in reversed(order):
-            fn(m)
+        """Call ``fn`` on every sub-module (children first, in order, each child's own subtree
+        before the next child) and then on this module, as torch. A module held in two places is
+        visited twice, as torch's recursion does. Iterative (post-order with a stack)."""
+        stack: list[tuple[Module, bool]] = [(self, False)]
+        while stack:
+            mod, children_done = stack.pop()
+            if children_done:
+                fn(mod)
+                continue
+            stack.append((mod, True))
+            stack.extend((child, False) for child in reversed(list(mod.children())))
         return self
 
     # ---- hooks ------------------------------------------------------------------------------------
@@ -517,9 +620,11 @@ class Module:
         return ps[0].device if ps else "cpu"
 
     # ---- state --------------------------------------------------------------------------------
-    def _state_items(self, keep_vars: bool = False) -> Iterator[tuple[str, Tensor]]:
+    def _state_items(self, extra_state: bool = False) -> Iterator[tuple[str, Any]]:
         """(key, tensor) in torch's state_dict order: a module's parameters, then its persistent
-        buffers, then its children's, depth first. Shared entries appear under every name."""
+        buffers, then its children's, depth first. Shared entries appear under every name. With
+        ``extra_state``, a module that overrides ``get_extra_state`` also gives ("..._extra_state",
+        the module) after its buffers."""
         for mod_name, mod in self.named_modules(remove_duplicate=False):
             pre = f"{mod_name}." if mod_name else ""
             for name, p in _own_parameters(mod):
@@ -528,45 +633,160 @@ class Module:
             for name, b in mod._buffers.items():
                 if b is not None and name not in mod._non_persistent_buffers_set:
                     yield pre + name, b
+            if extra_state and type(mod).get_extra_state is not Module.get_extra_state:
+                yield pre + "_extra_state", mod
 
-    def state_dict(self, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> dict:
+    def _named_modules_post_order(self) -> Iterator[tuple[str, Module]]:
+        """(name, module), every child's subtree before its parent (torch's order for the hooks run
+        after a module's state is saved or loaded)."""
+        stack: list[tuple[str, Module, bool]] = [("", self, False)]
+        while stack:
+            name, mod, children_done = stack.pop()
+            if children_done:
+                yield name, mod
+                continue
+            stack.append((name, mod, True))
+            stack.extend((f"{name}.{n}" if name else n, m, False) for n, m in reversed(mod._own_children()))
+
+    def get_extra_state(self) -> Any:
+        """Override (with ``set_extra_state``) to save any picklable object under "_extra_state"."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called.")
+
+    def set_extra_state(self, state: Any) -> None:
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called.")
+
+    def register_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, prefix, keep_vars)`` runs before ``state_dict`` saves this module's state."""
+        return self._add_hook(self._state_dict_pre_hooks, hook, False)
+
+    def register_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata)`` runs once this module's entries (its
+        children's included) are in ``state_dict``; it may edit the dict in place, and returns None."""
+        return self._add_hook(self._state_dict_hooks, hook, False)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs)`` runs before ``load_state_dict`` reads this module's entries; it may edit the
+        (copied) state_dict, e.g. to rename old keys."""
+        return self._add_hook(self._load_state_dict_pre_hooks, hook, False)
+
+    def register_load_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, incompatible_keys)`` runs after ``load_state_dict`` copied the values; it may
+        edit ``incompatible_keys.missing_keys``/``unexpected_keys`` in place before strict checks them."""
+        return self._add_hook(self._load_state_dict_post_hooks, hook, False)
+
+    def state_dict(self, *args, destination: dict | None = None, prefix: str = "", keep_vars: bool = False) -> dict:
         """Name -> NumPy array copy for every parameter and persistent buffer (tied ones under
-        each of their names); ``keep_vars=True`` gives the tensors themselves."""
+        each of their names); ``keep_vars=True`` gives the tensors themselves. A module's
+        ``get_extra_state()`` (when overridden) is saved as "<module>._extra_state"."""
+        if args:  # torch's deprecated positional form: state_dict(destination, prefix, keep_vars)
+            destination, prefix, keep_vars = (list(args) + [destination, prefix, keep_vars][len(args):])[:3]
         out = OrderedDict() if destination is None else destination
-        for k, t in self._state_items():
-            out[prefix + k] = t if keep_vars else to_numpy(t.data).copy()
+        for name, mod in self.named_modules(remove_duplicate=False):
+            for hook in getattr(mod, "_state_dict_pre_hooks", {}).values():
+                hook(mod, prefix + (f"{name}." if name else ""), keep_vars)
+        for k, v in self._state_items(extra_state=True):
+            if isinstance(v, Module):
+                out[prefix + k] = v.get_extra_state()
+            else:
+                out[prefix + k] = v if keep_vars else to_numpy(v.data).copy()
+        for name, mod in self._named_modules_post_order():
+            for hook in getattr(mod, "_state_dict_hooks", {}).values():
+                if hook(mod, out, prefix + (f"{name}." if name else ""), {}) is not None:
+                    raise RuntimeError("state_dict post-hook must return None")
         return out
 
     def load_state_dict(self, state_dict: dict, strict: bool = True, assign: bool = False) -> _IncompatibleKeys:
         """Copy arrays (NumPy, CuPy, Tensor, or anything with ``.numpy()``) into the parameters and
-        persistent buffers. Returns ``(missing_keys, unexpected_keys)``; a strict load raises a
-        RuntimeError naming them; a shape mismatch always raises."""
-        own = OrderedDict(self._state_items())
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        mismatched = []
+        persistent buffers (and ``set_extra_state`` of modules that save extra state); with
+        ``assign`` the checkpoint's arrays replace them (new Parameter objects, the checkpoint's dtype,
+        ``requires_grad`` kept). Returns
+        ``(missing_keys, unexpected_keys)``. As torch: entries of the right shape are copied first,
+        then a strict load raises a RuntimeError naming missing and unexpected keys; a shape
+        mismatch always raises."""
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)  # pre-hooks may edit it; the caller's dict is left alone
+        if metadata is not None:
+            state_dict._metadata = metadata
+        missing: list[str] = []
+        unexpected: list[str] = []
+        errors: list[str] = []
+        for name, mod in self.named_modules(remove_duplicate=False):
+            for hook in getattr(mod, "_load_state_dict_pre_hooks", {}).values():
+                hook(mod, state_dict, f"{name}." if name else "", (metadata or {}).get(name, {}), strict,
+                     missing, unexpected, errors)
+        own = OrderedDict(self._state_items(extra_state=True))
+        optional = self._optional_state_keys(state_dict)
+        missing += [k for k in own if k not in state_dict and k not in optional]
+        unexpected += self._unexpected_keys(state_dict)
         values = {}
         for k, t in own.items():
             if k not in state_dict:
                 continue
+            if isinstance(t, Module):  # extra state: any object
+                values[k] = state_dict[k]
+                continue
             value = _to_array(state_dict[k])
             if tuple(np.shape(value)) != t.shape:
-                mismatched.append(f"size mismatch for {k}: copying a param with shape {tuple(np.shape(value))} "
-                                  f"from checkpoint, the shape in current model is {t.shape}.")
+                errors.append(f"size mismatch for {k}: copying a param with shape {tuple(np.shape(value))} "
+                              f"from checkpoint, the shape in current model is {t.shape}.")
+                continue
             values[k] = value
-        problems = []
-        if strict and unexpected:
-            problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
-        if strict and missing:
-            problems.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
-        problems += mismatched
-        if problems:
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems))
         with no_grad():
             for k, value in values.items():
                 t = own[k]
-                t.copy_(to_device(np.asarray(value, dtype=t.dtype), t.device))  # bumps its version
-        return _IncompatibleKeys(missing, unexpected)
+                if isinstance(t, Module):
+                    t.set_extra_state(value)
+                elif assign:  # torch: the checkpoint's values (and dtype) replace the tensors themselves
+                    owner_path, _, name = k.rpartition(".")
+                    array = to_device(np.array(value), t.device)
+                    setattr(self.get_submodule(owner_path), name,
+                            Parameter(array, requires_grad=t.requires_grad) if isinstance(t, Parameter)
+                            else Tensor(array))
+                else:
+                    t.copy_(to_device(np.asarray(value, dtype=t.dtype), t.device))  # bumps its version
+        result = _IncompatibleKeys(missing, unexpected)
+        for _, mod in self._named_modules_post_order():
+            for hook in getattr(mod, "_load_state_dict_post_hooks", {}).values():
+                if hook(mod, result) is not None:
+                    raise RuntimeError("load_state_dict post-hook must return None")
+        if strict and unexpected:
+            errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+        if strict and missing:
+            errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
+        return result
+
+    def _unexpected_keys(self, state_dict) -> list[str]:
+        """Keys naming nothing here, in torch's order: module by module (depth first), each taking
+        the keys under its prefix whose next name is neither one of its entries nor a child."""
+        unexpected = []
+        for name, mod in self.named_modules(remove_duplicate=False):
+            pre = f"{name}." if name else ""
+            known = set(mod._modules) | {n for n, p in _own_parameters(mod) if p is not None} | {
+                n for n, b in mod._buffers.items() if b is not None and n not in mod._non_persistent_buffers_set}
+            for key in state_dict:
+                if key.startswith(pre) and key != pre + "_extra_state" and key[len(pre):].split(".", 1)[0] not in known:
+                    unexpected.append(key)
+        return unexpected
+
+    # Names of state a checkpoint may lack; the module keeps its own value (torch's norm layers fill
+    # a missing ``num_batches_tracked`` in when the checkpoint predates it).
+    _optional_state: tuple[str, ...] = ()
+
+    def _optional_state_keys(self, state_dict) -> set[str]:
+        """Keys of ``_optional_state`` entries, unless the checkpoint's torch metadata (``_metadata``,
+        kept by torch's state_dict) says its module version (2 or more) saves them."""
+        metadata = getattr(state_dict, "_metadata", None) or {}
+        keys = set()
+        for name, mod in self.named_modules(remove_duplicate=False):
+            version = metadata.get(name, {}).get("version")
+            if version is None or version < 2:
+                keys.update((f"{name}.{k}" if name else k) for k in mod._optional_state)
+        return keys
 
     # ---- printing -----------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -577,16 +797,19 @@ class Module:
 
     def __repr__(self) -> str:
         lines = self.extra_repr().split("\n") if self.extra_repr() else []
-        lines += [f"({n}): " + _addindent(repr(m), 2) for n, m in self._own_children()]
+        children = [(n, v) for n, v in vars(self).items()
+                    if isinstance(v, Module) or (v is None and n in self.__dict__.get("_module_names", ()))]
+        lines += [f"({n}): " + _addindent(repr(m), 2) for n, m in children]
         head = self._get_name() + "("
         if lines:
-            if len(lines) == 1 and not self._own_children():
+            if len(lines) == 1 and not children:
                 return head + lines[0] + ")"
             return head + "\n  " + "\n  ".join(lines) + "\n)"
         return head + ")"
 
     def __dir__(self):
-        return sorted(set(super().__dir__()))
+        # torch leaves out names that are not identifiers, such as a Sequential's "0", "1"
+        return sorted({k for k in super().__dir__() if not k[0].isdigit()})
 
 
 def _is_dtype_name(name: str) -> bool:
@@ -595,6 +818,12 @@ def _is_dtype_name(name: str) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _typename(obj: Any) -> str:
+    """The type's dotted name, as ``torch.typename`` spells it in errors ("int", "engine.tensor.Tensor")."""
+    cls = type(obj)
+    return cls.__qualname__ if cls.__module__ in ("", "builtins") else f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _own_parameters(mod: Module) -> list[tuple[str, Parameter]]:
@@ -627,7 +856,7 @@ class Sequential(Module):
 
     def __init__(self, *args: Module):
         super().__init__()
-        if len(args) == 1 and isinstance(args[0], (OrderedDict, dict)):
+        if len(args) == 1 and isinstance(args[0], OrderedDict):  # torch: a plain dict is not taken
             for k, m in args[0].items():
                 self.add_module(k, m)
         else:
@@ -639,7 +868,7 @@ class Sequential(Module):
 
     def _reset(self, modules: Iterable[Module]) -> None:
         for n, _ in self._items():
-            object.__delattr__(self, n)
+            delattr(self, n)
         for i, m in enumerate(modules):
             self.add_module(str(i), m)
 
@@ -663,7 +892,7 @@ class Sequential(Module):
         items = self._items()
         drop = items[idx] if isinstance(idx, slice) else [items[_child_index(len(items), idx)]]
         for n, _ in drop:
-            object.__delattr__(self, n)
+            delattr(self, n)
         # torch renumbers the remaining modules 0, 1, ...
         kept = [m for _, m in self._items()]
         self._reset(kept)
@@ -679,7 +908,7 @@ class Sequential(Module):
         n = len(mods)
         if not -n <= index <= n:
             raise IndexError(f"Index out of range: {index}")
-        mods.insert(index % (n + 1) if index < 0 else index, module)
+        mods.insert(index + n if index < 0 else index, module)
         self._reset(mods)
         return self
 
@@ -694,7 +923,32 @@ class Sequential(Module):
         return v
 
     def __add__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
         return Sequential(*list(self), *list(other))
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return self.extend(list(other))
+
+    def __mul__(self, other: int) -> Sequential:
+        """``seq * 3``: a new Sequential holding the same module objects three times over (torch)."""
+        if not isinstance(other, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(other)}")
+        if other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+        return Sequential(*(list(self) * other))
+
+    def __rmul__(self, other: int) -> Sequential:
+        return self.__mul__(other)
+
+    def __imul__(self, other: int) -> Sequential:
+        if not isinstance(other, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(other)}")
+        if other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+        return self.extend(list(self) * (other - 1))
 
     def forward(self, input):
         for m in self:
@@ -715,7 +969,7 @@ class ModuleList(Module):
 
     def _reset(self, modules: Iterable[Module]) -> None:
         for n, _ in self._items():
-            object.__delattr__(self, n)
+            delattr(self, n)
         for i, m in enumerate(modules):
             self.add_module(str(i), m)
 
@@ -771,7 +1025,7 @@ class ModuleList(Module):
         """torch's: runs of identical children print once, as ``(0-2): 3 x Linear(...)``."""
         items = self._items()
         if not items:
-            return "ModuleList()"
+            return self._get_name() + "()"
         lines, i = [], 0
         reprs = [repr(m) for _, m in items]
         while i < len(items):
@@ -783,7 +1037,7 @@ class ModuleList(Module):
             else:
                 lines.append(f"({i}-{j}): {j - i + 1} x " + _addindent(reprs[i], 2))
             i = j + 1
-        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):
@@ -805,7 +1059,7 @@ class ModuleDict(Module):
     def __delitem__(self, key: str) -> None:
         if key not in self:
             raise KeyError(key)
-        object.__delattr__(self, key)
+        delattr(self, key)
 
     def __contains__(self, key: str) -> bool:
         return key in dict(self._own_children())
@@ -881,8 +1135,8 @@ class ParameterList(Module):
         return self.extend(values)
 
     def extra_repr(self) -> str:
-        return "\n".join(f"({n}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
-                         for n, p in self._items())
+        return "\n".join(f"  ({n}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
+                          for n, p in self._items())
 
 
 class ParameterDict(Module):
@@ -894,6 +1148,9 @@ class ParameterDict(Module):
             self.update(parameters)
 
     def __setitem__(self, key: str, value) -> None:
+        if not isinstance(key, str):
+            raise TypeError("Index given to ParameterDict cannot be used as a key as it is not a string (type is "
+                            f"'{type(key).__name__}'). Open an issue on github if you need non-string keys.")
         setattr(self, key, value if isinstance(value, Parameter) else Parameter(value))
 
     def __getitem__(self, key: str) -> Parameter:
@@ -902,7 +1159,7 @@ class ParameterDict(Module):
     def __delitem__(self, key: str) -> None:
         if key not in self:
             raise KeyError(key)
-        object.__delattr__(self, key)
+        delattr(self, key)
 
     def __contains__(self, key: str) -> bool:
         return key in dict(_own_parameters(self))
@@ -966,5 +1223,5 @@ class ParameterDict(Module):
         return ParameterDict((k, default) for k in keys)
 
     def extra_repr(self) -> str:
-        return "\n".join(f"({n}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
-                         for n, p in _own_parameters(self))
+        return "\n".join(f"  ({n}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
+                          for n, p in _own_parameters(self))

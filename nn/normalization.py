@@ -26,6 +26,7 @@ class _NormBase(Module):
 
     _ndims: tuple[int, ...] = ()  # accepted input dims
     _batch_stats = True  # BatchNorm: statistics over (N, *spatial); InstanceNorm: per sample
+    _optional_state = ("num_batches_tracked",)  # older checkpoints lack it: the current value is kept
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):
@@ -34,9 +35,13 @@ class _NormBase(Module):
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(_zeros((num_features,), dtype, device))
-            self.bias = Parameter(_zeros((num_features,), dtype, device)) if bias else None
+            if bias:
+                self.bias = Parameter(_zeros((num_features,), dtype, device))
+            else:
+                self.register_parameter("bias", None)
         else:
-            self.weight = self.bias = None
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
         if track_running_stats:
             self.register_buffer("running_mean", _zeros((num_features,), dtype, device))
             self.register_buffer("running_var", _zeros((num_features,), dtype, device))
@@ -146,6 +151,8 @@ class _InstanceNorm(_NormBase):
                              f"but got: {input.shape[1]}.")
         axes = tuple(range(2, input.ndim))
         shape = (1, input.shape[1]) + (1,) * s
+        if (self.training or not self.track_running_stats) and int(np.prod(input.shape[2:])) == 1:
+            raise ValueError(f"Expected more than 1 spatial element when training, got input size {input.shape}")
         if not self.training and self.track_running_stats:
             mean = self.running_mean.reshape(shape)
             var = self.running_var.reshape(shape)
@@ -186,13 +193,17 @@ class GroupNorm(Module):
                  device=None, dtype=None, *, bias: bool = True):
         super().__init__()
         if num_channels % num_groups != 0:
-            raise ValueError("num_channels must be divisible by num_groups")
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         if affine:
             self.weight = Parameter(_zeros((num_channels,), dtype, device))
-            self.bias = Parameter(_zeros((num_channels,), dtype, device)) if bias else None
+            if bias:
+                self.bias = Parameter(_zeros((num_channels,), dtype, device))
+            else:
+                self.register_parameter("bias", None)
         else:
-            self.weight = self.bias = None
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -232,7 +243,10 @@ class RMSNorm(Module):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(int(s) for s in normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        self.weight = Parameter(_zeros(self.normalized_shape, dtype, device)) if elementwise_affine else None
+        if elementwise_affine:
+            self.weight = Parameter(_zeros(self.normalized_shape, dtype, device))
+        else:
+            self.register_parameter("weight", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -12,6 +12,7 @@ GRU; ``_reverse`` for the backward direction), all initialized U(-1/sqrt(hidden)
 from __future__ import annotations
 
 import math
+import warnings
 
 import engine.functional as F
 from engine import Tensor
@@ -98,10 +99,16 @@ class RNNBase(Module):
         if not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1 or isinstance(dropout, bool):
             raise ValueError("dropout should be a number in range [0, 1] representing the probability of an "
                              "element being zeroed")
-        if not isinstance(hidden_size, int) or hidden_size <= 0:
-            raise ValueError("hidden_size must be an integer greater than zero")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn("dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
+                          f"expects num_layers greater than 1, but got dropout={dropout} and num_layers={num_layers}",
+                          stacklevel=3)
+        if not isinstance(hidden_size, int):
+            raise TypeError(f"hidden_size should be of type int, got: {type(hidden_size).__name__}")
+        if hidden_size <= 0:
+            raise ValueError("hidden_size must be greater than zero")
         if not isinstance(num_layers, int) or num_layers <= 0:
-            raise ValueError("num_layers must be an integer greater than zero")
+            raise ValueError("num_layers must be greater than zero")
         if proj_size < 0:
             raise ValueError("proj_size should be a positive integer or zero to disable projections")
         if proj_size >= hidden_size:
@@ -134,6 +141,23 @@ class RNNBase(Module):
         g = lambda n: getattr(self, n + sfx, None)  # noqa: E731
         return g("weight_ih"), g("weight_hh"), g("bias_ih"), g("bias_hh"), g("weight_hr")
 
+    def flatten_parameters(self) -> None:
+        """torch packs the weights into one cuDNN buffer here; the weights are used as they are, so
+        this does nothing (code written for torch calls it)."""
+
+    @property
+    def _flat_weights_names(self) -> list[str]:
+        """torch's: every weight name, layer by layer and direction by direction."""
+        dirs = 2 if self.bidirectional else 1
+        kinds = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if self.bias else []) + (
+            ["weight_hr"] if self.proj_size > 0 else [])
+        return [f"{k}_l{layer}" + ("_reverse" if d else "")
+                for layer in range(self.num_layers) for d in range(dirs) for k in kinds]
+
+    @property
+    def _flat_weights(self) -> list[Parameter]:
+        return [getattr(self, n) for n in self._flat_weights_names]
+
     @property
     def all_weights(self) -> list[list[Parameter]]:
         dirs = 2 if self.bidirectional else 1
@@ -143,7 +167,9 @@ class RNNBase(Module):
     def _prepare(self, input: Tensor, hx_shape_h: int):
         """(input as (T, N, C), batched flag)."""
         if input.ndim not in (2, 3):
-            raise ValueError(f"{self.mode}: Expected input to be 2D or 3D, got {input.ndim}D instead")
+            name = "RNN" if self.mode.startswith("RNN") else self.mode  # torch's words, "tensor" for RNN only
+            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.ndim}D "
+                             f"{'tensor ' if name == 'RNN' else ''}instead")
         batched = input.ndim == 3
         if not batched:
             input = input.unsqueeze(1)
@@ -291,7 +317,8 @@ class RNNCellBase(Module):
             self.bias_ih = Parameter(_zeros((num_chunks * hidden_size,), dtype, device))
             self.bias_hh = Parameter(_zeros((num_chunks * hidden_size,), dtype, device))
         else:
-            self.bias_ih = self.bias_hh = None
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -316,7 +343,7 @@ class RNNCellBase(Module):
         if self.bias is not True:
             s += f", bias={self.bias}"
         if getattr(self, "nonlinearity", "tanh") != "tanh":
-            s += f", nonlinearity={self.nonlinearity!r}"
+            s += f", nonlinearity={self.nonlinearity}"
         return s
 
 

@@ -82,17 +82,21 @@ class MultiheadAttention(Module):
             self.q_proj_weight = p(embed_dim, embed_dim)
             self.k_proj_weight = p(embed_dim, self.kdim)
             self.v_proj_weight = p(embed_dim, self.vdim)
-            self.in_proj_weight = None
+            self.register_parameter("in_proj_weight", None)
         else:
             self.in_proj_weight = p(3 * embed_dim, embed_dim)
-            self.q_proj_weight = self.k_proj_weight = self.v_proj_weight = None
-        self.in_proj_bias = p(3 * embed_dim) if bias else None
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        if bias:
+            self.in_proj_bias = p(3 * embed_dim)
+        else:
+            self.register_parameter("in_proj_bias", None)
         self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
         if add_bias_kv:
             self.bias_k = p(1, 1, embed_dim)
             self.bias_v = p(1, 1, embed_dim)
         else:
-            self.bias_k = self.bias_v = None
+            self.bias_k = self.bias_v = None  # plain attributes, as torch's
         self.add_zero_attn = add_zero_attn
         self._reset_parameters()
 

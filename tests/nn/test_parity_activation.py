@@ -36,6 +36,8 @@ ACTIVATIONS = {
     "Softmin": lambda m: m.Softmin(dim=-1), "Softplus": lambda m: m.Softplus(beta=2.0, threshold=3.0),
     "Softshrink": lambda m: m.Softshrink(0.5), "Softsign": lambda m: m.Softsign(), "Tanh": lambda m: m.Tanh(),
     "Tanhshrink": lambda m: m.Tanhshrink(), "Threshold": lambda m: m.Threshold(0.5, -2.0),
+    # lower == upper: the slope drawn in training is that number, so train mode compares too
+    "RReLU": lambda m: m.RReLU(0.2, 0.2),
 }
 
 
