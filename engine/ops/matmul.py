@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from engine.backend import array_module
 from engine.function import Function
 from engine.kernels import lookup
@@ -67,6 +69,11 @@ def rows_times_weight_blas(x, w, out) -> None:
         xp.matmul(x, w.T, out=out)
 
 
+def _rows(a):
+    """(..., n) -> (rows, n); not reshape(-1, n), which cannot infer the rows when n is 0."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+
+
 class Linear(Function):
     """``x @ w.T + b`` with w of shape (out, in), as torch.nn.Linear; b may be None.
 
@@ -79,7 +86,7 @@ class Linear(Function):
             raise ValueError(f"linear: input shape {x.shape} does not match weight shape {w.shape} (in={w.shape[1]})")
         self.save_for_backward(x, w)
         self.compute_dtype = compute_dtype
-        x2 = x.reshape(-1, x.shape[-1])  # one 2-D BLAS call for any leading shape
+        x2 = _rows(x)  # one 2-D BLAS call for any leading shape
         if compute_dtype is not None:
             out = (x2.astype(compute_dtype) @ w.astype(compute_dtype).T).astype(x.dtype)
         else:
@@ -90,8 +97,8 @@ class Linear(Function):
 
     def backward(self, g):
         x, w = self.saved
-        g2 = g.reshape(-1, g.shape[-1])  # (N, out)
-        x2 = x.reshape(-1, x.shape[-1])
+        g2 = _rows(g)  # (N, out)
+        x2 = _rows(x)
         gb = column_sums(g2) if self.needs_input_grad[2] else None
         cd = self.compute_dtype
         if cd is not None:

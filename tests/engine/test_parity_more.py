@@ -485,3 +485,15 @@ def test_engine_linalg_is_an_importable_module_as_torch_linalg():
 
     assert cross(engine.tensor([1.0, 0, 0]), engine.tensor([0.0, 1, 0])).tolist() == [0.0, 0.0, 1.0]
     assert abs(norm(engine.tensor([3.0, 4.0])).item() - 5.0) < 1e-6
+
+
+def test_linear_with_zero_input_features_is_its_bias_as_torch():
+    x, w, b = np.zeros((2, 0)), np.zeros((3, 0)), np.arange(3.0)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ox, ow, ob = (Tensor(a, requires_grad=True) for a in (x, w, b))
+    out, tout = engine.functional.linear(ox, ow, ob), torch.nn.functional.linear(tx, tw, tb)
+    np.testing.assert_array_equal(out.numpy(), tout.detach().numpy())
+    out.sum().backward()
+    tout.sum().backward()
+    assert ox.grad.shape == (2, 0) and ow.grad.shape == (3, 0)
+    np.testing.assert_array_equal(ob.grad.numpy(), tb.grad.numpy())
