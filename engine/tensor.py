@@ -1145,7 +1145,7 @@ class Tensor:
             return self.maximum(dim)
         d, k = reduce_ops.dim_arg("max", dim, axis), reduce_ops.keepdim_arg("max", keepdim, keepdims)
         if d is None:
-            return reduce_ops.Max.apply(self)
+            return reduce_ops.Max.apply(self, nan_hits=True)
         ax, idx = self._arg_extremum("max", d, k)
         return self._pick("max", idx, ax, k, return_types.max)
 
@@ -1155,7 +1155,7 @@ class Tensor:
             return self.minimum(dim)
         d, k = reduce_ops.dim_arg("min", dim, axis), reduce_ops.keepdim_arg("min", keepdim, keepdims)
         if d is None:
-            return reduce_ops.Min.apply(self)
+            return reduce_ops.Min.apply(self, nan_hits=True)
         ax, idx = self._arg_extremum("min", d, k)
         return self._pick("min", idx, ax, k, return_types.min)
 
@@ -1257,12 +1257,14 @@ class Tensor:
     def any(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """Whether any entry is nonzero (bool, no gradient)."""
         d, k = reduce_ops.dim_arg("any", dim, axis), reduce_ops.keepdim_arg("any", keepdim, keepdims)
-        return Tensor(self.data.astype(bool).any(axis=reduce_ops.normalize_axis(d, self.ndim, "any"), keepdims=k))
+        out = self.data.astype(bool).any(axis=reduce_ops.normalize_axis(d, self.ndim, "any"), keepdims=k)
+        return Tensor(out.astype(np.uint8) if self.dtype == np.uint8 else out)  # torch keeps uint8
 
     def all(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """Whether every entry is nonzero (bool, no gradient)."""
         d, k = reduce_ops.dim_arg("all", dim, axis), reduce_ops.keepdim_arg("all", keepdim, keepdims)
-        return Tensor(self.data.astype(bool).all(axis=reduce_ops.normalize_axis(d, self.ndim, "all"), keepdims=k))
+        out = self.data.astype(bool).all(axis=reduce_ops.normalize_axis(d, self.ndim, "all"), keepdims=k)
+        return Tensor(out.astype(np.uint8) if self.dtype == np.uint8 else out)  # torch keeps uint8
 
     def count_nonzero(self, dim=None, *, axis=None) -> Tensor:
         """How many entries are nonzero (int64)."""
@@ -1283,7 +1285,7 @@ class Tensor:
             p = 2
         if isinstance(p, str):
             raise ValueError(f"norm(): p={p!r} is not supported (use a number, 'fro', inf or -inf)")
-        axes = reduce_ops.normalize_axis(dim, x.ndim, "norm")
+        axes = reduce_ops.normalize_axis(reduce_ops.dim_arg("norm", dim), x.ndim, "norm")
         if p == math.inf:
             return x.abs().amax(axes, keepdim)
         if p == -math.inf:
@@ -1294,6 +1296,11 @@ class Tensor:
             return x.abs().sum(axes, keepdim)
         if p == 2:
             return _safe_pow((x * x).sum(axes, keepdim), 0.5)
+        if p < 0:  # |0|^p is inf, so a zero entry makes the norm 0, as torch
+            if x.numel() == 0:
+                raise RuntimeError(f"linalg.vector_norm cannot compute the {p} norm on an empty tensor "
+                                   "because the operation does not have an identity")
+            return (x.abs() ** float(p)).sum(axes, keepdim) ** (1.0 / p)
         return _safe_pow(_safe_pow(x.abs(), float(p)).sum(axes, keepdim), 1.0 / p)  # 0 at 0 for p < 1 too
 
     # ---- scans and sorting ----------------------------------------------------------------------

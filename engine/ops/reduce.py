@@ -18,7 +18,9 @@ def dim_arg(op: str, dim=None, axis=None):
     """
     if dim is not None and axis is not None:
         raise TypeError(f"{op}: got both dim={dim!r} and axis={axis!r}; pass one of them")
-    return axis if dim is None else dim
+    if isinstance(dim, (tuple, list)) and len(dim) == 0 and op not in ("any", "all"):
+        return None  # torch: an empty dim list reduces over every dim (sum(x, dim=()) is x.sum());
+    return axis if dim is None else dim  # NumPy's axis=() reduces none
 
 
 def keepdim_arg(op: str, keepdim=None, keepdims=None) -> bool:
@@ -105,7 +107,10 @@ class _Extremum(Function):
 
     reduce_name = ""
 
-    def forward(self, a, axis=None, keepdims=False):
+    def forward(self, a, axis=None, keepdims=False, nan_hits=False):
+        # nan_hits: max()/min() without a dim send the gradient to the nan entries when the result
+        # is nan (torch's evenly_distribute_backward); amax/amin compare with ==, so there it is nan.
+        self.nan_hits = nan_hits
         self.axes = normalize_axis(axis, a.ndim, self.reduce_name)
         if a.size == 0 and axis is None:
             raise RuntimeError(f"{self.reduce_name}(): cannot reduce an empty tensor of shape {a.shape} "
@@ -121,7 +126,10 @@ class _Extremum(Function):
     def backward(self, g):
         a, out = self.saved
         g = expand_reduced(g, self.in_shape, self.axes, self.keepdims)
-        hit = (a == out).astype(g.dtype)
+        hit = (a == out)
+        if self.nan_hits and a.dtype.kind == "f":
+            hit = hit | (self.xp.isnan(a) & self.xp.isnan(out))
+        hit = hit.astype(g.dtype)
         return hit * (g / hit.sum(axis=self.axes, keepdims=True))
 
 
@@ -189,13 +197,15 @@ class Median(Function):
     """The lower median of all entries (nan if any is nan), as ``torch.median()`` without a
     dim; the gradient is split evenly among the entries equal to it, as torch does."""
 
-    def forward(self, a):
+    def forward(self, a, ignore_nan=False):
         xp = self.xp
-        if a.size == 0:
-            raise IndexError("median(): cannot compute the median of an empty tensor without a dim")
         flat = a.reshape(-1)
         nan = xp.isnan(flat) if a.dtype.kind == "f" else None
-        if nan is not None and bool(nan.any()):
+        if ignore_nan and nan is not None:  # nanmedian: the median of the entries that are not nan
+            flat, nan = flat[~nan], None
+        if flat.size == 0 and a.dtype.kind != "f":
+            raise IndexError("median(): cannot compute the median of an empty tensor without a dim")
+        if flat.size == 0 or (nan is not None and bool(nan.any())):  # empty: nan, as torch
             out = xp.asarray(xp.nan, dtype=a.dtype)
         else:
             out = xp.sort(flat)[(flat.size - 1) // 2]
@@ -205,4 +215,4 @@ class Median(Function):
     def backward(self, g):
         xp, (a, out) = self.xp, self.saved
         hit = ((a == out) | (xp.isnan(a) & xp.isnan(out))).astype(g.dtype)
-        return hit * (g / hit.sum())
+        return hit * (g / max(hit.sum(), 1))

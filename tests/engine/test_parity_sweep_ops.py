@@ -1,0 +1,118 @@
+"""torch comparisons for divergences found by a differential sweep of the op set (values, dtypes,
+shapes, errors and float64 gradients): reductions, promotion, shape ops, indexing and factories."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import engine  # noqa: E402
+
+NAN, INF = float("nan"), float("inf")
+
+
+def _as_numpy(x):
+    return x.detach().numpy() if isinstance(x, torch.Tensor) else np.asarray(x.numpy())
+
+
+def _same(ours, theirs):
+    """Same values (nan where nan), dtype and shape; tuples element by element."""
+    if isinstance(theirs, (tuple, list)):
+        assert len(ours) == len(theirs)
+        for o, t in zip(ours, theirs):
+            _same(o, t)
+        return
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), (ours.dtype, theirs.dtype)
+    assert tuple(ours.shape) == tuple(theirs.shape), (ours.shape, theirs.shape)
+    np.testing.assert_allclose(_as_numpy(ours), _as_numpy(theirs), rtol=1e-6, atol=1e-12, equal_nan=True)
+
+
+def _both(fn):
+    """fn(lib) on engine and on torch: same result."""
+    _same(fn(engine), fn(torch))
+
+
+def _raises_like(fn):
+    """fn(lib) raises on torch, and ours raises the same exception type."""
+    with pytest.raises(Exception) as theirs:
+        fn(torch)
+    with pytest.raises(type(theirs.value)):
+        fn(engine)
+
+
+def _grads(fn, *arrays, seed=0):
+    """float64 gradients of fn(lib, *leaves) with a random upstream gradient, ours against torch's."""
+    out = {}
+    for lib in (engine, torch):
+        leaves = [lib.tensor(a, requires_grad=True) for a in arrays]
+        y = fn(lib, *leaves)
+        up = np.random.default_rng(seed).standard_normal(tuple(y.shape))
+        y.backward(lib.tensor(up))
+        out[lib] = [_as_numpy(x.grad) for x in leaves]
+    for o, t in zip(out[engine], out[torch]):
+        np.testing.assert_allclose(o, t, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+M = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, -1.0, 5.0], [0.0, 7.0, 7.0, 7.0]])
+MN = np.array([[1.0, NAN, 3.0, 0.0], [2.0, 2.0, -1.0, 5.0], [NAN, 7.0, INF, -INF]])
+
+
+# ---- reductions ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "amax", "amin", "std", "var", "nansum"])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_an_empty_dim_tuple_reduces_every_dim(op, keepdim):
+    _both(lambda lib: getattr(lib, op)(lib.tensor(M), dim=(), keepdim=keepdim))
+    _both(lambda lib: getattr(lib.tensor(M), op)((), keepdim))
+
+
+def test_an_empty_dim_tuple_for_norm_and_count_nonzero():
+    _both(lambda lib: lib.tensor(M).norm(dim=()))
+    _both(lambda lib: lib.count_nonzero(lib.tensor(M), ()))
+
+
+@pytest.mark.parametrize("op", ["all", "any"])
+def test_all_any_keep_uint8(op):
+    x = np.array([[0, 3], [1, 200]], dtype=np.uint8)
+    _both(lambda lib: getattr(lib.tensor(x), op)())
+    _both(lambda lib: getattr(lib, op)(lib.tensor(x), 1))
+
+
+def test_median_of_an_empty_tensor_is_nan():
+    _both(lambda lib: lib.zeros(0, 3).median())
+    _both(lambda lib: lib.zeros(2, 0).nanmedian())
+
+
+def test_nanmedian_without_dim_splits_the_gradient_among_ties():
+    _grads(lambda lib, x: x.nanmedian(), M)
+    _grads(lambda lib, x: x.nanmedian(), np.array([2.0, NAN, 2.0, 1.0, 5.0]))
+
+
+def test_max_min_without_dim_send_the_gradient_to_nan():
+    for a in (np.array([1.0, NAN, 2.0]), np.array([NAN, 3.0, NAN])):
+        _grads(lambda lib, x: x.max(), a)
+        _grads(lambda lib, x: x.min(), a)
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "lower", "higher", "midpoint", "nearest"])
+def test_quantile_propagates_nan_and_nanquantile_skips_it(interpolation):
+    for a in (M, MN):
+        for dim in (None, 0, 1):
+            _both(lambda lib: lib.quantile(lib.tensor(a), 0.3, dim=dim, interpolation=interpolation))
+            _both(lambda lib: lib.nanquantile(lib.tensor(a), lib.tensor([0.1, 0.5, 1.0], dtype=lib.float64),
+                                              dim=dim, keepdim=True, interpolation=interpolation))
+    _both(lambda lib: lib.nanquantile(lib.tensor([[NAN, NAN], [1.0, 2.0]]), 0.5, dim=1))
+
+
+def test_quantile_of_a_0d_tensor_and_of_an_empty_one():
+    _both(lambda lib: lib.quantile(lib.tensor(2.5), lib.tensor([0.2, 0.7]), dim=0, keepdim=True))
+    _raises_like(lambda lib: lib.quantile(lib.zeros(0, 3), 0.5, dim=1))
+
+
+def test_norm_with_a_negative_p_over_zeros():
+    _both(lambda lib: lib.tensor(M).norm(-1))
+    _both(lambda lib: lib.tensor(M).norm(-2, dim=1))
+    _raises_like(lambda lib: lib.zeros(0).norm(-1))
