@@ -102,8 +102,9 @@ def test_quantile_propagates_nan_and_nanquantile_skips_it(interpolation):
     for a in (M, MN):
         for dim in (None, 0, 1):
             _both(lambda lib, a=a, dim=dim: lib.quantile(lib.tensor(a), 0.3, dim=dim, interpolation=interpolation))
-            _both(lambda lib, a=a, dim=dim: lib.nanquantile(lib.tensor(a), lib.tensor([0.1, 0.5, 1.0], dtype=lib.float64),
-                                                            dim=dim, keepdim=True, interpolation=interpolation))
+            _both(lambda lib, a=a, dim=dim: lib.nanquantile(
+                lib.tensor(a), lib.tensor([0.1, 0.5, 1.0], dtype=lib.float64), dim=dim, keepdim=True,
+                interpolation=interpolation))
     _both(lambda lib: lib.nanquantile(lib.tensor([[NAN, NAN], [1.0, 2.0]]), 0.5, dim=1))
 
 
