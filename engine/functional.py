@@ -17,6 +17,7 @@ import numpy as np
 
 from engine.amp import autocast_dtype
 from engine.backend import get_xp
+from engine.dtypes import promote_types
 from engine.function import _not_a_tensor
 from engine.ops import elementwise as elementwise_ops
 from engine.ops import fused as fused_ops
@@ -450,15 +451,18 @@ def minimum(input: Tensor, other) -> Tensor:  # noqa: A002
 
 
 def _same_kind(tensors: Sequence[Tensor], what: str) -> list[Tensor]:
+    """The tensors on one device, cast to their promoted dtype (torch.cat and torch.stack promote:
+    cat([int64, float32]) is float32)."""
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     if not tensors:
         raise ValueError(f"{what} needs at least one tensor")
     first = tensors[0]
     for t in tensors[1:]:
-        if t.device != first.device or t.dtype != first.dtype:
-            raise TypeError(f"{what}: all tensors need one dtype and device, got {first.dtype}/{first.device} "
-                            f"and {t.dtype}/{t.device}")
-    return tensors
+        if t.device != first.device:
+            raise RuntimeError(f"{what}: expected all tensors to be on the same device, got {first.device} "
+                               f"and {t.device}")
+    dtype = functools.reduce(promote_types, (t.dtype for t in tensors))
+    return [t if t.dtype == dtype else t.astype(dtype) for t in tensors]
 
 
 def concatenate(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None = None) -> Tensor:
@@ -468,6 +472,8 @@ def concatenate(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int 
     [1.0, 2.0, 3.0]
     """
     tensors = _same_kind(tensors, "cat")
+    if any(t.shape != (0,) for t in tensors):  # torch's legacy rule: 1-d empty tensors are skipped
+        tensors = [t for t in tensors if t.shape != (0,)]
     ref = tensors[0].shape
     if not ref:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")

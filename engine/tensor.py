@@ -661,14 +661,18 @@ class Tensor:
 
     # Comparisons give bool tensors with no gradient.
     def _compare(self, fn, other) -> Tensor:
+        """Compare in torch's result dtype: uint8 < -2 is True (-2 wraps to 254), and a float32
+        tensor meets a 0-d float64 one in float32."""
+        a = self.data
         if isinstance(other, Tensor):
             _same_device(self, other)
-            other = other.data
+            dt = result_type(self, other)
+            a, other = a.astype(dt, copy=False), other.data.astype(dt, copy=False)
         elif isinstance(other, (list, tuple)):
             other = array_module(self.data).asarray(other)
         elif isinstance(other, int) and not isinstance(other, bool) and self.dtype.kind in "iu":
             other = int(np.asarray(other, dtype=np.int64).astype(self.dtype))  # torch wraps it: uint8 < -2 is True
-        return Tensor(fn(self.data, other))
+        return Tensor(fn(a, other))
 
     def __lt__(self, other):
         return self._compare(lambda a, b: a < b, other)
@@ -1300,7 +1304,8 @@ class Tensor:
             if x.numel() == 0:
                 raise RuntimeError(f"linalg.vector_norm cannot compute the {p} norm on an empty tensor "
                                    "because the operation does not have an identity")
-            return (x.abs() ** float(p)).sum(axes, keepdim) ** (1.0 / p)
+            with np.errstate(divide="ignore"):
+                return (x.abs() ** float(p)).sum(axes, keepdim) ** (1.0 / p)
         return _safe_pow(_safe_pow(x.abs(), float(p)).sum(axes, keepdim), 1.0 / p)  # 0 at 0 for p < 1 too
 
     # ---- scans and sorting ----------------------------------------------------------------------

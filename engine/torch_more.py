@@ -231,9 +231,10 @@ def xlogy(input, other) -> Tensor:  # noqa: A002
     """``input * log(other)``, 0 where input is 0 (unless other is nan), as torch.xlogy."""
     import engine
 
-    x = _t(input, other if isinstance(other, Tensor) else None)
-    y = _t(other, x)
-    x, y = _float(x), _float(y)
+    dt = engine.result_type(input, other)  # a Python number is weak: xlogy(int tensor, 2.5) is float32
+    dt = dt if dt.kind == "f" else np.dtype(np.float32)
+    like = input if isinstance(input, Tensor) else other
+    x, y = (_t(v, like).astype(dt) for v in (input, other))
     zero = (x == 0) & ~y.isnan()
     safe_y = engine.where(zero, engine.ones_like(y), y)
     return engine.where(zero, engine.zeros_like(x * safe_y), x * safe_y.log())

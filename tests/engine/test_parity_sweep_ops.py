@@ -117,3 +117,69 @@ def test_norm_with_a_negative_p_over_zeros():
     _both(lambda lib: lib.tensor(M).norm(-1))
     _both(lambda lib: lib.tensor(M).norm(-2, dim=1))
     _raises_like(lambda lib: lib.zeros(0).norm(-1))
+
+
+# ---- elementwise and promotion ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "int8", "uint8"])
+def test_integer_pow_with_negative_tensor_exponents(dtype):
+    base = [-3, -1, 0, 1, 2, 3, -1, 1] if dtype != "uint8" else [0, 1, 2, 3, 1, 1, 5, 7]
+    exp = [-1, -2, 2, -1, -3, 2, -3, 0]
+    _both(lambda lib: lib.tensor(base, dtype=getattr(lib, dtype)) ** lib.tensor(exp))
+    _both(lambda lib: lib.tensor([2, -1], dtype=getattr(lib, dtype) if dtype != "uint8" else lib.int8)
+          ** lib.tensor(-1, dtype=lib.int8))
+
+
+def test_pow_by_plus_minus_a_half_at_signed_zero_and_infinities():
+    x = [-2.5, -0.0, 0.0, 0.5, INF, -INF, NAN]
+    for dtype in ("float32", "float64"):
+        for p in (0.5, -0.5):
+            _both(lambda lib, p=p, dtype=dtype: lib.tensor(x, dtype=getattr(lib, dtype)) ** p)
+
+
+@pytest.mark.parametrize("op", ["lt", "le", "eq", "ne", "gt", "ge"])
+def test_comparisons_meet_in_the_promoted_dtype(op):
+    u8 = [0, 1, 3, 200]
+    _both(lambda lib: getattr(lib.tensor(u8, dtype=lib.uint8), op)(lib.tensor(-3)))
+    _both(lambda lib: getattr(lib.tensor([0.1, 0.2], dtype=lib.float32), op)(lib.tensor(0.1, dtype=lib.float64)))
+
+
+def test_comparison_of_float32_with_0d_float64_is_in_float32():
+    _both(lambda lib: lib.tensor([0.1, 0.3]) == lib.tensor(0.1, dtype=lib.float64))
+
+
+def test_digamma_at_signed_zero():
+    _both(lambda lib: lib.digamma(lib.tensor([-0.0, 0.0, -1.0, 1.0])))
+
+
+def test_sign_of_bool():
+    _both(lambda lib: lib.tensor([True, False]).sign())
+    _both(lambda lib: lib.sgn(lib.tensor([True, False])))
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "bool"])
+def test_xlogy_with_a_python_number_is_float32(dtype):
+    x = [0, 1, 1] if dtype == "bool" else [0, 2, -1]
+    _both(lambda lib: lib.xlogy(lib.tensor(x, dtype=getattr(lib, dtype)), 2.5))
+    _both(lambda lib: lib.xlogy(lib.tensor(x, dtype=getattr(lib, dtype)), 3))
+
+
+@pytest.mark.parametrize("pair", [("int64", "float32"), ("float64", "float32"), ("bool", "int32"),
+                                  ("uint8", "int8"), ("float16", "int64")])
+def test_cat_and_stack_promote(pair):
+    def parts(lib):
+        return [lib.ones(2, 3, dtype=getattr(lib, pair[0])), lib.zeros(2, 3, dtype=getattr(lib, pair[1]))]
+
+    _both(lambda lib: lib.cat(parts(lib), 1))
+    _both(lambda lib: lib.stack(parts(lib)))
+    _both(lambda lib: lib.hstack(parts(lib)))
+
+
+def test_cat_skips_1d_empty_tensors_and_promotes_them():
+    _both(lambda lib: lib.cat([lib.zeros(0), lib.tensor(np.arange(24.0).reshape(2, 3, 4))], 1))
+    _both(lambda lib: lib.cat([lib.zeros(0, dtype=lib.int64), lib.ones(2, 2)]))
+
+
+def test_cat_gradient_through_promotion():
+    _grads(lambda lib, x, y: lib.cat([x.float(), y], 0), M, M[:1].copy())
