@@ -425,7 +425,7 @@ def where(condition, input=None, other=None) -> Tensor | tuple:  # noqa: A002
     """
     cond = _array(condition)
     if input is None and other is None:
-        return tuple(Tensor(i) for i in cond.nonzero())
+        return (condition if isinstance(condition, Tensor) else Tensor(cond)).nonzero(as_tuple=True)  # 0-d too
     if getattr(cond, "dtype", None) is None or cond.dtype.kind != "b":
         raise RuntimeError(f"where expected condition to be a boolean tensor, got {getattr(cond, 'dtype', cond)}")
     if isinstance(input, Tensor):

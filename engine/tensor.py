@@ -1916,9 +1916,9 @@ class Tensor:
                 raise RuntimeError(f"{op}(): Expected index {index.shape} to be no larger than self {self.shape} "
                                    f"apart from dimension {d} and to be no larger size than src {src.shape}")
         n = self.shape[d] if self.ndim else 1
-        if index.size and (int(index.min()) < -n or int(index.max()) >= n):
-            raise IndexError(f"{op}(): index {int(index.max()) if index.max() >= n else int(index.min())} is out "
-                             f"of bounds for dimension {d} with size {n}")
+        if index.size and (int(index.min()) < 0 or int(index.max()) >= n):  # torch: no negative indices here
+            raise RuntimeError(f"{op}(): index {int(index.max()) if index.max() >= n else int(index.min())} is "
+                               f"out of bounds for dimension {d} with size {n}")
 
     def gather(self, dim: int, index) -> Tensor:
         """``out[i][j][k] = self[index[i][j][k]][j][k]`` for dim 0 (likewise other dims); ``index``
@@ -1949,6 +1949,7 @@ class Tensor:
         xs, ix = list(shape), list(shape)
         xs[d], ix[d] = self.shape[d], indices.shape[d]
         xp = array_module(self.data)
+        indices = xp.where(indices < 0, indices + self.shape[d], indices)  # torch wraps them here (gather does not)
         return self.broadcast_to(*xs).gather(d, xp.broadcast_to(indices, ix))
 
     def take(self, index) -> Tensor:
@@ -1970,9 +1971,11 @@ class Tensor:
         if index.ndim > 1:
             raise IndexError(f"index_select(): Index is supposed to be a vector, got shape {index.shape}")
         n = self.shape[d] if self.ndim else 1
-        if index.size and (int(index.min()) < -n or int(index.max()) >= n):
-            raise IndexError(f"index_select(): index out of range in self (dim {dim} has size {n})")
+        if index.size and (int(index.min()) < 0 or int(index.max()) >= n):  # torch: no negative indices
+            raise movement_ops.IndexOutOfRange(f"index_select(): index out of range in self (dim {dim} has size {n})")
         if self.ndim == 0:
+            if index.size != 1:
+                raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got {index.size} value(s)")
             return self.reshape(1)[index.reshape(-1)].reshape(index.shape)
         return movement_ops.GetItem.apply(self, index=(slice(None),) * d + (index.reshape(-1),))
 
@@ -2049,6 +2052,8 @@ class Tensor:
         xp = array_module(self.data)
         count = (xp.ones(self.shape, dtype=self.dtype) if include_self else (~hit).astype(self.dtype))
         scatter_add(count, where, xp.ones(index.shape, dtype=self.dtype))
+        if self.dtype.kind in "iu":  # integer mean: floor division, as torch
+            return Tensor(total.data // xp.maximum(count, 1))
         return total * Tensor(1 / xp.maximum(count, 1))
 
     def _put_index(self, indices, values, op: str):
@@ -2632,14 +2637,23 @@ def _torch_words(message: str) -> str:
 
 
 def _index_array(index):
-    """Replace Tensors inside an index by their arrays."""
-    if isinstance(index, Tensor):
-        return index.data
+    """Replace Tensors inside an index by their arrays, with torch's readings: a list holding a
+    sequence, slice, None, ``...`` or Tensor is a tuple (``x[[[0, 1]]]`` is ``x[[0, 1]]``), ``[]``
+    selects nothing, and a uint8 tensor is a mask. (A negative slice step works, as NumPy's.)"""
+    if isinstance(index, list) and any(isinstance(i, (list, tuple, slice, Tensor)) or i is None or i is Ellipsis
+                                       for i in index):
+        index = tuple(index)
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    if isinstance(index, list):
-        return np.asarray(index)
-    return index
+        return tuple(_index_item(i) for i in index)
+    return _index_item(index)
+
+
+def _index_item(i):
+    if isinstance(i, Tensor):
+        return i.data.astype(bool) if i.dtype == np.uint8 else i.data
+    if isinstance(i, list):
+        return np.asarray(i, dtype=np.int64) if len(i) == 0 else np.asarray(i)
+    return i
 
 
 def backpropagate(root: Tensor, grad, retain_graph: bool) -> None:

@@ -183,3 +183,53 @@ def test_cat_skips_1d_empty_tensors_and_promotes_them():
 
 def test_cat_gradient_through_promotion():
     _grads(lambda lib, x, y: lib.cat([x.float(), y], 0), M, M[:1].copy())
+
+
+# ---- indexing, gather/scatter ----------------------------------------------------------------------
+
+A3 = np.arange(24.0).reshape(2, 3, 4)
+
+
+@pytest.mark.parametrize("name", ["empty list", "nested list", "list of lists", "list with slice", "uint8 mask"])
+def test_getitem_reads_lists_and_uint8_masks_as_torch(name):
+    def index(lib):
+        return {"empty list": [], "nested list": [[0, 1]], "list of lists": [[0, 1], [1, 2]],
+                "list with slice": [0, slice(None), [1, 3]],
+                "uint8 mask": lib.tensor([1, 0], dtype=lib.uint8)}[name]
+
+    _both(lambda lib: lib.tensor(A3)[index(lib)])
+    _grads(lambda lib, x: x[index(lib)] * 2.0, A3)
+
+
+def test_gather_and_scatter_refuse_negative_indices_as_torch():
+    s = np.array([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0]])
+    _raises_like(lambda lib: lib.gather(lib.tensor(s), 1, lib.tensor([[-1]])))
+    _raises_like(lambda lib: lib.gather(lib.tensor(s), 1, lib.tensor([[5]])))
+    _raises_like(lambda lib: lib.tensor(s).scatter_add(1, lib.tensor([[-1]]), lib.tensor(s)))
+    _raises_like(lambda lib: lib.tensor(s).index_select(1, lib.tensor([-1])))
+    _raises_like(lambda lib: lib.tensor(5.0).index_select(0, lib.tensor([0, 0])))
+    _both(lambda lib: lib.take_along_dim(lib.tensor(s), lib.tensor([[-1], [0]]), 1))  # this one wraps
+
+
+G = np.array([[0, 0, 2], [1, 0, 1]])
+S = np.array([[3.0, 0.0, 2.0], [0.0, 5.0, 4.0]])
+
+
+@pytest.mark.parametrize("src", [[[0.0, 2.0, 3.0], [1.0, 0.0, 0.0]], [[0.0, 0.0, 3.0], [1.0, 2.0, 0.0]]])
+@pytest.mark.parametrize("reduce", ["prod", "amax", "amin"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_gradients_with_zeros_and_ties(src, reduce, include_self):
+    _grads(lambda lib, x, s: lib.scatter_reduce(x, 1, lib.tensor(G), s, reduce, include_self=include_self),
+           S, np.array(src))
+
+
+@pytest.mark.parametrize("reduce", ["mean", "amax", "amin", "prod", "sum"])
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_on_integers(reduce, include_self):
+    _both(lambda lib: lib.scatter_reduce(lib.tensor([[3, -1, 2], [0, 5, 4]]), 1, lib.tensor(G),
+                                         lib.tensor([[1, -2, 3], [-4, 5, 7]]), reduce, include_self=include_self))
+
+
+def test_where_with_only_a_0d_condition():
+    _both(lambda lib: lib.where(lib.tensor(True)))
+    _both(lambda lib: lib.where(lib.tensor(0.0)))
