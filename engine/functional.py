@@ -806,7 +806,22 @@ fliplr = _tensor_method("fliplr", "Reverse dim 1.")
 flipud = _tensor_method("flipud", "Reverse dim 0.")
 roll = _tensor_method("roll", "Shift cyclically along ``dims`` (none: the flattened tensor).")
 tile = _tensor_method("tile", "Repeat the whole tensor ``dims`` times per dim.")
-repeat_interleave = _tensor_method("repeat_interleave", "Repeat each entry ``repeats`` times along ``dim``.")
+def repeat_interleave(input: Tensor, repeats=None, dim: int | None = None, *,  # noqa: A002
+                      output_size: int | None = None) -> Tensor:
+    """Repeat each entry ``repeats`` times along ``dim``. With a tensor alone,
+    ``repeat_interleave(repeats)`` is ``arange(len(repeats)).repeat_interleave(repeats)``, as torch.
+
+    >>> repeat_interleave(Tensor([2, 0, 1], dtype="int64")).tolist()
+    [0, 0, 2]
+    """
+    if repeats is None:
+        counts = input if isinstance(input, Tensor) else Tensor(input)
+        if counts.ndim > 1:
+            raise RuntimeError("repeat_interleave: repeats must be 0-dim or 1-dim tensor")
+        counts = counts.reshape(-1)
+        index = Tensor(get_xp(counts.device).arange(counts.shape[0], dtype=counts.dtype))
+        return index.repeat_interleave(counts, output_size=output_size)
+    return input.repeat_interleave(repeats, dim, output_size=output_size)
 gather = _tensor_method("gather", "Entries of ``input`` at ``index`` along ``dim``.")
 take_along_dim = _tensor_method("take_along_dim", "Entries at ``indices`` along ``dim`` (broadcasting).")
 take = _tensor_method("take", "Entries of the flattened tensor at ``index``.")

@@ -1182,7 +1182,8 @@ class Tensor:
         d, k = reduce_ops.dim_arg(op, dim, axis), reduce_ops.keepdim_arg(op, keepdim, keepdims)
         if d is None:
             if self.numel() == 0:
-                raise RuntimeError(f"{op}(): cannot take the {op} of an empty tensor without a dim")
+                raise reduce_ops.EmptyReduction(f"{op}(): Expected reduction dim to be specified for "
+                                                "input.numel() == 0.")
             _, idx = self.reshape(-1)._arg_extremum(op, 0, False)
             return Tensor(idx.reshape((1,) * self.ndim if k else ()))
         ax, idx = self._arg_extremum(op, d, k)
@@ -1405,6 +1406,8 @@ class Tensor:
         """The ``k``-th smallest entry (1-based) along ``dim``: ``(values, indices)``."""
         ax = self._one_dim("kthvalue", dim)
         n = self.shape[ax] if self.ndim else 1
+        if n == 0:
+            raise IndexError(f"kthvalue(): Expected reduction dim {ax} to have non-zero size.")
         if not 1 <= k <= n:
             raise RuntimeError(f"kthvalue(): k={k} is out of range for dim {ax} of size {n} (shape {self.shape})")
         ax, idx = self._argsort("kthvalue", dim, False)
@@ -1672,7 +1675,8 @@ class Tensor:
         if dim is None:
             dims = tuple(i for i, s in enumerate(self.shape) if s == 1)
         else:
-            dims = wrap_dims(dim, self.ndim, "squeeze") if self.ndim else ()
+            dims = wrap_dims(dim, self.ndim, "squeeze")  # a 0-d tensor accepts dim 0 and -1 only
+            dims = dims if self.ndim else ()
         drop = [d for d in dims if self.shape[d] == 1]
         return self.reshape([s for i, s in enumerate(self.shape) if i not in drop])
 
@@ -1799,7 +1803,7 @@ class Tensor:
         >>> Tensor([1.0, 2.0, 3.0]).roll(1).tolist()
         [3.0, 1.0, 2.0]
         """
-        if dims is None:
+        if dims is None or (isinstance(dims, (tuple, list)) and len(dims) == 0):  # torch: () is no dims too
             if not isinstance(shifts, (int, np.integer)) and len(shifts) != 1:
                 raise RuntimeError(f"roll: shifts {shifts} need dims when there is more than one")
             return self.flatten().roll(shifts, 0).reshape(self.shape)

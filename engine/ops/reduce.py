@@ -10,6 +10,16 @@ import numpy as np
 from engine.function import Function
 
 
+class EmptyReduction(IndexError, RuntimeError):
+    """argmax/argmin of an empty tensor without a dim: torch raises IndexError; RuntimeError too,
+    so code that catches either (as older torch raised) still does."""
+
+
+# torch reduces every dim for dim=() (or []) in these; any/all and squeeze take it as no dim at all
+_EMPTY_DIMS_REDUCE_ALL = ("sum", "mean", "nansum", "amax", "amin", "logsumexp", "var", "var_mean", "std",
+                          "std_mean", "count_nonzero", "norm")
+
+
 def dim_arg(op: str, dim=None, axis=None):
     """The one axis argument of ``op``: torch's ``dim`` or NumPy's ``axis``, not both.
 
@@ -18,7 +28,7 @@ def dim_arg(op: str, dim=None, axis=None):
     """
     if dim is not None and axis is not None:
         raise TypeError(f"{op}: got both dim={dim!r} and axis={axis!r}; pass one of them")
-    if isinstance(dim, (tuple, list)) and len(dim) == 0 and op not in ("any", "all"):
+    if isinstance(dim, (tuple, list)) and len(dim) == 0 and op in _EMPTY_DIMS_REDUCE_ALL:
         return None  # torch: an empty dim list reduces over every dim (sum(x, dim=()) is x.sum());
     return axis if dim is None else dim  # NumPy's axis=() reduces none
 

@@ -233,3 +233,51 @@ def test_scatter_reduce_on_integers(reduce, include_self):
 def test_where_with_only_a_0d_condition():
     _both(lambda lib: lib.where(lib.tensor(True)))
     _both(lambda lib: lib.where(lib.tensor(0.0)))
+
+
+# ---- factories and shape ops -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [(5, 1), (-3,), (0, 1, -0.5), (1.0, -2.0)])
+def test_arange_with_bounds_against_the_step_raises(args):
+    _raises_like(lambda lib: lib.arange(*args))
+
+
+def test_arange_takes_end_as_a_keyword_and_0d_tensors():
+    _both(lambda lib: lib.arange(end=5))
+    _both(lambda lib: lib.arange(lib.tensor(3)))
+    _both(lambda lib: lib.arange(lib.tensor(1), lib.tensor(2.5), 0.5))
+    _both(lambda lib: lib.linspace(lib.tensor(0.0), lib.tensor(1.0), 3))
+
+
+def test_factories_refuse_negative_sizes_as_torch():
+    _raises_like(lambda lib: lib.eye(-1))
+    _raises_like(lambda lib: lib.logspace(0, 1, -1))
+
+
+def test_tensor_of_a_list_of_one_element_tensors():
+    _both(lambda lib: lib.tensor([lib.tensor([1.0]), lib.tensor(2.0)]))
+    _both(lambda lib: lib.tensor([lib.tensor(1, dtype=lib.int32), lib.tensor(2, dtype=lib.int32)]))
+    _raises_like(lambda lib: lib.tensor([lib.tensor([1.0, 2.0]), lib.tensor([3.0, 4.0])]))
+
+
+def test_squeeze_of_a_0d_tensor_checks_the_dim_and_dim_tuple_squeezes_nothing():
+    _both(lambda lib: lib.tensor(5.0).squeeze(-1))
+    _raises_like(lambda lib: lib.tensor(5.0).squeeze(1))
+    _both(lambda lib: lib.zeros(1, 3, 1).squeeze(()))
+
+
+def test_roll_with_no_dims_rolls_the_flattened_tensor():
+    _both(lambda lib: lib.tensor(A3).roll(5, ()))
+    _grads(lambda lib, x: x.roll(-3, ()), A3)
+
+
+def test_repeat_interleave_of_counts_alone():
+    _both(lambda lib: lib.repeat_interleave(lib.tensor([2, 0, 3])))
+    _both(lambda lib: lib.repeat_interleave(lib.tensor(A3[0]), lib.tensor([1, 0, 2]), dim=0))
+
+
+def test_argmax_of_an_empty_tensor_and_kthvalue_on_an_empty_dim_raise_index_error():
+    _raises_like(lambda lib: lib.zeros(0, 3).argmax())
+    _raises_like(lambda lib: lib.zeros(0, 3).argmin())
+    _raises_like(lambda lib: lib.zeros(2, 0).kthvalue(1, 1))
