@@ -15,7 +15,7 @@ import numpy as np
 
 from engine import function, return_types
 from engine.backend import array_module, check_device, device_of, get_xp, scatter_add, to_device, to_numpy
-from engine.dtypes import result_type, to_dtype
+from engine.dtypes import can_cast, result_type, to_dtype
 from engine.function import Function, is_grad_enabled
 from engine.ops import elementwise as elementwise_ops
 from engine.ops import matmul as matmul_ops
@@ -157,7 +157,8 @@ class Tensor:
 
     def item(self) -> float | int | bool:
         if self.data.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+            raise ShapeError(f"a Tensor with {self.data.size} elements cannot be converted to Scalar "
+                             f"(shape {self.shape})")  # RuntimeError as torch; ValueError too
         return self.data.reshape(()).item()
 
     def tolist(self):
@@ -338,6 +339,11 @@ class Tensor:
             raise IndexError(_torch_words(str(e))) from None
 
     def _inplace(self, name: str, other) -> Tensor:
+        result = result_type(self, other if isinstance(other, Tensor) or np.isscalar(other) else Tensor(other))
+        if name == "divide" and result.kind != "f":
+            result = np.dtype(np.float32)  # true division
+        if not can_cast(result, self.dtype):
+            raise RuntimeError(f"{name}_: result type {result} can't be cast to the desired output type {self.dtype}")
         self._check_inplace(name)
         other = other.data if isinstance(other, Tensor) else other
         getattr(array_module(self.data), name)(self.data, other, out=self.data, casting="same_kind")
@@ -1510,7 +1516,7 @@ class Tensor:
         """The distinct entries, sorted (no gradient); optionally the inverse map and counts."""
         xm = self.numpy()
         if dim is None:
-            vals, inv, counts = np.unique(xm, return_inverse=True, return_counts=True)
+            vals, inv, counts = np.unique(xm, return_inverse=True, return_counts=True, equal_nan=False)  # as torch
             inv = inv.reshape(self.shape)
         else:
             axis = self._one_dim("unique", dim)

@@ -79,7 +79,7 @@ class Sum(Function):
     def forward(self, a, axis=None, keepdims=False):
         self.axes = normalize_axis(axis, a.ndim, "sum")
         self.in_shape, self.keepdims = a.shape, keepdims
-        return a.sum(axis=self.axes, keepdims=keepdims)
+        return a.sum(axis=self.axes, keepdims=keepdims, dtype=a.dtype)  # NumPy would widen int32 to int64
 
     def backward(self, g):
         g = expand_reduced(g, self.in_shape, self.axes, self.keepdims)
@@ -183,7 +183,7 @@ class Prod(Function):
         self.axes = normalize_axis(axis, a.ndim, "prod")
         self.in_shape, self.keepdims = a.shape, keepdims
         self.save_for_backward(a)
-        return a.prod(axis=self.axes, keepdims=keepdims)
+        return a.prod(axis=self.axes, keepdims=keepdims, dtype=a.dtype)
 
     def backward(self, g):
         xp, (a,) = self.xp, self.saved

@@ -914,10 +914,10 @@ def _torch_squeeze(T, a, axis):
 
 
 DERIVED: dict[str, Spec] = {
-    "var": Spec(var_case(), lambda a, axis, keepdims, ddof: a.var(axis, keepdims, ddof),
+    "var": Spec(var_case(), lambda a, axis, keepdims, ddof: a.var(axis=axis, keepdims=keepdims, ddof=ddof),
                 lambda a, axis, keepdims, ddof: np.var(a, axis=axis, keepdims=keepdims, ddof=ddof),
                 torch=_torch_var("var")),
-    "std": Spec(var_case(strict=True), lambda a, axis, keepdims, ddof: a.std(axis, keepdims, ddof),
+    "std": Spec(var_case(strict=True), lambda a, axis, keepdims, ddof: a.std(axis=axis, keepdims=keepdims, ddof=ddof),
                 lambda a, axis, keepdims, ddof: np.std(a, axis=axis, keepdims=keepdims, ddof=ddof),
                 torch=_torch_var("std")),
     "split": Spec(split_case(), lambda a, size, axis: tuple(a.split(size, axis)), _split_ref,

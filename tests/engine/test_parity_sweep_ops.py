@@ -281,3 +281,48 @@ def test_argmax_of_an_empty_tensor_and_kthvalue_on_an_empty_dim_raise_index_erro
     _raises_like(lambda lib: lib.zeros(0, 3).argmax())
     _raises_like(lambda lib: lib.zeros(0, 3).argmin())
     _raises_like(lambda lib: lib.zeros(2, 0).kthvalue(1, 1))
+
+
+# ---- more: in-place casting, sums of small ints, unique, softmax of empty, matmul errors -------------
+
+
+@pytest.mark.parametrize("case", [("int64", "add_", 2.5), ("int32", "mul_", 1.5), ("int64", "div_", 2),
+                                  ("bool", "add_", 2), ("bool", "mul_", 2.5)])
+def test_in_place_ops_refuse_a_result_type_that_does_not_cast(case):
+    dtype, op, v = case
+    _raises_like(lambda lib: getattr(lib.tensor([1, 0, 3], dtype=getattr(lib, dtype)), op)(v))
+
+
+def test_in_place_ops_that_cast_are_fine():
+    def f(lib):
+        x = lib.tensor([1.0, 0.0, 3.0])
+        x.add_(2).mul_(True).div_(2)
+        x += lib.tensor([1, 2, 3])
+        return x
+
+    _both(f)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int16", "int8", "uint8", "bool"])
+def test_sum_and_prod_with_a_small_int_dtype_keep_it(dtype):
+    _both(lambda lib: lib.tensor([[1, 0], [1, 1]], dtype=getattr(lib, dtype)).sum(dtype=getattr(lib, dtype)))
+    _both(lambda lib: lib.tensor([[1, 0], [1, 1]]).prod(0, dtype=getattr(lib, dtype)))
+
+
+def test_item_of_several_elements_raises_runtime_error():
+    _raises_like(lambda lib: lib.tensor([1, 2]).item())
+
+
+def test_unique_keeps_every_nan():
+    _both(lambda lib: lib.tensor([3.0, NAN, 1.0, NAN]).unique())
+    _both(lambda lib: lib.unique(lib.tensor([3.0, NAN, 1.0, NAN, 3.0]), return_counts=True))
+
+
+def test_softmax_of_an_empty_tensor():
+    _both(lambda lib: lib.zeros(0, 3).softmax(0))
+    _both(lambda lib: lib.zeros(2, 0).log_softmax(1))
+
+
+def test_matmul_shape_errors_are_runtime_errors():
+    _raises_like(lambda lib: lib.matmul(lib.tensor(1.0), lib.ones(2)))
+    _raises_like(lambda lib: lib.matmul(lib.ones(2, 3), lib.ones(2, 3)))
