@@ -250,6 +250,13 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad:
     n = max(math.ceil((end - start) / step), 0)
     if dtype.kind in "iu" and all(isinstance(v, (int, np.integer)) for v in vals):
         arr = xp.arange(start, end, step, dtype=dtype)
+    elif dtype.kind in "iub":  # torch: float bounds truncate to the integer type before counting
+        i0, i1, di = (math.trunc(v) for v in vals)
+        if dtype == np.int64:  # int64 counts in integers too: (end - start + step - sign) / step, truncated
+            if di == 0:
+                raise ValueError("step must be nonzero")
+            n = max(math.trunc((i1 - i0 + di - (1 if di > 0 else -1)) / di), 0)
+        arr = (i0 + xp.arange(n, dtype=np.int64) * di).astype(dtype)
     else:
         arr = (start + xp.arange(n, dtype=np.float64) * step).astype(dtype)
     return _make(arr, requires_grad)

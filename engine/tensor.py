@@ -42,6 +42,10 @@ def _as_array(data: Any, dtype=None, device: str | None = None):
     return xp.asarray(data, dtype=dtype)
 
 
+class RequiresGradDtypeError(TypeError, RuntimeError):
+    """requires_grad on an integer or bool tensor: torch raises RuntimeError; TypeError too."""
+
+
 class Tensor:
     """An n-dimensional array that records the ops applied to it for reverse-mode autodiff.
 
@@ -65,7 +69,7 @@ class Tensor:
         if type(arr) is not np.ndarray and not hasattr(arr, "__cuda_array_interface__"):
             arr = np.asarray(arr)  # NumPy scalars from reductions become 0-d arrays
         if requires_grad and arr.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require grad, got dtype {arr.dtype}")
+            raise RequiresGradDtypeError(f"only floating-point tensors can require grad, got dtype {arr.dtype}")
         self.data = arr
         self.grad: Tensor | None = None
         self.requires_grad = requires_grad
@@ -255,7 +259,7 @@ class Tensor:
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
+            raise RequiresGradDtypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
         self.requires_grad = flag
         return self
 
@@ -1755,6 +1759,8 @@ class Tensor:
         """
         if chunks <= 0:
             raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+        if self.ndim == 0:
+            raise RuntimeError("chunk expects at least a 1-dimensional tensor")
         d = wrap_dim(dim, self.ndim, "chunk")
         n = self.shape[d]
         return self.split(max(-(-n // chunks), 1), dim=d)
@@ -1778,7 +1784,7 @@ class Tensor:
     def unbind(self, dim: int = 0) -> tuple:
         """The slices along ``dim``, that dim removed."""
         if self.ndim == 0:
-            raise RuntimeError("unbind: dimension specified as 0 but tensor has no dimensions")
+            raise movement_ops.IndexOutOfRange("unbind: dimension specified as 0 but tensor has no dimensions")
         d = wrap_dim(dim, self.ndim, "unbind")
         return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
 

@@ -133,8 +133,8 @@ class ShapeError(ValueError, RuntimeError):
 
 
 class IndexOutOfRange(IndexError, RuntimeError):
-    """An index past a dim's end. torch raises IndexError or RuntimeError for it depending on the
-    kernel that runs (index_select of a 3-d double tensor: IndexError; of a 2-d one: RuntimeError)."""
+    """An index (or dim) past the end. torch raises IndexError or RuntimeError for it depending on
+    the kernel (index_select of a 3-d double tensor: IndexError; of a 2-d one: RuntimeError)."""
 
 
 class IndexPut(Function):

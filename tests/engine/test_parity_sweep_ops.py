@@ -326,3 +326,20 @@ def test_softmax_of_an_empty_tensor():
 def test_matmul_shape_errors_are_runtime_errors():
     _raises_like(lambda lib: lib.matmul(lib.tensor(1.0), lib.ones(2)))
     _raises_like(lambda lib: lib.matmul(lib.ones(2, 3), lib.ones(2, 3)))
+
+
+@pytest.mark.parametrize("args", [(0.5, 5.5, 1.5), (1.5, 7.9, 2.5), (-3.7, 4.2, 1.1), (5.5, -2.2, -1.5),
+                                  (0, 10, 2.5), (-0.5, 3, 0.7)])
+@pytest.mark.parametrize("dtype", ["int64", "int32", "int16", "float64"])
+def test_arange_with_float_bounds_and_an_integer_dtype(args, dtype):
+    if dtype == "int64" and args == (-0.5, 3, 0.7):  # the step truncates to 0
+        _raises_like(lambda lib: lib.arange(*args, dtype=getattr(lib, dtype)))
+        return
+    _both(lambda lib: lib.arange(*args, dtype=getattr(lib, dtype)))
+
+
+def test_errors_of_int_requires_grad_and_0d_unbind_and_chunk():
+    _raises_like(lambda lib: lib.tensor([1, 2], requires_grad=True))
+    _raises_like(lambda lib: lib.zeros(2, dtype=lib.int64, requires_grad=True))
+    _raises_like(lambda lib: lib.tensor(1.0).unbind())
+    _raises_like(lambda lib: lib.tensor(1.0).chunk(1))
