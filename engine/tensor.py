@@ -336,11 +336,35 @@ class Tensor:
         self._vc[0] += 1
 
     def __setitem__(self, index, value) -> None:
+        """``x[index] = value`` in place. Where autograd is involved (x or value requires grad) it
+        is recorded as torch does: x becomes the output of an out-of-place SetItem op (a leaf that
+        requires grad refuses, as torch's)."""
+        grad_value = isinstance(value, Tensor) and value.requires_grad
+        if is_grad_enabled() and (grad_value or (self.requires_grad and self._ctx is not None)):
+            v = value if isinstance(value, Tensor) else Tensor(array_module(self.data).asarray(value, dtype=self.dtype))
+            v = v if v.dtype == self.dtype else v.astype(self.dtype)
+            if self.requires_grad and self._ctx is None:
+                self._check_inplace("assignment")  # a leaf that requires grad: raises, as torch
+            try:
+                out = movement_ops.SetItem.apply(self, v, index=_index_array(index))
+            except IndexError as e:
+                raise IndexError(_torch_words(str(e))) from None
+            self._become(out)
+            return
         self._check_inplace("assignment")
         try:
             movement_ops.set_item(self.data, _index_array(index), value.data if isinstance(value, Tensor) else value)
         except IndexError as e:
             raise IndexError(_torch_words(str(e))) from None
+
+    def _become(self, out: Tensor) -> None:
+        """Take ``out``'s array and place in the graph (an in-place op recorded out of place). Ops
+        that used self before hold its old graph node: cut it from self, so their gradients still
+        flow to self's old producer, not through the new op."""
+        if self._gref is not None:
+            self._gref._real = _no_tensor
+            self._gref = None
+        self.data, self._ctx, self.requires_grad, self._vc = out.data, out._ctx, out.requires_grad, out._vc
 
     def _inplace(self, name: str, other) -> Tensor:
         result = result_type(self, other if isinstance(other, Tensor) or np.isscalar(other) else Tensor(other))
@@ -348,6 +372,11 @@ class Tensor:
             result = np.dtype(np.float32)  # true division
         if not can_cast(result, self.dtype):
             raise RuntimeError(f"{name}_: result type {result} can't be cast to the desired output type {self.dtype}")
+        if is_grad_enabled() and (self._ctx is not None or (isinstance(other, Tensor) and other.requires_grad)):
+            if not (self.requires_grad and self._ctx is None):  # recorded, as torch (a grad leaf refuses)
+                op = {"add": Tensor.__add__, "subtract": Tensor.__sub__, "multiply": Tensor.__mul__,
+                      "divide": Tensor.__truediv__}[name]
+                return self._inplace_result(name + "_", op(self, other))
         self._check_inplace(name)
         other = other.data if isinstance(other, Tensor) else other
         getattr(array_module(self.data), name)(self.data, other, out=self.data, casting="same_kind")
@@ -795,10 +824,14 @@ class Tensor:
         return self._bitwise("right_shift", other, reflected=True)
 
     def _inplace_result(self, what: str, out: Tensor) -> Tensor:
-        """Write ``out`` into self (in-place op outside the graph); its dtype must cast to self's."""
+        """Write ``out`` into self; its dtype must cast to self's. Where ``out`` carries a gradient
+        (and self is not a leaf that requires grad) the op is recorded: self becomes ``out``."""
         if out.dtype != self.dtype and not np.can_cast(out.dtype, self.dtype, casting="same_kind"):
             raise RuntimeError(f"{what}: result type {out.dtype} can't be cast to the desired output type "
                                f"{self.dtype}")
+        if out.requires_grad and is_grad_enabled() and not (self.requires_grad and self._ctx is None):
+            self._become(out if out.dtype == self.dtype else out.astype(self.dtype))
+            return self
         self._check_inplace(what)
         self.data[...] = out.data
         return self
@@ -2518,6 +2551,10 @@ class _GraphRef(Tensor):
         return self._meta[2]
 
 
+def _no_tensor():
+    return None
+
+
 def graph_ref(t):
     """What ``ctx.parents`` keeps for input ``t``: ``t`` itself for a leaf or None, else its
     ``_GraphRef`` (see there), strong when ``t`` has hooks or ``retain_grad``."""
@@ -2572,7 +2609,7 @@ _INPLACE = [
 
 def _inplace_method(name: str):
     def method(self: Tensor, *args, **kwargs) -> Tensor:
-        return self._inplace_result(name + "_", getattr(self, name)(*args, **kwargs).detach())
+        return self._inplace_result(name + "_", getattr(self, name)(*args, **kwargs))
 
     method.__name__ = method.__qualname__ = name + "_"
     method.__doc__ = f"In-place ``{name}``: writes ``self.{name}(...)`` into self and returns self."

@@ -63,6 +63,30 @@ class GetItem(Function):
         return grad
 
 
+class SetItem(Function):
+    """``a`` with ``a[index] = v`` (``v`` broadcast to what ``index`` selects), out of place: how
+    ``x[index] = v`` records itself when autograd is involved. Backward: ``a`` gets ``g`` with the
+    written entries zeroed; ``v`` gets ``g[index]`` summed back to its shape (each repeated
+    position gives its gradient to every write to it, as torch's index_put)."""
+
+    def forward(self, a, v, index=None):
+        self.index, self.v_shape = index, v.shape
+        out = a.copy()
+        set_item(out, index, v)
+        return out
+
+    def backward(self, g):
+        ga = g.copy()
+        set_item(ga, self.index, 0)
+        gv = None
+        if self.needs_input_grad[1]:
+            picked = g
+            for step in torch_index_steps(torch_ellipses(self.index, g.ndim), self.xp):
+                picked = picked[step]
+            gv = sum_to(picked, self.v_shape)
+        return ga, gv
+
+
 class Concatenate(Function):
     def forward(self, *arrays, axis=0):
         self.axis = axis

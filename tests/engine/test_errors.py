@@ -186,9 +186,8 @@ def test_inplace_on_a_tensor_requiring_grad_in_grad_mode_raises(mutate):
     with pytest.raises(RuntimeError, match=r"(?s)in-place.*requires grad.*no_grad"):
         mutate(x)
     np.testing.assert_array_equal(x.numpy(), before)
-    y = x * 2  # a non-leaf that requires grad, too
-    with pytest.raises(RuntimeError, match="requires grad"):
-        mutate(y)
+    # A non-leaf may change in place, as in torch (add_, mul_ and setitem are recorded in the graph;
+    # test_parity_sweep_ops compares their gradients with torch's).
     with no_grad():
         mutate(x)  # fine outside grad mode (an optimizer step)
 

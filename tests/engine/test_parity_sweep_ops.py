@@ -50,9 +50,11 @@ def _grads(fn, *arrays, seed=0):
         y = fn(lib, *leaves)
         up = np.random.default_rng(seed).standard_normal(tuple(y.shape))
         y.backward(lib.tensor(up))
-        out[lib] = [_as_numpy(x.grad) for x in leaves]
+        out[lib] = [None if x.grad is None else _as_numpy(x.grad) for x in leaves]
     for o, t in zip(out[engine], out[torch]):
-        np.testing.assert_allclose(o, t, rtol=1e-10, atol=1e-12, equal_nan=True)
+        assert (o is None) == (t is None), (o, t)  # an unused leaf gets no gradient in both
+        if t is not None:
+            np.testing.assert_allclose(o, t, rtol=1e-10, atol=1e-12, equal_nan=True)
 
 
 M = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, -1.0, 5.0], [0.0, 7.0, 7.0, 7.0]])
@@ -343,3 +345,60 @@ def test_errors_of_int_requires_grad_and_0d_unbind_and_chunk():
     _raises_like(lambda lib: lib.zeros(2, dtype=lib.int64, requires_grad=True))
     _raises_like(lambda lib: lib.tensor(1.0).unbind())
     _raises_like(lambda lib: lib.tensor(1.0).chunk(1))
+
+
+# ---- in-place ops on tensors in the graph (recorded as torch does) ---------------------------------
+
+_SET_INDEX = {
+    "int": (lambda lib: 1, (4,)), "slice": (lambda lib: (slice(None), slice(1, 3)), (3, 1)),
+    "adv": (lambda lib: lib.tensor([0, 2]), (4,)),
+    "adv dup": (lambda lib: (lib.tensor([0, 0, 1]), lib.tensor([1, 1, 2])), (3,)),
+    "mask": (lambda lib: lib.tensor(M > 2), ()), "row mask": (lambda lib: lib.tensor([True, False, True]), (1, 4)),
+    "ellipsis": (lambda lib: (Ellipsis, 2), (3,)), "int adv": (lambda lib: (1, lib.tensor([0, 3])), (2,)),
+}
+
+
+@pytest.mark.parametrize("name", list(_SET_INDEX))
+@pytest.mark.parametrize("fresh", [False, True])
+def test_setitem_gradients_as_torch(name, fresh):
+    index, vshape = _SET_INDEX[name]
+
+    def f(lib, x, v):
+        y = lib.zeros(3, 4, dtype=lib.float64) if fresh else x * 2
+        before = y.exp()  # used before the write: keeps its own gradient
+        y[index(lib)] = v
+        return y * y + before
+
+    _grads(f, M, np.arange(1.0, 1.0 + np.prod(vshape)).reshape(vshape))
+
+
+def test_setitem_of_numbers_into_a_non_leaf():
+    def f(lib, x):
+        y = x * 1
+        y[0, 1] = 5.0
+        y[y.detach() > 4] = 0.0
+        return y * x
+
+    _grads(f, M)
+
+
+def test_setitem_on_a_leaf_that_requires_grad_still_raises():
+    _raises_like(lambda lib: lib.tensor([1.0, 2.0], requires_grad=True).__setitem__(0, 1.0))
+
+
+@pytest.mark.parametrize("op", ["add_", "sub_", "mul_", "div_"])
+def test_in_place_arithmetic_on_non_leaves_is_recorded(op):
+    _grads(lambda lib, x, v: getattr(x * 1, op)(v) * x, M, M[0] + 1)
+    _grads(lambda lib, x: getattr(x * 1, op)(2.5) * x, M)
+
+    def into_plain(lib, x, v):
+        y = lib.ones(3, 4, dtype=lib.float64)
+        getattr(y, op)(v)
+        return y * 2
+
+    _grads(into_plain, M, M + 1)
+
+
+@pytest.mark.parametrize("op", ["clamp_", "relu_", "exp_", "sigmoid_", "abs_", "tanh_"])
+def test_in_place_unary_ops_on_non_leaves_are_recorded(op):
+    _grads(lambda lib, x: getattr(x * 1, op)() if op != "clamp_" else (x * 1).clamp_(0, 3), M)
