@@ -1275,8 +1275,8 @@ class Tensor:
             raise RuntimeError(f"var(): needs a floating-point tensor, got {self.dtype}")
         axes = reduce_ops.normalize_axis(d, self.ndim, "var")
         n = math.prod(self.shape[a] for a in axes)
-        dev = self - self.mean(axes, True)
-        ss = (dev * dev).sum(axes, k)
+        dev = self - self.mean(axis=axes, keepdims=True)  # axis=: () here reduces none (NumPy's axis=())
+        ss = (dev * dev).sum(axis=axes, keepdims=k)
         if n > c:
             return ss * (1.0 / (n - c))
         with np.errstate(invalid="ignore"):
@@ -1294,7 +1294,7 @@ class Tensor:
         v = self.var(dim, unbiased, keepdim, correction=correction, ddof=ddof, axis=axis, keepdims=keepdims)
         dim, keepdim, _ = self._correction("var_mean", dim, unbiased, keepdim, correction, ddof)
         d, k = reduce_ops.dim_arg("var_mean", dim, axis), reduce_ops.keepdim_arg("var_mean", keepdim, keepdims)
-        return v, self.mean(reduce_ops.normalize_axis(d, self.ndim, "var_mean"), k)
+        return v, self.mean(axis=reduce_ops.normalize_axis(d, self.ndim, "var_mean"), keepdims=k)
 
     def std_mean(self, dim=None, unbiased=None, keepdim=None, *, correction=None, ddof=None,
                  axis=None, keepdims=None) -> tuple[Tensor, Tensor]:

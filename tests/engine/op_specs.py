@@ -383,6 +383,29 @@ def basic_index_case(draw):
     return Case((fill(rng, shape),), {"index": index})
 
 
+@st.composite
+def setitem_case(draw):
+    """``y[index] = v`` on a copy of a: an int, a slice, a bool row mask or a list of rows."""
+    shape = draw(shapes(min_dims=1))
+    rng = np.random.default_rng(draw(SEEDS))
+    n = shape[0]
+    kind = draw(st.sampled_from(["int", "slice", "mask", "list"]))
+    if kind == "int":
+        index = draw(st.integers(-n, n - 1))
+    elif kind == "slice":
+        index = slice(draw(st.integers(0, n)), None, draw(st.integers(1, 2)))
+    elif kind == "mask":
+        index = rng.random(n) < 0.5
+    else:
+        index = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True))
+    return Case((fill(rng, shape), fill(rng, np.empty(shape)[index].shape)), {"index": index})
+
+
+def _set_copy(y, v, index):
+    y[index] = v
+    return y
+
+
 def _torch_basic_index(T, x, index):
     """A NumPy basic index applied one axis at a time (torch has no negative slice steps)."""
     items = list(index) if isinstance(index, tuple) else [index]
@@ -472,6 +495,10 @@ SPECS.update({
                       torch=lambda T, a, axes: a.permute(tuple(axes))),
     "BroadcastTo": Spec(broadcast_to_case(), lambda a, shape: a.broadcast_to(shape), np.broadcast_to,
                         torch=lambda T, a, shape: a.broadcast_to(shape)),
+    "SetItem": Spec(setitem_case(), lambda a, v, index: _set_copy(a * 1, v, index),
+                    lambda a, v, index: _set_copy(a.copy(), v, index),
+                    torch=lambda T, a, v, index: _set_copy(a * 1, v, T.as_tensor(index) if isinstance(index, np.ndarray)
+                                                           else index)),
     "GetItem": Spec(basic_index_case(), lambda a, index: a[index], lambda a, index: a[index],
                     torch=lambda T, a, index: _torch_basic_index(T, a, index)),
     "Concatenate": Spec(concat_case(), lambda *ts, axis: engine.concatenate(ts, axis),
