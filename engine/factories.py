@@ -87,7 +87,7 @@ def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> T
         data = data.data
     dtype = to_dtype(dtype)
     if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
-        data = [d.numpy() if isinstance(d, Tensor) else d for d in data]
+        data = [_one_element(d) if isinstance(d, Tensor) else d for d in data]
     arr = _as_array(data, dtype=dtype, device=device)
     if dtype is None and not hasattr(data, "dtype") and arr.dtype == np.float32 and default_dtype() != np.float32:
         arr = arr.astype(default_dtype())  # Python floats take the default dtype
@@ -96,6 +96,13 @@ def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> T
     elif device is not None and arr is data:
         arr = arr.copy()
     return _make(arr, requires_grad)
+
+
+def _one_element(t: Tensor):
+    """A Tensor inside a list given to ``tensor`` is one number, as torch (item(), keeping its dtype)."""
+    if t.numel() != 1:
+        raise ValueError("only one element tensors can be converted to Python scalars")
+    return t.numpy().reshape(())
 
 
 def as_tensor(data: Any, dtype=None, device=None) -> Tensor:
@@ -220,16 +227,20 @@ def randint_like(input: Tensor, low: int = 0, high: int | None = None, *, dtype=
 # ---- ranges ------------------------------------------------------------------------------------
 
 
-def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """torch's arange: all ints give int64, any float gives float32 (computed in float64).
+    ``arange(5)`` and ``arange(end=5)`` both count from 0; 0-d tensors count as their numbers.
 
     >>> arange(3).tolist(), arange(0, 1, 0.25).dtype
     ([0, 1, 2], dtype('float32'))
     """
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if end is None:
         start, end = 0, start
     if step == 0:
         raise RuntimeError("arange(): step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     vals = (start, end, step)
     dtype = to_dtype(dtype)
     if dtype is None:
@@ -239,6 +250,13 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: b
     n = max(math.ceil((end - start) / step), 0)
     if dtype.kind in "iu" and all(isinstance(v, (int, np.integer)) for v in vals):
         arr = xp.arange(start, end, step, dtype=dtype)
+    elif dtype.kind in "iub":  # torch: float bounds truncate to the integer type before counting
+        i0, i1, di = (math.trunc(v) for v in vals)
+        if dtype == np.int64:  # int64 counts in integers too: (end - start + step - sign) / step, truncated
+            if di == 0:
+                raise ValueError("step must be nonzero")
+            n = max(math.trunc((i1 - i0 + di - (1 if di > 0 else -1)) / di), 0)
+        arr = (i0 + xp.arange(n, dtype=np.int64) * di).astype(dtype)
     else:
         arr = (start + xp.arange(n, dtype=np.float64) * step).astype(dtype)
     return _make(arr, requires_grad)
@@ -250,6 +268,7 @@ def linspace(start: float, end: float, steps: int, *, dtype=None, device=None, r
     >>> linspace(0, 1, 3).tolist()
     [0.0, 0.5, 1.0]
     """
+    start, end, steps = (v.item() if isinstance(v, Tensor) else v for v in (start, end, steps))
     if steps < 0:
         raise RuntimeError("linspace(): number of steps must be non-negative")
     xp = get_xp(_device(device))
@@ -260,6 +279,8 @@ def linspace(start: float, end: float, steps: int, *, dtype=None, device=None, r
 def logspace(start: float, end: float, steps: int, base: float = 10.0, *, dtype=None, device=None,
              requires_grad: bool = False) -> Tensor:
     """``base ** linspace(start, end, steps)``."""
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
     xp = get_xp(_device(device))
     vals = base ** xp.linspace(start, end, steps, dtype=np.float64)
     return _make(vals.astype(to_dtype(dtype) or default_dtype()), requires_grad)
@@ -271,6 +292,9 @@ def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad:
     >>> eye(2, 3).tolist()
     [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
     """
+    for name, v in (("n", n), ("m", m)):
+        if v is not None and v < 0:
+            raise RuntimeError(f"{name} must be greater or equal to 0, got {v}")
     return _make(get_xp(_device(device)).eye(n, n if m is None else m, dtype=to_dtype(dtype) or default_dtype()),
                  requires_grad)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from engine.amp import autocast_dtype
 from engine.backend import get_xp
+from engine.dtypes import promote_types
 from engine.function import _not_a_tensor
 from engine.ops import elementwise as elementwise_ops
 from engine.ops import fused as fused_ops
@@ -424,7 +425,7 @@ def where(condition, input=None, other=None) -> Tensor | tuple:  # noqa: A002
     """
     cond = _array(condition)
     if input is None and other is None:
-        return tuple(Tensor(i) for i in cond.nonzero())
+        return (condition if isinstance(condition, Tensor) else Tensor(cond)).nonzero(as_tuple=True)  # 0-d too
     if getattr(cond, "dtype", None) is None or cond.dtype.kind != "b":
         raise RuntimeError(f"where expected condition to be a boolean tensor, got {getattr(cond, 'dtype', cond)}")
     if isinstance(input, Tensor):
@@ -450,15 +451,18 @@ def minimum(input: Tensor, other) -> Tensor:  # noqa: A002
 
 
 def _same_kind(tensors: Sequence[Tensor], what: str) -> list[Tensor]:
+    """The tensors on one device, cast to their promoted dtype (torch.cat and torch.stack promote:
+    cat([int64, float32]) is float32)."""
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     if not tensors:
         raise ValueError(f"{what} needs at least one tensor")
     first = tensors[0]
     for t in tensors[1:]:
-        if t.device != first.device or t.dtype != first.dtype:
-            raise TypeError(f"{what}: all tensors need one dtype and device, got {first.dtype}/{first.device} "
-                            f"and {t.dtype}/{t.device}")
-    return tensors
+        if t.device != first.device:
+            raise RuntimeError(f"{what}: expected all tensors to be on the same device, got {first.device} "
+                               f"and {t.device}")
+    dtype = functools.reduce(promote_types, (t.dtype for t in tensors))
+    return [t if t.dtype == dtype else t.astype(dtype) for t in tensors]
 
 
 def concatenate(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int | None = None) -> Tensor:
@@ -468,6 +472,8 @@ def concatenate(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int 
     [1.0, 2.0, 3.0]
     """
     tensors = _same_kind(tensors, "cat")
+    if any(t.shape != (0,) for t in tensors):  # torch's legacy rule: 1-d empty tensors are skipped
+        tensors = [t for t in tensors if t.shape != (0,)]
     ref = tensors[0].shape
     if not ref:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
@@ -800,7 +806,22 @@ fliplr = _tensor_method("fliplr", "Reverse dim 1.")
 flipud = _tensor_method("flipud", "Reverse dim 0.")
 roll = _tensor_method("roll", "Shift cyclically along ``dims`` (none: the flattened tensor).")
 tile = _tensor_method("tile", "Repeat the whole tensor ``dims`` times per dim.")
-repeat_interleave = _tensor_method("repeat_interleave", "Repeat each entry ``repeats`` times along ``dim``.")
+def repeat_interleave(input: Tensor, repeats=None, dim: int | None = None, *,  # noqa: A002
+                      output_size: int | None = None) -> Tensor:
+    """Repeat each entry ``repeats`` times along ``dim``. With a tensor alone,
+    ``repeat_interleave(repeats)`` is ``arange(len(repeats)).repeat_interleave(repeats)``, as torch.
+
+    >>> repeat_interleave(Tensor([2, 0, 1], dtype="int64")).tolist()
+    [0, 0, 2]
+    """
+    if repeats is None:
+        counts = input if isinstance(input, Tensor) else Tensor(input)
+        if counts.ndim > 1:
+            raise RuntimeError("repeat_interleave: repeats must be 0-dim or 1-dim tensor")
+        counts = counts.reshape(-1)
+        index = Tensor(get_xp(counts.device).arange(counts.shape[0], dtype=counts.dtype))
+        return index.repeat_interleave(counts, output_size=output_size)
+    return input.repeat_interleave(repeats, dim, output_size=output_size)
 gather = _tensor_method("gather", "Entries of ``input`` at ``index`` along ``dim``.")
 take_along_dim = _tensor_method("take_along_dim", "Entries at ``indices`` along ``dim`` (broadcasting).")
 take = _tensor_method("take", "Entries of the flattened tensor at ``index``.")

@@ -15,7 +15,7 @@ import numpy as np
 
 from engine import function, return_types
 from engine.backend import array_module, check_device, device_of, get_xp, scatter_add, to_device, to_numpy
-from engine.dtypes import result_type, to_dtype
+from engine.dtypes import can_cast, result_type, to_dtype
 from engine.function import Function, is_grad_enabled
 from engine.ops import elementwise as elementwise_ops
 from engine.ops import matmul as matmul_ops
@@ -42,6 +42,10 @@ def _as_array(data: Any, dtype=None, device: str | None = None):
     return xp.asarray(data, dtype=dtype)
 
 
+class RequiresGradDtypeError(TypeError, RuntimeError):
+    """requires_grad on an integer or bool tensor: torch raises RuntimeError; TypeError too."""
+
+
 class Tensor:
     """An n-dimensional array that records the ops applied to it for reverse-mode autodiff.
 
@@ -65,7 +69,7 @@ class Tensor:
         if type(arr) is not np.ndarray and not hasattr(arr, "__cuda_array_interface__"):
             arr = np.asarray(arr)  # NumPy scalars from reductions become 0-d arrays
         if requires_grad and arr.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require grad, got dtype {arr.dtype}")
+            raise RequiresGradDtypeError(f"only floating-point tensors can require grad, got dtype {arr.dtype}")
         self.data = arr
         self.grad: Tensor | None = None
         self.requires_grad = requires_grad
@@ -157,7 +161,8 @@ class Tensor:
 
     def item(self) -> float | int | bool:
         if self.data.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+            raise ShapeError(f"a Tensor with {self.data.size} elements cannot be converted to Scalar "
+                             f"(shape {self.shape})")  # RuntimeError as torch; ValueError too
         return self.data.reshape(()).item()
 
     def tolist(self):
@@ -254,7 +259,7 @@ class Tensor:
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
+            raise RequiresGradDtypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
         self.requires_grad = flag
         return self
 
@@ -389,6 +394,11 @@ class Tensor:
     _OUT_OF_PLACE = {"add": "__add__", "subtract": "__sub__", "multiply": "__mul__", "divide": "__truediv__"}
 
     def _inplace(self, name: str, other) -> Tensor:
+        result = result_type(self, other if isinstance(other, Tensor) or np.isscalar(other) else Tensor(other))
+        if name == "divide" and result.kind != "f":
+            result = np.dtype(np.float32)  # true division
+        if not can_cast(result, self.dtype):
+            raise RuntimeError(f"{name}_: result type {result} can't be cast to the desired output type {self.dtype}")
         if self._records_inplace(name + "_", other):
             return self._inplace_result(name + "_", getattr(self, Tensor._OUT_OF_PLACE[name])(other))
         self._check_inplace(name)
@@ -730,14 +740,18 @@ class Tensor:
 
     # Comparisons give bool tensors with no gradient.
     def _compare(self, fn, other) -> Tensor:
+        """Compare in torch's result dtype: uint8 < -2 is True (-2 wraps to 254), and a float32
+        tensor meets a 0-d float64 one in float32."""
+        a = self.data
         if isinstance(other, Tensor):
             _same_device(self, other)
-            other = other.data
+            dt = result_type(self, other)
+            a, other = a.astype(dt, copy=False), other.data.astype(dt, copy=False)
         elif isinstance(other, (list, tuple)):
             other = array_module(self.data).asarray(other)
         elif isinstance(other, int) and not isinstance(other, bool) and self.dtype.kind in "iu":
             other = int(np.asarray(other, dtype=np.int64).astype(self.dtype))  # torch wraps it: uint8 < -2 is True
-        return Tensor(fn(self.data, other))
+        return Tensor(fn(a, other))
 
     def __lt__(self, other):
         return self._compare(lambda a, b: a < b, other)
@@ -1217,7 +1231,7 @@ class Tensor:
             return self.maximum(dim)
         d, k = reduce_ops.dim_arg("max", dim, axis), reduce_ops.keepdim_arg("max", keepdim, keepdims)
         if d is None:
-            return reduce_ops.Max.apply(self)
+            return reduce_ops.Max.apply(self, nan_hits=True)
         ax, idx = self._arg_extremum("max", d, k)
         return self._pick("max", idx, ax, k, return_types.max)
 
@@ -1227,7 +1241,7 @@ class Tensor:
             return self.minimum(dim)
         d, k = reduce_ops.dim_arg("min", dim, axis), reduce_ops.keepdim_arg("min", keepdim, keepdims)
         if d is None:
-            return reduce_ops.Min.apply(self)
+            return reduce_ops.Min.apply(self, nan_hits=True)
         ax, idx = self._arg_extremum("min", d, k)
         return self._pick("min", idx, ax, k, return_types.min)
 
@@ -1250,7 +1264,8 @@ class Tensor:
         d, k = reduce_ops.dim_arg(op, dim, axis), reduce_ops.keepdim_arg(op, keepdim, keepdims)
         if d is None:
             if self.numel() == 0:
-                raise RuntimeError(f"{op}(): cannot take the {op} of an empty tensor without a dim")
+                raise reduce_ops.EmptyReduction(f"{op}(): Expected reduction dim to be specified for "
+                                                "input.numel() == 0.")
             _, idx = self.reshape(-1)._arg_extremum(op, 0, False)
             return Tensor(idx.reshape((1,) * self.ndim if k else ()))
         ax, idx = self._arg_extremum(op, d, k)
@@ -1299,8 +1314,8 @@ class Tensor:
             raise RuntimeError(f"var(): needs a floating-point tensor, got {self.dtype}")
         axes = reduce_ops.normalize_axis(d, self.ndim, "var")
         n = math.prod(self.shape[a] for a in axes)
-        dev = self - self.mean(axes, True)
-        ss = (dev * dev).sum(axes, k)
+        dev = self - self.mean(axis=axes, keepdims=True)  # axis=: () here reduces none (NumPy's axis=())
+        ss = (dev * dev).sum(axis=axes, keepdims=k)
         if n > c:
             return ss * (1.0 / (n - c))
         with np.errstate(invalid="ignore"):
@@ -1318,7 +1333,7 @@ class Tensor:
         v = self.var(dim, unbiased, keepdim, correction=correction, ddof=ddof, axis=axis, keepdims=keepdims)
         dim, keepdim, _ = self._correction("var_mean", dim, unbiased, keepdim, correction, ddof)
         d, k = reduce_ops.dim_arg("var_mean", dim, axis), reduce_ops.keepdim_arg("var_mean", keepdim, keepdims)
-        return v, self.mean(reduce_ops.normalize_axis(d, self.ndim, "var_mean"), k)
+        return v, self.mean(axis=reduce_ops.normalize_axis(d, self.ndim, "var_mean"), keepdims=k)
 
     def std_mean(self, dim=None, unbiased=None, keepdim=None, *, correction=None, ddof=None,
                  axis=None, keepdims=None) -> tuple[Tensor, Tensor]:
@@ -1329,12 +1344,14 @@ class Tensor:
     def any(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """Whether any entry is nonzero (bool, no gradient)."""
         d, k = reduce_ops.dim_arg("any", dim, axis), reduce_ops.keepdim_arg("any", keepdim, keepdims)
-        return Tensor(self.data.astype(bool).any(axis=reduce_ops.normalize_axis(d, self.ndim, "any"), keepdims=k))
+        out = self.data.astype(bool).any(axis=reduce_ops.normalize_axis(d, self.ndim, "any"), keepdims=k)
+        return Tensor(out.astype(np.uint8) if self.dtype == np.uint8 else out)  # torch keeps uint8
 
     def all(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """Whether every entry is nonzero (bool, no gradient)."""
         d, k = reduce_ops.dim_arg("all", dim, axis), reduce_ops.keepdim_arg("all", keepdim, keepdims)
-        return Tensor(self.data.astype(bool).all(axis=reduce_ops.normalize_axis(d, self.ndim, "all"), keepdims=k))
+        out = self.data.astype(bool).all(axis=reduce_ops.normalize_axis(d, self.ndim, "all"), keepdims=k)
+        return Tensor(out.astype(np.uint8) if self.dtype == np.uint8 else out)  # torch keeps uint8
 
     def count_nonzero(self, dim=None, *, axis=None) -> Tensor:
         """How many entries are nonzero (int64)."""
@@ -1355,7 +1372,7 @@ class Tensor:
             p = 2
         if isinstance(p, str):
             raise ValueError(f"norm(): p={p!r} is not supported (use a number, 'fro', inf or -inf)")
-        axes = reduce_ops.normalize_axis(dim, x.ndim, "norm")
+        axes = reduce_ops.normalize_axis(reduce_ops.dim_arg("norm", dim), x.ndim, "norm")
         if p == math.inf:
             return x.abs().amax(axes, keepdim)
         if p == -math.inf:
@@ -1366,6 +1383,12 @@ class Tensor:
             return x.abs().sum(axes, keepdim)
         if p == 2:
             return _safe_pow((x * x).sum(axes, keepdim), 0.5)
+        if p < 0:  # |0|^p is inf, so a zero entry makes the norm 0, as torch
+            if x.numel() == 0:
+                raise RuntimeError(f"linalg.vector_norm cannot compute the {p} norm on an empty tensor "
+                                   "because the operation does not have an identity")
+            with np.errstate(divide="ignore"):
+                return (x.abs() ** float(p)).sum(axes, keepdim) ** (1.0 / p)
         return _safe_pow(_safe_pow(x.abs(), float(p)).sum(axes, keepdim), 1.0 / p)  # 0 at 0 for p < 1 too
 
     # ---- scans and sorting ----------------------------------------------------------------------
@@ -1465,6 +1488,8 @@ class Tensor:
         """The ``k``-th smallest entry (1-based) along ``dim``: ``(values, indices)``."""
         ax = self._one_dim("kthvalue", dim)
         n = self.shape[ax] if self.ndim else 1
+        if n == 0:
+            raise IndexError(f"kthvalue(): Expected reduction dim {ax} to have non-zero size.")
         if not 1 <= k <= n:
             raise RuntimeError(f"kthvalue(): k={k} is out of range for dim {ax} of size {n} (shape {self.shape})")
         ax, idx = self._argsort("kthvalue", dim, False)
@@ -1567,7 +1592,7 @@ class Tensor:
         """The distinct entries, sorted (no gradient); optionally the inverse map and counts."""
         xm = self.numpy()
         if dim is None:
-            vals, inv, counts = np.unique(xm, return_inverse=True, return_counts=True)
+            vals, inv, counts = np.unique(xm, return_inverse=True, return_counts=True, equal_nan=False)  # as torch
             inv = inv.reshape(self.shape)
         else:
             axis = self._one_dim("unique", dim)
@@ -1732,7 +1757,8 @@ class Tensor:
         if dim is None:
             dims = tuple(i for i, s in enumerate(self.shape) if s == 1)
         else:
-            dims = wrap_dims(dim, self.ndim, "squeeze") if self.ndim else ()
+            dims = wrap_dims(dim, self.ndim, "squeeze")  # a 0-d tensor accepts dim 0 and -1 only
+            dims = dims if self.ndim else ()
         drop = [d for d in dims if self.shape[d] == 1]
         return self.reshape([s for i, s in enumerate(self.shape) if i not in drop])
 
@@ -1805,6 +1831,8 @@ class Tensor:
         """
         if chunks <= 0:
             raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+        if self.ndim == 0:
+            raise RuntimeError("chunk expects at least a 1-dimensional tensor")
         d = wrap_dim(dim, self.ndim, "chunk")
         n = self.shape[d]
         return self.split(max(-(-n // chunks), 1), dim=d)
@@ -1828,7 +1856,7 @@ class Tensor:
     def unbind(self, dim: int = 0) -> tuple:
         """The slices along ``dim``, that dim removed."""
         if self.ndim == 0:
-            raise RuntimeError("unbind: dimension specified as 0 but tensor has no dimensions")
+            raise movement_ops.IndexOutOfRange("unbind: dimension specified as 0 but tensor has no dimensions")
         d = wrap_dim(dim, self.ndim, "unbind")
         return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
 
@@ -1859,7 +1887,7 @@ class Tensor:
         >>> Tensor([1.0, 2.0, 3.0]).roll(1).tolist()
         [3.0, 1.0, 2.0]
         """
-        if dims is None:
+        if dims is None or (isinstance(dims, (tuple, list)) and len(dims) == 0):  # torch: () is no dims too
             if not isinstance(shifts, (int, np.integer)) and len(shifts) != 1:
                 raise RuntimeError(f"roll: shifts {shifts} need dims when there is more than one")
             return self.flatten().roll(shifts, 0).reshape(self.shape)
@@ -1976,9 +2004,9 @@ class Tensor:
                 raise RuntimeError(f"{op}(): Expected index {index.shape} to be no larger than self {self.shape} "
                                    f"apart from dimension {d} and to be no larger size than src {src.shape}")
         n = self.shape[d] if self.ndim else 1
-        if index.size and (int(index.min()) < -n or int(index.max()) >= n):
-            raise IndexError(f"{op}(): index {int(index.max()) if index.max() >= n else int(index.min())} is out "
-                             f"of bounds for dimension {d} with size {n}")
+        if index.size and (int(index.min()) < 0 or int(index.max()) >= n):  # torch: no negative indices here
+            raise RuntimeError(f"{op}(): index {int(index.max()) if index.max() >= n else int(index.min())} is "
+                               f"out of bounds for dimension {d} with size {n}")
 
     def gather(self, dim: int, index) -> Tensor:
         """``out[i][j][k] = self[index[i][j][k]][j][k]`` for dim 0 (likewise other dims); ``index``
@@ -2009,6 +2037,7 @@ class Tensor:
         xs, ix = list(shape), list(shape)
         xs[d], ix[d] = self.shape[d], indices.shape[d]
         xp = array_module(self.data)
+        indices = xp.where(indices < 0, indices + self.shape[d], indices)  # torch wraps them here (gather does not)
         return self.broadcast_to(*xs).gather(d, xp.broadcast_to(indices, ix))
 
     def take(self, index) -> Tensor:
@@ -2030,9 +2059,11 @@ class Tensor:
         if index.ndim > 1:
             raise IndexError(f"index_select(): Index is supposed to be a vector, got shape {index.shape}")
         n = self.shape[d] if self.ndim else 1
-        if index.size and (int(index.min()) < -n or int(index.max()) >= n):
-            raise IndexError(f"index_select(): index out of range in self (dim {dim} has size {n})")
+        if index.size and (int(index.min()) < 0 or int(index.max()) >= n):  # torch: no negative indices
+            raise movement_ops.IndexOutOfRange(f"index_select(): index out of range in self (dim {dim} has size {n})")
         if self.ndim == 0:
+            if index.size != 1:
+                raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got {index.size} value(s)")
             return self.reshape(1)[index.reshape(-1)].reshape(index.shape)
         return movement_ops.GetItem.apply(self, index=(slice(None),) * d + (index.reshape(-1),))
 
@@ -2109,6 +2140,8 @@ class Tensor:
         xp = array_module(self.data)
         count = (xp.ones(self.shape, dtype=self.dtype) if include_self else (~hit).astype(self.dtype))
         scatter_add(count, where, xp.ones(index.shape, dtype=self.dtype))
+        if self.dtype.kind in "iu":  # integer mean: floor division, as torch
+            return Tensor(total.data // xp.maximum(count, 1))
         return total * Tensor(1 / xp.maximum(count, 1))
 
     def _put_index(self, indices, values, op: str):
@@ -2701,14 +2734,23 @@ def _torch_words(message: str) -> str:
 
 
 def _index_array(index):
-    """Replace Tensors inside an index by their arrays."""
-    if isinstance(index, Tensor):
-        return index.data
+    """Replace Tensors inside an index by their arrays, with torch's readings: a list holding a
+    sequence, slice, None, ``...`` or Tensor is a tuple (``x[[[0, 1]]]`` is ``x[[0, 1]]``), ``[]``
+    selects nothing, and a uint8 tensor is a mask. (A negative slice step works, as NumPy's.)"""
+    if isinstance(index, list) and any(isinstance(i, (list, tuple, slice, Tensor)) or i is None or i is Ellipsis
+                                       for i in index):
+        index = tuple(index)
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    if isinstance(index, list):
-        return np.asarray(index)
-    return index
+        return tuple(_index_item(i) for i in index)
+    return _index_item(index)
+
+
+def _index_item(i):
+    if isinstance(i, Tensor):
+        return i.data.astype(bool) if i.dtype == np.uint8 else i.data
+    if isinstance(i, list):
+        return np.asarray(i, dtype=np.int64) if len(i) == 0 else np.asarray(i)
+    return i
 
 
 def backpropagate(root: Tensor, grad, retain_graph: bool) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.backend import array_module
 from engine.function import _GradMode
+from engine.ops import reduce as reduce_ops
 from engine.ops import special  # noqa: F401  (registers Lgamma, Digamma, Trigamma)
 from engine.ops.movement import wrap_dim
 from engine.tensor import Tensor
@@ -230,9 +231,10 @@ def xlogy(input, other) -> Tensor:  # noqa: A002
     """``input * log(other)``, 0 where input is 0 (unless other is nan), as torch.xlogy."""
     import engine
 
-    x = _t(input, other if isinstance(other, Tensor) else None)
-    y = _t(other, x)
-    x, y = _float(x), _float(y)
+    dt = engine.result_type(input, other)  # a Python number is weak: xlogy(int tensor, 2.5) is float32
+    dt = dt if dt.kind == "f" else np.dtype(np.float32)
+    like = input if isinstance(input, Tensor) else other
+    x, y = (_t(v, like).astype(dt) for v in (input, other))
     zero = (x == 0) & ~y.isnan()
     safe_y = engine.where(zero, engine.ones_like(y), y)
     return engine.where(zero, engine.zeros_like(x * safe_y), x * safe_y.log())
@@ -415,6 +417,11 @@ def quantile(input: Tensor, q, dim: int | None = None, keepdim: bool = False, *,
     >>> engine.tensor([1.0, 2.0, 3.0, 4.0]).quantile(0.5).item()
     2.5
     """
+    return _quantile(input, _quantile_q(input, q, interpolation), dim, keepdim, interpolation, ignore_nan=False)
+
+
+def _quantile_q(input: Tensor, q, interpolation: str) -> np.ndarray:  # noqa: A002
+    """quantile's checks of its arguments, as torch; ``q`` as a float64 NumPy array."""
     if input.dtype.kind != "f":
         raise RuntimeError(f"quantile() input tensor must be either float or double dtype, got {input.dtype}")
     qs = q.data if isinstance(q, Tensor) else np.asarray(q, dtype=np.float64)
@@ -426,48 +433,61 @@ def quantile(input: Tensor, q, dim: int | None = None, keepdim: bool = False, *,
     if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
         raise ValueError(f"quantile() interpolation must be one of linear, lower, higher, midpoint or nearest. "
                          f"Got {interpolation}")
+    return qs
+
+
+def _quantile(input: Tensor, qs: np.ndarray, dim, keepdim: bool, interpolation: str, ignore_nan: bool) -> Tensor:
+    """quantile/nanquantile along one dim. Each slice sorts (nan last); a quantile's position is
+    q·(k − 1) with k the slice's size (nanquantile: its count of entries that are not nan). A
+    slice with a nan gives nan (nanquantile: a slice of only nan), as torch."""
+    import engine
+
     x = input.reshape(-1) if dim is None else input
     d = 0 if dim is None else wrap_dim(dim, input.ndim, "quantile")
     if x.ndim == 0:
         x = x.reshape(1)
     n = x.shape[d]
-    if n == 0:
+    if n == 0 or input.numel() == 0:
         raise RuntimeError("quantile() input tensor must be non-empty")
     srt = x.sort(d)[0]
+    nan = np.asarray(array_module(x.data).isnan(x.data).get() if hasattr(x.data, "get")
+                     else np.isnan(x.data)).sum(axis=d, keepdims=True)
+    k = n - nan if ignore_nan else np.full_like(nan, n)
+    undefined = (k == 0) if ignore_nan else (nan > 0)
     outs = []
     for qv in qs.reshape(-1):
-        pos = qv * (n - 1)
-        lo, hi = int(math.floor(pos)), int(math.ceil(pos))
+        pos = qv * np.maximum(k - 1, 0)
+        lo, hi = np.floor(pos).astype(np.int64), np.ceil(pos).astype(np.int64)
         frac = pos - lo
         if interpolation == "lower":
-            hi, frac = lo, 0.0
+            hi, frac = lo, np.zeros_like(frac)
         elif interpolation == "higher":
-            lo, frac = hi, 0.0
+            lo, frac = hi, np.zeros_like(frac)
         elif interpolation == "nearest":
-            lo = hi = int(np.round(pos))  # round half to even, as torch
-            frac = 0.0
+            lo = hi = np.round(pos).astype(np.int64)  # round half to even, as torch
+            frac = np.zeros_like(frac)
         elif interpolation == "midpoint":
-            frac = 0.5 if hi != lo else 0.0
-        a = srt.narrow(d, lo, 1)
-        v = a if hi == lo or frac == 0 else a.lerp(srt.narrow(d, hi, 1), frac)
-        if not keepdim:
+            frac = np.where(hi != lo, 0.5, 0.0)
+        a = srt.gather(d, Tensor(lo).to(x.device))
+        b = srt.gather(d, Tensor(hi).to(x.device))
+        # torch lerps for linear and midpoint even at weight 0 (inf - inf there gives nan, as torch)
+        v = a.lerp(b, Tensor(frac.astype(x.dtype)).to(x.device)) if interpolation in ("linear", "midpoint") else a
+        if undefined.any():
+            v = v.masked_fill(Tensor(undefined).to(x.device), math.nan)
+        if input.ndim == 0 or not keepdim:
             v = v.squeeze(d)
         elif dim is None:
             v = v.reshape((1,) * input.ndim)
         outs.append(v)
     if qs.ndim == 0:
         return outs[0]
-    import engine
-
     return engine.stack(outs, 0)
 
 
 def nanquantile(input: Tensor, q, dim: int | None = None, keepdim: bool = False, *,  # noqa: A002
                 interpolation: str = "linear") -> Tensor:
-    """quantile ignoring nan (only for a tensor without nan along the reduced dims, else raises)."""
-    if bool(input.isnan().any()):
-        raise NotImplementedError("nanquantile: inputs with nan are not supported yet")
-    return quantile(input, q, dim, keepdim, interpolation=interpolation)
+    """quantile of the entries that are not nan (nan where a slice is all nan), as torch."""
+    return _quantile(input, _quantile_q(input, q, interpolation), dim, keepdim, interpolation, ignore_nan=True)
 
 
 def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False, right: bool = False,  # noqa: A002
@@ -809,7 +829,9 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False):  # 
     ``(values, indices)`` as torch.nanmedian."""
     from engine import return_types
 
-    x = input.reshape(-1) if dim is None else (input.reshape(1) if input.ndim == 0 else input)
+    if dim is None:  # ties share the gradient, as torch.nanmedian()
+        return reduce_ops.Median.apply(input, ignore_nan=True)
+    x = input.reshape(1) if input.ndim == 0 else input
     ax = 0 if dim is None else wrap_dim(dim, x.ndim, "nanmedian")
     xp = array_module(x.data)
     if x.shape[ax] == 0:
@@ -819,8 +841,6 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False):  # 
         xp.full(x.shape[:ax] + (1,) + x.shape[ax + 1:], x.shape[ax])
     pos = xp.maximum(k - 1, 0) // 2
     pick = xp.take_along_axis(order, pos, axis=ax).astype(np.int64)
-    if dim is None:
-        return x._pick("nanmedian", pick, 0, False, return_types.median).values
     out = x._pick("nanmedian", pick, ax, keepdim, return_types.median)
     if input.ndim == 0:
         return return_types.median(out.values.reshape(()), out.indices.reshape(()))

@@ -96,6 +96,9 @@ class PowScalar(Function):
         self.save_for_backward(a)
         # A NumPy float64 exponent is not "weak" like a Python float: it would upcast float32.
         self.p = p = p.item() if hasattr(p, "item") else p
+        if a.dtype in (np.float32, np.float64) and p in (0.5, -0.5):  # torch: (r)sqrt, nan at -inf, -inf at -0
+            with np.errstate(all="ignore"):
+                return self.xp.sqrt(a) if p == 0.5 else 1 / self.xp.sqrt(a)
         return a**p
 
     def backward(self, g):
@@ -111,11 +114,23 @@ class PowScalar(Function):
         return g * (p * aq)
 
 
+def _int_pow(xp, a, b):
+    """Integer ``a ** b`` as torch: a negative exponent gives 1 for a == 1, ±1 for a == -1 and 0
+    otherwise (NumPy refuses negative integer powers)."""
+    neg = b < 0
+    if not bool(neg.any()):
+        return a**b
+    out = a ** xp.where(neg, 0, b)
+    odd = (b % 2) != 0
+    at_neg = xp.where(a == 1, 1, xp.where(a == -1, xp.where(odd, -1, 1), 0)).astype(out.dtype)
+    return xp.where(neg, at_neg, out)
+
+
 class Pow(Function):
     """``a ** b`` for two tensors (b's gradient needs a > 0, or a == 0 with b >= 0, where it is 0)."""
 
     def forward(self, a, b):
-        out = a**b
+        out = _int_pow(self.xp, a, b) if a.dtype.kind in "iu" and b.dtype.kind in "iu" else a**b
         self.save_for_backward(a, b, out)
         return out
 
@@ -444,6 +459,8 @@ class Rounding(Function):
     def forward(self, a, mode="floor", decimals=0):
         xp = self.xp
         if mode == "sign":
+            if a.dtype == np.bool_:  # sign(True) is True, as torch
+                return a.copy()
             out = xp.sign(a)
             return xp.where(xp.isnan(a), a.dtype.type(0), out) if a.dtype.kind == "f" else out
         if a.dtype.kind != "f":

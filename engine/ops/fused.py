@@ -30,8 +30,10 @@ class Softmax(Function):
 
     def forward(self, x, axis=-1):
         self.axis = axis
-        self.kernel = lookup("softmax", x) if x.ndim and axis in (-1, x.ndim - 1) else None
-        if self.kernel:
+        self.kernel = lookup("softmax", x) if x.ndim and axis in (-1, x.ndim - 1) and x.size else None
+        if x.size == 0:  # nothing to normalize (max has no identity)
+            y = x.copy()
+        elif self.kernel:
             y = self.kernel[0](x)
         else:
             y = x - x.max(axis=axis, keepdims=True)
@@ -52,7 +54,7 @@ class Softmax(Function):
 class LogSoftmax(Function):
     def forward(self, x, axis=-1):
         xp = self.xp
-        y = x - x.max(axis=axis, keepdims=True)
+        y = x - (x.max(axis=axis, keepdims=True) if x.size else 0)
         y -= xp.log(xp.exp(y).sum(axis=axis, keepdims=True))
         self.axis = axis
         self.save_for_backward(y)

@@ -8,15 +8,16 @@ from engine.backend import array_module
 from engine.function import Function
 from engine.kernels import lookup
 from engine.ops.elementwise import column_sums, sum_to
+from engine.ops.movement import ShapeError
 
 
 class MatMul(Function):
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(f"matmul needs at least 1-D inputs, got shapes {a.shape} and {b.shape}")
+            raise ShapeError(f"both arguments to matmul need to be at least 1D, got shapes {a.shape} and {b.shape}")
         k_a, k_b = a.shape[-1], (b.shape[0] if b.ndim == 1 else b.shape[-2])
         if k_a != k_b:
-            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned ({k_a} != {k_b})")
+            raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied ({k_a} != {k_b})")
         self.save_for_backward(a, b)
         return a @ b
 

@@ -132,6 +132,11 @@ class ShapeError(ValueError, RuntimeError):
     this is both, so ``except RuntimeError`` (torch code) and ``except ValueError`` both catch it."""
 
 
+class IndexOutOfRange(IndexError, RuntimeError):
+    """An index (or dim) past the end. torch raises IndexError or RuntimeError for it depending on
+    the kernel (index_select of a 3-d double tensor: IndexError; of a 2-d one: RuntimeError)."""
+
+
 class IndexPut(Function):
     """``zeros(shape)`` with ``out[index] = src``: the inverse of gathering ``src`` from ``index``.
 
@@ -205,8 +210,9 @@ class ScatterReduce(Function):
         hit = xp.zeros(a.shape, dtype=bool)
         hit[index] = True
         if not include_self:
-            identity = {"amax": -xp.inf, "amin": xp.inf, "prod": 1}[reduce]
-            out[hit] = identity
+            big = xp.inf if a.dtype.kind == "f" else (xp.iinfo(a.dtype).max if a.dtype.kind in "iu" else True)
+            small = -xp.inf if a.dtype.kind == "f" else (xp.iinfo(a.dtype).min if a.dtype.kind in "iu" else False)
+            out[hit] = {"amax": small, "amin": big, "prod": 1}[reduce]
         ufunc.at(out, index, src)
         self.hit = hit
         self.save_for_backward(a, src, out)
@@ -216,17 +222,29 @@ class ScatterReduce(Function):
         a, src, out = self.saved
         xp, index = self.xp, self.index
         self_counts = xp.ones(a.shape, dtype=bool) if self.include_self else ~self.hit
-        if self.reduce == "prod":
-            ga = xp.where(self_counts, g * out / xp.where(a == 0, 1, a), 0) if self.include_self else \
-                xp.where(self.hit, 0, g)
-            gsrc = (g * out)[index] / src
+        if self.reduce == "prod":  # torch's rule: a zero factor gets the product of the others
+            base = a.copy() if self.include_self else xp.where(self.hit, a.dtype.type(1), a)
+            if self.include_self:
+                masked_a = xp.where(a == 0, 1, a)
+                others = masked_a.copy()
+                xp.multiply.at(others, index, src)
+                ga = g * others / masked_a
+            else:
+                ga = xp.where(self.hit, 0, g)
+            src_zero = src == 0
+            zeros_at = xp.zeros(a.shape, dtype=np.int64)
+            xp.add.at(zeros_at, index, src_zero.astype(np.int64))
+            single = src_zero & (zeros_at[index] == 1)  # the only zero reaching its position
+            without = base.copy()
+            xp.multiply.at(without, index, xp.where(single, 1, src))
+            gsrc = xp.where(single, (g * without)[index], (g * out)[index] / xp.where(src_zero, 1, src))
             return ga.astype(g.dtype, copy=False), gsrc.astype(g.dtype, copy=False)
-        a_wins = self_counts & (a == out)  # (…) entries of a equal to the result
-        src_wins = src == out[index]  # (…) entries of src equal to the result
-        count = a_wins.astype(g.dtype)
+        a_ties = a == out  # (…) entries of a equal to the result: torch counts them even when include_self
+        src_wins = src == out[index]  # is False (and then gives them no gradient)
+        count = a_ties.astype(g.dtype)
         scatter_add(count, index, src_wins.astype(g.dtype))
         share = g / xp.where(count == 0, 1, count)
-        return xp.where(a_wins, share, 0).astype(g.dtype, copy=False), \
+        return xp.where(a_ties & self_counts, share, 0).astype(g.dtype, copy=False), \
             xp.where(src_wins, share[index], 0).astype(g.dtype, copy=False)
 
 

@@ -10,6 +10,16 @@ import numpy as np
 from engine.function import Function
 
 
+class EmptyReduction(IndexError, RuntimeError):
+    """argmax/argmin of an empty tensor without a dim: torch raises IndexError; RuntimeError too,
+    so code that catches either (as older torch raised) still does."""
+
+
+# torch reduces every dim for dim=() (or []) in these; any/all and squeeze take it as no dim at all
+_EMPTY_DIMS_REDUCE_ALL = ("sum", "mean", "nansum", "amax", "amin", "logsumexp", "var", "var_mean", "std",
+                          "std_mean", "count_nonzero", "norm")
+
+
 def dim_arg(op: str, dim=None, axis=None):
     """The one axis argument of ``op``: torch's ``dim`` or NumPy's ``axis``, not both.
 
@@ -18,7 +28,9 @@ def dim_arg(op: str, dim=None, axis=None):
     """
     if dim is not None and axis is not None:
         raise TypeError(f"{op}: got both dim={dim!r} and axis={axis!r}; pass one of them")
-    return axis if dim is None else dim
+    if isinstance(dim, (tuple, list)) and len(dim) == 0 and op in _EMPTY_DIMS_REDUCE_ALL:
+        return None  # torch: an empty dim list reduces over every dim (sum(x, dim=()) is x.sum());
+    return axis if dim is None else dim  # NumPy's axis=() reduces none
 
 
 def keepdim_arg(op: str, keepdim=None, keepdims=None) -> bool:
@@ -67,7 +79,7 @@ class Sum(Function):
     def forward(self, a, axis=None, keepdims=False):
         self.axes = normalize_axis(axis, a.ndim, "sum")
         self.in_shape, self.keepdims = a.shape, keepdims
-        return a.sum(axis=self.axes, keepdims=keepdims)
+        return a.sum(axis=self.axes, keepdims=keepdims, dtype=a.dtype)  # NumPy would widen int32 to int64
 
     def backward(self, g):
         g = expand_reduced(g, self.in_shape, self.axes, self.keepdims)
@@ -105,7 +117,10 @@ class _Extremum(Function):
 
     reduce_name = ""
 
-    def forward(self, a, axis=None, keepdims=False):
+    def forward(self, a, axis=None, keepdims=False, nan_hits=False):
+        # nan_hits: max()/min() without a dim send the gradient to the nan entries when the result
+        # is nan (torch's evenly_distribute_backward); amax/amin compare with ==, so there it is nan.
+        self.nan_hits = nan_hits
         self.axes = normalize_axis(axis, a.ndim, self.reduce_name)
         if a.size == 0 and axis is None:
             raise RuntimeError(f"{self.reduce_name}(): cannot reduce an empty tensor of shape {a.shape} "
@@ -121,7 +136,10 @@ class _Extremum(Function):
     def backward(self, g):
         a, out = self.saved
         g = expand_reduced(g, self.in_shape, self.axes, self.keepdims)
-        hit = (a == out).astype(g.dtype)
+        hit = (a == out)
+        if self.nan_hits and a.dtype.kind == "f":
+            hit = hit | (self.xp.isnan(a) & self.xp.isnan(out))
+        hit = hit.astype(g.dtype)
         return hit * (g / hit.sum(axis=self.axes, keepdims=True))
 
 
@@ -165,7 +183,7 @@ class Prod(Function):
         self.axes = normalize_axis(axis, a.ndim, "prod")
         self.in_shape, self.keepdims = a.shape, keepdims
         self.save_for_backward(a)
-        return a.prod(axis=self.axes, keepdims=keepdims)
+        return a.prod(axis=self.axes, keepdims=keepdims, dtype=a.dtype)
 
     def backward(self, g):
         xp, (a,) = self.xp, self.saved
@@ -189,13 +207,15 @@ class Median(Function):
     """The lower median of all entries (nan if any is nan), as ``torch.median()`` without a
     dim; the gradient is split evenly among the entries equal to it, as torch does."""
 
-    def forward(self, a):
+    def forward(self, a, ignore_nan=False):
         xp = self.xp
-        if a.size == 0:
-            raise IndexError("median(): cannot compute the median of an empty tensor without a dim")
         flat = a.reshape(-1)
         nan = xp.isnan(flat) if a.dtype.kind == "f" else None
-        if nan is not None and bool(nan.any()):
+        if ignore_nan and nan is not None:  # nanmedian: the median of the entries that are not nan
+            flat, nan = flat[~nan], None
+        if flat.size == 0 and a.dtype.kind != "f":
+            raise IndexError("median(): cannot compute the median of an empty tensor without a dim")
+        if flat.size == 0 or (nan is not None and bool(nan.any())):  # empty: nan, as torch
             out = xp.asarray(xp.nan, dtype=a.dtype)
         else:
             out = xp.sort(flat)[(flat.size - 1) // 2]
@@ -205,4 +225,4 @@ class Median(Function):
     def backward(self, g):
         xp, (a, out) = self.xp, self.saved
         hit = ((a == out) | (xp.isnan(a) & xp.isnan(out))).astype(g.dtype)
-        return hit * (g / hit.sum())
+        return hit * (g / max(hit.sum(), 1))

@@ -63,7 +63,7 @@ def _digamma(xp, x):
     out = acc + series
     out = xp.where(refl, out - cot, out)
     pole = (x <= 0) & (x == xp.floor(x))
-    out = xp.where(pole, xp.where(x == 0, -xp.inf, xp.nan), out)  # torch: -inf at 0, nan at -1, -2, ...
+    out = xp.where(pole, xp.where(x == 0, -xp.copysign(xp.inf, x), xp.nan), out)  # torch: ∓inf at ±0, nan at -1, ...
     return xp.where(xp.isposinf(x), xp.inf, out)
 
 

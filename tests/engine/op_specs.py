@@ -289,15 +289,15 @@ SPECS["Where"] = Spec(
 # ---- reductions ---------------------------------------------------------------------------------
 
 SPECS.update({
-    "Sum": Spec(reduction(), lambda a, axis, keepdims: a.sum(axis, keepdims),
+    "Sum": Spec(reduction(), lambda a, axis, keepdims: a.sum(axis=axis, keepdims=keepdims),
                 lambda a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims), torch=_torch_reduce("sum")),
-    "Mean": Spec(reduction(), lambda a, axis, keepdims: a.mean(axis, keepdims),
+    "Mean": Spec(reduction(), lambda a, axis, keepdims: a.mean(axis=axis, keepdims=keepdims),
                  lambda a, axis, keepdims: np.mean(a, axis=axis, keepdims=keepdims), torch=_torch_reduce("mean")),
-    "Max": Spec(reduction("distinct"), lambda a, axis, keepdims: a.amax(axis, keepdims),
+    "Max": Spec(reduction("distinct"), lambda a, axis, keepdims: a.amax(axis=axis, keepdims=keepdims),
                 lambda a, axis, keepdims: np.max(a, axis=axis, keepdims=keepdims), torch=_torch_reduce("amax")),
-    "Min": Spec(reduction("distinct"), lambda a, axis, keepdims: a.amin(axis, keepdims),
+    "Min": Spec(reduction("distinct"), lambda a, axis, keepdims: a.amin(axis=axis, keepdims=keepdims),
                 lambda a, axis, keepdims: np.min(a, axis=axis, keepdims=keepdims), torch=_torch_reduce("amin")),
-    "LogSumExp": Spec(reduction(), lambda a, axis, keepdims: a.logsumexp(axis, keepdims),
+    "LogSumExp": Spec(reduction(), lambda a, axis, keepdims: a.logsumexp(axis=axis, keepdims=keepdims),
                       lambda a, axis, keepdims: np.log(np.sum(np.exp(a), axis=axis, keepdims=keepdims)),
                       torch=_torch_reduce("logsumexp")),
 })
@@ -914,10 +914,10 @@ def _torch_squeeze(T, a, axis):
 
 
 DERIVED: dict[str, Spec] = {
-    "var": Spec(var_case(), lambda a, axis, keepdims, ddof: a.var(axis, keepdims, ddof),
+    "var": Spec(var_case(), lambda a, axis, keepdims, ddof: a.var(axis=axis, keepdims=keepdims, ddof=ddof),
                 lambda a, axis, keepdims, ddof: np.var(a, axis=axis, keepdims=keepdims, ddof=ddof),
                 torch=_torch_var("var")),
-    "std": Spec(var_case(strict=True), lambda a, axis, keepdims, ddof: a.std(axis, keepdims, ddof),
+    "std": Spec(var_case(strict=True), lambda a, axis, keepdims, ddof: a.std(axis=axis, keepdims=keepdims, ddof=ddof),
                 lambda a, axis, keepdims, ddof: np.std(a, axis=axis, keepdims=keepdims, ddof=ddof),
                 torch=_torch_var("std")),
     "split": Spec(split_case(), lambda a, size, axis: tuple(a.split(size, axis)), _split_ref,

@@ -134,8 +134,8 @@ def test_ops_called_directly_refuse_mixed_float_dtypes_too():
         F.layer_norm(x32, (3,), leaf((3,), np.float64), leaf((3,), np.float64))
     with pytest.raises(RuntimeError, match=r"(?s)float64.*float32"):
         F.scaled_dot_product_attention(x64[None], x32[None], x32[None])
-    with pytest.raises(TypeError):
-        engine.concatenate([x32, x64])
+    # cat promotes as torch.cat does (float32 with float64 is float64); see test_parity_sweep_ops
+    assert engine.concatenate([x32, x64]).dtype == np.float64
     out = F.linear(x64, leaf((2, 3), np.float64), leaf((2,), np.float64))  # one dtype: fine
     assert out.dtype == np.float64
 
