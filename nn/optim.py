@@ -21,34 +21,116 @@ from engine import Tensor, enable_grad, no_grad
 from engine.backend import array_module, to_device, to_numpy
 
 
+def _typename(obj) -> str:
+    """torch.typename's spelling: ``module.QualName``, builtins bare."""
+    cls = type(obj)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _repeated(params: list):
+    seen: set[int] = set()
+    for p in params:
+        if id(p) in seen:
+            return p
+        seen.add(id(p))
+    return None
+
+
+class _Required:
+    """torch.optim.optimizer.required: a default that every parameter group must set itself."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+class _ParamState(dict):
+    """Per-parameter state, as torch's ``defaultdict(dict)`` keyed by parameter: ``opt.state[p]``
+    (a missing entry reads as a new empty dict). Entries are stored under ``id(p)``, and an ``id``
+    is accepted as a key too."""
+
+    @staticmethod
+    def _key(key):
+        return id(key) if isinstance(key, Tensor) else key
+
+    def __missing__(self, key):
+        value = self[key] = {}
+        return value
+
+    def __getitem__(self, key):
+        return super().__getitem__(self._key(key))
+
+    def __setitem__(self, key, value):
+        super().__setitem__(self._key(key), value)
+
+    def __delitem__(self, key):
+        super().__delitem__(self._key(key))
+
+    def __contains__(self, key):
+        return super().__contains__(self._key(key))
+
+    def get(self, key, default=None):
+        return super().get(self._key(key), default)
+
+    def setdefault(self, key, default=None):
+        return super().setdefault(self._key(key), default)
+
+    def pop(self, key, *default):
+        return super().pop(self._key(key), *default)
+
+
+def _state_value(key: str, value, p: Tensor):
+    """A loaded state entry on ``p``: arrays (and tensors, e.g. torch's converted to NumPy) in p's
+    dtype and on its device; torch's 0-d ``step`` tensor as a Python number, so that bias
+    corrections stay in float64 as torch's ``step.item()`` does."""
+    if isinstance(value, Tensor):
+        value = value.data
+    if np.ndim(value) == 0 and hasattr(value, "dtype"):  # a 0-d array or NumPy scalar
+        number = to_numpy(value).item()
+        return int(number) if key == "step" and float(number).is_integer() else number
+    if hasattr(value, "shape"):
+        return to_device(np.asarray(to_numpy(value), dtype=p.dtype), p.device).copy()
+    return copy.deepcopy(value)
+
+
 class Optimizer:
-    """Base: parameter groups (dicts with "params" and hyper-parameters) and per-parameter state."""
+    """Base: parameter groups (dicts with "params" and hyper-parameters) and per-parameter state.
+
+    ``Optimizer(params, defaults)`` as torch (a subclass passes its hyper-parameters' defaults as a
+    dict); the keyword form ``Optimizer(params, lr=0.1)`` is accepted too.
+    """
 
     defaults: dict = {}
 
-    def __init__(self, params, **defaults):
-        self.defaults = defaults
-        params = list(params)
-        if not params:
-            raise ValueError("optimizer got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
+    def __init__(self, params, defaults: dict | None = None, **kw_defaults):
+        self.defaults = {**(defaults or {}), **kw_defaults}
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                            f"but got {_typename(params)}")
+        self.state: dict = _ParamState()
         self.param_groups: list[dict] = []
-        seen: set[int] = set()
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
         for g in groups:
-            group = {**defaults, **g, "params": list(g["params"])}
-            for p in group["params"]:
-                if not isinstance(p, Tensor) or not p.requires_grad:
-                    raise TypeError("optimizer params must be Tensors with requires_grad=True")
-                # step() would update it once per appearance, e.g. a bias put in both the decay
-                # and the no-decay group, or a tied weight listed under each of its names.
-                if id(p) in seen:
-                    raise ValueError(f"a parameter of shape {p.shape} is given to the optimizer more than once")
-                seen.add(id(p))
-            self.param_groups.append(group)
-        self.state: dict[int, dict] = {}  # id(param) -> state arrays
+            self.add_param_group(dict(g))
 
     def _params(self) -> list[Tensor]:
         return [p for g in self.param_groups for p in g["params"]]
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {group[k]}" for k in sorted(group) if k != "params"]
+        return "\n".join(lines) + "\n)"
+
+    def __getstate__(self):
+        return self.__dict__
 
     def add_param_group(self, param_group: dict) -> None:
         """Add a group (e.g. layers unfrozen for fine-tuning); unset hyper-parameters take the
@@ -63,15 +145,36 @@ class Optimizer:
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
         params = param_group["params"]
-        params = [params] if isinstance(params, Tensor) else list(params)
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
+                            "of tensors in sets will change between runs. Please use a list instead.")
+        else:
+            params = list(params)
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {_typename(p)}")
+            # Frozen parameters (requires_grad=False) are accepted, as torch: they have no grad, so
+            # step() skips them until they are unfrozen.
+            if not self.defaults.get("differentiable") and not (p.is_leaf or p._retains_grad):
+                raise ValueError("can't optimize a non-leaf Tensor")
+        group = {**param_group, "params": params}
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
+            group.setdefault(name, default)
+        # step() would update a parameter once per appearance, e.g. a bias put in both the decay and
+        # the no-decay group, or a tied weight listed under each of its names. torch raises for a
+        # parameter in two groups (and only warns for one listed twice in a group: we raise).
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError(f"a parameter of shape {_repeated(params).shape} is given to the optimizer more than once")
         seen = {id(p) for p in self._params()}
         for p in params:
-            if not isinstance(p, Tensor) or not p.requires_grad:
-                raise TypeError("optimizer params must be Tensors with requires_grad=True")
             if id(p) in seen:
-                raise ValueError("some parameters appear in more than one parameter group")
-            seen.add(id(p))
-        self.param_groups.append({**self.defaults, **param_group, "params": params})
+                raise ValueError("some parameters appear in more than one parameter group "
+                                 f"(a parameter of shape {p.shape} is given to the optimizer more than once)")
+        self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self._params():
@@ -85,7 +188,7 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self.update(p, p.grad.data, self.state.setdefault(id(p), {}), group)
+                    self.update(p, p.grad.data, self.state[p], group)
 
     def update(self, p: Tensor, grad, state: dict, group: dict) -> None:  # pragma: no cover - abstract
         """Update ``p`` in place through its in-place ops (``p.sub_``, ...), which bump its version."""
@@ -104,37 +207,41 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore what ``state_dict`` returned, onto this optimizer's parameters."""
-        params = self._params()
+        """Restore what ``state_dict`` returned (ours, or torch's with its tensors as NumPy arrays)
+        onto this optimizer's parameters: saved parameter ids map, group by group and in order, onto
+        the parameters, as torch's load_state_dict."""
         groups = state_dict["param_groups"]
-        if len(groups) != len(self.param_groups) or any(
-            len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)
-        ):
-            raise ValueError("optimizer state_dict does not match this optimizer's parameter groups")
+        if len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
+                             "optimizer's group")
+        id_map = {saved: p for g, mine in zip(groups, self.param_groups)
+                  for saved, p in zip(g["params"], mine["params"])}
         for mine, saved in zip(self.param_groups, groups):
-            mine.update({k: v for k, v in saved.items() if k != "params"})
-        self.state = {}
+            mine.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
+        self.state = _ParamState()
         for i, s in state_dict["state"].items():
-            p = params[int(i)]
-            self.state[id(p)] = {
-                k: (to_device(np.asarray(v, dtype=p.dtype), p.device).copy() if np.ndim(v) else copy.copy(v))
-                for k, v in s.items()
-            }
+            p = id_map.get(i, id_map.get(int(i)) if isinstance(i, (int, np.integer, str)) else None)
+            if p is None:
+                continue  # torch keeps state of unknown ids as is; nothing here would read it
+            self.state[p] = {k: _state_value(k, v, p) for k, v in s.items()}
 
 
 class SGD(Optimizer):
     """SGD with momentum, dampening, Nesterov and L2 weight decay, as torch.optim.SGD."""
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
                  foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None):
         # torch's positional order (weight_decay before nesterov); foreach/differentiable/fused are
         # accepted as torch's and are no-ops here (one NumPy update per parameter, never in a graph).
+        _check_hyper(lr=lr, momentum=momentum, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
-        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
-                         weight_decay=weight_decay, maximize=maximize, foreach=foreach,
-                         differentiable=differentiable, fused=fused)
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                         nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
+                         fused=fused)
 
     def update(self, p, grad, state, group):
         grad = -grad if group.get("maximize") else grad
@@ -160,12 +267,13 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *, foreach: bool | None = None,
+                 weight_decay: float = 0, amsgrad: bool = False, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False,
                  fused: bool | None = None, decoupled_weight_decay: bool = False):
         # foreach/capturable/differentiable/fused: torch's keywords, accepted and no-ops here.
+        _check_hyper(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay)
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                         foreach=foreach, maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
                          fused=fused, decoupled_weight_decay=decoupled_weight_decay or self.decoupled)
 
     @no_grad()
@@ -350,14 +458,14 @@ def _adam_moments(p, grad, state: dict, group: dict):
 class RMSprop(Optimizer):
     """RMSprop (optionally centered, with momentum), as torch.optim.RMSprop."""
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, capturable: bool = False,
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
+                 momentum: float = 0, centered: bool = False, capturable: bool = False,
                  foreach: bool | None = None, maximize: bool = False, differentiable: bool = False):
         # capturable/foreach/differentiable: torch's keywords (and order), no-ops here.
-        _check_hyper("RMSprop", lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum, alpha=alpha)
-        super().__init__(params, capturable=capturable, foreach=foreach, differentiable=differentiable,
-                         lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                         centered=centered, maximize=maximize)
+        _check_hyper(lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
+        super().__init__(params, lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
+                         weight_decay=weight_decay, capturable=capturable, foreach=foreach, maximize=maximize,
+                         differentiable=differentiable)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -393,14 +501,14 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """Adagrad with lr decay, as torch.optim.Adagrad."""
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, foreach: bool | None = None, *,
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, foreach: bool | None = None, *,
                  maximize: bool = False, differentiable: bool = False, fused: bool | None = None):
-        _check_hyper("Adagrad", lr=lr, eps=eps, weight_decay=weight_decay, lr_decay=lr_decay,
-                     initial_accumulator_value=initial_accumulator_value)
-        super().__init__(params, foreach=foreach, differentiable=differentiable, fused=fused,
-                         lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
+        _check_hyper(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                     initial_accumulator_value=initial_accumulator_value, eps=eps)
+        super().__init__(params, lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                         initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
+                         differentiable=differentiable, fused=fused)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -421,12 +529,12 @@ class Adagrad(Optimizer):
 class Adadelta(Optimizer):
     """Adadelta, as torch.optim.Adadelta."""
 
-    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0,
                  foreach: bool | None = None, *, capturable: bool = False, maximize: bool = False,
                  differentiable: bool = False):
-        _check_hyper("Adadelta", lr=lr, eps=eps, weight_decay=weight_decay, rho=rho)
-        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
-                         lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        _check_hyper(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
+                         capturable=capturable, foreach=foreach, differentiable=differentiable)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -453,11 +561,11 @@ class Adamax(Optimizer):
     """Adamax (Adam with the infinity norm), as torch.optim.Adamax."""
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, foreach: bool | None = None, *, maximize: bool = False,
+                 weight_decay: float = 0, foreach: bool | None = None, *, maximize: bool = False,
                  differentiable: bool = False, capturable: bool = False):
-        _check_hyper("Adamax", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
-        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
-                         lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
+        _check_hyper(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach,
+                         maximize=maximize, differentiable=differentiable, capturable=capturable)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -482,14 +590,13 @@ class NAdam(Optimizer):
     """NAdam (Adam with Nesterov momentum and momentum decay), as torch.optim.NAdam."""
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False,
+                 weight_decay: float = 0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False,
                  *, foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False):
-        _check_hyper("NAdam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas, momentum_decay=momentum_decay)
-        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
-                         lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        _check_hyper(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay, momentum_decay=momentum_decay)
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                          momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
-                         maximize=maximize)
+                         maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -517,12 +624,12 @@ class RAdam(Optimizer):
     """RAdam (rectified Adam), as torch.optim.RAdam."""
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 weight_decay: float = 0, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False):
-        _check_hyper("RAdam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
-        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
-                         lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+        _check_hyper(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize,
+                         foreach=foreach, capturable=capturable, decoupled_weight_decay=decoupled_weight_decay,
+                         differentiable=differentiable)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -547,17 +654,19 @@ class RAdam(Optimizer):
             p.sub_(corrected * lr)
 
 
-def _check_hyper(name: str, **values) -> None:
-    """torch's argument checks: non-negative rates, betas and momenta in [0, 1)."""
+def _check_hyper(**values) -> None:
+    """torch's argument checks and messages, in the order given (torch's order for each optimizer):
+    non-negative rates, betas in [0, 1), Adadelta's rho in [0, 1]."""
     for key, value in values.items():
         if key == "betas":
             for i, b in enumerate(value):
                 if not 0.0 <= b < 1.0:
-                    raise ValueError(f"{name}: invalid beta parameter at index {i}: {b}")
-        elif key in ("alpha", "rho") and not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name}: invalid {key} value: {value}")
-        elif value < 0.0:
-            raise ValueError(f"{name}: invalid {key} value: {value}")
+                    raise ValueError(f"Invalid beta parameter at index {i}: {b}")
+        elif key == "rho" and not 0.0 <= value <= 1.0:
+            raise ValueError(f"Invalid rho value: {value}")
+        elif not 0.0 <= value:
+            label = {"lr": "learning rate", "eps": "epsilon value"}.get(key, f"{key} value")
+            raise ValueError(f"Invalid {label}: {value}")
 
 
 class LBFGS(Optimizer):
@@ -576,8 +685,7 @@ class LBFGS(Optimizer):
     def __init__(self, params, lr: float = 1, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: int = 100,
                  line_search_fn: str | None = None):
-        if not 0.0 <= lr:
-            raise ValueError(f"LBFGS: invalid learning rate: {lr}")
+        _check_hyper(lr=lr)
         if line_search_fn not in (None, "strong_wolfe"):
             raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got {line_search_fn!r}")
         max_eval = max_iter * 5 // 4 if max_eval is None else max_eval
@@ -632,6 +740,7 @@ class LBFGS(Optimizer):
         d, t = state.get("d"), state.get("t")
         old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
         h_diag, prev_flat_grad, prev_loss = state.get("H_diag"), state.get("prev_flat_grad"), state.get("prev_loss")
+        al = state.get("al")
         n_iter = 0
         while n_iter < max_iter:
             n_iter += 1
@@ -688,7 +797,8 @@ class LBFGS(Optimizer):
             if (n_iter == max_iter or current_evals >= max_eval or opt_cond
                     or float(xp.abs(d * t).max()) <= tol_change or abs(loss - prev_loss) < tol_change):
                 break
-        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag,
+        # "al" (the two-loop's coefficients) too, so that the state's keys are torch's
+        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag, al=al,
                      prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
         return orig_loss
 
