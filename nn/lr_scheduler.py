@@ -46,8 +46,8 @@ def _per_group(name: str, optimizer, value) -> list:
     """One value per param group: a list/tuple is checked for length, a number repeated."""
     if isinstance(value, (list, tuple)):
         if len(value) != len(optimizer.param_groups):
-            raise ValueError(f"{name} must have one entry per param group "
-                             f"({len(optimizer.param_groups)}), got {len(value)}")
+            raise ValueError(f"{name} must have the same length as optimizer.param_groups. "
+                             f"{name} has {len(value)} values, param_groups has {len(optimizer.param_groups)}.")
         return list(value)
     return [value] * len(optimizer.param_groups)
 
@@ -76,9 +76,13 @@ class LRScheduler:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
                     raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] "
-                                   "when resuming a scheduler with last_epoch >= 0")
+                                   "when resuming scheduler with last_epoch >= 0.\nThis typically happens when:\n"
+                                   "1. You're trying to resume training from a checkpoint but haven't properly "
+                                   "loaded the optimizer state\n2. You're using last_epoch >= 0 for a fresh training "
+                                   "run (not recommended)")
         self.base_lrs: list[float] = _group_values(optimizer, "initial_lr")
         self.last_epoch = last_epoch
+        self._get_lr_called_within_step = False  # torch's flag, in its state_dict too
         self._initial_step()
 
     def _initial_step(self) -> None:
@@ -454,7 +458,9 @@ class ReduceLROnPlateau(LRScheduler):
         _check_optimizer(optimizer)
         self.factor, self.optimizer = factor, optimizer
         if isinstance(min_lr, (list, tuple)):
-            self.default_min_lr, self.min_lrs = None, _per_group("min_lr", optimizer, min_lr)
+            if len(min_lr) != len(optimizer.param_groups):
+                raise ValueError(f"expected {len(optimizer.param_groups)} min_lrs, got {len(min_lr)}")
+            self.default_min_lr, self.min_lrs = None, list(min_lr)
         else:
             self.default_min_lr, self.min_lrs = min_lr, [min_lr] * len(optimizer.param_groups)
         self.patience, self.cooldown, self.eps = patience, cooldown, eps
@@ -557,8 +563,10 @@ class CyclicLR(_MomentumCycle, LRScheduler):
         self.mode, self.gamma, self._scale_fn_custom, self.scale_mode = mode, gamma, scale_fn, scale_mode
         if scale_fn is None:
             self.scale_mode = "iterations" if mode == "exp_range" else "cycle"
-        self.base_momentums, self.max_momentums = self._setup_momentum(
+        base_momentums, max_momentums = self._setup_momentum(
             optimizer, cycle_momentum, base_momentum, max_momentum, last_epoch)
+        if cycle_momentum:  # as torch: no momentum attributes (nor state_dict keys) without it
+            self.base_momentums, self.max_momentums = base_momentums, max_momentums
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
