@@ -1225,7 +1225,9 @@ def _nll_rows(logp: Tensor, t, w, ignore_index: int, label_smoothing: float, red
     if reduction == "sum":
         return loss.sum()
     total = float(wv.sum())  # mean: divided by the summed weights of the counted targets
-    return loss.sum() * float("nan") if total == 0 else loss.sum() / total
+    if total == 0:  # torch: nan; the gradient 0 on ignored rows (nan on counted rows of weight 0)
+        return loss[xp.nonzero(valid)[0]].sum() * float("nan")
+    return loss.sum() / total
 
 
 def cross_entropy(
@@ -1393,12 +1395,6 @@ def huber_loss(input: Tensor, target, reduction: str = "mean", delta: float = 1.
     return _reduce(loss, reduction)
 
 
-def _clamped_log(x: Tensor) -> Tensor:
-    """log(x) clamped below at -100, as torch's binary_cross_entropy (so log 0 is finite)."""
-    with np.errstate(divide="ignore"):  # log 0 = -inf, then clamped: no warning, as torch
-        return x.log().clip(min=-100.0)
-
-
 def binary_cross_entropy(input: Tensor, target, weight=None, size_average=None, reduce=None,
                          reduction: str = "mean") -> Tensor:
     """-w (t log x + (1 - t) log(1 - x)) for probabilities ``input`` in [0, 1]; logs clamped at -100.
@@ -1416,7 +1412,7 @@ def binary_cross_entropy(input: Tensor, target, weight=None, size_average=None, 
     x = input.data
     if x.size and (float(x.min()) < 0 or float(x.max()) > 1):
         raise RuntimeError(f"{fn}: all elements of input should be between 0 and 1")
-    loss = -(target * _clamped_log(input) + (1 - target) * _clamped_log(1 - input))
+    loss = fused_ops.BinaryCrossEntropy.apply(input, target)  # torch's gradient, finite at 0 and 1
     if weight is not None:
         loss = loss * _float_tensor(weight, input, fn, "weight")
     return _reduce(loss, reduction)
@@ -1536,7 +1532,12 @@ def soft_margin_loss(input: Tensor, target, size_average=None, reduce=None, redu
     >>> round(soft_margin_loss(Tensor([0.0]), Tensor([1.0])).item(), 4)
     0.6931
     """
+    from engine.function import is_grad_enabled
+
     reduction = _reduction_arg(size_average, reduce, reduction)
+    if isinstance(target, Tensor) and target.requires_grad and is_grad_enabled():  # torch has no target gradient
+        raise RuntimeError("The function 'soft_margin_loss' is not differentiable with respect to argument "
+                           "'target'. This input cannot have requires_grad True.")
     input, target = _pointwise("soft_margin_loss", input, target, reduction, warn=False)
     return _reduce(_softplus(-(target * input)), reduction)
 
