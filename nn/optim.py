@@ -654,6 +654,71 @@ class RAdam(Optimizer):
             p.sub_(corrected * lr)
 
 
+class Rprop(Optimizer):
+    """Resilient backpropagation (per-element step sizes grown by ``etas[1]`` while the gradient's
+    sign holds, shrunk by ``etas[0]`` when it flips), as torch.optim.Rprop."""
+
+    def __init__(self, params, lr: float = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
+                 step_sizes: tuple[float, float] = (1e-6, 50), *, capturable: bool = False,
+                 foreach: bool | None = None, maximize: bool = False, differentiable: bool = False):
+        _check_hyper(lr=lr)
+        if not 0.0 < etas[0] < 1.0 < etas[1]:
+            raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
+        super().__init__(params, lr=lr, etas=etas, step_sizes=step_sizes, foreach=foreach, maximize=maximize,
+                         differentiable=differentiable, capturable=capturable)
+
+    def update(self, p, grad, state, group):
+        xp = array_module(p.data)
+        grad = _signed_grad(grad, group)
+        if not state:
+            state["step"] = 0
+            state["prev"] = xp.zeros_like(p.data)
+            state["step_size"] = xp.full_like(p.data, group["lr"])
+        state["step"] += 1
+        (eta_minus, eta_plus), (size_min, size_max) = group["etas"], group["step_sizes"]
+        sign = xp.sign(grad * state["prev"])
+        factor = xp.where(sign > 0, eta_plus, xp.where(sign < 0, eta_minus, 1.0)).astype(p.dtype)
+        step_size = state["step_size"]
+        step_size *= factor
+        xp.clip(step_size, size_min, size_max, out=step_size)
+        grad = xp.where(factor == factor.dtype.type(eta_minus), 0, grad).astype(p.dtype)  # after a flip: no step
+        p.sub_(xp.sign(grad) * step_size)
+        state["prev"][...] = grad
+
+
+class ASGD(Optimizer):
+    """Averaged SGD, as torch.optim.ASGD: ``ax`` holds the running average of the iterates."""
+
+    def __init__(self, params, lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6,
+                 weight_decay: float = 0, foreach: bool | None = None, maximize: bool = False,
+                 differentiable: bool = False, capturable: bool = False):
+        _check_hyper(lr=lr, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay,
+                         foreach=foreach, maximize=maximize, differentiable=differentiable, capturable=capturable)
+
+    def update(self, p, grad, state, group):
+        xp = array_module(p.data)
+        grad = _signed_grad(grad, group)
+        lr, lambd = group["lr"], group["lambd"]
+        if not state:
+            # torch keeps eta and mu in float32 scalar tensors: round them the same way
+            state.update(step=0, eta=float(np.float32(lr)), mu=1.0, ax=xp.zeros_like(p.data))
+        state["step"] += 1
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        eta = state["eta"]
+        p.mul_(1 - lambd * eta)
+        p.sub_(eta * grad)
+        ax = state["ax"]
+        if state["mu"] != 1:
+            ax += (p.data - ax) * p.dtype.type(state["mu"])
+        else:
+            ax[...] = p.data
+        step = state["step"]
+        state["eta"] = float(np.float32(lr / ((1 + lambd * lr * step) ** group["alpha"])))
+        state["mu"] = float(np.float32(1 / max(1, step - group["t0"])))
+
+
 def _check_hyper(**values) -> None:
     """torch's argument checks and messages, in the order given (torch's order for each optimizer):
     non-negative rates, betas in [0, 1), Adadelta's rho in [0, 1]."""
