@@ -719,6 +719,66 @@ class ASGD(Optimizer):
         state["mu"] = float(np.float32(1 / max(1, step - group["t0"])))
 
 
+class Adafactor(Optimizer):
+    """Adafactor (second moments factored into row and column averages over the last two dims,
+    the step scaled by the parameter's RMS), as torch.optim.Adafactor."""
+
+    def __init__(self, params, lr: float = 1e-2, beta2_decay: float = -0.8,
+                 eps: tuple[float | None, float] = (None, 1e-3), d: float = 1.0, weight_decay: float = 0.0, *,
+                 foreach: bool | None = None, maximize: bool = False):
+        checks = [(0.0 <= lr, f"Learning rate should be >= 0 but is: {lr}"),
+                  (0.0 >= beta2_decay, f"beta2_decay should be <= 0 but is: {beta2_decay}"),
+                  (eps[0] is None or 0.0 <= eps[0], f"epsilon1 should be >= 0 but is: {eps[0]}"),
+                  (0.0 <= eps[1], f"epsilon2 should be >= 0 but is: {eps[1]}"),
+                  (1.0 <= d, f"Clipping threshold d should be >= 1 but is: {d}"),
+                  (0.0 <= weight_decay, f"weight_decay should be >= 0 but is: {weight_decay}")]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        super().__init__(params, lr=lr, beta2_decay=beta2_decay, eps=eps, d=d, weight_decay=weight_decay,
+                         foreach=foreach, maximize=maximize)
+
+    def update(self, p, grad, state, group):
+        xp = array_module(p.data)
+        grad = _signed_grad(grad, group)
+        lr, (eps1, eps2) = group["lr"], group["eps"]
+        if eps1 is None:
+            eps1 = float(np.finfo(p.dtype).eps)
+        if not state:
+            state["step"] = 0
+            if grad.ndim > 1:  # (…, R, 1) row and (…, 1, C) column averages of g²
+                state["row_var"] = xp.zeros((*grad.shape[:-1], 1), p.dtype)
+                state["col_var"] = xp.zeros((*grad.shape[:-2], 1, grad.shape[-1]), p.dtype)
+            else:
+                state["variance"] = xp.zeros_like(p.data)
+        state["step"] += 1
+        step = float(state["step"])
+        one_minus_beta2 = step ** group["beta2_decay"]
+        rho = min(lr, 1 / step**0.5)
+        alpha = max(eps2, _rms(p.data)) * rho
+        if group["weight_decay"]:
+            p.mul_(1 - lr * group["weight_decay"])
+        if grad.ndim > 1:
+            row_var, col_var = state["row_var"], state["col_var"]
+            _lerp_(row_var, (grad * grad).mean(axis=-1, keepdims=True), one_minus_beta2)
+            _lerp_(col_var, (grad * grad).mean(axis=-2, keepdims=True), one_minus_beta2)
+            var_estimate = row_var @ col_var
+            var_estimate /= xp.maximum(row_var.mean(axis=-2, keepdims=True), eps1)
+        else:
+            _lerp_(state["variance"], grad * grad, one_minus_beta2)
+            var_estimate = state["variance"].copy()
+        update = 1 / xp.sqrt(xp.maximum(var_estimate, eps1 * eps1))
+        update *= grad
+        denom = max(1.0, _rms(update) / group["d"])
+        p.sub_((alpha / denom) * update)
+
+
+def _rms(a) -> float:
+    """‖a‖₂ / √numel, as a float."""
+    a = to_numpy(a).reshape(-1)
+    return math.sqrt(float(np.vdot(a, a))) / a.size**0.5 if a.size else 0.0
+
+
 def _check_hyper(**values) -> None:
     """torch's argument checks and messages, in the order given (torch's order for each optimizer):
     non-negative rates, betas in [0, 1), Adadelta's rho in [0, 1]."""
