@@ -132,7 +132,7 @@ class BinaryCrossEntropy(Function):
     with torch's gradients rather than the clamp's: dx = (x - t) / max((1 - x) x, 1e-12), finite
     at x = 0 and 1 where the composed logs give nan, and dt = -logit(x)."""
 
-    EPSILON = 1e-12  # torch's clamp of (1 - x) x in binary_cross_entropy_backward
+    EPSILON = np.float32(1e-12)  # torch's clamp of (1 - x) x in binary_cross_entropy_backward, a float32 constant
 
     def forward(self, x, t):
         self.save_for_backward(x, t)

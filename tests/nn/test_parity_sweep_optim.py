@@ -1,0 +1,447 @@
+"""Regressions from a differential sweep of nn.optim, nn.lr_scheduler, the losses and nn.utils
+against torch (torch is the oracle): the optimizer base's API and errors, Rprop/ASGD/Adafactor,
+scheduler messages and state_dict keys, BCE's gradient at 0 and 1, fully-ignored NLL gradients,
+the added loss modules and clip_grad_norm_'s 0-norm."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+import engine.functional as F
+import nn
+import nn.utils
+from engine import Tensor
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.parity
+
+OPTIMIZERS = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "LBFGS",
+              "Rprop", "ASGD", "Adafactor"]
+
+
+def _both(lib, name, params=None, **kw):
+    if params is None:
+        params = [torch.nn.Parameter(torch.ones(3, dtype=torch.float64))] if lib is torch else [
+            nn.Parameter(np.ones(3))]
+    return getattr(lib.optim, name)(params, **kw)
+
+
+def _outcome(fn):
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - the error type and message are what is compared
+        return type(e).__name__, str(e)
+    return "ok", ""
+
+
+# ---- the optimizer base ----
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_defaults_and_group_keys_equal_torch(name):
+    theirs, ours = _both(torch, name), _both(nn, name)
+    assert list(ours.defaults.items()) == list(theirs.defaults.items())
+    t_group, o_group = theirs.state_dict()["param_groups"][0], ours.state_dict()["param_groups"][0]
+    assert o_group == t_group
+
+
+BAD = [("SGD", {"lr": -1.0}), ("SGD", {"momentum": -0.5}), ("SGD", {"weight_decay": -1.0}),
+       ("SGD", {"nesterov": True}), ("SGD", {"momentum": 0.9, "dampening": 0.1, "nesterov": True}),
+       ("Adam", {"lr": -1.0}), ("Adam", {"eps": -1.0}), ("Adam", {"betas": (1.0, 0.9)}),
+       ("Adam", {"betas": (0.9, 1.5)}), ("Adam", {"weight_decay": -1.0}), ("AdamW", {"lr": -0.1}),
+       ("AdamW", {"betas": (0.9, -0.1)}), ("RMSprop", {"alpha": -1.0}), ("RMSprop", {"momentum": -1.0}),
+       ("Adagrad", {"lr_decay": -1.0}), ("Adagrad", {"initial_accumulator_value": -1.0}),
+       ("Adadelta", {"rho": 1.5}), ("Adamax", {"eps": -1.0}), ("NAdam", {"momentum_decay": -1.0}),
+       ("RAdam", {"betas": (0.9, 1.0)}), ("LBFGS", {"lr": -1.0}), ("Rprop", {"etas": (1.5, 1.2)}),
+       ("Rprop", {"lr": -1.0}), ("ASGD", {"weight_decay": -1.0}), ("Adafactor", {"d": 0.5}),
+       ("Adafactor", {"beta2_decay": 0.5}), ("Adafactor", {"lr": -1.0})]
+
+
+@pytest.mark.parametrize("name,kw", BAD, ids=[f"{n}-{k}" for n, k in BAD])
+def test_bad_hyperparameters_raise_torchs_error(name, kw):
+    theirs = _outcome(lambda: _both(torch, name, **kw))
+    assert theirs[0] == "ValueError"
+    assert _outcome(lambda: _both(nn, name, **kw)) == theirs
+
+
+def test_param_argument_errors_equal_torch():
+    assert _outcome(lambda: nn.optim.SGD([], lr=0.1)) == _outcome(lambda: torch.optim.SGD([], lr=0.1))
+    with pytest.raises(TypeError, match="should be an iterable of Tensors or dicts"):
+        nn.optim.SGD(nn.Parameter(np.ones(2)), lr=0.1)
+    with pytest.raises(TypeError, match="optimizer can only optimize Tensors"):
+        nn.optim.SGD([np.ones(2)], lr=0.1)
+    with pytest.raises(TypeError, match="ordered collections"):
+        nn.optim.SGD([{"params": {nn.Parameter(np.ones(2))}}], lr=0.1)
+    leaf = nn.Parameter(np.ones(2))
+    with pytest.raises(ValueError, match="can't optimize a non-leaf Tensor"):
+        nn.optim.SGD([leaf * 2], lr=0.1)
+    with pytest.raises(ValueError, match="some parameters appear in more than one parameter group"):
+        nn.optim.SGD([{"params": [leaf]}, {"params": [leaf]}], lr=0.1)
+
+
+def test_frozen_parameter_is_accepted_and_skipped_as_torch():
+    frozen_t = torch.nn.Parameter(torch.ones(2, dtype=torch.float64), requires_grad=False)
+    frozen_o = nn.Parameter(np.ones(2), requires_grad=False)
+    live_t = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
+    live_o = nn.Parameter(np.ones(2))
+    topt = torch.optim.Adam([live_t, frozen_t], lr=0.1)
+    oopt = nn.optim.Adam([live_o, frozen_o], lr=0.1)
+    live_t.grad, live_o.grad = torch.full((2,), 0.5, dtype=torch.float64), Tensor(np.full(2, 0.5))
+    topt.step()
+    oopt.step()
+    np.testing.assert_allclose(live_o.numpy(), live_t.detach().numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(frozen_o.numpy(), frozen_t.numpy())
+    assert sorted(oopt.state_dict()["state"]) == sorted(topt.state_dict()["state"]) == [0]
+
+
+def test_state_is_keyed_by_parameter_and_reads_missing_as_empty():
+    p = nn.Parameter(np.ones(3))
+    opt = nn.optim.Adam([p], lr=0.1)
+    assert opt.state[p] == {}  # torch's defaultdict(dict)
+    p.grad = Tensor(np.ones(3))
+    opt.step()
+    assert set(opt.state[p]) == {"step", "exp_avg", "exp_avg_sq"}
+    assert opt.state[p] is opt.state[id(p)]
+    assert p in opt.state
+
+
+def test_custom_optimizer_with_torchs_base_signature():
+    class Plain(nn.optim.Optimizer):
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, {"lr": lr})
+
+        def step(self, closure=None):
+            loss = closure() if closure is not None else None
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        with nn.optim.no_grad():
+                            p.sub_(group["lr"] * p.grad)
+            return loss
+
+    p = nn.Parameter(np.ones(2))
+    opt = Plain([p], lr=0.5)
+    assert opt.defaults == {"lr": 0.5}
+    p.grad = Tensor(np.ones(2))
+    assert opt.step(lambda: 3.0) == 3.0
+    np.testing.assert_array_equal(p.numpy(), [0.5, 0.5])
+
+
+def test_required_default_must_be_given():
+    class Needs(nn.optim.Optimizer):
+        def __init__(self, params):
+            super().__init__(params, {"lr": nn.optim.required})
+
+    with pytest.raises(ValueError, match="didn't specify a value of required optimization parameter lr"):
+        Needs([nn.Parameter(np.ones(1))])
+    assert Needs([{"params": [nn.Parameter(np.ones(1))], "lr": 0.1}]).param_groups[0]["lr"] == 0.1
+
+
+def test_repr_equals_torch():
+    theirs = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1, momentum=0.9)
+    ours = nn.optim.SGD([nn.Parameter(np.ones(1))], lr=0.1, momentum=0.9)
+    assert repr(ours) == repr(theirs)
+
+
+def _torch_state_as_numpy(sd):
+    def conv(x):
+        if isinstance(x, torch.Tensor):
+            return x.detach().numpy().copy()
+        if isinstance(x, dict):
+            return {k: conv(v) for k, v in x.items()}
+        return x
+
+    return conv(sd)
+
+
+@pytest.mark.parametrize("name,kw", [("Adam", {"lr": 0.01, "amsgrad": True}), ("NAdam", {"lr": 0.01}),
+                                     ("RAdam", {"lr": 0.01}), ("Adamax", {}), ("ASGD", {"t0": 2}),
+                                     ("Rprop", {}), ("Adafactor", {})])
+def test_loading_torchs_state_dict_continues_in_float64(name, kw):
+    """torch's 0-d float32 ``step`` (and ASGD's eta/mu) load as numbers, so the bias corrections stay
+    in float64 and the run continues as torch's does."""
+    rng = np.random.default_rng(0)
+    shapes = [(3, 4), (5,)]
+    theirs = [torch.nn.Parameter(torch.tensor(rng.normal(size=s))) for s in shapes]
+    topt = getattr(torch.optim, name)([{"params": theirs[:1]}, {"params": theirs[1:], "lr": 0.003}], **kw)
+
+    def grads(step):
+        r = np.random.default_rng(50 + step)
+        return [r.normal(size=s) for s in shapes]
+
+    for step in range(5):
+        for q, g in zip(theirs, grads(step)):
+            q.grad = torch.tensor(g)
+        topt.step()
+    ours = [nn.Parameter(q.detach().numpy().copy()) for q in theirs]
+    oopt = getattr(nn.optim, name)([{"params": ours[:1]}, {"params": ours[1:]}], **kw)
+    oopt.load_state_dict(_torch_state_as_numpy(topt.state_dict()))
+    assert oopt.param_groups[1]["lr"] == 0.003
+    for step in range(5, 12):
+        for q, p, g in zip(theirs, ours, grads(step)):
+            q.grad, p.grad = torch.tensor(g), Tensor(g.copy())
+        topt.step()
+        oopt.step()
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_load_state_dict_size_errors_equal_torch():
+    a, b = nn.Parameter(np.ones(2)), nn.Parameter(np.ones(2))
+    sd = nn.optim.SGD([a, b], lr=0.1).state_dict()
+    with pytest.raises(ValueError, match="different number of parameter groups"):
+        nn.optim.SGD([{"params": [a]}, {"params": [b]}], lr=0.1).load_state_dict(sd)
+    with pytest.raises(ValueError, match="doesn't match the size of optimizer's group"):
+        nn.optim.SGD([a], lr=0.1).load_state_dict(sd)
+
+
+def test_lbfgs_state_keys_equal_torch():
+    x0 = np.array([1.5, -0.5])
+    wt, wo = torch.nn.Parameter(torch.tensor(x0)), nn.Parameter(x0.copy())
+    topt = torch.optim.LBFGS([wt], max_iter=4, line_search_fn="strong_wolfe")
+    oopt = nn.optim.LBFGS([wo], max_iter=4, line_search_fn="strong_wolfe")
+
+    def closure(opt, w):
+        def run():
+            opt.zero_grad()
+            loss = ((w - 1) ** 4).sum() + (w * w).sum()
+            loss.backward()
+            return loss
+        return run
+
+    topt.step(closure(topt, wt))
+    oopt.step(closure(oopt, wo))
+    assert sorted(oopt.state_dict()["state"][0]) == sorted(topt.state_dict()["state"][0])
+    np.testing.assert_allclose(wo.numpy(), wt.detach().numpy(), rtol=1e-12)
+
+
+# ---- Rprop, ASGD, Adafactor: 12 steps, two groups, some gradients None ----
+
+
+NEW = {"Rprop": {"lr": 0.01}, "Rprop_bounded": {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.02),
+                                                 "maximize": True},
+       "ASGD": {"lr": 0.01}, "ASGD_averaging": {"lr": 0.05, "lambd": 0.1, "alpha": 0.6, "t0": 3,
+                                                 "weight_decay": 0.1, "maximize": True},
+       "Adafactor": {}, "Adafactor_all": {"lr": 0.05, "beta2_decay": -0.5, "eps": (1e-5, 1e-2), "d": 1.5,
+                                          "weight_decay": 0.1, "maximize": True}}
+
+
+@pytest.mark.parametrize("config", sorted(NEW))
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
+def test_new_optimizers_equal_torch(config, dtype, tol):
+    name, kw = config.split("_")[0], NEW[config]
+    shapes = [(3, 4), (5,), (2, 2, 3)]
+    rng = np.random.default_rng(0)
+    start = [rng.normal(size=s).astype(dtype) for s in shapes]
+    ours = [nn.Parameter(a.copy()) for a in start]
+    theirs = [torch.nn.Parameter(torch.tensor(a.copy())) for a in start]
+    lr = kw.get("lr", 0.01)
+    groups = lambda ps: [{"params": ps[:2]}, {"params": ps[2:], "lr": lr * 0.5}]  # noqa: E731
+    oopt, topt = getattr(nn.optim, name)(groups(ours), **kw), getattr(torch.optim, name)(groups(theirs), **kw)
+    for step in range(12):
+        r = np.random.default_rng(50 + step)
+        for i, (p, q) in enumerate(zip(ours, theirs)):
+            g = r.normal(size=p.shape).astype(dtype)
+            if i == 1 and step % 3 == 1:
+                p.grad = q.grad = None
+                continue
+            p.grad, q.grad = Tensor(g.copy()), torch.tensor(g.copy())
+        oopt.step()
+        topt.step()
+    for p, q in zip(ours, theirs):
+        assert p.dtype == dtype
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=tol, atol=tol)
+    o_sd, t_sd = oopt.state_dict(), topt.state_dict()
+    assert {k: sorted(v) for k, v in o_sd["state"].items()} == {k: sorted(v) for k, v in t_sd["state"].items()}
+    assert o_sd["param_groups"] == t_sd["param_groups"]
+
+
+# ---- schedulers ----
+
+
+def _sched_pair():
+    def make(lib):
+        ps = [torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))] if lib is torch else [
+            nn.Parameter(np.ones(2, np.float32)), nn.Parameter(np.ones(2, np.float32))]
+        return lib.optim.SGD([{"params": ps[:1]}, {"params": ps[1:], "lr": 0.05}], lr=0.1, momentum=0.9)
+    return make(torch), make(nn)
+
+
+@pytest.mark.parametrize("build", [
+    lambda lr, o: lr.StepLR(o, 3, last_epoch=2),
+    lambda lr, o: lr.OneCycleLR(o, max_lr=[1.0, 2.0, 3.0], total_steps=10),
+    lambda lr, o: lr.CyclicLR(o, base_lr=[0.1], max_lr=1.0),
+    lambda lr, o: lr.ReduceLROnPlateau(o, min_lr=[0.1]),
+], ids=["missing-initial_lr", "onecycle-max_lr-length", "cyclic-base_lr-length", "plateau-min_lr-length"])
+def test_scheduler_argument_errors_equal_torch(build):
+    t_opt, o_opt = _sched_pair()
+    theirs = _outcome(lambda: build(torch.optim.lr_scheduler, t_opt))
+    assert theirs[0] != "ok"
+    assert _outcome(lambda: build(nn.lr_scheduler, o_opt)) == theirs
+
+
+@pytest.mark.parametrize("build", [
+    lambda lr, o: lr.StepLR(o, 3),
+    lambda lr, o: lr.CosineAnnealingLR(o, 7, eta_min=0.01),
+    lambda lr, o: lr.CyclicLR(o, 0.01, 0.1, step_size_up=4, cycle_momentum=False),
+    lambda lr, o: lr.CyclicLR(o, 0.01, 0.1, step_size_up=4),
+    lambda lr, o: lr.OneCycleLR(o, max_lr=1.0, total_steps=40),
+], ids=["step", "cosine", "cyclic-no-momentum", "cyclic", "onecycle"])
+def test_scheduler_state_dict_keys_and_lrs_equal_torch(build):
+    t_opt, o_opt = _sched_pair()
+    theirs, ours = build(torch.optim.lr_scheduler, t_opt), build(nn.lr_scheduler, o_opt)
+    for _ in range(35):
+        t_opt.step()
+        o_opt.step()
+        theirs.step()
+        ours.step()
+        np.testing.assert_allclose(ours.get_last_lr(), theirs.get_last_lr(), rtol=1e-12)
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+
+
+# ---- losses ----
+
+
+def _grad_pair(fn_t, fn_o, x, *rest, upstream=None):
+    xt, xo = torch.tensor(x, requires_grad=True), Tensor(x.copy(), requires_grad=True)
+    lt, lo = fn_t(xt, *[torch.tensor(r) for r in rest]), fn_o(xo, *[Tensor(r) for r in rest])
+    up = np.ones(lt.shape) if upstream is None else upstream
+    lt.backward(torch.tensor(up))
+    lo.backward(Tensor(up))
+    return (lt.detach().numpy(), xt.grad.numpy()), (lo.numpy(), xo.grad.numpy())
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_bce_gradient_at_zero_and_one_is_torchs(reduction, weighted):
+    """torch's backward is (x - t) / max((1 - x) x, 1e-12): finite at x = 0 and x = 1."""
+    x = np.array([[0.0, 1.0, 0.3], [1.0, 0.0, 0.9]])
+    t = np.array([[0.7, 0.2, 1.0], [1.0, 0.0, 0.4]])
+    w = np.array([0.5, 2.0, 1.0])
+    kw_t = {"weight": torch.tensor(w)} if weighted else {}
+    kw_o = {"weight": Tensor(w)} if weighted else {}
+    theirs, ours = _grad_pair(lambda a, b: torch.nn.functional.binary_cross_entropy(a, b, reduction=reduction,
+                                                                                    **kw_t),
+                              lambda a, b: F.binary_cross_entropy(a, b, reduction=reduction, **kw_o), x, t)
+    for o, t_ in zip(ours, theirs):
+        assert np.isfinite(o).all()
+        np.testing.assert_allclose(o, t_, rtol=1e-10)
+
+
+def test_bce_target_gradient_equals_torch():
+    x = np.array([0.2, 0.5, 0.9])
+    t = np.array([0.1, 0.6, 1.0])
+    xt, tt = torch.tensor(x, requires_grad=True), torch.tensor(t, requires_grad=True)
+    xo, to = Tensor(x.copy(), requires_grad=True), Tensor(t.copy(), requires_grad=True)
+    torch.nn.functional.binary_cross_entropy(xt, tt).backward()
+    F.binary_cross_entropy(xo, to).backward()
+    np.testing.assert_allclose(to.grad.numpy(), tt.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["nll", "ce_weighted", "ce_smoothed"])
+def test_mean_with_every_target_ignored_is_nan_with_zero_gradient(loss):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 3))
+    target = np.full(4, -100)
+    w = np.array([0.5, 1.0, 2.0])
+    fns = {
+        "nll": (lambda a, b: torch.nn.functional.nll_loss(a, b), lambda a, b: F.nll_loss(a, b)),
+        "ce_weighted": (lambda a, b: torch.nn.functional.cross_entropy(a, b, weight=torch.tensor(w)),
+                        lambda a, b: F.cross_entropy(a, b, weight=Tensor(w))),
+        "ce_smoothed": (lambda a, b: torch.nn.functional.cross_entropy(a, b, label_smoothing=0.2),
+                        lambda a, b: F.cross_entropy(a, b, label_smoothing=0.2)),
+    }
+    (vt, gt), (vo, go) = _grad_pair(*fns[loss], x, target)
+    assert np.isnan(vt) and np.isnan(vo)
+    np.testing.assert_array_equal(go, gt)
+
+
+def test_zero_weight_targets_nan_gradient_only_on_counted_rows():
+    x = np.random.default_rng(1).normal(size=(3, 4))
+    w = np.array([1.0, 0.0, 1.0, 1.0])
+    target = np.array([1, 1, -100])
+    (vt, gt), (vo, go) = _grad_pair(lambda a, b: torch.nn.functional.cross_entropy(a, b, weight=torch.tensor(w)),
+                                    lambda a, b: F.cross_entropy(a, b, weight=Tensor(w)), x, target)
+    assert np.isnan(vo) and np.isnan(vt)
+    np.testing.assert_array_equal(np.isnan(go), np.isnan(gt))
+    np.testing.assert_array_equal(go[2], gt[2])
+
+
+def test_soft_margin_loss_refuses_a_target_that_requires_grad():
+    x, t = np.array([0.5, -1.0]), np.array([1.0, -1.0])
+    theirs = _outcome(lambda: torch.nn.functional.soft_margin_loss(torch.tensor(x),
+                                                                   torch.tensor(t, requires_grad=True)))
+    ours = _outcome(lambda: F.soft_margin_loss(Tensor(x), Tensor(t, requires_grad=True)))
+    assert theirs[0] == "RuntimeError" and ours == theirs
+
+
+LOSS_MODULES = [
+    ("HingeEmbeddingLoss", {"margin": 0.5}, "sign"),
+    ("SoftMarginLoss", {"reduction": "sum"}, "sign"),
+    ("MultiLabelMarginLoss", {}, "multilabel"),
+    ("MultiLabelSoftMarginLoss", {"weight": np.array([0.5, 1.0, 2.0])}, "binary"),
+    ("MultiMarginLoss", {"p": 2, "margin": 0.5, "weight": np.array([0.5, 1.0, 2.0])}, "class"),
+    ("PoissonNLLLoss", {"full": True}, "counts"),
+    ("GaussianNLLLoss", {"full": True, "reduction": "none"}, "gauss"),
+    ("TripletMarginWithDistanceLoss", {"margin": 0.5, "swap": True}, "triplet"),
+]
+
+
+@pytest.mark.parametrize("name,kw,kind", LOSS_MODULES, ids=[c[0] for c in LOSS_MODULES])
+def test_added_loss_modules_equal_torch(name, kw, kind):
+    rng = np.random.default_rng(0)
+    x, t = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    others = {
+        "sign": [np.sign(t)], "binary": [(t > 0) * 1.0], "class": [np.array([0, 2, 1, 2])],
+        "multilabel": [np.array([[2, 0, -1], [1, -1, 0], [0, 1, 2], [-1, 0, 0]])],
+        "counts": [np.abs(t).round()], "gauss": [t, rng.uniform(0.2, 2.0, (4, 3))],
+        "triplet": [t, rng.normal(size=(4, 3))],
+    }[kind]
+    t_mod = getattr(torch.nn, name)(**{k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()})
+    o_mod = getattr(nn, name)(**{k: Tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()})
+    xt, xo = torch.tensor(x, requires_grad=True), Tensor(x.copy(), requires_grad=True)
+    lt, lo = t_mod(xt, *[torch.tensor(o) for o in others]), o_mod(xo, *[Tensor(o) for o in others])
+    np.testing.assert_allclose(lo.numpy(), lt.detach().numpy(), rtol=1e-10)
+    lt.sum().backward()
+    lo.sum().backward()
+    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+    assert sorted(o_mod.state_dict()) == sorted(t_mod.state_dict())
+
+
+def test_added_loss_module_argument_errors():
+    with pytest.raises(ValueError, match=re.escape("only p == 1 and p == 2 supported")):
+        nn.MultiMarginLoss(p=3)
+    with pytest.raises(ValueError, match="expected margin to be greater than 0"):
+        nn.TripletMarginWithDistanceLoss(margin=0.0)
+
+
+# ---- nn.utils ----
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_clip_grad_norm_zero_norm_counts_nonzero_tensors(dtype):
+    grads = [np.array([0.0, 1.0, 2.0]), np.zeros(2), np.array([3.0, 4.0, 0.0, 6.0])]
+    theirs = [torch.nn.Parameter(torch.zeros(len(g), dtype=torch.float64 if dtype == np.float64 else torch.float32))
+              for g in grads]
+    ours = [nn.Parameter(np.zeros(len(g), dtype)) for g in grads]
+    for q, p, g in zip(theirs, ours, grads):
+        q.grad, p.grad = torch.tensor(g.astype(dtype)), Tensor(g.astype(dtype))
+    t_total = torch.nn.utils.clip_grad_norm_(theirs, 0.5, norm_type=0)
+    o_total = nn.utils.clip_grad_norm_(ours, 0.5, norm_type=0)
+    assert o_total.item() == t_total.item() == 2.0
+    for q, p in zip(theirs, ours):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1, 3.5, math.inf, -math.inf, 0])
+def test_get_total_norm_equals_torch(norm_type):
+    rng = np.random.default_rng(3)
+    ts = [rng.normal(size=s) for s in [(3, 4), (5,), (2, 2)]]
+    theirs = torch.nn.utils.get_total_norm([torch.tensor(t) for t in ts], norm_type)
+    ours = nn.utils.get_total_norm([Tensor(t) for t in ts], norm_type)
+    np.testing.assert_allclose(ours.item(), theirs.item(), rtol=1e-12)
