@@ -1488,11 +1488,11 @@ def poisson_nll_loss(input: Tensor, target, log_input: bool = True, full: bool =
     input, target = _pointwise("poisson_nll_loss", input, target, reduction, warn=False)
     loss = input.exp() - target * input if log_input else input - target * (input + eps).log()
     if full:
-        t = target.data
-        big = t > 1
-        safe = where(big, target, 1.0)
-        stirling = safe * safe.log() - safe + (safe * (2 * math.pi)).log() * 0.5
-        loss = loss + where(big, stirling, 0.0)
+        # Stirling's term of every target, masked where target <= 1, as torch's masked_fill: the
+        # target's gradient there is 0, or nan at target 0 (0 · log 0), as torch's
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stirling = target * target.log() - target + (target * (2 * math.pi)).log() * 0.5
+        loss = loss + where(target.data > 1, stirling, 0.0)
     return _reduce(loss, reduction)
 
 
