@@ -1265,6 +1265,9 @@ def cross_entropy(
     kind = getattr(_array(target), "dtype", np.dtype("O")).kind
     if kind == "f":  # class probabilities
         if target.shape != input.shape:
+            if input.ndim >= 2 and target.ndim >= 1 and target.shape[0] != input.shape[0]:
+                raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                                 f"({target.shape[0]}).")
             raise RuntimeError(f"{fn}: probability target shape {target.shape} must equal input shape {input.shape}")
         if ignore_index != -100:
             raise RuntimeError(f"{fn}: ignore_index is not supported for floating point target")
@@ -1459,11 +1462,11 @@ def kl_div(input: Tensor, target, size_average=None, reduce=None, reduction: str
     input, target = _pointwise(fn, input, target, reduction, warn=False)
     if log_target:
         loss = target.exp() * (target - input)
-    else:  # torch's xlogy: 0 log 0 = 0
-        t = target.data
-        pos = t > 0
-        safe_log = where(pos, target, 1.0).log()
-        loss = where(pos, target * safe_log, 0.0) - target * input
+    else:  # torch's xlogy(target, target): 0 log 0 = 0, and nan for a negative target
+        zero = target.data == 0
+        with np.errstate(invalid="ignore"):
+            log_target = where(zero, 1.0, target).log()
+        loss = where(zero, 0.0, target * log_target) - target * input
     if reduction == "batchmean":
         if input.ndim == 0:
             return loss.sum()
@@ -1657,7 +1660,8 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0, we
     t = t.reshape(-1)
     if t.shape != (n,):
         raise RuntimeError(f"{fn}: inconsistent target size: {t.shape} for input of size {input.shape}")
-    _check_bounds(t, t == t, c, fn)
+    if t.size and (int(t.min()) < 0 or int(t.max()) >= c):
+        raise RuntimeError("target out of range")  # torch's error here (an IndexError in nll/cross_entropy)
     xp = get_xp(input.device)
     picked = rows[xp.arange(n), t].reshape(n, 1)  # (N, 1)
     m = (rows - picked + margin).relu()

@@ -445,3 +445,30 @@ def test_get_total_norm_equals_torch(norm_type):
     theirs = torch.nn.utils.get_total_norm([torch.tensor(t) for t in ts], norm_type)
     ours = nn.utils.get_total_norm([Tensor(t) for t in ts], norm_type)
     np.testing.assert_allclose(ours.item(), theirs.item(), rtol=1e-12)
+
+
+def test_loss_errors_and_edge_values_equal_torch():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 4))
+    # a probability target with another batch size: torch's ValueError
+    theirs = _outcome(lambda: torch.nn.functional.cross_entropy(torch.tensor(x), torch.tensor(x[:2])))
+    assert _outcome(lambda: F.cross_entropy(Tensor(x), Tensor(x[:2]))) == theirs
+    # multi_margin_loss's out-of-range target: a RuntimeError in torch (nll's is an IndexError)
+    theirs = _outcome(lambda: torch.nn.functional.multi_margin_loss(torch.tensor(x), torch.tensor([0, 5, 1])))
+    assert _outcome(lambda: F.multi_margin_loss(Tensor(x), np.array([0, 5, 1]))) == theirs
+    # kl_div's xlogy: a negative target gives nan, a zero target 0
+    t = np.array([[0.5, -0.1, 0.0, 0.4]])
+    for reduction in ("none", "sum"):
+        want = torch.nn.functional.kl_div(torch.tensor(x[:1]), torch.tensor(t), reduction=reduction).numpy()
+        np.testing.assert_allclose(F.kl_div(Tensor(x[:1]), Tensor(t), reduction=reduction).numpy(), want)
+
+
+def test_poisson_full_target_gradient_equals_torch():
+    x, t = np.array([0.1, 0.2, 0.3, 0.4, 0.5]), np.array([0.0, 1.0, 2.0, 0.5, 3.0])
+    xt, tt = torch.tensor(x, requires_grad=True), torch.tensor(t, requires_grad=True)
+    xo, to = Tensor(x.copy(), requires_grad=True), Tensor(t.copy(), requires_grad=True)
+    torch.nn.functional.poisson_nll_loss(xt, tt, full=True, reduction="sum").backward()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        F.poisson_nll_loss(xo, to, full=True, reduction="sum").backward()
+    np.testing.assert_allclose(to.grad.numpy(), tt.grad.numpy(), rtol=1e-12)  # nan at target 0, as torch
+    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
