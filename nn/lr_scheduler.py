@@ -66,6 +66,9 @@ class LRScheduler:
     any other value resumes one, which needs ``initial_lr`` in every group.
     """
 
+    _get_lr_called_within_step = False  # torch's class defaults
+    _is_initial = False
+
     def __init__(self, optimizer, last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         self.optimizer = optimizer

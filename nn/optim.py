@@ -195,7 +195,18 @@ class Optimizer:
         raise NotImplementedError
 
     def state_dict(self) -> dict:
-        """Hyper-parameters and state as NumPy arrays, parameters referred to by index."""
+        """Hyper-parameters and state as NumPy arrays, parameters referred to by index (with torch's
+        state_dict pre/post hooks run around it)."""
+        for hook in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
+            hook(self)
+        state_dict = self._state_dict()
+        for hook in list(self.__dict__.get("_state_dict_post_hooks", {}).values()):
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        return state_dict
+
+    def _state_dict(self) -> dict:
         index = {id(p): i for i, p in enumerate(self._params())}
         state = {
             index[pid]: {k: (to_numpy(v).copy() if hasattr(v, "shape") else v) for k, v in s.items()}
@@ -209,7 +220,16 @@ class Optimizer:
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore what ``state_dict`` returned (ours, or torch's with its tensors as NumPy arrays)
         onto this optimizer's parameters: saved parameter ids map, group by group and in order, onto
-        the parameters, as torch's load_state_dict."""
+        the parameters, as torch's load_state_dict (with its load_state_dict pre/post hooks)."""
+        for hook in list(self.__dict__.get("_load_state_dict_pre_hooks", {}).values()):
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        self._load_state_dict(state_dict)
+        for hook in list(self.__dict__.get("_load_state_dict_post_hooks", {}).values()):
+            hook(self)
+
+    def _load_state_dict(self, state_dict: dict) -> None:
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
@@ -1133,7 +1153,7 @@ def _with_closure_and_hooks(step):
     return wrapper
 
 
-def _register_step_hook(self: Optimizer, kind: str, hook):
+def _register_step_hook(self: Optimizer, kind: str, hook, prepend: bool = False):
     from collections import OrderedDict
 
     from nn.module import RemovableHandle
@@ -1141,7 +1161,29 @@ def _register_step_hook(self: Optimizer, kind: str, hook):
     hooks = self.__dict__.setdefault(kind, OrderedDict())
     handle = RemovableHandle(hooks)
     hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
     return handle
+
+
+def _register_state_dict_pre_hook(self: Optimizer, hook, prepend: bool = False):
+    """``hook(optimizer)`` before ``state_dict()`` builds the dict."""
+    return _register_step_hook(self, "_state_dict_pre_hooks", hook, prepend)
+
+
+def _register_state_dict_post_hook(self: Optimizer, hook, prepend: bool = False):
+    """``hook(optimizer, state_dict)`` after; may return a new state_dict."""
+    return _register_step_hook(self, "_state_dict_post_hooks", hook, prepend)
+
+
+def _register_load_state_dict_pre_hook(self: Optimizer, hook, prepend: bool = False):
+    """``hook(optimizer, state_dict)`` before loading; may return the state_dict to load instead."""
+    return _register_step_hook(self, "_load_state_dict_pre_hooks", hook, prepend)
+
+
+def _register_load_state_dict_post_hook(self: Optimizer, hook, prepend: bool = False):
+    """``hook(optimizer)`` after ``load_state_dict()``."""
+    return _register_step_hook(self, "_load_state_dict_post_hooks", hook, prepend)
 
 
 def _register_step_pre_hook(self: Optimizer, hook):
@@ -1162,6 +1204,10 @@ def _init_subclass(cls, **kwargs):
 
 Optimizer.register_step_pre_hook = _register_step_pre_hook
 Optimizer.register_step_post_hook = _register_step_post_hook
+Optimizer.register_state_dict_pre_hook = _register_state_dict_pre_hook
+Optimizer.register_state_dict_post_hook = _register_state_dict_post_hook
+Optimizer.register_load_state_dict_pre_hook = _register_load_state_dict_pre_hook
+Optimizer.register_load_state_dict_post_hook = _register_load_state_dict_post_hook
 Optimizer.__init_subclass__ = classmethod(_init_subclass)
 for _cls in [Optimizer, *[c for c in list(globals().values()) if isinstance(c, type) and issubclass(c, Optimizer)]]:
     if "step" in _cls.__dict__:

@@ -472,3 +472,22 @@ def test_poisson_full_target_gradient_equals_torch():
         F.poisson_nll_loss(xo, to, full=True, reduction="sum").backward()
     np.testing.assert_allclose(to.grad.numpy(), tt.grad.numpy(), rtol=1e-12)  # nan at target 0, as torch
     np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
+
+
+def test_state_dict_hooks_run_as_torchs():
+    logs = {}
+    for lib in (torch, nn):
+        p = torch.nn.Parameter(torch.ones(2)) if lib is torch else nn.Parameter(np.ones(2, np.float32))
+        opt = lib.optim.SGD([p], lr=0.1)
+        log = logs[lib] = []
+        opt.register_state_dict_pre_hook(lambda o, log=log: log.append("pre"))
+        opt.register_state_dict_pre_hook(lambda o, log=log: log.append("first"), prepend=True)
+        handle = opt.register_state_dict_post_hook(lambda o, sd: {**sd, "extra": 1})
+        opt.register_load_state_dict_pre_hook(lambda o, sd: {k: v for k, v in sd.items() if k != "extra"})
+        opt.register_load_state_dict_post_hook(lambda o, log=log: log.append("loaded"))
+        saved = opt.state_dict()
+        opt.load_state_dict(saved)
+        handle.remove()
+        log.append("extra" in saved)
+        log.append("extra" in opt.state_dict())
+    assert logs[nn] == logs[torch]
