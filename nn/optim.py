@@ -47,13 +47,14 @@ required = _Required()
 
 
 class _ParamState(dict):
-    """Per-parameter state, as torch's ``defaultdict(dict)`` keyed by parameter: ``opt.state[p]``
-    (a missing entry reads as a new empty dict). Entries are stored under ``id(p)``, and an ``id``
-    is accepted as a key too."""
+    """Per-parameter state, as torch's ``defaultdict(dict)`` keyed by the parameters themselves:
+    ``opt.state[p]`` (a missing entry reads as a new empty dict), and iterating gives the parameters.
+    A parameter's ``id`` is accepted as a key too (the older spelling, ``opt.state[id(p)]``)."""
 
-    @staticmethod
-    def _key(key):
-        return id(key) if isinstance(key, Tensor) else key
+    def _key(self, key):
+        if isinstance(key, int) and not super().__contains__(key):
+            return next((p for p in self if id(p) == key), key)
+        return key
 
     def __missing__(self, key):
         value = self[key] = {}
@@ -209,9 +210,9 @@ class Optimizer:
     def _state_dict(self) -> dict:
         index = {id(p): i for i, p in enumerate(self._params())}
         state = {
-            index[pid]: {k: (to_numpy(v).copy() if hasattr(v, "shape") else v) for k, v in s.items()}
-            for pid, s in self.state.items()
-            if pid in index
+            index[id(p)]: {k: (to_numpy(v).copy() if hasattr(v, "shape") else v) for k, v in s.items()}
+            for p, s in self.state.items()
+            if id(p) in index
         }
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
                   for g in self.param_groups]
@@ -304,7 +305,7 @@ class Adam(Optimizer):
                 _adam_composed_step(self, group)
                 continue
             params = [p for p in group["params"] if p.grad is not None]
-            states = [self.state.setdefault(id(p), {}) for p in params]
+            states = [self.state[p] for p in params]
             _flat_adam_moments(params, states, group)  # flat parameters: flat moments, one joined update
             for p, state in zip(params, states):
                 if not state:
@@ -870,7 +871,7 @@ class LBFGS(Optimizer):
         group = self.param_groups[0]
         lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
         tol_grad, tol_change, history = group["tolerance_grad"], group["tolerance_change"], group["history_size"]
-        state = self.state.setdefault(id(self._lbfgs_params[0]), {})
+        state = self.state[self._lbfgs_params[0]]
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
         with enable_grad():
@@ -1091,7 +1092,7 @@ def _adam_composed_step(opt: Optimizer, group: dict) -> None:
             continue
         xp = array_module(p.data)
         grad = -p.grad.data if group["maximize"] else p.grad.data
-        state = opt.state.setdefault(id(p), {})
+        state = opt.state[p]
         if not state:
             state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
         if group["amsgrad"] and "max_exp_avg_sq" not in state:

@@ -107,6 +107,7 @@ def test_state_is_keyed_by_parameter_and_reads_missing_as_empty():
     assert set(opt.state[p]) == {"step", "exp_avg", "exp_avg_sq"}
     assert opt.state[p] is opt.state[id(p)]
     assert p in opt.state
+    assert list(opt.state) == [p]  # keyed by the parameter itself, as torch's
 
 
 def test_custom_optimizer_with_torchs_base_signature():
