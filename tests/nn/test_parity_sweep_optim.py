@@ -492,3 +492,23 @@ def test_state_dict_hooks_run_as_torchs():
         log.append("extra" in saved)
         log.append("extra" in opt.state_dict())
     assert logs[nn] == logs[torch]
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("zero_infinity", [False, True])
+def test_ctc_gradient_at_log_probs_equals_torchs(reduction, zero_infinity):
+    """torch's documented use: log_probs = randn(...).log_softmax(2).detach().requires_grad_(); its
+    backward folds the softmax term into log_probs' gradient, and so does ours."""
+    rng = np.random.default_rng(0)
+    lp = torch.tensor(rng.normal(size=(12, 3, 5))).log_softmax(2).numpy()
+    targets, target_lengths = rng.integers(1, 5, (3, 4)), np.array([4, 3, 0])
+    input_lengths = np.array([2, 10, 7]) if zero_infinity else np.array([12, 10, 7])  # sample 0: impossible
+    lt_in, lo_in = torch.tensor(lp, requires_grad=True), Tensor(lp.copy(), requires_grad=True)
+    lt = torch.nn.functional.ctc_loss(lt_in, torch.tensor(targets), torch.tensor(input_lengths),
+                                      torch.tensor(target_lengths), reduction=reduction, zero_infinity=zero_infinity)
+    lo = F.ctc_loss(lo_in, targets, input_lengths, target_lengths, reduction=reduction, zero_infinity=zero_infinity)
+    np.testing.assert_allclose(lo.numpy(), lt.detach().numpy(), rtol=1e-10)
+    up = rng.normal(size=tuple(lt.shape))
+    lt.backward(torch.tensor(up))
+    lo.backward(Tensor(up))
+    np.testing.assert_allclose(lo_in.grad.numpy(), lt_in.grad.numpy(), rtol=1e-9, atol=1e-12)
