@@ -1026,7 +1026,8 @@ def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_chang
     return bracket_f[low], bracket_g[low], bracket[low], ls_evals
 
 
-from nn import lr_scheduler  # noqa: E402, F401  torch.optim.lr_scheduler's place: nn.optim.lr_scheduler.StepLR
+# torch.optim.lr_scheduler's and torch.optim.swa_utils's places: nn.optim.lr_scheduler.StepLR, nn.optim.swa_utils.SWALR
+from nn import lr_scheduler, swa_utils  # noqa: E402, F401
 
 
 # -- flat moment buffers for flat parameters (issue 21) --

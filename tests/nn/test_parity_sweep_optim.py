@@ -512,3 +512,70 @@ def test_ctc_gradient_at_log_probs_equals_torchs(reduction, zero_infinity):
     lt.backward(torch.tensor(up))
     lo.backward(Tensor(up))
     np.testing.assert_allclose(lo_in.grad.numpy(), lt_in.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+# ---- swa_utils ----
+
+
+def _np(v):
+    return np.asarray(v.numpy() if hasattr(v, "numpy") else v, dtype=float)
+
+
+@pytest.mark.parametrize("kind", ["swa", "ema_multi", "ema", "use_buffers"])
+def test_averaged_model_and_update_bn_equal_torch(kind):
+    from engine import no_grad
+
+    rng = np.random.default_rng(0)
+    tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2)).double()
+    om = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).double()
+    om.load_state_dict({k: Tensor(v.detach().numpy().copy()) for k, v in tm.state_dict().items()})
+    ts, os_ = torch.optim.swa_utils, nn.optim.swa_utils
+    kw = {"swa": ({}, {}),
+          "ema_multi": ({"multi_avg_fn": ts.get_ema_multi_avg_fn(0.9)},
+                        {"multi_avg_fn": os_.get_ema_multi_avg_fn(0.9)}),
+          "ema": ({"avg_fn": ts.get_ema_avg_fn(0.8)}, {"avg_fn": os_.get_ema_avg_fn(0.8)}),
+          "use_buffers": ({"use_buffers": True}, {"use_buffers": True})}[kind]
+    t_avg, o_avg = ts.AveragedModel(tm, **kw[0]), os_.AveragedModel(om, **kw[1])
+    for step in range(5):
+        x = rng.normal(size=(6, 3))
+        tm(torch.tensor(x))
+        om(Tensor(x))
+        with torch.no_grad():
+            for p in tm.parameters():
+                p.add_(0.1 * step)
+        with no_grad():
+            for p in om.parameters():
+                p.add_(0.1 * step)
+        t_avg.update_parameters(tm)
+        o_avg.update_parameters(om)
+    t_sd, o_sd = t_avg.state_dict(), o_avg.state_dict()
+    assert sorted(o_sd) == sorted(t_sd)
+    for k in t_sd:
+        np.testing.assert_allclose(_np(o_sd[k]), _np(t_sd[k]), rtol=1e-12, atol=1e-14)
+    data = [rng.normal(size=(5, 3)) for _ in range(3)]
+    ts.update_bn([(torch.tensor(d), 0) for d in data], t_avg)
+    os_.update_bn([(Tensor(d), 0) for d in data], o_avg)
+    t_sd, o_sd = t_avg.state_dict(), o_avg.state_dict()
+    for k in t_sd:
+        np.testing.assert_allclose(_np(o_sd[k]), _np(t_sd[k]), rtol=1e-12, atol=1e-14)
+    assert repr(o_avg) == repr(t_avg)
+
+
+@pytest.mark.parametrize("strategy", ["cos", "linear"])
+@pytest.mark.parametrize("anneal_epochs", [0, 1, 5])
+def test_swalr_equals_torch(strategy, anneal_epochs):
+    seqs = {}
+    for lib in (torch, nn):
+        ps = [torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))] if lib is torch else [
+            nn.Parameter(np.ones(2, np.float32)), nn.Parameter(np.ones(2, np.float32))]
+        opt = lib.optim.SGD([{"params": ps[:1]}, {"params": ps[1:], "lr": 0.05}], lr=0.1)
+        sched = lib.optim.swa_utils.SWALR(opt, swa_lr=[0.01, 0.02], anneal_epochs=anneal_epochs,
+                                          anneal_strategy=strategy)
+        seq = [sched.get_last_lr()]
+        for _ in range(12):
+            opt.step()
+            sched.step()
+            seq.append(sched.get_last_lr())
+        seqs[lib] = (seq, sorted(sched.state_dict()))
+    np.testing.assert_allclose(seqs[nn][0], seqs[torch][0], rtol=1e-12)
+    assert seqs[nn][1] == seqs[torch][1]
