@@ -1123,6 +1123,7 @@ def _with_closure_and_hooks(step):
     """Wrap an optimizer's ``step``: run the step pre-hooks, call ``closure`` (with grad enabled)
     for optimizers whose step takes none (LBFGS takes its own), step, run the post-hooks, and
     return the closure's loss, as torch.optim.Optimizer.step does."""
+    import contextlib
     import functools
     import inspect
 
@@ -1151,6 +1152,11 @@ def _with_closure_and_hooks(step):
             hook(self, args, kwargs)
         return out
 
+    if not own_closure:  # the signature it accepts, torch's step(closure=None)
+        sig = inspect.signature(step)
+        closure = inspect.Parameter("closure", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+        with contextlib.suppress(ValueError):  # a step(self, *args, **kwargs) keeps its own
+            wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), closure])
     wrapper._with_hooks = True
     return wrapper
 
