@@ -153,6 +153,12 @@ class Optimizer:
                             "of tensors in sets will change between runs. Please use a list instead.")
         else:
             params = list(params)
+        group_extra = {}
+        if any(isinstance(p, tuple) for p in params):  # named_parameters(): (name, tensor) pairs, as torch
+            if not all(isinstance(p, tuple) for p in params):
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+            group_extra["param_names"] = [name for name, _ in params]
+            params = [p for _, p in params]
         for p in params:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {_typename(p)}")
@@ -160,7 +166,7 @@ class Optimizer:
             # step() skips them until they are unfrozen.
             if not self.defaults.get("differentiable") and not (p.is_leaf or p._retains_grad):
                 raise ValueError("can't optimize a non-leaf Tensor")
-        group = {**param_group, "params": params}
+        group = {**param_group, "params": params, **group_extra}
         for name, default in self.defaults.items():
             if default is required and name not in group:
                 raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
@@ -170,6 +176,10 @@ class Optimizer:
         # parameter in two groups (and only warns for one listed twice in a group: we raise).
         if len({id(p) for p in params}) != len(params):
             raise ValueError(f"a parameter of shape {_repeated(params).shape} is given to the optimizer more than once")
+        for other in self.param_groups:
+            if ("param_names" in group) != ("param_names" in other):
+                raise ValueError("all optimizer param groups should be with/without names. cannot add param group "
+                                 f"{'with' if 'param_names' in group else 'without'} names to the optimizer")
         seen = {id(p) for p in self._params()}
         for p in params:
             if id(p) in seen:
@@ -240,7 +250,10 @@ class Optimizer:
         id_map = {saved: p for g, mine in zip(groups, self.param_groups)
                   for saved, p in zip(g["params"], mine["params"])}
         for mine, saved in zip(self.param_groups, groups):
+            names = mine.get("param_names")
             mine.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
+            if names is not None and "param_names" not in saved:  # as torch: a group keeps its names
+                mine["param_names"] = names
         self.state = _ParamState()
         for i, s in state_dict["state"].items():
             p = id_map.get(i, id_map.get(int(i)) if isinstance(i, (int, np.integer, str)) else None)

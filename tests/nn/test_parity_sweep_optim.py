@@ -579,3 +579,16 @@ def test_swalr_equals_torch(strategy, anneal_epochs):
         seqs[lib] = (seq, sorted(sched.state_dict()))
     np.testing.assert_allclose(seqs[nn][0], seqs[torch][0], rtol=1e-12)
     assert seqs[nn][1] == seqs[torch][1]
+
+
+def test_named_parameters_give_param_names_as_torch():
+    tm, om = torch.nn.Linear(2, 1), nn.Linear(2, 1)
+    theirs = torch.optim.AdamW(tm.named_parameters(), lr=0.1)
+    ours = nn.optim.AdamW(om.named_parameters(), lr=0.1)
+    assert ours.state_dict()["param_groups"] == theirs.state_dict()["param_groups"]
+    assert list(ours.param_groups[0]) == list(theirs.param_groups[0])
+    extra_t, extra_o = torch.nn.Parameter(torch.ones(1)), nn.Parameter(np.ones(1, np.float32))
+    assert _outcome(lambda: ours.add_param_group({"params": [extra_o]})) == _outcome(
+        lambda: theirs.add_param_group({"params": [extra_t]}))
+    ours.add_param_group({"params": [("extra", extra_o)], "lr": 0.5})
+    assert ours.param_groups[1]["param_names"] == ["extra"]
