@@ -1156,6 +1156,16 @@ def _same_shape(input: Tensor, target: Tensor, fn: str, warn: bool = True) -> No
                           "Please ensure they have the same size.", UserWarning, stacklevel=3)
 
 
+def _not_differentiable(fn: str, name: str, value) -> None:
+    """torch's error for an argument its loss kernel has no gradient for (class weights, pos_weight,
+    soft_margin_loss's target), when that argument requires grad and grad mode is on."""
+    from engine.function import is_grad_enabled
+
+    if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+        raise RuntimeError(f"The function '{fn}' is not differentiable with respect to argument '{name}'. "
+                           "This input cannot have requires_grad True.")
+
+
 def _class_weight(weight, n_class: int, input: Tensor, fn: str):
     """(C,) class weights as a raw array of input's dtype, or None."""
     if weight is None:
@@ -1282,6 +1292,7 @@ def cross_entropy(
             n = input.numel() // n_class if n_class else 0
             return loss.sum() * float("nan") if n == 0 else loss.sum() / n
         return loss.sum() if reduction == "sum" else loss
+    _not_differentiable("nll_loss_forward", "weight", weight)
     t, _ = _class_targets(input, target, fn)
     rows = _classes_last(input, n_class)  # (M, C)
     flat = t.reshape(-1)
@@ -1315,6 +1326,7 @@ def nll_loss(
     _need_tensor(input, fn, "input")
     reduction = _reduction_arg(size_average, reduce, reduction)
     t, n_class = _class_targets(input, target, fn)
+    _not_differentiable("nll_loss_forward", "weight", weight)
     w = _class_weight(weight, n_class, input, fn)
     return _nll_rows(_classes_last(input, n_class), t.reshape(-1), w, ignore_index, 0.0, reduction, t.shape, fn)
 
@@ -1415,6 +1427,7 @@ def binary_cross_entropy(input: Tensor, target, weight=None, size_average=None, 
     x = input.data
     if x.size and (float(x.min()) < 0 or float(x.max()) > 1):
         raise RuntimeError(f"{fn}: all elements of input should be between 0 and 1")
+    _not_differentiable(fn, "weight", weight)
     loss = fused_ops.BinaryCrossEntropy.apply(input, target)  # torch's gradient, finite at 0 and 1
     if weight is not None:
         loss = loss * _float_tensor(weight, input, fn, "weight")
@@ -1435,6 +1448,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, size_av
     target = _float_tensor(target, input, fn, "target")
     if target.shape != input.shape:
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    _not_differentiable(fn, "weight", weight)
+    _not_differentiable(fn, "pos_weight", pos_weight)
     # softplus(-x) = log(1 + e^-x) = max(-x, 0) + log(1 + e^-|x|)
     sp = (-input).relu() + ((-input.abs()).exp() + 1).log()
     if pos_weight is not None:
@@ -1535,12 +1550,8 @@ def soft_margin_loss(input: Tensor, target, size_average=None, reduce=None, redu
     >>> round(soft_margin_loss(Tensor([0.0]), Tensor([1.0])).item(), 4)
     0.6931
     """
-    from engine.function import is_grad_enabled
-
     reduction = _reduction_arg(size_average, reduce, reduction)
-    if isinstance(target, Tensor) and target.requires_grad and is_grad_enabled():  # torch has no target gradient
-        raise RuntimeError("The function 'soft_margin_loss' is not differentiable with respect to argument "
-                           "'target'. This input cannot have requires_grad True.")
+    _not_differentiable("soft_margin_loss", "target", target)
     input, target = _pointwise("soft_margin_loss", input, target, reduction, warn=False)
     return _reduce(_softplus(-(target * input)), reduction)
 
@@ -1667,6 +1678,7 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0, we
     m = (rows - picked + margin).relu()
     if p == 2:
         m = m * m
+    _not_differentiable(fn, "weight", weight)
     w = _class_weight(weight, c, input, fn)
     if w is not None:
         m = m * w[t][:, None]

@@ -592,3 +592,29 @@ def test_named_parameters_give_param_names_as_torch():
         lambda: theirs.add_param_group({"params": [extra_t]}))
     ours.add_param_group({"params": [("extra", extra_o)], "lr": 0.5})
     assert ours.param_groups[1]["param_names"] == ["extra"]
+
+
+@pytest.mark.parametrize("case", ["bce_logits_weight", "bce_logits_pos_weight", "bce_weight", "ce_weight",
+                                  "nll_weight", "multi_margin_weight"])
+def test_weight_that_requires_grad_is_refused_as_torch(case):
+    rng = np.random.default_rng(0)
+    x, t, w, y = rng.normal(size=(3, 4)), rng.uniform(size=(3, 4)), rng.uniform(0.5, 2, 4), np.array([0, 3, 1])
+    p = rng.uniform(0.05, 0.95, (3, 4))
+    calls = {
+        "bce_logits_weight": lambda L, a: L.binary_cross_entropy_with_logits(a(x), a(t, False), weight=a(w)),
+        "bce_logits_pos_weight": lambda L, a: L.binary_cross_entropy_with_logits(a(x), a(t, False), pos_weight=a(w)),
+        "bce_weight": lambda L, a: L.binary_cross_entropy(a(p), a(t, False), weight=a(w)),
+        "ce_weight": lambda L, a: L.cross_entropy(a(x), y if L is F else torch.tensor(y), weight=a(w)),
+        "nll_weight": lambda L, a: L.nll_loss(a(x), y if L is F else torch.tensor(y), weight=a(w)),
+        "multi_margin_weight": lambda L, a: L.multi_margin_loss(a(x), y if L is F else torch.tensor(y), weight=a(w)),
+    }
+
+    def t_arg(v, grad=True):
+        return torch.tensor(v, requires_grad=grad)
+
+    def o_arg(v, grad=True):
+        return Tensor(v.copy(), requires_grad=grad)
+
+    theirs = _outcome(lambda: calls[case](torch.nn.functional, t_arg))
+    assert theirs[0] == "RuntimeError"
+    assert _outcome(lambda: calls[case](F, o_arg)) == theirs
