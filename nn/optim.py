@@ -813,6 +813,81 @@ def _rms(a) -> float:
     return math.sqrt(float(np.vdot(a, a))) / a.size**0.5 if a.size else 0.0
 
 
+class Muon(Optimizer):
+    """Muon (momentum, then the update orthogonalized by a quintic Newton-Schulz iteration), for 2-D
+    parameters, as torch.optim.Muon. torch runs the iteration in bfloat16; here each op's float32
+    result is rounded to bfloat16 the same way, so steps agree with torch's to bfloat16 precision."""
+
+    def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.1, momentum: float = 0.95,
+                 nesterov: bool = True, ns_coefficients: tuple[float, float, float] = (3.4445, -4.775, 2.0315),
+                 eps: float = 1e-07, ns_steps: int = 5, adjust_lr_fn: str | None = None):
+        checks = [(0.0 <= lr, f"Learning rate should be >= 0 but is: {lr}"),
+                  (0.0 <= momentum, f"momentum should be >= 0 but is: {momentum}"),
+                  (0.0 <= weight_decay, f"weight decay should be >= 0 but is: {weight_decay}"),
+                  (adjust_lr_fn in (None, "original", "match_rms_adamw"),
+                   f"Adjust learning rate function {adjust_lr_fn} is not supported")]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        super().__init__(params, lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
+                         ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn)
+        for p in self._params():
+            if p.ndim != 2:
+                raise ValueError(f"Muon only supports 2D parameters whereas we found a parameter with size: "
+                                 f"{_torch_size(p.shape)}")
+
+    def update(self, p, grad, state, group):
+        xp = array_module(p.data)
+        if grad.ndim != 2:
+            raise ValueError("Param gradient must be a 2D matrix")
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = xp.zeros_like(p.data)
+        buf, momentum = state["momentum_buffer"], group["momentum"]
+        _lerp_(buf, grad, 1 - momentum)
+        if group["nesterov"]:
+            update = grad.astype(p.dtype, copy=True)
+            _lerp_(update, buf, momentum)
+        else:
+            update = buf
+        ortho = _newton_schulz_bf16(to_numpy(update), group["ns_coefficients"], group["ns_steps"], group["eps"])
+        rows, cols = p.shape
+        ratio = {None: math.sqrt(max(1, rows / cols)), "original": math.sqrt(max(1, rows / cols)),
+                 "match_rms_adamw": 0.2 * math.sqrt(max(rows, cols))}.get(group["adjust_lr_fn"], 1.0)
+        p.mul_(1 - group["lr"] * group["weight_decay"])
+        p.sub_((group["lr"] * ratio) * to_device(ortho.astype(p.dtype), p.device))
+
+
+def _torch_size(shape) -> str:
+    return f"torch.Size({list(shape)})"
+
+
+def _bf16(a):
+    """float32 values rounded to the nearest bfloat16 (ties to even), kept as float32."""
+    bits = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+    return ((bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) & np.uint32(0xFFFF0000)).view(np.float32)
+
+
+def _newton_schulz_bf16(g, coefficients, steps: int, eps: float):
+    """torch's _zeropower_via_newtonschulz: X ← X/‖X‖, then X ← aX + (bA + cA²)X with A = XXᵀ, on the
+    wide orientation, each op in float32 rounded to bfloat16 as torch's bfloat16 kernels round."""
+    if steps >= 100:
+        raise ValueError("Number of steps must be less than 100 for computational efficiency")
+    if len(coefficients) != 3:
+        raise ValueError("Coefficients must be a tuple of exactly 3 values")
+    a, b, c = (np.float32(v) for v in coefficients)
+    x = _bf16(g)
+    tall = x.shape[0] > x.shape[1]
+    if tall:
+        x = x.T
+    norm = _bf16(np.sqrt(np.sum(x * x, dtype=np.float32)))
+    x = _bf16(x / np.maximum(norm, _bf16(np.float32(eps))))
+    for _ in range(steps):
+        gram = _bf16(x @ x.T)
+        gram_update = _bf16(b * gram + c * (gram @ gram))
+        x = _bf16(a * x + gram_update @ x)
+    return x.T if tall else x
+
+
 def _check_hyper(**values) -> None:
     """torch's argument checks and messages, in the order given (torch's order for each optimizer):
     non-negative rates, betas in [0, 1), Adadelta's rho in [0, 1]."""

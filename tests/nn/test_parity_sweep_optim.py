@@ -19,14 +19,15 @@ from engine import Tensor
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.parity
 
-OPTIMIZERS = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "LBFGS",
+OPTIMIZERS = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "LBFGS", "Muon",
               "Rprop", "ASGD", "Adafactor"]
 
 
 def _both(lib, name, params=None, **kw):
     if params is None:
-        params = [torch.nn.Parameter(torch.ones(3, dtype=torch.float64))] if lib is torch else [
-            nn.Parameter(np.ones(3))]
+        shape = (2, 3) if name == "Muon" else (3,)  # Muon takes 2-D parameters only
+        params = [torch.nn.Parameter(torch.ones(shape, dtype=torch.float64))] if lib is torch else [
+            nn.Parameter(np.ones(shape))]
     return getattr(lib.optim, name)(params, **kw)
 
 
@@ -618,3 +619,27 @@ def test_weight_that_requires_grad_is_refused_as_torch(case):
     theirs = _outcome(lambda: calls[case](torch.nn.functional, t_arg))
     assert theirs[0] == "RuntimeError"
     assert _outcome(lambda: calls[case](F, o_arg)) == theirs
+
+
+@pytest.mark.parametrize("kw", [{}, {"lr": 0.02, "nesterov": False, "adjust_lr_fn": "match_rms_adamw",
+                                     "weight_decay": 0.0}, {"lr": 0.01, "momentum": 0.9}])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_muon_equals_torch(kw, dtype):
+    """torch's Newton-Schulz runs in bfloat16; ours rounds each op to bfloat16 the same way."""
+    rng = np.random.default_rng(0)
+    start = [rng.normal(size=s).astype(dtype) for s in [(4, 6), (7, 3)]]
+    ours = [nn.Parameter(a.copy()) for a in start]
+    theirs = [torch.nn.Parameter(torch.tensor(a.copy())) for a in start]
+    oopt, topt = nn.optim.Muon(ours, **kw), torch.optim.Muon(theirs, **kw)
+    assert list(oopt.defaults.items()) == list(topt.defaults.items())
+    for step in range(10):
+        r = np.random.default_rng(50 + step)
+        for p, q in zip(ours, theirs):
+            g = r.normal(size=p.shape).astype(dtype)
+            p.grad, q.grad = Tensor(g.copy()), torch.tensor(g.copy())
+        oopt.step()
+        topt.step()
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-6, atol=1e-6)
+    assert _outcome(lambda: nn.optim.Muon([nn.Parameter(np.ones(3))])) == _outcome(
+        lambda: torch.optim.Muon([torch.nn.Parameter(torch.ones(3))]))
