@@ -643,3 +643,33 @@ def test_muon_equals_torch(kw, dtype):
         np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-6, atol=1e-6)
     assert _outcome(lambda: nn.optim.Muon([nn.Parameter(np.ones(3))])) == _outcome(
         lambda: torch.optim.Muon([torch.nn.Parameter(torch.ones(3))]))
+
+
+@pytest.mark.parametrize("build", [
+    lambda lr, o: lr.OneCycleLR(o, max_lr=[1.0, 0.5], total_steps=40, anneal_strategy="linear"),
+    lambda lr, o: lr.OneCycleLR(o, max_lr=1.0, total_steps=30, three_phase=True),
+    lambda lr, o: lr.CosineAnnealingWarmRestarts(o, 3, T_mult=2, eta_min=0.001),
+    lambda lr, o: lr.CyclicLR(o, 0.01, 0.1, step_size_up=4, mode="exp_range", gamma=0.95),
+], ids=["onecycle", "onecycle-three-phase", "warm-restarts", "cyclic"])
+def test_scheduler_state_dict_values_equal_torch_and_torchs_loads(build):
+    t_opt, o_opt = _sched_pair()
+    theirs, ours = build(torch.optim.lr_scheduler, t_opt), build(nn.lr_scheduler, o_opt)
+    for _ in range(7):
+        t_opt.step()
+        theirs.step()
+        o_opt.step()
+        ours.step()
+    t_sd, o_sd = theirs.state_dict(), ours.state_dict()
+    assert {k: repr(v) for k, v in o_sd.items() if k != "_scale_fn_custom"} == {
+        k: repr(v) for k, v in t_sd.items() if k != "_scale_fn_custom"}
+    # torch's scheduler state (and its optimizer's groups) restored into a fresh one of ours
+    _, fresh_opt = _sched_pair()
+    fresh = build(nn.lr_scheduler, fresh_opt)
+    for mine, saved in zip(fresh_opt.param_groups, t_opt.param_groups):
+        mine.update({k: v for k, v in saved.items() if k != "params"})
+    fresh.load_state_dict(t_sd)
+    for _ in range(10):
+        t_opt.step()
+        theirs.step()
+        fresh.step()
+        np.testing.assert_allclose(fresh.get_last_lr(), theirs.get_last_lr(), rtol=1e-12)
