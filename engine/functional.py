@@ -1338,6 +1338,19 @@ def _pointwise(fn: str, input, target, reduction: str, warn: bool = True) -> tup
     return input, target
 
 
+def _elementwise_weighted(loss: Tensor, weight, input: Tensor, fn: str, reduction: str,
+                          mean_by_weight: bool) -> Tensor:
+    """torch's weighted mse/l1/huber: ``weight`` of input's exact shape multiplies each term; the
+    mean divides by Σ weight (mse, l1) or by the count (huber), as torch.nn.functional does."""
+    w = _float_tensor(weight, input, fn, "weight")
+    if w.shape != input.shape:
+        raise ValueError("Weights and input must have the same size.")
+    loss = loss * w
+    if reduction == "mean" and mean_by_weight:
+        return loss.sum() / w.sum()
+    return _reduce(loss, reduction)
+
+
 def mse_loss(input: Tensor, target, size_average=None, reduce=None, reduction: str = "mean",
              weight=None) -> Tensor:
     """Mean squared error (input - target)², reduced.
@@ -1350,7 +1363,7 @@ def mse_loss(input: Tensor, target, size_average=None, reduce=None, reduction: s
     d = input - target
     loss = d * d
     if weight is not None:
-        loss = loss * _float_tensor(weight, input, "mse_loss", "weight")
+        return _elementwise_weighted(loss, weight, input, "mse_loss", reduction, mean_by_weight=True)
     return _reduce(loss, reduction)
 
 
@@ -1365,7 +1378,7 @@ def l1_loss(input: Tensor, target, size_average=None, reduce=None, reduction: st
     input, target = _pointwise("l1_loss", input, target, reduction)
     loss = (input - target).abs()
     if weight is not None:
-        loss = loss * _float_tensor(weight, input, "l1_loss", "weight")
+        return _elementwise_weighted(loss, weight, input, "l1_loss", reduction, mean_by_weight=True)
     return _reduce(loss, reduction)
 
 
@@ -1406,7 +1419,7 @@ def huber_loss(input: Tensor, target, reduction: str = "mean", delta: float = 1.
     input, target = _pointwise("huber_loss", input, target, reduction)
     loss = _huber(input - target, delta)
     if weight is not None:
-        loss = loss * _float_tensor(weight, input, "huber_loss", "weight")
+        return _elementwise_weighted(loss, weight, input, "huber_loss", reduction, mean_by_weight=False)
     return _reduce(loss, reduction)
 
 

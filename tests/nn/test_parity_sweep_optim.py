@@ -673,3 +673,24 @@ def test_scheduler_state_dict_values_equal_torch_and_torchs_loads(build):
         theirs.step()
         fresh.step()
         np.testing.assert_allclose(fresh.get_last_lr(), theirs.get_last_lr(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss", "huber_loss"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_elementwise_weight_equals_torch(name, reduction):
+    """mse/l1: the weighted mean divides by Σ weight; huber: by the count; the weight's gradient too."""
+    rng = np.random.default_rng(0)
+    x, t, w = rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), rng.uniform(0.5, 2, (3, 4))
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, t, w)]
+    os_ = [Tensor(a.copy(), requires_grad=True) for a in (x, t, w)]
+    lt = getattr(torch.nn.functional, name)(ts[0], ts[1], reduction=reduction, weight=ts[2])
+    lo = getattr(F, name)(os_[0], os_[1], reduction=reduction, weight=os_[2])
+    np.testing.assert_allclose(lo.numpy(), lt.detach().numpy(), rtol=1e-12)
+    up = rng.normal(size=tuple(lt.shape))
+    lt.backward(torch.tensor(up))
+    lo.backward(Tensor(up))
+    for a, b in zip(os_, ts):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-12, atol=1e-14)
+    theirs = _outcome(lambda: getattr(torch.nn.functional, name)(torch.tensor(x), torch.tensor(t),
+                                                                 weight=torch.tensor(w[0])))
+    assert _outcome(lambda: getattr(F, name)(Tensor(x), Tensor(t), weight=Tensor(w[0]))) == theirs
