@@ -1113,6 +1113,10 @@ def _reduction_arg(size_average, reduce, reduction: str, extra: tuple = ()) -> s
         reduction = "none" if not reduce else ("mean" if size_average else "sum")
         warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' "
                       "instead.", UserWarning, stacklevel=3)
+    if reduction == "elementwise_mean":  # torch's old name, still accepted with a warning
+        warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead.",
+                      UserWarning, stacklevel=3)
+        reduction = "mean"
     if reduction not in _REDUCTIONS + extra:
         raise ValueError(f"{reduction} is not a valid value for reduction")
     return reduction
@@ -1487,6 +1491,11 @@ def kl_div(input: Tensor, target, size_average=None, reduce=None, reduction: str
     """
     fn = "kl_div"
     reduction = _reduction_arg(size_average, reduce, reduction, extra=("batchmean",))
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                      UserWarning, stacklevel=2)
     input, target = _pointwise(fn, input, target, reduction, warn=False)
     if log_target:
         loss = target.exp() * (target - input)

@@ -694,3 +694,12 @@ def test_elementwise_weight_equals_torch(name, reduction):
     theirs = _outcome(lambda: getattr(torch.nn.functional, name)(torch.tensor(x), torch.tensor(t),
                                                                  weight=torch.tensor(w[0])))
     assert _outcome(lambda: getattr(F, name)(Tensor(x), Tensor(t), weight=Tensor(w[0]))) == theirs
+
+
+def test_loss_warnings_as_torchs():
+    x, t = np.log(np.full((2, 3), 1 / 3)), np.full((2, 3), 1 / 3)
+    with pytest.warns(UserWarning, match="'batchmean' divides only by the batch size"):
+        F.kl_div(Tensor(x), Tensor(t))
+    with pytest.warns(UserWarning, match="elementwise_mean' is deprecated"):
+        ours = F.mse_loss(Tensor(x), Tensor(t * 2), reduction="elementwise_mean")
+    assert ours.item() == pytest.approx(torch.nn.functional.mse_loss(torch.tensor(x), torch.tensor(t * 2)).item())
