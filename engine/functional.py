@@ -1658,11 +1658,12 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     reduction = _reduction_arg(size_average, reduce, reduction)
     for name, t in (("anchor", anchor), ("positive", positive), ("negative", negative)):
         _need_tensor(t, fn, name)
-    if not (anchor.ndim == positive.ndim == negative.ndim) or anchor.ndim not in (1, 2):
-        raise RuntimeError(f"{fn}: anchor {anchor.shape}, positive {positive.shape} and negative "
-                           f"{negative.shape} must all be (N, D) or (D,)")
     if margin <= 0:
-        raise ValueError(f"{fn}: expected margin to be greater than 0, got {margin} instead")
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    if not (anchor.ndim == positive.ndim == negative.ndim):  # any equal rank: distances over the last dim
+        raise RuntimeError("The anchor, positive, and negative tensors are expected to have the same number of "
+                           f"dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative "
+                           f"{negative.ndim}D inputs")
     d_ap = _pairwise_distance(anchor, positive, p, eps)
     d_an = _pairwise_distance(anchor, negative, p, eps)
     if swap:
@@ -1701,6 +1702,8 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0, we
     if p == 2:
         m = m * m
     _not_differentiable(fn, "weight", weight)
+    if weight is not None and np.ndim(_array(weight)) != 1:
+        raise ValueError("weight must be one-dimensional")
     w = _class_weight(weight, c, input, fn)
     if w is not None:
         m = m * w[t][:, None]

@@ -703,3 +703,25 @@ def test_loss_warnings_as_torchs():
     with pytest.warns(UserWarning, match="elementwise_mean' is deprecated"):
         ours = F.mse_loss(Tensor(x), Tensor(t * 2), reduction="elementwise_mean")
     assert ours.item() == pytest.approx(torch.nn.functional.mse_loss(torch.tensor(x), torch.tensor(t * 2)).item())
+
+
+def test_margin_loss_shapes_and_errors_equal_torch():
+    rng = np.random.default_rng(0)
+    a, p, n = (rng.normal(size=(2, 3, 4)) for _ in range(3))
+    want = torch.nn.functional.triplet_margin_loss(torch.tensor(a), torch.tensor(p), torch.tensor(n), reduction="none")
+    got = F.triplet_margin_loss(Tensor(a), Tensor(p), Tensor(n), reduction="none")
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)  # any rank: distances over the last dim
+    x = rng.normal(size=(3, 4))
+    pairs = [
+        (lambda: torch.nn.functional.triplet_margin_loss(torch.tensor(x), torch.tensor(x[0]), torch.tensor(x)),
+         lambda: F.triplet_margin_loss(Tensor(x), Tensor(x[0]), Tensor(x))),
+        (lambda: torch.nn.functional.triplet_margin_loss(torch.tensor(x), torch.tensor(x), torch.tensor(x), margin=0.0),
+         lambda: F.triplet_margin_loss(Tensor(x), Tensor(x), Tensor(x), margin=0.0)),
+        (lambda: torch.nn.functional.multilabel_margin_loss(torch.tensor(x), torch.full((3, 4), 7)),
+         lambda: F.multilabel_margin_loss(Tensor(x), np.full((3, 4), 7))),
+        (lambda: torch.nn.functional.multi_margin_loss(torch.tensor(x), torch.zeros(3, dtype=torch.long),
+                                                       weight=torch.ones(1, 4, dtype=torch.float64)),
+         lambda: F.multi_margin_loss(Tensor(x), np.zeros(3, np.int64), weight=Tensor(np.ones((1, 4))))),
+    ]
+    for theirs, ours in pairs:
+        assert _outcome(ours) == _outcome(theirs) != ("ok", "")
