@@ -1238,6 +1238,7 @@ def _with_closure_and_hooks(step):
             step(self, *args, **kwargs)
         for hook in list(getattr(self, "_step_post_hooks", {}).values()):
             hook(self, args, kwargs)
+        self._opt_called = True  # for LRScheduler's step-order warning, as torch's patched step records it
         return out
 
     if not own_closure:  # the signature it accepts, torch's step(closure=None)

@@ -725,3 +725,16 @@ def test_margin_loss_shapes_and_errors_equal_torch():
     ]
     for theirs, ours in pairs:
         assert _outcome(ours) == _outcome(theirs) != ("ok", "")
+
+
+def test_scheduler_step_warnings_as_torchs():
+    p = nn.Parameter(np.ones(1))
+    opt = nn.optim.SGD([p], lr=0.1)
+    sched = nn.lr_scheduler.StepLR(opt, 2)
+    with pytest.warns(UserWarning, match=r"Detected call of `lr_scheduler.step\(\)` before `optimizer.step\(\)`"):
+        sched.step()
+    opt = nn.optim.SGD([p], lr=0.1)
+    sched = nn.lr_scheduler.StepLR(opt, 2)
+    opt.step()
+    with pytest.warns(UserWarning, match="The epoch parameter in `scheduler.step\\(\\)` was not necessary"):
+        sched.step(3)
