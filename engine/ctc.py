@@ -104,6 +104,13 @@ def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: i
     last = np.stack([2 * tg_len, np.maximum(2 * tg_len - 1, 0)], 1)  # (N, 2)
     ends = alpha.gather(1, last) + Tensor(np.where(tg_len[:, None] > 0, [[0.0, 0.0]], [[0.0, _LOG_ZERO]]).astype(dt))
     loss = -ends.logsumexp(1)  # (N,)
+    # torch's CTC backward returns the gradient at log_probs with the softmax term folded in,
+    # exp(log_probs) over each sequence's frames, so that it is the logits' gradient once it goes
+    # back through log_softmax. Adding s - s, s = that sum, gives torch's gradient at log_probs
+    # (and the same one at the logits) and changes no value.
+    frames = Tensor((np.arange(T)[:, None] < in_len[None, :]).astype(dt)[:, :, None])  # (T, N, 1)
+    folded = (log_probs.exp() * frames).sum((0, 2))  # (N,)
+    loss = loss + (folded - folded.detach())
 
     # aligning needs one frame per label and one blank between equal neighbours
     repeats = ((tgt[:, 1:] == tgt[:, :-1]) & valid[:, 1:]).sum(1) if S > 1 else np.zeros(N, np.int64)

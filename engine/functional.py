@@ -1134,6 +1134,10 @@ def _reduction_arg(size_average, reduce, reduction: str, extra: tuple = ()) -> s
         reduction = "none" if not reduce else ("mean" if size_average else "sum")
         warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' "
                       "instead.", UserWarning, stacklevel=3)
+    if reduction == "elementwise_mean":  # torch's old name, still accepted with a warning
+        warnings.warn("reduction='elementwise_mean' is deprecated. Please use reduction='mean' instead.",
+                      UserWarning, stacklevel=3)
+        reduction = "mean"
     if reduction not in _REDUCTIONS + extra:
         raise ValueError(f"{reduction} is not a valid value for reduction")
     return reduction
@@ -1175,6 +1179,16 @@ def _same_shape(input: Tensor, target: Tensor, fn: str, warn: bool = True) -> No
             warnings.warn(f"{fn}: Using a target size ({target.shape}) that is different to the input size "
                           f"({input.shape}). This will likely lead to incorrect results due to broadcasting. "
                           "Please ensure they have the same size.", UserWarning, stacklevel=3)
+
+
+def _not_differentiable(fn: str, name: str, value) -> None:
+    """torch's error for an argument its loss kernel has no gradient for (class weights, pos_weight,
+    soft_margin_loss's target), when that argument requires grad and grad mode is on."""
+    from engine.function import is_grad_enabled
+
+    if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+        raise RuntimeError(f"The function '{fn}' is not differentiable with respect to argument '{name}'. "
+                           "This input cannot have requires_grad True.")
 
 
 def _class_weight(weight, n_class: int, input: Tensor, fn: str):
@@ -1246,7 +1260,9 @@ def _nll_rows(logp: Tensor, t, w, ignore_index: int, label_smoothing: float, red
     if reduction == "sum":
         return loss.sum()
     total = float(wv.sum())  # mean: divided by the summed weights of the counted targets
-    return loss.sum() * float("nan") if total == 0 else loss.sum() / total
+    if total == 0:  # torch: nan; the gradient 0 on ignored rows (nan on counted rows of weight 0)
+        return loss[xp.nonzero(valid)[0]].sum() * float("nan")
+    return loss.sum() / total
 
 
 def cross_entropy(
@@ -1284,6 +1300,9 @@ def cross_entropy(
     kind = getattr(_array(target), "dtype", np.dtype("O")).kind
     if kind == "f":  # class probabilities
         if target.shape != input.shape:
+            if input.ndim >= 2 and target.ndim >= 1 and target.shape[0] != input.shape[0]:
+                raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                                 f"({target.shape[0]}).")
             raise RuntimeError(f"{fn}: probability target shape {target.shape} must equal input shape {input.shape}")
         if ignore_index != -100:
             raise RuntimeError(f"{fn}: ignore_index is not supported for floating point target")
@@ -1298,6 +1317,7 @@ def cross_entropy(
             n = input.numel() // n_class if n_class else 0
             return loss.sum() * float("nan") if n == 0 else loss.sum() / n
         return loss.sum() if reduction == "sum" else loss
+    _not_differentiable("nll_loss_forward", "weight", weight)
     t, _ = _class_targets(input, target, fn)
     rows = _classes_last(input, n_class)  # (M, C)
     flat = t.reshape(-1)
@@ -1331,6 +1351,7 @@ def nll_loss(
     _need_tensor(input, fn, "input")
     reduction = _reduction_arg(size_average, reduce, reduction)
     t, n_class = _class_targets(input, target, fn)
+    _not_differentiable("nll_loss_forward", "weight", weight)
     w = _class_weight(weight, n_class, input, fn)
     return _nll_rows(_classes_last(input, n_class), t.reshape(-1), w, ignore_index, 0.0, reduction, t.shape, fn)
 
@@ -1340,6 +1361,19 @@ def _pointwise(fn: str, input, target, reduction: str, warn: bool = True) -> tup
     target = _float_tensor(target, input, fn, "target")
     _same_shape(input, target, fn, warn)
     return input, target
+
+
+def _elementwise_weighted(loss: Tensor, weight, input: Tensor, fn: str, reduction: str,
+                          mean_by_weight: bool) -> Tensor:
+    """torch's weighted mse/l1/huber: ``weight`` of input's exact shape multiplies each term; the
+    mean divides by Σ weight (mse, l1) or by the count (huber), as torch.nn.functional does."""
+    w = _float_tensor(weight, input, fn, "weight")
+    if w.shape != input.shape:
+        raise ValueError("Weights and input must have the same size.")
+    loss = loss * w
+    if reduction == "mean" and mean_by_weight:
+        return loss.sum() / w.sum()
+    return _reduce(loss, reduction)
 
 
 def mse_loss(input: Tensor, target, size_average=None, reduce=None, reduction: str = "mean",
@@ -1354,7 +1388,7 @@ def mse_loss(input: Tensor, target, size_average=None, reduce=None, reduction: s
     d = input - target
     loss = d * d
     if weight is not None:
-        loss = loss * _float_tensor(weight, input, "mse_loss", "weight")
+        return _elementwise_weighted(loss, weight, input, "mse_loss", reduction, mean_by_weight=True)
     return _reduce(loss, reduction)
 
 
@@ -1369,7 +1403,7 @@ def l1_loss(input: Tensor, target, size_average=None, reduce=None, reduction: st
     input, target = _pointwise("l1_loss", input, target, reduction)
     loss = (input - target).abs()
     if weight is not None:
-        loss = loss * _float_tensor(weight, input, "l1_loss", "weight")
+        return _elementwise_weighted(loss, weight, input, "l1_loss", reduction, mean_by_weight=True)
     return _reduce(loss, reduction)
 
 
@@ -1410,14 +1444,8 @@ def huber_loss(input: Tensor, target, reduction: str = "mean", delta: float = 1.
     input, target = _pointwise("huber_loss", input, target, reduction)
     loss = _huber(input - target, delta)
     if weight is not None:
-        loss = loss * _float_tensor(weight, input, "huber_loss", "weight")
+        return _elementwise_weighted(loss, weight, input, "huber_loss", reduction, mean_by_weight=False)
     return _reduce(loss, reduction)
-
-
-def _clamped_log(x: Tensor) -> Tensor:
-    """log(x) clamped below at -100, as torch's binary_cross_entropy (so log 0 is finite)."""
-    with np.errstate(divide="ignore"):  # log 0 = -inf, then clamped: no warning, as torch
-        return x.log().clip(min=-100.0)
 
 
 def binary_cross_entropy(input: Tensor, target, weight=None, size_average=None, reduce=None,
@@ -1437,7 +1465,8 @@ def binary_cross_entropy(input: Tensor, target, weight=None, size_average=None, 
     x = input.data
     if x.size and (float(x.min()) < 0 or float(x.max()) > 1):
         raise RuntimeError(f"{fn}: all elements of input should be between 0 and 1")
-    loss = -(target * _clamped_log(input) + (1 - target) * _clamped_log(1 - input))
+    _not_differentiable(fn, "weight", weight)
+    loss = fused_ops.BinaryCrossEntropy.apply(input, target)  # torch's gradient, finite at 0 and 1
     if weight is not None:
         loss = loss * _float_tensor(weight, input, fn, "weight")
     return _reduce(loss, reduction)
@@ -1457,6 +1486,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, size_av
     target = _float_tensor(target, input, fn, "target")
     if target.shape != input.shape:
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
+    _not_differentiable(fn, "weight", weight)
+    _not_differentiable(fn, "pos_weight", pos_weight)
     # softplus(-x) = log(1 + e^-x) = max(-x, 0) + log(1 + e^-|x|)
     sp = (-input).relu() + ((-input.abs()).exp() + 1).log()
     if pos_weight is not None:
@@ -1481,14 +1512,19 @@ def kl_div(input: Tensor, target, size_average=None, reduce=None, reduction: str
     """
     fn = "kl_div"
     reduction = _reduction_arg(size_average, reduce, reduction, extra=("batchmean",))
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                      UserWarning, stacklevel=2)
     input, target = _pointwise(fn, input, target, reduction, warn=False)
     if log_target:
         loss = target.exp() * (target - input)
-    else:  # torch's xlogy: 0 log 0 = 0
-        t = target.data
-        pos = t > 0
-        safe_log = where(pos, target, 1.0).log()
-        loss = where(pos, target * safe_log, 0.0) - target * input
+    else:  # torch's xlogy(target, target): 0 log 0 = 0, and nan for a negative target
+        zero = target.data == 0
+        with np.errstate(invalid="ignore"):
+            log_target = where(zero, 1.0, target).log()
+        loss = where(zero, 0.0, target * log_target) - target * input
     if reduction == "batchmean":
         if input.ndim == 0:
             return loss.sum()
@@ -1513,11 +1549,11 @@ def poisson_nll_loss(input: Tensor, target, log_input: bool = True, full: bool =
     input, target = _pointwise("poisson_nll_loss", input, target, reduction, warn=False)
     loss = input.exp() - target * input if log_input else input - target * (input + eps).log()
     if full:
-        t = target.data
-        big = t > 1
-        safe = where(big, target, 1.0)
-        stirling = safe * safe.log() - safe + (safe * (2 * math.pi)).log() * 0.5
-        loss = loss + where(big, stirling, 0.0)
+        # Stirling's term of every target, masked where target <= 1, as torch's masked_fill: the
+        # target's gradient there is 0, or nan at target 0 (0 · log 0), as torch's
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stirling = target * target.log() - target + (target * (2 * math.pi)).log() * 0.5
+        loss = loss + where(target.data > 1, stirling, 0.0)
     return _reduce(loss, reduction)
 
 
@@ -1558,6 +1594,7 @@ def soft_margin_loss(input: Tensor, target, size_average=None, reduce=None, redu
     0.6931
     """
     reduction = _reduction_arg(size_average, reduce, reduction)
+    _not_differentiable("soft_margin_loss", "target", target)
     input, target = _pointwise("soft_margin_loss", input, target, reduction, warn=False)
     return _reduce(_softplus(-(target * input)), reduction)
 
@@ -1642,11 +1679,12 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     reduction = _reduction_arg(size_average, reduce, reduction)
     for name, t in (("anchor", anchor), ("positive", positive), ("negative", negative)):
         _need_tensor(t, fn, name)
-    if not (anchor.ndim == positive.ndim == negative.ndim) or anchor.ndim not in (1, 2):
-        raise RuntimeError(f"{fn}: anchor {anchor.shape}, positive {positive.shape} and negative "
-                           f"{negative.shape} must all be (N, D) or (D,)")
     if margin <= 0:
-        raise ValueError(f"{fn}: expected margin to be greater than 0, got {margin} instead")
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    if not (anchor.ndim == positive.ndim == negative.ndim):  # any equal rank: distances over the last dim
+        raise RuntimeError("The anchor, positive, and negative tensors are expected to have the same number of "
+                           f"dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative "
+                           f"{negative.ndim}D inputs")
     d_ap = _pairwise_distance(anchor, positive, p, eps)
     d_an = _pairwise_distance(anchor, negative, p, eps)
     if swap:
@@ -1677,12 +1715,16 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0, we
     t = t.reshape(-1)
     if t.shape != (n,):
         raise RuntimeError(f"{fn}: inconsistent target size: {t.shape} for input of size {input.shape}")
-    _check_bounds(t, t == t, c, fn)
+    if t.size and (int(t.min()) < 0 or int(t.max()) >= c):
+        raise RuntimeError("target out of range")  # torch's error here (an IndexError in nll/cross_entropy)
     xp = get_xp(input.device)
     picked = rows[xp.arange(n), t].reshape(n, 1)  # (N, 1)
     m = (rows - picked + margin).relu()
     if p == 2:
         m = m * m
+    _not_differentiable(fn, "weight", weight)
+    if weight is not None and np.ndim(_array(weight)) != 1:
+        raise ValueError("weight must be one-dimensional")
     w = _class_weight(weight, c, input, fn)
     if w is not None:
         m = m * w[t][:, None]

@@ -295,7 +295,7 @@ def multilabel_margin_loss(input: Tensor, target, size_average=None, reduce=None
             if j < 0:
                 break
             if j >= c:
-                raise IndexError(f"multilabel_margin_loss: target {j} is out of bounds for {c} classes")
+                raise RuntimeError("argument #2 'target' is out of range")  # torch's error
             count[r, j] += 1
             is_target[r, j] = True
     w = count[:, :, None] * (~is_target)[:, None, :]  # (N, C_j, C_i)

@@ -46,8 +46,8 @@ def _per_group(name: str, optimizer, value) -> list:
     """One value per param group: a list/tuple is checked for length, a number repeated."""
     if isinstance(value, (list, tuple)):
         if len(value) != len(optimizer.param_groups):
-            raise ValueError(f"{name} must have one entry per param group "
-                             f"({len(optimizer.param_groups)}), got {len(value)}")
+            raise ValueError(f"{name} must have the same length as optimizer.param_groups. "
+                             f"{name} has {len(value)} values, param_groups has {len(optimizer.param_groups)}.")
         return list(value)
     return [value] * len(optimizer.param_groups)
 
@@ -59,12 +59,29 @@ def _set_momentum(group: dict, momentum: float, use_beta1: bool) -> None:
         group["momentum"] = momentum
 
 
+EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where possible. Please use "
+    "`scheduler.step()` to step the scheduler. During the deprecation, if epoch is different from None, the closed "
+    "form is used instead of the new chainable form, where available. Please open an issue if you are unable to "
+    "replicate your use case: https://github.com/pytorch/pytorch/issues/new/choose."
+)
+_STEP_ORDER_WARNING = (
+    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. In PyTorch 1.1.0 and later, you should call "
+    "them in the opposite order: `optimizer.step()` before `lr_scheduler.step()`.  Failure to do this will result "
+    "in PyTorch skipping the first value of the learning rate schedule. See more details at "
+    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
+)
+
+
 class LRScheduler:
     """Base class: subclasses give ``get_lr()`` (the chainable rule) and may give a closed form.
 
     ``last_epoch=-1`` starts a fresh schedule (each group's ``initial_lr`` is set from its lr);
     any other value resumes one, which needs ``initial_lr`` in every group.
     """
+
+    _get_lr_called_within_step = False  # torch's class defaults
+    _is_initial = False
 
     def __init__(self, optimizer, last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
@@ -76,9 +93,13 @@ class LRScheduler:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
                     raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] "
-                                   "when resuming a scheduler with last_epoch >= 0")
+                                   "when resuming scheduler with last_epoch >= 0.\nThis typically happens when:\n"
+                                   "1. You're trying to resume training from a checkpoint but haven't properly "
+                                   "loaded the optimizer state\n2. You're using last_epoch >= 0 for a fresh training "
+                                   "run (not recommended)")
         self.base_lrs: list[float] = _group_values(optimizer, "initial_lr")
         self.last_epoch = last_epoch
+        self._get_lr_called_within_step = False  # torch's flag, in its state_dict too
         self._initial_step()
 
     def _initial_step(self) -> None:
@@ -99,10 +120,13 @@ class LRScheduler:
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch (or jump to ``epoch``, deprecated in torch too) and set the lrs."""
+        # torch's warning for the pre-1.1 order: the first scheduler step before any optimizer step
+        # (Optimizer.step records the call in ``_opt_called``)
+        if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
+            warnings.warn(_STEP_ORDER_WARNING, UserWarning, stacklevel=2)
         self._step_count += 1
         if epoch is not None:
-            warnings.warn("passing an epoch to scheduler.step() is deprecated, as in torch", UserWarning,
-                          stacklevel=2)
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
         self._update_lr(epoch)
 
     def _update_lr(self, epoch: int | None = None) -> None:
@@ -454,7 +478,9 @@ class ReduceLROnPlateau(LRScheduler):
         _check_optimizer(optimizer)
         self.factor, self.optimizer = factor, optimizer
         if isinstance(min_lr, (list, tuple)):
-            self.default_min_lr, self.min_lrs = None, _per_group("min_lr", optimizer, min_lr)
+            if len(min_lr) != len(optimizer.param_groups):
+                raise ValueError(f"expected {len(optimizer.param_groups)} min_lrs, got {len(min_lr)}")
+            self.default_min_lr, self.min_lrs = None, list(min_lr)
         else:
             self.default_min_lr, self.min_lrs = min_lr, [min_lr] * len(optimizer.param_groups)
         self.patience, self.cooldown, self.eps = patience, cooldown, eps
@@ -557,8 +583,10 @@ class CyclicLR(_MomentumCycle, LRScheduler):
         self.mode, self.gamma, self._scale_fn_custom, self.scale_mode = mode, gamma, scale_fn, scale_mode
         if scale_fn is None:
             self.scale_mode = "iterations" if mode == "exp_range" else "cycle"
-        self.base_momentums, self.max_momentums = self._setup_momentum(
+        base_momentums, max_momentums = self._setup_momentum(
             optimizer, cycle_momentum, base_momentum, max_momentum, last_epoch)
+        if cycle_momentum:  # as torch: no momentum attributes (nor state_dict keys) without it
+            self.base_momentums, self.max_momentums = base_momentums, max_momentums
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
@@ -619,16 +647,19 @@ class OneCycleLR(_MomentumCycle, LRScheduler):
             raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
         up = float(pct_start * self.total_steps) - 1
         if three_phase:
-            self._schedule_phases = [
+            phases = [
                 (up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
                 (float(2 * pct_start * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
                 (self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
             ]
         else:
-            self._schedule_phases = [
+            phases = [
                 (up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
                 (self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
             ]
+        # torch's format (dicts), so that the state_dict loads either way
+        keys = ("end_step", "start_lr", "end_lr", "start_momentum", "end_momentum")
+        self._schedule_phases = [dict(zip(keys, phase)) for phase in phases]
         if pct_start < 0 or pct_start > 1 or not isinstance(pct_start, float):
             raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
         if anneal_strategy not in ("cos", "linear"):
@@ -655,12 +686,14 @@ class OneCycleLR(_MomentumCycle, LRScheduler):
         lrs = []
         for group in self.optimizer.param_groups:
             start = 0.0
-            for i, (end, lr0, lr1, m0, m1) in enumerate(self._schedule_phases):
+            for i, phase in enumerate(self._schedule_phases):
+                end = phase["end_step"]
                 if step <= end or i == len(self._schedule_phases) - 1:
                     pct = (step - start) / (end - start)
-                    lrs.append(self._anneal(group[lr0], group[lr1], pct))
+                    lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct))
                     if self.cycle_momentum:
-                        _set_momentum(group, self._anneal(group[m0], group[m1], pct), self.use_beta1)
+                        momentum = self._anneal(group[phase["start_momentum"]], group[phase["end_momentum"]], pct)
+                        _set_momentum(group, momentum, self.use_beta1)
                     break
                 start = end
         return lrs

@@ -21,34 +21,117 @@ from engine import Tensor, enable_grad, no_grad
 from engine.backend import array_module, to_device, to_numpy
 
 
+def _typename(obj) -> str:
+    """torch.typename's spelling: ``module.QualName``, builtins bare."""
+    cls = type(obj)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _repeated(params: list):
+    seen: set[int] = set()
+    for p in params:
+        if id(p) in seen:
+            return p
+        seen.add(id(p))
+    return None
+
+
+class _Required:
+    """torch.optim.optimizer.required: a default that every parameter group must set itself."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+class _ParamState(dict):
+    """Per-parameter state, as torch's ``defaultdict(dict)`` keyed by the parameters themselves:
+    ``opt.state[p]`` (a missing entry reads as a new empty dict), and iterating gives the parameters.
+    A parameter's ``id`` is accepted as a key too (the older spelling, ``opt.state[id(p)]``)."""
+
+    def _key(self, key):
+        if isinstance(key, int) and not super().__contains__(key):
+            return next((p for p in self if id(p) == key), key)
+        return key
+
+    def __missing__(self, key):
+        value = self[key] = {}
+        return value
+
+    def __getitem__(self, key):
+        return super().__getitem__(self._key(key))
+
+    def __setitem__(self, key, value):
+        super().__setitem__(self._key(key), value)
+
+    def __delitem__(self, key):
+        super().__delitem__(self._key(key))
+
+    def __contains__(self, key):
+        return super().__contains__(self._key(key))
+
+    def get(self, key, default=None):
+        return super().get(self._key(key), default)
+
+    def setdefault(self, key, default=None):
+        return super().setdefault(self._key(key), default)
+
+    def pop(self, key, *default):
+        return super().pop(self._key(key), *default)
+
+
+def _state_value(key: str, value, p: Tensor):
+    """A loaded state entry on ``p``: arrays (and tensors, e.g. torch's converted to NumPy) in p's
+    dtype and on its device; torch's 0-d ``step`` tensor as a Python number, so that bias
+    corrections stay in float64 as torch's ``step.item()`` does."""
+    if isinstance(value, Tensor):
+        value = value.data
+    if np.ndim(value) == 0 and hasattr(value, "dtype"):  # a 0-d array or NumPy scalar
+        number = to_numpy(value).item()
+        return int(number) if key == "step" and float(number).is_integer() else number
+    if hasattr(value, "shape"):
+        return to_device(np.asarray(to_numpy(value), dtype=p.dtype), p.device).copy()
+    return copy.deepcopy(value)
+
+
 class Optimizer:
-    """Base: parameter groups (dicts with "params" and hyper-parameters) and per-parameter state."""
+    """Base: parameter groups (dicts with "params" and hyper-parameters) and per-parameter state.
+
+    ``Optimizer(params, defaults)`` as torch (a subclass passes its hyper-parameters' defaults as a
+    dict); the keyword form ``Optimizer(params, lr=0.1)`` is accepted too.
+    """
 
     defaults: dict = {}
 
-    def __init__(self, params, **defaults):
-        self.defaults = defaults
-        params = list(params)
-        if not params:
-            raise ValueError("optimizer got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
+    def __init__(self, params, defaults: dict | None = None, **kw_defaults):
+        self.defaults = {**(defaults or {}), **kw_defaults}
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                            f"but got {_typename(params)}")
+        self.state: dict = _ParamState()
         self.param_groups: list[dict] = []
-        seen: set[int] = set()
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
         for g in groups:
-            group = {**defaults, **g, "params": list(g["params"])}
-            for p in group["params"]:
-                if not isinstance(p, Tensor) or not p.requires_grad:
-                    raise TypeError("optimizer params must be Tensors with requires_grad=True")
-                # step() would update it once per appearance, e.g. a bias put in both the decay
-                # and the no-decay group, or a tied weight listed under each of its names.
-                if id(p) in seen:
-                    raise ValueError(f"a parameter of shape {p.shape} is given to the optimizer more than once")
-                seen.add(id(p))
-            self.param_groups.append(group)
-        self.state: dict[int, dict] = {}  # id(param) -> state arrays
+            self.add_param_group(dict(g))
 
     def _params(self) -> list[Tensor]:
         return [p for g in self.param_groups for p in g["params"]]
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {group[k]}" for k in sorted(group) if k != "params"]
+        return "\n".join(lines) + "\n)"
+
+    def __getstate__(self):
+        return self.__dict__
 
     def add_param_group(self, param_group: dict) -> None:
         """Add a group (e.g. layers unfrozen for fine-tuning); unset hyper-parameters take the
@@ -63,15 +146,46 @@ class Optimizer:
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
         params = param_group["params"]
-        params = [params] if isinstance(params, Tensor) else list(params)
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
+                            "of tensors in sets will change between runs. Please use a list instead.")
+        else:
+            params = list(params)
+        group_extra = {}
+        if any(isinstance(p, tuple) for p in params):  # named_parameters(): (name, tensor) pairs, as torch
+            if not all(isinstance(p, tuple) for p in params):
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+            group_extra["param_names"] = [name for name, _ in params]
+            params = [p for _, p in params]
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {_typename(p)}")
+            # Frozen parameters (requires_grad=False) are accepted, as torch: they have no grad, so
+            # step() skips them until they are unfrozen.
+            if not self.defaults.get("differentiable") and not (p.is_leaf or p._retains_grad):
+                raise ValueError("can't optimize a non-leaf Tensor")
+        group = {**param_group, "params": params, **group_extra}
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
+            group.setdefault(name, default)
+        # step() would update a parameter once per appearance, e.g. a bias put in both the decay and
+        # the no-decay group, or a tied weight listed under each of its names. torch raises for a
+        # parameter in two groups (and only warns for one listed twice in a group: we raise).
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError(f"a parameter of shape {_repeated(params).shape} is given to the optimizer more than once")
+        for other in self.param_groups:
+            if ("param_names" in group) != ("param_names" in other):
+                raise ValueError("all optimizer param groups should be with/without names. cannot add param group "
+                                 f"{'with' if 'param_names' in group else 'without'} names to the optimizer")
         seen = {id(p) for p in self._params()}
         for p in params:
-            if not isinstance(p, Tensor) or not p.requires_grad:
-                raise TypeError("optimizer params must be Tensors with requires_grad=True")
             if id(p) in seen:
-                raise ValueError("some parameters appear in more than one parameter group")
-            seen.add(id(p))
-        self.param_groups.append({**self.defaults, **param_group, "params": params})
+                raise ValueError("some parameters appear in more than one parameter group "
+                                 f"(a parameter of shape {p.shape} is given to the optimizer more than once)")
+        self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self._params():
@@ -85,56 +199,83 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self.update(p, p.grad.data, self.state.setdefault(id(p), {}), group)
+                    self.update(p, p.grad.data, self.state[p], group)
 
     def update(self, p: Tensor, grad, state: dict, group: dict) -> None:  # pragma: no cover - abstract
         """Update ``p`` in place through its in-place ops (``p.sub_``, ...), which bump its version."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
-        """Hyper-parameters and state as NumPy arrays, parameters referred to by index."""
+        """Hyper-parameters and state as NumPy arrays, parameters referred to by index (with torch's
+        state_dict pre/post hooks run around it)."""
+        for hook in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
+            hook(self)
+        state_dict = self._state_dict()
+        for hook in list(self.__dict__.get("_state_dict_post_hooks", {}).values()):
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        return state_dict
+
+    def _state_dict(self) -> dict:
         index = {id(p): i for i, p in enumerate(self._params())}
         state = {
-            index[pid]: {k: (to_numpy(v).copy() if hasattr(v, "shape") else v) for k, v in s.items()}
-            for pid, s in self.state.items()
-            if pid in index
+            index[id(p)]: {k: (to_numpy(v).copy() if hasattr(v, "shape") else v) for k, v in s.items()}
+            for p, s in self.state.items()
+            if id(p) in index
         }
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
                   for g in self.param_groups]
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore what ``state_dict`` returned, onto this optimizer's parameters."""
-        params = self._params()
+        """Restore what ``state_dict`` returned (ours, or torch's with its tensors as NumPy arrays)
+        onto this optimizer's parameters: saved parameter ids map, group by group and in order, onto
+        the parameters, as torch's load_state_dict (with its load_state_dict pre/post hooks)."""
+        for hook in list(self.__dict__.get("_load_state_dict_pre_hooks", {}).values()):
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        self._load_state_dict(state_dict)
+        for hook in list(self.__dict__.get("_load_state_dict_post_hooks", {}).values()):
+            hook(self)
+
+    def _load_state_dict(self, state_dict: dict) -> None:
         groups = state_dict["param_groups"]
-        if len(groups) != len(self.param_groups) or any(
-            len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)
-        ):
-            raise ValueError("optimizer state_dict does not match this optimizer's parameter groups")
+        if len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
+                             "optimizer's group")
+        id_map = {saved: p for g, mine in zip(groups, self.param_groups)
+                  for saved, p in zip(g["params"], mine["params"])}
         for mine, saved in zip(self.param_groups, groups):
-            mine.update({k: v for k, v in saved.items() if k != "params"})
-        self.state = {}
+            names = mine.get("param_names")
+            mine.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
+            if names is not None and "param_names" not in saved:  # as torch: a group keeps its names
+                mine["param_names"] = names
+        self.state = _ParamState()
         for i, s in state_dict["state"].items():
-            p = params[int(i)]
-            self.state[id(p)] = {
-                k: (to_device(np.asarray(v, dtype=p.dtype), p.device).copy() if np.ndim(v) else copy.copy(v))
-                for k, v in s.items()
-            }
+            p = id_map.get(i, id_map.get(int(i)) if isinstance(i, (int, np.integer, str)) else None)
+            if p is None:
+                continue  # torch keeps state of unknown ids as is; nothing here would read it
+            self.state[p] = {k: _state_value(k, v, p) for k, v in s.items()}
 
 
 class SGD(Optimizer):
     """SGD with momentum, dampening, Nesterov and L2 weight decay, as torch.optim.SGD."""
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
                  foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None):
         # torch's positional order (weight_decay before nesterov); foreach/differentiable/fused are
         # accepted as torch's and are no-ops here (one NumPy update per parameter, never in a graph).
+        _check_hyper(lr=lr, momentum=momentum, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
-        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
-                         weight_decay=weight_decay, maximize=maximize, foreach=foreach,
-                         differentiable=differentiable, fused=fused)
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                         nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
+                         fused=fused)
 
     def update(self, p, grad, state, group):
         grad = -grad if group.get("maximize") else grad
@@ -160,12 +301,13 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *, foreach: bool | None = None,
+                 weight_decay: float = 0, amsgrad: bool = False, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False,
                  fused: bool | None = None, decoupled_weight_decay: bool = False):
         # foreach/capturable/differentiable/fused: torch's keywords, accepted and no-ops here.
+        _check_hyper(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay)
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                         foreach=foreach, maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
                          fused=fused, decoupled_weight_decay=decoupled_weight_decay or self.decoupled)
 
     @no_grad()
@@ -176,7 +318,7 @@ class Adam(Optimizer):
                 _adam_composed_step(self, group)
                 continue
             params = [p for p in group["params"] if p.grad is not None]
-            states = [self.state.setdefault(id(p), {}) for p in params]
+            states = [self.state[p] for p in params]
             _flat_adam_moments(params, states, group)  # flat parameters: flat moments, one joined update
             for p, state in zip(params, states):
                 if not state:
@@ -350,14 +492,14 @@ def _adam_moments(p, grad, state: dict, group: dict):
 class RMSprop(Optimizer):
     """RMSprop (optionally centered, with momentum), as torch.optim.RMSprop."""
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, capturable: bool = False,
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0,
+                 momentum: float = 0, centered: bool = False, capturable: bool = False,
                  foreach: bool | None = None, maximize: bool = False, differentiable: bool = False):
         # capturable/foreach/differentiable: torch's keywords (and order), no-ops here.
-        _check_hyper("RMSprop", lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum, alpha=alpha)
-        super().__init__(params, capturable=capturable, foreach=foreach, differentiable=differentiable,
-                         lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                         centered=centered, maximize=maximize)
+        _check_hyper(lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
+        super().__init__(params, lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
+                         weight_decay=weight_decay, capturable=capturable, foreach=foreach, maximize=maximize,
+                         differentiable=differentiable)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -393,14 +535,14 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """Adagrad with lr decay, as torch.optim.Adagrad."""
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, foreach: bool | None = None, *,
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, foreach: bool | None = None, *,
                  maximize: bool = False, differentiable: bool = False, fused: bool | None = None):
-        _check_hyper("Adagrad", lr=lr, eps=eps, weight_decay=weight_decay, lr_decay=lr_decay,
-                     initial_accumulator_value=initial_accumulator_value)
-        super().__init__(params, foreach=foreach, differentiable=differentiable, fused=fused,
-                         lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
+        _check_hyper(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                     initial_accumulator_value=initial_accumulator_value, eps=eps)
+        super().__init__(params, lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                         initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
+                         differentiable=differentiable, fused=fused)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -421,12 +563,12 @@ class Adagrad(Optimizer):
 class Adadelta(Optimizer):
     """Adadelta, as torch.optim.Adadelta."""
 
-    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0,
                  foreach: bool | None = None, *, capturable: bool = False, maximize: bool = False,
                  differentiable: bool = False):
-        _check_hyper("Adadelta", lr=lr, eps=eps, weight_decay=weight_decay, rho=rho)
-        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
-                         lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        _check_hyper(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
+                         capturable=capturable, foreach=foreach, differentiable=differentiable)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -453,11 +595,11 @@ class Adamax(Optimizer):
     """Adamax (Adam with the infinity norm), as torch.optim.Adamax."""
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, foreach: bool | None = None, *, maximize: bool = False,
+                 weight_decay: float = 0, foreach: bool | None = None, *, maximize: bool = False,
                  differentiable: bool = False, capturable: bool = False):
-        _check_hyper("Adamax", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
-        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
-                         lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
+        _check_hyper(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, foreach=foreach,
+                         maximize=maximize, differentiable=differentiable, capturable=capturable)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -482,14 +624,13 @@ class NAdam(Optimizer):
     """NAdam (Adam with Nesterov momentum and momentum decay), as torch.optim.NAdam."""
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False,
+                 weight_decay: float = 0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False,
                  *, foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False):
-        _check_hyper("NAdam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas, momentum_decay=momentum_decay)
-        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
-                         lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        _check_hyper(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay, momentum_decay=momentum_decay)
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                          momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
-                         maximize=maximize)
+                         maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -517,12 +658,12 @@ class RAdam(Optimizer):
     """RAdam (rectified Adam), as torch.optim.RAdam."""
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 weight_decay: float = 0, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False):
-        _check_hyper("RAdam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
-        super().__init__(params, foreach=foreach, capturable=capturable, differentiable=differentiable,
-                         lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+        _check_hyper(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize,
+                         foreach=foreach, capturable=capturable, decoupled_weight_decay=decoupled_weight_decay,
+                         differentiable=differentiable)
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
@@ -547,17 +688,219 @@ class RAdam(Optimizer):
             p.sub_(corrected * lr)
 
 
-def _check_hyper(name: str, **values) -> None:
-    """torch's argument checks: non-negative rates, betas and momenta in [0, 1)."""
+class Rprop(Optimizer):
+    """Resilient backpropagation (per-element step sizes grown by ``etas[1]`` while the gradient's
+    sign holds, shrunk by ``etas[0]`` when it flips), as torch.optim.Rprop."""
+
+    def __init__(self, params, lr: float = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
+                 step_sizes: tuple[float, float] = (1e-6, 50), *, capturable: bool = False,
+                 foreach: bool | None = None, maximize: bool = False, differentiable: bool = False):
+        _check_hyper(lr=lr)
+        if not 0.0 < etas[0] < 1.0 < etas[1]:
+            raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
+        super().__init__(params, lr=lr, etas=etas, step_sizes=step_sizes, foreach=foreach, maximize=maximize,
+                         differentiable=differentiable, capturable=capturable)
+
+    def update(self, p, grad, state, group):
+        xp = array_module(p.data)
+        grad = _signed_grad(grad, group)
+        if not state:
+            state["step"] = 0
+            state["prev"] = xp.zeros_like(p.data)
+            state["step_size"] = xp.full_like(p.data, group["lr"])
+        state["step"] += 1
+        (eta_minus, eta_plus), (size_min, size_max) = group["etas"], group["step_sizes"]
+        sign = xp.sign(grad * state["prev"])
+        factor = xp.where(sign > 0, eta_plus, xp.where(sign < 0, eta_minus, 1.0)).astype(p.dtype)
+        step_size = state["step_size"]
+        step_size *= factor
+        xp.clip(step_size, size_min, size_max, out=step_size)
+        grad = xp.where(factor == factor.dtype.type(eta_minus), 0, grad).astype(p.dtype)  # after a flip: no step
+        p.sub_(xp.sign(grad) * step_size)
+        state["prev"][...] = grad
+
+
+class ASGD(Optimizer):
+    """Averaged SGD, as torch.optim.ASGD: ``ax`` holds the running average of the iterates."""
+
+    def __init__(self, params, lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6,
+                 weight_decay: float = 0, foreach: bool | None = None, maximize: bool = False,
+                 differentiable: bool = False, capturable: bool = False):
+        _check_hyper(lr=lr, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay,
+                         foreach=foreach, maximize=maximize, differentiable=differentiable, capturable=capturable)
+
+    def update(self, p, grad, state, group):
+        xp = array_module(p.data)
+        grad = _signed_grad(grad, group)
+        lr, lambd = group["lr"], group["lambd"]
+        if not state:
+            # torch keeps eta and mu in float32 scalar tensors: round them the same way
+            state.update(step=0, eta=float(np.float32(lr)), mu=1.0, ax=xp.zeros_like(p.data))
+        state["step"] += 1
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        eta = state["eta"]
+        p.mul_(1 - lambd * eta)
+        p.sub_(eta * grad)
+        ax = state["ax"]
+        if state["mu"] != 1:
+            ax += (p.data - ax) * p.dtype.type(state["mu"])
+        else:
+            ax[...] = p.data
+        step = state["step"]
+        state["eta"] = float(np.float32(lr / ((1 + lambd * lr * step) ** group["alpha"])))
+        state["mu"] = float(np.float32(1 / max(1, step - group["t0"])))
+
+
+class Adafactor(Optimizer):
+    """Adafactor (second moments factored into row and column averages over the last two dims,
+    the step scaled by the parameter's RMS), as torch.optim.Adafactor."""
+
+    def __init__(self, params, lr: float = 1e-2, beta2_decay: float = -0.8,
+                 eps: tuple[float | None, float] = (None, 1e-3), d: float = 1.0, weight_decay: float = 0.0, *,
+                 foreach: bool | None = None, maximize: bool = False):
+        checks = [(0.0 <= lr, f"Learning rate should be >= 0 but is: {lr}"),
+                  (0.0 >= beta2_decay, f"beta2_decay should be <= 0 but is: {beta2_decay}"),
+                  (eps[0] is None or 0.0 <= eps[0], f"epsilon1 should be >= 0 but is: {eps[0]}"),
+                  (0.0 <= eps[1], f"epsilon2 should be >= 0 but is: {eps[1]}"),
+                  (1.0 <= d, f"Clipping threshold d should be >= 1 but is: {d}"),
+                  (0.0 <= weight_decay, f"weight_decay should be >= 0 but is: {weight_decay}")]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        super().__init__(params, lr=lr, beta2_decay=beta2_decay, eps=eps, d=d, weight_decay=weight_decay,
+                         foreach=foreach, maximize=maximize)
+
+    def update(self, p, grad, state, group):
+        xp = array_module(p.data)
+        grad = _signed_grad(grad, group)
+        lr, (eps1, eps2) = group["lr"], group["eps"]
+        if eps1 is None:
+            eps1 = float(np.finfo(p.dtype).eps)
+        if not state:
+            state["step"] = 0
+            if grad.ndim > 1:  # (…, R, 1) row and (…, 1, C) column averages of g²
+                state["row_var"] = xp.zeros((*grad.shape[:-1], 1), p.dtype)
+                state["col_var"] = xp.zeros((*grad.shape[:-2], 1, grad.shape[-1]), p.dtype)
+            else:
+                state["variance"] = xp.zeros_like(p.data)
+        state["step"] += 1
+        step = float(state["step"])
+        one_minus_beta2 = step ** group["beta2_decay"]
+        rho = min(lr, 1 / step**0.5)
+        alpha = max(eps2, _rms(p.data)) * rho
+        if group["weight_decay"]:
+            p.mul_(1 - lr * group["weight_decay"])
+        if grad.ndim > 1:
+            row_var, col_var = state["row_var"], state["col_var"]
+            _lerp_(row_var, (grad * grad).mean(axis=-1, keepdims=True), one_minus_beta2)
+            _lerp_(col_var, (grad * grad).mean(axis=-2, keepdims=True), one_minus_beta2)
+            var_estimate = row_var @ col_var
+            var_estimate /= xp.maximum(row_var.mean(axis=-2, keepdims=True), eps1)
+        else:
+            _lerp_(state["variance"], grad * grad, one_minus_beta2)
+            var_estimate = state["variance"].copy()
+        update = 1 / xp.sqrt(xp.maximum(var_estimate, eps1 * eps1))
+        update *= grad
+        denom = max(1.0, _rms(update) / group["d"])
+        p.sub_((alpha / denom) * update)
+
+
+def _rms(a) -> float:
+    """‖a‖₂ / √numel, as a float."""
+    a = to_numpy(a).reshape(-1)
+    return math.sqrt(float(np.vdot(a, a))) / a.size**0.5 if a.size else 0.0
+
+
+class Muon(Optimizer):
+    """Muon (momentum, then the update orthogonalized by a quintic Newton-Schulz iteration), for 2-D
+    parameters, as torch.optim.Muon. torch runs the iteration in bfloat16; here each op's float32
+    result is rounded to bfloat16 the same way, so steps agree with torch's to bfloat16 precision."""
+
+    def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.1, momentum: float = 0.95,
+                 nesterov: bool = True, ns_coefficients: tuple[float, float, float] = (3.4445, -4.775, 2.0315),
+                 eps: float = 1e-07, ns_steps: int = 5, adjust_lr_fn: str | None = None):
+        checks = [(0.0 <= lr, f"Learning rate should be >= 0 but is: {lr}"),
+                  (0.0 <= momentum, f"momentum should be >= 0 but is: {momentum}"),
+                  (0.0 <= weight_decay, f"weight decay should be >= 0 but is: {weight_decay}"),
+                  (adjust_lr_fn in (None, "original", "match_rms_adamw"),
+                   f"Adjust learning rate function {adjust_lr_fn} is not supported")]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        super().__init__(params, lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
+                         ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn)
+        for p in self._params():
+            if p.ndim != 2:
+                raise ValueError(f"Muon only supports 2D parameters whereas we found a parameter with size: "
+                                 f"{_torch_size(p.shape)}")
+
+    def update(self, p, grad, state, group):
+        xp = array_module(p.data)
+        if grad.ndim != 2:
+            raise ValueError("Param gradient must be a 2D matrix")
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = xp.zeros_like(p.data)
+        buf, momentum = state["momentum_buffer"], group["momentum"]
+        _lerp_(buf, grad, 1 - momentum)
+        if group["nesterov"]:
+            update = grad.astype(p.dtype, copy=True)
+            _lerp_(update, buf, momentum)
+        else:
+            update = buf
+        ortho = _newton_schulz_bf16(to_numpy(update), group["ns_coefficients"], group["ns_steps"], group["eps"])
+        rows, cols = p.shape
+        ratio = {None: math.sqrt(max(1, rows / cols)), "original": math.sqrt(max(1, rows / cols)),
+                 "match_rms_adamw": 0.2 * math.sqrt(max(rows, cols))}.get(group["adjust_lr_fn"], 1.0)
+        p.mul_(1 - group["lr"] * group["weight_decay"])
+        p.sub_((group["lr"] * ratio) * to_device(ortho.astype(p.dtype), p.device))
+
+
+def _torch_size(shape) -> str:
+    return f"torch.Size({list(shape)})"
+
+
+def _bf16(a):
+    """float32 values rounded to the nearest bfloat16 (ties to even), kept as float32."""
+    bits = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+    return ((bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) & np.uint32(0xFFFF0000)).view(np.float32)
+
+
+def _newton_schulz_bf16(g, coefficients, steps: int, eps: float):
+    """torch's _zeropower_via_newtonschulz: X ← X/‖X‖, then X ← aX + (bA + cA²)X with A = XXᵀ, on the
+    wide orientation, each op in float32 rounded to bfloat16 as torch's bfloat16 kernels round."""
+    if steps >= 100:
+        raise ValueError("Number of steps must be less than 100 for computational efficiency")
+    if len(coefficients) != 3:
+        raise ValueError("Coefficients must be a tuple of exactly 3 values")
+    a, b, c = (np.float32(v) for v in coefficients)
+    x = _bf16(g)
+    tall = x.shape[0] > x.shape[1]
+    if tall:
+        x = x.T
+    norm = _bf16(np.sqrt(np.sum(x * x, dtype=np.float32)))
+    x = _bf16(x / np.maximum(norm, _bf16(np.float32(eps))))
+    for _ in range(steps):
+        gram = _bf16(x @ x.T)
+        gram_update = _bf16(b * gram + c * (gram @ gram))
+        x = _bf16(a * x + gram_update @ x)
+    return x.T if tall else x
+
+
+def _check_hyper(**values) -> None:
+    """torch's argument checks and messages, in the order given (torch's order for each optimizer):
+    non-negative rates, betas in [0, 1), Adadelta's rho in [0, 1]."""
     for key, value in values.items():
         if key == "betas":
             for i, b in enumerate(value):
                 if not 0.0 <= b < 1.0:
-                    raise ValueError(f"{name}: invalid beta parameter at index {i}: {b}")
-        elif key in ("alpha", "rho") and not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name}: invalid {key} value: {value}")
-        elif value < 0.0:
-            raise ValueError(f"{name}: invalid {key} value: {value}")
+                    raise ValueError(f"Invalid beta parameter at index {i}: {b}")
+        elif key == "rho" and not 0.0 <= value <= 1.0:
+            raise ValueError(f"Invalid rho value: {value}")
+        elif not 0.0 <= value:
+            label = {"lr": "learning rate", "eps": "epsilon value"}.get(key, f"{key} value")
+            raise ValueError(f"Invalid {label}: {value}")
 
 
 class LBFGS(Optimizer):
@@ -576,8 +919,7 @@ class LBFGS(Optimizer):
     def __init__(self, params, lr: float = 1, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: int = 100,
                  line_search_fn: str | None = None):
-        if not 0.0 <= lr:
-            raise ValueError(f"LBFGS: invalid learning rate: {lr}")
+        _check_hyper(lr=lr)
         if line_search_fn not in (None, "strong_wolfe"):
             raise ValueError(f"LBFGS: line_search_fn must be None or 'strong_wolfe', got {line_search_fn!r}")
         max_eval = max_iter * 5 // 4 if max_eval is None else max_eval
@@ -617,7 +959,7 @@ class LBFGS(Optimizer):
         group = self.param_groups[0]
         lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
         tol_grad, tol_change, history = group["tolerance_grad"], group["tolerance_change"], group["history_size"]
-        state = self.state.setdefault(id(self._lbfgs_params[0]), {})
+        state = self.state[self._lbfgs_params[0]]
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
         with enable_grad():
@@ -632,6 +974,7 @@ class LBFGS(Optimizer):
         d, t = state.get("d"), state.get("t")
         old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
         h_diag, prev_flat_grad, prev_loss = state.get("H_diag"), state.get("prev_flat_grad"), state.get("prev_loss")
+        al = state.get("al")
         n_iter = 0
         while n_iter < max_iter:
             n_iter += 1
@@ -688,7 +1031,8 @@ class LBFGS(Optimizer):
             if (n_iter == max_iter or current_evals >= max_eval or opt_cond
                     or float(xp.abs(d * t).max()) <= tol_change or abs(loss - prev_loss) < tol_change):
                 break
-        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag,
+        # "al" (the two-loop's coefficients) too, so that the state's keys are torch's
+        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag, al=al,
                      prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
         return orig_loss
 
@@ -770,7 +1114,8 @@ def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_chang
     return bracket_f[low], bracket_g[low], bracket[low], ls_evals
 
 
-from nn import lr_scheduler  # noqa: E402, F401  torch.optim.lr_scheduler's place: nn.optim.lr_scheduler.StepLR
+# torch.optim.lr_scheduler's and torch.optim.swa_utils's places: nn.optim.lr_scheduler.StepLR, nn.optim.swa_utils.SWALR
+from nn import lr_scheduler, swa_utils  # noqa: E402, F401
 
 
 # -- flat moment buffers for flat parameters (issue 21) --
@@ -836,7 +1181,7 @@ def _adam_composed_step(opt: Optimizer, group: dict) -> None:
             continue
         xp = array_module(p.data)
         grad = -p.grad.data if group["maximize"] else p.grad.data
-        state = opt.state.setdefault(id(p), {})
+        state = opt.state[p]
         if not state:
             state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
@@ -866,6 +1211,7 @@ def _with_closure_and_hooks(step):
     """Wrap an optimizer's ``step``: run the step pre-hooks, call ``closure`` (with grad enabled)
     for optimizers whose step takes none (LBFGS takes its own), step, run the post-hooks, and
     return the closure's loss, as torch.optim.Optimizer.step does."""
+    import contextlib
     import functools
     import inspect
 
@@ -892,13 +1238,19 @@ def _with_closure_and_hooks(step):
             step(self, *args, **kwargs)
         for hook in list(getattr(self, "_step_post_hooks", {}).values()):
             hook(self, args, kwargs)
+        self._opt_called = True  # for LRScheduler's step-order warning, as torch's patched step records it
         return out
 
+    if not own_closure:  # the signature it accepts, torch's step(closure=None)
+        sig = inspect.signature(step)
+        closure = inspect.Parameter("closure", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+        with contextlib.suppress(ValueError):  # a step(self, *args, **kwargs) keeps its own
+            wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), closure])
     wrapper._with_hooks = True
     return wrapper
 
 
-def _register_step_hook(self: Optimizer, kind: str, hook):
+def _register_step_hook(self: Optimizer, kind: str, hook, prepend: bool = False):
     from collections import OrderedDict
 
     from nn.module import RemovableHandle
@@ -906,7 +1258,29 @@ def _register_step_hook(self: Optimizer, kind: str, hook):
     hooks = self.__dict__.setdefault(kind, OrderedDict())
     handle = RemovableHandle(hooks)
     hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
     return handle
+
+
+def _register_state_dict_pre_hook(self: Optimizer, hook, prepend: bool = False):
+    """``hook(optimizer)`` before ``state_dict()`` builds the dict."""
+    return _register_step_hook(self, "_state_dict_pre_hooks", hook, prepend)
+
+
+def _register_state_dict_post_hook(self: Optimizer, hook, prepend: bool = False):
+    """``hook(optimizer, state_dict)`` after; may return a new state_dict."""
+    return _register_step_hook(self, "_state_dict_post_hooks", hook, prepend)
+
+
+def _register_load_state_dict_pre_hook(self: Optimizer, hook, prepend: bool = False):
+    """``hook(optimizer, state_dict)`` before loading; may return the state_dict to load instead."""
+    return _register_step_hook(self, "_load_state_dict_pre_hooks", hook, prepend)
+
+
+def _register_load_state_dict_post_hook(self: Optimizer, hook, prepend: bool = False):
+    """``hook(optimizer)`` after ``load_state_dict()``."""
+    return _register_step_hook(self, "_load_state_dict_post_hooks", hook, prepend)
 
 
 def _register_step_pre_hook(self: Optimizer, hook):
@@ -927,6 +1301,10 @@ def _init_subclass(cls, **kwargs):
 
 Optimizer.register_step_pre_hook = _register_step_pre_hook
 Optimizer.register_step_post_hook = _register_step_post_hook
+Optimizer.register_state_dict_pre_hook = _register_state_dict_pre_hook
+Optimizer.register_state_dict_post_hook = _register_state_dict_post_hook
+Optimizer.register_load_state_dict_pre_hook = _register_load_state_dict_pre_hook
+Optimizer.register_load_state_dict_post_hook = _register_load_state_dict_post_hook
 Optimizer.__init_subclass__ = classmethod(_init_subclass)
 for _cls in [Optimizer, *[c for c in list(globals().values()) if isinstance(c, type) and issubclass(c, Optimizer)]]:
     if "step" in _cls.__dict__:

@@ -54,8 +54,8 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
         total = max(norms)
     elif norm_type == -math.inf:
         total = min(norms)
-    elif norm_type == 0:
-        total = sum(norms)
+    elif norm_type == 0:  # torch: the 0-"norm" of the per-tensor norms, i.e. how many tensors are nonzero
+        total = float(sum(n != 0 for n in norms))
     else:
         total = float(np.sum(np.asarray(norms) ** norm_type) ** (1.0 / norm_type))
     if error_if_nonfinite and not math.isfinite(total):

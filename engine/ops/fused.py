@@ -128,6 +128,33 @@ class CrossEntropy(Function):
         return grad.reshape(logits.shape)
 
 
+
+class BinaryCrossEntropy(Function):
+    """Elementwise -(t log x + (1 - t) log(1 - x)) of probabilities x, both logs clamped at -100,
+    with torch's gradients rather than the clamp's: dx = (x - t) / max((1 - x) x, 1e-12), finite
+    at x = 0 and 1 where the composed logs give nan, and dt = -logit(x)."""
+
+    EPSILON = np.float32(1e-12)  # torch's clamp of (1 - x) x in binary_cross_entropy_backward, a float32 constant
+
+    def forward(self, x, t):
+        self.save_for_backward(x, t)
+        xp = self.xp
+        with np.errstate(divide="ignore"):  # log 0 = -inf, then clamped: no warning, as torch
+            log_x = xp.maximum(xp.log(x), -100)
+            log_1mx = xp.maximum(xp.log1p(-x), -100)
+        return -(t * log_x + (1 - t) * log_1mx)
+
+    def backward(self, g):
+        x, t = self.saved
+        xp = self.xp
+        gx = gt = None
+        if self.needs_input_grad[0]:
+            gx = g * (x - t) / xp.maximum((1 - x) * x, x.dtype.type(self.EPSILON))
+        if self.needs_input_grad[1]:
+            with np.errstate(divide="ignore"):
+                gt = -g * (xp.log(x) - xp.log1p(-x))
+        return gx, gt
+
 class LayerNorm(Function):
     """LayerNorm over the last axis; ``weight``/``bias`` (C,) may be None. Saves x, weight and the
     row statistics mean, rstd (…,): ``forward(x, weight, bias, eps) -> (y, mean, rstd)`` and

@@ -1,5 +1,5 @@
-"""Specs of F's losses (issue 15). Only CrossEntropy is a registered op (its spec is in op_specs);
-the rest are compositions, so they are DERIVED entries here: each gets the registry's float64
+"""Specs of F's losses (issue 15). CrossEntropy (its spec is in op_specs) and BinaryCrossEntropy
+are registered ops; the rest are compositions, so they are DERIVED entries here: each gets the registry's float64
 gradcheck, its NumPy reference, float32 preservation and a torch twin.
 
 Values stay where each loss is smooth: l1/smooth_l1/huber differences keep GAP away from 0 and
@@ -146,6 +146,10 @@ def _torch_class(name):
 
     return fn
 
+
+# the registered op under F.binary_cross_entropy (torch's gradient at 0 and 1 is in test_parity_sweep_optim)
+SPECS["BinaryCrossEntropy"] = Spec(bce_case(False), _pointwise("binary_cross_entropy"), _bce_ref,
+                                   torch=_torch_pointwise("binary_cross_entropy"))
 
 DERIVED.update({
     "mse_loss": Spec(pair_case(), _pointwise("mse_loss"), lambda a, b, reduction: _reduce((a - b) ** 2, reduction),

@@ -213,6 +213,20 @@ def _cases(seed: int) -> dict:
         "SmoothL1Loss": (lambda: nn.SmoothL1Loss(beta=0.5), (x(3, 4), x(3, 4) + 0.3), (), None),
         "TripletMarginLoss": (lambda: nn.TripletMarginLoss(margin=10.0, swap=True), (x(3, 4), x(3, 4), x(3, 4)), (),
                               None),
+        "TripletMarginWithDistanceLoss": (lambda: nn.TripletMarginWithDistanceLoss(margin=10.0, swap=True),
+                                          (x(3, 4), x(3, 4), x(3, 4)), (), None),
+        "HingeEmbeddingLoss": (lambda: nn.HingeEmbeddingLoss(margin=5.0), (x(3, 4),),
+                               (np.where(x(3, 4) > 0, 1.0, -1.0),), None),
+        "SoftMarginLoss": (lambda: nn.SoftMarginLoss(), (x(3, 4),), (np.where(x(3, 4) > 0, 1.0, -1.0),), None),
+        "MultiLabelMarginLoss": (lambda: nn.MultiLabelMarginLoss(), (x(3, 4),),
+                                 (np.array([[3, 0, -1, 1], [1, 2, 3, -1], [0, -1, 2, 2]]),), None),
+        "MultiLabelSoftMarginLoss": (lambda: nn.MultiLabelSoftMarginLoss(weight=Tensor(np.array([1.0, 2.0, 0.5, 1.5]))),
+                                     (x(3, 4), np.random.default_rng(seed).uniform(0, 1, (3, 4))), (), None),
+        "MultiMarginLoss": (lambda: nn.MultiMarginLoss(p=2, margin=10.0), (x(3, 4),), (np.array([0, 2, 3]),), None),
+        "PoissonNLLLoss": (lambda: nn.PoissonNLLLoss(full=True), (x(3, 4),),
+                           (np.random.default_rng(seed).integers(0, 5, (3, 4)).astype(np.float64),), None),
+        "GaussianNLLLoss": (lambda: nn.GaussianNLLLoss(full=True),
+                            (x(3, 4), x(3, 4), np.random.default_rng(seed).uniform(0.5, 2.0, (3, 4))), (), None),
     }
 
 

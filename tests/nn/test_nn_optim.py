@@ -226,7 +226,8 @@ def test_optimizer_argument_errors():
     with pytest.raises(ValueError):
         optim.SGD([nn.Parameter(Tensor(np.ones(2)))], lr=0.1, nesterov=True)  # needs momentum
     with pytest.raises(TypeError):
-        optim.SGD([Tensor(np.ones(2))], lr=0.1)  # does not require grad
+        optim.SGD([np.ones(2)], lr=0.1)  # not a Tensor
+    optim.SGD([Tensor(np.ones(2))], lr=0.1)  # a frozen leaf is accepted (and skipped: no grad), as torch
 
 
 def test_a_parameter_given_twice_is_rejected():

@@ -52,6 +52,17 @@ CASES = {
     "TripletMarginLoss": (lambda m, d: {"margin": 1.5, "p": 2.0}, [r(4, 3), r(4, 3, seed=1), r(4, 3, seed=2)]),
     "TripletMarginLoss_swap_p1": (lambda m, d: {"margin": 2.0, "p": 1.0, "swap": True},
                                   [r(4, 3), r(4, 3, seed=1), r(4, 3, seed=2)]),
+    "TripletMarginWithDistanceLoss": (lambda m, d: {"margin": 0.5, "swap": True},
+                                      [r(4, 3), r(4, 3, seed=1), r(4, 3, seed=2)]),
+    "HingeEmbeddingLoss": (lambda m, d: {"margin": 0.5}, [r(3, 4), signs(3, 4)]),
+    "SoftMarginLoss": (lambda m, d: {}, [r(3, 4), signs(3, 4)]),
+    "MultiLabelMarginLoss": (lambda m, d: {}, [r(3, 4), np.array([[3, 0, -1, 1], [1, 2, 3, -1], [0, -1, 2, 2]])]),
+    "MultiLabelSoftMarginLoss": (lambda m, d: {"weight": _t(m, W4, d)}, [r(3, 4), u(3, 4, seed=1, lo=0, hi=1)]),
+    "MultiMarginLoss": (lambda m, d: {"p": 2, "margin": 0.7, "weight": _t(m, W4, d)}, [r(5, 4), labels(4, 5)]),
+    "PoissonNLLLoss": (lambda m, d: {"full": True}, [r(3, 4), u(3, 4, seed=1, lo=0, hi=4).round()]),
+    "PoissonNLLLoss_counts": (lambda m, d: {"log_input": False}, [u(3, 4), u(3, 4, seed=1, lo=0, hi=4)]),
+    "GaussianNLLLoss": (lambda m, d: {"full": True}, [r(3, 4), r(3, 4, seed=1), u(3, 4, seed=2, lo=0.2, hi=2)]),
+    "GaussianNLLLoss_var1": (lambda m, d: {}, [r(3, 4), r(3, 4, seed=1), u(3, 1, seed=2, lo=0.2, hi=2)]),
 }
 
 

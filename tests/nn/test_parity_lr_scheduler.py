@@ -157,7 +157,7 @@ def test_bad_arguments_raise_like_torch():
         ours.StepLR(object(), step_size=1)
     with pytest.raises(KeyError, match="initial_lr"):
         ours.StepLR(_pair()[0], step_size=1, last_epoch=3)
-    with pytest.raises(ValueError, match="one entry per param group"):
+    with pytest.raises(ValueError, match="must have the same length as optimizer.param_groups"):
         ours.OneCycleLR(opt, max_lr=[0.1, 0.2, 0.3], total_steps=5)
     sched = ours.OneCycleLR(_pair()[0], max_lr=0.1, total_steps=2)
     sched.step()

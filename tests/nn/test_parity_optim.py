@@ -139,7 +139,7 @@ def test_bad_hyperparameters_raise():
     p = [nn.Parameter([1.0])]
     with pytest.raises(ValueError, match="beta"):
         nn.optim.NAdam(p, betas=(1.0, 0.9))
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match="Invalid learning rate"):
         nn.optim.RMSprop(p, lr=-1.0)
     with pytest.raises(ValueError, match="groups"):
         nn.optim.LBFGS([{"params": p}, {"params": [nn.Parameter([2.0])]}])
