@@ -1,4 +1,5 @@
-"""torch.nn.utils: gradient clipping and parameter <-> vector conversion.
+"""torch.nn.utils: gradient clipping and parameter <-> vector conversion; ``nn.utils.data`` is
+torch.utils.data (datasets, samplers, DataLoader).
 
 >>> from engine import Tensor
 >>> p = Tensor([3.0, 4.0], requires_grad=True); p.grad = Tensor([3.0, 4.0])
@@ -126,4 +127,5 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
             i += n
 
 
+from nn.utils import data  # noqa: E402,F401  (torch.utils.data's place: nn.utils.data.DataLoader)
 from nn.watch import Watcher, watch  # noqa: E402,F401  (nn.utils.watch, as the issue names it)
