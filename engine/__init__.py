@@ -166,3 +166,7 @@ from engine import torch_more as _torch_more  # noqa: E402
 
 _functional_more.install(_functional)
 __all__ += _torch_more.install(_sys.modules[__name__])
+
+# torch.autograd's grad and backward (after torch_more), torch.cuda's is_available etc., torch.device
+from engine import autograd, cuda  # noqa: E402,F401
+from engine.backend import device  # noqa: E402,F401

@@ -95,6 +95,31 @@ def check_device(device: str) -> str:
     return device
 
 
+class device(str):  # noqa: N801 - torch's name
+    """torch.device: a device name that ``.to()`` and ``device=`` take ("cpu", "cuda", "cuda:0",
+    "gpu"), with torch's ``type`` and ``index``.
+
+    >>> d = device("cuda", 0); d.type, d.index, str(d)
+    ('cuda', 0, 'cuda:0')
+    """
+
+    def __new__(cls, type: str, index: int | None = None):  # noqa: A002 - torch's argument name
+        if isinstance(type, device) and index is None:
+            return type
+        name = str(type) if index is None else f"{type}:{int(index)}"
+        check_device(name)
+        self = super().__new__(cls, name)
+        base, _, idx = name.partition(":")
+        self.type = "cuda" if base in ("cuda", "gpu") else base
+        self.index = int(idx) if idx else None
+        return self
+
+    def __repr__(self) -> str:
+        return f"device(type='{self.type}'" + ("" if self.index is None else f", index={self.index}") + ")"
+
+    __hash__ = str.__hash__
+
+
 def get_xp(device: str):
     """The array module for a device name: numpy for "cpu", cupy for "gpu".
 

@@ -269,26 +269,28 @@ class Tensor:
         _hold_in_graph(self)
 
     # ---- autograd -----------------------------------------------------------------------
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs=None, *, grad: Any = None) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (torch's signature).
 
-        ``grad`` is the upstream gradient (needed unless self has one element).
-        The graph's saved arrays are freed afterwards unless ``retain_graph``.
+        ``gradient`` (or ``grad=``) is the upstream gradient, needed unless self has one element.
+        The graph's saved arrays are freed afterwards unless ``retain_graph``. ``inputs`` (tensors)
+        limits the accumulation to them. ``create_graph`` (higher-order gradients) is not supported:
+        every backward runs on arrays.
         """
+        if create_graph:
+            raise NotImplementedError("backward(create_graph=True): higher-order gradients are not supported "
+                                      "(the engine's backward functions run on arrays, outside the graph)")
         if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad (no input has requires_grad=True)")
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward() without grad needs a scalar (one element), got shape {self.shape}; "
-                    "pass grad= of that shape"
-                )
-            g = array_module(self.data).ones(self.shape, dtype=self.dtype)
-        else:
-            g = _as_array(grad, dtype=self.dtype, device=self.device)
-            if g.shape != self.shape:
-                raise ValueError(f"backward(): grad has shape {g.shape} but the tensor has shape {self.shape}")
-        backpropagate(self, g, retain_graph)
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn "
+                               "(backward() on a tensor that does not require grad)")
+        g = _initial_grad(self, gradient if gradient is not None else grad, "backward()")
+        only = None
+        if inputs is not None:
+            only = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+            if not only:
+                raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty.")
+        backpropagate([self], [g], bool(retain_graph), only=only)
 
     def register_post_accumulate_grad_hook(self, hook) -> _HookHandle:
         """Call ``hook(self)`` each time backward has accumulated a gradient into this leaf's ``.grad``
@@ -2753,13 +2755,44 @@ def _index_item(i):
     return i
 
 
-def backpropagate(root: Tensor, grad, retain_graph: bool) -> None:
-    """Reverse-mode sweep from ``root`` with upstream ``grad``."""
-    grads = {id(root): grad}
-    order = _toposort(root)
+def _initial_grad(t: Tensor, grad, what: str):
+    """The upstream gradient array for output ``t``: ``grad``'s, or ones for a one-element ``t``."""
+    if grad is None:
+        if t.data.size != 1:
+            raise RuntimeError(f"{what}: grad can be implicitly created only for scalar outputs "
+                               f"(got shape {t.shape}); pass the output's gradient")
+        return array_module(t.data).ones(t.shape, dtype=t.dtype)
+    g = _as_array(grad, dtype=t.dtype, device=t.device)
+    if g.shape != t.shape:
+        raise ValueError(f"{what}: grad has shape {g.shape} but the tensor has shape {t.shape}")
+    return g
+
+
+def _node_of(t: Tensor) -> Tensor:
+    """The graph node of ``t``: its ``_GraphRef`` where ops used it (that node is what their parents
+    hold), else ``t``. A root and an op's input must meet at one node."""
+    return t if t._gref is None else t._gref
+
+
+def backpropagate(roots: list[Tensor], grads: list, retain_graph: bool, only=None, capture=None) -> dict:
+    """Reverse-mode sweep from ``roots`` with their upstream gradient arrays ``grads``.
+
+    Leaves (and ``retain_grad`` tensors) accumulate into ``.grad``; only the tensors in ``only``
+    where given (``backward(inputs=...)``). With ``capture`` (tensors, ``engine.autograd.grad``)
+    nothing is accumulated: returns {index in capture: gradient array} of those reached.
+    """
+    pending: dict[int, Any] = {}
+    nodes = [_node_of(r) for r in roots]
+    for node, g in zip(nodes, grads):
+        pending[id(node)] = g if id(node) not in pending else pending[id(node)] + g
+    wanted = None if only is None else {id(_node_of(t)) for t in only}
+    slots = None if capture is None else {id(_node_of(t)): i for i, t in enumerate(capture)}
+    captured: dict[int, Any] = {}
+    order = _toposort(nodes)
     for i, node in enumerate(order):
         order[i] = None  # the list would keep every intermediate's array alive to the end of the sweep
-        g = grads.pop(id(node), None)
+        key = id(node)
+        g = pending.pop(key, None)
         if type(node) is _GraphRef:  # the tensor itself while it lives: its hooks, retain_grad
             real = node._real()
             node = node if real is None else real
@@ -2773,21 +2806,25 @@ def backpropagate(root: Tensor, grad, retain_graph: bool) -> None:
             if ctx is not None and not retain_graph:
                 ctx.free()
             continue
-        if ctx is None or node._retains_grad:
+        if slots is not None:
+            if key in slots:
+                captured[slots[key]] = g
+        elif (ctx is None or node._retains_grad) and (wanted is None or key in wanted):
             _accumulate(node, g)
-            if ctx is None:
-                continue
+        if ctx is None:
+            continue
         in_grads = ctx.backward(g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         for parent, pg, need in zip(ctx.parents, in_grads, ctx.needs_input_grad):
             if not need or pg is None:
                 continue
-            key = id(parent)
-            prev = grads.get(key)
-            grads[key] = pg if prev is None else prev + pg
+            pk = id(parent)
+            prev = pending.get(pk)
+            pending[pk] = pg if prev is None else prev + pg
         if not retain_graph:
             ctx.free()
+    return captured
 
 
 def _accumulate(leaf: Tensor, g) -> None:
@@ -2832,14 +2869,14 @@ class _HookHandle:
         self.remove()
 
 
-def _toposort(root: Tensor) -> list[Tensor]:
-    """Tensors reachable from ``root`` that require grad, outputs before inputs. Iterative.
+def _toposort(roots: list[Tensor]) -> list[Tensor]:
+    """Graph nodes reachable from ``roots`` that want a gradient, outputs before inputs. Iterative.
 
     It also checks every op's version counters, so that an in-place change raises before
     any gradient is accumulated (no leaf is left with half a gradient)."""
     order: list[Tensor] = []
     visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    stack: list[tuple[Tensor, bool]] = [(root, False) for root in reversed(roots)]
     while stack:
         node, done = stack.pop()
         if done:
