@@ -18,6 +18,7 @@ import engine.functional as F
 from engine import Tensor
 from nn import init
 from nn.module import Module, Parameter
+from nn.utils.rnn import PackedSequence, packed_to_padded, padded_to_packed
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 # nn.LSTM runs each layer/direction as one fused op (F.lstm_layer) when it can (no proj_size, T > 0);
@@ -68,6 +69,26 @@ def _stepwise(step):
         out = F.stack(seq, 0) if T else Tensor.zeros(0, x.shape[1], state[0].shape[-1], dtype=x.dtype,
                                                      device=x.device)
         return out, state
+
+    return layer
+
+
+def _packed_stepwise(step, batch_sizes: list[int]):
+    """As ``_stepwise`` for a packed batch (x (T, B, C) padded, longest first): at step t only the
+    first ``batch_sizes[t]`` sequences step; the others keep their state (forward: each ends at its
+    last real step; reverse: each starts there from its initial state). Padded outputs are 0."""
+
+    def layer(x: Tensor, state: tuple, weights: tuple, reverse: bool):
+        T, B = x.shape[0], x.shape[1]
+        seq = [None] * T
+        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            n = batch_sizes[t]
+            new = step(x[t, :n], tuple(s[:n] for s in state), weights)
+            state = tuple(a if n == B else F.concatenate([a, s[n:]], 0) for a, s in zip(new, state))
+            h = new[0]
+            seq[t] = h if n == B else F.concatenate([h, Tensor.zeros(B - n, h.shape[-1], dtype=h.dtype,
+                                                                     device=h.device)], 0)
+        return F.stack(seq, 0), state
 
     return layer
 
@@ -212,6 +233,39 @@ class RNNBase(Module):
                 x = F.dropout(x, self.dropout, True)
         return x, finals
 
+    def _forward_packed(self, packed: PackedSequence, hx):
+        """forward for a PackedSequence: each sequence over its own steps, engine ops step by step.
+        Returns (output packed as the input, h_n or (h_n, c_n) in the batch's original order)."""
+        x = packed_to_padded(packed)  # (T, B, C), the packing's order
+        if x.shape[-1] != self.input_size:
+            raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                               f"got {x.shape[-1]}")
+        order, inverse, n = packed.sorted_indices, packed.unsorted_indices, x.shape[1]
+
+        def permute(h, idx):
+            return h if h is None or idx is None else h[:, idx]
+
+        if self.mode == "LSTM":
+            h0 = self._state(permute(None if hx is None else hx[0], order), n, self.proj_size or self.hidden_size,
+                             True, "hx[0]", x)
+            c0 = self._state(permute(None if hx is None else hx[1], order), n, self.hidden_size, True, "hx[1]", x)
+            states = [(h0[k], c0[k]) for k in range(h0.shape[0])]
+
+            def step(xt, s, w):
+                return _lstm_step(xt, s[0], s[1], *w)
+        else:
+            h0 = self._state(permute(hx, order), n, self.hidden_size, True, "hx", x)
+            states = [(h0[k],) for k in range(h0.shape[0])]
+            relu = self.mode == "RNN_RELU"
+
+            def step(xt, s, w):
+                if self.mode == "GRU":
+                    return (_gru_step(xt, s[0], *w[:4]),)
+                return (_rnn_step(xt, s[0], w[0], w[1], w[2], w[3], relu),)
+        out, finals = self._run(x, states, _packed_stepwise(step, packed.batch_sizes.numpy().tolist()))
+        finals = [permute(F.stack([s[j] for s in finals], 0), inverse) for j in range(len(finals[0]))]
+        return padded_to_packed(out, packed), (tuple(finals) if self.mode == "LSTM" else finals[0])
+
     def _output(self, out: Tensor, batched: bool) -> Tensor:
         if not batched:
             return out.squeeze(1)
@@ -248,6 +302,8 @@ class RNN(RNNBase):
                          bias, batch_first, dropout, bidirectional, 0, device, dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None):
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         x, batched = self._prepare(input, self.hidden_size)
         h0 = self._state(hx, x.shape[1], self.hidden_size, batched, "hx", x)
         relu = self.nonlinearity == "relu"
@@ -269,6 +325,8 @@ class LSTM(RNNBase):
                          proj_size, device, dtype)
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None):
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         x, batched = self._prepare(input, self.hidden_size)
         real_h = self.proj_size or self.hidden_size
         h0 = self._state(None if hx is None else hx[0], x.shape[1], real_h, batched, "hx[0]", x)
@@ -296,6 +354,8 @@ class GRU(RNNBase):
                          0, device, dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None):
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         x, batched = self._prepare(input, self.hidden_size)
         h0 = self._state(hx, x.shape[1], self.hidden_size, batched, "hx", x)
         states = [(h0[k],) for k in range(h0.shape[0])]

@@ -127,5 +127,5 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
             i += n
 
 
-from nn.utils import data  # noqa: E402,F401  (torch.utils.data's place: nn.utils.data.DataLoader)
+from nn.utils import data, rnn  # noqa: E402,F401  (torch.utils.data's place; torch.nn.utils.rnn)
 from nn.watch import Watcher, watch  # noqa: E402,F401  (nn.utils.watch, as the issue names it)
