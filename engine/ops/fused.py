@@ -65,14 +65,19 @@ class LogSoftmax(Function):
         return g - self.xp.exp(y) * g.sum(axis=self.axis, keepdims=True)
 
 
+class IdOutOfRange(IndexError, ValueError):
+    """An id outside [0, n): torch's IndexError (a ValueError too, as the engine raised before)."""
+
+
 def check_ids(ids, n: int, what: str) -> None:
-    """Raise ValueError naming the first id outside [0, n)."""
+    """Raise IdOutOfRange naming the first id outside [0, n), in torch's words."""
     if ids.size == 0:
         return
     lo, hi = int(ids.min()), int(ids.max())
     if lo < 0 or hi >= n:
         bad = lo if lo < 0 else hi
-        raise ValueError(f"{what} {bad} is out of range [0, {n})")
+        torch_words = f"Target {bad} is out of bounds." if what == "target id" else "index out of range in self"
+        raise IdOutOfRange(f"{torch_words} ({what} {bad} is out of range [0, {n}))")
 
 
 class CrossEntropy(Function):

@@ -497,3 +497,11 @@ def test_linear_with_zero_input_features_is_its_bias_as_torch():
     tout.sum().backward()
     assert ox.grad.shape == (2, 0) and ow.grad.shape == (3, 0)
     np.testing.assert_array_equal(ob.grad.numpy(), tb.grad.numpy())
+
+
+def test_out_of_range_ids_raise_torchs_index_error():
+    for ours, theirs in ((lambda: engine.functional.embedding(Tensor(np.array([5])), Tensor(np.zeros((3, 2)))),
+                          lambda: torch.nn.functional.embedding(torch.tensor([5]), torch.zeros(3, 2))),
+                         (lambda: engine.functional.cross_entropy(Tensor(np.zeros((2, 3))), Tensor(np.array([0, 7]))),
+                          lambda: torch.nn.functional.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 7])))):
+        _same_error(ours, theirs)
