@@ -1876,7 +1876,7 @@ def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding
         raise RuntimeError(f"{op}: expected a {nd + 2}-D weight (in_channels, out_channels/groups, *kernel), "
                            f"got weight of size {list(getattr(weight, 'shape', ()))}")
     if isinstance(padding, str):
-        raise RuntimeError(f"{op}: padding must be an int or a tuple of ints, got {padding!r}")
+        raise TypeError(f"{op}(): argument 'padding' must be tuple of ints, not str")
     stride, dilation = _sp_tuple(stride, nd, "stride", op), _sp_tuple(dilation, nd, "dilation", op)
     pad, opad = _sp_tuple(padding, nd, "padding", op), _sp_tuple(output_padding, nd, "output_padding", op)
     _sp_positive(stride, "stride", op)
@@ -2023,8 +2023,29 @@ def _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
     return k, s, p, d, out
 
 
+def _pool_nonempty(op, nd, input, unbatched) -> None:
+    """torch's pools take an empty batch but no empty channel or spatial axis."""
+    rest = input.shape if unbatched else input.shape[1:]
+    if all(rest):
+        return
+    shape = list(input.shape)
+    if nd == 3:
+        pos = next(i for i, v in enumerate(rest) if v == 0)
+        name = "max_pool3d_with_indices_out_cpu_template" if op.startswith("max") else op
+        raise RuntimeError(f"{name}(): Expected input's non-batch dimensions to have positive length, but input has "
+                           f"a shape of {shape} and non-batch dimension {pos} has length zero!")
+    if op.startswith("max") and nd == 1:
+        raise RuntimeError(f"max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch size for "
+                           f"input, but got:{shape}")
+    if nd == 1:  # torch runs avg_pool1d as a 2-D pool over (…, 1, L)
+        shape = shape[:-1] + [1] + shape[-1:]
+    raise RuntimeError(f"Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, but "
+                       f"got:{shape}")
+
+
 def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     x, unbatched = _sp_input(input, nd, op)
+    _pool_nonempty(op, nd, input, unbatched)
     k, s, p, d, out = _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
     y = spatial_ops.MaxPoolNd.apply(x, kernel=k, stride=s, padding=p, dilation=d, out=out)
     if not return_indices:
@@ -2114,6 +2135,7 @@ def max_unpool2d(input: Tensor, indices, kernel_size, stride=None, padding=0, ou
 
 def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     x, unbatched = _sp_input(input, nd, op)
+    _pool_nonempty(op, nd, input, unbatched)
     k, s, p, _, out = _pool_args(op, nd, x, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and divisor_override == 0:
         raise RuntimeError(f"{op}: divisor must be not zero")
@@ -2152,10 +2174,17 @@ def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 
 
 def _lp_pool(op, nd, input, norm_type, kernel_size, stride, ceil_mode):
+    """torch's composition: norm_type ±inf is a max pool of |x|; otherwise
+    (sign(s)·relu(|s|)·K)^(1/p) of the window averages s of x^p, which zeroes the gradient of
+    an all-zero window (relu's gradient at 0) instead of 0·inf = nan."""
     k = _sp_tuple(kernel_size, nd, "kernel_size", op)
     p = float(norm_type)
-    y = _avg_pool(op, nd, input ** p, k, stride, 0, ceil_mode, True, None)
-    return (y * float(np.prod(k))) ** (1.0 / p)
+    if math.isinf(p):
+        op_max = op.replace("lp", "max")
+        m = _max_pool(op_max, nd, input.abs() if p > 0 else -input.abs(), k, stride, 0, 1, ceil_mode, False)
+        return m if p > 0 else -m
+    y = _avg_pool(op, nd, input ** norm_type, k, stride, 0, ceil_mode, True, None)
+    return (y.sign() * relu(y.abs()) * float(np.prod(k))) ** (1.0 / p)
 
 
 def lp_pool1d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
@@ -2175,43 +2204,79 @@ def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mo
 def _adaptive_size(op, nd, x, output_size):
     if isinstance(output_size, (int, np.integer)) or output_size is None:
         output_size = (output_size,) * nd
+    output_size = tuple(output_size)
+    if len(output_size) != nd:
+        if nd == 1:
+            raise RuntimeError(f"{op}() argument 'output_size' should contain one int (got {len(output_size)})")
+        if op.startswith("adaptive_max"):
+            raise RuntimeError(f"{op}(): internal error: output_size.size() must be {nd}")
+        raise RuntimeError(f"{op}: output_size must be {nd}")
     out = tuple(x.shape[-nd + i] if v is None else int(v) for i, v in enumerate(output_size))
-    if len(out) != nd:
-        raise ValueError(f"{op}: output_size must have {nd} elements, got {tuple(output_size)}")
-    if any(o < 0 for o in out) or (any(o == 0 for o in out) and x.numel()):
-        if any(o < 0 for o in out):
-            raise RuntimeError(f"{op}: output_size must be non-negative, got {list(out)} for input "
-                               f"{list(x.shape)}")
+    if any(o < 0 for o in out) and op.startswith("adaptive_max"):
+        raise RuntimeError(f"{op}: Trying to create tensor with negative dimension {min(out)}: "
+                           f"{list(x.shape[:-nd]) + list(out)} (output_size {list(out)})")
+    if any(o < 0 for o in out):
+        raise RuntimeError(f"{op}: elements of output_size must be greater than or equal to 0 but received "
+                           f"{{{', '.join(str(o) for o in out)}}}")
     return out
 
 
-def _adaptive_matrix(n_in: int, n_out: int, dtype, device) -> Tensor:
-    """(Out, In) averaging matrix of torch's adaptive windows."""
-    m = np.zeros((n_out, n_in))
-    for i, (a, b) in enumerate(spatial_ops.adaptive_bounds(n_in, n_out)):
-        m[i, a:b] = 1.0 / (b - a)
-    return Tensor(m.astype(dtype), device=device)
+def _adaptive_checks(op, nd, input, unbatched) -> None:
+    """torch's adaptive pools: float inputs only; no empty axis after the batch (adaptive_avg_pool1d/2d
+    look at the spatial axes only, and run 1-D as 2-D over (…, 1, L))."""
+    if input.dtype.kind in "biu":
+        name = {"adaptive_avg_pool1d": "adaptive_avg_pool2d", "adaptive_max_pool1d": "adaptive_max_pool2d",
+                "adaptive_avg_pool3d": "adaptive_avg_pool3d_cpu", "adaptive_max_pool3d": "adaptive_max_pool3d_cpu"}
+        raise NotImplementedError(f'"{name.get(op, op)}" not implemented for '
+                                  f"'{_TORCH_INT_NAMES.get(str(input.dtype), str(input.dtype))}'")
+    shape = list(input.shape)
+    if op in ("adaptive_avg_pool1d", "adaptive_avg_pool2d"):
+        if op == "adaptive_avg_pool1d":
+            op, shape = "adaptive_avg_pool2d", shape[:-1] + [1] + shape[-1:]
+        dims = range(len(shape) - 2, len(shape))
+    else:
+        dims = range(1, len(shape))
+    for d in dims:
+        if shape[d] == 0:
+            raise RuntimeError(f"{op}(): Expected input to have non-zero size for non-batch dimensions, but input "
+                               f"has sizes {shape} with dimension {d} being empty")
 
 
-def _along(x: Tensor, axis: int, m: Tensor) -> Tensor:
-    """Apply an (Out, In) matrix along ``axis`` of x (a linear resampling of that axis)."""
-    if axis == x.ndim - 1:
-        return x @ m.T
-    if axis == x.ndim - 2:
-        return m @ x
-    return (x.swapaxes(axis, -1) @ m.T).swapaxes(axis, -1)
+_TORCH_INT_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+                    "bool": "Bool"}
+
+
+def _window_mean(x: Tensor, axis: int, n_out: int) -> Tensor:
+    """Mean over torch's adaptive windows along ``axis``, by gathers (a NaN or inf reaches only
+    the windows that hold it, as torch; a matrix product would spread it through 0·inf)."""
+    bounds = spatial_ops.adaptive_bounds(x.shape[axis], n_out)
+    if not bounds:
+        return x.index_select(axis, np.zeros(0, dtype=np.int64))
+    lo, hi = (np.array(v, dtype=np.int64) for v in zip(*bounds))
+    shape = [1] * x.ndim
+    shape[axis] = n_out
+    total = None
+    for j in range(int((hi - lo).max())):
+        v = x.index_select(axis, np.minimum(lo + j, hi - 1))
+        past = lo + j >= hi  # windows shorter than j + 1
+        if past.any():
+            v = v.masked_fill(Tensor(past.reshape(shape), device=x.device), 0)
+        total = v if total is None else total + v
+    return total / Tensor((hi - lo).reshape(shape).astype(x.dtype), device=x.device)
 
 
 def _adaptive_avg(op, nd, input, output_size):
     x, unbatched = _sp_input(input, nd, op)
     out = _adaptive_size(op, nd, x, output_size)
-    y = x
-    if all(o == 1 for o in out):
+    if all(o == 1 for o in out):  # torch's shortcut: a mean (which takes an empty axis too)
         y = x.mean(axis=tuple(range(2, 2 + nd)), keepdims=True)
-    else:
-        for i, o in enumerate(out):
-            if o != x.shape[2 + i]:
-                y = _along(y, 2 + i, _adaptive_matrix(x.shape[2 + i], o, x.dtype, x.device))
+        return y[0] if unbatched else y
+    if op != "interpolate":
+        _adaptive_checks(op, nd, input, unbatched)
+    y = x
+    for i, o in enumerate(out):
+        if o != x.shape[2 + i]:
+            y = _window_mean(y, 2 + i, o)
     return y[0] if unbatched else y
 
 
@@ -2241,6 +2306,7 @@ def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
 def _adaptive_max(op, nd, input, output_size, return_indices):
     x, unbatched = _sp_input(input, nd, op)
     out = _adaptive_size(op, nd, x, output_size)
+    _adaptive_checks(op, nd, input, unbatched)
     y = spatial_ops.AdaptiveMaxPoolNd.apply(x, out=out)
     if not return_indices:
         return y[0] if unbatched else y
@@ -2286,26 +2352,20 @@ def _linear_scale(n_in, n_out, align_corners, scale):
     return 1.0 / scale if scale is not None and scale > 0 else n_in / n_out
 
 
-def _resample_matrix(mode: str, n_in: int, n_out: int, align_corners: bool, scale) -> np.ndarray:
-    """(Out, In) float64 matrix of torch's linear or cubic (A = -0.75) interpolation along one axis."""
+def _resample_taps(mode: str, n_in: int, n_out: int, align_corners: bool, scale) -> list:
+    """torch's linear (2 taps) or cubic (4 taps, A = -0.75, clamped indices) interpolation along one
+    axis: [(source index per output, float64 weight per output), ...]."""
     s = _linear_scale(n_in, n_out, align_corners, scale)
     dst = np.arange(n_out, dtype=np.float64)
     cubic = mode == "bicubic"
     src = s * dst if align_corners else s * (dst + 0.5) - 0.5
     if not align_corners and not cubic:
         src = np.maximum(src, 0.0)
-    m = np.zeros((n_out, n_in))
-    rows = np.arange(n_out)
-    if not cubic:
-        i0 = np.floor(src).astype(np.int64)
-        lam = src - i0
-        i1 = i0 + (i0 < n_in - 1)
-        np.add.at(m, (rows, i0), 1.0 - lam)
-        np.add.at(m, (rows, i1), lam)
-        return m
-    a = -0.75
     i0 = np.floor(src).astype(np.int64)
     t = src - i0
+    if not cubic:
+        return [(i0, 1.0 - t), (i0 + (i0 < n_in - 1), t)]
+    a = -0.75
 
     def near(x):  # |x| <= 1
         return ((a + 2) * x - (a + 3)) * x * x + 1
@@ -2314,9 +2374,19 @@ def _resample_matrix(mode: str, n_in: int, n_out: int, align_corners: bool, scal
         return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
 
     coeffs = (far(t + 1), near(t), near(1 - t), far(2 - t))
-    for j, c in enumerate(coeffs):
-        np.add.at(m, (rows, np.clip(i0 - 1 + j, 0, n_in - 1)), c)
-    return m
+    return [(np.clip(i0 - 1 + j, 0, n_in - 1), c) for j, c in enumerate(coeffs)]
+
+
+def _resample(x: Tensor, axis: int, taps: list) -> Tensor:
+    """sum over taps of weight · x[index] along ``axis`` (gathers, so a NaN or inf reaches only the
+    outputs whose taps read it, as in torch)."""
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    y = None
+    for idx, w in taps:
+        v = x.index_select(axis, idx) * Tensor(w.reshape(shape).astype(x.dtype), device=x.device)
+        y = v if y is None else y + v
+    return y
 
 
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
@@ -2378,9 +2448,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
             return y
         grids = tuple(i.reshape((-1,) + (1,) * (nd - 1 - a)) for a, i in enumerate(idx))
         return y[(slice(None), slice(None), *grids)]
-    for a in range(nd):
-        m = _resample_matrix(mode, in_size[a], out[a], align_corners, scales[a])
-        y = _along(y, 2 + a, Tensor(m.astype(input.dtype), device=input.device))
+    for a in reversed(range(nd)):  # the last axis first: torch's innermost sum
+        y = _resample(y, 2 + a, _resample_taps(mode, in_size[a], out[a], align_corners, scales[a]))
     return y
 
 
