@@ -2377,14 +2377,45 @@ def _resample_taps(mode: str, n_in: int, n_out: int, align_corners: bool, scale)
     return [(np.clip(i0 - 1 + j, 0, n_in - 1), c) for j, c in enumerate(coeffs)]
 
 
+def _antialias_taps(mode: str, n_in: int, n_out: int, align_corners: bool, scale) -> list:
+    """torch's antialiased (PIL-style) resampling along one axis: a triangle (bilinear) or cubic
+    (A = -0.5) filter stretched by the downscale factor, normalized per output; taps past a
+    window's end carry weight 0 and read nothing (the third entry masks them)."""
+    s = _linear_scale(n_in, n_out, align_corners, scale)
+    interp = 4 if mode == "bicubic" else 2
+    support = interp * 0.5 * s if s >= 1.0 else interp * 0.5
+    inv = 1.0 / s if s >= 1.0 else 1.0
+
+    def filt(x):
+        x = np.abs(x)
+        if interp == 2:
+            return np.where(x < 1.0, 1.0 - x, 0.0)
+        a = -0.5
+        return np.where(x < 1.0, ((a + 2) * x - (a + 3)) * x * x + 1,
+                        np.where(x < 2.0, (((x - 5) * x + 8) * x - 4) * a, 0.0))
+
+    center = s * (np.arange(n_out) + 0.5)
+    lo = np.maximum(np.trunc(center - support + 0.5).astype(np.int64), 0)
+    size = np.minimum(np.trunc(center + support + 0.5).astype(np.int64), n_in) - lo
+    j = np.arange(int(size.max()))[:, None]  # (taps, out)
+    valid = j < size
+    w = np.where(valid, filt((j + lo - center + 0.5) * inv), 0.0)
+    total = w.sum(0)
+    w = np.where(total != 0, w / np.where(total != 0, total, 1.0), w)
+    return [(np.minimum(lo + k, n_in - 1), w[k], valid[k]) for k in range(w.shape[0])]
+
+
 def _resample(x: Tensor, axis: int, taps: list) -> Tensor:
     """sum over taps of weight · x[index] along ``axis`` (gathers, so a NaN or inf reaches only the
-    outputs whose taps read it, as in torch)."""
+    outputs whose taps read it, as in torch); a tap's optional mask drops the outputs it does not reach."""
     shape = [1] * x.ndim
     shape[axis] = -1
     y = None
-    for idx, w in taps:
-        v = x.index_select(axis, idx) * Tensor(w.reshape(shape).astype(x.dtype), device=x.device)
+    for idx, w, *mask in taps:
+        v = x.index_select(axis, idx)
+        if mask and not mask[0].all():
+            v = v.masked_fill(Tensor(~mask[0].reshape(shape), device=x.device), 0)
+        v = v * Tensor(w.reshape(shape).astype(x.dtype), device=x.device)
         y = v if y is None else y + v
     return y
 
@@ -2393,7 +2424,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
                 recompute_scale_factor=None, antialias: bool = False) -> Tensor:
     """Resize the spatial axes as torch.nn.functional.interpolate: modes nearest, nearest-exact,
     linear (3-D input), bilinear / bicubic (4-D), trilinear (5-D) and area; ``scale_factor`` with
-    torch's recompute_scale_factor rule.
+    torch's recompute_scale_factor rule; ``antialias=True`` (bilinear / bicubic) filters as torch
+    when downsampling.
 
     >>> interpolate(Tensor([[[1.0, 2.0]]]), scale_factor=2).numpy().tolist()
     [[[1.0, 1.0, 2.0, 2.0]]]
@@ -2405,8 +2437,9 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     modes = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
     if mode not in modes:
         raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; expected one of {modes}")
-    if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not implemented")
+    if antialias and not (mode in ("bilinear", "bicubic") and input.ndim == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a "
+                         "4-D tensor as input")
     if input.ndim not in (3, 4, 5):
         raise NotImplementedError(f"interpolate: Input Error: Only 3D, 4D and 5D input Tensors supported "
                                   f"(got {input.ndim}D) for the modes: {' | '.join(modes)}")
@@ -2424,8 +2457,12 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     in_size = input.shape[2:]
     scales = None
     if size is not None:
-        out = _sp_tuple(size, nd, "size", "interpolate") if not isinstance(size, (list, tuple)) or len(size) != 1 \
-            or nd == 1 else _sp_tuple(size, nd, "size", "interpolate")
+        if isinstance(size, (list, tuple)) and len(size) != nd:
+            raise ValueError(f"Input and output must have the same number of spatial dimensions, but got input with "
+                             f"spatial dimensions of {list(in_size)} and output size of {list(size)}. Please provide "
+                             f"input tensor in (N, C, d1, d2, ...,dK) format and output size in (o1, o2, ...,oK) "
+                             f"format.")
+        out = _sp_tuple(size, nd, "size", "interpolate")
     else:
         sf = tuple(float(v) for v in scale_factor) if isinstance(scale_factor, (list, tuple)) \
             else (float(scale_factor),) * nd
@@ -2435,22 +2472,46 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
                              f"scale_factor of shape {list(sf)}.")
         out = tuple(int(math.floor(n * f)) for n, f in zip(in_size, sf))
         scales = None if recompute_scale_factor else sf
+    if mode == "area":  # torch runs it as an adaptive average pool (an empty output is fine)
+        return _adaptive_avg(f"adaptive_avg_pool{nd}d", nd, input, out)
+    _interp_dtype_check(mode, nd, input)
     if any(o <= 0 for o in out) or any(n <= 0 for n in in_size):
         raise RuntimeError(f"interpolate: Input and output sizes should be greater than 0, but got input "
                            f"{tuple(in_size)} output {tuple(out)}")
-    if mode == "area":
-        return _adaptive_avg("interpolate", nd, input, out)
+    if input.shape[1] == 0:  # an empty batch is fine, empty channels are not
+        raise RuntimeError(f"Non-empty {input.ndim}D data tensor expected but got a tensor with sizes "
+                           f"{list(input.shape)}")
     scales = scales or (None,) * nd
     y = input
     if mode in ("nearest", "nearest-exact"):
         idx = [_nearest_index(n, o, sc, mode == "nearest-exact") for n, o, sc in zip(in_size, out, scales)]
-        if all(len(i) == n and (i == np.arange(n)).all() for i, n in zip(idx, in_size)):
-            return y
         grids = tuple(i.reshape((-1,) + (1,) * (nd - 1 - a)) for a, i in enumerate(idx))
-        return y[(slice(None), slice(None), *grids)]
+        return y[(slice(None), slice(None), *grids)]  # a new tensor even when nothing moves, as torch
+    as_uint8 = input.dtype == np.uint8
+    if as_uint8:  # torch's uint8 path: a pass per axis, each rounded back to uint8 (up to ±1 off torch's
+        y = y.astype(np.float32)  # fixed-point weights)
     for a in reversed(range(nd)):  # the last axis first: torch's innermost sum
-        y = _resample(y, 2 + a, _resample_taps(mode, in_size[a], out[a], align_corners, scales[a]))
-    return y
+        if in_size[a] == out[a] and mode != "bicubic":
+            continue  # torch's linear kernels copy an axis whose size does not change, whatever the scale
+        taps = _antialias_taps if antialias else _resample_taps
+        y = _resample(y, 2 + a, taps(mode, in_size[a], out[a], align_corners, scales[a]))
+        if as_uint8:
+            y = y.round().clip(0, 255)
+    return y.astype(np.uint8) if as_uint8 else y * 1 if y is input else y
+
+
+def _interp_dtype_check(mode, nd, input) -> None:
+    """torch's resampling kernels: floats, and uint8 for nearest and 2-D bilinear/bicubic."""
+    if input.dtype.kind == "f" or (input.dtype == np.uint8 and mode in ("nearest", "nearest-exact", "bilinear",
+                                                                       "bicubic")):
+        return
+    kernel = {"bicubic": "compute_indices_weights_cubic"}.get(mode, "compute_indices_weights_linear")
+    if mode in ("nearest", "nearest-exact"):
+        kernel = "upsample_nearest2d_channels_last" if nd == 2 else "compute_indices_weights_nearest"
+    elif mode == "bilinear":
+        kernel = "upsample_bilinear2d_channels_last"
+    raise NotImplementedError(f'"{kernel}" not implemented for '
+                              f"'{_TORCH_INT_NAMES.get(str(input.dtype), str(input.dtype))}'")
 
 
 def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:
