@@ -996,12 +996,16 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         raise NotImplementedError(f"Unrecognised padding mode {mode}")
     if mode != "constant":
         if value not in (None, 0):
-            raise ValueError(f"Padding mode \"{mode}\" doesn't take in value argument")
+            raise RuntimeError(f"Padding mode \"{mode}\" doesn't take in value argument")
         k = len(widths) // 2
         if input.ndim not in (k + 1, k + 2) or k > 3:
             raise NotImplementedError(f"Padding size {len(widths)} is not supported for {input.ndim}D input tensor "
                                       f"(non-constant modes pad the last 1-3 dims of a (N, C, ...) or (C, ...) input)")
+        if mode != "circular" and input.dtype == np.bool_:
+            kind = "reflection" if mode == "reflect" else "replication"
+            raise NotImplementedError(f'"{kind}_pad{k}d" not implemented for \'Bool\'')
     per_dim = [(input.ndim - 1 - i, widths[2 * i], widths[2 * i + 1]) for i in range(len(widths) // 2)]
+    _pad_sizes_check(input, mode, per_dim)
     x = input
     crop = [slice(None)] * input.ndim
     for d, lo, hi in per_dim:  # negative widths crop first
@@ -1035,6 +1039,27 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
             idx = pos % n
         x = x.index_select(d, idx)
     return x
+
+
+def _pad_sizes_check(input, mode, per_dim) -> None:
+    """torch's errors for negative widths that crop a dimension below zero (constant crops first,
+    so a crop past the edge fails however much the other side adds); reflect and replicate also
+    refuse an output whose padded dimensions are all empty."""
+    sizes = [(d, input.shape[d], input.shape[d] + lo + hi) for d, lo, hi in per_dim]
+    if mode == "constant":
+        if any(input.shape[d] + min(lo, 0) + min(hi, 0) < 0 for d, lo, hi in per_dim):
+            raise RuntimeError("narrow(): length must be non-negative.")
+    elif mode == "circular":
+        if any(o < 0 for _, _, o in sizes):
+            raise RuntimeError("Negative padding value is resulting in an empty dimension")
+    elif all(o < 1 for _, _, o in sizes):
+        names = "DHW"[3 - len(sizes):]
+        rev = sizes[::-1]  # the first padded dim is the last axis
+        raise RuntimeError(f"input ({' '.join(f'{c}: {n}' for c, (_, n, _) in zip(names, rev))}) is too small. "
+                           f"Calculated output {' '.join(f'{c}: {o}' for c, (_, _, o) in zip(names, rev))}")
+    elif any(o < 0 for _, _, o in sizes):
+        raise RuntimeError(f"pad: negative output size {[o for _, _, o in sizes[::-1]]} for input "
+                           f"{list(input.shape)}")
 
 
 def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
@@ -1939,6 +1964,13 @@ def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                            dilation)
 
 
+def _float_only(x: Tensor, kernel: str) -> None:
+    """NotImplementedError for the integer and bool dtypes that torch's ``kernel`` has no version for."""
+    if x.dtype.kind in "biu":
+        raise NotImplementedError(f'"{kernel}" not implemented for '
+                                  f"'{_TORCH_INT_NAMES.get(str(x.dtype), str(x.dtype))}'")
+
+
 def _fold_args(op, kernel_size, dilation, padding, stride):
     k, d = _sp_tuple(kernel_size, 2, "kernel_size", op), _sp_tuple(dilation, 2, "dilation", op)
     p, s = _sp_tuple(padding, 2, "padding", op), _sp_tuple(stride, 2, "stride", op)
@@ -1956,7 +1988,10 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     >>> unfold(Tensor.ones(1, 2, 3, 3), 2).shape
     (1, 8, 4)
     """
+    if isinstance(input, Tensor) and input.ndim == 2:  # torch indexes dim 2 before it checks the rank
+        raise IndexError("Dimension out of range (expected to be in range of [-2, 1], but got 2)")
     x, unbatched = _sp_input(input, 2, "unfold")
+    _float_only(input, "im2col_out_cpu")
     k, d, pads, s = _fold_args("unfold", kernel_size, dilation, padding, stride)
     blocks = [spatial_ops.out_size(n, kk, ss, dd, lo, hi)
               for n, kk, ss, dd, (lo, hi) in zip(x.shape[2:], k, s, d, pads)]
@@ -1980,6 +2015,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
         raise RuntimeError(f"fold: Expected 2D (unbatched) or 3D (batched) input, got input of size "
                            f"{list(input.shape)}")
     cols, unbatched = (input.unsqueeze(0), True) if input.ndim == 2 else (input, False)
+    _float_only(input, "col2im_out_cpu")
     size = _sp_tuple(output_size, 2, "output_size", "fold")
     k, d, pads, s = _fold_args("fold", kernel_size, dilation, padding, stride)
     kp = k[0] * k[1]

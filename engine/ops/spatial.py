@@ -270,7 +270,7 @@ class Unfold(Function):
         xpad = padded_channels_last(xp, x, padding)
         cols = im2col(xpad, kernel, stride, dilation, out).reshape(n, math.prod(out), math.prod(kernel), c)
         self.args = (x.shape, xpad.shape[1:-1], kernel, stride, padding, dilation, out)
-        return xp.ascontiguousarray(cols.transpose(0, 3, 2, 1)).reshape(n, c * math.prod(kernel), -1)
+        return xp.ascontiguousarray(cols.transpose(0, 3, 2, 1)).reshape(n, c * math.prod(kernel), math.prod(out))
 
     def backward(self, g):
         shape, padded, kernel, stride, padding, dilation, out = self.args
@@ -281,7 +281,8 @@ def fold_array(xp, cols, shape, padded, kernel, stride, padding, dilation, out):
     """col2im of torch's unfold layout: (N, C·Kp, L) -> (N, C, *S) (``shape``), windows summed."""
     n, c = shape[:2]
     kp = math.prod(kernel)
-    rows = xp.ascontiguousarray(cols.reshape(n, c, kp, -1).transpose(0, 3, 2, 1)).reshape(1, -1, kp * c)
+    rows = xp.ascontiguousarray(cols.reshape(n, c, kp, cols.shape[-1]).transpose(0, 3, 2, 1))
+    rows = rows.reshape(1, n * cols.shape[-1], kp * c)
     res = col2im(rows, n, padded, kernel, stride, dilation, out)
     return xp.ascontiguousarray(_crop(xp, res, padding, shape[2:]))
 
@@ -302,7 +303,7 @@ class Fold(Function):
         n, c = shape[:2]
         xpad = padded_channels_last(xp, g, padding)
         cols = im2col(xpad, kernel, stride, dilation, out).reshape(n, math.prod(out), math.prod(kernel), c)
-        return xp.ascontiguousarray(cols.transpose(0, 3, 2, 1)).reshape(n, c * math.prod(kernel), -1)
+        return xp.ascontiguousarray(cols.transpose(0, 3, 2, 1)).reshape(n, c * math.prod(kernel), math.prod(out))
 
 
 # ---- pooling -----------------------------------------------------------------------------------------
