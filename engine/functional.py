@@ -2082,6 +2082,10 @@ def _pool_nonempty(op, nd, input, unbatched) -> None:
 def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     x, unbatched = _sp_input(input, nd, op)
     _pool_nonempty(op, nd, input, unbatched)
+    if input.dtype == np.bool_ or (nd == 1 and not return_indices and input.dtype.kind in "iu"):
+        # torch's max_pool1d without indices runs a float-only kernel; bool has no max pool at all
+        _float_only(input, {1: "max_pool1d_impl" if not return_indices else "max_pool2d", 2: "max_pool2d",
+                            3: "max_pool3d"}[nd])
     k, s, p, d, out = _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
     y = spatial_ops.MaxPoolNd.apply(x, kernel=k, stride=s, padding=p, dilation=d, out=out)
     if not return_indices:
@@ -2127,6 +2131,7 @@ def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
 
 def _max_unpool(op, nd, input, indices, kernel_size, stride, padding, output_size):
     x, unbatched = _sp_input(input, nd, op)
+    _float_only(input, "max_unpool3d" if nd == 3 else "max_unpool2d")
     idx = _array(indices)
     if unbatched:
         idx = idx[None]
@@ -2172,6 +2177,8 @@ def max_unpool2d(input: Tensor, indices, kernel_size, stride=None, padding=0, ou
 def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     x, unbatched = _sp_input(input, nd, op)
     _pool_nonempty(op, nd, input, unbatched)
+    if input.dtype == np.bool_:
+        _float_only(input, "avg_pool3d_out_frame" if nd == 3 else "avg_pool2d")
     k, s, p, _, out = _pool_args(op, nd, x, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and divisor_override == 0:
         raise RuntimeError(f"{op}: divisor must be not zero")
