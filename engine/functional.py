@@ -2245,6 +2245,8 @@ def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mo
 
 
 def _adaptive_size(op, nd, x, output_size):
+    if output_size is None and nd == 1:
+        raise TypeError(f"{op}(): argument 'output_size' (position 2) must be tuple of ints, not NoneType")
     if isinstance(output_size, (int, np.integer)) or output_size is None:
         output_size = (output_size,) * nd
     output_size = tuple(output_size)
