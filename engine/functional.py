@@ -996,12 +996,16 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         raise NotImplementedError(f"Unrecognised padding mode {mode}")
     if mode != "constant":
         if value not in (None, 0):
-            raise ValueError(f"Padding mode \"{mode}\" doesn't take in value argument")
+            raise RuntimeError(f"Padding mode \"{mode}\" doesn't take in value argument")
         k = len(widths) // 2
         if input.ndim not in (k + 1, k + 2) or k > 3:
             raise NotImplementedError(f"Padding size {len(widths)} is not supported for {input.ndim}D input tensor "
                                       f"(non-constant modes pad the last 1-3 dims of a (N, C, ...) or (C, ...) input)")
+        if mode != "circular" and input.dtype == np.bool_:
+            kind = "reflection" if mode == "reflect" else "replication"
+            raise NotImplementedError(f'"{kind}_pad{k}d" not implemented for \'Bool\'')
     per_dim = [(input.ndim - 1 - i, widths[2 * i], widths[2 * i + 1]) for i in range(len(widths) // 2)]
+    _pad_sizes_check(input, mode, per_dim)
     x = input
     crop = [slice(None)] * input.ndim
     for d, lo, hi in per_dim:  # negative widths crop first
@@ -1035,6 +1039,27 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
             idx = pos % n
         x = x.index_select(d, idx)
     return x
+
+
+def _pad_sizes_check(input, mode, per_dim) -> None:
+    """torch's errors for negative widths that crop a dimension below zero (constant crops first,
+    so a crop past the edge fails however much the other side adds); reflect and replicate also
+    refuse an output whose padded dimensions are all empty."""
+    sizes = [(d, input.shape[d], input.shape[d] + lo + hi) for d, lo, hi in per_dim]
+    if mode == "constant":
+        if any(input.shape[d] + min(lo, 0) + min(hi, 0) < 0 for d, lo, hi in per_dim):
+            raise RuntimeError("narrow(): length must be non-negative.")
+    elif mode == "circular":
+        if any(o < 0 for _, _, o in sizes):
+            raise RuntimeError("Negative padding value is resulting in an empty dimension")
+    elif all(o < 1 for _, _, o in sizes):
+        names = "DHW"[3 - len(sizes):]
+        rev = sizes[::-1]  # the first padded dim is the last axis
+        raise RuntimeError(f"input ({' '.join(f'{c}: {n}' for c, (_, n, _) in zip(names, rev))}) is too small. "
+                           f"Calculated output {' '.join(f'{c}: {o}' for c, (_, _, o) in zip(names, rev))}")
+    elif any(o < 0 for _, _, o in sizes):
+        raise RuntimeError(f"pad: negative output size {[o for _, _, o in sizes[::-1]]} for input "
+                           f"{list(input.shape)}")
 
 
 def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
@@ -1876,7 +1901,7 @@ def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding
         raise RuntimeError(f"{op}: expected a {nd + 2}-D weight (in_channels, out_channels/groups, *kernel), "
                            f"got weight of size {list(getattr(weight, 'shape', ()))}")
     if isinstance(padding, str):
-        raise RuntimeError(f"{op}: padding must be an int or a tuple of ints, got {padding!r}")
+        raise TypeError(f"{op}(): argument 'padding' must be tuple of ints, not str")
     stride, dilation = _sp_tuple(stride, nd, "stride", op), _sp_tuple(dilation, nd, "dilation", op)
     pad, opad = _sp_tuple(padding, nd, "padding", op), _sp_tuple(output_padding, nd, "output_padding", op)
     _sp_positive(stride, "stride", op)
@@ -1939,6 +1964,13 @@ def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                            dilation)
 
 
+def _float_only(x: Tensor, kernel: str) -> None:
+    """NotImplementedError for the integer and bool dtypes that torch's ``kernel`` has no version for."""
+    if x.dtype.kind in "biu":
+        raise NotImplementedError(f'"{kernel}" not implemented for '
+                                  f"'{_TORCH_INT_NAMES.get(str(x.dtype), str(x.dtype))}'")
+
+
 def _fold_args(op, kernel_size, dilation, padding, stride):
     k, d = _sp_tuple(kernel_size, 2, "kernel_size", op), _sp_tuple(dilation, 2, "dilation", op)
     p, s = _sp_tuple(padding, 2, "padding", op), _sp_tuple(stride, 2, "stride", op)
@@ -1956,7 +1988,10 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     >>> unfold(Tensor.ones(1, 2, 3, 3), 2).shape
     (1, 8, 4)
     """
+    if isinstance(input, Tensor) and input.ndim == 2:  # torch indexes dim 2 before it checks the rank
+        raise IndexError("Dimension out of range (expected to be in range of [-2, 1], but got 2)")
     x, unbatched = _sp_input(input, 2, "unfold")
+    _float_only(input, "im2col_out_cpu")
     k, d, pads, s = _fold_args("unfold", kernel_size, dilation, padding, stride)
     blocks = [spatial_ops.out_size(n, kk, ss, dd, lo, hi)
               for n, kk, ss, dd, (lo, hi) in zip(x.shape[2:], k, s, d, pads)]
@@ -1980,6 +2015,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
         raise RuntimeError(f"fold: Expected 2D (unbatched) or 3D (batched) input, got input of size "
                            f"{list(input.shape)}")
     cols, unbatched = (input.unsqueeze(0), True) if input.ndim == 2 else (input, False)
+    _float_only(input, "col2im_out_cpu")
     size = _sp_tuple(output_size, 2, "output_size", "fold")
     k, d, pads, s = _fold_args("fold", kernel_size, dilation, padding, stride)
     kp = k[0] * k[1]
@@ -2023,8 +2059,33 @@ def _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
     return k, s, p, d, out
 
 
+def _pool_nonempty(op, nd, input, unbatched) -> None:
+    """torch's pools take an empty batch but no empty channel or spatial axis."""
+    rest = input.shape if unbatched else input.shape[1:]
+    if all(rest):
+        return
+    shape = list(input.shape)
+    if nd == 3:
+        pos = next(i for i, v in enumerate(rest) if v == 0)
+        name = "max_pool3d_with_indices_out_cpu_template" if op.startswith("max") else op
+        raise RuntimeError(f"{name}(): Expected input's non-batch dimensions to have positive length, but input has "
+                           f"a shape of {shape} and non-batch dimension {pos} has length zero!")
+    if op.startswith("max") and nd == 1:
+        raise RuntimeError(f"max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch size for "
+                           f"input, but got:{shape}")
+    if nd == 1:  # torch runs avg_pool1d as a 2-D pool over (…, 1, L)
+        shape = shape[:-1] + [1] + shape[-1:]
+    raise RuntimeError(f"Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, but "
+                       f"got:{shape}")
+
+
 def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     x, unbatched = _sp_input(input, nd, op)
+    _pool_nonempty(op, nd, input, unbatched)
+    if input.dtype == np.bool_ or (nd == 1 and not return_indices and input.dtype.kind in "iu"):
+        # torch's max_pool1d without indices runs a float-only kernel; bool has no max pool at all
+        _float_only(input, {1: "max_pool1d_impl" if not return_indices else "max_pool2d", 2: "max_pool2d",
+                            3: "max_pool3d"}[nd])
     k, s, p, d, out = _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
     y = spatial_ops.MaxPoolNd.apply(x, kernel=k, stride=s, padding=p, dilation=d, out=out)
     if not return_indices:
@@ -2070,6 +2131,7 @@ def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
 
 def _max_unpool(op, nd, input, indices, kernel_size, stride, padding, output_size):
     x, unbatched = _sp_input(input, nd, op)
+    _float_only(input, "max_unpool3d" if nd == 3 else "max_unpool2d")
     idx = _array(indices)
     if unbatched:
         idx = idx[None]
@@ -2114,6 +2176,9 @@ def max_unpool2d(input: Tensor, indices, kernel_size, stride=None, padding=0, ou
 
 def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     x, unbatched = _sp_input(input, nd, op)
+    _pool_nonempty(op, nd, input, unbatched)
+    if input.dtype == np.bool_:
+        _float_only(input, "avg_pool3d_out_frame" if nd == 3 else "avg_pool2d")
     k, s, p, _, out = _pool_args(op, nd, x, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and divisor_override == 0:
         raise RuntimeError(f"{op}: divisor must be not zero")
@@ -2152,10 +2217,17 @@ def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 
 
 def _lp_pool(op, nd, input, norm_type, kernel_size, stride, ceil_mode):
+    """torch's composition: norm_type ±inf is a max pool of |x|; otherwise
+    (sign(s)·relu(|s|)·K)^(1/p) of the window averages s of x^p, which zeroes the gradient of
+    an all-zero window (relu's gradient at 0) instead of 0·inf = nan."""
     k = _sp_tuple(kernel_size, nd, "kernel_size", op)
     p = float(norm_type)
-    y = _avg_pool(op, nd, input ** p, k, stride, 0, ceil_mode, True, None)
-    return (y * float(np.prod(k))) ** (1.0 / p)
+    if math.isinf(p):
+        op_max = op.replace("lp", "max")
+        m = _max_pool(op_max, nd, input.abs() if p > 0 else -input.abs(), k, stride, 0, 1, ceil_mode, False)
+        return m if p > 0 else -m
+    y = _avg_pool(op, nd, input ** norm_type, k, stride, 0, ceil_mode, True, None)
+    return (y.sign() * relu(y.abs()) * float(np.prod(k))) ** (1.0 / p)
 
 
 def lp_pool1d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False) -> Tensor:
@@ -2173,45 +2245,83 @@ def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mo
 
 
 def _adaptive_size(op, nd, x, output_size):
+    if output_size is None and nd == 1:
+        raise TypeError(f"{op}(): argument 'output_size' (position 2) must be tuple of ints, not NoneType")
     if isinstance(output_size, (int, np.integer)) or output_size is None:
         output_size = (output_size,) * nd
+    output_size = tuple(output_size)
+    if len(output_size) != nd:
+        if nd == 1:
+            raise RuntimeError(f"{op}() argument 'output_size' should contain one int (got {len(output_size)})")
+        if op.startswith("adaptive_max"):
+            raise RuntimeError(f"{op}(): internal error: output_size.size() must be {nd}")
+        raise RuntimeError(f"{op}: output_size must be {nd}")
     out = tuple(x.shape[-nd + i] if v is None else int(v) for i, v in enumerate(output_size))
-    if len(out) != nd:
-        raise ValueError(f"{op}: output_size must have {nd} elements, got {tuple(output_size)}")
-    if any(o < 0 for o in out) or (any(o == 0 for o in out) and x.numel()):
-        if any(o < 0 for o in out):
-            raise RuntimeError(f"{op}: output_size must be non-negative, got {list(out)} for input "
-                               f"{list(x.shape)}")
+    if any(o < 0 for o in out) and op.startswith("adaptive_max"):
+        raise RuntimeError(f"{op}: Trying to create tensor with negative dimension {min(out)}: "
+                           f"{list(x.shape[:-nd]) + list(out)} (output_size {list(out)})")
+    if any(o < 0 for o in out):
+        raise RuntimeError(f"{op}: elements of output_size must be greater than or equal to 0 but received "
+                           f"{{{', '.join(str(o) for o in out)}}}")
     return out
 
 
-def _adaptive_matrix(n_in: int, n_out: int, dtype, device) -> Tensor:
-    """(Out, In) averaging matrix of torch's adaptive windows."""
-    m = np.zeros((n_out, n_in))
-    for i, (a, b) in enumerate(spatial_ops.adaptive_bounds(n_in, n_out)):
-        m[i, a:b] = 1.0 / (b - a)
-    return Tensor(m.astype(dtype), device=device)
+def _adaptive_checks(op, nd, input, unbatched) -> None:
+    """torch's adaptive pools: float inputs only; no empty axis after the batch (adaptive_avg_pool1d/2d
+    look at the spatial axes only, and run 1-D as 2-D over (…, 1, L))."""
+    if input.dtype.kind in "biu":
+        name = {"adaptive_avg_pool1d": "adaptive_avg_pool2d", "adaptive_max_pool1d": "adaptive_max_pool2d",
+                "adaptive_avg_pool3d": "adaptive_avg_pool3d_cpu", "adaptive_max_pool3d": "adaptive_max_pool3d_cpu"}
+        raise NotImplementedError(f'"{name.get(op, op)}" not implemented for '
+                                  f"'{_TORCH_INT_NAMES.get(str(input.dtype), str(input.dtype))}'")
+    shape = list(input.shape)
+    if op in ("adaptive_avg_pool1d", "adaptive_avg_pool2d"):
+        if op == "adaptive_avg_pool1d":
+            op, shape = "adaptive_avg_pool2d", shape[:-1] + [1] + shape[-1:]
+        dims = range(len(shape) - 2, len(shape))
+    else:
+        dims = range(1, len(shape))
+    for d in dims:
+        if shape[d] == 0:
+            raise RuntimeError(f"{op}(): Expected input to have non-zero size for non-batch dimensions, but input "
+                               f"has sizes {shape} with dimension {d} being empty")
 
 
-def _along(x: Tensor, axis: int, m: Tensor) -> Tensor:
-    """Apply an (Out, In) matrix along ``axis`` of x (a linear resampling of that axis)."""
-    if axis == x.ndim - 1:
-        return x @ m.T
-    if axis == x.ndim - 2:
-        return m @ x
-    return (x.swapaxes(axis, -1) @ m.T).swapaxes(axis, -1)
+_TORCH_INT_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+                    "bool": "Bool"}
+
+
+def _window_mean(x: Tensor, axis: int, n_out: int) -> Tensor:
+    """Mean over torch's adaptive windows along ``axis``, by gathers (a NaN or inf reaches only
+    the windows that hold it, as torch; a matrix product would spread it through 0·inf)."""
+    bounds = spatial_ops.adaptive_bounds(x.shape[axis], n_out)
+    if not bounds:
+        return x.index_select(axis, np.zeros(0, dtype=np.int64))
+    lo, hi = (np.array(v, dtype=np.int64) for v in zip(*bounds))
+    shape = [1] * x.ndim
+    shape[axis] = n_out
+    total = None
+    for j in range(int((hi - lo).max())):
+        v = x.index_select(axis, np.minimum(lo + j, hi - 1))
+        past = lo + j >= hi  # windows shorter than j + 1
+        if past.any():
+            v = v.masked_fill(Tensor(past.reshape(shape), device=x.device), 0)
+        total = v if total is None else total + v
+    return total / Tensor((hi - lo).reshape(shape).astype(x.dtype), device=x.device)
 
 
 def _adaptive_avg(op, nd, input, output_size):
     x, unbatched = _sp_input(input, nd, op)
     out = _adaptive_size(op, nd, x, output_size)
-    y = x
-    if all(o == 1 for o in out):
+    if all(o == 1 for o in out):  # torch's shortcut: a mean (which takes an empty axis too)
         y = x.mean(axis=tuple(range(2, 2 + nd)), keepdims=True)
-    else:
-        for i, o in enumerate(out):
-            if o != x.shape[2 + i]:
-                y = _along(y, 2 + i, _adaptive_matrix(x.shape[2 + i], o, x.dtype, x.device))
+        return y[0] if unbatched else y
+    if op != "interpolate":
+        _adaptive_checks(op, nd, input, unbatched)
+    y = x
+    for i, o in enumerate(out):
+        if o != x.shape[2 + i]:
+            y = _window_mean(y, 2 + i, o)
     return y[0] if unbatched else y
 
 
@@ -2241,6 +2351,7 @@ def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
 def _adaptive_max(op, nd, input, output_size, return_indices):
     x, unbatched = _sp_input(input, nd, op)
     out = _adaptive_size(op, nd, x, output_size)
+    _adaptive_checks(op, nd, input, unbatched)
     y = spatial_ops.AdaptiveMaxPoolNd.apply(x, out=out)
     if not return_indices:
         return y[0] if unbatched else y
@@ -2286,26 +2397,20 @@ def _linear_scale(n_in, n_out, align_corners, scale):
     return 1.0 / scale if scale is not None and scale > 0 else n_in / n_out
 
 
-def _resample_matrix(mode: str, n_in: int, n_out: int, align_corners: bool, scale) -> np.ndarray:
-    """(Out, In) float64 matrix of torch's linear or cubic (A = -0.75) interpolation along one axis."""
+def _resample_taps(mode: str, n_in: int, n_out: int, align_corners: bool, scale) -> list:
+    """torch's linear (2 taps) or cubic (4 taps, A = -0.75, clamped indices) interpolation along one
+    axis: [(source index per output, float64 weight per output), ...]."""
     s = _linear_scale(n_in, n_out, align_corners, scale)
     dst = np.arange(n_out, dtype=np.float64)
     cubic = mode == "bicubic"
     src = s * dst if align_corners else s * (dst + 0.5) - 0.5
     if not align_corners and not cubic:
         src = np.maximum(src, 0.0)
-    m = np.zeros((n_out, n_in))
-    rows = np.arange(n_out)
-    if not cubic:
-        i0 = np.floor(src).astype(np.int64)
-        lam = src - i0
-        i1 = i0 + (i0 < n_in - 1)
-        np.add.at(m, (rows, i0), 1.0 - lam)
-        np.add.at(m, (rows, i1), lam)
-        return m
-    a = -0.75
     i0 = np.floor(src).astype(np.int64)
     t = src - i0
+    if not cubic:
+        return [(i0, 1.0 - t), (i0 + (i0 < n_in - 1), t)]
+    a = -0.75
 
     def near(x):  # |x| <= 1
         return ((a + 2) * x - (a + 3)) * x * x + 1
@@ -2314,16 +2419,58 @@ def _resample_matrix(mode: str, n_in: int, n_out: int, align_corners: bool, scal
         return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
 
     coeffs = (far(t + 1), near(t), near(1 - t), far(2 - t))
-    for j, c in enumerate(coeffs):
-        np.add.at(m, (rows, np.clip(i0 - 1 + j, 0, n_in - 1)), c)
-    return m
+    return [(np.clip(i0 - 1 + j, 0, n_in - 1), c) for j, c in enumerate(coeffs)]
+
+
+def _antialias_taps(mode: str, n_in: int, n_out: int, align_corners: bool, scale) -> list:
+    """torch's antialiased (PIL-style) resampling along one axis: a triangle (bilinear) or cubic
+    (A = -0.5) filter stretched by the downscale factor, normalized per output; taps past a
+    window's end carry weight 0 and read nothing (the third entry masks them)."""
+    s = _linear_scale(n_in, n_out, align_corners, scale)
+    interp = 4 if mode == "bicubic" else 2
+    support = interp * 0.5 * s if s >= 1.0 else interp * 0.5
+    inv = 1.0 / s if s >= 1.0 else 1.0
+
+    def filt(x):
+        x = np.abs(x)
+        if interp == 2:
+            return np.where(x < 1.0, 1.0 - x, 0.0)
+        a = -0.5
+        return np.where(x < 1.0, ((a + 2) * x - (a + 3)) * x * x + 1,
+                        np.where(x < 2.0, (((x - 5) * x + 8) * x - 4) * a, 0.0))
+
+    center = s * (np.arange(n_out) + 0.5)
+    lo = np.maximum(np.trunc(center - support + 0.5).astype(np.int64), 0)
+    size = np.minimum(np.trunc(center + support + 0.5).astype(np.int64), n_in) - lo
+    j = np.arange(int(size.max()))[:, None]  # (taps, out)
+    valid = j < size
+    w = np.where(valid, filt((j + lo - center + 0.5) * inv), 0.0)
+    total = w.sum(0)
+    w = np.where(total != 0, w / np.where(total != 0, total, 1.0), w)
+    return [(np.minimum(lo + k, n_in - 1), w[k], valid[k]) for k in range(w.shape[0])]
+
+
+def _resample(x: Tensor, axis: int, taps: list) -> Tensor:
+    """sum over taps of weight · x[index] along ``axis`` (gathers, so a NaN or inf reaches only the
+    outputs whose taps read it, as in torch); a tap's optional mask drops the outputs it does not reach."""
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    y = None
+    for idx, w, *mask in taps:
+        v = x.index_select(axis, idx)
+        if mask and not mask[0].all():
+            v = v.masked_fill(Tensor(~mask[0].reshape(shape), device=x.device), 0)
+        v = v * Tensor(w.reshape(shape).astype(x.dtype), device=x.device)
+        y = v if y is None else y + v
+    return y
 
 
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
                 recompute_scale_factor=None, antialias: bool = False) -> Tensor:
     """Resize the spatial axes as torch.nn.functional.interpolate: modes nearest, nearest-exact,
     linear (3-D input), bilinear / bicubic (4-D), trilinear (5-D) and area; ``scale_factor`` with
-    torch's recompute_scale_factor rule.
+    torch's recompute_scale_factor rule; ``antialias=True`` (bilinear / bicubic) filters as torch
+    when downsampling.
 
     >>> interpolate(Tensor([[[1.0, 2.0]]]), scale_factor=2).numpy().tolist()
     [[[1.0, 1.0, 2.0, 2.0]]]
@@ -2335,8 +2482,9 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     modes = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
     if mode not in modes:
         raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; expected one of {modes}")
-    if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not implemented")
+    if antialias and not (mode in ("bilinear", "bicubic") and input.ndim == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a "
+                         "4-D tensor as input")
     if input.ndim not in (3, 4, 5):
         raise NotImplementedError(f"interpolate: Input Error: Only 3D, 4D and 5D input Tensors supported "
                                   f"(got {input.ndim}D) for the modes: {' | '.join(modes)}")
@@ -2354,8 +2502,12 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     in_size = input.shape[2:]
     scales = None
     if size is not None:
-        out = _sp_tuple(size, nd, "size", "interpolate") if not isinstance(size, (list, tuple)) or len(size) != 1 \
-            or nd == 1 else _sp_tuple(size, nd, "size", "interpolate")
+        if isinstance(size, (list, tuple)) and len(size) != nd:
+            raise ValueError(f"Input and output must have the same number of spatial dimensions, but got input with "
+                             f"spatial dimensions of {list(in_size)} and output size of {list(size)}. Please provide "
+                             f"input tensor in (N, C, d1, d2, ...,dK) format and output size in (o1, o2, ...,oK) "
+                             f"format.")
+        out = _sp_tuple(size, nd, "size", "interpolate")
     else:
         sf = tuple(float(v) for v in scale_factor) if isinstance(scale_factor, (list, tuple)) \
             else (float(scale_factor),) * nd
@@ -2365,23 +2517,46 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
                              f"scale_factor of shape {list(sf)}.")
         out = tuple(int(math.floor(n * f)) for n, f in zip(in_size, sf))
         scales = None if recompute_scale_factor else sf
+    if mode == "area":  # torch runs it as an adaptive average pool (an empty output is fine)
+        return _adaptive_avg(f"adaptive_avg_pool{nd}d", nd, input, out)
+    _interp_dtype_check(mode, nd, input)
     if any(o <= 0 for o in out) or any(n <= 0 for n in in_size):
         raise RuntimeError(f"interpolate: Input and output sizes should be greater than 0, but got input "
                            f"{tuple(in_size)} output {tuple(out)}")
-    if mode == "area":
-        return _adaptive_avg("interpolate", nd, input, out)
+    if input.shape[1] == 0:  # an empty batch is fine, empty channels are not
+        raise RuntimeError(f"Non-empty {input.ndim}D data tensor expected but got a tensor with sizes "
+                           f"{list(input.shape)}")
     scales = scales or (None,) * nd
     y = input
     if mode in ("nearest", "nearest-exact"):
         idx = [_nearest_index(n, o, sc, mode == "nearest-exact") for n, o, sc in zip(in_size, out, scales)]
-        if all(len(i) == n and (i == np.arange(n)).all() for i, n in zip(idx, in_size)):
-            return y
         grids = tuple(i.reshape((-1,) + (1,) * (nd - 1 - a)) for a, i in enumerate(idx))
-        return y[(slice(None), slice(None), *grids)]
-    for a in range(nd):
-        m = _resample_matrix(mode, in_size[a], out[a], align_corners, scales[a])
-        y = _along(y, 2 + a, Tensor(m.astype(input.dtype), device=input.device))
-    return y
+        return y[(slice(None), slice(None), *grids)]  # a new tensor even when nothing moves, as torch
+    as_uint8 = input.dtype == np.uint8
+    if as_uint8:  # torch's uint8 path: a pass per axis, each rounded back to uint8 (up to ±1 off torch's
+        y = y.astype(np.float32)  # fixed-point weights)
+    for a in reversed(range(nd)):  # the last axis first: torch's innermost sum
+        if in_size[a] == out[a] and mode != "bicubic":
+            continue  # torch's linear kernels copy an axis whose size does not change, whatever the scale
+        taps = _antialias_taps if antialias else _resample_taps
+        y = _resample(y, 2 + a, taps(mode, in_size[a], out[a], align_corners, scales[a]))
+        if as_uint8:
+            y = y.round().clip(0, 255)
+    return y.astype(np.uint8) if as_uint8 else y * 1 if y is input else y
+
+
+def _interp_dtype_check(mode, nd, input) -> None:
+    """torch's resampling kernels: floats, and uint8 for nearest and 2-D bilinear/bicubic."""
+    if input.dtype.kind == "f" or (input.dtype == np.uint8 and mode in ("nearest", "nearest-exact", "bilinear",
+                                                                       "bicubic")):
+        return
+    kernel = {"bicubic": "compute_indices_weights_cubic"}.get(mode, "compute_indices_weights_linear")
+    if mode in ("nearest", "nearest-exact"):
+        kernel = "upsample_nearest2d_channels_last" if nd == 2 else "compute_indices_weights_nearest"
+    elif mode == "bilinear":
+        kernel = "upsample_bilinear2d_channels_last"
+    raise NotImplementedError(f'"{kernel}" not implemented for '
+                              f"'{_TORCH_INT_NAMES.get(str(input.dtype), str(input.dtype))}'")
 
 
 def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:

@@ -10,6 +10,7 @@ Installed into ``engine.functional`` by ``engine/__init__.py``.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 
@@ -340,8 +341,14 @@ def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool | None =
     """Sampling grid (N, H, W, 2) (or (N, D, H, W, 3)) of the affine maps theta (N, 2, 3) (or (N, 3, 4)),
     as torch (align_corners None means False)."""
     _need_tensor(theta, "affine_grid", "theta")
+    if theta.dtype.kind != "f":
+        raise ValueError(f"Expected theta to have floating point type, but got torch.{theta.dtype}")
     align = bool(align_corners)
     size = tuple(size)
+    if len(size) in (4, 5) and theta.ndim == 3 and theta.shape[1:] == (len(size) - 2, len(size) - 1) \
+            and theta.shape[0] != size[0]:
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{size[0]}, {theta.shape[2]}] but got: [{theta.shape[0]}, {theta.shape[2]}].")
     if len(size) == 4:
         n, _, h, w = size
         if theta.shape != (n, 2, 3):
@@ -370,67 +377,154 @@ def _unnormalize(g: Tensor, n: int, align: bool) -> Tensor:
     return (g + 1) * ((n - 1) / 2) if align else ((g + 1) * n - 1) / 2
 
 
+def _host(a):
+    return a.get() if hasattr(a, "get") else a
+
+
+def _clip(x: Tensor, n: int) -> Tensor:
+    """Clamp to [0, n - 1] with torch's clip_coordinates gradient: 0 at and beyond either end."""
+    v = _host(x.data)
+    x = _F().where(Tensor(v >= n - 1).to(x.device), float(n - 1), x)
+    return _F().where(Tensor(~(v > 0)).to(x.device), 0.0, x)  # a NaN coordinate lands on 0, as here
+
+
 def _reflect(x: Tensor, n: int, align: bool) -> Tensor:
-    """Reflect pixel coordinates into range (torch's reflect_coordinates), then clip."""
-    if align:
-        lo, span = 0.0, 2.0 * (n - 1)
-    else:
-        lo, span = -0.5, 2.0 * n
+    """torch's reflect_coordinates (then clip): reflect about the border (pixel centres or edges)
+    until the coordinate lies in range; the gradient is ±1 as torch's, 0 for a one-pixel axis."""
+    lo, span = (0.0, float(n - 1)) if align else (-0.5, float(n))
     if span <= 0:
         return x * 0
-    half = span / 2
-    y = (x - lo).abs()
-    flips = (y / half).floor()
-    extra = y - flips * half  # fmod(y, half), differentiable in y
-    odd = (flips.data % 2) == 1
-    out = _E().where(Tensor(odd).to(x.device), (half - extra) + lo, extra + lo)
-    return out.clamp(0, n - 1)
+    y = x - lo
+    sign = np.where(_host(y.data) < 0, -1.0, 1.0).astype(_host(y.data).dtype)
+    y = y * Tensor(sign).to(x.device)  # |x - lo| with torch's gradient sign (+1 at 0)
+    flips = _host((y / span).floor().data)
+    extra = y - Tensor(flips * span).to(x.device)  # fmod(y, span)
+    odd = (flips % 2) == 1
+    out = _F().where(Tensor(odd).to(x.device), (span - extra) + lo, extra + lo)
+    return _clip(out, n)
+
+
+def _reflect_index(i: np.ndarray, n: int, align: bool) -> np.ndarray:
+    """_reflect (and clip) of integer coordinates, without gradient (bicubic's taps)."""
+    lo, span = (0.0, float(n - 1)) if align else (-0.5, float(n))
+    if span <= 0:
+        return np.zeros_like(i)
+    y = np.abs(i - lo)
+    flips = np.floor(y / span)
+    extra = np.fmod(y, span)
+    out = np.where(flips % 2 == 1, span - extra + lo, extra + lo)
+    return np.clip(out, 0, n - 1).astype(np.int64)
+
+
+def _grid_sample_checks(input: Tensor, grid: Tensor, mode: str, padding_mode: str) -> None:
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
+                         f"but got: '{mode}'")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+                         f"'reflection', but got: '{padding_mode}'")
+    if input.dtype != grid.dtype:
+        raise RuntimeError(f"grid_sampler(): expected input and grid to have same dtype, but input has "
+                           f"{input.dtype} and grid has {grid.dtype}")
+    if input.ndim not in (4, 5) or grid.ndim != input.ndim:
+        raise RuntimeError(f"grid_sampler(): expected 4D or 5D input and grid with same number of dimensions, but "
+                           f"got input with sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+    if input.shape[0] != grid.shape[0]:
+        raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, but got input with "
+                           f"sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+    if grid.shape[-1] != input.ndim - 2:
+        raise RuntimeError(f"grid_sampler(): expected grid to have size {input.ndim - 2} in last dimension, but got "
+                           f"grid with sizes {list(grid.shape)}")
+    for i in range(2, input.ndim):
+        if input.shape[i] == 0:
+            raise RuntimeError(f"grid_sampler(): expected input to have non-empty spatial dimensions, but input has "
+                               f"sizes {list(input.shape)} with dimension {i} being empty")
+    if mode == "bicubic" and input.ndim != 4:
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
+    if input.dtype.kind != "f":
+        raise RuntimeError(f"grid_sampler(): expected floating point input and grid, got {input.dtype}")
+
+
+def _cubic_coeffs(t: Tensor) -> list:
+    """torch's cubic convolution weights (A = -0.75) of the taps at -1, 0, 1, 2 for fraction t."""
+    a = -0.75
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
 
 
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mode: str = "zeros",  # noqa: A002
                 align_corners: bool | None = None) -> Tensor:
-    """Sample 4-D input (N, C, H, W) at grid (N, Ho, Wo, 2) of (x, y) in [-1, 1]: bilinear or nearest,
-    padding zeros, border or reflection; gradients to input and grid (bilinear), as torch."""
+    """Sample input (N, C, H, W) at grid (N, Ho, Wo, 2) of (x, y) in [-1, 1], or (N, C, D, H, W) at
+    (N, Do, Ho, Wo, 3) of (x, y, z): bilinear (trilinear for 5-D), nearest or bicubic (4-D), padding
+    zeros, border or reflection; gradients to input and grid, as torch (nearest: a zero grid gradient).
+
+    >>> grid_sample(Tensor.arange(4.0).reshape(1, 1, 2, 2), Tensor.zeros(1, 1, 1, 2),
+    ...             align_corners=True).numpy().ravel().tolist()
+    [1.5]
+    """
     _need_tensor(input, "grid_sample", "input")
     _need_tensor(grid, "grid_sample", "grid")
-    if mode not in ("bilinear", "nearest"):
-        raise NotImplementedError(f"grid_sample: mode '{mode}' is not supported here (bilinear, nearest)")
-    if padding_mode not in ("zeros", "border", "reflection"):
-        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
-                         f"'reflection', but got: '{padding_mode}'")
-    if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
-        raise RuntimeError(f"grid_sample: expected 4-D input (N, C, H, W) and grid (N, Ho, Wo, 2) with the same N, "
-                           f"got input {input.shape} and grid {grid.shape}")
+    _grid_sample_checks(input, grid, mode, padding_mode)
     align = bool(align_corners)
-    n, c, h, w = input.shape
-    ho, wo = grid.shape[1:3]
-    ix = _unnormalize(grid[..., 0], w, align)  # (N, Ho, Wo)
-    iy = _unnormalize(grid[..., 1], h, align)
-    if padding_mode == "border":
-        ix, iy = ix.clamp(0, w - 1), iy.clamp(0, h - 1)
-    elif padding_mode == "reflection":
-        ix, iy = _reflect(ix, w, align), _reflect(iy, h, align)
-    flat = input.reshape(n, c, h * w)
-    xp = np
+    n, c, *size = input.shape
+    nd = len(size)
+    out = grid.shape[1:-1]
+    flat = input.reshape(n, c, math.prod(size))
+    # source coordinate per spatial axis (D, H, W order; the grid lists x (W) first)
+    coords = [_unnormalize(grid[..., nd - 1 - a], size[a], align) for a in range(nd)]
+    if mode != "bicubic":  # bicubic applies the padding mode to each tap instead
+        if padding_mode == "border":
+            coords = [_clip(x, m) for x, m in zip(coords, size)]
+        elif padding_mode == "reflection":
+            coords = [_reflect(x, m, align) for x, m in zip(coords, size)]
 
-    def tap(xi, yi, weight):
-        """weight (N, Ho, Wo) times input at integer (xi, yi) arrays (N, Ho, Wo); zero outside."""
-        inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
-        idx = (xp.clip(yi, 0, h - 1) * w + xp.clip(xi, 0, w - 1)).reshape(n, 1, ho * wo)
-        idx = xp.broadcast_to(idx, (n, c, ho * wo))
-        vals = flat.gather(2, Tensor(np.ascontiguousarray(idx)).to(input.device)).reshape(n, c, ho, wo)
-        mask = Tensor(inside.astype(input.dtype)).to(input.device)
-        return vals * (weight * mask).unsqueeze(1)
+    def tap(idx, weight):
+        """weight (N, *out) times input at the integer positions ``idx`` (one array per axis); zero outside."""
+        inside = np.ones(idx[0].shape, dtype=bool)
+        pos = np.zeros(idx[0].shape, dtype=np.int64)
+        for i, m in zip(idx, size):
+            inside &= (i >= 0) & (i < m)
+            pos = pos * m + np.clip(i, 0, m - 1)
+        L = math.prod(out)
+        g = np.ascontiguousarray(np.broadcast_to(pos.reshape(n, 1, L), (n, c, L)))
+        vals = flat.gather(2, Tensor(g).to(input.device)).reshape(n, c, *out)
+        if not inside.all():  # masked, not multiplied: an inf outside must not become 0·inf
+            vals = vals.masked_fill(Tensor(~inside[:, None]).to(input.device), 0)
+        return vals * weight.unsqueeze(1)
 
-    gx, gy = ix.data, iy.data
-    gx, gy = (v.get() if hasattr(v, "get") else v for v in (gx, gy))
-    if mode == "nearest":  # round half to even, as torch's nearbyint
-        xi, yi = np.rint(gx).astype(np.int64), np.rint(gy).astype(np.int64)
-        return tap(xi, yi, _E().ones_like(ix).detach())
-    x0, y0 = np.floor(gx).astype(np.int64), np.floor(gy).astype(np.int64)
-    fx, fy = ix - Tensor(x0.astype(ix.dtype)).to(ix.device), iy - Tensor(y0.astype(iy.dtype)).to(iy.device)
-    return (tap(x0, y0, (1 - fx) * (1 - fy)) + tap(x0 + 1, y0, fx * (1 - fy))
-            + tap(x0, y0 + 1, (1 - fx) * fy) + tap(x0 + 1, y0 + 1, fx * fy))
+    host = [_host(x.data) for x in coords]
+    if mode == "nearest":  # round half to even, as torch's nearbyint; the grid gets a zero gradient
+        one = _F().where(Tensor(np.ones(coords[0].shape, dtype=bool)).to(input.device), 1.0, coords[0])
+        return tap([np.rint(v).astype(np.int64) for v in host], one)
+    base = [np.floor(v).astype(np.int64) for v in host]
+    frac = [x - Tensor(b.astype(x.dtype)).to(x.device) for x, b in zip(coords, base)]
+    if mode == "bilinear":
+        y = None
+        for corner in itertools.product((0, 1), repeat=nd):
+            w = None
+            for f, k in zip(frac, corner):
+                wk = f if k else 1 - f
+                w = wk if w is None else w * wk
+            v = tap([b + k for b, k in zip(base, corner)], w)
+            y = v if y is None else y + v
+        return y
+    cy, cx = _cubic_coeffs(frac[0]), _cubic_coeffs(frac[1])
+    y = None
+    for i, j in itertools.product(range(4), range(4)):
+        iy, ix = base[0] - 1 + i, base[1] - 1 + j
+        if padding_mode == "border":
+            iy, ix = np.clip(iy, 0, size[0] - 1), np.clip(ix, 0, size[1] - 1)
+        elif padding_mode == "reflection":
+            iy, ix = _reflect_index(iy, size[0], align), _reflect_index(ix, size[1], align)
+        v = tap([iy, ix], cy[i] * cx[j])
+        y = v if y is None else y + v
+    return y
 
 
 # ---- names that are torch spellings of existing functions --------------------------------------------

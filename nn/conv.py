@@ -26,44 +26,6 @@ def _ntuple(x, n: int) -> tuple:
     return (x,) * n
 
 
-def _pad_mode(x: Tensor, pads: list[tuple[int, int]], mode: str) -> Tensor:
-    """Pad the trailing len(pads) dims with 'reflect', 'replicate' or 'circular' (composed from
-    slicing and concatenation, so the gradient comes from the engine)."""
-    nd = len(pads)
-    for i, (lo, hi) in enumerate(pads):
-        ax = x.ndim - nd + i
-        n = x.shape[ax]
-
-        def sl(a, b, step=1, ax=ax, x=x):
-            idx = [slice(None)] * x.ndim
-            idx[ax] = slice(a, b, step)
-            return x[tuple(idx)]
-
-        parts = []
-        if mode == "circular":
-            if lo:
-                parts.append(sl(n - lo, n))
-            parts.append(x)
-            if hi:
-                parts.append(sl(0, hi))
-        elif mode == "replicate":
-            if lo:
-                parts.append(F.concatenate([sl(0, 1)] * lo, ax))
-            parts.append(x)
-            if hi:
-                parts.append(F.concatenate([sl(n - 1, n)] * hi, ax))
-        elif mode == "reflect":
-            if lo:
-                parts.append(sl(lo, 0, -1))
-            parts.append(x)
-            if hi:
-                parts.append(sl(n - 2, n - 2 - hi, -1))
-        else:
-            raise ValueError(f"padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', got {mode!r}")
-        x = F.concatenate(parts, ax) if len(parts) > 1 else x
-    return x
-
-
 class _ConvNd(Module):
     _nd = 2
     _transposed = False
@@ -102,7 +64,8 @@ class _ConvNd(Module):
                 pads.append((total // 2, total - total // 2))
         else:
             pads = [(p, p) for p in self.padding]
-        self._pads = pads
+        # F.pad's flat widths, last axis first (torch's attribute, which its forward pads with)
+        self._reversed_padding_repeated_twice = tuple(v for lo_hi in reversed(pads) for v in lo_hi)
         shape = ((in_channels, out_channels // groups) if self._transposed
                  else (out_channels, in_channels // groups)) + self.kernel_size
         dt, dev = dtype or "float32", device or "cpu"
@@ -125,7 +88,7 @@ class _ConvNd(Module):
         """The input padded by ``padding_mode`` when that is not 'zeros'."""
         if self.padding_mode == "zeros":
             return x
-        return _pad_mode(x, self._pads, self.padding_mode)
+        return F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
 
     def _padding(self):
         return (0,) * self._nd if self.padding_mode != "zeros" else self.padding
@@ -369,6 +332,11 @@ class AdaptiveMaxPool2d(_AdaptivePool):
         return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
 
 
+class AdaptiveMaxPool3d(_AdaptivePool):
+    def forward(self, input: Tensor):
+        return F.adaptive_max_pool3d(input, self.output_size, self.return_indices)
+
+
 class Upsample(Module):
     """Resize by ``size`` or ``scale_factor`` ('nearest', 'linear', 'bilinear', 'bicubic', ...)."""
 
@@ -493,6 +461,15 @@ class MaxUnpool2d(_MaxUnpoolNd):
         return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
 
+class MaxUnpool3d(_MaxUnpoolNd):
+    """The partial inverse of MaxPool3d (``return_indices=True``): values back at their argmax."""
+
+    _dims = 3
+
+    def forward(self, input: Tensor, indices: Tensor, output_size=None) -> Tensor:
+        return F.max_unpool3d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
 class _LPPoolNd(Module):
     def __init__(self, norm_type: float, kernel_size, stride=None, ceil_mode: bool = False):
         super().__init__()
@@ -515,3 +492,10 @@ class LPPool2d(_LPPoolNd):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.lp_pool2d(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
+
+
+class LPPool3d(_LPPoolNd):
+    """Power-average pooling over 3-d windows: (Σ x^p)^(1/p)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.lp_pool3d(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)

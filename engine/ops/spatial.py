@@ -58,7 +58,7 @@ def im2col(xpad, kernel, stride, dilation, out, groups=1):
     One strided slab copy per kernel offset: 5x faster in NumPy than a single copy of the whole
     ``as_strided`` window view, whose innermost run (Cg values) is too short for its copy loop.
     """
-    if len(kernel) == 2 and (k := lookup("im2col2d", xpad)) is not None:
+    if len(kernel) == 2 and xpad.size and (k := lookup("im2col2d", xpad)) is not None:
         return k[0](xpad, kernel, stride, dilation, out, groups)
     xp = _xp_of(xpad)
     n, c, nd = xpad.shape[0], xpad.shape[-1], len(kernel)
@@ -73,7 +73,8 @@ def im2col(xpad, kernel, stride, dilation, out, groups=1):
 
 def col2im(cols, n, padded, kernel, stride, dilation, out, groups=1):
     """Adjoint of im2col: (G, N·L, Kp·Cg) -> (N, *Sp, C), overlapping windows summed."""
-    if len(kernel) == 2 and (k := lookup("im2col2d", cols)) is not None:
+    # an empty batch stays on the reference (the compiled col2im cannot reshape a 0-row result)
+    if len(kernel) == 2 and cols.size and (k := lookup("im2col2d", cols)) is not None:
         return k[1](cols, n, padded, kernel, stride, dilation, out, groups)
     xp = _xp_of(cols)
     cg = cols.shape[-1] // math.prod(kernel)
@@ -269,7 +270,7 @@ class Unfold(Function):
         xpad = padded_channels_last(xp, x, padding)
         cols = im2col(xpad, kernel, stride, dilation, out).reshape(n, math.prod(out), math.prod(kernel), c)
         self.args = (x.shape, xpad.shape[1:-1], kernel, stride, padding, dilation, out)
-        return xp.ascontiguousarray(cols.transpose(0, 3, 2, 1)).reshape(n, c * math.prod(kernel), -1)
+        return xp.ascontiguousarray(cols.transpose(0, 3, 2, 1)).reshape(n, c * math.prod(kernel), math.prod(out))
 
     def backward(self, g):
         shape, padded, kernel, stride, padding, dilation, out = self.args
@@ -280,7 +281,8 @@ def fold_array(xp, cols, shape, padded, kernel, stride, padding, dilation, out):
     """col2im of torch's unfold layout: (N, C·Kp, L) -> (N, C, *S) (``shape``), windows summed."""
     n, c = shape[:2]
     kp = math.prod(kernel)
-    rows = xp.ascontiguousarray(cols.reshape(n, c, kp, -1).transpose(0, 3, 2, 1)).reshape(1, -1, kp * c)
+    rows = xp.ascontiguousarray(cols.reshape(n, c, kp, cols.shape[-1]).transpose(0, 3, 2, 1))
+    rows = rows.reshape(1, n * cols.shape[-1], kp * c)
     res = col2im(rows, n, padded, kernel, stride, dilation, out)
     return xp.ascontiguousarray(_crop(xp, res, padding, shape[2:]))
 
@@ -301,7 +303,7 @@ class Fold(Function):
         n, c = shape[:2]
         xpad = padded_channels_last(xp, g, padding)
         cols = im2col(xpad, kernel, stride, dilation, out).reshape(n, math.prod(out), math.prod(kernel), c)
-        return xp.ascontiguousarray(cols.transpose(0, 3, 2, 1)).reshape(n, c * math.prod(kernel), -1)
+        return xp.ascontiguousarray(cols.transpose(0, 3, 2, 1)).reshape(n, c * math.prod(kernel), math.prod(out))
 
 
 # ---- pooling -----------------------------------------------------------------------------------------
@@ -339,7 +341,8 @@ class MaxPoolNd(Function):
     def forward(self, x, kernel=(1,), stride=(1,), padding=(0,), dilation=(1,), out=(1,)):
         xp = self.xp
         pads = _pool_pads(x.shape[-len(kernel):], kernel, stride, padding, dilation, out)
-        self.compiled = lookup("max_pool2d", x) if len(kernel) == 2 and x.ndim == 4 else None
+        # an empty batch stays on the reference (the compiled backward indexes the first image)
+        self.compiled = lookup("max_pool2d", x) if len(kernel) == 2 and x.ndim == 4 and x.size else None
         if self.compiled is not None:
             best, self.arg = self.compiled[0](x, kernel, stride, padding, dilation, out)
             self.args = (x.shape, None, pads, kernel, stride, dilation, out)
@@ -445,12 +448,14 @@ class AvgPoolNd(Function):
             v = xpad[(Ellipsis, *_offset_slices(offs, stride, dil, out))]
             total = v.copy() if total is None else xp.add(total, v, out=total)
         if divisor_override:
-            inv = xp.asarray(1.0 / divisor_override, dtype=x.dtype)
+            div = xp.asarray(divisor_override, dtype=xp.int64)
         else:
-            inv = (1.0 / avg_divisor(xp, x.shape[-nd:], kernel, stride, padding, out, count_include_pad,
-                                     xp.float64)).astype(x.dtype)
-        self.inv, self.args = inv, (x.shape, xpad.shape, pads, kernel, stride, out)
-        total *= inv
+            div = avg_divisor(xp, x.shape[-nd:], kernel, stride, padding, out, count_include_pad, xp.int64)
+        self.args = (x.shape, xpad.shape, pads, kernel, stride, out)
+        if x.dtype.kind in "iu":  # integer pools divide as C++ does: the quotient truncated toward zero
+            return (xp.sign(total) * (xp.abs(total) // xp.abs(div)) * xp.sign(div)).astype(x.dtype)
+        self.inv = (1.0 / div.astype(xp.float64)).astype(x.dtype)
+        total *= self.inv
         return total
 
     def backward(self, g):
@@ -484,10 +489,11 @@ class AdaptiveMaxPoolNd(Function):
             win = [bounds[i][p] for i, p in enumerate(pos)]
             v = x[(Ellipsis, *(slice(a, b) for a, b in win))]
             wshape = v.shape[-nd:]
-            flat = v.reshape(*lead, -1)
-            # first NaN, else first maximum (torch's choice)
+            flat = v.reshape(*lead, math.prod(wshape))
+            # last NaN, else first maximum (torch's choice: it takes a value if > max or NaN)
             nan = xp.isnan(flat)
-            a = xp.where(nan.any(-1), xp.argmax(nan, -1), xp.argmax(xp.where(nan, -xp.inf, flat), -1))
+            last_nan = flat.shape[-1] - 1 - xp.argmax(nan[..., ::-1], -1)
+            a = xp.where(nan.any(-1), last_nan, xp.argmax(xp.where(nan, -xp.inf, flat), -1))
             res[(Ellipsis, *pos)] = xp.take_along_axis(flat, a[..., None], -1)[..., 0]
             local = xp.unravel_index(a, wshape)
             f = xp.zeros(a.shape, dtype=xp.int64)
