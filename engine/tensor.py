@@ -260,11 +260,17 @@ class Tensor:
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if flag and self.dtype.kind != "f":
             raise RequiresGradDtypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
+        if self._ctx is not None:  # a non-leaf requires grad already; torch refuses only turning it off
+            if not flag:
+                raise RuntimeError(_NON_LEAF_FLAG)
+            return self
         self.requires_grad = flag
         return self
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         self._retains_grad = True
         _hold_in_graph(self)
 
@@ -2616,6 +2622,8 @@ def _hold_in_graph(t: Tensor) -> None:
 
 function.graph_ref = graph_ref
 
+_NON_LEAF_FLAG = ("you can only change requires_grad flags of leaf variables. If you want to use a computed variable "
+                  "in a subgraph that doesn't require differentiation use var_no_grad = var.detach().")  # torch's words
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation"  # torch's words
 
 
@@ -2800,7 +2808,10 @@ def backpropagate(roots: list[Tensor], grads: list, retain_graph: bool, only=Non
             for hook in list(node._grad_hooks.values()):
                 out = hook(Tensor(g))
                 if out is not None:
-                    g = out.data if isinstance(out, Tensor) else out
+                    new = out.data if isinstance(out, Tensor) else out
+                    if getattr(new, "shape", None) != g.shape:  # torch's check and words
+                        raise RuntimeError(f"hook '{getattr(hook, '__name__', 'hook')}' has changed the size of value")
+                    g = new
         ctx = node._ctx
         if g is None:  # no gradient reached it (an op returned None): still free its arrays
             if ctx is not None and not retain_graph:
@@ -2891,7 +2902,7 @@ def _toposort(roots: list[Tensor]) -> list[Tensor]:
             continue
         if ctx.freed:
             raise RuntimeError(
-                "trying to backward through the graph a second time: its saved arrays were freed "
+                "Trying to backward through the graph a second time: its saved arrays were freed "
                 "by the first backward(); pass retain_graph=True to the first call if you need this"
             )
         ctx.check_versions()

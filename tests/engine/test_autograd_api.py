@@ -96,3 +96,34 @@ def test_hooks_run_and_create_graph_is_refused_with_a_clear_error():
         engine.autograd.grad((x * x).sum(), [x], create_graph=True)
     with pytest.raises(RuntimeError, match="does not require grad"):
         engine.autograd.grad((x * 2).sum(), [Tensor(A)])
+
+
+def test_flag_retain_grad_hook_size_and_second_backward_errors_as_torch():
+    def both(fn_ours, fn_theirs, match):
+        with pytest.raises(RuntimeError, match=match):
+            fn_theirs()
+        with pytest.raises(RuntimeError, match=match):
+            fn_ours()
+
+    (x, _), (tx, _) = _pair()
+    both(lambda: (x * 2).requires_grad_(False), lambda: (tx * 2).requires_grad_(False),
+         "you can only change requires_grad flags of leaf variables")
+    assert (x * 2).requires_grad_(True).requires_grad  # turning it on is a no-op on a non-leaf, as torch
+    both(lambda: Tensor(A).retain_grad(), lambda: torch.tensor(A).retain_grad(),
+         "can't retain_grad on Tensor that has requires_grad=False")
+
+    def widen_ours(t):
+        h = t * 2
+        h.register_hook(lambda g: g.sum(0))
+        h.sum().backward()
+
+    def widen_theirs(t):
+        h = t * 2
+        h.register_hook(lambda g: g.sum(0))
+        h.sum().backward()
+
+    both(lambda: widen_ours(x), lambda: widen_theirs(tx), "has changed the size of value")
+    y, ty = (x * x).sum(), (tx * tx).sum()
+    y.backward()
+    ty.backward()
+    both(y.backward, ty.backward, "Trying to backward through the graph a second time")
