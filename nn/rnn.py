@@ -256,12 +256,14 @@ class RNNBase(Module):
         else:
             h0 = self._state(permute(hx, order), n, self.hidden_size, True, "hx", x)
             states = [(h0[k],) for k in range(h0.shape[0])]
-            relu = self.mode == "RNN_RELU"
-
-            def step(xt, s, w):
-                if self.mode == "GRU":
+            if self.mode == "GRU":
+                def step(xt, s, w):
                     return (_gru_step(xt, s[0], *w[:4]),)
-                return (_rnn_step(xt, s[0], w[0], w[1], w[2], w[3], relu),)
+            else:
+                relu = self.mode == "RNN_RELU"
+
+                def step(xt, s, w):
+                    return (_rnn_step(xt, s[0], w[0], w[1], w[2], w[3], relu),)
         out, finals = self._run(x, states, _packed_stepwise(step, packed.batch_sizes.numpy().tolist()))
         finals = [permute(F.stack([s[j] for s in finals], 0), inverse) for j in range(len(finals[0]))]
         return padded_to_packed(out, packed), (tuple(finals) if self.mode == "LSTM" else finals[0])

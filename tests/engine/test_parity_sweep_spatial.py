@@ -12,23 +12,14 @@ import pytest
 
 import engine.functional as F
 import nn
-from engine import Tensor, kernels
-from engine.kernels import cpu as cpu_kernels
+from engine import Tensor
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.parity
 TF = torch.nn.functional
 
 
-@pytest.fixture(autouse=True, params=["compiled", "numpy"])
-def kernel_path(request):
-    """Every test runs with engine/kernels/cpu's kernels and on the NumPy reference."""
-    old = kernels.set_enabled(request.param == "compiled", "cpu")
-    if request.param == "compiled" and not cpu_kernels.available():
-        kernels.set_enabled(old, "cpu")
-        pytest.skip("numba is not installed")
-    yield request.param
-    kernels.set_enabled(old, "cpu")
+from test_parity_spatial import kernel_path  # noqa: E402,F401  (autouse: compiled kernels and the NumPy reference)
 
 
 def both(ours, theirs, arrays, grad=True, dtypes=("float32", "float64"), ints=(), seed=0):
