@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from engine.backend import array_module
 from engine.function import Function
 from engine.kernels import lookup
@@ -70,6 +72,29 @@ def rows_times_weight_blas(x, w, out) -> None:
         xp.matmul(x, w.T, out=out)
 
 
+# Linear with 2-32 rows on NumPy: x @ wᵀ as (w @ xᵀ)ᵀ. OpenBLAS's GEMM packs and blocks for many rows;
+# with a few (an RNN step, a small batch) and wᵀ a transposed view it ran 1.2-2.9x slower than the
+# product the other way round plus a copy to rows (Zen 4, AVX-512, OpenBLAS SkylakeX: M 2-32, K and N
+# 256-3072; bench/RESULTS.md). From 64 rows the usual orientation is as fast or faster.
+FEW_ROWS = 32
+FEW_ROWS_MIN_WORK = 1 << 18  # M·N·K below it (a tiny product) the usual call is faster
+
+
+def times_weight_t(x2, w):
+    """``x2 (M, K) @ w (N, K)ᵀ`` as a C-contiguous (M, N) array: Linear's product, in the orientation
+    OpenBLAS runs faster for a few rows (``FEW_ROWS``); every other case is ``x2 @ w.T``.
+
+    >>> import numpy as np
+    >>> times_weight_t(np.ones((4, 3)), np.arange(6.0).reshape(2, 3)).tolist()[0]
+    [3.0, 12.0]
+    """
+    m = x2.shape[0]
+    if (type(x2) is np.ndarray and 2 <= m <= FEW_ROWS and m * w.size >= FEW_ROWS_MIN_WORK
+            and x2.dtype == w.dtype):
+        return np.ascontiguousarray((w @ x2.T).T)
+    return x2 @ w.T
+
+
 def _rows(a):
     """(..., n) -> (rows, n); not reshape(-1, n), which cannot infer the rows when n is 0."""
     return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
@@ -89,9 +114,9 @@ class Linear(Function):
         self.compute_dtype = compute_dtype
         x2 = _rows(x)  # one 2-D BLAS call for any leading shape
         if compute_dtype is not None:
-            out = (x2.astype(compute_dtype) @ w.astype(compute_dtype).T).astype(x.dtype)
+            out = times_weight_t(x2.astype(compute_dtype), w.astype(compute_dtype)).astype(x.dtype)
         else:
-            out = x2 @ w.T
+            out = times_weight_t(x2, w)
         if b is not None:
             out += b
         return out.reshape(*x.shape[:-1], w.shape[0])
