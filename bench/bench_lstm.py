@@ -6,6 +6,9 @@ The model (same shapes on both sides, same initial weights):
     ids (B, T) -> Embedding(80, E) -> LSTM(E, H, num_layers=2, batch_first) -> Linear(H, 80)
       -> cross-entropy over the next ids
 
+``--cell gru`` or ``--cell rnn`` puts nn.GRU or nn.RNN (tanh) in the LSTM's place: those have no fused
+kernel, so each time step is the engine's ops (F.linear on the hidden state, the gates' pointwise ops).
+
 One step = forward with the loss, backward, plain SGD (lr 0.01) and zeroing the gradients.
 Each measured program runs in its own subprocess (its own peak RSS), ours and torch alternate for
 --rounds rounds, and the medians, fastest steps and ours/torch ratios are printed, with the cores
@@ -14,6 +17,7 @@ other processes used meanwhile (the contention column).
     python bench/bench_lstm.py                          # hidden 256, batch 32, seq 64, 3 rounds
     python bench/bench_lstm.py --hidden 512 --batch 64 --seq 100
     python bench/bench_lstm.py --json bench/results/lstm.jsonl
+    python bench/bench_lstm.py --cell gru
 """
 
 from __future__ import annotations
@@ -37,20 +41,22 @@ from _common import (
 )
 
 VOCAB, LAYERS, LR = 80, 2, 0.01
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # gate blocks in weight_ih / weight_hh
 
 
-def init_params(emb: int, hidden: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """torch's default inits (N(0, 1) embedding, U(±1/sqrt(H)) LSTM, U(±1/sqrt(H)) head), float32,
-    under torch's state_dict names."""
+def init_params(emb: int, hidden: int, seed: int = 0, cell: str = "lstm") -> dict[str, np.ndarray]:
+    """torch's default inits (N(0, 1) embedding, U(±1/sqrt(H)) recurrent layers, U(±1/sqrt(H)) head),
+    float32, under torch's state_dict names (the recurrent module is ``lstm`` whatever its cell)."""
     rng = np.random.default_rng(seed)
     k = 1.0 / np.sqrt(hidden)
+    g = GATES[cell] * hidden
     p = {"emb.weight": rng.standard_normal((VOCAB, emb))}
     for layer in range(LAYERS):
         n_in = emb if layer == 0 else hidden
-        p[f"lstm.weight_ih_l{layer}"] = rng.uniform(-k, k, (4 * hidden, n_in))
-        p[f"lstm.weight_hh_l{layer}"] = rng.uniform(-k, k, (4 * hidden, hidden))
-        p[f"lstm.bias_ih_l{layer}"] = rng.uniform(-k, k, 4 * hidden)
-        p[f"lstm.bias_hh_l{layer}"] = rng.uniform(-k, k, 4 * hidden)
+        p[f"lstm.weight_ih_l{layer}"] = rng.uniform(-k, k, (g, n_in))
+        p[f"lstm.weight_hh_l{layer}"] = rng.uniform(-k, k, (g, hidden))
+        p[f"lstm.bias_ih_l{layer}"] = rng.uniform(-k, k, g)
+        p[f"lstm.bias_hh_l{layer}"] = rng.uniform(-k, k, g)
     p["head.weight"] = rng.uniform(-k, k, (VOCAB, hidden))
     p["head.bias"] = rng.uniform(-k, k, VOCAB)
     return {n: v.astype(np.float32) for n, v in p.items()}
@@ -80,7 +86,8 @@ def ours_program(args):
         def __init__(self):
             super().__init__()
             self.emb = nn.Embedding(VOCAB, args.emb)
-            self.lstm = nn.LSTM(args.emb, args.hidden, LAYERS, batch_first=True)
+            self.lstm = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[args.cell](
+                args.emb, args.hidden, LAYERS, batch_first=True)
             self.head = nn.Linear(args.hidden, VOCAB)
 
         def forward(self, x):
@@ -88,7 +95,7 @@ def ours_program(args):
 
     engine.tune_cpu()  # as examples/char_lstm.py and bench_cnn.py do: malloc and OpenBLAS idle threads
     model = CharRNN()
-    model.load_state_dict(init_params(args.emb, args.hidden))
+    model.load_state_dict(init_params(args.emb, args.hidden, cell=args.cell))
     opt = nn.optim.SGD(model.parameters(), lr=LR)
 
     def step(x, y):
@@ -111,14 +118,16 @@ def torch_program(args):
         def __init__(self):
             super().__init__()
             self.emb = tnn.Embedding(VOCAB, args.emb)
-            self.lstm = tnn.LSTM(args.emb, args.hidden, LAYERS, batch_first=True)
+            self.lstm = {"lstm": tnn.LSTM, "gru": tnn.GRU, "rnn": tnn.RNN}[args.cell](
+                args.emb, args.hidden, LAYERS, batch_first=True)
             self.head = tnn.Linear(args.hidden, VOCAB)
 
         def forward(self, x):
             return self.head(self.lstm(self.emb(x))[0])
 
     model = CharRNN().train()
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in init_params(args.emb, args.hidden).items()})
+    params = init_params(args.emb, args.hidden, cell=args.cell)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in params.items()})
     opt = torch.optim.SGD(model.parameters(), lr=LR)
 
     def step(x, y):
@@ -159,7 +168,7 @@ def compare(args, label: str, extra: list[str]) -> dict:
     """Alternate ours and torch for ``args.rounds`` rounds; print and return the medians and ratios."""
     me = str(Path(__file__).resolve())
     common = ["--worker", "--iters", str(args.iters), "--warmup", str(args.warmup), "--hidden", str(args.hidden),
-              "--emb", str(args.emb), "--batch", str(args.batch), "--seq", str(args.seq), *extra]
+              "--emb", str(args.emb), "--batch", str(args.batch), "--seq", str(args.seq), "--cell", args.cell, *extra]
     runs = {"ours": [], "torch": []}
     for r in range(args.rounds):
         for impl in ("ours", "torch"):
@@ -189,6 +198,8 @@ def main(argv=None) -> None:
     ap.add_argument("--iters", type=int, default=20, help="timed steps per run")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     ap.add_argument("--rounds", type=int, default=3, help="runs of each program, alternating")
+    ap.add_argument("--cell", choices=sorted(GATES), default="lstm",
+                    help="the recurrent module: nn.LSTM, nn.GRU, nn.RNN")
     ap.add_argument("--hidden", type=int, default=256, help="LSTM hidden size")
     ap.add_argument("--emb", type=int, default=64, help="embedding size")
     ap.add_argument("--batch", type=int, default=32)
@@ -209,7 +220,8 @@ def main(argv=None) -> None:
           f"{args.warmup} warm-up, {args.rounds} round(s)")
     summary = dict(date=datetime.datetime.now().isoformat(timespec="seconds"), machine=info, iters=args.iters,
                    warmup=args.warmup, rounds=args.rounds, results=[])
-    label = f"char-lstm step (2 layers, hidden {args.hidden}, emb {args.emb}, batch {args.batch}, seq {args.seq})"
+    label = (f"char-{args.cell} step (2 layers, hidden {args.hidden}, emb {args.emb}, batch {args.batch}, "
+             f"seq {args.seq})")
     summary["results"].append(compare(args, label, []))
     if args.json:
         append_json(args.json, summary)

@@ -2625,7 +2625,7 @@ from engine.ops import recurrent as recurrent_ops  # noqa: E402
 
 def _check_recurrent_layer(op: str, gates: int, input: Tensor, states: dict, weight_ih: Tensor,  # noqa: A002
                            weight_hh: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None) -> int:
-    """The argument checks of one fused recurrent layer with ``gates`` weight blocks (LSTM 4, GRU 3):
+    """The argument checks of one fused recurrent layer with ``gates`` weight blocks (LSTM 4, GRU 3, RNN 1):
     input (T, B, I), each state (B, H), weight_ih (gates·H, I), weight_hh (gates·H, H). Returns T."""
     args = (input, *states.values(), weight_ih, weight_hh, bias_ih, bias_hh)
     if not all(t is None or isinstance(t, Tensor) for t in args):
@@ -2686,6 +2686,27 @@ def gru_layer(input: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,  
     T = _check_recurrent_layer("gru_layer", 3, input, {"h0": h0}, weight_ih, weight_hh, bias_ih, bias_hh)
     out = recurrent_ops.GRULayer.apply(input, h0, weight_ih, weight_hh, bias_ih, bias_hh, reverse=bool(reverse))
     return out, out[0 if reverse else T - 1]
+
+def rnn_layer(input: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,  # noqa: A002
+              bias_ih: Tensor | None = None, bias_hh: Tensor | None = None, nonlinearity: str = "tanh",
+              reverse: bool = False) -> tuple[Tensor, Tensor]:
+    """One Elman RNN layer (torch's nn.RNN: h' = act(W_ih x + b_ih + W_hh h + b_hh), act tanh or relu)
+    in one direction over a whole sequence, as one fused op. input (T, B, I), h0 (B, H),
+    weight_ih (H, I), weight_hh (H, H), biases (H,) or both None. ``reverse`` runs from t = T-1 down to 0.
+    Returns (output (T, B, H), h_n (B, H)).
+
+    >>> x, h = Tensor.randn(5, 2, 3), Tensor.zeros(2, 4)
+    >>> out, hn = rnn_layer(x, h, Tensor.randn(4, 3), Tensor.randn(4, 4), nonlinearity="relu")
+    >>> out.shape, hn.shape
+    ((5, 2, 4), (2, 4))
+    """
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"rnn_layer: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    T = _check_recurrent_layer("rnn_layer", 1, input, {"h0": h0}, weight_ih, weight_hh, bias_ih, bias_hh)
+    out = recurrent_ops.RNNLayer.apply(input, h0, weight_ih, weight_hh, bias_ih, bias_hh,
+                                       nonlinearity=nonlinearity, reverse=bool(reverse))
+    return out, out[0 if reverse else T - 1]
+
 
 # ---- batch normalization (engine/ops/norm.py) ---------------------------------------------------------
 

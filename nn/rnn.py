@@ -26,6 +26,8 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 FUSED_LSTM = True
 # nn.GRU likewise runs F.gru_layer per layer and direction (T > 0); False: the per-step composition.
 FUSED_GRU = True
+# nn.RNN likewise runs F.rnn_layer per layer and direction (T > 0); False: the per-step composition.
+FUSED_RNN = True
 
 
 def _zeros(shape, dtype, device) -> Tensor:
@@ -105,6 +107,17 @@ def _gru_layer(x: Tensor, state: tuple, weights: tuple, reverse: bool):
     w_ih, w_hh, b_ih, b_hh, _ = weights
     out, hn = F.gru_layer(x, *state, w_ih, w_hh, b_ih, b_hh, reverse=reverse)
     return out, (hn,)
+
+
+def _rnn_layer(nonlinearity: str):
+    """A layer for ``RNNBase._run``: one fused F.rnn_layer -> (output, (h_n,))."""
+
+    def layer(x: Tensor, state: tuple, weights: tuple, reverse: bool):
+        w_ih, w_hh, b_ih, b_hh, _ = weights
+        out, hn = F.rnn_layer(x, *state, w_ih, w_hh, b_ih, b_hh, nonlinearity=nonlinearity, reverse=reverse)
+        return out, (hn,)
+
+    return layer
 
 
 class RNNBase(Module):
@@ -308,9 +321,12 @@ class RNN(RNNBase):
             return self._forward_packed(input, hx)
         x, batched = self._prepare(input, self.hidden_size)
         h0 = self._state(hx, x.shape[1], self.hidden_size, batched, "hx", x)
-        relu = self.nonlinearity == "relu"
-        step = _stepwise(lambda xt, s, w: (_rnn_step(xt, s[0], w[0], w[1], w[2], w[3], relu),))
-        out, finals = self._run(x, [(h0[k],) for k in range(h0.shape[0])], step)
+        states = [(h0[k],) for k in range(h0.shape[0])]
+        if FUSED_RNN and x.shape[0] > 0:
+            out, finals = self._run(x, states, _rnn_layer(self.nonlinearity))
+        else:
+            relu = self.nonlinearity == "relu"
+            out, finals = self._run(x, states, _stepwise(lambda xt, s, w: (_rnn_step(xt, s[0], *w[:4], relu),)))
         hn = F.stack([s[0] for s in finals], 0)
         return self._output(out, batched), (hn if batched else hn.squeeze(1))
 
