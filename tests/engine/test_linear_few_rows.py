@@ -1,6 +1,6 @@
-"""Linear's product for a few rows (engine/ops/matmul.py ``times_weight_t``): 2-32 rows of work above
-``FEW_ROWS_MIN_WORK`` run as (w @ xᵀ)ᵀ. The result must be x @ wᵀ (to rounding), C-contiguous, in
-the inputs' dtype, and Linear's values and float64 gradients there must match torch's F.linear."""
+"""Linear's product for a few rows, and MatMul's gradient in x (engine/ops/matmul.py ``times_weight_t``):
+2-32 rows of work above ``FEW_ROWS_MIN_WORK`` run as (w @ xᵀ)ᵀ. The result must be x @ wᵀ (to rounding),
+C-contiguous, in the inputs' dtype, and values and float64 gradients there must match torch's."""
 
 from __future__ import annotations
 
@@ -65,3 +65,18 @@ def test_linear_with_few_rows_matches_torch(bias):
     np.testing.assert_allclose(out.numpy(), t_out.detach().numpy(), rtol=1e-12, atol=1e-12)
     for a, t in zip(ours, theirs):
         np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("a_shape", [(16, 256), (256,)])
+def test_matmul_gradient_with_few_rows_matches_torch(a_shape):
+    """x @ W's gradient in x, g @ Wᵀ, takes the same orientation for a few rows of g."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal(a_shape), rng.standard_normal((256, 1024))
+    g = rng.standard_normal(a_shape[:-1] + (1024,))
+    ta, tb = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    (ta @ tb).backward(Tensor(g))
+    qa, qb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    (qa @ qb).backward(torch.tensor(g))
+    np.testing.assert_allclose(ta.grad.numpy(), qa.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tb.grad.numpy(), qb.grad.numpy(), rtol=1e-12, atol=1e-12)
