@@ -71,6 +71,8 @@ def rows_times_weight_blas(x, w, out) -> None:
     xp = array_module(x)
     if x.shape[0] == 1 and out[0].flags.c_contiguous:  # dot's out must be contiguous
         xp.dot(w, x[0], out=out[0])
+    elif xp is np and x.shape[0] <= FEW_ROWS and x.dtype == w.dtype:  # as times_weight_t: gpt2's decode
+        np.copyto(out, (w @ x.T).T)  # matmuls at batch 2-8, 45-55 -> 26-36 ms a step without the kernel
     else:
         xp.matmul(x, w.T, out=out)
 

@@ -80,3 +80,16 @@ def test_matmul_gradient_with_few_rows_matches_torch(a_shape):
     (qa @ qb).backward(torch.tensor(g))
     np.testing.assert_allclose(ta.grad.numpy(), qa.grad.numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(tb.grad.numpy(), qb.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 8, 32, 33])
+def test_decode_reference_product_into_strided_out(rows):
+    """rows_times_weight_blas (GPT.generate's decode matmul without the compiled kernel) writes
+    x @ wᵀ into ``out``, also a strided one, for each of its orientations."""
+    rng = np.random.default_rng(rows)
+    x, w = rng.standard_normal((rows, 96)), rng.standard_normal((200, 96))
+    for strided in (False, True):
+        full = np.full((rows, 400 if strided else 200), np.nan)
+        out = full[:, ::2] if strided else full
+        M.rows_times_weight_blas(x, w, out)
+        np.testing.assert_allclose(out, x @ w.T, rtol=1e-12, atol=1e-12)
