@@ -230,11 +230,50 @@ def _find_openblas():
                 except AttributeError:
                     continue
                 get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
+                global _openblas_symbols
+                _openblas_symbols = (lib, "scipy_" if prefix.startswith("scipy") else "", suffix)
                 return get, put
     return None
 
 
+_openblas_symbols: tuple | None = None  # (library, CBLAS prefix, suffix) of the OpenBLAS found
 _openblas = _find_openblas()
+_gemms: dict = {}
+
+
+def openblas_gemm(dtype):
+    """CBLAS ``sgemm``/``dgemm`` of the OpenBLAS NumPy uses (float32/float64), a ctypes function with
+    its argument types set, or None (another BLAS, not found, another dtype). Arguments: row-major 101,
+    transA, transB (111 no, 112 yes), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc; ctypes releases
+    the GIL during the call. For a product NumPy's matmul cannot ask for: C = A·B + C (β = 1).
+
+    >>> f = openblas_gemm(np.float32); f is None or callable(f)
+    True
+    """
+    key = np.dtype(dtype)
+    if key not in _gemms:
+        _gemms[key] = _bind_gemm(key)
+    return _gemms[key]
+
+
+def _bind_gemm(dtype):
+    if _openblas_symbols is None or dtype not in (np.float32, np.float64):
+        return None
+    lib, prefix, suffix = _openblas_symbols
+    try:
+        fn = getattr(lib, f"{prefix}cblas_{'s' if dtype == np.float32 else 'd'}gemm{suffix}")
+    except AttributeError:
+        return None
+    index = ctypes.c_int64 if suffix == "64_" else ctypes.c_int  # ILP64 builds end their symbols in 64_
+    scalar = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+    ptr = ctypes.c_void_p
+    fn.restype = None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, index, index, index, scalar, ptr, index, ptr, index,
+                   scalar, ptr, index]
+    a = np.arange(6, dtype=dtype).reshape(2, 3)  # a check on a tiny product before any real use
+    c = np.ones((2, 2), dtype)
+    fn(101, 111, 112, 2, 2, 3, 1.0, a.ctypes.data, 3, a.ctypes.data, 3, 1.0, c.ctypes.data, 2)
+    return fn if np.array_equal(c, a @ a.T + 1) else None
 
 
 def numpy_on_openblas() -> bool:

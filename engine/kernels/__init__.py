@@ -40,7 +40,8 @@ _CUDA_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
 
 
 def register(name: str, backend: str, forward: Callable, backward: Callable | None = None) -> None:
-    """Put a kernel pair in the table (``backward`` None for an op without a gradient, e.g. AdamW).
+    """Put a kernel pair in the table (``backward`` None for an op without a gradient, e.g. AdamW, or
+    whose backward stays the reference's, e.g. Linear).
 
     >>> register("double", "cpu", lambda x: 2 * x, lambda x, g: 2 * g); kernels.pop(("double", "cpu"))[0](1)
     2
@@ -128,15 +129,19 @@ def describe(backend: str = "cpu") -> str:
 
 
 def table() -> list[tuple[str, str, str, bool]]:
-    """Rows (op, backend, "forward + backward" or "no gradient" (AdamW's update, decode's attention),
-    enabled), sorted by op.
+    """Rows (op, backend, "forward + backward", "forward only" (Linear: its backward stays the
+    reference's) or "no gradient" (AdamW's update, decode's attention), enabled), sorted by op.
 
     >>> ("gelu", "cuda", "forward + backward") in [row[:3] for row in table()]
     True
     """
     _load_backends()
-    return [(name, backend, "forward + backward" if bwd is not None else "no gradient", enabled(backend))
+    return [(name, backend, "forward + backward" if bwd is not None else
+             "forward only" if name in FORWARD_ONLY else "no gradient", enabled(backend))
             for (name, backend), (_, bwd) in sorted(kernels.items())]
+
+
+FORWARD_ONLY = {"linear"}  # ops whose table entry is a forward only, their backward the reference's
 
 
 _loaded = False

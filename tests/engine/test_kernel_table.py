@@ -158,11 +158,12 @@ CASES = {"softmax": _softmax, "layer_norm": _layer_norm, "gelu": _gelu, "cross_e
 UPDATES = {"adamw"}  # kernels without a gradient: compared over optimizer steps instead
 INFERENCE = {"attention_decode", "rows_matmul"}  # no gradient: values compared in test_*_kernel_equals_reference
 REDUCTIONS = {"sum_squares"}  # a float, no gradient: compared in test_sum_squares_kernel_equals_reference
+FORWARD_ONLY = {"linear"}  # the backward is the reference's: compared in test_linear_kernel_equals_reference
 
 
 def test_every_kernel_has_a_case():
     for name, _, _, _ in engine.kernels.table():
-        known = {*CASES, *UPDATES, *INFERENCE, *REDUCTIONS}
+        known = {*CASES, *UPDATES, *INFERENCE, *REDUCTIONS, *FORWARD_ONLY}
         assert name in known, f"kernel {name!r} has no case in test_kernel_table.py"
 
 
@@ -422,3 +423,30 @@ def test_sum_squares_kernel_equals_reference(dtype):
         a = np.ones(100, dtype)
         a[37] = bad
         assert want(sum_squares(a))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_linear_kernel_equals_reference(backend, seed):
+    """F.linear with a bias, the GEMM adding x @ wᵀ to rows of b: values (and the reference's gradients)
+    equal the reference's, odd sizes, leading axes, K above OpenBLAS's block, few rows (the reference's
+    orientation there), a non-contiguous input (the reference's product)."""
+    if ("linear", backend) not in engine.kernels.kernels:
+        pytest.skip(f"no {backend} kernel for linear")
+    rng = np.random.default_rng(seed)
+    sizes = [((33, 5), 7), ((2, 40, 3), 1), ((64, 600), 130), ((50, 67), 513), ((3, 4), 9), ((100, 1), 2)]
+    for dtype in (np.float32, np.float64):
+        for shape, n in sizes:
+            x, w, b = _normal(rng, shape, dtype), _normal(rng, (n, shape[-1]), dtype), _normal(rng, (n,), dtype)
+            if rng.random() < 0.3:
+                x = np.asfortranarray(x)  # run() keeps the layout: the kernel falls back to the reference's product
+            with counted(("linear", backend)) as calls:
+                out_k, grads_k = run(F.linear, [x, w, b], True, backend, seed)
+            assert calls[0] == 1, calls
+            out_r, grads_r = run(F.linear, [x, w, b], False, backend, seed)
+            tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+            for k, r in zip([out_k, *grads_k], [out_r, *grads_r]):
+                assert k.dtype == r.dtype == dtype
+                np.testing.assert_allclose(k, r, **{**tol, "atol": tol["atol"] * max(1.0, float(np.abs(r).max()))})
+    x = _normal(rng, (64, 8), np.float32)
+    out = engine.kernels.kernels[("linear", backend)][0](x.T.copy().T, x[:5], x[0, :5].copy())  # F-ordered x
+    np.testing.assert_allclose(out, x @ x[:5].T + x[0, :5], rtol=1e-5, atol=1e-5)

@@ -200,6 +200,7 @@ from engine.kernels.cpu import (  # noqa: E402,F401  (they register)
     embedding,
     gelu,
     layer_norm,
+    linear,
     recurrent,
     relu,
     rows_matmul,
