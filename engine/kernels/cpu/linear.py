@@ -41,8 +41,14 @@ def linear_forward(x2, w, b):
         return out
     out = np.empty((m, n), x2.dtype)
     out[...] = b  # (M, N) rows of b: GEMM adds x2 @ wᵀ to them
-    gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, m, n, k, 1.0, x2.ctypes.data, k, w.ctypes.data, k, 1.0, out.ctypes.data, n)
+    gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, m, n, k, 1.0, _address(x2), k, _address(w), k, 1.0, _address(out), n)
     return out
+
+
+def _address(a) -> int:
+    """The address of a's first element; not ``a.ctypes.data``, whose objects a ctypes call kept alive
+    (tests/engine/test_memory.py's flat-memory loop grew ~50 bytes a call)."""
+    return a.__array_interface__["data"][0]
 
 
 register("linear", "cpu", linear_forward)  # forward only: Linear's backward is three matmuls as it is
