@@ -45,6 +45,14 @@ def _tanh(xp, x):
     return y
 
 
+def _states_before(xp, hs, h0, reverse: bool):
+    """(T, B, H): the state each step started from, h_{t-1} (h_{t+1} when ``reverse``), from the
+    outputs hs (T, B, H) in time order and the initial state h0 (B, H)."""
+    if reverse:
+        return xp.concatenate([hs[1:], h0[None]], 0)
+    return xp.concatenate([h0[None], hs[:-1]], 0)
+
+
 def _internal_order(xp, h: int):
     """Row permutation torch [i, f, g, o] -> internal [i, f, o, g]; it is its own inverse."""
     return xp.concatenate([xp.arange(0, 2 * h), xp.arange(3 * h, 4 * h), xp.arange(2 * h, 3 * h)])
@@ -161,12 +169,7 @@ class LSTMLayer(Function):
         perm = _internal_order(xp, H)
         whh = w_hh[perm]  # (4H, H) internal order, unscaled
         # The previous step's h and c for every t (h0/c0 at the sequence start).
-        if reverse:
-            h_prev = xp.concatenate([hs[1:], h0[None]], 0)
-            c_prev = xp.concatenate([cs[1:], c0[None]], 0)
-        else:
-            h_prev = xp.concatenate([h0[None], hs[:-1]], 0)
-            c_prev = xp.concatenate([c0[None], cs[:-1]], 0)
+        h_prev, c_prev = _states_before(xp, hs, h0, reverse), _states_before(xp, cs, c0, reverse)
         steps = self.kernel[1] if self.kernel else _backward_steps
         dz, dh, dc = steps(act, cs, c_prev, whh, grad, reverse)
         dz2 = dz.reshape(T * B, 4 * H)
@@ -236,10 +239,7 @@ class GRULayer(Function):
         gates, reverse = self.gates, self.reverse
         T, B, _ = x.shape
         H = w_hh.shape[1]
-        if reverse:
-            h_prev = xp.concatenate([out[1:], h0[None]], 0)
-        else:
-            h_prev = xp.concatenate([h0[None], out[:-1]], 0)
+        h_prev = _states_before(xp, out, h0, reverse)
         dgi = xp.empty((T, B, 3 * H), dtype=x.dtype)  # gradients of the pre-activations, input side
         dgh = xp.empty((T, B, 3 * H), dtype=x.dtype)  # and recurrent side (n: r times the input side's)
         dh = xp.zeros_like(h0)
@@ -305,10 +305,7 @@ class RNNLayer(Function):
         x, h0, w_ih, w_hh, out = self.saved
         T, B, _ = x.shape
         H = w_hh.shape[1]
-        if self.reverse:
-            h_prev = xp.concatenate([out[1:], h0[None]], 0)
-        else:
-            h_prev = xp.concatenate([h0[None], out[:-1]], 0)
+        h_prev = _states_before(xp, out, h0, self.reverse)
         da = xp.empty((T, B, H), dtype=x.dtype)  # gradient of each step's pre-activation
         dh = xp.zeros_like(h0)
         for t in (range(T) if self.reverse else range(T - 1, -1, -1)):

@@ -1,6 +1,7 @@
-"""nn.RNN on the fused per-layer op (F.rnn_layer): equal to torch.nn.RNN (weights copied through
-the state_dict) and to the per-step composition it replaces (nn.rnn.FUSED_RNN = False), values
-and gradients, tanh and relu; plus F.rnn_layer's argument errors."""
+"""nn.GRU and nn.RNN (tanh, relu) on their fused per-layer ops (F.gru_layer, F.rnn_layer): equal to
+torch.nn.GRU / torch.nn.RNN (weights copied through the state_dict) and to the per-step composition
+they replace (nn.rnn.FUSED_GRU / FUSED_RNN = False), values and gradients; plus the ops' argument
+errors."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ CONFIGS = [  # (constructor kwargs, input shape, with an initial state)
     (dict(num_layers=1, bias=False, bidirectional=True, batch_first=True), (3, 4, 4), False),
     (dict(num_layers=2), (5, 4), True),  # unbatched
 ]
+# cell -> (our module, torch's name, extra constructor kwargs, nn.rnn's switch, the fused op)
+CELLS = {
+    "gru": (nn.GRU, "GRU", {}, "FUSED_GRU", "GRULayer"),
+    "rnn_tanh": (nn.RNN, "RNN", {"nonlinearity": "tanh"}, "FUSED_RNN", "RNNLayer"),
+    "rnn_relu": (nn.RNN, "RNN", {"nonlinearity": "relu"}, "FUSED_RNN", "RNNLayer"),
+}
 
 
 def _state(kw, shape, rng, dtype):
@@ -31,15 +38,16 @@ def _state(kw, shape, rng, dtype):
     return rng.standard_normal((*lead, 5)).astype(dtype)
 
 
-@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("cell", sorted(CELLS))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("cfg", range(len(CONFIGS)))
-def test_fused_rnn_matches_torch(cfg, dtype, nonlinearity):
+def test_fused_layer_matches_torch(cfg, dtype, cell):
     torch = pytest.importorskip("torch")
+    ours_cls, torch_name, extra, _, _ = CELLS[cell]
     kw, shape, with_state = CONFIGS[cfg]
     torch.manual_seed(cfg)
-    tmod = torch.nn.RNN(4, 5, nonlinearity=nonlinearity, **kw).to(getattr(torch, dtype))
-    ours = nn.RNN(4, 5, nonlinearity=nonlinearity, **kw).to(dtype=dtype)
+    tmod = getattr(torch.nn, torch_name)(4, 5, **extra, **kw).to(getattr(torch, dtype))
+    ours = ours_cls(4, 5, **extra, **kw).to(dtype=dtype)
     copy_state(tmod, ours)
     rng = np.random.default_rng(cfg)
     x = rng.standard_normal(shape).astype(dtype)
@@ -63,45 +71,49 @@ def _run(mod, x, h, seed=0):
     return [out.numpy(), hn.numpy()], grads
 
 
-@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def _assert_composed_path_agrees(mod, x, h, switch, monkeypatch, seed=0):
+    outs, grads = _run(mod, x, h, seed)
+    monkeypatch.setattr(nn.rnn, switch, False)
+    outs_c, grads_c = _run(mod, x, h, seed)
+    for a, b in zip(outs + grads, outs_c + grads_c):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
 @pytest.mark.parametrize("cfg", range(len(CONFIGS)))
-def test_fused_rnn_equals_the_composed_path(cfg, nonlinearity, monkeypatch):
+def test_fused_layer_equals_the_composed_path(cfg, cell, monkeypatch):
+    ours_cls, _, extra, switch, _ = CELLS[cell]
     kw, shape, with_state = CONFIGS[cfg]
     engine.manual_seed(cfg)
-    mod = nn.RNN(4, 5, nonlinearity=nonlinearity, **kw).to(dtype="float64")
+    mod = ours_cls(4, 5, **extra, **kw).to(dtype="float64")
     rng = np.random.default_rng(cfg)
-    x = rng.standard_normal(shape)
     h = _state(kw, shape, rng, "float64") if with_state else None
-    outs, grads = _run(mod, x, h)
-    monkeypatch.setattr(nn.rnn, "FUSED_RNN", False)
-    outs_c, grads_c = _run(mod, x, h)
-    for a, b in zip(outs + grads, outs_c + grads_c):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    _assert_composed_path_agrees(mod, rng.standard_normal(shape), h, switch, monkeypatch)
 
 
-def test_dropout_between_layers_draws_as_the_composed_path(monkeypatch):
+@pytest.mark.parametrize("cell", ["gru", "rnn_tanh"])
+def test_dropout_between_layers_draws_as_the_composed_path(cell, monkeypatch):
+    ours_cls, _, extra, switch, _ = CELLS[cell]
     engine.manual_seed(0)
-    mod = nn.RNN(4, 5, num_layers=3, dropout=0.5).to(dtype="float64")
+    mod = ours_cls(4, 5, num_layers=3, dropout=0.5, **extra).to(dtype="float64")
     x = np.random.default_rng(0).standard_normal((6, 2, 4))
-    outs, grads = _run(mod, x, None, seed=3)
-    monkeypatch.setattr(nn.rnn, "FUSED_RNN", False)
-    outs_c, grads_c = _run(mod, x, None, seed=3)
-    for a, b in zip(outs + grads, outs_c + grads_c):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    _assert_composed_path_agrees(mod, x, None, switch, monkeypatch, seed=3)
 
 
-def test_fused_op_is_used():
-    out, _ = nn.RNN(3, 5, num_layers=2)(Tensor.randn(4, 2, 3))
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_fused_op_is_used(cell):
+    ours_cls, _, extra, _, op = CELLS[cell]
+    out, _ = ours_cls(3, 5, num_layers=2, **extra)(Tensor.randn(4, 2, 3))
     seen, stack = set(), [out]
     while stack:
         t = stack.pop()
         if t._ctx is not None:
             seen.add(type(t._ctx).__name__)
             stack.extend(p for p in t._ctx.parents if p is not None)
-    assert "RNNLayer" in seen and "Stack" not in seen
+    assert op in seen and "Stack" not in seen
 
 
-def test_relu_gradient_is_zero_where_the_step_is_zero():
+def test_relu_rnn_gradient_is_zero_where_the_step_is_zero():
     """relu'(0) = 0 as torch: a step whose pre-activation is exactly 0 passes no gradient back."""
     x = Tensor(np.zeros((2, 1, 1)), requires_grad=True)
     w_ih, w_hh = Tensor(np.ones((1, 1)), requires_grad=True), Tensor(np.ones((1, 1)), requires_grad=True)
@@ -111,18 +123,25 @@ def test_relu_gradient_is_zero_where_the_step_is_zero():
     assert x.grad.numpy().tolist() == [[[0.0]], [[0.0]]] and w_hh.grad.numpy().tolist() == [[0.0]]
 
 
-def test_rnn_layer_errors_name_the_op_and_shapes():
+@pytest.mark.parametrize("op, gates", [("gru_layer", 3), ("rnn_layer", 1)])
+def test_layer_errors_name_the_op_and_shapes(op, gates):
+    fn = getattr(F, op)
     x, h = Tensor.zeros(3, 2, 4), Tensor.zeros(2, 5)
-    w_ih, w_hh = Tensor.zeros(5, 4), Tensor.zeros(5, 5)
-    with pytest.raises(ValueError, match=r"rnn_layer: h0 \(2, 4\)"):
-        F.rnn_layer(x, Tensor.zeros(2, 4), w_ih, w_hh)
-    with pytest.raises(ValueError, match=r"rnn_layer: weight_ih \(6, 4\)"):
-        F.rnn_layer(x, h, Tensor.zeros(6, 4), w_hh)
-    with pytest.raises(ValueError, match="rnn_layer: give both"):
-        F.rnn_layer(x, h, w_ih, w_hh, Tensor.zeros(5))
-    with pytest.raises(ValueError, match=r"rnn_layer: bias_ih \(4,\)"):
-        F.rnn_layer(x, h, w_ih, w_hh, Tensor.zeros(4), Tensor.zeros(5))
+    g = 5 * gates
+    w_ih, w_hh = Tensor.zeros(g, 4), Tensor.zeros(g, 5)
+    with pytest.raises(ValueError, match=rf"{op}: h0 \(2, 4\)"):
+        fn(x, Tensor.zeros(2, 4), w_ih, w_hh)
+    with pytest.raises(ValueError, match=rf"{op}: weight_ih \({g + 1}, 4\)"):
+        fn(x, h, Tensor.zeros(g + 1, 4), w_hh)
+    with pytest.raises(ValueError, match=f"{op}: give both"):
+        fn(x, h, w_ih, w_hh, Tensor.zeros(g))
+    with pytest.raises(ValueError, match=rf"{op}: bias_ih \({g - 1},\)"):
+        fn(x, h, w_ih, w_hh, Tensor.zeros(g - 1), Tensor.zeros(g))
     with pytest.raises(ValueError, match=r"no time steps"):
-        F.rnn_layer(Tensor.zeros(0, 2, 4), h, w_ih, w_hh)
+        fn(Tensor.zeros(0, 2, 4), h, w_ih, w_hh)
+
+
+def test_rnn_layer_refuses_an_unknown_nonlinearity():
+    x, h, w = Tensor.zeros(3, 2, 4), Tensor.zeros(2, 5), Tensor.zeros(5, 5)
     with pytest.raises(ValueError, match=r"rnn_layer: nonlinearity must be 'tanh' or 'relu', got 'gelu'"):
-        F.rnn_layer(x, h, w_ih, w_hh, nonlinearity="gelu")
+        F.rnn_layer(x, h, Tensor.zeros(5, 4), w, nonlinearity="gelu")
