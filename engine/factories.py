@@ -2,7 +2,7 @@
 ``randint``, ``normal``, ``multinomial``, ... (also reachable as ``Tensor`` methods).
 
 Random draws come from the seeded default generator of the device (``engine.manual_seed``)
-or from ``generator=`` (a ``numpy.random.Generator`` or its CuPy twin).
+or from ``generator=`` (an ``engine.Generator``, a ``numpy.random.Generator`` or its CuPy twin).
 
 >>> import engine
 >>> engine.tensor([1, 2]).dtype, engine.tensor([1.5]).dtype

@@ -1301,10 +1301,37 @@ MORE_TORCH_FUNCTIONS.update({
     "chain_matmul": lambda *matrices: multi_dot(matrices), "qr": lambda input, some=True: qr(  # noqa: A006
         input, "reduced" if some else "complete"),
     "svd": lambda input, some=True, compute_uv=True: _torch_svd(input, some, compute_uv),  # noqa: A006
+    "compile": lambda model=None, **kwargs: _compile(model, **kwargs),
+    "set_float32_matmul_precision": lambda precision: _float32_matmul_precision(precision),
+    "get_float32_matmul_precision": lambda: _matmul_precision[0],
     "initial_seed": lambda: __import__("engine.rng", fromlist=["_seed"])._seed or 0,
     "get_rng_state": lambda: __import__("engine.rng", fromlist=["get_state"]).get_state(),
     "set_rng_state": lambda state: __import__("engine.rng", fromlist=["set_state"]).set_state(state),
 })
+
+
+def _compile(model=None, **kwargs):
+    """torch.compile's signature: the engine runs eagerly, so this returns ``model`` (or, as a decorator
+    without one, the function) unchanged; the keyword options (backend, mode, fullgraph, dynamic, ...)
+    are accepted and have no effect. Lets a script written for torch 2 run as it is."""
+    if model is None:
+        return lambda fn: fn
+    return model
+
+
+_matmul_precision = ["highest"]
+
+
+def _float32_matmul_precision(precision: str) -> None:
+    """torch.set_float32_matmul_precision: checked and remembered; the CPU matmuls are float32 always
+    (TF32 on a GPU is engine.amp's business)."""
+    if precision not in ("highest", "high", "medium"):  # torch warns and keeps the old setting
+        import warnings
+
+        warnings.warn(f"{precision} is not one of 'highest', 'high', or 'medium'; the current "
+                      "setFloat32MatmulPrecision call has no effect.", UserWarning, stacklevel=3)
+        return
+    _matmul_precision[0] = precision
 
 
 def _asarray(obj, dtype, device, requires_grad):

@@ -9,8 +9,8 @@ A PyTorch training script's data code ports by changing the import::
     for xb, yb in DataLoader(train, batch_size=64, shuffle=True, drop_last=True):
         ...
 
-Shuffling and splits draw from ``generator`` (a ``numpy.random.Generator``) or, by default, the
-engine's CPU generator, so ``engine.manual_seed`` makes them repeatable. Batches are loaded in the
+Shuffling and splits draw from ``generator`` (an ``engine.Generator`` or a ``numpy.random.Generator``)
+or, by default, the engine's CPU generator, so ``engine.manual_seed`` makes them repeatable. Batches are loaded in the
 calling process: ``num_workers`` is accepted for torch's signature and the work stays in this one
 (NumPy arrays need no worker processes to be fast; a loader over files should prefetch itself).
 """
