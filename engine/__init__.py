@@ -167,6 +167,7 @@ from engine import torch_more as _torch_more  # noqa: E402
 _functional_more.install(_functional)
 __all__ += _torch_more.install(_sys.modules[__name__])
 
-# torch.autograd's grad and backward (after torch_more), torch.cuda's is_available etc., torch.device
-from engine import autograd, cuda  # noqa: E402,F401
+# torch.autograd's grad and backward (after torch_more), torch.cuda's is_available etc., torch.device,
+# torch.distributions' everyday part (composed from the ops above)
+from engine import autograd, cuda, distributions  # noqa: E402,F401
 from engine.backend import device  # noqa: E402,F401
