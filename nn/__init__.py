@@ -118,7 +118,7 @@ from nn.loss import (
     TripletMarginLoss,
     TripletMarginWithDistanceLoss,
 )
-from nn.module import Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
+from nn.module import Buffer, Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
 from nn.normalization import (
     BatchNorm1d,
     BatchNorm2d,
@@ -161,7 +161,7 @@ from nn.transformer import (
 __all__ = [
     "amp", "init", "optim", "parallel", "utils", "load", "save",
     # bookkeeping and containers
-    "Module", "ModuleDict", "ModuleList", "Parameter", "ParameterDict", "ParameterList", "Sequential",
+    "Buffer", "Module", "ModuleDict", "ModuleList", "Parameter", "ParameterDict", "ParameterList", "Sequential",
     # GPT's own layers
     "MLP", "CausalSelfAttention", "KVCache", "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding",
     # linear, embedding, dropout, shape

@@ -41,6 +41,26 @@ class Parameter(Tensor):
         return out
 
 
+class Buffer(Tensor):
+    """torch.nn.Buffer: a tensor that, assigned to a Module attribute, becomes a buffer (as
+    ``register_buffer``); ``persistent=False`` keeps it out of ``state_dict``. The data is detached.
+
+    >>> import nn
+    >>> m = nn.Module(); m.table = Buffer(np.ones(2, dtype=np.float32), persistent=False)
+    >>> list(dict(m.named_buffers())), list(m.state_dict())
+    (['table'], [])
+    """
+
+    __slots__ = ("persistent",)
+
+    def __init__(self, data: Any = None, *, persistent: bool = True):
+        if data is None:
+            data = np.zeros((0,), dtype=np.float32)
+        requires_grad = data.requires_grad if isinstance(data, Tensor) else False
+        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
+        self.persistent = bool(persistent)
+
+
 class _NextableList(list):
     """A list that is also its own iterator: ``next(m.parameters())`` gives the first parameter as
     torch's generator does, while ``for`` loops and indexing see an ordinary list."""
@@ -257,6 +277,11 @@ class Module:
             if value is not None:
                 raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
                                 "(nn.Module or None expected)")
+        elif isinstance(value, Buffer):  # torch: registered as register_buffer would, with its persistence
+            if buffers is None:
+                raise AttributeError("cannot assign buffer before Module.__init__() call")
+            self.register_buffer(name, value, value.persistent)
+            return
         elif buffers is not None and name in buffers:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' (Tensor or None expected)")
