@@ -89,6 +89,7 @@ from nn.layers import (
     Flatten,
     Identity,
     LayerNorm,
+    LazyLinear,
     LearnedPositionalEmbedding,
     Linear,
     PairwiseDistance,
@@ -118,7 +119,17 @@ from nn.loss import (
     TripletMarginLoss,
     TripletMarginWithDistanceLoss,
 )
-from nn.module import Buffer, Module, ModuleDict, ModuleList, Parameter, ParameterDict, ParameterList, Sequential
+from nn.module import (
+    Buffer,
+    Module,
+    ModuleDict,
+    ModuleList,
+    Parameter,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+    UninitializedParameter,
+)
 from nn.normalization import (
     BatchNorm1d,
     BatchNorm2d,
@@ -161,11 +172,12 @@ from nn.transformer import (
 __all__ = [
     "amp", "init", "optim", "parallel", "utils", "load", "save",
     # bookkeeping and containers
-    "Buffer", "Module", "ModuleDict", "ModuleList", "Parameter", "ParameterDict", "ParameterList", "Sequential",
+    "Buffer", "UninitializedParameter",
+    "Module", "ModuleDict", "ModuleList", "Parameter", "ParameterDict", "ParameterList", "Sequential",
     # GPT's own layers
     "MLP", "CausalSelfAttention", "KVCache", "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding",
     # linear, embedding, dropout, shape
-    "Bilinear", "Embedding", "EmbeddingBag", "Flatten", "Identity", "Linear", "Unflatten",
+    "Bilinear", "Embedding", "EmbeddingBag", "Flatten", "Identity", "LazyLinear", "Linear", "Unflatten",
     "ChannelShuffle", "CosineSimilarity", "PairwiseDistance",
     "AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout",
     # normalization

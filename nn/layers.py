@@ -16,7 +16,7 @@ from engine import Tensor, no_grad
 from engine.backend import to_device, to_numpy
 from nn import init
 from nn.activation import GELU, ReLU, Tanh  # noqa: F401 - re-exported (old import path)
-from nn.module import Module, Parameter
+from nn.module import Module, Parameter, UninitializedParameter
 
 
 def _param(shape, dtype=None, device=None) -> Parameter:
@@ -126,6 +126,67 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class LazyLinear(Linear):
+    """torch.nn.LazyLinear: a Linear whose ``in_features`` comes from its first input. Until then
+    its weight and bias are ``UninitializedParameter``s (``in_features`` 0); the first forward (or a
+    ``load_state_dict``, from the checkpoint's shapes) makes them, initializes them as Linear's
+    ``reset_parameters`` does, and the module becomes a ``Linear``. Build the optimizer after that.
+
+    >>> m = LazyLinear(2); y = m(Tensor.randn(4, 3)); type(m).__name__, m.weight.shape
+    ('Linear', (2, 3))
+    """
+
+    cls_to_become = Linear
+
+    def __init__(self, out_features: int, bias: bool = True, device=None, dtype=None):
+        Module.__init__(self)
+        self.in_features, self.out_features = 0, out_features
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        else:
+            self.register_parameter("bias", None)
+        self._lazy_hook = self.register_load_state_dict_pre_hook(LazyLinear._materialize_from_checkpoint)
+
+    def has_uninitialized_params(self) -> bool:
+        return isinstance(self.weight, UninitializedParameter)
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.in_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input: Tensor) -> None:
+        """Shapes from ``input`` (…, in_features), then Linear's initialization; the module becomes a Linear."""
+        if self.has_uninitialized_params():
+            self._materialize(input.shape[-1] if input.ndim else 1)
+            self.reset_parameters()
+        self._become_linear()
+
+    def forward(self, input: Tensor) -> Tensor:
+        self.initialize_parameters(input)
+        return Linear.forward(self, input)
+
+    def _materialize(self, in_features: int) -> None:
+        with no_grad():
+            self.in_features = int(in_features)
+            self.weight.materialize((self.out_features, self.in_features))
+            if self.bias is not None:
+                self.bias.materialize((self.out_features,))
+
+    def _become_linear(self) -> None:
+        self._lazy_hook.remove()  # the hook below, its work done
+        del self._lazy_hook
+        self.__class__ = self.cls_to_become
+
+    @staticmethod
+    def _materialize_from_checkpoint(module, state_dict, prefix, *args) -> None:
+        """load_state_dict into a module not yet run: the checkpoint's weight gives the shapes (torch's)."""
+        weight = state_dict.get(prefix + "weight")
+        if isinstance(module, LazyLinear) and module.has_uninitialized_params() and weight is not None:
+            module._materialize(np.shape(weight.data if isinstance(weight, Tensor) else weight)[-1])
+            module._become_linear()
 
 
 class Bilinear(Module):

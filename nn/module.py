@@ -41,6 +41,42 @@ class Parameter(Tensor):
         return out
 
 
+class UninitializedParameter(Parameter):
+    """torch.nn.UninitializedParameter: a lazy module's parameter before its first forward, its shape
+    not known yet. ``materialize(shape)`` gives it storage (uninitialized values) and makes it a plain
+    Parameter; reading its shape before then raises, as torch.
+
+    >>> p = UninitializedParameter(); p.materialize((2, 3)); type(p).__name__, p.shape
+    ('Parameter', (2, 3))
+    """
+
+    def __init__(self, requires_grad: bool = True, device=None, dtype=None):
+        super().__init__(Tensor.zeros(0, dtype=dtype or "float32", device=device or "cpu"), requires_grad)
+
+    @property
+    def shape(self) -> tuple:
+        raise RuntimeError("Can't access the shape of an uninitialized parameter or buffer. This error usually "
+                           "happens in `load_state_dict` when trying to load an uninitialized parameter into an "
+                           "initialized one. Call `forward` to initialize the parameters before accessing their "
+                           "attributes.")
+
+    def materialize(self, shape, device=None, dtype=None) -> None:
+        """Storage of ``shape`` (values unset) in the parameter's dtype and device; it becomes a Parameter."""
+        from engine.backend import get_xp
+
+        xp = get_xp(device or self.device)
+        self.data = xp.empty(tuple(shape), dtype=dtype or self.data.dtype)
+        self.__class__ = Parameter
+
+    def __repr__(self) -> str:
+        return "<UninitializedParameter>"
+
+    def __deepcopy__(self, memo):
+        out = UninitializedParameter(self.requires_grad, self.device, self.data.dtype)
+        memo[id(self)] = out
+        return out
+
+
 class Buffer(Tensor):
     """torch.nn.Buffer: a tensor that, assigned to a Module attribute, becomes a buffer (as
     ``register_buffer``); ``persistent=False`` keeps it out of ``state_dict``. The data is detached.
