@@ -61,6 +61,7 @@ def _cases(seed: int) -> dict:
     return {
         # linear, embedding, shape
         "Linear": (lambda: nn.Linear(3, 2), (x(2, 3),), (), None),
+        "LazyLinear": (lambda: _first_forward(nn.LazyLinear(2), (1, 3)), (x(2, 3),), (), None),  # a Linear by then
         "Bilinear": (lambda: nn.Bilinear(3, 2, 4), (x(2, 3), x(2, 2)), (), None),
         "Embedding": (lambda: nn.Embedding(5, 3), (), (_ids(seed, 5, 2, 3),), None),  # no padding_idx: 0 by design
         "EmbeddingBag": (lambda: nn.EmbeddingBag(5, 3, mode="sum"), (x(6),), (_ids(seed, 5, 6), np.array([0, 2])),
@@ -256,6 +257,12 @@ def test_every_layer_has_a_case():
     missing = [n for n in _layer_classes() if n not in _cases(0) and n not in EXEMPT]
     assert not missing, f"nn layers without a gradcheck case: {missing}"
     assert not set(EXEMPT) & set(_cases(0))
+
+
+def _first_forward(module, shape):
+    """A lazy module after its first forward (its parameters made from the input's shape)."""
+    module(Tensor.zeros(*shape))
+    return module
 
 
 def _check(name: str, seed: int) -> None:
