@@ -1,9 +1,10 @@
 """torch.distributions' everyday part, composed from engine ops (so every gradient, through
 ``rsample``, ``log_prob``, ``entropy`` and ``kl_divergence``, comes from the engine): ``Normal``,
-``Bernoulli``, ``Categorical``, ``Uniform``, ``Independent``, and ``kl_divergence`` with
-``register_kl``. Names, signatures, shapes (``batch_shape``, ``event_shape``, ``sample_shape``) and
-argument checks are torch's; checks run unless ``validate_args=False`` (torch's default under
-``python`` without ``-O``). Draws come from the engine's default generator (``engine.manual_seed``).
+``MultivariateNormal``, ``Laplace``, ``Exponential``, ``Uniform``, ``Bernoulli``, ``Categorical``,
+``Independent``, and ``kl_divergence`` with ``register_kl``. Names, signatures, shapes
+(``batch_shape``, ``event_shape``, ``sample_shape``) and argument checks are torch's; checks run
+unless ``validate_args=False`` (torch's default under ``python`` without ``-O``). Draws come from
+the engine's default generator (``engine.manual_seed``).
 
     >>> import engine
     >>> from engine.distributions import Normal, kl_divergence
@@ -28,8 +29,8 @@ import engine
 import engine.functional as F
 from engine import Tensor
 
-__all__ = ["Bernoulli", "Categorical", "Distribution", "Independent", "Normal", "Uniform", "kl_divergence",
-           "register_kl"]
+__all__ = ["Bernoulli", "Categorical", "Distribution", "Exponential", "Independent", "Laplace", "MultivariateNormal",
+           "Normal", "Uniform", "kl_divergence", "register_kl"]
 
 _LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
 
@@ -177,6 +178,186 @@ class Normal(Distribution):
 
     def icdf(self, value) -> Tensor:
         return self.loc + self.scale * engine.erfinv(2 * _tensor(value, self.loc) - 1) * math.sqrt(2)
+
+
+class Laplace(Distribution):
+    """Laplace(loc, scale): density exp(−|x − loc| / scale) / (2·scale), ``scale`` > 0."""
+
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args: bool | None = None):
+        loc = _tensor(loc, scale if isinstance(scale, Tensor) else None)
+        self.loc, self.scale = engine.broadcast_tensors(loc, _tensor(scale, loc))
+        super().__init__(self.loc.shape, (), validate_args)
+        self._check_parameter("scale", self.scale > 0, "GreaterThan(lower_bound=0.0)")
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def variance(self) -> Tensor:
+        return 2 * self.scale ** 2
+
+    @property
+    def stddev(self) -> Tensor:
+        return math.sqrt(2) * self.scale
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        """loc − scale·sign(u)·log(1 − |u|), u ~ U(−1, 1) (kept off ±1, as torch)."""
+        eps = float(np.finfo(self.loc.dtype).eps)
+        u = engine.rand(*self._extended_shape(sample_shape), dtype=self.loc.dtype, device=self.loc.device)
+        u = (u * 2 - 1).clamp(eps - 1, 1 - eps)
+        return self.loc - self.scale * u.sign() * (-u.abs()).log1p()
+
+    def log_prob(self, value) -> Tensor:
+        value = _tensor(value, self.loc)
+        return -(2 * self.scale).log() - (value - self.loc).abs() / self.scale
+
+    def entropy(self) -> Tensor:
+        return 1 + (2 * self.scale).log()
+
+    def cdf(self, value) -> Tensor:
+        z = _tensor(value, self.loc) - self.loc
+        return 0.5 - 0.5 * z.sign() * (-z.abs() / self.scale).expm1()
+
+    def icdf(self, value) -> Tensor:
+        term = _tensor(value, self.loc) - 0.5
+        return self.loc - self.scale * term.sign() * (-2 * term.abs()).log1p()
+
+
+class Exponential(Distribution):
+    """Exponential(rate): density rate·exp(−rate·x) on x ≥ 0, ``rate`` > 0."""
+
+    has_rsample = True
+
+    def __init__(self, rate, validate_args: bool | None = None):
+        self.rate = _tensor(rate)
+        super().__init__(self.rate.shape, (), validate_args)
+        self._check_parameter("rate", self.rate > 0, "GreaterThan(lower_bound=0.0)")
+
+    @property
+    def mean(self) -> Tensor:
+        return self.rate.reciprocal()
+
+    @property
+    def mode(self) -> Tensor:
+        return engine.zeros_like(self.rate)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.rate ** -2
+
+    @property
+    def stddev(self) -> Tensor:
+        return self.rate.reciprocal()
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        """−log(1 − u) / rate, u ~ U[0, 1)."""
+        u = engine.rand(*self._extended_shape(sample_shape), dtype=self.rate.dtype, device=self.rate.device)
+        return -(-u).log1p() / self.rate
+
+    def log_prob(self, value) -> Tensor:
+        value = _tensor(value, self.rate)
+        self._check_value(value, value >= 0, "GreaterThanEq(lower_bound=0.0)")
+        return self.rate.log() - self.rate * value
+
+    def entropy(self) -> Tensor:
+        return 1.0 - self.rate.log()
+
+    def cdf(self, value) -> Tensor:
+        return 1 - (-self.rate * _tensor(value, self.rate)).exp()
+
+    def icdf(self, value) -> Tensor:
+        return -(-_tensor(value, self.rate)).log1p() / self.rate
+
+
+class MultivariateNormal(Distribution):
+    """N(loc, Σ) over the last axis, Σ given as exactly one of ``covariance_matrix``,
+    ``precision_matrix`` or ``scale_tril`` (its lower Cholesky factor L, Σ = L Lᵀ); batch axes
+    broadcast. Sampling is loc + L ε, densities go through a triangular solve with L."""
+
+    has_rsample = True
+
+    def __init__(self, loc, covariance_matrix=None, precision_matrix=None, scale_tril=None,
+                 validate_args: bool | None = None):
+        loc = _tensor(loc)
+        if loc.ndim < 1:
+            raise ValueError("loc must be at least one-dimensional.")
+        if sum(m is not None for m in (covariance_matrix, precision_matrix, scale_tril)) != 1:
+            raise ValueError("Exactly one of covariance_matrix or precision_matrix or scale_tril may be specified.")
+        given = next(m for m in (scale_tril, covariance_matrix, precision_matrix) if m is not None)
+        given = _tensor(given, loc)
+        if given.ndim < 2:
+            kind = "scale_tril" if scale_tril is not None else (
+                "covariance_matrix" if covariance_matrix is not None else "precision_matrix")
+            raise ValueError(f"{kind} matrix must be at least two-dimensional, with optional leading batch dimensions")
+        if given.shape[-2:] != (loc.shape[-1], loc.shape[-1]):
+            raise ValueError(f"Incompatible shapes: loc {loc.shape} and a {given.shape[-2:]} matrix")
+        if scale_tril is not None:
+            self._scale_tril = given
+        elif covariance_matrix is not None:
+            self._scale_tril = engine.linalg.cholesky(given)
+        else:
+            self._scale_tril = engine.linalg.cholesky(engine.linalg.inv(given))
+        batch = np.broadcast_shapes(given.shape[:-2], loc.shape[:-1])
+        self.loc = loc.expand(*batch, loc.shape[-1])
+        super().__init__(batch, loc.shape[-1:], validate_args)
+
+    @property
+    def scale_tril(self) -> Tensor:
+        return self._scale_tril.expand(*self._batch_shape, *self._event_shape * 2)
+
+    @property
+    def covariance_matrix(self) -> Tensor:
+        return self.scale_tril @ self.scale_tril.mT
+
+    @property
+    def precision_matrix(self) -> Tensor:
+        return engine.linalg.inv(self.covariance_matrix)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def variance(self) -> Tensor:
+        return (self._scale_tril ** 2).sum(-1).expand(*self._batch_shape, *self._event_shape)
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        eps = engine.randn(*shape, dtype=self.loc.dtype, device=self.loc.device)
+        return self.loc + (self._scale_tril @ eps[..., None])[..., 0]
+
+    def _half_log_det(self) -> Tensor:
+        return self._scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+
+    def log_prob(self, value) -> Tensor:
+        diff = _tensor(value, self.loc) - self.loc
+        k = self._event_shape[0]
+        m = _mahalanobis(self._scale_tril, diff)
+        return -0.5 * (k * math.log(2 * math.pi) + m) - self._half_log_det()
+
+    def entropy(self) -> Tensor:
+        k = self._event_shape[0]
+        h = 0.5 * k * (1.0 + math.log(2 * math.pi)) + self._half_log_det()
+        return h.expand(*self._batch_shape) if self._batch_shape else h
+
+
+def _mahalanobis(scale_tril: Tensor, diff: Tensor) -> Tensor:
+    """‖L⁻¹ diff‖² over the last axis, L broadcast over diff's leading axes."""
+    lead = np.broadcast_shapes(scale_tril.shape[:-2], diff.shape[:-1])
+    k = diff.shape[-1]
+    sol = engine.linalg.solve_triangular(scale_tril.expand(*lead, k, k), diff.expand(*lead, k)[..., None], upper=False)
+    return (sol[..., 0] ** 2).sum(-1)
 
 
 class Uniform(Distribution):
@@ -454,3 +635,32 @@ def _kl_independent_independent(p: Independent, q: Independent) -> Tensor:
     if p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims:
         raise NotImplementedError("KL between Independents with different reinterpreted_batch_ndims")
     return _sum_rightmost(kl_divergence(p.base_dist, q.base_dist), p.reinterpreted_batch_ndims)
+
+
+@register_kl(MultivariateNormal, MultivariateNormal)
+def _kl_mvn_mvn(p: MultivariateNormal, q: MultivariateNormal) -> Tensor:
+    if p.event_shape != q.event_shape:
+        raise ValueError("KL-divergence between two Multivariate Normals with different event shapes cannot be "
+                         "computed")
+    k = p.event_shape[0]
+    lead = np.broadcast_shapes(p._scale_tril.shape[:-2], q._scale_tril.shape[:-2])
+    q_l, p_l = q._scale_tril.expand(*lead, k, k), p._scale_tril.expand(*lead, k, k)
+    term2 = (engine.linalg.solve_triangular(q_l, p_l, upper=False) ** 2).sum((-2, -1))  # tr(Σq⁻¹ Σp)
+    term3 = _mahalanobis(q._scale_tril, q.loc - p.loc)
+    return q._half_log_det() - p._half_log_det() + 0.5 * (term2 + term3 - k)
+
+
+@register_kl(Laplace, Laplace)
+def _kl_laplace_laplace(p: Laplace, q: Laplace) -> Tensor:
+    scale_ratio = p.scale / q.scale
+    loc_abs_diff = (p.loc - q.loc).abs()
+    t1 = -scale_ratio.log()
+    t2 = loc_abs_diff / q.scale
+    t3 = scale_ratio * (-loc_abs_diff / p.scale).exp()
+    return t1 + t2 + t3 - 1
+
+
+@register_kl(Exponential, Exponential)
+def _kl_exponential_exponential(p: Exponential, q: Exponential) -> Tensor:
+    rate_ratio = q.rate / p.rate
+    return rate_ratio - 1 - rate_ratio.log()

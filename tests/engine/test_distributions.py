@@ -177,3 +177,71 @@ def test_arguments_are_checked_as_torch():
         D.Independent(D.Normal(engine.zeros(3), engine.ones(3)), 2)
     with pytest.raises(NotImplementedError, match="no rsample"):
         D.Bernoulli(probs=engine.tensor([0.5])).rsample()
+
+
+def _mvn_params():
+    a = RNG.standard_normal((2, 3, 3))
+    tril = np.tril(a) + 2.5 * np.eye(3)  # a lower factor with a positive diagonal
+    return RNG.standard_normal((2, 3)), tril
+
+
+def test_multivariate_normal_as_torch():
+    loc, tril = _mvn_params()
+    (ol, tl), (oL, tL) = _pair(loc), _pair(tril)
+    x = RNG.standard_normal((4, 2, 3))
+    _check(lambda: D.MultivariateNormal(ol, scale_tril=oL).log_prob(engine.tensor(x)),
+           lambda: TD.MultivariateNormal(tl, scale_tril=tL).log_prob(torch.tensor(x)), [ol, oL], [tl, tL])
+    _check(lambda: D.MultivariateNormal(ol, scale_tril=oL).entropy(),
+           lambda: TD.MultivariateNormal(tl, scale_tril=tL).entropy(), [ol, oL], [tl, tL])
+    loc2, tril2 = _mvn_params()
+    (ol2, tl2), (oL2, tL2) = _pair(loc2[0]), _pair(tril2[1])  # a batch against a single one: broadcast
+    ours = lambda: D.kl_divergence(D.MultivariateNormal(ol, scale_tril=oL),  # noqa: E731
+                                   D.MultivariateNormal(ol2, scale_tril=oL2))
+    theirs = lambda: TD.kl_divergence(TD.MultivariateNormal(tl, scale_tril=tL),  # noqa: E731
+                                      TD.MultivariateNormal(tl2, scale_tril=tL2))
+    _check(ours, theirs, [ol, oL, ol2, oL2], [tl, tL, tl2, tL2])
+    cov = tril @ tril.transpose(0, 2, 1)
+    want = TD.MultivariateNormal(torch.tensor(loc), covariance_matrix=torch.tensor(cov))
+    for kw in ({"covariance_matrix": cov}, {"precision_matrix": np.linalg.inv(cov)}):
+        d = D.MultivariateNormal(engine.tensor(loc), **{k: engine.tensor(v) for k, v in kw.items()})
+        np.testing.assert_allclose(d.log_prob(engine.tensor(x)).numpy(), want.log_prob(torch.tensor(x)).numpy(),
+                                   rtol=1e-9)
+        np.testing.assert_allclose(d.covariance_matrix.numpy(), cov, rtol=1e-9)
+        np.testing.assert_allclose(d.variance.numpy(), want.variance.numpy(), rtol=1e-9)
+    d = D.MultivariateNormal(ol, scale_tril=oL)
+    assert (d.batch_shape, d.event_shape, d.rsample((5,)).shape) == ((2,), (3,), (5, 2, 3))
+    engine.manual_seed(1)
+    s = D.MultivariateNormal(engine.tensor(loc[0]), scale_tril=engine.tensor(tril[0])).sample((40000,)).numpy()
+    np.testing.assert_allclose(np.cov(s.T), cov[0], atol=0.15 * np.abs(cov[0]).max())
+    with pytest.raises(ValueError, match="Exactly one of covariance_matrix or precision_matrix or scale_tril"):
+        D.MultivariateNormal(engine.zeros(3), covariance_matrix=engine.eye(3), scale_tril=engine.eye(3))
+    with pytest.raises(ValueError, match="loc must be at least one-dimensional"):
+        D.MultivariateNormal(engine.tensor(0.0), scale_tril=engine.eye(1))
+
+
+@pytest.mark.parametrize("name", ["Laplace", "Exponential"])
+def test_laplace_and_exponential_as_torch(name):
+    if name == "Laplace":
+        (a, ta), (b, tb) = _pair(RNG.standard_normal(3)), _pair(np.abs(RNG.standard_normal(3)) + 0.5)
+        ours, theirs, params, tparams = (lambda: D.Laplace(a, b)), (lambda: TD.Laplace(ta, tb)), [a, b], [ta, tb]
+        x = RNG.standard_normal((2, 3))
+    else:
+        (a, ta) = _pair(np.abs(RNG.standard_normal(3)) + 0.5)
+        ours, theirs, params, tparams = (lambda: D.Exponential(a)), (lambda: TD.Exponential(ta)), [a], [ta]
+        x = np.abs(RNG.standard_normal((2, 3)))
+    _check(lambda: ours().log_prob(engine.tensor(x)), lambda: theirs().log_prob(torch.tensor(x)), params, tparams)
+    _check(lambda: ours().entropy(), lambda: theirs().entropy(), params, tparams)
+    _check(lambda: ours().cdf(engine.tensor(x)), lambda: theirs().cdf(torch.tensor(x)), params, tparams)
+    u = RNG.uniform(0.05, 0.95, 3)
+    _check(lambda: ours().icdf(engine.tensor(u)), lambda: theirs().icdf(torch.tensor(u)), params, tparams)
+    other = [engine.tensor(np.abs(RNG.standard_normal(3)) + 0.5, dtype="float64") for _ in params]
+    _check(lambda: D.kl_divergence(ours(), getattr(D, name)(*other)),
+           lambda: TD.kl_divergence(theirs(), getattr(TD, name)(*[torch.tensor(o.numpy()) for o in other])),
+           params, tparams)
+    for m in ("mean", "variance", "stddev"):
+        np.testing.assert_allclose(getattr(ours(), m).detach().numpy(), getattr(theirs(), m).detach().numpy(),
+                                   rtol=1e-12)
+    engine.manual_seed(2)
+    s = ours().sample((40000,)).numpy()
+    np.testing.assert_allclose(s.mean(0), ours().mean.detach().numpy(), atol=0.05)
+    np.testing.assert_allclose(s.var(0), ours().variance.detach().numpy(), rtol=0.1)
