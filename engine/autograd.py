@@ -1,5 +1,6 @@
 """torch.autograd's functional entry points: ``grad`` (gradients returned, not accumulated) and
-``backward`` (several outputs at once), over the engine's one reverse sweep.
+``backward`` (several outputs at once), over the engine's one reverse sweep; and ``Function``,
+torch's way to write a custom op with Tensors (one graph node whose backward is the user's).
 
 >>> from engine import Tensor
 >>> x = Tensor([1.0, 2.0], requires_grad=True)
@@ -11,8 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from engine.backend import array_module
+from engine.function import Function as _EngineFunction
 from engine.function import enable_grad, is_grad_enabled, no_grad  # noqa: F401  (torch.autograd's names)
+from engine.ops.elementwise import sum_to
 from engine.tensor import Tensor, _initial_grad, backpropagate
 from engine.torch_more import set_grad_enabled  # noqa: F401
 
@@ -100,3 +105,138 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None, retain_graph
     outputs = _tensors(tensors, "backward")
     only = None if inputs is None else _tensors(inputs, "backward")
     backpropagate(outputs, _upstream(outputs, grad_tensors, "backward"), bool(retain_graph), only=only)
+
+
+# ---- torch.autograd.Function: a custom op written with Tensors ---------------------------------------
+
+
+class FunctionCtx:
+    """The ``ctx`` of a custom Function: ``save_for_backward`` / ``saved_tensors``,
+    ``needs_input_grad`` (one flag per forward argument), ``mark_non_differentiable``,
+    ``set_materialize_grads``; any other attribute may be set in forward and read in backward."""
+
+    def __init__(self):
+        self.needs_input_grad: tuple = ()
+        self.saved_tensors: tuple = ()
+        self.materialize_grads = True
+        self._non_differentiable: set[int] = set()
+
+    def save_for_backward(self, *tensors) -> None:
+        for t in tensors:
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(f"save_for_backward can only save variables, but argument 0 is of type "
+                                f"{type(t).__name__}")
+        self.saved_tensors = tensors
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        self._non_differentiable.update(id(t) for t in tensors)
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = bool(value)
+
+    def mark_dirty(self, *tensors) -> None:
+        raise NotImplementedError("engine.autograd.Function: mark_dirty (a forward that modifies its inputs in "
+                                  "place) is not supported; return a new tensor instead")
+
+
+class _CustomFunctionOp(_EngineFunction):
+    """The graph node of one call of a custom Function: forward hands on the array the user's forward
+    computed; backward calls the user's backward with Tensors (grad mode off, as torch without
+    create_graph) and maps its results back to the Tensor arguments."""
+
+    def forward(self, *arrays, out=None, call=None):
+        self.call = call
+        return out
+
+    def backward(self, g):
+        fn_cls, ctx, args = self.call
+        with no_grad():
+            grads = fn_cls.backward(ctx, Tensor(g))
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        if len(grads) != len(args):
+            raise RuntimeError(f"function {fn_cls.__name__}Backward returned an incorrect number of gradients "
+                               f"(expected {len(args)}, got {len(grads)})")
+        out = []
+        for i, (arg, gi) in enumerate(zip(args, grads)):
+            if not isinstance(arg, Tensor):
+                if gi is not None:
+                    raise RuntimeError(f"function {fn_cls.__name__}Backward returned a gradient different than "
+                                       f"None at position {i + 1}, but the corresponding forward input was not a "
+                                       "Variable")
+                continue
+            if gi is None:
+                out.append(None)
+                continue
+            ga = gi.data if isinstance(gi, Tensor) else array_module(arg.data).asarray(gi)
+            if ga.shape != arg.shape:  # torch sums a gradient the input's shape expands to; anything else is wrong
+                try:
+                    expandable = np.broadcast_shapes(arg.shape, ga.shape) == ga.shape
+                except ValueError:
+                    expandable = False
+                if not expandable:
+                    raise RuntimeError(f"Function {fn_cls.__name__}Backward returned an invalid gradient at index "
+                                       f"{i} - got {list(ga.shape)} but expected shape compatible with "
+                                       f"{list(arg.shape)}")
+                ga = sum_to(ga, arg.shape)
+            out.append(ga.astype(arg.dtype, copy=False))
+        return tuple(out)
+
+
+class Function:
+    """torch.autograd.Function: a differentiable op written with Tensors.
+
+    Subclass it with ``@staticmethod forward(ctx, *args)`` (Tensors and other values; it runs with
+    grad mode off) returning one Tensor, and ``@staticmethod backward(ctx, grad_output)`` returning one
+    gradient (a Tensor or None) per forward argument; call it as ``MyFn.apply(*args)``. The newer
+    form, ``forward(*args)`` plus ``setup_context(ctx, inputs, output)``, works too. One Tensor out
+    (tuple outputs are not supported); no double backward through ``backward``.
+
+    >>> class Clip(Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x.clamp(-1, 1)
+    ...     @staticmethod
+    ...     def backward(ctx, g):  # straight-through inside [-1, 1]
+    ...         (x,) = ctx.saved_tensors
+    ...         return g * (x.abs() <= 1)
+    >>> x = Tensor([0.5, 3.0], requires_grad=True); Clip.apply(x).sum().backward(); x.grad.tolist()
+    [1.0, 0.0]
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # pragma: no cover - the older form does it in forward
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):  # pragma: no cover - abstract
+        raise NotImplementedError("You must implement either the backward or vjp method for your custom "
+                                  "autograd.Function to use it with backward mode AD.")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with no_grad():
+            if cls.setup_context is not Function.setup_context:  # forward(*args) + setup_context
+                out = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, out)
+            else:
+                out = cls.forward(ctx, *args, **kwargs)
+        if not isinstance(out, Tensor):
+            raise NotImplementedError(f"engine.autograd.Function: {cls.__name__}.forward must return one Tensor, got "
+                                      f"{type(out).__name__} (tuple outputs are not supported)")
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        if id(out) in ctx._non_differentiable or not any(ctx.needs_input_grad) or not is_grad_enabled():
+            return out if out._ctx is None else out.detach()
+        return _CustomFunctionOp.apply(*tensors, out=out.data, call=(cls, ctx, args))
+
+
+def once_differentiable(fn):
+    """torch.autograd.function.once_differentiable: marks a backward that cannot be differentiated
+    again; every backward here is (no double backward), so it returns ``fn`` unchanged."""
+    return fn
