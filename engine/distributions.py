@@ -43,6 +43,12 @@ def _tensor(x, like: Tensor | None = None) -> Tensor:
     return engine.tensor(x, dtype=dtype)
 
 
+def _broadcast_params(a, b) -> tuple[Tensor, Tensor]:
+    """Two parameters as Tensors (a number takes the other's dtype), broadcast together."""
+    a = _tensor(a, b if isinstance(b, Tensor) else None)
+    return engine.broadcast_tensors(a, _tensor(b, a))
+
+
 def _sum_rightmost(x: Tensor, n: int) -> Tensor:
     return x.sum(tuple(range(-n, 0))) if n > 0 else x
 
@@ -130,18 +136,13 @@ class Distribution:
         return f"{type(self).__name__}({', '.join(f'{n}: {self.__dict__[n].shape}' for n in names)})"
 
 
-class Normal(Distribution):
-    """N(loc, scale²) with ``loc`` and ``scale`` (> 0) broadcast together.
-
-    >>> round(Normal(0.0, 1.0).log_prob(0.0).item(), 4)  # -log √(2π)
-    -0.9189
-    """
+class _LocationScale(Distribution):
+    """A family of ``loc`` and ``scale`` (> 0), broadcast together, centred on loc (Normal, Laplace)."""
 
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args: bool | None = None):
-        loc = _tensor(loc, scale if isinstance(scale, Tensor) else None)
-        self.loc, self.scale = engine.broadcast_tensors(loc, _tensor(scale, loc))
+        self.loc, self.scale = _broadcast_params(loc, scale)
         super().__init__(self.loc.shape, (), validate_args)
         self._check_parameter("scale", self.scale > 0, "GreaterThan(lower_bound=0.0)")
 
@@ -152,6 +153,14 @@ class Normal(Distribution):
     @property
     def mode(self) -> Tensor:
         return self.loc
+
+
+class Normal(_LocationScale):
+    """N(loc, scale²) with ``loc`` and ``scale`` (> 0) broadcast together.
+
+    >>> round(Normal(0.0, 1.0).log_prob(0.0).item(), 4)  # -log √(2π)
+    -0.9189
+    """
 
     @property
     def stddev(self) -> Tensor:
@@ -180,24 +189,8 @@ class Normal(Distribution):
         return self.loc + self.scale * engine.erfinv(2 * _tensor(value, self.loc) - 1) * math.sqrt(2)
 
 
-class Laplace(Distribution):
+class Laplace(_LocationScale):
     """Laplace(loc, scale): density exp(−|x − loc| / scale) / (2·scale), ``scale`` > 0."""
-
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args: bool | None = None):
-        loc = _tensor(loc, scale if isinstance(scale, Tensor) else None)
-        self.loc, self.scale = engine.broadcast_tensors(loc, _tensor(scale, loc))
-        super().__init__(self.loc.shape, (), validate_args)
-        self._check_parameter("scale", self.scale > 0, "GreaterThan(lower_bound=0.0)")
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:
@@ -366,8 +359,7 @@ class Uniform(Distribution):
     has_rsample = True
 
     def __init__(self, low, high, validate_args: bool | None = None):
-        low = _tensor(low, high if isinstance(high, Tensor) else None)
-        self.low, self.high = engine.broadcast_tensors(low, _tensor(high, low))
+        self.low, self.high = _broadcast_params(low, high)
         super().__init__(self.low.shape, (), validate_args)
         self._check_parameter("low", self.low < self.high, "LessThan(upper_bound=high)")
 
