@@ -272,8 +272,15 @@ def _bind_gemm(dtype):
                    scalar, ptr, index]
     a = np.arange(6, dtype=dtype).reshape(2, 3)  # a check on a tiny product before any real use
     c = np.ones((2, 2), dtype)
-    fn(101, 111, 112, 2, 2, 3, 1.0, a.ctypes.data, 3, a.ctypes.data, 3, 1.0, c.ctypes.data, 2)
+    fn(101, 111, 112, 2, 2, 3, 1.0, array_address(a), 3, array_address(a), 3, 1.0, array_address(c), 2)
     return fn if np.array_equal(c, a @ a.T + 1) else None
+
+
+def array_address(a) -> int:
+    """The address of a NumPy array's first element, for ``openblas_gemm``'s pointers; not
+    ``a.ctypes.data``, whose objects a ctypes call kept alive (tests/engine/test_memory.py's
+    flat-memory loop grew ~50 bytes a call)."""
+    return a.__array_interface__["data"][0]
 
 
 def numpy_on_openblas() -> bool:

@@ -71,10 +71,8 @@ def rows_times_weight_blas(x, w, out) -> None:
     xp = array_module(x)
     if x.shape[0] == 1 and out[0].flags.c_contiguous:  # dot's out must be contiguous
         xp.dot(w, x[0], out=out[0])
-    elif xp is np and x.shape[0] <= FEW_ROWS and x.dtype == w.dtype:  # as times_weight_t: gpt2's decode
-        np.copyto(out, (w @ x.T).T)  # matmuls at batch 2-8, 45-55 -> 26-36 ms a step without the kernel
-    else:
-        xp.matmul(x, w.T, out=out)
+    else:  # a few rows the other way round: gpt2's decode matmuls at batch 2-8, 45-55 -> 26-36 ms a step
+        times_weight_t(x, w, out)
 
 
 # Linear with 2-32 rows on NumPy: x @ wᵀ as (w @ xᵀ)ᵀ. OpenBLAS's GEMM packs and blocks for many rows;
@@ -85,9 +83,10 @@ FEW_ROWS = 32
 FEW_ROWS_MIN_WORK = 1 << 18  # M·N·K below it (a tiny product) the usual call is faster
 
 
-def times_weight_t(x2, w):
-    """``x2 (M, K) @ w (N, K)ᵀ`` as a C-contiguous (M, N) array: Linear's product, in the orientation
-    OpenBLAS runs faster for a few rows (``FEW_ROWS``); every other case is ``x2 @ w.T``.
+def times_weight_t(x2, w, out=None):
+    """``x2 (M, K) @ w (N, K)ᵀ`` as a C-contiguous (M, N) array, or written into ``out`` (any strides):
+    Linear's product, in the orientation OpenBLAS runs faster for a few rows (``FEW_ROWS``); every
+    other case is ``x2 @ w.T``.
 
     >>> import numpy as np
     >>> times_weight_t(np.ones((4, 3)), np.arange(6.0).reshape(2, 3)).tolist()[0]
@@ -96,8 +95,14 @@ def times_weight_t(x2, w):
     m = x2.shape[0]
     if (type(x2) is np.ndarray and 2 <= m <= FEW_ROWS and m * w.size >= FEW_ROWS_MIN_WORK
             and x2.dtype == w.dtype):
-        return np.ascontiguousarray((w @ x2.T).T)
-    return x2 @ w.T
+        product = (w @ x2.T).T  # (M, N), F-ordered
+        if out is None:
+            return np.ascontiguousarray(product)
+        np.copyto(out, product)
+        return out
+    if out is None:
+        return x2 @ w.T
+    return array_module(x2).matmul(x2, w.T, out=out)
 
 
 def _rows(a):
@@ -121,12 +126,13 @@ class Linear(Function):
         kernel = lookup("linear", x2, w, b) if compute_dtype is None and b is not None else None
         if kernel:  # the bias inside the GEMM (engine/kernels/cpu/linear.py)
             out = kernel[0](x2, w, b)
-        elif compute_dtype is not None:
-            out = times_weight_t(x2.astype(compute_dtype), w.astype(compute_dtype)).astype(x.dtype)
         else:
-            out = times_weight_t(x2, w)
-        if b is not None and not kernel:
-            out += b
+            if compute_dtype is not None:
+                out = times_weight_t(x2.astype(compute_dtype), w.astype(compute_dtype)).astype(x.dtype)
+            else:
+                out = times_weight_t(x2, w)
+            if b is not None:
+                out += b
         return out.reshape(*x.shape[:-1], w.shape[0])
 
     def backward(self, g):

@@ -158,7 +158,7 @@ CASES = {"softmax": _softmax, "layer_norm": _layer_norm, "gelu": _gelu, "cross_e
 UPDATES = {"adamw"}  # kernels without a gradient: compared over optimizer steps instead
 INFERENCE = {"attention_decode", "rows_matmul"}  # no gradient: values compared in test_*_kernel_equals_reference
 REDUCTIONS = {"sum_squares"}  # a float, no gradient: compared in test_sum_squares_kernel_equals_reference
-FORWARD_ONLY = {"linear"}  # the backward is the reference's: compared in test_linear_kernel_equals_reference
+FORWARD_ONLY = engine.kernels.FORWARD_ONLY  # backward is the reference's: test_linear_kernel_equals_reference
 
 
 def test_every_kernel_has_a_case():

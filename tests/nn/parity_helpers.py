@@ -88,3 +88,31 @@ def pair(torch, torch_mod, ours, dtype: str):
     ours.to(dtype)
     copy_state(torch_mod, ours)
     return torch_mod, ours
+
+
+RNN_CONFIGS = [  # nn.RNN/GRU/LSTM cases: (constructor kwargs, input shape, with initial states)
+    (dict(num_layers=1), (5, 3, 4), False),
+    (dict(num_layers=2), (6, 2, 4), True),
+    (dict(num_layers=2, batch_first=True), (2, 7, 4), True),
+    (dict(num_layers=2, bidirectional=True), (5, 3, 4), True),
+    (dict(num_layers=1, bias=False, bidirectional=True, batch_first=True), (3, 4, 4), False),
+    (dict(num_layers=2), (5, 4), True),  # unbatched
+]
+
+
+def rnn_state_shape(kw: dict, shape: tuple, hidden: int) -> tuple:
+    """The shape of an initial state (h0 or c0) for an RNN built with ``kw`` and an input of ``shape``."""
+    dirs = 2 if kw.get("bidirectional") else 1
+    batch = ((shape[1] if not kw.get("batch_first") else shape[0]),) if len(shape) == 3 else ()
+    return (kw["num_layers"] * dirs, *batch, hidden)
+
+
+def ops_in_graph(out) -> set[str]:
+    """The names of the ops recorded in the graph behind the Tensor ``out``."""
+    seen, stack = set(), [out]
+    while stack:
+        t = stack.pop()
+        if t._ctx is not None:
+            seen.add(type(t._ctx).__name__)
+            stack.extend(p for p in t._ctx.parents if p is not None)
+    return seen

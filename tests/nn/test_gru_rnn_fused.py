@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from parity_helpers import compare, copy_state
+from parity_helpers import RNN_CONFIGS as CONFIGS
+from parity_helpers import compare, copy_state, ops_in_graph, rnn_state_shape
 
 import engine
 import engine.functional as F
@@ -15,14 +16,6 @@ import nn
 import nn.rnn
 from engine import Tensor
 
-CONFIGS = [  # (constructor kwargs, input shape, with an initial state)
-    (dict(num_layers=1), (5, 3, 4), False),
-    (dict(num_layers=2), (6, 2, 4), True),
-    (dict(num_layers=2, batch_first=True), (2, 7, 4), True),
-    (dict(num_layers=2, bidirectional=True), (5, 3, 4), True),
-    (dict(num_layers=1, bias=False, bidirectional=True, batch_first=True), (3, 4, 4), False),
-    (dict(num_layers=2), (5, 4), True),  # unbatched
-]
 # cell -> (our module, torch's name, extra constructor kwargs, nn.rnn's switch, the fused op)
 CELLS = {
     "gru": (nn.GRU, "GRU", {}, "FUSED_GRU", "GRULayer"),
@@ -32,10 +25,7 @@ CELLS = {
 
 
 def _state(kw, shape, rng, dtype):
-    dirs = 2 if kw.get("bidirectional") else 1
-    lead = (kw["num_layers"] * dirs,) + ((shape[1] if not kw.get("batch_first") else shape[0],)
-                                         if len(shape) == 3 else ())
-    return rng.standard_normal((*lead, 5)).astype(dtype)
+    return rng.standard_normal(rnn_state_shape(kw, shape, 5)).astype(dtype)
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
@@ -104,12 +94,7 @@ def test_dropout_between_layers_draws_as_the_composed_path(cell, monkeypatch):
 def test_fused_op_is_used(cell):
     ours_cls, _, extra, _, op = CELLS[cell]
     out, _ = ours_cls(3, 5, num_layers=2, **extra)(Tensor.randn(4, 2, 3))
-    seen, stack = set(), [out]
-    while stack:
-        t = stack.pop()
-        if t._ctx is not None:
-            seen.add(type(t._ctx).__name__)
-            stack.extend(p for p in t._ctx.parents if p is not None)
+    seen = ops_in_graph(out)
     assert op in seen and "Stack" not in seen
 
 

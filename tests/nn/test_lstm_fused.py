@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from parity_helpers import compare, copy_state
+from parity_helpers import RNN_CONFIGS as CONFIGS
+from parity_helpers import compare, copy_state, ops_in_graph, rnn_state_shape
 
 import engine
 import engine.functional as F
@@ -14,21 +15,9 @@ import nn
 import nn.rnn
 from engine import Tensor
 
-CONFIGS = [  # (constructor kwargs, input shape, with initial states)
-    (dict(num_layers=1), (5, 3, 4), False),
-    (dict(num_layers=2), (6, 2, 4), True),
-    (dict(num_layers=2, batch_first=True), (2, 7, 4), True),
-    (dict(num_layers=2, bidirectional=True), (5, 3, 4), True),
-    (dict(num_layers=1, bias=False, bidirectional=True, batch_first=True), (3, 4, 4), False),
-    (dict(num_layers=2), (5, 4), True),  # unbatched
-]
-
 
 def _states(kw, shape, rng, dtype):
-    dirs = 2 if kw.get("bidirectional") else 1
-    lead = (kw["num_layers"] * dirs,) + ((shape[1] if not kw.get("batch_first") else shape[0],)
-                                         if len(shape) == 3 else ())
-    return [rng.standard_normal((*lead, 5)).astype(dtype) for _ in range(2)]
+    return [rng.standard_normal(rnn_state_shape(kw, shape, 5)).astype(dtype) for _ in range(2)]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -96,12 +85,7 @@ def test_fused_op_is_used_and_proj_size_keeps_the_composition():
     x = Tensor.randn(4, 2, 3)
     out, _ = nn.LSTM(3, 5, num_layers=2)(x)
     assert type(out._ctx).__name__ != "Stack"  # a slice of the fused op's packed output
-    seen, stack = set(), [out]
-    while stack:
-        t = stack.pop()
-        if t._ctx is not None:
-            seen.add(type(t._ctx).__name__)
-            stack.extend(p for p in t._ctx.parents if p is not None)
+    seen = ops_in_graph(out)
     assert "LSTMLayer" in seen
     out, (hn, cn) = nn.LSTM(3, 5, proj_size=2)(x.requires_grad_())
     assert out.shape == (4, 2, 2) and hn.shape == (1, 2, 2) and cn.shape == (1, 2, 5)

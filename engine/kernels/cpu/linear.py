@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.kernels import register
 from engine.ops.matmul import FEW_ROWS, times_weight_t
-from engine.parallel import openblas_gemm
+from engine.parallel import array_address, openblas_gemm
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
@@ -41,14 +41,9 @@ def linear_forward(x2, w, b):
         return out
     out = np.empty((m, n), x2.dtype)
     out[...] = b  # (M, N) rows of b: GEMM adds x2 @ wᵀ to them
-    gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, m, n, k, 1.0, _address(x2), k, _address(w), k, 1.0, _address(out), n)
+    gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, m, n, k, 1.0, array_address(x2), k, array_address(w), k, 1.0,
+         array_address(out), n)
     return out
-
-
-def _address(a) -> int:
-    """The address of a's first element; not ``a.ctypes.data``, whose objects a ctypes call kept alive
-    (tests/engine/test_memory.py's flat-memory loop grew ~50 bytes a call)."""
-    return a.__array_interface__["data"][0]
 
 
 register("linear", "cpu", linear_forward)  # forward only: Linear's backward is three matmuls as it is
