@@ -168,6 +168,7 @@ _functional_more.install(_functional)
 __all__ += _torch_more.install(_sys.modules[__name__])
 
 # torch.autograd's grad and backward (after torch_more), torch.cuda's is_available etc., torch.device,
-# torch.distributions' everyday part (composed from the ops above)
-from engine import autograd, cuda, distributions  # noqa: E402,F401
+# torch.distributions' everyday part (composed from the ops above); torch.special, torch.testing and
+# torch.backends under the same names (porting: composed functions and flags)
+from engine import autograd, backends, cuda, distributions, special, testing  # noqa: E402,F401
 from engine.backend import device  # noqa: E402,F401

@@ -10,6 +10,7 @@ torch's way to write a custom op with Tensors (one graph node whose backward is 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -240,3 +241,9 @@ def once_differentiable(fn):
     """torch.autograd.function.once_differentiable: marks a backward that cannot be differentiated
     again; every backward here is (no double backward), so it returns ``fn`` unchanged."""
     return fn
+
+
+# torch.autograd.functional (jacobian, vjp, jvp), importable as engine.autograd.functional
+from engine import autograd_functional as functional  # noqa: E402
+
+sys.modules[__name__ + ".functional"] = functional

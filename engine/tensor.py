@@ -155,8 +155,9 @@ class Tensor:
         return f"Tensor({body}{extra})"
 
     # ---- conversion ---------------------------------------------------------------------
-    def numpy(self) -> np.ndarray:
-        """A NumPy array (copied from the GPU when needed; shares memory on the CPU)."""
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """A NumPy array (copied from the GPU when needed; shares memory on the CPU). ``force`` is
+        accepted as torch's: the copy from the GPU happens either way."""
         return to_numpy(self.data)
 
     def item(self) -> float | int | bool:
