@@ -111,6 +111,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,  #
         if p is not None and p.shape != shape:
             raise RuntimeError(f"layer_norm: {name} shape {p.shape} must be normalized_shape {shape} "
                                f"(input shape {input.shape})")
+    _same_dtype_as_weights("layer_norm", input, weight=weight, bias=bias)
     if k == 1:
         return fused_ops.LayerNorm.apply(input, weight, bias, eps=eps)
     # several normalized dims: one row of prod(shape) entries each, the fused op over the last axis
@@ -386,6 +387,8 @@ def self_attention(qkv: Tensor, n_head: int, dropout_p: float = 0.0, window: int
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` with weight (out, in), as torch.nn.functional.linear."""
     fp32 = getattr(x, "dtype", None) == "float32"  # a non-Tensor x gets Function.apply's TypeError
+    if isinstance(x, Tensor):
+        _same_dtype_as_weights("linear", x, weight=weight, bias=bias)
     return matmul_ops.Linear.apply(x, weight, bias, compute_dtype=autocast_dtype() if fp32 else None)
 
 
@@ -662,6 +665,7 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002
     if weight.ndim > 1 or (weight.numel() != 1 and (input.ndim < 2 or weight.numel() != input.shape[1])):
         raise RuntimeError(f"prelu: weight of shape {weight.shape} must have 1 entry or one per channel "
                            f"(input.shape[1]) for input of shape {input.shape}")
+    _same_dtype_as_weights("prelu", input, weight=weight)
     w = weight.reshape(()) if weight.numel() == 1 else weight.reshape(-1, *([1] * (input.ndim - 2)))
     pos = input > 0
     negative_part = where(pos, 0.0, input)  # so weight's gradient is 0, not 0 * inf, where input = +inf
@@ -673,6 +677,9 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     """Randomized leaky ReLU: slope (lower + upper) / 2 when not training; a slope drawn from
     U(lower, upper) per negative entry when training (from the engine's generator)."""
     x = _float_input(input, "rrelu")
+    if lower > upper:  # torch checks it in eval mode too
+        raise RuntimeError(f"rrelu: Lower bound should be less than or equal to the upper bound, got "
+                           f"lower={lower} and upper={upper}")
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
     slope = x.rand_like() * (upper - lower) + lower
@@ -1181,6 +1188,22 @@ def _need_tensor(x, fn: str, name: str = "input") -> Tensor:
         raise TypeError(f"{fn}: argument '{name}' must be a Tensor, got {type(x).__name__}; wrap it with "
                         "engine.tensor(...)")
     return x
+
+
+def _same_dtype_as_weights(op: str, input: Tensor, **weights) -> None:  # noqa: A002
+    """torch's check in its weighted ops (linear, conv, the norms): the input has its weights' dtype.
+    An integer input raises (NumPy would quietly compute in float64), and so does a float input of
+    another width, except float16 with float32 weights, which torch's norms take. None is skipped.
+
+    >>> _same_dtype_as_weights("linear", Tensor([1.0]), weight=Tensor([2.0]))
+    """
+    for name, w in weights.items():
+        if not isinstance(w, Tensor) or w.dtype == input.dtype or w.dtype.kind != "f":
+            continue
+        if input.dtype.kind == "f" and input.dtype.itemsize < w.dtype.itemsize:
+            continue  # float16 input with float32 weights: torch's mixed-precision norms (and autocast)
+        raise RuntimeError(f"{op}: expected input and {name} to have the same dtype, but got input of dtype "
+                           f"{input.dtype} and {name} of dtype {w.dtype}; cast the input with .to({w.dtype})")
 
 
 def _float_tensor(x, ref: Tensor, fn: str, name: str) -> Tensor:
@@ -1821,6 +1844,7 @@ def _conv(op: str, nd: int, input, weight, bias, stride, padding, dilation, grou
     if not isinstance(weight, Tensor) or weight.ndim != nd + 2:
         raise RuntimeError(f"{op}: expected a {nd + 2}-D weight (out_channels, in_channels/groups, *kernel), "
                            f"got weight of size {list(getattr(weight, 'shape', ()))}")
+    _same_dtype_as_weights(op, x, weight=weight, bias=bias)
     stride, dilation = _sp_tuple(stride, nd, "stride", op), _sp_tuple(dilation, nd, "dilation", op)
     _sp_positive(stride, "stride", op)
     _sp_positive(dilation, "dilation", op)
@@ -1900,6 +1924,7 @@ def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding
     if not isinstance(weight, Tensor) or weight.ndim != nd + 2:
         raise RuntimeError(f"{op}: expected a {nd + 2}-D weight (in_channels, out_channels/groups, *kernel), "
                            f"got weight of size {list(getattr(weight, 'shape', ()))}")
+    _same_dtype_as_weights(op, x, weight=weight, bias=bias)
     if isinstance(padding, str):
         raise TypeError(f"{op}(): argument 'padding' must be tuple of ints, not str")
     stride, dilation = _sp_tuple(stride, nd, "stride", op), _sp_tuple(dilation, nd, "dilation", op)
@@ -2736,6 +2761,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if t is not None and t.shape != (c,):
             raise RuntimeError(f"batch_norm: {name} should contain {c} elements (the input's channels, input shape "
                                f"{input.shape}), got shape {t.shape}")
+    _same_dtype_as_weights("batch_norm", input, weight=weight, bias=bias, running_mean=running_mean,
+                           running_var=running_var)
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm: running_mean and running_var must be defined in evaluation mode")
     if training and input.numel() // max(c, 1) <= 1:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from engine.functional import _need_tensor
+from engine.functional import _need_tensor, _same_dtype_as_weights
 from engine.tensor import Tensor
 
 
@@ -69,6 +69,8 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     if input1.shape[:-1] != input2.shape[:-1]:
         raise RuntimeError(f"bilinear: input1 and input2 must have the same leading dims, got {input1.shape} and "
                            f"{input2.shape}")
+    for name, t in (("input1", input1), ("input2", input2)):
+        _same_dtype_as_weights(f"bilinear ({name})", t, weight=weight, bias=bias)
     y = _E().einsum("...i,oij,...j->...o", input1, weight, input2)
     return y if bias is None else y + bias
 
@@ -190,9 +192,12 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
             raise RuntimeError(f"group_norm: Expected {name} to be a vector of size equal to the number of channels "
                                f"in input, but got {name} of shape {list(t.shape)} and input of shape "
                                f"{list(input.shape)}")
-    if input.numel() and input.numel() // (n * num_groups) <= 1:  # one value per group: var is 0/0
-        raise ValueError(f"group_norm: Expected more than 1 value per group, got input size {list(input.shape)} "
-                         f"with num_groups={num_groups}")
+    _same_dtype_as_weights("group_norm", input, weight=weight, bias=bias)
+    # torch's check (_verify_batch_size of [N*C/G, G, *spatial]): only a lone value per group in all
+    # the batch raises; otherwise a group of one value normalizes to 0
+    size = [n * c // num_groups, num_groups, *input.shape[2:]]
+    if math.prod(size[:1] + size[2:]) == 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size {size}")
     x = input.reshape(n, num_groups, -1)
     mean = x.mean(-1, keepdim=True)
     var = x.var(-1, keepdim=True, correction=0)
@@ -209,6 +214,8 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
     if input.ndim < 3:
         raise ValueError(f"instance_norm: expected an input of at least 3 dimensions (N, C, ...), got shape "
                          f"{input.shape}")
+    _same_dtype_as_weights("instance_norm", input, weight=weight, bias=bias, running_mean=running_mean,
+                           running_var=running_var)
     c = input.shape[1]
     axes = tuple(range(2, input.ndim))
     if use_input_stats:
@@ -243,6 +250,8 @@ def rms_norm(input: Tensor, normalized_shape: Sequence[int] | int, weight: Tenso
                            f"[*, {', '.join(map(str, shape))}], but got input of size {list(input.shape)}")
     if weight is not None and weight.shape != shape:
         raise RuntimeError(f"rms_norm: weight shape {weight.shape} must equal normalized_shape {shape}")
+    if input.dtype.kind != "f":  # torch refuses an integer input; a float of another width is promoted
+        _same_dtype_as_weights("rms_norm", input, weight=weight)
     eps = float(np.finfo(input.dtype).eps) if eps is None else eps
     axes = tuple(range(input.ndim - k, input.ndim))
     y = input * ((input * input).mean(axes, keepdim=True) + eps).rsqrt() if k else input * (input * input + eps).rsqrt()

@@ -112,11 +112,15 @@ class Softsign(Module):
         return F.softsign(input)
 
 
+class _BoundsError(AssertionError, ValueError):
+    """Bounds in the wrong order: torch's ``assert`` raises AssertionError; a ValueError too."""
+
+
 class Hardtanh(Module):
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
         super().__init__()
-        if max_val <= min_val:
-            raise ValueError(f"max_val ({max_val}) must be greater than min_val ({min_val})")
+        if max_val <= min_val:  # torch asserts it: an AssertionError, and a ValueError as this library raised
+            raise _BoundsError(f"max_val ({max_val}) must be greater than min_val ({min_val})")
         self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
 
     def forward(self, input: Tensor) -> Tensor:
@@ -258,19 +262,7 @@ class PReLU(Module):
         init.constant_(self.weight, self.init)
 
     def forward(self, input: Tensor) -> Tensor:
-        w = self.weight
-        if self.num_parameters != 1:
-            if input.ndim < 2 and input.ndim != 1:
-                raise RuntimeError("PReLU: input with one weight per channel needs a channel dim")
-            ch = 1 if input.ndim >= 2 else 0
-            if input.shape[ch] != self.num_parameters:
-                raise RuntimeError(f"PReLU: mismatch of parameter numbers ({self.num_parameters}) and input "
-                                   f"channel size ({input.shape[ch]})")
-            w = w.reshape(self.num_parameters, *([1] * (input.ndim - ch - 1)))
-        else:
-            w = w.reshape(())
-        neg = input.data < 0
-        return F.where(neg, input * w, input)
+        return F.prelu(input, self.weight)
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"

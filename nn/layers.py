@@ -262,8 +262,7 @@ class Unflatten(Module):
         self.dim, self.unflattened_size = dim, unflattened_size  # kept as given: a list prints as a list
 
     def forward(self, input: Tensor) -> Tensor:
-        d = self.dim % input.ndim
-        return input.reshape(*input.shape[:d], *self.unflattened_size, *input.shape[d + 1:])
+        return input.unflatten(self.dim, self.unflattened_size)  # its errors name unflatten and the sizes
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

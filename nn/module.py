@@ -1035,12 +1035,14 @@ class ModuleList(Module):
             self.add_module(str(i), m)
 
     def append(self, module: Module) -> ModuleList:
-        if not isinstance(module, Module):
-            raise TypeError(f"ModuleList holds Modules, got {type(module).__name__}")
+        if not isinstance(module, Module):  # torch's add_module words: "int is not a Module subclass"
+            raise TypeError(f"{_typename(module)} is not a Module subclass")
         self.add_module(str(len(self)), module)
         return self
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
+        if not isinstance(modules, Iterable):
+            raise TypeError(f"ModuleList.extend should be called with an iterable, but got {type(modules).__name__}")
         for m in modules:
             self.append(m)
         return self

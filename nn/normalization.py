@@ -79,19 +79,6 @@ class _NormBase(Module):
             return 1.0 / float(self.num_batches_tracked.item())
         return self.momentum
 
-    def _update(self, mean, var_unbiased, factor: float) -> None:
-        with no_grad():
-            rm, rv = self.running_mean, self.running_var
-            rm.copy_((1 - factor) * rm.data + factor * mean.astype(rm.dtype))
-            rv.copy_((1 - factor) * rv.data + factor * var_unbiased.astype(rv.dtype))
-
-    def _affine(self, y: Tensor, shape) -> Tensor:
-        if self.weight is not None:
-            y = y * self.weight.reshape(shape)
-        if self.bias is not None:
-            y = y + self.bias.reshape(shape)
-        return y
-
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
@@ -149,25 +136,13 @@ class _InstanceNorm(_NormBase):
         if input.shape[1] != self.num_features and self.affine:
             raise ValueError(f"expected input's size at dim=1 to match num_features ({self.num_features}), "
                              f"but got: {input.shape[1]}.")
-        axes = tuple(range(2, input.ndim))
-        shape = (1, input.shape[1]) + (1,) * s
         if (self.training or not self.track_running_stats) and int(np.prod(input.shape[2:])) == 1:
             raise ValueError(f"Expected more than 1 spatial element when training, got input size {input.shape}")
-        if not self.training and self.track_running_stats:
-            mean = self.running_mean.reshape(shape)
-            var = self.running_var.reshape(shape)
-            return self._affine((input - mean) / (var + self.eps).sqrt(), shape)
-        mean = input.mean(axis=axes, keepdims=True)  # (N, C, 1...)
-        d = input - mean
-        var = (d * d).mean(axis=axes, keepdims=True)
-        if self.training and self.track_running_stats:
-            n = int(np.prod(input.shape[2:]))
-            # torch's instance_norm: no num_batches_tracked count, momentum None means 0.1
-            factor = 0.1 if self.momentum is None else self.momentum
-            m = mean.data.reshape(input.shape[:2]).mean(axis=0)
-            v = (var.data.reshape(input.shape[:2]) * (n / max(n - 1, 1))).mean(axis=0)
-            self._update(m, v, factor)
-        return self._affine(d / (var + self.eps).sqrt(), shape)
+        # torch's instance_norm: the batch's statistics unless evaluating with running ones; those move
+        # by momentum (None means 0.1, and no num_batches_tracked count)
+        return F.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
+                               use_input_stats=self.training or not self.track_running_stats,
+                               momentum=0.1 if self.momentum is None else self.momentum, eps=self.eps)
 
 
 class InstanceNorm1d(_InstanceNorm):
@@ -215,17 +190,7 @@ class GroupNorm(Module):
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim < 2 or input.shape[1] != self.num_channels:
             raise RuntimeError(f"GroupNorm: expected input of shape (N, {self.num_channels}, *), got {input.shape}")
-        n = input.shape[0]
-        x = input.reshape(n, self.num_groups, -1)  # (N, G, C/G * spatial)
-        mean = x.mean(axis=2, keepdims=True)
-        d = x - mean
-        y = (d / ((d * d).mean(axis=2, keepdims=True) + self.eps).sqrt()).reshape(input.shape)
-        if self.affine:
-            shape = (1, self.num_channels) + (1,) * (input.ndim - 2)
-            y = y * self.weight.reshape(shape)
-            if self.bias is not None:
-                y = y + self.bias.reshape(shape)
-        return y
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
@@ -258,10 +223,7 @@ class RMSNorm(Module):
         if x.shape[x.ndim - k:] != self.normalized_shape:
             raise RuntimeError(f"RMSNorm: expected input with shape [*, {', '.join(map(str, self.normalized_shape))}]"
                                f", but got input of size {x.shape}")
-        eps = float(np.finfo(x.dtype).eps) if self.eps is None else self.eps
-        axes = tuple(range(x.ndim - k, x.ndim))
-        y = x / ((x * x).mean(axis=axes, keepdims=True) + eps).sqrt()
-        return y * self.weight if self.weight is not None else y
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

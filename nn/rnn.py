@@ -212,6 +212,10 @@ class RNNBase(Module):
         if input.shape[-1] != self.input_size:
             raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
                                f"got {input.shape[-1]}")
+        w = self.weight_ih_l0
+        if input.dtype != w.dtype:  # torch's check and words (ValueError), before the first matmul's
+            raise ValueError(f"RNN input dtype ({input.dtype}) does not match weight dtype ({w.dtype}). Convert "
+                             f"input: input.to({w.dtype}), or convert model: model.to({input.dtype})")
         return input, batched
 
     def _state(self, h, n: int, size: int, batched: bool, what: str, ref: Tensor) -> Tensor:
@@ -225,8 +229,8 @@ class RNNBase(Module):
             h = h.unsqueeze(1)
         elif h.ndim != 3:
             raise RuntimeError(f"For batched 3-D input, {what} should also be 3-D but got {h.ndim}-D tensor")
-        if h.shape != want:
-            raise RuntimeError(f"Expected {what} size {want}, got {h.shape}")
+        if h.shape != want:  # torch's words: hidden, hidden[0] (h_0) and hidden[1] (c_0 of an LSTM)
+            raise RuntimeError(f"Expected {what.replace('hx', 'hidden')} size {want}, got {list(h.shape)}")
         return h
 
     def _run(self, x: Tensor, states: list, layer):
@@ -411,10 +415,22 @@ class RNNCellBase(Module):
             raise RuntimeError(f"input has inconsistent input_size: got {input.shape[-1]} expected {self.input_size}")
         return (input if input.ndim == 2 else input.unsqueeze(0)), input.ndim == 2
 
-    def _h(self, h, x: Tensor, batched: bool) -> Tensor:
+    def _h(self, h, x: Tensor, batched: bool, label: int = 0) -> Tensor:
+        """The state ``h`` (hidden0; an LSTMCell's cell state is hidden1) as (N, hidden_size), checked as torch."""
         if h is None:
             return Tensor.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
-        return h if batched else h.unsqueeze(0)
+        if h.ndim not in (1, 2):
+            raise ValueError(f"{type(self).__name__}: Expected hidden to be 1D or 2D, got {h.ndim}D instead")
+        if not batched and h.ndim != 1:
+            raise RuntimeError(f"{type(self).__name__}: for unbatched input of shape {tuple(x.shape[1:])}, hidden"
+                               f"{label} should be 1D, got shape {h.shape}")
+        h = h if batched else h.unsqueeze(0)
+        if h.ndim != 2 or h.shape[0] != x.shape[0]:
+            raise RuntimeError(f"Input batch size {x.shape[0]} doesn't match hidden{label} batch size {h.shape[0]}")
+        if h.shape[1] != self.hidden_size:
+            raise RuntimeError(f"hidden{label} has inconsistent hidden_size: got {h.shape[1]}, expected "
+                               f"{self.hidden_size}")
+        return h
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -447,7 +463,7 @@ class LSTMCell(RNNCellBase):
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         x, batched = self._batched(input, "LSTMCell")
         h = self._h(None if hx is None else hx[0], x, batched)
-        c = self._h(None if hx is None else hx[1], x, batched)
+        c = self._h(None if hx is None else hx[1], x, batched, 1)
         h, c = _lstm_step(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
 
