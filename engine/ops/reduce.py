@@ -187,6 +187,8 @@ class Prod(Function):
 
     def backward(self, g):
         xp, (a,) = self.xp, self.saved
+        if a.size == 0:  # nothing to differentiate (an empty product is 1, a constant)
+            return xp.zeros(a.shape, dtype=a.dtype)
         g = expand_reduced(g, self.in_shape, self.axes, self.keepdims)
         rest = [i for i in range(a.ndim) if i not in self.axes]
         order = rest + list(self.axes)
