@@ -1322,7 +1322,10 @@ class Tensor:
             raise RuntimeError(f"var(): needs a floating-point tensor, got {self.dtype}")
         axes = reduce_ops.normalize_axis(d, self.ndim, "var")
         n = math.prod(self.shape[a] for a in axes)
-        dev = self - self.mean(axis=axes, keepdims=True)  # axis=: () here reduces none (NumPy's axis=())
+        # axis=: () here reduces none (NumPy's axis=()). The mean is a constant to the gradient, which is
+        # then torch's 2 (x - mean) / (N - correction): its part through the mean sums to 0 anyway, and
+        # leaving it out keeps an inf or nan entry from spreading to the rest of its slice, as in torch
+        dev = self - self.mean(axis=axes, keepdims=True).detach()
         ss = (dev * dev).sum(axis=axes, keepdims=k)
         if n > c:
             return ss * (1.0 / (n - c))
@@ -1381,6 +1384,9 @@ class Tensor:
         if isinstance(p, str):
             raise ValueError(f"norm(): p={p!r} is not supported (use a number, 'fro', inf or -inf)")
         axes = reduce_ops.normalize_axis(reduce_ops.dim_arg("norm", dim), x.ndim, "norm")
+        if abs(p) == math.inf and any(x.shape[a] == 0 for a in axes):
+            raise RuntimeError(f"linalg.vector_norm cannot compute the {p} norm over an empty dim of a tensor "
+                               f"of shape {tuple(x.shape)}: the operation does not have an identity")
         if p == math.inf:
             return x.abs().amax(axes, keepdim)
         if p == -math.inf:

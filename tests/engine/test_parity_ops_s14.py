@@ -3,6 +3,8 @@ tensors, assignment of values with extra leading 1-dims, ... (session 14)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -81,3 +83,78 @@ def test_setitem_of_a_value_that_does_not_broadcast_is_a_runtime_error(grad):
         torch.zeros(3, 4, 5)[0] = torch.zeros(2, 5)
     with pytest.raises(type(theirs.value), match=r"\(2, 5\).*\(4, 5\)"):
         x[0] = engine.zeros(2, 5)
+
+
+def grads_match(ours_fn, torch_fn, *arrays, seed=0):
+    """Values and float64 gradients of every input, against torch's autograd."""
+    ts = [pair(a) for a in arrays]
+    out, tout = ours_fn(*(t for t, _ in ts)), torch_fn(*(t for _, t in ts))
+    same(out, tout, "value")
+    g = np.random.default_rng(seed).standard_normal(out.shape)
+    out.backward(Tensor(g))
+    tout.backward(torch.tensor(g))
+    for i, (t, tt) in enumerate(ts):
+        same(t.grad, tt.grad, f"gradient {i}")
+
+
+NAN, INF = math.nan, math.inf
+SPECIAL = [[1.0, NAN, 3.0, 0.5], [INF, -INF, 2.0, 0.25], [-1.0, 2.0, INF, 4.0]]
+
+
+@pytest.mark.parametrize("dim", [None, 0, 1, -1])
+@pytest.mark.parametrize("a", [SPECIAL, [[2.0, 0.5, -3.0], [1e200, 1e200, 1.0]], [[0.0, 2.0, 3.0], [1.0, INF, 2.0]],
+                               [[0.0, 0.0, NAN], [1.0, 2.0, 3.0]], [[NAN]]])
+def test_prod_gradient_with_inf_and_nan_as_torch(a, dim):
+    """torch divides the product by each entry when nothing is 0, so an inf or nan entry gets nan
+    (and an overflowed product inf); with zeros it takes the product of the others."""
+    grads_match(lambda x: x.prod() if dim is None else x.prod(dim),
+                lambda x: x.prod() if dim is None else x.prod(dim), a)
+
+
+def test_prod_gradient_of_a_0d_nan_is_the_upstream_gradient():
+    grads_match(lambda x: x.prod(), lambda x: x.prod(), NAN)
+
+
+@pytest.mark.parametrize("op", ["var", "std"])
+@pytest.mark.parametrize("dim, correction", [(0, 1), (1, 0), (0, 2), (1, 4), (None, 1)])
+def test_var_std_gradients_with_inf_and_nan_and_a_large_correction_as_torch(op, dim, correction):
+    """torch's gradient is 2 (x - mean) / (N - correction): an inf entry gets -inf or inf without
+    turning the rest of its slice to nan, and N - correction = 0 gives inf, not nan."""
+    rng = np.random.default_rng(1)
+    for a in (SPECIAL, rng.standard_normal((2, 4))):
+        grads_match(lambda x: getattr(x, op)(dim, correction=correction),
+                    lambda x: getattr(x, op)(dim, correction=correction), a)
+
+
+def test_xlogy_gradients_at_zero_as_torch():
+    """d/dx xlogy(x, y) is log(y) at x = 0 too (0 where y <= 0); d/dy is x / y."""
+    x = [0.0, 0.0, 0.0, -0.0, 2.0, 0.5, 0.0, NAN, 1.0]
+    y = [2.0, 0.5, -1.0, 3.0, 0.5, 4.0, NAN, 1.0, INF]
+    grads_match(engine.xlogy, torch.xlogy, x, y)
+    grads_match(lambda a: engine.xlogy(a, 3.0), lambda a: torch.xlogy(a, 3.0), x)
+
+
+@pytest.mark.parametrize("dtypes", [(np.float64, np.float64), (np.float32, np.float64), (np.int64, np.float64),
+                                    (np.float64, np.int64), (np.float64, np.uint8), (np.int32, np.int64)])
+def test_ldexp_promotes_and_differentiates_both_arguments_as_torch(dtypes):
+    x = np.array([3.0, -1.5, 0.0, 2.0]).astype(dtypes[0])
+    e = np.array([2, 250, -3, 0]).astype(dtypes[1])
+    out, tout = engine.ldexp(engine.tensor(x), engine.tensor(e)), torch.ldexp(torch.tensor(x), torch.tensor(e))
+    same(out, tout, "value")
+    if all(np.dtype(d).kind == "f" for d in dtypes) and dtypes[0] == dtypes[1]:
+        grads_match(engine.ldexp, torch.ldexp, x, e)
+
+
+@pytest.mark.parametrize("p", [math.inf, -math.inf])
+@pytest.mark.parametrize("shape, dim", [((0, 3), None), ((0, 3), 0), ((3, 0), 1)])
+def test_inf_norm_over_an_empty_dim_is_a_runtime_error_as_torch(p, shape, dim):
+    with pytest.raises(RuntimeError):
+        torch.zeros(shape).norm(p, dim)
+    with pytest.raises(RuntimeError, match="norm"):
+        engine.zeros(*shape).norm(p, dim)
+
+
+@pytest.mark.parametrize("p", [math.inf, -math.inf])
+def test_inf_norm_along_a_dim_that_is_not_empty_of_an_empty_tensor(p):
+    same(engine.zeros(0, 3).norm(p, 1), torch.zeros(0, 3).norm(p, 1))
+    same(engine.zeros(3, 0).norm(p, 0), torch.zeros(3, 0).norm(p, 0))
