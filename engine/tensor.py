@@ -414,17 +414,30 @@ class Tensor:
         getattr(array_module(self.data), name)(self.data, other, out=self.data, casting="same_kind")
         return self
 
-    def add_(self, other) -> Tensor:
-        return self._inplace("add", other)
+    def add_(self, other, *, alpha=1) -> Tensor:
+        """``self += alpha * other`` in place (torch's ``add_``).
 
-    def sub_(self, other) -> Tensor:
-        return self._inplace("subtract", other)
+        >>> Tensor([1.0, 2.0]).add_(Tensor([1.0, 1.0]), alpha=-0.5).tolist()
+        [0.5, 1.5]
+        """
+        return self._inplace("add", other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, *, alpha=1) -> Tensor:
+        """``self -= alpha * other`` in place (torch's ``sub_``)."""
+        return self._inplace("subtract", other if alpha == 1 else other * alpha)
 
     def mul_(self, other) -> Tensor:
         return self._inplace("multiply", other)
 
-    def div_(self, other) -> Tensor:
-        return self._inplace("divide", other)
+    def div_(self, other, *, rounding_mode: str | None = None) -> Tensor:
+        """``self /= other`` in place; ``rounding_mode`` as in ``div`` ("trunc" or "floor").
+
+        >>> Tensor([-7.0, 7.0]).div_(2, rounding_mode="floor").tolist()
+        [-4.0, 3.0]
+        """
+        if rounding_mode is None:
+            return self._inplace("divide", other)
+        return self._inplace_result("div_", self.div(other, rounding_mode=rounding_mode))
 
     __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
@@ -774,10 +787,25 @@ class Tensor:
         return self._compare(lambda a, b: a >= b, other)
 
     def __eq__(self, other):  # type: ignore[override]
+        if other is None:  # as torch: `t == None` is False, not a tensor
+            return False
         return self._compare(lambda a, b: a == b, other)
 
     def __ne__(self, other):  # type: ignore[override]
+        if other is None:
+            return True
         return self._compare(lambda a, b: a != b, other)
+
+    def __contains__(self, element) -> bool:
+        """``element in t``: whether any entry equals ``element`` (a number or a tensor), as torch.
+
+        >>> 2 in Tensor([[1, 2], [3, 4]])
+        True
+        """
+        if not isinstance(element, (Tensor, int, float, np.number)):
+            raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a "
+                               f"{type(element)}.")
+        return bool((self == element).any().item())
 
     __hash__ = object.__hash__
 

@@ -1368,7 +1368,7 @@ TENSOR_METHODS = {
 }
 TENSOR_METHODS["searchsorted"] = None  # torch has no Tensor.searchsorted with this order; keep it top-level
 INPLACE = ["cumsum", "cumprod", "renorm", "lgamma", "digamma", "polygamma", "mvlgamma", "gcd", "lcm", "ldexp",
-           "nextafter", "put",
+           "nextafter", "put", "scatter_reduce",
            "masked_fill", "index_fill", "scatter", "scatter_add", "index_add", "index_copy", "addcmul",
            "addcdiv", "addmm", "tril", "triu", "masked_scatter", "addmv", "addbmm", "baddbmm", "addr", "xlogy",
            "deg2rad", "rad2deg", "sinc", "diag_embed", "index_put", "put", "renorm", "lerp", "hypot",

@@ -94,7 +94,10 @@ def grads_match(ours_fn, torch_fn, *arrays, seed=0):
     out.backward(Tensor(g))
     tout.backward(torch.tensor(g))
     for i, (t, tt) in enumerate(ts):
-        same(t.grad, tt.grad, f"gradient {i}")
+        if tt.grad is None:
+            assert t.grad is None, f"gradient {i}: torch has none"
+        else:
+            same(t.grad, tt.grad, f"gradient {i}")
 
 
 NAN, INF = math.nan, math.inf
@@ -158,3 +161,44 @@ def test_inf_norm_over_an_empty_dim_is_a_runtime_error_as_torch(p, shape, dim):
 def test_inf_norm_along_a_dim_that_is_not_empty_of_an_empty_tensor(p):
     same(engine.zeros(0, 3).norm(p, 1), torch.zeros(0, 3).norm(p, 1))
     same(engine.zeros(3, 0).norm(p, 0), torch.zeros(3, 0).norm(p, 0))
+
+
+IN_PLACE = {
+    "add_ alpha": lambda t, o: t.add_(o, alpha=-0.5),
+    "sub_ alpha": lambda t, o: t.sub_(o, alpha=2),
+    "add_ number alpha": lambda t, o: t.add_(3, alpha=2),
+    "div_ floor": lambda t, o: t.div_(o, rounding_mode="floor"),
+    "div_ trunc": lambda t, o: t.div_(o, rounding_mode="trunc"),
+    "scatter_reduce_": lambda t, o: t.scatter_reduce_(
+        1, (torch.tensor if isinstance(t, torch.Tensor) else engine.tensor)([[0, 0, 2], [1, 1, 1]]), o, "amax"),
+}
+
+
+@pytest.mark.parametrize("name", list(IN_PLACE))
+@pytest.mark.parametrize("grad", [False, True])
+def test_in_place_arithmetic_takes_alpha_and_rounding_mode_as_torch(name, grad):
+    """``p.add_(g, alpha=-lr)`` (optimizer code) and friends, on a leaf without grad and on a
+    non-leaf in the graph, where the gradient must flow as torch's."""
+    rng = np.random.default_rng(2)
+    a, o = rng.standard_normal((2, 3)) * 3, rng.standard_normal((2, 3)) + 0.5
+    fn = IN_PLACE[name]
+    if not grad:
+        t, tt = Tensor(a.copy()), torch.tensor(a)
+        assert fn(t, Tensor(o)) is t
+        fn(tt, torch.tensor(o))
+        same(t, tt, name)
+        return
+    grads_match(lambda x, y: fn(x * 1, y), lambda x, y: fn(x * 1, y), a, o)
+
+
+def test_in_and_eq_none_as_torch():
+    x, tx = engine.tensor([[1, 2], [3, 4]]), torch.tensor([[1, 2], [3, 4]])
+    for element in (2, 5, 2.0, engine.tensor([3, 4])):
+        telement = torch.tensor(element.tolist()) if isinstance(element, Tensor) else element
+        assert (element in x) == (telement in tx)
+    with pytest.raises(RuntimeError):
+        "a" in tx  # noqa: B015
+    with pytest.raises(RuntimeError, match="__contains__"):
+        "a" in x  # noqa: B015
+    assert (x == None) is (tx == None) is False  # noqa: E711
+    assert (x != None) is (tx != None) is True  # noqa: E711
