@@ -396,9 +396,11 @@ hsplit = _sections_split("hsplit", 1, 1)
 dsplit = _sections_split("dsplit", 3, 2)
 
 
-def sum_to_size(input: Tensor, *size) -> Tensor:  # noqa: A002
+def sum_to_size(input: Tensor, *sizes, size=None) -> Tensor:  # noqa: A002
     """Sum ``input`` down to ``size`` (which must broadcast to input's shape), as torch."""
-    size = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
+    if size is None:
+        size = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    size = tuple(size)
     try:
         if np.broadcast_shapes(size, input.shape) != input.shape:
             raise ValueError

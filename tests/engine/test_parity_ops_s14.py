@@ -202,3 +202,36 @@ def test_in_and_eq_none_as_torch():
         "a" in x  # noqa: B015
     assert (x == None) is (tx == None) is False  # noqa: E711
     assert (x != None) is (tx != None) is True  # noqa: E711
+
+
+KEYWORD_FORMS = [
+    ("view", {"size": (3, 2)}), ("reshape", {"shape": (3, -1)}), ("expand", {"size": (2, 2, 3)}),
+    ("repeat", {"repeats": (1, 2)}), ("permute", {"dims": (1, 0)}), ("flip", {"dims": (0,)}),
+    ("flip", {"dims": [0, 1]}),
+    ("tile", {"dims": (2,)}), ("transpose", {"dim0": 0, "dim1": 1}), ("swapdims", {"dim0": 1, "dim1": 0}),
+    ("sum_to_size", {"size": (1, 3)}), ("max", {"other": "y"}), ("min", {"other": "y"}),
+]
+
+
+@pytest.mark.parametrize("name, kw", KEYWORD_FORMS)
+def test_shape_methods_take_torchs_keywords(name, kw):
+    rng = np.random.default_rng(3)
+
+    def call(x, y):
+        return getattr(x, name)(**{k: (y if v == "y" else v) for k, v in kw.items()})
+
+    grads_match(call, call, rng.standard_normal((2, 3)), rng.standard_normal((2, 3)))
+
+
+@pytest.mark.parametrize("to", ["float64", "float32", "int64", "int32", "uint8", "bool"])
+def test_view_as_another_dtype_reads_the_same_bytes_as_torch(to):
+    a = np.array([[1.5, -2.0], [0.0, 3.25]])
+    for dtype in ("float64", "float32", "int64"):
+        x, tx = engine.tensor(a.astype(dtype)), torch.tensor(a.astype(dtype))
+        try:
+            theirs = tx.view(getattr(torch, to))
+        except RuntimeError:
+            with pytest.raises(RuntimeError, match="view"):
+                x.view(getattr(engine, to))
+            continue
+        same(x.view(getattr(engine, to)), theirs, f"{dtype} as {to}")
