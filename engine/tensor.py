@@ -415,17 +415,30 @@ class Tensor:
         getattr(array_module(self.data), name)(self.data, other, out=self.data, casting="same_kind")
         return self
 
-    def add_(self, other) -> Tensor:
-        return self._inplace("add", other)
+    def add_(self, other, *, alpha=1) -> Tensor:
+        """``self += alpha * other`` in place (torch's ``add_``).
 
-    def sub_(self, other) -> Tensor:
-        return self._inplace("subtract", other)
+        >>> Tensor([1.0, 2.0]).add_(Tensor([1.0, 1.0]), alpha=-0.5).tolist()
+        [0.5, 1.5]
+        """
+        return self._inplace("add", other if alpha == 1 else other * alpha)
+
+    def sub_(self, other, *, alpha=1) -> Tensor:
+        """``self -= alpha * other`` in place (torch's ``sub_``)."""
+        return self._inplace("subtract", other if alpha == 1 else other * alpha)
 
     def mul_(self, other) -> Tensor:
         return self._inplace("multiply", other)
 
-    def div_(self, other) -> Tensor:
-        return self._inplace("divide", other)
+    def div_(self, other, *, rounding_mode: str | None = None) -> Tensor:
+        """``self /= other`` in place; ``rounding_mode`` as in ``div`` ("trunc" or "floor").
+
+        >>> Tensor([-7.0, 7.0]).div_(2, rounding_mode="floor").tolist()
+        [-4.0, 3.0]
+        """
+        if rounding_mode is None:
+            return self._inplace("divide", other)
+        return self._inplace_result("div_", self.div(other, rounding_mode=rounding_mode))
 
     __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
@@ -775,10 +788,25 @@ class Tensor:
         return self._compare(lambda a, b: a >= b, other)
 
     def __eq__(self, other):  # type: ignore[override]
+        if other is None:  # as torch: `t == None` is False, not a tensor
+            return False
         return self._compare(lambda a, b: a == b, other)
 
     def __ne__(self, other):  # type: ignore[override]
+        if other is None:
+            return True
         return self._compare(lambda a, b: a != b, other)
+
+    def __contains__(self, element) -> bool:
+        """``element in t``: whether any entry equals ``element`` (a number or a tensor), as torch.
+
+        >>> 2 in Tensor([[1, 2], [3, 4]])
+        True
+        """
+        if not isinstance(element, (Tensor, int, float, np.number)):
+            raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a "
+                               f"{type(element)}.")
+        return bool((self == element).any().item())
 
     __hash__ = object.__hash__
 
@@ -1228,7 +1256,7 @@ class Tensor:
         fn = xp.argmax if op in ("max", "argmax") else xp.argmin
         return axis, xp.expand_dims(fn(x, axis=axis), axis).astype(np.int64)
 
-    def max(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+    def max(self, dim=None, keepdim=None, *, axis=None, keepdims=None, other=None):
         """No dim: the largest entry (the gradient splits evenly among ties). With a dim: a
         named tuple ``(values, indices)``, the first index on ties, the gradient to it.
         ``x.max(other)`` is ``maximum``.
@@ -1236,18 +1264,18 @@ class Tensor:
         >>> v, i = Tensor([[1.0, 5.0, 5.0]]).max(1); (v.tolist(), i.tolist())
         ([5.0], [1])
         """
-        if isinstance(dim, Tensor):
-            return self.maximum(dim)
+        if other is not None or isinstance(dim, Tensor):  # x.max(other): maximum
+            return self.maximum(dim if other is None else other)
         d, k = reduce_ops.dim_arg("max", dim, axis), reduce_ops.keepdim_arg("max", keepdim, keepdims)
         if d is None:
             return reduce_ops.Max.apply(self, nan_hits=True)
         ax, idx = self._arg_extremum("max", d, k)
         return self._pick("max", idx, ax, k, return_types.max)
 
-    def min(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+    def min(self, dim=None, keepdim=None, *, axis=None, keepdims=None, other=None):
         """Like ``max``: the smallest entry, or ``(values, indices)`` along a dim."""
-        if isinstance(dim, Tensor):
-            return self.minimum(dim)
+        if other is not None or isinstance(dim, Tensor):  # x.min(other): minimum
+            return self.minimum(dim if other is None else other)
         d, k = reduce_ops.dim_arg("min", dim, axis), reduce_ops.keepdim_arg("min", keepdim, keepdims)
         if d is None:
             return reduce_ops.Min.apply(self, nan_hits=True)
@@ -1323,7 +1351,10 @@ class Tensor:
             raise RuntimeError(f"var(): needs a floating-point tensor, got {self.dtype}")
         axes = reduce_ops.normalize_axis(d, self.ndim, "var")
         n = math.prod(self.shape[a] for a in axes)
-        dev = self - self.mean(axis=axes, keepdims=True)  # axis=: () here reduces none (NumPy's axis=())
+        # axis=: () here reduces none (NumPy's axis=()). The mean is a constant to the gradient, which is
+        # then torch's 2 (x - mean) / (N - correction): its part through the mean sums to 0 anyway, and
+        # leaving it out keeps an inf or nan entry from spreading to the rest of its slice, as in torch
+        dev = self - self.mean(axis=axes, keepdims=True).detach()
         ss = (dev * dev).sum(axis=axes, keepdims=k)
         if n > c:
             return ss * (1.0 / (n - c))
@@ -1382,6 +1413,9 @@ class Tensor:
         if isinstance(p, str):
             raise ValueError(f"norm(): p={p!r} is not supported (use a number, 'fro', inf or -inf)")
         axes = reduce_ops.normalize_axis(reduce_ops.dim_arg("norm", dim), x.ndim, "norm")
+        if abs(p) == math.inf and any(x.shape[a] == 0 for a in axes):
+            raise RuntimeError(f"linalg.vector_norm cannot compute the {p} norm over an empty dim of a tensor "
+                               f"of shape {tuple(x.shape)}: the operation does not have an identity")
         if p == math.inf:
             return x.abs().amax(axes, keepdim)
         if p == -math.inf:
@@ -1615,13 +1649,14 @@ class Tensor:
         return out[0] if len(out) == 1 else tuple(out)
 
     # ---- movement -----------------------------------------------------------------------------
-    def reshape(self, *shape) -> Tensor:
-        """torch's reshape/view: ``x.reshape(2, -1)`` or ``x.reshape((2, -1))``; one -1 is inferred.
+    def reshape(self, *sizes, shape=None) -> Tensor:
+        """torch's reshape/view: ``x.reshape(2, -1)``, ``x.reshape((2, -1))`` or ``x.reshape(shape=(2, -1))``;
+        one -1 is inferred.
 
         >>> Tensor([1.0, 2.0, 3.0, 4.0]).reshape(2, -1).shape
         (2, 2)
         """
-        shape = _shape_arg(shape)
+        shape = _shape_arg(sizes) if shape is None else tuple(shape)
         try:
             target = _resolve_shape(self.shape, shape)
         except ValueError:
@@ -1631,7 +1666,24 @@ class Tensor:
             ) from None
         return self if target == self.shape else movement_ops.Reshape.apply(self, shape=target)
 
-    view = reshape
+    def view(self, *sizes, size=None, dtype=None) -> Tensor:
+        """``reshape`` (``size=`` is torch's keyword), or with a dtype (``x.view(engine.int32)``) the same
+        bytes read as that dtype (no gradient unless the dtype is unchanged), as torch.
+
+        >>> Tensor([1.0, 2.0, 3.0, 4.0]).view(size=(2, 2)).shape
+        (2, 2)
+        """
+        if dtype is None and len(sizes) == 1 and not isinstance(sizes[0], (int, np.integer, tuple, list, Tensor)):
+            dtype = sizes[0]
+        if dtype is None:
+            return self.reshape(*sizes, shape=size)
+        dt = to_dtype(dtype)
+        if dt == self.dtype:
+            return self
+        try:
+            return Tensor(array_module(self.data).ascontiguousarray(self.data).view(dt))
+        except ValueError as e:
+            raise RuntimeError(f"view: cannot view a {self.dtype} tensor of shape {self.shape} as {dt}: {e}") from None
 
     def view_as(self, other: Tensor) -> Tensor:
         return self.reshape(other.shape)
@@ -1662,21 +1714,24 @@ class Tensor:
                              f"({self.shape[d]}) of shape {self.shape}") from None
         return self.reshape(*self.shape[:d], *sizes, *self.shape[d + 1 :])
 
-    def permute(self, *dims) -> Tensor:
-        dims = _shape_arg(dims)
+    def permute(self, *args, dims=None) -> Tensor:
+        """Reorder the dims: ``x.permute(2, 0, 1)``, ``x.permute((2, 0, 1))`` or ``x.permute(dims=(2, 0, 1))``."""
+        dims = _shape_arg(args) if dims is None else tuple(dims)
         if len(dims) != self.ndim:
             raise RuntimeError(f"permute: number of dims don't match in permute: shape {self.shape} "
                                f"has {self.ndim} dims but {len(dims)} were given")
         axes = wrap_dims(dims, self.ndim, "permute") if self.ndim else ()
         return movement_ops.Transpose.apply(self, axes=axes)
 
-    def transpose(self, *axes) -> Tensor:
+    def transpose(self, *axes, dim0=None, dim1=None) -> Tensor:
         """torch's ``transpose(dim0, dim1)`` swaps two dims, on any number of dims; NumPy's forms
         also work: no dims reverses them, a full tuple permutes.
 
         >>> Tensor([[1.0, 2.0]]).transpose(0, 1).shape
         (2, 1)
         """
+        if dim0 is not None or dim1 is not None:
+            axes = (*axes, *(d for d in (dim0, dim1) if d is not None))
         if not axes:
             return self.T
         if len(axes) == 2 and not isinstance(axes[0], (tuple, list)):
@@ -1691,7 +1746,9 @@ class Tensor:
         axes[a], axes[b] = axes[b], axes[a]
         return movement_ops.Transpose.apply(self, axes=tuple(axes))
 
-    swapdims = swapaxes
+    def swapdims(self, dim0: int, dim1: int) -> Tensor:
+        """torch's name for ``swapaxes`` (keywords ``dim0``, ``dim1``)."""
+        return self.swapaxes(dim0, dim1)
 
     def movedim(self, source, destination) -> Tensor:
         """Move dims ``source`` to positions ``destination`` (ints or sequences), the rest keep their order.
@@ -1734,13 +1791,13 @@ class Tensor:
                              "(each dim must match or be 1)") from None
         return self if shape == self.shape else movement_ops.BroadcastTo.apply(self, shape=shape)
 
-    def expand(self, *sizes) -> Tensor:
-        """torch's expand: size-1 dims grow to ``sizes``, -1 keeps a dim, new dims go in front.
+    def expand(self, *sizes, size=None) -> Tensor:
+        """torch's expand: size-1 dims grow to ``sizes`` (or ``size=``), -1 keeps a dim, new dims go in front.
 
         >>> Tensor([[1.0], [2.0]]).expand(-1, 3).shape
         (2, 3)
         """
-        shape = list(_shape_arg(sizes))
+        shape = list(_shape_arg(sizes) if size is None else size)
         lead = len(shape) - self.ndim
         if lead < 0:
             raise RuntimeError(f"expand: the number of sizes provided ({len(shape)}) must be greater or equal to "
@@ -1869,13 +1926,13 @@ class Tensor:
         d = wrap_dim(dim, self.ndim, "unbind")
         return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
 
-    def flip(self, *dims) -> Tensor:
-        """Reverse the order of entries along ``dims``.
+    def flip(self, *args, dims=None) -> Tensor:
+        """Reverse the order of entries along ``dims`` (positional, a sequence, or ``dims=``).
 
-        >>> Tensor([[1.0, 2.0]]).flip(1).tolist()
+        >>> Tensor([[1.0, 2.0]]).flip(dims=[1]).tolist()
         [[2.0, 1.0]]
         """
-        dims = wrap_dims(_shape_arg(dims), self.ndim, "flip")
+        dims = wrap_dims(_shape_arg(args) if dims is None else tuple(dims), self.ndim, "flip")
         if not dims or self.ndim == 0:
             return self * 1
         return self[tuple(slice(None, None, -1) if i in dims else slice(None) for i in range(self.ndim))]
@@ -1920,14 +1977,14 @@ class Tensor:
     def _cat(tensors, d: int) -> Tensor:
         return tensors[0] if len(tensors) == 1 else movement_ops.Concatenate.apply(*tensors, axis=d)
 
-    def repeat(self, *sizes) -> Tensor:
+    def repeat(self, *sizes, repeats=None) -> Tensor:
         """torch's repeat (NumPy's tile): the whole tensor ``sizes[i]`` times along dim i; extra
         leading sizes add dims.
 
         >>> Tensor([1.0, 2.0]).repeat(2).tolist()
         [1.0, 2.0, 1.0, 2.0]
         """
-        sizes = tuple(int(s) for s in _shape_arg(sizes))
+        sizes = tuple(int(s) for s in (_shape_arg(sizes) if repeats is None else repeats))
         if len(sizes) < self.ndim:
             raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions "
                                f"of tensor (repeat {sizes} of shape {self.shape})")
@@ -1938,9 +1995,9 @@ class Tensor:
         x = x.broadcast_to([v for r, s in zip(sizes, shape) for v in (r, s)])  # (r0, s0, r1, s1, ...)
         return x.reshape([r * s for r, s in zip(sizes, shape)])
 
-    def tile(self, *dims) -> Tensor:
+    def tile(self, *args, dims=None) -> Tensor:
         """torch.tile: repeat with ``dims`` padded with leading 1s to the tensor's ndim."""
-        dims = tuple(_shape_arg(dims))
+        dims = tuple(_shape_arg(args) if dims is None else dims)
         return self.repeat(*((1,) * (self.ndim - len(dims)) + dims))
 
     def repeat_interleave(self, repeats, dim: int | None = None, *, output_size: int | None = None) -> Tensor:

@@ -235,9 +235,11 @@ def xlogy(input, other) -> Tensor:  # noqa: A002
     dt = dt if dt.kind == "f" else np.dtype(np.float32)
     like = input if isinstance(input, Tensor) else other
     x, y = (_t(v, like).astype(dt) for v in (input, other))
-    zero = (x == 0) & ~y.isnan()
+    # where x is 0 and log(y) is not finite the result is 0; the gradient to x is log(y) elsewhere,
+    # at x = 0 too (torch's rule), and the gradient to y is x / y
+    zero = (x == 0) & ~y.isnan() & ~((y > 0) & y.isfinite())
     safe_y = engine.where(zero, engine.ones_like(y), y)
-    return engine.where(zero, engine.zeros_like(x * safe_y), x * safe_y.log())
+    return x * safe_y.log()
 
 
 def deg2rad(input: Tensor) -> Tensor:  # noqa: A002
@@ -394,9 +396,11 @@ hsplit = _sections_split("hsplit", 1, 1)
 dsplit = _sections_split("dsplit", 3, 2)
 
 
-def sum_to_size(input: Tensor, *size) -> Tensor:  # noqa: A002
+def sum_to_size(input: Tensor, *sizes, size=None) -> Tensor:  # noqa: A002
     """Sum ``input`` down to ``size`` (which must broadcast to input's shape), as torch."""
-    size = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
+    if size is None:
+        size = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    size = tuple(size)
     try:
         if np.broadcast_shapes(size, input.shape) != input.shape:
             raise ValueError
@@ -879,9 +883,18 @@ lcm = _int_binary("lcm", "lcm")
 
 
 def ldexp(input: Tensor, other) -> Tensor:  # noqa: A002
-    """``input * 2 ** other`` (float result; the gradient flows to input)."""
+    """``input * 2 ** other`` in the promoted float dtype (float32 for integers), with gradients
+    to both, as torch.ldexp.
+
+    >>> ldexp(Tensor([3.0]), Tensor([2])).tolist()
+    [12.0]
+    """
+    import engine
+
     e = _t(other, input)
-    return _float(input) * (2.0 ** _float(e).detach()).astype(_float(input).dtype)
+    dt = engine.result_type(input, e)
+    dt = dt if dt.kind == "f" else np.dtype(np.float32)
+    return input.astype(dt) * 2.0 ** e.astype(dt)
 
 
 def nextafter(input: Tensor, other) -> Tensor:  # noqa: A002
@@ -1357,7 +1370,7 @@ TENSOR_METHODS = {
 }
 TENSOR_METHODS["searchsorted"] = None  # torch has no Tensor.searchsorted with this order; keep it top-level
 INPLACE = ["cumsum", "cumprod", "renorm", "lgamma", "digamma", "polygamma", "mvlgamma", "gcd", "lcm", "ldexp",
-           "nextafter", "put",
+           "nextafter", "put", "scatter_reduce",
            "masked_fill", "index_fill", "scatter", "scatter_add", "index_add", "index_copy", "addcmul",
            "addcdiv", "addmm", "tril", "triu", "masked_scatter", "addmv", "addbmm", "baddbmm", "addr", "xlogy",
            "deg2rad", "rad2deg", "sinc", "diag_embed", "index_put", "put", "renorm", "lerp", "hypot",

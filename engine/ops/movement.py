@@ -176,7 +176,8 @@ class SetItem(Function):
             sel = g
             for step in steps:
                 sel = sel[step]
-            gv = sum_to(sel, self.v_shape)
+            lead = max(len(self.v_shape) - sel.ndim, 0)  # v may have more leading 1s than the target
+            gv = sum_to(sel, self.v_shape[lead:]).reshape(self.v_shape)
         return ga, gv
 
 
@@ -346,7 +347,15 @@ def set_item(data, index, value) -> None:
         value = xp.asarray(value)
     steps = torch_index_steps(torch_ellipses(index, data.ndim), xp)
     target = data[steps[0]] if len(steps) == 2 else data  # ints and slices: a view of data
-    target[steps[-1]] = value
+    try:
+        target[steps[-1]] = value
+    except ValueError:
+        shape, want = tuple(getattr(value, "shape", np.shape(value))), target[steps[-1]].shape
+        lead = len(shape) - len(want)
+        if lead <= 0 or any(n != 1 for n in shape[:lead]):
+            raise ShapeError(f"setitem: a value of shape {shape} does not broadcast to the indexed shape {want}") \
+                from None
+        target[steps[-1]] = xp.asarray(value).reshape(shape[lead:])  # torch drops leading 1-dims (NumPy: into 0-d)
 
 
 def _mask_array(t, mask, op: str):

@@ -175,19 +175,29 @@ class LogSumExp(Function):
 
 
 class Prod(Function):
-    """Product over ``axis``. Its gradient is the product of the *other* entries, taken as
-    (exclusive prefix product) * (exclusive suffix product), so zeros are exact: one zero
-    gets the product of the rest, and with several zeros every gradient is 0."""
+    """Product over ``axis``. Its gradient is the product of the *other* entries: ``out / a`` when
+    no entry is 0 (as torch: so an inf or nan entry gets nan), else (exclusive prefix product) *
+    (exclusive suffix product), so zeros are exact: one zero gets the product of the rest, and
+    with several zeros every gradient is 0 (all zeros over the whole tensor, as torch)."""
 
     def forward(self, a, axis=None, keepdims=False):
         self.axes = normalize_axis(axis, a.ndim, "prod")
         self.in_shape, self.keepdims = a.shape, keepdims
-        self.save_for_backward(a)
-        return a.prod(axis=self.axes, keepdims=keepdims, dtype=a.dtype)
+        out = a.prod(axis=self.axes, keepdims=True, dtype=a.dtype)
+        self.save_for_backward(a, out)
+        return out if keepdims else out.reshape(_reduced_shape(a.shape, self.axes, False))
 
     def backward(self, g):
-        xp, (a,) = self.xp, self.saved
+        xp, (a, out) = self.xp, self.saved
+        if a.ndim == 0:
+            return g
+        zeros = int(xp.count_nonzero(a == 0))
+        if a.size == 0 or (zeros > 1 and len(self.axes) == a.ndim):  # nothing to differentiate / all 0
+            return xp.zeros(a.shape, dtype=a.dtype)
         g = expand_reduced(g, self.in_shape, self.axes, self.keepdims)
+        if zeros == 0:
+            with _quiet(xp):
+                return (g * (out / a)).astype(a.dtype, copy=False)
         rest = [i for i in range(a.ndim) if i not in self.axes]
         order = rest + list(self.axes)
         flat = a.transpose(order).reshape(*[a.shape[i] for i in rest], -1)  # (..., N)

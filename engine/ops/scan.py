@@ -100,7 +100,7 @@ class TakeAlong(Function):
         gm = xp.moveaxis(g, ax, -1)
         moved = [s for i, s in enumerate(self.in_shape) if i != ax] + [self.in_shape[ax]]  # (..., N)
         n, rows = moved[-1], math.prod(moved[:-1])
-        flat = (xp.arange(rows, dtype=np.int64) * n)[:, None] + idx.reshape(rows, -1)
+        flat = (xp.arange(rows, dtype=np.int64) * n)[:, None] + idx.reshape(rows, idx.shape[-1])  # rows may be 0
         out = xp.zeros(rows * n, dtype=g.dtype)
         scatter_add(out, flat.reshape(-1), xp.ascontiguousarray(gm).reshape(-1))
         return xp.moveaxis(out.reshape(moved), -1, ax)
