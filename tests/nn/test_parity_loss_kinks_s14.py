@@ -1,14 +1,18 @@
 """Losses at the points where a composed form has a kink that torch's formula does not: logits of
 exactly 0 (BCE-with-logits, soft margin, multilabel soft margin: the gradient is sigmoid's, not the
 0 that relu + abs subgradients give) and margins met exactly (torch's clamp_min passes the gradient
-at 0). Values and float64 gradients against torch's autograd."""
+at 0). Values and float64 gradients against torch's autograd. Also the loss modules' legacy
+size_average/reduce flags: the reduction they map to and the warning that names it."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
 
 import engine.functional as F
+import nn
 from engine import Tensor
 
 torch = pytest.importorskip("torch")
@@ -68,3 +72,16 @@ def test_gradient_at_the_kink_equals_torch(case, reduction, dtype, tol):
     for o, t in zip(ours_grads, their_grads):
         assert o.dtype == dtype
         np.testing.assert_allclose(o, t, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name", ["MSELoss", "L1Loss", "NLLLoss", "CrossEntropyLoss", "BCELoss", "KLDivLoss"])
+@pytest.mark.parametrize("kw", [{"size_average": False}, {"reduce": False}, {"size_average": True, "reduce": True},
+                                {"size_average": False, "reduce": False}])
+def test_legacy_reduction_flags_warn_and_map_as_torch(name, kw):
+    def build(lib):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module = getattr(lib, name)(**kw)
+        return module.reduction, [str(w.message) for w in caught]
+
+    assert build(nn) == build(torch.nn)
