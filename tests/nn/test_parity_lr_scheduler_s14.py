@@ -105,3 +105,18 @@ def test_argument_errors_equal_torch(build):
     with pytest.raises(ValueError) as ours_error:
         build(ours, _optimizer(nn))
     assert str(ours_error.value) == str(theirs_error.value)
+
+
+def test_reduce_on_plateau_step_with_epoch_warns_as_torch():
+    def run(lib, module):
+        opt = _optimizer(lib)
+        sched = module.ReduceLROnPlateau(opt, patience=0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            opt.step()
+            sched.step(1.0, 5)
+            opt.step()
+            sched.step(2.0)
+        return sched.last_epoch, sched.get_last_lr(), [str(w.message) for w in caught]
+
+    assert run(nn, ours) == run(torch, theirs)
