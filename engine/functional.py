@@ -1536,8 +1536,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, size_av
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
     _not_differentiable(fn, "weight", weight)
     _not_differentiable(fn, "pos_weight", pos_weight)
-    # softplus(-x) = log(1 + e^-x) = max(-x, 0) + log(1 + e^-|x|)
-    sp = (-input).relu() + ((-input.abs()).exp() + 1).log()
+    sp = _softplus(-input)
     if pos_weight is not None:
         pw = _float_tensor(pos_weight, input, fn, "pos_weight")
         loss = (1 - target) * input + (1 + (pw - 1) * target) * sp
@@ -1581,8 +1580,9 @@ def kl_div(input: Tensor, target, size_average=None, reduce=None, reduction: str
 
 
 def _softplus(x: Tensor) -> Tensor:
-    """log(1 + e^x) without overflow: max(x, 0) + log(1 + e^-|x|)."""
-    return x.relu() + ((-x.abs()).exp() + 1).log()
+    """log(1 + e^x) without overflow, as -logsigmoid(-x): its gradient is sigmoid(x) everywhere
+    (max(x, 0) + log(1 + e^-|x|) composed from relu and abs would give 0 at x = 0, not 1/2)."""
+    return -logsigmoid(-x)
 
 
 def poisson_nll_loss(input: Tensor, target, log_input: bool = True, full: bool = False, size_average=None,
@@ -1662,7 +1662,8 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target, margin: float = 
     if not (input1.ndim == input2.ndim == target.ndim):
         raise RuntimeError(f"{fn}: All input tensors should have same dimension but got sizes: input1: "
                            f"{input1.shape}, input2: {input2.shape}, target: {target.shape}")
-    return _reduce((-(target * (input1 - input2)) + margin).relu(), reduction)
+    # clamp_min, not relu: at exactly 0 the gradient passes, as torch's clamp_min
+    return _reduce((-(target * (input1 - input2)) + margin).clamp_min(0), reduction)
 
 
 def hinge_embedding_loss(input: Tensor, target, margin: float = 1.0, size_average=None, reduce=None,
@@ -1675,7 +1676,7 @@ def hinge_embedding_loss(input: Tensor, target, margin: float = 1.0, size_averag
     reduction = _reduction_arg(size_average, reduce, reduction)
     input, target = _pointwise("hinge_embedding_loss", input, target, reduction, warn=False)
     t = target.data
-    loss = where(t != 1, (-input + margin).relu(), 0.0) + where(t != -1, input, 0.0)
+    loss = where(t != 1, (-input + margin).clamp_min(0), 0.0) + where(t != -1, input, 0.0)
     return _reduce(loss, reduction)
 
 
@@ -1700,7 +1701,7 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target, margin: float 
     dot = (input1 * input2).sum(-1)
     cos = dot / (((input1 * input1).sum(-1) + eps) * ((input2 * input2).sum(-1) + eps)).sqrt()
     t = target.data
-    loss = where(t == 1, 1 - cos, 0.0) + where(t == -1, (cos - margin).relu(), 0.0)
+    loss = where(t == 1, 1 - cos, 0.0) + where(t == -1, (cos - margin).clamp_min(0), 0.0)
     return _reduce(loss, reduction)
 
 
@@ -1737,7 +1738,7 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     d_an = _pairwise_distance(anchor, negative, p, eps)
     if swap:
         d_an = d_an.minimum(_pairwise_distance(positive, negative, p, eps))
-    return _reduce((d_ap - d_an + margin).relu(), reduction)
+    return _reduce((d_ap - d_an + margin).clamp_min(0), reduction)
 
 
 def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0, weight=None, size_average=None,

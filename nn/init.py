@@ -75,39 +75,70 @@ def fans(shape: tuple) -> tuple[int, int]:
 def _fan(t, mode: str) -> int:
     mode = mode.lower()
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+        raise ValueError(f"Mode {mode} not supported, please use one of {['fan_in', 'fan_out']}")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(t)
     return fan_in if mode == "fan_in" else fan_out
 
 
+def _check_range(a: float, b: float) -> None:
+    if a > b:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
+
+
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
-    """Fill with U(a, b)."""
+    """Fill with U(a, b).
+
+    >>> bool((uniform_(Tensor.zeros(4), -1.0, 1.0).numpy() < 1.0).all())
+    True
+    """
+    _check_range(a, b)
     return _fill(tensor, _gen(generator).uniform(a, b, size=tensor.shape))
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
             generator: np.random.Generator | None = None) -> Tensor:
-    """Fill with N(mean, std²)."""
+    """Fill with N(mean, std²).
+
+    >>> normal_(Tensor.zeros(2), mean=3.0, std=0.0).tolist()
+    [3.0, 3.0]
+    """
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     return _fill(tensor, _gen(generator).normal(mean, std, size=tensor.shape))
+
+
+def _norm_cdf(x: float) -> float:
+    return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
                   generator: np.random.Generator | None = None) -> Tensor:
-    """N(mean, std²) truncated to [a, b] (out-of-range draws are redrawn: the same distribution
-    as torch's inverse-CDF sampling).
+    """N(mean, std²) truncated to [a, b], by torch's two rejection samplers: normal draws redrawn
+    outside [a, b] when that keeps more than 30% of them, else uniform draws on [a, b] kept with
+    the normal density's ratio to its peak (exact even for a window far in a tail).
 
     >>> t = trunc_normal_(Tensor.zeros(1000), std=1.0, a=-0.5, b=0.5)
     >>> bool((t.numpy() >= -0.5).all() and (t.numpy() <= 0.5).all())
     True
     """
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
+                      "The distribution of values may be incorrect.", stacklevel=2)
     gen = _gen(generator)
-    v = gen.normal(mean, std, size=tensor.shape)
-    for _ in range(1000):
-        bad = (v < a) | (v > b)
-        if not bad.any():
-            break
-        v[bad] = gen.normal(mean, std, size=int(bad.sum()))
-    return _fill(tensor, np.clip(v, a, b))
+    v = np.empty(math.prod(tensor.shape))
+    pending = np.arange(v.size)
+    if _norm_cdf((b - mean) / std) - _norm_cdf((a - mean) / std) > 0.3:
+        while pending.size:
+            v[pending] = gen.normal(mean, std, size=pending.size)
+            pending = pending[(v[pending] < a) | (v[pending] > b)]
+    else:
+        _check_range(a, b)
+        log_peak = -0.5 * ((max(a, min(mean, b)) - mean) / std) ** 2
+        while pending.size:
+            v[pending] = gen.uniform(a, b, size=pending.size)
+            log_ratio = -0.5 * ((v[pending] - mean) / std) ** 2 - log_peak
+            pending = pending[np.log(gen.uniform(size=pending.size)) > log_ratio]
+    return _fill(tensor, v.reshape(tensor.shape))
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:

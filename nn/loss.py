@@ -18,16 +18,16 @@ from nn.module import Module
 
 
 def _legacy_reduction(size_average, reduce, reduction: str) -> str:
-    """torch's mapping of the deprecated ``size_average``/``reduce`` flags to ``reduction``."""
+    """torch's mapping of the deprecated ``size_average``/``reduce`` flags to ``reduction``, with
+    its warning naming the reduction they amount to."""
     if size_average is None and reduce is None:
         return reduction
-    warnings.warn("size_average and reduce args will be deprecated, please use reduction='mean' instead.",
-                  stacklevel=3)
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
-    if not reduce:
-        return "none"
-    return "mean" if size_average else "sum"
+    reduction = "none" if not reduce else ("mean" if size_average else "sum")
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.",
+                  stacklevel=3)
+    return reduction
 
 
 class _Loss(Module):

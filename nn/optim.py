@@ -144,7 +144,7 @@ class Optimizer:
         [0.1, 0.01]
         """
         if not isinstance(param_group, dict):
-            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+            raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
         params = param_group["params"]
         if isinstance(params, Tensor):
             params = [params]
@@ -543,13 +543,17 @@ class Adagrad(Optimizer):
         super().__init__(params, lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                          initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
                          differentiable=differentiable, fused=fused)
+        # As torch: the state is made here for every parameter (so state_dict() has it before any
+        # step), from the constructor's initial_accumulator_value, even for a group that sets its own.
+        for p in self._params():
+            self.state[p] = {"step": 0, "sum": array_module(p.data).full_like(p.data, initial_accumulator_value)}
 
     def update(self, p, grad, state, group):
         xp = array_module(p.data)
         grad = _signed_grad(grad, group)
-        if not state:
+        if not state:  # a parameter added later by add_param_group: torch's default, not the group's
             state["step"] = 0
-            state["sum"] = xp.full_like(p.data, group["initial_accumulator_value"])
+            state["sum"] = xp.full_like(p.data, self.defaults["initial_accumulator_value"])
         state["step"] += 1
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p.data

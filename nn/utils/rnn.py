@@ -34,11 +34,56 @@ class PackedSequence(NamedTuple):
     unsorted_indices: Tensor | None = None
 
     def to(self, *args, **kwargs) -> PackedSequence:
-        return self._replace(data=self.data.to(*args, **kwargs))
+        """``data`` moved or cast as ``Tensor.to``; the indices follow it to a new device, and
+        ``batch_sizes`` stays on the CPU, as torch's."""
+        data = self.data.to(*args, **kwargs)
+        if data is self.data:
+            return self
+        if data.device == self.data.device:
+            return self._replace(data=data)
+        move = lambda t: None if t is None else t.to(data.device)  # noqa: E731
+        return self._replace(data=data, sorted_indices=move(self.sorted_indices),
+                             unsorted_indices=move(self.unsorted_indices))
+
+    def cpu(self) -> PackedSequence:
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> PackedSequence:
+        return self.to("cuda" if device is None else device)
+
+    def _cast(self, method: str) -> PackedSequence:
+        return self._replace(data=getattr(self.data, method)())
+
+    def double(self) -> PackedSequence:
+        return self._cast("double")
+
+    def float(self) -> PackedSequence:
+        return self._cast("float")
+
+    def half(self) -> PackedSequence:
+        return self._cast("half")
+
+    def long(self) -> PackedSequence:
+        return self._cast("long")
+
+    def int(self) -> PackedSequence:
+        return self._cast("int")
+
+    def short(self) -> PackedSequence:
+        return self._cast("short")
+
+    def char(self) -> PackedSequence:
+        return self._cast("char")
+
+    def byte(self) -> PackedSequence:
+        return self._cast("byte")
 
     @property
     def is_cuda(self) -> bool:
         return self.data.is_cuda
+
+    def is_pinned(self) -> bool:
+        return False
 
 
 def _as_lengths(lengths) -> np.ndarray:
@@ -56,8 +101,10 @@ def pad_sequence(sequences: Sequence[Tensor], batch_first: bool = False, padding
     [[1.0, 2.0], [3.0, 0.0]]
     """
     if padding_side not in ("left", "right"):
-        raise ValueError(f"Expected padding_side to be one of left or right, but got {padding_side}.")
-    if not sequences:
+        raise RuntimeError(f"Expected padding_side to be one of left or right, but got {padding_side}.")
+    if isinstance(sequences, Tensor):  # as torch: a tensor is the sequence of its rows
+        sequences = sequences.unbind(0)
+    if len(sequences) == 0:
         raise RuntimeError("received an empty list of sequences")
     longest = max(s.shape[0] for s in sequences)
     rows = []
