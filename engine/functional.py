@@ -24,7 +24,7 @@ from engine.ops import fused as fused_ops
 from engine.ops import matmul as matmul_ops
 from engine.ops import movement as movement_ops
 from engine.ops import spatial as spatial_ops
-from engine.ops.movement import ShapeError, wrap_dim, wrap_dims
+from engine.ops.movement import ShapeError, broadcast_error, wrap_dim, wrap_dims
 from engine.ops.reduce import dim_arg
 from engine.tensor import Tensor
 
@@ -440,7 +440,13 @@ def where(condition, input=None, other=None) -> Tensor | tuple:  # noqa: A002
         dtype = "float32" if isinstance(input, float) or isinstance(other, float) else None
         a = Tensor(input, dtype=dtype, device=device)
         b = a._coerce(other)
-    return elementwise_ops.Where.apply(a, b, cond=cond)
+    try:
+        return elementwise_ops.Where.apply(a, b, cond=cond)
+    except ValueError:
+        error = broadcast_error("where", cond.shape, a.shape, b.shape)
+        if error is None:
+            raise
+        raise error from None
 
 
 def maximum(input: Tensor, other) -> Tensor:  # noqa: A002

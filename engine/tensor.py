@@ -23,7 +23,7 @@ from engine.ops import movement as movement_ops
 from engine.ops import reduce as reduce_ops
 from engine.ops import scan as scan_ops
 from engine.ops.fused import Gelu
-from engine.ops.movement import ShapeError, wrap_dim, wrap_dims
+from engine.ops.movement import ShapeError, broadcast_error, wrap_dim, wrap_dims
 from engine.rng import generator
 
 
@@ -482,11 +482,10 @@ class Tensor:
         try:
             return op.apply(a, b, **params)
         except ValueError:
-            try:
-                np.broadcast_shapes(a.shape, b.shape)
-            except ValueError:
-                raise ValueError(f"{op.__name__}: cannot broadcast shapes {a.shape} and {b.shape}") from None
-            raise
+            error = broadcast_error(op.__name__.lower(), a.shape, b.shape)
+            if error is None:
+                raise
+            raise error from None
 
     def _coerce(self, other) -> Tensor:
         """``other`` as a Tensor that can meet ``self``: same device, a compatible dtype (torch's
@@ -773,7 +772,13 @@ class Tensor:
             other = array_module(self.data).asarray(other)
         elif isinstance(other, int) and not isinstance(other, bool) and self.dtype.kind in "iu":
             other = int(np.asarray(other, dtype=np.int64).astype(self.dtype))  # torch wraps it: uint8 < -2 is True
-        return Tensor(fn(a, other))
+        try:
+            return Tensor(fn(a, other))
+        except ValueError:
+            error = broadcast_error("comparison", a.shape, np.shape(other))
+            if error is None:
+                raise
+            raise error from None
 
     def __lt__(self, other):
         return self._compare(lambda a, b: a < b, other)

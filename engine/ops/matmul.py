@@ -119,7 +119,7 @@ class Linear(Function):
 
     def forward(self, x, w, b=None, compute_dtype=None):
         if x.shape[-1] != w.shape[1]:
-            raise ValueError(f"linear: input shape {x.shape} does not match weight shape {w.shape} (in={w.shape[1]})")
+            raise ShapeError(f"linear: input shape {x.shape} does not match weight shape {w.shape} (in={w.shape[1]})")
         self.save_for_backward(x, w)
         self.compute_dtype = compute_dtype
         x2 = _rows(x)  # one 2-D BLAS call for any leading shape

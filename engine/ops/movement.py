@@ -132,6 +132,32 @@ class ShapeError(ValueError, RuntimeError):
     this is both, so ``except RuntimeError`` (torch code) and ``except ValueError`` both catch it."""
 
 
+def broadcast_error(op: str, *shapes: tuple) -> ShapeError | None:
+    """The ShapeError for shapes that do not broadcast, in torch's words ("The size of tensor a (2)
+    must match the size of tensor b (3) at non-singleton dimension 0") after the op's name; None
+    when they do broadcast (the failure was something else).
+
+    >>> str(broadcast_error("add", (2,), (3,)))
+    'add: The size of tensor a (2) must match the size of tensor b (3) at non-singleton dimension 0 (shapes (2,), (3,))'
+    """
+    try:
+        np.broadcast_shapes(*shapes)
+        return None
+    except ValueError:
+        pass
+    names = "abcdefgh"
+    for i in range(len(shapes)):
+        for j in range(i + 1, len(shapes)):
+            a, b = shapes[i], shapes[j]
+            for back in range(1, min(len(a), len(b)) + 1):
+                if a[-back] != b[-back] and 1 not in (a[-back], b[-back]):
+                    dim = max(len(a), len(b)) - back
+                    return ShapeError(f"{op}: The size of tensor {names[i]} ({a[-back]}) must match the size of "
+                                      f"tensor {names[j]} ({b[-back]}) at non-singleton dimension {dim} "
+                                      f"(shapes {', '.join(map(str, shapes))})")
+    return ShapeError(f"{op}: shapes {', '.join(map(str, shapes))} cannot be broadcast together")
+
+
 class IndexOutOfRange(IndexError, RuntimeError):
     """An index (or dim) past the end. torch raises IndexError or RuntimeError for it depending on
     the kernel (index_select of a 3-d double tensor: IndexError; of a 2-d one: RuntimeError)."""
