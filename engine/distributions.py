@@ -1,7 +1,11 @@
 """torch.distributions' everyday part, composed from engine ops (so every gradient, through
 ``rsample``, ``log_prob``, ``entropy`` and ``kl_divergence``, comes from the engine): ``Normal``,
-``MultivariateNormal``, ``Laplace``, ``Exponential``, ``Uniform``, ``Bernoulli``, ``Categorical``,
-``Independent``, and ``kl_divergence`` with ``register_kl``. Names, signatures, shapes
+``MultivariateNormal``, ``LogNormal``, ``Laplace``, ``Gumbel``, ``Cauchy``, ``HalfNormal``,
+``HalfCauchy``, ``StudentT``, ``Exponential``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``,
+``Uniform``, ``Bernoulli``, ``Geometric``, ``Poisson``, ``Binomial``, ``Categorical``,
+``OneHotCategorical``, ``Independent``, and ``kl_divergence`` with ``register_kl``. The gamma
+family's ``rsample`` (Gamma, Chi2, Beta, Dirichlet, StudentT) goes through ``engine._standard_gamma``,
+whose gradient is torch's implicit reparameterization one (ATen's approximation). Names, signatures, shapes
 (``batch_shape``, ``event_shape``, ``sample_shape``) and argument checks are torch's; checks run
 unless ``validate_args=False`` (torch's default under ``python`` without ``-O``). Draws come from
 the engine's default generator (``engine.manual_seed``).
@@ -28,9 +32,12 @@ import numpy as np
 import engine
 import engine.functional as F
 from engine import Tensor
+from engine.backend import array_module
 
-__all__ = ["Bernoulli", "Categorical", "Distribution", "Exponential", "Independent", "Laplace", "MultivariateNormal",
-           "Normal", "Uniform", "kl_divergence", "register_kl"]
+__all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2", "Dirichlet", "Distribution", "Exponential",
+           "Gamma", "Geometric", "Gumbel", "HalfCauchy", "HalfNormal", "Independent", "Laplace", "LogNormal",
+           "MultivariateNormal", "Normal", "OneHotCategorical", "OneHotCategoricalStraightThrough", "Poisson",
+           "StudentT", "Uniform", "kl_divergence", "register_kl"]
 
 _LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
 
@@ -43,10 +50,10 @@ def _tensor(x, like: Tensor | None = None) -> Tensor:
     return engine.tensor(x, dtype=dtype)
 
 
-def _broadcast_params(a, b) -> tuple[Tensor, Tensor]:
-    """Two parameters as Tensors (a number takes the other's dtype), broadcast together."""
-    a = _tensor(a, b if isinstance(b, Tensor) else None)
-    return engine.broadcast_tensors(a, _tensor(b, a))
+def _broadcast_params(*params) -> tuple[Tensor, ...]:
+    """Parameters as Tensors (a number takes the first Tensor's float dtype), broadcast together."""
+    like = next((p for p in params if isinstance(p, Tensor)), None)
+    return engine.broadcast_tensors(*(_tensor(p, like) for p in params))
 
 
 def _sum_rightmost(x: Tensor, n: int) -> Tensor:
@@ -132,7 +139,8 @@ class Distribution:
                              f"{value}")
 
     def __repr__(self) -> str:
-        names = [n for n in ("loc", "scale", "probs", "logits", "low", "high") if n in self.__dict__]
+        names = [n for n in ("df", "total_count", "loc", "scale", "rate", "concentration", "probs", "logits", "low",
+                             "high") if n in self.__dict__]
         return f"{type(self).__name__}({', '.join(f'{n}: {self.__dict__[n].shape}' for n in names)})"
 
 
@@ -561,6 +569,696 @@ class Independent(Distribution):
         return f"Independent({self.base_dist!r}, {self.reinterpreted_batch_ndims})"
 
 
+# ---- more continuous families: LogNormal, Gumbel, Cauchy, HalfNormal, HalfCauchy, StudentT -----------
+
+_EULER = 0.57721566490153286061
+_POSITIVE, _NONNEGATIVE = "GreaterThan(lower_bound=0.0)", "GreaterThanEq(lower_bound=0.0)"
+_UNIT_INTERVAL = "Interval(lower_bound=0.0, upper_bound=1.0)"
+
+
+def _uniform_open(shape: tuple, like: Tensor, low: float) -> Tensor:
+    """U[low, 1 − eps) in ``like``'s dtype: a uniform kept off 0 (below ``low``) and off 1."""
+    finfo = np.finfo(like.dtype)
+    u = engine.rand(*shape, dtype=like.dtype, device=like.device)
+    return u.clamp(low, 1 - float(finfo.eps))
+
+
+class LogNormal(_LocationScale):
+    """exp(X) for X ~ Normal(loc, scale): ``loc`` and ``scale`` (> 0) are the log's mean and
+    standard deviation; support x > 0.
+
+    >>> round(LogNormal(0.0, 1.0).mean.item(), 4)  # exp(1/2)
+    1.6487
+    """
+
+    @property
+    def base_dist(self) -> Normal:
+        return Normal(self.loc, self.scale, validate_args=False)
+
+    @property
+    def mean(self) -> Tensor:
+        return (self.loc + self.scale ** 2 / 2).exp()
+
+    @property
+    def mode(self) -> Tensor:
+        return (self.loc - self.scale ** 2).exp()
+
+    @property
+    def variance(self) -> Tensor:
+        scale_sq = self.scale ** 2
+        return scale_sq.expm1() * (2 * self.loc + scale_sq).exp()
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        return self.base_dist.rsample(sample_shape).exp()
+
+    def log_prob(self, value) -> Tensor:
+        value = _tensor(value, self.loc)
+        self._check_value(value, value > 0, _POSITIVE)
+        log_value = value.log()
+        return self.base_dist.log_prob(log_value) - log_value
+
+    def entropy(self) -> Tensor:
+        return self.base_dist.entropy() + self.loc
+
+    def cdf(self, value) -> Tensor:
+        value = _tensor(value, self.loc)
+        self._check_value(value, value > 0, _POSITIVE)
+        return self.base_dist.cdf(value.log())
+
+    def icdf(self, value) -> Tensor:
+        return self.base_dist.icdf(value).exp()
+
+
+class Gumbel(_LocationScale):
+    """Gumbel(loc, scale): cdf exp(−exp(−(x − loc)/scale)), ``scale`` > 0.
+
+    >>> round(Gumbel(0.0, 1.0).mean.item(), 4)  # Euler's constant
+    0.5772
+    """
+
+    @property
+    def mean(self) -> Tensor:
+        return self.loc + self.scale * _EULER
+
+    @property
+    def stddev(self) -> Tensor:
+        return (math.pi / math.sqrt(6)) * self.scale
+
+    @property
+    def variance(self) -> Tensor:
+        return self.stddev ** 2
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        """loc − scale·log(−log u), u ~ U[tiny, 1 − eps) (as torch's chain of transforms)."""
+        u = _uniform_open(self._extended_shape(sample_shape), self.loc, float(np.finfo(self.loc.dtype).tiny))
+        return self.loc - self.scale * (-u.log()).log()
+
+    def log_prob(self, value) -> Tensor:
+        y = (self.loc - _tensor(value, self.loc)) / self.scale
+        return (y - y.exp()) - self.scale.log()
+
+    def entropy(self) -> Tensor:
+        return self.scale.log() + (1 + _EULER)
+
+    def cdf(self, value) -> Tensor:
+        return (-(-(_tensor(value, self.loc) - self.loc) / self.scale).exp()).exp()
+
+    def icdf(self, value) -> Tensor:
+        return self.loc - self.scale * (-_tensor(value, self.loc).log()).log()
+
+
+class Cauchy(_LocationScale):
+    """Cauchy(loc, scale): density 1 / (π·scale·(1 + ((x − loc)/scale)²)); no mean (nan), infinite variance."""
+
+    @property
+    def mean(self) -> Tensor:
+        return engine.full_like(self.loc, math.nan)
+
+    @property
+    def variance(self) -> Tensor:
+        return engine.full_like(self.loc, math.inf)
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        """loc + scale·tan(π(u − 1/2)), u ~ U[0, 1)."""
+        u = engine.rand(*self._extended_shape(sample_shape), dtype=self.loc.dtype, device=self.loc.device)
+        return self.loc + (math.pi * (u - 0.5)).tan() * self.scale
+
+    def log_prob(self, value) -> Tensor:
+        z = (_tensor(value, self.loc) - self.loc) / self.scale
+        return -math.log(math.pi) - self.scale.log() - (z ** 2).log1p()
+
+    def entropy(self) -> Tensor:
+        return math.log(4 * math.pi) + self.scale.log()
+
+    def cdf(self, value) -> Tensor:
+        return ((_tensor(value, self.loc) - self.loc) / self.scale).atan() / math.pi + 0.5
+
+    def icdf(self, value) -> Tensor:
+        return (math.pi * (_tensor(value, self.loc) - 0.5)).tan() * self.scale + self.loc
+
+
+class _Half(Distribution):
+    """|X| for X of a location-0 family (``_base``) with ``scale`` > 0; support x ≥ 0."""
+
+    has_rsample = True
+    _base: type = Normal
+
+    def __init__(self, scale, validate_args: bool | None = None):
+        self.scale = _tensor(scale)
+        super().__init__(self.scale.shape, (), validate_args)
+        self._check_parameter("scale", self.scale > 0, _POSITIVE)
+
+    @property
+    def base_dist(self) -> Distribution:
+        return self._base(engine.zeros_like(self.scale), self.scale, validate_args=False)
+
+    @property
+    def mode(self) -> Tensor:
+        return engine.zeros_like(self.scale)
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        return self.base_dist.rsample(sample_shape).abs()
+
+    def log_prob(self, value) -> Tensor:
+        value = _tensor(value, self.scale)
+        self._check_value(value, value >= 0, _NONNEGATIVE)
+        log_prob = self.base_dist.log_prob(value) + math.log(2)
+        return _infinite_where(value < 0, log_prob, -math.inf)
+
+    def cdf(self, value) -> Tensor:
+        value = _tensor(value, self.scale)
+        self._check_value(value, value >= 0, _NONNEGATIVE)
+        return 2 * self.base_dist.cdf(value) - 1
+
+    def icdf(self, value) -> Tensor:
+        return self.base_dist.icdf((_tensor(value, self.scale) + 1) / 2)
+
+    def entropy(self) -> Tensor:
+        return self.base_dist.entropy() - math.log(2)
+
+
+class HalfNormal(_Half):
+    """|X| for X ~ Normal(0, scale).
+
+    >>> round(HalfNormal(1.0).mean.item(), 4)  # √(2/π)
+    0.7979
+    """
+
+    @property
+    def mean(self) -> Tensor:
+        return self.scale * math.sqrt(2 / math.pi)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.scale ** 2 * (1 - 2 / math.pi)
+
+
+class HalfCauchy(_Half):
+    """|X| for X ~ Cauchy(0, scale); its mean and variance are infinite."""
+
+    _base = Cauchy
+
+    @property
+    def mean(self) -> Tensor:
+        return engine.full_like(self.scale, math.inf)
+
+    @property
+    def variance(self) -> Tensor:
+        return engine.full_like(self.scale, math.inf)
+
+
+class StudentT(Distribution):
+    """Student's t with ``df`` (> 0) degrees of freedom, ``loc`` and ``scale`` (> 0), broadcast together.
+    The mean is nan for df ≤ 1; the variance inf for 1 < df ≤ 2, nan for df ≤ 1.
+
+    >>> round(StudentT(3.0).variance.item(), 4)  # df / (df − 2)
+    3.0
+    """
+
+    has_rsample = True
+
+    def __init__(self, df, loc=0.0, scale=1.0, validate_args: bool | None = None):
+        self.df, self.loc, self.scale = _broadcast_params(df, loc, scale)
+        super().__init__(self.df.shape, (), validate_args)
+        self._check_parameter("df", self.df > 0, _POSITIVE)
+        self._check_parameter("scale", self.scale > 0, _POSITIVE)
+
+    @property
+    def mean(self) -> Tensor:
+        return _infinite_where(self.df <= 1, self.loc, math.nan)
+
+    @property
+    def mode(self) -> Tensor:
+        return self.loc
+
+    @property
+    def variance(self) -> Tensor:
+        big = self.df > 2
+        safe_df = engine.where(big, self.df, engine.full_like(self.df, 3.0))
+        var = engine.where(big, self.scale ** 2 * safe_df / (safe_df - 2), engine.full_like(self.df, math.inf))
+        return _infinite_where(self.df <= 1, var, math.nan)
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        """loc + scale·X/√(Z/df), X ~ N(0, 1), Z ~ Chi2(df) (reparameterized through the gamma draw)."""
+        shape = self._extended_shape(sample_shape)
+        x = engine.randn(*shape, dtype=self.df.dtype, device=self.df.device)
+        z = Chi2(self.df, validate_args=False).rsample(sample_shape)
+        return self.loc + self.scale * x * (z / self.df).rsqrt()
+
+    def log_prob(self, value) -> Tensor:
+        y = (_tensor(value, self.loc) - self.loc) / self.scale
+        z = (self.scale.log() + 0.5 * self.df.log() + 0.5 * math.log(math.pi) + (0.5 * self.df).lgamma()
+             - (0.5 * (self.df + 1.0)).lgamma())
+        return -0.5 * (self.df + 1.0) * (y ** 2 / self.df).log1p() - z
+
+    def entropy(self) -> Tensor:
+        lbeta = (0.5 * self.df).lgamma() + math.lgamma(0.5) - (0.5 * (self.df + 1)).lgamma()
+        return (self.scale.log() + 0.5 * (self.df + 1) * ((0.5 * (self.df + 1)).digamma() - (0.5 * self.df).digamma())
+                + 0.5 * self.df.log() + lbeta)
+
+
+# ---- the gamma family: Gamma, Chi2, Dirichlet, Beta --------------------------------------------------
+
+
+def _standard_gamma(concentration: Tensor) -> Tensor:
+    """Gamma(concentration, 1) draws, one per entry, with the implicit reparameterization gradient."""
+    return engine._standard_gamma(concentration)
+
+
+class Gamma(Distribution):
+    """Gamma(concentration, rate): density rateᵃ xᵃ⁻¹ e^(−rate·x) / Γ(a) on x ≥ 0, both parameters
+    > 0 and broadcast together. ``rsample`` is reparameterized (implicit gradient of the gamma draw).
+
+    >>> g = Gamma(engine.tensor([2.0]), engine.tensor([4.0]))
+    >>> g.mean.tolist(), g.variance.tolist()
+    ([0.5], [0.125])
+    """
+
+    has_rsample = True
+
+    def __init__(self, concentration, rate, validate_args: bool | None = None):
+        self.concentration, self.rate = _broadcast_params(concentration, rate)
+        super().__init__(self.concentration.shape, (), validate_args)
+        self._check_parameters()
+
+    def _check_parameters(self) -> None:
+        self._check_parameter("concentration", self.concentration > 0, _POSITIVE)
+        self._check_parameter("rate", self.rate > 0, _POSITIVE)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.concentration / self.rate
+
+    @property
+    def mode(self) -> Tensor:
+        return ((self.concentration - 1) / self.rate).clamp(min=0)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.concentration / self.rate ** 2
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        """standard_gamma(concentration) / rate, kept ≥ the dtype's tiny (as torch)."""
+        shape = self._extended_shape(sample_shape)
+        value = _standard_gamma(self.concentration.expand(*shape)) / self.rate.expand(*shape)
+        return _clamp_tiny(value)
+
+    def log_prob(self, value) -> Tensor:
+        value = _tensor(value, self.rate)
+        self._check_value(value, value >= 0, _NONNEGATIVE)
+        return (engine.xlogy(self.concentration, self.rate) + engine.xlogy(self.concentration - 1, value)
+                - self.rate * value - self.concentration.lgamma())
+
+    def entropy(self) -> Tensor:
+        c = self.concentration
+        return c - self.rate.log() + c.lgamma() + (1.0 - c) * c.digamma()
+
+
+def _clamp_tiny(value: Tensor) -> Tensor:
+    """``value`` raised to the dtype's tiny where it underflowed, the gradient passing unchanged
+    (torch clamps the sample in place outside autograd)."""
+    tiny = float(np.finfo(value.dtype).tiny)
+    return value + (value.detach().clamp(min=tiny) - value.detach())
+
+
+class Chi2(Gamma):
+    """Chi-squared with ``df`` (> 0) degrees of freedom: Gamma(df/2, 1/2).
+
+    >>> Chi2(engine.tensor([3.0])).variance.tolist()  # 2·df
+    [6.0]
+    """
+
+    def __init__(self, df, validate_args: bool | None = None):
+        df = _tensor(df)
+        super().__init__(0.5 * df, engine.full_like(df, 0.5), validate_args)
+
+    def _check_parameters(self) -> None:
+        self._check_parameter("df", self.concentration > 0, _POSITIVE)
+
+    @property
+    def df(self) -> Tensor:
+        return self.concentration * 2
+
+
+class Dirichlet(Distribution):
+    """Dirichlet over the last axis of ``concentration`` (> 0, at least 1-D); values lie on the simplex.
+
+    >>> Dirichlet(engine.tensor([1.0, 3.0])).mean.tolist()
+    [0.25, 0.75]
+    """
+
+    has_rsample = True
+
+    def __init__(self, concentration, validate_args: bool | None = None):
+        concentration = _tensor(concentration)
+        if concentration.ndim < 1:
+            raise ValueError("`concentration` parameter must be at least one-dimensional.")
+        self.concentration = concentration
+        super().__init__(concentration.shape[:-1], concentration.shape[-1:], validate_args)
+        self._check_parameter("concentration", (concentration > 0).all(-1),
+                              "IndependentConstraint(GreaterThan(lower_bound=0.0), 1)")
+
+    @property
+    def mean(self) -> Tensor:
+        return self.concentration / self.concentration.sum(-1, keepdim=True)
+
+    @property
+    def mode(self) -> Tensor:
+        cm1 = (self.concentration - 1).clamp(min=0.0)
+        mode = cm1 / cm1.sum(-1, keepdim=True)
+        corner = F.one_hot(mode.argmax(-1), cm1.shape[-1]).astype(mode.dtype)  # every concentration < 1
+        return engine.where((self.concentration < 1).all(-1, keepdim=True), corner, mode)
+
+    @property
+    def variance(self) -> Tensor:
+        c0 = self.concentration.sum(-1, keepdim=True)
+        return self.concentration * (c0 - self.concentration) / (c0 ** 2 * (c0 + 1))
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        """Gamma(concentration, 1) draws normalized over the last axis (the gradient flows through both)."""
+        shape = self._extended_shape(sample_shape)
+        g = _clamp_tiny(_standard_gamma(self.concentration.expand(*shape)))
+        return _clamp_tiny(g / g.sum(-1, keepdim=True))
+
+    def log_prob(self, value) -> Tensor:
+        value = _tensor(value, self.concentration)
+        self._check_value(value, _on_simplex(value), "Simplex()")
+        c = self.concentration
+        return engine.xlogy(c - 1.0, value).sum(-1) + c.sum(-1).lgamma() - c.lgamma().sum(-1)
+
+    def entropy(self) -> Tensor:
+        c = self.concentration
+        k, a0 = c.shape[-1], c.sum(-1)
+        return c.lgamma().sum(-1) - a0.lgamma() - (k - a0) * a0.digamma() - ((c - 1.0) * c.digamma()).sum(-1)
+
+
+def _on_simplex(value: Tensor):
+    return (value >= 0).all(-1) & ((value.sum(-1) - 1).abs() < 1e-6)
+
+
+class Beta(Distribution):
+    """Beta(concentration1, concentration0) on [0, 1] (both > 0, broadcast together): the first
+    coordinate of Dirichlet([concentration1, concentration0]).
+
+    >>> Beta(2.0, 6.0).mean.item()
+    0.25
+    """
+
+    has_rsample = True
+
+    def __init__(self, concentration1, concentration0, validate_args: bool | None = None):
+        c1, c0 = _broadcast_params(concentration1, concentration0)
+        self._dirichlet = Dirichlet(engine.stack([c1, c0], -1), validate_args=validate_args)
+        super().__init__(self._dirichlet.batch_shape, (), validate_args)
+
+    @property
+    def concentration1(self) -> Tensor:
+        return self._dirichlet.concentration[..., 0]
+
+    @property
+    def concentration0(self) -> Tensor:
+        return self._dirichlet.concentration[..., 1]
+
+    @property
+    def mean(self) -> Tensor:
+        return self.concentration1 / (self.concentration1 + self.concentration0)
+
+    @property
+    def mode(self) -> Tensor:
+        return self._dirichlet.mode[..., 0]
+
+    @property
+    def variance(self) -> Tensor:
+        total = self.concentration1 + self.concentration0
+        return self.concentration1 * self.concentration0 / (total ** 2 * (total + 1))
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        return self._dirichlet.rsample(sample_shape)[..., 0]
+
+    def log_prob(self, value) -> Tensor:
+        value = _tensor(value, self.concentration1)
+        self._check_value(value, (value >= 0) & (value <= 1), _UNIT_INTERVAL)
+        return self._dirichlet.log_prob(engine.stack([value, 1.0 - value], -1))
+
+    def entropy(self) -> Tensor:
+        return self._dirichlet.entropy()
+
+
+# ---- more discrete families: Geometric, Poisson, Binomial, OneHotCategorical ---------------------------
+
+
+class _BinaryProbs(Distribution):
+    """``probs`` or ``logits`` (log-odds), exactly one, the other made when first asked for."""
+
+    def _init_probs(self, probs, logits) -> Tensor:
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        if probs is not None:
+            self.probs = _tensor(probs)
+            return self.probs
+        self.logits = _tensor(logits)
+        return self.logits
+
+    def __getattr__(self, name: str):
+        if name == "probs" and "logits" in self.__dict__:
+            self.probs = F.sigmoid(self.__dict__["logits"])
+            return self.probs
+        if name == "logits" and "probs" in self.__dict__:
+            p = _clamp_probs(self.__dict__["probs"])
+            self.logits = p.log() - (-p).log1p()
+            return self.logits
+        raise AttributeError(name)
+
+
+def _nonnegative_integer(value: Tensor):
+    return (value >= 0) & (value == value.floor())
+
+
+class Geometric(_BinaryProbs):
+    """The number of failures before the first success of Bernoulli(``probs``) trials (probs in (0, 1],
+    or ``logits``): P(k) = (1 − p)ᵏ p on k = 0, 1, ...
+
+    >>> Geometric(engine.tensor([0.25])).mean.tolist()
+    [3.0]
+    """
+
+    def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
+        param = self._init_probs(probs, logits)
+        super().__init__(param.shape, (), validate_args)
+        if probs is not None:
+            self._check_parameter("probs", (self.probs >= 0) & (self.probs <= 1), _UNIT_INTERVAL)
+            if self._validate_args and not bool(engine.all(self.probs > 0).item()):
+                raise ValueError(f"Expected parameter probs (Tensor of shape {self.probs.shape}) of distribution "
+                                 f"{self!r} to be positive but found invalid values:\n{self.probs}")
+
+    @property
+    def mean(self) -> Tensor:
+        return 1.0 / self.probs - 1.0
+
+    @property
+    def mode(self) -> Tensor:
+        return engine.zeros_like(self.probs)
+
+    @property
+    def variance(self) -> Tensor:
+        return (1.0 / self.probs - 1.0) / self.probs
+
+    def sample(self, sample_shape=()) -> Tensor:
+        """floor(log u / log(1 − p)), u ~ U[tiny, 1)."""
+        with engine.no_grad():
+            p = self.probs.detach()
+            u = engine.rand(*self._extended_shape(sample_shape), dtype=p.dtype, device=p.device)
+            u = u.clamp(min=float(np.finfo(p.dtype).tiny))
+            return (u.log() / (-p).log1p()).floor()
+
+    def log_prob(self, value) -> Tensor:
+        value = _tensor(value, self.probs)
+        self._check_value(value, _nonnegative_integer(value), "IntegerGreaterThan(lower_bound=0)")
+        value, probs = engine.broadcast_tensors(value, self.probs)
+        probs = engine.where((probs == 1) & (value == 0), engine.zeros_like(probs), probs)  # 0·log 0 := 0
+        return value * (-probs).log1p() + self.probs.log()
+
+    def entropy(self) -> Tensor:
+        return F.binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none") / self.probs
+
+
+def _draw(name: str, like: Tensor, *args) -> Tensor:
+    """``name`` draws of the engine's generator on ``like``'s device (NumPy's/CuPy's method, e.g.
+    poisson or binomial), as a Tensor of ``like``'s float dtype, outside any graph."""
+    xp = array_module(like.data)
+    return Tensor(xp.asarray(getattr(engine.rng.generator(like.device), name)(*args)).astype(like.dtype))
+
+
+class Poisson(Distribution):
+    """Poisson(rate), ``rate`` ≥ 0: P(k) = rateᵏ e^(−rate) / k! on k = 0, 1, ...
+
+    >>> round(Poisson(engine.tensor([2.0])).log_prob(engine.tensor([1.0])).item(), 4)  # log(2e⁻²)
+    -1.3069
+    """
+
+    def __init__(self, rate, validate_args: bool | None = None):
+        self.rate = _tensor(rate)
+        super().__init__(self.rate.shape, (), validate_args)
+        self._check_parameter("rate", self.rate >= 0, _NONNEGATIVE)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.rate
+
+    @property
+    def mode(self) -> Tensor:
+        return self.rate.floor()
+
+    @property
+    def variance(self) -> Tensor:
+        return self.rate
+
+    def sample(self, sample_shape=()) -> Tensor:
+        rate = self.rate.detach().expand(*self._extended_shape(sample_shape))
+        return _draw("poisson", rate, rate.data)
+
+    def log_prob(self, value) -> Tensor:
+        value = _tensor(value, self.rate)
+        self._check_value(value, _nonnegative_integer(value), "IntegerGreaterThan(lower_bound=0)")
+        rate, value = engine.broadcast_tensors(self.rate, value)
+        return engine.xlogy(value, rate) - rate - (value + 1).lgamma()
+
+
+class Binomial(_BinaryProbs):
+    """The number of successes in ``total_count`` (a non-negative integer, broadcast with the other
+    parameter) Bernoulli trials of ``probs`` or ``logits``.
+
+    >>> Binomial(10, engine.tensor([0.3])).mean.tolist()
+    [3.0]
+    """
+
+    def __init__(self, total_count=1, probs=None, logits=None, validate_args: bool | None = None):
+        param = self._init_probs(probs, logits)
+        total_count, param = _broadcast_params(total_count, param)
+        self.total_count = total_count.astype(param.dtype)
+        if probs is not None:
+            self.probs = param
+        else:
+            self.logits = param
+        self._param = param
+        super().__init__(param.shape, (), validate_args)
+        self._check_parameter("total_count", _nonnegative_integer(self.total_count),
+                              "IntegerGreaterThan(lower_bound=0)")
+        if probs is not None:
+            self._check_parameter("probs", (self.probs >= 0) & (self.probs <= 1), _UNIT_INTERVAL)
+
+    @property
+    def param_shape(self) -> tuple:
+        return self._batch_shape
+
+    @property
+    def mean(self) -> Tensor:
+        return self.total_count * self.probs
+
+    @property
+    def mode(self) -> Tensor:
+        return engine.minimum(((self.total_count + 1) * self.probs).floor(), self.total_count)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.total_count * self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape=()) -> Tensor:
+        shape = self._extended_shape(sample_shape)
+        n = self.total_count.detach().expand(*shape)
+        p = self.probs.detach().expand(*shape)
+        return _draw("binomial", p, n.data.astype(np.int64), p.data)
+
+    def log_prob(self, value) -> Tensor:
+        value = _tensor(value, self.total_count)
+        self._check_value(value, _nonnegative_integer(value) & (value <= self.total_count),
+                          "IntegerInterval(lower_bound=0, upper_bound=total_count)")
+        n, logits = self.total_count, self.logits
+        clamped = (logits.clamp(min=0) + logits - logits.clamp(max=0)) / 2  # max(logits, 0), gradient 1/2 at 0
+        normalize = n * clamped + n * (-logits.abs()).exp().log1p() - (n + 1).lgamma()
+        return value * logits - (value + 1).lgamma() - (n - value + 1).lgamma() - normalize
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        """0, 1, ..., total_count along a new leading axis (one total_count for the whole batch)."""
+        n = int(self.total_count.max().item())
+        if int(self.total_count.min().item()) != n:
+            raise NotImplementedError("Inhomogeneous total count not supported by `enumerate_support`.")
+        values = engine.arange(1 + n, dtype=self.total_count.dtype).reshape(-1, *(1,) * len(self._batch_shape))
+        return values.expand(-1, *self._batch_shape) if expand else values
+
+    def entropy(self) -> Tensor:
+        n = int(self.total_count.max().item())
+        if int(self.total_count.min().item()) != n:
+            raise NotImplementedError("Inhomogeneous total count not supported by `entropy`.")
+        log_prob = self.log_prob(self.enumerate_support(False))
+        return -(log_prob.exp() * log_prob).sum(0)
+
+
+class OneHotCategorical(Distribution):
+    """A Categorical whose values are one-hot vectors over the last axis of ``probs`` or ``logits``
+    (event_shape (num_events,)), in the parameter's float dtype.
+
+    >>> OneHotCategorical(engine.tensor([0.0, 1.0])).sample().tolist()
+    [0.0, 1.0]
+    """
+
+    def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
+        self._categorical = Categorical(probs, logits, validate_args=validate_args)
+        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:], validate_args)
+
+    @property
+    def probs(self) -> Tensor:
+        return self._categorical.probs
+
+    @property
+    def logits(self) -> Tensor:
+        return self._categorical.logits
+
+    @property
+    def param_shape(self) -> tuple:
+        return self._categorical.param_shape
+
+    @property
+    def mean(self) -> Tensor:
+        return self.probs
+
+    @property
+    def mode(self) -> Tensor:
+        return F.one_hot(self.probs.argmax(-1), self._event_shape[0]).astype(self.probs.dtype)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape=()) -> Tensor:
+        indices = self._categorical.sample(sample_shape)
+        return F.one_hot(indices, self._event_shape[0]).astype(self.probs.dtype)
+
+    def log_prob(self, value) -> Tensor:
+        value = _tensor(value, self.probs)
+        self._check_value(value, ((value == 0) | (value == 1)).all(-1) & (value.sum(-1) == 1), "OneHot()")
+        return self._categorical.log_prob(value.argmax(-1))
+
+    def entropy(self) -> Tensor:
+        return self._categorical.entropy()
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        n = self._event_shape[0]
+        values = engine.eye(n, dtype=self.probs.dtype).reshape(n, *(1,) * len(self._batch_shape), n)
+        return values.expand(n, *self._batch_shape, n) if expand else values
+
+
+class OneHotCategoricalStraightThrough(OneHotCategorical):
+    """OneHotCategorical whose ``rsample`` passes the gradient straight through to ``probs``
+    (sample + probs − probs.detach())."""
+
+    has_rsample = True
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        probs = self.probs
+        return self.sample(sample_shape) + (probs - probs.detach())
+
+
 # ---- KL divergence ----------------------------------------------------------------------------------
 
 _KL: dict[tuple[type, type], Callable] = {}
@@ -656,3 +1354,85 @@ def _kl_laplace_laplace(p: Laplace, q: Laplace) -> Tensor:
 def _kl_exponential_exponential(p: Exponential, q: Exponential) -> Tensor:
     rate_ratio = q.rate / p.rate
     return rate_ratio - 1 - rate_ratio.log()
+
+
+@register_kl(Gamma, Gamma)
+def _kl_gamma_gamma(p: Gamma, q: Gamma) -> Tensor:
+    t1 = q.concentration * (p.rate / q.rate).log()
+    t2 = q.concentration.lgamma() - p.concentration.lgamma()
+    t3 = (p.concentration - q.concentration) * p.concentration.digamma()
+    t4 = (q.rate - p.rate) * (p.concentration / p.rate)
+    return t1 + t2 + t3 + t4
+
+
+@register_kl(Exponential, Gamma)
+def _kl_exponential_gamma(p: Exponential, q: Gamma) -> Tensor:
+    ratio = q.rate / p.rate
+    return -q.concentration * ratio.log() + ratio + q.concentration.lgamma() + q.concentration * _EULER - (1 + _EULER)
+
+
+@register_kl(Dirichlet, Dirichlet)
+def _kl_dirichlet_dirichlet(p: Dirichlet, q: Dirichlet) -> Tensor:
+    sum_p, sum_q = p.concentration.sum(-1), q.concentration.sum(-1)
+    t1 = sum_p.lgamma() - sum_q.lgamma()
+    t2 = (p.concentration.lgamma() - q.concentration.lgamma()).sum(-1)
+    t3 = p.concentration - q.concentration
+    t4 = p.concentration.digamma() - sum_p.digamma()[..., None]
+    return t1 - t2 + (t3 * t4).sum(-1)
+
+
+@register_kl(Beta, Beta)
+def _kl_beta_beta(p: Beta, q: Beta) -> Tensor:
+    return _kl_dirichlet_dirichlet(p._dirichlet, q._dirichlet)
+
+
+@register_kl(Poisson, Poisson)
+def _kl_poisson_poisson(p: Poisson, q: Poisson) -> Tensor:
+    return p.rate * (p.rate.log() - q.rate.log()) - (p.rate - q.rate)
+
+
+@register_kl(Geometric, Geometric)
+def _kl_geometric_geometric(p: Geometric, q: Geometric) -> Tensor:
+    return -p.entropy() - (-q.probs).log1p() / p.probs - q.logits
+
+
+@register_kl(Binomial, Binomial)
+def _kl_binomial_binomial(p: Binomial, q: Binomial) -> Tensor:
+    if bool((p.total_count < q.total_count).any().item()):
+        raise NotImplementedError("KL between Binomials where q.total_count > p.total_count is not implemented")
+    kl = p.total_count * (p.probs * (p.logits - q.logits) + (-p.probs).log1p() - (-q.probs).log1p())
+    return _infinite_where(p.total_count > q.total_count, kl, math.inf)
+
+
+@register_kl(OneHotCategorical, OneHotCategorical)
+def _kl_onehotcategorical_onehotcategorical(p: OneHotCategorical, q: OneHotCategorical) -> Tensor:
+    return _kl_categorical_categorical(p._categorical, q._categorical)
+
+
+@register_kl(HalfNormal, HalfNormal)
+def _kl_halfnormal_halfnormal(p: HalfNormal, q: HalfNormal) -> Tensor:
+    return _kl_normal_normal(p.base_dist, q.base_dist)
+
+
+@register_kl(LogNormal, LogNormal)
+def _kl_lognormal_lognormal(p: LogNormal, q: LogNormal) -> Tensor:
+    return _kl_normal_normal(p.base_dist, q.base_dist)
+
+
+@register_kl(Cauchy, Cauchy)
+def _kl_cauchy_cauchy(p: Cauchy, q: Cauchy) -> Tensor:
+    return ((p.scale + q.scale) ** 2 + (p.loc - q.loc) ** 2).log() - (4 * p.scale * q.scale).log()
+
+
+@register_kl(HalfCauchy, HalfCauchy)
+def _kl_halfcauchy_halfcauchy(p: HalfCauchy, q: HalfCauchy) -> Tensor:
+    return _kl_cauchy_cauchy(p.base_dist, q.base_dist)
+
+
+@register_kl(Gumbel, Gumbel)
+def _kl_gumbel_gumbel(p: Gumbel, q: Gumbel) -> Tensor:
+    ct1, ct2, ct3 = p.scale / q.scale, q.loc / q.scale, p.loc / q.scale
+    t1 = -ct1.log() - ct2 + ct3
+    t2 = ct1 * _EULER
+    t3 = (ct2 + (1 + ct1).lgamma() - ct3).exp()
+    return t1 + t2 + t3 - (1 + _EULER)

@@ -968,6 +968,39 @@ def mvlgamma(input: Tensor, p: int) -> Tensor:  # noqa: A002
     return out + p * (p - 1) / 4 * math.log(math.pi)
 
 
+def _standard_gamma(input: Tensor) -> Tensor:  # noqa: A002
+    """Gamma(input, 1) draws (torch._standard_gamma), with the implicit reparameterization gradient:
+    what ``distributions.Gamma.rsample`` builds on. An α ≤ 0 gives the dtype's tiny, as torch.
+
+    >>> import engine
+    >>> bool((engine._standard_gamma(engine.tensor([0.5, 3.0])) > 0).all())
+    True
+    """
+    return special.StandardGamma.apply(_float(input))
+
+
+def _standard_gamma_grad(input: Tensor, output: Tensor) -> Tensor:  # noqa: A002
+    """∂x/∂α of Gamma(α = ``input``, 1) draws x = ``output`` (torch._standard_gamma_grad), no graph."""
+    xp = array_module(input.data)
+    return Tensor(special._standard_gamma_grad(xp, input.data, output.data).astype(input.dtype))
+
+
+def poisson(input: Tensor, generator=None) -> Tensor:  # noqa: A002
+    """Poisson(input) draws in input's dtype (torch.poisson); no gradient.
+
+    >>> import engine
+    >>> engine.poisson(engine.zeros(3)).tolist()
+    [0.0, 0.0, 0.0]
+    """
+    from engine.rng import generator as default_generator
+
+    gen = generator if generator is not None else default_generator(input.device)
+    if bool((input.data < 0).any()):
+        raise RuntimeError("poisson(): invalid Poisson rate, expected rate to be non-negative")
+    xp = array_module(input.data)
+    return Tensor(xp.asarray(gen.poisson(input.data)).astype(input.dtype))
+
+
 def _polygamma_method(self: Tensor, n: int) -> Tensor:
     return polygamma(n, self)
 
@@ -1038,6 +1071,7 @@ MORE_TORCH_FUNCTIONS = {
     "angle": angle, "isreal": isreal, "lgamma": lgamma, "digamma": digamma, "polygamma": polygamma,
     "mvlgamma": mvlgamma, "seed": seed, "matrix_exp": matrix_exp, "triangular_solve": triangular_solve,
     "resolve_conj": lambda input: input,  # noqa: A006
+    "_standard_gamma": _standard_gamma, "_standard_gamma_grad": _standard_gamma_grad, "poisson": poisson,
 }
 
 
