@@ -296,6 +296,8 @@ class Module:
                 raise KeyError('parameter name can\'t contain "."')
             if name == "":
                 raise KeyError('parameter name can\'t be empty string ""')
+            if isinstance(getattr(type(self), name, None), property):  # e.g. a parametrized tensor
+                raise KeyError(f"attribute '{name}' already exists")
             self._forget_name(name)  # a buffer or module of that name stops being one (torch)
             d.setdefault("_parameter_names", set()).add(name)
         elif name in d.get("_parameter_names", ()):
