@@ -404,3 +404,22 @@ def test_old_spectral_norm_as_torch(kind):
             M.utils.remove_spectral_norm(M.Linear(2, 2))
         with pytest.raises(RuntimeError, match="Cannot register two spectral_norm hooks on the same parameter"):
             M.utils.spectral_norm(M.utils.spectral_norm(M.Linear(2, 2)))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: PZ.weight_norm(nn.Linear(3, 4).double()),
+    lambda: PZ.weight_norm(nn.Linear(3, 4).double(), dim=None),
+    lambda: PZ.spectral_norm(nn.Linear(3, 4).double()).eval(),  # eval: the buffers stay put between calls
+    lambda: PZ.orthogonal(nn.Linear(4, 4).double()),
+    lambda: PZ.orthogonal(nn.Linear(4, 4).double(), orthogonal_map="cayley"),
+    lambda: PZ.orthogonal(nn.Linear(3, 5).double(), orthogonal_map="matrix_exp"),
+])
+def test_gradcheck_through_the_parametrization(make):
+    """Central differences in float64 on the input and every original (householder is left out:
+    its forward reads the diagonal's sign through int(), a kink exactly at the -1 it starts from)."""
+    from engine import gradcheck
+
+    m = make()
+    originals = [p for n, p in m.named_parameters() if n.startswith("parametrizations.")]
+    x = Tensor(np.random.default_rng(12).standard_normal((2, m.in_features)), requires_grad=True)
+    assert gradcheck(lambda x, *ps: m(x), x, *originals)
