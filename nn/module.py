@@ -796,6 +796,23 @@ class Module:
         children's included) are in ``state_dict``; it may edit the dict in place, and returns None."""
         return self._add_hook(self._state_dict_hooks, hook, False)
 
+    def _register_state_dict_hook(self, hook: Callable) -> RemovableHandle:
+        """torch's older private form, which third-party code still calls: ``hook(module, state_dict,
+        prefix, local_metadata)`` may also return a new dict, which replaces the result when this is
+        the module ``state_dict()`` was called on (a child's is ignored, as torch)."""
+        def call(module, state_dict, prefix, local_metadata):
+            return hook(module, state_dict, prefix, local_metadata)
+
+        call._may_return_state_dict = True
+        return self._add_hook(self._state_dict_hooks, call, False)
+
+    def _register_load_state_dict_pre_hook(self, hook: Callable, with_module: bool = False) -> RemovableHandle:
+        """torch's older private form: ``hook(state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)``, with the module first when ``with_module``."""
+        if with_module:
+            return self.register_load_state_dict_pre_hook(hook)
+        return self.register_load_state_dict_pre_hook(lambda module, *args: hook(*args))
+
     def register_load_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
         """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
         error_msgs)`` runs before ``load_state_dict`` reads this module's entries; it may edit the
@@ -824,8 +841,12 @@ class Module:
                 out[prefix + k] = v if keep_vars else to_numpy(v.data).copy()
         for name, mod in self._named_modules_post_order():
             for hook in getattr(mod, "_state_dict_hooks", {}).values():
-                if hook(mod, out, prefix + (f"{name}." if name else ""), {}) is not None:
-                    raise RuntimeError("state_dict post-hook must return None")
+                res = hook(mod, out, prefix + (f"{name}." if name else ""), {})
+                if res is not None:
+                    if not getattr(hook, "_may_return_state_dict", False):
+                        raise RuntimeError("state_dict post-hook must return None")
+                    if not name:  # torch: only the module state_dict() was called on passes a new dict on
+                        out = res
         return out
 
     def load_state_dict(self, state_dict: dict, strict: bool = True, assign: bool = False) -> _IncompatibleKeys:

@@ -137,3 +137,30 @@ def test_parameter_dict_non_tensors_as_torch():
     t |= {"z": 1}
     o |= {"z": 1}
     assert list(o.keys()) == list(t.keys()) and o["z"] == 1
+
+
+def test_private_state_dict_hooks_as_torch():
+    """``_register_state_dict_hook`` (a returned dict replaces the root's result only) and
+    ``_register_load_state_dict_pre_hook`` (with and without the module), which third-party code calls."""
+    def rename(mod, sd, prefix, meta):
+        return {k + "_x": v for k, v in sd.items()}
+
+    for M in (torch.nn, nn):
+        m = M.Linear(2, 2)
+        m._register_state_dict_hook(rename)
+        assert list(m.state_dict()) == ["weight_x", "bias_x"]
+        s = M.Sequential(M.Linear(2, 2))
+        s[0]._register_state_dict_hook(rename)
+        assert list(s.state_dict()) == ["0.weight", "0.bias"]
+    for with_module in (False, True):
+        def fix(*args, skip=int(with_module)):
+            sd, prefix = args[skip], args[skip + 1]
+            sd[prefix + "weight"] = sd.pop(prefix + "w")
+
+        results = []
+        for M, zeros in ((torch.nn, torch.zeros), (nn, np.zeros)):
+            m = M.Linear(2, 2)
+            m._register_load_state_dict_pre_hook(fix, with_module=with_module)
+            results.append(repr(m.load_state_dict({"w": zeros((2, 2)), "bias": zeros(2)})))
+            assert float(m.weight.sum()) == 0.0
+        assert results[0] == results[1] == "<All keys matched successfully>"
