@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from engine import Tensor, name_scope, no_grad
-from engine.backend import check_device, get_xp, to_device, to_numpy
+from engine.backend import GPU_HELP, check_device, get_xp, gpu_available, to_device, to_numpy
+from engine.dtypes import to_dtype
 from engine.ops.hooks import GradTap
 
 
@@ -296,6 +297,8 @@ class Module:
                 raise KeyError('parameter name can\'t contain "."')
             if name == "":
                 raise KeyError('parameter name can\'t be empty string ""')
+            if isinstance(getattr(type(self), name, None), property):  # e.g. a parametrized tensor
+                raise KeyError(f"attribute '{name}' already exists")
             self._forget_name(name)  # a buffer or module of that name stops being one (torch)
             d.setdefault("_parameter_names", set()).add(name)
         elif name in d.get("_parameter_names", ()):
@@ -612,14 +615,15 @@ class Module:
             elif p.grad is not None:
                 p.grad.data[...] = 0
 
-    def _apply(self, fn, buffers_too: Callable | None = None) -> Module:
+    def _apply(self, fn, recurse: bool = True) -> Module:
         """Replace the array of every parameter (and its grad) and buffer by ``fn(array)``, in place:
-        the Parameter objects are kept, so optimizers and tied weights still point at them."""
-        for p in self.parameters():
+        the Parameter objects are kept, so optimizers and tied weights still point at them.
+        ``recurse=False``: this module's own parameters and buffers only."""
+        for p in self.parameters(recurse=recurse):
             p.data = fn(p.data)
             if p.grad is not None:
                 p.grad.data = fn(p.grad.data)
-        for m in self.modules():
+        for m in self.modules() if recurse else [self]:
             for name, buf in list(m._buffers.items()):
                 if buf is None:
                     continue
@@ -652,6 +656,73 @@ class Module:
 
     def cpu(self) -> Module:
         return self.to("cpu")
+
+    def cuda(self, device: int | str | None = None) -> Module:
+        """Move every parameter and buffer to the GPU in place, as ``to("cuda")``: the engine drives
+        one GPU, "gpu" (``device`` may be None, 0, "cuda" or "cuda:0"). Without CuPy and a CUDA
+        device it raises RuntimeError ("No CUDA GPUs are available", with how to install CuPy).
+        Example: ``model = GPT(config).cuda()``."""
+        if device is not None and not isinstance(device, str) and operator.index(device) != 0:
+            raise RuntimeError(f"Module.cuda: invalid device ordinal {device}: the engine drives one GPU (0)")
+        if device is not None and isinstance(device, str):
+            check_device(device)
+        if not gpu_available():
+            raise RuntimeError(f"No CUDA GPUs are available. {GPU_HELP}")
+        return self.to("gpu")
+
+    def type(self, dst_type) -> Module:
+        """Cast every parameter and buffer, integer buffers included (torch's ``Module.type``), to
+        ``dst_type``: a dtype (``engine.float64``, np.float64, "float64") or a legacy tensor type name
+        ("torch.DoubleTensor").
+
+        >>> from nn import BatchNorm1d
+        >>> BatchNorm1d(2).type("torch.DoubleTensor").num_batches_tracked.dtype
+        dtype('float64')
+        """
+        name = getattr(dst_type, "__name__", dst_type)  # torch.FloatTensor, the class, prints as FloatTensor
+        if isinstance(name, str) and name.removeprefix("torch.") in _LEGACY_TENSOR_TYPES:
+            dtype = np.dtype(_LEGACY_TENSOR_TYPES[name.removeprefix("torch.")])
+        else:
+            dtype = to_dtype(dst_type)
+        if dtype.kind != "f" and any(p.requires_grad for p in self.parameters()):
+            raise RuntimeError("data set to a tensor that requires gradients must be floating point or complex dtype")
+        return self._apply(lambda a: a.astype(dtype, copy=False))
+
+    def bfloat16(self) -> Module:
+        """Not available: NumPy and CuPy have no bfloat16 dtype. Raises TypeError; ``half()`` (float16)
+        is the nearest, or ``nn.amp.autocast`` for mixed precision."""
+        raise TypeError("Module.bfloat16: NumPy and CuPy have no bfloat16 dtype; use half() (float16) or float()")
+
+    def share_memory(self) -> Module:
+        """torch moves the storages to shared memory for torch.multiprocessing; the engine's arrays
+        are plain NumPy ones, so this returns the module unchanged.
+
+        >>> m = Module(); m.share_memory() is m
+        True
+        """
+        return self
+
+    def to_empty(self, *, device, recurse: bool = True) -> Module:
+        """Give every parameter and buffer (this module's own only when ``recurse`` is False) fresh,
+        uninitialized storage of the same shape and dtype on ``device``, in place; torch uses it to
+        materialize a model built on the "meta" device. Then initialize it (``reset_parameters``).
+
+        >>> from nn import Linear
+        >>> m = Linear(2, 3); w = m.weight; m.to_empty(device="cpu").weight is w
+        True
+        """
+        device = check_device(device)
+        xp = get_xp(device)
+        return self._apply(lambda a: xp.empty(a.shape, dtype=a.dtype), recurse=recurse)
+
+    def compile(self, *args, **kwargs) -> None:
+        """torch compiles this module's forward in place and returns None; the engine runs eagerly,
+        so this does nothing (and returns None, as torch): ``model.compile()`` in torch code runs.
+
+        >>> Module().compile(mode="max-autotune") is None
+        True
+        """
+        return None
 
     def astype(self, dtype) -> Module:
         """Cast every floating-point parameter and buffer to ``dtype`` in place, e.g. float64 for
@@ -725,6 +796,23 @@ class Module:
         children's included) are in ``state_dict``; it may edit the dict in place, and returns None."""
         return self._add_hook(self._state_dict_hooks, hook, False)
 
+    def _register_state_dict_hook(self, hook: Callable) -> RemovableHandle:
+        """torch's older private form, which third-party code still calls: ``hook(module, state_dict,
+        prefix, local_metadata)`` may also return a new dict, which replaces the result when this is
+        the module ``state_dict()`` was called on (a child's is ignored, as torch)."""
+        def call(module, state_dict, prefix, local_metadata):
+            return hook(module, state_dict, prefix, local_metadata)
+
+        call._may_return_state_dict = True
+        return self._add_hook(self._state_dict_hooks, call, False)
+
+    def _register_load_state_dict_pre_hook(self, hook: Callable, with_module: bool = False) -> RemovableHandle:
+        """torch's older private form: ``hook(state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)``, with the module first when ``with_module``."""
+        if with_module:
+            return self.register_load_state_dict_pre_hook(hook)
+        return self.register_load_state_dict_pre_hook(lambda module, *args: hook(*args))
+
     def register_load_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
         """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
         error_msgs)`` runs before ``load_state_dict`` reads this module's entries; it may edit the
@@ -753,8 +841,12 @@ class Module:
                 out[prefix + k] = v if keep_vars else to_numpy(v.data).copy()
         for name, mod in self._named_modules_post_order():
             for hook in getattr(mod, "_state_dict_hooks", {}).values():
-                if hook(mod, out, prefix + (f"{name}." if name else ""), {}) is not None:
-                    raise RuntimeError("state_dict post-hook must return None")
+                res = hook(mod, out, prefix + (f"{name}." if name else ""), {})
+                if res is not None:
+                    if not getattr(hook, "_may_return_state_dict", False):
+                        raise RuntimeError("state_dict post-hook must return None")
+                    if not name:  # torch: only the module state_dict() was called on passes a new dict on
+                        out = res
         return out
 
     def load_state_dict(self, state_dict: dict, strict: bool = True, assign: bool = False) -> _IncompatibleKeys:
@@ -871,6 +963,12 @@ class Module:
     def __dir__(self):
         # torch leaves out names that are not identifiers, such as a Sequential's "0", "1"
         return sorted({k for k in super().__dir__() if not k[0].isdigit()})
+
+
+# torch's legacy tensor type names, as Module.type takes them ("torch.DoubleTensor")
+_LEGACY_TENSOR_TYPES = {"FloatTensor": "float32", "DoubleTensor": "float64", "HalfTensor": "float16",
+                        "LongTensor": "int64", "IntTensor": "int32", "ShortTensor": "int16", "CharTensor": "int8",
+                        "ByteTensor": "uint8", "BoolTensor": "bool"}
 
 
 def _is_dtype_name(name: str) -> bool:
@@ -1157,95 +1255,155 @@ class ModuleDict(Module):
             self[k] = m
 
 
+def _parameter_entry(value: Any) -> Any:
+    """What ParameterList/ParameterDict store for ``value``: a Parameter as it is, a tensor (or an
+    array) wrapped in a Parameter, any other object (a number, a string, None) as it is, as torch."""
+    if isinstance(value, Parameter):
+        return value
+    if isinstance(value, Tensor) or isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
+        return Parameter(value)
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        return Parameter(_to_array(value))
+    return value
+
+
+def _set_entry(container: Module, name: str, value: Any) -> None:
+    """``setattr(container, name, value)`` with torch's order of registration: a Parameter that
+    replaces another kind of object is registered anew (last in ``parameters()`` and the state_dict)."""
+    value = _parameter_entry(value)
+    if isinstance(value, Parameter) and name not in container.__dict__.get("_parameter_names", ()):
+        container.__dict__.pop(name, None)
+    setattr(container, name, value)
+
+
+def _entries_repr(pairs) -> str:
+    """torch's ParameterList/ParameterDict extra_repr lines: a tensor's kind, dtype and size, another
+    object's type."""
+    lines = []
+    for k, p in pairs:
+        if isinstance(p, Tensor):
+            kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+            where = " (cuda:0)" if p.device == "gpu" else ""
+            lines.append(f"  ({k}): {kind} containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}{where}]")
+        else:
+            lines.append(f"  ({k}): Object of type: {type(p).__name__}")
+    return "\n".join(lines)
+
+
 class ParameterList(Module):
-    """A list of Parameters, named 0, 1, 2, …; plain tensors and arrays become Parameters."""
+    """A list of Parameters, named 0, 1, 2, …; tensors and arrays become Parameters and, as torch,
+    other objects (numbers, strings, None) are kept as they are (not in ``parameters()`` or the
+    state_dict).
+
+    >>> pl = ParameterList([np.zeros(2, dtype=np.float32), 3, "x"])
+    >>> [type(v).__name__ for v in pl], [n for n, _ in pl.named_parameters()]
+    (['Parameter', 'int', 'str'], ['0'])
+    """
 
     def __init__(self, values: Iterable | None = None):
         super().__init__()
-        for v in values or ():
-            self.append(v)
-
-    def _items(self) -> list[tuple[str, Parameter]]:
-        return _own_parameters(self)
+        self._size = 0
+        if values is not None:
+            self.extend(values)
 
     def append(self, value) -> ParameterList:
-        setattr(self, str(len(self)), value if isinstance(value, Parameter) else Parameter(value))
+        self._size += 1
+        self[self._size - 1] = value
         return self
 
     def extend(self, values: Iterable) -> ParameterList:
+        if not isinstance(values, Iterable) or isinstance(values, Tensor):
+            raise TypeError(f"ParameterList.extend should be called with an iterable, but got {type(values).__name__}")
         for v in values:
             self.append(v)
         return self
 
     def __len__(self) -> int:
-        return len(self._items())
+        return self._size
 
-    def __iter__(self) -> Iterator[Parameter]:
-        return iter([p for _, p in self._items()])
+    def __iter__(self) -> Iterator[Any]:
+        return iter([self[i] for i in range(len(self))])
 
     def __getitem__(self, idx):
-        items = self._items()
         if isinstance(idx, slice):
-            return ParameterList([p for _, p in items[idx]])
-        return items[_child_index(len(items), idx)][1]
+            return ParameterList([self[i] for i in range(len(self))[idx]])
+        return getattr(self, str(_child_index(len(self), idx)))
 
     def __setitem__(self, idx: int, value) -> None:
-        items = self._items()
-        value = value if isinstance(value, Parameter) else Parameter(value)
-        setattr(self, items[_child_index(len(items), idx)][0], value)
+        _set_entry(self, str(_child_index(len(self), idx)), value)
 
     def __iadd__(self, values: Iterable) -> ParameterList:
         return self.extend(values)
 
+    def __dir__(self):
+        return [k for k in super().__dir__() if not k.isdigit()]
+
     def extra_repr(self) -> str:
-        return "\n".join(f"  ({n}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
-                          for n, p in self._items())
+        return _entries_repr(enumerate(self))
 
 
 class ParameterDict(Module):
-    """A dict of Parameters; plain tensors and arrays become Parameters."""
+    """A dict of Parameters, in insertion order; tensors and arrays become Parameters and other
+    objects are kept as they are (not in ``parameters()`` or the state_dict), as torch.
+
+    >>> pd = ParameterDict({"w": np.ones(2, dtype=np.float32), "n": 3})
+    >>> list(pd.keys()), type(pd["w"]).__name__, list(pd.state_dict())
+    (['n', 'w'], 'Parameter', ['w'])
+    """
 
     def __init__(self, parameters=None):
         super().__init__()
+        self._keys: dict[str, None] = {}
         if parameters is not None:
             self.update(parameters)
 
-    def __setitem__(self, key: str, value) -> None:
+    @staticmethod
+    def _key_to_attr(key) -> str:
         if not isinstance(key, str):
             raise TypeError("Index given to ParameterDict cannot be used as a key as it is not a string (type is "
                             f"'{type(key).__name__}'). Open an issue on github if you need non-string keys.")
-        setattr(self, key, value if isinstance(value, Parameter) else Parameter(value))
+        return key
 
-    def __getitem__(self, key: str) -> Parameter:
-        return dict(_own_parameters(self))[key]
+    def __setitem__(self, key: str, value) -> None:
+        attr = self._key_to_attr(key)
+        self._keys[key] = None
+        _set_entry(self, attr, value)
+
+    def __getitem__(self, key: str) -> Any:
+        attr = self._key_to_attr(key)
+        if key not in self._keys:  # torch reads the attribute: an AttributeError
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{key}'")
+        return getattr(self, attr)
 
     def __delitem__(self, key: str) -> None:
-        if key not in self:
-            raise KeyError(key)
-        delattr(self, key)
+        del self._keys[key]
+        delattr(self, self._key_to_attr(key))
 
     def __contains__(self, key: str) -> bool:
-        return key in dict(_own_parameters(self))
+        return key in self._keys
 
     def __len__(self) -> int:
-        return len(_own_parameters(self))
+        return len(self._keys)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
+        return iter(list(self._keys))
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(list(self._keys))
 
     def keys(self):
-        return dict(_own_parameters(self)).keys()
+        return self._keys.keys()
 
     def values(self):
-        return dict(_own_parameters(self)).values()
+        return [self[k] for k in self._keys]
 
     def items(self):
-        return dict(_own_parameters(self)).items()
+        return [(k, self[k]) for k in self._keys]
 
     def get(self, key: str, default=None):
         return self[key] if key in self else default
 
-    def pop(self, key: str) -> Parameter:
+    def pop(self, key: str) -> Any:
         v = self[key]
         del self[key]
         return v
@@ -1270,14 +1428,14 @@ class ParameterDict(Module):
         """A new ParameterDict holding the same Parameter objects, in the same order."""
         return ParameterDict(OrderedDict(self.items()))
 
-    def popitem(self) -> tuple[str, Parameter]:
-        """Remove and return the last inserted (key, Parameter)."""
+    def popitem(self) -> tuple[str, Any]:
+        """Remove and return the last inserted (key, value)."""
         if not len(self):
             raise KeyError("popitem(): dictionary is empty")
         k = list(self.keys())[-1]
         return k, self.pop(k)
 
-    def setdefault(self, key: str, default=None) -> Parameter:
+    def setdefault(self, key: str, default=None) -> Any:
         if key not in self:
             self[key] = default
         return self[key]
@@ -1285,6 +1443,19 @@ class ParameterDict(Module):
     def fromkeys(self, keys, default=None) -> ParameterDict:
         return ParameterDict((k, default) for k in keys)
 
+    def __or__(self, other: ParameterDict) -> ParameterDict:
+        out = self.copy()
+        out.update(other)
+        return out
+
+    def __ror__(self, other: ParameterDict) -> ParameterDict:
+        out = other.copy()
+        out.update(self)
+        return out
+
+    def __ior__(self, other: ParameterDict) -> ParameterDict:
+        self.update(other)
+        return self
+
     def extra_repr(self) -> str:
-        return "\n".join(f"  ({n}): Parameter containing: [{p.dtype} of size {'x'.join(map(str, p.shape))}]"
-                          for n, p in _own_parameters(self))
+        return _entries_repr(self.items())
