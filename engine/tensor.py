@@ -2348,11 +2348,7 @@ class Tensor:
         d1, d2 = wrap_dim(dim1, self.ndim, "diagonal"), wrap_dim(dim2, self.ndim, "diagonal")
         if d1 == d2:
             raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-        x = self.movedim((d1, d2), (-2, -1))
-        n, m = x.shape[-2:]
-        length = max(min(n, m - offset) if offset >= 0 else min(n + offset, m), 0)
-        rows = np.arange(length) + max(-offset, 0)
-        return movement_ops.GetItem.apply(x, index=(Ellipsis, rows, rows + offset))
+        return movement_ops.Diagonal.apply(self.movedim((d1, d2), (-2, -1)), offset=int(offset))
 
     def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
         """Each last-dim vector as the diagonal (``offset``) of a matrix in dims ``dim1``, ``dim2``."""

@@ -63,6 +63,34 @@ class GetItem(Function):
         return grad
 
 
+class Diagonal(Function):
+    """The diagonal (``offset``) of the last two dims, (…, n, m) → (…, length), as a view of the
+    input's memory, as torch's: an in-place op on it (``x.diagonal().fill_(1)``) writes into x."""
+
+    def forward(self, a, offset=0):
+        self.in_shape, self.offset = a.shape, offset
+        return diagonal_view(self.xp, a, offset)
+
+    def backward(self, g):
+        grad = self.xp.zeros(self.in_shape, dtype=g.dtype)
+        diagonal_view(self.xp, grad, self.offset)[...] = g
+        return grad
+
+
+def diagonal_view(xp, a, offset: int):
+    """The strided view of ``a``'s diagonal ``offset`` over its last two dims: one step down and one
+    right at a time, from (max(-offset, 0), max(offset, 0)).
+
+    >>> diagonal_view(np, np.arange(6).reshape(2, 3), 1).tolist()
+    [1, 5]
+    """
+    n, m = a.shape[-2:]
+    length = max(min(n, m - offset) if offset >= 0 else min(n + offset, m), 0)
+    first = a[..., max(-offset, 0):, max(offset, 0):] if length else a[..., :0, :0]
+    return xp.lib.stride_tricks.as_strided(first, shape=a.shape[:-2] + (length,),
+                                           strides=a.strides[:-2] + (a.strides[-2] + a.strides[-1],))
+
+
 class Concatenate(Function):
     def forward(self, *arrays, axis=0):
         self.axis = axis

@@ -603,6 +603,10 @@ def _setitem_ref(a, v, index):
 
 
 SPECS: dict[str, Spec] = {
+    # the diagonal is a strided view of its input (Diagonal), as torch's
+    "Diagonal": Spec(diagonal_case(), lambda a, offset, dim1, dim2: a.diagonal(offset, dim1, dim2),
+                     lambda a, offset, dim1, dim2: np.diagonal(a, offset, dim1, dim2),
+                     torch=lambda T, a, offset, dim1, dim2: T.diagonal(a, offset, dim1, dim2)),
     "SetItem": Spec(setitem_case(), _setitem_fn, _setitem_ref,
                     torch=lambda T, a, v, index: _setitem_fn(a, v, index if isinstance(index, (int, tuple))
                                                              else T.from_numpy(index))),
@@ -692,9 +696,6 @@ DERIVED: dict[str, Spec] = {
         torch=lambda T, a, index, as_tensor: a[_as_index(index, True, T.as_tensor)],
     ),
     # diagonals and triangles
-    "diagonal": Spec(diagonal_case(), lambda a, offset, dim1, dim2: a.diagonal(offset, dim1, dim2),
-                     lambda a, offset, dim1, dim2: np.diagonal(a, offset, dim1, dim2),
-                     torch=lambda T, a, offset, dim1, dim2: T.diagonal(a, offset, dim1, dim2)),
     "diag_embed": Spec(diag_embed_case(), lambda a, offset, dim1, dim2: engine.diag_embed(a, offset, dim1, dim2),
                        _diag_embed_ref,
                        torch=lambda T, a, offset, dim1, dim2: T.diag_embed(a, offset, dim1, dim2)),
