@@ -28,8 +28,117 @@ from engine.torch_more import _make, _square, _zero_link
 from engine.torch_more import cross as _cross
 
 
+class LinAlgError(RuntimeError):
+    """torch.linalg.LinAlgError: the input is singular or not positive-definite (a RuntimeError, as torch's).
+
+    >>> import engine
+    >>> try:
+    ...     engine.linalg.inv(engine.zeros(2, 2))
+    ... except engine.linalg.LinAlgError as e:
+    ...     print(str(e)[:40])
+    linalg.inv: The diagonal element 1 is ze
+    """
+
+
+def _host(a) -> np.ndarray:
+    return np.asarray(a.get() if hasattr(a, "get") else a)
+
+
+def _batch_prefix(info: np.ndarray) -> str:
+    """torch's "(Batch element k): " naming the first failing matrix of a batch ("" for one matrix)."""
+    if info.ndim == 0:
+        return ""
+    return f"(Batch element {int(np.flatnonzero(info.reshape(-1))[0])}): "
+
+
+def _first_info(info: np.ndarray) -> int:
+    return int(info.reshape(-1)[np.flatnonzero(info.reshape(-1))[0]])
+
+
+def _getrf(a) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LAPACK getrf on the host, unblocked: (LU, 1-based int32 pivots, info) of (..., m, n); info is the
+    1-based index of the first exactly-zero pivot (0: none), and a zero pivot's column is left unscaled."""
+    a = _host(a)
+    batch, (m, n) = a.shape[:-2], a.shape[-2:]
+    k = builtins.min(m, n)
+    lu = a.reshape((-1, m, n)).copy()
+    rows = np.arange(lu.shape[0])
+    piv = np.zeros((lu.shape[0], k), dtype=np.int32)
+    info = np.zeros(lu.shape[0], dtype=np.int32)
+    for j in range(k):
+        p = j + np.abs(lu[:, j:, j]).argmax(-1)
+        piv[:, j] = p + 1
+        row_j = lu[rows, j].copy()
+        lu[rows, j] = lu[rows, p]
+        lu[rows, p] = row_j
+        pv = lu[:, j, j]
+        info[(info == 0) & (pv == 0)] = j + 1
+        lcol = lu[:, j + 1:, j] / np.where(pv == 0, 1, pv)[:, None]  # a zero pivot's column is all zero
+        lu[:, j + 1:, j] = lcol
+        lu[:, j + 1:, j + 1:] -= lcol[:, :, None] * lu[:, j, None, j + 1:]
+    return lu.reshape(a.shape), piv.reshape(batch + (k,)), info.reshape(batch)
+
+
+def _getrs(lu: np.ndarray, piv: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """X with A X = B from _getrf's (LU, pivots), B (..., n, k) of the same batch; a zero pivot gives
+    inf/nan, as LAPACK's getrs."""
+    n = lu.shape[-1]
+    x = np.broadcast_to(b, lu.shape[:-2] + b.shape[-2:]).astype(lu.dtype)
+    x = x.reshape((-1,) + b.shape[-2:]).copy()
+    lu3, piv2 = lu.reshape((-1, n, n)), piv.reshape((-1, n)).astype(np.int64) - 1
+    rows = np.arange(x.shape[0])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for j in range(n):  # the row swaps, then L y = P b (unit lower)
+            row_j = x[rows, j].copy()
+            x[rows, j] = x[rows, piv2[:, j]]
+            x[rows, piv2[:, j]] = row_j
+        for j in range(n):
+            x[:, j + 1:] -= lu3[:, j + 1:, j, None] * x[:, j, None]
+        for j in range(n - 1, -1, -1):  # U x = y
+            x[:, j] /= lu3[:, j, j, None]
+            x[:, :j] -= lu3[:, :j, j, None] * x[:, j, None]
+    return x.reshape(lu.shape[:-2] + b.shape[-2:])
+
+
+def _potrf(a) -> tuple[np.ndarray, np.ndarray]:
+    """LAPACK potf2 on the host: (L, info) of the lower triangle of (..., n, n); info is the order of the
+    first leading minor that is not positive-definite (0: none), where L holds the failed pivot and the
+    untouched rest of A's lower triangle, as LAPACK leaves it."""
+    a = _host(a)
+    n = a.shape[-1]
+    low = np.tril(a).reshape((-1, n, n)).copy()
+    info = np.zeros(low.shape[0], dtype=np.int32)
+    for j in range(n):
+        live = info == 0
+        d = low[:, j, j] - (low[:, j, :j] ** 2).sum(-1)
+        bad = live & ~(d > 0)
+        info[bad] = j + 1
+        low[bad, j, j] = d[bad]
+        ok = live & ~bad
+        ljj = np.sqrt(np.where(ok, d, 1))
+        col = (low[:, j + 1:, j] - (low[:, j + 1:, :j] @ low[:, j, :j, None])[..., 0]) / ljj[:, None]
+        low[ok, j, j] = ljj[ok]
+        low[ok, j + 1:, j] = col[ok]
+    return low.reshape(a.shape), info.reshape(a.shape[:-2])
+
+
+def _singular(op: str, info: np.ndarray) -> LinAlgError:
+    return LinAlgError(f"{op}: {_batch_prefix(info)}The diagonal element {_first_info(info)} is zero, the inversion "
+                       "could not be completed because the input matrix is singular.")
+
+
+def _not_pd(op: str, info: np.ndarray) -> LinAlgError:
+    return LinAlgError(f"{op}: {_batch_prefix(info)}The factorization could not be completed because the input is "
+                       f"not positive-definite (the leading minor of order {_first_info(info)} is not "
+                       "positive-definite).")
+
+
+def _solver_singular(op: str, info: np.ndarray) -> LinAlgError:
+    return LinAlgError(f"torch.{op}: {_batch_prefix(info)}The solver failed because the input matrix is singular.")
+
+
 def inv(A: Tensor) -> Tensor:  # noqa: N803
-    """Inverse of (..., n, n) matrices.
+    """Inverse of (..., n, n) matrices; a singular one raises LinAlgError naming it, as torch.
 
     >>> import engine
     >>> engine.linalg.inv(engine.tensor([[2.0, 0], [0, 4.0]])).tolist()
@@ -39,8 +148,7 @@ def inv(A: Tensor) -> Tensor:  # noqa: N803
     try:
         return linalg_ops.Inverse.apply(A)
     except np.linalg.LinAlgError:
-        raise RuntimeError("linalg.inv: The diagonal element 1 is zero, the inversion could not be completed "
-                           "because the input matrix is singular.") from None
+        raise _singular("linalg.inv", _getrf(A.data)[2]) from None
 
 
 def det(A: Tensor) -> Tensor:  # noqa: N803
@@ -52,7 +160,7 @@ def slogdet(A: Tensor):  # noqa: N803
     """(sign, log|det|) of (..., n, n) matrices; the gradient flows through log|det|."""
     _square("linalg.slogdet", _need_tensor(A, "linalg.slogdet", "A"))
     sign, _ = array_module(A.data).linalg.slogdet(A.data)
-    return _make("slogdet", ("sign", "logabsdet"), (Tensor(sign.astype(A.dtype)), linalg_ops.LogAbsDet.apply(A)))
+    return _make("linalg_slogdet", ("sign", "logabsdet"), (Tensor(sign.astype(A.dtype)), linalg_ops.LogAbsDet.apply(A)))
 
 
 def logdet(A: Tensor) -> Tensor:  # noqa: N803
@@ -84,7 +192,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
     try:
         x = linalg_ops.Solve.apply(a, b)
     except np.linalg.LinAlgError:
-        raise RuntimeError("linalg.solve: The solver failed because the input matrix is singular.") from None
+        raise _solver_singular("linalg.solve", _getrf(a.data)[2]) from None
     return x.squeeze(-1) if vector else x
 
 
@@ -109,20 +217,74 @@ def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
     try:
         out = linalg_ops.Cholesky.apply(A)
     except np.linalg.LinAlgError:
-        raise RuntimeError("linalg.cholesky: The factorization could not be completed because the input is not "
-                           "positive-definite.") from None
+        raise _not_pd("linalg.cholesky", _potrf(A.data)[1]) from None
     return out.mT if upper else out
 
 
 def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False):  # noqa: N803
-    """(L, info): info 0 on success (errors raise here, like check_errors=True)."""
-    out = cholesky(A, upper=upper)
-    return _make("cholesky_ex", ("L", "info"), (out, Tensor(np.zeros(A.shape[:-2], dtype=np.int32))))
+    """(L, info) as torch.linalg.cholesky_ex: info (int32, per matrix) is 0 on success, else the order
+    of the first leading minor that is not positive-definite (L then holds LAPACK's partial factor);
+    check_errors=True raises LinAlgError instead.
+
+    >>> import engine
+    >>> engine.linalg.cholesky_ex(-engine.eye(2)).info.item()
+    1
+    """
+    _square("linalg.cholesky_ex", _need_tensor(A, "linalg.cholesky_ex", "A"))
+    low, info = _potrf(A.data)
+    if info.any():
+        if check_errors:
+            raise _not_pd("linalg.cholesky_ex", info)
+        out = Tensor(low).to(A.device)
+        out = out.mT if upper else out
+    else:
+        out = cholesky(A, upper=upper)
+    return _make("linalg_cholesky_ex", ("L", "info"), (out, Tensor(info).to(A.device)))
 
 
 def inv_ex(A: Tensor, *, check_errors: bool = False):  # noqa: N803
-    """(inverse, info): info 0 on success (errors raise here, like check_errors=True)."""
-    return _make("inv_ex", ("inverse", "info"), (inv(A), Tensor(np.zeros(A.shape[:-2], dtype=np.int32))))
+    """(inverse, info) as torch.linalg.inv_ex: info (int32, per matrix) is 0 on success, else the
+    1-based index of LU's first zero pivot (the inverse then holds inf/nan, as LAPACK leaves it);
+    check_errors=True raises LinAlgError instead.
+
+    >>> import engine
+    >>> engine.linalg.inv_ex(engine.tensor([[1.0, 2.0], [2.0, 4.0]])).info.item()
+    2
+    """
+    _square("linalg.inv_ex", _need_tensor(A, "linalg.inv_ex", "A"))
+    lu, piv, info = _getrf(A.data)
+    if not info.any():
+        return _make("linalg_inv_ex", ("inverse", "info"), (inv(A), Tensor(info).to(A.device)))
+    if check_errors:
+        raise _singular("linalg.inv_ex", info)
+    n = A.shape[-1]
+    out = Tensor(_getrs(lu, piv, np.eye(n, dtype=A.dtype))).to(A.device)
+    return _make("linalg_inv_ex", ("inverse", "info"), (out, Tensor(info).to(A.device)))
+
+
+def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False):  # noqa: N803
+    """(result, info) as torch.linalg.solve_ex: info (int32, per matrix) is 0 on success, else the 1-based
+    index of LU's first zero pivot (the result then holds inf/nan); check_errors=True raises LinAlgError.
+
+    >>> import engine
+    >>> engine.linalg.solve_ex(engine.eye(2) * 2, engine.ones(2)).result.tolist()
+    [0.5, 0.5]
+    """
+    _square("linalg.solve_ex", _need_tensor(A, "linalg.solve_ex", "A"))
+    info = _getrf(A.data)[2]
+    if not info.any():
+        return _make("linalg_solve_ex", ("result", "info"), (solve(A, B, left=left), Tensor(info).to(A.device)))
+    if check_errors:
+        raise _solver_singular("linalg.solve_ex", info)
+    a, b = (A, B) if left else (A.mT, B.mT)
+    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
+    bb = _host(b.data)[..., None] if vector else _host(b.data)
+    batch = np.broadcast_shapes(a.shape[:-2], bb.shape[:-2])
+    lu, piv, _ = _getrf(np.broadcast_to(_host(a.data), batch + a.shape[-2:]))
+    x = _getrs(lu, piv, np.broadcast_to(bb, batch + bb.shape[-2:]))
+    x = x[..., 0] if vector else (x if left else np.swapaxes(x, -1, -2))
+    return _make("linalg_solve_ex", ("result", "info"), (Tensor(np.ascontiguousarray(x)).to(A.device),
+                                                        Tensor(info).to(A.device)))
 
 
 def eigh(A: Tensor, UPLO: str = "L"):  # noqa: N803
@@ -134,7 +296,7 @@ def eigh(A: Tensor, UPLO: str = "L"):  # noqa: N803
     a = A if UPLO == "L" else A.mT
     packed = linalg_ops.EighPacked.apply(a)
     n = A.shape[-1]
-    return _make("eigh", ("eigenvalues", "eigenvectors"), (packed[..., n], packed[..., :n]))
+    return _make("linalg_eigh", ("eigenvalues", "eigenvectors"), (packed[..., n], packed[..., :n]))
 
 
 def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
@@ -158,14 +320,14 @@ def svd(A: Tensor, full_matrices: bool = True):  # noqa: N803
     if full_matrices and m != n:
         _no_grad_linalg("svd (full_matrices=True on a non-square matrix)", A)
         u, s, vh = array_module(A.data).linalg.svd(A.data, full_matrices=True)
-        return _make("svd", ("U", "S", "Vh"), (Tensor(u), Tensor(s), Tensor(vh)))
+        return _make("linalg_svd", ("U", "S", "Vh"), (Tensor(u), Tensor(s), Tensor(vh)))
     k = builtins.min(m, n)
     packed = linalg_ops.SvdPacked.apply(A)
     batch = A.shape[:-2]
     u = packed[..., : m * k].reshape(batch + (m, k))
     s = packed[..., m * k: m * k + k]
     vh = packed[..., m * k + k:].reshape(batch + (k, n))
-    return _make("svd", ("U", "S", "Vh"), (u, s, vh))
+    return _make("linalg_svd", ("U", "S", "Vh"), (u, s, vh))
 
 
 def svdvals(A: Tensor) -> Tensor:  # noqa: N803
@@ -188,45 +350,79 @@ def qr(A: Tensor, mode: str = "reduced"):  # noqa: N803
     if mode != "r" and m >= n and (mode == "reduced" or m == n):
         packed = linalg_ops.QrPacked.apply(A)
         batch = A.shape[:-2]
-        return _make("qr", ("Q", "R"), (packed[..., : m * n].reshape(batch + (m, n)),
+        return _make("linalg_qr", ("Q", "R"), (packed[..., : m * n].reshape(batch + (m, n)),
                                         packed[..., m * n:].reshape(batch + (n, n))))
     _no_grad_linalg(f"qr (mode='{mode}', shape {A.shape})", A)
     xp = array_module(A.data)
     q, r = xp.linalg.qr(A.data, mode="complete" if mode == "complete" else "reduced")
     if mode == "r":
         q = xp.zeros((0,), dtype=A.dtype)
-    return _make("qr", ("Q", "R"), (Tensor(q), Tensor(r)))
+    return _make("linalg_qr", ("Q", "R"), (Tensor(q), Tensor(r)))
+
+
+def _tolerances(op: str, A: Tensor, atol, rtol) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+    """torch's (atol, rtol) of pinv/matrix_rank as arrays over the batch: both None -> rtol = eps·max(m, n);
+    atol > 0 alone -> rtol = 0."""
+    xp = array_module(A.data)
+
+    def arr(t):
+        return xp.asarray(t.data if isinstance(t, Tensor) else t, dtype=A.dtype)
+
+    default = np.finfo(A.dtype).eps * builtins.max(A.shape[-2:])
+    at = arr(0.0 if atol is None else atol)
+    rt = arr(rtol) if rtol is not None else (arr(default) if atol is None else xp.where(at > 0, 0, default))
+    batch = np.broadcast_shapes(A.shape[:-2], at.shape, rt.shape)
+    if batch != A.shape[:-2]:
+        raise RuntimeError(f"{op}: atol/rtol of shapes {at.shape}/{rt.shape} do not broadcast to the batch "
+                           f"shape {A.shape[:-2]}")
+    return xp.broadcast_to(at, batch).astype(A.dtype), xp.broadcast_to(rt, batch).astype(A.dtype)
 
 
 def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N803
-    """Moore-Penrose pseudo-inverse of full-rank (..., m, n) matrices (via the normal equations, so
-    the gradient is exact there); rank-deficient input raises."""
-    if A.ndim < 2:
-        raise RuntimeError(f"linalg.pinv: The input tensor A must have at least 2 dimensions, got {A.shape}")
-    m, n = A.shape[-2:]
-    try:
-        if m >= n:
-            return solve(A.mT @ A, A.mT)
-        return solve(A @ A.mT, A).mT
-    except RuntimeError:
-        raise RuntimeError(f"linalg.pinv: only full-rank matrices are supported here (shape {A.shape})") from None
+    """Moore-Penrose pseudo-inverse of (..., m, n) matrices, rank-deficient ones included: singular values
+    (hermitian=True: |eigenvalues| of the lower triangle's symmetric matrix) at or below
+    max(atol, rtol·σ_max) are dropped, with torch's defaults. Differentiable where the rank is constant.
+
+    >>> import engine
+    >>> (engine.linalg.pinv(engine.tensor([[1.0, 2.0], [2.0, 4.0]])) * 100).round().tolist()
+    [[4.0, 8.0], [8.0, 16.0]]
+    """
+    _need_tensor(A, "linalg.pinv", "A")
+    if A.ndim < 2 or A.dtype.kind != "f":
+        raise RuntimeError(f"linalg.pinv({A.dtype}{list(A.shape)}): expected a tensor with 2 or more dimensions "
+                           "of float, double, cfloat or cdouble types")
+    if hermitian:
+        _square("linalg.pinv", A)
+    at, rt = _tolerances("linalg.pinv", A, atol, rtol)
+    return linalg_ops.Pinv.apply(A, atol=at, rtol=rt, hermitian=hermitian)
 
 
 def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N803
-    """Rank of (..., m, n) matrices (int64, no gradient)."""
+    """Rank of (..., m, n) matrices (int64, no gradient): singular values (hermitian: |eigenvalues|)
+    above max(atol, rtol·σ_max), with torch's defaults.
+
+    >>> import engine
+    >>> engine.linalg.matrix_rank(engine.tensor([[1.0, 2.0], [2.0, 4.0]])).item()
+    1
+    """
+    _need_tensor(A, "linalg.matrix_rank", "A")
+    if A.dtype.kind != "f":
+        raise RuntimeError("This function doesn't handle types other than float and double")
     xp = array_module(A.data)
-    s = xp.linalg.svd(A.data, compute_uv=False)
-    tol_r = rtol if rtol is not None else (0.0 if atol is not None and atol > 0 else
-                                           builtins.max(A.shape[-2:]) * np.finfo(A.dtype).eps)
-    tol = xp.maximum(atol or 0.0, tol_r * s.max(axis=-1, initial=0)[..., None])
-    return Tensor((s > tol).sum(axis=-1).astype(np.int64))
+    at, rt = _tolerances("linalg.matrix_rank", A, atol, rtol)
+    if hermitian:
+        s = xp.abs(xp.linalg.eigvalsh(_square("linalg.matrix_rank", A).data))
+    else:
+        s = xp.linalg.svd(A.data, compute_uv=False)
+    tol = xp.maximum(at, rt * s.max(axis=-1, initial=0))
+    return Tensor((s > tol[..., None]).sum(axis=-1).astype(np.int64))
 
 
 def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803
     """A to the integer power n (n < 0: of the inverse), by repeated squaring."""
     import engine
 
-    _square("linalg.matrix_power", A)
+    _square("linalg.matrix_power", A, floating=False)
     if n == 0:  # the identity, with a zero gradient to A
         return engine.eye(A.shape[-1], dtype=A.dtype, device=A.device) + _zero_link(A)
     if n < 0:
@@ -325,7 +521,7 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
     x = solve(A.mT @ A, A.mT @ b)
     x = x.squeeze(-1) if vector else x
     empty = Tensor(np.zeros((0,), dtype=A.dtype))
-    return _make("lstsq", ("solution", "residuals", "rank", "singular_values"),
+    return _make("linalg_lstsq", ("solution", "residuals", "rank", "singular_values"),
                  (x, empty, Tensor(np.zeros((0,), dtype=np.int64)), empty))
 
 
@@ -421,7 +617,7 @@ def lu_factor(A: Tensor, *, pivot: bool = True):  # noqa: N803
         trail = x[..., j + 1:, j + 1:] - lcol.unsqueeze(-1) * x[..., j, j + 1:].unsqueeze(-2)
         lower = engine.cat([x[..., j + 1:, :j], lcol.unsqueeze(-1), trail], -1)
         x = engine.cat([x[..., : j + 1, :], lower], -2)
-    return _make("lu_factor", ("LU", "pivots"), (x, Tensor(pivots).to(A.device)))
+    return _make("linalg_lu_factor", ("LU", "pivots"), (x, Tensor(pivots).to(A.device)))
 
 
 def _perm_from_pivots(pivots: np.ndarray, m: int) -> np.ndarray:
@@ -456,7 +652,7 @@ def lu(A: Tensor, *, pivot: bool = True):  # noqa: N803
     """(P, L, U) with A = P L U (partial pivoting, differentiable through L and U)."""
     lu_, piv = lu_factor(A, pivot=pivot)
     p, lower, upper = lu_unpack(lu_, piv)
-    return _make("lu", ("P", "L", "U"), (p, lower, upper))
+    return _make("linalg_lu", ("P", "L", "U"), (p, lower, upper))
 
 
 def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoint: bool = False) -> Tensor:  # noqa: N803

@@ -54,13 +54,14 @@ def _float(x: Tensor) -> Tensor:
     return x if x.dtype.kind == "f" else x.astype(np.float32)
 
 
-def _square(op: str, a: Tensor) -> Tensor:
+def _square(op: str, a: Tensor, floating: bool = True) -> Tensor:
+    """a itself, after checking it holds (..., n, n) matrices (and, with ``floating``, floats), as torch."""
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise RuntimeError(f"{op}: A must be batches of square matrices, but they are "
                            f"{a.shape[-2] if a.ndim >= 2 else '?'} by {a.shape[-1] if a.ndim else '?'} matrices "
                            f"(shape {a.shape})")
-    if a.dtype.kind != "f":
-        raise RuntimeError(f"{op}: expected a floating point tensor, got {a.dtype}")
+    if floating and a.dtype.kind != "f":
+        raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. Got {a.dtype}")
     return a
 
 
@@ -1279,6 +1280,16 @@ blackman_window = _window("blackman_window", lambda k, n: 0.42 - 0.5 * np.cos(2 
 bartlett_window = _window("bartlett_window", lambda k, n: 1 - np.abs(2 * k / (n - 1) - 1))
 
 
+def _torch_slogdet(input: Tensor):  # noqa: A002
+    """torch.slogdet / Tensor.slogdet: linalg.slogdet's (sign, logabsdet) as torch.return_types.slogdet."""
+    return _make("slogdet", ("sign", "logabsdet"), tuple(slogdet(input)))
+
+
+def _torch_qr(input: Tensor, some: bool = True):  # noqa: A002
+    """Deprecated torch.qr / Tensor.qr: (Q, R) as torch.return_types.qr (some=False: 'complete')."""
+    return _make("qr", ("Q", "R"), tuple(qr(input, "reduced" if some else "complete")))
+
+
 def _torch_svd(self: Tensor, some: bool = True, compute_uv: bool = True):
     """Deprecated torch.svd: (U, S, V) with V (not Vh)."""
     u, s, vh = svd(self, full_matrices=not some)
@@ -1295,7 +1306,7 @@ MORE_TENSOR_METHODS.update({
     "unsafe_chunk": lambda self, chunks, dim=0: tuple(self.chunk(chunks, dim)),
     "narrow_copy": lambda self, dim, start, length: self.narrow(dim, start, length) * 1,
     "prelu": lambda self, weight: __import__("engine.functional", fromlist=["prelu"]).prelu(self, weight),
-    "qr": lambda self, some=True: qr(self, "reduced" if some else "complete"), "svd": _torch_svd,
+    "qr": _torch_qr, "svd": _torch_svd, "slogdet": _torch_slogdet,
     "storage_offset": lambda self: 0 if self.data.base is None else int(
         (self.data.__array_interface__["data"][0] - self.data.base.__array_interface__["data"][0])
         // self.data.itemsize) if isinstance(self.data, np.ndarray) and isinstance(self.data.base, np.ndarray)
@@ -1311,8 +1322,7 @@ MORE_TORCH_FUNCTIONS.update({
     "clone": lambda input: input.clone(), "detach": lambda input: input.detach(),  # noqa: A006
     "asarray": lambda obj, *, dtype=None, device=None, copy=None, requires_grad=False: _asarray(obj, dtype, device,
                                                                                               requires_grad),
-    "chain_matmul": lambda *matrices: multi_dot(matrices), "qr": lambda input, some=True: qr(  # noqa: A006
-        input, "reduced" if some else "complete"),
+    "chain_matmul": lambda *matrices: multi_dot(matrices), "qr": _torch_qr, "slogdet": _torch_slogdet,
     "svd": lambda input, some=True, compute_uv=True: _torch_svd(input, some, compute_uv),  # noqa: A006
     "compile": lambda model=None, **kwargs: _compile(model, **kwargs),
     "set_float32_matmul_precision": lambda precision: _float32_matmul_precision(precision),
@@ -1363,8 +1373,8 @@ TENSOR_METHODS = {
     "sinc": sinc, "signbit": signbit, "positive": positive, "heaviside": heaviside, "argwhere": argwhere,
     "bincount": bincount, "histc": histc, "unique_consecutive": unique_consecutive, "vsplit": vsplit,
     "hsplit": hsplit, "dsplit": dsplit, "sum_to_size": sum_to_size, "quantile": quantile,
-    "nanquantile": nanquantile, "inverse": inv, "det": det, "logdet": logdet, "slogdet": slogdet,
-    "matrix_power": matrix_power, "pinverse": lambda self, rcond=1e-15: pinv(self),
+    "nanquantile": nanquantile, "inverse": inv, "det": det, "logdet": logdet,
+    "matrix_power": matrix_power, "pinverse": lambda self, rcond=1e-15: pinv(self, rtol=rcond),
     "cholesky": lambda self, upper=False: cholesky(self, upper=upper), "fill_diagonal_": fill_diagonal_,
     "searchsorted": lambda self, sorted_sequence=None, *a, **k: searchsorted(self, *a, **k),
 }
@@ -1389,8 +1399,8 @@ TORCH_FUNCTIONS = {
     "triu_indices": triu_indices, "vander": vander, "trapezoid": trapezoid, "trapz": trapezoid,
     "cumulative_trapezoid": cumulative_trapezoid, "deg2rad": deg2rad, "rad2deg": rad2deg, "sinc": sinc,
     "signbit": signbit, "positive": positive, "ravel": ravel, "vsplit": vsplit, "hsplit": hsplit,
-    "dsplit": dsplit, "inverse": inv, "det": det, "logdet": logdet, "slogdet": slogdet,
-    "matrix_power": matrix_power, "pinverse": lambda input, rcond=1e-15: pinv(input),  # noqa: A006
+    "dsplit": dsplit, "inverse": inv, "det": det, "logdet": logdet,
+    "matrix_power": matrix_power, "pinverse": lambda input, rcond=1e-15: pinv(input, rtol=rcond),  # noqa: A006
     "cholesky": lambda input, upper=False: cholesky(input, upper=upper),  # noqa: A006
 }
 

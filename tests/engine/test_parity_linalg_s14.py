@@ -1,0 +1,197 @@
+"""torch comparisons for engine.linalg and torch.*'s linear-algebra functions (session 14's sweep):
+torch.return_types names, LinAlgError and its messages, the *_ex functions' info, pinv/matrix_rank
+tolerances, rank-deficient pinv and its gradient, and the other fixes listed in the commits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import engine  # noqa: E402
+
+RNG = np.random.default_rng(14)
+A = RNG.standard_normal((2, 4, 4))
+TALL = RNG.standard_normal((2, 5, 3))
+WIDE = RNG.standard_normal((2, 3, 5))
+SING = np.array([[1.0, 2.0], [2.0, 4.0]])
+SING3 = np.arange(1.0, 10.0, dtype=np.float32).reshape(3, 3)  # its LU has an exact zero pivot in float32
+RANK2 = RNG.standard_normal((5, 2)) @ RNG.standard_normal((2, 4))  # 5x4 of rank 2
+SPD = A @ A.transpose(0, 2, 1) + 4 * np.eye(4)
+
+
+def _both(fn, *arrays, grad=False):
+    """fn(module, *tensors) on engine and torch: (outputs, input grads) of each, as NumPy."""
+    res = []
+    for M in (engine, torch):
+        ts = [M.tensor(a, requires_grad=grad) for a in arrays]
+        out = fn(M, *ts)
+        outs = tuple(out) if isinstance(out, tuple) else (out,)
+        if grad:
+            loss = sum((o * M.tensor(np.cos(np.arange(o.numel())).reshape(o.shape), dtype=o.dtype)).sum()
+                       for o in outs if o.requires_grad)
+            loss.backward()
+        res.append(([o.detach().numpy() for o in outs], [t.grad.numpy() for t in ts] if grad else []))
+    return res
+
+
+def _assert_same(fn, *arrays, grad=False, rtol=1e-9, atol=1e-10):
+    (o1, g1), (o2, g2) = _both(fn, *arrays, grad=grad)
+    for a, b in zip(o1 + g1, o2 + g2):
+        assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, b.shape, a.dtype, b.dtype)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+# ---- torch.return_types names ------------------------------------------------------------------
+
+RETURN_TYPES = {
+    "linalg.slogdet": (lambda M: M.linalg.slogdet(M.tensor(A))),
+    "slogdet": (lambda M: M.slogdet(M.tensor(A))),
+    "Tensor.slogdet": (lambda M: M.tensor(A).slogdet()),
+    "linalg.eigh": (lambda M: M.linalg.eigh(M.tensor(SPD))),
+    "linalg.svd": (lambda M: M.linalg.svd(M.tensor(TALL), full_matrices=False)),
+    "linalg.svd_full": (lambda M: M.linalg.svd(M.tensor(TALL))),
+    "linalg.qr": (lambda M: M.linalg.qr(M.tensor(TALL))),
+    "qr": (lambda M: M.qr(M.tensor(TALL))),
+    "Tensor.qr": (lambda M: M.tensor(TALL).qr()),
+    "linalg.lstsq": (lambda M: M.linalg.lstsq(M.tensor(TALL), M.tensor(TALL))),
+    "linalg.cholesky_ex": (lambda M: M.linalg.cholesky_ex(M.tensor(SPD))),
+    "linalg.inv_ex": (lambda M: M.linalg.inv_ex(M.tensor(A))),
+    "linalg.solve_ex": (lambda M: M.linalg.solve_ex(M.tensor(A), M.tensor(A))),
+    "linalg.lu_factor": (lambda M: M.linalg.lu_factor(M.tensor(A))),
+    "linalg.lu": (lambda M: M.linalg.lu(M.tensor(A))),
+    "lu_unpack": (lambda M: M.lu_unpack(*M.linalg.lu_factor(M.tensor(A)))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RETURN_TYPES))
+def test_result_tuples_are_named_as_torch_return_types(name):
+    ours, theirs = RETURN_TYPES[name](engine), RETURN_TYPES[name](torch)
+    assert type(ours).__name__ == type(theirs).__name__
+    assert ours._fields == tuple(type(theirs).__match_args__)
+
+
+# ---- LinAlgError and its messages -----------------------------------------------------------------
+
+def _same_linalg_error(fn, *arrays):
+    with pytest.raises(torch.linalg.LinAlgError) as theirs:
+        fn(torch, *[torch.tensor(a) for a in arrays])
+    with pytest.raises(engine.linalg.LinAlgError) as ours:
+        fn(engine, *[engine.tensor(a) for a in arrays])
+    assert str(ours.value) == str(theirs.value)
+
+
+ERRORS = {
+    "inv": (lambda M, a: M.linalg.inv(a), SING),
+    "inv_3x3": (lambda M, a: M.linalg.inv(a), SING3),
+    "inv_batch": (lambda M, a: M.linalg.inv(a), np.stack([np.eye(2), SING])),
+    "inverse": (lambda M, a: M.inverse(a), np.zeros((3, 3))),
+    "inv_ex_check": (lambda M, a: M.linalg.inv_ex(a, check_errors=True), SING),
+    "solve": (lambda M, a: M.linalg.solve(a, a), SING),
+    "solve_batch": (lambda M, a: M.linalg.solve(a, a[..., 0]), np.stack([np.eye(2), SING])),
+    "solve_ex_check": (lambda M, a: M.linalg.solve_ex(a, a, check_errors=True), SING),
+    "cholesky": (lambda M, a: M.linalg.cholesky(a), -np.eye(3)),
+    "cholesky_minor2": (lambda M, a: M.linalg.cholesky(a), np.array([[1.0, 2.0], [2.0, 1.0]])),
+    "cholesky_batch": (lambda M, a: M.linalg.cholesky(a), np.stack([np.eye(2), [[1.0, 2.0], [2.0, 1.0]]])),
+    "cholesky_ex_check": (lambda M, a: M.linalg.cholesky_ex(a, check_errors=True), -np.eye(2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_singular_and_indefinite_inputs_raise_torchs_linalg_error(name):
+    fn, a = ERRORS[name]
+    _same_linalg_error(fn, a)
+
+
+def test_linalg_error_is_a_runtime_error_as_torch():
+    assert issubclass(engine.linalg.LinAlgError, RuntimeError)
+    assert issubclass(torch.linalg.LinAlgError, RuntimeError)
+
+
+def test_integer_input_raises_as_torch():
+    for fn in (lambda M, a: M.linalg.inv(a), lambda M, a: M.linalg.det(a), lambda M, a: M.linalg.cholesky(a)):
+        with pytest.raises(RuntimeError) as theirs:
+            fn(torch, torch.eye(2, dtype=torch.int64))
+        with pytest.raises(RuntimeError) as ours:
+            fn(engine, engine.eye(2, dtype=engine.int64))
+        assert str(theirs.value).replace("Long", "int64") == str(ours.value)
+
+
+# ---- the *_ex functions report instead of raising ---------------------------------------------------
+
+EX_CASES = {
+    "cholesky_ex_ok": (lambda M, a: M.linalg.cholesky_ex(a), SPD),
+    "cholesky_ex_upper": (lambda M, a: M.linalg.cholesky_ex(a, upper=True), SPD),
+    "cholesky_ex_minor1": (lambda M, a: M.linalg.cholesky_ex(a), -np.eye(3)),
+    "cholesky_ex_minor2": (lambda M, a: M.linalg.cholesky_ex(a), np.array([[4.0, 2, 1], [2, 1, 3], [1, 3, 9]])),
+    "cholesky_ex_batch": (lambda M, a: M.linalg.cholesky_ex(a), np.stack([np.eye(2), [[1.0, 2.0], [2.0, 1.0]]])),
+    "inv_ex_ok": (lambda M, a: M.linalg.inv_ex(a), A),
+    "inv_ex_singular": (lambda M, a: M.linalg.inv_ex(a), SING),
+    "inv_ex_singular_3x3": (lambda M, a: M.linalg.inv_ex(a), SING3),
+    "inv_ex_batch": (lambda M, a: M.linalg.inv_ex(a), np.stack([np.eye(2), SING])),
+    "solve_ex_ok": (lambda M, a: M.linalg.solve_ex(a, a[..., :1, :].mT), A),
+    "solve_ex_left_false": (lambda M, a: M.linalg.solve_ex(a, a[..., :1, :], left=False), A),
+    "solve_ex_singular_vector": (lambda M, a: M.linalg.solve_ex(a, a[0]), SING),
+    "solve_ex_singular_3x3": (lambda M, a: M.linalg.solve_ex(a, a[:, :2]), SING3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EX_CASES))
+def test_ex_functions_return_info_and_lapacks_values_as_torch(name):
+    fn, a = EX_CASES[name]
+    (o1, _), (o2, _) = _both(fn, a)
+    for x, y in zip(o1, o2):
+        assert x.shape == y.shape and x.dtype == y.dtype
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-14)
+
+
+def test_ex_functions_backprop_when_info_is_zero():
+    _assert_same(lambda M, a: M.linalg.inv_ex(a).inverse, A, grad=True)
+    _assert_same(lambda M, a: M.linalg.cholesky_ex(a).L, SPD, grad=True)
+    _assert_same(lambda M, a, b: M.linalg.solve_ex(a, b).result, A, TALL[0, :4], grad=True)
+
+
+# ---- pinv and matrix_rank: torch's tolerances, rank-deficient input -------------------------------
+
+PINV = {
+    "tall": (lambda M, a: M.linalg.pinv(a), TALL),
+    "wide": (lambda M, a: M.linalg.pinv(a), WIDE),
+    "rank_deficient": (lambda M, a: M.linalg.pinv(a), RANK2),
+    "singular": (lambda M, a: M.linalg.pinv(a), SING),
+    "rtol": (lambda M, a: M.linalg.pinv(a, rtol=0.5), TALL),
+    "atol": (lambda M, a: M.linalg.pinv(a, atol=1.0), TALL),
+    "atol_and_rtol": (lambda M, a: M.linalg.pinv(a, atol=0.1, rtol=0.4), WIDE),
+    "atol_tensor": (lambda M, a: M.linalg.pinv(a, atol=M.tensor([0.0, 1.5], dtype=a.dtype)), TALL),
+    "hermitian": (lambda M, a: M.linalg.pinv(a, hermitian=True), (A + A.transpose(0, 2, 1)) / 2),
+    "hermitian_rank_deficient": (lambda M, a: M.linalg.pinv(a, hermitian=True), RANK2[:4] @ RANK2[:4].T),
+    "pinverse_rcond": (lambda M, a: M.pinverse(a, rcond=0.5), TALL),
+    "Tensor.pinverse": (lambda M, a: a.pinverse(), RANK2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PINV))
+def test_pinv_values_and_gradient_as_torch(name):
+    fn, a = PINV[name]
+    _assert_same(fn, a, grad=True, rtol=1e-7, atol=1e-9)
+
+
+def test_pinv_float32():
+    _assert_same(lambda M, a: M.linalg.pinv(a), RANK2.astype(np.float32), rtol=1e-4, atol=1e-5)
+
+
+RANK = {
+    "default": (lambda M, a: M.linalg.matrix_rank(a), np.stack([RANK2[:4], A[0]])),
+    "singular": (lambda M, a: M.linalg.matrix_rank(a), SING),
+    "atol": (lambda M, a: M.linalg.matrix_rank(a, atol=1.0), TALL),
+    "atol_rtol": (lambda M, a: M.linalg.matrix_rank(a, atol=0.5, rtol=0.3), WIDE),
+    "rtol": (lambda M, a: M.linalg.matrix_rank(a, rtol=0.4), TALL),
+    "hermitian": (lambda M, a: M.linalg.matrix_rank(a, hermitian=True), RANK2[:4] @ RANK2[:4].T - 2 * np.eye(4)),
+    "float32": (lambda M, a: M.linalg.matrix_rank(a), RANK2.astype(np.float32)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RANK))
+def test_matrix_rank_as_torch(name):
+    fn, a = RANK[name]
+    _assert_same(fn, a)
