@@ -201,7 +201,9 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,  #
     """X with A X = B for triangular A (only its upper/lower triangle is read)."""
     import engine
 
-    _square("linalg.solve_triangular", A)
+    _square("linalg.solve_triangular", _need_tensor(A, "linalg.solve_triangular", "A"))
+    if _need_tensor(B, "linalg.solve_triangular", "B").ndim < 2:
+        raise RuntimeError("linalg.solve_triangular: The input tensor B must have at least 2 dimensions.")
     a = A.triu() if upper else A.tril()
     if unitriangular:
         n = A.shape[-1]
@@ -293,8 +295,7 @@ def eigh(A: Tensor, UPLO: str = "L"):  # noqa: N803
     _square("linalg.eigh", _need_tensor(A, "linalg.eigh", "A"))
     if UPLO not in ("L", "U"):
         raise RuntimeError(f"linalg.eigh: Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
-    a = A if UPLO == "L" else A.mT
-    packed = linalg_ops.EighPacked.apply(a)
+    packed = linalg_ops.EighPacked.apply(A, UPLO=UPLO)
     n = A.shape[-1]
     return _make("linalg_eigh", ("eigenvalues", "eigenvectors"), (packed[..., n], packed[..., :n]))
 
@@ -441,9 +442,9 @@ def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *, d
     """The vector ``ord``-norm over ``dim`` (None: all entries), as torch.linalg.vector_norm."""
     if isinstance(ord, str):
         raise RuntimeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
-    x = x.to(dtype) if dtype is not None else x
     if x.dtype.kind != "f":
-        raise RuntimeError(f"linalg.vector_norm: Expected a floating point tensor as input. Got {x.dtype}")
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got {x.dtype}")
+    x = x.to(dtype) if dtype is not None else x
     return x.norm(ord, dim, keepdim)
 
 
@@ -498,6 +499,11 @@ def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
     """Chain of matrix products (first may be 1-D, last may be 1-D), left to right."""
     if len(tensors) < 2:
         raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
+    for i, t in enumerate(tensors):
+        end = i in (0, len(tensors) - 1)
+        if t.ndim != 2 and not (end and t.ndim == 1):
+            which = "the first tensor" if i == 0 else ("the last tensor" if end else f"tensor {i}")
+            raise RuntimeError(f"multi_dot(): {which} must be {'1D or 2D' if end else '2D'} but got {t.ndim}D")
     out = tensors[0]
     for t in tensors[1:]:
         out = out @ t
@@ -514,15 +520,64 @@ def linalg_diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -
     return A.diagonal(offset, dim1, dim2)
 
 
+def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
+    """torch.linalg.vander: (..., n) -> (..., n, N) with columns x**0, x**1, ..., x**(N-1) (N defaults to n).
+
+    >>> import engine
+    >>> engine.linalg.vander(engine.tensor([2.0, 3.0])).tolist()
+    [[1.0, 2.0], [1.0, 3.0]]
+    """
+    import engine
+
+    _need_tensor(x, "linalg.vander", "x")
+    n = (x.shape[-1] if x.ndim else 0) if N is None else N
+    if x.ndim < 1 or n <= 1:
+        raise RuntimeError("N must be greater than 1.")
+    cols = [engine.ones_like(x), x] + [x ** k for k in range(2, n)]
+    return engine.stack(cols, -1)
+
+
 def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
-    """Least-squares solution of full-column-rank A X ≈ B via the normal equations (differentiable)."""
+    """Least-squares solution of A X ≈ B for (..., m, n) A and (..., m, k) B (or (..., m)), as
+    torch.linalg.lstsq: the minimum-norm solution pinv(A) B (so the gradient is pinv's, as torch's), and
+    the fields each LAPACK driver fills: residuals (squared, (..., k)) when m > n and, except for 'gels',
+    A has full rank ('gelsy' leaves them empty); rank unless 'gels'; singular_values for 'gelsd'/'gelss'.
+
+    >>> import engine
+    >>> A = engine.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    >>> engine.linalg.lstsq(A, engine.tensor([1.0, 2.0, 3.0]), driver="gelsd").residuals.tolist()
+    [9.0]
+    """
+    _need_tensor(A, "linalg.lstsq", "A")
+    _need_tensor(B, "linalg.lstsq", "B")
+    driver = "gelsy" if driver is None else driver
+    if driver not in ("gels", "gelsy", "gelsd", "gelss"):
+        raise RuntimeError("torch.linalg.lstsq: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
+    if A.dtype.kind != "f" or B.dtype.kind != "f":
+        raise RuntimeError("This function doesn't handle types other than float and double")
+    if A.ndim < 2:
+        raise RuntimeError(f"torch.linalg.lstsq: input must have at least 2 dimensions, got {A.shape}")
     vector = B.ndim == A.ndim - 1
     b = B.unsqueeze(-1) if vector else B
-    x = solve(A.mT @ A, A.mT @ b)
-    x = x.squeeze(-1) if vector else x
-    empty = Tensor(np.zeros((0,), dtype=A.dtype))
+    if b.shape[-2] != A.shape[-2]:
+        raise RuntimeError("torch.linalg.lstsq: input.size(-2) should match other.size(-2)")
+    m, n = A.shape[-2:]
+    x = pinv(A) @ b
+    xp = array_module(A.data)
+    batch = np.broadcast_shapes(A.shape[:-2], b.shape[:-2])
+    s = xp.linalg.svd(A.data, compute_uv=False)
+    tol = (np.finfo(A.dtype).eps * builtins.max(m, n) if rcond is None else rcond) * s.max(-1, initial=0)
+    rank = (s > tol[..., None]).sum(-1).astype(np.int64)
+    empty = Tensor(np.zeros((0,), dtype=A.dtype)).to(A.device)
+    residuals = empty
+    if m > n and driver != "gelsy" and (driver == "gels" or bool((rank == n).all())):
+        r = A @ x - b
+        residuals = (r * r).sum(-2)
+    rank_t = Tensor(np.zeros((0,), dtype=np.int64)).to(A.device) if driver == "gels" else \
+        Tensor(xp.broadcast_to(rank, batch).copy())
+    sv = Tensor(xp.broadcast_to(s, batch + s.shape[-1:]).copy()) if driver in ("gelsd", "gelss") else empty
     return _make("linalg_lstsq", ("solution", "residuals", "rank", "singular_values"),
-                 (x, empty, Tensor(np.zeros((0,), dtype=np.int64)), empty))
+                 (x.squeeze(-1) if vector else x, residuals, rank_t, sv))
 
 
 def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
@@ -546,12 +601,24 @@ def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
 
 
 def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
-    """Condition number: σ_max/σ_min (p None or 2), σ_min/σ_max (p = -2), else ‖A‖_p·‖A⁻¹‖_p."""
+    """Condition number: σ_max/σ_min (p None or 2), σ_min/σ_max (p = -2), else ‖A‖_p·‖A⁻¹‖_p (inf where A
+    is singular, as torch).
+
+    >>> import engine
+    >>> engine.linalg.cond(engine.tensor([[1.0, 2.0], [2.0, 4.0]]), 1).item()
+    inf
+    """
     if p in (None, 2, -2):
         s = svdvals(A)
         r = s[..., 0] / s[..., -1]
         return r if p != -2 else 1 / r
-    return matrix_norm(A, p) * matrix_norm(inv(A), p)
+    inverse, info = inv_ex(_square("linalg.cond", A))
+    r = matrix_norm(A, p) * matrix_norm(inverse, p)
+    if not info.data.any():
+        return r
+    import engine  # a singular matrix's condition number is inf, as torch
+
+    return engine.where(info != 0, engine.full_like(r, math.inf), r.detach())
 
 
 def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
@@ -582,10 +649,36 @@ def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool =
     return _make("triangular_solve", ("solution", "cloned_coefficient"), (x, A * 1))
 
 
+def _zero_pivot(op: str, info: np.ndarray) -> RuntimeError:
+    k = _first_info(info)
+    return RuntimeError(f"torch.{op}: {_batch_prefix(info)}U[{k},{k}] is zero and using it on lu_solve would result "
+                        "in a division by zero. If you still want to perform the factorization, consider calling "
+                        "linalg.lu(A, pivot) or linalg.lu_factor_ex(A, pivot)")
+
+
 def lu_factor(A: Tensor, *, pivot: bool = True):  # noqa: N803
     """(LU, pivots) of (..., m, n) by Gaussian elimination with partial pivoting (LAPACK's getrf
     choices: the first largest |entry| of each column), composed from engine ops so the gradient
-    flows; pivots are 1-based int32, as torch."""
+    flows; pivots are 1-based int32, as torch. A zero pivot raises, as torch (lu_factor_ex reports it).
+
+    >>> import engine
+    >>> engine.linalg.lu_factor(engine.tensor([[1.0, 2.0], [3.0, 4.0]])).pivots.tolist()
+    [2, 2]
+    """
+    lu_, piv, info = lu_factor_ex(A, pivot=pivot)
+    if info.data.any():
+        raise _zero_pivot("linalg.lu_factor", _host(info.data))
+    return _make("linalg_lu_factor", ("LU", "pivots"), (lu_, piv))
+
+
+def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False):  # noqa: N803
+    """(LU, pivots, info) as torch.linalg.lu_factor_ex: info (int32, per matrix) is the 1-based index of
+    U's first zero diagonal entry (0: none); a zero pivot leaves its column of L unscaled, as LAPACK.
+
+    >>> import engine
+    >>> engine.linalg.lu_factor_ex(engine.tensor([[1.0, 2.0], [2.0, 4.0]])).info.item()
+    2
+    """
     import engine
 
     if not pivot:
@@ -613,11 +706,18 @@ def lu_factor(A: Tensor, *, pivot: bool = True):  # noqa: N803
         if j + 1 >= m:
             continue
         pivot_value = x[..., j, j]
+        pivot_value = engine.where(pivot_value == 0, engine.ones_like(pivot_value), pivot_value)  # column all 0
         lcol = x[..., j + 1:, j] / pivot_value.unsqueeze(-1)  # (..., m-j-1)
         trail = x[..., j + 1:, j + 1:] - lcol.unsqueeze(-1) * x[..., j, j + 1:].unsqueeze(-2)
         lower = engine.cat([x[..., j + 1:, :j], lcol.unsqueeze(-1), trail], -1)
         x = engine.cat([x[..., : j + 1, :], lower], -2)
-    return _make("linalg_lu_factor", ("LU", "pivots"), (x, Tensor(pivots).to(A.device)))
+    info = np.zeros(batch, dtype=np.int32)
+    diag = _host(x.data.diagonal(0, -2, -1)) == 0
+    info[diag.any(-1)] = diag.argmax(-1)[diag.any(-1)] + 1
+    if check_errors and info.any():
+        raise _zero_pivot("linalg.lu_factor_ex", info)
+    return _make("linalg_lu_factor_ex", ("LU", "pivots", "info"),
+                 (x, Tensor(pivots).to(A.device), Tensor(info).to(A.device)))
 
 
 def _perm_from_pivots(pivots: np.ndarray, m: int) -> np.ndarray:
@@ -650,7 +750,7 @@ def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True, unpa
 
 def lu(A: Tensor, *, pivot: bool = True):  # noqa: N803
     """(P, L, U) with A = P L U (partial pivoting, differentiable through L and U)."""
-    lu_, piv = lu_factor(A, pivot=pivot)
+    lu_, piv, _ = lu_factor_ex(A, pivot=pivot)
     p, lower, upper = lu_unpack(lu_, piv)
     return _make("linalg_lu", ("P", "L", "U"), (p, lower, upper))
 
@@ -672,4 +772,4 @@ matmul = engine.matmul
 __all__ = ["inv", "det", "slogdet", "solve", "solve_triangular", "cholesky", "cholesky_ex", "inv_ex", "eigh",
            "eigvalsh", "svd", "svdvals", "qr", "pinv", "matrix_rank", "matrix_power", "vector_norm", "matrix_norm",
            "norm", "vecdot", "multi_dot", "cross", "diagonal", "lstsq", "matmul", "matrix_exp", "cond", "tensorinv",
-           "tensorsolve", "lu_factor", "lu", "lu_solve"]
+           "tensorsolve", "lu_factor", "lu", "lu_solve", "LinAlgError", "solve_ex", "lu_factor_ex", "vander"]

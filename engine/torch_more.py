@@ -1290,6 +1290,22 @@ def _torch_qr(input: Tensor, some: bool = True):  # noqa: A002
     return _make("qr", ("Q", "R"), tuple(qr(input, "reduced" if some else "complete")))
 
 
+def _torch_lu(A: Tensor, pivot: bool = True, get_infos: bool = False):  # noqa: N803
+    """Deprecated torch.lu / Tensor.lu: (LU, pivots), plus infos with get_infos=True; a singular A does not
+    raise (as torch's)."""
+    from engine.linalg import lu_factor_ex
+
+    out = _make("_lu_with_info", ("LU", "pivots", "infos"), tuple(lu_factor_ex(A, pivot=pivot)))
+    return out if get_infos else tuple(out[:2])
+
+
+def _torch_lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:  # noqa: N803
+    """Deprecated torch.lu_solve / Tensor.lu_solve: linalg.lu_solve with the right-hand side first."""
+    from engine.linalg import lu_solve
+
+    return lu_solve(LU_data, LU_pivots, b)
+
+
 def _torch_svd(self: Tensor, some: bool = True, compute_uv: bool = True):
     """Deprecated torch.svd: (U, S, V) with V (not Vh)."""
     u, s, vh = svd(self, full_matrices=not some)
@@ -1306,7 +1322,7 @@ MORE_TENSOR_METHODS.update({
     "unsafe_chunk": lambda self, chunks, dim=0: tuple(self.chunk(chunks, dim)),
     "narrow_copy": lambda self, dim, start, length: self.narrow(dim, start, length) * 1,
     "prelu": lambda self, weight: __import__("engine.functional", fromlist=["prelu"]).prelu(self, weight),
-    "qr": _torch_qr, "svd": _torch_svd, "slogdet": _torch_slogdet,
+    "qr": _torch_qr, "svd": _torch_svd, "slogdet": _torch_slogdet, "lu": _torch_lu, "lu_solve": _torch_lu_solve,
     "storage_offset": lambda self: 0 if self.data.base is None else int(
         (self.data.__array_interface__["data"][0] - self.data.base.__array_interface__["data"][0])
         // self.data.itemsize) if isinstance(self.data, np.ndarray) and isinstance(self.data.base, np.ndarray)
@@ -1323,6 +1339,7 @@ MORE_TORCH_FUNCTIONS.update({
     "asarray": lambda obj, *, dtype=None, device=None, copy=None, requires_grad=False: _asarray(obj, dtype, device,
                                                                                               requires_grad),
     "chain_matmul": lambda *matrices: multi_dot(matrices), "qr": _torch_qr, "slogdet": _torch_slogdet,
+    "lu": _torch_lu, "lu_solve": _torch_lu_solve,
     "svd": lambda input, some=True, compute_uv=True: _torch_svd(input, some, compute_uv),  # noqa: A006
     "compile": lambda model=None, **kwargs: _compile(model, **kwargs),
     "set_float32_matmul_precision": lambda precision: _float32_matmul_precision(precision),

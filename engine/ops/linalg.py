@@ -99,12 +99,14 @@ class Cholesky(Function):
 
 
 class EighPacked(Function):
-    """Eigenvalues w (..., n) ascending and eigenvectors V (..., n, n) of a symmetric A, packed as
-    (..., n, n + 1) = [V | w] so that one op carries both (the public eigh splits them).
-    Backward (distinct eigenvalues): gA = V (diag(gw) + sym(Vᵀ gV ∘ F)) Vᵀ, F_ij = 1/(w_j - w_i)."""
+    """Eigenvalues w (..., n) ascending and eigenvectors V (..., n, n) of a symmetric A (its ``UPLO``
+    triangle read), packed as (..., n, n + 1) = [V | w] so that one op carries both (the public eigh
+    splits them). Backward (distinct eigenvalues): gA = V (diag(gw) + Vᵀ gV ∘ F) Vᵀ, symmetrized,
+    F_ij = 1/(w_j - w_i); when only the eigenvalues were used (eigvalsh), V diag(gw) Vᵀ, which repeated
+    eigenvalues do not break (as torch)."""
 
-    def forward(self, a):
-        w, v = self.xp.linalg.eigh(a)
+    def forward(self, a, UPLO="L"):  # noqa: N803
+        w, v = self.xp.linalg.eigh(a, UPLO=UPLO)
         self.save_for_backward(w, v)
         return self.xp.concatenate([v, w[..., None, :].swapaxes(-1, -2)], axis=-1)
 
@@ -113,11 +115,12 @@ class EighPacked(Function):
         xp = self.xp
         gv, gw = g[..., :-1], g[..., -1]
         n = w.shape[-1]
-        diff = w[..., None, :] - w[..., :, None]  # (..., n, n): w_j - w_i
-        eye = xp.eye(n, dtype=bool)
-        f = xp.where(eye, 0, 1 / xp.where(eye, 1, diff))
-        inner = (_mT(v) @ gv) * f
-        inner = inner + xp.eye(n, dtype=w.dtype) * gw[..., None, :]
+        inner = xp.eye(n, dtype=w.dtype) * gw[..., None, :]
+        if xp.any(gv):
+            diff = w[..., None, :] - w[..., :, None]  # (..., n, n): w_j - w_i
+            eye = xp.eye(n, dtype=bool)
+            f = xp.where(eye, 0, 1 / xp.where(eye, 1, diff))
+            inner = inner + (_mT(v) @ gv) * f
         ga = v @ inner @ _mT(v)
         return 0.5 * (ga + _mT(ga))  # torch reads A as symmetric: the symmetric part
 

@@ -4,6 +4,8 @@ tolerances, rank-deficient pinv and its gradient, and the other fixes listed in 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -195,3 +197,138 @@ RANK = {
 def test_matrix_rank_as_torch(name):
     fn, a = RANK[name]
     _assert_same(fn, a)
+
+
+# ---- lstsq: each driver's fields, wide and rank-deficient A, gradients ------------------------------
+
+B5 = RNG.standard_normal((2, 5, 2))
+
+
+@pytest.mark.parametrize(("driver", "shape"), [
+    (d, s) for d in (None, "gels", "gelsy", "gelsd", "gelss") for s in ("tall", "tall_vector", "wide", "rank_deficient")
+    if (d, s) != ("gels", "rank_deficient")])  # gels assumes full rank: torch's solution there is rounding noise
+def test_lstsq_fields_per_driver_as_torch(driver, shape):
+    a, b = {"tall": (TALL, B5), "tall_vector": (TALL[0], B5[0, :, 0]), "wide": (WIDE, B5[:, :3]),
+            "rank_deficient": (RANK2, B5[0, :, :1].copy())}[shape]
+    (o1, _), (o2, _) = _both(lambda M, a, b: M.linalg.lstsq(a, b, driver=driver), a, b)
+    assert type(engine.linalg.lstsq(engine.tensor(a), engine.tensor(b))).__name__ == "linalg_lstsq"
+    for name, x, y in zip(("solution", "residuals", "rank", "singular_values"), o1, o2):
+        assert x.shape == y.shape and x.dtype == y.dtype, (name, x.shape, y.shape, x.dtype, y.dtype)
+        np.testing.assert_allclose(x, y, rtol=1e-8, atol=1e-10, err_msg=name)
+
+
+@pytest.mark.parametrize("driver", ["gelsy", "gelsd", "gels"])
+def test_lstsq_gradients_as_torch(driver):
+    _assert_same(lambda M, a, b: M.linalg.lstsq(a, b, driver=driver)[:2], TALL, B5, grad=True, rtol=1e-8)
+    _assert_same(lambda M, a, b: M.linalg.lstsq(a, b, driver=driver)[0], WIDE, B5[:, :3], grad=True, rtol=1e-8)
+
+
+def test_lstsq_bad_driver_and_shapes_raise_as_torch():
+    for fn in (lambda M: M.linalg.lstsq(M.eye(3), M.ones(3, 1), driver="foo"),
+               lambda M: M.linalg.lstsq(M.eye(3), M.ones(2, 1))):
+        with pytest.raises(RuntimeError) as theirs:
+            fn(torch)
+        with pytest.raises(RuntimeError) as ours:
+            fn(engine)
+        assert str(ours.value) == str(theirs.value)
+
+
+# ---- eigh / eigvalsh ---------------------------------------------------------------------------
+
+def test_eigvalsh_gradient_at_repeated_eigenvalues_as_torch():
+    a = np.stack([np.eye(3), np.diag([1.0, 1.0, 2.0]), SPD[0, :3, :3]])
+    _assert_same(lambda M, a: M.linalg.eigvalsh(a), a, grad=True)
+    _assert_same(lambda M, a: M.linalg.eigh(a).eigenvalues, a, grad=True)
+
+
+@pytest.mark.parametrize("uplo", ["L", "U"])
+def test_eigh_reads_the_uplo_triangle_as_torch(uplo):
+    _assert_same(lambda M, a: M.linalg.eigvalsh(a, UPLO=uplo), A, grad=True)
+    _assert_same(lambda M, a: M.linalg.eigh(a, UPLO=uplo).eigenvectors ** 2, A, grad=True, rtol=1e-8)
+
+
+# ---- LU: lu_factor_ex, singular input, the deprecated torch.lu / torch.lu_solve -------------------
+
+LU_CASES = {
+    "lu_factor_ex": (lambda M, a: M.linalg.lu_factor_ex(a), np.stack([SING, np.eye(2), [[1.0, 2.0], [3.0, 4.0]]])),
+    "lu_factor_ex_zero": (lambda M, a: M.linalg.lu_factor_ex(a), np.zeros((3, 3))),
+    "lu_factor_ex_wide": (lambda M, a: M.linalg.lu_factor_ex(a), np.array([[1.0, 2, 3], [2, 4, 5]])),
+    "lu_singular": (lambda M, a: M.linalg.lu(a), SING),
+    "torch.lu": (lambda M, a: M.lu(a), A),
+    "torch.lu_singular": (lambda M, a: M.lu(a), SING),
+    "torch.lu_get_infos": (lambda M, a: M.lu(a, get_infos=True), np.stack([SING, np.eye(2)])),
+    "Tensor.lu": (lambda M, a: a.lu(), A),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LU_CASES))
+def test_lu_factorizations_as_torch(name):
+    fn, a = LU_CASES[name]
+    _assert_same(fn, a)
+
+
+def test_lu_factor_ex_and_lu_solve_gradients_as_torch():
+    _assert_same(lambda M, a: M.linalg.lu_factor_ex(a)[0], A, grad=True)
+    _assert_same(lambda M, a, b: M.lu_solve(b, *M.linalg.lu_factor(a)), A, B5[:, :4], grad=True)
+    _assert_same(lambda M, a, b: b.lu_solve(*M.linalg.lu_factor(a)), A, B5[:, :4], grad=True)
+
+
+def test_lu_factor_of_a_singular_matrix_raises_as_torch():
+    for fn in (lambda M: M.linalg.lu_factor(M.tensor(SING)),
+               lambda M: M.linalg.lu_factor(M.tensor(np.stack([np.eye(2), SING]))),
+               lambda M: M.linalg.lu_factor_ex(M.tensor(SING), check_errors=True)):
+        with pytest.raises(RuntimeError) as theirs:
+            fn(torch)
+        with pytest.raises(RuntimeError) as ours:
+            fn(engine)
+        assert str(ours.value) == str(theirs.value)
+
+
+# ---- small ones: cond of a singular matrix, linalg.vander, argument checks --------------------------
+
+SMALL = {
+    "cond_singular_p1": (lambda M, a: M.linalg.cond(a, 1), SING),
+    "cond_singular_batch_inf": (lambda M, a: M.linalg.cond(a, math.inf), np.stack([SING, A[0, :2, :2]])),
+    "cond_singular_fro": (lambda M, a: M.linalg.cond(a, "fro"), SING),
+    "linalg.vander": (lambda M, a: M.linalg.vander(a), RNG.standard_normal((2, 4))),
+    "linalg.vander_N": (lambda M, a: M.linalg.vander(a, N=5), RNG.standard_normal(3)),
+    "linalg.vander_int": (lambda M, a: M.linalg.vander(a), np.array([1, 2, 3])),
+    "matrix_power_int": (lambda M, a: M.linalg.matrix_power(a, 3), np.arange(4).reshape(2, 2)),
+    "matrix_power_int_0": (lambda M, a: M.linalg.matrix_power(a, 0), np.arange(4).reshape(2, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_small_linalg_cases_as_torch(name):
+    fn, a = SMALL[name]
+    _assert_same(fn, a)
+
+
+def test_linalg_vander_gradient_as_torch():
+    _assert_same(lambda M, a: M.linalg.vander(a, N=4), np.array([[0.0, 1.5, -2.0]]), grad=True)
+
+
+BAD = {
+    "solve_triangular_1d_B": lambda M: M.linalg.solve_triangular(M.eye(3), M.ones(3), upper=True),
+    "multi_dot_3d_first": lambda M: M.linalg.multi_dot([M.ones(2, 2, 2), M.ones(2, 2)]),
+    "multi_dot_1d_middle": lambda M: M.linalg.multi_dot([M.ones(2, 2), M.ones(2), M.ones(2, 2)]),
+    "multi_dot_3d_last": lambda M: M.linalg.multi_dot([M.ones(2, 2), M.ones(2, 2, 2)]),
+    "linalg.vander_N1": lambda M: M.linalg.vander(M.ones(3), N=1),
+    "matrix_power_int_negative": lambda M: M.linalg.matrix_power(M.ones(2, 2, dtype=M.int64), -1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_arguments_raise_torchs_error(name):
+    with pytest.raises(RuntimeError) as theirs:
+        BAD[name](torch)
+    with pytest.raises(RuntimeError) as ours:
+        BAD[name](engine)
+    assert str(ours.value) == str(theirs.value).replace("Long", "int64")
+
+
+def test_vector_norm_rejects_integer_input_even_with_dtype_as_torch():
+    with pytest.raises(RuntimeError, match="Expected a floating point or complex tensor as input"):
+        torch.linalg.vector_norm(torch.arange(3), dtype=torch.float32)
+    with pytest.raises(RuntimeError, match="Expected a floating point or complex tensor as input"):
+        engine.linalg.vector_norm(engine.arange(3), dtype=engine.float32)
