@@ -332,3 +332,77 @@ def test_vector_norm_rejects_integer_input_even_with_dtype_as_torch():
         torch.linalg.vector_norm(torch.arange(3), dtype=torch.float32)
     with pytest.raises(RuntimeError, match="Expected a floating point or complex tensor as input"):
         engine.linalg.vector_norm(engine.arange(3), dtype=engine.float32)
+
+
+# ---- torch.* misc: histogram, gradient, einsum's sublist form, cov weights, combinations(r=0) -------
+
+X35 = RNG.standard_normal((3, 5))
+V6 = RNG.standard_normal(6)
+
+MISC = {
+    "histogram": (lambda M, a: M.histogram(a, bins=4), V6),
+    "histogram_range": (lambda M, a: M.histogram(a, bins=4, range=(-1.0, 1.0)), V6),
+    "histogram_const": (lambda M, a: M.histogram(a, bins=4), np.ones(3)),
+    "histogram_2d_float32": (lambda M, a: M.histogram(a, 5), X35.astype(np.float32)),
+    "histogram_weight_density": (lambda M, a, w: M.histogram(a, bins=3, weight=w, density=True), V6, np.abs(V6)),
+    "histogram_edges": (lambda M, a, b: M.histogram(a, bins=b), V6, np.array([-2.0, 0.0, 0.5, 2.0])),
+    "gradient_1d": (lambda M, a: M.gradient(a), V6),
+    "gradient_int": (lambda M, a: M.gradient(a), np.array([1, 4, 9, 16])),
+    "gradient_2d": (lambda M, a: M.gradient(a), X35),
+    "gradient_spacing": (lambda M, a: M.gradient(a, spacing=2.0), X35),
+    "gradient_spacing_per_dim": (lambda M, a: M.gradient(a, dim=[0, -1], spacing=[1.5, 2.0]),
+                                 RNG.standard_normal((3, 4, 5))),
+    "gradient_edge2": (lambda M, a: M.gradient(a, dim=1, edge_order=2), X35),
+    "gradient_two_points": (lambda M, a: M.gradient(a), np.array([1.0, 3.0])),
+    "gradient_coords": (lambda M, a, c: M.gradient(a, spacing=(c,)), V6, np.sort(RNG.standard_normal(6))),
+    "gradient_coords_edge2": (lambda M, a, c: M.gradient(a, spacing=(c,), edge_order=2), V6,
+                              np.sort(RNG.standard_normal(6))),
+    "gradient_coords_dim1": (lambda M, a, c: M.gradient(a, spacing=(c,), dim=1), X35, np.sort(RNG.standard_normal(5))),
+    "einsum_sublist": (lambda M, a, b: M.einsum(a, [0, 1], b, [1, 2], [0, 2]), X35, X35.T.copy()),
+    "einsum_sublist_implicit": (lambda M, a: M.einsum(a, [0, 0]), A[0]),
+    "einsum_sublist_ellipsis": (lambda M, a, b: M.einsum(a, [Ellipsis, 0, 1], b, [1, 2]), A, X35[:, :4].T.copy()),
+    "cov_fweights_aweights": (lambda M, a, w: M.cov(a, fweights=M.tensor([1, 2, 3, 1, 1]), aweights=w), X35,
+                              np.abs(RNG.standard_normal(5))),
+    "cov_aweights": (lambda M, a, w: M.cov(a, aweights=w), X35, np.abs(RNG.standard_normal(5))),
+    "cov_fweights_correction0": (lambda M, a: M.cov(a, correction=0, fweights=M.tensor([1, 2, 3, 1, 1])), X35),
+    "cov_1d_aweights": (lambda M, a, w: M.cov(a, aweights=w), V6, np.abs(RNG.standard_normal(6))),
+    "combinations_r0": (lambda M, a: M.combinations(a, 0), V6[:3]),
+    "combinations_r0_replacement": (lambda M, a: M.combinations(a, 0, with_replacement=True), V6[:3]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MISC))
+def test_misc_torch_functions_as_torch(name):
+    fn, *arrays = MISC[name]
+    single = any(a.dtype == np.float32 for a in arrays)  # float32 edges: torch's linspace rounds differently
+    _assert_same(fn, *arrays, rtol=1e-6 if single else 1e-9)
+
+
+MISC_GRAD = {
+    "gradient": (lambda M, a: M.gradient(a, edge_order=2), X35),
+    "gradient_coords_edge2": (lambda M, a, c: M.gradient(a, spacing=(c,), edge_order=2), V6,
+                              np.sort(RNG.standard_normal(6))),
+    "einsum_sublist": (lambda M, a, b, c: M.einsum(a, [0, 1], b, [1, 2], c, [2, 3], [0, 3]), X35, X35.T.copy(), X35),
+    "cov_weights": (lambda M, a, w: M.cov(a, fweights=M.tensor([1, 2, 3, 1, 1]), aweights=w), X35,
+                    np.abs(RNG.standard_normal(5))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MISC_GRAD))
+def test_misc_torch_function_gradients_as_torch(name):
+    fn, *arrays = MISC_GRAD[name]
+    _assert_same(fn, *arrays, grad=True)
+
+
+def test_misc_bad_input_raises_as_torch():
+    cases = [(lambda M: M.histogram(M.tensor([1, 2]), bins=2), NotImplementedError),
+             (lambda M: M.histc(M.tensor([1, 2]), bins=2), NotImplementedError),
+             (lambda M: M.frexp(M.tensor([1, 2])), RuntimeError),
+             (lambda M: M.gradient(M.tensor([1.0, 2.0]), edge_order=2), RuntimeError),
+             (lambda M: M.cov(M.ones(2, 3), fweights=M.ones(3)), RuntimeError)]
+    for fn, kind in cases:
+        with pytest.raises(kind):
+            fn(torch)
+        with pytest.raises(kind):
+            fn(engine)
+    assert type(engine.histogram(engine.tensor(V6), 3)).__name__ == type(torch.histogram(torch.tensor(V6), 3)).__name__
