@@ -1102,14 +1102,38 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     return (a2 @ b2).reshape(*(a.shape[d] for d in free_a), *(b.shape[d] for d in free_b))
 
 
+def _sublist_equation(args: tuple) -> tuple[str, tuple]:
+    """torch.einsum's sublist form (a, [0, 1], b, [1, 2], [0, 2]) as ("ab,bc->ac", (a, b)): 0-25 are
+    a-z, 26-51 A-Z, Ellipsis is '...'."""
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+    def term(sub) -> str:
+        out = ""
+        for s in sub:
+            if s is Ellipsis:
+                out += "..."
+            elif isinstance(s, int) and 0 <= s < 52:
+                out += letters[s]
+            else:
+                raise ValueError(f"einsum(): subscript in subscript list is not within the valid range [0, 52): {s}")
+        return out
+
+    n = len(args) // 2
+    equation = ",".join(term(s) for s in args[1:2 * n:2]) + ("->" + term(args[-1]) if len(args) % 2 else "")
+    return equation, tuple(args[0:2 * n:2])
+
+
 def einsum(equation: str, *operands) -> Tensor:
-    """torch.einsum: ``einsum("ij,jk->ik", a, b)`` or ``einsum(eq, [a, b])``; ellipses, implicit
+    """torch.einsum: ``einsum("ij,jk->ik", a, b)``, ``einsum(eq, [a, b])`` or the sublist form
+    ``einsum(a, [0, 1], b, [1, 2], [0, 2])``; ellipses, implicit
     output (letters seen once, sorted), repeated letters (diagonals, ``"ii->"`` is the trace) and
     size-1 broadcasting. Differentiable in every operand (its gradient is another einsum).
 
     >>> einsum("ii->", Tensor([[1.0, 2.0], [3.0, 4.0]])).item()
     5.0
     """
+    if isinstance(equation, Tensor):
+        equation, operands = _sublist_equation((equation,) + operands)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     for i, o in enumerate(operands):

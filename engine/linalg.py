@@ -28,8 +28,117 @@ from engine.torch_more import _make, _square, _zero_link
 from engine.torch_more import cross as _cross
 
 
+class LinAlgError(RuntimeError):
+    """torch.linalg.LinAlgError: the input is singular or not positive-definite (a RuntimeError, as torch's).
+
+    >>> import engine
+    >>> try:
+    ...     engine.linalg.inv(engine.zeros(2, 2))
+    ... except engine.linalg.LinAlgError as e:
+    ...     print(str(e)[:40])
+    linalg.inv: The diagonal element 1 is ze
+    """
+
+
+def _host(a) -> np.ndarray:
+    return np.asarray(a.get() if hasattr(a, "get") else a)
+
+
+def _batch_prefix(info: np.ndarray) -> str:
+    """torch's "(Batch element k): " naming the first failing matrix of a batch ("" for one matrix)."""
+    if info.ndim == 0:
+        return ""
+    return f"(Batch element {int(np.flatnonzero(info.reshape(-1))[0])}): "
+
+
+def _first_info(info: np.ndarray) -> int:
+    return int(info.reshape(-1)[np.flatnonzero(info.reshape(-1))[0]])
+
+
+def _getrf(a) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LAPACK getrf on the host, unblocked: (LU, 1-based int32 pivots, info) of (..., m, n); info is the
+    1-based index of the first exactly-zero pivot (0: none), and a zero pivot's column is left unscaled."""
+    a = _host(a)
+    batch, (m, n) = a.shape[:-2], a.shape[-2:]
+    k = builtins.min(m, n)
+    lu = a.reshape((-1, m, n)).copy()
+    rows = np.arange(lu.shape[0])
+    piv = np.zeros((lu.shape[0], k), dtype=np.int32)
+    info = np.zeros(lu.shape[0], dtype=np.int32)
+    for j in range(k):
+        p = j + np.abs(lu[:, j:, j]).argmax(-1)
+        piv[:, j] = p + 1
+        row_j = lu[rows, j].copy()
+        lu[rows, j] = lu[rows, p]
+        lu[rows, p] = row_j
+        pv = lu[:, j, j]
+        info[(info == 0) & (pv == 0)] = j + 1
+        lcol = lu[:, j + 1:, j] / np.where(pv == 0, 1, pv)[:, None]  # a zero pivot's column is all zero
+        lu[:, j + 1:, j] = lcol
+        lu[:, j + 1:, j + 1:] -= lcol[:, :, None] * lu[:, j, None, j + 1:]
+    return lu.reshape(a.shape), piv.reshape(batch + (k,)), info.reshape(batch)
+
+
+def _getrs(lu: np.ndarray, piv: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """X with A X = B from _getrf's (LU, pivots), B (..., n, k) of the same batch; a zero pivot gives
+    inf/nan, as LAPACK's getrs."""
+    n = lu.shape[-1]
+    x = np.broadcast_to(b, lu.shape[:-2] + b.shape[-2:]).astype(lu.dtype)
+    x = x.reshape((-1,) + b.shape[-2:]).copy()
+    lu3, piv2 = lu.reshape((-1, n, n)), piv.reshape((-1, n)).astype(np.int64) - 1
+    rows = np.arange(x.shape[0])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for j in range(n):  # the row swaps, then L y = P b (unit lower)
+            row_j = x[rows, j].copy()
+            x[rows, j] = x[rows, piv2[:, j]]
+            x[rows, piv2[:, j]] = row_j
+        for j in range(n):
+            x[:, j + 1:] -= lu3[:, j + 1:, j, None] * x[:, j, None]
+        for j in range(n - 1, -1, -1):  # U x = y
+            x[:, j] /= lu3[:, j, j, None]
+            x[:, :j] -= lu3[:, :j, j, None] * x[:, j, None]
+    return x.reshape(lu.shape[:-2] + b.shape[-2:])
+
+
+def _potrf(a) -> tuple[np.ndarray, np.ndarray]:
+    """LAPACK potf2 on the host: (L, info) of the lower triangle of (..., n, n); info is the order of the
+    first leading minor that is not positive-definite (0: none), where L holds the failed pivot and the
+    untouched rest of A's lower triangle, as LAPACK leaves it."""
+    a = _host(a)
+    n = a.shape[-1]
+    low = np.tril(a).reshape((-1, n, n)).copy()
+    info = np.zeros(low.shape[0], dtype=np.int32)
+    for j in range(n):
+        live = info == 0
+        d = low[:, j, j] - (low[:, j, :j] ** 2).sum(-1)
+        bad = live & ~(d > 0)
+        info[bad] = j + 1
+        low[bad, j, j] = d[bad]
+        ok = live & ~bad
+        ljj = np.sqrt(np.where(ok, d, 1))
+        col = (low[:, j + 1:, j] - (low[:, j + 1:, :j] @ low[:, j, :j, None])[..., 0]) / ljj[:, None]
+        low[ok, j, j] = ljj[ok]
+        low[ok, j + 1:, j] = col[ok]
+    return low.reshape(a.shape), info.reshape(a.shape[:-2])
+
+
+def _singular(op: str, info: np.ndarray) -> LinAlgError:
+    return LinAlgError(f"{op}: {_batch_prefix(info)}The diagonal element {_first_info(info)} is zero, the inversion "
+                       "could not be completed because the input matrix is singular.")
+
+
+def _not_pd(op: str, info: np.ndarray) -> LinAlgError:
+    return LinAlgError(f"{op}: {_batch_prefix(info)}The factorization could not be completed because the input is "
+                       f"not positive-definite (the leading minor of order {_first_info(info)} is not "
+                       "positive-definite).")
+
+
+def _solver_singular(op: str, info: np.ndarray) -> LinAlgError:
+    return LinAlgError(f"torch.{op}: {_batch_prefix(info)}The solver failed because the input matrix is singular.")
+
+
 def inv(A: Tensor) -> Tensor:  # noqa: N803
-    """Inverse of (..., n, n) matrices.
+    """Inverse of (..., n, n) matrices; a singular one raises LinAlgError naming it, as torch.
 
     >>> import engine
     >>> engine.linalg.inv(engine.tensor([[2.0, 0], [0, 4.0]])).tolist()
@@ -39,8 +148,7 @@ def inv(A: Tensor) -> Tensor:  # noqa: N803
     try:
         return linalg_ops.Inverse.apply(A)
     except np.linalg.LinAlgError:
-        raise RuntimeError("linalg.inv: The diagonal element 1 is zero, the inversion could not be completed "
-                           "because the input matrix is singular.") from None
+        raise _singular("linalg.inv", _getrf(A.data)[2]) from None
 
 
 def det(A: Tensor) -> Tensor:  # noqa: N803
@@ -52,7 +160,7 @@ def slogdet(A: Tensor):  # noqa: N803
     """(sign, log|det|) of (..., n, n) matrices; the gradient flows through log|det|."""
     _square("linalg.slogdet", _need_tensor(A, "linalg.slogdet", "A"))
     sign, _ = array_module(A.data).linalg.slogdet(A.data)
-    return _make("slogdet", ("sign", "logabsdet"), (Tensor(sign.astype(A.dtype)), linalg_ops.LogAbsDet.apply(A)))
+    return _make("linalg_slogdet", ("sign", "logabsdet"), (Tensor(sign.astype(A.dtype)), linalg_ops.LogAbsDet.apply(A)))
 
 
 def logdet(A: Tensor) -> Tensor:  # noqa: N803
@@ -84,7 +192,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
     try:
         x = linalg_ops.Solve.apply(a, b)
     except np.linalg.LinAlgError:
-        raise RuntimeError("linalg.solve: The solver failed because the input matrix is singular.") from None
+        raise _solver_singular("linalg.solve", _getrf(a.data)[2]) from None
     return x.squeeze(-1) if vector else x
 
 
@@ -93,7 +201,9 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,  #
     """X with A X = B for triangular A (only its upper/lower triangle is read)."""
     import engine
 
-    _square("linalg.solve_triangular", A)
+    _square("linalg.solve_triangular", _need_tensor(A, "linalg.solve_triangular", "A"))
+    if _need_tensor(B, "linalg.solve_triangular", "B").ndim < 2:
+        raise RuntimeError("linalg.solve_triangular: The input tensor B must have at least 2 dimensions.")
     a = A.triu() if upper else A.tril()
     if unitriangular:
         n = A.shape[-1]
@@ -109,20 +219,74 @@ def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
     try:
         out = linalg_ops.Cholesky.apply(A)
     except np.linalg.LinAlgError:
-        raise RuntimeError("linalg.cholesky: The factorization could not be completed because the input is not "
-                           "positive-definite.") from None
+        raise _not_pd("linalg.cholesky", _potrf(A.data)[1]) from None
     return out.mT if upper else out
 
 
 def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False):  # noqa: N803
-    """(L, info): info 0 on success (errors raise here, like check_errors=True)."""
-    out = cholesky(A, upper=upper)
-    return _make("cholesky_ex", ("L", "info"), (out, Tensor(np.zeros(A.shape[:-2], dtype=np.int32))))
+    """(L, info) as torch.linalg.cholesky_ex: info (int32, per matrix) is 0 on success, else the order
+    of the first leading minor that is not positive-definite (L then holds LAPACK's partial factor);
+    check_errors=True raises LinAlgError instead.
+
+    >>> import engine
+    >>> engine.linalg.cholesky_ex(-engine.eye(2)).info.item()
+    1
+    """
+    _square("linalg.cholesky_ex", _need_tensor(A, "linalg.cholesky_ex", "A"))
+    low, info = _potrf(A.data)
+    if info.any():
+        if check_errors:
+            raise _not_pd("linalg.cholesky_ex", info)
+        out = Tensor(low).to(A.device)
+        out = out.mT if upper else out
+    else:
+        out = cholesky(A, upper=upper)
+    return _make("linalg_cholesky_ex", ("L", "info"), (out, Tensor(info).to(A.device)))
 
 
 def inv_ex(A: Tensor, *, check_errors: bool = False):  # noqa: N803
-    """(inverse, info): info 0 on success (errors raise here, like check_errors=True)."""
-    return _make("inv_ex", ("inverse", "info"), (inv(A), Tensor(np.zeros(A.shape[:-2], dtype=np.int32))))
+    """(inverse, info) as torch.linalg.inv_ex: info (int32, per matrix) is 0 on success, else the
+    1-based index of LU's first zero pivot (the inverse then holds inf/nan, as LAPACK leaves it);
+    check_errors=True raises LinAlgError instead.
+
+    >>> import engine
+    >>> engine.linalg.inv_ex(engine.tensor([[1.0, 2.0], [2.0, 4.0]])).info.item()
+    2
+    """
+    _square("linalg.inv_ex", _need_tensor(A, "linalg.inv_ex", "A"))
+    lu, piv, info = _getrf(A.data)
+    if not info.any():
+        return _make("linalg_inv_ex", ("inverse", "info"), (inv(A), Tensor(info).to(A.device)))
+    if check_errors:
+        raise _singular("linalg.inv_ex", info)
+    n = A.shape[-1]
+    out = Tensor(_getrs(lu, piv, np.eye(n, dtype=A.dtype))).to(A.device)
+    return _make("linalg_inv_ex", ("inverse", "info"), (out, Tensor(info).to(A.device)))
+
+
+def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False):  # noqa: N803
+    """(result, info) as torch.linalg.solve_ex: info (int32, per matrix) is 0 on success, else the 1-based
+    index of LU's first zero pivot (the result then holds inf/nan); check_errors=True raises LinAlgError.
+
+    >>> import engine
+    >>> engine.linalg.solve_ex(engine.eye(2) * 2, engine.ones(2)).result.tolist()
+    [0.5, 0.5]
+    """
+    _square("linalg.solve_ex", _need_tensor(A, "linalg.solve_ex", "A"))
+    info = _getrf(A.data)[2]
+    if not info.any():
+        return _make("linalg_solve_ex", ("result", "info"), (solve(A, B, left=left), Tensor(info).to(A.device)))
+    if check_errors:
+        raise _solver_singular("linalg.solve_ex", info)
+    a, b = (A, B) if left else (A.mT, B.mT)
+    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
+    bb = _host(b.data)[..., None] if vector else _host(b.data)
+    batch = np.broadcast_shapes(a.shape[:-2], bb.shape[:-2])
+    lu, piv, _ = _getrf(np.broadcast_to(_host(a.data), batch + a.shape[-2:]))
+    x = _getrs(lu, piv, np.broadcast_to(bb, batch + bb.shape[-2:]))
+    x = x[..., 0] if vector else (x if left else np.swapaxes(x, -1, -2))
+    return _make("linalg_solve_ex", ("result", "info"), (Tensor(np.ascontiguousarray(x)).to(A.device),
+                                                        Tensor(info).to(A.device)))
 
 
 def eigh(A: Tensor, UPLO: str = "L"):  # noqa: N803
@@ -131,10 +295,9 @@ def eigh(A: Tensor, UPLO: str = "L"):  # noqa: N803
     _square("linalg.eigh", _need_tensor(A, "linalg.eigh", "A"))
     if UPLO not in ("L", "U"):
         raise RuntimeError(f"linalg.eigh: Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
-    a = A if UPLO == "L" else A.mT
-    packed = linalg_ops.EighPacked.apply(a)
+    packed = linalg_ops.EighPacked.apply(A, UPLO=UPLO)
     n = A.shape[-1]
-    return _make("eigh", ("eigenvalues", "eigenvectors"), (packed[..., n], packed[..., :n]))
+    return _make("linalg_eigh", ("eigenvalues", "eigenvectors"), (packed[..., n], packed[..., :n]))
 
 
 def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
@@ -158,14 +321,14 @@ def svd(A: Tensor, full_matrices: bool = True):  # noqa: N803
     if full_matrices and m != n:
         _no_grad_linalg("svd (full_matrices=True on a non-square matrix)", A)
         u, s, vh = array_module(A.data).linalg.svd(A.data, full_matrices=True)
-        return _make("svd", ("U", "S", "Vh"), (Tensor(u), Tensor(s), Tensor(vh)))
+        return _make("linalg_svd", ("U", "S", "Vh"), (Tensor(u), Tensor(s), Tensor(vh)))
     k = builtins.min(m, n)
     packed = linalg_ops.SvdPacked.apply(A)
     batch = A.shape[:-2]
     u = packed[..., : m * k].reshape(batch + (m, k))
     s = packed[..., m * k: m * k + k]
     vh = packed[..., m * k + k:].reshape(batch + (k, n))
-    return _make("svd", ("U", "S", "Vh"), (u, s, vh))
+    return _make("linalg_svd", ("U", "S", "Vh"), (u, s, vh))
 
 
 def svdvals(A: Tensor) -> Tensor:  # noqa: N803
@@ -188,45 +351,79 @@ def qr(A: Tensor, mode: str = "reduced"):  # noqa: N803
     if mode != "r" and m >= n and (mode == "reduced" or m == n):
         packed = linalg_ops.QrPacked.apply(A)
         batch = A.shape[:-2]
-        return _make("qr", ("Q", "R"), (packed[..., : m * n].reshape(batch + (m, n)),
+        return _make("linalg_qr", ("Q", "R"), (packed[..., : m * n].reshape(batch + (m, n)),
                                         packed[..., m * n:].reshape(batch + (n, n))))
     _no_grad_linalg(f"qr (mode='{mode}', shape {A.shape})", A)
     xp = array_module(A.data)
     q, r = xp.linalg.qr(A.data, mode="complete" if mode == "complete" else "reduced")
     if mode == "r":
         q = xp.zeros((0,), dtype=A.dtype)
-    return _make("qr", ("Q", "R"), (Tensor(q), Tensor(r)))
+    return _make("linalg_qr", ("Q", "R"), (Tensor(q), Tensor(r)))
+
+
+def _tolerances(op: str, A: Tensor, atol, rtol) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+    """torch's (atol, rtol) of pinv/matrix_rank as arrays over the batch: both None -> rtol = eps·max(m, n);
+    atol > 0 alone -> rtol = 0."""
+    xp = array_module(A.data)
+
+    def arr(t):
+        return xp.asarray(t.data if isinstance(t, Tensor) else t, dtype=A.dtype)
+
+    default = np.finfo(A.dtype).eps * builtins.max(A.shape[-2:])
+    at = arr(0.0 if atol is None else atol)
+    rt = arr(rtol) if rtol is not None else (arr(default) if atol is None else xp.where(at > 0, 0, default))
+    batch = np.broadcast_shapes(A.shape[:-2], at.shape, rt.shape)
+    if batch != A.shape[:-2]:
+        raise RuntimeError(f"{op}: atol/rtol of shapes {at.shape}/{rt.shape} do not broadcast to the batch "
+                           f"shape {A.shape[:-2]}")
+    return xp.broadcast_to(at, batch).astype(A.dtype), xp.broadcast_to(rt, batch).astype(A.dtype)
 
 
 def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N803
-    """Moore-Penrose pseudo-inverse of full-rank (..., m, n) matrices (via the normal equations, so
-    the gradient is exact there); rank-deficient input raises."""
-    if A.ndim < 2:
-        raise RuntimeError(f"linalg.pinv: The input tensor A must have at least 2 dimensions, got {A.shape}")
-    m, n = A.shape[-2:]
-    try:
-        if m >= n:
-            return solve(A.mT @ A, A.mT)
-        return solve(A @ A.mT, A).mT
-    except RuntimeError:
-        raise RuntimeError(f"linalg.pinv: only full-rank matrices are supported here (shape {A.shape})") from None
+    """Moore-Penrose pseudo-inverse of (..., m, n) matrices, rank-deficient ones included: singular values
+    (hermitian=True: |eigenvalues| of the lower triangle's symmetric matrix) at or below
+    max(atol, rtol·σ_max) are dropped, with torch's defaults. Differentiable where the rank is constant.
+
+    >>> import engine
+    >>> (engine.linalg.pinv(engine.tensor([[1.0, 2.0], [2.0, 4.0]])) * 100).round().tolist()
+    [[4.0, 8.0], [8.0, 16.0]]
+    """
+    _need_tensor(A, "linalg.pinv", "A")
+    if A.ndim < 2 or A.dtype.kind != "f":
+        raise RuntimeError(f"linalg.pinv({A.dtype}{list(A.shape)}): expected a tensor with 2 or more dimensions "
+                           "of float, double, cfloat or cdouble types")
+    if hermitian:
+        _square("linalg.pinv", A)
+    at, rt = _tolerances("linalg.pinv", A, atol, rtol)
+    return linalg_ops.Pinv.apply(A, atol=at, rtol=rt, hermitian=hermitian)
 
 
 def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N803
-    """Rank of (..., m, n) matrices (int64, no gradient)."""
+    """Rank of (..., m, n) matrices (int64, no gradient): singular values (hermitian: |eigenvalues|)
+    above max(atol, rtol·σ_max), with torch's defaults.
+
+    >>> import engine
+    >>> engine.linalg.matrix_rank(engine.tensor([[1.0, 2.0], [2.0, 4.0]])).item()
+    1
+    """
+    _need_tensor(A, "linalg.matrix_rank", "A")
+    if A.dtype.kind != "f":
+        raise RuntimeError("This function doesn't handle types other than float and double")
     xp = array_module(A.data)
-    s = xp.linalg.svd(A.data, compute_uv=False)
-    tol_r = rtol if rtol is not None else (0.0 if atol is not None and atol > 0 else
-                                           builtins.max(A.shape[-2:]) * np.finfo(A.dtype).eps)
-    tol = xp.maximum(atol or 0.0, tol_r * s.max(axis=-1, initial=0)[..., None])
-    return Tensor((s > tol).sum(axis=-1).astype(np.int64))
+    at, rt = _tolerances("linalg.matrix_rank", A, atol, rtol)
+    if hermitian:
+        s = xp.abs(xp.linalg.eigvalsh(_square("linalg.matrix_rank", A).data))
+    else:
+        s = xp.linalg.svd(A.data, compute_uv=False)
+    tol = xp.maximum(at, rt * s.max(axis=-1, initial=0))
+    return Tensor((s > tol[..., None]).sum(axis=-1).astype(np.int64))
 
 
 def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803
     """A to the integer power n (n < 0: of the inverse), by repeated squaring."""
     import engine
 
-    _square("linalg.matrix_power", A)
+    _square("linalg.matrix_power", A, floating=False)
     if n == 0:  # the identity, with a zero gradient to A
         return engine.eye(A.shape[-1], dtype=A.dtype, device=A.device) + _zero_link(A)
     if n < 0:
@@ -245,9 +442,9 @@ def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *, d
     """The vector ``ord``-norm over ``dim`` (None: all entries), as torch.linalg.vector_norm."""
     if isinstance(ord, str):
         raise RuntimeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
-    x = x.to(dtype) if dtype is not None else x
     if x.dtype.kind != "f":
-        raise RuntimeError(f"linalg.vector_norm: Expected a floating point tensor as input. Got {x.dtype}")
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got {x.dtype}")
+    x = x.to(dtype) if dtype is not None else x
     return x.norm(ord, dim, keepdim)
 
 
@@ -302,6 +499,11 @@ def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
     """Chain of matrix products (first may be 1-D, last may be 1-D), left to right."""
     if len(tensors) < 2:
         raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
+    for i, t in enumerate(tensors):
+        end = i in (0, len(tensors) - 1)
+        if t.ndim != 2 and not (end and t.ndim == 1):
+            which = "the first tensor" if i == 0 else ("the last tensor" if end else f"tensor {i}")
+            raise RuntimeError(f"multi_dot(): {which} must be {'1D or 2D' if end else '2D'} but got {t.ndim}D")
     out = tensors[0]
     for t in tensors[1:]:
         out = out @ t
@@ -318,15 +520,64 @@ def linalg_diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -
     return A.diagonal(offset, dim1, dim2)
 
 
+def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
+    """torch.linalg.vander: (..., n) -> (..., n, N) with columns x**0, x**1, ..., x**(N-1) (N defaults to n).
+
+    >>> import engine
+    >>> engine.linalg.vander(engine.tensor([2.0, 3.0])).tolist()
+    [[1.0, 2.0], [1.0, 3.0]]
+    """
+    import engine
+
+    _need_tensor(x, "linalg.vander", "x")
+    n = (x.shape[-1] if x.ndim else 0) if N is None else N
+    if x.ndim < 1 or n <= 1:
+        raise RuntimeError("N must be greater than 1.")
+    cols = [engine.ones_like(x), x] + [x ** k for k in range(2, n)]
+    return engine.stack(cols, -1)
+
+
 def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
-    """Least-squares solution of full-column-rank A X ≈ B via the normal equations (differentiable)."""
+    """Least-squares solution of A X ≈ B for (..., m, n) A and (..., m, k) B (or (..., m)), as
+    torch.linalg.lstsq: the minimum-norm solution pinv(A) B (so the gradient is pinv's, as torch's), and
+    the fields each LAPACK driver fills: residuals (squared, (..., k)) when m > n and, except for 'gels',
+    A has full rank ('gelsy' leaves them empty); rank unless 'gels'; singular_values for 'gelsd'/'gelss'.
+
+    >>> import engine
+    >>> A = engine.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    >>> engine.linalg.lstsq(A, engine.tensor([1.0, 2.0, 3.0]), driver="gelsd").residuals.tolist()
+    [9.0]
+    """
+    _need_tensor(A, "linalg.lstsq", "A")
+    _need_tensor(B, "linalg.lstsq", "B")
+    driver = "gelsy" if driver is None else driver
+    if driver not in ("gels", "gelsy", "gelsd", "gelss"):
+        raise RuntimeError("torch.linalg.lstsq: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
+    if A.dtype.kind != "f" or B.dtype.kind != "f":
+        raise RuntimeError("This function doesn't handle types other than float and double")
+    if A.ndim < 2:
+        raise RuntimeError(f"torch.linalg.lstsq: input must have at least 2 dimensions, got {A.shape}")
     vector = B.ndim == A.ndim - 1
     b = B.unsqueeze(-1) if vector else B
-    x = solve(A.mT @ A, A.mT @ b)
-    x = x.squeeze(-1) if vector else x
-    empty = Tensor(np.zeros((0,), dtype=A.dtype))
-    return _make("lstsq", ("solution", "residuals", "rank", "singular_values"),
-                 (x, empty, Tensor(np.zeros((0,), dtype=np.int64)), empty))
+    if b.shape[-2] != A.shape[-2]:
+        raise RuntimeError("torch.linalg.lstsq: input.size(-2) should match other.size(-2)")
+    m, n = A.shape[-2:]
+    x = pinv(A) @ b
+    xp = array_module(A.data)
+    batch = np.broadcast_shapes(A.shape[:-2], b.shape[:-2])
+    s = xp.linalg.svd(A.data, compute_uv=False)
+    tol = (np.finfo(A.dtype).eps * builtins.max(m, n) if rcond is None else rcond) * s.max(-1, initial=0)
+    rank = (s > tol[..., None]).sum(-1).astype(np.int64)
+    empty = Tensor(np.zeros((0,), dtype=A.dtype)).to(A.device)
+    residuals = empty
+    if m > n and driver != "gelsy" and (driver == "gels" or bool((rank == n).all())):
+        r = A @ x - b
+        residuals = (r * r).sum(-2)
+    rank_t = Tensor(np.zeros((0,), dtype=np.int64)).to(A.device) if driver == "gels" else \
+        Tensor(xp.broadcast_to(rank, batch).copy())
+    sv = Tensor(xp.broadcast_to(s, batch + s.shape[-1:]).copy()) if driver in ("gelsd", "gelss") else empty
+    return _make("linalg_lstsq", ("solution", "residuals", "rank", "singular_values"),
+                 (x.squeeze(-1) if vector else x, residuals, rank_t, sv))
 
 
 def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
@@ -350,12 +601,24 @@ def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
 
 
 def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
-    """Condition number: σ_max/σ_min (p None or 2), σ_min/σ_max (p = -2), else ‖A‖_p·‖A⁻¹‖_p."""
+    """Condition number: σ_max/σ_min (p None or 2), σ_min/σ_max (p = -2), else ‖A‖_p·‖A⁻¹‖_p (inf where A
+    is singular, as torch).
+
+    >>> import engine
+    >>> engine.linalg.cond(engine.tensor([[1.0, 2.0], [2.0, 4.0]]), 1).item()
+    inf
+    """
     if p in (None, 2, -2):
         s = svdvals(A)
         r = s[..., 0] / s[..., -1]
         return r if p != -2 else 1 / r
-    return matrix_norm(A, p) * matrix_norm(inv(A), p)
+    inverse, info = inv_ex(_square("linalg.cond", A))
+    r = matrix_norm(A, p) * matrix_norm(inverse, p)
+    if not info.data.any():
+        return r
+    import engine  # a singular matrix's condition number is inf, as torch
+
+    return engine.where(info != 0, engine.full_like(r, math.inf), r.detach())
 
 
 def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
@@ -386,10 +649,36 @@ def triangular_solve(b: Tensor, A: Tensor, upper: bool = True, transpose: bool =
     return _make("triangular_solve", ("solution", "cloned_coefficient"), (x, A * 1))
 
 
+def _zero_pivot(op: str, info: np.ndarray) -> RuntimeError:
+    k = _first_info(info)
+    return RuntimeError(f"torch.{op}: {_batch_prefix(info)}U[{k},{k}] is zero and using it on lu_solve would result "
+                        "in a division by zero. If you still want to perform the factorization, consider calling "
+                        "linalg.lu(A, pivot) or linalg.lu_factor_ex(A, pivot)")
+
+
 def lu_factor(A: Tensor, *, pivot: bool = True):  # noqa: N803
     """(LU, pivots) of (..., m, n) by Gaussian elimination with partial pivoting (LAPACK's getrf
     choices: the first largest |entry| of each column), composed from engine ops so the gradient
-    flows; pivots are 1-based int32, as torch."""
+    flows; pivots are 1-based int32, as torch. A zero pivot raises, as torch (lu_factor_ex reports it).
+
+    >>> import engine
+    >>> engine.linalg.lu_factor(engine.tensor([[1.0, 2.0], [3.0, 4.0]])).pivots.tolist()
+    [2, 2]
+    """
+    lu_, piv, info = lu_factor_ex(A, pivot=pivot)
+    if info.data.any():
+        raise _zero_pivot("linalg.lu_factor", _host(info.data))
+    return _make("linalg_lu_factor", ("LU", "pivots"), (lu_, piv))
+
+
+def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False):  # noqa: N803
+    """(LU, pivots, info) as torch.linalg.lu_factor_ex: info (int32, per matrix) is the 1-based index of
+    U's first zero diagonal entry (0: none); a zero pivot leaves its column of L unscaled, as LAPACK.
+
+    >>> import engine
+    >>> engine.linalg.lu_factor_ex(engine.tensor([[1.0, 2.0], [2.0, 4.0]])).info.item()
+    2
+    """
     import engine
 
     if not pivot:
@@ -417,11 +706,18 @@ def lu_factor(A: Tensor, *, pivot: bool = True):  # noqa: N803
         if j + 1 >= m:
             continue
         pivot_value = x[..., j, j]
+        pivot_value = engine.where(pivot_value == 0, engine.ones_like(pivot_value), pivot_value)  # column all 0
         lcol = x[..., j + 1:, j] / pivot_value.unsqueeze(-1)  # (..., m-j-1)
         trail = x[..., j + 1:, j + 1:] - lcol.unsqueeze(-1) * x[..., j, j + 1:].unsqueeze(-2)
         lower = engine.cat([x[..., j + 1:, :j], lcol.unsqueeze(-1), trail], -1)
         x = engine.cat([x[..., : j + 1, :], lower], -2)
-    return _make("lu_factor", ("LU", "pivots"), (x, Tensor(pivots).to(A.device)))
+    info = np.zeros(batch, dtype=np.int32)
+    diag = _host(x.data.diagonal(0, -2, -1)) == 0
+    info[diag.any(-1)] = diag.argmax(-1)[diag.any(-1)] + 1
+    if check_errors and info.any():
+        raise _zero_pivot("linalg.lu_factor_ex", info)
+    return _make("linalg_lu_factor_ex", ("LU", "pivots", "info"),
+                 (x, Tensor(pivots).to(A.device), Tensor(info).to(A.device)))
 
 
 def _perm_from_pivots(pivots: np.ndarray, m: int) -> np.ndarray:
@@ -454,9 +750,9 @@ def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True, unpa
 
 def lu(A: Tensor, *, pivot: bool = True):  # noqa: N803
     """(P, L, U) with A = P L U (partial pivoting, differentiable through L and U)."""
-    lu_, piv = lu_factor(A, pivot=pivot)
+    lu_, piv, _ = lu_factor_ex(A, pivot=pivot)
     p, lower, upper = lu_unpack(lu_, piv)
-    return _make("lu", ("P", "L", "U"), (p, lower, upper))
+    return _make("linalg_lu", ("P", "L", "U"), (p, lower, upper))
 
 
 def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoint: bool = False) -> Tensor:  # noqa: N803
@@ -476,4 +772,4 @@ matmul = engine.matmul
 __all__ = ["inv", "det", "slogdet", "solve", "solve_triangular", "cholesky", "cholesky_ex", "inv_ex", "eigh",
            "eigvalsh", "svd", "svdvals", "qr", "pinv", "matrix_rank", "matrix_power", "vector_norm", "matrix_norm",
            "norm", "vecdot", "multi_dot", "cross", "diagonal", "lstsq", "matmul", "matrix_exp", "cond", "tensorinv",
-           "tensorsolve", "lu_factor", "lu", "lu_solve"]
+           "tensorsolve", "lu_factor", "lu", "lu_solve", "LinAlgError", "solve_ex", "lu_factor_ex", "vander"]

@@ -54,13 +54,14 @@ def _float(x: Tensor) -> Tensor:
     return x if x.dtype.kind == "f" else x.astype(np.float32)
 
 
-def _square(op: str, a: Tensor) -> Tensor:
+def _square(op: str, a: Tensor, floating: bool = True) -> Tensor:
+    """a itself, after checking it holds (..., n, n) matrices (and, with ``floating``, floats), as torch."""
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise RuntimeError(f"{op}: A must be batches of square matrices, but they are "
                            f"{a.shape[-2] if a.ndim >= 2 else '?'} by {a.shape[-1] if a.ndim else '?'} matrices "
                            f"(shape {a.shape})")
-    if a.dtype.kind != "f":
-        raise RuntimeError(f"{op}: expected a floating point tensor, got {a.dtype}")
+    if floating and a.dtype.kind != "f":
+        raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. Got {a.dtype}")
     return a
 
 
@@ -317,7 +318,7 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
 def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
     """Histogram of ``bins`` equal bins over [min, max] (min = max = 0: the data's range), as torch."""
     if input.dtype.kind != "f":
-        raise RuntimeError(f"histc: \"histogram_cpu\" not implemented for '{input.dtype}'")
+        raise NotImplementedError(f"histc: \"histogram_cpu\" not implemented for '{input.dtype}'")
     x = input.data.reshape(-1)
     xp = array_module(x)
     lo, hi = float(min), float(max)
@@ -675,6 +676,8 @@ def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> T
         raise RuntimeError(f"Expect a 1D vector, but got shape {list(input.shape)}")
     n = input.shape[0]
     make = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    if r == 0:
+        return engine.empty(0, dtype=input.dtype)
     idx = np.array(list(make(range(n), r)), dtype=np.int64).reshape(-1, r)
     if idx.shape[0] == 0:
         return engine.empty(0, *([r] if r > 0 else []), dtype=input.dtype) if r else engine.empty(0, dtype=input.dtype)
@@ -1078,18 +1081,128 @@ MORE_TORCH_FUNCTIONS = {
 # ---- statistics, scatters into slices, dtype info, grad-mode and tensor-introspection helpers ---------
 
 
+def histogram(input: Tensor, bins=100, *, range=None, weight: Tensor | None = None,  # noqa: A002
+              density: bool = False):
+    """torch.histogram: (hist, bin_edges) of a float tensor; ``bins`` a count (equal bins over ``range``,
+    default [min, max], widened by ±0.5 when they are equal) or a 1-D tensor of increasing edges; the last
+    bin includes its right edge (no gradient).
+
+    >>> import engine
+    >>> engine.histogram(engine.tensor([0.0, 1.0, 2.0, 3.0]), bins=3).hist.tolist()
+    [1.0, 1.0, 2.0]
+    """
+    if input.dtype.kind != "f":
+        raise NotImplementedError(f'"histogramdd" not implemented for \'{input.dtype}\'')
+    x = _host(input.data).reshape(-1)
+    if isinstance(bins, Tensor):
+        edges = _host(bins.data).astype(input.dtype)
+    else:
+        lo, hi = (float(x.min()), float(x.max())) if range is None and x.size else (range or (0.0, 0.0))
+        if lo > hi:
+            raise RuntimeError(f"torch.histogram: min should not exceed max, but got min {lo} max {hi}")
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, int(bins) + 1).astype(input.dtype)
+    w = None if weight is None else _host(weight.data).reshape(-1)
+    hist, _ = np.histogram(x, bins=edges, weights=w, density=density)
+    return _make("histogram", ("hist", "bin_edges"), (Tensor(hist.astype(input.dtype)).to(input.device),
+                                                      Tensor(edges).to(input.device)))
+
+
+def _host(a) -> np.ndarray:
+    return np.asarray(a.get() if hasattr(a, "get") else a)
+
+
+def gradient(input: Tensor, *, spacing=1, dim=None, edge_order: int = 1) -> tuple:  # noqa: A002
+    """torch.gradient: the derivative along each of ``dim`` (None: all) by central differences inside and
+    one-sided ones (first or second order) at the ends; ``spacing`` a number, one per dim, or one
+    coordinate tensor per dim (uneven steps). A tuple of tensors, differentiable in ``input``.
+
+    >>> import engine
+    >>> engine.gradient(engine.tensor([1.0, 4.0, 9.0, 16.0]))[0].tolist()
+    [3.0, 4.0, 6.0, 7.0]
+    """
+    import engine
+
+    dims = list(range(input.ndim)) if dim is None else ([dim] if isinstance(dim, int) else list(dim))
+    dims = [wrap_dim(d, input.ndim, "gradient") for d in dims]
+    if not isinstance(spacing, (list, tuple)):
+        spacing = [spacing] * len(dims)
+    if len(spacing) != len(dims):
+        raise RuntimeError(f"torch.gradient expected spacing to be unspecified, a scalar or it's spacing and dim "
+                           f"arguments to have the same length, but got a spacing argument of length {len(spacing)} "
+                           f"and a dim argument of length {len(dims)}.")
+    if edge_order not in (1, 2):
+        raise RuntimeError("torch.gradient only supports edge_order=1 and edge_order=2.")
+    f = _float(input)
+    outs = []
+    for d, h in zip(dims, spacing):
+        n = f.shape[d]
+        if n < edge_order + 1:
+            raise RuntimeError("torch.gradient expected each dimension size to be at least edge_order+1")
+
+        def part(a, b, d=d):
+            return f.narrow(d, a, b - a)
+        if isinstance(h, Tensor):  # coordinates: uneven steps
+            shape = [1] * f.ndim
+            shape[d] = n - 1
+            dx = (h[1:] - h[:-1]).astype(f.dtype).reshape(shape)
+            hd, hs = dx.narrow(d, 0, n - 2), dx.narrow(d, 1, n - 2)
+            mid = (-hs / (hd * (hd + hs)) * part(0, n - 2) + (hs - hd) / (hd * hs) * part(1, n - 1)
+                   + hd / (hs * (hd + hs)) * part(2, n))
+            d0, d1 = dx.narrow(d, 0, 1), dx.narrow(d, 1, 1) if n > 2 else None
+            e1, e0 = dx.narrow(d, n - 2, 1), dx.narrow(d, n - 3, 1) if n > 2 else None
+        else:
+            d0 = d1 = e0 = e1 = float(h)
+            mid = (part(2, n) - part(0, n - 2)) / (2 * float(h))
+        if edge_order == 1:
+            first = (part(1, 2) - part(0, 1)) / d0
+            last = (part(n - 1, n) - part(n - 2, n - 1)) / e1
+        else:  # second-order one-sided differences (numpy's formulas, as torch)
+            first = (-(2 * d0 + d1) / (d0 * (d0 + d1)) * part(0, 1) + (d0 + d1) / (d0 * d1) * part(1, 2)
+                     - d0 / (d1 * (d0 + d1)) * part(2, 3))
+            last = (e1 / (e0 * (e0 + e1)) * part(n - 3, n - 2) - (e1 + e0) / (e0 * e1) * part(n - 2, n - 1)
+                    + (2 * e1 + e0) / (e1 * (e0 + e1)) * part(n - 1, n))
+        outs.append(engine.cat([first, mid, last], d) if n > 2 else engine.cat([first, last], d))
+    return tuple(outs)
+
+
 def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> Tensor:  # noqa: A002
-    """Covariance of the rows (variables) of a (vars, obs) matrix (1-D: one variable), as torch.cov."""
-    if fweights is not None or aweights is not None:
-        raise NotImplementedError("cov: fweights and aweights are not supported here")
+    """Covariance of the rows (variables) of a (vars, obs) matrix (1-D: one variable), as torch.cov:
+    integer frequency weights ``fweights`` and observation weights ``aweights`` (both (obs,)) weight the
+    mean and the sums, and the normalizer is Σw - correction·Σ(w·a)/Σw (Σw - correction without aweights).
+
+    >>> import engine
+    >>> round(engine.cov(engine.tensor([0.0, 1.0, 2.0]), fweights=engine.tensor([1, 1, 2])).item(), 4)
+    0.9167
+    """
     if input.ndim > 2:
         raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with "
                            f"{input.ndim} dimensions")
     x = _float(input)
     x = x.reshape(1, -1) if x.ndim < 2 else x
     n = x.shape[1]
-    xc = x - x.mean(1, keepdim=True)
-    c = (xc @ xc.mT) / builtins.max(n - correction, 0)
+    for name, w in (("fweights", fweights), ("aweights", aweights)):
+        if w is not None and (w.ndim > 1 or w.numel() != n):
+            raise RuntimeError(f"cov(): expected {name} to have one or fewer dimensions and the same number of "
+                               f"elements as the observations ({n}), but got shape {tuple(w.shape)}")
+    if fweights is not None and fweights.dtype.kind not in "iu":
+        raise RuntimeError(f"cov(): expected fweights to have integral dtype but got fweights with {fweights.dtype}"
+                           " dtype")
+    if aweights is not None and aweights.dtype.kind != "f":
+        raise RuntimeError(f"cov(): expected aweights to have floating point dtype but got aweights with "
+                           f"{aweights.dtype} dtype")
+    if fweights is None and aweights is None:
+        xc = x - x.mean(1, keepdim=True)
+        c = (xc @ xc.mT) / builtins.max(n - correction, 0)
+    else:
+        w = fweights.astype(x.dtype) if fweights is not None else None
+        w = aweights.astype(x.dtype) if w is None else (w if aweights is None else w * aweights.astype(x.dtype))
+        w_sum = w.sum()
+        xc = x - (x * w).sum(1, keepdim=True) / w_sum
+        norm = w_sum - (correction * (w * aweights.astype(x.dtype)).sum() / w_sum if aweights is not None
+                        else correction)
+        c = ((xc * w) @ xc.mT) / norm.clamp(min=0)
     return c.reshape(()) if input.ndim < 2 or input.shape[0] == 1 else c  # one variable: 0-d, as torch
 
 
@@ -1262,7 +1375,9 @@ def rsub(input: Tensor, other, *, alpha: float = 1) -> Tensor:  # noqa: A002
 
 
 def frexp(input: Tensor):  # noqa: A002
-    """(mantissa, exponent int32) with input = mantissa · 2**exponent (no gradient)."""
+    """(mantissa, exponent int32) with input = mantissa · 2**exponent (no gradient); floats only, as torch."""
+    if input.dtype.kind != "f":
+        raise RuntimeError("torch.frexp() only supports floating-point dtypes")
     m, e = array_module(input.data).frexp(input.data)
     return _make("frexp", ("mantissa", "exponent"), (Tensor(m), Tensor(e.astype(np.int32))))
 
@@ -1313,6 +1428,32 @@ blackman_window = _window("blackman_window", lambda k, n: 0.42 - 0.5 * np.cos(2 
 bartlett_window = _window("bartlett_window", lambda k, n: 1 - np.abs(2 * k / (n - 1) - 1))
 
 
+def _torch_slogdet(input: Tensor):  # noqa: A002
+    """torch.slogdet / Tensor.slogdet: linalg.slogdet's (sign, logabsdet) as torch.return_types.slogdet."""
+    return _make("slogdet", ("sign", "logabsdet"), tuple(slogdet(input)))
+
+
+def _torch_qr(input: Tensor, some: bool = True):  # noqa: A002
+    """Deprecated torch.qr / Tensor.qr: (Q, R) as torch.return_types.qr (some=False: 'complete')."""
+    return _make("qr", ("Q", "R"), tuple(qr(input, "reduced" if some else "complete")))
+
+
+def _torch_lu(A: Tensor, pivot: bool = True, get_infos: bool = False):  # noqa: N803
+    """Deprecated torch.lu / Tensor.lu: (LU, pivots), plus infos with get_infos=True; a singular A does not
+    raise (as torch's)."""
+    from engine.linalg import lu_factor_ex
+
+    out = _make("_lu_with_info", ("LU", "pivots", "infos"), tuple(lu_factor_ex(A, pivot=pivot)))
+    return out if get_infos else tuple(out[:2])
+
+
+def _torch_lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:  # noqa: N803
+    """Deprecated torch.lu_solve / Tensor.lu_solve: linalg.lu_solve with the right-hand side first."""
+    from engine.linalg import lu_solve
+
+    return lu_solve(LU_data, LU_pivots, b)
+
+
 def _torch_svd(self: Tensor, some: bool = True, compute_uv: bool = True):
     """Deprecated torch.svd: (U, S, V) with V (not Vh)."""
     u, s, vh = svd(self, full_matrices=not some)
@@ -1329,7 +1470,7 @@ MORE_TENSOR_METHODS.update({
     "unsafe_chunk": lambda self, chunks, dim=0: tuple(self.chunk(chunks, dim)),
     "narrow_copy": lambda self, dim, start, length: self.narrow(dim, start, length) * 1,
     "prelu": lambda self, weight: __import__("engine.functional", fromlist=["prelu"]).prelu(self, weight),
-    "qr": lambda self, some=True: qr(self, "reduced" if some else "complete"), "svd": _torch_svd,
+    "qr": _torch_qr, "svd": _torch_svd, "slogdet": _torch_slogdet, "lu": _torch_lu, "lu_solve": _torch_lu_solve,
     "storage_offset": lambda self: 0 if self.data.base is None else int(
         (self.data.__array_interface__["data"][0] - self.data.base.__array_interface__["data"][0])
         // self.data.itemsize) if isinstance(self.data, np.ndarray) and isinstance(self.data.base, np.ndarray)
@@ -1345,8 +1486,8 @@ MORE_TORCH_FUNCTIONS.update({
     "clone": lambda input: input.clone(), "detach": lambda input: input.detach(),  # noqa: A006
     "asarray": lambda obj, *, dtype=None, device=None, copy=None, requires_grad=False: _asarray(obj, dtype, device,
                                                                                               requires_grad),
-    "chain_matmul": lambda *matrices: multi_dot(matrices), "qr": lambda input, some=True: qr(  # noqa: A006
-        input, "reduced" if some else "complete"),
+    "chain_matmul": lambda *matrices: multi_dot(matrices), "qr": _torch_qr, "slogdet": _torch_slogdet,
+    "lu": _torch_lu, "lu_solve": _torch_lu_solve,
     "svd": lambda input, some=True, compute_uv=True: _torch_svd(input, some, compute_uv),  # noqa: A006
     "compile": lambda model=None, **kwargs: _compile(model, **kwargs),
     "set_float32_matmul_precision": lambda precision: _float32_matmul_precision(precision),
@@ -1397,8 +1538,8 @@ TENSOR_METHODS = {
     "sinc": sinc, "signbit": signbit, "positive": positive, "heaviside": heaviside, "argwhere": argwhere,
     "bincount": bincount, "histc": histc, "unique_consecutive": unique_consecutive, "vsplit": vsplit,
     "hsplit": hsplit, "dsplit": dsplit, "sum_to_size": sum_to_size, "quantile": quantile,
-    "nanquantile": nanquantile, "inverse": inv, "det": det, "logdet": logdet, "slogdet": slogdet,
-    "matrix_power": matrix_power, "pinverse": lambda self, rcond=1e-15: pinv(self),
+    "nanquantile": nanquantile, "inverse": inv, "det": det, "logdet": logdet,
+    "matrix_power": matrix_power, "pinverse": lambda self, rcond=1e-15: pinv(self, rtol=rcond),
     "cholesky": lambda self, upper=False: cholesky(self, upper=upper), "fill_diagonal_": fill_diagonal_,
     "searchsorted": lambda self, sorted_sequence=None, *a, **k: searchsorted(self, *a, **k),
 }
@@ -1417,14 +1558,15 @@ TORCH_FUNCTIONS = {
     "diagflat": diagflat, "cross": cross, "block_diag": block_diag, "cdist": cdist, "addmv": addmv,
     "addbmm": addbmm, "addr": addr, "addcmul": addcmul, "addcdiv": addcdiv, "quantile": quantile,
     "nanquantile": nanquantile, "unique_consecutive": unique_consecutive, "bincount": bincount, "histc": histc,
+    "histogram": histogram, "gradient": gradient,
     "searchsorted": searchsorted, "bucketize": bucketize, "diff": diff, "numel": numel, "is_tensor": is_tensor,
     "is_floating_point": is_floating_point, "set_grad_enabled": set_grad_enabled,
     "get_default_dtype": get_default_dtype, "xlogy": xlogy, "heaviside": heaviside, "tril_indices": tril_indices,
     "triu_indices": triu_indices, "vander": vander, "trapezoid": trapezoid, "trapz": trapezoid,
     "cumulative_trapezoid": cumulative_trapezoid, "deg2rad": deg2rad, "rad2deg": rad2deg, "sinc": sinc,
     "signbit": signbit, "positive": positive, "ravel": ravel, "vsplit": vsplit, "hsplit": hsplit,
-    "dsplit": dsplit, "inverse": inv, "det": det, "logdet": logdet, "slogdet": slogdet,
-    "matrix_power": matrix_power, "pinverse": lambda input, rcond=1e-15: pinv(input),  # noqa: A006
+    "dsplit": dsplit, "inverse": inv, "det": det, "logdet": logdet,
+    "matrix_power": matrix_power, "pinverse": lambda input, rcond=1e-15: pinv(input, rtol=rcond),  # noqa: A006
     "cholesky": lambda input, upper=False: cholesky(input, upper=upper),  # noqa: A006
 }
 

@@ -99,12 +99,14 @@ class Cholesky(Function):
 
 
 class EighPacked(Function):
-    """Eigenvalues w (..., n) ascending and eigenvectors V (..., n, n) of a symmetric A, packed as
-    (..., n, n + 1) = [V | w] so that one op carries both (the public eigh splits them).
-    Backward (distinct eigenvalues): gA = V (diag(gw) + sym(Vᵀ gV ∘ F)) Vᵀ, F_ij = 1/(w_j - w_i)."""
+    """Eigenvalues w (..., n) ascending and eigenvectors V (..., n, n) of a symmetric A (its ``UPLO``
+    triangle read), packed as (..., n, n + 1) = [V | w] so that one op carries both (the public eigh
+    splits them). Backward (distinct eigenvalues): gA = V (diag(gw) + Vᵀ gV ∘ F) Vᵀ, symmetrized,
+    F_ij = 1/(w_j - w_i); when only the eigenvalues were used (eigvalsh), V diag(gw) Vᵀ, which repeated
+    eigenvalues do not break (as torch)."""
 
-    def forward(self, a):
-        w, v = self.xp.linalg.eigh(a)
+    def forward(self, a, UPLO="L"):  # noqa: N803
+        w, v = self.xp.linalg.eigh(a, UPLO=UPLO)
         self.save_for_backward(w, v)
         return self.xp.concatenate([v, w[..., None, :].swapaxes(-1, -2)], axis=-1)
 
@@ -113,11 +115,12 @@ class EighPacked(Function):
         xp = self.xp
         gv, gw = g[..., :-1], g[..., -1]
         n = w.shape[-1]
-        diff = w[..., None, :] - w[..., :, None]  # (..., n, n): w_j - w_i
-        eye = xp.eye(n, dtype=bool)
-        f = xp.where(eye, 0, 1 / xp.where(eye, 1, diff))
-        inner = (_mT(v) @ gv) * f
-        inner = inner + xp.eye(n, dtype=w.dtype) * gw[..., None, :]
+        inner = xp.eye(n, dtype=w.dtype) * gw[..., None, :]
+        if xp.any(gv):
+            diff = w[..., None, :] - w[..., :, None]  # (..., n, n): w_j - w_i
+            eye = xp.eye(n, dtype=bool)
+            f = xp.where(eye, 0, 1 / xp.where(eye, 1, diff))
+            inner = inner + (_mT(v) @ gv) * f
         ga = v @ inner @ _mT(v)
         return 0.5 * (ga + _mT(ga))  # torch reads A as symmetric: the symmetric part
 
@@ -188,3 +191,37 @@ class QrPacked(Function):
         copyltu = xp.tril(mm) + _mT(xp.tril(mm, -1))
         rhs = gq + q @ copyltu  # (..., m, n); gA = rhs R⁻ᵀ, i.e. solve R Xᵀ = rhsᵀ
         return _mT(xp.linalg.solve(r, _mT(rhs)))
+
+
+class Pinv(Function):
+    """Moore-Penrose pseudo-inverse of (..., m, n): singular values (hermitian: |eigenvalues|) at or
+    below max(atol, rtol·σ_max) count as zero, as torch.linalg.pinv; ``atol``/``rtol`` are arrays that
+    broadcast against the batch. Backward as torch's (exact where the rank does not change), with
+    P = pinv(A), for m <= n: K = gᵀP, gA = -(PK)ᵀ + KPᵀ - APKPᵀ + PᵀP(gᵀ - KA); m > n is its transpose."""
+
+    def forward(self, a, atol, rtol, hermitian):
+        xp = self.xp
+        if hermitian:
+            w, v = xp.linalg.eigh(a)
+            big = xp.abs(w).max(-1, initial=0)[..., None]
+            keep = xp.abs(w) > xp.maximum(atol[..., None], rtol[..., None] * big)
+            p = (v * xp.where(keep, 1 / xp.where(keep, w, 1), 0)[..., None, :]) @ _mT(v)
+        else:
+            u, s, vh = xp.linalg.svd(a, full_matrices=False)
+            big = s.max(-1, initial=0)[..., None]
+            keep = s > xp.maximum(atol[..., None], rtol[..., None] * big)
+            p = (_mT(vh) * xp.where(keep, 1 / xp.where(keep, s, 1), 0)[..., None, :]) @ _mT(u)
+        p = p.astype(a.dtype, copy=False)
+        self.save_for_backward(a, p)
+        return p
+
+    def backward(self, g):
+        a, p = self.saved
+        pt, gt = _mT(p), _mT(g)
+        if a.shape[-2] <= a.shape[-1]:
+            k = gt @ p
+            kpt = k @ pt
+            return -_mT(p @ k) + kpt - (a @ p) @ kpt + (pt @ p) @ (gt - k @ a)
+        k = p @ gt
+        ptk = pt @ k
+        return -_mT(k @ p) + ptk - ptk @ p @ a + (gt - a @ k) @ p @ pt

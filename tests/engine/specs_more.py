@@ -171,8 +171,6 @@ DERIVED: dict[str, Spec] = {
                    torch=lambda T, a: (a @ a.mT).logdet(), **LINALG),
     "linalg_matrix_power": Spec(power_case(), lambda a, n: engine.linalg.matrix_power(a, n), _matrix_power_ref,
                                 torch=lambda T, a, n: T.linalg.matrix_power(a, n), **LINALG),
-    "linalg_pinv": Spec(singular_gap_case(), lambda a: engine.linalg.pinv(a), np.linalg.pinv,
-                        torch=lambda T, a: T.linalg.pinv(a), **LINALG),
     "linalg_lstsq": Spec(square_case(rhs=True, rect=True), lambda a, b: engine.linalg.lstsq(a, b).solution, _lstsq_ref,
                          torch=lambda T, a, b: T.linalg.pinv(a) @ b, **LINALG),
     "linalg_svdvals": Spec(singular_gap_case(), lambda a: engine.linalg.svdvals(a),
@@ -963,6 +961,8 @@ def _svd_torch(T, a):
 
 
 SPECS["SvdPacked"] = Spec(singular_gap_case(), _svd_fn, _svd_ref, torch=_svd_torch, **LINALG)
+SPECS["Pinv"] = Spec(singular_gap_case(), lambda a: engine.linalg.pinv(a), np.linalg.pinv,
+                     torch=lambda T, a: T.linalg.pinv(a), **LINALG)
 
 
 @st.composite
