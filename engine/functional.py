@@ -173,11 +173,11 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     >>> dropout(Tensor([1.0, 2.0]), 0.5, training=False).tolist()
     [1.0, 2.0]
     """
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return input
-    out = fused_ops.Dropout.apply(input, p=p)
+    out = input * 0 if p == 1 else fused_ops.Dropout.apply(input, p=p)  # p = 1: all zero, as torch
     if inplace and not out.requires_grad:
         return input.copy_(out)
     return out
@@ -318,6 +318,9 @@ def scaled_dot_product_attention(
                          "(or attn_mask=causal_lower_right(L, S, window))")
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
+    if dropout_p == 1:  # every weight dropped: zeros (and zero gradients), as torch
+        return scaled_dot_product_attention(query, key, value, attn_mask, 0.0, is_causal, scale, enable_gqa,
+                                            window=window) * 0
     L, S = q.shape[-2], k.shape[-2]
     if enable_gqa and q.ndim >= 3 and k.ndim >= 3 and k.shape[-3] != q.shape[-3]:
         hq, hk = q.shape[-3], k.shape[-3]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -97,11 +98,11 @@ def _check_p(p: float) -> None:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
-def _channel_mask(x: Tensor, p: float, batched_ndim: int) -> Tensor:
-    """Bernoulli(1 - p) keep mask of shape (N, C, 1, ...) (or (C, 1, ...) unbatched), dtype of x."""
-    batched = x.ndim == batched_ndim
-    shape = x.shape[:2] if batched else x.shape[:1]
-    shape = shape + (1,) * (x.ndim - len(shape))
+def _channel_mask(x: Tensor, p: float) -> Tensor:
+    """Bernoulli(1 - p) keep mask of shape (x.shape[0], x.shape[1], 1, ...), dtype of x (torch's feature noise)."""
+    if x.ndim < 2:
+        raise RuntimeError(f"Feature dropout requires at least 2 dimensions in the input (got shape {x.shape})")
+    shape = x.shape[:2] + (1,) * (x.ndim - 2)
     keep = _E().rand(*shape, dtype=x.dtype, device=x.device) >= p
     return keep.astype(x.dtype)
 
@@ -111,18 +112,28 @@ def _feature_dropout(op: str, nd: int):
         _need_tensor(input, op, "input")
         _check_p(p)
         if input.ndim not in (nd + 1, nd + 2):
-            raise RuntimeError(f"{op}: Expected {nd + 1}D or {nd + 2}D input, but received a {input.ndim}D input "
-                               f"(shape {input.shape})")
-        if not training or p == 0:
+            if op == "dropout1d":
+                raise RuntimeError(f"{op}: Expected {nd + 1}D or {nd + 2}D input, but received a {input.ndim}D "
+                                   f"input (shape {input.shape})")
+            warnings.warn(f"{op}: Received a {input.ndim}-D input to {op}, which is deprecated (as in torch); "
+                          f"use dropout for entrywise dropout", stacklevel=2)
+        if op == "dropout2d" and input.ndim == 3:
+            warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                          "behavior is desired - input is interpreted as shape (N, C, L), as torch", stacklevel=2)
+        if not training or p == 0 or input.numel() == 0:
             return input
-        if p == 1:
-            return input * 0
-        out = input * _channel_mask(input, p, nd + 2) * (1 / (1 - p))
+        # torch: dropout1d/3d read any rank but the batched one as one unbatched sample; dropout2d always
+        # drops along the first two dims (so a 3-D input is (N, C, L))
+        unbatched = op != "dropout2d" and input.ndim != nd + 2
+        x = input.unsqueeze(0) if unbatched else input
+        out = x * 0 if p == 1 else x * _channel_mask(x, p) * (1 / (1 - p))
+        out = out.squeeze(0) if unbatched else out
         return input.copy_(out) if inplace and not out.requires_grad else out
 
     fn.__name__ = op
     fn.__doc__ = (f"Zero whole channels of (N, C, {nd}-d) or (C, {nd}-d) input with probability p, scale the rest "
-                  "by 1/(1-p) (identity when not training), as torch.")
+                  "by 1/(1-p) (identity when not training), as torch; other ranks as torch reads them (with its "
+                  "deprecation warning; dropout2d takes a 3-D input as (N, C, L)).")
     return fn
 
 
@@ -142,26 +153,31 @@ def _alpha(input: Tensor, p: float, keep: Tensor) -> Tensor:
 def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:  # noqa: A002
     """Dropout for SELU networks: dropped entries take selu's negative saturation value and an affine
     map keeps mean 0 and variance 1, as torch."""
-    return _alpha_dropout("alpha_dropout", input, p, training, input.ndim if isinstance(input, Tensor) else 0)
+    return _alpha_dropout("alpha_dropout", input, p, training, input.ndim if isinstance(input, Tensor) else 0, inplace)
 
 
 def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,  # noqa: A002
                           inplace: bool = False) -> Tensor:
     """alpha_dropout that drops whole channels of (N, C, ...)."""
-    return _alpha_dropout("feature_alpha_dropout", input, p, training, 2)
+    return _alpha_dropout("feature_alpha_dropout", input, p, training, 2, inplace)
 
 
-def _alpha_dropout(op: str, input: Tensor, p: float, training: bool, mask_dims: int) -> Tensor:  # noqa: A002
+def _alpha_dropout(op: str, input: Tensor, p: float, training: bool, mask_dims: int,  # noqa: A002
+                   inplace: bool = False) -> Tensor:
     """alpha dropout with one keep decision per index of the first ``mask_dims`` dims (all: elementwise)."""
     _need_tensor(input, op, "input")
     _check_p(p)
-    if not training or p == 0:
+    if not training or p == 0 or input.numel() == 0:
         return input
     if p == 1:
-        return input * 0
-    shape = input.shape[:mask_dims] + (1,) * (input.ndim - mask_dims)
-    keep = (_E().rand(*shape, dtype=input.dtype, device=input.device) >= p).astype(input.dtype)
-    return _alpha(input, p, keep)
+        out = input * 0
+    else:
+        if input.ndim < mask_dims:
+            raise RuntimeError(f"Feature dropout requires at least 2 dimensions in the input (got shape {input.shape})")
+        shape = input.shape[:mask_dims] + (1,) * (input.ndim - mask_dims)
+        keep = (_E().rand(*shape, dtype=input.dtype, device=input.device) >= p).astype(input.dtype)
+        out = _alpha(input, p, keep)
+    return input.copy_(out) if inplace and not out.requires_grad else out
 
 
 # ---- norms -------------------------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""torch.nn.functional (apart from the losses) against torch where earlier parity tests did not
+reach: dropout with p = 1, the feature dropouts' reading of other ranks, ... (session 14).
+Values in float64 (float32 where the dtype matters); gradients against torch's autograd."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import engine
+import engine.functional as F
+from engine import Tensor
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.parity
+TF = torch.nn.functional
+
+
+def R(*shape, seed=1, dtype="float64"):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def both(ours, theirs, arrays, ints=(), grad=True, rtol=1e-10, atol=1e-12):
+    """Same outputs (shape, dtype, values, NaN where torch has NaN) and, for float64 inputs, the same
+    gradients for a random upstream gradient on the first output."""
+    need = [grad and i not in ints and a.dtype == np.float64 for i, a in enumerate(arrays)]
+    ts = [Tensor(a.copy(), requires_grad=r) for a, r in zip(arrays, need)]
+    tt = [torch.tensor(a, requires_grad=r) for a, r in zip(arrays, need)]
+    o, t = ours(*ts), theirs(*tt)
+    o, t = (o if isinstance(o, tuple) else (o,)), (t if isinstance(t, tuple) else (t,))
+    assert len(o) == len(t)
+    for a, b in zip(o, t):
+        b = b.detach().numpy()
+        assert a.shape == b.shape and str(a.dtype) == str(b.dtype), (a.shape, a.dtype, b.shape, b.dtype)
+        np.testing.assert_allclose(a.numpy(), b, rtol=rtol, atol=atol, equal_nan=True)
+    if any(need):
+        g = np.random.default_rng(7).standard_normal(tuple(t[0].shape))
+        o[0].backward(Tensor(g))
+        t[0].backward(torch.tensor(g))
+        for i, (a, b) in enumerate(zip(ts, tt)):
+            if b.requires_grad:
+                assert a.grad is not None, f"input {i}: no gradient"
+                np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-10,
+                                           equal_nan=True, err_msg=f"input {i}")
+
+
+def raises_as_torch(ours, theirs):
+    with pytest.raises(Exception) as te:
+        theirs()
+    with pytest.raises(type(te.value)):
+        ours()
+
+
+# ---- dropouts ---------------------------------------------------------------------------------------
+
+
+DROPOUTS = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"]
+
+
+@pytest.mark.parametrize("name", DROPOUTS)
+def test_dropout_with_p_one_is_zeros_with_zero_gradient_as_torch(name):
+    shape = (2, 3, 4) if name != "dropout3d" else (2, 3, 4, 5)
+    both(lambda x: getattr(F, name)(x, 1.0, True), lambda x: getattr(TF, name)(x, 1.0, True), [R(*shape)])
+    both(lambda x: getattr(F, name)(x, 1.0, False), lambda x: getattr(TF, name)(x, 1.0, False), [R(*shape)])
+
+
+@pytest.mark.parametrize("name", DROPOUTS)
+def test_dropout_inplace_writes_the_input_as_torch(name):
+    x, t = engine.ones(2, 4, 3, 3), torch.ones(2, 4, 3, 3)
+    if name == "dropout1d":
+        x, t = engine.ones(2, 4, 3), torch.ones(2, 4, 3)
+    r, rt = getattr(F, name)(x, 0.5, True, True), getattr(TF, name)(t, 0.5, True, True)
+    assert (r is x) == (rt is t) and rt is t
+    assert not np.all(x.numpy() == 1) and not torch.all(t == 1).item()
+
+
+def test_scaled_dot_product_attention_with_dropout_p_one_is_zeros_as_torch():
+    both(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, dropout_p=1.0),
+         lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, dropout_p=1.0),
+         [R(2, 3, 4), R(2, 5, 4, seed=2), R(2, 5, 6, seed=3)])
+
+
+def _drawn_groups(y: np.ndarray, lead: int) -> np.ndarray:
+    """y reshaped (units, rest) with one unit per index of the first ``lead`` dims; asserts each unit
+    is all kept or all dropped, and returns which units were kept."""
+    units = y.reshape(int(np.prod(y.shape[:lead])), -1)
+    assert (units == units[:, :1]).all(), "a channel was dropped only in part"
+    return units[:, 0] != 0
+
+
+@pytest.mark.parametrize("name, shape, lead", [
+    ("dropout2d", (400, 5, 3), 2),       # torch reads a 3-D input to dropout2d as (N, C, L)
+    ("dropout2d", (400, 5), 2),          # and a 2-D one as (N, C), with a deprecation warning
+    ("dropout2d", (40, 5, 2, 2, 2), 2),  # 5-D: the first two dims too
+    ("dropout3d", (400, 5), 1),          # dropout3d: anything but 5-D is one unbatched sample
+    ("dropout3d", (400, 2, 2), 1),
+    ("dropout3d", (400,), 1),
+])
+def test_feature_dropouts_draw_per_channel_of_the_ranks_torch_reads(name, shape, lead):
+    engine.manual_seed(0)
+    torch.manual_seed(0)
+    warned = []
+    for lib, fn in ((engine, getattr(F, name)), (torch, getattr(TF, name))):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            y = fn(lib.ones(*shape, dtype=lib.float64), 0.25)
+        warned.append(len(w) > 0)
+        y = y.numpy()
+        assert y.shape == shape
+        kept = _drawn_groups(y, lead)
+        assert np.allclose(y[y != 0], 1 / 0.75)
+        assert abs((~kept).mean() - 0.25) < 0.05, (lib.__name__, (~kept).mean())
+    assert warned[0] == warned[1], "warns where torch warns"
+
+
+def test_feature_dropouts_rank_errors_as_torch():
+    raises_as_torch(lambda: F.dropout1d(engine.ones(2, 3, 4, 5), 0.5),
+                    lambda: TF.dropout1d(torch.ones(2, 3, 4, 5), 0.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raises_as_torch(lambda: F.dropout2d(engine.ones(5), 0.5), lambda: TF.dropout2d(torch.ones(5), 0.5))
+        raises_as_torch(lambda: F.dropout3d(engine.ones(()), 0.5), lambda: TF.dropout3d(torch.ones(()), 0.5))
+        both(lambda x: F.dropout2d(x, 0.5, training=False), lambda x: TF.dropout2d(x, 0.5, training=False), [R(5)])
+    raises_as_torch(lambda: F.feature_alpha_dropout(engine.ones(5), 0.5, True),
+                    lambda: TF.feature_alpha_dropout(torch.ones(5), 0.5, True))
+    for p in (-0.1, 1.5):
+        raises_as_torch(lambda p=p: F.dropout(engine.ones(3), p), lambda p=p: TF.dropout(torch.ones(3), p))
