@@ -122,6 +122,14 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,  #
     return y.reshape(input.shape)
 
 
+class _EmbeddingIdsError(TypeError, RuntimeError):
+    """Ids that are not integers: torch raises RuntimeError; TypeError says what is wrong."""
+
+
+class _PaddingIdxError(ValueError, AssertionError):
+    """A padding_idx outside the table: torch asserts (AssertionError); ValueError says what is wrong."""
+
+
 def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,  # noqa: A002
               norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """torch.nn.functional.embedding: rows of ``weight`` (V, D) for integer ids ``input`` (…) -> (…, D).
@@ -135,7 +143,8 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm: f
     """
     ids = _array(input)
     if not hasattr(ids, "dtype") or ids.dtype.kind not in "iu":
-        raise TypeError(f"embedding: input (ids) must be an integer tensor, got {getattr(ids, 'dtype', type(ids))}")
+        raise _EmbeddingIdsError(f"embedding: input (ids) must be an integer tensor, got "
+                                 f"{getattr(ids, 'dtype', type(ids))}")
     if not isinstance(weight, Tensor):
         _not_a_tensor("embedding", [weight])
     if weight.ndim != 2:
@@ -145,14 +154,14 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm: f
     V = weight.shape[0]
     if padding_idx is not None:
         if not -V <= padding_idx < V:
-            raise ValueError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({V})")
+            raise _PaddingIdxError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({V})")
         padding_idx = padding_idx % V
     xp = get_xp(weight.device)
     if max_norm is not None:
         fused_ops.check_ids(ids, V, "token id")
         rows = xp.unique(xp.asarray(ids).reshape(-1))
         sub = weight.data[rows]
-        norms = (xp.abs(sub) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+        norms = xp.linalg.norm(sub, ord=norm_type, axis=1)  # any p, inf and 0 too, as torch's renorm
         scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(weight.dtype)
         weight.data[rows] = sub * scale[:, None]  # in place, outside the graph, as torch's embedding_renorm_
         weight._vc[0] += 1
@@ -721,19 +730,18 @@ def _norm(x: Tensor, p: float, dim: int) -> Tensor:
     return elementwise_ops.Where.apply(root, zero, cond=positive)
 
 
-def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:  # noqa: A002
-    """input / max(||input||_p, eps) along ``dim``.
+def normalize(input: Tensor, p: float = 2.0, dim: int | tuple = 1, eps: float = 1e-12,  # noqa: A002
+              out=None) -> Tensor:
+    """input / max(||input||_p, eps) along ``dim`` (an int or a tuple of dims), as torch: any p
+    (inf, -inf and 0 too), with the norm's gradient (0 where it is 0).
 
     >>> normalize(Tensor([[3.0, 4.0]], dtype="float64")).tolist()
     [[0.6, 0.8]]
     """
     if out is not None:
         raise NotImplementedError("normalize: out= is not supported")
-    x = _float_input(input, "normalize")
-    d = _softmax_dim(x, dim, None, "normalize")
-    if x.ndim == 0:
-        return x / _norm(x.reshape(1), p, 0).reshape(()).clamp(min=eps)
-    return x / _norm(x, p, d).clamp(min=eps)
+    _need_tensor(input, "normalize")
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
@@ -743,6 +751,9 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     [0.7071067...]
     """
     a, b = _float_input(x1, "cosine_similarity"), _float_input(x2, "cosine_similarity")
+    err = broadcast_error("cosine_similarity", a.shape, b.shape)
+    if err:
+        raise err
     shape = np.broadcast_shapes(a.shape, b.shape)
     a, b = a.broadcast_to(shape), b.broadcast_to(shape)
     d = _softmax_dim(a, dim, None, "cosine_similarity")

@@ -53,6 +53,8 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:  # noqa: A002
     _need_tensor(input, "pdist", "input")
     if input.ndim != 2:
         raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    if p < 0:
+        raise RuntimeError(f"pdist only supports non-negative p values, got {p}")
     n = input.shape[0]
     i, j = np.triu_indices(n, 1)
     a = input[Tensor(i).to(input.device)]

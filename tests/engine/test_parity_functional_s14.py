@@ -40,10 +40,12 @@ def both(ours, theirs, arrays, ints=(), grad=True, rtol=1e-10, atol=1e-12):
         o[0].backward(Tensor(g))
         t[0].backward(torch.tensor(g))
         for i, (a, b) in enumerate(zip(ts, tt)):
-            if b.requires_grad:
-                assert a.grad is not None, f"input {i}: no gradient"
-                np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-10,
-                                           equal_nan=True, err_msg=f"input {i}")
+            if b.requires_grad:  # torch leaves .grad None where the gradient is zero by rule (norm p=0)
+                assert a.grad is not None or b.grad is None, f"input {i}: no gradient"
+                expected = np.zeros(b.shape) if b.grad is None else b.grad.numpy()
+                got = np.zeros(b.shape) if a.grad is None else a.grad.numpy()
+                np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-10, equal_nan=True,
+                                           err_msg=f"input {i}")
 
 
 def raises_as_torch(ours, theirs):
@@ -127,3 +129,71 @@ def test_feature_dropouts_rank_errors_as_torch():
                     lambda: TF.feature_alpha_dropout(torch.ones(5), 0.5, True))
     for p in (-0.1, 1.5):
         raises_as_torch(lambda p=p: F.dropout(engine.ones(3), p), lambda p=p: TF.dropout(torch.ones(3), p))
+
+
+# ---- normalize and distances ------------------------------------------------------------------------
+
+
+def _with_zero_row(*shape, seed=1):
+    x = R(*shape, seed=seed)
+    x[1] = 0.0
+    return x
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, 0.5, float("inf"), -float("inf"), 0.0, -1.5])
+@pytest.mark.parametrize("dim", [0, 1, -1, (0, 1)])
+def test_normalize_any_p_with_a_zero_row_as_torch(p, dim):
+    both(lambda x: F.normalize(x, p=p, dim=dim), lambda x: TF.normalize(x, p=p, dim=dim), [_with_zero_row(4, 5)])
+
+
+def test_normalize_eps_dtype_and_errors_as_torch():
+    both(lambda x: F.normalize(x, eps=0.5), lambda x: TF.normalize(x, eps=0.5), [_with_zero_row(4, 5)])
+    x32 = R(3, 4, dtype="float32")
+    assert F.normalize(Tensor(x32)).dtype == np.float32
+    np.testing.assert_allclose(F.normalize(Tensor(x32), p=float("inf")).numpy(),
+                               TF.normalize(torch.tensor(x32), p=float("inf")).numpy(), rtol=1e-6)
+    raises_as_torch(lambda: F.normalize(Tensor(np.array([[1, 2]]))), lambda: TF.normalize(torch.tensor([[1, 2]])))
+    raises_as_torch(lambda: F.normalize(Tensor(R(3))), lambda: TF.normalize(torch.tensor(R(3))))
+
+
+@pytest.mark.parametrize("p", [0.0, -1.0, 0.5, float("inf")])
+def test_distances_gradients_at_p_zero_negative_and_zero_entries_as_torch(p):
+    a, b = R(4, 5), R(4, 5, seed=2)
+    a[2, 1] = b[2, 1]  # a zero difference: norm 0 for p < 0
+    both(lambda x, y: F.pairwise_distance(x, y, p=p, eps=0.0), lambda x, y: TF.pairwise_distance(x, y, p=p, eps=0.0),
+         [a, b])
+    both(lambda x, y: engine.cdist(x, y, p=p), lambda x, y: torch.cdist(x, y, p=p), [a, b]) if p >= 0 else None
+    both(lambda x: F.pdist(x, p=p), lambda x: TF.pdist(x, p=p), [a]) if p >= 0 else None
+    both(lambda x: x.norm(p, 1), lambda x: x.norm(p, 1), [a])
+    both(lambda x: x.norm(p, 1, keepdim=True), lambda x: x.norm(p, 1, keepdim=True), [a])
+
+
+def test_distance_argument_errors_as_torch():
+    raises_as_torch(lambda: F.pdist(Tensor(R(3, 4)), -1.0), lambda: TF.pdist(torch.tensor(R(3, 4)), -1.0))
+    raises_as_torch(lambda: F.cosine_similarity(Tensor(R(4, 5)), Tensor(R(4, 6))),
+                    lambda: TF.cosine_similarity(torch.tensor(R(4, 5)), torch.tensor(R(4, 6))))
+
+
+# ---- embedding --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 0.5, float("inf"), -float("inf"), 0.0])
+def test_embedding_max_norm_renormalises_rows_for_any_norm_type_as_torch(norm_type):
+    ids = np.array([[0, 2, 5], [2, 2, 1]])
+    w = R(6, 4) * 2
+    wo, wt = Tensor(w.copy()), torch.tensor(w.copy())
+    eo, et = (F.embedding(Tensor(ids), wo, max_norm=1.0, norm_type=norm_type),
+              TF.embedding(torch.tensor(ids), wt, max_norm=1.0, norm_type=norm_type))
+    np.testing.assert_allclose(eo.numpy(), et.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(wo.numpy(), wt.numpy(), rtol=1e-12)  # the table itself, in place
+    both(lambda i, ww: F.embedding(i, ww * 1, max_norm=0.7, norm_type=norm_type),
+         lambda i, ww: TF.embedding(i, ww * 1, max_norm=0.7, norm_type=norm_type), [ids, w], ints=(0,))
+
+
+def test_embedding_argument_errors_as_torch():
+    w = R(6, 4)
+    for pad in (6, -7):
+        raises_as_torch(lambda pad=pad: F.embedding(Tensor(np.array([1])), Tensor(w), padding_idx=pad),
+                        lambda pad=pad: TF.embedding(torch.tensor([1]), torch.tensor(w), padding_idx=pad))
+    raises_as_torch(lambda: F.embedding(Tensor(np.array([1.0])), Tensor(w)),
+                    lambda: TF.embedding(torch.tensor([1.0]), torch.tensor(w)))
