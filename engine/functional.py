@@ -2,7 +2,7 @@
 
 >>> import engine.functional as F
 >>> from engine import Tensor
->>> F.softmax(Tensor([[1.0, 1.0]])).numpy().tolist()
+>>> F.softmax(Tensor([[1.0, 1.0]]), dim=-1).numpy().tolist()
 [[0.5, 0.5]]
 """
 
@@ -45,9 +45,13 @@ def _softmax_dim(x: Tensor, dim, axis, op: str) -> int:
     return d
 
 
-def _softmax_like(op, x: Tensor, dim, dtype, axis, name: str) -> Tensor:
+def _softmax_like(op, x: Tensor, dim, dtype, axis, name: str, stacklevel: int = 3) -> Tensor:
     if not isinstance(x, Tensor):
         _not_a_tensor(name, [x])
+    if dim is None and axis is None:  # torch's legacy implicit dim, with its warning
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
+                      f"dim=X as an argument.", stacklevel=stacklevel)
     d = _softmax_dim(x, dim, axis, name)
     if dtype is not None:
         x = x.astype(dtype)
@@ -60,19 +64,20 @@ def _softmax_like(op, x: Tensor, dim, dtype, axis, name: str) -> Tensor:
 
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None, *,  # noqa: A002
             axis: int | None = None) -> Tensor:
-    """Numerically stable softmax along ``dim`` (torch.nn.functional.softmax; ``axis`` is an alias,
-    None means the last axis). ``dtype`` casts the input first.
+    """Numerically stable softmax along ``dim`` (torch.nn.functional.softmax; ``axis`` is an alias).
+    Neither given: torch's deprecated implicit dim (0 for 0-, 1- and 3-D input, else 1), with its
+    warning. ``dtype`` casts the input first.
 
     >>> softmax(Tensor([1.0, 1.0]), dim=0).tolist()
     [0.5, 0.5]
     """
-    return _softmax_like(fused_ops.Softmax, input, dim, dtype, axis, "softmax")
+    return _softmax_like(fused_ops.Softmax, input, dim, dtype, axis, "softmax", _stacklevel)
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None, *,  # noqa: A002
                 axis: int | None = None) -> Tensor:
-    """Numerically stable log-softmax along ``dim`` (``axis`` is an alias; None: the last axis)."""
-    return _softmax_like(fused_ops.LogSoftmax, input, dim, dtype, axis, "log_softmax")
+    """Numerically stable log-softmax along ``dim`` (``axis`` is an alias; neither: torch's implicit dim)."""
+    return _softmax_like(fused_ops.LogSoftmax, input, dim, dtype, axis, "log_softmax", _stacklevel)
 
 
 def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None, *,  # noqa: A002
@@ -82,9 +87,9 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
     >>> softmin(Tensor([0.0, 0.0]), dim=0).tolist()
     [0.5, 0.5]
     """
-    if dtype is not None:
-        input = input.astype(dtype)
-    return softmax(-input, dim, axis=axis)
+    if not isinstance(input, Tensor):
+        _not_a_tensor("softmin", [input])
+    return _softmax_like(fused_ops.Softmax, -input, dim, dtype, axis, "softmin", _stacklevel)
 
 
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,  # noqa: A002

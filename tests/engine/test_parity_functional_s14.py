@@ -197,3 +197,21 @@ def test_embedding_argument_errors_as_torch():
                         lambda pad=pad: TF.embedding(torch.tensor([1]), torch.tensor(w), padding_idx=pad))
     raises_as_torch(lambda: F.embedding(Tensor(np.array([1.0])), Tensor(w)),
                     lambda: TF.embedding(torch.tensor([1.0]), torch.tensor(w)))
+
+
+# ---- activations ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+@pytest.mark.parametrize("shape", [(), (4,), (2, 3), (2, 3, 4), (2, 3, 4, 5), (1, 2, 2, 2, 2)])
+def test_softmax_family_without_dim_takes_torchs_implicit_dim_and_warns(name, shape):
+    warned = []
+    for fn in (getattr(F, name), getattr(TF, name)):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            fn(Tensor(R(*shape)) if fn is getattr(F, name) else torch.tensor(R(*shape)))
+        warned.append([str(m.message) for m in w])
+    assert warned[0] == warned[1] and len(warned[0]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        both(getattr(F, name), getattr(TF, name), [R(*shape)])
