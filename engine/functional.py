@@ -2668,6 +2668,27 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     y = input.reshape(*lead, c, h // r, r, w // r, r)
     y = y.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
     return y.reshape(*lead, c * r * r, h // r, w // r)
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:  # noqa: A002
+    """(N, g·k, *) -> (N, k·g, *): the channels split into ``groups`` and interleaved, as torch.
+
+    >>> channel_shuffle(Tensor.arange(4.0).reshape(1, 4, 1), 2).numpy().ravel().tolist()
+    [0.0, 2.0, 1.0, 3.0]
+    """
+    _need_tensor(input, "channel_shuffle")
+    if input.ndim <= 2:
+        raise RuntimeError(f"channel_shuffle expects input with > 2 dims, but got input with sizes "
+                           f"{list(input.shape)}")
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+    n, c, *rest = input.shape
+    if c % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels and {groups} groups.")
+    return input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(n, c, *rest)
+
+
+native_channel_shuffle = channel_shuffle
 # ---- CTC (engine/ctc.py, composed of engine ops) and recurrent layers (engine/ops/recurrent.py) -----
 
 from engine.ctc import ctc_loss  # noqa: E402, F401

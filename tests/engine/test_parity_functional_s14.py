@@ -215,3 +215,19 @@ def test_softmax_family_without_dim_takes_torchs_implicit_dim_and_warns(name, sh
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         both(getattr(F, name), getattr(TF, name), [R(*shape)])
+
+
+# ---- shuffles ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape, groups", [((1, 6, 2, 2), 3), ((2, 4, 3), 2), ((1, 6, 2, 2), 1), ((1, 6, 2, 2, 2), 2)])
+def test_channel_shuffle_as_torch(shape, groups):
+    both(lambda x: F.channel_shuffle(x, groups), lambda x: TF.channel_shuffle(x, groups), [R(*shape)])
+    both(lambda x: F.native_channel_shuffle(x, groups), lambda x: TF.native_channel_shuffle(x, groups), [R(*shape)],
+         grad=False)  # torch has no derivative for native_channel_shuffle
+
+
+@pytest.mark.parametrize("shape, groups", [((1, 6), 2), ((6,), 2), ((1, 6, 2, 2), 4), ((1, 6, 2, 2), 0)])
+def test_channel_shuffle_errors_as_torch(shape, groups):
+    raises_as_torch(lambda: F.channel_shuffle(Tensor(R(*shape)), groups),
+                    lambda: TF.channel_shuffle(torch.tensor(R(*shape)), groups))
