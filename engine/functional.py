@@ -127,6 +127,18 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,  #
     return y.reshape(input.shape)
 
 
+def _embedding_renorm_(weight: Tensor, ids, max_norm: float, norm_type: float) -> None:
+    """Rows ``ids`` of ``weight`` whose ``norm_type`` norm exceeds ``max_norm`` rescaled to it, in place
+    and outside the graph, as torch's embedding_renorm_ (any p, inf and 0 too)."""
+    xp = get_xp(weight.device)
+    rows = xp.unique(xp.asarray(ids).reshape(-1))
+    sub = weight.data[rows]
+    norms = xp.linalg.norm(sub, ord=norm_type, axis=1)
+    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(weight.dtype)
+    weight.data[rows] = sub * scale[:, None]
+    weight._vc[0] += 1
+
+
 class _EmbeddingIdsError(TypeError, RuntimeError):
     """Ids that are not integers: torch raises RuntimeError; TypeError says what is wrong."""
 
@@ -164,12 +176,7 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm: f
     xp = get_xp(weight.device)
     if max_norm is not None:
         fused_ops.check_ids(ids, V, "token id")
-        rows = xp.unique(xp.asarray(ids).reshape(-1))
-        sub = weight.data[rows]
-        norms = xp.linalg.norm(sub, ord=norm_type, axis=1)  # any p, inf and 0 too, as torch's renorm
-        scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(weight.dtype)
-        weight.data[rows] = sub * scale[:, None]  # in place, outside the graph, as torch's embedding_renorm_
-        weight._vc[0] += 1
+        _embedding_renorm_(weight, ids, max_norm, norm_type)
     out = fused_ops.Embedding.apply(weight, ids=ids)
     if scale_grad_by_freq:
         flat = xp.asarray(ids).reshape(-1)

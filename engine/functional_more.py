@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from engine.functional import _need_tensor, _same_dtype_as_weights
+from engine.functional import _embedding_renorm_, _need_tensor, _same_dtype_as_weights
+from engine.ops.movement import IndexOutOfRange
 from engine.tensor import Tensor
 
 
@@ -586,13 +587,20 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
                   sparse: bool = False, per_sample_weights: Tensor | None = None,
                   include_last_offset: bool = False, padding_idx: int | None = None) -> Tensor:
     """Sum, mean or max of the embedding rows of each bag: input (B, N) (one bag per row) or 1-D with
-    ``offsets`` (bag starts); padding_idx entries are left out; an empty bag gives zeros, as torch."""
+    ``offsets`` (bag starts); padding_idx entries are left out; an empty bag gives zeros, as torch.
+    ``max_norm`` renormalises the looked-up rows of ``weight`` in place first; ``scale_grad_by_freq``
+    divides each row's gradient by its id's count in ``input`` (sum and mean modes).
+
+    >>> w = Tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> embedding_bag(Tensor([[0, 1]], dtype="int64"), w, mode="sum").tolist()
+    [[4.0, 6.0]]
+    """
     E = _E()  # noqa: N806
     _need_tensor(weight, "embedding_bag", "weight")
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"embedding_bag: mode has to be one of sum, mean or max, got {mode!r}")
-    if max_norm is not None or scale_grad_by_freq:
-        raise NotImplementedError("embedding_bag: max_norm and scale_grad_by_freq are not supported here")
+    if scale_grad_by_freq and mode == "max":
+        raise ValueError("max mode does not support scaling the gradient by the frequency")
     if per_sample_weights is not None and mode != "sum":
         raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
                                   f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
@@ -614,6 +622,9 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
             raise ValueError("embedding_bag: offsets has to be a 1D Tensor but got None")
         off = offsets.data if isinstance(offsets, Tensor) else np.asarray(offsets)
         off = np.asarray(off.get() if hasattr(off, "get") else off).astype(np.int64)
+        if off.size and off[0] != 0:
+            raise RuntimeError(f"offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to start "
+                               f"from position 0. However, got {off[0]}")
         if include_last_offset:
             off = off[:-1]
         b = len(off)
@@ -622,10 +633,16 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
     else:
         raise ValueError(f"embedding_bag: input has to be 1D or 2D Tensor, but got Tensor of dimension {idx.ndim}")
     if flat.size and (flat.min() < 0 or flat.max() >= n_rows):
-        raise IndexError(f"embedding_bag: index out of range in self (weight has {n_rows} rows)")
+        raise IndexOutOfRange(f"embedding_bag: Expected idx >= 0 && idx < num_embeddings but found an index "
+                              f"outside [0, {n_rows})")
+    if max_norm is not None:
+        _embedding_renorm_(weight, flat, max_norm, norm_type)
     keep = np.ones(len(flat), dtype=bool) if padding_idx is None else flat != padding_idx
     keep &= bag >= 0
     rows = weight[Tensor(flat[keep]).to(weight.device)]  # (K, D)
+    if scale_grad_by_freq:  # value unchanged, each row's gradient / how often its id occurs in input
+        freq = np.bincount(flat, minlength=n_rows)[flat[keep]][:, None].astype(weight.dtype)
+        rows = rows.detach() + (rows - rows.detach()) * Tensor(1 / freq).to(weight.device)
     if per_sample_weights is not None:
         psw = per_sample_weights.reshape(-1)[Tensor(np.flatnonzero(keep)).to(weight.device)]
         rows = rows * psw.unsqueeze(-1)

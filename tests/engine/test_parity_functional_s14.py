@@ -231,3 +231,42 @@ def test_channel_shuffle_as_torch(shape, groups):
 def test_channel_shuffle_errors_as_torch(shape, groups):
     raises_as_torch(lambda: F.channel_shuffle(Tensor(R(*shape)), groups),
                     lambda: TF.channel_shuffle(torch.tensor(R(*shape)), groups))
+
+
+# ---- embedding_bag ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_max_norm_renormalises_the_table_as_torch(mode):
+    ids, off, w = np.array([1, 2, 4, 5, 4, 3, 2, 9]), np.array([0, 3, 3, 6]), R(10, 3) * 2
+    wo, wt = Tensor(w.copy()), torch.tensor(w.copy())
+    eo = F.embedding_bag(Tensor(ids), wo, Tensor(off), max_norm=1.0, mode=mode)
+    et = TF.embedding_bag(torch.tensor(ids), wt, torch.tensor(off), max_norm=1.0, mode=mode)
+    np.testing.assert_allclose(eo.numpy(), et.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(wo.numpy(), wt.numpy(), rtol=1e-12)
+    both(lambda i, ww, o: F.embedding_bag(i, ww * 1, o, max_norm=0.8, norm_type=1.0, mode=mode),
+         lambda i, ww, o: TF.embedding_bag(i, ww * 1, o, max_norm=0.8, norm_type=1.0, mode=mode), [ids, w, off],
+         ints=(0, 2))
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean"])
+def test_embedding_bag_scale_grad_by_freq_as_torchs_embedding(mode):
+    # torch 2.13's CPU embedding_bag divides by the wrong count when ids repeat unevenly
+    # (pytorch/pytorch#190063); its embedding's scale_grad_by_freq, reduced per bag, is the oracle
+    ids, w = np.array([[1, 1, 2], [1, 3, 3]]), R(5, 3)
+    both(lambda i, ww: F.embedding_bag(i, ww, mode=mode, scale_grad_by_freq=True),
+         lambda i, ww: getattr(TF.embedding(i, ww, scale_grad_by_freq=True), mode)(1), [ids, w], ints=(0,))
+    both(lambda i, ww, o: F.embedding_bag(i, ww, o, mode=mode, scale_grad_by_freq=True),
+         lambda i, ww, o: TF.embedding_bag(i, ww, o, mode=mode, scale_grad_by_freq=True),  # even counts: torch right
+         [np.array([1, 2, 2, 1, 3, 3]), w, np.array([0, 2])], ints=(0, 2))
+
+
+def test_embedding_bag_argument_errors_as_torch():
+    ids, w = torch.tensor([1, 2, 4]), torch.tensor(R(10, 3))
+    raises_as_torch(lambda: F.embedding_bag(Tensor(ids.numpy()), Tensor(w.numpy()), Tensor(np.array([1, 2]))),
+                    lambda: TF.embedding_bag(ids, w, torch.tensor([1, 2])))
+    raises_as_torch(lambda: F.embedding_bag(Tensor(np.array([[1, 10]])), Tensor(w.numpy())),
+                    lambda: TF.embedding_bag(torch.tensor([[1, 10]]), w))
+    raises_as_torch(lambda: F.embedding_bag(Tensor(np.array([[1, 2]])), Tensor(w.numpy()), mode="max",
+                                            scale_grad_by_freq=True),
+                    lambda: TF.embedding_bag(torch.tensor([[1, 2]]), w, mode="max", scale_grad_by_freq=True))
