@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from engine.backend import get_xp
 from engine.functional import _embedding_renorm_, _need_tensor, _same_dtype_as_weights
 from engine.ops.movement import IndexOutOfRange
 from engine.tensor import Tensor
@@ -677,6 +678,116 @@ def max_unpool3d(input: Tensor, indices, kernel_size, stride=None, padding=0, ou
 
 FUNCTIONS.update({"embedding_bag": embedding_bag, "adaptive_max_pool3d": adaptive_max_pool3d,
                   "lp_pool3d": lp_pool3d, "max_unpool3d": max_unpool3d})
+
+
+# ---- multi-head attention ------------------------------------------------------------------------------
+
+
+def _additive_mask(mask, dtype, device, what: str) -> Tensor | None:
+    """A bool mask (True = not allowed) as an additive float mask (-inf there); a float mask as is."""
+    if mask is None:
+        return None
+    arr = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if arr.dtype == bool:
+        xp = get_xp(device)
+        return Tensor(xp.where(xp.asarray(arr), -np.inf, 0.0).astype(dtype))
+    if arr.dtype.kind != "f":
+        raise AssertionError(f"only bool and floating types of {what} are supported")
+    return mask if isinstance(mask, Tensor) else Tensor(arr.astype(dtype))
+
+
+def multi_head_attention_forward(query: Tensor, key: Tensor, value: Tensor, embed_dim_to_check: int, num_heads: int,
+                                 in_proj_weight: Tensor | None, in_proj_bias: Tensor | None, bias_k: Tensor | None,
+                                 bias_v: Tensor | None, add_zero_attn: bool, dropout_p: float,
+                                 out_proj_weight: Tensor, out_proj_bias: Tensor | None, training: bool = True,
+                                 key_padding_mask=None, need_weights: bool = True, attn_mask=None,
+                                 use_separate_proj_weight: bool = False, q_proj_weight: Tensor | None = None,
+                                 k_proj_weight: Tensor | None = None, v_proj_weight: Tensor | None = None,
+                                 static_k: Tensor | None = None, static_v: Tensor | None = None,
+                                 average_attn_weights: bool = True, is_causal: bool = False):
+    """torch.nn.functional.multi_head_attention_forward: query (L, N, E), key/value (S, N, ·) (or
+    unbatched (L, E), (S, ·)) -> (output (L, N, E), weights (N, L, S) averaged over heads, or
+    (N, H, L, S), or None). Bool masks are True where attention is not allowed; float masks are
+    added to the scores. ``is_causal`` is a hint that ``attn_mask`` is causal (it must be given).
+
+    >>> x = Tensor.ones(2, 1, 4)
+    >>> w, b = Tensor.zeros(12, 4), Tensor.zeros(12)
+    >>> out, attn = multi_head_attention_forward(x, x, x, 4, 2, w, b, None, None, False, 0.0, Tensor.zeros(4, 4), None)
+    >>> out.shape, attn.shape
+    ((2, 1, 4), (1, 2, 2))
+    """
+    F = _F()  # noqa: N806
+    batched = query.ndim == 3
+    if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+        raise AssertionError(f"multi_head_attention_forward: query, key and value should be all 2-D (unbatched) or "
+                             f"3-D (batched), got {query.ndim}-D, {key.ndim}-D and {value.ndim}-D")
+    if is_causal and attn_mask is None:
+        raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer module "
+                           "method `generate_square_subsequent_mask` to create this mask.")
+    if not batched:
+        query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+        if key_padding_mask is not None:
+            key_padding_mask = key_padding_mask.unsqueeze(0) if isinstance(key_padding_mask, Tensor) \
+                else np.asarray(key_padding_mask)[None]
+    L, N, E = query.shape
+    S = key.shape[0]
+    H = num_heads
+    if E != embed_dim_to_check:
+        raise AssertionError(f"was expecting embedding dimension of {embed_dim_to_check}, but got {E}")
+    hd = E // H
+    if hd * H != E:
+        raise AssertionError(f"embed_dim {E} not divisible by num_heads {H}")
+    if key.shape[:2] != value.shape[:2]:
+        raise AssertionError(f"key shape {key.shape} does not match value shape {value.shape}")
+    bq, bk, bv = (None,) * 3 if in_proj_bias is None else (in_proj_bias[:E], in_proj_bias[E:2 * E],
+                                                           in_proj_bias[2 * E:])
+    if use_separate_proj_weight:
+        wq, wk, wv = q_proj_weight, k_proj_weight, v_proj_weight
+    else:
+        wq, wk, wv = in_proj_weight[:E], in_proj_weight[E:2 * E], in_proj_weight[2 * E:]
+    q, k, v = F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
+    mask = _additive_mask(attn_mask, q.dtype, q.device, "attn_mask")
+    if mask is not None:
+        want = (L, S) if mask.ndim == 2 else (N * H, L, S)
+        if mask.ndim not in (2, 3) or mask.shape != want:
+            raise RuntimeError(f"The shape of the {mask.ndim}D attn_mask is {mask.shape}, but should be {want}.")
+        mask = mask.reshape(1, L, S) if mask.ndim == 2 else mask  # (1 or N·H, L, S)
+    kpm = _additive_mask(key_padding_mask, q.dtype, q.device, "key_padding_mask")
+    if kpm is not None and kpm.shape != (N, S):
+        raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {kpm.shape}")
+    if bias_k is not None and bias_v is not None:
+        k = F.concatenate([k, bias_k.reshape(1, 1, E).expand(1, N, E)], 0)
+        v = F.concatenate([v, bias_v.reshape(1, 1, E).expand(1, N, E)], 0)
+        mask = None if mask is None else F.pad(mask, (0, 1))
+        kpm = None if kpm is None else F.pad(kpm, (0, 1))
+    q = q.reshape(L, N * H, hd).transpose(0, 1)  # (N·H, L, hd)
+    k = static_k if static_k is not None else k.reshape(k.shape[0], N * H, hd).transpose(0, 1)  # (N·H, S', hd)
+    v = static_v if static_v is not None else v.reshape(v.shape[0], N * H, hd).transpose(0, 1)
+    if add_zero_attn:
+        z = _E().zeros(N * H, 1, hd, dtype=q.dtype, device=q.device)
+        k, v = F.concatenate([k, z], 1), F.concatenate([v, z], 1)
+        mask = None if mask is None else F.pad(mask, (0, 1))
+        kpm = None if kpm is None else F.pad(kpm, (0, 1))
+    s = k.shape[1]
+    scores = (q * (1.0 / math.sqrt(hd))) @ k.transpose(1, 2)  # (N·H, L, S')
+    if mask is not None:
+        scores = scores + mask
+    if kpm is not None:
+        scores = (scores.reshape(N, H, L, s) + kpm.reshape(N, 1, 1, s)).reshape(N * H, L, s)
+    weights = F.softmax(scores, -1)
+    dropped = F.dropout(weights, dropout_p, training) if dropout_p > 0 and training else weights
+    out = (dropped @ v).transpose(0, 1).reshape(L * N, E)
+    out = F.linear(out, out_proj_weight, out_proj_bias).reshape(L, N, E)
+    if not batched:
+        out = out.squeeze(1)
+    if not need_weights:
+        return out, None
+    w = weights.reshape(N, H, L, s)
+    w = w.mean(1) if average_attn_weights else w
+    return out, (w if batched else w.squeeze(0))
+
+
+FUNCTIONS["multi_head_attention_forward"] = multi_head_attention_forward
 
 
 def install(F) -> None:  # noqa: N803

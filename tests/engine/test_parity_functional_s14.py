@@ -32,6 +32,9 @@ def both(ours, theirs, arrays, ints=(), grad=True, rtol=1e-10, atol=1e-12):
     o, t = (o if isinstance(o, tuple) else (o,)), (t if isinstance(t, tuple) else (t,))
     assert len(o) == len(t)
     for a, b in zip(o, t):
+        if b is None:  # e.g. need_weights=False
+            assert a is None
+            continue
         b = b.detach().numpy()
         assert a.shape == b.shape and str(a.dtype) == str(b.dtype), (a.shape, a.dtype, b.shape, b.dtype)
         np.testing.assert_allclose(a.numpy(), b, rtol=rtol, atol=atol, equal_nan=True)
@@ -270,3 +273,67 @@ def test_embedding_bag_argument_errors_as_torch():
     raises_as_torch(lambda: F.embedding_bag(Tensor(np.array([[1, 2]])), Tensor(w.numpy()), mode="max",
                                             scale_grad_by_freq=True),
                     lambda: TF.embedding_bag(torch.tensor([[1, 2]]), w, mode="max", scale_grad_by_freq=True))
+
+
+# ---- multi_head_attention_forward -------------------------------------------------------------------
+
+
+E_, H_, L_, S_, N_ = 6, 2, 4, 5, 3
+
+
+def _mha_masks(lib, which):
+    t = torch.tensor if lib is torch else Tensor
+    kpm = np.zeros((N_, S_), bool)
+    kpm[0, 1] = True
+    kpm[2, [0, 4]] = True
+    return {"bool": {"attn_mask": t(np.random.default_rng(5).random((L_, S_)) > 0.7)},
+            "float": {"attn_mask": t(R(L_, S_, seed=11))},
+            "float3": {"attn_mask": t(R(N_ * H_, L_, S_, seed=12))},
+            "kpm": {"key_padding_mask": t(kpm)},
+            "kpm+bool": {"key_padding_mask": t(kpm), "attn_mask": t(np.random.default_rng(5).random((L_, S_)) > 0.7)},
+            "causal": {"attn_mask": t(np.triu(np.ones((L_, S_), bool), 1)), "is_causal": True},
+            "none": {}, "no_weights": {"need_weights": False}, "per_head": {"average_attn_weights": False}}[which]
+
+
+@pytest.mark.parametrize("extra", ["none", "zero_attn", "bias_kv"])
+@pytest.mark.parametrize("which", ["none", "no_weights", "per_head", "bool", "float", "float3", "kpm", "kpm+bool",
+                                   "causal"])
+def test_multi_head_attention_forward_as_torch(which, extra):
+    def run(lib):
+        fn = (TF if lib is torch else F).multi_head_attention_forward
+
+        def call(q, k, v, wi, bi, wo, bo, bk, bv):
+            return fn(q, k, v, E_, H_, wi, bi, bk if extra == "bias_kv" else None, bv if extra == "bias_kv" else None,
+                      extra == "zero_attn", 0.0, wo, bo, training=False, **_mha_masks(lib, which))
+        return call
+
+    both(run(engine), run(torch), [R(L_, N_, E_, seed=1), R(S_, N_, E_, seed=2), R(S_, N_, E_, seed=3),
+                                   R(3 * E_, E_, seed=4), R(3 * E_, seed=5), R(E_, E_, seed=6), R(E_, seed=7),
+                                   R(1, 1, E_, seed=8), R(1, 1, E_, seed=9)])
+
+
+def test_multi_head_attention_forward_unbatched_separate_weights_and_errors_as_torch():
+    def sep(fn):
+        return lambda q, k, v, wq, wk, wv, bi, wo, bo: fn(
+            q, k, v, E_, H_, None, bi, None, None, False, 0.0, wo, bo, training=False, use_separate_proj_weight=True,
+            q_proj_weight=wq, k_proj_weight=wk, v_proj_weight=wv)
+
+    both(sep(F.multi_head_attention_forward), sep(TF.multi_head_attention_forward),
+         [R(L_, N_, E_), R(S_, N_, 5, seed=2), R(S_, N_, 7, seed=3), R(E_, E_, seed=4), R(E_, 5, seed=5),
+          R(E_, 7, seed=6), R(3 * E_, seed=7), R(E_, E_, seed=8), R(E_, seed=9)])
+
+    def plain(fn, **kw):
+        return lambda q, k, v, wi, wo: fn(q, k, v, E_, H_, wi, None, None, None, False, 0.0, wo, None, training=False,
+                                          **kw)
+
+    unbatched = [R(L_, E_), R(S_, E_, seed=2), R(S_, E_, seed=3), R(3 * E_, E_, seed=4), R(E_, E_, seed=6)]
+    both(plain(F.multi_head_attention_forward), plain(TF.multi_head_attention_forward), unbatched)
+    arrays = [R(L_, N_, E_), R(S_, N_, E_, seed=2), R(S_, N_, E_, seed=3), R(3 * E_, E_, seed=4), R(E_, E_, seed=6)]
+    for kw in ({"is_causal": True}, {"attn_mask": R(3, 3)}, {"key_padding_mask": np.zeros((2, 2), bool)}):
+        raises_as_torch(
+            lambda kw=kw: plain(F.multi_head_attention_forward, **{k: Tensor(v) for k, v in kw.items()
+                                                                    if k != "is_causal"},
+                                **{k: v for k, v in kw.items() if k == "is_causal"})(*map(Tensor, arrays)),
+            lambda kw=kw: plain(TF.multi_head_attention_forward, **{k: torch.tensor(v) for k, v in kw.items()
+                                                                     if k != "is_causal"},
+                                **{k: v for k, v in kw.items() if k == "is_causal"})(*map(torch.tensor, arrays)))
