@@ -356,6 +356,8 @@ def scaled_dot_product_attention(
                            f"value {v.shape} do not broadcast (enable_gqa=True repeats key/value heads)") from None
     q, k, v = (t if t.shape[:-2] == lead else t.expand(*lead, *t.shape[-2:]) for t in (q, k, v))
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    if S == 0:  # no key to attend: zeros (…, L, Ev), as torch
+        return (q @ k.swapaxes(-1, -2)) @ v
     if isinstance(attn_mask, Tensor) and attn_mask.dtype.kind == "b":
         attn_mask = attn_mask.data
     if attn_mask is not None and not isinstance(attn_mask, CausalBias):

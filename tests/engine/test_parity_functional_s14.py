@@ -337,3 +337,11 @@ def test_multi_head_attention_forward_unbatched_separate_weights_and_errors_as_t
             lambda kw=kw: plain(TF.multi_head_attention_forward, **{k: torch.tensor(v) for k, v in kw.items()
                                                                      if k != "is_causal"},
                                 **{k: v for k, v in kw.items() if k == "is_causal"})(*map(torch.tensor, arrays)))
+
+
+def test_scaled_dot_product_attention_without_keys_is_zeros_as_torch():
+    both(lambda q, k, v: F.scaled_dot_product_attention(q, k, v),
+         lambda q, k, v: TF.scaled_dot_product_attention(q, k, v), [R(2, 4, 5), R(2, 0, 5, seed=2), R(2, 0, 7, seed=3)])
+    both(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+         lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True),
+         [R(2, 4, 5), R(2, 0, 5, seed=2), R(2, 0, 7, seed=3)])
