@@ -2820,7 +2820,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     _same_dtype_as_weights("batch_norm", input, weight=weight, bias=bias, running_mean=running_mean,
                            running_var=running_var)
     if not training and (running_mean is None or running_var is None):
-        raise ValueError("batch_norm: running_mean and running_var must be defined in evaluation mode")
+        raise RuntimeError("batch_norm: running_mean and running_var must be defined in evaluation mode")
     if training and input.numel() // max(c, 1) <= 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
     return norm_ops.BatchNorm.apply(input, weight, bias, running_mean=_array(running_mean),

@@ -239,6 +239,8 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
     c = input.shape[1]
     axes = tuple(range(2, input.ndim))
     if use_input_stats:
+        if math.prod(input.shape[2:]) <= 1:
+            raise ValueError(f"Expected more than 1 spatial element when training, got input size {input.shape}")
         mean = input.mean(axes, keepdim=True)
         var = input.var(axes, keepdim=True, correction=0)
         if running_mean is not None or running_var is not None:
@@ -251,7 +253,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
                     running_var.mul_(1 - momentum).add_(unbiased.mean(0) * momentum)
     else:
         if running_mean is None or running_var is None:
-            raise ValueError("instance_norm: Expected running_mean and running_var to be defined when "
+            raise RuntimeError("instance_norm: Expected running_mean and running_var to be defined when "
                              "use_input_stats is false")
         shape = (1, c) + (1,) * (input.ndim - 2)
         mean, var = running_mean.reshape(shape), running_var.reshape(shape)

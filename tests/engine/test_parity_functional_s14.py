@@ -345,3 +345,18 @@ def test_scaled_dot_product_attention_without_keys_is_zeros_as_torch():
     both(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
          lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True),
          [R(2, 4, 5), R(2, 0, 5, seed=2), R(2, 0, 7, seed=3)])
+
+
+# ---- norms ------------------------------------------------------------------------------------------
+
+
+def test_norm_argument_errors_as_torch():
+    x = R(2, 3, 4)
+    raises_as_torch(lambda: F.batch_norm(Tensor(x), None, None, training=False),
+                    lambda: TF.batch_norm(torch.tensor(x), None, None, training=False))
+    raises_as_torch(lambda: F.instance_norm(Tensor(R(2, 3, 1))), lambda: TF.instance_norm(torch.tensor(R(2, 3, 1))))
+    raises_as_torch(lambda: F.instance_norm(Tensor(x), use_input_stats=False),
+                    lambda: TF.instance_norm(torch.tensor(x), use_input_stats=False))
+    both(lambda a: F.instance_norm(a, Tensor(np.zeros(3)), Tensor(np.ones(3)), use_input_stats=False),
+         lambda a: TF.instance_norm(a, torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64),
+                                    use_input_stats=False), [R(2, 3, 1)])
