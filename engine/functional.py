@@ -2,7 +2,7 @@
 
 >>> import engine.functional as F
 >>> from engine import Tensor
->>> F.softmax(Tensor([[1.0, 1.0]])).numpy().tolist()
+>>> F.softmax(Tensor([[1.0, 1.0]]), dim=-1).numpy().tolist()
 [[0.5, 0.5]]
 """
 
@@ -45,9 +45,13 @@ def _softmax_dim(x: Tensor, dim, axis, op: str) -> int:
     return d
 
 
-def _softmax_like(op, x: Tensor, dim, dtype, axis, name: str) -> Tensor:
+def _softmax_like(op, x: Tensor, dim, dtype, axis, name: str, stacklevel: int = 3) -> Tensor:
     if not isinstance(x, Tensor):
         _not_a_tensor(name, [x])
+    if dim is None and axis is None:  # torch's legacy implicit dim, with its warning
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
+                      f"dim=X as an argument.", stacklevel=stacklevel)
     d = _softmax_dim(x, dim, axis, name)
     if dtype is not None:
         x = x.astype(dtype)
@@ -60,19 +64,20 @@ def _softmax_like(op, x: Tensor, dim, dtype, axis, name: str) -> Tensor:
 
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None, *,  # noqa: A002
             axis: int | None = None) -> Tensor:
-    """Numerically stable softmax along ``dim`` (torch.nn.functional.softmax; ``axis`` is an alias,
-    None means the last axis). ``dtype`` casts the input first.
+    """Numerically stable softmax along ``dim`` (torch.nn.functional.softmax; ``axis`` is an alias).
+    Neither given: torch's deprecated implicit dim (0 for 0-, 1- and 3-D input, else 1), with its
+    warning. ``dtype`` casts the input first.
 
     >>> softmax(Tensor([1.0, 1.0]), dim=0).tolist()
     [0.5, 0.5]
     """
-    return _softmax_like(fused_ops.Softmax, input, dim, dtype, axis, "softmax")
+    return _softmax_like(fused_ops.Softmax, input, dim, dtype, axis, "softmax", _stacklevel)
 
 
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None, *,  # noqa: A002
                 axis: int | None = None) -> Tensor:
-    """Numerically stable log-softmax along ``dim`` (``axis`` is an alias; None: the last axis)."""
-    return _softmax_like(fused_ops.LogSoftmax, input, dim, dtype, axis, "log_softmax")
+    """Numerically stable log-softmax along ``dim`` (``axis`` is an alias; neither: torch's implicit dim)."""
+    return _softmax_like(fused_ops.LogSoftmax, input, dim, dtype, axis, "log_softmax", _stacklevel)
 
 
 def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None, *,  # noqa: A002
@@ -82,9 +87,9 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
     >>> softmin(Tensor([0.0, 0.0]), dim=0).tolist()
     [0.5, 0.5]
     """
-    if dtype is not None:
-        input = input.astype(dtype)
-    return softmax(-input, dim, axis=axis)
+    if not isinstance(input, Tensor):
+        _not_a_tensor("softmin", [input])
+    return _softmax_like(fused_ops.Softmax, -input, dim, dtype, axis, "softmin", _stacklevel)
 
 
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,  # noqa: A002
@@ -122,6 +127,26 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,  #
     return y.reshape(input.shape)
 
 
+def _embedding_renorm_(weight: Tensor, ids, max_norm: float, norm_type: float) -> None:
+    """Rows ``ids`` of ``weight`` whose ``norm_type`` norm exceeds ``max_norm`` rescaled to it, in place
+    and outside the graph, as torch's embedding_renorm_ (any p, inf and 0 too)."""
+    xp = get_xp(weight.device)
+    rows = xp.unique(xp.asarray(ids).reshape(-1))
+    sub = weight.data[rows]
+    norms = xp.linalg.norm(sub, ord=norm_type, axis=1)
+    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(weight.dtype)
+    weight.data[rows] = sub * scale[:, None]
+    weight._vc[0] += 1
+
+
+class _EmbeddingIdsError(TypeError, RuntimeError):
+    """Ids that are not integers: torch raises RuntimeError; TypeError says what is wrong."""
+
+
+class _PaddingIdxError(ValueError, AssertionError):
+    """A padding_idx outside the table: torch asserts (AssertionError); ValueError says what is wrong."""
+
+
 def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,  # noqa: A002
               norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """torch.nn.functional.embedding: rows of ``weight`` (V, D) for integer ids ``input`` (…) -> (…, D).
@@ -135,7 +160,8 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm: f
     """
     ids = _array(input)
     if not hasattr(ids, "dtype") or ids.dtype.kind not in "iu":
-        raise TypeError(f"embedding: input (ids) must be an integer tensor, got {getattr(ids, 'dtype', type(ids))}")
+        raise _EmbeddingIdsError(f"embedding: input (ids) must be an integer tensor, got "
+                                 f"{getattr(ids, 'dtype', type(ids))}")
     if not isinstance(weight, Tensor):
         _not_a_tensor("embedding", [weight])
     if weight.ndim != 2:
@@ -145,17 +171,12 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm: f
     V = weight.shape[0]
     if padding_idx is not None:
         if not -V <= padding_idx < V:
-            raise ValueError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({V})")
+            raise _PaddingIdxError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({V})")
         padding_idx = padding_idx % V
     xp = get_xp(weight.device)
     if max_norm is not None:
         fused_ops.check_ids(ids, V, "token id")
-        rows = xp.unique(xp.asarray(ids).reshape(-1))
-        sub = weight.data[rows]
-        norms = (xp.abs(sub) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
-        scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(weight.dtype)
-        weight.data[rows] = sub * scale[:, None]  # in place, outside the graph, as torch's embedding_renorm_
-        weight._vc[0] += 1
+        _embedding_renorm_(weight, ids, max_norm, norm_type)
     out = fused_ops.Embedding.apply(weight, ids=ids)
     if scale_grad_by_freq:
         flat = xp.asarray(ids).reshape(-1)
@@ -173,11 +194,11 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     >>> dropout(Tensor([1.0, 2.0]), 0.5, training=False).tolist()
     [1.0, 2.0]
     """
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0:
         return input
-    out = fused_ops.Dropout.apply(input, p=p)
+    out = input * 0 if p == 1 else fused_ops.Dropout.apply(input, p=p)  # p = 1: all zero, as torch
     if inplace and not out.requires_grad:
         return input.copy_(out)
     return out
@@ -318,6 +339,9 @@ def scaled_dot_product_attention(
                          "(or attn_mask=causal_lower_right(L, S, window))")
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
+    if dropout_p == 1:  # every weight dropped: zeros (and zero gradients), as torch
+        return scaled_dot_product_attention(query, key, value, attn_mask, 0.0, is_causal, scale, enable_gqa,
+                                            window=window) * 0
     L, S = q.shape[-2], k.shape[-2]
     if enable_gqa and q.ndim >= 3 and k.ndim >= 3 and k.shape[-3] != q.shape[-3]:
         hq, hk = q.shape[-3], k.shape[-3]
@@ -332,6 +356,8 @@ def scaled_dot_product_attention(
                            f"value {v.shape} do not broadcast (enable_gqa=True repeats key/value heads)") from None
     q, k, v = (t if t.shape[:-2] == lead else t.expand(*lead, *t.shape[-2:]) for t in (q, k, v))
     scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    if S == 0:  # no key to attend: zeros (…, L, Ev), as torch
+        return (q @ k.swapaxes(-1, -2)) @ v
     if isinstance(attn_mask, Tensor) and attn_mask.dtype.kind == "b":
         attn_mask = attn_mask.data
     if attn_mask is not None and not isinstance(attn_mask, CausalBias):
@@ -718,19 +744,18 @@ def _norm(x: Tensor, p: float, dim: int) -> Tensor:
     return elementwise_ops.Where.apply(root, zero, cond=positive)
 
 
-def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:  # noqa: A002
-    """input / max(||input||_p, eps) along ``dim``.
+def normalize(input: Tensor, p: float = 2.0, dim: int | tuple = 1, eps: float = 1e-12,  # noqa: A002
+              out=None) -> Tensor:
+    """input / max(||input||_p, eps) along ``dim`` (an int or a tuple of dims), as torch: any p
+    (inf, -inf and 0 too), with the norm's gradient (0 where it is 0).
 
     >>> normalize(Tensor([[3.0, 4.0]], dtype="float64")).tolist()
     [[0.6, 0.8]]
     """
     if out is not None:
         raise NotImplementedError("normalize: out= is not supported")
-    x = _float_input(input, "normalize")
-    d = _softmax_dim(x, dim, None, "normalize")
-    if x.ndim == 0:
-        return x / _norm(x.reshape(1), p, 0).reshape(()).clamp(min=eps)
-    return x / _norm(x, p, d).clamp(min=eps)
+    _need_tensor(input, "normalize")
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
@@ -740,6 +765,9 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     [0.7071067...]
     """
     a, b = _float_input(x1, "cosine_similarity"), _float_input(x2, "cosine_similarity")
+    err = broadcast_error("cosine_similarity", a.shape, b.shape)
+    if err:
+        raise err
     shape = np.broadcast_shapes(a.shape, b.shape)
     a, b = a.broadcast_to(shape), b.broadcast_to(shape)
     d = _softmax_dim(a, dim, None, "cosine_similarity")
@@ -2673,6 +2701,27 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     y = input.reshape(*lead, c, h // r, r, w // r, r)
     y = y.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
     return y.reshape(*lead, c * r * r, h // r, w // r)
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:  # noqa: A002
+    """(N, g·k, *) -> (N, k·g, *): the channels split into ``groups`` and interleaved, as torch.
+
+    >>> channel_shuffle(Tensor.arange(4.0).reshape(1, 4, 1), 2).numpy().ravel().tolist()
+    [0.0, 2.0, 1.0, 3.0]
+    """
+    _need_tensor(input, "channel_shuffle")
+    if input.ndim <= 2:
+        raise RuntimeError(f"channel_shuffle expects input with > 2 dims, but got input with sizes "
+                           f"{list(input.shape)}")
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+    n, c, *rest = input.shape
+    if c % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {c} channels and {groups} groups.")
+    return input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(n, c, *rest)
+
+
+native_channel_shuffle = channel_shuffle
 # ---- CTC (engine/ctc.py, composed of engine ops) and recurrent layers (engine/ops/recurrent.py) -----
 
 from engine.ctc import ctc_loss  # noqa: E402, F401
@@ -2795,7 +2844,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     _same_dtype_as_weights("batch_norm", input, weight=weight, bias=bias, running_mean=running_mean,
                            running_var=running_var)
     if not training and (running_mean is None or running_var is None):
-        raise ValueError("batch_norm: running_mean and running_var must be defined in evaluation mode")
+        raise RuntimeError("batch_norm: running_mean and running_var must be defined in evaluation mode")
     if training and input.numel() // max(c, 1) <= 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
     return norm_ops.BatchNorm.apply(input, weight, bias, running_mean=_array(running_mean),

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from engine.functional import _need_tensor, _same_dtype_as_weights
+from engine.backend import get_xp
+from engine.functional import _embedding_renorm_, _need_tensor, _same_dtype_as_weights
+from engine.ops.movement import IndexOutOfRange
 from engine.tensor import Tensor
 
 
@@ -52,6 +55,8 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:  # noqa: A002
     _need_tensor(input, "pdist", "input")
     if input.ndim != 2:
         raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    if p < 0:
+        raise RuntimeError(f"pdist only supports non-negative p values, got {p}")
     n = input.shape[0]
     i, j = np.triu_indices(n, 1)
     a = input[Tensor(i).to(input.device)]
@@ -97,11 +102,11 @@ def _check_p(p: float) -> None:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
-def _channel_mask(x: Tensor, p: float, batched_ndim: int) -> Tensor:
-    """Bernoulli(1 - p) keep mask of shape (N, C, 1, ...) (or (C, 1, ...) unbatched), dtype of x."""
-    batched = x.ndim == batched_ndim
-    shape = x.shape[:2] if batched else x.shape[:1]
-    shape = shape + (1,) * (x.ndim - len(shape))
+def _channel_mask(x: Tensor, p: float) -> Tensor:
+    """Bernoulli(1 - p) keep mask of shape (x.shape[0], x.shape[1], 1, ...), dtype of x (torch's feature noise)."""
+    if x.ndim < 2:
+        raise RuntimeError(f"Feature dropout requires at least 2 dimensions in the input (got shape {x.shape})")
+    shape = x.shape[:2] + (1,) * (x.ndim - 2)
     keep = _E().rand(*shape, dtype=x.dtype, device=x.device) >= p
     return keep.astype(x.dtype)
 
@@ -111,18 +116,28 @@ def _feature_dropout(op: str, nd: int):
         _need_tensor(input, op, "input")
         _check_p(p)
         if input.ndim not in (nd + 1, nd + 2):
-            raise RuntimeError(f"{op}: Expected {nd + 1}D or {nd + 2}D input, but received a {input.ndim}D input "
-                               f"(shape {input.shape})")
-        if not training or p == 0:
+            if op == "dropout1d":
+                raise RuntimeError(f"{op}: Expected {nd + 1}D or {nd + 2}D input, but received a {input.ndim}D "
+                                   f"input (shape {input.shape})")
+            warnings.warn(f"{op}: Received a {input.ndim}-D input to {op}, which is deprecated (as in torch); "
+                          f"use dropout for entrywise dropout", stacklevel=2)
+        if op == "dropout2d" and input.ndim == 3:
+            warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                          "behavior is desired - input is interpreted as shape (N, C, L), as torch", stacklevel=2)
+        if not training or p == 0 or input.numel() == 0:
             return input
-        if p == 1:
-            return input * 0
-        out = input * _channel_mask(input, p, nd + 2) * (1 / (1 - p))
+        # torch: dropout1d/3d read any rank but the batched one as one unbatched sample; dropout2d always
+        # drops along the first two dims (so a 3-D input is (N, C, L))
+        unbatched = op != "dropout2d" and input.ndim != nd + 2
+        x = input.unsqueeze(0) if unbatched else input
+        out = x * 0 if p == 1 else x * _channel_mask(x, p) * (1 / (1 - p))
+        out = out.squeeze(0) if unbatched else out
         return input.copy_(out) if inplace and not out.requires_grad else out
 
     fn.__name__ = op
     fn.__doc__ = (f"Zero whole channels of (N, C, {nd}-d) or (C, {nd}-d) input with probability p, scale the rest "
-                  "by 1/(1-p) (identity when not training), as torch.")
+                  "by 1/(1-p) (identity when not training), as torch; other ranks as torch reads them (with its "
+                  "deprecation warning; dropout2d takes a 3-D input as (N, C, L)).")
     return fn
 
 
@@ -142,26 +157,31 @@ def _alpha(input: Tensor, p: float, keep: Tensor) -> Tensor:
 def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace: bool = False) -> Tensor:  # noqa: A002
     """Dropout for SELU networks: dropped entries take selu's negative saturation value and an affine
     map keeps mean 0 and variance 1, as torch."""
-    return _alpha_dropout("alpha_dropout", input, p, training, input.ndim if isinstance(input, Tensor) else 0)
+    return _alpha_dropout("alpha_dropout", input, p, training, input.ndim if isinstance(input, Tensor) else 0, inplace)
 
 
 def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,  # noqa: A002
                           inplace: bool = False) -> Tensor:
     """alpha_dropout that drops whole channels of (N, C, ...)."""
-    return _alpha_dropout("feature_alpha_dropout", input, p, training, 2)
+    return _alpha_dropout("feature_alpha_dropout", input, p, training, 2, inplace)
 
 
-def _alpha_dropout(op: str, input: Tensor, p: float, training: bool, mask_dims: int) -> Tensor:  # noqa: A002
+def _alpha_dropout(op: str, input: Tensor, p: float, training: bool, mask_dims: int,  # noqa: A002
+                   inplace: bool = False) -> Tensor:
     """alpha dropout with one keep decision per index of the first ``mask_dims`` dims (all: elementwise)."""
     _need_tensor(input, op, "input")
     _check_p(p)
-    if not training or p == 0:
+    if not training or p == 0 or input.numel() == 0:
         return input
     if p == 1:
-        return input * 0
-    shape = input.shape[:mask_dims] + (1,) * (input.ndim - mask_dims)
-    keep = (_E().rand(*shape, dtype=input.dtype, device=input.device) >= p).astype(input.dtype)
-    return _alpha(input, p, keep)
+        out = input * 0
+    else:
+        if input.ndim < mask_dims:
+            raise RuntimeError(f"Feature dropout requires at least 2 dimensions in the input (got shape {input.shape})")
+        shape = input.shape[:mask_dims] + (1,) * (input.ndim - mask_dims)
+        keep = (_E().rand(*shape, dtype=input.dtype, device=input.device) >= p).astype(input.dtype)
+        out = _alpha(input, p, keep)
+    return input.copy_(out) if inplace and not out.requires_grad else out
 
 
 # ---- norms -------------------------------------------------------------------------------------------
@@ -219,6 +239,8 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
     c = input.shape[1]
     axes = tuple(range(2, input.ndim))
     if use_input_stats:
+        if math.prod(input.shape[2:]) <= 1:
+            raise ValueError(f"Expected more than 1 spatial element when training, got input size {input.shape}")
         mean = input.mean(axes, keepdim=True)
         var = input.var(axes, keepdim=True, correction=0)
         if running_mean is not None or running_var is not None:
@@ -231,7 +253,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
                     running_var.mul_(1 - momentum).add_(unbiased.mean(0) * momentum)
     else:
         if running_mean is None or running_var is None:
-            raise ValueError("instance_norm: Expected running_mean and running_var to be defined when "
+            raise RuntimeError("instance_norm: Expected running_mean and running_var to be defined when "
                              "use_input_stats is false")
         shape = (1, c) + (1,) * (input.ndim - 2)
         mean, var = running_mean.reshape(shape), running_var.reshape(shape)
@@ -568,13 +590,20 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
                   sparse: bool = False, per_sample_weights: Tensor | None = None,
                   include_last_offset: bool = False, padding_idx: int | None = None) -> Tensor:
     """Sum, mean or max of the embedding rows of each bag: input (B, N) (one bag per row) or 1-D with
-    ``offsets`` (bag starts); padding_idx entries are left out; an empty bag gives zeros, as torch."""
+    ``offsets`` (bag starts); padding_idx entries are left out; an empty bag gives zeros, as torch.
+    ``max_norm`` renormalises the looked-up rows of ``weight`` in place first; ``scale_grad_by_freq``
+    divides each row's gradient by its id's count in ``input`` (sum and mean modes).
+
+    >>> w = Tensor([[1.0, 2.0], [3.0, 4.0]])
+    >>> embedding_bag(Tensor([[0, 1]], dtype="int64"), w, mode="sum").tolist()
+    [[4.0, 6.0]]
+    """
     E = _E()  # noqa: N806
     _need_tensor(weight, "embedding_bag", "weight")
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"embedding_bag: mode has to be one of sum, mean or max, got {mode!r}")
-    if max_norm is not None or scale_grad_by_freq:
-        raise NotImplementedError("embedding_bag: max_norm and scale_grad_by_freq are not supported here")
+    if scale_grad_by_freq and mode == "max":
+        raise ValueError("max mode does not support scaling the gradient by the frequency")
     if per_sample_weights is not None and mode != "sum":
         raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
                                   f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
@@ -596,6 +625,9 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
             raise ValueError("embedding_bag: offsets has to be a 1D Tensor but got None")
         off = offsets.data if isinstance(offsets, Tensor) else np.asarray(offsets)
         off = np.asarray(off.get() if hasattr(off, "get") else off).astype(np.int64)
+        if off.size and off[0] != 0:
+            raise RuntimeError(f"offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to start "
+                               f"from position 0. However, got {off[0]}")
         if include_last_offset:
             off = off[:-1]
         b = len(off)
@@ -604,10 +636,16 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
     else:
         raise ValueError(f"embedding_bag: input has to be 1D or 2D Tensor, but got Tensor of dimension {idx.ndim}")
     if flat.size and (flat.min() < 0 or flat.max() >= n_rows):
-        raise IndexError(f"embedding_bag: index out of range in self (weight has {n_rows} rows)")
+        raise IndexOutOfRange(f"embedding_bag: Expected idx >= 0 && idx < num_embeddings but found an index "
+                              f"outside [0, {n_rows})")
+    if max_norm is not None:
+        _embedding_renorm_(weight, flat, max_norm, norm_type)
     keep = np.ones(len(flat), dtype=bool) if padding_idx is None else flat != padding_idx
     keep &= bag >= 0
     rows = weight[Tensor(flat[keep]).to(weight.device)]  # (K, D)
+    if scale_grad_by_freq:  # value unchanged, each row's gradient / how often its id occurs in input
+        freq = np.bincount(flat, minlength=n_rows)[flat[keep]][:, None].astype(weight.dtype)
+        rows = rows.detach() + (rows - rows.detach()) * Tensor(1 / freq).to(weight.device)
     if per_sample_weights is not None:
         psw = per_sample_weights.reshape(-1)[Tensor(np.flatnonzero(keep)).to(weight.device)]
         rows = rows * psw.unsqueeze(-1)
@@ -642,6 +680,116 @@ def max_unpool3d(input: Tensor, indices, kernel_size, stride=None, padding=0, ou
 
 FUNCTIONS.update({"embedding_bag": embedding_bag, "adaptive_max_pool3d": adaptive_max_pool3d,
                   "lp_pool3d": lp_pool3d, "max_unpool3d": max_unpool3d})
+
+
+# ---- multi-head attention ------------------------------------------------------------------------------
+
+
+def _additive_mask(mask, dtype, device, what: str) -> Tensor | None:
+    """A bool mask (True = not allowed) as an additive float mask (-inf there); a float mask as is."""
+    if mask is None:
+        return None
+    arr = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if arr.dtype == bool:
+        xp = get_xp(device)
+        return Tensor(xp.where(xp.asarray(arr), -np.inf, 0.0).astype(dtype))
+    if arr.dtype.kind != "f":
+        raise AssertionError(f"only bool and floating types of {what} are supported")
+    return mask if isinstance(mask, Tensor) else Tensor(arr.astype(dtype))
+
+
+def multi_head_attention_forward(query: Tensor, key: Tensor, value: Tensor, embed_dim_to_check: int, num_heads: int,
+                                 in_proj_weight: Tensor | None, in_proj_bias: Tensor | None, bias_k: Tensor | None,
+                                 bias_v: Tensor | None, add_zero_attn: bool, dropout_p: float,
+                                 out_proj_weight: Tensor, out_proj_bias: Tensor | None, training: bool = True,
+                                 key_padding_mask=None, need_weights: bool = True, attn_mask=None,
+                                 use_separate_proj_weight: bool = False, q_proj_weight: Tensor | None = None,
+                                 k_proj_weight: Tensor | None = None, v_proj_weight: Tensor | None = None,
+                                 static_k: Tensor | None = None, static_v: Tensor | None = None,
+                                 average_attn_weights: bool = True, is_causal: bool = False):
+    """torch.nn.functional.multi_head_attention_forward: query (L, N, E), key/value (S, N, ·) (or
+    unbatched (L, E), (S, ·)) -> (output (L, N, E), weights (N, L, S) averaged over heads, or
+    (N, H, L, S), or None). Bool masks are True where attention is not allowed; float masks are
+    added to the scores. ``is_causal`` is a hint that ``attn_mask`` is causal (it must be given).
+
+    >>> x = Tensor.ones(2, 1, 4)
+    >>> w, b = Tensor.zeros(12, 4), Tensor.zeros(12)
+    >>> out, attn = multi_head_attention_forward(x, x, x, 4, 2, w, b, None, None, False, 0.0, Tensor.zeros(4, 4), None)
+    >>> out.shape, attn.shape
+    ((2, 1, 4), (1, 2, 2))
+    """
+    F = _F()  # noqa: N806
+    batched = query.ndim == 3
+    if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+        raise AssertionError(f"multi_head_attention_forward: query, key and value should be all 2-D (unbatched) or "
+                             f"3-D (batched), got {query.ndim}-D, {key.ndim}-D and {value.ndim}-D")
+    if is_causal and attn_mask is None:
+        raise RuntimeError("Need attn_mask if specifying the is_causal hint. You may use the Transformer module "
+                           "method `generate_square_subsequent_mask` to create this mask.")
+    if not batched:
+        query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+        if key_padding_mask is not None:
+            key_padding_mask = key_padding_mask.unsqueeze(0) if isinstance(key_padding_mask, Tensor) \
+                else np.asarray(key_padding_mask)[None]
+    L, N, E = query.shape
+    S = key.shape[0]
+    H = num_heads
+    if E != embed_dim_to_check:
+        raise AssertionError(f"was expecting embedding dimension of {embed_dim_to_check}, but got {E}")
+    hd = E // H
+    if hd * H != E:
+        raise AssertionError(f"embed_dim {E} not divisible by num_heads {H}")
+    if key.shape[:2] != value.shape[:2]:
+        raise AssertionError(f"key shape {key.shape} does not match value shape {value.shape}")
+    bq, bk, bv = (None,) * 3 if in_proj_bias is None else (in_proj_bias[:E], in_proj_bias[E:2 * E],
+                                                           in_proj_bias[2 * E:])
+    if use_separate_proj_weight:
+        wq, wk, wv = q_proj_weight, k_proj_weight, v_proj_weight
+    else:
+        wq, wk, wv = in_proj_weight[:E], in_proj_weight[E:2 * E], in_proj_weight[2 * E:]
+    q, k, v = F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
+    mask = _additive_mask(attn_mask, q.dtype, q.device, "attn_mask")
+    if mask is not None:
+        want = (L, S) if mask.ndim == 2 else (N * H, L, S)
+        if mask.ndim not in (2, 3) or mask.shape != want:
+            raise RuntimeError(f"The shape of the {mask.ndim}D attn_mask is {mask.shape}, but should be {want}.")
+        mask = mask.reshape(1, L, S) if mask.ndim == 2 else mask  # (1 or N·H, L, S)
+    kpm = _additive_mask(key_padding_mask, q.dtype, q.device, "key_padding_mask")
+    if kpm is not None and kpm.shape != (N, S):
+        raise AssertionError(f"expecting key_padding_mask shape of {(N, S)}, but got {kpm.shape}")
+    if bias_k is not None and bias_v is not None:
+        k = F.concatenate([k, bias_k.reshape(1, 1, E).expand(1, N, E)], 0)
+        v = F.concatenate([v, bias_v.reshape(1, 1, E).expand(1, N, E)], 0)
+        mask = None if mask is None else F.pad(mask, (0, 1))
+        kpm = None if kpm is None else F.pad(kpm, (0, 1))
+    q = q.reshape(L, N * H, hd).transpose(0, 1)  # (N·H, L, hd)
+    k = static_k if static_k is not None else k.reshape(k.shape[0], N * H, hd).transpose(0, 1)  # (N·H, S', hd)
+    v = static_v if static_v is not None else v.reshape(v.shape[0], N * H, hd).transpose(0, 1)
+    if add_zero_attn:
+        z = _E().zeros(N * H, 1, hd, dtype=q.dtype, device=q.device)
+        k, v = F.concatenate([k, z], 1), F.concatenate([v, z], 1)
+        mask = None if mask is None else F.pad(mask, (0, 1))
+        kpm = None if kpm is None else F.pad(kpm, (0, 1))
+    s = k.shape[1]
+    scores = (q * (1.0 / math.sqrt(hd))) @ k.transpose(1, 2)  # (N·H, L, S')
+    if mask is not None:
+        scores = scores + mask
+    if kpm is not None:
+        scores = (scores.reshape(N, H, L, s) + kpm.reshape(N, 1, 1, s)).reshape(N * H, L, s)
+    weights = F.softmax(scores, -1)
+    dropped = F.dropout(weights, dropout_p, training) if dropout_p > 0 and training else weights
+    out = (dropped @ v).transpose(0, 1).reshape(L * N, E)
+    out = F.linear(out, out_proj_weight, out_proj_bias).reshape(L, N, E)
+    if not batched:
+        out = out.squeeze(1)
+    if not need_weights:
+        return out, None
+    w = weights.reshape(N, H, L, s)
+    w = w.mean(1) if average_attn_weights else w
+    return out, (w if batched else w.squeeze(0))
+
+
+FUNCTIONS["multi_head_attention_forward"] = multi_head_attention_forward
 
 
 def install(F) -> None:  # noqa: N803

@@ -1425,8 +1425,9 @@ class Tensor:
             return x.abs().amax(axes, keepdim)
         if p == -math.inf:
             return x.abs().amin(axes, keepdim)
-        if p == 0:
-            return (x != 0).astype(x.dtype).sum(axes, keepdim)
+        if p == 0:  # the count of nonzeros, still in the graph with a zero gradient (as torch)
+            every = array_module(x.data).ones(x.shape, dtype=bool)
+            return elementwise_ops.Where.apply((x != 0).astype(x.dtype), x, cond=every).sum(axes, keepdim)
         if p == 1:
             return x.abs().sum(axes, keepdim)
         if p == 2:
@@ -1435,8 +1436,13 @@ class Tensor:
             if x.numel() == 0:
                 raise RuntimeError(f"linalg.vector_norm cannot compute the {p} norm on an empty tensor "
                                    "because the operation does not have an identity")
-            with np.errstate(divide="ignore"):
-                return (x.abs() ** float(p)).sum(axes, keepdim) ** (1.0 / p)
+            # torch's gradient is 0 across a slice whose norm is 0: compute it on ones there
+            a = x.abs()
+            dead = (a.data == 0).any(axis=axes, keepdims=True)
+            one, zero = (Tensor(array_module(x.data).asarray(c, dtype=x.dtype)) for c in (1, 0))
+            a = elementwise_ops.Where.apply(one, a, cond=dead)
+            r = elementwise_ops.Where.apply(zero, (a ** float(p)).sum(axes, True) ** (1.0 / p), cond=dead)
+            return r if keepdim else r.squeeze(axes)
         return _safe_pow(_safe_pow(x.abs(), float(p)).sum(axes, keepdim), 1.0 / p)  # 0 at 0 for p < 1 too
 
     # ---- scans and sorting ----------------------------------------------------------------------

@@ -312,7 +312,7 @@ class KernelChecks:
         y = C.softmax(self.gpu(x))
         assert y.shape == x.shape and y.dtype == np.float32
         np.testing.assert_allclose(self.host(y), R.softmax_reference(x.astype(np.float64)), rtol=2e-5, atol=1e-7)
-        ey, (edx,) = self.engine_grads(lambda t: F.softmax(t), [x], g)
+        ey, (edx,) = self.engine_grads(lambda t: F.softmax(t, -1), [x], g)
         np.testing.assert_allclose(self.host(y), ey, rtol=2e-5, atol=1e-7)
         dx = C.softmax_backward(y, self.gpu(g))
         ref_dx = R.softmax_backward_reference(R.softmax_reference(x.astype(np.float64)), g.astype(np.float64))

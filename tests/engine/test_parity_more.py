@@ -196,8 +196,8 @@ def test_channel_dropouts_drop_whole_channels_with_rate_p():
         assert np.all((first == 0) | np.isclose(first, 1 / 0.75, rtol=1e-6))
         assert abs((first[:, 0] == 0).mean() - 0.25) < 0.03
         assert fn(engine.ones(*shape), 0.25, training=False).numpy().min() == 1
-    with pytest.raises(RuntimeError, match="dropout2d: Expected 3D or 4D input"):
-        F.dropout2d(engine.ones(2, 3), 0.5)
+    with pytest.raises(RuntimeError, match="dropout1d: Expected 2D or 3D input"):
+        F.dropout1d(engine.ones(2, 3, 4, 5), 0.5)
 
 
 def test_alpha_dropouts_keep_mean_and_variance():

@@ -80,7 +80,7 @@ lu_factor eig eigvals cond tensorinv tensorsolve householder_product
 
 # torch.nn.functional names that are not everyday API (helpers, private-ish, experimental kernels)
 F_EXOTIC = {"ScalingType", "SwizzleType", "assert_int_or_pair", "grouped_mm", "scaled_grouped_mm", "scaled_mm",
-            "linear_cross_entropy", "multi_head_attention_forward"}
+            "linear_cross_entropy"}
 
 
 def torch_f_names() -> list[str]:
