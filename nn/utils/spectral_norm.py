@@ -15,6 +15,7 @@ import engine
 import engine.functional as F
 from engine import Tensor, no_grad
 from nn.module import Module, Parameter, UninitializedParameter
+from nn.utils.weight_norm import remove_norm_hook
 
 __all__ = ["SpectralNorm", "spectral_norm", "remove_spectral_norm"]
 
@@ -111,9 +112,4 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
 def remove_spectral_norm(module: Module, name: str = "weight") -> Module:
     """Undo ``spectral_norm``: ``<name>`` is a plain parameter again, holding W / sigma (no power
     iteration), and the ``_orig``, ``_u``, ``_v`` entries are gone."""
-    for k, hook in module._forward_pre_hooks.items():
-        if isinstance(hook, SpectralNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[k]
-            return module
-    raise ValueError(f"spectral_norm of '{name}' not found in {module}")
+    return remove_norm_hook(module, SpectralNorm, name, "spectral_norm")

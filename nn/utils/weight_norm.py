@@ -71,9 +71,15 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
 
 def remove_weight_norm(module: Module, name: str = "weight") -> Module:
     """Undo ``weight_norm``: ``<name>`` is a plain parameter again, holding g * v / ||v||."""
+    return remove_norm_hook(module, WeightNorm, name, "weight_norm")
+
+
+def remove_norm_hook(module: Module, kind: type, name: str, what: str) -> Module:
+    """Remove the forward pre-hook of class ``kind`` that reparameterizes ``name`` (its ``remove``
+    restores a plain parameter); torch's ValueError when there is none."""
     for k, hook in module._forward_pre_hooks.items():
-        if isinstance(hook, WeightNorm) and hook.name == name:
+        if isinstance(hook, kind) and hook.name == name:
             hook.remove(module)
             del module._forward_pre_hooks[k]
             return module
-    raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    raise ValueError(f"{what} of '{name}' not found in {module}")

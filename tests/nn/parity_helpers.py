@@ -10,6 +10,15 @@ from engine import Tensor
 TOL = {"float32": dict(rtol=1e-5, atol=1e-5), "float64": dict(rtol=1e-10, atol=1e-10)}
 
 
+def outcome(fn, by_name: bool = False):
+    """("OK", result) of calling ``fn``, or the error it raised as (type, message); ``by_name``:
+    the type's name, so that ours and torch's compare when only the names match."""
+    try:
+        return "OK", fn()
+    except Exception as e:  # noqa: BLE001 - the error is the outcome compared
+        return (type(e).__name__ if by_name else type(e)), str(e)
+
+
 def flat(out) -> list:
     """Every tensor inside a (possibly nested) tuple output, in order; None dropped."""
     if isinstance(out, (tuple, list)):

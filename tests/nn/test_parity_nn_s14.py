@@ -9,16 +9,12 @@ import pytest
 
 import nn
 from engine import Tensor
+from tests.nn.parity_helpers import outcome as _outcome
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.parity
 
 
-def _outcome(fn):
-    try:
-        return "OK", fn()
-    except Exception as e:  # noqa: BLE001 - the error is the outcome compared
-        return type(e), str(e)
 
 
 WEIGHTED = {  # layer maker, input shape

@@ -9,6 +9,7 @@ import pytest
 
 import nn
 from engine import Tensor
+from tests.nn.parity_helpers import outcome
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.parity
@@ -16,10 +17,7 @@ pytestmark = pytest.mark.parity
 
 def _outcome(fn):
     """(error type name, message) or ("OK", result) of calling ``fn``."""
-    try:
-        return "OK", fn()
-    except Exception as e:  # noqa: BLE001 - the error is the outcome compared
-        return type(e).__name__, str(e)
+    return outcome(fn, by_name=True)
 
 
 def _same_outcome(torch_fn, ours_fn, message: bool = True):
