@@ -1,0 +1,60 @@
+"""torch.distributions' everyday part, composed from engine ops (so every gradient, through
+``rsample``, ``log_prob``, ``entropy`` and ``kl_divergence``, comes from the engine): ``Normal``,
+``MultivariateNormal``, ``LogNormal``, ``Laplace``, ``Gumbel``, ``Cauchy``, ``HalfNormal``,
+``HalfCauchy``, ``StudentT``, ``Exponential``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``,
+``Uniform``, ``Bernoulli``, ``Geometric``, ``Poisson``, ``Binomial``, ``Categorical``,
+``OneHotCategorical``, ``Independent``, and ``kl_divergence`` with ``register_kl``. The gamma
+family's ``rsample`` (Gamma, Chi2, Beta, Dirichlet, StudentT) goes through ``engine._standard_gamma``,
+whose gradient is torch's implicit reparameterization one (ATen's approximation). Names, signatures, shapes
+(``batch_shape``, ``event_shape``, ``sample_shape``) and argument checks are torch's; checks run
+unless ``validate_args=False`` (torch's default under ``python`` without ``-O``). Draws come from
+the engine's default generator (``engine.manual_seed``).
+
+    >>> import engine
+    >>> from engine.distributions import Normal, kl_divergence
+    >>> q = Normal(engine.zeros(2), engine.ones(2))
+    >>> q.rsample((3,)).shape, kl_divergence(q, q).tolist()
+    ((3, 2), [0.0, 0.0])
+
+A VAE's reparameterized sample and its KL to the prior, with gradients to ``mu`` and ``log_var``::
+
+    z = Normal(mu, (0.5 * log_var).exp()).rsample()
+    kl = kl_divergence(Normal(mu, (0.5 * log_var).exp()), Normal(0.0, 1.0)).sum(-1)
+"""
+
+from engine.distributions import constraints
+from engine.distributions.families import (
+                                           _KL,
+                                           Bernoulli,
+                                           Beta,
+                                           Binomial,
+                                           Categorical,
+                                           Cauchy,
+                                           Chi2,
+                                           Dirichlet,
+                                           Distribution,
+                                           Exponential,
+                                           Gamma,
+                                           Geometric,
+                                           Gumbel,
+                                           HalfCauchy,
+                                           HalfNormal,
+                                           Independent,
+                                           Laplace,
+                                           LogNormal,
+                                           MultivariateNormal,
+                                           Normal,
+                                           OneHotCategorical,
+                                           OneHotCategoricalStraightThrough,
+                                           Poisson,
+                                           StudentT,
+                                           Uniform,
+                                           kl_divergence,
+                                           register_kl,
+)
+
+__all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2", "Dirichlet", "Distribution", "Exponential",
+           "Gamma", "Geometric", "Gumbel", "HalfCauchy", "HalfNormal", "Independent", "Laplace", "LogNormal",
+           "MultivariateNormal", "Normal", "OneHotCategorical", "OneHotCategoricalStraightThrough", "Poisson",
+           "StudentT", "Uniform", "constraints", "kl_divergence", "register_kl"]
+_ = _KL  # the registry of KL rules, for tests that register a throwaway one
