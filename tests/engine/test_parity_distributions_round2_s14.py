@@ -328,3 +328,329 @@ def test_one_distribution_serves_several_backwards_as_torch():
     t.entropy().sum().backward()
     np.testing.assert_allclose(mu.grad.numpy(), tmu.grad.numpy(), rtol=1e-12)
     np.testing.assert_allclose(sigma.grad.numpy(), tsigma.grad.numpy(), rtol=1e-12)
+
+
+# ---- transforms -------------------------------------------------------------------------------------
+
+X = RNG.standard_normal((4, 3))
+TRANSFORMS = {  # name: (maker given the module and a Tensor factory, input values)
+    "Exp": (lambda M, f: M.ExpTransform(), X),
+    "Affine": (lambda M, f: M.AffineTransform(1.5, -2.0), X),
+    "AffineTensors": (lambda M, f: M.AffineTransform(f([0.1, -0.3, 2.0]), f([1.0, -2.0, 0.5])), X),
+    "AffineEvent": (lambda M, f: M.AffineTransform(0.5, 3.0, event_dim=1), X),
+    "AffineEventTensor": (lambda M, f: M.AffineTransform(0.5, f([1.0, -2.0, 0.5]), event_dim=1), X),
+    "Sigmoid": (lambda M, f: M.SigmoidTransform(), X),
+    "Tanh": (lambda M, f: M.TanhTransform(), X),
+    "Softplus": (lambda M, f: M.SoftplusTransform(), X),
+    "Power": (lambda M, f: M.PowerTransform(2.5), np.abs(X) + 0.1),
+    "PowerTensor": (lambda M, f: M.PowerTransform(f(-0.5)), np.abs(X) + 0.1),
+    "Abs": (lambda M, f: M.AbsTransform(), X),
+    "Softmax": (lambda M, f: M.SoftmaxTransform(), X),
+    "StickBreaking": (lambda M, f: M.StickBreakingTransform(), X),
+    "Compose": (lambda M, f: M.ComposeTransform([M.AffineTransform(0.3, 2.0), M.TanhTransform(),
+                                                 M.AffineTransform(1.0, 0.5)]), X),
+    "ComposeEvent": (lambda M, f: M.ComposeTransform([M.ExpTransform(), M.StickBreakingTransform()]), X),
+    "ComposeEvent2": (lambda M, f: M.ComposeTransform([M.StickBreakingTransform(), M.AffineTransform(0.0, 2.0)]), X),
+    "Inverse": (lambda M, f: M.SigmoidTransform().inv, RNG.uniform(0.05, 0.95, (4, 3))),
+    "Independent": (lambda M, f: M.IndependentTransform(M.ExpTransform(), 1), X),
+    "Reshape": (lambda M, f: M.ReshapeTransform((3,), (3, 1)), X),
+    "LowerCholesky": (lambda M, f: M.LowerCholeskyTransform(), RNG.standard_normal((2, 3, 3))),
+}
+
+
+def _value(v):
+    return v.numpy() if hasattr(v, "numpy") else v
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+def test_transform_as_torch(name):
+    make, x = TRANSFORMS[name]
+    o, t = make(D.transforms, _e), make(TD.transforms, _t)
+    if "Tensor" not in name:
+        assert repr(o) == repr(t)
+    assert o.bijective == t.bijective
+    for attr in ("domain", "codomain"):
+        a, b = getattr(o, attr), getattr(t, attr)
+        assert repr(a) == repr(b) and a.event_dim == b.event_dim
+    if o.domain.event_dim == o.codomain.event_dim:
+        assert o.event_dim == t.event_dim
+    try:
+        sign = t.sign
+    except NotImplementedError:
+        with pytest.raises(NotImplementedError):
+            o.sign  # noqa: B018
+    else:
+        np.testing.assert_array_equal(_value(o.sign), _value(sign))
+    (xo,), (xt,) = _pairs(x)
+    yo, yt = o(xo), t(xt)
+    assert yo.shape == tuple(yt.shape) and yo.dtype == np.float64
+    np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(o.inv(yo.detach()).numpy(), t.inv(yt.detach()).numpy(), rtol=1e-9, atol=ATOL)
+    shape = (5,) + x.shape
+    assert tuple(o.forward_shape(shape)) == tuple(t.forward_shape(shape))
+    assert tuple(o.inverse_shape(tuple(t.forward_shape(shape)))) == tuple(t.inverse_shape(t.forward_shape(shape)))
+    try:
+        lt = t.log_abs_det_jacobian(xt, yt)
+    except NotImplementedError:
+        with pytest.raises(NotImplementedError):
+            o.log_abs_det_jacobian(xo, yo)
+        return
+    lo = o.log_abs_det_jacobian(xo, yo)
+    assert lo.shape == tuple(lt.shape)
+    np.testing.assert_allclose(lo.detach().numpy(), lt.detach().numpy(), rtol=RTOL, atol=ATOL)
+    (yo.sum() + lo.sum()).backward()
+    (yt.sum() + lt.sum()).backward()
+    np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-9, atol=1e-11)
+    li, lti = o.inv.log_abs_det_jacobian(yo.detach(), xo.detach()), t.inv.log_abs_det_jacobian(yt.detach(), xt.detach())
+    np.testing.assert_allclose(li.numpy(), lti.numpy(), rtol=RTOL, atol=ATOL)
+
+
+def test_transform_cache_inverse_and_equality_as_torch():
+    t = D.transforms.TanhTransform(cache_size=1)
+    x = _e([30.0, -0.5])  # tanh saturates: atanh(tanh(30)) is inf, the cache returns x itself
+    y = t(x)
+    assert t.inv(y) is x and t(x) is y
+    assert np.isinf(D.transforms.TanhTransform().inv(y).numpy()[0])
+    assert t.inv.inv is t and t.with_cache(0)._cache_size == 0
+    c = D.transforms.ComposeTransform([D.transforms.ExpTransform(), D.transforms.AffineTransform(1.0, 2.0)])
+    assert c.inv.inv is c and c.inv.parts[0] == D.transforms.AffineTransform(1.0, 2.0).inv
+    assert D.transforms.ExpTransform() == D.transforms.ExpTransform() != D.transforms.SigmoidTransform()
+    assert D.transforms.AffineTransform(1.0, 2.0) != D.transforms.AffineTransform(1.0, 3.0)
+    assert D.transforms.identity_transform(x) is x
+    with pytest.raises(ValueError, match="cache_size must be 0 or 1"):
+        D.transforms.ExpTransform(cache_size=2)
+    with pytest.raises(ValueError, match="cache_size must be 0 or 1"):
+        TD.transforms.ExpTransform(cache_size=2)
+    with pytest.raises(ValueError, match="in_shape, out_shape have different numbers of elements"):
+        D.transforms.ReshapeTransform((3,), (2,))
+    with pytest.raises(ValueError, match="Please use either .domain.event_dim or .codomain.event_dim"):
+        D.transforms.ReshapeTransform((4,), (2, 2)).event_dim  # noqa: B018
+
+
+# ---- TransformedDistribution ---------------------------------------------------------------------
+
+LOC, SCALE = RNG.standard_normal(3), _pos(3)
+TRANSFORMED = {  # name: (base maker, transforms maker, values)
+    "tanh_normal": (lambda M, p: M.Normal(*p), lambda M, f: [M.TanhTransform()], RNG.uniform(-0.9, 0.9, (4, 3))),
+    "exp_normal": (lambda M, p: M.Normal(*p), lambda M, f: M.ExpTransform(), _pos(4, 3)),
+    "decreasing_affine": (lambda M, p: M.Normal(*p), lambda M, f: [M.AffineTransform(1.0, -2.0)], X),
+    "stick_breaking": (lambda M, p: M.Normal(*p), lambda M, f: [M.StickBreakingTransform()],
+                       np.array([[0.2, 0.3, 0.1, 0.4], [0.1, 0.1, 0.7, 0.1]])),
+    "affine_event": (lambda M, p: M.Normal(*p), lambda M, f: [M.AffineTransform(f(LOC), f(SCALE), event_dim=1)], X),
+    "logistic": (lambda M, p: M.Uniform(p[0] * 0, p[0] * 0 + 1), lambda M, f: [M.SigmoidTransform().inv,
+                                                                                M.AffineTransform(0.5, 2.0)], X),
+    "mvn_exp": (lambda M, p: M.MultivariateNormal(p[0], scale_tril=p[1].diag_embed()),
+                lambda M, f: [M.ExpTransform()], _pos(4, 3)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMED))
+def test_transformed_distribution_as_torch(name):
+    make_base, make_transforms, value = TRANSFORMED[name]
+    ours, theirs = _pairs(LOC, SCALE)
+
+    def pair():
+        return (D.TransformedDistribution(make_base(D, ours), make_transforms(D.transforms, _e)),
+                TD.TransformedDistribution(make_base(TD, theirs), make_transforms(TD.transforms, _t)))
+
+    o, t = pair()
+    assert o.batch_shape == tuple(t.batch_shape) and o.event_shape == tuple(t.event_shape)
+    assert repr(o.support) == repr(t.support) and o.has_rsample == t.has_rsample
+    assert o.sample((2,)).shape == tuple(t.sample((2,)).shape) == o.rsample((2,)).shape
+    _check(lambda: pair()[0].log_prob(_e(value)), lambda: pair()[1].log_prob(_t(value)), ours, theirs, rtol=1e-9)
+    try:
+        tc = t.cdf(_t(value))
+    except (NotImplementedError, ValueError) as e:
+        with pytest.raises(type(e)):
+            o.cdf(_e(value))
+    else:
+        _check(lambda: pair()[0].cdf(_e(value)), lambda: pair()[1].cdf(_t(value)), ours, theirs)
+        np.testing.assert_allclose(o.icdf(o.cdf(_e(value))).detach().numpy(), value, rtol=1e-8)
+        assert tc.shape == o.cdf(_e(value)).shape
+    pre = (2, 1) if o.batch_shape else (2, 1, 1)
+    eo, et = o.expand(pre + o.batch_shape), t.expand(pre + tuple(t.batch_shape))
+    assert eo.batch_shape == tuple(et.batch_shape) and eo.event_shape == tuple(et.event_shape)
+    np.testing.assert_allclose(eo.log_prob(_e(value)).detach().numpy(), et.log_prob(_t(value)).detach().numpy(),
+                               rtol=1e-9)
+
+
+def test_tanh_squashed_policy_log_prob_of_its_own_sample_as_torch():
+    """SAC's policy: a = tanh(u), u = μ + σε; log π(a) through the cached inverse (no atanh), with
+    gradients to μ and σ through both the sample and the density, as torch gives for the same ε."""
+    eps = RNG.standard_normal((5, 3)) * 3  # far tails too: tanh saturates, the cache keeps log π finite
+    (mu, sigma), (tmu, tsigma) = _pairs(LOC, SCALE)
+    o = D.TransformedDistribution(D.Normal(mu, sigma), [D.transforms.TanhTransform(cache_size=1)])
+    t = TD.TransformedDistribution(TD.Normal(tmu, tsigma), [TD.transforms.TanhTransform(cache_size=1)])
+    a = o.transforms[0](mu + sigma * _e(eps))
+    ta = t.transforms[0](tmu + tsigma * _t(eps))
+    lo, lt = o.log_prob(a), t.log_prob(ta)
+    np.testing.assert_allclose(lo.detach().numpy(), lt.detach().numpy(), rtol=1e-10)
+    assert np.isfinite(lo.detach().numpy()).all()
+    (lo.sum() + a.sum()).backward()
+    (lt.sum() + ta.sum()).backward()
+    np.testing.assert_allclose(mu.grad.numpy(), tmu.grad.numpy(), rtol=1e-9)
+    np.testing.assert_allclose(sigma.grad.numpy(), tsigma.grad.numpy(), rtol=1e-9)
+
+
+def test_transformed_distribution_rsample_is_the_transformed_base_draw():
+    (mu, sigma), _ = _pairs(LOC, SCALE)
+    d = D.TransformedDistribution(D.Normal(mu, sigma), [D.transforms.TanhTransform()])
+    engine.manual_seed(3)
+    a = d.rsample((4,))
+    engine.manual_seed(3)
+    u = D.Normal(mu, sigma).rsample((4,))
+    np.testing.assert_allclose(a.detach().numpy(), np.tanh(u.detach().numpy()), rtol=1e-14)
+    a.sum().backward()
+    eps = (u.detach().numpy() - LOC) / SCALE
+    np.testing.assert_allclose(mu.grad.numpy(), (1 - np.tanh(u.detach().numpy()) ** 2).sum(0), rtol=1e-12)
+    np.testing.assert_allclose(sigma.grad.numpy(), ((1 - np.tanh(u.detach().numpy()) ** 2) * eps).sum(0), rtol=1e-10)
+    assert not d.sample().requires_grad
+
+
+def test_transformed_distribution_errors_as_torch():
+    for bad in ("exp", [D.Normal(0.0, 1.0)]):
+        with pytest.raises(ValueError, match="transforms must be a Transform"):
+            D.TransformedDistribution(D.Normal(0.0, 1.0), bad)
+    with pytest.raises(ValueError, match="base_distribution needs to have shape with size at least 1"):
+        D.TransformedDistribution(D.Normal(0.0, 1.0), [D.transforms.SoftmaxTransform()])
+    with pytest.raises(ValueError, match="base_distribution needs to have shape with size at least 1"):
+        TD.TransformedDistribution(TD.Normal(0.0, 1.0), [TD.transforms.SoftmaxTransform()])
+    d = D.TransformedDistribution(D.Normal(_e(LOC), _e(SCALE)), [D.transforms.TanhTransform()])
+    with pytest.raises(ValueError, match="within the support"):
+        d.log_prob(_e([0.5, 1.5, 0.0]))
+
+
+# ---- relaxed families -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["probs", "logits"])
+def test_relaxed_bernoulli_as_torch(kind):
+    p = RNG.uniform(0.1, 0.9, 3)
+    param = p if kind == "probs" else np.log(p / (1 - p))
+    ours, theirs = _pairs(np.array(0.7), param)
+    value = RNG.uniform(0.05, 0.95, (4, 3))
+
+    def pair():
+        return D.RelaxedBernoulli(ours[0], **{kind: ours[1]}), TD.RelaxedBernoulli(theirs[0], **{kind: theirs[1]})
+
+    o, t = pair()
+    assert o.batch_shape == tuple(t.batch_shape) and o.event_shape == ()
+    assert repr(o.support) == repr(t.support) and o.has_rsample and o.temperature is ours[0]
+    _check(lambda: pair()[0].log_prob(_e(value)), lambda: pair()[1].log_prob(_t(value)), ours, theirs)
+    np.testing.assert_allclose(o.probs.detach().numpy(), t.probs.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(o.logits.detach().numpy(), t.logits.detach().numpy(), rtol=1e-10)
+    x = o.rsample((2000,))
+    assert x.shape == (2000, 3) and bool(((x > 0) & (x < 1)).all().item())
+    x.sum().backward()  # reparameterized: the draw depends on the temperature and the parameter
+    assert ours[0].grad is not None and np.all(np.isfinite(ours[1].grad.numpy()))
+    eo, et = o.expand((2, 3)), t.expand((2, 3))
+    assert type(eo) is D.RelaxedBernoulli and eo.batch_shape == tuple(et.batch_shape)
+    np.testing.assert_allclose(eo.log_prob(_e(value[:2])).detach().numpy(),
+                               et.log_prob(_t(value[:2])).detach().numpy(), rtol=1e-10)
+
+
+def test_relaxed_bernoulli_draws_follow_the_concrete_law():
+    """P(X > 1/2) = p for a RelaxedBernoulli at any temperature (logit X·T − logit p is logistic)."""
+    engine.manual_seed(0)
+    p = np.array([0.2, 0.5, 0.9])
+    x = D.RelaxedBernoulli(_e(0.3), probs=_e(p)).sample((20000,)).numpy()
+    assert np.all(np.abs((x > 0.5).mean(0) - p) < 5 * np.sqrt(p * (1 - p) / 20000))
+
+
+@pytest.mark.parametrize("kind", ["probs", "logits"])
+def test_relaxed_one_hot_categorical_as_torch(kind):
+    p = RNG.uniform(0.1, 1.0, (2, 4))
+    p /= p.sum(-1, keepdims=True)
+    param = p if kind == "probs" else np.log(p) + 0.3
+    ours, theirs = _pairs(np.array(0.6), param)
+    value = RNG.dirichlet(np.ones(4), (5, 2))
+
+    def pair():
+        return (D.RelaxedOneHotCategorical(ours[0], **{kind: ours[1]}),
+                TD.RelaxedOneHotCategorical(theirs[0], **{kind: theirs[1]}))
+
+    o, t = pair()
+    assert o.batch_shape == tuple(t.batch_shape) and o.event_shape == tuple(t.event_shape) == (4,)
+    assert repr(o.support) == repr(t.support) and o.has_rsample
+    _check(lambda: pair()[0].log_prob(_e(value)), lambda: pair()[1].log_prob(_t(value)), ours, theirs, rtol=1e-9)
+    x = o.rsample((7,))
+    assert x.shape == (7, 2, 4)
+    np.testing.assert_allclose(x.sum(-1).detach().numpy(), 1.0, rtol=1e-12)
+    eo, et = o.expand((3, 2)), t.expand((3, 2))
+    assert eo.batch_shape == tuple(et.batch_shape)
+    np.testing.assert_allclose(eo.log_prob(_e(value[:3])).detach().numpy(),
+                               et.log_prob(_t(value[:3])).detach().numpy(), rtol=1e-9)
+
+
+def test_relaxed_one_hot_argmax_follows_the_categorical():
+    """The argmax of a Gumbel-softmax draw is a Categorical(probs) draw at any temperature."""
+    engine.manual_seed(1)
+    p = np.array([0.1, 0.6, 0.3])
+    x = D.RelaxedOneHotCategorical(_e(2.0), probs=_e(p)).sample((20000,)).numpy()
+    np.testing.assert_allclose(np.bincount(x.argmax(-1), minlength=3) / 20000, p, atol=5 * np.sqrt(0.25 / 20000))
+
+
+# ---- MixtureSameFamily ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["scalar_components", "vector_components", "shared_mixture"])
+def test_mixture_same_family_as_torch(case):
+    if case == "scalar_components":
+        arrays, value = [_pos(2, 3), RNG.standard_normal((2, 3)), _pos(2, 3)], RNG.standard_normal((4, 2))
+
+        def make(M, w, loc, scale):
+            return M.MixtureSameFamily(M.Categorical(w), M.Normal(loc, scale))
+    elif case == "vector_components":
+        arrays, value = [_pos(2, 3), RNG.standard_normal((2, 3, 2)), _pos(2, 3, 2)], RNG.standard_normal((4, 2, 2))
+
+        def make(M, w, loc, scale):
+            return M.MixtureSameFamily(M.Categorical(logits=w), M.Independent(M.Normal(loc, scale), 1))
+    else:
+        arrays, value = [_pos(3), RNG.standard_normal((2, 3)), _pos(2, 3)], RNG.standard_normal((4, 2))
+
+        def make(M, w, loc, scale):
+            return M.MixtureSameFamily(M.Categorical(w), M.Normal(loc, scale))
+    ours, theirs = _pairs(*arrays)
+    o, t = make(D, *ours), make(TD, *theirs)
+    assert o.batch_shape == tuple(t.batch_shape) and o.event_shape == tuple(t.event_shape)
+    assert repr(o.support) == repr(t.support) and not o.has_rsample
+    _check(lambda: make(D, *ours).log_prob(_e(value)), lambda: make(TD, *theirs).log_prob(_t(value)), ours, theirs,
+           rtol=1e-9)
+    _check(lambda: make(D, *ours).mean, lambda: make(TD, *theirs).mean, ours, theirs)
+    _check(lambda: make(D, *ours).variance, lambda: make(TD, *theirs).variance, ours, theirs, rtol=1e-9)
+    if case == "scalar_components":
+        _check(lambda: make(D, *ours).cdf(_e(value)), lambda: make(TD, *theirs).cdf(_t(value)), ours, theirs)
+    assert o.sample((6,)).shape == (6,) + o.batch_shape + o.event_shape
+    eo, et = o.expand((5,) + o.batch_shape), t.expand((5,) + tuple(t.batch_shape))
+    assert eo.batch_shape == tuple(et.batch_shape) and eo.component_distribution.batch_shape == \
+        tuple(et.component_distribution.batch_shape)
+    np.testing.assert_allclose(eo.log_prob(_e(value[:1])).detach().numpy(),
+                               et.log_prob(_t(value[:1])).detach().numpy(), rtol=1e-9)
+
+
+def test_mixture_samples_follow_the_mixture():
+    engine.manual_seed(2)
+    w, loc, scale = np.array([0.3, 0.7]), np.array([-2.0, 3.0]), np.array([0.5, 1.0])
+    gmm = D.MixtureSameFamily(D.Categorical(_e(w)), D.Normal(_e(loc), _e(scale)))
+    x = gmm.sample((20000,)).numpy()
+    mean, var = gmm.mean.item(), gmm.variance.item()
+    np.testing.assert_allclose(x.mean(), mean, atol=5 * np.sqrt(var / 20000))
+    np.testing.assert_allclose((x < 0).mean(), 0.3, atol=5 * np.sqrt(0.21 / 20000))
+    # a mixture batch that only broadcasts with the components' (torch's sample fails there): each
+    # batch entry draws its own component
+    gmm2 = D.MixtureSameFamily(D.Categorical(_e(w)), D.Normal(_e(np.stack([loc, loc])), _e(np.stack([scale, scale]))))
+    x2 = gmm2.sample((20000,)).numpy()
+    assert x2.shape == (20000, 2) and abs(np.corrcoef((x2 < 0).T)[0, 1]) < 0.05
+
+
+def test_mixture_same_family_errors_as_torch():
+    cases = [lambda M, f: M.MixtureSameFamily(M.Categorical(f(np.ones(2))), M.Normal(f(np.zeros(3)), f(np.ones(3)))),
+             lambda M, f: M.MixtureSameFamily(M.Normal(f(0.0), f(1.0)), M.Normal(f(np.zeros(3)), f(np.ones(3)))),
+             lambda M, f: M.MixtureSameFamily(M.Categorical(f(np.ones((4, 3)))),
+                                              M.Normal(f(np.zeros((2, 3))), f(np.ones((2, 3)))))]
+    for make in cases:
+        with pytest.raises(ValueError) as theirs:
+            make(TD, _t)
+        with pytest.raises(ValueError) as ours:
+            make(D, _e)
+        assert _message(ours.value) == _message(theirs.value)
