@@ -1008,6 +1008,13 @@ class Gamma(Distribution):
         c = self.concentration
         return c - self.rate.log() + c.lgamma() + (1.0 - c) * c.digamma()
 
+    def cdf(self, value) -> Tensor:
+        """P(concentration, rate·value), the regularized incomplete gamma: differentiable in ``rate``
+        and ``value`` only (a gradient to ``concentration`` raises NotImplementedError, as torch's)."""
+        value = _tensor(value, self.rate)
+        self._validate_sample(value)
+        return engine.special.gammainc(self.concentration, self.rate * value)
+
 
 def _clamp_tiny(value: Tensor) -> Tensor:
     """``value`` raised to the dtype's tiny where it underflowed, the gradient passing unchanged
