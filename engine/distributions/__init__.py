@@ -1,13 +1,17 @@
 """torch.distributions' everyday part, composed from engine ops (so every gradient, through
 ``rsample``, ``log_prob``, ``entropy`` and ``kl_divergence``, comes from the engine): ``Normal``,
-``MultivariateNormal``, ``LogNormal``, ``Laplace``, ``Gumbel``, ``Cauchy``, ``HalfNormal``,
-``HalfCauchy``, ``StudentT``, ``Exponential``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``,
-``Uniform``, ``Bernoulli``, ``Geometric``, ``Poisson``, ``Binomial``, ``Categorical``,
-``OneHotCategorical``, ``Independent``, and ``kl_divergence`` with ``register_kl``. The gamma
+``MultivariateNormal``, ``LowRankMultivariateNormal``, ``LogNormal``, ``Laplace``, ``Gumbel``, ``Cauchy``,
+``HalfNormal``, ``HalfCauchy``, ``StudentT``, ``Exponential``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``,
+``Uniform``, ``Bernoulli``, ``Geometric``, ``Poisson``, ``Binomial``, ``Categorical``, ``OneHotCategorical``,
+``RelaxedBernoulli``, ``RelaxedOneHotCategorical``, ``Independent``, ``MixtureSameFamily``,
+``TransformedDistribution`` (with ``transforms``: Exp, Affine, Sigmoid, Tanh, Softmax, ...), and
+``kl_divergence`` with ``register_kl``; ``constraints``, ``biject_to`` and ``transform_to``. The gamma
 family's ``rsample`` (Gamma, Chi2, Beta, Dirichlet, StudentT) goes through ``engine._standard_gamma``,
-whose gradient is torch's implicit reparameterization one (ATen's approximation). Names, signatures, shapes
-(``batch_shape``, ``event_shape``, ``sample_shape``) and argument checks are torch's; checks run
-unless ``validate_args=False`` (torch's default under ``python`` without ``-O``). Draws come from
+whose gradient is torch's implicit reparameterization one (ATen's approximation); Gamma's ``cdf``
+through ``engine.special.gammainc``. Names, signatures, shapes (``batch_shape``, ``event_shape``,
+``sample_shape``, ``expand``) and argument checks are torch's: every family's ``arg_constraints`` are
+checked at construction and its ``support`` in ``log_prob`` unless ``validate_args=False`` (torch's
+default under ``python`` without ``-O``; ``Distribution.set_default_validate_args``). Draws come from
 the engine's default generator (``engine.manual_seed``).
 
     >>> import engine
@@ -23,6 +27,7 @@ A VAE's reparameterized sample and its KL to the prior, with gradients to ``mu``
 """
 
 from engine.distributions import constraints, transforms
+from engine.distributions.constraint_registry import biject_to, transform_to
 from engine.distributions.families import (
     _KL,
     Bernoulli,
@@ -52,6 +57,7 @@ from engine.distributions.families import (
     kl_divergence,
     register_kl,
 )
+from engine.distributions.lowrank import LowRankMultivariateNormal
 from engine.distributions.mixture import MixtureSameFamily
 from engine.distributions.transformed import (
     ExpRelaxedCategorical,
@@ -80,9 +86,11 @@ from engine.distributions.transforms import (
 __all__ = ["AbsTransform", "AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2",
            "ComposeTransform", "Dirichlet", "Distribution", "ExpRelaxedCategorical", "ExpTransform", "Exponential",
            "Gamma", "Geometric", "Gumbel", "HalfCauchy", "HalfNormal", "Independent", "IndependentTransform",
-           "Laplace", "LogNormal", "LogitRelaxedBernoulli", "LowerCholeskyTransform", "MixtureSameFamily",
+           "Laplace", "LogNormal", "LogitRelaxedBernoulli", "LowRankMultivariateNormal", "LowerCholeskyTransform",
+           "MixtureSameFamily",
            "MultivariateNormal", "Normal", "OneHotCategorical", "OneHotCategoricalStraightThrough", "Poisson",
            "PowerTransform", "RelaxedBernoulli", "RelaxedOneHotCategorical", "ReshapeTransform", "SigmoidTransform",
            "SoftmaxTransform", "SoftplusTransform", "StickBreakingTransform", "StudentT", "TanhTransform", "Transform",
-           "TransformedDistribution", "Uniform", "constraints", "kl_divergence", "register_kl", "transforms"]
+           "TransformedDistribution", "Uniform", "biject_to", "constraints", "kl_divergence", "register_kl",
+           "transform_to", "transforms"]
 _ = _KL  # the registry of KL rules, for tests that register a throwaway one

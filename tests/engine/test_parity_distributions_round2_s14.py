@@ -754,3 +754,95 @@ def test_gamma_family_cdf_as_torch(name):
     c = engine.tensor(params[0], dtype="float64", requires_grad=True)
     with pytest.raises(NotImplementedError, match="the derivative for 'igamma: input' is not implemented"):
         getattr(D, name)(c, *ours[1:]).cdf(vo.detach()).sum().backward()
+
+
+# ---- LowRankMultivariateNormal ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shapes", [((3,), (3, 2), (3,)), ((2, 3), (3, 1), (2, 3)), ((3,), (4, 3, 2), (1, 3))])
+def test_lowrank_mvn_as_torch(shapes):
+    loc_shape, w_shape, d_shape = shapes
+    arrays = [RNG.standard_normal(loc_shape), RNG.standard_normal(w_shape), _pos(*d_shape)]
+    ours, theirs = _pairs(*arrays)
+
+    def pair():
+        return D.LowRankMultivariateNormal(*ours), TD.LowRankMultivariateNormal(*theirs)
+
+    o, t = pair()
+    assert o.batch_shape == tuple(t.batch_shape) and o.event_shape == tuple(t.event_shape) == (3,)
+    assert {k: repr(v) for k, v in o.arg_constraints.items()} == {k: repr(v) for k, v in t.arg_constraints.items()}
+    value = RNG.standard_normal((5,) + o.batch_shape + (3,))
+    _check(lambda: pair()[0].log_prob(_e(value)), lambda: pair()[1].log_prob(_t(value)), ours, theirs, rtol=1e-9)
+    _check(lambda: pair()[0].entropy(), lambda: pair()[1].entropy(), ours, theirs, rtol=1e-9)
+    for name in ("variance", "covariance_matrix", "precision_matrix", "scale_tril"):
+        _check(lambda name=name: getattr(pair()[0], name), lambda name=name: getattr(pair()[1], name), ours, theirs,
+               rtol=1e-9)
+    assert o.rsample((4,)).shape == tuple(t.rsample((4,)).shape)
+    eo, et = o.expand((2,) + o.batch_shape), t.expand((2,) + tuple(t.batch_shape))
+    assert eo.batch_shape == tuple(et.batch_shape) and eo.cov_factor.shape == tuple(et.cov_factor.shape)
+    np.testing.assert_allclose(eo.log_prob(_e(value[:1])).detach().numpy(), et.log_prob(_t(value[:1])).detach().numpy(),
+                               rtol=1e-10)
+    np.testing.assert_allclose(eo.variance.detach().numpy(), et.variance.detach().numpy(), rtol=1e-12)
+
+
+def test_lowrank_mvn_samples_have_its_covariance():
+    engine.manual_seed(4)
+    w, d = np.array([[1.0, 0.5], [0.0, -1.0], [2.0, 0.3]]), np.array([0.5, 1.0, 0.2])
+    x = D.LowRankMultivariateNormal(_e(np.zeros(3)), _e(w), _e(d)).sample((40000,)).numpy()
+    cov = w @ w.T + np.diag(d)
+    np.testing.assert_allclose(np.cov(x.T), cov, atol=5 * np.sqrt(2 * np.diag(cov).max() ** 2 / 40000))
+
+
+def test_lowrank_mvn_errors_as_torch():
+    # (a negative cov_diag: torch factorizes the capacitance before checking the arguments, so where that
+    # factorization fails it raises its LinAlgError; ours checks first and raises the ValueError)
+    cases = [([0.0], [[0.1]], [-1.0]), (0.0, [[1.0]], [1.0]), ([0.0, 0.0], [1.0, 1.0], [1.0, 1.0]),
+             ([0.0, 0.0], [[1.0], [1.0], [1.0]], [1.0, 1.0]), ([0.0, 0.0], [[1.0], [1.0]], [1.0, 1.0, 1.0]),
+             (np.zeros((2, 2)), np.ones((3, 2, 1)), np.ones(2))]
+    for loc, w, d in cases:
+        with pytest.raises(ValueError) as theirs:
+            TD.LowRankMultivariateNormal(_t(loc), _t(w), _t(d))
+        with pytest.raises(ValueError) as ours:
+            D.LowRankMultivariateNormal(_e(loc), _e(w), _e(d))
+        assert _message(ours.value) == _message(theirs.value)
+
+
+# ---- biject_to / transform_to -----------------------------------------------------------------------
+
+REGISTRY_CONSTRAINTS = [lambda M: M.real, lambda M: M.positive, lambda M: M.nonnegative, lambda M: M.unit_interval,
+                        lambda M: M.interval(-1.0, 2.0), lambda M: M.half_open_interval(0.0, 3.0),
+                        lambda M: M.simplex, lambda M: M.real_vector, lambda M: M.greater_than(2.0),
+                        lambda M: M.greater_than_eq(-1.0), lambda M: M.less_than(1.0),
+                        lambda M: M.independent(M.positive, 1), lambda M: M.lower_cholesky]
+
+
+@pytest.mark.parametrize("registry", ["biject_to", "transform_to"])
+@pytest.mark.parametrize("make", REGISTRY_CONSTRAINTS)
+def test_biject_to_and_transform_to_as_torch(registry, make):
+    ours, theirs = getattr(D, registry), getattr(TD, registry)
+    try:
+        t = theirs(make(TC))
+    except NotImplementedError as e:
+        with pytest.raises(NotImplementedError, match=re.escape(str(e))):
+            ours(make(C))
+        return
+    o = ours(make(C))
+    assert repr(o) == repr(t)
+    x = RNG.standard_normal((4, 3, 3) if "Cholesky" in repr(t) else (4, 3))
+    (xo,), (xt,) = _pairs(x)
+    yo, yt = o(xo), t(xt)
+    np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy(), rtol=1e-12)
+    assert bool(make(C).check(yo).all().item())
+    np.testing.assert_allclose(o.inv(yo).detach().numpy(), t.inv(yt).detach().numpy(), rtol=1e-9, atol=1e-12)
+    if t.bijective:
+        _check(lambda: o.log_abs_det_jacobian(xo, o(xo)), lambda: t.log_abs_det_jacobian(xt, t(xt)), [xo], [xt])
+
+
+def test_constraint_registry_register():
+    registry = D.constraint_registry.ConstraintRegistry()
+    registry.register(C.positive, lambda c: D.transforms.ExpTransform())
+    assert isinstance(registry(C.positive), D.transforms.ExpTransform)
+    with pytest.raises(TypeError, match="Expected constraint to be either a Constraint subclass or instance"):
+        registry.register(3, lambda c: None)
+    with pytest.raises(NotImplementedError, match="Cannot transform _Simplex constraints"):
+        registry(C.simplex)
