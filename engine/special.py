@@ -1,5 +1,6 @@
 """torch.special's everyday functions: most are the engine's own ops under torch.special's names;
-``entr``, ``xlog1py`` and ``ndtr`` are composed from them, so their gradients come from the engine.
+``entr``, ``xlog1py`` and ``ndtr`` are composed from them, so their gradients come from the engine;
+``gammainc``/``gammaincc`` are the ``Gammainc`` op (engine/ops/special.py).
 
 >>> import engine
 >>> x = engine.tensor([0.0, 2.0])
@@ -12,10 +13,14 @@ from __future__ import annotations
 import math
 
 import engine
+from engine.functional import _TORCH_INT_NAMES
+from engine.ops.movement import broadcast_error
+from engine.ops.special import Gammainc
 from engine.tensor import Tensor
 
 __all__ = [
-    "digamma", "entr", "erf", "erfc", "erfinv", "exp2", "expit", "expm1", "gammaln", "log1p", "log_softmax",
+    "digamma", "entr", "erf", "erfc", "erfinv", "exp2", "expit", "expm1", "gammainc", "gammaincc", "gammaln", "log1p",
+    "log_softmax",
     "logit", "logsumexp", "multigammaln", "ndtr", "polygamma", "psi", "round", "sinc", "softmax", "xlog1py", "xlogy",
 ]
 
@@ -99,3 +104,42 @@ def ndtr(input: Tensor) -> Tensor:
     """
     x = _float(input, "ndtr")
     return (x * (-1 / math.sqrt(2))).erfc() * 0.5
+
+
+def _gammainc(input: Tensor, other: Tensor, upper: bool) -> Tensor:
+    name = "gammaincc" if upper else "gammainc"
+    for arg, value, position in (("input", input, 1), ("other", other, 2)):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"special_{name}(): argument '{arg}' (position {position}) must be Tensor, not "
+                            f"{type(value).__name__}")
+    dtype = engine.result_type(input, other)
+    if dtype.kind != "f":
+        kernel = "igammac_cpu" if upper else "igamma_cpu"
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{_TORCH_INT_NAMES.get(str(dtype), str(dtype))}\'')
+    error = broadcast_error(f"special.{name}", input.shape, other.shape)
+    if error is not None:
+        raise error
+    return Gammainc.apply(input.to(dtype), other.to(dtype), upper=upper)
+
+
+def gammainc(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """The regularized lower incomplete gamma P(a, x) = γ(a, x)/Γ(a), ``input`` = a ≥ 0 and ``other``
+    = x ≥ 0 broadcast together (NaN outside). Differentiable in x only: a gradient to a raises
+    NotImplementedError, as torch's.
+
+    >>> import engine
+    >>> [f"{v:.4f}" for v in gammainc(engine.tensor([1.0, 2.0]), engine.tensor([1.0, 1.0])).tolist()]
+    ['0.6321', '0.2642']
+    """
+    return _gammainc(input, other, upper=False)
+
+
+def gammaincc(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """The regularized upper incomplete gamma Q(a, x) = 1 − P(a, x), computed directly (accurate where
+    it is tiny); the gradient as :func:`gammainc`'s, negated.
+
+    >>> import engine
+    >>> [f"{v:.4f}" for v in gammaincc(engine.tensor([1.0]), engine.tensor([1.0])).tolist()]
+    ['0.3679']
+    """
+    return _gammainc(input, other, upper=True)

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
-from op_specs import GAP, SEEDS, Case, Spec, fill, shapes
+from op_specs import GAP, SEEDS, Case, Spec, broadcast_shapes, fill, shapes
 
 import engine
 import engine.functional as F
@@ -1042,3 +1042,34 @@ SPECS["StandardGamma"] = Spec(standard_gamma_case(), _standard_gamma_fn, _standa
                               ref_devices=("cpu",),
                               torch_skip="torch draws from its own generator (the gradient is compared with "
                                          "torch._standard_gamma_grad in test_parity_distributions_s14.py)")
+
+
+# ---- the regularized incomplete gamma (torch.special.gammainc / gammaincc) ---------------------------
+
+
+@st.composite
+def gammainc_case(draw):
+    """x (the differentiable input, in (0.2, 3)) and a (a parameter: torch has no gradient for it, in
+    (0.2, 3)), their shapes broadcasting; the lower P or the upper Q."""
+    sx, sa = draw(broadcast_shapes()).input_shapes
+    rng = _rng(draw)
+    return Case((fill(rng, sx, "positive"),), {"a": fill(rng, sa, "positive"), "upper": draw(st.booleans())})
+
+
+def _gammainc_fn(x, a, upper):
+    a = engine.Tensor(a, device=x.device).to(x.dtype)
+    return (engine.special.gammaincc if upper else engine.special.gammainc)(a, x)
+
+
+def _gammainc_ref(x, a, upper, terms=200):
+    """P(a, x) = xᵃ e⁻ˣ Σₙ xⁿ / Γ(a + n + 1) (math.lgamma), Q = 1 − P (x ≤ 3: neither is tiny)."""
+    a, x = np.broadcast_arrays(a, x)
+    lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
+    n = np.arange(terms).reshape((-1,) + (1,) * a.ndim)
+    p = np.exp((a + n) * np.log(x) - x - lgamma(a + n + 1)).sum(0)
+    return 1 - p if upper else p
+
+
+SPECS["Gammainc"] = Spec(gammainc_case(), _gammainc_fn, _gammainc_ref, half=False,
+                         torch=lambda T, x, a, upper: (T.special.gammaincc if upper else T.special.gammainc)(
+                             T.tensor(a, dtype=x.dtype), x))

@@ -1,26 +1,5 @@
-"""torch.distributions' everyday part, composed from engine ops (so every gradient, through
-``rsample``, ``log_prob``, ``entropy`` and ``kl_divergence``, comes from the engine): ``Normal``,
-``MultivariateNormal``, ``LogNormal``, ``Laplace``, ``Gumbel``, ``Cauchy``, ``HalfNormal``,
-``HalfCauchy``, ``StudentT``, ``Exponential``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``,
-``Uniform``, ``Bernoulli``, ``Geometric``, ``Poisson``, ``Binomial``, ``Categorical``,
-``OneHotCategorical``, ``Independent``, and ``kl_divergence`` with ``register_kl``. The gamma
-family's ``rsample`` (Gamma, Chi2, Beta, Dirichlet, StudentT) goes through ``engine._standard_gamma``,
-whose gradient is torch's implicit reparameterization one (ATen's approximation). Names, signatures, shapes
-(``batch_shape``, ``event_shape``, ``sample_shape``) and argument checks are torch's; checks run
-unless ``validate_args=False`` (torch's default under ``python`` without ``-O``). Draws come from
-the engine's default generator (``engine.manual_seed``).
-
-    >>> import engine
-    >>> from engine.distributions import Normal, kl_divergence
-    >>> q = Normal(engine.zeros(2), engine.ones(2))
-    >>> q.rsample((3,)).shape, kl_divergence(q, q).tolist()
-    ((3, 2), [0.0, 0.0])
-
-A VAE's reparameterized sample and its KL to the prior, with gradients to ``mu`` and ``log_var``::
-
-    z = Normal(mu, (0.5 * log_var).exp()).rsample()
-    kl = kl_divergence(Normal(mu, (0.5 * log_var).exp()), Normal(0.0, 1.0)).sum(-1)
-"""
+"""engine.distributions' families (torch.distributions' everyday ones), their base class and KL rules.
+The package docstring (engine/distributions/__init__.py) says what is here and how to use it."""
 
 from __future__ import annotations
 
@@ -33,6 +12,7 @@ import engine
 import engine.functional as F
 from engine import Tensor
 from engine.backend import array_module
+from engine.distributions import constraints
 
 __all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2", "Dirichlet", "Distribution", "Exponential",
            "Gamma", "Geometric", "Gumbel", "HalfCauchy", "HalfNormal", "Independent", "Laplace", "LogNormal",
@@ -65,16 +45,68 @@ def _clamp_probs(p: Tensor) -> Tensor:
     return p.clamp(eps, 1 - eps)
 
 
+class lazy_property:
+    """A property computed on first read and then kept in the instance's ``__dict__`` (torch's
+    ``lazy_property``): parameters made from another parameterization, left out of the argument
+    checks until something reads them."""
+
+    def __init__(self, fn: Callable):
+        self.fn, self.__doc__ = fn, fn.__doc__
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = self.fn(instance)
+        instance.__dict__[self.fn.__name__] = value
+        return value
+
+
 class Distribution:
     """Base class (torch.distributions.Distribution): ``batch_shape``, ``event_shape``, ``sample``,
     ``rsample``, ``log_prob``, ``entropy``, ``cdf``, ``icdf``, ``mean``, ``mode``, ``variance``,
-    ``stddev``. ``sample`` draws without a graph; ``rsample`` (where ``has_rsample``) keeps one."""
+    ``stddev``, ``expand``. ``sample`` draws without a graph; ``rsample`` (where ``has_rsample``)
+    keeps one. ``arg_constraints`` (parameter name -> constraint) are checked at construction and
+    ``support`` in ``log_prob`` (and ``cdf``) unless ``validate_args=False``."""
 
     has_rsample = False
+    has_enumerate_support = False
+    arg_constraints: dict = {}
+    _validate_args = True
+
+    @staticmethod
+    def set_default_validate_args(value: bool) -> None:
+        """Whether distributions check their arguments when ``validate_args`` is not given (default True).
+
+        >>> Distribution.set_default_validate_args(True)
+        """
+        if value not in (True, False):
+            raise ValueError(f"set_default_validate_args: expected True or False, got {value!r}")
+        Distribution._validate_args = value
 
     def __init__(self, batch_shape=(), event_shape=(), validate_args: bool | None = None):
         self._batch_shape, self._event_shape = tuple(batch_shape), tuple(event_shape)
-        self._validate_args = True if validate_args is None else bool(validate_args)
+        if validate_args is not None:
+            self._validate_args = bool(validate_args)
+        if self._validate_args:
+            self._validate_parameters()
+
+    def _validate_parameters(self) -> None:
+        """torch's check of every ``arg_constraints`` entry that is set (a lazily made one is skipped)."""
+        for name, constraint in self.arg_constraints.items():
+            if constraints.is_dependent(constraint):
+                continue
+            kind = getattr(type(self), name, None)
+            if name not in self.__dict__ and (kind is None or isinstance(kind, lazy_property)):
+                continue
+            value = getattr(self, name)
+            if not bool(constraint.check(value).all().item()):
+                raise ValueError(f"Expected parameter {name} ({type(value).__name__} of shape {value.shape}) of "
+                                 f"distribution {self!r} to satisfy the constraint {constraint!r}, but found invalid "
+                                 f"values:\n{value}")
+
+    @property
+    def support(self):
+        raise NotImplementedError(f"{type(self).__name__} does not define its support")
 
     @property
     def batch_shape(self) -> tuple:
@@ -86,6 +118,28 @@ class Distribution:
 
     def _extended_shape(self, sample_shape=()) -> tuple:
         return tuple(sample_shape) + self._batch_shape + self._event_shape
+
+    def expand(self, batch_shape, _instance=None) -> Distribution:
+        """A new distribution of the same family whose parameters are broadcast to ``batch_shape``
+        (views: no copy); the argument checks are not run again.
+
+        >>> Normal(engine.zeros(3), 1.0).expand((2, 3)).batch_shape
+        (2, 3)
+        """
+        batch_shape = tuple(batch_shape)
+        new = type(self).__new__(type(self)) if _instance is None else _instance
+        new.__dict__.update(self.__dict__)
+        n = len(self._batch_shape)
+        for name in self._expand_names():
+            t = self.__dict__[name]
+            new.__dict__[name] = t.expand(*batch_shape, *t.shape[n:])
+        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def _expand_names(self) -> list[str]:
+        """The Tensor attributes that ``expand`` broadcasts: the parameters set on this instance."""
+        return [name for name in self.arg_constraints if isinstance(self.__dict__.get(name), Tensor)]
 
     def sample(self, sample_shape=()) -> Tensor:
         with engine.no_grad():
@@ -103,10 +157,16 @@ class Distribution:
     def entropy(self) -> Tensor:
         raise NotImplementedError
 
+    def perplexity(self) -> Tensor:
+        return self.entropy().exp()
+
     def cdf(self, value) -> Tensor:
         raise NotImplementedError
 
     def icdf(self, value) -> Tensor:
+        raise NotImplementedError
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
         raise NotImplementedError
 
     @property
@@ -125,34 +185,46 @@ class Distribution:
     def stddev(self) -> Tensor:
         return self.variance.sqrt()
 
-    def _check_parameter(self, name: str, ok, constraint: str) -> None:
-        if self._validate_args and not bool(engine.all(ok).item()):
-            value = getattr(self, name)
-            raise ValueError(f"Expected parameter {name} ({type(value).__name__} of shape {value.shape}) of "
-                             f"distribution {self!r} to satisfy the constraint {constraint}, but found invalid "
-                             f"values:\n{value}")
-
-    def _check_value(self, value: Tensor, ok, support: str) -> None:
-        if self._validate_args and not bool(engine.all(ok).item()):
+    def _validate_sample(self, value: Tensor) -> None:
+        """torch's check of a ``log_prob``/``cdf`` argument: its rightmost axes are ``event_shape``,
+        it broadcasts with ``batch_shape + event_shape``, and it lies in ``support``."""
+        if not self._validate_args:
+            return
+        shape, expected = value.shape, self._batch_shape + self._event_shape
+        if shape[len(shape) - len(self._event_shape):] != self._event_shape:
+            raise ValueError(f"The right-most size of value must match event_shape: {shape} vs {self._event_shape}.")
+        for i, j in zip(reversed(shape), reversed(expected)):
+            if i != 1 and j != 1 and i != j:
+                raise ValueError(f"Value is not broadcastable with batch_shape+event_shape: {shape} vs {expected}.")
+        support = self.support
+        if not bool(support.check(value).all().item()):
             raise ValueError(f"Expected value argument ({type(value).__name__} of shape {value.shape}) to be within "
-                             f"the support ({support}) of the distribution {self!r}, but found invalid values:\n"
+                             f"the support ({support!r}) of the distribution {self!r}, but found invalid values:\n"
                              f"{value}")
 
     def __repr__(self) -> str:
-        names = [n for n in ("df", "total_count", "loc", "scale", "rate", "concentration", "probs", "logits", "low",
-                             "high") if n in self.__dict__]
-        return f"{type(self).__name__}({', '.join(f'{n}: {self.__dict__[n].shape}' for n in names)})"
+        names = [n for n in self.arg_constraints if isinstance(self.__dict__.get(n), Tensor)]
+        return f"{type(self).__name__}({', '.join(f'{n}: {_short(self.__dict__[n])}' for n in names)})"
+
+
+def _short(t: Tensor) -> str:
+    """A parameter as torch's repr shows it: the number of a 0-d one, the Tensor if it has one
+    element, else its shape."""
+    if t.ndim == 0:
+        return str(t.item())
+    return str(t) if t.numel() == 1 else str(t.shape)
 
 
 class _LocationScale(Distribution):
     """A family of ``loc`` and ``scale`` (> 0), broadcast together, centred on loc (Normal, Laplace)."""
 
     has_rsample = True
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
 
     def __init__(self, loc, scale, validate_args: bool | None = None):
         self.loc, self.scale = _broadcast_params(loc, scale)
         super().__init__(self.loc.shape, (), validate_args)
-        self._check_parameter("scale", self.scale > 0, "GreaterThan(lower_bound=0.0)")
 
     @property
     def mean(self) -> Tensor:
@@ -185,13 +257,16 @@ class Normal(_LocationScale):
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.loc)
+        self._validate_sample(value)
         return -((value - self.loc) ** 2) / (2 * self.variance) - self.scale.log() - _LOG_SQRT_2PI
 
     def entropy(self) -> Tensor:
         return 0.5 + _LOG_SQRT_2PI + self.scale.log()
 
     def cdf(self, value) -> Tensor:
-        return 0.5 * (1 + engine.erf((_tensor(value, self.loc) - self.loc) / (self.scale * math.sqrt(2))))
+        value = _tensor(value, self.loc)
+        self._validate_sample(value)
+        return 0.5 * (1 + engine.erf((value - self.loc) / (self.scale * math.sqrt(2))))
 
     def icdf(self, value) -> Tensor:
         return self.loc + self.scale * engine.erfinv(2 * _tensor(value, self.loc) - 1) * math.sqrt(2)
@@ -217,13 +292,16 @@ class Laplace(_LocationScale):
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.loc)
+        self._validate_sample(value)
         return -(2 * self.scale).log() - (value - self.loc).abs() / self.scale
 
     def entropy(self) -> Tensor:
         return 1 + (2 * self.scale).log()
 
     def cdf(self, value) -> Tensor:
-        z = _tensor(value, self.loc) - self.loc
+        value = _tensor(value, self.loc)
+        self._validate_sample(value)
+        z = value - self.loc
         return 0.5 - 0.5 * z.sign() * (-z.abs() / self.scale).expm1()
 
     def icdf(self, value) -> Tensor:
@@ -235,11 +313,12 @@ class Exponential(Distribution):
     """Exponential(rate): density rate·exp(−rate·x) on x ≥ 0, ``rate`` > 0."""
 
     has_rsample = True
+    arg_constraints = {"rate": constraints.positive}
+    support = constraints.nonnegative
 
     def __init__(self, rate, validate_args: bool | None = None):
         self.rate = _tensor(rate)
         super().__init__(self.rate.shape, (), validate_args)
-        self._check_parameter("rate", self.rate > 0, "GreaterThan(lower_bound=0.0)")
 
     @property
     def mean(self) -> Tensor:
@@ -264,14 +343,16 @@ class Exponential(Distribution):
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.rate)
-        self._check_value(value, value >= 0, "GreaterThanEq(lower_bound=0.0)")
+        self._validate_sample(value)
         return self.rate.log() - self.rate * value
 
     def entropy(self) -> Tensor:
         return 1.0 - self.rate.log()
 
     def cdf(self, value) -> Tensor:
-        return 1 - (-self.rate * _tensor(value, self.rate)).exp()
+        value = _tensor(value, self.rate)
+        self._validate_sample(value)
+        return 1 - (-self.rate * value).exp()
 
     def icdf(self, value) -> Tensor:
         return -(-_tensor(value, self.rate)).log1p() / self.rate
@@ -283,6 +364,9 @@ class MultivariateNormal(Distribution):
     broadcast. Sampling is loc + L ε, densities go through a triangular solve with L."""
 
     has_rsample = True
+    arg_constraints = {"loc": constraints.real_vector, "covariance_matrix": constraints.positive_definite,
+                       "precision_matrix": constraints.positive_definite, "scale_tril": constraints.lower_cholesky}
+    support = constraints.real_vector
 
     def __init__(self, loc, covariance_matrix=None, precision_matrix=None, scale_tril=None,
                  validate_args: bool | None = None):
@@ -299,25 +383,28 @@ class MultivariateNormal(Distribution):
             raise ValueError(f"{kind} matrix must be at least two-dimensional, with optional leading batch dimensions")
         if given.shape[-2:] != (loc.shape[-1], loc.shape[-1]):
             raise ValueError(f"Incompatible shapes: loc {loc.shape} and a {given.shape[-2:]} matrix")
+        batch = np.broadcast_shapes(given.shape[:-2], loc.shape[:-1])
+        name = "scale_tril" if scale_tril is not None else (
+            "covariance_matrix" if covariance_matrix is not None else "precision_matrix")
+        self.__dict__[name] = given.expand(*batch, *given.shape[-2:])  # checked against its constraint below
+        self.loc = loc.expand(*batch, loc.shape[-1])
+        super().__init__(batch, loc.shape[-1:], validate_args)
         if scale_tril is not None:
             self._scale_tril = given
         elif covariance_matrix is not None:
             self._scale_tril = engine.linalg.cholesky(given)
         else:
             self._scale_tril = engine.linalg.cholesky(engine.linalg.inv(given))
-        batch = np.broadcast_shapes(given.shape[:-2], loc.shape[:-1])
-        self.loc = loc.expand(*batch, loc.shape[-1])
-        super().__init__(batch, loc.shape[-1:], validate_args)
 
-    @property
+    @lazy_property
     def scale_tril(self) -> Tensor:
         return self._scale_tril.expand(*self._batch_shape, *self._event_shape * 2)
 
-    @property
+    @lazy_property
     def covariance_matrix(self) -> Tensor:
-        return self.scale_tril @ self.scale_tril.mT
+        return (self._scale_tril @ self._scale_tril.mT).expand(*self._batch_shape, *self._event_shape * 2)
 
-    @property
+    @lazy_property
     def precision_matrix(self) -> Tensor:
         return engine.linalg.inv(self.covariance_matrix)
 
@@ -342,7 +429,9 @@ class MultivariateNormal(Distribution):
         return self._scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
 
     def log_prob(self, value) -> Tensor:
-        diff = _tensor(value, self.loc) - self.loc
+        value = _tensor(value, self.loc)
+        self._validate_sample(value)
+        diff = value - self.loc
         k = self._event_shape[0]
         m = _mahalanobis(self._scale_tril, diff)
         return -0.5 * (k * math.log(2 * math.pi) + m) - self._half_log_det()
@@ -369,7 +458,14 @@ class Uniform(Distribution):
     def __init__(self, low, high, validate_args: bool | None = None):
         self.low, self.high = _broadcast_params(low, high)
         super().__init__(self.low.shape, (), validate_args)
-        self._check_parameter("low", self.low < self.high, "LessThan(upper_bound=high)")
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def arg_constraints(self) -> dict:
+        return {"low": constraints.less_than(self.high), "high": constraints.greater_than(self.low)}
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return constraints.interval(self.low, self.high)
 
     @property
     def mean(self) -> Tensor:
@@ -393,7 +489,7 @@ class Uniform(Distribution):
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.low)
-        self._check_value(value, (self.low <= value) & (value < self.high), "Interval(low, high)")
+        self._validate_sample(value)
         inside = ((self.low <= value) & (self.high > value)).astype(self.low.dtype)
         return inside.log() - (self.high - self.low).log()
 
@@ -401,7 +497,9 @@ class Uniform(Distribution):
         return (self.high - self.low).log()
 
     def cdf(self, value) -> Tensor:
-        return ((_tensor(value, self.low) - self.low) / (self.high - self.low)).clamp(0, 1)
+        value = _tensor(value, self.low)
+        self._validate_sample(value)
+        return ((value - self.low) / (self.high - self.low)).clamp(0, 1)
 
     def icdf(self, value) -> Tensor:
         return _tensor(value, self.low) * (self.high - self.low) + self.low
@@ -410,14 +508,16 @@ class Uniform(Distribution):
 class Bernoulli(Distribution):
     """Bernoulli of ``probs`` (in [0, 1]) or ``logits``, exactly one of them."""
 
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.boolean
+    has_enumerate_support = True
+
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
         if (probs is None) == (logits is None):
             raise ValueError("Either `probs` or `logits` must be specified, but not both.")
         if probs is not None:
             self.probs = _tensor(probs)
             super().__init__(self.probs.shape, (), validate_args)
-            self._check_parameter("probs", (self.probs >= 0) & (self.probs <= 1), "Interval(lower_bound=0.0, "
-                                  "upper_bound=1.0)")
         else:
             self.logits = _tensor(logits)
             super().__init__(self.logits.shape, (), validate_args)
@@ -452,18 +552,27 @@ class Bernoulli(Distribution):
             return (u < self.probs.expand(*shape)).astype(self.probs.dtype)
 
     def log_prob(self, value) -> Tensor:
-        value = _tensor(value, self.logits)
-        self._check_value(value, (value == 0) | (value == 1), "Boolean()")
+        value = _tensor(value, self.__dict__.get("probs", self.__dict__.get("logits")))
+        self._validate_sample(value)
         logits, value = engine.broadcast_tensors(self.logits, value)
         return -F.binary_cross_entropy_with_logits(logits, value, reduction="none")
 
     def entropy(self) -> Tensor:
         return F.binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none")
 
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        """0 and 1 along a new leading axis (expanded over the batch unless ``expand=False``)."""
+        param = self.__dict__.get("probs", self.__dict__.get("logits"))
+        values = engine.arange(2, dtype=param.dtype).reshape(-1, *(1,) * len(self._batch_shape))
+        return values.expand(-1, *self._batch_shape) if expand else values
+
 
 class Categorical(Distribution):
     """A categorical over the last axis of ``probs`` (non-negative, normalized here) or ``logits``
     (normalized by logsumexp), exactly one of them; values are int64 indices."""
+
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    has_enumerate_support = True
 
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
         if (probs is None) == (logits is None):
@@ -478,8 +587,10 @@ class Categorical(Distribution):
             self.logits = param - param.logsumexp(-1, keepdim=True)
         self._num_events = param.shape[-1]
         super().__init__(param.shape[:-1], (), validate_args)
-        if probs is not None:
-            self._check_parameter("probs", param >= 0, "Simplex()")
+
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self):
+        return constraints.integer_interval(0, self._num_events - 1)
 
     def __getattr__(self, name: str):
         if name == "probs":
@@ -515,14 +626,18 @@ class Categorical(Distribution):
 
     def log_prob(self, value) -> Tensor:
         value = value if isinstance(value, Tensor) else engine.tensor(value)
-        self._check_value(value, (value >= 0) & (value < self._num_events) & (value == value.floor()),
-                          f"IntegerInterval(lower_bound=0, upper_bound={self._num_events - 1})")
+        self._validate_sample(value)
         value, log_pmf = engine.broadcast_tensors(value.astype(np.int64)[..., None], self.logits)
         return log_pmf.gather(-1, value[..., :1]).squeeze(-1)
 
     def entropy(self) -> Tensor:
         logits = self.logits.clamp(min=float(np.finfo(self.logits.dtype).min))
         return -(logits * self.probs).sum(-1)
+
+    def enumerate_support(self, expand: bool = True) -> Tensor:
+        """0, ..., K − 1 (int64) along a new leading axis (expanded over the batch unless ``expand=False``)."""
+        values = engine.arange(self._num_events, dtype=np.int64).reshape(-1, *(1,) * len(self._batch_shape))
+        return values.expand(-1, *self._batch_shape) if expand else values
 
 
 class Independent(Distribution):
@@ -540,6 +655,20 @@ class Independent(Distribution):
         self.base_dist, self.reinterpreted_batch_ndims = base_distribution, n
         self.has_rsample = base_distribution.has_rsample
         super().__init__(shape[:len(shape) - event_dim], shape[len(shape) - event_dim:], validate_args)
+
+    @constraints.dependent_property
+    def support(self):
+        support = self.base_dist.support
+        return constraints.independent(support, self.reinterpreted_batch_ndims) if self.reinterpreted_batch_ndims \
+            else support
+
+    def expand(self, batch_shape, _instance=None) -> Independent:
+        new = type(self).__new__(type(self)) if _instance is None else _instance
+        new.__dict__.update(self.__dict__)
+        new.base_dist = self.base_dist.expand(tuple(batch_shape) + self._event_shape[:self.reinterpreted_batch_ndims])
+        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
 
     @property
     def mean(self) -> Tensor:
@@ -572,8 +701,6 @@ class Independent(Distribution):
 # ---- more continuous families: LogNormal, Gumbel, Cauchy, HalfNormal, HalfCauchy, StudentT -----------
 
 _EULER = 0.57721566490153286061
-_POSITIVE, _NONNEGATIVE = "GreaterThan(lower_bound=0.0)", "GreaterThanEq(lower_bound=0.0)"
-_UNIT_INTERVAL = "Interval(lower_bound=0.0, upper_bound=1.0)"
 
 
 def _uniform_open(shape: tuple, like: Tensor, low: float) -> Tensor:
@@ -590,6 +717,8 @@ class LogNormal(_LocationScale):
     >>> round(LogNormal(0.0, 1.0).mean.item(), 4)  # exp(1/2)
     1.6487
     """
+
+    support = constraints.positive
 
     @property
     def base_dist(self) -> Normal:
@@ -613,7 +742,7 @@ class LogNormal(_LocationScale):
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.loc)
-        self._check_value(value, value > 0, _POSITIVE)
+        self._validate_sample(value)
         log_value = value.log()
         return self.base_dist.log_prob(log_value) - log_value
 
@@ -622,7 +751,7 @@ class LogNormal(_LocationScale):
 
     def cdf(self, value) -> Tensor:
         value = _tensor(value, self.loc)
-        self._check_value(value, value > 0, _POSITIVE)
+        self._validate_sample(value)
         return self.base_dist.cdf(value.log())
 
     def icdf(self, value) -> Tensor:
@@ -654,7 +783,9 @@ class Gumbel(_LocationScale):
         return self.loc - self.scale * (-u.log()).log()
 
     def log_prob(self, value) -> Tensor:
-        y = (self.loc - _tensor(value, self.loc)) / self.scale
+        value = _tensor(value, self.loc)
+        self._validate_sample(value)
+        y = (self.loc - value) / self.scale
         return (y - y.exp()) - self.scale.log()
 
     def entropy(self) -> Tensor:
@@ -684,14 +815,18 @@ class Cauchy(_LocationScale):
         return self.loc + (math.pi * (u - 0.5)).tan() * self.scale
 
     def log_prob(self, value) -> Tensor:
-        z = (_tensor(value, self.loc) - self.loc) / self.scale
+        value = _tensor(value, self.loc)
+        self._validate_sample(value)
+        z = (value - self.loc) / self.scale
         return -math.log(math.pi) - self.scale.log() - (z ** 2).log1p()
 
     def entropy(self) -> Tensor:
         return math.log(4 * math.pi) + self.scale.log()
 
     def cdf(self, value) -> Tensor:
-        return ((_tensor(value, self.loc) - self.loc) / self.scale).atan() / math.pi + 0.5
+        value = _tensor(value, self.loc)
+        self._validate_sample(value)
+        return ((value - self.loc) / self.scale).atan() / math.pi + 0.5
 
     def icdf(self, value) -> Tensor:
         return (math.pi * (_tensor(value, self.loc) - 0.5)).tan() * self.scale + self.loc
@@ -702,11 +837,12 @@ class _Half(Distribution):
 
     has_rsample = True
     _base: type = Normal
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.nonnegative
 
     def __init__(self, scale, validate_args: bool | None = None):
         self.scale = _tensor(scale)
         super().__init__(self.scale.shape, (), validate_args)
-        self._check_parameter("scale", self.scale > 0, _POSITIVE)
 
     @property
     def base_dist(self) -> Distribution:
@@ -721,13 +857,13 @@ class _Half(Distribution):
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.scale)
-        self._check_value(value, value >= 0, _NONNEGATIVE)
+        self._validate_sample(value)
         log_prob = self.base_dist.log_prob(value) + math.log(2)
         return _infinite_where(value < 0, log_prob, -math.inf)
 
     def cdf(self, value) -> Tensor:
         value = _tensor(value, self.scale)
-        self._check_value(value, value >= 0, _NONNEGATIVE)
+        self._validate_sample(value)
         return 2 * self.base_dist.cdf(value) - 1
 
     def icdf(self, value) -> Tensor:
@@ -776,12 +912,12 @@ class StudentT(Distribution):
     """
 
     has_rsample = True
+    arg_constraints = {"df": constraints.positive, "loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
 
     def __init__(self, df, loc=0.0, scale=1.0, validate_args: bool | None = None):
         self.df, self.loc, self.scale = _broadcast_params(df, loc, scale)
         super().__init__(self.df.shape, (), validate_args)
-        self._check_parameter("df", self.df > 0, _POSITIVE)
-        self._check_parameter("scale", self.scale > 0, _POSITIVE)
 
     @property
     def mean(self) -> Tensor:
@@ -806,7 +942,9 @@ class StudentT(Distribution):
         return self.loc + self.scale * x * (z / self.df).rsqrt()
 
     def log_prob(self, value) -> Tensor:
-        y = (_tensor(value, self.loc) - self.loc) / self.scale
+        value = _tensor(value, self.loc)
+        self._validate_sample(value)
+        y = (value - self.loc) / self.scale
         z = (self.scale.log() + 0.5 * self.df.log() + 0.5 * math.log(math.pi) + (0.5 * self.df).lgamma()
              - (0.5 * (self.df + 1.0)).lgamma())
         return -0.5 * (self.df + 1.0) * (y ** 2 / self.df).log1p() - z
@@ -835,15 +973,12 @@ class Gamma(Distribution):
     """
 
     has_rsample = True
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.nonnegative
 
     def __init__(self, concentration, rate, validate_args: bool | None = None):
         self.concentration, self.rate = _broadcast_params(concentration, rate)
         super().__init__(self.concentration.shape, (), validate_args)
-        self._check_parameters()
-
-    def _check_parameters(self) -> None:
-        self._check_parameter("concentration", self.concentration > 0, _POSITIVE)
-        self._check_parameter("rate", self.rate > 0, _POSITIVE)
 
     @property
     def mean(self) -> Tensor:
@@ -865,13 +1000,20 @@ class Gamma(Distribution):
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.rate)
-        self._check_value(value, value >= 0, _NONNEGATIVE)
+        self._validate_sample(value)
         return (engine.xlogy(self.concentration, self.rate) + engine.xlogy(self.concentration - 1, value)
                 - self.rate * value - self.concentration.lgamma())
 
     def entropy(self) -> Tensor:
         c = self.concentration
         return c - self.rate.log() + c.lgamma() + (1.0 - c) * c.digamma()
+
+    def cdf(self, value) -> Tensor:
+        """P(concentration, rate·value), the regularized incomplete gamma: differentiable in ``rate``
+        and ``value`` only (a gradient to ``concentration`` raises NotImplementedError, as torch's)."""
+        value = _tensor(value, self.rate)
+        self._validate_sample(value)
+        return engine.special.gammainc(self.concentration, self.rate * value)
 
 
 def _clamp_tiny(value: Tensor) -> Tensor:
@@ -888,12 +1030,14 @@ class Chi2(Gamma):
     [6.0]
     """
 
+    arg_constraints = {"df": constraints.positive}
+
     def __init__(self, df, validate_args: bool | None = None):
         df = _tensor(df)
         super().__init__(0.5 * df, engine.full_like(df, 0.5), validate_args)
 
-    def _check_parameters(self) -> None:
-        self._check_parameter("df", self.concentration > 0, _POSITIVE)
+    def _expand_names(self) -> list[str]:
+        return ["concentration", "rate"]
 
     @property
     def df(self) -> Tensor:
@@ -908,6 +1052,8 @@ class Dirichlet(Distribution):
     """
 
     has_rsample = True
+    arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
+    support = constraints.simplex
 
     def __init__(self, concentration, validate_args: bool | None = None):
         concentration = _tensor(concentration)
@@ -915,8 +1061,6 @@ class Dirichlet(Distribution):
             raise ValueError("`concentration` parameter must be at least one-dimensional.")
         self.concentration = concentration
         super().__init__(concentration.shape[:-1], concentration.shape[-1:], validate_args)
-        self._check_parameter("concentration", (concentration > 0).all(-1),
-                              "IndependentConstraint(GreaterThan(lower_bound=0.0), 1)")
 
     @property
     def mean(self) -> Tensor:
@@ -942,7 +1086,7 @@ class Dirichlet(Distribution):
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.concentration)
-        self._check_value(value, _on_simplex(value), "Simplex()")
+        self._validate_sample(value)
         c = self.concentration
         return engine.xlogy(c - 1.0, value).sum(-1) + c.sum(-1).lgamma() - c.lgamma().sum(-1)
 
@@ -950,10 +1094,6 @@ class Dirichlet(Distribution):
         c = self.concentration
         k, a0 = c.shape[-1], c.sum(-1)
         return c.lgamma().sum(-1) - a0.lgamma() - (k - a0) * a0.digamma() - ((c - 1.0) * c.digamma()).sum(-1)
-
-
-def _on_simplex(value: Tensor):
-    return (value >= 0).all(-1) & ((value.sum(-1) - 1).abs() < 1e-6)
 
 
 class Beta(Distribution):
@@ -965,11 +1105,16 @@ class Beta(Distribution):
     """
 
     has_rsample = True
+    arg_constraints = {"concentration1": constraints.positive, "concentration0": constraints.positive}
+    support = constraints.unit_interval
 
     def __init__(self, concentration1, concentration0, validate_args: bool | None = None):
         c1, c0 = _broadcast_params(concentration1, concentration0)
         self._dirichlet = Dirichlet(engine.stack([c1, c0], -1), validate_args=validate_args)
         super().__init__(self._dirichlet.batch_shape, (), validate_args)
+
+    def expand(self, batch_shape, _instance=None) -> Beta:
+        return _expand_inner(self, "_dirichlet", batch_shape, _instance)
 
     @property
     def concentration1(self) -> Tensor:
@@ -997,7 +1142,7 @@ class Beta(Distribution):
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.concentration1)
-        self._check_value(value, (value >= 0) & (value <= 1), _UNIT_INTERVAL)
+        self._validate_sample(value)
         return self._dirichlet.log_prob(engine.stack([value, 1.0 - value], -1))
 
     def entropy(self) -> Tensor:
@@ -1030,8 +1175,15 @@ class _BinaryProbs(Distribution):
         raise AttributeError(name)
 
 
-def _nonnegative_integer(value: Tensor):
-    return (value >= 0) & (value == value.floor())
+def _expand_inner(dist: Distribution, inner: str, batch_shape, instance) -> Distribution:
+    """``dist.expand(batch_shape)`` for a family that keeps its parameters in another distribution
+    (Beta's Dirichlet, OneHotCategorical's Categorical): that one is expanded."""
+    new = type(dist).__new__(type(dist)) if instance is None else instance
+    new.__dict__.update(dist.__dict__)
+    new.__dict__[inner] = dist.__dict__[inner].expand(batch_shape)
+    Distribution.__init__(new, batch_shape, dist.event_shape, validate_args=False)
+    new._validate_args = dist._validate_args
+    return new
 
 
 class Geometric(_BinaryProbs):
@@ -1042,11 +1194,13 @@ class Geometric(_BinaryProbs):
     [3.0]
     """
 
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.nonnegative_integer
+
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
         param = self._init_probs(probs, logits)
         super().__init__(param.shape, (), validate_args)
         if probs is not None:
-            self._check_parameter("probs", (self.probs >= 0) & (self.probs <= 1), _UNIT_INTERVAL)
             if self._validate_args and not bool(engine.all(self.probs > 0).item()):
                 raise ValueError(f"Expected parameter probs (Tensor of shape {self.probs.shape}) of distribution "
                                  f"{self!r} to be positive but found invalid values:\n{self.probs}")
@@ -1073,7 +1227,7 @@ class Geometric(_BinaryProbs):
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.probs)
-        self._check_value(value, _nonnegative_integer(value), "IntegerGreaterThan(lower_bound=0)")
+        self._validate_sample(value)
         value, probs = engine.broadcast_tensors(value, self.probs)
         probs = engine.where((probs == 1) & (value == 0), engine.zeros_like(probs), probs)  # 0·log 0 := 0
         return value * (-probs).log1p() + self.probs.log()
@@ -1096,10 +1250,12 @@ class Poisson(Distribution):
     -1.3069
     """
 
+    arg_constraints = {"rate": constraints.nonnegative}
+    support = constraints.nonnegative_integer
+
     def __init__(self, rate, validate_args: bool | None = None):
         self.rate = _tensor(rate)
         super().__init__(self.rate.shape, (), validate_args)
-        self._check_parameter("rate", self.rate >= 0, _NONNEGATIVE)
 
     @property
     def mean(self) -> Tensor:
@@ -1119,7 +1275,7 @@ class Poisson(Distribution):
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.rate)
-        self._check_value(value, _nonnegative_integer(value), "IntegerGreaterThan(lower_bound=0)")
+        self._validate_sample(value)
         rate, value = engine.broadcast_tensors(self.rate, value)
         return engine.xlogy(value, rate) - rate - (value + 1).lgamma()
 
@@ -1132,6 +1288,10 @@ class Binomial(_BinaryProbs):
     [3.0]
     """
 
+    arg_constraints = {"total_count": constraints.nonnegative_integer, "probs": constraints.unit_interval,
+                       "logits": constraints.real}
+    has_enumerate_support = True
+
     def __init__(self, total_count=1, probs=None, logits=None, validate_args: bool | None = None):
         param = self._init_probs(probs, logits)
         total_count, param = _broadcast_params(total_count, param)
@@ -1140,12 +1300,11 @@ class Binomial(_BinaryProbs):
             self.probs = param
         else:
             self.logits = param
-        self._param = param
         super().__init__(param.shape, (), validate_args)
-        self._check_parameter("total_count", _nonnegative_integer(self.total_count),
-                              "IntegerGreaterThan(lower_bound=0)")
-        if probs is not None:
-            self._check_parameter("probs", (self.probs >= 0) & (self.probs <= 1), _UNIT_INTERVAL)
+
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self):
+        return constraints.integer_interval(0, self.total_count)
 
     @property
     def param_shape(self) -> tuple:
@@ -1171,8 +1330,7 @@ class Binomial(_BinaryProbs):
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.total_count)
-        self._check_value(value, _nonnegative_integer(value) & (value <= self.total_count),
-                          "IntegerInterval(lower_bound=0, upper_bound=total_count)")
+        self._validate_sample(value)
         n, logits = self.total_count, self.logits
         clamped = (logits.clamp(min=0) + logits - logits.clamp(max=0)) / 2  # max(logits, 0), gradient 1/2 at 0
         normalize = n * clamped + n * (-logits.abs()).exp().log1p() - (n + 1).lgamma()
@@ -1202,9 +1360,16 @@ class OneHotCategorical(Distribution):
     [0.0, 1.0]
     """
 
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    support = constraints.one_hot
+    has_enumerate_support = True
+
     def __init__(self, probs=None, logits=None, validate_args: bool | None = None):
         self._categorical = Categorical(probs, logits, validate_args=validate_args)
         super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:], validate_args)
+
+    def expand(self, batch_shape, _instance=None) -> OneHotCategorical:
+        return _expand_inner(self, "_categorical", batch_shape, _instance)
 
     @property
     def probs(self) -> Tensor:
@@ -1236,7 +1401,7 @@ class OneHotCategorical(Distribution):
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.probs)
-        self._check_value(value, ((value == 0) | (value == 1)).all(-1) & (value.sum(-1) == 1), "OneHot()")
+        self._validate_sample(value)
         return self._categorical.log_prob(value.argmax(-1))
 
     def entropy(self) -> Tensor:
