@@ -232,3 +232,31 @@ def test_loader_attributes_iterator_and_frozen_fields_equal_torch():
     _same(lambda: [list(a), list(a)], lambda: [list(b), list(b)])  # twice: each epoch from the start
     a.collate_fn = len  # not frozen in torch either
     assert list(a) == [4, 2]
+
+
+@pytest.mark.parametrize(("n", "replicas", "drop_last"), [(10, 3, False), (10, 3, True), (2, 5, False), (9, 3, True),
+                                                          (7, 2, False)])
+def test_distributed_sampler_shards_as_torch(n, replicas, drop_last):
+    ds = list(range(n))
+    for rank in range(replicas):
+        ours = data.DistributedSampler(ds, num_replicas=replicas, rank=rank, shuffle=False, drop_last=drop_last)
+        theirs = tdata.DistributedSampler(ds, num_replicas=replicas, rank=rank, shuffle=False, drop_last=drop_last)
+        assert list(ours) == list(theirs) and len(ours) == len(theirs)
+        assert (ours.num_samples, ours.total_size) == (theirs.num_samples, theirs.total_size)
+    # shuffled: the ranks still partition one padded permutation; a new epoch, a new order
+    shards = [data.DistributedSampler(ds, num_replicas=replicas, rank=r, seed=1, drop_last=drop_last)
+              for r in range(replicas)]
+    first = [list(s) for s in shards]
+    want = [list(tdata.DistributedSampler(ds, num_replicas=replicas, rank=r, seed=1, drop_last=drop_last))
+            for r in range(replicas)]
+    assert [len(s) for s in first] == [len(s) for s in want]
+    flat = [i for s in first for i in s]
+    if drop_last:  # no index twice
+        assert len(set(flat)) == len(flat)
+    else:  # every index, the padding repeating some
+        assert set(flat) == set(ds)
+    for s in shards:
+        s.set_epoch(1)
+    assert [list(s) for s in shards] != first or n < 3
+    _same(lambda: data.DistributedSampler(ds, num_replicas=2, rank=2),
+          lambda: tdata.DistributedSampler(ds, num_replicas=2, rank=2))
