@@ -171,4 +171,10 @@ __all__ += _torch_more.install(_sys.modules[__name__])
 # torch.distributions' everyday part (composed from the ops above); torch.special, torch.testing and
 # torch.backends under the same names (porting: composed functions and flags)
 from engine import autograd, backends, cuda, distributions, special, testing  # noqa: E402,F401
+from engine import out as _out  # noqa: E402
 from engine.backend import device  # noqa: E402,F401
+
+# torch's out= keyword on the functions that take it (one wrapper, engine/out.py), after every name is in place
+_out.install(_sys.modules[__name__], _out.TORCH)
+_out.install(linalg, _out.LINALG)  # noqa: F821  (engine.linalg, put on engine by torch_more.install)
+_out.install(special, _out.SPECIAL)
