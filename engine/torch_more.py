@@ -1529,6 +1529,223 @@ def _asarray(obj, dtype, device, requires_grad):
     return t.requires_grad_() if requires_grad else t
 
 
+# ---- in-place methods torch has that had no form here: Python callables, resize/set, index_reduce ------
+
+_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
+               "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _python_callable(self: Tensor, what: str, fn, **others: Tensor) -> list:
+    """Checks shared by apply_/map_/map2_ (CPU, no grad, other tensors of self's dtype broadcast to its
+    shape); returns the others' values as Python lists in self's element order."""
+    if self.device != "cpu":
+        raise TypeError(f"{what}() is only implemented on CPU tensors (got one on {self.device})")
+    if not callable(fn):
+        raise TypeError(f"{what}(): callable must be a Python callable, got {type(fn).__name__}")
+    for t in (self, *others.values()):
+        if t.requires_grad:
+            raise RuntimeError(f"Can't call {what}() on Variable that requires grad. Use var.detach().{what}() "
+                               "instead.")
+    values = []
+    for name, t in others.items():
+        if t.dtype != self.dtype:
+            raise TypeError(f"{what}: expected torch.{_TYPE_NAMES.get(self.dtype.name)}Tensor for "
+                            f"{'argument ' if what == 'map2_' else ''}'{name}' (got "
+                            f"torch.{_TYPE_NAMES.get(t.dtype.name)}Tensor)")
+        try:
+            values.append(np.broadcast_to(t.data, self.shape).ravel().tolist())
+        except ValueError:
+            raise RuntimeError(f"{what}: '{name}' of shape {list(t.shape)} can't be expanded to self's shape "
+                               f"{list(self.shape)}") from None
+    return values
+
+
+def _write_python(self: Tensor, results: list) -> Tensor:
+    for r in results:
+        if not isinstance(r, (int, float, np.number, bool, np.bool_)):
+            raise TypeError(f"must be real number, not {type(r).__name__}")
+    self.data[...] = np.array(results).astype(self.dtype).reshape(self.shape)
+    self._vc[0] += 1
+    return self
+
+
+def apply_(self: Tensor, callable: Callable) -> Tensor:  # noqa: A002
+    """Replace each element ``v`` with ``callable(v)`` (a Python number), in place; CPU only, and not
+    on a tensor that requires grad (as torch: it is slow and outside the graph).
+
+    >>> import engine
+    >>> engine.tensor([1.0, 2.0]).apply_(lambda v: v * 10).tolist()
+    [10.0, 20.0]
+    """
+    _python_callable(self, "apply_", callable)
+    return _write_python(self, [callable(v) for v in self.data.ravel().tolist()])
+
+
+def map_(self: Tensor, tensor: Tensor, callable: Callable) -> Tensor:  # noqa: A002
+    """``self[i] = callable(self[i], tensor[i])`` in place, ``tensor`` broadcast to self's shape (CPU).
+
+    >>> import engine
+    >>> engine.tensor([1.0, 2.0]).map_(engine.tensor([10.0, 20.0]), lambda a, b: a + b).tolist()
+    [11.0, 22.0]
+    """
+    (other,) = _python_callable(self, "map_", callable, other=tensor)
+    return _write_python(self, [callable(a, b) for a, b in zip(self.data.ravel().tolist(), other)])
+
+
+def map2_(self: Tensor, x: Tensor, y: Tensor, callable: Callable) -> Tensor:  # noqa: A002
+    """``self[i] = callable(self[i], x[i], y[i])`` in place, ``x`` and ``y`` broadcast to self (CPU).
+
+    >>> import engine
+    >>> engine.ones(2).map2_(engine.ones(2), engine.full((2,), 3.0), lambda a, b, c: a + b * c).tolist()
+    [4.0, 4.0]
+    """
+    xs, ys = _python_callable(self, "map2_", callable, x=x, y=y)
+    return _write_python(self, [callable(a, b, c) for a, b, c in zip(self.data.ravel().tolist(), xs, ys)])
+
+
+def resize_(self: Tensor, *sizes, memory_format=None) -> Tensor:
+    """Give self the shape ``sizes``, in place, keeping its first elements (row-major; new ones are
+    uninitialised), as torch's resize_. Not on a tensor that requires grad.
+
+    >>> import engine
+    >>> engine.arange(6.0).resize_(2, 2).tolist()
+    [[0.0, 1.0], [2.0, 3.0]]
+    """
+    if self.requires_grad:
+        raise RuntimeError("cannot resize variables that require grad")
+    shape = tuple(int(n) for n in (sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes))
+    if any(n < 0 for n in shape):
+        raise RuntimeError(f"resize_(): sizes must be non-negative, got {list(shape)}")
+    n = math.prod(shape)
+    flat = self.data.reshape(-1)  # a view where self is contiguous: shrinking keeps torch's shared memory
+    if n > flat.size:
+        grown = array_module(self.data).empty(n, dtype=self.dtype)
+        grown[:flat.size] = flat
+        flat = grown
+    self.data = flat[:n].reshape(shape)
+    self._vc[0] += 1
+    return self
+
+
+def resize_as_(self: Tensor, the_template: Tensor, *, memory_format=None) -> Tensor:
+    """``self.resize_(the_template.shape)``.
+
+    >>> import engine
+    >>> engine.zeros(4).resize_as_(engine.ones(2, 2)).shape
+    (2, 2)
+    """
+    return resize_(self, the_template.shape)
+
+
+def set_(self: Tensor, source: Tensor | None = None, storage_offset: int = 0, size=None, stride=None) -> Tensor:
+    """Make self share ``source``'s memory (same dtype), or a strided window of it
+    (``storage_offset``, ``size``, ``stride`` in elements of its flat memory); ``set_()`` empties self.
+
+    >>> import engine
+    >>> src = engine.arange(3.0)
+    >>> t = engine.zeros(5).set_(src); t[0] = 9.0; src.tolist()
+    [9.0, 1.0, 2.0]
+    """
+    self._check_inplace("set_")  # torch's leaf error in grad mode
+    if source is None:
+        self.data = array_module(self.data).empty((0,), dtype=self.dtype)
+    else:
+        if not isinstance(source, Tensor):
+            raise TypeError(f"set_(): argument 'source' must be Tensor, not {type(source).__name__}")
+        if source.dtype != self.dtype:
+            from engine.out import _CPP
+
+            raise RuntimeError(f"Could not set tensor of type {_CPP.get(source.dtype.name)} to a tensor of type "
+                               f"{_CPP.get(self.dtype.name)}")
+        data = source.data
+        if size is not None:
+            flat = data.reshape(-1)
+            if flat.base is None and flat is not data:  # reshape copied: source is not contiguous
+                raise RuntimeError("set_(): a storage window needs a contiguous source")
+            stride = stride if stride is not None else [math.prod(size[i + 1:]) for i in range(len(size))]
+            data = array_module(data).lib.stride_tricks.as_strided(
+                flat[storage_offset:], shape=tuple(size), strides=tuple(s * data.itemsize for s in stride))
+        self.data = data
+    return self
+
+
+def index_reduce(self: Tensor, dim: int, index: Tensor, source: Tensor, reduce: str, *,
+                 include_self: bool = True) -> Tensor:
+    """Reduce the slices of ``source`` along ``dim`` into self's slices ``index`` ("prod", "mean", "amax"
+    or "amin"; ``include_self=False`` leaves self's values out where a slice gets any), as
+    torch.index_reduce; gradients reach self and source (through scatter_reduce).
+
+    >>> import engine
+    >>> engine.ones(2).index_reduce(0, engine.tensor([1, 1]), engine.tensor([2.0, 3.0]), "prod").tolist()
+    [1.0, 6.0]
+    """
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got {reduce}.")
+    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if idx.ndim > 1:
+        raise IndexError(f"index_reduce_(): Index is supposed to be a vector, but got dim: {idx.ndim} with size: "
+                         f"{list(idx.shape)}")
+    if idx.dtype not in (np.int64, np.int32):
+        raise RuntimeError(f"index_reduce_(): Expected dtype int32/int64 for index but got: "
+                           f"{_TYPE_NAMES.get(idx.dtype.name, idx.dtype.name)}")
+    if source.dtype != self.dtype:
+        raise RuntimeError(f"index_reduce_(): self ({_TYPE_NAMES.get(self.dtype.name)}) and source "
+                           f"({_TYPE_NAMES.get(source.dtype.name)}) must have the same scalar type")
+    d = wrap_dim(dim, self.ndim, "index_reduce")
+    src_shape = source.shape if source.ndim else (1,)
+    if self.ndim != len(src_shape) and self.ndim or any(
+            a != b for i, (a, b) in enumerate(zip(self.shape, src_shape)) if i != d):
+        raise RuntimeError(f"source tensor shape must match self tensor shape, excluding the specified dimension. "
+                           f"Got self.shape = {list(self.shape)} source.shape = {list(source.shape)}")
+    if idx.size != src_shape[d]:
+        raise RuntimeError(f"index_reduce_(): Number of indices ({idx.size}) should be equal to source.size(dim): "
+                           f"({src_shape[d]}), for dim: {dim}")
+    if idx.size and (idx.min() < 0 or idx.max() >= (self.shape[d] if self.ndim else 1)):
+        raise IndexError("index out of range in self")
+    if not self.ndim:  # a 0-d self: its one slice
+        return index_reduce(self.reshape(1), 0, index, source.reshape(1), reduce,
+                            include_self=include_self).reshape(())
+    along = [1] * self.ndim
+    along[d] = -1
+    full = array_module(self.data).broadcast_to(idx.astype(np.int64).reshape(along), source.shape)
+    return self.scatter_reduce(d, Tensor(full), source, reduce, include_self=include_self)
+
+
+def igamma(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """The regularized lower incomplete gamma function P(input, other): torch.igamma, engine.special.gammainc.
+
+    >>> import engine
+    >>> round(engine.igamma(engine.tensor([1.0]), engine.tensor([1.0])).item(), 4)
+    0.6321
+    """
+    from engine.special import gammainc
+
+    return gammainc(input, other)
+
+
+def igammac(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """The regularized upper incomplete gamma function Q(input, other) = 1 - P: torch.igammac.
+
+    >>> import engine
+    >>> round(engine.igammac(engine.tensor([1.0]), engine.tensor([1.0])).item(), 4)
+    0.3679
+    """
+    from engine.special import gammaincc
+
+    return gammaincc(input, other)
+
+
+MORE_TENSOR_METHODS.update({
+    "apply_": apply_, "map_": map_, "map2_": map2_, "resize_": resize_, "resize_as_": resize_as_, "set_": set_,
+    "index_reduce": index_reduce, "igamma": igamma, "igammac": igammac,
+    "conj_physical_": lambda self: self, "share_memory_": lambda self: self,  # real, and one process's memory
+})
+MORE_TORCH_FUNCTIONS.update({"index_reduce": index_reduce, "igamma": igamma, "igammac": igammac})
+# torch's in-place aliases: the same method under the other name
+INPLACE_ALIASES = {"arccosh_": "acosh_", "arcsinh_": "asinh_", "arctanh_": "atanh_", "arctan2_": "atan2_",
+                   "divide_": "div_", "multiply_": "mul_", "subtract_": "sub_"}
+
+
 # ---- install --------------------------------------------------------------------------------------
 
 
@@ -1550,7 +1767,8 @@ INPLACE = ["cumsum", "cumprod", "renorm", "lgamma", "digamma", "polygamma", "mvl
            "addcdiv", "addmm", "tril", "triu", "masked_scatter", "addmv", "addbmm", "baddbmm", "addr", "xlogy",
            "deg2rad", "rad2deg", "sinc", "diag_embed", "index_put", "put", "renorm", "lerp", "hypot",
            "logit", "digamma", "fmod", "remainder", "floor_divide", "sub", "mul", "div", "add", "pow",
-           "heaviside", "logical_not", "logical_and", "logical_or", "logical_xor"]
+           "heaviside", "logical_not", "logical_and", "logical_or", "logical_xor", "bitwise_not", "index_reduce",
+           "igamma", "igammac"]
 RESHAPE_INPLACE = ["t", "transpose", "squeeze", "unsqueeze", "swapaxes", "swapdims"]
 
 TORCH_FUNCTIONS = {
@@ -1580,6 +1798,9 @@ def install(engine_module: types.ModuleType) -> list[str]:
     for name in INPLACE:
         if hasattr(Tensor, name) and not hasattr(Tensor, name + "_"):
             setattr(Tensor, name + "_", _inplace_via(name))
+    for alias, name in INPLACE_ALIASES.items():
+        if hasattr(Tensor, name) and not hasattr(Tensor, alias):
+            setattr(Tensor, alias, getattr(Tensor, name))
     for name in RESHAPE_INPLACE:
         if hasattr(Tensor, name) and not hasattr(Tensor, name + "_"):
             setattr(Tensor, name + "_", _reshape_inplace(name))
