@@ -175,6 +175,6 @@ from engine import out as _out  # noqa: E402
 from engine.backend import device  # noqa: E402,F401
 
 # torch's out= keyword on the functions that take it (one wrapper, engine/out.py), after every name is in place
-_out.install(_sys.modules[__name__], _out.TORCH)
-_out.install(linalg, _out.LINALG)  # noqa: F821  (engine.linalg, put on engine by torch_more.install)
-_out.install(special, _out.SPECIAL)
+_out.install(_sys.modules[__name__], _out.TORCH, _out.CASTS["TORCH"])
+_out.install(linalg, _out.LINALG, _out.CASTS["LINALG"])  # noqa: F821  (engine.linalg, from torch_more.install)
+_out.install(special, _out.SPECIAL, _out.CASTS["SPECIAL"])

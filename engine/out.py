@@ -40,14 +40,14 @@ _CASTS = {
     "arctan2", "arctanh", "asin", "asinh", "atan", "atan2", "atanh", "bitwise_and", "bitwise_left_shift",
     "bitwise_or", "bitwise_right_shift", "bitwise_xor", "cat", "column_stack", "concat", "concatenate", "copysign",
     "cos", "cosh", "deg2rad", "diff", "digamma", "div", "divide", "dstack", "eq", "erf", "erfc", "erfinv", "exp",
-    "exp2", "expm1", "float_power", "floor_divide", "fmax", "fmin", "fmod", "gcd", "ge", "ger", "greater",
+    "exp2", "expm1", "floor_divide", "fmax", "fmin", "fmod", "gcd", "ge", "ger", "greater",
     "greater_equal", "gt", "heaviside", "hstack", "hypot", "igamma", "igammac", "kron", "lcm", "ldexp", "le",
     "lerp", "less", "less_equal", "lgamma", "log", "log10", "log1p", "log2", "logaddexp", "logaddexp2",
     "logical_and", "logical_not", "logical_or", "logical_xor", "logit", "logsumexp", "lt", "max", "maximum", "mean",
     "min", "minimum", "mul", "multiply", "mvlgamma", "nanmean", "nansum", "ne", "nextafter", "not_equal", "outer",
     "polygamma", "pow", "rad2deg", "reciprocal", "remainder", "row_stack", "rsqrt", "sigmoid", "sin", "sinc",
     "sinh", "sqrt", "square", "stack", "std", "sub", "subtract", "tan", "tanh", "true_divide", "var", "vstack",
-    "xlogy",
+    "xlogy", "addr", "threshold", "cholesky", "cholesky_solve", "cholesky_inverse",
 } | _DTYPE_FROM_OUT
 TORCH = FACTORIES | _CASTS | {
     "abs", "absolute", "addbmm", "addmm", "addmv", "addr", "all", "amax", "amin", "aminmax", "any", "argmax",
@@ -60,7 +60,7 @@ TORCH = FACTORIES | _CASTS | {
     "slice_scatter", "slogdet", "softmax", "sort", "svd", "take", "take_along_dim", "tensordot", "threshold",
     "topk", "triangular_solve", "tril", "triu", "vdot", "where", "bitwise_not", "ceil", "fix", "floor", "frac",
     "logcumsumexp", "nan_to_num", "neg", "negative", "round", "sgn", "sign", "trunc", "clamp", "clip", "clamp_min",
-    "clamp_max",
+    "clamp_max", "float_power",
 }
 LINALG = {
     "cholesky", "cholesky_ex", "cond", "cross", "det", "eigh", "eigvalsh", "inv", "inv_ex", "lstsq", "lu",
@@ -72,7 +72,9 @@ SPECIAL = {
     "digamma", "entr", "erf", "erfc", "erfinv", "exp2", "expit", "expm1", "gammainc", "gammaincc", "gammaln",
     "log1p", "logit", "logsumexp", "multigammaln", "ndtr", "polygamma", "psi", "round", "sinc", "xlog1py", "xlogy",
 }
-_CASTS |= (SPECIAL - {"round"}) | {"pinv"}  # special.*'s elementwise ops and linalg.pinv cast too
+# which names cast, per module (torch.cholesky casts, linalg.cholesky does not)
+CASTS = {"TORCH": _CASTS, "LINALG": {"pinv", "cond", "matrix_rank", "tensorinv", "lstsq"},
+         "SPECIAL": SPECIAL - {"round"}}
 
 _JOINS = {"cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "row_stack"}
 # torch's names for dtypes in its messages: ScalarType ("Float") and the C++ type ("float")
@@ -110,7 +112,7 @@ def _write(name: str, result: Tensor, out, casts: bool) -> Tensor:
         if name == "arange" and out.numel() and out.numel() != result.numel():
             warnings.warn(_RESIZED_ARANGE.format(list(out.shape), out.numel(), result.numel(), result.numel()),
                           UserWarning, stacklevel=4)
-        elif out.numel() and name not in FACTORIES:  # torch's factories resize without a word
+        elif out.numel() and name not in FACTORIES and name != "addbmm":  # these resize without a word in torch
             warnings.warn(_RESIZED.format(list(out.shape), list(result.shape)), UserWarning, stacklevel=4)
         out.data = array_module(out.data).empty(result.shape, out.dtype)  # new memory, as torch's resize
     out.data[...] = result.data
@@ -133,20 +135,21 @@ def _write_all(name: str, result, out, casts: bool):
                                  for r, o in zip(result, out)):
         raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic "
                            "differentiation, but one of the arguments requires grad.")
-    written = [_write(name, r, o, False) for r, o in zip(result, out)]  # torch casts no tuple's parts
+    casts = casts and name == "lstsq"  # torch casts no other tuple's parts (max(dim), sort, ...)
+    written = [_write(name, r, o, casts) for r, o in zip(result, out)]
     return type(result)(*written) if hasattr(result, "_fields") else type(result)(written)
 
 
-def with_out(fn: Callable, name: str) -> Callable:
+def with_out(fn: Callable, name: str, casts: bool = False) -> Callable:
     """``fn`` taking torch's keyword ``out=`` as well: without it, ``fn`` itself is called.
 
     >>> import engine
     >>> o = engine.zeros(2, dtype=engine.float64)
-    >>> _ = with_out(engine.functional.maximum, "maximum")(engine.tensor([1.0, 5.0]), engine.tensor([3.0, 2.0]), out=o)
+    >>> maximum = with_out(engine.functional.maximum, "maximum", casts=True)
+    >>> _ = maximum(engine.tensor([1.0, 5.0]), engine.tensor([3.0, 2.0]), out=o)
     >>> o.tolist()
     [3.0, 5.0]
     """
-    casts = name in _CASTS
     if name in FACTORIES or name in _DTYPE_FROM_OUT:
         def from_out(*args, out=None, **kwargs):
             if out is None:
@@ -179,10 +182,11 @@ def _takes_out(fn: Callable) -> bool:
     return code is not None and "out" in code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
 
 
-def install(module: types.ModuleType, names) -> None:
-    """Give ``module``'s functions in ``names`` the ``out=`` keyword (those it has, once)."""
+def install(module: types.ModuleType, names, casts=frozenset()) -> None:
+    """Give ``module``'s functions in ``names`` the ``out=`` keyword (those it has, once); those in
+    ``casts`` cast their result to out's dtype where torch's can_cast allows it."""
     for name in names:
         fn = getattr(module, name, None)
         if fn is None or getattr(fn, "__wrapped_for_out__", False) or _takes_out(fn):
             continue
-        setattr(module, name, with_out(fn, name))
+        setattr(module, name, with_out(fn, name, name in casts))
