@@ -14,6 +14,7 @@ import builtins
 import itertools
 import math
 import types
+import warnings
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 
@@ -1587,9 +1588,13 @@ def install(engine_module: types.ModuleType) -> list[str]:
         Tensor.mH = property(lambda self: self.mT, doc="Conjugate transpose of the last two dims (real: mT).")
     if not hasattr(Tensor, "H"):
         def _h(self):
-            if self.ndim > 2:
+            if self.ndim == 0:
+                warnings.warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().", UserWarning,
+                              stacklevel=2)
+                return self
+            if self.ndim != 2:
                 raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
-            return self.T
+            return self.transpose(0, 1)
         Tensor.H = property(_h, doc="Conjugate transpose of a matrix (real: T).")
     added = []
     for name, fn in {**TORCH_FUNCTIONS, **MORE_TORCH_FUNCTIONS}.items():
@@ -1610,8 +1615,6 @@ def install(engine_module: types.ModuleType) -> list[str]:
         Tensor.retains_grad = property(lambda self: bool(self._retains_grad), doc="Whether retain_grad() was called.")
     if not hasattr(Tensor, "is_cpu"):
         Tensor.is_cpu = property(lambda self: self.device == "cpu", doc="Whether the tensor lives on the CPU.")
-    if not hasattr(Tensor, "grad_fn"):
-        Tensor.grad_fn = property(lambda self: self._ctx, doc="The op that made this tensor (None for a leaf).")
     if "linalg" not in getattr(engine_module, "__all__", ()):  # engine/linalg.py, imported above
         added.append("linalg")
     return added
