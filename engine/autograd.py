@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.backend import array_module
 from engine.function import Function as _EngineFunction
-from engine.function import enable_grad, is_grad_enabled, no_grad  # noqa: F401  (torch.autograd's names)
+from engine.function import enable_grad, inference_mode, is_grad_enabled, no_grad  # noqa: F401  (torch.autograd's names)
 from engine.ops.elementwise import sum_to
 from engine.tensor import Tensor, _backward_inputs, _initial_grad, backpropagate
 from engine.torch_more import set_grad_enabled  # noqa: F401

@@ -8,6 +8,8 @@ result in a Tensor and, when a gradient is needed, records the op as the result'
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import threading
 import weakref
 from collections.abc import Callable
@@ -31,6 +33,8 @@ class _GradState(threading.local):
         # Names of the modules being called, outermost first (nn.Module.__call__ pushes them): each
         # recorded op keeps them as ``scope``, so engine.draw can group a graph by layer.
         self.scope: tuple[str, ...] = ()
+        self.inference = False  # inside inference_mode (torch.is_inference_mode_enabled)
+        self.prev_inference: list[bool] = []
 
 
 _state = _GradState()
@@ -79,6 +83,41 @@ class _GradMode(contextlib.ContextDecorator):
         _state.enabled = _state.prev.pop()
         return False
 
+    def __call__(self, fn):
+        """As a decorator; a generator function runs each of its steps inside the mode, as torch's."""
+        if inspect.isgeneratorfunction(fn):
+            return _wrap_generator(self, fn)
+        return super().__call__(fn)
+
+
+def _wrap_generator(mode: _GradMode, fn: Callable) -> Callable:
+    """``fn``, a generator function, with every resumption of its body inside ``mode`` (torch's
+    _wrap_generator): the caller's code between two ``next`` calls keeps the caller's mode."""
+
+    @functools.wraps(fn)
+    def generator(*args, **kwargs):
+        gen = fn(*args, **kwargs)
+        try:
+            with mode:
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with mode:
+                        gen.close()
+                    raise
+                except BaseException as e:  # noqa: BLE001 - handed on to the generator, as torch
+                    with mode:
+                        response = gen.throw(e)
+                else:
+                    with mode:
+                        response = gen.send(request)
+        except StopIteration as e:
+            return e.value
+
+    return generator
+
 
 def no_grad(fn: Callable | None = None):
     """Context manager / decorator (``@no_grad()`` or ``@no_grad``): ops inside record no graph.
@@ -95,6 +134,44 @@ def no_grad(fn: Callable | None = None):
 def enable_grad(fn: Callable | None = None):
     """Context manager / decorator: turn graph recording back on inside ``no_grad``."""
     return _GradMode(True) if fn is None else _GradMode(True)(fn)
+
+
+class inference_mode(_GradMode):  # noqa: N801 - torch's name
+    """torch.inference_mode: ``no_grad`` that also says so to ``is_inference_mode_enabled()``; a context
+    manager or a decorator (``@inference_mode()``, ``@inference_mode``). ``inference_mode(False)``
+    turns graph recording on, as torch's. (Tensors made inside are ordinary ones: ``is_inference()`` is False.)
+
+    >>> from engine import Tensor
+    >>> with inference_mode():
+    ...     (Tensor([1.0], requires_grad=True) * 2).requires_grad, is_inference_mode_enabled()
+    (False, True)
+    """
+
+    def __new__(cls, mode: bool | Callable = True):
+        if callable(mode):  # the bare decorator: @inference_mode
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True):
+        super().__init__(not mode)
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        super().__enter__()
+        _state.prev_inference.append(_state.inference)
+        _state.inference = self.mode
+
+    def __exit__(self, *exc):
+        _state.inference = _state.prev_inference.pop()
+        return super().__exit__(*exc)
+
+    def clone(self) -> inference_mode:
+        return type(self)(self.mode)
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether this thread is inside ``inference_mode()`` (torch.is_inference_mode_enabled)."""
+    return _state.inference
 
 
 class Function:
@@ -137,7 +214,7 @@ class Function:
                 arrays.append(None)
             elif isinstance(t, Tensor):
                 arrays.append(t.data)
-                any_grad = any_grad or t.requires_grad
+                any_grad = any_grad or t._requires_grad  # the slot: a property read costs per input
             else:
                 _not_a_tensor(cls.__name__, inputs)
         if len(arrays) > 1:
@@ -152,7 +229,7 @@ class Function:
             _share_version_with_base(result, inputs)
         if needs:
             fn.parents = tuple(graph_ref(t) for t in inputs)  # not the arrays of non-leaf inputs
-            fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
+            fn.needs_input_grad = tuple(t is not None and t._requires_grad for t in inputs)
             fn.freed = False
             fn.scope = _state.scope
             # Version counters (the shared cells, not the tensors: keeping `result` here

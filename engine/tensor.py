@@ -60,7 +60,7 @@ class Tensor:
     # _vc: the version counter, a one-element list shared by views and detach() of one array.
     # Leaves only, None until used (engine.flat, register_post_accumulate_grad_hook): _grad_buffer, an
     # array that backward writes the first gradient into; _post_acc_hooks, called after each accumulation.
-    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "_vc", "_retains_grad", "_grad_buffer", "_post_acc_hooks",
+    __slots__ = ("data", "_grad", "_requires_grad", "_ctx", "_vc", "_retains_grad", "_grad_buffer", "_post_acc_hooks",
                  "_grad_hooks", "_gref", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
 
@@ -71,10 +71,10 @@ class Tensor:
         if type(arr) is not np.ndarray and not hasattr(arr, "__cuda_array_interface__"):
             arr = np.asarray(arr)  # NumPy scalars from reductions become 0-d arrays
         if requires_grad and arr.dtype.kind != "f":
-            raise RequiresGradDtypeError(f"only floating-point tensors can require grad, got dtype {arr.dtype}")
+            raise RequiresGradDtypeError(f"{_REQUIRES_GRAD_DTYPE} (got dtype {arr.dtype})")
         self.data = arr
         self._grad: Tensor | None = None
-        self.requires_grad = requires_grad
+        self._requires_grad = requires_grad
         self._ctx: Function | None = None
         self._vc = [0]
         self._retains_grad = False
@@ -136,6 +136,23 @@ class Tensor:
                                    f"tensor located on device '{self.device}'. Please ensure that the gradient "
                                    "and the tensor are on the same device")
         self._grad = value
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether backward computes a gradient for this tensor. Settable on leaves of a float dtype (torch's
+        errors otherwise: an integer tensor, or turning it off on a tensor an op made)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if self._ctx is not None:  # torch's setter refuses a non-leaf either way (requires_grad_(True) passes)
+            raise RuntimeError(_NON_LEAF_FLAG if not flag else _NON_LEAF_FLAG.split(". ")[0] + ".")
+        self._set_requires_grad(flag)
+
+    def _set_requires_grad(self, flag: bool) -> None:
+        if flag and self.dtype.kind != "f":
+            raise RequiresGradDtypeError(f"{_REQUIRES_GRAD_DTYPE} (got dtype {self.dtype})")
+        self._requires_grad = bool(flag)
 
     @property
     def grad_fn(self) -> function.Node | None:
@@ -328,13 +345,13 @@ class Tensor:
         return out
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
-        if flag and self.dtype.kind != "f":
-            raise RequiresGradDtypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
-        if self._ctx is not None:  # a non-leaf requires grad already; torch refuses only turning it off
+        """Set ``requires_grad`` in place and return self. On a non-leaf (which requires grad already) only
+        turning it off raises, as torch."""
+        if self._ctx is not None:
             if not flag:
                 raise RuntimeError(_NON_LEAF_FLAG)
             return self
-        self.requires_grad = flag
+        self._set_requires_grad(flag)
         return self
 
     def retain_grad(self) -> None:
@@ -422,6 +439,8 @@ class Tensor:
             return False
         if self.requires_grad and self._ctx is None:
             raise RuntimeError(f"in-place {what}: {_LEAF_INPLACE}; wrap the update in `with no_grad():`")
+        if self._ctx is not None and _views_a_leaf_that_requires_grad(self):
+            raise RuntimeError(f"in-place {what}: a view of {_LEAF_INPLACE}; wrap the update in `with no_grad():`")
         return self.requires_grad or any(isinstance(v, Tensor) and v.requires_grad for v in values)
 
     def _become(self, out: Tensor, what: str, same_shape: bool = True) -> Tensor:
@@ -443,7 +462,7 @@ class Tensor:
         if old is not None:  # that node is the old value now: self's hooks and retain_grad leave it
             old._real = _gone
             self._gref = None
-        self.data, self._ctx, self.requires_grad, self._vc = out.data, out._ctx, out.requires_grad, out._vc
+        self.data, self._ctx, self._requires_grad, self._vc = out.data, out._ctx, out._requires_grad, out._vc
         return self
 
     def __setitem__(self, index, value) -> None:
@@ -2731,7 +2750,7 @@ class _GraphRef(Tensor):
     __slots__ = ("_real", "_meta")
 
     def __init__(self, t: Tensor):  # no Tensor.__init__: there is no array to hold
-        self._grad, self.requires_grad, self._ctx, self._vc, self._retains_grad = None, True, t._ctx, t._vc, False
+        self._grad, self._requires_grad, self._ctx, self._vc, self._retains_grad = None, True, t._ctx, t._vc, False
         self._grad_hooks = None  # read per node by backward (see Tensor.__init__)
         self._real = weakref.ref(t)
         self._meta = (t.shape, t.dtype, t.device)
@@ -2784,6 +2803,7 @@ function.graph_ref = graph_ref
 
 _NON_LEAF_FLAG = ("you can only change requires_grad flags of leaf variables. If you want to use a computed variable "
                   "in a subgraph that doesn't require differentiation use var_no_grad = var.detach().")  # torch's words
+_REQUIRES_GRAD_DTYPE = "Only Tensors of floating point and complex dtype can require gradients"  # torch's words
 _DEEPCOPY_NON_LEAF = (  # torch's words
     "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the moment.  If you "
     "were attempting to deepcopy a module, this may be because of a torch.nn.utils.weight_norm usage, see "
@@ -2798,6 +2818,20 @@ _T_ND = ("The use of `x.T` on tensors of dimension other than 2 to reverse their
          "`x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a tensor.")
 _T_0D = "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases."
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation"  # torch's words
+
+
+def _views_a_leaf_that_requires_grad(t: Tensor) -> bool:
+    """Whether ``t`` is a view (through view ops: they share the version counter) of a leaf that requires
+    grad: an in-place op on it would change the leaf, which torch refuses."""
+    ctx = t._ctx
+    while ctx is not None:  # only along edges that want a gradient: a leaf without one may have become a non-leaf
+        base = next((p for p, need in zip(ctx.parents or (), ctx.needs_input_grad) if need and p._vc is t._vc), None)
+        if base is None:
+            return False
+        if base._ctx is None:
+            return base._requires_grad
+        ctx = base._ctx
+    return False
 
 
 def _subclass_state(t: Tensor) -> dict:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from engine.backend import array_module
-from engine.function import _GradMode
+from engine.function import _GradMode, inference_mode, is_inference_mode_enabled
 from engine.ops import reduce as reduce_ops
 from engine.ops import special  # noqa: F401  (registers Lgamma, Digamma, Trigamma)
 from engine.ops.movement import wrap_dim
@@ -1287,15 +1287,6 @@ def iinfo(dtype):
     return _IInfo(i.bits, int(i.max), int(i.min), i.dtype.name)
 
 
-def inference_mode(mode: bool = True):
-    """``no_grad`` under torch's name (context manager or decorator)."""
-    import engine
-
-    if callable(mode):  # used as a bare decorator
-        return engine.no_grad(mode)
-    return engine.no_grad() if mode else engine.enable_grad()
-
-
 def is_nonzero(input: Tensor) -> bool:  # noqa: A002
     """The truth value of a one-element tensor."""
     if input.numel() != 1:
@@ -1327,9 +1318,12 @@ def _stride(self: Tensor, dim: int | None = None):
 
 
 def _detach_(self: Tensor) -> Tensor:
-    """Detach in place: self leaves the graph and stops requiring grad."""
+    """Detach in place: self leaves the graph and stops requiring grad (a view raises, as torch)."""
+    if self._ctx is not None and getattr(self.data, "base", None) is not None and any(
+            p is not None and p._vc is self._vc for p in self._ctx.parents or ()):
+        raise RuntimeError("Can't detach views in-place. Use detach() instead.")  # torch's words
     self._ctx = None
-    self.requires_grad = False
+    self._requires_grad = False
     return self
 
 
@@ -1345,6 +1339,7 @@ MORE_TENSOR_METHODS.update({
 MORE_TORCH_FUNCTIONS.update({
     "cov": cov, "corrcoef": corrcoef, "select_scatter": select_scatter, "slice_scatter": slice_scatter,
     "diagonal_scatter": diagonal_scatter, "finfo": finfo, "iinfo": iinfo, "inference_mode": inference_mode,
+    "is_inference_mode_enabled": is_inference_mode_enabled,
     "is_nonzero": is_nonzero, "is_same_size": is_same_size, "unravel_index": unravel_index,
 })
 from engine.factories import set_default_dtype  # noqa: E402

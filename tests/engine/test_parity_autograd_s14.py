@@ -338,3 +338,149 @@ def test_hooks_run_in_order_and_before_post_accumulate_hooks_and_removal_as_torc
 
     x, tx = _both([1.0, 2.0], requires_grad=True)
     assert run(engine, x) == run(torch, tx)
+
+
+# ---- grad modes -----------------------------------------------------------------------------------------------
+
+
+def _modes(m):
+    out = []
+    with m.no_grad():
+        out.append(m.is_grad_enabled())
+        with m.enable_grad():
+            out.append(m.is_grad_enabled())
+            with m.set_grad_enabled(False):
+                out.append(m.is_grad_enabled())
+            with m.inference_mode():
+                out.append((m.is_grad_enabled(), m.is_inference_mode_enabled()))
+                with m.inference_mode(False):
+                    out.append((m.is_grad_enabled(), m.is_inference_mode_enabled()))
+            out.append((m.is_grad_enabled(), m.is_inference_mode_enabled()))
+    out.append(m.is_grad_enabled())
+    return out
+
+
+def test_grad_modes_nest_as_torch():
+    assert _modes(engine) == _modes(torch)
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode", "set_grad_enabled", "bare_inference_mode"])
+def test_a_decorated_generator_runs_its_body_in_the_mode_and_the_caller_outside_as_torch(mode):
+    def run(m):
+        # made lazily: a plain set_grad_enabled(False) call switches the mode off at once (as torch)
+        deco = {"no_grad": m.no_grad, "inference_mode": m.inference_mode,
+                "set_grad_enabled": lambda: m.set_grad_enabled(False), "bare_inference_mode": lambda: m.inference_mode}[
+            mode]()
+        x = m.tensor([1.0], requires_grad=True)
+
+        @deco
+        def gen(n):
+            for _ in range(n):
+                got = yield ((x * 2).requires_grad, m.is_grad_enabled())
+                assert got is None
+            return "done"
+
+        seen = []
+        g = gen(2)
+        for item in g:
+            seen.append((item, m.is_grad_enabled()))
+        return seen, m.is_grad_enabled()
+
+    assert run(engine) == run(torch)
+
+
+def test_inference_mode_works_as_a_decorator_and_context_manager_as_torch():
+    def run(m):
+        x = m.tensor([1.0], requires_grad=True)
+
+        @m.inference_mode()
+        def f():
+            return (x * 2).requires_grad, m.is_inference_mode_enabled()
+
+        @m.inference_mode
+        def g():
+            return (x * 2).requires_grad, m.is_inference_mode_enabled()
+
+        with m.no_grad():
+            with m.inference_mode(False):
+                h = (x * 2).requires_grad
+        return f(), g(), h, m.is_inference_mode_enabled(), m.autograd.inference_mode is m.inference_mode
+
+    assert run(engine) == run(torch)
+
+
+# ---- requires_grad, detach_, in-place on views ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["int_attr", "int_method", "int_ctor", "non_leaf_off_attr", "non_leaf_off_method",
+                                  "non_leaf_on_attr"])
+def test_requires_grad_errors_as_torch(case):
+    def run(m):
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        if case == "int_attr":
+            m.tensor([1, 2]).requires_grad = True
+        elif case == "int_method":
+            m.tensor([1, 2]).requires_grad_()
+        elif case == "int_ctor":
+            m.tensor([1, 2], requires_grad=True)
+        elif case == "non_leaf_off_attr":
+            (x * 2).requires_grad = False
+        elif case == "non_leaf_on_attr":
+            (x * 2).requires_grad = True
+        else:
+            (x * 2).requires_grad_(False)
+
+    _raises_as_torch(lambda: run(engine), lambda: run(torch),
+                     match="Only Tensors of floating point|only change requires_grad flags of leaf variables")
+
+
+def test_requires_grad_set_on_leaves_and_kept_on_non_leaves_as_torch():
+    def run(m):
+        x = m.tensor([1.0, 2.0])
+        x.requires_grad = True
+        y = x * 2
+        y.requires_grad_(True)  # already: allowed (the attribute form raises on any non-leaf, as below)
+        x2 = m.tensor([3.0])
+        x2.requires_grad = True
+        x2.requires_grad = False
+        z = m.tensor([1, 2])
+        z.requires_grad = False  # turning it off is fine for any dtype
+        return x.requires_grad, y.requires_grad, y.is_leaf, x2.requires_grad, (x2 * 2).requires_grad, z.requires_grad
+
+    assert run(engine) == run(torch)
+
+
+def test_detach_in_place_cuts_a_non_leaf_and_refuses_a_view_as_torch():
+    def run(m):
+        x = m.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = x * 2
+        r = y.detach_()
+        return r is y, y.requires_grad, y.is_leaf, y.grad_fn is None
+
+    assert run(engine) == run(torch)
+    x, tx = _both([1.0, 2.0, 3.0], requires_grad=True)
+    _raises_as_torch(lambda: x[:2].detach_(), lambda: tx[:2].detach_(), match="Can't detach views in-place")
+
+
+@pytest.mark.parametrize("op", ["mul_", "setitem", "zero_", "relu_", "add_"])
+@pytest.mark.parametrize("view", ["slice", "view_of_slice", "select"])
+def test_in_place_on_a_view_of_a_leaf_that_requires_grad_raises_as_torch(op, view):
+    def run(m):
+        x = m.tensor([[1.0, -2.0], [3.0, 4.0]], requires_grad=True)
+        v = {"slice": lambda: x[:1], "view_of_slice": lambda: x.view(4)[1:], "select": lambda: x[0]}[view]()
+        {"mul_": lambda: v.mul_(2), "setitem": lambda: v.__setitem__(0, 1.0), "zero_": v.zero_,
+         "relu_": v.relu_, "add_": lambda: v.add_(1)}[op]()
+
+    _raises_as_torch(lambda: run(engine), lambda: run(torch), match="a view of a leaf Variable")
+
+
+def test_in_place_on_a_view_of_a_leaf_is_fine_under_no_grad_and_on_a_detached_leaf_as_torch():
+    def run(m):
+        x = m.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        with m.no_grad():
+            x[:2].mul_(2)
+        d = m.tensor([1.0, 2.0, 3.0])
+        d[:2].mul_(3)
+        return x.tolist(), d.tolist(), x.requires_grad
+
+    assert run(engine) == run(torch)
