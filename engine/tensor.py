@@ -44,6 +44,28 @@ def _as_array(data: Any, dtype=None, device: str | None = None):
     return xp.asarray(data, dtype=dtype)
 
 
+class Size(tuple):
+    """torch.Size: a tuple of dims that also has ``numel()``; ``Tensor.size()`` returns one (``.shape``
+    is a plain tuple, equal to it).
+
+    >>> Tensor.zeros(2, 3).size(), Tensor.zeros(2, 3).size().numel()
+    (engine.Size([2, 3]), 6)
+    """
+
+    def numel(self) -> int:
+        return math.prod(self)
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        return Size(item) if isinstance(index, slice) else item
+
+    def __add__(self, other) -> Size:
+        return Size(tuple(self) + tuple(other))
+
+    def __repr__(self) -> str:
+        return f"engine.Size({list(self)})"
+
+
 class RequiresGradDtypeError(TypeError, RuntimeError):
     """requires_grad on an integer or bool tensor: torch raises RuntimeError; TypeError too."""
 
@@ -175,8 +197,8 @@ class Tensor:
         return self.permute(*reversed(range(self.ndim)))
 
     def size(self, dim: int | None = None):
-        """The shape, or one of its entries (torch's ``x.size(0)``)."""
-        return self.shape if dim is None else self.shape[dim]
+        """The shape as a ``Size`` (torch's ``x.size()``), or one of its entries (``x.size(0)``)."""
+        return Size(self.shape) if dim is None else self.shape[dim]
 
     def numel(self) -> int:
         return int(self.data.size)

@@ -484,3 +484,19 @@ def test_in_place_on_a_view_of_a_leaf_is_fine_under_no_grad_and_on_a_detached_le
         return x.tolist(), d.tolist(), x.requires_grad
 
     assert run(engine) == run(torch)
+
+
+# ---- size() -------------------------------------------------------------------------------------------------------
+
+
+def test_size_is_a_tuple_with_numel_as_torch_size():
+    a = RNG.standard_normal((2, 3, 4))
+    x, tx = Tensor(a), torch.tensor(a)
+    s, ts = x.size(), tx.size()
+    assert s == ts == x.shape == tuple(ts) and isinstance(s, tuple)
+    assert s.numel() == ts.numel() and s[1:].numel() == ts[1:].numel() and Tensor(np.float64(1)).size().numel() == 1
+    assert list(s[1:]) == list(ts[1:]) and type(s[1:]) is engine.Size and s[-1] == ts[-1]
+    assert repr(s).replace("engine", "torch") == repr(ts)
+    assert engine.Size([2, 3, 4]) == s and (s + (5,)) == (ts + (5,))
+    assert [x.size(d) for d in range(-3, 3)] == [tx.size(d) for d in range(-3, 3)]
+    assert engine.zeros(s).shape == tuple(torch.zeros(ts).shape)
