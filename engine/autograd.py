@@ -17,9 +17,9 @@ import numpy as np
 
 from engine.backend import array_module
 from engine.function import Function as _EngineFunction
-from engine.function import enable_grad, is_grad_enabled, no_grad  # noqa: F401  (torch.autograd's names)
+from engine.function import enable_grad, inference_mode, is_grad_enabled, no_grad  # noqa: F401  (torch.autograd's names)
 from engine.ops.elementwise import sum_to
-from engine.tensor import Tensor, _initial_grad, backpropagate
+from engine.tensor import Tensor, _backward_inputs, _initial_grad, backpropagate
 from engine.torch_more import set_grad_enabled  # noqa: F401
 
 
@@ -104,8 +104,8 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None, retain_graph
     if create_graph:
         raise NotImplementedError("autograd.backward(create_graph=True): higher-order gradients are not supported")
     outputs = _tensors(tensors, "backward")
-    only = None if inputs is None else _tensors(inputs, "backward")
-    backpropagate(outputs, _upstream(outputs, grad_tensors, "backward"), bool(retain_graph), only=only)
+    backpropagate(outputs, _upstream(outputs, grad_tensors, "backward"), bool(retain_graph),
+                  only=_backward_inputs(inputs))
 
 
 # ---- torch.autograd.Function: a custom op written with Tensors ---------------------------------------

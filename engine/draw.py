@@ -69,18 +69,18 @@ def _collect(root: Tensor) -> list[Tensor]:
 def _grad_norms(root: Tensor, tensors: list[Tensor]) -> dict[int, float]:
     """‖d root / d t‖ for every tensor t of the graph, from one extra backward that leaves the
     leaves' ``.grad`` as it found them."""
-    saved = {id(t): (t.grad, t._retains_grad) for t in tensors}
+    saved = {id(t): (t._grad, t._retains_grad) for t in tensors}  # no non-leaf warning
     try:
         for t in tensors:
             t.grad = None
             if t._ctx is not None:
                 t._retains_grad = True
         root.backward(retain_graph=True)
-        return {id(t): float(np.linalg.norm(to_numpy(t.grad.data).astype(np.float64)))
-                for t in tensors if t.grad is not None}
+        return {id(t): float(np.linalg.norm(to_numpy(t._grad.data).astype(np.float64)))
+                for t in tensors if t._grad is not None}
     finally:
         for t in tensors:
-            t.grad, t._retains_grad = saved[id(t)]
+            t._grad, t._retains_grad = saved[id(t)]
 
 
 def _scope_of(t: Tensor, names: dict[int, str]) -> tuple[str, ...]:
@@ -112,7 +112,7 @@ def draw(root: Tensor, filename: str | Path | None = None, format: str = "svg", 
     tensors = _collect(root)
     name_of = {id(t): n for n, t in (names.items() if isinstance(names, Mapping) else (names or ()))}
     norms = _grad_norms(root, tensors) if grad_norms else {
-        id(t): float(np.linalg.norm(to_numpy(t.grad.data).astype(np.float64))) for t in tensors if t.grad is not None}
+        id(t): float(np.linalg.norm(to_numpy(t._grad.data).astype(np.float64))) for t in tensors if t._grad is not None}
     scope = {id(t): _scope_of(t, name_of) for t in tensors}
 
     # Which box each tensor is drawn in: itself, a folded layer (depth) or a folded run of blocks.

@@ -8,7 +8,10 @@ result in a Tensor and, when a gradient is needed, records the op as the result'
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -30,6 +33,8 @@ class _GradState(threading.local):
         # Names of the modules being called, outermost first (nn.Module.__call__ pushes them): each
         # recorded op keeps them as ``scope``, so engine.draw can group a graph by layer.
         self.scope: tuple[str, ...] = ()
+        self.inference = False  # inside inference_mode (torch.is_inference_mode_enabled)
+        self.prev_inference: list[bool] = []
 
 
 _state = _GradState()
@@ -78,6 +83,41 @@ class _GradMode(contextlib.ContextDecorator):
         _state.enabled = _state.prev.pop()
         return False
 
+    def __call__(self, fn):
+        """As a decorator; a generator function runs each of its steps inside the mode, as torch's."""
+        if inspect.isgeneratorfunction(fn):
+            return _wrap_generator(self, fn)
+        return super().__call__(fn)
+
+
+def _wrap_generator(mode: _GradMode, fn: Callable) -> Callable:
+    """``fn``, a generator function, with every resumption of its body inside ``mode`` (torch's
+    _wrap_generator): the caller's code between two ``next`` calls keeps the caller's mode."""
+
+    @functools.wraps(fn)
+    def generator(*args, **kwargs):
+        gen = fn(*args, **kwargs)
+        try:
+            with mode:
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with mode:
+                        gen.close()
+                    raise
+                except BaseException as e:  # noqa: BLE001 - handed on to the generator, as torch
+                    with mode:
+                        response = gen.throw(e)
+                else:
+                    with mode:
+                        response = gen.send(request)
+        except StopIteration as e:
+            return e.value
+
+    return generator
+
 
 def no_grad(fn: Callable | None = None):
     """Context manager / decorator (``@no_grad()`` or ``@no_grad``): ops inside record no graph.
@@ -96,6 +136,44 @@ def enable_grad(fn: Callable | None = None):
     return _GradMode(True) if fn is None else _GradMode(True)(fn)
 
 
+class inference_mode(_GradMode):  # noqa: N801 - torch's name
+    """torch.inference_mode: ``no_grad`` that also says so to ``is_inference_mode_enabled()``; a context
+    manager or a decorator (``@inference_mode()``, ``@inference_mode``). ``inference_mode(False)``
+    turns graph recording on, as torch's. (Tensors made inside are ordinary ones: ``is_inference()`` is False.)
+
+    >>> from engine import Tensor
+    >>> with inference_mode():
+    ...     (Tensor([1.0], requires_grad=True) * 2).requires_grad, is_inference_mode_enabled()
+    (False, True)
+    """
+
+    def __new__(cls, mode: bool | Callable = True):
+        if callable(mode):  # the bare decorator: @inference_mode
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True):
+        super().__init__(not mode)
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        super().__enter__()
+        _state.prev_inference.append(_state.inference)
+        _state.inference = self.mode
+
+    def __exit__(self, *exc):
+        _state.inference = _state.prev_inference.pop()
+        return super().__exit__(*exc)
+
+    def clone(self) -> inference_mode:
+        return type(self)(self.mode)
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether this thread is inside ``inference_mode()`` (torch.is_inference_mode_enabled)."""
+    return _state.inference
+
+
 class Function:
     """Base class of every op. Subclasses define ``forward`` and ``backward``.
 
@@ -109,7 +187,8 @@ class Function:
     registry: ClassVar[dict[str, type[Function]]] = {}
     differentiable: ClassVar[bool] = True
 
-    __slots__ = ("xp", "parents", "needs_input_grad", "saved", "_versions", "freed", "scope")
+    # _node: a weak link to the torch-style graph node ``Tensor.grad_fn`` handed out (set on first use only)
+    __slots__ = ("xp", "parents", "needs_input_grad", "saved", "_versions", "freed", "scope", "_node")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -135,7 +214,7 @@ class Function:
                 arrays.append(None)
             elif isinstance(t, Tensor):
                 arrays.append(t.data)
-                any_grad = any_grad or t.requires_grad
+                any_grad = any_grad or t._requires_grad  # the slot: a property read costs per input
             else:
                 _not_a_tensor(cls.__name__, inputs)
         if len(arrays) > 1:
@@ -150,7 +229,7 @@ class Function:
             _share_version_with_base(result, inputs)
         if needs:
             fn.parents = tuple(graph_ref(t) for t in inputs)  # not the arrays of non-leaf inputs
-            fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
+            fn.needs_input_grad = tuple(t is not None and t._requires_grad for t in inputs)
             fn.freed = False
             fn.scope = _state.scope
             # Version counters (the shared cells, not the tensors: keeping `result` here
@@ -236,3 +315,105 @@ def _share_version_with_base(result, inputs) -> None:
         if t is not None and _memory_owner(t.data) is owner:
             result._vc = t._vc
             return
+
+
+# ---- grad_fn: torch's view of a graph node --------------------------------------------------------------
+
+# Ops whose torch node is not "<op name>Backward0" (the default, right for Mul, Add, Exp, Relu, Softmax, ...).
+_TORCH_NODE_NAMES = {
+    "Reshape": "ViewBackward0", "MatMul": "MmBackward0", "BroadcastTo": "ExpandBackward0", "Cast": "ToCopyBackward0",
+    "PowScalar": "PowBackward0", "Pow": "PowBackward1", "Concatenate": "CatBackward0", "Clip": "ClampBackward1",
+    "ClampTensor": "ClampBackward0", "Linear": "AddmmBackward0", "CrossEntropy": "NllLossBackward0",
+    "LayerNorm": "NativeLayerNormBackward0", "BatchNorm": "NativeBatchNormBackward0", "Max": "MaxBackward1",
+    "Min": "MinBackward1", "ConvNd": "ConvolutionBackward0", "ConvTransposeNd": "ConvolutionBackward0",
+    "Dropout": "NativeDropoutBackward0", "Pad": "ConstantPadNdBackward0", "SetItem": "CopySlices",
+    "GradTap": "BackwardHookFunctionBackward",
+}
+
+
+def _torch_node_name(fn: Function) -> str:
+    """torch's class name for the node of op ``fn`` (``MulBackward0``; a custom Function's ``<name>Backward``)."""
+    name = type(fn).__name__
+    call = getattr(fn, "call", None)  # a custom autograd.Function's node: (its class, ctx, args)
+    if call is not None:
+        return call[0].__name__ + "Backward"
+    if name == "GetItem":
+        index = getattr(fn, "index", None)  # int: a select, slices: a slice, else advanced indexing
+        if isinstance(index, int):
+            return "SelectBackward0"
+        if isinstance(index, slice) or (isinstance(index, tuple) and all(isinstance(i, slice) for i in index)):
+            return "SliceBackward0"
+        return "IndexBackward0"
+    return _TORCH_NODE_NAMES.get(name, name + "Backward0")
+
+
+class Node:
+    """What ``Tensor.grad_fn`` returns for a tensor an op made, as torch's graph node: its class is named as
+    torch's (``MulBackward0``), ``name()`` gives that name, ``next_functions`` the nodes of the op's inputs
+    (``(node, 0)`` pairs: an ``AccumulateGrad`` for a leaf that requires grad, None for an input without
+    gradient). One node per op while something holds it, so ``y.grad_fn is y.grad_fn``.
+
+    >>> from engine import Tensor
+    >>> x = Tensor([1.0, 2.0], requires_grad=True); y = x * 2
+    >>> y.grad_fn.name(), [type(f).__name__ for f, _ in y.grad_fn.next_functions]
+    ('MulBackward0', ['AccumulateGrad', 'NoneType'])
+    """
+
+    __slots__ = ("_fn", "__weakref__")
+    _classes: ClassVar[dict[str, type[Node]]] = {}
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def next_functions(self) -> tuple:
+        parents = self._fn.parents or ()  # None once backward freed the node
+        return tuple((_node_of_input(p, need), 0) for p, need in zip(parents, self._fn.needs_input_grad))
+
+    @property
+    def metadata(self) -> dict:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object at {id(self):#x}>"
+
+
+class AccumulateGrad:
+    """The ``next_functions`` entry of a leaf that requires grad (torch's): ``variable`` is the leaf."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    next_functions: tuple = ()
+    metadata: dict = {}  # noqa: RUF012 - read-only, as torch's empty one
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {id(self):#x}>"
+
+
+def node_of(fn: Function | None) -> Node | None:
+    """The one torch-style ``Node`` of op ``fn`` (made on first use; ``fn`` keeps a weak link to it)."""
+    if fn is None:
+        return None
+    ref = getattr(fn, "_node", None)
+    node = ref() if ref is not None else None
+    if node is None:
+        name = _torch_node_name(fn)
+        cls = Node._classes.get(name)
+        if cls is None:
+            cls = Node._classes[name] = type(name, (Node,), {"__slots__": ()})
+        node = cls()
+        node._fn = fn
+        fn._node = weakref.ref(node)
+    return node
+
+
+def _node_of_input(parent, need: bool):
+    if parent is None or not need:
+        return None
+    return AccumulateGrad(parent) if parent._ctx is None else node_of(parent._ctx)

@@ -6,7 +6,9 @@ graph in reverse topological order (iterative, so depth is unlimited).
 
 from __future__ import annotations
 
+import copy
 import math
+import warnings
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -42,6 +44,28 @@ def _as_array(data: Any, dtype=None, device: str | None = None):
     return xp.asarray(data, dtype=dtype)
 
 
+class Size(tuple):
+    """torch.Size: a tuple of dims that also has ``numel()``; ``Tensor.size()`` returns one (``.shape``
+    is a plain tuple, equal to it).
+
+    >>> Tensor.zeros(2, 3).size(), Tensor.zeros(2, 3).size().numel()
+    (engine.Size([2, 3]), 6)
+    """
+
+    def numel(self) -> int:
+        return math.prod(self)
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        return Size(item) if isinstance(index, slice) else item
+
+    def __add__(self, other) -> Size:
+        return Size(tuple(self) + tuple(other))
+
+    def __repr__(self) -> str:
+        return f"engine.Size({list(self)})"
+
+
 class RequiresGradDtypeError(TypeError, RuntimeError):
     """requires_grad on an integer or bool tensor: torch raises RuntimeError; TypeError too."""
 
@@ -58,7 +82,7 @@ class Tensor:
     # _vc: the version counter, a one-element list shared by views and detach() of one array.
     # Leaves only, None until used (engine.flat, register_post_accumulate_grad_hook): _grad_buffer, an
     # array that backward writes the first gradient into; _post_acc_hooks, called after each accumulation.
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_vc", "_retains_grad", "_grad_buffer", "_post_acc_hooks",
+    __slots__ = ("data", "_grad", "_requires_grad", "_ctx", "_vc", "_retains_grad", "_grad_buffer", "_post_acc_hooks",
                  "_grad_hooks", "_gref", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
 
@@ -69,10 +93,10 @@ class Tensor:
         if type(arr) is not np.ndarray and not hasattr(arr, "__cuda_array_interface__"):
             arr = np.asarray(arr)  # NumPy scalars from reductions become 0-d arrays
         if requires_grad and arr.dtype.kind != "f":
-            raise RequiresGradDtypeError(f"only floating-point tensors can require grad, got dtype {arr.dtype}")
+            raise RequiresGradDtypeError(f"{_REQUIRES_GRAD_DTYPE} (got dtype {arr.dtype})")
         self.data = arr
-        self.grad: Tensor | None = None
-        self.requires_grad = requires_grad
+        self._grad: Tensor | None = None
+        self._requires_grad = requires_grad
         self._ctx: Function | None = None
         self._vc = [0]
         self._retains_grad = False
@@ -108,16 +132,73 @@ class Tensor:
         self._vc[0] = value
 
     @property
+    def grad(self) -> Tensor | None:
+        """The gradient backward accumulated (None until then). Read on a non-leaf that does not
+        ``retain_grad`` it is None with torch's UserWarning: backward fills only leaves."""
+        g = self._grad
+        if g is None and self._ctx is not None and not self._retains_grad:
+            warnings.warn(_NON_LEAF_GRAD, UserWarning, stacklevel=2)
+        return g
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:  # torch's checks and words: a gradient matches its tensor
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if value.dtype != self.dtype:
+                raise RuntimeError(f"attempting to assign a gradient with dtype '{value.dtype}' to a tensor with "
+                                   f"dtype '{self.dtype}'. The gradient must match the tensor's dtype")
+            if value.shape != self.shape:
+                raise RuntimeError(f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor of "
+                                   f"size '{list(self.shape)}'. Please ensure that the gradient and the tensor are "
+                                   "the same size")
+            if value.device != self.device:
+                raise RuntimeError(f"attempting to assign a gradient located on device '{value.device}' to a "
+                                   f"tensor located on device '{self.device}'. Please ensure that the gradient "
+                                   "and the tensor are on the same device")
+        self._grad = value
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether backward computes a gradient for this tensor. Settable on leaves of a float dtype (torch's
+        errors otherwise: an integer tensor, or turning it off on a tensor an op made)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if self._ctx is not None:  # torch's setter refuses a non-leaf either way (requires_grad_(True) passes)
+            raise RuntimeError(_NON_LEAF_FLAG if not flag else _NON_LEAF_FLAG.split(". ")[0] + ".")
+        self._set_requires_grad(flag)
+
+    def _set_requires_grad(self, flag: bool) -> None:
+        if flag and self.dtype.kind != "f":
+            raise RequiresGradDtypeError(f"{_REQUIRES_GRAD_DTYPE} (got dtype {self.dtype})")
+        self._requires_grad = bool(flag)
+
+    @property
+    def grad_fn(self) -> function.Node | None:
+        """The graph node of the op that made this tensor (None for a leaf), as torch's: ``name()``
+        (``"MulBackward0"``) and ``next_functions``.
+
+        >>> x = Tensor([1.0], requires_grad=True); (x * 2).grad_fn.name(), x.grad_fn
+        ('MulBackward0', None)
+        """
+        return function.node_of(self._ctx)
+
+    @property
     def is_leaf(self) -> bool:
         return self._ctx is None
 
     @property
     def T(self) -> Tensor:
+        if self.ndim != 2:  # torch's deprecation warnings, word for word
+            warnings.warn(_T_0D if self.ndim == 0 else _T_ND, UserWarning, stacklevel=2)
         return self.permute(*reversed(range(self.ndim)))
 
     def size(self, dim: int | None = None):
-        """The shape, or one of its entries (torch's ``x.size(0)``)."""
-        return self.shape if dim is None else self.shape[dim]
+        """The shape as a ``Size`` (torch's ``x.size()``), or one of its entries (``x.size(0)``)."""
+        return Size(self.shape) if dim is None else self.shape[dim]
 
     def numel(self) -> int:
         return int(self.data.size)
@@ -153,6 +234,33 @@ class Tensor:
         if self.requires_grad:
             extra += ", requires_grad=True"
         return f"Tensor({body}{extra})"
+
+    # ---- copy and pickle ------------------------------------------------------------------
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """``copy.deepcopy``: a leaf with its own copy of the values, ``requires_grad`` and ``.grad``, as
+        torch; a tensor an op made raises torch's error (``detach()`` it first).
+
+        >>> import copy
+        >>> x = Tensor([1.0], requires_grad=True); copy.deepcopy(x).requires_grad
+        True
+        """
+        if self._ctx is not None:
+            raise RuntimeError(_DEEPCOPY_NON_LEAF)
+        if id(self) in memo:
+            return memo[id(self)]
+        new = type(self).__new__(type(self))
+        Tensor.__init__(new, self.data.copy(), requires_grad=self.requires_grad)
+        memo[id(self)] = new
+        if self._grad is not None:
+            new._grad = copy.deepcopy(self._grad, memo)
+        for name, value in _subclass_state(self).items():
+            setattr(new, name, copy.deepcopy(value, memo))
+        return new
+
+    def __reduce_ex__(self, protocol):
+        """Pickled as torch pickles a tensor: its values and ``requires_grad`` (a non-leaf comes back a leaf),
+        without ``.grad``, hooks or graph; a subclass keeps its class and its own attributes."""
+        return _rebuild_tensor, (type(self), self.data, self.requires_grad, _subclass_state(self))
 
     # ---- conversion ---------------------------------------------------------------------
     def numpy(self, *, force: bool = False) -> np.ndarray:
@@ -259,13 +367,13 @@ class Tensor:
         return out
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
-        if flag and self.dtype.kind != "f":
-            raise RequiresGradDtypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
-        if self._ctx is not None:  # a non-leaf requires grad already; torch refuses only turning it off
+        """Set ``requires_grad`` in place and return self. On a non-leaf (which requires grad already) only
+        turning it off raises, as torch."""
+        if self._ctx is not None:
             if not flag:
                 raise RuntimeError(_NON_LEAF_FLAG)
             return self
-        self.requires_grad = flag
+        self._set_requires_grad(flag)
         return self
 
     def retain_grad(self) -> None:
@@ -292,12 +400,7 @@ class Tensor:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn "
                                "(backward() on a tensor that does not require grad)")
         g = _initial_grad(self, gradient if gradient is not None else grad, "backward()")
-        only = None
-        if inputs is not None:
-            only = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-            if not only:
-                raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty.")
-        backpropagate([self], [g], bool(retain_graph), only=only)
+        backpropagate([self], [g], bool(retain_graph), only=_backward_inputs(inputs))
 
     def register_post_accumulate_grad_hook(self, hook) -> _HookHandle:
         """Call ``hook(self)`` each time backward has accumulated a gradient into this leaf's ``.grad``
@@ -358,6 +461,8 @@ class Tensor:
             return False
         if self.requires_grad and self._ctx is None:
             raise RuntimeError(f"in-place {what}: {_LEAF_INPLACE}; wrap the update in `with no_grad():`")
+        if self._ctx is not None and _views_a_leaf_that_requires_grad(self):
+            raise RuntimeError(f"in-place {what}: a view of {_LEAF_INPLACE}; wrap the update in `with no_grad():`")
         return self.requires_grad or any(isinstance(v, Tensor) and v.requires_grad for v in values)
 
     def _become(self, out: Tensor, what: str, same_shape: bool = True) -> Tensor:
@@ -379,7 +484,7 @@ class Tensor:
         if old is not None:  # that node is the old value now: self's hooks and retain_grad leave it
             old._real = _gone
             self._gref = None
-        self.data, self._ctx, self.requires_grad, self._vc = out.data, out._ctx, out.requires_grad, out._vc
+        self.data, self._ctx, self._requires_grad, self._vc = out.data, out._ctx, out._requires_grad, out._vc
         return self
 
     def __setitem__(self, index, value) -> None:
@@ -970,9 +1075,36 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.dtype.kind not in "iu":
+        if self.dtype.kind not in "iub":  # torch takes bool too: [a, b][tensor(True)] is b
             raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
         return int(self.item())
+
+    def __format__(self, spec: str) -> str:
+        """A 0-d tensor formats as its number (``f"{loss:.4f}"``), as torch; others only with an empty spec.
+
+        >>> f"{Tensor(3.14159):.2f}"
+        '3.14'
+        """
+        if self.ndim == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
+
+    def __iter__(self):
+        """The sub-tensors along dim 0 (differentiable, as torch's ``unbind(0)``); a 0-d tensor raises."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """``np.asarray(t)``: the values as a NumPy array (shared on the CPU, as ``numpy()``), in ``dtype``.
+
+        >>> np.asarray(Tensor([1, 2])).tolist()
+        [1, 2]
+        """
+        arr = self.numpy()
+        if dtype is not None:
+            arr = arr.astype(dtype, copy=False)
+        return arr.copy() if copy else arr
 
     # ---- elementwise --------------------------------------------------------------------------
     # Float functions of an int/bool tensor compute in float32, as in torch (never float64).
@@ -1744,7 +1876,7 @@ class Tensor:
         if dim0 is not None or dim1 is not None:
             axes = (*axes, *(d for d in (dim0, dim1) if d is not None))
         if not axes:
-            return self.T
+            return self.permute(*reversed(range(self.ndim)))
         if len(axes) == 2 and not isinstance(axes[0], (tuple, list)):
             return self.swapaxes(*axes)
         return self.permute(*axes)
@@ -1782,11 +1914,15 @@ class Tensor:
         """Transpose of a tensor with at most 2 dims (torch's ``t()``)."""
         if self.ndim > 2:
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
-        return self.T
+        return self.permute(*reversed(range(self.ndim)))
 
     @property
     def mT(self) -> Tensor:  # noqa: N802 - torch's name
         """The last two dims swapped (a batch of matrices transposed)."""
+        if self.ndim == 0:
+            warnings.warn("Tensor.mT is deprecated on 0-D tensors. This function is the identity in these cases.",
+                          UserWarning, stacklevel=2)
+            return self
         if self.ndim < 2:
             raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. Got {self.ndim}-D "
                                "tensor.")
@@ -2636,7 +2772,7 @@ class _GraphRef(Tensor):
     __slots__ = ("_real", "_meta")
 
     def __init__(self, t: Tensor):  # no Tensor.__init__: there is no array to hold
-        self.grad, self.requires_grad, self._ctx, self._vc, self._retains_grad = None, True, t._ctx, t._vc, False
+        self._grad, self._requires_grad, self._ctx, self._vc, self._retains_grad = None, True, t._ctx, t._vc, False
         self._grad_hooks = None  # read per node by backward (see Tensor.__init__)
         self._real = weakref.ref(t)
         self._meta = (t.shape, t.dtype, t.device)
@@ -2689,7 +2825,56 @@ function.graph_ref = graph_ref
 
 _NON_LEAF_FLAG = ("you can only change requires_grad flags of leaf variables. If you want to use a computed variable "
                   "in a subgraph that doesn't require differentiation use var_no_grad = var.detach().")  # torch's words
+_REQUIRES_GRAD_DTYPE = "Only Tensors of floating point and complex dtype can require gradients"  # torch's words
+_DEEPCOPY_NON_LEAF = (  # torch's words
+    "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the moment.  If you "
+    "were attempting to deepcopy a module, this may be because of a torch.nn.utils.weight_norm usage, see "
+    "https://github.com/pytorch/pytorch/pull/103001")
+_NON_LEAF_GRAD = (  # torch's words
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute won't be "
+    "populated during autograd.backward(). If you indeed want the .grad field to be populated for a non-leaf "
+    "Tensor, use .retain_grad() on the non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure you "
+    "access the leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 for more information.")
+_T_ND = ("The use of `x.T` on tensors of dimension other than 2 to reverse their shape is deprecated and it will "
+         "throw an error in a future release. Consider `x.mT` to transpose batches of matrices or "
+         "`x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a tensor.")
+_T_0D = "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases."
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation"  # torch's words
+
+
+def _views_a_leaf_that_requires_grad(t: Tensor) -> bool:
+    """Whether ``t`` is a view (through view ops: they share the version counter) of a leaf that requires
+    grad: an in-place op on it would change the leaf, which torch refuses."""
+    ctx = t._ctx
+    while ctx is not None:  # only along edges that want a gradient: a leaf without one may have become a non-leaf
+        base = next((p for p, need in zip(ctx.parents or (), ctx.needs_input_grad) if need and p._vc is t._vc), None)
+        if base is None:
+            return False
+        if base._ctx is None:
+            return base._requires_grad
+        ctx = base._ctx
+    return False
+
+
+def _subclass_state(t: Tensor) -> dict:
+    """The attributes a subclass of Tensor adds (its ``__slots__`` and ``__dict__``), for copy and pickle."""
+    state = dict(getattr(t, "__dict__", {}))
+    for cls in type(t).__mro__:
+        if cls in (Tensor, _GraphRef, object):
+            continue
+        for name in cls.__dict__.get("__slots__", ()):
+            if name not in ("__weakref__", "__dict__") and hasattr(t, name):
+                state[name] = getattr(t, name)
+    return state
+
+
+def _rebuild_tensor(cls: type, data, requires_grad: bool, state: dict) -> Tensor:
+    """Unpickle a Tensor (or subclass): a leaf with ``data`` and ``requires_grad``, then its own attributes."""
+    t = cls.__new__(cls)
+    Tensor.__init__(t, data, requires_grad=requires_grad)
+    for name, value in state.items():
+        setattr(t, name, value)
+    return t
 
 
 def _gone():
@@ -2836,9 +3021,25 @@ def _initial_grad(t: Tensor, grad, what: str):
                                f"(got shape {t.shape}); pass the output's gradient")
         return array_module(t.data).ones(t.shape, dtype=t.dtype)
     g = _as_array(grad, dtype=t.dtype, device=t.device)
-    if g.shape != t.shape:
-        raise ValueError(f"{what}: grad has shape {g.shape} but the tensor has shape {t.shape}")
+    if g.shape != t.shape:  # torch's RuntimeError (a ValueError too)
+        raise ShapeError(f"{what}: Mismatch in shape: grad has a shape of {g.shape} and the output has a shape of "
+                         f"{t.shape}")
     return g
+
+
+def _backward_inputs(inputs) -> list[Tensor] | None:
+    """``backward(inputs=...)`` as a list (None: every leaf), with torch's checks."""
+    if inputs is None:
+        return None
+    only = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not only:
+        raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty.")
+    for t in only:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"backward: inputs must be Tensors, got {type(t).__name__}")
+        if not t.requires_grad:  # torch's words: it retains the gradient of every input
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+    return only
 
 
 def _node_of(t: Tensor) -> Tensor:
@@ -2874,8 +3075,11 @@ def backpropagate(roots: list[Tensor], grads: list, retain_graph: bool, only=Non
                 out = hook(Tensor(g))
                 if out is not None:
                     new = out.data if isinstance(out, Tensor) else out
-                    if getattr(new, "shape", None) != g.shape:  # torch's check and words
+                    if getattr(new, "shape", None) != g.shape:  # torch's checks and words
                         raise RuntimeError(f"hook '{getattr(hook, '__name__', 'hook')}' has changed the size of value")
+                    if new.dtype != g.dtype:
+                        raise RuntimeError(f"hook '{getattr(hook, '__name__', 'hook')}' has changed the type of value "
+                                           f"(was {g.dtype} got {new.dtype})")
                     g = new
         ctx = node._ctx
         if g is None:  # no gradient reached it (an op returned None): still free its arrays
@@ -2885,8 +3089,8 @@ def backpropagate(roots: list[Tensor], grads: list, retain_graph: bool, only=Non
         if slots is not None:
             if key in slots:
                 captured[slots[key]] = g
-        elif (ctx is None or node._retains_grad) and (wanted is None or key in wanted):
-            _accumulate(node, g)
+        elif (ctx is None or node._retains_grad) if wanted is None else key in wanted:
+            _accumulate(node, g)  # backward(inputs=...): into those, non-leaves too (as torch)
         if ctx is None:
             continue
         in_grads = ctx.backward(g)
@@ -2910,15 +3114,15 @@ def _accumulate(leaf: Tensor, g) -> None:
         g = g.astype(leaf.dtype)
     if g.shape != leaf.shape:
         g = array_module(g).broadcast_to(g, leaf.shape)
-    if leaf.grad is None:
+    if leaf._grad is None:
         buf = getattr(leaf, "_grad_buffer", None)
         if buf is None:
-            leaf.grad = Tensor(g.copy())
+            leaf._grad = Tensor(g.copy())
         else:
             array_module(buf).copyto(buf, g)
-            leaf.grad = Tensor(buf)
+            leaf._grad = Tensor(buf)
     else:
-        leaf.grad.data += g
+        leaf._grad.data += g
     hooks = getattr(leaf, "_post_acc_hooks", None)
     if hooks:
         for hook in list(hooks.values()):

@@ -14,13 +14,14 @@ import builtins
 import itertools
 import math
 import types
+import warnings
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from engine.backend import array_module
-from engine.function import _GradMode
+from engine.function import _GradMode, inference_mode, is_inference_mode_enabled
 from engine.ops import reduce as reduce_ops
 from engine.ops import special  # noqa: F401  (registers Lgamma, Digamma, Trigamma)
 from engine.ops.movement import wrap_dim
@@ -1286,15 +1287,6 @@ def iinfo(dtype):
     return _IInfo(i.bits, int(i.max), int(i.min), i.dtype.name)
 
 
-def inference_mode(mode: bool = True):
-    """``no_grad`` under torch's name (context manager or decorator)."""
-    import engine
-
-    if callable(mode):  # used as a bare decorator
-        return engine.no_grad(mode)
-    return engine.no_grad() if mode else engine.enable_grad()
-
-
 def is_nonzero(input: Tensor) -> bool:  # noqa: A002
     """The truth value of a one-element tensor."""
     if input.numel() != 1:
@@ -1326,9 +1318,12 @@ def _stride(self: Tensor, dim: int | None = None):
 
 
 def _detach_(self: Tensor) -> Tensor:
-    """Detach in place: self leaves the graph and stops requiring grad."""
+    """Detach in place: self leaves the graph and stops requiring grad (a view raises, as torch)."""
+    if self._ctx is not None and getattr(self.data, "base", None) is not None and any(
+            p is not None and p._vc is self._vc for p in self._ctx.parents or ()):
+        raise RuntimeError("Can't detach views in-place. Use detach() instead.")  # torch's words
     self._ctx = None
-    self.requires_grad = False
+    self._requires_grad = False
     return self
 
 
@@ -1344,6 +1339,7 @@ MORE_TENSOR_METHODS.update({
 MORE_TORCH_FUNCTIONS.update({
     "cov": cov, "corrcoef": corrcoef, "select_scatter": select_scatter, "slice_scatter": slice_scatter,
     "diagonal_scatter": diagonal_scatter, "finfo": finfo, "iinfo": iinfo, "inference_mode": inference_mode,
+    "is_inference_mode_enabled": is_inference_mode_enabled,
     "is_nonzero": is_nonzero, "is_same_size": is_same_size, "unravel_index": unravel_index,
 })
 from engine.factories import set_default_dtype  # noqa: E402
@@ -1808,9 +1804,13 @@ def install(engine_module: types.ModuleType) -> list[str]:
         Tensor.mH = property(lambda self: self.mT, doc="Conjugate transpose of the last two dims (real: mT).")
     if not hasattr(Tensor, "H"):
         def _h(self):
-            if self.ndim > 2:
+            if self.ndim == 0:
+                warnings.warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().", UserWarning,
+                              stacklevel=2)
+                return self
+            if self.ndim != 2:
                 raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
-            return self.T
+            return self.transpose(0, 1)
         Tensor.H = property(_h, doc="Conjugate transpose of a matrix (real: T).")
     added = []
     for name, fn in {**TORCH_FUNCTIONS, **MORE_TORCH_FUNCTIONS}.items():
@@ -1831,8 +1831,6 @@ def install(engine_module: types.ModuleType) -> list[str]:
         Tensor.retains_grad = property(lambda self: bool(self._retains_grad), doc="Whether retain_grad() was called.")
     if not hasattr(Tensor, "is_cpu"):
         Tensor.is_cpu = property(lambda self: self.device == "cpu", doc="Whether the tensor lives on the CPU.")
-    if not hasattr(Tensor, "grad_fn"):
-        Tensor.grad_fn = property(lambda self: self._ctx, doc="The op that made this tensor (None for a leaf).")
     if "linalg" not in getattr(engine_module, "__all__", ()):  # engine/linalg.py, imported above
         added.append("linalg")
     return added

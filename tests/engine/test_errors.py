@@ -71,6 +71,8 @@ def test_backward_grad_of_the_wrong_shape():
     y = leaf((2, 3)) * 2
     with pytest.raises(ValueError, match=names_both((3, 2), (2, 3))):
         y.backward(np.ones((3, 2)))
+    with pytest.raises(RuntimeError, match="Mismatch in shape"):  # torch's type and words
+        y.backward(np.ones((3, 2)))
 
 
 def test_backward_on_a_tensor_that_does_not_require_grad():

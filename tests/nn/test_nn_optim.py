@@ -72,7 +72,8 @@ def run_ours(make_opt, steps, w=W0, b=B0):
     pw, pb = nn.Parameter(Tensor(w.copy())), nn.Parameter(Tensor(b.copy()))
     opt = make_opt([pw, pb])
     for _ in range(steps):
-        pw.grad, pb.grad = (Tensor(g) for g in grads(pw.numpy(), pb.numpy()))
+        # in the parameters' dtype: torch refuses a float64 .grad on a float32 parameter, and so do we
+        pw.grad, pb.grad = (Tensor(g.astype(p.dtype)) for g, p in zip(grads(pw.numpy(), pb.numpy()), (pw, pb)))
         opt.step()
     return pw, pb, opt
 
