@@ -96,6 +96,20 @@ from nn.layers import (
     SinusoidalPositionalEncoding,
     Unflatten,
 )
+from nn.lazy import (
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+)
 from nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -128,6 +142,7 @@ from nn.module import (
     ParameterDict,
     ParameterList,
     Sequential,
+    UninitializedBuffer,
     UninitializedParameter,
 )
 from nn.normalization import (
@@ -172,7 +187,7 @@ from nn.transformer import (
 __all__ = [
     "amp", "init", "optim", "parallel", "utils", "load", "save",
     # bookkeeping and containers
-    "Buffer", "UninitializedParameter",
+    "Buffer", "UninitializedBuffer", "UninitializedParameter",
     "Module", "ModuleDict", "ModuleList", "Parameter", "ParameterDict", "ParameterList", "Sequential",
     # GPT's own layers
     "MLP", "CausalSelfAttention", "KVCache", "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding",
@@ -180,6 +195,10 @@ __all__ = [
     "Bilinear", "Embedding", "EmbeddingBag", "Flatten", "Identity", "LazyLinear", "Linear", "Unflatten",
     "ChannelShuffle", "CosineSimilarity", "PairwiseDistance",
     "AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout",
+    # lazy modules (their channel count from the first input)
+    "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyConv1d", "LazyConv2d", "LazyConv3d",
+    "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyConvTranspose3d",
+    "LazyInstanceNorm1d", "LazyInstanceNorm2d", "LazyInstanceNorm3d",
     # normalization
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
     "LayerNorm", "LocalResponseNorm", "RMSNorm",

@@ -78,6 +78,39 @@ class UninitializedParameter(Parameter):
         return out
 
 
+class UninitializedBuffer(Tensor):
+    """torch.nn.UninitializedBuffer: a lazy module's buffer (LazyBatchNorm's running statistics) before
+    its first forward. ``materialize(shape)`` gives it storage (values unset) and makes it a Tensor.
+
+    >>> b = UninitializedBuffer(); b.materialize((3,)); type(b).__name__, b.shape
+    ('Tensor', (3,))
+    """
+
+    __slots__ = ()
+
+    def __init__(self, requires_grad: bool = False, device=None, dtype=None):
+        super().__init__(Tensor.zeros(0, dtype=dtype or "float32", device=device or "cpu").data,
+                         requires_grad=requires_grad)
+
+    shape = UninitializedParameter.shape
+
+    def materialize(self, shape, device=None, dtype=None) -> None:
+        """Storage of ``shape`` (values unset) in the buffer's dtype and device; it becomes a Tensor."""
+        from engine.backend import get_xp
+
+        xp = get_xp(device or self.device)
+        self.data = xp.empty(tuple(shape), dtype=dtype or self.data.dtype)
+        self.__class__ = Tensor
+
+    def __repr__(self) -> str:
+        return "<UninitializedBuffer>"
+
+    def __deepcopy__(self, memo):
+        out = UninitializedBuffer(self.requires_grad, self.device, self.data.dtype)
+        memo[id(self)] = out
+        return out
+
+
 class Buffer(Tensor):
     """torch.nn.Buffer: a tensor that, assigned to a Module attribute, becomes a buffer (as
     ``register_buffer``); ``persistent=False`` keeps it out of ``state_dict``. The data is detached.
