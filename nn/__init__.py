@@ -127,6 +127,7 @@ from nn.loss import (
     MultiLabelSoftMarginLoss,
     MultiMarginLoss,
     NLLLoss,
+    NLLLoss2d,
     PoissonNLLLoss,
     SmoothL1Loss,
     SoftMarginLoss,
@@ -135,6 +136,7 @@ from nn.loss import (
 )
 from nn.module import (
     Buffer,
+    Container,
     Module,
     ModuleDict,
     ModuleList,
@@ -155,6 +157,7 @@ from nn.normalization import (
     InstanceNorm3d,
     LocalResponseNorm,
     RMSNorm,
+    SyncBatchNorm,
 )
 from nn.padding import (
     CircularPad1d,
@@ -173,6 +176,7 @@ from nn.padding import (
     ZeroPad2d,
     ZeroPad3d,
 )
+from nn.parallel import DataParallel
 from nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from nn.serialization import load, save
 from nn.transformer import (
@@ -187,7 +191,7 @@ from nn.transformer import (
 __all__ = [
     "amp", "init", "optim", "parallel", "utils", "load", "save",
     # bookkeeping and containers
-    "Buffer", "UninitializedBuffer", "UninitializedParameter",
+    "Buffer", "Container", "DataParallel", "UninitializedBuffer", "UninitializedParameter",
     "Module", "ModuleDict", "ModuleList", "Parameter", "ParameterDict", "ParameterList", "Sequential",
     # GPT's own layers
     "MLP", "CausalSelfAttention", "KVCache", "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding",
@@ -201,7 +205,7 @@ __all__ = [
     "LazyInstanceNorm1d", "LazyInstanceNorm2d", "LazyInstanceNorm3d",
     # normalization
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-    "LayerNorm", "LocalResponseNorm", "RMSNorm",
+    "LayerNorm", "LocalResponseNorm", "RMSNorm", "SyncBatchNorm",
     # recurrent
     "GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell", "RNNCellBase",
     # attention and transformers
@@ -224,7 +228,7 @@ __all__ = [
     "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
     # losses
     "BCELoss", "BCEWithLogitsLoss", "CosineEmbeddingLoss", "CrossEntropyLoss", "CTCLoss", "HuberLoss", "KLDivLoss",
-    "L1Loss", "MSELoss", "MarginRankingLoss", "NLLLoss", "SmoothL1Loss", "TripletMarginLoss",
+    "L1Loss", "MSELoss", "MarginRankingLoss", "NLLLoss", "NLLLoss2d", "SmoothL1Loss", "TripletMarginLoss",
     "GaussianNLLLoss", "HingeEmbeddingLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
     "PoissonNLLLoss", "SoftMarginLoss", "TripletMarginWithDistanceLoss",
 ]

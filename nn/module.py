@@ -1492,3 +1492,22 @@ class ParameterDict(Module):
 
     def extra_repr(self) -> str:
         return _entries_repr(self.items())
+
+
+class Container(Module):
+    """torch.nn.Container: torch's deprecated Module that adds each keyword argument as a submodule
+    (a FutureWarning when built, as torch's).
+
+    >>> import warnings; warnings.simplefilter("ignore")
+    >>> list(Container(a=Module())._modules)
+    ['a']
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        import warnings
+
+        warnings.warn("`nn.Container` is deprecated. All of its functionality is now implemented in `nn.Module`. "
+                      "Subclass that instead.", FutureWarning, stacklevel=2)
+        super().__init__()
+        for key, value in kwargs.items():
+            self.add_module(key, value)

@@ -120,6 +120,48 @@ class BatchNorm3d(_BatchNorm):
     _ndims = (5,)
 
 
+class SyncBatchNorm(_BatchNorm):
+    """torch.nn.SyncBatchNorm in one process: BatchNorm's math over the local batch, any input of 2 or
+    more dims (N, C, *). ``convert_sync_batchnorm`` swaps the BatchNorm*d layers of a model for it.
+
+    >>> SyncBatchNorm(3)(Tensor.randn(4, 3, 5)).shape
+    (4, 3, 5)
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, process_group=None, device=None, dtype=None, *,
+                 bias: bool = True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+        self.process_group = process_group
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.ndim < 2:
+            raise ValueError(f"expected at least 2D input (got {input.ndim}D input)")
+        if input.shape[1] == 0:
+            raise ValueError("SyncBatchNorm number of input channels should be non-zero")
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group=None) -> Module:
+        """``module`` with every BatchNorm*d in it replaced by a SyncBatchNorm sharing its parameters and
+        buffers (torch's); a BatchNorm*d ``module`` itself gives a new SyncBatchNorm.
+
+        >>> import nn; m = SyncBatchNorm.convert_sync_batchnorm(nn.Sequential(BatchNorm1d(2))); type(m[0]).__name__
+        'SyncBatchNorm'
+        """
+        out = module
+        if isinstance(module, _BatchNorm):
+            out = cls(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
+                      process_group, bias=module.bias is not None)
+            if module.affine:
+                out.weight, out.bias = module.weight, module.bias
+            out.running_mean, out.running_var = module.running_mean, module.running_var
+            out.num_batches_tracked = module.num_batches_tracked
+            out.training = module.training
+        for name, child in module.named_children():
+            out.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return out
+
+
 class _InstanceNorm(_NormBase):
     _spatial = 1
 

@@ -35,6 +35,26 @@ def world():
     return MPI.COMM_WORLD
 
 
+class DataParallel(Module):
+    """torch.nn.DataParallel on one device: it calls ``module`` (torch's behaviour with no GPU or one
+    device), kept as ``.module`` so the state_dict keys are torch's ``module.<name>``. For training on
+    several processes use DistributedDataParallel.
+
+    >>> import nn
+    >>> dp = DataParallel(nn.Linear(2, 3)); dp(engine.randn(4, 2)).shape, list(dp.state_dict())
+    ((4, 3), ['module.weight', 'module.bias'])
+    """
+
+    def __init__(self, module: Module, device_ids=None, output_device=None, dim: int = 0):
+        super().__init__()
+        self.module = module
+        self.device_ids = []  # torch's on a machine without CUDA: no scatter, no replicas
+        self.dim, self.output_device = dim, output_device
+
+    def forward(self, *inputs: Any, **kwargs: Any) -> Any:
+        return self.module(*inputs, **kwargs)
+
+
 class _Bucket:
     """A contiguous slice ``[lo, hi)`` of the flat gradient buffer and the parameters it holds."""
 

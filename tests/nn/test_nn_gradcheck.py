@@ -90,6 +90,7 @@ def _cases(seed: int) -> dict:
         "MLP": (lambda: nn.MLP(4, 6), (x(2, 4),), (), None),
         "LearnedPositionalEmbedding": (lambda: nn.LearnedPositionalEmbedding(6, 3), (), (np.arange(4),), None),
         "Sequential": (lambda: nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)), (x(2, 3),), (), None),
+        "DataParallel": (lambda: nn.DataParallel(nn.Linear(3, 2)), (x(2, 3),), (), None),
         # dropout (train mode, reseeded: the same mask on every evaluation)
         "Dropout": (lambda: nn.Dropout(0.3), (x(3, 4),), (), None),
         "Dropout1d": (lambda: nn.Dropout1d(0.3), (x(2, 3, 4),), (), None),
@@ -99,6 +100,7 @@ def _cases(seed: int) -> dict:
         "FeatureAlphaDropout": (lambda: nn.FeatureAlphaDropout(0.3), (x(2, 3, 4),), (), None),
         # normalization (train mode: batch statistics)
         "BatchNorm1d": (lambda: nn.BatchNorm1d(3), (x(4, 3),), (), None),
+        "SyncBatchNorm": (lambda: nn.SyncBatchNorm(2), (x(2, 2, 3, 1),), (), None),
         "BatchNorm2d": (lambda: nn.BatchNorm2d(2), (x(2, 2, 2, 3),), (), None),
         "BatchNorm3d": (lambda: nn.BatchNorm3d(2), (x(2, 2, 2, 1, 2),), (), None),
         "GroupNorm": (lambda: nn.GroupNorm(2, 4), (x(2, 4, 3),), (), None),
@@ -233,6 +235,8 @@ def _cases(seed: int) -> dict:
         "MarginRankingLoss": (lambda: nn.MarginRankingLoss(margin=-5.0), (x(5), x(5)), (np.array([1, -1, 1, 1, -1]),),
                               None),
         "NLLLoss": (lambda: nn.NLLLoss(ignore_index=2), (x(3, 4),), (np.array([0, 2, 3]),), None),
+        "NLLLoss2d": (lambda: nn.NLLLoss2d(), (x(2, 3, 2, 2),), (np.array([[[0, 2], [1, 1]], [[2, 0], [0, 1]]]),),
+                      None),
         "SmoothL1Loss": (lambda: nn.SmoothL1Loss(beta=0.5), (x(3, 4), x(3, 4) + 0.3), (), None),
         "TripletMarginLoss": (lambda: nn.TripletMarginLoss(margin=10.0, swap=True), (x(3, 4), x(3, 4), x(3, 4)), (),
                               None),
@@ -260,6 +264,7 @@ EXEMPT = {
     "RNNBase": "base of RNN/GRU/LSTM without a forward, as torch's (each of those has a case)",
     "RNNCellBase": "base of RNNCell/GRUCell/LSTMCell without a forward, as torch's (each of those has a case)",
     "ModuleDict": "container without a forward",
+    "Container": "container without a forward",
     "ModuleList": "container without a forward",
     "ParameterDict": "container without a forward",
     "ParameterList": "container without a forward",
