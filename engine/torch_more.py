@@ -999,6 +999,8 @@ def poisson(input: Tensor, generator=None) -> Tensor:  # noqa: A002
     from engine.rng import generator as default_generator
 
     gen = generator if generator is not None else default_generator(input.device)
+    if input.dtype.kind != "f":
+        raise NotImplementedError(f"poisson(): input must be floating point, got {input.dtype}")
     if bool((input.data < 0).any()):
         raise RuntimeError("poisson(): invalid Poisson rate, expected rate to be non-negative")
     xp = array_module(input.data)
@@ -1013,8 +1015,8 @@ def _random_fill(name: str, sample: Callable[[Tensor], Tensor]) -> Callable:
     def method(self: Tensor, *args, generator=None, **kwargs) -> Tensor:
         import engine
 
-        if self.dtype.kind != "f":
-            raise RuntimeError(f"{name}: expects a floating point tensor, got {self.dtype}")
+        if self.dtype.kind not in ("fiu" if name == "geometric_" else "f"):  # geometric_ fills integer tensors too
+            raise NotImplementedError(f"{name}: expects a floating point tensor, got {self.dtype}")
         with engine.no_grad():
             vals = sample(self, *args, **kwargs)
         self._check_inplace(name)
