@@ -158,3 +158,20 @@ def test_tensor_int_past_int64_is_a_value_error():
         torch.tensor([2 ** 63])
     with pytest.raises(ValueError):
         engine.tensor([2 ** 63])
+
+
+@pytest.mark.parametrize("fill", ["uniform_", "normal_", "bernoulli_", "exponential_", "geometric_",
+                                  "log_normal_", "cauchy_", "random_"])
+def test_fills_draw_from_the_generator_given(fill):
+    """torch's fills take generator=; the same generator state gives the same draws, whatever the
+    default generator does in between."""
+    args = (0.3,) if fill == "geometric_" else ()
+    for lib in (torch, engine):
+        g = lib.Generator().manual_seed(7)
+        state = g.get_state()
+        a = getattr(lib.zeros(6, dtype=lib.float64), fill)(*args, generator=g)
+        lib.manual_seed(1)
+        g.set_state(state)
+        lib.rand(5)  # a draw from the default generator must not move g
+        b = getattr(lib.zeros(6, dtype=lib.float64), fill)(*args, generator=g)
+        assert a.tolist() == b.tolist(), lib.__name__
