@@ -19,7 +19,7 @@ import numpy as np
 from engine.backend import array_module, check_device, get_xp
 from engine.dtypes import to_dtype
 from engine.rng import generator as _default
-from engine.tensor import Tensor, _as_array, _sample
+from engine.tensor import RandomDtypeError, Tensor, _as_array, _sample
 
 _builtin_bool = bool
 
@@ -76,6 +76,23 @@ def set_default_dtype(d) -> None:
 # ---- from data ---------------------------------------------------------------------------------
 
 
+def _python_ints(data, dtype):
+    """torch.tensor's checks on Python numbers bound for an integer ``dtype``: a value outside the
+    type raises RuntimeError (nan and inf too), except that unsigned types take negatives down to
+    -(2^bits - 1), wrapping them (``tensor([-1], dtype=uint8)`` is 255). Returns the data to build from."""
+    arr = np.asarray(data)
+    info = np.iinfo(dtype)
+    lo = -int(info.max) if dtype.kind == "u" and arr.dtype.kind != "f" else int(info.min)  # ints only wrap
+    if arr.size and arr.dtype.kind in "fiuO":
+        vals = arr.astype(np.float64) if arr.dtype.kind == "f" else arr
+        if not (bool(np.isfinite(vals).all()) if arr.dtype.kind == "f" else True) or \
+                not lo <= vals.min() or not vals.max() <= int(info.max):
+            raise RuntimeError(f"value cannot be converted to type {dtype.name} without overflow")
+        if dtype.kind == "u" and vals.min() < 0:
+            return (np.trunc(vals).astype(np.int64) % (int(info.max) + 1)).astype(dtype)
+    return data
+
+
 def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor (always a copy) from data: nested lists of Python floats become float32,
     ints int64, bools bool; arrays and Tensors keep their dtype.
@@ -88,7 +105,11 @@ def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> T
     dtype = to_dtype(dtype)
     if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
         data = [_one_element(d) if isinstance(d, Tensor) else d for d in data]
+    if not hasattr(data, "dtype") and dtype is not None and dtype.kind in "iu":
+        data = _python_ints(data, dtype)
     arr = _as_array(data, dtype=dtype, device=device)
+    if dtype is None and not hasattr(data, "dtype") and arr.dtype == np.uint64:
+        raise ValueError("Overflow when unpacking long long: tensor() ints must fit int64")
     if dtype is None and not hasattr(data, "dtype") and arr.dtype == np.float32 and default_dtype() != np.float32:
         arr = arr.astype(default_dtype())  # Python floats take the default dtype
     if device is None and hasattr(data, "dtype"):
@@ -323,6 +344,23 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = 
                  requires_grad)
 
 
+_CTYPE = {"bool": "bool", "uint8": "unsigned char", "int8": "signed char", "int16": "short", "int32": "int",
+          "int64": "int64_t"}
+
+
+def _check_int_bounds(low: int, high: int, dtype) -> None:
+    """torch's check that [low, high) fits an integer ``dtype`` (randint, random_)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iub":
+        return
+    lo, hi = (0, 1) if dtype.kind == "b" else (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
+    name = _CTYPE.get(dtype.name, dtype.name)
+    if not lo <= low <= hi:
+        raise RuntimeError(f"from is out of bounds for {name}")
+    if not lo <= high - 1 <= hi:
+        raise RuntimeError(f"to - 1 is out of bounds for {name}")
+
+
 def _uniform01(gen, shape, xp):
     return gen.random(shape, dtype=np.float64) if shape else xp.asarray(gen.random(dtype=np.float64))
 
@@ -342,6 +380,7 @@ def randint(low: int = 0, high: int | None = None, size=None, *, generator=None,
         raise TypeError("randint(): missing the required argument 'high'")
     if low >= high:
         raise RuntimeError(f"randint(): expected low < high, got low={low}, high={high}")
+    _check_int_bounds(low, high, to_dtype(dtype) or np.int64)
     shape = _size((size,), None, "randint")
     device = _device(device)
     xp = get_xp(device)
@@ -354,7 +393,16 @@ def randint(low: int = 0, high: int | None = None, size=None, *, generator=None,
 
 
 def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A random permutation of ``0 .. n-1`` (int64)."""
+    """A random permutation of ``0 .. n-1`` (int64).
+
+    >>> sorted(randperm(3).tolist())
+    [0, 1, 2]
+    """
+    if n < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
+    dt = to_dtype(dtype) or np.dtype(np.int64)
+    if dt.kind in "iu" and n > 0 and n - 1 > np.iinfo(dt).max:
+        raise RuntimeError(f"value cannot be converted to type {dt.name}_t without overflow")
     device = _device(device)
     xp = get_xp(device)
     gen = _gen(generator, device)
@@ -376,14 +424,17 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
             raise TypeError("normal(): size= only goes with float mean and std")
         ref = tensors[0]
         fdt = next((t.dtype for t in tensors if t.dtype.kind == "f"), np.dtype(np.float32))
-        if isinstance(std, Tensor) and bool((std.data < 0).any()):
-            raise RuntimeError("normal(): std must be >= 0")
+        if any(t.dtype.kind != "f" for t in tensors):
+            raise RandomDtypeError(f"normal(): mean and std must be floating point, got {[t.dtype for t in tensors]}")
+        if (bool((std.data < 0).any()) if isinstance(std, Tensor) else std < 0):
+            found = "< 0" if isinstance(std, Tensor) else std
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {found}")
         shape = np.broadcast_shapes(*(t.shape for t in tensors))
         dev = ref.device
-        m = mean.data if isinstance(mean, Tensor) else mean
-        s = std.data if isinstance(std, Tensor) else std
-        z = _sample(_gen(generator, dev).standard_normal, tuple(shape), fdt)
-        return _make((m + s * z).astype(to_dtype(dtype) or fdt), requires_grad)
+        z = Tensor(_sample(_gen(generator, dev).standard_normal, tuple(shape), fdt))
+        out = mean + std * z  # differentiable in a tensor mean (1) and std (z), as torch's normal
+        return out if dtype is None and not requires_grad else _make(out.data.astype(to_dtype(dtype) or fdt),
+                                                                     requires_grad)
     if size is None:
         raise TypeError("normal(): give size= when mean and std are floats")
     if std < 0:
@@ -396,8 +447,12 @@ def bernoulli(input: Tensor, p: float | None = None, *, generator=None) -> Tenso
     """0/1 samples, 1 with probability ``input`` (or ``p``), in ``input``'s dtype."""
     probs = input.data if p is None else p
     xp = array_module(input.data)
-    if p is None and (bool((probs < 0).any()) or bool((probs > 1).any())):
+    if input.dtype.kind != "f":
+        raise RandomDtypeError(f"bernoulli(): input must be floating point, got {input.dtype}")
+    if p is None and not bool(((probs >= 0) & (probs <= 1)).all()):  # nan fails too
         raise RuntimeError("bernoulli(): probabilities must be in [0, 1]")
+    if p is not None and not 0 <= p <= 1:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
     u = _uniform01(_gen(generator, input.device), input.shape, xp)
     return Tensor((u < probs).astype(input.dtype))
 
@@ -411,6 +466,8 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     """
     if input.ndim not in (1, 2):
         raise RuntimeError(f"multinomial(): input must be 1-D or 2-D, got shape {input.shape}")
+    if input.dtype.kind != "f":
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {input.dtype}")
     w = input.data.astype(np.float64)
     xp = array_module(w)
     w2 = w.reshape(-1, w.shape[-1])  # (B, C)
@@ -429,10 +486,11 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
         idx = xp.stack([xp.searchsorted(cdf[i], u[i], side="right") for i in range(b)])
         idx = xp.minimum(idx, c - 1)
     else:
-        if num_samples > c or bool(((w2 > 0).sum(-1) < num_samples).any()):
-            raise RuntimeError(f"multinomial(): cannot draw {num_samples} distinct samples from "
-                               f"{c} categories (some with zero weight) without replacement")
-        # Exponential races: the first num_samples arrivals of rates w are a draw without replacement.
+        if num_samples > c:
+            raise RuntimeError(f"multinomial(): cannot sample n_sample={num_samples} > {c} categories "
+                               "without replacement")
+        # Exponential races: the first num_samples arrivals of rates w are a draw without replacement
+        # (zero-weight categories never arrive, so they fill the tail in index order, as torch's do).
         u = _uniform01(gen, (b, c), xp)
         with np.errstate(divide="ignore"):
             t = -xp.log1p(-u) / w2

@@ -66,6 +66,11 @@ class Size(tuple):
         return f"engine.Size({list(self)})"
 
 
+class RandomDtypeError(NotImplementedError, TypeError):
+    """A sampler asked for a dtype it has no kernel for: torch's NotImplementedError (a RuntimeError),
+    still a TypeError for callers that caught the old error."""
+
+
 class RequiresGradDtypeError(TypeError, RuntimeError):
     """requires_grad on an integer or bool tensor: torch raises RuntimeError; TypeError too."""
 
@@ -2709,8 +2714,18 @@ class Tensor:
         return factories.tensor(data, **self._new(kw))
 
     # In-place initialisers: outside the graph, they bump the version counter like add_.
-    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
-        """Fill with U(a, b) samples."""
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator=None, **kw) -> Tensor:
+        """Fill with U(a, b) samples (torch's ``from=``/``to=`` keywords too).
+
+        >>> bool(Tensor([0.0, 0.0]).uniform_(**{"from": 2, "to": 3}).ge(2).all())
+        True
+        """
+        a, b = kw.pop("from", a), kw.pop("to", b)
+        _no_kwargs("uniform_", kw)
+        if self.dtype.kind != "f":
+            raise RandomDtypeError(f"uniform_: expects a floating point tensor, got {self.dtype}")
+        if a > b:
+            raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
         self._check_inplace("uniform_")
         gen = generator or _default_generator(self.device)
         self.data[...] = _sample(gen.random, self.shape, self.dtype) * (b - a) + a
@@ -2718,30 +2733,61 @@ class Tensor:
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
         """Fill with N(mean, std²) samples."""
+        if std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
         self._check_inplace("normal_")
         gen = generator or _default_generator(self.device)
         self.data[...] = _sample(gen.standard_normal, self.shape, self.dtype) * std + mean
         return self
 
     def bernoulli_(self, p: float = 0.5, *, generator=None) -> Tensor:
-        """Fill with 0/1 samples, 1 with probability ``p`` (a float or a tensor)."""
+        """Fill with 0/1 samples, 1 with probability ``p`` (a float in [0, 1] or a tensor)."""
+        if isinstance(p, Tensor):
+            p = p.data
+            if not bool(((p >= 0) & (p <= 1)).all()):
+                raise RuntimeError("bernoulli_: expected all probabilities p to be in [0, 1]")
+        elif not 0 <= p <= 1:
+            raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
         self._check_inplace("bernoulli_")
         gen = generator or _default_generator(self.device)
-        p = p.data if isinstance(p, Tensor) else p
         self.data[...] = gen.random(self.shape, dtype=np.float64) < p
         return self
 
-    def random_(self, low: int = 0, high: int | None = None, *, generator=None) -> Tensor:
-        """Fill with random ints in [low, high) (``random_(high)`` too)."""
+    def random_(self, low: int | None = None, high: int | None = None, *, generator=None, **kw) -> Tensor:
+        """Fill with random ints in [low, high): ``random_(high)``, ``random_(low, high)``, torch's
+        ``from=``/``to=`` keywords, or ``random_()`` for [0, 2^mantissa] (floats) or the dtype's
+        non-negative range (ints).
+
+        >>> Tensor(np.zeros(3, np.uint8)).random_().dtype
+        dtype('uint8')
+        """
         from engine import factories
-        if high is None:
+        args_to = "from" not in kw  # random_(to): one positional bound is the upper one
+        low, high = kw.pop("from", low), kw.pop("to", high)
+        _no_kwargs("random_", kw)
+        if low is not None and high is None and args_to:
             low, high = 0, low
+        low = 0 if low is None else low
+        if high is None:  # torch: up to 2^digits for floats, the dtype's max for ints, inclusive
+            dt = self.dtype
+            high = (2 ** (np.finfo(dt).nmant + 1) + 1 if dt.kind == "f" else 2 if dt.kind == "b"
+                    else int(np.iinfo(dt).max) + 1)
+        if low >= high:
+            raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+        if self.dtype.kind in "iub":
+            factories._check_int_bounds(low, high, self.dtype)
         vals = factories.randint(low, high, self.shape, generator=generator, device=self.device)
         self._check_inplace("random_")
         self.data[...] = vals.data
         return self
 
     def exponential_(self, lambd: float = 1.0, *, generator=None) -> Tensor:
+        """Fill with Exponential(``lambd``) samples (floating tensors only)."""
+        if lambd <= 0:
+            raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+        if self.dtype.kind != "f":
+            raise RuntimeError("Exponential distribution is a continuous probability distribution. "
+                               f"dtype must be a floating point but you specified {self.dtype}")
         self._check_inplace("exponential_")
         gen = generator or _default_generator(self.device)
         self.data[...] = -array_module(self.data).log1p(-gen.random(self.shape, dtype=np.float64)) / lambd
@@ -2929,12 +2975,17 @@ def _default_generator(device: str):
     return generator(check_device(device))
 
 
+def _no_kwargs(name: str, kw: dict) -> None:
+    if kw:
+        raise TypeError(f"Tensor.{name}() got an unexpected keyword argument {next(iter(kw))!r}")
+
+
 def _sample(method, shape: tuple, dtype):
     """Draw with a generator ``method`` in ``dtype``. Generators draw only float32/float64,
     so float16 is drawn in float32 and cast (the stream is the float32 one)."""
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
-        raise TypeError(f"random samples need a floating-point dtype, got {dtype}")
+        raise RandomDtypeError(f"random samples need a floating-point dtype, got {dtype}")
     if dtype in (np.float32, np.float64):
         return method(shape, dtype=dtype)
     return method(shape, dtype=np.float32).astype(dtype)

@@ -999,6 +999,8 @@ def poisson(input: Tensor, generator=None) -> Tensor:  # noqa: A002
     from engine.rng import generator as default_generator
 
     gen = generator if generator is not None else default_generator(input.device)
+    if input.dtype.kind != "f":
+        raise NotImplementedError(f"poisson(): input must be floating point, got {input.dtype}")
     if bool((input.data < 0).any()):
         raise RuntimeError("poisson(): invalid Poisson rate, expected rate to be non-negative")
     xp = array_module(input.data)
@@ -1013,10 +1015,10 @@ def _random_fill(name: str, sample: Callable[[Tensor], Tensor]) -> Callable:
     def method(self: Tensor, *args, generator=None, **kwargs) -> Tensor:
         import engine
 
-        if self.dtype.kind != "f":
-            raise RuntimeError(f"{name}: expects a floating point tensor, got {self.dtype}")
+        if self.dtype.kind not in ("fiu" if name == "geometric_" else "f"):  # geometric_ fills integer tensors too
+            raise NotImplementedError(f"{name}: expects a floating point tensor, got {self.dtype}")
         with engine.no_grad():
-            vals = sample(self, *args, **kwargs)
+            vals = sample(self, *args, generator=generator, **kwargs)
         self._check_inplace(name)
         self.data[...] = vals.data.astype(self.dtype)
         return self
@@ -1026,27 +1028,27 @@ def _random_fill(name: str, sample: Callable[[Tensor], Tensor]) -> Callable:
     return method
 
 
-def _geometric(x: Tensor, p: float) -> Tensor:
+def _geometric(x: Tensor, p: float, generator=None) -> Tensor:
     import engine
 
     if not 0 < p < 1:
         raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
-    u = engine.rand_like(x.astype(np.float64))
+    u = engine.rand_like(x.astype(np.float64), generator=generator)
     return (((1 - u).log() / math.log1p(-p)).ceil()).clamp_min(1)
 
 
-def _log_normal(x: Tensor, mean: float = 1, std: float = 2) -> Tensor:
+def _log_normal(x: Tensor, mean: float = 1, std: float = 2, generator=None) -> Tensor:
     import engine
 
     if std <= 0:
         raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
-    return (engine.randn_like(x) * std + mean).exp()
+    return (engine.randn_like(x, generator=generator) * std + mean).exp()
 
 
-def _cauchy(x: Tensor, median: float = 0, sigma: float = 1) -> Tensor:
+def _cauchy(x: Tensor, median: float = 0, sigma: float = 1, generator=None) -> Tensor:
     import engine
 
-    return ((engine.rand_like(x.astype(np.float64)) - 0.5) * math.pi).tan() * sigma + median
+    return ((engine.rand_like(x.astype(np.float64), generator=generator) - 0.5) * math.pi).tan() * sigma + median
 
 
 def seed() -> int:
