@@ -39,6 +39,7 @@ from nn.activation import (
     Tanhshrink,
     Threshold,
 )
+from nn.adaptive import AdaptiveLogSoftmaxWithLoss
 from nn.attention import CausalSelfAttention, KVCache
 from nn.conv import (
     AdaptiveAvgPool1d,
@@ -227,6 +228,7 @@ __all__ = [
     "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
     "ReplicationPad3d", "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
     # losses
+    "AdaptiveLogSoftmaxWithLoss",
     "BCELoss", "BCEWithLogitsLoss", "CosineEmbeddingLoss", "CrossEntropyLoss", "CTCLoss", "HuberLoss", "KLDivLoss",
     "L1Loss", "MSELoss", "MarginRankingLoss", "NLLLoss", "NLLLoss2d", "SmoothL1Loss", "TripletMarginLoss",
     "GaussianNLLLoss", "HingeEmbeddingLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",

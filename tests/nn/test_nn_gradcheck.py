@@ -217,6 +217,9 @@ def _cases(seed: int) -> dict:
         "PairwiseDistance": (lambda: nn.PairwiseDistance(p=3.0), (x(3, 4), x(3, 4)), (), None),
         "RReLU": (lambda: nn.RReLU(), (act(3, 4),), (), None),
         # losses
+        "AdaptiveLogSoftmaxWithLoss": (lambda: nn.AdaptiveLogSoftmaxWithLoss(4, 9, [3, 6], div_value=2.0,
+                                                                           head_bias=True), (x(5, 4),),
+                                       (np.array([0, 4, 8, 2, 6]),), lambda m, a, t: m(a, Tensor(t))),
         "BCELoss": (lambda: nn.BCELoss(weight=Tensor(np.array([1.0, 2.0, 0.5]))),
                     (np.random.default_rng(seed).uniform(0.1, 0.9, (4, 3)),
                      np.random.default_rng(seed + 1).uniform(0, 1, (4, 3))), (), None),
