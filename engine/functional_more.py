@@ -682,6 +682,99 @@ FUNCTIONS.update({"embedding_bag": embedding_bag, "adaptive_max_pool3d": adaptiv
                   "lp_pool3d": lp_pool3d, "max_unpool3d": max_unpool3d})
 
 
+def _fractional_starts(u, n_in: int, n_out: int, k: int, dtype):
+    """torch's window starts (N, C, n_out) for samples ``u`` (N, C), in the input's float type as its
+    kernel: floor((i + u) * alpha) - floor(u * alpha) with alpha = (n_in - k) / (n_out - 1); the last
+    window ends at the input's end."""
+    xp = get_xp("cpu") if isinstance(u, np.ndarray) else get_xp("cuda")
+    i = xp.arange(max(n_out - 1, 0), dtype=dtype)
+    alpha = dtype.type(n_in - k) / dtype.type(max(n_out - 1, 1))
+    u = u.astype(dtype)[..., None]
+    starts = ((i + u) * alpha).astype(np.int64) - (u * alpha).astype(np.int64)
+    last = xp.full(u.shape, n_in - k, dtype=np.int64)
+    return xp.concatenate([starts, last], axis=-1) if n_out > 0 else starts
+
+
+def _fractional_max(op: str, nd: int, input: Tensor, kernel_size, output_size, output_ratio,  # noqa: A002
+                    return_indices: bool, _random_samples):
+    """Max over torch's pseudo-random fractional windows: the flat argmax per window is found on the
+    arrays (first maximum; a NaN wins, the last one), then the input is gathered there, so the
+    gradient goes to each window's maximum as torch's backward does."""
+    F = _F()
+    if output_size is None and output_ratio is None:
+        raise ValueError(f"{op} requires specifying either an output_size or an output_ratio")
+    x = F._float_input(input, op)
+    if x.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{op}(): Expected {nd + 1}D or {nd + 2}D tensor, but got input of shape {x.shape}")
+    unbatched = x.ndim == nd + 1
+    x = x.unsqueeze(0) if unbatched else x
+    n, c, space = x.shape[0], x.shape[1], x.shape[2:]
+    k = _tuple(kernel_size, nd)
+    if output_size is None:
+        out = tuple(int(s * r) for s, r in zip(space, _tuple(output_ratio, nd), strict=True))
+    else:
+        out = _tuple(output_size, nd)
+    if _random_samples is None:
+        _random_samples = _E().rand(n, c, nd, dtype=x.dtype, device=x.device)
+    u = _random_samples.data if isinstance(_random_samples, Tensor) else np.asarray(_random_samples)
+    if u.shape != (n, c, nd):
+        raise RuntimeError(f"{op}(): Expected _random_samples of shape {(n, c, nd)}, got {tuple(u.shape)}")
+    for j in (0, 2, 1) if nd == 3 else (0, 1):  # torch's order of checks
+        if out[j] + k[j] - 1 > space[j] - (nd == 3):  # torch's 3-d check is strict, its 2-d one not
+            where = ("time", "height", "width")[j + 3 - nd]
+            raise RuntimeError(f"{op}{'_out' * (nd == 3)}(): pool {where} {k[j]} too large relative to input "
+                               f"{where} {space[j]}")
+    xp = get_xp(x.device)
+    flat = xp.zeros((n, c) + (1,) * (2 * nd), dtype=np.int64)  # (N, C, o1, k1, o2, k2, ...)
+    stride = 1
+    for j in reversed(range(nd)):
+        sample = u[:, :, nd - 1 - j] if nd == 2 else u[:, :, j]  # torch: 2-d samples are (w, h); 3-d (t, h, w)
+        pos = _fractional_starts(sample, space[j], out[j], k[j], x.dtype)[..., None] + xp.arange(k[j])
+        shape = [n, c] + [1] * (2 * nd)
+        shape[2 + 2 * j], shape[3 + 2 * j] = out[j], k[j]
+        flat = flat + pos.reshape(shape) * stride
+        stride *= space[j]
+    flat = flat.transpose((0, 1) + tuple(range(2, 2 + 2 * nd, 2)) + tuple(range(3, 3 + 2 * nd, 2)))
+    flat = xp.broadcast_to(flat, (n, c) + out + k).reshape(n, c, math.prod(out), math.prod(k))
+    xf = x.reshape(n, c, -1)
+    vals = xp.take_along_axis(xf.data, flat.reshape(n, c, -1), axis=2).reshape(flat.shape)
+    nan = xp.isnan(vals)
+    pick = xp.where(nan.any(-1), flat.shape[-1] - 1 - xp.argmax(nan[..., ::-1], -1), xp.argmax(vals, -1))
+    idx = xp.take_along_axis(flat, pick[..., None], axis=-1).reshape((n, c) + out)
+    y = xf.gather(2, idx.reshape(n, c, -1)).reshape(n, c, *out)
+    y, idx = (y[0], Tensor(idx[0])) if unbatched else (y, Tensor(idx))
+    return (y, idx) if return_indices else y
+
+
+def _tuple(v, n: int) -> tuple:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+def fractional_max_pool2d(input: Tensor, kernel_size, output_size=None, output_ratio=None,  # noqa: A002
+                          return_indices: bool = False, _random_samples=None):
+    """Fractional max pooling (Graham) over (N, C, H, W): windows of ``kernel_size`` at torch's
+    pseudo-random starts from ``_random_samples`` (N, C, 2) in [0, 1), drawn from the engine's
+    generator when not given; ``return_indices``: flat indices into H·W.
+
+    >>> x = Tensor.arange(16.0).reshape(1, 1, 4, 4)
+    >>> fractional_max_pool2d(x, 2, output_size=2, _random_samples=Tensor([[[0.5, 0.5]]])).tolist()
+    [[[[5.0, 7.0], [13.0, 15.0]]]]
+    """
+    return _fractional_max("fractional_max_pool2d", 2, input, kernel_size, output_size, output_ratio,
+                           return_indices, _random_samples)
+
+
+def fractional_max_pool3d(input: Tensor, kernel_size, output_size=None, output_ratio=None,  # noqa: A002
+                          return_indices: bool = False, _random_samples=None):
+    """Fractional max pooling over (N, C, T, H, W), as ``fractional_max_pool2d`` with samples
+    (N, C, 3); ``return_indices``: flat indices into T·H·W."""
+    return _fractional_max("fractional_max_pool3d", 3, input, kernel_size, output_size, output_ratio,
+                           return_indices, _random_samples)
+
+
+FUNCTIONS.update({"fractional_max_pool2d": fractional_max_pool2d, "fractional_max_pool3d": fractional_max_pool3d})
+
+
 # ---- multi-head attention ------------------------------------------------------------------------------
 
 
@@ -798,6 +891,6 @@ def install(F) -> None:  # noqa: N803
         if not hasattr(F, name):
             setattr(F, name, fn)
     for name in ("max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-                 "adaptive_max_pool3d"):
+                 "adaptive_max_pool3d", "fractional_max_pool2d", "fractional_max_pool3d"):
         if hasattr(F, name) and not hasattr(F, name + "_with_indices"):
             setattr(F, name + "_with_indices", _with_indices(name))

@@ -124,3 +124,67 @@ def test_bad_targets(shape, target):
     assert oe.type is te.type is RuntimeError
     assert str(oe.value).replace("torch.Size([", "(").replace("])", ")") == \
         str(te.value).replace("torch.Size([", "(").replace("])", ")")
+
+
+# ---- F.fractional_max_pool2d / 3d with torch's _random_samples ----------------------------------------
+
+@pytest.mark.parametrize("nd", [2, 3])
+@pytest.mark.parametrize("seed", range(12))
+def test_fractional_max_pool_matches_torch(nd, seed):
+    import engine.functional as F
+
+    rng = np.random.default_rng(seed)
+    dt = (np.float32, np.float64)[seed % 2]
+    k = tuple(int(rng.integers(1, 4)) for _ in range(nd))
+    space = tuple(kk + int(rng.integers(2, 9)) for kk in k)
+    out = tuple(int(rng.integers(1, s - kk + 1 + (nd == 2))) for s, kk in zip(space, k))
+    n, c = int(rng.integers(1, 3)), int(rng.integers(1, 4))
+    x = rng.standard_normal((n, c) + space).astype(dt)
+    if seed % 3 == 0:
+        x = np.round(x)  # ties: torch's first maximum
+    u = rng.uniform(0, 1, (n, c, nd)).astype(dt)
+    tx, ox = torch.tensor(x, requires_grad=True), Tensor(x, requires_grad=True)
+    tf = getattr(torch.nn.functional, f"fractional_max_pool{nd}d")
+    of = getattr(F, f"fractional_max_pool{nd}d")
+    ty, ti = tf(tx, k, output_size=out, return_indices=True, _random_samples=torch.tensor(u))
+    oy, oi = of(ox, k, output_size=out, return_indices=True, _random_samples=Tensor(u))
+    assert oy.dtype == dt and oi.dtype == np.int64
+    np.testing.assert_array_equal(oy.numpy(), ty.detach().numpy())
+    np.testing.assert_array_equal(oi.numpy(), ti.numpy())
+    w = rng.standard_normal(ty.shape).astype(dt)
+    (ty * torch.tensor(w)).sum().backward()
+    (oy * Tensor(w)).sum().backward()
+    np.testing.assert_allclose(ox.grad.numpy(), tx.grad.numpy(), rtol=1e-6)
+    # unbatched (C, *space) and output_ratio
+    ratio = (0.5,) * nd
+    np.testing.assert_array_equal(of(Tensor(x[0]), k, output_ratio=ratio, _random_samples=Tensor(u[:1])).numpy(),
+                                  tf(torch.tensor(x[0]), k, output_ratio=ratio,
+                                     _random_samples=torch.tensor(u[:1])).numpy())
+
+
+@pytest.mark.parametrize("nd,shape,k,out", [(2, (4, 5), 2, (4, 3)), (2, (4, 4), 3, (3, 3)),
+                                            (3, (3, 3, 6), 2, (2, 2, 1)), (3, (5, 6, 5), 3, (2, 3, 3)),
+                                            (3, (4, 8, 4), (1, 3, 2), (1, 6, 3))])
+def test_fractional_max_pool_errors(nd, shape, k, out):
+    import engine.functional as F
+
+    u = np.full((1, 1, nd), 0.5)
+    te = _error(lambda: getattr(torch.nn.functional, f"fractional_max_pool{nd}d")(
+        torch.zeros((1, 1) + shape, dtype=torch.float64), k, output_size=out, _random_samples=torch.tensor(u)))
+    oe = _error(lambda: getattr(F, f"fractional_max_pool{nd}d")(Tensor(np.zeros((1, 1) + shape)), k, output_size=out,
+                                                               _random_samples=Tensor(u)))
+    assert oe.type is te.type is RuntimeError and str(oe.value) == str(te.value)
+
+
+def test_fractional_max_pool_draws_from_engine_generator():
+    import engine
+    import engine.functional as F
+
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 3, 9, 9)))
+    engine.manual_seed(5)
+    a = F.fractional_max_pool2d(x, 2, output_size=4)
+    engine.manual_seed(5)
+    u = engine.rand(2, 3, 2, dtype=x.dtype)
+    np.testing.assert_array_equal(a.numpy(), F.fractional_max_pool2d(x, 2, output_size=4, _random_samples=u).numpy())
+    with pytest.raises(ValueError, match="output_size or an output_ratio"):
+        F.fractional_max_pool2d(x, 2)
