@@ -591,6 +591,9 @@ class Tensor:
         a, b = self._operands(other)
         if reflected:
             a, b = b, a
+        if a.dtype == np.bool_ and b.dtype == np.bool_ and op in _NO_BOOL_KERNEL:
+            kernel = {"trunc": "div_trunc", "floor": "div_floor"}.get(params.get("mode"), _NO_BOOL_KERNEL[op])
+            raise NotImplementedError(f'"{kernel}_cpu" not implemented for \'Bool\'')
         try:
             return op.apply(a, b, **params)
         except ValueError:
@@ -2971,6 +2974,11 @@ def _inplace_method(name: str):
 for _name in _INPLACE:
     if not hasattr(Tensor, _name + "_"):
         setattr(Tensor, _name + "_", _inplace_method(_name))
+
+
+# Binary ops torch has no bool kernel for (bool // bool, bool % bool, fmod): its kernel names.
+_NO_BOOL_KERNEL = {elementwise_ops.RoundedDiv: "div_floor", elementwise_ops.Remainder: "remainder",
+                   elementwise_ops.Fmod: "fmod"}
 
 
 def _default_generator(device: str):

@@ -46,3 +46,18 @@ def test_fill_integer_overflow(value, dtype):
 def test_tensor_integer_overflow(data, dtype):
     _same(lambda: engine.tensor(data, dtype=dtype and getattr(engine, dtype)),
           lambda: torch.tensor(data, dtype=dtype and getattr(torch, dtype)))
+
+
+BOOL_OPS = [lambda m, a, b: a // b, lambda m, a, b: a % b, lambda m, a, b: m.fmod(a, b),
+            lambda m, a, b: m.div(a, b, rounding_mode="trunc"), lambda m, a, b: m.div(a, b, rounding_mode="floor"),
+            lambda m, a, b: m.remainder(a, b), lambda m, a, b: m.floor_divide(a, b),
+            lambda m, a, b: a // True, lambda m, a, b: True % b, lambda m, a, b: a // 2, lambda m, a, b: a % 2,
+            lambda m, a, b: a / b, lambda m, a, b: a * b, lambda m, a, b: a + b,
+            lambda m, a, b: a // m.tensor([1, 2]), lambda m, a, b: m.tensor([3, 4]) % b]
+
+
+@pytest.mark.parametrize("i", range(len(BOOL_OPS)))
+def test_bool_floor_division_and_remainder(i):
+    f = BOOL_OPS[i]
+    _same(lambda: f(engine, engine.tensor([True, False]), engine.tensor([True, True])),
+          lambda: f(torch, torch.tensor([True, False]), torch.tensor([True, True])))
