@@ -1458,11 +1458,23 @@ class Tensor:
         return Tensor(idx if k else idx.squeeze(ax))
 
     def argmax(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
-        """The int64 index of the largest entry (flat when no dim; the first on ties)."""
+        """The int64 index of the largest entry (flat when no dim; the first on ties).
+
+        >>> Tensor([1, 3, 3]).argmax().item()
+        1
+        """
+        self._no_bool_arg("argmax")
         return self._argext("argmax", dim, keepdim, axis, keepdims)
 
     def argmin(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        """The int64 index of the smallest entry (flat when no dim; the first on ties)."""
+        self._no_bool_arg("argmin")
         return self._argext("argmin", dim, keepdim, axis, keepdims)
+
+    def _no_bool_arg(self, op: str) -> None:
+        """torch has no bool argmax/argmin (max and min of bools are fine)."""
+        if self.dtype == np.bool_:
+            raise RuntimeError(f"{op}(): does not support bool input")
 
     def logsumexp(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """``log(sum(exp(x)))`` over ``dim``, computed stably."""
@@ -1672,6 +1684,8 @@ class Tensor:
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
         """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)``."""
+        if self.dtype == np.bool_:
+            raise RuntimeError(f"topk does not support bool dtypes on CPU (got shape {self.shape})")
         ax = self._one_dim("topk", dim)
         n = self.shape[ax] if self.ndim else 1
         if not 0 <= k <= n:

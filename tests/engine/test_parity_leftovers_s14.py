@@ -61,3 +61,16 @@ def test_bool_floor_division_and_remainder(i):
     f = BOOL_OPS[i]
     _same(lambda: f(engine, engine.tensor([True, False]), engine.tensor([True, True])),
           lambda: f(torch, torch.tensor([True, False]), torch.tensor([True, True])))
+
+
+BOOL_REDUCTIONS = [lambda m, t: t.argmax(), lambda m, t: t.argmin(), lambda m, t: m.argmax(t, 1),
+                   lambda m, t: t.argmin(0, keepdim=True), lambda m, t: t.max(), lambda m, t: t.min(),
+                   lambda m, t: t.max(1).values, lambda m, t: t.min(1).indices, lambda m, t: t.amax(0),
+                   lambda m, t: t.topk(1).values, lambda m, t: t.topk(1, largest=False).indices,
+                   lambda m, t: t.float().argmax(1), lambda m, t: t.argsort(1)]
+
+
+@pytest.mark.parametrize("i", range(len(BOOL_REDUCTIONS)))
+def test_bool_argmax_argmin_topk(i):
+    f, data = BOOL_REDUCTIONS[i], [[True, False, True], [False, False, True]]
+    _same(lambda: f(engine, engine.tensor(data)), lambda: f(torch, torch.tensor(data)))
