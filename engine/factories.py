@@ -377,6 +377,13 @@ def _check_int_bounds(low: int, high: int, dtype) -> None:
         raise RuntimeError(f"to - 1 is out of bounds for {name}")
 
 
+def _int_size(op: str, size) -> None:
+    """torch's strict ``size`` of randint and normal: a tuple or list of ints (a bare int is a TypeError)."""
+    if not isinstance(size, (tuple, list)) or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, (_builtin_bool, np.bool_)) for n in size):
+        raise TypeError(f"{op}(): argument 'size' must be tuple of ints, not {type(size).__name__} ({size!r})")
+
+
 def _uniform01(gen, shape, xp):
     return gen.random(shape, dtype=np.float64) if shape else xp.asarray(gen.random(dtype=np.float64))
 
@@ -392,8 +399,12 @@ def randint(low: int = 0, high: int | None = None, size=None, *, generator=None,
         if high is None:
             raise TypeError("randint(): missing the required argument 'size'")
         low, high, size = 0, low, high
-    if high is None:
-        raise TypeError("randint(): missing the required argument 'high'")
+    elif high is None:  # randint(high, size=...)
+        low, high = 0, low
+    for pos, (name, v) in enumerate((("low", low), ("high", high))):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, (_builtin_bool, np.bool_)):
+            raise TypeError(f"randint(): argument '{name}' (position {pos}) must be int, not {type(v).__name__}")
+    _int_size("randint", size)
     if low >= high:
         raise RuntimeError(f"randint(): expected low < high, got low={low}, high={high}")
     _check_int_bounds(low, high, to_dtype(dtype) or np.int64)
@@ -453,6 +464,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
                                                                      requires_grad)
     if size is None:
         raise TypeError("normal(): give size= when mean and std are floats")
+    _int_size("normal", size)
     if std < 0:
         raise RuntimeError(f"normal(): std must be >= 0, got {std}")
     out = randn(size, generator=generator, dtype=dtype, device=device)

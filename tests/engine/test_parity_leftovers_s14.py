@@ -74,3 +74,21 @@ BOOL_REDUCTIONS = [lambda m, t: t.argmax(), lambda m, t: t.argmin(), lambda m, t
 def test_bool_argmax_argmin_topk(i):
     f, data = BOOL_REDUCTIONS[i], [[True, False, True], [False, False, True]]
     _same(lambda: f(engine, engine.tensor(data)), lambda: f(torch, torch.tensor(data)))
+
+
+SIZE_CALLS = [lambda m: m.randint(5, 3), lambda m: m.randint(0.5, 5.5, (3,)), lambda m: m.randint(5.5, (3,)),
+              lambda m: m.randint(0, 5.0, (3,)), lambda m: m.randint(True, (3,)), lambda m: m.randint(5, size=3),
+              lambda m: m.randint(0, 5, (3.0,)), lambda m: m.randint(5, size=(3,)),
+              lambda m: m.randint(high=5, size=(3,)),
+              lambda m: m.randint(0, 5, m.Size([3])), lambda m: m.randint(0, 5, ()), lambda m: m.randint(5, [2, 3]),
+              lambda m: m.normal(0.0, 1.0, 3), lambda m: m.normal(0.0, 1.0, size=3),
+              lambda m: m.normal(0.0, 1.0, (3.0,)),
+              lambda m: m.normal(0, 1, (3,)), lambda m: m.normal(0.0, 1.0, [3]), lambda m: m.normal(0.0, 1.0, ()),
+              lambda m: m.normal(mean=0.0, std=1.0, size=(2,))]
+
+
+@pytest.mark.parametrize("i", range(len(SIZE_CALLS)))
+def test_randint_normal_strict_argument_types(i):
+    a, b = _outcome(lambda: SIZE_CALLS[i](engine)), _outcome(lambda: SIZE_CALLS[i](torch))
+    assert a[:2] == b[:2] and (a[0] == "err" or len(a[2] if isinstance(a[2], list) else []) ==
+                               len(b[2] if isinstance(b[2], list) else [])), (a, b)
