@@ -482,7 +482,8 @@ def bernoulli(input: Tensor, p: float | None = None, *, generator=None) -> Tenso
     if p is not None and not 0 <= p <= 1:
         raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
     u = _uniform01(_gen(generator, input.device), input.shape, xp)
-    return Tensor((u < probs).astype(input.dtype))
+    out = Tensor((u < probs).astype(input.dtype))
+    return out + input * 0 if p is None and input.requires_grad else out  # torch: requires grad, zero gradient
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:  # noqa: A002

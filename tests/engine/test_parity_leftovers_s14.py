@@ -92,3 +92,15 @@ def test_randint_normal_strict_argument_types(i):
     a, b = _outcome(lambda: SIZE_CALLS[i](engine)), _outcome(lambda: SIZE_CALLS[i](torch))
     assert a[:2] == b[:2] and (a[0] == "err" or len(a[2] if isinstance(a[2], list) else []) ==
                                len(b[2] if isinstance(b[2], list) else [])), (a, b)
+
+
+@pytest.mark.parametrize("op", ["bernoulli", "poisson"])
+def test_bernoulli_poisson_of_a_grad_input_require_grad_with_zero_gradient(op):
+    ours, ref = engine.full((3,), 0.5, requires_grad=True), torch.full((3,), 0.5, requires_grad=True)
+    a, b = getattr(engine, op)(ours), getattr(torch, op)(ref)
+    assert a.requires_grad == b.requires_grad
+    a.sum().backward()
+    b.sum().backward()
+    assert ours.grad.tolist() == ref.grad.tolist()
+    with engine.no_grad(), torch.no_grad():
+        assert getattr(engine, op)(ours).requires_grad == getattr(torch, op)(ref).requires_grad
