@@ -81,6 +81,8 @@ def _python_ints(data, dtype):
     type raises RuntimeError (nan and inf too), except that unsigned types take negatives down to
     -(2^bits - 1), wrapping them (``tensor([-1], dtype=uint8)`` is 255). Returns the data to build from."""
     arr = np.asarray(data)
+    if arr.dtype == object and all(isinstance(v, int) for v in arr.flat):  # beyond int64 and uint64
+        raise ValueError("Overflow when unpacking long long: tensor() ints must fit int64")
     info = np.iinfo(dtype)
     lo = -int(info.max) if dtype.kind == "u" and arr.dtype.kind != "f" else int(info.min)  # ints only wrap
     if arr.size and arr.dtype.kind in "fiuO":
@@ -108,7 +110,7 @@ def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> T
     if not hasattr(data, "dtype") and dtype is not None and dtype.kind in "iu":
         data = _python_ints(data, dtype)
     arr = _as_array(data, dtype=dtype, device=device)
-    if dtype is None and not hasattr(data, "dtype") and arr.dtype == np.uint64:
+    if dtype is None and not hasattr(data, "dtype") and arr.dtype in (np.uint64, object):
         raise ValueError("Overflow when unpacking long long: tensor() ints must fit int64")
     if dtype is None and not hasattr(data, "dtype") and arr.dtype == np.float32 and default_dtype() != np.float32:
         arr = arr.astype(default_dtype())  # Python floats take the default dtype
@@ -193,7 +195,21 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
     """
     shape = _size((size,), None, "full")
     dtype = to_dtype(dtype) or _fill_dtype(fill_value)
-    return _make(get_xp(_device(device)).full(shape, fill_value, dtype=dtype), requires_grad)
+    return _make(get_xp(_device(device)).full(shape, _fill_scalar(fill_value, dtype), dtype=dtype), requires_grad)
+
+
+def _fill_scalar(value, dtype):
+    """torch's checks on a Python number filling an integer ``dtype`` (full, fill_): past 64 bits
+    OverflowError, outside the type RuntimeError (unsigned types wrap negatives, ``full(.., -1,
+    dtype=uint8)`` is 255). Returns the value to fill with."""
+    if np.dtype(dtype).kind not in "iu" or not isinstance(value, (int, float)) or isinstance(value, _builtin_bool):
+        return value
+    if isinstance(value, int) and not -(1 << 63) <= value < 1 << 64:
+        raise OverflowError(f"int too big to convert: fill value {value} for {np.dtype(dtype).name}")
+    try:
+        return _python_ints([value], np.dtype(dtype))[0]
+    except RuntimeError:
+        raise RuntimeError(f"value cannot be converted to type {np.dtype(dtype).name}_t without overflow") from None
 
 
 def _no_extra(op: str, kw: dict) -> None:
@@ -361,6 +377,13 @@ def _check_int_bounds(low: int, high: int, dtype) -> None:
         raise RuntimeError(f"to - 1 is out of bounds for {name}")
 
 
+def _int_size(op: str, size) -> None:
+    """torch's strict ``size`` of randint and normal: a tuple or list of ints (a bare int is a TypeError)."""
+    if not isinstance(size, (tuple, list)) or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, (_builtin_bool, np.bool_)) for n in size):
+        raise TypeError(f"{op}(): argument 'size' must be tuple of ints, not {type(size).__name__} ({size!r})")
+
+
 def _uniform01(gen, shape, xp):
     return gen.random(shape, dtype=np.float64) if shape else xp.asarray(gen.random(dtype=np.float64))
 
@@ -376,8 +399,12 @@ def randint(low: int = 0, high: int | None = None, size=None, *, generator=None,
         if high is None:
             raise TypeError("randint(): missing the required argument 'size'")
         low, high, size = 0, low, high
-    if high is None:
-        raise TypeError("randint(): missing the required argument 'high'")
+    elif high is None:  # randint(high, size=...)
+        low, high = 0, low
+    for pos, (name, v) in enumerate((("low", low), ("high", high))):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, (_builtin_bool, np.bool_)):
+            raise TypeError(f"randint(): argument '{name}' (position {pos}) must be int, not {type(v).__name__}")
+    _int_size("randint", size)
     if low >= high:
         raise RuntimeError(f"randint(): expected low < high, got low={low}, high={high}")
     _check_int_bounds(low, high, to_dtype(dtype) or np.int64)
@@ -437,6 +464,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
                                                                      requires_grad)
     if size is None:
         raise TypeError("normal(): give size= when mean and std are floats")
+    _int_size("normal", size)
     if std < 0:
         raise RuntimeError(f"normal(): std must be >= 0, got {std}")
     out = randn(size, generator=generator, dtype=dtype, device=device)
@@ -454,7 +482,8 @@ def bernoulli(input: Tensor, p: float | None = None, *, generator=None) -> Tenso
     if p is not None and not 0 <= p <= 1:
         raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
     u = _uniform01(_gen(generator, input.device), input.shape, xp)
-    return Tensor((u < probs).astype(input.dtype))
+    out = Tensor((u < probs).astype(input.dtype))
+    return out + input * 0 if p is None and input.requires_grad else out  # torch: requires grad, zero gradient
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:  # noqa: A002

@@ -564,6 +564,8 @@ class Tensor:
         return self
 
     def fill_(self, value) -> Tensor:
+        from engine.factories import _fill_scalar
+        value = value if isinstance(value, Tensor) else _fill_scalar(value, self.dtype)
         if self._records_inplace("fill_", value):
             v = value if isinstance(value, Tensor) else Tensor(_as_array(value, dtype=self.dtype, device=self.device))
             if v.ndim != 0:
@@ -589,6 +591,9 @@ class Tensor:
         a, b = self._operands(other)
         if reflected:
             a, b = b, a
+        if a.dtype == np.bool_ and b.dtype == np.bool_ and op in _NO_BOOL_KERNEL:
+            kernel = {"trunc": "div_trunc", "floor": "div_floor"}.get(params.get("mode"), _NO_BOOL_KERNEL[op])
+            raise NotImplementedError(f'"{kernel}_cpu" not implemented for \'Bool\'')
         try:
             return op.apply(a, b, **params)
         except ValueError:
@@ -1453,11 +1458,23 @@ class Tensor:
         return Tensor(idx if k else idx.squeeze(ax))
 
     def argmax(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
-        """The int64 index of the largest entry (flat when no dim; the first on ties)."""
+        """The int64 index of the largest entry (flat when no dim; the first on ties).
+
+        >>> Tensor([1, 3, 3]).argmax().item()
+        1
+        """
+        self._no_bool_arg("argmax")
         return self._argext("argmax", dim, keepdim, axis, keepdims)
 
     def argmin(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
+        """The int64 index of the smallest entry (flat when no dim; the first on ties)."""
+        self._no_bool_arg("argmin")
         return self._argext("argmin", dim, keepdim, axis, keepdims)
+
+    def _no_bool_arg(self, op: str) -> None:
+        """torch has no bool argmax/argmin (max and min of bools are fine)."""
+        if self.dtype == np.bool_:
+            raise RuntimeError(f"{op}(): does not support bool input")
 
     def logsumexp(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """``log(sum(exp(x)))`` over ``dim``, computed stably."""
@@ -1667,6 +1684,8 @@ class Tensor:
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
         """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)``."""
+        if self.dtype == np.bool_:
+            raise RuntimeError(f"topk does not support bool dtypes on CPU (got shape {self.shape})")
         ax = self._one_dim("topk", dim)
         n = self.shape[ax] if self.ndim else 1
         if not 0 <= k <= n:
@@ -2969,6 +2988,11 @@ def _inplace_method(name: str):
 for _name in _INPLACE:
     if not hasattr(Tensor, _name + "_"):
         setattr(Tensor, _name + "_", _inplace_method(_name))
+
+
+# Binary ops torch has no bool kernel for (bool // bool, bool % bool, fmod): its kernel names.
+_NO_BOOL_KERNEL = {elementwise_ops.RoundedDiv: "div_floor", elementwise_ops.Remainder: "remainder",
+                   elementwise_ops.Fmod: "fmod"}
 
 
 def _default_generator(device: str):

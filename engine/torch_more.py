@@ -1004,7 +1004,8 @@ def poisson(input: Tensor, generator=None) -> Tensor:  # noqa: A002
     if bool((input.data < 0).any()):
         raise RuntimeError("poisson(): invalid Poisson rate, expected rate to be non-negative")
     xp = array_module(input.data)
-    return Tensor(xp.asarray(gen.poisson(input.data)).astype(input.dtype))
+    out = Tensor(xp.asarray(gen.poisson(input.data)).astype(input.dtype))
+    return out + input * 0 if input.requires_grad else out  # torch: requires grad, zero gradient
 
 
 def _polygamma_method(self: Tensor, n: int) -> Tensor:
