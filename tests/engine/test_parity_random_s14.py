@@ -95,15 +95,18 @@ def test_random_fill_ranges_match_torch():
     """random_() spans [0, 2^digits] for floats and the dtype's non-negative range for ints;
     random_(from=, to=) and uniform_(from=, to=) stay inside their bounds."""
     n = 4000
+    engine.manual_seed(0)
+    torch.manual_seed(0)
     for dt in ["float16", "uint8", "int8", "bool"]:
         ours = engine.zeros(n, dtype=getattr(engine, dt)).random_()
         ref = torch.zeros(n, dtype=getattr(torch, dt)).random_()
         assert str(ours.dtype) == str(ref.dtype).replace("torch.", "")
-        # 4000 draws over at most 2049 values reach within 2% of each end of the range (torch's too)
-        assert float(ours.data.astype(np.float64).min()) == float(ref.double().min()) == 0
-        hi = float(ref.double().max())
-        assert 0.98 * hi <= float(ours.data.astype(np.float64).max()) <= float(
-            {"float16": 2048, "uint8": 255, "int8": 127, "bool": 1}[dt])
+        # 4000 draws over at most 2049 values reach within 2% of each end of the range (torch's too;
+        # missing that by chance has probability below e^-80). Not the ends exactly: float16's 0 is
+        # missed by 4000 draws about 14% of the time, in torch as in ours.
+        top = float({"float16": 2048, "uint8": 255, "int8": 127, "bool": 1}[dt])
+        for draws in (ours.data.astype(np.float64), ref.double().numpy()):
+            assert 0 <= draws.min() <= 0.02 * top and 0.98 * top <= draws.max() <= top
     x = engine.zeros(n, dtype=engine.int64).random_(**{"from": -3, "to": 4})
     assert sorted(set(x.tolist())) == sorted(set(torch.zeros(n, dtype=torch.int64).random_(-3, 4).tolist()))
     u = engine.zeros(n, dtype=engine.float64).uniform_(**{"from": 2, "to": 3})
