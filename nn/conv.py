@@ -337,6 +337,59 @@ class AdaptiveMaxPool3d(_AdaptivePool):
         return F.adaptive_max_pool3d(input, self.output_size, self.return_indices)
 
 
+class _FractionalMaxPoolNd(Module):
+    """torch's FractionalMaxPool constructor: exactly one of ``output_size`` / ``output_ratio`` (each
+    ratio in (0, 1)); ``_random_samples`` is kept as a buffer (None unless given), so a fixed draw
+    travels with ``state_dict``; its repr has no arguments, as torch's."""
+
+    _nd = 2
+    __constants__ = ["kernel_size", "return_indices", "output_size", "output_ratio"]
+
+    def __init__(self, kernel_size, output_size=None, output_ratio=None, return_indices: bool = False,
+                 _random_samples: Tensor | None = None):
+        super().__init__()
+        name, nd = type(self).__name__, self._nd
+        if nd == 3 and any(k <= 0 for k in _ntuple(kernel_size, nd)):
+            raise ValueError(f"kernel_size must be greater than 0, but got {kernel_size}")
+        self.kernel_size = _ntuple(kernel_size, nd)
+        self.return_indices = return_indices
+        self.register_buffer("_random_samples", _random_samples)
+        self.output_size = _ntuple(output_size, nd) if output_size is not None else None
+        self.output_ratio = _ntuple(output_ratio, nd) if output_ratio is not None else None
+        if output_size is None and output_ratio is None:
+            raise ValueError(f"{name} requires specifying either an output size, or a pooling ratio")
+        if output_size is not None and output_ratio is not None:
+            raise ValueError("only one of output_size and output_ratio may be specified")
+        if self.output_ratio is not None and not all(0 < r < 1 for r in self.output_ratio):
+            raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+
+    def forward(self, input: Tensor):
+        pool = F.fractional_max_pool2d if self._nd == 2 else F.fractional_max_pool3d
+        return pool(input, self.kernel_size, self.output_size, self.output_ratio, self.return_indices,
+                    _random_samples=self._random_samples)
+
+
+class FractionalMaxPool2d(_FractionalMaxPoolNd):
+    """Fractional max pooling over (N, C, H, W) (``F.fractional_max_pool2d``): windows of
+    ``kernel_size`` at pseudo-random starts, drawn anew each call unless ``_random_samples`` is given.
+
+    >>> FractionalMaxPool2d(2, output_size=3)(Tensor.ones(1, 1, 5, 5)).shape
+    (1, 1, 3, 3)
+    """
+
+    _nd = 2
+
+
+class FractionalMaxPool3d(_FractionalMaxPoolNd):
+    """Fractional max pooling over (N, C, T, H, W) (``F.fractional_max_pool3d``).
+
+    >>> FractionalMaxPool3d(2, output_ratio=0.5)(Tensor.ones(1, 1, 6, 6, 6)).shape
+    (1, 1, 3, 3, 3)
+    """
+
+    _nd = 3
+
+
 class Upsample(Module):
     """Resize by ``size`` or ``scale_factor`` ('nearest', 'linear', 'bilinear', 'bicubic', ...)."""
 

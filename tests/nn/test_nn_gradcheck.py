@@ -182,6 +182,10 @@ def _cases(seed: int) -> dict:
         "AdaptiveMaxPool2d": (lambda: nn.AdaptiveMaxPool2d(2), (_distinct(seed, 1, 2, 3, 4),), (), None),
         "AdaptiveMaxPool3d": (lambda: nn.AdaptiveMaxPool3d(2), (_distinct(seed, 1, 2, 3, 3, 4),), (), None),
         "LPPool3d": (lambda: nn.LPPool3d(2, 2, stride=1), (x(1, 2, 3, 3, 3),), (), None),
+        "FractionalMaxPool2d": (lambda: nn.FractionalMaxPool2d(2, output_size=(3, 2), _random_samples=Tensor(
+            np.array([[[0.3, 0.7], [0.9, 0.1]]]))), (_distinct(seed, 1, 2, 5, 4),), (), None),
+        "FractionalMaxPool3d": (lambda: nn.FractionalMaxPool3d((2, 1, 2), output_ratio=0.6, _random_samples=Tensor(
+            np.array([[[0.2, 0.5, 0.8]]]))), (_distinct(seed, 1, 1, 4, 3, 5),), (), None),
         "MaxUnpool3d": (lambda: nn.MaxUnpool3d(2), (x(1, 1, 1, 2, 2),), (np.array([[[[[1, 6], [8, 31]]]]]),),
                         lambda m, v, i: m(v, Tensor(i))),
         "Upsample": (lambda: nn.Upsample(scale_factor=2, mode="bilinear"), (x(1, 2, 2, 3),), (), None),
