@@ -31,14 +31,14 @@ from engine.functional import numpy_pad as pad
 from engine.gradcheck import GradcheckError, gradcheck, gradcheck_model
 from engine.ops.optim import adam_
 from engine.parallel import get_num_threads, set_num_threads, tune_cpu
-from engine.rng import Generator, manual_seed
+from engine.rng import Generator, default_generator, manual_seed
 from engine.tensor import Size, Tensor
 
 __all__ = [
     "Function", "GradcheckError", "Size", "Tensor", "arange", "autocast", "concatenate", "empty", "enable_grad", "full",
     "get_num_threads", "gpu_available", "gradcheck", "is_grad_enabled", "manual_seed", "Generator", "maximum",
-    "minimum", "no_grad", "ones", "pad", "rand", "randn", "set_num_threads", "stack", "where", "zeros", "zeros_like",
-    "ones_like", "full_like", "randn_like", "rand_like",
+    "default_generator", "minimum", "no_grad", "ones", "pad", "rand", "randn", "set_num_threads", "stack", "where",
+    "zeros", "zeros_like", "ones_like", "full_like", "randn_like", "rand_like",
 ]
 __all__ += ["draw", "gradcheck_model", "name_scope"]  # instruments for learners (issue 23)
 # -- kernels and optimizer steps (issue 14) --

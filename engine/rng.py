@@ -10,21 +10,34 @@ _generators: dict[str, object] = {}
 _seed: int | None = None
 
 
-def manual_seed(seed: int) -> None:
-    """Seed every backend's default generator, like ``torch.manual_seed``.
+def manual_seed(seed: int) -> Generator:
+    """Seed every backend's default generator and return ``default_generator``, like
+    ``torch.manual_seed`` (a negative seed is its 64-bit two's complement, as torch's).
 
-    >>> manual_seed(0); a = generator("cpu").random(); manual_seed(0)
-    >>> a == generator("cpu").random()
-    True
+    >>> manual_seed(0); a = generator("cpu").random(); manual_seed(0)  # doctest: +ELLIPSIS
+    <engine.rng._DefaultGenerator object at ...>
+    >>> a == generator("cpu").random(), manual_seed(-1).initial_seed() == 2**64 - 1
+    (True, True)
     """
     global _seed
-    _seed = int(seed)
+    _seed = _check_seed(seed)
     _generators.clear()
+    return default_generator
+
+
+def _check_seed(seed) -> int:
+    seed = int(seed)
+    if not -(1 << 63) <= seed < 1 << 64:  # torch's error type and range
+        raise ValueError(f"Overflow when unpacking long long: seed {seed} is outside [-2^63, 2^64)")
+    return seed + (1 << 64) if seed < 0 else seed  # a negative seed is its 64-bit two's complement
 
 
 def generator(device: str = "cpu"):
     """The default generator of a device: a ``numpy.random.Generator`` or its CuPy twin."""
+    global _seed
     if device not in _generators:
+        if _seed is None:  # unseeded: a seed from the OS's entropy, kept so initial_seed() can tell it
+            _seed = _entropy_seed()
         xp = get_xp(device)
         _generators[device] = (np.random.default_rng(_seed) if xp is np else xp.random.default_rng(_seed))
     return _generators[device]
@@ -41,6 +54,12 @@ def set_state(state: dict) -> None:
     _seed = state.get("seed")
     _generators.clear()
     generator("cpu").bit_generator.state = state["cpu"]
+
+
+def _entropy_seed() -> int:
+    import os
+
+    return int.from_bytes(os.urandom(8), "little") >> 1
 
 
 DEFAULT_GENERATOR_SEED = 67280421310721  # torch.Generator()'s initial seed
@@ -67,11 +86,7 @@ class Generator:
 
     def manual_seed(self, seed: int) -> Generator:
         """Seed this generator (returns it, as torch's does)."""
-        seed = int(seed)
-        if seed < 0:
-            seed += 1 << 64  # torch takes a negative seed as its 64-bit two's complement
-        if not 0 <= seed < 1 << 64:
-            raise RuntimeError(f"Overflow when unpacking long: seed {seed} is outside [-2^63, 2^64)")
+        seed = _check_seed(seed)
         xp = get_xp(self.device)
         self._seed = seed
         self._gen = np.random.default_rng(seed) if xp is np else xp.random.default_rng(seed)
@@ -79,9 +94,7 @@ class Generator:
 
     def seed(self) -> int:
         """Seed from the OS's entropy and return the seed."""
-        import os
-
-        s = int.from_bytes(os.urandom(8), "little") >> 1
+        s = _entropy_seed()
         self.manual_seed(s)
         return s
 
@@ -99,3 +112,38 @@ class Generator:
         if name.startswith("__") or name == "_gen":
             raise AttributeError(name)
         return getattr(self._gen, name)
+
+
+class _DefaultGenerator(Generator):
+    """torch.default_generator: the default CPU stream (what ``engine.manual_seed`` seeds and every
+    draw without ``generator=`` uses) as a Generator; seeding or restoring it through this object
+    or through ``manual_seed`` / ``set_state`` (``engine.set_rng_state``) is the same thing.
+
+    >>> default_generator.manual_seed(5) is manual_seed(5), default_generator.initial_seed()
+    (True, 5)
+    """
+
+    def __init__(self):
+        self.device = "cpu"
+
+    @property
+    def _gen(self):
+        return generator("cpu")
+
+    def manual_seed(self, seed: int) -> Generator:
+        return manual_seed(seed)
+
+    def initial_seed(self) -> int:
+        generator("cpu")  # an unseeded stream picks its seed on first use
+        return _seed
+
+    def get_state(self) -> dict:
+        """The same state as ``get_state()`` / ``engine.get_rng_state()`` (torch's are one too)."""
+        return get_state()
+
+    def set_state(self, state: dict) -> Generator:
+        set_state(state)
+        return self
+
+
+default_generator = _DefaultGenerator()

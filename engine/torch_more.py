@@ -1491,7 +1491,7 @@ MORE_TORCH_FUNCTIONS.update({
     "compile": lambda model=None, **kwargs: _compile(model, **kwargs),
     "set_float32_matmul_precision": lambda precision: _float32_matmul_precision(precision),
     "get_float32_matmul_precision": lambda: _matmul_precision[0],
-    "initial_seed": lambda: __import__("engine.rng", fromlist=["_seed"])._seed or 0,
+    "initial_seed": lambda: __import__("engine.rng", fromlist=["default_generator"]).default_generator.initial_seed(),
     "get_rng_state": lambda: __import__("engine.rng", fromlist=["get_state"]).get_state(),
     "set_rng_state": lambda state: __import__("engine.rng", fromlist=["set_state"]).set_state(state),
 })
