@@ -723,12 +723,15 @@ class Tensor:
             if base.dtype == np.bool_:
                 base = base.astype(np.int64)
             return elementwise_ops.PowScalar.apply(base, p=other)
-        if self.dtype == np.bool_ and (isinstance(other, bool) or getattr(other, "dtype", None) == np.bool_):
-            return (self.astype(np.int64) ** other.astype(np.int64) if isinstance(other, Tensor) else
-                    self.astype(np.int64) ** int(other)).astype(np.bool_)  # bool ** bool is bool, as torch
+        if self.dtype == np.bool_ and isinstance(other, bool):  # bool ** True is bool, as torch
+            return (self.astype(np.int64) ** int(other)).astype(np.bool_)
+        if self.dtype == np.bool_ and getattr(other, "dtype", None) == np.bool_:
+            _no_bool_pow()
         return self._binary(elementwise_ops.Pow, other)
 
     def __rpow__(self, other):
+        if self.dtype == np.bool_ and isinstance(other, bool):
+            _no_bool_pow()
         return self._binary(elementwise_ops.Pow, other, reflected=True)
 
     def _same_float_dtype(self, op: str, other) -> None:
@@ -1696,6 +1699,7 @@ class Tensor:
 
     def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False):
         """The ``k``-th smallest entry (1-based) along ``dim``: ``(values, indices)``."""
+        _no_bool_kernel(self, "kthvalue_cpu")
         ax = self._one_dim("kthvalue", dim)
         n = self.shape[ax] if self.ndim else 1
         if n == 0:
@@ -1782,6 +1786,7 @@ class Tensor:
         """No dim: the lower median (nan if any entry is nan; ties share the gradient).
         With a dim: ``(values, indices)`` of the lower median along it."""
         d = reduce_ops.dim_arg("median", dim, axis)
+        _no_bool_kernel(self, "median_cpu" if d is None else "median_out")
         if d is None:
             return reduce_ops.Median.apply(self)
         ax, idx = self._argsort("median", d, False)
@@ -2993,6 +2998,18 @@ for _name in _INPLACE:
 # Binary ops torch has no bool kernel for (bool // bool, bool % bool, fmod): its kernel names.
 _NO_BOOL_KERNEL = {elementwise_ops.RoundedDiv: "div_floor", elementwise_ops.Remainder: "remainder",
                    elementwise_ops.Fmod: "fmod"}
+
+
+def _no_bool_pow():
+    """torch has no pow kernel for bool ** bool tensors (only a bool tensor ** a Python bool)."""
+    raise NotImplementedError("\"pow\" not implemented for 'Bool': cast a bool operand with .int() or .float()")
+
+
+def _no_bool_kernel(x: Tensor, kernel: str) -> None:
+    """torch's kthvalue / median / nanmedian have no bool kernel (sort and mode do)."""
+    if x.dtype == np.bool_:
+        raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool' (input of shape {x.shape}): "
+                                  "cast it with .int() first")
 
 
 def _default_generator(device: str):

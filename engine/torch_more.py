@@ -836,7 +836,9 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False):  # 
     """The lower median ignoring nan (nan only where a slice is all nan); with ``dim``,
     ``(values, indices)`` as torch.nanmedian."""
     from engine import return_types
+    from engine.tensor import _no_bool_kernel
 
+    _no_bool_kernel(input, "median_cpu" if dim is None else "median_out")
     if dim is None:  # ties share the gradient, as torch.nanmedian()
         return reduce_ops.Median.apply(input, ignore_nan=True)
     x = input.reshape(1) if input.ndim == 0 else input

@@ -56,3 +56,45 @@ def test_default_generator_seed_reseeds_from_entropy_like_torch():
         first = lib.randn(3).numpy()
         lib.manual_seed(s)
         np.testing.assert_array_equal(lib.randn(3).numpy(), first)
+
+
+def _raises_like_torch(call):
+    """``call(lib)`` raises the same exception type (and kernel name) under torch and engine."""
+    with pytest.raises(Exception) as theirs:
+        call(torch)
+    with pytest.raises(type(theirs.value)) as ours:
+        call(engine)
+    assert type(ours.value) is type(theirs.value)
+    assert str(theirs.value).split(" not implemented")[0] in str(ours.value)
+
+
+@pytest.mark.parametrize("name,call", [
+    ("bool ** bool", lambda lib: lib.tensor([True, False]) ** lib.tensor([True, True])),
+    ("0-d bool ** bool", lambda lib: lib.tensor(True) ** lib.tensor(False)),
+    ("empty bool ** bool", lambda lib: lib.tensor([True])[:0] ** lib.tensor([True])[:0]),
+    ("pow(bool, bool)", lambda lib: lib.pow(lib.tensor([True, False]), lib.tensor([False, True]))),
+    ("True ** bool", lambda lib: True ** lib.tensor([True, False])),
+    ("pow(True, bool)", lambda lib: lib.pow(True, lib.tensor([True, False]))),
+    ("pow_", lambda lib: lib.tensor([True, False]).pow_(lib.tensor([True, False]))),
+    ("kthvalue", lambda lib: lib.tensor([True, False, True]).kthvalue(2)),
+    ("kthvalue fn", lambda lib: lib.kthvalue(lib.tensor([[True, False]]), 1, 0)),
+    ("median", lambda lib: lib.tensor([True, False, True]).median()),
+    ("median dim", lambda lib: lib.median(lib.tensor([[True, False]]), 1)),
+    ("0-d median dim", lambda lib: lib.tensor(True).median(0)),
+    ("nanmedian", lambda lib: lib.nanmedian(lib.tensor([True, False]))),
+    ("nanmedian dim", lambda lib: lib.tensor([[True], [False]]).nanmedian(0)),
+])
+def test_bool_ops_without_a_torch_kernel_raise_its_error(name, call):
+    _raises_like_torch(call)
+
+
+@pytest.mark.parametrize("call", [
+    lambda lib: lib.tensor([True, False]) ** True, lambda lib: lib.tensor([True, False]) ** False,
+    lambda lib: lib.tensor([True, False]) ** 2, lambda lib: 2 ** lib.tensor([True, False]),
+    lambda lib: lib.tensor([True, False]) ** lib.tensor([2, 3]), lambda lib: lib.tensor([True, False]).sort()[0],
+    lambda lib: lib.tensor([True, False, True]).mode()[0], lambda lib: lib.tensor([[2, 3]]).median(1)[0],
+])
+def test_bool_pow_and_sorts_torch_has_still_work(call):
+    t, o = call(torch), call(engine)
+    assert o.numpy().dtype == t.numpy().dtype
+    np.testing.assert_array_equal(o.numpy(), t.numpy())
