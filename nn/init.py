@@ -5,8 +5,8 @@ seeded by ``engine.manual_seed``) and copied to the tensor's device, so a seed g
 same weights on CPU and GPU.
 
 >>> from engine import Tensor, manual_seed
->>> manual_seed(0); a = normal_(Tensor.zeros(3), std=0.02).numpy()
->>> manual_seed(0); bool((a == normal_(Tensor.zeros(3), std=0.02).numpy()).all())
+>>> _ = manual_seed(0); a = normal_(Tensor.zeros(3), std=0.02).numpy()
+>>> _ = manual_seed(0); bool((a == normal_(Tensor.zeros(3), std=0.02).numpy()).all())
 True
 """
 

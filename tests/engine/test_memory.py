@@ -137,7 +137,7 @@ def test_graphs_are_freed_without_the_cycle_collector(backward):
 
     def run():
         h = F.relu(F.linear(x, *model.params[:2])).tanh().exp()
-        out = F.softmax(F.linear(h, *model.params[2:])).sqrt().sigmoid()
+        out = F.softmax(F.linear(h, *model.params[2:]), -1).sqrt().sigmoid()
         loss = F.cross_entropy(out, y) + out.sum()
         if backward:
             loss.backward()
