@@ -245,8 +245,7 @@ class _Orthogonal(Module):
                 A, tau = _geqrf(Q)  # its diagonal becomes sign(diag), negated where tau is 0 (torch's)
                 d = engine.sign(A.diagonal(dim1=-2, dim2=-1))
                 d = engine.where(tau == 0.0, -d, d)
-                eye = engine.eye(n, k, dtype=A.dtype, device=A.device)
-                A = A * (1 - eye) + d.unsqueeze(-2) * eye
+                A.diagonal(dim1=-2, dim2=-1).copy_(d)  # a view: written into A
                 return A.mT if transpose else A
             if n == k:
                 Q = _make_orthogonal(Q) if not _is_orthogonal(Q) else Q.clone()
