@@ -42,8 +42,8 @@ def time_batch(model, B: int, steps: int, prompt_len: int) -> None:
     from engine import no_grad
     from tinygrad_gpt import decode
 
-    weights = [p.data for name, p in model.named_parameters() if p.ndim == 2 and ".h." in name]
-    weights.append(model.lm_head.weight.data)  # the tied (V, C) head
+    weights = [p._data for name, p in model.named_parameters() if p.ndim == 2 and ".h." in name]
+    weights.append(model.lm_head.weight._data)  # the tied (V, C) head
     mib = sum(w.nbytes for w in weights) / 2**20
     prompt = np.random.default_rng(0).integers(0, 50257, size=(B, prompt_len))
     caches = [nn.KVCache(model.config.block_size) for _ in range(model.config.n_layer)]

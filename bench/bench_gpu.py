@@ -271,13 +271,13 @@ def run_ours(args, mode: str, deadline: float) -> dict:
             (loss * state["scale"]).backward()
             inv = np.float32(1 / state["scale"])
             for p16, p32 in pairs:
-                p32.grad = Tensor(p16.grad.data.astype(xp.float32) * inv)
+                p32.grad = Tensor(p16.grad._data.astype(xp.float32) * inv)
                 p16.grad = None
             norm = nn.optim.clip_grad_norm_(master.parameters(), GRAD_CLIP)
             if math.isfinite(norm):
                 opt.step()
                 for p16, p32 in pairs:
-                    p16.data[...] = p32.data.astype(xp.float16)
+                    p16._data[...] = p32._data.astype(xp.float16)
             else:
                 state["scale"] /= 2
                 state["skipped"] += 1

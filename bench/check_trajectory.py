@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     weights = {name: p.detach().numpy() for name, p in ref.named_parameters()}
     params = model.parameters()
     for name, p in model.named_parameters():
-        p.data[...] = weights[name.removeprefix("transformer.")]  # same names but the prefix
+        p._data[...] = weights[name.removeprefix("transformer.")]  # same names but the prefix
 
     get_batch, _ = batch_source(T, B)
     worst_loss = worst_norm = 0.0

@@ -81,7 +81,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], 
             if not allow_unused:
                 raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
                                    "Set allow_unused=True if this is the desired behavior.")
-            result.append(Tensor(array_module(t.data).zeros(t.shape, dtype=t.dtype)) if materialize_grads else None)
+            result.append(Tensor(array_module(t._data).zeros(t.shape, dtype=t.dtype)) if materialize_grads else None)
             continue
         if g.dtype != t.dtype:
             g = g.astype(t.dtype)
@@ -168,7 +168,7 @@ class _CustomFunctionOp(_EngineFunction):
             if gi is None:
                 out.append(None)
                 continue
-            ga = gi.data if isinstance(gi, Tensor) else array_module(arg.data).asarray(gi)
+            ga = gi._data if isinstance(gi, Tensor) else array_module(arg._data).asarray(gi)
             if ga.shape != arg.shape:  # torch sums a gradient the input's shape expands to; anything else is wrong
                 try:
                     expandable = np.broadcast_shapes(arg.shape, ga.shape) == ga.shape
@@ -234,7 +234,7 @@ class Function:
         tensors = [a for a in args if isinstance(a, Tensor)]
         if id(out) in ctx._non_differentiable or not any(ctx.needs_input_grad) or not is_grad_enabled():
             return out if out._ctx is None else out.detach()
-        return _CustomFunctionOp.apply(*tensors, out=out.data, call=(cls, ctx, args))
+        return _CustomFunctionOp.apply(*tensors, out=out._data, call=(cls, ctx, args))
 
 
 def once_differentiable(fn):

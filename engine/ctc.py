@@ -24,7 +24,7 @@ _LOG_ZERO = -1e30
 
 
 def _int_array(x, name: str) -> np.ndarray:
-    a = to_numpy(x.data) if isinstance(x, Tensor) else np.asarray(x)
+    a = to_numpy(x._data) if isinstance(x, Tensor) else np.asarray(x)
     if a.dtype.kind not in "iu":
         raise TypeError(f"ctc_loss: {name} must hold integers, got dtype {a.dtype}")
     return a.astype(np.int64)

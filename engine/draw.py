@@ -76,7 +76,7 @@ def _grad_norms(root: Tensor, tensors: list[Tensor]) -> dict[int, float]:
             if t._ctx is not None:
                 t._retains_grad = True
         root.backward(retain_graph=True)
-        return {id(t): float(np.linalg.norm(to_numpy(t._grad.data).astype(np.float64)))
+        return {id(t): float(np.linalg.norm(to_numpy(t._grad._data).astype(np.float64)))
                 for t in tensors if t._grad is not None}
     finally:
         for t in tensors:
@@ -112,7 +112,8 @@ def draw(root: Tensor, filename: str | Path | None = None, format: str = "svg", 
     tensors = _collect(root)
     name_of = {id(t): n for n, t in (names.items() if isinstance(names, Mapping) else (names or ()))}
     norms = _grad_norms(root, tensors) if grad_norms else {
-        id(t): float(np.linalg.norm(to_numpy(t._grad.data).astype(np.float64))) for t in tensors if t._grad is not None}
+        id(t): float(np.linalg.norm(to_numpy(t._grad._data).astype(np.float64)))
+        for t in tensors if t._grad is not None}
     scope = {id(t): _scope_of(t, name_of) for t in tensors}
 
     # Which box each tensor is drawn in: itself, a folded layer (depth) or a folded run of blocks.

@@ -103,7 +103,7 @@ def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> T
     (1, 2)
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     dtype = to_dtype(dtype)
     if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
         data = [_one_element(d) if isinstance(d, Tensor) else d for d in data]
@@ -453,14 +453,14 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
         fdt = next((t.dtype for t in tensors if t.dtype.kind == "f"), np.dtype(np.float32))
         if any(t.dtype.kind != "f" for t in tensors):
             raise RandomDtypeError(f"normal(): mean and std must be floating point, got {[t.dtype for t in tensors]}")
-        if (bool((std.data < 0).any()) if isinstance(std, Tensor) else std < 0):
+        if (bool((std._data < 0).any()) if isinstance(std, Tensor) else std < 0):
             found = "< 0" if isinstance(std, Tensor) else std
             raise RuntimeError(f"normal expects std >= 0.0, but found std {found}")
         shape = np.broadcast_shapes(*(t.shape for t in tensors))
         dev = ref.device
         z = Tensor(_sample(_gen(generator, dev).standard_normal, tuple(shape), fdt))
         out = mean + std * z  # differentiable in a tensor mean (1) and std (z), as torch's normal
-        return out if dtype is None and not requires_grad else _make(out.data.astype(to_dtype(dtype) or fdt),
+        return out if dtype is None and not requires_grad else _make(out._data.astype(to_dtype(dtype) or fdt),
                                                                      requires_grad)
     if size is None:
         raise TypeError("normal(): give size= when mean and std are floats")
@@ -468,13 +468,13 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
     if std < 0:
         raise RuntimeError(f"normal(): std must be >= 0, got {std}")
     out = randn(size, generator=generator, dtype=dtype, device=device)
-    return _make(out.data * out.data.dtype.type(std) + out.data.dtype.type(mean), requires_grad)
+    return _make(out._data * out._data.dtype.type(std) + out._data.dtype.type(mean), requires_grad)
 
 
 def bernoulli(input: Tensor, p: float | None = None, *, generator=None) -> Tensor:  # noqa: A002
     """0/1 samples, 1 with probability ``input`` (or ``p``), in ``input``'s dtype."""
-    probs = input.data if p is None else p
-    xp = array_module(input.data)
+    probs = input._data if p is None else p
+    xp = array_module(input._data)
     if input.dtype.kind != "f":
         raise RandomDtypeError(f"bernoulli(): input must be floating point, got {input.dtype}")
     if p is None and not bool(((probs >= 0) & (probs <= 1)).all()):  # nan fails too
@@ -497,7 +497,7 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
         raise RuntimeError(f"multinomial(): input must be 1-D or 2-D, got shape {input.shape}")
     if input.dtype.kind != "f":
         raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {input.dtype}")
-    w = input.data.astype(np.float64)
+    w = input._data.astype(np.float64)
     xp = array_module(w)
     w2 = w.reshape(-1, w.shape[-1])  # (B, C)
     if bool((w2 < 0).any()) or not bool(xp.isfinite(w2).all()):

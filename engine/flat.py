@@ -1,12 +1,12 @@
 """Flat parameter and gradient buffers: many parameters as views into one contiguous array.
 
 ``flatten_parameters(params)`` copies the parameters into one 1-d buffer and makes each one's
-``.data`` a view of its slice; it also gives each a slice of one flat gradient buffer, which
+``data`` a view of its slice; it also gives each a slice of one flat gradient buffer, which
 backward fills in place (the first gradient is written into the slice, later ones added to it).
 An optimizer, gradient clipping or a data-parallel all-reduce can then work on two arrays
 instead of hundreds: one pass, one message.
 
-    flat.data  [ wte | wpe | ln_1.w | ... ]   p.data  = flat.data[lo:hi].reshape(p.shape)
+    flat.data  [ wte | wpe | ln_1.w | ... ]   p._data  = flat.data[lo:hi].reshape(p.shape)
     flat.grad  [ wte | wpe | ln_1.w | ... ]   p.grad  = Tensor(flat.grad[lo:hi].reshape(p.shape))
 
 Whatever replaces a parameter's array (``module.to(device)``, ``astype``) breaks its view: flatten
@@ -29,10 +29,10 @@ class FlatParameters:
     >>> from engine import Tensor
     >>> a, b = Tensor(np.ones((2, 2)), requires_grad=True), Tensor(np.zeros(3), requires_grad=True)
     >>> flat = flatten_parameters([a, b])
-    >>> flat.data.shape, np.shares_memory(a.data, flat.data)
+    >>> flat.data.shape, np.shares_memory(a._data, flat.data)
     ((7,), True)
     >>> ((a * 2).sum() + (b + 1).sum()).backward()
-    >>> flat.grad.tolist(), np.shares_memory(a.grad.data, flat.grad)
+    >>> flat.grad.tolist(), np.shares_memory(a.grad._data, flat.grad)
     ([2.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0], True)
     """
 
@@ -48,11 +48,11 @@ class FlatParameters:
                 unique.append(p)
         if not unique:
             raise ValueError("flatten_parameters: got an empty parameter list")
-        first = unique[0].data
+        first = unique[0]._data
         for p in unique:
-            if p.dtype != first.dtype or type(p.data) is not type(first):
+            if p.dtype != first.dtype or type(p._data) is not type(first):
                 raise TypeError(f"flatten_parameters: parameters differ in dtype or device ({first.dtype} on "
-                                f"{type(first).__module__} and {p.dtype} on {type(p.data).__module__}); "
+                                f"{type(first).__module__} and {p.dtype} on {type(p._data).__module__}); "
                                 "flatten each group separately")
             if p._ctx is not None:
                 raise ValueError("flatten_parameters: parameters must be leaves (not results of ops)")
@@ -61,17 +61,17 @@ class FlatParameters:
         self.spans: list[tuple[int, int]] = []
         lo = 0
         for p in unique:
-            self.spans.append((lo, lo + p.data.size))
-            lo += p.data.size
+            self.spans.append((lo, lo + p._data.size))
+            lo += p._data.size
         self.data = xp.empty(lo, dtype=first.dtype)
         self.grad = xp.zeros(lo, dtype=first.dtype)
         with no_grad():
             for p, (lo, hi) in zip(unique, self.spans):
-                self.data[lo:hi] = p.data.reshape(-1)
-                p.data = self.data[lo:hi].reshape(p.shape)  # a view: in-place updates of p update data
+                self.data[lo:hi] = p._data.reshape(-1)
+                p._data = self.data[lo:hi].reshape(p.shape)  # a view: in-place updates of p update data
                 p._grad_buffer = self.grad[lo:hi].reshape(p.shape)
                 if p.grad is not None:
-                    p._grad_buffer[...] = p.grad.data
+                    p._grad_buffer[...] = p.grad._data
                     p.grad = Tensor(p._grad_buffer)
 
     def __len__(self) -> int:
@@ -98,9 +98,9 @@ class FlatParameters:
         assignment to ``p.grad`` of another array breaks that)."""
         xp = array_module(self.data)
         for p in self.params:
-            if not xp.shares_memory(p.data, self.data):
+            if not xp.shares_memory(p._data, self.data):
                 return False
-            if p.grad is not None and not xp.shares_memory(p.grad.data, self.grad):
+            if p.grad is not None and not xp.shares_memory(p.grad._data, self.grad):
                 return False
         return True
 

@@ -213,7 +213,7 @@ class Function:
             if t is None:
                 arrays.append(None)
             elif isinstance(t, Tensor):
-                arrays.append(t.data)
+                arrays.append(t._data)
                 any_grad = any_grad or t._requires_grad  # the slot: a property read costs per input
             else:
                 _not_a_tensor(cls.__name__, inputs)
@@ -238,8 +238,8 @@ class Function:
             versions = []
             if fn.saved:
                 saved_ids = {id(a) for a in fn.saved}
-                versions = [(t._vc, t._vc[0], t.shape) for t in inputs if t is not None and id(t.data) in saved_ids]
-                if id(result.data) in saved_ids:
+                versions = [(t._vc, t._vc[0], t.shape) for t in inputs if t is not None and id(t._data) in saved_ids]
+                if id(result._data) in saved_ids:
                     versions.append((result._vc, result._vc[0], result.shape))
             fn._versions = versions
             result._ctx = fn
@@ -310,9 +310,9 @@ def _memory_owner(arr):
 def _share_version_with_base(result, inputs) -> None:
     """A view (reshape, transpose, basic indexing) shares its input's version counter, as in
     PyTorch, so an in-place change through the view is seen by backward of the input's users."""
-    owner = _memory_owner(result.data)
+    owner = _memory_owner(result._data)
     for t in inputs:
-        if t is not None and _memory_owner(t.data) is owner:
+        if t is not None and _memory_owner(t._data) is owner:
             result._vc = t._vc
             return
 

@@ -30,7 +30,7 @@ from engine.tensor import Tensor
 
 
 def _array(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 def _softmax_dim(x: Tensor, dim, axis, op: str) -> int:
@@ -132,10 +132,10 @@ def _embedding_renorm_(weight: Tensor, ids, max_norm: float, norm_type: float) -
     and outside the graph, as torch's embedding_renorm_ (any p, inf and 0 too)."""
     xp = get_xp(weight.device)
     rows = xp.unique(xp.asarray(ids).reshape(-1))
-    sub = weight.data[rows]
+    sub = weight._data[rows]
     norms = xp.linalg.norm(sub, ord=norm_type, axis=1)
     scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(weight.dtype)
-    weight.data[rows] = sub * scale[:, None]
+    weight._data[rows] = sub * scale[:, None]
     weight._vc[0] += 1
 
 
@@ -289,7 +289,7 @@ def _attention_composed(q: Tensor, k: Tensor, v: Tensor, bias, dropout_p: float,
     score is -inf gives 0 (torch's safe softmax), not nan."""
     scores = (q @ k.swapaxes(-1, -2)) * scale + bias  # (…, L, S)
     xp = get_xp(q.device)
-    dead = xp.isneginf(scores.data).all(axis=-1)[..., None] if scores.shape[-1] else None  # (…, L, 1)
+    dead = xp.isneginf(scores._data).all(axis=-1)[..., None] if scores.shape[-1] else None  # (…, L, 1)
     if dead is not None and dead.any():
         scores = scores.masked_fill(dead, 0.0)
     p = softmax(scores, -1)
@@ -359,7 +359,7 @@ def scaled_dot_product_attention(
     if S == 0:  # no key to attend: zeros (…, L, Ev), as torch
         return (q @ k.swapaxes(-1, -2)) @ v
     if isinstance(attn_mask, Tensor) and attn_mask.dtype.kind == "b":
-        attn_mask = attn_mask.data
+        attn_mask = attn_mask._data
     if attn_mask is not None and not isinstance(attn_mask, CausalBias):
         if getattr(attn_mask, "dtype", None) is None or attn_mask.dtype.kind not in "bf":
             raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool (True = attend), float or "
@@ -737,7 +737,7 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
 def _norm(x: Tensor, p: float, dim: int) -> Tensor:
     """p-norm along ``dim`` (keepdim), with a zero gradient where the norm is 0 (as torch)."""
     s = (x * x).sum(dim, keepdims=True) if p == 2 else (x.abs() ** p).sum(dim, keepdims=True)
-    positive = s.data > 0
+    positive = s._data > 0
     one, zero = s.ones_like(), s.zeros_like()
     safe = elementwise_ops.Where.apply(s, one, cond=positive)
     root = safe.sqrt() if p == 2 else safe ** (1.0 / p)
@@ -1000,7 +1000,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise TypeError(f"one_hot(): argument 'input' must be a Tensor, not {type(tensor).__name__}")
     if tensor.dtype.kind not in "iu":
         raise RuntimeError(f"one_hot is only applicable to index tensor of type LongTensor, got {tensor.dtype}")
-    ids = tensor.data
+    ids = tensor._data
     if num_classes == -1:
         if ids.size == 0:
             raise RuntimeError("Can not infer total number of classes from empty tensor.")
@@ -1516,7 +1516,7 @@ def l1_loss(input: Tensor, target, size_average=None, reduce=None, reduction: st
 def _huber(d: Tensor, delta: float) -> Tensor:
     """0.5 d² where |d| < delta, else delta (|d| - 0.5 delta): continuous value and slope at delta."""
     a = d.abs()
-    small = a.data < delta
+    small = a._data < delta
     quad = d * d * 0.5
     lin = (a - 0.5 * delta) * delta
     return where(small, quad, lin)
@@ -1568,7 +1568,7 @@ def binary_cross_entropy(input: Tensor, target, weight=None, size_average=None, 
     if target.shape != input.shape:
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
                          f"({input.shape}) is deprecated. Please ensure they have the same size.")
-    x = input.data
+    x = input._data
     if x.size and (float(x.min()) < 0 or float(x.max()) > 1):
         raise RuntimeError(f"{fn}: all elements of input should be between 0 and 1")
     _not_differentiable(fn, "weight", weight)
@@ -1626,7 +1626,7 @@ def kl_div(input: Tensor, target, size_average=None, reduce=None, reduction: str
     if log_target:
         loss = target.exp() * (target - input)
     else:  # torch's xlogy(target, target): 0 log 0 = 0, and nan for a negative target
-        zero = target.data == 0
+        zero = target._data == 0
         with np.errstate(invalid="ignore"):
             log_target = where(zero, 1.0, target).log()
         loss = where(zero, 0.0, target * log_target) - target * input
@@ -1659,7 +1659,7 @@ def poisson_nll_loss(input: Tensor, target, log_input: bool = True, full: bool =
         # target's gradient there is 0, or nan at target 0 (0 · log 0), as torch's
         with np.errstate(divide="ignore", invalid="ignore"):
             stirling = target * target.log() - target + (target * (2 * math.pi)).log() * 0.5
-        loss = loss + where(target.data > 1, stirling, 0.0)
+        loss = loss + where(target._data > 1, stirling, 0.0)
     return _reduce(loss, reduction)
 
 
@@ -1682,7 +1682,7 @@ def gaussian_nll_loss(input: Tensor, target, var, full: bool = False, eps: float
             var = var.unsqueeze(-1)
         elif not (input.shape[:-1] == var.shape[:-1] and var.shape[-1:] == (1,)):
             raise ValueError(f"{fn}: var is of incorrect size: var {var.shape}, input {input.shape}")
-    v = var.data
+    v = var._data
     if v.size and float(v.min()) < 0:
         raise ValueError(f"{fn}: var has negative entry/entries")
     var = var + (get_xp(var.device).maximum(v, var.dtype.type(eps)) - v)  # clamped value, identity gradient
@@ -1733,7 +1733,7 @@ def hinge_embedding_loss(input: Tensor, target, margin: float = 1.0, size_averag
     """
     reduction = _reduction_arg(size_average, reduce, reduction)
     input, target = _pointwise("hinge_embedding_loss", input, target, reduction, warn=False)
-    t = target.data
+    t = target._data
     loss = where(t != 1, (-input + margin).clamp_min(0), 0.0) + where(t != -1, input, 0.0)
     return _reduce(loss, reduction)
 
@@ -1758,7 +1758,7 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target, margin: float 
     eps = 1e-12
     dot = (input1 * input2).sum(-1)
     cos = dot / (((input1 * input1).sum(-1) + eps) * ((input2 * input2).sum(-1) + eps)).sqrt()
-    t = target.data
+    t = target._data
     loss = where(t == 1, 1 - cos, 0.0) + where(t == -1, (cos - margin).clamp_min(0), 0.0)
     return _reduce(loss, reduction)
 
@@ -2183,7 +2183,7 @@ def _max_pool_ctx(x, k, s, p, d, out):
     """A MaxPoolNd run outside the graph (no grad needed) to recover the argmax indices."""
     fn = spatial_ops.MaxPoolNd()
     fn.xp = get_xp(x.device)
-    fn.forward(x.data, kernel=k, stride=s, padding=p, dilation=d, out=out)
+    fn.forward(x._data, kernel=k, stride=s, padding=p, dilation=d, out=out)
     return fn
 
 
@@ -2444,7 +2444,7 @@ def _adaptive_max(op, nd, input, output_size, return_indices):
     else:
         fn = spatial_ops.AdaptiveMaxPoolNd()
         fn.xp = get_xp(x.device)
-        fn.forward(x.data, out=out)
+        fn.forward(x._data, out=out)
         idx = fn.idx
     idx = Tensor(idx)
     return (y[0], idx[0]) if unbatched else (y, idx)

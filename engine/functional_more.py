@@ -312,7 +312,7 @@ def multilabel_margin_loss(input: Tensor, target, size_average=None, reduce=None
     F = _F()  # noqa: N806
     reduction = F._reduction_arg(size_average, reduce, reduction)
     _need_tensor(input, "multilabel_margin_loss", "input")
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target._data if isinstance(target, Tensor) else np.asarray(target)
     t = t.get() if hasattr(t, "get") else np.asarray(t)
     if input.ndim > 2 or t.shape != input.shape:
         raise RuntimeError(f"multilabel_margin_loss: inconsistent target size: {list(t.shape)} for input of size: "
@@ -414,7 +414,7 @@ def _host(a):
 
 def _clip(x: Tensor, n: int) -> Tensor:
     """Clamp to [0, n - 1] with torch's clip_coordinates gradient: 0 at and beyond either end."""
-    v = _host(x.data)
+    v = _host(x._data)
     x = _F().where(Tensor(v >= n - 1).to(x.device), float(n - 1), x)
     return _F().where(Tensor(~(v > 0)).to(x.device), 0.0, x)  # a NaN coordinate lands on 0, as here
 
@@ -426,9 +426,9 @@ def _reflect(x: Tensor, n: int, align: bool) -> Tensor:
     if span <= 0:
         return x * 0
     y = x - lo
-    sign = np.where(_host(y.data) < 0, -1.0, 1.0).astype(_host(y.data).dtype)
+    sign = np.where(_host(y._data) < 0, -1.0, 1.0).astype(_host(y._data).dtype)
     y = y * Tensor(sign).to(x.device)  # |x - lo| with torch's gradient sign (+1 at 0)
-    flips = _host((y / span).floor().data)
+    flips = _host((y / span).floor()._data)
     extra = y - Tensor(flips * span).to(x.device)  # fmod(y, span)
     odd = (flips % 2) == 1
     out = _F().where(Tensor(odd).to(x.device), (span - extra) + lo, extra + lo)
@@ -529,7 +529,7 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
             vals = vals.masked_fill(Tensor(~inside[:, None]).to(input.device), 0)
         return vals * weight.unsqueeze(1)
 
-    host = [_host(x.data) for x in coords]
+    host = [_host(x._data) for x in coords]
     if mode == "nearest":  # round half to even, as torch's nearbyint; the grid gets a zero gradient
         one = _F().where(Tensor(np.ones(coords[0].shape, dtype=bool)).to(input.device), 1.0, coords[0])
         return tap([np.rint(v).astype(np.int64) for v in host], one)
@@ -608,7 +608,7 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
         raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
                                   f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
                                   "on GitHub.")
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input._data if isinstance(input, Tensor) else np.asarray(input)
     idx = np.asarray(idx.get() if hasattr(idx, "get") else idx).astype(np.int64)
     n_rows = weight.shape[0]
     if padding_idx is not None and padding_idx < 0:
@@ -623,7 +623,7 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
     elif idx.ndim == 1:
         if offsets is None:
             raise ValueError("embedding_bag: offsets has to be a 1D Tensor but got None")
-        off = offsets.data if isinstance(offsets, Tensor) else np.asarray(offsets)
+        off = offsets._data if isinstance(offsets, Tensor) else np.asarray(offsets)
         off = np.asarray(off.get() if hasattr(off, "get") else off).astype(np.int64)
         if off.size and off[0] != 0:
             raise RuntimeError(f"offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to start "
@@ -716,7 +716,7 @@ def _fractional_max(op: str, nd: int, input: Tensor, kernel_size, output_size, o
         out = _tuple(output_size, nd)
     if _random_samples is None:
         _random_samples = _E().rand(n, c, nd, dtype=x.dtype, device=x.device)
-    u = _random_samples.data if isinstance(_random_samples, Tensor) else np.asarray(_random_samples)
+    u = _random_samples._data if isinstance(_random_samples, Tensor) else np.asarray(_random_samples)
     if u.shape != (n, c, nd):
         raise RuntimeError(f"{op}(): Expected _random_samples of shape {(n, c, nd)}, got {tuple(u.shape)}")
     for j in (0, 2, 1) if nd == 3 else (0, 1):  # torch's order of checks
@@ -737,7 +737,7 @@ def _fractional_max(op: str, nd: int, input: Tensor, kernel_size, output_size, o
     flat = flat.transpose((0, 1) + tuple(range(2, 2 + 2 * nd, 2)) + tuple(range(3, 3 + 2 * nd, 2)))
     flat = xp.broadcast_to(flat, (n, c) + out + k).reshape(n, c, math.prod(out), math.prod(k))
     xf = x.reshape(n, c, -1)
-    vals = xp.take_along_axis(xf.data, flat.reshape(n, c, -1), axis=2).reshape(flat.shape)
+    vals = xp.take_along_axis(xf._data, flat.reshape(n, c, -1), axis=2).reshape(flat.shape)
     nan = xp.isnan(vals)
     pick = xp.where(nan.any(-1), flat.shape[-1] - 1 - xp.argmax(nan[..., ::-1], -1), xp.argmax(vals, -1))
     idx = xp.take_along_axis(flat, pick[..., None], axis=-1).reshape((n, c) + out)
@@ -782,7 +782,7 @@ def _additive_mask(mask, dtype, device, what: str) -> Tensor | None:
     """A bool mask (True = not allowed) as an additive float mask (-inf there); a float mask as is."""
     if mask is None:
         return None
-    arr = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    arr = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
     if arr.dtype == bool:
         xp = get_xp(device)
         return Tensor(xp.where(xp.asarray(arr), -np.inf, 0.0).astype(dtype))

@@ -20,7 +20,7 @@ class GradcheckError(AssertionError):
 def _eval(fn, inputs):
     with no_grad():
         out = fn(*inputs)
-    return to_numpy(out.data).astype(np.float64) if isinstance(out, Tensor) else np.asarray(out, dtype=np.float64)
+    return to_numpy(out._data).astype(np.float64) if isinstance(out, Tensor) else np.asarray(out, dtype=np.float64)
 
 
 def gradcheck(
@@ -60,9 +60,9 @@ def gradcheck(
     for i in checked:
         t = inputs[i]
         analytic = np.zeros(t.shape) if t.grad is None else t.grad.numpy().astype(np.float64)
-        # Perturb t.data in place through a full index (a reshape(-1) "view" would be a
+        # Perturb t._data in place through a full index (a reshape(-1) "view" would be a
         # copy for a non-contiguous array, and the perturbation would be lost), restore after.
-        data = t.data
+        data = t._data
         entries = range(t.numel())
         if max_entries is not None and t.numel() > max_entries:
             entries = sorted(rng.choice(t.numel(), size=max_entries, replace=False).tolist())
@@ -84,11 +84,11 @@ def gradcheck(
         # One random direction over the whole input.
         u = rng.standard_normal(t.shape)
         base = data.copy()
-        t.data[...] = base + eps * array_module(data).asarray(u, dtype=data.dtype)
+        t._data[...] = base + eps * array_module(data).asarray(u, dtype=data.dtype)
         plus = _eval(fn, inputs)
-        t.data[...] = base - eps * array_module(data).asarray(u, dtype=data.dtype)
+        t._data[...] = base - eps * array_module(data).asarray(u, dtype=data.dtype)
         minus = _eval(fn, inputs)
-        t.data[...] = base
+        t._data[...] = base
         numeric = float(((plus - minus) * v).sum() / (2 * eps))
         got = float((analytic * u).sum())
         if not abs(got - numeric) <= atol * max(1.0, np.sqrt(u.size)) + rtol * abs(numeric):
@@ -155,18 +155,18 @@ def gradcheck_model(model: Any, inputs: Any, loss_fn: Callable[[Any], Tensor] | 
     loss_of().backward()
     rows = []
     for name, p in params:
-        analytic_grad = np.zeros(p.shape) if p.grad is None else to_numpy(p.grad.data).astype(np.float64)
+        analytic_grad = np.zeros(p.shape) if p.grad is None else to_numpy(p.grad._data).astype(np.float64)
         worst, ok, analytic, numeric = -1.0, True, 0.0, 0.0
-        base = p.data.copy()
-        xp = array_module(p.data)
+        base = p._data.copy()
+        xp = array_module(p._data)
         for _ in range(directions):
             u = rng.standard_normal(p.shape)
             with no_grad():
-                p.data[...] = base + eps * xp.asarray(u)
+                p._data[...] = base + eps * xp.asarray(u)
                 plus = float(loss_of().item())
-                p.data[...] = base - eps * xp.asarray(u)
+                p._data[...] = base - eps * xp.asarray(u)
                 minus = float(loss_of().item())
-                p.data[...] = base
+                p._data[...] = base
             a, n = float((analytic_grad * u).sum()), (plus - minus) / (2 * eps)
             err = abs(a - n) / max(abs(a), abs(n), 1e-12)  # reported as it is, the worst direction's
             ok &= abs(a - n) <= atol + rtol * max(abs(a), abs(n))  # a tiny |a - n| passes on atol

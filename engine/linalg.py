@@ -148,7 +148,7 @@ def inv(A: Tensor) -> Tensor:  # noqa: N803
     try:
         return linalg_ops.Inverse.apply(A)
     except np.linalg.LinAlgError:
-        raise _singular("linalg.inv", _getrf(A.data)[2]) from None
+        raise _singular("linalg.inv", _getrf(A._data)[2]) from None
 
 
 def det(A: Tensor) -> Tensor:  # noqa: N803
@@ -159,7 +159,7 @@ def det(A: Tensor) -> Tensor:  # noqa: N803
 def slogdet(A: Tensor):  # noqa: N803
     """(sign, log|det|) of (..., n, n) matrices; the gradient flows through log|det|."""
     _square("linalg.slogdet", _need_tensor(A, "linalg.slogdet", "A"))
-    sign, _ = array_module(A.data).linalg.slogdet(A.data)
+    sign, _ = array_module(A._data).linalg.slogdet(A._data)
     return _make("linalg_slogdet", ("sign", "logabsdet"), (Tensor(sign.astype(A.dtype)), linalg_ops.LogAbsDet.apply(A)))
 
 
@@ -192,7 +192,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
     try:
         x = linalg_ops.Solve.apply(a, b)
     except np.linalg.LinAlgError:
-        raise _solver_singular("linalg.solve", _getrf(a.data)[2]) from None
+        raise _solver_singular("linalg.solve", _getrf(a._data)[2]) from None
     return x.squeeze(-1) if vector else x
 
 
@@ -219,7 +219,7 @@ def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
     try:
         out = linalg_ops.Cholesky.apply(A)
     except np.linalg.LinAlgError:
-        raise _not_pd("linalg.cholesky", _potrf(A.data)[1]) from None
+        raise _not_pd("linalg.cholesky", _potrf(A._data)[1]) from None
     return out.mT if upper else out
 
 
@@ -233,7 +233,7 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False): 
     1
     """
     _square("linalg.cholesky_ex", _need_tensor(A, "linalg.cholesky_ex", "A"))
-    low, info = _potrf(A.data)
+    low, info = _potrf(A._data)
     if info.any():
         if check_errors:
             raise _not_pd("linalg.cholesky_ex", info)
@@ -254,7 +254,7 @@ def inv_ex(A: Tensor, *, check_errors: bool = False):  # noqa: N803
     2
     """
     _square("linalg.inv_ex", _need_tensor(A, "linalg.inv_ex", "A"))
-    lu, piv, info = _getrf(A.data)
+    lu, piv, info = _getrf(A._data)
     if not info.any():
         return _make("linalg_inv_ex", ("inverse", "info"), (inv(A), Tensor(info).to(A.device)))
     if check_errors:
@@ -273,16 +273,16 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
     [0.5, 0.5]
     """
     _square("linalg.solve_ex", _need_tensor(A, "linalg.solve_ex", "A"))
-    info = _getrf(A.data)[2]
+    info = _getrf(A._data)[2]
     if not info.any():
         return _make("linalg_solve_ex", ("result", "info"), (solve(A, B, left=left), Tensor(info).to(A.device)))
     if check_errors:
         raise _solver_singular("linalg.solve_ex", info)
     a, b = (A, B) if left else (A.mT, B.mT)
     vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
-    bb = _host(b.data)[..., None] if vector else _host(b.data)
+    bb = _host(b._data)[..., None] if vector else _host(b._data)
     batch = np.broadcast_shapes(a.shape[:-2], bb.shape[:-2])
-    lu, piv, _ = _getrf(np.broadcast_to(_host(a.data), batch + a.shape[-2:]))
+    lu, piv, _ = _getrf(np.broadcast_to(_host(a._data), batch + a.shape[-2:]))
     x = _getrs(lu, piv, np.broadcast_to(bb, batch + bb.shape[-2:]))
     x = x[..., 0] if vector else (x if left else np.swapaxes(x, -1, -2))
     return _make("linalg_solve_ex", ("result", "info"), (Tensor(np.ascontiguousarray(x)).to(A.device),
@@ -320,7 +320,7 @@ def svd(A: Tensor, full_matrices: bool = True):  # noqa: N803
     m, n = A.shape[-2:]
     if full_matrices and m != n:
         _no_grad_linalg("svd (full_matrices=True on a non-square matrix)", A)
-        u, s, vh = array_module(A.data).linalg.svd(A.data, full_matrices=True)
+        u, s, vh = array_module(A._data).linalg.svd(A._data, full_matrices=True)
         return _make("linalg_svd", ("U", "S", "Vh"), (Tensor(u), Tensor(s), Tensor(vh)))
     k = builtins.min(m, n)
     packed = linalg_ops.SvdPacked.apply(A)
@@ -354,8 +354,8 @@ def qr(A: Tensor, mode: str = "reduced"):  # noqa: N803
         return _make("linalg_qr", ("Q", "R"), (packed[..., : m * n].reshape(batch + (m, n)),
                                         packed[..., m * n:].reshape(batch + (n, n))))
     _no_grad_linalg(f"qr (mode='{mode}', shape {A.shape})", A)
-    xp = array_module(A.data)
-    q, r = xp.linalg.qr(A.data, mode="complete" if mode == "complete" else "reduced")
+    xp = array_module(A._data)
+    q, r = xp.linalg.qr(A._data, mode="complete" if mode == "complete" else "reduced")
     if mode == "r":
         q = xp.zeros((0,), dtype=A.dtype)
     return _make("linalg_qr", ("Q", "R"), (Tensor(q), Tensor(r)))
@@ -364,10 +364,10 @@ def qr(A: Tensor, mode: str = "reduced"):  # noqa: N803
 def _tolerances(op: str, A: Tensor, atol, rtol) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
     """torch's (atol, rtol) of pinv/matrix_rank as arrays over the batch: both None -> rtol = eps·max(m, n);
     atol > 0 alone -> rtol = 0."""
-    xp = array_module(A.data)
+    xp = array_module(A._data)
 
     def arr(t):
-        return xp.asarray(t.data if isinstance(t, Tensor) else t, dtype=A.dtype)
+        return xp.asarray(t._data if isinstance(t, Tensor) else t, dtype=A.dtype)
 
     default = np.finfo(A.dtype).eps * builtins.max(A.shape[-2:])
     at = arr(0.0 if atol is None else atol)
@@ -409,12 +409,12 @@ def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> 
     _need_tensor(A, "linalg.matrix_rank", "A")
     if A.dtype.kind != "f":
         raise RuntimeError("This function doesn't handle types other than float and double")
-    xp = array_module(A.data)
+    xp = array_module(A._data)
     at, rt = _tolerances("linalg.matrix_rank", A, atol, rtol)
     if hermitian:
-        s = xp.abs(xp.linalg.eigvalsh(_square("linalg.matrix_rank", A).data))
+        s = xp.abs(xp.linalg.eigvalsh(_square("linalg.matrix_rank", A)._data))
     else:
-        s = xp.linalg.svd(A.data, compute_uv=False)
+        s = xp.linalg.svd(A._data, compute_uv=False)
     tol = xp.maximum(at, rt * s.max(axis=-1, initial=0))
     return Tensor((s > tol[..., None]).sum(axis=-1).astype(np.int64))
 
@@ -563,9 +563,9 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
         raise RuntimeError("torch.linalg.lstsq: input.size(-2) should match other.size(-2)")
     m, n = A.shape[-2:]
     x = pinv(A) @ b
-    xp = array_module(A.data)
+    xp = array_module(A._data)
     batch = np.broadcast_shapes(A.shape[:-2], b.shape[:-2])
-    s = xp.linalg.svd(A.data, compute_uv=False)
+    s = xp.linalg.svd(A._data, compute_uv=False)
     tol = (np.finfo(A.dtype).eps * builtins.max(m, n) if rcond is None else rcond) * s.max(-1, initial=0)
     rank = (s > tol[..., None]).sum(-1).astype(np.int64)
     empty = Tensor(np.zeros((0,), dtype=A.dtype)).to(A.device)
@@ -587,7 +587,7 @@ def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
 
     _square("linalg.matrix_exp", A)
     n = A.shape[-1]
-    norm = float(array_module(A.data).abs(A.data).sum(-2).max()) if A.numel() else 0.0
+    norm = float(array_module(A._data).abs(A._data).sum(-2).max()) if A.numel() else 0.0
     s = max(0, math.ceil(math.log2(norm))) if norm > 1 and math.isfinite(norm) else 0
     x = A * (0.5**s) if s else A
     eye = engine.eye(n, dtype=A.dtype, device=A.device)
@@ -614,7 +614,7 @@ def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
         return r if p != -2 else 1 / r
     inverse, info = inv_ex(_square("linalg.cond", A))
     r = matrix_norm(A, p) * matrix_norm(inverse, p)
-    if not info.data.any():
+    if not info._data.any():
         return r
     import engine  # a singular matrix's condition number is inf, as torch
 
@@ -666,8 +666,8 @@ def lu_factor(A: Tensor, *, pivot: bool = True):  # noqa: N803
     [2, 2]
     """
     lu_, piv, info = lu_factor_ex(A, pivot=pivot)
-    if info.data.any():
-        raise _zero_pivot("linalg.lu_factor", _host(info.data))
+    if info._data.any():
+        raise _zero_pivot("linalg.lu_factor", _host(info._data))
     return _make("linalg_lu_factor", ("LU", "pivots"), (lu_, piv))
 
 
@@ -690,9 +690,9 @@ def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False): 
     x = A
     batch = A.shape[:-2]
     pivots = np.zeros(batch + (k,), dtype=np.int32)
-    xp = array_module(A.data)
+    xp = array_module(A._data)
     for j in range(k):
-        col = xp.abs(x.data[..., j:, j])
+        col = xp.abs(x._data[..., j:, j])
         piv = (col.argmax(-1) + j) if col.shape[-1] else np.zeros(batch, dtype=np.int64)
         piv = np.asarray(piv.get() if hasattr(piv, "get") else piv)
         pivots[..., j] = piv + 1
@@ -712,7 +712,7 @@ def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False): 
         lower = engine.cat([x[..., j + 1:, :j], lcol.unsqueeze(-1), trail], -1)
         x = engine.cat([x[..., : j + 1, :], lower], -2)
     info = np.zeros(batch, dtype=np.int32)
-    diag = _host(x.data.diagonal(0, -2, -1)) == 0
+    diag = _host(x._data.diagonal(0, -2, -1)) == 0
     info[diag.any(-1)] = diag.argmax(-1)[diag.any(-1)] + 1
     if check_errors and info.any():
         raise _zero_pivot("linalg.lu_factor_ex", info)
@@ -739,7 +739,7 @@ def lu_unpack(LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True, unpa
 
     m, n = LU_data.shape[-2:]
     k = builtins.min(m, n)
-    piv = LU_pivots.data
+    piv = LU_pivots._data
     perm = _perm_from_pivots(np.asarray(piv.get() if hasattr(piv, "get") else piv), m)
     eye = np.eye(m, dtype=LU_data.dtype)
     p = np.swapaxes(eye[perm], -1, -2)  # P[perm[i], i] = 1

@@ -114,8 +114,8 @@ def _write(name: str, result: Tensor, out, casts: bool) -> Tensor:
                           UserWarning, stacklevel=4)
         elif out.numel() and name not in FACTORIES and name != "addbmm":  # these resize without a word in torch
             warnings.warn(_RESIZED.format(list(out.shape), list(result.shape)), UserWarning, stacklevel=4)
-        out.data = array_module(out.data).empty(result.shape, out.dtype)  # new memory, as torch's resize
-    out.data[...] = result.data
+        out._data = array_module(out._data).empty(result.shape, out.dtype)  # new memory, as torch's resize
+    out._data[...] = result._data
     out._vc[0] += 1
     return out
 

@@ -32,7 +32,7 @@ from engine.rng import generator
 def _as_array(data: Any, dtype=None, device: str | None = None):
     """Backend array for ``data``. Python floats become float32; arrays keep their dtype."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     xp = get_xp(device) if device is not None else array_module(data)
     if dtype is None and not hasattr(data, "dtype"):
         arr = np.asarray(data)
@@ -87,7 +87,7 @@ class Tensor:
     # _vc: the version counter, a one-element list shared by views and detach() of one array.
     # Leaves only, None until used (engine.flat, register_post_accumulate_grad_hook): _grad_buffer, an
     # array that backward writes the first gradient into; _post_acc_hooks, called after each accumulation.
-    __slots__ = ("data", "_grad", "_requires_grad", "_ctx", "_vc", "_retains_grad", "_grad_buffer", "_post_acc_hooks",
+    __slots__ = ("_data", "_grad", "_requires_grad", "_ctx", "_vc", "_retains_grad", "_grad_buffer", "_post_acc_hooks",
                  "_grad_hooks", "_gref", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
 
@@ -99,7 +99,7 @@ class Tensor:
             arr = np.asarray(arr)  # NumPy scalars from reductions become 0-d arrays
         if requires_grad and arr.dtype.kind != "f":
             raise RequiresGradDtypeError(f"{_REQUIRES_GRAD_DTYPE} (got dtype {arr.dtype})")
-        self.data = arr
+        self._data = arr
         self._grad: Tensor | None = None
         self._requires_grad = requires_grad
         self._ctx: Function | None = None
@@ -111,25 +111,46 @@ class Tensor:
 
     # ---- properties -------------------------------------------------------------------
     @property
+    def data(self) -> Tensor:
+        """torch's ``.data``: this tensor's memory as a new tensor outside the graph, whose in-place
+        changes autograd does not see (``detach()`` is the checked way). ``t.data = u`` makes t hold
+        u's memory (and shape), as torch.
+
+        >>> w = Tensor([1.0, 2.0], requires_grad=True)
+        >>> _ = w.data.mul_(10); w.tolist(), w.data.requires_grad
+        ([10.0, 20.0], False)
+        """
+        return Tensor(self._data)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
+        if self._requires_grad and value.dtype.kind != "f":
+            raise RuntimeError("data set to a tensor that requires gradients must be floating point or complex "
+                               f"dtype (got {value.dtype})")
+        self._data = value._data
+
+    @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def device(self) -> str:
-        return device_of(self.data)
+        return device_of(self._data)
 
     @property
     def _version(self) -> int:
         """How many times this tensor's memory was modified in place (bump it after writing
-        to ``.data`` directly, so that a pending backward that saved it raises)."""
+        to ``._data`` directly, so that a pending backward that saved it raises)."""
         return self._vc[0]
 
     @_version.setter
@@ -206,7 +227,7 @@ class Tensor:
         return Size(self.shape) if dim is None else self.shape[dim]
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self._data.size)
 
     nelement = numel
 
@@ -226,7 +247,7 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
-        return int(self.data.nbytes)
+        return int(self._data.nbytes)
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -234,7 +255,7 @@ class Tensor:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        body = np.array2string(to_numpy(self.data), separator=", ", precision=4, threshold=20, prefix="Tensor(")
+        body = np.array2string(to_numpy(self._data), separator=", ", precision=4, threshold=20, prefix="Tensor(")
         extra = f", dtype={self.dtype}, device={self.device}"
         if self.requires_grad:
             extra += ", requires_grad=True"
@@ -254,7 +275,7 @@ class Tensor:
         if id(self) in memo:
             return memo[id(self)]
         new = type(self).__new__(type(self))
-        Tensor.__init__(new, self.data.copy(), requires_grad=self.requires_grad)
+        Tensor.__init__(new, self._data.copy(), requires_grad=self.requires_grad)
         memo[id(self)] = new
         if self._grad is not None:
             new._grad = copy.deepcopy(self._grad, memo)
@@ -265,19 +286,19 @@ class Tensor:
     def __reduce_ex__(self, protocol):
         """Pickled as torch pickles a tensor: its values and ``requires_grad`` (a non-leaf comes back a leaf),
         without ``.grad``, hooks or graph; a subclass keeps its class and its own attributes."""
-        return _rebuild_tensor, (type(self), self.data, self.requires_grad, _subclass_state(self))
+        return _rebuild_tensor, (type(self), self._data, self.requires_grad, _subclass_state(self))
 
     # ---- conversion ---------------------------------------------------------------------
     def numpy(self, *, force: bool = False) -> np.ndarray:
         """A NumPy array (copied from the GPU when needed; shares memory on the CPU). ``force`` is
         accepted as torch's: the copy from the GPU happens either way."""
-        return to_numpy(self.data)
+        return to_numpy(self._data)
 
     def item(self) -> float | int | bool:
-        if self.data.size != 1:
-            raise ShapeError(f"a Tensor with {self.data.size} elements cannot be converted to Scalar "
+        if self._data.size != 1:
+            raise ShapeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar "
                              f"(shape {self.shape})")  # RuntimeError as torch; ValueError too
-        return self.data.reshape(()).item()
+        return self._data.reshape(()).item()
 
     def tolist(self):
         return self.numpy().tolist()
@@ -315,7 +336,7 @@ class Tensor:
         if dtype == self.dtype:
             return self
         if dtype.kind != "f":
-            return Tensor(self.data.astype(dtype))
+            return Tensor(self._data.astype(dtype))
         return elementwise_ops.Cast.apply(self, dtype=dtype)
 
     def float(self) -> Tensor:
@@ -350,12 +371,12 @@ class Tensor:
 
     def contiguous(self) -> Tensor:
         """This tensor if its memory is C-contiguous, else a contiguous copy (differentiable)."""
-        if self.data.flags.c_contiguous:
+        if self._data.flags.c_contiguous:
             return self
         return self.clone() if self.ndim <= 1 else self.reshape(-1).reshape(self.shape)
 
     def is_contiguous(self) -> bool:
-        return bool(self.data.flags.c_contiguous)
+        return bool(self._data.flags.c_contiguous)
 
     def is_floating_point(self) -> bool:
         return self.dtype.kind == "f"
@@ -367,7 +388,7 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same array, cut from the graph (it shares the version counter: an in-place
         change through the detached tensor is still caught by a pending backward)."""
-        out = Tensor(self.data)
+        out = Tensor(self._data)
         out._vc = self._vc
         return out
 
@@ -483,13 +504,13 @@ class Tensor:
                                f"{list(out.shape)}")
         if out.dtype != self.dtype:
             out = out.astype(self.dtype)
-        if getattr(out.data, "base", None) is not None:  # a view (of self's old array, say): own memory
+        if getattr(out._data, "base", None) is not None:  # a view (of self's old array, say): own memory
             out = out.clone()
         old = self._gref
         if old is not None:  # that node is the old value now: self's hooks and retain_grad leave it
             old._real = _gone
             self._gref = None
-        self.data, self._ctx, self._requires_grad, self._vc = out.data, out._ctx, out._requires_grad, out._vc
+        self._data, self._ctx, self._requires_grad, self._vc = out._data, out._ctx, out._requires_grad, out._vc
         return self
 
     def __setitem__(self, index, value) -> None:
@@ -506,7 +527,7 @@ class Tensor:
             return
         self._check_inplace("assignment")
         try:
-            movement_ops.set_item(self.data, _index_array(index), value.data if isinstance(value, Tensor) else value)
+            movement_ops.set_item(self._data, _index_array(index), value._data if isinstance(value, Tensor) else value)
         except IndexError as e:
             raise IndexError(_torch_words(str(e))) from None
 
@@ -521,8 +542,8 @@ class Tensor:
         if self._records_inplace(name + "_", other):
             return self._inplace_result(name + "_", getattr(self, Tensor._OUT_OF_PLACE[name])(other))
         self._check_inplace(name)
-        other = other.data if isinstance(other, Tensor) else other
-        getattr(array_module(self.data), name)(self.data, other, out=self.data, casting="same_kind")
+        other = other._data if isinstance(other, Tensor) else other
+        getattr(array_module(self._data), name)(self._data, other, out=self._data, casting="same_kind")
         return self
 
     def add_(self, other, *, alpha=1) -> Tensor:
@@ -560,7 +581,7 @@ class Tensor:
         if self._records_inplace("zero_"):
             return self._become(self._cleared(), "zero_")
         self._check_inplace("zero_")
-        self.data[...] = 0
+        self._data[...] = 0
         return self
 
     def fill_(self, value) -> Tensor:
@@ -573,7 +594,7 @@ class Tensor:
                                    f"{v.ndim} dimensions.")
             return self._become(self._cleared() + v.astype(self.dtype), "fill_")
         self._check_inplace("fill_")
-        self.data[...] = value.data if isinstance(value, Tensor) else value
+        self._data[...] = value._data if isinstance(value, Tensor) else value
         return self
 
     def copy_(self, src) -> Tensor:
@@ -582,8 +603,8 @@ class Tensor:
             _same_device(self, src)
             return self._become(self._cleared() + src.astype(self.dtype), "copy_")
         self._check_inplace("copy_")
-        src = src.data if isinstance(src, Tensor) else src
-        self.data[...] = to_device(src, self.device) if hasattr(src, "dtype") else src
+        src = src._data if isinstance(src, Tensor) else src
+        self._data[...] = to_device(src, self.device) if hasattr(src, "dtype") else src
         return self
 
     # ---- binary arithmetic ------------------------------------------------------------------
@@ -626,7 +647,7 @@ class Tensor:
                     return other.astype(self.dtype)
                 raise RuntimeError(f"dtype mismatch: {self.dtype} and {other.dtype}; cast one with .to()")
             if other.dtype.kind != "f" and self.dtype.kind == "f":
-                return Tensor(other.data.astype(self.dtype))
+                return Tensor(other._data.astype(self.dtype))
         return other
 
     def _operands(self, other) -> tuple[Tensor, Tensor]:
@@ -881,13 +902,13 @@ class Tensor:
     def _compare(self, fn, other) -> Tensor:
         """Compare in torch's result dtype: uint8 < -2 is True (-2 wraps to 254), and a float32
         tensor meets a 0-d float64 one in float32."""
-        a = self.data
+        a = self._data
         if isinstance(other, Tensor):
             _same_device(self, other)
             dt = result_type(self, other)
-            a, other = a.astype(dt, copy=False), other.data.astype(dt, copy=False)
+            a, other = a.astype(dt, copy=False), other._data.astype(dt, copy=False)
         elif isinstance(other, (list, tuple)):
-            other = array_module(self.data).asarray(other)
+            other = array_module(self._data).asarray(other)
         elif isinstance(other, int) and not isinstance(other, bool) and self.dtype.kind in "iu":
             other = int(np.asarray(other, dtype=np.int64).astype(self.dtype))  # torch wraps it: uint8 < -2 is True
         try:
@@ -942,12 +963,12 @@ class Tensor:
         >>> Tensor([1.0, 2.0]).isclose(Tensor([1.0 + 1e-7, 2.1])).tolist()
         [True, False]
         """
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor(array_module(self.data).isclose(self.data, other, rtol=rtol, atol=atol, equal_nan=equal_nan))
+        other = other._data if isinstance(other, Tensor) else other
+        return Tensor(array_module(self._data).isclose(self._data, other, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
     def allclose(self, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
         """Whether every entry ``isclose``."""
-        return bool(self.isclose(other, rtol, atol, equal_nan).data.all())
+        return bool(self.isclose(other, rtol, atol, equal_nan)._data.all())
 
     def equal(self, other) -> bool:
         """True when both have the same shape and the same values.
@@ -957,20 +978,20 @@ class Tensor:
         """
         if not isinstance(other, Tensor):
             raise TypeError(f"equal(): argument 'other' must be Tensor, not {type(other).__name__}")
-        return self.shape == other.shape and bool((self.data == _on(other, self)).all())
+        return self.shape == other.shape and bool((self._data == _on(other, self)).all())
 
     # Logical ops take any dtype (nonzero is True) and give bool.
     def logical_and(self, other) -> Tensor:
-        return Tensor(array_module(self.data).logical_and(self.data, _on(other, self)))
+        return Tensor(array_module(self._data).logical_and(self._data, _on(other, self)))
 
     def logical_or(self, other) -> Tensor:
-        return Tensor(array_module(self.data).logical_or(self.data, _on(other, self)))
+        return Tensor(array_module(self._data).logical_or(self._data, _on(other, self)))
 
     def logical_xor(self, other) -> Tensor:
-        return Tensor(array_module(self.data).logical_xor(self.data, _on(other, self)))
+        return Tensor(array_module(self._data).logical_xor(self._data, _on(other, self)))
 
     def logical_not(self) -> Tensor:
-        return Tensor(array_module(self.data).logical_not(self.data))
+        return Tensor(array_module(self._data).logical_not(self._data))
 
     # Bitwise ops and shifts take integer and bool tensors (bool & bool is bool).
     def _bitwise(self, name: str, other, reflected: bool = False) -> Tensor:
@@ -980,7 +1001,7 @@ class Tensor:
             raise NotImplementedError(f"{name}: not implemented for dtype {bad} (needs integer or bool tensors)")
         if reflected:
             a, b = b, a
-        x, y = a.data, b.data
+        x, y = a._data, b._data
         if name in ("left_shift", "right_shift") and x.dtype == np.bool_:
             x = x.astype(np.int64)
         return Tensor(getattr(array_module(x), name)(x, y))
@@ -997,7 +1018,7 @@ class Tensor:
     def bitwise_not(self) -> Tensor:
         if self.dtype.kind not in "iub":
             raise NotImplementedError(f"bitwise_not: not implemented for dtype {self.dtype}")
-        return Tensor(array_module(self.data).invert(self.data))
+        return Tensor(array_module(self._data).invert(self._data))
 
     def bitwise_left_shift(self, other) -> Tensor:
         return self._bitwise("left_shift", other)
@@ -1032,7 +1053,7 @@ class Tensor:
         if self._records_inplace(what, out):
             return self._become(out, what)
         self._check_inplace(what)
-        self.data[...] = out.data
+        self._data[...] = out._data
         return self
 
     def bitwise_and_(self, other) -> Tensor:
@@ -1311,19 +1332,19 @@ class Tensor:
         return elementwise_ops.NanToNum.apply(self, nan=nan, posinf=posinf, neginf=neginf)
 
     def isnan(self) -> Tensor:
-        return Tensor(array_module(self.data).isnan(self.data))
+        return Tensor(array_module(self._data).isnan(self._data))
 
     def isinf(self) -> Tensor:
-        return Tensor(array_module(self.data).isinf(self.data))
+        return Tensor(array_module(self._data).isinf(self._data))
 
     def isposinf(self) -> Tensor:
-        return Tensor(self.data == np.inf) if self.dtype.kind == "f" else self.zeros_like(dtype=bool)
+        return Tensor(self._data == np.inf) if self.dtype.kind == "f" else self.zeros_like(dtype=bool)
 
     def isneginf(self) -> Tensor:
-        return Tensor(self.data == -np.inf) if self.dtype.kind == "f" else self.zeros_like(dtype=bool)
+        return Tensor(self._data == -np.inf) if self.dtype.kind == "f" else self.zeros_like(dtype=bool)
 
     def isfinite(self) -> Tensor:
-        return Tensor(array_module(self.data).isfinite(self.data))
+        return Tensor(array_module(self._data).isfinite(self._data))
 
     def masked_fill(self, mask, value) -> Tensor:
         """Entries where ``mask`` (bool, broadcastable) is True become ``value`` (a number or a 0-d tensor)."""
@@ -1399,7 +1420,7 @@ class Tensor:
     def _arg_extremum(self, op: str, dim, keepdim: bool):
         """The keepdim int64 index array of the max/min along ``dim`` (first one on ties; nan wins)."""
         axis = self._one_dim(op, dim)
-        x = self.data.reshape(1) if self.ndim == 0 else self.data
+        x = self._data.reshape(1) if self.ndim == 0 else self._data
         if x.shape[axis] == 0:
             raise IndexError(f"{op}(): cannot reduce dim {axis} of size 0 (shape {self.shape})")
         xp = array_module(x)
@@ -1546,19 +1567,19 @@ class Tensor:
     def any(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """Whether any entry is nonzero (bool, no gradient)."""
         d, k = reduce_ops.dim_arg("any", dim, axis), reduce_ops.keepdim_arg("any", keepdim, keepdims)
-        out = self.data.astype(bool).any(axis=reduce_ops.normalize_axis(d, self.ndim, "any"), keepdims=k)
+        out = self._data.astype(bool).any(axis=reduce_ops.normalize_axis(d, self.ndim, "any"), keepdims=k)
         return Tensor(out.astype(np.uint8) if self.dtype == np.uint8 else out)  # torch keeps uint8
 
     def all(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """Whether every entry is nonzero (bool, no gradient)."""
         d, k = reduce_ops.dim_arg("all", dim, axis), reduce_ops.keepdim_arg("all", keepdim, keepdims)
-        out = self.data.astype(bool).all(axis=reduce_ops.normalize_axis(d, self.ndim, "all"), keepdims=k)
+        out = self._data.astype(bool).all(axis=reduce_ops.normalize_axis(d, self.ndim, "all"), keepdims=k)
         return Tensor(out.astype(np.uint8) if self.dtype == np.uint8 else out)  # torch keeps uint8
 
     def count_nonzero(self, dim=None, *, axis=None) -> Tensor:
         """How many entries are nonzero (int64)."""
         axes = reduce_ops.normalize_axis(reduce_ops.dim_arg("count_nonzero", dim, axis), self.ndim, "count_nonzero")
-        return Tensor((self.data != 0).sum(axis=axes).astype(np.int64))
+        return Tensor((self._data != 0).sum(axis=axes).astype(np.int64))
 
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
         """The vector p-norm over ``dim`` (None: all entries): p = 1, 2 / 'fro', inf, -inf, 0
@@ -1583,7 +1604,7 @@ class Tensor:
         if p == -math.inf:
             return x.abs().amin(axes, keepdim)
         if p == 0:  # the count of nonzeros, still in the graph with a zero gradient (as torch)
-            every = array_module(x.data).ones(x.shape, dtype=bool)
+            every = array_module(x._data).ones(x.shape, dtype=bool)
             return elementwise_ops.Where.apply((x != 0).astype(x.dtype), x, cond=every).sum(axes, keepdim)
         if p == 1:
             return x.abs().sum(axes, keepdim)
@@ -1595,8 +1616,8 @@ class Tensor:
                                    "because the operation does not have an identity")
             # torch's gradient is 0 across a slice whose norm is 0: compute it on ones there
             a = x.abs()
-            dead = (a.data == 0).any(axis=axes, keepdims=True)
-            one, zero = (Tensor(array_module(x.data).asarray(c, dtype=x.dtype)) for c in (1, 0))
+            dead = (a._data == 0).any(axis=axes, keepdims=True)
+            one, zero = (Tensor(array_module(x._data).asarray(c, dtype=x.dtype)) for c in (1, 0))
             a = elementwise_ops.Where.apply(one, a, cond=dead)
             r = elementwise_ops.Where.apply(zero, (a ** float(p)).sum(axes, True) ** (1.0 / p), cond=dead)
             return r if keepdim else r.squeeze(axes)
@@ -1635,7 +1656,7 @@ class Tensor:
         if d is None:
             raise TypeError(f"{op}(): missing the required argument 'dim'")
         ax = self._one_dim(op, d)
-        x = self.data.reshape(1) if self.ndim == 0 else self.data
+        x = self._data.reshape(1) if self.ndim == 0 else self._data
         xp = array_module(x)
         xm = to_numpy(x)  # ufunc.accumulate is NumPy's; index bookkeeping on the host
         acc = (np.maximum if op == "cummax" else np.minimum).accumulate(xm, axis=ax)
@@ -1660,7 +1681,7 @@ class Tensor:
     def _argsort(self, op: str, dim: int, descending: bool):
         """Stable argsort along ``dim`` (nan sorts as the largest) as a keepdim-free int64 array."""
         ax = self._one_dim(op, dim)
-        x = self.data.reshape(1) if self.ndim == 0 else self.data
+        x = self._data.reshape(1) if self.ndim == 0 else self._data
         xp = array_module(x)
         if not descending:
             return ax, xp.argsort(x, axis=ax, kind="stable").astype(np.int64)
@@ -1718,7 +1739,7 @@ class Tensor:
         3
         """
         ax = self._one_dim("mode", dim)
-        x = self.data.reshape(1) if self.ndim == 0 else self.data
+        x = self._data.reshape(1) if self.ndim == 0 else self._data
         n = x.shape[ax]
         if n == 0:
             raise IndexError(f"mode(): cannot reduce dim {ax} of size 0 (shape {self.shape})")
@@ -1790,7 +1811,7 @@ class Tensor:
         if d is None:
             return reduce_ops.Median.apply(self)
         ax, idx = self._argsort("median", d, False)
-        x = self.data.reshape(1) if self.ndim == 0 else self.data
+        x = self._data.reshape(1) if self.ndim == 0 else self._data
         n = x.shape[ax]
         if n == 0:
             raise IndexError(f"median(): cannot reduce dim {ax} of size 0 (shape {self.shape})")
@@ -1853,7 +1874,7 @@ class Tensor:
         if dt == self.dtype:
             return self
         try:
-            return Tensor(array_module(self.data).ascontiguousarray(self.data).view(dt))
+            return Tensor(array_module(self._data).ascontiguousarray(self._data).view(dt))
         except ValueError as e:
             raise RuntimeError(f"view: cannot view a {self.dtype} tensor of shape {self.shape} as {dt}: {e}") from None
 
@@ -2019,7 +2040,7 @@ class Tensor:
         out = self
         try:
             for step in movement_ops.torch_index_steps(movement_ops.torch_ellipses(_index_array(index), self.ndim),
-                                                       array_module(self.data)):
+                                                       array_module(self._data)):
                 out = movement_ops.GetItem.apply(out, index=step)
         except IndexError as e:  # NumPy says "axis"; torch says "dimension"
             raise IndexError(_torch_words(str(e))) from None
@@ -2195,7 +2216,7 @@ class Tensor:
             shape = list(x.shape)
             shape[d + 1] = int(repeats)
             return x.broadcast_to(shape).reshape(*x.shape[:d], -1, *x.shape[d + 2 :])
-        counts = np.asarray(to_numpy(repeats.data) if isinstance(repeats, Tensor) else repeats).reshape(-1)
+        counts = np.asarray(to_numpy(repeats._data) if isinstance(repeats, Tensor) else repeats).reshape(-1)
         if counts.size == 1:
             return self.repeat_interleave(int(counts[0]), dim)
         if counts.size != n or (counts < 0).any():
@@ -2216,19 +2237,19 @@ class Tensor:
     def _int_index(self, index, op: str):
         """An integer index (Tensor, array or list) as an int64 array on this tensor's device."""
         if isinstance(index, Tensor):
-            a = index.data
+            a = index._data
         elif hasattr(index, "dtype"):
             a = index
         else:
             a = np.asarray(index, dtype=np.int64) if not isinstance(index, np.ndarray) else index
         if a.dtype.kind not in "iu":
             raise RuntimeError(f"{op}(): Expected dtype int64 for index, got {a.dtype}")
-        return array_module(self.data).asarray(a)
+        return array_module(self._data).asarray(a)
 
     def _along(self, d: int, index):
         """The advanced index that reads ``self[..., index[i, j, ...], ...]`` with ``index`` on dim
         ``d`` and the other dims of ``index`` counting along (torch's gather/scatter rule)."""
-        xp = array_module(self.data)
+        xp = array_module(self._data)
         grids = list(xp.ogrid[tuple(slice(n) for n in index.shape)]) if index.ndim else []
         if index.ndim:
             grids[d] = index
@@ -2278,7 +2299,7 @@ class Tensor:
                                          tuple(1 if i == d else s for i, s in enumerate(indices.shape))))
         xs, ix = list(shape), list(shape)
         xs[d], ix[d] = self.shape[d], indices.shape[d]
-        xp = array_module(self.data)
+        xp = array_module(self._data)
         indices = xp.where(indices < 0, indices + self.shape[d], indices)  # torch wraps them here (gather does not)
         return self.broadcast_to(*xs).gather(d, xp.broadcast_to(indices, ix))
 
@@ -2318,7 +2339,7 @@ class Tensor:
     def _src_like(self, src, index, op: str) -> Tensor:
         """``src`` cut to ``index``'s shape (torch reads only that corner of a larger src)."""
         if not isinstance(src, Tensor):
-            return Tensor(array_module(self.data).full(index.shape, src, dtype=self.dtype))
+            return Tensor(array_module(self._data).full(index.shape, src, dtype=self.dtype))
         if src.dtype != self.dtype:
             raise RuntimeError(f"{op}(): Expected self.dtype to be equal to src.dtype ({self.dtype} vs {src.dtype})")
         if src.shape != index.shape:
@@ -2327,7 +2348,7 @@ class Tensor:
 
     def _hit(self, where) -> Any:
         """Bool mask of the positions an advanced index reaches."""
-        hit = array_module(self.data).zeros(self.shape, dtype=bool)
+        hit = array_module(self._data).zeros(self.shape, dtype=bool)
         hit[where] = True
         return hit
 
@@ -2379,11 +2400,11 @@ class Tensor:
         total = base + movement_ops.IndexAccumulate.apply(src, index=where, shape=self.shape)
         if reduce == "sum":
             return total
-        xp = array_module(self.data)
+        xp = array_module(self._data)
         count = (xp.ones(self.shape, dtype=self.dtype) if include_self else (~hit).astype(self.dtype))
         scatter_add(count, where, xp.ones(index.shape, dtype=self.dtype))
         if self.dtype.kind in "iu":  # integer mean: floor division, as torch
-            return Tensor(total.data // xp.maximum(count, 1))
+            return Tensor(total._data // xp.maximum(count, 1))
         return total * Tensor(1 / xp.maximum(count, 1))
 
     def _put_index(self, indices, values, op: str):
@@ -2391,16 +2412,16 @@ class Tensor:
         NumPy index, and ``values`` as a Tensor of self's dtype broadcast to what it selects."""
         if not isinstance(indices, (tuple, list)):
             raise TypeError(f"{op}(): indices must be a tuple of Tensors, got {type(indices).__name__}")
-        xp = array_module(self.data)
+        xp = array_module(self._data)
         where = []
         for i in indices:
-            a = i.data if isinstance(i, Tensor) else (slice(None) if i is None else xp.asarray(i))
+            a = i._data if isinstance(i, Tensor) else (slice(None) if i is None else xp.asarray(i))
             if not isinstance(a, slice) and a.dtype.kind not in "iub":
                 raise IndexError(f"{op}(): tensors used as indices must be long, int, byte or bool, got {a.dtype}")
             where.append(a)
         where = tuple(where)
         try:
-            shape = self.data[where].shape
+            shape = self._data[where].shape
         except IndexError as e:
             raise IndexError(f"{op}(): {e} (self {self.shape})") from None
         v = values if isinstance(values, Tensor) else Tensor(xp.asarray(values, dtype=self.dtype))
@@ -2437,9 +2458,9 @@ class Tensor:
         where, v = self._put_index(indices, values, "index_put_")
         self._check_inplace("index_put_")
         if accumulate:
-            scatter_add(self.data, where, v.data)
+            scatter_add(self._data, where, v._data)
         else:
-            self.data[where] = v.data
+            self._data[where] = v._data
         return self
 
     def index_add(self, dim: int, index, source: Tensor, *, alpha: float = 1) -> Tensor:
@@ -2476,7 +2497,7 @@ class Tensor:
 
     def masked_select(self, mask) -> Tensor:
         """The entries where ``mask`` (broadcast with self) is True, as a 1-D tensor."""
-        m = mask.data if isinstance(mask, Tensor) else array_module(self.data).asarray(mask)
+        m = mask._data if isinstance(mask, Tensor) else array_module(self._data).asarray(mask)
         if m.dtype != bool:
             raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {m.dtype}")
         shape = np.broadcast_shapes(self.shape, m.shape)
@@ -2485,7 +2506,7 @@ class Tensor:
 
     def masked_scatter(self, mask, source: Tensor) -> Tensor:
         """``self`` with the positions where ``mask`` is True filled, in order, from ``source``."""
-        m = mask.data if isinstance(mask, Tensor) else array_module(self.data).asarray(mask)
+        m = mask._data if isinstance(mask, Tensor) else array_module(self._data).asarray(mask)
         if m.dtype != bool:
             raise RuntimeError(f"masked_scatter: expected BoolTensor for mask, got {m.dtype}")
         m = array_module(m).broadcast_to(m, self.shape)
@@ -2498,8 +2519,8 @@ class Tensor:
 
     def nonzero(self, *, as_tuple: bool = False):
         """Indices of the nonzero entries: an int64 (N, ndim) tensor, or one 1-D tensor per dim."""
-        xp = array_module(self.data)
-        idx = xp.nonzero(self.data.reshape(1) if self.ndim == 0 else self.data)
+        xp = array_module(self._data)
+        idx = xp.nonzero(self._data.reshape(1) if self.ndim == 0 else self._data)
         if as_tuple:
             return tuple(Tensor(i.astype(np.int64)) for i in idx) if self.ndim else (Tensor(idx[0].astype(np.int64)),)
         return Tensor(xp.stack(idx, axis=-1).astype(np.int64)[:, : self.ndim])
@@ -2752,7 +2773,7 @@ class Tensor:
             raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
         self._check_inplace("uniform_")
         gen = generator or _default_generator(self.device)
-        self.data[...] = _sample(gen.random, self.shape, self.dtype) * (b - a) + a
+        self._data[...] = _sample(gen.random, self.shape, self.dtype) * (b - a) + a
         return self
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
@@ -2761,20 +2782,20 @@ class Tensor:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
         self._check_inplace("normal_")
         gen = generator or _default_generator(self.device)
-        self.data[...] = _sample(gen.standard_normal, self.shape, self.dtype) * std + mean
+        self._data[...] = _sample(gen.standard_normal, self.shape, self.dtype) * std + mean
         return self
 
     def bernoulli_(self, p: float = 0.5, *, generator=None) -> Tensor:
         """Fill with 0/1 samples, 1 with probability ``p`` (a float in [0, 1] or a tensor)."""
         if isinstance(p, Tensor):
-            p = p.data
+            p = p._data
             if not bool(((p >= 0) & (p <= 1)).all()):
                 raise RuntimeError("bernoulli_: expected all probabilities p to be in [0, 1]")
         elif not 0 <= p <= 1:
             raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
         self._check_inplace("bernoulli_")
         gen = generator or _default_generator(self.device)
-        self.data[...] = gen.random(self.shape, dtype=np.float64) < p
+        self._data[...] = gen.random(self.shape, dtype=np.float64) < p
         return self
 
     def random_(self, low: int | None = None, high: int | None = None, *, generator=None, **kw) -> Tensor:
@@ -2802,7 +2823,7 @@ class Tensor:
             factories._check_int_bounds(low, high, self.dtype)
         vals = factories.randint(low, high, self.shape, generator=generator, device=self.device)
         self._check_inplace("random_")
-        self.data[...] = vals.data
+        self._data[...] = vals._data
         return self
 
     def exponential_(self, lambd: float = 1.0, *, generator=None) -> Tensor:
@@ -2814,7 +2835,7 @@ class Tensor:
                                f"dtype must be a floating point but you specified {self.dtype}")
         self._check_inplace("exponential_")
         gen = generator or _default_generator(self.device)
-        self.data[...] = -array_module(self.data).log1p(-gen.random(self.shape, dtype=np.float64)) / lambd
+        self._data[...] = -array_module(self._data).log1p(-gen.random(self.shape, dtype=np.float64)) / lambd
         return self
 
     def bernoulli(self, p: float | None = None, *, generator=None) -> Tensor:
@@ -2848,11 +2869,11 @@ class _GraphRef(Tensor):
         self._meta = (t.shape, t.dtype, t.device)
 
     @property
-    def data(self):
+    def _data(self):
         t = self._real()
         if t is None:
             raise RuntimeError("this intermediate tensor was freed: the graph keeps no input's array")
-        return t.data
+        return t._data
 
     @property
     def shape(self) -> tuple:
@@ -2965,7 +2986,7 @@ def _on(other, ref: Tensor):
     """``other``'s array (a Tensor on ``ref``'s device, or a number/array) for a raw xp op."""
     if isinstance(other, Tensor):
         _same_device(ref, other)
-        return other.data
+        return other._data
     return other
 
 
@@ -3043,8 +3064,8 @@ def _is_dtype(name: str) -> bool:
 def _safe_pow(s: Tensor, e: float) -> Tensor:
     """``s ** e`` for s >= 0 that is 0 with gradient 0 where s is 0 (sqrt's kink), as torch's
     norm and std; nan and inf pass through."""
-    nonzero = s.data != 0
-    one, zero = (Tensor(array_module(s.data).asarray(c, dtype=s.dtype)) for c in (1, 0))
+    nonzero = s._data != 0
+    one, zero = (Tensor(array_module(s._data).asarray(c, dtype=s.dtype)) for c in (1, 0))
     safe = elementwise_ops.Where.apply(s, one, cond=nonzero)
     return elementwise_ops.Where.apply(safe.sqrt() if e == 0.5 else safe ** e, zero, cond=nonzero)
 
@@ -3099,7 +3120,7 @@ def _index_array(index):
 
 def _index_item(i):
     if isinstance(i, Tensor):
-        return i.data.astype(bool) if i.dtype == np.uint8 else i.data
+        return i._data.astype(bool) if i.dtype == np.uint8 else i._data
     if isinstance(i, list):
         return np.asarray(i, dtype=np.int64) if len(i) == 0 else np.asarray(i)
     return i
@@ -3108,10 +3129,10 @@ def _index_item(i):
 def _initial_grad(t: Tensor, grad, what: str):
     """The upstream gradient array for output ``t``: ``grad``'s, or ones for a one-element ``t``."""
     if grad is None:
-        if t.data.size != 1:
+        if t._data.size != 1:
             raise RuntimeError(f"{what}: grad can be implicitly created only for scalar outputs "
                                f"(got shape {t.shape}); pass the output's gradient")
-        return array_module(t.data).ones(t.shape, dtype=t.dtype)
+        return array_module(t._data).ones(t.shape, dtype=t.dtype)
     g = _as_array(grad, dtype=t.dtype, device=t.device)
     if g.shape != t.shape:  # torch's RuntimeError (a ValueError too)
         raise ShapeError(f"{what}: Mismatch in shape: grad has a shape of {g.shape} and the output has a shape of "
@@ -3166,7 +3187,7 @@ def backpropagate(roots: list[Tensor], grads: list, retain_graph: bool, only=Non
             for hook in list(node._grad_hooks.values()):
                 out = hook(Tensor(g))
                 if out is not None:
-                    new = out.data if isinstance(out, Tensor) else out
+                    new = out._data if isinstance(out, Tensor) else out
                     if getattr(new, "shape", None) != g.shape:  # torch's checks and words
                         raise RuntimeError(f"hook '{getattr(hook, '__name__', 'hook')}' has changed the size of value")
                     if new.dtype != g.dtype:
@@ -3214,7 +3235,7 @@ def _accumulate(leaf: Tensor, g) -> None:
             array_module(buf).copyto(buf, g)
             leaf._grad = Tensor(buf)
     else:
-        leaf._grad.data += g
+        leaf._grad._data += g
     hooks = getattr(leaf, "_post_acc_hooks", None)
     if hooks:
         for hook in list(hooks.values()):

@@ -266,7 +266,7 @@ def sinc(input: Tensor) -> Tensor:  # noqa: A002
 
 def signbit(input: Tensor) -> Tensor:  # noqa: A002
     """True where the sign bit is set (-0.0 included); no gradient."""
-    return Tensor(array_module(input.data).signbit(input.data))
+    return Tensor(array_module(input._data).signbit(input._data))
 
 
 def positive(input: Tensor) -> Tensor:  # noqa: A002
@@ -302,17 +302,17 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
     if input.ndim != 1 or input.dtype.kind not in "iub":
         raise RuntimeError(f"bincount only supports 1-d non-negative integral inputs, got shape {input.shape} "
                            f"and dtype {input.dtype}")
-    xp = array_module(input.data)
-    if input.numel() and int(input.data.min()) < 0:
+    xp = array_module(input._data)
+    if input.numel() and int(input._data.min()) < 0:
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs (got a negative value)")
     if weights is not None and weights.shape != input.shape:
         raise RuntimeError(f"bincount: weights should be 1-d and have the same length as input, got shapes "
                            f"{weights.shape} and {input.shape}")
-    n = builtins.max(int(minlength), int(input.data.max()) + 1 if input.numel() else 0)
+    n = builtins.max(int(minlength), int(input._data.max()) + 1 if input.numel() else 0)
     if weights is None:
-        return Tensor(xp.bincount(input.data, minlength=n).astype(np.int64))
+        return Tensor(xp.bincount(input._data, minlength=n).astype(np.int64))
     out = xp.zeros(n, dtype=weights.dtype if weights.dtype.kind == "f" else np.float64)
-    xp.add.at(out, input.data, weights.data)
+    xp.add.at(out, input._data, weights._data)
     return Tensor(out)
 
 
@@ -320,7 +320,7 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
     """Histogram of ``bins`` equal bins over [min, max] (min = max = 0: the data's range), as torch."""
     if input.dtype.kind != "f":
         raise NotImplementedError(f"histc: \"histogram_cpu\" not implemented for '{input.dtype}'")
-    x = input.data.reshape(-1)
+    x = input._data.reshape(-1)
     xp = array_module(x)
     lo, hi = float(min), float(max)
     if lo == hi and x.size:
@@ -343,9 +343,9 @@ def unique_consecutive(input: Tensor, return_inverse: bool = False, return_count
     >>> engine.tensor([1, 1, 2, 2, 3, 1]).unique_consecutive().tolist()
     [1, 2, 3, 1]
     """
-    xp = array_module(input.data)
+    xp = array_module(input._data)
     if dim is None:
-        x = input.data.reshape(-1)
+        x = input._data.reshape(-1)
         if x.size == 0:
             out, starts = x, xp.zeros(0, dtype=np.int64)
         else:
@@ -355,7 +355,7 @@ def unique_consecutive(input: Tensor, return_inverse: bool = False, return_count
         inverse_shape, n = input.shape, x.size
     else:
         d = wrap_dim(dim, input.ndim, "unique_consecutive")
-        x = xp.moveaxis(input.data, d, 0)
+        x = xp.moveaxis(input._data, d, 0)
         n = x.shape[0]
         if n == 0:
             starts = xp.zeros(0, dtype=np.int64)
@@ -430,7 +430,7 @@ def _quantile_q(input: Tensor, q, interpolation: str) -> np.ndarray:  # noqa: A0
     """quantile's checks of its arguments, as torch; ``q`` as a float64 NumPy array."""
     if input.dtype.kind != "f":
         raise RuntimeError(f"quantile() input tensor must be either float or double dtype, got {input.dtype}")
-    qs = q.data if isinstance(q, Tensor) else np.asarray(q, dtype=np.float64)
+    qs = q._data if isinstance(q, Tensor) else np.asarray(q, dtype=np.float64)
     qs = np.asarray(qs.get() if hasattr(qs, "get") else qs, dtype=np.float64)
     if qs.ndim > 1:
         raise RuntimeError("quantile() q must be a scalar or 1D tensor")
@@ -456,8 +456,8 @@ def _quantile(input: Tensor, qs: np.ndarray, dim, keepdim: bool, interpolation: 
     if n == 0 or input.numel() == 0:
         raise RuntimeError("quantile() input tensor must be non-empty")
     srt = x.sort(d)[0]
-    nan = np.asarray(array_module(x.data).isnan(x.data).get() if hasattr(x.data, "get")
-                     else np.isnan(x.data)).sum(axis=d, keepdims=True)
+    nan = np.asarray(array_module(x._data).isnan(x._data).get() if hasattr(x._data, "get")
+                     else np.isnan(x._data)).sum(axis=d, keepdims=True)
     k = n - nan if ignore_nan else np.full_like(nan, n)
     undefined = (k == 0) if ignore_nan else (nan > 0)
     outs = []
@@ -512,12 +512,12 @@ def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False, rig
             raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites, got side of left "
                                "while right was True")
         right = side == "right"
-    seq = sorted_sequence.data
+    seq = sorted_sequence._data
     xp = array_module(seq)
     if sorter is not None:
-        seq = xp.take_along_axis(seq, sorter.data, axis=-1)
+        seq = xp.take_along_axis(seq, sorter._data, axis=-1)
     scalar = not isinstance(input, Tensor)
-    vals = xp.asarray(input.data if isinstance(input, Tensor) else input)
+    vals = xp.asarray(input._data if isinstance(input, Tensor) else input)
     how = "right" if right else "left"
     if seq.ndim == 1:
         out = xp.searchsorted(seq, vals, side=how)
@@ -560,7 +560,7 @@ def _reshape_inplace(name: str) -> Callable:
         if self._records_inplace(name + "_"):
             return self._become(out, name + "_", same_shape=False)
         self._check_inplace(name + "_")
-        self.data = out.data
+        self._data = out._data
         return self
 
     method.__name__ = method.__qualname__ = name + "_"
@@ -582,16 +582,16 @@ def fill_diagonal_(self: Tensor, fill_value: float, wrap: bool = False) -> Tenso
     self._check_inplace("fill_diagonal_")
     if self.ndim == 2:
         h, w = self.shape
-        flat = self.data.reshape(-1) if self.data.flags.c_contiguous else None
+        flat = self._data.reshape(-1) if self._data.flags.c_contiguous else None
         if flat is not None:
             end = h * w if wrap or h <= w else w * w
             flat[:end:w + 1] = fill_value
         else:
             n = builtins.min(h, w)
-            self.data[np.arange(n), np.arange(n)] = fill_value
+            self._data[np.arange(n), np.arange(n)] = fill_value
     else:
         n = self.shape[0]
-        self.data[(np.arange(n),) * self.ndim] = fill_value
+        self._data[(np.arange(n),) * self.ndim] = fill_value
     return self
 
 
@@ -843,11 +843,11 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False):  # 
         return reduce_ops.Median.apply(input, ignore_nan=True)
     x = input.reshape(1) if input.ndim == 0 else input
     ax = 0 if dim is None else wrap_dim(dim, x.ndim, "nanmedian")
-    xp = array_module(x.data)
+    xp = array_module(x._data)
     if x.shape[ax] == 0:
         raise IndexError(f"nanmedian(): cannot reduce dim {ax} of size 0 (shape {input.shape})")
-    order = xp.argsort(x.data, axis=ax, kind="stable")  # nan sorts last
-    k = (~xp.isnan(x.data)).sum(axis=ax, keepdims=True) if x.dtype.kind == "f" else \
+    order = xp.argsort(x._data, axis=ax, kind="stable")  # nan sorts last
+    k = (~xp.isnan(x._data)).sum(axis=ax, keepdims=True) if x.dtype.kind == "f" else \
         xp.full(x.shape[:ax] + (1,) + x.shape[ax + 1:], x.shape[ax])
     pos = xp.maximum(k - 1, 0) // 2
     pick = xp.take_along_axis(order, pos, axis=ax).astype(np.int64)
@@ -877,7 +877,7 @@ def _int_binary(op: str, fn_name: str):
             bad = input.dtype if input.dtype.kind == "f" else other.dtype
             raise RuntimeError(f"\"{op}_cpu\" not implemented for '{bad}'")
         a, b = input._operands(other)
-        return Tensor(getattr(array_module(a.data), fn_name)(a.data, b.data))
+        return Tensor(getattr(array_module(a._data), fn_name)(a._data, b._data))
 
     fn.__name__ = op
     fn.__doc__ = f"Elementwise {op} of integer tensors (no gradient)."
@@ -906,25 +906,25 @@ def ldexp(input: Tensor, other) -> Tensor:  # noqa: A002
 def nextafter(input: Tensor, other) -> Tensor:  # noqa: A002
     """The next float after input towards other (no gradient)."""
     a, b = input._operands(_t(other, input))
-    return Tensor(array_module(a.data).nextafter(a.data, b.data))
+    return Tensor(array_module(a._data).nextafter(a._data, b._data))
 
 
 def angle(input: Tensor) -> Tensor:  # noqa: A002
     """Argument of a real number: π where negative, 0 elsewhere, nan kept (float32 for integers)."""
     x = _float(input)
-    xp = array_module(x.data)
-    return Tensor(xp.where(xp.isnan(x.data), x.data, xp.where(x.data < 0, math.pi, 0.0)).astype(x.dtype))
+    xp = array_module(x._data)
+    return Tensor(xp.where(xp.isnan(x._data), x._data, xp.where(x._data < 0, math.pi, 0.0)).astype(x.dtype))
 
 
 def isreal(input: Tensor) -> Tensor:  # noqa: A002
     """True everywhere (the engine has no complex dtypes)."""
-    return Tensor(array_module(input.data).ones(input.shape, dtype=bool))
+    return Tensor(array_module(input._data).ones(input.shape, dtype=bool))
 
 
 def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:  # noqa: A002
     """Out-of-place put: write (or add) ``source`` into the flattened input at ``index``."""
     n = input.numel()
-    idx = index.data.reshape(-1).astype(np.int64)
+    idx = index._data.reshape(-1).astype(np.int64)
     if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
         raise IndexError(f"put: index out of range for tensor of {n} elements")
     idx = Tensor(idx % n if n else idx)
@@ -966,7 +966,7 @@ def polygamma(n: int, input: Tensor) -> Tensor:  # noqa: A002
 def mvlgamma(input: Tensor, p: int) -> Tensor:  # noqa: A002
     """Multivariate log-gamma of dimension p: Σᵢ lgamma(x - i/2) + p(p-1)/4·log π (all x > (p-1)/2)."""
     x = _float(input)
-    if bool((x.data <= (p - 1) / 2).any()):
+    if bool((x._data <= (p - 1) / 2).any()):
         raise RuntimeError(f"All elements must be greater than (p-1)/2 = {(p - 1) / 2}")
     out = lgamma(x)
     for i in range(1, p):
@@ -987,8 +987,8 @@ def _standard_gamma(input: Tensor) -> Tensor:  # noqa: A002
 
 def _standard_gamma_grad(input: Tensor, output: Tensor) -> Tensor:  # noqa: A002
     """∂x/∂α of Gamma(α = ``input``, 1) draws x = ``output`` (torch._standard_gamma_grad), no graph."""
-    xp = array_module(input.data)
-    return Tensor(special._standard_gamma_grad(xp, input.data, output.data).astype(input.dtype))
+    xp = array_module(input._data)
+    return Tensor(special._standard_gamma_grad(xp, input._data, output._data).astype(input.dtype))
 
 
 def poisson(input: Tensor, generator=None) -> Tensor:  # noqa: A002
@@ -1003,10 +1003,10 @@ def poisson(input: Tensor, generator=None) -> Tensor:  # noqa: A002
     gen = generator if generator is not None else default_generator(input.device)
     if input.dtype.kind != "f":
         raise NotImplementedError(f"poisson(): input must be floating point, got {input.dtype}")
-    if bool((input.data < 0).any()):
+    if bool((input._data < 0).any()):
         raise RuntimeError("poisson(): invalid Poisson rate, expected rate to be non-negative")
-    xp = array_module(input.data)
-    out = Tensor(xp.asarray(gen.poisson(input.data)).astype(input.dtype))
+    xp = array_module(input._data)
+    out = Tensor(xp.asarray(gen.poisson(input._data)).astype(input.dtype))
     return out + input * 0 if input.requires_grad else out  # torch: requires grad, zero gradient
 
 
@@ -1023,7 +1023,7 @@ def _random_fill(name: str, sample: Callable[[Tensor], Tensor]) -> Callable:
         with engine.no_grad():
             vals = sample(self, *args, generator=generator, **kwargs)
         self._check_inplace(name)
-        self.data[...] = vals.data.astype(self.dtype)
+        self._data[...] = vals._data.astype(self.dtype)
         return self
 
     method.__name__ = method.__qualname__ = name
@@ -1099,9 +1099,9 @@ def histogram(input: Tensor, bins=100, *, range=None, weight: Tensor | None = No
     """
     if input.dtype.kind != "f":
         raise NotImplementedError(f'"histogramdd" not implemented for \'{input.dtype}\'')
-    x = _host(input.data).reshape(-1)
+    x = _host(input._data).reshape(-1)
     if isinstance(bins, Tensor):
-        edges = _host(bins.data).astype(input.dtype)
+        edges = _host(bins._data).astype(input.dtype)
     else:
         lo, hi = (float(x.min()), float(x.max())) if range is None and x.size else (range or (0.0, 0.0))
         if lo > hi:
@@ -1109,7 +1109,7 @@ def histogram(input: Tensor, bins=100, *, range=None, weight: Tensor | None = No
         if lo == hi:
             lo, hi = lo - 0.5, hi + 0.5
         edges = np.linspace(lo, hi, int(bins) + 1).astype(input.dtype)
-    w = None if weight is None else _host(weight.data).reshape(-1)
+    w = None if weight is None else _host(weight._data).reshape(-1)
     hist, _ = np.histogram(x, bins=edges, weights=w, density=density)
     return _make("histogram", ("hist", "bin_edges"), (Tensor(hist.astype(input.dtype)).to(input.device),
                                                       Tensor(edges).to(input.device)))
@@ -1297,7 +1297,7 @@ def is_nonzero(input: Tensor) -> bool:  # noqa: A002
     if input.numel() != 1:
         what = "no values" if input.numel() == 0 else "more than one value"
         raise RuntimeError(f"Boolean value of Tensor with {what} is ambiguous")
-    return bool(input.data.reshape(-1)[0] != 0)
+    return bool(input._data.reshape(-1)[0] != 0)
 
 
 def is_same_size(input: Tensor, other: Tensor) -> bool:  # noqa: A002
@@ -1307,7 +1307,7 @@ def is_same_size(input: Tensor, other: Tensor) -> bool:  # noqa: A002
 
 def unravel_index(indices, shape) -> tuple:
     """Coordinates of flat ``indices`` in ``shape`` (int64 tensors), as torch.unravel_index."""
-    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     n = math.prod(shape)
     if (idx < -n).any() or (idx >= n).any():
@@ -1318,13 +1318,13 @@ def unravel_index(indices, shape) -> tuple:
 
 def _stride(self: Tensor, dim: int | None = None):
     """Strides in elements (torch's Tensor.stride)."""
-    st = tuple(s // self.data.itemsize for s in self.data.strides)
+    st = tuple(s // self._data.itemsize for s in self._data.strides)
     return st if dim is None else st[wrap_dim(dim, self.ndim, "stride")]
 
 
 def _detach_(self: Tensor) -> Tensor:
     """Detach in place: self leaves the graph and stops requiring grad (a view raises, as torch)."""
-    if self._ctx is not None and getattr(self.data, "base", None) is not None and any(
+    if self._ctx is not None and getattr(self._data, "base", None) is not None and any(
             p is not None and p._vc is self._vc for p in self._ctx.parents or ()):
         raise RuntimeError("Can't detach views in-place. Use detach() instead.")  # torch's words
     self._ctx = None
@@ -1337,8 +1337,8 @@ MORE_TENSOR_METHODS.update({
     "diagonal_scatter": diagonal_scatter, "stride": _stride, "detach_": _detach_,
     "is_signed": lambda self: self.dtype.kind in "fi",
     "get_device": lambda self: -1 if self.device == "cpu" else 0,
-    "data_ptr": lambda self: int(self.data.ctypes.data) if isinstance(self.data, np.ndarray)
-    else int(self.data.data.ptr),
+    "data_ptr": lambda self: int(self._data.ctypes.data) if isinstance(self._data, np.ndarray)
+    else int(self._data.data.ptr),
     "is_nonzero": is_nonzero, "is_same_size": is_same_size,
 })
 MORE_TORCH_FUNCTIONS.update({
@@ -1364,8 +1364,8 @@ F_ALIASES = ["cosine_similarity", "pairwise_distance", "pdist", "conv1d", "conv2
 
 def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
     """Bool tensor: whether each entry of ``elements`` is in ``test_elements`` (torch.isin)."""
-    a = elements.data if isinstance(elements, Tensor) else np.asarray(elements)
-    b = test_elements.data if isinstance(test_elements, Tensor) else np.asarray(test_elements)
+    a = elements._data if isinstance(elements, Tensor) else np.asarray(elements)
+    b = test_elements._data if isinstance(test_elements, Tensor) else np.asarray(test_elements)
     xp = array_module(a)
     return Tensor(xp.isin(a, b, invert=invert))
 
@@ -1379,7 +1379,7 @@ def frexp(input: Tensor):  # noqa: A002
     """(mantissa, exponent int32) with input = mantissa · 2**exponent (no gradient); floats only, as torch."""
     if input.dtype.kind != "f":
         raise RuntimeError("torch.frexp() only supports floating-point dtypes")
-    m, e = array_module(input.data).frexp(input.data)
+    m, e = array_module(input._data).frexp(input._data)
     return _make("frexp", ("mantissa", "exponent"), (Tensor(m), Tensor(e.astype(np.int32))))
 
 
@@ -1472,9 +1472,9 @@ MORE_TENSOR_METHODS.update({
     "narrow_copy": lambda self, dim, start, length: self.narrow(dim, start, length) * 1,
     "prelu": lambda self, weight: __import__("engine.functional", fromlist=["prelu"]).prelu(self, weight),
     "qr": _torch_qr, "svd": _torch_svd, "slogdet": _torch_slogdet, "lu": _torch_lu, "lu_solve": _torch_lu_solve,
-    "storage_offset": lambda self: 0 if self.data.base is None else int(
-        (self.data.__array_interface__["data"][0] - self.data.base.__array_interface__["data"][0])
-        // self.data.itemsize) if isinstance(self.data, np.ndarray) and isinstance(self.data.base, np.ndarray)
+    "storage_offset": lambda self: 0 if self._data.base is None else int(
+        (self._data.__array_interface__["data"][0] - self._data.base.__array_interface__["data"][0])
+        // self._data.itemsize) if isinstance(self._data, np.ndarray) and isinstance(self._data.base, np.ndarray)
     else 0,
 })
 MORE_TORCH_FUNCTIONS.update({
@@ -1554,7 +1554,7 @@ def _python_callable(self: Tensor, what: str, fn, **others: Tensor) -> list:
                             f"{'argument ' if what == 'map2_' else ''}'{name}' (got "
                             f"torch.{_TYPE_NAMES.get(t.dtype.name)}Tensor)")
         try:
-            values.append(np.broadcast_to(t.data, self.shape).ravel().tolist())
+            values.append(np.broadcast_to(t._data, self.shape).ravel().tolist())
         except ValueError:
             raise RuntimeError(f"{what}: '{name}' of shape {list(t.shape)} can't be expanded to self's shape "
                                f"{list(self.shape)}") from None
@@ -1565,7 +1565,7 @@ def _write_python(self: Tensor, results: list) -> Tensor:
     for r in results:
         if not isinstance(r, (int, float, np.number, bool, np.bool_)):
             raise TypeError(f"must be real number, not {type(r).__name__}")
-    self.data[...] = np.array(results).astype(self.dtype).reshape(self.shape)
+    self._data[...] = np.array(results).astype(self.dtype).reshape(self.shape)
     self._vc[0] += 1
     return self
 
@@ -1579,7 +1579,7 @@ def apply_(self: Tensor, callable: Callable) -> Tensor:  # noqa: A002
     [10.0, 20.0]
     """
     _python_callable(self, "apply_", callable)
-    return _write_python(self, [callable(v) for v in self.data.ravel().tolist()])
+    return _write_python(self, [callable(v) for v in self._data.ravel().tolist()])
 
 
 def map_(self: Tensor, tensor: Tensor, callable: Callable) -> Tensor:  # noqa: A002
@@ -1590,7 +1590,7 @@ def map_(self: Tensor, tensor: Tensor, callable: Callable) -> Tensor:  # noqa: A
     [11.0, 22.0]
     """
     (other,) = _python_callable(self, "map_", callable, other=tensor)
-    return _write_python(self, [callable(a, b) for a, b in zip(self.data.ravel().tolist(), other)])
+    return _write_python(self, [callable(a, b) for a, b in zip(self._data.ravel().tolist(), other)])
 
 
 def map2_(self: Tensor, x: Tensor, y: Tensor, callable: Callable) -> Tensor:  # noqa: A002
@@ -1601,7 +1601,7 @@ def map2_(self: Tensor, x: Tensor, y: Tensor, callable: Callable) -> Tensor:  # 
     [4.0, 4.0]
     """
     xs, ys = _python_callable(self, "map2_", callable, x=x, y=y)
-    return _write_python(self, [callable(a, b, c) for a, b, c in zip(self.data.ravel().tolist(), xs, ys)])
+    return _write_python(self, [callable(a, b, c) for a, b, c in zip(self._data.ravel().tolist(), xs, ys)])
 
 
 def resize_(self: Tensor, *sizes, memory_format=None) -> Tensor:
@@ -1618,12 +1618,12 @@ def resize_(self: Tensor, *sizes, memory_format=None) -> Tensor:
     if any(n < 0 for n in shape):
         raise RuntimeError(f"resize_(): sizes must be non-negative, got {list(shape)}")
     n = math.prod(shape)
-    flat = self.data.reshape(-1)  # a view where self is contiguous: shrinking keeps torch's shared memory
+    flat = self._data.reshape(-1)  # a view where self is contiguous: shrinking keeps torch's shared memory
     if n > flat.size:
-        grown = array_module(self.data).empty(n, dtype=self.dtype)
+        grown = array_module(self._data).empty(n, dtype=self.dtype)
         grown[:flat.size] = flat
         flat = grown
-    self.data = flat[:n].reshape(shape)
+    self._data = flat[:n].reshape(shape)
     self._vc[0] += 1
     return self
 
@@ -1649,7 +1649,7 @@ def set_(self: Tensor, source: Tensor | None = None, storage_offset: int = 0, si
     """
     self._check_inplace("set_")  # torch's leaf error in grad mode
     if source is None:
-        self.data = array_module(self.data).empty((0,), dtype=self.dtype)
+        self._data = array_module(self._data).empty((0,), dtype=self.dtype)
     else:
         if not isinstance(source, Tensor):
             raise TypeError(f"set_(): argument 'source' must be Tensor, not {type(source).__name__}")
@@ -1658,7 +1658,7 @@ def set_(self: Tensor, source: Tensor | None = None, storage_offset: int = 0, si
 
             raise RuntimeError(f"Could not set tensor of type {_CPP.get(source.dtype.name)} to a tensor of type "
                                f"{_CPP.get(self.dtype.name)}")
-        data = source.data
+        data = source._data
         if size is not None:
             flat = data.reshape(-1)
             if flat.base is None and flat is not data:  # reshape copied: source is not contiguous
@@ -1666,7 +1666,7 @@ def set_(self: Tensor, source: Tensor | None = None, storage_offset: int = 0, si
             stride = stride if stride is not None else [math.prod(size[i + 1:]) for i in range(len(size))]
             data = array_module(data).lib.stride_tricks.as_strided(
                 flat[storage_offset:], shape=tuple(size), strides=tuple(s * data.itemsize for s in stride))
-        self.data = data
+        self._data = data
     return self
 
 
@@ -1682,7 +1682,7 @@ def index_reduce(self: Tensor, dim: int, index: Tensor, source: Tensor, reduce: 
     """
     if reduce not in ("prod", "mean", "amax", "amin"):
         raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got {reduce}.")
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    idx = index._data if isinstance(index, Tensor) else np.asarray(index)
     if idx.ndim > 1:
         raise IndexError(f"index_reduce_(): Index is supposed to be a vector, but got dim: {idx.ndim} with size: "
                          f"{list(idx.shape)}")
@@ -1708,7 +1708,7 @@ def index_reduce(self: Tensor, dim: int, index: Tensor, source: Tensor, reduce: 
                             include_self=include_self).reshape(())
     along = [1] * self.ndim
     along[d] = -1
-    full = array_module(self.data).broadcast_to(idx.astype(np.int64).reshape(along), source.shape)
+    full = array_module(self._data).broadcast_to(idx.astype(np.int64).reshape(along), source.shape)
     return self.scatter_reduce(d, Tensor(full), source, reduce, include_self=include_self)
 
 

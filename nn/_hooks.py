@@ -55,4 +55,4 @@ class _HookState:
 
 
 def _array(t):
-    return t.data if isinstance(t, Tensor) else t
+    return t._data if isinstance(t, Tensor) else t

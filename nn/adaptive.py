@@ -66,7 +66,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
             h2o.reset_parameters()
 
     def forward(self, input_: Tensor, target_) -> _ASMoutput:
-        t = target_.data if isinstance(target_, Tensor) else array_module(input_.data).asarray(target_)
+        t = target_._data if isinstance(target_, Tensor) else array_module(input_._data).asarray(target_)
         if t.ndim == 1:
             if input_.shape[0] != t.shape[0]:
                 raise RuntimeError("Input and target should have the same size in the batch dimension.")

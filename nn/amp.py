@@ -50,7 +50,7 @@ class GradScaler:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad.data
+                g = p.grad._data
                 if self.enabled:
                     g *= g.dtype.type(inv)
                 found = found or not bool(array_module(g).isfinite(g).all())

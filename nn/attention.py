@@ -32,11 +32,11 @@ class KVCache:
         if self.length + t > self.max_len:
             raise ValueError(f"KV cache overflow: {self.length} cached + {t} new > max_len {self.max_len}")
         if self.k is None:
-            xp = array_module(k.data)
+            xp = array_module(k._data)
             self.k = xp.empty((b, nh, self.max_len, hs), dtype=k.dtype)
             self.v = xp.empty((b, nh, self.max_len, hs), dtype=v.dtype)
-        self.k[:, :, self.length : self.length + t] = k.data
-        self.v[:, :, self.length : self.length + t] = v.data
+        self.k[:, :, self.length : self.length + t] = k._data
+        self.v[:, :, self.length : self.length + t] = v._data
         self.length += t
         return Tensor(self.k[:, :, : self.length]), Tensor(self.v[:, :, : self.length])
 

@@ -26,7 +26,7 @@ def _param(shape, dtype=None, device=None) -> Parameter:
 def _ids(x):
     """Integer ids as an array (Tensor, NumPy/CuPy array or list)."""
     if isinstance(x, Tensor):
-        return x.data
+        return x._data
     return x if hasattr(x, "dtype") else np.asarray(x)
 
 
@@ -56,7 +56,7 @@ def _check_ids(ids, n: int, op: str) -> None:
 def _renorm_rows(weight: Parameter, ids, max_norm: float, norm_type: float) -> None:
     """torch's embedding_renorm_: rows used by ``ids`` with norm > max_norm scaled to max_norm, in place."""
     with no_grad():
-        w = weight.data
+        w = weight._data
         rows = np.unique(to_numpy(ids).reshape(-1))
         xp_rows = to_device(rows, weight.device)
         sub = w[xp_rows]
@@ -185,7 +185,7 @@ class LazyLinear(Linear):
         """load_state_dict into a module not yet run: the checkpoint's weight gives the shapes (torch's)."""
         weight = state_dict.get(prefix + "weight")
         if isinstance(module, LazyLinear) and module.has_uninitialized_params() and weight is not None:
-            module._materialize(np.shape(weight.data if isinstance(weight, Tensor) else weight)[-1])
+            module._materialize(np.shape(weight._data if isinstance(weight, Tensor) else weight)[-1])
             module._become_linear()
 
 
@@ -297,21 +297,21 @@ class Embedding(Module):
             w = _weight if isinstance(_weight, Tensor) else Tensor(np.asarray(_weight))
             if w.shape != (num_embeddings, embedding_dim):
                 raise AssertionError("Shape of weight does not match num_embeddings and embedding_dim")
-            self.weight = Parameter(w.data.copy())
+            self.weight = Parameter(w._data.copy())
         self.weight.requires_grad = not _freeze
 
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
         if self.padding_idx is not None:
             with no_grad():
-                self.weight.data[self.padding_idx] = 0
+                self.weight._data[self.padding_idx] = 0
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx: int | None = None,
                         max_norm: float | None = None, norm_type: float = 2.0, scale_grad_by_freq: bool = False,
                         sparse: bool = False) -> Embedding:
         """An Embedding holding a copy of ``embeddings`` (2-D); frozen unless ``freeze=False``."""
-        w = embeddings.data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        w = embeddings._data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
         if w.ndim != 2:
             raise AssertionError("Embeddings parameter is expected to be 2-dimensional")
         return cls(w.shape[0], w.shape[1], _weight=w, _freeze=freeze, padding_idx=padding_idx,
@@ -375,19 +375,19 @@ class EmbeddingBag(Module):
             self.weight = _param((num_embeddings, embedding_dim), dtype, device)
             self.reset_parameters()
         else:
-            self.weight = Parameter(_weight.data.copy() if isinstance(_weight, Tensor) else np.array(_weight))
+            self.weight = Parameter(_weight._data.copy() if isinstance(_weight, Tensor) else np.array(_weight))
 
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
         if self.padding_idx is not None:
             with no_grad():
-                self.weight.data[self.padding_idx] = 0
+                self.weight._data[self.padding_idx] = 0
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze: bool = True, max_norm=None, norm_type: float = 2.0,
                         scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
                         include_last_offset: bool = False, padding_idx: int | None = None) -> EmbeddingBag:
-        w = embeddings.data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        w = embeddings._data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
         bag = cls(w.shape[0], w.shape[1], max_norm, norm_type, scale_grad_by_freq, mode, sparse, w,
                   include_last_offset, padding_idx)
         bag.weight.requires_grad = not freeze
@@ -568,7 +568,7 @@ class _DropoutNd(Dropout):
         if not self.training or self.p == 0:
             return input
         mask_shape = input.shape[:drawn] + (1,) * (input.ndim - drawn)
-        keep = Tensor.rand(*mask_shape, dtype=input.dtype, device=input.device).data >= self.p
+        keep = Tensor.rand(*mask_shape, dtype=input.dtype, device=input.device)._data >= self.p
         scale = 0.0 if self.p == 1 else 1.0 / (1 - self.p)
         return input * Tensor(keep.astype(input.dtype) * input.dtype.type(scale))
 
@@ -602,7 +602,7 @@ class AlphaDropout(Dropout):
         alpha = 1.7580993408473766
         p = self.p
         a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
-        keep = (Tensor.rand(*input.shape, dtype=input.dtype, device=input.device).data >= p).astype(input.dtype)
+        keep = (Tensor.rand(*input.shape, dtype=input.dtype, device=input.device)._data >= p).astype(input.dtype)
         b = (keep - 1) * (alpha * a) + alpha * a * p
         return input * Tensor(keep * input.dtype.type(a)) + Tensor(b.astype(input.dtype))
 
@@ -617,7 +617,7 @@ class FeatureAlphaDropout(AlphaDropout):
         p = self.p
         a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
         shape = input.shape[:2] + (1,) * (input.ndim - 2)
-        keep = (Tensor.rand(*shape, dtype=input.dtype, device=input.device).data >= p).astype(input.dtype)
+        keep = (Tensor.rand(*shape, dtype=input.dtype, device=input.device)._data >= p).astype(input.dtype)
         b = (keep - 1) * (alpha * a) + alpha * a * p
         return input * Tensor(keep * input.dtype.type(a)) + Tensor(b.astype(input.dtype))
 
@@ -678,7 +678,7 @@ def _positions(positions, n: int, what: str):
     return the encoding of a late position.
     """
     if isinstance(positions, Tensor):
-        positions = positions.data
+        positions = positions._data
     elif not hasattr(positions, "dtype"):  # a list; NumPy and CuPy arrays pass through
         positions = np.asarray(positions)
     if positions.dtype.kind not in "iu":

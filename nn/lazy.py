@@ -71,7 +71,7 @@ class _LazyMixin:
             return
         weight = state_dict.get(prefix + module._shape_key())
         if weight is not None:
-            shape = np.shape(weight.data if isinstance(weight, Tensor) else weight)
+            shape = np.shape(weight._data if isinstance(weight, Tensor) else weight)
             module._materialize(module._size_from_checkpoint(shape))
             module._become()
 

@@ -31,13 +31,13 @@ class Parameter(Tensor):
     def __init__(self, data: Any = None, requires_grad: bool = True):
         if data is None:
             data = np.zeros((0,), dtype=np.float32)
-        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
+        super().__init__(data._data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
     def __deepcopy__(self, memo):
-        out = Parameter(self.data.copy(), requires_grad=self.requires_grad)
+        out = Parameter(self._data.copy(), requires_grad=self.requires_grad)
         memo[id(self)] = out
         return out
 
@@ -66,14 +66,14 @@ class UninitializedParameter(Parameter):
         from engine.backend import get_xp
 
         xp = get_xp(device or self.device)
-        self.data = xp.empty(tuple(shape), dtype=dtype or self.data.dtype)
+        self._data = xp.empty(tuple(shape), dtype=dtype or self._data.dtype)
         self.__class__ = Parameter
 
     def __repr__(self) -> str:
         return "<UninitializedParameter>"
 
     def __deepcopy__(self, memo):
-        out = UninitializedParameter(self.requires_grad, self.device, self.data.dtype)
+        out = UninitializedParameter(self.requires_grad, self.device, self._data.dtype)
         memo[id(self)] = out
         return out
 
@@ -89,7 +89,7 @@ class UninitializedBuffer(Tensor):
     __slots__ = ()
 
     def __init__(self, requires_grad: bool = False, device=None, dtype=None):
-        super().__init__(Tensor.zeros(0, dtype=dtype or "float32", device=device or "cpu").data,
+        super().__init__(Tensor.zeros(0, dtype=dtype or "float32", device=device or "cpu")._data,
                          requires_grad=requires_grad)
 
     shape = UninitializedParameter.shape
@@ -99,14 +99,14 @@ class UninitializedBuffer(Tensor):
         from engine.backend import get_xp
 
         xp = get_xp(device or self.device)
-        self.data = xp.empty(tuple(shape), dtype=dtype or self.data.dtype)
+        self._data = xp.empty(tuple(shape), dtype=dtype or self._data.dtype)
         self.__class__ = Tensor
 
     def __repr__(self) -> str:
         return "<UninitializedBuffer>"
 
     def __deepcopy__(self, memo):
-        out = UninitializedBuffer(self.requires_grad, self.device, self.data.dtype)
+        out = UninitializedBuffer(self.requires_grad, self.device, self._data.dtype)
         memo[id(self)] = out
         return out
 
@@ -127,7 +127,7 @@ class Buffer(Tensor):
         if data is None:
             data = np.zeros((0,), dtype=np.float32)
         requires_grad = data.requires_grad if isinstance(data, Tensor) else False
-        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
+        super().__init__(data._data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
         self.persistent = bool(persistent)
 
 
@@ -621,7 +621,7 @@ class Module:
             if not replaced:
                 return None
             new = grad_output[0]
-            return new.data if isinstance(new, Tensor) else new
+            return new._data if isinstance(new, Tensor) else new
 
         return on_grad
 
@@ -646,21 +646,21 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad.data[...] = 0
+                p.grad._data[...] = 0
 
     def _apply(self, fn, recurse: bool = True) -> Module:
         """Replace the array of every parameter (and its grad) and buffer by ``fn(array)``, in place:
         the Parameter objects are kept, so optimizers and tied weights still point at them.
         ``recurse=False``: this module's own parameters and buffers only."""
         for p in self.parameters(recurse=recurse):
-            p.data = fn(p.data)
+            p._data = fn(p._data)
             if p.grad is not None:
-                p.grad.data = fn(p.grad.data)
+                p.grad._data = fn(p.grad._data)
         for m in self.modules() if recurse else [self]:
             for name, buf in list(m._buffers.items()):
                 if buf is None:
                     continue
-                moved = Tensor(fn(buf.data))
+                moved = Tensor(fn(buf._data))
                 m._buffers[name] = moved
                 object.__setattr__(m, name, moved)
         return self
@@ -871,7 +871,7 @@ class Module:
             if isinstance(v, Module):
                 out[prefix + k] = v.get_extra_state()
             else:
-                out[prefix + k] = v if keep_vars else to_numpy(v.data).copy()
+                out[prefix + k] = v if keep_vars else to_numpy(v._data).copy()
         for name, mod in self._named_modules_post_order():
             for hook in getattr(mod, "_state_dict_hooks", {}).values():
                 res = hook(mod, out, prefix + (f"{name}." if name else ""), {})
@@ -1024,7 +1024,7 @@ def _own_parameters(mod: Module) -> list[tuple[str, Parameter]]:
 
 def _to_array(value):
     if isinstance(value, Tensor):
-        return to_numpy(value.data)
+        return to_numpy(value._data)
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
         return value.detach().cpu().numpy()
     return to_numpy(value) if hasattr(value, "dtype") else np.asarray(value)

@@ -55,9 +55,9 @@ class _NormBase(Module):
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
             with no_grad():
-                self.running_mean.data[...] = 0
-                self.running_var.data[...] = 1
-                self.num_batches_tracked.data[...] = 0
+                self.running_mean._data[...] = 0
+                self.running_var._data[...] = 1
+                self.num_batches_tracked._data[...] = 0
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()

@@ -87,7 +87,7 @@ def _state_value(key: str, value, p: Tensor):
     dtype and on its device; torch's 0-d ``step`` tensor as a Python number, so that bias
     corrections stay in float64 as torch's ``step.item()`` does."""
     if isinstance(value, Tensor):
-        value = value.data
+        value = value._data
     if np.ndim(value) == 0 and hasattr(value, "dtype"):  # a 0-d array or NumPy scalar
         number = to_numpy(value).item()
         return int(number) if key == "step" and float(number).is_integer() else number
@@ -192,14 +192,14 @@ class Optimizer:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad.data[...] = 0
+                p.grad._data[...] = 0
 
     @no_grad()
     def step(self) -> None:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self.update(p, p.grad.data, self.state[p], group)
+                    self.update(p, p.grad._data, self.state[p], group)
 
     def update(self, p: Tensor, grad, state: dict, group: dict) -> None:  # pragma: no cover - abstract
         """Update ``p`` in place through its in-place ops (``p.sub_``, ...), which bump its version."""
@@ -280,7 +280,7 @@ class SGD(Optimizer):
     def update(self, p, grad, state, group):
         grad = -grad if group.get("maximize") else grad
         if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * p.data
+            grad = grad + group["weight_decay"] * p._data
         mu = group["momentum"]
         if mu:
             if "momentum_buffer" not in state:
@@ -322,10 +322,10 @@ class Adam(Optimizer):
             _flat_adam_moments(params, states, group)  # flat parameters: flat moments, one joined update
             for p, state in zip(params, states):
                 if not state:
-                    xp = array_module(p.data)
-                    state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
+                    xp = array_module(p._data)
+                    state.update(step=0, exp_avg=xp.zeros_like(p._data), exp_avg_sq=xp.zeros_like(p._data))
                 state["step"] += 1
-            engine.adam_(params, [p.grad.data for p in params], [s["exp_avg"] for s in states],
+            engine.adam_(params, [p.grad._data for p in params], [s["exp_avg"] for s in states],
                          [s["exp_avg_sq"] for s in states], [s["step"] for s in states], lr=group["lr"],
                          betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
                          decoupled=self.decoupled)
@@ -356,7 +356,7 @@ def clip_grad_norm_(params: Iterable[Tensor], max_norm: float) -> float:
     >>> clip_grad_norm_([p], 1.0)
     5.0
     """
-    grads = [p.grad.data for p in params if p.grad is not None]
+    grads = [p.grad._data for p in params if p.grad is not None]
     if not grads:
         return 0.0
     total = math.sqrt(float(sum(_square_sum(g) for g in grads)))  # on CuPy: one sync, for the total
@@ -483,7 +483,7 @@ def _adam_moments(p, grad, state: dict, group: dict):
         if group["decoupled_weight_decay"]:
             p.mul_(1 - lr * wd)
         else:
-            grad = grad + wd * p.data
+            grad = grad + wd * p._data
     _lerp_(state["exp_avg"], grad, 1 - b1)
     _decay_square_(state["exp_avg_sq"], grad, b2)
     return grad, t
@@ -502,19 +502,19 @@ class RMSprop(Optimizer):
                          differentiable=differentiable)
 
     def update(self, p, grad, state, group):
-        xp = array_module(p.data)
+        xp = array_module(p._data)
         grad = _signed_grad(grad, group)
         if not state:
             state["step"] = 0
-            state["square_avg"] = xp.zeros_like(p.data)
+            state["square_avg"] = xp.zeros_like(p._data)
             if group["momentum"] > 0:
-                state["momentum_buffer"] = xp.zeros_like(p.data)
+                state["momentum_buffer"] = xp.zeros_like(p._data)
             if group["centered"]:
-                state["grad_avg"] = xp.zeros_like(p.data)
+                state["grad_avg"] = xp.zeros_like(p._data)
         state["step"] += 1
         alpha, eps, lr = group["alpha"], group["eps"], group["lr"]
         if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * p.data
+            grad = grad + group["weight_decay"] * p._data
         square_avg = state["square_avg"]
         _decay_square_(square_avg, grad, alpha)
         if group["centered"]:
@@ -546,17 +546,17 @@ class Adagrad(Optimizer):
         # As torch: the state is made here for every parameter (so state_dict() has it before any
         # step), from the constructor's initial_accumulator_value, even for a group that sets its own.
         for p in self._params():
-            self.state[p] = {"step": 0, "sum": array_module(p.data).full_like(p.data, initial_accumulator_value)}
+            self.state[p] = {"step": 0, "sum": array_module(p._data).full_like(p._data, initial_accumulator_value)}
 
     def update(self, p, grad, state, group):
-        xp = array_module(p.data)
+        xp = array_module(p._data)
         grad = _signed_grad(grad, group)
         if not state:  # a parameter added later by add_param_group: torch's default, not the group's
             state["step"] = 0
-            state["sum"] = xp.full_like(p.data, self.defaults["initial_accumulator_value"])
+            state["sum"] = xp.full_like(p._data, self.defaults["initial_accumulator_value"])
         state["step"] += 1
         if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * p.data
+            grad = grad + group["weight_decay"] * p._data
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         state["sum"] += grad * grad
         std = xp.sqrt(state["sum"])
@@ -575,16 +575,16 @@ class Adadelta(Optimizer):
                          capturable=capturable, foreach=foreach, differentiable=differentiable)
 
     def update(self, p, grad, state, group):
-        xp = array_module(p.data)
+        xp = array_module(p._data)
         grad = _signed_grad(grad, group)
         if not state:
             state["step"] = 0
-            state["square_avg"] = xp.zeros_like(p.data)
-            state["acc_delta"] = xp.zeros_like(p.data)
+            state["square_avg"] = xp.zeros_like(p._data)
+            state["acc_delta"] = xp.zeros_like(p._data)
         state["step"] += 1
         rho, eps = group["rho"], group["eps"]
         if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * p.data
+            grad = grad + group["weight_decay"] * p._data
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
         _decay_square_(square_avg, grad, rho)
         std = xp.sqrt(square_avg + eps)
@@ -606,16 +606,16 @@ class Adamax(Optimizer):
                          maximize=maximize, differentiable=differentiable, capturable=capturable)
 
     def update(self, p, grad, state, group):
-        xp = array_module(p.data)
+        xp = array_module(p._data)
         grad = _signed_grad(grad, group)
         if not state:
             state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(p.data)
-            state["exp_inf"] = xp.zeros_like(p.data)
+            state["exp_avg"] = xp.zeros_like(p._data)
+            state["exp_inf"] = xp.zeros_like(p._data)
         state["step"] += 1
         (b1, b2), eps = group["betas"], group["eps"]
         if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * p.data
+            grad = grad + group["weight_decay"] * p._data
         _lerp_(state["exp_avg"], grad, 1 - b1)
         exp_inf = state["exp_inf"]
         exp_inf *= b2
@@ -637,13 +637,13 @@ class NAdam(Optimizer):
                          maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable)
 
     def update(self, p, grad, state, group):
-        xp = array_module(p.data)
+        xp = array_module(p._data)
         grad = _signed_grad(grad, group)
         if not state:
             state["step"] = 0
             state["mu_product"] = 1.0
-            state["exp_avg"] = xp.zeros_like(p.data)
-            state["exp_avg_sq"] = xp.zeros_like(p.data)
+            state["exp_avg"] = xp.zeros_like(p._data)
+            state["exp_avg_sq"] = xp.zeros_like(p._data)
         state["step"] += 1
         grad, t = _adam_moments(p, grad, state, group)
         lr, (b1, b2) = group["lr"], group["betas"]
@@ -670,12 +670,12 @@ class RAdam(Optimizer):
                          differentiable=differentiable)
 
     def update(self, p, grad, state, group):
-        xp = array_module(p.data)
+        xp = array_module(p._data)
         grad = _signed_grad(grad, group)
         if not state:
             state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(p.data)
-            state["exp_avg_sq"] = xp.zeros_like(p.data)
+            state["exp_avg"] = xp.zeros_like(p._data)
+            state["exp_avg_sq"] = xp.zeros_like(p._data)
         state["step"] += 1
         grad, t = _adam_moments(p, grad, state, group)
         lr, (b1, b2), exp_avg_sq = group["lr"], group["betas"], state["exp_avg_sq"]
@@ -706,12 +706,12 @@ class Rprop(Optimizer):
                          differentiable=differentiable, capturable=capturable)
 
     def update(self, p, grad, state, group):
-        xp = array_module(p.data)
+        xp = array_module(p._data)
         grad = _signed_grad(grad, group)
         if not state:
             state["step"] = 0
-            state["prev"] = xp.zeros_like(p.data)
-            state["step_size"] = xp.full_like(p.data, group["lr"])
+            state["prev"] = xp.zeros_like(p._data)
+            state["step_size"] = xp.full_like(p._data, group["lr"])
         state["step"] += 1
         (eta_minus, eta_plus), (size_min, size_max) = group["etas"], group["step_sizes"]
         sign = xp.sign(grad * state["prev"])
@@ -735,23 +735,23 @@ class ASGD(Optimizer):
                          foreach=foreach, maximize=maximize, differentiable=differentiable, capturable=capturable)
 
     def update(self, p, grad, state, group):
-        xp = array_module(p.data)
+        xp = array_module(p._data)
         grad = _signed_grad(grad, group)
         lr, lambd = group["lr"], group["lambd"]
         if not state:
             # torch keeps eta and mu in float32 scalar tensors: round them the same way
-            state.update(step=0, eta=float(np.float32(lr)), mu=1.0, ax=xp.zeros_like(p.data))
+            state.update(step=0, eta=float(np.float32(lr)), mu=1.0, ax=xp.zeros_like(p._data))
         state["step"] += 1
         if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * p.data
+            grad = grad + group["weight_decay"] * p._data
         eta = state["eta"]
         p.mul_(1 - lambd * eta)
         p.sub_(eta * grad)
         ax = state["ax"]
         if state["mu"] != 1:
-            ax += (p.data - ax) * p.dtype.type(state["mu"])
+            ax += (p._data - ax) * p.dtype.type(state["mu"])
         else:
-            ax[...] = p.data
+            ax[...] = p._data
         step = state["step"]
         state["eta"] = float(np.float32(lr / ((1 + lambd * lr * step) ** group["alpha"])))
         state["mu"] = float(np.float32(1 / max(1, step - group["t0"])))
@@ -777,7 +777,7 @@ class Adafactor(Optimizer):
                          foreach=foreach, maximize=maximize)
 
     def update(self, p, grad, state, group):
-        xp = array_module(p.data)
+        xp = array_module(p._data)
         grad = _signed_grad(grad, group)
         lr, (eps1, eps2) = group["lr"], group["eps"]
         if eps1 is None:
@@ -788,12 +788,12 @@ class Adafactor(Optimizer):
                 state["row_var"] = xp.zeros((*grad.shape[:-1], 1), p.dtype)
                 state["col_var"] = xp.zeros((*grad.shape[:-2], 1, grad.shape[-1]), p.dtype)
             else:
-                state["variance"] = xp.zeros_like(p.data)
+                state["variance"] = xp.zeros_like(p._data)
         state["step"] += 1
         step = float(state["step"])
         one_minus_beta2 = step ** group["beta2_decay"]
         rho = min(lr, 1 / step**0.5)
-        alpha = max(eps2, _rms(p.data)) * rho
+        alpha = max(eps2, _rms(p._data)) * rho
         if group["weight_decay"]:
             p.mul_(1 - lr * group["weight_decay"])
         if grad.ndim > 1:
@@ -841,11 +841,11 @@ class Muon(Optimizer):
                                  f"{_torch_size(p.shape)}")
 
     def update(self, p, grad, state, group):
-        xp = array_module(p.data)
+        xp = array_module(p._data)
         if grad.ndim != 2:
             raise ValueError("Param gradient must be a 2D matrix")
         if "momentum_buffer" not in state:
-            state["momentum_buffer"] = xp.zeros_like(p.data)
+            state["momentum_buffer"] = xp.zeros_like(p._data)
         buf, momentum = state["momentum_buffer"], group["momentum"]
         _lerp_(buf, grad, 1 - momentum)
         if group["nesterov"]:
@@ -934,14 +934,14 @@ class LBFGS(Optimizer):
         self._lbfgs_params = self.param_groups[0]["params"]
 
     def _flat_grad(self):
-        xp = array_module(self._lbfgs_params[0].data)
-        return xp.concatenate([xp.zeros(p.data.size, p.dtype) if p.grad is None else p.grad.data.reshape(-1)
+        xp = array_module(self._lbfgs_params[0]._data)
+        return xp.concatenate([xp.zeros(p._data.size, p.dtype) if p.grad is None else p.grad._data.reshape(-1)
                                for p in self._lbfgs_params])
 
     def _add_grad(self, step_size: float, update) -> None:
         offset = 0
         for p in self._lbfgs_params:
-            n = p.data.size
+            n = p._data.size
             p.add_(step_size * update[offset:offset + n].reshape(p.shape))
             offset += n
 
@@ -1015,7 +1015,7 @@ class LBFGS(Optimizer):
                 break
             ls_evals = 0
             if group["line_search_fn"] == "strong_wolfe":
-                x_init = [p.data.copy() for p in self._lbfgs_params]
+                x_init = [p._data.copy() for p in self._lbfgs_params]
                 loss, flat_grad, t, ls_evals = _strong_wolfe(
                     lambda x, step, direction: self._evaluate(closure, x, step, direction),
                     x_init, t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals)
@@ -1146,7 +1146,7 @@ def _flat_adam_moments(params: list, states: list[dict], group: dict) -> None:
     of two flat buffers laid out the same way, so that ``engine.adam_`` joins the whole group into one update
     (the same elementwise arithmetic, so the same bits). Values move over once: on the first step, and after
     ``load_state_dict`` (which gives each parameter its own arrays). Otherwise it leaves the state alone."""
-    if len(params) < 2 or group.get("amsgrad") or not _one_run([p.data for p in params]):
+    if len(params) < 2 or group.get("amsgrad") or not _one_run([p._data for p in params]):
         return
     if any(s and ("exp_avg" not in s or "exp_avg_sq" not in s) for s in states):
         return  # a state layout this path does not know
@@ -1154,13 +1154,13 @@ def _flat_adam_moments(params: list, states: list[dict], group: dict) -> None:
         return  # already flat
     if len({s.get("step", 0) for s in states}) > 1:
         return  # engine.adam_ joins only parameters at the same step
-    first = params[0].data
-    xp, n = array_module(first), sum(p.data.size for p in params)
+    first = params[0]._data
+    xp, n = array_module(first), sum(p._data.size for p in params)
     exp_avg, exp_avg_sq = xp.zeros(n, dtype=first.dtype), xp.zeros(n, dtype=first.dtype)
     lo = 0
     for p, s in zip(params, states):
-        hi = lo + p.data.size
-        m, v = exp_avg[lo:hi].reshape(p.data.shape), exp_avg_sq[lo:hi].reshape(p.data.shape)
+        hi = lo + p._data.size
+        m, v = exp_avg[lo:hi].reshape(p._data.shape), exp_avg_sq[lo:hi].reshape(p._data.shape)
         if s:
             m[...], v[...] = s["exp_avg"], s["exp_avg_sq"]
         else:
@@ -1183,18 +1183,18 @@ def _adam_composed_step(opt: Optimizer, group: dict) -> None:
     for p in group["params"]:
         if p.grad is None:
             continue
-        xp = array_module(p.data)
-        grad = -p.grad.data if group["maximize"] else p.grad.data
+        xp = array_module(p._data)
+        grad = -p.grad._data if group["maximize"] else p.grad._data
         state = opt.state[p]
         if not state:
-            state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
+            state.update(step=0, exp_avg=xp.zeros_like(p._data), exp_avg_sq=xp.zeros_like(p._data))
         if group["amsgrad"] and "max_exp_avg_sq" not in state:
-            state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+            state["max_exp_avg_sq"] = xp.zeros_like(p._data)
         if wd:
             if group["decoupled_weight_decay"]:
                 p.mul_(1 - lr * wd)
             else:
-                grad = grad + wd * p.data
+                grad = grad + wd * p._data
         state["step"] += 1
         _lerp_(state["exp_avg"], grad, 1 - b1)
         _decay_square_(state["exp_avg_sq"], grad, b2)

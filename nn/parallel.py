@@ -102,7 +102,7 @@ class DistributedDataParallel(Module):
         self._nccl = _NcclAllReduce(comm) if self.gpu else None
         self._broadcast(self.flat.data)  # rank 0's values everywhere: trained and frozen parameters, buffers
         for t in [p for p in module.parameters() if not p.requires_grad] + module.buffers():
-            self._broadcast(t.data)
+            self._broadcast(t._data)
         self.buckets = self._make_buckets(bucket_cap_mb)
         self._bucket_of = {id(p): b for b in self.buckets for p in b.params}
         self._span = {id(p): span for p, span in zip(self.flat.params, self.flat.spans)}
@@ -152,7 +152,7 @@ class DistributedDataParallel(Module):
                                "(a parameter got no gradient); call finish_gradient_sync() after such a backward")
         if self.broadcast_buffers and self.world_size > 1:
             for b in self.module.buffers():
-                self._broadcast(b.data)
+                self._broadcast(b._data)
         return self.module(*args, **kwargs)
 
     @contextlib.contextmanager

@@ -44,7 +44,7 @@ def _as_numpy(state_dict: dict) -> dict[str, np.ndarray]:
         if not isinstance(k, str):
             raise TypeError(f"state_dict keys must be str, got {k!r}")
         # asarray(order="C"), not ascontiguousarray: that one turns a 0-d array into shape (1,).
-        out[k] = np.asarray(to_numpy(v.data if isinstance(v, Tensor) else np.asarray(v)), order="C")
+        out[k] = np.asarray(to_numpy(v._data if isinstance(v, Tensor) else np.asarray(v)), order="C")
     return out
 
 

@@ -35,7 +35,7 @@ def _float_mask(mask, dtype, device, what: str):
     """A bool mask (True = masked out) as an additive float mask (-inf there); floats pass."""
     if mask is None:
         return None
-    arr = mask.data if isinstance(mask, Tensor) else mask
+    arr = mask._data if isinstance(mask, Tensor) else mask
     if not hasattr(arr, "dtype"):
         arr = np.asarray(arr)
     xp = get_xp(device)
@@ -138,7 +138,7 @@ class MultiheadAttention(Module):
         if not batched:
             query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
             if key_padding_mask is not None:
-                kpm = key_padding_mask.data if isinstance(key_padding_mask, Tensor) else np.asarray(key_padding_mask)
+                kpm = key_padding_mask._data if isinstance(key_padding_mask, Tensor) else np.asarray(key_padding_mask)
                 key_padding_mask = kpm[None]
         elif self.batch_first:
             query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)

@@ -63,7 +63,7 @@ def composed(fn, arrays, g):
         ts = [Tensor(a, requires_grad=True) for a in arrays]
         y = fn(*ts)
         y.backward(Tensor(g))
-        return y.data, [t.grad.data for t in ts]
+        return y._data, [t.grad._data for t in ts]
     finally:
         K.set_enabled(old, "cuda")
 

@@ -25,7 +25,7 @@ from engine.ops.matmul import rows_times_weight
 
 def supported(model) -> bool:
     """True when ``model`` can decode here: NumPy float32/float64 weights."""
-    w = model.transformer.wte.weight.data
+    w = model.transformer.wte.weight._data
     return type(w) is np.ndarray and w.dtype in (np.float32, np.float64)
 
 
@@ -43,11 +43,11 @@ class Decoder:
     def __init__(self, model, batch: int):
         t = model.transformer
         c = model.config
-        dt = t.wte.weight.data.dtype
+        dt = t.wte.weight._data.dtype
         B, C = batch, c.n_embd
 
         def arr(p):
-            return None if p is None else p.data
+            return None if p is None else p._data
 
         self.model = model
         self.layers = []
@@ -72,7 +72,7 @@ class Decoder:
     @staticmethod
     def _ln(x, w, b, eps, out):
         w, b = (None if a is None else Tensor(a) for a in (w, b))
-        out[...] = F.layer_norm(Tensor(x), x.shape[-1:], w, b, eps).data
+        out[...] = F.layer_norm(Tensor(x), x.shape[-1:], w, b, eps)._data
 
     @staticmethod
     def _linear(x, wb, out):
@@ -87,7 +87,7 @@ class Decoder:
         B, nh, hs = self.x.shape[0], self.nh, self.hs
         pos = caches[0].length
         x, h = self.x, self.h
-        np.add(t.wte.weight.data[ids], t.wpe(np.arange(pos, pos + 1)).data, out=x)  # (B, C)
+        np.add(t.wte.weight._data[ids], t.wpe(np.arange(pos, pos + 1))._data, out=x)  # (B, C)
         for L, cache in zip(self.layers, caches):
             self._ln(x, *L["ln1"], L["eps"], h)
             self._linear(h, L["attn"], self.qkv)  # (B, 3C) = q | k | v, heads of hs inside each
@@ -101,7 +101,7 @@ class Decoder:
             x += self.o
             self._ln(x, *L["ln2"], L["eps2"], h)
             self._linear(h, L["fc"], self.f)
-            self.f[...] = F.gelu(Tensor(self.f), approximate="tanh").data
+            self.f[...] = F.gelu(Tensor(self.f), approximate="tanh")._data
             self._linear(self.f, L["mproj"], self.o)
             x += self.o
         w, b, eps = self.lnf

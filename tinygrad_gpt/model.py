@@ -83,7 +83,7 @@ class GPT(nn.Module):
 
     # ---- forward ----------------------------------------------------------------------------
     def _check_idx(self, idx):
-        idx = idx.data if isinstance(idx, Tensor) else idx
+        idx = idx._data if isinstance(idx, Tensor) else idx
         if not hasattr(idx, "dtype"):
             idx = np.asarray(idx)
         if idx.dtype.kind not in "iu":
@@ -101,7 +101,7 @@ class GPT(nn.Module):
             raise ValueError(
                 f"sequence length {start + T} exceeds block_size {self.config.block_size}; crop the context"
             )
-        pos = array_module(self.transformer.wte.weight.data).arange(start, start + T)  # (T,)
+        pos = array_module(self.transformer.wte.weight._data).arange(start, start + T)  # (T,)
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)  # (B, T, C)
         x = self.transformer.drop(x)
         for i, block in enumerate(self.transformer.h):
@@ -113,7 +113,7 @@ class GPT(nn.Module):
         logits = self.lm_head(self.hidden(idx))
         loss = None
         if targets is not None:
-            targets = targets.data if isinstance(targets, Tensor) else targets
+            targets = targets._data if isinstance(targets, Tensor) else targets
             if targets.shape != logits.shape[:-1]:
                 raise ValueError(f"GPT: targets shape {targets.shape} must be (B, T) = {logits.shape[:-1]}")
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1)
@@ -178,14 +178,14 @@ class GPT(nn.Module):
                             logits = decoder.step(out[:, n - 1], caches)[:, :vocab_limit]  # (B, V)
                         else:
                             h = self.hidden(out[:, n - 1 : n], caches)  # one new token
-                            logits = to_numpy(self.lm_head(h[:, -1, :]).data)[:, :vocab_limit]  # (B, V)
+                            logits = to_numpy(self.lm_head(h[:, -1, :])._data)[:, :vocab_limit]  # (B, V)
                     else:
                         if use_cache:  # the caches keep their arrays: a refill writes over them
                             caches = caches or [nn.KVCache(bs) for _ in range(self.config.n_layer)]
                             for cache in caches:
                                 cache.length = 0
                         h = self.hidden(out[:, max(0, n - bs) : n], caches)  # (re)fill from the cropped context
-                        logits = to_numpy(self.lm_head(h[:, -1, :]).data)[:, :vocab_limit]  # (B, V)
+                        logits = to_numpy(self.lm_head(h[:, -1, :])._data)[:, :vocab_limit]  # (B, V)
                     if temperature != 0:  # greedy's argmax is the same in float32
                         logits = logits.astype(np.float64)
                     nxt = sample_next(logits, temperature, top_k, top_p, rng)

@@ -1239,7 +1239,7 @@ class Geometric(_BinaryProbs):
 def _draw(name: str, like: Tensor, *args) -> Tensor:
     """``name`` draws of the engine's generator on ``like``'s device (NumPy's/CuPy's method, e.g.
     poisson or binomial), as a Tensor of ``like``'s float dtype, outside any graph."""
-    xp = array_module(like.data)
+    xp = array_module(like._data)
     return Tensor(xp.asarray(getattr(engine.rng.generator(like.device), name)(*args)).astype(like.dtype))
 
 
@@ -1271,7 +1271,7 @@ class Poisson(Distribution):
 
     def sample(self, sample_shape=()) -> Tensor:
         rate = self.rate.detach().expand(*self._extended_shape(sample_shape))
-        return _draw("poisson", rate, rate.data)
+        return _draw("poisson", rate, rate._data)
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.rate)
@@ -1326,7 +1326,7 @@ class Binomial(_BinaryProbs):
         shape = self._extended_shape(sample_shape)
         n = self.total_count.detach().expand(*shape)
         p = self.probs.detach().expand(*shape)
-        return _draw("binomial", p, n.data.astype(np.int64), p.data)
+        return _draw("binomial", p, n._data.astype(np.int64), p._data)
 
     def log_prob(self, value) -> Tensor:
         value = _tensor(value, self.total_count)

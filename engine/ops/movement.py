@@ -413,8 +413,8 @@ def set_item(data, index, value) -> None:
 
 
 def _mask_array(t, mask, op: str):
-    m = getattr(mask, "data", mask)
-    m = array_module(t.data).asarray(m) if not hasattr(m, "dtype") else m
+    m = getattr(mask, "_data", mask)
+    m = array_module(t._data).asarray(m) if not hasattr(m, "dtype") else m
     if m.dtype != bool:
         raise RuntimeError(f"{op}: expected a bool mask, got dtype {m.dtype}")
     try:

@@ -71,8 +71,8 @@ def adam_(params: Sequence, grads: Sequence, exp_avgs: Sequence, exp_avg_sqs: Se
         for p, g, m, v, step in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
             p._check_inplace("adam_")  # bumps p's version, as an in-place op does
             if weight_decay and not decoupled:
-                g = g + weight_decay * p.data
-            arrays = (p.data, m, v, g)
+                g = g + weight_decay * p._data
+            arrays = (p._data, m, v, g)
             if all(a.flags.c_contiguous for a in arrays):
                 flat = [a.reshape(-1) for a in arrays]
                 last = runs[-1] if runs else None
@@ -86,7 +86,7 @@ def adam_(params: Sequence, grads: Sequence, exp_avgs: Sequence, exp_avg_sqs: Se
             else:  # the whole array as one row: only the reference takes it
                 flat = [a[None] for a in arrays]
                 jobs.append((adamw(*flat, lr, betas, eps, weight_decay, step, decoupled), 1))
-            xp = array_module(p.data)
+            xp = array_module(p._data)
         for run in runs:
             flat = run.views()
             kernel = lookup("adamw", *flat)

@@ -47,7 +47,7 @@ def _norm(g, norm_type: float) -> float:
 
 def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None) -> Tensor:
     """The norm of the norms of ``tensors`` (as if concatenated into one vector)."""
-    ts = [t.data if isinstance(t, Tensor) else t for t in _params(tensors)]
+    ts = [t._data if isinstance(t, Tensor) else t for t in _params(tensors)]
     norm_type = float(norm_type)
     if not ts:
         return Tensor(np.asarray(0.0, dtype=np.float32))
@@ -95,7 +95,7 @@ def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float, f
     with no_grad():
         for p in _params(parameters):
             if p.grad is not None:
-                p.grad.copy_(array_module(p.grad.data).clip(p.grad.data, -clip_value, clip_value))
+                p.grad.copy_(array_module(p.grad._data).clip(p.grad._data, -clip_value, clip_value))
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
@@ -124,7 +124,7 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     with no_grad():
         for p in ps:
             n = p.numel()
-            p.copy_(vec.data[i:i + n].reshape(p.shape).astype(p.dtype, copy=False))
+            p.copy_(vec._data[i:i + n].reshape(p.shape).astype(p.dtype, copy=False))
             i += n
 
 

@@ -65,7 +65,7 @@ def _register_parameter_or_buffer(module: Module, name: str, X: Tensor) -> None:
 def _maybe_set(dest: Tensor, src: Tensor) -> None:
     """torch's ``dest.set_(src)``: ``dest`` (the same object, so optimizers holding it still do)
     takes ``src``'s array."""
-    dest.data = src.data
+    dest._data = src._data
 
 
 class ParametrizationList(ModuleList):

@@ -26,7 +26,7 @@ def test_cpu_is_numpy():
     a = np.ones(3)
     assert array_module(a) is np and device_of(a) == "cpu"
     assert to_device(a, "cpu") is a and to_numpy(a) is a
-    assert Tensor([1.0]).device == "cpu" and type(Tensor([1.0]).data) is np.ndarray
+    assert Tensor([1.0]).device == "cpu" and type(Tensor([1.0])._data) is np.ndarray
 
 
 def test_device_names():
@@ -146,11 +146,11 @@ def test_gpu_arrays_round_trip():
     import cupy
 
     x = Tensor(np.arange(6, dtype=np.float32).reshape(2, 3), device="gpu")
-    assert isinstance(x.data, cupy.ndarray) and array_module(x.data) is cupy and x.device == "gpu"
+    assert isinstance(x._data, cupy.ndarray) and array_module(x._data) is cupy and x.device == "gpu"
     assert isinstance(x.numpy(), np.ndarray)
-    np.testing.assert_array_equal(to_numpy(to_device(x.data, "gpu")), np.arange(6).reshape(2, 3))
+    np.testing.assert_array_equal(to_numpy(to_device(x._data, "gpu")), np.arange(6).reshape(2, 3))
     y = x.to("cpu")
-    assert type(y.data) is np.ndarray
+    assert type(y._data) is np.ndarray
     assert (x * 2).device == "gpu" and (x.sum()).device == "gpu"
 
 

@@ -85,7 +85,7 @@ def test_true_for_a_correct_custom_op(test_ops):
 def test_non_contiguous_input():
     base = RNG.standard_normal((4, 3))
     x = Tensor(base.T, requires_grad=True)  # a transposed view: reshape(-1) would be a copy
-    assert not x.data.flags.c_contiguous
+    assert not x._data.flags.c_contiguous
     assert gradcheck(lambda t: (t * t * t).sum(axis=0), x) is True
     np.testing.assert_array_equal(x.numpy(), base.T)
 

@@ -162,12 +162,12 @@ def test_an_intermediate_nothing_holds_is_freed_before_backward():
     torch (GPT's residual adds kept every block's Linear outputs to the end of backward)."""
     x = Tensor(np.linspace(0.1, 1.0, 1000), requires_grad=True)
     a = x * 2.0  # Mul by a number saves nothing of its output
-    ref = weakref.ref(a.data)
+    ref = weakref.ref(a._data)
     y = (a + x).sum()  # Add saves nothing either
     del a
     assert ref() is None, "the graph kept an intermediate's array that backward never reads"
     y.backward()
-    np.testing.assert_array_equal(x.grad.data, np.full(1000, 3.0))
+    np.testing.assert_array_equal(x.grad._data, np.full(1000, 3.0))
 
 
 def test_hooks_and_retain_grad_reach_a_tensor_dropped_after_its_use():
@@ -175,11 +175,11 @@ def test_hooks_and_retain_grad_reach_a_tensor_dropped_after_its_use():
     h = x * 2.0
     y = h * 3.0  # h is used first ...
     seen = []
-    h.register_hook(lambda g: seen.append(g.data.copy()))  # ... and hooked after
+    h.register_hook(lambda g: seen.append(g._data.copy()))  # ... and hooked after
     h.retain_grad()
     kept = weakref.ref(h)
     del h
     y.sum().backward()
     np.testing.assert_array_equal(seen[0], np.full(4, 3.0))
-    assert kept() is not None and np.array_equal(kept().grad.data, np.full(4, 3.0))
-    np.testing.assert_array_equal(x.grad.data, np.full(4, 6.0))
+    assert kept() is not None and np.array_equal(kept().grad._data, np.full(4, 3.0))
+    np.testing.assert_array_equal(x.grad._data, np.full(4, 6.0))

@@ -59,7 +59,7 @@ def test_tensor_attributes(device):
     assert x.requires_grad and x.grad is None and x.is_leaf
     assert isinstance(x.numpy(), np.ndarray)  # even on the GPU
     np.testing.assert_array_equal(x.numpy(), a)
-    np.testing.assert_array_equal(to_numpy(x.data), a)
+    np.testing.assert_array_equal(to_numpy(x._data), a)
     np.testing.assert_array_equal(x.T.numpy(), a.T)
     assert x.T.shape == (3, 2)
     assert leaf(np.float32(2.5), device).item() == 2.5
@@ -70,7 +70,7 @@ def test_tensor_attributes(device):
 def test_numpy_on_cpu_is_the_array():
     a = np.arange(4, dtype=np.float32)
     x = Tensor(a)
-    assert x.data is a and x.numpy() is a  # no copy on the CPU
+    assert x._data is a and x.numpy() is a  # no copy on the CPU
 
 
 def test_to_cpu_is_a_noop_on_cpu():
@@ -590,7 +590,7 @@ def test_detach_cuts_the_graph(device):
     np.testing.assert_allclose(d.numpy(), 2 * a)
     (d * x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), 2 * a, rtol=1e-12)  # not 4a: d is a constant
-    assert x.detach().data is x.data  # the same memory, as in torch
+    assert x.detach()._data is x._data  # the same memory, as in torch
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -25,7 +25,7 @@ def test_flat_buffers_give_the_same_bits(monkeypatch):
     flat, b = _run(monkeypatch, True)
     assert a == b
     for (n, p), q in zip(plain.model.named_parameters(), flat.model.parameters()):
-        np.testing.assert_array_equal(p.data, q.data, err_msg=n)
+        np.testing.assert_array_equal(p._data, q._data, err_msg=n)
     for p, q in zip(plain.model.parameters(), flat.model.parameters()):
         sp, sq = plain.optimizer.state[id(p)], flat.optimizer.state[id(q)]
         assert sp["step"] == sq["step"]
@@ -37,13 +37,13 @@ def test_each_group_is_one_flat_buffer_and_so_are_its_moments(monkeypatch):
     run, _ = _run(monkeypatch, True, steps=1)
     for group in run.optimizer.param_groups:
         ps = group["params"]
-        assert all(p.data.base is not None and p.data.base is ps[0].data.base for p in ps)
-        assert ps[0].data.base.size == sum(p.data.size for p in ps)
+        assert all(p._data.base is not None and p._data.base is ps[0]._data.base for p in ps)
+        assert ps[0]._data.base.size == sum(p._data.size for p in ps)
         states = [run.optimizer.state[id(p)] for p in ps]
         for key in ("exp_avg", "exp_avg_sq"):
             base = states[0][key].base
             assert base is not None and all(s[key].base is base for s in states)
-            assert base.size == sum(p.data.size for p in ps)
+            assert base.size == sum(p._data.size for p in ps)
 
 
 def test_moments_become_flat_again_after_load_state_dict():
@@ -58,7 +58,7 @@ def test_moments_become_flat_again_after_load_state_dict():
     expected = {k: opt.state[id(b)][k].copy() for k in ("exp_avg", "exp_avg_sq")}
     opt2.zero_grad()
     (a.sum() + (b * b).sum()).backward()
-    g = 2 * b.data.copy()  # b's gradient at the second step
+    g = 2 * b._data.copy()  # b's gradient at the second step
     opt2.step()
     sa, sb = opt2.state[id(a)], opt2.state[id(b)]
     assert sa["exp_avg"].base is sb["exp_avg"].base is not None
@@ -87,4 +87,4 @@ def test_adam_matches_torch_with_and_without_flat_buffers(group_params):
         o.step()
         t.step()
     for p, q in zip(ours, theirs):
-        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(p._data, q.detach().numpy(), rtol=1e-5, atol=1e-6)
