@@ -259,7 +259,7 @@ class Ctx:
         if callable(obj) and getattr(obj, "__module__", "") and str(obj.__module__).startswith("torch"):
             name = getattr(obj, "__name__", None)
             mod = str(obj.__module__)
-            if name and mod.startswith("torch.nn.functional"):
+            if name and mod.startswith(("torch.nn.functional", "torch._C._nn")):
                 return self.ours_for_name("nn.functional." + name)
             if name:
                 return self.ours_for_name(name)
