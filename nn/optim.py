@@ -305,8 +305,11 @@ class Adam(Optimizer):
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False,
                  fused: bool | None = None, decoupled_weight_decay: bool = False):
         # foreach/capturable/differentiable/fused: torch's keywords, accepted and no-ops here.
+        _check_tensor_hypers(lr, None, foreach, capturable)
         _check_hyper(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay)
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+        _check_tensor_hypers(None, betas, foreach, capturable)
+        betas = tuple(float(b) if isinstance(b, Tensor) else b for b in betas)
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
                          fused=fused, decoupled_weight_decay=decoupled_weight_decay or self.decoupled)
 
@@ -907,6 +910,26 @@ def _check_hyper(**values) -> None:
             raise ValueError(f"Invalid {label}: {value}")
 
 
+def _check_tensor_hypers(lr, betas, foreach, capturable) -> None:
+    """torch's rules for a Tensor lr or betas (Adam, AdamW): one element each, betas both floats or both
+    Tensors, and neither with foreach=True unless capturable."""
+    if isinstance(lr, Tensor):
+        if foreach and not capturable:
+            raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
+        if lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+    if betas is None:
+        return
+    if not (all(isinstance(b, float) for b in betas) or all(isinstance(b, Tensor) for b in betas)):
+        raise ValueError("betas must be either both floats or both Tensors")
+    for i, b in enumerate(betas):
+        if isinstance(b, Tensor):
+            if foreach and not capturable:
+                raise ValueError(f"betas[{i}] as a Tensor is not supported for capturable=False and foreach=True")
+            if b.numel() != 1:
+                raise ValueError(f"Tensor betas[{i}] must be 1-element")
+
+
 class LBFGS(Optimizer):
     """L-BFGS with optional strong-Wolfe line search, as torch.optim.LBFGS: ``step(closure)``, where
     the closure clears the gradients, computes the loss, calls backward and returns the loss.
@@ -961,7 +984,7 @@ class LBFGS(Optimizer):
         if closure is None:
             raise RuntimeError("LBFGS.step needs a closure that computes the loss and its gradients")
         group = self.param_groups[0]
-        lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
+        lr, max_iter, max_eval = float(group["lr"]), group["max_iter"], group["max_eval"]  # a Tensor lr too
         tol_grad, tol_change, history = group["tolerance_grad"], group["tolerance_change"], group["history_size"]
         state = self.state[self._lbfgs_params[0]]
         state.setdefault("func_evals", 0)
