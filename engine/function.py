@@ -15,6 +15,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import numpy as np
+
 from engine.backend import array_module, device_of
 
 Tensor: Any = None  # set by engine.tensor (import cycle: Tensor methods call ops)
@@ -238,30 +240,50 @@ class Function:
             versions = []
             if fn.saved:
                 saved_ids = {id(a) for a in fn.saved}
-                versions = [(t._vc, t._vc[0], t.shape) for t in inputs if t is not None and id(t._data) in saved_ids]
+                versions = [(t._vc, t._vc[0], t.shape, t.dtype) for t in inputs
+                            if t is not None and id(t._data) in saved_ids]
                 if id(result._data) in saved_ids:
-                    versions.append((result._vc, result._vc[0], result.shape))
+                    versions.append((result._vc, result._vc[0], result.shape, result.dtype))
             fn._versions = versions
             result._ctx = fn
         return result
 
     def check_versions(self) -> None:
-        for cell, version, shape in self._versions:
+        """Raise torch's error when an array this op saved was changed in place since (its version moved)."""
+        for cell, version, shape, dtype in self._versions:
             if cell[0] != version:
                 raise RuntimeError(
-                    f"one of the tensors needed for the backward of {type(self).__name__} "
-                    f"(shape {shape}) was modified in place after it was used "
-                    f"(version {version} -> {cell[0]}); compute it out of place instead"
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: [torch.{_TORCH_TYPES.get(str(dtype), str(dtype))} {list(shape)}], which "
+                    f"{_torch_node_name(self)} saved, is at version {cell[0]}; expected version {version} instead. "
+                    "Hint: compute it out of place, or clone() it before the in-place op"
                 )
 
     def free(self) -> None:
-        """Drop saved arrays and the links to inputs once backward has used them."""
-        self.saved = ()
-        self.parents = None
+        """Drop the arrays backward used (saved ones, and attributes such as masks or index arrays), as
+        torch frees saved tensors: a later backward through this node raises (``freed``). The links to
+        the inputs and non-array attributes (shapes, axes) stay, so a node that saved no array can run
+        again, as torch's."""
+        if self.saved:
+            self.saved = ()
+            self.freed = True
         self._versions = ()
-        self.freed = True
-        if hasattr(self, "__dict__"):  # arrays an op kept as attributes (masks, stats)
-            self.__dict__.clear()
+        attrs = getattr(self, "__dict__", None)
+        if attrs:
+            for name in [k for k, v in attrs.items() if _holds_array(v)]:
+                del attrs[name]
+                self.freed = True
+
+
+_TORCH_TYPES = {"float64": "DoubleTensor", "float32": "FloatTensor", "float16": "HalfTensor",
+                "bfloat16": "BFloat16Tensor", "int64": "LongTensor", "int32": "IntTensor", "bool": "BoolTensor"}
+
+
+def _holds_array(v) -> bool:
+    """Whether attribute ``v`` of an op is an array, or a tuple/list holding one (an advanced index)."""
+    if isinstance(v, (tuple, list)):
+        return any(_holds_array(e) for e in v)
+    return type(v) is np.ndarray or hasattr(v, "__cuda_array_interface__")  # not NumPy scalars: constants
 
 
 def _not_a_tensor(op: str, inputs) -> None:
@@ -309,11 +331,15 @@ def _memory_owner(arr):
 
 def _share_version_with_base(result, inputs) -> None:
     """A view (reshape, transpose, basic indexing) shares its input's version counter, as in
-    PyTorch, so an in-place change through the view is seen by backward of the input's users."""
+    PyTorch, so an in-place change through the view is seen by backward of the input's users, and
+    remembers its base (the tensor that owns the memory), so that an in-place op on it rewrites the
+    base's value and graph (``Tensor._become``)."""
     owner = _memory_owner(result._data)
     for t in inputs:
         if t is not None and _memory_owner(t._data) is owner:
             result._vc = t._vc
+            base = t if t._view is None else t._view[0]
+            result._view = (base, base._ctx)  # Tensor._base; the base's node, to see it go stale
             return
 
 
@@ -327,7 +353,7 @@ _TORCH_NODE_NAMES = {
     "LayerNorm": "NativeLayerNormBackward0", "BatchNorm": "NativeBatchNormBackward0", "Max": "MaxBackward1",
     "Min": "MinBackward1", "ConvNd": "ConvolutionBackward0", "ConvTransposeNd": "ConvolutionBackward0",
     "Dropout": "NativeDropoutBackward0", "Pad": "ConstantPadNdBackward0", "SetItem": "CopySlices",
-    "GradTap": "BackwardHookFunctionBackward",
+    "GradTap": "BackwardHookFunctionBackward", "_AsStrided": "AsStridedBackward0",
 }
 
 
@@ -363,7 +389,8 @@ class Node:
     _classes: ClassVar[dict[str, type[Node]]] = {}
 
     def name(self) -> str:
-        return type(self).__name__
+        name = type(self).__name__
+        return "torch::autograd::" + name if name == "CopySlices" else name  # a C++ node in torch, as AccumulateGrad
 
     @property
     def next_functions(self) -> tuple:

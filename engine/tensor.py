@@ -85,10 +85,11 @@ class Tensor:
     """
 
     # _vc: the version counter, a one-element list shared by views and detach() of one array.
+    # _view: (base, the base's node when this view was made) for a view of another tensor's memory, else None.
     # Leaves only, None until used (engine.flat, register_post_accumulate_grad_hook): _grad_buffer, an
     # array that backward writes the first gradient into; _post_acc_hooks, called after each accumulation.
     __slots__ = ("_data", "_grad", "_requires_grad", "_ctx", "_vc", "_retains_grad", "_grad_buffer", "_post_acc_hooks",
-                 "_grad_hooks", "_gref", "__weakref__")
+                 "_grad_hooks", "_gref", "_view", "__weakref__")
     __array_priority__ = 1000  # numpy_array * tensor calls Tensor.__rmul__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype=None, device: str | None = None):
@@ -107,7 +108,7 @@ class Tensor:
         self._retains_grad = False
         # None, not unset: backward reads them per node, and a getattr that misses a slot raises
         # and catches inside (~0.6 us, against ~0.1 us for a hit)
-        self._grad_buffer = self._post_acc_hooks = self._grad_hooks = self._gref = None
+        self._grad_buffer = self._post_acc_hooks = self._grad_hooks = self._gref = self._view = None
 
     # ---- properties -------------------------------------------------------------------
     @property
@@ -146,6 +147,11 @@ class Tensor:
     @property
     def device(self) -> str:
         return device_of(self._data)
+
+    @property
+    def _base(self) -> Tensor | None:
+        """The tensor whose memory this view shares (torch's ``_base``), None when it is not a view."""
+        return None if self._view is None else self._view[0]
 
     @property
     def _version(self) -> int:
@@ -487,30 +493,51 @@ class Tensor:
             return False
         if self.requires_grad and self._ctx is None:
             raise RuntimeError(f"in-place {what}: {_LEAF_INPLACE}; wrap the update in `with no_grad():`")
-        if self._ctx is not None and _views_a_leaf_that_requires_grad(self):
+        base = self._base
+        if base is not None and base._ctx is None and base._requires_grad:
             raise RuntimeError(f"in-place {what}: a view of {_LEAF_INPLACE}; wrap the update in `with no_grad():`")
         return self.requires_grad or any(isinstance(v, Tensor) and v.requires_grad for v in values)
 
     def _become(self, out: Tensor, what: str, same_shape: bool = True) -> Tensor:
-        """Self takes ``out``'s array and its place in the graph (an in-place op in grad mode).
+        """Self takes ``out``'s value and its place in the graph (an in-place op in grad mode), as torch:
+        ``out`` is written into self's memory, so the tensors sharing it (self's base, other views) see
+        it, and self's version moves on, so a backward that saved the old value raises. Ops that used
+        self before keep the node of its old value, and so do the hooks registered until now.
 
-        Ops that used self before hold the node of its old value (``ctx.parents`` keeps a
-        ``_GraphRef``, or a leaf that wanted no gradient), so their gradients still reach the old
-        value; that array is not written (a backward may have saved it). A view of self taken
-        before does not see the change, unlike torch's views.
+        When self is a view, its base's value becomes "the base with the view's entries replaced"
+        (torch's CopySlices, here SetItem) and self a view of that (``_AsStrided``): gradients reach
+        both the base's old value and what was written.
         """
-        if same_shape and out.shape != self.shape:
+        if not same_shape:  # t_, squeeze_: self takes out's view of its memory (no value is written)
+            if getattr(out._data, "base", None) is not None:
+                out = out.clone()
+            _take_graph(self, out)
+            self._data, self._vc = out._data, out._vc
+            return self
+        if out.shape != self.shape:
             raise RuntimeError(f"{what}: output with shape {list(self.shape)} doesn't match the broadcast shape "
                                f"{list(out.shape)}")
+        if any(step == 0 and n > 1 for step, n in zip(self._data.strides, self.shape)):
+            raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to "
+                               "a single memory location. Please clone() the tensor before performing the operation.")
         if out.dtype != self.dtype:
             out = out.astype(self.dtype)
-        if getattr(out._data, "base", None) is not None:  # a view (of self's old array, say): own memory
-            out = out.clone()
-        old = self._gref
-        if old is not None:  # that node is the old value now: self's hooks and retain_grad leave it
-            old._real = _gone
-            self._gref = None
-        self._data, self._ctx, self._requires_grad, self._vc = out._data, out._ctx, out._requires_grad, out._vc
+        ctx = out._ctx
+        if ctx is not None and any(a is self._data for a in ctx.saved):  # it saved the value about to be overwritten
+            ctx.saved = tuple(a.copy() if a is self._data else a for a in ctx.saved)
+            ctx._versions = [v for v in ctx._versions if v[0] is not self._vc]
+        self._data[...] = out._data
+        self._vc[0] += 1
+        if ctx is not None:  # what out's op saved of out is self's value now: a later in-place change must raise
+            ctx._versions = [(self._vc, self._vc[0], *v[2:]) if v[0] is out._vc else v for v in ctx._versions]
+        if self._view is None:
+            _take_graph(self, out)
+            return self
+        base = self._view[0]
+        index = movement_ops.view_index(array_module(base._data), base._data, self._data)
+        _take_graph(base, movement_ops.SetItem.apply(base, out, index=index))
+        _take_graph(self, movement_ops._AsStrided.apply(base, index=index))
+        self._view = (base, base._ctx)
         return self
 
     def __setitem__(self, index, value) -> None:
@@ -2132,7 +2159,8 @@ class Tensor:
         dims = wrap_dims(_shape_arg(args) if dims is None else tuple(dims), self.ndim, "flip")
         if not dims or self.ndim == 0:
             return self * 1
-        return self[tuple(slice(None, None, -1) if i in dims else slice(None) for i in range(self.ndim))]
+        out = self[tuple(slice(None, None, -1) if i in dims else slice(None) for i in range(self.ndim))]
+        return out.clone()  # new memory, as torch's: an in-place op on it must not reach self
 
     def fliplr(self) -> Tensor:
         if self.ndim < 2:
@@ -2190,7 +2218,8 @@ class Tensor:
         shape = (1,) * (len(sizes) - self.ndim) + self.shape
         x = self.reshape([v for s in shape for v in (1, s)])  # (1, s0, 1, s1, ...)
         x = x.broadcast_to([v for r, s in zip(sizes, shape) for v in (r, s)])  # (r0, s0, r1, s1, ...)
-        return x.reshape([r * s for r, s in zip(sizes, shape)])
+        out = x.reshape([r * s for r, s in zip(sizes, shape)])
+        return out if out._view is None else out.clone()  # new memory, as torch's (all repeats 1 gave a view)
 
     def tile(self, *args, dims=None) -> Tensor:
         """torch.tile: repeat with ``dims`` padded with leading 1s to the tensor's ndim."""
@@ -2864,7 +2893,7 @@ class _GraphRef(Tensor):
 
     def __init__(self, t: Tensor):  # no Tensor.__init__: there is no array to hold
         self._grad, self._requires_grad, self._ctx, self._vc, self._retains_grad = None, True, t._ctx, t._vc, False
-        self._grad_hooks = None  # read per node by backward (see Tensor.__init__)
+        self._grad_hooks = self._view = None  # read per node by backward (see Tensor.__init__)
         self._real = weakref.ref(t)
         self._meta = (t.shape, t.dtype, t.device)
 
@@ -2895,7 +2924,12 @@ class _GraphRef(Tensor):
 def graph_ref(t):
     """What ``ctx.parents`` keeps for input ``t``: ``t`` itself for a leaf or None, else its
     ``_GraphRef`` (see there), strong when ``t`` has hooks or ``retain_grad``."""
-    if t is None or t._ctx is None:
+    if t is None:
+        return t
+    view = t._view
+    if view is not None and view[0]._ctx is not view[1]:  # its base was written in place since
+        _rederive_view(t)
+    if t._ctx is None:
         return t
     ref = getattr(t, "_gref", None)
     if ref is None:
@@ -2933,20 +2967,6 @@ _T_0D = "Tensor.T is deprecated on 0-D tensors. This function is the identity in
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation"  # torch's words
 
 
-def _views_a_leaf_that_requires_grad(t: Tensor) -> bool:
-    """Whether ``t`` is a view (through view ops: they share the version counter) of a leaf that requires
-    grad: an in-place op on it would change the leaf, which torch refuses."""
-    ctx = t._ctx
-    while ctx is not None:  # only along edges that want a gradient: a leaf without one may have become a non-leaf
-        base = next((p for p, need in zip(ctx.parents or (), ctx.needs_input_grad) if need and p._vc is t._vc), None)
-        if base is None:
-            return False
-        if base._ctx is None:
-            return base._requires_grad
-        ctx = base._ctx
-    return False
-
-
 def _subclass_state(t: Tensor) -> dict:
     """The attributes a subclass of Tensor adds (its ``__slots__`` and ``__dict__``), for copy and pickle."""
     state = dict(getattr(t, "__dict__", {}))
@@ -2971,6 +2991,26 @@ def _rebuild_tensor(cls: type, data, requires_grad: bool, state: dict) -> Tensor
 def _gone():
     """What a graph node's ``_real`` becomes when its tensor moved on (an in-place op in the graph)."""
     return None
+
+
+def _take_graph(t: Tensor, out: Tensor) -> None:
+    """``t`` takes ``out``'s place in the graph (its value is out's now). The node of t's old value stays
+    for the ops that used it, with the hooks registered until now (torch's); retain_grad moves on."""
+    old = t._gref
+    if old is not None:
+        old._real = _gone
+        old._grad_hooks, t._grad_hooks = t._grad_hooks, None
+        t._gref = None
+    t._ctx, t._requires_grad = out._ctx, out._requires_grad
+
+
+def _rederive_view(t: Tensor) -> None:
+    """A view whose base was written in place since it was made takes its place in the base's new graph
+    (torch regenerates a view's grad_fn the same way)."""
+    base = t._view[0]
+    index = movement_ops.view_index(array_module(base._data), base._data, t._data)
+    _take_graph(t, movement_ops._AsStrided.apply(base, index=index))
+    t._view = (base, base._ctx)
 
 
 _LN2 = math.log(2)

@@ -63,6 +63,33 @@ class GetItem(Function):
         return grad
 
 
+class _AsStrided(GetItem):
+    """A view re-derived from its base after an in-place write through it (torch's AsStridedBackward0):
+    the base's entries at ``index``, a tuple of int arrays of the view's shape (``view_index``)."""
+
+
+def view_index(xp, base, view) -> tuple:
+    """Where each entry of ``view`` (an array over ``base``'s memory) sits in ``base``, as an index of
+    base: ``base[view_index(xp, base, view)]`` equals ``view``, whatever the view's strides.
+
+    >>> a = np.arange(6.0).reshape(2, 3)
+    >>> [i.tolist() for i in view_index(np, a, a.T[1:])]
+    [[[0, 1], [0, 1]], [[1, 1], [2, 2]]]
+    """
+    if base.ndim == 0:
+        return (None,) * view.ndim  # a view of one entry: base with view's (all 1) dims added
+
+    def addresses(a):  # the byte address of every entry, an array of a's shape
+        out = xp.full(a.shape, a.ctypes.data if xp is np else a.data.ptr, dtype=np.int64)
+        for d, (n, step) in enumerate(zip(a.shape, a.strides)):
+            out += (xp.arange(n, dtype=np.int64) * step).reshape((n,) + (1,) * (a.ndim - d - 1))
+        return out
+
+    flat = addresses(base).reshape(-1)
+    order = xp.argsort(flat)
+    return xp.unravel_index(order[xp.searchsorted(flat[order], addresses(view))], base.shape)
+
+
 class Diagonal(Function):
     """The diagonal (``offset``) of the last two dims, (…, n, m) → (…, length), as a view of the
     input's memory, as torch's: an in-place op on it (``x.diagonal().fill_(1)``) writes into x."""

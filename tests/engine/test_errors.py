@@ -159,7 +159,7 @@ def test_inplace_change_of_a_saved_tensor_under_no_grad_raises_on_backward():
     y = x * w
     with no_grad():
         w += 1
-    with pytest.raises(RuntimeError, match=r"(?s)Mul.*modified in place"):
+    with pytest.raises(RuntimeError, match=r"(?s)modified by an inplace operation.*MulBackward0"):
         y.sum().backward()
     assert x.grad is None and w.grad is None
 
@@ -174,7 +174,7 @@ def test_each_inplace_op_bumps_the_version(mutate):
     before = w._version
     mutate(w)  # w does not require grad: allowed in grad mode
     assert w._version > before
-    with pytest.raises(RuntimeError, match="modified in place"):
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.backward()
 
 
@@ -221,7 +221,7 @@ def test_inplace_change_of_a_saved_output_raises():
     y = x.exp()  # Exp saves its output
     with no_grad():
         y *= 2
-    with pytest.raises(RuntimeError, match=r"(?s)Exp.*modified in place"):
+    with pytest.raises(RuntimeError, match=r"(?s)modified by an inplace operation.*ExpBackward0"):
         y.sum().backward()
 
 
@@ -235,7 +235,7 @@ def test_inplace_change_through_a_view_or_detach_raises(view):
     v = view(y)
     with no_grad():
         v.mul_(2)
-    with pytest.raises(RuntimeError, match="modified in place"):
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
     assert x.grad is None
 
@@ -244,7 +244,7 @@ def test_inplace_change_through_a_view_of_a_saved_input_raises():
     x, w = leaf((2, 3)), leaf((2, 3), requires_grad=False)
     y = (x * w).sum()
     w[0].add_(1)  # w[0] is a view of w's memory; w does not require grad
-    with pytest.raises(RuntimeError, match="modified in place"):
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.backward()
 
 
@@ -253,7 +253,7 @@ def test_writing_data_directly_is_caught_once_the_version_is_bumped():
     y = (x * w).sum()
     w.data[...] = 0  # what nn does for init/load/optimizers, then it bumps the version
     w._version += 1
-    with pytest.raises(RuntimeError, match="modified in place"):
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.backward()
 
 
@@ -262,7 +262,7 @@ def test_error_is_raised_before_any_gradient_is_accumulated():
     for loss_of in (lambda: (a * 2).sum() + (b * w).sum(), lambda: (b * w).sum() + (a * 2).sum()):
         loss = loss_of()
         w.add_(1)  # w does not require grad
-        with pytest.raises(RuntimeError, match="modified in place"):
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
             loss.backward()
         assert a.grad is None and b.grad is None, "backward left half a gradient behind"
 

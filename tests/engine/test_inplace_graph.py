@@ -175,5 +175,5 @@ def test_in_place_under_no_grad_still_writes_the_array_and_bumps_the_version():
     with engine.no_grad():
         y += 1
     np.testing.assert_allclose(y.numpy(), np.exp(A) + 1)
-    with pytest.raises(RuntimeError, match="modified in place"):
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
