@@ -183,7 +183,8 @@ class Function:
       with ``self.save_for_backward(...)`` or as attributes.
     - ``backward(self, grad) -> array | tuple`` gives one gradient per positional input
       (None where no gradient flows), each of that input's shape.
-    ``self.xp`` is the array module, ``self.needs_input_grad`` says which inputs want one.
+    ``self.xp`` is the array module, ``self.needs_input_grad`` says which inputs want one (set before
+    forward: empty outside the graph).
     """
 
     registry: ClassVar[dict[str, type[Function]]] = {}
@@ -224,14 +225,15 @@ class Function:
         fn = cls()
         fn.xp = array_module(arrays[0] if arrays[0] is not None else arrays[1])
         fn.saved = ()
-        out = fn.forward(*arrays, **params)
         needs = any_grad and _state.enabled and cls.differentiable
+        # known to forward, so an op can save only what the wanted gradients read (Mul, as torch)
+        fn.needs_input_grad = tuple(t is not None and t._requires_grad for t in inputs) if needs else ()
+        out = fn.forward(*arrays, **params)
         result = Tensor(out, requires_grad=needs)
         if getattr(out, "base", None) is not None:
             _share_version_with_base(result, inputs)
         if needs:
             fn.parents = tuple(graph_ref(t) for t in inputs)  # not the arrays of non-leaf inputs
-            fn.needs_input_grad = tuple(t is not None and t._requires_grad for t in inputs)
             fn.freed = False
             fn.scope = _state.scope
             # Version counters (the shared cells, not the tensors: keeping `result` here

@@ -2964,6 +2964,11 @@ _T_ND = ("The use of `x.T` on tensors of dimension other than 2 to reverse their
          "throw an error in a future release. Consider `x.mT` to transpose batches of matrices or "
          "`x.permute(*torch.arange(x.ndim - 1, -1, -1))` to reverse the dimensions of a tensor.")
 _T_0D = "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases."
+_FREED = (  # torch's words
+    "Trying to backward through the graph a second time (or directly access saved tensors after they have already "
+    "been freed). Saved intermediate values of the graph are freed when you call .backward() or autograd.grad(). "
+    "Specify retain_graph=True if you need to backward through the graph a second time or if you need to access "
+    "saved tensors after calling backward.")
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation"  # torch's words
 
 
@@ -3322,11 +3327,8 @@ def _toposort(roots: list[Tensor]) -> list[Tensor]:
         ctx = node._ctx
         if ctx is None:
             continue
-        if ctx.freed:
-            raise RuntimeError(
-                "Trying to backward through the graph a second time: its saved arrays were freed "
-                "by the first backward(); pass retain_graph=True to the first call if you need this"
-            )
+        if ctx.freed:  # only a node that saved arrays: one that saved none runs again, as torch's
+            raise RuntimeError(_FREED)
         ctx.check_versions()
         for parent, need in zip(ctx.parents, ctx.needs_input_grad):  # the edges recorded as wanting a gradient
             if need and id(parent) not in visited:

@@ -60,13 +60,16 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
-        self.save_for_backward(a, b)
+        need = self.needs_input_grad  # as torch: keep b for a's gradient and a for b's, so a change of
+        if need:  # a constant factor's partner in place does not fail backward
+            self.save_for_backward(a if need[1] else None, b if need[0] else None)
+            self.shapes = a.shape, b.shape
         return a * b
 
     def backward(self, g):
         a, b = self.saved
-        ga = sum_to(g * b, a.shape) if self.needs_input_grad[0] else None
-        gb = sum_to(g * a, b.shape) if self.needs_input_grad[1] else None
+        ga = sum_to(g * b, self.shapes[0]) if self.needs_input_grad[0] else None
+        gb = sum_to(g * a, self.shapes[1]) if self.needs_input_grad[1] else None
         return ga, gb
 
 
