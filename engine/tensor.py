@@ -2285,14 +2285,17 @@ class Tensor:
         return tuple(grids) if index.ndim else (index,)
 
     def _check_gather_index(self, op: str, d: int, index, src=None) -> None:
-        if index.ndim != max(self.ndim, 1) and not (self.ndim == 0 and index.ndim == 0):
+        if index.size and index.dtype not in (np.int32, np.int64):
+            raise RuntimeError(f"{op}(): Expected dtype int32/int64 for index, got {index.dtype}")
+        if max(index.ndim, 1) != max(self.ndim, 1):  # torch: a 0-d tensor counts as one with 1 dim
             raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as input tensor "
                                f"(index {index.shape}, input {self.shape})")
+        src_shape = (src.shape or (1,)) if src is not None else None
         for i, n in enumerate(index.shape):
             if self.ndim and i != d and n > self.shape[i] and op == "gather":
                 raise RuntimeError(f"{op}(): Size does not match at dimension {i} expected index {index.shape} "
                                    f"to be no larger than self {self.shape} apart from dimension {d}")
-            if src is not None and (n > src.shape[i] or (i != d and self.ndim and n > self.shape[i])):
+            if src is not None and (n > src_shape[i] or (i != d and self.ndim and n > self.shape[i])):
                 raise RuntimeError(f"{op}(): Expected index {index.shape} to be no larger than self {self.shape} "
                                    f"apart from dimension {d} and to be no larger size than src {src.shape}")
         n = self.shape[d] if self.ndim else 1
@@ -2309,6 +2312,8 @@ class Tensor:
         """
         d = wrap_dim(dim, self.ndim, "gather")
         index = self._int_index(index, "gather")
+        if index.size == 0:  # torch: an empty index of any shape reads nothing
+            return self.reshape(-1)[:0].reshape(index.shape)
         self._check_gather_index("gather", d, index)
         x = self.reshape(1) if self.ndim == 0 else self
         out = movement_ops.GetItem.apply(x, index=self._along(d, index.reshape(index.shape or (1,))))
@@ -2356,13 +2361,14 @@ class Tensor:
         if self.ndim == 0:
             if index.size != 1:
                 raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got {index.size} value(s)")
-            return self.reshape(1)[index.reshape(-1)].reshape(index.shape)
+            return self.reshape(1)[index.reshape(-1)].reshape(())
         return movement_ops.GetItem.apply(self, index=(slice(None),) * d + (index.reshape(-1),))
 
     def _scatter_index(self, op: str, dim: int, index, src=None):
         d = wrap_dim(dim, self.ndim, op)
         index = self._int_index(index, op)
         self._check_gather_index(op, d, index, src)
+        index = index.reshape(index.shape or (1,))
         return d, index, self._along(d, index)
 
     def _src_like(self, src, index, op: str) -> Tensor:
@@ -2372,7 +2378,7 @@ class Tensor:
         if src.dtype != self.dtype:
             raise RuntimeError(f"{op}(): Expected self.dtype to be equal to src.dtype ({self.dtype} vs {src.dtype})")
         if src.shape != index.shape:
-            src = src[tuple(slice(0, n) for n in index.shape)]
+            src = src.reshape(src.shape or (1,))[tuple(slice(0, n) for n in index.shape)]
         return src
 
     def _hit(self, where) -> Any:
@@ -2392,6 +2398,9 @@ class Tensor:
         if src is None:
             raise TypeError("scatter(): pass src (a tensor or a number) or value")
         _, index, where = self._scatter_index("scatter", dim, index, src if isinstance(src, Tensor) else None)
+        if self.ndim == 0:  # a 0-d self: its one entry, as a 1-element vector
+            src = src.reshape(-1) if isinstance(src, Tensor) else src
+            return self.reshape(1).scatter(0, index.reshape(-1), src, reduce=reduce).reshape(())
         if not isinstance(src, Tensor) and reduce is None:
             return movement_ops.MaskedFill.apply(self, mask=self._hit(where), value=src)
         src = self._src_like(src, index, "scatter")
@@ -2406,6 +2415,8 @@ class Tensor:
     def scatter_add(self, dim: int, index, src: Tensor) -> Tensor:
         """``self`` plus ``src`` added at ``index`` along ``dim`` (repeated positions add up)."""
         _, index, where = self._scatter_index("scatter_add", dim, index, src)
+        if self.ndim == 0:
+            return self.reshape(1).scatter_add(0, index.reshape(-1), src.reshape(-1)).reshape(())
         src = self._src_like(src, index, "scatter_add")
         return self + movement_ops.IndexAccumulate.apply(src, index=where, shape=self.shape)
 
@@ -2421,6 +2432,9 @@ class Tensor:
             raise RuntimeError(f"scatter_reduce(): reduce argument must be one of sum, prod, mean, amax, amin, "
                                f"got {reduce!r}")
         _, index, where = self._scatter_index("scatter_reduce", dim, index, src)
+        if self.ndim == 0:
+            return self.reshape(1).scatter_reduce(0, index.reshape(-1), src.reshape(-1), reduce,
+                                                  include_self=include_self).reshape(())
         src = self._src_like(src, index, "scatter_reduce")
         if reduce in ("amax", "amin", "prod"):
             return movement_ops.ScatterReduce.apply(self, src, index=where, reduce=reduce, include_self=include_self)
@@ -2495,6 +2509,8 @@ class Tensor:
     def index_add(self, dim: int, index, source: Tensor, *, alpha: float = 1) -> Tensor:
         """``self`` with ``alpha * source`` added at entries ``index`` (1-D) of dim ``dim``."""
         d, index = self._index_dim("index_add", dim, index, source)
+        if self.ndim == 0:
+            return self.reshape(1).index_add(0, index, source.reshape(-1), alpha=alpha).reshape(())
         added = movement_ops.IndexAccumulate.apply(source, index=(slice(None),) * d + (index,), shape=self.shape)
         return self + (added if alpha == 1 else added * alpha)
 
@@ -2514,12 +2530,16 @@ class Tensor:
     def index_fill(self, dim: int, index, value) -> Tensor:
         """Entries ``index`` of dim ``dim`` set to ``value``."""
         d, index = self._index_dim("index_fill", dim, index)
+        if self.ndim == 0:
+            return self.reshape(1).index_fill(0, index, value).reshape(())
         hit = self._hit((slice(None),) * d + (index,))
         return self.masked_fill(Tensor(hit), value)
 
     def index_copy(self, dim: int, index, source: Tensor) -> Tensor:
         """Entries ``index`` of dim ``dim`` replaced by ``source``'s slices."""
         d, index = self._index_dim("index_copy", dim, index, source)
+        if self.ndim == 0:
+            return self.reshape(1).index_copy(0, index, source.reshape(-1)).reshape(())
         where = (slice(None),) * d + (index,)
         kept = movement_ops.MaskedFill.apply(self, mask=self._hit(where), value=0.0)
         return kept + movement_ops.IndexPut.apply(source, index=where, shape=self.shape)

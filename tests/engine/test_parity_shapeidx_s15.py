@@ -1,0 +1,122 @@
+"""Shape/indexing ops and dtype conversions against torch, from the session-15 OpInfo sweep: 0-d
+scatter/index_* ops, masked_fill broadcasting self, bool kept by roll/flip, ``Tensor.to``'s
+overloads and ``memory_format``, error types, and the cheap torch names that were missing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import engine
+from engine import Tensor
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.parity
+
+
+def pair(a, dtype=np.float64, grad=True):
+    a = np.asarray(a, dtype=dtype)
+    return Tensor(a.copy(), requires_grad=grad), torch.tensor(a, requires_grad=grad)
+
+
+def same(ours, theirs, what=""):
+    theirs = theirs.detach().numpy()
+    ours = ours.numpy()
+    assert ours.shape == theirs.shape, f"{what}: shape {ours.shape} vs torch {theirs.shape}"
+    assert ours.dtype == theirs.dtype, f"{what}: dtype {ours.dtype} vs torch {theirs.dtype}"
+    np.testing.assert_allclose(ours, theirs, rtol=1e-7, atol=1e-12, equal_nan=True, err_msg=what)
+
+
+def idx(values):
+    return Tensor(np.asarray(values, dtype=np.int64)), torch.tensor(values, dtype=torch.int64)
+
+
+# ---- 0-d self in scatter / index_* ------------------------------------------------------------
+
+ZERO_D = {
+    "scatter": lambda m, x, s: m.scatter(x, 0, idx(0)[m is torch], s),
+    "scatter_1d_index": lambda m, x, s: m.scatter(x, 0, idx([0])[m is torch], s.reshape(1)),
+    "scatter_value": lambda m, x, s: m.scatter(x, -1, idx(0)[m is torch], 2.5),
+    "scatter_add": lambda m, x, s: m.scatter_add(x, 0, idx(0)[m is torch], s),
+    "scatter_add_twice": lambda m, x, s: m.scatter_add(x, 0, idx([0, 0])[m is torch], m.stack([s, 2 * s])),
+    "scatter_reduce_sum": lambda m, x, s: m.scatter_reduce(x, 0, idx(0)[m is torch], s, "sum"),
+    "scatter_reduce_prod": lambda m, x, s: m.scatter_reduce(x, 0, idx(0)[m is torch], s, "prod"),
+    "scatter_reduce_mean": lambda m, x, s: m.scatter_reduce(x, 0, idx(0)[m is torch], s, "mean"),
+    "scatter_reduce_amax": lambda m, x, s: m.scatter_reduce(x, 0, idx(0)[m is torch], s, "amax"),
+    "scatter_reduce_amin_excl": lambda m, x, s: m.scatter_reduce(x, 0, idx(0)[m is torch], s, "amin",
+                                                                   include_self=False),
+    "index_add": lambda m, x, s: m.index_add(x, 0, idx([0])[m is torch], s, alpha=3),
+    "index_add_0d_index": lambda m, x, s: m.index_add(x, 0, idx(0)[m is torch], s),
+    "index_copy": lambda m, x, s: m.index_copy(x, 0, idx([0])[m is torch], s),
+    "index_fill": lambda m, x, s: m.index_fill(x, 0, idx([0])[m is torch], -1.5),
+    "index_select": lambda m, x, s: m.index_select(x, 0, idx([0])[m is torch]) * s,
+    "index_select_0d_index": lambda m, x, s: m.index_select(x, 0, idx(0)[m is torch]) * s,
+}
+
+
+@pytest.mark.parametrize("name", list(ZERO_D))
+def test_scatter_and_index_ops_on_a_0d_self_and_their_gradients(name):
+    fn = ZERO_D[name]
+    (x, tx), (s, ts) = pair(1.25), pair(-2.0)
+    out, tout = fn(engine, x, s), fn(torch, tx, ts)
+    same(out, tout, name)
+    out.backward()
+    tout.backward()
+    same(x.grad, tx.grad, name + " grad self")
+    if ts.grad is None:  # src not used (scatter of a number, index_fill)
+        assert s.grad is None, name
+    else:
+        same(s.grad, ts.grad, name + " grad src")
+
+
+@pytest.mark.parametrize("name", ["scatter_", "scatter_add_", "index_add_", "index_copy_", "index_fill_"])
+def test_inplace_scatter_and_index_ops_on_a_0d_self(name):
+    x, tx = Tensor(np.float32(1.5)), torch.tensor(1.5)
+    i, ti = idx([0])
+    if name == "index_fill_":
+        args, targs = (0, i, 4.0), (0, ti, 4.0)
+    else:
+        args, targs = (0, i, Tensor(np.float32(4.0))), (0, ti, torch.tensor(4.0))
+    assert getattr(x, name)(*args) is x
+    getattr(tx, name)(*targs)
+    same(x, tx, name)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8])
+@pytest.mark.parametrize("shape", [(2, 0), (0,), (2, 0, 4)])
+def test_gather_with_an_empty_index_of_any_shape_or_dtype_is_empty(shape, dtype):
+    x, tx = pair(np.arange(5.0))
+    out = engine.gather(x, 0, Tensor(np.zeros(shape, dtype)))
+    same(out, torch.gather(tx, 0, torch.from_numpy(np.zeros(shape, dtype))))
+
+
+def test_gather_and_scatter_reject_a_non_empty_uint8_index_as_torch():
+    x, tx = Tensor(np.ones(5, np.float32)), torch.ones(5)
+    i = np.zeros(2, np.uint8)
+    for fn in (lambda m, a, j: m.gather(a, 0, j), lambda m, a, j: m.scatter(a, 0, j, 2.0)):
+        with pytest.raises(RuntimeError) as theirs:
+            fn(torch, tx, torch.from_numpy(i))
+        with pytest.raises(type(theirs.value), match="int32/int64"):
+            fn(engine, x, Tensor(i))
+
+
+MIXED_0D = {
+    "gather_0d_index": lambda m, x, s: m.gather(x, 0, idx(1)[m is torch]) * s,
+    "scatter_0d_both": lambda m, x, s: m.scatter(x, 0, idx(1)[m is torch], s),
+    "scatter_0d_src": lambda m, x, s: m.scatter(x, 0, idx([2])[m is torch], s),
+    "scatter_add_0d_both": lambda m, x, s: m.scatter_add(x, 0, idx(1)[m is torch], s),
+    "scatter_reduce_mean_0d_both": lambda m, x, s: m.scatter_reduce(x, 0, idx(1)[m is torch], s, "mean"),
+}
+
+
+@pytest.mark.parametrize("name", list(MIXED_0D))
+def test_a_0d_index_or_src_counts_as_one_dim_with_a_1d_self(name):
+    fn = MIXED_0D[name]
+    (x, tx), (s, ts) = pair([1.0, 2.0, 3.0]), pair(-2.0)
+    out, tout = fn(engine, x, s), fn(torch, tx, ts)
+    same(out, tout, name)
+    g = np.arange(1.0, 1.0 + out.numel()).reshape(out.shape)
+    out.backward(Tensor(g))
+    tout.backward(torch.tensor(g))
+    same(x.grad, tx.grad, name + " grad self")
+    same(s.grad, ts.grad, name + " grad src")
