@@ -1079,6 +1079,9 @@ class Tensor:
                                f"{self.dtype}")
         if self._records_inplace(what, out):
             return self._become(out, what)
+        if out.shape != self.shape and np.broadcast_shapes(out.shape, self.shape) != self.shape:
+            raise RuntimeError(f"{what}: output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(out.shape)}")
         self._check_inplace(what)
         self._data[...] = out._data
         return self
@@ -1374,7 +1377,12 @@ class Tensor:
         return Tensor(array_module(self._data).isfinite(self._data))
 
     def masked_fill(self, mask, value) -> Tensor:
-        """Entries where ``mask`` (bool, broadcastable) is True become ``value`` (a number or a 0-d tensor)."""
+        """Entries where ``mask`` (bool) is True become ``value`` (a number or a 0-d tensor); self and mask
+        broadcast together (the in-place form keeps self's shape).
+
+        >>> Tensor([1.0, 2.0]).masked_fill(Tensor([[True, False], [False, True]]), 0.0).tolist()
+        [[0.0, 2.0], [1.0, 0.0]]
+        """
         return movement_ops.masked_fill(self, mask, value)
 
     def tril(self, diagonal: int = 0) -> Tensor:
@@ -2554,10 +2562,22 @@ class Tensor:
         return movement_ops.GetItem.apply(x, index=array_module(m).broadcast_to(m, shape))
 
     def masked_scatter(self, mask, source: Tensor) -> Tensor:
-        """``self`` with the positions where ``mask`` is True filled, in order, from ``source``."""
+        """``self`` with the positions where ``mask`` is True filled, in order, from ``source``; self and
+        mask broadcast together (the in-place form keeps self's shape).
+
+        >>> Tensor([0.0, 0.0, 0.0]).masked_scatter(Tensor([True, False, True]), Tensor([1.0, 2.0])).tolist()
+        [1.0, 0.0, 2.0]
+        """
         m = mask._data if isinstance(mask, Tensor) else array_module(self._data).asarray(mask)
         if m.dtype != bool:
             raise RuntimeError(f"masked_scatter: expected BoolTensor for mask, got {m.dtype}")
+        try:
+            shape = np.broadcast_shapes(self.shape, m.shape)
+        except ValueError:
+            raise RuntimeError(f"masked_scatter: the mask of shape {m.shape} and self of shape {self.shape} "
+                               f"do not broadcast together") from None
+        if shape != self.shape:
+            return self.broadcast_to(*shape).masked_scatter(mask, source)
         m = array_module(m).broadcast_to(m, self.shape)
         k = int(m.sum())
         if source.numel() < k:

@@ -453,7 +453,14 @@ def _mask_array(t, mask, op: str):
 
 
 def masked_fill(t, mask, value):
-    """``t`` with ``value`` (a number, or a 0-d tensor that then gets its gradient) where ``mask``."""
+    """``t`` with ``value`` (a number, or a 0-d tensor that then gets its gradient) where ``mask``; ``t``
+    broadcast up to the mask's shape first where that is larger (torch's out-of-place rule)."""
+    try:
+        shape = np.broadcast_shapes(np.shape(getattr(mask, "_data", mask)), t.shape)
+    except ValueError:
+        shape = t.shape  # _mask_array names the shapes
+    if shape != t.shape:
+        t = t.broadcast_to(*shape)
     m = _mask_array(t, mask, "masked_fill")
     if hasattr(value, "_ctx"):  # a Tensor
         if value.ndim != 0:

@@ -120,3 +120,39 @@ def test_a_0d_index_or_src_counts_as_one_dim_with_a_1d_self(name):
     tout.backward(torch.tensor(g))
     same(x.grad, tx.grad, name + " grad self")
     same(s.grad, ts.grad, name + " grad src")
+
+
+# ---- masked_fill / masked_scatter: self broadcast up to the mask -------------------------------
+
+MASKED = {
+    "masked_fill": lambda m, x, mask, v: m.masked_fill(x, mask, -1.5),
+    "masked_fill_tensor_value": lambda m, x, mask, v: m.masked_fill(x, mask, v.sum()),
+    "masked_scatter": lambda m, x, mask, v: m.masked_scatter(x, mask, v),
+}
+
+
+@pytest.mark.parametrize("name", list(MASKED))
+@pytest.mark.parametrize("xshape, mshape", [((3,), (2, 3)), ((3, 1), (3,)), ((1, 3), (2, 1)), ((), (2,))])
+def test_masked_ops_broadcast_self_up_to_the_mask(name, xshape, mshape):
+    fn = MASKED[name]
+    rng = np.random.default_rng(0)
+    (x, tx), (v, tv) = pair(rng.normal(size=xshape)), pair(rng.normal(size=(12,)))
+    mask = np.broadcast_to(rng.random(mshape) > 0.4, mshape).copy()
+    out, tout = fn(engine, x, Tensor(mask), v), fn(torch, tx, torch.from_numpy(mask), tv)
+    same(out, tout, name)
+    g = rng.normal(size=out.shape)
+    out.backward(Tensor(g))
+    tout.backward(torch.tensor(g))
+    same(x.grad, tx.grad, name + " grad self")
+    if tv.grad is not None:
+        same(v.grad, tv.grad, name + " grad value")
+
+
+@pytest.mark.parametrize("name", ["masked_fill_", "masked_scatter_"])
+def test_inplace_masked_ops_keep_selfs_shape_as_torch(name):
+    mask = np.ones((2, 3), bool)
+    args = (lambda m: (m.ones(6),)) if name == "masked_scatter_" else (lambda m: (1.0,))
+    with pytest.raises(RuntimeError) as theirs:
+        getattr(torch.zeros(3), name)(torch.from_numpy(mask), *args(torch))
+    with pytest.raises(type(theirs.value), match="shape"):
+        getattr(engine.zeros(3), name)(Tensor(mask), *args(engine))
