@@ -896,12 +896,18 @@ baddbmm = _tensor_method("baddbmm", "``beta * input + alpha * bmm(batch1, batch2
 kron = _tensor_method("kron", "Kronecker product.")
 
 
+def _non_empty(op: str, tensors: Sequence[Tensor]) -> None:
+    if len(tensors) == 0:
+        raise RuntimeError(f"{op} expects a non-empty TensorList")
+
+
 def hstack(tensors: Sequence[Tensor]) -> Tensor:
     """Concatenate along dim 1 (dim 0 for 1-D tensors).
 
     >>> hstack([Tensor([1.0]), Tensor([2.0])]).tolist()
     [1.0, 2.0]
     """
+    _non_empty("hstack", tensors)
     tensors = atleast_1d(*tensors) if len(tensors) != 1 else [atleast_1d(tensors[0])]
     return concatenate(tensors, dim=0 if tensors[0].ndim == 1 else 1)
 
@@ -912,6 +918,7 @@ def vstack(tensors: Sequence[Tensor]) -> Tensor:
     >>> vstack([Tensor([1.0, 2.0]), Tensor([3.0, 4.0])]).shape
     (2, 2)
     """
+    _non_empty("vstack", tensors)
     return concatenate([atleast_2d(t) for t in tensors], dim=0)
 
 
@@ -920,11 +927,13 @@ row_stack = vstack
 
 def dstack(tensors: Sequence[Tensor]) -> Tensor:
     """Concatenate along dim 2, after making every tensor at least 3-D."""
+    _non_empty("dstack", tensors)
     return concatenate([atleast_3d(t) for t in tensors], dim=2)
 
 
 def column_stack(tensors: Sequence[Tensor]) -> Tensor:
     """Stack 0-d and 1-D tensors as columns; 2-D tensors are joined along dim 1."""
+    _non_empty("column_stack", tensors)
     return hstack([t.reshape(-1, 1) if t.ndim <= 1 else t for t in tensors])
 
 

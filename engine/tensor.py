@@ -2082,7 +2082,21 @@ class Tensor:
         return out
 
     def narrow(self, dim: int, start: int, length: int) -> Tensor:
-        """``length`` entries of dim ``dim`` from ``start`` (a view in torch; here a slice)."""
+        """``length`` entries of dim ``dim`` from ``start`` (an int or a 0-d integer tensor), a view.
+
+        >>> Tensor([1.0, 2.0, 3.0]).narrow(0, 1, 2).tolist()
+        [2.0, 3.0]
+        """
+        if self.ndim == 0:
+            raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+        if isinstance(start, Tensor):
+            if start.ndim != 0 or start.dtype.kind not in "iu":
+                raise RuntimeError(f"narrow(): start must be an 0-dim integral Tensor, got shape {start.shape} "
+                                   f"and dtype {start.dtype}")
+            start = start.item()
+        elif isinstance(start, (bool, float, np.bool_, np.floating)):
+            raise TypeError(f"narrow(): start must be an int or a 0-dim integral Tensor, got "
+                            f"{type(start).__name__}")
         d = wrap_dim(dim, self.ndim, "narrow")
         n = self.shape[d]
         start = int(start) + (n if start < 0 else 0)
@@ -2166,7 +2180,7 @@ class Tensor:
         """
         dims = wrap_dims(_shape_arg(args) if dims is None else tuple(dims), self.ndim, "flip")
         if not dims or self.ndim == 0:
-            return self * 1
+            return self.clone()
         out = self[tuple(slice(None, None, -1) if i in dims else slice(None) for i in range(self.ndim))]
         return out.clone()  # new memory, as torch's: an in-place op on it must not reach self
 
@@ -2204,7 +2218,7 @@ class Tensor:
             if s and self.ndim:
                 tail, head = out._slices(d, [(n - s, n), (0, n - s)])
                 out = Tensor._cat([tail, head], d)
-        return out if out is not self else self * 1
+        return out if out is not self else self.clone()
 
     @staticmethod
     def _cat(tensors, d: int) -> Tensor:

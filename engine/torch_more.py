@@ -383,7 +383,13 @@ def _sections_split(op: str, min_dims: int, dim: int):
             raise RuntimeError(f"torch.{op} requires a tensor with at least {min_dims} dimension, but got a "
                                f"tensor with {input.ndim} dimensions!")
         d = 0 if (op == "hsplit" and input.ndim == 1) else dim
-        if isinstance(indices_or_sections, int) and input.shape[d] % indices_or_sections:
+        if not isinstance(indices_or_sections, (int, tuple, list)):
+            raise TypeError(f"{op}(): indices_or_sections must be an int or a tuple of ints, got "
+                            f"{type(indices_or_sections).__name__}")
+        if isinstance(indices_or_sections, int) and indices_or_sections < 0:
+            raise RuntimeError(f"torch.{op}: number of sections must be larger than 0, got {indices_or_sections}")
+        if isinstance(indices_or_sections, int) and (indices_or_sections == 0
+                                                     or input.shape[d] % indices_or_sections):
             raise RuntimeError(f"torch.{op} attempted to split along dimension {d}, but the size of the dimension "
                                f"{input.shape[d]} is not divisible by the split_size {indices_or_sections}!")
         return tuple(input.tensor_split(indices_or_sections, d))
@@ -399,7 +405,12 @@ dsplit = _sections_split("dsplit", 3, 2)
 
 
 def sum_to_size(input: Tensor, *sizes, size=None) -> Tensor:  # noqa: A002
-    """Sum ``input`` down to ``size`` (which must broadcast to input's shape), as torch."""
+    """Sum ``input`` down to ``size`` (which must broadcast to input's shape), as torch.
+
+    >>> import engine
+    >>> engine.ones(2, 3).sum_to_size(1, 3).tolist()
+    [[2.0, 2.0, 2.0]]
+    """
     if size is None:
         size = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
     size = tuple(size)
@@ -408,6 +419,8 @@ def sum_to_size(input: Tensor, *sizes, size=None) -> Tensor:  # noqa: A002
             raise ValueError
     except ValueError:
         raise RuntimeError(f"sum_to_size: size {list(size)} is not expandable to size {list(input.shape)}") from None
+    if not size:  # torch's sum_to: an empty size always sums (a bool or integer 0-d tensor to int64)
+        return input.sum()
     lead = input.ndim - len(size)
     axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(size) if s == 1 and input.shape[lead + i] != 1)
     out = input.sum(axes, keepdim=True) if axes else input
@@ -1469,7 +1482,7 @@ MORE_TENSOR_METHODS.update({
     "split_with_sizes": lambda self, split_sizes, dim=0: tuple(self.split(list(split_sizes), dim)),
     "unsafe_split": lambda self, split_size, dim=0: tuple(self.split(split_size, dim)),
     "unsafe_chunk": lambda self, chunks, dim=0: tuple(self.chunk(chunks, dim)),
-    "narrow_copy": lambda self, dim, start, length: self.narrow(dim, start, length) * 1,
+    "narrow_copy": lambda self, dim, start, length: self.narrow(dim, start, length).clone(),
     "prelu": lambda self, weight: __import__("engine.functional", fromlist=["prelu"]).prelu(self, weight),
     "qr": _torch_qr, "svd": _torch_svd, "slogdet": _torch_slogdet, "lu": _torch_lu, "lu_solve": _torch_lu_solve,
     "storage_offset": lambda self: 0 if self._data.base is None else int(

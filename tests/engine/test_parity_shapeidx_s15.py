@@ -156,3 +156,67 @@ def test_inplace_masked_ops_keep_selfs_shape_as_torch(name):
         getattr(torch.zeros(3), name)(torch.from_numpy(mask), *args(torch))
     with pytest.raises(type(theirs.value), match="shape"):
         getattr(engine.zeros(3), name)(Tensor(mask), *args(engine))
+
+
+# ---- dtypes kept by no-op movements ------------------------------------------------------------
+
+KEEP_DTYPE = {
+    "roll_zero": lambda m, x: m.roll(x, 0, 0),
+    "roll_full_period": lambda m, x: m.roll(x, 3, 1),
+    "roll_flat_zero": lambda m, x: m.roll(x, 0),
+    "roll_0d": lambda m, x: m.roll(x.sum() > 0, 1),
+    "flip_no_dims": lambda m, x: m.flip(x, ()),
+    "narrow_copy": lambda m, x: x.narrow_copy(1, 1, 2),
+    "sum_to_size_0d": lambda m, x: x.sum().bool().sum_to_size(()),
+    "sum_to_size_same": lambda m, x: x.sum_to_size(2, 3),
+    "sum_to_size_row": lambda m, x: x.sum_to_size(1, 3),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int32, np.float32])
+@pytest.mark.parametrize("name", list(KEEP_DTYPE))
+def test_movement_ops_keep_the_dtype_as_torch(name, dtype):
+    a = (np.arange(6).reshape(2, 3) % 2).astype(dtype)
+    same(KEEP_DTYPE[name](engine, Tensor(a)), KEEP_DTYPE[name](torch, torch.from_numpy(a)), name)
+
+
+def test_roll_by_zero_still_passes_the_gradient():
+    x, tx = pair(np.arange(6.0).reshape(2, 3))
+    g = np.arange(6.0).reshape(2, 3) + 1
+    engine.roll(x, 0, 0).backward(Tensor(g))
+    torch.roll(tx, 0, 0).backward(torch.tensor(g))
+    same(x.grad, tx.grad)
+
+
+# ---- error types -------------------------------------------------------------------------------
+
+ERRORS = {
+    "narrow_0d": lambda m: m.narrow(m.tensor(1.0), 0, 0, 1),
+    "narrow_copy_0d": lambda m: m.tensor(1.0).narrow_copy(0, 0, 1),
+    "narrow_bool_start": lambda m: m.narrow(m.ones(4, 3), -2, m.tensor(True), 1),
+    "narrow_float_start": lambda m: m.narrow(m.ones(4, 3), 0, m.tensor(1.0), 1),
+    "narrow_1d_start": lambda m: m.narrow(m.ones(4, 3), 0, m.tensor([1]), 1),
+    "narrow_python_float_start": lambda m: m.narrow(m.ones(4, 3), 0, 1.0, 1),
+    "hsplit_0": lambda m: m.hsplit(m.ones(5, 5, 5), 0),
+    "vsplit_0": lambda m: m.vsplit(m.ones(5, 5, 5), 0),
+    "dsplit_0": lambda m: m.dsplit(m.ones(5, 5, 5), 0),
+    "dsplit_negative": lambda m: m.dsplit(m.ones(5, 5, 5), -1),
+    "hsplit_str": lambda m: m.hsplit(m.ones(5, 5), "abc"),
+    "hstack_empty": lambda m: m.hstack(()),
+    "vstack_empty": lambda m: m.vstack(()),
+    "dstack_empty": lambda m: m.dstack(()),
+    "column_stack_empty": lambda m: m.column_stack(()),
+}
+
+
+@pytest.mark.parametrize("name", list(ERRORS))
+def test_bad_shape_arguments_raise_torchs_exception_type(name):
+    with pytest.raises(Exception) as theirs:
+        ERRORS[name](torch)
+    with pytest.raises(type(theirs.value)):
+        ERRORS[name](engine)
+
+
+def test_narrow_takes_a_0d_integer_tensor_start():
+    x, tx = pair(np.arange(12.0).reshape(4, 3))
+    same(engine.narrow(x, 0, engine.tensor(1), 2), torch.narrow(tx, 0, torch.tensor(1), 2))
