@@ -150,6 +150,19 @@ __all__ += [
     "split", "squeeze", "swapaxes", "swapdims", "t", "take", "take_along_dim", "tensor_split", "tensordot",
     "tile", "trace", "transpose", "tril", "triu", "unbind", "unflatten", "unsqueeze", "vdot", "vstack",
 ]
+# -- memory formats and layouts: names torch code passes (engine/formats.py; no memory reordering) --
+from engine.formats import (  # noqa: E402
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    layout,
+    memory_format,
+    preserve_format,
+    strided,
+)
+
+__all__ += ["channels_last", "channels_last_3d", "contiguous_format", "layout", "memory_format", "preserve_format",
+            "strided"]
 # -- type promotion as torch (issue 15) --
 from engine.dtypes import can_cast, promote_types, result_type  # noqa: E402
 
@@ -171,9 +184,11 @@ __all__ += _torch_more.install(_sys.modules[__name__])
 # torch.distributions' everyday part (composed from the ops above); torch.special, torch.testing and
 # torch.backends under the same names (porting: composed functions and flags)
 from engine import autograd, backends, cuda, distributions, special, testing  # noqa: E402,F401
+from engine import formats as _formats  # noqa: E402
 from engine import out as _out  # noqa: E402
 from engine.backend import device  # noqa: E402,F401
 
+_formats.install(_sys.modules[__name__])  # layout= and memory_format= on the factories that take them
 # torch's out= keyword on the functions that take it (one wrapper, engine/out.py), after every name is in place
 _out.install(_sys.modules[__name__], _out.TORCH, _out.CASTS["TORCH"])
 _out.install(linalg, _out.LINALG, _out.CASTS["LINALG"])  # noqa: F821  (engine.linalg, from torch_more.install)

@@ -18,6 +18,7 @@ import numpy as np
 from engine import function, return_types
 from engine.backend import array_module, check_device, device_of, get_xp, scatter_add, to_device, to_numpy
 from engine.dtypes import can_cast, result_type, to_dtype
+from engine.formats import check_memory_format, is_contiguous_as
 from engine.function import Function, is_grad_enabled
 from engine.ops import elementwise as elementwise_ops
 from engine.ops import matmul as matmul_ops
@@ -309,20 +310,33 @@ class Tensor:
     def tolist(self):
         return self.numpy().tolist()
 
-    def to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: bool = False) -> Tensor:
-        """torch's forms: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)``
-        (its device and dtype), and ``device=``/``dtype=``; differentiable.
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: bool = False,
+           memory_format=None) -> Tensor:
+        """torch's overloads: ``to(dtype, non_blocking=False, copy=False)``, ``to(device=None, dtype=None,
+        non_blocking=False, copy=False)`` and ``to(other, non_blocking=False, copy=False)`` (other's device
+        and dtype), each also by keyword, and ``memory_format=`` (values only: see engine.formats);
+        differentiable. ``copy=True`` always returns a new tensor.
 
-        >>> Tensor([1.5]).to("float64").dtype, Tensor([1.5]).to("cpu", "int64").tolist()
+        >>> Tensor([1.5]).to("float64").dtype, Tensor([1.5]).to("cpu", "int64", False, True).tolist()
         (dtype('float64'), [1])
         """
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, str) and (a in ("cpu", "gpu", "cuda") or a.startswith("cuda:") or not _is_dtype(a)):
-                device = a
-            elif a is not None:
-                dtype = a
+        args = list(args)
+        if len(args) > 4:
+            raise TypeError(f"to() takes from 0 to 4 positional arguments but {len(args)} were given")
+        if args and isinstance(args[0], Tensor):  # to(other, non_blocking, copy)
+            other = args.pop(0)
+            device, dtype, flags = other.device, other.dtype, args
+        elif args and args[0] is not None and not _is_device(args[0]):  # to(dtype, non_blocking, copy)
+            dtype, flags = args.pop(0), args
+        else:  # to(device, dtype, non_blocking, copy)
+            device = args.pop(0) if args else device
+            dtype = args.pop(0) if args and not isinstance(args[0], bool) else dtype
+            flags = args
+        if len(flags) > 2 or not all(isinstance(f, (bool, np.bool_)) for f in flags):
+            raise TypeError(f"to() received an invalid combination of arguments: {[type(a).__name__ for a in flags]} "
+                            f"after the device/dtype/tensor (expected non_blocking: bool, copy: bool)")
+        copy = flags[1] if len(flags) > 1 else copy
+        check_memory_format(memory_format, self.ndim, "to")
         out = self
         if device is not None:
             device = check_device(device)
@@ -333,8 +347,8 @@ class Tensor:
             out = out.astype(dtype)
         return out.clone() if copy and out is self else out
 
-    def cpu(self) -> Tensor:
-        return self.to("cpu")
+    def cpu(self, memory_format=None) -> Tensor:
+        return self.to("cpu", memory_format=memory_format)
 
     def astype(self, dtype) -> Tensor:
         """A copy cast to ``dtype``; differentiable between float dtypes."""
@@ -345,23 +359,27 @@ class Tensor:
             return Tensor(self._data.astype(dtype))
         return elementwise_ops.Cast.apply(self, dtype=dtype)
 
-    def float(self) -> Tensor:
-        return self.astype(np.float32)
+    def _cast(self, dtype, memory_format, op: str) -> Tensor:
+        check_memory_format(memory_format, self.ndim, op)
+        return self.astype(dtype)
 
-    def double(self) -> Tensor:
-        return self.astype(np.float64)
+    def float(self, memory_format=None) -> Tensor:
+        return self._cast(np.float32, memory_format, "float")
 
-    def half(self) -> Tensor:
-        return self.astype(np.float16)
+    def double(self, memory_format=None) -> Tensor:
+        return self._cast(np.float64, memory_format, "double")
 
-    def long(self) -> Tensor:
-        return self.astype(np.int64)
+    def half(self, memory_format=None) -> Tensor:
+        return self._cast(np.float16, memory_format, "half")
 
-    def int(self) -> Tensor:
-        return self.astype(np.int32)
+    def long(self, memory_format=None) -> Tensor:
+        return self._cast(np.int64, memory_format, "long")
 
-    def bool(self) -> Tensor:
-        return self.astype(np.bool_)
+    def int(self, memory_format=None) -> Tensor:
+        return self._cast(np.int32, memory_format, "int")
+
+    def bool(self, memory_format=None) -> Tensor:
+        return self._cast(np.bool_, memory_format, "bool")
 
     def type_as(self, other: Tensor) -> Tensor:
         """This tensor in ``other``'s dtype."""
@@ -371,18 +389,36 @@ class Tensor:
         """The dtype's name (no argument) or a cast to ``dtype``."""
         return str(self.dtype) if dtype is None else self.astype(dtype)
 
-    def clone(self) -> Tensor:
-        """A copy with its own memory; differentiable (the gradient passes through)."""
+    def clone(self, *, memory_format=None) -> Tensor:
+        """A copy with its own memory; differentiable (the gradient passes through). ``memory_format``
+        is checked as torch checks it and changes no values (engine.formats).
+
+        >>> import engine
+        >>> Tensor([1.0]).clone(memory_format=engine.contiguous_format).tolist()
+        [1.0]
+        """
+        check_memory_format(memory_format, self.ndim, "clone")
         return elementwise_ops.Cast.apply(self, dtype=self.dtype)
 
-    def contiguous(self) -> Tensor:
-        """This tensor if its memory is C-contiguous, else a contiguous copy (differentiable)."""
+    def contiguous(self, memory_format=None) -> Tensor:
+        """This tensor if its memory is C-contiguous, else a contiguous copy (differentiable);
+        ``memory_format`` as in clone."""
+        check_memory_format(memory_format, self.ndim, "contiguous")
         if self._data.flags.c_contiguous:
             return self
         return self.clone() if self.ndim <= 1 else self.reshape(-1).reshape(self.shape)
 
-    def is_contiguous(self) -> bool:
-        return bool(self._data.flags.c_contiguous)
+    def is_contiguous(self, memory_format=None) -> bool:
+        """Whether the array is row-major contiguous, or (``memory_format=engine.channels_last``) laid
+        out channels-last by torch's rule; ours are row-major unless a view made them otherwise.
+
+        >>> Tensor.zeros(2, 3).is_contiguous(), Tensor.zeros(2, 3).t().is_contiguous()
+        (True, False)
+        """
+        if memory_format is None:
+            return bool(self._data.flags.c_contiguous)
+        strides = tuple(st // self._data.itemsize for st in self._data.strides)
+        return is_contiguous_as(self.shape, strides, memory_format)
 
     def is_floating_point(self) -> bool:
         return self.dtype.kind == "f"
@@ -1826,14 +1862,14 @@ class Tensor:
         """
         return (self - other).norm(p)
 
-    def short(self) -> Tensor:
-        return self.astype(np.int16)
+    def short(self, memory_format=None) -> Tensor:
+        return self._cast(np.int16, memory_format, "short")
 
-    def byte(self) -> Tensor:
-        return self.astype(np.uint8)
+    def byte(self, memory_format=None) -> Tensor:
+        return self._cast(np.uint8, memory_format, "byte")
 
-    def char(self) -> Tensor:
-        return self.astype(np.int8)
+    def char(self, memory_format=None) -> Tensor:
+        return self._cast(np.int8, memory_format, "char")
 
     def is_complex(self) -> bool:
         return self.dtype.kind == "c"
@@ -3150,6 +3186,13 @@ def _sample(method, shape: tuple, dtype):
     if dtype in (np.float32, np.float64):
         return method(shape, dtype=dtype)
     return method(shape, dtype=np.float32).astype(dtype)
+
+
+def _is_device(a) -> bool:
+    """Whether a positional argument of ``to`` names a device (a device name, engine.device, or an index)."""
+    if isinstance(a, str):
+        return a in ("cpu", "gpu", "cuda") or a.startswith("cuda:") or not _is_dtype(a)
+    return isinstance(a, int) and not isinstance(a, bool)
 
 
 def _is_dtype(name: str) -> bool:

@@ -1497,7 +1497,8 @@ MORE_TORCH_FUNCTIONS.update({
     "adjoint": lambda input: input.mT, "conj": lambda input: input,  # noqa: A006
     "resolve_neg": lambda input: input, "is_complex": lambda input: False,  # noqa: A006
     "is_signed": lambda input: input.dtype.kind in "fi",  # noqa: A006
-    "clone": lambda input: input.clone(), "detach": lambda input: input.detach(),  # noqa: A006
+    "clone": lambda input, *, memory_format=None: input.clone(memory_format=memory_format),  # noqa: A006
+    "detach": lambda input: input.detach(),  # noqa: A006
     "asarray": lambda obj, *, dtype=None, device=None, copy=None, requires_grad=False: _asarray(obj, dtype, device,
                                                                                               requires_grad),
     "chain_matmul": lambda *matrices: multi_dot(matrices), "qr": _torch_qr, "slogdet": _torch_slogdet,

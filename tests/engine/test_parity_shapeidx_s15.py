@@ -220,3 +220,85 @@ def test_bad_shape_arguments_raise_torchs_exception_type(name):
 def test_narrow_takes_a_0d_integer_tensor_start():
     x, tx = pair(np.arange(12.0).reshape(4, 3))
     same(engine.narrow(x, 0, engine.tensor(1), 2), torch.narrow(tx, 0, torch.tensor(1), 2))
+
+
+# ---- Tensor.to's overloads, memory_format and layout --------------------------------------------
+
+TO_CALLS = {
+    "device_dtype_nonblocking_copy": lambda m, x: x.to("cpu", m.float64, False, True),
+    "device_none_dtype_copy": lambda m, x: x.to("cpu", None, False, True),
+    "dtype_nonblocking_copy": lambda m, x: x.to(m.int32, False, True),
+    "dtype_no_copy": lambda m, x: x.to(m.float32, True),
+    "other_nonblocking_copy": lambda m, x: x.to(m.zeros(1, dtype=m.float64), False, True),
+    "keywords": lambda m, x: x.to(device="cpu", dtype=m.int64, non_blocking=False, copy=True),
+    "memory_format_kw": lambda m, x: x.to(m.float64, memory_format=m.preserve_format),
+    "channels_last": lambda m, x: x.reshape(1, 2, 3, 1).to("cpu", m.float64, memory_format=m.channels_last),
+}
+
+
+@pytest.mark.parametrize("name", list(TO_CALLS))
+def test_tensor_to_takes_every_torch_overload(name):
+    a = np.arange(6, dtype=np.float32).reshape(2, 3) / 2
+    x, tx = Tensor(a), torch.from_numpy(a.copy())
+    out, tout = TO_CALLS[name](engine, x), TO_CALLS[name](torch, tx)
+    same(out, tout, name)
+    assert (out is x) == (tout is tx), name  # copy=True (or a cast) gives a new tensor, as torch
+
+
+TO_ERRORS = {
+    "five_positional": lambda m, x: x.to("cpu", m.float64, False, True, False),
+    "int_flag": lambda m, x: x.to(m.float64, 1),
+    "two_dtypes": lambda m, x: x.to(m.float64, m.float32),
+    "channels_last_on_2d": lambda m, x: x.to(memory_format=m.channels_last),
+    "channels_last_3d_on_2d_clone": lambda m, x: x.clone(memory_format=m.channels_last_3d),
+    "channels_last_contiguous": lambda m, x: x.contiguous(memory_format=m.channels_last),
+    "channels_last_float": lambda m, x: x.float(memory_format=m.channels_last),
+    "channels_last_empty": lambda m, x: m.empty(2, 3, memory_format=m.channels_last),
+    "memory_format_on_zeros": lambda m, x: m.zeros(2, memory_format=m.contiguous_format),
+}
+
+
+@pytest.mark.parametrize("name", list(TO_ERRORS))
+def test_bad_to_and_memory_format_calls_raise_torchs_exception_type(name):
+    with pytest.raises(Exception) as theirs:
+        TO_ERRORS[name](torch, torch.ones(2, 3))
+    with pytest.raises(type(theirs.value)):
+        TO_ERRORS[name](engine, engine.ones(2, 3))
+
+
+@pytest.mark.parametrize("method", ["clone", "contiguous", "float", "double", "half", "long", "int", "short",
+                                    "char", "byte", "bool"])
+@pytest.mark.parametrize("fmt", ["contiguous_format", "preserve_format", "channels_last"])
+def test_casts_and_copies_take_memory_format_and_keep_the_values(method, fmt):
+    a = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4) - 5
+    x, tx = Tensor(a), torch.from_numpy(a.copy())
+    same(getattr(x, method)(memory_format=getattr(engine, fmt)), getattr(tx, method)(memory_format=getattr(torch, fmt)))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (2, 1, 4, 5), (2, 3, 1, 1), (0, 3, 4, 5), (2, 3, 4), (2, 3, 4, 5, 6)])
+@pytest.mark.parametrize("fmt", ["contiguous_format", "preserve_format", "channels_last", "channels_last_3d"])
+@pytest.mark.parametrize("view", ["as_is", "permuted"])
+def test_is_contiguous_with_a_memory_format_as_torch_for_the_same_strides(shape, fmt, view):
+    a = np.zeros(shape, np.float32)
+    x, tx = Tensor(a), torch.from_numpy(a)
+    if view == "permuted":  # a channels-last array: NHWC memory seen as NCHW
+        if len(shape) not in (4, 5):
+            return
+        perm = (0, len(shape) - 1, *range(1, len(shape) - 1))
+        nhwc = tuple(shape[i] for i in (0, *range(2, len(shape)), 1))
+        a = np.zeros(nhwc, np.float32)
+        x, tx = Tensor(a).permute(*perm), torch.from_numpy(a).permute(*perm)
+    assert x.is_contiguous(memory_format=getattr(engine, fmt)) == tx.is_contiguous(memory_format=getattr(torch, fmt))
+    assert x.is_contiguous() == tx.is_contiguous()
+
+
+def test_layout_strided_is_accepted_by_factories_and_is_the_only_layout():
+    for name, args in [("zeros", (2, 3)), ("ones", (2,)), ("empty", (2,)), ("full", ((2,), 1.5)), ("arange", (3,)),
+                       ("eye", (2,)), ("linspace", (0, 1, 3))]:
+        out = getattr(engine, name)(*args, layout=engine.strided)
+        assert out.shape == tuple(getattr(torch, name)(*args, layout=torch.strided).shape), name
+    same(engine.zeros_like(engine.ones(2, 3), layout=engine.strided, memory_format=engine.preserve_format),
+         torch.zeros_like(torch.ones(2, 3), layout=torch.strided, memory_format=torch.preserve_format))
+    assert repr(engine.channels_last) == repr(torch.channels_last) and repr(engine.strided) == repr(torch.strided)
+    with pytest.raises(TypeError):
+        engine.zeros(2, layout="strided")
