@@ -1756,6 +1756,76 @@ MORE_TENSOR_METHODS.update({
     "conj_physical_": lambda self: self, "share_memory_": lambda self: self,  # real, and one process's memory
 })
 MORE_TORCH_FUNCTIONS.update({"index_reduce": index_reduce, "igamma": igamma, "igammac": igammac})
+# ---- shape/indexing: torch.* spellings of the methods above, and the *_copy family ---------------------
+
+
+def fill(input: Tensor, value) -> Tensor:  # noqa: A002
+    """A tensor of input's shape and dtype filled with ``value`` (a number or a 0-d tensor, which gets the
+    gradient), as torch.fill.
+
+    >>> import engine
+    >>> engine.fill(engine.zeros(2, dtype=engine.int64), 1.7).tolist()
+    [1, 1]
+    """
+    if isinstance(value, Tensor) and value.ndim:
+        raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
+                           f"dimensions.")
+    return input.masked_fill(Tensor(array_module(input._data).ones(input.shape, dtype=bool)), value)
+
+
+def narrow_copy(input: Tensor, dim: int, start: int, length: int) -> Tensor:  # noqa: A002
+    """``input.narrow(dim, start, length)`` in its own memory, as torch.narrow_copy.
+
+    >>> import engine
+    >>> engine.narrow_copy(engine.arange(4), 0, 1, 2).tolist()
+    [1, 2]
+    """
+    if input.ndim and dim >= input.ndim:  # torch's narrow_copy: RuntimeError past the end (IndexError below -ndim)
+        raise RuntimeError(f"narrow_copy(): dim {dim} out of range for a {input.ndim}-d tensor")
+    return input.narrow(dim, start, length).clone()
+
+
+def _copy_of(view: Callable, name: str) -> Callable:
+    """torch's ``<view>_copy``: the view op's result in its own memory (a tuple of them for unbind/split)."""
+    def fn(input: Tensor, *args, **kwargs):  # noqa: A002
+        out = view(input, *args, **kwargs)
+        return tuple(t.clone() for t in out) if isinstance(out, (tuple, list)) else out.clone()
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"torch.{name}: ``torch.{name[:-5]}(input, ...)`` copied into new memory."
+    return fn
+
+
+def _imag(input: Tensor):  # noqa: A002
+    raise RuntimeError(f"imag is not implemented for tensors with non-complex dtypes (got {input.dtype}).")
+
+
+_COPY_VIEWS = {
+    "view_copy": lambda input, *size: input.view(*size), "permute_copy": lambda input, dims: input.permute(*dims),
+    "transpose_copy": lambda input, dim0, dim1: input.transpose(dim0, dim1), "t_copy": lambda input: input.t(),
+    "squeeze_copy": lambda input, dim=None: input.squeeze() if dim is None else input.squeeze(dim),
+    "unsqueeze_copy": lambda input, dim: input.unsqueeze(dim),
+    "expand_copy": lambda input, size, *, implicit=False: input.expand(*size),
+    "diagonal_copy": lambda input, offset=0, dim1=0, dim2=1: input.diagonal(offset, dim1, dim2),
+    "unbind_copy": lambda input, dim=0: input.unbind(dim),
+    "unfold_copy": lambda input, dimension, size, step: input.unfold(dimension, size, step),
+    "split_with_sizes_copy": lambda input, split_sizes, dim=0: input.split_with_sizes(split_sizes, dim),
+    "alias_copy": lambda input: input,
+}
+MORE_TORCH_FUNCTIONS.update({name: _copy_of(view, name) for name, view in _COPY_VIEWS.items()})
+MORE_TORCH_FUNCTIONS.update({
+    "fill": fill, "narrow_copy": narrow_copy, "put": put,
+    "index_put": lambda input, indices, values, accumulate=False: input.index_put(indices, values, accumulate),
+    "split_with_sizes": lambda input, split_sizes, dim=0: input.split_with_sizes(split_sizes, dim),
+    "unsafe_split": lambda input, split_size, dim=0: input.unsafe_split(split_size, dim),
+    "unsafe_chunk": lambda input, chunks, dim=0: input.unsafe_chunk(chunks, dim),
+    "constant_pad_nd": lambda input, pad, value=0: __import__("engine.functional", fromlist=["pad"]).pad(
+        input, pad, "constant", value),
+    "real": lambda input: input, "imag": _imag, "conj_physical": lambda input: input,  # no complex dtypes
+})
+MORE_TENSOR_METHODS.update({"diagflat": diagflat, "narrow_copy": narrow_copy})
+
+
 # torch's in-place aliases: the same method under the other name
 INPLACE_ALIASES = {"arccosh_": "acosh_", "arcsinh_": "asinh_", "arctanh_": "atanh_", "arctan2_": "atan2_",
                    "divide_": "div_", "multiply_": "mul_", "subtract_": "sub_"}
@@ -1831,6 +1901,9 @@ def install(engine_module: types.ModuleType) -> list[str]:
                 raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
             return self.transpose(0, 1)
         Tensor.H = property(_h, doc="Conjugate transpose of a matrix (real: T).")
+    if not hasattr(Tensor, "real"):  # no complex dtypes: real is the tensor itself, imag raises as torch's
+        Tensor.real = property(lambda self: self, doc="The real part: the tensor itself (no complex dtypes).")
+        Tensor.imag = property(_imag, doc="The imaginary part: raises for a real tensor, as torch.")
     added = []
     for name, fn in {**TORCH_FUNCTIONS, **MORE_TORCH_FUNCTIONS}.items():
         if not hasattr(engine_module, name):

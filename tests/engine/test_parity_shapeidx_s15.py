@@ -302,3 +302,80 @@ def test_layout_strided_is_accepted_by_factories_and_is_the_only_layout():
     assert repr(engine.channels_last) == repr(torch.channels_last) and repr(engine.strided) == repr(torch.strided)
     with pytest.raises(TypeError):
         engine.zeros(2, layout="strided")
+
+
+# ---- torch names that were missing --------------------------------------------------------------
+
+COMPOSED = {
+    "index_put": lambda m, x, i: m.index_put(x, (i,), m.ones(2, 3, dtype=x.dtype) * 2, accumulate=True),
+    "put": lambda m, x, i: m.put(x, i, (x[0] * 3)[:2], accumulate=True),
+    "fill": lambda m, x, i: m.fill(x, x.sum()),
+    "split_with_sizes": lambda m, x, i: m.split_with_sizes(x, [1, 2], 1),
+    "narrow_copy": lambda m, x, i: m.narrow_copy(x, 1, 1, 2),
+    "unsafe_split": lambda m, x, i: m.unsafe_split(x, 2, 1),
+    "unsafe_chunk": lambda m, x, i: m.unsafe_chunk(x, 2, 1),
+    "diagflat_method": lambda m, x, i: x.diagflat(1),
+    "constant_pad_nd": lambda m, x, i: m.constant_pad_nd(x, (1, 2, 0, 1), 2.5),
+    "view_copy": lambda m, x, i: m.view_copy(x, (3, 2)),
+    "permute_copy": lambda m, x, i: m.permute_copy(x, (1, 0)),
+    "transpose_copy": lambda m, x, i: m.transpose_copy(x, 0, 1),
+    "t_copy": lambda m, x, i: m.t_copy(x),
+    "squeeze_copy": lambda m, x, i: m.squeeze_copy(x[:1], 0),
+    "unsqueeze_copy": lambda m, x, i: m.unsqueeze_copy(x, 1),
+    "expand_copy": lambda m, x, i: m.expand_copy(x[:1], (4, 3)),
+    "diagonal_copy": lambda m, x, i: m.diagonal_copy(x, 1),
+    "unbind_copy": lambda m, x, i: m.unbind_copy(x, 1),
+    "unfold_copy": lambda m, x, i: m.unfold_copy(x, 1, 2, 1),
+    "split_with_sizes_copy": lambda m, x, i: m.split_with_sizes_copy(x, [2, 1], 1),
+    "alias_copy": lambda m, x, i: m.alias_copy(x),
+    "real": lambda m, x, i: m.real(x),
+    "real_property": lambda m, x, i: x.real,
+    "conj_physical": lambda m, x, i: m.conj_physical(x),
+}
+
+
+@pytest.mark.parametrize("name", list(COMPOSED))
+def test_composed_torch_names_and_their_gradients(name):
+    fn = COMPOSED[name]
+    (x, tx), (i, ti) = pair(np.arange(6.0).reshape(2, 3) - 2.5), idx([1, 1])
+    out, tout = fn(engine, x, i), fn(torch, tx, ti)
+    outs, touts = (out, tout) if isinstance(tout, (tuple, list)) else ((out,), (tout,))
+    assert len(outs) == len(touts), name
+    rng = np.random.default_rng(1)
+    loss, tloss = 0, 0
+    for o, t in zip(outs, touts):
+        same(o, t, name)
+        g = rng.normal(size=o.shape)
+        loss, tloss = loss + (o * Tensor(g)).sum(), tloss + (t * torch.tensor(g)).sum()
+    loss.backward()
+    tloss.backward()
+    same(x.grad, tx.grad, name + " grad")
+
+
+def test_copies_do_not_share_memory_and_real_and_conj_physical_are_the_input():
+    x, tx = Tensor(np.zeros((2, 3))), torch.zeros(2, 3, dtype=torch.float64)
+    for name in ["view_copy", "alias_copy", "t_copy"]:
+        args = ((3, 2),) if name == "view_copy" else ()
+        getattr(engine, name)(x, *args).fill_(1.0)
+        getattr(torch, name)(tx, *args).fill_(1.0)
+        same(x, tx, name)
+    assert (engine.real(x) is x) == (torch.real(tx) is tx)
+    assert (engine.conj_physical(x) is x) == (torch.conj_physical(tx) is tx)
+
+
+MISSING_ERRORS = {
+    "imag": lambda m: m.imag(m.ones(2)),
+    "imag_property": lambda m: m.ones(2).imag,
+    "fill_1d_value": lambda m: m.fill(m.ones(2), m.ones(1)),
+    "split_with_sizes_bad_sum": lambda m: m.split_with_sizes(m.ones(2, 3), [1, 1], 1),
+    "narrow_copy_dim_past_end": lambda m: m.narrow_copy(m.ones(2, 3), 2, 0, 1),
+    "narrow_copy_dim_below": lambda m: m.narrow_copy(m.ones(2, 3), -3, 0, 1),
+}
+
+
+@pytest.mark.parametrize("name", list(MISSING_ERRORS))
+def test_the_new_names_raise_torchs_exception_types(name):
+    with pytest.raises(Exception) as theirs:
+        MISSING_ERRORS[name](torch)
+    with pytest.raises(type(theirs.value)):
+        MISSING_ERRORS[name](engine)
