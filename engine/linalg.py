@@ -19,7 +19,6 @@ import numpy as np
 
 import engine
 from engine.backend import array_module
-from engine.function import is_grad_enabled
 from engine.functional import _need_tensor
 from engine.ops import linalg as linalg_ops
 from engine.ops.movement import wrap_dim
@@ -61,7 +60,7 @@ def _getrf(a) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a = _host(a)
     batch, (m, n) = a.shape[:-2], a.shape[-2:]
     k = builtins.min(m, n)
-    lu = a.reshape((-1, m, n)).copy()
+    lu = a.reshape((math.prod(batch), m, n)).copy()
     rows = np.arange(lu.shape[0])
     piv = np.zeros((lu.shape[0], k), dtype=np.int32)
     info = np.zeros(lu.shape[0], dtype=np.int32)
@@ -84,8 +83,9 @@ def _getrs(lu: np.ndarray, piv: np.ndarray, b: np.ndarray) -> np.ndarray:
     inf/nan, as LAPACK's getrs."""
     n = lu.shape[-1]
     x = np.broadcast_to(b, lu.shape[:-2] + b.shape[-2:]).astype(lu.dtype)
-    x = x.reshape((-1,) + b.shape[-2:]).copy()
-    lu3, piv2 = lu.reshape((-1, n, n)), piv.reshape((-1, n)).astype(np.int64) - 1
+    count = math.prod(lu.shape[:-2])
+    x = x.reshape((count,) + b.shape[-2:]).copy()
+    lu3, piv2 = lu.reshape((count, n, n)), piv.reshape((count, n)).astype(np.int64) - 1
     rows = np.arange(x.shape[0])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for j in range(n):  # the row swaps, then L y = P b (unit lower)
@@ -106,7 +106,7 @@ def _potrf(a) -> tuple[np.ndarray, np.ndarray]:
     untouched rest of A's lower triangle, as LAPACK leaves it."""
     a = _host(a)
     n = a.shape[-1]
-    low = np.tril(a).reshape((-1, n, n)).copy()
+    low = np.tril(a).reshape((math.prod(a.shape[:-2]), n, n)).copy()
     info = np.zeros(low.shape[0], dtype=np.int32)
     for j in range(n):
         live = info == 0
@@ -305,29 +305,26 @@ def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
     return eigh(A, UPLO)[0]
 
 
-def _no_grad_linalg(op: str, A: Tensor) -> None:
-    if A.requires_grad and is_grad_enabled():
-        raise NotImplementedError(f"linalg.{op}: the gradient is not implemented here yet; call it under "
-                                  "engine.no_grad() or on a detached tensor")
-
-
 def svd(A: Tensor, full_matrices: bool = True):  # noqa: N803
-    """(U, S, Vh) of (..., m, n) matrices. Differentiable with ``full_matrices=False`` (or square A):
-    the gradient needs distinct nonzero singular values and a loss that does not depend on the signs
-    of the singular vectors, as torch's."""
+    """(U, S, Vh) of (..., m, n) matrices, as torch.linalg.svd (full_matrices: U (m, m) and Vh (n, n),
+    else (m, k) and (k, n), k = min(m, n)). The gradient needs distinct nonzero singular values and a loss
+    that does not depend on the signs of the singular vectors, nor (full_matrices) on U's and Vh's
+    columns (rows) past k, as torch's.
+
+    >>> import engine
+    >>> engine.linalg.svd(engine.tensor([[3.0, 0.0, 0.0], [0.0, 2.0, 0.0]])).S.tolist()
+    [3.0, 2.0]
+    """
     if A.ndim < 2:
         raise RuntimeError(f"linalg.svd: The input tensor A must have at least 2 dimensions, got {A.shape}")
     m, n = A.shape[-2:]
-    if full_matrices and m != n:
-        _no_grad_linalg("svd (full_matrices=True on a non-square matrix)", A)
-        u, s, vh = array_module(A._data).linalg.svd(A._data, full_matrices=True)
-        return _make("linalg_svd", ("U", "S", "Vh"), (Tensor(u), Tensor(s), Tensor(vh)))
     k = builtins.min(m, n)
-    packed = linalg_ops.SvdPacked.apply(A)
+    mu, nv = (m, n) if full_matrices else (k, k)
+    packed = linalg_ops.SvdPacked.apply(A, full_matrices=full_matrices)
     batch = A.shape[:-2]
-    u = packed[..., : m * k].reshape(batch + (m, k))
-    s = packed[..., m * k: m * k + k]
-    vh = packed[..., m * k + k:].reshape(batch + (k, n))
+    u = packed[..., : m * mu].reshape(batch + (m, mu))
+    s = packed[..., m * mu: m * mu + k]
+    vh = packed[..., m * mu + k:].reshape(batch + (nv, n))
     return _make("linalg_svd", ("U", "S", "Vh"), (u, s, vh))
 
 
@@ -340,25 +337,27 @@ def svdvals(A: Tensor) -> Tensor:  # noqa: N803
 
 
 def qr(A: Tensor, mode: str = "reduced"):  # noqa: N803
-    """(Q, R) of (..., m, n) matrices. Differentiable for m >= n in 'reduced' mode (and square A in
-    'complete' mode), A of full column rank, as torch; other shapes and modes are forward-only."""
+    """(Q, R) of (..., m, n) matrices, as torch.linalg.qr: 'reduced' (Q (m, k), R (k, n), k = min(m, n)),
+    'complete' (Q (m, m)) or 'r' (R only, Q empty). Differentiable for A of full rank, wide A included;
+    as torch, the backward raises for mode='r' and for mode='complete' with m > n.
+
+    >>> import engine
+    >>> engine.linalg.qr(engine.tensor([[3.0, 1.0, 2.0], [4.0, 0.0, 1.0]])).R.shape
+    (2, 3)
+    """
     if mode not in ("reduced", "complete", "r"):
         raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), "
                            "'r', or 'complete'")
     if A.ndim < 2:
         raise RuntimeError(f"linalg.qr: The input tensor A must have at least 2 dimensions, got {A.shape}")
     m, n = A.shape[-2:]
-    if mode != "r" and m >= n and (mode == "reduced" or m == n):
-        packed = linalg_ops.QrPacked.apply(A)
-        batch = A.shape[:-2]
-        return _make("linalg_qr", ("Q", "R"), (packed[..., : m * n].reshape(batch + (m, n)),
-                                        packed[..., m * n:].reshape(batch + (n, n))))
-    _no_grad_linalg(f"qr (mode='{mode}', shape {A.shape})", A)
-    xp = array_module(A._data)
-    q, r = xp.linalg.qr(A._data, mode="complete" if mode == "complete" else "reduced")
+    mq = m if mode == "complete" else builtins.min(m, n)
+    packed = linalg_ops.QrPacked.apply(A, mode=mode)
+    batch = A.shape[:-2]
+    r = packed[..., m * mq:].reshape(batch + (mq, n))
     if mode == "r":
-        q = xp.zeros((0,), dtype=A.dtype)
-    return _make("linalg_qr", ("Q", "R"), (Tensor(q), Tensor(r)))
+        return _make("linalg_qr", ("Q", "R"), (Tensor(np.zeros((0,), dtype=A.dtype)).to(A.device), r))
+    return _make("linalg_qr", ("Q", "R"), (packed[..., : m * mq].reshape(batch + (m, mq)), r))
 
 
 def _tolerances(op: str, A: Tensor, atol, rtol) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
@@ -392,6 +391,8 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     if A.ndim < 2 or A.dtype.kind != "f":
         raise RuntimeError(f"linalg.pinv({A.dtype}{list(A.shape)}): expected a tensor with 2 or more dimensions "
                            "of float, double, cfloat or cdouble types")
+    if hermitian and A.numel() == 0:  # torch: no squareness check on empty input; pinv of nothing is nothing
+        hermitian = False
     if hermitian:
         _square("linalg.pinv", A)
     at, rt = _tolerances("linalg.pinv", A, atol, rtol)
@@ -456,6 +457,11 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     d0, d1 = (wrap_dim(d, A.ndim, "linalg.matrix_norm") for d in dim)
     if ord == "fro":
         return A.norm(2, (d0, d1), keepdim)
+    if ord in (1, math.inf, 2) and A.shape[d1 if ord == 1 else d0] * (A.shape[d1] if ord == 2 else 1) == 0:
+        # torch: the max over no columns (1), rows (inf) or singular values (2) is 0, outside the graph
+        shape = tuple(1 if i in (d0, d1) else n for i, n in enumerate(A.shape))
+        r = engine.zeros(shape, dtype=A.dtype, device=A.device)
+        return r if keepdim else r.squeeze((d0, d1))
     if ord in (1, -1, math.inf, -math.inf):
         inner, outer = (d0, d1) if ord in (1, -1) else (d1, d0)
         s = A.abs().sum(inner, keepdim=True)
@@ -608,6 +614,10 @@ def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
     >>> engine.linalg.cond(engine.tensor([[1.0, 2.0], [2.0, 4.0]]), 1).item()
     inf
     """
+    if p in ("fro", "nuc"):
+        _square(f"linalg.cond(ord={p})", A)
+    if A.ndim >= 2 and A.numel() == 0:  # torch: zeros over the batch, outside the graph (any shape)
+        return engine.zeros(A.shape[:-2], dtype=A.dtype, device=A.device)
     if p in (None, 2, -2):
         s = svdvals(A)
         r = s[..., 0] / s[..., -1]
@@ -616,8 +626,7 @@ def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
     r = matrix_norm(A, p) * matrix_norm(inverse, p)
     if not info._data.any():
         return r
-    import engine  # a singular matrix's condition number is inf, as torch
-
+    # a singular matrix's condition number is inf, as torch
     return engine.where(info != 0, engine.full_like(r, math.inf), r.detach())
 
 
@@ -713,7 +722,8 @@ def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False): 
         x = engine.cat([x[..., : j + 1, :], lower], -2)
     info = np.zeros(batch, dtype=np.int32)
     diag = _host(x._data.diagonal(0, -2, -1)) == 0
-    info[diag.any(-1)] = diag.argmax(-1)[diag.any(-1)] + 1
+    if k:
+        info[diag.any(-1)] = diag.argmax(-1)[diag.any(-1)] + 1
     if check_errors and info.any():
         raise _zero_pivot("linalg.lu_factor_ex", info)
     return _make("linalg_lu_factor_ex", ("LU", "pivots", "info"),

@@ -1385,12 +1385,14 @@ def frexp(input: Tensor):  # noqa: A002
 
 def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
     """(L Lᵀ)⁻¹ from a Cholesky factor L (upper: (Uᵀ U)⁻¹)."""
+    _square("cholesky_inverse", L)
     a = L.mT @ L if upper else L @ L.mT
     return inv(a)
 
 
 def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
     """X with (L Lᵀ) X = B from a Cholesky factor L (upper: (Uᵀ U))."""
+    _square("cholesky_solve", L)
     a = L.mT @ L if upper else L @ L.mT
     return solve(a, B)
 

@@ -1,0 +1,162 @@
+"""torch comparisons for engine.linalg and the add*/tensordot functions (session 15's OpInfo sweep): empty
+matrices everywhere, gradients of wide QR and of full_matrices SVD, integer addmv/addbmm/baddbmm/addr,
+and the smaller fixes listed in the commits."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import engine  # noqa: E402
+
+RNG = np.random.default_rng(15)
+
+
+def _outputs(M, fn, arrays, grad):
+    """fn(M, *tensors) -> (outputs as NumPy, input grads as NumPy, which outputs require grad)."""
+    ts = [M.tensor(a, requires_grad=grad) for a in arrays]
+    out = fn(M, *ts)
+    outs = tuple(out) if isinstance(out, tuple) else (out,)
+    live = [o.requires_grad for o in outs]
+    grads = []
+    if grad and any(live):
+        loss = sum((o * M.tensor(np.cos(np.arange(o.numel()) + 0.5 * i).reshape(o.shape), dtype=o.dtype)).sum()
+                   for i, o in enumerate(outs) if o.requires_grad)
+        loss.backward()
+        grads = [t.grad.numpy() for t in ts]
+    return [o.detach().numpy() for o in outs], grads, live
+
+
+def _assert_same(fn, *arrays, grad=False, rtol=1e-9, atol=1e-10):
+    o1, g1, live1 = _outputs(engine, fn, arrays, grad)
+    o2, g2, live2 = _outputs(torch, fn, arrays, grad)
+    assert live1 == live2
+    assert len(g1) == len(g2)
+    for a, b in zip(o1 + g1, o2 + g2):
+        assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, b.shape, a.dtype, b.dtype)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+# ---- empty matrices ---------------------------------------------------------------------------------
+
+EMPTY_SQUARE = [(0, 0), (2, 0, 0)]
+EMPTY_ANY = EMPTY_SQUARE + [(0, 3), (3, 0), (0, 2, 5), (2, 3, 0)]
+
+EMPTY_SQUARE_FNS = {
+    "inv_ex": lambda M, a: M.linalg.inv_ex(a),
+    "solve_ex": lambda M, a: M.linalg.solve_ex(a, a),
+    "solve_ex_vector": lambda M, a: M.linalg.solve_ex(a, a.sum(-1)),
+    "cholesky_ex": lambda M, a: M.linalg.cholesky_ex(a),
+    "cholesky_ex_upper": lambda M, a: M.linalg.cholesky_ex(a, upper=True),
+    "lu_solve": lambda M, a: M.linalg.lu_solve(*M.linalg.lu_factor(a), a),
+}
+
+EMPTY_ANY_FNS = {
+    "svd": lambda M, a: M.linalg.svd(a),
+    "svd_reduced": lambda M, a: M.linalg.svd(a, full_matrices=False),
+    "svdvals": lambda M, a: M.linalg.svdvals(a),
+    "torch.svd": lambda M, a: M.svd(a),
+    "torch.svd_some_false": lambda M, a: M.svd(a, some=False),
+    "qr": lambda M, a: M.linalg.qr(a),
+    "qr_complete_wide": lambda M, a: M.linalg.qr(a if a.shape[-2] <= a.shape[-1] else a.mT, mode="complete"),
+    "norm_inf": lambda M, a: M.linalg.norm(a, math.inf, dim=(-2, -1)),
+    "norm_1": lambda M, a: M.linalg.norm(a, 1, dim=(-2, -1)),
+    "matrix_norm_2": lambda M, a: M.linalg.matrix_norm(a, 2),
+    "matrix_norm_inf_keepdim": lambda M, a: M.linalg.matrix_norm(a, math.inf, keepdim=True),
+    "cond": lambda M, a: M.linalg.cond(a),
+    "cond_1": lambda M, a: M.linalg.cond(a, 1),
+    "cond_-2": lambda M, a: M.linalg.cond(a, -2),
+    "pinv_hermitian": lambda M, a: M.linalg.pinv(a, hermitian=True),
+    "lu_factor": lambda M, a: M.linalg.lu_factor(a),
+    "lu": lambda M, a: M.linalg.lu(a),
+}
+
+
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("shape", EMPTY_SQUARE)
+@pytest.mark.parametrize("name", sorted(EMPTY_SQUARE_FNS))
+def test_empty_square_matrices_as_torch(name, shape, grad):
+    _assert_same(EMPTY_SQUARE_FNS[name], np.zeros(shape), grad=grad)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("shape", EMPTY_ANY)
+@pytest.mark.parametrize("name", sorted(EMPTY_ANY_FNS))
+def test_empty_matrices_of_any_shape_as_torch(name, shape, grad):
+    _assert_same(EMPTY_ANY_FNS[name], np.zeros(shape), grad=grad)
+
+
+@pytest.mark.parametrize("ord_", [-1, -math.inf, -2])
+@pytest.mark.parametrize("shape", [(0, 0), (2, 0, 0)])
+def test_empty_matrix_norm_of_a_min_raises_index_error_as_torch(ord_, shape):
+    with pytest.raises(IndexError):
+        torch.linalg.matrix_norm(torch.zeros(shape), ord_)
+    with pytest.raises(IndexError):
+        engine.linalg.matrix_norm(engine.zeros(shape), ord_)
+
+
+@pytest.mark.parametrize("name", ["cholesky_inverse", "cholesky_solve", "cond_fro"])
+@pytest.mark.parametrize("shape", [(0, 3), (2, 3, 0)])
+def test_empty_non_square_factors_raise_as_torch(name, shape):
+    fn = {"cholesky_inverse": lambda M, a: M.cholesky_inverse(a),
+          "cholesky_solve": lambda M, a: M.cholesky_solve(a, a),
+          "cond_fro": lambda M, a: M.linalg.cond(a, "fro")}[name]
+    with pytest.raises(RuntimeError, match="square matrices"):
+        fn(torch, torch.zeros(shape))
+    with pytest.raises(RuntimeError, match="square matrices"):
+        fn(engine, engine.zeros(shape))
+
+
+# ---- gradients of wide QR and of full_matrices SVD ----------------------------------------------------
+
+QR_SHAPES = [(2, 5), (3, 3), (5, 2), (2, 3, 4), (2, 4, 3)]
+
+
+@pytest.mark.parametrize("shape,mode", [(s, "reduced") for s in QR_SHAPES] +  # complete on tall: see below
+                         [(s, "complete") for s in QR_SHAPES if s[-2] <= s[-1]])
+def test_qr_gradient_as_torch_wide_included(shape, mode):
+    a = RNG.standard_normal(shape)
+    _assert_same(lambda M, t: M.linalg.qr(t, mode=mode), a, grad=True)
+    _assert_same(lambda M, t: M.qr(t), a, grad=True)
+
+
+@pytest.mark.parametrize("mode,shape,message", [
+    ("r", (3, 2), "not computed when mode='r'"),
+    ("r", (2, 3), "not computed when mode='r'"),
+    ("complete", (3, 2), "not differentiable when mode='complete' and nrows > ncols"),
+])
+def test_qr_backward_raises_as_torch_where_q_is_undetermined(mode, shape, message):
+    for M in (torch, engine):
+        a = M.tensor(RNG.standard_normal(shape), requires_grad=True)
+        r = M.linalg.qr(a, mode=mode).R
+        assert r.requires_grad
+        with pytest.raises(RuntimeError, match=message):
+            r.sum().backward()
+
+
+def _svd_loss_fn(full):
+    def fn(M, t):
+        u, s, vh = M.linalg.svd(t, full_matrices=full)
+        k = s.shape[-1]  # a loss that is sign-invariant and does not use U's/Vh's columns past k
+        uk, vk = u[..., :k], vh[..., :k, :]
+        return s, uk * uk, vk * vk, u.shape[-1] * s  # the extra columns' shapes, through S
+    return fn
+
+
+@pytest.mark.parametrize("full", [True, False])
+@pytest.mark.parametrize("shape", [(2, 5), (5, 2), (3, 3), (2, 3, 4), (2, 4, 3)])
+def test_svd_full_matrices_gradient_as_torch(shape, full):
+    _assert_same(_svd_loss_fn(full), RNG.standard_normal(shape), grad=True)
+
+
+@pytest.mark.parametrize("shape", [(2, 5), (5, 2)])
+def test_torch_svd_some_false_gradient_and_shapes_as_torch(shape):
+    def fn(M, t):
+        u, s, v = M.svd(t, some=False)
+        k = s.shape[-1]
+        return s, u[..., :k] ** 2, v[..., :k] ** 2, M.tensor(float(u.shape[-1] * 10 + v.shape[-1]))
+    _assert_same(fn, RNG.standard_normal(shape), grad=True)
