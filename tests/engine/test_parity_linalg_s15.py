@@ -160,3 +160,81 @@ def test_torch_svd_some_false_gradient_and_shapes_as_torch(shape):
         k = s.shape[-1]
         return s, u[..., :k] ** 2, v[..., :k] ** 2, M.tensor(float(u.shape[-1] * 10 + v.shape[-1]))
     _assert_same(fn, RNG.standard_normal(shape), grad=True)
+
+
+# ---- integer and bool addmv / addbmm / baddbmm / addr / addmm and their in-place forms -----------------
+
+def _ints(M, dtype, shapes, seed):
+    rng = np.random.default_rng(seed)
+    ts = [M.tensor(rng.integers(-3, 4, s)) for s in shapes]
+    return [t.bool() if dtype == "bool" else t.to(getattr(M, dtype)) for t in ts]
+
+
+ADD_SHAPES = {
+    "addmv": [(5,), (5, 4), (4,)], "addbmm": [(5, 3), (2, 5, 4), (2, 4, 3)],
+    "baddbmm": [(2, 5, 3), (2, 5, 4), (2, 4, 3)], "addr": [(5, 3), (5,), (3,)], "addmm": [(5, 3), (5, 4), (4, 3)],
+}
+
+
+def _add_call(M, name, inplace, dtype, beta, alpha, seed=0):
+    c, a, b = _ints(M, dtype, ADD_SHAPES[name], seed)
+    if inplace:
+        return getattr(c, name + "_")(a, b, beta=beta, alpha=alpha)
+    return getattr(M, name)(c, a, b, beta=beta, alpha=alpha)
+
+
+def _same_result_or_error(fn):
+    try:
+        theirs = fn(torch)
+    except Exception as e:  # noqa: BLE001  (torch's exception type is the oracle)
+        with pytest.raises(type(e)):
+            fn(engine)
+        return
+    ours = fn(engine)
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+SCALARS = [(1, 1), (2, 3), (0.2, 0.6), (0.5, 1), (1, 0.5), (-1.7, 2.9), (True, False), (False, True), (0, 2),
+           (2.0, 3.0), (-1, 1), (256, 1), (255.5, 1)]
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "bool"])
+@pytest.mark.parametrize("name", sorted(ADD_SHAPES))
+def test_integer_and_bool_add_products_as_torch(name, dtype, inplace):
+    for beta, alpha in SCALARS:
+        _same_result_or_error(lambda M, b=beta, a=alpha: _add_call(M, name, inplace, dtype, b, a))
+
+
+@pytest.mark.parametrize("name", ["addmv", "addbmm", "baddbmm", "addmm"])
+def test_mixed_dtypes_raise_as_torch(name):
+    def call(M, which):
+        ts = _ints(M, "int64", ADD_SHAPES[name], 1)
+        ts[which] = ts[which].to(M.float32)
+        return getattr(M, name)(*ts)
+    for which in range(3):
+        with pytest.raises(RuntimeError):
+            call(torch, which)
+        with pytest.raises(RuntimeError, match=f"{name}: input tensors must have the same dtype"):
+            call(engine, which)
+
+
+def test_addr_promotes_and_checks_its_scalars_as_torch():
+    def call(M, dtypes, beta=1, alpha=1):
+        ts = [t.to(getattr(M, d)) for t, d in zip(_ints(M, "int64", ADD_SHAPES["addr"], 2), dtypes)]
+        return M.addr(*ts, beta=beta, alpha=alpha)
+    for dtypes in [("int64", "bool", "bool"), ("bool", "int64", "int64"), ("float32", "bool", "int32")]:
+        for beta, alpha in [(1, 1), (2, 3), (0.5, 1), (True, 1), (1, True)]:
+            _same_result_or_error(lambda M, d=dtypes, b=beta, a=alpha: call(M, d, b, a))
+    with pytest.raises(RuntimeError, match="addr: For integral input tensors, argument beta must not be a floating"):
+        call(engine, ("int64", "int64", "int64"), beta=0.5)
+    with pytest.raises(RuntimeError, match="addr: Boolean alpha only supported for Boolean results"):
+        call(engine, ("float32", "float32", "float32"), alpha=True)
+
+
+@pytest.mark.parametrize("name", ["addmm", "baddbmm"])
+def test_beta_zero_ignores_nan_in_input_as_torch(name):
+    c = np.full(ADD_SHAPES[name][0], np.nan)
+    a, b = (RNG.standard_normal(s) for s in ADD_SHAPES[name][1:])
+    _assert_same(lambda M, c, a, b: getattr(M, name)(c, a, b, beta=0, alpha=2), c, a, b, grad=True)
