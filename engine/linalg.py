@@ -536,9 +536,10 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
     import engine
 
     _need_tensor(x, "linalg.vander", "x")
-    n = (x.shape[-1] if x.ndim else 0) if N is None else N
-    if x.ndim < 1 or n <= 1:
-        raise RuntimeError("N must be greater than 1.")
+    x = x.reshape(1) if x.ndim == 0 else x  # torch reads a 0-d x as one point
+    n = x.shape[-1] if N is None else N
+    if n <= 1:
+        raise RuntimeError(f"linalg.vander: N must be greater than 1 (got N={n} for x of shape {x.shape}).")
     cols = [engine.ones_like(x), x] + [x ** k for k in range(2, n)]
     return engine.stack(cols, -1)
 
@@ -588,10 +589,18 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
 
 def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
     """exp(A) of (..., n, n) matrices by scaling and squaring a degree-18 Taylor polynomial (error
-    below float64's epsilon once ‖A/2^s‖₁ <= 1); differentiable through the matmuls."""
+    below float64's epsilon once ‖A/2^s‖₁ <= 1), computed in float64 and returned in A's dtype;
+    differentiable through the matmuls.
+
+    >>> import engine
+    >>> engine.linalg.matrix_exp(engine.zeros(2, 2)).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
     import engine
 
     _square("linalg.matrix_exp", A)
+    if A.dtype != np.float64:  # float32's rounding, amplified by the squarings, would cost digits torch keeps
+        return matrix_exp(A.to(engine.float64)).to(A.dtype)
     n = A.shape[-1]
     norm = float(array_module(A._data).abs(A._data).sum(-2).max()) if A.numel() else 0.0
     s = max(0, math.ceil(math.log2(norm))) if norm > 1 and math.isfinite(norm) else 0

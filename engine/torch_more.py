@@ -226,16 +226,19 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:  # no
     >>> engine.tensor([1.0, 0, 0]).cross(engine.tensor([0.0, 1, 0])).tolist()
     [0.0, 0.0, 1.0]
     """
+    if input.ndim != other.ndim:
+        raise RuntimeError(f"linalg.cross: inputs must have the same number of dimensions (got shapes {input.shape} "
+                           f"and {other.shape}).")
     shape = np.broadcast_shapes(input.shape, other.shape)
-    a, b = input.broadcast_to(shape), other.broadcast_to(shape)
     if dim is None:
         dim = next((i for i, s in enumerate(shape) if s == 3), None)
         if dim is None:
             raise RuntimeError(f"cross: no dimension of size 3 in input (shape {tuple(shape)})")
     d = wrap_dim(dim, len(shape), "cross")
-    if shape[d] != 3:
-        raise RuntimeError(f"cross: inputs dimension {dim} must have length 3, got shapes {input.shape} and "
-                           f"{other.shape}")
+    if input.shape[d] != 3 or other.shape[d] != 3:  # the other dims broadcast, this one does not (as torch)
+        raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got {input.shape[d]} and "
+                           f"{other.shape[d]} (shapes {input.shape} and {other.shape})")
+    a, b = input.broadcast_to(shape), other.broadcast_to(shape)
     a0, a1, a2 = a.unbind(d)
     b0, b1, b2 = b.unbind(d)
     import engine

@@ -238,3 +238,64 @@ def test_beta_zero_ignores_nan_in_input_as_torch(name):
     c = np.full(ADD_SHAPES[name][0], np.nan)
     a, b = (RNG.standard_normal(s) for s in ADD_SHAPES[name][1:])
     _assert_same(lambda M, c, a, b: getattr(M, name)(c, a, b, beta=0, alpha=2), c, a, b, grad=True)
+
+
+# ---- tensordot, vander, cross, matrix_exp --------------------------------------------------------------
+
+@pytest.mark.parametrize("sa,sb,dims", [((1, 1, 1), (2, 1, 2), ([0, 1], [2, 0])), ((1, 3), (4, 3), ([0], [0])),
+                                        ((2, 3), (2, 1), ([0, 1], [0, 1])), ((2, 1, 4), (3, 4), 2)])
+def test_tensordot_broadcasts_a_size_one_contracted_dim_as_torch(sa, sb, dims):
+    _assert_same(lambda M, a, b: M.tensordot(a, b, dims=dims), RNG.standard_normal(sa), RNG.standard_normal(sb),
+                 grad=True)
+
+
+def test_tensordot_other_contracted_size_mismatch_raises_as_torch():
+    for M in (torch, engine):
+        with pytest.raises(RuntimeError, match="contracted dimensions need to match"):
+            M.tensordot(M.zeros(2, 3), M.zeros(3, 3), dims=([0], [0]))
+
+
+@pytest.mark.parametrize("n", [2, 3, None, 1])
+def test_vander_of_a_0d_tensor_is_one_point_as_torch(n):
+    x = np.array(-4.827)
+    if n is None or n <= 1:
+        for M in (torch, engine):
+            with pytest.raises(RuntimeError, match="N must be greater than 1"):
+                M.linalg.vander(M.tensor(x), N=n)
+        return
+    _assert_same(lambda M, t: M.linalg.vander(t, N=n), x, grad=True)
+
+
+@pytest.mark.parametrize("sa,sb,dim", [((5, 3), (5, 1), -1), ((5, 3), (5, 1), 0), ((3,), (3, 2), 0),
+                                       ((2, 3), (2, 3), 2)])
+def test_cross_rejects_what_torch_rejects(sa, sb, dim):
+    with pytest.raises((RuntimeError, IndexError)) as theirs:
+        torch.linalg.cross(torch.zeros(sa), torch.zeros(sb), dim=dim)
+    with pytest.raises(type(theirs.value)):
+        engine.linalg.cross(engine.zeros(sa), engine.zeros(sb), dim=dim)
+    with pytest.raises(type(theirs.value)):
+        engine.cross(engine.zeros(sa), engine.zeros(sb), dim=dim)
+
+
+def test_cross_still_broadcasts_the_other_dims_as_torch():
+    _assert_same(lambda M, a, b: M.linalg.cross(a, b), RNG.standard_normal((1, 3)), RNG.standard_normal((4, 3)),
+                 grad=True)
+
+
+def test_matrix_exp_float32_is_as_close_to_the_float64_answer_as_torchs():
+    a = (RNG.standard_normal((5, 5, 5)) * 3).astype(np.float32)
+    truth = torch.linalg.matrix_exp(torch.tensor(a, dtype=torch.float64)).numpy()
+    theirs = torch.linalg.matrix_exp(torch.tensor(a)).numpy()
+    ours = engine.linalg.matrix_exp(engine.tensor(a))
+    assert ours.dtype == engine.float32
+    scale = np.abs(truth).max(axis=(-2, -1), keepdims=True)
+    assert (np.abs(ours.numpy() - truth) / scale).max() <= (np.abs(theirs - truth) / scale).max()
+
+
+def test_matrix_exp_float32_gradient_as_torch():
+    a = (RNG.standard_normal((3, 3)) * 0.5).astype(np.float32)
+    o1, g1, _ = _outputs(engine, lambda M, t: M.linalg.matrix_exp(t), [a], True)
+    o2, g2, _ = _outputs(torch, lambda M, t: M.linalg.matrix_exp(t), [a], True)
+    assert g1[0].dtype == g2[0].dtype == np.float32
+    np.testing.assert_allclose(o1[0], o2[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(g1[0], g2[0], rtol=1e-5, atol=1e-6)
