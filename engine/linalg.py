@@ -544,6 +544,46 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
     return engine.stack(cols, -1)
 
 
+def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
+    """torch.linalg.householder_product (orgqr): the first n columns of H₁ H₂ ⋯ H_k for A (..., m, n) and
+    tau (..., k), m >= n >= k, with H_i = I - tau_i v_i v_iᵀ and v_i = (0, …, 0, 1, A[i+1:, i]) (LAPACK's
+    geqrf layout). Composed from engine ops, so the gradient flows to A and tau.
+
+    >>> import engine
+    >>> engine.linalg.householder_product(engine.tensor([[1.0], [1.0]]), engine.tensor([1.0])).tolist()
+    [[0.0], [-1.0]]
+    """
+    op = "torch.linalg.householder_product"
+    _need_tensor(A, op, "input")
+    _need_tensor(tau, op, "tau")
+    if A.ndim < 2:
+        raise RuntimeError(f"{op}: input must have at least 2 dimensions (got shape {A.shape}).")
+    m, n = A.shape[-2:]
+    if m < n:
+        raise RuntimeError(f"{op}: input.shape[-2] must be greater than or equal to input.shape[-1] (got shape "
+                           f"{A.shape}).")
+    if tau.ndim != A.ndim - 1:
+        raise RuntimeError(f"{op}: Expected tau to have one dimension less than input, but got tau.ndim equal to "
+                           f"{tau.ndim} and input.ndim is equal to {A.ndim}")
+    k = tau.shape[-1]
+    if n < k:
+        raise RuntimeError(f"{op}: input.shape[-1] must be greater than or equal to tau.shape[-1] (got shapes "
+                           f"{A.shape} and {tau.shape}).")
+    if tau.shape[:-1] != A.shape[:-2]:
+        raise RuntimeError(f"{op}: Expected batch dimensions of tau to be equal to input.shape[:-2], but got "
+                           f"{list(tau.shape[:-1])} (input shape {A.shape})")
+    if tau.dtype != A.dtype:
+        raise RuntimeError(f"{op}: tau dtype {tau.dtype} does not match input dtype {A.dtype}")
+    if A.dtype.kind != "f":
+        raise NotImplementedError(f'"orgqr_cpu" not implemented for \'{A.dtype}\'')
+    rows = engine.arange(m, device=A.device).unsqueeze(-1)  # (m, 1)
+    out = engine.eye(m, n, dtype=A.dtype, device=A.device).expand(*A.shape[:-2], m, n)
+    for i in range(k - 1, -1, -1):  # out = H_i out, from the last reflector to the first
+        v = A[..., :, i:i + 1] * (rows > i) + (rows == i).to(A.dtype)  # (..., m, 1)
+        out = out - (tau[..., i, None, None] * v) @ (v.mT @ out)
+    return out if k else out + _zero_link(A)  # no reflector: still in A's graph, as torch
+
+
 def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
     """Least-squares solution of A X ≈ B for (..., m, n) A and (..., m, k) B (or (..., m)), as
     torch.linalg.lstsq: the minimum-norm solution pinv(A) B (so the gradient is pinv's, as torch's), and
@@ -791,4 +831,5 @@ matmul = engine.matmul
 __all__ = ["inv", "det", "slogdet", "solve", "solve_triangular", "cholesky", "cholesky_ex", "inv_ex", "eigh",
            "eigvalsh", "svd", "svdvals", "qr", "pinv", "matrix_rank", "matrix_power", "vector_norm", "matrix_norm",
            "norm", "vecdot", "multi_dot", "cross", "diagonal", "lstsq", "matmul", "matrix_exp", "cond", "tensorinv",
-           "tensorsolve", "lu_factor", "lu", "lu_solve", "LinAlgError", "solve_ex", "lu_factor_ex", "vander"]
+           "tensorsolve", "lu_factor", "lu", "lu_solve", "LinAlgError", "solve_ex", "lu_factor_ex", "vander",
+           "householder_product"]

@@ -2664,7 +2664,7 @@ class Tensor:
 
     def addmm(self, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
         """``beta * self + alpha * (mat1 @ mat2)``, mat1 and mat2 2-D, self broadcast to the result; one dtype
-        for all three, beta = 0 ignores self (nan included), integer beta/alpha truncated on integers, as torch."""
+        for all three, beta = 0 ignores self (nan included), float beta/alpha truncated on integer tensors, as torch."""
         from engine.torch_more import _beta_alpha, _same_mm_dtypes
 
         _same_mm_dtypes("addmm", self, mat1, mat2)

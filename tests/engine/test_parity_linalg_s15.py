@@ -299,3 +299,40 @@ def test_matrix_exp_float32_gradient_as_torch():
     assert g1[0].dtype == g2[0].dtype == np.float32
     np.testing.assert_allclose(o1[0], o2[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(g1[0], g2[0], rtol=1e-5, atol=1e-6)
+
+
+# ---- householder_product ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sa,st,grad", [((4, 3), (2,), True), ((4, 3), (3,), True), ((3, 3), (3,), True),
+                                        ((2, 5, 3), (2, 3), True), ((0, 0), (0,), False), ((3, 0), (0,), False),
+                                        ((2, 3, 2), (2, 0), False)])
+def test_householder_product_values_and_gradients_as_torch(sa, st, grad):
+    _assert_same(lambda M, a, t: M.linalg.householder_product(a, t), RNG.standard_normal(sa),
+                 RNG.standard_normal(st), grad=grad)
+
+
+def test_householder_product_of_geqrf_rebuilds_q_as_torch():
+    a = torch.tensor(RNG.standard_normal((5, 3)))
+    reflectors, tau = torch.geqrf(a)
+    ours = engine.linalg.householder_product(engine.tensor(reflectors.numpy()), engine.tensor(tau.numpy()))
+    np.testing.assert_allclose(ours.numpy(), torch.linalg.householder_product(reflectors, tau).numpy(), rtol=1e-12,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("sa,st,dtype", [((3, 4), (2,), "float32"), ((4, 3), (4,), "float32"),
+                                         ((2, 4, 3), (3, 2), "float32"), ((4,), (1,), "float32"),
+                                         ((4, 3), (2, 2), "float32"), ((2, 4, 3), (1, 2), "float32"),
+                                         ((4, 3), (2,), "int64")])
+def test_householder_product_bad_input_raises_as_torch(sa, st, dtype):
+    with pytest.raises((RuntimeError, NotImplementedError)) as theirs:
+        torch.linalg.householder_product(torch.ones(sa, dtype=getattr(torch, dtype)), torch.ones(st,
+                                         dtype=getattr(torch, dtype)))
+    with pytest.raises(type(theirs.value), match="householder_product|orgqr"):
+        engine.linalg.householder_product(engine.ones(sa, dtype=getattr(engine, dtype)),
+                                          engine.ones(st, dtype=getattr(engine, dtype)))
+
+
+def test_householder_product_tau_dtype_mismatch_raises_as_torch():
+    for M in (torch, engine):
+        with pytest.raises(RuntimeError, match="tau dtype"):
+            M.linalg.householder_product(M.ones(4, 3), M.ones(2, dtype=M.float64))
