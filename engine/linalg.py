@@ -539,7 +539,7 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
     x = x.reshape(1) if x.ndim == 0 else x  # torch reads a 0-d x as one point
     n = x.shape[-1] if N is None else N
     if n <= 1:
-        raise RuntimeError(f"linalg.vander: N must be greater than 1 (got N={n} for x of shape {x.shape}).")
+        raise RuntimeError("N must be greater than 1.")  # torch's words exactly (a test compares them)
     cols = [engine.ones_like(x), x] + [x ** k for k in range(2, n)]
     return engine.stack(cols, -1)
 
