@@ -1127,10 +1127,14 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     da, db = wrap_dims(da, a.ndim, "tensordot"), wrap_dims(db, b.ndim, "tensordot")
     if len(da) != len(db):
         raise RuntimeError(f"both dimension lists should have same length, got {list(da)} and {list(db)}")
-    for x, y in zip(da, db):
-        if a.shape[x] != b.shape[y]:
+    for x, y in zip(da, db):  # a size-1 contracted dim broadcasts against the other's, as torch
+        if a.shape[x] != b.shape[y] and 1 not in (a.shape[x], b.shape[y]):
             raise ShapeError(f"contracted dimensions need to match, but first has size {a.shape[x]} in dim {x} "
                              f"and second has size {b.shape[y]} in dim {y}")
+        if a.shape[x] < b.shape[y]:
+            a = a.expand(*(b.shape[y] if d == x else -1 for d in range(a.ndim)))
+        elif b.shape[y] < a.shape[x]:
+            b = b.expand(*(a.shape[x] if d == y else -1 for d in range(b.ndim)))
     free_a = [d for d in range(a.ndim) if d not in da]
     free_b = [d for d in range(b.ndim) if d not in db]
     k = math.prod(a.shape[d] for d in da)

@@ -19,7 +19,6 @@ import numpy as np
 
 import engine
 from engine.backend import array_module
-from engine.function import is_grad_enabled
 from engine.functional import _need_tensor
 from engine.ops import linalg as linalg_ops
 from engine.ops.movement import wrap_dim
@@ -61,7 +60,7 @@ def _getrf(a) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a = _host(a)
     batch, (m, n) = a.shape[:-2], a.shape[-2:]
     k = builtins.min(m, n)
-    lu = a.reshape((-1, m, n)).copy()
+    lu = a.reshape((math.prod(batch), m, n)).copy()
     rows = np.arange(lu.shape[0])
     piv = np.zeros((lu.shape[0], k), dtype=np.int32)
     info = np.zeros(lu.shape[0], dtype=np.int32)
@@ -84,8 +83,9 @@ def _getrs(lu: np.ndarray, piv: np.ndarray, b: np.ndarray) -> np.ndarray:
     inf/nan, as LAPACK's getrs."""
     n = lu.shape[-1]
     x = np.broadcast_to(b, lu.shape[:-2] + b.shape[-2:]).astype(lu.dtype)
-    x = x.reshape((-1,) + b.shape[-2:]).copy()
-    lu3, piv2 = lu.reshape((-1, n, n)), piv.reshape((-1, n)).astype(np.int64) - 1
+    count = math.prod(lu.shape[:-2])
+    x = x.reshape((count,) + b.shape[-2:]).copy()
+    lu3, piv2 = lu.reshape((count, n, n)), piv.reshape((count, n)).astype(np.int64) - 1
     rows = np.arange(x.shape[0])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for j in range(n):  # the row swaps, then L y = P b (unit lower)
@@ -106,7 +106,7 @@ def _potrf(a) -> tuple[np.ndarray, np.ndarray]:
     untouched rest of A's lower triangle, as LAPACK leaves it."""
     a = _host(a)
     n = a.shape[-1]
-    low = np.tril(a).reshape((-1, n, n)).copy()
+    low = np.tril(a).reshape((math.prod(a.shape[:-2]), n, n)).copy()
     info = np.zeros(low.shape[0], dtype=np.int32)
     for j in range(n):
         live = info == 0
@@ -305,29 +305,26 @@ def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
     return eigh(A, UPLO)[0]
 
 
-def _no_grad_linalg(op: str, A: Tensor) -> None:
-    if A.requires_grad and is_grad_enabled():
-        raise NotImplementedError(f"linalg.{op}: the gradient is not implemented here yet; call it under "
-                                  "engine.no_grad() or on a detached tensor")
-
-
 def svd(A: Tensor, full_matrices: bool = True):  # noqa: N803
-    """(U, S, Vh) of (..., m, n) matrices. Differentiable with ``full_matrices=False`` (or square A):
-    the gradient needs distinct nonzero singular values and a loss that does not depend on the signs
-    of the singular vectors, as torch's."""
+    """(U, S, Vh) of (..., m, n) matrices, as torch.linalg.svd (full_matrices: U (m, m) and Vh (n, n),
+    else (m, k) and (k, n), k = min(m, n)). The gradient needs distinct nonzero singular values and a loss
+    that does not depend on the signs of the singular vectors, nor (full_matrices) on U's and Vh's
+    columns (rows) past k, as torch's.
+
+    >>> import engine
+    >>> engine.linalg.svd(engine.tensor([[3.0, 0.0, 0.0], [0.0, 2.0, 0.0]])).S.tolist()
+    [3.0, 2.0]
+    """
     if A.ndim < 2:
         raise RuntimeError(f"linalg.svd: The input tensor A must have at least 2 dimensions, got {A.shape}")
     m, n = A.shape[-2:]
-    if full_matrices and m != n:
-        _no_grad_linalg("svd (full_matrices=True on a non-square matrix)", A)
-        u, s, vh = array_module(A._data).linalg.svd(A._data, full_matrices=True)
-        return _make("linalg_svd", ("U", "S", "Vh"), (Tensor(u), Tensor(s), Tensor(vh)))
     k = builtins.min(m, n)
-    packed = linalg_ops.SvdPacked.apply(A)
+    mu, nv = (m, n) if full_matrices else (k, k)
+    packed = linalg_ops.SvdPacked.apply(A, full_matrices=full_matrices)
     batch = A.shape[:-2]
-    u = packed[..., : m * k].reshape(batch + (m, k))
-    s = packed[..., m * k: m * k + k]
-    vh = packed[..., m * k + k:].reshape(batch + (k, n))
+    u = packed[..., : m * mu].reshape(batch + (m, mu))
+    s = packed[..., m * mu: m * mu + k]
+    vh = packed[..., m * mu + k:].reshape(batch + (nv, n))
     return _make("linalg_svd", ("U", "S", "Vh"), (u, s, vh))
 
 
@@ -340,25 +337,27 @@ def svdvals(A: Tensor) -> Tensor:  # noqa: N803
 
 
 def qr(A: Tensor, mode: str = "reduced"):  # noqa: N803
-    """(Q, R) of (..., m, n) matrices. Differentiable for m >= n in 'reduced' mode (and square A in
-    'complete' mode), A of full column rank, as torch; other shapes and modes are forward-only."""
+    """(Q, R) of (..., m, n) matrices, as torch.linalg.qr: 'reduced' (Q (m, k), R (k, n), k = min(m, n)),
+    'complete' (Q (m, m)) or 'r' (R only, Q empty). Differentiable for A of full rank, wide A included;
+    as torch, the backward raises for mode='r' and for mode='complete' with m > n.
+
+    >>> import engine
+    >>> engine.linalg.qr(engine.tensor([[3.0, 1.0, 2.0], [4.0, 0.0, 1.0]])).R.shape
+    (2, 3)
+    """
     if mode not in ("reduced", "complete", "r"):
         raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), "
                            "'r', or 'complete'")
     if A.ndim < 2:
         raise RuntimeError(f"linalg.qr: The input tensor A must have at least 2 dimensions, got {A.shape}")
     m, n = A.shape[-2:]
-    if mode != "r" and m >= n and (mode == "reduced" or m == n):
-        packed = linalg_ops.QrPacked.apply(A)
-        batch = A.shape[:-2]
-        return _make("linalg_qr", ("Q", "R"), (packed[..., : m * n].reshape(batch + (m, n)),
-                                        packed[..., m * n:].reshape(batch + (n, n))))
-    _no_grad_linalg(f"qr (mode='{mode}', shape {A.shape})", A)
-    xp = array_module(A._data)
-    q, r = xp.linalg.qr(A._data, mode="complete" if mode == "complete" else "reduced")
+    mq = m if mode == "complete" else builtins.min(m, n)
+    packed = linalg_ops.QrPacked.apply(A, mode=mode)
+    batch = A.shape[:-2]
+    r = packed[..., m * mq:].reshape(batch + (mq, n))
     if mode == "r":
-        q = xp.zeros((0,), dtype=A.dtype)
-    return _make("linalg_qr", ("Q", "R"), (Tensor(q), Tensor(r)))
+        return _make("linalg_qr", ("Q", "R"), (Tensor(np.zeros((0,), dtype=A.dtype)).to(A.device), r))
+    return _make("linalg_qr", ("Q", "R"), (packed[..., : m * mq].reshape(batch + (m, mq)), r))
 
 
 def _tolerances(op: str, A: Tensor, atol, rtol) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
@@ -392,6 +391,8 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     if A.ndim < 2 or A.dtype.kind != "f":
         raise RuntimeError(f"linalg.pinv({A.dtype}{list(A.shape)}): expected a tensor with 2 or more dimensions "
                            "of float, double, cfloat or cdouble types")
+    if hermitian and A.numel() == 0:  # torch: no squareness check on empty input; pinv of nothing is nothing
+        hermitian = False
     if hermitian:
         _square("linalg.pinv", A)
     at, rt = _tolerances("linalg.pinv", A, atol, rtol)
@@ -456,6 +457,11 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     d0, d1 = (wrap_dim(d, A.ndim, "linalg.matrix_norm") for d in dim)
     if ord == "fro":
         return A.norm(2, (d0, d1), keepdim)
+    if ord in (1, math.inf, 2) and A.shape[d1 if ord == 1 else d0] * (A.shape[d1] if ord == 2 else 1) == 0:
+        # torch: the max over no columns (1), rows (inf) or singular values (2) is 0, outside the graph
+        shape = tuple(1 if i in (d0, d1) else n for i, n in enumerate(A.shape))
+        r = engine.zeros(shape, dtype=A.dtype, device=A.device)
+        return r if keepdim else r.squeeze((d0, d1))
     if ord in (1, -1, math.inf, -math.inf):
         inner, outer = (d0, d1) if ord in (1, -1) else (d1, d0)
         s = A.abs().sum(inner, keepdim=True)
@@ -530,11 +536,52 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
     import engine
 
     _need_tensor(x, "linalg.vander", "x")
-    n = (x.shape[-1] if x.ndim else 0) if N is None else N
-    if x.ndim < 1 or n <= 1:
-        raise RuntimeError("N must be greater than 1.")
+    x = x.reshape(1) if x.ndim == 0 else x  # torch reads a 0-d x as one point
+    n = x.shape[-1] if N is None else N
+    if n <= 1:
+        raise RuntimeError("N must be greater than 1.")  # torch's words exactly (a test compares them)
     cols = [engine.ones_like(x), x] + [x ** k for k in range(2, n)]
     return engine.stack(cols, -1)
+
+
+def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
+    """torch.linalg.householder_product (orgqr): the first n columns of H₁ H₂ ⋯ H_k for A (..., m, n) and
+    tau (..., k), m >= n >= k, with H_i = I - tau_i v_i v_iᵀ and v_i = (0, …, 0, 1, A[i+1:, i]) (LAPACK's
+    geqrf layout). Composed from engine ops, so the gradient flows to A and tau.
+
+    >>> import engine
+    >>> engine.linalg.householder_product(engine.tensor([[1.0], [1.0]]), engine.tensor([1.0])).tolist()
+    [[0.0], [-1.0]]
+    """
+    op = "torch.linalg.householder_product"
+    _need_tensor(A, op, "input")
+    _need_tensor(tau, op, "tau")
+    if A.ndim < 2:
+        raise RuntimeError(f"{op}: input must have at least 2 dimensions (got shape {A.shape}).")
+    m, n = A.shape[-2:]
+    if m < n:
+        raise RuntimeError(f"{op}: input.shape[-2] must be greater than or equal to input.shape[-1] (got shape "
+                           f"{A.shape}).")
+    if tau.ndim != A.ndim - 1:
+        raise RuntimeError(f"{op}: Expected tau to have one dimension less than input, but got tau.ndim equal to "
+                           f"{tau.ndim} and input.ndim is equal to {A.ndim}")
+    k = tau.shape[-1]
+    if n < k:
+        raise RuntimeError(f"{op}: input.shape[-1] must be greater than or equal to tau.shape[-1] (got shapes "
+                           f"{A.shape} and {tau.shape}).")
+    if tau.shape[:-1] != A.shape[:-2]:
+        raise RuntimeError(f"{op}: Expected batch dimensions of tau to be equal to input.shape[:-2], but got "
+                           f"{list(tau.shape[:-1])} (input shape {A.shape})")
+    if tau.dtype != A.dtype:
+        raise RuntimeError(f"{op}: tau dtype {tau.dtype} does not match input dtype {A.dtype}")
+    if A.dtype.kind != "f":
+        raise NotImplementedError(f'"orgqr_cpu" not implemented for \'{A.dtype}\'')
+    rows = engine.arange(m, device=A.device).unsqueeze(-1)  # (m, 1)
+    out = engine.eye(m, n, dtype=A.dtype, device=A.device).expand(*A.shape[:-2], m, n)
+    for i in range(k - 1, -1, -1):  # out = H_i out, from the last reflector to the first
+        v = A[..., :, i:i + 1] * (rows > i) + (rows == i).to(A.dtype)  # (..., m, 1)
+        out = out - (tau[..., i, None, None] * v) @ (v.mT @ out)
+    return out if k else out + _zero_link(A)  # no reflector: still in A's graph, as torch
 
 
 def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
@@ -582,10 +629,18 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
 
 def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
     """exp(A) of (..., n, n) matrices by scaling and squaring a degree-18 Taylor polynomial (error
-    below float64's epsilon once ‖A/2^s‖₁ <= 1); differentiable through the matmuls."""
+    below float64's epsilon once ‖A/2^s‖₁ <= 1), computed in float64 and returned in A's dtype;
+    differentiable through the matmuls.
+
+    >>> import engine
+    >>> engine.linalg.matrix_exp(engine.zeros(2, 2)).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
     import engine
 
     _square("linalg.matrix_exp", A)
+    if A.dtype != np.float64:  # float32's rounding, amplified by the squarings, would cost digits torch keeps
+        return matrix_exp(A.to(engine.float64)).to(A.dtype)
     n = A.shape[-1]
     norm = float(array_module(A._data).abs(A._data).sum(-2).max()) if A.numel() else 0.0
     s = max(0, math.ceil(math.log2(norm))) if norm > 1 and math.isfinite(norm) else 0
@@ -608,6 +663,10 @@ def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
     >>> engine.linalg.cond(engine.tensor([[1.0, 2.0], [2.0, 4.0]]), 1).item()
     inf
     """
+    if p in ("fro", "nuc"):
+        _square(f"linalg.cond(ord={p})", A)
+    if A.ndim >= 2 and A.numel() == 0:  # torch: zeros over the batch, outside the graph (any shape)
+        return engine.zeros(A.shape[:-2], dtype=A.dtype, device=A.device)
     if p in (None, 2, -2):
         s = svdvals(A)
         r = s[..., 0] / s[..., -1]
@@ -616,8 +675,7 @@ def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
     r = matrix_norm(A, p) * matrix_norm(inverse, p)
     if not info._data.any():
         return r
-    import engine  # a singular matrix's condition number is inf, as torch
-
+    # a singular matrix's condition number is inf, as torch
     return engine.where(info != 0, engine.full_like(r, math.inf), r.detach())
 
 
@@ -713,7 +771,8 @@ def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False): 
         x = engine.cat([x[..., : j + 1, :], lower], -2)
     info = np.zeros(batch, dtype=np.int32)
     diag = _host(x._data.diagonal(0, -2, -1)) == 0
-    info[diag.any(-1)] = diag.argmax(-1)[diag.any(-1)] + 1
+    if k:
+        info[diag.any(-1)] = diag.argmax(-1)[diag.any(-1)] + 1
     if check_errors and info.any():
         raise _zero_pivot("linalg.lu_factor_ex", info)
     return _make("linalg_lu_factor_ex", ("LU", "pivots", "info"),
@@ -772,4 +831,5 @@ matmul = engine.matmul
 __all__ = ["inv", "det", "slogdet", "solve", "solve_triangular", "cholesky", "cholesky_ex", "inv_ex", "eigh",
            "eigvalsh", "svd", "svdvals", "qr", "pinv", "matrix_rank", "matrix_power", "vector_norm", "matrix_norm",
            "norm", "vecdot", "multi_dot", "cross", "diagonal", "lstsq", "matmul", "matrix_exp", "cond", "tensorinv",
-           "tensorsolve", "lu_factor", "lu", "lu_solve", "LinAlgError", "solve_ex", "lu_factor_ex", "vander"]
+           "tensorsolve", "lu_factor", "lu", "lu_solve", "LinAlgError", "solve_ex", "lu_factor_ex", "vander",
+           "householder_product"]

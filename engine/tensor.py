@@ -2753,13 +2753,23 @@ class Tensor:
     ger = outer
 
     def addmm(self, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
-        """``beta * self + alpha * (mat1 @ mat2)``, mat1 and mat2 2-D, self broadcast to the result."""
-        prod = mat1.mm(mat2)
-        return _scaled(self, beta) + _scaled(prod, alpha)
+        """``beta * self + alpha * (mat1 @ mat2)``, mat1 and mat2 2-D, self broadcast to the result; one dtype
+        for all three, beta = 0 ignores self (nan included), float beta/alpha truncated on integer tensors, as torch."""
+        from engine.torch_more import _beta_alpha, _same_mm_dtypes
+
+        _same_mm_dtypes("addmm", self, mat1, mat2)
+        return _beta_alpha("addmm", self, mat1.mm(mat2), beta, alpha)
 
     def baddbmm(self, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
-        """``beta * self + alpha * bmm(batch1, batch2)``."""
-        return _scaled(self, beta) + _scaled(batch1.bmm(batch2), alpha)
+        """``beta * self + alpha * bmm(batch1, batch2)``, with addmm's dtype rules.
+
+        >>> Tensor([[[1, 1]]]).baddbmm(Tensor([[[2]]]), Tensor([[[3, 4]]]), beta=2, alpha=0.5).tolist()
+        [[[2, 2]]]
+        """
+        from engine.torch_more import _beta_alpha, _same_mm_dtypes
+
+        _same_mm_dtypes("baddbmm", self, batch1, batch2)
+        return _beta_alpha("baddbmm", self, batch1.bmm(batch2), beta, alpha)
 
     def kron(self, other: Tensor) -> Tensor:
         """Kronecker product: blocks ``self[i, j] * other`` (dims padded with leading 1s).
@@ -3237,10 +3247,6 @@ def _resolve_shape(old: tuple, new: Sequence[int]) -> tuple:
     if math.prod(new) != size or any(s < 0 for s in new):
         raise ValueError("size mismatch")
     return tuple(new)
-
-
-def _scaled(t: Tensor, c: float) -> Tensor:
-    return t if c == 1 else t * c
 
 
 def _torch_words(message: str) -> str:

@@ -66,8 +66,36 @@ def _square(op: str, a: Tensor, floating: bool = True) -> Tensor:
     return a
 
 
-def _beta_alpha(inp: Tensor, prod: Tensor, beta, alpha) -> Tensor:
-    """``beta * input + alpha * prod``; beta = 0 ignores input (nan and inf in it included), as torch."""
+def _same_mm_dtypes(op: str, *tensors: Tensor) -> None:
+    """addmm/addmv/addbmm/baddbmm take tensors of one dtype, and no bool (as torch)."""
+    dtypes = [t.dtype for t in tensors]
+    if len(set(dtypes)) > 1:
+        raise RuntimeError(f"{op}: input tensors must have the same dtype, but got "
+                           f"{', '.join(str(d) for d in dtypes)} (shapes {', '.join(str(t.shape) for t in tensors)})")
+    if dtypes[0] == np.bool_:
+        raise NotImplementedError(f'"{op}" not implemented for \'Bool\'')
+
+
+def _int_scalar(op: str, name: str, c, dtype: np.dtype) -> int:
+    """c cast to an integer dtype as torch casts a Scalar: a float must lie in the dtype's range (then it is
+    truncated: 0.6 -> 0); an int may also be a negative that wraps into an unsigned dtype (-1 -> 255)."""
+    info = np.iinfo(dtype)
+    fits = info.min <= c <= info.max if isinstance(c, float) else \
+        int(c) <= info.max and (int(c) >= info.min or -int(c) <= info.max)
+    if not fits:
+        raise RuntimeError(f"{op}: value cannot be converted to type {dtype} without overflow ({name}={c})")
+    return int(c)
+
+
+def _beta_alpha(op: str, inp: Tensor, prod: Tensor, beta, alpha) -> Tensor:
+    """``beta * input + alpha * prod``; beta = 0 ignores input (nan and inf in it included), as torch.
+    An integer result keeps its dtype: beta and alpha are cast to it first (0.6 -> 0, as torch's C++
+    cast); a bool one (addr) is ``(beta and input) or (alpha and prod)``."""
+    dtype = np.result_type(inp.dtype, prod.dtype)
+    if dtype.kind == "b":
+        return (inp & bool(beta)) | (prod & bool(alpha))
+    if dtype.kind in "iu":
+        beta, alpha = _int_scalar(op, "beta", beta, dtype), _int_scalar(op, "alpha", alpha, dtype)
     prod = prod if alpha == 1 else prod * alpha
     if beta == 0:  # input's values are ignored, its gradient is zero (as torch)
         return prod + _zero_link(inp)
@@ -121,7 +149,8 @@ def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta: float = 1, alpha: fl
                            f"dims (shapes {input.shape}, {mat.shape}, {vec.shape})")
     if mat.shape[1] != vec.shape[0]:
         raise RuntimeError(f"addmv: size mismatch, mat: {mat.shape}, vec: {vec.shape}")
-    return _beta_alpha(input, mat @ vec, beta, alpha)
+    _same_mm_dtypes("addmv", input, mat, vec)
+    return _beta_alpha("addmv", input, mat @ vec, beta, alpha)
 
 
 def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:  # noqa: A002
@@ -129,14 +158,29 @@ def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: float = 1, al
     if batch1.ndim != 3 or batch2.ndim != 3:
         raise RuntimeError(f"addbmm: batch1 and batch2 must be 3D tensors, got shapes {batch1.shape} and "
                            f"{batch2.shape}")
-    return _beta_alpha(input, batch1.bmm(batch2).sum(0), beta, alpha)
+    _same_mm_dtypes("addbmm", input, batch1, batch2)
+    return _beta_alpha("addbmm", input, batch1.bmm(batch2).sum(0, dtype=batch1.dtype), beta, alpha)
 
 
 def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:  # noqa: A002
-    """``beta * input + alpha * outer(vec1, vec2)``."""
+    """``beta * input + alpha * outer(vec1, vec2)`` (dtypes promoted); on integer or bool tensors beta and
+    alpha must not be floats, and bool beta/alpha need a bool result, as torch.
+
+    >>> import engine
+    >>> engine.zeros(2, 2, dtype=engine.int64).addr(engine.tensor([1, 2]), engine.tensor([3, 4]), alpha=2).tolist()
+    [[6, 8], [12, 16]]
+    """
     if vec1.ndim != 1 or vec2.ndim != 1:
         raise RuntimeError(f"addr: expected 1-D vectors, got shapes {vec1.shape} and {vec2.shape}")
-    return _beta_alpha(input, vec1.outer(vec2), beta, alpha)
+    kind = np.result_type(input.dtype, vec1.dtype, vec2.dtype).kind
+    for name, c in (("beta", beta), ("alpha", alpha)):
+        if kind in "biu" and isinstance(c, float):
+            raise RuntimeError(f"addr: For integral input tensors, argument {name} must not be a floating point "
+                               f"number (got {name}={c} for dtypes {input.dtype}, {vec1.dtype}, {vec2.dtype}).")
+        if kind != "b" and isinstance(c, bool):
+            raise RuntimeError(f"addr: Boolean {name} only supported for Boolean results (got {name}={c} for "
+                               f"dtypes {input.dtype}, {vec1.dtype}, {vec2.dtype}).")
+    return _beta_alpha("addr", input, vec1.outer(vec2), beta, alpha)
 
 
 def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None,  # noqa: A002
@@ -182,16 +226,19 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:  # no
     >>> engine.tensor([1.0, 0, 0]).cross(engine.tensor([0.0, 1, 0])).tolist()
     [0.0, 0.0, 1.0]
     """
+    if input.ndim != other.ndim:
+        raise RuntimeError(f"linalg.cross: inputs must have the same number of dimensions (got shapes {input.shape} "
+                           f"and {other.shape}).")
     shape = np.broadcast_shapes(input.shape, other.shape)
-    a, b = input.broadcast_to(shape), other.broadcast_to(shape)
     if dim is None:
         dim = next((i for i, s in enumerate(shape) if s == 3), None)
         if dim is None:
             raise RuntimeError(f"cross: no dimension of size 3 in input (shape {tuple(shape)})")
     d = wrap_dim(dim, len(shape), "cross")
-    if shape[d] != 3:
-        raise RuntimeError(f"cross: inputs dimension {dim} must have length 3, got shapes {input.shape} and "
-                           f"{other.shape}")
+    if input.shape[d] != 3 or other.shape[d] != 3:  # the other dims broadcast, this one does not (as torch)
+        raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got {input.shape[d]} and "
+                           f"{other.shape[d]} (shapes {input.shape} and {other.shape})")
+    a, b = input.broadcast_to(shape), other.broadcast_to(shape)
     a0, a1, a2 = a.unbind(d)
     b0, b1, b2 = b.unbind(d)
     import engine
@@ -1398,12 +1445,14 @@ def frexp(input: Tensor):  # noqa: A002
 
 def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
     """(L Lᵀ)⁻¹ from a Cholesky factor L (upper: (Uᵀ U)⁻¹)."""
+    _square("cholesky_inverse", L)
     a = L.mT @ L if upper else L @ L.mT
     return inv(a)
 
 
 def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
     """X with (L Lᵀ) X = B from a Cholesky factor L (upper: (Uᵀ U))."""
+    _square("cholesky_solve", L)
     a = L.mT @ L if upper else L @ L.mT
     return solve(a, B)
 

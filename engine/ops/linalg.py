@@ -126,28 +126,31 @@ class EighPacked(Function):
 
 
 class SvdPacked(Function):
-    """Reduced SVD A = U diag(S) Vh of (..., m, n), k = min(m, n), packed per matrix as
-    [U (m·k) | S (k) | Vh (k·n)] so that one op carries all three (the public svd splits them).
+    """SVD A = U diag(S) Vh of (..., m, n), k = min(m, n), packed per matrix as
+    [U (m·ku) | S (k) | Vh (ku·n)] so that one op carries all three (the public svd splits them);
+    ku = k, or with ``full_matrices`` U is (m, m) and Vh (n, n).
     Backward as torch's (distinct nonzero singular values; a loss that depends on U and Vh only
     through sign-invariant quantities):
     gA = U [(skew(UᵀgU) S + S skew(VᵀgV)) / E + diag(gS)] Vh + the parts of gU, gVh outside the
-    column spaces, E_ij = S_j² - S_i²."""
+    column spaces, E_ij = S_j² - S_i². With ``full_matrices``, as torch, U, Vh and their gradients are
+    narrowed to their first k columns (rows): the extra ones are arbitrary, so a loss must not use them."""
 
-    def forward(self, a):
+    def forward(self, a, full_matrices=False):
         xp = self.xp
-        u, s, vh = xp.linalg.svd(a, full_matrices=False)
+        u, s, vh = xp.linalg.svd(a, full_matrices=full_matrices)
         self.save_for_backward(u, s, vh)
-        batch = a.shape[:-2]
-        return xp.concatenate([u.reshape(batch + (-1,)), s, vh.reshape(batch + (-1,))], axis=-1)
+        batch = a.shape[:-2]  # sizes spelled out: reshape cannot infer -1 when the batch is empty
+        return xp.concatenate([u.reshape(batch + (u.shape[-2] * u.shape[-1],)), s,
+                               vh.reshape(batch + (vh.shape[-2] * vh.shape[-1],))], axis=-1)
 
     def backward(self, g):
         u, s, vh = self.saved
         xp = self.xp
-        m, k = u.shape[-2:]
-        n = vh.shape[-1]
-        gu = g[..., : m * k].reshape(u.shape)
-        gs = g[..., m * k: m * k + k]
-        gvh = g[..., m * k + k:].reshape(vh.shape)
+        (m, ku), n, k = u.shape[-2:], vh.shape[-1], s.shape[-1]
+        gu = g[..., : m * ku].reshape(u.shape)[..., :k]
+        gs = g[..., m * ku: m * ku + k]
+        gvh = g[..., m * ku + k:].reshape(vh.shape)[..., :k, :]
+        u, vh = u[..., :k], vh[..., :k, :]
         v, gv = _mT(vh), _mT(gvh)
         uhgu = _mT(u) @ gu
         uhgu = uhgu - _mT(uhgu)
@@ -170,27 +173,45 @@ class SvdPacked(Function):
 
 
 class QrPacked(Function):
-    """Reduced QR A = Q R of (..., m, n) with m >= n, packed per matrix as [Q (m·n) | R (n·n)].
-    Backward (A of full column rank): M = R gRᵀ - gQᵀ Q, gA = (gQ + Q copyltu(M)) R⁻ᵀ with
-    copyltu(M) = tril(M) + tril(M, -1)ᵀ (Walter & Lehmann; Seeger et al. 2017)."""
+    """QR A = Q R of (..., m, n) in torch's ``mode`` ('reduced': Q (m, k), R (k, n), k = min(m, n);
+    'complete': Q (m, m), R (m, n); 'r': R of 'reduced', Q not returned), packed per matrix as
+    [Q (flat) | R (flat)] so that one op carries both (the public qr splits them). Backward (A of
+    full rank), as torch's linalg_qr_backward, with M = gR Rᵀ - Qᵀ gQ:
+    m >= n: gA = (gQ + Q copyltu(Mᵀ)) R⁻ᵀ, copyltu(X) = tril(X) + tril(X, -1)ᵀ (Walter & Lehmann);
+    m < n, R = [R₁ | R₂]: gA = [Q tril(Mᵀ - M) R₁⁻ᵀ | 0] + Q gR (Roberts & Roberts 2020, §4.5).
+    mode='r' and mode='complete' with m > n leave Q (partly) undetermined: backward raises, as torch."""
 
-    def forward(self, a):
+    def forward(self, a, mode="reduced"):
         xp = self.xp
-        q, r = xp.linalg.qr(a, mode="reduced")
+        q, r = xp.linalg.qr(a, mode="complete" if mode == "complete" else "reduced")
         self.save_for_backward(q, r)
-        batch = a.shape[:-2]
-        return xp.concatenate([q.reshape(batch + (-1,)), r.reshape(batch + (-1,))], axis=-1)
+        self.mode = mode
+        batch = a.shape[:-2]  # sizes spelled out: reshape cannot infer -1 when the batch is empty
+        return xp.concatenate([q.reshape(batch + (q.shape[-2] * q.shape[-1],)),
+                               r.reshape(batch + (r.shape[-2] * r.shape[-1],))], axis=-1)
 
     def backward(self, g):
         q, r = self.saved
         xp = self.xp
-        m, n = q.shape[-2:]
-        gq = g[..., : m * n].reshape(q.shape)
-        gr = g[..., m * n:].reshape(r.shape)
-        mm = r @ _mT(gr) - _mT(gq) @ q
-        copyltu = xp.tril(mm) + _mT(xp.tril(mm, -1))
-        rhs = gq + q @ copyltu  # (..., m, n); gA = rhs R⁻ᵀ, i.e. solve R Xᵀ = rhsᵀ
-        return _mT(xp.linalg.solve(r, _mT(rhs)))
+        (m, k), n = q.shape[-2:], r.shape[-1]
+        if self.mode == "r":
+            raise RuntimeError("The derivative of linalg.qr depends on Q, which is not computed when mode='r'. "
+                               "Please use linalg.qr(A, mode='reduced') if you are going to differentiate "
+                               "through linalg.qr.")
+        if k > n:
+            raise RuntimeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
+        gq = g[..., : m * k].reshape(q.shape)
+        gr = g[..., m * k:].reshape(r.shape)
+        mm = gr @ _mT(r) - _mT(q) @ gq
+        if m >= n:
+            mm = _mT(mm)
+            copyltu = xp.tril(mm) + _mT(xp.tril(mm, -1))
+            rhs = gq + q @ copyltu  # (..., m, n); gA = rhs R⁻ᵀ, i.e. solve R Xᵀ = rhsᵀ
+            return _mT(xp.linalg.solve(r, _mT(rhs)))
+        lead = _mT(xp.linalg.solve(r[..., :m], _mT(q @ xp.tril(_mT(mm) - mm))))  # (..., m, m)
+        ga = q @ gr
+        ga[..., :m] += lead
+        return ga
 
 
 class Pinv(Function):

@@ -966,11 +966,13 @@ SPECS["Pinv"] = Spec(singular_gap_case(), lambda a: engine.linalg.pinv(a), np.li
 
 
 @st.composite
-def tall_case(draw):
-    return draw(square_case(rect=draw(st.booleans())))
+def qr_case(draw):
+    """Square, tall or wide A of full rank (the wide gradient is torch's m < n branch)."""
+    a = draw(square_case(rect=draw(st.booleans()))).arrays[0]
+    return Case((np.swapaxes(a, -1, -2).copy() if draw(st.booleans()) else a,), {})
 
 
-SPECS["QrPacked"] = Spec(tall_case(), lambda a: tuple(engine.linalg.qr(a)), lambda a: tuple(np.linalg.qr(a)),
+SPECS["QrPacked"] = Spec(qr_case(), lambda a: tuple(engine.linalg.qr(a)), lambda a: tuple(np.linalg.qr(a)),
                          torch=lambda T, a: tuple(T.linalg.qr(a)), **LINALG)
 
 
