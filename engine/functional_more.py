@@ -267,6 +267,9 @@ def rms_norm(input: Tensor, normalized_shape: Sequence[int] | int, weight: Tenso
     _need_tensor(input, "rms_norm", "input")
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
+    if k == 0:
+        raise RuntimeError(f"rms_norm: Expected normalized_shape to be at least 1-dimensional, i.e., containing at "
+                           f"least one element, but got normalized_shape = [] (input of size {list(input.shape)})")
     if input.shape[input.ndim - k:] != shape or k > input.ndim:
         raise RuntimeError(f"rms_norm: Given normalized_shape={list(shape)}, expected input with shape "
                            f"[*, {', '.join(map(str, shape))}], but got input of size {list(input.shape)}")
@@ -276,7 +279,7 @@ def rms_norm(input: Tensor, normalized_shape: Sequence[int] | int, weight: Tenso
         _same_dtype_as_weights("rms_norm", input, weight=weight)
     eps = float(np.finfo(input.dtype).eps) if eps is None else eps
     axes = tuple(range(input.ndim - k, input.ndim))
-    y = input * ((input * input).mean(axes, keepdim=True) + eps).rsqrt() if k else input * (input * input + eps).rsqrt()
+    y = input * ((input * input).mean(axes, keepdim=True) + eps).rsqrt()
     return y if weight is None else y * weight
 
 
@@ -317,6 +320,9 @@ def multilabel_margin_loss(input: Tensor, target, size_average=None, reduce=None
     if input.ndim > 2 or t.shape != input.shape:
         raise RuntimeError(f"multilabel_margin_loss: inconsistent target size: {list(t.shape)} for input of size: "
                            f"{list(input.shape)}")
+    if input.numel() == 0 and not (input.ndim == 2 and input.shape[0] == 0):
+        raise RuntimeError(f"multilabel_margin_loss: Expected non-empty vector or matrix with optional 0-dim batch "
+                           f"size, but got: {list(input.shape)}")
     x = input.reshape(1, -1) if input.ndim < 2 else input
     tt = t.reshape(x.shape).astype(np.int64)
     n, c = x.shape
@@ -736,12 +742,12 @@ def _fractional_max(op: str, nd: int, input: Tensor, kernel_size, output_size, o
         stride *= space[j]
     flat = flat.transpose((0, 1) + tuple(range(2, 2 + 2 * nd, 2)) + tuple(range(3, 3 + 2 * nd, 2)))
     flat = xp.broadcast_to(flat, (n, c) + out + k).reshape(n, c, math.prod(out), math.prod(k))
-    xf = x.reshape(n, c, -1)
-    vals = xp.take_along_axis(xf._data, flat.reshape(n, c, -1), axis=2).reshape(flat.shape)
+    xf = x.reshape(n, c, math.prod(space))  # not -1: N may be 0
+    vals = xp.take_along_axis(xf._data, flat.reshape(n, c, math.prod(out + k)), axis=2).reshape(flat.shape)
     nan = xp.isnan(vals)
     pick = xp.where(nan.any(-1), flat.shape[-1] - 1 - xp.argmax(nan[..., ::-1], -1), xp.argmax(vals, -1))
     idx = xp.take_along_axis(flat, pick[..., None], axis=-1).reshape((n, c) + out)
-    y = xf.gather(2, idx.reshape(n, c, -1)).reshape(n, c, *out)
+    y = xf.gather(2, idx.reshape(n, c, math.prod(out))).reshape(n, c, *out)
     y, idx = (y[0], Tensor(idx[0])) if unbatched else (y, Tensor(idx))
     return (y, idx) if return_indices else y
 

@@ -1,0 +1,232 @@
+"""The gaps torch's OpInfo sweep (tests/engine/opinfo_sweep.py) found in nn.functional, the binary
+elementwise ops, the reductions and the factories (session 15), each checked against torch:
+values, shapes and dtypes; gradients in float64 against torch's autograd; error types."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import engine
+import engine.functional as F
+from engine import Tensor
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.parity
+TF = torch.nn.functional
+
+
+def R(*shape, seed=1, dtype="float64"):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def same(a: Tensor, b) -> None:
+    """Same shape, dtype and values (NaN where torch has NaN)."""
+    b = b.detach()
+    assert a.shape == tuple(b.shape) and str(a.dtype) == str(b.dtype).replace("torch.", ""), (a, b)
+    np.testing.assert_allclose(a.detach().numpy(), b.numpy(), rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+def both(ours, theirs, arrays, rtol=1e-10, atol=1e-12):
+    """Same output as torch and, for the float64 arrays, the same gradients for a random upstream."""
+    need = [a.dtype == np.float64 for a in arrays]
+    ts = [Tensor(a.copy(), requires_grad=r) for a, r in zip(arrays, need)]
+    tt = [torch.tensor(a, requires_grad=r) for a, r in zip(arrays, need)]
+    o, t = ours(*ts), theirs(*tt)
+    same(o, t)
+    if any(need) and t.requires_grad:
+        g = np.random.default_rng(7).standard_normal(tuple(t.shape))
+        o.backward(Tensor(g))
+        t.backward(torch.tensor(g))
+        for i, (a, b) in enumerate(zip(ts, tt)):
+            if b.requires_grad:
+                expected = np.zeros(b.shape) if b.grad is None else b.grad.numpy()
+                assert a.grad is not None, f"input {i}: no gradient"
+                np.testing.assert_allclose(a.grad.numpy(), expected, rtol=1e-9, atol=1e-10, err_msg=f"input {i}")
+
+
+def raises_as_torch(ours, theirs):
+    with pytest.raises(Exception) as te:
+        theirs()
+    with pytest.raises(type(te.value)):
+        ours()
+
+
+# ---- nn.functional -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "int8", "uint8"])
+@pytest.mark.parametrize("args", [(), (-1.5, 2.5), (-0.5, 0.5), (0.0, 100.0)])
+def test_hardtanh_keeps_an_integer_dtype_with_truncated_bounds_as_torch(dtype, args):
+    x = np.array([-2, 0, 1, 3, 7, 120]).astype(dtype)
+    if dtype == "uint8" and int(args[0] if args else -1) < 0:  # torch: negative limits on an unsigned type
+        raises_as_torch(lambda: F.hardtanh(Tensor(x), *args), lambda: TF.hardtanh(torch.tensor(x), *args))
+        return
+    same(F.hardtanh(Tensor(x), *args), TF.hardtanh(torch.tensor(x), *args))
+    same(F.relu6(Tensor(x)), TF.relu6(torch.tensor(x)))
+    t, tt = Tensor(x.copy()), torch.tensor(x)
+    F.hardtanh_(t, *args)
+    TF.hardtanh_(tt, *args)
+    same(t, tt)
+
+
+def test_hardtanh_refuses_bool_as_torch():
+    x = np.array([True, False])
+    raises_as_torch(lambda: F.hardtanh(Tensor(x)), lambda: TF.hardtanh(torch.tensor(x)))
+    raises_as_torch(lambda: F.relu6(Tensor(x)), lambda: TF.relu6(torch.tensor(x)))
+
+
+def test_hardtanh_float_values_and_gradient_as_torch():
+    x = np.array([-2.0, -1.0, -0.3, 0.0, 0.7, 1.0, 3.0, 6.0, 7.0])
+    both(lambda t: F.hardtanh(t, -1.0, 1.0), lambda t: TF.hardtanh(t, -1.0, 1.0), [x])
+    both(F.relu6, TF.relu6, [x])
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_margin_ranking_loss_on_integers_is_float32_as_torch(reduction):
+    a, b, y = np.array([1, 2, 3, -4]), np.array([2, 1, 3, 0]), np.array([1, -1, 1, -1])
+    same(F.margin_ranking_loss(Tensor(a), Tensor(b), Tensor(y), reduction=reduction),
+         TF.margin_ranking_loss(torch.tensor(a), torch.tensor(b), torch.tensor(y), reduction=reduction))
+    same(F.margin_ranking_loss(Tensor(a), Tensor(b), Tensor(y), margin=2, reduction=reduction),
+         TF.margin_ranking_loss(torch.tensor(a), torch.tensor(b), torch.tensor(y), margin=2, reduction=reduction))
+
+
+def test_bilinear_with_an_empty_batch_as_torch():
+    both(F.bilinear, TF.bilinear, [R(0, 3), R(0, 4, seed=2), R(5, 3, 4, seed=3), R(5, seed=4)])
+    both(F.bilinear, TF.bilinear, [R(2, 0, 3), R(2, 0, 4, seed=2), R(5, 3, 4, seed=3)])
+
+
+def test_einsum_lets_an_empty_dim_meet_a_size_one_dim_as_torch():
+    same(engine.einsum("ij,j->i", engine.ones(0, 1), engine.ones(3)),
+         torch.einsum("ij,j->i", torch.ones(0, 1), torch.ones(3)))
+    same(engine.einsum("ij,ij->i", engine.ones(1, 3), engine.ones(0, 3)),
+         torch.einsum("ij,ij->i", torch.ones(1, 3), torch.ones(0, 3)))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_on_empty_inputs_as_torch(training):
+    e = np.zeros(0)
+    same(F.batch_norm(Tensor(e), Tensor(e), Tensor(e), training=training),
+         TF.batch_norm(torch.tensor(e), torch.tensor(e), torch.tensor(e), training=training))
+    same(F.batch_norm(Tensor(e), None, None, training=training),
+         TF.batch_norm(torch.tensor(e), None, None, training=training))
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(0, 3), (2, 3, 0)])
+def test_batch_norm_on_an_empty_batch_leaves_the_running_stats_as_torch(training, shape):
+    rm, rv = np.zeros(3), np.ones(3)
+    ours_rm, ours_rv, torch_rm, torch_rv = Tensor(rm), Tensor(rv), torch.tensor(rm), torch.tensor(rv)
+    both(lambda x, w, b: F.batch_norm(x, ours_rm, ours_rv, w, b, training=training),
+         lambda x, w, b: TF.batch_norm(x, torch_rm, torch_rv, w, b, training=training),
+         [np.zeros(shape), R(3), R(3, seed=2)])
+    same(ours_rm, torch_rm)
+    same(ours_rv, torch_rv)
+    same(F.batch_norm(Tensor(np.zeros(shape)), None, None, training=training),
+         TF.batch_norm(torch.zeros(shape, dtype=torch.float64), None, None, training=training))
+
+
+@pytest.mark.parametrize("shape", [(3,), (1, 3), (1, 3, 1)])
+def test_batch_norm_rank_and_single_value_errors_as_torch(shape):
+    x = np.ones(shape)
+    raises_as_torch(lambda: F.batch_norm(Tensor(x), None, None, training=True),
+                    lambda: TF.batch_norm(torch.tensor(x), None, None, training=True))
+
+
+def test_batch_norm_one_sample_with_spatial_values_trains_as_torch():
+    both(lambda x: F.batch_norm(x, None, None, training=True),
+         lambda x: TF.batch_norm(x, None, None, training=True), [R(1, 3, 2)])
+
+
+@pytest.mark.parametrize("nd", [2, 3])
+def test_fractional_max_pool_with_an_empty_batch_as_torch(nd):
+    shape, k, r = ((0, 1, 4, 5), (2, 2), (0.5, 0.5)) if nd == 2 else ((0, 1, 4, 5, 4), (2, 2, 1), (0.5,) * 3)
+    ours = getattr(F, f"fractional_max_pool{nd}d")
+    theirs = getattr(TF, f"fractional_max_pool{nd}d")
+    x = Tensor(np.zeros(shape), requires_grad=True)
+    y, i = ours(x, k, output_ratio=r, return_indices=True)
+    ty, ti = theirs(torch.zeros(shape, dtype=torch.float64), k, output_ratio=r, return_indices=True)
+    same(y, ty)
+    same(i, ti)
+    y.sum().backward()
+    assert x.grad.shape == shape
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("case", ["0d", "1d_target1", "1d_target0d"])
+def test_multi_margin_loss_one_sample_shapes_as_torch(reduction, case):
+    x, t = {"0d": (R(), np.array(0)), "1d_target1": (R(5), np.array([1])),
+            "1d_target0d": (R(5), np.array(3))}[case]
+    both(lambda a: F.multi_margin_loss(a, Tensor(t), margin=-3.14 if case == "0d" else 1.0, reduction=reduction),
+         lambda a: TF.multi_margin_loss(a, torch.tensor(t), margin=-3.14 if case == "0d" else 1.0,
+                                        reduction=reduction), [x])
+    w = R(5, seed=3) if x.ndim else R(1, seed=3)
+    both(lambda a: F.multi_margin_loss(a, Tensor(t), p=2, margin=7, weight=Tensor(w), reduction=reduction),
+         lambda a: TF.multi_margin_loss(a, torch.tensor(t), p=2, margin=7, weight=torch.tensor(w),
+                                        reduction=reduction), [x])
+
+
+@pytest.mark.parametrize("wshape", [(), (5, 4)])
+def test_multi_margin_loss_weight_not_1d_is_a_value_error_before_the_target_check_as_torch(wshape):
+    x, t, w = R(5, 4, dtype="float32"), R(5, dtype="float32"), R(*wshape, dtype="float32")
+    raises_as_torch(lambda: F.multi_margin_loss(Tensor(x), Tensor(t), weight=Tensor(w)),
+                    lambda: TF.multi_margin_loss(torch.tensor(x), torch.tensor(t), weight=torch.tensor(w)))
+
+
+@pytest.mark.parametrize("pads", [(-4, 5, 0, 0), (0, 0, 2, -4), (-5, 6, 0, 0), (-6, 6, 1, 1), (2, -3, -1, 0),
+                                  (-3, -1, 0, 0), (1, 2, 3, 0)])
+def test_pad_replicate_with_negative_widths_clamps_into_the_uncropped_input_as_torch(pads):
+    both(lambda x: F.pad(x, pads, "replicate"), lambda x: TF.pad(x, pads, "replicate"), [R(2, 3, 4, 5)])
+
+
+@pytest.mark.parametrize("pads", [(-3, 0), (0, -3), (-2, -1)])
+def test_pad_replicate_to_an_empty_output_is_refused_as_torch(pads):
+    x = R(1, 1, 3)
+    raises_as_torch(lambda: F.pad(Tensor(x), pads, "replicate"), lambda: TF.pad(torch.tensor(x), pads, "replicate"))
+
+
+@pytest.mark.parametrize("kw", [{}, {"padding": 1}, {"stride": 2, "dilation": 2}])
+@pytest.mark.parametrize("shape", [(2, 3, 5, 5), (0, 1, 5, 5), (3, 5, 5)])
+def test_unfold_on_bool_as_torch(kw, shape):
+    x = np.random.default_rng(0).random(shape) > 0.5
+    same(F.unfold(Tensor(x), 2, **kw), TF.unfold(torch.tensor(x), 2, **kw))
+
+
+def test_unfold_still_refuses_integers_as_torch():
+    x = np.zeros((1, 1, 3, 3), dtype=np.int64)
+    raises_as_torch(lambda: F.unfold(Tensor(x), 2), lambda: TF.unfold(torch.tensor(x), 2))
+
+
+@pytest.mark.parametrize("name", ["adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_avg_pool2d",
+                                  "adaptive_max_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool3d"])
+@pytest.mark.parametrize("shape", [(2,), (2, 2), (2, 2, 2), (2, 2, 2, 2)])
+@pytest.mark.parametrize("out", [2, (2, 2), (2, 2, 2), (None, 2)])
+def test_adaptive_pool_rank_errors_as_torch(name, shape, out):
+    x = np.ones(shape, dtype=np.float32)
+    try:
+        expected = getattr(TF, name)(torch.tensor(x), out)
+    except Exception as e:  # noqa: BLE001
+        with pytest.raises(type(e)):
+            getattr(F, name)(Tensor(x), out)
+        return
+    got = getattr(F, name)(Tensor(x), out)
+    same(got[0] if isinstance(got, tuple) else got, expected[0] if isinstance(expected, tuple) else expected)
+
+
+def test_rms_norm_refuses_an_empty_normalized_shape_as_torch():
+    x = R(1, 2, 3, dtype="float32")
+    raises_as_torch(lambda: F.rms_norm(Tensor(x), ()), lambda: TF.rms_norm(torch.tensor(x), ()))
+    both(lambda a: F.rms_norm(a, (3,)), lambda a: TF.rms_norm(a, (3,)), [R(2, 3)])
+
+
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (0, 3), (), (1,), (2, 3)])
+def test_multilabel_margin_loss_empty_inputs_as_torch(shape):
+    x = R(*shape)
+    t = np.zeros(shape, dtype=np.int64) if not shape or shape[-1] < 2 else np.tile([2, 0, -1], shape[:-1] + (1,))
+    try:
+        expected = TF.multilabel_margin_loss(torch.tensor(x), torch.tensor(t), reduction="none")
+    except Exception as e:  # noqa: BLE001
+        with pytest.raises(type(e)):
+            F.multilabel_margin_loss(Tensor(x), Tensor(t), reduction="none")
+        return
+    same(F.multilabel_margin_loss(Tensor(x), Tensor(t), reduction="none"), expected)
