@@ -577,7 +577,51 @@ def _with_indices(name: str) -> Callable:
     return fn
 
 
+def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: Tensor, *,  # noqa: A002
+                         linear_bias: Tensor | None = None, weight: Tensor | None = None, reduction: str = "mean",
+                         ignore_index: int | None = None, label_smoothing: float = 0.0, options=None) -> Tensor:
+    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)`` as torch 2.13's reference
+    path: input (N, in) or (in,); linear_weight (C, *d, in) gives logits (N, C, *d) (a K-dimensional loss).
+    ``options`` (torch's chunking) is accepted and changes nothing here: the chunked path computes the
+    same loss. ``ignore_index`` None means -100 (class-index targets only).
+
+    >>> import engine
+    >>> round(linear_cross_entropy(engine.ones(2, 3), engine.zeros(4, 3), engine.tensor([0, 1])).item(), 4)
+    1.3863
+    """
+    F = _F()  # noqa: N806
+    fn = "linear_cross_entropy"
+    for name, t in (("input", input), ("linear_weight", linear_weight), ("target", target)):
+        _need_tensor(t, fn, name)
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"{fn}: expected input with dimensionality 1 or 2, got {input.ndim} (shape {input.shape})")
+    if linear_weight.ndim < 2:
+        raise RuntimeError(f"{fn}: expected linear_weight with dimensionality at least 2, got {linear_weight.ndim} "
+                           f"(shape {linear_weight.shape})")
+    batch, in_features = input.shape[:-1], input.shape[-1]
+    if in_features != linear_weight.shape[-1]:
+        raise RuntimeError(f"{fn}: expected equal input and linear_weight last dimensions (in_features), got "
+                           f"{in_features} and {linear_weight.shape[-1]} (shapes {input.shape} and "
+                           f"{linear_weight.shape})")
+    classes, out_features = linear_weight.shape[0], linear_weight.shape[1:-1]
+    if linear_bias is not None and linear_bias.shape != (classes, *out_features):
+        raise RuntimeError(f"{fn}: expected linear_bias shape {(classes, *out_features)}, got {linear_bias.shape}")
+    if out_features and not batch:
+        raise RuntimeError(f"{fn}: K-dimensional loss defined by linear_weight shape {linear_weight.shape} requires "
+                           f"batched input, (N, {in_features}), got unbatched input with shape {input.shape}")
+    logits_shape = (*batch, classes, *out_features)
+    if target.shape == logits_shape and ignore_index is not None:
+        raise RuntimeError(f"{fn}: ignore_index cannot be specified when target contains probabilities")
+    rows = math.prod(out_features, start=classes)
+    bias = None if linear_bias is None else linear_bias.reshape(rows)
+    logits = F.linear(input, linear_weight.reshape(rows, in_features), bias).reshape(logits_shape)
+    return F.cross_entropy(logits, target, weight=weight, reduction=reduction,
+                           ignore_index=-100 if ignore_index is None else ignore_index,
+                           label_smoothing=label_smoothing)
+
+
 FUNCTIONS = {
+    "linear_cross_entropy": linear_cross_entropy,
     "pairwise_distance": pairwise_distance, "pdist": pdist, "bilinear": bilinear, "gumbel_softmax": gumbel_softmax,
     "dropout1d": dropout1d, "dropout2d": dropout2d, "dropout3d": dropout3d, "alpha_dropout": alpha_dropout,
     "feature_alpha_dropout": feature_alpha_dropout, "group_norm": group_norm, "instance_norm": instance_norm,

@@ -230,3 +230,63 @@ def test_multilabel_margin_loss_empty_inputs_as_torch(shape):
             F.multilabel_margin_loss(Tensor(x), Tensor(t), reduction="none")
         return
     same(F.multilabel_margin_loss(Tensor(x), Tensor(t), reduction="none"), expected)
+
+
+@pytest.mark.parametrize("case", ["plain", "bias", "unbatched", "kdim", "probs", "weight_smooth", "ignore"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_linear_cross_entropy_equals_torch(case, reduction):
+    x, w, b = R(4, 3), R(5, 3, seed=2), R(5, seed=3)
+    t = np.array([0, 4, 2, 1])
+    kw = {"reduction": reduction}
+    if case == "unbatched":
+        x, t = x[0], t[0]
+    if case == "kdim":
+        w, b, t = R(5, 2, 3, seed=2), R(5, 2, seed=3), np.array([[0, 1], [4, 4], [2, 0], [3, 3]])
+    if case == "probs":
+        t = np.random.default_rng(5).dirichlet(np.ones(5), 4)
+    if case == "weight_smooth":
+        kw.update(label_smoothing=0.2)
+    if case == "ignore":
+        kw.update(ignore_index=4)
+    args = [x, w, t] + ([b] if case in ("bias", "kdim") else [])
+    cw = R(5, seed=9) ** 2 if case == "weight_smooth" else None
+
+    def call(mod, tensor):
+        def f(x, w, t, b=None):
+            return mod.linear_cross_entropy(x, w, t, linear_bias=b, weight=None if cw is None else tensor(cw), **kw)
+        return f
+
+    both(call(F, Tensor), call(TF, torch.tensor), args)
+
+
+def test_linear_cross_entropy_options_change_nothing():
+    x, w, t = R(6, 3), R(5, 3, seed=2), np.array([0, 4, 2, 1, 3, 3])
+    ref = F.linear_cross_entropy(Tensor(x), Tensor(w), Tensor(t))
+    theirs = TF.linear_cross_entropy(torch.tensor(x), torch.tensor(w), torch.tensor(t),
+                                     options=torch.nn.LinearCrossEntropyOptions())
+    same(F.linear_cross_entropy(Tensor(x), Tensor(w), Tensor(t), options=object()), theirs)
+    same(ref, theirs)
+
+
+@pytest.mark.parametrize("case", ["input3d", "weight1d", "in_features", "bias_shape", "kdim_unbatched",
+                                  "probs_ignore"])
+def test_linear_cross_entropy_errors_as_torch(case):
+    x, w, t, kw = R(4, 3), R(5, 3), np.array([0, 1, 2, 3]), {}
+    if case == "input3d":
+        x = R(2, 4, 3)
+    elif case == "weight1d":
+        w = R(3)
+    elif case == "in_features":
+        w = R(5, 2)
+    elif case == "bias_shape":
+        kw = {"linear_bias": R(4)}
+    elif case == "kdim_unbatched":
+        x, w, t = R(3), R(5, 2, 3), np.array([0, 1])
+    else:
+        t, kw = np.full((4, 5), 0.2), {"ignore_index": 1}
+    tw = {k: torch.tensor(v) for k, v in kw.items() if isinstance(v, np.ndarray)} | \
+        {k: v for k, v in kw.items() if not isinstance(v, np.ndarray)}
+    ow = {k: Tensor(v) for k, v in kw.items() if isinstance(v, np.ndarray)} | \
+        {k: v for k, v in kw.items() if not isinstance(v, np.ndarray)}
+    raises_as_torch(lambda: F.linear_cross_entropy(Tensor(x), Tensor(w), Tensor(t), **ow),
+                    lambda: TF.linear_cross_entropy(torch.tensor(x), torch.tensor(w), torch.tensor(t), **tw))
