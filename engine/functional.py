@@ -475,13 +475,31 @@ def where(condition, input=None, other=None) -> Tensor | tuple:  # noqa: A002
         raise error from None
 
 
-def maximum(input: Tensor, other) -> Tensor:  # noqa: A002
-    """Elementwise max; a tie splits the gradient evenly, as torch."""
+def _tensor_operands(fn: str, **operands) -> None:
+    """torch's TypeError for a function whose operands must all be Tensors: ``torch.maximum(t, 2)``
+    and ``torch.maximum(2, t)`` both refuse the number (positions counted from 1, as torch)."""
+    for i, (name, v) in enumerate(operands.items(), 1):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"{fn}(): argument '{name}' (position {i}) must be Tensor, not {type(v).__name__}")
+
+
+def maximum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """Elementwise max of two Tensors; a tie splits the gradient evenly, as torch.
+
+    >>> maximum(Tensor([1.0, 5.0]), Tensor([3.0, 2.0])).tolist()
+    [3.0, 5.0]
+    """
+    _tensor_operands("maximum", input=input, other=other)
     return input.maximum(other)
 
 
-def minimum(input: Tensor, other) -> Tensor:  # noqa: A002
-    """Elementwise min; a tie splits the gradient evenly, as torch."""
+def minimum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """Elementwise min of two Tensors; a tie splits the gradient evenly, as torch.
+
+    >>> minimum(Tensor([1.0, 5.0]), Tensor([3.0, 2.0])).tolist()
+    [1.0, 2.0]
+    """
+    _tensor_operands("minimum", input=input, other=other)
     return input.minimum(other)
 
 

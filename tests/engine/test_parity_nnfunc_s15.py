@@ -290,3 +290,82 @@ def test_linear_cross_entropy_errors_as_torch(case):
         {k: v for k, v in kw.items() if not isinstance(v, np.ndarray)}
     raises_as_torch(lambda: F.linear_cross_entropy(Tensor(x), Tensor(w), Tensor(t), **ow),
                     lambda: TF.linear_cross_entropy(torch.tensor(x), torch.tensor(w), torch.tensor(t), **tw))
+
+
+# ---- elementwise binary / ternary --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int64", "float64"])
+def test_float_power_in_place_needs_a_float64_self_as_torch(dtype):
+    x = np.array([1.5, 2.0, 3.0]).astype(dtype)
+    try:
+        expected = torch.tensor(x).float_power_(2)
+    except RuntimeError:
+        with pytest.raises(RuntimeError, match="float_power_"):
+            Tensor(x).float_power_(2)
+        return
+    t = Tensor(x)
+    assert t.float_power_(2) is t
+    same(t, expected)
+
+
+@pytest.mark.parametrize("method, args", [("clamp_", ((1, 4, 4), (4, 4))), ("add_", ((2, 4, 4),)),
+                                          ("mul_", ((4, 4),)), ("clamp_", ((4,), (1, 4)))])
+def test_in_place_result_that_would_broadcast_self_is_refused_as_torch(method, args):
+    x = R(4, 4)
+    ours = [Tensor(R(*s, seed=i + 2)) for i, s in enumerate(args)]
+    theirs = [torch.tensor(R(*s, seed=i + 2)) for i, s in enumerate(args)]
+    try:
+        expected = getattr(torch.tensor(x), method)(*theirs)
+    except RuntimeError:
+        with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+            getattr(Tensor(x), method)(*ours)
+        return
+    same(getattr(Tensor(x), method)(*ours), expected)
+
+
+def test_nextafter_gradient_is_one_to_input_and_zero_to_other_as_torch():
+    a, b = R(3, 4), R(4, seed=2)
+    both(engine.nextafter, torch.nextafter, [a, b], rtol=0, atol=0)
+    both(engine.nextafter, torch.nextafter, [a, np.array(np.inf)], rtol=0, atol=0)
+
+
+def test_frexp_mantissa_gradient_is_grad_over_two_to_the_exponent_as_torch():
+    x = np.array([1.0, 6.0, -0.3, 1e-300, 3e5, 0.0, -0.0, np.inf, np.nan])
+    both(lambda t: engine.frexp(t).mantissa, lambda t: torch.frexp(t).mantissa, [x], rtol=0, atol=0)
+    same(engine.frexp(Tensor(x)).exponent, torch.frexp(torch.tensor(x)).exponent)
+    same(engine.frexp(Tensor(x.astype("float32"))).mantissa, torch.frexp(torch.tensor(x.astype("float32"))).mantissa)
+
+
+SCALAR_STRICT = ["maximum", "minimum", "fmax", "fmin", "atan2", "arctan2", "hypot", "logaddexp", "logaddexp2",
+                 "ldexp", "nextafter", "gcd", "lcm", "heaviside", "logical_and", "logical_or", "logical_xor", "xlogy",
+                 "rsub", "isclose", "allclose", "equal"]
+
+
+@pytest.mark.parametrize("name", SCALAR_STRICT)
+@pytest.mark.parametrize("order", ["tensor_number", "number_tensor", "numbers"])
+def test_binary_functions_with_a_number_operand_as_torch(name, order):
+    x = np.array([1, 2, 3]) if name in ("gcd", "lcm") else np.array([1.0, 2.0, 3.0])
+    args = {"tensor_number": (x, 2), "number_tensor": (2, x), "numbers": (2, 3)}[order]
+    to = [torch.tensor(a) if isinstance(a, np.ndarray) else a for a in args]
+    ours = [Tensor(a) if isinstance(a, np.ndarray) else a for a in args]
+    try:
+        expected = getattr(torch, name)(*to)
+    except TypeError:
+        with pytest.raises(TypeError, match=name):
+            getattr(engine, name)(*ours)
+        return
+    got = getattr(engine, name)(*ours)
+    if isinstance(expected, bool):
+        assert got == expected
+    else:
+        same(got, expected)
+
+
+@pytest.mark.parametrize("kw", [{"rtol": -0.4}, {"atol": -0.4}, {"rtol": -1e-9, "atol": 1.0}])
+def test_isclose_refuses_negative_tolerances_as_torch(kw):
+    a, b = np.array(-8.4), np.array(-1.7)
+    raises_as_torch(lambda: engine.isclose(Tensor(a), Tensor(b), **kw), lambda: torch.isclose(torch.tensor(a),
+                                                                                               torch.tensor(b), **kw))
+    raises_as_torch(lambda: engine.allclose(Tensor(a), Tensor(b), **kw), lambda: torch.allclose(torch.tensor(a),
+                                                                                                 torch.tensor(b), **kw))
