@@ -25,7 +25,7 @@ from engine.function import _GradMode, inference_mode, is_inference_mode_enabled
 from engine.ops import elementwise as elementwise_ops
 from engine.ops import reduce as reduce_ops
 from engine.ops import special  # noqa: F401  (registers Lgamma, Digamma, Trigamma)
-from engine.ops.movement import wrap_dim
+from engine.ops.movement import wrap_dim, wrap_dims
 from engine.tensor import Tensor
 
 # ---- helpers ------------------------------------------------------------------------------------------
@@ -150,6 +150,8 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None
     """
     if input.ndim == 0:
         raise RuntimeError("diff expects input to be at least one-dimensional")
+    if n < 0:
+        raise RuntimeError(f"diff: order must be non-negative but got {n}")
     d = wrap_dim(dim, input.ndim, "diff")
     if n == 0:  # torch: the input itself, prepend/append ignored
         return input
@@ -1144,7 +1146,8 @@ def gradient(input: Tensor, *, spacing=1, dim=None, edge_order: int = 1) -> tupl
     import engine
 
     dims = list(range(input.ndim)) if dim is None else ([dim] if isinstance(dim, int) else list(dim))
-    dims = [wrap_dim(d, input.ndim, "gradient") for d in dims]
+    dims = list(wrap_dims(dims, input.ndim, "gradient"))
+    spacing = 1 if spacing is None else spacing  # torch's explicit None: unit spacing
     if not isinstance(spacing, (list, tuple)):
         spacing = [spacing] * len(dims)
     if len(spacing) != len(dims):
@@ -1211,6 +1214,9 @@ def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> 
     if aweights is not None and aweights.dtype.kind != "f":
         raise RuntimeError(f"cov(): expected aweights to have floating point dtype but got aweights with "
                            f"{aweights.dtype} dtype")
+    for name, w in (("fweights", fweights), ("aweights", aweights)):
+        if w is not None and bool((w._data < 0).any()):
+            raise RuntimeError(f"cov(): {name} cannot be negative (got {w.tolist()})")
     if fweights is None and aweights is None:
         xc = x - x.mean(1, keepdim=True)
         c = (xc @ xc.mT) / builtins.max(n - correction, 0)

@@ -369,3 +369,58 @@ def test_isclose_refuses_negative_tolerances_as_torch(kw):
                                                                                                torch.tensor(b), **kw))
     raises_as_torch(lambda: engine.allclose(Tensor(a), Tensor(b), **kw), lambda: torch.allclose(torch.tensor(a),
                                                                                                  torch.tensor(b), **kw))
+
+
+# ---- reductions -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("edge_order", [1, 2])
+@pytest.mark.parametrize("shape", [(5,), (4, 5)])
+def test_gradient_with_explicit_none_defaults_as_torch(edge_order, shape):
+    x = R(*shape)
+    ours = engine.gradient(Tensor(x), spacing=None, dim=None, edge_order=edge_order)
+    theirs = torch.gradient(torch.tensor(x), spacing=None, dim=None, edge_order=edge_order)
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        same(a, b)
+
+
+@pytest.mark.parametrize("name", ["amax", "amin", "sum", "mean", "std", "logsumexp", "any"])
+@pytest.mark.parametrize("dim", [(0, 0), (0, -4), (1, 2, -2)])
+def test_reductions_refuse_a_repeated_dim_as_torch(name, dim):
+    x = R(2, 3, 4, 5)
+    raises_as_torch(lambda: getattr(engine, name)(Tensor(x), dim), lambda: getattr(torch, name)(torch.tensor(x), dim))
+
+
+def test_reductions_over_distinct_dims_still_match_torch():
+    x = R(2, 3, 4)
+    for name in ["amax", "sum", "mean"]:
+        both(lambda t, name=name: getattr(engine, name)(t, (0, -1)),
+             lambda t, name=name: getattr(torch, name)(t, (0, -1)), [x])
+
+
+def test_zero_d_reduction_refuses_dim_0_and_minus_1_together_as_torch():
+    raises_as_torch(lambda: engine.sum(Tensor(np.array(1.0)), (0, -1)),
+                    lambda: torch.sum(torch.tensor(1.0), (0, -1)))
+    same(engine.sum(Tensor(np.array(1.0)), (0,)), torch.sum(torch.tensor(1.0, dtype=torch.float64), (0,)))
+
+
+def test_gradient_refuses_a_repeated_dim_as_torch():
+    x = R(3, 3)
+    raises_as_torch(lambda: engine.gradient(Tensor(x), spacing=0.1, dim=(1, 1)),
+                    lambda: torch.gradient(torch.tensor(x), spacing=0.1, dim=(1, 1)))
+
+
+@pytest.mark.parametrize("which", ["fweights", "aweights"])
+def test_cov_refuses_negative_weights_as_torch(which):
+    x = R(5)
+    w = np.array([1, 2, -3, 4, 5]) if which == "fweights" else np.array([1.0, 2.0, -3.0, 4.0, 5.0])
+    raises_as_torch(lambda: engine.cov(Tensor(x), **{which: Tensor(w)}),
+                    lambda: torch.cov(torch.tensor(x), **{which: torch.tensor(w)}))
+    w = np.abs(w)
+    same(engine.cov(Tensor(x), **{which: Tensor(w)}), torch.cov(torch.tensor(x), **{which: torch.tensor(w)}))
+
+
+def test_diff_refuses_a_negative_order_as_torch():
+    x = R(1, 3)
+    raises_as_torch(lambda: engine.diff(Tensor(x), -1), lambda: torch.diff(torch.tensor(x), -1))
