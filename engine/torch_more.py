@@ -1066,6 +1066,9 @@ def _log_normal(x: Tensor, mean: float = 1, std: float = 2, generator=None) -> T
 def _cauchy(x: Tensor, median: float = 0, sigma: float = 1, generator=None) -> Tensor:
     import engine
 
+    if not sigma > 0:
+        raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
+
     return ((engine.rand_like(x.astype(np.float64), generator=generator) - 0.5) * math.pi).tan() * sigma + median
 
 

@@ -424,3 +424,43 @@ def test_cov_refuses_negative_weights_as_torch(which):
 def test_diff_refuses_a_negative_order_as_torch():
     x = R(1, 3)
     raises_as_torch(lambda: engine.diff(Tensor(x), -1), lambda: torch.diff(torch.tensor(x), -1))
+
+
+# ---- random / factories -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("start, end, steps", [(4.3, -3, 50), (-3.7, 9.9, 7), (2.5, 2.5, 1), (-2.0, -3, 1),
+                                               (0, 100, 8), (-1.9, 1.9, 4), (5, 5, 0)])
+@pytest.mark.parametrize("dtype", ["int64", "int32", "int16"])
+def test_linspace_integer_dtypes_as_torch(start, end, steps, dtype):
+    same(engine.linspace(start, end, steps, dtype=getattr(engine, dtype)),
+         torch.linspace(start, end, steps, dtype=getattr(torch, dtype)))
+    same(engine.linspace(Tensor(np.array(start)), Tensor(np.array(end)), steps, dtype=getattr(engine, dtype)),
+         torch.linspace(torch.tensor(start), torch.tensor(end), steps, dtype=getattr(torch, dtype)))
+
+
+def test_linspace_uint8_counting_down_as_torch():
+    same(engine.linspace(200, 0, 9, dtype=engine.uint8), torch.linspace(200, 0, 9, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("name", ["linspace", "logspace"])
+@pytest.mark.parametrize("shapes", [((2,), (2,)), ((1,), ()), ((), (1,))])
+def test_linspace_logspace_refuse_bounds_that_are_not_0d_as_torch(name, shapes):
+    a, b = np.ones(shapes[0]), np.full(shapes[1], 3.0)
+    raises_as_torch(lambda: getattr(engine, name)(Tensor(a), Tensor(b), 1),
+                    lambda: getattr(torch, name)(torch.tensor(a), torch.tensor(b), 1))
+
+
+def test_logspace_takes_0d_tensor_bounds_as_torch():
+    same(engine.logspace(Tensor(np.array(1.0)), Tensor(np.array(3.0)), 5),
+         torch.logspace(torch.tensor(1.0, dtype=torch.float64), torch.tensor(3.0, dtype=torch.float64), 5))
+
+
+@pytest.mark.parametrize("args", [(0, np.inf, 2), (-np.inf, 1, 2), (np.nan, 1), (np.inf,)])
+def test_arange_refuses_an_infinite_or_nan_range_as_torch(args):
+    raises_as_torch(lambda: engine.arange(*args), lambda: torch.arange(*args))
+
+
+@pytest.mark.parametrize("sigma", [0.0, -1.0])
+def test_cauchy_refuses_a_non_positive_sigma_as_torch(sigma):
+    raises_as_torch(lambda: engine.empty(3).cauchy_(0, sigma), lambda: torch.empty(3).cauchy_(0, sigma))
