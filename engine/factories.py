@@ -274,6 +274,8 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad:
     start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if end is None:
         start, end = 0, start
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise RuntimeError(f"arange(): unsupported range: {start} -> {end}")
     if step == 0:
         raise RuntimeError("arange(): step must be nonzero")
     if (end - start) * step < 0:
@@ -305,17 +307,38 @@ def linspace(start: float, end: float, steps: int, *, dtype=None, device=None, r
     >>> linspace(0, 1, 3).tolist()
     [0.0, 0.5, 1.0]
     """
+    _zero_d_bounds("linspace", start, end)
     start, end, steps = (v.item() if isinstance(v, Tensor) else v for v in (start, end, steps))
     if steps < 0:
         raise RuntimeError("linspace(): number of steps must be non-negative")
     xp = get_xp(_device(device))
-    return _make(xp.linspace(start, end, steps, dtype=np.float64).astype(to_dtype(dtype) or default_dtype()),
-                 requires_grad)
+    dtype = to_dtype(dtype) or default_dtype()
+    if dtype.kind in "iu":  # torch: bounds cast to the integer type first, a float step, each half from its end
+        s, e = math.trunc(start), math.trunc(end)
+        step = (e - s) / max(steps - 1, 1)
+        i = xp.arange(steps, dtype=np.float64)
+        vals = xp.where((i < steps // 2) | (steps == 1), s + step * i, e - step * (steps - 1 - i))
+        return _make(vals.astype(dtype), requires_grad)
+    return _make(xp.linspace(start, end, steps, dtype=np.float64).astype(dtype), requires_grad)
+
+
+def _zero_d_bounds(op: str, start, end) -> None:
+    """torch's linspace/logspace take tensor bounds only when they are 0-d."""
+    nd = [v.ndim if isinstance(v, Tensor) else 0 for v in (start, end)]
+    if any(nd):
+        raise RuntimeError(f"{op} only supports 0-dimensional start and end tensors, but got start with {nd[0]} "
+                           f"dimension(s) and end with {nd[1]} dimension(s).")
 
 
 def logspace(start: float, end: float, steps: int, base: float = 10.0, *, dtype=None, device=None,
              requires_grad: bool = False) -> Tensor:
-    """``base ** linspace(start, end, steps)``."""
+    """``base ** linspace(start, end, steps)``.
+
+    >>> logspace(0, 2, 3).tolist()
+    [1.0, 10.0, 100.0]
+    """
+    _zero_d_bounds("logspace", start, end)
+    start, end = (v.item() if isinstance(v, Tensor) else v for v in (start, end))
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
     xp = get_xp(_device(device))

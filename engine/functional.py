@@ -475,13 +475,31 @@ def where(condition, input=None, other=None) -> Tensor | tuple:  # noqa: A002
         raise error from None
 
 
-def maximum(input: Tensor, other) -> Tensor:  # noqa: A002
-    """Elementwise max; a tie splits the gradient evenly, as torch."""
+def _tensor_operands(fn: str, **operands) -> None:
+    """torch's TypeError for a function whose operands must all be Tensors: ``torch.maximum(t, 2)``
+    and ``torch.maximum(2, t)`` both refuse the number (positions counted from 1, as torch)."""
+    for i, (name, v) in enumerate(operands.items(), 1):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"{fn}(): argument '{name}' (position {i}) must be Tensor, not {type(v).__name__}")
+
+
+def maximum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """Elementwise max of two Tensors; a tie splits the gradient evenly, as torch.
+
+    >>> maximum(Tensor([1.0, 5.0]), Tensor([3.0, 2.0])).tolist()
+    [3.0, 5.0]
+    """
+    _tensor_operands("maximum", input=input, other=other)
     return input.maximum(other)
 
 
-def minimum(input: Tensor, other) -> Tensor:  # noqa: A002
-    """Elementwise min; a tie splits the gradient evenly, as torch."""
+def minimum(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """Elementwise min of two Tensors; a tie splits the gradient evenly, as torch.
+
+    >>> minimum(Tensor([1.0, 5.0]), Tensor([3.0, 2.0])).tolist()
+    [1.0, 2.0]
+    """
+    _tensor_operands("minimum", input=input, other=other)
     return input.minimum(other)
 
 
@@ -572,9 +590,20 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
-    """clamp(input, min_val, max_val), with gradient 1 only strictly inside (torch's rule)."""
+    """clamp(input, min_val, max_val), with gradient 1 only strictly inside (torch's rule).
+
+    An integer input keeps its dtype, with the bounds truncated toward zero (as torch):
+
+    >>> hardtanh(Tensor([-2, 0, 3]).long(), -1.5, 2.5).tolist()
+    [-1, 0, 2]
+    """
     if min_val > max_val:
         raise ValueError("hardtanh: min_val cannot be greater than max_val")
+    if isinstance(input, Tensor) and input._data.dtype.kind == "b":
+        raise RuntimeError("hardtanh: Bool inputs not supported for hardtanh")
+    if isinstance(input, Tensor) and input._data.dtype.kind == "u" and min(int(min_val), int(max_val)) < 0:
+        raise RuntimeError(f"hardtanh: cannot do hardtanh on an unsigned type ({input.dtype}) with negative "
+                           f"limits (min_val={min_val}, max_val={max_val})")
     return _maybe_inplace(input, activations_ops.Hardtanh.apply(input, min_val=min_val, max_val=max_val), inplace)
 
 
@@ -1057,6 +1086,13 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
     per_dim = [(input.ndim - 1 - i, widths[2 * i], widths[2 * i + 1]) for i in range(len(widths) // 2)]
     _pad_sizes_check(input, mode, per_dim)
     x = input
+    if mode == "replicate":  # torch clamps output positions into the uncropped input: (-4, 5) on 5 repeats x[4]
+        for d, lo, hi in per_dim:
+            if x.shape[d] == 0 and lo + hi > 0:
+                raise RuntimeError(f"pad: replicate needs a non-empty dimension {d} to pad, got shape {x.shape}")
+            if lo or hi:
+                x = x.index_select(d, np.clip(np.arange(-lo, x.shape[d] + hi), 0, x.shape[d] - 1))
+        return x
     crop = [slice(None)] * input.ndim
     for d, lo, hi in per_dim:  # negative widths crop first
         crop[d] = slice(max(-lo, 0), x.shape[d] - max(-hi, 0))
@@ -1078,10 +1114,6 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
                 raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input dimension, "
                                    f"but got: padding ({lo}, {hi}) at dimension {d} of input {list(x.shape)}")
             idx = np.where(pos < 0, -pos, np.where(pos >= n, 2 * (n - 1) - pos, pos))
-        elif mode == "replicate":
-            if n == 0:
-                raise RuntimeError(f"pad: replicate needs a non-empty dimension {d}, got shape {x.shape}")
-            idx = np.clip(pos, 0, n - 1)
         else:
             if lo > n or hi > n:
                 raise RuntimeError(f"Padding value causes wrapping around more than once (padding ({lo}, {hi}) "
@@ -1211,7 +1243,7 @@ def einsum(equation: str, *operands) -> Tensor:
             if sizes.get(c, 1) != 1 and n not in (1, sizes[c]):
                 raise ShapeError(f"einsum(): subscript {c} has size {n} for operand {subs.index(s)} which does "
                                  f"not broadcast with previously seen size {sizes[c]}")
-            sizes[c] = max(sizes.get(c, 1), n)
+            sizes[c] = n if sizes.get(c, 1) == 1 else sizes[c]  # not max(): a 0 beats a 1 (empty batch)
     for c in out:
         if c not in sizes:
             raise ValueError(f"einsum(): output subscript {c} does not appear in the equation for any input operand")
@@ -1733,8 +1765,9 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target, margin: float = 
     if not (input1.ndim == input2.ndim == target.ndim):
         raise RuntimeError(f"{fn}: All input tensors should have same dimension but got sizes: input1: "
                            f"{input1.shape}, input2: {input2.shape}, target: {target.shape}")
-    # clamp_min, not relu: at exactly 0 the gradient passes, as torch's clamp_min
-    return _reduce((-(target * (input1 - input2)) + margin).clamp_min(0), reduction)
+    # clamp_min, not relu: at exactly 0 the gradient passes, as torch's clamp_min. margin is a float
+    # (torch's double), so integer inputs give the default float dtype
+    return _reduce((-(target * (input1 - input2)) + float(margin)).clamp_min(0), reduction)
 
 
 def hinge_embedding_loss(input: Tensor, target, margin: float = 1.0, size_average=None, reduce=None,
@@ -1825,14 +1858,16 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0, we
     _need_tensor(input, fn, "input")
     if p not in (1, 2):
         raise ValueError(f"{fn}: only p == 1 and p == 2 supported, got {p}")
-    if input.ndim not in (1, 2):
-        raise RuntimeError(f"{fn}: input must be (N, C) or (C,), got {input.shape}")
+    if weight is not None and np.ndim(_array(weight)) != 1:
+        raise ValueError(f"{fn}: weight must be one-dimensional, got shape {tuple(np.shape(_array(weight)))}")
+    if input.ndim > 2:
+        raise RuntimeError(f"{fn}: input must be (N, C), (C,) or 0-d, got {input.shape}")
     t = _array(target)
     if not hasattr(t, "dtype") or t.dtype.kind not in "iu":
         raise RuntimeError(f"{fn}: expected target dtype to be an integer type, got {getattr(t, 'dtype', type(t))}")
-    rows = input.reshape(-1, input.shape[-1]) if input.ndim == 1 else input  # (N, C)
+    rows = input.reshape(1, input.numel()) if input.ndim < 2 else input  # (N, C); a 0-d input is one class
     n, c = rows.shape
-    t = t.reshape(-1)
+    target_shape, t = t.shape, t.reshape(-1)
     if t.shape != (n,):
         raise RuntimeError(f"{fn}: inconsistent target size: {t.shape} for input of size {input.shape}")
     if t.size and (int(t.min()) < 0 or int(t.max()) >= c):
@@ -1843,15 +1878,13 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0, we
     if p == 2:
         m = m * m
     _not_differentiable(fn, "weight", weight)
-    if weight is not None and np.ndim(_array(weight)) != 1:
-        raise ValueError("weight must be one-dimensional")
     w = _class_weight(weight, c, input, fn)
     if w is not None:
         m = m * w[t][:, None]
     other = xp.arange(c)[None, :] != t[:, None]  # (N, C): j != y
     loss = (m * other.astype(input.dtype)).sum(1) / c  # (N,)
-    if input.ndim == 1:
-        loss = loss.reshape(())
+    if input.ndim < 2:  # one sample: the loss has the target's shape, () or (1,), as torch
+        loss = loss.reshape(target_shape)
     return _reduce(loss, reduction)
 
 
@@ -2088,7 +2121,8 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     if isinstance(input, Tensor) and input.ndim == 2:  # torch indexes dim 2 before it checks the rank
         raise IndexError("Dimension out of range (expected to be in range of [-2, 1], but got 2)")
     x, unbatched = _sp_input(input, 2, "unfold")
-    _float_only(input, "im2col_out_cpu")
+    if input.dtype.kind != "b":  # torch's im2col copies bool too; only the integer dtypes are refused
+        _float_only(input, "im2col_out_cpu")
     k, d, pads, s = _fold_args("unfold", kernel_size, dilation, padding, stride)
     blocks = [spatial_ops.out_size(n, kk, ss, dd, lo, hi)
               for n, kk, ss, dd, (lo, hi) in zip(x.shape[2:], k, s, d, pads)]
@@ -2341,6 +2375,19 @@ def lp_pool2d(input: Tensor, norm_type: float, kernel_size, stride=None, ceil_mo
     return _lp_pool("lp_pool2d", 2, input, norm_type, kernel_size, stride, ceil_mode)
 
 
+def _adaptive_rank_check(op, nd, input, output_size) -> None:  # noqa: A002
+    """torch's Python wrapper of the 2-d/3-d adaptive pools fills None sides from the input's trailing
+    dims first, so an input with no more dims than a sequence output_size is a ValueError there; the 1-d
+    ones parse output_size as ints before anything else (a None in it is a TypeError)."""
+    if nd == 1 and isinstance(output_size, Sequence) and None in output_size:
+        raise TypeError(f"{op}(): argument 'output_size' (position 2) must be tuple of ints, but found element "
+                        f"of type NoneType at pos {list(output_size).index(None)}")
+    if (nd > 1 and op.startswith("adaptive_") and isinstance(input, Tensor) and isinstance(output_size, Sequence)
+            and input.ndim <= len(output_size)):
+        raise ValueError(f"{op}: Input dimension should be at least {len(output_size) + 1}, got input of shape "
+                         f"{input.shape} for output_size {tuple(output_size)}")
+
+
 def _adaptive_size(op, nd, x, output_size):
     if output_size is None and nd == 1:
         raise TypeError(f"{op}(): argument 'output_size' (position 2) must be tuple of ints, not NoneType")
@@ -2408,6 +2455,7 @@ def _window_mean(x: Tensor, axis: int, n_out: int) -> Tensor:
 
 
 def _adaptive_avg(op, nd, input, output_size):
+    _adaptive_rank_check(op, nd, input, output_size)
     x, unbatched = _sp_input(input, nd, op)
     out = _adaptive_size(op, nd, x, output_size)
     if all(o == 1 for o in out):  # torch's shortcut: a mean (which takes an empty axis too)
@@ -2446,6 +2494,7 @@ def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
 
 
 def _adaptive_max(op, nd, input, output_size, return_indices):
+    _adaptive_rank_check(op, nd, input, output_size)
     x, unbatched = _sp_input(input, nd, op)
     out = _adaptive_size(op, nd, x, output_size)
     _adaptive_checks(op, nd, input, unbatched)
@@ -2846,9 +2895,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     """
     if not isinstance(input, Tensor):
         _not_a_tensor("batch_norm", (input,))
-    if input.ndim < 2:
-        raise ValueError(f"batch_norm: expected an input of at least 2 dimensions (N, C, ...), got shape {input.shape}")
-    c = input.shape[1]
+    if input.ndim < 2 and input.numel() != 0:
+        raise IndexError(f"batch_norm: expected an input of at least 2 dimensions (N, C, ...), got shape "
+                         f"{input.shape} (dimension 1 out of range)")
+    c = input.shape[1] if input.ndim >= 2 else 0
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
                     ("bias", bias)):
         if t is not None and t.shape != (c,):
@@ -2856,10 +2906,14 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                                f"{input.shape}), got shape {t.shape}")
     _same_dtype_as_weights("batch_norm", input, weight=weight, bias=bias, running_mean=running_mean,
                            running_var=running_var)
+    if training and input.shape[0] * math.prod(input.shape[2:]) == 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+    if input.numel() == 0:  # torch's shortcut: input * weight + bias, running statistics untouched
+        view = (1, c) + (1,) * (input.ndim - 2)
+        out = input if weight is None else input * weight.reshape(view)
+        return out.clone() if bias is None else out + bias.reshape(view)
     if not training and (running_mean is None or running_var is None):
         raise RuntimeError("batch_norm: running_mean and running_var must be defined in evaluation mode")
-    if training and input.numel() // max(c, 1) <= 1:
-        raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
     return norm_ops.BatchNorm.apply(input, weight, bias, running_mean=_array(running_mean),
                                     running_var=_array(running_var), training=bool(training),
                                     momentum=float(momentum), eps=float(eps))

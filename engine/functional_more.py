@@ -267,6 +267,9 @@ def rms_norm(input: Tensor, normalized_shape: Sequence[int] | int, weight: Tenso
     _need_tensor(input, "rms_norm", "input")
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
+    if k == 0:
+        raise RuntimeError(f"rms_norm: Expected normalized_shape to be at least 1-dimensional, i.e., containing at "
+                           f"least one element, but got normalized_shape = [] (input of size {list(input.shape)})")
     if input.shape[input.ndim - k:] != shape or k > input.ndim:
         raise RuntimeError(f"rms_norm: Given normalized_shape={list(shape)}, expected input with shape "
                            f"[*, {', '.join(map(str, shape))}], but got input of size {list(input.shape)}")
@@ -276,7 +279,7 @@ def rms_norm(input: Tensor, normalized_shape: Sequence[int] | int, weight: Tenso
         _same_dtype_as_weights("rms_norm", input, weight=weight)
     eps = float(np.finfo(input.dtype).eps) if eps is None else eps
     axes = tuple(range(input.ndim - k, input.ndim))
-    y = input * ((input * input).mean(axes, keepdim=True) + eps).rsqrt() if k else input * (input * input + eps).rsqrt()
+    y = input * ((input * input).mean(axes, keepdim=True) + eps).rsqrt()
     return y if weight is None else y * weight
 
 
@@ -317,6 +320,9 @@ def multilabel_margin_loss(input: Tensor, target, size_average=None, reduce=None
     if input.ndim > 2 or t.shape != input.shape:
         raise RuntimeError(f"multilabel_margin_loss: inconsistent target size: {list(t.shape)} for input of size: "
                            f"{list(input.shape)}")
+    if input.numel() == 0 and not (input.ndim == 2 and input.shape[0] == 0):
+        raise RuntimeError(f"multilabel_margin_loss: Expected non-empty vector or matrix with optional 0-dim batch "
+                           f"size, but got: {list(input.shape)}")
     x = input.reshape(1, -1) if input.ndim < 2 else input
     tt = t.reshape(x.shape).astype(np.int64)
     n, c = x.shape
@@ -571,7 +577,51 @@ def _with_indices(name: str) -> Callable:
     return fn
 
 
+def linear_cross_entropy(input: Tensor, linear_weight: Tensor, target: Tensor, *,  # noqa: A002
+                         linear_bias: Tensor | None = None, weight: Tensor | None = None, reduction: str = "mean",
+                         ignore_index: int | None = None, label_smoothing: float = 0.0, options=None) -> Tensor:
+    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)`` as torch 2.13's reference
+    path: input (N, in) or (in,); linear_weight (C, *d, in) gives logits (N, C, *d) (a K-dimensional loss).
+    ``options`` (torch's chunking) is accepted and changes nothing here: the chunked path computes the
+    same loss. ``ignore_index`` None means -100 (class-index targets only).
+
+    >>> import engine
+    >>> round(linear_cross_entropy(engine.ones(2, 3), engine.zeros(4, 3), engine.tensor([0, 1])).item(), 4)
+    1.3863
+    """
+    F = _F()  # noqa: N806
+    fn = "linear_cross_entropy"
+    for name, t in (("input", input), ("linear_weight", linear_weight), ("target", target)):
+        _need_tensor(t, fn, name)
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"{fn}: expected input with dimensionality 1 or 2, got {input.ndim} (shape {input.shape})")
+    if linear_weight.ndim < 2:
+        raise RuntimeError(f"{fn}: expected linear_weight with dimensionality at least 2, got {linear_weight.ndim} "
+                           f"(shape {linear_weight.shape})")
+    batch, in_features = input.shape[:-1], input.shape[-1]
+    if in_features != linear_weight.shape[-1]:
+        raise RuntimeError(f"{fn}: expected equal input and linear_weight last dimensions (in_features), got "
+                           f"{in_features} and {linear_weight.shape[-1]} (shapes {input.shape} and "
+                           f"{linear_weight.shape})")
+    classes, out_features = linear_weight.shape[0], linear_weight.shape[1:-1]
+    if linear_bias is not None and linear_bias.shape != (classes, *out_features):
+        raise RuntimeError(f"{fn}: expected linear_bias shape {(classes, *out_features)}, got {linear_bias.shape}")
+    if out_features and not batch:
+        raise RuntimeError(f"{fn}: K-dimensional loss defined by linear_weight shape {linear_weight.shape} requires "
+                           f"batched input, (N, {in_features}), got unbatched input with shape {input.shape}")
+    logits_shape = (*batch, classes, *out_features)
+    if target.shape == logits_shape and ignore_index is not None:
+        raise RuntimeError(f"{fn}: ignore_index cannot be specified when target contains probabilities")
+    rows = math.prod(out_features, start=classes)
+    bias = None if linear_bias is None else linear_bias.reshape(rows)
+    logits = F.linear(input, linear_weight.reshape(rows, in_features), bias).reshape(logits_shape)
+    return F.cross_entropy(logits, target, weight=weight, reduction=reduction,
+                           ignore_index=-100 if ignore_index is None else ignore_index,
+                           label_smoothing=label_smoothing)
+
+
 FUNCTIONS = {
+    "linear_cross_entropy": linear_cross_entropy,
     "pairwise_distance": pairwise_distance, "pdist": pdist, "bilinear": bilinear, "gumbel_softmax": gumbel_softmax,
     "dropout1d": dropout1d, "dropout2d": dropout2d, "dropout3d": dropout3d, "alpha_dropout": alpha_dropout,
     "feature_alpha_dropout": feature_alpha_dropout, "group_norm": group_norm, "instance_norm": instance_norm,
@@ -736,12 +786,12 @@ def _fractional_max(op: str, nd: int, input: Tensor, kernel_size, output_size, o
         stride *= space[j]
     flat = flat.transpose((0, 1) + tuple(range(2, 2 + 2 * nd, 2)) + tuple(range(3, 3 + 2 * nd, 2)))
     flat = xp.broadcast_to(flat, (n, c) + out + k).reshape(n, c, math.prod(out), math.prod(k))
-    xf = x.reshape(n, c, -1)
-    vals = xp.take_along_axis(xf._data, flat.reshape(n, c, -1), axis=2).reshape(flat.shape)
+    xf = x.reshape(n, c, math.prod(space))  # not -1: N may be 0
+    vals = xp.take_along_axis(xf._data, flat.reshape(n, c, math.prod(out + k)), axis=2).reshape(flat.shape)
     nan = xp.isnan(vals)
     pick = xp.where(nan.any(-1), flat.shape[-1] - 1 - xp.argmax(nan[..., ::-1], -1), xp.argmax(vals, -1))
     idx = xp.take_along_axis(flat, pick[..., None], axis=-1).reshape((n, c) + out)
-    y = xf.gather(2, idx.reshape(n, c, -1)).reshape(n, c, *out)
+    y = xf.gather(2, idx.reshape(n, c, math.prod(out))).reshape(n, c, *out)
     y, idx = (y[0], Tensor(idx[0])) if unbatched else (y, Tensor(idx))
     return (y, idx) if return_indices else y
 

@@ -19,6 +19,12 @@ _NUMBER_FIRST = {"add", "sub", "subtract", "mul", "multiply", "div", "divide", "
                  "remainder", "float_power", "bitwise_and", "bitwise_or", "bitwise_xor",
                  "bitwise_left_shift", "bitwise_right_shift"}
 
+# torch refuses a number as the second operand of these (torch.atan2(t, 2) is a TypeError): its name
+_TENSOR_SECOND = {"atan2": "other", "arctan2": "other", "hypot": "other", "logaddexp": "other",
+                  "logaddexp2": "other", "fmax": "other", "fmin": "other", "lerp": "end", "isclose": "other",
+                  "allclose": "other", "equal": "other", "logical_and": "other", "logical_or": "other",
+                  "logical_xor": "other"}
+
 _UNARY = [
     "abs", "absolute", "neg", "negative", "sign", "sgn", "floor", "ceil", "round", "trunc", "fix", "frac",
     "sqrt", "rsqrt", "square", "reciprocal", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p",
@@ -46,6 +52,11 @@ def _function(name: str) -> Callable[..., Tensor]:
                 input = other._coerce(input)  # noqa: A001 - torch.pow(2, t): the number as a 0-d tensor
             else:
                 raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
+        if name in _TENSOR_SECOND:
+            second = args[0] if args else kwargs.get(_TENSOR_SECOND[name])
+            if not isinstance(second, Tensor):
+                raise TypeError(f"{name}(): argument '{_TENSOR_SECOND[name]}' (position 2) must be Tensor, not "
+                                f"{type(second).__name__}")
         return method(input, *args, **kwargs)
 
     fn.__name__ = fn.__qualname__ = name

@@ -606,7 +606,12 @@ class Tensor:
             return self._inplace_result(name + "_", getattr(self, Tensor._OUT_OF_PLACE[name])(other))
         self._check_inplace(name)
         other = other._data if isinstance(other, Tensor) else other
-        getattr(array_module(self._data), name)(self._data, other, out=self._data, casting="same_kind")
+        try:
+            getattr(array_module(self._data), name)(self._data, other, out=self._data, casting="same_kind")
+        except ValueError:  # NumPy's "non-broadcastable output operand": torch's RuntimeError
+            shape = np.broadcast_shapes(self.shape, np.shape(other))
+            raise RuntimeError(f"{name}_: output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(shape)}") from None
         return self
 
     def add_(self, other, *, alpha=1) -> Tensor:
@@ -1026,6 +1031,9 @@ class Tensor:
         >>> Tensor([1.0, 2.0]).isclose(Tensor([1.0 + 1e-7, 2.1])).tolist()
         [True, False]
         """
+        for name, tol in (("rtol", rtol), ("atol", atol)):
+            if tol < 0:
+                raise RuntimeError(f"isclose: {name} must be greater than or equal to zero, but got {tol}")
         other = other._data if isinstance(other, Tensor) else other
         return Tensor(array_module(self._data).isclose(self._data, other, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
@@ -1109,7 +1117,10 @@ class Tensor:
 
     def _inplace_result(self, what: str, out: Tensor) -> Tensor:
         """Write ``out`` (self's op out of place) into self, or in grad mode make it self (``_become``);
-        its dtype must cast to self's."""
+        its dtype must cast to self's and its shape be self's (an operand may not broadcast self)."""
+        if out.shape != self.shape:
+            raise RuntimeError(f"{what}: output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(out.shape)}")
         if out.dtype != self.dtype and not np.can_cast(out.dtype, self.dtype, casting="same_kind"):
             raise RuntimeError(f"{what}: result type {out.dtype} can't be cast to the desired output type "
                                f"{self.dtype}")
@@ -1160,6 +1171,17 @@ class Tensor:
 
     def pow_(self, exponent) -> Tensor:
         return self._inplace_result("pow_", self.pow(exponent))
+
+    def float_power_(self, exponent) -> Tensor:
+        """In-place ``float_power``: its result is float64, so self must be float64 (torch's RuntimeError).
+
+        >>> Tensor([2.0, 3.0]).double().float_power_(2).tolist()
+        [4.0, 9.0]
+        """
+        if self.dtype != np.float64:
+            raise RuntimeError(f"float_power_: the base given to float_power_ has dtype {self.dtype} but the "
+                               f"operation's result requires dtype float64")
+        return self._inplace_result("float_power_", self.float_power(exponent))
 
     __iand__, __ior__, __ixor__ = bitwise_and_, bitwise_or_, bitwise_xor_
     __ilshift__, __irshift__ = bitwise_left_shift_, bitwise_right_shift_

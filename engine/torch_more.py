@@ -22,9 +22,10 @@ import numpy as np
 
 from engine.backend import array_module
 from engine.function import _GradMode, inference_mode, is_inference_mode_enabled
+from engine.ops import elementwise as elementwise_ops
 from engine.ops import reduce as reduce_ops
 from engine.ops import special  # noqa: F401  (registers Lgamma, Digamma, Trigamma)
-from engine.ops.movement import wrap_dim
+from engine.ops.movement import wrap_dim, wrap_dims
 from engine.tensor import Tensor
 
 # ---- helpers ------------------------------------------------------------------------------------------
@@ -193,6 +194,8 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend: Tensor | None = None
     """
     if input.ndim == 0:
         raise RuntimeError("diff expects input to be at least one-dimensional")
+    if n < 0:
+        raise RuntimeError(f"diff: order must be non-negative but got {n}")
     d = wrap_dim(dim, input.ndim, "diff")
     if n == 0:  # torch: the input itself, prepend/append ignored
         return input
@@ -277,8 +280,13 @@ def rot90(input: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:  #
 
 
 def xlogy(input, other) -> Tensor:  # noqa: A002
-    """``input * log(other)``, 0 where input is 0 (unless other is nan), as torch.xlogy."""
+    """``input * log(other)``, 0 where input is 0 (unless other is nan), as torch.xlogy; one of the
+    two may be a number, not both (torch's TypeError)."""
     import engine
+
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError(f"xlogy() received an invalid combination of arguments - got ({type(input).__name__}, "
+                        f"{type(other).__name__}): at least one of input and other must be a Tensor")
 
     dt = engine.result_type(input, other)  # a Python number is weak: xlogy(int tensor, 2.5) is float32
     dt = dt if dt.kind == "f" else np.dtype(np.float32)
@@ -326,6 +334,8 @@ def positive(input: Tensor) -> Tensor:  # noqa: A002
 def heaviside(input: Tensor, values: Tensor) -> Tensor:  # noqa: A002
     """0 where input < 0, 1 where > 0, ``values`` where 0 (no gradient, as torch)."""
     import engine
+
+    engine.functional._tensor_operands("heaviside", input=input, values=values)
 
     if input.dtype != values.dtype and values.ndim and input.ndim:
         raise RuntimeError(f"heaviside is not yet implemented for tensors with different dtypes ({input.dtype} "
@@ -931,8 +941,10 @@ def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:  # noqa
 
 
 def _int_binary(op: str, fn_name: str):
-    def fn(input: Tensor, other) -> Tensor:  # noqa: A002
-        other = _t(other, input)
+    def fn(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+        import engine
+
+        engine.functional._tensor_operands(op, input=input, other=other)
         if input.dtype.kind not in "iub" or other.dtype.kind not in "iub":
             bad = input.dtype if input.dtype.kind == "f" else other.dtype
             raise RuntimeError(f"\"{op}_cpu\" not implemented for '{bad}'")
@@ -957,7 +969,8 @@ def ldexp(input: Tensor, other) -> Tensor:  # noqa: A002
     """
     import engine
 
-    e = _t(other, input)
+    engine.functional._tensor_operands("ldexp", input=input, other=other)
+    e = other
     dt = engine.result_type(input, e)
     dt = dt if dt.kind == "f" else np.dtype(np.float32)
     return input.astype(dt) * 2.0 ** e.astype(dt)
@@ -965,8 +978,10 @@ def ldexp(input: Tensor, other) -> Tensor:  # noqa: A002
 
 def nextafter(input: Tensor, other) -> Tensor:  # noqa: A002
     """The next float after input towards other (no gradient)."""
-    a, b = input._operands(_t(other, input))
-    return Tensor(array_module(a._data).nextafter(a._data, b._data))
+    import engine
+
+    engine.functional._tensor_operands("nextafter", input=input, other=other)
+    return elementwise_ops.Nextafter.apply(*input._operands(other))
 
 
 def angle(input: Tensor) -> Tensor:  # noqa: A002
@@ -1111,6 +1126,9 @@ def _log_normal(x: Tensor, mean: float = 1, std: float = 2, generator=None) -> T
 def _cauchy(x: Tensor, median: float = 0, sigma: float = 1, generator=None) -> Tensor:
     import engine
 
+    if not sigma > 0:
+        raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
+
     return ((engine.rand_like(x.astype(np.float64), generator=generator) - 0.5) * math.pi).tan() * sigma + median
 
 
@@ -1191,7 +1209,8 @@ def gradient(input: Tensor, *, spacing=1, dim=None, edge_order: int = 1) -> tupl
     import engine
 
     dims = list(range(input.ndim)) if dim is None else ([dim] if isinstance(dim, int) else list(dim))
-    dims = [wrap_dim(d, input.ndim, "gradient") for d in dims]
+    dims = list(wrap_dims(dims, input.ndim, "gradient"))
+    spacing = 1 if spacing is None else spacing  # torch's explicit None: unit spacing
     if not isinstance(spacing, (list, tuple)):
         spacing = [spacing] * len(dims)
     if len(spacing) != len(dims):
@@ -1258,6 +1277,9 @@ def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> 
     if aweights is not None and aweights.dtype.kind != "f":
         raise RuntimeError(f"cov(): expected aweights to have floating point dtype but got aweights with "
                            f"{aweights.dtype} dtype")
+    for name, w in (("fweights", fweights), ("aweights", aweights)):
+        if w is not None and bool((w._data < 0).any()):
+            raise RuntimeError(f"cov(): {name} cannot be negative (got {w.tolist()})")
     if fweights is None and aweights is None:
         xc = x - x.mean(1, keepdim=True)
         c = (xc @ xc.mT) / builtins.max(n - correction, 0)
@@ -1431,16 +1453,26 @@ def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool =
 
 
 def rsub(input: Tensor, other, *, alpha: float = 1) -> Tensor:  # noqa: A002
-    """``other - alpha * input``."""
+    """``other - alpha * input``; ``input`` must be a Tensor (torch's TypeError), ``other`` may be a number."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"rsub() received an invalid combination of arguments - got ({type(input).__name__}, "
+                        f"{type(other).__name__}): argument 'input' must be Tensor")
     return other - (input if alpha == 1 else input * alpha)
 
 
 def frexp(input: Tensor):  # noqa: A002
-    """(mantissa, exponent int32) with input = mantissa · 2**exponent (no gradient); floats only, as torch."""
+    """(mantissa, exponent int32) with input = mantissa · 2**exponent; floats only, as torch. The
+    mantissa's gradient is grad / 2**exponent.
+
+    >>> import engine
+    >>> engine.frexp(engine.tensor([6.0])).mantissa.tolist(), engine.frexp(engine.tensor([6.0])).exponent.tolist()
+    ([0.75], [3])
+    """
     if input.dtype.kind != "f":
-        raise RuntimeError("torch.frexp() only supports floating-point dtypes")
-    m, e = array_module(input._data).frexp(input._data)
-    return _make("frexp", ("mantissa", "exponent"), (Tensor(m), Tensor(e.astype(np.int32))))
+        raise RuntimeError(f"torch.frexp() only supports floating-point dtypes, got {input.dtype}")
+    e = array_module(input._data).frexp(input._data)[1]
+    m = elementwise_ops.FrexpMantissa.apply(input)
+    return _make("frexp", ("mantissa", "exponent"), (m, Tensor(e.astype(np.int32))))
 
 
 def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803

@@ -21,6 +21,8 @@ class Hardtanh(Function):
         self.lo, self.hi = min_val, max_val
         if a.dtype.kind == "f":  # bounds in a's dtype: a NumPy float64 would upcast float32
             min_val, max_val = a.dtype.type(min_val), a.dtype.type(max_val)
+        else:  # an integer input keeps its dtype: torch truncates the bounds toward zero
+            min_val, max_val = a.dtype.type(int(min_val)), a.dtype.type(int(max_val))
         return self.xp.minimum(self.xp.maximum(a, min_val), max_val)
 
     def backward(self, g):

@@ -600,6 +600,31 @@ class Copysign(Function):
         return sum_to(g * ratio, a.shape), xp.zeros(self.b_shape, g.dtype)
 
 
+class Nextafter(Function):
+    """The next float after a towards b. torch's gradient: 1 to a, 0 to b (a one-ulp step is flat in b)."""
+
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return self.xp.nextafter(a, b)
+
+    def backward(self, g):
+        a_shape, b_shape = self.shapes
+        return sum_to(g, a_shape), self.xp.zeros(b_shape, g.dtype)
+
+
+class FrexpMantissa(Function):
+    """frexp's mantissa m = a / 2**e (e, an integer, is flat in a): d/da = 1 / 2**e, as torch, which
+    takes 2**e in float32 (exact there; 0 or inf past float32's range, so g / 0 = ±inf below 2**-149)."""
+
+    def forward(self, a):
+        m, self.e = self.xp.frexp(a)
+        return m
+
+    def backward(self, g):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            return (g / self.xp.exp2(self.e.astype(np.float32))).astype(g.dtype, copy=False)
+
+
 class _NanAware(Function):
     """fmax/fmin: a nan loses to a number. The gradient goes wholly to the winner, to ``a`` on a tie
     (torch's rule for fmax/fmin, unlike maximum/minimum which split ties)."""

@@ -52,15 +52,19 @@ def normalize_axis(axis, ndim: int, op: str = "reduction") -> tuple:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out = []
+    seen = set()
     for a in axes:
         if not isinstance(a, int) or isinstance(a, bool):
             raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {a!r}")
         if not -max(ndim, 1) <= a < max(ndim, 1):
             raise IndexError(f"{op}: dim {a} is out of range for a tensor with {ndim} dims "
                              f"(expected one in [{-max(ndim, 1)}, {max(ndim, 1) - 1}])")
+        if a % max(ndim, 1) in seen:  # torch: sum(x, (0, -ndim)) is an error, not one reduction
+            raise RuntimeError(f"{op}: dim {a % max(ndim, 1)} appears multiple times in the list of dims {axes}")
+        seen.add(a % max(ndim, 1))
         if ndim:
             out.append(a % ndim)
-    return tuple(sorted(set(out)))
+    return tuple(sorted(out))
 
 
 def expand_reduced(g, in_shape: tuple, axes: tuple, keepdims: bool):
