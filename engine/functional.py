@@ -1859,7 +1859,7 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0, we
     if p not in (1, 2):
         raise ValueError(f"{fn}: only p == 1 and p == 2 supported, got {p}")
     if weight is not None and np.ndim(_array(weight)) != 1:
-        raise ValueError(f"{fn}: weight must be one-dimensional, got shape {tuple(np.shape(_array(weight)))}")
+        raise ValueError("weight must be one-dimensional")  # torch's exact words
     if input.ndim > 2:
         raise RuntimeError(f"{fn}: input must be (N, C), (C,) or 0-d, got {input.shape}")
     t = _array(target)
