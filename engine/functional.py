@@ -1725,7 +1725,8 @@ def gaussian_nll_loss(input: Tensor, target, var, full: bool = False, eps: float
     if var.shape != input.shape:
         if input.shape[:-1] == var.shape:
             var = var.unsqueeze(-1)
-        elif not (input.shape[:-1] == var.shape[:-1] and var.shape[-1:] == (1,)):
+        elif not (var.ndim == input.ndim and sum(v for i, v in zip(input.shape, var.shape) if i != v) == 1):
+            # torch's rule: one dim where var has size 1 and input not, e.g. (4, 1, 32, 32) for (4, 3, 32, 32)
             raise ValueError(f"{fn}: var is of incorrect size: var {var.shape}, input {input.shape}")
     v = var._data
     if v.size and float(v.min()) < 0:
@@ -2908,6 +2909,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                            running_var=running_var)
     if training and input.shape[0] * math.prod(input.shape[2:]) == 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+    if training and eps <= 0.0:
+        raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
+    if eps < 0.0:
+        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
     if input.numel() == 0:  # torch's shortcut: input * weight + bias, running statistics untouched
         view = (1, c) + (1,) * (input.ndim - 2)
         out = input if weight is None else input * weight.reshape(view)

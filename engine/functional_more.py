@@ -767,8 +767,16 @@ def _fractional_max(op: str, nd: int, input: Tensor, kernel_size, output_size, o
     if _random_samples is None:
         _random_samples = _E().rand(n, c, nd, dtype=x.dtype, device=x.device)
     u = _random_samples._data if isinstance(_random_samples, Tensor) else np.asarray(_random_samples)
-    if u.shape != (n, c, nd):
-        raise RuntimeError(f"{op}(): Expected _random_samples of shape {(n, c, nd)}, got {tuple(u.shape)}")
+    # torch's checks, in its words: a longer batch is allowed (its first n rows are used)
+    if u.ndim != 3:
+        raise RuntimeError(f"Expect _random_samples to have 3 dimensions, got {u.ndim}")
+    if u.shape[2] != nd:
+        raise RuntimeError(f"Expect _random_samples.size(2) equals to {nd}; got {u.shape[2]}.")
+    if u.shape[1] != c:
+        raise RuntimeError("Expect _random_samples.size(1) equals to input channel size.")
+    if u.shape[0] < n:
+        raise RuntimeError("Expect _random_samples.size(0) no less then input batch size.")
+    u = u[:n]
     for j in (0, 2, 1) if nd == 3 else (0, 1):  # torch's order of checks
         if out[j] + k[j] - 1 > space[j] - (nd == 3):  # torch's 3-d check is strict, its 2-d one not
             where = ("time", "height", "width")[j + 3 - nd]

@@ -3343,7 +3343,9 @@ def backpropagate(roots: list[Tensor], grads: list, retain_graph: bool, only=Non
     for node, g in zip(nodes, grads):
         pending[id(node)] = g if id(node) not in pending else pending[id(node)] + g
     wanted = None if only is None else {id(_node_of(t)) for t in only}
-    slots = None if capture is None else {id(_node_of(t)): i for i, t in enumerate(capture)}
+    slots: dict[int, list[int]] | None = None if capture is None else {}
+    for i, t in enumerate(capture or ()):  # a tensor asked for twice gets its gradient twice, as torch
+        slots.setdefault(id(_node_of(t)), []).append(i)
     captured: dict[int, Any] = {}
     order = _toposort(nodes)
     for i, node in enumerate(order):
@@ -3370,8 +3372,8 @@ def backpropagate(roots: list[Tensor], grads: list, retain_graph: bool, only=Non
                 ctx.free()
             continue
         if slots is not None:
-            if key in slots:
-                captured[slots[key]] = g
+            for slot in slots.get(key, ()):
+                captured[slot] = g
         elif (ctx is None or node._retains_grad) if wanted is None else key in wanted:
             _accumulate(node, g)  # backward(inputs=...): into those, non-leaves too (as torch)
         if ctx is None:

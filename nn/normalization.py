@@ -91,9 +91,7 @@ class _BatchNorm(_NormBase):
             raise RuntimeError(f"running_mean should contain {input.shape[1]} elements not {self.num_features}")
         use_batch = self.training or self.running_mean is None
         factor = 0.0
-        if self.training and self.track_running_stats:
-            if input.numel() // self.num_features <= 1:
-                raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+        if self.training and self.track_running_stats:  # F.batch_norm checks the batch size, as torch's
             factor = self._factor()
         # one fused op (engine/ops/norm.py); it moves the running statistics in place when training
         track = self.training and self.track_running_stats
