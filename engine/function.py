@@ -271,8 +271,9 @@ class Function:
             self.freed = True
         self._versions = ()
         attrs = getattr(self, "__dict__", None)
-        if attrs:
-            for name in [k for k, v in attrs.items() if _holds_array(v)]:
+        if attrs:  # a plain loop of type checks: this runs for every node of every backward
+            drop = [k for k, v in attrs.items() if _holds_array(v)]
+            for name in drop:
                 del attrs[name]
                 self.freed = True
 
@@ -283,9 +284,12 @@ _TORCH_TYPES = {"float64": "DoubleTensor", "float32": "FloatTensor", "float16": 
 
 def _holds_array(v) -> bool:
     """Whether attribute ``v`` of an op is an array, or a tuple/list holding one (an advanced index)."""
-    if isinstance(v, (tuple, list)):
-        return any(_holds_array(e) for e in v)
-    return type(v) is np.ndarray or hasattr(v, "__cuda_array_interface__")  # not NumPy scalars: constants
+    t = type(v)
+    if t is int or t is float or t is bool or v is None:  # the common attributes: shapes, axes, flags
+        return False
+    if t is tuple or t is list:
+        return any(map(_holds_array, v))
+    return t is np.ndarray or t.__module__.startswith("cupy")  # not NumPy scalars: constants
 
 
 def _not_a_tensor(op: str, inputs) -> None:
