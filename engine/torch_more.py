@@ -233,6 +233,10 @@ def xlogy(input, other) -> Tensor:  # noqa: A002
     """``input * log(other)``, 0 where input is 0 (unless other is nan), as torch.xlogy."""
     import engine
 
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError(f"xlogy() received an invalid combination of arguments - got ({type(input).__name__}, "
+                        f"{type(other).__name__}), but expected one of:\n * (Tensor input, Tensor other)\n"
+                        " * (Number self, Tensor other)\n * (Tensor input, Number other)")
     dt = engine.result_type(input, other)  # a Python number is weak: xlogy(int tensor, 2.5) is float32
     dt = dt if dt.kind == "f" else np.dtype(np.float32)
     like = input if isinstance(input, Tensor) else other
