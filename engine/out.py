@@ -45,7 +45,7 @@ _CASTS = {
     "lerp", "less", "less_equal", "lgamma", "log", "log10", "log1p", "log2", "logaddexp", "logaddexp2",
     "logical_and", "logical_not", "logical_or", "logical_xor", "logit", "logsumexp", "lt", "max", "maximum", "mean",
     "min", "minimum", "mul", "multiply", "mvlgamma", "nanmean", "nansum", "ne", "nextafter", "not_equal", "outer",
-    "polygamma", "pow", "rad2deg", "reciprocal", "remainder", "row_stack", "rsqrt", "sigmoid", "sin", "sinc",
+    "polygamma", "i0", "pow", "rad2deg", "reciprocal", "remainder", "row_stack", "rsqrt", "sigmoid", "sin", "sinc",
     "sinh", "sqrt", "square", "stack", "std", "sub", "subtract", "tan", "tanh", "true_divide", "var", "vstack",
     "xlogy", "addr", "threshold", "cholesky", "cholesky_solve", "cholesky_inverse",
 } | _DTYPE_FROM_OUT
@@ -71,6 +71,12 @@ LINALG = {
 SPECIAL = {
     "digamma", "entr", "erf", "erfc", "erfinv", "exp2", "expit", "expm1", "gammainc", "gammaincc", "gammaln",
     "log1p", "logit", "logsumexp", "multigammaln", "ndtr", "polygamma", "psi", "round", "sinc", "xlog1py", "xlogy",
+    "airy_ai", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "chebyshev_polynomial_t", "chebyshev_polynomial_u",
+    "chebyshev_polynomial_v", "chebyshev_polynomial_w", "erfcx", "hermite_polynomial_h", "hermite_polynomial_he",
+    "i0", "i0e", "i1", "i1e", "laguerre_polynomial_l", "legendre_polynomial_p", "log_ndtr", "modified_bessel_i0",
+    "modified_bessel_i1", "modified_bessel_k0", "modified_bessel_k1", "ndtri", "scaled_modified_bessel_k0",
+    "scaled_modified_bessel_k1", "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u",
+    "shifted_chebyshev_polynomial_v", "shifted_chebyshev_polynomial_w", "spherical_bessel_j0", "zeta",
 }
 # which names cast, per module (torch.cholesky casts, linalg.cholesky does not)
 CASTS = {"TORCH": _CASTS, "LINALG": {"pinv", "cond", "matrix_rank", "tensorinv", "lstsq"},

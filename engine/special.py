@@ -1,6 +1,10 @@
-"""torch.special's everyday functions: most are the engine's own ops under torch.special's names;
+"""torch.special's functions: most are the engine's own ops under torch.special's names;
 ``entr``, ``xlog1py`` and ``ndtr`` are composed from them, so their gradients come from the engine;
-``gammainc``/``gammaincc`` are the ``Gammainc`` op (engine/ops/special.py).
+``gammainc``/``gammaincc`` are the ``Gammainc`` op and ``zeta`` the ``Zeta`` op (engine/ops/special.py);
+the Bessel functions, ``ndtri``, ``log_ndtr``, ``erfcx`` and the orthogonal polynomials are ATen's
+Cephes approximations (engine/ops/special_functions.py). The ones torch differentiates (i0, i0e, i1,
+i1e, ndtri, log_ndtr, erfcx, zeta in q) are ops with a backward; the others give a result outside the
+graph, as torch's (no grad_fn).
 
 >>> import engine
 >>> x = engine.tensor([0.0, 2.0])
@@ -12,16 +16,26 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import engine
+from engine.backend import array_module
 from engine.functional import _TORCH_INT_NAMES
+from engine.ops import special_functions as sf
 from engine.ops.movement import broadcast_error
-from engine.ops.special import Gammainc
+from engine.ops.special import Entr, Gammainc, Zeta
 from engine.tensor import Tensor
 
 __all__ = [
-    "digamma", "entr", "erf", "erfc", "erfinv", "exp2", "expit", "expm1", "gammainc", "gammaincc", "gammaln", "log1p",
-    "log_softmax",
-    "logit", "logsumexp", "multigammaln", "ndtr", "polygamma", "psi", "round", "sinc", "softmax", "xlog1py", "xlogy",
+    "airy_ai", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "chebyshev_polynomial_t", "chebyshev_polynomial_u",
+    "chebyshev_polynomial_v", "chebyshev_polynomial_w", "digamma", "entr", "erf", "erfc", "erfcx", "erfinv", "exp2",
+    "expit", "expm1", "gammainc", "gammaincc", "gammaln", "hermite_polynomial_h", "hermite_polynomial_he", "i0", "i0e",
+    "i1", "i1e", "laguerre_polynomial_l", "legendre_polynomial_p", "log1p", "log_ndtr", "log_softmax", "logit",
+    "logsumexp", "modified_bessel_i0", "modified_bessel_i1", "modified_bessel_k0", "modified_bessel_k1",
+    "multigammaln", "ndtr", "ndtri", "polygamma", "psi", "round", "scaled_modified_bessel_k0",
+    "scaled_modified_bessel_k1", "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u",
+    "shifted_chebyshev_polynomial_v", "shifted_chebyshev_polynomial_w", "sinc", "softmax", "spherical_bessel_j0",
+    "xlog1py", "xlogy", "zeta",
 ]
 
 digamma = psi = engine.digamma
@@ -30,6 +44,7 @@ exp2, expm1, log1p = engine.exp2, engine.expm1, engine.log1p
 expit = engine.sigmoid
 gammaln = engine.lgamma
 logit, logsumexp, polygamma, sinc, xlogy = engine.logit, engine.logsumexp, engine.polygamma, engine.sinc, engine.xlogy
+i0 = engine.i0
 multigammaln = engine.mvlgamma
 round = engine.round  # noqa: A001  (torch.special's name)
 
@@ -68,11 +83,7 @@ def entr(input: Tensor) -> Tensor:
     >>> entr(engine.tensor([0.0, 0.5, -1.0])).tolist()
     [0.0, 0.3465735912322998, -inf]
     """
-    x = _float(input, "entr")
-    positive = x > 0
-    safe = engine.where(positive, x, engine.ones_like(x))  # ln 1 = 0: no NaN in the unused branch's gradient
-    value = engine.where(positive, -x * safe.log(), engine.where(x.isnan(), x, engine.zeros_like(x)))
-    return engine.where(x < 0, engine.full_like(x, -math.inf), value)
+    return Entr.apply(_float(input, "entr"))
 
 
 def xlog1py(input: Tensor | float, other: Tensor | float) -> Tensor:
@@ -143,3 +154,157 @@ def gammaincc(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     ['0.3679']
     """
     return _gammainc(input, other, upper=True)
+
+
+# ---- the Cephes family: Bessel functions, the normal quantile, erfcx, Hurwitz zeta, polynomials ----------
+
+
+def _unsupported_half(x: Tensor, name: str) -> None:
+    if x.dtype == np.float16:
+        raise NotImplementedError(f'"{name}_cpu" not implemented for \'Half\'')
+
+
+def _differentiable(op, name: str, half: bool = True):
+    def fn(input: Tensor) -> Tensor:  # noqa: A002
+        x = _float(input, name)
+        if not half:
+            _unsupported_half(x, name)
+        return op.apply(x)
+
+    fn.__name__ = fn.__qualname__ = name
+    return fn
+
+
+i0e = _differentiable(sf.I0e, "i0e")
+i1 = _differentiable(sf.I1, "i1")
+i1e = _differentiable(sf.I1e, "i1e")
+ndtri = _differentiable(sf.Ndtri, "ndtri", half=False)
+log_ndtr = _differentiable(sf.LogNdtr, "log_ndtr", half=False)
+erfcx = _differentiable(sf.Erfcx, "erfcx", half=False)
+i0e.__doc__ = """e^(−|x|)·I₀(x), the exponentially scaled modified Bessel function of order 0; differentiable.
+
+    >>> import engine
+    >>> f"{i0e(engine.tensor([1.0])).item():.4f}"
+    '0.4658'
+    """
+i1.__doc__ = """I₁(x), the modified Bessel function of the first kind of order 1; differentiable.
+
+    >>> import engine
+    >>> f"{i1(engine.tensor([1.0])).item():.4f}"
+    '0.5652'
+    """
+i1e.__doc__ = """e^(−|x|)·I₁(x); differentiable.
+
+    >>> import engine
+    >>> f"{i1e(engine.tensor([1.0])).item():.4f}"
+    '0.2079'
+    """
+ndtri.__doc__ = """Φ⁻¹(p), the standard normal quantile (∓inf at 0 and 1, NaN outside [0, 1]); differentiable.
+
+    >>> import engine
+    >>> f"{ndtri(engine.tensor([0.975])).item():.4f}"
+    '1.9600'
+    """
+log_ndtr.__doc__ = """log Φ(x), accurate far into the lower tail; differentiable.
+
+    >>> import engine
+    >>> f"{log_ndtr(engine.tensor([-10.0], dtype=engine.float64)).item():.4f}"
+    '-53.2313'
+    """
+erfcx.__doc__ = """exp(x²)·erfc(x), the scaled complementary error function; differentiable.
+
+    >>> import engine
+    >>> f"{erfcx(engine.tensor([10.0])).item():.5f}"
+    '0.05614'
+    """
+
+
+def _outside_graph(fn, name: str):
+    def special_fn(input: Tensor) -> Tensor:  # noqa: A002
+        x = _float(input, name)
+        _unsupported_half(x, name)
+        return Tensor(fn(array_module(x._data), x._data).astype(x.dtype, copy=False))
+
+    special_fn.__name__ = special_fn.__qualname__ = name
+    special_fn.__doc__ = (f"torch.special.{name} (ATen's Cephes approximation), elementwise; like torch's, the result "
+                          f"has no gradient.\n\n    >>> import engine\n    >>> {name}(engine.zeros(1)).shape\n    "
+                          f"(1,)\n    ")
+    return special_fn
+
+
+bessel_j0 = _outside_graph(sf.UNARY["bessel_j0"], "bessel_j0")
+bessel_j1 = _outside_graph(sf.UNARY["bessel_j1"], "bessel_j1")
+bessel_y0 = _outside_graph(sf.UNARY["bessel_y0"], "bessel_y0")
+bessel_y1 = _outside_graph(sf.UNARY["bessel_y1"], "bessel_y1")
+modified_bessel_i0 = _outside_graph(sf.UNARY["modified_bessel_i0"], "modified_bessel_i0")
+modified_bessel_i1 = _outside_graph(sf.UNARY["modified_bessel_i1"], "modified_bessel_i1")
+modified_bessel_k0 = _outside_graph(sf.UNARY["modified_bessel_k0"], "modified_bessel_k0")
+modified_bessel_k1 = _outside_graph(sf.UNARY["modified_bessel_k1"], "modified_bessel_k1")
+scaled_modified_bessel_k0 = _outside_graph(sf.UNARY["scaled_modified_bessel_k0"], "scaled_modified_bessel_k0")
+scaled_modified_bessel_k1 = _outside_graph(sf.UNARY["scaled_modified_bessel_k1"], "scaled_modified_bessel_k1")
+spherical_bessel_j0 = _outside_graph(sf.UNARY["spherical_bessel_j0"], "spherical_bessel_j0")
+airy_ai = _outside_graph(sf.UNARY["airy_ai"], "airy_ai")
+
+
+def _binary_operands(input, other, name: str, first: str, second: str) -> tuple[Tensor, Tensor]:
+    """Two operands of a binary special function, at least one a Tensor, in their promoted float dtype
+    (integers and bools promote to float32, as torch)."""
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError(f"special_{name}() received an invalid combination of arguments - got "
+                        f"({type(input).__name__}, {type(other).__name__}), but expected at least one Tensor")
+    dtype = engine.result_type(input, other)
+    if dtype.kind != "f":
+        dtype = np.dtype(np.float32)
+    if dtype == np.float16:
+        raise NotImplementedError(f'"{name}_cpu" not implemented for \'Half\'')
+    like = input if isinstance(input, Tensor) else other
+    a = input.to(dtype) if isinstance(input, Tensor) else engine.full_like(like, input, dtype=dtype)
+    b = other.to(dtype) if isinstance(other, Tensor) else engine.full_like(like, other, dtype=dtype)
+    error = broadcast_error(f"special.{name}", a.shape, b.shape)
+    if error is not None:
+        raise error
+    return a, b
+
+
+def zeta(input: Tensor | float, other: Tensor | float) -> Tensor:  # noqa: A002
+    """The Hurwitz zeta function ζ(x, q) = Σₖ (k + q)^(−x) (torch.special.zeta): x = ``input`` and
+    q = ``other`` broadcast, either may be a number. Differentiable in q (−x·ζ(x + 1, q)); a gradient to
+    x raises NotImplementedError, as torch's.
+
+    >>> import engine
+    >>> f"{zeta(engine.tensor([2.0]), 1.0).item():.4f}"
+    '1.6449'
+    """
+    x, q = _binary_operands(input, other, "zeta", "x", "q")
+    return Zeta.apply(x, q)
+
+
+def _polynomial(name: str, formula: str):
+    fn_array = sf.POLYNOMIALS[name]
+
+    def polynomial(input: Tensor | float, n: Tensor | float) -> Tensor:  # noqa: A002
+        x, order = _binary_operands(input, n, name, "x", "n")
+        shape = np.broadcast_shapes(x.shape, order.shape)
+        xp = array_module(x._data)
+        out = fn_array(xp, xp.broadcast_to(x._data, shape), xp.broadcast_to(order._data, shape))
+        return Tensor(xp.asarray(out, dtype=x.dtype).reshape(shape))
+
+    polynomial.__name__ = polynomial.__qualname__ = name
+    polynomial.__doc__ = (f"{formula} at x of order n (truncated to an integer; 0 for n < 0), broadcast, either a "
+                          f"number (torch.special.{name}); no gradient, as torch's.\n\n    >>> import engine\n"
+                          f"    >>> {name}(engine.tensor([0.5]), 2).shape\n    (1,)\n    ")
+    return polynomial
+
+
+chebyshev_polynomial_t = _polynomial("chebyshev_polynomial_t", "The Chebyshev polynomial of the first kind Tₙ")
+chebyshev_polynomial_u = _polynomial("chebyshev_polynomial_u", "The Chebyshev polynomial of the second kind Uₙ")
+chebyshev_polynomial_v = _polynomial("chebyshev_polynomial_v", "The Chebyshev polynomial of the third kind Vₙ")
+chebyshev_polynomial_w = _polynomial("chebyshev_polynomial_w", "The Chebyshev polynomial of the fourth kind Wₙ")
+shifted_chebyshev_polynomial_t = _polynomial("shifted_chebyshev_polynomial_t", "Tₙ(2x − 1)")
+shifted_chebyshev_polynomial_u = _polynomial("shifted_chebyshev_polynomial_u", "Uₙ(2x − 1)")
+shifted_chebyshev_polynomial_v = _polynomial("shifted_chebyshev_polynomial_v", "Vₙ(2x − 1)")
+shifted_chebyshev_polynomial_w = _polynomial("shifted_chebyshev_polynomial_w", "Wₙ(2x − 1)")
+hermite_polynomial_h = _polynomial("hermite_polynomial_h", "The physicists' Hermite polynomial Hₙ")
+hermite_polynomial_he = _polynomial("hermite_polynomial_he", "The probabilists' Hermite polynomial Heₙ")
+laguerre_polynomial_l = _polynomial("laguerre_polynomial_l", "The Laguerre polynomial Lₙ")
+legendre_polynomial_p = _polynomial("legendre_polynomial_p", "The Legendre polynomial Pₙ")

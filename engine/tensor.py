@@ -1871,10 +1871,10 @@ class Tensor:
         >>> Tensor([0.5]).logit().tolist()
         [0.0]
         """
+        from engine.ops.special import Logit
+
         p = self.astype(np.float32) if self.dtype.kind != "f" else self
-        if eps is not None:
-            p = p.clamp(eps, 1 - eps)
-        return (p / (1 - p)).log()
+        return Logit.apply(p, eps=eps)
 
     def dist(self, other, p: float = 2) -> Tensor:
         """The ``p``-norm of ``self - other`` (broadcast), as torch.dist.

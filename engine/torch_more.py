@@ -24,7 +24,7 @@ from engine.backend import array_module
 from engine.function import _GradMode, inference_mode, is_inference_mode_enabled
 from engine.ops import elementwise as elementwise_ops
 from engine.ops import reduce as reduce_ops
-from engine.ops import special  # noqa: F401  (registers Lgamma, Digamma, Trigamma)
+from engine.ops import special, special_functions  # special registers Lgamma, Digamma, Polygamma, Zeta
 from engine.ops.movement import wrap_dim, wrap_dims
 from engine.tensor import Tensor
 
@@ -286,7 +286,8 @@ def xlogy(input, other) -> Tensor:  # noqa: A002
 
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         raise TypeError(f"xlogy() received an invalid combination of arguments - got ({type(input).__name__}, "
-                        f"{type(other).__name__}): at least one of input and other must be a Tensor")
+                        f"{type(other).__name__}), but expected one of:\n * (Tensor input, Tensor other)\n"
+                        " * (Number self, Tensor other)\n * (Tensor input, Number other)")
 
     dt = engine.result_type(input, other)  # a Python number is weak: xlogy(int tensor, 2.5) is float32
     dt = dt if dt.kind == "f" else np.dtype(np.float32)
@@ -1027,26 +1028,47 @@ def digamma(input: Tensor) -> Tensor:  # noqa: A002
 
 
 def polygamma(n: int, input: Tensor) -> Tensor:  # noqa: A002
-    """ψ⁽ⁿ⁾(x) for n = 0 (digamma) and n = 1 (trigamma, no gradient)."""
+    """ψ⁽ⁿ⁾(x), the n-th derivative of digamma, for any n ≥ 0 (torch.polygamma); its gradient is
+    polygamma(n + 1, x).
 
+    >>> import engine
+    >>> [f"{v:.4f}" for v in engine.polygamma(2, engine.tensor([1.0, 2.0])).tolist()]
+    ['-2.4041', '-0.4041']
+    """
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise TypeError(f"polygamma(): argument 'n' (position 1) must be int, not {type(n).__name__}")
+    if n < 0:
+        raise RuntimeError("polygamma(n, x) does not support negative n.")
     if n == 0:
         return digamma(input)
-    if n == 1:
-        return special.Trigamma.apply(_float(input))
-    if n < 0:
-        raise RuntimeError(f"polygamma(n, x) does not support negative n, got {n}")
-    raise NotImplementedError(f"polygamma: order n = {n} is not implemented (n = 0, 1 are)")
+    return special.Polygamma.apply(_float(input), n=n)
 
 
 def mvlgamma(input: Tensor, p: int) -> Tensor:  # noqa: A002
-    """Multivariate log-gamma of dimension p: Σᵢ lgamma(x - i/2) + p(p-1)/4·log π (all x > (p-1)/2)."""
+    """Multivariate log-gamma of dimension p: Σᵢ lgamma(x − i/2) + p(p−1)/4·log π. No domain check
+    (torch 2.13 has none either: x ≤ (p−1)/2 gives what the sum gives).
+
+    >>> import engine
+    >>> f"{engine.mvlgamma(engine.tensor([-1.5]), p=1).item():.4f}"
+    '0.8600'
+    """
+    if p < 1:
+        raise RuntimeError("p has to be greater than or equal to 1")
     x = _float(input)
-    if bool((x._data <= (p - 1) / 2).any()):
-        raise RuntimeError(f"All elements must be greater than (p-1)/2 = {(p - 1) / 2}")
     out = lgamma(x)
     for i in range(1, p):
         out = out + lgamma(x - i / 2)
     return out + p * (p - 1) / 4 * math.log(math.pi)
+
+
+def i0(input: Tensor) -> Tensor:  # noqa: A002
+    """I₀(x), the modified Bessel function of the first kind of order 0 (torch.i0); gradient I₁(x).
+
+    >>> import engine
+    >>> f"{engine.i0(engine.tensor([1.0])).item():.4f}"
+    '1.2661'
+    """
+    return special_functions.I0.apply(_float(input))
 
 
 def _standard_gamma(input: Tensor) -> Tensor:  # noqa: A002
@@ -1148,7 +1170,7 @@ MORE_TENSOR_METHODS = {
     "nextafter": nextafter, "angle": angle, "isreal": isreal, "put": put, "matrix_exp": matrix_exp,
     "triangular_solve": lambda self, A, upper=True, transpose=False, unitriangular=False: triangular_solve(
         self, A, upper, transpose, unitriangular), "lgamma": lgamma, "digamma": digamma,
-    "polygamma": _polygamma_method, "mvlgamma": mvlgamma, "resolve_conj": lambda self: self,
+    "polygamma": _polygamma_method, "mvlgamma": mvlgamma, "i0": i0, "resolve_conj": lambda self: self,
     "resolve_neg": lambda self: self, "cuda": lambda self, device=None, non_blocking=False: self.to("gpu"),
     "geometric_": _random_fill("geometric_", _geometric), "log_normal_": _random_fill("log_normal_", _log_normal),
     "cauchy_": _random_fill("cauchy_", _cauchy),
@@ -1156,7 +1178,7 @@ MORE_TENSOR_METHODS = {
 MORE_TORCH_FUNCTIONS = {
     "nanmedian": nanmedian, "renorm": renorm, "gcd": gcd, "lcm": lcm, "ldexp": ldexp, "nextafter": nextafter,
     "angle": angle, "isreal": isreal, "lgamma": lgamma, "digamma": digamma, "polygamma": polygamma,
-    "mvlgamma": mvlgamma, "seed": seed, "matrix_exp": matrix_exp, "triangular_solve": triangular_solve,
+    "mvlgamma": mvlgamma, "i0": i0, "seed": seed, "matrix_exp": matrix_exp, "triangular_solve": triangular_solve,
     "resolve_conj": lambda input: input,  # noqa: A006
     "_standard_gamma": _standard_gamma, "_standard_gamma_grad": _standard_gamma_grad, "poisson": poisson,
 }
@@ -1927,7 +1949,7 @@ TENSOR_METHODS = {
     "searchsorted": lambda self, sorted_sequence=None, *a, **k: searchsorted(self, *a, **k),
 }
 TENSOR_METHODS["searchsorted"] = None  # torch has no Tensor.searchsorted with this order; keep it top-level
-INPLACE = ["cumsum", "cumprod", "renorm", "lgamma", "digamma", "polygamma", "mvlgamma", "gcd", "lcm", "ldexp",
+INPLACE = ["cumsum", "cumprod", "renorm", "lgamma", "digamma", "polygamma", "mvlgamma", "i0", "gcd", "lcm", "ldexp",
            "nextafter", "put", "scatter_reduce",
            "masked_fill", "index_fill", "scatter", "scatter_add", "index_add", "index_copy", "addcmul",
            "addcdiv", "addmm", "tril", "triu", "masked_scatter", "addmv", "addbmm", "baddbmm", "addr", "xlogy",

@@ -1,7 +1,8 @@
-"""Special functions with reference backwards: lgamma (gradient digamma) and digamma (gradient
-trigamma), for real input. Lanczos (g = 7, 9 terms) for lgamma; digamma and trigamma shift x up
-to >= 10 by their recurrences and sum the asymptotic series there; x < 0.5 uses the reflection
-formulas. Accurate to about 1e-13 relative in float64.
+"""Special functions with reference backwards: lgamma (gradient digamma), digamma (gradient
+trigamma), polygamma of any order n ≥ 1 (gradient the order n + 1) and the Hurwitz zeta (gradient in
+q), for real input. Lanczos (g = 7, 9 terms) for lgamma; digamma, trigamma and zeta are ATen's
+(Cephes) algorithms: the recurrences up to a large argument, then the asymptotic or Euler–Maclaurin
+series; polygamma(n ≥ 2, x) = (−1)ⁿ⁺¹ n! ζ(n + 1, x).
 
 The gamma draw (``StandardGamma``, torch's ``_standard_gamma``) samples by inverting the regularized
 incomplete gamma P(α, x) at a uniform u, and differentiates x with respect to α at fixed u (the
@@ -57,37 +58,122 @@ def _shifted(xp, x, term):
     return acc, y
 
 
+_PSI_10 = 2.25175258906672110764  # ψ(10)
+_DIGAMMA_A = (8.33333333333333333333e-2, -2.10927960927960927961e-2, 7.57575757575757575758e-3,
+              -4.16666666666666666667e-3, 3.96825396825396825397e-3, -8.33333333333333333333e-3,
+              8.33333333333333333333e-2)
+
+
 def _digamma(xp, x):
-    """ψ(x) = d/dx log Γ(x) of a float array (nan at the poles, as torch gives -inf at 0 only)."""
-    x = xp.asarray(x, dtype=np.float64)
-    refl = x < 0.5
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cot = xp.where(refl, math.pi / xp.tan(math.pi * x), 0.0)
-    z = xp.where(refl, 1 - x, x)
-    acc, y = _shifted(xp, z, lambda v: -1 / v)
-    y2 = 1 / (y * y)
-    series = xp.log(y) - 0.5 / y - y2 * (1 / 12 - y2 * (1 / 120 - y2 * (1 / 252 - y2 * (1 / 240 - y2 / 132))))
-    out = acc + series
-    out = xp.where(refl, out - cot, out)
-    pole = (x <= 0) & (x == xp.floor(x))
-    out = xp.where(pole, xp.where(x == 0, -xp.copysign(xp.inf, x), xp.nan), out)  # torch: ∓inf at ±0, nan at -1, ...
-    return xp.where(xp.isposinf(x), xp.inf, out)
+    """ψ(x) = d/dx log Γ(x) of a float array, in its dtype (float32 for the half types), as ATen's
+    calc_digamma (Cephes): x < 0 by the reflection ψ(1 − x) − π/tan(π·frac(x)) (the fractional part
+    keeps tan's argument small; that term in float64), then the recurrence up to x ≥ 10 and the
+    asymptotic series there. ∓inf at ±0, NaN at −1, −2, ... and −inf."""
+    x = xp.asarray(x)
+    x = x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
+    neg = x < 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x64 = x.astype(np.float64)
+        cot = xp.where(neg, math.pi / xp.tan(math.pi * (x64 - xp.trunc(x64))), 0.0).astype(x.dtype)
+        z = xp.where(neg, 1 - x, x)
+        acc, y = _shifted(xp, z, lambda v: -1 / v)
+        y2 = 1 / (y * y)
+        poly = xp.zeros_like(y2)
+        for c in _DIGAMMA_A:
+            poly = poly * y2 + c
+        series = xp.where(y < 1e17, y2 * poly, 0)
+        out = xp.where(y == 10, acc + _PSI_10, acc + xp.log(y) - 0.5 / y - series)
+    out = xp.where(neg, out - cot, out)
+    out = xp.where(neg & (x == xp.trunc(x)), xp.nan, out)  # the poles, and −inf
+    return xp.where(x == 0, -xp.copysign(xp.inf, x), out).astype(x.dtype, copy=False)
 
 
 def _trigamma(xp, x):
-    """ψ'(x) of a float array."""
-    x = xp.asarray(x, dtype=np.float64)
+    """ψ'(x) in x's dtype (float32 for the half types), as ATen's trigamma: x < ½ reflected through
+    π²/sin²(πx) (no special case at the poles, so −1, −2, ... give sin's rounding, as torch's), six steps
+    of the recurrence, then the asymptotic series."""
+    x = xp.asarray(x)
+    x = x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
     refl = x < 0.5
-    z = xp.where(refl, 1 - x, x)
-    acc, y = _shifted(xp, z, lambda v: 1 / (v * v))
-    y2 = 1 / (y * y)
-    series = 1 / y + 0.5 * y2 + (1 / y) * y2 * (1 / 6 - y2 * (1 / 30 - y2 * (1 / 42 - y2 * (1 / 30 - y2 * 5 / 66))))
-    out = acc + series
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         s = xp.sin(math.pi * x)
-        out = xp.where(refl, math.pi**2 / (s * s) - out, out)
-    pole = (x <= 0) & (x == xp.floor(x))
-    return xp.where(pole, xp.inf, out)
+        front = xp.where(refl, -(math.pi * math.pi) / (s * s), 0)
+        z = xp.where(refl, 1 - x, x)
+        acc = xp.zeros_like(z)
+        for _ in range(6):
+            acc = acc + 1 / (z * z)
+            z = z + 1
+        ixx = 1 / (z * z)
+        out = front + acc + (1 + 1 / (2 * z) + ixx * (1 / 6 - ixx * (1 / 30 - ixx * (1 / 42)))) / z
+    return xp.where(refl, -out, out).astype(x.dtype, copy=False)
+
+
+_ZETA_A = (12.0, -720.0, 30240.0, -1209600.0, 47900160.0, -1.8924375803183791606e9, 7.47242496e10,
+           -2.950130727918164224e12, 1.1646782814350067249e14, -4.5979787224074726105e15,
+           1.8152105401943546773e17, -7.1661652561756670113e18)
+_MACHEP = 1.11022302462515654042e-16
+
+
+def _zeta(xp, x, q):
+    """The Hurwitz zeta ζ(x, q) = Σₖ (k + q)^(−x) of float arrays (broadcast), in float64, as ATen's zeta
+    (Cephes): the sum directly until a term is below MACHEP of it (at least 9 terms and up to q > 9),
+    then the Euler–Maclaurin tail with up to 12 Bernoulli terms. inf at x = 1 and at q = 0, −1, ...;
+    NaN for x < 1, and for q < 0 with x not an integer."""
+    shape = np.broadcast_shapes(np.shape(x), np.shape(q))
+    with np.errstate(all="ignore"):  # the first term in the inputs' dtype: ATen's std::pow(q, -x) (float for float)
+        first = (xp.asarray(q) ** -xp.asarray(x)).astype(np.float64)
+    x, q = (xp.broadcast_to(xp.asarray(v, dtype=np.float64), shape).ravel() for v in (x, q))
+    with np.errstate(all="ignore"):
+        edge = (x <= 1) | ((q <= 0) & ((q == xp.floor(q)) | (x != xp.floor(x))))  # answered below, not summed
+        s = xp.broadcast_to(first, shape).ravel().copy()
+        a, b = q.copy(), xp.zeros_like(q)
+        done = edge.copy()
+        live, i = xp.flatnonzero(~edge), 0
+        while live.size:  # the direct sum, each entry until its own stopping rule
+            live = live[(i < 9) | (a[live] <= 9)]
+            i += 1
+            a[live] += 1
+            b[live] = a[live] ** -x[live]
+            s[live] += b[live]
+            conv = (-_MACHEP * s[live] < b[live]) & (b[live] < _MACHEP * s[live])
+            done[live[conv]] = True
+            live = live[~conv]
+        w = a
+        tail = s + b * w / (x - 1) - 0.5 * b
+        fact, k = xp.ones_like(x), 0.0
+        going = ~done
+        for c in _ZETA_A:  # Euler–Maclaurin: B₂ⱼ/(2j)! · x(x+1)...(x+2j−2) · w^(−x−2j+1)
+            fact = fact * (x + k)
+            b = b / w
+            t = fact * b / c
+            tail = xp.where(going, tail + t, tail)
+            going = going & ~(xp.abs(t / tail) < _MACHEP)
+            k += 1
+            fact = fact * (x + k)
+            b = b / w
+            k += 1
+        out = xp.where(done, s, tail)
+    out = xp.where((q <= 0) & (x != xp.floor(x)), xp.nan, out)
+    out = xp.where((q <= 0) & (q == xp.floor(q)), xp.inf, out)
+    out = xp.where(x < 1, xp.nan, out)
+    return xp.where(x == 1, xp.inf, out).reshape(shape)
+
+
+def _work_dtype(dtype) -> np.dtype:
+    """The dtype ATen's CPU kernels compute polygamma in: the input's own for float32/64, float32 for half."""
+    return np.dtype(dtype) if dtype in (np.float32, np.float64) else np.dtype(np.float32)
+
+
+def _polygamma(xp, n: int, x):
+    """ψ⁽ⁿ⁾(x) for n ≥ 1 in x's dtype: trigamma for n = 1, (−1)ⁿ⁺¹ n! ζ(n + 1, x) above (ATen's
+    calc_polygamma)."""
+    if n == 1:
+        return _trigamma(xp, x)
+    dtype = _work_dtype(x.dtype)
+    x = x.astype(dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        zeta = _zeta(xp, dtype.type(n + 1), x).astype(dtype)
+        return (1.0 if n % 2 else -1.0) * dtype.type(math.exp(math.lgamma(n + 1.0))) * zeta
 
 
 class Lgamma(Function):
@@ -114,13 +200,72 @@ class Digamma(Function):
         return g * _trigamma(self.xp, a).astype(a.dtype, copy=False)
 
 
-class Trigamma(Function):
-    """ψ'(a) (polygamma(1, a)); no gradient here (polygamma of order 2 is not implemented)."""
+class Polygamma(Function):
+    """ψ⁽ⁿ⁾(a) for n ≥ 1 (n = 0 is Digamma); backward g·ψ⁽ⁿ⁺¹⁾(a)."""
 
-    differentiable = False
+    def forward(self, a, n=1):
+        self.save_for_backward(a)
+        self.n = n
+        return _polygamma(self.xp, n, a).astype(a.dtype, copy=False)
+
+    def backward(self, g):
+        (a,) = self.saved
+        return g * _polygamma(self.xp, self.n + 1, a).astype(g.dtype, copy=False)
+
+
+class Entr(Function):
+    """The entropy term −a·ln a (0 at 0, −inf below, NaN stays NaN); backward −g·(1 + ln a), torch's
+    formula everywhere (so NaN for a < 0 and inf at 0, as torch's)."""
 
     def forward(self, a):
-        return _trigamma(self.xp, a).astype(a.dtype, copy=False)
+        self.save_for_backward(a)
+        xp = self.xp
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = -a * xp.log(xp.where(a > 0, a, 1))
+        return xp.where(a > 0, value, xp.where(a == 0, 0, xp.where(a < 0, -xp.inf, a))).astype(a.dtype, copy=False)
+
+    def backward(self, g):
+        (a,) = self.saved
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (-g * (1 + self.xp.log(a))).astype(g.dtype, copy=False)
+
+
+class Logit(Function):
+    """log(p/(1 − p)), p clamped to [eps, 1 − eps] first when ``eps`` is given. Backward torch's:
+    g/(p(1 − p)) (inf at 0 and 1), NaN for p outside [0, 1] without eps, 0 outside [eps, 1 − eps] with it."""
+
+    def forward(self, p, eps=None):
+        self.save_for_backward(p)
+        self.eps = eps
+        xp = self.xp
+        q = p if eps is None else xp.clip(p, eps, 1 - eps)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return xp.log(q / (1 - q)).astype(p.dtype, copy=False)
+
+    def backward(self, g):
+        (p,) = self.saved
+        xp, eps = self.xp, self.eps
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grad = g / (p * (1 - p))
+        if eps is None:
+            return xp.where((p < 0) | (p > 1), xp.nan, grad).astype(g.dtype, copy=False)
+        return xp.where((p < eps) | (p > 1 - eps), 0, grad).astype(g.dtype, copy=False)
+
+
+class Zeta(Function):
+    """The Hurwitz zeta ζ(x, q) of ``x`` and ``q`` (broadcast). Backward in q only, −g·x·ζ(x + 1, q);
+    a gradient to x raises NotImplementedError, as torch's."""
+
+    def forward(self, x, q):
+        self.save_for_backward(x, q)
+        return _zeta(self.xp, x, q).astype(np.result_type(x.dtype, q.dtype), copy=False)
+
+    def backward(self, g):
+        x, q = self.saved
+        if self.needs_input_grad[0]:
+            raise NotImplementedError("the derivative for 'zeta' is not implemented.")
+        gq = -g * (x * _zeta(self.xp, x + 1, q)).astype(g.dtype, copy=False)
+        return None, sum_to(gq, q.shape)
 
 
 # ---- the gamma draw: P(a, x), its inverse, and the implicit reparameterization gradient ------------

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
-from op_specs import GAP, SEEDS, Case, Spec, broadcast_shapes, fill, shapes
+from op_specs import GAP, SEEDS, Case, Spec, broadcast_shapes, fill, shapes, unary
 
 import engine
 import engine.functional as F
@@ -1075,3 +1075,92 @@ def _gammainc_ref(x, a, upper, terms=200):
 SPECS["Gammainc"] = Spec(gammainc_case(), _gammainc_fn, _gammainc_ref, half=False,
                          torch=lambda T, x, a, upper: (T.special.gammaincc if upper else T.special.gammainc)(
                              T.tensor(a, dtype=x.dtype), x))
+
+
+# ---- torch.special's Cephes family, polygamma, zeta, entr and logit (issue s15) ----------------------
+
+
+def _series_i(x, order, terms=60):
+    """Iₙ(x) = Σₖ (x/2)^(2k+n) / (k! (k+n)!), plain power series (|x| ≤ 3 here)."""
+    k = np.arange(terms).reshape((-1,) + (1,) * np.ndim(x))
+    log_fact = np.vectorize(math.lgamma, otypes=[np.float64])
+    return ((x / 2) ** (2 * k + order) / np.exp(log_fact(k + 1) + log_fact(k + order + 1))).sum(0)
+
+
+def _hurwitz_ref(s, q, n=60):
+    """ζ(s, q): n terms of the sum, then Euler–Maclaurin's integral, half-term and B₂, B₄ corrections."""
+    s, q = np.broadcast_arrays(np.asarray(s, dtype=np.float64), q)
+    k = np.arange(n).reshape((-1,) + (1,) * np.ndim(q))
+    head = ((q + k) ** -s).sum(0)
+    m = q + n
+    return (head + m ** (1 - s) / (s - 1) + 0.5 * m ** -s + s / 12 * m ** (-s - 1)
+            - s * (s + 1) * (s + 2) / 720 * m ** (-s - 3))
+
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _ndtri_ref(p):
+    """Φ⁻¹(p) by bisection on math.erfc."""
+    lo, hi = np.full(np.shape(p), -10.0), np.full(np.shape(p), 10.0)
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        below = 0.5 * _erfc(-mid / math.sqrt(2)) < p
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return (lo + hi) / 2
+
+
+@st.composite
+def unit_case(draw):
+    """p in (0.05, 0.95): ndtri's and logit's inner domain."""
+    rng = _rng(draw)
+    return Case((rng.uniform(0.05, 0.95, draw(shapes(0, 3))),), {})
+
+
+@st.composite
+def polygamma_case(draw):
+    """x in (0.2, 3) and an order n in 1..4."""
+    rng = _rng(draw)
+    return Case((fill(rng, draw(shapes(0, 3)), "positive"),), {"n": draw(st.integers(1, 4))})
+
+
+@st.composite
+def zeta_case(draw):
+    """q (the differentiable input, in (0.2, 3)) and x (a parameter in (1.5, 4): torch has no gradient for
+    it), their shapes broadcasting."""
+    sq, sx = draw(broadcast_shapes()).input_shapes
+    rng = _rng(draw)
+    return Case((fill(rng, sq, "positive"),), {"x": rng.uniform(1.5, 4, sx)})
+
+
+def _zeta_fn(q, x):
+    return engine.special.zeta(engine.Tensor(x, device=q.device).to(q.dtype), q)
+
+
+def _polygamma_ref(x, n):
+    return (-1) ** (n + 1) * math.factorial(n) * _hurwitz_ref(n + 1.0, x)
+
+
+SPECS.update({
+    "I0": Spec(unary(), lambda a: engine.i0(a), lambda a: _series_i(a, 0), torch=lambda T, a: T.i0(a), half=False),
+    "I0e": Spec(unary(), lambda a: engine.special.i0e(a), lambda a: np.exp(-np.abs(a)) * _series_i(a, 0),
+                torch=lambda T, a: T.special.i0e(a), half=False),
+    "I1": Spec(unary(), lambda a: engine.special.i1(a), lambda a: _series_i(a, 1),
+               torch=lambda T, a: T.special.i1(a), half=False),
+    "I1e": Spec(unary(), lambda a: engine.special.i1e(a), lambda a: np.exp(-np.abs(a)) * _series_i(a, 1),
+                torch=lambda T, a: T.special.i1e(a), half=False),
+    "Ndtri": Spec(unit_case(), lambda a: engine.special.ndtri(a), _ndtri_ref,
+                  torch=lambda T, a: T.special.ndtri(a), half=False),
+    "LogNdtr": Spec(unary(), lambda a: engine.special.log_ndtr(a), lambda a: np.log(0.5 * _erfc(-a / math.sqrt(2))),
+                    torch=lambda T, a: T.special.log_ndtr(a), half=False),
+    "Erfcx": Spec(unary(), lambda a: engine.special.erfcx(a), lambda a: np.exp(a * a) * _erfc(a),
+                  torch=lambda T, a: T.special.erfcx(a), half=False),
+    "Polygamma": Spec(polygamma_case(), lambda a, n: engine.polygamma(n, a), _polygamma_ref,
+                      torch=lambda T, a, n: T.polygamma(n, a), half=False),
+    "Zeta": Spec(zeta_case(), _zeta_fn, lambda q, x: _hurwitz_ref(x, q), half=False,
+                 torch=lambda T, q, x: T.special.zeta(T.tensor(x, dtype=q.dtype), q)),
+    "Entr": Spec(unary("positive"), lambda a: engine.special.entr(a), lambda a: -a * np.log(a),
+                 torch=lambda T, a: T.special.entr(a), half=False),
+    "Logit": Spec(unit_case(), lambda a: a.logit(), lambda a: np.log(a / (1 - a)),
+                  torch=lambda T, a: a.logit(), half=False),
+})
