@@ -15,9 +15,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from engine import higher_order
 from engine.backend import array_module
+from engine.factories import zeros_like as engine_zeros_like
 from engine.function import Function as _EngineFunction
 from engine.function import enable_grad, inference_mode, is_grad_enabled, no_grad  # noqa: F401  (torch.autograd's names)
+from engine.gradcheck import gradcheck, gradgradcheck  # noqa: F401  (torch.autograd's names)
 from engine.ops.elementwise import sum_to
 from engine.tensor import Tensor, _backward_inputs, _initial_grad, backpropagate
 from engine.torch_more import set_grad_enabled  # noqa: F401
@@ -45,6 +48,25 @@ def _upstream(outputs: list[Tensor], grad_outputs, what: str) -> list:
     return [_initial_grad(t, g, what) for t, g in zip(outputs, grad_outputs)]
 
 
+def _graph_upstream(outputs: list[Tensor], grad_outputs, what: str) -> list[Tensor]:
+    """The outputs' upstream gradients as Tensors for a create_graph sweep: a Tensor given keeps its
+    graph (so the result is differentiable in it too, as torch), anything else is wrapped."""
+    given = list(grad_outputs) if isinstance(grad_outputs, (list, tuple)) else [grad_outputs] * len(outputs)
+    arrays = _upstream(outputs, grad_outputs, what)
+    return [g if isinstance(g, Tensor) and g.dtype == a.dtype and g.shape == a.shape else Tensor(a)
+            for g, a in zip(given, arrays)]
+
+
+def _graph_result(g: Tensor | None, t: Tensor, allow_unused: bool, materialize: bool) -> Tensor | None:
+    """autograd.grad's answer for input ``t`` from a create_graph sweep (see grad)."""
+    if g is None:
+        if not allow_unused:
+            raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
+                               "Set allow_unused=True if this is the desired behavior.")
+        return engine_zeros_like(t) if materialize else None
+    return higher_order._as_grad(g, t)
+
+
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], grad_outputs=None,
          retain_graph: bool | None = None, create_graph: bool = False, only_inputs: bool = True,
          allow_unused: bool | None = None, is_grads_batched: bool = False,
@@ -53,16 +75,14 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], 
     tuple; nothing is accumulated into ``.grad``. ``grad_outputs`` are the outputs' upstream
     gradients (needed for outputs of more than one element). An input the outputs do not depend on
     raises unless ``allow_unused`` (then None, or zeros with ``materialize_grads``). The graph is
-    freed unless ``retain_graph``. ``create_graph`` (higher-order gradients) is not supported.
+    freed unless ``retain_graph``. ``create_graph`` records the gradients' own graph, so they can be
+    differentiated again (engine.higher_order; it implies ``retain_graph``).
 
     >>> from engine import Tensor
     >>> x = Tensor([3.0], requires_grad=True); y = x * x
     >>> [g.tolist() for g in grad(y, [x, y], Tensor([1.0]))]
     [[6.0], [1.0]]
     """
-    if create_graph:
-        raise NotImplementedError("autograd.grad(create_graph=True): higher-order gradients are not supported "
-                                  "(the engine's backward functions run on arrays, outside the graph)")
     if is_grads_batched:
         raise NotImplementedError("autograd.grad(is_grads_batched=True) is not supported")
     if materialize_grads and allow_unused is False:
@@ -73,6 +93,10 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], 
     for t in inputs:
         if not t.requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
+    if create_graph:  # the sweep that records the gradients' graph; retain_graph defaults to True, as torch
+        got = higher_order.sweep(outputs, _graph_upstream(outputs, grad_outputs, "grad"),
+                                 True if retain_graph is None else bool(retain_graph), capture=inputs)
+        return tuple(_graph_result(got.get(i), t, allow_unused, materialize_grads) for i, t in enumerate(inputs))
     got = backpropagate(outputs, _upstream(outputs, grad_outputs, "grad"), bool(retain_graph), capture=inputs)
     result = []
     for i, t in enumerate(inputs):
@@ -101,9 +125,11 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors=None, retain_graph
     >>> backward([x.sum(), (x * 3).sum()]); x.grad.tolist()
     [4.0, 4.0]
     """
-    if create_graph:
-        raise NotImplementedError("autograd.backward(create_graph=True): higher-order gradients are not supported")
     outputs = _tensors(tensors, "backward")
+    if create_graph:
+        higher_order.sweep(outputs, _graph_upstream(outputs, grad_tensors, "backward"),
+                           True if retain_graph is None else bool(retain_graph), only=_backward_inputs(inputs))
+        return
     backpropagate(outputs, _upstream(outputs, grad_tensors, "backward"), bool(retain_graph),
                   only=_backward_inputs(inputs))
 

@@ -195,3 +195,39 @@ def _format_rows(rows: list[dict], rtol: float) -> str:
         lines.append(f"{r['name']:<{width}}  {str(r['shape']):<16} {r['rel_error']:>10.2e}{flag}")
     lines.append(f"{sum(r['ok'] for r in rows)}/{len(rows)} parameters within rtol {rtol:g}")
     return "\n".join(lines)
+
+
+def gradgradcheck(
+    fn: Callable[..., Tensor],
+    *inputs: Tensor,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+    max_entries: int | None = None,
+) -> bool:
+    """Check second derivatives against central differences (torch.autograd.gradgradcheck's check, in
+    ``gradcheck``'s signature): ``gradcheck`` of x ↦ vᵀ·J(x), the gradient of ``fn`` along a fixed
+    random upstream v, recorded with ``create_graph`` (engine.higher_order).
+
+    >>> x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    >>> gradgradcheck(lambda t: (t * t * t).sum(), x)
+    True
+    """
+    import engine
+    from engine.function import enable_grad
+
+    checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not checked:
+        raise ValueError("gradgradcheck: no input has requires_grad=True")
+    with no_grad():
+        shape, dtype = (lambda out: (out.shape, out.dtype))(fn(*inputs))
+    v = Tensor(np.random.default_rng(seed + 1).standard_normal(shape).astype(dtype))
+
+    def first_order(*xs):
+        with enable_grad():
+            grads = engine.autograd.grad(fn(*xs), [xs[i] for i in checked], v, create_graph=True,
+                                         materialize_grads=True)
+        return engine.cat([g.reshape(-1) for g in grads])
+
+    return gradcheck(first_order, *inputs, eps=eps, atol=atol, rtol=rtol, seed=seed, max_entries=max_entries)

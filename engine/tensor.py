@@ -350,8 +350,9 @@ class Tensor:
     def cpu(self, memory_format=None) -> Tensor:
         return self.to("cpu", memory_format=memory_format)
 
-    def astype(self, dtype) -> Tensor:
-        """A copy cast to ``dtype``; differentiable between float dtypes."""
+    def astype(self, dtype, copy: bool = True) -> Tensor:
+        """A copy cast to ``dtype``; differentiable between float dtypes. ``copy`` is NumPy's flag, accepted so
+        that array code runs on Tensors (engine.higher_order); a cast to the same dtype returns self either way."""
         dtype = to_dtype(dtype)
         if dtype == self.dtype:
             return self
@@ -458,16 +459,19 @@ class Tensor:
 
         ``gradient`` (or ``grad=``) is the upstream gradient, needed unless self has one element.
         The graph's saved arrays are freed afterwards unless ``retain_graph``. ``inputs`` (tensors)
-        limits the accumulation to them. ``create_graph`` (higher-order gradients) is not supported:
-        every backward runs on arrays.
+        limits the accumulation to them. ``create_graph`` records the gradients' own graph (``.grad`` can be
+        differentiated again: engine.higher_order) and implies ``retain_graph``.
         """
-        if create_graph:
-            raise NotImplementedError("backward(create_graph=True): higher-order gradients are not supported "
-                                      "(the engine's backward functions run on arrays, outside the graph)")
         if not self.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn "
                                "(backward() on a tensor that does not require grad)")
-        g = _initial_grad(self, gradient if gradient is not None else grad, "backward()")
+        upstream = gradient if gradient is not None else grad
+        if create_graph:  # the sweep that records the gradients' graph (higher-order gradients)
+            from engine.autograd import backward as autograd_backward
+
+            autograd_backward([self], None if upstream is None else [upstream], retain_graph, True, inputs)
+            return
+        g = _initial_grad(self, upstream, "backward()")
         backpropagate([self], [g], bool(retain_graph), only=_backward_inputs(inputs))
 
     def register_post_accumulate_grad_hook(self, hook) -> _HookHandle:

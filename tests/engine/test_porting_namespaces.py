@@ -227,6 +227,6 @@ def test_functional_errors_as_torch():
         vjp(lambda a: a * 2, x, engine.tensor([1.0]))
     with pytest.raises(TypeError, match="must be either a Tensor or a tuple of Tensors"):
         jacobian(lambda a: a, [1.0])
-    for f in (lambda: hessian(lambda a: a.sum(), x), lambda: jacobian(lambda a: a, x, create_graph=True)):
-        with pytest.raises(NotImplementedError, match="create_graph|gradient of a gradient"):
-            f()
+    # the gradient of a gradient (engine.higher_order): tests/engine/test_parity_higher_order_s15.py
+    assert not hessian(lambda a: a.sum(), x).numpy().any()
+    assert jacobian(lambda a: a * a, x.requires_grad_(), create_graph=True).requires_grad

@@ -1,0 +1,402 @@
+"""Higher-order gradients: the reverse sweep of ``create_graph=True``, which records a graph.
+
+The ordinary sweep (``engine.tensor.backpropagate``) runs every op's ``backward`` on arrays: fast,
+and outside the graph. This one is used only when ``create_graph=True`` (``backward``,
+``autograd.grad``, ``autograd.functional.hessian/hvp/vhp``): the gradient that flows is a Tensor,
+and each node's gradient is computed with engine ops, so it is itself differentiable.
+
+It reuses each op's one reference ``backward``, run on Tensors: ``g`` is a Tensor, ``self.saved``
+holds Tensors standing for the saved arrays (the op's inputs and output, connected to the graph),
+``self.xp`` is ``TENSOR_XP`` (the NumPy names backward code calls, as engine functions) and
+``self.kernel`` is None (the reference path). Only the ops in ``_REFERENCE`` (checked by
+tests/engine/test_parity_higher_order_s15.py against torch's double backward) run that way; a few
+whose reference is array-only (a bit mask, a scatter, a fused row loop) have their gradient written
+as engine ops in ``_RULES``: the adjoint op of a linear backward, or the op's composition from
+primitives, differentiated by a nested sweep. Every other op raises NotImplementedError when a
+``create_graph`` sweep reaches it.
+
+>>> from engine import Tensor, autograd
+>>> x = Tensor([1.0, 2.0], requires_grad=True)
+>>> (g,) = autograd.grad((x ** 3).sum(), x, create_graph=True)
+>>> autograd.grad(g.sum(), x)[0].tolist()  # d²(x³)/dx² = 6x
+[6.0, 12.0]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import types
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import engine
+from engine.function import enable_grad
+from engine.ops import activations, elementwise, fused, matmul, movement, reduce, scan
+from engine.tensor import _FREED, Tensor, _GraphRef, _node_of, graph_ref
+
+# ---- the array module of a graph backward -----------------------------------------------------------
+
+
+def _tensor(x, like: Tensor | None = None) -> Tensor:
+    """``x`` as a Tensor: numbers and NumPy scalars in ``like``'s dtype (no float64 leak)."""
+    if isinstance(x, Tensor):
+        return x
+    if like is not None and np.ndim(x) == 0 and like.dtype.kind == "f":
+        return engine.tensor(x, dtype=like.dtype, device=like.device)
+    return Tensor(x)
+
+
+def _where(cond, a, b) -> Tensor:
+    """``xp.where`` on Tensors: ``cond`` a bool array or Tensor (no gradient), a and b Tensors or numbers."""
+    like = a if isinstance(a, Tensor) else b
+    cond = cond._data if isinstance(cond, Tensor) else cond
+    return elementwise.Where.apply(_tensor(a, like), _tensor(b, like), cond=cond)
+
+
+def _binary(name: str) -> Callable:
+    def op(a, b):
+        like = a if isinstance(a, Tensor) else b
+        return getattr(engine, name)(_tensor(a, like), _tensor(b, like))
+    return op
+
+
+def _zeros_like(a, dtype=None) -> Tensor:
+    return engine.zeros(a.shape, dtype=dtype or a.dtype, device=a.device)
+
+
+TENSOR_XP = types.SimpleNamespace(
+    # what the reference backwards in _REFERENCE call on self.xp, each recorded in the graph
+    exp=Tensor.exp, log=Tensor.log, sqrt=Tensor.sqrt, sin=Tensor.sin, cos=Tensor.cos, tanh=Tensor.tanh,
+    sinh=Tensor.sinh, cosh=Tensor.cosh, abs=Tensor.abs, log1p=Tensor.log1p, expm1=Tensor.expm1,
+    sign=lambda a: a.sign(), isnan=lambda a: a.isnan(), where=_where,
+    maximum=_binary("maximum"), minimum=_binary("minimum"),
+    zeros_like=_zeros_like, broadcast_to=lambda a, shape: a.broadcast_to(tuple(shape)),
+    swapaxes=lambda a, i, j: a.swapaxes(i, j), expand_dims=lambda a, axis: a.unsqueeze(axis),
+    moveaxis=lambda a, src, dst: a.movedim(src, dst),
+)
+
+
+@contextlib.contextmanager
+def _arrays_forbidden(op: str):
+    """A reference backward that turned a Tensor into an array (a NumPy function, ``np.asarray``)
+    would cut the graph and give a wrong higher derivative silently: make it raise instead."""
+    def refuse(self, dtype=None, copy=None):
+        raise NotImplementedError(f"double backward of {op} is not supported (its backward needs arrays)")
+    saved = Tensor.__array__
+    Tensor.__array__ = refuse
+    try:
+        yield
+    finally:
+        Tensor.__array__ = saved
+
+
+class _GraphCtx:
+    """An op's ``self`` for its reference backward run on Tensors: the op's attributes, with
+    ``saved`` as Tensors, ``xp`` as TENSOR_XP and no kernel."""
+
+    def __init__(self, ctx, saved: tuple):
+        self.__dict__.update(ctx=ctx, saved=saved, xp=TENSOR_XP, kernel=None)
+
+    def __getattr__(self, name: str):
+        return getattr(self.ctx, name)
+
+
+# ---- the saved arrays as Tensors of the graph -------------------------------------------------------
+
+
+def _stand_in(arr, ref, like) -> Tensor:
+    """A Tensor holding ``arr`` in the graph at node ``ref`` (a ``_GraphRef``) of a tensor that is gone."""
+    t = Tensor(arr)
+    t._requires_grad, t._ctx, t._vc, t._gref = like._requires_grad, like._ctx, like._vc, ref
+    return t
+
+
+def _live(node) -> Tensor | None:
+    """The tensor at ``node`` while it lives (a leaf or a live intermediate), else None."""
+    if type(node) is _GraphRef:
+        return node._real()
+    return node
+
+
+def saved_tensors(node, ctx, count: int | None = None) -> tuple:
+    """``ctx.saved`` as Tensors of the graph: each saved array is one of the op's inputs or its output
+    (the output of node ``node``). A live tensor is matched by its array's identity; one that is gone
+    (ctx.parents keeps only its ``_GraphRef``) by shape and dtype, in the order ops save them (inputs
+    in order, then the output), among the inputs whose version the op recorded as saved. ``count``:
+    only the first ``count`` saved arrays (the rest may be statistics, such as LayerNorm's rstd)."""
+    name = type(ctx).__name__
+    cells = {id(v[0]) for v in ctx._versions}
+    out_ref = node if type(node) is _GraphRef else graph_ref(node)
+    candidates = [p for p in ctx.parents if p is not None and id(p._vc) in cells]
+    candidates.append(out_ref)  # not always in cells: amax saves the keepdim array its output views
+    used: set[int] = set()
+    result = []
+    for arr in ctx.saved[:count]:
+        if arr is None or not hasattr(arr, "shape"):
+            result.append(arr)
+            continue
+        for i, cand in enumerate(candidates):
+            if i in used:
+                continue
+            live = _live(cand)
+            is_out = cand is out_ref
+            if live is not None:
+                data = live._data
+                if data is arr or (is_out and getattr(data, "base", None) is arr):
+                    break
+            elif cand.shape == arr.shape or (is_out and math.prod(cand.shape) == arr.size):
+                if cand.dtype == arr.dtype:
+                    break
+        else:
+            raise NotImplementedError(f"double backward of {name} is not supported "
+                                      "(it saved an array that is neither an input nor its output)")
+        used.add(i)
+        live = _live(cand)
+        if live is not None and live._data is arr:
+            result.append(live)
+        elif is_out:  # the output (or the un-reshaped array it views), e.g. amax without keepdim
+            t = _stand_in(arr.reshape(cand.shape), out_ref, cand) if live is None else live
+            result.append(t if t.shape == arr.shape else t.reshape(arr.shape))
+        else:
+            result.append(_stand_in(arr, cand, cand))
+    return tuple(result)
+
+
+# ---- gradient rules for ops whose reference backward is array-only ----------------------------------
+
+
+def vjp_of(compose: Callable, inputs: list, g: Tensor) -> list:
+    """d(compose(*inputs) · g)/d(input) for each input (None for None or where none flows), recorded in
+    the graph: a nested create_graph sweep over the composition that stops at the inputs.
+
+    >>> from engine import Tensor
+    >>> x = Tensor([3.0], requires_grad=True)
+    >>> vjp_of(lambda a: a * a, [x], Tensor([1.0]))[0].tolist()
+    [6.0]
+    """
+    with enable_grad():
+        y = compose(*inputs)
+    want = [t for t in inputs if t is not None and t.requires_grad]
+    got = sweep([y], [g], retain_graph=True, capture=want, stop=want)
+    grads, k = [], 0
+    for t in inputs:
+        if t is not None and t.requires_grad:
+            grads.append(got.get(k))
+            k += 1
+        else:
+            grads.append(None)
+    return grads
+
+
+def _relu(node, ctx, g):
+    (out,) = saved_tensors(node, ctx)  # the gradient passes where out > 0 (a nan input passes it on)
+    return (_where(~(out._data <= 0), g, 0),)
+
+
+def _get_item(node, ctx, g):  # the adjoint of a[index]: scatter-add into zeros (repeats summed)
+    return (movement.IndexAccumulate.apply(g, index=ctx.index, shape=ctx.in_shape),)
+
+
+def _take_along(node, ctx, g):  # the adjoint of take_along_axis: scatter-add at (grids, index)
+    grids = list(ctx.xp.indices(ctx.index.shape, sparse=True))
+    grids[ctx.axis] = ctx.index
+    return (movement.IndexAccumulate.apply(g, index=tuple(grids), shape=ctx.in_shape),)
+
+
+def _linear(node, ctx, g):
+    if ctx.compute_dtype is not None:
+        raise NotImplementedError("double backward of Linear under autocast is not supported")
+    x, w = saved_tensors(node, ctx)
+    need = ctx.needs_input_grad
+    g2 = g.reshape(-1, g.shape[-1])  # (N, out)
+    gx = (g2 @ w).reshape(x.shape) if need[0] else None
+    gw = g2.mT @ x.reshape(-1, x.shape[-1]) if need[1] else None
+    gb = g2.sum(0) if need[2] else None
+    return gx, gw, gb
+
+
+def _layer_norm(node, ctx, g):
+    x, weight, mean, rstd = ctx.saved
+    if x.dtype.itemsize < 4:
+        raise NotImplementedError("double backward of LayerNorm in float16 is not supported")
+    x_t, w_t = saved_tensors(node, ctx, 2)
+    # var + eps as a function of x: eps (not kept by the op) is 1/rstd² − var per row
+    var0 = ((x - mean[..., None]) ** 2).mean(axis=-1, keepdims=True)
+    eps = Tensor((1 / (rstd.astype(np.float64) ** 2))[..., None] - var0).astype(x.dtype)
+
+    def compose(x, w):
+        xc = x - x.mean(-1, keepdim=True)
+        xhat = xc * ((xc * xc).mean(-1, keepdim=True) + eps).rsqrt()
+        return xhat if w is None else xhat * w
+
+    gx, gw = vjp_of(compose, [x_t, w_t], g)
+    gb = g.reshape(-1, g.shape[-1]).sum(0) if ctx.needs_input_grad[2] else None
+    return gx, gw, gb
+
+
+def _cross_entropy(node, ctx, g):
+    (logits,) = saved_tensors(node, ctx, 1)
+    rows = ctx.xp.arange(ctx.t.shape[0])
+    pick = ctx.xp.where(ctx.valid, ctx.t, 0)
+    valid = ctx.valid.astype(logits.dtype)
+
+    def compose(logits):
+        flat = logits.reshape(-1, logits.shape[-1]).log_softmax(-1)
+        loss = -flat[rows, pick] * Tensor(valid)  # (N,), 0 on ignored rows
+        if ctx.reduction == "none":
+            return loss.reshape(g.shape)
+        total = loss.sum()
+        return total if ctx.reduction == "sum" else total / max(ctx.n_valid, 1)
+
+    return (vjp_of(compose, [logits], g)[0], None)
+
+
+def _gelu(node, ctx, g):
+    if ctx.approximate == "tanh":
+        return _reference(node, ctx, g)
+    (a,) = saved_tensors(node, ctx)
+    return tuple(vjp_of(lambda a: 0.5 * a * (1 + (a * (1 / math.sqrt(2))).erf()), [a], g))
+
+
+def _reference(node, ctx, g):
+    """The op's own reference backward, run on Tensors (see the module's docstring)."""
+    name = type(ctx).__name__
+    with _arrays_forbidden(name):
+        return type(ctx).backward(_GraphCtx(ctx, saved_tensors(node, ctx)), g)
+
+
+# ops whose reference backward runs on Tensors as written (each checked against torch's double backward)
+_REFERENCE = {
+    "Add", "Sub", "Mul", "Div", "Neg", "PowScalar", "Pow", "Exp", "Log", "Sqrt", "Tanh", "Sigmoid", "Sin", "Cos",
+    "Abs", "Where", "Maximum", "Minimum", "Exp2", "Expm1", "Log2", "Log10", "Log1p", "Rsqrt", "Reciprocal", "Erf",
+    "Erfc", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
+    "Softplus", "LogSigmoid", "Silu", "Elu", "LeakyRelu", "Hardtanh", "Mish",
+    "Sum", "Mean", "Max", "Min", "LogSumExp",
+    "Reshape", "Transpose", "BroadcastTo", "Concatenate", "Stack", "Pad", "MaskedFill", "IndexPut",
+    "IndexAccumulate", "MatMul", "Softmax", "LogSoftmax", "Cast",
+}
+
+_RULES: dict[str, Callable] = {
+    "Relu": _relu, "GetItem": _get_item, "TakeAlong": _take_along, "Linear": _linear,
+    "LayerNorm": _layer_norm, "CrossEntropy": _cross_entropy, "Gelu": _gelu,
+    **{name: _reference for name in _REFERENCE},
+}
+_ = (activations, elementwise, fused, matmul, reduce, scan)  # the families _REFERENCE names ops of
+
+
+def node_backward(node, ctx, g: Tensor) -> tuple:
+    """The gradients of one op's inputs, as Tensors recorded in the graph, for its output's gradient ``g``."""
+    rule = _RULES.get(type(ctx).__name__)
+    if rule is None:
+        raise NotImplementedError(f"double backward of {type(ctx).__name__} is not supported "
+                                  "(create_graph=True reached an op without a graph backward)")
+    grads = rule(node, ctx, g)
+    return grads if isinstance(grads, tuple) else (grads,)
+
+
+# ---- the sweep ------------------------------------------------------------------------------------------
+
+
+def _toposort(roots: list, stop: set[int]) -> list:
+    """As engine.tensor._toposort (outputs before inputs, iterative, version checks), not going past
+    the nodes in ``stop``."""
+    order: list = []
+    visited: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False) for root in reversed(roots)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        ctx = node._ctx
+        if ctx is None or id(node) in stop:
+            continue
+        if ctx.freed:
+            raise RuntimeError(_FREED)
+        ctx.check_versions()
+        for parent, need in zip(ctx.parents, ctx.needs_input_grad):
+            if need and id(parent) not in visited:
+                stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def _as_grad(g, t) -> Tensor:
+    """A gradient in ``t``'s dtype and shape (a broadcast one expanded)."""
+    if g.dtype != t.dtype:
+        g = g.astype(t.dtype)
+    if g.shape != t.shape:
+        g = g.broadcast_to(t.shape)
+    return g
+
+
+def _accumulate(leaf: Tensor, g: Tensor) -> None:
+    """``leaf.grad`` += g out of place (a graph Tensor, as torch with create_graph), then its hooks."""
+    g = _as_grad(g, leaf)
+    leaf._grad = g if leaf._grad is None else leaf._grad + g
+    for hook in list((getattr(leaf, "_post_acc_hooks", None) or {}).values()):
+        hook(leaf)
+
+
+def sweep(roots: list[Tensor], grads: list[Tensor], retain_graph: bool = True, only=None, capture=None,
+          stop=None) -> dict:
+    """The create_graph reverse sweep: as ``engine.tensor.backpropagate`` (same arguments, same result)
+    with Tensor gradients recorded in the graph. ``stop`` (tensors): the sweep does not go past them.
+
+    >>> from engine import Tensor
+    >>> x = Tensor([2.0], requires_grad=True)
+    >>> g = sweep([x * x], [Tensor([1.0])], capture=[x])[0]; g.tolist(), g.requires_grad
+    ([4.0], True)
+    """
+    with enable_grad():
+        pending: dict[int, Tensor] = {}
+        nodes = [_node_of(r) for r in roots]
+        for node, g in zip(nodes, grads):
+            pending[id(node)] = g if id(node) not in pending else pending[id(node)] + g
+        wanted = None if only is None else {id(_node_of(t)) for t in only}
+        slots: dict[int, list[int]] | None = None if capture is None else {}
+        for i, t in enumerate(capture or ()):
+            slots.setdefault(id(_node_of(t)), []).append(i)
+        stops = {id(_node_of(t)) for t in stop or ()}
+        captured: dict[int, Tensor] = {}
+        order = _toposort(nodes, stops)
+        for i, node in enumerate(order):
+            order[i] = None
+            key = id(node)
+            g = pending.pop(key, None)
+            real = node._real() if type(node) is _GraphRef else node
+            if g is not None and real is not None and real._grad_hooks:
+                for hook in list(real._grad_hooks.values()):
+                    out = hook(g)
+                    if out is not None:
+                        g = out
+            ctx = node._ctx
+            if g is None:
+                if ctx is not None and not retain_graph and key not in stops:
+                    ctx.free()
+                continue
+            if slots is not None:
+                for slot in slots.get(key, ()):
+                    captured[slot] = g
+            elif (ctx is None or (real is not None and real._retains_grad)) if wanted is None else key in wanted:
+                _accumulate(real if real is not None else node, g)
+            if ctx is None or key in stops:
+                continue
+            in_grads = node_backward(node, ctx, g)
+            for parent, pg, need in zip(ctx.parents, in_grads, ctx.needs_input_grad):
+                if not need or pg is None:
+                    continue
+                pg = _as_grad(_tensor(pg), parent)
+                pk = id(parent)
+                prev = pending.get(pk)
+                pending[pk] = pg if prev is None else prev + pg
+            if not retain_graph:
+                ctx.free()
+    return captured
