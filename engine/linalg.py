@@ -329,11 +329,16 @@ def svd(A: Tensor, full_matrices: bool = True):  # noqa: N803
 
 
 def svdvals(A: Tensor) -> Tensor:  # noqa: N803
-    """Singular values (descending) of (..., m, n) matrices; the gradient (U diag(gS) Vh) needs
-    distinct nonzero singular values."""
+    """Singular values (descending) of (..., m, n) matrices; the gradient is U diag(gS) Vh, as torch's
+    (defined at repeated and zero singular values too).
+
+    >>> import engine
+    >>> engine.linalg.svdvals(engine.tensor([[0.0, 2.0], [3.0, 0.0]])).tolist()
+    [3.0, 2.0]
+    """
     if A.ndim < 2:
         raise RuntimeError(f"linalg.svdvals: The input tensor A must have at least 2 dimensions, got {A.shape}")
-    return svd(A, full_matrices=False)[1]
+    return linalg_ops.Svdvals.apply(A)
 
 
 def qr(A: Tensor, mode: str = "reduced"):  # noqa: N803
@@ -450,11 +455,25 @@ def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *, d
 
 
 def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: N803, A002
-    """Matrix norm over the two ``dim``: 'fro', 'nuc', inf, -inf, 1, -1, 2, -2 (as torch)."""
+    """Matrix norm over the two ``dim``: 'fro', 'nuc', inf, -inf, 1, -1, 2, -2 (as torch).
+
+    >>> import engine
+    >>> engine.linalg.matrix_norm(engine.tensor([[0.0, 2.0], [3.0, 0.0]]), "nuc").item()
+    5.0
+    """
+    if ord not in ("fro", "nuc", 1, -1, 2, -2, math.inf, -math.inf):
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
     A = A.to(dtype) if dtype is not None else A  # noqa: N806
     if A.ndim < 2:
         raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions, got {A.shape}")
+    if A.dtype.kind != "f":
+        raise RuntimeError(f"linalg.matrix_norm: Expected a floating point or complex tensor as input. Got {A.dtype}")
+    dim = (dim,) if isinstance(dim, int) else tuple(dim)
+    if len(dim) != 2:
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(map(str, dim))}")
     d0, d1 = (wrap_dim(d, A.ndim, "linalg.matrix_norm") for d in dim)
+    if d0 == d1:
+        raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, {dim[1]})")
     if ord == "fro":
         return A.norm(2, (d0, d1), keepdim)
     if ord in (1, math.inf, 2) and A.shape[d1 if ord == 1 else d0] * (A.shape[d1] if ord == 2 else 1) == 0:
