@@ -494,13 +494,16 @@ def quantile(input: Tensor, q, dim: int | None = None, keepdim: bool = False, *,
     >>> engine.tensor([1.0, 2.0, 3.0, 4.0]).quantile(0.5).item()
     2.5
     """
-    return _quantile(input, _quantile_q(input, q, interpolation), dim, keepdim, interpolation, ignore_nan=False)
+    return _quantile(input, q, dim, keepdim, interpolation, ignore_nan=False)
 
 
 def _quantile_q(input: Tensor, q, interpolation: str) -> np.ndarray:  # noqa: A002
     """quantile's checks of its arguments, as torch; ``q`` as a float64 NumPy array."""
     if input.dtype.kind != "f":
         raise RuntimeError(f"quantile() input tensor must be either float or double dtype, got {input.dtype}")
+    if isinstance(q, Tensor) and q.dtype != input.dtype:
+        raise RuntimeError(f"quantile() q tensor must be same dtype as the input tensor (input {input.dtype}, "
+                           f"q {q.dtype})")
     qs = q._data if isinstance(q, Tensor) else np.asarray(q, dtype=np.float64)
     qs = np.asarray(qs.get() if hasattr(qs, "get") else qs, dtype=np.float64)
     if qs.ndim > 1:
@@ -513,11 +516,15 @@ def _quantile_q(input: Tensor, q, interpolation: str) -> np.ndarray:  # noqa: A0
     return qs
 
 
-def _quantile(input: Tensor, qs: np.ndarray, dim, keepdim: bool, interpolation: str, ignore_nan: bool) -> Tensor:
+def _quantile(input: Tensor, q, dim, keepdim: bool, interpolation: str, ignore_nan: bool) -> Tensor:
     """quantile/nanquantile along one dim. Each slice sorts (nan last); a quantile's position is
     q·(k − 1) with k the slice's size (nanquantile: its count of entries that are not nan). A
-    slice with a nan gives nan (nanquantile: a slice of only nan), as torch."""
+    slice with a nan gives nan (nanquantile: a slice of only nan), as torch. A tensor ``q`` that
+    requires grad gets torch's gradient through 'linear''s weight q·(k − 1) − ⌊q·(k − 1)⌋: g·(b − a)·(k − 1)."""
     import engine
+
+    qs = _quantile_q(input, q, interpolation)
+    q_graph = q.reshape(-1) if isinstance(q, Tensor) and q.requires_grad and interpolation == "linear" else None
 
     x = input.reshape(-1) if dim is None else input
     d = 0 if dim is None else wrap_dim(dim, input.ndim, "quantile")
@@ -530,10 +537,12 @@ def _quantile(input: Tensor, qs: np.ndarray, dim, keepdim: bool, interpolation: 
     nan = np.asarray(array_module(x._data).isnan(x._data).get() if hasattr(x._data, "get")
                      else np.isnan(x._data)).sum(axis=d, keepdims=True)
     k = n - nan if ignore_nan else np.full_like(nan, n)
+    # torch: quantile reads a slice with a nan at its last (sorted: nan) entry, nanquantile an all-nan slice at
+    # its first; the nan comes from the values, and so does the gradient (to that nan entry, as torch's)
     undefined = (k == 0) if ignore_nan else (nan > 0)
     outs = []
-    for qv in qs.reshape(-1):
-        pos = qv * np.maximum(k - 1, 0)
+    for i, qv in enumerate(qs.reshape(-1)):
+        pos = np.where(undefined, 0 if ignore_nan else n - 1, qv * np.maximum(k - 1, 0))
         lo, hi = np.floor(pos).astype(np.int64), np.ceil(pos).astype(np.int64)
         frac = pos - lo
         if interpolation == "lower":
@@ -548,9 +557,11 @@ def _quantile(input: Tensor, qs: np.ndarray, dim, keepdim: bool, interpolation: 
         a = srt.gather(d, Tensor(lo).to(x.device))
         b = srt.gather(d, Tensor(hi).to(x.device))
         # torch lerps for linear and midpoint even at weight 0 (inf - inf there gives nan, as torch)
-        v = a.lerp(b, Tensor(frac.astype(x.dtype)).to(x.device)) if interpolation in ("linear", "midpoint") else a
-        if undefined.any():
-            v = v.masked_fill(Tensor(undefined).to(x.device), math.nan)
+        weight = Tensor(frac.astype(x.dtype)).to(x.device)
+        if q_graph is not None:  # the same weight, in the graph of q
+            last, below = (Tensor(c.astype(x.dtype)).to(x.device) for c in (np.maximum(k - 1, 0), lo))
+            weight = (q_graph[i] * last - below).masked_fill(Tensor(undefined).to(x.device), 0.0)  # as torch's ranks
+        v = a.lerp(b, weight) if interpolation in ("linear", "midpoint") else a
         if input.ndim == 0 or not keepdim:
             v = v.squeeze(d)
         elif dim is None:
@@ -564,7 +575,7 @@ def _quantile(input: Tensor, qs: np.ndarray, dim, keepdim: bool, interpolation: 
 def nanquantile(input: Tensor, q, dim: int | None = None, keepdim: bool = False, *,  # noqa: A002
                 interpolation: str = "linear") -> Tensor:
     """quantile of the entries that are not nan (nan where a slice is all nan), as torch."""
-    return _quantile(input, _quantile_q(input, q, interpolation), dim, keepdim, interpolation, ignore_nan=True)
+    return _quantile(input, q, dim, keepdim, interpolation, ignore_nan=True)
 
 
 def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False, right: bool = False,  # noqa: A002

@@ -116,3 +116,53 @@ def test_nuclear_norm_subgradient_rank_deficient(shape, rank, call):
         proj_u, proj_v = u[:, :rank] @ u[:, :rank].T, vh[:rank].T @ vh[:rank]
         np.testing.assert_allclose(proj_u @ g1[0] @ proj_v, proj_u @ g2[0] @ proj_v, atol=1e-9)
         assert np.isfinite(g1[0]).all()
+
+
+# ---- 2. quantile / nanquantile differentiable in q ---------------------------------------------------
+
+QUANTILE_CALLS = {
+    "vector_q_dim": (lambda M, x, q: M.quantile(x, q, dim=1), (3, 5), (4,)),
+    "scalar_q": (lambda M, x, q: M.quantile(x, q), (7,), ()),
+    "all_entries": (lambda M, x, q: x.quantile(q), (3, 4), (2,)),
+    "keepdim": (lambda M, x, q: M.quantile(x, q, dim=0, keepdim=True), (4, 3), (3,)),
+    "nanquantile": (lambda M, x, q: M.nanquantile(x, q, dim=-1), (4, 6), (3,)),
+    "nanquantile_method": (lambda M, x, q: x.nanquantile(q, 1, True), (4, 6), ()),
+    "quantile_nan_rows": (lambda M, x, q: M.quantile(x, q, dim=-1), (4, 6), (3,)),
+    "midpoint": (lambda M, x, q: M.quantile(x, q, dim=1, interpolation="midpoint"), (3, 5), (2,)),
+    "nearest": (lambda M, x, q: M.quantile(x, q, dim=1, interpolation="nearest"), (3, 5), (2,)),
+    "lower": (lambda M, x, q: M.nanquantile(x, q, dim=1, interpolation="lower"), (3, 5), (2,)),
+}
+
+
+@pytest.mark.parametrize("name", QUANTILE_CALLS)
+def test_quantile_gradient_in_q(name):
+    fn, xshape, qshape = QUANTILE_CALLS[name]
+    x = RNG.standard_normal(xshape)
+    if "nan" in name:
+        x[1, 2] = x[3, :] = np.nan
+        x[2, :2] = np.nan
+    q = RNG.uniform(0.02, 0.98, qshape)
+    _same(fn, x, q, grad=True)
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "midpoint"])
+def test_quantile_q_only_requires_grad(interpolation):
+    """x without grad, q with: linear's output is in q's graph, midpoint's is not (torch's 0.5 weight)."""
+    x = RNG.standard_normal((3, 5))
+    outs = []
+    for M in (engine, torch):
+        q = M.tensor([0.3, 0.7], dtype=M.float64, requires_grad=True)
+        y = M.quantile(M.tensor(x), q, dim=1, interpolation=interpolation)
+        outs.append(y.requires_grad)
+        if y.requires_grad:
+            y.sum().backward()
+            outs.append(q.grad.numpy())
+    assert outs[0] == outs[len(outs) // 2]
+    if len(outs) == 4:
+        np.testing.assert_allclose(outs[1], outs[3], rtol=1e-12)
+
+
+def test_quantile_q_dtype_error():
+    ours, theirs = _same_error(lambda M, x: M.quantile(x.float(), M.tensor([0.5], dtype=M.float64)),
+                               np.ones(3))
+    assert ours.startswith(theirs)
