@@ -603,6 +603,61 @@ def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
     return out if k else out + _zero_link(A)  # no reflector: still in A's graph, as torch
 
 
+def geqrf(input: Tensor):  # noqa: A002
+    """torch.geqrf: LAPACK's QR factorization of (..., m, n) matrices as (a, tau): R in a's upper triangle, the
+    Householder vectors below it, and their scalars tau (..., min(m, n)); householder_product(a, tau) is Q.
+    NumPy's raw QR is LAPACK's geqrf (transposed: Fortran order). No gradient (torch's backward raises).
+
+    >>> import engine
+    >>> engine.geqrf(engine.tensor([[3.0], [4.0]])).a.tolist()
+    [[-5.0], [0.5]]
+    """
+    _need_tensor(input, "torch.geqrf", "input")
+    if input.ndim < 2:
+        raise RuntimeError(f"torch.geqrf: input must have at least 2 dimensions (got shape {input.shape}).")
+    if input.dtype.kind != "f":
+        raise NotImplementedError(f'"geqrf_cpu" not implemented for \'{input.dtype}\'')
+    h, tau = np.linalg.qr(_host(input._data), mode="raw")
+    a = np.ascontiguousarray(np.swapaxes(h, -1, -2)).astype(input.dtype)
+    return _make("geqrf", ("a", "tau"), (Tensor(a).to(input.device), Tensor(tau.astype(input.dtype)).to(input.device)))
+
+
+def ormqr(input: Tensor, input2: Tensor, input3: Tensor, left: bool = True, transpose: bool = False) -> Tensor:  # noqa: A002
+    """torch.ormqr: ``other`` (input3) times Q (or Qᵀ with ``transpose``) of geqrf's (input, tau = input2),
+    Q from the left or the right: Q is the full (m, m) product of the reflectors, through householder_product
+    on input's vectors padded with zero columns (tau 0: the identity). Differentiable in all three.
+
+    >>> import engine
+    >>> a, tau = engine.geqrf(engine.tensor([[3.0], [4.0]]))
+    >>> engine.ormqr(a, tau, engine.eye(2)).tolist()
+    [[-0.6000000238418579, -0.800000011920929], [-0.800000011920929, 0.6000000238418579]]
+    """
+    op = "torch.ormqr"
+    for t, arg in ((input, "input"), (input2, "tau"), (input3, "other")):
+        _need_tensor(t, op, arg)
+    A, tau, C = input, input2, input3  # noqa: N806
+    if A.ndim < 2 or C.ndim < 2:
+        raise RuntimeError(f"{op}: input and other must have at least 2 dimensions (got shapes {A.shape} and "
+                           f"{C.shape}).")
+    m, side = A.shape[-2], (-2 if left else -1)
+    if C.shape[side] != m:
+        raise RuntimeError(f"{op}: other.shape[{side}] must be equal to input.shape[-2] (got shapes {A.shape} "
+                           f"and {C.shape}).")
+    k = tau.shape[-1] if tau.ndim else -1
+    if tau.ndim != A.ndim - 1 or k != builtins.min(m, A.shape[-1]) or tau.shape[:-1] != A.shape[:-2]:
+        raise RuntimeError(f"{op}: tau.shape[-1] must be equal to min(other.shape[{side}], input.shape[-1]) and "
+                           f"tau's batch dims input's (got tau {tau.shape}, input {A.shape}).")
+    if not A.dtype == tau.dtype == C.dtype:
+        raise RuntimeError(f"{op}: Expected input, tau and other to have the same dtype, but got {A.dtype}, "
+                           f"{tau.dtype} and {C.dtype}")
+    batch = A.shape[:-2]
+    vectors = engine.cat([A[..., :, :k], engine.zeros(batch + (m, m - k), dtype=A.dtype, device=A.device)], -1)
+    taus = engine.cat([tau, engine.zeros(batch + (m - k,), dtype=A.dtype, device=A.device)], -1)
+    Q = householder_product(vectors, taus)  # noqa: N806
+    Q = Q.mT if transpose else Q  # noqa: N806
+    return Q @ C if left else C @ Q
+
+
 def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
     """Least-squares solution of A X ≈ B for (..., m, n) A and (..., m, k) B (or (..., m)), as
     torch.linalg.lstsq: the minimum-norm solution pinv(A) B (so the gradient is pinv's, as torch's), and

@@ -166,3 +166,183 @@ def test_quantile_q_dtype_error():
     ours, theirs = _same_error(lambda M, x: M.quantile(x.float(), M.tensor([0.5], dtype=M.float64)),
                                np.ones(3))
     assert ours.startswith(theirs)
+
+
+# ---- 3. functions that were absent ---------------------------------------------------------------------
+
+HIST_CALLS = {
+    "method": lambda M, x: x.histogram(4),
+    "method_range_weight": lambda M, x: x.histogram(3, range=(-1.0, 1.0), weight=x.abs(), density=True),
+    "unsorted_edges": lambda M, x: M.histogram(x, M.tensor([0.0, 2.0, 1.0, 3.0, 7.0], dtype=x.dtype)),
+    "dd_counts": lambda M, x: M.histogramdd(x.reshape(-1, 2), bins=[3, 2]),
+    "dd_int_bins_range": lambda M, x: M.histogramdd(x.reshape(-1, 3), bins=2, range=[-1.0, 1.0, 0.0, 1.0, -2.0, 0.0]),
+    "dd_weight_density": lambda M, x: M.histogramdd(x.reshape(-1, 2), bins=[2, 4], weight=x.reshape(-1, 2)[:, 0].abs(),
+                                                    density=True),
+    "dd_edges": lambda M, x: M.histogramdd(x.reshape(-1, 2), bins=[M.tensor([-2.0, 0.0, 0.5, 2.0], dtype=x.dtype),
+                                                                   M.tensor([-1.0, 1.0], dtype=x.dtype)]),
+    "dd_decreasing_edges_density": lambda M, x: M.histogramdd(x.reshape(-1, 2), bins=[
+        M.tensor([1.0, -1.0], dtype=x.dtype), M.tensor([-1.0, 1.0], dtype=x.dtype)], density=True),
+    "dd_equal_range": lambda M, x: M.histogramdd(x.reshape(-1, 2) * 0 + 1, bins=2),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", HIST_CALLS)
+def test_histogram_method_and_histogramdd(name, dtype):
+    x = (RNG.standard_normal(24) * 1.3).astype(dtype)
+    outs = []
+    for M in (engine, torch):
+        hist, edges = HIST_CALLS[name](M, M.tensor(x))
+        outs.append([hist.numpy()] + [e.numpy() for e in (edges if isinstance(edges, tuple) else (edges,))])
+    assert len(outs[0]) == len(outs[1])
+    for a, b in zip(*outs):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("fn", [lambda M, x: M.histogramdd(x.int(), bins=2), lambda M, x: M.histogramdd(x, bins=[2]),
+                                lambda M, x: M.histogramdd(x, bins=2, range=[0.0, 1.0]),
+                                lambda M, x: M.histogramdd(x[0], bins=2)])
+def test_histogramdd_errors(fn):
+    _same_error(fn, RNG.standard_normal((4, 2)))
+
+
+def test_factories_strided_permuted_scalar():
+    for M in (engine, torch):
+        e = M.empty_strided((2, 3), (1, 2), dtype=M.float64)
+        assert (tuple(e.shape), e.stride(), str(e.dtype).split(".")[-1]) == ((2, 3), (1, 2), "float64")
+        assert M.empty_strided((2, 3, 0), (0, 1, 5)).stride() == (0, 1, 5)
+        assert M.empty_strided((2, 2), (2, 1), requires_grad=True).requires_grad
+        assert M.ones(1, dtype=M.float64).new_empty_strided((2, 2), (1, 2)).stride() == (1, 2)
+        assert str(M.ones(1, dtype=M.float64).new_empty_strided((2,), (1,)).dtype).endswith("float64")
+        p = M.empty_permuted((2, 3, 4), (2, 0, 1))
+        assert (tuple(p.shape), p.stride()) == ((2, 3, 4), (3, 1, 6))
+    for s, dtype in [(3, None), (2.5, None), (True, None), (2.7, "int64"), (-1, "float64")]:
+        ours = engine.scalar_tensor(s, dtype=getattr(engine, dtype) if dtype else None).numpy()
+        theirs = torch.scalar_tensor(s, dtype=getattr(torch, dtype) if dtype else None).numpy()
+        assert ours.shape == theirs.shape == () and ours.dtype == theirs.dtype and ours == theirs
+
+
+@pytest.mark.parametrize("fn", [lambda M: M.empty_strided((2, 3), (1,)), lambda M: M.empty_permuted((2, 3), (0, 0)),
+                                lambda M: M.empty_permuted((2, 3), (0,)), lambda M: M.empty_permuted((2,), (3,)),
+                                lambda M: M.scalar_tensor(M.ones(2)), lambda M: M.nonzero_static(M.ones(2), size=-1)])
+def test_factory_errors(fn):
+    _same_error(fn)
+
+
+@pytest.mark.parametrize("size,fill", [(0, -1), (2, -1), (5, -1), (9, 7)])
+def test_nonzero_static(size, fill):
+    x = (RNG.standard_normal((3, 4)) > 0.3).astype(np.float32)
+    for fn in (lambda M, t: M.nonzero_static(t, size=size, fill_value=fill), lambda M, t: t.nonzero_static(size=size)):
+        a, b = fn(engine, engine.tensor(x)).numpy(), fn(torch, torch.tensor(x)).numpy()
+        assert a.dtype == b.dtype and a.shape == b.shape and (a == b).all()
+
+
+def test_rdiv():
+    x = RNG.uniform(0.5, 2.0, (3, 4))
+    _same(lambda M, t: t.__rdiv__(3.0), x, grad=True)
+    _same(lambda M, t: t.__rdiv__(t * 2), x, grad=True)
+
+
+LOWRANK = {
+    "svd_tall": (lambda M, a: M.svd_lowrank(a, q=3), (7, 5), 2),
+    "svd_wide": (lambda M, a: M.svd_lowrank(a, q=4, niter=1), (3, 6), 3),
+    "svd_batch_M": (lambda M, a: M.svd_lowrank(a, q=3, M=a.mean(-2, keepdim=True)), (2, 6, 4), 2),
+    "pca_default": (lambda M, a: M.pca_lowrank(a), (8, 5), 3),
+    "pca_no_center": (lambda M, a: M.pca_lowrank(a, q=2, center=False, niter=3), (6, 4), 2),
+}
+
+
+@pytest.mark.parametrize("name", LOWRANK)
+def test_svd_pca_lowrank_exact_on_low_rank_input(name):
+    """rank(A) <= q: the random projection spans A's column space, so U diag(S) Vᵀ, S (above rank: 0) and the
+    projections U Uᵀ, V Vᵀ on the rank's singular vectors equal torch's (signs and basis aside)."""
+    fn, shape, rank = LOWRANK[name]
+    a = _low_rank(shape, rank)
+    res = []
+    for M in (engine, torch):
+        u, s, v = (t.numpy() for t in fn(M, M.tensor(a)))
+        ur, vr = u[..., :rank], v[..., :rank]
+        res.append((u, s, v, (ur * s[..., None, :rank]) @ np.swapaxes(vr, -1, -2), ur @ np.swapaxes(ur, -1, -2),
+                    vr @ np.swapaxes(vr, -1, -2)))
+    for a1, b1 in zip(*res):
+        assert a1.shape == b1.shape and a1.dtype == b1.dtype
+    for i in (3, 4, 5):
+        np.testing.assert_allclose(res[0][i], res[1][i], atol=1e-9)
+    np.testing.assert_allclose(res[0][1], res[1][1], atol=1e-9)
+
+
+def test_svd_lowrank_gradient_of_singular_values():
+    """S of a rank-2 input through the randomized path: the gradient of sum(S[:2]) is U₂V₂ᵀ, as torch's."""
+    a = _low_rank((6, 4), 2)
+    grads = []
+    for M in (engine, torch):
+        t = M.tensor(a, requires_grad=True)
+        M.svd_lowrank(t, q=2)[1].sum().backward()
+        grads.append(t.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1], atol=1e-9)
+
+
+def test_pca_lowrank_errors():
+    for fn in (lambda M, a: M.pca_lowrank(a, q=5), lambda M, a: M.pca_lowrank(a, niter=-1)):
+        _same_error(fn, RNG.standard_normal((4, 3)))
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2])
+@pytest.mark.parametrize("padding", [0, 1, 2])
+@pytest.mark.parametrize("align", [False, True])
+def test_grid_sampler_2d(mode, padding, align):
+    x, g = RNG.standard_normal((2, 3, 4, 5)), RNG.uniform(-1.2, 1.2, (2, 3, 2, 2))
+    _same(lambda M, a, b: M.grid_sampler_2d(a, b, mode, padding, align), x, g, grad=mode != 1, rtol=1e-9, atol=1e-10)
+    _same(lambda M, a, b: M.grid_sampler(a, b, mode, padding, align), x, g, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("mode", [0, 1])
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_grid_sampler_3d(mode, padding):
+    x, g = RNG.standard_normal((1, 2, 3, 4, 3)), RNG.uniform(-1.2, 1.2, (1, 2, 2, 3, 3))
+    _same(lambda M, a, b: M.grid_sampler_3d(a, b, mode, padding, False), x, g, grad=mode == 0, rtol=1e-9,
+          atol=1e-10)
+
+
+@pytest.mark.parametrize("fn", [lambda M, x, g: M.grid_sampler_3d(x, g, 0, 0, False),
+                                lambda M, x, g: M.grid_sampler_2d(x[0], g, 0, 0, False)])
+def test_grid_sampler_dims_error(fn):
+    ours, theirs = _same_error(fn, RNG.standard_normal((1, 2, 3, 3)), RNG.uniform(-1, 1, (1, 2, 2, 2)))
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (3, 5), (4, 4), (2, 6, 3), (0, 3)])
+def test_geqrf(shape):
+    a = RNG.standard_normal(shape)
+    ours, theirs = engine.geqrf(engine.tensor(a)), torch.geqrf(torch.tensor(a))
+    for x, y in zip(ours, theirs):
+        assert x.shape == tuple(y.shape) and x.dtype == np.float64
+        np.testing.assert_allclose(x.numpy(), y.numpy(), atol=1e-12)
+    m = engine.tensor(a).geqrf()
+    np.testing.assert_allclose(m.tau.numpy(), theirs.tau.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("fn", [lambda M, a: M.geqrf(a[0]), lambda M, a: M.geqrf(a.long())])
+def test_geqrf_errors(fn):
+    _same_error(fn, RNG.standard_normal((3, 3)))
+
+
+@pytest.mark.parametrize("shape,left,transpose", [((5, 3), True, False), ((5, 3), True, True), ((5, 3), False, False),
+                                                  ((4, 4), False, True), ((3, 5), True, False), ((2, 4, 2), True, True),
+                                                  ((2, 4, 2), False, False)])
+def test_ormqr(shape, left, transpose):
+    a = RNG.standard_normal(shape)
+    h, tau = (t.numpy() for t in torch.geqrf(torch.tensor(a)))
+    m = shape[-2]
+    c = RNG.standard_normal(shape[:-2] + ((m, 3) if left else (2, m)))
+    _same(lambda M, h_, t_, c_: M.ormqr(h_, t_, c_, left, transpose), h, tau, c, grad=True, rtol=1e-9, atol=1e-11)
+    _same(lambda M, h_, t_, c_: h_.ormqr(t_, c_, left=left, transpose=transpose), h, tau, c, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("fn", [lambda M, h, t, c: M.ormqr(h, t, c[:3]), lambda M, h, t, c: M.ormqr(h, t[:2], c),
+                                lambda M, h, t, c: M.ormqr(h, t, c, left=False),
+                                lambda M, h, t, c: M.ormqr(h, t.float(), c)])
+def test_ormqr_errors(fn):
+    a = RNG.standard_normal((4, 3))
+    h, tau = (t.numpy() for t in torch.geqrf(torch.tensor(a)))
+    _same_error(fn, h, tau, RNG.standard_normal((4, 2)))
