@@ -346,3 +346,18 @@ def test_ormqr_errors(fn):
     a = RNG.standard_normal((4, 3))
     h, tau = (t.numpy() for t in torch.geqrf(torch.tensor(a)))
     _same_error(fn, h, tau, RNG.standard_normal((4, 2)))
+
+
+# ---- 5. local_response_norm on integers ----------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(1, 6, 3), (2, 5, 3, 4), (1, 4, 2, 2, 3)])
+@pytest.mark.parametrize("dtype", [np.int64, np.float32, np.float64])
+@pytest.mark.parametrize("size,alpha,beta,k", [(2, 3e-5, 0.5, 1.25), (3, 1e-4, 0.75, 1.0), (4, 0.5, 0.9, 2.0)])
+def test_local_response_norm_exact(shape, dtype, size, alpha, beta, k):
+    """torch's order: avg_pool over the squares (integer: truncating), then mul(alpha).add(k).pow(beta)."""
+    x = RNG.integers(-9, 10, shape).astype(dtype) if dtype == np.int64 else \
+        RNG.standard_normal(shape).astype(dtype)
+    ours = engine.functional.local_response_norm(engine.tensor(x), size, alpha, beta, k).numpy()
+    theirs = torch.nn.functional.local_response_norm(torch.tensor(x), size, alpha, beta, k).numpy()
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_allclose(ours, theirs, rtol=2e-7 if ours.dtype == np.float32 else 1e-14)
