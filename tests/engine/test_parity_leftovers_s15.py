@@ -361,3 +361,45 @@ def test_local_response_norm_exact(shape, dtype, size, alpha, beta, k):
     theirs = torch.nn.functional.local_response_norm(torch.tensor(x), size, alpha, beta, k).numpy()
     assert ours.dtype == theirs.dtype
     np.testing.assert_allclose(ours, theirs, rtol=2e-7 if ours.dtype == np.float32 else 1e-14)
+
+
+# ---- 4. out= overlap checks, cat with None ---------------------------------------------------------------
+
+_IDX = np.array([2, 1, 0])
+OVERLAP_CASES = {  # (M, x (6,)) -> the call; each raises in torch
+    "gather_expanded_out": lambda M, x: M.gather(x, 0, M.tensor(_IDX), out=M.zeros(1).expand(3)),
+    "gather_out_is_input": lambda M, x: M.gather(x[:3], 0, M.tensor(_IDX), out=x[:3]),
+    "take_expanded_out": lambda M, x: M.take(x, M.tensor(_IDX), out=M.zeros(1).expand(3)),
+    "take_out_is_input": lambda M, x: M.take(x, M.tensor(_IDX), out=x),
+    "masked_select_expanded_out": lambda M, x: M.masked_select(x, x > 0.5, out=M.zeros(1).expand(6)),
+    "masked_select_out_is_input": lambda M, x: M.masked_select(x, x > 0.5, out=x),
+    "index_select_expanded_out": lambda M, x: M.index_select(x, 0, M.tensor(_IDX), out=M.zeros(1).expand(3)),
+    "index_select_partial": lambda M, x: M.index_select(x[:3], 0, M.tensor(_IDX), out=x[2:5]),
+    "kthvalue_values_in_input": lambda M, x: M.kthvalue(x, 2, out=(x[:1].squeeze(0), M.zeros((), dtype=M.int64))),
+    "bernoulli_expanded_out": lambda M, x: M.bernoulli(x, out=M.zeros(1).expand(6)),
+    "cat_out_is_input": lambda M, x: M.cat((x[:3], x[3:]), out=x),
+    "cat_partial": lambda M, x: M.cat((x[:2], x[:1]), out=x[1:4]),
+    "cat_none": lambda M, x: M.cat((x, None)),
+}
+
+
+@pytest.mark.parametrize("name", OVERLAP_CASES)
+def test_out_overlap_errors_as_torch(name):
+    x = RNG.uniform(0.1, 0.9, 6).astype(np.float32)
+    ours, theirs = _same_error(OVERLAP_CASES[name], x)
+    assert ours == theirs
+
+
+def test_out_overlap_allowed_where_torch_allows():
+    """Full overlap in elementwise ops and bernoulli(p, out=p) write in place, as torch's."""
+    x = RNG.uniform(0.1, 0.9, 6).astype(np.float32)
+    for M in (engine, torch):
+        t = M.tensor(x)
+        M.add(t, t, out=t)
+        np.testing.assert_allclose(t.numpy(), 2 * x)
+        p = M.tensor(x)
+        M.bernoulli(p, out=p)
+        assert set(np.unique(p.numpy())) <= {0.0, 1.0}
+        o = M.zeros(3)
+        M.gather(M.tensor(x), 0, M.tensor(_IDX), out=o)
+        np.testing.assert_array_equal(o.numpy(), x[_IDX])
