@@ -71,6 +71,8 @@ from engine.factories import (  # noqa: E402
     as_tensor,
     bernoulli,
     empty_like,
+    empty_permuted,
+    empty_strided,
     eye,
     from_numpy,
     linspace,
@@ -80,6 +82,7 @@ from engine.factories import (  # noqa: E402
     randint,
     randint_like,
     randperm,
+    scalar_tensor,
     tensor,
 )
 from engine.reductions import (  # noqa: E402
@@ -119,7 +122,8 @@ from engine.reductions import (  # noqa: E402
 
 __all__ += [
     "return_types", "bool", "double", "float", "float16", "float32", "float64", "half", "int", "int8", "int16",
-    "int32", "int64", "long", "short", "uint8", "as_tensor", "bernoulli", "empty_like", "eye", "from_numpy",
+    "int32", "int64", "long", "short", "uint8", "as_tensor", "bernoulli", "empty_like", "empty_permuted",
+    "empty_strided", "scalar_tensor", "eye", "from_numpy",
     "linspace", "logspace", "multinomial", "normal", "randint", "randint_like", "randperm", "tensor", "all", "amax",
     "amin", "aminmax", "any", "argmax", "argmin", "argsort", "count_nonzero", "cummax", "cummin", "cumprod", "cumsum",
     "kthvalue", "logcumsumexp", "logsumexp", "max", "mean", "median", "min", "msort", "nansum", "norm", "prod", "sort",

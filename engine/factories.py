@@ -178,6 +178,59 @@ def empty(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> 
     return _make(get_xp(_device(device)).empty(shape, dtype=to_dtype(dtype) or default_dtype()), requires_grad)
 
 
+def empty_strided(size, stride, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uninitialised memory of ``size`` laid out with ``stride`` (in elements; torch's Tensor.stride()):
+    a window on a flat buffer just large enough, as torch.empty_strided.
+
+    >>> empty_strided((2, 3), (1, 2)).stride()
+    (1, 2)
+    """
+    shape, steps = _size((size,), None, "empty_strided"), tuple(int(st) for st in stride)
+    if len(shape) != len(steps):
+        raise RuntimeError(f"dimensionality of sizes ({len(shape)}) must match dimensionality of strides "
+                           f"({len(steps)})")
+    if any(st < 0 for st in steps):
+        raise RuntimeError(f"empty_strided: strides must be non-negative, got {list(steps)}")
+    dtype = to_dtype(dtype) or default_dtype()
+    xp = get_xp(_device(device))
+    span = 0 if 0 in shape else 1 + sum((n - 1) * st for n, st in zip(shape, steps))
+    flat = xp.empty((span,), dtype=dtype)
+    return _make(xp.lib.stride_tricks.as_strided(flat, shape, tuple(st * dtype.itemsize for st in steps)),
+                 requires_grad)
+
+
+def empty_permuted(size, physical_layout, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uninitialised dense memory of ``size`` whose dims lie in memory in the order ``physical_layout``
+    (outermost first), as torch.empty_permuted.
+
+    >>> empty_permuted((2, 3, 4), (2, 0, 1)).stride()
+    (3, 1, 6)
+    """
+    shape, order = _size((size,), None, "empty_permuted"), tuple(int(d) for d in physical_layout)
+    if len(shape) != len(order):
+        raise RuntimeError(f"Number of dimensions in size does not match the length of the physical_layout; i.e. "
+                           f"len(size) = {len(shape)} is not equal to len(physical_layout) = {len(order)}")
+    if sorted(order) != list(range(len(shape))):
+        if len(set(order)) != len(order):
+            raise RuntimeError("Duplicate dim not allowed")
+        raise RuntimeError(f"Dimension out of range (expected to be between 0 and {len(shape) - 1}, but got "
+                           f"{list(order)}): empty_permuted's physical_layout must permute the dims of size "
+                           f"{list(shape)}")
+    physical = get_xp(_device(device)).empty(tuple(shape[d] for d in order), dtype=to_dtype(dtype) or default_dtype())
+    return _make(physical.transpose(np.argsort(order)), requires_grad)
+
+
+def scalar_tensor(s, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A 0-d tensor holding the number ``s`` (float32 unless ``dtype=``, whatever the number's type).
+
+    >>> scalar_tensor(3).tolist(), scalar_tensor(3, dtype="int64").dtype
+    (3.0, dtype('int64'))
+    """
+    if isinstance(s, Tensor) or not isinstance(s, (int, float, np.number, np.bool_)):
+        raise TypeError(f"scalar_tensor(): argument 's' (position 1) must be Number, not {type(s).__name__}")
+    return _make(get_xp(_device(device)).asarray(s, dtype=to_dtype(dtype) or default_dtype()), requires_grad)
+
+
 def _fill_dtype(fill_value):
     """torch's dtype for a fill value: bool, int64 for ints, float32 for floats."""
     if isinstance(fill_value, (_builtin_bool, np.bool_)):

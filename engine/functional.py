@@ -524,6 +524,9 @@ def concatenate(tensors: Sequence[Tensor], axis: int | None = None, *, dim: int 
     >>> concatenate([Tensor([1.0]), Tensor([2.0, 3.0])]).tolist()
     [1.0, 2.0, 3.0]
     """
+    for i, t in enumerate(tensors if isinstance(tensors, (list, tuple)) else ()):
+        if t is None:  # torch's words and type (a number would have become a tensor below)
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got NoneType")
     tensors = _same_kind(tensors, "cat")
     if any(t.shape != (0,) for t in tensors):  # torch's legacy rule: 1-d empty tensors are skipped
         tensors = [t for t in tensors if t.shape != (0,)]

@@ -286,7 +286,13 @@ def rms_norm(input: Tensor, normalized_shape: Sequence[int] | int, weight: Tenso
 def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,  # noqa: A002
                         k: float = 1.0) -> Tensor:
     """Divide each entry by (k + alpha · mean of squares over ``size`` neighbouring channels)^beta,
-    channels zero-padded by size//2 before and (size-1)//2 after, as torch."""
+    channels zero-padded by size//2 before and (size-1)//2 after, as torch (integer input: the mean of the
+    squares truncates, as torch's integer avg_pool).
+
+    >>> import engine
+    >>> local_response_norm(engine.ones(1, 2, 1), 2, alpha=1.0, k=0.0, beta=1.0).flatten().tolist()
+    [2.0, 1.0]
+    """
     _need_tensor(input, "local_response_norm", "input")
     if input.ndim < 3:
         raise ValueError(f"local_response_norm: Expected 3D or higher dimensionality input (got {input.ndim} "
@@ -301,7 +307,10 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
     for j in range(size):
         part = padded.narrow(1, j, c)
         acc = part if acc is None else acc + part
-    div = (acc * (alpha / size) + k) ** beta
+    # torch: avg_pool over the squares (an integer input's mean truncates, as its integer avg_pool), then
+    # mul(alpha).add(k).pow(beta), in that order
+    mean = acc // size if acc.dtype.kind in "iu" else acc / size
+    div = (mean * alpha + k) ** beta
     return input / div
 
 

@@ -329,11 +329,16 @@ def svd(A: Tensor, full_matrices: bool = True):  # noqa: N803
 
 
 def svdvals(A: Tensor) -> Tensor:  # noqa: N803
-    """Singular values (descending) of (..., m, n) matrices; the gradient (U diag(gS) Vh) needs
-    distinct nonzero singular values."""
+    """Singular values (descending) of (..., m, n) matrices; the gradient is U diag(gS) Vh, as torch's
+    (defined at repeated and zero singular values too).
+
+    >>> import engine
+    >>> engine.linalg.svdvals(engine.tensor([[0.0, 2.0], [3.0, 0.0]])).tolist()
+    [3.0, 2.0]
+    """
     if A.ndim < 2:
         raise RuntimeError(f"linalg.svdvals: The input tensor A must have at least 2 dimensions, got {A.shape}")
-    return svd(A, full_matrices=False)[1]
+    return linalg_ops.Svdvals.apply(A)
 
 
 def qr(A: Tensor, mode: str = "reduced"):  # noqa: N803
@@ -450,11 +455,25 @@ def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *, d
 
 
 def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: N803, A002
-    """Matrix norm over the two ``dim``: 'fro', 'nuc', inf, -inf, 1, -1, 2, -2 (as torch)."""
+    """Matrix norm over the two ``dim``: 'fro', 'nuc', inf, -inf, 1, -1, 2, -2 (as torch).
+
+    >>> import engine
+    >>> engine.linalg.matrix_norm(engine.tensor([[0.0, 2.0], [3.0, 0.0]]), "nuc").item()
+    5.0
+    """
+    if ord not in ("fro", "nuc", 1, -1, 2, -2, math.inf, -math.inf):
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
     A = A.to(dtype) if dtype is not None else A  # noqa: N806
     if A.ndim < 2:
         raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions, got {A.shape}")
+    if A.dtype.kind != "f":
+        raise RuntimeError(f"linalg.matrix_norm: Expected a floating point or complex tensor as input. Got {A.dtype}")
+    dim = (dim,) if isinstance(dim, int) else tuple(dim)
+    if len(dim) != 2:
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(map(str, dim))}")
     d0, d1 = (wrap_dim(d, A.ndim, "linalg.matrix_norm") for d in dim)
+    if d0 == d1:
+        raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, {dim[1]})")
     if ord == "fro":
         return A.norm(2, (d0, d1), keepdim)
     if ord in (1, math.inf, 2) and A.shape[d1 if ord == 1 else d0] * (A.shape[d1] if ord == 2 else 1) == 0:
@@ -582,6 +601,61 @@ def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
         v = A[..., :, i:i + 1] * (rows > i) + (rows == i).to(A.dtype)  # (..., m, 1)
         out = out - (tau[..., i, None, None] * v) @ (v.mT @ out)
     return out if k else out + _zero_link(A)  # no reflector: still in A's graph, as torch
+
+
+def geqrf(input: Tensor):  # noqa: A002
+    """torch.geqrf: LAPACK's QR factorization of (..., m, n) matrices as (a, tau): R in a's upper triangle, the
+    Householder vectors below it, and their scalars tau (..., min(m, n)); householder_product(a, tau) is Q.
+    NumPy's raw QR is LAPACK's geqrf (transposed: Fortran order). No gradient (torch's backward raises).
+
+    >>> import engine
+    >>> engine.geqrf(engine.tensor([[3.0], [4.0]])).a.tolist()
+    [[-5.0], [0.5]]
+    """
+    _need_tensor(input, "torch.geqrf", "input")
+    if input.ndim < 2:
+        raise RuntimeError(f"torch.geqrf: input must have at least 2 dimensions (got shape {input.shape}).")
+    if input.dtype.kind != "f":
+        raise NotImplementedError(f'"geqrf_cpu" not implemented for \'{input.dtype}\'')
+    h, tau = np.linalg.qr(_host(input._data), mode="raw")
+    a = np.ascontiguousarray(np.swapaxes(h, -1, -2)).astype(input.dtype)
+    return _make("geqrf", ("a", "tau"), (Tensor(a).to(input.device), Tensor(tau.astype(input.dtype)).to(input.device)))
+
+
+def ormqr(input: Tensor, input2: Tensor, input3: Tensor, left: bool = True, transpose: bool = False) -> Tensor:  # noqa: A002
+    """torch.ormqr: ``other`` (input3) times Q (or Qᵀ with ``transpose``) of geqrf's (input, tau = input2),
+    Q from the left or the right: Q is the full (m, m) product of the reflectors, through householder_product
+    on input's vectors padded with zero columns (tau 0: the identity). Differentiable in all three.
+
+    >>> import engine
+    >>> a, tau = engine.geqrf(engine.tensor([[3.0], [4.0]]))
+    >>> engine.ormqr(a, tau, engine.eye(2)).tolist()
+    [[-0.6000000238418579, -0.800000011920929], [-0.800000011920929, 0.6000000238418579]]
+    """
+    op = "torch.ormqr"
+    for t, arg in ((input, "input"), (input2, "tau"), (input3, "other")):
+        _need_tensor(t, op, arg)
+    A, tau, C = input, input2, input3  # noqa: N806
+    if A.ndim < 2 or C.ndim < 2:
+        raise RuntimeError(f"{op}: input and other must have at least 2 dimensions (got shapes {A.shape} and "
+                           f"{C.shape}).")
+    m, side = A.shape[-2], (-2 if left else -1)
+    if C.shape[side] != m:
+        raise RuntimeError(f"{op}: other.shape[{side}] must be equal to input.shape[-2] (got shapes {A.shape} "
+                           f"and {C.shape}).")
+    k = tau.shape[-1] if tau.ndim else -1
+    if tau.ndim != A.ndim - 1 or k != builtins.min(m, A.shape[-1]) or tau.shape[:-1] != A.shape[:-2]:
+        raise RuntimeError(f"{op}: tau.shape[-1] must be equal to min(other.shape[{side}], input.shape[-1]) and "
+                           f"tau's batch dims input's (got tau {tau.shape}, input {A.shape}).")
+    if not A.dtype == tau.dtype == C.dtype:
+        raise RuntimeError(f"{op}: Expected input, tau and other to have the same dtype, but got {A.dtype}, "
+                           f"{tau.dtype} and {C.dtype}")
+    batch = A.shape[:-2]
+    vectors = engine.cat([A[..., :, :k], engine.zeros(batch + (m, m - k), dtype=A.dtype, device=A.device)], -1)
+    taus = engine.cat([tau, engine.zeros(batch + (m - k,), dtype=A.dtype, device=A.device)], -1)
+    Q = householder_product(vectors, taus)  # noqa: N806
+    Q = Q.mT if transpose else Q  # noqa: N806
+    return Q @ C if left else C @ Q
 
 
 def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803

@@ -146,6 +146,35 @@ def _write_all(name: str, result, out, casts: bool):
     return type(result)(*written) if hasattr(result, "_fields") else type(result)(written)
 
 
+# ops whose out= torch checks for memory it shares (assert_no_internal_overlap / assert_no_overlap): an out
+# with a stride-0 dim, or out in the memory of an input (exactly or in part), raises before anything is written
+_OVERLAP_CHECKED = {"gather", "take", "take_along_dim", "masked_select", "index_select", "index_add", "kthvalue",
+                    "topk", "bernoulli", "cat", "concat", "concatenate"}
+_OVERLAP = "unsupported operation: {} Please clone() the tensor before performing the operation."
+
+
+def _check_overlap(name: str, args: tuple, kwargs: dict, out) -> None:
+    """torch's overlap errors for ``name``'s out= (only the ops in _OVERLAP_CHECKED), after its checks:
+    out with several elements at one address (a stride-0 dim of size > 1: torch's sure case), or out sharing
+    memory with an input tensor (also one inside a list, as cat's)."""
+    if name not in _OVERLAP_CHECKED:
+        return
+    outs = [o for o in (out if isinstance(out, (tuple, list)) else (out,)) if isinstance(o, Tensor)]
+    for o in outs:
+        if any(st == 0 and n > 1 for st, n in zip(o._data.strides, o.shape)):
+            raise RuntimeError(_OVERLAP.format("more than one element of the written-to tensor refers to a single "
+                                               "memory location."))
+    if name == "bernoulli":  # torch checks only out itself (bernoulli(p, out=p) draws in place)
+        return
+    inputs = [a for v in (*args, *kwargs.values()) for a in (v if isinstance(v, (tuple, list)) else (v,))
+              if isinstance(a, Tensor)]
+    xp = array_module(outs[0]._data) if outs else np
+    for o in outs:
+        if any(o._data.size and a._data.size and xp.may_share_memory(o._data, a._data) for a in inputs):
+            raise RuntimeError(_OVERLAP.format("some elements of the input tensor and the written-to tensor refer "
+                                               "to a single memory location."))
+
+
 def with_out(fn: Callable, name: str, casts: bool = False) -> Callable:
     """``fn`` taking torch's keyword ``out=`` as well: without it, ``fn`` itself is called.
 
@@ -168,6 +197,7 @@ def with_out(fn: Callable, name: str, casts: bool = False) -> Callable:
             if dtype is not None and np.dtype(dtype) != out.dtype and name in FACTORIES:
                 raise RuntimeError(f"dtype {_SCALAR.get(np.dtype(dtype).name)} does not match dtype of out parameter "
                                    f"({_SCALAR.get(out.dtype.name)})")
+            _check_overlap(name, args, kwargs, out)
             kwargs.setdefault("dtype", out.dtype)
             if name in FACTORIES:
                 kwargs.setdefault("device", out.device)
@@ -177,6 +207,7 @@ def with_out(fn: Callable, name: str, casts: bool = False) -> Callable:
         def wrapper(*args, out=None, **kwargs):
             if out is None:
                 return fn(*args, **kwargs)
+            _check_overlap(name, args, kwargs, out)
             return _write_all(name, fn(*args, **kwargs), out, casts)
     functools.update_wrapper(wrapper, fn)
     wrapper.__wrapped_for_out__ = True

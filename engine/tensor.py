@@ -1680,18 +1680,23 @@ class Tensor:
 
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
         """The vector p-norm over ``dim`` (None: all entries): p = 1, 2 / 'fro', inf, -inf, 0
-        or any other number. The gradient of the 2-norm at 0 is 0, as torch.
+        or any other number; p='nuc' is the nuclear norm (sum of singular values) over two dims (None: a
+        2-D input's). The gradient of the 2-norm at 0 is 0, as torch.
 
         >>> Tensor([3.0, 4.0]).norm().item()
         5.0
+        >>> Tensor([[0.0, 2.0], [3.0, 0.0]]).norm("nuc").item()
+        5.0
         """
+        if isinstance(p, str) and (p != "fro" or not (dim is None or isinstance(dim, int) or len(dim) <= 2)):
+            from engine.linalg import matrix_norm  # 'nuc' (or a bad order / dim): torch's matrix_norm path
+
+            return matrix_norm(self, p, tuple(range(self.ndim)) if dim is None else dim, keepdim, dtype=dtype)
         x = self.to(dtype) if dtype is not None else self
         if x.dtype.kind != "f":
             raise RuntimeError(f"norm(): needs a floating-point tensor, got {x.dtype}")
         if p == "fro" or p is None:
             p = 2
-        if isinstance(p, str):
-            raise ValueError(f"norm(): p={p!r} is not supported (use a number, 'fro', inf or -inf)")
         axes = reduce_ops.normalize_axis(reduce_ops.dim_arg("norm", dim), x.ndim, "norm")
         if abs(p) == math.inf and any(x.shape[a] == 0 for a in axes):
             raise RuntimeError(f"linalg.vector_norm cannot compute the {p} norm over an empty dim of a tensor "

@@ -494,13 +494,16 @@ def quantile(input: Tensor, q, dim: int | None = None, keepdim: bool = False, *,
     >>> engine.tensor([1.0, 2.0, 3.0, 4.0]).quantile(0.5).item()
     2.5
     """
-    return _quantile(input, _quantile_q(input, q, interpolation), dim, keepdim, interpolation, ignore_nan=False)
+    return _quantile(input, q, dim, keepdim, interpolation, ignore_nan=False)
 
 
 def _quantile_q(input: Tensor, q, interpolation: str) -> np.ndarray:  # noqa: A002
     """quantile's checks of its arguments, as torch; ``q`` as a float64 NumPy array."""
     if input.dtype.kind != "f":
         raise RuntimeError(f"quantile() input tensor must be either float or double dtype, got {input.dtype}")
+    if isinstance(q, Tensor) and q.dtype != input.dtype:
+        raise RuntimeError(f"quantile() q tensor must be same dtype as the input tensor (input {input.dtype}, "
+                           f"q {q.dtype})")
     qs = q._data if isinstance(q, Tensor) else np.asarray(q, dtype=np.float64)
     qs = np.asarray(qs.get() if hasattr(qs, "get") else qs, dtype=np.float64)
     if qs.ndim > 1:
@@ -513,11 +516,15 @@ def _quantile_q(input: Tensor, q, interpolation: str) -> np.ndarray:  # noqa: A0
     return qs
 
 
-def _quantile(input: Tensor, qs: np.ndarray, dim, keepdim: bool, interpolation: str, ignore_nan: bool) -> Tensor:
+def _quantile(input: Tensor, q, dim, keepdim: bool, interpolation: str, ignore_nan: bool) -> Tensor:
     """quantile/nanquantile along one dim. Each slice sorts (nan last); a quantile's position is
     q·(k − 1) with k the slice's size (nanquantile: its count of entries that are not nan). A
-    slice with a nan gives nan (nanquantile: a slice of only nan), as torch."""
+    slice with a nan gives nan (nanquantile: a slice of only nan), as torch. A tensor ``q`` that
+    requires grad gets torch's gradient through 'linear''s weight q·(k − 1) − ⌊q·(k − 1)⌋: g·(b − a)·(k − 1)."""
     import engine
+
+    qs = _quantile_q(input, q, interpolation)
+    q_graph = q.reshape(-1) if isinstance(q, Tensor) and q.requires_grad and interpolation == "linear" else None
 
     x = input.reshape(-1) if dim is None else input
     d = 0 if dim is None else wrap_dim(dim, input.ndim, "quantile")
@@ -530,10 +537,12 @@ def _quantile(input: Tensor, qs: np.ndarray, dim, keepdim: bool, interpolation: 
     nan = np.asarray(array_module(x._data).isnan(x._data).get() if hasattr(x._data, "get")
                      else np.isnan(x._data)).sum(axis=d, keepdims=True)
     k = n - nan if ignore_nan else np.full_like(nan, n)
+    # torch: quantile reads a slice with a nan at its last (sorted: nan) entry, nanquantile an all-nan slice at
+    # its first; the nan comes from the values, and so does the gradient (to that nan entry, as torch's)
     undefined = (k == 0) if ignore_nan else (nan > 0)
     outs = []
-    for qv in qs.reshape(-1):
-        pos = qv * np.maximum(k - 1, 0)
+    for i, qv in enumerate(qs.reshape(-1)):
+        pos = np.where(undefined, 0 if ignore_nan else n - 1, qv * np.maximum(k - 1, 0))
         lo, hi = np.floor(pos).astype(np.int64), np.ceil(pos).astype(np.int64)
         frac = pos - lo
         if interpolation == "lower":
@@ -548,9 +557,11 @@ def _quantile(input: Tensor, qs: np.ndarray, dim, keepdim: bool, interpolation: 
         a = srt.gather(d, Tensor(lo).to(x.device))
         b = srt.gather(d, Tensor(hi).to(x.device))
         # torch lerps for linear and midpoint even at weight 0 (inf - inf there gives nan, as torch)
-        v = a.lerp(b, Tensor(frac.astype(x.dtype)).to(x.device)) if interpolation in ("linear", "midpoint") else a
-        if undefined.any():
-            v = v.masked_fill(Tensor(undefined).to(x.device), math.nan)
+        weight = Tensor(frac.astype(x.dtype)).to(x.device)
+        if q_graph is not None:  # the same weight, in the graph of q
+            last, below = (Tensor(c.astype(x.dtype)).to(x.device) for c in (np.maximum(k - 1, 0), lo))
+            weight = (q_graph[i] * last - below).masked_fill(Tensor(undefined).to(x.device), 0.0)  # as torch's ranks
+        v = a.lerp(b, weight) if interpolation in ("linear", "midpoint") else a
         if input.ndim == 0 or not keepdim:
             v = v.squeeze(d)
         elif dim is None:
@@ -564,7 +575,7 @@ def _quantile(input: Tensor, qs: np.ndarray, dim, keepdim: bool, interpolation: 
 def nanquantile(input: Tensor, q, dim: int | None = None, keepdim: bool = False, *,  # noqa: A002
                 interpolation: str = "linear") -> Tensor:
     """quantile of the entries that are not nan (nan where a slice is all nan), as torch."""
-    return _quantile(input, _quantile_q(input, q, interpolation), dim, keepdim, interpolation, ignore_nan=True)
+    return _quantile(input, q, dim, keepdim, interpolation, ignore_nan=True)
 
 
 def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False, right: bool = False,  # noqa: A002
@@ -671,12 +682,14 @@ def fill_diagonal_(self: Tensor, fill_value: float, wrap: bool = False) -> Tenso
 from engine.linalg import (  # noqa: E402
     cholesky,
     det,
+    geqrf,
     inv,
     logdet,
     lu_unpack,
     matrix_exp,
     matrix_power,
     multi_dot,
+    ormqr,
     pinv,
     qr,
     slogdet,
@@ -1200,17 +1213,8 @@ def histogram(input: Tensor, bins=100, *, range=None, weight: Tensor | None = No
     if input.dtype.kind != "f":
         raise NotImplementedError(f'"histogramdd" not implemented for \'{input.dtype}\'')
     x = _host(input._data).reshape(-1)
-    if isinstance(bins, Tensor):
-        edges = _host(bins._data).astype(input.dtype)
-    else:
-        lo, hi = (float(x.min()), float(x.max())) if range is None and x.size else (range or (0.0, 0.0))
-        if lo > hi:
-            raise RuntimeError(f"torch.histogram: min should not exceed max, but got min {lo} max {hi}")
-        if lo == hi:
-            lo, hi = lo - 0.5, hi + 0.5
-        edges = np.linspace(lo, hi, int(bins) + 1).astype(input.dtype)
-    w = None if weight is None else _host(weight._data).reshape(-1)
-    hist, _ = np.histogram(x, bins=edges, weights=w, density=density)
+    edges = _bin_edges("torch.histogram", x, bins, range, input.dtype)
+    hist = _histogram_counts(x[:, None], [edges], weight, density)
     return _make("histogram", ("hist", "bin_edges"), (Tensor(hist.astype(input.dtype)).to(input.device),
                                                       Tensor(edges).to(input.device)))
 
@@ -1927,6 +1931,224 @@ MORE_TORCH_FUNCTIONS.update({
     "real": lambda input: input, "imag": _imag, "conj_physical": lambda input: input,  # no complex dtypes
 })
 MORE_TENSOR_METHODS.update({"diagflat": diagflat, "narrow_copy": narrow_copy})
+
+
+# ---- session 15 leftovers: histogramdd, nonzero_static, the randomized low-rank SVD/PCA -----------------
+
+
+def _bin_edges(op: str, x: np.ndarray, bins, lo_hi, dtype) -> np.ndarray:
+    """One dim's bin edges as torch.histogram(dd): a 1-D tensor of edges as given, or ``bins`` equal bins over
+    ``lo_hi`` (None: the data's [min, max]), widened by ±0.5 when the two are equal."""
+    if isinstance(bins, Tensor):
+        return _host(bins._data).astype(dtype)
+    lo, hi = (float(x.min()), float(x.max())) if lo_hi is None and x.size else (lo_hi or (0.0, 0.0))
+    if lo > hi:
+        raise RuntimeError(f"{op}: min should not exceed max, but got min {lo} max {hi}")
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    return np.linspace(lo, hi, int(bins) + 1).astype(dtype)
+
+
+def _upper_bound(edges: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """std::upper_bound's index (the first edge > v), vectorised: torch bins by it, so edges that are not
+    increasing give torch's answer too."""
+    first, count = np.zeros(v.shape, np.int64), np.full(v.shape, len(edges), np.int64)
+    while (count > 0).any():
+        step = count // 2
+        mid = first + step
+        right = (count > 0) & ~(v < edges[np.minimum(mid, len(edges) - 1)])
+        first, count = np.where(right, mid + 1, first), np.where(right, count - step - 1, step)
+    return first
+
+
+def _histogram_counts(pts: np.ndarray, edges: list, weight: Tensor | None, density: bool) -> np.ndarray:
+    """torch's histogramdd kernel on (N, D) points: a point counts (or adds its weight) when each coordinate
+    lies in [first edge, last edge]; its bin is the last edge <= it (the last bin includes its right edge).
+    density: divided by the total and by each bin's widths."""
+    dtype = edges[0].dtype
+    w = np.ones(len(pts), dtype) if weight is None else _host(weight._data).reshape(-1).astype(dtype)
+    keep = np.ones(len(pts), bool)
+    pos = []
+    for d, e in enumerate(edges):
+        v = pts[:, d]
+        keep &= (v >= e[0]) & (v <= e[-1])
+        pos.append(np.minimum(_upper_bound(e, v) - 1, len(e) - 2))
+    hist = np.zeros(tuple(len(e) - 1 for e in edges), dtype)
+    np.add.at(hist, tuple(p[keep] for p in pos), w[keep])
+    if density:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hist = hist / hist.sum()
+            for d, e in enumerate(edges):
+                hist = hist / np.diff(e).reshape((-1,) + (1,) * (len(edges) - 1 - d))
+    return hist
+
+
+def histogramdd(input: Tensor, bins=10, *, range=None, weight: Tensor | None = None,  # noqa: A002
+                density: bool = False):
+    """torch.histogramdd: (hist, bin_edges) of the points in ``input``'s last dim (D coordinates); ``bins``
+    a count, one count per dim, or one 1-D tensor of increasing edges per dim; ``range`` 2·D numbers (min,
+    max per dim). The last bin of each dim includes its right edge; no gradient.
+
+    >>> import engine
+    >>> engine.histogramdd(engine.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]), bins=2).hist.tolist()
+    [[0.0, 1.0], [1.0, 1.0]]
+    """
+    if input.dtype.kind != "f":
+        raise NotImplementedError(f'"histogramdd" not implemented for \'{input.dtype}\'')
+    if input.ndim < 2:
+        raise RuntimeError(f"torch.histogramdd: input tensor should have at least 2 dimensions, got shape "
+                           f"{tuple(input.shape)}")
+    d = input.shape[-1]
+    pts = _host(input._data).reshape(-1, d)
+    per_dim = list(bins) if isinstance(bins, (list, tuple)) else [bins] * d
+    if len(per_dim) != d:
+        raise RuntimeError(f"histogramdd: The size of bins must be equal to the innermost dimension of the input "
+                           f"(got {len(per_dim)} bins for input shape {tuple(input.shape)}).")
+    if range is not None and len(range) != 2 * d:
+        raise RuntimeError(f"torch.histogramdd: for a {d}-dimensional histogram range should have {2 * d} "
+                           f"elements, but got {len(range)}")
+    edges = [_bin_edges("torch.histogramdd", pts[:, i], b, None if range is None else range[2 * i: 2 * i + 2],
+                        input.dtype) for i, b in enumerate(per_dim)]
+    hist = _histogram_counts(pts, edges, weight, density)
+    return _make("histogramdd", ("hist", "bin_edges"), (Tensor(hist.astype(input.dtype)).to(input.device),
+                                                        tuple(Tensor(e).to(input.device) for e in edges)))
+
+
+def nonzero_static(input: Tensor, *, size: int, fill_value: int = -1) -> Tensor:  # noqa: A002
+    """The (size, ndim) int64 indices of the first ``size`` nonzero entries, padded with ``fill_value``
+    rows when there are fewer, as torch.nonzero_static.
+
+    >>> import engine
+    >>> engine.nonzero_static(engine.tensor([0, 3, 0]), size=2).tolist()
+    [[1], [-1]]
+    """
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise RuntimeError(f"nonzero_static: 'size' must be an non-negative integer, got {size!r}")
+    idx = input.nonzero()[:size]
+    if idx.shape[0] == size:
+        return idx
+    pad = array_module(idx._data).full((size - idx.shape[0], idx.shape[1]), fill_value, dtype=np.int64)
+    return Tensor(array_module(idx._data).concatenate([idx._data, pad]))
+
+
+def _approximate_basis(A: Tensor, q: int, niter: int, M: Tensor | None) -> Tensor:  # noqa: N803
+    """Q with q orthonormal columns such that Q Qᵀ (A − M) ≈ A − M (Halko et al. 2009, Algorithm 4.4, as
+    torch's get_approximate_basis): a Gaussian projection, then ``niter`` subspace iterations."""
+    import engine
+
+    def times(X):  # noqa: N802, N803
+        return A @ X - (M @ X if M is not None else 0)
+
+    def times_t(X):  # noqa: N802, N803
+        return A.mT @ X - (M.mT @ X if M is not None else 0)
+
+    Q = engine.linalg.qr(times(engine.randn(A.shape[-1], q, dtype=A.dtype, device=A.device))).Q  # noqa: N806
+    for _ in builtins.range(niter):
+        Q = engine.linalg.qr(times(engine.linalg.qr(times_t(Q)).Q)).Q  # noqa: N806
+    return Q
+
+
+def svd_lowrank(A: Tensor, q: int | None = 6, niter: int | None = 2, M: Tensor | None = None):  # noqa: N803
+    """torch.svd_lowrank: (U, S, V) with A − M ≈ U diag(S) Vᵀ, U (m, q), S (q,), V (n, q), by torch's randomized
+    algorithm (Halko et al. 2009, Algorithm 5.1) from engine's generator: exact, up to the singular vectors'
+    signs, when rank(A − M) <= q. Differentiable, composed from matmul, qr and svd.
+
+    >>> import engine
+    >>> U, S, V = engine.svd_lowrank(engine.tensor([[3.0, 0.0], [0.0, 0.0], [0.0, 0.0]]), q=1)
+    >>> round(S.item(), 4)
+    3.0
+    """
+    import engine
+
+    q, niter = 6 if q is None else q, 2 if niter is None else niter
+    m, n = A.shape[-2:]
+    if M is not None:
+        M = M.broadcast_to(A.shape)  # noqa: N806
+    if m < n:
+        A, M = A.mT, (M.mT if M is not None else None)  # noqa: N806
+    Q = _approximate_basis(A, q, niter, M)  # noqa: N806
+    B = Q.mT @ A - (Q.mT @ M if M is not None else 0)  # noqa: N806
+    U, S, Vh = engine.linalg.svd(B, full_matrices=False)  # noqa: N806
+    U, V = Q @ U, Vh.mT  # noqa: N806
+    return (V, S, U) if m < n else (U, S, V)
+
+
+def pca_lowrank(A: Tensor, q: int | None = None, center: bool = True, niter: int = 2):  # noqa: N803
+    """torch.pca_lowrank: svd_lowrank of A (center: minus its column means), q = min(6, m, n) by default;
+    V's columns are the principal directions.
+
+    >>> import engine
+    >>> U, S, V = engine.pca_lowrank(engine.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]), q=1)
+    >>> round(S.item() ** 2, 4)
+    4.0
+    """
+    m, n = A.shape[-2:]
+    if q is None:
+        q = builtins.min(6, m, n)
+    elif not 0 <= q <= builtins.min(m, n):
+        raise ValueError(f"q(={q}) must be non-negative integer and not greater than min(m, n)={builtins.min(m, n)}")
+    if not niter >= 0:
+        raise ValueError(f"niter(={niter}) must be non-negative integer")
+    return svd_lowrank(A - A.mean(-2, keepdim=True) if center else A, q, niter=niter)
+
+
+_GRID_MODES, _GRID_PADDINGS = ("bilinear", "nearest", "bicubic"), ("zeros", "border", "reflection")
+
+
+def grid_sampler(input: Tensor, grid: Tensor, interpolation_mode: int, padding_mode: int,  # noqa: A002
+                 align_corners: bool) -> Tensor:
+    """torch.grid_sampler (the aten op under F.grid_sample): F.grid_sample with torch's integer codes,
+    interpolation_mode 0 bilinear, 1 nearest, 2 bicubic; padding_mode 0 zeros, 1 border, 2 reflection.
+
+    >>> import engine
+    >>> engine.grid_sampler(engine.arange(4.0).reshape(1, 1, 2, 2), engine.zeros(1, 1, 1, 2), 0, 0, True).item()
+    1.5
+    """
+    from engine.functional_more import grid_sample
+
+    if interpolation_mode not in builtins.range(3) or padding_mode not in builtins.range(3):
+        raise RuntimeError(f"grid_sampler: interpolation_mode must be 0, 1 or 2 (bilinear, nearest, bicubic) and "
+                           f"padding_mode 0, 1 or 2 (zeros, border, reflection), got {interpolation_mode} and "
+                           f"{padding_mode}")
+    return grid_sample(input, grid, _GRID_MODES[interpolation_mode], _GRID_PADDINGS[padding_mode],
+                       bool(align_corners))
+
+
+def _grid_sampler_nd(nd: int) -> Callable:
+    def sampler(input: Tensor, grid: Tensor, interpolation_mode: int, padding_mode: int,  # noqa: A002
+                align_corners: bool) -> Tensor:
+        if input.ndim != nd + 2 or grid.ndim != nd + 2:
+            raise RuntimeError(f"grid_sampler(): expected {nd + 2}D input and grid with same number of dimensions, "
+                               f"but got input with sizes {list(input.shape)} and grid with sizes {list(grid.shape)}")
+        return grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners)
+
+    sampler.__name__ = f"grid_sampler_{nd}d"
+    sampler.__doc__ = f"""torch.grid_sampler_{nd}d: grid_sampler on {nd + 2}-D input and grid only."""
+    return sampler
+
+
+def _new_empty_strided(self: Tensor, size, stride, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """empty_strided with self's dtype and device unless given.
+
+    >>> import engine
+    >>> engine.ones(1).new_empty_strided((2, 2), (1, 2)).stride()
+    (1, 2)
+    """
+    from engine.factories import empty_strided
+
+    return empty_strided(size, stride, dtype=dtype or self.dtype, device=device or self.device,
+                         requires_grad=requires_grad)
+
+
+MORE_TENSOR_METHODS.update({
+    "histogram": histogram, "nonzero_static": lambda self, *, size, fill_value=-1: nonzero_static(
+        self, size=size, fill_value=fill_value),
+    "new_empty_strided": _new_empty_strided, "__rdiv__": Tensor.__rtruediv__, "geqrf": geqrf, "ormqr": ormqr,
+})
+MORE_TORCH_FUNCTIONS.update({"histogramdd": histogramdd, "nonzero_static": nonzero_static,
+                             "svd_lowrank": svd_lowrank, "pca_lowrank": pca_lowrank, "geqrf": geqrf, "ormqr": ormqr,
+                             "grid_sampler": grid_sampler, "grid_sampler_2d": _grid_sampler_nd(2),
+                             "grid_sampler_3d": _grid_sampler_nd(3)})
 
 
 # torch's in-place aliases: the same method under the other name

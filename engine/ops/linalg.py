@@ -172,6 +172,21 @@ class SvdPacked(Function):
         return ga
 
 
+class Svdvals(Function):
+    """Singular values S (descending) of (..., m, n). Backward as torch's svd_backward when only S is used:
+    gA = U diag(gS) Vh, with no division by singular-value gaps, so it holds at repeated or zero singular
+    values too (the nuclear norm's subgradient at a rank-deficient matrix: U Vh)."""
+
+    def forward(self, a):
+        u, s, vh = self.xp.linalg.svd(a, full_matrices=False)
+        self.save_for_backward(u, vh)
+        return s
+
+    def backward(self, g):
+        u, vh = self.saved
+        return u @ (g[..., :, None] * vh)
+
+
 class QrPacked(Function):
     """QR A = Q R of (..., m, n) in torch's ``mode`` ('reduced': Q (m, k), R (k, n), k = min(m, n);
     'complete': Q (m, m), R (m, n); 'r': R of 'reduced', Q not returned), packed per matrix as

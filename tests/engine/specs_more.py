@@ -173,9 +173,6 @@ DERIVED: dict[str, Spec] = {
                                 torch=lambda T, a, n: T.linalg.matrix_power(a, n), **LINALG),
     "linalg_lstsq": Spec(square_case(rhs=True, rect=True), lambda a, b: engine.linalg.lstsq(a, b).solution, _lstsq_ref,
                          torch=lambda T, a, b: T.linalg.pinv(a) @ b, **LINALG),
-    "linalg_svdvals": Spec(singular_gap_case(), lambda a: engine.linalg.svdvals(a),
-                           lambda a: np.linalg.svd(a, compute_uv=False),
-                           torch=lambda T, a: T.linalg.svdvals(a), **LINALG),
     "linalg_matrix_norm": Spec(matrix_norm_case(), lambda a, ord, keepdim: engine.linalg.matrix_norm(a, ord,
                                                                                                       keepdim=keepdim),
                                _matrix_norm_ref,
@@ -961,6 +958,8 @@ def _svd_torch(T, a):
 
 
 SPECS["SvdPacked"] = Spec(singular_gap_case(), _svd_fn, _svd_ref, torch=_svd_torch, **LINALG)
+SPECS["Svdvals"] = Spec(singular_gap_case(), lambda a: engine.linalg.svdvals(a),
+                        lambda a: np.linalg.svd(a, compute_uv=False), torch=lambda T, a: T.linalg.svdvals(a), **LINALG)
 SPECS["Pinv"] = Spec(singular_gap_case(), lambda a: engine.linalg.pinv(a), np.linalg.pinv,
                      torch=lambda T, a: T.linalg.pinv(a), **LINALG)
 
