@@ -790,6 +790,8 @@ class Tensor:
         return self._float_for_div(other)._binary(elementwise_ops.Div, other)
 
     def __rtruediv__(self, other):
+        if isinstance(other, (int, float)):  # torch's: reciprocal() * c, which saves 1/h, not h (h may change after)
+            return self._float_for_div(other).reciprocal() * other
         return self._float_for_div(other)._binary(elementwise_ops.Div, other, reflected=True)
 
     def __floordiv__(self, other):
