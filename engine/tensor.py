@@ -521,6 +521,20 @@ class Tensor:
             )
         self._vc[0] += 1
 
+    def _write(self, value, fill: bool = False) -> None:
+        """``self._data[...] = value`` for an in-place op outside the graph. An expanded tensor (NumPy's
+        read-only broadcast) raises torch's error, as its entries share memory, unless ``fill`` writes
+        one value everywhere (zero_, fill_: torch allows them). The check costs only when the write fails."""
+        try:
+            self._data[...] = value
+        except ValueError:
+            alias = _writable_alias(self._data)
+            if alias is None:
+                raise
+            if _overlapping(alias) and not fill:
+                raise RuntimeError(_OVERLAP) from None
+            alias[...] = value
+
     def _records_inplace(self, what: str, *values) -> bool:
         """Whether an in-place op goes into the graph: grad mode, and self or a value written
         requires grad. A leaf that requires grad raises torch's error (an optimizer step belongs
@@ -553,9 +567,8 @@ class Tensor:
         if out.shape != self.shape:
             raise RuntimeError(f"{what}: output with shape {list(self.shape)} doesn't match the broadcast shape "
                                f"{list(out.shape)}")
-        if any(step == 0 and n > 1 for step, n in zip(self._data.strides, self.shape)):
-            raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to "
-                               "a single memory location. Please clone() the tensor before performing the operation.")
+        if _overlapping(self._data):
+            raise RuntimeError(_OVERLAP)
         if out.dtype != self.dtype:
             out = out.astype(self.dtype)
         ctx = out._ctx
@@ -589,10 +602,18 @@ class Tensor:
             self._become(out, "assignment")
             return
         self._check_inplace("assignment")
+        index, value = _index_array(index), value._data if isinstance(value, Tensor) else value
         try:
-            movement_ops.set_item(self._data, _index_array(index), value._data if isinstance(value, Tensor) else value)
+            movement_ops.set_item(self._data, index, value)
         except IndexError as e:
             raise IndexError(_torch_words(str(e))) from None
+        except ValueError:  # a read-only (expanded) tensor: torch writes unless entries of the target share memory
+            alias = _writable_alias(self._data)
+            if alias is None:
+                raise
+            if movement_ops.is_basic_index(index) and _overlapping(alias[index]):
+                raise RuntimeError(_OVERLAP) from None
+            movement_ops.set_item(alias, index, value)
 
     _OUT_OF_PLACE = {"add": "__add__", "subtract": "__sub__", "multiply": "__mul__", "divide": "__truediv__"}
 
@@ -609,6 +630,8 @@ class Tensor:
         try:
             getattr(array_module(self._data), name)(self._data, other, out=self._data, casting="same_kind")
         except ValueError:  # NumPy's "non-broadcastable output operand": torch's RuntimeError
+            if _overlapping(self._data):  # or "output array is read-only": an expanded tensor
+                raise RuntimeError(_OVERLAP) from None
             shape = np.broadcast_shapes(self.shape, np.shape(other))
             raise RuntimeError(f"{name}_: output with shape {list(self.shape)} doesn't match the broadcast shape "
                                f"{list(shape)}") from None
@@ -649,7 +672,7 @@ class Tensor:
         if self._records_inplace("zero_"):
             return self._become(self._cleared(), "zero_")
         self._check_inplace("zero_")
-        self._data[...] = 0
+        self._write(0, fill=True)
         return self
 
     def fill_(self, value) -> Tensor:
@@ -662,7 +685,7 @@ class Tensor:
                                    f"{v.ndim} dimensions.")
             return self._become(self._cleared() + v.astype(self.dtype), "fill_")
         self._check_inplace("fill_")
-        self._data[...] = value._data if isinstance(value, Tensor) else value
+        self._write(value._data if isinstance(value, Tensor) else value, fill=True)
         return self
 
     def copy_(self, src) -> Tensor:
@@ -672,7 +695,7 @@ class Tensor:
             return self._become(self._cleared() + src.astype(self.dtype), "copy_")
         self._check_inplace("copy_")
         src = src._data if isinstance(src, Tensor) else src
-        self._data[...] = to_device(src, self.device) if hasattr(src, "dtype") else src
+        self._write(to_device(src, self.device) if hasattr(src, "dtype") else src)
         return self
 
     # ---- binary arithmetic ------------------------------------------------------------------
@@ -1132,7 +1155,7 @@ class Tensor:
             raise RuntimeError(f"{what}: output with shape {list(self.shape)} doesn't match the broadcast shape "
                                f"{list(out.shape)}")
         self._check_inplace(what)
-        self._data[...] = out._data
+        self._write(out._data)
         return self
 
     def bitwise_and_(self, other) -> Tensor:
@@ -2926,7 +2949,7 @@ class Tensor:
             raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
         self._check_inplace("uniform_")
         gen = generator or _default_generator(self.device)
-        self._data[...] = _sample(gen.random, self.shape, self.dtype) * (b - a) + a
+        self._write(_sample(gen.random, self.shape, self.dtype) * (b - a) + a)
         return self
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
@@ -2935,7 +2958,7 @@ class Tensor:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
         self._check_inplace("normal_")
         gen = generator or _default_generator(self.device)
-        self._data[...] = _sample(gen.standard_normal, self.shape, self.dtype) * std + mean
+        self._write(_sample(gen.standard_normal, self.shape, self.dtype) * std + mean)
         return self
 
     def bernoulli_(self, p: float = 0.5, *, generator=None) -> Tensor:
@@ -2948,7 +2971,7 @@ class Tensor:
             raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
         self._check_inplace("bernoulli_")
         gen = generator or _default_generator(self.device)
-        self._data[...] = gen.random(self.shape, dtype=np.float64) < p
+        self._write(gen.random(self.shape, dtype=np.float64) < p)
         return self
 
     def random_(self, low: int | None = None, high: int | None = None, *, generator=None, **kw) -> Tensor:
@@ -2976,7 +2999,7 @@ class Tensor:
             factories._check_int_bounds(low, high, self.dtype)
         vals = factories.randint(low, high, self.shape, generator=generator, device=self.device)
         self._check_inplace("random_")
-        self._data[...] = vals._data
+        self._write(vals._data)
         return self
 
     def exponential_(self, lambd: float = 1.0, *, generator=None) -> Tensor:
@@ -2988,7 +3011,7 @@ class Tensor:
                                f"dtype must be a floating point but you specified {self.dtype}")
         self._check_inplace("exponential_")
         gen = generator or _default_generator(self.device)
-        self._data[...] = -array_module(self._data).log1p(-gen.random(self.shape, dtype=np.float64)) / lambd
+        self._write(-array_module(self._data).log1p(-gen.random(self.shape, dtype=np.float64)) / lambd)
         return self
 
     def bernoulli(self, p: float | None = None, *, generator=None) -> Tensor:
@@ -3094,6 +3117,26 @@ _FREED = (  # torch's words
     "Specify retain_graph=True if you need to backward through the graph a second time or if you need to access "
     "saved tensors after calling backward.")
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation"  # torch's words
+_OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a single memory "
+            "location. Please clone() the tensor before performing the operation.")  # torch's words
+
+
+def _overlapping(arr) -> bool:
+    """Whether entries of ``arr`` share memory (a stride 0 over a dim of size > 1: an expanded tensor)."""
+    return any(step == 0 and n > 1 for step, n in zip(arr.strides, arr.shape))
+
+
+def _writable_alias(arr):
+    """A writable NumPy array over ``arr``'s memory (``arr`` is a read-only broadcast of a writable
+    array, as ``expand`` gives), or None when there is none (read-only memory, another backend)."""
+    owner = function._memory_owner(arr)
+    if type(arr) is not np.ndarray or type(owner) is not np.ndarray or not owner.flags.writeable or arr is owner:
+        return None
+    offset = arr.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+    try:
+        return np.ndarray(arr.shape, arr.dtype, buffer=owner, offset=offset, strides=arr.strides)
+    except (TypeError, ValueError):  # an owner without a contiguous buffer
+        return None
 
 
 def _subclass_state(t: Tensor) -> dict:
