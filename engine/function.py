@@ -335,17 +335,37 @@ def _memory_owner(arr):
     return arr
 
 
+class _MultiOutput:
+    """In ``Tensor._view`` where the base's node would be: the view is an output of split/chunk/unbind
+    (or a view of one), which torch forbids to modify in place. It is never a base's node, so
+    ``graph_ref`` always hands such a view to ``_rederive_view``, which checks it instead of re-deriving."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MULTI_OUTPUT"
+
+
+MULTI_OUTPUT = _MultiOutput()
+
+
 def _share_version_with_base(result, inputs) -> None:
     """A view (reshape, transpose, basic indexing) shares its input's version counter, as in
     PyTorch, so an in-place change through the view is seen by backward of the input's users, and
     remembers its base (the tensor that owns the memory), so that an in-place op on it rewrites the
-    base's value and graph (``Tensor._become``)."""
+    base's value and graph (``Tensor._become``). ``Tensor._view`` is (base, the base's node) or, for
+    split/chunk/unbind's outputs and their views, (base, MULTI_OUTPUT, the base's node, torch's name of the
+    op or None for a view of one, output index, version): see ``Tensor._mark_multi_output``."""
     owner = _memory_owner(result._data)
     for t in inputs:
         if t is not None and _memory_owner(t._data) is owner:
             result._vc = t._vc
-            base = t if t._view is None else t._view[0]
-            result._view = (base, base._ctx)  # Tensor._base; the base's node, to see it go stale
+            view = t._view
+            base = t if view is None else view[0]
+            if view is not None and view[1] is MULTI_OUTPUT:  # a view of split's output: no in-place either
+                result._view = (base, MULTI_OUTPUT, base._ctx, None, 0, t._vc[0])
+            else:
+                result._view = (base, base._ctx)  # Tensor._base; the base's node, to see it go stale
             return
 
 
@@ -365,6 +385,9 @@ _TORCH_NODE_NAMES = {
 
 def _torch_node_name(fn: Function) -> str:
     """torch's class name for the node of op ``fn`` (``MulBackward0``; a custom Function's ``<name>Backward``)."""
+    name = getattr(fn, "torch_name", None)  # set where one op stands for torch's (split's pieces: SplitBackward0)
+    if name is not None:
+        return name
     name = type(fn).__name__
     call = getattr(fn, "call", None)  # a custom autograd.Function's node: (its class, ctx, args)
     if call is not None:
@@ -444,6 +467,15 @@ def node_of(fn: Function | None) -> Node | None:
         node._fn = fn
         fn._node = weakref.ref(node)
     return node
+
+
+def torch_op_name(fn: Function) -> str:
+    """The op's name as torch's error messages give it: the node's name without "Backward0" ("Mul",
+    "Pow1", "torch::autograd::CopySlices"; a custom Function's class name)."""
+    name = _torch_node_name(fn)
+    if name == "CopySlices":
+        return "torch::autograd::CopySlices"
+    return name[:-9] if name.endswith("Backward0") else name.replace("Backward", "")
 
 
 def _node_of_input(parent, need: bool):

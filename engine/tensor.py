@@ -217,7 +217,14 @@ class Tensor:
         >>> x = Tensor([1.0], requires_grad=True); (x * 2).grad_fn.name(), x.grad_fn
         ('MulBackward0', None)
         """
+        view = self._view  # a view whose base changed in place since is re-derived (as torch: AsStridedBackward0)
+        if view is not None and view[0]._ctx is not view[1] and self._requires_grad and is_grad_enabled():
+            _rederive_view(self)
         return function.node_of(self._ctx)
+
+    def _is_view(self) -> bool:
+        """Whether this tensor is a view of another's memory (torch's ``_is_view``; ``_base`` is that tensor)."""
+        return self._view is not None
 
     @property
     def is_leaf(self) -> bool:
@@ -514,6 +521,8 @@ class Tensor:
     def _check_inplace(self, what: str) -> None:
         """For in-place ops with no graph form: refuse a tensor that requires grad in grad mode."""
         if self.requires_grad and is_grad_enabled():
+            if self._view is not None and self._view[1] is function.MULTI_OUTPUT:
+                raise RuntimeError(_multi_output_error(self))
             raise RuntimeError(
                 f"in-place {what}: " + (_LEAF_INPLACE if self._ctx is None else "this op is not recorded in the "
                                         "graph on a tensor that requires grad") +
@@ -535,12 +544,16 @@ class Tensor:
                 raise RuntimeError(_OVERLAP) from None
             alias[...] = value
 
-    def _records_inplace(self, what: str, *values) -> bool:
+    def _records_inplace(self, what: str, *values, index=None) -> bool:
         """Whether an in-place op goes into the graph: grad mode, and self or a value written
         requires grad. A leaf that requires grad raises torch's error (an optimizer step belongs
         in ``no_grad``)."""
         if not is_grad_enabled():
             return False
+        view = self._view
+        if view is not None and view[1] is function.MULTI_OUTPUT and (
+                self.requires_grad or any(isinstance(v, Tensor) and v.requires_grad for v in values)):
+            raise RuntimeError(_multi_output_error(self, index=index))
         if self.requires_grad and self._ctx is None:
             raise RuntimeError(f"in-place {what}: {_LEAF_INPLACE}; wrap the update in `with no_grad():`")
         base = self._base
@@ -590,7 +603,7 @@ class Tensor:
         return self
 
     def __setitem__(self, index, value) -> None:
-        if self._records_inplace("assignment", value):
+        if self._records_inplace("assignment", value, index=index):
             v = value if isinstance(value, Tensor) else Tensor(_as_array(value, dtype=self.dtype, device=self.device))
             _same_device(self, v)
             if v.dtype != self.dtype:
@@ -2216,7 +2229,8 @@ class Tensor:
                 raise ShapeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
                                  f"size at dimension {dim} of shape {self.shape}), but got split_sizes={sizes}")
         starts = np.cumsum([0, *sizes]).tolist()
-        return self._slices(d, zip(starts[:-1], starts[1:]))
+        name = "Split" if isinstance(split_size_or_sections, (int, np.integer)) else "SplitWithSizes"  # torch's
+        return _mark_multi_output(self._slices(d, zip(starts[:-1], starts[1:])), name)
 
     def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
         """torch's chunk: pieces of ceil(n / chunks) entries, so there may be fewer than ``chunks``.
@@ -2253,7 +2267,7 @@ class Tensor:
         if self.ndim == 0:
             raise movement_ops.IndexOutOfRange("unbind: dimension specified as 0 but tensor has no dimensions")
         d = wrap_dim(dim, self.ndim, "unbind")
-        return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
+        return tuple(_mark_multi_output([self[(slice(None),) * d + (i,)] for i in range(self.shape[d])], "Unbind"))
 
     def flip(self, *args, dims=None) -> Tensor:
         """Reverse the order of entries along ``dims`` (positional, a sequence, or ``dims=``).
@@ -3176,10 +3190,52 @@ def _take_graph(t: Tensor, out: Tensor) -> None:
     t._ctx, t._requires_grad = out._ctx, out._requires_grad
 
 
+def _mark_multi_output(pieces: list, name: str) -> list:
+    """split/chunk/unbind's outputs (views of one tensor) in grad mode: torch forbids an in-place op on any of
+    them, and their use once the memory changed in place (see ``function.MULTI_OUTPUT``). ``name``: torch's."""
+    if is_grad_enabled():  # made in no_grad, they are plain views (torch's no-grad views are not checked here)
+        for i, p in enumerate(pieces):
+            if p._view is not None:
+                base = p._view[0]
+                p._view = (base, function.MULTI_OUTPUT, base._ctx, name, i, p._vc[0])
+                if p._ctx is not None:
+                    p._ctx.torch_name = name + "Backward0"  # grad_fn.name(), as torch's
+    return pieces
+
+
+_MULTI_OUTPUT_TAIL = (" This view is the output of a function that returns multiple views. Such functions do not "
+                      "allow the output views to be modified inplace. You should replace the inplace operation by "
+                      "an out-of-place one.")  # torch's words
+
+
+def _multi_output_error(t: Tensor, indirect: bool = False, index=None) -> str:
+    """torch's error for an in-place op on (``indirect``: the use, after an in-place change of its memory, of)
+    an output of split/chunk/unbind or a view of one. ``index``: a ``t[index] = v`` assignment, which torch
+    writes through a select/slice view of t."""
+    _, _, _, name, nr, _ = t._view
+    if index is not None and not isinstance(index, Tensor):
+        items = [i for i in (index if isinstance(index, tuple) else (index,))
+                 if not (i is None or i is Ellipsis or (isinstance(i, slice) and i == slice(None)))]
+        if items and all(isinstance(i, (int, slice)) for i in items):
+            name, nr = ("Select" if isinstance(items[-1], int) else "Slice"), 0
+    if name is None and t._ctx is not None:
+        name = function.torch_op_name(t._ctx)
+    what = "its base or another view of its base has been" if indirect else "is being"
+    if t._ctx is None:
+        return f"A view was created in no_grad mode and {what} modified inplace with grad mode enabled." + \
+            _MULTI_OUTPUT_TAIL
+    return f"Output {nr} of {name} is a view and {what} modified inplace." + _MULTI_OUTPUT_TAIL
+
+
 def _rederive_view(t: Tensor) -> None:
     """A view whose base was written in place since it was made takes its place in the base's new graph
     (torch regenerates a view's grad_fn the same way)."""
-    base = t._view[0]
+    view = t._view
+    base = view[0]
+    if view[1] is function.MULTI_OUTPUT:  # split's outputs are not re-derived: torch raises once the memory changed
+        if (base._ctx is not view[2] or t._vc[0] != view[5]) and t._requires_grad:
+            raise RuntimeError(_multi_output_error(t, indirect=True))
+        return
     index = movement_ops.view_index(array_module(base._data), base._data, t._data)
     _take_graph(t, movement_ops._AsStrided.apply(base, index=index))
     t._view = (base, base._ctx)
