@@ -254,12 +254,35 @@ class Function:
         """Raise torch's error when an array this op saved was changed in place since (its version moved)."""
         for cell, version, shape, dtype in self._versions:
             if cell[0] != version:
-                raise RuntimeError(
+                producer = self._producer_of(cell)
+                which = "" if producer is None else f", which is output 0 of {producer},"
+                raise RuntimeError(  # torch's words, but for the hint
                     "one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation: [torch.{_TORCH_TYPES.get(str(dtype), str(dtype))} {list(shape)}], which "
-                    f"{_torch_node_name(self)} saved, is at version {cell[0]}; expected version {version} instead. "
+                    f"operation: [torch.{_TORCH_TYPES.get(str(dtype), str(dtype))} {list(shape)}]{which} is at "
+                    f"version {cell[0]}; expected version {version} instead. "
                     "Hint: compute it out of place, or clone() it before the in-place op"
                 )
+
+    def _producer_of(self, cell) -> str | None:
+        """torch's name of the op that made the current value of the saved tensor with version counter
+        ``cell`` ("Mul"; "AsStrided" for a view whose base changed since), None for a leaf (torch's words
+        name none). A saved output is named by this op, as torch's."""
+        for p in self.parents:
+            if p is None or p._vc is not cell:
+                continue
+            t = p
+            real = getattr(p, "_real", None)  # a _GraphRef: the tensor itself, or where it moved (in place)
+            if real is not None:
+                t = real()
+                if t is None:
+                    t = (getattr(p, "_moved", None) or _dead)()
+                if t is None:
+                    t = p
+            view = t._view
+            if view is not None and view[1] is not MULTI_OUTPUT and view[0]._ctx is not view[1]:
+                return "AsStrided"
+            return None if t._ctx is None else torch_op_name(t._ctx)
+        return torch_op_name(self)
 
     def free(self) -> None:
         """Drop the arrays backward used (saved ones, and attributes such as masks or index arrays), as
@@ -276,6 +299,10 @@ class Function:
             for name in drop:
                 del attrs[name]
                 self.freed = True
+
+
+def _dead():
+    return None
 
 
 _TORCH_TYPES = {"float64": "DoubleTensor", "float32": "FloatTensor", "float16": "HalfTensor",

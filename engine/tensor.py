@@ -3050,7 +3050,7 @@ class _GraphRef(Tensor):
     ``retain_grad`` on it. One per tensor (``t._gref``), so every use meets at one node.
     """
 
-    __slots__ = ("_real", "_meta")
+    __slots__ = ("_real", "_meta", "_moved")  # _moved: a weak link to the tensor once an in-place op moved it on
 
     def __init__(self, t: Tensor):  # no Tensor.__init__: there is no array to hold
         self._grad, self._requires_grad, self._ctx, self._vc, self._retains_grad = None, True, t._ctx, t._vc, False
@@ -3184,7 +3184,7 @@ def _take_graph(t: Tensor, out: Tensor) -> None:
     for the ops that used it, with the hooks registered until now (torch's); retain_grad moves on."""
     old = t._gref
     if old is not None:
-        old._real = _gone
+        old._real, old._moved = _gone, weakref.ref(t)  # _moved: for the version error's words
         old._grad_hooks, t._grad_hooks = t._grad_hooks, None
         t._gref = None
     t._ctx, t._requires_grad = out._ctx, out._requires_grad
