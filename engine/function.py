@@ -217,7 +217,10 @@ class Function:
                 arrays.append(None)
             elif isinstance(t, Tensor):
                 arrays.append(t._data)
-                any_grad = any_grad or t._requires_grad  # the slot: a property read costs per input
+                if t._requires_grad:  # the slot: a property read costs per input
+                    any_grad = True
+                elif t._view is not None and t._view[0]._requires_grad and _state.enabled:
+                    any_grad = _catch_up_view(t) or any_grad  # a view made before its base gained grad
             else:
                 _not_a_tensor(cls.__name__, inputs)
         if len(arrays) > 1:
@@ -328,6 +331,16 @@ def _not_a_tensor(op: str, inputs) -> None:
             module = kind.__module__.split(".")[0]
             name = kind.__name__ if module == "builtins" else f"{module}.{kind.__name__}"
             raise TypeError(f"{op.lower()}: argument {i} must be a Tensor, got {name}; wrap it with engine.tensor(...)")
+
+
+def _catch_up_view(t) -> bool:
+    """A view without grad whose base gained grad since it was made (an in-place op through another view
+    wrote a value that requires grad): it takes its place in the base's new graph, as torch regenerates a
+    view's grad_fn. Whether it requires grad now."""
+    view = t._view
+    if view[1] is not MULTI_OUTPUT and view[0]._ctx is not view[1]:
+        graph_ref(t)  # re-derives it (engine.tensor._rederive_view)
+    return t._requires_grad
 
 
 def _check_same_kind(op: str, arrays) -> None:

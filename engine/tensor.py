@@ -196,6 +196,9 @@ class Tensor:
     def requires_grad(self) -> bool:
         """Whether backward computes a gradient for this tensor. Settable on leaves of a float dtype (torch's
         errors otherwise: an integer tensor, or turning it off on a tensor an op made)."""
+        view = self._view  # a view made before its base gained grad (through another view) catches up, as torch's
+        if view is not None and not self._requires_grad and view[0]._requires_grad and is_grad_enabled():
+            function._catch_up_view(self)
         return self._requires_grad
 
     @requires_grad.setter
