@@ -278,9 +278,16 @@ class Function:
             if real is not None:
                 t = real()
                 if t is None:
-                    t = (getattr(p, "_moved", None) or _dead)()
-                if t is None:
-                    t = p
+                    moved = getattr(p, "_moved", None)
+                    if moved is not None:  # an in-place op in the graph moved it on: the tensor, or that op
+                        t = moved[0]()
+                        if t is None:
+                            return moved[1]
+                    else:  # gone, in its place still: a view's base changed (torch re-derives it), or its op
+                        ctx = p._ctx
+                        if any(q is not None and q._vc is cell for q in ctx.parents):
+                            return "AsStrided"
+                        return torch_op_name(ctx)
             view = t._view
             if view is not None and view[1] is not MULTI_OUTPUT and view[0]._ctx is not view[1]:
                 return "AsStrided"
@@ -302,10 +309,6 @@ class Function:
             for name in drop:
                 del attrs[name]
                 self.freed = True
-
-
-def _dead():
-    return None
 
 
 _TORCH_TYPES = {"float64": "DoubleTensor", "float32": "FloatTensor", "float16": "HalfTensor",

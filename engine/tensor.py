@@ -3053,7 +3053,7 @@ class _GraphRef(Tensor):
     ``retain_grad`` on it. One per tensor (``t._gref``), so every use meets at one node.
     """
 
-    __slots__ = ("_real", "_meta", "_moved")  # _moved: a weak link to the tensor once an in-place op moved it on
+    __slots__ = ("_real", "_meta", "_moved")  # _moved: (a weak link to the tensor, its op) once an in-place op moved it
 
     def __init__(self, t: Tensor):  # no Tensor.__init__: there is no array to hold
         self._grad, self._requires_grad, self._ctx, self._vc, self._retains_grad = None, True, t._ctx, t._vc, False
@@ -3187,7 +3187,8 @@ def _take_graph(t: Tensor, out: Tensor) -> None:
     for the ops that used it, with the hooks registered until now (torch's); retain_grad moves on."""
     old = t._gref
     if old is not None:
-        old._real, old._moved = _gone, weakref.ref(t)  # _moved: for the version error's words
+        # for the version error's words: t, and (should t die) the op that made its new value
+        old._real, old._moved = _gone, (weakref.ref(t), None if out._ctx is None else function.torch_op_name(out._ctx))
         old._grad_hooks, t._grad_hooks = t._grad_hooks, None
         t._gref = None
     t._ctx, t._requires_grad = out._ctx, out._requires_grad
