@@ -217,7 +217,10 @@ class Function:
                 arrays.append(None)
             elif isinstance(t, Tensor):
                 arrays.append(t._data)
-                any_grad = any_grad or t._requires_grad  # the slot: a property read costs per input
+                if t._requires_grad:  # the slot: a property read costs per input
+                    any_grad = True
+                elif t._view is not None and t._view[0]._requires_grad and _state.enabled:
+                    any_grad = _catch_up_view(t) or any_grad  # a view made before its base gained grad
             else:
                 _not_a_tensor(cls.__name__, inputs)
         if len(arrays) > 1:
@@ -254,12 +257,42 @@ class Function:
         """Raise torch's error when an array this op saved was changed in place since (its version moved)."""
         for cell, version, shape, dtype in self._versions:
             if cell[0] != version:
-                raise RuntimeError(
+                producer = self._producer_of(cell)
+                which = "" if producer is None else f", which is output 0 of {producer},"
+                raise RuntimeError(  # torch's words, but for the hint
                     "one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation: [torch.{_TORCH_TYPES.get(str(dtype), str(dtype))} {list(shape)}], which "
-                    f"{_torch_node_name(self)} saved, is at version {cell[0]}; expected version {version} instead. "
+                    f"operation: [torch.{_TORCH_TYPES.get(str(dtype), str(dtype))} {list(shape)}]{which} is at "
+                    f"version {cell[0]}; expected version {version} instead. "
                     "Hint: compute it out of place, or clone() it before the in-place op"
                 )
+
+    def _producer_of(self, cell) -> str | None:
+        """torch's name of the op that made the current value of the saved tensor with version counter
+        ``cell`` ("Mul"; "AsStrided" for a view whose base changed since), None for a leaf (torch's words
+        name none). A saved output is named by this op, as torch's."""
+        for p in self.parents:
+            if p is None or p._vc is not cell:
+                continue
+            t = p
+            real = getattr(p, "_real", None)  # a _GraphRef: the tensor itself, or where it moved (in place)
+            if real is not None:
+                t = real()
+                if t is None:
+                    moved = getattr(p, "_moved", None)
+                    if moved is not None:  # an in-place op in the graph moved it on: the tensor, or that op
+                        t = moved[0]()
+                        if t is None:
+                            return moved[1]
+                    else:  # gone, in its place still: a view's base changed (torch re-derives it), or its op
+                        ctx = p._ctx
+                        if any(q is not None and q._vc is cell for q in ctx.parents):
+                            return "AsStrided"
+                        return torch_op_name(ctx)
+            view = t._view
+            if view is not None and view[1] is not MULTI_OUTPUT and view[0]._ctx is not view[1]:
+                return "AsStrided"
+            return None if t._ctx is None else torch_op_name(t._ctx)
+        return torch_op_name(self)
 
     def free(self) -> None:
         """Drop the arrays backward used (saved ones, and attributes such as masks or index arrays), as
@@ -303,6 +336,16 @@ def _not_a_tensor(op: str, inputs) -> None:
             raise TypeError(f"{op.lower()}: argument {i} must be a Tensor, got {name}; wrap it with engine.tensor(...)")
 
 
+def _catch_up_view(t) -> bool:
+    """A view without grad whose base gained grad since it was made (an in-place op through another view
+    wrote a value that requires grad): it takes its place in the base's new graph, as torch regenerates a
+    view's grad_fn. Whether it requires grad now."""
+    view = t._view
+    if view[1] is not MULTI_OUTPUT and view[0]._ctx is not view[1]:
+        graph_ref(t)  # re-derives it (engine.tensor._rederive_view)
+    return t._requires_grad
+
+
 def _check_same_kind(op: str, arrays) -> None:
     """The arrays of one op's inputs live on one device, and its float inputs share one dtype.
 
@@ -335,17 +378,37 @@ def _memory_owner(arr):
     return arr
 
 
+class _MultiOutput:
+    """In ``Tensor._view`` where the base's node would be: the view is an output of split/chunk/unbind
+    (or a view of one), which torch forbids to modify in place. It is never a base's node, so
+    ``graph_ref`` always hands such a view to ``_rederive_view``, which checks it instead of re-deriving."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MULTI_OUTPUT"
+
+
+MULTI_OUTPUT = _MultiOutput()
+
+
 def _share_version_with_base(result, inputs) -> None:
     """A view (reshape, transpose, basic indexing) shares its input's version counter, as in
     PyTorch, so an in-place change through the view is seen by backward of the input's users, and
     remembers its base (the tensor that owns the memory), so that an in-place op on it rewrites the
-    base's value and graph (``Tensor._become``)."""
+    base's value and graph (``Tensor._become``). ``Tensor._view`` is (base, the base's node) or, for
+    split/chunk/unbind's outputs and their views, (base, MULTI_OUTPUT, the base's node, torch's name of the
+    op or None for a view of one, output index, version): see ``Tensor._mark_multi_output``."""
     owner = _memory_owner(result._data)
     for t in inputs:
         if t is not None and _memory_owner(t._data) is owner:
             result._vc = t._vc
-            base = t if t._view is None else t._view[0]
-            result._view = (base, base._ctx)  # Tensor._base; the base's node, to see it go stale
+            view = t._view
+            base = t if view is None else view[0]
+            if view is not None and view[1] is MULTI_OUTPUT:  # a view of split's output: no in-place either
+                result._view = (base, MULTI_OUTPUT, base._ctx, None, 0, t._vc[0])
+            else:
+                result._view = (base, base._ctx)  # Tensor._base; the base's node, to see it go stale
             return
 
 
@@ -365,6 +428,9 @@ _TORCH_NODE_NAMES = {
 
 def _torch_node_name(fn: Function) -> str:
     """torch's class name for the node of op ``fn`` (``MulBackward0``; a custom Function's ``<name>Backward``)."""
+    name = getattr(fn, "torch_name", None)  # set where one op stands for torch's (split's pieces: SplitBackward0)
+    if name is not None:
+        return name
     name = type(fn).__name__
     call = getattr(fn, "call", None)  # a custom autograd.Function's node: (its class, ctx, args)
     if call is not None:
@@ -444,6 +510,15 @@ def node_of(fn: Function | None) -> Node | None:
         node._fn = fn
         fn._node = weakref.ref(node)
     return node
+
+
+def torch_op_name(fn: Function) -> str:
+    """The op's name as torch's error messages give it: the node's name without "Backward0" ("Mul",
+    "Pow1", "torch::autograd::CopySlices"; a custom Function's class name)."""
+    name = _torch_node_name(fn)
+    if name == "CopySlices":
+        return "torch::autograd::CopySlices"
+    return name[:-9] if name.endswith("Backward0") else name.replace("Backward", "")
 
 
 def _node_of_input(parent, need: bool):

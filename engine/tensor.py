@@ -196,6 +196,9 @@ class Tensor:
     def requires_grad(self) -> bool:
         """Whether backward computes a gradient for this tensor. Settable on leaves of a float dtype (torch's
         errors otherwise: an integer tensor, or turning it off on a tensor an op made)."""
+        view = self._view  # a view made before its base gained grad (through another view) catches up, as torch's
+        if view is not None and not self._requires_grad and view[0]._requires_grad and is_grad_enabled():
+            function._catch_up_view(self)
         return self._requires_grad
 
     @requires_grad.setter
@@ -217,7 +220,14 @@ class Tensor:
         >>> x = Tensor([1.0], requires_grad=True); (x * 2).grad_fn.name(), x.grad_fn
         ('MulBackward0', None)
         """
+        view = self._view  # a view whose base changed in place since is re-derived (as torch: AsStridedBackward0)
+        if view is not None and view[0]._ctx is not view[1] and self._requires_grad and is_grad_enabled():
+            _rederive_view(self)
         return function.node_of(self._ctx)
+
+    def _is_view(self) -> bool:
+        """Whether this tensor is a view of another's memory (torch's ``_is_view``; ``_base`` is that tensor)."""
+        return self._view is not None
 
     @property
     def is_leaf(self) -> bool:
@@ -518,6 +528,8 @@ class Tensor:
     def _check_inplace(self, what: str) -> None:
         """For in-place ops with no graph form: refuse a tensor that requires grad in grad mode."""
         if self.requires_grad and is_grad_enabled():
+            if self._view is not None and self._view[1] is function.MULTI_OUTPUT:
+                raise RuntimeError(_multi_output_error(self))
             raise RuntimeError(
                 f"in-place {what}: " + (_LEAF_INPLACE if self._ctx is None else "this op is not recorded in the "
                                         "graph on a tensor that requires grad") +
@@ -525,12 +537,30 @@ class Tensor:
             )
         self._vc[0] += 1
 
-    def _records_inplace(self, what: str, *values) -> bool:
+    def _write(self, value, fill: bool = False) -> None:
+        """``self._data[...] = value`` for an in-place op outside the graph. An expanded tensor (NumPy's
+        read-only broadcast) raises torch's error, as its entries share memory, unless ``fill`` writes
+        one value everywhere (zero_, fill_: torch allows them). The check costs only when the write fails."""
+        try:
+            self._data[...] = value
+        except ValueError:
+            alias = _writable_alias(self._data)
+            if alias is None:
+                raise
+            if _overlapping(alias) and not fill:
+                raise RuntimeError(_OVERLAP) from None
+            alias[...] = value
+
+    def _records_inplace(self, what: str, *values, index=None) -> bool:
         """Whether an in-place op goes into the graph: grad mode, and self or a value written
         requires grad. A leaf that requires grad raises torch's error (an optimizer step belongs
         in ``no_grad``)."""
         if not is_grad_enabled():
             return False
+        view = self._view
+        if view is not None and view[1] is function.MULTI_OUTPUT and (
+                self.requires_grad or any(isinstance(v, Tensor) and v.requires_grad for v in values)):
+            raise RuntimeError(_multi_output_error(self, index=index))
         if self.requires_grad and self._ctx is None:
             raise RuntimeError(f"in-place {what}: {_LEAF_INPLACE}; wrap the update in `with no_grad():`")
         base = self._base
@@ -557,9 +587,8 @@ class Tensor:
         if out.shape != self.shape:
             raise RuntimeError(f"{what}: output with shape {list(self.shape)} doesn't match the broadcast shape "
                                f"{list(out.shape)}")
-        if any(step == 0 and n > 1 for step, n in zip(self._data.strides, self.shape)):
-            raise RuntimeError("unsupported operation: more than one element of the written-to tensor refers to "
-                               "a single memory location. Please clone() the tensor before performing the operation.")
+        if _overlapping(self._data):
+            raise RuntimeError(_OVERLAP)
         if out.dtype != self.dtype:
             out = out.astype(self.dtype)
         ctx = out._ctx
@@ -581,7 +610,7 @@ class Tensor:
         return self
 
     def __setitem__(self, index, value) -> None:
-        if self._records_inplace("assignment", value):
+        if self._records_inplace("assignment", value, index=index):
             v = value if isinstance(value, Tensor) else Tensor(_as_array(value, dtype=self.dtype, device=self.device))
             _same_device(self, v)
             if v.dtype != self.dtype:
@@ -593,10 +622,18 @@ class Tensor:
             self._become(out, "assignment")
             return
         self._check_inplace("assignment")
+        index, value = _index_array(index), value._data if isinstance(value, Tensor) else value
         try:
-            movement_ops.set_item(self._data, _index_array(index), value._data if isinstance(value, Tensor) else value)
+            movement_ops.set_item(self._data, index, value)
         except IndexError as e:
             raise IndexError(_torch_words(str(e))) from None
+        except ValueError:  # a read-only (expanded) tensor: torch writes unless entries of the target share memory
+            alias = _writable_alias(self._data)
+            if alias is None:
+                raise
+            if movement_ops.is_basic_index(index) and _overlapping(alias[index]):
+                raise RuntimeError(_OVERLAP) from None
+            movement_ops.set_item(alias, index, value)
 
     _OUT_OF_PLACE = {"add": "__add__", "subtract": "__sub__", "multiply": "__mul__", "divide": "__truediv__"}
 
@@ -613,6 +650,8 @@ class Tensor:
         try:
             getattr(array_module(self._data), name)(self._data, other, out=self._data, casting="same_kind")
         except ValueError:  # NumPy's "non-broadcastable output operand": torch's RuntimeError
+            if _overlapping(self._data):  # or "output array is read-only": an expanded tensor
+                raise RuntimeError(_OVERLAP) from None
             shape = np.broadcast_shapes(self.shape, np.shape(other))
             raise RuntimeError(f"{name}_: output with shape {list(self.shape)} doesn't match the broadcast shape "
                                f"{list(shape)}") from None
@@ -653,7 +692,7 @@ class Tensor:
         if self._records_inplace("zero_"):
             return self._become(self._cleared(), "zero_")
         self._check_inplace("zero_")
-        self._data[...] = 0
+        self._write(0, fill=True)
         return self
 
     def fill_(self, value) -> Tensor:
@@ -666,7 +705,7 @@ class Tensor:
                                    f"{v.ndim} dimensions.")
             return self._become(self._cleared() + v.astype(self.dtype), "fill_")
         self._check_inplace("fill_")
-        self._data[...] = value._data if isinstance(value, Tensor) else value
+        self._write(value._data if isinstance(value, Tensor) else value, fill=True)
         return self
 
     def copy_(self, src) -> Tensor:
@@ -676,7 +715,7 @@ class Tensor:
             return self._become(self._cleared() + src.astype(self.dtype), "copy_")
         self._check_inplace("copy_")
         src = src._data if isinstance(src, Tensor) else src
-        self._data[...] = to_device(src, self.device) if hasattr(src, "dtype") else src
+        self._write(to_device(src, self.device) if hasattr(src, "dtype") else src)
         return self
 
     # ---- binary arithmetic ------------------------------------------------------------------
@@ -794,6 +833,8 @@ class Tensor:
         return self._float_for_div(other)._binary(elementwise_ops.Div, other)
 
     def __rtruediv__(self, other):
+        if isinstance(other, (int, float)):  # torch's: reciprocal() * c, which saves 1/h, not h (h may change after)
+            return self._float_for_div(other).reciprocal() * other
         return self._float_for_div(other)._binary(elementwise_ops.Div, other, reflected=True)
 
     def __floordiv__(self, other):
@@ -1134,7 +1175,7 @@ class Tensor:
             raise RuntimeError(f"{what}: output with shape {list(self.shape)} doesn't match the broadcast shape "
                                f"{list(out.shape)}")
         self._check_inplace(what)
-        self._data[...] = out._data
+        self._write(out._data)
         return self
 
     def bitwise_and_(self, other) -> Tensor:
@@ -2200,7 +2241,8 @@ class Tensor:
                 raise ShapeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
                                  f"size at dimension {dim} of shape {self.shape}), but got split_sizes={sizes}")
         starts = np.cumsum([0, *sizes]).tolist()
-        return self._slices(d, zip(starts[:-1], starts[1:]))
+        name = "Split" if isinstance(split_size_or_sections, (int, np.integer)) else "SplitWithSizes"  # torch's
+        return _mark_multi_output(self._slices(d, zip(starts[:-1], starts[1:])), name)
 
     def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
         """torch's chunk: pieces of ceil(n / chunks) entries, so there may be fewer than ``chunks``.
@@ -2237,7 +2279,7 @@ class Tensor:
         if self.ndim == 0:
             raise movement_ops.IndexOutOfRange("unbind: dimension specified as 0 but tensor has no dimensions")
         d = wrap_dim(dim, self.ndim, "unbind")
-        return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
+        return tuple(_mark_multi_output([self[(slice(None),) * d + (i,)] for i in range(self.shape[d])], "Unbind"))
 
     def flip(self, *args, dims=None) -> Tensor:
         """Reverse the order of entries along ``dims`` (positional, a sequence, or ``dims=``).
@@ -2933,7 +2975,7 @@ class Tensor:
             raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
         self._check_inplace("uniform_")
         gen = generator or _default_generator(self.device)
-        self._data[...] = _sample(gen.random, self.shape, self.dtype) * (b - a) + a
+        self._write(_sample(gen.random, self.shape, self.dtype) * (b - a) + a)
         return self
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
@@ -2942,7 +2984,7 @@ class Tensor:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
         self._check_inplace("normal_")
         gen = generator or _default_generator(self.device)
-        self._data[...] = _sample(gen.standard_normal, self.shape, self.dtype) * std + mean
+        self._write(_sample(gen.standard_normal, self.shape, self.dtype) * std + mean)
         return self
 
     def bernoulli_(self, p: float = 0.5, *, generator=None) -> Tensor:
@@ -2955,7 +2997,7 @@ class Tensor:
             raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
         self._check_inplace("bernoulli_")
         gen = generator or _default_generator(self.device)
-        self._data[...] = gen.random(self.shape, dtype=np.float64) < p
+        self._write(gen.random(self.shape, dtype=np.float64) < p)
         return self
 
     def random_(self, low: int | None = None, high: int | None = None, *, generator=None, **kw) -> Tensor:
@@ -2983,7 +3025,7 @@ class Tensor:
             factories._check_int_bounds(low, high, self.dtype)
         vals = factories.randint(low, high, self.shape, generator=generator, device=self.device)
         self._check_inplace("random_")
-        self._data[...] = vals._data
+        self._write(vals._data)
         return self
 
     def exponential_(self, lambd: float = 1.0, *, generator=None) -> Tensor:
@@ -2995,7 +3037,7 @@ class Tensor:
                                f"dtype must be a floating point but you specified {self.dtype}")
         self._check_inplace("exponential_")
         gen = generator or _default_generator(self.device)
-        self._data[...] = -array_module(self._data).log1p(-gen.random(self.shape, dtype=np.float64)) / lambd
+        self._write(-array_module(self._data).log1p(-gen.random(self.shape, dtype=np.float64)) / lambd)
         return self
 
     def bernoulli(self, p: float | None = None, *, generator=None) -> Tensor:
@@ -3020,7 +3062,7 @@ class _GraphRef(Tensor):
     ``retain_grad`` on it. One per tensor (``t._gref``), so every use meets at one node.
     """
 
-    __slots__ = ("_real", "_meta")
+    __slots__ = ("_real", "_meta", "_moved")  # _moved: (a weak link to the tensor, its op) once an in-place op moved it
 
     def __init__(self, t: Tensor):  # no Tensor.__init__: there is no array to hold
         self._grad, self._requires_grad, self._ctx, self._vc, self._retains_grad = None, True, t._ctx, t._vc, False
@@ -3101,6 +3143,26 @@ _FREED = (  # torch's words
     "Specify retain_graph=True if you need to backward through the graph a second time or if you need to access "
     "saved tensors after calling backward.")
 _LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation"  # torch's words
+_OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a single memory "
+            "location. Please clone() the tensor before performing the operation.")  # torch's words
+
+
+def _overlapping(arr) -> bool:
+    """Whether entries of ``arr`` share memory (a stride 0 over a dim of size > 1: an expanded tensor)."""
+    return any(step == 0 and n > 1 for step, n in zip(arr.strides, arr.shape))
+
+
+def _writable_alias(arr):
+    """A writable NumPy array over ``arr``'s memory (``arr`` is a read-only broadcast of a writable
+    array, as ``expand`` gives), or None when there is none (read-only memory, another backend)."""
+    owner = function._memory_owner(arr)
+    if type(arr) is not np.ndarray or type(owner) is not np.ndarray or not owner.flags.writeable or arr is owner:
+        return None
+    offset = arr.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+    try:
+        return np.ndarray(arr.shape, arr.dtype, buffer=owner, offset=offset, strides=arr.strides)
+    except (TypeError, ValueError):  # an owner without a contiguous buffer
+        return None
 
 
 def _subclass_state(t: Tensor) -> dict:
@@ -3134,16 +3196,59 @@ def _take_graph(t: Tensor, out: Tensor) -> None:
     for the ops that used it, with the hooks registered until now (torch's); retain_grad moves on."""
     old = t._gref
     if old is not None:
-        old._real = _gone
+        # for the version error's words: t, and (should t die) the op that made its new value
+        old._real, old._moved = _gone, (weakref.ref(t), None if out._ctx is None else function.torch_op_name(out._ctx))
         old._grad_hooks, t._grad_hooks = t._grad_hooks, None
         t._gref = None
     t._ctx, t._requires_grad = out._ctx, out._requires_grad
 
 
+def _mark_multi_output(pieces: list, name: str) -> list:
+    """split/chunk/unbind's outputs (views of one tensor) in grad mode: torch forbids an in-place op on any of
+    them, and their use once the memory changed in place (see ``function.MULTI_OUTPUT``). ``name``: torch's."""
+    if is_grad_enabled():  # made in no_grad, they are plain views (torch's no-grad views are not checked here)
+        for i, p in enumerate(pieces):
+            if p._view is not None:
+                base = p._view[0]
+                p._view = (base, function.MULTI_OUTPUT, base._ctx, name, i, p._vc[0])
+                if p._ctx is not None:
+                    p._ctx.torch_name = name + "Backward0"  # grad_fn.name(), as torch's
+    return pieces
+
+
+_MULTI_OUTPUT_TAIL = (" This view is the output of a function that returns multiple views. Such functions do not "
+                      "allow the output views to be modified inplace. You should replace the inplace operation by "
+                      "an out-of-place one.")  # torch's words
+
+
+def _multi_output_error(t: Tensor, indirect: bool = False, index=None) -> str:
+    """torch's error for an in-place op on (``indirect``: the use, after an in-place change of its memory, of)
+    an output of split/chunk/unbind or a view of one. ``index``: a ``t[index] = v`` assignment, which torch
+    writes through a select/slice view of t."""
+    _, _, _, name, nr, _ = t._view
+    if index is not None and not isinstance(index, Tensor):
+        items = [i for i in (index if isinstance(index, tuple) else (index,))
+                 if not (i is None or i is Ellipsis or (isinstance(i, slice) and i == slice(None)))]
+        if items and all(isinstance(i, (int, slice)) for i in items):
+            name, nr = ("Select" if isinstance(items[-1], int) else "Slice"), 0
+    if name is None and t._ctx is not None:
+        name = function.torch_op_name(t._ctx)
+    what = "its base or another view of its base has been" if indirect else "is being"
+    if t._ctx is None:
+        return f"A view was created in no_grad mode and {what} modified inplace with grad mode enabled." + \
+            _MULTI_OUTPUT_TAIL
+    return f"Output {nr} of {name} is a view and {what} modified inplace." + _MULTI_OUTPUT_TAIL
+
+
 def _rederive_view(t: Tensor) -> None:
     """A view whose base was written in place since it was made takes its place in the base's new graph
     (torch regenerates a view's grad_fn the same way)."""
-    base = t._view[0]
+    view = t._view
+    base = view[0]
+    if view[1] is function.MULTI_OUTPUT:  # split's outputs are not re-derived: torch raises once the memory changed
+        if (base._ctx is not view[2] or t._vc[0] != view[5]) and t._requires_grad:
+            raise RuntimeError(_multi_output_error(t, indirect=True))
+        return
     index = movement_ops.view_index(array_module(base._data), base._data, t._data)
     _take_graph(t, movement_ops._AsStrided.apply(base, index=index))
     t._view = (base, base._ctx)

@@ -1434,7 +1434,11 @@ def _detach_(self: Tensor) -> Tensor:
     """Detach in place: self leaves the graph and stops requiring grad (a view raises, as torch)."""
     if self._ctx is not None and getattr(self._data, "base", None) is not None and any(
             p is not None and p._vc is self._vc for p in self._ctx.parents or ()):
-        raise RuntimeError("Can't detach views in-place. Use detach() instead.")  # torch's words
+        raise RuntimeError(  # torch's words
+            "Can't detach views in-place. Use detach() instead. If you are using DistributedDataParallel (DDP) for "
+            "training, and gradient_as_bucket_view is set as True, gradients are views of DDP buckets, and hence "
+            "detach_() cannot be called on these gradients. To fix this error, please refer to the "
+            "Optimizer.zero_grad() function in torch/optim/optimizer.py as the solution.")
     self._ctx = None
     self._requires_grad = False
     return self
@@ -1587,8 +1591,10 @@ MORE_TENSOR_METHODS.update({
     "adjoint": lambda self: self.mT, "conj": lambda self: self, "conj_physical": lambda self: self,
     "is_conj": lambda self: False, "is_neg": lambda self: False, "is_inference": lambda self: False,
     "split_with_sizes": lambda self, split_sizes, dim=0: tuple(self.split(list(split_sizes), dim)),
-    "unsafe_split": lambda self, split_size, dim=0: tuple(self.split(split_size, dim)),
-    "unsafe_chunk": lambda self, chunks, dim=0: tuple(self.chunk(chunks, dim)),
+    "unsafe_split": lambda self, split_size, dim=0: _unsafe(self.split(split_size, dim), "UnsafeSplit"),
+    "unsafe_chunk": lambda self, chunks, dim=0: _unsafe(self.chunk(chunks, dim), "UnsafeSplit"),
+    "unsafe_split_with_sizes": lambda self, split_sizes, dim=0: _unsafe(self.split(list(split_sizes), dim),
+                                                                        "UnsafeSplitWithSizes"),
     "narrow_copy": lambda self, dim, start, length: self.narrow(dim, start, length).clone(),
     "prelu": lambda self, weight: __import__("engine.functional", fromlist=["prelu"]).prelu(self, weight),
     "qr": _torch_qr, "svd": _torch_svd, "slogdet": _torch_slogdet, "lu": _torch_lu, "lu_solve": _torch_lu_solve,
@@ -1892,6 +1898,17 @@ def narrow_copy(input: Tensor, dim: int, start: int, length: int) -> Tensor:  # 
     return input.narrow(dim, start, length).clone()
 
 
+def _unsafe(pieces: list, name: str) -> tuple:
+    """torch's unsafe_split/unsafe_chunk: the pieces share the input's memory but are no views to autograd
+    (no base, a version counter of their own), so an in-place op on one is allowed, as torch's: it writes the
+    input's memory, and neither the input's graph nor a backward that saved the input sees it."""
+    for p in pieces:
+        p._view, p._vc = None, [0]
+        if p._ctx is not None:
+            p._ctx.torch_name = name + "Backward0"  # grad_fn.name(), as torch's
+    return tuple(pieces)
+
+
 def _copy_of(view: Callable, name: str) -> Callable:
     """torch's ``<view>_copy``: the view op's result in its own memory (a tuple of them for unbind/split)."""
     def fn(input: Tensor, *args, **kwargs):  # noqa: A002
@@ -1926,6 +1943,7 @@ MORE_TORCH_FUNCTIONS.update({
     "split_with_sizes": lambda input, split_sizes, dim=0: input.split_with_sizes(split_sizes, dim),
     "unsafe_split": lambda input, split_size, dim=0: input.unsafe_split(split_size, dim),
     "unsafe_chunk": lambda input, chunks, dim=0: input.unsafe_chunk(chunks, dim),
+    "unsafe_split_with_sizes": lambda input, split_sizes, dim=0: input.unsafe_split_with_sizes(split_sizes, dim),
     "constant_pad_nd": lambda input, pad, value=0: __import__("engine.functional", fromlist=["pad"]).pad(
         input, pad, "constant", value),
     "real": lambda input: input, "imag": _imag, "conj_physical": lambda input: input,  # no complex dtypes

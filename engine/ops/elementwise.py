@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -75,13 +75,15 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, a, b):
-        self.save_for_backward(a, b)
+        # as torch: a only for b's gradient (``h / 2`` saves no h, so changing h in place after is fine)
+        self.save_for_backward(a if not self.needs_input_grad or self.needs_input_grad[1] else None, b)
+        self.a_shape = a.shape
         return a / b
 
     def backward(self, g):
         a, b = self.saved
         gb = sum_to(-g * a / (b * b), b.shape) if self.needs_input_grad[1] else None
-        return sum_to(g / b, a.shape), gb
+        return sum_to(g / b, self.a_shape), gb
 
 
 class Neg(Function):
@@ -367,7 +369,11 @@ _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 
 
 class _Unary(Function):
-    """y = f(a) elementwise; backward multiplies by df(a, y)."""
+    """y = f(a) elementwise; backward multiplies by df(a, y). ``uses_output``: df reads y only, so the op
+    saves y (not a, which backward then gets as None), as torch's derivatives.yaml ("result"): changing
+    ``a`` in place afterwards does not fail backward."""
+
+    uses_output: ClassVar[bool] = False
 
     @staticmethod
     def f(xp, a):  # pragma: no cover - abstract
@@ -381,7 +387,7 @@ class _Unary(Function):
         with np.errstate(all="ignore"):  # log(0), asin(2), ...: inf/nan as in torch, silently
             out = self.f(self.xp, a)
         out = self.xp.asarray(out, dtype=a.dtype)  # 0-d NumPy results come back as scalars
-        self.save_for_backward(a, out)
+        self.save_for_backward(*((None, out) if self.uses_output else (a, None)))
         return out
 
     def backward(self, g):
@@ -390,10 +396,10 @@ class _Unary(Function):
             return (g * self.df(self.xp, a, y)).astype(g.dtype, copy=False)
 
 
-def _unary(name: str, f, df, doc: str) -> type[Function]:
-    """A registered unary op class named ``name``."""
+def _unary(name: str, f, df, doc: str, uses_output: bool = False) -> type[Function]:
+    """A registered unary op class named ``name`` (``uses_output``: df reads y, not a; see _Unary)."""
     return type(name, (_Unary,), {"f": staticmethod(f), "df": staticmethod(df), "__doc__": doc,
-                                  "__module__": __name__, "__qualname__": name})
+                                  "__module__": __name__, "__qualname__": name, "uses_output": uses_output})
 
 
 def erfinv(x):
@@ -430,19 +436,22 @@ def _erfc(x):
     return np.asarray(f(x), dtype=x.dtype)
 
 
-Exp2 = _unary("Exp2", lambda xp, a: xp.exp2(a), lambda xp, a, y: y * _LN2, "2 ** a.")
-Expm1 = _unary("Expm1", lambda xp, a: xp.expm1(a), lambda xp, a, y: y + 1, "exp(a) - 1, exact near 0.")
+Exp2 = _unary("Exp2", lambda xp, a: xp.exp2(a), lambda xp, a, y: y * _LN2, "2 ** a.", uses_output=True)
+Expm1 = _unary("Expm1", lambda xp, a: xp.expm1(a), lambda xp, a, y: y + 1, "exp(a) - 1, exact near 0.",
+               uses_output=True)
 Log2 = _unary("Log2", lambda xp, a: xp.log2(a), lambda xp, a, y: 1 / (a * _LN2), "Base-2 logarithm.")
 Log10 = _unary("Log10", lambda xp, a: xp.log10(a), lambda xp, a, y: 1 / (a * _LN10), "Base-10 logarithm.")
 Log1p = _unary("Log1p", lambda xp, a: xp.log1p(a), lambda xp, a, y: 1 / (a + 1), "log(1 + a), exact near 0.")
-Rsqrt = _unary("Rsqrt", lambda xp, a: 1 / xp.sqrt(a), lambda xp, a, y: -0.5 * y * y * y, "1 / sqrt(a).")
-Reciprocal = _unary("Reciprocal", lambda xp, a: 1 / a, lambda xp, a, y: -(y * y), "1 / a.")
+Rsqrt = _unary("Rsqrt", lambda xp, a: 1 / xp.sqrt(a), lambda xp, a, y: -0.5 * y * y * y, "1 / sqrt(a).",
+               uses_output=True)
+Reciprocal = _unary("Reciprocal", lambda xp, a: 1 / a, lambda xp, a, y: -(y * y), "1 / a.", uses_output=True)
 Erf = _unary("Erf", lambda xp, a: erf(a), lambda xp, a, y: _TWO_OVER_SQRT_PI * xp.exp(-a * a), "Error function.")
 Erfc = _unary("Erfc", lambda xp, a: _erfc(a), lambda xp, a, y: -_TWO_OVER_SQRT_PI * xp.exp(-a * a),
               "1 - erf(a), exact in the tails.")
-Erfinv = _unary("Erfinv", lambda xp, a: erfinv(a), lambda xp, a, y: (math.sqrt(math.pi) / 2) * xp.exp(y * y),
+Erfinv = _unary("Erfinv", lambda xp, a: erfinv(a),  # df from a (torch saves the input, not the result)
+                lambda xp, a, y: (math.sqrt(math.pi) / 2) * xp.exp(erfinv(a) ** 2),
                 "Inverse error function on (-1, 1).")
-Tan = _unary("Tan", lambda xp, a: xp.tan(a), lambda xp, a, y: 1 + y * y, "Tangent.")
+Tan = _unary("Tan", lambda xp, a: xp.tan(a), lambda xp, a, y: 1 + y * y, "Tangent.", uses_output=True)
 Asin = _unary("Asin", lambda xp, a: xp.arcsin(a), lambda xp, a, y: 1 / xp.sqrt(1 - a * a), "Arcsine.")
 Acos = _unary("Acos", lambda xp, a: xp.arccos(a), lambda xp, a, y: -1 / xp.sqrt(1 - a * a), "Arccosine.")
 Atan = _unary("Atan", lambda xp, a: xp.arctan(a), lambda xp, a, y: 1 / (a * a + 1), "Arctangent.")
