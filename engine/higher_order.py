@@ -28,14 +28,13 @@ import contextlib
 import math
 import types
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
 import engine
 from engine.function import enable_grad
 from engine.ops import activations, elementwise, fused, matmul, movement, reduce, scan
-from engine.tensor import _FREED, Tensor, _GraphRef, _node_of, graph_ref
+from engine.tensor import Tensor, _GraphRef, _node_of, _toposort, graph_ref
 
 # ---- the array module of a graph backward -----------------------------------------------------------
 
@@ -298,34 +297,6 @@ def node_backward(node, ctx, g: Tensor) -> tuple:
 
 
 # ---- the sweep ------------------------------------------------------------------------------------------
-
-
-def _toposort(roots: list, stop: set[int]) -> list:
-    """As engine.tensor._toposort (outputs before inputs, iterative, version checks), not going past
-    the nodes in ``stop``."""
-    order: list = []
-    visited: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(root, False) for root in reversed(roots)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        ctx = node._ctx
-        if ctx is None or id(node) in stop:
-            continue
-        if ctx.freed:
-            raise RuntimeError(_FREED)
-        ctx.check_versions()
-        for parent, need in zip(ctx.parents, ctx.needs_input_grad):
-            if need and id(parent) not in visited:
-                stack.append((parent, False))
-    order.reverse()
-    return order
 
 
 def _as_grad(g, t) -> Tensor:

@@ -3548,8 +3548,9 @@ class _HookHandle:
         self.remove()
 
 
-def _toposort(roots: list[Tensor]) -> list[Tensor]:
+def _toposort(roots: list[Tensor], stop: set[int] | None = None) -> list[Tensor]:
     """Graph nodes reachable from ``roots`` that want a gradient, outputs before inputs. Iterative.
+    ``stop``: ids of nodes not to go past (engine.higher_order's nested sweeps).
 
     It also checks every op's version counters, so that an in-place change raises before
     any gradient is accumulated (no leaf is left with half a gradient)."""
@@ -3566,7 +3567,7 @@ def _toposort(roots: list[Tensor]) -> list[Tensor]:
         visited.add(id(node))
         stack.append((node, True))
         ctx = node._ctx
-        if ctx is None:
+        if ctx is None or (stop is not None and id(node) in stop):
             continue
         if ctx.freed:  # only a node that saved arrays: one that saved none runs again, as torch's
             raise RuntimeError(_FREED)
