@@ -71,8 +71,8 @@ def test_margin_ranking_and_cosine_embedding_double_backward_as_torch(reduction)
 def test_triplet_margin_loss_double_backward_as_torch():
     rng = np.random.default_rng(4)
     a, p, n = (rng.standard_normal((4, 6)) for _ in range(3))
-    _second_order(lambda *t: nn.TripletMarginLoss(margin=2.0)(*t), lambda *t: torch.nn.TripletMarginLoss(margin=2.0)(*t),
-                  [a, p, n])
+    _second_order(lambda *t: nn.TripletMarginLoss(margin=2.0)(*t),
+                  lambda *t: torch.nn.TripletMarginLoss(margin=2.0)(*t), [a, p, n])
 
 
 def test_softshrink_and_rounding_double_backward_as_torch():
