@@ -260,6 +260,31 @@ def _gelu(node, ctx, g):
     return tuple(vjp_of(lambda a: 0.5 * a * (1 + (a * (1 / math.sqrt(2))).erf()), [a], g))
 
 
+def _clip(node, ctx, g):  # the gradient passes where lo <= a <= hi: a fixed mask, so linear in g
+    (a,) = ctx.saved
+    mask = np.ones(a.shape, dtype=bool)
+    if ctx.lo is not None:
+        mask &= a >= ctx.lo
+    if ctx.hi is not None:
+        mask &= a <= ctx.hi
+    return (_where(mask, g, 0),)
+
+
+def _rounding(node, ctx, g):  # piecewise constant: 0, whatever g is
+    return (_zeros_like(g),)
+
+
+def _binary_cross_entropy(node, ctx, g):
+    # the reference formulas on Tensors (torch's binary_cross_entropy_double_backward differentiates
+    # the same dx = g (x - t) / ((1 - x) x) and dt = -g logit(x))
+    x, t = saved_tensors(node, ctx)
+    need = ctx.needs_input_grad
+    eps = _tensor(ctx.EPSILON.item(), x)
+    gx = g * (x - t) / engine.maximum((1 - x) * x, eps) if need[0] else None
+    gt = -g * (x.log() - (-x).log1p()) if need[1] else None
+    return gx, gt
+
+
 def _reference(node, ctx, g):
     """The op's own reference backward, run on Tensors (see the module's docstring)."""
     name = type(ctx).__name__
@@ -280,7 +305,8 @@ _REFERENCE = {
 
 _RULES: dict[str, Callable] = {
     "Relu": _relu, "GetItem": _get_item, "TakeAlong": _take_along, "Linear": _linear,
-    "LayerNorm": _layer_norm, "CrossEntropy": _cross_entropy, "Gelu": _gelu,
+    "LayerNorm": _layer_norm, "CrossEntropy": _cross_entropy, "Gelu": _gelu, "Clip": _clip,
+    "Rounding": _rounding, "BinaryCrossEntropy": _binary_cross_entropy,
     **{name: _reference for name in _REFERENCE},
 }
 _ = (activations, elementwise, fused, matmul, reduce, scan)  # the families _REFERENCE names ops of
