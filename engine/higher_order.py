@@ -13,7 +13,10 @@ tests/engine/test_parity_higher_order_s15.py against torch's double backward) ru
 whose reference is array-only (a bit mask, a scatter, a fused row loop) have their gradient written
 as engine ops in ``_RULES``: the adjoint op of a linear backward, or the op's composition from
 primitives, differentiated by a nested sweep. Every other op raises NotImplementedError when a
-``create_graph`` sweep reaches it.
+``create_graph`` sweep reaches it. Convolutions, pooling and batch norm have rules too
+(tests/engine/test_parity_higher_order2_s15.py): a conv's input gradient is the transposed conv
+and back, its weight gradient a conv over batch-transposed tensors, avg pooling a transposed conv
+with a ones kernel, max pooling a fixed scatter.
 
 >>> from engine import Tensor, autograd
 >>> x = Tensor([1.0, 2.0], requires_grad=True)
@@ -33,7 +36,7 @@ import numpy as np
 
 import engine
 from engine.function import enable_grad
-from engine.ops import activations, elementwise, fused, matmul, movement, reduce, scan
+from engine.ops import activations, elementwise, fused, matmul, movement, norm, reduce, scan, spatial
 from engine.tensor import Tensor, _GraphRef, _node_of, _toposort, graph_ref
 
 # ---- the array module of a graph backward -----------------------------------------------------------
@@ -285,6 +288,133 @@ def _binary_cross_entropy(node, ctx, g):
     return gx, gt
 
 
+# ---- convolution, pooling, normalization: adjoints written with the ops themselves -------------------
+
+
+def _crop(t: Tensor, size, start=None) -> Tensor:
+    """t's trailing len(size) axes cut to ``size`` from ``start`` (0s by default)."""
+    start = start or (0,) * len(size)
+    if tuple(t.shape[-len(size):]) == tuple(size) and not any(start):
+        return t
+    return t[(Ellipsis, *(slice(a, a + n) for a, n in zip(start, size)))]
+
+
+def _conv_weight_grad(x, g, kernel, stride, dilation, pads, groups) -> Tensor:
+    """The correlation of x (N, G·Cg, *S) with g (N, O, *L) as a conv weight gradient (O, Cg, *K):
+    a convolution of x with g over the batch axis (batch Cg, channels G·N, groups G), stride and
+    dilation swapped, its extra trailing positions (windows the floor of the output size dropped) cut."""
+    n, c = x.shape[:2]
+    xs = x.reshape(n, groups, c // groups, *x.shape[2:]).movedim(0, 2)  # (G, Cg, N, *S)
+    xs = xs.movedim(1, 0).reshape(c // groups, groups * n, *x.shape[2:])  # (Cg, G·N, *S)
+    gs = g.swapaxes(0, 1)  # (O, N, *L): the weight, O group-major as the conv's groups
+    y = spatial.ConvNd.apply(xs, gs, None, stride=dilation, padding=pads, dilation=stride, groups=groups)
+    return _crop(y.swapaxes(0, 1), kernel)  # (O, Cg, *K)
+
+
+def _conv(node, ctx, g):
+    x, w = saved_tensors(node, ctx)
+    kernel, stride, dilation, _, groups, pads = ctx.args
+    need = ctx.needs_input_grad
+    gx = gw = gb = None
+    if need[0]:  # the adjoint in x: a transposed conv onto the padded input, then its padding cut
+        padded = tuple(m + lo + hi for m, (lo, hi) in zip(x.shape[2:], pads))
+        full = spatial.ConvTransposeNd.apply(g, w, None, stride=stride, padding=(0,) * len(kernel),
+                                             dilation=dilation, groups=groups, out=padded)
+        gx = _crop(full, x.shape[2:], [lo for lo, _ in pads])
+    if need[1]:
+        gw = _conv_weight_grad(x, g, kernel, stride, dilation, pads, groups)
+    if need[2]:
+        gb = g.sum((0, *range(2, g.ndim)))
+    return gx, gw, gb
+
+
+def _conv_transpose(node, ctx, g):
+    x, w = saved_tensors(node, ctx)
+    kernel, stride, dilation, padding, groups, _ = ctx.args
+    need = ctx.needs_input_grad
+    pads = tuple((p, p) for p in padding)
+    gx = gw = gb = None
+    if need[0]:  # the adjoint in x: the conv with the same weight (an output_padding past stride cut)
+        y = spatial.ConvNd.apply(g, w, None, stride=stride, padding=pads, dilation=dilation, groups=groups)
+        gx = _crop(y, x.shape[2:])
+    if need[1]:  # the same correlation with the roles of input and output gradient swapped
+        gw = _conv_weight_grad(g, x, kernel, stride, dilation, pads, groups)
+    if need[2]:
+        gb = g.sum((0, *range(2, g.ndim)))
+    return gx, gw, gb
+
+
+def _scatter_last(g: Tensor, idx, shape, nd) -> Tensor:
+    """zeros(shape) with g added at the flat indices ``idx`` (g's shape) into the last ``nd`` axes."""
+    rows = math.prod(shape[: len(shape) - nd])
+    flat = np.asarray(idx).reshape(rows, -1)
+    grid = np.broadcast_to(np.arange(rows).reshape(-1, 1), flat.shape)
+    out = movement.IndexAccumulate.apply(g.reshape(rows, -1), index=(grid, flat),
+                                         shape=(rows, math.prod(shape[len(shape) - nd:])))
+    return out.reshape(shape)
+
+
+def _max_pool(node, ctx, g):  # each window's gradient goes to its argmax: a fixed scatter, linear in g
+    shape, nd = ctx.args[0], len(ctx.args[3])
+    idx = ctx.indices()
+    ok = idx < math.prod(shape[-nd:])  # a window of padding only (all -inf) sends nothing
+    return (_scatter_last(_where(ok, g, 0), np.where(ok, idx, 0), shape, nd),)
+
+
+def _adaptive_max_pool(node, ctx, g):
+    return (_scatter_last(g, ctx.idx, ctx.shape, ctx.nd),)
+
+
+def _max_unpool(node, ctx, g):  # the adjoint of the scatter: a gather
+    rows = ctx.flat.shape[0]
+    return g.reshape(rows, -1)[ctx.rows, ctx.flat].reshape(ctx.in_shape)
+
+
+def _avg_pool(node, ctx, g):
+    """Each window's g·(1/divisor) spread over the window: a transposed conv with a ones kernel,
+    one channel per (N, C) row, onto the padded input, then the padding cut."""
+    shape, padded, pads, kernel, stride, out = ctx.args
+    nd = len(kernel)
+    gs = (g * _tensor(ctx.inv, g)).reshape(-1, 1, *out)
+    ones = engine.ones((1, 1, *kernel), dtype=g.dtype, device=g.device)
+    full = spatial.ConvTransposeNd.apply(gs, ones, None, stride=stride, padding=(0,) * nd, dilation=(1,) * nd,
+                                         groups=1, out=padded[-nd:])
+    return (_crop(full, shape[-nd:], [lo for lo, _ in pads]).reshape(shape),)
+
+
+def _batch_norm(node, ctx, g):
+    x, weight, mean, rstd = ctx.saved
+    if x.dtype.itemsize < 4:
+        raise NotImplementedError("double backward of BatchNorm in float16 is not supported")
+    x_t, w_t = saved_tensors(node, ctx, 2)
+    axes = (0, *range(2, x.ndim))
+    chan = (1, -1) + (1,) * (x.ndim - 2)  # a (C,) statistic broadcast over (N, C, *S)
+    if ctx.training:  # var + eps as a function of x: eps (not kept by the op) is 1/rstd² − var per channel
+        var0 = ((x - mean.reshape(chan)) ** 2).mean(axis=axes)
+        eps = Tensor((1 / (rstd.astype(np.float64) ** 2) - var0).reshape(chan)).astype(x.dtype)
+
+        def compose(x, w):
+            xc = x - x.mean(axes, keepdim=True)
+            xhat = xc * ((xc * xc).mean(axes, keepdim=True) + eps).rsqrt()
+            return xhat if w is None else xhat * w.reshape(chan)
+    else:  # the running statistics are constants
+        def compose(x, w):
+            xhat = (x - Tensor(mean.reshape(chan))) * Tensor(rstd.reshape(chan))
+            return xhat if w is None else xhat * w.reshape(chan)
+
+    gx, gw = vjp_of(compose, [x_t, w_t], g)
+    gb = g.sum(axes) if ctx.needs_input_grad[2] else None
+    return gx, gw, gb
+
+
+def _embedding(node, ctx, g):  # the adjoint of weight[ids]: scatter-add the rows
+    return (movement.IndexAccumulate.apply(g, index=ctx.ids, shape=ctx.w_shape),)
+
+
+def _dropout(node, ctx, g):  # a fixed mask: linear in g
+    return (g * _tensor(ctx.mask, g),)
+
+
 def _reference(node, ctx, g):
     """The op's own reference backward, run on Tensors (see the module's docstring)."""
     name = type(ctx).__name__
@@ -307,9 +437,12 @@ _RULES: dict[str, Callable] = {
     "Relu": _relu, "GetItem": _get_item, "TakeAlong": _take_along, "Linear": _linear,
     "LayerNorm": _layer_norm, "CrossEntropy": _cross_entropy, "Gelu": _gelu, "Clip": _clip,
     "Rounding": _rounding, "BinaryCrossEntropy": _binary_cross_entropy,
+    "ConvNd": _conv, "ConvTransposeNd": _conv_transpose, "MaxPoolNd": _max_pool, "AvgPoolNd": _avg_pool,
+    "AdaptiveMaxPoolNd": _adaptive_max_pool, "MaxUnpool": _max_unpool, "BatchNorm": _batch_norm,
+    "Embedding": _embedding, "Dropout": _dropout,
     **{name: _reference for name in _REFERENCE},
 }
-_ = (activations, elementwise, fused, matmul, reduce, scan)  # the families _REFERENCE names ops of
+_ = (activations, elementwise, fused, matmul, norm, reduce, scan)  # the families _REFERENCE names ops of
 
 
 def node_backward(node, ctx, g: Tensor) -> tuple:
