@@ -428,7 +428,7 @@ _REFERENCE = {
     "Abs", "Where", "Maximum", "Minimum", "Exp2", "Expm1", "Log2", "Log10", "Log1p", "Rsqrt", "Reciprocal", "Erf",
     "Erfc", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
     "Softplus", "LogSigmoid", "Silu", "Elu", "LeakyRelu", "Hardtanh", "Mish",
-    "Sum", "Mean", "Max", "Min", "LogSumExp",
+    "Sum", "Mean", "Var", "Max", "Min", "LogSumExp",
     "Reshape", "Transpose", "BroadcastTo", "Concatenate", "Stack", "Pad", "MaskedFill", "IndexPut",
     "IndexAccumulate", "MatMul", "Softmax", "LogSoftmax", "Cast",
 }

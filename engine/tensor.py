@@ -1670,17 +1670,9 @@ class Tensor:
         d, k = reduce_ops.dim_arg("var", dim, axis), reduce_ops.keepdim_arg("var", keepdim, keepdims)
         if self.dtype.kind != "f":
             raise RuntimeError(f"var(): needs a floating-point tensor, got {self.dtype}")
-        axes = reduce_ops.normalize_axis(d, self.ndim, "var")
-        n = math.prod(self.shape[a] for a in axes)
-        # axis=: () here reduces none (NumPy's axis=()). The mean is a constant to the gradient, which is
-        # then torch's 2 (x - mean) / (N - correction): its part through the mean sums to 0 anyway, and
-        # leaving it out keeps an inf or nan entry from spreading to the rest of its slice, as in torch
-        dev = self - self.mean(axis=axes, keepdims=True).detach()
-        ss = (dev * dev).sum(axis=axes, keepdims=k)
-        if n > c:
-            return ss * (1.0 / (n - c))
-        with np.errstate(invalid="ignore"):
-            return ss * math.inf  # x / 0 = inf and 0 / 0 = nan, as torch
+        # axis=: () here reduces none (NumPy's axis=())
+        return reduce_ops.Var.apply(self, axis=reduce_ops.normalize_axis(d, self.ndim, "var"), correction=c,
+                                    keepdims=k)
 
     def std(self, dim=None, unbiased=None, keepdim=None, *, correction=None, ddof=None,
             axis=None, keepdims=None) -> Tensor:

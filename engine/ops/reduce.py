@@ -109,6 +109,27 @@ class Mean(Function):
         return self.xp.broadcast_to(g / max(self.count, 1), self.in_shape)
 
 
+class Var(Function):
+    """Variance over ``axis``: sum((x - mean)²) / (N - correction), inf or nan where N <= correction, as
+    torch. The backward is torch's 2 (x - mean) / (N - correction) · g, the mean taken again from the
+    saved x, so that run on Tensors (engine.higher_order) its own derivative has the mean's part too."""
+
+    def forward(self, a, axis=None, correction=1, keepdims=False):
+        self.save_for_backward(a)
+        self.axes, self.keepdims = normalize_axis(axis, a.ndim, "var"), keepdims
+        n = math.prod(a.shape[i] for i in self.axes)
+        self.scale = 1.0 / (n - correction) if n > correction else math.inf
+        with np.errstate(invalid="ignore", divide="ignore"):  # an empty slice: nan, as torch, quietly
+            dev = a - a.mean(axis=self.axes, keepdims=True)
+            return (dev * dev).sum(axis=self.axes, keepdims=keepdims) * self.scale  # 0 · inf = nan, as torch
+
+    def backward(self, g):
+        (a,) = self.saved
+        g = expand_reduced(g, a.shape, self.axes, self.keepdims)
+        with np.errstate(invalid="ignore"):
+            return g * (2 * self.scale) * (a - a.mean(axis=self.axes, keepdims=True))
+
+
 def _reduced_shape(shape: tuple, axes: tuple, keepdims: bool) -> list:
     if keepdims:
         return [1 if i in axes else s for i, s in enumerate(shape)]

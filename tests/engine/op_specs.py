@@ -293,6 +293,10 @@ SPECS.update({
                 lambda a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims), torch=_torch_reduce("sum")),
     "Mean": Spec(reduction(), lambda a, axis, keepdims: a.mean(axis=axis, keepdims=keepdims),
                  lambda a, axis, keepdims: np.mean(a, axis=axis, keepdims=keepdims), torch=_torch_reduce("mean")),
+    "Var": Spec(reduction(), lambda a, axis, keepdims: a.var(axis=axis, keepdims=keepdims, correction=0),
+                lambda a, axis, keepdims: np.var(a, axis=axis, keepdims=keepdims),
+                torch=lambda T, a, axis, keepdims: a * 0 if _torch_axes(axis, a.ndim) is None else
+                T.var(a, dim=_torch_axes(axis, a.ndim), keepdim=keepdims, correction=0)),
     "Max": Spec(reduction("distinct"), lambda a, axis, keepdims: a.amax(axis=axis, keepdims=keepdims),
                 lambda a, axis, keepdims: np.max(a, axis=axis, keepdims=keepdims), torch=_torch_reduce("amax")),
     "Min": Spec(reduction("distinct"), lambda a, axis, keepdims: a.amin(axis=axis, keepdims=keepdims),

@@ -110,8 +110,7 @@ def _compare(fn_e, fn_t, shapes):
 # Tensor.var subtracts a detached mean (engine/tensor.py: its first-order gradient is exact, and an inf
 # stays in its slice), so its Hessian lacks the -2/N² term of the mean: the second derivatives of the
 # compositions built on var (group_norm, instance_norm) are wrong. A first-order change, outside this work.
-VAR_HESSIAN = pytest.mark.xfail(strict=True, reason="Tensor.var detaches its mean: its Hessian lacks the mean term")
-NAMES = [pytest.param(n, marks=VAR_HESSIAN) if n in ("group_norm", "instance_norm") else n for n in sorted(CASES)]
+NAMES = sorted(CASES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -134,8 +133,7 @@ def test_dropout_second_derivative_is_its_fixed_mask():
     _compare(dropout, lambda x: (x * torch.tensor(mask)) ** 3, [(4, 5)])
 
 
-@pytest.mark.parametrize("norm", ["batch", "max_pool", pytest.param("group", marks=VAR_HESSIAN),
-                                  pytest.param("instance", marks=VAR_HESSIAN)])
+@pytest.mark.parametrize("norm", ["batch", "max_pool", "group", "instance"])
 def test_wgan_gp_conv_critic_step_equals_torch(norm):
     """The WGAN-GP penalty through a DCGAN-style critic (conv, leaky relu, batch / group / instance norm,
     avg pool, linear): the critic parameters' gradients equal torch's."""
