@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import engine
 import engine.functional as F
 from engine import Tensor, no_grad
 from nn import init
@@ -267,6 +268,42 @@ class RMSNorm(Module):
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class CrossMapLRN2d(Module):
+    """torch.nn.CrossMapLRN2d (Lua torch's legacy LRN over channels of (N, C, H, W) input): x · scale^-beta,
+    scale = k + alpha/size · a running sum of x² over channels, with torch's running-sum quirk kept (the
+    window starts at channel 0 until ``size // 2 + 1`` channels in, and channel 0 is never subtracted).
+    The gradient is the engine's exact derivative of that forward; torch's hand-written backward is not
+    (``torch.autograd.gradcheck`` fails on it), so gradients differ from torch's, values do not.
+
+    >>> import engine
+    >>> CrossMapLRN2d(3)(engine.ones(1, 4, 1, 1)).shape
+    (1, 4, 1, 1)
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim != 4:
+            raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {input.ndim}D instead.")
+        c, pre = input.shape[1], int((self.size - 1) / 2 + 1)
+        sq = input * input
+        cum = sq.cumsum(1)  # (N, C, H, W): Σ x² over channels 0..j
+        hi = [min(j + pre - 1, c - 1) for j in range(c)]  # the last channel added for channel j
+        scale = cum[:, hi]
+        lo = [j - pre for j in range(c)]  # channels 1..j - pre were subtracted (never channel 0)
+        if any(v >= 1 for v in lo):
+            start = next(j for j, v in enumerate(lo) if v >= 1)
+            gone = cum[:, [lo[j] for j in range(start, c)]] - sq[:, 0:1]
+            scale = engine.cat([scale[:, :start], scale[:, start:] - gone], 1)
+        scale = scale * (self.alpha / self.size) + self.k
+        return input * scale ** -self.beta
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
 class LocalResponseNorm(Module):

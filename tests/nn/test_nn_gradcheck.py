@@ -235,6 +235,7 @@ def _cases(seed: int) -> dict:
                                                          label_smoothing=0.1), (x(3, 4),), (tgt,), None),
         "LinearCrossEntropyLoss": (lambda: nn.LinearCrossEntropyLoss(5, 4, bias=True, label_smoothing=0.1),
                                    (x(3, 5),), (tgt,), lambda m, a, t: m(a, Tensor(t))),
+        "CrossMapLRN2d": (lambda: nn.CrossMapLRN2d(3, alpha=0.5, k=1.0), (x(2, 5, 3, 3),), (), None),
         "CTCLoss": (lambda: nn.CTCLoss(), (x(5, 2, 4),), (ctc_tg, np.array([5, 5]), np.array([2, 2])),
                     lambda m, a, *r: m(a.log_softmax(-1), *r)),
         "HuberLoss": (lambda: nn.HuberLoss(delta=0.5), (x(3, 4), x(3, 4) + 0.3), (), None),

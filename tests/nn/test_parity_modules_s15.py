@@ -126,3 +126,23 @@ def test_autograd_grad_of_a_repeated_input_as_torch():
     theirs = torch.autograd.grad((tx * tx).sum(), [tx, tx])
     for o, t in zip(ours, theirs, strict=True):
         _same(o, t)
+
+
+@pytest.mark.parametrize("channels,size", [(3, 5), (8, 3), (10, 5), (6, 2), (1, 3), (12, 7), (4, 1)])
+def test_cross_map_lrn2d_values_as_torch(channels, size):
+    x = np.random.default_rng(4).standard_normal((2, channels, 3, 3))
+    want = torch.nn.CrossMapLRN2d(size, alpha=0.5, beta=0.75, k=1.0)(torch.tensor(x))
+    _same(nn.CrossMapLRN2d(size, alpha=0.5, beta=0.75, k=1.0)(engine.tensor(x)), want)
+    assert repr(nn.CrossMapLRN2d(size)) == repr(torch.nn.CrossMapLRN2d(size))
+    _raises_as_torch(lambda: nn.CrossMapLRN2d(size)(engine.tensor(x[0])),
+                     lambda: torch.nn.CrossMapLRN2d(size)(torch.tensor(x[0])), "Expected input to be 4D, got 3D")
+
+
+def test_cross_map_lrn2d_gradient_is_the_exact_derivative_where_torchs_is_not():
+    # ours: central differences agree; torch's hand-written backward fails torch's own gradcheck
+    x = np.random.default_rng(5).standard_normal((2, 6, 3, 3))
+    ours = engine.tensor(x, requires_grad=True)
+    assert engine.gradcheck(lambda t: nn.CrossMapLRN2d(3, alpha=0.5, k=1.0)(t), ours)
+    theirs = torch.tensor(x, requires_grad=True)
+    assert not torch.autograd.gradcheck(lambda t: torch.nn.CrossMapLRN2d(3, alpha=0.5, k=1.0)(t), (theirs,),
+                                        raise_exception=False)
