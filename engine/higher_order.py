@@ -452,6 +452,7 @@ _REFERENCE = {
     "Sum", "Mean", "Var", "Max", "Min", "LogSumExp",
     "Reshape", "Transpose", "BroadcastTo", "Concatenate", "Stack", "Pad", "MaskedFill", "IndexPut",
     "IndexAccumulate", "MatMul", "Softmax", "LogSoftmax", "Cast",
+    "Tri", "LogAddExp", "Hardswish", "Atan2", "Lerp", "Hypot", "Fmax", "Fmin",
 }
 
 _RULES: dict[str, Callable] = {

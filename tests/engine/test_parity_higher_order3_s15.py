@@ -104,3 +104,25 @@ def test_elu_family_large_inputs(op, kw):
     x = np.concatenate([np.full(4, -1001.2), np.full(4, 1001.2), RNG.standard_normal(8) * 2, [0.0]])
     _check(lambda lib, a: getattr(_fn(lib), op)(a, **kw), None, arrays=[x])
     _check(_through(lambda lib, a: getattr(_fn(lib), op)(a, **kw)), None, arrays=[x])
+
+
+# ops whose reference backward now runs on Tensors under create_graph (opinfo_sweep --gradgrad passes)
+ADDED = {
+    "tril": (lambda lib, a: lib.tril(a * a, -1), [(4, 4)]),
+    "triu": (lambda lib, a: lib.triu(a * a, 1), [(3, 5)]),
+    "logaddexp": (lambda lib, a, b: lib.logaddexp(a * b, b) ** 2, [(3, 4), (3, 4)]),
+    "logaddexp2": (lambda lib, a, b: lib.logaddexp2(a, a * b) ** 2, [(3, 4), (4,)]),
+    "hardswish": (lambda lib, a: _fn(lib).hardswish(a) ** 2, [(3, 4)]),
+    "atan2": (lambda lib, a, b: lib.atan2(a, b), [(3, 4), (3, 4)]),
+    "lerp": (lambda lib, a, b, w: lib.lerp(a * a, b, w) ** 2, [(3, 4), (3, 4), (3, 4)]),
+    "hypot": (lambda lib, a, b: lib.hypot(a, b) ** 2 * a, [(3, 4), (3, 4)]),
+    "fmax": (lambda lib, a, b: lib.fmax(a * a, b) ** 2, [(3, 4), (3, 4)]),
+    "fmin": (lambda lib, a, b: lib.fmin(a, b * b) ** 2, [(3, 4), (3, 4)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADDED))
+@pytest.mark.parametrize("freed", [False, True], ids=["leaf", "intermediate"])
+def test_added_reference_ops(name, freed):
+    f, shapes = ADDED[name]
+    _check(_through(f) if freed else f, shapes, scale=2.0)
