@@ -125,36 +125,47 @@ def _live(node) -> Tensor | None:
 
 def saved_tensors(node, ctx, count: int | None = None) -> tuple:
     """``ctx.saved`` as Tensors of the graph: each saved array is one of the op's inputs or its output
-    (the output of node ``node``). A live tensor is matched by its array's identity; one that is gone
-    (ctx.parents keeps only its ``_GraphRef``) by shape and dtype, in the order ops save them (inputs
-    in order, then the output), among the inputs whose version the op recorded as saved. ``count``:
+    (the output of node ``node``). Ops save inputs at their own positions (``saved[i]`` is input i or
+    None) and then the output, so the input at the saved array's position is tried first; otherwise
+    the one candidate that fits: a live tensor by its array's identity, one that is gone (ctx.parents
+    keeps only its ``_GraphRef``) by shape and dtype, among the inputs whose version the op recorded
+    as saved, and the output. Two different tensors that both fit (``x * x.detach()`` shares x's
+    array; two freed inputs of one shape) raise NotImplementedError rather than guess. ``count``:
     only the first ``count`` saved arrays (the rest may be statistics, such as LayerNorm's rstd)."""
     name = type(ctx).__name__
     cells = {id(v[0]) for v in ctx._versions}
     out_ref = node if type(node) is _GraphRef else graph_ref(node)
-    candidates = [p for p in ctx.parents if p is not None and id(p._vc) in cells]
+    slot = {}  # input position -> index in candidates
+    candidates = []
+    for k, p in enumerate(ctx.parents):
+        if p is not None and id(p._vc) in cells:
+            slot[k] = len(candidates)
+            candidates.append(p)
     candidates.append(out_ref)  # not always in cells: amax saves the keepdim array its output views
     used: set[int] = set()
+
+    def fits(cand, arr) -> bool:
+        live, is_out = _live(cand), cand is out_ref
+        if live is not None:
+            data = live._data
+            return data is arr or (is_out and getattr(data, "base", None) is arr)
+        return (cand.shape == arr.shape or (is_out and math.prod(cand.shape) == arr.size)) \
+            and cand.dtype == arr.dtype
+
     result = []
-    for arr in ctx.saved[:count]:
+    for pos, arr in enumerate(ctx.saved[:count]):
         if arr is None or not hasattr(arr, "shape"):
             result.append(arr)
             continue
-        for i, cand in enumerate(candidates):
-            if i in used:
-                continue
-            live = _live(cand)
-            is_out = cand is out_ref
-            if live is not None:
-                data = live._data
-                if data is arr or (is_out and getattr(data, "base", None) is arr):
-                    break
-            elif cand.shape == arr.shape or (is_out and math.prod(cand.shape) == arr.size):
-                if cand.dtype == arr.dtype:
-                    break
-        else:
-            raise NotImplementedError(f"double backward of {name} is not supported "
-                                      "(it saved an array that is neither an input nor its output)")
+        i = slot.get(pos)
+        if i is None or i in used or not fits(candidates[i], arr):
+            fit = [i for i, cand in enumerate(candidates) if i not in used and fits(cand, arr)]
+            if len({id(candidates[i]) for i in fit}) != 1:
+                why = "neither an input nor its output" if not fit else "that more than one input or output fits"
+                raise NotImplementedError(f"double backward of {name} is not supported (it saved an array {why})")
+            i = fit[0]
+        cand = candidates[i]
+        is_out = cand is out_ref
         used.add(i)
         live = _live(cand)
         if live is not None and live._data is arr:
@@ -261,6 +272,16 @@ def _gelu(node, ctx, g):
         return _reference(node, ctx, g)
     (a,) = saved_tensors(node, ctx)
     return tuple(vjp_of(lambda a: 0.5 * a * (1 + (a * (1 / math.sqrt(2))).erf()), [a], g))
+
+
+def _elu(node, ctx, g):
+    """The reference's where(a <= 0, g·neg·inp·exp(a·inp), g·pos) with the exp taken at a only where
+    a < 0 (else at 0): the unselected branch's exp(1000) = inf would turn where's zero gradient into
+    0 · inf = nan (torch: 0), and torch's elu_double_backward has no a-term at a = 0."""
+    (a,) = saved_tensors(node, ctx)
+    neg, pos, inp = ctx.coefs
+    grow = (_where(a._data < 0, a, 0) * _tensor(inp, a)).exp()
+    return (_where(a._data <= 0, g * _tensor(inp * neg, g) * grow, g * _tensor(pos, g)),)
 
 
 def _clip(node, ctx, g):  # the gradient passes where lo <= a <= hi: a fixed mask, so linear in g
@@ -427,10 +448,11 @@ _REFERENCE = {
     "Add", "Sub", "Mul", "Div", "Neg", "PowScalar", "Pow", "Exp", "Log", "Sqrt", "Tanh", "Sigmoid", "Sin", "Cos",
     "Abs", "Where", "Maximum", "Minimum", "Exp2", "Expm1", "Log2", "Log10", "Log1p", "Rsqrt", "Reciprocal", "Erf",
     "Erfc", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
-    "Softplus", "LogSigmoid", "Silu", "Elu", "LeakyRelu", "Hardtanh", "Mish",
+    "Softplus", "LogSigmoid", "Silu", "LeakyRelu", "Hardtanh", "Mish",
     "Sum", "Mean", "Var", "Max", "Min", "LogSumExp",
     "Reshape", "Transpose", "BroadcastTo", "Concatenate", "Stack", "Pad", "MaskedFill", "IndexPut",
     "IndexAccumulate", "MatMul", "Softmax", "LogSoftmax", "Cast",
+    "Tri", "LogAddExp", "Hardswish", "Atan2", "Lerp", "Hypot", "Fmax", "Fmin",
 }
 
 _RULES: dict[str, Callable] = {
@@ -439,7 +461,7 @@ _RULES: dict[str, Callable] = {
     "Rounding": _rounding, "BinaryCrossEntropy": _binary_cross_entropy,
     "ConvNd": _conv, "ConvTransposeNd": _conv_transpose, "MaxPoolNd": _max_pool, "AvgPoolNd": _avg_pool,
     "AdaptiveMaxPoolNd": _adaptive_max_pool, "MaxUnpool": _max_unpool, "BatchNorm": _batch_norm,
-    "Embedding": _embedding, "Dropout": _dropout,
+    "Embedding": _embedding, "Dropout": _dropout, "Elu": _elu,
     **{name: _reference for name in _REFERENCE},
 }
 _ = (activations, elementwise, fused, matmul, norm, reduce, scan)  # the families _REFERENCE names ops of

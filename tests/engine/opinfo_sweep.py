@@ -43,7 +43,8 @@ import numpy as np
 FAMILIES = ("elementwise unary", "elementwise binary", "reductions", "shape/indexing", "linalg",
             "nn.functional", "special", "random/factories", "other")
 FAIL_CLASSES = ("ours_raised", "torch_raised", "structure", "shape", "dtype", "value", "grad",
-                "grad_missing", "missing", "unconvertible", "timeout", "error_no_raise", "error_type")
+                "grad_missing", "missing", "unconvertible", "timeout", "error_no_raise", "error_type",
+                "gradgrad", "gradgrad_missing", "gradgrad_unsupported", "gradgrad_raised")
 
 # passes: "pass_ties" (indices differ only among equal values), "pass_gauge" (linalg outputs equal up to
 # the sign/phase torch's own output_process_fn_grad removes), "pass_precision" (a float32 difference no
@@ -156,6 +157,8 @@ class Ctx:
         self.Tensor = engine.Tensor
         self.shim = _TorchShim(self, ())
         self.dropped = set()  # torch arguments left out of the current sample (no counterpart, default)
+        self.gradgrad = False  # --gradgrad: second derivatives instead of first
+        self.intermediates = False  # --intermediates: our inputs are freed intermediates (see run_sample)
 
     # namespaces ----------------------------------------------------------------------------
     def ours_for_name(self, dotted):
@@ -643,6 +646,115 @@ def run_grad(ctx, sample, t_out, o_out, memo, process_t, process_o):
     return None
 
 
+def _unique(ts):
+    seen, out = set(), []
+    for t in ts:
+        if id(t) not in seen:
+            seen.add(id(t))
+            out.append(t)
+    return out
+
+
+def run_gradgrad(ctx, sample, t_out, o_out, memo, process_t, process_o):
+    """``--gradgrad``: with g = d sum(out * v) / d inputs (create_graph, v a random leaf), compare
+    d sum(g * u) / d (inputs, v) with torch (u random); returns (class, msg) or None."""
+    torch, engine = ctx.torch, ctx.engine
+    t_in = _unique([t for t in flat_tensors([sample.input, sample.args, sample.kwargs], torch.Tensor)
+                    if t.requires_grad and t.is_floating_point()])
+    if not t_in:
+        return None
+    tp = process_t(t_out)
+    t_all = flat_tensors(tp, torch.Tensor)
+    o_all = flat_tensors(process_o(o_out), ctx.Tensor)
+    if not any(t.requires_grad and t.is_floating_point() for t in t_all) or any(t.is_complex() for t in t_all):
+        return None
+    if len(o_all) != len(t_all):
+        return "structure", f"processed outputs: torch {len(t_all)} tensors, ours {len(o_all)}"
+    gen = torch.Generator().manual_seed(1234)
+    t_loss = o_loss = None
+    t_vs, o_vs = [], []
+    for t, o in zip(t_all, o_all, strict=True):
+        if not (t.requires_grad and t.is_floating_point()):
+            continue
+        tv = torch.randn(t.shape, dtype=t.dtype, generator=gen).requires_grad_()
+        t_vs.append(tv)
+        tl = (t * tv).sum()
+        t_loss = tl if t_loss is None else t_loss + tl
+        if not o.requires_grad:
+            o_vs.append(None)
+            continue
+        ov = engine.tensor(tv.detach().numpy(), dtype=o.dtype, requires_grad=True)
+        o_vs.append(ov)
+        ol = (o * ov).sum()
+        o_loss = ol if o_loss is None else o_loss + ol
+    try:
+        t_g = torch.autograd.grad(t_loss, t_in, create_graph=True, allow_unused=True)
+        ugen = torch.Generator().manual_seed(4321)
+        us = [None if g is None else torch.randn(g.shape, dtype=g.dtype, generator=ugen) for g in t_g]
+        t_l2 = sum((g * u).sum() for g, u in zip(t_g, us) if g is not None and g.requires_grad)
+        t_wrt = t_in + t_vs
+        t_gg = torch.autograd.grad(t_l2, t_wrt, allow_unused=True) if torch.is_tensor(t_l2) \
+            and t_l2.requires_grad else [None] * len(t_wrt)
+    except Exception as e:
+        raise Skip("torch double backward raised") from e
+    if o_loss is None:
+        return ("grad_missing", "ours' output does not require grad") if any(g is not None for g in t_g) else None
+    o_in = [memo.get(id(t)) for t in t_in]
+    o_wrt_all = o_in + o_vs
+    idx = [i for i, o in enumerate(o_wrt_all) if o is not None and o.requires_grad]
+    n_in = len(t_in)
+    try:
+        got = engine.autograd.grad(o_loss, [o_wrt_all[i] for i in idx if i < n_in], create_graph=True,
+                                   allow_unused=True)
+        o_g = dict(zip([i for i in idx if i < n_in], got, strict=True))
+        # first order under create_graph first: a wrong first derivative is not a second-order bug
+        for i, tg in enumerate(t_g):
+            g = o_g.get(i)
+            if tg is None or g is None:
+                continue
+            msg = values_close(ours_numpy(g), tg.detach().numpy(), "float64", GRAD_TOL)
+            if msg:
+                return "grad", f"create_graph first derivative, input {i}: {msg}"
+        o_l2 = None
+        for i, u in enumerate(us):
+            g = o_g.get(i)
+            if u is None or g is None or not g.requires_grad:
+                continue
+            term = (g * engine.tensor(u.numpy(), dtype=g.dtype)).sum()
+            o_l2 = term if o_l2 is None else o_l2 + term
+        if o_l2 is None:
+            o_gg = {}
+        else:
+            o_gg = dict(zip(idx, engine.autograd.grad(o_l2, [o_wrt_all[i] for i in idx], allow_unused=True),
+                            strict=True))
+    except NotImplementedError as e:
+        m = str(e)
+        if "double backward of" in m:
+            return "gradgrad_unsupported", m.split("double backward of ")[1].split(" is not")[0]
+        return "gradgrad_raised", exc_text(e)
+    except Exception as e:
+        return "gradgrad_raised", exc_text(e)
+    for i, tg in enumerate(t_gg):
+        g = o_gg.get(i)
+        what = f"input {i}" if i < n_in else f"v {i - n_in}"
+        tz = tg is None or not bool((tg != 0).any())
+        if tz:
+            if g is not None:
+                ref = np.zeros(tuple(g.shape))  # torch may return a ZeroTensor (no .numpy())
+                msg = values_close(ours_numpy(g), ref, "float64", GRAD_TOL)
+                if msg:
+                    return "gradgrad", f"{what}: torch zero/None, ours nonzero: {msg}"
+            continue
+        if g is None:
+            return "gradgrad_missing", f"{what} {tuple(tg.shape)}: ours None"
+        if tuple(g.shape) != tuple(tg.shape):
+            return "gradgrad", f"{what}: shape ours {tuple(g.shape)} torch {tuple(tg.shape)}"
+        msg = values_close(ours_numpy(g), tg.detach().numpy(), "float64", GRAD_TOL)
+        if msg:
+            return "gradgrad", f"{what} {tuple(tg.shape)}: {msg}"
+    return None
+
+
 def identity(x):
     return x
 
@@ -656,12 +768,18 @@ def run_op(ctx, op, dtypes, limit, op_seconds, call_seconds):
         rep.notes.append("skipped: private/aten/CUDA/sparse/masked/complex op")
         rep.skip("op")
         return rep
+    if ctx.gradgrad and not (op.supports_autograd and op.supports_gradgrad):
+        rep.notes.append("skipped: --gradgrad and the OpInfo does not support gradgrad")
+        rep.skip("op")
+        return rep
     variants = resolve_variants(ctx, op)
     for kind, (_, ours, label) in variants.items():
         rep.variants[kind] = label
         if ours is None:
             rep.missing.append(kind)
     live = {k: v for k, v in variants.items() if v[1] is not None}
+    if ctx.gradgrad:  # the one variant whose gradients are compared
+        live = {k: v for k, v in live.items() if k == ("func" if "func" in live else "method")}
     random_op = name in RANDOM_OPS or any(
         isinstance(f, types.FunctionType) and "wrapper_set_seed" in f.__code__.co_names
         for f in (op.op, op.method_variant, op.inplace_variant) if f is not None)
@@ -706,7 +824,7 @@ def run_op(ctx, op, dtypes, limit, op_seconds, call_seconds):
             rep.counts.pop("missing", None)
             rep.failures = [f for f in rep.failures if not (f["variant"] == kind and f["class"] == "missing")]
             rep.notes.append(f"{kind} missing at run time: every sample needed a name ours lacks")
-    if "func" in live and "func" not in rep.missing or "method" in live:
+    if not ctx.gradgrad and ("func" in live and "func" not in rep.missing or "method" in live):
         run_errors(ctx, op, rep, live, limit, call_seconds, t0, op_seconds)
     rep.seconds = time.monotonic() - t0
     return rep
@@ -837,6 +955,32 @@ def fresh(obj, memo, torch, requires_grad=True):
     return obj
 
 
+def _through_intermediates(ctx, fn):
+    """``fn`` called with each input that requires grad replaced by ``input * 1``, an intermediate that
+    nothing else holds: freed after the call, so the op's graph keeps only its _GraphRef and
+    engine.higher_order must match the op's saved arrays without it (the leaves are differentiated
+    through the Mul)."""
+    def swap(obj, memo):
+        if isinstance(obj, ctx.Tensor):
+            if obj.requires_grad and obj.dtype.kind == "f":
+                if id(obj) not in memo:
+                    memo[id(obj)] = obj * 1.0
+                return memo[id(obj)]
+            return obj
+        if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):
+            return type(obj)(swap(x, memo) for x in obj)
+        if isinstance(obj, dict):
+            return {k: swap(v, memo) for k, v in obj.items()}
+        return obj
+
+    def call(*args, **kwargs):
+        memo = {}
+        args, kwargs = swap(list(args), memo), swap(kwargs, memo)
+        del memo
+        return fn(*args, **kwargs)
+    return call
+
+
 def run_sample(ctx, sample, kind, tfn, ofn, dtname, do_grad, random_op, call_seconds, family=""):
     torch, engine = ctx.torch, ctx.engine
     inplace = kind == "inplace"
@@ -880,7 +1024,8 @@ def run_sample(ctx, sample, kind, tfn, ofn, dtname, do_grad, random_op, call_sec
         with warnings.catch_warnings(), (engine.no_grad() if inplace else contextlib.nullcontext()), \
                 time_limit(call_seconds):
             warnings.simplefilter("ignore")
-            o_out = ofn(o_input, *o_args, **o_kwargs)
+            call = _through_intermediates(ctx, ofn) if ctx.intermediates else ofn
+            o_out = call(o_input, *o_args, **o_kwargs)
     except Timeout as e:
         return "timeout", exc_text(e)
     except Exception as e:
@@ -915,7 +1060,8 @@ def run_sample(ctx, sample, kind, tfn, ofn, dtname, do_grad, random_op, call_sec
             o_process = ctx.patch(process) if isinstance(process, types.FunctionType) and process is not identity \
                 else process
             with time_limit(call_seconds):
-                r = run_grad(ctx, sample, t_out, o_out, memo, process, o_process)
+                run = run_gradgrad if ctx.gradgrad else run_grad
+                r = run(ctx, sample, t_out, o_out, memo, process, o_process)
     except Skip as e:
         return "skip " + str(e), None
     except Timeout as e:
@@ -1051,6 +1197,10 @@ def main(argv=None):
     p.add_argument("--op-seconds", type=float, default=20.0, help="stop an op's remaining samples after this")
     p.add_argument("--call-seconds", type=float, default=10.0, help="one call of ours longer than this: timeout")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--gradgrad", action="store_true",
+                   help="float64 only, ops whose OpInfo supports gradgrad: compare second derivatives")
+    p.add_argument("--intermediates", action="store_true",
+                   help="our op's float inputs are intermediates (input * 1) freed after the call")
     a = p.parse_args(argv)
     ops_filter = {s.strip() for s in a.ops.split(",") if s.strip()}
     torch, ops, why = load(ops_filter)
@@ -1062,7 +1212,8 @@ def main(argv=None):
     torch.set_num_threads(1)
     np.seterr(all="ignore")
     ctx = Ctx(torch, engine)
-    dtypes = [d.strip() for d in a.dtypes.split(",") if d.strip()]
+    ctx.gradgrad, ctx.intermediates = a.gradgrad, a.intermediates
+    dtypes = ["float64"] if a.gradgrad else [d.strip() for d in a.dtypes.split(",") if d.strip()]
     reports = []
     start = time.monotonic()
     for i, op in enumerate(ops):
