@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -171,11 +172,13 @@ class Optimizer:
             if default is required and name not in group:
                 raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
             group.setdefault(name, default)
-        # step() would update a parameter once per appearance, e.g. a bias put in both the decay and
-        # the no-decay group, or a tied weight listed under each of its names. torch raises for a
-        # parameter in two groups (and only warns for one listed twice in a group: we raise).
+        # step() updates a parameter once per appearance, e.g. a bias put in both the decay and the
+        # no-decay group, or a tied weight listed under each of its names. torch raises for a parameter
+        # in two groups (below) and warns for one listed twice in a group, as here.
         if len({id(p) for p in params}) != len(params):
-            raise ValueError(f"a parameter of shape {_repeated(params).shape} is given to the optimizer more than once")
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this will "
+                          "cause an error; see github.com/pytorch/pytorch/issues/40967 for more information "
+                          f"(a parameter of shape {_repeated(params).shape} is listed twice)", stacklevel=3)
         for other in self.param_groups:
             if ("param_names" in group) != ("param_names" in other):
                 raise ValueError("all optimizer param groups should be with/without names. cannot add param group "
@@ -1195,9 +1198,12 @@ def _flat_adam_moments(params: list, states: list[dict], group: dict) -> None:
 
 
 def _adam_needs_composed(group: dict, decoupled: bool) -> bool:
-    """True where engine.adam_ (plain Adam/AdamW) does not cover the group's options."""
+    """True where engine.adam_ (plain Adam/AdamW) does not cover the group's options, or a parameter is
+    listed twice (torch steps it twice in a row, each step seeing the first's moments)."""
+    params = group["params"]
     return bool(group.get("amsgrad") or group.get("maximize")
-                or group.get("decoupled_weight_decay", decoupled) != decoupled)
+                or group.get("decoupled_weight_decay", decoupled) != decoupled
+                or len({id(p) for p in params}) != len(params))
 
 
 def _adam_composed_step(opt: Optimizer, group: dict) -> None:

@@ -231,13 +231,17 @@ def test_optimizer_argument_errors():
     optim.SGD([Tensor(np.ones(2))], lr=0.1)  # a frozen leaf is accepted (and skipped: no grad), as torch
 
 
-def test_a_parameter_given_twice_is_rejected():
-    """It would be stepped twice per step(): e.g. a bias in both the decay and no-decay group."""
+def test_a_parameter_given_twice_is_rejected_or_warned_as_torch():
+    """In two groups torch raises (a bias in both the decay and no-decay group); twice in one group it warns
+    and steps it twice, as here."""
     w, b = nn.Parameter(Tensor(np.ones(2))), nn.Parameter(Tensor(np.ones(2)))
     with pytest.raises(ValueError, match="more than once"):
         optim.AdamW([{"params": [w, b]}, {"params": [b], "weight_decay": 0.0}])
-    with pytest.raises(ValueError, match="more than once"):
-        optim.SGD([w, b, w], lr=0.1)
+    with pytest.warns(UserWarning, match="duplicate parameters"):
+        opt = optim.SGD([w, b, w], lr=0.1)
+    w.grad, b.grad = Tensor(np.ones(2)), Tensor(np.ones(2))
+    opt.step()
+    assert w.tolist() == pytest.approx([0.8, 0.8]) and b.tolist() == pytest.approx([0.9, 0.9])  # torch's too
     model = nn.Linear(2, 2)
     optim.SGD(model.parameters(), lr=0.1)  # parameters() lists tied weights once, so this is fine
 

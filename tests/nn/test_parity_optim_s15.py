@@ -74,3 +74,23 @@ def test_lbfgs_with_a_tensor_learning_rate_matches_torch():
         out.append((p.detach().numpy().copy(), opt.state[p]["n_iter"]))
     assert out[0][1] == out[1][1] == 20
     np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
+                                  "RAdam", "Rprop", "ASGD", "Adafactor"])
+def test_a_parameter_listed_twice_warns_and_steps_twice_as_torch(name):
+    start = {"w": [1.0, -2.0], "b": [0.5, 3.0]}
+    ours = {k: nn.Parameter(engine.tensor(v, dtype=engine.float64)) for k, v in start.items()}
+    theirs = {k: torch.nn.Parameter(torch.tensor(v, dtype=torch.float64)) for k, v in start.items()}
+    with pytest.warns(UserWarning, match="duplicate parameters"):
+        o = getattr(nn.optim, name)([ours["w"], ours["b"], ours["w"]], lr=0.1)
+    with pytest.warns(UserWarning, match="duplicate parameters"):
+        t = getattr(torch.optim, name)([theirs["w"], theirs["b"], theirs["w"]], lr=0.1)
+    for _ in range(2):
+        for k in start:
+            ours[k].grad = ours[k].detach() * 2
+            theirs[k].grad = theirs[k].detach() * 2
+        o.step()
+        t.step()
+    for k in start:
+        np.testing.assert_allclose(ours[k].detach().numpy(), theirs[k].detach().numpy(), rtol=1e-12, atol=1e-15)
