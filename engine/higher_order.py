@@ -146,8 +146,14 @@ def saved_tensors(node, ctx, count: int | None = None) -> tuple:
 
     def fits(cand, arr) -> bool:
         live, is_out = _live(cand), cand is out_ref
+        if isinstance(arr, np.generic) and not is_out:
+            return False  # a Tensor's array is an ndarray: a NumPy scalar is never an input's
         if live is not None:
             data = live._data
+            if isinstance(arr, np.generic):
+                # a forward that returned a NumPy scalar (exp of a 0-d array): Tensor() made the output a
+                # new 0-d array of it, so identity is lost; the same bits in the same dtype are that scalar
+                return data.ndim == 0 and data.dtype == arr.dtype and data.tobytes() == arr.tobytes()
             return data is arr or (is_out and getattr(data, "base", None) is arr)
         return (cand.shape == arr.shape or (is_out and math.prod(cand.shape) == arr.size)) \
             and cand.dtype == arr.dtype
