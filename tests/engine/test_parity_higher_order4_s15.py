@@ -79,3 +79,43 @@ def test_zero_dim_outputs(name, freed):
     f = SCALAR[name]
     n = f.__code__.co_argcount - 1
     _check(_through(f) if freed else f, [()] * n, scale=1.5)
+
+
+def _pos(x):  # away from 0 (prod, cumprod: the zero-free route) and kinks
+    return x * x + 0.5
+
+
+# ops given a graph rule under create_graph (opinfo_sweep --gradgrad passes for them)
+ADDED = {
+    "clamp_tensor": (lambda lib, a, lo, hi: lib.clamp(a * a, lo, hi + 1.0) * a, [(3, 4), (4,), (3, 1)]),
+    "clamp_tensor_min": (lambda lib, a, lo: lib.clamp(a, min=lo * lo) ** 2, [(3, 4), (3, 4)]),
+    "einsum": (lambda lib, a, b: lib.einsum("ij,jk->ik", a * a, b) ** 2, [(3, 4), (4, 2)]),
+    "einsum_sum_away": (lambda lib, a, b: lib.einsum("ij,kj->i", a, b * b) * a.sum(1), [(3, 4), (2, 4)]),
+    "cumsum": (lambda lib, a: (a * a).cumsum(1) ** 2, [(3, 4)]),
+    "diagonal": (lambda lib, a: (a * a).diagonal(1, -2, -1) ** 2, [(2, 3, 4)]),
+    "trace": (lambda lib, a: lib.trace(a * a) * a, [(4, 4)]),
+    "prod": (lambda lib, a: _pos(a).prod(1) ** 2, [(3, 4)]),
+    "prod_all": (lambda lib, a: _pos(a).prod() * a, [(3, 4)]),
+    "logit": (lambda lib, a: lib.logit(a.sigmoid()) ** 2 * a, [(3, 4)]),
+    "logit_eps": (lambda lib, a: lib.logit(a.sigmoid(), eps=0.2) ** 2, [(3, 4)]),
+    "nan_to_num": (lambda lib, a: lib.nan_to_num(a * a) * a, [(3, 4)]),
+    "remainder": (lambda lib, a, b: lib.remainder(a * a, b + 3.0) ** 2, [(3, 4), (4,)]),
+    "fmod": (lambda lib, a, b: lib.fmod(a * b, b * b + 0.5) ** 2, [(3, 4), (3, 4)]),
+    "floor_divide": (lambda lib, a, b: lib.div(a, b, rounding_mode="floor") * a, [(3, 4), (3, 4)]),
+    "cumprod": (lambda lib, a: _pos(a).cumprod(1) * a, [(3, 4)]),
+    "logcumsumexp": (lambda lib, a: lib.logcumsumexp(a * a, 1) * a, [(3, 4)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADDED))
+@pytest.mark.parametrize("freed", [False, True], ids=["leaf", "intermediate"])
+def test_added_rules(name, freed):
+    f, shapes = ADDED[name]
+    _check(_through(f) if freed else f, shapes, scale=1.5)
+
+
+@pytest.mark.parametrize("f", [lambda a: (a * 1.0).prod(), lambda a: (a * 1.0).cumprod(0)], ids=["prod", "cumprod"])
+def test_zero_entry_still_raises(f):
+    x = engine.tensor([1.0, 0.0, 2.0], dtype=engine.float64, requires_grad=True)
+    with pytest.raises(NotImplementedError, match="zero entry"):
+        engine.autograd.grad(f(x).sum(), x, create_graph=True)
