@@ -146,8 +146,14 @@ def saved_tensors(node, ctx, count: int | None = None) -> tuple:
 
     def fits(cand, arr) -> bool:
         live, is_out = _live(cand), cand is out_ref
+        if isinstance(arr, np.generic) and not is_out:
+            return False  # a Tensor's array is an ndarray: a NumPy scalar is never an input's
         if live is not None:
             data = live._data
+            if isinstance(arr, np.generic):
+                # a forward that returned a NumPy scalar (exp of a 0-d array): Tensor() made the output a
+                # new 0-d array of it, so identity is lost; the same bits in the same dtype are that scalar
+                return data.ndim == 0 and data.dtype == arr.dtype and data.tobytes() == arr.tobytes()
             return data is arr or (is_out and getattr(data, "base", None) is arr)
         return (cand.shape == arr.shape or (is_out and math.prod(cand.shape) == arr.size)) \
             and cand.dtype == arr.dtype
@@ -309,6 +315,143 @@ def _binary_cross_entropy(node, ctx, g):
     return gx, gt
 
 
+def _sum_to(t: Tensor, shape: tuple) -> Tensor:
+    """``t`` summed down to ``shape`` (undoing broadcasting), as ``elementwise.sum_to`` on arrays."""
+    shape = tuple(shape)
+    if t.shape == shape:
+        return t
+    lead = t.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and t.shape[i + lead] != 1)
+    return t.sum(axes, keepdim=True).reshape(shape) if axes else t.reshape(shape)
+
+
+def _clamp_tensor(node, ctx, g):  # fixed masks (torch's), so linear in g
+    a, lo, hi = ctx.saved
+    keep = np.ones(g.shape, dtype=bool)
+    if lo is not None:
+        keep = keep & (a >= lo)
+    if hi is not None:
+        keep = keep & (a <= hi)
+    need = ctx.needs_input_grad
+    ga = _sum_to(_where(keep, g, 0), a.shape) if need[0] else None
+    glo = ghi = None
+    if lo is not None and need[1]:
+        below = a < lo if hi is None else (a < lo) & (lo < hi)
+        glo = _sum_to(_where(np.broadcast_to(below, g.shape), g, 0), lo.shape)
+    if hi is not None and need[2]:
+        above = a > hi if lo is None else (a > hi) | (hi < lo)
+        ghi = _sum_to(_where(np.broadcast_to(above, g.shape), g, 0), hi.shape)
+    return ga, glo, ghi
+
+
+def _nan_to_num(node, ctx, g):  # the gradient passes where a is finite: a fixed mask
+    return (_where(np.isfinite(ctx.saved[0]), g, 0),)
+
+
+def _rounded_div(node, ctx, g):  # piecewise constant in both: 0
+    sa, sb = ctx.shapes
+    return engine.zeros(sa, dtype=g.dtype, device=g.device), engine.zeros(sb, dtype=g.dtype, device=g.device)
+
+
+def _remainder_like(quotient):
+    """fmod / remainder: a - q·b with q = trunc or floor(a / b) piecewise constant (torch's rule:
+    g for a, -g·q for b, q a constant), so linear in g."""
+    def rule(node, ctx, g):
+        a, b = ctx.saved
+        gb = None
+        if ctx.needs_input_grad[1]:
+            with np.errstate(all="ignore"):
+                q = quotient(a, b)
+            gb = _sum_to(-g * _tensor(q.astype(g.dtype, copy=False), g), b.shape)
+        return _sum_to(g, a.shape), gb
+    return rule
+
+
+def _logit(node, ctx, g):
+    (p,) = saved_tensors(node, ctx)
+    raw, eps = ctx.saved[0], ctx.eps
+    grad = g / (p * (1 - p))
+    if eps is None:
+        return (_where((raw < 0) | (raw > 1), math.nan, grad),)
+    return (_where((raw < eps) | (raw > 1 - eps), 0, grad),)
+
+
+def _cumsum(node, ctx, g):  # the adjoint: the reversed running sum
+    ax = ctx.axis
+    return (g.flip(ax).cumsum(ax).flip(ax),)
+
+
+def _diagonal(node, ctx, g):  # the adjoint of the diagonal view: g scattered onto it in zeros
+    shape, off = ctx.in_shape, ctx.offset
+    n, m, k = shape[-2], shape[-1], g.shape[-1]
+    batch = math.prod(shape[:-2])
+    rows = np.arange(k) + max(-off, 0)
+    cols = np.arange(k) + max(off, 0)
+    grid = np.arange(batch).reshape(-1, 1)
+    out = movement.IndexAccumulate.apply(g.reshape(batch, k), index=(grid, rows[None], cols[None]),
+                                         shape=(batch, n, m))
+    return (out.reshape(shape),)
+
+
+def _einsum(node, ctx, g):
+    """Each operand's gradient is the einsum of g with the other operands onto its letters (letters it
+    alone sums over broadcast back), as the reference; a repeated letter ("ii") is not supported."""
+    arrays = saved_tensors(node, ctx)
+    sizes = {c: n for subs, a in zip(ctx.inputs, arrays) for c, n in zip(subs, a.shape)}
+    grads = []
+    for i, subs in enumerate(ctx.inputs):
+        if not ctx.needs_input_grad[i]:
+            grads.append(None)
+            continue
+        if len(set(subs)) != len(subs):
+            raise NotImplementedError("double backward of Einsum with a repeated letter is not supported")
+        others = [(s, x) for j, (s, x) in enumerate(zip(ctx.inputs, arrays)) if j != i]
+        seen = "".join([ctx.output, *(s for s, _ in others)])
+        known = "".join(c for c in subs if c in seen)
+        gk = engine.einsum(f"{','.join([ctx.output, *(s for s, _ in others)])}->{known}", g, *(x for _, x in others))
+        if known != subs:
+            gk = gk.reshape([sizes[c] if c in known else 1 for c in subs]).broadcast_to(
+                tuple(sizes[c] for c in subs))
+        grads.append(gk)
+    return tuple(grads)
+
+
+def _prod(node, ctx, g):
+    """g · out / a, out and a in the graph (torch's formula where no entry is 0)."""
+    a_raw = ctx.saved[0]
+    if a_raw.ndim == 0:
+        return (g,)
+    if a_raw.size == 0 or (a_raw == 0).any():
+        raise NotImplementedError("double backward of Prod with a zero entry is not supported")
+    a, out = saved_tensors(node, ctx)
+    keep = [1 if i in ctx.axes else n for i, n in enumerate(ctx.in_shape)]
+    return (g.reshape(keep) * out.reshape(keep) / a,)
+
+
+def _cumprod(node, ctx, g):
+    """reverse-cumsum(g · out) / a, out and a in the graph (the reference's zero-free route)."""
+    a_raw = ctx.saved[0]
+    if a_raw.size == 0:
+        return (_zeros_like(g),)
+    if (a_raw == 0).any():
+        raise NotImplementedError("double backward of Cumprod with a zero entry is not supported")
+    a, out = saved_tensors(node, ctx)
+    ax = ctx.axis
+    return ((g * out).flip(ax).cumsum(ax).flip(ax) / a,)
+
+
+def _logcumsumexp(node, ctx, g):
+    """Differentiates log(cumsum(exp(a - m))) + m, m each slice's max (a constant: the value and every
+    derivative are the same for any m); a slice with a non-finite entry is not supported."""
+    a_raw = ctx.saved[0]
+    if not np.isfinite(a_raw).all():
+        raise NotImplementedError("double backward of LogCumSumExp with a non-finite entry is not supported")
+    (a,) = saved_tensors(node, ctx, 1)
+    ax = ctx.axis
+    m = Tensor(a_raw.max(axis=ax, keepdims=True) if a_raw.size else np.zeros_like(a_raw))
+    return tuple(vjp_of(lambda a: (a - m).exp().cumsum(ax).log() + m, [a], g))
+
+
 # ---- convolution, pooling, normalization: adjoints written with the ops themselves -------------------
 
 
@@ -462,6 +605,10 @@ _RULES: dict[str, Callable] = {
     "ConvNd": _conv, "ConvTransposeNd": _conv_transpose, "MaxPoolNd": _max_pool, "AvgPoolNd": _avg_pool,
     "AdaptiveMaxPoolNd": _adaptive_max_pool, "MaxUnpool": _max_unpool, "BatchNorm": _batch_norm,
     "Embedding": _embedding, "Dropout": _dropout, "Elu": _elu,
+    "ClampTensor": _clamp_tensor, "NanToNum": _nan_to_num, "RoundedDiv": _rounded_div,
+    "Fmod": _remainder_like(lambda a, b: np.trunc(a / b)),
+    "Remainder": _remainder_like(np.floor_divide), "Logit": _logit, "Cumsum": _cumsum, "Diagonal": _diagonal,
+    "Einsum": _einsum, "Prod": _prod, "Cumprod": _cumprod, "LogCumSumExp": _logcumsumexp,
     **{name: _reference for name in _REFERENCE},
 }
 _ = (activations, elementwise, fused, matmul, norm, reduce, scan)  # the families _REFERENCE names ops of
