@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import engine
-import engine.functional as F
+from double_backward_check import check, functional, through
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -23,43 +21,8 @@ pytestmark = pytest.mark.parity
 RNG = np.random.default_rng(15)
 
 
-def _second(lib, f, arrays, v, u):
-    xs = [lib.tensor(a, dtype=lib.float64, requires_grad=True) for a in arrays]
-    vt = lib.tensor(v, dtype=lib.float64, requires_grad=True)
-    out = f(lib, *xs)
-    gs = lib.autograd.grad((out * vt).sum(), xs, create_graph=True, allow_unused=True)
-    total = None
-    for g, uu in zip(gs, u):
-        if g is not None and g.requires_grad:
-            term = (g * lib.tensor(uu, dtype=lib.float64)).sum()
-            total = term if total is None else total + term
-    first = [None if g is None else np.array(g.tolist()) for g in gs]
-    if total is None:
-        return first, [None] * (len(xs) + 1)
-    second = lib.autograd.grad(total, [*xs, vt], allow_unused=True)
-    return first, [None if g is None else np.array(g.tolist()) for g in second]
-
-
 def _check(f, shapes, scale=1.0, arrays=None):
-    arrays = arrays or [RNG.standard_normal(s) * scale for s in shapes]
-    out_shape = tuple(f(torch, *[torch.tensor(a) for a in arrays]).shape)
-    v = RNG.standard_normal(out_shape)
-    u = [RNG.standard_normal(a.shape) for a in arrays]
-    tf, ts = _second(torch, f, arrays, v, u)
-    of, os_ = _second(engine, f, arrays, v, u)
-    for t, o in zip(tf + ts, of + os_):
-        if t is None or not np.any(t):
-            assert o is None or np.allclose(o, 0, rtol=1e-6, atol=1e-8), o
-        else:
-            np.testing.assert_allclose(o, t, rtol=1e-6, atol=1e-8)
-
-
-def _fn(lib):
-    return F if lib is engine else TF
-
-
-def _through(f):  # the op's inputs as intermediates nothing else holds (freed after the call)
-    return lambda lib, *xs: f(lib, *[x * 1.0 for x in xs])
+    check(f, shapes, RNG, scale, arrays)
 
 
 STOP_GRADIENT = {
@@ -72,7 +35,7 @@ STOP_GRADIENT = {
     "maximum_detached": lambda lib, x: lib.maximum(x * x, x.detach() * 0.5),
     "matmul_detached": lambda lib, x: x @ x.detach(),
     "matmul_detached_left": lambda lib, x: x.detach() @ x,
-    "linear_detached_weight": lambda lib, x: _fn(lib).linear(x, x.detach()) ** 2,
+    "linear_detached_weight": lambda lib, x: functional(lib).linear(x, x.detach()) ** 2,
     "mse_to_detached": lambda lib, x: (x * x - (x * 2).detach()) ** 2,
 }
 
@@ -81,7 +44,7 @@ STOP_GRADIENT = {
 @pytest.mark.parametrize("freed", [False, True], ids=["leaf", "intermediate"])
 def test_stop_gradient_copy(name, freed):
     f = STOP_GRADIENT[name]
-    _check(_through(f) if freed else f, [(3, 3)])
+    _check(through(f) if freed else f, [(3, 3)])
 
 
 BINARY = {
@@ -96,14 +59,14 @@ BINARY = {
 
 @pytest.mark.parametrize("name", sorted(BINARY))
 def test_freed_inputs_of_one_shape(name):
-    _check(_through(BINARY[name]), [(3, 3), (3, 3)])
+    _check(through(BINARY[name]), [(3, 3), (3, 3)])
 
 
 @pytest.mark.parametrize("op,kw", [("elu", {"alpha": 0.8}), ("celu", {"alpha": 0.8}), ("selu", {})])
 def test_elu_family_large_inputs(op, kw):
     x = np.concatenate([np.full(4, -1001.2), np.full(4, 1001.2), RNG.standard_normal(8) * 2, [0.0]])
-    _check(lambda lib, a: getattr(_fn(lib), op)(a, **kw), None, arrays=[x])
-    _check(_through(lambda lib, a: getattr(_fn(lib), op)(a, **kw)), None, arrays=[x])
+    _check(lambda lib, a: getattr(functional(lib), op)(a, **kw), None, arrays=[x])
+    _check(through(lambda lib, a: getattr(functional(lib), op)(a, **kw)), None, arrays=[x])
 
 
 # ops whose reference backward now runs on Tensors under create_graph (opinfo_sweep --gradgrad passes)
@@ -112,7 +75,7 @@ ADDED = {
     "triu": (lambda lib, a: lib.triu(a * a, 1), [(3, 5)]),
     "logaddexp": (lambda lib, a, b: lib.logaddexp(a * b, b) ** 2, [(3, 4), (3, 4)]),
     "logaddexp2": (lambda lib, a, b: lib.logaddexp2(a, a * b) ** 2, [(3, 4), (4,)]),
-    "hardswish": (lambda lib, a: _fn(lib).hardswish(a) ** 2, [(3, 4)]),
+    "hardswish": (lambda lib, a: functional(lib).hardswish(a) ** 2, [(3, 4)]),
     "atan2": (lambda lib, a, b: lib.atan2(a, b), [(3, 4), (3, 4)]),
     "lerp": (lambda lib, a, b, w: lib.lerp(a * a, b, w) ** 2, [(3, 4), (3, 4), (3, 4)]),
     "hypot": (lambda lib, a, b: lib.hypot(a, b) ** 2 * a, [(3, 4), (3, 4)]),
@@ -125,4 +88,4 @@ ADDED = {
 @pytest.mark.parametrize("freed", [False, True], ids=["leaf", "intermediate"])
 def test_added_reference_ops(name, freed):
     f, shapes = ADDED[name]
-    _check(_through(f) if freed else f, shapes, scale=2.0)
+    _check(through(f) if freed else f, shapes, scale=2.0)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from double_backward_check import check, functional, through
 
 import engine
-import engine.functional as F
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -22,49 +22,14 @@ pytestmark = pytest.mark.parity
 RNG = np.random.default_rng(154)
 
 
-def _second(lib, f, arrays, v, u):
-    xs = [lib.tensor(a, dtype=lib.float64, requires_grad=True) for a in arrays]
-    vt = lib.tensor(v, dtype=lib.float64, requires_grad=True)
-    out = f(lib, *xs)
-    gs = lib.autograd.grad((out * vt).sum(), xs, create_graph=True, allow_unused=True)
-    total = None
-    for g, uu in zip(gs, u):
-        if g is not None and g.requires_grad:
-            term = (g * lib.tensor(uu, dtype=lib.float64)).sum()
-            total = term if total is None else total + term
-    first = [None if g is None else np.array(g.tolist()) for g in gs]
-    if total is None:
-        return first, [None] * (len(xs) + 1)
-    second = lib.autograd.grad(total, [*xs, vt], allow_unused=True)
-    return first, [None if g is None else np.array(g.tolist()) for g in second]
-
-
 def _check(f, shapes, scale=1.0, arrays=None):
-    arrays = arrays or [RNG.standard_normal(s) * scale for s in shapes]
-    out_shape = tuple(f(torch, *[torch.tensor(a) for a in arrays]).shape)
-    v = RNG.standard_normal(out_shape)
-    u = [RNG.standard_normal(a.shape) for a in arrays]
-    tf, ts = _second(torch, f, arrays, v, u)
-    of, os_ = _second(engine, f, arrays, v, u)
-    for t, o in zip(tf + ts, of + os_):
-        if t is None or not np.any(t):
-            assert o is None or np.allclose(o, 0, rtol=1e-6, atol=1e-8), o
-        else:
-            np.testing.assert_allclose(o, t, rtol=1e-6, atol=1e-8)
-
-
-def _fn(lib):
-    return F if lib is engine else TF
-
-
-def _through(f):  # the op's inputs as intermediates nothing else holds (freed after the call)
-    return lambda lib, *xs: f(lib, *[x * 1.0 for x in xs])
+    check(f, shapes, RNG, scale, arrays)
 
 
 SCALAR = {  # 0-d inputs: the op's forward returns a NumPy scalar
     "exp": lambda lib, a: a.exp(),
     "sigmoid": lambda lib, a: a.sigmoid() * a,
-    "relu": lambda lib, a: _fn(lib).relu(a) * a,
+    "relu": lambda lib, a: functional(lib).relu(a) * a,
     "pow": lambda lib, a, b: (a * a + 1) ** b,
     "amax": lambda lib, a: lib.amax(a * a, 0) * a,
     "max": lambda lib, a: lib.max(a * a) * a,
@@ -78,7 +43,7 @@ SCALAR = {  # 0-d inputs: the op's forward returns a NumPy scalar
 def test_zero_dim_outputs(name, freed):
     f = SCALAR[name]
     n = f.__code__.co_argcount - 1
-    _check(_through(f) if freed else f, [()] * n, scale=1.5)
+    _check(through(f) if freed else f, [()] * n, scale=1.5)
 
 
 def _pos(x):  # away from 0 (prod, cumprod: the zero-free route) and kinks
@@ -111,7 +76,7 @@ ADDED = {
 @pytest.mark.parametrize("freed", [False, True], ids=["leaf", "intermediate"])
 def test_added_rules(name, freed):
     f, shapes = ADDED[name]
-    _check(_through(f) if freed else f, shapes, scale=1.5)
+    _check(through(f) if freed else f, shapes, scale=1.5)
 
 
 @pytest.mark.parametrize("f", [lambda a: (a * 1.0).prod(), lambda a: (a * 1.0).cumprod(0)], ids=["prod", "cumprod"])
