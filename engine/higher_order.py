@@ -37,7 +37,7 @@ import numpy as np
 import engine
 from engine.function import enable_grad
 from engine.ops import activations, elementwise, fused, matmul, movement, norm, reduce, scan, spatial
-from engine.tensor import Tensor, _GraphRef, _node_of, _toposort, graph_ref
+from engine.tensor import Tensor, _GraphRef, _node_of, _toposort, graph_ref, sweep_start
 
 # ---- the array module of a graph backward -----------------------------------------------------------
 
@@ -655,14 +655,7 @@ def sweep(roots: list[Tensor], grads: list[Tensor], retain_graph: bool = True, o
     ([4.0], True)
     """
     with enable_grad():
-        pending: dict[int, Tensor] = {}
-        nodes = [_node_of(r) for r in roots]
-        for node, g in zip(nodes, grads):
-            pending[id(node)] = g if id(node) not in pending else pending[id(node)] + g
-        wanted = None if only is None else {id(_node_of(t)) for t in only}
-        slots: dict[int, list[int]] | None = None if capture is None else {}
-        for i, t in enumerate(capture or ()):
-            slots.setdefault(id(_node_of(t)), []).append(i)
+        nodes, pending, wanted, slots = sweep_start(roots, grads, only, capture)
         stops = {id(_node_of(t)) for t in stop or ()}
         captured: dict[int, Tensor] = {}
         order = _toposort(nodes, stops)

@@ -3437,6 +3437,22 @@ def _node_of(t: Tensor) -> Tensor:
     return t if t._gref is None else t._gref
 
 
+def sweep_start(roots: list, grads: list, only, capture) -> tuple:
+    """What a reverse sweep starts from (this one and engine.higher_order's): the roots' nodes, their
+    upstream gradients by node id (summed where a root repeats), the ids of the ``only`` tensors (None:
+    all leaves) and, for ``capture``, each node id's positions in it (a tensor asked for twice gets its
+    gradient twice, as torch)."""
+    nodes = [_node_of(r) for r in roots]
+    pending: dict[int, Any] = {}
+    for node, g in zip(nodes, grads):
+        pending[id(node)] = g if id(node) not in pending else pending[id(node)] + g
+    wanted = None if only is None else {id(_node_of(t)) for t in only}
+    slots: dict[int, list[int]] | None = None if capture is None else {}
+    for i, t in enumerate(capture or ()):
+        slots.setdefault(id(_node_of(t)), []).append(i)
+    return nodes, pending, wanted, slots
+
+
 def backpropagate(roots: list[Tensor], grads: list, retain_graph: bool, only=None, capture=None) -> dict:
     """Reverse-mode sweep from ``roots`` with their upstream gradient arrays ``grads``.
 
@@ -3444,14 +3460,7 @@ def backpropagate(roots: list[Tensor], grads: list, retain_graph: bool, only=Non
     where given (``backward(inputs=...)``). With ``capture`` (tensors, ``engine.autograd.grad``)
     nothing is accumulated: returns {index in capture: gradient array} of those reached.
     """
-    pending: dict[int, Any] = {}
-    nodes = [_node_of(r) for r in roots]
-    for node, g in zip(nodes, grads):
-        pending[id(node)] = g if id(node) not in pending else pending[id(node)] + g
-    wanted = None if only is None else {id(_node_of(t)) for t in only}
-    slots: dict[int, list[int]] | None = None if capture is None else {}
-    for i, t in enumerate(capture or ()):  # a tensor asked for twice gets its gradient twice, as torch
-        slots.setdefault(id(_node_of(t)), []).append(i)
+    nodes, pending, wanted, slots = sweep_start(roots, grads, only, capture)
     captured: dict[int, Any] = {}
     order = _toposort(nodes)
     for i, node in enumerate(order):
