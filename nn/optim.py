@@ -308,9 +308,12 @@ class Adam(Optimizer):
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False,
                  fused: bool | None = None, decoupled_weight_decay: bool = False):
         # foreach/capturable/differentiable/fused: torch's keywords, accepted and no-ops here.
-        _check_tensor_hypers(lr, None, foreach, capturable)
+        _check_tensor_hyper("lr", lr, foreach, capturable)
         _check_hyper(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay)
-        _check_tensor_hypers(None, betas, foreach, capturable)
+        if not (all(isinstance(b, float) for b in betas) or all(isinstance(b, Tensor) for b in betas)):
+            raise ValueError("betas must be either both floats or both Tensors")
+        for i, b in enumerate(betas):
+            _check_tensor_hyper(f"betas[{i}]", b, foreach, capturable)
         betas = tuple(float(b) if isinstance(b, Tensor) else b for b in betas)
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
@@ -913,24 +916,14 @@ def _check_hyper(**values) -> None:
             raise ValueError(f"Invalid {label}: {value}")
 
 
-def _check_tensor_hypers(lr, betas, foreach, capturable) -> None:
-    """torch's rules for a Tensor lr or betas (Adam, AdamW): one element each, betas both floats or both
-    Tensors, and neither with foreach=True unless capturable."""
-    if isinstance(lr, Tensor):
+def _check_tensor_hyper(name: str, value, foreach, capturable) -> None:
+    """torch's rules for a hyper-parameter given as a Tensor (Adam's lr and betas): one element, and not
+    with foreach=True unless capturable."""
+    if isinstance(value, Tensor):
         if foreach and not capturable:
-            raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
-        if lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-    if betas is None:
-        return
-    if not (all(isinstance(b, float) for b in betas) or all(isinstance(b, Tensor) for b in betas)):
-        raise ValueError("betas must be either both floats or both Tensors")
-    for i, b in enumerate(betas):
-        if isinstance(b, Tensor):
-            if foreach and not capturable:
-                raise ValueError(f"betas[{i}] as a Tensor is not supported for capturable=False and foreach=True")
-            if b.numel() != 1:
-                raise ValueError(f"Tensor betas[{i}] must be 1-element")
+            raise ValueError(f"{name} as a Tensor is not supported for capturable=False and foreach=True")
+        if value.numel() != 1:
+            raise ValueError(f"Tensor {name} must be 1-element")
 
 
 class LBFGS(Optimizer):

@@ -636,14 +636,20 @@ def run_grad(ctx, sample, t_out, o_out, memo, process_t, process_o):
             if g is not None and np.abs(ours_numpy(g)).max(initial=0) > 0 and tg is None:
                 return "grad", f"input {i}: torch no grad, ours nonzero"
             continue
-        if g is None:
-            return "grad_missing", f"input {i} {tuple(tg.shape)}: ours None"
-        if tuple(g.shape) != tuple(tg.shape):
-            return "grad", f"input {i}: grad shape ours {tuple(g.shape)} torch {tuple(tg.shape)}"
-        msg = values_close(ours_numpy(g), tg.detach().numpy(), "float64", GRAD_TOL)
-        if msg:
-            return "grad", f"input {i} {tuple(tg.shape)}: {msg}"
+        bad = grad_difference("grad", f"input {i}", g, tg)
+        if bad:
+            return bad
     return None
+
+
+def grad_difference(cls: str, what: str, g, tg):
+    """(class, message) where our gradient ``g`` differs from torch's nonzero ``tg``, else None."""
+    if g is None:
+        return f"{cls}_missing", f"{what} {tuple(tg.shape)}: ours None"
+    if tuple(g.shape) != tuple(tg.shape):
+        return cls, f"{what}: shape ours {tuple(g.shape)} torch {tuple(tg.shape)}"
+    msg = values_close(ours_numpy(g), tg.detach().numpy(), "float64", GRAD_TOL)
+    return (cls, f"{what} {tuple(tg.shape)}: {msg}") if msg else None
 
 
 def _unique(ts):
@@ -745,13 +751,9 @@ def run_gradgrad(ctx, sample, t_out, o_out, memo, process_t, process_o):
                 if msg:
                     return "gradgrad", f"{what}: torch zero/None, ours nonzero: {msg}"
             continue
-        if g is None:
-            return "gradgrad_missing", f"{what} {tuple(tg.shape)}: ours None"
-        if tuple(g.shape) != tuple(tg.shape):
-            return "gradgrad", f"{what}: shape ours {tuple(g.shape)} torch {tuple(tg.shape)}"
-        msg = values_close(ours_numpy(g), tg.detach().numpy(), "float64", GRAD_TOL)
-        if msg:
-            return "gradgrad", f"{what} {tuple(tg.shape)}: {msg}"
+        bad = grad_difference("gradgrad", what, g, tg)
+        if bad:
+            return bad
     return None
 
 

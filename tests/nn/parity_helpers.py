@@ -19,6 +19,17 @@ def outcome(fn, by_name: bool = False):
         return (type(e).__name__ if by_name else type(e)), str(e)
 
 
+def raises_as_torch(ours, theirs, match=None) -> None:
+    """Run both; torch's exception type is the expected one, ours must be an instance of it (and match
+    ``match``)."""
+    import pytest
+
+    with pytest.raises(Exception) as want:
+        theirs()
+    with pytest.raises(want.type, match=match):
+        ours()
+
+
 def flat(out) -> list:
     """Every tensor inside a (possibly nested) tuple output, in order; None dropped."""
     if isinstance(out, (tuple, list)):

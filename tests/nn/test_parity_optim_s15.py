@@ -8,15 +8,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from parity_helpers import raises_as_torch as _raises_as_torch  # noqa: E402
+
 import engine  # noqa: E402
 import nn  # noqa: E402
-
-
-def _raises_as_torch(ours, theirs, match=None):
-    with pytest.raises(Exception) as want:
-        theirs()
-    with pytest.raises(want.type, match=match):
-        ours()
 
 
 @pytest.mark.parametrize("name", ["Adam", "AdamW"])
