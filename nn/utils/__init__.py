@@ -128,7 +128,13 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
             i += n
 
 
-from nn.utils import data, parametrizations, parametrize, rnn  # noqa: E402,F401  (data: torch.utils.data's place)
+from nn.utils import checkpoint, data, fusion, parametrizations, parametrize, rnn  # noqa: E402,F401  (data: torch.utils.data's place)
+from nn.utils.fusion import (  # noqa: E402,F401
+    fuse_conv_bn_eval,
+    fuse_conv_bn_weights,
+    fuse_linear_bn_eval,
+    fuse_linear_bn_weights,
+)
 from nn.utils.spectral_norm import remove_spectral_norm, spectral_norm  # noqa: E402,F401
 from nn.utils.weight_norm import remove_weight_norm, weight_norm  # noqa: E402,F401
 from nn.watch import Watcher, watch  # noqa: E402,F401  (nn.utils.watch, as the issue names it)
