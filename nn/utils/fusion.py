@@ -37,7 +37,8 @@ def fuse_conv_bn_eval(conv: Module, bn: Module, transpose: bool = False) -> Modu
 
 
 def fuse_conv_bn_weights(conv_w: Tensor, conv_b: Tensor | None, bn_rm: Tensor, bn_rv: Tensor, bn_eps: float,
-                         bn_w: Tensor | None, bn_b: Tensor | None, transpose: bool = False) -> tuple[Parameter, Parameter]:
+                         bn_w: Tensor | None, bn_b: Tensor | None,
+                         transpose: bool = False) -> tuple[Parameter, Parameter]:
     """The fused conv weight and bias, as Parameters: ``w * (bn_w / sqrt(bn_rv + eps))`` per out channel and
     ``(conv_b - bn_rm) / sqrt(bn_rv + eps) * bn_w + bn_b`` (a missing conv bias or bn affine is zeros/ones).
 
