@@ -261,12 +261,13 @@ class _Checkpoint(_EngineFunction):
 
 
 def _graph_backward(node, ctx: _Checkpoint, g: Tensor) -> tuple:
-    """create_graph=True through a non-reentrant region with one differentiable output: the recomputed
-    graph's gradients, recorded (engine.higher_order's rule for the region's node)."""
-    if ctx.reentrant:
-        raise NotImplementedError("checkpoint: create_graph=True through a use_reentrant=True checkpoint is not "
-                                  "supported; use use_reentrant=False")
-    if isinstance(g, _Grads) or ctx.single is None:
+    """create_graph=True through a region (engine.higher_order's rule for the region's node). Non-reentrant,
+    one differentiable output: the recomputed graph's gradients, recorded. Reentrant: its plain backward,
+    whose gradients are constants, as torch's."""
+    if ctx.reentrant:  # torch's: the nested backward records no graph (x.grad.requires_grad is False)
+        grads = ctx._reentrant_backward(_Grads({ctx.single: g._data}))
+        return tuple(None if a is None else Tensor(a) for a in grads)
+    if ctx.single is None:
         raise NotImplementedError("checkpoint: create_graph=True through a checkpointed region with several "
                                   "differentiable outputs is not supported")
     roots, upstream = ctx._roots(_Grads({ctx.single: g}), lambda t, a: a.to(t.dtype) if a.dtype != t.dtype else a)
