@@ -131,7 +131,9 @@ def test_gradcheck_through_checkpoint(reentrant):
 def test_use_reentrant_not_passed_warns_and_means_true():
     for mod in (tcp, None):
         x = (_t if mod else _e)([1.0, 2.0])
-        fn = (lambda a: (a * 2).sum())
+        def fn(a):
+            return (a * 2).sum()
+
         with pytest.warns(UserWarning, match="the use_reentrant parameter should be passed explicitly"):
             y = (mod.checkpoint if mod else checkpoint)(fn, x)
         assert (y.grad_fn.name() == "CheckpointFunctionBackward")
@@ -143,12 +145,12 @@ def test_reentrant_without_input_requiring_grad():
     for ck, mk in ((tcp.checkpoint, _t), (checkpoint, _e)):
         w = mk([2.0])
         with pytest.warns(UserWarning, match="None of the inputs have requires_grad=True"):
-            y = ck(lambda a: a * w, mk([1.0, 2.0], grad=False), use_reentrant=True)
+            y = ck(lambda a, w=w: a * w, mk([1.0, 2.0], grad=False), use_reentrant=True)
         assert not y.requires_grad
         # non-reentrant: the parameter used inside still gets its gradient, and no warning
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            y = ck(lambda a: a * w, mk([1.0, 2.0], grad=False), use_reentrant=False)
+            y = ck(lambda a, w=w: a * w, mk([1.0, 2.0], grad=False), use_reentrant=False)
         y.sum().backward()
         assert w.grad.tolist() == [3.0]
 
@@ -230,7 +232,7 @@ def test_create_graph_non_reentrant_second_derivative():
     out = []
     for ck, mk, grad in ((tcp.checkpoint, _t, torch.autograd.grad), (checkpoint, _e, autograd.grad)):
         w, _, x, _ = _closure_case(mk)
-        y = ck(lambda a: ((a @ w) ** 3).sum(), x, use_reentrant=False)
+        y = ck(lambda a, w=w: ((a @ w) ** 3).sum(), x, use_reentrant=False)
         gx, gw = grad(y, [x, w], create_graph=True)
         out.append([t.detach().numpy() for t in (gx, *grad((gx * gx).sum() + gw.sum(), [x, w]))])
     for a, t in zip(out[1], out[0]):
@@ -307,7 +309,7 @@ def test_determinism_check():
     for ck, mk in ((tcp.checkpoint, _t), (checkpoint, _e)):
         calls = []
 
-        def f(a):
+        def f(a, calls=calls):
             calls.append(1)
             return a[: len(calls) + 1].sin() * 2
 
@@ -456,8 +458,8 @@ def test_fusion_errors():
     raises_as_torch(lambda: nn.utils.fuse_linear_bn_eval(ol, ob5), lambda: torch.nn.utils.fuse_linear_bn_eval(tl, tb5),
                     match="linear.out_features=3 and bn.num_features=5")
     tn, on = torch.nn.BatchNorm1d(3, track_running_stats=False).eval(), nn.BatchNorm1d(3, track_running_stats=False)
-    raises_as_torch(lambda: nn.utils.fuse_linear_bn_eval(ol, on.eval()), lambda: torch.nn.utils.fuse_linear_bn_eval(tl, tn),
-                    match="must not be None")
+    raises_as_torch(lambda: nn.utils.fuse_linear_bn_eval(ol, on.eval()),
+                    lambda: torch.nn.utils.fuse_linear_bn_eval(tl, tn), match="must not be None")
 
 
 # ---- skip_init, memory formats, norms ----------------------------------------------------------------------
