@@ -16,7 +16,9 @@ Two variants, as torch's (``use_reentrant``; not passing it warns and picks True
   the tensors from outside the region that it uses (inputs, parameters, tensors of an enclosing
   closure), then dropped; those become the region node's inputs. So ``autograd.grad`` reaches
   parameters used inside, keyword arguments and nested output structures (tuple, list, dict) work, and
-  ``create_graph=True`` works through a region with one differentiable output.
+  ``create_graph=True`` works through a region with one differentiable output. (The region's own
+  intermediates live while its forward runs, as without checkpointing, and are freed when it returns;
+  the output's ``grad_fn`` is the region's node, "CheckpointBackward", where torch's is the region's last op.)
 
 >>> from engine import Tensor
 >>> w = Tensor([2.0], requires_grad=True); x = Tensor([3.0], requires_grad=True)
