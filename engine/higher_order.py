@@ -37,7 +37,7 @@ import numpy as np
 import engine
 from engine.function import enable_grad
 from engine.ops import activations, elementwise, fused, matmul, movement, norm, reduce, scan, spatial
-from engine.tensor import Tensor, _GraphRef, _node_of, _toposort, graph_ref, sweep_start
+from engine.tensor import Tensor, _GraphRef, _node_of, _sweeps, _toposort, graph_ref, sweep_start
 
 # ---- the array module of a graph backward -----------------------------------------------------------
 
@@ -654,6 +654,14 @@ def sweep(roots: list[Tensor], grads: list[Tensor], retain_graph: bool = True, o
     >>> g = sweep([x * x], [Tensor([1.0])], capture=[x])[0]; g.tolist(), g.requires_grad
     ([4.0], True)
     """
+    _sweeps.partial.append(only is not None or capture is not None)  # engine.checkpoint's reentrant variant reads it
+    try:
+        return _sweep(roots, grads, retain_graph, only, capture, stop)
+    finally:
+        _sweeps.partial.pop()
+
+
+def _sweep(roots: list[Tensor], grads: list[Tensor], retain_graph: bool, only, capture, stop) -> dict:
     with enable_grad():
         nodes, pending, wanted, slots = sweep_start(roots, grads, only, capture)
         stops = {id(_node_of(t)) for t in stop or ()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 import warnings
 import weakref
 from collections.abc import Sequence
@@ -3453,20 +3454,52 @@ def sweep_start(roots: list, grads: list, only, capture) -> tuple:
     return nodes, pending, wanted, slots
 
 
-def backpropagate(roots: list[Tensor], grads: list, retain_graph: bool, only=None, capture=None) -> dict:
+class _SweepState(threading.local):
+    """Whether the innermost running sweep is a partial one (``autograd.grad`` or ``backward(inputs=...)``):
+    the reentrant checkpoint cannot run inside one (torch's ``_is_checkpoint_valid``)."""
+
+    def __init__(self):
+        self.partial: list[bool] = []
+
+
+_sweeps = _SweepState()
+
+
+def in_partial_sweep() -> bool:
+    """True inside a sweep of ``autograd.grad`` or ``backward(inputs=...)`` (see _SweepState)."""
+    return bool(_sweeps.partial) and _sweeps.partial[-1]
+
+
+def backpropagate(roots: list[Tensor], grads: list, retain_graph: bool, only=None, capture=None,
+                  stop: set[int] | None = None) -> dict:
     """Reverse-mode sweep from ``roots`` with their upstream gradient arrays ``grads``.
 
     Leaves (and ``retain_grad`` tensors) accumulate into ``.grad``; only the tensors in ``only``
     where given (``backward(inputs=...)``). With ``capture`` (tensors, ``engine.autograd.grad``)
     nothing is accumulated: returns {index in capture: gradient array} of those reached.
+    ``stop`` (node ids, engine.checkpoint's nested sweep): the sweep does not go past those nodes, and
+    does nothing at them (no hooks, no accumulation, no freeing) but capture their gradient.
     """
+    _sweeps.partial.append(only is not None or capture is not None)
+    try:
+        return _sweep(roots, grads, retain_graph, only, capture, stop)
+    finally:
+        _sweeps.partial.pop()
+
+
+def _sweep(roots: list[Tensor], grads: list, retain_graph: bool, only, capture, stop) -> dict:
     nodes, pending, wanted, slots = sweep_start(roots, grads, only, capture)
     captured: dict[int, Any] = {}
-    order = _toposort(nodes)
+    order = _toposort(nodes, stop)
     for i, node in enumerate(order):
         order[i] = None  # the list would keep every intermediate's array alive to the end of the sweep
         key = id(node)
         g = pending.pop(key, None)
+        if stop is not None and key in stop:
+            if g is not None and slots is not None:
+                for slot in slots.get(key, ()):
+                    captured[slot] = g
+            continue
         if type(node) is _GraphRef:  # the tensor itself while it lives: its hooks, retain_grad
             real = node._real()
             node = node if real is None else real

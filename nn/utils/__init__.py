@@ -128,7 +128,58 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
             i += n
 
 
-from nn.utils import data, parametrizations, parametrize, rnn  # noqa: E402,F401  (data: torch.utils.data's place)
+
+def skip_init(module_cls: type, *args, **kwargs):
+    """An instance of ``module_cls(*args, **kwargs)`` whose parameters and buffers are uninitialized (as
+    ``engine.empty``), torch.nn.utils.skip_init. The class must be an nn.Module taking a ``device`` argument.
+    (torch builds it on the "meta" device to skip the initialization's cost; here it is built, then emptied.)
+
+    >>> import nn
+    >>> m = skip_init(nn.Linear, 5, 1); m.weight.shape, m.weight.requires_grad
+    ((1, 5), True)
+    """
+    import inspect
+
+    from nn.module import Module
+
+    if not (isinstance(module_cls, type) and issubclass(module_cls, Module)):
+        raise RuntimeError(f"Expected a Module; got {module_cls}")
+    if "device" not in inspect.signature(module_cls).parameters:
+        raise RuntimeError("Module must support a 'device' arg to skip initialization")
+    final_device = kwargs.pop("device", "cpu")
+    kwargs["device"] = final_device
+    return module_cls(*args, **kwargs).to_empty(device=final_device)
+
+
+def convert_conv2d_weight_memory_format(module, memory_format):
+    """torch's conversion of every Conv2d/ConvTranspose2d weight under ``module`` to ``memory_format``
+    (channels_last for cuDNN). Arrays here have one layout, so this returns ``module`` unchanged, as torch
+    returns it (with the same values).
+
+    >>> import engine, nn
+    >>> m = nn.Sequential(nn.Conv2d(2, 2, 1)); convert_conv2d_weight_memory_format(m, engine.channels_last) is m
+    True
+    """
+    return module
+
+
+def convert_conv3d_weight_memory_format(module, memory_format):
+    """As convert_conv2d_weight_memory_format, for Conv3d/ConvTranspose3d (channels_last_3d): ``module``,
+    unchanged.
+
+    >>> import engine, nn
+    >>> m = nn.Conv3d(2, 2, 1); convert_conv3d_weight_memory_format(m, engine.channels_last_3d) is m
+    True
+    """
+    return module
+
+from nn.utils import checkpoint, data, fusion, parametrizations, parametrize, rnn  # noqa: E402,F401  (data: torch.utils.data's place)
+from nn.utils.fusion import (  # noqa: E402,F401
+    fuse_conv_bn_eval,
+    fuse_conv_bn_weights,
+    fuse_linear_bn_eval,
+    fuse_linear_bn_weights,
+)
 from nn.utils.spectral_norm import remove_spectral_norm, spectral_norm  # noqa: E402,F401
 from nn.utils.weight_norm import remove_weight_norm, weight_norm  # noqa: E402,F401
 from nn.watch import Watcher, watch  # noqa: E402,F401  (nn.utils.watch, as the issue names it)
