@@ -127,7 +127,7 @@ class BasePruningMethod(ABC):
             # optimizer built before still trains it); torch's order: register first, then drop <name>
             module.register_parameter(name + "_orig", orig)
             delattr(module, name)
-            default_mask = ones_like(orig)
+            default_mask = _ones_like(orig)
         else:
             default_mask = getattr(module, name + "_mask").detach().clone()
         try:
@@ -382,6 +382,8 @@ class RandomStructured(BasePruningMethod):
         def make_mask(t, dim, nchannels, nchannels_toprune):
             # keep the channels whose random draw is above the nchannels_toprune-th smallest one
             prob = rand(nchannels, device=t.device)
+            if isinstance(nchannels_toprune, bool):  # amount=True: torch's kthvalue refuses a bool k
+                raise TypeError("kthvalue(): argument 'k' must be int, not bool")
             threshold = prob.kthvalue(nchannels_toprune).values
             channel_mask = prob > threshold
             mask = zeros_like(t)
@@ -576,7 +578,7 @@ def global_unstructured(parameters: Iterable[tuple[Module, str]], pruning_method
     relevant_importance_scores = parameters_to_vector(
         [importance_scores.get((module, name), getattr(module, name)) for module, name in parameters])
     default_mask = parameters_to_vector(
-        [getattr(module, name + "_mask", ones_like(getattr(module, name))) for module, name in parameters])
+        [getattr(module, name + "_mask", _ones_like(getattr(module, name))) for module, name in parameters])
     container = PruningContainer()
     container._tensor_name = "temp"
     method = pruning_method(**kwargs)
@@ -635,6 +637,17 @@ def is_pruned(module: Module) -> bool:
             if isinstance(hook, BasePruningMethod):
                 return True
     return False
+
+
+def _ones_like(t: Any) -> Tensor:
+    """``ones_like(t)`` with torch's TypeError when ``t`` is not a tensor (pruning a None bias).
+
+    >>> _ones_like(Tensor([2.0, 3.0])).tolist()
+    [1.0, 1.0]
+    """
+    if not isinstance(t, Tensor):
+        raise TypeError(f"ones_like(): argument 'input' (position 1) must be Tensor, not {type(t).__name__}")
+    return ones_like(t)
 
 
 def _validate_pruning_amount_init(amount: Any) -> None:
@@ -715,6 +728,8 @@ def _topk_indices(scores: Tensor, k: int, largest: bool) -> Tensor:
     >>> sorted(_topk_indices(Tensor([1.0, 1.0, 1.0, 1.0, 0.0]), 2, largest=True).tolist())  # torch's pick
     [1, 3]
     """
+    if isinstance(k, bool):  # amount=True: torch's topk refuses a bool k
+        raise TypeError("topk(): argument 'k' must be int, not bool")
     n = scores.shape[0]
     if k == 0 or k == n:
         return scores.topk(k, largest=largest).indices

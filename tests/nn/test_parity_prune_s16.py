@@ -321,6 +321,10 @@ def _amount_cases():
         lambda f, m: f.l1_unstructured(m, "wieght", amount=1),  # no such parameter
         lambda f, m: f.l1_unstructured(m, "weight", amount=1, importance_scores=f_ones(f, 6, 5)),
         lambda f, m: f.custom_from_mask(m, "weight", mask=f_ones(f, 30)),
+        lambda f, m: f.l1_unstructured(m, "weight", amount=True),  # a bool reaches topk's k
+        lambda f, m: f.random_unstructured(m, "weight", amount=True),
+        lambda f, m: f.random_structured(m, "weight", amount=True, dim=0),
+        lambda f, m: f.l1_unstructured(m, "weight", amount=None),
     ]
 
 
@@ -339,6 +343,15 @@ def test_errors_as_torch(case):
     assert list(o.state_dict()) == list(t.state_dict())
     assert [n for n, _ in o.named_parameters()] == [n for n, _ in t.named_parameters()]
     assert prune.is_pruned(o) == tprune.is_pruned(t)
+
+
+def test_pruning_a_missing_bias_fails_as_torch():
+    t, o = torch.nn.Linear(3, 2, bias=False), nn.Linear(3, 2, bias=False)
+    want = outcome(lambda: tprune.l1_unstructured(t, "bias", 1))
+    got = outcome(lambda: prune.l1_unstructured(o, "bias", 1))
+    assert want[0] is TypeError and got == want
+    # torch had moved the None slot to bias_orig before failing: so do we
+    assert list(o._parameters) == list(t._parameters) == ["weight", "bias_orig"] and o.bias_orig is None
 
 
 def test_failed_second_pruning_leaves_what_torch_leaves():
