@@ -1,5 +1,5 @@
 """torch.nn.utils: gradient clipping and parameter <-> vector conversion; ``parametrize`` and
-``parametrizations`` (weight_norm, spectral_norm, orthogonal), the older hook-based
+``parametrizations`` (weight_norm, spectral_norm, orthogonal), ``prune``, the older hook-based
 ``weight_norm`` / ``spectral_norm``; ``nn.utils.data`` is torch.utils.data (datasets, samplers, DataLoader).
 
 >>> from engine import Tensor
@@ -173,7 +173,7 @@ def convert_conv3d_weight_memory_format(module, memory_format):
     """
     return module
 
-from nn.utils import checkpoint, data, fusion, parametrizations, parametrize, rnn  # noqa: E402,F401  (data: torch.utils.data's place)
+from nn.utils import checkpoint, data, fusion, parametrizations, parametrize, prune, rnn  # noqa: E402,F401  (data: torch.utils.data's place)
 from nn.utils.fusion import (  # noqa: E402,F401
     fuse_conv_bn_eval,
     fuse_conv_bn_weights,
