@@ -215,9 +215,10 @@ def _autograd_grad(outputs: list[Tensor], inputs: list[Tensor], grad_outputs: li
         return tuple(engine.zeros_like(x) for x in inputs)
     outs = [o for o, _ in pairs]
     ups = None if grad_outputs is None else [g for _, g in pairs]
+    # a recorded gradient's graph runs through the forward's nodes (engine.higher_order): keep them
     with enable_grad() if create_graph else contextlib.nullcontext():
-        got = engine.autograd.grad(outs, inputs, ups, retain_graph=retain_graph, create_graph=create_graph,
-                                   allow_unused=True)
+        got = engine.autograd.grad(outs, inputs, ups, retain_graph=retain_graph or create_graph,
+                                   create_graph=create_graph, allow_unused=True)
     return tuple(engine.zeros_like(x) if g is None else g for g, x in zip(got, inputs))
 
 
