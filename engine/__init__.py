@@ -197,3 +197,9 @@ _formats.install(_sys.modules[__name__])  # layout= and memory_format= on the fa
 _out.install(_sys.modules[__name__], _out.TORCH, _out.CASTS["TORCH"])
 _out.install(linalg, _out.LINALG, _out.CASTS["LINALG"])  # noqa: F821  (engine.linalg, from torch_more.install)
 _out.install(special, _out.SPECIAL, _out.CASTS["SPECIAL"])
+# torch.func (grad, vjp, jvp, jacrev, jacfwd, hessian, vmap, functional_call, stack_module_state), and
+# torch.vmap under its top-level name
+from engine import func  # noqa: E402,F401
+from engine.func import vmap  # noqa: E402
+
+__all__ += ["vmap"]

@@ -103,7 +103,7 @@ def _devices(args) -> list[str]:
 
 
 def _rng_states(devices: list[str]) -> dict:
-    return {d: rng.generator(d).bit_generator.state for d in devices}
+    return {d: rng._stream(d).bit_generator.state for d in devices}
 
 
 @contextlib.contextmanager
@@ -115,12 +115,12 @@ def _forked_rng(states: dict | None):
         return
     outside = _rng_states(list(states))
     for d, s in states.items():
-        rng.generator(d).bit_generator.state = s
+        rng._stream(d).bit_generator.state = s
     try:
         yield
     finally:
         for d, s in outside.items():
-            rng.generator(d).bit_generator.state = s
+            rng._stream(d).bit_generator.state = s
 
 
 @contextlib.contextmanager

@@ -32,8 +32,21 @@ def _check_seed(seed) -> int:
     return seed + (1 << 64) if seed < 0 else seed  # a negative seed is its 64-bit two's complement
 
 
+# vmap(randomness="error") levels open now (engine.func): a draw from a default stream raises inside them
+_random_forbidden = 0
+_RANDOM_IN_VMAP = ("vmap: called random operation while in randomness error mode. Please either use the 'same' or "
+                   "'different' randomness flags on vmap or perform the randomness operation out of vmap")
+
+
 def generator(device: str = "cpu"):
     """The default generator of a device: a ``numpy.random.Generator`` or its CuPy twin."""
+    if _random_forbidden:
+        raise RuntimeError(_RANDOM_IN_VMAP)
+    return _stream(device)
+
+
+def _stream(device: str):
+    """generator() without vmap's check: for reading and restoring the state, which is no draw."""
     global _seed
     if device not in _generators:
         if _seed is None:  # unseeded: a seed from the OS's entropy, kept so initial_seed() can tell it
@@ -45,7 +58,7 @@ def generator(device: str = "cpu"):
 
 def get_state() -> dict:
     """The CPU generator's state, for exact resume from a checkpoint."""
-    return {"seed": _seed, "cpu": generator("cpu").bit_generator.state}
+    return {"seed": _seed, "cpu": _stream("cpu").bit_generator.state}
 
 
 def set_state(state: dict) -> None:
@@ -53,7 +66,7 @@ def set_state(state: dict) -> None:
     global _seed
     _seed = state.get("seed")
     _generators.clear()
-    generator("cpu").bit_generator.state = state["cpu"]
+    _stream("cpu").bit_generator.state = state["cpu"]
 
 
 def _entropy_seed() -> int:
@@ -134,7 +147,7 @@ class _DefaultGenerator(Generator):
         return manual_seed(seed)
 
     def initial_seed(self) -> int:
-        generator("cpu")  # an unseeded stream picks its seed on first use
+        _stream("cpu")  # an unseeded stream picks its seed on first use
         return _seed
 
     def get_state(self) -> dict:

@@ -128,7 +128,6 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
             i += n
 
 
-
 def skip_init(module_cls: type, *args, **kwargs):
     """An instance of ``module_cls(*args, **kwargs)`` whose parameters and buffers are uninitialized (as
     ``engine.empty``), torch.nn.utils.skip_init. The class must be an nn.Module taking a ``device`` argument.
@@ -173,7 +172,8 @@ def convert_conv3d_weight_memory_format(module, memory_format):
     """
     return module
 
-from nn.utils import checkpoint, data, fusion, parametrizations, parametrize, prune, rnn  # noqa: E402,F401  (data: torch.utils.data's place)
+
+from nn.utils import checkpoint, data, fusion, parametrizations, parametrize, prune, rnn, stateless  # noqa: E402,F401  (data: torch.utils.data's place)
 from nn.utils.fusion import (  # noqa: E402,F401
     fuse_conv_bn_eval,
     fuse_conv_bn_weights,
