@@ -483,6 +483,12 @@ def _logcumsumexp(node, ctx, g):
     return tuple(vjp_of(lambda a: (a - m).exp().cumsum(ax).log() + m, [a], g))
 
 
+def _softmax(node, ctx, g):  # y·(g − Σ g·y), y the output (the reference's in-place -= refuses a broadcast g)
+    (y,) = saved_tensors(node, ctx)
+    gy = g * y
+    return (gy - y * gy.sum(ctx.axis, keepdim=True),)
+
+
 def _median(node, ctx, g):  # g split evenly over the entries equal to the median: a fixed mask, linear in g
     a, out = ctx.saved
     xp = ctx.xp
@@ -807,7 +813,7 @@ _REFERENCE = {
     "Softplus", "LogSigmoid", "Silu", "LeakyRelu", "Hardtanh", "Mish",
     "Sum", "Mean", "Var", "Max", "Min", "LogSumExp",
     "Reshape", "Transpose", "BroadcastTo", "Concatenate", "Stack", "Pad", "MaskedFill", "IndexPut",
-    "IndexAccumulate", "MatMul", "Softmax", "LogSoftmax", "Cast", "Pinv",
+    "IndexAccumulate", "MatMul", "LogSoftmax", "Cast", "Pinv",
     "Tri", "LogAddExp", "Hardswish", "Atan2", "Lerp", "Hypot", "Fmax", "Fmin",
 }
 
@@ -822,7 +828,7 @@ _RULES: dict[str, Callable] = {
     "Fmod": _remainder_like(lambda a, b: np.trunc(a / b)),
     "Remainder": _remainder_like(np.floor_divide), "Logit": _logit, "Cumsum": _cumsum, "Diagonal": _diagonal,
     "Einsum": _einsum, "Prod": _prod, "Cumprod": _cumprod, "LogCumSumExp": _logcumsumexp,
-    "Median": _median, "Unfold": _unfold, "Fold": _fold,
+    "Softmax": _softmax, "Median": _median, "Unfold": _unfold, "Fold": _fold,
     "Inverse": _inverse, "Det": _det, "LogAbsDet": _log_abs_det, "Solve": _solve, "Cholesky": _cholesky,
     "EighPacked": _eigh, "SvdPacked": _svd, "Svdvals": _svdvals, "QrPacked": _qr,
     "Lgamma": _special(lambda ctx, a, y: special.Digamma.apply(a)),
