@@ -16,7 +16,11 @@ primitives, differentiated by a nested sweep. Every other op raises NotImplement
 ``create_graph`` sweep reaches it. Convolutions, pooling and batch norm have rules too
 (tests/engine/test_parity_higher_order2_s15.py): a conv's input gradient is the transposed conv
 and back, its weight gradient a conv over batch-transposed tensors, avg pooling a transposed conv
-with a ones kernel, max pooling a fixed scatter.
+with a ones kernel, max pooling a fixed scatter. Linear algebra, special functions, median and
+unfold/fold have rules too (tests/engine/test_parity_higher_order_s16.py): the first derivative
+written with engine ops (torch's FunctionsManual formulas: inv, det, solve, cholesky, eigh, svd, qr
+with Inverse/Solve/SvdPacked; digamma for lgamma, polygamma(n + 1) for polygamma(n), ...), so the
+second comes from the engine; a decomposition's outputs are sliced from its packed output in the graph.
 
 >>> from engine import Tensor, autograd
 >>> x = Tensor([1.0, 2.0], requires_grad=True)
@@ -489,11 +493,20 @@ def _softmax(node, ctx, g):  # y·(g − Σ g·y), y the output (the reference's
     return (gy - y * gy.sum(ctx.axis, keepdim=True),)
 
 
+def _mish(node, ctx, g):
+    """torch's infinitely_differentiable_mish_backward: g·(t + a·σ(a)·(1 − t²)), t = tanh(log1p(exp(a)))
+    (softplus unguarded, as torch's: a second derivative past a ≈ 710 is 0·inf = nan there too)."""
+    (a,) = saved_tensors(node, ctx)
+    t = a.exp().log1p().tanh()
+    return (g * (t + a * a.sigmoid() * (1 - t * t)),)
+
+
 def _median(node, ctx, g):  # g split evenly over the entries equal to the median: a fixed mask, linear in g
     a, out = ctx.saved
     xp = ctx.xp
-    hit = ((a == out) | (xp.isnan(a) & xp.isnan(out))).astype(a.dtype)
-    return (g * _tensor(hit / max(float(hit.sum()), 1.0)),)
+    hit = (a == out) | (xp.isnan(a) & xp.isnan(out))
+    # a where, not g · mask: the upstream at the other entries (a nan among them) does not reach g
+    return (_where(hit, (g / max(int(hit.sum()), 1)).broadcast_to(a.shape), 0),)
 
 
 def _unfold(node, ctx, g):  # the adjoint of im2col: fold (col2im), windows summed
@@ -810,7 +823,7 @@ _REFERENCE = {
     "Add", "Sub", "Mul", "Div", "Neg", "PowScalar", "Pow", "Exp", "Log", "Sqrt", "Tanh", "Sigmoid", "Sin", "Cos",
     "Abs", "Where", "Maximum", "Minimum", "Exp2", "Expm1", "Log2", "Log10", "Log1p", "Rsqrt", "Reciprocal", "Erf",
     "Erfc", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
-    "Softplus", "LogSigmoid", "Silu", "LeakyRelu", "Hardtanh", "Mish",
+    "Softplus", "LogSigmoid", "Silu", "LeakyRelu", "Hardtanh",
     "Sum", "Mean", "Var", "Max", "Min", "LogSumExp",
     "Reshape", "Transpose", "BroadcastTo", "Concatenate", "Stack", "Pad", "MaskedFill", "IndexPut",
     "IndexAccumulate", "MatMul", "LogSoftmax", "Cast", "Pinv",
@@ -828,7 +841,7 @@ _RULES: dict[str, Callable] = {
     "Fmod": _remainder_like(lambda a, b: np.trunc(a / b)),
     "Remainder": _remainder_like(np.floor_divide), "Logit": _logit, "Cumsum": _cumsum, "Diagonal": _diagonal,
     "Einsum": _einsum, "Prod": _prod, "Cumprod": _cumprod, "LogCumSumExp": _logcumsumexp,
-    "Softmax": _softmax, "Median": _median, "Unfold": _unfold, "Fold": _fold,
+    "Softmax": _softmax, "Mish": _mish, "Median": _median, "Unfold": _unfold, "Fold": _fold,
     "Inverse": _inverse, "Det": _det, "LogAbsDet": _log_abs_det, "Solve": _solve, "Cholesky": _cholesky,
     "EighPacked": _eigh, "SvdPacked": _svd, "Svdvals": _svdvals, "QrPacked": _qr,
     "Lgamma": _special(lambda ctx, a, y: special.Digamma.apply(a)),
