@@ -16,7 +16,11 @@ primitives, differentiated by a nested sweep. Every other op raises NotImplement
 ``create_graph`` sweep reaches it. Convolutions, pooling and batch norm have rules too
 (tests/engine/test_parity_higher_order2_s15.py): a conv's input gradient is the transposed conv
 and back, its weight gradient a conv over batch-transposed tensors, avg pooling a transposed conv
-with a ones kernel, max pooling a fixed scatter.
+with a ones kernel, max pooling a fixed scatter. Linear algebra, special functions, median and
+unfold/fold have rules too (tests/engine/test_parity_higher_order_s16.py): the first derivative
+written with engine ops (torch's FunctionsManual formulas: inv, det, solve, cholesky, eigh, svd, qr
+with Inverse/Solve/SvdPacked; digamma for lgamma, polygamma(n + 1) for polygamma(n), ...), so the
+second comes from the engine; a decomposition's outputs are sliced from its packed output in the graph.
 
 >>> from engine import Tensor, autograd
 >>> x = Tensor([1.0, 2.0], requires_grad=True)
@@ -36,7 +40,20 @@ import numpy as np
 
 import engine
 from engine.function import enable_grad
-from engine.ops import activations, elementwise, fused, matmul, movement, norm, reduce, scan, spatial
+from engine.ops import (
+    activations,
+    elementwise,
+    fused,
+    matmul,
+    movement,
+    norm,
+    reduce,
+    scan,
+    spatial,
+    special,
+    special_functions,
+)
+from engine.ops import linalg as linalg_ops
 from engine.tensor import Tensor, _GraphRef, _node_of, _sweeps, _toposort, graph_ref, sweep_start
 
 # ---- the array module of a graph backward -----------------------------------------------------------
@@ -417,27 +434,45 @@ def _einsum(node, ctx, g):
 
 
 def _prod(node, ctx, g):
-    """g · out / a, out and a in the graph (torch's formula where no entry is 0)."""
+    """g · out / a where no entry is 0 (torch's formula); with a zero, g · (exclusive prefix product) ·
+    (exclusive suffix product) over the reduced entries as cumprods (torch's prod_safe_zeros_backward),
+    so the second derivative (the product of all but two entries) is exact there too."""
     a_raw = ctx.saved[0]
     if a_raw.ndim == 0:
         return (g,)
-    if a_raw.size == 0 or (a_raw == 0).any():
-        raise NotImplementedError("double backward of Prod with a zero entry is not supported")
+    if a_raw.size == 0:
+        return (engine.zeros(a_raw.shape, dtype=g.dtype, device=g.device),)
     a, out = saved_tensors(node, ctx)
     keep = [1 if i in ctx.axes else n for i, n in enumerate(ctx.in_shape)]
-    return (g.reshape(keep) * out.reshape(keep) / a,)
+    g = g.reshape(keep)
+    if not (a_raw == 0).any():
+        return (g * out.reshape(keep) / a,)
+    rest = [i for i in range(a.ndim) if i not in ctx.axes]
+    order = rest + list(ctx.axes)
+    flat = a.permute(order).reshape(*[a.shape[i] for i in rest], -1)  # (..., N): the reduced entries last
+    ones = engine.ones(flat.shape[:-1] + (1,), dtype=a.dtype, device=a.device)
+    left = engine.cat([ones, flat[..., :-1]], -1).cumprod(-1)  # ∏_{j<i}
+    right = engine.cat([ones, flat.flip(-1)[..., :-1]], -1).cumprod(-1).flip(-1)  # ∏_{j>i}
+    others = (left * right).reshape([a.shape[i] for i in order]).permute(np.argsort(order).tolist())
+    return (g * others,)
 
 
 def _cumprod(node, ctx, g):
-    """reverse-cumsum(g · out) / a, out and a in the graph (the reference's zero-free route)."""
+    """reverse-cumsum(g · out) / a, out and a in the graph, where no entry is 0; with a zero the exact
+    (N, N) route of the reference: row i is the slice with a_i replaced by 1, cumprod'ed."""
     a_raw = ctx.saved[0]
     if a_raw.size == 0:
         return (_zeros_like(g),)
-    if (a_raw == 0).any():
-        raise NotImplementedError("double backward of Cumprod with a zero entry is not supported")
     a, out = saved_tensors(node, ctx)
     ax = ctx.axis
-    return ((g * out).flip(ax).cumsum(ax).flip(ax) / a,)
+    if not (a_raw == 0).any():
+        return ((g * out).flip(ax).cumsum(ax).flip(ax) / a,)
+    am, gm = a.movedim(ax, -1), g.movedim(ax, -1)  # (..., N)
+    n = am.shape[-1]
+    rows = _where(np.eye(n, dtype=bool), 1, am.unsqueeze(-2).broadcast_to(am.shape[:-1] + (n, n)))
+    later = _tensor(np.triu(np.ones((n, n), dtype=a_raw.dtype)))  # j >= i
+    grad = (rows.cumprod(-1) * later * gm.unsqueeze(-2)).sum(-1)  # rows.cumprod[..., i, j] = ∏_{k<=j, k!=i} a_k
+    return (grad.movedim(-1, ax),)
 
 
 def _logcumsumexp(node, ctx, g):
@@ -450,6 +485,203 @@ def _logcumsumexp(node, ctx, g):
     ax = ctx.axis
     m = Tensor(a_raw.max(axis=ax, keepdims=True) if a_raw.size else np.zeros_like(a_raw))
     return tuple(vjp_of(lambda a: (a - m).exp().cumsum(ax).log() + m, [a], g))
+
+
+def _softmax(node, ctx, g):  # y·(g − Σ g·y), y the output (the reference's in-place -= refuses a broadcast g)
+    (y,) = saved_tensors(node, ctx)
+    gy = g * y
+    return (gy - y * gy.sum(ctx.axis, keepdim=True),)
+
+
+def _mish(node, ctx, g):
+    """torch's infinitely_differentiable_mish_backward: g·(t + a·σ(a)·(1 − t²)), t = tanh(log1p(exp(a)))
+    (softplus unguarded, as torch's: a second derivative past a ≈ 710 is 0·inf = nan there too)."""
+    (a,) = saved_tensors(node, ctx)
+    t = a.exp().log1p().tanh()
+    return (g * (t + a * a.sigmoid() * (1 - t * t)),)
+
+
+def _median(node, ctx, g):  # g split evenly over the entries equal to the median: a fixed mask, linear in g
+    a, out = ctx.saved
+    xp = ctx.xp
+    hit = (a == out) | (xp.isnan(a) & xp.isnan(out))
+    # a where, not g · mask: the upstream at the other entries (a nan among them) does not reach g
+    return (_where(hit, (g / max(int(hit.sum()), 1)).broadcast_to(a.shape), 0),)
+
+
+def _unfold(node, ctx, g):  # the adjoint of im2col: fold (col2im), windows summed
+    shape, _, kernel, stride, padding, dilation, _ = ctx.args
+    return (spatial.Fold.apply(g, shape=shape, kernel=kernel, stride=stride, padding=padding, dilation=dilation),)
+
+
+def _fold(node, ctx, g):  # the adjoint of col2im: unfold (im2col)
+    _, kernel, stride, padding, dilation, _ = ctx.args
+    return (spatial.Unfold.apply(g, kernel=kernel, stride=stride, padding=padding, dilation=dilation),)
+
+
+# ---- special functions: the first derivative written with engine ops (torch's derivatives.yaml) ------
+
+
+def _special(df: Callable) -> Callable:
+    """A unary special function's rule: g · df(a, y), a the input and y the output as saved (None if not)."""
+    def rule(node, ctx, g):
+        saved = saved_tensors(node, ctx)
+        a, y = (saved + (None,))[:2]
+        return (g * df(ctx, a, y),)
+    return rule
+
+
+def _bessel_1(i0_of: Callable, scaled: bool) -> Callable:
+    """I₁ and I₁e: I₀(s) − y/s (I₁e: i0e(s) − y·(sign s + 1/s)), s = a with |a| ≤ eps made eps, ½ there."""
+    def df(ctx, a, y):
+        small = ~(np.abs(ctx.saved[0]) > np.finfo(ctx.saved[0].dtype).eps)
+        s = _where(small, float(np.finfo(ctx.saved[0].dtype).eps), a)
+        grad = i0_of(s) - y * ((s.sign() + 1 / s) if scaled else 1 / s)
+        return _where(small, 0.5, grad)
+    return df
+
+
+# ---- linear algebra: the reference formulas (torch's FunctionsManual.cpp) with engine.linalg ops -----
+
+
+def _output(node, make: Callable) -> Tensor:
+    """The op's output as a Tensor of the graph: the live one, else a stand-in holding ``make()``."""
+    ref = node if type(node) is _GraphRef else graph_ref(node)
+    live = _live(ref)
+    return live if live is not None else _stand_in(make(), ref, ref)
+
+
+def _input(ctx, k: int, make: Callable) -> Tensor:
+    """Input ``k`` as a Tensor of the graph: the live one, else a stand-in holding ``make()``."""
+    p = ctx.parents[k]
+    live = _live(p)
+    return live if live is not None else _stand_in(make(), p, p)
+
+
+def _inverse(node, ctx, g):  # -A⁻ᵀ g A⁻ᵀ, A⁻¹ the output in the graph
+    (y,) = saved_tensors(node, ctx)
+    return (-(y.mT @ g @ y.mT),)
+
+
+def _det(node, ctx, g):
+    """g · det · A⁻ᵀ, det the output; a singular A (torch goes through the SVD there) is not supported."""
+    (a_raw,) = ctx.saved
+    if a_raw.shape[-1] == 0:
+        return (engine.zeros(a_raw.shape, dtype=g.dtype, device=g.device),)
+    d = _output(node, lambda: ctx.xp.linalg.det(a_raw))
+    if not (d._data != 0).all():
+        raise NotImplementedError("double backward of Det at a singular matrix is not supported")
+    (a,) = saved_tensors(node, ctx)
+    return ((g * d)[..., None, None] * linalg_ops.Inverse.apply(a).mT,)
+
+
+def _log_abs_det(node, ctx, g):  # g · A⁻ᵀ
+    (a,) = saved_tensors(node, ctx)
+    return (g[..., None, None] * linalg_ops.Inverse.apply(a).mT,)
+
+
+def _solve(node, ctx, g):  # gB = A⁻ᵀ g, gA = -gB Xᵀ, X the output
+    a, x = saved_tensors(node, ctx)
+    gb = linalg_ops.Solve.apply(a.mT, g)
+    return -(gb @ x.mT), gb
+
+
+def _cholesky(node, ctx, g):  # L⁻ᵀ Φ L⁻¹, Φ = ½(T + tril(T, -1)ᵀ), T = tril(Lᵀ gL), L the output
+    (L,) = saved_tensors(node, ctx)
+    t = (L.mT @ g).tril()
+    linv = linalg_ops.Inverse.apply(L)
+    return (linv.mT @ (0.5 * (t + t.tril(-1).mT)) @ linv,)
+
+
+def _eye(n: int, like: Tensor) -> Tensor:
+    return _tensor(np.eye(n, dtype=like.dtype))
+
+
+def _eigh(node, ctx, g):
+    """torch's linalg_eig_backward (hermitian): V (skew(VᵀgV) / E + diag(gw)) Vᵀ, E_ij = w_j − w_i; V and w
+    sliced from the packed output [V | w]; without a gradient to V (eigvalsh), V diag(gw) Vᵀ."""
+    w_raw, v_raw = ctx.saved
+    n = w_raw.shape[-1]
+    out = _output(node, lambda: ctx.xp.concatenate([v_raw, w_raw[..., None, :].swapaxes(-1, -2)], axis=-1))
+    v, w = out[..., :-1], out[..., -1]
+    gv, gw = g[..., :-1], g[..., -1]
+    inner = gw.unsqueeze(-2) * _eye(n, g)
+    if (g._data[..., :-1] != 0).any():
+        vtgv = v.mT @ gv
+        diff = w.unsqueeze(-2) - w.unsqueeze(-1)  # (..., n, n): w_j − w_i
+        inner = inner + 0.5 * (vtgv - vtgv.mT) / _where(np.eye(n, dtype=bool), 1, diff)
+    return (v @ inner @ v.mT,)
+
+
+def _svd_parts(node, ctx) -> tuple:
+    """U, S, Vh sliced from SvdPacked's packed output [U | S | Vh] (in the graph)."""
+    u, s, vh = ctx.saved
+    batch, (m, ku), k = u.shape[:-2], u.shape[-2:], s.shape[-1]
+    out = _output(node, lambda: ctx.xp.concatenate(
+        [u.reshape(batch + (m * ku,)), s, vh.reshape(batch + (vh.shape[-2] * vh.shape[-1],))], axis=-1))
+    return (out[..., : m * ku].reshape(u.shape), out[..., m * ku: m * ku + k],
+            out[..., m * ku + k:].reshape(vh.shape))
+
+
+def _svd(node, ctx, g):
+    """torch's svd_backward, as the reference, on U, S, Vh of the graph; with no gradient to U and Vh,
+    U diag(gS) Vh (no division by singular-value gaps)."""
+    u, s, vh = _svd_parts(node, ctx)
+    (m, ku), n, k = u.shape[-2:], vh.shape[-1], s.shape[-1]
+    gu = g[..., : m * ku].reshape(u.shape)[..., :k]
+    gs = g[..., m * ku: m * ku + k]
+    gvh = g[..., m * ku + k:].reshape(vh.shape)[..., :k, :]
+    u, vh = u[..., :k], vh[..., :k, :]
+    if not (g._data[..., : m * ku] != 0).any() and not (g._data[..., m * ku + k:] != 0).any():
+        return (u @ (gs.unsqueeze(-1) * vh),)
+    v, gv = vh.mT, gvh.mT
+    uhgu = u.mT @ gu
+    uhgu = uhgu - uhgu.mT
+    vhgv = v.mT @ gv
+    vhgv = vhgv - vhgv.mT
+    s2 = s * s
+    e = _where(np.eye(k, dtype=bool), 1, s2.unsqueeze(-2) - s2.unsqueeze(-1))  # S_j² − S_i²
+    ret = (uhgu * s.unsqueeze(-2) + s.unsqueeze(-1) * vhgv) / e + gs.unsqueeze(-2) * _eye(k, g)
+    ga = u @ ret @ vh
+    if m > k:  # gU outside U's columns
+        gusinv = gu / s.unsqueeze(-2)
+        ga = ga + (gusinv - u @ (u.mT @ gusinv)) @ vh
+    if n > k:  # gVh outside Vh's rows
+        sinvgvh = gvh / s.unsqueeze(-1)
+        ga = ga + u @ (sinvgvh - (sinvgvh @ v) @ vh)
+    return (ga,)
+
+
+def _svdvals(node, ctx, g):
+    """U diag(g) Vh with U, Vh of a reduced SVD of A recomputed in the graph (torch's svdvals keeps U and
+    Vh of one), so that their derivatives give the second one."""
+    u_raw, s_raw, vh_raw = ctx.saved
+    a = _input(ctx, 0, lambda: (u_raw * s_raw[..., None, :]) @ vh_raw)
+    m, k = u_raw.shape[-2:]
+    packed = linalg_ops.SvdPacked.apply(a, full_matrices=False)
+    u = packed[..., : m * k].reshape(u_raw.shape)
+    vh = packed[..., m * k + k:].reshape(vh_raw.shape)
+    return (u @ (g.unsqueeze(-1) * vh),)
+
+
+def _qr(node, ctx, g):
+    """torch's linalg_qr_backward, as the reference, on Q and R sliced from the packed output [Q | R]."""
+    q_raw, r_raw = ctx.saved
+    if ctx.mode == "r" or q_raw.shape[-1] > r_raw.shape[-1]:
+        return _reference(node, ctx, g)  # raises as torch (Q is not determined)
+    batch, (m, k), n = q_raw.shape[:-2], q_raw.shape[-2:], r_raw.shape[-1]
+    out = _output(node, lambda: ctx.xp.concatenate([q_raw.reshape(batch + (m * k,)),
+                                                     r_raw.reshape(batch + (k * n,))], axis=-1))
+    q, r = out[..., : m * k].reshape(q_raw.shape), out[..., m * k:].reshape(r_raw.shape)
+    gq, gr = g[..., : m * k].reshape(q_raw.shape), g[..., m * k:].reshape(r_raw.shape)
+    mm = gr @ r.mT - q.mT @ gq
+    if m >= n:
+        mm = mm.mT
+        rhs = gq + q @ (mm.tril() + mm.tril(-1).mT)  # (..., m, n); gA = rhs R⁻ᵀ
+        return (linalg_ops.Solve.apply(r, rhs.mT).mT,)
+    lead = linalg_ops.Solve.apply(r[..., :m], (q @ (mm.mT - mm).tril()).mT).mT  # (..., m, m)
+    rest = engine.zeros(batch + (m, n - m), dtype=g.dtype, device=g.device)
+    return (q @ gr + engine.cat([lead, rest], -1),)
 
 
 # ---- convolution, pooling, normalization: adjoints written with the ops themselves -------------------
@@ -591,10 +823,10 @@ _REFERENCE = {
     "Add", "Sub", "Mul", "Div", "Neg", "PowScalar", "Pow", "Exp", "Log", "Sqrt", "Tanh", "Sigmoid", "Sin", "Cos",
     "Abs", "Where", "Maximum", "Minimum", "Exp2", "Expm1", "Log2", "Log10", "Log1p", "Rsqrt", "Reciprocal", "Erf",
     "Erfc", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
-    "Softplus", "LogSigmoid", "Silu", "LeakyRelu", "Hardtanh", "Mish",
+    "Softplus", "LogSigmoid", "Silu", "LeakyRelu", "Hardtanh",
     "Sum", "Mean", "Var", "Max", "Min", "LogSumExp",
     "Reshape", "Transpose", "BroadcastTo", "Concatenate", "Stack", "Pad", "MaskedFill", "IndexPut",
-    "IndexAccumulate", "MatMul", "Softmax", "LogSoftmax", "Cast",
+    "IndexAccumulate", "MatMul", "LogSoftmax", "Cast", "Pinv",
     "Tri", "LogAddExp", "Hardswish", "Atan2", "Lerp", "Hypot", "Fmax", "Fmin",
 }
 
@@ -609,6 +841,21 @@ _RULES: dict[str, Callable] = {
     "Fmod": _remainder_like(lambda a, b: np.trunc(a / b)),
     "Remainder": _remainder_like(np.floor_divide), "Logit": _logit, "Cumsum": _cumsum, "Diagonal": _diagonal,
     "Einsum": _einsum, "Prod": _prod, "Cumprod": _cumprod, "LogCumSumExp": _logcumsumexp,
+    "Softmax": _softmax, "Mish": _mish, "Median": _median, "Unfold": _unfold, "Fold": _fold,
+    "Inverse": _inverse, "Det": _det, "LogAbsDet": _log_abs_det, "Solve": _solve, "Cholesky": _cholesky,
+    "EighPacked": _eigh, "SvdPacked": _svd, "Svdvals": _svdvals, "QrPacked": _qr,
+    "Lgamma": _special(lambda ctx, a, y: special.Digamma.apply(a)),
+    "Digamma": _special(lambda ctx, a, y: special.Polygamma.apply(a, n=1)),
+    "Polygamma": _special(lambda ctx, a, y: special.Polygamma.apply(a, n=ctx.n + 1)),
+    "Entr": _special(lambda ctx, a, y: -(1 + a.log())),
+    "Erfinv": _special(lambda ctx, a, y: (math.sqrt(math.pi) / 2) * (a.erfinv() ** 2).exp()),
+    "I0": _special(lambda ctx, a, y: special_functions.I1.apply(a)),
+    "I0e": _special(lambda ctx, a, y: special_functions.I1e.apply(a) - a.sign() * y),
+    "I1": _special(_bessel_1(special_functions.I0.apply, scaled=False)),
+    "I1e": _special(_bessel_1(special_functions.I0e.apply, scaled=True)),
+    "Ndtri": _special(lambda ctx, a, y: math.sqrt(2 * math.pi) * (y * y / 2).exp()),
+    "LogNdtr": _special(lambda ctx, a, y: (-(y + a * a / 2)).exp() / math.sqrt(2 * math.pi)),
+    "Erfcx": _special(lambda ctx, a, y: 2 * a * y - 2 / math.sqrt(math.pi)),
     **{name: _reference for name in _REFERENCE},
 }
 _ = (activations, elementwise, fused, matmul, norm, reduce, scan)  # the families _REFERENCE names ops of

@@ -179,11 +179,11 @@ class Svdvals(Function):
 
     def forward(self, a):
         u, s, vh = self.xp.linalg.svd(a, full_matrices=False)
-        self.save_for_backward(u, vh)
+        self.save_for_backward(u, s, vh)  # s: the input u·diag(s)·vh for a graph backward once it is freed
         return s
 
     def backward(self, g):
-        u, vh = self.saved
+        u, _, vh = self.saved
         return u @ (g[..., :, None] * vh)
 
 

@@ -128,16 +128,32 @@ def _zeta(xp, x, q):
         s = xp.broadcast_to(first, shape).ravel().copy()
         a, b = q.copy(), xp.zeros_like(q)
         done = edge.copy()
-        live, i = xp.flatnonzero(~edge), 0
+        live, i, steps = xp.flatnonzero(~edge), 0, 16
         while live.size:  # the direct sum, each entry until its own stopping rule
-            live = live[(i < 9) | (a[live] <= 9)]
-            i += 1
-            a[live] += 1
-            b[live] = a[live] ** -x[live]
-            s[live] += b[live]
-            conv = (-_MACHEP * s[live] < b[live]) & (b[live] < _MACHEP * s[live])
-            done[live[conv]] = True
-            live = live[~conv]
+            # ``steps`` steps at once (a q far below 0 takes millions), each row's a and s accumulated in
+            # order (NumPy's cumsum is sequential: the same roundings as one += per step)
+            steps = max(1, min(steps, (1 << 22) // live.size))
+            ones = xp.ones((live.size, steps), dtype=np.float64)
+            av = xp.cumsum(xp.concatenate([a[live, None], ones], 1), axis=1)  # a before step 1..steps+1
+            bv = av[:, 1:] ** -x[live, None]
+            sv = xp.cumsum(xp.concatenate([s[live, None], bv], 1), axis=1)[:, 1:]
+            conv = (-_MACHEP * sv < bv) & (bv < _MACHEP * sv)
+            going = (i + xp.arange(steps) < 9) | (av[:, :-1] <= 9)  # the loop's test before each step
+            stop_conv = conv | ~going
+            any_stop = stop_conv.any(1)
+            j = xp.where(any_stop, stop_conv.argmax(1), steps)  # the first step that stops (steps: none)
+            ran = xp.where(any_stop & ~going[xp.arange(live.size), xp.minimum(j, steps - 1)], j, j + 1)  # steps taken
+            ran = xp.minimum(ran, steps)
+            took = ran > 0
+            r, k = xp.arange(live.size)[took], ran[took] - 1
+            a[live] = av[xp.arange(live.size), ran]
+            b[live[took]] = bv[r, k]
+            s[live[took]] = sv[r, k]
+            finished = any_stop & going[xp.arange(live.size), xp.minimum(j, steps - 1)]
+            done[live[finished]] = True
+            live = live[~any_stop]
+            i += steps
+            steps *= 4
         w = a
         tail = s + b * w / (x - 1) - 0.5 * b
         fact, k = xp.ones_like(x), 0.0
