@@ -183,6 +183,9 @@ from engine import torch_more as _torch_more  # noqa: E402
 
 _functional_more.install(_functional)
 __all__ += _torch_more.install(_sys.modules[__name__])
+from engine import storage as _storage  # noqa: E402  (as_strided and its family, storage_offset)
+
+__all__ += _storage.install(_sys.modules[__name__])
 
 # torch.autograd's grad and backward (after torch_more), torch.cuda's is_available etc., torch.device,
 # torch.distributions' everyday part (composed from the ops above); torch.special, torch.testing and
