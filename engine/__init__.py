@@ -190,7 +190,7 @@ __all__ += _storage.install(_sys.modules[__name__])
 # torch.autograd's grad and backward (after torch_more), torch.cuda's is_available etc., torch.device,
 # torch.distributions' everyday part (composed from the ops above); torch.special, torch.testing and
 # torch.backends under the same names (porting: composed functions and flags)
-from engine import autograd, backends, cuda, distributions, special, testing  # noqa: E402,F401
+from engine import autograd, backends, cuda, distributions, signal, special, testing  # noqa: E402,F401
 from engine import formats as _formats  # noqa: E402
 from engine import out as _out  # noqa: E402
 from engine.backend import device  # noqa: E402,F401

@@ -254,3 +254,97 @@ def test_as_strided_scatter_layout_dtype_and_errors_as_torch():
     raises_as_torch(lambda: engine.as_strided_scatter(leaf.t(), engine.ones(2, dtype=engine.float64), (2,), (1,)),
                     lambda: torch.as_strided_scatter(torch.tensor(a, requires_grad=True).t(),
                                                      torch.ones(2, dtype=torch.float64), (2,), (1,)))
+
+
+# ---- torch.signal.windows and kaiser_window -----------------------------------------------------
+
+WINDOW_PARAMS = {"general_cosine": {"a": [0.4, 0.3, 0.2, 0.1]}, "exponential": {"tau": 1.7},
+                 "gaussian": {"std": 0.9}, "kaiser": {"beta": 3.3}, "general_hamming": {"alpha": 0.6}}
+WINDOW_NAMES = ["bartlett", "blackman", "cosine", "exponential", "gaussian", "general_cosine", "general_hamming",
+                "hamming", "hann", "kaiser", "nuttall"]
+
+
+def close(ours, theirs):
+    """torch.testing.assert_close at its default tolerances for the dtype (dtype and shape checked too)."""
+    torch.testing.assert_close(torch.from_numpy(np.array(ours.detach().numpy())), theirs.detach())
+
+
+@pytest.mark.parametrize("name", WINDOW_NAMES)
+def test_signal_windows_as_torch(name):
+    import engine.signal.windows as windows  # the module import works, as torch's
+
+    assert windows is engine.signal.windows
+    for dt in ("float32", "float64"):
+        for M in [*range(0, 18), 40, 101]:
+            for sym in (True, False):
+                kw = {**WINDOW_PARAMS.get(name, {}), "sym": sym}
+                o = getattr(windows, name)(M, dtype=getattr(engine, dt), **kw)
+                t = getattr(torch.signal.windows, name)(M, dtype=getattr(torch, dt), **kw)
+                close(o, t)
+                if name == "bartlett":  # no transcendental function: torch's sample grid, bit for bit
+                    np.testing.assert_array_equal(o.numpy(), t.numpy())
+    close(getattr(windows, name)(7, **WINDOW_PARAMS.get(name, {})),
+          getattr(torch.signal.windows, name)(7, **WINDOW_PARAMS.get(name, {})))  # default dtype float32
+
+
+def test_signal_windows_parameters_as_torch():
+    W, TW = engine.signal.windows, torch.signal.windows
+    cases = [("exponential", {"center": 2.0, "sym": False}), ("exponential", {"tau": 0.3}),
+             ("gaussian", {"std": 3.0}), ("kaiser", {"beta": 0.0}), ("kaiser", {"beta": 14.0, "sym": False}),
+             ("general_cosine", {"a": (0.5, 0.5)}), ("general_cosine", {"a": [1.0]}),
+             ("general_hamming", {"alpha": 0.25, "sym": False})]
+    for name, kw in cases:
+        for M in (1, 2, 9, 10):
+            close(getattr(W, name)(M, dtype=engine.float64, **kw), getattr(TW, name)(M, dtype=torch.float64, **kw))
+
+
+def test_signal_windows_requires_grad_as_torch():
+    for name in WINDOW_NAMES:
+        for M in (0, 1, 5):
+            kw = WINDOW_PARAMS.get(name, {})
+            o = getattr(engine.signal.windows, name)(M, requires_grad=True, **kw)
+            t = getattr(torch.signal.windows, name)(M, requires_grad=True, **kw)
+            assert o.requires_grad == t.requires_grad and o.is_leaf == t.is_leaf, (name, M)
+
+
+def test_signal_windows_errors_as_torch():
+    W, TW = engine.signal.windows, torch.signal.windows
+    cases = [("hann", (-1,), {}), ("bartlett", (-2,), {}), ("blackman", (-1,), {}), ("kaiser", (-1,), {}),
+             ("gaussian", (3,), {"std": 0}), ("gaussian", (3,), {"std": -1.0}), ("exponential", (3,), {"tau": 0}),
+             ("exponential", (3,), {"center": 1.0}), ("exponential", (0,), {"tau": -1}),
+             ("kaiser", (3,), {"beta": -1.0}), ("general_cosine", (3,), {"a": []}),
+             ("general_cosine", (3,), {"a": 3}), ("cosine", (3,), {"dtype": "float16"}),
+             ("hamming", (3,), {"dtype": "int64"}), ("nuttall", (-1,), {})]
+    for name, args, kw in cases:
+        def ours(name=name, args=args, kw=kw):
+            return getattr(W, name)(*args, **{k: getattr(engine, v) if k == "dtype" else v for k, v in kw.items()})
+
+        def theirs(name=name, args=args, kw=kw):
+            return getattr(TW, name)(*args, **{k: getattr(torch, v) if k == "dtype" else v for k, v in kw.items()})
+
+        o, t = raises_as_torch(ours, theirs)
+        assert o == t, name
+    assert len(W.general_cosine(1, a=3).tolist()) == 1  # M = 1 returns before the coefficients are looked at
+    from engine.formats import layout
+
+    o, t = raises_as_torch(lambda: W.hann(3, layout=layout("sparse_coo")),
+                           lambda: TW.hann(3, layout=torch.sparse_coo))
+    assert o == t
+
+
+def test_kaiser_window_as_torch():
+    for dt in ("float32", "float64"):
+        for n in [*range(0, 20), 64]:
+            for periodic in (True, False):
+                for beta in (0.0, 2.5, 12.0):
+                    o = engine.kaiser_window(n, periodic, beta, dtype=getattr(engine, dt))
+                    close(o, torch.kaiser_window(n, periodic, beta, dtype=getattr(torch, dt)))
+    close(engine.kaiser_window(9), torch.kaiser_window(9))
+    o, t = engine.kaiser_window(5, requires_grad=True), torch.kaiser_window(5, requires_grad=True)
+    assert o.requires_grad and t.requires_grad and o.is_leaf and t.is_leaf
+    assert engine.kaiser_window(4, layout=engine.strided).shape == (4,)
+    for n, kw in [(-1, {}), (3, {"dtype": "int64"})]:
+        got, want = raises_as_torch(
+            lambda n=n, kw=kw: engine.kaiser_window(n, **{k: getattr(engine, v) for k, v in kw.items()}),
+            lambda n=n, kw=kw: torch.kaiser_window(n, **{k: getattr(torch, v) for k, v in kw.items()}))
+        assert got.split(",")[0] == want.split(",")[0]
