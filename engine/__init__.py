@@ -198,5 +198,8 @@ from engine.backend import device  # noqa: E402,F401
 _formats.install(_sys.modules[__name__])  # layout= and memory_format= on the factories that take them
 # torch's out= keyword on the functions that take it (one wrapper, engine/out.py), after every name is in place
 _out.install(_sys.modules[__name__], _out.TORCH, _out.CASTS["TORCH"])
+from engine import ldl as _ldl  # noqa: E402  (linalg.ldl_factor, ldl_factor_ex, ldl_solve)
+
+_ldl.install(linalg)  # noqa: F821
 _out.install(linalg, _out.LINALG, _out.CASTS["LINALG"])  # noqa: F821  (engine.linalg, from torch_more.install)
 _out.install(special, _out.SPECIAL, _out.CASTS["SPECIAL"])

@@ -348,3 +348,125 @@ def test_kaiser_window_as_torch():
             lambda n=n, kw=kw: engine.kaiser_window(n, **{k: getattr(engine, v) for k, v in kw.items()}),
             lambda n=n, kw=kw: torch.kaiser_window(n, **{k: getattr(torch, v) for k, v in kw.items()}))
         assert got.split(",")[0] == want.split(",")[0]
+
+
+# ---- linalg.ldl_factor / ldl_factor_ex / ldl_solve -----------------------------------------------
+
+
+def _symmetric(n, dt, kind, batch=()):
+    a = RNG.standard_normal(batch + (n, n))
+    a = a + np.swapaxes(a, -1, -2)
+    if kind == "zero_diagonal" and n > 1:  # every 1x1 pivot fails the test: 2x2 blocks (n = 1: singular)
+        a[..., np.arange(n), np.arange(n)] = 0
+    elif kind == "scaled":  # rows of very different sizes: swaps
+        s = np.where(np.arange(n) % 2, 1e-3, 1.0)
+        a = a * s[:, None] * s[None, :]
+    return a.astype(dt)
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["plain", "zero_diagonal", "scaled"])
+def test_ldl_factor_is_lapacks_bit_for_bit(dt, kind):
+    """Bunch-Kaufman (LAPACK sytf2, lower) on symmetric indefinite matrices of sizes 1-12: LD, pivots
+    (1-based int32, negative pairs for 2x2 blocks) and info equal to torch's, bit for bit."""
+    for n in range(1, 13):
+        for _ in range(6):
+            a = _symmetric(n, dt, kind)
+            o, t = engine.linalg.ldl_factor_ex(engine.tensor(a)), torch.linalg.ldl_factor_ex(torch.from_numpy(a))
+            same(o.LD, t.LD)
+            same(o.pivots, t.pivots)
+            same(o.info, t.info)
+            o2, t2 = engine.linalg.ldl_factor(engine.tensor(a)), torch.linalg.ldl_factor(torch.from_numpy(a))
+            same(o2.LD, t2.LD)
+            same(o2.pivots, t2.pivots)
+            assert type(o2).__name__ == type(t2).__name__ == "linalg_ldl_factor"
+
+
+def test_ldl_factor_reads_the_lower_triangle_and_batches_as_torch():
+    a = _symmetric(5, np.float64, "zero_diagonal", batch=(2, 3))
+    a[..., 0, 4] = 99.0  # the upper triangle is not read
+    o, t = engine.linalg.ldl_factor_ex(engine.tensor(a)), torch.linalg.ldl_factor_ex(torch.from_numpy(a))
+    for x, y in zip(o, t):
+        same(x, y)
+    assert (o.pivots.numpy() < 0).any()  # the case exercises 2x2 blocks
+    for shape in [(0, 0), (2, 0, 0), (0, 3, 3)]:
+        z = np.zeros(shape)
+        for x, y in zip(engine.linalg.ldl_factor_ex(engine.tensor(z)), torch.linalg.ldl_factor_ex(torch.from_numpy(z))):
+            same(x, y)
+    h = engine.linalg.ldl_factor(engine.tensor(a), hermitian=True)
+    same(h.LD, torch.linalg.ldl_factor(torch.from_numpy(a), hermitian=True).LD)
+
+
+def test_ldl_factor_singular_and_errors_as_torch():
+    z = np.zeros((3, 3))
+    z[0, 0] = 1.0
+    for x, y in zip(engine.linalg.ldl_factor_ex(engine.tensor(z)), torch.linalg.ldl_factor_ex(torch.from_numpy(z))):
+        same(x, y)  # info: the first zero block (2)
+    raises_as_torch(lambda: engine.linalg.ldl_factor(engine.tensor(z)), lambda: torch.linalg.ldl_factor(
+        torch.from_numpy(z)))
+    raises_as_torch(lambda: engine.linalg.ldl_factor_ex(engine.tensor(z), check_errors=True),
+                    lambda: torch.linalg.ldl_factor_ex(torch.from_numpy(z), check_errors=True))
+    for bad in (np.zeros((3, 4)), np.zeros(3), np.zeros((3, 3), dtype=np.int64)):
+        o, t = raises_as_torch(lambda bad=bad: engine.linalg.ldl_factor(engine.tensor(bad)),
+                               lambda bad=bad: torch.linalg.ldl_factor(torch.from_numpy(bad)))
+        assert o == t
+
+
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_ldl_solve_as_torch(dt):
+    """sytrs on torch's own factors: equal to torch's bit for bit up to size 9 (float64; float32 up to 12),
+    beyond that within a few ulps (LAPACK's BLAS sums longer products in another order)."""
+    for n in range(1, 13):
+        for kind in ("plain", "zero_diagonal", "scaled"):
+            a, b = _symmetric(n, dt, kind), RNG.standard_normal((n, 3)).astype(dt)
+            LD, piv = torch.linalg.ldl_factor(torch.from_numpy(a))
+            t = torch.linalg.ldl_solve(LD, piv, torch.from_numpy(b))
+            o = engine.linalg.ldl_solve(engine.tensor(LD.numpy()), engine.tensor(piv.numpy()), engine.tensor(b))
+            if n <= 9 or dt == np.float32:
+                same(o, t)
+            else:
+                close(o, t)
+            if dt == np.float64:  # and it solves the system (float32: the scaled cases are too ill-conditioned)
+                np.testing.assert_allclose(a @ o.numpy(), b, rtol=0, atol=1e-8)
+
+
+def test_ldl_solve_batches_and_errors_as_torch():
+    a, b = _symmetric(4, np.float64, "zero_diagonal", batch=(2,)), RNG.standard_normal((2, 4, 2))
+    for lib in (engine, torch):
+        LD, piv = lib.linalg.ldl_factor(lib.tensor(a))
+        x = lib.linalg.ldl_solve(LD, piv, lib.tensor(b))
+        y = lib.linalg.ldl_solve(LD[0], piv[0], lib.tensor(b))  # one matrix, a batch of right-hand sides
+        w = lib.linalg.ldl_solve(LD[0], piv[0].long(), lib.tensor(b[0]), hermitian=True)  # int64 pivots too
+        if lib is engine:
+            ours = (x, y, w)
+    for u, v in zip(ours, (x, y, w)):
+        same(u, v)
+    LDo, po = engine.linalg.ldl_factor(engine.tensor(a[0]))
+    LDt, pt = torch.linalg.ldl_factor(torch.from_numpy(a[0]))
+    cases = [(lambda lib, LD, p: (LD, p, lib.ones(3, 1, dtype=lib.float64))),
+             (lambda lib, LD, p: (LD, p.expand(2, 4), lib.ones(4, 1, dtype=lib.float64))),
+             (lambda lib, LD, p: (LD, p[:2], lib.ones(4, 1, dtype=lib.float64))),
+             (lambda lib, LD, p: (LD, p.float(), lib.ones(4, 1, dtype=lib.float64))),
+             (lambda lib, LD, p: (LD.long(), p, lib.ones(4, 1, dtype=lib.int64))),
+             (lambda lib, LD, p: (LD[0], p, lib.ones(4, 1, dtype=lib.float64))),
+             (lambda lib, LD, p: (LD[:, :2], p, lib.ones(4, 1, dtype=lib.float64))),
+             (lambda lib, LD, p: (LD, p, lib.ones(4, 1, dtype=lib.float32))),
+             (lambda lib, LD, p: (LD, p, lib.ones(4, dtype=lib.float64)))]
+    for case in cases:
+        o, t = raises_as_torch(lambda case=case: engine.linalg.ldl_solve(*case(engine, LDo, po)),
+                               lambda case=case: torch.linalg.ldl_solve(*case(torch, LDt, pt)))
+        assert o == t
+
+
+def test_ldl_has_no_derivative_as_torch():
+    a, b = _symmetric(3, np.float64, "plain"), RNG.standard_normal((3, 1))
+    for lib in (engine, torch):
+        A = lib.tensor(a, requires_grad=True)
+        LD, piv = lib.linalg.ldl_factor(A)
+        assert LD.requires_grad and not piv.requires_grad
+        with pytest.raises(RuntimeError, match="derivative for aten::linalg_ldl_factor_ex is not implemented"):
+            LD.sum().backward()
+        B = lib.tensor(b, requires_grad=True)
+        X = lib.linalg.ldl_solve(LD.detach(), piv, B)
+        with pytest.raises(RuntimeError, match="derivative for aten::linalg_ldl_solve is not implemented"):
+            X.sum().backward()
