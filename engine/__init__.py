@@ -198,6 +198,10 @@ from engine.backend import device  # noqa: E402,F401
 _formats.install(_sys.modules[__name__])  # layout= and memory_format= on the factories that take them
 # torch's out= keyword on the functions that take it (one wrapper, engine/out.py), after every name is in place
 _out.install(_sys.modules[__name__], _out.TORCH, _out.CASTS["TORCH"])
+from engine import printing as _printing  # noqa: E402  (set_printoptions, the deterministic-algorithms flags)
+
+globals().update({_n: getattr(_printing, _n) for _n in _printing.__all__})
+__all__ += _printing.__all__
 from engine import ldl as _ldl  # noqa: E402  (linalg.ldl_factor, ldl_factor_ex, ldl_solve)
 
 _ldl.install(linalg)  # noqa: F821

@@ -470,3 +470,51 @@ def test_ldl_has_no_derivative_as_torch():
         X = lib.linalg.ldl_solve(LD.detach(), piv, B)
         with pytest.raises(RuntimeError, match="derivative for aten::linalg_ldl_solve is not implemented"):
             X.sum().backward()
+
+
+# ---- set_printoptions and the deterministic-algorithms flags ---------------------------------------
+
+
+@pytest.fixture
+def print_defaults():
+    yield
+    engine.set_printoptions(profile="default")
+    torch.set_printoptions(profile="default")
+
+
+def test_set_printoptions_state_and_repr_as_torch(print_defaults):
+    from engine.printing import PRINT_OPTS
+
+    ref = torch._tensor_str.PRINT_OPTS
+    steps = [{}, {"precision": 2}, {"threshold": 5, "edgeitems": 2}, {"linewidth": 40, "sci_mode": True},
+             {"profile": "short"}, {"profile": "full", "precision": 6}, {"sci_mode": False}, {"profile": "nope"},
+             {"profile": "default"}]
+    values = np.array([1.123456, 2.5e-5, 300.0, -4.0, 0.5, 6.0, 7.25, 8.0])
+    for kw in steps:
+        engine.set_printoptions(**kw)
+        torch.set_printoptions(**kw)
+        for name in ("precision", "threshold", "edgeitems", "linewidth", "sci_mode"):
+            assert getattr(PRINT_OPTS, name) == getattr(ref, name), (kw, name)
+        o, t = repr(engine.tensor(values)), repr(torch.tensor(values, dtype=torch.float32))
+        assert ("..." in o) == ("..." in t)  # summarised past the threshold, as torch
+        assert ("e+" in o or "e-" in o) == ("e+" in t or "e-" in t)  # scientific notation when torch uses it
+        first = f"{1.123456:.{PRINT_OPTS.precision}f}"  # the precision's digits after the point, as torch
+        assert first in o and first in t
+
+
+def test_deterministic_flags_as_torch():
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    try:
+        for mode, warn_only in [(True, False), (True, True), (False, False)]:
+            engine.use_deterministic_algorithms(mode, warn_only=warn_only)
+            torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+            assert engine.are_deterministic_algorithms_enabled() == torch.are_deterministic_algorithms_enabled()
+            assert (engine.is_deterministic_algorithms_warn_only_enabled()
+                    == torch.is_deterministic_algorithms_warn_only_enabled())
+        for args, kw in [((1,), {}), ((True,), {"warn_only": 1})]:
+            o, t = raises_as_torch(lambda args=args, kw=kw: engine.use_deterministic_algorithms(*args, **kw),
+                                   lambda args=args, kw=kw: torch.use_deterministic_algorithms(*args, **kw))
+            assert o == t
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        engine.use_deterministic_algorithms(False)
