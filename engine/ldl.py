@@ -176,7 +176,7 @@ _TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int6
                "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
 
 
-class LDLFactor(Function):
+class _LDLFactor(Function):
     """LD (computed by the caller, ``ld``) as an op of A: no derivative (torch's RuntimeError at backward)."""
 
     def forward(self, a, ld=None):
@@ -198,7 +198,7 @@ def _factor(a) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return out.reshape(host.shape), piv.reshape(host.shape[:-1]), info.reshape(host.shape[:-2])
 
 
-class LDLSolve(Function):
+class _LDLSolve(Function):
     """sytrs_lower per matrix, LD and pivots broadcast against B's batch; no derivative (torch's error)."""
 
     def forward(self, ld, b, pivots=None):
@@ -247,7 +247,7 @@ def ldl_factor_ex(A: Tensor, *, hermitian: bool = False, check_errors: bool = Fa
     """
     _check_square("linalg.ldl_factor_ex", A)
     ld, piv, info = _factor(A._data)
-    ld = LDLFactor.apply(A, ld=array_module(A._data).asarray(ld))
+    ld = _LDLFactor.apply(A, ld=array_module(A._data).asarray(ld))
     if check_errors and info.any():
         raise _unknown_error("linalg.ldl_factor_ex", info)
     device = A.device
@@ -303,7 +303,7 @@ def ldl_solve(LD: Tensor, pivots: Tensor, B: Tensor, *, hermitian: bool = False)
     if LD.shape[:-1] != pivots.shape:
         raise RuntimeError(f"{op}: Expected LD.shape[:-1] and pivots.shape to be the same, but got pivots with "
                            f"shape {list(pivots.shape)} instead")
-    return LDLSolve.apply(LD, B, pivots=pivots._data)
+    return _LDLSolve.apply(LD, B, pivots=pivots._data)
 
 
 def install(linalg: types.ModuleType) -> None:
