@@ -183,11 +183,14 @@ from engine import torch_more as _torch_more  # noqa: E402
 
 _functional_more.install(_functional)
 __all__ += _torch_more.install(_sys.modules[__name__])
+from engine import storage as _storage  # noqa: E402  (as_strided and its family, storage_offset)
+
+__all__ += _storage.install(_sys.modules[__name__])
 
 # torch.autograd's grad and backward (after torch_more), torch.cuda's is_available etc., torch.device,
 # torch.distributions' everyday part (composed from the ops above); torch.special, torch.testing and
 # torch.backends under the same names (porting: composed functions and flags)
-from engine import autograd, backends, checkpoint, cuda, distributions, special, testing  # noqa: E402,F401
+from engine import autograd, backends, checkpoint, cuda, distributions, signal, special, testing  # noqa: E402,F401
 from engine import formats as _formats  # noqa: E402
 from engine import out as _out  # noqa: E402
 from engine.backend import device  # noqa: E402,F401
@@ -195,6 +198,13 @@ from engine.backend import device  # noqa: E402,F401
 _formats.install(_sys.modules[__name__])  # layout= and memory_format= on the factories that take them
 # torch's out= keyword on the functions that take it (one wrapper, engine/out.py), after every name is in place
 _out.install(_sys.modules[__name__], _out.TORCH, _out.CASTS["TORCH"])
+from engine import printing as _printing  # noqa: E402  (set_printoptions, the deterministic-algorithms flags)
+
+globals().update({_n: getattr(_printing, _n) for _n in _printing.__all__})
+__all__ += _printing.__all__
+from engine import ldl as _ldl  # noqa: E402  (linalg.ldl_factor, ldl_factor_ex, ldl_solve)
+
+_ldl.install(linalg)  # noqa: F821
 _out.install(linalg, _out.LINALG, _out.CASTS["LINALG"])  # noqa: F821  (engine.linalg, from torch_more.install)
 _out.install(special, _out.SPECIAL, _out.CASTS["SPECIAL"])
 # torch.func (grad, vjp, jvp, jacrev, jacfwd, hessian, vmap, functional_call, stack_module_state), and

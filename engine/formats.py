@@ -110,8 +110,8 @@ def is_contiguous_as(shape: tuple, strides: tuple, fmt: Any) -> bool:
 # torch's factories that take layout= (and, the second list, memory_format=): engine.__init__ wraps them
 LAYOUT_FACTORIES = ("zeros", "ones", "empty", "full", "arange", "linspace", "logspace", "eye", "rand", "randn",
                     "randint", "randperm", "normal", "tril_indices", "triu_indices", "hann_window",
-                    "bartlett_window", "blackman_window", "hamming_window", "empty_strided", "empty_permuted",
-                    "scalar_tensor")
+                    "bartlett_window", "blackman_window", "hamming_window", "kaiser_window", "empty_strided",
+                    "empty_permuted", "scalar_tensor")
 LIKE_FACTORIES = ("zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "randint_like")
 
 

@@ -273,7 +273,9 @@ class Tensor:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        body = np.array2string(to_numpy(self._data), separator=", ", precision=4, threshold=20, prefix="Tensor(")
+        from engine.printing import array2string_options  # set_printoptions's settings
+
+        body = np.array2string(to_numpy(self._data), separator=", ", prefix="Tensor(", **array2string_options())
         extra = f", dtype={self.dtype}, device={self.device}"
         if self.requires_grad:
             extra += ", requires_grad=True"

@@ -1553,6 +1553,35 @@ blackman_window = _window("blackman_window", lambda k, n: 0.42 - 0.5 * np.cos(2 
 bartlett_window = _window("bartlett_window", lambda k, n: 1 - np.abs(2 * k / (n - 1) - 1))
 
 
+def kaiser_window(window_length: int, periodic: bool = True, beta: float = 12.0, *, dtype=None, device=None,
+                  requires_grad: bool = False) -> Tensor:
+    """The Kaiser window ``I0(beta * sqrt(1 - ((k - a) / a)**2)) / I0(beta)``, ``a = (N - 1) / 2``, over
+    ``N = window_length`` samples (``+ 1`` then the last dropped when ``periodic``), as torch.kaiser_window:
+    a leaf, computed in the dtype (a float one).
+
+    >>> import engine
+    >>> [round(v, 4) for v in engine.kaiser_window(3, False, 2.0).tolist()]
+    [0.4387, 1.0, 0.4387]
+    """
+    from engine.factories import default_dtype
+
+    dt = np.dtype(dtype) if dtype is not None else default_dtype()
+    if dt.kind != "f":
+        raise RuntimeError(f"kaiser_window expects floating point dtypes, got: {dt.name}")
+    if window_length < 0:
+        raise RuntimeError(f"kaiser_window requires non-negative window_length, got window_length={window_length}")
+    if window_length <= 1:
+        return Tensor(np.ones(window_length, dtype=dt), requires_grad=requires_grad, device=device)
+    n = window_length + 1 if periodic else window_length
+    alpha, b = dt.type((n - 1) / 2.0), dt.type(beta)  # torch's kernel: every step in the dtype
+    with np.errstate(invalid="ignore"):
+        ratio = (np.arange(n, dtype=dt) - alpha) / alpha
+        x = b * np.sqrt(np.abs(dt.type(1) - ratio * ratio))
+    w = (special_functions.i0(np, x).astype(dt) / special_functions.i0(np, np.asarray(b)).astype(dt))
+    w = w.astype(dt)[:window_length]
+    return Tensor(w, requires_grad=requires_grad, device=device)
+
+
 def _torch_slogdet(input: Tensor):  # noqa: A002
     """torch.slogdet / Tensor.slogdet: linalg.slogdet's (sign, logabsdet) as torch.return_types.slogdet."""
     return _make("slogdet", ("sign", "logabsdet"), tuple(slogdet(input)))
@@ -1598,15 +1627,12 @@ MORE_TENSOR_METHODS.update({
     "narrow_copy": lambda self, dim, start, length: self.narrow(dim, start, length).clone(),
     "prelu": lambda self, weight: __import__("engine.functional", fromlist=["prelu"]).prelu(self, weight),
     "qr": _torch_qr, "svd": _torch_svd, "slogdet": _torch_slogdet, "lu": _torch_lu, "lu_solve": _torch_lu_solve,
-    "storage_offset": lambda self: 0 if self._data.base is None else int(
-        (self._data.__array_interface__["data"][0] - self._data.base.__array_interface__["data"][0])
-        // self._data.itemsize) if isinstance(self._data, np.ndarray) and isinstance(self._data.base, np.ndarray)
-    else 0,
 })
 MORE_TORCH_FUNCTIONS.update({
     "isin": isin, "rsub": rsub, "frexp": frexp, "lu_unpack": lu_unpack, "cholesky_inverse": cholesky_inverse,
     "cholesky_solve": cholesky_solve, "embedding": embedding, "hann_window": hann_window,
     "hamming_window": hamming_window, "blackman_window": blackman_window, "bartlett_window": bartlett_window,
+    "kaiser_window": kaiser_window,
     "adjoint": lambda input: input.mT, "conj": lambda input: input,  # noqa: A006
     "resolve_neg": lambda input: input, "is_complex": lambda input: False,  # noqa: A006
     "is_signed": lambda input: input.dtype.kind in "fi",  # noqa: A006
