@@ -2,7 +2,7 @@
 
 Each transform is one op, ``FFT``, running a short list of steps on arrays of the engine's array
 module (``xp.fft``, so CuPy works as NumPy): resize (torch's zero-padding/trimming by ``n``/``s``),
-c2c, r2c, c2r, conj, and a real-to-complex cast, in the order torch's own composition runs them.
+c2c, r2c, c2r, conj, a real-to-complex cast and view_as_real's layout, in the order torch's own composition runs them.
 Backward runs each step's adjoint in reverse (torch's convention: the cotangent of a complex output
 is dL/dRe + i dL/dIm, the vjp of a linear map is its conjugate transpose, a real input gets the real
 part), with torch's fft_r2c_backward / fft_c2r_backward for the one-sided ops.
@@ -97,6 +97,8 @@ class FFT(Function):
                 a = _c2r(xp, a, step[1], step[2], step[3], rdtype)
             elif kind == "conj":
                 a = xp.conj(a)
+            elif kind == "as_real":  # view_as_real's layout: (..., 2)
+                a = xp.stack((a.real, a.imag), axis=-1)
             else:  # "complex"
                 a = a.astype(cdtype)
         return a
@@ -125,6 +127,8 @@ class FFT(Function):
                 g = gi
             elif kind == "conj":
                 g = xp.conj(g)
+            elif kind == "as_real":
+                g = (g[..., 0] + 1j * g[..., 1]).astype(cdtype)
             else:  # "complex": a real input's gradient is the real part
                 g = g.real.astype(rdtype)
         return g
