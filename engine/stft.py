@@ -3,7 +3,7 @@
 
 >>> import engine
 >>> engine.stft(engine.ones(16), 8, return_complex=True).shape
-(5, 5)
+(5, 9)
 """
 
 from __future__ import annotations
