@@ -356,7 +356,10 @@ def _nd_name(name: str) -> str:
 
 
 def _rfftn(name: str, input: Tensor, s, dim, norm, forward: bool) -> Tensor:  # noqa: A002
-    x = _promote(input, name, require_real=True)
+    x = _promote(input, name)
+    if x.dtype.kind == "c":  # torch's words differ from the 1-d ones
+        raise RuntimeError(f"rfftn expects a real-valued input tensor, but got {_SCALAR[x.dtype.name]}" if forward else
+                           f"Only supports floating-point dtypes, but found: {_SCALAR[x.dtype.name]}")
     dims, sizes = _shape_and_dims(x, s, dim)
     if not dims:
         raise RuntimeError(f"{_nd_name(name)} must transform at least one axis")
