@@ -75,6 +75,9 @@ def _c2r(xp, a, dims, mode, last, rdtype):
     return (out * _scale(mode, sizes)).astype(rdtype, copy=False)
 
 
+_NODE_NAMES = {"c2c": "FftC2CBackward0", "r2c": "FftR2CBackward0", "c2r": "FftC2RBackward0"}
+
+
 class FFT(Function):
     """A torch.fft transform as a list of steps (see the module's docstring); ``cdtype`` is the complex
     dtype it works in. Backward gives a real input a real gradient."""
@@ -84,6 +87,8 @@ class FFT(Function):
         cdtype = np.dtype(cdtype)
         rdtype = np.dtype(cdtype.char.lower())  # complex64 -> float32
         self.steps, self.shapes, self.cdtype, self.rdtype = steps, [], cdtype, rdtype
+        kinds = [step[0] for step in steps if step[0] in _NODE_NAMES]
+        self.torch_name = _NODE_NAMES[kinds[-1]] if kinds else "FftC2CBackward0"  # grad_fn's name, as torch's
         for step in steps:
             self.shapes.append(a.shape)
             kind = step[0]
@@ -430,7 +435,6 @@ hfftn = _nd("hfftn", _irfftn, None, _doc("N-dimensional hfft", "hfftn", "(2, 6)"
 
 
 def _freq(n: int, d: float, dtype, device, requires_grad: bool, values) -> Tensor:
-    from engine.backend import to_device
     from engine.torch_more import get_default_dtype
 
     dtype = np.dtype(get_default_dtype() if dtype is None else dtype)
@@ -439,7 +443,7 @@ def _freq(n: int, d: float, dtype, device, requires_grad: bool, values) -> Tenso
     data = values.astype(dtype) * dtype.type(1.0 / (n * d))
     t = Tensor(data.astype(dtype, copy=False))
     if device is not None:
-        t = Tensor(to_device(t._data, device))
+        t = t.to(device)
     return t.requires_grad_() if requires_grad else t
 
 
