@@ -213,3 +213,8 @@ from engine import func  # noqa: E402,F401
 from engine.func import vmap  # noqa: E402
 
 __all__ += ["vmap"]
+# torch.fft (engine/fft.py), and torch.stft / torch.istft composed from it (engine/stft.py)
+from engine import fft  # noqa: E402,F401
+from engine.stft import istft, stft  # noqa: E402
+
+__all__ += ["fft", "istft", "stft"]
