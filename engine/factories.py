@@ -114,6 +114,8 @@ def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> T
         raise ValueError("Overflow when unpacking long long: tensor() ints must fit int64")
     if dtype is None and not hasattr(data, "dtype") and arr.dtype == np.float32 and default_dtype() != np.float32:
         arr = arr.astype(default_dtype())  # Python floats take the default dtype
+    if dtype is None and not hasattr(data, "dtype") and arr.dtype == np.complex64 and default_dtype() == np.float64:
+        arr = arr.astype(np.complex128)  # and Python complex numbers its complex dtype
     if device is None and hasattr(data, "dtype"):
         arr = arr.copy()
     elif device is not None and arr is data:

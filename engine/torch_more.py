@@ -53,7 +53,7 @@ def _t(x, like: Tensor | None = None) -> Tensor:
 
 def _float(x: Tensor) -> Tensor:
     """Integer/bool inputs of a float op become float32, as torch."""
-    return x if x.dtype.kind == "f" else x.astype(np.float32)
+    return x if x.dtype.kind in "fc" else x.astype(np.float32)
 
 
 def _square(op: str, a: Tensor, floating: bool = True) -> Tensor:
