@@ -479,3 +479,36 @@ def test_polar_round_trip_value():
     r, th = engine.tensor([2.0]), engine.tensor([math.pi / 3])
     z = engine.polar(r, th)
     assert np.allclose(z.abs().numpy(), 2.0) and np.allclose(z.angle().numpy(), math.pi / 3)
+
+
+# ---- engine.gradcheck on complex inputs and outputs ----------------------------------------------------
+
+GRADCHECKED = {
+    "mul": lambda a, b: a * b, "exp_abs": lambda a, b: (a.exp() * b).abs(), "sgn": lambda a, b: a.sgn() + b,
+    "angle": lambda a, b: a.angle() * b, "view_as_real": lambda a, b: _mod(a).view_as_real(a / b),
+    "conj_sin": lambda a, b: a.conj() * a.sin(), "polar": lambda a, b: _mod(a).polar(b.abs() + 0.1, b) * a,
+    "matmul": lambda a, b: a[:, None] @ (a * b)[None, :], "pow": lambda a, b: a ** 1.5 + a.sqrt() * b,
+}
+
+
+@pytest.mark.parametrize("name", list(GRADCHECKED))
+def test_gradcheck_takes_complex_inputs(name):
+    z = Tensor(crand(4), requires_grad=True)
+    w = Tensor(rrand(4), requires_grad=True)
+    assert engine.gradcheck(GRADCHECKED[name], z, w)
+    tz, tw = (torch.tensor(t.numpy(), requires_grad=True) for t in (z, w))
+    assert torch.autograd.gradcheck(GRADCHECKED[name], (tz, tw))
+
+
+def test_gradcheck_catches_a_wrong_complex_gradient():
+    class Wrong(engine.autograd.Function):
+        @staticmethod
+        def forward(ctx, z):
+            return z * 2j
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2j  # should be g * conj(2j)
+
+    with pytest.raises(engine.GradcheckError, match="real part"):
+        engine.gradcheck(lambda z: Wrong.apply(z), Tensor(crand(3), requires_grad=True))
