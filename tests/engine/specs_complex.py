@@ -28,6 +28,23 @@ def last_two(draw):
     return Case((fill(rng, shape, "nonzero"),), {})
 
 
+@st.composite
+def eig_case(draw):
+    """(batch..., n, n) = P diag(d) P⁻¹ with d 1 apart (distinct eigenvalues, gradients well conditioned)
+    and P near the identity."""
+    batch = draw(shapes(0, 2, max_side=3))
+    n = draw(st.integers(1, 4))
+    rng = np.random.default_rng(draw(SEEDS))
+    p = np.eye(n) + 0.3 * rng.uniform(-1, 1, batch + (n, n))
+    d = (np.arange(n) + 1.0) * rng.choice([-1.0, 1.0]) + rng.uniform(-0.2, 0.2, batch + (n,))
+    return Case((p @ (d[..., :, None] * np.linalg.inv(p)),), {})
+
+
+def _eig_ref(a):
+    w, v = np.linalg.eig(a)
+    return np.abs(v).sum((-2, -1)) + np.abs(w).sum(-1)
+
+
 def _z(a, b):
     return a + 1j * b
 
@@ -65,4 +82,8 @@ SPECS: dict[str, Spec] = {
                   lambda a, b: _as_real(a * np.exp(1j * b)),
                   torch=lambda T, a, b: T.view_as_real(T.polar(a, b)), **COMPLEX),
 }
+SPECS["EigPacked"] = Spec(
+    eig_case(), lambda a: engine.linalg.eig(a)[1].abs().sum((-2, -1)) + engine.linalg.eigvals(a).abs().sum(-1),
+    _eig_ref, torch=lambda T, a: T.linalg.eig(a)[1].abs().sum((-2, -1)) + T.linalg.eigvals(a).abs().sum(-1),
+    **COMPLEX)
 DERIVED: dict[str, Spec] = {}

@@ -512,3 +512,65 @@ def test_gradcheck_catches_a_wrong_complex_gradient():
 
     with pytest.raises(engine.GradcheckError, match="real part"):
         engine.gradcheck(lambda z: Wrong.apply(z), Tensor(crand(3), requires_grad=True))
+
+
+# ---- linalg.eig / eigvals ------------------------------------------------------------------------------
+
+
+def _eig_input(cplx: bool, shape=(2, 4, 4)):
+    a = RNG.standard_normal(shape)
+    return a + 1j * RNG.standard_normal(shape) if cplx else a
+
+
+@pytest.mark.parametrize("cplx", [False, True])
+def test_eig_values_and_vectors(cplx):
+    a = _eig_input(cplx)
+    w, v = engine.linalg.eig(Tensor(a))
+    tw, tv = torch.linalg.eig(torch.tensor(a))
+    assert str(w.dtype) == str(tw.dtype).replace("torch.", "") == str(v.dtype)
+    assert w.shape == tuple(tw.shape) and v.shape == tuple(tv.shape)
+    np.testing.assert_allclose(np.sort_complex(w.numpy()), np.sort_complex(tw.numpy()), rtol=1e-10)
+    av = a @ v.numpy()
+    np.testing.assert_allclose(av, v.numpy() * w.numpy()[..., None, :], atol=1e-10)
+    np.testing.assert_allclose(np.linalg.norm(v.numpy(), axis=-2), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(engine.linalg.eigvals(Tensor(a)).numpy(), w.numpy())
+    assert engine.linalg.eig(Tensor(a.astype(np.float32 if not cplx else np.complex64)))[0].dtype == np.complex64
+
+
+EIG_LOSSES = {
+    "eigvals_abs": lambda la, A: la.eigvals(A).abs().sum(),
+    "eigvals_view_as_real": lambda la, A: (engine if la is engine.linalg else torch).view_as_real(la.eigvals(A)).sum(),
+    "vectors_abs": lambda la, A: la.eig(A)[1].abs().sum(),
+    "both": lambda la, A: (la.eig(A)[0] ** 2).real.sum() + la.eig(A)[1].abs().pow(3).sum(),
+    "phase_free": lambda la, A: (la.eig(A)[1] * la.eig(A)[1].conj()).real.sum(),
+}
+
+
+@pytest.mark.parametrize("name", list(EIG_LOSSES))
+@pytest.mark.parametrize("cplx", [False, True])
+def test_eig_gradients(name, cplx):
+    a = _eig_input(cplx)
+    A, tA = Tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    (g,) = engine.autograd.grad(EIG_LOSSES[name](engine.linalg, A), [A])
+    (tg,) = torch.autograd.grad(EIG_LOSSES[name](torch.linalg, tA), [tA])
+    assert g.dtype == a.dtype
+    np.testing.assert_allclose(g.numpy(), tg.numpy(), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("cplx", [False, True])
+def test_eig_phase_dependent_loss_raises_as_torch(cplx):
+    a = _eig_input(cplx)
+    with pytest.raises(RuntimeError, match="specified up to multiplication") as theirs:
+        tA = torch.tensor(a, requires_grad=True)
+        torch.autograd.grad(torch.linalg.eig(tA)[1].real.sum(), [tA])
+    A = Tensor(a, requires_grad=True)
+    with pytest.raises(RuntimeError) as ours:
+        engine.autograd.grad(engine.linalg.eig(A)[1].real.sum(), [A])
+    assert str(ours.value) == str(theirs.value).split(" (Triggered")[0] or "specified up to" in str(ours.value)
+
+
+def test_eig_refuses_what_torch_refuses():
+    with pytest.raises(RuntimeError, match="square"):
+        engine.linalg.eig(engine.ones(2, 3))
+    with pytest.raises(RuntimeError, match="floating point or complex"):
+        engine.linalg.eig(engine.ones(2, 2, dtype=engine.int64))
