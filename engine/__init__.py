@@ -186,6 +186,7 @@ from engine import complex as _complex  # noqa: E402  (complex tensors; before t
 
 __all__ += _complex.install(_sys.modules[__name__])
 __all__ += _torch_more.install(_sys.modules[__name__])
+_complex.refuse_complex(_sys.modules[__name__])  # torch's errors for complex input, once every name exists
 
 # torch.autograd's grad and backward (after torch_more), torch.cuda's is_available etc., torch.device,
 # torch.distributions' everyday part (composed from the ops above); torch.special, torch.testing and

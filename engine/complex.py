@@ -14,6 +14,7 @@ engine.function.complex_backward). ``conj()`` copies (torch's is a lazy view wit
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any
 
 import numpy as np
@@ -241,10 +242,30 @@ _REFUSED = {
     "trunc": (NotImplementedError, "trunc is not supported for complex inputs"),
     "sign": (NotImplementedError, "Unlike NumPy, torch.sign is not intended to support complex numbers. Please use "
                                   "torch.sgn instead."),
-    "cummax": (NotImplementedError, "cummax is not implemented for complex tensors"),
-    "cummin": (NotImplementedError, "cummin is not implemented for complex tensors"),
-    "kthvalue": (NotImplementedError, "kthvalue is not implemented for complex tensors"),
-    "median": (NotImplementedError, "median is not implemented for complex tensors"),
+    "cummax": (NotImplementedError, '"cummax_cpu" not implemented for \'{}\''),
+    "cummin": (NotImplementedError, '"cummin_cpu" not implemented for \'{}\''),
+    "kthvalue": (NotImplementedError, '"kthvalue_cpu" not implemented for \'{}\''),
+    "median": (NotImplementedError, '"median_cpu" not implemented for \'{}\''),
+    "nanmedian": (NotImplementedError, '"nanmedian_cpu" not implemented for \'{}\''),
+    "erf": (NotImplementedError, '"erf_vml_cpu" not implemented for \'{}\''),
+    "erfc": (NotImplementedError, '"erfc_vml_cpu" not implemented for \'{}\''),
+    "erfinv": (NotImplementedError, '"erfinv_cpu" not implemented for \'{}\''),
+    "logit": (NotImplementedError, '"logit_cpu" not implemented for \'{}\''),
+    "atan2": (NotImplementedError, '"atan2_cpu" not implemented for \'{}\''),
+    "hypot": (NotImplementedError, '"hypot_cpu" not implemented for \'{}\''),
+    "copysign": (NotImplementedError, '"copysign_cpu" not implemented for \'{}\''),
+    "fmod": (NotImplementedError, '"fmod_cpu" not implemented for \'{}\''),
+    "remainder": (NotImplementedError, '"remainder_cpu" not implemented for \'{}\''),
+    "floor_divide": (NotImplementedError, '"div_floor_cpu" not implemented for \'{}\''),
+    "xlogy": (NotImplementedError, '"xlogy_cpu" not implemented for \'{}\''),
+    "unique": (NotImplementedError, '"unique" not implemented for \'{}\''),
+    "nansum": (RuntimeError, "nansum on CPU does not support complex inputs"),
+    "deg2rad": (RuntimeError, "deg2rad is not supported for complex tensors."),
+    "rad2deg": (RuntimeError, "rad2deg is not supported for complex tensors."),
+    "logaddexp": (NotImplementedError, "logaddexp: complex tensors are not supported here"),
+    "logaddexp2": (NotImplementedError, "logaddexp2: complex tensors are not supported here"),
+    "logcumsumexp": (NotImplementedError, "logcumsumexp: complex tensors are not supported here"),
+    "lerp": (NotImplementedError, "lerp: complex tensors are not supported here"),
     "__lt__": (NotImplementedError, '"lt_cpu" not implemented for \'{}\''),
     "__le__": (NotImplementedError, '"le_cpu" not implemented for \'{}\''),
     "__gt__": (NotImplementedError, '"gt_cpu" not implemented for \'{}\''),
@@ -259,8 +280,10 @@ def _refuse_complex(name: str, method):
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         other = args[0] if args else None
-        if self.dtype.kind == "c" or (isinstance(other, Tensor) and other.dtype.kind == "c" and name.startswith("__")):
-            dt = self.dtype if self.dtype.kind == "c" else other.dtype
+        dt = getattr(self, "dtype", None)
+        if dt is None or dt.kind != "c":
+            dt = getattr(other, "dtype", None) if isinstance(other, Tensor) else None
+        if dt is not None and dt.kind == "c":
             raise kind(words.format(_torch_name(dt)))
         return method(self, *args, **kwargs)
 
@@ -275,13 +298,22 @@ def _cast(dtype):
 
 
 def _mh(self: Tensor) -> Tensor:
+    if self.ndim == 0:  # torch's deprecation warning, word for word
+        warnings.warn("Tensor.mH is deprecated on 0-D tensors. Consider using x.conj().", UserWarning, stacklevel=2)
+        return conj(self)
+    if self.ndim < 2:
+        raise RuntimeError(f"tensor.mH is only supported on matrices or batches of matrices. Got {self.ndim}-D "
+                           "tensor.")
     return conj(self.mT)
 
 
 def _h(self: Tensor) -> Tensor:
-    if self.ndim != 2 and self.ndim != 0:
+    if self.ndim == 0:
+        warnings.warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().", UserWarning, stacklevel=2)
+        return conj(self)
+    if self.ndim != 2:
         raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
-    return conj(self.transpose(0, 1)) if self.ndim == 2 else conj(self)
+    return conj(self.transpose(0, 1))
 
 
 FUNCTIONS = {"complex": complex, "polar": polar, "view_as_real": view_as_real, "view_as_complex": view_as_complex,
@@ -290,11 +322,19 @@ FUNCTIONS = {"complex": complex, "polar": polar, "view_as_real": view_as_real, "
              "angle": angle, "sgn": sgn, "adjoint": adjoint}
 
 
+def refuse_complex(engine_module) -> None:
+    """Make the Tensor methods and torch.* functions in _REFUSED raise torch's error for complex input
+    (after every one of them exists: engine/__init__.py calls this once all are installed)."""
+    for name in _REFUSED:
+        if hasattr(Tensor, name):
+            _REAL_METHODS[name] = getattr(Tensor, name)
+            setattr(Tensor, name, _refuse_complex(name, getattr(Tensor, name)))
+        if not name.startswith("_") and hasattr(engine_module, name):
+            setattr(engine_module, name, _refuse_complex(name, getattr(engine_module, name)))
+
+
 def install(engine_module) -> list[str]:
     """Put the functions on ``engine_module`` and the methods on Tensor; the names added."""
-    for name in _REFUSED:
-        _REAL_METHODS[name] = getattr(Tensor, name)
-        setattr(Tensor, name, _refuse_complex(name, getattr(Tensor, name)))
     for name in ("conj", "conj_physical", "resolve_conj", "resolve_neg", "is_conj", "is_neg", "angle", "sgn",
                  "adjoint"):
         setattr(Tensor, name, FUNCTIONS[name])

@@ -973,6 +973,10 @@ class Tensor:
 
     def float_power(self, exponent) -> Tensor:
         """``self ** exponent`` computed in float64, as torch.float_power."""
+        if self.dtype.kind == "c" or getattr(exponent, "dtype", np.dtype(np.float64)).kind == "c" or isinstance(
+                exponent, complex):  # complex128, as torch
+            exponent = exponent.astype(np.complex128) if isinstance(exponent, Tensor) else exponent
+            return self.astype(np.complex128) ** exponent
         exponent = exponent.double() if isinstance(exponent, Tensor) else exponent
         return self.double() ** exponent
 
