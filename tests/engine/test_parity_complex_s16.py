@@ -655,3 +655,24 @@ def test_module_backward_hooks_see_torch_convention():
         seen[name + "_grad"] = _np(x.grad)
     np.testing.assert_allclose(seen["ours"], seen["theirs"], rtol=1e-12)
     np.testing.assert_allclose(seen["ours_grad"], seen["theirs_grad"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("make", [lambda m: m.full((2,), 1 + 2j), lambda m: m.zeros(2, dtype=m.complex128),
+                                  lambda m: m.ones_like(m.tensor([1j])), lambda m: m.eye(2, dtype=m.complex64),
+                                  lambda m: m.tensor([1j]).new_zeros(2), lambda m: m.as_tensor([1j]),
+                                  lambda m: m.zeros(2, dtype=m.complex64).fill_(1j), lambda m: m.tensor([1j, 2]).sum(),
+                                  lambda m: m.stack([m.tensor([1j]), m.tensor([2.0])]),
+                                  lambda m: m.tensor([1, 2]) * m.tensor(1j), lambda m: m.ones(2).to(complex) / 3j])
+def test_factories_and_promotions_with_complex(make):
+    out, theirs = make(engine), make(torch)
+    assert str(out.dtype) == str(theirs.dtype).replace("torch.", "")
+    np.testing.assert_allclose(out.numpy(), theirs.numpy(), rtol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+def test_randn_complex_dtype_and_variance(dtype):
+    engine.manual_seed(0)
+    z = engine.randn(20000, dtype=getattr(engine, dtype))
+    assert str(z.dtype) == str(torch.randn(2, dtype=getattr(torch, dtype)).dtype).replace("torch.", "")
+    assert abs(z.real.numpy().var() - 0.5) < 0.03 and abs(z.imag.numpy().var() - 0.5) < 0.03
+    assert abs((z.abs() ** 2).mean().item() - 1) < 0.05
