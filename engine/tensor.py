@@ -21,6 +21,7 @@ from engine.backend import array_module, check_device, device_of, get_xp, scatte
 from engine.dtypes import can_cast, result_type, to_dtype
 from engine.formats import check_memory_format, is_contiguous_as
 from engine.function import Function, is_grad_enabled
+from engine.ops import complex as complex_ops
 from engine.ops import elementwise as elementwise_ops
 from engine.ops import matmul as matmul_ops
 from engine.ops import movement as movement_ops
@@ -596,7 +597,8 @@ class Tensor:
                                f"{list(out.shape)}")
         if _overlapping(self._data):
             raise RuntimeError(_OVERLAP)
-        if self._view is not None and self._view[0].dtype != self.dtype:  # .real/.imag/view_as_real of a complex
+        if self._view is not None and self._view[0].dtype != self.dtype and not (
+                self._view[0].dtype.kind == "c" and self.dtype.kind == "f"):  # view_as_complex of a real tensor
             raise NotImplementedError(f"{what}: an in-place op in the graph on a {self.dtype} view of a "
                                       f"{self._view[0].dtype} tensor is not supported; compute it out of place")
         if out.dtype != self.dtype:
@@ -613,9 +615,11 @@ class Tensor:
             _take_graph(self, out)
             return self
         base = self._view[0]
-        index = movement_ops.view_index(array_module(base._data), base._data, self._data)
-        _take_graph(base, movement_ops.SetItem.apply(base, out, index=index))
-        _take_graph(self, movement_ops._AsStrided.apply(base, index=index))
+        src = _base_in_dtype_of(base, self)
+        index = movement_ops.view_index(array_module(base._data), src._data, self._data)
+        new = movement_ops.SetItem.apply(src, out, index=index)
+        _take_graph(base, new if src is base else complex_ops.ViewAsComplex.apply(new))
+        _take_graph(self, movement_ops._AsStrided.apply(_base_in_dtype_of(base, self), index=index))
         self._view = (base, base._ctx)
         return self
 
@@ -3263,9 +3267,21 @@ def _rederive_view(t: Tensor) -> None:
         if (base._ctx is not view[2] or t._vc[0] != view[5]) and t._requires_grad:
             raise RuntimeError(_multi_output_error(t, indirect=True))
         return
-    index = movement_ops.view_index(array_module(base._data), base._data, t._data)
-    _take_graph(t, movement_ops._AsStrided.apply(base, index=index))
+    src = _base_in_dtype_of(base, t)
+    index = movement_ops.view_index(array_module(base._data), src._data, t._data)
+    _take_graph(t, movement_ops._AsStrided.apply(src, index=index))
     t._view = (base, base._ctx)
+
+
+def _base_in_dtype_of(base: Tensor, view: Tensor) -> Tensor:
+    """``base``, or for a real view (.real, .imag, view_as_real) of a complex base its view_as_real (in the
+    graph): the tensor whose entries ``view``'s entries are, for view_index / SetItem / _AsStrided."""
+    if base.dtype == view.dtype:
+        return base
+    if base.dtype.kind == "c" and view.dtype.kind == "f":
+        return complex_ops.ViewAsReal.apply(base)
+    raise NotImplementedError(f"a {view.dtype} view of a {base.dtype} tensor cannot be re-derived after an in-place "
+                              "change; compute it out of place")
 
 
 _LN2 = math.log(2)

@@ -676,3 +676,29 @@ def test_randn_complex_dtype_and_variance(dtype):
     assert str(z.dtype) == str(torch.randn(2, dtype=getattr(torch, dtype)).dtype).replace("torch.", "")
     assert abs(z.real.numpy().var() - 0.5) < 0.03 and abs(z.imag.numpy().var() - 0.5) < 0.03
     assert abs((z.abs() ** 2).mean().item() - 1) < 0.05
+
+
+def test_in_place_through_real_imag_and_view_as_real_in_the_graph():
+    a = crand(2, 2)
+
+    def run(m):
+        z = m.tensor(a, requires_grad=True)
+        y = z * 1
+        r, im = y.real, y[1].imag  # views made before the writes: re-derived after them
+        y.real.mul_(2)
+        y[0].imag.add_(z[1].real)
+        im.mul_(3)
+        m.view_as_real(y)[:, 1, 0].sub_(z[0].imag)
+        loss = (y.abs() ** 2).sum() + (r * r).sum() + m.view_as_real(y).pow(3).sum()
+        (g,) = (engine.autograd if m is engine else torch.autograd).grad(loss, [z])
+        return _np(y), _np(g)
+
+    (y, g), (ty, tg) = run(engine), run(torch)
+    np.testing.assert_allclose(y, ty, rtol=1e-12)
+    np.testing.assert_allclose(g, tg, rtol=1e-12)
+
+
+def test_in_place_in_the_graph_on_view_as_complex_is_refused():
+    x = Tensor(rrand(3, 2), requires_grad=True)
+    with pytest.raises(NotImplementedError, match="view of a float64 tensor"):
+        engine.view_as_complex(x * 1).mul_(2j)
