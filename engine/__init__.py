@@ -182,10 +182,14 @@ from engine import functional_more as _functional_more  # noqa: E402
 from engine import torch_more as _torch_more  # noqa: E402
 
 _functional_more.install(_functional)
+from engine import complex as _complex  # noqa: E402  (complex tensors; before torch_more's real-only stand-ins)
+
+__all__ += _complex.install(_sys.modules[__name__])
 __all__ += _torch_more.install(_sys.modules[__name__])
 from engine import storage as _storage  # noqa: E402  (as_strided and its family, storage_offset)
 
 __all__ += _storage.install(_sys.modules[__name__])
+_complex.refuse_complex(_sys.modules[__name__])  # torch's errors for complex input, once every name exists
 
 # torch.autograd's grad and backward (after torch_more), torch.cuda's is_available etc., torch.device,
 # torch.distributions' everyday part (composed from the ops above); torch.special, torch.testing and

@@ -169,7 +169,10 @@ class FunctionCtx:
 class _CustomFunctionOp(_EngineFunction):
     """The graph node of one call of a custom Function: forward hands on the array the user's forward
     computed; backward calls the user's backward with Tensors (grad mode off, as torch without
-    create_graph) and maps its results back to the Tensor arguments."""
+    create_graph) and maps its results back to the Tensor arguments. The user's backward takes and
+    gives complex gradients in torch's convention, as written (no conjugation around it)."""
+
+    conj_grad = False
 
     def forward(self, *arrays, out=None, call=None):
         self.call = call

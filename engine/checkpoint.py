@@ -36,6 +36,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from engine import amp, higher_order, rng
 from engine.backend import array_module
 from engine.function import Function as _EngineFunction
@@ -174,6 +176,9 @@ def _meta(t: Tensor) -> dict:
 class _Grads(dict):
     """The gradients of a region's outputs {output slot: array}, summed over the outputs' nodes (``+`` merges)."""
 
+    # the sweep reads g.dtype.kind to route complex gradients; the region's nested sweep handles its own
+    dtype = np.dtype(np.void)
+
     def __add__(self, other: _Grads) -> _Grads:
         out = _Grads(self)
         for k, v in other.items():
@@ -185,6 +190,8 @@ class _CheckpointOut(_EngineFunction):
     """One output of a region with several differentiable outputs: hands its gradient to the region's
     node (its one parent) under its slot."""
 
+    conj_grad = False  # passes gradients on as they are (torch's convention)
+
     def backward(self, g):
         return (_Grads({self.slot: g}),)
 
@@ -192,6 +199,8 @@ class _CheckpointOut(_EngineFunction):
 class _Checkpoint(_EngineFunction):
     """The one node of a checkpointed region. Its parents: the Tensor args that require grad (reentrant),
     or every tensor from outside the region that the forward's graph used (non-reentrant)."""
+
+    conj_grad = False  # its nested sweep takes and gives gradients in torch's convention
 
     def backward(self, g):
         grads = g if isinstance(g, _Grads) else _Grads({self.single: g})

@@ -20,14 +20,21 @@ int16 = short = np.dtype(np.int16)
 int8 = np.dtype(np.int8)
 uint8 = np.dtype(np.uint8)
 bool = np.dtype(np.bool_)  # noqa: A001
+complex64 = cfloat = np.dtype(np.complex64)
+complex128 = cdouble = np.dtype(np.complex128)
 
 NAMES = ["float32", "float", "float64", "double", "float16", "half", "int64", "long", "int32", "int",
-         "int16", "short", "int8", "uint8", "bool"]
+         "int16", "short", "int8", "uint8", "bool", "complex64", "cfloat", "complex128", "cdouble"]
 
 
 def to_dtype(dtype) -> np.dtype | None:
     """``dtype`` (a NumPy dtype, one of the names above, a string such as "float32", or a Python
-    type: ``float`` is float64 and ``int`` int64, as torch) as a NumPy dtype; None stays None."""
+    type: ``float`` is float64, ``int`` int64 and ``complex`` complex128, as torch) as a NumPy dtype;
+    None stays None.
+
+    >>> to_dtype("torch.complex64"), to_dtype(complex)
+    (dtype('complex64'), dtype('complex128'))
+    """
     if dtype is None:
         return None
     if isinstance(dtype, str) and dtype.startswith("torch."):
@@ -44,8 +51,26 @@ def to_dtype(dtype) -> np.dtype | None:
 
 
 def _category(dt: np.dtype) -> int:
-    """0 bool, 1 integer, 2 floating point: torch never lowers an operand's category."""
-    return 0 if dt.kind == "b" else 1 if dt.kind in "iu" else 2
+    """0 bool, 1 integer, 2 floating point, 3 complex: torch never lowers an operand's category."""
+    return 0 if dt.kind == "b" else 1 if dt.kind in "iu" else 3 if dt.kind == "c" else 2
+
+
+def to_complex(dt: np.dtype) -> np.dtype:
+    """The complex dtype of float dtype ``dt`` (torch's toComplexType: float16 has none here, complex64).
+
+    >>> to_complex(float64)
+    dtype('complex128')
+    """
+    return complex128 if dt == float64 else complex64
+
+
+def to_real(dt: np.dtype) -> np.dtype:
+    """The real dtype of a complex one (complex64: float32); any other dtype unchanged.
+
+    >>> to_real(complex128), to_real(int64)
+    (dtype('float64'), dtype('int64'))
+    """
+    return dt if dt.kind != "c" else float64 if dt == complex128 else float32
 
 
 def promote_types(type1, type2) -> np.dtype:
@@ -56,8 +81,11 @@ def promote_types(type1, type2) -> np.dtype:
     dtype('float16')
     """
     a, b = to_dtype(type1), to_dtype(type2)
-    if _category(a) != _category(b) and 2 in (_category(a), _category(b)):
-        return a if _category(a) == 2 else b
+    ca, cb = _category(a), _category(b)
+    if ca != cb and max(ca, cb) == 3 and min(ca, cb) == 2:  # float meets complex: the wider of the two
+        return np.promote_types(a, b) if a != float16 and b != float16 else (a if ca == 3 else b)
+    if ca != cb and max(ca, cb) >= 2:
+        return a if ca > cb else b
     return np.promote_types(a, b)
 
 
@@ -72,6 +100,8 @@ def _operand_dtype(x) -> tuple[np.dtype, int]:
         return int64, 0
     if isinstance(x, builtins.float):
         return float32, 0
+    if isinstance(x, (builtins.complex, np.complexfloating)):  # a Python complex: the default's complex64
+        return (complex64 if isinstance(x, builtins.complex) else np.dtype(x.dtype)), 0
     dt = getattr(x, "dtype", None)
     if dt is None:
         raise TypeError(f"result_type: expected a Tensor or a number, got {type(x).__name__}")
@@ -87,6 +117,8 @@ def result_type(tensor1, tensor2) -> np.dtype:
     dtype('int32')
     >>> result_type(engine.tensor([1, 2], dtype=int32), 2.5)
     dtype('float32')
+    >>> result_type(engine.tensor([1.0], dtype=float64), 1j)
+    dtype('complex128')
     """
     groups: dict = {}
     for x in (tensor1, tensor2):
@@ -98,6 +130,10 @@ def result_type(tensor1, tensor2) -> np.dtype:
             return lower
         if lower is None:
             return higher
+        if _category(higher) == 3:
+            return higher
+        if _category(lower) == 3:  # a float keeps its width as complex; an integer takes lower's complex
+            return to_complex(higher) if _category(higher) == 2 else lower
         if _category(higher) == 2:
             return higher
         if _category(higher) == 0 or _category(lower) == 2:
@@ -108,8 +144,8 @@ def result_type(tensor1, tensor2) -> np.dtype:
 
 
 def can_cast(from_, to) -> builtins.bool:
-    """True where torch allows a same-kind cast: never from float to integer or bool, nor from
-    integer to bool (any size within a category is fine).
+    """True where torch allows a same-kind cast: never from complex to float, from float to integer or
+    bool, nor from integer to bool (any size within a category is fine).
 
     >>> can_cast(float64, int32), can_cast(int64, int8)
     (False, True)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine.backend import array_module, check_device, get_xp
-from engine.dtypes import to_dtype
+from engine.dtypes import to_dtype, to_real
 from engine.rng import generator as _default
 from engine.tensor import RandomDtypeError, Tensor, _as_array, _sample
 
@@ -114,6 +114,8 @@ def tensor(data: Any, dtype=None, device=None, requires_grad: bool = False) -> T
         raise ValueError("Overflow when unpacking long long: tensor() ints must fit int64")
     if dtype is None and not hasattr(data, "dtype") and arr.dtype == np.float32 and default_dtype() != np.float32:
         arr = arr.astype(default_dtype())  # Python floats take the default dtype
+    if dtype is None and not hasattr(data, "dtype") and arr.dtype == np.complex64 and default_dtype() == np.float64:
+        arr = arr.astype(np.complex128)  # and Python complex numbers its complex dtype
     if device is None and hasattr(data, "dtype"):
         arr = arr.copy()
     elif device is not None and arr is data:
@@ -232,11 +234,14 @@ def scalar_tensor(s, *, dtype=None, device=None, requires_grad: bool = False) ->
 
 
 def _fill_dtype(fill_value):
-    """torch's dtype for a fill value: bool, int64 for ints, float32 for floats."""
+    """torch's dtype for a fill value: bool, int64 for ints, the default dtype for floats and its complex
+    dtype for complex numbers."""
     if isinstance(fill_value, (_builtin_bool, np.bool_)):
         return np.dtype(np.bool_)
     if isinstance(fill_value, (int, np.integer)):
         return np.dtype(np.int64)
+    if isinstance(fill_value, (complex, np.complexfloating)):
+        return np.dtype(np.complex128 if default_dtype() == np.float64 else np.complex64)
     return default_dtype()
 
 
@@ -428,12 +433,20 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = F
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
-    """Standard normal samples (float32 unless ``dtype=``)."""
+    """Standard normal samples (float32 unless ``dtype=``); complex: real and imaginary parts each of
+    variance 1/2, as torch.
+
+    >>> randn(3, dtype="complex64").dtype
+    dtype('complex64')
+    """
     shape = _size(size, kw.pop("size", None), "randn")
     _no_extra("randn", kw)
     device = _device(device)
-    return _make(_sample(_gen(generator, device).standard_normal, shape, to_dtype(dtype) or default_dtype()),
-                 requires_grad)
+    dtype = to_dtype(dtype) or default_dtype()
+    if dtype.kind == "c":  # (real, imag) pairs drawn in the real dtype, scaled as torch's complex normal_
+        pairs = _sample(_gen(generator, device).standard_normal, (*shape, 2), to_real(dtype)) * math.sqrt(0.5)
+        return _make(pairs.view(dtype)[..., 0], requires_grad)
+    return _make(_sample(_gen(generator, device).standard_normal, shape, dtype), requires_grad)
 
 
 _CTYPE = {"bool": "bool", "uint8": "unsigned char", "int8": "signed char", "int16": "short", "int32": "int",

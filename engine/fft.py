@@ -82,6 +82,8 @@ class FFT(Function):
     """A torch.fft transform as a list of steps (see the module's docstring); ``cdtype`` is the complex
     dtype it works in. Backward gives a real input a real gradient."""
 
+    conj_grad = False  # backward is written in torch's convention already (the adjoints Fᴴ g)
+
     def forward(self, a, steps=(), cdtype=None):
         xp = self.xp
         cdtype = np.dtype(cdtype)

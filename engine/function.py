@@ -189,6 +189,11 @@ class Function:
 
     registry: ClassVar[dict[str, type[Function]]] = {}
     differentiable: ClassVar[bool] = True
+    # Complex gradients follow torch's convention (grad = dL/dRe + i dL/dIm). ``backward`` formulas are
+    # written as g * f'(z), right for real arrays; for a complex g the sweep runs conj(backward(conj(g))),
+    # which is torch's g * conj(f'(z)) for holomorphic f (see complex_backward). An op whose backward is
+    # written in torch's convention already (abs, real, conj, a custom Function) sets this False.
+    conj_grad: ClassVar[bool] = True
 
     # _node: a weak link to the torch-style graph node ``Tensor.grad_fn`` handed out (set on first use only)
     __slots__ = ("xp", "parents", "needs_input_grad", "saved", "_versions", "freed", "scope", "_node")
@@ -313,6 +318,25 @@ class Function:
 
 _TORCH_TYPES = {"float64": "DoubleTensor", "float32": "FloatTensor", "float16": "HalfTensor",
                 "bfloat16": "BFloat16Tensor", "int64": "LongTensor", "int32": "IntTensor", "bool": "BoolTensor"}
+
+
+def complex_backward(ctx: Function, g) -> tuple:
+    """``ctx.backward`` for a complex upstream gradient ``g``, in torch's convention: the conjugation
+    trick for holomorphic ops (``conj_grad``), and the real part for a real input (torch's handle_r_to_c).
+    Only the sweep calls it, and only when ``g`` is complex: real graphs never pay for it."""
+    xp = array_module(g)
+    out = ctx.backward(xp.conj(g) if ctx.conj_grad else g)
+    if not isinstance(out, tuple):
+        out = (out,)
+    fixed = []
+    for parent, pg in zip(ctx.parents, out):
+        if pg is not None and pg.dtype.kind == "c":
+            if parent is not None and parent.dtype.kind != "c":
+                pg = pg.real
+            elif ctx.conj_grad:
+                pg = xp.conj(pg)
+        fixed.append(pg)
+    return tuple(fixed)
 
 
 def _holds_array(v) -> bool:

@@ -580,6 +580,8 @@ _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804
 def _float_input(input, name: str) -> Tensor:  # noqa: A002
     if not isinstance(input, Tensor):
         _not_a_tensor(name, [input])
+    if input.dtype.kind == "c":  # the activation kernels are real-only: refuse rather than drop the imaginary part
+        raise NotImplementedError(f"{name}: complex tensors are not supported (got {input.dtype})")
     return input._float()
 
 
@@ -920,7 +922,7 @@ mm = _tensor_method("mm", "Matrix product of two 2-D tensors.")
 bmm = _tensor_method("bmm", "Batched matrix product of two 3-D tensors.")
 mv = _tensor_method("mv", "Matrix times vector.")
 dot = _tensor_method("dot", "Inner product of two 1-D tensors.")
-vdot = _tensor_method("vdot", "Inner product of two 1-D (real) tensors.")
+vdot = _tensor_method("vdot", "Inner product of two 1-D tensors, the first conjugated.")
 inner = _tensor_method("inner", "Sum over the last dims of both.")
 outer = ger = _tensor_method("outer", "Outer product of two 1-D tensors.")
 addmm = _tensor_method("addmm", "``beta * input + alpha * (mat1 @ mat2)``.")

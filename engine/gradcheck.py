@@ -20,7 +20,13 @@ class GradcheckError(AssertionError):
 def _eval(fn, inputs):
     with no_grad():
         out = fn(*inputs)
-    return to_numpy(out._data).astype(np.float64) if isinstance(out, Tensor) else np.asarray(out, dtype=np.float64)
+    out = to_numpy(out._data) if isinstance(out, Tensor) else np.asarray(out)
+    return out.astype(np.complex128 if out.dtype.kind == "c" else np.float64)
+
+
+def _dot(a, b) -> float:
+    """Re(sum(conj(a) * b)): the real inner product of two real or complex arrays."""
+    return float(np.sum(np.real(a) * np.real(b) + np.imag(a) * np.imag(b)))
 
 
 def gradcheck(
@@ -37,7 +43,9 @@ def gradcheck(
     The upstream gradient is random (not ones), so every output entry is weighed.
     Each input entry is checked (or ``max_entries`` sampled ones), then once more along a
     random direction u (vᵀJu). Returns True or raises GradcheckError naming the input,
-    the index and both values.
+    the index and both values. Complex inputs and outputs are checked as torch's gradcheck does:
+    the real loss Re(sum(conj(v) * out)), its derivative along the real and the imaginary part of each
+    entry against the gradient's real and imaginary parts (torch's convention).
 
     >>> x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     >>> gradcheck(lambda t: (t * t).sum(), x)
@@ -48,18 +56,22 @@ def gradcheck(
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True")
     for i in checked:
-        if inputs[i].dtype != np.float64:
+        if inputs[i].dtype not in (np.float64, np.complex128):
             warnings.warn(f"gradcheck: input {i} is {inputs[i].dtype}, not float64; expect false alarms", stacklevel=2)
     for t in inputs:
         if isinstance(t, Tensor):
             t.grad = None
     out = fn(*inputs)
     v = rng.standard_normal(out.shape)
+    if out.dtype.kind == "c":
+        v = v + 1j * rng.standard_normal(out.shape)
     if out.requires_grad:  # else the analytic gradient is zero (a lost graph), which is checked too
         out.backward(v.astype(out.dtype))
     for i in checked:
         t = inputs[i]
-        analytic = np.zeros(t.shape) if t.grad is None else t.grad.numpy().astype(np.float64)
+        kind = np.complex128 if t.dtype.kind == "c" else np.float64
+        analytic = np.zeros(t.shape, dtype=kind) if t.grad is None else t.grad.numpy().astype(kind)
+        parts = (1, 1j) if t.dtype.kind == "c" else (1,)
         # Perturb t._data in place through a full index (a reshape(-1) "view" would be a
         # copy for a non-contiguous array, and the perturbation would be lost), restore after.
         data = t._data
@@ -69,28 +81,32 @@ def gradcheck(
         for j in entries:
             index = tuple(int(k) for k in np.unravel_index(j, t.shape))
             orig = data[index].item()
-            data[index] = orig + eps
-            plus = _eval(fn, inputs)
-            data[index] = orig - eps
-            minus = _eval(fn, inputs)
-            data[index] = orig
-            numeric = float(((plus - minus) * v).sum() / (2 * eps))
-            got = float(analytic[index])
-            if not abs(got - numeric) <= atol + rtol * abs(numeric):
-                raise GradcheckError(
-                    f"gradcheck: input {i} (shape {t.shape}) at index {index}: "
-                    f"analytic {got!r} vs numeric {numeric!r}"
-                )
+            for part in parts:  # the real part, and for a complex input the imaginary part
+                data[index] = orig + eps * part
+                plus = _eval(fn, inputs)
+                data[index] = orig - eps * part
+                minus = _eval(fn, inputs)
+                data[index] = orig
+                numeric = _dot(v, plus - minus) / (2 * eps)
+                got = float(analytic[index].real if part == 1 else analytic[index].imag)
+                if not abs(got - numeric) <= atol + rtol * abs(numeric):
+                    where = "" if len(parts) == 1 else (" (real part)" if part == 1 else " (imaginary part)")
+                    raise GradcheckError(
+                        f"gradcheck: input {i} (shape {t.shape}) at index {index}{where}: "
+                        f"analytic {got!r} vs numeric {numeric!r}"
+                    )
         # One random direction over the whole input.
         u = rng.standard_normal(t.shape)
+        if t.dtype.kind == "c":
+            u = u + 1j * rng.standard_normal(t.shape)
         base = data.copy()
         t._data[...] = base + eps * array_module(data).asarray(u, dtype=data.dtype)
         plus = _eval(fn, inputs)
         t._data[...] = base - eps * array_module(data).asarray(u, dtype=data.dtype)
         minus = _eval(fn, inputs)
         t._data[...] = base
-        numeric = float(((plus - minus) * v).sum() / (2 * eps))
-        got = float((analytic * u).sum())
+        numeric = _dot(v, plus - minus) / (2 * eps)
+        got = _dot(analytic, u)
         if not abs(got - numeric) <= atol * max(1.0, np.sqrt(u.size)) + rtol * abs(numeric):
             raise GradcheckError(
                 f"gradcheck: input {i} (shape {t.shape}) along a random direction: "

@@ -864,6 +864,9 @@ _ = (activations, elementwise, fused, matmul, norm, reduce, scan)  # the familie
 def node_backward(node, ctx, g: Tensor) -> tuple:
     """The gradients of one op's inputs, as Tensors recorded in the graph, for its output's gradient ``g``."""
     rule = _RULES.get(type(ctx).__name__)
+    if g.dtype.kind == "c" or any(p is not None and p.dtype.kind == "c" for p in ctx.parents):
+        raise NotImplementedError(f"double backward of {type(ctx).__name__} with complex tensors is not supported "
+                                  "(create_graph=True)")
     if rule is None:
         raise NotImplementedError(f"double backward of {type(ctx).__name__} is not supported "
                                   "(create_graph=True reached an op without a graph backward)")

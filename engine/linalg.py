@@ -300,6 +300,33 @@ def eigh(A: Tensor, UPLO: str = "L"):  # noqa: N803
     return _make("linalg_eigh", ("eigenvalues", "eigenvectors"), (packed[..., n], packed[..., :n]))
 
 
+def eig(A: Tensor):  # noqa: N803
+    """(eigenvalues (..., n), eigenvectors (..., n, n)) of general square matrices, complex even for a real
+    A (torch.linalg.eig): unit-norm eigenvectors, each fixed only up to a phase, so a loss must not depend on
+    their phases (backward raises, as torch's). The gradient needs distinct eigenvalues.
+
+    >>> import engine
+    >>> sorted(v.real for v in eig(engine.tensor([[2.0, 0.0], [0.0, 3.0]])).eigenvalues.tolist())
+    [2.0, 3.0]
+    """
+    _square("linalg.eig", _need_tensor(A, "linalg.eig", "A"), floating=False)
+    if A.dtype.kind not in "fc" or A.dtype == np.float16:
+        raise RuntimeError(f"linalg.eig: Expected a floating point or complex tensor as input. Got {A.dtype}")
+    packed = linalg_ops.EigPacked.apply(A)
+    n = A.shape[-1]
+    return _make("linalg_eig", ("eigenvalues", "eigenvectors"), (packed[..., n], packed[..., :n]))
+
+
+def eigvals(A: Tensor) -> Tensor:  # noqa: N803
+    """The eigenvalues of general square matrices, complex (torch.linalg.eigvals).
+
+    >>> import engine
+    >>> eigvals(engine.tensor([[0.0, -1.0], [1.0, 0.0]])).tolist()
+    [1j, -1j]
+    """
+    return eig(A)[0]
+
+
 def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
     """Eigenvalues (ascending) of symmetric matrices."""
     return eigh(A, UPLO)[0]
@@ -902,7 +929,8 @@ cross = linalg_cross
 diagonal = linalg_diagonal
 matmul = engine.matmul
 
-__all__ = ["inv", "det", "slogdet", "solve", "solve_triangular", "cholesky", "cholesky_ex", "inv_ex", "eigh",
+__all__ = ["inv", "det", "slogdet", "solve", "solve_triangular", "cholesky", "cholesky_ex", "inv_ex", "eigh", "eig",
+           "eigvals",
            "eigvalsh", "svd", "svdvals", "qr", "pinv", "matrix_rank", "matrix_power", "vector_norm", "matrix_norm",
            "norm", "vecdot", "multi_dot", "cross", "diagonal", "lstsq", "matmul", "matrix_exp", "cond", "tensorinv",
            "tensorsolve", "lu_factor", "lu", "lu_solve", "LinAlgError", "solve_ex", "lu_factor_ex", "vander",

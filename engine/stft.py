@@ -29,6 +29,8 @@ _RC_FALSE = ("stft with return_complex=False is deprecated. In a future pytorch 
 class _OverlapAdd(Function):
     """Frames (B, T, n) summed into a signal (B, length) at hops of ``hop`` (torch's unfold_backward)."""
 
+    conj_grad = False  # linear with real coefficients: no conjugation needed
+
     def forward(self, frames, hop=1, length=0):
         b, t, n = frames.shape
         self.hop, self.t, self.n = hop, t, n

@@ -21,6 +21,7 @@ from engine.backend import array_module, check_device, device_of, get_xp, scatte
 from engine.dtypes import can_cast, result_type, to_dtype
 from engine.formats import check_memory_format, is_contiguous_as
 from engine.function import Function, is_grad_enabled
+from engine.ops import complex as complex_ops
 from engine.ops import elementwise as elementwise_ops
 from engine.ops import matmul as matmul_ops
 from engine.ops import movement as movement_ops
@@ -40,6 +41,8 @@ def _as_array(data: Any, dtype=None, device: str | None = None):
         arr = np.asarray(data)
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
+        elif arr.dtype == np.complex128:  # a Python complex is torch's default complex, complex64
+            arr = arr.astype(np.complex64)
         return arr if xp is np else xp.asarray(arr)
     if device is not None and device_of(data) != check_device(device) and hasattr(data, "dtype"):
         data = to_device(data, device)
@@ -100,7 +103,7 @@ class Tensor:
         )
         if type(arr) is not np.ndarray and not hasattr(arr, "__cuda_array_interface__"):
             arr = np.asarray(arr)  # NumPy scalars from reductions become 0-d arrays
-        if requires_grad and arr.dtype.kind != "f":
+        if requires_grad and arr.dtype.kind not in "fc":
             raise RequiresGradDtypeError(f"{_REQUIRES_GRAD_DTYPE} (got dtype {arr.dtype})")
         self._data = arr
         self._grad: Tensor | None = None
@@ -129,7 +132,7 @@ class Tensor:
     def data(self, value: Tensor) -> None:
         if not isinstance(value, Tensor):
             raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
-        if self._requires_grad and value.dtype.kind != "f":
+        if self._requires_grad and value.dtype.kind not in "fc":
             raise RuntimeError("data set to a tensor that requires gradients must be floating point or complex "
                                f"dtype (got {value.dtype})")
         self._data = value._data
@@ -209,7 +212,7 @@ class Tensor:
         self._set_requires_grad(flag)
 
     def _set_requires_grad(self, flag: bool) -> None:
-        if flag and self.dtype.kind != "f":
+        if flag and self.dtype.kind not in "fc":
             raise RequiresGradDtypeError(f"{_REQUIRES_GRAD_DTYPE} (got dtype {self.dtype})")
         self._requires_grad = bool(flag)
 
@@ -314,7 +317,7 @@ class Tensor:
         accepted as torch's: the copy from the GPU happens either way."""
         return to_numpy(self._data)
 
-    def item(self) -> float | int | bool:
+    def item(self) -> float | int | bool | complex:
         if self._data.size != 1:
             raise ShapeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar "
                              f"(shape {self.shape})")  # RuntimeError as torch; ValueError too
@@ -369,7 +372,11 @@ class Tensor:
         dtype = to_dtype(dtype)
         if dtype == self.dtype:
             return self
-        if dtype.kind != "f":
+        if self.dtype.kind == "c" and dtype.kind != "c":
+            warnings.warn("Casting complex values to real discards the imaginary part", UserWarning, stacklevel=2)
+            if dtype.kind != "f":
+                return Tensor(self._data.real.astype(dtype))
+        if dtype.kind not in "fc":
             return Tensor(self._data.astype(dtype))
         return elementwise_ops.Cast.apply(self, dtype=dtype)
 
@@ -592,6 +599,10 @@ class Tensor:
                                f"{list(out.shape)}")
         if _overlapping(self._data):
             raise RuntimeError(_OVERLAP)
+        if self._view is not None and self._view[0].dtype != self.dtype and not (
+                self._view[0].dtype.kind == "c" and self.dtype.kind == "f"):  # view_as_complex of a real tensor
+            raise NotImplementedError(f"{what}: an in-place op in the graph on a {self.dtype} view of a "
+                                      f"{self._view[0].dtype} tensor is not supported; compute it out of place")
         if out.dtype != self.dtype:
             out = out.astype(self.dtype)
         ctx = out._ctx
@@ -606,9 +617,11 @@ class Tensor:
             _take_graph(self, out)
             return self
         base = self._view[0]
-        index = movement_ops.view_index(array_module(base._data), base._data, self._data)
-        _take_graph(base, movement_ops.SetItem.apply(base, out, index=index))
-        _take_graph(self, movement_ops._AsStrided.apply(base, index=index))
+        src = _base_in_dtype_of(base, self)
+        index = movement_ops.view_index(array_module(base._data), src._data, self._data)
+        new = movement_ops.SetItem.apply(src, out, index=index)
+        _take_graph(base, new if src is base else complex_ops.ViewAsComplex.apply(new))
+        _take_graph(self, movement_ops._AsStrided.apply(_base_in_dtype_of(base, self), index=index))
         self._view = (base, base._ctx)
         return self
 
@@ -773,7 +786,7 @@ class Tensor:
             return self, other
         if self.dtype.kind == "f" and isinstance(other, (int, float)):  # a float tensor keeps its dtype
             return self, Tensor(_as_array(other, dtype=self.dtype, device=self.device))
-        if not isinstance(other, (Tensor, int, float, np.number, np.bool_)):
+        if not isinstance(other, (Tensor, int, float, complex, np.number, np.bool_)):
             other = self._coerce(other)  # raw arrays and lists: a float tensor's dtype, else their own
         if isinstance(other, Tensor):
             _same_device(self, other)
@@ -828,7 +841,8 @@ class Tensor:
 
     def _float_for_div(self, other) -> Tensor:
         """Integer / integer is float32 (torch's rule), not NumPy's float64."""
-        if self.dtype.kind == "f" or getattr(other, "dtype", np.dtype("int64")).kind == "f":
+        if self.dtype.kind in "fc" or getattr(other, "dtype", np.dtype("int64")).kind in "fc" or isinstance(
+                other, complex):
             return self
         return self.astype(np.float32)
 
@@ -856,7 +870,7 @@ class Tensor:
         if isinstance(other, (int, float)) and not isinstance(other, bool):
             if self.dtype.kind in "iub" and isinstance(other, int) and other < 0:
                 raise RuntimeError("pow: integers to negative integer powers are not allowed")
-            base = self if self.dtype.kind == "f" or isinstance(other, int) else self.astype(np.float32)
+            base = self if self.dtype.kind in "fc" or isinstance(other, int) else self.astype(np.float32)
             if base.dtype == np.bool_:
                 base = base.astype(np.int64)
             return elementwise_ops.PowScalar.apply(base, p=other)
@@ -873,7 +887,8 @@ class Tensor:
 
     def _same_float_dtype(self, op: str, other) -> None:
         """torch's matmul refuses two float dtypes (it promotes only elementwise ops)."""
-        if isinstance(other, Tensor) and self.dtype.kind == other.dtype.kind == "f" and self.dtype != other.dtype:
+        if isinstance(other, Tensor) and self.dtype.kind in "fc" and other.dtype.kind in "fc" and (
+                self.dtype != other.dtype):
             raise RuntimeError(f"{op}: expected both operands to have the same dtype, but got {self.dtype} (shape "
                                f"{self.shape}) and {other.dtype} (shape {other.shape}); cast one with .to()")
 
@@ -964,6 +979,10 @@ class Tensor:
 
     def float_power(self, exponent) -> Tensor:
         """``self ** exponent`` computed in float64, as torch.float_power."""
+        if self.dtype.kind == "c" or getattr(exponent, "dtype", np.dtype(np.float64)).kind == "c" or isinstance(
+                exponent, complex):  # complex128, as torch
+            exponent = exponent.astype(np.complex128) if isinstance(exponent, Tensor) else exponent
+            return self.astype(np.complex128) ** exponent
         exponent = exponent.double() if isinstance(exponent, Tensor) else exponent
         return self.double() ** exponent
 
@@ -1279,7 +1298,7 @@ class Tensor:
     # ---- elementwise --------------------------------------------------------------------------
     # Float functions of an int/bool tensor compute in float32, as in torch (never float64).
     def _float(self) -> Tensor:
-        return self if self.dtype.kind == "f" else self.astype(np.float32)
+        return self if self.dtype.kind in "fc" else self.astype(np.float32)
 
     def exp(self) -> Tensor:
         return elementwise_ops.Exp.apply(self._float())
@@ -1513,7 +1532,7 @@ class Tensor:
         """Mean over ``dim``; floating-point tensors only (or pass ``dtype=``). Empty: nan."""
         d, k = reduce_ops.dim_arg("mean", dim, axis), reduce_ops.keepdim_arg("mean", keepdim, keepdims)
         x = self.to(dtype) if dtype is not None else self
-        if x.dtype.kind != "f":
+        if x.dtype.kind not in "fc":
             raise RuntimeError(f"mean(): needs a floating-point tensor, got {x.dtype}; pass dtype= or cast first")
         return reduce_ops.Mean.apply(x, axis=d, keepdims=k)
 
@@ -2802,7 +2821,13 @@ class Tensor:
                              f"[{other.shape[0]}] to have the same number of elements")
         return self @ other
 
-    vdot = dot  # real tensors: no conjugate
+    def vdot(self, other: Tensor) -> Tensor:
+        """The inner product with self conjugated: sum(conj(self) * other) (torch.vdot).
+
+        >>> Tensor([1j]).vdot(Tensor([1j])).item()
+        (1+0j)
+        """
+        return (self.conj() if self.dtype.kind == "c" else self).dot(other)
 
     def inner(self, other: Tensor) -> Tensor:
         """Sum over the last dims of both (a product with a scalar when either is 0-d)."""
@@ -3244,9 +3269,21 @@ def _rederive_view(t: Tensor) -> None:
         if (base._ctx is not view[2] or t._vc[0] != view[5]) and t._requires_grad:
             raise RuntimeError(_multi_output_error(t, indirect=True))
         return
-    index = movement_ops.view_index(array_module(base._data), base._data, t._data)
-    _take_graph(t, movement_ops._AsStrided.apply(base, index=index))
+    src = _base_in_dtype_of(base, t)
+    index = movement_ops.view_index(array_module(base._data), src._data, t._data)
+    _take_graph(t, movement_ops._AsStrided.apply(src, index=index))
     t._view = (base, base._ctx)
+
+
+def _base_in_dtype_of(base: Tensor, view: Tensor) -> Tensor:
+    """``base``, or for a real view (.real, .imag, view_as_real) of a complex base its view_as_real (in the
+    graph): the tensor whose entries ``view``'s entries are, for view_index / SetItem / _AsStrided."""
+    if base.dtype == view.dtype:
+        return base
+    if base.dtype.kind == "c" and view.dtype.kind == "f":
+        return complex_ops.ViewAsReal.apply(base)
+    raise NotImplementedError(f"a {view.dtype} view of a {base.dtype} tensor cannot be re-derived after an in-place "
+                              "change; compute it out of place")
 
 
 _LN2 = math.log(2)
@@ -3408,6 +3445,8 @@ def _index_item(i):
 def _initial_grad(t: Tensor, grad, what: str):
     """The upstream gradient array for output ``t``: ``grad``'s, or ones for a one-element ``t``."""
     if grad is None:
+        if t.dtype.kind == "c":
+            raise RuntimeError(f"grad can be implicitly created only for real scalar outputs but got {t.dtype}")
         if t._data.size != 1:
             raise RuntimeError(f"{what}: grad can be implicitly created only for scalar outputs "
                                f"(got shape {t.shape}); pass the output's gradient")
@@ -3528,7 +3567,7 @@ def _sweep(roots: list[Tensor], grads: list, retain_graph: bool, only, capture, 
             _accumulate(node, g)  # backward(inputs=...): into those, non-leaves too (as torch)
         if ctx is None:
             continue
-        in_grads = ctx.backward(g)
+        in_grads = ctx.backward(g) if g.dtype.kind != "c" else function.complex_backward(ctx, g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         for parent, pg, need in zip(ctx.parents, in_grads, ctx.needs_input_grad):

@@ -53,7 +53,7 @@ def _t(x, like: Tensor | None = None) -> Tensor:
 
 def _float(x: Tensor) -> Tensor:
     """Integer/bool inputs of a float op become float32, as torch."""
-    return x if x.dtype.kind == "f" else x.astype(np.float32)
+    return x if x.dtype.kind in "fc" else x.astype(np.float32)
 
 
 def _square(op: str, a: Tensor, floating: bool = True) -> Tensor:
@@ -62,6 +62,8 @@ def _square(op: str, a: Tensor, floating: bool = True) -> Tensor:
         raise RuntimeError(f"{op}: A must be batches of square matrices, but they are "
                            f"{a.shape[-2] if a.ndim >= 2 else '?'} by {a.shape[-1] if a.ndim else '?'} matrices "
                            f"(shape {a.shape})")
+    if floating and a.dtype.kind == "c":
+        raise NotImplementedError(f"{op}: complex matrices are not supported (got {a.dtype})")
     if floating and a.dtype.kind != "f":
         raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. Got {a.dtype}")
     return a
@@ -1006,7 +1008,9 @@ def angle(input: Tensor) -> Tensor:  # noqa: A002
 
 
 def isreal(input: Tensor) -> Tensor:  # noqa: A002
-    """True everywhere (the engine has no complex dtypes)."""
+    """Whether each entry is real: True for a real dtype, imag == 0 for a complex one (torch.isreal)."""
+    if input.dtype.kind == "c":
+        return Tensor(input._data.imag == 0)
     return Tensor(array_module(input._data).ones(input.shape, dtype=bool))
 
 
@@ -1308,7 +1312,7 @@ def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> 
             raise RuntimeError(f"cov(): {name} cannot be negative (got {w.tolist()})")
     if fweights is None and aweights is None:
         xc = x - x.mean(1, keepdim=True)
-        c = (xc @ xc.mT) / builtins.max(n - correction, 0)
+        c = (xc @ xc.mT.conj()) / builtins.max(n - correction, 0)
     else:
         w = fweights.astype(x.dtype) if fweights is not None else None
         w = aweights.astype(x.dtype) if w is None else (w if aweights is None else w * aweights.astype(x.dtype))
@@ -1316,7 +1320,7 @@ def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> 
         xc = x - (x * w).sum(1, keepdim=True) / w_sum
         norm = w_sum - (correction * (w * aweights.astype(x.dtype)).sum() / w_sum if aweights is not None
                         else correction)
-        c = ((xc * w) @ xc.mT) / norm.clamp(min=0)
+        c = ((xc * w) @ xc.mT.conj()) / norm.clamp(min=0)
     return c.reshape(()) if input.ndim < 2 or input.shape[0] == 1 else c  # one variable: 0-d, as torch
 
 

@@ -39,6 +39,8 @@ def column_sums(x2):
 
 
 class Add(Function):
+    conj_grad = False  # linear with real coefficients
+
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a + b
@@ -49,6 +51,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    conj_grad = False  # linear with real coefficients
+
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a - b
@@ -87,6 +91,8 @@ class Div(Function):
 
 
 class Neg(Function):
+    conj_grad = False  # linear with real coefficients
+
     def forward(self, a):
         return -a
 
@@ -203,6 +209,10 @@ def _sigmoid(xp, a):
 
 class Sigmoid(Function):
     def forward(self, a):
+        if a.dtype.kind == "c":
+            out = 1 / (1 + self.xp.exp(-a))
+            self.save_for_backward(out)
+            return out
         out = _sigmoid(self.xp, a)
         self.save_for_backward(out)
         return out
@@ -212,8 +222,22 @@ class Sigmoid(Function):
         return g * y * (1 - y)
 
 
+def sgn(xp, a):
+    """z / |z| for a complex array, 0 where z is 0 (torch's sgn).
+
+    >>> import numpy as np
+    >>> sgn(np, np.array([3 + 4j, 0j])).round(6).tolist()
+    [(0.6+0.8j), 0j]
+    """
+    r = xp.abs(a)
+    with np.errstate(all="ignore"):
+        return xp.where(r == 0, a.dtype.type(0), a / xp.where(r == 0, 1, r))
+
+
 class Relu(Function):
     def forward(self, a):
+        if a.dtype.kind == "c":
+            raise NotImplementedError("clamp is not supported for complex types")
         self.kernel = lookup("relu", a) if a.size >= 1 << 16 else None  # one pass on all cores (small: NumPy)
         out = self.kernel[0](a) if self.kernel else None  # None: a layout the kernel does not take
         if out is None:
@@ -256,8 +280,12 @@ class Abs(Function):
         self.save_for_backward(a)
         return self.xp.abs(a)
 
+    conj_grad = False  # g is real; a complex input's gradient is g * sgn(a), torch's abs_backward
+
     def backward(self, g):
         a = self.saved[0]
+        if a.dtype.kind == "c":
+            return g * sgn(self.xp, a)
         sign = self.xp.sign(a)
         if a.dtype.kind == "f":  # torch: sgn(nan) = 0, so no gradient through a nan
             sign = self.xp.where(self.xp.isnan(a), a.dtype.type(0), sign)
@@ -269,6 +297,8 @@ class Clip(Function):
 
     def forward(self, a, lo=None, hi=None):
         self.save_for_backward(a)
+        if a.dtype.kind == "c":
+            raise NotImplementedError("clamp is not supported for complex types")
         if a.dtype.kind == "f":  # bounds in a's dtype: NumPy float64 scalars would upcast float32
             lo = None if lo is None else a.dtype.type(lo)
             hi = None if hi is None else a.dtype.type(hi)
@@ -318,6 +348,8 @@ class Minimum(Function):
 
 
 class Where(Function):
+    conj_grad = False  # linear with real coefficients
+
     """``where(cond, a, b)``; ``cond`` is a bool array passed as a parameter."""
 
     def forward(self, a, b, cond=None):
@@ -334,13 +366,18 @@ class Where(Function):
 
 
 class Cast(Function):
-    """``astype``: the gradient is cast back to the input's dtype."""
+    """``astype``: the gradient is cast back to the input's dtype (the real part for a real input, as
+    torch; a complex input's imaginary part gets no gradient from a real output)."""
+
+    conj_grad = False
 
     def forward(self, a, dtype=None):
         self.in_dtype = a.dtype
-        return a.astype(dtype)
+        return a.real.astype(dtype) if a.dtype.kind == "c" and dtype.kind != "c" else a.astype(dtype)
 
     def backward(self, g):
+        if g.dtype.kind == "c" and self.in_dtype.kind != "c":
+            g = g.real
         return g.astype(self.in_dtype)
 
 

@@ -262,6 +262,8 @@ class Gelu(Function):
     def forward(self, a, approximate: str = "tanh"):
         if approximate not in ("tanh", "none"):
             raise ValueError(f"gelu approximate must be 'tanh' or 'none', got {approximate!r}")
+        if a.dtype.kind == "c":
+            raise NotImplementedError(f"gelu: complex tensors are not supported (got {a.dtype})")
         self.approximate = approximate
         self.save_for_backward(a)
         self.kernel = lookup("gelu", a) if approximate == "tanh" else None

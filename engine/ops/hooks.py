@@ -18,6 +18,8 @@ class GradTap(Function):
     [3.0, 3.0]
     """
 
+    conj_grad = False  # the callback sees and gives gradients in torch's convention
+
     def forward(self, x, on_grad: Callable | None = None):
         self.on_grad = on_grad
         return x.view()

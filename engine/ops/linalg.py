@@ -7,6 +7,8 @@ for d = det A, gA = g·d·A⁻ᵀ; for X = A⁻¹B, gB = A⁻ᵀ g and gA = -gB 
 
 from __future__ import annotations
 
+import numpy as np
+
 from engine.function import Function
 
 
@@ -123,6 +125,53 @@ class EighPacked(Function):
             inner = inner + (_mT(v) @ gv) * f
         ga = v @ inner @ _mT(v)
         return 0.5 * (ga + _mT(ga))  # torch reads A as symmetric: the symmetric part
+
+
+class EigPacked(Function):
+    """Eigenvalues w (..., n) and unit-norm eigenvectors V (..., n, n) of a general square A, complex
+    even for a real A (as torch), packed as (..., n, n + 1) = [V | w]. Backward as torch's
+    linalg_eig_backward, in torch's convention (a real A takes the real part, in the sweep):
+    gA = V⁻ᴴ (VᴴgV - Vᴴ V diag(Re diag(VᴴgV))) / conj(E) with diag(gw) on the diagonal, Vᴴ, E_ij = w_j - w_i;
+    eigenvalues only: V⁻ᴴ diag(gw) Vᴴ. The loss must not depend on the eigenvectors' phases (raises)."""
+
+    conj_grad = False
+
+    def forward(self, a):
+        xp = self.xp
+        w, v = xp.linalg.eig(a)
+        self.in_dtype = a.dtype
+        dtype = np.complex128 if a.dtype in (np.float64, np.complex128) else np.complex64
+        w, v = w.astype(dtype, copy=False), v.astype(dtype, copy=False)
+        self.save_for_backward(w, v)
+        return xp.concatenate([v, w[..., None, :].swapaxes(-1, -2)], axis=-1)
+
+    def backward(self, g):
+        w, v = self.saved
+        xp = self.xp
+        gv, gw = g[..., :-1], g[..., -1]
+        vh = xp.conj(_mT(v))
+        if not xp.any(gv):
+            return self._to_input(xp.linalg.solve(vh, gw[..., :, None] * vh))
+        vhgv = vh @ gv
+        diag = xp.diagonal(vhgv, axis1=-2, axis2=-1)
+        if not bool(xp.all(xp.abs(diag.imag) <= 1e-2)):  # torch's allclose(imag, 0, rtol=1e-2, atol=1e-2)
+            raise RuntimeError("linalg_eig_backward: The eigenvectors in the complex case are specified up to "
+                               "multiplication by e^{i phi}. The specified loss function depends on this quantity, "
+                               "so it is ill-defined.")
+        vhgv = vhgv - vh @ (v * diag.real[..., None, :])
+        wc = xp.conj(w)
+        econj = wc[..., None, :] - wc[..., :, None]
+        n = w.shape[-1]
+        eye = xp.eye(n, dtype=bool)
+        with np.errstate(all="ignore"):
+            ret = vhgv / xp.where(eye, 1, econj)
+        if xp.any(gw):
+            ret = xp.where(eye, gw[..., None, :], ret)
+        return self._to_input(xp.linalg.solve(vh, ret @ vh))
+
+    def _to_input(self, ga):
+        """A real A's gradient is the real part (torch's handle_r_to_c)."""
+        return ga if self.in_dtype.kind == "c" else ga.real.astype(self.in_dtype)
 
 
 class SvdPacked(Function):

@@ -10,6 +10,8 @@ from engine.ops.elementwise import sum_to
 
 
 class Reshape(Function):
+    conj_grad = False  # linear with real coefficients
+
     def forward(self, a, shape=()):
         self.in_shape = a.shape
         return a.reshape(shape)
@@ -33,6 +35,8 @@ class Transpose(Function):
 
 
 class BroadcastTo(Function):
+    conj_grad = False  # linear with real coefficients
+
     def forward(self, a, shape=()):
         self.in_shape = a.shape
         return self.xp.broadcast_to(a, shape)
@@ -119,6 +123,8 @@ def diagonal_view(xp, a, offset: int):
 
 
 class Concatenate(Function):
+    conj_grad = False  # linear with real coefficients
+
     def forward(self, *arrays, axis=0):
         self.axis = axis
         self.sizes = [a.shape[axis] for a in arrays]
@@ -138,6 +144,8 @@ class Concatenate(Function):
 
 
 class Stack(Function):
+    conj_grad = False  # linear with real coefficients
+
     def forward(self, *arrays, axis=0):
         self.axis = axis
         return self.xp.stack(arrays, axis=axis)
@@ -147,6 +155,8 @@ class Stack(Function):
 
 
 class Pad(Function):
+    conj_grad = False  # linear with real coefficients
+
     """Constant padding with NumPy's ``pad_width`` ((before, after) per axis)."""
 
     def forward(self, a, pad_width=(), value=0.0):

@@ -80,6 +80,8 @@ def expand_reduced(g, in_shape: tuple, axes: tuple, keepdims: bool):
 class Sum(Function):
     """Sum over ``axis``; the gradient broadcasts back. An empty axis sums to 0."""
 
+    conj_grad = False  # linear with real coefficients
+
     def forward(self, a, axis=None, keepdims=False):
         self.axes = normalize_axis(axis, a.ndim, "sum")
         self.in_shape, self.keepdims = a.shape, keepdims
@@ -92,6 +94,8 @@ class Sum(Function):
 
 class Mean(Function):
     """Mean over ``axis``; the mean of an empty axis is nan, as in torch."""
+
+    conj_grad = False  # linear with real coefficients
 
     def forward(self, a, axis=None, keepdims=False):
         xp = self.xp
@@ -146,6 +150,8 @@ class _Extremum(Function):
         # nan_hits: max()/min() without a dim send the gradient to the nan entries when the result
         # is nan (torch's evenly_distribute_backward); amax/amin compare with ==, so there it is nan.
         self.nan_hits = nan_hits
+        if a.dtype.kind == "c":
+            raise NotImplementedError(f"{self.reduce_name}: not implemented for complex dtype {a.dtype}")
         self.axes = normalize_axis(axis, a.ndim, self.reduce_name)
         if a.size == 0 and axis is None:
             raise RuntimeError(f"{self.reduce_name}(): cannot reduce an empty tensor of shape {a.shape} "
