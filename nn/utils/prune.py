@@ -287,13 +287,9 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
-class RandomUnstructured(BasePruningMethod):
-    """Prunes ``amount`` entries (an int, or a fraction in [0, 1] of the entries, rounded with
-    ``round``) chosen at random (engine's RNG).
-
-    >>> int(RandomUnstructured(amount=0.25).compute_mask(Tensor.ones(8), Tensor.ones(8)).sum().item())
-    6
-    """
+class _Unstructured(BasePruningMethod):
+    """What RandomUnstructured and L1Unstructured share: ``amount`` entries pruned, which ones
+    ``_pruned(t, k)`` says (flat indices)."""
 
     PRUNING_TYPE = "unstructured"
 
@@ -301,15 +297,30 @@ class RandomUnstructured(BasePruningMethod):
         _validate_pruning_amount_init(amount)
         self.amount = amount
 
+    def _pruned(self, t: Tensor, k: int) -> Tensor:
+        raise NotImplementedError
+
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
         tensor_size = t.nelement()
         nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
         _validate_pruning_amount(nparams_toprune, tensor_size)
         mask = default_mask.clone().reshape(-1)
-        if nparams_toprune != 0:  # the entries with the largest random draws
-            prob = rand_like(t)
-            mask[_topk_indices(prob.reshape(-1), nparams_toprune, largest=True)] = 0
+        if nparams_toprune != 0:
+            mask[self._pruned(t, nparams_toprune)] = 0
         return mask.reshape(default_mask.shape)
+
+
+class RandomUnstructured(_Unstructured):
+    """Prunes ``amount`` entries (an int, or a fraction in [0, 1] of the entries, rounded with
+    ``round``) chosen at random (engine's RNG).
+
+    >>> int(RandomUnstructured(amount=0.25).compute_mask(Tensor.ones(8), Tensor.ones(8)).sum().item())
+    6
+    """
+
+    def _pruned(self, t: Tensor, k: int) -> Tensor:
+        """The flat indices of the ``k`` entries to prune: those with the largest random draws."""
+        return _topk_indices(rand_like(t).reshape(-1), k, largest=True)
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: int | float) -> BasePruningMethod:
@@ -322,7 +333,7 @@ class RandomUnstructured(BasePruningMethod):
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_Unstructured):
     """Prunes the ``amount`` entries of smallest absolute value (an int, or a fraction in [0, 1]
     of the entries, rounded with ``round``); among equal values the entries torch.topk picks.
 
@@ -330,20 +341,9 @@ class L1Unstructured(BasePruningMethod):
     [1.0, 0.0, 0.0, 1.0]
     """
 
-    PRUNING_TYPE = "unstructured"
-
-    def __init__(self, amount: int | float) -> None:
-        _validate_pruning_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
-        tensor_size = t.nelement()
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(nparams_toprune, tensor_size)
-        mask = default_mask.clone().reshape(-1)
-        if nparams_toprune != 0:
-            mask[_topk_indices(t.detach().abs().reshape(-1), nparams_toprune, largest=False)] = 0
-        return mask.reshape(default_mask.shape)
+    def _pruned(self, t: Tensor, k: int) -> Tensor:
+        """The flat indices of the ``k`` entries of smallest |value| (torch.topk's picks among ties)."""
+        return _topk_indices(t.detach().abs().reshape(-1), k, largest=False)
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: int | float,
