@@ -23,8 +23,10 @@ torch's tensors and on ours (same dtype, same values), and the first difference 
 the gradient of ``sum(out * cotangent)`` with respect to every input torch differentiates), ``missing``
 (a name the call needs is absent), ``unconvertible`` (an argument with no counterpart in ours, such as
 ``torch.contiguous_format``), ``timeout``. Random ops compare shape and dtype only. ``error_inputs``
-check that ours raises the exception type torch raises. Complex, sparse, quantized and half dtypes are
-skipped and counted as such.
+check that ours raises the exception type torch raises. Complex outputs are compared as torch does
+(``--dtypes complex128,complex64`` runs complex inputs; complex128 gradients are the vector-Jacobian
+product for a random complex cotangent, torch's convention). Sparse, quantized, half and complex32
+are skipped and counted as such.
 """
 
 from __future__ import annotations
@@ -183,7 +185,7 @@ class Ctx:
     # values ----------------------------------------------------------------------------------
     def dtype(self, tdt):
         name = str(tdt).split(".")[-1]
-        if tdt.is_complex or name in ("bfloat16", "complex32", "float8_e4m3fn", "float8_e5m2") or \
+        if name in ("bfloat16", "complex32", "float8_e4m3fn", "float8_e5m2") or \
                 name.startswith(("qint", "quint", "float8", "uint16", "uint32", "uint64", "bits")):
             raise Skip(f"dtype {name}")
         d = getattr(self.engine, name, None)
@@ -198,11 +200,9 @@ class Ctx:
         torch = self.torch
         if t.is_sparse or t.layout != torch.strided or t.is_quantized or t.is_nested or t.is_meta:
             raise Skip("sparse/quantized/nested/meta tensor")
-        if t.is_complex():
-            raise Skip("complex tensor")
         dt = self.dtype(t.dtype)
-        arr = t.detach().resolve_neg().cpu().numpy().copy()
-        rg = bool(requires_grad and t.requires_grad and (t.is_floating_point()))
+        arr = t.detach().resolve_conj().resolve_neg().cpu().numpy().copy()
+        rg = bool(requires_grad and t.requires_grad and (t.is_floating_point() or t.is_complex()))
         ours = self.engine.tensor(arr, dtype=dt, requires_grad=rg)
         memo[key] = ours
         return ours
@@ -255,8 +255,6 @@ class Ctx:
         if isinstance(obj, dict):
             out = {k: self.convert(v, memo, requires_grad) for k, v in obj.items()}
             return {k: v for k, v in out.items() if v is not _DROP}
-        if isinstance(obj, complex):
-            raise Skip("complex scalar")
         if isinstance(obj, types.FunctionType):
             return self.patch(obj)
         if callable(obj) and getattr(obj, "__module__", "") and str(obj.__module__).startswith("torch"):
@@ -312,8 +310,9 @@ class _TorchShim:
 def short(obj, torch, depth=0):
     if isinstance(obj, torch.Tensor):
         s = f"T[{str(obj.dtype).split('.')[-1]}]{tuple(obj.shape)}"
-        if obj.numel() <= 6 and not obj.is_complex():
-            s += "=" + np.array2string(obj.detach().cpu().numpy().reshape(-1), precision=4, separator=",")
+        if obj.numel() <= 6:
+            s += "=" + np.array2string(obj.detach().resolve_conj().cpu().numpy().reshape(-1), precision=4,
+                                       separator=",")
         return s
     if isinstance(obj, (list, tuple)) and depth < 3:
         inner = ", ".join(short(x, torch, depth + 1) for x in list(obj)[:6]) + (", ..." if len(obj) > 6 else "")
@@ -352,7 +351,8 @@ def dtype_name(dt):
 # comparison
 
 
-TOL = {"float64": (1e-7, 1e-7), "float32": (1.3e-6, 1e-5), "float16": (1e-3, 1e-5)}
+TOL = {"float64": (1e-7, 1e-7), "float32": (1.3e-6, 1e-5), "float16": (1e-3, 1e-5),
+       "complex128": (1e-7, 1e-7), "complex64": (1.3e-6, 1e-5)}
 GRAD_TOL = (1e-6, 1e-8)
 
 
@@ -375,6 +375,8 @@ def values_close(ours, theirs, dtname, tol=None):
             return f"{int((~eq).sum())}/{a.size} differ; at {tuple(int(x) for x in i)}: ours {a[i]!r} torch {b[i]!r}"
     else:
         rtol, atol = TOL[dtname] if tol is None else tol
+    if a.dtype.kind == "c" or b.dtype.kind == "c":
+        return _complex_close(a, b, rtol, atol)
     a64 = a.astype(np.float64)
     b64 = b.astype(np.float64)
     both_nan = np.isnan(a64) & np.isnan(b64)
@@ -395,21 +397,43 @@ def values_close(ours, theirs, dtname, tol=None):
     return s
 
 
+def _complex_close(a, b, rtol, atol):
+    """values_close for complex: torch's rule, |a - b| <= atol + rtol |b| with nan anywhere in a
+    number counting as nan (equal_nan) and infinities compared part by part."""
+    a, b = a.astype(np.complex128), b.astype(np.complex128)
+    with np.errstate(all="ignore"):
+        an, bn = np.isnan(a.real) | np.isnan(a.imag), np.isnan(b.real) | np.isnan(b.imag)
+        inf = ~an & ~bn & (np.isinf(a) | np.isinf(b))
+        same_inf = inf & np.isclose(a.real, b.real, rtol, atol) & np.isclose(a.imag, b.imag, rtol, atol)
+        diff = np.abs(a - b)
+        ok = (an & bn) | same_inf | (~an & ~bn & ~inf & (diff <= atol + rtol * np.abs(b)))
+    if ok.all():
+        return None
+    bad = ~ok
+    with np.errstate(all="ignore"):
+        d = np.where(bad, np.nan_to_num(diff, nan=np.inf), -1.0)
+    i = np.unravel_index(int(np.argmax(d)), a.shape)
+    s = f"{int(bad.sum())}/{a.size} differ; worst at {tuple(int(x) for x in i)}: ours {a[i]:.8g} torch {b[i]:.8g}"
+    if a.size <= 6:
+        a_s, b_s = (np.array2string(x.reshape(-1), precision=6) for x in (a, b))
+        s += f" (ours {a_s} torch {b_s})"
+    return s
+
+
 def compare(ctx, ours, theirs, dtname, values=True, path="out"):
     """(class, message) for the first difference between ours and torch's output, or None."""
     torch = ctx.torch
     if isinstance(theirs, torch.Tensor):
         if not isinstance(ours, ctx.Tensor):
             return "structure", f"{path}: torch Tensor, ours {type(ours).__name__}"
-        if theirs.is_complex():
-            raise Skip("complex output")
         if tuple(ours.shape) != tuple(theirs.shape):
             return "shape", f"{path}: ours {tuple(ours.shape)} torch {tuple(theirs.shape)}"
         td, od = dtype_name(theirs.dtype), dtype_name(ours.dtype)
         if td != od:
             return "dtype", f"{path}: ours {od} torch {td}"
         if values:
-            msg = values_close(ours_numpy(ours), theirs.detach().cpu().numpy(), td if td in TOL else dtname)
+            msg = values_close(ours_numpy(ours), theirs.detach().resolve_conj().resolve_neg().cpu().numpy(),
+                               td if td in TOL else dtname)
             if msg:
                 return "value", f"{path}: {msg}"
         return None
@@ -436,7 +460,7 @@ def compare(ctx, ours, theirs, dtname, values=True, path="out"):
         return None
     if theirs is None:
         return None if ours is None else ("structure", f"{path}: torch None, ours {type(ours).__name__}")
-    if isinstance(theirs, (bool, int, float)):
+    if isinstance(theirs, (bool, int, float, complex)):
         if isinstance(ours, ctx.Tensor):
             return "structure", f"{path}: torch {type(theirs).__name__} {theirs!r}, ours Tensor"
         if type(ours) is not type(theirs):
@@ -583,10 +607,11 @@ class OpReport:
 
 
 def run_grad(ctx, sample, t_out, o_out, memo, process_t, process_o):
-    """Compare d sum(out * cot) / d inputs; returns (class, msg) or None."""
+    """Compare d sum(out * cot) / d inputs; returns (class, msg) or None. With a complex input or
+    output, the vector-Jacobian product for a random complex cotangent (grad_outputs), torch's
+    convention on both sides."""
     torch, engine = ctx.torch, ctx.engine
-    t_in = [t for t in flat_tensors([sample.input, sample.args, sample.kwargs], torch.Tensor)
-            if t.requires_grad and t.is_floating_point()]
+    t_in = [t for t in flat_tensors([sample.input, sample.args, sample.kwargs], torch.Tensor) if _diffable(t)]
     # unique by identity
     seen, uniq = set(), []
     for t in t_in:
@@ -597,14 +622,16 @@ def run_grad(ctx, sample, t_out, o_out, memo, process_t, process_o):
     if not t_in:
         return None
     tp = process_t(t_out)
-    t_outs = [t for t in flat_tensors(tp, torch.Tensor) if t.requires_grad and t.is_floating_point()]
-    if not t_outs or any(t.is_complex() for t in t_outs):
+    t_outs = [t for t in flat_tensors(tp, torch.Tensor) if _diffable(t)]
+    if not t_outs:
         return None
     op_ = process_o(o_out)
     o_all = flat_tensors(op_, ctx.Tensor)
     t_all = flat_tensors(tp, torch.Tensor)
     if len(o_all) != len(t_all):
         return "structure", f"processed outputs: torch {len(t_all)} tensors, ours {len(o_all)}"
+    if any(t.is_complex() for t in t_outs + t_in):
+        return _run_grad_complex(ctx, t_in, t_all, o_all, memo)
     gen = torch.Generator().manual_seed(1234)
     t_loss, o_loss = None, None
     for t, o in zip(t_all, o_all, strict=True):
@@ -642,13 +669,58 @@ def run_grad(ctx, sample, t_out, o_out, memo, process_t, process_o):
     return None
 
 
+def _diffable(t):
+    return t.requires_grad and (t.is_floating_point() or t.is_complex())
+
+
+def _run_grad_complex(ctx, t_in, t_all, o_all, memo):
+    """run_grad with complex tensors: autograd.grad(outs, ins, grad_outputs=cots) on both sides."""
+    torch, engine = ctx.torch, ctx.engine
+    gen = torch.Generator().manual_seed(1234)
+    t_outs, cots, o_outs, o_cots = [], [], [], []
+    for t, o in zip(t_all, o_all, strict=True):
+        if not _diffable(t):
+            continue
+        cot = torch.randn(t.shape, dtype=t.dtype, generator=gen)
+        t_outs.append(t)
+        cots.append(cot)
+        if o.requires_grad:
+            o_outs.append(o)
+            o_cots.append(engine.tensor(cot.numpy(), dtype=o.dtype))
+    try:
+        t_grads = torch.autograd.grad(t_outs, t_in, grad_outputs=cots, allow_unused=True)
+    except Exception as e:
+        raise Skip("torch backward raised") from e
+    nz = [g is not None and bool((g != 0).any()) for g in t_grads]
+    if not o_outs:
+        return ("grad_missing", "ours' output does not require grad") if any(nz) else None
+    if len(o_outs) != len(t_outs):
+        return "grad_missing", f"{len(t_outs) - len(o_outs)} of ours' outputs do not require grad"
+    o_in = [memo.get(id(t)) for t in t_in]
+    pairs = [(i, o) for i, o in enumerate(o_in) if o is not None and o.requires_grad]
+    o_grads = engine.autograd.grad(o_outs, [o for _, o in pairs], grad_outputs=o_cots, allow_unused=True)
+    og = dict(zip([i for i, _ in pairs], o_grads, strict=True))
+    for i, tg in enumerate(t_grads):
+        g = og.get(i)
+        if tg is None or not nz[i]:
+            if g is not None and np.abs(ours_numpy(g)).max(initial=0) > 0 and tg is None:
+                return "grad", f"input {i}: torch no grad, ours nonzero"
+            continue
+        bad = grad_difference("grad", f"input {i}", g, tg)
+        if bad:
+            return bad
+    return None
+
+
 def grad_difference(cls: str, what: str, g, tg):
     """(class, message) where our gradient ``g`` differs from torch's nonzero ``tg``, else None."""
     if g is None:
         return f"{cls}_missing", f"{what} {tuple(tg.shape)}: ours None"
     if tuple(g.shape) != tuple(tg.shape):
         return cls, f"{what}: shape ours {tuple(g.shape)} torch {tuple(tg.shape)}"
-    msg = values_close(ours_numpy(g), tg.detach().numpy(), "float64", GRAD_TOL)
+    if (tg.is_complex() or g.dtype.kind == "c") and g.dtype != getattr(np, str(tg.dtype).split(".")[-1]):
+        return cls, f"{what}: dtype ours {g.dtype} torch {str(tg.dtype).split('.')[-1]}"
+    msg = values_close(ours_numpy(g), tg.detach().resolve_conj().numpy(), "float64", GRAD_TOL)
     return (cls, f"{what} {tuple(tg.shape)}: {msg}") if msg else None
 
 
@@ -795,7 +867,8 @@ def run_op(ctx, op, dtypes, limit, op_seconds, call_seconds):
             if dtname not in supported:
                 continue
             tdt = getattr(torch, dtname)
-            rg = dtname == "float64" and op.supports_autograd
+            rg = op.supports_autograd and (dtname == "float64" or dtname == "complex128"
+                                           and torch.complex128 in op.supported_backward_dtypes("cpu"))
             torch.manual_seed(0)
             chosen = pick_samples(op, tdt, rg, limit, rep, dtname)
             for sample in chosen:
@@ -871,8 +944,8 @@ def within_float32_noise(ctx, tfn, sample, o_out, t_out):
     torch = ctx.torch
 
     def up(x):
-        if isinstance(x, torch.Tensor) and x.dtype == torch.float32:
-            return x.detach().double()
+        if isinstance(x, torch.Tensor) and x.dtype in (torch.float32, torch.complex64):
+            return x.detach().double() if x.dtype == torch.float32 else x.detach().cdouble()
         if isinstance(x, (list, tuple)) and not isinstance(x, torch.Size):
             return type(x)(up(v) for v in x) if not hasattr(x, "_fields") else type(x)(*(up(v) for v in x))
         if isinstance(x, dict):
@@ -890,12 +963,13 @@ def within_float32_noise(ctx, tfn, sample, o_out, t_out):
     if not (len(refs) == len(ts) == len(os_)):
         return False
     for r, t, o in zip(refs, ts, os_, strict=True):
-        if not t.is_floating_point() or tuple(r.shape) != tuple(t.shape):
+        if not (t.is_floating_point() or t.is_complex()) or tuple(r.shape) != tuple(t.shape):
             continue
-        rr = r.detach().double().numpy()
+        wide = np.complex128 if t.is_complex() else np.float64
+        rr = r.detach().resolve_conj().numpy().astype(wide)
         with np.errstate(all="ignore"):
-            et = np.nan_to_num(np.abs(t.detach().double().numpy() - rr), nan=0.0)
-            eo = np.abs(ours_numpy(o).astype(np.float64) - rr)
+            et = np.nan_to_num(np.abs(t.detach().resolve_conj().numpy().astype(wide) - rr), nan=0.0)
+            eo = np.abs(ours_numpy(o).astype(wide) - rr)
         fin = np.isfinite(rr)
         if np.isnan(eo[fin]).any():
             return False
@@ -964,7 +1038,7 @@ def _through_intermediates(ctx, fn):
     through the Mul)."""
     def swap(obj, memo):
         if isinstance(obj, ctx.Tensor):
-            if obj.requires_grad and obj.dtype.kind == "f":
+            if obj.requires_grad and obj.dtype.kind in "fc":
                 if id(obj) not in memo:
                     memo[id(obj)] = obj * 1.0
                 return memo[id(obj)]
@@ -1045,7 +1119,7 @@ def run_sample(ctx, sample, kind, tfn, ofn, dtname, do_grad, random_op, call_sec
         if r is not None and r[0] == "value":
             if ties_only(ctx, o_out, t_out, t_input, dtname):
                 return "pass_ties", r[1]
-            if dtname == "float32" and within_float32_noise(ctx, tfn, sample, o_out, t_out):
+            if dtname in ("float32", "complex64") and within_float32_noise(ctx, tfn, sample, o_out, t_out):
                 return "pass_precision", r[1]
             process = sample.output_process_fn_grad
             if isinstance(process, types.FunctionType) and process.__code__.co_code != identity.__code__.co_code \
