@@ -680,7 +680,17 @@ class Module:
             else:
                 dtype = a
         if dtype is not None:
-            self.astype(dtype)
+            dtype = np.dtype(dtype)
+            if dtype.kind not in "fc":
+                raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but got desired "
+                                f"dtype={dtype}")
+            if dtype.kind == "c":  # torch's words
+                warnings.warn("Complex modules are a new feature under active development whose design may change, "
+                              "and some modules might not work as expected when using complex tensors as parameters "
+                              "or buffers.", UserWarning, stacklevel=2)
+            # torch casts floating and complex entries (complex to real drops the imaginary part)
+            self._apply(lambda a: a.astype(dtype, copy=False) if a.dtype.kind in "fc" and a.dtype != dtype
+                        else a)
         if device is not None:
             device = check_device(device)
             get_xp(device)  # helpful error when the GPU is missing
@@ -766,8 +776,8 @@ class Module:
         dtype('float64')
         """
         dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"Module.astype casts to a floating-point dtype, got {dtype}")
+        if dtype.kind not in "fc":
+            raise TypeError(f"Module.astype casts to a floating-point or complex dtype, got {dtype}")
         return self._apply(lambda a: a.astype(dtype, copy=False) if a.dtype.kind == "f" else a)
 
     def double(self) -> Module:
