@@ -10,6 +10,7 @@ Updates run on raw arrays under no_grad: an optimizer step is not part of any gr
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import warnings
@@ -383,6 +384,8 @@ def _square_sum(g):
     device array from a queued reduction (CuPy's vdot would wait for its result).
     """
     g = g.reshape(-1)
+    if g.dtype.kind == "c":  # |g|² summed over the real and imaginary parts
+        g = _as_real(g).reshape(-1)
     if g.dtype.itemsize < 4:
         g = g.astype("float32")
     xp = array_module(g)
@@ -555,14 +558,14 @@ class Adagrad(Optimizer):
         # As torch: the state is made here for every parameter (so state_dict() has it before any
         # step), from the constructor's initial_accumulator_value, even for a group that sets its own.
         for p in self._params():
-            self.state[p] = {"step": 0, "sum": array_module(p._data).full_like(p._data, initial_accumulator_value)}
+            self.state[p] = {"step": 0, "sum": _initial_sum(p._data, initial_accumulator_value)}
 
     def update(self, p, grad, state, group):
         xp = array_module(p._data)
         grad = _signed_grad(grad, group)
         if not state:  # a parameter added later by add_param_group: torch's default, not the group's
             state["step"] = 0
-            state["sum"] = xp.full_like(p._data, self.defaults["initial_accumulator_value"])
+            state["sum"] = _initial_sum(p._data, self.defaults["initial_accumulator_value"])
         state["step"] += 1
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p._data
@@ -571,6 +574,12 @@ class Adagrad(Optimizer):
         std = xp.sqrt(state["sum"])
         std += group["eps"]
         p.sub_(clr * (grad / std))
+
+
+def _initial_sum(a, value: float):
+    """Adagrad's starting sum: ``value`` everywhere; for a complex parameter value + value·i (torch's
+    complex(v, v): each part of the real view starts at v)."""
+    return array_module(a).full_like(a, complex(value, value) if a.dtype.kind == "c" else value)
 
 
 class Adadelta(Optimizer):
@@ -954,14 +963,16 @@ class LBFGS(Optimizer):
 
     def _flat_grad(self):
         xp = array_module(self._lbfgs_params[0]._data)
-        return xp.concatenate([xp.zeros(p._data.size, p.dtype) if p.grad is None else p.grad._data.reshape(-1)
-                               for p in self._lbfgs_params])
+        # a complex parameter counts as its real and imaginary parts (torch's view_as_real)
+        return xp.concatenate([_as_real(g).reshape(-1) if g.dtype.kind == "c" else g.reshape(-1) for g in (
+            xp.zeros(p._data.shape, p.dtype) if p.grad is None else p.grad._data for p in self._lbfgs_params)])
 
     def _add_grad(self, step_size: float, update) -> None:
         offset = 0
         for p in self._lbfgs_params:
-            n = p._data.size
-            p.add_(step_size * update[offset:offset + n].reshape(p.shape))
+            n = p._data.size * (2 if p.dtype.kind == "c" else 1)
+            part = step_size * update[offset:offset + n]
+            p.add_((_as_complex(part.reshape(p.shape + (2,))) if p.dtype.kind == "c" else part).reshape(p.shape))
             offset += n
 
     def _evaluate(self, closure, x, t: float, d):
@@ -1230,6 +1241,59 @@ def _adam_composed_step(opt: Optimizer, group: dict) -> None:
         p.sub_(step_size * (state["exp_avg"] / denom))
 
 
+# ---- complex parameters: torch's view_as_real around a step ----
+
+
+def _as_real(a):
+    """A complex array's (…, 2) float view (torch.view_as_real): real and imaginary parts side by side."""
+    return a[..., None].view(a.real.dtype)
+
+
+def _as_complex(a):
+    """The inverse of _as_real: a contiguous (…, 2) float array as its (…) complex view."""
+    return a.view(np.result_type(a.dtype, np.complex64))[..., 0]
+
+
+# optimizers whose torch counterpart refuses complex parameters (the rest step them as real pairs)
+_NO_COMPLEX = ("Adafactor", "Muon")
+
+
+@contextlib.contextmanager
+def _complex_as_real(opt: Optimizer):
+    """Step complex parameters as torch does: each complex number as two real ones (view_as_real of the
+    parameter, its gradient and its per-element state), so Adam's second moment, RMSprop's average and
+    Rprop's signs are per part. The arrays are views: the step writes the complex memory; afterwards
+    the state holds complex arrays again (torch's state_dict layout)."""
+    swapped = []
+    for p in {id(p): p for p in opt._params()}.values():
+        if p._data.dtype.kind != "c":
+            continue
+        name = type(opt).__name__
+        if name in _NO_COMPLEX:
+            raise RuntimeError(f"{name} does not support complex parameters")
+        data, grad = p._data, p.grad
+        p._data = _as_real(data)
+        if grad is not None:
+            grad._data = _as_real(grad._data)
+        state = opt.state.get(p)
+        if state:
+            for k, v in list(state.items()):
+                if hasattr(v, "dtype") and v.dtype.kind == "c" and v.shape == data.shape:
+                    state[k] = _as_real(v)
+        swapped.append((p, data, grad))
+    try:
+        yield
+    finally:
+        for p, data, grad in swapped:
+            p._data = data
+            if grad is not None and grad._data.dtype.kind != "c":
+                grad._data = _as_complex(grad._data)
+            state = opt.state.get(p)
+            for k, v in list((state or {}).items()):
+                if hasattr(v, "dtype") and v.dtype.kind == "f" and v.shape == data.shape + (2,):
+                    state[k] = _as_complex(v if v.flags.c_contiguous else v.copy())
+
+
 # ---- torch's step(closure) and step hooks, for every optimizer (wrapped once, here at the end) ----
 
 
@@ -1237,13 +1301,13 @@ def _with_closure_and_hooks(step):
     """Wrap an optimizer's ``step``: run the step pre-hooks, call ``closure`` (with grad enabled)
     for optimizers whose step takes none (LBFGS takes its own), step, run the post-hooks, and
     return the closure's loss, as torch.optim.Optimizer.step does."""
-    import contextlib
     import functools
     import inspect
 
     if getattr(step, "_with_hooks", False):
         return step
     own_closure = "closure" in inspect.signature(step).parameters
+    builtin = step.__module__ == __name__  # a user's own step sees its complex parameters as they are
 
     @functools.wraps(step)
     def wrapper(self, *args, **kwargs):
@@ -1261,7 +1325,8 @@ def _with_closure_and_hooks(step):
             if closure is not None:
                 with enable_grad():
                     out = closure()
-            step(self, *args, **kwargs)
+            with _complex_as_real(self) if builtin else contextlib.nullcontext():
+                step(self, *args, **kwargs)
         for hook in list(getattr(self, "_step_post_hooks", {}).values()):
             hook(self, args, kwargs)
         self._opt_called = True  # for LRScheduler's step-order warning, as torch's patched step records it

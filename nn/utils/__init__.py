@@ -33,6 +33,8 @@ def _norm(g, norm_type: float) -> float:
     a = to_numpy(g).reshape(-1)
     if a.size == 0:
         return 0.0
+    if a.dtype.kind == "c":  # torch's norm of a complex gradient: of |g|
+        a = np.abs(a)
     if norm_type == 2:  # float64 sum without a float64 copy of the gradient (S: 4.3 -> 0.1 ms)
         return math.sqrt(sum_squares(a))
     if norm_type == math.inf:  # exact in any float dtype
@@ -64,7 +66,7 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so "
                            "it cannot be clipped. To disable this error and scale the gradients by the non-finite "
                            "norm anyway, set `error_if_nonfinite=False`")
-    return Tensor(np.asarray(total, dtype=ts[0].dtype))
+    return Tensor(np.asarray(total, dtype=ts[0].real.dtype))  # real for complex gradients, as torch
 
 
 def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None) -> None:
@@ -94,6 +96,8 @@ def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float, f
     clip_value = float(clip_value)
     with no_grad():
         for p in _params(parameters):
+            if p.grad is not None and p.grad.dtype.kind == "c":
+                raise NotImplementedError("clamp is not supported for complex types")  # torch's words
             if p.grad is not None:
                 p.grad.copy_(array_module(p.grad._data).clip(p.grad._data, -clip_value, clip_value))
 
