@@ -32,6 +32,28 @@ def _gen(generator: np.random.Generator | None) -> np.random.Generator:
     return generator if generator is not None else default_generator("cpu")
 
 
+def _uniform(gen: np.random.Generator, a: float, b: float, t: Tensor) -> np.ndarray:
+    """U(a, b) in t's shape; for a complex t each part on its own, as torch fills view_as_real(t)."""
+    if t.dtype.kind != "c":
+        return gen.uniform(a, b, size=t.shape)
+    parts = gen.uniform(a, b, size=tuple(t.shape) + (2,))
+    return parts[..., 0] + 1j * parts[..., 1]
+
+
+def _normal(gen: np.random.Generator, mean: float, std: float, t: Tensor) -> np.ndarray:
+    """N(mean, std²) in t's shape; for a complex t each part N(mean, std²/2) (torch's normal_ on complex:
+    E|z - mean(1 + i)|² = std²)."""
+    if t.dtype.kind != "c":
+        return gen.normal(mean, std, size=t.shape)
+    parts = gen.normal(mean, std / math.sqrt(2), size=tuple(t.shape) + (2,))
+    return parts[..., 0] + 1j * parts[..., 1]
+
+
+def _refuse_complex(t: Tensor, words: str) -> None:
+    if t.dtype.kind == "c":  # torch's error for an init its ops can't do on complex
+        raise NotImplementedError(words.format("ComplexFloat" if t.dtype == np.complex64 else "ComplexDouble"))
+
+
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """torch's recommended gain for a nonlinearity.
 
@@ -92,7 +114,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: np.rando
     True
     """
     _check_range(a, b)
-    return _fill(tensor, _gen(generator).uniform(a, b, size=tensor.shape))
+    return _fill(tensor, _uniform(_gen(generator), a, b, tensor))
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
@@ -104,7 +126,7 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
     """
     if std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-    return _fill(tensor, _gen(generator).normal(mean, std, size=tensor.shape))
+    return _fill(tensor, _normal(_gen(generator), mean, std, tensor))
 
 
 def _norm_cdf(x: float) -> float:
@@ -121,6 +143,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     >>> bool((t.numpy() >= -0.5).all() and (t.numpy() <= 0.5).all())
     True
     """
+    _refuse_complex(tensor, "\"lt_cpu\" not implemented for '{}'")
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
                       "The distribution of values may be incorrect.", stacklevel=2)
@@ -222,6 +245,9 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: np.random.Generato
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0:
         return tensor
+    # torch's QR path takes torch.sign of R's diagonal, which refuses complex
+    _refuse_complex(tensor, "Unlike NumPy, torch.sign is not intended to support complex numbers. Please use "
+                            "torch.sgn instead.")
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
     flat = _gen(generator).normal(0.0, 1.0, size=(rows, cols))
@@ -240,7 +266,7 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: np.ra
         raise ValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor.shape
     gen = _gen(generator)
-    w = gen.normal(0.0, std, size=(rows, cols))
+    w = _normal(gen, 0.0, std, tensor)
     for c in range(cols):
         w[gen.permutation(rows)[: math.ceil(sparsity * rows)], c] = 0
     return _fill(tensor, w)
