@@ -256,11 +256,22 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
     return _make(get_xp(_device(device)).full(shape, _fill_scalar(fill_value, dtype), dtype=dtype), requires_grad)
 
 
+# torch's C++ type names in its fill errors
+_C_TYPE_NAMES = {"float16": "c10::Half", "float32": "float", "float64": "double", "int32": "int", "int64": "int64_t",
+                 "int16": "int16_t", "int8": "int8_t", "uint8": "uint8_t"}
+
+
 def _fill_scalar(value, dtype):
     """torch's checks on a Python number filling an integer ``dtype`` (full, fill_): past 64 bits
     OverflowError, outside the type RuntimeError (unsigned types wrap negatives, ``full(.., -1,
     dtype=uint8)`` is 255). Returns the value to fill with."""
-    if np.dtype(dtype).kind not in "iu" or not isinstance(value, (int, float)) or isinstance(value, _builtin_bool):
+    kind = np.dtype(dtype).kind
+    if isinstance(value, (complex, np.complexfloating)) and kind in "iuf":
+        if value.imag != 0:  # torch's words: a complex number fills only a complex (or bool) tensor
+            raise RuntimeError(f"value cannot be converted to type {_C_TYPE_NAMES.get(np.dtype(dtype).name, 'float')}"
+                               " without overflow")
+        value = value.real
+    if kind not in "iu" or not isinstance(value, (int, float)) or isinstance(value, _builtin_bool):
         return value
     if isinstance(value, int) and not -(1 << 63) <= value < 1 << 64:
         raise OverflowError(f"int too big to convert: fill value {value} for {np.dtype(dtype).name}")
@@ -330,6 +341,9 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad:
     ([0, 1, 2], dtype('float32'))
     """
     start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    if to_dtype(dtype) is not None and to_dtype(dtype).kind == "c":  # torch has no complex arange kernel
+        raise NotImplementedError(f"\"arange_cpu\" not implemented for "
+                                  f"'{'ComplexFloat' if to_dtype(dtype) == np.complex64 else 'ComplexDouble'}'")
     if end is None:
         start, end = 0, start
     if not (math.isfinite(start) and math.isfinite(end)):
@@ -370,14 +384,35 @@ def linspace(start: float, end: float, steps: int, *, dtype=None, device=None, r
     if steps < 0:
         raise RuntimeError("linspace(): number of steps must be non-negative")
     xp = get_xp(_device(device))
-    dtype = to_dtype(dtype) or default_dtype()
+    dtype = _range_dtype("linspace", start, end, dtype)
     if dtype.kind in "iu":  # torch: bounds cast to the integer type first, a float step, each half from its end
         s, e = math.trunc(start), math.trunc(end)
         step = (e - s) / max(steps - 1, 1)
         i = xp.arange(steps, dtype=np.float64)
         vals = xp.where((i < steps // 2) | (steps == 1), s + step * i, e - step * (steps - 1 - i))
         return _make(vals.astype(dtype), requires_grad)
-    return _make(xp.linspace(start, end, steps, dtype=np.float64).astype(dtype), requires_grad)
+    wide = np.complex128 if dtype.kind == "c" else np.float64
+    return _make(xp.linspace(start, end, steps, dtype=wide).astype(dtype), requires_grad)
+
+
+def _range_dtype(op: str, start, end, dtype) -> np.dtype:
+    """linspace/logspace's dtype: ``dtype``, else the default float's, complex when a bound is complex;
+    a complex bound with a real ``dtype`` is torch's RuntimeError."""
+    complex_bound = any(isinstance(v, (complex, np.complexfloating)) for v in (start, end))
+    inferred = np.dtype(np.complex128 if default_dtype() == np.float64 else np.complex64) if complex_bound \
+        else default_dtype()
+    dtype = to_dtype(dtype)
+    if dtype is None:
+        return inferred
+    if complex_bound and dtype.kind != "c":
+        names = {"complex64": "c10::complex<float>", "complex128": "c10::complex<double>"}
+        raise RuntimeError(f"torch.{op}(): inferred dtype {names[inferred.name]} can't be safely cast to passed dtype "
+                           f"{_TORCH_DTYPE_WORDS.get(dtype.name, dtype.name)}")
+    return dtype
+
+
+_TORCH_DTYPE_WORDS = {"float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
+                      "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
 
 
 def _zero_d_bounds(op: str, start, end) -> None:
@@ -400,8 +435,9 @@ def logspace(start: float, end: float, steps: int, base: float = 10.0, *, dtype=
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
     xp = get_xp(_device(device))
-    vals = base ** xp.linspace(start, end, steps, dtype=np.float64)
-    return _make(vals.astype(to_dtype(dtype) or default_dtype()), requires_grad)
+    dtype = _range_dtype("logspace", start, end, dtype)
+    vals = base ** xp.linspace(start, end, steps, dtype=np.complex128 if dtype.kind == "c" else np.float64)
+    return _make(vals.astype(dtype), requires_grad)
 
 
 def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
