@@ -461,11 +461,20 @@ def _gen(generator, device: str):
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
-    """Uniform [0, 1) samples (float32 unless ``dtype=``), reproducible under ``manual_seed``."""
+    """Uniform [0, 1) samples (float32 unless ``dtype=``), reproducible under ``manual_seed``; complex:
+    real and imaginary parts each uniform on [0, 1), as torch.
+
+    >>> bool((rand(4, dtype="complex64").imag.numpy() < 1).all())
+    True
+    """
     shape = _size(size, kw.pop("size", None), "rand")
     _no_extra("rand", kw)
     device = _device(device)
-    return _make(_sample(_gen(generator, device).random, shape, to_dtype(dtype) or default_dtype()), requires_grad)
+    dtype = to_dtype(dtype) or default_dtype()
+    if dtype.kind == "c":  # (real, imag) pairs drawn in the real dtype
+        pairs = _sample(_gen(generator, device).random, (*shape, 2), to_real(dtype))
+        return _make(pairs.view(dtype)[..., 0], requires_grad)
+    return _make(_sample(_gen(generator, device).random, shape, dtype), requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:

@@ -75,3 +75,21 @@ def test_complex_to_bool_is_nonzero_in_either_part():
     t, o = torch.tensor(x), engine.tensor(x)
     for conv in (lambda v: v.bool(), lambda v: v.to(torch.bool if isinstance(v, torch.Tensor) else engine.bool)):
         np.testing.assert_array_equal(conv(o).numpy(), conv(t).numpy())
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+@pytest.mark.parametrize("like", [False, True])
+def test_rand_complex_draws_both_parts_uniform(dtype, like):
+    n = 200_000
+    if like:
+        t = torch.rand_like(torch.zeros(n, dtype=getattr(torch, dtype)))
+        o = engine.rand_like(engine.zeros(n, dtype=getattr(engine, dtype)))
+    else:
+        t, o = torch.rand(n, dtype=getattr(torch, dtype)), engine.rand(n, dtype=getattr(engine, dtype))
+    assert str(o.dtype) == str(t.dtype).removeprefix("torch.") == dtype and o.shape == tuple(t.shape)
+    a, b = o.numpy(), t.numpy()
+    for part in ("real", "imag"):
+        x, y = getattr(a, part), getattr(b, part)
+        assert 0 <= x.min() and x.max() < 1
+        se = (1 / 12) ** 0.5 / n ** 0.5  # the standard error of a uniform mean
+        assert abs(x.mean() - y.mean()) < 8 * se and abs(x.std() - y.std()) < 8 * se
