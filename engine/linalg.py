@@ -108,15 +108,16 @@ def _potrf(a) -> tuple[np.ndarray, np.ndarray]:
     n = a.shape[-1]
     low = np.tril(a).reshape((math.prod(a.shape[:-2]), n, n)).copy()
     info = np.zeros(low.shape[0], dtype=np.int32)
-    for j in range(n):
+    for j in range(n):  # complex (Hermitian A): as LAPACK's potf2, the pivot is Re(a_jj) - Σ|l_jk|²
         live = info == 0
-        d = low[:, j, j] - (low[:, j, :j] ** 2).sum(-1)
+        row = low[:, j, :j]
+        d = low[:, j, j].real - (row * row.conj()).real.sum(-1)
         bad = live & ~(d > 0)
         info[bad] = j + 1
         low[bad, j, j] = d[bad]
         ok = live & ~bad
         ljj = np.sqrt(np.where(ok, d, 1))
-        col = (low[:, j + 1:, j] - (low[:, j + 1:, :j] @ low[:, j, :j, None])[..., 0]) / ljj[:, None]
+        col = (low[:, j + 1:, j] - (low[:, j + 1:, :j] @ row.conj()[..., None])[..., 0]) / ljj[:, None]
         low[ok, j, j] = ljj[ok]
         low[ok, j + 1:, j] = col[ok]
     return low.reshape(a.shape), info.reshape(a.shape[:-2])
@@ -220,7 +221,7 @@ def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
         out = linalg_ops.Cholesky.apply(A)
     except np.linalg.LinAlgError:
         raise _not_pd("linalg.cholesky", _potrf(A._data)[1]) from None
-    return out.mT if upper else out
+    return out.mH if upper else out
 
 
 def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False):  # noqa: N803
@@ -238,7 +239,7 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False): 
         if check_errors:
             raise _not_pd("linalg.cholesky_ex", info)
         out = Tensor(low).to(A.device)
-        out = out.mT if upper else out
+        out = out.mH if upper else out
     else:
         out = cholesky(A, upper=upper)
     return _make("linalg_cholesky_ex", ("L", "info"), (out, Tensor(info).to(A.device)))
@@ -289,15 +290,23 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
                                                         Tensor(info).to(A.device)))
 
 
+def _real_part(x: Tensor) -> Tensor:
+    """x's real part for a complex x (the real-valued outputs packed with complex ones: eigh's eigenvalues,
+    svd's singular values), x itself otherwise."""
+    return x.real if x.dtype.kind == "c" else x
+
+
 def eigh(A: Tensor, UPLO: str = "L"):  # noqa: N803
-    """(eigenvalues ascending (..., n), eigenvectors (..., n, n)) of symmetric matrices; the gradient
-    needs distinct eigenvalues (as torch). Only the ``UPLO`` triangle is read."""
+    """(eigenvalues ascending (..., n), eigenvectors (..., n, n)) of symmetric (Hermitian) matrices; the
+    eigenvalues are real for a complex A, as torch's. The gradient needs distinct eigenvalues and, for a
+    complex A, a loss that does not depend on the eigenvectors' phases (as torch). Only the ``UPLO``
+    triangle is read."""
     _square("linalg.eigh", _need_tensor(A, "linalg.eigh", "A"))
     if UPLO not in ("L", "U"):
         raise RuntimeError(f"linalg.eigh: Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
     packed = linalg_ops.EighPacked.apply(A, UPLO=UPLO)
     n = A.shape[-1]
-    return _make("linalg_eigh", ("eigenvalues", "eigenvectors"), (packed[..., n], packed[..., :n]))
+    return _make("linalg_eigh", ("eigenvalues", "eigenvectors"), (_real_part(packed[..., n]), packed[..., :n]))
 
 
 def eig(A: Tensor):  # noqa: N803

@@ -62,9 +62,7 @@ def _square(op: str, a: Tensor, floating: bool = True) -> Tensor:
         raise RuntimeError(f"{op}: A must be batches of square matrices, but they are "
                            f"{a.shape[-2] if a.ndim >= 2 else '?'} by {a.shape[-1] if a.ndim else '?'} matrices "
                            f"(shape {a.shape})")
-    if floating and a.dtype.kind == "c":
-        raise NotImplementedError(f"{op}: complex matrices are not supported (got {a.dtype})")
-    if floating and a.dtype.kind != "f":
+    if floating and a.dtype.kind not in "fc":
         raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. Got {a.dtype}")
     return a
 
@@ -1510,16 +1508,16 @@ def frexp(input: Tensor):  # noqa: A002
 
 
 def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
-    """(L Lᵀ)⁻¹ from a Cholesky factor L (upper: (Uᵀ U)⁻¹)."""
+    """(L Lᴴ)⁻¹ from a Cholesky factor L (upper: (Uᴴ U)⁻¹)."""
     _square("cholesky_inverse", L)
-    a = L.mT @ L if upper else L @ L.mT
+    a = L.mH @ L if upper else L @ L.mH
     return inv(a)
 
 
 def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
-    """X with (L Lᵀ) X = B from a Cholesky factor L (upper: (Uᵀ U))."""
+    """X with (L Lᴴ) X = B from a Cholesky factor L (upper: (Uᴴ U))."""
     _square("cholesky_solve", L)
-    a = L.mT @ L if upper else L @ L.mT
+    a = L.mH @ L if upper else L @ L.mH
     return solve(a, B)
 
 
@@ -1615,7 +1613,7 @@ def _torch_lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:  #
 def _torch_svd(self: Tensor, some: bool = True, compute_uv: bool = True):
     """Deprecated torch.svd: (U, S, V) with V (not Vh)."""
     u, s, vh = svd(self, full_matrices=not some)
-    return _make("svd", ("U", "S", "V"), (u, s, vh.mT))
+    return _make("svd", ("U", "S", "V"), (u, s, vh.mH))
 
 
 MORE_TENSOR_METHODS.update({

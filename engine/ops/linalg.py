@@ -16,6 +16,11 @@ def _mT(a):
     return a.swapaxes(-1, -2)
 
 
+def _mH(a):
+    """The conjugate transpose; a real array's plain transpose (no copy, so real graphs are unchanged)."""
+    return a.swapaxes(-1, -2).conj() if a.dtype.kind == "c" else a.swapaxes(-1, -2)
+
+
 class Inverse(Function):
     """A⁻¹ of (..., n, n); backward -A⁻ᵀ g A⁻ᵀ."""
 
@@ -83,8 +88,11 @@ class Solve(Function):
 
 
 class Cholesky(Function):
-    """Lower L with A = L Lᵀ (A symmetric positive definite, its lower triangle read); backward
-    as torch's (Murray 2016): gA = L⁻ᵀ Φ L⁻¹ with Φ = ½(T + tril(T, -1)ᵀ), T = tril(Lᵀ gL)."""
+    """Lower L with A = L Lᴴ (A Hermitian positive definite, its lower triangle read); backward
+    as torch's (Murray 2016), in torch's convention for complex A: gA = L⁻ᴴ Φ L⁻¹ with
+    Φ = ½(T + tril(T, -1)ᴴ), T = tril(Lᴴ gL) (real A: ᴴ is ᵀ)."""
+
+    conj_grad = False
 
     def forward(self, a):
         L = self.xp.linalg.cholesky(a)
@@ -94,29 +102,35 @@ class Cholesky(Function):
     def backward(self, g):
         (L,) = self.saved
         xp = self.xp
-        t = xp.tril(_mT(L) @ g)
-        phi = 0.5 * (t + _mT(xp.tril(t, -1)))
+        t = xp.tril(_mH(L) @ g)
+        phi = 0.5 * (t + _mH(xp.tril(t, -1)))
         linv = xp.linalg.inv(L)  # L⁻¹ (triangular; n is small in everyday use)
-        return _mT(linv) @ phi @ linv
+        return _mH(linv) @ phi @ linv
 
 
 class EighPacked(Function):
-    """Eigenvalues w (..., n) ascending and eigenvectors V (..., n, n) of a symmetric A (its ``UPLO``
-    triangle read), packed as (..., n, n + 1) = [V | w] so that one op carries both (the public eigh
-    splits them). Backward (distinct eigenvalues): gA = V (diag(gw) + Vᵀ gV ∘ F) Vᵀ, symmetrized,
-    F_ij = 1/(w_j - w_i); when only the eigenvalues were used (eigvalsh), V diag(gw) Vᵀ, which repeated
-    eigenvalues do not break (as torch)."""
+    """Eigenvalues w (..., n) ascending and eigenvectors V (..., n, n) of a symmetric (Hermitian) A (its
+    ``UPLO`` triangle read), packed as (..., n, n + 1) = [V | w] so that one op carries both (the public eigh
+    splits them; w is real, stored in A's dtype). Backward (distinct eigenvalues), as torch's
+    linalg_eig_backward for the Hermitian case, in torch's convention for complex A:
+    gA = V (diag(gw) + skew(VᴴgV) / E) Vᴴ, skew(X) = ½(X - Xᴴ), E_ij = w_j - w_i (real A: symmetrized
+    V (VᵀgV ∘ F) Vᵀ, the same); when only the eigenvalues were used (eigvalsh), V diag(gw) Vᴴ, which repeated
+    eigenvalues do not break (as torch). A complex loss must not depend on the eigenvectors' phases (raises)."""
+
+    conj_grad = False
 
     def forward(self, a, UPLO="L"):  # noqa: N803
         w, v = self.xp.linalg.eigh(a, UPLO=UPLO)
         self.save_for_backward(w, v)
-        return self.xp.concatenate([v, w[..., None, :].swapaxes(-1, -2)], axis=-1)
+        return self.xp.concatenate([v, w[..., None, :].swapaxes(-1, -2).astype(v.dtype)], axis=-1)
 
     def backward(self, g):
         w, v = self.saved
         xp = self.xp
         gv, gw = g[..., :-1], g[..., -1]
         n = w.shape[-1]
+        if v.dtype.kind == "c":
+            return self._complex_backward(w, v, gv, gw.real)
         inner = xp.eye(n, dtype=w.dtype) * gw[..., None, :]
         if xp.any(gv):
             diff = w[..., None, :] - w[..., :, None]  # (..., n, n): w_j - w_i
@@ -125,6 +139,24 @@ class EighPacked(Function):
             inner = inner + (_mT(v) @ gv) * f
         ga = v @ inner @ _mT(v)
         return 0.5 * (ga + _mT(ga))  # torch reads A as symmetric: the symmetric part
+
+    def _complex_backward(self, w, v, gv, gw):
+        xp = self.xp
+        vh = _mH(v)
+        if not xp.any(gv):
+            return (v * gw[..., None, :]) @ vh
+        vhgv = vh @ gv
+        if not bool(xp.all(xp.abs(xp.diagonal(vhgv, 0, -2, -1).imag) <= 1e-2)):  # torch's allclose(imag, 0)
+            raise RuntimeError("linalg_eigh_backward: The eigenvectors in the complex case are specified up to "
+                               "multiplication by e^{i phi}. The specified loss function depends on this quantity, "
+                               "so it is ill-defined.")
+        n = w.shape[-1]
+        eye = xp.eye(n, dtype=bool)
+        e = w[..., None, :] - w[..., :, None]
+        ret = 0.5 * (vhgv - _mH(vhgv)) / xp.where(eye, 1, e)
+        if xp.any(gw):
+            ret = xp.where(eye, gw[..., None, :], ret)
+        return v @ ret @ vh
 
 
 class EigPacked(Function):
