@@ -359,7 +359,7 @@ def svd(A: Tensor, full_matrices: bool = True):  # noqa: N803
     packed = linalg_ops.SvdPacked.apply(A, full_matrices=full_matrices)
     batch = A.shape[:-2]
     u = packed[..., : m * mu].reshape(batch + (m, mu))
-    s = packed[..., m * mu: m * mu + k]
+    s = _real_part(packed[..., m * mu: m * mu + k])
     vh = packed[..., m * mu + k:].reshape(batch + (nv, n))
     return _make("linalg_svd", ("U", "S", "Vh"), (u, s, vh))
 

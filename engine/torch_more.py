@@ -2086,7 +2086,7 @@ def _approximate_basis(A: Tensor, q: int, niter: int, M: Tensor | None) -> Tenso
         return A @ X - (M @ X if M is not None else 0)
 
     def times_t(X):  # noqa: N802, N803
-        return A.mT @ X - (M.mT @ X if M is not None else 0)
+        return A.mH @ X - (M.mH @ X if M is not None else 0)
 
     Q = engine.linalg.qr(times(engine.randn(A.shape[-1], q, dtype=A.dtype, device=A.device))).Q  # noqa: N806
     for _ in builtins.range(niter):
@@ -2095,7 +2095,7 @@ def _approximate_basis(A: Tensor, q: int, niter: int, M: Tensor | None) -> Tenso
 
 
 def svd_lowrank(A: Tensor, q: int | None = 6, niter: int | None = 2, M: Tensor | None = None):  # noqa: N803
-    """torch.svd_lowrank: (U, S, V) with A − M ≈ U diag(S) Vᵀ, U (m, q), S (q,), V (n, q), by torch's randomized
+    """torch.svd_lowrank: (U, S, V) with A − M ≈ U diag(S) Vᴴ, U (m, q), S (q,), V (n, q), by torch's randomized
     algorithm (Halko et al. 2009, Algorithm 5.1) from engine's generator: exact, up to the singular vectors'
     signs, when rank(A − M) <= q. Differentiable, composed from matmul, qr and svd.
 
@@ -2111,11 +2111,11 @@ def svd_lowrank(A: Tensor, q: int | None = 6, niter: int | None = 2, M: Tensor |
     if M is not None:
         M = M.broadcast_to(A.shape)  # noqa: N806
     if m < n:
-        A, M = A.mT, (M.mT if M is not None else None)  # noqa: N806
+        A, M = A.mH, (M.mH if M is not None else None)  # noqa: N806
     Q = _approximate_basis(A, q, niter, M)  # noqa: N806
-    B = Q.mT @ A - (Q.mT @ M if M is not None else 0)  # noqa: N806
+    B = Q.mH @ A - (Q.mH @ M if M is not None else 0)  # noqa: N806
     U, S, Vh = engine.linalg.svd(B, full_matrices=False)  # noqa: N806
-    U, V = Q @ U, Vh.mT  # noqa: N806
+    U, V = Q @ U, Vh.mH  # noqa: N806
     return (V, S, U) if m < n else (U, S, V)
 
 
