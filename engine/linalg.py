@@ -601,8 +601,8 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
 
 def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
     """torch.linalg.householder_product (orgqr): the first n columns of H₁ H₂ ⋯ H_k for A (..., m, n) and
-    tau (..., k), m >= n >= k, with H_i = I - tau_i v_i v_iᵀ and v_i = (0, …, 0, 1, A[i+1:, i]) (LAPACK's
-    geqrf layout). Composed from engine ops, so the gradient flows to A and tau.
+    tau (..., k), m >= n >= k, with H_i = I - tau_i v_i v_iᴴ and v_i = (0, …, 0, 1, A[i+1:, i]) (LAPACK's
+    geqrf layout, complex too). Composed from engine ops, so the gradient flows to A and tau.
 
     >>> import engine
     >>> engine.linalg.householder_product(engine.tensor([[1.0], [1.0]]), engine.tensor([1.0])).tolist()
@@ -629,13 +629,13 @@ def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
                            f"{list(tau.shape[:-1])} (input shape {A.shape})")
     if tau.dtype != A.dtype:
         raise RuntimeError(f"{op}: tau dtype {tau.dtype} does not match input dtype {A.dtype}")
-    if A.dtype.kind != "f":
+    if A.dtype.kind not in "fc":
         raise NotImplementedError(f'"orgqr_cpu" not implemented for \'{A.dtype}\'')
     rows = engine.arange(m, device=A.device).unsqueeze(-1)  # (m, 1)
     out = engine.eye(m, n, dtype=A.dtype, device=A.device).expand(*A.shape[:-2], m, n)
     for i in range(k - 1, -1, -1):  # out = H_i out, from the last reflector to the first
         v = A[..., :, i:i + 1] * (rows > i) + (rows == i).to(A.dtype)  # (..., m, 1)
-        out = out - (tau[..., i, None, None] * v) @ (v.mT @ out)
+        out = out - (tau[..., i, None, None] * v) @ (v.mH @ out)
     return out if k else out + _zero_link(A)  # no reflector: still in A's graph, as torch
 
 
@@ -651,7 +651,7 @@ def geqrf(input: Tensor):  # noqa: A002
     _need_tensor(input, "torch.geqrf", "input")
     if input.ndim < 2:
         raise RuntimeError(f"torch.geqrf: input must have at least 2 dimensions (got shape {input.shape}).")
-    if input.dtype.kind != "f":
+    if input.dtype.kind not in "fc":
         raise NotImplementedError(f'"geqrf_cpu" not implemented for \'{input.dtype}\'')
     h, tau = np.linalg.qr(_host(input._data), mode="raw")
     a = np.ascontiguousarray(np.swapaxes(h, -1, -2)).astype(input.dtype)
@@ -659,7 +659,7 @@ def geqrf(input: Tensor):  # noqa: A002
 
 
 def ormqr(input: Tensor, input2: Tensor, input3: Tensor, left: bool = True, transpose: bool = False) -> Tensor:  # noqa: A002
-    """torch.ormqr: ``other`` (input3) times Q (or Qᵀ with ``transpose``) of geqrf's (input, tau = input2),
+    """torch.ormqr: ``other`` (input3) times Q (or Qᴴ with ``transpose``) of geqrf's (input, tau = input2),
     Q from the left or the right: Q is the full (m, m) product of the reflectors, through householder_product
     on input's vectors padded with zero columns (tau 0: the identity). Differentiable in all three.
 
@@ -690,7 +690,7 @@ def ormqr(input: Tensor, input2: Tensor, input3: Tensor, left: bool = True, tran
     vectors = engine.cat([A[..., :, :k], engine.zeros(batch + (m, m - k), dtype=A.dtype, device=A.device)], -1)
     taus = engine.cat([tau, engine.zeros(batch + (m - k,), dtype=A.dtype, device=A.device)], -1)
     Q = householder_product(vectors, taus)  # noqa: N806
-    Q = Q.mT if transpose else Q  # noqa: N806
+    Q = Q.mH if transpose else Q  # noqa: N806
     return Q @ C if left else C @ Q
 
 
