@@ -502,7 +502,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     A = A.to(dtype) if dtype is not None else A  # noqa: N806
     if A.ndim < 2:
         raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions, got {A.shape}")
-    if A.dtype.kind != "f":
+    if A.dtype.kind not in "fc":
         raise RuntimeError(f"linalg.matrix_norm: Expected a floating point or complex tensor as input. Got {A.dtype}")
     dim = (dim,) if isinstance(dim, int) else tuple(dim)
     if len(dim) != 2:
@@ -510,12 +510,12 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     d0, d1 = (wrap_dim(d, A.ndim, "linalg.matrix_norm") for d in dim)
     if d0 == d1:
         raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, {dim[1]})")
-    if ord == "fro":
-        return A.norm(2, (d0, d1), keepdim)
+    if ord == "fro":  # a complex A's through |A| (real), the same norm and gradient A / ‖A‖ (torch's convention)
+        return (A.abs() if A.dtype.kind == "c" else A).norm(2, (d0, d1), keepdim)
     if ord in (1, math.inf, 2) and A.shape[d1 if ord == 1 else d0] * (A.shape[d1] if ord == 2 else 1) == 0:
         # torch: the max over no columns (1), rows (inf) or singular values (2) is 0, outside the graph
         shape = tuple(1 if i in (d0, d1) else n for i, n in enumerate(A.shape))
-        r = engine.zeros(shape, dtype=A.dtype, device=A.device)
+        r = engine.zeros(shape, dtype=A.real.dtype if A.dtype.kind == "c" else A.dtype, device=A.device)
         return r if keepdim else r.squeeze((d0, d1))
     if ord in (1, -1, math.inf, -math.inf):
         inner, outer = (d0, d1) if ord in (1, -1) else (d1, d0)
