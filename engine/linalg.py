@@ -108,15 +108,16 @@ def _potrf(a) -> tuple[np.ndarray, np.ndarray]:
     n = a.shape[-1]
     low = np.tril(a).reshape((math.prod(a.shape[:-2]), n, n)).copy()
     info = np.zeros(low.shape[0], dtype=np.int32)
-    for j in range(n):
+    for j in range(n):  # complex (Hermitian A): as LAPACK's potf2, the pivot is Re(a_jj) - Σ|l_jk|²
         live = info == 0
-        d = low[:, j, j] - (low[:, j, :j] ** 2).sum(-1)
+        row = low[:, j, :j]
+        d = low[:, j, j].real - (row * row.conj()).real.sum(-1)
         bad = live & ~(d > 0)
         info[bad] = j + 1
         low[bad, j, j] = d[bad]
         ok = live & ~bad
         ljj = np.sqrt(np.where(ok, d, 1))
-        col = (low[:, j + 1:, j] - (low[:, j + 1:, :j] @ low[:, j, :j, None])[..., 0]) / ljj[:, None]
+        col = (low[:, j + 1:, j] - (low[:, j + 1:, :j] @ row.conj()[..., None])[..., 0]) / ljj[:, None]
         low[ok, j, j] = ljj[ok]
         low[ok, j + 1:, j] = col[ok]
     return low.reshape(a.shape), info.reshape(a.shape[:-2])
@@ -220,7 +221,7 @@ def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:  # noqa: N803
         out = linalg_ops.Cholesky.apply(A)
     except np.linalg.LinAlgError:
         raise _not_pd("linalg.cholesky", _potrf(A._data)[1]) from None
-    return out.mT if upper else out
+    return out.mH if upper else out
 
 
 def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False):  # noqa: N803
@@ -238,7 +239,7 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False): 
         if check_errors:
             raise _not_pd("linalg.cholesky_ex", info)
         out = Tensor(low).to(A.device)
-        out = out.mT if upper else out
+        out = out.mH if upper else out
     else:
         out = cholesky(A, upper=upper)
     return _make("linalg_cholesky_ex", ("L", "info"), (out, Tensor(info).to(A.device)))
@@ -289,15 +290,23 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
                                                         Tensor(info).to(A.device)))
 
 
+def _real_part(x: Tensor) -> Tensor:
+    """x's real part for a complex x (the real-valued outputs packed with complex ones: eigh's eigenvalues,
+    svd's singular values), x itself otherwise."""
+    return x.real if x.dtype.kind == "c" else x
+
+
 def eigh(A: Tensor, UPLO: str = "L"):  # noqa: N803
-    """(eigenvalues ascending (..., n), eigenvectors (..., n, n)) of symmetric matrices; the gradient
-    needs distinct eigenvalues (as torch). Only the ``UPLO`` triangle is read."""
+    """(eigenvalues ascending (..., n), eigenvectors (..., n, n)) of symmetric (Hermitian) matrices; the
+    eigenvalues are real for a complex A, as torch's. The gradient needs distinct eigenvalues and, for a
+    complex A, a loss that does not depend on the eigenvectors' phases (as torch). Only the ``UPLO``
+    triangle is read."""
     _square("linalg.eigh", _need_tensor(A, "linalg.eigh", "A"))
     if UPLO not in ("L", "U"):
         raise RuntimeError(f"linalg.eigh: Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
     packed = linalg_ops.EighPacked.apply(A, UPLO=UPLO)
     n = A.shape[-1]
-    return _make("linalg_eigh", ("eigenvalues", "eigenvectors"), (packed[..., n], packed[..., :n]))
+    return _make("linalg_eigh", ("eigenvalues", "eigenvectors"), (_real_part(packed[..., n]), packed[..., :n]))
 
 
 def eig(A: Tensor):  # noqa: N803
@@ -350,7 +359,7 @@ def svd(A: Tensor, full_matrices: bool = True):  # noqa: N803
     packed = linalg_ops.SvdPacked.apply(A, full_matrices=full_matrices)
     batch = A.shape[:-2]
     u = packed[..., : m * mu].reshape(batch + (m, mu))
-    s = packed[..., m * mu: m * mu + k]
+    s = _real_part(packed[..., m * mu: m * mu + k])
     vh = packed[..., m * mu + k:].reshape(batch + (nv, n))
     return _make("linalg_svd", ("U", "S", "Vh"), (u, s, vh))
 
@@ -493,7 +502,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     A = A.to(dtype) if dtype is not None else A  # noqa: N806
     if A.ndim < 2:
         raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions, got {A.shape}")
-    if A.dtype.kind != "f":
+    if A.dtype.kind not in "fc":
         raise RuntimeError(f"linalg.matrix_norm: Expected a floating point or complex tensor as input. Got {A.dtype}")
     dim = (dim,) if isinstance(dim, int) else tuple(dim)
     if len(dim) != 2:
@@ -501,12 +510,12 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     d0, d1 = (wrap_dim(d, A.ndim, "linalg.matrix_norm") for d in dim)
     if d0 == d1:
         raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, {dim[1]})")
-    if ord == "fro":
-        return A.norm(2, (d0, d1), keepdim)
+    if ord == "fro":  # a complex A's through |A| (real), the same norm and gradient A / ‖A‖ (torch's convention)
+        return (A.abs() if A.dtype.kind == "c" else A).norm(2, (d0, d1), keepdim)
     if ord in (1, math.inf, 2) and A.shape[d1 if ord == 1 else d0] * (A.shape[d1] if ord == 2 else 1) == 0:
         # torch: the max over no columns (1), rows (inf) or singular values (2) is 0, outside the graph
         shape = tuple(1 if i in (d0, d1) else n for i, n in enumerate(A.shape))
-        r = engine.zeros(shape, dtype=A.dtype, device=A.device)
+        r = engine.zeros(shape, dtype=A.real.dtype if A.dtype.kind == "c" else A.dtype, device=A.device)
         return r if keepdim else r.squeeze((d0, d1))
     if ord in (1, -1, math.inf, -math.inf):
         inner, outer = (d0, d1) if ord in (1, -1) else (d1, d0)
@@ -592,8 +601,8 @@ def vander(x: Tensor, *, N: int | None = None) -> Tensor:  # noqa: N803
 
 def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
     """torch.linalg.householder_product (orgqr): the first n columns of H₁ H₂ ⋯ H_k for A (..., m, n) and
-    tau (..., k), m >= n >= k, with H_i = I - tau_i v_i v_iᵀ and v_i = (0, …, 0, 1, A[i+1:, i]) (LAPACK's
-    geqrf layout). Composed from engine ops, so the gradient flows to A and tau.
+    tau (..., k), m >= n >= k, with H_i = I - tau_i v_i v_iᴴ and v_i = (0, …, 0, 1, A[i+1:, i]) (LAPACK's
+    geqrf layout, complex too). Composed from engine ops, so the gradient flows to A and tau.
 
     >>> import engine
     >>> engine.linalg.householder_product(engine.tensor([[1.0], [1.0]]), engine.tensor([1.0])).tolist()
@@ -620,13 +629,13 @@ def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803
                            f"{list(tau.shape[:-1])} (input shape {A.shape})")
     if tau.dtype != A.dtype:
         raise RuntimeError(f"{op}: tau dtype {tau.dtype} does not match input dtype {A.dtype}")
-    if A.dtype.kind != "f":
+    if A.dtype.kind not in "fc":
         raise NotImplementedError(f'"orgqr_cpu" not implemented for \'{A.dtype}\'')
     rows = engine.arange(m, device=A.device).unsqueeze(-1)  # (m, 1)
     out = engine.eye(m, n, dtype=A.dtype, device=A.device).expand(*A.shape[:-2], m, n)
     for i in range(k - 1, -1, -1):  # out = H_i out, from the last reflector to the first
         v = A[..., :, i:i + 1] * (rows > i) + (rows == i).to(A.dtype)  # (..., m, 1)
-        out = out - (tau[..., i, None, None] * v) @ (v.mT @ out)
+        out = out - (tau[..., i, None, None] * v) @ (v.mH @ out)
     return out if k else out + _zero_link(A)  # no reflector: still in A's graph, as torch
 
 
@@ -642,7 +651,7 @@ def geqrf(input: Tensor):  # noqa: A002
     _need_tensor(input, "torch.geqrf", "input")
     if input.ndim < 2:
         raise RuntimeError(f"torch.geqrf: input must have at least 2 dimensions (got shape {input.shape}).")
-    if input.dtype.kind != "f":
+    if input.dtype.kind not in "fc":
         raise NotImplementedError(f'"geqrf_cpu" not implemented for \'{input.dtype}\'')
     h, tau = np.linalg.qr(_host(input._data), mode="raw")
     a = np.ascontiguousarray(np.swapaxes(h, -1, -2)).astype(input.dtype)
@@ -650,7 +659,7 @@ def geqrf(input: Tensor):  # noqa: A002
 
 
 def ormqr(input: Tensor, input2: Tensor, input3: Tensor, left: bool = True, transpose: bool = False) -> Tensor:  # noqa: A002
-    """torch.ormqr: ``other`` (input3) times Q (or Qᵀ with ``transpose``) of geqrf's (input, tau = input2),
+    """torch.ormqr: ``other`` (input3) times Q (or Qᴴ with ``transpose``) of geqrf's (input, tau = input2),
     Q from the left or the right: Q is the full (m, m) product of the reflectors, through householder_product
     on input's vectors padded with zero columns (tau 0: the identity). Differentiable in all three.
 
@@ -681,7 +690,7 @@ def ormqr(input: Tensor, input2: Tensor, input3: Tensor, left: bool = True, tran
     vectors = engine.cat([A[..., :, :k], engine.zeros(batch + (m, m - k), dtype=A.dtype, device=A.device)], -1)
     taus = engine.cat([tau, engine.zeros(batch + (m - k,), dtype=A.dtype, device=A.device)], -1)
     Q = householder_product(vectors, taus)  # noqa: N806
-    Q = Q.mT if transpose else Q  # noqa: N806
+    Q = Q.mH if transpose else Q  # noqa: N806
     return Q @ C if left else C @ Q
 
 

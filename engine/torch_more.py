@@ -62,9 +62,7 @@ def _square(op: str, a: Tensor, floating: bool = True) -> Tensor:
         raise RuntimeError(f"{op}: A must be batches of square matrices, but they are "
                            f"{a.shape[-2] if a.ndim >= 2 else '?'} by {a.shape[-1] if a.ndim else '?'} matrices "
                            f"(shape {a.shape})")
-    if floating and a.dtype.kind == "c":
-        raise NotImplementedError(f"{op}: complex matrices are not supported (got {a.dtype})")
-    if floating and a.dtype.kind != "f":
+    if floating and a.dtype.kind not in "fc":
         raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. Got {a.dtype}")
     return a
 
@@ -1510,16 +1508,16 @@ def frexp(input: Tensor):  # noqa: A002
 
 
 def cholesky_inverse(L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
-    """(L Lᵀ)⁻¹ from a Cholesky factor L (upper: (Uᵀ U)⁻¹)."""
+    """(L Lᴴ)⁻¹ from a Cholesky factor L (upper: (Uᴴ U)⁻¹)."""
     _square("cholesky_inverse", L)
-    a = L.mT @ L if upper else L @ L.mT
+    a = L.mH @ L if upper else L @ L.mH
     return inv(a)
 
 
 def cholesky_solve(B: Tensor, L: Tensor, upper: bool = False) -> Tensor:  # noqa: N803
-    """X with (L Lᵀ) X = B from a Cholesky factor L (upper: (Uᵀ U))."""
+    """X with (L Lᴴ) X = B from a Cholesky factor L (upper: (Uᴴ U))."""
     _square("cholesky_solve", L)
-    a = L.mT @ L if upper else L @ L.mT
+    a = L.mH @ L if upper else L @ L.mH
     return solve(a, B)
 
 
@@ -1615,7 +1613,7 @@ def _torch_lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:  #
 def _torch_svd(self: Tensor, some: bool = True, compute_uv: bool = True):
     """Deprecated torch.svd: (U, S, V) with V (not Vh)."""
     u, s, vh = svd(self, full_matrices=not some)
-    return _make("svd", ("U", "S", "V"), (u, s, vh.mT))
+    return _make("svd", ("U", "S", "V"), (u, s, vh.mH))
 
 
 MORE_TENSOR_METHODS.update({
@@ -2088,7 +2086,7 @@ def _approximate_basis(A: Tensor, q: int, niter: int, M: Tensor | None) -> Tenso
         return A @ X - (M @ X if M is not None else 0)
 
     def times_t(X):  # noqa: N802, N803
-        return A.mT @ X - (M.mT @ X if M is not None else 0)
+        return A.mH @ X - (M.mH @ X if M is not None else 0)
 
     Q = engine.linalg.qr(times(engine.randn(A.shape[-1], q, dtype=A.dtype, device=A.device))).Q  # noqa: N806
     for _ in builtins.range(niter):
@@ -2097,7 +2095,7 @@ def _approximate_basis(A: Tensor, q: int, niter: int, M: Tensor | None) -> Tenso
 
 
 def svd_lowrank(A: Tensor, q: int | None = 6, niter: int | None = 2, M: Tensor | None = None):  # noqa: N803
-    """torch.svd_lowrank: (U, S, V) with A − M ≈ U diag(S) Vᵀ, U (m, q), S (q,), V (n, q), by torch's randomized
+    """torch.svd_lowrank: (U, S, V) with A − M ≈ U diag(S) Vᴴ, U (m, q), S (q,), V (n, q), by torch's randomized
     algorithm (Halko et al. 2009, Algorithm 5.1) from engine's generator: exact, up to the singular vectors'
     signs, when rank(A − M) <= q. Differentiable, composed from matmul, qr and svd.
 
@@ -2113,11 +2111,11 @@ def svd_lowrank(A: Tensor, q: int | None = 6, niter: int | None = 2, M: Tensor |
     if M is not None:
         M = M.broadcast_to(A.shape)  # noqa: N806
     if m < n:
-        A, M = A.mT, (M.mT if M is not None else None)  # noqa: N806
+        A, M = A.mH, (M.mH if M is not None else None)  # noqa: N806
     Q = _approximate_basis(A, q, niter, M)  # noqa: N806
-    B = Q.mT @ A - (Q.mT @ M if M is not None else 0)  # noqa: N806
+    B = Q.mH @ A - (Q.mH @ M if M is not None else 0)  # noqa: N806
     U, S, Vh = engine.linalg.svd(B, full_matrices=False)  # noqa: N806
-    U, V = Q @ U, Vh.mT  # noqa: N806
+    U, V = Q @ U, Vh.mH  # noqa: N806
     return (V, S, U) if m < n else (U, S, V)
 
 

@@ -16,6 +16,11 @@ def _mT(a):
     return a.swapaxes(-1, -2)
 
 
+def _mH(a):
+    """The conjugate transpose; a real array's plain transpose (no copy, so real graphs are unchanged)."""
+    return a.swapaxes(-1, -2).conj() if a.dtype.kind == "c" else a.swapaxes(-1, -2)
+
+
 class Inverse(Function):
     """A⁻¹ of (..., n, n); backward -A⁻ᵀ g A⁻ᵀ."""
 
@@ -83,8 +88,11 @@ class Solve(Function):
 
 
 class Cholesky(Function):
-    """Lower L with A = L Lᵀ (A symmetric positive definite, its lower triangle read); backward
-    as torch's (Murray 2016): gA = L⁻ᵀ Φ L⁻¹ with Φ = ½(T + tril(T, -1)ᵀ), T = tril(Lᵀ gL)."""
+    """Lower L with A = L Lᴴ (A Hermitian positive definite, its lower triangle read); backward
+    as torch's (Murray 2016), in torch's convention for complex A: gA = L⁻ᴴ Φ L⁻¹ with
+    Φ = ½(T + tril(T, -1)ᴴ), T = tril(Lᴴ gL) (real A: ᴴ is ᵀ)."""
+
+    conj_grad = False
 
     def forward(self, a):
         L = self.xp.linalg.cholesky(a)
@@ -94,29 +102,35 @@ class Cholesky(Function):
     def backward(self, g):
         (L,) = self.saved
         xp = self.xp
-        t = xp.tril(_mT(L) @ g)
-        phi = 0.5 * (t + _mT(xp.tril(t, -1)))
+        t = xp.tril(_mH(L) @ g)
+        phi = 0.5 * (t + _mH(xp.tril(t, -1)))
         linv = xp.linalg.inv(L)  # L⁻¹ (triangular; n is small in everyday use)
-        return _mT(linv) @ phi @ linv
+        return _mH(linv) @ phi @ linv
 
 
 class EighPacked(Function):
-    """Eigenvalues w (..., n) ascending and eigenvectors V (..., n, n) of a symmetric A (its ``UPLO``
-    triangle read), packed as (..., n, n + 1) = [V | w] so that one op carries both (the public eigh
-    splits them). Backward (distinct eigenvalues): gA = V (diag(gw) + Vᵀ gV ∘ F) Vᵀ, symmetrized,
-    F_ij = 1/(w_j - w_i); when only the eigenvalues were used (eigvalsh), V diag(gw) Vᵀ, which repeated
-    eigenvalues do not break (as torch)."""
+    """Eigenvalues w (..., n) ascending and eigenvectors V (..., n, n) of a symmetric (Hermitian) A (its
+    ``UPLO`` triangle read), packed as (..., n, n + 1) = [V | w] so that one op carries both (the public eigh
+    splits them; w is real, stored in A's dtype). Backward (distinct eigenvalues), as torch's
+    linalg_eig_backward for the Hermitian case, in torch's convention for complex A:
+    gA = V (diag(gw) + skew(VᴴgV) / E) Vᴴ, skew(X) = ½(X - Xᴴ), E_ij = w_j - w_i (real A: symmetrized
+    V (VᵀgV ∘ F) Vᵀ, the same); when only the eigenvalues were used (eigvalsh), V diag(gw) Vᴴ, which repeated
+    eigenvalues do not break (as torch). A complex loss must not depend on the eigenvectors' phases (raises)."""
+
+    conj_grad = False
 
     def forward(self, a, UPLO="L"):  # noqa: N803
         w, v = self.xp.linalg.eigh(a, UPLO=UPLO)
         self.save_for_backward(w, v)
-        return self.xp.concatenate([v, w[..., None, :].swapaxes(-1, -2)], axis=-1)
+        return self.xp.concatenate([v, w[..., None, :].swapaxes(-1, -2).astype(v.dtype)], axis=-1)
 
     def backward(self, g):
         w, v = self.saved
         xp = self.xp
         gv, gw = g[..., :-1], g[..., -1]
         n = w.shape[-1]
+        if v.dtype.kind == "c":
+            return self._complex_backward(w, v, gv, gw.real)
         inner = xp.eye(n, dtype=w.dtype) * gw[..., None, :]
         if xp.any(gv):
             diff = w[..., None, :] - w[..., :, None]  # (..., n, n): w_j - w_i
@@ -125,6 +139,24 @@ class EighPacked(Function):
             inner = inner + (_mT(v) @ gv) * f
         ga = v @ inner @ _mT(v)
         return 0.5 * (ga + _mT(ga))  # torch reads A as symmetric: the symmetric part
+
+    def _complex_backward(self, w, v, gv, gw):
+        xp = self.xp
+        vh = _mH(v)
+        if not xp.any(gv):
+            return (v * gw[..., None, :]) @ vh
+        vhgv = vh @ gv
+        if not bool(xp.all(xp.abs(xp.diagonal(vhgv, 0, -2, -1).imag) <= 1e-2)):  # torch's allclose(imag, 0)
+            raise RuntimeError("linalg_eigh_backward: The eigenvectors in the complex case are specified up to "
+                               "multiplication by e^{i phi}. The specified loss function depends on this quantity, "
+                               "so it is ill-defined.")
+        n = w.shape[-1]
+        eye = xp.eye(n, dtype=bool)
+        e = w[..., None, :] - w[..., :, None]
+        ret = 0.5 * (vhgv - _mH(vhgv)) / xp.where(eye, 1, e)
+        if xp.any(gw):
+            ret = xp.where(eye, gw[..., None, :], ret)
+        return v @ ret @ vh
 
 
 class EigPacked(Function):
@@ -176,45 +208,58 @@ class EigPacked(Function):
 
 class SvdPacked(Function):
     """SVD A = U diag(S) Vh of (..., m, n), k = min(m, n), packed per matrix as
-    [U (m·ku) | S (k) | Vh (ku·n)] so that one op carries all three (the public svd splits them);
-    ku = k, or with ``full_matrices`` U is (m, m) and Vh (n, n).
-    Backward as torch's (distinct nonzero singular values; a loss that depends on U and Vh only
-    through sign-invariant quantities):
-    gA = U [(skew(UᵀgU) S + S skew(VᵀgV)) / E + diag(gS)] Vh + the parts of gU, gVh outside the
-    column spaces, E_ij = S_j² - S_i². With ``full_matrices``, as torch, U, Vh and their gradients are
-    narrowed to their first k columns (rows): the extra ones are arbitrary, so a loss must not use them."""
+    [U (m·ku) | S (k) | Vh (ku·n)] so that one op carries all three (the public svd splits them; S is real,
+    stored in A's dtype); ku = k, or with ``full_matrices`` U is (m, m) and Vh (n, n).
+    Backward as torch's svd_backward, in torch's convention for complex A (distinct nonzero singular
+    values; a loss that depends on U and Vh only through sign- (phase-) invariant quantities, else raises):
+    gA = U [(skew(UᴴgU) S + S skew(VᴴgV)) / E + diag(gS) (+ diag(UᴴgU)/(2S), complex)] Vh + the parts of gU,
+    gVh outside the column spaces, skew(X) = X - Xᴴ, E_ij = S_j² - S_i². With ``full_matrices``, as torch,
+    U, Vh and their gradients are narrowed to their first k columns (rows): the extra ones are arbitrary, so a
+    loss must not use them."""
+
+    conj_grad = False
 
     def forward(self, a, full_matrices=False):
         xp = self.xp
         u, s, vh = xp.linalg.svd(a, full_matrices=full_matrices)
         self.save_for_backward(u, s, vh)
         batch = a.shape[:-2]  # sizes spelled out: reshape cannot infer -1 when the batch is empty
-        return xp.concatenate([u.reshape(batch + (u.shape[-2] * u.shape[-1],)), s,
+        return xp.concatenate([u.reshape(batch + (u.shape[-2] * u.shape[-1],)), s.astype(u.dtype, copy=False),
                                vh.reshape(batch + (vh.shape[-2] * vh.shape[-1],))], axis=-1)
 
     def backward(self, g):
         u, s, vh = self.saved
         xp = self.xp
+        cplx = u.dtype.kind == "c"
         (m, ku), n, k = u.shape[-2:], vh.shape[-1], s.shape[-1]
         gu = g[..., : m * ku].reshape(u.shape)[..., :k]
         gs = g[..., m * ku: m * ku + k]
+        gs = gs.real if cplx else gs
         gvh = g[..., m * ku + k:].reshape(vh.shape)[..., :k, :]
         u, vh = u[..., :k], vh[..., :k, :]
-        v, gv = _mT(vh), _mT(gvh)
-        uhgu = _mT(u) @ gu
-        uhgu = uhgu - _mT(uhgu)
-        vhgv = _mT(v) @ gv
-        vhgv = vhgv - _mT(vhgv)
+        v, gv = _mH(vh), _mH(gvh)
+        uhgu = _mH(u) @ gu
+        uhgu = uhgu - _mH(uhgu)
+        vhgv = _mH(v) @ gv
+        vhgv = vhgv - _mH(vhgv)
+        if cplx:  # the loss must be invariant under (U, V) -> (U L, V L), L = diag(e^{iθ})
+            im_u, im_v = xp.diagonal(uhgu, 0, -2, -1).imag, xp.diagonal(vhgv, 0, -2, -1).imag
+            if not bool(xp.all(xp.abs(im_u + im_v) <= 1e-2 + 1e-2 * xp.abs(im_v))):  # torch's allclose
+                raise RuntimeError("svd_backward: The singular vectors in the complex case are specified up to "
+                                   "multiplication by e^{i phi}. The specified loss function depends on this phase "
+                                   "term, making it ill-defined.")
         s2 = s * s
         e = s2[..., None, :] - s2[..., :, None]
         eye = xp.eye(k, dtype=bool)
         e = xp.where(eye, 1, e)
         ret = (uhgu * s[..., None, :] + s[..., :, None] * vhgv) / e
         ret = ret + eye * gs[..., None, :]
+        if cplx and xp.any(gu) and xp.any(gvh):
+            ret = ret + eye * (xp.diagonal(uhgu, 0, -2, -1) / (2 * s))[..., None, :]
         ga = u @ ret @ vh
         if m > k:  # gU outside U's columns
             gusinv = gu / s[..., None, :]
-            ga = ga + (gusinv - u @ (_mT(u) @ gusinv)) @ vh
+            ga = ga + (gusinv - u @ (_mH(u) @ gusinv)) @ vh
         if n > k:  # gVh outside Vh's rows
             sinvgvh = gvh / s[..., :, None]
             ga = ga + u @ (sinvgvh - (sinvgvh @ v) @ vh)
@@ -224,7 +269,10 @@ class SvdPacked(Function):
 class Svdvals(Function):
     """Singular values S (descending) of (..., m, n). Backward as torch's svd_backward when only S is used:
     gA = U diag(gS) Vh, with no division by singular-value gaps, so it holds at repeated or zero singular
-    values too (the nuclear norm's subgradient at a rank-deficient matrix: U Vh)."""
+    values too (the nuclear norm's subgradient at a rank-deficient matrix: U Vh). S is real for a complex A
+    (as torch's), and the formula is torch's convention as it stands."""
+
+    conj_grad = False
 
     def forward(self, a):
         u, s, vh = self.xp.linalg.svd(a, full_matrices=False)
@@ -240,10 +288,14 @@ class QrPacked(Function):
     """QR A = Q R of (..., m, n) in torch's ``mode`` ('reduced': Q (m, k), R (k, n), k = min(m, n);
     'complete': Q (m, m), R (m, n); 'r': R of 'reduced', Q not returned), packed per matrix as
     [Q (flat) | R (flat)] so that one op carries both (the public qr splits them). Backward (A of
-    full rank), as torch's linalg_qr_backward, with M = gR Rᵀ - Qᵀ gQ:
-    m >= n: gA = (gQ + Q copyltu(Mᵀ)) R⁻ᵀ, copyltu(X) = tril(X) + tril(X, -1)ᵀ (Walter & Lehmann);
-    m < n, R = [R₁ | R₂]: gA = [Q tril(Mᵀ - M) R₁⁻ᵀ | 0] + Q gR (Roberts & Roberts 2020, §4.5).
+    full rank), as torch's linalg_qr_backward (torch's convention for complex A), with M = gR Rᴴ - Qᴴ gQ:
+    m >= n: gA = (gQ + Q copyltu(Mᵀ)) R⁻ᵀ, copyltu(X) = tril(X) + tril(X, -1)ᵀ (Walter & Lehmann; complex:
+    triu(M, 1) + triu(M, 1)ᴴ + Re diag(M), and ᴴ for ᵀ);
+    m < n, R = [R₁ | R₂]: gA = [Q tril(Mᴴ - M) R₁⁻ᴴ | 0] + Q gR (Roberts & Roberts 2020, §4.5; complex: the
+    diagonal's imaginary part halved).
     mode='r' and mode='complete' with m > n leave Q (partly) undetermined: backward raises, as torch."""
+
+    conj_grad = False
 
     def forward(self, a, mode="reduced"):
         xp = self.xp
@@ -266,13 +318,21 @@ class QrPacked(Function):
             raise RuntimeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
         gq = g[..., : m * k].reshape(q.shape)
         gr = g[..., m * k:].reshape(r.shape)
-        mm = gr @ _mT(r) - _mT(q) @ gq
+        mm = gr @ _mH(r) - _mH(q) @ gq
+        cplx = q.dtype.kind == "c"
         if m >= n:
-            mm = _mT(mm)
-            copyltu = xp.tril(mm) + _mT(xp.tril(mm, -1))
-            rhs = gq + q @ copyltu  # (..., m, n); gA = rhs R⁻ᵀ, i.e. solve R Xᵀ = rhsᵀ
-            return _mT(xp.linalg.solve(r, _mT(rhs)))
-        lead = _mT(xp.linalg.solve(r[..., :m], _mT(q @ xp.tril(_mT(mm) - mm))))  # (..., m, m)
+            if cplx:  # torch's syminvadj(triu(M)): X + Xᴴ with X = triu(M), its (real) diagonal halved
+                x = xp.triu(mm, 1)
+                copyltu = x + _mH(x) + xp.eye(n) * xp.diagonal(mm, 0, -2, -1).real[..., None, :]
+            else:
+                mm = _mT(mm)
+                copyltu = xp.tril(mm) + _mT(xp.tril(mm, -1))
+            rhs = gq + q @ copyltu  # (..., m, n); gA = rhs R⁻ᴴ, i.e. solve R Xᴴ = rhsᴴ
+            return _mH(xp.linalg.solve(r, _mH(rhs)))
+        skew = xp.tril(_mH(mm) - mm)
+        if cplx:  # torch's trilImInvAdjSkew: the diagonal's imaginary part halved
+            skew = skew - 0.5j * xp.eye(m) * xp.diagonal(skew, 0, -2, -1).imag[..., None, :]
+        lead = _mH(xp.linalg.solve(r[..., :m], _mH(q @ skew)))  # (..., m, m)
         ga = q @ gr
         ga[..., :m] += lead
         return ga
