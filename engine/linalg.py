@@ -95,7 +95,7 @@ def _getrf(a) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _getrs(lu: np.ndarray, piv: np.ndarray, b: np.ndarray) -> np.ndarray:
     """X with A X = B from _getrf's (LU, pivots), B (..., n, k) of the same batch; a zero pivot gives
-    inf/nan, as LAPACK's getrs."""
+    inf/nan (complex: nan+nanj), as LAPACK's getrs."""
     n = lu.shape[-1]
     x = np.broadcast_to(b, lu.shape[:-2] + b.shape[-2:]).astype(lu.dtype)
     count = math.prod(lu.shape[:-2])
@@ -110,7 +110,11 @@ def _getrs(lu: np.ndarray, piv: np.ndarray, b: np.ndarray) -> np.ndarray:
         for j in range(n):
             x[:, j + 1:] -= lu3[:, j + 1:, j, None] * x[:, j, None]
         for j in range(n - 1, -1, -1):  # U x = y
-            x[:, j] /= lu3[:, j, j, None]
+            if x.dtype.kind == "c":  # BLAS's ztrsm multiplies by 1/u_jj, nan+nanj for a zero u_jj
+                d = lu3[:, j, j, None]
+                x[:, j] = np.where(d == 0, complex(math.nan, math.nan), x[:, j] / np.where(d == 0, 1, d))
+            else:
+                x[:, j] /= lu3[:, j, j, None]
             x[:, :j] -= lu3[:, :j, j, None] * x[:, j, None]
     return x.reshape(lu.shape[:-2] + b.shape[-2:])
 
@@ -275,7 +279,7 @@ def inv_ex(A: Tensor, *, check_errors: bool = False):  # noqa: N803
     >>> engine.linalg.inv_ex(engine.tensor([[1.0, 2.0], [2.0, 4.0]])).info.item()
     2
     """
-    _square_fc("linalg.inv_ex", _need_tensor(A, "linalg.inv_ex", "A"))
+    _square_fc("linalg.inv", _need_tensor(A, "linalg.inv_ex", "A"))  # torch names linalg.inv
     lu, piv, info = _getrf(A._data)
     if not info.any():
         return _make("linalg_inv_ex", ("inverse", "info"), (inv(A), Tensor(info).to(A.device)))
@@ -294,7 +298,7 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
     >>> engine.linalg.solve_ex(engine.eye(2) * 2, engine.ones(2)).result.tolist()
     [0.5, 0.5]
     """
-    _square_fc("linalg.solve_ex", _need_tensor(A, "linalg.solve_ex", "A"))
+    _square_fc("linalg.solve", _need_tensor(A, "linalg.solve_ex", "A"))  # as torch
     info = _getrf(A._data)[2]
     if not info.any():
         return _make("linalg_solve_ex", ("result", "info"), (solve(A, B, left=left), Tensor(info).to(A.device)))
