@@ -39,6 +39,18 @@ class LinAlgError(RuntimeError):
     """
 
 
+def _square_fc(op: str, A: Tensor) -> Tensor:  # noqa: N803
+    """A itself, after checking it holds (..., n, n) matrices of a float or complex dtype (as torch): for the
+    ops whose forward and backward take complex matrices."""
+    return _square(op, A)  # torch_more's check takes float and complex
+
+
+def _cabs1(a):
+    """LAPACK's pivot size: |a| for a real entry, |Re a| + |Im a| for a complex one (izamax's cabs1)."""
+    xp = array_module(a)
+    return xp.abs(a) if a.dtype.kind != "c" else xp.abs(a.real) + xp.abs(a.imag)
+
+
 def _host(a) -> np.ndarray:
     return np.asarray(a.get() if hasattr(a, "get") else a)
 
@@ -65,7 +77,7 @@ def _getrf(a) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     piv = np.zeros((lu.shape[0], k), dtype=np.int32)
     info = np.zeros(lu.shape[0], dtype=np.int32)
     for j in range(k):
-        p = j + np.abs(lu[:, j:, j]).argmax(-1)
+        p = j + _cabs1(lu[:, j:, j]).argmax(-1)
         piv[:, j] = p + 1
         row_j = lu[rows, j].copy()
         lu[rows, j] = lu[rows, p]
@@ -80,7 +92,7 @@ def _getrf(a) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _getrs(lu: np.ndarray, piv: np.ndarray, b: np.ndarray) -> np.ndarray:
     """X with A X = B from _getrf's (LU, pivots), B (..., n, k) of the same batch; a zero pivot gives
-    inf/nan, as LAPACK's getrs."""
+    inf/nan (complex: nan+nanj), as LAPACK's getrs."""
     n = lu.shape[-1]
     x = np.broadcast_to(b, lu.shape[:-2] + b.shape[-2:]).astype(lu.dtype)
     count = math.prod(lu.shape[:-2])
@@ -95,7 +107,11 @@ def _getrs(lu: np.ndarray, piv: np.ndarray, b: np.ndarray) -> np.ndarray:
         for j in range(n):
             x[:, j + 1:] -= lu3[:, j + 1:, j, None] * x[:, j, None]
         for j in range(n - 1, -1, -1):  # U x = y
-            x[:, j] /= lu3[:, j, j, None]
+            if x.dtype.kind == "c":  # BLAS's ztrsm multiplies by 1/u_jj, nan+nanj for a zero u_jj
+                d = lu3[:, j, j, None]
+                x[:, j] = np.where(d == 0, complex(math.nan, math.nan), x[:, j] / np.where(d == 0, 1, d))
+            else:
+                x[:, j] /= lu3[:, j, j, None]
             x[:, :j] -= lu3[:, :j, j, None] * x[:, j, None]
     return x.reshape(lu.shape[:-2] + b.shape[-2:])
 
@@ -145,7 +161,7 @@ def inv(A: Tensor) -> Tensor:  # noqa: N803
     >>> engine.linalg.inv(engine.tensor([[2.0, 0], [0, 4.0]])).tolist()
     [[0.5, 0.0], [0.0, 0.25]]
     """
-    _square("linalg.inv", _need_tensor(A, "linalg.inv", "A"))
+    _square_fc("linalg.inv", _need_tensor(A, "linalg.inv", "A"))
     try:
         return linalg_ops.Inverse.apply(A)
     except np.linalg.LinAlgError:
@@ -154,28 +170,35 @@ def inv(A: Tensor) -> Tensor:  # noqa: N803
 
 def det(A: Tensor) -> Tensor:  # noqa: N803
     """Determinant of (..., n, n) matrices -> (...)."""
-    return linalg_ops.Det.apply(_square("linalg.det", _need_tensor(A, "linalg.det", "A")))
+    return linalg_ops.Det.apply(_square_fc("linalg.det", _need_tensor(A, "linalg.det", "A")))
 
 
 def slogdet(A: Tensor):  # noqa: N803
-    """(sign, log|det|) of (..., n, n) matrices; the gradient flows through log|det|."""
-    _square("linalg.slogdet", _need_tensor(A, "linalg.slogdet", "A"))
-    sign, _ = array_module(A._data).linalg.slogdet(A._data)
-    return _make("linalg_slogdet", ("sign", "logabsdet"), (Tensor(sign.astype(A.dtype)), linalg_ops.LogAbsDet.apply(A)))
+    """(sign, log|det|) of (..., n, n) matrices; log|det| is real, and a complex A's sign (complex, |sign| = 1
+    or 0) is differentiable too, as torch's (a real A's gradient flows through log|det| only)."""
+    _square_fc("linalg.slogdet", _need_tensor(A, "linalg.slogdet", "A"))
+    if A.dtype.kind == "c":
+        sign = linalg_ops.SlogdetSign.apply(A)
+    else:
+        sign = Tensor(array_module(A._data).linalg.slogdet(A._data)[0].astype(A.dtype))
+    return _make("linalg_slogdet", ("sign", "logabsdet"), (sign, linalg_ops.LogAbsDet.apply(A)))
 
 
 def logdet(A: Tensor) -> Tensor:  # noqa: N803
-    """log det A: nan where det < 0, -inf where det = 0 (as torch.logdet)."""
+    """log det A: nan where det < 0, -inf where det = 0 (as torch.logdet); complex for a complex A,
+    log(sign) + log|det|, as torch's."""
     import engine
 
     sign, logabs = slogdet(A)
+    if A.dtype.kind == "c":
+        return sign.log() + logabs
     return engine.where(sign < 0, engine.full_like(logabs, math.nan),
                         engine.where(sign == 0, engine.full_like(logabs, -math.inf), logabs))
 
 
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
     """X with A X = B (left=False: X A = B); B a vector batch (..., n) or matrices (..., n, k)."""
-    _square("linalg.solve", _need_tensor(A, "linalg.solve", "A"))
+    _square_fc("linalg.solve", _need_tensor(A, "linalg.solve", "A"))
     _need_tensor(B, "linalg.solve", "B")
     if not left:
         return solve(A.mT, B.mT).mT
@@ -202,7 +225,7 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,  #
     """X with A X = B for triangular A (only its upper/lower triangle is read)."""
     import engine
 
-    _square("linalg.solve_triangular", _need_tensor(A, "linalg.solve_triangular", "A"))
+    _square_fc("linalg.solve_triangular", _need_tensor(A, "linalg.solve_triangular", "A"))
     if _need_tensor(B, "linalg.solve_triangular", "B").ndim < 2:
         raise RuntimeError("linalg.solve_triangular: The input tensor B must have at least 2 dimensions.")
     a = A.triu() if upper else A.tril()
@@ -254,7 +277,7 @@ def inv_ex(A: Tensor, *, check_errors: bool = False):  # noqa: N803
     >>> engine.linalg.inv_ex(engine.tensor([[1.0, 2.0], [2.0, 4.0]])).info.item()
     2
     """
-    _square("linalg.inv_ex", _need_tensor(A, "linalg.inv_ex", "A"))
+    _square_fc("linalg.inv", _need_tensor(A, "linalg.inv_ex", "A"))  # torch names linalg.inv
     lu, piv, info = _getrf(A._data)
     if not info.any():
         return _make("linalg_inv_ex", ("inverse", "info"), (inv(A), Tensor(info).to(A.device)))
@@ -273,7 +296,7 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
     >>> engine.linalg.solve_ex(engine.eye(2) * 2, engine.ones(2)).result.tolist()
     [0.5, 0.5]
     """
-    _square("linalg.solve_ex", _need_tensor(A, "linalg.solve_ex", "A"))
+    _square_fc("linalg.solve", _need_tensor(A, "linalg.solve_ex", "A"))  # as torch
     info = _getrf(A._data)[2]
     if not info.any():
         return _make("linalg_solve_ex", ("result", "info"), (solve(A, B, left=left), Tensor(info).to(A.device)))
@@ -406,8 +429,10 @@ def _tolerances(op: str, A: Tensor, atol, rtol) -> tuple[np.ndarray, np.ndarray]
     atol > 0 alone -> rtol = 0."""
     xp = array_module(A._data)
 
+    real = np.finfo(A.dtype).dtype  # A's dtype, or a complex A's real one
+
     def arr(t):
-        return xp.asarray(t._data if isinstance(t, Tensor) else t, dtype=A.dtype)
+        return xp.asarray(t._data if isinstance(t, Tensor) else t, dtype=real)
 
     default = np.finfo(A.dtype).eps * builtins.max(A.shape[-2:])
     at = arr(0.0 if atol is None else atol)
@@ -416,7 +441,7 @@ def _tolerances(op: str, A: Tensor, atol, rtol) -> tuple[np.ndarray, np.ndarray]
     if batch != A.shape[:-2]:
         raise RuntimeError(f"{op}: atol/rtol of shapes {at.shape}/{rt.shape} do not broadcast to the batch "
                            f"shape {A.shape[:-2]}")
-    return xp.broadcast_to(at, batch).astype(A.dtype), xp.broadcast_to(rt, batch).astype(A.dtype)
+    return xp.broadcast_to(at, batch).astype(real), xp.broadcast_to(rt, batch).astype(real)
 
 
 def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:  # noqa: N803
@@ -429,13 +454,13 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     [[4.0, 8.0], [8.0, 16.0]]
     """
     _need_tensor(A, "linalg.pinv", "A")
-    if A.ndim < 2 or A.dtype.kind != "f":
+    if A.ndim < 2 or A.dtype.kind not in "fc":
         raise RuntimeError(f"linalg.pinv({A.dtype}{list(A.shape)}): expected a tensor with 2 or more dimensions "
                            "of float, double, cfloat or cdouble types")
     if hermitian and A.numel() == 0:  # torch: no squareness check on empty input; pinv of nothing is nothing
         hermitian = False
     if hermitian:
-        _square("linalg.pinv", A)
+        _square_fc("linalg.pinv", A)
     at, rt = _tolerances("linalg.pinv", A, atol, rtol)
     return linalg_ops.Pinv.apply(A, atol=at, rtol=rt, hermitian=hermitian)
 
@@ -449,12 +474,12 @@ def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> 
     1
     """
     _need_tensor(A, "linalg.matrix_rank", "A")
-    if A.dtype.kind != "f":
+    if A.dtype.kind not in "fc":
         raise RuntimeError("This function doesn't handle types other than float and double")
     xp = array_module(A._data)
     at, rt = _tolerances("linalg.matrix_rank", A, atol, rtol)
     if hermitian:
-        s = xp.abs(xp.linalg.eigvalsh(_square("linalg.matrix_rank", A)._data))
+        s = xp.abs(xp.linalg.eigvalsh(_square_fc("linalg.matrix_rank", A)._data))
     else:
         s = xp.linalg.svd(A._data, compute_uv=False)
     tol = xp.maximum(at, rt * s.max(axis=-1, initial=0))
@@ -710,7 +735,7 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
     driver = "gelsy" if driver is None else driver
     if driver not in ("gels", "gelsy", "gelsd", "gelss"):
         raise RuntimeError("torch.linalg.lstsq: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)")
-    if A.dtype.kind != "f" or B.dtype.kind != "f":
+    if A.dtype.kind not in "fc" or B.dtype.kind not in "fc":
         raise RuntimeError("This function doesn't handle types other than float and double")
     if A.ndim < 2:
         raise RuntimeError(f"torch.linalg.lstsq: input must have at least 2 dimensions, got {A.shape}")
@@ -725,11 +750,11 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
     s = xp.linalg.svd(A._data, compute_uv=False)
     tol = (np.finfo(A.dtype).eps * builtins.max(m, n) if rcond is None else rcond) * s.max(-1, initial=0)
     rank = (s > tol[..., None]).sum(-1).astype(np.int64)
-    empty = Tensor(np.zeros((0,), dtype=A.dtype)).to(A.device)
-    residuals = empty
+    empty = Tensor(np.zeros((0,), dtype=s.dtype)).to(A.device)  # A's real dtype
+    residuals = (x.real if x.dtype.kind == "c" else x).reshape(-1)[:0]  # empty, in the graph (as torch's)
     if m > n and driver != "gelsy" and (driver == "gels" or bool((rank == n).all())):
         r = A @ x - b
-        residuals = (r * r).sum(-2)
+        residuals = (r * r).sum(-2) if r.dtype.kind != "c" else (r.real * r.real + r.imag * r.imag).sum(-2)
     rank_t = Tensor(np.zeros((0,), dtype=np.int64)).to(A.device) if driver == "gels" else \
         Tensor(xp.broadcast_to(rank, batch).copy())
     sv = Tensor(xp.broadcast_to(s, batch + s.shape[-1:]).copy()) if driver in ("gelsd", "gelss") else empty
@@ -748,9 +773,10 @@ def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
     """
     import engine
 
-    _square("linalg.matrix_exp", A)
-    if A.dtype != np.float64:  # float32's rounding, amplified by the squarings, would cost digits torch keeps
-        return matrix_exp(A.to(engine.float64)).to(A.dtype)
+    _square_fc("linalg.matrix_exp", A)
+    if A.dtype not in (np.float64, np.complex128):  # float32's rounding, amplified by the squarings, would cost
+        wide = engine.complex128 if A.dtype.kind == "c" else engine.float64  # digits torch keeps
+        return matrix_exp(A.to(wide)).to(A.dtype)
     n = A.shape[-1]
     norm = float(array_module(A._data).abs(A._data).sum(-2).max()) if A.numel() else 0.0
     s = max(0, math.ceil(math.log2(norm))) if norm > 1 and math.isfinite(norm) else 0
@@ -858,9 +884,8 @@ def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False): 
     x = A
     batch = A.shape[:-2]
     pivots = np.zeros(batch + (k,), dtype=np.int32)
-    xp = array_module(A._data)
     for j in range(k):
-        col = xp.abs(x._data[..., j:, j])
+        col = _cabs1(x._data[..., j:, j])
         piv = (col.argmax(-1) + j) if col.shape[-1] else np.zeros(batch, dtype=np.int64)
         piv = np.asarray(piv.get() if hasattr(piv, "get") else piv)
         pivots[..., j] = piv + 1
@@ -925,10 +950,10 @@ def lu(A: Tensor, *, pivot: bool = True):  # noqa: N803
 
 
 def lu_solve(LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoint: bool = False) -> Tensor:  # noqa: N803
-    """X with A X = B (left=False: X A = B; adjoint: Aᵀ) from lu_factor's output."""
+    """X with A X = B (left=False: X A = B; adjoint: Aᴴ) from lu_factor's output."""
     p, lower, upper = lu_unpack(LU, pivots)
     a = p @ lower @ upper
-    a = a.mT if adjoint else a
+    a = a.mH if adjoint else a
     return solve(a, B, left=left)
 
 

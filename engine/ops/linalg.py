@@ -37,8 +37,9 @@ class Inverse(Function):
 
 class Det(Function):
     """det A of (..., n, n) -> (...); backward g·adj(A)ᵀ (= g·det·A⁻ᵀ when A is invertible). The
-    adjugate comes from the SVD A = U S Vᵀ: adj(A) = det(U)det(V)·V diag(∏_{j≠i} s_j) Uᵀ, so a
-    singular A (rank n-1 included) gets torch's finite gradient instead of an inversion error."""
+    adjugate comes from the SVD A = U S Vh: adj(A) = det(U)det(Vh)·Vhᴴ diag(∏_{j≠i} s_j) Uᴴ, so a
+    singular A (rank n-1 included) gets torch's finite gradient instead of an inversion error. adj is
+    holomorphic in A, so the sweep's conjugation gives a complex A torch's g·adj(A)ᴴ."""
 
     def forward(self, a):
         self.save_for_backward(a)
@@ -55,21 +56,42 @@ class Det(Function):
         left = xp.cumprod(xp.concatenate([ones, s[..., :-1]], -1), -1)  # ∏_{j<i} s_j
         right = xp.flip(xp.cumprod(xp.concatenate([ones, xp.flip(s, -1)[..., :-1]], -1), -1), -1)  # ∏_{j>i}
         sign = xp.linalg.det(u) * xp.linalg.det(vh)
-        adj = sign[..., None, None] * (_mT(vh) * (left * right)[..., None, :]) @ _mT(u)
+        adj = sign[..., None, None] * (_mH(vh) * (left * right)[..., None, :]) @ _mH(u)
         return g[..., None, None] * _mT(adj)
 
 
 class LogAbsDet(Function):
-    """log|det A| of (..., n, n) -> (...); backward g·A⁻ᵀ."""
+    """log|det A| of (..., n, n) -> (...), real for a complex A too; backward g·A⁻ᴴ (torch's, written in its
+    convention: the output is real, so g is)."""
+
+    conj_grad = False
 
     def forward(self, a):
         _, logabs = self.xp.linalg.slogdet(a)
         self.save_for_backward(a)
-        return logabs.astype(a.dtype, copy=False)
+        return logabs.astype(a.real.dtype, copy=False)
 
     def backward(self, g):
         (a,) = self.saved
-        return g[..., None, None] * _mT(self.xp.linalg.inv(a))
+        return g[..., None, None] * _mH(self.xp.linalg.inv(a))
+
+
+class SlogdetSign(Function):
+    """The sign det A / |det A| of a complex (..., n, n) -> (...) (a real A's sign has no gradient). Backward
+    as torch's slogdet_backward, in its convention: sign = e^{iθ} with dθ = Im tr(A⁻¹ dA), so
+    gA = i·Im(g·conj(sign))·A⁻ᴴ."""
+
+    conj_grad = False
+
+    def forward(self, a):
+        sign, _ = self.xp.linalg.slogdet(a)
+        self.save_for_backward(a, sign)
+        return sign
+
+    def backward(self, g):
+        a, sign = self.saved
+        coef = self.xp.asarray(1j * (g * sign.conj()).imag)
+        return coef[..., None, None] * _mH(self.xp.linalg.inv(a))
 
 
 class Solve(Function):
@@ -341,8 +363,11 @@ class QrPacked(Function):
 class Pinv(Function):
     """Moore-Penrose pseudo-inverse of (..., m, n): singular values (hermitian: |eigenvalues|) at or
     below max(atol, rtol·σ_max) count as zero, as torch.linalg.pinv; ``atol``/``rtol`` are arrays that
-    broadcast against the batch. Backward as torch's (exact where the rank does not change), with
-    P = pinv(A), for m <= n: K = gᵀP, gA = -(PK)ᵀ + KPᵀ - APKPᵀ + PᵀP(gᵀ - KA); m > n is its transpose."""
+    broadcast against the batch. Backward as torch's pinv_backward, in its convention (pinv of a complex A
+    is not holomorphic), exact where the rank does not change, with P = pinv(A), for m <= n: K = gᴴP,
+    gA = -(PK)ᴴ + KPᴴ - APKPᴴ + PᴴP(gᴴ - KA); m > n is its conjugate transpose."""
+
+    conj_grad = False
 
     def forward(self, a, atol, rtol, hermitian):
         xp = self.xp
@@ -350,23 +375,23 @@ class Pinv(Function):
             w, v = xp.linalg.eigh(a)
             big = xp.abs(w).max(-1, initial=0)[..., None]
             keep = xp.abs(w) > xp.maximum(atol[..., None], rtol[..., None] * big)
-            p = (v * xp.where(keep, 1 / xp.where(keep, w, 1), 0)[..., None, :]) @ _mT(v)
+            p = (v * xp.where(keep, 1 / xp.where(keep, w, 1), 0)[..., None, :]) @ _mH(v)
         else:
             u, s, vh = xp.linalg.svd(a, full_matrices=False)
             big = s.max(-1, initial=0)[..., None]
             keep = s > xp.maximum(atol[..., None], rtol[..., None] * big)
-            p = (_mT(vh) * xp.where(keep, 1 / xp.where(keep, s, 1), 0)[..., None, :]) @ _mT(u)
+            p = (_mH(vh) * xp.where(keep, 1 / xp.where(keep, s, 1), 0)[..., None, :]) @ _mH(u)
         p = p.astype(a.dtype, copy=False)
         self.save_for_backward(a, p)
         return p
 
     def backward(self, g):
         a, p = self.saved
-        pt, gt = _mT(p), _mT(g)
+        pt, gt = _mH(p), _mH(g)
         if a.shape[-2] <= a.shape[-1]:
             k = gt @ p
             kpt = k @ pt
-            return -_mT(p @ k) + kpt - (a @ p) @ kpt + (pt @ p) @ (gt - k @ a)
+            return -_mH(p @ k) + kpt - (a @ p) @ kpt + (pt @ p) @ (gt - k @ a)
         k = p @ gt
         ptk = pt @ k
-        return -_mT(k @ p) + ptk - ptk @ p @ a + (gt - a @ k) @ p @ pt
+        return -_mH(k @ p) + ptk - ptk @ p @ a + (gt - a @ k) @ p @ pt

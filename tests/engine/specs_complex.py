@@ -40,6 +40,15 @@ def eig_case(draw):
     return Case((p @ (d[..., :, None] * np.linalg.inv(p)),), {})
 
 
+@st.composite
+def complex_square(draw):
+    """Real and imaginary parts of (batch..., n, n) complex matrices, kept away from singular (3I added)."""
+    batch = draw(shapes(0, 2, max_side=3))
+    n = draw(st.integers(1, 4))
+    rng = np.random.default_rng(draw(SEEDS))
+    return Case((rng.uniform(-1, 1, batch + (n, n)) + 3 * np.eye(n), rng.uniform(-1, 1, batch + (n, n))), {})
+
+
 def _eig_ref(a):
     w, v = np.linalg.eig(a)
     return np.abs(v).sum((-2, -1)) + np.abs(w).sum(-1)
@@ -86,4 +95,8 @@ SPECS["EigPacked"] = Spec(
     eig_case(), lambda a: engine.linalg.eig(a)[1].abs().sum((-2, -1)) + engine.linalg.eigvals(a).abs().sum(-1),
     _eig_ref, torch=lambda T, a: T.linalg.eig(a)[1].abs().sum((-2, -1)) + T.linalg.eigvals(a).abs().sum(-1),
     **COMPLEX)
+SPECS["SlogdetSign"] = Spec(
+    complex_square(), lambda a, b: engine.view_as_real(engine.linalg.slogdet(engine.complex(a, b)).sign),
+    lambda a, b: _as_real(np.linalg.slogdet(_z(a, b))[0]),
+    torch=lambda T, a, b: T.view_as_real(T.linalg.slogdet(T.complex(a, b)).sign), **COMPLEX)
 DERIVED: dict[str, Spec] = {}
