@@ -1818,6 +1818,8 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target, margin: float 
 def _pairwise_distance(a: Tensor, b: Tensor, p: float, eps: float) -> Tensor:
     """‖a - b + eps‖_p over the last axis, as torch.nn.functional.pairwise_distance."""
     d = a - b + eps
+    if d.dtype.kind == "c":  # torch: the norm of the complex difference, real
+        d = d.abs()
     if p == 2:
         return (d * d).sum(-1).sqrt()
     if p == 1:

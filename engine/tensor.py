@@ -1690,7 +1690,7 @@ class Tensor:
         """
         dim, keepdim, c = self._correction("var", dim, unbiased, keepdim, correction, ddof)
         d, k = reduce_ops.dim_arg("var", dim, axis), reduce_ops.keepdim_arg("var", keepdim, keepdims)
-        if self.dtype.kind != "f":
+        if self.dtype.kind not in "fc":
             raise RuntimeError(f"var(): needs a floating-point tensor, got {self.dtype}")
         # axis=: () here reduces none (NumPy's axis=())
         return reduce_ops.Var.apply(self, axis=reduce_ops.normalize_axis(d, self.ndim, "var"), correction=c,
@@ -1747,11 +1747,13 @@ class Tensor:
             from engine.linalg import matrix_norm  # 'nuc' (or a bad order / dim): torch's matrix_norm path
 
             return matrix_norm(self, p, tuple(range(self.ndim)) if dim is None else dim, keepdim, dtype=dtype)
-        x = self.to(dtype) if dtype is not None else self
-        if x.dtype.kind != "f":
+        x = self._norm_dtype(dtype) if dtype is not None else self
+        if x.dtype.kind not in "fc":
             raise RuntimeError(f"norm(): needs a floating-point tensor, got {x.dtype}")
         if p == "fro" or p is None:
             p = 2
+        if x.dtype.kind == "c":  # the norm of |x|: real, and abs's gradient sgn(x) gives torch's norm_backward
+            x = x.abs()
         axes = reduce_ops.normalize_axis(reduce_ops.dim_arg("norm", dim), x.ndim, "norm")
         if abs(p) == math.inf and any(x.shape[a] == 0 for a in axes):
             raise RuntimeError(f"linalg.vector_norm cannot compute the {p} norm over an empty dim of a tensor "
@@ -1779,6 +1781,19 @@ class Tensor:
             r = elementwise_ops.Where.apply(zero, (a ** float(p)).sum(axes, True) ** (1.0 / p), cond=dead)
             return r if keepdim else r.squeeze(axes)
         return _safe_pow(_safe_pow(x.abs(), float(p)).sum(axes, keepdim), 1.0 / p)  # 0 at 0 for p < 1 too
+
+    def _norm_dtype(self, dtype) -> Tensor:
+        """``self`` cast to a vector norm's ``dtype=``, with torch's checks (same kind, no narrowing)."""
+        from engine.complex import _torch_name
+
+        dt = to_dtype(dtype)
+        if (self.dtype.kind == "c") != (dt.kind == "c"):
+            kind = "complex for complex" if self.dtype.kind == "c" else "real for real"
+            raise RuntimeError(f"linalg.vector_norm: dtype should be {kind} inputs, but got {_torch_name(dt)}")
+        if self.dtype.kind in "fc" and np.promote_types(self.dtype, dt) != dt:
+            raise RuntimeError(f"linalg.vector_norm: the dtype of the input ({_torch_name(self.dtype)}) should be "
+                               f"convertible without narrowing to the specified dtype ({_torch_name(dt)})")
+        return self.to(dt)
 
     # ---- scans and sorting ----------------------------------------------------------------------
     def _scan(self, op: str, fn: type[Function], dim, axis, dtype=None) -> Tensor:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from engine.backend import array_module
+from engine.complex import complex as complex_
 from engine.function import _GradMode, inference_mode, is_inference_mode_enabled
 from engine.ops import elementwise as elementwise_ops
 from engine.ops import reduce as reduce_ops
@@ -1314,11 +1315,11 @@ def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> 
         xc = x - x.mean(1, keepdim=True)
         c = (xc @ xc.mT.conj()) / builtins.max(n - correction, 0)
     else:
-        w = fweights.astype(x.dtype) if fweights is not None else None
-        w = aweights.astype(x.dtype) if w is None else (w if aweights is None else w * aweights.astype(x.dtype))
+        # the weights keep their dtypes (real for complex input) and promote with x, as torch
+        w = fweights if aweights is None else (aweights if fweights is None else fweights * aweights)
         w_sum = w.sum()
         xc = x - (x * w).sum(1, keepdim=True) / w_sum
-        norm = w_sum - (correction * (w * aweights.astype(x.dtype)).sum() / w_sum if aweights is not None
+        norm = w_sum - (correction * (w * aweights).sum() / w_sum if aweights is not None
                         else correction)
         c = ((xc * w) @ xc.mT.conj()) / norm.clamp(min=0)
     return c.reshape(()) if input.ndim < 2 or input.shape[0] == 1 else c  # one variable: 0-d, as torch
@@ -1329,8 +1330,12 @@ def corrcoef(input: Tensor) -> Tensor:  # noqa: A002
     c = cov(input)
     if c.ndim == 0:
         return c / c
-    d = c.diagonal().sqrt()
-    return (c / d.unsqueeze(1) / d.unsqueeze(0)).clamp(-1, 1)
+    if c.dtype.kind != "c":
+        d = c.diagonal().sqrt()
+        return (c / d.unsqueeze(1) / d.unsqueeze(0)).clamp(-1, 1)
+    d = c.diagonal().real.sqrt()  # complex: the diagonal is real; each part clipped on its own, as torch
+    c = c / d.unsqueeze(1) / d.unsqueeze(0)
+    return complex_(c.real.clamp(-1, 1), c.imag.clamp(-1, 1))
 
 
 def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:  # noqa: A002
