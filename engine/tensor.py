@@ -803,7 +803,7 @@ class Tensor:
 
     def _float_operands(self, other) -> tuple[Tensor, Tensor]:
         """Operands of a float-only op (atan2, hypot, ...): two int/bool operands become float32."""
-        if self.dtype.kind != "f" and not (isinstance(other, Tensor) and other.dtype.kind == "f"):
+        if self.dtype.kind not in "fc" and not (isinstance(other, Tensor) and other.dtype.kind in "fc"):
             # computed in float32 from the start: a number is not wrapped into an integer dtype first
             a = self.astype(np.float32)
             return a._operands(other.astype(np.float32) if isinstance(other, Tensor) else other)
@@ -1029,6 +1029,14 @@ class Tensor:
         >>> Tensor([0.0, 2.0]).lerp(Tensor([4.0, 4.0]), 0.5).tolist()
         [2.0, 3.0]
         """
+        if "c" in {t.dtype.kind for t in (self, end, weight) if isinstance(t, Tensor)}:  # one dtype, as torch
+            for name, t in (("end", end), ("weight", weight)):
+                if isinstance(t, Tensor) and t.dtype != self.dtype:
+                    raise RuntimeError(f"expected dtype {_c10_name(self.dtype)} for `{name}` but got dtype "
+                                       f"{_c10_name(t.dtype)}")
+            if not isinstance(weight, Tensor):
+                weight = Tensor(_as_array(weight, dtype=self.dtype, device=self.device))
+            return elementwise_ops.Lerp.apply(self, self._coerce(end), weight)
         if self.dtype.kind != "f":
             raise NotImplementedError(f"lerp: not implemented for dtype {self.dtype} (needs a float tensor)")
         return elementwise_ops.Lerp.apply(self, self._coerce(end), self._coerce(weight))
@@ -1663,7 +1671,7 @@ class Tensor:
     def logsumexp(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """``log(sum(exp(x)))`` over ``dim``, computed stably."""
         d, k = reduce_ops.dim_arg("logsumexp", dim, axis), reduce_ops.keepdim_arg("logsumexp", keepdim, keepdims)
-        x = self if self.dtype.kind == "f" else self.astype(np.float32)
+        x = self if self.dtype.kind in "fc" else self.astype(np.float32)
         return reduce_ops.LogSumExp.apply(x, axis=d, keepdims=k)
 
     def _correction(self, op: str, dim, unbiased, keepdim, correction, ddof):
@@ -1820,7 +1828,7 @@ class Tensor:
 
     def logcumsumexp(self, dim=None, *, axis=None) -> Tensor:
         """``log(cumsum(exp(x)))`` along ``dim``, computed stably."""
-        x = self if self.dtype.kind == "f" else self.astype(np.float32)
+        x = self if self.dtype.kind in "fc" else self.astype(np.float32)
         return x._scan("logcumsumexp", scan_ops.LogCumSumExp, dim, axis)
 
     def _cumext(self, op: str, dim, axis):
@@ -3394,6 +3402,13 @@ def _is_dtype(name: str) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _c10_name(dt) -> str:
+    """A dtype as torch's C++ type name in its dtype-check errors (double, c10::complex<float>)."""
+    names = {"float64": "double", "float32": "float", "complex128": "c10::complex<double>",
+             "complex64": "c10::complex<float>", "int64": "long int", "bool": "bool"}
+    return names.get(str(dt), str(dt))
 
 
 def _safe_pow(s: Tensor, e: float) -> Tensor:

@@ -614,10 +614,14 @@ class Hypot(Function):
 
 
 class LogAddExp(Function):
-    """log(exp(a) + exp(b)) without overflow."""
+    """log(exp(a) + exp(b)) without overflow (complex: torch's helper, see scan.log_add_exp_complex)."""
 
     def forward(self, a, b):
         self.save_for_backward(a, b)
+        if a.dtype.kind == "c":
+            from engine.ops.scan import log_add_exp_complex
+
+            return log_add_exp_complex(self.xp, *self.xp.broadcast_arrays(a, b))
         return self.xp.logaddexp(a, b)
 
     def backward(self, g):

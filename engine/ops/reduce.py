@@ -188,7 +188,8 @@ class Min(_Extremum):
 
 
 class LogSumExp(Function):
-    """``log(sum(exp(a)))`` computed stably by shifting by the max."""
+    """``log(sum(exp(a)))`` computed stably by shifting by the max (of the real parts for complex, as
+    torch; the backward is holomorphic)."""
 
     def forward(self, a, axis=None, keepdims=False):
         xp = self.xp
@@ -197,7 +198,7 @@ class LogSumExp(Function):
         if a.size == 0:  # log(0) = -inf, as torch
             out = xp.full(_reduced_shape(a.shape, self.axes, True), -xp.inf, dtype=a.dtype)
         else:
-            m = a.max(axis=self.axes, keepdims=True)
+            m = (a if a.dtype.kind != "c" else a.real).max(axis=self.axes, keepdims=True)  # complex: real parts
             m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows give -inf, not nan
             with _quiet(xp):
                 out = xp.log(xp.exp(a - m).sum(axis=self.axes, keepdims=True)) + m
