@@ -1248,14 +1248,18 @@ class Tensor:
         return self._inplace_result("pow_", self.pow(exponent))
 
     def float_power_(self, exponent) -> Tensor:
-        """In-place ``float_power``: its result is float64, so self must be float64 (torch's RuntimeError).
+        """In-place ``float_power``: its result is float64 (complex128 for complex operands), so self must
+        have that dtype (torch's RuntimeError).
 
         >>> Tensor([2.0, 3.0]).double().float_power_(2).tolist()
         [4.0, 9.0]
         """
-        if self.dtype != np.float64:
+        cplx = self.dtype.kind == "c" or isinstance(exponent, complex) or (
+            isinstance(exponent, Tensor) and exponent.dtype.kind == "c")
+        want = np.dtype(np.complex128 if cplx else np.float64)
+        if self.dtype != want:
             raise RuntimeError(f"float_power_: the base given to float_power_ has dtype {self.dtype} but the "
-                               f"operation's result requires dtype float64")
+                               f"operation's result requires dtype {want}")
         return self._inplace_result("float_power_", self.float_power(exponent))
 
     __iand__, __ior__, __ixor__ = bitwise_and_, bitwise_or_, bitwise_xor_

@@ -978,7 +978,7 @@ lcm = _int_binary("lcm", "lcm")
 
 
 def ldexp(input: Tensor, other) -> Tensor:  # noqa: A002
-    """``input * 2 ** other`` in the promoted float dtype (float32 for integers), with gradients
+    """``input * 2 ** other`` in the promoted float or complex dtype (float32 for integers), with gradients
     to both, as torch.ldexp.
 
     >>> ldexp(Tensor([3.0]), Tensor([2])).tolist()
@@ -989,7 +989,7 @@ def ldexp(input: Tensor, other) -> Tensor:  # noqa: A002
     engine.functional._tensor_operands("ldexp", input=input, other=other)
     e = other
     dt = engine.result_type(input, e)
-    dt = dt if dt.kind == "f" else np.dtype(np.float32)
+    dt = dt if dt.kind in "fc" else np.dtype(np.float32)
     return input.astype(dt) * 2.0 ** e.astype(dt)
 
 
