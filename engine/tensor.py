@@ -3356,6 +3356,16 @@ for _name in _INPLACE:
         setattr(Tensor, _name + "_", _inplace_method(_name))
 
 
+def _abs_(self: Tensor) -> Tensor:
+    """In-place ``abs``: writes |self| into self; a complex tensor can't hold it (torch's RuntimeError)."""
+    if self.dtype.kind == "c":
+        raise RuntimeError("In-place abs is not supported for complex tensors.")
+    return self._inplace_result("abs_", self.abs())
+
+
+Tensor.abs_ = Tensor.absolute_ = _abs_
+
+
 # Binary ops torch has no bool kernel for (bool // bool, bool % bool, fmod): its kernel names.
 _NO_BOOL_KERNEL = {elementwise_ops.RoundedDiv: "div_floor", elementwise_ops.Remainder: "remainder",
                    elementwise_ops.Fmod: "fmod"}

@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.backend import array_module
 from engine.complex import complex as complex_
+from engine.complex import conj as complex_conj
 from engine.function import _GradMode, inference_mode, is_inference_mode_enabled
 from engine.ops import elementwise as elementwise_ops
 from engine.ops import reduce as reduce_ops
@@ -1898,10 +1899,15 @@ def igammac(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     return gammaincc(input, other)
 
 
+def conj_physical_(self: Tensor) -> Tensor:
+    """In-place ``conj_physical``: conjugates a complex tensor's entries (a real one is unchanged)."""
+    return self._inplace_result("conj_physical_", complex_conj(self)) if self.dtype.kind == "c" else self
+
+
 MORE_TENSOR_METHODS.update({
     "apply_": apply_, "map_": map_, "map2_": map2_, "resize_": resize_, "resize_as_": resize_as_, "set_": set_,
     "index_reduce": index_reduce, "igamma": igamma, "igammac": igammac,
-    "conj_physical_": lambda self: self, "share_memory_": lambda self: self,  # real, and one process's memory
+    "conj_physical_": conj_physical_, "share_memory_": lambda self: self,  # one process's memory
 })
 MORE_TORCH_FUNCTIONS.update({"index_reduce": index_reduce, "igamma": igamma, "igammac": igammac})
 # ---- shape/indexing: torch.* spellings of the methods above, and the *_copy family ---------------------

@@ -495,7 +495,8 @@ Atan = _unary("Atan", lambda xp, a: xp.arctan(a), lambda xp, a, y: 1 / (a * a + 
 Sinh = _unary("Sinh", lambda xp, a: xp.sinh(a), lambda xp, a, y: xp.cosh(a), "Hyperbolic sine.")
 Cosh = _unary("Cosh", lambda xp, a: xp.cosh(a), lambda xp, a, y: xp.sinh(a), "Hyperbolic cosine.")
 Asinh = _unary("Asinh", lambda xp, a: xp.arcsinh(a), lambda xp, a, y: 1 / xp.sqrt(a * a + 1), "Inverse sinh.")
-Acosh = _unary("Acosh", lambda xp, a: xp.arccosh(a), lambda xp, a, y: 1 / xp.sqrt(a * a - 1),
+Acosh = _unary("Acosh", lambda xp, a: xp.arccosh(a),  # complex: torch's branch, sqrt(a+1)·sqrt(a-1) ≠ sqrt(a²-1)
+               lambda xp, a, y: 1 / (xp.sqrt(a * a - 1) if a.dtype.kind != "c" else xp.sqrt(a + 1) * xp.sqrt(a - 1)),
                "Inverse cosh on [1, inf).")
 Atanh = _unary("Atanh", lambda xp, a: xp.arctanh(a), lambda xp, a, y: 1 / (1 - a * a), "Inverse tanh on (-1, 1).")
 
