@@ -1311,9 +1311,9 @@ def _same_dtype_as_weights(op: str, input: Tensor, **weights) -> None:  # noqa: 
     >>> _same_dtype_as_weights("linear", Tensor([1.0]), weight=Tensor([2.0]))
     """
     for name, w in weights.items():
-        if not isinstance(w, Tensor) or w.dtype == input.dtype or w.dtype.kind != "f":
+        if not isinstance(w, Tensor) or w.dtype == input.dtype or w.dtype.kind not in "fc":
             continue
-        if input.dtype.kind == "f" and input.dtype.itemsize < w.dtype.itemsize:
+        if input.dtype.kind == "f" == w.dtype.kind and input.dtype.itemsize < w.dtype.itemsize:
             continue  # float16 input with float32 weights: torch's mixed-precision norms (and autocast)
         raise RuntimeError(f"{op}: expected input and {name} to have the same dtype, but got input of dtype "
                            f"{input.dtype} and {name} of dtype {w.dtype}; cast the input with .to({w.dtype})")
