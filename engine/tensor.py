@@ -18,7 +18,7 @@ import numpy as np
 
 from engine import function, return_types
 from engine.backend import array_module, check_device, device_of, get_xp, scatter_add, to_device, to_numpy
-from engine.dtypes import can_cast, result_type, to_dtype
+from engine.dtypes import can_cast, result_type, to_dtype, to_real
 from engine.formats import check_memory_format, is_contiguous_as
 from engine.function import Function, is_grad_enabled
 from engine.ops import complex as complex_ops
@@ -3016,22 +3016,24 @@ class Tensor:
         """
         a, b = kw.pop("from", a), kw.pop("to", b)
         _no_kwargs("uniform_", kw)
-        if self.dtype.kind != "f":
+        if self.dtype.kind not in "fc":
             raise RandomDtypeError(f"uniform_: expects a floating point tensor, got {self.dtype}")
         if a > b:
             raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
         self._check_inplace("uniform_")
         gen = generator or _default_generator(self.device)
-        self._write(_sample(gen.random, self.shape, self.dtype) * (b - a) + a)
+        self._write(_sample_parts(gen.random, self.shape, self.dtype, b - a, a))
         return self
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
-        """Fill with N(mean, std²) samples."""
+        """Fill with N(mean, std²) samples; complex: real and imaginary parts each N(mean, std²/2), as torch."""
         if std < 0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
         self._check_inplace("normal_")
         gen = generator or _default_generator(self.device)
-        self._write(_sample(gen.standard_normal, self.shape, self.dtype) * std + mean)
+        if self.dtype.kind == "c":
+            std = std * math.sqrt(0.5)
+        self._write(_sample_parts(gen.standard_normal, self.shape, self.dtype, std, mean))
         return self
 
     def bernoulli_(self, p: float = 0.5, *, generator=None) -> Tensor:
@@ -3401,6 +3403,15 @@ def _sample(method, shape: tuple, dtype):
     if dtype in (np.float32, np.float64):
         return method(shape, dtype=dtype)
     return method(shape, dtype=np.float32).astype(dtype)
+
+
+def _sample_parts(method, shape: tuple, dtype, scale: float, shift: float):
+    """``_sample(...) * scale + shift``; for a complex dtype, on each part of (real, imag) pairs drawn in
+    its real dtype, as torch's complex uniform_/normal_ (a fill of the view_as_real)."""
+    if np.dtype(dtype).kind != "c":
+        return _sample(method, shape, dtype) * scale + shift
+    pairs = _sample(method, (*shape, 2), to_real(np.dtype(dtype))) * scale + shift
+    return pairs.view(dtype)[..., 0]
 
 
 def _is_device(a) -> bool:
