@@ -542,8 +542,18 @@ def linalg_norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=N
 
 
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
-    """Dot products along ``dim`` (broadcast)."""
-    return (x * y).sum(dim)
+    """Dot products along ``dim`` (broadcast), x conjugated: sum(conj(x) * y), as torch.linalg.vecdot.
+
+    >>> import engine
+    >>> vecdot(engine.tensor([1j, 2.0]), engine.tensor([1j, 1.0])).item()
+    (3+0j)
+    """
+    if isinstance(x, Tensor) and isinstance(y, Tensor) and x.dtype != y.dtype:
+        from engine.complex import _torch_name
+
+        raise RuntimeError(f"linalg.vecdot: Expected x and y to have the same dtype, but found x of type "
+                           f"{_torch_name(x.dtype)} and y of type {_torch_name(y.dtype)} instead")
+    return ((x.conj() if x.dtype.kind == "c" else x) * y).sum(dim)
 
 
 def multi_dot(tensors: Sequence[Tensor]) -> Tensor:
