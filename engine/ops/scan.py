@@ -79,10 +79,11 @@ class LogCumSumExp(Function):
     def forward(self, a, axis=0):
         xp = self.xp
         self.axis = axis
-        if a.dtype.kind == "c":  # torch's pairwise complex log-add-exp, one step along the axis at a time
+        if a.dtype.kind == "c":  # torch's scan: acc = helper(a_j, acc) from acc = -inf, one step at a time
             out = xp.moveaxis(a.copy(), axis, 0)
-            for j in range(1, out.shape[0]):
-                out[j] = log_add_exp_complex(xp, out[j - 1], out[j])
+            acc = xp.full(out.shape[1:], -xp.inf, dtype=a.dtype)
+            for j in range(out.shape[0]):
+                out[j] = acc = log_add_exp_complex(xp, out[j], acc)
             out = xp.moveaxis(out, 0, axis)
         elif xp is np:
             out = np.logaddexp.accumulate(a, axis=axis, dtype=a.dtype) if a.size else a.copy()
