@@ -1695,7 +1695,8 @@ class Tensor:
     def var(self, dim=None, unbiased=None, keepdim=None, *, correction=None, ddof=None,
             axis=None, keepdims=None) -> Tensor:
         """Variance over ``dim`` with torch's ``correction`` (default 1; ``unbiased=`` and NumPy's
-        ``ddof=`` spell it too): sum((x - mean)^2) / max(N - correction, 0), inf or nan at 0 as torch.
+        ``ddof=`` spell it too): sum(|x - mean|^2) / max(N - correction, 0), inf or nan at 0 as torch
+        (real for complex input).
 
         >>> Tensor([1.0, 2.0, 3.0, 4.0]).var().item()
         1.666...
@@ -1748,7 +1749,8 @@ class Tensor:
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
         """The vector p-norm over ``dim`` (None: all entries): p = 1, 2 / 'fro', inf, -inf, 0
         or any other number; p='nuc' is the nuclear norm (sum of singular values) over two dims (None: a
-        2-D input's). The gradient of the 2-norm at 0 is 0, as torch.
+        2-D input's). The gradient of the 2-norm at 0 is 0, as torch. A complex input's norm is that of
+        |x| (real), its gradient torch's.
 
         >>> Tensor([3.0, 4.0]).norm().item()
         5.0
