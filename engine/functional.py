@@ -18,7 +18,7 @@ import numpy as np
 from engine.amp import autocast_dtype
 from engine.backend import get_xp
 from engine.dtypes import promote_types
-from engine.function import _not_a_tensor
+from engine.function import _not_a_tensor, is_grad_enabled
 from engine.ops import elementwise as elementwise_ops
 from engine.ops import fused as fused_ops
 from engine.ops import matmul as matmul_ops
@@ -577,9 +577,11 @@ from engine.ops import activations as activations_ops  # noqa: E402
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
-def _float_input(input, name: str) -> Tensor:  # noqa: A002
+def _float_input(input, name: str, complex_ok: bool = False) -> Tensor:  # noqa: A002
     if not isinstance(input, Tensor):
         _not_a_tensor(name, [input])
+    if input.dtype.kind == "c" and complex_ok:
+        return input
     if input.dtype.kind == "c":  # the activation kernels are real-only: refuse rather than drop the imaginary part
         raise NotImplementedError(f"{name}: complex tensors are not supported (got {input.dtype})")
     return input._float()
@@ -642,8 +644,11 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  #
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
-    """input * sigmoid(input) (swish)."""
-    return _maybe_inplace(input, activations_ops.Silu.apply(_float_input(input, "silu")), inplace)
+    """input * sigmoid(input) (swish). Complex input: forward only, as torch."""
+    x = _float_input(input, "silu", complex_ok=True)
+    if x.dtype.kind == "c" and x.requires_grad and is_grad_enabled():
+        raise RuntimeError("silu does not support automatic differentiation for outputs with complex dtype.")
+    return _maybe_inplace(input, activations_ops.Silu.apply(x), inplace)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
@@ -662,7 +667,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 def softsign(input: Tensor) -> Tensor:  # noqa: A002
     """input / (1 + |input|)."""
-    x = _float_input(input, "softsign")
+    x = _float_input(input, "softsign", complex_ok=True)
     return x / (x.abs() + 1)
 
 
@@ -694,7 +699,7 @@ def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
 
 def tanhshrink(input: Tensor) -> Tensor:  # noqa: A002
     """input - tanh(input)."""
-    x = _float_input(input, "tanhshrink")
+    x = _float_input(input, "tanhshrink", complex_ok=True)
     return x - x.tanh()
 
 
@@ -1306,9 +1311,9 @@ def _same_dtype_as_weights(op: str, input: Tensor, **weights) -> None:  # noqa: 
     >>> _same_dtype_as_weights("linear", Tensor([1.0]), weight=Tensor([2.0]))
     """
     for name, w in weights.items():
-        if not isinstance(w, Tensor) or w.dtype == input.dtype or w.dtype.kind != "f":
+        if not isinstance(w, Tensor) or w.dtype == input.dtype or w.dtype.kind not in "fc":
             continue
-        if input.dtype.kind == "f" and input.dtype.itemsize < w.dtype.itemsize:
+        if input.dtype.kind == "f" == w.dtype.kind and input.dtype.itemsize < w.dtype.itemsize:
             continue  # float16 input with float32 weights: torch's mixed-precision norms (and autocast)
         raise RuntimeError(f"{op}: expected input and {name} to have the same dtype, but got input of dtype "
                            f"{input.dtype} and {name} of dtype {w.dtype}; cast the input with .to({w.dtype})")
@@ -1556,7 +1561,10 @@ def l1_loss(input: Tensor, target, size_average=None, reduce=None, reduction: st
     2.0
     """
     reduction = _reduction_arg(size_average, reduce, reduction)
-    input, target = _pointwise("l1_loss", input, target, reduction)
+    if isinstance(input, Tensor) and isinstance(target, Tensor) and "c" in input.dtype.kind + target.dtype.kind:
+        _same_shape(input, target, "l1_loss")  # complex: |input - target| in the promoted dtype, real, as torch
+    else:
+        input, target = _pointwise("l1_loss", input, target, reduction)
     loss = (input - target).abs()
     if weight is not None:
         return _elementwise_weighted(loss, weight, input, "l1_loss", reduction, mean_by_weight=True)
@@ -1818,6 +1826,8 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target, margin: float 
 def _pairwise_distance(a: Tensor, b: Tensor, p: float, eps: float) -> Tensor:
     """‖a - b + eps‖_p over the last axis, as torch.nn.functional.pairwise_distance."""
     d = a - b + eps
+    if d.dtype.kind == "c":  # torch: the norm of the complex difference, real
+        d = d.abs()
     if p == 2:
         return (d * d).sum(-1).sqrt()
     if p == 1:

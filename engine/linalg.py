@@ -509,10 +509,9 @@ def vector_norm(x: Tensor, ord: float = 2, dim=None, keepdim: bool = False, *, d
     """The vector ``ord``-norm over ``dim`` (None: all entries), as torch.linalg.vector_norm."""
     if isinstance(ord, str):
         raise RuntimeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in "fc":
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got {x.dtype}")
-    x = x.to(dtype) if dtype is not None else x
-    return x.norm(ord, dim, keepdim)
+    return x.norm(ord, dim, keepdim, dtype)
 
 
 def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: N803, A002
@@ -577,8 +576,18 @@ def linalg_norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=N
 
 
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
-    """Dot products along ``dim`` (broadcast)."""
-    return (x * y).sum(dim)
+    """Dot products along ``dim`` (broadcast), x conjugated: sum(conj(x) * y), as torch.linalg.vecdot.
+
+    >>> import engine
+    >>> vecdot(engine.tensor([1j, 2.0]), engine.tensor([1j, 1.0])).item()
+    (3+0j)
+    """
+    if isinstance(x, Tensor) and isinstance(y, Tensor) and x.dtype != y.dtype:
+        from engine.complex import _torch_name
+
+        raise RuntimeError(f"linalg.vecdot: Expected x and y to have the same dtype, but found x of type "
+                           f"{_torch_name(x.dtype)} and y of type {_torch_name(y.dtype)} instead")
+    return ((x.conj() if x.dtype.kind == "c" else x) * y).sum(dim)
 
 
 def multi_dot(tensors: Sequence[Tensor]) -> Tensor:

@@ -18,7 +18,7 @@ import numpy as np
 
 from engine import function, return_types
 from engine.backend import array_module, check_device, device_of, get_xp, scatter_add, to_device, to_numpy
-from engine.dtypes import can_cast, result_type, to_dtype
+from engine.dtypes import can_cast, result_type, to_dtype, to_real
 from engine.formats import check_memory_format, is_contiguous_as
 from engine.function import Function, is_grad_enabled
 from engine.ops import complex as complex_ops
@@ -805,7 +805,7 @@ class Tensor:
 
     def _float_operands(self, other) -> tuple[Tensor, Tensor]:
         """Operands of a float-only op (atan2, hypot, ...): two int/bool operands become float32."""
-        if self.dtype.kind != "f" and not (isinstance(other, Tensor) and other.dtype.kind == "f"):
+        if self.dtype.kind not in "fc" and not (isinstance(other, Tensor) and other.dtype.kind in "fc"):
             # computed in float32 from the start: a number is not wrapped into an integer dtype first
             a = self.astype(np.float32)
             return a._operands(other.astype(np.float32) if isinstance(other, Tensor) else other)
@@ -1031,6 +1031,14 @@ class Tensor:
         >>> Tensor([0.0, 2.0]).lerp(Tensor([4.0, 4.0]), 0.5).tolist()
         [2.0, 3.0]
         """
+        if "c" in {t.dtype.kind for t in (self, end, weight) if isinstance(t, Tensor)}:  # one dtype, as torch
+            for name, t in (("end", end), ("weight", weight)):
+                if isinstance(t, Tensor) and t.dtype != self.dtype:
+                    raise RuntimeError(f"expected dtype {_c10_name(self.dtype)} for `{name}` but got dtype "
+                                       f"{_c10_name(t.dtype)}")
+            if not isinstance(weight, Tensor):
+                weight = Tensor(_as_array(weight, dtype=self.dtype, device=self.device))
+            return elementwise_ops.Lerp.apply(self, self._coerce(end), weight)
         if self.dtype.kind != "f":
             raise NotImplementedError(f"lerp: not implemented for dtype {self.dtype} (needs a float tensor)")
         return elementwise_ops.Lerp.apply(self, self._coerce(end), self._coerce(weight))
@@ -1242,14 +1250,18 @@ class Tensor:
         return self._inplace_result("pow_", self.pow(exponent))
 
     def float_power_(self, exponent) -> Tensor:
-        """In-place ``float_power``: its result is float64, so self must be float64 (torch's RuntimeError).
+        """In-place ``float_power``: its result is float64 (complex128 for complex operands), so self must
+        have that dtype (torch's RuntimeError).
 
         >>> Tensor([2.0, 3.0]).double().float_power_(2).tolist()
         [4.0, 9.0]
         """
-        if self.dtype != np.float64:
+        cplx = self.dtype.kind == "c" or isinstance(exponent, complex) or (
+            isinstance(exponent, Tensor) and exponent.dtype.kind == "c")
+        want = np.dtype(np.complex128 if cplx else np.float64)
+        if self.dtype != want:
             raise RuntimeError(f"float_power_: the base given to float_power_ has dtype {self.dtype} but the "
-                               f"operation's result requires dtype float64")
+                               f"operation's result requires dtype {want}")
         return self._inplace_result("float_power_", self.float_power(exponent))
 
     __iand__, __ior__, __ixor__ = bitwise_and_, bitwise_or_, bitwise_xor_
@@ -1665,7 +1677,7 @@ class Tensor:
     def logsumexp(self, dim=None, keepdim=None, *, axis=None, keepdims=None) -> Tensor:
         """``log(sum(exp(x)))`` over ``dim``, computed stably."""
         d, k = reduce_ops.dim_arg("logsumexp", dim, axis), reduce_ops.keepdim_arg("logsumexp", keepdim, keepdims)
-        x = self if self.dtype.kind == "f" else self.astype(np.float32)
+        x = self if self.dtype.kind in "fc" else self.astype(np.float32)
         return reduce_ops.LogSumExp.apply(x, axis=d, keepdims=k)
 
     def _correction(self, op: str, dim, unbiased, keepdim, correction, ddof):
@@ -1685,14 +1697,15 @@ class Tensor:
     def var(self, dim=None, unbiased=None, keepdim=None, *, correction=None, ddof=None,
             axis=None, keepdims=None) -> Tensor:
         """Variance over ``dim`` with torch's ``correction`` (default 1; ``unbiased=`` and NumPy's
-        ``ddof=`` spell it too): sum((x - mean)^2) / max(N - correction, 0), inf or nan at 0 as torch.
+        ``ddof=`` spell it too): sum(|x - mean|^2) / max(N - correction, 0), inf or nan at 0 as torch
+        (real for complex input).
 
         >>> Tensor([1.0, 2.0, 3.0, 4.0]).var().item()
         1.666...
         """
         dim, keepdim, c = self._correction("var", dim, unbiased, keepdim, correction, ddof)
         d, k = reduce_ops.dim_arg("var", dim, axis), reduce_ops.keepdim_arg("var", keepdim, keepdims)
-        if self.dtype.kind != "f":
+        if self.dtype.kind not in "fc":
             raise RuntimeError(f"var(): needs a floating-point tensor, got {self.dtype}")
         # axis=: () here reduces none (NumPy's axis=())
         return reduce_ops.Var.apply(self, axis=reduce_ops.normalize_axis(d, self.ndim, "var"), correction=c,
@@ -1738,7 +1751,8 @@ class Tensor:
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
         """The vector p-norm over ``dim`` (None: all entries): p = 1, 2 / 'fro', inf, -inf, 0
         or any other number; p='nuc' is the nuclear norm (sum of singular values) over two dims (None: a
-        2-D input's). The gradient of the 2-norm at 0 is 0, as torch.
+        2-D input's). The gradient of the 2-norm at 0 is 0, as torch. A complex input's norm is that of
+        |x| (real), its gradient torch's.
 
         >>> Tensor([3.0, 4.0]).norm().item()
         5.0
@@ -1749,11 +1763,13 @@ class Tensor:
             from engine.linalg import matrix_norm  # 'nuc' (or a bad order / dim): torch's matrix_norm path
 
             return matrix_norm(self, p, tuple(range(self.ndim)) if dim is None else dim, keepdim, dtype=dtype)
-        x = self.to(dtype) if dtype is not None else self
-        if x.dtype.kind != "f":
+        x = self._norm_dtype(dtype) if dtype is not None else self
+        if x.dtype.kind not in "fc":
             raise RuntimeError(f"norm(): needs a floating-point tensor, got {x.dtype}")
         if p == "fro" or p is None:
             p = 2
+        if x.dtype.kind == "c":  # the norm of |x|: real, and abs's gradient sgn(x) gives torch's norm_backward
+            x = x.abs()
         axes = reduce_ops.normalize_axis(reduce_ops.dim_arg("norm", dim), x.ndim, "norm")
         if abs(p) == math.inf and any(x.shape[a] == 0 for a in axes):
             raise RuntimeError(f"linalg.vector_norm cannot compute the {p} norm over an empty dim of a tensor "
@@ -1782,6 +1798,19 @@ class Tensor:
             return r if keepdim else r.squeeze(axes)
         return _safe_pow(_safe_pow(x.abs(), float(p)).sum(axes, keepdim), 1.0 / p)  # 0 at 0 for p < 1 too
 
+    def _norm_dtype(self, dtype) -> Tensor:
+        """``self`` cast to a vector norm's ``dtype=``, with torch's checks (same kind, no narrowing)."""
+        from engine.complex import _torch_name
+
+        dt = to_dtype(dtype)
+        if (self.dtype.kind == "c") != (dt.kind == "c"):
+            kind = "complex for complex" if self.dtype.kind == "c" else "real for real"
+            raise RuntimeError(f"linalg.vector_norm: dtype should be {kind} inputs, but got {_torch_name(dt)}")
+        if self.dtype.kind in "fc" and np.promote_types(self.dtype, dt) != dt:
+            raise RuntimeError(f"linalg.vector_norm: the dtype of the input ({_torch_name(self.dtype)}) should be "
+                               f"convertible without narrowing to the specified dtype ({_torch_name(dt)})")
+        return self.to(dt)
+
     # ---- scans and sorting ----------------------------------------------------------------------
     def _scan(self, op: str, fn: type[Function], dim, axis, dtype=None) -> Tensor:
         d = reduce_ops.dim_arg(op, dim, axis)
@@ -1807,7 +1836,7 @@ class Tensor:
 
     def logcumsumexp(self, dim=None, *, axis=None) -> Tensor:
         """``log(cumsum(exp(x)))`` along ``dim``, computed stably."""
-        x = self if self.dtype.kind == "f" else self.astype(np.float32)
+        x = self if self.dtype.kind in "fc" else self.astype(np.float32)
         return x._scan("logcumsumexp", scan_ops.LogCumSumExp, dim, axis)
 
     def _cumext(self, op: str, dim, axis):
@@ -2991,22 +3020,24 @@ class Tensor:
         """
         a, b = kw.pop("from", a), kw.pop("to", b)
         _no_kwargs("uniform_", kw)
-        if self.dtype.kind != "f":
+        if self.dtype.kind not in "fc":
             raise RandomDtypeError(f"uniform_: expects a floating point tensor, got {self.dtype}")
         if a > b:
             raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
         self._check_inplace("uniform_")
         gen = generator or _default_generator(self.device)
-        self._write(_sample(gen.random, self.shape, self.dtype) * (b - a) + a)
+        self._write(_sample_parts(gen.random, self.shape, self.dtype, b - a, a))
         return self
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
-        """Fill with N(mean, std²) samples."""
+        """Fill with N(mean, std²) samples; complex: real and imaginary parts each N(mean, std²/2), as torch."""
         if std < 0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
         self._check_inplace("normal_")
         gen = generator or _default_generator(self.device)
-        self._write(_sample(gen.standard_normal, self.shape, self.dtype) * std + mean)
+        if self.dtype.kind == "c":
+            std = std * math.sqrt(0.5)
+        self._write(_sample_parts(gen.standard_normal, self.shape, self.dtype, std, mean))
         return self
 
     def bernoulli_(self, p: float = 0.5, *, generator=None) -> Tensor:
@@ -3331,6 +3362,16 @@ for _name in _INPLACE:
         setattr(Tensor, _name + "_", _inplace_method(_name))
 
 
+def _abs_(self: Tensor) -> Tensor:
+    """In-place ``abs``: writes |self| into self; a complex tensor can't hold it (torch's RuntimeError)."""
+    if self.dtype.kind == "c":
+        raise RuntimeError("In-place abs is not supported for complex tensors.")
+    return self._inplace_result("abs_", self.abs())
+
+
+Tensor.abs_ = Tensor.absolute_ = _abs_
+
+
 # Binary ops torch has no bool kernel for (bool // bool, bool % bool, fmod): its kernel names.
 _NO_BOOL_KERNEL = {elementwise_ops.RoundedDiv: "div_floor", elementwise_ops.Remainder: "remainder",
                    elementwise_ops.Fmod: "fmod"}
@@ -3368,6 +3409,15 @@ def _sample(method, shape: tuple, dtype):
     return method(shape, dtype=np.float32).astype(dtype)
 
 
+def _sample_parts(method, shape: tuple, dtype, scale: float, shift: float):
+    """``_sample(...) * scale + shift``; for a complex dtype, on each part of (real, imag) pairs drawn in
+    its real dtype, as torch's complex uniform_/normal_ (a fill of the view_as_real)."""
+    if np.dtype(dtype).kind != "c":
+        return _sample(method, shape, dtype) * scale + shift
+    pairs = _sample(method, (*shape, 2), to_real(np.dtype(dtype))) * scale + shift
+    return pairs.view(dtype)[..., 0]
+
+
 def _is_device(a) -> bool:
     """Whether a positional argument of ``to`` names a device (a device name, engine.device, or an index)."""
     if isinstance(a, str):
@@ -3381,6 +3431,13 @@ def _is_dtype(name: str) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _c10_name(dt) -> str:
+    """A dtype as torch's C++ type name in its dtype-check errors (double, c10::complex<float>)."""
+    names = {"float64": "double", "float32": "float", "complex128": "c10::complex<double>",
+             "complex64": "c10::complex<float>", "int64": "long int", "bool": "bool"}
+    return names.get(str(dt), str(dt))
 
 
 def _safe_pow(s: Tensor, e: float) -> Tensor:

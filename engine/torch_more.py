@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from engine.backend import array_module
+from engine.complex import complex as complex_
+from engine.complex import conj as complex_conj
 from engine.function import _GradMode, inference_mode, is_inference_mode_enabled
 from engine.ops import elementwise as elementwise_ops
 from engine.ops import reduce as reduce_ops
@@ -975,7 +977,7 @@ lcm = _int_binary("lcm", "lcm")
 
 
 def ldexp(input: Tensor, other) -> Tensor:  # noqa: A002
-    """``input * 2 ** other`` in the promoted float dtype (float32 for integers), with gradients
+    """``input * 2 ** other`` in the promoted float or complex dtype (float32 for integers), with gradients
     to both, as torch.ldexp.
 
     >>> ldexp(Tensor([3.0]), Tensor([2])).tolist()
@@ -986,7 +988,7 @@ def ldexp(input: Tensor, other) -> Tensor:  # noqa: A002
     engine.functional._tensor_operands("ldexp", input=input, other=other)
     e = other
     dt = engine.result_type(input, e)
-    dt = dt if dt.kind == "f" else np.dtype(np.float32)
+    dt = dt if dt.kind in "fc" else np.dtype(np.float32)
     return input.astype(dt) * 2.0 ** e.astype(dt)
 
 
@@ -1312,11 +1314,11 @@ def cov(input: Tensor, *, correction: int = 1, fweights=None, aweights=None) -> 
         xc = x - x.mean(1, keepdim=True)
         c = (xc @ xc.mT.conj()) / builtins.max(n - correction, 0)
     else:
-        w = fweights.astype(x.dtype) if fweights is not None else None
-        w = aweights.astype(x.dtype) if w is None else (w if aweights is None else w * aweights.astype(x.dtype))
+        # the weights keep their dtypes (real for complex input) and promote with x, as torch
+        w = fweights if aweights is None else (aweights if fweights is None else fweights * aweights)
         w_sum = w.sum()
         xc = x - (x * w).sum(1, keepdim=True) / w_sum
-        norm = w_sum - (correction * (w * aweights.astype(x.dtype)).sum() / w_sum if aweights is not None
+        norm = w_sum - (correction * (w * aweights).sum() / w_sum if aweights is not None
                         else correction)
         c = ((xc * w) @ xc.mT.conj()) / norm.clamp(min=0)
     return c.reshape(()) if input.ndim < 2 or input.shape[0] == 1 else c  # one variable: 0-d, as torch
@@ -1327,8 +1329,12 @@ def corrcoef(input: Tensor) -> Tensor:  # noqa: A002
     c = cov(input)
     if c.ndim == 0:
         return c / c
-    d = c.diagonal().sqrt()
-    return (c / d.unsqueeze(1) / d.unsqueeze(0)).clamp(-1, 1)
+    if c.dtype.kind != "c":
+        d = c.diagonal().sqrt()
+        return (c / d.unsqueeze(1) / d.unsqueeze(0)).clamp(-1, 1)
+    d = c.diagonal().real.sqrt()  # complex: the diagonal is real; each part clipped on its own, as torch
+    c = c / d.unsqueeze(1) / d.unsqueeze(0)
+    return complex_(c.real.clamp(-1, 1), c.imag.clamp(-1, 1))
 
 
 def select_scatter(input: Tensor, src: Tensor, dim: int, index: int) -> Tensor:  # noqa: A002
@@ -1891,10 +1897,15 @@ def igammac(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     return gammaincc(input, other)
 
 
+def conj_physical_(self: Tensor) -> Tensor:
+    """In-place ``conj_physical``: conjugates a complex tensor's entries (a real one is unchanged)."""
+    return self._inplace_result("conj_physical_", complex_conj(self)) if self.dtype.kind == "c" else self
+
+
 MORE_TENSOR_METHODS.update({
     "apply_": apply_, "map_": map_, "map2_": map2_, "resize_": resize_, "resize_as_": resize_as_, "set_": set_,
     "index_reduce": index_reduce, "igamma": igamma, "igammac": igammac,
-    "conj_physical_": lambda self: self, "share_memory_": lambda self: self,  # real, and one process's memory
+    "conj_physical_": conj_physical_, "share_memory_": lambda self: self,  # one process's memory
 })
 MORE_TORCH_FUNCTIONS.update({"index_reduce": index_reduce, "igamma": igamma, "igammac": igammac})
 # ---- shape/indexing: torch.* spellings of the methods above, and the *_copy family ---------------------

@@ -70,6 +70,8 @@ class Silu(Function):
 
     def forward(self, a):
         self.save_for_backward(a)
+        if a.dtype.kind == "c":  # torch's complex silu (forward only: torch has no complex silu gradient)
+            return a / (1 + self.xp.exp(-a))
         return a * _sigmoid(self.xp, a)
 
     def backward(self, g):

@@ -495,7 +495,8 @@ Atan = _unary("Atan", lambda xp, a: xp.arctan(a), lambda xp, a, y: 1 / (a * a + 
 Sinh = _unary("Sinh", lambda xp, a: xp.sinh(a), lambda xp, a, y: xp.cosh(a), "Hyperbolic sine.")
 Cosh = _unary("Cosh", lambda xp, a: xp.cosh(a), lambda xp, a, y: xp.sinh(a), "Hyperbolic cosine.")
 Asinh = _unary("Asinh", lambda xp, a: xp.arcsinh(a), lambda xp, a, y: 1 / xp.sqrt(a * a + 1), "Inverse sinh.")
-Acosh = _unary("Acosh", lambda xp, a: xp.arccosh(a), lambda xp, a, y: 1 / xp.sqrt(a * a - 1),
+Acosh = _unary("Acosh", lambda xp, a: xp.arccosh(a),  # complex: torch's branch, sqrt(a+1)·sqrt(a-1) ≠ sqrt(a²-1)
+               lambda xp, a, y: 1 / (xp.sqrt(a * a - 1) if a.dtype.kind != "c" else xp.sqrt(a + 1) * xp.sqrt(a - 1)),
                "Inverse cosh on [1, inf).")
 Atanh = _unary("Atanh", lambda xp, a: xp.arctanh(a), lambda xp, a, y: 1 / (1 - a * a), "Inverse tanh on (-1, 1).")
 
@@ -614,10 +615,14 @@ class Hypot(Function):
 
 
 class LogAddExp(Function):
-    """log(exp(a) + exp(b)) without overflow."""
+    """log(exp(a) + exp(b)) without overflow (complex: torch's helper, see scan.log_add_exp_complex)."""
 
     def forward(self, a, b):
         self.save_for_backward(a, b)
+        if a.dtype.kind == "c":
+            from engine.ops.scan import log_add_exp_complex
+
+            return log_add_exp_complex(self.xp, *self.xp.broadcast_arrays(a, b))
         return self.xp.logaddexp(a, b)
 
     def backward(self, g):

@@ -462,6 +462,21 @@ def _mask_array(t, mask, op: str):
     return m
 
 
+_CPP_TYPES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
+              "int64": "int64_t", "int32": "int", "int16": "int16_t", "int8": "int8_t", "uint8": "uint8_t"}
+
+
+def _real_fill_value(value: complex, dtype):
+    """A complex fill value for a real tensor, as torch: its real part (bool: whether it is nonzero); a
+    nonzero imaginary part is torch's overflow RuntimeError."""
+    if dtype == np.bool_:
+        return bool(value)
+    if value.imag != 0:
+        raise RuntimeError(f"value cannot be converted to type {_CPP_TYPES.get(str(dtype), str(dtype))} without "
+                           "overflow")
+    return value.real
+
+
 def masked_fill(t, mask, value):
     """``t`` with ``value`` (a number, or a 0-d tensor that then gets its gradient) where ``mask``; ``t``
     broadcast up to the mask's shape first where that is larger (torch's out-of-place rule)."""
@@ -472,6 +487,9 @@ def masked_fill(t, mask, value):
     if shape != t.shape:
         t = t.broadcast_to(*shape)
     m = _mask_array(t, mask, "masked_fill")
+    cplx = isinstance(value, complex) or getattr(getattr(value, "dtype", None), "kind", "") == "c"
+    if cplx and t.dtype.kind != "c":
+        value = _real_fill_value(value.item() if hasattr(value, "_ctx") else complex(value), t.dtype)
     if hasattr(value, "_ctx"):  # a Tensor
         if value.ndim != 0:
             raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got tensor with "

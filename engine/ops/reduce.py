@@ -116,7 +116,10 @@ class Mean(Function):
 class Var(Function):
     """Variance over ``axis``: sum((x - mean)²) / (N - correction), inf or nan where N <= correction, as
     torch. The backward is torch's 2 (x - mean) / (N - correction) · g, the mean taken again from the
-    saved x, so that run on Tensors (engine.higher_order) its own derivative has the mean's part too."""
+    saved x, so that run on Tensors (engine.higher_order) its own derivative has the mean's part too.
+    Complex x: sum(|x - mean|²), real; g is real, so the same formula is torch's complex gradient."""
+
+    conj_grad = False
 
     def forward(self, a, axis=None, correction=1, keepdims=False):
         self.save_for_backward(a)
@@ -125,7 +128,9 @@ class Var(Function):
         self.scale = 1.0 / (n - correction) if n > correction else math.inf
         with np.errstate(invalid="ignore", divide="ignore"):  # an empty slice: nan, as torch, quietly
             dev = a - a.mean(axis=self.axes, keepdims=True)
-            return (dev * dev).sum(axis=self.axes, keepdims=keepdims) * self.scale  # 0 · inf = nan, as torch
+            # complex: |x - mean|², real (torch's var of complex is var(re) + var(im))
+            sq = dev * dev if dev.dtype.kind != "c" else dev.real * dev.real + dev.imag * dev.imag
+            return sq.sum(axis=self.axes, keepdims=keepdims) * self.scale  # 0 · inf = nan, as torch
 
     def backward(self, g):
         (a,) = self.saved
@@ -183,7 +188,8 @@ class Min(_Extremum):
 
 
 class LogSumExp(Function):
-    """``log(sum(exp(a)))`` computed stably by shifting by the max."""
+    """``log(sum(exp(a)))`` computed stably by shifting by the max (of the real parts for complex, as
+    torch; the backward is holomorphic)."""
 
     def forward(self, a, axis=None, keepdims=False):
         xp = self.xp
@@ -192,7 +198,7 @@ class LogSumExp(Function):
         if a.size == 0:  # log(0) = -inf, as torch
             out = xp.full(_reduced_shape(a.shape, self.axes, True), -xp.inf, dtype=a.dtype)
         else:
-            m = a.max(axis=self.axes, keepdims=True)
+            m = (a if a.dtype.kind != "c" else a.real).max(axis=self.axes, keepdims=True)  # complex: real parts
             m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows give -inf, not nan
             with _quiet(xp):
                 out = xp.log(xp.exp(a - m).sum(axis=self.axes, keepdims=True)) + m

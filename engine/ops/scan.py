@@ -58,6 +58,20 @@ class Cumprod(Function):
         return xp.moveaxis(grad, -1, ax).astype(a.dtype, copy=False)
 
 
+def log_add_exp_complex(xp, x, y):
+    """log(exp(x) + exp(y)) for complex arrays, as torch's _log_add_exp_helper: the term with the larger real
+    part factored out; nan anywhere gives nan; two infinite real parts of one sign give -inf (the first
+    term, its angle arbitrary) or log(exp(x) + exp(y))."""
+    with _quiet(xp):
+        swap = y.real > x.real
+        lo, hi = xp.where(swap, x, y), xp.where(swap, y, x)
+        nan = xp.isnan(x) | xp.isnan(y)
+        both_inf = ~xp.isfinite(lo.real) & (lo.real == hi.real)
+        out = xp.log1p(xp.exp(lo - hi)) + hi
+        out = xp.where(both_inf, xp.where(lo.real < 0, lo, xp.log(xp.exp(lo) + xp.exp(hi))), out)
+        return xp.where(nan, xp.asarray(complex(math.nan, math.nan), dtype=out.dtype), out)
+
+
 class LogCumSumExp(Function):
     """``log(cumsum(exp(a)))`` along ``axis``, stable: out_j = logaddexp(out_{j-1}, a_j).
     Gradient: d out_j / d a_i = exp(a_i - out_j) for i <= j, summed against ``g`` (N, N)."""
@@ -65,7 +79,13 @@ class LogCumSumExp(Function):
     def forward(self, a, axis=0):
         xp = self.xp
         self.axis = axis
-        if xp is np:
+        if a.dtype.kind == "c":  # torch's scan: acc = helper(a_j, acc) from acc = -inf, one step at a time
+            out = xp.moveaxis(a.copy(), axis, 0)
+            acc = xp.full(out.shape[1:], -xp.inf, dtype=a.dtype)
+            for j in range(out.shape[0]):
+                out[j] = acc = log_add_exp_complex(xp, out[j], acc)
+            out = xp.moveaxis(out, 0, axis)
+        elif xp is np:
             out = np.logaddexp.accumulate(a, axis=axis, dtype=a.dtype) if a.size else a.copy()
         else:  # CuPy has no ufunc.accumulate: shift by the running max instead
             m = xp.maximum.accumulate(a, axis=axis) if hasattr(xp.maximum, "accumulate") else a.max(axis, keepdims=True)
