@@ -127,9 +127,10 @@ def embedding_bag(weight: Tensor, indices: Tensor, offsets: Tensor, scale_grad_b
                   include_last_offset: bool = False,
                   padding_idx: int | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """torch.embedding_bag (aten's form: weight first, mode 0 sum / 1 mean / 2 max). Returns
-    (output, offset2bag, bag_size, max_indices) as torch's CPU kernel: for sum, offset2bag is empty and
-    bag_size/max_indices zeros; otherwise offset2bag is each index's bag, bag_size the non-padding
-    indices per bag, and max_indices (max) the row each output entry came from (mean: bag_size again).
+    (output, offset2bag, bag_size, max_indices) as torch's CPU kernel: for sum, bag_size/max_indices are
+    zeros and offset2bag is empty on float32 without padding_idx (torch's fast path); otherwise offset2bag
+    is each index's bag, bag_size the non-padding indices per bag, and max_indices (max) the row each
+    output entry came from (mean: bag_size again).
 
     >>> import engine
     >>> w = engine.tensor([[1.0], [2.0], [3.0]])
@@ -145,16 +146,19 @@ def embedding_bag(weight: Tensor, indices: Tensor, offsets: Tensor, scale_grad_b
     offs = offsets.numpy().astype(np.int64)
     n_bags = len(offs) - 1 if include_last_offset else len(offs)
     ends = np.append(offs[1:], len(idx)) if not include_last_offset else offs[1:]
-    if mode == 0:
-        zeros = engine.tensor(np.zeros(len(offs), np.int64), device=weight.device)
-        return out, engine.tensor(np.zeros(0, np.int64), device=weight.device), zeros, zeros.clone()
     offset2bag = np.zeros(len(idx), np.int64)
+    for b in range(n_bags):
+        offset2bag[offs[b]:ends[b]] = b
+    if mode == 0:  # torch's float32 sum path without padding_idx leaves offset2bag empty
+        zeros = engine.tensor(np.zeros(len(offs), np.int64), device=weight.device)
+        if weight.dtype == np.float32 and padding_idx is None:
+            offset2bag = offset2bag[:0]
+        return out, engine.tensor(offset2bag, device=weight.device), zeros, zeros.clone()
     bag_size = np.zeros(len(offs), np.int64)
     max_indices = np.zeros((len(offs), weight.shape[1]), np.int64) if mode == 2 else None
     w = weight.numpy()
     for b in range(n_bags):
         rows = [r for r in idx[offs[b]:ends[b]] if padding_idx is None or r != padding_idx % weight.shape[0]]
-        offset2bag[offs[b]:ends[b]] = b
         bag_size[b] = len(rows)
         if mode == 2 and rows:
             max_indices[b] = np.asarray(rows)[np.argmax(w[rows], axis=0)]
@@ -556,6 +560,9 @@ def view_as_complex_copy(input: Tensor) -> Tensor:  # noqa: A002
 
 def _gates(input: Tensor, hx: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,  # noqa: A002
            b_hh: Tensor | None) -> tuple[Tensor, Tensor]:
+    if input.ndim < 2:  # torch's cells take (B, I) only (nn's cells add the batch dim)
+        raise IndexError(f"Dimension out of range (expected to be in range of [-1, {max(input.ndim - 1, 0)}], "
+                         "but got 1)")
     F = _F()  # noqa: N806
     return F.linear(input, w_ih, b_ih), F.linear(hx, w_hh, b_hh)
 
@@ -949,7 +956,10 @@ def set_autocast_dtype(device_type: str, dtype) -> None:
     from engine import amp
 
     _autocast_device(device_type)
-    dt = to_dtype(dtype)
+    try:
+        dt = to_dtype(dtype)
+    except TypeError:  # a name NumPy has no dtype for (bfloat16)
+        dt = None
     if dt is None or dt.name not in amp.SUPPORTED:
         raise ValueError(f"autocast dtype must be one of {amp.SUPPORTED}, got {dtype!r} (NumPy and CuPy have no "
                          "bfloat16)")
@@ -1180,8 +1190,8 @@ def _untyped_storage(self: Tensor) -> UntypedStorage:
 
 
 def _new(self: Tensor, *args, device=None) -> Tensor:
-    """Tensor.new, torch's legacy constructor: ``x.new(2, 3)`` / ``x.new(size)`` uninitialized in x's dtype,
-    ``x.new([1, 2])`` data in x's dtype, ``x.new(t)`` t itself (same dtype required), ``x.new()`` empty."""
+    """Tensor.new, torch's legacy constructor: ``x.new(2, 3)`` uninitialized in x's dtype, ``x.new([1, 2])``
+    or ``x.new((2, 3))`` data in x's dtype, ``x.new(t)`` t itself (same dtype required), ``x.new()`` empty."""
     engine = _engine()
     dev = self.device if device is None else device
     if len(args) == 1 and isinstance(args[0], Tensor):
@@ -1189,13 +1199,11 @@ def _new(self: Tensor, *args, device=None) -> Tensor:
         if other.dtype != self.dtype:
             raise TypeError(f"expected {self.dtype} (got {other.dtype})")
         return other.view(other.shape)
-    if len(args) == 1 and isinstance(args[0], (list, tuple)) and not all(isinstance(a, int) for a in args[0]):
+    if len(args) == 1 and isinstance(args[0], (list, tuple)):  # data, as torch (sizes go as separate ints)
         return engine.tensor(np.asarray(args[0]).astype(self.dtype), device=dev)
-    if len(args) == 1 and isinstance(args[0], (list, tuple)) and type(args[0]) is list:
-        return engine.tensor(np.asarray(args[0], dtype=self.dtype), device=dev)
     if len(args) == 1 and isinstance(args[0], (float, complex, bool)):
         raise TypeError(f"new(): data must be a sequence (got {type(args[0]).__name__})")
-    shape = tuple(args[0]) if len(args) == 1 and isinstance(args[0], tuple) else args if args else (0,)
+    shape = args if args else (0,)
     return engine.empty(*shape, dtype=self.dtype, device=dev)
 
 
@@ -1263,8 +1271,11 @@ def _as_subclass(self: Tensor, cls: type) -> Tensor:
     if not (isinstance(cls, type) and issubclass(cls, Tensor)):
         raise TypeError("Creating a Tensor subclass from a class that does not inherit from Tensor is not possible. "
                         "Make sure your class inherits from Tensor.")
-    out = self.view(self.shape)
-    out.__class__ = cls
+    view = self[...]  # a view in the graph (view(shape) of the same shape is self)
+    out = object.__new__(cls)
+    for name in Tensor.__slots__:
+        if name != "__weakref__" and hasattr(view, name):
+            setattr(out, name, getattr(view, name))
     return out
 
 
