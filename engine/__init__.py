@@ -186,6 +186,9 @@ from engine import complex as _complex  # noqa: E402  (complex tensors; before t
 
 __all__ += _complex.install(_sys.modules[__name__])
 __all__ += _torch_more.install(_sys.modules[__name__])
+from engine import torch_names as _torch_names  # noqa: E402  (issue 17: more torch names, composed)
+
+__all__ += _torch_names.install(_sys.modules[__name__])
 from engine import storage as _storage  # noqa: E402  (as_strided and its family, storage_offset)
 
 __all__ += _storage.install(_sys.modules[__name__])
