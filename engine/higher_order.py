@@ -501,6 +501,10 @@ def _mish(node, ctx, g):
     return (g * (t + a * a.sigmoid() * (1 - t * t)),)
 
 
+def _angle(node, ctx, g):  # of a real input (complex inputs stop at node_backward's check): zero, as torch
+    return (engine.zeros_like(g),)
+
+
 def _median(node, ctx, g):  # g split evenly over the entries equal to the median: a fixed mask, linear in g
     a, out = ctx.saved
     xp = ctx.xp
@@ -841,7 +845,7 @@ _RULES: dict[str, Callable] = {
     "Fmod": _remainder_like(lambda a, b: np.trunc(a / b)),
     "Remainder": _remainder_like(np.floor_divide), "Logit": _logit, "Cumsum": _cumsum, "Diagonal": _diagonal,
     "Einsum": _einsum, "Prod": _prod, "Cumprod": _cumprod, "LogCumSumExp": _logcumsumexp,
-    "Softmax": _softmax, "Mish": _mish, "Median": _median, "Unfold": _unfold, "Fold": _fold,
+    "Softmax": _softmax, "Mish": _mish, "Median": _median, "Angle": _angle, "Unfold": _unfold, "Fold": _fold,
     "Inverse": _inverse, "Det": _det, "LogAbsDet": _log_abs_det, "Solve": _solve, "Cholesky": _cholesky,
     "EighPacked": _eigh, "SvdPacked": _svd, "Svdvals": _svdvals, "QrPacked": _qr,
     "Lgamma": _special(lambda ctx, a, y: special.Digamma.apply(a)),

@@ -766,9 +766,7 @@ def combinations(input: Tensor, r: int = 2, with_replacement: bool = False) -> T
     if r == 0:
         return engine.empty(0, dtype=input.dtype)
     idx = np.array(list(make(range(n), r)), dtype=np.int64).reshape(-1, r)
-    if idx.shape[0] == 0:
-        return engine.empty(0, *([r] if r > 0 else []), dtype=input.dtype) if r else engine.empty(0, dtype=input.dtype)
-    return input[Tensor(idx).to(input.device)]
+    return input[Tensor(idx).to(input.device)]  # (0, r) when there are none: still in the graph, as torch
 
 
 def diagflat(input: Tensor, offset: int = 0) -> Tensor:  # noqa: A002

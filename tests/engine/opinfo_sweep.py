@@ -716,6 +716,8 @@ def grad_difference(cls: str, what: str, g, tg):
     """(class, message) where our gradient ``g`` differs from torch's nonzero ``tg``, else None."""
     if g is None:
         return f"{cls}_missing", f"{what} {tuple(tg.shape)}: ours None"
+    if tg._is_zerotensor():  # torch's lazy zeros (sgn's gradient of a real input) do not convert to NumPy
+        tg = tg.new_zeros(tg.shape)
     if tuple(g.shape) != tuple(tg.shape):
         return cls, f"{what}: shape ours {tuple(g.shape)} torch {tuple(tg.shape)}"
     if (tg.is_complex() or g.dtype.kind == "c") and g.dtype != getattr(np, str(tg.dtype).split(".")[-1]):
@@ -790,6 +792,7 @@ def run_gradgrad(ctx, sample, t_out, o_out, memo, process_t, process_o):
             g = o_g.get(i)
             if tg is None or g is None:
                 continue
+            tg = tg.new_zeros(tg.shape) if tg._is_zerotensor() else tg  # torch's lazy zeros: no .numpy()
             msg = values_close(ours_numpy(g), tg.detach().numpy(), "float64", GRAD_TOL)
             if msg:
                 return "grad", f"create_graph first derivative, input {i}: {msg}"
