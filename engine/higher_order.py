@@ -21,6 +21,9 @@ unfold/fold have rules too (tests/engine/test_parity_higher_order_s16.py): the f
 written with engine ops (torch's FunctionsManual formulas: inv, det, solve, cholesky, eigh, svd, qr
 with Inverse/Solve/SvdPacked; digamma for lgamma, polygamma(n + 1) for polygamma(n), ...), so the
 second comes from the engine; a decomposition's outputs are sliced from its packed output in the graph.
+Complex graphs (``_COMPLEX_OK``: holomorphic elementwise ops, matmul, sums, shape ops, and real/imag/abs/conj)
+run the same rules through the array sweep's conjugation (engine.function.complex_backward), checked by
+tests/engine/test_parity_complex_gradgrad_s17.py; any other op with a complex tensor raises.
 
 >>> from engine import Tensor, autograd
 >>> x = Tensor([1.0, 2.0], requires_grad=True)
@@ -865,12 +868,64 @@ _RULES: dict[str, Callable] = {
 _ = (activations, elementwise, fused, matmul, norm, reduce, scan)  # the families _REFERENCE names ops of
 
 
+# ---- complex graphs: the ops whose graph backward takes complex tensors -------------------------------
+
+
+def _complex_abs(node, ctx, g):  # torch's abs_backward for complex z: g·sgn(z), 0 at 0
+    (z,) = saved_tensors(node, ctx)
+    r = z.abs()
+    return (_where(r._data == 0, 0, g.astype(z.dtype) * z / _where(r._data == 0, 1, r).astype(z.dtype)),)
+
+
+def _complex_real(node, ctx, g):  # the real part's gradient: g as a complex number
+    return (g.astype(ctx.parents[0].dtype),)
+
+
+def _complex_imag(node, ctx, g):  # the imaginary part's gradient: i g
+    return (g.astype(ctx.parents[0].dtype) * 1j,)
+
+
+def _complex_conj(node, ctx, g):
+    return (g.conj(),)
+
+
+# Ops whose graph backward is right for complex tensors: holomorphic ones written as g·f'(z) (run through
+# the conjugation as the array sweep does, see engine.function.complex_backward), linear ones with real
+# coefficients, and the complex-to-real ends of a real loss.
+_COMPLEX_RULES = {"Abs": _complex_abs, "Real": _complex_real, "Imag": _complex_imag, "Conj": _complex_conj}
+_COMPLEX_OK = {
+    "Add", "Sub", "Mul", "Div", "Neg", "PowScalar", "Exp", "Log", "Sqrt", "Tanh", "Sin", "Cos", "Tan", "Sinh",
+    "Cosh", "Reciprocal", "Sum", "Mean", "Reshape", "Transpose", "BroadcastTo", "Concatenate", "Stack", "MatMul",
+    "GetItem", "Cast", *_COMPLEX_RULES,
+}
+
+
+def _complex_node_backward(node, ctx, g: Tensor) -> tuple:
+    """node_backward with a complex gradient or input: torch's convention, as the array sweep's."""
+    name = type(ctx).__name__
+    if name not in _COMPLEX_OK:
+        raise NotImplementedError(f"double backward of {name} with complex tensors is not supported "
+                                  "(create_graph=True)")
+    rule = _COMPLEX_RULES.get(name) or _RULES[name]
+    conj = ctx.conj_grad and name not in _COMPLEX_RULES
+    grads = rule(node, ctx, g.conj() if conj and g.dtype.kind == "c" else g)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    fixed = []
+    for parent, pg in zip(ctx.parents, grads):
+        if pg is not None and pg.dtype.kind == "c":
+            if parent is not None and parent.dtype.kind != "c":
+                pg = pg.real
+            elif conj:
+                pg = pg.conj()
+        fixed.append(pg)
+    return tuple(fixed)
+
+
 def node_backward(node, ctx, g: Tensor) -> tuple:
     """The gradients of one op's inputs, as Tensors recorded in the graph, for its output's gradient ``g``."""
     rule = _RULES.get(type(ctx).__name__)
     if g.dtype.kind == "c" or any(p is not None and p.dtype.kind == "c" for p in ctx.parents):
-        raise NotImplementedError(f"double backward of {type(ctx).__name__} with complex tensors is not supported "
-                                  "(create_graph=True)")
+        return _complex_node_backward(node, ctx, g)
     if rule is None:
         raise NotImplementedError(f"double backward of {type(ctx).__name__} is not supported "
                                   "(create_graph=True reached an op without a graph backward)")
