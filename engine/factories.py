@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from engine.backend import array_module, check_device, get_xp
-from engine.dtypes import to_dtype, to_real
+from engine.dtypes import to_dtype
 from engine.rng import generator as _default
-from engine.tensor import RandomDtypeError, Tensor, _as_array, _sample
+from engine.tensor import RandomDtypeError, Tensor, _as_array, _sample, _sample_parts
 
 _builtin_bool = bool
 
@@ -406,13 +406,11 @@ def _range_dtype(op: str, start, end, dtype) -> np.dtype:
         return inferred
     if complex_bound and dtype.kind != "c":
         names = {"complex64": "c10::complex<float>", "complex128": "c10::complex<double>"}
+        from engine.complex import _torch_name
+
         raise RuntimeError(f"torch.{op}(): inferred dtype {names[inferred.name]} can't be safely cast to passed dtype "
-                           f"{_TORCH_DTYPE_WORDS.get(dtype.name, dtype.name)}")
+                           f"{_torch_name(dtype)}")
     return dtype
-
-
-_TORCH_DTYPE_WORDS = {"float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
-                      "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
 
 
 def _zero_d_bounds(op: str, start, end) -> None:
@@ -471,10 +469,7 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = F
     _no_extra("rand", kw)
     device = _device(device)
     dtype = to_dtype(dtype) or default_dtype()
-    if dtype.kind == "c":  # (real, imag) pairs drawn in the real dtype
-        pairs = _sample(_gen(generator, device).random, (*shape, 2), to_real(dtype))
-        return _make(pairs.view(dtype)[..., 0], requires_grad)
-    return _make(_sample(_gen(generator, device).random, shape, dtype), requires_grad)
+    return _make(_sample_parts(_gen(generator, device).random, shape, dtype), requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
@@ -488,10 +483,8 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = 
     _no_extra("randn", kw)
     device = _device(device)
     dtype = to_dtype(dtype) or default_dtype()
-    if dtype.kind == "c":  # (real, imag) pairs drawn in the real dtype, scaled as torch's complex normal_
-        pairs = _sample(_gen(generator, device).standard_normal, (*shape, 2), to_real(dtype)) * math.sqrt(0.5)
-        return _make(pairs.view(dtype)[..., 0], requires_grad)
-    return _make(_sample(_gen(generator, device).standard_normal, shape, dtype), requires_grad)
+    scale = math.sqrt(0.5) if dtype.kind == "c" else 1.0  # complex: each part of variance 1/2
+    return _make(_sample_parts(_gen(generator, device).standard_normal, shape, dtype, scale), requires_grad)
 
 
 _CTYPE = {"bool": "bool", "uint8": "unsigned char", "int8": "signed char", "int16": "short", "int32": "int",

@@ -580,9 +580,9 @@ _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804
 def _float_input(input, name: str, complex_ok: bool = False) -> Tensor:  # noqa: A002
     if not isinstance(input, Tensor):
         _not_a_tensor(name, [input])
-    if input.dtype.kind == "c" and complex_ok:
-        return input
     if input.dtype.kind == "c":  # the activation kernels are real-only: refuse rather than drop the imaginary part
+        if complex_ok:  # ops composed from complex-capable ones
+            return input
         raise NotImplementedError(f"{name}: complex tensors are not supported (got {input.dtype})")
     return input._float()
 

@@ -39,12 +39,6 @@ class LinAlgError(RuntimeError):
     """
 
 
-def _square_fc(op: str, A: Tensor) -> Tensor:  # noqa: N803
-    """A itself, after checking it holds (..., n, n) matrices of a float or complex dtype (as torch): for the
-    ops whose forward and backward take complex matrices."""
-    return _square(op, A)  # torch_more's check takes float and complex
-
-
 def _cabs1(a):
     """LAPACK's pivot size: |a| for a real entry, |Re a| + |Im a| for a complex one (izamax's cabs1)."""
     xp = array_module(a)
@@ -161,7 +155,7 @@ def inv(A: Tensor) -> Tensor:  # noqa: N803
     >>> engine.linalg.inv(engine.tensor([[2.0, 0], [0, 4.0]])).tolist()
     [[0.5, 0.0], [0.0, 0.25]]
     """
-    _square_fc("linalg.inv", _need_tensor(A, "linalg.inv", "A"))
+    _square("linalg.inv", _need_tensor(A, "linalg.inv", "A"))
     try:
         return linalg_ops.Inverse.apply(A)
     except np.linalg.LinAlgError:
@@ -170,13 +164,13 @@ def inv(A: Tensor) -> Tensor:  # noqa: N803
 
 def det(A: Tensor) -> Tensor:  # noqa: N803
     """Determinant of (..., n, n) matrices -> (...)."""
-    return linalg_ops.Det.apply(_square_fc("linalg.det", _need_tensor(A, "linalg.det", "A")))
+    return linalg_ops.Det.apply(_square("linalg.det", _need_tensor(A, "linalg.det", "A")))
 
 
 def slogdet(A: Tensor):  # noqa: N803
     """(sign, log|det|) of (..., n, n) matrices; log|det| is real, and a complex A's sign (complex, |sign| = 1
     or 0) is differentiable too, as torch's (a real A's gradient flows through log|det| only)."""
-    _square_fc("linalg.slogdet", _need_tensor(A, "linalg.slogdet", "A"))
+    _square("linalg.slogdet", _need_tensor(A, "linalg.slogdet", "A"))
     if A.dtype.kind == "c":
         sign = linalg_ops.SlogdetSign.apply(A)
     else:
@@ -198,7 +192,7 @@ def logdet(A: Tensor) -> Tensor:  # noqa: N803
 
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:  # noqa: N803
     """X with A X = B (left=False: X A = B); B a vector batch (..., n) or matrices (..., n, k)."""
-    _square_fc("linalg.solve", _need_tensor(A, "linalg.solve", "A"))
+    _square("linalg.solve", _need_tensor(A, "linalg.solve", "A"))
     _need_tensor(B, "linalg.solve", "B")
     if not left:
         return solve(A.mT, B.mT).mT
@@ -225,7 +219,7 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True,  #
     """X with A X = B for triangular A (only its upper/lower triangle is read)."""
     import engine
 
-    _square_fc("linalg.solve_triangular", _need_tensor(A, "linalg.solve_triangular", "A"))
+    _square("linalg.solve_triangular", _need_tensor(A, "linalg.solve_triangular", "A"))
     if _need_tensor(B, "linalg.solve_triangular", "B").ndim < 2:
         raise RuntimeError("linalg.solve_triangular: The input tensor B must have at least 2 dimensions.")
     a = A.triu() if upper else A.tril()
@@ -277,7 +271,7 @@ def inv_ex(A: Tensor, *, check_errors: bool = False):  # noqa: N803
     >>> engine.linalg.inv_ex(engine.tensor([[1.0, 2.0], [2.0, 4.0]])).info.item()
     2
     """
-    _square_fc("linalg.inv", _need_tensor(A, "linalg.inv_ex", "A"))  # torch names linalg.inv
+    _square("linalg.inv", _need_tensor(A, "linalg.inv_ex", "A"))  # torch names linalg.inv
     lu, piv, info = _getrf(A._data)
     if not info.any():
         return _make("linalg_inv_ex", ("inverse", "info"), (inv(A), Tensor(info).to(A.device)))
@@ -296,7 +290,7 @@ def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = Fa
     >>> engine.linalg.solve_ex(engine.eye(2) * 2, engine.ones(2)).result.tolist()
     [0.5, 0.5]
     """
-    _square_fc("linalg.solve", _need_tensor(A, "linalg.solve_ex", "A"))  # as torch
+    _square("linalg.solve", _need_tensor(A, "linalg.solve_ex", "A"))  # as torch
     info = _getrf(A._data)[2]
     if not info.any():
         return _make("linalg_solve_ex", ("result", "info"), (solve(A, B, left=left), Tensor(info).to(A.device)))
@@ -460,7 +454,7 @@ def pinv(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
     if hermitian and A.numel() == 0:  # torch: no squareness check on empty input; pinv of nothing is nothing
         hermitian = False
     if hermitian:
-        _square_fc("linalg.pinv", A)
+        _square("linalg.pinv", A)
     at, rt = _tolerances("linalg.pinv", A, atol, rtol)
     return linalg_ops.Pinv.apply(A, atol=at, rtol=rt, hermitian=hermitian)
 
@@ -479,7 +473,7 @@ def matrix_rank(A: Tensor, *, atol=None, rtol=None, hermitian: bool = False) -> 
     xp = array_module(A._data)
     at, rt = _tolerances("linalg.matrix_rank", A, atol, rtol)
     if hermitian:
-        s = xp.abs(xp.linalg.eigvalsh(_square_fc("linalg.matrix_rank", A)._data))
+        s = xp.abs(xp.linalg.eigvalsh(_square("linalg.matrix_rank", A)._data))
     else:
         s = xp.linalg.svd(A._data, compute_uv=False)
     tol = xp.maximum(at, rt * s.max(axis=-1, initial=0))
@@ -782,7 +776,7 @@ def matrix_exp(A: Tensor) -> Tensor:  # noqa: N803
     """
     import engine
 
-    _square_fc("linalg.matrix_exp", A)
+    _square("linalg.matrix_exp", A)
     if A.dtype not in (np.float64, np.complex128):  # float32's rounding, amplified by the squarings, would cost
         wide = engine.complex128 if A.dtype.kind == "c" else engine.float64  # digits torch keeps
         return matrix_exp(A.to(wide)).to(A.dtype)

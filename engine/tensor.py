@@ -3409,13 +3409,14 @@ def _sample(method, shape: tuple, dtype):
     return method(shape, dtype=np.float32).astype(dtype)
 
 
-def _sample_parts(method, shape: tuple, dtype, scale: float, shift: float):
+def _sample_parts(method, shape: tuple, dtype, scale: float = 1.0, shift: float = 0.0):
     """``_sample(...) * scale + shift``; for a complex dtype, on each part of (real, imag) pairs drawn in
-    its real dtype, as torch's complex uniform_/normal_ (a fill of the view_as_real)."""
-    if np.dtype(dtype).kind != "c":
-        return _sample(method, shape, dtype) * scale + shift
-    pairs = _sample(method, (*shape, 2), to_real(np.dtype(dtype))) * scale + shift
-    return pairs.view(dtype)[..., 0]
+    its real dtype, as torch's complex rand/randn/uniform_/normal_ (a fill of the view_as_real)."""
+    cplx = np.dtype(dtype).kind == "c"
+    x = _sample(method, (*shape, 2) if cplx else shape, to_real(np.dtype(dtype)) if cplx else dtype)
+    if scale != 1 or shift != 0:
+        x = x * scale + shift
+    return x.view(dtype)[..., 0] if cplx else x
 
 
 def _is_device(a) -> bool:

@@ -2254,6 +2254,14 @@ TORCH_FUNCTIONS = {
 }
 
 
+def put_missing(target, objects: dict) -> list[str]:
+    """Set each name of ``objects`` on ``target`` (a module or a class) that it lacks; the names set."""
+    added = [name for name in objects if not hasattr(target, name)]
+    for name in added:
+        setattr(target, name, objects[name])
+    return added
+
+
 def install(engine_module: types.ModuleType) -> list[str]:
     """Attach the Tensor methods, and put the top-level functions and ``linalg`` on ``engine_module``
     (only names it does not have yet). Returns the top-level names added."""
@@ -2284,21 +2292,13 @@ def install(engine_module: types.ModuleType) -> list[str]:
     if not hasattr(Tensor, "real"):  # no complex dtypes: real is the tensor itself, imag raises as torch's
         Tensor.real = property(lambda self: self, doc="The real part: the tensor itself (no complex dtypes).")
         Tensor.imag = property(_imag, doc="The imaginary part: raises for a real tensor, as torch.")
-    added = []
-    for name, fn in {**TORCH_FUNCTIONS, **MORE_TORCH_FUNCTIONS}.items():
-        if not hasattr(engine_module, name):
-            setattr(engine_module, name, fn)
-            added.append(name)
     import engine.functional as F  # noqa: N812
 
-    for name in F_ALIASES:
-        if hasattr(F, name) and not hasattr(engine_module, name):
-            setattr(engine_module, name, getattr(F, name))
-            added.append(name)
-    for name in dir(Tensor):  # torch.abs_(t), torch.zero_(t), ...: the in-place methods as functions
-        if name.endswith("_") and not name.startswith("_") and not hasattr(engine_module, name):
-            setattr(engine_module, name, getattr(Tensor, name))
-            added.append(name)
+    added = put_missing(engine_module, {**TORCH_FUNCTIONS, **MORE_TORCH_FUNCTIONS})
+    added += put_missing(engine_module, {name: getattr(F, name) for name in F_ALIASES if hasattr(F, name)})
+    # torch.abs_(t), torch.zero_(t), ...: the in-place methods as functions
+    added += put_missing(engine_module, {name: getattr(Tensor, name) for name in dir(Tensor)
+                                         if name.endswith("_") and not name.startswith("_")})
     if not hasattr(Tensor, "retains_grad"):
         Tensor.retains_grad = property(lambda self: bool(self._retains_grad), doc="Whether retain_grad() was called.")
     if not hasattr(Tensor, "is_cpu"):

@@ -1364,24 +1364,11 @@ F_ALIASES = ("channel_shuffle", "native_channel_shuffle", "celu_", "selu_", "rre
 def install(engine_module: types.ModuleType) -> list[str]:
     """Attach the Tensor properties and methods, and put the top-level functions on ``engine_module``
     (only names it does not have yet). Returns the top-level names added."""
-    for name, getter in TENSOR_PROPERTIES.items():
-        if not hasattr(Tensor, name):
-            setattr(Tensor, name, property(getter))
-    for name, fn in TENSOR_METHODS.items():
-        if not hasattr(Tensor, name):
-            setattr(Tensor, name, fn)
-    added = []
-    for name, fn in TORCH_FUNCTIONS.items():
-        if not hasattr(engine_module, name):
-            setattr(engine_module, name, fn)
-            added.append(name)
     import engine.functional as F  # noqa: N812
+    from engine.torch_more import put_missing
 
-    for name in F_ALIASES:
-        if hasattr(F, name) and not hasattr(engine_module, name):
-            setattr(engine_module, name, getattr(F, name))
-            added.append(name)
-    if not hasattr(engine_module, "UntypedStorage"):
-        engine_module.UntypedStorage = UntypedStorage
-        added.append("UntypedStorage")
-    return added
+    put_missing(Tensor, {name: property(getter) for name, getter in TENSOR_PROPERTIES.items()})
+    put_missing(Tensor, TENSOR_METHODS)
+    added = put_missing(engine_module, TORCH_FUNCTIONS)
+    added += put_missing(engine_module, {name: getattr(F, name) for name in F_ALIASES if hasattr(F, name)})
+    return added + put_missing(engine_module, {"UntypedStorage": UntypedStorage})

@@ -106,6 +106,7 @@ class Optimizer:
     """
 
     defaults: dict = {}
+    _supports_complex = True  # complex parameters step as real pairs (torch's view_as_real); False: refuse
 
     def __init__(self, params, defaults: dict | None = None, **kw_defaults):
         self.defaults = {**(defaults or {}), **kw_defaults}
@@ -779,6 +780,8 @@ class Adafactor(Optimizer):
     """Adafactor (second moments factored into row and column averages over the last two dims,
     the step scaled by the parameter's RMS), as torch.optim.Adafactor."""
 
+    _supports_complex = False  # as torch's
+
     def __init__(self, params, lr: float = 1e-2, beta2_decay: float = -0.8,
                  eps: tuple[float | None, float] = (None, 1e-3), d: float = 1.0, weight_decay: float = 0.0, *,
                  foreach: bool | None = None, maximize: bool = False):
@@ -839,6 +842,8 @@ class Muon(Optimizer):
     """Muon (momentum, then the update orthogonalized by a quintic Newton-Schulz iteration), for 2-D
     parameters, as torch.optim.Muon. torch runs the iteration in bfloat16; here each op's float32
     result is rounded to bfloat16 the same way, so steps agree with torch's to bfloat16 precision."""
+
+    _supports_complex = False  # as torch's
 
     def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.1, momentum: float = 0.95,
                  nesterov: bool = True, ns_coefficients: tuple[float, float, float] = (3.4445, -4.775, 2.0315),
@@ -1254,23 +1259,17 @@ def _as_complex(a):
     return a.view(np.result_type(a.dtype, np.complex64))[..., 0]
 
 
-# optimizers whose torch counterpart refuses complex parameters (the rest step them as real pairs)
-_NO_COMPLEX = ("Adafactor", "Muon")
-
-
 @contextlib.contextmanager
 def _complex_as_real(opt: Optimizer):
     """Step complex parameters as torch does: each complex number as two real ones (view_as_real of the
     parameter, its gradient and its per-element state), so Adam's second moment, RMSprop's average and
     Rprop's signs are per part. The arrays are views: the step writes the complex memory; afterwards
     the state holds complex arrays again (torch's state_dict layout)."""
+    complex_params = {id(p): p for p in opt._params() if p._data.dtype.kind == "c"}  # each once
     swapped = []
-    for p in {id(p): p for p in opt._params()}.values():
-        if p._data.dtype.kind != "c":
-            continue
-        name = type(opt).__name__
-        if name in _NO_COMPLEX:
-            raise RuntimeError(f"{name} does not support complex parameters")
+    if complex_params and not opt._supports_complex:
+        raise RuntimeError(f"{type(opt).__name__} does not support complex parameters")
+    for p in complex_params.values():
         data, grad = p._data, p.grad
         p._data = _as_real(data)
         if grad is not None:
