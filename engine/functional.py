@@ -461,11 +461,19 @@ def where(condition, input=None, other=None) -> Tensor | tuple:  # noqa: A002
         a, b = input._operands(other)
     elif isinstance(other, Tensor):
         b, a = other._operands(input)
-    else:  # two numbers: a tensor of their promoted dtype on condition's device
+    else:  # two numbers: tensors of their promoted dtype (bool < int64 < default float < complex) on condition's device
+        from engine.factories import default_dtype
+
         device = condition.device if isinstance(condition, Tensor) else "cpu"
-        dtype = "float32" if isinstance(input, float) or isinstance(other, float) else None
-        a = Tensor(input, dtype=dtype, device=device)
-        b = a._coerce(other)
+        kinds = (bool, int, float, complex)
+        ranks = [next((i for i, t in enumerate(kinds) if isinstance(v, t)), None) for v in (input, other)]
+        if None in ranks:  # an array-like: its own dtype, the other coerced to it
+            a = Tensor(input, device=device)
+            b = a._coerce(other)
+        else:
+            dtype = ("bool", "int64", default_dtype(),
+                     "complex64" if default_dtype() == "float32" else "complex128")[max(ranks)]
+            a, b = Tensor(input, dtype=dtype, device=device), Tensor(other, dtype=dtype, device=device)
     try:
         return elementwise_ops.Where.apply(a, b, cond=cond)
     except ValueError:
