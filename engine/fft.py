@@ -5,7 +5,9 @@ module (``xp.fft``, so CuPy works as NumPy): resize (torch's zero-padding/trimmi
 c2c, r2c, c2r, conj, a real-to-complex cast and view_as_real's layout, in the order torch's own composition runs them.
 Backward runs each step's adjoint in reverse (torch's convention: the cotangent of a complex output
 is dL/dRe + i dL/dIm, the vjp of a linear map is its conjugate transpose, a real input gets the real
-part), with torch's fft_r2c_backward / fft_c2r_backward for the one-sided ops.
+part), with torch's fft_r2c_backward / fft_c2r_backward for the one-sided ops. That backward is linear
+in g and made of steps itself: ``adjoint_steps`` lists them (with "real", "as_complex" and "double", the
+steps only a backward takes), so create_graph records it as one more FFT (engine.higher_order).
 
 >>> import engine
 >>> engine.fft.fft(engine.tensor([1.0, 0.0, 0.0, 0.0])).tolist()

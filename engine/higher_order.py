@@ -23,7 +23,10 @@ with Inverse/Solve/SvdPacked; digamma for lgamma, polygamma(n + 1) for polygamma
 second comes from the engine; a decomposition's outputs are sliced from its packed output in the graph.
 Complex graphs (``_COMPLEX_OK``: holomorphic elementwise ops, matmul, sums, shape ops, and real/imag/abs/conj)
 run the same rules through the array sweep's conjugation (engine.function.complex_backward), checked by
-tests/engine/test_parity_complex_gradgrad_s17.py; any other op with a complex tensor raises.
+tests/engine/test_parity_complex_gradgrad_s17.py; any other op with a complex tensor raises. FFTs (every
+engine.fft transform, stft, istft) and the as_strided family, real and complex, are checked by
+tests/engine/test_parity_gradgrad_fft_s18.py: an FFT's backward is recorded as one more FFT, of the adjoint
+steps, as_strided's as its scatter and gather.
 
 >>> from engine import Tensor, autograd
 >>> x = Tensor([1.0, 2.0], requires_grad=True)
@@ -550,7 +553,10 @@ def _as_strided(node, ctx, g):
     return (storage[in_pos],)
 
 
-def _as_strided_scatter(node, ctx, g):  # the reference's (a fixed mask and a gather, linear in g) on Tensors
+def _as_strided_scatter(node, ctx, g):
+    """The reference's (a fixed mask and a gather, linear in g) on Tensors. Its input gradient is not
+    torch's (see README: torch's fails its own gradcheck), so neither is what comes of it; the sweep's
+    --gradgrad reports that first derivative ("grad"), as its first-order sweep does."""
     flat = g.reshape(-1)
     ga = gs = None
     if ctx.needs_input_grad[0]:
