@@ -536,7 +536,8 @@ def _fft(node, ctx, g):
 
 
 def _overlap_add(node, ctx, g):  # the adjoint of the overlap-add (stft's frames summed): the gather of the frames
-    return (g[:, np.arange(ctx.t)[:, None] * ctx.hop + np.arange(ctx.n)],)
+    xp = ctx.xp
+    return (g[:, xp.arange(ctx.t)[:, None] * ctx.hop + xp.arange(ctx.n)],)
 
 
 def _as_strided(node, ctx, g):
@@ -560,7 +561,7 @@ def _as_strided_scatter(node, ctx, g):
     flat = g.reshape(-1)
     ga = gs = None
     if ctx.needs_input_grad[0]:
-        keep = np.ones(flat.shape, dtype=bool)
+        keep = ctx.xp.ones(flat.shape, dtype=bool)
         keep[ctx.pos.reshape(-1)] = False
         ga = _where(keep, flat, 0).reshape(g.shape)
     if ctx.needs_input_grad[1]:

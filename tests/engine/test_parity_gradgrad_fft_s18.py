@@ -212,3 +212,21 @@ def test_fft_backward_is_recorded_as_an_fft_of_the_adjoint_steps():
     assert type(g._ctx).__name__ == "FFT" and g.requires_grad
     (plain,) = engine.autograd.grad(engine.fft.irfft(x, n=9), [x], v)
     np.testing.assert_array_equal(g.numpy(), plain.numpy())  # the same numbers as the array backward
+
+
+def test_as_strided_scatter_src_gradient_does_not_depend_on_input():
+    """The window's entries are src's alone, so src's gradient of any loss of the output has no derivative in
+    input: ours is exactly zero; torch's is not (its input gradient's error, carried into the double backward),
+    which is why the input terms above are checked by central differences rather than against torch."""
+    a0, s0 = RNG.standard_normal((3, 3)), RNG.standard_normal((2, 2))
+
+    def d_src_d_input(lib):
+        a, s = lib.tensor(a0.copy(), requires_grad=True), lib.tensor(s0.copy(), requires_grad=True)
+        (gs,) = lib.autograd.grad((lib.as_strided_scatter(a * a, s * s * s, (2, 2), (1, 2), 1) ** 2).sum(), [s],
+                                  create_graph=True)
+        (ha,) = lib.autograd.grad((gs ** 2).sum(), [a], allow_unused=True)
+        return None if ha is None else _numpy(ha)
+
+    ours = d_src_d_input(engine)
+    assert ours is None or not ours.any()
+    assert np.abs(d_src_d_input(torch)).max() > 1e-3
