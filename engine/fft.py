@@ -5,7 +5,9 @@ module (``xp.fft``, so CuPy works as NumPy): resize (torch's zero-padding/trimmi
 c2c, r2c, c2r, conj, a real-to-complex cast and view_as_real's layout, in the order torch's own composition runs them.
 Backward runs each step's adjoint in reverse (torch's convention: the cotangent of a complex output
 is dL/dRe + i dL/dIm, the vjp of a linear map is its conjugate transpose, a real input gets the real
-part), with torch's fft_r2c_backward / fft_c2r_backward for the one-sided ops.
+part), with torch's fft_r2c_backward / fft_c2r_backward for the one-sided ops. That backward is linear
+in g and made of steps itself: ``adjoint_steps`` lists them (with "real", "as_complex" and "double", the
+steps only a backward takes), so create_graph records it as one more FFT (engine.higher_order).
 
 >>> import engine
 >>> engine.fft.fft(engine.tensor([1.0, 0.0, 0.0, 0.0])).tolist()
@@ -106,8 +108,10 @@ class FFT(Function):
                 a = xp.conj(a)
             elif kind == "as_real":  # view_as_real's layout: (..., 2)
                 a = xp.stack((a.real, a.imag), axis=-1)
-            else:  # "complex"
+            elif kind == "complex":
                 a = a.astype(cdtype)
+            else:  # the steps only a backward (adjoint_steps) runs
+                a = _adjoint_only(xp, kind, step, a, cdtype, rdtype)
         return a
 
     def backward(self, g):
@@ -136,9 +140,60 @@ class FFT(Function):
                 g = xp.conj(g)
             elif kind == "as_real":
                 g = (g[..., 0] + 1j * g[..., 1]).astype(cdtype)
-            else:  # "complex": a real input's gradient is the real part
+            elif kind == "complex":  # a real input's gradient is the real part
                 g = g.real.astype(rdtype)
+            elif kind == "real":  # the steps only a backward runs (adjoint_steps): real's adjoint is complex,
+                g = g.astype(cdtype)
+            elif kind == "as_complex":  # as_complex's as_real,
+                g = xp.stack((g.real, g.imag), axis=-1)
+            else:  # and double is its own
+                g = _adjoint_only(xp, kind, step, g, cdtype, rdtype)
         return g
+
+
+def _adjoint_only(xp, kind: str, step: tuple, a, cdtype, rdtype):
+    """The steps of a backward written as an FFT (adjoint_steps): "real" (the real part), "as_complex"
+    (view_as_complex of a (..., 2) array), ("double", dim, lo, hi) (entries lo:hi of dim times 2)."""
+    if kind == "real":
+        return a.real.astype(rdtype)
+    if kind == "as_complex":
+        return (a[..., 0] + 1j * a[..., 1]).astype(cdtype)
+    index = [slice(None)] * a.ndim
+    index[step[1]] = slice(step[2], step[3])
+    a = a.copy()
+    a[tuple(index)] *= 2
+    return a
+
+
+def adjoint_steps(steps: tuple, shapes: list) -> tuple:
+    """The steps whose forward is ``FFT.backward`` of an FFT with ``steps`` (``shapes``: each step's input
+    shape): backward is linear in g, so create_graph records it as one more FFT (engine.higher_order),
+    whose own backward, the adjoint of the adjoint, is the forward map again.
+
+    >>> adjoint_steps((("complex",), ("c2c", (0,), "none", True)), [(4,), (4,)])
+    (('c2c', (0,), 'none', False), ('real',))
+    """
+    out = []
+    for step, shape in zip(reversed(steps), reversed(shapes)):
+        kind = step[0]
+        if kind == "resize":
+            out.append(("resize", step[1], tuple(shape[d] for d in step[1])))
+        elif kind == "c2c":
+            out.append(("c2c", step[1], step[2], not step[3]))
+        elif kind == "r2c":  # as FFT.backward: the one-sided half zero-padded, the inverse c2c, its real part
+            dims = step[1]
+            if step[3]:
+                out.append(("resize", dims[-1:], (shape[dims[-1]],)))
+            out += [("c2c", dims, step[2], False), ("real",)]
+        elif kind == "c2r":  # rfft, then the entries a mirror image lost doubled
+            dims, last = step[1], step[3]
+            out.append(("r2c", dims, step[2], True))
+            if last - (last // 2 + 1) > 0:
+                out.append(("double", dims[-1], 1, last - last // 2))
+        else:
+            out.append({"conj": ("conj",), "as_real": ("as_complex",), "complex": ("real",), "real": ("complex",),
+                        "as_complex": ("as_real",), "double": step}[kind])
+    return tuple(out)
 
 
 # ---- argument handling as torch's ------------------------------------------------------------------

@@ -23,7 +23,10 @@ with Inverse/Solve/SvdPacked; digamma for lgamma, polygamma(n + 1) for polygamma
 second comes from the engine; a decomposition's outputs are sliced from its packed output in the graph.
 Complex graphs (``_COMPLEX_OK``: holomorphic elementwise ops, matmul, sums, shape ops, and real/imag/abs/conj)
 run the same rules through the array sweep's conjugation (engine.function.complex_backward), checked by
-tests/engine/test_parity_complex_gradgrad_s17.py; any other op with a complex tensor raises.
+tests/engine/test_parity_complex_gradgrad_s17.py; any other op with a complex tensor raises. FFTs (every
+engine.fft transform, stft, istft) and the as_strided family, real and complex, are checked by
+tests/engine/test_parity_gradgrad_fft_s18.py: an FFT's backward is recorded as one more FFT, of the adjoint
+steps, as_strided's as its scatter and gather.
 
 >>> from engine import Tensor, autograd
 >>> x = Tensor([1.0, 2.0], requires_grad=True)
@@ -526,6 +529,46 @@ def _fold(node, ctx, g):  # the adjoint of col2im: unfold (im2col)
     return (spatial.Unfold.apply(g, kernel=kernel, stride=stride, padding=padding, dilation=dilation),)
 
 
+def _fft(node, ctx, g):
+    """An FFT's backward is linear in g, a chain of FFT steps itself: one more FFT op, of the adjoint steps
+    (engine.fft.adjoint_steps), whose backward, the adjoint of the adjoint, is the forward map again."""
+    return (engine.fft.FFT.apply(g, steps=engine.fft.adjoint_steps(ctx.steps, ctx.shapes), cdtype=ctx.cdtype),)
+
+
+def _overlap_add(node, ctx, g):  # the adjoint of the overlap-add (stft's frames summed): the gather of the frames
+    xp = ctx.xp
+    return (g[:, xp.arange(ctx.t)[:, None] * ctx.hop + xp.arange(ctx.n)],)
+
+
+def _as_strided(node, ctx, g):
+    """torch's as_strided backward with engine ops: g scatter-added into the storage, divided where the
+    input reads an element more than once, read back at the input's positions; linear in g."""
+    from engine.storage import positions
+
+    xp = ctx.xp
+    out_pos, in_pos = positions(*ctx.out_geometry, xp=xp), positions(*ctx.in_geometry, xp=xp)
+    storage = movement.IndexAccumulate.apply(g.reshape(-1), index=(out_pos.reshape(-1),), shape=(ctx.length,))
+    if in_pos.size != xp.unique(in_pos).size:
+        count = xp.bincount(in_pos.reshape(-1), minlength=ctx.length).astype(g.dtype)
+        storage = storage * _tensor(xp.where(count > 0, 1 / xp.maximum(count, 1), 0).astype(g.dtype))
+    return (storage[in_pos],)
+
+
+def _as_strided_scatter(node, ctx, g):
+    """The reference's (a fixed mask and a gather, linear in g) on Tensors. Its input gradient is not
+    torch's (see README: torch's fails its own gradcheck), so neither is what comes of it; the sweep's
+    --gradgrad reports that first derivative ("grad"), as its first-order sweep does."""
+    flat = g.reshape(-1)
+    ga = gs = None
+    if ctx.needs_input_grad[0]:
+        keep = ctx.xp.ones(flat.shape, dtype=bool)
+        keep[ctx.pos.reshape(-1)] = False
+        ga = _where(keep, flat, 0).reshape(g.shape)
+    if ctx.needs_input_grad[1]:
+        gs = flat[ctx.pos]
+    return ga, gs
+
+
 # ---- special functions: the first derivative written with engine ops (torch's derivatives.yaml) ------
 
 
@@ -849,6 +892,7 @@ _RULES: dict[str, Callable] = {
     "Remainder": _remainder_like(np.floor_divide), "Logit": _logit, "Cumsum": _cumsum, "Diagonal": _diagonal,
     "Einsum": _einsum, "Prod": _prod, "Cumprod": _cumprod, "LogCumSumExp": _logcumsumexp,
     "Softmax": _softmax, "Mish": _mish, "Median": _median, "Angle": _angle, "Unfold": _unfold, "Fold": _fold,
+    "FFT": _fft, "_OverlapAdd": _overlap_add, "AsStrided": _as_strided, "AsStridedScatter": _as_strided_scatter,
     "Inverse": _inverse, "Det": _det, "LogAbsDet": _log_abs_det, "Solve": _solve, "Cholesky": _cholesky,
     "EighPacked": _eigh, "SvdPacked": _svd, "Svdvals": _svdvals, "QrPacked": _qr,
     "Lgamma": _special(lambda ctx, a, y: special.Digamma.apply(a)),
@@ -896,7 +940,7 @@ _COMPLEX_RULES = {"Abs": _complex_abs, "Real": _complex_real, "Imag": _complex_i
 _COMPLEX_OK = {
     "Add", "Sub", "Mul", "Div", "Neg", "PowScalar", "Exp", "Log", "Sqrt", "Tanh", "Sin", "Cos", "Tan", "Sinh",
     "Cosh", "Reciprocal", "Sum", "Mean", "Reshape", "Transpose", "BroadcastTo", "Concatenate", "Stack", "MatMul",
-    "GetItem", "Cast", *_COMPLEX_RULES,
+    "GetItem", "Cast", "FFT", "_OverlapAdd", "AsStrided", "AsStridedScatter", *_COMPLEX_RULES,
 }
 
 
