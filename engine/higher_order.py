@@ -518,7 +518,9 @@ def _copysign(node, ctx, g):
     ratio ±1 is flat in a; as torch's, its derivative is rounding noise, and nan at a == 0, the kink)."""
     a, out = saved_tensors(node, ctx)
     gb = engine.zeros(ctx.b_shape, dtype=g.dtype, device=g.device) if ctx.needs_input_grad[1] else None
-    return _sum_to(g * _where(ctx.saved[0] == 0, 0, out / a), a.shape), gb
+    with np.errstate(all="ignore"):
+        ratio = _where(ctx.saved[0] == 0, 0, out / a)
+    return _sum_to(g * ratio, a.shape), gb
 
 
 def _nextafter(node, ctx, g):  # g to a, 0 to b: linear in g
