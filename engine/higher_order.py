@@ -21,6 +21,10 @@ unfold/fold have rules too (tests/engine/test_parity_higher_order_s16.py): the f
 written with engine ops (torch's FunctionsManual formulas: inv, det, solve, cholesky, eigh, svd, qr
 with Inverse/Solve/SvdPacked; digamma for lgamma, polygamma(n + 1) for polygamma(n), ...), so the
 second comes from the engine; a decomposition's outputs are sliced from its packed output in the graph.
+scatter_reduce / index_reduce (prod, amin, amax), copysign, frexp, nextafter and einsum with a repeated
+letter have rules too (tests/engine/test_parity_gradgrad_misc_s18.py): torch's formulas on Tensors, and
+where torch's gradient is right to first order only (two zeros of src at one position of a prod), a
+``_DelayedError`` node that raises when it is differentiated, as torch's DelayedError.
 Complex graphs (``_COMPLEX_OK``: holomorphic elementwise ops, matmul, sums, shape ops, and real/imag/abs/conj)
 run the same rules through the array sweep's conjugation (engine.function.complex_backward), checked by
 tests/engine/test_parity_complex_gradgrad_s17.py; any other op with a complex tensor raises.
