@@ -21,6 +21,10 @@ unfold/fold have rules too (tests/engine/test_parity_higher_order_s16.py): the f
 written with engine ops (torch's FunctionsManual formulas: inv, det, solve, cholesky, eigh, svd, qr
 with Inverse/Solve/SvdPacked; digamma for lgamma, polygamma(n + 1) for polygamma(n), ...), so the
 second comes from the engine; a decomposition's outputs are sliced from its packed output in the graph.
+scatter_reduce / index_reduce (prod, amin, amax), copysign, frexp, nextafter and einsum with a repeated
+letter have rules too (tests/engine/test_parity_gradgrad_misc_s18.py): torch's formulas on Tensors, and
+where torch's gradient is right to first order only (two zeros of src at one position of a prod), a
+``_DelayedError`` node that raises when it is differentiated, as torch's DelayedError.
 Complex graphs (``_COMPLEX_OK``: holomorphic elementwise ops, matmul, sums, shape ops, and real/imag/abs/conj)
 run the same rules through the array sweep's conjugation (engine.function.complex_backward), checked by
 tests/engine/test_parity_complex_gradgrad_s17.py; any other op with a complex tensor raises. FFTs (every
@@ -45,7 +49,8 @@ from collections.abc import Callable
 import numpy as np
 
 import engine
-from engine.function import enable_grad
+from engine.backend import scatter_add
+from engine.function import Function, enable_grad
 from engine.ops import (
     activations,
     elementwise,
@@ -418,7 +423,8 @@ def _diagonal(node, ctx, g):  # the adjoint of the diagonal view: g scattered on
 
 def _einsum(node, ctx, g):
     """Each operand's gradient is the einsum of g with the other operands onto its letters (letters it
-    alone sums over broadcast back), as the reference; a repeated letter ("ii") is not supported."""
+    alone sums over broadcast back), as the reference; a repeated letter ("iji") gets it on the diagonal,
+    scatter-added into zeros (the adjoint of reading the diagonal)."""
     arrays = saved_tensors(node, ctx)
     sizes = {c: n for subs, a in zip(ctx.inputs, arrays) for c, n in zip(subs, a.shape)}
     grads = []
@@ -426,15 +432,18 @@ def _einsum(node, ctx, g):
         if not ctx.needs_input_grad[i]:
             grads.append(None)
             continue
-        if len(set(subs)) != len(subs):
-            raise NotImplementedError("double backward of Einsum with a repeated letter is not supported")
         others = [(s, x) for j, (s, x) in enumerate(zip(ctx.inputs, arrays)) if j != i]
         seen = "".join([ctx.output, *(s for s, _ in others)])
-        known = "".join(c for c in subs if c in seen)
+        letters = "".join(dict.fromkeys(subs))  # unique, in order of first appearance
+        known = "".join(c for c in letters if c in seen)
         gk = engine.einsum(f"{','.join([ctx.output, *(s for s, _ in others)])}->{known}", g, *(x for _, x in others))
-        if known != subs:
-            gk = gk.reshape([sizes[c] if c in known else 1 for c in subs]).broadcast_to(
-                tuple(sizes[c] for c in subs))
+        if known != letters:
+            gk = gk.reshape([sizes[c] if c in known else 1 for c in letters]).broadcast_to(
+                tuple(sizes[c] for c in letters))
+        if letters != subs:
+            where = tuple(np.arange(sizes[c]).reshape([-1 if d == letters.index(c) else 1
+                                                       for d in range(len(letters))]) for c in subs)
+            gk = movement.IndexAccumulate.apply(gk, index=where, shape=tuple(sizes[c] for c in subs))
         grads.append(gk)
     return tuple(grads)
 
@@ -509,6 +518,86 @@ def _mish(node, ctx, g):
 
 def _angle(node, ctx, g):  # of a real input (complex inputs stop at node_backward's check): zero, as torch
     return (engine.zeros_like(g),)
+
+
+def _copysign(node, ctx, g):
+    """torch's copysign_tensor_self_backward on Tensors: g · out / a, 0 where a == 0 (mathematically the
+    ratio ±1 is flat in a; as torch's, its derivative is rounding noise, and nan at a == 0, the kink)."""
+    a, out = saved_tensors(node, ctx)
+    gb = engine.zeros(ctx.b_shape, dtype=g.dtype, device=g.device) if ctx.needs_input_grad[1] else None
+    with np.errstate(all="ignore"):
+        ratio = _where(ctx.saved[0] == 0, 0, out / a)
+    return _sum_to(g * ratio, a.shape), gb
+
+
+def _nextafter(node, ctx, g):  # g to a, 0 to b: linear in g
+    a_shape, b_shape = ctx.shapes
+    gb = engine.zeros(b_shape, dtype=g.dtype, device=g.device) if ctx.needs_input_grad[1] else None
+    return _sum_to(g, a_shape), gb
+
+
+def _frexp_mantissa(node, ctx, g):  # g / 2**e, e an integer (flat in a): linear in g
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        return (g * _tensor((1 / ctx.xp.exp2(ctx.e.astype(np.float32))).astype(g.dtype), g),)
+
+
+class _DelayedError(Function):
+    """The identity, whose gradient raises (torch's DelayedError): marks a gradient that is right to first
+    order only, so that differentiating it again fails rather than returning a wrong number."""
+
+    def forward(self, a, why=""):
+        self.why = why
+        return a.copy()
+
+    def backward(self, g):
+        raise NotImplementedError(self.why)
+
+
+def _delayed_error(node, ctx, g):
+    raise NotImplementedError(ctx.why)
+
+
+def _scatter_reduce(node, ctx, g):
+    """torch's scatter_reduce_backward on Tensors. amax/amin: g split evenly among the entries equal to
+    the result, fixed masks, so linear in g. prod: g · (the product with a zero self entry read as 1) /
+    self, and for src g · out / src, or where src holds its position's only zero, g · (the product with
+    that zero read as 1); each product a ScatterReduce in the graph. Two zeros of src at one position:
+    the src gradient is right, its derivative is not (torch raises there, so does this)."""
+    a_raw, src_raw, out_raw = ctx.saved
+    xp, index, need = ctx.xp, ctx.index, ctx.needs_input_grad
+    self_counts = xp.ones(a_raw.shape, dtype=bool) if ctx.include_self else ~ctx.hit
+    ga = gsrc = None
+    if ctx.reduce != "prod":
+        a_ties, src_wins = a_raw == out_raw, src_raw == out_raw[index]
+        count = a_ties.astype(g.dtype)
+        scatter_add(count, index, src_wins.astype(g.dtype))
+        share = g / _tensor(xp.where(count == 0, 1, count).astype(g.dtype), g)
+        if need[0]:
+            ga = _where(a_ties & self_counts, share, 0)
+        if need[1]:
+            gsrc = _where(src_wins, movement.GetItem.apply(share, index=index), 0)
+        return ga, gsrc
+    a, src, out = saved_tensors(node, ctx)
+
+    def prod_into(base, s):
+        return movement.ScatterReduce.apply(base, s, index=index, reduce="prod", include_self=ctx.include_self)
+
+    if need[0]:
+        masked_a = _where(a_raw == 0, 1, a)
+        ga = _where(self_counts, g * prod_into(masked_a, src) / masked_a, 0)
+    if need[1]:
+        src_zero = src_raw == 0
+        zeros_at = xp.zeros(a_raw.shape, dtype=np.int64)
+        scatter_add(zeros_at, index, src_zero.astype(np.int64))
+        zeros_at = zeros_at[index]
+        single = src_zero & (zeros_at == 1)  # the only zero reaching its position
+        without = prod_into(a, _where(single, 1, src))
+        gsrc = _where(single, movement.GetItem.apply(g * without, index=index),
+                      movement.GetItem.apply(g * out, index=index) / _where(src_zero, 1, src))
+        if (zeros_at > 1).any():
+            gsrc = _DelayedError.apply(gsrc, why="double backward of ScatterReduce is not supported for src when "
+                                                 "more than one zero of src reaches one position (as torch)")
+    return ga, gsrc
 
 
 def _median(node, ctx, g):  # g split evenly over the entries equal to the median: a fixed mask, linear in g
@@ -891,7 +980,9 @@ _RULES: dict[str, Callable] = {
     "Fmod": _remainder_like(lambda a, b: np.trunc(a / b)),
     "Remainder": _remainder_like(np.floor_divide), "Logit": _logit, "Cumsum": _cumsum, "Diagonal": _diagonal,
     "Einsum": _einsum, "Prod": _prod, "Cumprod": _cumprod, "LogCumSumExp": _logcumsumexp,
-    "Softmax": _softmax, "Mish": _mish, "Median": _median, "Angle": _angle, "Unfold": _unfold, "Fold": _fold,
+    "Softmax": _softmax, "Mish": _mish, "Copysign": _copysign, "Nextafter": _nextafter,
+    "FrexpMantissa": _frexp_mantissa, "ScatterReduce": _scatter_reduce, "_DelayedError": _delayed_error,
+    "Median": _median, "Angle": _angle, "Unfold": _unfold, "Fold": _fold,
     "FFT": _fft, "_OverlapAdd": _overlap_add, "AsStrided": _as_strided, "AsStridedScatter": _as_strided_scatter,
     "Inverse": _inverse, "Det": _det, "LogAbsDet": _log_abs_det, "Solve": _solve, "Cholesky": _cholesky,
     "EighPacked": _eigh, "SvdPacked": _svd, "Svdvals": _svdvals, "QrPacked": _qr,
