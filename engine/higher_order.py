@@ -933,14 +933,82 @@ def _complex_conj(node, ctx, g):
     return (g.conj(),)
 
 
+def _safe_abs(z: Tensor) -> tuple:
+    """|z| in the graph with its zeros made 1 (a divisor whose unselected branch stays finite), and the mask."""
+    r = z.abs()
+    zero = r._data == 0
+    return _where(zero, 1, r).astype(z.dtype), zero
+
+
+def _complex_sgn(node, ctx, g):  # torch's sgn_backward: (g − Re(conj(g) sgn z) sgn z) / |z|, 0 at 0
+    z, s = saved_tensors(node, ctx)
+    r, zero = _safe_abs(z)
+    inner = (g.conj() * s).real.astype(z.dtype)
+    return (_where(zero, 0, (g - inner * s) / r),)
+
+
+def _complex_angle(node, ctx, g):  # torch's angle_backward: g·i z / |z|², 0 at 0 (g is real)
+    (z,) = saved_tensors(node, ctx)
+    r, zero = _safe_abs(z)
+    return (_where(zero, 0, g.astype(z.dtype) * z * 1j / (r * r)),)
+
+
+def _complex_view_as_real(node, ctx, g):  # (..., 2) real -> re + i im
+    return (engine.complex(g[..., 0], g[..., 1]),)
+
+
+def _complex_view_as_complex(node, ctx, g):  # re + i im -> (..., 2) real
+    return (engine.stack([g.real, g.imag], -1),)
+
+
+def _complex_complex(node, ctx, g):  # complex(re, im): Re g to re, Im g to im, each summed to its shape
+    sa, sb = ctx.shapes
+    return _sum_to(g.real, sa), _sum_to(g.imag, sb)
+
+
+def _complex_polar(node, ctx, g):  # torch's polar_backward: Re(conj(g) sgn out), Re(conj(g) i out)
+    (out,) = saved_tensors(node, ctx)
+    gc = g.conj()
+    sa, sb = ctx.shapes
+    return _sum_to((gc * engine.sgn(out)).real, sa), _sum_to((gc * out * 1j).real, sb)
+
+
+def _complex_pow(node, ctx, g):
+    """torch's pow_backward_self / pow_backward_exponent for a complex a ** b (either may be real):
+    g·conj(b a^(b−1)), 0 where b = 0; g·conj(out·log a), 0 where a = 0 and b is real and >= 0."""
+    a, b, out = saved_tensors(node, ctx)
+    need = ctx.needs_input_grad
+    a_raw, b_raw = ctx.saved[0], ctx.saved[1]
+    ga = gb = None
+    if need[0]:
+        b0 = np.broadcast_to(b_raw == 0, g.shape)
+        ga = _sum_to(_where(b0, 0, g * (b * a ** _where(b_raw == 0, 1, b - 1)).conj()), a.shape)
+    if need[1]:
+        b_real_nonneg = (b_raw.imag == 0) & (b_raw.real >= 0) if b_raw.dtype.kind == "c" else b_raw >= 0
+        cond = np.broadcast_to((a_raw == 0) & b_real_nonneg, g.shape)
+        gb = _sum_to(_where(cond, 0, g * (out * _where(a_raw == 0, 1, a).log()).conj()), b.shape)
+    return ga, gb
+
+
 # Ops whose graph backward is right for complex tensors: holomorphic ones written as g·f'(z) (run through
 # the conjugation as the array sweep does, see engine.function.complex_backward), linear ones with real
 # coefficients, and the complex-to-real ends of a real loss.
-_COMPLEX_RULES = {"Abs": _complex_abs, "Real": _complex_real, "Imag": _complex_imag, "Conj": _complex_conj}
+_COMPLEX_RULES = {
+    "Abs": _complex_abs, "Real": _complex_real, "Imag": _complex_imag, "Conj": _complex_conj, "Sgn": _complex_sgn,
+    "Angle": _complex_angle, "ViewAsReal": _complex_view_as_real, "ViewAsComplex": _complex_view_as_complex,
+    "Complex": _complex_complex, "Polar": _complex_polar, "Pow": _complex_pow,
+}
 _COMPLEX_OK = {
     "Add", "Sub", "Mul", "Div", "Neg", "PowScalar", "Exp", "Log", "Sqrt", "Tanh", "Sin", "Cos", "Tan", "Sinh",
     "Cosh", "Reciprocal", "Sum", "Mean", "Reshape", "Transpose", "BroadcastTo", "Concatenate", "Stack", "MatMul",
     "GetItem", "Cast", "FFT", "_OverlapAdd", "AsStrided", "AsStridedScatter", *_COMPLEX_RULES,
+    # holomorphic g·f'(z) (their reference backwards, through the conjugation)
+    "Log1p", "Expm1", "Sigmoid", "Asin", "Acos", "Atan", "Asinh", "Acosh", "Atanh", "Rsqrt", "Exp2", "Log2",
+    "Log10", "Prod", "Cumprod", "LogSumExp", "Lerp", "Einsum",
+    # linear with real coefficients (a fixed mask, a gather, a running sum)
+    "Where", "MaskedFill", "Pad", "Tri", "Diagonal", "Cumsum",
+    # written in torch's convention (conj_grad = False): real g times a complex function of the input
+    "Var",
 }
 
 
