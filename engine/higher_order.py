@@ -625,9 +625,15 @@ def _det(node, ctx, g):
     return ((g * d)[..., None, None] * linalg_ops.Inverse.apply(a).mT,)
 
 
-def _log_abs_det(node, ctx, g):  # g · A⁻ᵀ
+def _log_abs_det(node, ctx, g):  # g · A⁻ᴴ (g is real; a real A's ᴴ is ᵀ)
     (a,) = saved_tensors(node, ctx)
-    return (g[..., None, None] * linalg_ops.Inverse.apply(a).mT,)
+    return (g[..., None, None] * linalg_ops.Inverse.apply(a).mH,)
+
+
+def _slogdet_sign(node, ctx, g):  # torch's slogdet_backward for the sign of a complex A: i·Im(g·conj(sign))·A⁻ᴴ
+    a, sign = saved_tensors(node, ctx)
+    coef = (g * sign.conj()).imag.astype(a.dtype) * 1j
+    return (coef[..., None, None] * linalg_ops.Inverse.apply(a).mH,)
 
 
 def _solve(node, ctx, g):  # gB = A⁻ᵀ g, gA = -gB Xᵀ, X the output
@@ -636,11 +642,11 @@ def _solve(node, ctx, g):  # gB = A⁻ᵀ g, gA = -gB Xᵀ, X the output
     return -(gb @ x.mT), gb
 
 
-def _cholesky(node, ctx, g):  # L⁻ᵀ Φ L⁻¹, Φ = ½(T + tril(T, -1)ᵀ), T = tril(Lᵀ gL), L the output
+def _cholesky(node, ctx, g):  # L⁻ᴴ Φ L⁻¹, Φ = ½(T + tril(T, -1)ᴴ), T = tril(Lᴴ gL), L the output (real: ᴴ is ᵀ)
     (L,) = saved_tensors(node, ctx)
-    t = (L.mT @ g).tril()
+    t = (L.mH @ g).tril()
     linv = linalg_ops.Inverse.apply(L)
-    return (linv.mT @ (0.5 * (t + t.tril(-1).mT)) @ linv,)
+    return (linv.mH @ (0.5 * (t + t.tril(-1).mH)) @ linv,)
 
 
 def _eye(n: int, like: Tensor) -> Tensor:
@@ -655,12 +661,34 @@ def _eigh(node, ctx, g):
     out = _output(node, lambda: ctx.xp.concatenate([v_raw, w_raw[..., None, :].swapaxes(-1, -2)], axis=-1))
     v, w = out[..., :-1], out[..., -1]
     gv, gw = g[..., :-1], g[..., -1]
+    if v_raw.dtype.kind == "c":
+        return _eigh_complex(v, w.real, gv, gw.real, g._data)
     inner = gw.unsqueeze(-2) * _eye(n, g)
     if (g._data[..., :-1] != 0).any():
         vtgv = v.mT @ gv
         diff = w.unsqueeze(-2) - w.unsqueeze(-1)  # (..., n, n): w_j − w_i
         inner = inner + 0.5 * (vtgv - vtgv.mT) / _where(np.eye(n, dtype=bool), 1, diff)
     return (v @ inner @ v.mT,)
+
+
+def _eigh_complex(v, w, gv, gw, g_raw):
+    """torch's linalg_eig_backward (hermitian, complex): V ret Vᴴ, ret = ½(VᴴgV − (VᴴgV)ᴴ) / E with gw on the
+    diagonal where the eigenvalues have a gradient (E_ij = w_j − w_i, 1 on the diagonal); eigvalsh:
+    V diag(gw) Vᴴ. w and gw real."""
+    n = w.shape[-1]
+    eye = np.eye(n, dtype=bool)
+    if not (g_raw[..., :-1] != 0).any():
+        return ((v * gw.unsqueeze(-2).astype(v.dtype)) @ v.mH,)
+    vhgv = v.mH @ gv
+    if not bool((np.abs(np.diagonal(vhgv._data, 0, -2, -1).imag) <= 1e-2).all()):
+        raise RuntimeError("linalg_eigh_backward: The eigenvectors in the complex case are specified up to "
+                           "multiplication by e^{i phi}. The specified loss function depends on this quantity, "
+                           "so it is ill-defined.")
+    diff = (w.unsqueeze(-2) - w.unsqueeze(-1)).astype(v.dtype)
+    ret = 0.5 * (vhgv - vhgv.mH) / _where(eye, 1, diff)
+    if (g_raw[..., -1] != 0).any():
+        ret = _where(eye, gw.unsqueeze(-2).astype(v.dtype).broadcast_to(ret.shape), ret)
+    return (v @ ret @ v.mH,)
 
 
 def _svd_parts(node, ctx) -> tuple:
@@ -677,25 +705,36 @@ def _svd(node, ctx, g):
     """torch's svd_backward, as the reference, on U, S, Vh of the graph; with no gradient to U and Vh,
     U diag(gS) Vh (no division by singular-value gaps)."""
     u, s, vh = _svd_parts(node, ctx)
+    cplx = u.dtype.kind == "c"
     (m, ku), n, k = u.shape[-2:], vh.shape[-1], s.shape[-1]
     gu = g[..., : m * ku].reshape(u.shape)[..., :k]
     gs = g[..., m * ku: m * ku + k]
+    gs = gs.real.astype(g.dtype) if cplx else gs  # S is real: the imaginary part of its slot is no gradient
     gvh = g[..., m * ku + k:].reshape(vh.shape)[..., :k, :]
     u, vh = u[..., :k], vh[..., :k, :]
-    if not (g._data[..., : m * ku] != 0).any() and not (g._data[..., m * ku + k:] != 0).any():
+    any_gu, any_gvh = (g._data[..., : m * ku] != 0).any(), (g._data[..., m * ku + k:] != 0).any()
+    if not any_gu and not any_gvh:
         return (u @ (gs.unsqueeze(-1) * vh),)
-    v, gv = vh.mT, gvh.mT
-    uhgu = u.mT @ gu
-    uhgu = uhgu - uhgu.mT
-    vhgv = v.mT @ gv
-    vhgv = vhgv - vhgv.mT
+    v, gv = vh.mH, gvh.mH
+    uhgu = u.mH @ gu
+    uhgu = uhgu - uhgu.mH
+    vhgv = v.mH @ gv
+    vhgv = vhgv - vhgv.mH
+    if cplx:  # the loss must be invariant under (U, V) -> (U L, V L), L = diag(e^{iθ}), as the array backward
+        im_u, im_v = np.diagonal(uhgu._data, 0, -2, -1).imag, np.diagonal(vhgv._data, 0, -2, -1).imag
+        if not bool(np.all(np.abs(im_u + im_v) <= 1e-2 + 1e-2 * np.abs(im_v))):
+            raise RuntimeError("svd_backward: The singular vectors in the complex case are specified up to "
+                               "multiplication by e^{i phi}. The specified loss function depends on this phase "
+                               "term, making it ill-defined.")
     s2 = s * s
     e = _where(np.eye(k, dtype=bool), 1, s2.unsqueeze(-2) - s2.unsqueeze(-1))  # S_j² − S_i²
     ret = (uhgu * s.unsqueeze(-2) + s.unsqueeze(-1) * vhgv) / e + gs.unsqueeze(-2) * _eye(k, g)
+    if cplx and any_gu and any_gvh:  # torch's diag(UᴴgU) / (2S) term
+        ret = ret + _eye(k, g) * uhgu / (2 * s.unsqueeze(-2))
     ga = u @ ret @ vh
     if m > k:  # gU outside U's columns
         gusinv = gu / s.unsqueeze(-2)
-        ga = ga + (gusinv - u @ (u.mT @ gusinv)) @ vh
+        ga = ga + (gusinv - u @ (u.mH @ gusinv)) @ vh
     if n > k:  # gVh outside Vh's rows
         sinvgvh = gvh / s.unsqueeze(-1)
         ga = ga + u @ (sinvgvh - (sinvgvh @ v) @ vh)
@@ -724,12 +763,21 @@ def _qr(node, ctx, g):
                                                      r_raw.reshape(batch + (k * n,))], axis=-1))
     q, r = out[..., : m * k].reshape(q_raw.shape), out[..., m * k:].reshape(r_raw.shape)
     gq, gr = g[..., : m * k].reshape(q_raw.shape), g[..., m * k:].reshape(r_raw.shape)
-    mm = gr @ r.mT - q.mT @ gq
+    mm = gr @ r.mH - q.mH @ gq
+    cplx = q.dtype.kind == "c"
     if m >= n:
-        mm = mm.mT
-        rhs = gq + q @ (mm.tril() + mm.tril(-1).mT)  # (..., m, n); gA = rhs R⁻ᵀ
-        return (linalg_ops.Solve.apply(r, rhs.mT).mT,)
-    lead = linalg_ops.Solve.apply(r[..., :m], (q @ (mm.mT - mm).tril()).mT).mT  # (..., m, m)
+        if cplx:  # torch's syminvadj(triu(M)): X + Xᴴ, X = triu(M, 1), the real part of M's diagonal
+            x = mm.triu(1)
+            copyltu = x + x.mH + _eye(n, g) * mm.real.astype(g.dtype)
+        else:
+            mm = mm.mT
+            copyltu = mm.tril() + mm.tril(-1).mT
+        rhs = gq + q @ copyltu  # (..., m, n); gA = rhs R⁻ᴴ
+        return (linalg_ops.Solve.apply(r, rhs.mH).mH,)
+    skew = (mm.mH - mm).tril()
+    if cplx:  # torch's trilImInvAdjSkew: the diagonal's imaginary part halved
+        skew = skew - 0.5j * _eye(m, g) * skew.imag.astype(g.dtype)
+    lead = linalg_ops.Solve.apply(r[..., :m], (q @ skew).mH).mH  # (..., m, m)
     rest = engine.zeros(batch + (m, n - m), dtype=g.dtype, device=g.device)
     return (q @ gr + engine.cat([lead, rest], -1),)
 
@@ -894,7 +942,7 @@ _RULES: dict[str, Callable] = {
     "Softmax": _softmax, "Mish": _mish, "Median": _median, "Angle": _angle, "Unfold": _unfold, "Fold": _fold,
     "FFT": _fft, "_OverlapAdd": _overlap_add, "AsStrided": _as_strided, "AsStridedScatter": _as_strided_scatter,
     "Inverse": _inverse, "Det": _det, "LogAbsDet": _log_abs_det, "Solve": _solve, "Cholesky": _cholesky,
-    "EighPacked": _eigh, "SvdPacked": _svd, "Svdvals": _svdvals, "QrPacked": _qr,
+    "EighPacked": _eigh, "SvdPacked": _svd, "Svdvals": _svdvals, "QrPacked": _qr, "SlogdetSign": _slogdet_sign,
     "Lgamma": _special(lambda ctx, a, y: special.Digamma.apply(a)),
     "Digamma": _special(lambda ctx, a, y: special.Polygamma.apply(a, n=1)),
     "Polygamma": _special(lambda ctx, a, y: special.Polygamma.apply(a, n=ctx.n + 1)),
@@ -1009,6 +1057,9 @@ _COMPLEX_OK = {
     "Where", "MaskedFill", "Pad", "Tri", "Diagonal", "Cumsum",
     # written in torch's convention (conj_grad = False): real g times a complex function of the input
     "Var",
+    # linear algebra: holomorphic Inverse, Det, Solve through the conjugation; the rest written with ᴴ
+    "Inverse", "Det", "Solve", "LogAbsDet", "SlogdetSign", "Cholesky", "EighPacked", "SvdPacked", "Svdvals",
+    "QrPacked", "Pinv",
 }
 
 
