@@ -981,24 +981,21 @@ def _complex_conj(node, ctx, g):
     return (g.conj(),)
 
 
-def _safe_abs(z: Tensor) -> tuple:
-    """|z| in the graph with its zeros made 1 (a divisor whose unselected branch stays finite), and the mask."""
-    r = z.abs()
-    zero = r._data == 0
-    return _where(zero, 1, r).astype(z.dtype), zero
-
-
-def _complex_sgn(node, ctx, g):  # torch's sgn_backward: (g − Re(conj(g) sgn z) sgn z) / |z|, 0 at 0
+def _complex_sgn(node, ctx, g):
+    """torch's sgn_backward: (g − Re(conj(g) sgn z) sgn z) / |z|, 0 at 0; the division unguarded, as torch's,
+    so that the second derivative at 0 is torch's nan (0 · 1/0)."""
     z, s = saved_tensors(node, ctx)
-    r, zero = _safe_abs(z)
+    r = z.abs()
     inner = (g.conj() * s).real.astype(z.dtype)
-    return (_where(zero, 0, (g - inner * s) / r),)
+    with np.errstate(all="ignore"):
+        return (_where(r._data == 0, 0, (g - inner * s) / r.astype(z.dtype)),)
 
 
-def _complex_angle(node, ctx, g):  # torch's angle_backward: g·i z / |z|², 0 at 0 (g is real)
+def _complex_angle(node, ctx, g):  # torch's angle_backward: g·i z / |z|², 0 at 0 (g real; unguarded as sgn's)
     (z,) = saved_tensors(node, ctx)
-    r, zero = _safe_abs(z)
-    return (_where(zero, 0, g.astype(z.dtype) * z * 1j / (r * r)),)
+    r2 = z.real * z.real + z.imag * z.imag
+    with np.errstate(all="ignore"):
+        return (_where(r2._data == 0, 0, g.astype(z.dtype) * z * 1j / r2.astype(z.dtype)),)
 
 
 def _complex_view_as_real(node, ctx, g):  # (..., 2) real -> re + i im
@@ -1054,7 +1051,7 @@ _COMPLEX_OK = {
     "Log1p", "Expm1", "Sigmoid", "Asin", "Acos", "Atan", "Asinh", "Acosh", "Atanh", "Rsqrt", "Exp2", "Log2",
     "Log10", "Prod", "Cumprod", "LogSumExp", "Lerp", "Einsum",
     # linear with real coefficients (a fixed mask, a gather, a running sum)
-    "Where", "MaskedFill", "Pad", "Tri", "Diagonal", "Cumsum",
+    "Where", "MaskedFill", "Pad", "Tri", "Diagonal", "Cumsum", "IndexPut", "IndexAccumulate", "TakeAlong",
     # written in torch's convention (conj_grad = False): real g times a complex function of the input
     "Var",
     # linear algebra: holomorphic Inverse, Det, Solve through the conjugation; the rest written with ᴴ
