@@ -23,7 +23,12 @@ with Inverse/Solve/SvdPacked; digamma for lgamma, polygamma(n + 1) for polygamma
 second comes from the engine; a decomposition's outputs are sliced from its packed output in the graph.
 Complex graphs (``_COMPLEX_OK``: holomorphic elementwise ops, matmul, sums, shape ops, and real/imag/abs/conj)
 run the same rules through the array sweep's conjugation (engine.function.complex_backward), checked by
-tests/engine/test_parity_complex_gradgrad_s17.py; any other op with a complex tensor raises. FFTs (every
+tests/engine/test_parity_complex_gradgrad_s17.py; ops written in torch's convention (``conj_grad = False``) use
+ᴴ where a real rule has ᵀ (the same graph for real input), and ``_COMPLEX_RULES`` holds torch's complex formulas
+for sgn, angle, pow, view_as_real/complex, complex, polar and slogdet's sign; where, the inverse trig and
+hyperbolic functions, prod/cumprod/cumsum/var/logsumexp and linear algebra (inv, det, slogdet, solve,
+cholesky, eigh, svd, svdvals, qr, pinv) are checked by tests/engine/test_parity_complex_gradgrad_s18.py. Any
+other op with a complex tensor (eig/eigvals among them) raises NotImplementedError naming it. FFTs (every
 engine.fft transform, stft, istft) and the as_strided family, real and complex, are checked by
 tests/engine/test_parity_gradgrad_fft_s18.py: an FFT's backward is recorded as one more FFT, of the adjoint
 steps, as_strided's as its scatter and gather.
