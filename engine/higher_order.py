@@ -27,7 +27,12 @@ where torch's gradient is right to first order only (two zeros of src at one pos
 ``_DelayedError`` node that raises when it is differentiated, as torch's DelayedError.
 Complex graphs (``_COMPLEX_OK``: holomorphic elementwise ops, matmul, sums, shape ops, and real/imag/abs/conj)
 run the same rules through the array sweep's conjugation (engine.function.complex_backward), checked by
-tests/engine/test_parity_complex_gradgrad_s17.py; any other op with a complex tensor raises. FFTs (every
+tests/engine/test_parity_complex_gradgrad_s17.py; ops written in torch's convention (``conj_grad = False``) use
+ᴴ where a real rule has ᵀ (the same graph for real input), and ``_COMPLEX_RULES`` holds torch's complex formulas
+for sgn, angle, pow, view_as_real/complex, complex, polar and slogdet's sign; where, the inverse trig and
+hyperbolic functions, prod/cumprod/cumsum/var/logsumexp and linear algebra (inv, det, slogdet, solve,
+cholesky, eigh, svd, svdvals, qr, pinv) are checked by tests/engine/test_parity_complex_gradgrad_s18.py. Any
+other op with a complex tensor (eig/eigvals among them) raises NotImplementedError naming it. FFTs (every
 engine.fft transform, stft, istft) and the as_strided family, real and complex, are checked by
 tests/engine/test_parity_gradgrad_fft_s18.py: an FFT's backward is recorded as one more FFT, of the adjoint
 steps, as_strided's as its scatter and gather.
@@ -714,9 +719,15 @@ def _det(node, ctx, g):
     return ((g * d)[..., None, None] * linalg_ops.Inverse.apply(a).mT,)
 
 
-def _log_abs_det(node, ctx, g):  # g · A⁻ᵀ
+def _log_abs_det(node, ctx, g):  # g · A⁻ᴴ (g is real; a real A's ᴴ is ᵀ)
     (a,) = saved_tensors(node, ctx)
-    return (g[..., None, None] * linalg_ops.Inverse.apply(a).mT,)
+    return (g[..., None, None] * linalg_ops.Inverse.apply(a).mH,)
+
+
+def _slogdet_sign(node, ctx, g):  # torch's slogdet_backward for the sign of a complex A: i·Im(g·conj(sign))·A⁻ᴴ
+    a, sign = saved_tensors(node, ctx)
+    coef = (g * sign.conj()).imag.astype(a.dtype) * 1j
+    return (coef[..., None, None] * linalg_ops.Inverse.apply(a).mH,)
 
 
 def _solve(node, ctx, g):  # gB = A⁻ᵀ g, gA = -gB Xᵀ, X the output
@@ -725,11 +736,11 @@ def _solve(node, ctx, g):  # gB = A⁻ᵀ g, gA = -gB Xᵀ, X the output
     return -(gb @ x.mT), gb
 
 
-def _cholesky(node, ctx, g):  # L⁻ᵀ Φ L⁻¹, Φ = ½(T + tril(T, -1)ᵀ), T = tril(Lᵀ gL), L the output
+def _cholesky(node, ctx, g):  # L⁻ᴴ Φ L⁻¹, Φ = ½(T + tril(T, -1)ᴴ), T = tril(Lᴴ gL), L the output (real: ᴴ is ᵀ)
     (L,) = saved_tensors(node, ctx)
-    t = (L.mT @ g).tril()
+    t = (L.mH @ g).tril()
     linv = linalg_ops.Inverse.apply(L)
-    return (linv.mT @ (0.5 * (t + t.tril(-1).mT)) @ linv,)
+    return (linv.mH @ (0.5 * (t + t.tril(-1).mH)) @ linv,)
 
 
 def _eye(n: int, like: Tensor) -> Tensor:
@@ -744,12 +755,34 @@ def _eigh(node, ctx, g):
     out = _output(node, lambda: ctx.xp.concatenate([v_raw, w_raw[..., None, :].swapaxes(-1, -2)], axis=-1))
     v, w = out[..., :-1], out[..., -1]
     gv, gw = g[..., :-1], g[..., -1]
+    if v_raw.dtype.kind == "c":
+        return _eigh_complex(v, w.real, gv, gw.real, g._data)
     inner = gw.unsqueeze(-2) * _eye(n, g)
     if (g._data[..., :-1] != 0).any():
         vtgv = v.mT @ gv
         diff = w.unsqueeze(-2) - w.unsqueeze(-1)  # (..., n, n): w_j − w_i
         inner = inner + 0.5 * (vtgv - vtgv.mT) / _where(np.eye(n, dtype=bool), 1, diff)
     return (v @ inner @ v.mT,)
+
+
+def _eigh_complex(v, w, gv, gw, g_raw):
+    """torch's linalg_eig_backward (hermitian, complex): V ret Vᴴ, ret = ½(VᴴgV − (VᴴgV)ᴴ) / E with gw on the
+    diagonal where the eigenvalues have a gradient (E_ij = w_j − w_i, 1 on the diagonal); eigvalsh:
+    V diag(gw) Vᴴ. w and gw real."""
+    n = w.shape[-1]
+    eye = np.eye(n, dtype=bool)
+    if not (g_raw[..., :-1] != 0).any():
+        return ((v * gw.unsqueeze(-2).astype(v.dtype)) @ v.mH,)
+    vhgv = v.mH @ gv
+    if not bool((np.abs(np.diagonal(vhgv._data, 0, -2, -1).imag) <= 1e-2).all()):
+        raise RuntimeError("linalg_eigh_backward: The eigenvectors in the complex case are specified up to "
+                           "multiplication by e^{i phi}. The specified loss function depends on this quantity, "
+                           "so it is ill-defined.")
+    diff = (w.unsqueeze(-2) - w.unsqueeze(-1)).astype(v.dtype)
+    ret = 0.5 * (vhgv - vhgv.mH) / _where(eye, 1, diff)
+    if (g_raw[..., -1] != 0).any():
+        ret = _where(eye, gw.unsqueeze(-2).astype(v.dtype).broadcast_to(ret.shape), ret)
+    return (v @ ret @ v.mH,)
 
 
 def _svd_parts(node, ctx) -> tuple:
@@ -766,25 +799,36 @@ def _svd(node, ctx, g):
     """torch's svd_backward, as the reference, on U, S, Vh of the graph; with no gradient to U and Vh,
     U diag(gS) Vh (no division by singular-value gaps)."""
     u, s, vh = _svd_parts(node, ctx)
+    cplx = u.dtype.kind == "c"
     (m, ku), n, k = u.shape[-2:], vh.shape[-1], s.shape[-1]
     gu = g[..., : m * ku].reshape(u.shape)[..., :k]
     gs = g[..., m * ku: m * ku + k]
+    gs = gs.real.astype(g.dtype) if cplx else gs  # S is real: the imaginary part of its slot is no gradient
     gvh = g[..., m * ku + k:].reshape(vh.shape)[..., :k, :]
     u, vh = u[..., :k], vh[..., :k, :]
-    if not (g._data[..., : m * ku] != 0).any() and not (g._data[..., m * ku + k:] != 0).any():
+    any_gu, any_gvh = (g._data[..., : m * ku] != 0).any(), (g._data[..., m * ku + k:] != 0).any()
+    if not any_gu and not any_gvh:
         return (u @ (gs.unsqueeze(-1) * vh),)
-    v, gv = vh.mT, gvh.mT
-    uhgu = u.mT @ gu
-    uhgu = uhgu - uhgu.mT
-    vhgv = v.mT @ gv
-    vhgv = vhgv - vhgv.mT
+    v, gv = vh.mH, gvh.mH
+    uhgu = u.mH @ gu
+    uhgu = uhgu - uhgu.mH
+    vhgv = v.mH @ gv
+    vhgv = vhgv - vhgv.mH
+    if cplx:  # the loss must be invariant under (U, V) -> (U L, V L), L = diag(e^{iθ}), as the array backward
+        im_u, im_v = np.diagonal(uhgu._data, 0, -2, -1).imag, np.diagonal(vhgv._data, 0, -2, -1).imag
+        if not bool(np.all(np.abs(im_u + im_v) <= 1e-2 + 1e-2 * np.abs(im_v))):
+            raise RuntimeError("svd_backward: The singular vectors in the complex case are specified up to "
+                               "multiplication by e^{i phi}. The specified loss function depends on this phase "
+                               "term, making it ill-defined.")
     s2 = s * s
     e = _where(np.eye(k, dtype=bool), 1, s2.unsqueeze(-2) - s2.unsqueeze(-1))  # S_j² − S_i²
     ret = (uhgu * s.unsqueeze(-2) + s.unsqueeze(-1) * vhgv) / e + gs.unsqueeze(-2) * _eye(k, g)
+    if cplx and any_gu and any_gvh:  # torch's diag(UᴴgU) / (2S) term
+        ret = ret + _eye(k, g) * uhgu / (2 * s.unsqueeze(-2))
     ga = u @ ret @ vh
     if m > k:  # gU outside U's columns
         gusinv = gu / s.unsqueeze(-2)
-        ga = ga + (gusinv - u @ (u.mT @ gusinv)) @ vh
+        ga = ga + (gusinv - u @ (u.mH @ gusinv)) @ vh
     if n > k:  # gVh outside Vh's rows
         sinvgvh = gvh / s.unsqueeze(-1)
         ga = ga + u @ (sinvgvh - (sinvgvh @ v) @ vh)
@@ -813,12 +857,21 @@ def _qr(node, ctx, g):
                                                      r_raw.reshape(batch + (k * n,))], axis=-1))
     q, r = out[..., : m * k].reshape(q_raw.shape), out[..., m * k:].reshape(r_raw.shape)
     gq, gr = g[..., : m * k].reshape(q_raw.shape), g[..., m * k:].reshape(r_raw.shape)
-    mm = gr @ r.mT - q.mT @ gq
+    mm = gr @ r.mH - q.mH @ gq
+    cplx = q.dtype.kind == "c"
     if m >= n:
-        mm = mm.mT
-        rhs = gq + q @ (mm.tril() + mm.tril(-1).mT)  # (..., m, n); gA = rhs R⁻ᵀ
-        return (linalg_ops.Solve.apply(r, rhs.mT).mT,)
-    lead = linalg_ops.Solve.apply(r[..., :m], (q @ (mm.mT - mm).tril()).mT).mT  # (..., m, m)
+        if cplx:  # torch's syminvadj(triu(M)): X + Xᴴ, X = triu(M, 1), the real part of M's diagonal
+            x = mm.triu(1)
+            copyltu = x + x.mH + _eye(n, g) * mm.real.astype(g.dtype)
+        else:
+            mm = mm.mT
+            copyltu = mm.tril() + mm.tril(-1).mT
+        rhs = gq + q @ copyltu  # (..., m, n); gA = rhs R⁻ᴴ
+        return (linalg_ops.Solve.apply(r, rhs.mH).mH,)
+    skew = (mm.mH - mm).tril()
+    if cplx:  # torch's trilImInvAdjSkew: the diagonal's imaginary part halved
+        skew = skew - 0.5j * _eye(m, g) * skew.imag.astype(g.dtype)
+    lead = linalg_ops.Solve.apply(r[..., :m], (q @ skew).mH).mH  # (..., m, m)
     rest = engine.zeros(batch + (m, n - m), dtype=g.dtype, device=g.device)
     return (q @ gr + engine.cat([lead, rest], -1),)
 
@@ -985,7 +1038,7 @@ _RULES: dict[str, Callable] = {
     "Median": _median, "Angle": _angle, "Unfold": _unfold, "Fold": _fold,
     "FFT": _fft, "_OverlapAdd": _overlap_add, "AsStrided": _as_strided, "AsStridedScatter": _as_strided_scatter,
     "Inverse": _inverse, "Det": _det, "LogAbsDet": _log_abs_det, "Solve": _solve, "Cholesky": _cholesky,
-    "EighPacked": _eigh, "SvdPacked": _svd, "Svdvals": _svdvals, "QrPacked": _qr,
+    "EighPacked": _eigh, "SvdPacked": _svd, "Svdvals": _svdvals, "QrPacked": _qr, "SlogdetSign": _slogdet_sign,
     "Lgamma": _special(lambda ctx, a, y: special.Digamma.apply(a)),
     "Digamma": _special(lambda ctx, a, y: special.Polygamma.apply(a, n=1)),
     "Polygamma": _special(lambda ctx, a, y: special.Polygamma.apply(a, n=ctx.n + 1)),
@@ -1024,14 +1077,82 @@ def _complex_conj(node, ctx, g):
     return (g.conj(),)
 
 
+def _complex_sgn(node, ctx, g):
+    """torch's sgn_backward: (g − Re(conj(g) sgn z) sgn z) / |z|, 0 at 0; the division unguarded, as torch's,
+    so that the second derivative at 0 is torch's nan (0 · 1/0)."""
+    z, s = saved_tensors(node, ctx)
+    r = z.abs()
+    inner = (g.conj() * s).real.astype(z.dtype)
+    with np.errstate(all="ignore"):
+        return (_where(r._data == 0, 0, (g - inner * s) / r.astype(z.dtype)),)
+
+
+def _complex_angle(node, ctx, g):  # torch's angle_backward: g·i z / |z|², 0 at 0 (g real; unguarded as sgn's)
+    (z,) = saved_tensors(node, ctx)
+    r2 = z.real * z.real + z.imag * z.imag
+    with np.errstate(all="ignore"):
+        return (_where(r2._data == 0, 0, g.astype(z.dtype) * z * 1j / r2.astype(z.dtype)),)
+
+
+def _complex_view_as_real(node, ctx, g):  # (..., 2) real -> re + i im
+    return (engine.complex(g[..., 0], g[..., 1]),)
+
+
+def _complex_view_as_complex(node, ctx, g):  # re + i im -> (..., 2) real
+    return (engine.stack([g.real, g.imag], -1),)
+
+
+def _complex_complex(node, ctx, g):  # complex(re, im): Re g to re, Im g to im, each summed to its shape
+    sa, sb = ctx.shapes
+    return _sum_to(g.real, sa), _sum_to(g.imag, sb)
+
+
+def _complex_polar(node, ctx, g):  # torch's polar_backward: Re(conj(g) sgn out), Re(conj(g) i out)
+    (out,) = saved_tensors(node, ctx)
+    gc = g.conj()
+    sa, sb = ctx.shapes
+    return _sum_to((gc * engine.sgn(out)).real, sa), _sum_to((gc * out * 1j).real, sb)
+
+
+def _complex_pow(node, ctx, g):
+    """torch's pow_backward_self / pow_backward_exponent for a complex a ** b (either may be real):
+    g·conj(b a^(b−1)), 0 where b = 0; g·conj(out·log a), 0 where a = 0 and b is real and >= 0."""
+    a, b, out = saved_tensors(node, ctx)
+    need = ctx.needs_input_grad
+    a_raw, b_raw = ctx.saved[0], ctx.saved[1]
+    ga = gb = None
+    if need[0]:
+        b0 = np.broadcast_to(b_raw == 0, g.shape)
+        ga = _sum_to(_where(b0, 0, g * (b * a ** _where(b_raw == 0, 1, b - 1)).conj()), a.shape)
+    if need[1]:
+        b_real_nonneg = (b_raw.imag == 0) & (b_raw.real >= 0) if b_raw.dtype.kind == "c" else b_raw >= 0
+        cond = np.broadcast_to((a_raw == 0) & b_real_nonneg, g.shape)
+        gb = _sum_to(_where(cond, 0, g * (out * _where(a_raw == 0, 1, a).log()).conj()), b.shape)
+    return ga, gb
+
+
 # Ops whose graph backward is right for complex tensors: holomorphic ones written as g·f'(z) (run through
 # the conjugation as the array sweep does, see engine.function.complex_backward), linear ones with real
 # coefficients, and the complex-to-real ends of a real loss.
-_COMPLEX_RULES = {"Abs": _complex_abs, "Real": _complex_real, "Imag": _complex_imag, "Conj": _complex_conj}
+_COMPLEX_RULES = {
+    "Abs": _complex_abs, "Real": _complex_real, "Imag": _complex_imag, "Conj": _complex_conj, "Sgn": _complex_sgn,
+    "Angle": _complex_angle, "ViewAsReal": _complex_view_as_real, "ViewAsComplex": _complex_view_as_complex,
+    "Complex": _complex_complex, "Polar": _complex_polar, "Pow": _complex_pow,
+}
 _COMPLEX_OK = {
     "Add", "Sub", "Mul", "Div", "Neg", "PowScalar", "Exp", "Log", "Sqrt", "Tanh", "Sin", "Cos", "Tan", "Sinh",
     "Cosh", "Reciprocal", "Sum", "Mean", "Reshape", "Transpose", "BroadcastTo", "Concatenate", "Stack", "MatMul",
     "GetItem", "Cast", "FFT", "_OverlapAdd", "AsStrided", "AsStridedScatter", *_COMPLEX_RULES,
+    # holomorphic g·f'(z) (their reference backwards, through the conjugation)
+    "Log1p", "Expm1", "Sigmoid", "Asin", "Acos", "Atan", "Asinh", "Acosh", "Atanh", "Rsqrt", "Exp2", "Log2",
+    "Log10", "Prod", "Cumprod", "LogSumExp", "Lerp", "Einsum",
+    # linear with real coefficients (a fixed mask, a gather, a running sum)
+    "Where", "MaskedFill", "Pad", "Tri", "Diagonal", "Cumsum", "IndexPut", "IndexAccumulate", "TakeAlong",
+    # written in torch's convention (conj_grad = False): real g times a complex function of the input
+    "Var",
+    # linear algebra: holomorphic Inverse, Det, Solve through the conjugation; the rest written with ᴴ
+    "Inverse", "Det", "Solve", "LogAbsDet", "SlogdetSign", "Cholesky", "EighPacked", "SvdPacked", "Svdvals",
+    "QrPacked", "Pinv",
 }
 
 
