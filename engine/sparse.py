@@ -160,10 +160,24 @@ class SparseTensor:
     __radd__ = __add__
 
     def _add_into(self, dense, alpha: float = 1.0):
-        """``dense`` += alpha * self, in place (entry by entry, in order); returns ``dense``."""
-        if self._idx.shape[1]:
-            vals = self._vals if alpha == 1.0 else self._vals * self.dtype.type(alpha)
-            _add_at(array_module(dense), dense, tuple(self._idx), vals)
+        """``dense`` += alpha * self in place, entry by entry in order, each as torch's CPU kernel adds
+        it: ``fma(alpha, value, dense[index])`` (one rounding; alpha 1: a plain add). Returns ``dense``."""
+        if not self._idx.shape[1]:
+            return dense
+        xp = array_module(dense)
+        if alpha == 1.0:
+            _add_at(xp, dense, tuple(self._idx), self._vals)
+            return dense
+        flat = self._flat_index()  # round r updates each index's r-th entry: unique rows, then in order
+        order = xp.argsort(flat, kind="stable")
+        first = xp.ones(flat.shape, dtype=bool)
+        first[1:] = flat[order][1:] != flat[order][:-1]
+        starts = xp.flatnonzero(first)
+        rank = xp.empty_like(flat)
+        rank[order] = xp.arange(flat.size) - starts[xp.cumsum(first) - 1]
+        for r in range(int(rank.max()) + 1):
+            at = tuple(self._idx[:, rank == r])
+            dense[at] = fma(dense.dtype.type(alpha), self._vals[rank == r], dense[at])
         return dense
 
     def __neg__(self) -> SparseTensor:
@@ -199,6 +213,41 @@ class SparseTensor:
     def __repr__(self) -> str:
         return (f"tensor(indices={self._idx.tolist()},\n       values={self._vals.tolist()},\n"
                 f"       size={self.shape}, nnz={self._nnz()}, dtype={self.dtype}, layout=torch.sparse_coo)")
+
+
+def fma(a, b, c):
+    """a * b + c with one rounding, elementwise (torch's CPU kernels add ``alpha * other`` as a fused
+    multiply-add): Dekker's exact product and Knuth's exact sum, then Boldo and Melquiond's
+    round-to-odd step, which makes the last rounding the only one. Where anything is not finite:
+    a * b + c.
+
+    >>> float(fma(np.float64(0.1), np.float64(10.0), np.float64(-1.0)))  # 0.1 * 10 is 1 + 2**-54 exactly
+    5.551115123125783e-17
+    """
+    xp = array_module(c)
+    dt = c.dtype
+    a, b = xp.asarray(a, dtype=dt), xp.asarray(b, dtype=dt)
+    split = dt.type(2 ** ((np.finfo(dt).nmant + 2) // 2) + 1)  # float64: 2**27 + 1
+
+    def halves(x):  # x = hi + lo, each with half the mantissa
+        t = split * x
+        hi = t - (t - x)
+        return hi, x - hi
+
+    ph = a * b
+    ah, al = halves(a)
+    bh, bl = halves(b)
+    pl = ((ah * bh - ph) + ah * bl + al * bh) + al * bl  # a * b = ph + pl exactly
+    th = c + ph
+    z = th - c
+    tl = (c - (th - z)) + (ph - z)  # c + ph = th + tl exactly
+    v = tl + pl
+    z = v - tl
+    err = (tl - (v - z)) + (pl - z)  # tl + pl = v + err exactly
+    bits = v.view(np.int64 if dt.itemsize == 8 else np.int32)
+    to_odd = (err != 0) & ((bits & 1) == 0)  # round to odd: the neighbour toward the exact sum
+    v = xp.where(to_odd, xp.nextafter(v, xp.where(err > 0, dt.type(np.inf), dt.type(-np.inf))), v)
+    return xp.where(xp.isfinite(th) & xp.isfinite(ph), th + v, ph + c)
 
 
 def _add_at(xp, out, index, vals) -> None:
