@@ -54,7 +54,7 @@ class SparseTensor:
         seen = True
         self._idx, self._vals = indices, values
         self.shape = tuple(int(n) for n in shape)
-        self._coalesced = coalesced
+        self._coalesced = coalesced or indices.shape[1] < 2  # nothing to coalesce: torch says coalesced too
 
     # ---- what torch's sparse tensors answer ----
     @property
