@@ -135,6 +135,10 @@ class SparseTensor:
             _add_at(xp, out, tuple(self._idx), self._vals)
         return Tensor(out)
 
+    def numpy(self):
+        """torch's refusal: a sparse tensor has no NumPy form; ``to_dense().numpy()`` has."""
+        raise TypeError("can't convert Sparse layout tensor to numpy. Use Tensor.to_dense() first.")
+
     def _flat_index(self):
         """Each entry's row-major position in the sparse dims (one int per entry)."""
         if self._idx.shape[0] == 1:
