@@ -162,11 +162,16 @@ from engine.formats import (  # noqa: E402
     layout,
     memory_format,
     preserve_format,
+    sparse_coo,
     strided,
 )
 
 __all__ += ["channels_last", "channels_last_3d", "contiguous_format", "layout", "memory_format", "preserve_format",
-            "strided"]
+            "sparse_coo", "strided"]
+# -- sparse COO gradients of sparse=True embeddings (engine/sparse.py) and torch.sparse_coo_tensor --
+from engine.sparse import SparseTensor, sparse_coo_tensor  # noqa: E402
+
+__all__ += ["SparseTensor", "sparse_coo_tensor"]
 # -- type promotion as torch (issue 15) --
 from engine.dtypes import can_cast, promote_types, result_type  # noqa: E402
 

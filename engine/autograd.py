@@ -22,6 +22,7 @@ from engine.function import Function as _EngineFunction
 from engine.function import enable_grad, inference_mode, is_grad_enabled, no_grad  # noqa: F401  (torch.autograd's names)
 from engine.gradcheck import gradcheck, gradgradcheck  # noqa: F401  (torch.autograd's names)
 from engine.ops.elementwise import sum_to
+from engine.sparse import SparseTensor
 from engine.tensor import Tensor, _backward_inputs, _initial_grad, backpropagate
 from engine.torch_more import set_grad_enabled  # noqa: F401
 
@@ -106,6 +107,9 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], 
                 raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
                                    "Set allow_unused=True if this is the desired behavior.")
             result.append(Tensor(array_module(t._data).zeros(t.shape, dtype=t.dtype)) if materialize_grads else None)
+            continue
+        if type(g) is SparseTensor:  # a sparse=True embedding's weight: its sparse gradient, as torch
+            result.append(g)
             continue
         if g.dtype != t.dtype:
             g = g.astype(t.dtype)

@@ -34,7 +34,8 @@ class memory_format:  # noqa: N801 - torch's name
 
 
 class layout:  # noqa: N801 - torch's name
-    """torch.layout: only ``engine.strided`` (dense arrays); sparse layouts are not supported."""
+    """torch.layout: ``engine.strided`` (dense arrays); ``engine.sparse_coo`` names the layout of the sparse
+    gradients sparse=True embeddings make (engine/sparse.py), which factories do not build."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -51,6 +52,7 @@ preserve_format = memory_format("preserve_format")
 channels_last = memory_format("channels_last")
 channels_last_3d = memory_format("channels_last_3d")
 strided = layout("strided")
+sparse_coo = layout("sparse_coo")
 
 _RANK = {"channels_last": 4, "channels_last_3d": 5}
 

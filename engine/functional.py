@@ -26,6 +26,7 @@ from engine.ops import movement as movement_ops
 from engine.ops import spatial as spatial_ops
 from engine.ops.movement import ShapeError, broadcast_error, wrap_dim, wrap_dims
 from engine.ops.reduce import dim_arg
+from engine.sparse import SparseEmbedding
 from engine.tensor import Tensor
 
 
@@ -154,6 +155,8 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm: f
     ``padding_idx``: that row gets no gradient. ``max_norm``: the looked-up rows whose ``norm_type``
     norm exceeds it are rescaled in place to norm ``max_norm`` first (as torch). ``scale_grad_by_freq``:
     each row's gradient is divided by how often its id occurs in ``input``. Ids outside [0, V) raise.
+    ``sparse``: ``weight.grad`` is a sparse COO tensor of the looked-up rows (engine/sparse.py), for
+    optim.SparseAdam, SGD or Adagrad; with ``scale_grad_by_freq`` its backward raises, as torch's.
 
     >>> embedding(Tensor([1], dtype="int64"), Tensor([[0.0, 1.0], [2.0, 3.0]])).tolist()
     [[2.0, 3.0]]
@@ -166,8 +169,6 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm: f
         _not_a_tensor("embedding", [weight])
     if weight.ndim != 2:
         raise RuntimeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
-    if sparse:
-        raise NotImplementedError("embedding: sparse gradients are not supported; pass sparse=False")
     V = weight.shape[0]
     if padding_idx is not None:
         if not -V <= padding_idx < V:
@@ -177,6 +178,8 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm: f
     if max_norm is not None:
         fused_ops.check_ids(ids, V, "token id")
         _embedding_renorm_(weight, ids, max_norm, norm_type)
+    if sparse:  # weight.grad: a sparse COO tensor of the looked-up rows, as torch's (engine/sparse.py)
+        return SparseEmbedding.apply(weight, ids=ids, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq)
     out = fused_ops.Embedding.apply(weight, ids=ids)
     if scale_grad_by_freq:
         flat = xp.asarray(ids).reshape(-1)

@@ -651,7 +651,8 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
     """Sum, mean or max of the embedding rows of each bag: input (B, N) (one bag per row) or 1-D with
     ``offsets`` (bag starts); padding_idx entries are left out; an empty bag gives zeros, as torch.
     ``max_norm`` renormalises the looked-up rows of ``weight`` in place first; ``scale_grad_by_freq``
-    divides each row's gradient by its id's count in ``input`` (sum and mean modes).
+    divides each row's gradient by its id's count in ``input`` (sum and mean modes). ``sparse``: ``weight.grad``
+    is a sparse COO tensor (see F.embedding).
 
     >>> w = Tensor([[1.0, 2.0], [3.0, 4.0]])
     >>> embedding_bag(Tensor([[0, 1]], dtype="int64"), w, mode="sum").tolist()
@@ -663,6 +664,8 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
         raise ValueError(f"embedding_bag: mode has to be one of sum, mean or max, got {mode!r}")
     if scale_grad_by_freq and mode == "max":
         raise ValueError("max mode does not support scaling the gradient by the frequency")
+    if sparse and mode == "max":
+        raise ValueError("max mode does not support sparse weights")
     if per_sample_weights is not None and mode != "sum":
         raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
                                   f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
@@ -701,8 +704,12 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
         _embedding_renorm_(weight, flat, max_norm, norm_type)
     keep = np.ones(len(flat), dtype=bool) if padding_idx is None else flat != padding_idx
     keep &= bag >= 0
-    rows = weight[Tensor(flat[keep]).to(weight.device)]  # (K, D)
-    if scale_grad_by_freq:  # value unchanged, each row's gradient / how often its id occurs in input
+    if sparse:  # weight.grad: a sparse COO tensor, one entry per non-padding index (engine/sparse.py)
+        rows = _F().embedding(Tensor(flat[keep]).to(weight.device), weight, scale_grad_by_freq=scale_grad_by_freq,
+                              sparse=True)
+    else:
+        rows = weight[Tensor(flat[keep]).to(weight.device)]  # (K, D)
+    if scale_grad_by_freq and not sparse:  # value unchanged, each row's gradient / how often its id occurs in input
         freq = np.bincount(flat, minlength=n_rows)[flat[keep]][:, None].astype(weight.dtype)
         rows = rows.detach() + (rows - rows.detach()) * Tensor(1 / freq).to(weight.device)
     if per_sample_weights is not None:

@@ -70,7 +70,8 @@ def gradcheck(
     for i in checked:
         t = inputs[i]
         kind = np.complex128 if t.dtype.kind == "c" else np.float64
-        analytic = np.zeros(t.shape, dtype=kind) if t.grad is None else t.grad.numpy().astype(kind)
+        g = t.grad.to_dense() if t.grad is not None and t.grad.is_sparse else t.grad  # sparse=True embeddings
+        analytic = np.zeros(t.shape, dtype=kind) if g is None else g.numpy().astype(kind)
         parts = (1, 1j) if t.dtype.kind == "c" else (1,)
         # Perturb t._data in place through a full index (a reshape(-1) "view" would be a
         # copy for a non-contiguous array, and the perturbation would be lost), restore after.

@@ -999,6 +999,14 @@ def _embedding(node, ctx, g):  # the adjoint of weight[ids]: scatter-add the row
     return (movement.IndexAccumulate.apply(g, index=ctx.ids, shape=ctx.w_shape),)
 
 
+def _sparse_embedding(node, ctx, g):  # create_graph=True: the dense gradient (no sparse tensors in a graph)
+    if ctx.scale_grad_by_freq:
+        raise RuntimeError("embedding_backward: scale_grad_by_freq not supported with sparse gradients")
+    if ctx.padding_idx is not None:
+        g = g * _tensor((ctx.ids != ctx.padding_idx)[..., None].astype(g.dtype), g)
+    return (movement.IndexAccumulate.apply(g, index=ctx.ids, shape=ctx.w_shape),)
+
+
 def _dropout(node, ctx, g):  # a fixed mask: linear in g
     return (g * _tensor(ctx.mask, g),)
 
@@ -1028,7 +1036,7 @@ _RULES: dict[str, Callable] = {
     "Rounding": _rounding, "BinaryCrossEntropy": _binary_cross_entropy,
     "ConvNd": _conv, "ConvTransposeNd": _conv_transpose, "MaxPoolNd": _max_pool, "AvgPoolNd": _avg_pool,
     "AdaptiveMaxPoolNd": _adaptive_max_pool, "MaxUnpool": _max_unpool, "BatchNorm": _batch_norm,
-    "Embedding": _embedding, "Dropout": _dropout, "Elu": _elu,
+    "Embedding": _embedding, "SparseEmbedding": _sparse_embedding, "Dropout": _dropout, "Elu": _elu,
     "ClampTensor": _clamp_tensor, "NanToNum": _nan_to_num, "RoundedDiv": _rounded_div,
     "Fmod": _remainder_like(lambda a, b: np.trunc(a / b)),
     "Remainder": _remainder_like(np.floor_divide), "Logit": _logit, "Cumsum": _cumsum, "Diagonal": _diagonal,

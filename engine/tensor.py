@@ -180,7 +180,7 @@ class Tensor:
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
         if value is not None:  # torch's checks and words: a gradient matches its tensor
-            if not isinstance(value, Tensor):
+            if not isinstance(value, (Tensor, SparseTensor)):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
                                 f"{type(value).__name__}")
             if value.dtype != self.dtype:
@@ -3606,7 +3606,7 @@ def _sweep(roots: list[Tensor], grads: list, retain_graph: bool, only, capture, 
             node = node if real is None else real
         if g is not None and getattr(node, "_grad_hooks", None):  # register_hook: may replace the gradient
             for hook in list(node._grad_hooks.values()):
-                out = hook(Tensor(g))
+                out = hook(g if type(g) is SparseTensor else Tensor(g))
                 if out is not None:
                     new = out._data if isinstance(out, Tensor) else out
                     if getattr(new, "shape", None) != g.shape:  # torch's checks and words
@@ -3644,23 +3644,48 @@ def _sweep(roots: list[Tensor], grads: list, retain_graph: bool, only, capture, 
 def _accumulate(leaf: Tensor, g) -> None:
     """Add ``g`` into ``leaf.grad`` in place (the first one is copied: ``g`` may alias another leaf's
     gradient, or into the leaf's ``_grad_buffer``, a view of a flat buffer), then run its hooks."""
-    if g.dtype != leaf.dtype:
-        g = g.astype(leaf.dtype)
-    if g.shape != leaf.shape:
-        g = array_module(g).broadcast_to(g, leaf.shape)
-    if leaf._grad is None:
-        buf = getattr(leaf, "_grad_buffer", None)
-        if buf is None:
-            leaf._grad = Tensor(g.copy())
-        else:
-            array_module(buf).copyto(buf, g)
-            leaf._grad = Tensor(buf)
+    if type(g) is SparseTensor:
+        _accumulate_sparse(leaf, g)
     else:
-        leaf._grad._data += g
+        if g.dtype != leaf.dtype:
+            g = g.astype(leaf.dtype)
+        if g.shape != leaf.shape:
+            g = array_module(g).broadcast_to(g, leaf.shape)
+        if leaf._grad is None:
+            buf = getattr(leaf, "_grad_buffer", None)
+            if buf is None:
+                leaf._grad = Tensor(g.copy())
+            else:
+                array_module(buf).copyto(buf, g)
+                leaf._grad = Tensor(buf)
+        elif type(leaf._grad) is SparseTensor:  # sparse so far + dense: dense, as torch
+            leaf._grad = Tensor(leaf._grad._add_into(g.copy()))
+        else:
+            leaf._grad._data += g
     hooks = getattr(leaf, "_post_acc_hooks", None)
     if hooks:
         for hook in list(hooks.values()):
             hook(leaf)
+
+
+def _accumulate_sparse(leaf: Tensor, g: SparseTensor) -> None:
+    """A sparse gradient (a sparse=True embedding's) into ``leaf.grad``: kept sparse when ``.grad`` is
+    None or sparse (the entries side by side, as torch's accumulation), added into a dense ``.grad``,
+    or made dense in the leaf's flat ``_grad_buffer`` (engine.flat)."""
+    if g.dtype != leaf.dtype:
+        g = SparseTensor(g._idx, g._vals.astype(leaf.dtype), g.shape)
+    old = leaf._grad
+    if old is None:
+        buf = getattr(leaf, "_grad_buffer", None)
+        if buf is None:
+            leaf._grad = g
+        else:
+            buf[...] = 0
+            leaf._grad = Tensor(g._add_into(buf))
+    elif type(old) is SparseTensor:
+        leaf._grad = old + g
+    else:
+        g._add_into(old._data)
 
 
 class _HookHandle:
@@ -3712,3 +3737,6 @@ def _toposort(roots: list[Tensor], stop: set[int] | None = None) -> list[Tensor]
                 stack.append((parent, False))
     order.reverse()
     return order
+
+
+from engine.sparse import SparseTensor  # noqa: E402  (engine/sparse.py builds on Tensor and Function)

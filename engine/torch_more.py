@@ -1530,7 +1530,8 @@ def embedding(weight: Tensor, indices, padding_idx: int = -1, scale_grad_by_freq
     """torch.embedding (weight first, unlike F.embedding)."""
     import engine.functional as F  # noqa: N812
 
-    return F.embedding(indices, weight, padding_idx=None if padding_idx < 0 else padding_idx)
+    return F.embedding(indices, weight, padding_idx=None if padding_idx < 0 else padding_idx,
+                       scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
 
 
 def _window(name: str, fn: Callable[[np.ndarray, int], np.ndarray]):

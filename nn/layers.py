@@ -272,8 +272,8 @@ class Embedding(Module):
     """A lookup table (num, dim) indexed by integer ids. Initialized N(0, 1) as torch does;
     the ``padding_idx`` row starts at zero and gets no gradient; ``max_norm`` renormalizes the
     looked-up rows in place first; ``scale_grad_by_freq`` divides each row's gradient by how often
-    its id occurs in the batch. ``sparse=True`` is accepted, but the gradient stays a dense array
-    (equal to torch's sparse gradient made dense).
+    its id occurs in the batch. ``sparse=True``: the weight's gradient is a sparse COO tensor of the
+    looked-up rows (engine/sparse.py), for optim.SparseAdam, SGD or Adagrad.
 
     >>> Embedding(10, 4)(np.array([[1, 2, 3]])).shape
     (1, 3, 4)
@@ -322,6 +322,9 @@ class Embedding(Module):
         _check_ids(ids, self.num_embeddings, "embedding")
         if self.max_norm is not None:
             _renorm_rows(self.weight, ids, self.max_norm, self.norm_type)
+        if self.sparse:
+            return F.embedding(ids, self.weight, self.padding_idx, scale_grad_by_freq=self.scale_grad_by_freq,
+                               sparse=True)
         out = F.embedding(ids, self.weight)
         if self.scale_grad_by_freq:
             out = _scale_grad_by_freq(out, ids)
@@ -424,8 +427,12 @@ class EmbeddingBag(Module):
             raise ValueError("max mode does not support sparse weights")
         if self.max_norm is not None:
             _renorm_rows(self.weight, ids_flat, self.max_norm, self.norm_type)
-        rows = F.embedding(to_device(ids_flat.astype(np.int64), self.weight.device), self.weight)  # (M, D)
-        if self.scale_grad_by_freq:
+        if self.sparse:  # a sparse gradient without the padding lookups, as torch's
+            rows = F.embedding(to_device(ids_flat.astype(np.int64), self.weight.device), self.weight,
+                               self.padding_idx, scale_grad_by_freq=self.scale_grad_by_freq, sparse=True)
+        else:
+            rows = F.embedding(to_device(ids_flat.astype(np.int64), self.weight.device), self.weight)  # (M, D)
+        if self.scale_grad_by_freq and not self.sparse:
             rows = _scale_grad_by_freq(rows, ids_flat)
         if per_sample_weights is not None:
             rows = rows * per_sample_weights.reshape(-1, 1)

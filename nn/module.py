@@ -645,6 +645,8 @@ class Module:
         for p in self.parameters():
             if set_to_none:
                 p.grad = None
+            elif getattr(p.grad, "is_sparse", False) is True:  # a sparse=True embedding's: no entries left
+                p.grad.zero_()
             elif p.grad is not None:
                 p.grad._data[...] = 0
 

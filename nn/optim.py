@@ -20,7 +20,9 @@ import numpy as np
 
 import engine
 from engine import Tensor, enable_grad, no_grad
+from engine import sparse as _sparse
 from engine.backend import array_module, to_device, to_numpy
+from engine.sparse import SparseTensor, fma
 
 
 def _typename(obj) -> str:
@@ -107,6 +109,7 @@ class Optimizer:
 
     defaults: dict = {}
     _supports_complex = True  # complex parameters step as real pairs (torch's view_as_real); False: refuse
+    _supports_sparse = False  # sparse gradients (sparse=True embeddings): SGD, Adagrad, SparseAdam, LBFGS step them
 
     def __init__(self, params, defaults: dict | None = None, **kw_defaults):
         self.defaults = {**(defaults or {}), **kw_defaults}
@@ -196,6 +199,8 @@ class Optimizer:
         for p in self._params():
             if set_to_none:
                 p.grad = None
+            elif type(p.grad) is SparseTensor:  # torch's zero_ on a sparse gradient: no entries left
+                p.grad.zero_()
             elif p.grad is not None:
                 p.grad._data[...] = 0
 
@@ -203,8 +208,9 @@ class Optimizer:
     def step(self) -> None:
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is not None:
-                    self.update(p, p.grad._data, self.state[p], group)
+                g = p.grad
+                if g is not None:  # update gets the array, or the SparseTensor (SGD, Adagrad)
+                    self.update(p, g if type(g) is SparseTensor else g._data, self.state[p], group)
 
     def update(self, p: Tensor, grad, state: dict, group: dict) -> None:  # pragma: no cover - abstract
         """Update ``p`` in place through its in-place ops (``p.sub_``, ...), which bump its version."""
@@ -225,7 +231,8 @@ class Optimizer:
     def _state_dict(self) -> dict:
         index = {id(p): i for i, p in enumerate(self._params())}
         state = {
-            index[id(p)]: {k: (to_numpy(v).copy() if hasattr(v, "shape") else v) for k, v in s.items()}
+            index[id(p)]: {k: (v.clone() if type(v) is SparseTensor else to_numpy(v).copy() if hasattr(v, "shape")
+                               else v) for k, v in s.items()}
             for p, s in self.state.items()
             if id(p) in index
         }
@@ -282,7 +289,11 @@ class SGD(Optimizer):
                          nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
                          fused=fused)
 
+    _supports_sparse = True
+
     def update(self, p, grad, state, group):
+        if type(grad) is SparseTensor:
+            return _sparse_sgd(p, grad, state, group)
         grad = -grad if group.get("maximize") else grad
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p._data
@@ -298,6 +309,24 @@ class SGD(Optimizer):
             buf = state["momentum_buffer"]
             grad = grad + mu * buf if group["nesterov"] else buf
         p.sub_(group["lr"] * grad)
+
+
+def _sparse_sgd(p: Tensor, grad: SparseTensor, state: dict, group: dict) -> None:
+    """SGD on a sparse gradient, as torch's: the momentum buffer stays sparse (its entries side by side,
+    scaled each step), and only the rows it holds move; weight decay raises torch's error (a sparse
+    gradient plus the dense parameter)."""
+    grad = -grad if group.get("maximize") else grad
+    if group["weight_decay"]:
+        raise RuntimeError("add(sparse, dense) is not supported. Use add(dense, sparse) instead.")
+    mu = group["momentum"]
+    if mu:
+        buf = state.get("momentum_buffer")
+        buf = grad.clone() if buf is None else buf * mu + grad * (1 - group["dampening"])
+        state["momentum_buffer"] = buf
+        grad = grad + buf * mu if group["nesterov"] else buf
+    lr = float(group["lr"])
+    grad._add_into(p._data, -lr)
+    p._vc[0] += 1  # an in-place update: its version moves, as p.sub_'s
 
 
 class Adam(Optimizer):
@@ -561,6 +590,8 @@ class Adagrad(Optimizer):
         for p in self._params():
             self.state[p] = {"step": 0, "sum": _initial_sum(p._data, initial_accumulator_value)}
 
+    _supports_sparse = True
+
     def update(self, p, grad, state, group):
         xp = array_module(p._data)
         grad = _signed_grad(grad, group)
@@ -569,12 +600,96 @@ class Adagrad(Optimizer):
             state["sum"] = _initial_sum(p._data, self.defaults["initial_accumulator_value"])
         state["step"] += 1
         if group["weight_decay"]:
+            if type(grad) is SparseTensor:
+                raise RuntimeError("weight_decay option is not compatible with sparse gradients")
             grad = grad + group["weight_decay"] * p._data
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        if type(grad) is SparseTensor:  # torch's sparse rule: only the rows in the gradient move
+            grad = grad.coalesce()
+            rows, vals = tuple(grad._idx), grad._vals
+            state["sum"][rows] += vals * vals
+            std = xp.sqrt(state["sum"][rows])
+            std += group["eps"]
+            p._data[rows] = fma(-clr, vals / std, p._data[rows])  # torch's param.add_(sparse, alpha=-clr)
+            p._vc[0] += 1
+            return
         state["sum"] += grad * grad
         std = xp.sqrt(state["sum"])
         std += group["eps"]
         p.sub_(clr * (grad / std))
+
+
+class SparseAdam(Optimizer):
+    """Adam on sparse gradients (``nn.Embedding(..., sparse=True)``), as torch.optim.SparseAdam: only the
+    rows in the gradient update their moments and move; a dense gradient raises.
+
+    >>> import nn
+    >>> emb = nn.Embedding(10, 3, sparse=True); opt = SparseAdam(emb.parameters(), lr=0.1)
+    >>> emb(np.array([1, 4])).sum().backward(); opt.step(); opt.state[emb.weight]["step"]
+    1
+    """
+
+    _supports_complex = False
+    _supports_sparse = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 maximize: bool = False):
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if not 0.0 < lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 < eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        _check_hyper(betas=betas)
+        params = list(params) if not isinstance(params, Tensor) else params
+        groups = params if params and isinstance(params[0], dict) else [{"params": params}]
+        for kind, test, words in (("Sparse", lambda p: type(p) is SparseTensor, "SparseAdam requires dense parameter "
+                                   "tensors"), ("Complex", lambda p: getattr(p, "dtype", None) is not None
+                                                and p.dtype.kind == "c", "SparseAdam does not support complex "
+                                                "parameters")):
+            found = [[i, j] for i, g in enumerate(groups) if isinstance(g, dict)
+                     for j, p in enumerate([g["params"]] if isinstance(g["params"], (Tensor, SparseTensor))
+                                           else g["params"]) if test(p)]
+            if found:
+                raise ValueError(f"{kind} params at indices {found}: {words}")
+        super().__init__(params, lr=lr, betas=betas, eps=eps, maximize=maximize)
+
+    @no_grad()
+    def step(self) -> None:
+        """One masked Adam step per parameter with a (sparse) gradient, operation for operation as torch's."""
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            lr = float(group["lr"])
+            stepping = []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if type(p.grad) is not SparseTensor:
+                    raise RuntimeError("SparseAdam does not support dense gradients, please consider Adam instead")
+                state = self.state[p]
+                if not state:
+                    xp = array_module(p._data)
+                    state.update(step=0, exp_avg=xp.zeros_like(p._data), exp_avg_sq=xp.zeros_like(p._data))
+                state["step"] += 1
+                stepping.append((p, state))
+            for p, state in stepping:
+                grad = -p.grad if group["maximize"] else p.grad
+                grad = grad.coalesce()  # the update is not linear: each row once
+                if grad._vals.size == 0:
+                    continue
+                rows, g = tuple(grad._idx), grad._vals
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                old_m, old_v = m[rows], v[rows]
+                m_step = (g - old_m) * (1 - b1)  # old <- old + (1 - b)(new - old)
+                m[rows] += m_step
+                v_step = (g * g - old_v) * (1 - b2)
+                v[rows] += v_step
+                numer = m_step + old_m
+                denom = array_module(g).sqrt(v_step + old_v) + group["eps"]
+                t = state["step"]
+                step_size = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+                p._data[rows] += -step_size * (numer / denom)
+                p._vc[0] += 1
 
 
 def _initial_sum(a, value: float):
@@ -943,6 +1058,7 @@ def _check_tensor_hyper(name: str, value, foreach, capturable) -> None:
 class LBFGS(Optimizer):
     """L-BFGS with optional strong-Wolfe line search, as torch.optim.LBFGS: ``step(closure)``, where
     the closure clears the gradients, computes the loss, calls backward and returns the loss.
+    Sparse gradients are made dense, as torch's.
 
     >>> import nn
     >>> w = nn.Parameter([3.0, -2.0])
@@ -952,6 +1068,8 @@ class LBFGS(Optimizer):
     >>> _ = opt.step(closure); [round(v, 6) + 0.0 for v in w.tolist()]
     [0.0, 0.0]
     """
+
+    _supports_sparse = True
 
     def __init__(self, params, lr: float = 1, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: int = 100,
@@ -970,7 +1088,8 @@ class LBFGS(Optimizer):
         xp = array_module(self._lbfgs_params[0]._data)
         # a complex parameter counts as its real and imaginary parts (torch's view_as_real)
         return xp.concatenate([_as_real(g).reshape(-1) if g.dtype.kind == "c" else g.reshape(-1) for g in (
-            xp.zeros(p._data.shape, p.dtype) if p.grad is None else p.grad._data for p in self._lbfgs_params)])
+            xp.zeros(p._data.shape, p.dtype) if p.grad is None else
+            p.grad.to_dense()._data if type(p.grad) is SparseTensor else p.grad._data for p in self._lbfgs_params)])
 
     def _add_grad(self, step_size: float, update) -> None:
         offset = 0
@@ -1324,6 +1443,8 @@ def _with_closure_and_hooks(step):
             if closure is not None:
                 with enable_grad():
                     out = closure()
+            if _sparse.seen and builtin and not self._supports_sparse:
+                _refuse_sparse(self)
             with _complex_as_real(self) if builtin else contextlib.nullcontext():
                 step(self, *args, **kwargs)
         for hook in list(getattr(self, "_step_post_hooks", {}).values()):
@@ -1338,6 +1459,16 @@ def _with_closure_and_hooks(step):
             wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), closure])
     wrapper._with_hooks = True
     return wrapper
+
+
+def _refuse_sparse(opt: Optimizer) -> None:
+    """torch's error for a sparse gradient (a sparse=True embedding's) in an optimizer without a sparse rule."""
+    for p in opt._params():
+        if type(p.grad) is SparseTensor:
+            name = type(opt).__name__
+            if isinstance(opt, Adam):  # AdamW's words are Adam's, as torch's
+                raise RuntimeError("Adam does not support sparse gradients, please consider SparseAdam instead")
+            raise RuntimeError(f"{name} does not support sparse gradients")
 
 
 def _register_step_hook(self: Optimizer, kind: str, hook, prepend: bool = False):

@@ -50,6 +50,10 @@ def _norm(g, norm_type: float) -> float:
 def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None) -> Tensor:
     """The norm of the norms of ``tensors`` (as if concatenated into one vector)."""
     ts = [t._data if isinstance(t, Tensor) else t for t in _params(tensors)]
+    if any(getattr(t, "is_sparse", False) is True for t in ts):  # torch 2.13 has no sparse kernel here either
+        raise NotImplementedError("Could not run 'aten::linalg_vector_norm' with arguments from the 'SparseCPU' "
+                                  "backend: the norm of a sparse gradient (a sparse=True embedding's) is not "
+                                  "supported, as torch's; clip grad.to_dense() or use sparse=False")
     norm_type = float(norm_type)
     if not ts:
         return Tensor(np.asarray(0.0, dtype=np.float32))
@@ -98,6 +102,9 @@ def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float, f
         for p in _params(parameters):
             if p.grad is not None and p.grad.dtype.kind == "c":
                 raise NotImplementedError("clamp is not supported for complex types")  # torch's words
+            if getattr(p.grad, "is_sparse", False) is True:  # as torch 2.13's
+                raise NotImplementedError("Could not run 'aten::clamp_min_' with arguments from the 'SparseCPU' "
+                                          "backend: clip_grad_value_ does not support sparse gradients, as torch's")
             if p.grad is not None:
                 p.grad.copy_(array_module(p.grad._data).clip(p.grad._data, -clip_value, clip_value))
 

@@ -694,6 +694,8 @@ SPECS.update({
     "LayerNorm": Spec(layer_norm_case(), _layer_norm_fn, _layer_norm_ref, torch=_torch_layer_norm),
     "Embedding": Spec(embedding_case(), lambda w, ids: F.embedding(ids, w), lambda w, ids: w[ids],
                       torch=lambda T, w, ids: T.nn.functional.embedding(T.as_tensor(ids), w)),
+    "SparseEmbedding": Spec(embedding_case(), lambda w, ids: F.embedding(ids, w, sparse=True), lambda w, ids: w[ids],
+                            torch=lambda T, w, ids: T.nn.functional.embedding(T.as_tensor(ids), w, sparse=True)),
     "Dropout": Spec(dropout_case(), _dropout_fn,
                     lambda x, p, seed: x * _dropout_keep(seed, x.shape, p) / (1 - p), ref_devices=("cpu",),
                     torch_skip="torch draws its dropout mask from its own generator"),

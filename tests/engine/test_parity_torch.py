@@ -58,8 +58,9 @@ def test_forward_and_gradients_match_torch(name, data):
     torch.autograd.backward([t for t in tout if t.requires_grad],
                             [torch.as_tensor(v) for v, t in zip(vs, tout) if t.requires_grad])
     for i, (t, tt) in enumerate(zip(ts, tts)):
-        ours = np.zeros(t.shape) if t.grad is None else t.grad.numpy()
-        theirs = torch.zeros(tt.shape, dtype=torch.float64) if tt.grad is None else tt.grad
+        ours = np.zeros(t.shape) if t.grad is None else (t.grad.to_dense() if t.grad.is_sparse else t.grad).numpy()
+        theirs = torch.zeros(tt.shape, dtype=torch.float64) if tt.grad is None else \
+            tt.grad.to_dense() if tt.grad.is_sparse else tt.grad  # sparse=True embeddings: compared dense
         compare(ours, theirs, f"{name} gradient of input {i}")
 
 

@@ -80,8 +80,9 @@ def test_embedding_errors():
     w = Tensor(np.ones((3, 2)))
     with pytest.raises(TypeError, match="embedding.*integer"):
         F.embedding(np.array([0.0]), w)
-    with pytest.raises(NotImplementedError, match="sparse"):
-        F.embedding(np.array([0]), w, sparse=True)
+    with pytest.raises(RuntimeError, match="scale_grad_by_freq not supported with sparse"):  # at backward, as torch
+        F.embedding(np.array([0]), Tensor(np.ones((3, 2)), requires_grad=True), scale_grad_by_freq=True,
+                    sparse=True).sum().backward()
     with pytest.raises(ValueError, match="padding_idx"):
         F.embedding(np.array([0]), w, padding_idx=3)
 

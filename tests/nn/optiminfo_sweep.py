@@ -2,7 +2,10 @@
 (``torch.testing._internal.common_optimizers.optim_db``) with each of its configurations
 (``optim_inputs_func``: lr, weight_decay, momentum, nesterov, amsgrad, maximize, ...), stepped on the
 same parameters and gradients through torch and through ours, parameters compared after every step;
-``optim_error_inputs_func`` checks that ours raises torch's exception type.
+``optim_error_inputs_func`` checks that ours raises torch's exception type. Optimizers torch steps on
+sparse gradients (SparseAdam only; SGD and Adagrad too, ``supports_sparse``: each config again, marked
+"(sparse)") run a ``sparse=True`` embedding problem; where torch's step raises there, ours must raise the
+same exception type.
 
     PYTHONPATH=. python tests/nn/optiminfo_sweep.py [--optims Adam,SGD] [--steps 6]
 
@@ -46,8 +49,33 @@ def _problem(lib, rng_seed=0):
     return params, loss_fn
 
 
-def run_config(ctx, info, oi, steps):
-    """None when every step matches, else (class, message)."""
+def _sparse_problem(lib, rng_seed=0):
+    """One embedding table (6, 3) looked up with sparse=True by other ids each call (repeats included):
+    a sparse gradient of the looked-up rows, a curved loss."""
+    rng = np.random.default_rng(rng_seed)
+    w = rng.standard_normal((6, 3))
+    ids = [rng.integers(0, 6, (2, 4)) for _ in range(64)]
+    calls = [0]
+    if lib.__name__ == "torch":
+        params = [lib.nn.Parameter(lib.tensor(w))]
+        emb = lib.nn.functional.embedding
+    else:
+        import engine.functional as F
+        import nn
+
+        params = [nn.Parameter(lib.tensor(w))]
+        emb = F.embedding
+
+    def loss_fn():
+        e = emb(lib.tensor(ids[calls[0] % len(ids)]), params[0], sparse=True)
+        calls[0] += 1
+        return (e.tanh() * e).sum() + (e ** 4).sum() * 0.01
+
+    return params, loss_fn
+
+
+def run_config(ctx, info, oi, steps, sparse=False):
+    """None when every step matches, else (class, message). ``sparse``: the sparse=True embedding problem."""
     torch, engine = ctx.torch, ctx.engine
     import nn
 
@@ -56,8 +84,9 @@ def run_config(ctx, info, oi, steps):
     if ours_cls is None:
         return "missing", f"ours lacks nn.optim.{name}"
     kwargs = dict(oi.kwargs)
-    t_params, t_loss = _problem(torch)
-    o_params, o_loss = _problem(engine)
+    problem = _sparse_problem if sparse else _problem
+    t_params, t_loss = problem(torch)
+    o_params, o_loss = problem(engine)
     groups_t, groups_o = t_params, o_params
     if oi.params is not None:  # torch's per-group settings: split our two params into the same shape
         return "skipped", "per-group params"
@@ -91,11 +120,20 @@ def run_config(ctx, info, oi, steps):
             loss.backward()
             return loss
 
-        if info.step_requires_closure:
-            topt.step(t_closure)
-        else:
-            t_closure()
-            topt.step()
+        try:
+            if info.step_requires_closure:
+                topt.step(t_closure)
+            else:
+                t_closure()
+                topt.step()
+        except Exception as te:  # torch refuses (a sparse gradient with weight_decay): ours must too
+            try:
+                o_closure()
+                oopt.step()
+            except Exception as e:
+                return None if isinstance(e, type(te)) else ("error_type", f"step {step}: torch {ops.exc_text(te)}, "
+                                                                           f"ours {ops.exc_text(e)}")
+            return "error_no_raise", f"step {step}: torch {ops.exc_text(te)}, ours stepped"
         try:
             if info.step_requires_closure:
                 oopt.step(o_closure)
@@ -193,14 +231,16 @@ def main(argv=None):
         except Exception as e:
             print(f"{name}: optim_inputs_func: {ops.exc_text(e)}")
             continue
-        for oi in configs:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    r = run_config(ctx, info, oi, a.steps)
-            except Exception as e:
-                r = ("harness", ops.exc_text(e))
-            results.append((oi.desc, r))
+        kinds = [True] if info.only_supports_sparse_grads else [False, True] if info.supports_sparse else [False]
+        for sparse in kinds:
+            for oi in configs:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        r = run_config(ctx, info, oi, a.steps, sparse)
+                except Exception as e:
+                    r = ("harness", ops.exc_text(e))
+                results.append((oi.desc + (" (sparse)" if sparse and not info.only_supports_sparse_grads else ""), r))
         errs = run_errors(ctx, info)
         bad = [(d, r) for d, r in results if r is not None and r[0] != "skipped"]
         bad_err = [e for e in errs if e[0] != "error_pass"]
