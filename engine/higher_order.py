@@ -950,6 +950,37 @@ def _dropout(node, ctx, g):  # a fixed mask: linear in g
     return (g * _tensor(ctx.mask, g),)
 
 
+def _attend(ctx, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """The attention ops' forward from primitives: softmax(q kᵀ · scale, keys outside ``ctx.keep`` at
+    -inf) · (the dropout mask the forward drew) @ v."""
+    scale = ctx.scale if ctx.scale is not None else 1 / math.sqrt(q.shape[-1])
+    s = (q @ k.swapaxes(-1, -2)) * scale  # (…, T, S)
+    if ctx.keep is not None:
+        s = s.masked_fill(~ctx.xp.broadcast_to(ctx.keep, s.shape), -math.inf)
+    p = s.softmax(-1)
+    drop = getattr(ctx, "drop", None)  # the flash path keeps none: it runs without dropout only
+    return (p if drop is None else p * Tensor(drop)) @ v
+
+
+def _attention(node, ctx, g):
+    """ScaledDotProductAttention: its composition from primitives, differentiated by a nested sweep."""
+    return tuple(vjp_of(lambda q, k, v: _attend(ctx, q, k, v), list(saved_tensors(node, ctx)), g))
+
+
+def _self_attention(node, ctx, g):
+    """SelfAttention: the heads split from qkv, attended and merged, differentiated by a nested sweep."""
+    (qkv,) = saved_tensors(node, ctx)
+    B, T, C3 = qkv.shape
+    nh = ctx.n_head
+
+    def compose(qkv):
+        heads = qkv.reshape(B, T, 3, nh, C3 // (3 * nh)).permute(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
+        y = _attend(ctx, heads[0], heads[1], heads[2])  # (B, nh, T, hs)
+        return y.permute(0, 2, 1, 3).reshape(B, T, C3 // 3)
+
+    return tuple(vjp_of(compose, [qkv], g))
+
+
 def _reference(node, ctx, g):
     """The op's own reference backward, run on Tensors (see the module's docstring)."""
     name = type(ctx).__name__
@@ -976,6 +1007,7 @@ _RULES: dict[str, Callable] = {
     "ConvNd": _conv, "ConvTransposeNd": _conv_transpose, "MaxPoolNd": _max_pool, "AvgPoolNd": _avg_pool,
     "AdaptiveMaxPoolNd": _adaptive_max_pool, "MaxUnpool": _max_unpool, "BatchNorm": _batch_norm,
     "Embedding": _embedding, "Dropout": _dropout, "Elu": _elu,
+    "ScaledDotProductAttention": _attention, "SelfAttention": _self_attention,
     "ClampTensor": _clamp_tensor, "NanToNum": _nan_to_num, "RoundedDiv": _rounded_div,
     "Fmod": _remainder_like(lambda a, b: np.trunc(a / b)),
     "Remainder": _remainder_like(np.floor_divide), "Logit": _logit, "Cumsum": _cumsum, "Diagonal": _diagonal,

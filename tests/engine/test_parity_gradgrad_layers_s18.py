@@ -1,0 +1,277 @@
+"""Higher-order gradients (session 18) of the fused layers: scaled_dot_product_attention and the GPT's
+self_attention (ScaledDotProductAttention, SelfAttention), nn.MultiheadAttention, nn.RNN / LSTM / GRU
+(RNNLayer, LSTMLayer, GRULayer), against torch's double backward in float64: gradient penalties
+d‖∂L/∂x‖²/d(inputs) and Hessian-vector products with respect to weights. Where torch has no counterpart
+(dropout draws its own mask; the GPT) the reference is torch run with the mask ours drew, or float64
+central differences of ours' first derivative (the array sweep, not the rules under test)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+
+import engine
+import engine.functional as F
+import nn
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.parity
+
+RNG = np.random.default_rng(1818)
+TOL = {"rtol": 1e-10, "atol": 1e-12}
+
+
+def _arrays(lib, *arrays, grad=True):
+    return [lib.tensor(a, dtype=lib.float64, requires_grad=grad) for a in arrays]
+
+
+def _math_path(lib):
+    """torch's math attention (its CPU flash kernel has no double backward); nothing for ours."""
+    if lib is torch:
+        return torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH)
+    return contextlib.nullcontext()
+
+
+def penalty(lib, f, arrays, w, first=0, through=False) -> list:
+    """d‖∂L/∂x_first‖²/d(x...) with L = sum(f(lib, *xs) · w), as NumPy arrays (None where none flows).
+    ``through``: the inputs are intermediates nothing else holds (freed after the call)."""
+    xs = _arrays(lib, *arrays)
+    with _math_path(lib):
+        out = f(lib, *[x * 1.0 for x in xs] if through else xs)
+    (g,) = lib.autograd.grad((out * lib.tensor(w, dtype=lib.float64)).sum(), [xs[first]], create_graph=True)
+    got = lib.autograd.grad((g * g).sum(), xs, allow_unused=True)
+    return [None if t is None else np.array(t.tolist()) for t in got]
+
+
+def assert_same(ours: list, theirs: list, **tol) -> None:
+    tol = tol or TOL
+    for o, t in zip(ours, theirs, strict=True):
+        if t is None or not np.any(t):
+            assert o is None or not np.any(o), o
+        else:
+            np.testing.assert_allclose(o, t, **tol)
+
+
+def check_penalty(f, arrays, first=0, through=False) -> None:
+    w = RNG.standard_normal(tuple(f(torch, *[torch.tensor(a) for a in arrays]).shape))
+    ours = penalty(engine, f, arrays, w, first, through)
+    assert any(o is not None and np.any(o) for o in ours)
+    assert_same(ours, penalty(torch, f, arrays, w, first, through))
+
+
+def _fn(lib):
+    return F if lib is engine else torch.nn.functional
+
+
+def _bool_mask(shape):
+    keep = RNG.random(shape) > 0.4
+    keep[..., 0] = True  # every query sees a key
+    return keep
+
+
+# ---- scaled_dot_product_attention ---------------------------------------------------------------------
+
+SDPA = {  # name: (kwargs builder, q, k, v shapes)
+    "plain": (lambda: {}, (2, 3, 4), (2, 5, 4), (2, 5, 3)),
+    "causal": (lambda: {"is_causal": True}, (2, 2, 4, 3), (2, 2, 4, 3), (2, 2, 4, 3)),
+    "causal_short_query": (lambda: {"is_causal": True}, (2, 3, 4), (2, 5, 4), (2, 5, 4)),
+    "bool_mask": (lambda: {"attn_mask": _bool_mask((2, 1, 4, 6))}, (2, 2, 4, 3), (2, 2, 6, 3), (2, 2, 6, 2)),
+    "bool_mask_2d": (lambda: {"attn_mask": _bool_mask((4, 5))}, (3, 4, 3), (3, 5, 3), (3, 5, 3)),
+    "float_mask": (lambda: {"attn_mask": RNG.standard_normal((4, 5))}, (2, 4, 3), (2, 5, 3), (2, 5, 3)),
+    "scale": (lambda: {"scale": 0.3, "is_causal": True}, (2, 4, 3), (2, 4, 3), (2, 4, 3)),
+    "gqa": (lambda: {"enable_gqa": True, "is_causal": True}, (1, 4, 3, 2), (1, 2, 3, 2), (1, 2, 3, 2)),
+    "broadcast_batch": (lambda: {}, (2, 2, 3, 4), (2, 1, 5, 4), (2, 1, 5, 4)),
+}
+
+
+def _sdpa_call(kwargs):
+    def f(lib, q, k, v):
+        kw = dict(kwargs)
+        if "attn_mask" in kw:
+            kw["attn_mask"] = lib.tensor(kw["attn_mask"], dtype=lib.bool if kw["attn_mask"].dtype == bool
+                                         else lib.float64)
+        return _fn(lib).scaled_dot_product_attention(q, k, v, **kw)
+    return f
+
+
+@pytest.mark.parametrize("name", sorted(SDPA))
+@pytest.mark.parametrize("first", [0, 1, 2])
+def test_sdpa_gradient_penalty(name, first):
+    make, *shapes = SDPA[name]
+    check_penalty(_sdpa_call(make()), [RNG.standard_normal(s) for s in shapes], first)
+
+
+@pytest.mark.parametrize("name", ["causal", "bool_mask"])
+def test_sdpa_gradient_penalty_freed_inputs(name):
+    make, *shapes = SDPA[name]
+    check_penalty(_sdpa_call(make()), [RNG.standard_normal(s) for s in shapes], 0, through=True)
+
+
+def test_sdpa_hessian_vector_product_all_inputs():
+    make, *shapes = SDPA["bool_mask"]
+    f = _sdpa_call(make())
+    arrays = [RNG.standard_normal(s) for s in shapes]
+    w = RNG.standard_normal(tuple(f(torch, *[torch.tensor(a) for a in arrays]).shape))
+    us = [RNG.standard_normal(s) for s in shapes]
+
+    def hvp(lib):
+        xs = _arrays(lib, *arrays)
+        with _math_path(lib):
+            out = f(lib, *xs)
+        gs = lib.autograd.grad((out * lib.tensor(w)).sum(), xs, create_graph=True)
+        total = sum((g * lib.tensor(u)).sum() for g, u in zip(gs, us))
+        return [np.array(t.tolist()) for t in lib.autograd.grad(total, xs)]
+
+    assert_same(hvp(engine), hvp(torch))
+
+
+def _sdpa_dropout_case():
+    q, k, v = (RNG.standard_normal(s) for s in [(2, 2, 4, 3), (2, 2, 5, 3), (2, 2, 5, 3)])
+    keep = _bool_mask((4, 5))
+    return q, k, v, keep
+
+
+def test_sdpa_dropout_against_torch_with_our_mask():
+    """dropout_p > 0: torch's composed attention with the mask ours drew (kept on the op as ``drop``)."""
+    q, k, v, keep = _sdpa_dropout_case()
+    w = RNG.standard_normal((2, 2, 4, 3))
+    engine.manual_seed(5)
+    xs = _arrays(engine, q, k, v)
+    y = F.scaled_dot_product_attention(*xs, attn_mask=engine.tensor(keep), dropout_p=0.3)
+    drop = y._ctx.drop
+    assert drop.shape == (2, 2, 4, 5) and (drop == 0).any()
+    (g,) = engine.autograd.grad((y * engine.tensor(w)).sum(), [xs[0]], create_graph=True)
+    ours = [np.array(t.tolist()) for t in engine.autograd.grad((g * g).sum(), xs)]
+
+    ts = _arrays(torch, q, k, v)
+    s = (ts[0] @ ts[1].mT) / np.sqrt(3)
+    p = s.masked_fill(~torch.tensor(keep), -np.inf).softmax(-1) * torch.tensor(drop)
+    (tg,) = torch.autograd.grad(((p @ ts[2]) * torch.tensor(w)).sum(), [ts[0]], create_graph=True)
+    assert_same(ours, [t.numpy() for t in torch.autograd.grad((tg * tg).sum(), ts)])
+
+
+def test_sdpa_dropout_gradgradcheck():
+    q, k, v, keep = _sdpa_dropout_case()
+
+    def f(q, k, v):
+        engine.manual_seed(7)  # the same mask on every call
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=engine.tensor(keep), dropout_p=0.3)
+
+    assert engine.autograd.gradgradcheck(f, *_arrays(engine, q, k, v), atol=1e-6, rtol=1e-5)
+
+
+# ---- self_attention (the GPT's fused op) --------------------------------------------------------------
+
+
+def _self_attention_torch(qkv, n_head):
+    B, T, C3 = qkv.shape
+    heads = qkv.reshape(B, T, 3, n_head, C3 // (3 * n_head)).permute(2, 0, 3, 1, 4)
+    y = torch.nn.functional.scaled_dot_product_attention(heads[0], heads[1], heads[2], is_causal=True)
+    return y.permute(0, 2, 1, 3).reshape(B, T, C3 // 3)
+
+
+@pytest.mark.parametrize("n_head", [1, 2])
+@pytest.mark.parametrize("through", [False, True])
+def test_self_attention_gradient_penalty(n_head, through):
+    def f(lib, qkv):
+        return F.self_attention(qkv, n_head) if lib is engine else _self_attention_torch(qkv, n_head)
+    check_penalty(f, [RNG.standard_normal((2, 5, 12))], through=through)
+
+
+def test_self_attention_window_against_torch_banded_mask():
+    T, window = 6, 3
+    idx = np.arange(T)
+    keep = (idx[None] <= idx[:, None]) & (idx[:, None] - idx[None] < window)
+
+    def f(lib, qkv):
+        if lib is engine:
+            return F.self_attention(qkv, 2, window=window)
+        B, _, C3 = qkv.shape
+        heads = qkv.reshape(B, T, 3, 2, C3 // 6).permute(2, 0, 3, 1, 4)
+        y = torch.nn.functional.scaled_dot_product_attention(heads[0], heads[1], heads[2],
+                                                             attn_mask=torch.tensor(keep))
+        return y.permute(0, 2, 1, 3).reshape(B, T, C3 // 3)
+    check_penalty(f, [RNG.standard_normal((2, T, 12))])
+
+
+def test_self_attention_dropout_gradgradcheck():
+    qkv = engine.tensor(RNG.standard_normal((1, 4, 6)), dtype=engine.float64, requires_grad=True)
+
+    def f(qkv):
+        engine.manual_seed(3)
+        return F.self_attention(qkv, 2, dropout_p=0.25)
+
+    assert engine.autograd.gradgradcheck(f, qkv, atol=1e-6, rtol=1e-5)
+
+
+# ---- nn.MultiheadAttention ------------------------------------------------------------------------------
+
+
+def _copy_params(ours, theirs) -> None:
+    mine = dict(ours.named_parameters())
+    for name, p in theirs.named_parameters():
+        assert mine[name].shape == tuple(p.shape), name
+        mine[name].data = engine.tensor(p.detach().numpy(), dtype=engine.float64)
+
+
+@pytest.mark.parametrize("mask", [None, "bool", "key_padding"])
+def test_multihead_attention_gradient_penalty(mask):
+    E, H, L, S, N = 6, 2, 4, 5, 2
+    torch.manual_seed(0)
+    tm = torch.nn.MultiheadAttention(E, H).double()
+    om = nn.MultiheadAttention(E, H).astype(engine.float64)
+    _copy_params(om, tm)
+    kwargs = {}
+    if mask == "bool":
+        kwargs["attn_mask"] = ~_bool_mask((L, S))  # True = not allowed, as torch's
+    elif mask == "key_padding":
+        kpm = np.zeros((N, S), dtype=bool)
+        kpm[:, -2:] = True
+        kwargs["key_padding_mask"] = kpm
+
+    def f(lib, q, kv):
+        kw = {k: lib.tensor(v) for k, v in kwargs.items()}
+        return (om if lib is engine else tm)(q, kv, kv, **kw)[0]
+
+    check_penalty(f, [RNG.standard_normal((L, N, E)), RNG.standard_normal((S, N, E))])
+
+
+# ---- a tiny GPT (CausalSelfAttention runs SelfAttention) ----------------------------------------------
+
+
+def test_gpt_hessian_vector_product_against_central_differences():
+    from tinygrad_gpt.config import GPTConfig
+    from tinygrad_gpt.model import GPT
+
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8), seed=0).astype(engine.float64)
+    ids = RNG.integers(0, 11, (2, 6))
+    targets = RNG.integers(0, 11, (2, 6))
+    params = [p for p in model.parameters() if p.requires_grad]
+    u = [RNG.standard_normal(p.shape) for p in params]
+
+    def grads():  # the first derivative by the array sweep
+        model.zero_grad()
+        model(ids, targets)[1].backward()
+        return [p.grad.numpy().copy() for p in params]
+
+    _, loss = model(ids, targets)
+    gs = engine.autograd.grad(loss, params, create_graph=True)
+    hvp = engine.autograd.grad(sum((g * engine.tensor(d)).sum() for g, d in zip(gs, u)), params)
+    base = [p.data.numpy().copy() for p in params]
+
+    def central(eps):  # (∇L(θ + εu) − ∇L(θ − εu)) / 2ε
+        sides = []
+        for sign in (1, -1):
+            for p, b, d in zip(params, base, u):
+                p.data = engine.tensor(b + sign * eps * d)
+            sides.append(grads())
+        for p, b in zip(params, base):
+            p.data = engine.tensor(b)
+        return [(plus - minus) / (2 * eps) for plus, minus in zip(*sides)]
+
+    # Richardson's extrapolation of two steps cancels the O(ε²) error of central differences
+    coarse, fine = central(2e-5), central(1e-5)
+    for h, c, f in zip(hvp, coarse, fine, strict=True):
+        np.testing.assert_allclose(h.numpy(), (4 * f - c) / 3, rtol=1e-7, atol=1e-8)
