@@ -981,6 +981,74 @@ def _self_attention(node, ctx, g):
     return tuple(vjp_of(compose, [qkv], g))
 
 
+def _recurrence(ctx, x: Tensor, h0: Tensor, b_ih, b_hh, w_ih: Tensor, step: Callable) -> list:
+    """The recurrent layers' steps from primitives: the input projection of every step at once
+    (x W_ihᵀ + b_ih), then ``step(projection_t, h) -> h'`` from t = 0 up (down with ``ctx.reverse``);
+    the states h_t in time order."""
+    gi = x @ w_ih.mT
+    if b_ih is not None:
+        gi = gi + b_ih
+    T = x.shape[0]
+    hs, h = [None] * T, h0
+    for t in (range(T - 1, -1, -1) if ctx.reverse else range(T)):
+        h = hs[t] = step(gi[t], h)
+    return hs
+
+
+def _lstm_layer(node, ctx, g):
+    """LSTMLayer: the layer's steps from primitives (torch's gates i, f, g, o; the op's (T + 1, B, H)
+    output: h_t, then c_n), differentiated by a nested sweep."""
+    saved = list(saved_tensors(node, ctx))[:7]  # x, h0, c0, w_ih, w_hh, b_ih, b_hh (then the output)
+
+    def compose(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+        H = w_hh.shape[1]
+        c = [c0]
+
+        def step(gi, h):
+            z = gi + h @ w_hh.mT if b_hh is None else gi + (h @ w_hh.mT + b_hh)
+            i, f, o = z[:, :H].sigmoid(), z[:, H:2 * H].sigmoid(), z[:, 3 * H:].sigmoid()
+            c[0] = f * c[0] + i * z[:, 2 * H:3 * H].tanh()
+            return o * c[0].tanh()
+
+        hs = _recurrence(ctx, x, h0, b_ih, b_hh, w_ih, step)
+        return engine.stack([*hs, c[0]])
+
+    return tuple(vjp_of(compose, saved, g))
+
+
+def _gru_layer(node, ctx, g):
+    """GRULayer: h' = n + z·(h − n), n = tanh(W_in x + b_in + r·(W_hn h + b_hn)) from primitives (the
+    op's docstring), differentiated by a nested sweep."""
+    saved = list(saved_tensors(node, ctx))[:6]  # x, h0, w_ih, w_hh, b_ih, b_hh (then the output)
+
+    def compose(x, h0, w_ih, w_hh, b_ih, b_hh):
+        H = w_hh.shape[1]
+
+        def step(gi, h):
+            gh = h @ w_hh.mT if b_hh is None else h @ w_hh.mT + b_hh
+            rz = (gi[:, :2 * H] + gh[:, :2 * H]).sigmoid()
+            n = (gi[:, 2 * H:] + rz[:, :H] * gh[:, 2 * H:]).tanh()
+            return n + rz[:, H:] * (h - n)
+
+        return engine.stack(_recurrence(ctx, x, h0, b_ih, b_hh, w_ih, step))
+
+    return tuple(vjp_of(compose, saved, g))
+
+
+def _rnn_layer(node, ctx, g):
+    """RNNLayer: h' = act(W_ih x + b_ih + W_hh h + b_hh) from primitives, differentiated by a nested sweep."""
+    saved = list(saved_tensors(node, ctx))[:6]  # x, h0, w_ih, w_hh, b_ih, b_hh (then the output)
+
+    def compose(x, h0, w_ih, w_hh, b_ih, b_hh):
+        def step(gi, h):
+            a = gi + h @ w_hh.mT if b_hh is None else gi + (h @ w_hh.mT + b_hh)
+            return a.relu() if ctx.relu else a.tanh()
+
+        return engine.stack(_recurrence(ctx, x, h0, b_ih, b_hh, w_ih, step))
+
+    return tuple(vjp_of(compose, saved, g))
+
+
 def _reference(node, ctx, g):
     """The op's own reference backward, run on Tensors (see the module's docstring)."""
     name = type(ctx).__name__
@@ -1008,6 +1076,7 @@ _RULES: dict[str, Callable] = {
     "AdaptiveMaxPoolNd": _adaptive_max_pool, "MaxUnpool": _max_unpool, "BatchNorm": _batch_norm,
     "Embedding": _embedding, "Dropout": _dropout, "Elu": _elu,
     "ScaledDotProductAttention": _attention, "SelfAttention": _self_attention,
+    "LSTMLayer": _lstm_layer, "GRULayer": _gru_layer, "RNNLayer": _rnn_layer,
     "ClampTensor": _clamp_tensor, "NanToNum": _nan_to_num, "RoundedDiv": _rounded_div,
     "Fmod": _remainder_like(lambda a, b: np.trunc(a / b)),
     "Remainder": _remainder_like(np.floor_divide), "Logit": _logit, "Cumsum": _cumsum, "Diagonal": _diagonal,

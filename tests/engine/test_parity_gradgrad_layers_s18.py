@@ -275,3 +275,111 @@ def test_gpt_hessian_vector_product_against_central_differences():
     coarse, fine = central(2e-5), central(1e-5)
     for h, c, f in zip(hvp, coarse, fine, strict=True):
         np.testing.assert_allclose(h.numpy(), (4 * f - c) / 3, rtol=1e-7, atol=1e-8)
+
+
+# ---- nn.RNN / nn.LSTM / nn.GRU (RNNLayer, LSTMLayer, GRULayer) ----------------------------------------
+
+RECURRENT = {  # name: (layer class name, kwargs)
+    "rnn_tanh": ("RNN", {}),
+    "rnn_relu": ("RNN", {"nonlinearity": "relu"}),
+    "rnn_deep_bidirectional": ("RNN", {"num_layers": 2, "bidirectional": True}),
+    "lstm": ("LSTM", {}),
+    "lstm_no_bias": ("LSTM", {"bias": False}),
+    "lstm_deep_bidirectional": ("LSTM", {"num_layers": 2, "bidirectional": True}),
+    "lstm_batch_first": ("LSTM", {"batch_first": True}),
+    "gru": ("GRU", {}),
+    "gru_no_bias": ("GRU", {"bias": False}),
+    "gru_deep_bidirectional": ("GRU", {"num_layers": 2, "bidirectional": True, "batch_first": True}),
+}
+
+
+def _recurrent_pair(name, I=3, H=4):
+    kind, kwargs = RECURRENT[name]
+    torch.manual_seed(0)
+    tm = getattr(torch.nn, kind)(I, H, **kwargs).double()
+    om = getattr(nn, kind)(I, H, **kwargs).astype(engine.float64)
+    _copy_params(om, tm)
+    return tm, om, kind
+
+
+def _grads(lib, loss, wrt) -> list:
+    got = lib.autograd.grad(loss, wrt, allow_unused=True)
+    return [None if t is None else np.array(t.tolist()) for t in got]
+
+
+@pytest.mark.parametrize("name", sorted(RECURRENT))
+@pytest.mark.parametrize("through", [False, True])
+def test_recurrent_input_gradient_penalty(name, through):
+    """d‖∂L/∂x‖²/d(x, h0, c0, every weight and bias), the initial states given."""
+    tm, om, kind = _recurrent_pair(name)
+    layers = tm.num_layers * (2 if tm.bidirectional else 1)
+    x = RNG.standard_normal((2, 5, 3) if tm.batch_first else (5, 2, 3))
+    states = [RNG.standard_normal((layers, 2, 4)) for _ in range(2 if kind == "LSTM" else 1)]
+    w = None
+    results = []
+    for lib, m in ((torch, tm), (engine, om)):
+        xs = _arrays(lib, x, *states)
+        ins = [t * 1.0 for t in xs] if through else xs
+        out, _ = m(ins[0], tuple(ins[1:]) if kind == "LSTM" else ins[1])
+        w = RNG.standard_normal(tuple(out.shape)) if w is None else w
+        (g,) = lib.autograd.grad((out * lib.tensor(w)).sum(), [xs[0]], create_graph=True)
+        results.append(_grads(lib, (g * g).sum(), [*xs, *m.parameters()]))
+    assert any(o is not None and np.any(o) for o in results[1])
+    assert_same(results[1], results[0])
+
+
+@pytest.mark.parametrize("name", ["rnn_tanh", "lstm", "gru_deep_bidirectional", "lstm_deep_bidirectional"])
+def test_recurrent_weight_hessian_vector_product(name):
+    """d(∇_θ L · u)/dθ (and /dx): the Hessian of the loss in the weights along u, with h_n (and c_n) in L."""
+    tm, om, kind = _recurrent_pair(name)
+    x = RNG.standard_normal((2, 5, 3) if tm.batch_first else (5, 2, 3))
+    us = [RNG.standard_normal(tuple(p.shape)) for p in tm.parameters()]
+    w = None
+    results = []
+    for lib, m in ((torch, tm), (engine, om)):
+        (xt,) = _arrays(lib, x)
+        out, state = m(xt)
+        hn = state[0] if kind == "LSTM" else state
+        w = w or [RNG.standard_normal(tuple(t.shape)) for t in (out, hn)]
+        loss = (out * lib.tensor(w[0])).sum() + (hn.tanh() * lib.tensor(w[1])).sum()
+        if kind == "LSTM":
+            loss = loss + (state[1] ** 2).sum()
+        params = list(m.parameters())
+        gs = lib.autograd.grad(loss, params, create_graph=True)
+        results.append(_grads(lib, sum((g * lib.tensor(u)).sum() for g, u in zip(gs, us)), [*params, xt]))
+    assert_same(results[1], results[0])
+
+
+CELLS = {  # op: (ours, torch's cell, gates)
+    "lstm": (F.lstm_layer, torch.lstm_cell, 4),
+    "gru": (F.gru_layer, torch.gru_cell, 3),
+    "rnn_relu": (lambda *a, reverse: F.rnn_layer(*a, nonlinearity="relu", reverse=reverse), torch.rnn_relu_cell, 1),
+}
+
+
+@pytest.mark.parametrize("op", sorted(CELLS))
+@pytest.mark.parametrize("reverse", [False, True])
+def test_layer_functional_with_freed_weights_and_biases(op, reverse):
+    """The fused layer ops on weights and biases that are intermediates freed after the call, against
+    torch's cells stepped by hand; gradient penalty in x, then in the biases."""
+    ours, cell, gates = CELLS[op]
+    T, B, I, H = 4, 2, 3, 3
+    lstm = op == "lstm"
+    arrays = [RNG.standard_normal((T, B, I)), *[RNG.standard_normal((B, H)) for _ in range(1 + lstm)],
+              RNG.standard_normal((gates * H, I)) * 0.5, RNG.standard_normal((gates * H, H)) * 0.5,
+              RNG.standard_normal(gates * H), RNG.standard_normal(gates * H)]
+
+    def f(lib, x, *rest):
+        if lib is engine:
+            out = ours(x, *rest, reverse=reverse)
+            return out[0] * 1.0 if not lstm else engine.cat([out[0], out[2][None]], 0)
+        states, (w_ih, w_hh, b_ih, b_hh) = rest[:-4], rest[-4:]
+        hs = [None] * T
+        state = states if lstm else states[0]
+        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            state = cell(x[t], state, w_ih, w_hh, b_ih, b_hh)
+            hs[t] = state[0] if lstm else state
+        return torch.cat([torch.stack(hs), state[1][None]], 0) if lstm else torch.stack(hs)
+
+    check_penalty(f, arrays, first=0, through=True)
+    check_penalty(f, arrays, first=len(arrays) - 1, through=True)
