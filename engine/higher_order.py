@@ -1049,6 +1049,73 @@ def _rnn_layer(node, ctx, g):
     return tuple(vjp_of(compose, saved, g))
 
 
+def _set_item(node, ctx, g):
+    """a[index] = v: g with the written entries zeroed for a, g's entries there (summed down to v's
+    shape) for v; linear in g, as the reference."""
+    need = ctx.needs_input_grad
+    ga = gv = None
+    if need[0]:
+        ga = movement.SetItem.apply(g, engine.zeros((), dtype=g.dtype, device=g.device), index=ctx.index)
+    if need[1]:
+        sel = g
+        for step in movement.torch_index_steps(movement.torch_ellipses(ctx.index, g.ndim), ctx.xp):
+            sel = movement.GetItem.apply(sel, index=step)
+        lead = max(len(ctx.v_shape) - sel.ndim, 0)  # v may have more leading 1s than the target
+        gv = _sum_to(sel, ctx.v_shape[lead:]).reshape(ctx.v_shape)
+    return ga, gv
+
+
+def _to_device(node, ctx, g):  # the gradient moves back
+    return (elementwise.ToDevice.apply(g, device=ctx.src),)
+
+
+def _grad_tap(node, ctx, g):
+    """The identity whose callback sees g (a Tensor of the graph here) and may replace it, as the reference."""
+    replaced = ctx.on_grad(g) if ctx.on_grad is not None else None
+    if replaced is None:
+        return (g,)
+    if tuple(replaced.shape) != tuple(g.shape):
+        raise RuntimeError(f"GradTap: a hook returned a gradient of shape {tuple(replaced.shape)} "
+                           f"for one of shape {tuple(g.shape)}")
+    return (_tensor(replaced).astype(g.dtype),)
+
+
+class _StandardGammaGrad(Function):
+    """∂x/∂α of a Gamma(α, 1) draw x (ATen's ``_standard_gamma_grad``), whose own derivative is not
+    implemented, as torch's: differentiating through it raises."""
+
+    why = "the derivative for '_standard_gamma_grad' is not implemented."
+
+    def forward(self, alpha, x):
+        return special._standard_gamma_grad(self.xp, alpha, x).astype(alpha.dtype, copy=False)
+
+    def backward(self, g):
+        raise NotImplementedError(self.why)
+
+
+def _standard_gamma(node, ctx, g):  # g · ∂x/∂α: linear in g; raises when differentiated in α, as torch
+    alpha, x = saved_tensors(node, ctx)
+    return (g * _StandardGammaGrad.apply(alpha, x),)
+
+
+def _zeta(node, ctx, g):
+    """torch's −g·x·ζ(x + 1, q) for q on Tensors (the ζ in the graph); none for x, which raises as torch."""
+    if ctx.needs_input_grad[0]:
+        raise NotImplementedError("the derivative for 'zeta' is not implemented.")
+    x, q = saved_tensors(node, ctx)
+    return None, _sum_to(-g * x * special.Zeta.apply(x + 1, q), q.shape)
+
+
+def _gammainc(node, ctx, g):
+    """torch's ±g·exp((a − 1)·log x − x − lgamma(a)) for x on Tensors; none for a, which raises as torch."""
+    if ctx.needs_input_grad[0]:
+        raise NotImplementedError(f"the derivative for '{'igammac' if ctx.upper else 'igamma'}: input' is not "
+                                  "implemented.")
+    a, x = saved_tensors(node, ctx)
+    density = ((a - 1) * x.log() - x - a.lgamma()).exp()
+    return None, _sum_to(g * (-density if ctx.upper else density), x.shape)
+
+
 def _reference(node, ctx, g):
     """The op's own reference backward, run on Tensors (see the module's docstring)."""
     name = type(ctx).__name__
@@ -1077,6 +1144,8 @@ _RULES: dict[str, Callable] = {
     "Embedding": _embedding, "Dropout": _dropout, "Elu": _elu,
     "ScaledDotProductAttention": _attention, "SelfAttention": _self_attention,
     "LSTMLayer": _lstm_layer, "GRULayer": _gru_layer, "RNNLayer": _rnn_layer,
+    "SetItem": _set_item, "ToDevice": _to_device, "GradTap": _grad_tap, "StandardGamma": _standard_gamma,
+    "_StandardGammaGrad": _delayed_error, "Zeta": _zeta, "Gammainc": _gammainc,
     "ClampTensor": _clamp_tensor, "NanToNum": _nan_to_num, "RoundedDiv": _rounded_div,
     "Fmod": _remainder_like(lambda a, b: np.trunc(a / b)),
     "Remainder": _remainder_like(np.floor_divide), "Logit": _logit, "Cumsum": _cumsum, "Diagonal": _diagonal,

@@ -383,3 +383,106 @@ def test_layer_functional_with_freed_weights_and_biases(op, reverse):
 
     check_penalty(f, arrays, first=0, through=True)
     check_penalty(f, arrays, first=len(arrays) - 1, through=True)
+
+
+# ---- setitem, zeta, gammainc, standard_gamma, to(device), module backward hooks -------------------------
+
+
+def _setitem_slices(lib, a, v):
+    b = a * 1.0
+    b[1:3, [0, 2]] = v * v
+    return b.sin() * a
+
+
+def _setitem_repeats(lib, a, v):
+    b = a * 2.0
+    b[..., 1] = v
+    b[[0, 0, 2]] = v[0].sin()  # a repeated row: the last write wins
+    return b * b
+
+
+def _setitem_mask(lib, a, v):
+    b = a.tanh() * 1.0
+    b[lib.tensor(np.array([[True, False, True], [False, True, False]]))] = v.exp()
+    return b * b
+
+
+@pytest.mark.parametrize("f, shapes", [(_setitem_slices, [(4, 3), (2, 1)]), (_setitem_repeats, [(3, 4), (3,)]),
+                                       (_setitem_mask, [(2, 3), (3,)])])
+@pytest.mark.parametrize("first", [0, 1])
+def test_setitem_gradient_penalty(f, shapes, first):
+    check_penalty(f, [RNG.standard_normal(s) for s in shapes], first)
+
+
+def test_zeta_gradient_penalty_in_q():
+    def f(lib, x, q):
+        return lib.special.zeta(x.detach() + 2, q.abs() + 0.5) * q
+    check_penalty(f, [RNG.standard_normal(3), RNG.standard_normal((2, 3))], first=1)
+
+
+def test_zeta_second_derivative_through_x_raises_as_torch():
+    """The first derivative in q holds x·ζ(x + 1, q): differentiating it in x needs ζ's x-derivative,
+    which neither library implements."""
+    for lib in (torch, engine):
+        x = lib.tensor([2.5, 3.0], dtype=lib.float64, requires_grad=True)
+        q = lib.tensor([0.7, 1.5], dtype=lib.float64, requires_grad=True)
+        with pytest.raises(RuntimeError, match="the derivative for 'zeta' is not implemented"):
+            lib.autograd.grad(lib.special.zeta(x, q).sum(), [x, q], create_graph=True)
+
+
+@pytest.mark.parametrize("upper", [False, True])
+def test_gammainc_gradient_penalty_in_x(upper):
+    def f(lib, a, x):
+        fn = lib.special.gammaincc if upper else lib.special.gammainc
+        return fn(a.detach().abs() + 0.5, x.abs() + 0.1) * x
+    check_penalty(f, [RNG.standard_normal(3), RNG.standard_normal((2, 3))], first=1)
+
+
+def test_standard_gamma_second_derivative_raises_as_torch():
+    def first(lib):
+        lib.manual_seed(0)
+        alpha = lib.tensor([1.5, 2.5, 4.0], dtype=lib.float64, requires_grad=True)
+        v = lib.tensor([0.3, -1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        x = lib._standard_gamma(alpha)
+        (g,) = lib.autograd.grad((x * v).sum(), [alpha], create_graph=True)
+        return alpha, v, g
+
+    for lib in (torch, engine):
+        alpha, v, g = first(lib)
+        with pytest.raises(RuntimeError, match="the derivative for '_standard_gamma_grad' is not implemented"):
+            lib.autograd.grad(g.sum(), [alpha])
+    # the first derivative under create_graph is the array sweep's, g = v · ∂x/∂α
+    alpha, v, g = first(engine)
+    engine.manual_seed(0)
+    alpha2 = engine.tensor([1.5, 2.5, 4.0], dtype=engine.float64, requires_grad=True)
+    (engine._standard_gamma(alpha2) * v.detach()).sum().backward()
+    assert g.requires_grad
+    np.testing.assert_allclose(g.numpy(), alpha2.grad.numpy(), **TOL)
+
+
+def test_to_device_gradient_penalty():
+    from engine.ops.elementwise import ToDevice
+
+    def f(lib, x):
+        y = ToDevice.apply(x * x, device="cpu") if lib is engine else (x * x).to("cpu")
+        return y.sin()
+    check_penalty(f, [RNG.standard_normal((2, 3))])
+
+
+@pytest.mark.parametrize("hook", ["full", "pre"])
+def test_module_backward_hooks_under_create_graph(hook):
+    """A module's full backward hook (or pre-hook) that replaces the gradient: under create_graph the hooks
+    see and return graph tensors, so the gradient penalty differentiates through what they computed."""
+    torch.manual_seed(0)
+    tm = torch.nn.Linear(3, 2).double()
+    om = nn.Linear(3, 2).astype(engine.float64)
+    _copy_params(om, tm)
+    for m in (tm, om):
+        if hook == "full":
+            m.register_full_backward_hook(lambda mod, gi, go: (gi[0] * gi[0].tanh(),))
+        else:
+            m.register_full_backward_pre_hook(lambda mod, go: (go[0] * go[0],))
+
+    def f(lib, x):
+        return (tm if lib is torch else om)(x.tanh()) ** 2
+    check_penalty(f, [RNG.standard_normal((4, 3))])
