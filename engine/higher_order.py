@@ -30,7 +30,10 @@ run the same rules through the array sweep's conjugation (engine.function.comple
 tests/engine/test_parity_complex_gradgrad_s17.py; any other op with a complex tensor raises. FFTs (every
 engine.fft transform, stft, istft) and the as_strided family, real and complex, are checked by
 tests/engine/test_parity_gradgrad_fft_s18.py: an FFT's backward is recorded as one more FFT, of the adjoint
-steps, as_strided's as its scatter and gather.
+steps, as_strided's as its scatter and gather. The fused layers (attention, the recurrent layers) have rules too
+(tests/engine/test_parity_gradgrad_layers_s18.py): the op's forward recomputed from primitives (with the
+dropout mask and attention mask the forward kept) and differentiated by a nested sweep; setitem, zeta, gammainc,
+module backward hooks (GradTap) and eig (complex, torch's linalg_eig_backward; complex inv and solve too) as well.
 
 >>> from engine import Tensor, autograd
 >>> x = Tensor([1.0, 2.0], requires_grad=True)
@@ -752,6 +755,33 @@ def _eigh(node, ctx, g):
     return (v @ inner @ v.mT,)
 
 
+def _eig(node, ctx, g):
+    """torch's linalg_eig_backward on the V and w sliced from the packed output [V | w] (complex, in the
+    graph): V⁻ᴴ (diag(gw) + (VᴴgV − VᴴV diag(Re diag(VᴴgV))) / conj(E) off the diagonal) Vᴴ, E_ij = w_j − w_i;
+    eigenvalues only: V⁻ᴴ diag(gw) Vᴴ. Written with the ops of complex graphs (the diagonal by a mask),
+    so it is differentiated again; a real A takes the real part (in node_backward)."""
+    w_raw, v_raw = ctx.saved
+    n = w_raw.shape[-1]
+    out = _output(node, lambda: ctx.xp.concatenate([v_raw, w_raw[..., None, :].swapaxes(-1, -2)], axis=-1))
+    v, w = out[..., :-1], out[..., -1]
+    gv, gw = g[..., :-1], g[..., -1]
+    eye = _tensor(np.eye(n, dtype=w_raw.real.dtype))
+    vh = v.conj().mT
+    inner = gw.unsqueeze(-2) * eye  # diag(gw)
+    if (g._data[..., :-1] != 0).any():
+        vhgv = vh @ gv
+        diag = (vhgv * eye).sum(-2)  # (..., n): the diagonal of VᴴgV
+        if not bool((abs(diag._data.imag) <= 1e-2).all()):  # torch's check, as the reference
+            raise RuntimeError("linalg_eig_backward: The eigenvectors in the complex case are specified up to "
+                               "multiplication by e^{i phi}. The specified loss function depends on this quantity, "
+                               "so it is ill-defined.")
+        vhgv = vhgv - vh @ (v * diag.real.unsqueeze(-2))
+        wc = w.conj()
+        econj = wc.unsqueeze(-2) - wc.unsqueeze(-1) + eye  # conj(E), 1 on the diagonal (masked out below)
+        inner = inner + vhgv / econj * (1 - eye)
+    return (linalg_ops.Solve.apply(vh, inner @ vh),)
+
+
 def _svd_parts(node, ctx) -> tuple:
     """U, S, Vh sliced from SvdPacked's packed output [U | S | Vh] (in the graph)."""
     u, s, vh = ctx.saved
@@ -1155,7 +1185,7 @@ _RULES: dict[str, Callable] = {
     "Median": _median, "Angle": _angle, "Unfold": _unfold, "Fold": _fold,
     "FFT": _fft, "_OverlapAdd": _overlap_add, "AsStrided": _as_strided, "AsStridedScatter": _as_strided_scatter,
     "Inverse": _inverse, "Det": _det, "LogAbsDet": _log_abs_det, "Solve": _solve, "Cholesky": _cholesky,
-    "EighPacked": _eigh, "SvdPacked": _svd, "Svdvals": _svdvals, "QrPacked": _qr,
+    "EighPacked": _eigh, "EigPacked": _eig, "SvdPacked": _svd, "Svdvals": _svdvals, "QrPacked": _qr,
     "Lgamma": _special(lambda ctx, a, y: special.Digamma.apply(a)),
     "Digamma": _special(lambda ctx, a, y: special.Polygamma.apply(a, n=1)),
     "Polygamma": _special(lambda ctx, a, y: special.Polygamma.apply(a, n=ctx.n + 1)),
@@ -1201,7 +1231,8 @@ _COMPLEX_RULES = {"Abs": _complex_abs, "Real": _complex_real, "Imag": _complex_i
 _COMPLEX_OK = {
     "Add", "Sub", "Mul", "Div", "Neg", "PowScalar", "Exp", "Log", "Sqrt", "Tanh", "Sin", "Cos", "Tan", "Sinh",
     "Cosh", "Reciprocal", "Sum", "Mean", "Reshape", "Transpose", "BroadcastTo", "Concatenate", "Stack", "MatMul",
-    "GetItem", "Cast", "FFT", "_OverlapAdd", "AsStrided", "AsStridedScatter", *_COMPLEX_RULES,
+    "GetItem", "Cast", "FFT", "_OverlapAdd", "AsStrided", "AsStridedScatter", "Inverse", "Solve", "EigPacked",
+    *_COMPLEX_RULES,
 }
 
 

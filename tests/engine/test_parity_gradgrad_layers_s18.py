@@ -486,3 +486,60 @@ def test_module_backward_hooks_under_create_graph(hook):
     def f(lib, x):
         return (tm if lib is torch else om)(x.tanh()) ** 2
     check_penalty(f, [RNG.standard_normal((4, 3))])
+
+
+# ---- linalg.eig (EigPacked; complex eigen even for a real A), and complex inv / solve -------------------
+
+
+def _eig_invariant(lib, a):  # depends on V only through phase-invariant quantities, as torch requires
+    w, v = lib.linalg.eig(a)
+    vv = (v * v.conj()).real
+    spread = (vv @ w.imag.unsqueeze(-1) ** 2)[..., 0]
+    return (w * w).real.sum(-1, keepdim=True) + (vv * w.real.unsqueeze(-2)).sum(-1) + spread
+
+
+def _complex_second(lib, f, arrays):
+    """(g, d(Re Σ g·u + ‖g‖²)/dA) with g = dL/dA, L = Σ f(A)·w (f real), A complex or real; NumPy arrays."""
+    xs = [lib.tensor(a, requires_grad=True) for a in arrays]
+    out = f(lib, *xs)
+    w = lib.tensor(np.random.default_rng(1).standard_normal(tuple(out.shape)))
+    gs = lib.autograd.grad((out * w).sum(), xs, create_graph=True)
+    rng = np.random.default_rng(2)
+    total = sum((g.real * lib.tensor(rng.standard_normal(tuple(g.shape)))).sum() + (g.abs() ** 2).sum() for g in gs)
+    second = lib.autograd.grad(total, xs)
+    return [np.asarray(t.detach().numpy() if lib is torch else t.numpy()) for t in (*gs, *second)]
+
+
+def _check_complex(f, arrays):
+    for o, t in zip(_complex_second(engine, f, arrays), _complex_second(torch, f, arrays), strict=True):
+        np.testing.assert_allclose(o, t, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("case", ["real", "real_batch", "complex"])
+def test_eig_second_derivatives(case):
+    shape = (2, 3, 3) if case == "real_batch" else (3, 3)
+    a = RNG.standard_normal(shape)
+    if case == "complex":
+        a = a + 1j * RNG.standard_normal(shape)
+    _check_complex(_eig_invariant, [a])
+
+
+@pytest.mark.parametrize("complex_input", [False, True])
+def test_eigvals_second_derivatives(complex_input):
+    a = RNG.standard_normal((4, 4)) + (1j * RNG.standard_normal((4, 4)) if complex_input else 0)
+    _check_complex(lambda lib, a: (lib.linalg.eigvals(a) ** 3).real, [a])
+
+
+def test_complex_inverse_and_solve_second_derivatives():
+    a = RNG.standard_normal((3, 3)) + 3 * np.eye(3) + 1j * RNG.standard_normal((3, 3))
+    b = RNG.standard_normal((3, 2)) + 1j * RNG.standard_normal((3, 2))
+    _check_complex(lambda lib, a, b: (lib.linalg.inv(a) @ lib.linalg.solve(a, b)).abs(), [a, b])
+
+
+def test_eig_phase_dependent_loss_raises_as_torch():
+    arr = RNG.standard_normal((3, 3)) + 1j * RNG.standard_normal((3, 3))
+    for lib in (torch, engine):
+        a = lib.tensor(arr, requires_grad=True)
+        _, v = lib.linalg.eig(a)
+        with pytest.raises(RuntimeError, match="specified up to multiplication by e"):
+            lib.autograd.grad(v[0].real.sum(), [a], create_graph=True)
