@@ -31,11 +31,15 @@ tests/engine/test_parity_complex_gradgrad_s17.py; ops written in torch's convent
 ᴴ where a real rule has ᵀ (the same graph for real input), and ``_COMPLEX_RULES`` holds torch's complex formulas
 for sgn, angle, pow, view_as_real/complex, complex, polar and slogdet's sign; where, the inverse trig and
 hyperbolic functions, prod/cumprod/cumsum/var/logsumexp and linear algebra (inv, det, slogdet, solve,
-cholesky, eigh, svd, svdvals, qr, pinv) are checked by tests/engine/test_parity_complex_gradgrad_s18.py. Any
-other op with a complex tensor (eig/eigvals among them) raises NotImplementedError naming it. FFTs (every
+cholesky, eigh, svd, svdvals, qr, pinv) are checked by tests/engine/test_parity_complex_gradgrad_s18.py (eig by
+tests/engine/test_parity_gradgrad_layers_s18.py). Any other op with a complex tensor raises NotImplementedError
+naming it. FFTs (every
 engine.fft transform, stft, istft) and the as_strided family, real and complex, are checked by
 tests/engine/test_parity_gradgrad_fft_s18.py: an FFT's backward is recorded as one more FFT, of the adjoint
-steps, as_strided's as its scatter and gather.
+steps, as_strided's as its scatter and gather. The fused layers (attention, the recurrent layers) have rules too
+(tests/engine/test_parity_gradgrad_layers_s18.py): the op's forward recomputed from primitives (with the
+dropout mask and attention mask the forward kept) and differentiated by a nested sweep; setitem, zeta, gammainc,
+module backward hooks (GradTap) and eig (complex, torch's linalg_eig_backward; complex inv and solve too) as well.
 
 >>> from engine import Tensor, autograd
 >>> x = Tensor([1.0, 2.0], requires_grad=True)
@@ -785,6 +789,33 @@ def _eigh_complex(v, w, gv, gw, g_raw):
     return (v @ ret @ v.mH,)
 
 
+def _eig(node, ctx, g):
+    """torch's linalg_eig_backward on the V and w sliced from the packed output [V | w] (complex, in the
+    graph): V⁻ᴴ (diag(gw) + (VᴴgV − VᴴV diag(Re diag(VᴴgV))) / conj(E) off the diagonal) Vᴴ, E_ij = w_j − w_i;
+    eigenvalues only: V⁻ᴴ diag(gw) Vᴴ. Written with the ops of complex graphs (the diagonal by a mask),
+    so it is differentiated again; a real A takes the real part (in node_backward)."""
+    w_raw, v_raw = ctx.saved
+    n = w_raw.shape[-1]
+    out = _output(node, lambda: ctx.xp.concatenate([v_raw, w_raw[..., None, :].swapaxes(-1, -2)], axis=-1))
+    v, w = out[..., :-1], out[..., -1]
+    gv, gw = g[..., :-1], g[..., -1]
+    eye = _tensor(np.eye(n, dtype=w_raw.real.dtype))
+    vh = v.conj().mT
+    inner = gw.unsqueeze(-2) * eye  # diag(gw)
+    if (g._data[..., :-1] != 0).any():
+        vhgv = vh @ gv
+        diag = (vhgv * eye).sum(-2)  # (..., n): the diagonal of VᴴgV
+        if not bool((abs(diag._data.imag) <= 1e-2).all()):  # torch's check, as the reference
+            raise RuntimeError("linalg_eig_backward: The eigenvectors in the complex case are specified up to "
+                               "multiplication by e^{i phi}. The specified loss function depends on this quantity, "
+                               "so it is ill-defined.")
+        vhgv = vhgv - vh @ (v * diag.real.unsqueeze(-2))
+        wc = w.conj()
+        econj = wc.unsqueeze(-2) - wc.unsqueeze(-1) + eye  # conj(E), 1 on the diagonal (masked out below)
+        inner = inner + vhgv / econj * (1 - eye)
+    return (linalg_ops.Solve.apply(vh, inner @ vh),)
+
+
 def _svd_parts(node, ctx) -> tuple:
     """U, S, Vh sliced from SvdPacked's packed output [U | S | Vh] (in the graph)."""
     u, s, vh = ctx.saved
@@ -1011,6 +1042,172 @@ def _dropout(node, ctx, g):  # a fixed mask: linear in g
     return (g * _tensor(ctx.mask, g),)
 
 
+def _attend(ctx, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """The attention ops' forward from primitives: softmax(q kᵀ · scale, keys outside ``ctx.keep`` at
+    -inf) · (the dropout mask the forward drew) @ v."""
+    scale = ctx.scale if ctx.scale is not None else 1 / math.sqrt(q.shape[-1])
+    s = (q @ k.swapaxes(-1, -2)) * scale  # (…, T, S)
+    if ctx.keep is not None:
+        s = s.masked_fill(~ctx.xp.broadcast_to(ctx.keep, s.shape), -math.inf)
+    p = s.softmax(-1)
+    drop = getattr(ctx, "drop", None)  # the flash path keeps none: it runs without dropout only
+    return (p if drop is None else p * Tensor(drop)) @ v
+
+
+def _attention(node, ctx, g):
+    """ScaledDotProductAttention: its composition from primitives, differentiated by a nested sweep."""
+    return tuple(vjp_of(lambda q, k, v: _attend(ctx, q, k, v), list(saved_tensors(node, ctx)), g))
+
+
+def _self_attention(node, ctx, g):
+    """SelfAttention: the heads split from qkv, attended and merged, differentiated by a nested sweep."""
+    (qkv,) = saved_tensors(node, ctx)
+    B, T, C3 = qkv.shape
+    nh = ctx.n_head
+
+    def compose(qkv):
+        heads = qkv.reshape(B, T, 3, nh, C3 // (3 * nh)).permute(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
+        y = _attend(ctx, heads[0], heads[1], heads[2])  # (B, nh, T, hs)
+        return y.permute(0, 2, 1, 3).reshape(B, T, C3 // 3)
+
+    return tuple(vjp_of(compose, [qkv], g))
+
+
+def _recurrence(ctx, x: Tensor, h0: Tensor, b_ih, b_hh, w_ih: Tensor, step: Callable) -> list:
+    """The recurrent layers' steps from primitives: the input projection of every step at once
+    (x W_ihᵀ + b_ih), then ``step(projection_t, h) -> h'`` from t = 0 up (down with ``ctx.reverse``);
+    the states h_t in time order."""
+    gi = x @ w_ih.mT
+    if b_ih is not None:
+        gi = gi + b_ih
+    T = x.shape[0]
+    hs, h = [None] * T, h0
+    for t in (range(T - 1, -1, -1) if ctx.reverse else range(T)):
+        h = hs[t] = step(gi[t], h)
+    return hs
+
+
+def _lstm_layer(node, ctx, g):
+    """LSTMLayer: the layer's steps from primitives (torch's gates i, f, g, o; the op's (T + 1, B, H)
+    output: h_t, then c_n), differentiated by a nested sweep."""
+    saved = list(saved_tensors(node, ctx))[:7]  # x, h0, c0, w_ih, w_hh, b_ih, b_hh (then the output)
+
+    def compose(x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+        H = w_hh.shape[1]
+        c = [c0]
+
+        def step(gi, h):
+            z = gi + h @ w_hh.mT if b_hh is None else gi + (h @ w_hh.mT + b_hh)
+            i, f, o = z[:, :H].sigmoid(), z[:, H:2 * H].sigmoid(), z[:, 3 * H:].sigmoid()
+            c[0] = f * c[0] + i * z[:, 2 * H:3 * H].tanh()
+            return o * c[0].tanh()
+
+        hs = _recurrence(ctx, x, h0, b_ih, b_hh, w_ih, step)
+        return engine.stack([*hs, c[0]])
+
+    return tuple(vjp_of(compose, saved, g))
+
+
+def _gru_layer(node, ctx, g):
+    """GRULayer: h' = n + z·(h − n), n = tanh(W_in x + b_in + r·(W_hn h + b_hn)) from primitives (the
+    op's docstring), differentiated by a nested sweep."""
+    saved = list(saved_tensors(node, ctx))[:6]  # x, h0, w_ih, w_hh, b_ih, b_hh (then the output)
+
+    def compose(x, h0, w_ih, w_hh, b_ih, b_hh):
+        H = w_hh.shape[1]
+
+        def step(gi, h):
+            gh = h @ w_hh.mT if b_hh is None else h @ w_hh.mT + b_hh
+            rz = (gi[:, :2 * H] + gh[:, :2 * H]).sigmoid()
+            n = (gi[:, 2 * H:] + rz[:, :H] * gh[:, 2 * H:]).tanh()
+            return n + rz[:, H:] * (h - n)
+
+        return engine.stack(_recurrence(ctx, x, h0, b_ih, b_hh, w_ih, step))
+
+    return tuple(vjp_of(compose, saved, g))
+
+
+def _rnn_layer(node, ctx, g):
+    """RNNLayer: h' = act(W_ih x + b_ih + W_hh h + b_hh) from primitives, differentiated by a nested sweep."""
+    saved = list(saved_tensors(node, ctx))[:6]  # x, h0, w_ih, w_hh, b_ih, b_hh (then the output)
+
+    def compose(x, h0, w_ih, w_hh, b_ih, b_hh):
+        def step(gi, h):
+            a = gi + h @ w_hh.mT if b_hh is None else gi + (h @ w_hh.mT + b_hh)
+            return a.relu() if ctx.relu else a.tanh()
+
+        return engine.stack(_recurrence(ctx, x, h0, b_ih, b_hh, w_ih, step))
+
+    return tuple(vjp_of(compose, saved, g))
+
+
+def _set_item(node, ctx, g):
+    """a[index] = v: g with the written entries zeroed for a, g's entries there (summed down to v's
+    shape) for v; linear in g, as the reference."""
+    need = ctx.needs_input_grad
+    ga = gv = None
+    if need[0]:
+        ga = movement.SetItem.apply(g, engine.zeros((), dtype=g.dtype, device=g.device), index=ctx.index)
+    if need[1]:
+        sel = g
+        for step in movement.torch_index_steps(movement.torch_ellipses(ctx.index, g.ndim), ctx.xp):
+            sel = movement.GetItem.apply(sel, index=step)
+        lead = max(len(ctx.v_shape) - sel.ndim, 0)  # v may have more leading 1s than the target
+        gv = _sum_to(sel, ctx.v_shape[lead:]).reshape(ctx.v_shape)
+    return ga, gv
+
+
+def _to_device(node, ctx, g):  # the gradient moves back
+    return (elementwise.ToDevice.apply(g, device=ctx.src),)
+
+
+def _grad_tap(node, ctx, g):
+    """The identity whose callback sees g (a Tensor of the graph here) and may replace it, as the reference."""
+    replaced = ctx.on_grad(g) if ctx.on_grad is not None else None
+    if replaced is None:
+        return (g,)
+    if tuple(replaced.shape) != tuple(g.shape):
+        raise RuntimeError(f"GradTap: a hook returned a gradient of shape {tuple(replaced.shape)} "
+                           f"for one of shape {tuple(g.shape)}")
+    return (_tensor(replaced).astype(g.dtype),)
+
+
+class _StandardGammaGrad(Function):
+    """∂x/∂α of a Gamma(α, 1) draw x (ATen's ``_standard_gamma_grad``), whose own derivative is not
+    implemented, as torch's: differentiating through it raises."""
+
+    why = "the derivative for '_standard_gamma_grad' is not implemented."
+
+    def forward(self, alpha, x):
+        return special._standard_gamma_grad(self.xp, alpha, x).astype(alpha.dtype, copy=False)
+
+    def backward(self, g):
+        raise NotImplementedError(self.why)
+
+
+def _standard_gamma(node, ctx, g):  # g · ∂x/∂α: linear in g; raises when differentiated in α, as torch
+    alpha, x = saved_tensors(node, ctx)
+    return (g * _StandardGammaGrad.apply(alpha, x),)
+
+
+def _zeta(node, ctx, g):
+    """torch's −g·x·ζ(x + 1, q) for q on Tensors (the ζ in the graph); none for x, which raises as torch."""
+    if ctx.needs_input_grad[0]:
+        raise NotImplementedError("the derivative for 'zeta' is not implemented.")
+    x, q = saved_tensors(node, ctx)
+    return None, _sum_to(-g * x * special.Zeta.apply(x + 1, q), q.shape)
+
+
+def _gammainc(node, ctx, g):
+    """torch's ±g·exp((a − 1)·log x − x − lgamma(a)) for x on Tensors; none for a, which raises as torch."""
+    if ctx.needs_input_grad[0]:
+        raise NotImplementedError(f"the derivative for '{'igammac' if ctx.upper else 'igamma'}: input' is not "
+                                  "implemented.")
+    a, x = saved_tensors(node, ctx)
+    density = ((a - 1) * x.log() - x - a.lgamma()).exp()
+    return None, _sum_to(g * (-density if ctx.upper else density), x.shape)
+
+
 def _reference(node, ctx, g):
     """The op's own reference backward, run on Tensors (see the module's docstring)."""
     name = type(ctx).__name__
@@ -1037,6 +1234,10 @@ _RULES: dict[str, Callable] = {
     "ConvNd": _conv, "ConvTransposeNd": _conv_transpose, "MaxPoolNd": _max_pool, "AvgPoolNd": _avg_pool,
     "AdaptiveMaxPoolNd": _adaptive_max_pool, "MaxUnpool": _max_unpool, "BatchNorm": _batch_norm,
     "Embedding": _embedding, "SparseEmbedding": _sparse_embedding, "Dropout": _dropout, "Elu": _elu,
+    "ScaledDotProductAttention": _attention, "SelfAttention": _self_attention,
+    "LSTMLayer": _lstm_layer, "GRULayer": _gru_layer, "RNNLayer": _rnn_layer,
+    "SetItem": _set_item, "ToDevice": _to_device, "GradTap": _grad_tap, "StandardGamma": _standard_gamma,
+    "_StandardGammaGrad": _delayed_error, "Zeta": _zeta, "Gammainc": _gammainc,
     "ClampTensor": _clamp_tensor, "NanToNum": _nan_to_num, "RoundedDiv": _rounded_div,
     "Fmod": _remainder_like(lambda a, b: np.trunc(a / b)),
     "Remainder": _remainder_like(np.floor_divide), "Logit": _logit, "Cumsum": _cumsum, "Diagonal": _diagonal,
@@ -1046,7 +1247,8 @@ _RULES: dict[str, Callable] = {
     "Median": _median, "Angle": _angle, "Unfold": _unfold, "Fold": _fold,
     "FFT": _fft, "_OverlapAdd": _overlap_add, "AsStrided": _as_strided, "AsStridedScatter": _as_strided_scatter,
     "Inverse": _inverse, "Det": _det, "LogAbsDet": _log_abs_det, "Solve": _solve, "Cholesky": _cholesky,
-    "EighPacked": _eigh, "SvdPacked": _svd, "Svdvals": _svdvals, "QrPacked": _qr, "SlogdetSign": _slogdet_sign,
+    "EighPacked": _eigh, "EigPacked": _eig, "SvdPacked": _svd, "Svdvals": _svdvals, "QrPacked": _qr,
+    "SlogdetSign": _slogdet_sign,
     "Lgamma": _special(lambda ctx, a, y: special.Digamma.apply(a)),
     "Digamma": _special(lambda ctx, a, y: special.Polygamma.apply(a, n=1)),
     "Polygamma": _special(lambda ctx, a, y: special.Polygamma.apply(a, n=ctx.n + 1)),
@@ -1160,7 +1362,7 @@ _COMPLEX_OK = {
     "Var",
     # linear algebra: holomorphic Inverse, Det, Solve through the conjugation; the rest written with ᴴ
     "Inverse", "Det", "Solve", "LogAbsDet", "SlogdetSign", "Cholesky", "EighPacked", "SvdPacked", "Svdvals",
-    "QrPacked", "Pinv",
+    "QrPacked", "Pinv", "EigPacked",
 }
 
 

@@ -20,7 +20,7 @@ class _HookState:
         and what they return for that input replaces its gradient."""
 
         def on_grad(g):
-            self.grad_input[index] = Tensor(g)
+            self.grad_input[index] = _tensor(g)
             self.waiting.discard(index)
             if self.grad_output is None or self.waiting:
                 return None
@@ -31,12 +31,14 @@ class _HookState:
                                        f"input {i}, which had already flowed on (only the last input's gradient, "
                                        "e.g. a one-input layer's, can be replaced here)")
             new = replaced[index]
-            return None if new is None or new is self.grad_input[index] else _array(new)
+            if new is None or new is self.grad_input[index]:
+                return None
+            return new if isinstance(g, Tensor) else _array(new)
 
         return on_grad
 
     def output_grad(self, g) -> None:
-        self.grad_output = (Tensor(g),)
+        self.grad_output = (_tensor(g),)
         if not self.waiting:  # no input needs a gradient: the hooks see grad_input of Nones now
             self.fire()
 
@@ -52,6 +54,12 @@ class _HookState:
                                        f"gradients for {len(grad_input)} inputs")
                 grad_input = res
         return grad_input
+
+
+def _tensor(g) -> Tensor:
+    """The gradient the hooks see: an array (the array sweep) wrapped, or a create_graph sweep's Tensor
+    as it is, so that what a hook computes from it stays in the graph (torch's hooks see graph tensors)."""
+    return g if isinstance(g, Tensor) else Tensor(g)
 
 
 def _array(t):

@@ -612,7 +612,8 @@ class Module:
     def _backward_pre_caller(self, hooks: list):
         def on_grad(g):
             # torch: a pre-hook may return a new grad_output, which the next hook and backward then see
-            grad_output, replaced = (Tensor(g),), False
+            graph = isinstance(g, Tensor)  # a create_graph sweep's gradient: what the hooks return stays in it
+            grad_output, replaced = (g if graph else Tensor(g),), False
             for hook in hooks:
                 res = hook(self, grad_output)
                 if res is not None:
@@ -621,7 +622,7 @@ class Module:
             if not replaced:
                 return None
             new = grad_output[0]
-            return new._data if isinstance(new, Tensor) else new
+            return new._data if isinstance(new, Tensor) and not graph else new
 
         return on_grad
 

@@ -519,6 +519,7 @@ class ScaledDotProductAttention(Function):
 
     def forward(self, q, k, v, keep=None, dropout_p=0.0, scale=None, causal=False, window=None):
         self.save_for_backward(q, k, v)
+        self.keep = keep  # for the double backward's recomputation (engine.higher_order)
         y = _flash_attention(self, q, k, v, causal, dropout_p, window, scale)
         return y if y is not None else attention_forward(self, q, k, v, keep, dropout_p, scale)
 
@@ -542,7 +543,7 @@ class SelfAttention(Function):
         heads = qkv.reshape(B, T, 3, n_head, C // n_head).transpose(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
         q, k, v = heads[0], heads[1], heads[2]
         self.save_for_backward(qkv)
-        self.n_head = n_head
+        self.n_head, self.keep = n_head, keep  # keep: for the double backward's recomputation
         y = _flash_attention(self, q, k, v, causal, dropout_p, window, scale)  # (B, nh, T, hs)
         if y is not None:
             return y.transpose(0, 2, 1, 3).reshape(B, T, C)  # heads merged (a copy)

@@ -154,14 +154,14 @@ class LSTMLayer(Function):
         steps = self.kernel[0] if self.kernel else _forward_steps
         c = steps(act, whh_t, h0, c0, out, cs, reverse)
         out[T] = c
-        self.save_for_backward(x, h0, c0, w_ih, w_hh, out)
+        self.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, out)  # the biases for the double backward
         self.act, self.cs, self.reverse = act, cs, reverse
         self.has_bias = b_ih is not None
         return out
 
     def backward(self, grad):
         xp = self.xp
-        x, h0, c0, w_ih, w_hh, out = self.saved
+        x, h0, c0, w_ih, w_hh, _, _, out = self.saved
         act, cs, reverse = self.act, self.cs, self.reverse
         T, B, _ = x.shape
         H = w_hh.shape[1]
@@ -229,13 +229,13 @@ class GRULayer(Function):
                 h_new *= z
                 h_new += n
                 h = h_new
-        self.save_for_backward(x, h0, w_ih, w_hh, out)
+        self.save_for_backward(x, h0, w_ih, w_hh, b_ih, b_hh, out)  # the biases for the double backward
         self.gates, self.reverse, self.has_bias = saved, reverse, b_ih is not None
         return out
 
     def backward(self, grad):
         xp = self.xp
-        x, h0, w_ih, w_hh, out = self.saved
+        x, h0, w_ih, w_hh, _, _, out = self.saved
         gates, reverse = self.gates, self.reverse
         T, B, _ = x.shape
         H = w_hh.shape[1]
@@ -295,13 +295,13 @@ class RNNLayer(Function):
             else:
                 xp.tanh(a, out=a)
             h = a
-        self.save_for_backward(x, h0, w_ih, w_hh, out)
+        self.save_for_backward(x, h0, w_ih, w_hh, b_ih, b_hh, out)  # the biases for the double backward
         self.relu, self.reverse, self.has_bias = relu, reverse, b_ih is not None
         return out
 
     def backward(self, grad):
         xp = self.xp
-        x, h0, w_ih, w_hh, out = self.saved
+        x, h0, w_ih, w_hh, _, _, out = self.saved
         T, B, _ = x.shape
         H = w_hh.shape[1]
         h_prev = _states_before(xp, out, h0, self.reverse)
