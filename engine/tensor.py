@@ -895,6 +895,8 @@ class Tensor:
                                f"{self.shape}) and {other.dtype} (shape {other.shape}); cast one with .to()")
 
     def __matmul__(self, other):
+        if type(other) is SparseTensor:  # dense @ sparse: engine/sparse.py
+            return other.__rmatmul__(self)
         self._same_float_dtype("matmul", other)
         return matmul_ops.MatMul.apply(*self._operands(other))
 
