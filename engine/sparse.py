@@ -368,7 +368,7 @@ def sparse_coo_tensor(indices, values, size=None, *, dtype=None, device: str | N
     """
     idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
     vals = values._data if isinstance(values, Tensor) else np.asarray(values)
-    if vals.dtype.kind == "f" and not isinstance(values, Tensor) and dtype is None:
+    if vals.dtype.kind == "f" and not isinstance(values, (Tensor, np.ndarray)) and dtype is None:  # a list
         from engine.factories import default_dtype
 
         vals = vals.astype(default_dtype())
@@ -561,8 +561,8 @@ class SparseSum(Function):
     """``torch.sparse.sum`` over sparse dims: dense when every sparse dim is summed, else sparse over
     the rest. The gradient: each (coalesced) entry gets the output's gradient at its kept index."""
 
-    def forward(self, node, idx=None, vals=None, keep=(), inverse=None, out_idx=None, out_shape=None):
-        self.idx, self.shape, self.keep, self.inverse = idx, node.shape, keep, inverse
+    def forward(self, node, idx=None, vals=None, inverse=None, out_idx=None, out_shape=None, all_dims=True):
+        self.idx, self.shape, self.inverse, self.all_dims = idx, node.shape, inverse, all_dims
         self.out_idx, self.out_shape = out_idx, out_shape
         if out_idx is None:  # dense
             return vals.sum(axis=0)
@@ -573,7 +573,7 @@ class SparseSum(Function):
             vals = self.xp.broadcast_to(g, (self.idx.shape[1],) + g.shape).copy()
         else:
             vals = _lookup(g, self.out_idx, self.out_shape)[self.inverse]
-        return SparseTensor(self.idx, vals, self.shape, coalesced=True)
+        return SparseTensor(self.idx, vals, self.shape, coalesced=self.all_dims)  # torch's flags
 
 
 def _check_mm(s: SparseTensor, dense, op: str):
@@ -691,7 +691,7 @@ def sum(input: SparseTensor, dim=None, dtype=None):  # noqa: A001, A002 - torch'
     c = s.coalesce()
     xp = array_module(c._vals)
     keep = [d for d in range(s.sparse_dim()) if d not in dims]
-    params = {"idx": c._idx, "vals": c._vals}
+    params = {"idx": c._idx, "vals": c._vals, "all_dims": dim is None}
     if keep:
         kept = c._idx[keep]
         out_shape = tuple(s.shape[d] for d in keep) + s.shape[s.sparse_dim():]

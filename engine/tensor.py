@@ -2819,6 +2819,8 @@ class Tensor:
         >>> Tensor([[1.0, 2.0]]).mm(Tensor([[3.0], [4.0]])).tolist()
         [[11.0]]
         """
+        if type(mat2) is SparseTensor:  # dense @ sparse: engine/sparse.py
+            return mat2.__rmatmul__(self)
         for name, t in (("self", self), ("mat2", mat2)):
             if t.ndim != 2:
                 raise RuntimeError(f"mm: {name} must be a matrix, got shape {t.shape}")

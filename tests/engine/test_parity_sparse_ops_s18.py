@@ -7,16 +7,13 @@ with a sparse adjacency, and the errors for bad shapes and dtypes.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
 import engine
 
 torch = pytest.importorskip("torch")
-pytestmark = pytest.mark.parity
-warnings.filterwarnings("ignore", message="Sparse invariant checks")
+pytestmark = [pytest.mark.parity, pytest.mark.filterwarnings("ignore:Sparse invariant checks")]
 
 RTOL = 1e-10
 IDX = [[0, 1, 1, 2, 1, 3], [2, 0, 2, 1, 0, 3]]  # (1, 0) twice: uncoalesced
