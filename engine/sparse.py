@@ -11,6 +11,15 @@ The backward sweep (engine/tensor.py) hands a SparseTensor through to the leaf u
 gradient meeting it makes the sum dense, as torch's. Only a leaf weight gets a sparse gradient here
 (torch keeps it sparse through a few ops before a non-leaf weight; ours densifies there).
 
+Sparse tensors are graph inputs too, for a graph network's adjacency matrix (the second half of the
+file): ``x.to_sparse()``, ``sparse_coo_tensor(..., requires_grad=True)`` or from values that require
+grad, ``t``/``transpose``, ``to_dense``, and the products ``sparse.mm`` / ``sparse.addmm`` (the sparse
+operand's gradient sparse, on its coalesced entries) and ``mm`` / ``matmul`` / ``@`` (its gradient dense,
+``g @ denseᵀ``), dense @ sparse as (sparseᵀ @ denseᵀ)ᵀ, and ``sparse.sum``, all as torch 2.13's. A sparse
+tensor in the graph is one node standing for the whole tensor (zeros of its shape, a broadcast view);
+the gradient reaching it is a dense array or a SparseTensor, as torch's op gives it. Not covered:
+sparse @ sparse, hybrid (dense-dim) operands of the products, ``_values()`` in the graph, create_graph.
+
 >>> import engine, engine.functional as F
 >>> w = engine.ones(4, 2, requires_grad=True)
 >>> F.embedding(engine.tensor([3, 1, 3]), w, sparse=True).sum().backward()
@@ -35,7 +44,8 @@ seen = False  # set once a sparse gradient was made: the optimizers' sparse chec
 
 class SparseTensor:
     """A sparse COO tensor: ``indices`` (sparse_dim, nnz) int64 and ``values`` (nnz, *dense_shape)
-    arrays for a tensor of ``shape``; duplicate indices add up. Not differentiable.
+    arrays for a tensor of ``shape``; duplicate indices add up. It takes part in autograd through its
+    graph node (``requires_grad``, ``grad``; see ``_graph``); its own arithmetic (+, *) does not.
 
     >>> s = SparseTensor(np.array([[0, 2, 0]]), np.array([1.0, 2.0, 3.0]), (3,))
     >>> s.to_dense().tolist(), s.is_coalesced(), s.coalesce().values().tolist()
@@ -636,7 +646,7 @@ def mm(mat1, mat2) -> Tensor:
     operand that requires grad gets a sparse gradient with its (coalesced) entries, as torch's.
 
     >>> a = sparse_coo_tensor([[0, 1], [1, 0]], [2.0, 3.0], (2, 2))
-    >>> mm(a, engine_tensor([[1.0], [10.0]])).tolist()
+    >>> mm(a, Tensor([[1.0], [10.0]])).tolist()
     [[20.0], [3.0]]
     """
     if isinstance(mat1, SparseTensor):
@@ -653,7 +663,7 @@ def addmm(mat: Tensor, mat1: SparseTensor, mat2: Tensor, *, beta: float = 1, alp
     """torch.sparse.addmm: ``beta * mat + alpha * (mat1 @ mat2)``, ``mat1`` sparse (its gradient sparse).
 
     >>> a = sparse_coo_tensor([[0], [1]], [2.0], (2, 2))
-    >>> addmm(engine_tensor([[1.0], [1.0]]), a, engine_tensor([[1.0], [10.0]]), alpha=0.5).tolist()
+    >>> addmm(Tensor([[1.0], [1.0]]), a, Tensor([[1.0], [10.0]]), alpha=0.5).tolist()
     [[11.0], [1.0]]
     """
     prod = mm(mat1, mat2)
@@ -716,7 +726,7 @@ def to_sparse(self: Tensor, sparse_dim: int | None = None, *, layout=None, block
     ``sparse_dim``: of the nonzero rows over the first ``sparse_dim`` dims). Its gradient reaches ``self``
     dense, as torch's.
 
-    >>> engine_tensor([[0.0, 2.0], [3.0, 0.0]]).to_sparse()._indices().tolist()
+    >>> Tensor([[0.0, 2.0], [3.0, 0.0]]).to_sparse()._indices().tolist()
     [[0, 1], [1, 0]]
     """
     if layout is not None and str(layout).rsplit(".", 1)[-1] != "sparse_coo":
@@ -734,10 +744,6 @@ def to_sparse(self: Tensor, sparse_dim: int | None = None, *, layout=None, block
     if self.requires_grad and is_grad_enabled():
         out._node = ToSparse.apply(self)
     return out
-
-
-def engine_tensor(data) -> Tensor:  # the doctests' engine.tensor (engine/__init__ imports this module)
-    return Tensor(np.asarray(data, dtype=np.float64))
 
 
 Tensor.to_sparse = to_sparse
