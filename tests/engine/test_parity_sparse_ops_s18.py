@@ -422,3 +422,20 @@ def test_dense_path_unchanged():
     o_out = engine.mm(od, oe)
     assert type(o_out._ctx).__name__ == "MatMul"
     close(o_out, torch.mm(td, te))
+
+
+@pytest.mark.parametrize("seq", [("sum", "sum"), ("sparse.mm", "sum"), ("sparse.mm", "mm"), ("mm", "sparse.mm")])
+def test_gradients_accumulate_as_torch(seq):
+    """Two backward passes into one sparse leaf: sparse + sparse side by side, sparse + dense dense."""
+    ts, os_ = sparse_pair(requires_grad=True)
+    d = rand((4, 2), seed=10)
+    calls = {"sum": lambda lib, s: lib.sparse.sum(s), "sparse.mm": lambda lib, s: lib.sparse.mm(s, lib.tensor(d)).sum(),
+             "mm": lambda lib, s: lib.mm(s, lib.tensor(d)).sum()}
+    for lib, s in ((torch, ts), (engine, os_)):
+        for op in seq:
+            calls[op](lib, s).backward()
+    assert os_.grad.is_sparse == ts.grad.is_sparse
+    if ts.grad.is_sparse:
+        same_sparse(os_.grad, ts.grad)
+    else:
+        close(os_.grad, ts.grad)
