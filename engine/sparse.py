@@ -515,7 +515,7 @@ class SparseToDense(Function):
         return out
 
     def backward(self, g):
-        return SparseTensor(self.idx, g[tuple(self.idx)], self.shape)
+        return SparseTensor(self.idx, g[tuple(self.idx)], self.shape, coalesced=True)
 
 
 class SparseTranspose(Function):
@@ -557,7 +557,7 @@ class SparseMM(Function):
         if need[0]:
             shape = (g.shape[0], self.dense.shape[0])
             if self.sparse_grad:
-                g_sparse = SparseTensor(self.idx, (g[rows] * self.dense[cols]).sum(axis=1), shape)
+                g_sparse = SparseTensor(self.idx, (g[rows] * self.dense[cols]).sum(axis=1), shape, coalesced=True)
             else:
                 g_sparse = g @ self.dense.T
         if need[1]:
@@ -571,19 +571,20 @@ class SparseSum(Function):
     """``torch.sparse.sum`` over sparse dims: dense when every sparse dim is summed, else sparse over
     the rest. The gradient: each (coalesced) entry gets the output's gradient at its kept index."""
 
-    def forward(self, node, idx=None, vals=None, inverse=None, out_idx=None, out_shape=None, all_dims=True):
-        self.idx, self.shape, self.inverse, self.all_dims = idx, node.shape, inverse, all_dims
+    def forward(self, node, idx=None, vals=None, inverse=None, out_idx=None, out_shape=None, expand=False):
+        self.idx, self.shape, self.inverse, self.expand = idx, node.shape, inverse, expand
         self.out_idx, self.out_shape = out_idx, out_shape
         if out_idx is None:  # dense
             return vals.sum(axis=0)
         return _placeholder(self.xp, out_shape, vals.dtype)
 
     def backward(self, g):
-        if self.out_idx is None:
-            vals = self.xp.broadcast_to(g, (self.idx.shape[1],) + g.shape).copy()
+        if self.out_idx is None:  # dim=None: g expanded, as torch's SumBackward (a leaf's .grad keeps the flag)
+            vals = self.xp.broadcast_to(g, (self.idx.shape[1],) + g.shape)
+            vals = vals if self.expand else vals.copy()
         else:
             vals = _lookup(g, self.out_idx, self.out_shape)[self.inverse]
-        return SparseTensor(self.idx, vals, self.shape, coalesced=self.all_dims)  # torch's flags
+        return SparseTensor(self.idx, vals, self.shape, coalesced=True)
 
 
 def _check_mm(s: SparseTensor, dense, op: str):
@@ -701,7 +702,7 @@ def sum(input: SparseTensor, dim=None, dtype=None):  # noqa: A001, A002 - torch'
     c = s.coalesce()
     xp = array_module(c._vals)
     keep = [d for d in range(s.sparse_dim()) if d not in dims]
-    params = {"idx": c._idx, "vals": c._vals, "all_dims": dim is None}
+    params = {"idx": c._idx, "vals": c._vals, "expand": dim is None}
     if keep:
         kept = c._idx[keep]
         out_shape = tuple(s.shape[d] for d in keep) + s.shape[s.sparse_dim():]

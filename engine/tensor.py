@@ -3681,8 +3681,10 @@ def _accumulate_sparse(leaf: Tensor, g: SparseTensor) -> None:
     old = leaf._grad
     if old is None:
         buf = getattr(leaf, "_grad_buffer", None)
-        if buf is None:
-            leaf._grad = g
+        if buf is None:  # torch's AccumulateGrad: contiguous values are re-wrapped (coalesced flag lost), others cloned
+            contiguous = g._vals.flags.c_contiguous
+            leaf._grad = SparseTensor(g._idx, g._vals if contiguous else g._vals.copy(), g.shape,
+                                      coalesced=g._coalesced and not contiguous)
         else:
             buf[...] = 0
             leaf._grad = Tensor(g._add_into(buf))

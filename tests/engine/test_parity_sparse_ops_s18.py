@@ -439,3 +439,29 @@ def test_gradients_accumulate_as_torch(seq):
         same_sparse(os_.grad, ts.grad)
     else:
         close(os_.grad, ts.grad)
+
+
+@pytest.mark.parametrize("op", ["sparse.mm", "sum", "sum0", "to_dense", "t", "dense@", "mm"])
+@pytest.mark.parametrize("nnz", [6, 4])  # with a repeated index, and without
+def test_autograd_grad_wrt_a_sparse_tensor(op, nnz):
+    """autograd.grad returns the op's gradient itself (torch's coalesced flags), .grad the accumulated one."""
+    d = rand((4, 2), seed=11)
+    f = {"sparse.mm": lambda lib, s: lib.sparse.mm(s, lib.tensor(d)).sum(),
+         "sum": lambda lib, s: lib.sparse.sum(s),
+         "sum0": lambda lib, s: lib.sparse.sum(s, 0).to_dense().sum(),
+         "to_dense": lambda lib, s: (s.to_dense() ** 2).sum(),
+         "t": lambda lib, s: lib.sparse.mm(s.t(), lib.tensor(d)).sum(),
+         "dense@": lambda lib, s: lib.sparse.mm(lib.tensor(d.T.copy()), s).sum(),
+         "mm": lambda lib, s: lib.mm(s, lib.tensor(d)).sum()}[op]
+    ts, os_ = sparse_pair([row[:nnz] for row in IDX], VALS[:nnz], requires_grad=True)
+    (t_g,), (o_g,) = torch.autograd.grad(f(torch, ts), ts), engine.autograd.grad(f(engine, os_), os_)
+    if t_g.is_sparse:
+        same_sparse(o_g, t_g)
+    else:
+        close(o_g, t_g)
+    f(torch, ts).backward()
+    f(engine, os_).backward()
+    if ts.grad.is_sparse:
+        same_sparse(os_.grad, ts.grad)
+    else:
+        close(os_.grad, ts.grad)
