@@ -90,6 +90,10 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], 
         raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, "
                          "but got: allow_unused=False.")
     allow_unused = materialize_grads if allow_unused is None else allow_unused
+    if type(inputs) is SparseTensor or (isinstance(inputs, (list, tuple)) and any(type(t) is SparseTensor
+                                                                                    for t in inputs)):
+        inputs = [t._graph() if type(t) is SparseTensor else t  # its graph node (engine/sparse.py)
+                  for t in ([inputs] if type(inputs) is SparseTensor else inputs)]
     outputs, inputs = _tensors(outputs, "grad"), _tensors(inputs, "grad")
     for t in inputs:
         if not t.requires_grad:

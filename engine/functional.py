@@ -867,6 +867,8 @@ def _tensor_method(name: str, doc: str):
 
     def fn(input: Tensor, *args, **kwargs):  # noqa: A002 - torch's name
         if not isinstance(input, Tensor):
+            if getattr(input, "is_sparse", False) is True and hasattr(input, name):  # engine/sparse.py
+                return getattr(input, name)(*args, **kwargs)
             raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(input).__name__}")
         return getattr(input, name)(*args, **kwargs)
 

@@ -895,6 +895,8 @@ class Tensor:
                                f"{self.shape}) and {other.dtype} (shape {other.shape}); cast one with .to()")
 
     def __matmul__(self, other):
+        if type(other) is SparseTensor:  # dense @ sparse: engine/sparse.py
+            return other.__rmatmul__(self)
         self._same_float_dtype("matmul", other)
         return matmul_ops.MatMul.apply(*self._operands(other))
 
@@ -2817,6 +2819,8 @@ class Tensor:
         >>> Tensor([[1.0, 2.0]]).mm(Tensor([[3.0], [4.0]])).tolist()
         [[11.0]]
         """
+        if type(mat2) is SparseTensor:  # dense @ sparse: engine/sparse.py
+            return mat2.__rmatmul__(self)
         for name, t in (("self", self), ("mat2", mat2)):
             if t.ndim != 2:
                 raise RuntimeError(f"mm: {name} must be a matrix, got shape {t.shape}")
@@ -3677,8 +3681,10 @@ def _accumulate_sparse(leaf: Tensor, g: SparseTensor) -> None:
     old = leaf._grad
     if old is None:
         buf = getattr(leaf, "_grad_buffer", None)
-        if buf is None:
-            leaf._grad = g
+        if buf is None:  # torch's AccumulateGrad: contiguous values are re-wrapped (coalesced flag lost), others cloned
+            contiguous = g._vals.flags.c_contiguous
+            leaf._grad = SparseTensor(g._idx, g._vals if contiguous else g._vals.copy(), g.shape,
+                                      coalesced=g._coalesced and not contiguous)
         else:
             buf[...] = 0
             leaf._grad = Tensor(g._add_into(buf))

@@ -1025,7 +1025,7 @@ DERIVED: dict[str, Spec] = {
 # Each op family of the torch-named API keeps its specs in a file of its own (specs_<family>.py,
 # which imports its helpers from this module); all of them join the one registry here.
 for _family in ("specs_elementwise", "specs_reduce", "specs_shape", "specs_losses", "specs_spatial",
-                "specs_recurrent", "specs_more", "specs_fft", "specs_complex"):
+                "specs_recurrent", "specs_more", "specs_fft", "specs_complex", "specs_sparse"):
     try:
         _module = importlib.import_module(_family)
     except ModuleNotFoundError as e:
