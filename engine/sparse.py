@@ -314,8 +314,24 @@ class SparseTensor:
     def detach(self) -> SparseTensor:
         return self if self._node is None else SparseTensor(self._idx, self._vals, self.shape, self._coalesced)
 
-    def to(self, device: str) -> SparseTensor:
-        return SparseTensor(to_device(self._idx, device), to_device(self._vals, device), self.shape, self._coalesced)
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: bool = False) -> SparseTensor:
+        """As Tensor.to: ``to(device)``, ``to(dtype)``, ``to(other)`` or by keyword; the values are cast, the
+        indices stay int64 and move with them.
+
+        >>> sparse_coo_tensor([[0]], [1.0], (2,)).to("float64").dtype
+        dtype('float64')
+        """
+        probe = Tensor(self._vals[:0]).to(*args, dtype=dtype, device=device)  # torch's argument forms, on no data
+        vals = to_device(self._vals, probe.device).astype(probe.dtype, copy=copy)
+        if vals is self._vals:
+            return self
+        return SparseTensor(to_device(self._idx, probe.device), vals, self.shape, self._coalesced)
+
+    def double(self) -> SparseTensor:
+        return self.to(np.float64)
+
+    def float(self) -> SparseTensor:
+        return self.to(np.float32)
 
     def __repr__(self) -> str:
         return (f"tensor(indices={self._idx.tolist()},\n       values={self._vals.tolist()},\n"

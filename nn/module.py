@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from engine import Tensor, name_scope, no_grad
-from engine.backend import GPU_HELP, check_device, get_xp, gpu_available, to_device, to_numpy
+from engine import SparseTensor, Tensor, name_scope, no_grad
+from engine.backend import GPU_HELP, check_device, device_of, get_xp, gpu_available, to_device, to_numpy
 from engine.dtypes import to_dtype
 from engine.ops.hooks import GradTap
 
@@ -355,7 +355,7 @@ class Module:
             self.register_buffer(name, value, value.persistent)
             return
         elif buffers is not None and name in buffers:
-            if value is not None and not isinstance(value, Tensor):
+            if value is not None and not isinstance(value, (Tensor, SparseTensor)):
                 raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' (Tensor or None expected)")
             buffers[name] = value
         object.__setattr__(self, name, value)
@@ -394,7 +394,7 @@ class Module:
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
         self._check_new_name("buffer", name, self._buffers)
-        if tensor is not None and not isinstance(tensor, Tensor):
+        if tensor is not None and not isinstance(tensor, (Tensor, SparseTensor)):  # sparse: a GCN's adjacency
             raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
                             "(Tensor or None required)")
         self._buffers[name] = tensor
@@ -663,7 +663,7 @@ class Module:
             for name, buf in list(m._buffers.items()):
                 if buf is None:
                     continue
-                moved = Tensor(fn(buf._data))
+                moved = _apply_sparse(fn, buf) if type(buf) is SparseTensor else Tensor(fn(buf._data))
                 m._buffers[name] = moved
                 object.__setattr__(m, name, moved)
         return self
@@ -884,7 +884,8 @@ class Module:
             if isinstance(v, Module):
                 out[prefix + k] = v.get_extra_state()
             else:
-                out[prefix + k] = v if keep_vars else to_numpy(v._data).copy()
+                out[prefix + k] = v if keep_vars else v.detach().clone() if type(v) is SparseTensor \
+                    else to_numpy(v._data).copy()
         for name, mod in self._named_modules_post_order():
             for hook in getattr(mod, "_state_dict_hooks", {}).values():
                 res = hook(mod, out, prefix + (f"{name}." if name else ""), {})
@@ -924,7 +925,7 @@ class Module:
         for k, t in own.items():
             if k not in state_dict:
                 continue
-            if isinstance(t, Module):  # extra state: any object
+            if isinstance(t, Module) or type(t) is SparseTensor:  # extra state (any object); a sparse buffer
                 values[k] = state_dict[k]
                 continue
             value = _to_array(state_dict[k])
@@ -938,6 +939,8 @@ class Module:
                 t = own[k]
                 if isinstance(t, Module):
                     t.set_extra_state(value)
+                elif type(t) is SparseTensor:  # torch's copy_ of a sparse tensor: its entries replace t's
+                    _load_sparse(self, k, t, value)
                 elif assign:  # torch: the checkpoint's values (and dtype) replace the tensors themselves
                     owner_path, _, name = k.rpartition(".")
                     array = to_device(np.array(value), t.device)
@@ -1033,6 +1036,31 @@ def _typename(obj: Any) -> str:
 
 def _own_parameters(mod: Module) -> list[tuple[str, Parameter]]:
     return [(n, v) for n, v in vars(mod).items() if isinstance(v, Parameter)]
+
+
+def _apply_sparse(fn, buf: SparseTensor) -> SparseTensor:
+    """A sparse buffer's ``fn`` (a cast or a move of the array): on its values; its indices follow them to
+    their device and stay int64."""
+    vals = fn(buf._vals)
+    return SparseTensor(to_device(buf._idx, device_of(vals)), vals, buf.shape, buf._coalesced)
+
+
+def _load_sparse(module: Module, key: str, t: SparseTensor, value) -> None:
+    """load_state_dict into a sparse buffer: the checkpoint's sparse tensor (its entries, in the buffer's
+    dtype and device) replaces it, as torch's copy_ between sparse tensors."""
+    if type(value) is not SparseTensor:
+        raise RuntimeError(f"Error(s) in loading state_dict for {type(module).__name__}: {key} is a sparse buffer, "
+                           f"the checkpoint holds a dense {_typename(value)}; copy_ from dense to sparse is not "
+                           "supported")
+    if value.shape != t.shape:
+        raise RuntimeError(f"Error(s) in loading state_dict for {type(module).__name__}: size mismatch for {key}: "
+                           f"copying a param with shape {value.shape} from checkpoint, the shape in current model "
+                           f"is {t.shape}.")
+    owner_path, _, name = key.rpartition(".")
+    device = device_of(t._vals)
+    setattr(module.get_submodule(owner_path), name,
+            SparseTensor(to_device(value._idx.copy(), device), to_device(value._vals.astype(t.dtype), device),
+                         value.shape, value._coalesced))
 
 
 def _to_array(value):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import Tensor
+from engine import SparseTensor, Tensor
 from engine import device as _device
 from engine.backend import to_numpy
 
@@ -83,7 +83,7 @@ def _is_flat(obj) -> bool:
 
 
 def _is_array(v) -> bool:
-    return isinstance(v, Tensor) or (hasattr(v, "dtype") and hasattr(v, "shape"))
+    return isinstance(v, Tensor) or (type(v) is not SparseTensor and hasattr(v, "dtype") and hasattr(v, "shape"))
 
 
 def _flatten(obj, arrays: dict, path: str):
@@ -96,6 +96,10 @@ def _flatten(obj, arrays: dict, path: str):
         arrays[path or "tensor"] = obj
         return {"__tensor__": path or "tensor", "requires_grad": obj.requires_grad, "device": str(obj.device),
                 "parameter": type(obj).__name__ == "Parameter"}
+    if type(obj) is SparseTensor:  # a sparse buffer or gradient: its indices and values, and its size
+        base = path or "sparse"
+        arrays[f"{base}/indices"], arrays[f"{base}/values"] = obj._idx, obj._vals
+        return {"__sparse__": base, "shape": list(obj.shape), "coalesced": obj._coalesced}
     if _is_array(obj):
         arrays[path or "array"] = obj
         return {"__array__": path or "array"}
@@ -123,6 +127,10 @@ def _unflatten(tree, arrays: dict, map_location=None):
                               tree["device"], map_location)
         if "__array__" in tree:
             return arrays[tree["__array__"]]
+        if "__sparse__" in tree:
+            base = tree["__sparse__"]
+            return SparseTensor(arrays[f"{base}/indices"], arrays[f"{base}/values"], tuple(tree["shape"]),
+                                tree["coalesced"])
         if "__dict__" in tree:
             return {k: _unflatten(v, arrays, map_location) for k, v in tree["__dict__"]}
         if "__intdict__" in tree:
