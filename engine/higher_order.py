@@ -32,7 +32,9 @@ tests/engine/test_parity_complex_gradgrad_s17.py; ops written in torch's convent
 for sgn, angle, pow, view_as_real/complex, complex, polar and slogdet's sign; where, the inverse trig and
 hyperbolic functions, prod/cumprod/cumsum/var/logsumexp and linear algebra (inv, det, slogdet, solve,
 cholesky, eigh, svd, svdvals, qr, pinv) are checked by tests/engine/test_parity_complex_gradgrad_s18.py (eig by
-tests/engine/test_parity_gradgrad_layers_s18.py). Any other op with a complex tensor raises NotImplementedError
+tests/engine/test_parity_gradgrad_layers_s18.py); linear, the convolutions and transposed convolutions,
+unfold/fold, setitem, logaddexp and logcumsumexp by tests/engine/test_parity_complex_gradgrad_sweep_s18.py (found by
+``opinfo_sweep.py --gradgrad --dtypes complex128``). Any other op with a complex tensor raises NotImplementedError
 naming it. FFTs (every
 engine.fft transform, stft, istft) and the as_strided family, real and complex, are checked by
 tests/engine/test_parity_gradgrad_fft_s18.py: an FFT's backward is recorded as one more FFT, of the adjoint
@@ -1362,9 +1364,9 @@ _COMPLEX_OK = {
     "Log10", "Prod", "Cumprod", "LogSumExp", "Lerp", "Einsum", "LogAddExp",
     # bilinear (each input's gradient linear in the other input and g: ᵀ becomes ᴴ through the conjugation)
     "Linear", "ConvNd", "ConvTransposeNd",
-    # linear with real coefficients (a fixed mask, a gather, a running sum, im2col and col2im)
+    # linear with real coefficients (a fixed mask, a gather, a running sum, im2col and col2im, a masked write)
     "Where", "MaskedFill", "Pad", "Tri", "Diagonal", "Cumsum", "IndexPut", "IndexAccumulate", "TakeAlong",
-    "Unfold", "Fold",
+    "Unfold", "Fold", "SetItem",
     # written in torch's convention (conj_grad = False): real g times a complex function of the input
     "Var",
     # linear algebra: holomorphic Inverse, Det, Solve through the conjugation; the rest written with ᴴ

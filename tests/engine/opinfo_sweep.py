@@ -27,6 +27,13 @@ check that ours raises the exception type torch raises. Complex outputs are comp
 (``--dtypes complex128,complex64`` runs complex inputs; complex128 gradients are the vector-Jacobian
 product for a random complex cotangent, torch's convention). Sparse, quantized, half and complex32
 are skipped and counted as such.
+
+``--gradgrad`` compares second derivatives (``gradgrad*`` classes), float64 by default: the gradient g of
+sum(out * v) (create_graph, v a random leaf), then d sum(g * u) / d (inputs, v). ``--gradgrad --dtypes
+complex128`` runs the complex128 samples and the float64 samples with a complex output (fft.rfft of a real
+input, ...) in torch's complex convention: Re(sum(conj(v) * out)) (its gradient is the vector-Jacobian
+product with cotangent v, what torch's gradgradcheck differentiates) and Re(sum(conj(u) * g)); add float64 to
+the list for the real samples as well.
 """
 
 from __future__ import annotations
