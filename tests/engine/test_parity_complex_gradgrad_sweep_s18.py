@@ -1,11 +1,11 @@
-"""Second derivatives through complex graphs against torch (create_graph=True) for the ops the complex gradgrad
-sweep (``opinfo_sweep.py --gradgrad --dtypes complex128``) found without a complex double backward: linear,
+"""Second derivatives through complex graphs against torch (create_graph=True) for what the complex gradgrad
+sweep (``opinfo_sweep.py --gradgrad --dtypes complex128``) found: no complex double backward for linear,
 conv1d/2d/3d and conv_transpose1d/2d/3d (bilinear), unfold and fold (linear, real coefficients), logaddexp
-(holomorphic) and logcumsumexp (a nested sweep over its composition); and setitem (linear, real coefficients),
-which no complex OpInfo sample reaches. Each case is differentiated three ways, as in
-test_parity_complex_gradgrad_s18.py: a real loss |f(z)|.sum(), a real loss (Re f(z))².sum(), and the vjp of f
-for a random complex cotangent v (then grad again, also with respect to v); the second loss is Re(conj(u)·g)
-summed over the first gradients g, u fixed and random."""
+(holomorphic) and logcumsumexp (a nested sweep over its composition); matmul of a batch with a size-0 inner
+axis raising; and setitem (linear, real coefficients), which no complex OpInfo sample reaches. Each case is
+differentiated three ways, as in test_parity_complex_gradgrad_s18.py: a real loss |f(z)|.sum(), a real loss
+(Re f(z))².sum(), and the vjp of f for a random complex cotangent v (then grad again, also with respect to v);
+the second loss is Re(conj(u)·g) summed over the first gradients g, u fixed and random."""
 
 from __future__ import annotations
 
@@ -67,6 +67,10 @@ CASES = {
     "logcumsumexp dim 0": ([S], lambda lib, a: lib.logcumsumexp(a, 0)),
     "logcumsumexp dim 1": ([S], lambda lib, a: lib.logcumsumexp(a * a, 1)),
     "logcumsumexp large real parts": ([S + 40], lambda lib, a: lib.logcumsumexp(a, -1)),
+    # a size-0 inner axis under a batch: the weight-side gradient's rows reshape (it raised, real too)
+    "matmul batched, empty inner axis": ([_c(5, 5, 0), _c(0, 5)], lambda lib, a, b: lib.matmul(a, b) + 1),
+    "matmul batched, empty inner axis, real": ([_c(5, 5, 0).real.copy(), _c(0, 5).real.copy()],
+                                               lambda lib, a, b: lib.matmul(a, b) + 1),
     "setitem": ([Z, Z2], _setitem),
     "setitem real value": ([Z, Z2.real.copy()], _setitem),
 }
@@ -110,7 +114,7 @@ def _assert_same(ours, theirs):
             assert not np.any(o if t is None else t)
             continue
         assert o.dtype == t.dtype and o.shape == t.shape
-        np.testing.assert_allclose(o, t, rtol=1e-10, atol=1e-12 * max(1.0, float(np.abs(t).max())))
+        np.testing.assert_allclose(o, t, rtol=1e-10, atol=1e-12 * max(1.0, float(np.abs(t).max(initial=0))))
 
 
 @pytest.mark.parametrize("mode", ["abs", "re2", "vjp"])
