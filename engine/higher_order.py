@@ -32,7 +32,9 @@ tests/engine/test_parity_complex_gradgrad_s17.py; ops written in torch's convent
 for sgn, angle, pow, view_as_real/complex, complex, polar and slogdet's sign; where, the inverse trig and
 hyperbolic functions, prod/cumprod/cumsum/var/logsumexp and linear algebra (inv, det, slogdet, solve,
 cholesky, eigh, svd, svdvals, qr, pinv) are checked by tests/engine/test_parity_complex_gradgrad_s18.py (eig by
-tests/engine/test_parity_gradgrad_layers_s18.py). Any other op with a complex tensor raises NotImplementedError
+tests/engine/test_parity_gradgrad_layers_s18.py); linear, the convolutions and transposed convolutions,
+unfold/fold, setitem, logaddexp and logcumsumexp by tests/engine/test_parity_complex_gradgrad_sweep_s18.py (found by
+``opinfo_sweep.py --gradgrad --dtypes complex128``). Any other op with a complex tensor raises NotImplementedError
 naming it. FFTs (every
 engine.fft transform, stft, istft) and the as_strided family, real and complex, are checked by
 tests/engine/test_parity_gradgrad_fft_s18.py: an FFT's backward is recorded as one more FFT, of the adjoint
@@ -501,13 +503,15 @@ def _cumprod(node, ctx, g):
 
 def _logcumsumexp(node, ctx, g):
     """Differentiates log(cumsum(exp(a - m))) + m, m each slice's max (a constant: the value and every
-    derivative are the same for any m); a slice with a non-finite entry is not supported."""
+    derivative are the same for any m; complex: m the max real part); a slice with a non-finite entry is not
+    supported. The nested sweep is in torch's convention, so complex inputs take it as it is (_COMPLEX_RULES)."""
     a_raw = ctx.saved[0]
     if not np.isfinite(a_raw).all():
         raise NotImplementedError("double backward of LogCumSumExp with a non-finite entry is not supported")
     (a,) = saved_tensors(node, ctx, 1)
     ax = ctx.axis
-    m = Tensor(a_raw.max(axis=ax, keepdims=True) if a_raw.size else np.zeros_like(a_raw))
+    re = a_raw.real
+    m = Tensor(re.max(axis=ax, keepdims=True) if re.size else np.zeros_like(re))
     return tuple(vjp_of(lambda a: (a - m).exp().cumsum(ax).log() + m, [a], g))
 
 
@@ -1348,6 +1352,8 @@ _COMPLEX_RULES = {
     "Abs": _complex_abs, "Real": _complex_real, "Imag": _complex_imag, "Conj": _complex_conj, "Sgn": _complex_sgn,
     "Angle": _complex_angle, "ViewAsReal": _complex_view_as_real, "ViewAsComplex": _complex_view_as_complex,
     "Complex": _complex_complex, "Polar": _complex_polar, "Pow": _complex_pow,
+    # a nested sweep over the op's composition, which is in torch's convention already
+    "LogCumSumExp": _logcumsumexp,
 }
 _COMPLEX_OK = {
     "Add", "Sub", "Mul", "Div", "Neg", "PowScalar", "Exp", "Log", "Sqrt", "Tanh", "Sin", "Cos", "Tan", "Sinh",
@@ -1355,9 +1361,12 @@ _COMPLEX_OK = {
     "GetItem", "Cast", "FFT", "_OverlapAdd", "AsStrided", "AsStridedScatter", *_COMPLEX_RULES,
     # holomorphic g·f'(z) (their reference backwards, through the conjugation)
     "Log1p", "Expm1", "Sigmoid", "Asin", "Acos", "Atan", "Asinh", "Acosh", "Atanh", "Rsqrt", "Exp2", "Log2",
-    "Log10", "Prod", "Cumprod", "LogSumExp", "Lerp", "Einsum",
-    # linear with real coefficients (a fixed mask, a gather, a running sum)
+    "Log10", "Prod", "Cumprod", "LogSumExp", "Lerp", "Einsum", "LogAddExp",
+    # bilinear (each input's gradient linear in the other input and g: ᵀ becomes ᴴ through the conjugation)
+    "Linear", "ConvNd", "ConvTransposeNd",
+    # linear with real coefficients (a fixed mask, a gather, a running sum, im2col and col2im, a masked write)
     "Where", "MaskedFill", "Pad", "Tri", "Diagonal", "Cumsum", "IndexPut", "IndexAccumulate", "TakeAlong",
+    "Unfold", "Fold", "SetItem",
     # written in torch's convention (conj_grad = False): real g times a complex function of the input
     "Var",
     # linear algebra: holomorphic Inverse, Det, Solve through the conjugation; the rest written with ᴴ

@@ -43,7 +43,8 @@ class MatMul(Function):
         if self.needs_input_grad[1]:
             if b2.ndim == 2 and a2.ndim > 2:
                 # (..., K) x (..., N) summed over every batch entry in one BLAS call.
-                gb = a2.reshape(-1, a2.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+                rows = math.prod(a2.shape[:-1])  # not -1: a size-0 batch has no inferable axis
+                gb = a2.reshape(rows, a2.shape[-1]).T @ g.reshape(rows, g.shape[-1])
             else:
                 gb = sum_to(xp.swapaxes(a2, -1, -2) @ g, b2.shape)
             gb = gb.reshape(b.shape)

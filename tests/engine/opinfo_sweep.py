@@ -27,6 +27,13 @@ check that ours raises the exception type torch raises. Complex outputs are comp
 (``--dtypes complex128,complex64`` runs complex inputs; complex128 gradients are the vector-Jacobian
 product for a random complex cotangent, torch's convention). Sparse, quantized, half and complex32
 are skipped and counted as such.
+
+``--gradgrad`` compares second derivatives (``gradgrad*`` classes), float64 by default: the gradient g of
+sum(out * v) (create_graph, v a random leaf), then d sum(g * u) / d (inputs, v). ``--gradgrad --dtypes
+complex128`` runs the complex128 samples and the float64 samples with a complex output (fft.rfft of a real
+input, ...) in torch's complex convention: Re(sum(conj(v) * out)) (its gradient is the vector-Jacobian
+product with cotangent v, what torch's gradgradcheck differentiates) and Re(sum(conj(u) * g)); add float64 to
+the list for the real samples as well.
 """
 
 from __future__ import annotations
@@ -169,6 +176,10 @@ class Ctx:
         self.shim = _TorchShim(self, ())
         self.dropped = set()  # torch arguments left out of the current sample (no counterpart, default)
         self.gradgrad = False  # --gradgrad: second derivatives instead of first
+        # --gradgrad --dtypes complex128: complex inputs, and complex outputs of float64 samples, compared
+        # (gradgrad_complex); float64 samples with neither are skipped unless float64 is asked for too
+        self.gradgrad_complex = False
+        self.gradgrad_float = True
         self.intermediates = False  # --intermediates: our inputs are freed intermediates (see run_sample)
 
     # namespaces ----------------------------------------------------------------------------
@@ -754,6 +765,8 @@ def run_gradgrad(ctx, sample, t_out, o_out, memo, process_t, process_o):
     """``--gradgrad``: with g = d sum(out * v) / d inputs (create_graph, v a random leaf), compare
     d sum(g * u) / d (inputs, v) with torch (u random); returns (class, msg) or None."""
     torch, engine = ctx.torch, ctx.engine
+    if ctx.gradgrad_complex and _has_complex(ctx, sample, t_out, process_t):
+        return _run_gradgrad_complex(ctx, sample, t_out, o_out, memo, process_t, process_o)
     t_in = _unique([t for t in flat_tensors([sample.input, sample.args, sample.kwargs], torch.Tensor)
                     if t.requires_grad and t.is_floating_point()])
     if not t_in:
@@ -837,6 +850,114 @@ def run_gradgrad(ctx, sample, t_out, o_out, memo, process_t, process_o):
         if tz:
             if g is not None:
                 ref = np.zeros(tuple(g.shape))  # torch may return a ZeroTensor (no .numpy())
+                msg = values_close(ours_numpy(g), ref, "float64", grad_tol(g.dtype))
+                if msg:
+                    return "gradgrad", f"{what}: torch zero/None, ours nonzero: {msg}"
+            continue
+        bad = grad_difference("gradgrad", what, g, tg)
+        if bad:
+            return bad
+    return None
+
+
+def _has_complex(ctx, sample, t_out, process_t=None) -> bool:
+    """Whether a sample's differentiable inputs or (processed) outputs include a complex tensor."""
+    torch = ctx.torch
+    ins = flat_tensors([sample.input, sample.args, sample.kwargs], torch.Tensor)
+    outs = flat_tensors(process_t(t_out) if process_t is not None else t_out, torch.Tensor)
+    return any(t.is_complex() for t in outs) or any(_diffable(t) and t.is_complex() for t in ins)
+
+
+def _real_dot(a, b):
+    """Re(sum(conj(a) * b)): the real pairing of torch's complex convention (sum(a * b) for real tensors),
+    on either side. The gradient of ``_real_dot(v, out)`` is the vector-Jacobian product with cotangent v."""
+    if a.is_complex():
+        return (a.conj() * b).real.sum()
+    return (a * b.real if b.is_complex() else a * b).sum()  # a real cotangent pairs with the real part
+
+
+def _run_gradgrad_complex(ctx, sample, t_out, o_out, memo, process_t, process_o):
+    """run_gradgrad with complex inputs or outputs (``--gradgrad --dtypes complex128``), torch's convention:
+    L = Σ Re(Σ conj(v) · out) (v a random leaf of each output's dtype: the vjp with cotangent v, what
+    torch's gradgradcheck differentiates), g = dL/d inputs (create_graph), then d Σ Re(Σ conj(u) · g) /
+    d (inputs, v) compared with torch (u random, of g's dtype)."""
+    torch, engine = ctx.torch, ctx.engine
+    t_in = _unique([t for t in flat_tensors([sample.input, sample.args, sample.kwargs], torch.Tensor)
+                    if _diffable(t)])
+    if not t_in:
+        return None
+    t_all = flat_tensors(process_t(t_out), torch.Tensor)
+    o_all = flat_tensors(process_o(o_out), ctx.Tensor)
+    if not any(_diffable(t) for t in t_all):
+        return None
+    if len(o_all) != len(t_all):
+        return "structure", f"processed outputs: torch {len(t_all)} tensors, ours {len(o_all)}"
+    gen = torch.Generator().manual_seed(1234)
+    t_loss = o_loss = None
+    t_vs, o_vs = [], []
+    for t, o in zip(t_all, o_all, strict=True):
+        if not _diffable(t):
+            continue
+        tv = torch.randn(t.shape, dtype=t.dtype, generator=gen).requires_grad_()
+        t_vs.append(tv)
+        tl = _real_dot(tv, t)
+        t_loss = tl if t_loss is None else t_loss + tl
+        if not o.requires_grad:
+            o_vs.append(None)
+            continue
+        ov = engine.tensor(tv.detach().numpy(), dtype=o.dtype, requires_grad=True)
+        o_vs.append(ov)
+        ol = _real_dot(ov, o)
+        o_loss = ol if o_loss is None else o_loss + ol
+    try:
+        t_g = torch.autograd.grad(t_loss, t_in, create_graph=True, allow_unused=True)
+        ugen = torch.Generator().manual_seed(4321)
+        us = [None if g is None else torch.randn(g.shape, dtype=g.dtype, generator=ugen) for g in t_g]
+        t_l2 = sum(_real_dot(u, g) for g, u in zip(t_g, us) if g is not None and g.requires_grad)
+        t_wrt = t_in + t_vs
+        t_gg = torch.autograd.grad(t_l2, t_wrt, allow_unused=True) if torch.is_tensor(t_l2) \
+            and t_l2.requires_grad else [None] * len(t_wrt)
+    except Exception as e:
+        raise Skip("torch double backward raised") from e
+    if o_loss is None:
+        return ("grad_missing", "ours' output does not require grad") if any(g is not None for g in t_g) else None
+    o_in = [memo.get(id(t)) for t in t_in]
+    o_wrt_all = o_in + o_vs
+    idx = [i for i, o in enumerate(o_wrt_all) if o is not None and o.requires_grad]
+    n_in = len(t_in)
+    try:
+        got = engine.autograd.grad(o_loss, [o_wrt_all[i] for i in idx if i < n_in], create_graph=True,
+                                   allow_unused=True)
+        o_g = dict(zip([i for i in idx if i < n_in], got, strict=True))
+        for i, tg in enumerate(t_g):  # first order under create_graph first, as run_gradgrad
+            g = o_g.get(i)
+            if tg is None or g is None:
+                continue
+            bad = grad_difference("grad", f"create_graph first derivative, input {i}", g, tg)
+            if bad:
+                return bad
+        o_l2 = None
+        for i, u in enumerate(us):
+            g = o_g.get(i)
+            if u is None or g is None or not g.requires_grad:
+                continue
+            term = _real_dot(engine.tensor(u.numpy(), dtype=g.dtype), g)
+            o_l2 = term if o_l2 is None else o_l2 + term
+        o_gg = {} if o_l2 is None else dict(zip(idx, engine.autograd.grad(
+            o_l2, [o_wrt_all[i] for i in idx], allow_unused=True), strict=True))
+    except NotImplementedError as e:
+        m = str(e)
+        if "double backward of" in m:
+            return "gradgrad_unsupported", m.split("double backward of ")[1].split(" is not")[0]
+        return "gradgrad_raised", exc_text(e)
+    except Exception as e:
+        return "gradgrad_raised", exc_text(e)
+    for i, tg in enumerate(t_gg):
+        g = o_gg.get(i)
+        what = f"input {i}" if i < n_in else f"v {i - n_in}"
+        if tg is None or not bool((tg != 0).any()):
+            if g is not None:
+                ref = np.zeros(tuple(g.shape), dtype=ours_numpy(g).dtype)
                 msg = values_close(ours_numpy(g), ref, "float64", grad_tol(g.dtype))
                 if msg:
                     return "gradgrad", f"{what}: torch zero/None, ours nonzero: {msg}"
@@ -1117,6 +1238,9 @@ def run_sample(ctx, sample, kind, tfn, ofn, dtname, do_grad, random_op, call_sec
             t_out = tfn(t_input, *t_args, **t_kwargs)
     except Exception as e:
         t_exc = e
+    if ctx.gradgrad and not ctx.gradgrad_float and dtname == "float64" and (
+            t_exc is not None or not _has_complex(ctx, sample, t_out)):
+        return "skip real sample (--gradgrad complex only)", None
     o_exc = None
     try:
         with warnings.catch_warnings(), (engine.no_grad() if inplace else contextlib.nullcontext()), \
@@ -1296,7 +1420,8 @@ def main(argv=None):
     p.add_argument("--call-seconds", type=float, default=10.0, help="one call of ours longer than this: timeout")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--gradgrad", action="store_true",
-                   help="float64 only, ops whose OpInfo supports gradgrad: compare second derivatives")
+                   help="ops whose OpInfo supports gradgrad: compare second derivatives (float64; with "
+                        "--dtypes complex128, complex inputs and complex outputs of float64 inputs)")
     p.add_argument("--intermediates", action="store_true",
                    help="our op's float inputs are intermediates (input * 1) freed after the call")
     a = p.parse_args(argv)
@@ -1311,7 +1436,13 @@ def main(argv=None):
     np.seterr(all="ignore")
     ctx = Ctx(torch, engine)
     ctx.gradgrad, ctx.intermediates = a.gradgrad, a.intermediates
-    dtypes = ["float64"] if a.gradgrad else [d.strip() for d in a.dtypes.split(",") if d.strip()]
+    dtypes = [d.strip() for d in a.dtypes.split(",") if d.strip()]
+    if a.gradgrad:
+        # float64 unless complex128 is asked for: complex128 samples, then the float64 samples with a
+        # complex output (the rest of float64 too when it is asked for as well); other dtypes are not compared
+        ctx.gradgrad_complex = "complex128" in dtypes
+        ctx.gradgrad_float = "float64" in dtypes or not ctx.gradgrad_complex
+        dtypes = ["complex128", "float64"] if ctx.gradgrad_complex else ["float64"]
     reports = []
     start = time.monotonic()
     for i, op in enumerate(ops):
