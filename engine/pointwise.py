@@ -48,8 +48,9 @@ def _function(name: str) -> Callable[..., Tensor]:
     def fn(input: Tensor, *args, **kwargs) -> Tensor:  # noqa: A002
         if not isinstance(input, Tensor):
             other = args[0] if args else None
-            if name in _NUMBER_FIRST and isinstance(other, Tensor) and isinstance(input, (bool, int, float)):
-                input = other._coerce(input)  # noqa: A001 - torch.pow(2, t): the number as a 0-d tensor
+            if name in _NUMBER_FIRST and isinstance(other, Tensor) and isinstance(input, (bool, int, float, complex)):
+                # torch.pow(2, t): the number as a 0-d tensor; a complex one in the result's complex dtype
+                input = other._operands(input)[1] if isinstance(input, complex) else other._coerce(input)  # noqa: A001
             else:
                 raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
         if name in _TENSOR_SECOND:
