@@ -218,7 +218,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
     size = [n * c // num_groups, num_groups, *input.shape[2:]]
     if math.prod(size[:1] + size[2:]) == 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size {size}")
-    x = input.reshape(n, num_groups, -1)
+    x = input.reshape(n, num_groups, math.prod(input.shape[1:]) // num_groups)  # not -1: n may be 0
     mean = x.mean(-1, keepdim=True)
     var = x.var(-1, keepdim=True, correction=0)
     y = ((x - mean) / (var + eps).sqrt()).reshape(input.shape)

@@ -15,9 +15,12 @@ from collections.abc import Callable
 
 from engine.tensor import Tensor
 
-_NUMBER_FIRST = {"add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "pow",
+_NUMBER_FIRST = {"add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide", "pow",
                  "remainder", "float_power", "bitwise_and", "bitwise_or", "bitwise_xor",
                  "bitwise_left_shift", "bitwise_right_shift"}
+# these take two numbers too (torch.add(-8, 6) is tensor(-2)): the first becomes a 0-d tensor of its default dtype
+_TWO_NUMBERS = {"add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide"}
+_NUMBER = (bool, int, float, complex)
 
 # torch refuses a number as the second operand of these (torch.atan2(t, 2) is a TypeError): its name
 _TENSOR_SECOND = {"atan2": "other", "arctan2": "other", "hypot": "other", "logaddexp": "other",
@@ -48,9 +51,13 @@ def _function(name: str) -> Callable[..., Tensor]:
     def fn(input: Tensor, *args, **kwargs) -> Tensor:  # noqa: A002
         if not isinstance(input, Tensor):
             other = args[0] if args else None
-            if name in _NUMBER_FIRST and isinstance(other, Tensor) and isinstance(input, (bool, int, float, complex)):
+            if name in _NUMBER_FIRST and isinstance(other, Tensor) and isinstance(input, _NUMBER):
                 # torch.pow(2, t): the number as a 0-d tensor; a complex one in the result's complex dtype
                 input = other._operands(input)[1] if isinstance(input, complex) else other._coerce(input)  # noqa: A001
+            elif name in _TWO_NUMBERS and isinstance(input, _NUMBER) and isinstance(other, _NUMBER):
+                from engine.factories import tensor
+
+                input = tensor(input)  # noqa: A001
             else:
                 raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
         if name in _TENSOR_SECOND:

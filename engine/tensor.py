@@ -2081,7 +2081,8 @@ class Tensor:
         s, e = wrap_dim(start_dim, self.ndim, "flatten"), wrap_dim(end_dim, self.ndim, "flatten")
         if s > e:
             raise RuntimeError(f"flatten() has invalid args: start_dim {start_dim} cannot come after end_dim {end_dim}")
-        return self.reshape(*self.shape[:s], -1, *self.shape[e + 1 :])
+        merged = math.prod(self.shape[s : e + 1])  # not -1: a size-0 dim elsewhere leaves -1 undetermined
+        return self.reshape(*self.shape[:s], merged, *self.shape[e + 1 :])
 
     def unflatten(self, dim: int, sizes) -> Tensor:
         """Split dim ``dim`` into ``sizes`` (one -1 allowed).

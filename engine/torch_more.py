@@ -1994,10 +1994,11 @@ MORE_TENSOR_METHODS.update({"diagflat": diagflat, "narrow_copy": narrow_copy})
 
 def _bin_edges(op: str, x: np.ndarray, bins, lo_hi, dtype) -> np.ndarray:
     """One dim's bin edges as torch.histogram(dd): a 1-D tensor of edges as given, or ``bins`` equal bins over
-    ``lo_hi`` (None: the data's [min, max]), widened by ±0.5 when the two are equal."""
+    ``lo_hi`` (None: the data's [min, max], [0, 1] when empty), widened by ±0.5 when the two are equal."""
     if isinstance(bins, Tensor):
         return _host(bins._data).astype(dtype)
-    lo, hi = (float(x.min()), float(x.max())) if lo_hi is None and x.size else (lo_hi or (0.0, 0.0))
+    # no range: the data's [min, max], or torch's [0, 1] for no data
+    lo, hi = (float(x.min()), float(x.max())) if lo_hi is None and x.size else (lo_hi or (0.0, 1.0))
     if lo > hi:
         raise RuntimeError(f"{op}: min should not exceed max, but got min {lo} max {hi}")
     if lo == hi:

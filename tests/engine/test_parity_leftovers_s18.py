@@ -35,3 +35,50 @@ def test_a_complex_number_first_promotes_as_torch(fn, dtype):
     ref = getattr(torch, fn)(0.5 + 2j, torch.tensor([1, 2, 3], dtype=getattr(torch, dtype)))
     assert str(ours.dtype) == str(ref.dtype).removeprefix("torch.")
     np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-6 if ref.dtype == torch.complex64 else 1e-14)
+
+
+@pytest.mark.parametrize("fn, a, b", [("add", -8, 6), ("sub", -8, 6), ("mul", True, True), ("div", True, True),
+                                      ("true_divide", 3, 2), ("floor_divide", 5.5, 2), ("add", 2j, 1),
+                                      ("multiply", 2, 2.5), ("pow", 2, 3), ("remainder", 5.5, 2)])
+def test_two_numbers_as_torch(fn, a, b):
+    # torch.add(-8, 6) is tensor(-2): the first number as a 0-d tensor; pow/remainder refuse two numbers
+    try:
+        ref = getattr(torch, fn)(a, b)
+    except TypeError:
+        with pytest.raises(TypeError):
+            getattr(engine, fn)(a, b)
+        return
+    ours = getattr(engine, fn)(a, b)
+    assert str(ours.dtype) == str(ref.dtype).removeprefix("torch.") and ours.shape == tuple(ref.shape)
+    assert ours.item() == ref.item()
+
+
+def test_floor_divide_takes_a_number_first():
+    x = np.array([2.0, -3.0, 0.5])
+    assert engine.floor_divide(5.5, engine.tensor(x)).tolist() == torch.floor_divide(5.5, torch.tensor(x)).tolist()
+
+
+@pytest.mark.parametrize("shape, dims", [((5, 4, 0, 1, 3, 7), (4, 5)), ((0, 3, 2), (1,)), ((2, 0, 3), (0, 1)),
+                                         ((3, 0), ())])
+def test_flatten_with_a_size_zero_dim(shape, dims):
+    # a size-0 dim outside the merged ones left reshape's -1 undetermined
+    assert engine.zeros(*shape).flatten(*dims).shape == tuple(torch.zeros(*shape).flatten(*dims).shape)
+
+
+def test_group_norm_of_an_empty_batch():
+    w = np.array([-4.8, -7.5])
+    x = engine.zeros(0, 2, dtype=engine.float64, requires_grad=True)
+    y = engine.functional.group_norm(x, 1, weight=engine.tensor(w), bias=engine.tensor(w))
+    ref = torch.nn.functional.group_norm(torch.zeros(0, 2, dtype=torch.float64), 1, torch.tensor(w), torch.tensor(w))
+    assert y.shape == tuple(ref.shape)
+    y.sum().backward()
+    assert x.grad.shape == (0, 2)
+
+
+def test_histogram_of_no_data_spans_zero_to_one():
+    ours = engine.histogramdd(engine.zeros(0, 2, dtype=engine.float64), (2, 3), density=True)
+    ref = torch.histogramdd(torch.zeros(0, 2, dtype=torch.float64), (2, 3), density=True)
+    for o, r in zip(ours.bin_edges, ref.bin_edges):
+        np.testing.assert_allclose(o.numpy(), r.numpy(), rtol=1e-15)
+    np.testing.assert_allclose(engine.histogram(engine.zeros(0, dtype=engine.float64), 4).bin_edges.numpy(),
+                               torch.histogram(torch.zeros(0, dtype=torch.float64), 4).bin_edges.numpy(), rtol=1e-15)
