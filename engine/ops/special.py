@@ -291,8 +291,9 @@ def _gammainc(xp, a, x, upper: bool = False):
     """The regularized lower incomplete gamma P(a, x) of float64 arrays (a > 0, x ≥ 0), or the upper
     Q(a, x) = 1 − P(a, x) with ``upper``: the series of P below x = a + 1, the continued fraction
     of Q above (Numerical Recipes' gser and gcf, each summed only over the entries still converging),
-    so the smaller of the two is never 1 minus the other. Edges as torch's igamma/igammac: NaN for
-    a < 0 or x < 0, P(0, x > 0) = 1, P(a, 0) = 0, P(inf, x) = 0, P(a, inf) = 1, NaN at (0, 0) and (inf, inf)."""
+    so the smaller of the two is never 1 minus the other. Edges as torch's igamma/igammac, in its order: NaN for
+    a < 0 or x < 0, P(0, x > 0) = 1, P(a, 0) = 0 (a NaN too), P(inf, x) = 0, P(a, inf) = 1, NaN at (0, 0) and
+    (inf, inf)."""
     shape = np.broadcast_shapes(np.shape(a), np.shape(x))
     a, x = (xp.broadcast_to(xp.asarray(v, dtype=np.float64), shape).ravel() for v in (a, x))
     lower = xp.zeros_like(x)  # P where the series runs, Q where the fraction does
@@ -307,11 +308,11 @@ def _gammainc(xp, a, x, upper: bool = False):
     use_series[series] = True
     out = xp.where(use_series == upper, 1 - lower, lower)
     one, zero = (0.0, 1.0) if upper else (1.0, 0.0)  # P's values, swapped for Q
-    out = xp.where((x == 0) | (xp.isposinf(a) & xp.isfinite(x)), zero, out)
-    out = xp.where(xp.isposinf(x) & xp.isfinite(a), one, out)
-    out = xp.where((a == 0) & (x > 0), one, out)
-    bad = (a < 0) | (x < 0) | ((a == 0) & (x == 0)) | (xp.isposinf(a) & xp.isposinf(x)) | xp.isnan(a) | xp.isnan(x)
-    return xp.where(bad, xp.nan, out).reshape(shape)
+    # the edges in torch's order (calc_igamma: the first that holds decides; a NaN fails every comparison)
+    nan = xp.nan
+    edges = [((x < 0) | (a < 0), nan), (a == 0, xp.where(x > 0, one, nan)), (x == 0, zero),
+             (xp.isinf(a), xp.where(xp.isinf(x), nan, zero)), (xp.isinf(x), one), (xp.isnan(a) | xp.isnan(x), nan)]
+    return xp.select([c for c, _ in edges], [xp.broadcast_to(v, x.shape) for _, v in edges], out).reshape(shape)
 
 
 def _log_power_front(xp, a, x):

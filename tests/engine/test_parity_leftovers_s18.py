@@ -82,3 +82,13 @@ def test_histogram_of_no_data_spans_zero_to_one():
         np.testing.assert_allclose(o.numpy(), r.numpy(), rtol=1e-15)
     np.testing.assert_allclose(engine.histogram(engine.zeros(0, dtype=engine.float64), 4).bin_edges.numpy(),
                                torch.histogram(torch.zeros(0, dtype=torch.float64), 4).bin_edges.numpy(), rtol=1e-15)
+
+
+def test_igamma_edges_in_torchs_order():
+    # torch's calc_igamma: the first edge that holds decides (igamma(nan, 0) is 0, igamma(inf, nan) is 0)
+    vals = [0.0, 1.0, 2.5, np.inf, -np.inf, np.nan, -1.0]
+    a, x = (np.array(v, dtype=np.float64) for v in zip(*[(p, q) for p in vals for q in vals]))
+    for fn in ("igamma", "igammac"):
+        ours = getattr(engine, fn)(engine.tensor(a), engine.tensor(x)).numpy()
+        ref = getattr(torch, fn)(torch.tensor(a), torch.tensor(x)).numpy()
+        np.testing.assert_allclose(ours, ref, rtol=1e-14, atol=0, equal_nan=True)
