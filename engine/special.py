@@ -101,9 +101,11 @@ def xlog1py(input: Tensor | float, other: Tensor | float) -> Tensor:
     x, y = engine.broadcast_tensors(x, y)
     dtype = engine.promote_types(x.dtype, y.dtype)
     x, y = x.to(dtype), y.to(dtype)
-    zero = (x == 0) & ~y.isnan()
-    safe_y = engine.where(zero, engine.zeros_like(y), y)  # log1p(0) = 0: the unused branch stays finite
-    return engine.where(zero, engine.zeros_like(x), x * safe_y.log1p())
+    # where x is 0 and log1p(y) is not finite the result is 0; the gradient to x is log1p(y) elsewhere, at x = 0
+    # too (torch's rule, as xlogy's), and the gradient to y is x / (1 + y)
+    zero = (x == 0) & ~y.isnan() & ~((y > -1) & y.isfinite())
+    safe_y = engine.where(zero, engine.zeros_like(y), y)  # log1p(0) = 0: the masked entries stay finite
+    return x * safe_y.log1p()
 
 
 def ndtr(input: Tensor) -> Tensor:

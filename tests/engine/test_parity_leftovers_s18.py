@@ -92,3 +92,16 @@ def test_igamma_edges_in_torchs_order():
         ours = getattr(engine, fn)(engine.tensor(a), engine.tensor(x)).numpy()
         ref = getattr(torch, fn)(torch.tensor(a), torch.tensor(x)).numpy()
         np.testing.assert_allclose(ours, ref, rtol=1e-14, atol=0, equal_nan=True)
+
+
+def test_xlog1py_gradient_to_x_at_zero_is_log1p_y():
+    # torch: d/dx xlog1py(x, y) = log1p(y) at x = 0 too, 0 only where y <= -1 (before: 0 at every x = 0)
+    a = np.array([0.0, 0.0, 0.0, 0.0, 2.0, 0.0])
+    b = np.array([3.0, -0.5, -1.0, -2.0, 1.5, np.nan])
+    x, y = engine.tensor(a, requires_grad=True), engine.tensor(b, requires_grad=True)
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    engine.special.xlog1py(x, y).sum().backward()
+    torch.special.xlog1py(tx, ty).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-15, equal_nan=True)
+    np.testing.assert_allclose(engine.special.xlog1py(x, y).detach().numpy(),
+                               torch.special.xlog1py(tx, ty).detach().numpy(), rtol=1e-15, equal_nan=True)
