@@ -762,133 +762,19 @@ def _unique(ts):
 
 
 def run_gradgrad(ctx, sample, t_out, o_out, memo, process_t, process_o):
-    """``--gradgrad``: with g = d sum(out * v) / d inputs (create_graph, v a random leaf), compare
-    d sum(g * u) / d (inputs, v) with torch (u random); returns (class, msg) or None."""
+    """``--gradgrad``: with g = dL/d inputs, L = Σ Re(Σ conj(v)·out) (create_graph, v a random leaf of each
+    output's dtype: for real tensors Σ out·v; for complex ones the vjp with cotangent v that torch's gradgradcheck
+    differentiates), compare d Σ Re(Σ conj(u)·g) / d (inputs, v) with torch (u random); returns (class, msg) or
+    None. Complex inputs and outputs only with ``--dtypes complex128`` (ctx.gradgrad_complex)."""
     torch, engine = ctx.torch, ctx.engine
-    if ctx.gradgrad_complex and _has_complex(ctx, sample, t_out, process_t):
-        return _run_gradgrad_complex(ctx, sample, t_out, o_out, memo, process_t, process_o)
-    t_in = _unique([t for t in flat_tensors([sample.input, sample.args, sample.kwargs], torch.Tensor)
-                    if t.requires_grad and t.is_floating_point()])
-    if not t_in:
-        return None
-    tp = process_t(t_out)
-    t_all = flat_tensors(tp, torch.Tensor)
-    o_all = flat_tensors(process_o(o_out), ctx.Tensor)
-    if not any(t.requires_grad and t.is_floating_point() for t in t_all) or any(t.is_complex() for t in t_all):
-        return None
-    if len(o_all) != len(t_all):
-        return "structure", f"processed outputs: torch {len(t_all)} tensors, ours {len(o_all)}"
-    gen = torch.Generator().manual_seed(1234)
-    t_loss = o_loss = None
-    t_vs, o_vs = [], []
-    for t, o in zip(t_all, o_all, strict=True):
-        if not (t.requires_grad and t.is_floating_point()):
-            continue
-        tv = torch.randn(t.shape, dtype=t.dtype, generator=gen).requires_grad_()
-        t_vs.append(tv)
-        tl = (t * tv).sum()
-        t_loss = tl if t_loss is None else t_loss + tl
-        if not o.requires_grad:
-            o_vs.append(None)
-            continue
-        ov = engine.tensor(tv.detach().numpy(), dtype=o.dtype, requires_grad=True)
-        o_vs.append(ov)
-        ol = (o * ov).sum()
-        o_loss = ol if o_loss is None else o_loss + ol
-    try:
-        t_g = torch.autograd.grad(t_loss, t_in, create_graph=True, allow_unused=True)
-        ugen = torch.Generator().manual_seed(4321)
-        us = [None if g is None else torch.randn(g.shape, dtype=g.dtype, generator=ugen) for g in t_g]
-        t_l2 = sum((g * u).sum() for g, u in zip(t_g, us) if g is not None and g.requires_grad)
-        t_wrt = t_in + t_vs
-        t_gg = torch.autograd.grad(t_l2, t_wrt, allow_unused=True) if torch.is_tensor(t_l2) \
-            and t_l2.requires_grad else [None] * len(t_wrt)
-    except Exception as e:
-        raise Skip("torch double backward raised") from e
-    if o_loss is None:
-        return ("grad_missing", "ours' output does not require grad") if any(g is not None for g in t_g) else None
-    o_in = [memo.get(id(t)) for t in t_in]
-    o_wrt_all = o_in + o_vs
-    idx = [i for i, o in enumerate(o_wrt_all) if o is not None and o.requires_grad]
-    n_in = len(t_in)
-    try:
-        got = engine.autograd.grad(o_loss, [o_wrt_all[i] for i in idx if i < n_in], create_graph=True,
-                                   allow_unused=True)
-        o_g = dict(zip([i for i in idx if i < n_in], got, strict=True))
-        # first order under create_graph first: a wrong first derivative is not a second-order bug
-        for i, tg in enumerate(t_g):
-            g = o_g.get(i)
-            if tg is None or g is None:
-                continue
-            tg = tg.new_zeros(tg.shape) if tg._is_zerotensor() else tg  # torch's lazy zeros: no .numpy()
-            msg = values_close(ours_numpy(g), tg.detach().numpy(), "float64", grad_tol(tg.dtype))
-            if msg:
-                return "grad", f"create_graph first derivative, input {i}: {msg}"
-        o_l2 = None
-        for i, u in enumerate(us):
-            g = o_g.get(i)
-            if u is None or g is None or not g.requires_grad:
-                continue
-            term = (g * engine.tensor(u.numpy(), dtype=g.dtype)).sum()
-            o_l2 = term if o_l2 is None else o_l2 + term
-        if o_l2 is None:
-            o_gg = {}
-        else:
-            o_gg = dict(zip(idx, engine.autograd.grad(o_l2, [o_wrt_all[i] for i in idx], allow_unused=True),
-                            strict=True))
-    except NotImplementedError as e:
-        m = str(e)
-        if "double backward of" in m:
-            return "gradgrad_unsupported", m.split("double backward of ")[1].split(" is not")[0]
-        return "gradgrad_raised", exc_text(e)
-    except Exception as e:
-        return "gradgrad_raised", exc_text(e)
-    for i, tg in enumerate(t_gg):
-        g = o_gg.get(i)
-        what = f"input {i}" if i < n_in else f"v {i - n_in}"
-        tz = tg is None or not bool((tg != 0).any())
-        if tz:
-            if g is not None:
-                ref = np.zeros(tuple(g.shape))  # torch may return a ZeroTensor (no .numpy())
-                msg = values_close(ours_numpy(g), ref, "float64", grad_tol(g.dtype))
-                if msg:
-                    return "gradgrad", f"{what}: torch zero/None, ours nonzero: {msg}"
-            continue
-        bad = grad_difference("gradgrad", what, g, tg)
-        if bad:
-            return bad
-    return None
-
-
-def _has_complex(ctx, sample, t_out, process_t=None) -> bool:
-    """Whether a sample's differentiable inputs or (processed) outputs include a complex tensor."""
-    torch = ctx.torch
-    ins = flat_tensors([sample.input, sample.args, sample.kwargs], torch.Tensor)
-    outs = flat_tensors(process_t(t_out) if process_t is not None else t_out, torch.Tensor)
-    return any(t.is_complex() for t in outs) or any(_diffable(t) and t.is_complex() for t in ins)
-
-
-def _real_dot(a, b):
-    """Re(sum(conj(a) * b)): the real pairing of torch's complex convention (sum(a * b) for real tensors),
-    on either side. The gradient of ``_real_dot(v, out)`` is the vector-Jacobian product with cotangent v."""
-    if a.is_complex():
-        return (a.conj() * b).real.sum()
-    return (a * b.real if b.is_complex() else a * b).sum()  # a real cotangent pairs with the real part
-
-
-def _run_gradgrad_complex(ctx, sample, t_out, o_out, memo, process_t, process_o):
-    """run_gradgrad with complex inputs or outputs (``--gradgrad --dtypes complex128``), torch's convention:
-    L = Σ Re(Σ conj(v) · out) (v a random leaf of each output's dtype: the vjp with cotangent v, what
-    torch's gradgradcheck differentiates), g = dL/d inputs (create_graph), then d Σ Re(Σ conj(u) · g) /
-    d (inputs, v) compared with torch (u random, of g's dtype)."""
-    torch, engine = ctx.torch, ctx.engine
-    t_in = _unique([t for t in flat_tensors([sample.input, sample.args, sample.kwargs], torch.Tensor)
-                    if _diffable(t)])
+    cplx = ctx.gradgrad_complex and _has_complex(ctx, sample, t_out, process_t)
+    diffable = _diffable if cplx else (lambda t: t.requires_grad and t.is_floating_point())
+    t_in = _unique([t for t in flat_tensors([sample.input, sample.args, sample.kwargs], torch.Tensor) if diffable(t)])
     if not t_in:
         return None
     t_all = flat_tensors(process_t(t_out), torch.Tensor)
     o_all = flat_tensors(process_o(o_out), ctx.Tensor)
-    if not any(_diffable(t) for t in t_all):
+    if not any(diffable(t) for t in t_all) or (not cplx and any(t.is_complex() for t in t_all)):
         return None
     if len(o_all) != len(t_all):
         return "structure", f"processed outputs: torch {len(t_all)} tensors, ours {len(o_all)}"
@@ -896,7 +782,7 @@ def _run_gradgrad_complex(ctx, sample, t_out, o_out, memo, process_t, process_o)
     t_loss = o_loss = None
     t_vs, o_vs = [], []
     for t, o in zip(t_all, o_all, strict=True):
-        if not _diffable(t):
+        if not diffable(t):
             continue
         tv = torch.randn(t.shape, dtype=t.dtype, generator=gen).requires_grad_()
         t_vs.append(tv)
@@ -929,7 +815,8 @@ def _run_gradgrad_complex(ctx, sample, t_out, o_out, memo, process_t, process_o)
         got = engine.autograd.grad(o_loss, [o_wrt_all[i] for i in idx if i < n_in], create_graph=True,
                                    allow_unused=True)
         o_g = dict(zip([i for i in idx if i < n_in], got, strict=True))
-        for i, tg in enumerate(t_g):  # first order under create_graph first, as run_gradgrad
+        # first order under create_graph first: a wrong first derivative is not a second-order bug
+        for i, tg in enumerate(t_g):
             g = o_g.get(i)
             if tg is None or g is None:
                 continue
@@ -957,7 +844,7 @@ def _run_gradgrad_complex(ctx, sample, t_out, o_out, memo, process_t, process_o)
         what = f"input {i}" if i < n_in else f"v {i - n_in}"
         if tg is None or not bool((tg != 0).any()):
             if g is not None:
-                ref = np.zeros(tuple(g.shape), dtype=ours_numpy(g).dtype)
+                ref = np.zeros(tuple(g.shape), dtype=ours_numpy(g).dtype)  # torch may return a ZeroTensor
                 msg = values_close(ours_numpy(g), ref, "float64", grad_tol(g.dtype))
                 if msg:
                     return "gradgrad", f"{what}: torch zero/None, ours nonzero: {msg}"
@@ -966,6 +853,22 @@ def _run_gradgrad_complex(ctx, sample, t_out, o_out, memo, process_t, process_o)
         if bad:
             return bad
     return None
+
+
+def _has_complex(ctx, sample, t_out, process_t=None) -> bool:
+    """Whether a sample's differentiable inputs or (processed) outputs include a complex tensor."""
+    torch = ctx.torch
+    ins = flat_tensors([sample.input, sample.args, sample.kwargs], torch.Tensor)
+    outs = flat_tensors(process_t(t_out) if process_t is not None else t_out, torch.Tensor)
+    return any(t.is_complex() for t in outs) or any(_diffable(t) and t.is_complex() for t in ins)
+
+
+def _real_dot(a, b):
+    """Re(sum(conj(a) * b)): the real pairing of torch's complex convention (sum(a * b) for real tensors),
+    on either side. The gradient of ``_real_dot(v, out)`` is the vector-Jacobian product with cotangent v."""
+    if a.is_complex():
+        return (a.conj() * b).real.sum()
+    return (a * b.real if b.is_complex() else a * b).sum()  # a real cotangent pairs with the real part
 
 
 def identity(x):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_parity_complex_gradgrad_s18 import _assert_same, _numpy, second_of
 
 import engine
 import engine.functional as ef
@@ -76,45 +77,8 @@ CASES = {
 }
 
 
-def _numpy(t):
-    return None if t is None else np.asarray(t.detach().resolve_conj().numpy())
-
-
-def _random_like(gen, t):
-    shape = tuple(t.shape)
-    return gen.standard_normal(shape) + (1j * gen.standard_normal(shape) if t.is_complex() else 0)
-
-
 def _second(lib, name, mode):
-    inputs, f = CASES[name]
-    ts = [lib.tensor(x.copy(), requires_grad=True) for x in inputs]
-    y = f(lib, *ts)
-    gen = np.random.default_rng(5)
-    wrt = list(ts)
-    if mode == "vjp":
-        v = lib.tensor(np.asarray(_random_like(gen, y)), requires_grad=True)
-        gs = lib.autograd.grad(y, ts, grad_outputs=v, create_graph=True, allow_unused=True)
-        wrt.append(v)
-    else:
-        loss = y.abs().sum() if mode == "abs" else ((y.real if y.is_complex() else y) ** 2).sum()
-        gs = lib.autograd.grad(loss, ts, create_graph=True, allow_unused=True)
-    l2 = 0
-    for g in gs:
-        if g is not None and g.requires_grad:
-            u = lib.tensor(np.asarray(_random_like(gen, g)))
-            l2 = l2 + ((g * u.conj()).real if g.is_complex() else g * u).sum()
-    hs = lib.autograd.grad(l2, wrt, allow_unused=True)
-    return [_numpy(g) for g in (*gs, *hs)]
-
-
-def _assert_same(ours, theirs):
-    assert len(ours) == len(theirs)
-    for o, t in zip(ours, theirs):
-        if o is None or t is None:  # torch's None and ours' zeros (or the reverse) are the same derivative
-            assert not np.any(o if t is None else t)
-            continue
-        assert o.dtype == t.dtype and o.shape == t.shape
-        np.testing.assert_allclose(o, t, rtol=1e-10, atol=1e-12 * max(1.0, float(np.abs(t).max(initial=0))))
+    return second_of(lib, *CASES[name], mode)
 
 
 @pytest.mark.parametrize("mode", ["abs", "re2", "vjp"])
