@@ -19,16 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.dtypes import scalar_type_name
 from engine.ops import complex as complex_ops
 from engine.tensor import Tensor
-
-_TORCH_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
-                "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool", "complex64": "ComplexFloat",
-                "complex128": "ComplexDouble"}
-
-
-def _torch_name(dt) -> str:
-    return _TORCH_NAMES.get(str(dt), str(dt))
 
 
 def _check_real_pair(op: str, a: Tensor, b: Tensor) -> None:
@@ -36,11 +29,11 @@ def _check_real_pair(op: str, a: Tensor, b: Tensor) -> None:
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(f"{op}(): argument 'real' and 'imag' must be Tensors")
     if a.dtype.kind != "f" or b.dtype.kind != "f":
-        raise RuntimeError(f"Expected both inputs to be Half, Float or Double tensors but got {_torch_name(a.dtype)} "
-                           f"and {_torch_name(b.dtype)}")
+        raise RuntimeError(f"Expected both inputs to be Half, Float or Double tensors but got "
+                           f"{scalar_type_name(a.dtype)} and {scalar_type_name(b.dtype)}")
     if a.dtype != b.dtype:
-        raise RuntimeError(f"Expected object of scalar type {_torch_name(a.dtype)} but got scalar type "
-                           f"{_torch_name(b.dtype)} for second argument")
+        raise RuntimeError(f"Expected object of scalar type {scalar_type_name(a.dtype)} but got scalar type "
+                           f"{scalar_type_name(b.dtype)} for second argument")
     if a.dtype == np.float16:
         raise NotImplementedError(f"{op}: complex32 (from float16) is not supported")
 
@@ -90,7 +83,7 @@ def view_as_complex(input: Tensor) -> Tensor:  # noqa: A002
     """
     if input.dtype not in (np.float32, np.float64):
         raise RuntimeError("view_as_complex is only supported for half, float and double tensors, but got a tensor "
-                           f"of scalar type: {_torch_name(input.dtype)}")
+                           f"of scalar type: {scalar_type_name(input.dtype)}")
     if input.ndim == 0:
         raise RuntimeError("Input tensor must have one or more dimensions")
     if input.shape[-1] != 2:
@@ -281,7 +274,7 @@ def _refuse_complex(name: str, method):
         if dt is None or dt.kind != "c":
             dt = getattr(other, "dtype", None) if isinstance(other, Tensor) else None
         if dt is not None and dt.kind == "c":
-            raise kind(words.format(_torch_name(dt)))
+            raise kind(words.format(scalar_type_name(dt)))
         return method(self, *args, **kwargs)
 
     return wrapper

@@ -23,6 +23,21 @@ bool = np.dtype(np.bool_)  # noqa: A001
 complex64 = cfloat = np.dtype(np.complex64)
 complex128 = cdouble = np.dtype(np.complex128)
 
+_SCALAR_TYPES = {"float16": "Half", "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
+                 "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool", "complex64": "ComplexFloat",
+                 "complex128": "ComplexDouble"}
+
+
+def scalar_type_name(dtype) -> str:
+    """torch's ScalarType name of ``dtype`` (a dtype or its name), as its error messages spell it.
+
+    >>> scalar_type_name(complex64), scalar_type_name("int64")
+    ('ComplexFloat', 'Long')
+    """
+    name = getattr(dtype, "name", dtype) if not isinstance(dtype, type) else np.dtype(dtype).name
+    return _SCALAR_TYPES.get(name, name)
+
+
 NAMES = ["float32", "float", "float64", "double", "float16", "half", "int64", "long", "int32", "int",
          "int16", "short", "int8", "uint8", "bool", "complex64", "cfloat", "complex128", "cdouble"]
 

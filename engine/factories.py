@@ -406,10 +406,10 @@ def _range_dtype(op: str, start, end, dtype) -> np.dtype:
         return inferred
     if complex_bound and dtype.kind != "c":
         names = {"complex64": "c10::complex<float>", "complex128": "c10::complex<double>"}
-        from engine.complex import _torch_name
+        from engine.dtypes import scalar_type_name
 
         raise RuntimeError(f"torch.{op}(): inferred dtype {names[inferred.name]} can't be safely cast to passed dtype "
-                           f"{_torch_name(dtype)}")
+                           f"{scalar_type_name(dtype)}")
     return dtype
 
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from engine.dtypes import scalar_type_name
 from engine.function import Function
 from engine.tensor import Tensor
 
@@ -29,9 +30,6 @@ __all__ = [
     "fftn", "ifftn", "rfftn", "irfftn", "hfftn", "ihfftn", "fftfreq", "rfftfreq", "fftshift", "ifftshift",
 ]
 
-_SCALAR = {"float32": "Float", "float64": "Double", "float16": "Half", "complex64": "ComplexFloat",
-           "complex128": "ComplexDouble", "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
-           "uint8": "Byte", "bool": "Bool"}
 _COMPLEX = {np.dtype(np.float32): np.dtype(np.complex64), np.dtype(np.float64): np.dtype(np.complex128)}
 
 
@@ -216,13 +214,13 @@ def _promote(x: Tensor, name: str, require_complex: bool = False, require_real: 
         raise TypeError(f"fft_{name}(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}")
     kind = x.dtype.kind
     if require_real and kind == "c":
-        raise RuntimeError(f"{name} expects a real input tensor, but got {_SCALAR[x.dtype.name]}")
+        raise RuntimeError(f"{name} expects a real input tensor, but got {scalar_type_name(x.dtype)}")
     if kind in "iub":
         from engine.torch_more import get_default_dtype
 
         x = x.astype(get_default_dtype())
     elif kind == "f" and x.dtype.itemsize < 4 or x.dtype.name == "bfloat16":
-        raise RuntimeError(f"Unsupported dtype {_SCALAR.get(x.dtype.name, x.dtype.name)}")
+        raise RuntimeError(f"Unsupported dtype {scalar_type_name(x.dtype)}")
     return x
 
 
@@ -284,7 +282,7 @@ def _finish(name: str, result: Tensor, out: Tensor | None) -> Tensor:
     if not isinstance(out, Tensor):
         raise TypeError(f"fft_{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
     if result.dtype.kind == "c" and out.dtype.kind != "c":
-        raise RuntimeError(f"{name} expects a complex output tensor, but got {_SCALAR.get(out.dtype.name)}")
+        raise RuntimeError(f"{name} expects a complex output tensor, but got {scalar_type_name(out.dtype)}")
     return _write_all(f"fft_{name}", result, out, True)
 
 
@@ -420,8 +418,9 @@ def _nd_name(name: str) -> str:
 def _rfftn(name: str, input: Tensor, s, dim, norm, forward: bool) -> Tensor:  # noqa: A002
     x = _promote(input, name)
     if x.dtype.kind == "c":  # torch's words differ from the 1-d ones
-        raise RuntimeError(f"rfftn expects a real-valued input tensor, but got {_SCALAR[x.dtype.name]}" if forward else
-                           f"Only supports floating-point dtypes, but found: {_SCALAR[x.dtype.name]}")
+        kind = scalar_type_name(x.dtype)
+        raise RuntimeError(f"rfftn expects a real-valued input tensor, but got {kind}" if forward else
+                           f"Only supports floating-point dtypes, but found: {kind}")
     dims, sizes = _shape_and_dims(x, s, dim)
     if not dims:
         raise RuntimeError(f"{_nd_name(name)} must transform at least one axis")

@@ -1039,7 +1039,7 @@ def _sparse_embedding(node, ctx, g):  # create_graph=True: the dense gradient (n
         raise RuntimeError("embedding_backward: scale_grad_by_freq not supported with sparse gradients")
     if ctx.padding_idx is not None:
         g = g * _tensor((ctx.ids != ctx.padding_idx)[..., None].astype(g.dtype), g)
-    return (movement.IndexAccumulate.apply(g, index=ctx.ids, shape=ctx.w_shape),)
+    return _embedding(node, ctx, g)
 
 
 def _dropout(node, ctx, g):  # a fixed mask: linear in g

@@ -26,6 +26,7 @@ import types
 import numpy as np
 
 from engine.backend import array_module
+from engine.dtypes import scalar_type_name
 from engine.function import Function
 from engine.tensor import Tensor
 from engine.torch_more import _make
@@ -231,9 +232,6 @@ def _host(a) -> np.ndarray:
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
-_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
-               "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool", "complex64": "ComplexFloat",
-               "complex128": "ComplexDouble"}
 
 
 class _LDLFactor(Function):
@@ -287,7 +285,7 @@ def _check_square(op: str, A: Tensor) -> None:  # noqa: N803
                            f"{A.shape[-1]} matrices")
     if A.dtype.kind not in "fc":
         raise RuntimeError(f"torch.{op}: Expected a floating point or complex tensor as input. Got "
-                           f"{_TYPE_NAMES.get(A.dtype.name, A.dtype.name)}")
+                           f"{scalar_type_name(A.dtype)}")
 
 
 def _unknown_error(op: str, info: np.ndarray) -> RuntimeError:
@@ -352,12 +350,12 @@ def ldl_solve(LD: Tensor, pivots: Tensor, B: Tensor, *, hermitian: bool = False)
                          f"{max(B.ndim, 1) - 1}], but got -2)")
     if LD.dtype.kind not in "fc":
         raise RuntimeError(f"{op}: Expected a floating point or complex tensor as input. Got "
-                           f"{_TYPE_NAMES.get(LD.dtype.name, LD.dtype.name)}")
+                           f"{scalar_type_name(LD.dtype)}")
     if pivots.dtype.kind not in "iu":
-        raise RuntimeError(f"{op}: Expected pivots to be integers. Got {_TYPE_NAMES.get(pivots.dtype.name)}")
+        raise RuntimeError(f"{op}: Expected pivots to be integers. Got {scalar_type_name(pivots.dtype)}")
     if B.dtype != LD.dtype:
         raise RuntimeError(f"Expected b and A to have the same dtype, but found b of type "
-                           f"{_TYPE_NAMES.get(B.dtype.name)} and A of type {_TYPE_NAMES.get(LD.dtype.name)} instead.")
+                           f"{scalar_type_name(B.dtype)} and A of type {scalar_type_name(LD.dtype)} instead.")
     if B.shape[-2] != LD.shape[-1]:
         raise RuntimeError(f"Incompatible matrix sizes for {op}: each A matrix is {LD.shape[-2]} by "
                            f"{LD.shape[-1]} but each b matrix is {B.shape[-2]} by {B.shape[-1]}")

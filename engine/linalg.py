@@ -577,10 +577,10 @@ def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     (3+0j)
     """
     if isinstance(x, Tensor) and isinstance(y, Tensor) and x.dtype != y.dtype:
-        from engine.complex import _torch_name
+        from engine.dtypes import scalar_type_name
 
         raise RuntimeError(f"linalg.vecdot: Expected x and y to have the same dtype, but found x of type "
-                           f"{_torch_name(x.dtype)} and y of type {_torch_name(y.dtype)} instead")
+                           f"{scalar_type_name(x.dtype)} and y of type {scalar_type_name(y.dtype)} instead")
     return ((x.conj() if x.dtype.kind == "c" else x) * y).sum(dim)
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from engine.backend import array_module
-from engine.dtypes import can_cast
+from engine.dtypes import can_cast, scalar_type_name
 from engine.function import is_grad_enabled
 from engine.tensor import Tensor
 
@@ -84,8 +84,6 @@ CASTS = {"TORCH": _CASTS, "LINALG": {"pinv", "cond", "matrix_rank", "tensorinv",
 
 _JOINS = {"cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", "column_stack", "row_stack"}
 # torch's names for dtypes in its messages: ScalarType ("Float") and the C++ type ("float")
-_SCALAR = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
-           "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
 _CPP = {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int", "int32": "int",
         "int16": "short int", "int8": "signed char", "uint8": "unsigned char", "bool": "bool"}
 _RESIZED = ("An output with one or more elements was resized since it had shape {}, which does not match the "
@@ -110,10 +108,10 @@ def _write(name: str, result: Tensor, out, casts: bool) -> Tensor:
                                f"{_CPP.get(out.dtype.name)} instead")
         if not can_cast(result.dtype, out.dtype) and name in _JOINS:  # torch.cat's own words and type
             raise TypeError(f"torch.cat(): input types can't be cast to the desired output type "
-                            f"{_SCALAR.get(out.dtype.name)}")
+                            f"{scalar_type_name(out.dtype)}")
         if not can_cast(result.dtype, out.dtype):
-            raise RuntimeError(f"{name}(): result type {_SCALAR.get(result.dtype.name)} can't be cast to the desired "
-                               f"output type {_SCALAR.get(out.dtype.name)}")
+            raise RuntimeError(f"{name}(): result type {scalar_type_name(result.dtype)} can't be cast to the desired "
+                               f"output type {scalar_type_name(out.dtype)}")
     if out.shape != result.shape:
         if name == "arange" and out.numel() and out.numel() != result.numel():
             warnings.warn(_RESIZED_ARANGE.format(list(out.shape), out.numel(), result.numel(), result.numel()),
@@ -195,8 +193,8 @@ def with_out(fn: Callable, name: str, casts: bool = False) -> Callable:
                 raise TypeError(f"{name}() received an invalid combination of arguments: out= is only taken with dim")
             dtype = kwargs.get("dtype")
             if dtype is not None and np.dtype(dtype) != out.dtype and name in FACTORIES:
-                raise RuntimeError(f"dtype {_SCALAR.get(np.dtype(dtype).name)} does not match dtype of out parameter "
-                                   f"({_SCALAR.get(out.dtype.name)})")
+                raise RuntimeError(f"dtype {scalar_type_name(np.dtype(dtype))} does not match dtype of out parameter "
+                                   f"({scalar_type_name(out.dtype)})")
             _check_overlap(name, args, kwargs, out)
             kwargs.setdefault("dtype", out.dtype)
             if name in FACTORIES:

@@ -34,9 +34,11 @@ from typing import Any
 import numpy as np
 
 from engine.backend import array_module, device_of, to_device
+from engine.dtypes import scalar_type_name, to_dtype
 from engine.formats import sparse_coo
 from engine.function import Function, is_grad_enabled
 from engine.ops.fused import check_ids
+from engine.ops.movement import wrap_dim
 from engine.tensor import Tensor
 
 seen = False  # set once a sparse gradient was made: the optimizers' sparse checks run only then
@@ -211,7 +213,7 @@ class SparseTensor:
         >>> sparse_coo_tensor([[0], [2]], [1.0], (2, 3)).transpose(0, 1).shape
         (3, 2)
         """
-        d0, d1 = (_wrap(d, self.ndim) for d in (dim0, dim1))
+        d0, d1 = (wrap_dim(d, self.ndim, "transpose") for d in (dim0, dim1))
         if max(d0, d1) >= self.sparse_dim():
             raise NotImplementedError(f"transpose: only sparse dimensions can be swapped here, got dims {dim0}, "
                                       f"{dim1} of a tensor with {self.sparse_dim()} sparse dimensions")
@@ -461,18 +463,11 @@ class SparseEmbedding(Function):
 
 def _placeholder_node(s: SparseTensor, requires_grad: bool) -> Tensor:
     """A graph node for ``s``: zeros of its shape and dtype, a broadcast view (no memory)."""
-    xp = array_module(s._vals)
-    return Tensor(xp.broadcast_to(xp.zeros((), dtype=s.dtype), s.shape), requires_grad=requires_grad)
+    return Tensor(_placeholder(array_module(s._vals), s.shape, s.dtype), requires_grad=requires_grad)
 
 
 def _placeholder(xp, shape, dtype):
     return xp.broadcast_to(xp.zeros((), dtype=dtype), tuple(shape))
-
-
-def _wrap(dim: int, ndim: int) -> int:
-    if not -ndim <= dim < ndim:
-        raise IndexError(f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dim})")
-    return dim % ndim
 
 
 def _lookup(g, idx, shape):
@@ -620,14 +615,8 @@ def _check_mm(s: SparseTensor, dense, op: str):
         raise RuntimeError(f"addmm: Argument #3 (dense): Expected dim 0 size {s.shape[1]}, got {dense.shape[0]}"
                            f" ({op} of sparse {list(s.shape)} and dense {list(dense.shape)})")
     if dense.dtype != s.dtype:
-        raise RuntimeError(f"expected scalar type {_torch_type(s.dtype)} but found {_torch_type(dense.dtype)} "
-                           f"({op} of sparse {s.dtype} and dense {dense.dtype})")
-
-
-def _torch_type(dtype) -> str:
-    return {"float64": "Double", "float32": "Float", "float16": "Half", "int64": "Long", "int32": "Int",
-            "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool", "complex128": "ComplexDouble",
-            "complex64": "ComplexFloat"}.get(str(dtype), str(dtype))
+        raise RuntimeError(f"expected scalar type {scalar_type_name(s.dtype)} but found "
+                           f"{scalar_type_name(dense.dtype)} ({op} of sparse {s.dtype} and dense {dense.dtype})")
 
 
 def _spmm(s: SparseTensor, dense, sparse_grad: bool, op: str) -> Tensor:
@@ -708,10 +697,10 @@ def sum(input: SparseTensor, dim=None, dtype=None):  # noqa: A001, A002 - torch'
         return input.sum(dim) if dtype is None else input.sum(dim, dtype=dtype)
     s = input
     if dtype is not None:
-        vals = s._vals.astype(np.dtype(str(dtype).replace("engine.", "").replace("torch.", "")))
+        vals = s._vals.astype(to_dtype(dtype))
         s = SparseTensor(s._idx, vals, s.shape, s._coalesced, node=s._node)
     dims = range(s.ndim) if dim is None else (dim,) if isinstance(dim, int) else dim
-    dims = sorted({_wrap(d, s.ndim) for d in dims})
+    dims = sorted({wrap_dim(d, s.ndim, "sparse.sum") for d in dims})
     if any(d >= s.sparse_dim() for d in dims):
         raise NotImplementedError(f"sparse.sum: summing dense dimensions (dim={dim}) of a hybrid tensor of shape "
                                   f"{list(s.shape)} is not supported")

@@ -12,15 +12,13 @@ import warnings
 
 import numpy as np
 
+from engine.dtypes import scalar_type_name
 from engine.fft import _COMPLEX, FFT
 from engine.function import Function
 from engine.tensor import Tensor
 
 __all__ = ["istft", "stft"]
 
-_TYPES = {"float32": "Float", "float64": "Double", "float16": "Half", "complex64": "ComplexFloat",
-          "complex128": "ComplexDouble", "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
-          "uint8": "Byte", "bool": "Bool"}
 _RC_FALSE = ("stft with return_complex=False is deprecated. In a future pytorch release, stft will return complex "
              "tensors for all inputs, and return_complex=False will raise an error.\nNote: you can still call "
              "torch.view_as_real on the complex output to recover the old return format.")
@@ -52,7 +50,7 @@ def _opt(v) -> str:
 def _window_repr(window) -> str:
     if window is None:
         return "None"
-    return f"torch.{_TYPES.get(window.dtype.name, window.dtype.name)}Tensor{{{list(window.shape)}}}"
+    return f"torch.{scalar_type_name(window.dtype)}Tensor{{{list(window.shape)}}}"
 
 
 def _complex_dtype(t: Tensor) -> np.dtype:
@@ -89,7 +87,7 @@ def stft(input: Tensor, n_fft: int, hop_length: int | None = None, win_length: i
             raise RuntimeError("stft requires the return_complex parameter be given for real inputs, and will further "
                                "require that return_complex=True in a future PyTorch release.")
         warnings.warn(_RC_FALSE, UserWarning, stacklevel=2)
-    where = (f"stft(torch.{_TYPES.get(x.dtype.name, x.dtype.name)}Tensor{list(x.shape)}, n_fft={n_fft}, "
+    where = (f"stft(torch.{scalar_type_name(x.dtype)}Tensor{list(x.shape)}, n_fft={n_fft}, "
              f"hop_length={hop}, win_length={win}, window={_window_repr(window)}, normalized={int(normalized)}, "
              f"onesided={_opt(onesided)}, return_complex={_opt(return_complex)}, "
              f"align_to_window={_opt(align_to_window)}) ")
@@ -162,7 +160,7 @@ def istft(input: Tensor, n_fft: int, hop_length: int | None = None, win_length: 
                          "but got -3)")
     n_frames, fft_size = input.shape[-1], input.shape[-2]
     expected = n_fft + hop * (n_frames - 1)
-    where = (f"istft(CPU{_TYPES.get(input.dtype.name, input.dtype.name)}Type{list(input.shape)}, n_fft={n_fft}, "
+    where = (f"istft(CPU{scalar_type_name(input.dtype)}Type{list(input.shape)}, n_fft={n_fft}, "
              f"hop_length={hop}, win_length={win}, window={_window_repr(window)}, center={int(center)}, "
              f"normalized={int(normalized)}, onesided={_opt(onesided)}, length={_opt(length)}, "
              f"return_complex={int(return_complex)}) ")

@@ -1802,15 +1802,15 @@ class Tensor:
 
     def _norm_dtype(self, dtype) -> Tensor:
         """``self`` cast to a vector norm's ``dtype=``, with torch's checks (same kind, no narrowing)."""
-        from engine.complex import _torch_name
+        from engine.dtypes import scalar_type_name
 
         dt = to_dtype(dtype)
         if (self.dtype.kind == "c") != (dt.kind == "c"):
             kind = "complex for complex" if self.dtype.kind == "c" else "real for real"
-            raise RuntimeError(f"linalg.vector_norm: dtype should be {kind} inputs, but got {_torch_name(dt)}")
+            raise RuntimeError(f"linalg.vector_norm: dtype should be {kind} inputs, but got {scalar_type_name(dt)}")
         if self.dtype.kind in "fc" and np.promote_types(self.dtype, dt) != dt:
-            raise RuntimeError(f"linalg.vector_norm: the dtype of the input ({_torch_name(self.dtype)}) should be "
-                               f"convertible without narrowing to the specified dtype ({_torch_name(dt)})")
+            raise RuntimeError(f"linalg.vector_norm: the dtype of the input ({scalar_type_name(self.dtype)}) should be "
+                               f"convertible without narrowing to the specified dtype ({scalar_type_name(dt)})")
         return self.to(dt)
 
     # ---- scans and sorting ----------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 from engine.backend import array_module
 from engine.complex import complex as complex_
 from engine.complex import conj as complex_conj
+from engine.dtypes import scalar_type_name
 from engine.function import _GradMode, inference_mode, is_inference_mode_enabled
 from engine.ops import elementwise as elementwise_ops
 from engine.ops import reduce as reduce_ops
@@ -1692,8 +1693,6 @@ def _asarray(obj, dtype, device, requires_grad):
 
 # ---- in-place methods torch has that had no form here: Python callables, resize/set, index_reduce ------
 
-_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
-               "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
 
 
 def _python_callable(self: Tensor, what: str, fn, **others: Tensor) -> list:
@@ -1710,9 +1709,9 @@ def _python_callable(self: Tensor, what: str, fn, **others: Tensor) -> list:
     values = []
     for name, t in others.items():
         if t.dtype != self.dtype:
-            raise TypeError(f"{what}: expected torch.{_TYPE_NAMES.get(self.dtype.name)}Tensor for "
+            raise TypeError(f"{what}: expected torch.{scalar_type_name(self.dtype)}Tensor for "
                             f"{'argument ' if what == 'map2_' else ''}'{name}' (got "
-                            f"torch.{_TYPE_NAMES.get(t.dtype.name)}Tensor)")
+                            f"torch.{scalar_type_name(t.dtype)}Tensor)")
         try:
             values.append(np.broadcast_to(t._data, self.shape).ravel().tolist())
         except ValueError:
@@ -1848,10 +1847,10 @@ def index_reduce(self: Tensor, dim: int, index: Tensor, source: Tensor, reduce: 
                          f"{list(idx.shape)}")
     if idx.dtype not in (np.int64, np.int32):
         raise RuntimeError(f"index_reduce_(): Expected dtype int32/int64 for index but got: "
-                           f"{_TYPE_NAMES.get(idx.dtype.name, idx.dtype.name)}")
+                           f"{scalar_type_name(idx.dtype)}")
     if source.dtype != self.dtype:
-        raise RuntimeError(f"index_reduce_(): self ({_TYPE_NAMES.get(self.dtype.name)}) and source "
-                           f"({_TYPE_NAMES.get(source.dtype.name)}) must have the same scalar type")
+        raise RuntimeError(f"index_reduce_(): self ({scalar_type_name(self.dtype)}) and source "
+                           f"({scalar_type_name(source.dtype)}) must have the same scalar type")
     d = wrap_dim(dim, self.ndim, "index_reduce")
     src_shape = source.shape if source.ndim else (1,)
     if self.ndim != len(src_shape) and self.ndim or any(
